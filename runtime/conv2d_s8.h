@@ -1,0 +1,22 @@
+#ifndef EDGEC_CONV2D_S8_H
+#define EDGEC_CONV2D_S8_H
+#include <stdint.h>
+
+/* int8 2-D convolution, NHWC activations, OHWI weights, per-output-channel requantization. */
+typedef struct {
+    int32_t batches, in_h, in_w, in_c;      /* input  [batches, in_h, in_w, in_c]   */
+    int32_t out_h, out_w, out_c;            /* output [batches, out_h, out_w, out_c] */
+    int32_t k_h, k_w;                       /* weights [out_c, k_h, k_w, in_c / groups] */
+    int32_t groups;                         /* in_c / weights' last dim (1 for a plain conv) */
+    int32_t stride_h, stride_w, dilation_h, dilation_w;
+    int32_t pad_top, pad_left;              /* the bottom/right padding is implied by the bounds */
+    int32_t input_offset, output_offset;    /* -input zero point, +output zero point */
+    int32_t act_min, act_max;               /* output clamp (fused activation) */
+    const int8_t *weights;
+    const int32_t *bias;                    /* [out_c] or NULL */
+    const int32_t *multiplier, *shift;      /* [out_c] */
+} edgec_conv2d_s8_params;
+
+void edgec_conv2d_s8(const edgec_conv2d_s8_params *p, const int8_t *input, int8_t *output);
+
+#endif

@@ -1,0 +1,49 @@
+"""Comparison metrics and the validation table (ST Edge AI's validate columns, plus max |diff| in LSB)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass
+class Metrics:
+    reference: str
+    max_abs_diff_lsb: int
+    mismatch_fraction: float
+    cosine: float
+    rmse: float
+    top1_agreement: float
+    elements: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def compare(reference: str, ours: list[np.ndarray], theirs: list[np.ndarray], scale: float = 1.0,
+            zero_point: int = 0) -> Metrics:
+    """Compare per-sample outputs (quantized integers). Cosine and RMSE are on dequantized values."""
+    a = np.stack([np.asarray(x).reshape(-1) for x in ours]).astype(np.int64)
+    b = np.stack([np.asarray(x).reshape(-1) for x in theirs]).astype(np.int64)
+    diff = np.abs(a - b)
+    fa = (a - zero_point) * scale
+    fb = (b - zero_point) * scale
+    na, nb = np.linalg.norm(fa), np.linalg.norm(fb)
+    cosine = float(np.dot(fa.reshape(-1), fb.reshape(-1)) / (na * nb)) if na > 0 and nb > 0 else float(na == nb)
+    top1 = float(np.mean(np.argmax(a, axis=1) == np.argmax(b, axis=1)))
+    return Metrics(reference=reference, max_abs_diff_lsb=int(diff.max(initial=0)),
+                   mismatch_fraction=float(np.mean(diff > 0)), cosine=cosine,
+                   rmse=float(np.sqrt(np.mean((fa - fb) ** 2))), top1_agreement=top1, elements=int(a.size))
+
+
+def table(rows: list[Metrics], title: str):
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col in ["comparison", "max |diff| (LSB)", "elements differing", "cosine", "RMSE", "top-1 agreement"]:
+        t.add_column(col, justify="right" if col != "comparison" else "left")
+    for m in rows:
+        t.add_row(f"edgec vs {m.reference}", str(m.max_abs_diff_lsb), f"{100 * m.mismatch_fraction:.3f} %",
+                  f"{m.cosine:.6f}", f"{m.rmse:.6g}", f"{100 * m.top1_agreement:.1f} %")
+    return t

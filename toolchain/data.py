@@ -1,0 +1,70 @@
+"""Test vectors: seeded random inputs over the full integer range, or a user's .npz / .npy file.
+
+An .npz holds one array per model input (matched by input name, else in file order), first axis = samples.
+Float arrays are quantized with the input's scale and zero point (round half away from zero, saturated);
+integer arrays are taken as already quantized and must fit the input's integer type.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+from .ir import DTYPES, Graph
+
+
+def random_inputs(g: Graph, samples: int, seed: int = 0) -> list[list[np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(samples):
+        sample = []
+        for name in g.inputs:
+            t = g.t(name)
+            info = np.iinfo(DTYPES[t.dtype])
+            sample.append(rng.integers(info.min, info.max, size=t.shape, endpoint=True, dtype=DTYPES[t.dtype]))
+        out.append(sample)
+    return out
+
+
+def load_inputs(path: Path, g: Graph, limit: int | None = None) -> list[list[np.ndarray]]:
+    if not path.is_file():
+        raise InputError(f"{path}: no such data file")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise InputError(f"{path}: not a readable .npz/.npy file ({e})") from None
+    if isinstance(loaded, np.ndarray):
+        arrays = [loaded]
+    else:
+        keys = [k for k in loaded.files if k != "labels"]
+        by_name = [k for k in g.inputs if k in keys]
+        arrays = [loaded[k] for k in (by_name if len(by_name) == len(g.inputs) else keys)]
+    if len(arrays) != len(g.inputs):
+        raise InputError(f"{path}: holds {len(arrays)} arrays, the model has {len(g.inputs)} inputs "
+                         f"({', '.join(g.inputs)})")
+    per_input = [_conform(path, a, g, name) for a, name in zip(arrays, g.inputs)]
+    n = min(len(a) for a in per_input)
+    if limit is not None:
+        n = min(n, limit)
+    if n == 0:
+        raise InputError(f"{path}: no samples")
+    return [[a[i] for a in per_input] for i in range(n)]
+
+
+def _conform(path: Path, a: np.ndarray, g: Graph, name: str) -> np.ndarray:
+    t = g.t(name)
+    shape = tuple(t.shape)
+    if a.shape[1:] != shape and a.shape[1:] != shape[1:] and int(np.prod(a.shape[1:])) != t.size:
+        raise InputError(f"{path}: samples of shape {a.shape[1:]} do not fit input {name} of shape {shape}")
+    a = a.reshape((a.shape[0], *shape))
+    info = np.iinfo(DTYPES[t.dtype])
+    if a.dtype.kind == "f":
+        if not np.all(np.isfinite(a)):
+            raise InputError(f"{path}: input {name} contains NaN or Inf")
+        q = np.floor(np.abs(a / t.scale) + 0.5) * np.sign(a) + t.zero_point
+        return np.clip(q, info.min, info.max).astype(DTYPES[t.dtype])
+    if a.min(initial=0) < info.min or a.max(initial=0) > info.max:
+        raise InputError(f"{path}: input {name} has values outside {t.dtype}")
+    return a.astype(DTYPES[t.dtype])

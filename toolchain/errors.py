@@ -1,0 +1,47 @@
+"""The user-facing errors of edgec and the exit codes they map to (DESIGN.md, CLI contract).
+
+Every error a user can cause is one of these; the CLI prints `message` (a few plain lines) and exits with `code`.
+Anything else escaping is a bug in edgec and is shown with its traceback.
+"""
+
+EXIT_OK = 0
+EXIT_VALIDATION = 1  # outputs differ from the reference beyond tolerance
+EXIT_INPUT = 2  # usage or input error: bad file, unsupported op, unknown board
+EXIT_BUDGET = 3  # does not fit the SRAM / flash budget
+EXIT_TOOLCHAIN = 4  # compiler, emulator or probe missing or failed
+
+
+class EdgecError(Exception):
+    code = EXIT_INPUT
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class InputError(EdgecError):
+    """Bad model file, unsupported operator or attribute, bad data file, unknown board."""
+
+    code = EXIT_INPUT
+
+
+class UnsupportedError(InputError):
+    """The model uses operators or attributes edgec does not support; lists all of them."""
+
+    def __init__(self, problems: list[str]):
+        lines = ["the model uses what edgec does not support:"] + [f"  - {p}" for p in problems]
+        lines.append("run `edgec ops` for the supported operators and their constraints")
+        super().__init__("\n".join(lines))
+        self.problems = problems
+
+
+class BudgetError(EdgecError):
+    code = EXIT_BUDGET
+
+
+class ToolchainError(EdgecError):
+    code = EXIT_TOOLCHAIN
+
+
+class ValidationError(EdgecError):
+    code = EXIT_VALIDATION

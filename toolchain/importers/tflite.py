@@ -1,0 +1,366 @@
+"""TFLite flatbuffer -> IR, through the schema bindings shipped in the tflite-micro wheel (no hand parsing).
+
+Each builtin operator edgec knows is a plain function named after it, taking (options, ctx) and returning the IR
+op type and attributes. An attribute the function cannot honour is reported as a problem, never ignored.
+Every problem in the model (unknown op, unsupported attribute, constraint of the IR op) is collected and
+raised together, so a user sees the whole list at once.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError, UnsupportedError
+from ..ir import Graph, Op, Quant, Tensor
+
+try:
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as tfl
+except ImportError:  # pragma: no cover - the wheel is a dependency; this only guards a broken install
+    tfl = None
+
+TFLITE_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool",
+                 7: "int16", 9: "int8", 10: "float64"}
+PADDING = {0: "SAME", 1: "VALID"}
+ACTIVATION = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
+
+
+class Unsupported(Exception):
+    """An attribute value the importer cannot honour (collected, then reported with all others)."""
+
+
+def _activation(opts) -> str:
+    act = ACTIVATION.get(opts.fusedActivationFunction, str(opts.fusedActivationFunction))
+    if act not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
+        raise Unsupported(f"fused activation {act} (supported: NONE, RELU, RELU6, RELU_N1_TO_1)")
+    return act
+
+
+def _padding(opts) -> str:
+    if opts.padding not in PADDING:
+        raise Unsupported(f"padding {opts.padding} (supported: SAME, VALID)")
+    return PADDING[opts.padding]
+
+
+# ---- one function per TFLite builtin: (options, op context) -> IR attrs; the decorator names the IR op ---------
+
+IMPORTERS: dict[str, Any] = {}
+
+
+def tflite_op(ir_type: str):
+    def register(fn):
+        fn.ir_type = ir_type
+        IMPORTERS[fn.__name__] = fn
+        return fn
+
+    return register
+
+
+@tflite_op("conv2d")
+def CONV_2D(o, ctx):
+    return dict(padding=_padding(o), stride_h=o.strideH, stride_w=o.strideW,
+                          dilation_h=o.dilationHFactor, dilation_w=o.dilationWFactor, activation=_activation(o))
+
+
+@tflite_op("depthwise_conv2d")
+def DEPTHWISE_CONV_2D(o, ctx):
+    return dict(padding=_padding(o), stride_h=o.strideH, stride_w=o.strideW,
+                                    dilation_h=o.dilationHFactor, dilation_w=o.dilationWFactor,
+                                    activation=_activation(o), depth_multiplier=ctx.depth_multiplier())
+
+
+@tflite_op("fully_connected")
+def FULLY_CONNECTED(o, ctx):
+    if o.weightsFormat != 0:
+        raise Unsupported("weights_format SHUFFLED4x16INT8 (supported: DEFAULT)")
+    if o.asymmetricQuantizeInputs:
+        raise Unsupported("asymmetric_quantize_inputs (a hybrid float/int8 model)")
+    return dict(activation=_activation(o), keep_num_dims=bool(o.keepNumDims))
+
+
+def _pool(o):
+    return dict(padding=_padding(o), stride_h=o.strideH, stride_w=o.strideW, filter_h=o.filterHeight,
+                filter_w=o.filterWidth, activation=_activation(o))
+
+
+@tflite_op("avg_pool2d")
+def AVERAGE_POOL_2D(o, ctx):
+    return _pool(o)
+
+
+@tflite_op("max_pool2d")
+def MAX_POOL_2D(o, ctx):
+    return _pool(o)
+
+
+@tflite_op("reshape")
+def RESHAPE(o, ctx):
+    ctx.drop_inputs_after(1)  # the optional shape tensor: the output tensor's static shape is what counts
+    return {}
+
+
+@tflite_op("reshape")
+def SQUEEZE(o, ctx):
+    return {}
+
+
+@tflite_op("reshape")
+def EXPAND_DIMS(o, ctx):
+    ctx.drop_inputs_after(1)
+    return {}
+
+
+@tflite_op("softmax")
+def SOFTMAX(o, ctx):
+    return dict(beta=float(o.beta))
+
+
+@tflite_op("add")
+def ADD(o, ctx):
+    if o is not None and getattr(o, "potScaleInt16", True) is False:
+        raise Unsupported("pot_scale_int16 = false")
+    return dict(activation=_activation(o) if o is not None else "NONE")
+
+
+@tflite_op("sub")
+def SUB(o, ctx):
+    return dict(activation=_activation(o) if o is not None else "NONE")
+
+
+@tflite_op("mul")
+def MUL(o, ctx):
+    return dict(activation=_activation(o) if o is not None else "NONE")
+
+
+@tflite_op("mean")
+def MEAN(o, ctx):
+    axes = ctx.const_input(1)
+    ctx.drop_inputs_after(1)
+    return dict(axes=[int(a) for a in np.atleast_1d(axes)], keep_dims=bool(o.keepDims) if o else False)
+
+
+@tflite_op("pad")
+def PAD(o, ctx):
+    paddings = ctx.const_input(1)
+    ctx.drop_inputs_after(1)
+    return dict(paddings=[[int(a), int(b)] for a, b in np.asarray(paddings).reshape(-1, 2)])
+
+
+@tflite_op("pad")
+def PADV2(o, ctx):
+    paddings = ctx.const_input(1)
+    value = ctx.const_input(2)
+    ctx.drop_inputs_after(1)
+    return dict(paddings=[[int(a), int(b)] for a, b in np.asarray(paddings).reshape(-1, 2)],
+                       pad_value=int(np.asarray(value).reshape(-1)[0]))
+
+
+@tflite_op("concat")
+def CONCATENATION(o, ctx):
+    return dict(axis=int(o.axis), activation=_activation(o))
+
+
+@tflite_op("logistic")
+def LOGISTIC(o, ctx):
+    return {}
+
+
+@tflite_op("tanh")
+def TANH(o, ctx):
+    return {}
+
+
+@tflite_op("relu")
+def RELU(o, ctx):
+    return dict(lo=0.0, hi=None)
+
+
+@tflite_op("relu")
+def RELU6(o, ctx):
+    return dict(lo=0.0, hi=6.0)
+
+
+@tflite_op("relu")
+def RELU_N1_TO_1(o, ctx):
+    return dict(lo=-1.0, hi=1.0)
+
+
+@tflite_op("quantize")
+def QUANTIZE(o, ctx):
+    return {}
+
+
+@tflite_op("dequantize")
+def DEQUANTIZE(o, ctx):
+    return {}
+
+
+
+
+# ---- the reader -----------------------------------------------------------------------------------------------
+
+class _OpContext:
+    """What an op function may ask of the model: constant inputs, and dropping inputs the IR op does not take."""
+
+    def __init__(self, reader: _Reader, op):
+        self.reader, self.op = reader, op
+        self.inputs: list[int] = [int(i) for i in (op.inputs if op.inputs is not None else [])]
+
+    def const_input(self, k: int) -> np.ndarray:
+        if k >= len(self.inputs) or self.inputs[k] < 0:
+            raise Unsupported(f"input {k} is missing")
+        data = self.reader.tensor_data(self.inputs[k])
+        if data is None:
+            raise Unsupported(f"input {k} must be a constant")
+        return data
+
+    def drop_inputs_after(self, k: int) -> None:
+        self.inputs = self.inputs[:k]
+
+    def depth_multiplier(self) -> int:
+        # Some converters write depth_multiplier = 0 or stale values; TFLite derives it from the shapes.
+        x = self.reader.sg.tensors[self.inputs[0]].shape
+        w = self.reader.sg.tensors[self.inputs[1]].shape
+        return int(w[3] // x[3]) if x[3] else 0
+
+
+class _Reader:
+    def __init__(self, path: Path, buf: bytes):
+        self.path = path
+        try:
+            self.model = tfl.ModelT.InitFromPackedBuf(buf, 0)
+        except Exception as e:  # flatbuffers raises a mix of struct/index errors on a damaged file
+            raise InputError(f"{path}: malformed TFLite file ({type(e).__name__}: {e})") from None
+        if not self.model.subgraphs:
+            raise InputError(f"{path}: the model has no subgraph")
+        self.sg = self.model.subgraphs[0]
+        self.op_names = {v: k for k, v in vars(tfl.BuiltinOperator).items() if not k.startswith("_")}
+        self.names = self._unique_names()
+
+    def _unique_names(self) -> list[str]:
+        seen: dict[str, int] = {}
+        names = []
+        for i, t in enumerate(self.sg.tensors or []):
+            n = (t.name or b"").decode(errors="replace") or f"tensor_{i}"
+            if n in seen:
+                n = f"{n}#{i}"
+            seen[n] = i
+            names.append(n)
+        return names
+
+    def tensor_data(self, idx: int) -> np.ndarray | None:
+        t = self.sg.tensors[idx]
+        buf = self.model.buffers[t.buffer] if 0 <= t.buffer < len(self.model.buffers or []) else None
+        if buf is None or buf.data is None or len(buf.data) == 0:
+            if buf is not None and getattr(buf, "size", 0):
+                raise InputError(f"{self.path}: tensor {self.names[idx]} stores its data outside the flatbuffer "
+                                 "(models over 2 GB), which edgec does not read")
+            return None
+        dtype = TFLITE_DTYPES.get(t.type)
+        if dtype in (None, "string", "float16", "float64"):
+            raise InputError(f"{self.path}: constant {self.names[idx]} has type {dtype or t.type}, not supported")
+        shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
+        raw = np.frombuffer(np.asarray(buf.data, dtype=np.uint8).tobytes(), dtype=np.dtype(dtype).newbyteorder("<"))
+        expected = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        if raw.size != expected:
+            raise InputError(f"{self.path}: constant {self.names[idx]} holds {raw.size} values, shape {shape} "
+                             f"needs {expected}: malformed file")
+        return raw.astype(np.dtype(dtype)).reshape(shape)
+
+    def tensor(self, idx: int, problems: list[str]) -> Tensor:
+        t = self.sg.tensors[idx]
+        name = self.names[idx]
+        dtype = TFLITE_DTYPES.get(t.type, f"type{t.type}")
+        shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
+        signature = [int(d) for d in t.shapeSignature] if t.shapeSignature is not None else list(shape)
+        # A dynamic batch (-1 in the signature's first dim, 1 in the shape) is the converter's default: run batch 1.
+        if any(d < 0 for d in shape) or any(d < 0 for d in signature[1:]):
+            problems.append(f"tensor {name}: dynamic shape {signature}; edgec needs static shapes "
+                            "(re-export the model with fixed input dimensions)")
+        quant = None
+        q = t.quantization
+        if q is not None and q.scale is not None and len(q.scale) > 0:
+            scale = np.asarray(q.scale, dtype=np.float32)
+            zp = np.asarray(q.zeroPoint if q.zeroPoint is not None else np.zeros_like(scale), dtype=np.int64)
+            if zp.size == 1 and scale.size > 1:
+                zp = np.repeat(zp, scale.size)
+            quant = Quant(scale=scale, zero_point=zp, axis=int(q.quantizedDimension) if scale.size > 1 else None)
+        return Tensor(name=name, shape=shape, dtype=dtype, quant=quant, data=self.tensor_data(idx))
+
+    def op_code(self, op) -> str:
+        oc = self.model.operatorCodes[op.opcodeIndex]
+        code = max(oc.builtinCode, oc.deprecatedBuiltinCode)
+        if code == tfl.BuiltinOperator.CUSTOM:
+            return f"CUSTOM:{(oc.customCode or b'').decode(errors='replace')}"
+        return self.op_names.get(code, f"BUILTIN_{code}")
+
+
+def _identifier(s: str) -> str:
+    return re.sub(r"[^0-9A-Za-z_]", "_", s)
+
+
+def import_tflite(path: Path) -> Graph:
+    from ..ops import REGISTRY
+
+    if tfl is None:
+        raise InputError("the tflite-micro package is missing: pip install edgec's dependencies")
+    r = _Reader(path, path.read_bytes())
+    if len(r.model.subgraphs) > 1:
+        raise UnsupportedError([f"the model has {len(r.model.subgraphs)} subgraphs (control flow: WHILE/IF/CALL); "
+                                "edgec supports single-subgraph models"])
+    problems: list[str] = []
+    tensors: dict[str, Tensor] = {}
+
+    def use(idx: int) -> str:
+        name = r.names[idx]
+        if name not in tensors:
+            tensors[name] = r.tensor(idx, problems)
+        return name
+
+    ops: list[Op] = []
+    for k, top in enumerate(r.sg.operators or []):
+        code = r.op_code(top)
+        out_names = [r.names[i] for i in top.outputs]
+        node = f"#{k} {code} ({out_names[0] if out_names else '?'})"
+        fn = IMPORTERS.get(code)
+        if fn is None:
+            problems.append(f"{node}: operator {code} is not supported; supported: {', '.join(sorted(IMPORTERS))}")
+            continue
+        ctx = _OpContext(r, top)
+        try:
+            op_type, attrs = fn.ir_type, fn(top.builtinOptions, ctx)
+        except Unsupported as e:
+            problems.append(f"{node}: {e}")
+            continue
+        ins: list[str | None] = [use(i) if i >= 0 else None for i in ctx.inputs]
+        outs = [use(i) for i in top.outputs]
+        op = Op(type=op_type, name=_identifier(f"{code.lower()}_{k}"), inputs=ins, outputs=outs, attrs=attrs)
+        op.attrs["tflite_op"] = code
+        op.attrs["tflite_index"] = k
+        op.attrs["label"] = node
+        op.attrs["tflite_outputs"] = [int(i) for i in top.outputs]
+        ops.append(op)
+    graph_inputs = [use(int(i)) for i in r.sg.inputs]
+    graph_outputs = [use(int(i)) for i in r.sg.outputs]
+    for name in graph_inputs:
+        t = tensors[name]
+        if t.dtype != "int8":
+            problems.append(f"model input {name} is {t.dtype}: edgec builds int8 models; float and hybrid models "
+                            "need the converter (`edgec build --calib`), which is not available yet")
+    for op in ops:
+        impl = REGISTRY.get(op.type)
+        if impl is None:
+            problems.append(f"{op.attrs['label']}: maps to IR op {op.type}, which has no implementation yet")
+            continue
+        problems += [f"{op.attrs['label']}: {rule}" for rule in impl.check(op, _graph_view(tensors, ops))]
+    if problems:
+        raise UnsupportedError(problems)
+    name = _identifier(path.stem)
+    return Graph(name=name, tensors=tensors, ops=ops, inputs=graph_inputs, outputs=graph_outputs)
+
+
+def _graph_view(tensors: dict[str, Tensor], ops: list[Op]) -> Any:
+    return Graph(name="", tensors=tensors, ops=ops, inputs=[], outputs=[])

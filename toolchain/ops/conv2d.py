@@ -1,0 +1,139 @@
+"""CONV_2D: int8 convolution with per-channel weights (TFLite: ConvPerChannel).
+
+    acc[o]  = bias[o] + sum_{ky,kx,i} w[o,ky,kx,i] * (x[iy,ix,i] - zp_x)          (int32)
+    y[o]    = clamp(zp_y + MBQM(acc[o], M[o], shift[o]), act_min, act_max)          (int8)
+    M[o], shift[o] = QuantizeMultiplier(s_x * s_w[o] / s_y)                          (compile time)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..fixedpoint import activation_range, multiply_by_quantized_multiplier, quantize_multiplier
+from .base import Operator, fused_activation_supported, io_int8, per_tensor_activations, register
+from .window import out_size, pad_before, valid_padding_attr
+
+
+def weights_int8_symmetric(op, g) -> bool:
+    """weights are int8 with zero point 0 (symmetric), per tensor or per output channel"""
+    w = g.t(op.inputs[1])
+    return w.dtype == "int8" and w.is_const and w.quant is not None and not np.any(w.quant.zero_point)
+
+
+def bias_int32(op, g) -> bool:
+    """bias, when present, is a constant int32 tensor"""
+    return len(op.inputs) < 3 or op.inputs[2] is None or (g.t(op.inputs[2]).dtype == "int32"
+                                                           and g.t(op.inputs[2]).is_const)
+
+
+def channel_multipliers(op, g) -> tuple[np.ndarray, np.ndarray]:
+    """(M, shift) per output channel from s_x * s_w[c] / s_y, in double precision as TFLite computes it."""
+    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    assert w.quant is not None
+    channels = y.shape[-1]
+    w_scales = w.quant.scale if w.quant.scale.size > 1 else np.repeat(w.quant.scale, channels)
+    pairs = [quantize_multiplier(float(np.float64(x.scale) * np.float64(s) / np.float64(y.scale))) for s in w_scales]
+    return np.array([p[0] for p in pairs], dtype=np.int32), np.array([p[1] for p in pairs], dtype=np.int32)
+
+
+def requantize(acc: np.ndarray, op, g) -> np.ndarray:
+    """int32 accumulators [..., C] -> int8 outputs, with op.params' multipliers, zero point and clamp."""
+    p = op.params
+    y = multiply_by_quantized_multiplier(acc, p["multiplier"], p["shift"]) + p["output_offset"]
+    return np.clip(y, p["act_min"], p["act_max"]).astype(np.int8)
+
+
+def prepare_rescale(op, g) -> None:
+    """The constants every conv-like op needs: per-channel (M, shift), zero points, activation clamp."""
+    x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+    multiplier, shift = channel_multipliers(op, g)
+    act_min, act_max = activation_range(op.attrs.get("activation", "NONE"), y.scale, y.zero_point)
+    op.params.update(multiplier=multiplier, shift=shift, input_offset=-x.zero_point, output_offset=y.zero_point,
+                     act_min=act_min, act_max=act_max)
+
+
+def window_params(op, g, k_h: int, k_w: int) -> dict:
+    x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+    a = op.attrs
+    return dict(
+        pad_top=pad_before(x.shape[1], y.shape[1], k_h, a["stride_h"], a.get("dilation_h", 1)),
+        pad_left=pad_before(x.shape[2], y.shape[2], k_w, a["stride_w"], a.get("dilation_w", 1)))
+
+
+def padded_windows(x: np.ndarray, op, k_h: int, k_w: int, out_h: int, out_w: int, pad_value: int) -> np.ndarray:
+    """Gather the input window of every output pixel: [N, out_h, out_w, k_h, k_w, C] (padding = pad_value)."""
+    a, p = op.attrs, op.params
+    s_h, s_w = a["stride_h"], a["stride_w"]
+    d_h, d_w = a.get("dilation_h", 1), a.get("dilation_w", 1)
+    n, h, w, c = x.shape
+    big_h = max(h + p["pad_top"], (out_h - 1) * s_h + (k_h - 1) * d_h + 1)
+    big_w = max(w + p["pad_left"], (out_w - 1) * s_w + (k_w - 1) * d_w + 1)
+    xp = np.full((n, big_h, big_w, c), pad_value, dtype=np.int64)
+    xp[:, p["pad_top"]:p["pad_top"] + h, p["pad_left"]:p["pad_left"] + w, :] = x
+    ys = (np.arange(out_h) * s_h)[:, None] + np.arange(k_h)[None, :] * d_h  # [out_h, k_h]
+    xs = (np.arange(out_w) * s_w)[:, None] + np.arange(k_w)[None, :] * d_w  # [out_w, k_w]
+    return xp[:, ys[:, None, :, None], xs[None, :, None, :], :]  # [N, out_h, out_w, k_h, k_w, C]
+
+
+def conv_fields(op, g) -> dict:
+    """The C struct fields common to the conv-like kernels."""
+    x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+    a, p = op.attrs, op.params
+    return dict(batches=x.shape[0], in_h=x.shape[1], in_w=x.shape[2], in_c=x.shape[3],
+                out_h=y.shape[1], out_w=y.shape[2], out_c=y.shape[3],
+                stride_h=a["stride_h"], stride_w=a["stride_w"],
+                dilation_h=a.get("dilation_h", 1), dilation_w=a.get("dilation_w", 1),
+                pad_top=p["pad_top"], pad_left=p["pad_left"],
+                input_offset=p["input_offset"], output_offset=p["output_offset"],
+                act_min=p["act_min"], act_max=p["act_max"])
+
+
+@register
+class Conv2D(Operator):
+    type = "conv2d"
+    kernel = "conv2d_s8"
+    constraints = [io_int8, per_tensor_activations, weights_int8_symmetric, bias_int32, fused_activation_supported,
+                   valid_padding_attr]
+
+    def infer_shape(self, op, g):
+        x, w = g.t(op.inputs[0]), g.t(op.inputs[1])
+        a = op.attrs
+        oh = out_size(a["padding"], x.shape[1], w.shape[1], a["stride_h"], a.get("dilation_h", 1))
+        ow = out_size(a["padding"], x.shape[2], w.shape[2], a["stride_w"], a.get("dilation_w", 1))
+        return [(x.shape[0], oh, ow, w.shape[0])]
+
+    def prepare(self, op, g):
+        w = g.t(op.inputs[1])
+        prepare_rescale(op, g)
+        op.params.update(window_params(op, g, w.shape[1], w.shape[2]))
+
+    def reference(self, op, g, inputs):
+        x, w = inputs[0], inputs[1]
+        bias = inputs[2] if len(inputs) > 2 else None
+        y = g.t(op.outputs[0])
+        assert x is not None and w is not None
+        oc, kh, kw, icg = w.shape
+        groups = x.shape[3] // icg
+        win = padded_windows(x.astype(np.int64) + op.params["input_offset"], op, kh, kw, y.shape[1], y.shape[2], 0)
+        n, oh, ow = win.shape[:3]
+        win = win.reshape(n, oh, ow, kh, kw, groups, icg)
+        wg = w.astype(np.int64).reshape(groups, oc // groups, kh, kw, icg)
+        acc = np.einsum("nyxhwgi,gohwi->nyxgo", win, wg).reshape(n, oh, ow, oc)
+        if bias is not None:
+            acc = acc + bias.astype(np.int64)
+        return [requantize(acc, op, g)]
+
+    def emit(self, op, g, ctx):
+        w = g.t(op.inputs[1])
+        fields = conv_fields(op, g)
+        fields.update(k_h=w.shape[1], k_w=w.shape[2], groups=g.t(op.inputs[0]).shape[3] // w.shape[3],
+                      weights=ctx.ptr(op.inputs[1]),
+                      bias=ctx.ptr(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else "NULL",
+                      multiplier=ctx.const_array(op, "multiplier", op.params["multiplier"]),
+                      shift=ctx.const_array(op, "shift", op.params["shift"]))
+        params = ctx.params_struct(op, "edgec_conv2d_s8_params", fields)
+        return f"edgec_conv2d_s8(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+
+    def macs(self, op, g):
+        w, y = g.t(op.inputs[1]), g.t(op.outputs[0])
+        return y.size * w.shape[1] * w.shape[2] * w.shape[3]

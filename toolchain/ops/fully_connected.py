@@ -1,0 +1,70 @@
+"""FULLY_CONNECTED: int8 matrix-vector product (TFLite: FullyConnected / FullyConnectedPerChannel).
+
+The input is read as [batches, depth] with depth = weights.shape[1] (TFLite flattens leading dims).
+    acc[b,o] = bias[o] + sum_d w[o,d] * (x[b,d] - zp_x);   y[b,o] = clamp(zp_y + MBQM(acc, M, shift))
+TFLite Micro rescales with double rounding here like everywhere; LiteRT's reference FC rounds once, which is
+why LiteRT and TFLM differ by 1-2 LSB on FC-heavy models (docs/numerics.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Operator, fused_activation_supported, io_int8, per_tensor_activations, register
+from .conv2d import bias_int32, prepare_rescale, requantize, weights_int8_symmetric
+
+
+def weights_are_2d(op, g) -> bool:
+    """weights are a constant 2-D [out, depth] tensor and the input size is a multiple of depth"""
+    w, x = g.t(op.inputs[1]), g.t(op.inputs[0])
+    return w.is_const and len(w.shape) == 2 and x.size % w.shape[1] == 0
+
+
+@register
+class FullyConnected(Operator):
+    type = "fully_connected"
+    kernel = "fully_connected_s8"
+    constraints = [io_int8, per_tensor_activations, weights_are_2d, weights_int8_symmetric, bias_int32,
+                   fused_activation_supported]
+
+    def infer_shape(self, op, g):
+        x, w = g.t(op.inputs[0]), g.t(op.inputs[1])
+        if op.attrs.get("keep_num_dims"):
+            return [(*x.shape[:-1], w.shape[0])]
+        return [(x.size // w.shape[1], w.shape[0])]
+
+    def prepare(self, op, g):
+        prepare_rescale(op, g)
+        w = g.t(op.inputs[1])
+        assert w.quant is not None
+        op.params["per_channel"] = int(w.quant.scale.size > 1)
+        if not op.params["per_channel"]:
+            op.params["multiplier"] = op.params["multiplier"][:1]
+            op.params["shift"] = op.params["shift"][:1]
+
+    def reference(self, op, g, inputs):
+        x, w = inputs[0], inputs[1]
+        bias = inputs[2] if len(inputs) > 2 else None
+        assert x is not None and w is not None
+        depth = w.shape[1]
+        acc = (x.astype(np.int64).reshape(-1, depth) + op.params["input_offset"]) @ w.astype(np.int64).T
+        if bias is not None:
+            acc = acc + bias.astype(np.int64)
+        return [requantize(acc, op, g).reshape(g.t(op.outputs[0]).shape)]
+
+    def emit(self, op, g, ctx):
+        x, w = g.t(op.inputs[0]), g.t(op.inputs[1])
+        p = op.params
+        fields = dict(batches=x.size // w.shape[1], depth=w.shape[1], out_c=w.shape[0],
+                      input_offset=p["input_offset"], output_offset=p["output_offset"],
+                      act_min=p["act_min"], act_max=p["act_max"], per_channel=p["per_channel"],
+                      weights=ctx.ptr(op.inputs[1]),
+                      bias=ctx.ptr(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else "NULL",
+                      multiplier=ctx.const_array(op, "multiplier", p["multiplier"]),
+                      shift=ctx.const_array(op, "shift", p["shift"]))
+        params = ctx.params_struct(op, "edgec_fully_connected_s8_params", fields)
+        return f"edgec_fully_connected_s8(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+
+    def macs(self, op, g):
+        x, w = g.t(op.inputs[0]), g.t(op.inputs[1])
+        return (x.size // w.shape[1]) * w.shape[0] * w.shape[1]

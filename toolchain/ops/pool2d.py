@@ -1,0 +1,96 @@
+"""AVERAGE_POOL_2D and MAX_POOL_2D on int8 (TFLite reference_integer_ops::AveragePool / MaxPool).
+
+Input and output share scale and zero point, so pooling is done on the raw integers:
+    avg = round_half_away(sum(window) / count),  count = taps inside the input (padding is not counted)
+    max = max(window);  both then clamped to the fused activation's range.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..fixedpoint import activation_range
+from .base import Operator, fused_activation_supported, io_int8, per_tensor_activations, register, same_quant
+from .window import out_size, pad_before, valid_padding_attr
+
+
+def same_in_out_quant(op, g) -> bool:
+    """input and output have the same scale and zero point"""
+    return same_quant(g.t(op.inputs[0]).quant, g.t(op.outputs[0]).quant)
+
+
+class _Pool2D(Operator):
+    kernel = "pool2d_s8"
+    constraints = [io_int8, per_tensor_activations, same_in_out_quant, fused_activation_supported,
+                   valid_padding_attr]
+    c_function = ""
+
+    def infer_shape(self, op, g):
+        x = g.t(op.inputs[0])
+        a = op.attrs
+        return [(x.shape[0], out_size(a["padding"], x.shape[1], a["filter_h"], a["stride_h"]),
+                 out_size(a["padding"], x.shape[2], a["filter_w"], a["stride_w"]), x.shape[3])]
+
+    def prepare(self, op, g):
+        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+        a = op.attrs
+        act_min, act_max = activation_range(a.get("activation", "NONE"), y.scale, y.zero_point)
+        op.params.update(pad_top=pad_before(x.shape[1], y.shape[1], a["filter_h"], a["stride_h"]),
+                         pad_left=pad_before(x.shape[2], y.shape[2], a["filter_w"], a["stride_w"]),
+                         act_min=act_min, act_max=act_max)
+
+    def windows(self, op, g, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """[N, oh, ow, kh*kw, C] values and a mask of the taps that fall inside the input."""
+        y = g.t(op.outputs[0])
+        a, p = op.attrs, op.params
+        n, h, w, c = x.shape
+        oh, ow = y.shape[1], y.shape[2]
+        iy = (np.arange(oh) * a["stride_h"] - p["pad_top"])[:, None] + np.arange(a["filter_h"])[None, :]
+        ix = (np.arange(ow) * a["stride_w"] - p["pad_left"])[:, None] + np.arange(a["filter_w"])[None, :]
+        inside = ((iy >= 0) & (iy < h))[:, None, :, None] & ((ix >= 0) & (ix < w))[None, :, None, :]
+        vals = x[:, np.clip(iy, 0, h - 1)[:, None, :, None], np.clip(ix, 0, w - 1)[None, :, None, :], :]
+        return vals.reshape(n, oh, ow, -1, c).astype(np.int64), inside.reshape(oh, ow, -1)
+
+    def emit(self, op, g, ctx):
+        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+        a, p = op.attrs, op.params
+        fields = dict(batches=x.shape[0], in_h=x.shape[1], in_w=x.shape[2], channels=x.shape[3],
+                      out_h=y.shape[1], out_w=y.shape[2], k_h=a["filter_h"], k_w=a["filter_w"],
+                      stride_h=a["stride_h"], stride_w=a["stride_w"], pad_top=p["pad_top"], pad_left=p["pad_left"],
+                      act_min=p["act_min"], act_max=p["act_max"])
+        params = ctx.params_struct(op, "edgec_pool2d_s8_params", fields)
+        return f"{self.c_function}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+
+    def macs(self, op, g):
+        return g.t(op.outputs[0]).size * op.attrs["filter_h"] * op.attrs["filter_w"]
+
+
+@register
+class AvgPool2D(_Pool2D):
+    type = "avg_pool2d"
+    c_function = "edgec_avg_pool2d_s8"
+
+    def reference(self, op, g, inputs):
+        x = inputs[0]
+        assert x is not None
+        vals, inside = self.windows(op, g, x)
+        total = np.where(inside[None, :, :, :, None], vals, 0).sum(axis=3)
+        count = inside.sum(axis=2)[None, :, :, None]
+        half = count // 2
+        # C division truncates toward zero; sum +- count/2 first makes it round half away from zero
+        num = np.where(total > 0, total + half, total - half)
+        mean = np.sign(num) * (np.abs(num) // count)
+        return [np.clip(mean, op.params["act_min"], op.params["act_max"]).astype(np.int8)]
+
+
+@register
+class MaxPool2D(_Pool2D):
+    type = "max_pool2d"
+    c_function = "edgec_max_pool2d_s8"
+
+    def reference(self, op, g, inputs):
+        x = inputs[0]
+        assert x is not None
+        vals, inside = self.windows(op, g, x)
+        best = np.where(inside[None, :, :, :, None], vals, -128).max(axis=3)
+        return [np.clip(best, op.params["act_min"], op.params["act_max"]).astype(np.int8)]

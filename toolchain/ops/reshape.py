@@ -1,0 +1,36 @@
+"""RESHAPE and SQUEEZE (and any op that only renames the shape): no data moves.
+
+The output is an alias of the input in the arena (same bytes, new shape), so the op emits no C at all;
+the memory planner gives both tensors one buffer. TFLite requires identical quantization on both sides.
+"""
+
+from __future__ import annotations
+
+from .base import Operator, register, same_quant
+
+
+def same_size(op, g) -> bool:
+    """output has as many elements as the input"""
+    return g.t(op.inputs[0]).size == g.t(op.outputs[0]).size
+
+
+def same_quant_or_float(op, g) -> bool:
+    """input and output have the same dtype and quantization"""
+    x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+    return x.dtype == y.dtype and (x.quant is None and y.quant is None or same_quant(x.quant, y.quant))
+
+
+@register
+class Reshape(Operator):
+    type = "reshape"
+    kernel = None
+    alias_of_input = True
+    constraints = [same_size, same_quant_or_float]
+
+    def reference(self, op, g, inputs):
+        x = inputs[0]
+        assert x is not None
+        return [x.reshape(g.t(op.outputs[0]).shape)]
+
+    def emit(self, op, g, ctx):
+        return f"/* {op.name}: reshape {g.t(op.inputs[0]).shape} -> {g.t(op.outputs[0]).shape}, no data moves */"

@@ -1,0 +1,127 @@
+"""The reference runtimes edgec compares against, behind one small function each.
+
+- TFLM (tflite-micro's Python interpreter, reference kernels): the oracle for int8 numerics on a device.
+- LiteRT (ai-edge-litert) with its BUILTIN_REF kernels: the desktop TFLite reference. Optional dependency.
+- `numpy`: edgec's own op references, run op by op on the IR (what the C must compute).
+TFLM's print_allocations() writes to C's stderr only, so it is captured on file descriptor 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .ir import Graph
+from .ops import REGISTRY
+
+
+def _tflm():
+    from tflite_micro.python.tflite_micro import runtime
+
+    return runtime
+
+
+def run_tflm(model: Path, samples: list[list[np.ndarray]], preserve: bool = False) -> tuple[list, list | None]:
+    """Outputs per sample, and with preserve=True every tensor per sample ({tensor_index: array})."""
+    rt = _tflm()
+    config = rt.InterpreterConfig.kPreserveAllTensors if preserve else rt.InterpreterConfig.kAllocationRecording
+    interp = rt.Interpreter.from_file(str(model), intrepreter_config=config)
+    n_out = len(_output_indices(model))
+    outputs, tensors = [], []
+    for sample in samples:
+        for k, x in enumerate(sample):
+            interp.set_input(x, k)
+        interp.invoke()
+        outputs.append([np.array(interp.get_output(k)) for k in range(n_out)])
+        if preserve:
+            dump = {}
+            for idx in range(_tensor_count(model)):
+                try:
+                    dump[idx] = np.array(interp.GetTensor(idx, 0)["tensor_data"])
+                except Exception:  # constants and unused tensors may not be readable
+                    continue
+            tensors.append(dump)
+    return outputs, (tensors if preserve else None)
+
+
+def tflm_arena_bytes(model: Path) -> dict[str, int] | None:
+    """TFLM's arena (total/head/tail) from print_allocations(), after one zero-input invoke."""
+    rt = _tflm()
+    try:
+        interp = rt.Interpreter.from_file(str(model))
+        interp.invoke()
+    except Exception:
+        return None
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        saved = os.dup(2)
+        try:
+            os.dup2(tmp.fileno(), 2)
+            interp.print_allocations()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        text = tmp.read().decode(errors="replace")
+    m = re.search(r"Arena allocation total (\d+) bytes", text)
+    h = re.search(r"Arena allocation head (\d+) bytes", text)
+    t = re.search(r"Arena allocation tail (\d+) bytes", text)
+    if not m:
+        return None
+    return dict(total=int(m.group(1)), head=int(h.group(1)) if h else -1, tail=int(t.group(1)) if t else -1)
+
+
+def _schema():
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as tfl
+
+    return tfl
+
+
+def _subgraph(model: Path):
+    tfl = _schema()
+    return tfl.ModelT.InitFromPackedBuf(model.read_bytes(), 0).subgraphs[0]
+
+
+def _output_indices(model: Path) -> list[int]:
+    return [int(i) for i in _subgraph(model).outputs]
+
+
+def _tensor_count(model: Path) -> int:
+    return len(_subgraph(model).tensors)
+
+
+def litert_available() -> bool:
+    try:
+        import ai_edge_litert.interpreter  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def run_litert(model: Path, samples: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+    """LiteRT with its reference kernels (BUILTIN_REF): XNNPACK, the default, is tens of LSB away on int8."""
+    from ai_edge_litert import interpreter as lrt
+
+    interp = lrt.Interpreter(model_path=str(model), experimental_op_resolver_type=lrt.OpResolverType.BUILTIN_REF)
+    interp.allocate_tensors()
+    ins, outs = interp.get_input_details(), interp.get_output_details()
+    results = []
+    for sample in samples:
+        for d, x in zip(ins, sample):
+            interp.set_tensor(d["index"], x.reshape(d["shape"]))
+        interp.invoke()
+        results.append([np.array(interp.get_tensor(d["index"])) for d in outs])
+    return results
+
+
+def run_numpy(g: Graph, sample: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """edgec's own op references over the IR: every tensor's value for one sample."""
+    values: dict[str, np.ndarray] = {n: x.reshape(g.t(n).shape) for n, x in zip(g.inputs, sample)}
+    for op in g.ops:
+        ins = [None if i is None else (g.t(i).data if g.t(i).is_const else values[i]) for i in op.inputs]
+        for name, v in zip(op.outputs, REGISTRY[op.type].reference(op, g, ins)):
+            values[name] = v
+    return values

@@ -1,0 +1,51 @@
+"""report.json (keys of DESIGN.md), report.md and plan.json of an output folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .ir import Graph
+from .memory import MemoryPlan
+from .ops import REGISTRY
+
+
+def make_report(g: Graph, plan: MemoryPlan, model: Path, board: str, version: str, model_sha: str) -> dict:
+    layers = []
+    for k, op in enumerate(g.ops):
+        impl = REGISTRY[op.type]
+        layers.append(dict(name=op.name, op=op.attrs.get("tflite_op", op.type), macs=int(impl.macs(op, g)),
+                           weight_bytes=sum(g.t(i).nbytes for i in op.inputs if i is not None and g.t(i).is_const),
+                           live_bytes=plan.live_bytes[k] if k < len(plan.live_bytes) else 0,
+                           output_shape=list(g.t(op.outputs[0]).shape)))
+    weights = sum(t.nbytes for t in g.tensors.values() if t.is_const)
+    return dict(edgec_version=version, model=str(model), model_sha256=model_sha, board=board,
+                macs=sum(layer["macs"] for layer in layers), arena_bytes=plan.arena_bytes,
+                lower_bound_bytes=plan.lower_bound_bytes,
+                # host: no stack measurement yet (the boards issue paints the stack on the device)
+                peak_sram_bytes=plan.arena_bytes, io_in_arena=True,
+                flash_bytes=None, weights_bytes=weights, patch=None, layers=layers)
+
+
+def write_report(out: Path, report: dict, g: Graph, plan: MemoryPlan) -> None:
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "plan.json").write_text(json.dumps(dict(
+        arena_bytes=plan.arena_bytes, lower_bound_bytes=plan.lower_bound_bytes, strategy="greedy_by_size",
+        buffers=[dict(name=b.name, offset=b.offset, size=b.size, first_use=b.first_use, last_use=b.last_use,
+                      alignment=b.alignment) for b in plan.buffers],
+        tensors={t: plan.owner[t] for t in plan.owner}, patch=None), indent=2) + "\n")
+    (out / "report.md").write_text(markdown(report))
+
+
+def markdown(r: dict) -> str:
+    lines = [f"# edgec report: {Path(r['model']).name}", "",
+             f"- board: `{r['board']}`, edgec {r['edgec_version']}",
+             f"- MACs: {r['macs']:,}",
+             f"- arena: {r['arena_bytes']:,} B (lower bound for this op order: {r['lower_bound_bytes']:,} B); "
+             "inputs and outputs live in the arena",
+             f"- weights (flash): {r['weights_bytes']:,} B", "",
+             "| # | layer | op | MACs | weight B | live B | output shape |", "|---:|---|---|---:|---:|---:|---|"]
+    for k, layer in enumerate(r["layers"]):
+        lines.append(f"| {k} | {layer['name']} | {layer['op']} | {layer['macs']:,} | {layer['weight_bytes']:,} | "
+                     f"{layer['live_bytes']:,} | {layer['output_shape']} |")
+    return "\n".join(lines) + "\n"
