@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 
 from . import __version__
-from .errors import EXIT_INPUT, EdgecError
+from .errors import EdgecError
 
 err = Console(stderr=True, highlight=False)
 console = Console(highlight=False)

@@ -109,7 +109,7 @@ def emit_c(g: Graph, plan: MemoryPlan, out_dir: Path) -> list[str]:
         call = impl.emit(op, g, ctx)
         traces = [dict(ptr=ctx.ptr(o), nbytes=g.t(o).nbytes) for o in op.outputs]
         layers.append(dict(index=k, op=op, label=op.attrs.get("label", op.name), call=call, traces=traces))
-    kernels = sorted({REGISTRY[op.type].kernel for op in g.ops if REGISTRY[op.type].kernel})
+    kernels = sorted({kern for op in g.ops if (kern := REGISTRY[op.type].kernel) is not None})
     env = _env()
     guard = prefix.upper()
     common = dict(g=g, prefix=prefix, guard=guard, arena_bytes=plan.arena_bytes, layers=layers, kernels=kernels,

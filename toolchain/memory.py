@@ -56,9 +56,9 @@ def lifetimes(g: Graph) -> list[Buffer]:
     for name in g.inputs:
         touch(name, 0)
     for step, op in enumerate(g.ops):
-        for name in [*op.inputs, *op.outputs]:
-            if name is not None and name in owner:
-                touch(name, step)
+        for used in [*op.inputs, *op.outputs]:
+            if used is not None and used in owner:
+                touch(used, step)
     for name in g.outputs:
         touch(name, last_step)
     return [Buffer(name=b, size=g.tensors[b].nbytes, first_use=lo, last_use=hi) for b, (lo, hi) in span.items()]

@@ -9,8 +9,15 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Operator, fused_activation_supported, io_int8, per_tensor_activations, register
-from .conv2d import (bias_int32, conv_fields, padded_windows, prepare_rescale, requantize, weights_int8_symmetric,
-                     window_params)
+from .conv2d import (
+    bias_int32,
+    conv_fields,
+    padded_windows,
+    prepare_rescale,
+    requantize,
+    weights_int8_symmetric,
+    window_params,
+)
 from .window import out_size, valid_padding_attr
 
 
