@@ -1,0 +1,111 @@
+"""SOFTMAX on int8 over the last axis (TFLite Micro: reference_ops::Softmax, gemmlowp fixed point).
+
+Per row of `depth` values, with d = x - max(row) <= 0 (integers, input zero point cancels):
+    s    = SRDHM(d * 2^left_shift, M)               d * beta * s_x in Q5.26   (skipped, output -128, if d < diff_min)
+    e    = exp_on_negative_values(s)                 Q0.31
+    sum  = sum of e / 2^12                           Q12.19, int32
+    k    = 12 - clz(sum)                             sum = 2^k * (1 + f), f in [0, 1)
+    r    = one_over_one_plus_x(f)                    1 / (1 + f) in Q0.31
+    y    = clamp(RDBPOT(SRDHM(r, e), k + 23) - 128, -128, 127)      e / sum in units of 1/256
+Compile time (PreprocessSoftmaxScaling, CalculateInputRadius with 5 integer bits):
+    M, left_shift = QuantizeMultiplier(min(beta * s_x * 2^26, 2^31 - 1));  diff_min = -floor(31 * 2^26 / 2^left_shift)
+
+TFLM aborts (TFLITE_CHECK) when a row's sum of exponentials reaches 512 (k + 23 > 31), which only rows of 512 or
+more nearly-equal values can do; edgec then keeps rounding e / sum exactly (outputs -128 or -127) instead.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..fixedpoint import (
+    count_leading_zeros32,
+    exp_on_negative_values,
+    multiply_by_quantized_multiplier,
+    one_over_one_plus_x_for_x_in_0_1,
+    quantize_multiplier,
+    rounding_divide_by_pot,
+    saturating_rounding_multiply_by_pot,
+    srdhm,
+    wrap_int32,
+)
+from .base import Operator, io_int8, per_tensor_activations, register
+
+SCALED_DIFF_INTEGER_BITS = 5
+ACCUMULATION_INTEGER_BITS = 12
+
+
+def output_scale_1_256_zp_minus_128(op, g) -> bool:
+    """output is quantized with scale 1/256 and zero point -128 (what the TFLite converter produces for softmax)"""
+    y = g.t(op.outputs[0])
+    return y.quant is not None and y.zero_point == -128 and np.float32(y.scale) == np.float32(1.0 / 256)
+
+
+def beta_times_scale_large_enough(op, g) -> bool:
+    """beta * input scale is greater than 2^-26 (TFLite cannot represent a smaller softmax input multiplier)"""
+    x = g.t(op.inputs[0])
+    return x.quant is not None and _real_multiplier(op, g) > 1.0
+
+
+def has_rank(op, g) -> bool:
+    """input has at least one dimension"""
+    return len(g.t(op.inputs[0]).shape) >= 1
+
+
+def _real_multiplier(op, g) -> float:
+    """PreprocessSoftmaxScaling's multiplier, in double as TFLite computes it (beta and scale are float32)."""
+    beta = float(np.float32(op.attrs.get("beta", 1.0)))
+    scale = float(np.float32(g.t(op.inputs[0]).scale))
+    return min(beta * scale * float(1 << (31 - SCALED_DIFF_INTEGER_BITS)), float((1 << 31) - 1))
+
+
+@register
+class Softmax(Operator):
+    type = "softmax"
+    kernel = "softmax_s8"
+    constraints = [io_int8, per_tensor_activations, has_rank, output_scale_1_256_zp_minus_128,
+                   beta_times_scale_large_enough]
+
+    def infer_shape(self, op, g):
+        return [g.t(op.inputs[0]).shape]
+
+    def prepare(self, op, g):
+        multiplier, left_shift = quantize_multiplier(_real_multiplier(op, g))
+        # CalculateInputRadius: the largest |d| whose rescaled value still fits Q5.26, floored
+        radius = math.floor(((1 << SCALED_DIFF_INTEGER_BITS) - 1) * float(1 << (31 - SCALED_DIFF_INTEGER_BITS))
+                            / float(1 << left_shift))
+        shape = g.t(op.inputs[0]).shape
+        depth = shape[-1]
+        op.params.update(input_multiplier=multiplier, input_left_shift=left_shift, diff_min=-radius,
+                         depth=depth, outer=g.t(op.inputs[0]).size // depth if depth else 0)
+
+    def reference(self, op, g, inputs):
+        x = inputs[0]
+        assert x is not None
+        p = op.params
+        rows = x.astype(np.int64).reshape(-1, p["depth"])
+        diff = rows - rows.max(axis=1, keepdims=True)
+        used = diff >= p["diff_min"]
+        scaled = multiply_by_quantized_multiplier(np.where(used, diff, 0), p["input_multiplier"],
+                                                  p["input_left_shift"])
+        exps = exp_on_negative_values(scaled, SCALED_DIFF_INTEGER_BITS)
+        terms = saturating_rounding_multiply_by_pot(exps, -ACCUMULATION_INTEGER_BITS)  # Rescale Q0.31 -> Q12.19
+        total = wrap_int32(np.where(used, terms, 0).sum(axis=1, keepdims=True))
+        headroom = count_leading_zeros32(total)
+        bits_over_unit = ACCUMULATION_INTEGER_BITS - headroom
+        # the sum shifted to [1, 2), minus 1, in Q0.31 (uint32 arithmetic, as GetReciprocal)
+        frac = wrap_int32(((total & 0xFFFFFFFF) << headroom) - (1 << 31))
+        reciprocal = one_over_one_plus_x_for_x_in_0_1(frac)
+        exponent = bits_over_unit + 31 - 8
+        prob = rounding_divide_by_pot(srdhm(reciprocal, exps), exponent)
+        out = np.where(used, np.clip(prob - 128, -128, 127), -128)
+        return [out.astype(np.int8).reshape(x.shape)]
+
+    def emit(self, op, g, ctx):
+        p = op.params
+        fields = dict(outer=p["outer"], depth=p["depth"], input_multiplier=p["input_multiplier"],
+                      input_left_shift=p["input_left_shift"], diff_min=p["diff_min"])
+        params = ctx.params_struct(op, "edgec_softmax_s8_params", fields)
+        return f"edgec_softmax_s8(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
