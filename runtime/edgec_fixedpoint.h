@@ -3,7 +3,8 @@
  * A real multiplier r is stored as (M, shift) with r = M * 2^(shift-31), M in [2^30, 2^31).
  * Rescaling x by r rounds twice, exactly like TFLite Micro's reference kernels:
  *     MBQM(x, M, shift) = RDBPOT(SRDHM(x * 2^max(shift,0), M), max(-shift,0))
- * SRDHM(a, b) = (a*b + 2^30) / 2^31, rounded half away from zero, saturating the one overflow case.
+ * SRDHM(a, b) = (a*b + nudge) / 2^31 truncated toward zero, nudge = 2^30 (a*b >= 0) or 1 - 2^30 (a*b < 0):
+ *               nearest, ties toward +infinity; saturates the one overflow case INT32_MIN * INT32_MIN.
  * RDBPOT(x, e) = x / 2^e rounded half away from zero.
  * Signed right shifts are arithmetic on every compiler edgec supports (gcc, clang, arm-none-eabi-gcc).
  */
@@ -40,5 +41,104 @@ static inline int32_t edgec_clamp(int32_t x, int32_t lo, int32_t hi) {
 
 static inline int32_t edgec_min(int32_t a, int32_t b) { return a < b ? a : b; }
 static inline int32_t edgec_max(int32_t a, int32_t b) { return a > b ? a : b; }
+
+/* a + b with two's-complement wraparound, as TFLite's int32 adds behave on every target (signed overflow is
+ * UB in C, so the add is done unsigned; converting back to int32_t is modulo 2^32 on gcc/clang). */
+static inline int32_t edgec_wrapping_add(int32_t a, int32_t b) {
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+
+#endif
+
+/* ---- gemmlowp fixed-point transcendentals (softmax, logistic, tanh), twin of toolchain/fixedpoint.py ----------
+ * A Q(m) value is an int32 raw with real = raw / 2^(31-m). Products are SRDHM; plain + and - wrap around in
+ * int32 as gemmlowp's do on every target (done on uint32 here: signed overflow is UB in C); multiplying by a
+ * power of two saturates going left and rounds half away from zero going right.
+ */
+#ifndef EDGEC_FIXEDPOINT_GEMMLOWP_H
+#define EDGEC_FIXEDPOINT_GEMMLOWP_H
+
+static inline int32_t edgec_wrap_add(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
+static inline int32_t edgec_wrap_sub(int32_t a, int32_t b) { return (int32_t)((uint32_t)a - (uint32_t)b); }
+static inline int32_t edgec_wrap_neg(int32_t a) { return (int32_t)(0u - (uint32_t)a); }
+
+/* x * 2^exponent: saturating left shift for exponent > 0, rounding right shift for exponent < 0 */
+static inline int32_t edgec_sat_rounding_mul_by_pot(int32_t x, int exponent) {
+    if (exponent < 0) return edgec_rounding_divide_by_pot(x, -exponent);
+    if (exponent == 0) return x;
+    const int32_t threshold = (int32_t)(((int64_t)1 << (31 - exponent)) - 1);
+    if (x > threshold) return INT32_MAX;
+    if (x < -threshold) return INT32_MIN;
+    return (int32_t)((uint32_t)x << exponent);
+}
+
+/* (a + b) / 2 rounded half away from zero */
+static inline int32_t edgec_rounding_half_sum(int32_t a, int32_t b) {
+    const int64_t sum = (int64_t)a + (int64_t)b;
+    return (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+}
+
+/* leading zero bits of x as a 32-bit unsigned value (32 for 0) */
+static inline int edgec_clz32(uint32_t x) {
+    int n = 0;
+    if (x == 0) return 32;
+    while (!(x & 0x80000000u)) { x <<= 1; n++; }
+    return n;
+}
+
+/* exp(a) for a in [-1/4, 0), Q0.31: e^(-1/8) * (1 + x + x^2/2 + x^3/6 + x^4/24) with x = a + 1/8,
+ * the tail evaluated as ((x^4/4 + x^3) / 3 + x^2) / 2 */
+static inline int32_t edgec_exp_on_interval_minus_quarter_to_zero(int32_t a) {
+    const int32_t exp_minus_one_eighth = 1895147668, one_third = 715827883;
+    const int32_t x = edgec_wrap_add(a, 1 << 28);
+    const int32_t x2 = edgec_srdhm(x, x);
+    const int32_t x3 = edgec_srdhm(x2, x);
+    const int32_t x4 = edgec_srdhm(x2, x2);
+    const int32_t x4_over_4 = edgec_sat_rounding_mul_by_pot(x4, -2);
+    const int32_t poly = edgec_sat_rounding_mul_by_pot(
+        edgec_wrap_add(edgec_srdhm(edgec_wrap_add(x4_over_4, x3), one_third), x2), -1);
+    return edgec_wrap_add(exp_minus_one_eighth, edgec_srdhm(exp_minus_one_eighth, edgec_wrap_add(x, poly)));
+}
+
+/* exp(a) for a <= 0 given in Q(integer_bits), result in Q0.31. a = q + r with r in [-1/4, 0): exp(r) from the
+ * polynomial above, then every set bit 2^k of -q multiplies by the constant exp(-2^k). */
+static inline int32_t edgec_exp_on_negative_values(int32_t a, int integer_bits) {
+    static const int32_t exp_minus_pot[7] = {1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242};
+    const int frac = 31 - integer_bits;
+    const int32_t quarter = (int32_t)1 << (frac - 2);
+    const int32_t a_mod_quarter_minus_quarter = (a & (quarter - 1)) - quarter;
+    int32_t result = edgec_exp_on_interval_minus_quarter_to_zero(
+        edgec_sat_rounding_mul_by_pot(a_mod_quarter_minus_quarter, integer_bits));
+    const int32_t remainder = edgec_wrap_sub(a_mod_quarter_minus_quarter, a);
+    for (int k = -2; k <= 4; k++) {
+        if (integer_bits > k && (remainder & ((int32_t)1 << (frac + k))))
+            result = edgec_srdhm(result, exp_minus_pot[k + 2]);
+    }
+    if (integer_bits > 5 && a < -((int32_t)1 << (36 - integer_bits))) result = 0; /* exp(< -32) = 0 */
+    return a == 0 ? INT32_MAX : result;
+}
+
+/* 1 / ((1 + a) / 2) in Q2.29 for a in [0, 1) (Q0.31): linear first guess 48/17 - 32/17 * d, then three
+ * Newton-Raphson steps x += x * (1 - d * x) */
+static inline int32_t edgec_newton_reciprocal_of_half_denominator(int32_t a) {
+    const int32_t d = edgec_rounding_half_sum(a, INT32_MAX);
+    int32_t x = edgec_wrap_add(1515870810, edgec_srdhm(d, -1010580540));
+    for (int i = 0; i < 3; i++) {
+        const int32_t one_minus_dx = edgec_wrap_sub((int32_t)1 << 29, edgec_srdhm(d, x));
+        x = edgec_wrap_add(x, edgec_sat_rounding_mul_by_pot(edgec_srdhm(x, one_minus_dx), 2));
+    }
+    return x;
+}
+
+/* 1 / (1 + a) for a in [0, 1), Q0.31 in and out */
+static inline int32_t edgec_one_over_one_plus_x_for_x_in_0_1(int32_t a) {
+    return edgec_sat_rounding_mul_by_pot(edgec_newton_reciprocal_of_half_denominator(a), 1);
+}
+
+/* (1 - a) / (1 + a) = 2 / (1 + a) - 1 for a in [0, 1), Q0.31 in and out */
+static inline int32_t edgec_one_minus_x_over_one_plus_x_for_x_in_0_1(int32_t a) {
+    return edgec_sat_rounding_mul_by_pot(
+        edgec_wrap_sub(edgec_newton_reciprocal_of_half_denominator(a), (int32_t)1 << 29), 2);
+}
 
 #endif

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edgec import driver, host, reference
+from edgec.compare import lsb_keys
 from edgec.data import random_inputs
 from edgec.modelbuilder import ModelBuilder
 
@@ -30,8 +31,9 @@ def assert_bit_exact(results: dict[str, list]) -> None:
     for name in ("numpy", "c"):
         for s, (ours, theirs) in enumerate(zip(results[name], results["tflm"])):
             for a, b in zip(ours, theirs):
-                a = np.asarray(a).reshape(-1).astype(np.int64)
-                b = np.asarray(b).reshape(-1).astype(np.int64)
+                # integers as they are, float32 as ULP-ordered bit patterns: a float diff is 0 only if bit-identical
+                a = lsb_keys(np.asarray(a).reshape(-1))
+                b = lsb_keys(np.asarray(b).reshape(-1))
                 assert a.shape == b.shape, f"{name}: shape {a.shape} vs TFLM {b.shape}"
                 d = np.abs(a - b)
                 assert d.max(initial=0) == 0, f"{name} sample {s}: max |diff| {d.max()} LSB vs TFLM at {np.argmax(d)}"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from . import __version__
 from .errors import EdgecError
@@ -38,7 +39,7 @@ class Stages:
     def __call__(self, stage: str) -> None:
         if self.status is not None:
             self.status.update(stage)
-            err.print(f"[dim]- {stage}[/]")
+            err.print(f"[dim]- {escape(stage)}[/]")
 
     def __exit__(self, *exc):
         if self.status is not None:
@@ -51,7 +52,7 @@ def run_guarded(fn, debug: bool):
     except EdgecError as e:
         if debug:
             traceback.print_exc()
-        err.print(f"[bold red]error:[/] {e.message}", markup=True, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(e.message)}", markup=True, soft_wrap=True)  # messages hold [..]
         sys.exit(e.code)
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -98,7 +99,7 @@ def build(ctx, model, board, out, as_json):
             return
         r = b.report
         err.print(f"wrote {b.out}/: {len(b.graph.ops)} layers, {r['macs']:,} MACs, arena {r['arena_bytes']:,} B "
-                  f"(lower bound {r['lower_bound_bytes']:,} B), weights {r['weights_bytes']:,} B")
+                  f"(lower bound {r['lower_bound_bytes']:,} B), weights {r['weights_bytes']:,} B", markup=False)
 
     run_guarded(go, ctx.obj["debug"])
 

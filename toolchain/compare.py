@@ -23,18 +23,39 @@ class Metrics:
 
 def compare(reference: str, ours: list[np.ndarray], theirs: list[np.ndarray], scale: float = 1.0,
             zero_point: int = 0) -> Metrics:
-    """Compare per-sample outputs (quantized integers). Cosine and RMSE are on dequantized values."""
-    a = np.stack([np.asarray(x).reshape(-1) for x in ours]).astype(np.int64)
-    b = np.stack([np.asarray(x).reshape(-1) for x in theirs]).astype(np.int64)
+    """Compare per-sample outputs (quantized integers). Cosine and RMSE are on dequantized values.
+
+    Float outputs (DEQUANTIZE at the end of a model): 'LSB' is a float32 ULP (see lsb_keys), so the max diff is
+    0 only when every value is bit-identical; cosine and RMSE are on the float values themselves. (A model mixing
+    float and integer outputs is measured the same way, its integers compared as floats: still 0 iff identical.)
+    """
+    is_float = any(np.asarray(x).dtype.kind == "f" for x in [*ours, *theirs])
+    a = np.stack([lsb_keys(np.asarray(x).reshape(-1)) for x in ours])
+    b = np.stack([lsb_keys(np.asarray(x).reshape(-1)) for x in theirs])
     diff = np.abs(a - b)
-    fa = (a - zero_point) * scale
-    fb = (b - zero_point) * scale
+    if is_float:
+        fa = np.stack([np.asarray(x).reshape(-1) for x in ours]).astype(np.float64)
+        fb = np.stack([np.asarray(x).reshape(-1) for x in theirs]).astype(np.float64)
+        a, b = fa, fb  # for top-1
+    else:
+        fa = (a - zero_point) * scale
+        fb = (b - zero_point) * scale
     na, nb = np.linalg.norm(fa), np.linalg.norm(fb)
     cosine = float(np.dot(fa.reshape(-1), fb.reshape(-1)) / (na * nb)) if na > 0 and nb > 0 else float(na == nb)
     top1 = float(np.mean(np.argmax(a, axis=1) == np.argmax(b, axis=1)))
     return Metrics(reference=reference, max_abs_diff_lsb=int(diff.max(initial=0)),
                    mismatch_fraction=float(np.mean(diff > 0)), cosine=cosine,
                    rmse=float(np.sqrt(np.mean((fa - fb) ** 2))), top1_agreement=top1, elements=int(a.size))
+
+
+def lsb_keys(x) -> np.ndarray:
+    """Values as int64 steps: integers unchanged; float32 mapped to their ordered bit patterns, so the difference
+    of two keys is the distance in float32 ULPs, 0 only for bit-identical values (+0.0 and -0.0 are 1 apart)."""
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        return x.astype(np.int64)
+    bits = x.astype(np.float32).view(np.int32).astype(np.int64)
+    return np.where(bits < 0, -(bits & 0x7FFFFFFF) - 1, bits)
 
 
 def table(rows: list[Metrics], title: str):

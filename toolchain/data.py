@@ -22,10 +22,29 @@ def random_inputs(g: Graph, samples: int, seed: int = 0) -> list[list[np.ndarray
         sample = []
         for name in g.inputs:
             t = g.t(name)
+            if t.dtype == "float32":
+                sample.append(_random_floats(g, name, rng))
+                continue
             info = np.iinfo(DTYPES[t.dtype])
             sample.append(rng.integers(info.min, info.max, size=t.shape, endpoint=True, dtype=DTYPES[t.dtype]))
         out.append(sample)
     return out
+
+
+def _random_floats(g: Graph, name: str, rng: np.random.Generator) -> np.ndarray:
+    """A float32 input (read by QUANTIZE ops): uniform over the range the first QUANTIZE's output can represent,
+    widened by 10 % each side to exercise saturation; a quarter of the values sit exactly half a step between
+    two quantized values (exact ties when the scale is a power of two) to exercise the rounding rule."""
+    t = g.t(name)
+    q = next((g.t(op.outputs[0]) for op in g.ops if name in op.inputs and g.t(op.outputs[0]).quant is not None), None)
+    if q is None:
+        return rng.uniform(-1.0, 1.0, size=t.shape).astype(np.float32)
+    info = np.iinfo(DTYPES[q.dtype])
+    lo, hi = (info.min - q.zero_point) * q.scale, (info.max - q.zero_point) * q.scale
+    margin = 0.1 * (hi - lo)
+    x = rng.uniform(lo - margin, hi + margin, size=t.shape)
+    ties = (rng.integers(info.min, info.max, size=t.shape, endpoint=True) - q.zero_point + 0.5) * q.scale
+    return np.where(rng.random(size=t.shape) < 0.25, ties, x).astype(np.float32)
 
 
 def load_inputs(path: Path, g: Graph, limit: int | None = None) -> list[list[np.ndarray]]:
@@ -40,7 +59,10 @@ def load_inputs(path: Path, g: Graph, limit: int | None = None) -> list[list[np.
     else:
         keys = [k for k in loaded.files if k != "labels"]
         by_name = [k for k in g.inputs if k in keys]
-        arrays = [loaded[k] for k in (by_name if len(by_name) == len(g.inputs) else keys)]
+        try:
+            arrays = [loaded[k] for k in (by_name if len(by_name) == len(g.inputs) else keys)]
+        except Exception as e:  # e.g. an object array, which allow_pickle=False refuses only when it is read
+            raise InputError(f"{path}: not a readable .npz file ({e})") from None
     if len(arrays) != len(g.inputs):
         raise InputError(f"{path}: holds {len(arrays)} arrays, the model has {len(g.inputs)} inputs "
                          f"({', '.join(g.inputs)})")
@@ -56,13 +78,18 @@ def load_inputs(path: Path, g: Graph, limit: int | None = None) -> list[list[np.
 def _conform(path: Path, a: np.ndarray, g: Graph, name: str) -> np.ndarray:
     t = g.t(name)
     shape = tuple(t.shape)
+    if a.ndim == 0 or a.dtype.kind not in "biuf":
+        raise InputError(f"{path}: input {name} must be a numeric array with the samples on the first axis, "
+                         f"not {a.dtype} of shape {a.shape}")
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+        raise InputError(f"{path}: input {name} contains NaN or Inf")
     if a.shape[1:] != shape and a.shape[1:] != shape[1:] and int(np.prod(a.shape[1:])) != t.size:
         raise InputError(f"{path}: samples of shape {a.shape[1:]} do not fit input {name} of shape {shape}")
     a = a.reshape((a.shape[0], *shape))
+    if t.dtype == "float32":  # a float interface input (read by QUANTIZE): taken as is
+        return a.astype(np.float32)
     info = np.iinfo(DTYPES[t.dtype])
     if a.dtype.kind == "f":
-        if not np.all(np.isfinite(a)):
-            raise InputError(f"{path}: input {name} contains NaN or Inf")
         q = np.floor(np.abs(a / t.scale) + 0.5) * np.sign(a) + t.zero_point
         return np.clip(q, info.min, info.max).astype(DTYPES[t.dtype])
     if a.min(initial=0) < info.min or a.max(initial=0) > info.max:

@@ -18,7 +18,7 @@ import numpy as np
 from . import __version__, host, reference
 from .board import get_board
 from .codegen import emit_c
-from .compare import Metrics, compare
+from .compare import Metrics, compare, lsb_keys
 from .data import load_inputs, random_inputs
 from .errors import InputError, ValidationError
 from .importers import import_model
@@ -175,7 +175,7 @@ def layer_diff(model: Path, b: Build, xs: list[list[np.ndarray]], step: Step = _
                 rows.append(dict(layer=op.attrs.get("label", op.name), tensor=name, max_abs_diff_lsb=None,
                                  mismatch_fraction=None))
                 continue
-            diff = np.concatenate([np.abs(a.astype(np.int64) - np.asarray(b_).reshape(-1).astype(np.int64))
+            diff = np.concatenate([np.abs(lsb_keys(a) - lsb_keys(np.asarray(b_).reshape(-1)))
                                    for a, b_ in zip(ours, theirs)])
             rows.append(dict(layer=op.attrs.get("label", op.name), tensor=name, max_abs_diff_lsb=int(diff.max()),
                              mismatch_fraction=float(np.mean(diff > 0))))

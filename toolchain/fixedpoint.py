@@ -7,7 +7,8 @@ runtime/edgec_fixedpoint.h.
 
 TFLite Micro is built without TFLITE_SINGLE_ROUNDING, so a rescale rounds twice (gemmlowp style):
     MBQM(x, M, s) = RDBPOT(SRDHM(x * 2^max(s,0), M), max(-s,0))
-where SRDHM(a, b) = round-half-away(a*b / 2^31) saturated, and RDBPOT(x, e) = round-half-away(x / 2^e).
+where SRDHM(a, b) = floor(a*b / 2^31 + 1/2) saturated (gemmlowp's nudge: ties go up, so -0.5 -> 0 and
+-1.5 -> -1), and RDBPOT(x, e) = round-half-away(x / 2^e) (-2.5 -> -3).
 """
 
 from __future__ import annotations
@@ -106,3 +107,161 @@ def wrap_int32(x) -> np.ndarray:
     """Two's-complement wrap to int32 range (what C does to an int32 that overflows on these targets)."""
     x = np.asarray(x, dtype=np.int64)
     return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+# ---- gemmlowp fixed-point transcendentals (softmax, logistic, tanh), reference side ----------------------------
+#
+# A FixedPoint<int32, m> holds real = raw / 2^(31-m) (m integer bits, 31-m fractional bits). Products are SRDHM
+# (integer bits add up); plain + and - wrap around in int32 (gemmlowp relies on the machine's wraparound);
+# Rescale and multiply-by-power-of-two saturate when shifting left and round half away when shifting right.
+# All functions take and return int32 values held in int64 arrays. C twins: runtime/edgec_fixedpoint.h.
+
+def saturating_rounding_multiply_by_pot(x, exponent: int) -> np.ndarray:
+    """x * 2^exponent: a saturating left shift (exponent > 0) or a rounding right shift (exponent < 0)."""
+    x = np.asarray(x, dtype=np.int64)
+    if exponent == 0:
+        return x
+    if exponent < 0:
+        return rounding_divide_by_pot(x, -exponent)
+    threshold = (1 << (31 - exponent)) - 1
+    return np.where(x > threshold, INT32_MAX, np.where(x < -threshold, INT32_MIN, x << exponent))
+
+
+def rounding_half_sum(a, b) -> np.ndarray:
+    """(a + b) / 2 rounded half away from zero, computed without overflow."""
+    s = np.asarray(a, dtype=np.int64) + np.asarray(b, dtype=np.int64)
+    return _div_trunc(s + np.where(s >= 0, 1, -1), 2)
+
+
+def count_leading_zeros32(x) -> np.ndarray:
+    """Leading zero bits of x seen as a uint32 (32 for 0)."""
+    u = np.asarray(x, dtype=np.int64) & 0xFFFFFFFF
+    n = np.zeros(u.shape, dtype=np.int64)
+    for step in (16, 8, 4, 2, 1):  # binary search for the highest set bit
+        small = u < (np.int64(1) << (32 - step))
+        n = np.where(small, n + step, n)
+        u = np.where(small, u << step, u)
+    return np.where(np.asarray(x, dtype=np.int64) & 0xFFFFFFFF, n, 32)
+
+
+# Q0.31 constants of gemmlowp's exp: exp(-1/8), 1/3, and exp(-2^k) for the barrel shifter, k = -2 .. 4
+_EXP_MINUS_ONE_EIGHTH = 1895147668
+_ONE_THIRD = 715827883
+_EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308), (2, 39332535), (3, 720401),
+               (4, 242))
+
+
+def _exp_on_interval_minus_quarter_to_zero(a: np.ndarray) -> np.ndarray:
+    """exp(a) for a in [-1/4, 0), Q0.31 in and out: 4th-order Taylor expansion around -1/8.
+
+    With x = a + 1/8:  exp(a) = e^(-1/8) * (1 + x + x^2/2 + x^3/6 + x^4/24),
+    and x^2/2 + x^3/6 + x^4/24 is evaluated as ((x^4/4 + x^3) / 3 + x^2) / 2.
+    """
+    x = wrap_int32(a + (1 << 28))
+    x2 = srdhm(x, x)
+    x3 = srdhm(x2, x)
+    x4 = srdhm(x2, x2)
+    x4_over_4 = saturating_rounding_multiply_by_pot(x4, -2)
+    poly = saturating_rounding_multiply_by_pot(wrap_int32(srdhm(wrap_int32(x4_over_4 + x3), _ONE_THIRD) + x2), -1)
+    return wrap_int32(_EXP_MINUS_ONE_EIGHTH + srdhm(_EXP_MINUS_ONE_EIGHTH, wrap_int32(x + poly)))
+
+
+def exp_on_negative_values(a, integer_bits: int) -> np.ndarray:
+    """gemmlowp exp_on_negative_values: exp(a) for a <= 0 in Q(integer_bits), result in Q0.31.
+
+    a = q + r with r in [-1/4, 0) (the low fractional bits, shifted down by a quarter) and q a sum of powers of
+    two in [-2^integer_bits, 0]: exp(r) comes from the Taylor polynomial, then each set bit 2^k of -q
+    multiplies the result by exp(-2^k) (a barrel shifter of constants). exp(0) is the saturated 1.0.
+    """
+    a = np.asarray(a, dtype=np.int64)
+    frac = 31 - integer_bits
+    quarter = 1 << (frac - 2)
+    a_mod_quarter_minus_quarter = (a & (quarter - 1)) - quarter
+    result = _exp_on_interval_minus_quarter_to_zero(
+        saturating_rounding_multiply_by_pot(a_mod_quarter_minus_quarter, integer_bits))
+    remainder = wrap_int32(a_mod_quarter_minus_quarter - a)
+    for k, multiplier in _EXP_BARREL:
+        if integer_bits > k:
+            result = np.where(remainder & (1 << (frac + k)), srdhm(result, multiplier), result)
+    if integer_bits > 5:  # exp(a < -32) flushes to zero
+        result = np.where(a < -(1 << (36 - integer_bits)), 0, result)
+    return np.where(a == 0, INT32_MAX, result)
+
+
+# Newton-Raphson reciprocal constants in Q2.29: 48/17 and -32/17 give the best linear first guess of 1/d on [0.5, 1]
+_48_OVER_17 = 1515870810
+_NEG_32_OVER_17 = -1010580540
+
+
+def _newton_reciprocal_of_half_denominator(a: np.ndarray) -> np.ndarray:
+    """1 / ((1 + a) / 2) in Q2.29 for a in [0, 1) in Q0.31, by three Newton-Raphson steps x += x * (1 - d*x)."""
+    d = rounding_half_sum(a, INT32_MAX)  # (1 + a) / 2, in [0.5, 1)
+    x = wrap_int32(_48_OVER_17 + srdhm(d, _NEG_32_OVER_17))
+    for _ in range(3):
+        one_minus_dx = wrap_int32((1 << 29) - srdhm(d, x))
+        x = wrap_int32(x + saturating_rounding_multiply_by_pot(srdhm(x, one_minus_dx), 2))
+    return x
+
+
+def one_over_one_plus_x_for_x_in_0_1(a) -> np.ndarray:
+    """1 / (1 + a) for a in [0, 1), Q0.31 in and out (= half of 1 / ((1+a)/2))."""
+    x = _newton_reciprocal_of_half_denominator(np.asarray(a, dtype=np.int64))
+    return saturating_rounding_multiply_by_pot(x, 1)  # Q2.29 / 2 read as Q1.30, then rescaled to Q0.31
+
+
+def one_minus_x_over_one_plus_x_for_x_in_0_1(a) -> np.ndarray:
+    """(1 - a) / (1 + a) = 2 / (1 + a) - 1 for a in [0, 1), Q0.31 in and out."""
+    x = _newton_reciprocal_of_half_denominator(np.asarray(a, dtype=np.int64))
+    return saturating_rounding_multiply_by_pot(wrap_int32(x - (1 << 29)), 2)
+
+
+def fixed_logistic(a, integer_bits: int) -> np.ndarray:
+    """gemmlowp logistic: 1 / (1 + exp(-a)), a in Q(integer_bits), result in Q0.31.
+
+    Computed for |a| as 1 / (1 + exp(-|a|)); negative inputs use logistic(-a) = 1 - logistic(a); 0 gives 1/2.
+    """
+    a = np.asarray(a, dtype=np.int64)
+    positive = a > 0
+    abs_a = np.where(positive, a, wrap_int32(-a))
+    if_positive = one_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(wrap_int32(-abs_a), integer_bits))
+    if_negative = wrap_int32(INT32_MAX - if_positive)
+    return np.where(a == 0, 1 << 30, np.where(positive, if_positive, if_negative))
+
+
+def fixed_tanh(a, integer_bits: int) -> np.ndarray:
+    """gemmlowp tanh: a in Q(integer_bits), result in Q0.31.
+
+    For n = -|a| <= 0: -tanh(n) = (1 - exp(2n)) / (1 + exp(2n)); 2n is the same raw value read with one more
+    integer bit. tanh is odd, so the sign is restored afterwards; tanh(0) = 0.
+    """
+    a = np.asarray(a, dtype=np.int64)
+    negative = a < 0
+    n = np.where(negative, a, wrap_int32(-a))
+    t = one_minus_x_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(n, integer_bits + 1))
+    return np.where(a == 0, 0, np.where(negative, wrap_int32(-t), t))
+
+
+# ---- float -> integer quantization (QUANTIZE from float32), float32 arithmetic like TFLM ---------------------
+
+def round_half_away_f32(q) -> np.ndarray:
+    """std::round on float32 values (halves away from zero), exact: trunc(q) and q - trunc(q) are exact in
+    float32, so no `floor(q + 0.5)` double-rounding trap (0.49999997f + 0.5f would round up to 1)."""
+    q = np.asarray(q, dtype=np.float32)
+    t = np.trunc(q)
+    frac = q - t
+    return t.astype(np.float64) + (frac >= np.float32(0.5)) - (frac <= np.float32(-0.5))
+
+
+def affine_quantize_f32(x, scale: float, zero_point: int, qmin: int, qmax: int) -> np.ndarray:
+    """reference_ops::AffineQuantize: clamp(round(x / scale) + zp), the division in float32.
+
+    TFLM casts round(x / scale) to int32 without a range check (undefined behaviour in C++); where it
+    overflows (|x / scale| >= 2^31, inf) or is NaN, x86 yields INT32_MIN (-> qmin) and Arm saturates. edgec
+    saturates (Arm, the target) and maps NaN to the zero point (Arm's NaN -> 0): host TFLM differs there only.
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        q = np.asarray(x, dtype=np.float32) / np.float32(scale)
+        nan = np.isnan(q)
+        r = round_half_away_f32(np.where(nan, np.float32(0), q))
+    r = np.clip(r, INT32_MIN, INT32_MAX).astype(np.int64)
+    return np.clip(r + zero_point, qmin, qmax)

@@ -29,7 +29,7 @@ def run_tflm(model: Path, samples: list[list[np.ndarray]], preserve: bool = Fals
     """Outputs per sample, and with preserve=True every tensor per sample ({tensor_index: array})."""
     rt = _tflm()
     config = rt.InterpreterConfig.kPreserveAllTensors if preserve else rt.InterpreterConfig.kAllocationRecording
-    interp = rt.Interpreter.from_file(str(model), intrepreter_config=config)
+    interp = rt.Interpreter.from_file(str(model), arena_size=_arena_bound(model), intrepreter_config=config)
     n_out = len(_output_indices(model))
     outputs, tensors = [], []
     for sample in samples:
@@ -91,6 +91,15 @@ def _output_indices(model: Path) -> list[int]:
 
 def _tensor_count(model: Path) -> int:
     return len(_subgraph(model).tensors)
+
+
+def _arena_bound(model: Path) -> int:
+    """An arena TFLM surely fits in, even keeping every tensor (kPreserveAllTensors). TFLM's default (10x the
+    file size) is too small for models with few weights and large activations, and it then fails or crashes."""
+    itemsize = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1, 10: 8}
+    data = sum(int(np.prod([max(int(d), 1) for d in (t.shape if t.shape is not None else [])], dtype=np.int64))
+               * itemsize.get(t.type, 8) for t in _subgraph(model).tensors or [])
+    return 10 * model.stat().st_size + 2 * data + (64 << 10)
 
 
 def litert_available() -> bool:

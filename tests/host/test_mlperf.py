@@ -6,6 +6,7 @@ with seed 1 (ad01, ten FC layers: 3 LSB; the ResNet's one FC before SOFTMAX: 1 L
 """
 
 import pytest
+
 from edgec import driver, reference
 
 MODELS = {

@@ -45,6 +45,13 @@ def _padding(opts) -> str:
     return PADDING[opts.padding]
 
 
+def _positive(opts, *fields: str) -> None:
+    """Strides, dilations and filter sizes of 0 or less only come from a damaged file."""
+    for f in fields:
+        if getattr(opts, f) < 1:
+            raise Unsupported(f"malformed operator: {f} is {getattr(opts, f)}, it must be at least 1")
+
+
 # ---- one function per TFLite builtin: (options, op context) -> IR attrs; the decorator names the IR op ---------
 
 IMPORTERS: dict[str, Any] = {}
@@ -61,12 +68,14 @@ def tflite_op(ir_type: str):
 
 @tflite_op("conv2d")
 def CONV_2D(o, ctx):
+    _positive(o, "strideH", "strideW", "dilationHFactor", "dilationWFactor")
     return dict(padding=_padding(o), stride_h=o.strideH, stride_w=o.strideW,
                           dilation_h=o.dilationHFactor, dilation_w=o.dilationWFactor, activation=_activation(o))
 
 
 @tflite_op("depthwise_conv2d")
 def DEPTHWISE_CONV_2D(o, ctx):
+    _positive(o, "strideH", "strideW", "dilationHFactor", "dilationWFactor")
     return dict(padding=_padding(o), stride_h=o.strideH, stride_w=o.strideW,
                                     dilation_h=o.dilationHFactor, dilation_w=o.dilationWFactor,
                                     activation=_activation(o), depth_multiplier=ctx.depth_multiplier())
@@ -82,6 +91,7 @@ def FULLY_CONNECTED(o, ctx):
 
 
 def _pool(o):
+    _positive(o, "strideH", "strideW", "filterHeight", "filterWidth")
     return dict(padding=_padding(o), stride_h=o.strideH, stride_w=o.strideW, filter_h=o.filterHeight,
                 filter_w=o.filterWidth, activation=_activation(o))
 
@@ -222,9 +232,13 @@ class _OpContext:
 
     def depth_multiplier(self) -> int:
         # Some converters write depth_multiplier = 0 or stale values; TFLite derives it from the shapes.
+        if len(self.inputs) < 2 or min(self.inputs[:2]) < 0:
+            return 0  # a damaged op: its constraints report it
         x = self.reader.sg.tensors[self.inputs[0]].shape
         w = self.reader.sg.tensors[self.inputs[1]].shape
-        return int(w[3] // x[3]) if x[3] else 0
+        if x is None or w is None or len(x) != 4 or len(w) != 4 or not x[3]:
+            return 0  # not 4-D: the op's constraints report it
+        return int(w[3] // x[3])
 
 
 class _Reader:
@@ -232,13 +246,75 @@ class _Reader:
         self.path = path
         try:
             self.model = tfl.ModelT.InitFromPackedBuf(buf, 0)
-        except Exception as e:  # flatbuffers raises a mix of struct/index errors on a damaged file
-            raise InputError(f"{path}: malformed TFLite file ({type(e).__name__}: {e})") from None
+        except Exception as e:  # flatbuffers raises a mix of struct/index/unicode errors on a damaged file
+            raise InputError(f"{path}: malformed TFLite file, truncated or damaged ({e or type(e).__name__})") from None
         if not self.model.subgraphs:
             raise InputError(f"{path}: the model has no subgraph")
         self.sg = self.model.subgraphs[0]
         self.op_names = {v: k for k, v in vars(tfl.BuiltinOperator).items() if not k.startswith("_")}
         self.names = self._unique_names()
+        self._check_structure()
+
+    def _check_structure(self) -> None:
+        """A flatbuffer can parse and still point anywhere (a damaged or hand-made file; a negative index would
+        even wrap around in Python): every index must be in range and quantization consistent with the shape."""
+
+        def malformed(what: str) -> InputError:
+            return InputError(f"{self.path}: malformed TFLite file: {what}")
+
+        tensors, n_buffers = self.sg.tensors or [], len(self.model.buffers or [])
+        for i, t in enumerate(tensors):
+            if t.buffer != 0 and not 0 <= t.buffer < n_buffers:
+                raise malformed(f"tensor {self.names[i]} refers to buffer {t.buffer} of {n_buffers}")
+            q = t.quantization
+            n_scale = len(q.scale) if q is not None and q.scale is not None else 0
+            n_zp = len(q.zeroPoint) if q is not None and q.zeroPoint is not None else 0
+            if n_scale and n_zp not in (0, 1, n_scale):
+                raise malformed(f"tensor {self.names[i]} has {n_scale} scales but {n_zp} zero points")
+            if q is not None and n_scale > 1:
+                shape = list(t.shape) if t.shape is not None else []
+                if not 0 <= q.quantizedDimension < len(shape) or shape[q.quantizedDimension] != n_scale:
+                    raise malformed(f"tensor {self.names[i]} of shape {shape} has {n_scale} per-channel scales "
+                                    f"along dimension {q.quantizedDimension}")
+
+        def check_indices(indices, what: str, optional: bool = False) -> None:
+            for i in indices if indices is not None else []:
+                if not (-1 if optional else 0) <= i < len(tensors):
+                    raise malformed(f"{what} refers to tensor {i} of {len(tensors)}")
+
+        n_codes = len(self.model.operatorCodes or [])
+        for k, op in enumerate(self.sg.operators or []):
+            if not 0 <= op.opcodeIndex < n_codes:
+                raise malformed(f"operator #{k} has operator code {op.opcodeIndex} of {n_codes}")
+            check_indices(op.inputs, f"operator #{k}'s input", optional=True)
+            check_indices(op.outputs, f"operator #{k}'s output")
+        check_indices(self.sg.inputs, "a model input")
+        check_indices(self.sg.outputs, "a model output")
+        for what, indices in (("inputs", self.sg.inputs), ("outputs", self.sg.outputs)):
+            if indices is None or len(indices) == 0:
+                raise malformed(f"the model has no {what}")
+
+        # dataflow: an operator reads model inputs, constants, variables and what an earlier operator wrote
+        def has_data(t) -> bool:
+            buf = self.model.buffers[t.buffer] if 0 <= t.buffer < n_buffers else None
+            return buf is not None and ((buf.data is not None and len(buf.data) > 0) or bool(getattr(buf, "size", 0)))
+
+        written = {int(i) for i in self.sg.inputs} | {i for i, t in enumerate(tensors) if t.isVariable or has_data(t)}
+        for k, op in enumerate(self.sg.operators or []):
+            if op.outputs is None or len(op.outputs) == 0:
+                raise malformed(f"operator #{k} has no output")
+            for i in op.inputs if op.inputs is not None else []:
+                if i >= 0 and int(i) not in written:
+                    raise malformed(f"operator #{k} reads tensor {self.names[i]} before any operator writes it")
+            for i in op.outputs:
+                if int(i) in written:
+                    raise malformed(f"tensor {self.names[i]} is written twice (the second time by operator #{k})")
+                written.add(int(i))
+        for i in self.sg.outputs:
+            if int(i) not in written:
+                raise malformed(f"model output {self.names[i]} is never written")
+            if has_data(tensors[i]) and int(i) not in self.sg.inputs:
+                raise malformed(f"model output {self.names[i]} is a constant")
 
     def _unique_names(self) -> list[str]:
         seen: dict[str, int] = {}
@@ -255,7 +331,7 @@ class _Reader:
         t = self.sg.tensors[idx]
         buf = self.model.buffers[t.buffer] if 0 <= t.buffer < len(self.model.buffers or []) else None
         if buf is None or buf.data is None or len(buf.data) == 0:
-            if buf is not None and getattr(buf, "size", 0):
+            if buf is not None and getattr(buf, "size", None):
                 raise InputError(f"{self.path}: tensor {self.names[idx]} stores its data outside the flatbuffer "
                                  "(models over 2 GB), which edgec does not read")
             return None
@@ -263,8 +339,11 @@ class _Reader:
         if dtype in (None, "string", "float16", "float64"):
             raise InputError(f"{self.path}: constant {self.names[idx]} has type {dtype or t.type}, not supported")
         shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
-        raw = np.frombuffer(np.asarray(buf.data, dtype=np.uint8).tobytes(), dtype=np.dtype(dtype).newbyteorder("<"))
         expected = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        if len(buf.data) % np.dtype(dtype).itemsize:
+            raise InputError(f"{self.path}: constant {self.names[idx]} holds {len(buf.data)} bytes, not a whole "
+                             f"number of {dtype} values: malformed file")
+        raw = np.frombuffer(np.asarray(buf.data, dtype=np.uint8).tobytes(), dtype=np.dtype(dtype).newbyteorder("<"))
         if raw.size != expected:
             raise InputError(f"{self.path}: constant {self.names[idx]} holds {raw.size} values, shape {shape} "
                              f"needs {expected}: malformed file")
@@ -285,6 +364,8 @@ class _Reader:
         if q is not None and q.scale is not None and len(q.scale) > 0:
             scale = np.asarray(q.scale, dtype=np.float32)
             zp = np.asarray(q.zeroPoint if q.zeroPoint is not None else np.zeros_like(scale), dtype=np.int64)
+            if zp.size == 0:  # an empty zero-point vector: zero, as when it is absent
+                zp = np.zeros(scale.size, dtype=np.int64)
             if zp.size == 1 and scale.size > 1:
                 zp = np.repeat(zp, scale.size)
             quant = Quant(scale=scale, zero_point=zp, axis=int(q.quantizedDimension) if scale.size > 1 else None)
@@ -302,6 +383,24 @@ def _identifier(s: str) -> str:
     return re.sub(r"[^0-9A-Za-z_]", "_", s)
 
 
+FLOAT_TYPES = {0, 1, 10}  # FLOAT32, FLOAT16, FLOAT64
+
+
+def _reject_float_compute(r: _Reader) -> None:
+    """A float (or hybrid: int8 weights, float activations) model is one clear error, not one line per op.
+    QUANTIZE / DEQUANTIZE at the edges of an int8 model are not float compute."""
+    compute = [top for top in r.sg.operators or [] if r.op_code(top) not in ("QUANTIZE", "DEQUANTIZE")]
+    floating = [top for top in compute
+                if any(r.sg.tensors[i].type in FLOAT_TYPES for i in [*(top.inputs if top.inputs is not None else []),
+                                                                     *(top.outputs if top.outputs is not None else [])]
+                       if i >= 0)]
+    if floating:
+        raise InputError(f"{r.path}: a float model ({len(floating)} of {len(compute)} operators compute in float, "
+                         f"the first is {r.op_code(floating[0])}): edgec builds int8 models; float and hybrid models "
+                         "need the converter (`edgec build --calib`), which is not available yet. Until then, export a "
+                         "full-integer int8 .tflite (TFLite converter with a representative dataset).")
+
+
 def import_tflite(path: Path) -> Graph:
     from ..ops import REGISTRY
 
@@ -311,6 +410,7 @@ def import_tflite(path: Path) -> Graph:
     if len(r.model.subgraphs) > 1:
         raise UnsupportedError([f"the model has {len(r.model.subgraphs)} subgraphs (control flow: WHILE/IF/CALL); "
                                 "edgec supports single-subgraph models"])
+    _reject_float_compute(r)
     problems: list[str] = []
     tensors: dict[str, Tensor] = {}
 
@@ -335,6 +435,9 @@ def import_tflite(path: Path) -> Graph:
         except Unsupported as e:
             problems.append(f"{node}: {e}")
             continue
+        except AttributeError:  # no options table, or one of another operator: a damaged file
+            problems.append(f"{node}: malformed operator: its options are missing or belong to another operator")
+            continue
         ins: list[str | None] = [use(i) if i >= 0 else None for i in ctx.inputs]
         outs = [use(i) for i in top.outputs]
         op = Op(type=op_type, name=_identifier(f"{code.lower()}_{k}"), inputs=ins, outputs=outs, attrs=attrs)
@@ -347,7 +450,10 @@ def import_tflite(path: Path) -> Graph:
     graph_outputs = [use(int(i)) for i in r.sg.outputs]
     for name in graph_inputs:
         t = tensors[name]
-        if t.dtype != "int8":
+        # A float32 input read only by QUANTIZE ops is the usual 'float interface' of an int8 model: accepted.
+        readers = [op for op in ops if name in op.inputs]
+        float_interface = t.dtype == "float32" and bool(readers) and all(op.type == "quantize" for op in readers)
+        if t.dtype != "int8" and not float_interface:
             problems.append(f"model input {name} is {t.dtype}: edgec builds int8 models; float and hybrid models "
                             "need the converter (`edgec build --calib`), which is not available yet")
     for op in ops:
@@ -355,7 +461,11 @@ def import_tflite(path: Path) -> Graph:
         if impl is None:
             problems.append(f"{op.attrs['label']}: maps to IR op {op.type}, which has no implementation yet")
             continue
-        problems += [f"{op.attrs['label']}: {rule}" for rule in impl.check(op, _graph_view(tensors, ops))]
+        try:
+            problems += [f"{op.attrs['label']}: {rule}" for rule in impl.check(op, _graph_view(tensors, ops))]
+        except (IndexError, KeyError, TypeError, AttributeError):  # a rule read an input this op does not have
+            problems.append(f"{op.attrs['label']}: malformed operator: {len(op.inputs)} inputs and "
+                            f"{len(op.outputs)} outputs, which a {op.attrs['tflite_op']} cannot have")
     if problems:
         raise UnsupportedError(problems)
     name = _identifier(path.stem)

@@ -1,0 +1,69 @@
+"""Small int8 models built with ModelBuilder from fixed seeds, shared by the generated-code and golden tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgec.modelbuilder import ModelBuilder
+
+SAME, VALID = 0, 1
+RELU, RELU6 = 1, 3
+
+
+def _weights(b: ModelBuilder, rng, name: str, shape: tuple[int, ...], in_scale: float, axis: int):
+    cout = shape[axis]
+    w_scale = rng.uniform(0.002, 0.02, size=cout).astype(np.float32)
+    w = b.const(name, rng.integers(-127, 128, size=shape, dtype=np.int8), scale=w_scale,
+                zero_point=np.zeros(cout, np.int64), axis=axis)
+    bias = b.const(name + "_bias", rng.integers(-1000, 1000, size=cout).astype(np.int32),
+                   scale=(in_scale * w_scale).astype(np.float32), zero_point=np.zeros(cout, np.int64))
+    return w, bias
+
+
+def conv_dw_pool_fc(seed: int = 0) -> bytes:
+    """x[1,12,12,3] -> CONV_2D 3x3/2 SAME RELU -> DEPTHWISE_CONV_2D 3x3 SAME RELU6 -> MAX_POOL 2x2/2
+    -> AVERAGE_POOL 3x3 -> RESHAPE -> FULLY_CONNECTED -> y[1,5]"""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x = b.input("input", (1, 12, 12, 3), scale=0.02, zero_point=-4)
+    w, bias = _weights(b, rng, "conv_w", (8, 3, 3, 3), 0.02, axis=0)
+    c1 = b.activation("conv1", (1, 6, 6, 8), scale=0.05, zero_point=-128)
+    b.op("CONV_2D", [x, w, bias], [c1], "Conv2DOptions", padding=SAME, strideH=2, strideW=2, dilationHFactor=1,
+         dilationWFactor=1, fusedActivationFunction=RELU)
+    w, bias = _weights(b, rng, "dw_w", (1, 3, 3, 8), 0.05, axis=3)
+    c2 = b.activation("dw1", (1, 6, 6, 8), scale=0.04, zero_point=-128)
+    b.op("DEPTHWISE_CONV_2D", [c1, w, bias], [c2], "DepthwiseConv2DOptions", padding=SAME, strideH=1, strideW=1,
+         depthMultiplier=1, dilationHFactor=1, dilationWFactor=1, fusedActivationFunction=RELU6)
+    p1 = b.activation("maxpool", (1, 3, 3, 8), scale=0.04, zero_point=-128)
+    b.op("MAX_POOL_2D", [c2], [p1], "Pool2DOptions", padding=VALID, strideH=2, strideW=2, filterHeight=2,
+         filterWidth=2, fusedActivationFunction=0)
+    p2 = b.activation("avgpool", (1, 1, 1, 8), scale=0.04, zero_point=-128)
+    b.op("AVERAGE_POOL_2D", [p1], [p2], "Pool2DOptions", padding=VALID, strideH=1, strideW=1, filterHeight=3,
+         filterWidth=3, fusedActivationFunction=0)
+    shape = b.const("flat_shape", np.asarray([1, 8], np.int32))
+    flat = b.activation("flat", (1, 8), scale=0.04, zero_point=-128)
+    b.op("RESHAPE", [p2, shape], [flat])
+    w, bias = _weights(b, rng, "fc_w", (5, 8), 0.04, axis=0)
+    y = b.activation("logits", (1, 5), scale=0.1, zero_point=3)
+    b.op("FULLY_CONNECTED", [flat, w, bias], [y], "FullyConnectedOptions", fusedActivationFunction=0)
+    b.output(y)
+    return b.build()
+
+
+def fc_only(seed: int = 1) -> bytes:
+    """x[1,16] -> FULLY_CONNECTED RELU -> FULLY_CONNECTED -> y[1,4] (per-tensor weights in the second layer)"""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x = b.input("features", (1, 16), scale=0.03, zero_point=7)
+    w, bias = _weights(b, rng, "fc1_w", (10, 16), 0.03, axis=0)
+    h = b.activation("hidden", (1, 10), scale=0.06, zero_point=-128)
+    b.op("FULLY_CONNECTED", [x, w, bias], [h], "FullyConnectedOptions", fusedActivationFunction=RELU)
+    w2 = b.const("fc2_w", rng.integers(-127, 128, size=(4, 10), dtype=np.int8), scale=0.01, zero_point=0)
+    b2 = b.const("fc2_bias", rng.integers(-300, 300, size=4).astype(np.int32), scale=0.0006, zero_point=0)
+    y = b.activation("scores", (1, 4), scale=0.08, zero_point=-2)
+    b.op("FULLY_CONNECTED", [h, w2, b2], [y], "FullyConnectedOptions", fusedActivationFunction=0)
+    b.output(y)
+    return b.build()
+
+
+BUILT = {"conv_dw_pool_fc": conv_dw_pool_fc, "fc_only": fc_only}

@@ -1,0 +1,215 @@
+"""ADD and SUB on int8 with numpy broadcasting (TFLite Micro: add_common.cc / sub_common.cc, AddFunc, BroadcastQuantSubSlow).
+
+Both inputs are brought to a common fixed-point scale before they are combined. With s = 2 * max(s1, s2):
+    v_k     = MBQM((q_k - zp_k) * 2^20, M_k, shift_k)        M_k, shift_k  = QuantizeMultiplier(s_k / s)     (<= 1/2)
+    raw     = v_1 + v_2   (ADD)   or   v_1 - v_2   (SUB)
+    y       = clamp(zp_y + MBQM(raw, M_y, shift_y), act_min, act_max)
+                                                              M_y, shift_y  = QuantizeMultiplier(s / (2^20 * s_y))
+The 2^20 head room keeps the 1/2-scaled inputs exact enough (|q - zp| <= 255, so |v_k| < 2^28: no overflow).
+Every multiplier is < 1, so every MBQM here is a plain rounding high-mul followed by a rounding right shift.
+
+The real multipliers are derived in double precision from the float32 scales, for ADD and SUB alike.
+(tflite-micro's sub_common.cc source divides in float32 before widening; the tflite-micro wheel edgec is
+checked against computes SUB's multipliers in double, and float32 ratios measurably differ from it by 1 LSB:
+edgec follows the wheel, see tests/host/test_op_add_sub.py::test_add_sub_all_pairs.)
+
+Broadcasting follows numpy: shapes are right-aligned and a dimension of 1 repeats. At compile time the
+output's dimensions are folded into at most 6 loops where each input walks with a fixed element stride
+(0 along a dimension it repeats), so the C kernel is a fixed 6-deep loop nest with integer work only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..fixedpoint import activation_range, multiply_by_quantized_multiplier, quantize_multiplier
+from .base import Operator, fused_activation_supported, register
+
+MAX_RANK = 6
+LEFT_SHIFT = 20  # int8 head room of TFLite's ADD/SUB (15 for int16)
+
+
+# ---- constraints shared with MUL -------------------------------------------------------------------------------
+
+def operands_int8(op, g) -> bool:
+    """both inputs and the output are int8 (float and hybrid models need the converter)"""
+    return len(op.inputs) == 2 and all(t is not None and g.t(t).dtype == "int8" for t in [*op.inputs, *op.outputs])
+
+
+def operands_per_tensor(op, g) -> bool:
+    """both inputs (constant ones included) and the output are quantized per tensor with a positive scale"""
+    tensors = [g.t(t) for t in [*op.inputs, *op.outputs] if t is not None]
+    return all(t.quant is not None and t.quant.scale.size == 1 and float(t.quant.scale[0]) > 0 for t in tensors)
+
+
+def _padded(shape: tuple[int, ...], rank: int) -> tuple[int, ...]:
+    return (1,) * (rank - len(shape)) + tuple(shape)
+
+
+def broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+    """numpy's broadcast of two shapes, or None when they do not broadcast."""
+    try:
+        return tuple(int(d) for d in np.broadcast_shapes(tuple(a), tuple(b)))
+    except ValueError:
+        return None
+
+
+def shapes_broadcast(op, g) -> bool:
+    """the two input shapes broadcast to the output shape by numpy rules, with at most 6 dimensions"""
+    a, b, y = (tuple(g.t(t).shape) for t in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    if max(len(a), len(b), len(y)) > MAX_RANK:
+        return False
+    both = broadcast_shape(a, b)
+    return both is not None and len(y) >= len(both) and _padded(both, len(y)) == y
+
+
+def broadcast_out_shape(op, g) -> tuple[int, ...]:
+    """The broadcast shape, written with the output tensor's rank when that only adds leading 1s."""
+    a, b, y = (tuple(g.t(t).shape) for t in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    both = broadcast_shape(a, b)
+    assert both is not None
+    return y if len(y) >= len(both) and _padded(both, len(y)) == y else both
+
+
+def broadcast_loops(a: tuple[int, ...], b: tuple[int, ...], out: tuple[int, ...],
+                    rank: int = MAX_RANK) -> tuple[list[int], list[int], list[int]]:
+    """Loop extents over the output and the element strides of each input, outermost first, `rank` loops.
+
+    A stride is 0 along a dimension the input repeats. Dimensions of extent 1 are dropped, and a dimension is
+    folded into the next inner loop when both inputs keep walking contiguously across it (stride_outer ==
+    stride_inner * extent_inner for each input), so e.g. (1,4,4,3) + (1,1,1,3) becomes two loops [16, 3].
+    """
+    r = len(out)
+    a, b = _padded(a, r), _padded(b, r)
+    loops: list[list[int]] = []  # [extent, stride_a, stride_b], innermost first while building
+    acc_a = acc_b = 1
+    for i in reversed(range(r)):
+        n = out[i]
+        sa = 0 if a[i] == 1 else acc_a
+        sb = 0 if b[i] == 1 else acc_b
+        acc_a *= a[i]
+        acc_b *= b[i]
+        if n == 1:
+            continue
+        if loops and sa == loops[-1][1] * loops[-1][0] and sb == loops[-1][2] * loops[-1][0]:
+            loops[-1][0] *= n  # contiguous with the inner loop for both inputs: one longer loop
+        else:
+            loops.append([n, sa, sb])
+    assert len(loops) <= rank, f"broadcast of {a} and {b} needs {len(loops)} loops"
+    loops += [[1, 0, 0]] * (rank - len(loops))
+    loops.reverse()
+    return [lp[0] for lp in loops], [lp[1] for lp in loops], [lp[2] for lp in loops]
+
+
+def broadcast_fields(op, g) -> dict:
+    """The loop-nest fields of a broadcasting binary kernel's parameter struct."""
+    a, b = tuple(g.t(op.inputs[0]).shape), tuple(g.t(op.inputs[1]).shape)
+    shape, stride1, stride2 = broadcast_loops(a, b, tuple(g.t(op.outputs[0]).shape))
+    return dict(shape=c_list(shape), stride1=c_list(stride1), stride2=c_list(stride2))
+
+
+def c_list(values) -> str:
+    """A C brace initializer for an int32_t array field."""
+    return "{" + ", ".join(str(int(v)) for v in values) + "}"
+
+
+def broadcast_inputs(op, g, inputs) -> tuple[np.ndarray, np.ndarray]:
+    """Both inputs as int64, broadcast to the output shape."""
+    x1, x2 = inputs[0], inputs[1]
+    assert x1 is not None and x2 is not None
+    shape = tuple(g.t(op.outputs[0]).shape)
+    return (np.broadcast_to(x1.astype(np.int64), shape), np.broadcast_to(x2.astype(np.int64), shape))
+
+
+# ---- ADD / SUB -------------------------------------------------------------------------------------------------
+
+def real_multipliers(s1: float, s2: float, s_out: float) -> tuple[float, float, float]:
+    """(s1 / 2m, s2 / 2m, 2m / (2^20 s_out)) with m = max(s1, s2), in double precision (add_common.cc)."""
+    twice_max = 2.0 * max(s1, s2)
+    return s1 / twice_max, s2 / twice_max, twice_max / ((1 << LEFT_SHIFT) * s_out)
+
+
+def smaller_than_one(real: float) -> tuple[int, int] | None:
+    """QuantizeMultiplierSmallerThanOneExp: (M, shift <= 0), or None where TFLite's Prepare would abort."""
+    if not 0.0 < real < 1.0:
+        return None
+    m, shift = quantize_multiplier(real)
+    return (m, shift) if shift <= 0 else None
+
+
+def _scales(op, g) -> tuple[float, float, float]:
+    return g.t(op.inputs[0]).scale, g.t(op.inputs[1]).scale, g.t(op.outputs[0]).scale
+
+
+class _AddSub(Operator):
+    kernel = "add_s8"
+    c_function = ""
+
+    def infer_shape(self, op, g):
+        return [broadcast_out_shape(op, g)]
+
+    def prepare(self, op, g):
+        x1, x2, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+        pairs = [smaller_than_one(r) for r in real_multipliers(*_scales(op, g))]
+        assert all(p is not None for p in pairs), "checked by the output_scale_in_range constraint"
+        (m1, s1), (m2, s2), (mo, so) = pairs  # type: ignore[misc]
+        act_min, act_max = activation_range(op.attrs.get("activation", "NONE"), y.scale, y.zero_point)
+        op.params.update(input1_offset=-x1.zero_point, input2_offset=-x2.zero_point, output_offset=y.zero_point,
+                         left_shift=LEFT_SHIFT, input1_multiplier=m1, input1_shift=s1, input2_multiplier=m2,
+                         input2_shift=s2, output_multiplier=mo, output_shift=so, act_min=act_min, act_max=act_max)
+
+    def combine(self, v1: np.ndarray, v2: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def reference(self, op, g, inputs):
+        p = op.params
+        x1, x2 = broadcast_inputs(op, g, inputs)
+        v1 = multiply_by_quantized_multiplier((x1 + p["input1_offset"]) << p["left_shift"], p["input1_multiplier"],
+                                              p["input1_shift"])
+        v2 = multiply_by_quantized_multiplier((x2 + p["input2_offset"]) << p["left_shift"], p["input2_multiplier"],
+                                              p["input2_shift"])
+        raw = self.combine(v1, v2)
+        y = multiply_by_quantized_multiplier(raw, p["output_multiplier"], p["output_shift"]) + p["output_offset"]
+        return [np.clip(y, p["act_min"], p["act_max"]).astype(np.int8)]
+
+    def emit(self, op, g, ctx):
+        p = op.params
+        fields = broadcast_fields(op, g)
+        fields.update({k: p[k] for k in ("input1_offset", "input2_offset", "output_offset", "left_shift",
+                                         "input1_multiplier", "input1_shift", "input2_multiplier", "input2_shift",
+                                         "output_multiplier", "output_shift", "act_min", "act_max")})
+        params = ctx.params_struct(op, "edgec_add_s8_params", fields)
+        return (f"{self.c_function}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, "
+                f"{ctx.ptr(op.outputs[0])});")
+
+    def macs(self, op, g):
+        return g.t(op.outputs[0]).size
+
+
+def output_scale_in_range(op, g) -> bool:
+    """the output scale is larger than max(input scales) / 2^19, so every ADD/SUB rescale multiplier is below 1
+    (TFLite's requirement)"""
+    return operands_per_tensor(op, g) and all(smaller_than_one(r) for r in real_multipliers(*_scales(op, g)))
+
+
+BINARY_CONSTRAINTS = [operands_int8, operands_per_tensor, shapes_broadcast, fused_activation_supported]
+
+
+@register
+class Add(_AddSub):
+    type = "add"
+    c_function = "edgec_add_s8"
+    constraints = [*BINARY_CONSTRAINTS, output_scale_in_range]
+
+    def combine(self, v1, v2):
+        return v1 + v2
+
+
+@register
+class Sub(_AddSub):
+    type = "sub"
+    c_function = "edgec_sub_s8"
+    constraints = [*BINARY_CONSTRAINTS, output_scale_in_range]
+
+    def combine(self, v1, v2):
+        return v1 - v2

@@ -1,0 +1,80 @@
+"""CONCATENATION on int8 (TFLite Micro concatenation.cc, reference_ops::Concatenation): any rank, any axis.
+
+TFLM's int8 kernel does not rescale: its Prepare requires every input to have exactly the output's scale and
+zero point (and a NONE fused activation, at most 10 inputs, at most 6 dimensions), then copies bytes. edgec
+enforces the same rules as constraints, so a model TFLM would refuse is refused here too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Operator, register, same_quant
+
+MAX_INPUTS = 10  # kMaxInputNum
+MAX_RANK = 6  # RuntimeShape::kMaxSmallSize
+
+
+def _axis(op, g) -> int:
+    rank = len(g.t(op.outputs[0]).shape)
+    axis = int(op.attrs.get("axis", 0))
+    return axis + rank if axis < 0 else axis
+
+
+def concat_int8(op, g) -> bool:
+    """inputs and output are int8"""
+    return all(g.t(t).dtype == "int8" for t in [*op.inputs, *op.outputs] if t is not None)
+
+
+def concat_same_quant(op, g) -> bool:
+    """every input has the output's scale and zero point (TFLM's int8 concatenation does not rescale)"""
+    y = g.t(op.outputs[0]).quant
+    return all(same_quant(g.t(t).quant, y) for t in op.inputs if t is not None)
+
+
+def concat_no_activation(op, g) -> bool:
+    """fused activation is NONE"""
+    return op.attrs.get("activation", "NONE") == "NONE"
+
+
+def concat_inputs(op, g) -> bool:
+    """1 to 10 inputs, none missing"""
+    return 1 <= len(op.inputs) <= MAX_INPUTS and all(t is not None for t in op.inputs)
+
+
+def concat_shapes(op, g) -> bool:
+    """inputs have the output's rank (at most 6) and agree with it on every dimension but the axis"""
+    y = g.t(op.outputs[0]).shape
+    if len(y) > MAX_RANK or not 0 <= _axis(op, g) < max(len(y), 1):
+        return False
+    axis = _axis(op, g)
+    return all(t is not None and len(g.t(t).shape) == len(y)
+               and all(a == b for k, (a, b) in enumerate(zip(g.t(t).shape, y)) if k != axis) for t in op.inputs)
+
+
+@register
+class Concat(Operator):
+    type = "concat"
+    kernel = "concat_s8"
+    constraints = [concat_int8, concat_inputs, concat_shapes, concat_same_quant, concat_no_activation]
+
+    def infer_shape(self, op, g):
+        y = list(g.t(op.inputs[0]).shape)
+        axis = _axis(op, g)
+        y[axis] = sum(g.t(t).shape[axis] for t in op.inputs)
+        return [tuple(y)]
+
+    def reference(self, op, g, inputs):
+        return [np.concatenate([np.asarray(x) for x in inputs], axis=_axis(op, g)).astype(np.int8)]
+
+    def emit(self, op, g, ctx):
+        y = g.t(op.outputs[0])
+        axis = _axis(op, g)
+        outer = int(np.prod(y.shape[:axis], dtype=np.int64))
+        inner = int(np.prod(y.shape[axis + 1:], dtype=np.int64))
+        chunks = np.array([g.t(t).shape[axis] * inner for t in op.inputs], dtype=np.int32)
+        fields = dict(outer=outer, num_inputs=len(op.inputs), chunk=ctx.const_array(op, "chunk", chunks))
+        params = ctx.params_struct(op, "edgec_concat_s8_params", fields)
+        ptrs = ", ".join(ctx.ptr(t) for t in op.inputs)
+        return (f"{{ const int8_t *const inputs[{len(op.inputs)}] = {{{ptrs}}};\n"
+                f"      edgec_concat_s8(&{params}, inputs, {ctx.ptr(op.outputs[0])}); }}")

@@ -1,0 +1,123 @@
+"""MEAN on int8 over any set of axes (TFLite Micro: reduce_common.cc EvalMeanHelper -> QuantizedMeanOrSum).
+
+TFLite Micro sends every int8 MEAN down one path, whatever the axes and keep_dims (the float-only Mean4D
+special case for axes {1, 2} does not apply to int8):
+    sum      = sum of the raw int8 values over the reduced axes                    (int32, wrapping)
+    n        = number of values per mean;   k = min(floor(log2 n), 32, 31 + shift)
+    M', s'   = (M * 2^k) / n  (truncating),  shift - k      where M, shift = QuantizeMultiplier(s_x / s_y)
+    y        = clamp(zp_y + MBQM(sum - zp_x * n, M', s'), -128, 127)
+so the division by n is folded into the multiplier at compile time; M' keeps about 31 significant bits.
+
+At compile time the input is folded into at most 4 kept loops (the output, in order) and 4 reduced loops,
+each with an input element stride: merging neighbouring dimensions of the same kind that are contiguous.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
+from .add import c_list
+from .base import Operator, io_int8, per_tensor_activations, register
+
+MAX_RANK = 6
+LOOPS = 4  # kept and reduced loops each: with rank <= 8, alternating kinds never need more
+
+
+def resolved_axes(op, g) -> list[int]:
+    """The reduced axes, non-negative and without duplicates, in the order given (TFLite's ResolveAxis)."""
+    rank = len(g.t(op.inputs[0]).shape)
+    out: list[int] = []
+    for a in op.attrs.get("axes", []):
+        a = a + rank if a < 0 else a
+        if a not in out:
+            out.append(a)
+    return out
+
+
+def axes_in_range(op, g) -> bool:
+    """every axis is within the input's rank (-rank <= axis < rank)"""
+    rank = len(g.t(op.inputs[0]).shape)
+    return all(-rank <= int(a) < rank for a in op.attrs.get("axes", []))
+
+
+def rank_at_most_6(op, g) -> bool:
+    """the input has at most 6 dimensions"""
+    return len(g.t(op.inputs[0]).shape) <= MAX_RANK
+
+
+def mean_multiplier(s_in: float, s_out: float, count: int) -> tuple[int, int]:
+    """QuantizeMultiplier(s_in / s_out) with 1/count folded in, exactly as QuantizedMeanOrSum adapts it."""
+    m, shift = quantize_multiplier(float(np.float64(s_in) / np.float64(s_out)))
+    k = min(count.bit_length() - 1, 32, 31 + shift)  # bit_length - 1 = 63 - CountLeadingZeros(count)
+    return (m << k) // count, shift - k
+
+
+def mean_loops(shape: tuple[int, ...], axes: list[int]) -> tuple[list[int], list[int], list[int], list[int]]:
+    """(kept extents, kept strides, reduced extents, reduced strides), outermost first, LOOPS each.
+
+    Extent-1 dimensions are dropped; a dimension folds into the next inner loop of the same kind when the walk
+    stays contiguous (stride_outer == stride_inner * extent_inner), e.g. (1,7,7,16) over [1,2] becomes kept [16]
+    (stride 1) and reduced [49] (stride 16).
+    """
+    loops: list[list] = []  # [extent, stride, reduced], innermost first while building
+    stride = 1
+    for i in reversed(range(len(shape))):
+        n, reduced = shape[i], i in axes
+        if n != 1:
+            last = loops[-1] if loops else None
+            if last is not None and last[2] == reduced and stride == last[1] * last[0]:
+                last[0] *= n
+            else:
+                loops.append([n, stride, reduced])
+        stride *= n
+    loops.reverse()
+    kept = [lp for lp in loops if not lp[2]]
+    red = [lp for lp in loops if lp[2]]
+    assert len(kept) <= LOOPS and len(red) <= LOOPS, f"mean over {axes} of {shape} needs too many loops"
+    kept = [[1, 0, False]] * (LOOPS - len(kept)) + kept
+    red = [[1, 0, True]] * (LOOPS - len(red)) + red
+    return [lp[0] for lp in kept], [lp[1] for lp in kept], [lp[0] for lp in red], [lp[1] for lp in red]
+
+
+@register
+class Mean(Operator):
+    type = "mean"
+    kernel = "mean_s8"
+    constraints = [io_int8, per_tensor_activations, axes_in_range, rank_at_most_6]
+
+    def infer_shape(self, op, g):
+        shape = g.t(op.inputs[0]).shape
+        axes = resolved_axes(op, g)
+        if op.attrs.get("keep_dims", False):
+            return [tuple(1 if i in axes else d for i, d in enumerate(shape))]
+        return [tuple(d for i, d in enumerate(shape) if i not in axes)]
+
+    def prepare(self, op, g):
+        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+        count = int(np.prod([x.shape[a] for a in resolved_axes(op, g)], dtype=np.int64))
+        m, shift = mean_multiplier(x.scale, y.scale, count)
+        op.params.update(count=count, input_zero_point=x.zero_point, output_zero_point=y.zero_point,
+                         multiplier=m, shift=shift)
+
+    def reference(self, op, g, inputs):
+        x = inputs[0]
+        assert x is not None
+        p = op.params
+        total = wrap_int32(x.astype(np.int64).sum(axis=tuple(resolved_axes(op, g)), keepdims=True))
+        shifted = wrap_int32(total - p["input_zero_point"] * p["count"])
+        y = wrap_int32(multiply_by_quantized_multiplier(shifted, p["multiplier"], p["shift"]) + p["output_zero_point"])
+        return [np.clip(y, -128, 127).astype(np.int8).reshape(g.t(op.outputs[0]).shape)]
+
+    def emit(self, op, g, ctx):
+        p = op.params
+        out_shape, out_stride, red_shape, red_stride = mean_loops(tuple(g.t(op.inputs[0]).shape),
+                                                                  resolved_axes(op, g))
+        fields = dict(out_shape=c_list(out_shape), out_stride=c_list(out_stride), red_shape=c_list(red_shape),
+                      red_stride=c_list(red_stride), count=p["count"], input_zero_point=p["input_zero_point"],
+                      output_zero_point=p["output_zero_point"], multiplier=p["multiplier"], shift=p["shift"])
+        params = ctx.params_struct(op, "edgec_mean_s8_params", fields)
+        return f"edgec_mean_s8(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+
+    def macs(self, op, g):
+        return g.t(op.inputs[0]).size

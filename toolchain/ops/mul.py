@@ -1,0 +1,63 @@
+"""MUL on int8 with numpy broadcasting (TFLite Micro: mul_common.cc, reference_integer_ops::MulElementwise / BroadcastMul6DSlow).
+
+The product of two affine values is rescaled once:
+    y = clamp(zp_y + MBQM((q_1 - zp_1) * (q_2 - zp_2), M, shift), act_min, act_max)
+    M, shift = QuantizeMultiplier(s_1 * s_2 / s_y)    (double precision from the float32 scales; may exceed 1)
+|q - zp| <= 255, so the int32 product stays below 2^16; a positive shift scales it up before the high-mul,
+wrapping in int32 exactly like TFLite. Broadcasting shares ADD's compile-time loop folding (ops/add.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..fixedpoint import activation_range, multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
+from .add import BINARY_CONSTRAINTS, broadcast_fields, broadcast_inputs, broadcast_out_shape, operands_per_tensor
+from .base import Operator, register
+
+
+def mul_real_multiplier(op, g) -> float:
+    s1, s2, so = g.t(op.inputs[0]).scale, g.t(op.inputs[1]).scale, g.t(op.outputs[0]).scale
+    return float(np.float64(s1) * np.float64(s2) / np.float64(so))
+
+
+def mul_multiplier_in_range(op, g) -> bool:
+    """s_1 * s_2 / s_y (input scales times each other over the output scale) is below 2^30"""
+    return operands_per_tensor(op, g) and quantize_multiplier(mul_real_multiplier(op, g))[1] <= 30
+
+
+@register
+class Mul(Operator):
+    type = "mul"
+    kernel = "mul_s8"
+    constraints = [*BINARY_CONSTRAINTS, mul_multiplier_in_range]
+
+    def infer_shape(self, op, g):
+        return [broadcast_out_shape(op, g)]
+
+    def prepare(self, op, g):
+        x1, x2, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+        m, shift = quantize_multiplier(mul_real_multiplier(op, g))
+        act_min, act_max = activation_range(op.attrs.get("activation", "NONE"), y.scale, y.zero_point)
+        op.params.update(input1_offset=-x1.zero_point, input2_offset=-x2.zero_point, output_offset=y.zero_point,
+                         output_multiplier=m, output_shift=shift, act_min=act_min, act_max=act_max)
+
+    def reference(self, op, g, inputs):
+        p = op.params
+        x1, x2 = broadcast_inputs(op, g, inputs)
+        prod = (x1 + p["input1_offset"]) * (x2 + p["input2_offset"])
+        y = wrap_int32(multiply_by_quantized_multiplier(prod, p["output_multiplier"], p["output_shift"])
+                       + p["output_offset"])
+        return [np.clip(y, p["act_min"], p["act_max"]).astype(np.int8)]
+
+    def emit(self, op, g, ctx):
+        p = op.params
+        fields = broadcast_fields(op, g)
+        fields.update({k: p[k] for k in ("input1_offset", "input2_offset", "output_offset", "output_multiplier",
+                                         "output_shift", "act_min", "act_max")})
+        params = ctx.params_struct(op, "edgec_mul_s8_params", fields)
+        return (f"edgec_mul_s8(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, "
+                f"{ctx.ptr(op.outputs[0])});")
+
+    def macs(self, op, g):
+        return g.t(op.outputs[0]).size

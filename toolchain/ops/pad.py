@@ -1,0 +1,80 @@
+"""PAD and PADV2 on int8 (TFLite Micro pad.cc, reference_ops::PadImpl), up to 5 dimensions.
+
+The input bytes are copied unchanged (no rescaling, even if the input and output quantization differ: TFLM
+does not rescale either); every padded position gets one int8 value:
+    PAD:   the output zero point (TFLM: `pad_value = output_zero_point`)
+    PADV2: the constant_values scalar as stored (TFLM requires its quantization to equal the output's)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Operator, register
+
+MAX_RANK = 5  # reference_ops::PadKernelMaxDimensionCount()
+
+
+def pad_int8(op, g) -> bool:
+    """input and output are int8"""
+    return g.t(op.inputs[0]).dtype == "int8" and g.t(op.outputs[0]).dtype == "int8"
+
+
+def pad_rank(op, g) -> bool:
+    """input has at most 5 dimensions"""
+    return len(g.t(op.inputs[0]).shape) <= MAX_RANK
+
+
+def paddings_valid(op, g) -> bool:
+    """paddings hold one non-negative [before, after] pair per input dimension"""
+    pads = op.attrs.get("paddings", [])
+    return len(pads) == len(g.t(op.inputs[0]).shape) and all(a >= 0 and b >= 0 for a, b in pads)
+
+
+def output_quantized(op, g) -> bool:
+    """output is quantized per tensor, with a zero point inside int8 (it is the PAD value)"""
+    q = g.t(op.outputs[0]).quant
+    return q is not None and q.scale.size == 1 and -128 <= int(q.zero_point[0]) <= 127
+
+
+def pad_value_int8(op, g) -> bool:
+    """PADV2's constant value is an int8"""
+    return -128 <= int(op.attrs.get("pad_value", 0)) <= 127
+
+
+def _extended(values: list[int], fill: int) -> list[int]:
+    return [fill] * (MAX_RANK - len(values)) + list(values)
+
+
+@register
+class Pad(Operator):
+    type = "pad"
+    kernel = "pad_s8"
+    constraints = [pad_int8, output_quantized, pad_rank, paddings_valid, pad_value_int8]
+
+    def infer_shape(self, op, g):
+        x = g.t(op.inputs[0])
+        return [tuple(d + a + b for d, (a, b) in zip(x.shape, op.attrs["paddings"]))]
+
+    def prepare(self, op, g):
+        value = op.attrs.get("pad_value")
+        op.params["pad_value"] = int(value) if value is not None else g.t(op.outputs[0]).zero_point
+
+    def reference(self, op, g, inputs):
+        x = inputs[0]
+        assert x is not None
+        y = np.pad(x, [tuple(p) for p in op.attrs["paddings"]], mode="constant",
+                   constant_values=op.params["pad_value"])
+        return [y.astype(np.int8)]
+
+    def emit(self, op, g, ctx):
+        x = g.t(op.inputs[0])
+        pads = op.attrs["paddings"]
+
+        def arr(v: list[int]) -> str:
+            return "{" + ", ".join(str(int(i)) for i in v) + "}"
+
+        fields = dict(in_dims=arr(_extended(list(x.shape), 1)), before=arr(_extended([a for a, _ in pads], 0)),
+                      after=arr(_extended([b for _, b in pads], 0)), pad_value=op.params["pad_value"])
+        params = ctx.params_struct(op, "edgec_pad_s8_params", fields)
+        return f"edgec_pad_s8(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"

@@ -1,0 +1,78 @@
+"""RELU, RELU6 and RELU_N1_TO_1 on int8 (IR op `relu`, attrs lo/hi in real units, hi None = unbounded).
+
+TFLite Micro treats them differently (activations.cc / activations_common.cc):
+  RELU:  rescales input -> output:  y = clamp(zp_y + MBQM(x - zp_x, M, shift), act_min, act_max)
+         M, shift = QuantizeMultiplier(double(s_x / s_y))   (the quotient is taken in float32)
+         act_min = max(-128, zp_y + roundf(0 / s_y)),  act_max = 127
+  RELU6: no rescale at all, the raw input is clamped with bounds from the INPUT quantization
+         (even when the output's differs):  y = clamp(x, zp_x, FloatToQuantizedType(6, s_x, zp_x))
+  RELU_N1_TO_1: TFLM has no kernel for it. edgec follows TFLite's (LiteRT) reference, QuantizedReluX(-1, 1):
+         RELU's formula with act_min = max(-128, zp_y + roundf(-1 / s_y)), act_max = min(127, zp_y + roundf(1 / s_y)).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, tflite_round, wrap_int32
+from .base import Operator, io_int8, per_tensor_activations, register
+
+KINDS: dict[tuple[float | None, float | None], str] = {(0.0, None): "RELU", (0.0, 6.0): "RELU6", (-1.0, 1.0): "RELU_N1_TO_1"}
+
+
+def _kind(op) -> str | None:
+    lo, hi = op.attrs.get("lo"), op.attrs.get("hi")
+    return KINDS.get((None if lo is None else float(lo), None if hi is None else float(hi)))
+
+
+def relu_kind(op, g) -> bool:
+    """the activation is RELU, RELU6 or RELU_N1_TO_1"""
+    return _kind(op) is not None
+
+
+def relu_rescale_in_range(op, g) -> bool:
+    """the input scale is less than 2^31 times the output scale (the rescale's left shift stays below 32)"""
+    x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+    return x.quant is None or y.quant is None or float(np.float32(x.scale) / np.float32(y.scale)) < 2.0**31
+
+
+def _round_quantize(value: float, scale: float) -> int:
+    """roundf(value / scale) with the division in float32, as the kernels' Prepare computes it."""
+    return tflite_round(float(np.float32(value) / np.float32(scale)))
+
+
+@register
+class Relu(Operator):
+    type = "relu"
+    kernel = "relu_s8"
+    constraints = [io_int8, per_tensor_activations, relu_kind, relu_rescale_in_range]
+
+    def prepare(self, op, g):
+        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+        kind = _kind(op)
+        if kind == "RELU6":
+            six = min(127, max(-128, _round_quantize(6.0, x.scale) + x.zero_point))
+            op.params.update(rescale=False, act_min=x.zero_point, act_max=six, multiplier=0, shift=0)
+            return
+        multiplier, shift = quantize_multiplier(float(np.float32(x.scale) / np.float32(y.scale)))
+        lo, hi = op.attrs["lo"], op.attrs["hi"]
+        act_min = max(-128, y.zero_point + _round_quantize(lo, y.scale))
+        act_max = 127 if hi is None else min(127, y.zero_point + _round_quantize(hi, y.scale))
+        op.params.update(rescale=True, act_min=act_min, act_max=act_max, multiplier=multiplier, shift=shift)
+
+    def reference(self, op, g, inputs):
+        x = np.asarray(inputs[0]).astype(np.int64)
+        p = op.params
+        if p["rescale"]:
+            zx, zy = g.t(op.inputs[0]).zero_point, g.t(op.outputs[0]).zero_point
+            x = wrap_int32(multiply_by_quantized_multiplier(x - zx, p["multiplier"], p["shift"]) + zy)
+        return [np.clip(x, p["act_min"], p["act_max"]).astype(np.int8)]
+
+    def emit(self, op, g, ctx):
+        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+        p = op.params
+        fields = dict(size=x.size, input_offset=x.zero_point, output_offset=y.zero_point,
+                      multiplier=p["multiplier"], shift=p["shift"], act_min=p["act_min"], act_max=p["act_max"])
+        params = ctx.params_struct(op, "edgec_relu_s8_params", fields)
+        fn = "edgec_relu_s8" if p["rescale"] else "edgec_clamp_s8"
+        return f"{fn}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
