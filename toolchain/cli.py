@@ -99,7 +99,12 @@ def build(ctx, model, board, out, as_json):
             return
         r = b.report
         err.print(f"wrote {b.out}/: {len(b.graph.ops)} layers, {r['macs']:,} MACs, arena {r['arena_bytes']:,} B "
-                  f"(lower bound {r['lower_bound_bytes']:,} B), weights {r['weights_bytes']:,} B", markup=False)
+                  f"(lower bound {r['lower_bound_bytes']:,} B), weights {r['weights_bytes']:,} B", markup=False,
+                  soft_wrap=True)
+        if r.get("firmware"):
+            err.print(f"firmware {b.out / r['firmware']} for {board}: flash {r['flash_bytes']:,} of "
+                      f"{r['flash_budget_bytes']:,} B, static SRAM {r['static_sram_bytes']:,} of {r['sram_budget_bytes']:,} B "
+                      "(+ stack, measured by `edgec test --board`)", markup=False, soft_wrap=True)
 
     run_guarded(go, ctx.obj["debug"])
 
@@ -109,36 +114,53 @@ def build(ctx, model, board, out, as_json):
 @click.option("--board", default="host", show_default=True, help="Target board (see `edgec boards`).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder [default: build/<model name>].")
 @click.option("--inputs", type=click.Path(path_type=Path), help="Test vectors (.npz / .npy); default: random.")
-@click.option("--samples", default=50, show_default=True, type=click.IntRange(1), help="Number of test vectors.")
+@click.option("--samples", type=click.IntRange(1), help="Number of test vectors [default: 50 random, or all of --inputs].")
 @click.option("--seed", default=0, show_default=True, help="Seed of the random test vectors.")
 @click.option("--tolerance", default=0, show_default=True, type=click.IntRange(0),
               help="Allowed max |diff| against TFLM, in LSB.")
 @click.option("--layers", is_flag=True, help="Also compare every layer's output with TFLM (first 5 samples).")
+@click.option("--device", is_flag=True, help="Run on the real board (pyOCD) instead of the emulator.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json (with its `test` section) on stdout.")
 @click.pass_context
-def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, as_json):
+def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, device, as_json):
     """Build MODEL, run it on test vectors and compare every output with TFLite Micro (and LiteRT)."""
     from . import driver
     from .compare import table
 
     def go():
         with Stages(as_json) as step:
-            r = driver.test(model, out or _default_out(model), board, inputs, samples, seed, tolerance, layers, step)
+            r = driver.test(model, out or _default_out(model), board, inputs, samples, seed, tolerance, layers, step,
+                            device=device)
         if as_json:
             click.echo(json.dumps(r.build.report))
         else:
             console.print(table(r.rows, f"{model.name} on {board}: {r.samples} samples"))
+            _print_target_figures(r.build.report)
             if r.layers:
                 _print_layers(r.layers)
         if not r.passed:
             first = driver.first_differing_layer(r.layers or [])
             where = f"; first differing layer: {first['layer']} ({first['max_abs_diff_lsb']} LSB)" if first else ""
             err.print(f"FAIL: max |diff| {r.rows[0].max_abs_diff_lsb} LSB against TFLM exceeds the tolerance "
-                      f"{tolerance}{where}", markup=False)
+                      f"{tolerance}{where}", markup=False, soft_wrap=True)
             sys.exit(1)
-        err.print(f"PASS: within {tolerance} LSB of TFLM on {r.samples} samples", markup=False)
+        err.print(f"PASS: within {tolerance} LSB of TFLM on {r.samples} samples", markup=False, soft_wrap=True)
 
     run_guarded(go, ctx.obj["debug"])
+
+
+def _print_target_figures(report: dict) -> None:
+    t = report["test"]
+    acc = t.get("accuracy")
+    if acc:
+        console.print(f"accuracy on {acc['labels']} labelled samples: edgec {100 * acc['edgec_top1']:.2f} %, "
+                      f"TFLM {100 * acc['tflm_top1']:.2f} %", soft_wrap=True)
+    if t.get("instructions_per_inference"):
+        console.print(f"{t['target']}: flash {t['flash_bytes']:,} B, peak SRAM {t['peak_sram_bytes']:,} B "
+                      f"(arena {report['arena_bytes']:,} + stack {t['stack_bytes'] or 0:,} + statics), "
+                      f"{t['instructions_per_inference']:,} instructions/inference "
+                      f"({t['instructions_per_mac']:.2f}/MAC; {t['instruction_method']}), "
+                      f"~{t['cycles_estimate'] or 0:,} cycles (estimate)", soft_wrap=True)
 
 
 def _print_layers(rows: list[dict]) -> None:
@@ -185,6 +207,52 @@ def report(ctx, target, as_json):
 
 
 @main.command()
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option("--board", required=True, help="Target board (see `edgec boards`).")
+@click.option("--emulate", is_flag=True, help="Run on the emulated board (QEMU) instead of flashing a real one.")
+@click.option("--inputs", type=click.Path(path_type=Path), help="Test vectors (.npz / .npy) for the run.")
+@click.option("--samples", type=click.IntRange(1), help="Number of test vectors [default: 1 random, or all of --inputs].")
+@click.pass_context
+def flash(ctx, target, board, emulate, inputs, samples):
+    """Flash a built folder's firmware to a real board (pyOCD), or with --emulate run it under QEMU."""
+    from . import cortexm, driver, flasher
+    from .board import get_board
+    from .data import load_inputs, random_inputs
+    from .errors import InputError
+    from .importers import import_model
+
+    def go():
+        b = get_board(board)
+        if not b.is_cortexm:
+            raise InputError(f"board `{board}` is not a microcontroller board; see `edgec boards`")
+        report_path = target / "report.json"
+        if not report_path.is_file():
+            raise InputError(f"{target} is not an edgec output folder; run `edgec build MODEL --board {board}` first")
+        report = json.loads(report_path.read_text())
+        if report.get("board") != board:
+            raise InputError(f"{target} was built for `{report.get('board')}`, not `{board}`; rebuild with --board")
+        if not emulate:
+            with Stages(False) as step:
+                step(f"flash {target / 'firmware.elf'} to {board} ({b.pyocd_target})")
+                flasher.flash(target / "firmware.elf", b)
+            err.print(f"flashed {board}")
+            return
+        g = import_model(Path(report["model"]))
+        xs = load_inputs(inputs, g, samples) if inputs else random_inputs(g, samples or 1)
+        with Stages(False) as step:
+            step(f"build the emulated firmware for {board} ({b.qemu_machine})")
+            elf = cortexm.cross_build(target, driver.sources_of(target), b, emulated=True,
+                                      elf_name="firmware_emulated.elf")
+            step(f"run {len(xs)} samples under QEMU")
+            run = cortexm.run_firmware(elf, b, xs)
+        console.print(run.console.strip(), markup=False, soft_wrap=True)
+        err.print(f"ran {len(xs)} samples on the emulated {board}: exit {run.returncode}, {run.wall_s:.2f} s",
+                  markup=False)
+
+    run_guarded(go, ctx.obj["debug"])
+
+
+@main.command()
 @click.option("--markdown", is_flag=True, help="Print as Markdown (docs/ops.md is generated this way).")
 def ops(markdown):
     """Supported operators and their constraints."""
@@ -211,7 +279,7 @@ def boards():
         flash = sum(r["size"] for r in b.regions if r.get("kind") == "flash")
         t.add_row(b.name, b.core, f"{b.clock_hz / 1e6:.0f} MHz" if b.clock_hz else "-",
                   f"{sram // 1024} KB" if sram else "-", f"{flash // 1024} KB" if flash else "-",
-                  b.emulator, b.flasher)
+                  b.qemu_machine or "-", f"pyocd ({b.pyocd_target})" if b.pyocd_target else b.flasher)
     console.print(t)
 
 

@@ -95,3 +95,17 @@ def _conform(path: Path, a: np.ndarray, g: Graph, name: str) -> np.ndarray:
     if a.min(initial=0) < info.min or a.max(initial=0) > info.max:
         raise InputError(f"{path}: input {name} has values outside {t.dtype}")
     return a.astype(DTYPES[t.dtype])
+
+
+def load_labels(path: Path, n: int) -> np.ndarray | None:
+    """The `labels` array of an .npz (first n), or None when the file has none."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except Exception:
+        return None
+    if isinstance(loaded, np.ndarray) or "labels" not in loaded.files:
+        return None
+    labels = np.asarray(loaded["labels"]).reshape(-1)
+    if labels.dtype.kind not in "iu" or labels.size < n:
+        raise InputError(f"{path}: `labels` must be integer class indices, one per sample ({labels.size} for {n})")
+    return labels[:n].astype(np.int64)

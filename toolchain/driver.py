@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, host, reference
-from .board import get_board
+from . import __version__, cortexm, flasher, host, reference
+from .board import Board, get_board
 from .codegen import emit_c
 from .compare import Metrics, compare, lsb_keys
-from .data import load_inputs, random_inputs
-from .errors import InputError, ValidationError
+from .data import load_inputs, load_labels, random_inputs
+from .errors import BudgetError, InputError, ValidationError
 from .importers import import_model
 from .ir import Graph, verify
 from .memory import MemoryPlan, plan_memory
@@ -55,8 +55,9 @@ def compile_model(model: Path, board: str = "host", step: Step = _quiet) -> tupl
 
 
 def build(model: Path, out: Path, board: str = "host", step: Step = _quiet) -> Build:
-    """Write the output folder. It is generated beside `out` and moved in only when complete, so a failed
-    build never leaves a half-written folder, and a folder edgec did not make is never overwritten."""
+    """Write the output folder (and for a Cortex-M board, link the firmware against the board's memories).
+    It is generated beside `out` and moved in only when complete, so a failed build (including one that does
+    not fit) never leaves a half-written folder, and a folder edgec did not make is never overwritten."""
     g, plan = compile_model(model, board, step)
     _check_writable(out)
     step("emit C")
@@ -65,6 +66,10 @@ def build(model: Path, out: Path, board: str = "host", step: Step = _quiet) -> B
     try:
         sources = emit_c(g, plan, staging)
         report = make_report(g, plan, model, board, __version__, sha256(model))
+        target = get_board(board)
+        if target.is_cortexm:
+            step(f"cross-compile for {target.name} ({target.core})")
+            report.update(firmware_report(staging, sources, target, g, plan))
         write_report(staging, report, g, plan)
         if out.exists():
             shutil.rmtree(out)
@@ -75,10 +80,35 @@ def build(model: Path, out: Path, board: str = "host", step: Step = _quiet) -> B
     return Build(model=model, out=out, graph=g, plan=plan, sources=sources, report=report)
 
 
+def firmware_report(out: Path, sources: list[str], board: Board, g: Graph, plan: MemoryPlan) -> dict:
+    """Link the firmware with the board's real memory sizes; the linker refuses what does not fit (exit 3, with
+    the layer at the activation peak added to its numbers). Sizes come from the ELF, not from estimates."""
+    try:
+        # linked at the board's real addresses (what `edgec flash` programs); the emulated runs link their own
+        elf = cortexm.cross_build(out, sources, board, graph=g, emulated=False, elf_name="firmware.elf")
+    except BudgetError as e:
+        peak = int(np.argmax(plan.live_bytes)) if plan.live_bytes else 0
+        layer = g.ops[peak].attrs.get("label", g.ops[peak].name) if g.ops else "-"
+        raise BudgetError(f"{e.message}\n  activation arena {plan.arena_bytes:,} B; live bytes peak "
+                          f"{plan.live_bytes[peak] if plan.live_bytes else 0:,} B at layer {layer}") from None
+    sizes = cortexm.elf_sizes(elf)
+    return dict(firmware=elf.name, flash_bytes=sizes["flash_bytes"], flash_budget_bytes=board.flash_bytes,
+                sram_budget_bytes=board.sram_bytes, static_sram_bytes=sizes["static_sram_bytes"],
+                # until a test run measures the stack, peak SRAM counts the statics (arena included) only
+                peak_sram_bytes=sizes["static_sram_bytes"], elf_sizes=sizes)
+
+
 def _check_writable(out: Path) -> None:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "report.json").is_file())):
         raise InputError(f"{out} exists and is not an edgec output folder; refusing to overwrite it "
                          "(choose another --out or remove it)")
+
+
+def sources_of(out: Path) -> list[str]:
+    """The C sources of an existing output folder, as emit_c lists them."""
+    if not (out / "model.c").is_file():
+        raise InputError(f"{out} is not an edgec output folder (no model.c); run `edgec build` first")
+    return ["model.c", "weights.c", "main.c"] + sorted(f"runtime/{p.name}" for p in (out / "runtime").glob("*.c"))
 
 
 def sha256(path: Path) -> str:
@@ -94,15 +124,32 @@ class TestResult:
     layers: list[dict] | None = None
 
 
-def test(model: Path, out: Path, board: str = "host", inputs: Path | None = None, samples: int = 50,
-         seed: int = 0, tolerance: int = 0, layers: bool = False, step: Step = _quiet) -> TestResult:
+def test(model: Path, out: Path, board: str = "host", inputs: Path | None = None, samples: int | None = None,
+         seed: int = 0, tolerance: int = 0, layers: bool = False, step: Step = _quiet,
+         device: bool = False) -> TestResult:
+    """Build, run on the target (host process, emulated board, or with device=True the real board), compare.
+    Without `inputs`, `samples` (default 50) seeded random vectors; with `inputs`, all of the file's samples
+    unless `samples` is given."""
+    target = get_board(board)
+    if target.is_cortexm and not device and not target.qemu_machine:
+        raise InputError(f"board `{board}` ({target.core}) has no emulator: `edgec build --board {board}` checks the "
+                         "fit; run tests on the real board with --device")
     b = build(model, out, board, step)
     g = b.graph
-    step("compile (host gcc)")
-    exe = host.build(out, b.sources)
-    xs = load_inputs(inputs, g, samples) if inputs else random_inputs(g, samples, seed)
-    step(f"run edgec on {len(xs)} samples")
-    ours = split_outputs(host.run(exe, xs), g, len(xs))
+    xs = load_inputs(inputs, g, samples) if inputs else random_inputs(g, samples or 50, seed)
+    measured: dict = {}
+    if device:
+        step(f"flash and run {len(xs)} samples on the real {board} (pyOCD)")
+        ours = split_outputs(flasher.run_on_device(out / "firmware.elf", target, xs), g, len(xs))
+    elif target.is_cortexm:
+        step(f"run {len(xs)} samples on the emulated {board} ({target.qemu_machine}), counting instructions")
+        measured = cortexm.measure(out, b.sources, target, xs, graph=g, per_layer=True)
+        ours = split_outputs(measured["outputs"], g, len(xs))
+    else:
+        step("compile (host gcc)")
+        exe = host.build(out, b.sources)
+        step(f"run edgec on {len(xs)} samples")
+        ours = split_outputs(host.run(exe, xs), g, len(xs))
     step("run TFLM (reference kernels)")
     tflm, _ = reference.run_tflm(model, xs)
     out_t = g.t(g.outputs[0])
@@ -116,14 +163,39 @@ def test(model: Path, out: Path, board: str = "host", inputs: Path | None = None
             step(f"LiteRT could not run the model: {e}")
     passed = rows[0].max_abs_diff_lsb <= tolerance
     layer_rows = layer_diff(model, b, xs[: min(len(xs), 5)], step) if layers or not passed else None
+    accuracy = label_accuracy(inputs, ours, tflm, len(xs)) if inputs else None
     b.report["test"] = dict(samples=len(xs), reference="tflite-micro (reference kernels)", tolerance_lsb=tolerance,
                             passed=passed, max_abs_diff_lsb=rows[0].max_abs_diff_lsb,
                             mismatch_fraction=rows[0].mismatch_fraction, cosine=rows[0].cosine, rmse=rows[0].rmse,
                             top1_agreement=rows[0].top1_agreement, rows=[r.as_dict() for r in rows],
-                            instructions_per_inference=None, cycles_estimate=None, stack_bytes=None,
+                            accuracy=accuracy, target="device" if device else (
+                                f"qemu {target.qemu_machine}" if target.is_cortexm else "host"),
+                            instructions_per_inference=measured.get("instructions_per_inference"),
+                            instruction_method=measured.get("instruction_method"),
+                            cycles_estimate=measured.get("cycles_estimate"),
+                            cycles_per_instruction_estimate=measured.get("cycles_per_instruction_estimate"),
+                            instructions_per_mac=(measured["instructions_per_inference"] / b.report["macs"]
+                                                  if measured and b.report["macs"] else None),
+                            stack_bytes=measured.get("stack_bytes"),
+                            peak_sram_bytes=measured.get("peak_sram_bytes"), flash_bytes=measured.get("flash_bytes"),
+                            layer_instructions=measured.get("layers"),
+                            wall_per_sample_s=measured.get("wall_per_sample_s"),
                             layers=layer_rows)
+    if measured.get("peak_sram_bytes"):
+        b.report["peak_sram_bytes"] = measured["peak_sram_bytes"]
     (out / "report.json").write_text(json.dumps(b.report, indent=2) + "\n")
     return TestResult(build=b, rows=rows, samples=len(xs), passed=passed, layers=layer_rows)
+
+
+def label_accuracy(inputs: Path, ours: list[list[np.ndarray]], tflm: list[list[np.ndarray]], n: int) -> dict | None:
+    """Top-1 accuracy of edgec and of TFLM against a `labels` array in the inputs file, when it has one."""
+    labels = load_labels(inputs, n)
+    if labels is None:
+        return None
+    top1 = [int(np.argmax(np.asarray(s[0]).reshape(-1))) for s in ours]
+    top1_ref = [int(np.argmax(np.asarray(s[0]).reshape(-1))) for s in tflm]
+    return dict(labels=int(len(labels)), edgec_top1=float(np.mean(np.array(top1) == labels)),
+                tflm_top1=float(np.mean(np.array(top1_ref) == labels)))
 
 
 def compare_all(name: str, ours: list[list[np.ndarray]], theirs: list[list[np.ndarray]], g: Graph,
