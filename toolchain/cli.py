@@ -259,7 +259,7 @@ def ops(markdown):
     from .docs import ops_markdown, ops_table
 
     if markdown:
-        click.echo(ops_markdown())
+        click.echo(ops_markdown(), nl=False)
     else:
         console.print(ops_table())
 
