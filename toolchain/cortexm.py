@@ -43,6 +43,7 @@ LIBS = ["-lm", "-lc", "-lgcc"]
 TARGET_FILES = ["startup.c", "semihost.c", "semihost.h", "edgec_cortexm.h"]
 FIRMWARE_DIR = "cortexm"
 RUN_TIMEOUT_S = 120.0
+EMULATED_ELF = "firmware_emulated.elf"  # the firmware linked for the emulator (`edgec test/flash --emulate`)
 
 EXIT_NAMES = {10: "cannot open the input file", 11: "bad header or short input", 12: "cannot write the output file",
               99: "fault"}
@@ -205,6 +206,7 @@ def cross_build(out_dir: Path, sources: list[str], board: Board | str, *, emulat
     cortexm/main.c). `emulated` (default: whether the board has a QEMU machine) links at the emulator's addresses,
     else at the real board's. A linker overflow becomes BudgetError (exit 3) naming region, need and budget."""
     b = get_board(board) if isinstance(board, str) else board
+    out_dir = out_dir.resolve()  # the compilers run with cwd=out_dir: every path below must be absolute
     if emulated is None:
         emulated = bool(b.qemu_machine)
     tc = find_toolchain(need_qemu=False)
@@ -519,7 +521,9 @@ def measure(out_dir: Path, sources: list[str], board: Board | str, samples: list
     Returns dict(elf, sizes, outputs (raw bytes, as host.run), instructions_per_inference, layers, stack, ...).
     Raises BudgetError if it does not fit, ToolchainError (GuestFault / GuestHang) if the guest misbehaves."""
     b = get_board(board) if isinstance(board, str) else board
-    elf = cross_build(out_dir, sources, b, graph=graph)
+    # linked at the emulator's addresses under its own name: the folder's firmware.elf (real addresses, what
+    # `edgec flash` programs) must not be replaced by it
+    elf = cross_build(out_dir, sources, b, graph=graph, emulated=True, elf_name=EMULATED_ELF)
     sizes = elf_sizes(elf)
     layers_elf = cross_build(out_dir, sources, b, graph=graph, layer_markers=True) if per_layer else None
     try:

@@ -178,6 +178,8 @@ def test(model: Path, out: Path, board: str = "host", inputs: Path | None = None
                                                   if measured and b.report["macs"] else None),
                             stack_bytes=measured.get("stack_bytes"),
                             peak_sram_bytes=measured.get("peak_sram_bytes"), flash_bytes=measured.get("flash_bytes"),
+                            firmware=Path(measured["elf"]).name if measured else (
+                                "firmware.elf" if device else None),
                             layer_instructions=measured.get("layers"),
                             wall_per_sample_s=measured.get("wall_per_sample_s"),
                             layers=layer_rows)
