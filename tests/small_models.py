@@ -67,3 +67,35 @@ def fc_only(seed: int = 1) -> bytes:
 
 
 BUILT = {"conv_dw_pool_fc": conv_dw_pool_fc, "fc_only": fc_only}
+
+
+# ---- models sized against board budgets (tests/board): too big for nucleo_f411re's 512 KB flash / 128 KB SRAM ----
+
+def wide_fc(n_in: int, n_out: int, seed: int = 0) -> bytes:
+    """x[1,n_in] -> FULLY_CONNECTED -> y[1,n_out]: n_in * n_out bytes of weights, tiny activations."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x = b.input("x", (1, n_in), scale=0.05, zero_point=0)
+    w = b.const("w", rng.integers(-127, 128, size=(n_out, n_in), dtype=np.int8), scale=0.01, zero_point=0)
+    bias = b.const("b", np.zeros(n_out, np.int32), scale=0.0005, zero_point=0)
+    y = b.activation("y", (1, n_out), scale=0.1, zero_point=0)
+    b.op("FULLY_CONNECTED", [x, w, bias], [y], "FullyConnectedOptions", fusedActivationFunction=0)
+    b.output(y)
+    return b.build()
+
+
+def big_activation_conv(side: int = 160, channels: int = 8, seed: int = 0) -> bytes:
+    """x[1,side,side,channels] -> CONV_2D 1x1 -> y of the same shape: side*side*channels bytes per activation
+    (160x160x8: 200 KB each) and 64 bytes of weights."""
+    rng = np.random.default_rng(seed)
+    mb = ModelBuilder()
+    x = mb.input("x", (1, side, side, channels), scale=0.05, zero_point=0)
+    w = mb.const("w", rng.integers(-127, 128, size=(channels, 1, 1, channels), dtype=np.int8),
+                 scale=np.full(channels, 0.01, np.float32), zero_point=np.zeros(channels, np.int64))
+    bias = mb.const("b", np.zeros(channels, np.int32), scale=np.full(channels, 0.0005, np.float32),
+                    zero_point=np.zeros(channels, np.int64))
+    y = mb.activation("y", (1, side, side, channels), scale=0.1, zero_point=0)
+    mb.op("CONV_2D", [x, w, bias], [y], "Conv2DOptions", padding=SAME, strideH=1, strideW=1, dilationHFactor=1,
+          dilationWFactor=1, fusedActivationFunction=0)
+    mb.output(y)
+    return mb.build()

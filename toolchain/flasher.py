@@ -26,30 +26,35 @@ DEVICE_TIMEOUT_S = 300.0
 def _pyocd():
     try:
         from pyocd.core.helpers import ConnectHelper
+        from pyocd.core.session import Session
         from pyocd.debug import semihost
         from pyocd.flash.file_programmer import FileProgrammer
     except ImportError:
         raise ToolchainError("pyOCD is not installed: pip install 'edgec[device]' (or pip install pyocd) to flash "
                              "and run real boards") from None
-    return ConnectHelper, FileProgrammer, semihost
+    return ConnectHelper, Session, FileProgrammer, semihost
 
 
 def open_session(board: Board):
     """A pyOCD session on the first attached probe, for the board's target; exit 4 when none is attached."""
-    ConnectHelper, _, _ = _pyocd()
+    ConnectHelper, Session, _, _ = _pyocd()
     if not board.pyocd_target:
         raise ToolchainError(f"board `{board.name}` has no pyocd_target in its board file")
-    session = ConnectHelper.session_with_chosen_probe(blocking=False, return_first=True,
-                                                      target_override=board.pyocd_target,
-                                                      options={"enable_semihosting": True})
-    if session is None:
+    # not ConnectHelper.session_with_chosen_probe: it prints "No connected debug probes" on stdout (which
+    # `--json` reserves for one JSON object) and would prompt on stdin when several probes are attached
+    try:
+        probes = ConnectHelper.get_all_connected_probes(blocking=False)
+    except Exception as e:  # e.g. no USB backend (libusb) on this machine
+        raise ToolchainError(f"pyOCD could not list the debug probes ({type(e).__name__}: {e}); check "
+                             "`pyocd list`") from None
+    if not probes:
         raise ToolchainError(f"no debug probe found for {board.name} (pyOCD target {board.pyocd_target}): connect "
                              "the board's ST-LINK/J-Link/CMSIS-DAP probe over USB (check `pyocd list`)")
-    return session
+    return Session(probes[0], target_override=board.pyocd_target, options={"enable_semihosting": True})
 
 
 def flash(elf: Path, board: Board) -> None:
-    _, FileProgrammer, _ = _pyocd()
+    _, _, FileProgrammer, _ = _pyocd()
     with open_session(board) as session:
         FileProgrammer(session).program(str(elf))
 
@@ -59,7 +64,7 @@ def run_on_device(elf: Path, board: Board, samples: list[list[np.ndarray]],
     """Flash, reset, serve semihosting until the firmware exits; return output.bin's bytes."""
     from .cortexm import _payload
 
-    _, FileProgrammer, semihost = _pyocd()
+    _, _, FileProgrammer, semihost = _pyocd()
     payload, _ = _payload(samples)
     with tempfile.TemporaryDirectory(prefix="edgec-device-") as tmp, open_session(board) as session:
         work = Path(tmp)

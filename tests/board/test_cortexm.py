@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from small_models import big_activation_conv, wide_fc
 
 from edgec import cortexm, driver, reference
 from edgec.board import all_boards, get_board
 from edgec.data import random_inputs
 from edgec.errors import EXIT_BUDGET, EXIT_TOOLCHAIN, BudgetError, ToolchainError
-from edgec.modelbuilder import ModelBuilder
 
 MISSING = cortexm.toolchain_available()
 needs_tools = pytest.mark.skipif(MISSING is not None, reason=f"Cortex-M toolchain or QEMU missing: {MISSING}")
@@ -134,22 +134,10 @@ def test_icount_systick_fallback_agrees_with_the_plugin(shared_models, tmp_path)
     assert abs(fallback["instructions_per_inference"] - plugin) < 200  # 40 instructions per SysTick tick
 
 
-def _fc_model(path: Path, n_in: int, n_out: int) -> Path:
-    rng = np.random.default_rng(0)
-    b = ModelBuilder()
-    x = b.input("x", (1, n_in), scale=0.05, zero_point=0)
-    w = b.const("w", rng.integers(-127, 128, size=(n_out, n_in), dtype=np.int8), scale=0.01, zero_point=0)
-    bias = b.const("b", np.zeros(n_out, np.int32), scale=0.0005, zero_point=0)
-    y = b.activation("y", (1, n_out), scale=0.1, zero_point=0)
-    b.op("FULLY_CONNECTED", [x, w, bias], [y], "FullyConnectedOptions", fusedActivationFunction=0)
-    b.output(y)
-    path.write_bytes(b.build())
-    return path
-
-
 @needs_tools
 def test_model_too_large_for_flash_is_a_budget_error(tmp_path):
-    model = _fc_model(tmp_path / "big.tflite", 1000, 700)  # 700 KB of weights; nucleo_f411re has 512 KB flash
+    model = tmp_path / "big.tflite"
+    model.write_bytes(wide_fc(1000, 700))  # 700 KB of weights; nucleo_f411re has 512 KB flash
     b = driver.build(model, tmp_path / "out")
     with pytest.raises(BudgetError) as e:
         cortexm.cross_build(b.out, b.sources, "nucleo_f411re")
@@ -162,17 +150,8 @@ def test_model_too_large_for_flash_is_a_budget_error(tmp_path):
 
 @needs_tools
 def test_model_too_large_for_sram_is_a_budget_error(tmp_path):
-    rng = np.random.default_rng(0)
-    mb = ModelBuilder()  # a 160x160x8 activation: 200 KB arena > nucleo_f411re's 128 KB SRAM
-    x = mb.input("x", (1, 160, 160, 8), scale=0.05, zero_point=0)
-    w = mb.const("w", rng.integers(-127, 128, size=(8, 1, 1, 8), dtype=np.int8), scale=np.full(8, 0.01, np.float32),
-                 zero_point=np.zeros(8, np.int64))
-    bias = mb.const("b", np.zeros(8, np.int32), scale=np.full(8, 0.0005, np.float32), zero_point=np.zeros(8, np.int64))
-    y = mb.activation("y", (1, 160, 160, 8), scale=0.1, zero_point=0)
-    mb.op("CONV_2D", [x, w, bias], [y], "Conv2DOptions", padding=1, strideH=1, strideW=1, dilationHFactor=1,
-          dilationWFactor=1, fusedActivationFunction=0)
-    mb.output(y)
-    (tmp_path / "act.tflite").write_bytes(mb.build())
+    # a 160x160x8 activation: 200 KB arena > nucleo_f411re's 128 KB SRAM
+    (tmp_path / "act.tflite").write_bytes(big_activation_conv())
     b = driver.build(tmp_path / "act.tflite", tmp_path / "out")
     with pytest.raises(BudgetError) as e:
         cortexm.cross_build(b.out, b.sources, "nucleo_f411re")
