@@ -231,6 +231,8 @@ def flash(ctx, target, board, emulate, inputs, samples):
         report = json.loads(report_path.read_text())
         if report.get("board") != board:
             raise InputError(f"{target} was built for `{report.get('board')}`, not `{board}`; rebuild with --board")
+        if not emulate and not (target / "firmware.elf").is_file():
+            raise InputError(f"{target} has no firmware.elf; rebuild it with `edgec build MODEL --board {board}`")
         if not emulate:
             with Stages(False) as step:
                 step(f"flash {target / 'firmware.elf'} to {board} ({b.pyocd_target})")
@@ -265,11 +267,17 @@ def ops(markdown):
 
 
 @main.command()
-def boards():
+@click.option("--markdown", is_flag=True, help="Print as Markdown (the table of docs/boards.md).")
+def boards(markdown):
     """Boards edgec knows, with their memories and emulation support."""
     from rich.table import Table
 
     from .board import all_boards
+    from .docs import boards_markdown
+
+    if markdown:
+        click.echo(boards_markdown(), nl=False)
+        return
 
     t = Table(title="boards")
     for col in ["board", "core", "clock", "SRAM", "flash", "emulated by", "flasher"]:

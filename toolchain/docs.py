@@ -35,3 +35,27 @@ def ops_markdown() -> str:
             continue
         lines.append(f"| {name} | {ir_type} | {impl.kernel or '(alias, no code)'} | {'<br>'.join(rules)} |")
     return "\n".join(lines) + "\n"
+
+
+def boards_markdown() -> str:
+    """The board table of docs/boards.md, from the board files (`edgec boards --markdown`)."""
+    from .board import all_boards
+
+    def kb(n: int) -> str:
+        return f"{n // 1024} KB" if n % 1024 == 0 else f"{n / 1024:.2f} KB"
+
+    lines = ["| board | core | clock | SRAM | arena in | flash | emulated on | pyOCD target |",
+             "|---|---|---|---:|---|---:|---|---|"]
+    for b in all_boards().values():
+        if not b.is_cortexm:
+            continue
+        core = b.core + (f" + FPU ({b.fpu_name})" if b.fpu and b.fpu_name else " + FPU" if b.fpu else "") + \
+            (" + MVE" if b.mve else "")
+        arena = b.region(b.arena_region)
+        where = f"{b.arena_region} ({kb(int(arena['size']))})"
+        if b.data_region and b.data_region != b.arena_region:
+            where += f"; stack and statics in {b.data_region} ({kb(int(b.region(b.data_region)['size']))})"
+        lines.append(f"| `{b.name}` | {core} | {b.clock_hz / 1e6:g} MHz | {kb(b.sram_bytes)} | {where} | "
+                     f"{kb(b.flash_bytes)} | {b.qemu_machine or 'none (build and size check only)'} | "
+                     f"{b.pyocd_target or '-'} |")
+    return "\n".join(lines) + "\n"

@@ -3,38 +3,18 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from oneop import ModelBuilder
+from run_cli import assert_error, edgec
 
 from edgec import cli, driver, host
 from edgec.errors import EXIT_INPUT, EXIT_TOOLCHAIN, EXIT_VALIDATION
 
 ACT = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3, "TANH": 4}
-
-
-def edgec(*args, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "edgec.cli", *map(str, args)], capture_output=True, text=True,
-                          env=full_env, cwd=cwd, timeout=120)
-
-
-def assert_error(res: subprocess.CompletedProcess, code: int, *needles: str) -> str:
-    """Exit `code`, one `error:` message on stderr naming every needle, no traceback, nothing on stdout."""
-    msg = res.stderr
-    assert res.returncode == code, f"exit {res.returncode}, expected {code}\nstderr:\n{msg}\nstdout:\n{res.stdout}"
-    assert "Traceback" not in msg and "internal error" not in msg, msg
-    assert msg.count("error:") == 1, msg
-    assert res.stdout == "", res.stdout
-    for n in needles:
-        assert n.lower() in msg.lower(), f"{n!r} not in:\n{msg}"
-    return msg
 
 
 # ---- small int8 models -------------------------------------------------------------------------------------

@@ -23,3 +23,18 @@ def test_every_constraint_has_a_user_facing_rule():
     for impl in REGISTRY.values():
         for c in impl.constraints:
             assert c.__doc__ and len(c.__doc__.split()) >= 3, f"{impl.type}: constraint {c.__name__} has no rule text"
+
+
+def test_boards_md_table_is_current():
+    """docs/boards.md carries the board table generated from boards/*.toml: every board file appears in it."""
+    from edgec.board import all_boards
+    from edgec.docs import boards_markdown
+
+    doc = (ROOT / "docs" / "boards.md").read_text()
+    begin, end = doc.index("<!-- boards:begin"), doc.index("<!-- boards:end -->")
+    table = doc[doc.index("\n", begin) + 1:end]
+    assert table == boards_markdown(), "the table in docs/boards.md is stale: paste `edgec boards --markdown` into it"
+    for path in (ROOT / "boards").glob("*.toml"):
+        name = path.stem
+        assert name == "host" or f"| `{name}` |" in table, f"{path.name} is not in docs/boards.md"
+    assert sum(1 for b in all_boards().values() if b.is_cortexm) >= 10
