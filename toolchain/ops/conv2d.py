@@ -75,6 +75,32 @@ def padded_windows(x: np.ndarray, op, k_h: int, k_w: int, out_h: int, out_w: int
     return xp[:, ys[:, None, :, None], xs[None, :, None, :], :]  # [N, out_h, out_w, k_h, k_w, C]
 
 
+def conv_output_shape(op, g, out_channels: int) -> tuple[int, int, int, int]:
+    """[N, out_h, out_w, out_channels] of a conv-like op whose weights are [*, k_h, k_w, *]."""
+    x, w = g.t(op.inputs[0]), g.t(op.inputs[1])
+    a = op.attrs
+    oh = out_size(a["padding"], x.shape[1], w.shape[1], a["stride_h"], a.get("dilation_h", 1))
+    ow = out_size(a["padding"], x.shape[2], w.shape[2], a["stride_w"], a.get("dilation_w", 1))
+    return (x.shape[0], oh, ow, out_channels)
+
+
+def prepare_conv(op, g) -> None:
+    w = g.t(op.inputs[1])
+    prepare_rescale(op, g)
+    op.params.update(window_params(op, g, w.shape[1], w.shape[2]))
+
+
+def conv_kernel_fields(op, g, ctx) -> dict:
+    """The C struct fields of a conv-like kernel: geometry, clamps, and the flash arrays it reads."""
+    w = g.t(op.inputs[1])
+    fields = conv_fields(op, g)
+    fields.update(k_h=w.shape[1], k_w=w.shape[2], weights=ctx.ptr(op.inputs[1]),
+                  bias=ctx.ptr(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else "NULL",
+                  multiplier=ctx.const_array(op, "multiplier", op.params["multiplier"]),
+                  shift=ctx.const_array(op, "shift", op.params["shift"]))
+    return fields
+
+
 def conv_fields(op, g) -> dict:
     """The C struct fields common to the conv-like kernels."""
     x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
@@ -96,16 +122,10 @@ class Conv2D(Operator):
                    valid_padding_attr]
 
     def infer_shape(self, op, g):
-        x, w = g.t(op.inputs[0]), g.t(op.inputs[1])
-        a = op.attrs
-        oh = out_size(a["padding"], x.shape[1], w.shape[1], a["stride_h"], a.get("dilation_h", 1))
-        ow = out_size(a["padding"], x.shape[2], w.shape[2], a["stride_w"], a.get("dilation_w", 1))
-        return [(x.shape[0], oh, ow, w.shape[0])]
+        return [conv_output_shape(op, g, g.t(op.inputs[1]).shape[0])]
 
     def prepare(self, op, g):
-        w = g.t(op.inputs[1])
-        prepare_rescale(op, g)
-        op.params.update(window_params(op, g, w.shape[1], w.shape[2]))
+        prepare_conv(op, g)
 
     def reference(self, op, g, inputs):
         x, w = inputs[0], inputs[1]
@@ -124,13 +144,8 @@ class Conv2D(Operator):
         return [requantize(acc, op, g)]
 
     def emit(self, op, g, ctx):
-        w = g.t(op.inputs[1])
-        fields = conv_fields(op, g)
-        fields.update(k_h=w.shape[1], k_w=w.shape[2], groups=g.t(op.inputs[0]).shape[3] // w.shape[3],
-                      weights=ctx.ptr(op.inputs[1]),
-                      bias=ctx.ptr(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else "NULL",
-                      multiplier=ctx.const_array(op, "multiplier", op.params["multiplier"]),
-                      shift=ctx.const_array(op, "shift", op.params["shift"]))
+        fields = conv_kernel_fields(op, g, ctx)
+        fields["groups"] = g.t(op.inputs[0]).shape[3] // g.t(op.inputs[1]).shape[3]
         params = ctx.params_struct(op, "edgec_conv2d_s8_params", fields)
         return f"edgec_conv2d_s8(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 

@@ -11,14 +11,14 @@ import numpy as np
 from .base import Operator, fused_activation_supported, io_int8, per_tensor_activations, register
 from .conv2d import (
     bias_int32,
-    conv_fields,
+    conv_kernel_fields,
+    conv_output_shape,
     padded_windows,
-    prepare_rescale,
+    prepare_conv,
     requantize,
     weights_int8_symmetric,
-    window_params,
 )
-from .window import out_size, valid_padding_attr
+from .window import valid_padding_attr
 
 
 def multiplier_matches_channels(op, g) -> bool:
@@ -35,16 +35,10 @@ class DepthwiseConv2D(Operator):
                    valid_padding_attr, multiplier_matches_channels]
 
     def infer_shape(self, op, g):
-        x, w = g.t(op.inputs[0]), g.t(op.inputs[1])
-        a = op.attrs
-        oh = out_size(a["padding"], x.shape[1], w.shape[1], a["stride_h"], a.get("dilation_h", 1))
-        ow = out_size(a["padding"], x.shape[2], w.shape[2], a["stride_w"], a.get("dilation_w", 1))
-        return [(x.shape[0], oh, ow, w.shape[3])]
+        return [conv_output_shape(op, g, g.t(op.inputs[1]).shape[3])]
 
     def prepare(self, op, g):
-        w = g.t(op.inputs[1])
-        prepare_rescale(op, g)
-        op.params.update(window_params(op, g, w.shape[1], w.shape[2]))
+        prepare_conv(op, g)
 
     def reference(self, op, g, inputs):
         x, w = inputs[0], inputs[1]
@@ -61,13 +55,8 @@ class DepthwiseConv2D(Operator):
         return [requantize(acc, op, g)]
 
     def emit(self, op, g, ctx):
-        w = g.t(op.inputs[1])
-        fields = conv_fields(op, g)
-        fields.update(k_h=w.shape[1], k_w=w.shape[2], depth_multiplier=op.attrs["depth_multiplier"],
-                      weights=ctx.ptr(op.inputs[1]),
-                      bias=ctx.ptr(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else "NULL",
-                      multiplier=ctx.const_array(op, "multiplier", op.params["multiplier"]),
-                      shift=ctx.const_array(op, "shift", op.params["shift"]))
+        fields = conv_kernel_fields(op, g, ctx)
+        fields["depth_multiplier"] = op.attrs["depth_multiplier"]
         params = ctx.params_struct(op, "edgec_depthwise_conv2d_s8_params", fields)
         return f"edgec_depthwise_conv2d_s8(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 

@@ -41,11 +41,11 @@ static const edgec_conv2d_s8_params conv_2d_0_params = {
     .act_max = 127,
     .k_h = 3,
     .k_w = 3,
-    .groups = 1,
     .weights = edgec_conv_dw_pool_fc_w0_conv_w,
     .bias = edgec_conv_dw_pool_fc_w1_conv_w_bias,
     .multiplier = edgec_conv_dw_pool_fc_conv_2d_0_multiplier,
-    .shift = edgec_conv_dw_pool_fc_conv_2d_0_shift
+    .shift = edgec_conv_dw_pool_fc_conv_2d_0_shift,
+    .groups = 1
 };
 
 static const edgec_depthwise_conv2d_s8_params depthwise_conv_2d_1_params = {
@@ -68,11 +68,11 @@ static const edgec_depthwise_conv2d_s8_params depthwise_conv_2d_1_params = {
     .act_max = 22,
     .k_h = 3,
     .k_w = 3,
-    .depth_multiplier = 1,
     .weights = edgec_conv_dw_pool_fc_w4_dw_w,
     .bias = edgec_conv_dw_pool_fc_w5_dw_w_bias,
     .multiplier = edgec_conv_dw_pool_fc_depthwise_conv_2d_1_multiplier,
-    .shift = edgec_conv_dw_pool_fc_depthwise_conv_2d_1_shift
+    .shift = edgec_conv_dw_pool_fc_depthwise_conv_2d_1_shift,
+    .depth_multiplier = 1
 };
 
 static const edgec_pool2d_s8_params max_pool_2d_2_params = {
