@@ -1,14 +1,19 @@
 """The memory planner: activation buffers -> offsets in one static arena, and an independent checker.
 
 The planner sees only plain records (size, first_use, last_use, alignment), never the graph: `lifetimes()` turns
-a graph into records, `plan_greedy_by_size()` places them, `check_plan()` re-verifies any plan from scratch.
+a graph into records, `plan_buffers()` places them with every strategy (greedy by size, greedy by conflicts, a
+seeded hill-climb over the placement order, a capped branch-and-bound) and keeps the smallest, and `check_plan()`
+re-verifies every plan from scratch.
 Steps are op indices; a buffer is live on every step in [first_use, last_use], both ends included, so the
 output of step k never shares bytes with an input of step k (kernels here are not in-place).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 from .ir import Graph
 from .ops import REGISTRY
@@ -68,20 +73,206 @@ def align_up(x: int, a: int) -> int:
     return (x + a - 1) // a * a
 
 
+def _conflict_lists(buffers: list[Buffer]) -> list[list[int]]:
+    """For each buffer, the indices of the other non-empty buffers live at a common step."""
+    n = len(buffers)
+    out: list[list[int]] = [[] for _ in range(n)]
+    for i in range(n):
+        a = buffers[i]
+        if not a.size:
+            continue
+        for j in range(i + 1, n):
+            b = buffers[j]
+            if b.size and a.overlaps_in_time(b):
+                out[i].append(j)
+                out[j].append(i)
+    return out
+
+
+def _lowest_offset(size: int, alignment: int, obstacles: list[tuple[int, int]]) -> int:
+    """The lowest `alignment`-aligned offset where `size` bytes clear every (start, end) obstacle (sorted)."""
+    offset = 0
+    for lo, hi in obstacles:
+        if offset + size <= lo:
+            break  # fits in the gap before this obstacle
+        offset = max(offset, align_up(hi, alignment))
+    return offset
+
+
+def _place_in_order(buffers: list[Buffer], conflicts: list[list[int]], order: list[int]) -> tuple[list[int], int]:
+    """Bottom-left decoding of a placement order: each buffer at the lowest aligned offset that clears the already
+    placed buffers it conflicts with. Every packing that cannot be pushed down is the decoding of some order, so
+    searching over orders loses nothing. Returns (offsets by buffer index, arena bytes)."""
+    offsets = [-1] * len(buffers)
+    top = 0
+    for i in order:
+        b = buffers[i]
+        if not b.size:
+            offsets[i] = 0
+            continue
+        obstacles = sorted((offsets[j], offsets[j] + buffers[j].size) for j in conflicts[i] if offsets[j] >= 0)
+        o = _lowest_offset(b.size, b.alignment, obstacles)
+        offsets[i] = o
+        top = max(top, o + b.size)
+    return offsets, align_up(top, ALIGNMENT)
+
+
+def _apply(buffers: list[Buffer], offsets: list[int]) -> int:
+    for b, o in zip(buffers, offsets):
+        b.offset = o
+    return arena_size(buffers)
+
+
+def _order_by_size(buffers: list[Buffer]) -> list[int]:
+    return sorted(range(len(buffers)), key=lambda i: (-buffers[i].size, buffers[i].first_use, buffers[i].name))
+
+
+def _order_by_conflicts(buffers: list[Buffer], conflicts: list[list[int]]) -> list[int]:
+    """USMP's greedy_by_conflicts: the buffer that conflicts with the most bytes first (ties: larger, earlier)."""
+    weight = [sum(buffers[j].size for j in conflicts[i]) + buffers[i].size for i in range(len(buffers))]
+    return sorted(range(len(buffers)), key=lambda i: (-weight[i], -len(conflicts[i]), -buffers[i].size,
+                                                       buffers[i].first_use, buffers[i].name))
+
+
 def plan_greedy_by_size(buffers: list[Buffer]) -> int:
     """TFLM's greedy: largest first, each at the lowest offset that clears every placed buffer live at the
     same time. Ties are broken by first use then name, so the plan is deterministic. Returns the arena size."""
-    placed: list[Buffer] = []
-    for b in sorted(buffers, key=lambda b: (-b.size, b.first_use, b.name)):
-        conflicts = sorted((p for p in placed if p.overlaps_in_time(b)), key=lambda p: p.offset)
-        offset = 0
-        for p in conflicts:
-            if offset + b.size <= p.offset:
-                break  # fits in the gap before p
-            offset = max(offset, align_up(p.offset + p.size, b.alignment))
-        b.offset = align_up(offset, b.alignment)
-        placed.append(b)
-    return arena_size(buffers)
+    offsets, _ = _place_in_order(buffers, _conflict_lists(buffers), _order_by_size(buffers))
+    return _apply(buffers, offsets)
+
+
+def plan_greedy_by_conflicts(buffers: list[Buffer]) -> int:
+    """USMP-style greedy by conflicts: the most conflicting buffer (by bytes live alongside it) first."""
+    conflicts = _conflict_lists(buffers)
+    offsets, _ = _place_in_order(buffers, conflicts, _order_by_conflicts(buffers, conflicts))
+    return _apply(buffers, offsets)
+
+
+def _target(buffers: list[Buffer]) -> int:
+    """No plan can beat the aligned maximum of live bytes at one step."""
+    steps = max((b.last_use for b in buffers), default=-1) + 1
+    return align_up(max(live_bytes_per_step(buffers, steps), default=0), ALIGNMENT)
+
+
+def plan_hill_climb(buffers: list[Buffer], seed: int = 0, steps: int = 300, start: list[int] | None = None) -> int:
+    """Hill-climb over the placement order (USMP/Vela style): from the better greedy order, swap two random
+    positions, keep the move if the arena does not grow (sideways moves cross plateaus), remember the best.
+    Fixed seed and step cap: deterministic. Stops early at the lower bound."""
+    n = len(buffers)
+    conflicts = _conflict_lists(buffers)
+    if start is None:
+        candidates = [_order_by_size(buffers), _order_by_conflicts(buffers, conflicts)]
+        start = min(candidates, key=lambda o: _place_in_order(buffers, conflicts, o)[1])
+    order = list(start)
+    best_offsets, best = _place_in_order(buffers, conflicts, order)
+    current, target = best, _target(buffers)
+    rng = random.Random(seed)
+    for _ in range(steps if n > 1 else 0):
+        if best <= target:
+            break
+        i, j = rng.randrange(n), rng.randrange(n)
+        if i == j:
+            continue
+        order[i], order[j] = order[j], order[i]
+        offsets, arena = _place_in_order(buffers, conflicts, order)
+        if arena <= current:
+            current = arena
+            if arena < best:
+                best, best_offsets = arena, offsets
+        else:
+            order[i], order[j] = order[j], order[i]
+    return _apply(buffers, best_offsets)
+
+
+@dataclass
+class ExactResult:
+    arena_bytes: int
+    optimal: bool  # the search finished: no plan of these records (for this op order) has a smaller arena
+    nodes: int
+
+
+def plan_exact(buffers: list[Buffer], incumbent: list[int] | None = None, max_nodes: int = 20_000,
+               time_limit_s: float = 2.0) -> ExactResult:
+    """Branch and bound over placement orders, for small problems. Sound because some optimal packing is a
+    "normal" one: sorted by (offset, index), every buffer sits at the lowest aligned offset clearing the buffers
+    before it (push any packing down until nothing moves). The search enumerates only such orders: offsets never
+    decrease along the order, and a buffer is never placed above a still-unplaced one that would fit entirely
+    below it. Bound at a node: everything unplaced lies above the current offset, so at each step the arena holds
+    the current offset + the unplaced live bytes + the parts of placed live buffers above the current offset.
+
+    `incumbent` (offsets, e.g. the best heuristic plan) is kept unless something strictly smaller is found. The
+    node cap keeps the result deterministic; the time limit is only a safety net. Sets the offsets, returns the
+    arena and whether optimality was proven."""
+    n = len(buffers)
+    conflicts = _conflict_lists(buffers)
+    if incumbent is None:
+        incumbent, _ = _place_in_order(buffers, conflicts, _order_by_size(buffers))
+    best_offsets = list(incumbent)
+    best = _apply(buffers, best_offsets)
+    target = _target(buffers)
+    deadline = time.perf_counter() + time_limit_s
+    steps = max((b.last_use for b in buffers), default=-1) + 1
+    live_at = [[i for i in range(n) if buffers[i].size and buffers[i].first_use <= t <= buffers[i].last_use]
+               for t in range(steps)]
+    sizes = [b.size for b in buffers]
+    offsets = [0 if not b.size else -1 for b in buffers]
+    unplaced = [i for i in range(n) if sizes[i]]
+    nodes = 0
+    aborted = False
+
+    def lowest(i: int) -> int:
+        obstacles = sorted((offsets[j], offsets[j] + sizes[j]) for j in conflicts[i] if offsets[j] >= 0)
+        return _lowest_offset(sizes[i], buffers[i].alignment, obstacles)
+
+    def search(last_off: int, last_idx: int, top: int) -> None:
+        nonlocal best, best_offsets, nodes, aborted
+        if aborted or best <= target:
+            return
+        nodes += 1
+        if nodes > max_nodes or (nodes % 256 == 0 and time.perf_counter() > deadline):
+            aborted = True
+            return
+        if not unplaced:
+            arena = align_up(top, ALIGNMENT)
+            if arena < best:
+                best, best_offsets = arena, list(offsets)
+            return
+        raw = {i: lowest(i) for i in unplaced}
+        low = {i: max(o, last_off) for i, o in raw.items()}
+        floor = min(low.values())
+        bound = max(top, max(low[i] + sizes[i] for i in unplaced))
+        for live in live_at:
+            need = floor
+            for i in live:
+                if offsets[i] < 0:
+                    need += sizes[i]
+                elif offsets[i] + sizes[i] > floor:
+                    need += offsets[i] + sizes[i] - floor
+            bound = max(bound, need)
+        if align_up(bound, ALIGNMENT) >= best:
+            return
+        ends = sorted((raw[i] + sizes[i], i) for i in unplaced)
+        for i in sorted(unplaced, key=lambda i: (raw[i], -sizes[i], i)):
+            o = raw[i]
+            if o < last_off or (o == last_off and i < last_idx):
+                continue  # offsets never decrease; equal offsets are time-disjoint, so one order among them
+            cap = ends[0][0] if ends[0][1] != i else (ends[1][0] if len(ends) > 1 else o + 1)
+            if o >= cap:
+                continue  # another unplaced buffer would fit entirely below this one: not a normal packing
+            if align_up(o + sizes[i], ALIGNMENT) >= best:
+                continue
+            offsets[i] = o
+            unplaced.remove(i)
+            search(o, i, max(top, o + sizes[i]))
+            unplaced.append(i)
+            unplaced.sort()
+            offsets[i] = -1
+            if aborted:
+                return
+
+    search(0, -1, 0)
+    arena = _apply(buffers, best_offsets)
+    return ExactResult(arena_bytes=arena, optimal=not aborted or best <= target, nodes=nodes)
 
 
 def arena_size(buffers: list[Buffer]) -> int:
@@ -118,6 +309,9 @@ class MemoryPlan:
     arena_bytes: int
     owner: dict[str, str]  # tensor -> buffer name
     live_bytes: list[int]
+    strategy: str = "greedy_by_size"  # the strategy whose plan was kept
+    strategy_arenas: dict[str, int] = field(default_factory=dict)  # arena of every strategy tried (all verified)
+    optimal: bool = False  # proven smallest for these records and this op order
 
     def offset(self, tensor: str) -> int:
         return next(b.offset for b in self.buffers if b.name == self.owner[tensor])
@@ -127,9 +321,48 @@ class MemoryPlan:
         return max(self.live_bytes, default=0)
 
 
+STRATEGIES = ("greedy_by_size", "greedy_by_conflicts", "hill_climb", "exact")
+
+
+def plan_buffers(buffers: list[Buffer], exact_work: int = 200_000, exact_time_s: float = 2.0,
+                 hill_steps: int = 300, seed: int = 0) -> tuple[str, dict[str, int], bool]:
+    """Run every strategy on copies of the records, re-verify each plan with `check_plan`, keep the smallest arena
+    (ties: the first in STRATEGIES) and write its offsets into `buffers`. Returns (winner, arena per strategy,
+    proven optimal). The exact search starts from the best heuristic plan, so it never returns anything worse; its
+    node cap is `exact_work` / number of buffers (a node costs about that), so large graphs get a short search."""
+    plans: dict[str, list[Buffer]] = {}
+    arenas: dict[str, int] = {}
+
+    def run(name: str, fn: Callable[[list[Buffer]], int]) -> None:
+        copy = [replace(b, offset=-1) for b in buffers]
+        arena = fn(copy)
+        check_plan(copy, arena)
+        plans[name], arenas[name] = copy, arena
+
+    run("greedy_by_size", plan_greedy_by_size)
+    run("greedy_by_conflicts", plan_greedy_by_conflicts)
+    run("hill_climb", lambda bs: plan_hill_climb(bs, seed=seed, steps=hill_steps))
+    best_heuristic = min(arenas, key=lambda k: arenas[k])  # first of the minima
+    exact = ExactResult(0, False, 0)
+
+    def run_exact(bs: list[Buffer]) -> int:
+        nonlocal exact
+        exact = plan_exact(bs, incumbent=[b.offset for b in plans[best_heuristic]], max_nodes=max(1_000, exact_work // max(len(buffers), 1)),
+                           time_limit_s=exact_time_s)
+        return exact.arena_bytes
+
+    run("exact", run_exact)
+    winner = min(STRATEGIES, key=lambda k: arenas[k])
+    for b, p in zip(buffers, plans[winner]):
+        b.offset = p.offset
+    return winner, arenas, exact.optimal or arenas[winner] <= _target(buffers)
+
+
 def plan_memory(g: Graph) -> MemoryPlan:
     buffers = lifetimes(g)
-    arena = plan_greedy_by_size(buffers)
+    strategy, arenas, optimal = plan_buffers(buffers)
+    arena = arena_size(buffers)
     check_plan(buffers, arena)
     return MemoryPlan(buffers=buffers, arena_bytes=arena, owner=buffer_of(g),
-                      live_bytes=live_bytes_per_step(buffers, max(len(g.ops), 1)))
+                      live_bytes=live_bytes_per_step(buffers, max(len(g.ops), 1)), strategy=strategy,
+                      strategy_arenas=arenas, optimal=optimal)

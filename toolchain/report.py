@@ -20,7 +20,7 @@ def make_report(g: Graph, plan: MemoryPlan, model: Path, board: str, version: st
                            output_shape=list(g.t(op.outputs[0]).shape)))
     weights = sum(t.nbytes for t in g.tensors.values() if t.is_const)
     return dict(edgec_version=version, model=str(model), model_sha256=model_sha, board=board,
-                macs=sum(layer["macs"] for layer in layers), arena_bytes=plan.arena_bytes,
+                macs=sum(layer["macs"] for layer in layers), arena_bytes=plan.arena_bytes, strategy=plan.strategy,
                 lower_bound_bytes=plan.lower_bound_bytes,
                 # host: no stack measurement yet (the boards issue paints the stack on the device)
                 peak_sram_bytes=plan.arena_bytes, io_in_arena=True,
@@ -30,7 +30,7 @@ def make_report(g: Graph, plan: MemoryPlan, model: Path, board: str, version: st
 def write_report(out: Path, report: dict, g: Graph, plan: MemoryPlan) -> None:
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "plan.json").write_text(json.dumps(dict(
-        arena_bytes=plan.arena_bytes, lower_bound_bytes=plan.lower_bound_bytes, strategy="greedy_by_size",
+        arena_bytes=plan.arena_bytes, lower_bound_bytes=plan.lower_bound_bytes, strategy=plan.strategy,
         buffers=[dict(name=b.name, offset=b.offset, size=b.size, first_use=b.first_use, last_use=b.last_use,
                       alignment=b.alignment) for b in plan.buffers],
         tensors={t: plan.owner[t] for t in plan.owner}, patch=None), indent=2) + "\n")

@@ -5,13 +5,18 @@ import pytest
 
 from edgec.memory import (
     ALIGNMENT,
+    STRATEGIES,
     Buffer,
     PlanError,
     align_up,
     arena_size,
     check_plan,
     live_bytes_per_step,
+    plan_buffers,
+    plan_exact,
+    plan_greedy_by_conflicts,
     plan_greedy_by_size,
+    plan_hill_climb,
 )
 
 
@@ -132,6 +137,164 @@ def test_random_lifetimes(seed):
         last_byte = max(b.offset + b.size for b in buffers)
         with pytest.raises(PlanError):
             check_plan(buffers, last_byte - 1)
+
+
+def fresh(buffers):
+    return [buf(b.name, b.size, b.first_use, b.last_use, alignment=b.alignment) for b in buffers]
+
+
+def lower_bound(buffers):
+    steps = max(b.last_use for b in buffers) + 1
+    return max(live_bytes_per_step(buffers, steps))
+
+
+def exact(buffers):
+    return plan_exact(buffers, max_nodes=2_000).arena_bytes
+
+
+STRATEGY_FNS = {"greedy_by_size": plan_greedy_by_size, "greedy_by_conflicts": plan_greedy_by_conflicts,
+                "hill_climb": plan_hill_climb, "exact": exact}
+
+
+def random_buffers(seed, n_max=40):
+    rng = np.random.default_rng(seed)
+    steps = int(rng.integers(1, 25))
+    buffers = []
+    for i in range(int(rng.integers(1, n_max))):
+        first = int(rng.integers(0, steps))
+        last = int(rng.integers(first, steps))
+        size = int(rng.choice([rng.integers(1, 64), rng.integers(64, 5000)]))
+        buffers.append(buf(f"t{i}", size, first, last, alignment=int(rng.choice([1, 4, 8, 16]))))
+    return buffers
+
+
+# ---- greedy by size is not optimal; the other strategies find the optimum -----------------------------------
+
+def greedy_trap():
+    """Largest first puts the two 40-byte buffers at 0, the 24-byte one above the first (at 40), and the long-lived
+    8-byte one then has to clear both: 72 bytes. Putting the 24-byte one at 0 and stacking the rest on it reaches
+    the lower bound (64 bytes live at step 2)."""
+    return [buf("t0", 40, 5, 5), buf("t1", 40, 2, 2), buf("t2", 8, 3, 6), buf("t3", 24, 1, 3)]
+
+
+def test_greedy_by_size_is_not_optimal_and_the_search_finds_the_optimum():
+    bs = greedy_trap()
+    assert lower_bound(bs) == 64
+    g = fresh(bs)
+    assert plan_greedy_by_size(g) == 72
+    check_plan(g, 72)
+    h = fresh(bs)
+    assert plan_hill_climb(h) == 64
+    check_plan(h, 64)
+    e = fresh(bs)
+    result = plan_exact(e)
+    assert result.arena_bytes == 64 and result.optimal
+    check_plan(e, 64)
+    # plan_buffers keeps the smallest, records the winner, and writes its offsets
+    p = fresh(bs)
+    winner, arenas, optimal = plan_buffers(p)
+    assert arenas["greedy_by_size"] == 72 and winner in ("greedy_by_conflicts", "hill_climb", "exact")
+    assert arena_size(p) == arenas[winner] == 64 and optimal
+    check_plan(p, 64)
+
+
+def test_greedy_by_conflicts_beats_greedy_by_size():
+    # the 24-byte buffer conflicts with the most bytes: placing it first avoids the trap
+    bs = [buf("t0", 40, 0, 1), buf("t1", 24, 6, 6, alignment=1), buf("t2", 8, 3, 5), buf("t3", 16, 4, 5, alignment=1),
+          buf("t4", 16, 0, 3, alignment=1), buf("t5", 24, 3, 4)]
+    a, b = fresh(bs), fresh(bs)
+    assert plan_greedy_by_size(a) == 64
+    assert plan_greedy_by_conflicts(b) == 56 == align_up(lower_bound(bs), ALIGNMENT)
+    check_plan(b, 56)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_equal_lifetimes_every_strategy(strategy):
+    """TinyEngine's first-fit bug: identical [first, last] are live together, whatever the strategy."""
+    bs = [buf("a", 64, 0, 2), buf("b", 64, 0, 2), buf("c", 64, 0, 2), buf("d", 32, 3, 3)]
+    arena = STRATEGY_FNS[strategy](bs)
+    check_plan(bs, arena)
+    assert sorted(b.offset for b in bs[:3]) == [0, 64, 128] and arena == 192
+
+
+def test_exact_proves_optimality_on_tiny_cases():
+    # a chain (each op reads the previous output): the lower bound is reachable, and the search proves it
+    chain = [buf(f"x{i}", s, i, i + 1) for i, s in enumerate([96, 200, 48, 200, 16])]
+    r = plan_exact(chain)
+    check_plan(chain, r.arena_bytes)
+    assert r.optimal and r.arena_bytes == align_up(lower_bound(chain), ALIGNMENT) == 296
+    # equal sizes on a chain of overlaps: the lower bound is reached too
+    pairs = [buf("a", 8, 0, 1), buf("b", 8, 1, 2), buf("c", 8, 2, 3), buf("d", 8, 0, 0)]
+    r = plan_exact(pairs)
+    check_plan(pairs, r.arena_bytes)
+    assert r.optimal and r.arena_bytes == 16 == lower_bound(pairs)
+
+
+def test_exact_matches_brute_force():
+    """On small random cases the search equals the best placement order found by trying every permutation."""
+    from itertools import permutations
+
+    for seed in range(60):
+        bs = random_buffers(1000 + seed, n_max=7)
+        best = None
+        for perm in permutations(range(len(bs))):
+            trial = fresh(bs)
+            placed: list[Buffer] = []
+            for i in perm:
+                b = trial[i]
+                obstacles = sorted((p.offset, p.offset + p.size) for p in placed if p.size and b.size and
+                                   p.overlaps_in_time(b))
+                o = 0
+                for lo, hi in obstacles:
+                    if o + b.size <= lo:
+                        break
+                    o = max(o, align_up(hi, b.alignment))
+                b.offset = o
+                placed.append(b)
+            best = arena_size(trial) if best is None else min(best, arena_size(trial))
+        e = fresh(bs)
+        r = plan_exact(e)
+        check_plan(e, r.arena_bytes)
+        assert r.optimal and r.arena_bytes == best, seed
+
+
+def test_exact_respects_its_node_cap_and_keeps_the_incumbent():
+    bs = random_buffers(7, n_max=40)
+    g = fresh(bs)
+    greedy = plan_greedy_by_size(g)
+    e = fresh(bs)
+    r = plan_exact(e, incumbent=[b.offset for b in g], max_nodes=5)
+    check_plan(e, r.arena_bytes)
+    assert r.nodes <= 6 and r.arena_bytes <= greedy
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_all_strategies_on_random_lifetimes(seed):
+    """Every strategy's plan passes the checker and respects the lower bound; the kept plan is no larger than any
+    strategy's; the whole thing is deterministic."""
+    bs = random_buffers(seed)
+    lb = lower_bound(bs)
+    arenas = {}
+    for name, fn in STRATEGY_FNS.items():
+        trial = fresh(bs)
+        arenas[name] = fn(trial)
+        check_plan(trial, arenas[name])
+        assert arenas[name] >= lb
+    chosen = fresh(bs)
+    winner, recorded, optimal = plan_buffers(chosen)
+    arena = arena_size(chosen)
+    check_plan(chosen, arena)
+    heuristics = ("greedy_by_size", "greedy_by_conflicts", "hill_climb")
+    assert {k: recorded[k] for k in heuristics} == {k: arenas[k] for k in heuristics}
+    assert recorded["exact"] <= min(recorded[k] for k in heuristics)  # it starts from the best heuristic plan
+    assert arena == recorded[winner] >= lb
+    assert all(arena <= a for a in recorded.values())
+    assert winner == next(s for s in STRATEGIES if recorded[s] == arena)  # ties: the first strategy
+    if optimal:
+        assert arena <= recorded["greedy_by_size"]
+    again = fresh(bs)
+    assert plan_buffers(again) == (winner, recorded, optimal)
+    assert [b.offset for b in again] == [b.offset for b in chosen]
 
 
 def test_live_bytes_per_step():
