@@ -23,7 +23,11 @@ static int32_t fixed_tanh(int32_t a) {
     return a < 0 ? edgec_wrap_neg(t) : t;
 }
 
-void edgec_logistic_s8(const edgec_logistic_tanh_s8_params *p, const int8_t *input, int8_t *output) {
+/* Both activations, element by element: inputs beyond +-radius saturate (TFLite's shortcut, bit-exact with it),
+ * the rest is rescaled to Q4.27, mapped through f in Q0.31, then brought to the output's LSBs:
+ * logistic outputs units of 1/256 with zero point -128 (out_bits 8), tanh units of 1/128 with zero point 0. */
+static void activation_s8(const edgec_logistic_tanh_s8_params *p, const int8_t *input, int8_t *output,
+                          int32_t (*f)(int32_t), int out_bits, int32_t output_zero_point) {
     for (int32_t i = 0; i < p->size; i++) {
         const int32_t d = input[i] - p->input_zero_point;
         if (d <= -p->input_range_radius) {
@@ -32,25 +36,16 @@ void edgec_logistic_s8(const edgec_logistic_tanh_s8_params *p, const int8_t *inp
             output[i] = 127;
         } else {
             const int32_t a = edgec_mbqm(d, p->input_multiplier, p->input_left_shift); /* Q4.27 */
-            /* Q0.31 -> units of 1/256, then the output zero point -128 */
-            const int32_t y = edgec_rounding_divide_by_pot(fixed_logistic(a), 31 - 8) - 128;
+            const int32_t y = edgec_rounding_divide_by_pot(f(a), 31 - out_bits) + output_zero_point;
             output[i] = (int8_t)edgec_clamp(y, -128, 127);
         }
     }
 }
 
+void edgec_logistic_s8(const edgec_logistic_tanh_s8_params *p, const int8_t *input, int8_t *output) {
+    activation_s8(p, input, output, fixed_logistic, 8, -128);
+}
+
 void edgec_tanh_s8(const edgec_logistic_tanh_s8_params *p, const int8_t *input, int8_t *output) {
-    for (int32_t i = 0; i < p->size; i++) {
-        const int32_t d = input[i] - p->input_zero_point;
-        if (d <= -p->input_range_radius) {
-            output[i] = -128;
-        } else if (d >= p->input_range_radius) {
-            output[i] = 127;
-        } else {
-            const int32_t a = edgec_mbqm(d, p->input_multiplier, p->input_left_shift); /* Q4.27 */
-            /* Q0.31 -> units of 1/128, output zero point 0 */
-            const int32_t y = edgec_rounding_divide_by_pot(fixed_tanh(a), 31 - 7);
-            output[i] = (int8_t)edgec_clamp(y, -128, 127);
-        }
-    }
+    activation_s8(p, input, output, fixed_tanh, 7, 0);
 }
