@@ -28,9 +28,10 @@ def _tflm():
 def run_tflm(model: Path, samples: list[list[np.ndarray]], preserve: bool = False) -> tuple[list, list | None]:
     """Outputs per sample, and with preserve=True every tensor per sample ({tensor_index: array})."""
     rt = _tflm()
+    sg = _subgraph(model)  # parsed once: the object API unpacks every weight buffer
     config = rt.InterpreterConfig.kPreserveAllTensors if preserve else rt.InterpreterConfig.kAllocationRecording
-    interp = rt.Interpreter.from_file(str(model), arena_size=_arena_bound(model), intrepreter_config=config)
-    n_out = len(_output_indices(model))
+    interp = rt.Interpreter.from_file(str(model), arena_size=_arena_bound(model, sg), intrepreter_config=config)
+    n_out, n_tensors = len(sg.outputs), len(sg.tensors)
     outputs, tensors = [], []
     for sample in samples:
         for k, x in enumerate(sample):
@@ -39,7 +40,7 @@ def run_tflm(model: Path, samples: list[list[np.ndarray]], preserve: bool = Fals
         outputs.append([np.array(interp.get_output(k)) for k in range(n_out)])
         if preserve:
             dump = {}
-            for idx in range(_tensor_count(model)):
+            for idx in range(n_tensors):
                 try:
                     dump[idx] = np.array(interp.GetTensor(idx, 0)["tensor_data"])
                 except Exception:  # constants and unused tensors may not be readable
@@ -85,20 +86,12 @@ def _subgraph(model: Path):
     return tfl.ModelT.InitFromPackedBuf(model.read_bytes(), 0).subgraphs[0]
 
 
-def _output_indices(model: Path) -> list[int]:
-    return [int(i) for i in _subgraph(model).outputs]
-
-
-def _tensor_count(model: Path) -> int:
-    return len(_subgraph(model).tensors)
-
-
-def _arena_bound(model: Path) -> int:
+def _arena_bound(model: Path, sg) -> int:
     """An arena TFLM surely fits in, even keeping every tensor (kPreserveAllTensors). TFLM's default (10x the
     file size) is too small for models with few weights and large activations, and it then fails or crashes."""
     itemsize = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1, 10: 8}
     data = sum(int(np.prod([max(int(d), 1) for d in (t.shape if t.shape is not None else [])], dtype=np.int64))
-               * itemsize.get(t.type, 8) for t in _subgraph(model).tensors or [])
+               * itemsize.get(t.type, 8) for t in sg.tensors or [])
     return 10 * model.stat().st_size + 2 * data + (64 << 10)
 
 
