@@ -231,8 +231,9 @@ def layer_diff(model: Path, b: Build, xs: list[list[np.ndarray]], step: Step = _
     step("compile the traced build")
     exe = host.build(b.out, b.sources, exe="model_trace", trace=True)
     traced = [o for op in g.ops for o in op.outputs]
-    per_sample = sum(g.t(t).nbytes for t in traced + list(g.outputs))
-    raw = host.run(exe, xs)
+    # the traced harness writes every layer's outputs, then the graph outputs, per sample
+    dumps = split_outputs(host.run(exe, xs), g, len(xs), traced + list(g.outputs))
+    position = {name: k for k, name in enumerate(traced)}
     step("run TFLM with all tensors preserved")
     _, tflm_tensors = reference.run_tflm(model, xs, preserve=True)
     assert tflm_tensors is not None
@@ -240,10 +241,7 @@ def layer_diff(model: Path, b: Build, xs: list[list[np.ndarray]], step: Step = _
     for op in g.ops:
         for k, name in enumerate(op.outputs):
             idx = op.attrs.get("tflite_outputs", [None] * len(op.outputs))[k]
-            start = sum(g.t(t).nbytes for t in traced[: traced.index(name)])
-            t = g.t(name)
-            ours = [np.frombuffer(raw[s * per_sample + start: s * per_sample + start + t.nbytes], dtype=t.dtype)
-                    for s in range(len(xs))]
+            ours = [dump[position[name]].reshape(-1) for dump in dumps]
             theirs = [d.get(idx) for d in tflm_tensors] if idx is not None else [None]
             if any(x is None for x in theirs):
                 rows.append(dict(layer=op.attrs.get("label", op.name), tensor=name, max_abs_diff_lsb=None,
