@@ -283,10 +283,9 @@ def boards(markdown):
     for col in ["board", "core", "clock", "SRAM", "flash", "emulated by", "flasher"]:
         t.add_column(col)
     for b in all_boards().values():
-        sram = sum(r["size"] for r in b.regions if r.get("kind") == "sram")
-        flash = sum(r["size"] for r in b.regions if r.get("kind") == "flash")
         t.add_row(b.name, b.core, f"{b.clock_hz / 1e6:.0f} MHz" if b.clock_hz else "-",
-                  f"{sram // 1024} KB" if sram else "-", f"{flash // 1024} KB" if flash else "-",
+                  f"{b.sram_bytes // 1024} KB" if b.sram_bytes else "-",
+                  f"{b.flash_bytes // 1024} KB" if b.flash_bytes else "-",
                   b.qemu_machine or "-", f"pyocd ({b.pyocd_target})" if b.pyocd_target else b.flasher)
     console.print(t)
 
