@@ -244,7 +244,7 @@ def flash(ctx, target, board, emulate, inputs, samples):
         with Stages(False) as step:
             step(f"build the emulated firmware for {board} ({b.qemu_machine})")
             elf = cortexm.cross_build(target, driver.sources_of(target), b, emulated=True,
-                                      elf_name=cortexm.EMULATED_ELF)
+                                      elf_name=cortexm.EMULATED_ELF, graph=g)
             step(f"run {len(xs)} samples under QEMU")
             run = cortexm.run_firmware(elf, b, xs)
         console.print(run.console.strip(), markup=False, soft_wrap=True)
