@@ -20,9 +20,12 @@ static inline int8_t add_sub_one(const edgec_add_s8_params *p, int8_t a, int8_t 
 static void add_sub(const edgec_add_s8_params *p, const int8_t *input1, const int8_t *input2, int8_t *output,
                     int subtract) {
     edgec_broadcast_cursor c = edgec_broadcast_start();
-    const int32_t count = edgec_broadcast_count(p->shape);
-    for (int32_t i = 0; i < count; i++, edgec_broadcast_next(&c, p->shape, p->stride1, p->stride2))
-        output[i] = add_sub_one(p, input1[c.offset1], input2[c.offset2], subtract);
+    const int32_t rows = edgec_broadcast_rows(p->shape);
+    int8_t *out = output;
+    for (int32_t r = 0; r < rows; r++, edgec_broadcast_next_row(&c, p->shape, p->stride1, p->stride2))
+        for (int32_t i = 0; i < p->shape[5]; i++)
+            *out++ = add_sub_one(p, input1[c.offset1 + i * p->stride1[5]],
+                                    input2[c.offset2 + i * p->stride2[5]], subtract);
 }
 
 void edgec_add_s8(const edgec_add_s8_params *p, const int8_t *input1, const int8_t *input2, int8_t *output) {
