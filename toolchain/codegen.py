@@ -106,10 +106,10 @@ def emit_c(g: Graph, plan: MemoryPlan, out_dir: Path) -> list[str]:
     layers = []
     for k, op in enumerate(g.ops):
         impl = REGISTRY[op.type]
-        call = impl.emit(op, g, ctx)
+        call = impl.run_emit(op, g, ctx)
         traces = [dict(ptr=ctx.ptr(o), nbytes=g.t(o).nbytes) for o in op.outputs]
         layers.append(dict(index=k, op=op, label=op.attrs.get("label", op.name), call=call, traces=traces))
-    kernels = sorted({kern for op in g.ops if (kern := REGISTRY[op.type].kernel) is not None})
+    kernels = sorted({kern for op in g.ops if (kern := REGISTRY[op.type].kernel_for(op, g)) is not None})
     env = _env()
     guard = prefix.upper()
     common = dict(g=g, prefix=prefix, guard=guard, arena_bytes=plan.arena_bytes, layers=layers, kernels=kernels,

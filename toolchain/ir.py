@@ -79,6 +79,9 @@ class Graph:
     ops: list[Op]
     inputs: list[str]
     outputs: list[str]
+    #: facts about the source model the tools need later, e.g. {"format": "onnx",
+    #: "input_layouts": {name: "NCHW"}} when the importer turned NCHW inputs into the NHWC the C uses
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def t(self, name: str | None) -> Tensor:
         assert name is not None

@@ -124,6 +124,6 @@ def run_numpy(g: Graph, sample: list[np.ndarray]) -> dict[str, np.ndarray]:
     values: dict[str, np.ndarray] = {n: x.reshape(g.t(n).shape) for n, x in zip(g.inputs, sample)}
     for op in g.ops:
         ins = [None if i is None else (g.t(i).data if g.t(i).is_const else values[i]) for i in op.inputs]
-        for name, v in zip(op.outputs, REGISTRY[op.type].reference(op, g, ins)):
+        for name, v in zip(op.outputs, REGISTRY[op.type].run_reference(op, g, ins)):
             values[name] = v
     return values

@@ -13,6 +13,11 @@ One operator = one module in this package. It defines a subclass of `Operator`, 
         def emit(op, g, ctx)            # the C statement(s) of this layer
         def macs(op, g)                 # multiply-accumulates, for reports
 
+    Float32 graphs (`edgec build --dtype float32`, and the calibration runs of the quantizer) use the `_f32`
+    twins: `constraints_f32`, `reference_f32` (numpy float32 maths), `emit_f32` and `kernel_f32`
+    (runtime/<kernel_f32>.c). `is_float(op, g)` picks the side; an op without float support keeps the defaults,
+    which report it as unsupported in float.
+
 Constraints are checked for every op before anything is generated, and all failures are reported together.
 """
 
@@ -36,6 +41,8 @@ class Operator:
     constraints: list[Constraint] = []
     #: True when the output may share the input's memory (reshape-like ops: no data movement)
     alias_of_input: bool = False
+    kernel_f32: str | None = None
+    constraints_f32: list[Constraint] = []
 
     def infer_shape(self, op: Op, g: Graph) -> list[tuple[int, ...]]:
         return [g.t(o).shape for o in op.outputs]
@@ -52,8 +59,28 @@ class Operator:
     def macs(self, op: Op, g: Graph) -> int:
         return 0
 
+    def reference_f32(self, op: Op, g: Graph, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        raise NotImplementedError(f"{self.type}: no float32 reference")
+
+    def emit_f32(self, op: Op, g: Graph, ctx: EmitContext) -> str:
+        raise NotImplementedError(f"{self.type}: no float32 C emitter")
+
+    # the side (int8 or float32) an op runs on: is_float()
+    def run_reference(self, op: Op, g: Graph, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        return self.reference_f32(op, g, inputs) if is_float(op, g) else self.reference(op, g, inputs)
+
+    def run_emit(self, op: Op, g: Graph, ctx: EmitContext) -> str:
+        return self.emit_f32(op, g, ctx) if is_float(op, g) else self.emit(op, g, ctx)
+
+    def kernel_for(self, op: Op, g: Graph) -> str | None:
+        return self.kernel_f32 if is_float(op, g) else self.kernel
+
     def check(self, op: Op, g: Graph) -> list[str]:
         """All violated constraints of this op, as the rule texts."""
+        if is_float(op, g):
+            if not self.constraints_f32 and type(self).reference_f32 is Operator.reference_f32:
+                return ["float32 is not supported for this operator yet (quantize the model: --calib)"]
+            return [rule_text(c) for c in self.constraints_f32 if not c(op, g)]
         return [rule_text(c) for c in self.constraints if not c(op, g)]
 
 
@@ -64,6 +91,14 @@ def register(cls: type[Operator]) -> type[Operator]:
     assert cls.type and cls.type not in REGISTRY, f"operator {cls.type!r} registered twice or unnamed"
     REGISTRY[cls.type] = cls()
     return cls
+
+
+def is_float(op: Op, g: Graph) -> bool:
+    """The op computes in float32: its first input and first output are float32. QUANTIZE (float -> int8) and
+    DEQUANTIZE (int8 -> float) are conversions and stay on the int8 side."""
+    first = op.inputs[0] if op.inputs else None
+    return (bool(op.outputs) and g.t(op.outputs[0]).dtype == "float32"
+            and (first is None or g.t(first).dtype == "float32"))
 
 
 def rule_text(constraint: Constraint) -> str:
