@@ -44,7 +44,8 @@ class Build:
     report: dict
 
 
-def compile_model(model: Path, board: str = "host", step: Step = _quiet) -> tuple[Graph, MemoryPlan]:
+def compile_model(model: Path, board: str = "host", step: Step = _quiet, *, patch: bool = True,
+                  max_mac_overhead: float = 0.20) -> tuple[Graph, MemoryPlan]:
     get_board(board)
     step("import")
     g = verify(import_model(model))

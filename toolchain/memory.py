@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .ir import Graph
 from .ops import REGISTRY
@@ -312,6 +313,8 @@ class MemoryPlan:
     strategy: str = "greedy_by_size"  # the strategy whose plan was kept
     strategy_arenas: dict[str, int] = field(default_factory=dict)  # arena of every strategy tried (all verified)
     optimal: bool = False  # proven smallest for these records and this op order
+    patch: Any = None  # the patch.PatchPlan when the first stage runs per spatial patch, else None (layer by layer)
+    layer_arena_bytes: int | None = None  # the layer-by-layer arena the patched plan was compared against
 
     def offset(self, tensor: str) -> int:
         return next(b.offset for b in self.buffers if b.name == self.owner[tensor])
