@@ -3,28 +3,36 @@
 
 /* out[b,y,x,o] = clamp(zp_out + MBQM(bias[o] + sum_{ky,kx,i} w[o,ky,kx,i] * (in[b,iy,ix,g*icg+i] - zp_in)))
  * with iy = y*stride_h - pad_top + ky*dilation_h (taps outside the input contribute nothing: zero padding
- * in the real domain is padding with zp_in in the integer one). */
-void edgec_conv2d_s8(const edgec_conv2d_s8_params *p, const int8_t *input, int8_t *output) {
+ * in the real domain is padding with zp_in in the integer one).
+ * Over a region (edgec_region.h): y, x run over the computed rectangle; iy, ix are shifted into the input
+ * window's coordinates once per pixel, and the padding test compares them with the full input's bounds shifted
+ * the same way, so a window behaves exactly like the full tensor. */
+void edgec_conv2d_s8_region(const edgec_conv2d_s8_params *p, const edgec_region *r, const int8_t *input,
+                            int8_t *output) {
     const int32_t in_c_per_group = p->in_c / p->groups;
     const int32_t out_c_per_group = p->out_c / p->groups;
+    const int32_t y_lo = -r->in_y0, y_hi = p->in_h - r->in_y0; /* the full input's rows, in window rows */
+    const int32_t x_lo = -r->in_x0, x_hi = p->in_w - r->in_x0;
+    const int32_t in_row = r->in_w * p->in_c;
     for (int32_t b = 0; b < p->batches; b++) {
-        for (int32_t y = 0; y < p->out_h; y++) {
-            const int32_t in_y0 = y * p->stride_h - p->pad_top;
-            for (int32_t x = 0; x < p->out_w; x++) {
-                const int32_t in_x0 = x * p->stride_w - p->pad_left;
-                int8_t *out = output + ((b * p->out_h + y) * p->out_w + x) * p->out_c;
+        const int8_t *in_b = input + b * r->in_h * in_row;
+        int8_t *out_b = output + b * r->ob_h * r->ob_w * p->out_c;
+        for (int32_t y = r->out_y0; y < r->out_y0 + r->out_h; y++) {
+            const int32_t in_y0 = y * p->stride_h - p->pad_top - r->in_y0;
+            for (int32_t x = r->out_x0; x < r->out_x0 + r->out_w; x++) {
+                const int32_t in_x0 = x * p->stride_w - p->pad_left - r->in_x0;
+                int8_t *out = out_b + ((y - r->ob_y0) * r->ob_w + (x - r->ob_x0)) * p->out_c;
                 for (int32_t o = 0; o < p->out_c; o++) {
                     const int32_t group = o / out_c_per_group;
                     const int8_t *w = p->weights + o * p->k_h * p->k_w * in_c_per_group;
                     int32_t acc = 0;
                     for (int32_t ky = 0; ky < p->k_h; ky++) {
                         const int32_t iy = in_y0 + ky * p->dilation_h;
-                        if (iy < 0 || iy >= p->in_h) continue;
+                        if (iy < y_lo || iy >= y_hi) continue;
                         for (int32_t kx = 0; kx < p->k_w; kx++) {
                             const int32_t ix = in_x0 + kx * p->dilation_w;
-                            if (ix < 0 || ix >= p->in_w) continue;
-                            const int8_t *in = input + ((b * p->in_h + iy) * p->in_w + ix) * p->in_c
-                                               + group * in_c_per_group;
+                            if (ix < x_lo || ix >= x_hi) continue;
+                            const int8_t *in = in_b + iy * in_row + ix * p->in_c + group * in_c_per_group;
                             const int8_t *wk = w + (ky * p->k_w + kx) * in_c_per_group;
                             for (int32_t i = 0; i < in_c_per_group; i++) {
                                 acc += (int32_t)wk[i] * ((int32_t)in[i] + p->input_offset);
@@ -38,4 +46,9 @@ void edgec_conv2d_s8(const edgec_conv2d_s8_params *p, const int8_t *input, int8_
             }
         }
     }
+}
+
+void edgec_conv2d_s8(const edgec_conv2d_s8_params *p, const int8_t *input, int8_t *output) {
+    const edgec_region whole = edgec_whole_region(p->in_h, p->in_w, p->out_h, p->out_w);
+    edgec_conv2d_s8_region(p, &whole, input, output);
 }

@@ -2,6 +2,8 @@
 #define EDGEC_CONV2D_S8_H
 #include <stdint.h>
 
+#include "edgec_region.h"
+
 /* int8 2-D convolution, NHWC activations, OHWI weights, per-output-channel requantization. */
 typedef struct {
     int32_t batches, in_h, in_w, in_c;      /* input  [batches, in_h, in_w, in_c]   */
@@ -18,5 +20,8 @@ typedef struct {
 } edgec_conv2d_s8_params;
 
 void edgec_conv2d_s8(const edgec_conv2d_s8_params *p, const int8_t *input, int8_t *output);
+/* the same over one region of the layer (patch-based inference); the call above is the whole-tensor region */
+void edgec_conv2d_s8_region(const edgec_conv2d_s8_params *p, const edgec_region *r, const int8_t *input,
+                            int8_t *output);
 
 #endif

@@ -2,6 +2,8 @@
 #define EDGEC_DEPTHWISE_CONV2D_S8_H
 #include <stdint.h>
 
+#include "edgec_region.h"
+
 /* int8 depthwise convolution: output channel o = i * depth_multiplier + m reads only input channel i.
  * Weights [1, k_h, k_w, out_c]. */
 typedef struct {
@@ -18,5 +20,8 @@ typedef struct {
 } edgec_depthwise_conv2d_s8_params;
 
 void edgec_depthwise_conv2d_s8(const edgec_depthwise_conv2d_s8_params *p, const int8_t *input, int8_t *output);
+/* the same over one region of the layer (patch-based inference); the call above is the whole-tensor region */
+void edgec_depthwise_conv2d_s8_region(const edgec_depthwise_conv2d_s8_params *p, const edgec_region *r,
+                                      const int8_t *input, int8_t *output);
 
 #endif

@@ -68,6 +68,47 @@ def run_guarded(fn, debug: bool):
 model_arg = click.argument("model", type=click.Path(path_type=Path))
 
 
+class ByteSize(click.ParamType):
+    """512, 64k, 64K, 64KiB, 1M, 1.5MB: binary multiples (k = 1024), as board datasheets count SRAM and flash."""
+
+    name = "size"
+    units = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower().replace("_", "").replace(",", "")
+        number = text.rstrip("kmib")
+        unit = text[len(number):]
+        try:
+            size = int(float(number) * self.units[unit])
+        except (ValueError, KeyError):
+            self.fail(f"{value!r} is not a size (examples: 65536, 64k, 1M)", param, ctx)
+        if size <= 0:
+            self.fail(f"{value!r}: a budget must be positive", param, ctx)
+        return size
+
+
+def schedule_options(fn):
+    """The memory-schedule flags shared by build and test (docs/memory.md)."""
+    for option in reversed([
+        click.option("--sram-budget", type=ByteSize(), help="SRAM for edgec (arena + stack) [default: the board's]."),
+        click.option("--flash-budget", type=ByteSize(), help="Flash for code + weights [default: the board's]."),
+        click.option("--patch/--no-patch", "patch", default=None,
+                     help="Patch-based first stage: always take the smallest arena / never "
+                          "[default: only when layer by layer does not fit the budget]."),
+        click.option("--max-mac-overhead", type=click.FloatRange(0, 1000), default=20.0, show_default=True,
+                     help="Patch search: most extra MACs allowed for the recomputed halos, in percent."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def _schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead) -> dict:
+    return dict(sram_budget=sram_budget, flash_budget=flash_budget, patch=patch,
+                max_mac_overhead=max_mac_overhead / 100)
+
+
 @click.group(context_settings=dict(help_option_names=["-h", "--help"]))
 @click.version_option(__version__, prog_name="edgec")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
@@ -85,15 +126,17 @@ def _default_out(model: Path) -> Path:
 @model_arg
 @click.option("--board", default="host", show_default=True, help="Target board (see `edgec boards`).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder [default: build/<model name>].")
+@schedule_options
 @click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout.")
 @click.pass_context
-def build(ctx, model, board, out, as_json):
+def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_overhead, as_json):
     """Compile MODEL into a C folder: model.c/h, weights.c, runtime/, main.c, Makefile, report."""
     from . import driver
 
     def go():
         with Stages(as_json) as step:
-            b = driver.build(model, out or _default_out(model), board, step)
+            b = driver.build(model, out or _default_out(model), board, step,
+                             **_schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead))
         if as_json:
             click.echo(json.dumps(b.report))
             return
@@ -101,6 +144,11 @@ def build(ctx, model, board, out, as_json):
         err.print(f"wrote {b.out}/: {len(b.graph.ops)} layers, {r['macs']:,} MACs, arena {r['arena_bytes']:,} B "
                   f"(lower bound {r['lower_bound_bytes']:,} B), weights {r['weights_bytes']:,} B", markup=False,
                   soft_wrap=True)
+        err.print(f"schedule: {r['schedule_reason']}", markup=False, soft_wrap=True)
+        if r.get("tflm_arena_bytes"):
+            t = r["tflm_arena_bytes"]
+            err.print(f"TFLM on the same model: arena {t['total']:,} B (non-persistent head {t['head']:,} B); "
+                      f"edgec/TFLM head {r['arena_bytes'] / max(t['head'], 1):.2f}", markup=False, soft_wrap=True)
         if r.get("firmware"):
             err.print(f"firmware {b.out / r['firmware']} for {board}: flash {r['flash_bytes']:,} of "
                       f"{r['flash_budget_bytes']:,} B, static SRAM {r['static_sram_bytes']:,} of {r['sram_budget_bytes']:,} B "
@@ -120,9 +168,11 @@ def build(ctx, model, board, out, as_json):
               help="Allowed max |diff| against TFLM, in LSB.")
 @click.option("--layers", is_flag=True, help="Also compare every layer's output with TFLM (first 5 samples).")
 @click.option("--device", is_flag=True, help="Run on the real board (pyOCD) instead of the emulator.")
+@schedule_options
 @click.option("--json", "as_json", is_flag=True, help="Print report.json (with its `test` section) on stdout.")
 @click.pass_context
-def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, device, as_json):
+def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, device, sram_budget, flash_budget, patch,
+         max_mac_overhead, as_json):
     """Build MODEL, run it on test vectors and compare every output with TFLite Micro (and LiteRT)."""
     from . import driver
     from .compare import table
@@ -130,7 +180,7 @@ def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, devic
     def go():
         with Stages(as_json) as step:
             r = driver.test(model, out or _default_out(model), board, inputs, samples, seed, tolerance, layers, step,
-                            device=device)
+                            device=device, **_schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead))
         if as_json:
             click.echo(json.dumps(r.build.report))
         else:
@@ -179,8 +229,11 @@ def _print_layers(rows: list[dict]) -> None:
 @main.command()
 @click.argument("target", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout.")
+@click.option("--html", "as_html", is_flag=True,
+              help="Write report.html (memory timeline, patch grid, layer table) into the folder "
+                   "(for a model: <model>.report.html here).")
 @click.pass_context
-def report(ctx, target, as_json):
+def report(ctx, target, as_json, as_html):
     """Per-layer table of a build folder (or of a model, compiled on the fly)."""
     from .errors import InputError
     from .report import markdown
@@ -193,11 +246,19 @@ def report(ctx, target, as_json):
             data = json.loads(path.read_text())
         else:
             from . import __version__ as version
-            from .driver import compile_model, sha256
+            from .driver import compile_stages, schedule_report, sha256
             from .report import make_report
 
-            g, plan = compile_model(target)
-            data = make_report(g, plan, target, "host", version, sha256(target))
+            c = compile_stages(target)
+            data = make_report(c.graph, c.plan, target, "host", version, sha256(target))
+            data.update(schedule_report(c))
+        if as_html:
+            from .plot import html_report
+
+            page = (target / "report.html") if target.is_dir() else Path(f"{target.stem}.report.html")
+            page.write_text(html_report(data))
+            err.print(f"wrote {page}", markup=False)
+            return
         if as_json:
             click.echo(json.dumps(data))
         else:

@@ -20,7 +20,7 @@ from .ir import C_TYPES, Graph, Op
 from .memory import MemoryPlan
 from .ops import REGISTRY
 
-COMMON_RUNTIME = ["edgec_fixedpoint.h", "edgec_broadcast.h"]
+COMMON_RUNTIME = ["edgec_fixedpoint.h", "edgec_broadcast.h", "edgec_region.h"]
 
 
 def c_identifier(s: str) -> str:

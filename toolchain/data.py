@@ -1,6 +1,8 @@
 """Test vectors: seeded random inputs over the full integer range, or a user's .npz / .npy file.
 
 An .npz holds one array per model input (matched by input name, else in file order), first axis = samples.
+Samples are in the source model's layout: for an ONNX model whose NCHW input edgec runs as NHWC
+(g.meta["input_layouts"]), NCHW samples are transposed here, so users feed what their framework feeds.
 Float arrays are quantized with the input's scale and zero point (round half away from zero, saturated);
 integer arrays are taken as already quantized and must fit the input's integer type.
 """
@@ -83,6 +85,7 @@ def _conform(path: Path, a: np.ndarray, g: Graph, name: str) -> np.ndarray:
                          f"not {a.dtype} of shape {a.shape}")
     if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
         raise InputError(f"{path}: input {name} contains NaN or Inf")
+    a = to_edgec_layout(a, g, name)
     if a.shape[1:] != shape and a.shape[1:] != shape[1:] and int(np.prod(a.shape[1:])) != t.size:
         raise InputError(f"{path}: samples of shape {a.shape[1:]} do not fit input {name} of shape {shape}")
     a = a.reshape((a.shape[0], *shape))
@@ -95,6 +98,18 @@ def _conform(path: Path, a: np.ndarray, g: Graph, name: str) -> np.ndarray:
     if a.min(initial=0) < info.min or a.max(initial=0) > info.max:
         raise InputError(f"{path}: input {name} has values outside {t.dtype}")
     return a.astype(DTYPES[t.dtype])
+
+
+def to_edgec_layout(a: np.ndarray, g: Graph, name: str) -> np.ndarray:
+    """Samples (first axis) of an input the importer turned from NCHW into NHWC: NCHW samples -> NHWC."""
+    if g.meta.get("input_layouts", {}).get(name) != "NCHW" or len(g.t(name).shape) != 4:
+        return a
+    n, h, w, c = g.t(name).shape
+    if a.shape[1:] == (n, c, h, w):
+        return a.transpose(0, 1, 3, 4, 2)
+    if a.shape[1:] == (c, h, w):
+        return a.transpose(0, 2, 3, 1)
+    return a
 
 
 def load_labels(path: Path, n: int) -> np.ndarray | None:

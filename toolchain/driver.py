@@ -44,22 +44,134 @@ class Build:
     report: dict
 
 
-def compile_model(model: Path, board: str = "host", step: Step = _quiet, *, patch: bool = True,
-                  max_mac_overhead: float = 0.20) -> tuple[Graph, MemoryPlan]:
-    get_board(board)
+@dataclass
+class Compiled:
+    """What the compile stages produce: the graph codegen emits, the chosen memory plan and why it was chosen."""
+
+    graph: Graph
+    plan: MemoryPlan
+    layer_plan: MemoryPlan  # the layer-by-layer plan (== plan unless the patch-based schedule was chosen)
+    patched_plan: MemoryPlan | None  # the best patch-based plan found (None: none, or --no-patch)
+    schedule_reason: str
+    arena_budget: int | None
+
+
+def compile_model(model: Path, board: str = "host", step: Step = _quiet, *, patch: bool | None = True,
+                  max_mac_overhead: float = 0.20, sram_budget: int | None = None) -> tuple[Graph, MemoryPlan]:
+    """import -> canonicalize -> order -> plan; `patch` True takes the smallest plan, None the cheapest that fits
+    the budget, False layer by layer only. Returns the graph codegen emits and the chosen plan."""
+    c = compile_stages(model, board, step, patch=patch, max_mac_overhead=max_mac_overhead, sram_budget=sram_budget)
+    return c.graph, c.plan
+
+
+def compile_stages(model: Path, board: str = "host", step: Step = _quiet, *, patch: bool | None = None,
+                   max_mac_overhead: float = 0.20, sram_budget: int | None = None) -> Compiled:
+    target = get_board(board)
     step("import")
     g = verify(import_model(model))
     step("canonicalize")
     g = verify(canonicalize(g))
-    step("plan memory")
-    return g, plan_memory(g)
+    step("order operators for memory")
+    g = verify(reorder_for_memory(g))
+    step("plan memory (layer by layer)")
+    layer = plan_memory(g)
+    budget, budget_source = arena_budget(target, sram_budget)
+    patched_graph, patched = None, None
+    if patch is not False:
+        step(f"search patch-based schedules (MAC overhead cap {100 * max_mac_overhead:.0f} %)")
+        found = search_patch_schedule(g, max_mac_overhead)
+        if found is not None:
+            patched_graph, patched = found
+    return choose_schedule(g, layer, patched_graph, patched, budget, patch, budget_source)
 
 
-def build(model: Path, out: Path, board: str = "host", step: Step = _quiet) -> Build:
+def reorder_for_memory(g: Graph) -> Graph:
+    """The execution order with the lowest peak (schedule.py), when that module is present."""
+    try:
+        from .schedule import reorder_for_memory as reorder
+    except ImportError:
+        return g
+    return reorder(g)
+
+
+def search_patch_schedule(g: Graph, max_mac_overhead: float) -> tuple[Graph, MemoryPlan] | None:
+    """The best patch-based schedule (patch.py) as (patched graph, plan), or None when none beats layer by layer."""
+    try:
+        from .patch import apply_patches, search_patches
+    except ImportError:
+        return None
+    found = search_patches(g, max_mac_overhead=max_mac_overhead)
+    return None if found is None else apply_patches(g, found)
+
+
+def arena_budget(target: Board, sram_budget: int | None) -> tuple[int | None, str]:
+    """Bytes the activation arena may take: the SRAM budget (--sram-budget, else the board's arena region) minus
+    the stack the board reserves beside the arena. The host has no budget unless one is given. The linker makes
+    the final check on a board (statics and the real stack layout included)."""
+    reserve = target.stack_bytes if target.is_cortexm and target.data_region == target.arena_region else 0
+    minus = f" minus the {reserve:,} B stack reserve" if reserve else ""
+    if sram_budget is not None:
+        return sram_budget - reserve, f"--sram-budget {sram_budget:,} B{minus}"
+    if target.is_cortexm and target.arena_region:
+        size = int(target.region(target.arena_region)["size"])
+        return size - reserve, f"board {target.name}: region {target.arena_region} {size:,} B{minus}"
+    return None, "no budget (host)"
+
+
+def _peak_layer(g: Graph, plan: MemoryPlan) -> str:
+    if not plan.live_bytes or not g.ops:
+        return "-"
+    k = int(np.argmax(plan.live_bytes))
+    op = g.ops[min(k, len(g.ops) - 1)]
+    return f"{op.attrs.get('label', op.name)} (step {k}, {plan.live_bytes[k]:,} B live)"
+
+
+def choose_schedule(g: Graph, layer: MemoryPlan, patched_graph: Graph | None, patched: MemoryPlan | None,
+                    budget: int | None, patch: bool | None, budget_source: str = "") -> Compiled:
+    """Layer by layer costs no extra MACs, so it is kept whenever it fits (patch=None) and patching is taken only
+    to fit the budget; patch=True takes the smaller arena regardless. Nothing that fits: exit 3 with the numbers."""
+    layer.layer_arena_bytes = layer.arena_bytes
+    better = patched is not None and patched.arena_bytes < layer.arena_bytes
+    p = patched.patch if patched is not None else None
+    alt = (f"; the best patch-based schedule needs {patched.arena_bytes:,} B ({p.grid[0]}x{p.grid[1]} patches up to "
+           f"{p.split_op['label']}, +{100 * p.mac_overhead:.1f} % MACs)") if better and patched and p else ""
+    if better and patched is not None and patched_graph is not None and (
+            patch is True or (patch is None and budget is not None and layer.arena_bytes > budget)):
+        patched.layer_arena_bytes = layer.arena_bytes
+        why = ("--patch: the smallest arena" if patch is True else
+               f"layer by layer needs {layer.arena_bytes:,} B, over the {budget:,} B arena budget")
+        reason = f"patch-based first stage: {patched.arena_bytes:,} B vs {layer.arena_bytes:,} B layer by layer ({why})"
+        chosen = Compiled(patched_graph, patched, layer, patched, reason, budget)
+    else:
+        if patch is False:
+            reason = "layer by layer (--no-patch)"
+        elif budget is None:
+            reason = "layer by layer: no SRAM budget to fit (host), so no patching overhead is taken" + alt
+        else:
+            reason = f"layer by layer: {layer.arena_bytes:,} B fits the {budget:,} B arena budget" + alt
+        if not better:
+            reason += "" if patch is False else "; no patch-based schedule beats it"
+        chosen = Compiled(g, layer, layer, patched if better else None, reason, budget)
+    if budget is not None and chosen.plan.arena_bytes > budget:
+        best = min([x for x in (layer, patched) if x is not None], key=lambda x: x.arena_bytes)
+        raise BudgetError(
+            f"the activation arena does not fit: need {chosen.plan.arena_bytes:,} B, budget {budget:,} B "
+            f"({budget_source})\n  peak at layer {_peak_layer(chosen.graph, chosen.plan)}\n"
+            f"  best schedule found: {best.arena_bytes:,} B "
+            + (f"with {best.patch.grid[0]}x{best.patch.grid[1]} patches" if best.patch else "layer by layer")
+            + (alt if patch is False else "")
+            + ("\n  drop --no-patch to let edgec search patch-based schedules" if patch is False
+               else "\n  try a larger --max-mac-overhead, or a board with more SRAM"))
+    return chosen
+
+
+def build(model: Path, out: Path, board: str = "host", step: Step = _quiet, *, patch: bool | None = None,
+          max_mac_overhead: float = 0.20, sram_budget: int | None = None, flash_budget: int | None = None) -> Build:
     """Write the output folder (and for a Cortex-M board, link the firmware against the board's memories).
     It is generated beside `out` and moved in only when complete, so a failed build (including one that does
     not fit) never leaves a half-written folder, and a folder edgec did not make is never overwritten."""
-    g, plan = compile_model(model, board, step)
+    c = compile_stages(model, board, step, patch=patch, max_mac_overhead=max_mac_overhead, sram_budget=sram_budget)
+    g, plan = c.graph, c.plan
     _check_writable(out)
     step("emit C")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -67,10 +179,14 @@ def build(model: Path, out: Path, board: str = "host", step: Step = _quiet) -> B
     try:
         sources = emit_c(g, plan, staging)
         report = make_report(g, plan, model, board, __version__, sha256(model))
+        report.update(schedule_report(c))
+        step("measure TFLM's arena on the same model")
+        report["tflm_arena_bytes"] = reference.tflm_arena_bytes(model)
         target = get_board(board)
         if target.is_cortexm:
             step(f"cross-compile for {target.name} ({target.core})")
             report.update(firmware_report(staging, sources, target, g, plan))
+        check_budgets(report, sram_budget, flash_budget, target)
         write_report(staging, report, g, plan)
         if out.exists():
             shutil.rmtree(out)
@@ -79,6 +195,43 @@ def build(model: Path, out: Path, board: str = "host", step: Step = _quiet) -> B
         if staging.exists():
             shutil.rmtree(staging)
     return Build(model=model, out=out, graph=g, plan=plan, sources=sources, report=report)
+
+
+def schedule_report(c: Compiled) -> dict:
+    """report.json keys on the schedule: which one, why, both timelines for the plot, the budget."""
+    timeline = {"layer_by_layer": list(c.layer_plan.live_bytes)}
+    if c.patched_plan is not None:
+        timeline["patched"] = list(c.patched_plan.live_bytes)
+    return dict(schedule="patch-based" if c.plan.patch is not None else "layer by layer",
+                schedule_reason=c.schedule_reason, layer_arena_bytes=c.layer_plan.arena_bytes,
+                patched_arena_bytes=c.patched_plan.arena_bytes if c.patched_plan is not None else None,
+                arena_budget_bytes=c.arena_budget, timeline=timeline,
+                patch=c.plan.patch.as_dict() if c.plan.patch is not None else None)
+
+
+def check_budgets(report: dict, sram_budget: int | None, flash_budget: int | None, target: Board) -> None:
+    """Explicit budgets below the board's own: the linker checked the board, this checks the user's numbers
+    (on the host: the arena against --sram-budget, the weights against --flash-budget)."""
+    if flash_budget is not None:
+        need = report["flash_bytes"] if report.get("flash_bytes") else report["weights_bytes"]
+        what = "firmware flash (code + weights)" if report.get("flash_bytes") else "weights (code not counted on host)"
+        if need > flash_budget:
+            raise BudgetError(f"does not fit the flash budget: {what} need {need:,} B, budget {flash_budget:,} B; "
+                              f"largest weights: {_largest_weights(report)}")
+        report["flash_budget_bytes"] = flash_budget
+    if sram_budget is not None:
+        need = report["static_sram_bytes"] + target.stack_bytes if report.get("static_sram_bytes") else \
+            report["arena_bytes"]
+        if need > sram_budget:
+            raise BudgetError(f"does not fit the SRAM budget: need {need:,} B (arena {report['arena_bytes']:,} B"
+                              + (f" + statics + {target.stack_bytes:,} B stack" if target.is_cortexm else "")
+                              + f"), budget {sram_budget:,} B")
+        report["sram_budget_bytes"] = sram_budget
+
+
+def _largest_weights(report: dict) -> str:
+    top = sorted(report["layers"], key=lambda layer: -layer["weight_bytes"])[:3]
+    return ", ".join(f"{layer['name']} {layer['weight_bytes']:,} B" for layer in top)
 
 
 def firmware_report(out: Path, sources: list[str], board: Board, g: Graph, plan: MemoryPlan) -> dict:
@@ -127,7 +280,7 @@ class TestResult:
 
 def test(model: Path, out: Path, board: str = "host", inputs: Path | None = None, samples: int | None = None,
          seed: int = 0, tolerance: int = 0, layers: bool = False, step: Step = _quiet,
-         device: bool = False) -> TestResult:
+         device: bool = False, **build_options) -> TestResult:
     """Build, run on the target (host process, emulated board, or with device=True the real board), compare.
     Without `inputs`, `samples` (default 50) seeded random vectors; with `inputs`, all of the file's samples
     unless `samples` is given."""
@@ -135,7 +288,7 @@ def test(model: Path, out: Path, board: str = "host", inputs: Path | None = None
     if target.is_cortexm and not device and not target.qemu_machine:
         raise InputError(f"board `{board}` ({target.core}) has no emulator: `edgec build --board {board}` checks the "
                          "fit; run tests on the real board with --device")
-    b = build(model, out, board, step)
+    b = build(model, out, board, step, **build_options)
     g = b.graph
     xs = load_inputs(inputs, g, samples) if inputs else random_inputs(g, samples or 50, seed)
     measured: dict = {}

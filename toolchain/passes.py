@@ -38,7 +38,7 @@ def remove_dead_ops(g: Graph) -> Graph:
 def prepare(g: Graph) -> Graph:
     """Compile time 'Prepare': every op computes its integer constants (multipliers, shifts, clamps) into params."""
     for op in g.ops:
-        REGISTRY[op.type].prepare(op, g)
+        REGISTRY[op.type].run_prepare(op, g)
     return g
 
 

@@ -33,7 +33,8 @@ def write_report(out: Path, report: dict, g: Graph, plan: MemoryPlan) -> None:
         arena_bytes=plan.arena_bytes, lower_bound_bytes=plan.lower_bound_bytes, strategy=plan.strategy,
         buffers=[dict(name=b.name, offset=b.offset, size=b.size, first_use=b.first_use, last_use=b.last_use,
                       alignment=b.alignment) for b in plan.buffers],
-        tensors={t: plan.owner[t] for t in plan.owner}, patch=None), indent=2) + "\n")
+        tensors={t: plan.owner[t] for t in plan.owner},
+        patch=plan.patch.as_dict() if plan.patch is not None else None), indent=2) + "\n")
     (out / "report.md").write_text(markdown(report))
 
 
@@ -43,6 +44,9 @@ def markdown(r: dict) -> str:
              f"- MACs: {r['macs']:,}",
              f"- arena: {r['arena_bytes']:,} B (lower bound for this op order: {r['lower_bound_bytes']:,} B); "
              "inputs and outputs live in the arena",
+             f"- schedule: {r.get('schedule_reason', 'layer by layer')}",
+             *([f"- TFLM arena on the same model: total {r['tflm_arena_bytes']['total']:,} B, non-persistent head "
+                f"{r['tflm_arena_bytes']['head']:,} B"] if r.get("tflm_arena_bytes") else []),
              f"- weights (flash): {r['weights_bytes']:,} B", "",
              "| # | layer | op | MACs | weight B | live B | output shape |", "|---:|---|---|---:|---:|---:|---|"]
     for k, layer in enumerate(r["layers"]):

@@ -14,7 +14,7 @@ One operator = one module in this package. It defines a subclass of `Operator`, 
         def macs(op, g)                 # multiply-accumulates, for reports
 
     Float32 graphs (`edgec build --dtype float32`, and the calibration runs of the quantizer) use the `_f32`
-    twins: `constraints_f32`, `reference_f32` (numpy float32 maths), `emit_f32` and `kernel_f32`
+    twins: `constraints_f32`, `prepare_f32`, `reference_f32` (numpy float32 maths), `emit_f32` and `kernel_f32`
     (runtime/<kernel_f32>.c). `is_float(op, g)` picks the side; an op without float support keeps the defaults,
     which report it as unsupported in float.
 
@@ -65,9 +65,15 @@ class Operator:
     def emit_f32(self, op: Op, g: Graph, ctx: EmitContext) -> str:
         raise NotImplementedError(f"{self.type}: no float32 C emitter")
 
+    def prepare_f32(self, op: Op, g: Graph) -> None:
+        return None  # float kernels take their geometry from the attrs; nothing to derive by default
+
     # the side (int8 or float32) an op runs on: is_float()
     def run_reference(self, op: Op, g: Graph, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
         return self.reference_f32(op, g, inputs) if is_float(op, g) else self.reference(op, g, inputs)
+
+    def run_prepare(self, op: Op, g: Graph) -> None:
+        return self.prepare_f32(op, g) if is_float(op, g) else self.prepare(op, g)
 
     def run_emit(self, op: Op, g: Graph, ctx: EmitContext) -> str:
         return self.emit_f32(op, g, ctx) if is_float(op, g) else self.emit(op, g, ctx)

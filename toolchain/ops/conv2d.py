@@ -12,6 +12,16 @@ import numpy as np
 from ..fixedpoint import activation_range, multiply_by_quantized_multiplier, quantize_multiplier
 from .base import Operator, fused_activation_supported, io_int8, per_tensor_activations, register
 from .window import out_size, pad_before, valid_padding_attr
+from .float_common import (
+    activate,
+    activation_fields,
+    all_float32,
+    float_bias,
+    groups_divide,
+    weights_const_f32,
+    window_geometry,
+    windows_f64,
+)
 
 
 def weights_int8_symmetric(op, g) -> bool:
@@ -152,3 +162,31 @@ class Conv2D(Operator):
     def macs(self, op, g):
         w, y = g.t(op.inputs[1]), g.t(op.outputs[0])
         return y.size * w.shape[1] * w.shape[2] * w.shape[3]
+
+    # ---- float32: acc = sum_{ky,kx,i} x * w (in that order, taps outside the input skipped) + bias; clamp ----
+    kernel_f32 = "conv2d_f32"
+    constraints_f32 = [all_float32, weights_const_f32, groups_divide, fused_activation_supported, valid_padding_attr]
+
+    def reference_f32(self, op, g, inputs):
+        x, w = inputs[0], inputs[1]
+        bias = inputs[2] if len(inputs) > 2 else None
+        assert x is not None and w is not None
+        oc, kh, kw, icg = w.shape
+        groups = x.shape[3] // icg
+        win, _ = windows_f64(x, op, g, kh, kw)
+        n, oh, ow = win.shape[:3]
+        win = win.reshape(n, oh, ow, kh, kw, groups, icg)
+        wg = w.astype(np.float64).reshape(groups, oc // groups, kh, kw, icg)
+        acc = np.einsum("nyxhwgi,gohwi->nyxgo", win, wg, optimize=True).reshape(n, oh, ow, oc)
+        if bias is not None:
+            acc = acc + bias.astype(np.float64)
+        return [activate(op, acc)]
+
+    def emit_f32(self, op, g, ctx):
+        w = g.t(op.inputs[1])
+        fields = window_geometry(op, g, w.shape[1], w.shape[2])
+        fields.update(groups=g.t(op.inputs[0]).shape[3] // w.shape[3], **activation_fields(op),
+                      weights=ctx.ptr(op.inputs[1]), bias=float_bias(op, ctx))
+        params = ctx.params_struct(op, "edgec_conv2d_f32_params", fields)
+        return f"edgec_conv2d_f32(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+

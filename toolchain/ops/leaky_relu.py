@@ -1,0 +1,99 @@
+"""LEAKY_RELU on int8 (TFLite Micro leaky_relu_common.cc, reference_ops::QuantizeLeakyRelu), and float32.
+
+Two rescales, one per side of zero, both from QuantizeMultiplier (the real ratios taken in float32, as
+TFLM's Prepare computes them, then widened to double):
+    v = x - zp_x
+    y = clamp(zp_y + MBQM(v, M_id, shift_id), -128, 127)                        v >= 0
+    y = clamp(zp_y + sign(alpha) * MBQM(v, |M_a|, shift_a), -128, 127)          v <  0
+    M_id, shift_id = QuantizeMultiplier(s_x / s_y)      M_a, shift_a = QuantizeMultiplier(s_x * alpha / s_y)
+A negative alpha gives a negative M_a; the kernel rescales by |M_a| and negates, so MBQM only sees
+non-negative multipliers. The int32 adds and the negation wrap around (what TFLM does on every target).
+float32: y = x > 0 ? x : x * alpha.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
+from .base import Operator, io_int8, per_tensor_activations, register
+
+
+def _f32(v) -> np.float32:
+    return np.float32(np.asarray(v, dtype=np.float32).reshape(-1)[0])
+
+
+def _ratios(op, g) -> tuple[float, float]:
+    """(s_x / s_y, s_x * alpha / s_y), each computed in float32 like TFLM's Prepare."""
+    sx, sy = _f32(g.t(op.inputs[0]).scale), _f32(g.t(op.outputs[0]).scale)
+    return float(sx / sy), float(sx * np.float32(op.attrs.get("alpha", 0.2)) / sy)
+
+
+def leaky_rescale_in_range(op, g) -> bool:
+    """the input scale, and the input scale times |alpha|, are less than 2^31 times the output scale (the
+    rescales' left shifts stay below 32)"""
+    x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+    if x.quant is None or y.quant is None:
+        return True
+    return all(abs(r) < 2.0**31 for r in _ratios(op, g))
+
+
+def alpha_finite(op, g) -> bool:
+    """alpha is a finite number"""
+    return bool(np.isfinite(np.float32(op.attrs.get("alpha", 0.2))))
+
+
+def float32_io(op, g) -> bool:
+    """input and output are float32 with the same shape"""
+    x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+    return x.dtype == y.dtype == "float32" and x.shape == y.shape
+
+
+@register
+class LeakyRelu(Operator):
+    type = "leaky_relu"
+    kernel = "leaky_relu_s8"
+    kernel_f32 = "leaky_relu_f32"
+    constraints = [io_int8, per_tensor_activations, alpha_finite, leaky_rescale_in_range]
+    constraints_f32 = [float32_io, alpha_finite]
+
+    def prepare(self, op, g):
+        if g.t(op.inputs[0]).dtype == "float32":
+            return
+        identity, alpha = _ratios(op, g)
+        m_id, s_id = quantize_multiplier(identity)
+        m_a, s_a = quantize_multiplier(alpha)
+        op.params.update(multiplier_identity=m_id, shift_identity=s_id, multiplier_alpha=m_a, shift_alpha=s_a)
+
+    def reference(self, op, g, inputs):
+        p = op.params
+        zx, zy = g.t(op.inputs[0]).zero_point, g.t(op.outputs[0]).zero_point
+        v = np.asarray(inputs[0]).astype(np.int64) - zx
+        pos = multiply_by_quantized_multiplier(v, p["multiplier_identity"], p["shift_identity"])
+        neg = multiply_by_quantized_multiplier(v, abs(p["multiplier_alpha"]), p["shift_alpha"])
+        if p["multiplier_alpha"] < 0:
+            neg = wrap_int32(-neg)
+        y = wrap_int32(zy + np.where(v >= 0, pos, neg))
+        return [np.clip(y, -128, 127).astype(np.int8)]
+
+    def emit(self, op, g, ctx):
+        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+        p = op.params
+        fields = dict(size=x.size, input_offset=x.zero_point, output_offset=y.zero_point,
+                      multiplier_identity=p["multiplier_identity"], shift_identity=p["shift_identity"],
+                      multiplier_alpha=_c_int32(p["multiplier_alpha"]), shift_alpha=p["shift_alpha"])
+        params = ctx.params_struct(op, "edgec_leaky_relu_s8_params", fields)
+        return f"edgec_leaky_relu_s8(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+
+    def reference_f32(self, op, g, inputs):
+        x = np.asarray(inputs[0], dtype=np.float32)
+        return [np.where(x > 0, x, x * np.float32(op.attrs.get("alpha", 0.2))).astype(np.float32)]
+
+    def emit_f32(self, op, g, ctx):
+        alpha = float(np.float32(op.attrs.get("alpha", 0.2)))
+        return (f"edgec_leaky_relu_f32({g.t(op.inputs[0]).size}, {alpha!r}f, {ctx.ptr(op.inputs[0])}, "
+                f"{ctx.ptr(op.outputs[0])});")
+
+
+def _c_int32(v: int) -> str:
+    return "(-2147483647 - 1)" if int(v) == -(2**31) else str(int(v))
