@@ -109,6 +109,55 @@ def _schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead) -> dict
                 max_mac_overhead=max_mac_overhead / 100)
 
 
+def _floats(text: str | None, what: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{what} takes comma-separated numbers, e.g. 0.485,0.456,0.406") from None
+
+
+def _input_shapes(values: tuple[str, ...]) -> dict[str, tuple[int, ...]] | None:
+    shapes = {}
+    for v in values:
+        name, _, dims = v.rpartition("=")
+        try:
+            shapes[name] = tuple(int(d) for d in dims.replace("x", ",").split(","))
+        except ValueError:
+            raise click.BadParameter(f"{v!r}: expected NAME=1,3,32,32") from None
+    return shapes or None
+
+
+def conversion_options(fn):
+    """Flags for float and ONNX models (docs/quantization.md): calibration, dtype, dynamic input shapes."""
+    for option in reversed([
+        click.option("--calib", type=click.Path(path_type=Path),
+                     help="Calibration data for a float model (.npz / .npy / image folder): quantize to int8."),
+        click.option("--calib-method", type=click.Choice(["minmax", "percentile", "mse", "kl"]), default="minmax",
+                     show_default=True, help="How activation ranges are chosen from the calibration data."),
+        click.option("--calib-samples", type=click.IntRange(1), help="Use at most this many calibration samples."),
+        click.option("--mean", help="Image-folder preprocessing: per-channel mean subtracted (after --scale)."),
+        click.option("--std", help="Image-folder preprocessing: per-channel divisor (after --mean)."),
+        click.option("--scale", "pixel_scale", type=float, help="Image-folder preprocessing: pixels multiplied first "
+                                                                 "(e.g. 0.00392157 for 1/255)."),
+        click.option("--dtype", type=click.Choice(["int8", "float32"]), default="int8", show_default=True,
+                     help="float32 keeps a float model in float (cores with an FPU)."),
+        click.option("--input-shape", "input_shape", multiple=True,
+                     help="Fix a dynamic ONNX input: NAME=1,3,32,32 (repeatable)."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape, quiet: bool):
+    from .driver import Conversion
+
+    return Conversion(dtype=dtype, calib=calib, calib_method=calib_method, calib_limit=calib_samples,
+                      mean=_floats(mean, "--mean"), std=_floats(std, "--std"), scale=pixel_scale,
+                      input_shapes=_input_shapes(input_shape), progress=not quiet)
+
+
 @click.group(context_settings=dict(help_option_names=["-h", "--help"]))
 @click.version_option(__version__, prog_name="edgec")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
@@ -127,15 +176,19 @@ def _default_out(model: Path) -> Path:
 @click.option("--board", default="host", show_default=True, help="Target board (see `edgec boards`).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder [default: build/<model name>].")
 @schedule_options
+@conversion_options
 @click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout.")
 @click.pass_context
-def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_overhead, as_json):
-    """Compile MODEL into a C folder: model.c/h, weights.c, runtime/, main.c, Makefile, report."""
+def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_overhead, calib, calib_method,
+          calib_samples, mean, std, pixel_scale, dtype, input_shape, as_json):
+    """Compile MODEL (.tflite or .onnx) into a C folder: model.c/h, weights.c, runtime/, main.c, Makefile, report."""
     from . import driver
 
     def go():
+        conversion = _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape,
+                                 as_json)
         with Stages(as_json) as step:
-            b = driver.build(model, out or _default_out(model), board, step,
+            b = driver.build(model, out or _default_out(model), board, step, conversion=conversion,
                              **_schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead))
         if as_json:
             click.echo(json.dumps(b.report))
@@ -164,23 +217,28 @@ def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_over
 @click.option("--inputs", type=click.Path(path_type=Path), help="Test vectors (.npz / .npy); default: random.")
 @click.option("--samples", type=click.IntRange(1), help="Number of test vectors [default: 50 random, or all of --inputs].")
 @click.option("--seed", default=0, show_default=True, help="Seed of the random test vectors.")
-@click.option("--tolerance", default=0, show_default=True, type=click.IntRange(0),
-              help="Allowed max |diff| against TFLM, in LSB.")
+@click.option("--tolerance", type=click.IntRange(0),
+              help="Allowed max |diff| against the reference, in LSB [default: 0 against TFLM, 1 against "
+                   "onnxruntime for QDQ models; float32: relative error 1e-3].")
 @click.option("--layers", is_flag=True, help="Also compare every layer's output with TFLM (first 5 samples).")
 @click.option("--device", is_flag=True, help="Run on the real board (pyOCD) instead of the emulator.")
 @schedule_options
+@conversion_options
 @click.option("--json", "as_json", is_flag=True, help="Print report.json (with its `test` section) on stdout.")
 @click.pass_context
 def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, device, sram_budget, flash_budget, patch,
-         max_mac_overhead, as_json):
+         max_mac_overhead, calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape, as_json):
     """Build MODEL, run it on test vectors and compare every output with TFLite Micro (and LiteRT)."""
     from . import driver
     from .compare import table
 
     def go():
+        conversion = _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape,
+                                 as_json)
         with Stages(as_json) as step:
             r = driver.test(model, out or _default_out(model), board, inputs, samples, seed, tolerance, layers, step,
-                            device=device, **_schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead))
+                            device=device, conversion=conversion,
+                            **_schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead))
         if as_json:
             click.echo(json.dumps(r.build.report))
         else:
@@ -191,12 +249,21 @@ def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, devic
         if not r.passed:
             first = driver.first_differing_layer(r.layers or [])
             where = f"; first differing layer: {first['layer']} ({first['max_abs_diff_lsb']} LSB)" if first else ""
-            err.print(f"FAIL: max |diff| {r.rows[0].max_abs_diff_lsb} LSB against TFLM exceeds the tolerance "
-                      f"{tolerance}{where}", markup=False, soft_wrap=True)
+            err.print(f"FAIL: {_verdict(r)}{where}", markup=False, soft_wrap=True)
             sys.exit(1)
-        err.print(f"PASS: within {tolerance} LSB of TFLM on {r.samples} samples", markup=False, soft_wrap=True)
+        err.print(f"PASS: {_verdict(r)} on {r.samples} samples", markup=False, soft_wrap=True)
 
     run_guarded(go, ctx.obj["debug"])
+
+
+def _verdict(r) -> str:
+    t, row = r.build.report["test"], r.rows[0]
+    if t["tolerance_lsb"] is None:  # float32 path: judged on the relative error
+        from .driver import FLOAT_RTOL
+
+        return (f"float32 max |diff| {row.max_abs_error:.3g} (relative {row.max_rel_error:.2e}, tolerance "
+                f"{FLOAT_RTOL:g}) against {row.reference}")
+    return f"max |diff| {row.max_abs_diff_lsb} LSB against {row.reference} (tolerance {t['tolerance_lsb']} LSB)"
 
 
 def _print_target_figures(report: dict) -> None:
@@ -204,7 +271,7 @@ def _print_target_figures(report: dict) -> None:
     acc = t.get("accuracy")
     if acc:
         console.print(f"accuracy on {acc['labels']} labelled samples: edgec {100 * acc['edgec_top1']:.2f} %, "
-                      f"TFLM {100 * acc['tflm_top1']:.2f} %", soft_wrap=True)
+                      f"{t['reference']} {100 * acc['reference_top1']:.2f} %", soft_wrap=True)
     if t.get("instructions_per_inference"):
         console.print(f"{t['target']}: flash {t['flash_bytes']:,} B, peak SRAM {t['peak_sram_bytes']:,} B "
                       f"(arena {report['arena_bytes']:,} + stack {t['stack_bytes'] or 0:,} + statics), "

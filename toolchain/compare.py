@@ -16,6 +16,8 @@ class Metrics:
     rmse: float
     top1_agreement: float
     elements: int
+    max_abs_error: float | None = None  # float32 path: largest |ours - reference|
+    max_rel_error: float | None = None  # ... divided by the reference's largest magnitude
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -45,6 +45,55 @@ class Build:
 
 
 @dataclass
+class Conversion:
+    """How a model that is not int8 yet becomes C (docs/quantization.md): quantized by edgec's post-training
+    quantizer from calibration data (dtype int8), or kept float (dtype float32, for cores with an FPU)."""
+
+    dtype: str = "int8"
+    calib: Path | None = None
+    calib_method: str = "minmax"
+    calib_limit: int | None = None
+    mean: tuple[float, ...] | None = None  # preprocessing of image-folder calibration data: (x * scale - mean) / std
+    std: tuple[float, ...] | None = None
+    scale: float | None = None
+    input_shapes: dict[str, tuple[int, ...]] | None = None  # fixes dynamic ONNX dims (--input-shape)
+    progress: bool = False
+
+
+def is_float_model(g: Graph) -> bool:
+    """Float activations inside the graph (not just float interface tensors around QUANTIZE/DEQUANTIZE)."""
+    from .ops.base import is_float
+
+    return any(is_float(op, g) for op in g.ops)
+
+
+def convert(g: Graph, conv: Conversion, model: Path, step: Step) -> Graph:
+    """A float graph becomes int8 by post-training quantization (or stays float32 when asked); int8 passes."""
+    if not is_float_model(g):
+        if conv.dtype == "float32":
+            raise InputError(f"{model}: is already quantized (int8); --dtype float32 needs a float model")
+        if conv.calib is not None:
+            raise InputError(f"{model}: is already quantized (int8); --calib applies to float models only")
+        return g
+    if conv.dtype == "float32":
+        g.meta["dtype"] = "float32"
+        return g
+    if conv.calib is None:
+        raise InputError(f"{model}: is a float model; give calibration data to quantize it to int8 "
+                         "(--calib data.npz | data.npy | image folder) or keep it float with --dtype float32")
+    from .calib import load_calibration
+    from .quantizer import quantize_graph
+
+    step(f"load calibration data from {conv.calib}")
+    samples = load_calibration(conv.calib, g, mean=conv.mean, std=conv.std, scale=conv.scale, limit=conv.calib_limit)
+    step(f"quantize to int8 ({conv.calib_method} calibration over {len(samples)} samples)")
+    q = quantize_graph(g, samples, method=conv.calib_method, progress=conv.progress)
+    q.meta = {**g.meta, **q.meta, "quantized_by": "edgec", "calibration": dict(
+        file=str(conv.calib), method=conv.calib_method, samples=len(samples))}
+    return q
+
+
+@dataclass
 class Compiled:
     """What the compile stages produce: the graph codegen emits, the chosen memory plan and why it was chosen."""
 
@@ -54,21 +103,27 @@ class Compiled:
     patched_plan: MemoryPlan | None  # the best patch-based plan found (None: none, or --no-patch)
     schedule_reason: str
     arena_budget: int | None
+    source_graph: Graph | None = None  # before patching: what an int8 .tflite export writes
 
 
 def compile_model(model: Path, board: str = "host", step: Step = _quiet, *, patch: bool | None = True,
-                  max_mac_overhead: float = 0.20, sram_budget: int | None = None) -> tuple[Graph, MemoryPlan]:
+                  max_mac_overhead: float = 0.20, sram_budget: int | None = None,
+                  conversion: Conversion | None = None) -> tuple[Graph, MemoryPlan]:
     """import -> canonicalize -> order -> plan; `patch` True takes the smallest plan, None the cheapest that fits
     the budget, False layer by layer only. Returns the graph codegen emits and the chosen plan."""
-    c = compile_stages(model, board, step, patch=patch, max_mac_overhead=max_mac_overhead, sram_budget=sram_budget)
+    c = compile_stages(model, board, step, patch=patch, max_mac_overhead=max_mac_overhead, sram_budget=sram_budget,
+                       conversion=conversion)
     return c.graph, c.plan
 
 
 def compile_stages(model: Path, board: str = "host", step: Step = _quiet, *, patch: bool | None = None,
-                   max_mac_overhead: float = 0.20, sram_budget: int | None = None) -> Compiled:
+                   max_mac_overhead: float = 0.20, sram_budget: int | None = None,
+                   conversion: Conversion | None = None) -> Compiled:
     target = get_board(board)
+    conv = conversion or Conversion()
     step("import")
-    g = verify(import_model(model))
+    g = verify(import_model(model, input_shapes=conv.input_shapes) if conv.input_shapes else import_model(model))
+    g = verify(convert(g, conv, model, step))
     step("canonicalize")
     g = verify(canonicalize(g))
     step("order operators for memory")
@@ -82,7 +137,9 @@ def compile_stages(model: Path, board: str = "host", step: Step = _quiet, *, pat
         found = search_patch_schedule(g, max_mac_overhead)
         if found is not None:
             patched_graph, patched = found
-    return choose_schedule(g, layer, patched_graph, patched, budget, patch, budget_source)
+    c = choose_schedule(g, layer, patched_graph, patched, budget, patch, budget_source)
+    c.source_graph = g
+    return c
 
 
 def reorder_for_memory(g: Graph) -> Graph:
@@ -134,7 +191,7 @@ def choose_schedule(g: Graph, layer: MemoryPlan, patched_graph: Graph | None, pa
     better = patched is not None and patched.arena_bytes < layer.arena_bytes
     p = patched.patch if patched is not None else None
     alt = (f"; the best patch-based schedule needs {patched.arena_bytes:,} B ({p.grid[0]}x{p.grid[1]} patches up to "
-           f"{p.split_op['label']}, +{100 * p.mac_overhead:.1f} % MACs)") if better and patched and p else ""
+           f"{p.split_op[1]}, +{100 * p.mac_overhead:.1f} % MACs)") if better and patched and p else ""
     if better and patched is not None and patched_graph is not None and (
             patch is True or (patch is None and budget is not None and layer.arena_bytes > budget)):
         patched.layer_arena_bytes = layer.arena_bytes
@@ -166,11 +223,13 @@ def choose_schedule(g: Graph, layer: MemoryPlan, patched_graph: Graph | None, pa
 
 
 def build(model: Path, out: Path, board: str = "host", step: Step = _quiet, *, patch: bool | None = None,
-          max_mac_overhead: float = 0.20, sram_budget: int | None = None, flash_budget: int | None = None) -> Build:
+          max_mac_overhead: float = 0.20, sram_budget: int | None = None, flash_budget: int | None = None,
+          conversion: Conversion | None = None) -> Build:
     """Write the output folder (and for a Cortex-M board, link the firmware against the board's memories).
     It is generated beside `out` and moved in only when complete, so a failed build (including one that does
     not fit) never leaves a half-written folder, and a folder edgec did not make is never overwritten."""
-    c = compile_stages(model, board, step, patch=patch, max_mac_overhead=max_mac_overhead, sram_budget=sram_budget)
+    c = compile_stages(model, board, step, patch=patch, max_mac_overhead=max_mac_overhead, sram_budget=sram_budget,
+                       conversion=conversion)
     g, plan = c.graph, c.plan
     _check_writable(out)
     step("emit C")
@@ -180,8 +239,21 @@ def build(model: Path, out: Path, board: str = "host", step: Step = _quiet, *, p
         sources = emit_c(g, plan, staging)
         report = make_report(g, plan, model, board, __version__, sha256(model))
         report.update(schedule_report(c))
-        step("measure TFLM's arena on the same model")
-        report["tflm_arena_bytes"] = reference.tflm_arena_bytes(model)
+        tflite = model if is_tflite(model) else None
+        if g.meta.get("quantized_by") == "edgec" and c.source_graph is not None:
+            from .exporters.tflite import write_tflite
+
+            step("write the quantized model as int8 .tflite (model_int8.tflite: TFLM runs it as the reference)")
+            write_tflite(c.source_graph, staging / QUANTIZED_TFLITE)
+            tflite = out / QUANTIZED_TFLITE  # where it will be once the folder is moved in
+            report["quantized_tflite"] = QUANTIZED_TFLITE
+            report["calibration"] = g.meta.get("calibration")
+        report["dtype"] = "float32" if g.meta.get("dtype") == "float32" else "int8"
+        report["source_format"] = g.meta.get("format", "tflite")
+        if tflite is not None:
+            step("measure TFLM's arena on the same model")
+            report["tflm_arena_bytes"] = reference.tflm_arena_bytes(
+                staging / QUANTIZED_TFLITE if tflite == out / QUANTIZED_TFLITE else tflite)
         target = get_board(board)
         if target.is_cortexm:
             step(f"cross-compile for {target.name} ({target.core})")
@@ -195,6 +267,14 @@ def build(model: Path, out: Path, board: str = "host", step: Step = _quiet, *, p
         if staging.exists():
             shutil.rmtree(staging)
     return Build(model=model, out=out, graph=g, plan=plan, sources=sources, report=report)
+
+
+QUANTIZED_TFLITE = "model_int8.tflite"
+
+
+def is_tflite(path: Path) -> bool:
+    head = path.read_bytes()[:8] if path.is_file() else b""
+    return len(head) >= 8 and head[4:8] == b"TFL3"
 
 
 def schedule_report(c: Compiled) -> dict:
@@ -279,7 +359,7 @@ class TestResult:
 
 
 def test(model: Path, out: Path, board: str = "host", inputs: Path | None = None, samples: int | None = None,
-         seed: int = 0, tolerance: int = 0, layers: bool = False, step: Step = _quiet,
+         seed: int = 0, tolerance: int | None = None, layers: bool = False, step: Step = _quiet,
          device: bool = False, **build_options) -> TestResult:
     """Build, run on the target (host process, emulated board, or with device=True the real board), compare.
     Without `inputs`, `samples` (default 50) seeded random vectors; with `inputs`, all of the file's samples
@@ -304,22 +384,14 @@ def test(model: Path, out: Path, board: str = "host", inputs: Path | None = None
         exe = host.build(out, b.sources)
         step(f"run edgec on {len(xs)} samples")
         ours = split_outputs(host.run(exe, xs), g, len(xs))
-    step("run TFLM (reference kernels)")
-    tflm, _ = reference.run_tflm(model, xs)
-    out_t = g.t(g.outputs[0])
-    scale = out_t.scale if out_t.quant is not None else 1.0
-    rows = [compare_all("TFLM", ours, tflm, g, scale)]
-    if reference.litert_available():
-        step("run LiteRT (BUILTIN_REF kernels)")
-        try:
-            rows.append(compare_all("LiteRT (ref)", ours, reference.run_litert(model, xs), g, scale))
-        except Exception as e:  # LiteRT refuses some models TFLM runs (e.g. per-channel bias quantization)
-            step(f"LiteRT could not run the model: {e}")
-    passed = rows[0].max_abs_diff_lsb <= tolerance
-    layer_rows = layer_diff(model, b, xs[: min(len(xs), 5)], step) if layers or not passed else None
-    accuracy = label_accuracy(inputs, ours, tflm, len(xs)) if inputs else None
-    b.report["test"] = dict(samples=len(xs), reference="tflite-micro (reference kernels)", tolerance_lsb=tolerance,
-                            passed=passed, max_abs_diff_lsb=rows[0].max_abs_diff_lsb,
+    rows, primary, tolerance, passed = compare_references(model, b, xs, ours, tolerance, step)
+    # layer by layer needs TFLM on the very model whose tensors the IR names (an int8 .tflite as given)
+    traceable = is_tflite(model) and g.meta.get("quantized_by") != "edgec" and g.meta.get("dtype") != "float32"
+    layer_rows = layer_diff(model, b, xs[: min(len(xs), 5)], step) if traceable and (layers or not passed) else None
+    accuracy = label_accuracy(inputs, ours, primary, len(xs)) if inputs else None
+    b.report["test"] = dict(samples=len(xs), reference=rows[0].reference, tolerance_lsb=tolerance,
+                            passed=passed, max_abs_error=rows[0].max_abs_error,
+                            max_rel_error=rows[0].max_rel_error, max_abs_diff_lsb=rows[0].max_abs_diff_lsb,
                             mismatch_fraction=rows[0].mismatch_fraction, cosine=rows[0].cosine, rmse=rows[0].rmse,
                             top1_agreement=rows[0].top1_agreement, rows=[r.as_dict() for r in rows],
                             accuracy=accuracy, target="device" if device else (
@@ -343,15 +415,81 @@ def test(model: Path, out: Path, board: str = "host", inputs: Path | None = None
     return TestResult(build=b, rows=rows, samples=len(xs), passed=passed, layers=layer_rows)
 
 
-def label_accuracy(inputs: Path, ours: list[list[np.ndarray]], tflm: list[list[np.ndarray]], n: int) -> dict | None:
+FLOAT_RTOL = 1e-3  # float32 path: |ours - ref| <= FLOAT_RTOL * max|ref| (docs/numerics.md, "Float32")
+
+
+def compare_references(model: Path, b: Build, xs: list[list[np.ndarray]], ours: list[list[np.ndarray]],
+                       tolerance: int | None, step: Step) -> tuple[list[Metrics], list[list[np.ndarray]], int | None, bool]:
+    """The comparison rows of `edgec test`; the first row decides pass/fail. Which reference runs first:
+    - an int8 .tflite: TFLM (bit-exact, tolerance 0 LSB by default), then LiteRT's reference kernels;
+    - a float model edgec quantized: TFLM running the exported model_int8.tflite (0 LSB), then the float model
+      itself (onnxruntime or TFLM float) on the dequantized inputs: the quantization error, cosine and top-1;
+    - an ONNX QDQ model: onnxruntime, 1 LSB by default (its QLinear kernels round once in float, docs/onnx.md);
+    - --dtype float32: onnxruntime (ONNX) or TFLM (float .tflite), max |diff| as float32 ULPs, passing when
+      every output is within FLOAT_RTOL of the reference's largest magnitude."""
+    g = b.graph
+    out_t = g.t(g.outputs[0])
+    scale = out_t.scale if out_t.quant is not None else 1.0
+    onnx_source = g.meta.get("format") == "onnx"
+    rows: list[Metrics] = []
+    if g.meta.get("quantized_by") == "edgec":
+        step("run TFLM on the exported model_int8.tflite (reference kernels)")
+        primary, _ = reference.run_tflm(b.out / QUANTIZED_TFLITE, xs)
+        rows.append(compare_all("TFLM (model_int8.tflite)", ours, primary, g, scale))
+        step("run the float model on the dequantized inputs")
+        floats = [[dequantize(x, g.t(n)) for x, n in zip(sample, g.inputs)] for sample in xs]
+        theirs = reference.run_onnxruntime(model, floats, g) if onnx_source else reference.run_tflm(model, floats)[0]
+        ours_f = [[dequantize(o, g.t(n)) for o, n in zip(sample, g.outputs)] for sample in ours]
+        rows.append(compare_all("float model" + (" (onnxruntime)" if onnx_source else " (TFLM)"), ours_f, theirs,
+                                g, 1.0))
+        tol = 0 if tolerance is None else tolerance
+        return rows, primary, tol, rows[0].max_abs_diff_lsb <= tol
+    if onnx_source:
+        step("run onnxruntime")
+        primary = reference.run_onnxruntime(model, xs, g)
+        rows.append(compare_all("onnxruntime", ours, primary, g, scale))
+        default = 0 if g.meta.get("dtype") == "float32" else 1
+    else:
+        step("run TFLM (reference kernels)")
+        primary, _ = reference.run_tflm(model, xs)
+        rows.append(compare_all("TFLM", ours, primary, g, scale))
+        default = 0
+        if reference.litert_available():
+            step("run LiteRT (BUILTIN_REF kernels)")
+            try:
+                rows.append(compare_all("LiteRT (ref)", ours, reference.run_litert(model, xs), g, scale))
+            except Exception as e:  # LiteRT refuses some models TFLM runs (e.g. per-channel bias quantization)
+                step(f"LiteRT could not run the model: {e}")
+    if g.meta.get("dtype") == "float32":
+        ref_max = max(float(np.max(np.abs(np.asarray(o)))) for s in primary for o in s)
+        worst = max(float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(r, np.float64))))
+                    for sa, sr in zip(ours, primary) for a, r in zip(sa, sr))
+        rows[0].max_abs_error = worst
+        rows[0].max_rel_error = worst / ref_max if ref_max > 0 else worst
+        # float: pass/fail on the relative error (or on --tolerance in float32 ULPs when given)
+        if tolerance is not None:
+            return rows, primary, tolerance, rows[0].max_abs_diff_lsb <= tolerance
+        return rows, primary, None, rows[0].max_rel_error <= FLOAT_RTOL  # no LSB tolerance: relative error
+    tol = default if tolerance is None else tolerance
+    return rows, primary, tol, rows[0].max_abs_diff_lsb <= tol
+
+
+def dequantize(x: np.ndarray, t) -> np.ndarray:
+    x = np.asarray(x)
+    if t.quant is None or x.dtype.kind == "f":
+        return x.astype(np.float32)
+    return ((x.astype(np.float32) - t.zero_point) * t.scale).astype(np.float32)
+
+
+def label_accuracy(inputs: Path, ours: list[list[np.ndarray]], ref: list[list[np.ndarray]], n: int) -> dict | None:
     """Top-1 accuracy of edgec and of TFLM against a `labels` array in the inputs file, when it has one."""
     labels = load_labels(inputs, n)
     if labels is None:
         return None
     top1 = [int(np.argmax(np.asarray(s[0]).reshape(-1))) for s in ours]
-    top1_ref = [int(np.argmax(np.asarray(s[0]).reshape(-1))) for s in tflm]
+    top1_ref = [int(np.argmax(np.asarray(s[0]).reshape(-1))) for s in ref]
     return dict(labels=int(len(labels)), edgec_top1=float(np.mean(np.array(top1) == labels)),
-                tflm_top1=float(np.mean(np.array(top1_ref) == labels)))
+                reference_top1=float(np.mean(np.array(top1_ref) == labels)))
 
 
 def compare_all(name: str, ours: list[list[np.ndarray]], theirs: list[list[np.ndarray]], g: Graph,

@@ -56,24 +56,24 @@ def timeline_figure(report: dict) -> str:
 
 def patch_figure(patch: dict) -> str | None:
     """The input image with each patch's input window (the receptive field of its output tile) outlined."""
-    regions = patch.get("patch_input_regions") or []
-    shape = patch.get("input_shape")
-    if not regions or not shape:
+    regions = patch.get("patch_input_regions") or []  # (y0, x0, h, w) per patch, in input pixels
+    if not regions:
         return None
-    h, w = int(shape[1]), int(shape[2])
+    h = max(y0 + rh for y0, _, rh, _ in regions)  # the windows together cover the whole input
+    w = max(x0 + rw for _, x0, _, rw in regions)
     fig, ax = plt.subplots(figsize=(5, 5 * h / max(w, 1)))
     ax.add_patch(Rectangle((0, 0), w, h, fill=False, edgecolor="black", linewidth=2))
     cmap = plt.get_cmap("tab10")
-    for k, (y0, y1, x0, x1) in enumerate(regions):
-        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, alpha=0.15, facecolor=cmap(k % 10),
-                               edgecolor=cmap(k % 10), linewidth=1.5))
-        ax.text((x0 + x1) / 2, (y0 + y1) / 2, str(k), ha="center", va="center", fontsize=8)
+    for k, (y0, x0, rh, rw) in enumerate(regions):
+        ax.add_patch(Rectangle((x0, y0), rw, rh, alpha=0.15, facecolor=cmap(k % 10), edgecolor=cmap(k % 10),
+                               linewidth=1.5))
+        ax.text(x0 + rw / 2, y0 + rh / 2, str(k), ha="center", va="center", fontsize=8)
     ax.set_xlim(-1, w + 1)
     ax.set_ylim(h + 1, -1)  # image coordinates: row 0 at the top
     ax.set_aspect("equal")
     rows, cols = patch.get("grid", ["?", "?"])
-    ax.set_title(f"{rows}x{cols} patches up to {patch.get('split_op', {}).get('label', '?')}: input windows "
-                 f"({h}x{w} input)")
+    ax.set_title(f"{rows}x{cols} patches up to {patch.get('split_layer', '?')}: input windows, halos overlap "
+                 f"({h}x{w} input)", fontsize=9)
     return _png(fig)
 
 
@@ -92,7 +92,7 @@ def html_report(report: dict) -> str:
     patch = report.get("patch")
     if patch:
         facts.append(("patch plan", f"{patch['grid'][0]}x{patch['grid'][1]} patches, split after "
-                                    f"{patch['split_op']['label']}, MAC overhead {100 * patch['mac_overhead']:.1f} %"))
+                                    f"{patch['split_layer']}, MAC overhead {100 * patch['mac_overhead']:.1f} %"))
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>edgec report: {esc(name)}</title>",
              "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td:nth-child(2),td:nth-child(3)"
