@@ -72,8 +72,8 @@ def patch_figure(patch: dict) -> str | None:
     ax.set_ylim(h + 1, -1)  # image coordinates: row 0 at the top
     ax.set_aspect("equal")
     rows, cols = patch.get("grid", ["?", "?"])
-    ax.set_title(f"{rows}x{cols} patches up to {patch.get('split_layer', '?')}: input windows, halos overlap "
-                 f"({h}x{w} input)", fontsize=9)
+    layer = str(patch.get("split_layer", "?")).split(" (")[0]  # "#3 DEPTHWISE_CONV_2D", without the long name
+    ax.set_title(f"{rows}x{cols} patches up to {layer}:\ninput windows, halos overlap ({h}x{w} input)", fontsize=9)
     return _png(fig)
 
 
