@@ -4,9 +4,9 @@
 /* out[b,y,x,o] = clamp(zp_out + MBQM(bias[o] + sum_{ky,kx,i} w[o,ky,kx,i] * (in[b,iy,ix,g*icg+i] - zp_in)))
  * with iy = y*stride_h - pad_top + ky*dilation_h (taps outside the input contribute nothing: zero padding
  * in the real domain is padding with zp_in in the integer one).
- * Over a region (edgec_region.h): y, x run over the computed rectangle; iy, ix are shifted into the input
- * window's coordinates once per pixel, and the padding test compares them with the full input's bounds shifted
- * the same way, so a window behaves exactly like the full tensor. */
+ * Over a region (edgec_region.h): y, x run over the computed rectangle; input rows and columns are in the input
+ * window's coordinates, and the taps inside the full input (shifted the same way) are found once per pixel, so
+ * a window behaves exactly like the full tensor. */
 void edgec_conv2d_s8_region(const edgec_conv2d_s8_params *p, const edgec_region *r, const int8_t *input,
                             int8_t *output) {
     const int32_t in_c_per_group = p->in_c / p->groups;
@@ -19,20 +19,21 @@ void edgec_conv2d_s8_region(const edgec_conv2d_s8_params *p, const edgec_region 
         int8_t *out_b = output + b * r->ob_h * r->ob_w * p->out_c;
         for (int32_t y = r->out_y0; y < r->out_y0 + r->out_h; y++) {
             const int32_t in_y0 = y * p->stride_h - p->pad_top - r->in_y0;
+            int32_t ky0, ky1; /* the rows of the kernel that fall inside the full input */
+            edgec_tap_range(in_y0, y_lo, y_hi, p->k_h, p->dilation_h, &ky0, &ky1);
             for (int32_t x = r->out_x0; x < r->out_x0 + r->out_w; x++) {
                 const int32_t in_x0 = x * p->stride_w - p->pad_left - r->in_x0;
+                int32_t kx0, kx1;
+                edgec_tap_range(in_x0, x_lo, x_hi, p->k_w, p->dilation_w, &kx0, &kx1);
                 int8_t *out = out_b + ((y - r->ob_y0) * r->ob_w + (x - r->ob_x0)) * p->out_c;
                 for (int32_t o = 0; o < p->out_c; o++) {
                     const int32_t group = o / out_c_per_group;
                     const int8_t *w = p->weights + o * p->k_h * p->k_w * in_c_per_group;
                     int32_t acc = 0;
-                    for (int32_t ky = 0; ky < p->k_h; ky++) {
-                        const int32_t iy = in_y0 + ky * p->dilation_h;
-                        if (iy < y_lo || iy >= y_hi) continue;
-                        for (int32_t kx = 0; kx < p->k_w; kx++) {
-                            const int32_t ix = in_x0 + kx * p->dilation_w;
-                            if (ix < x_lo || ix >= x_hi) continue;
-                            const int8_t *in = in_b + iy * in_row + ix * p->in_c + group * in_c_per_group;
+                    for (int32_t ky = ky0; ky < ky1; ky++) {
+                        const int8_t *in_y = in_b + (in_y0 + ky * p->dilation_h) * in_row + group * in_c_per_group;
+                        for (int32_t kx = kx0; kx < kx1; kx++) {
+                            const int8_t *in = in_y + (in_x0 + kx * p->dilation_w) * p->in_c;
                             const int8_t *wk = w + (ky * p->k_w + kx) * in_c_per_group;
                             for (int32_t i = 0; i < in_c_per_group; i++) {
                                 acc += (int32_t)wk[i] * ((int32_t)in[i] + p->input_offset);

@@ -23,5 +23,8 @@ void edgec_depthwise_conv2d_s8(const edgec_depthwise_conv2d_s8_params *p, const 
 /* the same over one region of the layer (patch-based inference); the call above is the whole-tensor region */
 void edgec_depthwise_conv2d_s8_region(const edgec_depthwise_conv2d_s8_params *p, const edgec_region *r,
                                       const int8_t *input, int8_t *output);
+/* in place, depth_multiplier 1: `data` holds the input and receives the output (out_h * out_w <= in_h * in_w);
+ * `plane` is in_h * in_w bytes of scratch (one input channel) */
+void edgec_depthwise_conv2d_s8_inplace(const edgec_depthwise_conv2d_s8_params *p, int8_t *data, int8_t *plane);
 
 #endif

@@ -32,4 +32,17 @@ static inline edgec_region edgec_whole_region(int32_t in_h, int32_t in_w, int32_
     return r;
 }
 
+/* The taps j in [0, k) of a window starting at `first` with step `dilation` that land in [lo, hi): j in
+ * [*begin, *end). Computed once per output pixel, it replaces a bounds test per tap (the padding rule).
+ * ceil(a / d) for d > 0 is written with C's truncating division: a >= 0 rounds up by adding d - 1, a < 0 already
+ * truncates upward. */
+static inline int32_t edgec_ceil_div(int32_t a, int32_t d) { return a >= 0 ? (a + d - 1) / d : -((-a) / d); }
+
+static inline void edgec_tap_range(int32_t first, int32_t lo, int32_t hi, int32_t k, int32_t dilation,
+                                   int32_t *begin, int32_t *end) {
+    const int32_t b = edgec_ceil_div(lo - first, dilation), e = edgec_ceil_div(hi - first, dilation);
+    *begin = b > 0 ? b : 0;
+    *end = e < k ? e : k;
+}
+
 #endif

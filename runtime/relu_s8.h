@@ -2,8 +2,8 @@
 #define EDGEC_RELU_S8_H
 #include <stdint.h>
 
-/* int8 RELU, RELU6, RELU_N1_TO_1 as TFLite Micro runs them:
- *   edgec_relu_s8:  y = clamp(zp_y + MBQM(x - zp_x, M, shift), act_min, act_max)   (RELU; RELU_N1_TO_1)
+/* int8 RELU, RELU6, RELU_N1_TO_1 as TFLite Micro runs them, and ONNX Clip with any bounds:
+ *   edgec_relu_s8:  y = clamp(zp_y + MBQM(x - zp_x, M, shift), act_min, act_max)   (RELU; RELU_N1_TO_1; Clip)
  *   edgec_clamp_s8: y = clamp(x, act_min, act_max)                                   (RELU6: no rescale,
  *                   the bounds come from the input's quantization) */
 typedef struct {

@@ -13,13 +13,15 @@ from edgec.data import random_inputs
 from edgec.modelbuilder import ModelBuilder
 
 
-def run_three_ways(model_bytes: bytes, tmp: Path, samples: int = 8, seed: int = 0) -> dict[str, list]:
-    """{'tflm': [...], 'numpy': [...], 'c': [...]}: per sample, the list of output arrays."""
+def run_three_ways(model_bytes: bytes, tmp: Path, samples: int = 8, seed: int = 0, dtype: str = "int8",
+                   inputs: list[list[np.ndarray]] | None = None) -> dict[str, list]:
+    """{'tflm': [...], 'numpy': [...], 'c': [...]}: per sample, the list of output arrays. dtype "float32" builds a
+    float model as float C (`--dtype float32`); `inputs` replaces the seeded random samples."""
     path = tmp / "model.tflite"
     path.write_bytes(model_bytes)
-    b = driver.build(path, tmp / "out")
+    b = driver.build(path, tmp / "out", conversion=driver.Conversion(dtype=dtype) if dtype != "int8" else None)
     g = b.graph
-    xs = random_inputs(g, samples, seed)
+    xs = inputs if inputs is not None else random_inputs(g, samples, seed)
     tflm, _ = reference.run_tflm(path, xs)
     ours_np = [[reference.run_numpy(g, s)[o] for o in g.outputs] for s in xs]
     exe = host.build(b.out, b.sources, sanitize=True)
@@ -39,4 +41,32 @@ def assert_bit_exact(results: dict[str, list]) -> None:
                 assert d.max(initial=0) == 0, f"{name} sample {s}: max |diff| {d.max()} LSB vs TFLM at {np.argmax(d)}"
 
 
-__all__ = ["ModelBuilder", "run_three_ways", "assert_bit_exact"]
+#: float32 tolerance (docs/numerics.md, "Float32"): max |diff| <= FLOAT_TOLERANCE * max |reference output|
+FLOAT_TOLERANCE = 1e-5
+
+
+def float_errors(ours: list, theirs: list) -> tuple[float, float]:
+    """(max |a - b|, that divided by max |b|) over every sample and output: the error relative to the output's
+    range, which stays meaningful where single elements cancel to ~0."""
+    a = np.concatenate([np.asarray(x, dtype=np.float64).reshape(-1) for s in ours for x in s])
+    b = np.concatenate([np.asarray(x, dtype=np.float64).reshape(-1) for s in theirs for x in s])
+    assert a.shape == b.shape, f"shape {a.shape} vs {b.shape}"
+    assert np.array_equal(np.isnan(a), np.isnan(b)), "NaN in different places"
+    d = np.abs(a - b)[~np.isnan(a)]
+    top = np.abs(b[~np.isnan(b)]).max(initial=0.0)
+    worst = float(d.max(initial=0.0))
+    return worst, worst / top if top > 0 else worst
+
+
+def assert_float_close(results: dict[str, list], tolerance: float = FLOAT_TOLERANCE) -> dict[str, tuple]:
+    """C vs TFLM, numpy vs TFLM and C vs numpy within the float tolerance; returns the measured errors."""
+    measured = {"c_vs_tflm": float_errors(results["c"], results["tflm"]),
+                "numpy_vs_tflm": float_errors(results["numpy"], results["tflm"]),
+                "c_vs_numpy": float_errors(results["c"], results["numpy"])}
+    for k, (worst, rel) in measured.items():
+        assert rel <= tolerance, f"{k}: max |diff| {worst:.3g} = {rel:.3g} of the output range > {tolerance}"
+    return measured
+
+
+__all__ = ["ModelBuilder", "run_three_ways", "assert_bit_exact", "assert_float_close", "float_errors",
+           "FLOAT_TOLERANCE"]

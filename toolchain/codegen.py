@@ -19,8 +19,10 @@ import numpy as np
 from .ir import C_TYPES, Graph, Op
 from .memory import MemoryPlan
 from .ops import REGISTRY
+from .ops.add import c_list
+from .patch import PatchPlan, binary_loops, buffer_op, buffer_view, region_kind, region_rows
 
-COMMON_RUNTIME = ["edgec_fixedpoint.h", "edgec_broadcast.h", "edgec_region.h"]
+COMMON_RUNTIME = ["edgec_fixedpoint.h", "edgec_broadcast.h", "edgec_region.h", "edgec_float.h"]
 
 
 def c_identifier(s: str) -> str:
@@ -99,13 +101,90 @@ def _io(g: Graph, names: list[str], ctx: EmitContext) -> list[dict]:
     return out
 
 
+def _c_rect(r: tuple[int, int, int, int]) -> str:
+    return ", ".join(str(int(v)) for v in r)
+
+
+@dataclass
+class _PatchEmitContext(EmitContext):
+    """Emits a binary op of the patch stage once for all patches: its parameter struct becomes an array indexed
+    by `patch` (the caller fills one element per patch) and its activation inputs get per-patch offsets."""
+
+    offsets: dict[str, str] = field(default_factory=dict)  # tensor -> C expression added to its pointer
+    captured: list[tuple[str, dict]] = field(default_factory=list)
+
+    def ptr(self, tensor: str | None) -> str:
+        base = super().ptr(tensor)
+        return f"({base} + {self.offsets[tensor]})" if tensor in self.offsets else base
+
+    def params_struct(self, op: Op, ctype: str, fields: dict) -> str:
+        self.captured.append((ctype, fields))
+        return f"{op.name}_params[patch]"
+
+
+def _binary_call(k: int, op: Op, g: Graph, ctx: EmitContext, patch: PatchPlan) -> str:
+    """A broadcast kernel (add/sub/mul) over the windows: per patch, its loops and input offsets (patch.py)."""
+    loops = binary_loops(g, patch, k)
+    acts = [i for i in op.inputs if i is not None and not g.t(i).is_const]
+    j_of = {t: op.inputs.index(t) for t in acts}
+    table = f"{op.name}_offsets"
+    sub = _PatchEmitContext(g=ctx.g, plan=ctx.plan, prefix=ctx.prefix, consts=ctx.consts, structs=ctx.structs,
+                            offsets={t: f"{table}[patch][{j}]" for t, j in j_of.items()})
+    call = REGISTRY[op.type].emit(op, g, sub)
+    (ctype, fields), = sub.captured
+    if not {"shape", "stride1", "stride2"} <= set(fields):
+        raise AssertionError(f"{op.type}: a binary stage op must use the broadcast loops (edgec_broadcast.h)")
+    elements = []
+    for shape, strides, _ in loops:
+        per_patch = {**fields, "shape": c_list(shape), "stride1": c_list(strides[0]), "stride2": c_list(strides[1])}
+        elements.append("{\n        " + ",\n        ".join(f".{f} = {v}" for f, v in per_patch.items()) + "\n    }")
+    ctx.structs.append(f"static const {ctype} {op.name}_params[{len(loops)}] = {{\n    "
+                       + ",\n    ".join(elements) + "\n};")
+    rows = ",\n    ".join("{" + ", ".join(str(o) for o in offsets) + "}" for _, _, offsets in loops)
+    ctx.structs.append(f"/* per patch: where the computed rectangle starts in each input's window (elements) */\n"
+                       f"static const int32_t {table}[{len(loops)}][{len(op.inputs)}] = {{\n    {rows}\n}};")
+    return call
+
+
+def _stage_layer(k: int, op: Op, g: Graph, ctx: EmitContext, patch: PatchPlan) -> dict:
+    """One layer of the patch stage (patch.py): the template wraps the stage in `for (patch = 0; ...)`.
+    Windowed ops call their kernel's _region twin with a const table of per-patch regions (flash); binary ops
+    index per-patch parameter structs and input offsets; unary ops run their whole-tensor kernel on the buffers
+    (identical windows), sized for the largest window. Only the split tensor is traced, once, after the loop:
+    the internal tensors never exist whole."""
+    impl = REGISTRY[op.type]
+    kind = region_kind(op, g)
+    if kind == "window":
+        rows = region_rows(g, patch, k)
+        table = ",\n    ".join(f"{{{_c_rect(out)}, {_c_rect(win)}, {_c_rect(ob)}}}" for out, win, ob in rows)
+        symbol = f"{op.name}_regions"
+        ctx.structs.append(f"/* per patch: computed output (y0, x0, h, w), input window, output window */\n"
+                           f"static const edgec_region {symbol}[{len(rows)}] = {{\n    {table}\n}};")
+        call = impl.emit(op, g, ctx, region=f"&{symbol}[patch]")  # type: ignore[call-arg]
+    elif kind == "binary":
+        call = _binary_call(k, op, g, ctx, patch)
+    else:
+        view = buffer_view(g, patch)
+        call = impl.emit(buffer_op(op, view), view, ctx)
+    last = k == patch.split_op[0]
+    traces = [dict(ptr=ctx.ptr(o), nbytes=g.t(o).nbytes) for o in op.outputs] if last else []
+    return dict(index=k, op=op, label=op.attrs.get("label", op.name), call=call, traces=traces,
+                stage_begin=k == 0, stage_end=last, patches=patch.patches,
+                stage_note=f"patch stage: layers 0..{patch.split_op[0]} once per patch of {patch.split_tensor} "
+                           f"({patch.grid[0]}x{patch.grid[1]} grid), receptive-field halos recomputed")
+
+
 def emit_c(g: Graph, plan: MemoryPlan, out_dir: Path) -> list[str]:
     """Write model.h, model.c, weights.c, runtime/, main.c, Makefile, CMakeLists.txt. Returns the C sources."""
     prefix = f"edgec_{c_identifier(g.name).lower()}"
     ctx = EmitContext(g=g, plan=plan, prefix=prefix)
     layers = []
+    stage = plan.patch.stage if plan.patch is not None else range(0)
     for k, op in enumerate(g.ops):
         impl = REGISTRY[op.type]
+        if k in stage:
+            layers.append(_stage_layer(k, op, g, ctx, plan.patch))
+            continue
         call = impl.run_emit(op, g, ctx)
         traces = [dict(ptr=ctx.ptr(o), nbytes=g.t(o).nbytes) for o in op.outputs]
         layers.append(dict(index=k, op=op, label=op.attrs.get("label", op.name), call=call, traces=traces))

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from .ir import Graph
 
 APT_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
-CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-g", "-ffunction-sections", "-fdata-sections"]
+CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-g", "-ffunction-sections", "-fdata-sections",
+          "-ffp-contract=off"]  # float kernels: no FMA contraction (docs/numerics.md, "Float32")
 LDFLAGS = ["-Wl,--gc-sections", "--specs=nano.specs", "-nostartfiles"]
 LIBS = ["-lm", "-lc", "-lgcc"]
 TARGET_FILES = ["startup.c", "semihost.c", "semihost.h", "edgec_cortexm.h"]

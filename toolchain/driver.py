@@ -25,6 +25,7 @@ from .importers import import_model
 from .ir import Graph, verify
 from .memory import MemoryPlan, plan_memory
 from .passes import canonicalize
+from .patch import traced_tensors
 from .report import make_report, write_report
 
 Step = Callable[[str], None]
@@ -522,7 +523,7 @@ def layer_diff(model: Path, b: Build, xs: list[list[np.ndarray]], step: Step = _
     g = b.graph
     step("compile the traced build")
     exe = host.build(b.out, b.sources, exe="model_trace", trace=True)
-    traced = [o for op in g.ops for o in op.outputs]
+    traced = traced_tensors(g, b.plan)  # a patch stage's internal tensors never exist whole: not traced
     # the traced harness writes every layer's outputs, then the graph outputs, per sample
     dumps = split_outputs(host.run(exe, xs), g, len(xs), traced + list(g.outputs))
     position = {name: k for k, name in enumerate(traced)}
@@ -533,12 +534,12 @@ def layer_diff(model: Path, b: Build, xs: list[list[np.ndarray]], step: Step = _
     for op in g.ops:
         for k, name in enumerate(op.outputs):
             idx = op.attrs.get("tflite_outputs", [None] * len(op.outputs))[k]
-            ours = [dump[position[name]].reshape(-1) for dump in dumps]
             theirs = [d.get(idx) for d in tflm_tensors] if idx is not None else [None]
-            if any(x is None for x in theirs):
+            if name not in position or any(x is None for x in theirs):  # patch-internal, or TFLM kept no copy
                 rows.append(dict(layer=op.attrs.get("label", op.name), tensor=name, max_abs_diff_lsb=None,
                                  mismatch_fraction=None))
                 continue
+            ours = [dump[position[name]].reshape(-1) for dump in dumps]
             diff = np.concatenate([np.abs(lsb_keys(a) - lsb_keys(np.asarray(b_).reshape(-1)))
                                    for a, b_ in zip(ours, theirs)])
             rows.append(dict(layer=op.attrs.get("label", op.name), tensor=name, max_abs_diff_lsb=int(diff.max()),

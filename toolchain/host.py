@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import ToolchainError
 
-CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
+CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off"]  # no FMA: docs/numerics.md
 SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 RUN_TIMEOUT_S = 600
 
@@ -30,7 +30,7 @@ def build(out_dir: Path, sources: list[str], exe: str = "model", trace: bool = F
     """Compile the folder's harness; raises ToolchainError with the compiler's own message on failure."""
     cc = find_cc()
     flags = list(CFLAGS) + (SANITIZE if sanitize else []) + (["-DEDGEC_TRACE"] if trace else [])
-    cmd = [cc, *flags, "-I.", "-o", exe, *sources]
+    cmd = [cc, *flags, "-I.", "-o", exe, *sources, "-lm"]  # libm: expf/tanhf of the float kernels
     res = subprocess.run(cmd, cwd=out_dir, capture_output=True, text=True)
     if res.returncode != 0:
         raise ToolchainError(f"the C compiler failed on {out_dir} ({' '.join(cmd)}):\n{res.stderr.strip()[:4000]}")

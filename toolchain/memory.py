@@ -5,7 +5,10 @@ a graph into records, `plan_buffers()` places them with every strategy (greedy b
 seeded hill-climb over the placement order, a capped branch-and-bound) and keeps the smallest, and `check_plan()`
 re-verifies every plan from scratch.
 Steps are op indices; a buffer is live on every step in [first_use, last_use], both ends included, so the
-output of step k never shares bytes with an input of step k (kernels here are not in-place).
+output of step k never shares bytes with an input of step k, except through an in-place op: there the output
+is put in the input's buffer (one record, of the larger size), which `in_place_ops()` allows only where the
+kernel is written for it and the input dies at that op. Kernel scratch is one more record, live at its op only.
+The rules are in docs/memory.md.
 """
 
 from __future__ import annotations
@@ -39,20 +42,33 @@ class PlanError(Exception):
     """A plan breaks an invariant: a bug in the planner, never a user error."""
 
 
-def buffer_of(g: Graph) -> dict[str, str]:
-    """Tensor -> the buffer that holds it: alias ops (reshape) share their input's buffer."""
+def buffer_of(g: Graph, *, in_place: dict[str, int] | None = None) -> dict[str, str]:
+    """Tensor -> the buffer that holds it: alias ops (reshape) share their input's buffer, and so does the output
+    of an op in `in_place` (op name -> index of the input it overwrites)."""
     owner = {n: n for n, t in g.tensors.items() if not t.is_const}
     for op in g.ops:
-        if REGISTRY[op.type].alias_of_input and op.inputs[0] in owner:
-            owner[op.outputs[0]] = owner[op.inputs[0]]  # type: ignore[index]
+        k = 0 if REGISTRY[op.type].alias_of_input else (in_place or {}).get(op.name)
+        if k is not None and op.inputs[k] in owner:
+            owner[op.outputs[0]] = owner[op.inputs[k]]  # type: ignore[index]
     return owner
 
 
-def lifetimes(g: Graph) -> list[Buffer]:
-    """One record per arena buffer. Graph inputs live from step 0, graph outputs until the last step."""
-    owner = buffer_of(g)
+def scratch_name(op_name: str) -> str:
+    """The record of an op's kernel scratch ('#' is never part of a tensor name the importers make)."""
+    return f"{op_name}#scratch"
+
+
+def lifetimes(g: Graph, *, in_place: dict[str, int] | None = None) -> list[Buffer]:
+    """One record per arena buffer, sized for the largest tensor it holds, and one per kernel scratch (live at
+    its op only). Graph inputs live from step 0, graph outputs until the last step. `in_place` (op name -> input
+    index, from `in_place_ops`) merges such an op's output into its input's record; None: no op is in place."""
+    in_place = in_place or {}
+    owner = buffer_of(g, in_place=in_place)
     last_step = max(len(g.ops) - 1, 0)
     span: dict[str, list[int]] = {}
+    size: dict[str, int] = {}
+    for name, b in owner.items():
+        size[b] = max(size.get(b, 0), g.tensors[name].nbytes)
 
     def touch(tensor: str, step: int) -> None:
         b = owner[tensor]
@@ -67,7 +83,115 @@ def lifetimes(g: Graph) -> list[Buffer]:
                 touch(used, step)
     for name in g.outputs:
         touch(name, last_step)
-    return [Buffer(name=b, size=g.tensors[b].nbytes, first_use=lo, last_use=hi) for b, (lo, hi) in span.items()]
+    records = [Buffer(name=b, size=size[b], first_use=lo, last_use=hi) for b, (lo, hi) in span.items()]
+    for step, op in enumerate(g.ops):
+        extra = REGISTRY[op.type].scratch_bytes(op, g, in_place=op.name in in_place)
+        if extra:
+            records.append(Buffer(name=scratch_name(op.name), size=extra, first_use=step, last_use=step))
+    return records
+
+
+# ---- in-place ops ------------------------------------------------------------------------------------------------
+
+def in_place_candidates(g: Graph, *, overwrite_graph_inputs: bool = True,
+                        exclude: frozenset[str] = frozenset()) -> dict[str, int]:
+    """Ops that may write their output over an input, for this op order: op name -> input index.
+
+    An op qualifies when its kernel allows it (`Operator.in_place_inputs`) and the input's buffer dies at this op:
+    no later op reads any tensor held in that buffer (reshape aliases and earlier in-place outputs included), the
+    buffer holds no graph output, and no other input of the op is in the same buffer. The output must have the
+    input's dtype. Patch-stage ops (`attrs["patch"]`) never qualify: their tensors are partial tiles. The graph
+    input may be overwritten (as in TinyEngine): the caller fills it before every invoke, and the planner reuses
+    its bytes after its last reader anyway; `overwrite_graph_inputs=False` keeps it intact."""
+    owner = {n: n for n, t in g.tensors.items() if not t.is_const}
+    members: dict[str, list[str]] = {n: [n] for n in owner}
+    last_read: dict[str, int] = {}
+    for step, op in enumerate(g.ops):
+        for i in op.inputs:
+            if i is not None:
+                last_read[i] = step
+    outputs, inputs = set(g.outputs), set(g.inputs)
+    chosen: dict[str, int] = {}
+
+    def join(tensor: str, b: str) -> None:
+        owner[tensor] = b
+        members[b].append(tensor)
+
+    for step, op in enumerate(g.ops):
+        impl = REGISTRY[op.type]
+        if impl.alias_of_input:
+            if op.inputs[0] in owner:
+                join(op.outputs[0], owner[op.inputs[0]])  # type: ignore[index]
+            continue
+        if op.attrs.get("patch") or op.name in exclude or len(op.outputs) != 1:
+            continue
+        y = op.outputs[0]
+        for k in impl.in_place_inputs(op, g):
+            x = op.inputs[k]
+            if x is None or x not in owner or g.t(x).dtype != g.t(y).dtype:
+                continue
+            b = owner[x]
+            if any(last_read.get(t, -1) > step or t in outputs for t in members[b]):
+                continue  # read later, or a graph output: the input must survive this op
+            if not overwrite_graph_inputs and any(t in inputs for t in members[b]):
+                continue
+            if any(i is not None and j != k and owner.get(i) == b for j, i in enumerate(op.inputs)):
+                continue
+            chosen[op.name] = k
+            join(y, b)
+            break
+    return chosen
+
+
+def _live_profile(g: Graph, in_place: dict[str, int]) -> tuple[int, int]:
+    live = live_bytes_per_step(lifetimes(g, in_place=in_place), max(len(g.ops), 1))
+    return max(live, default=0), sum(live)
+
+
+def in_place_ops(g: Graph, *, overwrite_graph_inputs: bool = True) -> dict[str, int]:
+    """The in-place ops the planner uses. A record has one size for its whole life, so an in-place chain whose
+    tensors differ in size keeps the largest for as long as any of them lives (a stride-2 in-place depthwise keeps
+    its input's whole buffer alive while its small output lives). Every candidate in a buffer of equal-sized
+    tensors is kept (it lowers the live bytes at its step and changes no other); the others are dropped one at a
+    time, in op order, wherever that lowers (peak live bytes, total live bytes over the steps)."""
+    exclude: frozenset[str] = frozenset()
+    chosen = in_place_candidates(g, overwrite_graph_inputs=overwrite_graph_inputs)
+    owner = buffer_of(g, in_place=chosen)
+    sizes: dict[str, set[int]] = {}
+    for t, b in owner.items():
+        sizes.setdefault(b, set()).add(g.tensors[t].nbytes)
+    best = _live_profile(g, chosen)
+    for op in g.ops:
+        if op.name not in chosen or len(sizes[owner[op.outputs[0]]]) == 1:
+            continue
+        trial = in_place_candidates(g, overwrite_graph_inputs=overwrite_graph_inputs, exclude=exclude | {op.name})
+        profile = _live_profile(g, trial)
+        if profile < best:
+            exclude, chosen, best = exclude | {op.name}, trial, profile
+    return chosen
+
+
+def check_in_place(g: Graph, in_place: dict[str, int]) -> None:
+    """Independent re-check of the in-place choices on the graph: each op's kernel allows it, and no op after it
+    reads (and no graph output is) a tensor whose bytes it overwrote. Raises PlanError."""
+    owner = buffer_of(g, in_place=in_place)
+    step_of = {op.name: s for s, op in enumerate(g.ops)}
+    for name, k in in_place.items():
+        step = step_of.get(name)
+        if step is None:
+            raise PlanError(f"in-place op {name} is not in the graph")
+        op = g.ops[step]
+        if k not in REGISTRY[op.type].in_place_inputs(op, g) or op.attrs.get("patch"):
+            raise PlanError(f"op {name} ({op.type}) cannot write over its input {k}")
+        b = owner[op.inputs[k]]  # type: ignore[index]
+        before = {t for s, o in enumerate(g.ops[:step + 1]) for t in [*o.inputs, *o.outputs]
+                  if t is not None and owner.get(t) == b and t != op.outputs[0]}
+        for later in g.ops[step + 1:]:
+            clash = [t for t in later.inputs if t in before]
+            if clash:
+                raise PlanError(f"op {name} writes over {clash[0]}, which {later.name} reads later")
+        if before & set(g.outputs):
+            raise PlanError(f"op {name} writes over graph output {sorted(before & set(g.outputs))[0]}")
 
 
 def align_up(x: int, a: int) -> int:
@@ -315,9 +439,17 @@ class MemoryPlan:
     optimal: bool = False  # proven smallest for these records and this op order
     patch: Any = None  # the patch.PatchPlan when the first stage runs per spatial patch, else None (layer by layer)
     layer_arena_bytes: int | None = None  # the layer-by-layer arena the patched plan was compared against
+    in_place: dict[str, int] = field(default_factory=dict)  # op name -> the input index its output overwrites
 
     def offset(self, tensor: str) -> int:
         return next(b.offset for b in self.buffers if b.name == self.owner[tensor])
+
+    def scratch_offset(self, op_name: str) -> int:
+        """Arena offset of an op's kernel scratch (an op with scratch_bytes > 0)."""
+        return next(b.offset for b in self.buffers if b.name == scratch_name(op_name))
+
+    def is_in_place(self, op_name: str) -> bool:
+        return op_name in self.in_place
 
     @property
     def lower_bound_bytes(self) -> int:
@@ -361,11 +493,23 @@ def plan_buffers(buffers: list[Buffer], exact_work: int = 200_000, exact_time_s:
     return winner, arenas, exact.optimal or arenas[winner] <= _target(buffers)
 
 
-def plan_memory(g: Graph) -> MemoryPlan:
-    buffers = lifetimes(g)
+def plan_memory(g: Graph, *, in_place: bool | None = None, overwrite_graph_inputs: bool = True) -> MemoryPlan:
+    """Records of `g` in its op order, placed by every strategy, the smallest kept, re-checked (and the in-place
+    choices re-checked on the graph). in_place=True: with the ops of `in_place_ops`; False: none; None (default):
+    both, and the in-place plan only where its arena is strictly smaller (an in-place kernel costs a little more
+    time, e.g. the depthwise copies each channel out first: that is paid only for memory)."""
+    if in_place is None:
+        plain = plan_memory(g, in_place=False)
+        if not in_place_ops(g, overwrite_graph_inputs=overwrite_graph_inputs):
+            return plain
+        packed = plan_memory(g, in_place=True, overwrite_graph_inputs=overwrite_graph_inputs)
+        return packed if packed.arena_bytes < plain.arena_bytes else plain
+    chosen = in_place_ops(g, overwrite_graph_inputs=overwrite_graph_inputs) if in_place else {}
+    check_in_place(g, chosen)
+    buffers = lifetimes(g, in_place=chosen)
     strategy, arenas, optimal = plan_buffers(buffers)
     arena = arena_size(buffers)
     check_plan(buffers, arena)
-    return MemoryPlan(buffers=buffers, arena_bytes=arena, owner=buffer_of(g),
+    return MemoryPlan(buffers=buffers, arena_bytes=arena, owner=buffer_of(g, in_place=chosen),
                       live_bytes=live_bytes_per_step(buffers, max(len(g.ops), 1)), strategy=strategy,
-                      strategy_arenas=arenas, optimal=optimal)
+                      strategy_arenas=arenas, optimal=optimal, in_place=chosen)

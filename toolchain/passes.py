@@ -44,3 +44,80 @@ def prepare(g: Graph) -> Graph:
 
 def canonicalize(g: Graph) -> Graph:
     return prepare(remove_dead_ops(infer_shapes(g)))
+
+
+# ---- canonicalization of imported graphs (ONNX mostly): small rules, each a Graph -> Graph ----------------------
+
+#: ops whose `activation` attribute clamps their output (TFLite's fused activations)
+FUSES_ACTIVATION = {"conv2d", "depthwise_conv2d", "fully_connected", "add", "sub", "mul", "avg_pool2d", "max_pool2d"}
+ACTIVATION_OF_RELU: dict[tuple[float | None, float | None], str] = {(0.0, None): "RELU", (0.0, 6.0): "RELU6", (-1.0, 1.0): "RELU_N1_TO_1"}
+
+
+def _relu_kind(op) -> str | None:
+    lo, hi = op.attrs.get("lo"), op.attrs.get("hi")
+    return ACTIVATION_OF_RELU.get((None if lo is None else float(lo), None if hi is None else float(hi)))
+
+
+def fuse_activations(g: Graph) -> Graph:
+    """conv/fc/add/... -> relu (RELU, RELU6 or RELU_N1_TO_1), the relu its only reader: the clamp becomes the
+    producer's `activation` attribute and the relu op goes. In float the clamp is the same maths either way; in
+    int8 only when the relu's input and output quantization are equal (then the producer's output clamp in those
+    units is exactly what the relu computed)."""
+    from .ops.base import is_float, same_quant
+
+    readers = g.consumers()
+    producers = g.producers()
+    removed: set[int] = set()
+    for relu in g.ops:
+        kind = _relu_kind(relu) if relu.type == "relu" else None
+        src = relu.inputs[0] if relu.inputs else None
+        prev = producers.get(src) if src is not None and kind is not None else None
+        if prev is None or prev.type not in FUSES_ACTIVATION or prev.attrs.get("activation", "NONE") != "NONE":
+            continue
+        if len(readers.get(src, [])) != 1 or src in g.outputs or len(prev.outputs) != 1:  # type: ignore[arg-type]
+            continue
+        x, y = g.t(src), g.t(relu.outputs[0])
+        if not is_float(relu, g) and not same_quant(x.quant, y.quant):
+            continue
+        prev.attrs["activation"] = kind
+        prev.outputs[0] = relu.outputs[0]
+        del g.tensors[src]  # type: ignore[arg-type]
+        removed.add(id(relu))
+    g.ops = [op for op in g.ops if id(op) not in removed]
+    return g
+
+
+def fold_transposes(g: Graph) -> Graph:
+    """Layout clean-up after import: a transpose that only moves size-1 dimensions becomes a reshape (no data
+    moves), and a transpose whose only reader is another transpose merges with it (an identity result goes)."""
+    producers = g.producers()
+    readers = g.consumers()
+    removed: set[int] = set()
+    rename: dict[str, str] = {}
+    for op in g.ops:
+        op.inputs = [rename.get(i, i) if i is not None else None for i in op.inputs]
+        if op.type != "transpose":
+            continue
+        perm = [int(p) for p in op.attrs["perm"]]
+        prev = producers.get(op.inputs[0]) if op.inputs[0] is not None else None
+        if (prev is not None and prev.type == "transpose" and id(prev) not in removed
+                and len(readers.get(prev.outputs[0], [])) == 1 and prev.outputs[0] not in g.outputs):
+            # x.transpose(p1).transpose(p2) == x.transpose(p1[p2])
+            first = [int(p) for p in prev.attrs["perm"]]
+            perm = [first[p] for p in perm]
+            op.inputs[0] = prev.inputs[0]
+            op.attrs["perm"] = perm
+            del g.tensors[prev.outputs[0]]
+            removed.add(id(prev))
+        x = g.t(op.inputs[0])
+        moved = [p for p in perm if x.shape[p] != 1]
+        if perm == sorted(perm) and op.outputs[0] not in g.outputs:
+            rename[op.outputs[0]] = op.inputs[0]  # type: ignore[assignment]
+            del g.tensors[op.outputs[0]]
+            removed.add(id(op))
+        elif moved == sorted(moved):
+            op.type = "reshape"
+            op.attrs = {k: v for k, v in op.attrs.items() if k != "perm"}
+    g.ops = [op for op in g.ops if id(op) not in removed]
+    g.outputs = [rename.get(o, o) for o in g.outputs]
+    return g

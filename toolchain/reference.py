@@ -127,3 +127,42 @@ def run_numpy(g: Graph, sample: list[np.ndarray]) -> dict[str, np.ndarray]:
         for name, v in zip(op.outputs, REGISTRY[op.type].run_reference(op, g, ins)):
             values[name] = v
     return values
+
+
+def run_onnxruntime(model: Path | bytes, samples: list[list[np.ndarray]], g: Graph) -> list[list[np.ndarray]]:
+    """onnxruntime (CPU, one thread) on samples in edgec's layout, outputs returned in edgec's layout.
+
+    The ONNX importer records in `g.meta` which 4-D inputs/outputs it turned from NCHW into NHWC and which
+    uint8 values it holds as int8 (q - 128); this undoes both on the way in and redoes them on the way out."""
+    import onnxruntime as ort
+
+    meta = g.meta
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    source = model if isinstance(model, bytes) else str(model)
+    session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    in_names = meta.get("onnx_inputs") or [i.name for i in session.get_inputs()]
+    shifted = set(meta.get("uint8_as_int8", []))
+    results = []
+    for sample in samples:
+        feeds = {}
+        for ir_name, onnx_name, x in zip(g.inputs, in_names, sample):
+            x = np.asarray(x).reshape(g.t(ir_name).shape)
+            if meta.get("input_layouts", {}).get(ir_name) == "NCHW":
+                x = x.transpose(0, 3, 1, 2)
+            if onnx_name in shifted:
+                x = (x.astype(np.int16) + 128).astype(np.uint8)
+            feeds[onnx_name] = np.ascontiguousarray(x)
+        outs = session.run(None, feeds)
+        converted = []
+        for ir_name, onnx_name, y in zip(g.outputs, meta.get("onnx_outputs", g.outputs), outs):
+            y = np.asarray(y)
+            if meta.get("output_layouts", {}).get(ir_name) == "NCHW":
+                y = y.transpose(0, 2, 3, 1)
+            if onnx_name in shifted and y.dtype == np.uint8:
+                y = (y.astype(np.int16) - 128).astype(np.int8)
+            converted.append(np.ascontiguousarray(y).reshape(g.t(ir_name).shape))
+        results.append(converted)
+    return results

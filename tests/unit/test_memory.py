@@ -1,8 +1,10 @@
-"""The memory planner on hand-made lifetimes, and its independent checker (which must reject bad plans)."""
+"""The memory planner on hand-made lifetimes, and its independent checker (which must reject bad plans); in-place
+ops on hand-made graphs."""
 
 import numpy as np
 import pytest
 
+from edgec.ir import Graph, Op, Tensor
 from edgec.memory import (
     ALIGNMENT,
     STRATEGIES,
@@ -10,13 +12,19 @@ from edgec.memory import (
     PlanError,
     align_up,
     arena_size,
+    check_in_place,
     check_plan,
+    in_place_candidates,
+    in_place_ops,
+    lifetimes,
     live_bytes_per_step,
     plan_buffers,
     plan_exact,
     plan_greedy_by_conflicts,
     plan_greedy_by_size,
     plan_hill_climb,
+    plan_memory,
+    scratch_name,
 )
 
 
@@ -300,3 +308,118 @@ def test_all_strategies_on_random_lifetimes(seed):
 def test_live_bytes_per_step():
     bs = [buf("a", 10, 0, 1), buf("b", 20, 1, 2), buf("c", 5, 3, 3)]
     assert live_bytes_per_step(bs, 4) == [10, 30, 20, 5]
+
+
+# ---- in-place ops: hand-made graphs ------------------------------------------------------------------------------
+
+def act(name, shape):
+    return Tensor(name, tuple(shape), "int8")
+
+
+def weight(name, shape):
+    return Tensor(name, tuple(shape), "int8", data=np.zeros(shape, np.int8))
+
+
+def graph(tensors, ops, inputs, outputs):
+    return Graph("g", {t.name: t for t in tensors}, ops, inputs, outputs)
+
+
+def relu(name, x, y, **attrs):
+    return Op("relu", name, [x], [y], attrs=dict(lo=0.0, hi=None, **attrs))
+
+
+def conv(name, x, y):
+    return Op("conv2d", name, [x, "w"], [y])
+
+
+def depthwise(name, x, y, stride):
+    return Op("depthwise_conv2d", name, [x, "dw"], [y], attrs=dict(depth_multiplier=1, stride_h=stride,
+                                                                     stride_w=stride))
+
+
+def test_in_place_chain_is_one_record():
+    g = graph([act("x", (1, 64)), act("a", (1, 64)), act("b", (1, 64))],
+              [relu("r1", "x", "a"), relu("r2", "a", "b")], ["x"], ["b"])
+    assert in_place_ops(g) == {"r1": 0, "r2": 0}
+    records = lifetimes(g, in_place=in_place_ops(g))
+    assert [(b.name, b.size, b.first_use, b.last_use) for b in records] == [("x", 64, 0, 1)]
+    assert plan_memory(g, in_place=True).arena_bytes == 64
+    assert plan_memory(g, in_place=False).arena_bytes == 128
+    assert plan_memory(g).in_place == {"r1": 0, "r2": 0}  # default: in place because it is smaller
+
+
+def test_input_read_later_is_not_overwritten():
+    g = graph([act("x", (1, 64)), act("a", (1, 64)), act("y", (1, 64))],
+              [relu("r", "x", "a"), Op("add", "add", ["x", "a"], ["y"])], ["x"], ["y"])
+    assert in_place_ops(g) == {"add": 0}  # relu must keep x for the add; the add may take x (both die there)
+    check_in_place(g, {"add": 0})
+    with pytest.raises(PlanError, match="reads later"):
+        check_in_place(g, {"r": 0})
+
+
+def test_graph_output_is_never_overwritten():
+    g = graph([act("x", (1, 64)), act("a", (1, 64)), act("b", (1, 64))],
+              [relu("r1", "x", "a"), relu("r2", "a", "b")], ["x"], ["a", "b"])
+    assert in_place_ops(g) == {"r1": 0}
+    with pytest.raises(PlanError, match="graph output"):
+        check_in_place(g, {"r1": 0, "r2": 0})
+
+
+def test_graph_input_overwrite_is_optional():
+    g = graph([act("x", (1, 64)), act("y", (1, 64))], [relu("r", "x", "y")], ["x"], ["y"])
+    assert in_place_ops(g) == {"r": 0}
+    assert in_place_ops(g, overwrite_graph_inputs=False) == {}
+
+
+def test_broadcast_input_is_never_overwritten():
+    ts = [act("s", (1, 1, 1, 8)), act("x", (1, 4, 4, 8)), act("y", (1, 4, 4, 8)), act("z", (1, 4, 4, 8))]
+    g = graph(ts, [Op("add", "add", ["s", "x"], ["y"])], ["s", "x"], ["y"])
+    assert in_place_ops(g) == {"add": 1}
+    # x read again later: the broadcast s is the only other candidate, and it is not one
+    g = graph(ts, [Op("add", "add", ["s", "x"], ["y"]), Op("mul", "mul", ["y", "x"], ["z"])], ["s", "x"], ["z"])
+    assert in_place_ops(g) == {"mul": 0}
+
+
+def test_same_buffer_twice_and_patch_ops_are_not_in_place():
+    g = graph([act("x", (1, 64)), act("y", (1, 64))], [Op("add", "add", ["x", "x"], ["y"])], ["x"], ["y"])
+    assert in_place_ops(g) == {}
+    g = graph([act("x", (1, 64)), act("y", (1, 64))], [relu("r", "x", "y", patch=True)], ["x"], ["y"])
+    assert in_place_ops(g) == {}
+    with pytest.raises(PlanError, match="cannot write over"):
+        check_in_place(g, {"r": 0})
+
+
+def test_in_place_depthwise_has_a_scratch_record_live_at_its_step_only():
+    g = graph([act("x", (1, 8, 8, 8)), weight("dw", (1, 3, 3, 8)), act("y", (1, 8, 8, 8)), act("z", (1, 8, 8, 8))],
+              [depthwise("d", "x", "y", 1), relu("r", "y", "z")], ["x"], ["z"])
+    assert in_place_ops(g) == {"d": 0, "r": 0}
+    p = plan_memory(g, in_place=True)
+    records = {b.name: b for b in p.buffers}
+    assert set(records) == {"x", scratch_name("d")}
+    s = records[scratch_name("d")]
+    assert (s.size, s.first_use, s.last_use) == (64, 0, 0) and p.scratch_offset("d") == s.offset
+    assert p.live_bytes == [512 + 64, 512]  # the lower bound counts the aliasing and the scratch
+    assert p.arena_bytes == p.lower_bound_bytes == 576
+    assert p.offset("x") == p.offset("y") == p.offset("z")
+    check_plan(p.buffers, p.arena_bytes)
+    assert plan_memory(g, in_place=False).arena_bytes == 1024
+
+
+def test_shrinking_in_place_is_kept_only_where_it_lowers_the_live_bytes():
+    """A stride-2 in-place depthwise keeps its input's 512 bytes alive for as long as its 128-byte output lives."""
+    base = [act("x", (1, 8, 8, 8)), weight("dw", (1, 3, 3, 8)), weight("w", (32, 1, 1, 8)), act("y", (1, 4, 4, 8))]
+    # followed by a relu that runs in place too: 512 + 64 then 512, instead of 640 then 128: kept
+    g = graph([*base, act("z", (1, 4, 4, 8))], [depthwise("d", "x", "y", 2), relu("r", "y", "z")], ["x"], ["z"])
+    assert in_place_candidates(g) == in_place_ops(g) == {"d": 0, "r": 0}
+    # followed by a conv with a large output: 512 + 512 at the conv, instead of 640 and 640: dropped
+    g = graph([*base, act("z", (1, 4, 4, 32))], [depthwise("d", "x", "y", 2), conv("c", "y", "z")], ["x"], ["z"])
+    assert in_place_candidates(g) == {"d": 0} and in_place_ops(g) == {}
+    assert plan_memory(g, in_place=True).arena_bytes == 640
+
+
+def test_default_plan_keeps_kernels_plain_when_in_place_does_not_shrink_the_arena():
+    g = graph([act("x", (1, 64)), act("a", (1, 64)), weight("w", (256, 64)), act("b", (1, 256))],
+              [relu("r", "x", "a"), conv("c", "a", "b")], ["x"], ["b"])
+    assert plan_memory(g, in_place=True).in_place == {"r": 0}
+    assert plan_memory(g, in_place=True).arena_bytes == plan_memory(g, in_place=False).arena_bytes == 320
+    assert plan_memory(g).in_place == {}

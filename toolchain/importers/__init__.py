@@ -8,16 +8,22 @@ from ..errors import InputError
 from ..ir import Graph
 
 
-def import_model(path: Path) -> Graph:
-    """Read a model file into the IR, choosing the importer by content (and extension as a hint)."""
+def import_model(path: Path, input_shapes: dict[str, tuple[int, ...]] | None = None) -> Graph:
+    """Read a model file into the IR, choosing the importer by content (and extension as a hint).
+    `input_shapes` fixes dynamic input dimensions of ONNX models ({input name: shape}, `--input-shape`)."""
+    path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such model file")
     head = path.read_bytes()[:8]
     if len(head) >= 8 and head[4:8] == b"TFL3":
+        if input_shapes:
+            raise InputError(f"{path}: --input-shape applies to ONNX models; a .tflite model has static shapes")
         from .tflite import import_tflite
 
         return import_tflite(path)
     if path.suffix.lower() == ".onnx":
-        raise InputError(f"{path}: ONNX import is not available yet (it arrives with the converter); "
-                         "use an int8 .tflite model")
-    raise InputError(f"{path}: not a TFLite flatbuffer (no 'TFL3' identifier); edgec reads int8 .tflite models")
+        from .onnx import import_onnx
+
+        return import_onnx(path, input_shapes)
+    raise InputError(f"{path}: neither a TFLite flatbuffer (no 'TFL3' identifier) nor an .onnx file; edgec reads "
+                     ".tflite and .onnx models")

@@ -165,7 +165,7 @@ def PADV2(o, ctx):
     value = ctx.const_input(2)
     ctx.drop_inputs_after(1)
     return dict(paddings=[[int(a), int(b)] for a, b in np.asarray(paddings).reshape(-1, 2)],
-                       pad_value=int(np.asarray(value).reshape(-1)[0]))
+                       pad_value=np.asarray(value).reshape(-1)[0].item())  # a float in a float model
 
 
 @tflite_op("concat")
@@ -206,6 +206,53 @@ def QUANTIZE(o, ctx):
 @tflite_op("dequantize")
 def DEQUANTIZE(o, ctx):
     return {}
+
+
+@tflite_op("leaky_relu")
+def LEAKY_RELU(o, ctx):
+    return dict(alpha=float(o.alpha))
+
+
+@tflite_op("hard_swish")
+def HARD_SWISH(o, ctx):
+    return {}
+
+
+def _output_dims(ctx) -> list[int]:
+    out = ctx.reader.sg.tensors[int(ctx.op.outputs[0])]
+    return [int(d) for d in (out.shape if out.shape is not None else [])]
+
+
+@tflite_op("transpose")
+def TRANSPOSE(o, ctx):
+    perm = ctx.const_input(1)
+    ctx.drop_inputs_after(1)
+    return dict(perm=[int(p) for p in np.asarray(perm).reshape(-1)])
+
+
+@tflite_op("resize_nearest")
+def RESIZE_NEAREST_NEIGHBOR(o, ctx):
+    size = [int(s) for s in np.asarray(ctx.const_input(1)).reshape(-1)]
+    if len(_output_dims(ctx)) != 4 or size != _output_dims(ctx)[1:3]:
+        raise Unsupported(f"the size input {size} is not the output tensor's height and width "
+                          f"{_output_dims(ctx)[1:3]}")
+    ctx.drop_inputs_after(1)
+    return dict(align_corners=bool(o.alignCorners) if o else False,
+                half_pixel_centers=bool(o.halfPixelCenters) if o else False)
+
+
+@tflite_op("conv_transpose")
+def TRANSPOSE_CONV(o, ctx):
+    # TFLite's inputs are (output_shape, weights [O, KH, KW, I], input, bias?); the IR op takes (input, weights, bias)
+    _positive(o, "strideH", "strideW")
+    shape = [int(s) for s in np.asarray(ctx.const_input(0)).reshape(-1)]
+    if shape != _output_dims(ctx):
+        raise Unsupported(f"the output_shape input {shape} is not the output tensor's shape {_output_dims(ctx)}")
+    if len(ctx.inputs) not in (3, 4):
+        raise Unsupported(f"{len(ctx.inputs)} inputs (a TRANSPOSE_CONV has 3, or 4 with a bias)")
+    ctx.inputs = [ctx.inputs[2], ctx.inputs[1], *ctx.inputs[3:]]
+    return dict(padding=_padding(o), stride_h=o.strideH, stride_w=o.strideW,
+                activation=_activation(o))
 
 
 
@@ -384,21 +431,43 @@ def _identifier(s: str) -> str:
 
 
 FLOAT_TYPES = {0, 1, 10}  # FLOAT32, FLOAT16, FLOAT64
+INTEGER_WEIGHT_TYPES = {3, 7, 9}  # UINT8, INT16, INT8: quantized weights (INT32/INT64 constants are shapes, axes)
 
 
-def _reject_float_compute(r: _Reader) -> None:
-    """A float (or hybrid: int8 weights, float activations) model is one clear error, not one line per op.
-    QUANTIZE / DEQUANTIZE at the edges of an int8 model are not float compute."""
-    compute = [top for top in r.sg.operators or [] if r.op_code(top) not in ("QUANTIZE", "DEQUANTIZE")]
-    floating = [top for top in compute
-                if any(r.sg.tensors[i].type in FLOAT_TYPES for i in [*(top.inputs if top.inputs is not None else []),
-                                                                     *(top.outputs if top.outputs is not None else [])]
-                       if i >= 0)]
-    if floating:
-        raise InputError(f"{r.path}: a float model ({len(floating)} of {len(compute)} operators compute in float, "
-                         f"the first is {r.op_code(floating[0])}): edgec builds int8 models; float and hybrid models "
-                         "need the converter (`edgec build --calib`), which is not available yet. Until then, export a "
-                         "full-integer int8 .tflite (TFLite converter with a representative dataset).")
+def _reject_hybrid(r: _Reader) -> None:
+    """edgec builds float32 models and full-integer int8 models. A hybrid model (dynamic-range quantization: int8
+    weights read by float operators, which quantize their input at run time; or float weights under int8
+    activations) and float16/float64 compute are one clear error, not one line per op. QUANTIZE / DEQUANTIZE are
+    conversions (the float interface of an int8 model, or a float section inside one) and are not checked here."""
+    buffers = r.model.buffers or []
+
+    def is_const(i: int) -> bool:
+        t = r.sg.tensors[i]
+        buf = buffers[t.buffer] if 0 < t.buffer < len(buffers) else None
+        return buf is not None and buf.data is not None and len(buf.data) > 0
+
+    wide, hybrid = [], []
+    for top in r.sg.operators or []:
+        if r.op_code(top) in ("QUANTIZE", "DEQUANTIZE"):
+            continue
+        ins = [int(i) for i in (top.inputs if top.inputs is not None else []) if i >= 0]
+        outs = [int(i) for i in (top.outputs if top.outputs is not None else []) if i >= 0]
+        types = {r.sg.tensors[i].type for i in ins + outs}
+        if types & {1, 10}:
+            wide.append(top)
+            continue
+        acts = {r.sg.tensors[i].type for i in [*(i for i in ins if not is_const(i)), *outs]}
+        consts = {r.sg.tensors[i].type for i in ins if is_const(i)}
+        if (0 in acts and consts & INTEGER_WEIGHT_TYPES) or (acts & {9} and 0 in consts) or (0 in acts and acts & {9}):
+            hybrid.append(top)
+    if wide:
+        raise InputError(f"{r.path}: {len(wide)} operators compute in float16 or float64 (the first is "
+                         f"{r.op_code(wide[0])}); edgec builds float32 and int8 models: export the model in float32")
+    if hybrid:
+        raise InputError(f"{r.path}: a hybrid (dynamic-range quantized) model: {len(hybrid)} operators mix float "
+                         f"and int8 tensors, e.g. int8 weights under float activations (the first is {r.op_code(hybrid[0])}). edgec builds float32 "
+                         "models (`--dtype float32`) and full-integer int8 models: export the model without "
+                         "quantization, or as full-integer int8 (TFLite converter with a representative dataset).")
 
 
 def import_tflite(path: Path) -> Graph:
@@ -410,7 +479,7 @@ def import_tflite(path: Path) -> Graph:
     if len(r.model.subgraphs) > 1:
         raise UnsupportedError([f"the model has {len(r.model.subgraphs)} subgraphs (control flow: WHILE/IF/CALL); "
                                 "edgec supports single-subgraph models"])
-    _reject_float_compute(r)
+    _reject_hybrid(r)
     problems: list[str] = []
     tensors: dict[str, Tensor] = {}
 
@@ -450,12 +519,9 @@ def import_tflite(path: Path) -> Graph:
     graph_outputs = [use(int(i)) for i in r.sg.outputs]
     for name in graph_inputs:
         t = tensors[name]
-        # A float32 input read only by QUANTIZE ops is the usual 'float interface' of an int8 model: accepted.
-        readers = [op for op in ops if name in op.inputs]
-        float_interface = t.dtype == "float32" and bool(readers) and all(op.type == "quantize" for op in readers)
-        if t.dtype != "int8" and not float_interface:
-            problems.append(f"model input {name} is {t.dtype}: edgec builds int8 models; float and hybrid models "
-                            "need the converter (`edgec build --calib`), which is not available yet")
+        # int8 (a full-integer model) or float32 (a float model, or the float interface of an int8 model)
+        if t.dtype not in ("int8", "float32"):
+            problems.append(f"model input {name} is {t.dtype}: edgec builds models with int8 or float32 inputs")
     for op in ops:
         impl = REGISTRY.get(op.type)
         if impl is None:

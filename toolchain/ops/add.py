@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..fixedpoint import activation_range, multiply_by_quantized_multiplier, quantize_multiplier
-from .base import Operator, fused_activation_supported, register
+from .base import Operator, fused_activation_supported, is_float, register
+from .float_common import activate, activation_fields, all_float32
 
 MAX_RANK = 6
 LEFT_SHIFT = 20  # int8 head room of TFLite's ADD/SUB (15 for int16)
@@ -108,6 +109,16 @@ def broadcast_fields(op, g) -> dict:
     return dict(shape=c_list(shape), stride1=c_list(stride1), stride2=c_list(stride2))
 
 
+def unbroadcast_inputs(op, g) -> tuple[int, ...]:
+    """In place: the inputs the output may overwrite. The kernels write output element i after reading both
+    inputs' element for i; an input that is not broadcast sits at offset i of its buffer, so overwriting it there
+    destroys nothing still to be read (a broadcast input is re-read, and may be smaller than the output)."""
+    if is_float(op, g):
+        return ()
+    y = tuple(g.t(op.outputs[0]).shape)
+    return tuple(k for k in (0, 1) if _padded(tuple(g.t(op.inputs[k]).shape), len(y)) == y)
+
+
 def c_list(values) -> str:
     """A C brace initializer for an int32_t array field."""
     return "{" + ", ".join(str(int(v)) for v in values) + "}"
@@ -185,6 +196,35 @@ class _AddSub(Operator):
     def macs(self, op, g):
         return g.t(op.outputs[0]).size
 
+    def in_place_inputs(self, op, g):
+        return unbroadcast_inputs(op, g)
+
+    # ---- float32: y = clamp(x1 +- x2) elementwise in float32, broadcast as the int8 kernel ------------------
+    kernel_f32 = "add_f32"
+
+    def reference_f32(self, op, g, inputs):
+        x1, x2 = (np.asarray(x, dtype=np.float32) for x in inputs[:2])
+        return [activate(op, np.broadcast_to(self.combine(x1, x2), tuple(g.t(op.outputs[0]).shape)))]
+
+    def emit_f32(self, op, g, ctx):
+        return emit_binary_f32(op, g, ctx, "edgec_add_f32_params", f"edgec_{self.type}_f32")
+
+
+def emit_binary_f32(op, g, ctx, struct: str, function: str) -> str:
+    """The call of a broadcasting float32 binary kernel (ADD, SUB, MUL): loop nest and clamp."""
+    fields = broadcast_fields(op, g)
+    fields.update(activation_fields(op))
+    params = ctx.params_struct(op, struct, fields)
+    return f"{function}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, {ctx.ptr(op.outputs[0])});"
+
+
+def float_operands(op, g) -> bool:
+    """two float32 inputs (constants included) and a float32 output"""
+    return len(op.inputs) == 2 and all(t is not None for t in op.inputs) and all_float32(op, g)
+
+
+BINARY_CONSTRAINTS_F32 = [float_operands, shapes_broadcast, fused_activation_supported]
+
 
 def output_scale_in_range(op, g) -> bool:
     """the output scale is larger than max(input scales) / 2^19, so every ADD/SUB rescale multiplier is below 1
@@ -200,6 +240,7 @@ class Add(_AddSub):
     type = "add"
     c_function = "edgec_add_s8"
     constraints = [*BINARY_CONSTRAINTS, output_scale_in_range]
+    constraints_f32 = [*BINARY_CONSTRAINTS_F32]
 
     def combine(self, v1, v2):
         return v1 + v2
@@ -210,6 +251,7 @@ class Sub(_AddSub):
     type = "sub"
     c_function = "edgec_sub_s8"
     constraints = [*BINARY_CONSTRAINTS, output_scale_in_range]
+    constraints_f32 = [*BINARY_CONSTRAINTS_F32]
 
     def combine(self, v1, v2):
         return v1 - v2

@@ -59,6 +59,19 @@ class Operator:
     def macs(self, op: Op, g: Graph) -> int:
         return 0
 
+    # ---- memory: in-place execution (toolchain/memory.py decides, docs/memory.md has the rules) ----------------
+
+    def in_place_inputs(self, op: Op, g: Graph) -> tuple[int, ...]:
+        """Indices of the inputs whose buffer the output may overwrite, in order of preference: the kernel is
+        correct when the output starts at the same address as that input (it never writes a byte it has still
+        to read, or it saved that byte first). The planner uses one only where that input dies at this op."""
+        return ()
+
+    def scratch_bytes(self, op: Op, g: Graph, *, in_place: bool) -> int:
+        """Arena bytes the kernel needs as scratch during this op only (e.g. the channel plane an in-place
+        depthwise convolution copies its input channel to)."""
+        return 0
+
     def reference_f32(self, op: Op, g: Graph, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
         raise NotImplementedError(f"{self.type}: no float32 reference")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Operator, register, same_quant
+from .float_common import all_float32
 
 MAX_INPUTS = 10  # kMaxInputNum
 MAX_RANK = 6  # RuntimeShape::kMaxSmallSize
@@ -78,3 +79,22 @@ class Concat(Operator):
         ptrs = ", ".join(ctx.ptr(t) for t in op.inputs)
         return (f"{{ const int8_t *const inputs[{len(op.inputs)}] = {{{ptrs}}};\n"
                 f"      edgec_concat_s8(&{params}, inputs, {ctx.ptr(op.outputs[0])}); }}")
+
+    # ---- float32: a copy, as int8 (chunks counted in elements) ------------------------------------------------
+    kernel_f32 = "concat_f32"
+    constraints_f32 = [all_float32, concat_inputs, concat_shapes, concat_no_activation]
+
+    def reference_f32(self, op, g, inputs):
+        return [np.concatenate([np.asarray(x, dtype=np.float32) for x in inputs], axis=_axis(op, g))]
+
+    def emit_f32(self, op, g, ctx):
+        y = g.t(op.outputs[0])
+        axis = _axis(op, g)
+        inner = int(np.prod(y.shape[axis + 1:], dtype=np.int64))
+        chunks = np.array([g.t(t).shape[axis] * inner for t in op.inputs], dtype=np.int32)
+        fields = dict(outer=int(np.prod(y.shape[:axis], dtype=np.int64)), num_inputs=len(op.inputs),
+                      chunk=ctx.const_array(op, "chunk", chunks))
+        params = ctx.params_struct(op, "edgec_concat_f32_params", fields)
+        ptrs = ", ".join(ctx.ptr(t) for t in op.inputs)
+        return (f"{{ const float *const inputs[{len(op.inputs)}] = {{{ptrs}}};\n"
+                f"      edgec_concat_f32(&{params}, inputs, {ctx.ptr(op.outputs[0])}); }}")

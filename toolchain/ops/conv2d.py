@@ -11,7 +11,6 @@ import numpy as np
 
 from ..fixedpoint import activation_range, multiply_by_quantized_multiplier, quantize_multiplier
 from .base import Operator, fused_activation_supported, io_int8, per_tensor_activations, register
-from .window import out_size, pad_before, valid_padding_attr
 from .float_common import (
     activate,
     activation_fields,
@@ -22,6 +21,7 @@ from .float_common import (
     window_geometry,
     windows_f64,
 )
+from .window import out_size, pad_before, valid_padding_attr
 
 
 def weights_int8_symmetric(op, g) -> bool:
@@ -153,10 +153,13 @@ class Conv2D(Operator):
             acc = acc + bias.astype(np.int64)
         return [requantize(acc, op, g)]
 
-    def emit(self, op, g, ctx):
+    def emit(self, op, g, ctx, region: str | None = None):
+        """`region`: a C expression for an `edgec_region *` (patch stage, patch.py), else the whole layer."""
         fields = conv_kernel_fields(op, g, ctx)
         fields["groups"] = g.t(op.inputs[0]).shape[3] // g.t(op.inputs[1]).shape[3]
         params = ctx.params_struct(op, "edgec_conv2d_s8_params", fields)
+        if region is not None:
+            return f"edgec_conv2d_s8_region(&{params}, {region}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
         return f"edgec_conv2d_s8(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
     def macs(self, op, g):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Operator, fused_activation_supported, io_int8, per_tensor_activations, register
+from .base import Operator, fused_activation_supported, io_int8, is_float, per_tensor_activations, register
 from .conv2d import (
     bias_int32,
     conv_kernel_fields,
@@ -17,6 +17,15 @@ from .conv2d import (
     prepare_conv,
     requantize,
     weights_int8_symmetric,
+)
+from .float_common import (
+    activate,
+    activation_fields,
+    all_float32,
+    float_bias,
+    weights_const_f32,
+    window_geometry,
+    windows_f64,
 )
 from .window import valid_padding_attr
 
@@ -54,12 +63,56 @@ class DepthwiseConv2D(Operator):
             acc = acc + bias.astype(np.int64)
         return [requantize(acc, op, g)]
 
-    def emit(self, op, g, ctx):
+    def emit(self, op, g, ctx, region: str | None = None):
+        """`region`: a C expression for an `edgec_region *` (patch stage, patch.py), else the whole layer."""
         fields = conv_kernel_fields(op, g, ctx)
         fields["depth_multiplier"] = op.attrs["depth_multiplier"]
         params = ctx.params_struct(op, "edgec_depthwise_conv2d_s8_params", fields)
+        if region is not None:
+            return (f"edgec_depthwise_conv2d_s8_region(&{params}, {region}, {ctx.ptr(op.inputs[0])}, "
+                    f"{ctx.ptr(op.outputs[0])});")
+        if ctx.plan.is_in_place(op.name):  # the output is in the input's buffer; one channel plane of scratch
+            plane = f"((int8_t *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
+            return f"edgec_depthwise_conv2d_s8_inplace(&{params}, {ctx.ptr(op.outputs[0])}, {plane});"
         return f"edgec_depthwise_conv2d_s8(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+
+    def in_place_inputs(self, op, g):
+        """In place (runtime: edgec_depthwise_conv2d_s8_inplace) when each output channel reads one input
+        channel (depth multiplier 1) and the output has no more pixels than the input."""
+        if is_float(op, g) or op.attrs["depth_multiplier"] != 1:
+            return ()
+        x, y = g.t(op.inputs[0]).shape, g.t(op.outputs[0]).shape
+        return (0,) if y[0] == x[0] and y[1] * y[2] <= x[1] * x[2] and y[3] == x[3] else ()
+
+    def scratch_bytes(self, op, g, *, in_place):
+        x = g.t(op.inputs[0]).shape
+        return x[1] * x[2] if in_place else 0  # one input channel plane
 
     def macs(self, op, g):
         w, y = g.t(op.inputs[1]), g.t(op.outputs[0])
         return y.size * w.shape[1] * w.shape[2]
+
+    # ---- float32: acc[o] = sum_{ky,kx} x[i] * w[o] (taps outside the input skipped) + bias[o]; clamp -------
+    kernel_f32 = "depthwise_conv2d_f32"
+    constraints_f32 = [all_float32, weights_const_f32, fused_activation_supported, valid_padding_attr,
+                       multiplier_matches_channels]
+
+    def reference_f32(self, op, g, inputs):
+        x, w = inputs[0], inputs[1]
+        bias = inputs[2] if len(inputs) > 2 else None
+        assert x is not None and w is not None
+        _, kh, kw, _ = w.shape
+        win, _ = windows_f64(x, op, g, kh, kw)
+        win = np.repeat(win, op.attrs["depth_multiplier"], axis=-1)  # input channel i feeds outputs i*dm ..
+        acc = np.einsum("nyxhwc,hwc->nyxc", win, w[0].astype(np.float64), optimize=True)
+        if bias is not None:
+            acc = acc + bias.astype(np.float64)
+        return [activate(op, acc)]
+
+    def emit_f32(self, op, g, ctx):
+        w = g.t(op.inputs[1])
+        fields = window_geometry(op, g, w.shape[1], w.shape[2])
+        fields.update(depth_multiplier=op.attrs["depth_multiplier"], **activation_fields(op),
+                      weights=ctx.ptr(op.inputs[1]), bias=float_bias(op, ctx))
+        params = ctx.params_struct(op, "edgec_depthwise_conv2d_f32_params", fields)
+        return f"edgec_depthwise_conv2d_f32(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"

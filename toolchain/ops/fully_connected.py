@@ -12,6 +12,7 @@ import numpy as np
 
 from .base import Operator, fused_activation_supported, io_int8, per_tensor_activations, register
 from .conv2d import bias_int32, prepare_rescale, requantize, weights_int8_symmetric
+from .float_common import activate, activation_fields, all_float32, float_bias, weights_const_f32
 
 
 def weights_are_2d(op, g) -> bool:
@@ -68,3 +69,23 @@ class FullyConnected(Operator):
     def macs(self, op, g):
         x, w = g.t(op.inputs[0]), g.t(op.inputs[1])
         return (x.size // w.shape[1]) * w.shape[0] * w.shape[1]
+
+    # ---- float32: y[b,o] = sum_d x[b,d] * w[o,d] (d ascending) + bias[o]; clamp ------------------------------
+    kernel_f32 = "fully_connected_f32"
+    constraints_f32 = [all_float32, weights_are_2d, weights_const_f32, fused_activation_supported]
+
+    def reference_f32(self, op, g, inputs):
+        x, w = inputs[0], inputs[1]
+        bias = inputs[2] if len(inputs) > 2 else None
+        assert x is not None and w is not None
+        acc = x.astype(np.float64).reshape(-1, w.shape[1]) @ w.astype(np.float64).T
+        if bias is not None:
+            acc = acc + bias.astype(np.float64)
+        return [activate(op, acc).reshape(g.t(op.outputs[0]).shape)]
+
+    def emit_f32(self, op, g, ctx):
+        x, w = g.t(op.inputs[0]), g.t(op.inputs[1])
+        fields = dict(batches=x.size // w.shape[1], depth=w.shape[1], out_c=w.shape[0], **activation_fields(op),
+                      weights=ctx.ptr(op.inputs[1]), bias=float_bias(op, ctx))
+        params = ctx.params_struct(op, "edgec_fully_connected_f32_params", fields)
+        return f"edgec_fully_connected_f32(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"

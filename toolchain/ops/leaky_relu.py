@@ -17,6 +17,7 @@ import numpy as np
 
 from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
 from .base import Operator, io_int8, per_tensor_activations, register
+from .float_common import all_float32
 
 
 def _f32(v) -> np.float32:
@@ -43,23 +44,15 @@ def alpha_finite(op, g) -> bool:
     return bool(np.isfinite(np.float32(op.attrs.get("alpha", 0.2))))
 
 
-def float32_io(op, g) -> bool:
-    """input and output are float32 with the same shape"""
-    x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
-    return x.dtype == y.dtype == "float32" and x.shape == y.shape
-
-
 @register
 class LeakyRelu(Operator):
     type = "leaky_relu"
     kernel = "leaky_relu_s8"
     kernel_f32 = "leaky_relu_f32"
     constraints = [io_int8, per_tensor_activations, alpha_finite, leaky_rescale_in_range]
-    constraints_f32 = [float32_io, alpha_finite]
+    constraints_f32 = [all_float32, alpha_finite]
 
     def prepare(self, op, g):
-        if g.t(op.inputs[0]).dtype == "float32":
-            return
         identity, alpha = _ratios(op, g)
         m_id, s_id = quantize_multiplier(identity)
         m_a, s_a = quantize_multiplier(alpha)
@@ -84,6 +77,13 @@ class LeakyRelu(Operator):
                       multiplier_alpha=_c_int32(p["multiplier_alpha"]), shift_alpha=p["shift_alpha"])
         params = ctx.params_struct(op, "edgec_leaky_relu_s8_params", fields)
         return f"edgec_leaky_relu_s8(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+
+    def macs(self, op, g):
+        return g.t(op.outputs[0]).size  # one rescale (multiply) per element
+
+    def in_place_inputs(self, op, g):
+        # both kernels read input[i] before they write output[i] (same element size), one element at a time
+        return (0,)
 
     def reference_f32(self, op, g, inputs):
         x = np.asarray(inputs[0], dtype=np.float32)

@@ -29,8 +29,10 @@ from ..fixedpoint import (
     tflite_round,
 )
 from .base import Operator, io_int8, per_tensor_activations, register
+from .float_common import all_float32
 
 INPUT_INTEGER_BITS = 4
+LOGISTIC_UPPER, LOGISTIC_LOWER = float(np.float32(16.619047164916992188)), -9.0  # float LOGISTIC's cut-offs
 
 
 def _output_quant_is(op, g, scale: float, zero_point: int) -> bool:
@@ -96,6 +98,26 @@ class _LogisticTanh(Operator):
         params = ctx.params_struct(op, "edgec_logistic_tanh_s8_params", fields)
         return f"{self.c_function}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
+    def in_place_inputs(self, op, g):
+        # logistic_tanh_s8.c reads input[i] before it writes output[i], one element at a time
+        return (0,) if io_int8(op, g) else ()
+
+    # ---- float32: elementwise, see function_f64 ----------------------------------------------------------------
+    kernel_f32 = "logistic_tanh_f32"
+    constraints_f32 = [all_float32]
+
+    def function_f64(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def reference_f32(self, op, g, inputs):
+        x = np.asarray(inputs[0], dtype=np.float32)
+        with np.errstate(over="ignore"):
+            return [self.function_f64(x.astype(np.float64)).astype(np.float32)]
+
+    def emit_f32(self, op, g, ctx):
+        params = ctx.params_struct(op, "edgec_logistic_tanh_f32_params", dict(size=g.t(op.inputs[0]).size))
+        return f"edgec_{self.type}_f32(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+
 
 @register
 class Logistic(_LogisticTanh):
@@ -107,6 +129,11 @@ class Logistic(_LogisticTanh):
         # Q0.31 -> units of 1/256 (Q8.23 raw), then the -128 zero point
         return rounding_divide_by_pot(fixed_logistic(a, INPUT_INTEGER_BITS), 31 - 8) - 128
 
+    def function_f64(self, x):
+        # TFLite's float reference: 1 above 16.619... (where 1/(1+e^-x) rounds to 1 in float32), e^x below -9
+        # (relative difference e^x < 1.3e-4 from the exact value there), 1/(1+e^-x) between
+        return np.where(x > LOGISTIC_UPPER, 1.0, np.where(x < LOGISTIC_LOWER, np.exp(x), 1.0 / (1.0 + np.exp(-x))))
+
 
 @register
 class Tanh(_LogisticTanh):
@@ -117,3 +144,6 @@ class Tanh(_LogisticTanh):
     def function(self, a):
         # Q0.31 -> units of 1/128, zero point 0
         return rounding_divide_by_pot(fixed_tanh(a, INPUT_INTEGER_BITS), 31 - 7)
+
+    def function_f64(self, x):
+        return np.tanh(x)

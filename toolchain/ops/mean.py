@@ -19,6 +19,7 @@ import numpy as np
 from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
 from .add import c_list
 from .base import Operator, io_int8, per_tensor_activations, register
+from .float_common import all_float32
 
 MAX_RANK = 6
 LOOPS = 4  # kept and reduced loops each: with rank <= 8, alternating kinds never need more
@@ -121,3 +122,22 @@ class Mean(Operator):
 
     def macs(self, op, g):
         return g.t(op.inputs[0]).size
+
+    # ---- float32: y = (sum of the reduced values, in row-major order) / count ----------------------------------
+    kernel_f32 = "mean_f32"
+    constraints_f32 = [all_float32, axes_in_range, rank_at_most_6]
+
+    def reference_f32(self, op, g, inputs):
+        x = np.asarray(inputs[0], dtype=np.float32).astype(np.float64)
+        axes = tuple(resolved_axes(op, g))
+        return [x.mean(axis=axes).astype(np.float32).reshape(g.t(op.outputs[0]).shape)]
+
+    def emit_f32(self, op, g, ctx):
+        x = g.t(op.inputs[0])
+        axes = resolved_axes(op, g)
+        out_shape, out_stride, red_shape, red_stride = mean_loops(tuple(x.shape), axes)
+        count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+        fields = dict(out_shape=c_list(out_shape), out_stride=c_list(out_stride), red_shape=c_list(red_shape),
+                      red_stride=c_list(red_stride), count=count)
+        params = ctx.params_struct(op, "edgec_mean_f32_params", fields)
+        return f"edgec_mean_f32(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"

@@ -12,8 +12,18 @@ from __future__ import annotations
 import numpy as np
 
 from ..fixedpoint import activation_range, multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
-from .add import BINARY_CONSTRAINTS, broadcast_fields, broadcast_inputs, broadcast_out_shape, operands_per_tensor
+from .add import (
+    BINARY_CONSTRAINTS,
+    BINARY_CONSTRAINTS_F32,
+    broadcast_fields,
+    broadcast_inputs,
+    broadcast_out_shape,
+    emit_binary_f32,
+    operands_per_tensor,
+    unbroadcast_inputs,
+)
 from .base import Operator, register
+from .float_common import activate
 
 
 def mul_real_multiplier(op, g) -> float:
@@ -61,3 +71,17 @@ class Mul(Operator):
 
     def macs(self, op, g):
         return g.t(op.outputs[0]).size
+
+    def in_place_inputs(self, op, g):
+        return unbroadcast_inputs(op, g)
+
+    # ---- float32: y = clamp(x1 * x2) elementwise in float32, broadcast as the int8 kernel --------------------
+    kernel_f32 = "mul_f32"
+    constraints_f32 = [*BINARY_CONSTRAINTS_F32]
+
+    def reference_f32(self, op, g, inputs):
+        x1, x2 = (np.asarray(x, dtype=np.float32) for x in inputs[:2])
+        return [activate(op, np.broadcast_to(x1 * x2, tuple(g.t(op.outputs[0]).shape)))]
+
+    def emit_f32(self, op, g, ctx):
+        return emit_binary_f32(op, g, ctx, "edgec_mul_f32_params", "edgec_mul_f32")

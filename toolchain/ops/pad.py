@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .add import c_list
 from .base import Operator, register
+from .float_common import all_float32, c_float
 
 MAX_RANK = 5  # reference_ops::PadKernelMaxDimensionCount()
 
@@ -78,3 +80,20 @@ class Pad(Operator):
                       after=arr(_extended([b for _, b in pads], 0)), pad_value=op.params["pad_value"])
         params = ctx.params_struct(op, "edgec_pad_s8_params", fields)
         return f"edgec_pad_s8(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+
+    # ---- float32: values copied, padded positions = pad_value (0.0 for PAD) -----------------------------------
+    kernel_f32 = "pad_f32"
+    constraints_f32 = [all_float32, pad_rank, paddings_valid]
+
+    def reference_f32(self, op, g, inputs):
+        value = np.float32(op.attrs.get("pad_value") or 0.0)
+        x = np.asarray(inputs[0], dtype=np.float32)
+        return [np.pad(x, [tuple(p) for p in op.attrs["paddings"]], mode="constant", constant_values=value)]
+
+    def emit_f32(self, op, g, ctx):
+        pads = op.attrs["paddings"]
+        fields = dict(in_dims=c_list(_extended(list(g.t(op.inputs[0]).shape), 1)),
+                      before=c_list(_extended([a for a, _ in pads], 0)), after=c_list(_extended([b for _, b in pads], 0)),
+                      pad_value=c_float(op.attrs.get("pad_value") or 0.0))
+        params = ctx.params_struct(op, "edgec_pad_f32_params", fields)
+        return f"edgec_pad_f32(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"

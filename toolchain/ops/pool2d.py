@@ -11,6 +11,7 @@ import numpy as np
 
 from ..fixedpoint import activation_range
 from .base import Operator, fused_activation_supported, io_int8, per_tensor_activations, register, same_quant
+from .float_common import activate, activation_fields, all_float32, window_geometry, windows_f64
 from .window import out_size, pad_before, valid_padding_attr
 
 
@@ -51,7 +52,8 @@ class _Pool2D(Operator):
         vals = x[:, np.clip(iy, 0, h - 1)[:, None, :, None], np.clip(ix, 0, w - 1)[None, :, None, :], :]
         return vals.reshape(n, oh, ow, -1, c).astype(np.int64), inside.reshape(oh, ow, -1)
 
-    def emit(self, op, g, ctx):
+    def emit(self, op, g, ctx, region: str | None = None):
+        """`region`: a C expression for an `edgec_region *` (patch stage, patch.py), else the whole layer."""
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
         a, p = op.attrs, op.params
         fields = dict(batches=x.shape[0], in_h=x.shape[1], in_w=x.shape[2], channels=x.shape[3],
@@ -59,10 +61,38 @@ class _Pool2D(Operator):
                       stride_h=a["stride_h"], stride_w=a["stride_w"], pad_top=p["pad_top"], pad_left=p["pad_left"],
                       act_min=p["act_min"], act_max=p["act_max"])
         params = ctx.params_struct(op, "edgec_pool2d_s8_params", fields)
+        if region is not None:
+            return f"{self.c_function}_region(&{params}, {region}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
         return f"{self.c_function}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
     def macs(self, op, g):
         return g.t(op.outputs[0]).size * op.attrs["filter_h"] * op.attrs["filter_w"]
+
+    # ---- float32: the average (taps inside the input, summed in row-major order, / their count) or the max ----
+    kernel_f32 = "pool2d_f32"
+    constraints_f32 = [all_float32, fused_activation_supported, valid_padding_attr]
+
+    def pool_f64(self, vals: np.ndarray, inside: np.ndarray) -> np.ndarray:
+        """[N, oh, ow, taps, C] float64 window values and the [oh, ow, taps] inside mask -> [N, oh, ow, C]."""
+        raise NotImplementedError
+
+    def reference_f32(self, op, g, inputs):
+        x = inputs[0]
+        assert x is not None
+        a = op.attrs
+        win, inside = windows_f64(x, op, g, a["filter_h"], a["filter_w"])
+        n, oh, ow = win.shape[:3]
+        vals = win.reshape(n, oh, ow, -1, win.shape[-1])
+        return [activate(op, self.pool_f64(vals, inside.reshape(oh, ow, -1)))]
+
+    def emit_f32(self, op, g, ctx):
+        a = op.attrs
+        fields = window_geometry(op, g, a["filter_h"], a["filter_w"])
+        fields = {k: v for k, v in fields.items() if k not in ("in_c", "dilation_h", "dilation_w")}
+        fields["channels"] = fields.pop("out_c")
+        fields.update(activation_fields(op))
+        params = ctx.params_struct(op, "edgec_pool2d_f32_params", fields)
+        return f"edgec_{self.type}_f32(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
 
 @register
@@ -82,6 +112,10 @@ class AvgPool2D(_Pool2D):
         mean = np.sign(num) * (np.abs(num) // count)
         return [np.clip(mean, op.params["act_min"], op.params["act_max"]).astype(np.int8)]
 
+    def pool_f64(self, vals, inside):
+        mask = inside[None, :, :, :, None]
+        return np.where(mask, vals, 0.0).sum(axis=3) / mask.sum(axis=3)
+
 
 @register
 class MaxPool2D(_Pool2D):
@@ -94,3 +128,6 @@ class MaxPool2D(_Pool2D):
         vals, inside = self.windows(op, g, x)
         best = np.where(inside[None, :, :, :, None], vals, -128).max(axis=3)
         return [np.clip(best, op.params["act_min"], op.params["act_max"]).astype(np.int8)]
+
+    def pool_f64(self, vals, inside):
+        return np.where(inside[None, :, :, :, None], vals, -np.inf).max(axis=3)

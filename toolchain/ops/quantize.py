@@ -99,6 +99,11 @@ class Quantize(Operator):
             params = ctx.params_struct(op, "edgec_requantize_params", fields)
         return f"{fn}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
+    def in_place_inputs(self, op, g):
+        # int8 -> int8 requantize (quantize.c) reads input[i] before it writes output[i]; a wider output would
+        # overwrite elements not yet read
+        return (0,) if (g.t(op.inputs[0]).dtype, g.t(op.outputs[0]).dtype) == ("int8", "int8") else ()
+
 
 @register
 class Dequantize(Operator):

@@ -8,6 +8,9 @@ TFLite Micro treats them differently (activations.cc / activations_common.cc):
          (even when the output's differs):  y = clamp(x, zp_x, FloatToQuantizedType(6, s_x, zp_x))
   RELU_N1_TO_1: TFLM has no kernel for it. edgec follows TFLite's (LiteRT) reference, QuantizedReluX(-1, 1):
          RELU's formula with act_min = max(-128, zp_y + roundf(-1 / s_y)), act_max = min(127, zp_y + roundf(1 / s_y)).
+  Other bounds (ONNX Clip(lo, hi), either bound optional): TFLite has no op; edgec uses RELU's formula with
+         act_min = zp_y + roundf(lo / s_y), act_max = zp_y + roundf(hi / s_y), each saturated to [-128, 127]
+         (a missing bound is -128 or 127), so int8 Clip is RELU_N1_TO_1's kernel with other bounds.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 
 from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, tflite_round, wrap_int32
 from .base import Operator, io_int8, per_tensor_activations, register
+from .float_common import all_float32, c_float, clamp_f32
 
 KINDS: dict[tuple[float | None, float | None], str] = {(0.0, None): "RELU", (0.0, 6.0): "RELU6", (-1.0, 1.0): "RELU_N1_TO_1"}
 
@@ -26,8 +30,21 @@ def _kind(op) -> str | None:
 
 
 def relu_kind(op, g) -> bool:
-    """the activation is RELU, RELU6 or RELU_N1_TO_1"""
-    return _kind(op) is not None
+    """the bounds are ordered (lo <= hi, a missing bound is unbounded); RELU, RELU6 and RELU_N1_TO_1 run as
+    TFLite runs them, other bounds (ONNX Clip) with TFLite's RELU formula: rescale, then clamp to the bounds
+    quantized on the output's scale"""
+    lo, hi = float_bounds(op)
+    return bool(lo <= hi)
+
+
+def _quantized_bound(value: float, y) -> int:
+    """zp_y + roundf(value / s_y) (division in float32, as TFLite's Prepare), saturated to int8; an infinite
+    bound, or one beyond the output's range, saturates."""
+    with np.errstate(over="ignore"):
+        q = float(np.float32(value) / np.float32(y.scale))
+    if not np.isfinite(q):
+        return -128 if q < 0 else 127
+    return min(127, max(-128, y.zero_point + tflite_round(q)))
 
 
 def relu_rescale_in_range(op, g) -> bool:
@@ -39,6 +56,17 @@ def relu_rescale_in_range(op, g) -> bool:
 def _round_quantize(value: float, scale: float) -> int:
     """roundf(value / scale) with the division in float32, as the kernels' Prepare computes it."""
     return tflite_round(float(np.float32(value) / np.float32(scale)))
+
+
+def float_bounds(op) -> tuple[float, float]:
+    lo, hi = op.attrs.get("lo"), op.attrs.get("hi")
+    return (-np.inf if lo is None else float(lo)), (np.inf if hi is None else float(hi))
+
+
+def bounds_ordered(op, g) -> bool:
+    """the lower bound is not above the upper bound"""
+    lo, hi = float_bounds(op)
+    return lo <= hi
 
 
 @register
@@ -55,9 +83,9 @@ class Relu(Operator):
             op.params.update(rescale=False, act_min=x.zero_point, act_max=six, multiplier=0, shift=0)
             return
         multiplier, shift = quantize_multiplier(float(np.float32(x.scale) / np.float32(y.scale)))
-        lo, hi = op.attrs["lo"], op.attrs["hi"]
-        act_min = max(-128, y.zero_point + _round_quantize(lo, y.scale))
-        act_max = 127 if hi is None else min(127, y.zero_point + _round_quantize(hi, y.scale))
+        # RELU, RELU_N1_TO_1 and general bounds: max(-128, zp_y + roundf(lo / s_y)), min(127, zp_y + roundf(hi / s_y))
+        lo, hi = float_bounds(op)
+        act_min, act_max = _quantized_bound(lo, y), _quantized_bound(hi, y)
         op.params.update(rescale=True, act_min=act_min, act_max=act_max, multiplier=multiplier, shift=shift)
 
     def reference(self, op, g, inputs):
@@ -76,3 +104,20 @@ class Relu(Operator):
         params = ctx.params_struct(op, "edgec_relu_s8_params", fields)
         fn = "edgec_relu_s8" if p["rescale"] else "edgec_clamp_s8"
         return f"{fn}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+
+    def in_place_inputs(self, op, g):
+        # relu_s8.c reads input[i] before it writes output[i], one element at a time
+        return (0,) if io_int8(op, g) else ()
+
+    # ---- float32: y = min(max(x, lo), hi), any bounds (ONNX Clip), None = unbounded ---------------------------
+    kernel_f32 = "relu_f32"
+    constraints_f32 = [all_float32, bounds_ordered]
+
+    def reference_f32(self, op, g, inputs):
+        return [clamp_f32(np.asarray(inputs[0], dtype=np.float32), *float_bounds(op))]
+
+    def emit_f32(self, op, g, ctx):
+        lo, hi = float_bounds(op)
+        fields = dict(size=g.t(op.inputs[0]).size, act_min=c_float(lo), act_max=c_float(hi))
+        params = ctx.params_struct(op, "edgec_relu_f32_params", fields)
+        return f"edgec_relu_f32(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"

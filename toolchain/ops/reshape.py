@@ -32,5 +32,14 @@ class Reshape(Operator):
         assert x is not None
         return [x.reshape(g.t(op.outputs[0]).shape)]
 
+    # float32: the same alias, no kernel
+    constraints_f32 = [same_size, same_quant_or_float]
+
+    def reference_f32(self, op, g, inputs):
+        return self.reference(op, g, inputs)
+
+    def emit_f32(self, op, g, ctx):
+        return self.emit(op, g, ctx)
+
     def emit(self, op, g, ctx):
         return f"/* {op.name}: reshape {g.t(op.inputs[0]).shape} -> {g.t(op.outputs[0]).shape}, no data moves */"

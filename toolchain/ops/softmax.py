@@ -32,6 +32,7 @@ from ..fixedpoint import (
     wrap_int32,
 )
 from .base import Operator, io_int8, per_tensor_activations, register
+from .float_common import all_float32, c_float
 
 SCALED_DIFF_INTEGER_BITS = 5
 ACCUMULATION_INTEGER_BITS = 12
@@ -109,3 +110,22 @@ class Softmax(Operator):
                       input_left_shift=p["input_left_shift"], diff_min=p["diff_min"])
         params = ctx.params_struct(op, "edgec_softmax_s8_params", fields)
         return f"edgec_softmax_s8(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+
+    # ---- float32, per row: e = expf((x - max) * beta) (float32 argument), y = e / sum(e) -----------------------
+    kernel_f32 = "softmax_f32"
+    constraints_f32 = [all_float32, has_rank]
+
+    def reference_f32(self, op, g, inputs):
+        x = np.asarray(inputs[0], dtype=np.float32)
+        depth = x.shape[-1] if x.ndim else 1
+        rows = x.reshape(-1, depth)
+        arg = (rows - rows.max(axis=1, keepdims=True)) * np.float32(op.attrs.get("beta", 1.0))  # float32, as C
+        e = np.exp(arg.astype(np.float64))
+        return [(e / e.sum(axis=1, keepdims=True)).astype(np.float32).reshape(x.shape)]
+
+    def emit_f32(self, op, g, ctx):
+        x = g.t(op.inputs[0])
+        depth = x.shape[-1]
+        fields = dict(outer=x.size // depth if depth else 0, depth=depth, beta=c_float(op.attrs.get("beta", 1.0)))
+        params = ctx.params_struct(op, "edgec_softmax_f32_params", fields)
+        return f"edgec_softmax_f32(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"

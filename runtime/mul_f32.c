@@ -1,0 +1,13 @@
+#include "mul_f32.h"
+#include "edgec_broadcast.h"
+
+/* y = clamp(x1 * x2), one float multiplication per element. */
+void edgec_mul_f32(const edgec_mul_f32_params *p, const float *input1, const float *input2, float *output) {
+    edgec_broadcast_cursor c = edgec_broadcast_start();
+    const int32_t rows = edgec_broadcast_rows(p->shape);
+    float *out = output;
+    for (int32_t r = 0; r < rows; r++, edgec_broadcast_next_row(&c, p->shape, p->stride1, p->stride2))
+        for (int32_t i = 0; i < p->shape[5]; i++)
+            *out++ = edgec_clampf(input1[c.offset1 + i * p->stride1[5]] * input2[c.offset2 + i * p->stride2[5]],
+                                  p->act_min, p->act_max);
+}

@@ -1,0 +1,59 @@
+"""QDQ ONNX models (onnxruntime's quantize_static) imported as they are: edgec's generated C (ASan/UBSan) and its
+numpy references agree bit for bit, and both stay within 1 LSB of onnxruntime (docs/onnx.md: onnxruntime
+requantizes in float32 and rounds half to even; TFLite's fixed-point multiplier rounds half away from zero)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx_models import quantize_qdq, small_cnn
+
+from edgec import driver, host, reference
+from edgec.compare import lsb_keys
+
+
+def run_both(path, tmp_path, samples=24, seed=3):
+    b = driver.build(path, tmp_path / "out")
+    g = b.graph
+    rng = np.random.default_rng(seed)
+    xs = [[rng.standard_normal(g.t(n).shape).astype(np.float32) * 1.5 for n in g.inputs] for _ in range(samples)]
+    exe = host.build(b.out, b.sources, sanitize=True)
+    ours_c = driver.split_outputs(host.run(exe, xs), g, len(xs))
+    ours_np = [[reference.run_numpy(g, s)[o] for o in g.outputs] for s in xs]
+    ort = reference.run_onnxruntime(path, xs, g)
+    return g, ours_c, ours_np, ort
+
+
+def lsb(ours, theirs, scale: float) -> np.ndarray:
+    a = np.concatenate([np.asarray(o, np.float64).reshape(-1) for s in ours for o in s])
+    b = np.concatenate([np.asarray(o, np.float64).reshape(-1) for s in theirs for o in s])
+    return np.round(np.abs(a - b) / scale).astype(np.int64)
+
+
+@pytest.mark.parametrize("activations", ["int8", "uint8"])
+def test_qdq_cnn_within_one_lsb_of_onnxruntime(tmp_path, activations):
+    path = quantize_qdq(small_cnn(softmax=False), tmp_path / "cnn_qdq.onnx", activations)
+    g, ours_c, ours_np, ort = run_both(path, tmp_path)
+    kinds = {op.type for op in g.ops}
+    assert {"conv2d", "depthwise_conv2d", "max_pool2d", "mean", "fully_connected", "quantize", "dequantize"} <= kinds
+    # the int8 ops are int8 (nothing silently ran in float): only the edges convert
+    assert [op.type for op in g.ops if g.t(op.outputs[0]).dtype == "float32"] == ["dequantize"]
+    for c, n in zip(ours_c, ours_np):  # C == numpy, bit for bit
+        for a, b in zip(c, n):
+            assert np.array_equal(lsb_keys(a.reshape(-1)), lsb_keys(np.asarray(b).reshape(-1)))
+    # the float output is a dequantized int8: measure in its LSB
+    out_scale = g.t(next(op.inputs[0] for op in g.ops if op.type == "dequantize")).scale
+    d = lsb(ours_c, ort, out_scale)
+    assert d.max() <= 1, f"max {d.max()} LSB from onnxruntime"
+    assert np.mean(d > 0) < 0.2, f"{np.mean(d > 0):.0%} of outputs differ"
+
+
+def test_qdq_softmax_runs_float_between_quantize_and_dequantize(tmp_path):
+    """onnxruntime quantizes a softmax output with scale 1/255; TFLite's int8 softmax needs 1/256: edgec keeps that
+    softmax float (dequantize -> softmax -> quantize) and the outputs still agree within 1 LSB."""
+    path = quantize_qdq(small_cnn(softmax=True), tmp_path / "cnn_sm_qdq.onnx")
+    g, ours_c, ours_np, ort = run_both(path, tmp_path, samples=12)
+    soft = next(op for op in g.ops if op.type == "softmax")
+    assert g.t(soft.outputs[0]).dtype == "float32"
+    d = lsb(ours_c, ort, 1.0 / 255)
+    assert d.max() <= 1, f"max {d.max()} LSB from onnxruntime"

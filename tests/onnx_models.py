@@ -1,0 +1,76 @@
+"""Small ONNX models built with onnx.helper for the ONNX tests (no model files in the repository)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def const(name: str, a) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.asarray(a), name)
+
+
+def model(nodes, inputs: dict[str, list], outputs: dict[str, list | None], inits=(), opset: int = 17,
+          name: str = "m") -> onnx.ModelProto:
+    graph = helper.make_graph(
+        nodes, name, [helper.make_tensor_value_info(k, TensorProto.FLOAT, v) for k, v in inputs.items()],
+        [helper.make_tensor_value_info(k, TensorProto.FLOAT, v) for k, v in outputs.items()], list(inits))
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+    onnx.checker.check_model(m)
+    return m
+
+
+def small_cnn(seed: int = 0, softmax: bool = True, batchnorm: bool = False, size: int = 16) -> onnx.ModelProto:
+    """Conv(3->8, pads 1, stride 2) [-> BatchNorm] -> Relu -> depthwise Conv (group 8) -> Clip(0, 6) -> MaxPool
+    -> GlobalAveragePool -> Flatten -> Gemm(8->10) [-> Softmax], input 1x3xSxS (emulation.md 8.3's test net
+    with a pool)."""
+    rng = np.random.default_rng(seed)
+
+    def w(*shape, scale=0.3):
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], strides=[2, 2], name="conv1")]
+    inits = [const("w1", w(8, 3, 3, 3)), const("b1", w(8)), const("w2", w(8, 1, 3, 3)), const("b2", w(8)),
+             const("lo", np.float32(0)), const("hi", np.float32(6)), const("wf", w(10, 8)), const("bf", w(10))]
+    if batchnorm:
+        nodes.append(helper.make_node("BatchNormalization", ["c1", "g", "be", "m", "v"], ["bn"], name="bn1"))
+        inits += [const("g", np.abs(w(8)) + 0.5), const("be", w(8)), const("m", w(8)), const("v", np.abs(w(8)) + 0.5)]
+    nodes += [
+        helper.make_node("Relu", ["bn" if batchnorm else "c1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1], group=8, name="dw"),
+        helper.make_node("Clip", ["c2", "lo", "hi"], ["r2"], name="relu6"),
+        helper.make_node("MaxPool", ["r2"], ["p"], kernel_shape=[2, 2], strides=[2, 2], name="pool"),
+        helper.make_node("GlobalAveragePool", ["p"], ["gap"], name="gap"),
+        helper.make_node("Flatten", ["gap"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "wf", "bf"], ["logits" if softmax else "y"], transB=1, name="fc"),
+    ]
+    if softmax:
+        nodes.append(helper.make_node("Softmax", ["logits"], ["y"], name="softmax"))
+    return model(nodes, {"x": [1, 3, size, size]}, {"y": [1, 10]}, inits)
+
+
+def quantize_qdq(f32: onnx.ModelProto, out: Path, activations: str = "int8", seed: int = 1,
+                 samples: int = 32) -> Path:
+    """onnxruntime's quantize_static (QDQ, per-channel int8 weights) with random calibration data."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    rng = np.random.default_rng(seed)
+    shape = [d.dim_value for d in f32.graph.input[0].type.tensor_type.shape.dim]
+    name = f32.graph.input[0].name
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.data = iter([{name: rng.standard_normal(shape).astype(np.float32)} for _ in range(samples)])
+
+        def get_next(self):
+            return next(self.data, None)
+
+    src = out.with_suffix(".f32.onnx")
+    onnx.save(f32, src)
+    quantize_static(str(src), str(out), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8 if activations == "int8" else QuantType.QUInt8,
+                    weight_type=QuantType.QInt8, per_channel=True)
+    return out

@@ -1,0 +1,170 @@
+"""The receptive-field maths of patch-based inference (toolchain/patch.py), checked against brute force, and the
+search's promise: never worse than layer by layer, always within the MAC cap."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from edgec import memory, patch
+from edgec.ir import Graph, Op, Quant, Tensor, verify
+from edgec.ops import REGISTRY
+from edgec.ops.window import out_size, pad_before
+
+
+def brute_force_rows(out_start, out_len, in_size, k, stride, pad, dilation):
+    """Every input row some output row in the range reads (taps inside the input only)."""
+    rows = {y * stride - pad + j * dilation for y in range(out_start, out_start + out_len) for j in range(k)}
+    rows = sorted(r for r in rows if 0 <= r < in_size)
+    return (rows[0], rows[-1] - rows[0] + 1) if rows else (0, 0)
+
+
+@pytest.mark.parametrize("k,stride,dilation,padding", [
+    (k, s, d, p) for k, s, d, p in itertools.product((1, 3, 5, 7), (1, 2), (1, 2), ("SAME", "VALID"))])
+def test_input_span_matches_brute_force(k, stride, dilation, padding):
+    for in_size in (7, 16, 23):
+        out = out_size(padding, in_size, k, stride, dilation)
+        if out <= 0:
+            continue
+        pad = pad_before(in_size, out, k, stride, dilation)
+        for start in range(out):
+            for length in range(1, out - start + 1):
+                assert patch.input_span(start, length, in_size, k, stride, pad, dilation) == \
+                    brute_force_rows(start, length, in_size, k, stride, pad, dilation), (in_size, start, length)
+
+
+def test_split_1d_covers_evenly():
+    for size in range(1, 30):
+        for parts in range(1, min(size, 8) + 1):
+            pieces = patch.split_1d(size, parts)
+            assert sum(n for _, n in pieces) == size and pieces[0][0] == 0
+            assert all(a + n == b for (a, n), (b, _) in zip(pieces, pieces[1:]))
+            assert max(n for _, n in pieces) - min(n for _, n in pieces) <= 1
+
+
+def test_union_and_contains():
+    assert patch.union(None, (1, 2, 3, 4)) == (1, 2, 3, 4)
+    assert patch.union((0, 0, 2, 2), (3, 1, 1, 4)) == (0, 0, 4, 5)
+    assert patch.union((0, 0, 0, 0), (3, 1, 1, 4)) == (3, 1, 1, 4)
+    assert patch.contains((0, 0, 5, 5), (1, 1, 4, 4)) and not patch.contains((0, 0, 5, 5), (1, 1, 5, 4))
+
+
+# ---- a small graph built directly in the IR -------------------------------------------------------------------
+
+def _q(scale=0.05, zp=0):
+    return Quant(np.array([scale], np.float32), np.array([zp], np.int64))
+
+
+def chain(h=32, w=32, layers=(("conv", 8, 3, 2), ("dw", 0, 3, 1), ("conv", 16, 1, 1), ("dw", 0, 3, 2),
+                              ("conv", 16, 1, 1), ("pool", 0, 2, 2))) -> Graph:
+    """A MobileNet-like int8 chain (SAME padding) with deterministic weights."""
+    rng = np.random.default_rng(0)
+    tensors = {"x": Tensor("x", (1, h, w, 3), "int8", _q())}
+    ops, cur, shape = [], "x", (1, h, w, 3)
+    for n, (kind, cout, k, s) in enumerate(layers):
+        oh, ow = -(-shape[1] // s), -(-shape[2] // s)
+        cin = shape[3]
+        y = f"t{n}"
+        if kind == "pool":
+            tensors[y] = Tensor(y, (1, oh, ow, cin), "int8", _q())
+            ops.append(Op("avg_pool2d", f"pool_{n}", [cur], [y], dict(padding="SAME", stride_h=s, stride_w=s,
+                                                                         filter_h=k, filter_w=k)))
+        else:
+            cout = cin if kind == "dw" else cout
+            wshape = (1, k, k, cout) if kind == "dw" else (cout, k, k, cin)
+            wq = Quant(np.full(cout, 0.01, np.float32), np.zeros(cout, np.int64), 3 if kind == "dw" else 0)
+            tensors[f"w{n}"] = Tensor(f"w{n}", wshape, "int8", wq, rng.integers(-127, 128, wshape, dtype=np.int8))
+            tensors[y] = Tensor(y, (1, oh, ow, cout), "int8", _q(0.1))
+            attrs = dict(padding="SAME", stride_h=s, stride_w=s, activation="RELU")
+            if kind == "dw":
+                attrs["depth_multiplier"] = 1
+            ops.append(Op("depthwise_conv2d" if kind == "dw" else "conv2d", f"op_{n}", [cur, f"w{n}"], [y], attrs))
+        cur, shape = y, tensors[y].shape
+    g = verify(Graph("chain", tensors, ops, ["x"], [cur]))
+    for op in g.ops:
+        REGISTRY[op.type].prepare(op, g)
+    return g
+
+
+def test_windows_cover_receptive_fields_and_tiles():
+    g = chain()
+    for k in patch.legal_splits(g):
+        for grid in (2, 3, (2, 4)):
+            geo = patch._geometry(g, k, patch._grid(grid))
+            split = g.t(geo.split_tensor)
+            covered = np.zeros(split.shape[1:3], int)
+            for r in geo.computed[k]:
+                covered[r[0]:r[0] + r[2], r[1]:r[1] + r[3]] += 1
+            assert (covered == 1).all(), "the tiles partition the split tensor"
+            for step in range(k + 1):
+                patch.region_rows(g, geo, step)  # raises if a computed region reads outside its window
+            assert geo.mac_overhead >= 0
+
+
+def test_brute_force_dependencies_of_one_patch():
+    """Mark the split tile, walk back pixel by pixel through every layer: the windows are exactly that."""
+    g = chain()
+    k = 3
+    geo = patch._geometry(g, k, (3, 3))
+    for p in range(9):
+        need = {geo.split_tensor: set()}
+        y0, x0, h, w = geo.computed[k][p]
+        need[geo.split_tensor] = {(y, x) for y in range(y0, y0 + h) for x in range(x0, x0 + w)}
+        for op in reversed(g.ops[:k + 1]):
+            kh, kw, sh, sw, pt, pl, dh, dw = patch.window_geometry(op, g)
+            xin = g.t(op.inputs[0])
+            pixels = {(y * sh - pt + i * dh, x * sw - pl + j * dw) for y, x in need[op.outputs[0]]
+                      for i in range(kh) for j in range(kw)}
+            need[op.inputs[0]] = {(a, b) for a, b in pixels if 0 <= a < xin.shape[1] and 0 <= b < xin.shape[2]}
+        for t, pix in need.items():
+            if t in geo.buffer_shapes:
+                ys, xs = [a for a, _ in pix], [b for _, b in pix]
+                box = (min(ys), min(xs), max(ys) - min(ys) + 1, max(xs) - min(xs) + 1)
+                assert geo.windows[t][p] == box, (t, p)
+
+
+def test_records_extend_stage_inputs_and_split():
+    g = chain()
+    plan = patch.plan_patches(g, 3, 2)
+    records, owner, _ = patch.patched_records(g, plan)
+    by = {b.name: b for b in records}
+    assert by["x"].first_use == 0 and by["x"].last_use >= 3  # read by every patch
+    assert by[plan.split_tensor].first_use == 0  # written by every patch
+    for t, shape in plan.buffer_shapes.items():
+        assert by[owner[t]].size == int(np.prod(shape)) < g.t(t).nbytes
+
+
+def test_search_never_worse_and_within_cap():
+    g = chain(48, 48)
+    layer = memory.plan_memory(g)
+    for cap in (0.0, 0.05, 0.2, 1.0, 10.0):
+        plan = patch.search_patches(g, max_mac_overhead=cap, layer_plan=layer)
+        if plan is None:
+            continue
+        assert plan.arena_bytes < layer.arena_bytes and plan.mac_overhead <= cap
+        assert plan.layer_arena_bytes == layer.arena_bytes
+        _, mem = patch.apply_patches(g, plan)
+        memory.check_plan(mem.buffers, mem.arena_bytes)
+        assert mem.arena_bytes == plan.arena_bytes and mem.patch is plan
+        # every candidate within the cap was considered: none has a smaller arena
+        for k in patch.legal_splits(g):
+            for n in range(2, 9):
+                if n > g.t(g.ops[k].outputs[0]).shape[1]:
+                    continue
+                other = patch.plan_patches(g, k, n, layer_plan=layer)
+                if other.mac_overhead <= cap:
+                    assert other.arena_bytes >= plan.arena_bytes, (k, n)
+    assert patch.search_patches(g, max_mac_overhead=0.0, layer_plan=layer) is None  # halos always cost MACs
+    big = patch.search_patches(g, max_mac_overhead=10.0, layer_plan=layer)
+    assert big is not None and big.arena_bytes < layer.arena_bytes
+
+
+def test_illegal_splits_are_refused():
+    g = chain()
+    from edgec.errors import InputError
+    with pytest.raises(InputError):
+        patch.plan_patches(g, 0, 2)  # a one-op stage saves nothing
+    with pytest.raises(InputError):
+        patch.plan_patches(g, 3, 50)  # more patches than rows

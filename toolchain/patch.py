@@ -1,0 +1,533 @@
+"""Patch-based inference (MCUNetV2): run the first stage of the network once per spatial patch.
+
+The peak of a CNN's activation memory is usually in its first layers, where the tensors are large. Patch-based
+inference runs a prefix of the op order (the *stage*, ops 0..k) once per patch of the split tensor (the output
+of op k), recomputing the receptive-field halo of each patch, so that the stage's internal tensors only ever hold
+one patch's window. The stage input (the graph input) and the split tensor stay full size: the stage reads the
+whole input over all patches and assembles the whole split tensor, which the rest of the network reads layer by
+layer. Patching changes only the schedule, never the numbers: each output element is computed from the same
+inputs with the same integer arithmetic as the whole-layer call (see runtime/edgec_region.h).
+
+API (called by the driver after the layer-by-layer plan):
+
+    plan = search_patches(g, max_mac_overhead=0.20, grids=range(2, 9), layer_plan=None) -> PatchPlan | None
+        every legal split k and grid n x n; the arena comes from the real planner (memory.plan_buffers) on the
+        patched records, the MAC overhead is sum over patches of stage MACs / layer-by-layer stage MACs - 1.
+        Keeps the smallest arena within the cap (ties: less overhead, fewer patches); None when no candidate
+        beats the layer-by-layer arena (never worse than layer by layer).
+    plan = plan_patches(g, split_op, grid, layer_plan=None) -> PatchPlan
+        one forced choice (tests, experiments), no cap and no comparison; InputError if the split is
+        not legal.
+    g, mem = apply_patches(g, plan) -> (Graph, MemoryPlan)
+        the memory plan of the patched schedule (mem.patch = plan, mem.layer_arena_bytes set). The graph is
+        returned unchanged: tensors keep their true (full) shapes, so the numpy reference, the report and
+        TFLM's layer dump keep their meaning; the stage's internal buffers are smaller than their tensors, and
+        the plan says so (`PatchPlan.buffer_shapes`). codegen.emit_c reads mem.patch and emits the stage as one
+        loop over the patches with const region tables in flash.
+    traced_tensors(g, mem) -> list[str]
+        the tensors the EDGEC_TRACE build dumps, in order: every op output except the stage's internal
+        tensors (they never exist in full; the split tensor is dumped once, after the loop).
+
+Design decisions (deviations from the brief are explained here):
+- The graph is not rewritten to patch shapes (see apply_patches); buffer sizes are replaced in the planner's
+  records instead, which is all the planner sees.
+- Stage ops: conv2d, depthwise_conv2d, avg/max pool2d ('window': their kernels take an edgec_region), the
+  binary ops add/sub/mul ('binary': activation inputs of the output's shape, constants without spatial
+  extent) and the unary ops relu, logistic, tanh, int8 quantize ('unary'). PAD is not folded: a stage stops
+  before it.
+- Binary ops keep their kernels: those walk numpy-broadcast loops (edgec_broadcast.h) with per-input strides,
+  so a window of an input is just other strides and a start offset. Each patch gets its own parameter struct
+  (loops over the computed rectangle, row strides of each input's window) and pointer offsets; the output
+  window is exactly the computed rectangle, written densely. This is what lets a residual ADD sit inside the
+  stage: its skip input's window (wider, for the other branch's halo) differs from the output's.
+- Unary ops (a size and a flat loop) run their unchanged kernels on the buffers: the input's and the output's
+  windows are made identical (grown to their bounding box, to a fixed point), so element i of both buffers is
+  the same pixel. The kernel is sized for the largest window and also runs over the unused tail of smaller
+  windows; that work is counted in the MAC overhead, and the tail is never read.
+- The split tensor must be written by a windowed op (it writes its tile into the full buffer); a broadcast
+  kernel writes its output densely, so it cannot end the stage.
+- Memory: records from memory.lifetimes(g), internal buffers shrunk to their largest window, and every buffer
+  the stage touches that is defined before it or used after it (the graph input, the split tensor) extended
+  over the whole stage span, since the loop revisits every stage step once per patch. Internal tensors are
+  recomputed within each patch before they are read, so their in-patch lifetimes are exact.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from . import memory
+from .errors import InputError
+from .ir import Graph, Op, Tensor
+from .memory import ALIGNMENT, Buffer, MemoryPlan, align_up
+from .ops import REGISTRY
+from .ops.base import is_float
+
+Rect = tuple[int, int, int, int]  # (y0, x0, h, w) in the full tensor's rows and columns
+
+WINDOWED = ("conv2d", "depthwise_conv2d", "avg_pool2d", "max_pool2d")
+ELEMENTWISE_BINARY = ("add", "sub", "mul")
+ELEMENTWISE_UNARY = ("relu", "logistic", "tanh", "quantize")
+DEFAULT_GRIDS = range(2, 9)
+
+
+# ---- rectangles and receptive fields -----------------------------------------------------------------------------
+
+def union(a: Rect | None, b: Rect) -> Rect:
+    """Bounding box of two rectangles (an empty one adds nothing)."""
+    if a is None or a[2] <= 0 or a[3] <= 0:
+        return b
+    if b[2] <= 0 or b[3] <= 0:
+        return a
+    y0, x0 = min(a[0], b[0]), min(a[1], b[1])
+    return (y0, x0, max(a[0] + a[2], b[0] + b[2]) - y0, max(a[1] + a[3], b[1] + b[3]) - x0)
+
+
+def contains(outer: Rect, inner: Rect) -> bool:
+    if inner[2] <= 0 or inner[3] <= 0:
+        return True
+    return (outer[0] <= inner[0] and inner[0] + inner[2] <= outer[0] + outer[2]
+            and outer[1] <= inner[1] and inner[1] + inner[3] <= outer[1] + outer[3])
+
+
+def split_1d(size: int, parts: int) -> list[tuple[int, int]]:
+    """(start, length) of `parts` near-equal pieces of [0, size): the first size % parts are one longer."""
+    base, extra = divmod(size, parts)
+    out, start = [], 0
+    for i in range(parts):
+        n = base + (1 if i < extra else 0)
+        out.append((start, n))
+        start += n
+    return out
+
+
+def input_span(out_start: int, out_len: int, in_size: int, k: int, stride: int, pad: int,
+               dilation: int = 1) -> tuple[int, int]:
+    """Input rows read by output rows [out_start, out_start + out_len) of a sliding window, as (start, length).
+
+    Output row y reads rows y*stride - pad + j*dilation, j = 0..k-1; rows outside [0, in_size) are padding and
+    read nothing (length 0 when every tap is padding). Without dilation that is [out_start*stride - pad,
+    (out_end-1)*stride - pad + k) clipped to the input. With dilation the taps nearest a border may skip over
+    it, so the first and last rows read are found per output row, for the few rows whose window crosses a
+    border (a row whose window lies inside the input reads its first / last tap)."""
+    if out_len <= 0:
+        return (0, 0)
+    end = out_start + out_len  # exclusive
+
+    def taps(y: int) -> list[int]:
+        base = y * stride - pad
+        return [base + j * dilation for j in range(k) if 0 <= base + j * dilation < in_size]
+
+    # first taps grow with y once a window starts inside the input (y >= first_inside): only the rows before it
+    # and first_inside itself can hold the smallest; last taps grow with y while a window ends inside the input
+    # (y <= last_inside): only last_inside and the rows after it can hold the largest
+    first_inside = max(out_start, -(-pad // stride))
+    last_inside = min(end - 1, (in_size - 1 + pad - (k - 1) * dilation) // stride)
+    firsts = [t[0] for y in range(out_start, min(end, first_inside + 1)) if (t := taps(y))]
+    lasts = [t[-1] for y in range(max(out_start, last_inside), end) if (t := taps(y))]
+    if not firsts or not lasts:
+        return (0, 0)
+    lo, hi = min(firsts), max(lasts)
+    return (lo, hi - lo + 1) if hi >= lo else (0, 0)
+
+
+def window_geometry(op: Op, g: Graph) -> tuple[int, int, int, int, int, int, int, int]:
+    """(k_h, k_w, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w) of a windowed op."""
+    a, p = op.attrs, op.params
+    if op.type in ("conv2d", "depthwise_conv2d"):
+        w = g.t(op.inputs[1])
+        kh, kw = w.shape[1], w.shape[2]
+        dh, dw = a.get("dilation_h", 1), a.get("dilation_w", 1)
+    else:
+        kh, kw, dh, dw = a["filter_h"], a["filter_w"], 1, 1
+    return kh, kw, a["stride_h"], a["stride_w"], p["pad_top"], p["pad_left"], dh, dw
+
+
+def receptive_field(op: Op, g: Graph, out: Rect) -> Rect:
+    """The input rectangle that the outputs `out` of a windowed op read (clipped to the input)."""
+    x = g.t(op.inputs[0])
+    kh, kw, sh, sw, pt, pl, dh, dw = window_geometry(op, g)
+    y0, h = input_span(out[0], out[2], x.shape[1], kh, sh, pt, dh)
+    x0, w = input_span(out[1], out[3], x.shape[2], kw, sw, pl, dw)
+    return (y0, x0, h, w) if h and w else (0, 0, 0, 0)
+
+
+# ---- which ops and splits can run per patch -----------------------------------------------------------------------
+
+def _spatial(t: Tensor) -> bool:
+    return len(t.shape) == 4 and not t.is_const and t.dtype == "int8"
+
+
+def _activations(op: Op, g: Graph) -> list[str]:
+    return [i for i in op.inputs if i is not None and not g.t(i).is_const]
+
+
+def region_kind(op: Op, g: Graph) -> str | None:
+    """'window', 'binary' or 'unary' (see the module doc) when the op can run on a patch, else None."""
+    if is_float(op, g) or len(op.outputs) != 1 or not _spatial(g.t(op.outputs[0])):
+        return None
+    y = g.t(op.outputs[0])
+    acts = _activations(op, g)
+    if not acts or not all(_spatial(g.t(i)) for i in acts):
+        return None
+    if op.type in WINDOWED:
+        return "window" if len(acts) == 1 and acts[0] == op.inputs[0] else None
+    if op.type in ELEMENTWISE_UNARY:
+        return "unary" if g.t(acts[0]).shape == y.shape else None
+    if op.type in ELEMENTWISE_BINARY:
+        for i in op.inputs:
+            if i is None:
+                return None
+            t = g.t(i)
+            if t.is_const:
+                # a constant broadcast over space (per channel or scalar) is the same for every patch
+                padded = (1,) * (4 - len(t.shape)) + tuple(t.shape)
+                if len(t.shape) > 4 or padded[0] != 1 or padded[1] != 1 or padded[2] != 1 \
+                        or padded[3] not in (1, y.shape[3]):
+                    return None
+            elif t.shape != y.shape:
+                return None
+        return "binary"
+    return None
+
+
+def legal_splits(g: Graph) -> list[int]:
+    """Every k such that ops 0..k can form the patch stage: each op runs on patches, no tensor made before op k
+    is read after it or is a graph output, op k is windowed and its output has a spatial extent above 1."""
+    last_read: dict[str, int] = {}
+    for step, op in enumerate(g.ops):
+        for i in op.inputs:
+            if i is not None:
+                last_read[i] = step
+    outputs = set(g.outputs)
+    out: list[int] = []
+    escaping: set[str] = set()  # tensors made in ops 0..k-1 that are read after k or are graph outputs
+    for k, op in enumerate(g.ops):
+        if region_kind(op, g) is None:
+            break
+        escaping = {t for t in escaping if last_read.get(t, -1) > k or t in outputs}
+        s = g.t(op.outputs[0])
+        if k >= 1 and not escaping and region_kind(op, g) == "window" and s.shape[1] * s.shape[2] > 1:
+            out.append(k)
+        escaping.add(op.outputs[0])
+    return out
+
+
+# ---- the plan -----------------------------------------------------------------------------------------------------
+
+@dataclass
+class PatchPlan:
+    split_op: tuple[int, str]  # (index, label) of the last stage op; its output is the split tensor
+    grid: tuple[int, int]  # patches along rows, along columns of the split tensor
+    stage_ops: list[str]  # labels of ops 0..k
+    mac_overhead: float  # stage MACs over all patches / layer-by-layer stage MACs - 1
+    arena_bytes: int
+    layer_arena_bytes: int
+    patch_input_regions: list[Rect]  # per patch: the rectangle of the stage input the patch reads
+    live_bytes: list[int]  # per step of the patched schedule (stage steps: within one patch)
+    split_tensor: str = ""
+    stage_input: str = ""
+    #: per stage tensor (inputs and outputs of stage ops), per patch: the window its buffer holds
+    windows: dict[str, list[Rect]] = field(default_factory=dict)
+    #: per stage op index, per patch: the output rectangle that op computes
+    computed: list[list[Rect]] = field(default_factory=list)
+    #: stage-internal tensors -> the shape of their buffer (the largest window)
+    buffer_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    stage_macs: int = 0
+    layer_stage_macs: int = 0
+    strategy: str = ""
+
+    @property
+    def patches(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+    @property
+    def stage(self) -> range:
+        return range(self.split_op[0] + 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The `patch` section of report.json and plan.json."""
+        return dict(split_layer=self.split_op[1], split_op=self.split_op[0], split_tensor=self.split_tensor,
+                    grid=list(self.grid), patches=self.patches, stage_layers=list(self.stage_ops),
+                    mac_overhead=round(self.mac_overhead, 6), overhead_macs=self.stage_macs - self.layer_stage_macs,
+                    stage_macs=self.stage_macs, layer_stage_macs=self.layer_stage_macs,
+                    arena_bytes=self.arena_bytes, layer_arena_bytes=self.layer_arena_bytes,
+                    patch_input_regions=[list(r) for r in self.patch_input_regions],
+                    buffer_shapes={t: list(s) for t, s in self.buffer_shapes.items()},
+                    live_bytes=list(self.live_bytes))
+
+
+def _per_pixel_macs(op: Op, g: Graph) -> float:
+    y = g.t(op.outputs[0])
+    return REGISTRY[op.type].macs(op, g) / max(y.shape[1] * y.shape[2], 1)
+
+
+def _geometry(g: Graph, k: int, grid: tuple[int, int]) -> PatchPlan:
+    """Windows, computed rectangles, buffer shapes and MACs of stage 0..k on a grid (no memory plan yet)."""
+    ops = g.ops[:k + 1]
+    split = ops[-1].outputs[0]
+    s = g.t(split)
+    kinds = [region_kind(op, g) for op in ops]
+    made = {op.outputs[0] for op in ops}
+    full: dict[str, Rect] = {}  # tensors whose buffer is full size: stage inputs and the split tensor
+    for op in ops:
+        for t in [*_activations(op, g), *op.outputs]:
+            if t not in made or t == split:
+                shape = g.t(t).shape
+                full[t] = (0, 0, shape[1], shape[2])
+    rows, cols = split_1d(s.shape[1], grid[0]), split_1d(s.shape[2], grid[1])
+    tiles = [(r0, c0, rh, cw) for r0, rh in rows for c0, cw in cols]
+    windows: dict[str, list[Rect]] = {t: [] for t in [*full, *made]}
+    computed: list[list[Rect]] = [[] for _ in ops]
+    for tile in tiles:
+        need: dict[str, Rect | None] = {split: tile}
+        # grow the needs to a fixed point: backward receptive fields, then equal windows around unary ops
+        while True:
+            for op, kind in zip(reversed(ops), reversed(kinds)):
+                r = need.get(op.outputs[0])
+                if r is None:
+                    continue
+                for i in _activations(op, g):
+                    need[i] = union(need.get(i), receptive_field(op, g, r) if kind == "window" else r)
+            changed = False
+            for op, kind in zip(ops, kinds):
+                if kind != "unary":
+                    continue
+                members = [*_activations(op, g), op.outputs[0]]
+                box: Rect | None = None
+                for t in members:
+                    box = union(box, full[t] if t in full else need.get(t) or (0, 0, 0, 0))
+                for t in members:
+                    if t != split and need.get(t) != box:
+                        need[t] = box
+                        changed = True
+                assert op.outputs[0] != split, "legal_splits ends a stage with a windowed op"
+            if not changed:
+                break
+        for t in windows:
+            windows[t].append(full[t] if t in full else (need.get(t) or (0, 0, 0, 0)))
+        for j, op in enumerate(ops):
+            o = op.outputs[0]
+            computed[j].append(tile if o == split else windows[o][-1])
+    buffer_shapes: dict[str, tuple[int, ...]] = {}
+    for t in made:
+        if t == split:
+            continue
+        shape = g.t(t).shape
+        buffer_shapes[t] = (shape[0], max(r[2] for r in windows[t]), max(r[3] for r in windows[t]), shape[3])
+    layer_macs = sum(REGISTRY[op.type].macs(op, g) for op in ops)
+    macs = 0.0
+    for j, (op, kind) in enumerate(zip(ops, kinds)):
+        per_pixel = _per_pixel_macs(op, g)
+        o = op.outputs[0]
+        for r in computed[j]:
+            # unary kernels run over their whole (largest-window) buffer
+            area = buffer_shapes[o][1] * buffer_shapes[o][2] if kind == "unary" else r[2] * r[3]
+            macs += per_pixel * area
+    stage_input = next((t for t in _activations(ops[0], g)), "")
+    label = ops[-1].attrs.get("label", ops[-1].name)
+    return PatchPlan(split_op=(k, label), grid=grid, stage_ops=[op.attrs.get("label", op.name) for op in ops],
+                     mac_overhead=(macs / layer_macs - 1.0) if layer_macs else 0.0, arena_bytes=0,
+                     layer_arena_bytes=0, patch_input_regions=list(windows[stage_input]) if stage_input else [],
+                     live_bytes=[], split_tensor=split, stage_input=stage_input, windows=windows,
+                     computed=computed, buffer_shapes=buffer_shapes, stage_macs=int(round(macs)),
+                     layer_stage_macs=int(layer_macs))
+
+
+def marked(g: Graph, k: int, grid: tuple[int, int] | None = None) -> Graph:
+    """A shallow copy of the graph whose ops 0..k carry attrs["patch"] (memory.in_place_candidates never puts a
+    patch-stage op in place: its tensors are windows)."""
+    ops = [replace(op, attrs={**op.attrs, "patch": {"stage": [0, k], "grid": list(grid or (0, 0))}})
+           if j <= k else op for j, op in enumerate(g.ops)]
+    return Graph(name=g.name, tensors=g.tensors, ops=ops, inputs=g.inputs, outputs=g.outputs, meta=g.meta)
+
+
+def _in_place(g: Graph, k: int, cache: dict[int, dict[str, int]] | None = None) -> dict[str, int]:
+    """memory.in_place_ops for the ops after the stage (depends on k only, not on the grid)."""
+    if cache is not None and k in cache:
+        return cache[k]
+    gm = marked(g, k)
+    chosen = memory.in_place_ops(gm)
+    memory.check_in_place(gm, chosen)
+    if cache is not None:
+        cache[k] = chosen
+    return chosen
+
+
+def patched_records(g: Graph, plan: PatchPlan, in_place: dict[str, int] | None = None
+                    ) -> tuple[list[Buffer], dict[str, str], dict[str, int]]:
+    """The planner's records for the patched schedule (see the module doc), tensor -> buffer, in-place ops."""
+    k = plan.split_op[0]
+    chosen = in_place if in_place is not None else _in_place(g, k)
+    owner = memory.buffer_of(g, in_place=chosen)
+    records = memory.lifetimes(g, in_place=chosen)
+    internal = {owner[t]: shape for t, shape in plan.buffer_shapes.items()}
+    touched = {owner[t] for op in g.ops[:k + 1] for t in [*_activations(op, g), *op.outputs]}
+    for b in records:
+        if b.name in internal:
+            shape = internal[b.name]
+            b.size = shape[0] * shape[1] * shape[2] * shape[3]  # stage tensors are int8
+        elif b.name in touched:
+            b.first_use, b.last_use = min(b.first_use, 0), max(b.last_use, k)
+    return records, owner, chosen
+
+
+def _lower_bound(records: list[Buffer], steps: int) -> int:
+    return align_up(max(memory.live_bytes_per_step(records, steps), default=0), ALIGNMENT)
+
+
+def _finish(g: Graph, plan: PatchPlan, layer_arena: int, in_place: dict[str, int] | None = None) -> MemoryPlan:
+    """Plan the memory of a geometry with the real planner (every strategy, verified)."""
+    records, owner, chosen = patched_records(g, plan, in_place)
+    strategy, arenas, optimal = memory.plan_buffers(records)
+    arena = memory.arena_size(records)
+    memory.check_plan(records, arena)
+    plan.arena_bytes, plan.layer_arena_bytes, plan.strategy = arena, layer_arena, strategy
+    plan.live_bytes = memory.live_bytes_per_step(records, max(len(g.ops), 1))
+    return MemoryPlan(buffers=records, arena_bytes=arena, owner=owner, live_bytes=list(plan.live_bytes),
+                      strategy=strategy, strategy_arenas=arenas, optimal=optimal, patch=plan,
+                      layer_arena_bytes=layer_arena, in_place=chosen)
+
+
+def _grid(n: int | tuple[int, int]) -> tuple[int, int]:
+    return (n, n) if isinstance(n, int) else (int(n[0]), int(n[1]))
+
+
+def _layer_arena(g: Graph, layer_plan: MemoryPlan | None) -> int:
+    return (layer_plan if layer_plan is not None else memory.plan_memory(g)).arena_bytes
+
+
+def plan_patches(g: Graph, split_op: int, grid: int | tuple[int, int],
+                 layer_plan: MemoryPlan | None = None) -> PatchPlan:
+    """One forced choice of split op and grid (no overhead cap, no comparison with layer by layer)."""
+    if split_op not in legal_splits(g):
+        raise InputError(f"op {split_op} cannot end a patch stage in {g.name} (legal: {legal_splits(g)})")
+    rows, cols = _grid(grid)
+    s = g.t(g.ops[split_op].outputs[0])
+    if not (1 <= rows <= s.shape[1] and 1 <= cols <= s.shape[2]):
+        raise InputError(f"a {rows}x{cols} grid does not fit the {s.shape[1]}x{s.shape[2]} split tensor")
+    plan = _geometry(g, split_op, (rows, cols))
+    _finish(g, plan, _layer_arena(g, layer_plan))
+    return plan
+
+
+def search_patches(g: Graph, max_mac_overhead: float = 0.20, grids=DEFAULT_GRIDS,
+                   layer_plan: MemoryPlan | None = None) -> PatchPlan | None:
+    """The split op and grid with the smallest arena whose MAC overhead is within the cap, or None when nothing
+    beats layer by layer. Candidates are ranked by their live-bytes lower bound (cheap) and planned in that
+    order until the bound alone cannot beat the best plan found."""
+    layer_arena = _layer_arena(g, layer_plan)
+    steps = max(len(g.ops), 1)
+    in_place: dict[int, dict[str, int]] = {}
+    candidates = []
+    for k in legal_splits(g):
+        s = g.t(g.ops[k].outputs[0])
+        for n in grids:
+            rows, cols = _grid(n)
+            if rows > s.shape[1] or cols > s.shape[2] or rows * cols < 2:
+                continue
+            geo = _geometry(g, k, (rows, cols))
+            if geo.mac_overhead > max_mac_overhead + 1e-12:
+                continue
+            bound = _lower_bound(patched_records(g, geo, _in_place(g, k, in_place))[0], steps)
+            if bound < layer_arena:
+                candidates.append((bound, geo.mac_overhead, rows * cols, k, geo))
+    candidates.sort(key=lambda c: c[:4])
+    best: PatchPlan | None = None
+    for bound, overhead, _, _, geo in candidates:
+        if best is not None and (bound > best.arena_bytes
+                                 or (bound == best.arena_bytes and overhead >= best.mac_overhead)):
+            continue
+        _finish(g, geo, layer_arena, in_place[geo.split_op[0]])
+        plan = geo
+        if plan.arena_bytes >= layer_arena:
+            continue
+        if best is None or (plan.arena_bytes, plan.mac_overhead) < (best.arena_bytes, best.mac_overhead):
+            best = plan
+    return best
+
+
+def apply_patches(g: Graph, plan: PatchPlan) -> tuple[Graph, MemoryPlan]:
+    """The memory plan of the patched schedule, and the graph with its stage ops marked attrs["patch"] (tensors
+    keep their full shapes; see the module doc)."""
+    mem = _finish(g, plan, plan.layer_arena_bytes)
+    return marked(g, plan.split_op[0], plan.grid), mem
+
+
+# ---- what codegen needs -------------------------------------------------------------------------------------------
+
+def region_rows(g: Graph, plan: PatchPlan, step: int) -> list[tuple[Rect, Rect, Rect]]:
+    """Per patch, (computed output, input window, output window) of stage op `step`, each (y0, x0, h, w).
+    Checks the invariant the kernels rely on: every in-bounds tap of the computed outputs is in the window."""
+    op = g.ops[step]
+    x, y = _activations(op, g)[0], op.outputs[0]
+    rows = []
+    for p in range(plan.patches):
+        out, win, ob = plan.computed[step][p], plan.windows[x][p], plan.windows[y][p]
+        if not contains(win, receptive_field(op, g, out)) or not contains(ob, out):
+            raise AssertionError(f"patch {p} of {op.name}: region outside its buffer window")  # a bug, never input
+        rows.append((out, win, ob))
+    return rows
+
+
+def binary_loops(g: Graph, plan: PatchPlan, step: int) -> list[tuple[list[int], list[list[int]], list[int]]]:
+    """Per patch, the broadcast loops of binary stage op `step` (edgec_broadcast.h, 6 loops, outermost first):
+    (loop extents over the computed rectangle, element strides of each input, start offset of each input in
+    its buffer). An activation input walks its window: rows W.w * C apart, pixels C apart; a constant walks
+    its channels only (stride 0 where it repeats). Loops are folded where every input stays contiguous."""
+    op = g.ops[step]
+    y = g.t(op.outputs[0])
+    n, c = y.shape[0], y.shape[3]
+    out = []
+    for p in range(plan.patches):
+        r = plan.computed[step][p]
+        assert r == plan.windows[op.outputs[0]][p], "a binary op writes its output window densely"
+        dims = [n, r[2], r[3], c]
+        strides, offsets = [], []
+        for i in op.inputs:
+            t = g.t(i)
+            if t.is_const:
+                strides.append([0, 0, 0, 1 if t.size == c and c > 1 else 0])
+                offsets.append(0)
+                continue
+            w = plan.windows[i][p]  # type: ignore[index]
+            strides.append([w[2] * w[3] * c, w[3] * c, c, 1])
+            offsets.append(((r[0] - w[0]) * w[3] + (r[1] - w[1])) * c)
+        loops: list[list[int]] = []  # [extent, stride per input], innermost first while building
+        for d in reversed(range(4)):
+            if dims[d] == 1:
+                continue
+            if loops and all(strides[j][d] == loops[-1][1 + j] * loops[-1][0] for j in range(len(strides))):
+                loops[-1][0] *= dims[d]  # contiguous across this dimension for every input: one longer loop
+            else:
+                loops.append([dims[d], *(s_[d] for s_ in strides)])
+        loops += [[1] + [0] * len(strides)] * (6 - len(loops))
+        loops.reverse()
+        out.append(([lp[0] for lp in loops], [[lp[1 + j] for lp in loops] for j in range(len(strides))], offsets))
+    return out
+
+
+def buffer_view(g: Graph, plan: PatchPlan) -> Graph:
+    """A shallow copy of the graph whose stage-internal tensors have their buffer shapes (for unary ops, which
+    run their whole-tensor kernels on the buffers)."""
+    tensors = dict(g.tensors)
+    for t, shape in plan.buffer_shapes.items():
+        tensors[t] = replace(g.tensors[t], shape=shape)
+    return Graph(name=g.name, tensors=tensors, ops=g.ops, inputs=g.inputs, outputs=g.outputs, meta=g.meta)
+
+
+def buffer_op(op: Op, view: Graph) -> Op:
+    """The op with its compile-time constants prepared for the buffer shapes (element counts change)."""
+    twin = copy.copy(op)
+    twin.params = {}
+    REGISTRY[op.type].prepare(twin, view)
+    return twin
+
+
+def traced_tensors(g: Graph, plan: MemoryPlan) -> list[str]:
+    """The tensors the EDGEC_TRACE build dumps, in order (stage-internal tensors are never whole)."""
+    patch: PatchPlan | None = plan.patch
+    internal = set(patch.buffer_shapes) if patch is not None else set()
+    return [o for op in g.ops for o in op.outputs if o not in internal]

@@ -1,0 +1,148 @@
+"""Operator order: the topological order of the graph with the smallest activation arena (DESIGN.md "schedule").
+
+Independent ops (the two branches of a residual block) may run in any order without changing a single output
+bit, but the order decides which tensors are alive together. `best_order` searches the orders with a dynamic
+programme over sets of scheduled ops (Serenity, Ahn et al. 2020): after a set S of ops has run, the tensors still
+alive depend on S only, not on the order inside S, so
+
+    peak(S + {v}) = min over the last op v of  max(peak(S), live bytes while v runs after S)
+
+and one state per set suffices. The states of one size are expanded together (a breadth-first sweep); where a
+graph has many parallel branches the number of sets explodes, so each sweep keeps at most `max_states` sets
+(the lowest peaks; ties by the original order), which makes the search a beam, still deterministic.
+
+The live bytes while v runs follow memory.lifetimes: every buffer produced (or a graph input) with a reader not
+yet run (or a graph output), v's outputs, v's kernel scratch; when v may run in place (the input's buffer dies at
+v, memory.in_place_candidates' rule) its input and output share one buffer of the larger size. The model does
+not carry an in-place chain's larger first buffer forward (a shrinking in-place op), so its figure is an
+estimate: `reorder_for_memory` keeps a new order only when the real planner's arena for it is strictly smaller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from .ir import Graph
+from .memory import buffer_of, plan_memory
+from .ops import REGISTRY
+
+MAX_STATES = 4096
+
+
+@dataclass
+class _Buffers:
+    """The graph's buffers (reshape aliases merged) as bit masks over op indices."""
+
+    size: list[int]
+    producer: list[int]  # bit of the op producing the buffer, 0 for a graph input
+    touchers: list[int]  # bits of every op reading or writing a tensor of the buffer
+    is_output: list[bool]
+    of_tensor: dict[str, int]
+
+
+def _buffers(g: Graph) -> _Buffers:
+    owner = buffer_of(g)
+    names = sorted(set(owner.values()), key=list(owner.values()).index)
+    index = {b: i for i, b in enumerate(names)}
+    n = len(names)
+    size, producer, touchers = [0] * n, [0] * n, [0] * n
+    for t, b in owner.items():
+        size[index[b]] = max(size[index[b]], g.tensors[t].nbytes)
+    for k, op in enumerate(g.ops):
+        for i in op.inputs:
+            if i is not None and i in owner:
+                touchers[index[owner[i]]] |= 1 << k
+        for out in op.outputs:
+            touchers[index[owner[out]]] |= 1 << k
+            if owner[out] == out:
+                producer[index[out]] = 1 << k
+    is_output = [False] * n
+    for t in g.outputs:
+        is_output[index[owner[t]]] = True
+    return _Buffers(size, producer, touchers, is_output, {t: index[b] for t, b in owner.items()})
+
+
+def _step_bytes(g: Graph, bufs: _Buffers, done: int, k: int) -> int:
+    """Live bytes while op k runs after the ops in `done` (a bit mask)."""
+    op = g.ops[k]
+    bit = 1 << k
+    after = done | bit
+    live = {i for i in range(len(bufs.size))
+            if bufs.producer[i] & after == bufs.producer[i] and (bufs.touchers[i] & ~done or bufs.is_output[i])}
+    total = sum(bufs.size[i] for i in live)
+    impl = REGISTRY[op.type]
+    in_place = False
+    if not impl.alias_of_input and not op.attrs.get("patch") and len(op.outputs) == 1:
+        y = bufs.of_tensor[op.outputs[0]]
+        for j in impl.in_place_inputs(op, g):
+            x = op.inputs[j]
+            if x is None or x not in bufs.of_tensor or g.t(x).dtype != g.t(op.outputs[0]).dtype:
+                continue
+            b = bufs.of_tensor[x]
+            others = [bufs.of_tensor.get(t) for i, t in enumerate(op.inputs) if i != j and t is not None]
+            if bufs.touchers[b] & ~after or bufs.is_output[b] or b in others:
+                continue
+            total -= min(bufs.size[b], bufs.size[y])  # one buffer of the larger size
+            in_place = True
+            break
+    return total + impl.scratch_bytes(op, g, in_place=in_place)
+
+
+def _predecessors(g: Graph) -> list[int]:
+    """For each op, the bit mask of the ops producing its inputs."""
+    made_by = {t: k for k, op in enumerate(g.ops) for t in op.outputs}
+    return [sum({1 << made_by[t] for t in op.inputs if t is not None and t in made_by}) for op in g.ops]
+
+
+def order_peak(g: Graph, order: list[int]) -> int:
+    """The peak live bytes of running g's ops in `order`, by the search's model."""
+    bufs = _buffers(g)
+    done, peak = 0, 0
+    for k in order:
+        peak = max(peak, _step_bytes(g, bufs, done, k))
+        done |= 1 << k
+    return peak
+
+
+def best_order(g: Graph, max_states: int = MAX_STATES) -> tuple[list[int], int, bool]:
+    """(op indices in the best order found, its modelled peak, exhaustive). Exhaustive is False when a sweep hit
+    `max_states` (the result is then the best of a beam search). Ties keep the earliest original order."""
+    n = len(g.ops)
+    preds = _predecessors(g)
+    bufs = _buffers(g)
+    # state: done mask -> (peak, order as a tuple of op indices)
+    level: dict[int, tuple[int, tuple[int, ...]]] = {0: (0, ())}
+    exhaustive = True
+    for _ in range(n):
+        nxt: dict[int, tuple[int, tuple[int, ...]]] = {}
+        for done, (peak, order) in level.items():
+            for k in range(n):
+                if done >> k & 1 or preds[k] & done != preds[k]:
+                    continue
+                cand = (max(peak, _step_bytes(g, bufs, done, k)), order + (k,))
+                key = done | 1 << k
+                if key not in nxt or cand < nxt[key]:
+                    nxt[key] = cand
+        if len(nxt) > max_states:
+            exhaustive = False
+            nxt = dict(sorted(nxt.items(), key=lambda kv: kv[1])[:max_states])
+        level = nxt
+    peak, order = level[(1 << n) - 1] if n else (0, ())
+    return list(order), peak, exhaustive
+
+
+def reordered(g: Graph, order: list[int]) -> Graph:
+    """The same graph with its ops in `order` (tensors shared, ops not copied)."""
+    return replace(g, ops=[g.ops[k] for k in order])
+
+
+def reorder_for_memory(g: Graph, max_states: int = MAX_STATES, *, in_place: bool | None = None) -> Graph:
+    """g with its ops in the order of the smallest planned arena: the searched order when the real planner
+    (`plan_memory(..., in_place=in_place)`, the same call the build makes) gives it a strictly smaller arena than
+    the given order, else g unchanged. Outputs are identical either way: only independent ops change places."""
+    order, _, _ = best_order(g, max_states)
+    if order == list(range(len(g.ops))):
+        return g
+    candidate = reordered(g, order)
+    smaller = plan_memory(candidate, in_place=in_place).arena_bytes < plan_memory(g, in_place=in_place).arena_bytes
+    return candidate if smaller else g
