@@ -13,7 +13,7 @@ def const(name: str, a) -> onnx.TensorProto:
     return numpy_helper.from_array(np.asarray(a), name)
 
 
-def model(nodes, inputs: dict[str, list], outputs: dict[str, list | None], inits=(), opset: int = 17,
+def model(nodes, inputs: dict[str, list], outputs: dict[str, list], inits=(), opset: int = 17,
           name: str = "m") -> onnx.ModelProto:
     graph = helper.make_graph(
         nodes, name, [helper.make_tensor_value_info(k, TensorProto.FLOAT, v) for k, v in inputs.items()],
@@ -74,3 +74,27 @@ def quantize_qdq(f32: onnx.ModelProto, out: Path, activations: str = "int8", see
                     activation_type=QuantType.QInt8 if activations == "int8" else QuantType.QUInt8,
                     weight_type=QuantType.QInt8, per_channel=True)
     return out
+
+
+def one_op(kind: str, seed: int = 0) -> onnx.ModelProto:
+    """A one-layer float model of `kind` (conv, depthwise, gemm, avgpool, add) for per-op QDQ checks."""
+    rng = np.random.default_rng(seed)
+
+    def w(*shape, scale=0.3):
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    if kind == "conv":
+        return model([helper.make_node("Conv", ["x", "w", "b"], ["y"], pads=[1, 1, 1, 1], strides=[2, 2])],
+                     {"x": [1, 4, 12, 12]}, {"y": [1, 8, 6, 6]}, [const("w", w(8, 4, 3, 3)), const("b", w(8))])
+    if kind == "depthwise":
+        return model([helper.make_node("Conv", ["x", "w", "b"], ["y"], pads=[1, 1, 1, 1], group=8)],
+                     {"x": [1, 8, 10, 10]}, {"y": [1, 8, 10, 10]}, [const("w", w(8, 1, 3, 3)), const("b", w(8))])
+    if kind == "gemm":
+        return model([helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1)], {"x": [1, 32]}, {"y": [1, 10]},
+                     [const("w", w(10, 32)), const("b", w(10))])
+    if kind == "avgpool":
+        return model([helper.make_node("GlobalAveragePool", ["x"], ["y"])], {"x": [1, 8, 6, 6]}, {"y": [1, 8, 1, 1]})
+    if kind == "add":
+        return model([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Add", ["x", "r"], ["y"])],
+                     {"x": [1, 8, 6, 6]}, {"y": [1, 8, 6, 6]})
+    raise ValueError(kind)

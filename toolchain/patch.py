@@ -378,17 +378,29 @@ def _lower_bound(records: list[Buffer], steps: int) -> int:
     return align_up(max(memory.live_bytes_per_step(records, steps), default=0), ALIGNMENT)
 
 
-def _finish(g: Graph, plan: PatchPlan, layer_arena: int, in_place: dict[str, int] | None = None) -> MemoryPlan:
-    """Plan the memory of a geometry with the real planner (every strategy, verified)."""
+def _plan_records(g: Graph, plan: PatchPlan, in_place: dict[str, int]) -> MemoryPlan:
     records, owner, chosen = patched_records(g, plan, in_place)
     strategy, arenas, optimal = memory.plan_buffers(records)
     arena = memory.arena_size(records)
     memory.check_plan(records, arena)
-    plan.arena_bytes, plan.layer_arena_bytes, plan.strategy = arena, layer_arena, strategy
-    plan.live_bytes = memory.live_bytes_per_step(records, max(len(g.ops), 1))
-    return MemoryPlan(buffers=records, arena_bytes=arena, owner=owner, live_bytes=list(plan.live_bytes),
-                      strategy=strategy, strategy_arenas=arenas, optimal=optimal, patch=plan,
-                      layer_arena_bytes=layer_arena, in_place=chosen)
+    return MemoryPlan(buffers=records, arena_bytes=arena, owner=owner,
+                      live_bytes=memory.live_bytes_per_step(records, max(len(g.ops), 1)), strategy=strategy,
+                      strategy_arenas=arenas, optimal=optimal, in_place=chosen)
+
+
+def _finish(g: Graph, plan: PatchPlan, layer_arena: int, in_place: dict[str, int] | None = None) -> MemoryPlan:
+    """Plan the memory of a geometry with the real planner (every strategy, verified). As memory.plan_memory
+    does, the ops after the stage go in place only where that makes the arena strictly smaller (in-place kernels
+    cost time)."""
+    chosen = in_place if in_place is not None else _in_place(g, plan.split_op[0])
+    mem = _plan_records(g, plan, {})
+    if chosen:
+        packed = _plan_records(g, plan, chosen)
+        mem = packed if packed.arena_bytes < mem.arena_bytes else mem
+    plan.arena_bytes, plan.layer_arena_bytes, plan.strategy = mem.arena_bytes, layer_arena, mem.strategy
+    plan.live_bytes = list(mem.live_bytes)
+    mem.patch, mem.layer_arena_bytes = plan, layer_arena
+    return mem
 
 
 def _grid(n: int | tuple[int, int]) -> tuple[int, int]:
@@ -431,7 +443,8 @@ def search_patches(g: Graph, max_mac_overhead: float = 0.20, grids=DEFAULT_GRIDS
             geo = _geometry(g, k, (rows, cols))
             if geo.mac_overhead > max_mac_overhead + 1e-12:
                 continue
-            bound = _lower_bound(patched_records(g, geo, _in_place(g, k, in_place))[0], steps)
+            bound = min(_lower_bound(patched_records(g, geo, chosen)[0], steps)
+                        for chosen in ({}, _in_place(g, k, in_place)))
             if bound < layer_arena:
                 candidates.append((bound, geo.mac_overhead, rows * cols, k, geo))
     candidates.sort(key=lambda c: c[:4])

@@ -322,3 +322,10 @@ def test_paths_are_accepted_as_strings(tmp_path):
     assert len(load_calibration(str(tmp_path / "ok.npy"), small_float_graph())) == 2
     assert isinstance(write_tflite(quantize_graph(small_float_graph(), samples(small_float_graph(), 2)),
                                    str(tmp_path / "m.tflite")), Path)
+
+
+def test_missing_calibration_message_says_what_to_do():
+    from edgec.calib import missing_calibration_message
+
+    text = missing_calibration_message("m.onnx")
+    assert "m.onnx" in text and "--calib" in text and "--mean" in text
