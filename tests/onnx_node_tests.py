@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import numpy_helper
 
 TESTS = Path(__file__).resolve().parent
 LIST = TESTS / "onnx_conformance.toml"

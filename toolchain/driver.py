@@ -79,10 +79,10 @@ def convert(g: Graph, conv: Conversion, model: Path, step: Step) -> Graph:
     if conv.dtype == "float32":
         g.meta["dtype"] = "float32"
         return g
+    from .calib import load_calibration, missing_calibration_message
+
     if conv.calib is None:
-        raise InputError(f"{model}: is a float model; give calibration data to quantize it to int8 "
-                         "(--calib data.npz | data.npy | image folder) or keep it float with --dtype float32")
-    from .calib import load_calibration
+        raise InputError(missing_calibration_message(model))
     from .quantizer import quantize_graph
 
     step(f"load calibration data from {conv.calib}")
@@ -386,9 +386,13 @@ def test(model: Path, out: Path, board: str = "host", inputs: Path | None = None
         step(f"run edgec on {len(xs)} samples")
         ours = split_outputs(host.run(exe, xs), g, len(xs))
     rows, primary, tolerance, passed = compare_references(model, b, xs, ours, tolerance, step)
-    # layer by layer needs TFLM on the very model whose tensors the IR names (an int8 .tflite as given)
-    traceable = is_tflite(model) and g.meta.get("quantized_by") != "edgec" and g.meta.get("dtype") != "float32"
-    layer_rows = layer_diff(model, b, xs[: min(len(xs), 5)], step) if traceable and (layers or not passed) else None
+    # layer by layer needs TFLM on the very model whose tensor indices the IR records: the int8 .tflite as given,
+    # or the model_int8.tflite edgec exported (write_tflite records its indices on the ops)
+    quantized = g.meta.get("quantized_by") == "edgec"
+    traced_model = out / QUANTIZED_TFLITE if quantized else model
+    traceable = (quantized or is_tflite(model)) and g.meta.get("dtype") != "float32"
+    layer_rows = (layer_diff(traced_model, b, xs[: min(len(xs), 5)], step)
+                  if traceable and (layers or not passed) else None)
     accuracy = label_accuracy(inputs, ours, primary, len(xs)) if inputs else None
     b.report["test"] = dict(samples=len(xs), reference=rows[0].reference, tolerance_lsb=tolerance,
                             passed=passed, max_abs_error=rows[0].max_abs_error,
@@ -440,9 +444,12 @@ def compare_references(model: Path, b: Build, xs: list[list[np.ndarray]], ours: 
         step("run the float model on the dequantized inputs")
         floats = [[dequantize(x, g.t(n)) for x, n in zip(sample, g.inputs)] for sample in xs]
         theirs = reference.run_onnxruntime(model, floats, g) if onnx_source else reference.run_tflm(model, floats)[0]
-        ours_f = [[dequantize(o, g.t(n)) for o, n in zip(sample, g.outputs)] for sample in ours]
-        rows.append(compare_all("float model" + (" (onnxruntime)" if onnx_source else " (TFLM)"), ours_f, theirs,
-                                g, 1.0))
+        # the float outputs put on the output's int8 grid: |diff| in LSB = how many quantization steps the int8
+        # model is from the float one (cosine and RMSE on real values)
+        on_grid = [[requantize(np.asarray(o, np.float32).reshape(g.t(n).shape), g.t(n))
+                    for o, n in zip(sample, g.outputs)] for sample in theirs]
+        rows.append(compare_all("float model" + (" (onnxruntime)" if onnx_source else " (TFLM)"), ours, on_grid,
+                                g, scale))
         tol = 0 if tolerance is None else tolerance
         return rows, primary, tol, rows[0].max_abs_diff_lsb <= tol
     if onnx_source:
@@ -473,6 +480,15 @@ def compare_references(model: Path, b: Build, xs: list[list[np.ndarray]], ours: 
         return rows, primary, None, rows[0].max_rel_error <= FLOAT_RTOL  # no LSB tolerance: relative error
     tol = default if tolerance is None else tolerance
     return rows, primary, tol, rows[0].max_abs_diff_lsb <= tol
+
+
+def requantize(x: np.ndarray, t) -> np.ndarray:
+    """Real values onto a quantized tensor's integer grid (round half away from zero, saturated)."""
+    if t.quant is None:
+        return x
+    info = np.iinfo(t.dtype)
+    q = np.sign(x) * np.floor(np.abs(x / t.scale) + 0.5) + t.zero_point
+    return np.clip(q, info.min, info.max).astype(t.dtype)
 
 
 def dequantize(x: np.ndarray, t) -> np.ndarray:

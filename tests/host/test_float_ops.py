@@ -85,6 +85,20 @@ def test_conv2d_f32_without_bias(tmp_path):
     assert_float_close(run_float(model, tmp_path, samples(rng, (1, 7, 7, 3))))
 
 
+def test_grouped_conv2d_f32(tmp_path):
+    """weights [6, 3, 3, 2] on 4 input channels: 2 groups of 3 output channels"""
+    rng = np.random.default_rng(6)
+    b = ModelBuilder()
+    x = b.input("x", (1, 6, 6, 4), dtype=F32)
+    w = b.const("w", rng.normal(size=(6, 3, 3, 2)).astype(F32))
+    bias = b.const("b", rng.normal(size=6).astype(F32))
+    y = b.activation("y", (1, 6, 6, 6), dtype=F32)
+    b.op("CONV_2D", [x, w, bias], [y], "Conv2DOptions", padding=0, strideH=1, strideW=1, dilationHFactor=1,
+         dilationWFactor=1)
+    b.output(y)
+    assert_float_close(run_float(b.build(), tmp_path, samples(rng, (1, 6, 6, 4))))
+
+
 @pytest.mark.parametrize("h,w,cin,mult,k,stride,dilation,padding,act", [
     (9, 7, 3, 1, (3, 3), 1, 1, "SAME", "RELU"),
     (10, 10, 4, 2, (5, 5), 2, 1, "SAME", "RELU6"),
@@ -297,6 +311,21 @@ def test_float_graph_straight_from_the_importer(tmp_path):
     for a, b in zip(ours, tflm):
         assert a[0].dtype == np.float32
         np.testing.assert_allclose(a[0], b[0], rtol=0, atol=1e-5 * float(np.abs(b[0]).max()))
+
+
+def test_float_section_inside_an_int8_model(tmp_path):
+    """int8 -> DEQUANTIZE -> LOGISTIC in float -> QUANTIZE -> int8 (an op the converter left in float): the int8
+    output equals TFLM's to the bit."""
+    b = ModelBuilder()
+    x = b.input("x", (1, 64), scale=0.05, zero_point=3)
+    f = b.activation("f", (1, 64), dtype=F32)
+    b.op("DEQUANTIZE", [x], [f])
+    s = b.activation("s", (1, 64), dtype=F32)
+    b.op("LOGISTIC", [f], [s])
+    y = b.activation("y", (1, 64), scale=1 / 256, zero_point=-128)
+    b.op("QUANTIZE", [s], [y])
+    b.output(y)
+    assert_bit_exact(run_three_ways(b.build(), tmp_path, dtype="float32"))
 
 
 def test_float_model_needs_dtype_or_calibration(tmp_path):

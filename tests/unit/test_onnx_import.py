@@ -1,0 +1,159 @@
+"""ONNX -> IR: ops, NCHW -> NHWC layout, and bad input. Numerics against onnxruntime through edgec's numpy
+float32 references (the generated C is checked in tests/host/test_onnx_*)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+from onnx_models import const, model, small_cnn
+
+from edgec import reference
+from edgec.errors import InputError, UnsupportedError
+from edgec.importers import import_model
+from edgec.importers.onnx import import_onnx_model
+from edgec.ir import verify
+from edgec.passes import canonicalize
+
+
+def against_ort(m: onnx.ModelProto, samples: int = 3, seed: int = 0, **kw):
+    g = verify(canonicalize(verify(import_onnx_model(m, "m.onnx", **kw))))
+    rng = np.random.default_rng(seed)
+    xs = [[rng.standard_normal(g.t(n).shape).astype(np.float32) for n in g.inputs] for _ in range(samples)]
+    ort = reference.run_onnxruntime(m.SerializeToString(), xs, g)
+    for x, theirs in zip(xs, ort):
+        values = reference.run_numpy(g, x)
+        for name, t in zip(g.outputs, theirs):
+            np.testing.assert_allclose(values[name], t, rtol=1e-4, atol=1e-5)
+    return g
+
+
+def test_small_cnn_with_batchnorm_matches_onnxruntime():
+    g = against_ort(small_cnn(batchnorm=True))
+    assert [op.type for op in g.ops] == ["pad", "conv2d", "relu", "depthwise_conv2d", "relu", "max_pool2d", "mean",
+                                         "reshape", "fully_connected", "softmax"]  # batch norm folded into conv1
+    assert g.meta["input_layouts"] == {"x": "NCHW"} and g.t("x").shape == (1, 16, 16, 3)
+    dw = next(op for op in g.ops if op.type == "depthwise_conv2d")
+    assert dw.attrs["padding"] == "SAME" and g.t(dw.inputs[1]).shape == (1, 3, 3, 8)
+
+
+def test_nchw_output_is_nhwc_in_c_and_recorded():
+    m = model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[0, 0, 0, 0])], {"x": [1, 2, 5, 5]},
+              {"y": [1, 3, 3, 3]}, [const("w", np.ones((3, 2, 3, 3), np.float32))])
+    g = against_ort(m)
+    assert g.meta["output_layouts"] == {"y": "NCHW"} and g.t("y").shape == (1, 3, 3, 3)
+
+
+def test_transposes_fold_into_the_layout():
+    """An NHWC model (tf2onnx style): Transpose(0,3,1,2) -> Conv -> Transpose(0,2,3,1) needs no transpose op."""
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["xt", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Transpose", ["c"], ["y"], perm=[0, 2, 3, 1])]
+    w = np.random.default_rng(1).standard_normal((4, 3, 3, 3)).astype(np.float32)
+    g = against_ort(model(nodes, {"x": [1, 6, 6, 3]}, {"y": [1, 6, 6, 4]}, [const("w", w)]))
+    assert [op.type for op in g.ops] == ["conv2d"]
+    assert g.meta["input_layouts"] == {} and g.meta["output_layouts"] == {}
+
+
+def test_layout_sensitive_ops_on_nchw_tensors():
+    """Concat on channels, ReduceMean over H, Softmax over channels, a Reshape that really needs NCHW order,
+    an explicit Pad and a nearest Resize, all behind a conv (so the tensors are NHWC inside)."""
+    rng = np.random.default_rng(2)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Concat", ["c", "x"], ["cat"], axis=1),
+             helper.make_node("Softmax", ["cat"], ["sm"], axis=1),
+             helper.make_node("Pad", ["sm", "pads"], ["pd"], mode="constant"),
+             helper.make_node("Resize", ["pd", "", "scales"], ["rs"], mode="nearest",
+                              coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+             helper.make_node("ReduceMean", ["rs", "axes"], ["rm"], keepdims=0),
+             helper.make_node("Reshape", ["rm", "shape"], ["y"])]
+    inits = [const("w", rng.standard_normal((2, 3, 3, 3)).astype(np.float32)),
+             const("pads", np.array([0, 0, 1, 0, 0, 0, 0, 2], np.int64)),
+             const("scales", np.array([1, 1, 2, 2], np.float32)), const("axes", np.array([2], np.int64)),
+             const("shape", np.array([1, -1], np.int64))]
+    g = against_ort(model(nodes, {"x": [1, 3, 4, 4]}, {"y": [1, 60]}, inits, opset=18))
+    types = [op.type for op in g.ops]
+    assert types.count("transpose") == 1  # only before the Reshape that flattens in NCHW order
+    assert "resize_nearest" in types and "pad" in types
+
+
+def test_matmul_add_sub_mul_and_activations():
+    rng = np.random.default_rng(3)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["mm"]), helper.make_node("Add", ["mm", "b"], ["a"]),
+             helper.make_node("LeakyRelu", ["a"], ["l"], alpha=0.2), helper.make_node("HardSwish", ["l"], ["h"]),
+             helper.make_node("Mul", ["h", "a"], ["m"]), helper.make_node("Sub", ["m", "b"], ["s"]),
+             helper.make_node("HardSigmoid", ["s"], ["hs"]), helper.make_node("Tanh", ["hs"], ["t"]),
+             helper.make_node("Sigmoid", ["t"], ["y"])]
+    inits = [const("w", rng.standard_normal((8, 5)).astype(np.float32)),
+             const("b", rng.standard_normal(5).astype(np.float32))]
+    g = against_ort(model(nodes, {"x": [2, 3, 8]}, {"y": [2, 3, 5]}, inits))
+    assert g.ops[0].type == "fully_connected" and g.ops[0].attrs["keep_num_dims"]
+
+
+def test_dynamic_dims_need_input_shape(tmp_path):
+    m = small_cnn()
+    m.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
+    path = tmp_path / "dyn.onnx"
+    onnx.save(m, path)
+    with pytest.raises(InputError) as e:
+        import_model(path)
+    assert "input x" in e.value.message and "dimension 0 is N" in e.value.message
+    assert "--input-shape x=1,3,16,16" in e.value.message
+    g = import_model(path, input_shapes={"x": (1, 3, 16, 16)})
+    assert g.t("x").shape == (1, 16, 16, 3)
+    with pytest.raises(InputError, match="does not fit"):
+        import_model(path, input_shapes={"x": (1, 3, 8)})
+    with pytest.raises(InputError, match="model's inputs are x"):
+        import_model(path, input_shapes={"image": (1, 3, 16, 16)})
+
+
+def test_opset_outside_13_to_21_is_unsupported():
+    m = small_cnn()
+    m.opset_import[0].version = 12
+    with pytest.raises(UnsupportedError, match="opset 12; edgec reads opsets 13 to 21"):
+        import_onnx_model(m)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
+def test_malformed_file_is_an_input_error(tmp_path, damage):
+    data = small_cnn().SerializeToString()
+    path = tmp_path / "bad.onnx"
+    path.write_bytes({"garbage": b"\x08\x07\xff\xff\xff" * 20, "truncated": data[: len(data) // 2],
+                      "empty": b""}[damage])
+    with pytest.raises(InputError) as e:
+        import_model(path)
+    assert "bad.onnx" in e.value.message and "malformed" in e.value.message
+
+
+def test_unsupported_ops_listed_at_once_with_node_names():
+    nodes = [helper.make_node("Erf", ["x"], ["a"], name="my_erf"),
+             helper.make_node("Relu", ["a"], ["b"], name="fine"),
+             helper.make_node("Pad", ["x", "pads"], ["c"], mode="reflect", name="my_pad"),
+             helper.make_node("ReduceMax", ["c"], ["d"], keepdims=1, name="my_max"),
+             helper.make_node("Add", ["b", "d"], ["y"], name="add")]
+    m = model(nodes, {"x": [1, 2, 4, 4]}, {"y": [1, 2, 4, 4]},
+              [const("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))])
+    with pytest.raises(UnsupportedError) as e:
+        import_onnx_model(m)
+    msg = e.value.message
+    assert "Erf node 'my_erf'" in msg and "ReduceMax node 'my_max'" in msg
+    assert "Pad node 'my_pad'" in msg and "mode reflect (supported: constant)" in msg
+    assert "Conv" in msg and "GlobalAveragePool" in msg  # the supported list, once
+    assert msg.count("edgec maps the ONNX ops") == 1
+
+
+def test_unread_attribute_is_reported():
+    m = model([helper.make_node("Relu", ["x"], ["y"])], {"x": [1, 4]}, {"y": [1, 4]})
+    m.graph.node[0].attribute.extend([helper.make_attribute("mystery", 3)])  # after the checker, which refuses it
+    with pytest.raises(UnsupportedError, match="attribute mystery is not supported"):
+        import_onnx_model(m)
+
+
+def test_non_float_input_is_reported():
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.DOUBLE, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.DOUBLE, [1, 4])])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    with pytest.raises(UnsupportedError, match="DOUBLE; edgec computes in float32 and int8"):
+        import_onnx_model(m)
