@@ -33,7 +33,7 @@ def c_identifier(s: str) -> str:
 def c_array_body(a: np.ndarray, per_line: int = 24) -> str:
     flat = np.asarray(a).reshape(-1)
     if flat.dtype.kind == "f":
-        items = [f"{float(v)!r}f" if np.isfinite(v) else "0.0f" for v in flat.astype(np.float32)]
+        items = [_float_literal(float(v)) for v in flat.astype(np.float32)]
     elif flat.dtype == np.int32:
         # INT32_MIN has no literal form in C: write it as an expression
         items = ["(-2147483647 - 1)" if v == -(2**31) else str(v) for v in flat.tolist()]
@@ -41,6 +41,15 @@ def c_array_body(a: np.ndarray, per_line: int = 24) -> str:
         items = [str(v) for v in flat.tolist()]
     lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
     return ",\n    ".join(lines) if lines else "0"
+
+
+def _float_literal(v: float) -> str:
+    """A float32 constant as C: repr round-trips exactly; inf and NaN through <math.h> (weights.c includes it)."""
+    if np.isnan(v):
+        return "NAN"
+    if np.isinf(v):
+        return "INFINITY" if v > 0 else "-INFINITY"
+    return f"{v!r}f"
 
 
 @dataclass
@@ -193,7 +202,9 @@ def emit_c(g: Graph, plan: MemoryPlan, out_dir: Path) -> list[str]:
     guard = prefix.upper()
     common = dict(g=g, prefix=prefix, guard=guard, arena_bytes=plan.arena_bytes, layers=layers, kernels=kernels,
                   inputs=_io(g, g.inputs, ctx), outputs=_io(g, g.outputs, ctx), structs=ctx.structs,
-                  consts=list(ctx.consts.values()), c_array_body=c_array_body)
+                  consts=list(ctx.consts.values()), c_array_body=c_array_body,
+                  nonfinite_consts=any(c.data.dtype.kind == "f" and not np.all(np.isfinite(c.data))
+                                       for c in ctx.consts.values()))
     out_dir.mkdir(parents=True, exist_ok=True)
     for template, target in [("model.h.j2", "model.h"), ("model.c.j2", "model.c"), ("weights.c.j2", "weights.c"),
                              ("weights.h.j2", "weights.h"), ("main_host.c.j2", "main.c"), ("Makefile.j2", "Makefile"),

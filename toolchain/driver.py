@@ -70,6 +70,11 @@ def is_float_model(g: Graph) -> bool:
 
 def convert(g: Graph, conv: Conversion, model: Path, step: Step) -> Graph:
     """A float graph becomes int8 by post-training quantization (or stays float32 when asked); int8 passes."""
+    if g.meta.get("quantized"):  # ONNX QDQ / QLinear: quantized by its author, run as given
+        if conv.dtype == "float32" or conv.calib is not None:
+            raise InputError(f"{model}: is already quantized (QDQ); --dtype float32 and --calib apply to float "
+                             "models only")
+        return g
     if not is_float_model(g):
         if conv.dtype == "float32":
             raise InputError(f"{model}: is already quantized (int8); --dtype float32 needs a float model")
@@ -135,7 +140,7 @@ def compile_stages(model: Path, board: str = "host", step: Step = _quiet, *, pat
     patched_graph, patched = None, None
     if patch is not False:
         step(f"search patch-based schedules (MAC overhead cap {100 * max_mac_overhead:.0f} %)")
-        found = search_patch_schedule(g, max_mac_overhead)
+        found = search_patch_schedule(g, max_mac_overhead, layer)
         if found is not None:
             patched_graph, patched = found
     c = choose_schedule(g, layer, patched_graph, patched, budget, patch, budget_source)
@@ -152,13 +157,14 @@ def reorder_for_memory(g: Graph) -> Graph:
     return reorder(g)
 
 
-def search_patch_schedule(g: Graph, max_mac_overhead: float) -> tuple[Graph, MemoryPlan] | None:
+def search_patch_schedule(g: Graph, max_mac_overhead: float,
+                          layer: MemoryPlan | None = None) -> tuple[Graph, MemoryPlan] | None:
     """The best patch-based schedule (patch.py) as (patched graph, plan), or None when none beats layer by layer."""
     try:
         from .patch import apply_patches, search_patches
     except ImportError:
         return None
-    found = search_patches(g, max_mac_overhead=max_mac_overhead)
+    found = search_patches(g, max_mac_overhead=max_mac_overhead, layer_plan=layer)
     return None if found is None else apply_patches(g, found)
 
 
@@ -455,7 +461,17 @@ def compare_references(model: Path, b: Build, xs: list[list[np.ndarray]], ours: 
     if onnx_source:
         step("run onnxruntime")
         primary = reference.run_onnxruntime(model, xs, g)
-        rows.append(compare_all("onnxruntime", ours, primary, g, scale))
+        steps = g.meta.get("output_scales", {})
+        if g.meta.get("quantized") and all(n in steps for n in g.outputs if g.t(n).dtype == "float32"):
+            # a QDQ model's float outputs are dequantized int8: count the difference in its LSB, scale * k
+            def grid(samples):
+                return [[np.rint(np.asarray(o, np.float64) / steps[n]).astype(np.int64) if n in steps else o
+                         for o, n in zip(sample, g.outputs)] for sample in samples]
+
+            first = g.outputs[0]
+            rows.append(compare_all("onnxruntime", grid(ours), grid(primary), g, steps.get(first, scale)))
+        else:
+            rows.append(compare_all("onnxruntime", ours, primary, g, scale))
         default = 0 if g.meta.get("dtype") == "float32" else 1
     else:
         step("run TFLM (reference kernels)")

@@ -43,7 +43,8 @@ def prepare(g: Graph) -> Graph:
 
 
 def canonicalize(g: Graph) -> Graph:
-    return prepare(remove_dead_ops(infer_shapes(g)))
+    """Check shapes, fold transposes that cancel, fuse activations into their producer, drop dead ops, prepare."""
+    return prepare(remove_dead_ops(fuse_activations(fold_transposes(infer_shapes(g)))))
 
 
 # ---- canonicalization of imported graphs (ONNX mostly): small rules, each a Graph -> Graph ----------------------

@@ -281,6 +281,8 @@ def _geometry(g: Graph, k: int, grid: tuple[int, int]) -> PatchPlan:
     tiles = [(r0, c0, rh, cw) for r0, rh in rows for c0, cw in cols]
     windows: dict[str, list[Rect]] = {t: [] for t in [*full, *made]}
     computed: list[list[Rect]] = [[] for _ in ops]
+    stage_input = next((t for t in _activations(ops[0], g)), "")
+    reads: list[Rect] = []  # per patch: the part of the (full) stage input the patch reads, for the report
     for tile in tiles:
         need: dict[str, Rect | None] = {split: tile}
         # grow the needs to a fixed point: backward receptive fields, then equal windows around unary ops
@@ -308,6 +310,7 @@ def _geometry(g: Graph, k: int, grid: tuple[int, int]) -> PatchPlan:
                 break
         for t in windows:
             windows[t].append(full[t] if t in full else (need.get(t) or (0, 0, 0, 0)))
+        reads.append(need.get(stage_input) or (0, 0, 0, 0))
         for j, op in enumerate(ops):
             o = op.outputs[0]
             computed[j].append(tile if o == split else windows[o][-1])
@@ -326,11 +329,10 @@ def _geometry(g: Graph, k: int, grid: tuple[int, int]) -> PatchPlan:
             # unary kernels run over their whole (largest-window) buffer
             area = buffer_shapes[o][1] * buffer_shapes[o][2] if kind == "unary" else r[2] * r[3]
             macs += per_pixel * area
-    stage_input = next((t for t in _activations(ops[0], g)), "")
     label = ops[-1].attrs.get("label", ops[-1].name)
     return PatchPlan(split_op=(k, label), grid=grid, stage_ops=[op.attrs.get("label", op.name) for op in ops],
                      mac_overhead=(macs / layer_macs - 1.0) if layer_macs else 0.0, arena_bytes=0,
-                     layer_arena_bytes=0, patch_input_regions=list(windows[stage_input]) if stage_input else [],
+                     layer_arena_bytes=0, patch_input_regions=reads,
                      live_bytes=[], split_tensor=split, stage_input=stage_input, windows=windows,
                      computed=computed, buffer_shapes=buffer_shapes, stage_macs=int(round(macs)),
                      layer_stage_macs=int(layer_macs))

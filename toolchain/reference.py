@@ -49,7 +49,27 @@ def run_tflm(model: Path, samples: list[list[np.ndarray]], preserve: bool = Fals
     return outputs, (tensors if preserve else None)
 
 
-def tflm_arena_bytes(model: Path) -> dict[str, int] | None:
+def tflm_arena_bytes(model: Path, timeout_s: float = 120) -> dict[str, int] | None:
+    """TFLM's arena (total/head/tail) for `edgec build`'s report, measured in a child process: TFLM's C++ aborts the
+    whole process on some models (e.g. a softmax row whose exponentials sum past its table), and a build must not
+    die for a figure it only reports. None when TFLM cannot run the model."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from pathlib import Path; from edgec.reference import _tflm_arena_in_process; "
+            "print(json.dumps(_tflm_arena_in_process(Path(sys.argv[1]))))")
+    try:
+        res = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True,
+                             timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return None
+    if res.returncode != 0 or not res.stdout.strip():
+        return None
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _tflm_arena_in_process(model: Path) -> dict[str, int] | None:
     """TFLM's arena (total/head/tail) from print_allocations(), after one zero-input invoke."""
     rt = _tflm()
     try:

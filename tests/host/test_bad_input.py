@@ -68,9 +68,10 @@ def test_truncated_small_model_everywhere(tmp_path, fc_model):
 
 
 @pytest.mark.parametrize("content,needle", [
-    (b"hello, this is not a model\n", "not a TFLite"),
-    (b"", "not a TFLite"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\x06\x00\x00\x00", "not a TFLite"),
+    (b"hello, this is not a model\n", "neither a TFLite flatbuffer"),
+    (b"", "neither a TFLite flatbuffer"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\x06\x00\x00\x00",
+     "neither a TFLite flatbuffer"),
 ])
 def test_not_a_tflite_file(tmp_path, content, needle):
     path = tmp_path / "model.tflite"
@@ -89,12 +90,24 @@ def test_model_is_a_folder(tmp_path):
 
 # ---- float, dynamic, unsupported ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["vww_96_float.tflite", "kws_ref_model_float32.tflite"])
-def test_float_model_needs_the_converter(tmp_path, shared_models, name):
-    msg = assert_error(edgec("build", shared_models / name, "--out", tmp_path / "out"), EXIT_INPUT,
-                       "float", "converter", "not available yet")
+def test_float_model_needs_calibration_data(tmp_path, shared_models):
+    msg = assert_error(edgec("build", shared_models / "vww_96_float.tflite", "--out", tmp_path / "out"), EXIT_INPUT,
+                       "float model", "--calib", "--dtype float32")
     # one clear message, not one line per op
     assert len(msg.strip().splitlines()) <= 6, msg
+    assert not (tmp_path / "out").exists()
+
+
+def test_hybrid_model_is_refused(tmp_path, shared_models):
+    """kws_ref_model_float32: int8 weights under float activations (dynamic-range quantization)."""
+    msg = assert_error(edgec("build", shared_models / "kws_ref_model_float32.tflite", "--out", tmp_path / "out"),
+                       EXIT_INPUT, "hybrid")
+    assert len(msg.strip().splitlines()) <= 6, msg
+
+
+def test_dtype_float32_on_an_int8_model(tmp_path, shared_models):
+    assert_error(edgec("build", shared_models / "ad01_int8.tflite", "--dtype", "float32", "--out", tmp_path / "out"),
+                 EXIT_INPUT, "already quantized", "--dtype float32")
 
 
 def test_dynamic_shape(tmp_path):
@@ -128,12 +141,10 @@ def _unsupported_model(tmp_path: Path, kinds: list[str]) -> Path:
         b.op("CUSTOM", [y], [c])
         b.model.operatorCodes[-1].customCode = "MyFancyOp"
         b.output(c)
-    if "TRANSPOSE_CONV" in kinds:
+    if "SPACE_TO_DEPTH" in kinds:
         xi = b.input("img", (1, 4, 4, 2), scale=0.05, zero_point=0)
-        shape = b.const("oshape", np.asarray([1, 8, 8, 3], dtype=np.int32))
-        w = b.const("tw", rng.integers(-127, 128, size=(3, 3, 3, 2), dtype=np.int8), scale=0.01, zero_point=0)
-        t = b.activation("upsampled", (1, 8, 8, 3), scale=0.1, zero_point=0)
-        b.op("TRANSPOSE_CONV", [shape, w, xi], [t], "TransposeConvOptions", padding=0, strideH=2, strideW=2)
+        t = b.activation("folded", (1, 2, 2, 8), scale=0.05, zero_point=0)
+        b.op("SPACE_TO_DEPTH", [xi], [t], "SpaceToDepthOptions", blockSize=2)
         b.output(t)
     if "TANH" in kinds:
         xi = b.input("img2", (1, 6, 6, 2), scale=0.05, zero_point=0)
@@ -152,7 +163,7 @@ def _unsupported_model(tmp_path: Path, kinds: list[str]) -> Path:
 @pytest.mark.parametrize("kind,needles", [
     ("GATHER", ["GATHER", "gathered"]),
     ("CUSTOM", ["CUSTOM:MyFancyOp", "custom_out"]),
-    ("TRANSPOSE_CONV", ["TRANSPOSE_CONV", "upsampled"]),
+    ("SPACE_TO_DEPTH", ["SPACE_TO_DEPTH", "folded"]),
 ])
 def test_unsupported_operator(tmp_path, kind, needles):
     path = _unsupported_model(tmp_path, [kind])
@@ -160,9 +171,9 @@ def test_unsupported_operator(tmp_path, kind, needles):
 
 
 def test_all_problems_in_one_message(tmp_path):
-    path = _unsupported_model(tmp_path, ["GATHER", "TRANSPOSE_CONV", "TANH"])
+    path = _unsupported_model(tmp_path, ["GATHER", "SPACE_TO_DEPTH", "TANH"])
     msg = assert_error(edgec("build", path, "--out", tmp_path / "out"), EXIT_INPUT,
-                       "#1 GATHER (gathered)", "#2 TRANSPOSE_CONV (upsampled)", "#3 CONV_2D (conv_tanh)", "TANH")
+                       "#1 GATHER (gathered)", "#2 SPACE_TO_DEPTH (folded)", "#3 CONV_2D (conv_tanh)", "TANH")
     assert msg.count("  - ") == 3, msg
 
 

@@ -82,6 +82,11 @@ def test_patch_taken_only_when_layer_by_layer_does_not_fit(tmp_path, shared_mode
     assert t["schedule"] == "patch-based" and t["arena_bytes"] <= 48 * 1024 < t["layer_arena_bytes"]
     assert t["patch"]["mac_overhead"] <= 0.20 and t["patch"]["grid"][0] >= 2
     assert "over the 49,152 B arena budget" in t["schedule_reason"]
+    # each patch reads a window of the 96x96 input; together they cover it, overlapping by the halo
+    windows = t["patch"]["patch_input_regions"]
+    assert len(windows) == t["patch"]["patches"]
+    assert all(h < 96 and w < 96 for _, _, h, w in windows)
+    assert sum(h * w for _, _, h, w in windows) > 96 * 96
 
 
 def test_report_html(tmp_path, shared_models):

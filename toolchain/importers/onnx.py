@@ -11,7 +11,8 @@ the rest in ONNX order, perm identity. An op that needs another layout gets a `t
 size-1 dimensions move, a `reshape`, which moves no data); an ONNX Transpose is folded into the layout where it
 can be (no op at all). The graph's 4-D inputs and outputs are NHWC in the C; `Graph.meta` records it:
     meta = {"format": "onnx", "input_layouts": {name: "NCHW"}, "output_layouts": {name: "NCHW"},
-            "onnx_inputs": [...], "onnx_outputs": [...], "uint8_as_int8": [...]}
+            "onnx_inputs": [...], "onnx_outputs": [...], "uint8_as_int8": [...],
+            "quantized": bool (Q/DQ or QLinear nodes), "output_scales": {float output: int8 scale it dequantizes}}
 
 Quantized models. QDQ models (QuantizeLinear/DequantizeLinear around float ops, onnxruntime's quantize_static)
 are imported as they are, with their scales: a node whose data inputs all come from DequantizeLinear and whose
@@ -1048,6 +1049,13 @@ class _Importer:
                 if perm == NHWC and rank == 4:
                     meta["output_layouts"][ir] = "NCHW"
             outputs.append(ir)
+        # a QDQ/QOperator model: int8 by its own scales (not a float model to quantize), and for every float output
+        # that a `dequantize` writes, the int8 scale it dequantizes (the unit of "1 LSB" when comparing)
+        meta["quantized"] = any(n.op_type in ("QuantizeLinear", "DequantizeLinear") or n.op_type.startswith("QLinear")
+                                for n in g.node)
+        deq = {op.outputs[0]: str(op.inputs[0]) for op in self.ops if op.type == "dequantize"}
+        meta["output_scales"] = {o: self.tensors[deq[o]].scale for o in outputs if o in deq
+                                 and self.tensors[deq[o]].quant is not None}
         meta["uint8_as_int8"] = sorted(set(self.uint8_shifted) & ({i.name for i in inputs} | {o.name for o in g.output}))
         graph = Graph(name=_identifier(self.path.stem), tensors=self.tensors, ops=self.ops,
                       inputs=[i.name for i in inputs if i.name in self.tensors], outputs=outputs, meta=meta)

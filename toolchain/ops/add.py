@@ -33,7 +33,7 @@ LEFT_SHIFT = 20  # int8 head room of TFLite's ADD/SUB (15 for int16)
 # ---- constraints shared with MUL -------------------------------------------------------------------------------
 
 def operands_int8(op, g) -> bool:
-    """both inputs and the output are int8 (float and hybrid models need the converter)"""
+    """both inputs and the output are int8 (or all float32, see the float32 constraints)"""
     return len(op.inputs) == 2 and all(t is not None and g.t(t).dtype == "int8" for t in [*op.inputs, *op.outputs])
 
 

@@ -127,7 +127,8 @@ def rule_text(constraint: Constraint) -> str:
 # ---- constraints shared by many ops ---------------------------------------------------------------------------
 
 def io_int8(op: Op, g: Graph) -> bool:
-    """activations are int8 (float and hybrid models need the converter: `edgec build --calib`, not yet available)"""
+    """activations are int8 (a float model is quantized with `edgec build --calib DATA`, or kept float with
+    `--dtype float32`)"""
     return all(g.t(t).dtype == "int8" for t in [op.inputs[0], *op.outputs] if t is not None)
 
 

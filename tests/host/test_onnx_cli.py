@@ -1,0 +1,95 @@
+"""ONNX models through the real command line, the three ways users bring them (issue 5): float ONNX quantized by
+edgec with --calib (checked against TFLM on the exported model_int8.tflite, and against the float model),
+float ONNX kept float (--dtype float32, against onnxruntime) and a QDQ model (against onnxruntime, +-1 LSB)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx_models import quantize_qdq, small_cnn
+from run_cli import assert_error, edgec
+
+from edgec.errors import EXIT_INPUT
+
+
+@pytest.fixture(scope="module")
+def cnn(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("onnx")
+    path = folder / "cnn.onnx"
+    onnx.save(small_cnn(seed=3, batchnorm=True, size=16), path)
+    rng = np.random.default_rng(0)
+    # calibration and test data in the ONNX model's own layout (NCHW): edgec transposes them
+    np.savez(folder / "calib.npz", x=rng.standard_normal((64, 1, 3, 16, 16)).astype(np.float32))
+    np.savez(folder / "test.npz", x=rng.standard_normal((20, 1, 3, 16, 16)).astype(np.float32),
+             labels=rng.integers(0, 10, size=20))
+    return path
+
+
+def _run(*args):
+    res = edgec(*args, "--json", timeout=600)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+@pytest.mark.parametrize("method", ["minmax", "mse"])
+def test_float_onnx_to_int8(tmp_path, cnn, method):
+    r = _run("test", cnn, "--calib", cnn.parent / "calib.npz", "--calib-method", method,
+             "--inputs", cnn.parent / "test.npz", "--out", tmp_path / "out")
+    t = r["test"]
+    assert (tmp_path / "out" / "model_int8.tflite").is_file()
+    assert r["calibration"]["method"] == method and r["calibration"]["samples"] == 64
+    assert t["reference"].startswith("TFLM") and t["passed"] and t["max_abs_diff_lsb"] == 0  # bit-exact
+    float_row = t["rows"][1]
+    assert float_row["reference"].startswith("float model (onnxruntime)")
+    assert float_row["cosine"] > 0.98, float_row  # int8 close to the float model on the same inputs
+    assert t["accuracy"]["labels"] == 20
+    assert r["tflm_arena_bytes"]["total"] > 0
+
+
+def test_float_onnx_as_float32(tmp_path, cnn):
+    r = _run("test", cnn, "--dtype", "float32", "--inputs", cnn.parent / "test.npz", "--out", tmp_path / "out")
+    t = r["test"]
+    assert r["dtype"] == "float32" and t["reference"] == "onnxruntime"
+    assert t["passed"] and t["max_rel_error"] < 1e-5, t
+
+
+def test_qdq_onnx_within_one_lsb(tmp_path, cnn):
+    qdq = quantize_qdq(small_cnn(seed=3, softmax=False, size=16), tmp_path / "qdq.onnx")
+    r = _run("test", qdq, "--inputs", cnn.parent / "test.npz", "--out", tmp_path / "out")
+    t = r["test"]
+    assert t["reference"] == "onnxruntime" and t["tolerance_lsb"] == 1
+    assert t["passed"] and t["max_abs_diff_lsb"] <= 1, t
+
+
+def test_float_onnx_without_calibration(tmp_path, cnn):
+    assert_error(edgec("build", cnn, "--out", tmp_path / "out"), EXIT_INPUT, "float model", "--calib",
+                 "--dtype float32")
+    assert not (tmp_path / "out").exists()
+
+
+def test_calibration_with_nan(tmp_path, cnn):
+    bad = tmp_path / "bad.npz"
+    x = np.zeros((4, 1, 3, 16, 16), np.float32)
+    x[2, 0, 1, 3, 3] = np.nan
+    np.savez(bad, x=x)
+    assert_error(edgec("build", cnn, "--calib", bad, "--out", tmp_path / "out"), EXIT_INPUT, "NaN")
+
+
+def test_calibration_of_the_wrong_shape(tmp_path, cnn):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.zeros((4, 1, 3, 8, 8), np.float32))
+    assert_error(edgec("build", cnn, "--calib", bad, "--out", tmp_path / "out"), EXIT_INPUT, "shape")
+
+
+def test_dynamic_input_needs_a_shape(tmp_path):
+    m = small_cnn(seed=1, size=16)
+    m.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "height"
+    path = tmp_path / "dyn.onnx"
+    onnx.save(m, path)
+    assert_error(edgec("build", path, "--dtype", "float32", "--out", tmp_path / "out"), EXIT_INPUT,
+                 "--input-shape")
+    r = _run("build", path, "--dtype", "float32", "--input-shape", "x=1,3,16,16", "--out", tmp_path / "out")
+    assert r["dtype"] == "float32"
