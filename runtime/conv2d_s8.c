@@ -1,3 +1,5 @@
+#include <string.h>
+
 #include "conv2d_s8.h"
 #include "edgec_fixedpoint.h"
 
@@ -52,4 +54,24 @@ void edgec_conv2d_s8_region(const edgec_conv2d_s8_params *p, const edgec_region 
 void edgec_conv2d_s8(const edgec_conv2d_s8_params *p, const int8_t *input, int8_t *output) {
     const edgec_region whole = edgec_whole_region(p->in_h, p->in_w, p->out_h, p->out_w);
     edgec_conv2d_s8_region(p, &whole, input, output);
+}
+
+/* Pointwise in place. Pixel q is saved to `pixel`, then its out_c outputs are computed from the saved copy into
+ * [q * out_c, (q + 1) * out_c) by the region kernel above on a one-pixel layer (the same accumulation and
+ * requantization, so the same bits).
+ * out_c <= in_c, q ascending: the output of q ends at (q + 1) * out_c <= (q + 1) * in_c, so it overwrites only
+ * pixel q (saved) and pixels before it (consumed), never an unread one.
+ * out_c > in_c, q descending: the output of q starts at q * out_c >= q * in_c, so it overwrites only pixel q
+ * (saved) and pixels after it (consumed); the buffer is pixels * out_c bytes, the input at its start. */
+void edgec_conv2d_s8_pointwise_inplace(const edgec_conv2d_s8_params *p, int8_t *data, int8_t *pixel) {
+    edgec_conv2d_s8_params one = *p;
+    one.batches = one.in_h = one.in_w = one.out_h = one.out_w = 1;
+    const edgec_region whole = edgec_whole_region(1, 1, 1, 1);
+    const int32_t pixels = p->batches * p->in_h * p->in_w;
+    const int32_t forward = p->out_c <= p->in_c;
+    for (int32_t n = 0; n < pixels; n++) {
+        const int32_t q = forward ? n : pixels - 1 - n;
+        memcpy(pixel, data + q * p->in_c, (size_t)p->in_c);
+        edgec_conv2d_s8_region(&one, &whole, pixel, data + q * p->out_c);
+    }
 }

@@ -24,4 +24,9 @@ void edgec_conv2d_s8(const edgec_conv2d_s8_params *p, const int8_t *input, int8_
 void edgec_conv2d_s8_region(const edgec_conv2d_s8_params *p, const edgec_region *r, const int8_t *input,
                             int8_t *output);
 
+/* In place, pointwise only (1x1 kernel, stride 1, no padding, so output pixel q reads input pixel q only).
+ * `data` holds the input [batches*in_h*in_w pixels, in_c] at its start and receives the output [same pixels,
+ * out_c]: it is pixels * max(in_c, out_c) bytes. `pixel` is in_c bytes of scratch. */
+void edgec_conv2d_s8_pointwise_inplace(const edgec_conv2d_s8_params *p, int8_t *data, int8_t *pixel);
+
 #endif

@@ -20,7 +20,7 @@ from .ir import C_TYPES, Graph, Op
 from .memory import MemoryPlan
 from .ops import REGISTRY
 from .ops.add import c_list
-from .patch import PatchPlan, binary_loops, buffer_op, buffer_view, region_kind, region_rows
+from .patch import PatchPlan, binary_loops, buffer_op, buffer_view, region_kind, region_rows, row_runs, row_view
 
 COMMON_RUNTIME = ["edgec_fixedpoint.h", "edgec_broadcast.h", "edgec_region.h", "edgec_float.h"]
 
@@ -121,6 +121,7 @@ class _PatchEmitContext(EmitContext):
 
     offsets: dict[str, str] = field(default_factory=dict)  # tensor -> C expression added to its pointer
     captured: list[tuple[str, dict]] = field(default_factory=list)
+    index: str = "patch"  # C expression selecting the element of the parameter struct array
 
     def ptr(self, tensor: str | None) -> str:
         base = super().ptr(tensor)
@@ -128,7 +129,7 @@ class _PatchEmitContext(EmitContext):
 
     def params_struct(self, op: Op, ctype: str, fields: dict) -> str:
         self.captured.append((ctype, fields))
-        return f"{op.name}_params[patch]"
+        return f"{op.name}_params[{self.index}]"
 
 
 def _binary_call(k: int, op: Op, g: Graph, ctx: EmitContext, patch: PatchPlan) -> str:
@@ -155,15 +156,49 @@ def _binary_call(k: int, op: Op, g: Graph, ctx: EmitContext, patch: PatchPlan) -
     return call
 
 
+def _rows_call(k: int, op: Op, g: Graph, ctx: EmitContext, patch: PatchPlan) -> str:
+    """An elementwise op ending the stage (patch.row_runs): its own kernel once per tile row, reading each input's
+    window and writing the row in place in the full split tensor. One parameter struct per distinct tile width
+    (at most two: split_1d's pieces differ by one) and a per-patch table of row counts and offsets."""
+    runs = row_runs(g, patch, k)
+    widths = sorted({w for _, w, _, _ in runs})
+    acts = list(dict.fromkeys(i for i in op.inputs if i is not None and not g.t(i).is_const))
+    table = f"{op.name}_rows"
+    y = g.t(op.outputs[0])
+    offsets = {t: f"{table}[patch][{2 + 2 * j}] + row * {table}[patch][{3 + 2 * j}]" for j, t in enumerate(acts)}
+    offsets[op.outputs[0]] = f"{table}[patch][{2 + 2 * len(acts)}] + row * {y.shape[2] * y.shape[3]}"
+    sub = _PatchEmitContext(g=ctx.g, plan=ctx.plan, prefix=ctx.prefix, consts=ctx.consts, structs=ctx.structs,
+                            offsets=offsets, index=f"{table}[patch][1]")
+    calls = set()
+    for w in widths:
+        view = row_view(g, op, w)
+        calls.add(REGISTRY[op.type].emit(buffer_op(op, view), view, sub))
+    (call,) = calls
+    elements = ["{\n        " + ",\n        ".join(f".{f} = {v}" for f, v in fields.items()) + "\n    }"
+                for _, fields in sub.captured]
+    ctx.structs.append(f"/* per tile width {widths}: one row of the tile */\n"
+                       f"static const {sub.captured[0][0]} {op.name}_params[{len(widths)}] = {{\n    "
+                       + ",\n    ".join(elements) + "\n};")
+    rows = ",\n    ".join("{" + ", ".join(str(v) for v in [h, widths.index(w), *(x for pair in ins for x in pair), o])
+                          + "}" for h, w, ins, o in runs)
+    ctx.structs.append(f"/* per patch: tile rows, params index, per input (first row's offset in its window, row "
+                       f"stride), the tile's offset in the split tensor (elements) */\n"
+                       f"static const int32_t {table}[{len(runs)}][{3 + 2 * len(acts)}] = {{\n    {rows}\n}};")
+    return f"for (int32_t row = 0; row < {table}[patch][0]; row++) {call}"
+
+
 def _stage_layer(k: int, op: Op, g: Graph, ctx: EmitContext, patch: PatchPlan) -> dict:
     """One layer of the patch stage (patch.py): the template wraps the stage in `for (patch = 0; ...)`.
     Windowed ops call their kernel's _region twin with a const table of per-patch regions (flash); binary ops
     index per-patch parameter structs and input offsets; unary ops run their whole-tensor kernel on the buffers
-    (identical windows), sized for the largest window. Only the split tensor is traced, once, after the loop:
+    (identical windows), sized for the largest window; an elementwise op ending the stage runs row by row into
+    the full split tensor (_rows_call). Only the split tensor is traced, once, after the loop:
     the internal tensors never exist whole."""
     impl = REGISTRY[op.type]
     kind = region_kind(op, g)
-    if kind == "window":
+    if kind != "window" and k == patch.split_op[0]:
+        call = _rows_call(k, op, g, ctx, patch)
+    elif kind == "window":
         rows = region_rows(g, patch, k)
         table = ",\n    ".join(f"{{{_c_rect(out)}, {_c_rect(win)}, {_c_rect(ob)}}}" for out, win, ob in rows)
         symbol = f"{op.name}_regions"

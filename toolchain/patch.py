@@ -44,8 +44,16 @@ Design decisions (deviations from the brief are explained here):
   windows are made identical (grown to their bounding box, to a fixed point), so element i of both buffers is
   the same pixel. The kernel is sized for the largest window and also runs over the unused tail of smaller
   windows; that work is counted in the MAC overhead, and the tail is never read.
-- The split tensor must be written by a windowed op (it writes its tile into the full buffer); a broadcast
-  kernel writes its output densely, so it cannot end the stage.
+- The stage may end with any of these ops. A windowed kernel writes its tile into the full split tensor (its
+  region's output window). An elementwise op (binary or unary) ending the stage runs its unchanged kernel once
+  per row of the tile (`row_runs`, codegen._rows_call): one tile row is w * C contiguous elements in the split
+  tensor and in each input window, so each call gets pointers at that row and a parameter struct sized for one
+  row ((1, 1, w, C); at most two distinct widths). This is what lets a residual ADD end the stage, the natural
+  split of a MobileNetV2 block. The alternative, computing the tile densely into a per-patch buffer and copying
+  it into place with a row stride, costs a tile-sized buffer in the arena (live together with the full split
+  tensor), a copy of every element and a copy kernel in flash; the row calls cost a call per tile row and a
+  per-patch table of 3 + 2 x inputs int32 in flash. The last op computes exactly its tile (no halo, no unused
+  tail), and its inputs' windows need to hold only the tile (a unary op's windows are not made identical).
 - Memory: records from memory.lifetimes(g), internal buffers shrunk to their largest window, and every buffer
   the stage touches that is defined before it or used after it (the graph input, the split tensor) extended
   over the whole stage span, since the loop revisits every stage step once per patch. Internal tensors are
@@ -195,7 +203,8 @@ def region_kind(op: Op, g: Graph) -> str | None:
 
 def legal_splits(g: Graph) -> list[int]:
     """Every k such that ops 0..k can form the patch stage: each op runs on patches, no tensor made before op k
-    is read after it or is a graph output, op k is windowed and its output has a spatial extent above 1."""
+    is read after it or is a graph output, and op k's output has a spatial extent above 1. An elementwise op k
+    (binary or unary) writes its tile row by row into the full split tensor (see `row_runs`), batch 1 only."""
     last_read: dict[str, int] = {}
     for step, op in enumerate(g.ops):
         for i in op.inputs:
@@ -209,7 +218,8 @@ def legal_splits(g: Graph) -> list[int]:
             break
         escaping = {t for t in escaping if last_read.get(t, -1) > k or t in outputs}
         s = g.t(op.outputs[0])
-        if k >= 1 and not escaping and region_kind(op, g) == "window" and s.shape[1] * s.shape[2] > 1:
+        if k >= 1 and not escaping and s.shape[1] * s.shape[2] > 1 and (region_kind(op, g) == "window"
+                                                                           or s.shape[0] == 1):
             out.append(k)
         escaping.add(op.outputs[0])
     return out
@@ -295,17 +305,16 @@ def _geometry(g: Graph, k: int, grid: tuple[int, int]) -> PatchPlan:
                     need[i] = union(need.get(i), receptive_field(op, g, r) if kind == "window" else r)
             changed = False
             for op, kind in zip(ops, kinds):
-                if kind != "unary":
-                    continue
+                if kind != "unary" or op.outputs[0] == split:
+                    continue  # the last op reads its tile from any input window (row by row, see row_runs)
                 members = [*_activations(op, g), op.outputs[0]]
                 box: Rect | None = None
                 for t in members:
                     box = union(box, full[t] if t in full else need.get(t) or (0, 0, 0, 0))
                 for t in members:
-                    if t != split and need.get(t) != box:
+                    if need.get(t) != box:
                         need[t] = box
                         changed = True
-                assert op.outputs[0] != split, "legal_splits ends a stage with a windowed op"
             if not changed:
                 break
         for t in windows:
@@ -326,8 +335,8 @@ def _geometry(g: Graph, k: int, grid: tuple[int, int]) -> PatchPlan:
         per_pixel = _per_pixel_macs(op, g)
         o = op.outputs[0]
         for r in computed[j]:
-            # unary kernels run over their whole (largest-window) buffer
-            area = buffer_shapes[o][1] * buffer_shapes[o][2] if kind == "unary" else r[2] * r[3]
+            # unary kernels inside the stage run over their whole (largest-window) buffer
+            area = buffer_shapes[o][1] * buffer_shapes[o][2] if kind == "unary" and o != split else r[2] * r[3]
             macs += per_pixel * area
     label = ops[-1].attrs.get("label", ops[-1].name)
     return PatchPlan(split_op=(k, label), grid=grid, stage_ops=[op.attrs.get("label", op.name) for op in ops],
@@ -522,6 +531,38 @@ def binary_loops(g: Graph, plan: PatchPlan, step: int) -> list[tuple[list[int], 
         loops.reverse()
         out.append(([lp[0] for lp in loops], [[lp[1 + j] for lp in loops] for j in range(len(strides))], offsets))
     return out
+
+
+def row_runs(g: Graph, plan: PatchPlan, step: int) -> list[tuple[int, int, list[tuple[int, int]], int]]:
+    """Per patch, how the last stage op, an elementwise one, writes its tile into the full split tensor: row by
+    row, as (tile rows h, tile width w, per activation input (`_activations` order) the element offset of the
+    tile's first row in its window buffer and the row stride of that buffer, the element offset of the tile in
+    the split tensor). Every window holds the tile's columns, so one tile row is w * C contiguous elements in
+    each buffer: the op's own kernel runs once per row on (1, 1, w, C) views (`row_view`), unchanged."""
+    op = g.ops[step]
+    y = g.t(op.outputs[0])
+    c, full_w = y.shape[3], y.shape[2]
+    assert op.outputs[0] == plan.split_tensor and y.shape[0] == 1, "row runs serve the split op (batch 1)"
+    out = []
+    for p in range(plan.patches):
+        tile = plan.computed[step][p]
+        ins = []
+        for i in dict.fromkeys(_activations(op, g)):
+            w = plan.windows[i][p]
+            if not contains(w, tile):
+                raise AssertionError(f"patch {p} of {op.name}: tile outside the window of {i}")  # a bug
+            ins.append((((tile[0] - w[0]) * w[3] + (tile[1] - w[1])) * c, w[3] * c))
+        out.append((tile[2], tile[3], ins, (tile[0] * full_w + tile[1]) * c))
+    return out
+
+
+def row_view(g: Graph, op: Op, width: int) -> Graph:
+    """A shallow copy of the graph whose activation inputs and output of `op` have the shape of one tile row,
+    (1, 1, width, C), for `row_runs`."""
+    tensors = dict(g.tensors)
+    for t in [*_activations(op, g), *op.outputs]:
+        tensors[t] = replace(g.tensors[t], shape=(1, 1, width, g.t(t).shape[3]))
+    return Graph(name=g.name, tensors=tensors, ops=g.ops, inputs=g.inputs, outputs=g.outputs, meta=g.meta)
 
 
 def buffer_view(g: Graph, plan: PatchPlan) -> Graph:

@@ -31,8 +31,10 @@ def against_ort(m: onnx.ModelProto, samples: int = 3, seed: int = 0, **kw):
 
 def test_small_cnn_with_batchnorm_matches_onnxruntime():
     g = against_ort(small_cnn(batchnorm=True))
-    assert [op.type for op in g.ops] == ["pad", "conv2d", "relu", "depthwise_conv2d", "relu", "max_pool2d", "mean",
-                                         "reshape", "fully_connected", "softmax"]  # batch norm folded into conv1
+    # batch norm folded into conv1, Relu and Clip(0, 6) fused into the convs by canonicalize
+    assert [op.type for op in g.ops] == ["pad", "conv2d", "depthwise_conv2d", "max_pool2d", "mean",
+                                         "reshape", "fully_connected", "softmax"]
+    assert [op.attrs["activation"] for op in g.ops if op.type.endswith("conv2d")] == ["RELU", "RELU6"]
     assert g.meta["input_layouts"] == {"x": "NCHW"} and g.t("x").shape == (1, 16, 16, 3)
     dw = next(op for op in g.ops if op.type == "depthwise_conv2d")
     assert dw.attrs["padding"] == "SAME" and g.t(dw.inputs[1]).shape == (1, 3, 3, 8)

@@ -4,6 +4,7 @@ search's promise: never worse than layer by layer, always within the MAC cap."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -168,3 +169,85 @@ def test_illegal_splits_are_refused():
         patch.plan_patches(g, 0, 2)  # a one-op stage saves nothing
     with pytest.raises(InputError):
         patch.plan_patches(g, 3, 50)  # more patches than rows
+
+
+# ---- an elementwise op ending the stage ---------------------------------------------------------------------------
+
+def residual_chain(h=24, w=20) -> Graph:
+    """A stride-2 stem block, then an inverted residual block (1x1 expand, 3x3 depthwise, 1x1 project) whose output
+    is added to its input (t2 + t5), a relu, and a 3x3 conv: the MobileNetV2 pattern."""
+    g = chain(h, w, (("conv", 16, 3, 1), ("dw", 0, 3, 2), ("conv", 8, 1, 1), ("conv", 16, 1, 1), ("dw", 0, 3, 1),
+                     ("conv", 8, 1, 1), ("conv", 8, 3, 1)))
+    last = g.ops[-1]
+    tensors = dict(g.tensors)
+    tensors["sum"] = Tensor("sum", tensors["t5"].shape, "int8", _q(0.15, 3))
+    tensors["act"] = Tensor("act", tensors["t5"].shape, "int8", _q(0.1, -128))
+    ops = [*g.ops[:6], Op("add", "add_6", ["t2", "t5"], ["sum"], dict(activation="NONE")),
+           Op("relu", "relu_7", ["sum"], ["act"], {}), replace(last, inputs=["act", *last.inputs[1:]])]
+    g = verify(Graph("residual", tensors, ops, ["x"], [last.outputs[0]]))
+    for op in g.ops:
+        REGISTRY[op.type].prepare(op, g)
+    return g
+
+
+def test_elementwise_ops_end_a_stage():
+    g = residual_chain()
+    # the skip tensor t2 is read by the ADD: the block's ops before it cannot end a stage
+    assert patch.legal_splits(g) == [1, 2, 6, 7, 8]
+
+
+@pytest.mark.parametrize("k", [6, 7])
+@pytest.mark.parametrize("grid", [2, 3, (2, 3), (4, 1)])
+def test_row_runs_assemble_the_split_tensor(k, grid):
+    """Emulate the row-by-row C call in numpy: cut each input's window buffer out of the full tensor, read h rows
+    of w*C elements at the run offsets, write them at the tile's offset + row * W*C. Every element of the split
+    tensor must come from the same pixel of every input (an elementwise op), each written once."""
+    g = residual_chain()
+    geo = patch._geometry(g, k, patch._grid(grid))
+    op = g.ops[k]
+    y = g.t(op.outputs[0])
+    n_, hh, ww, c = y.shape
+    # a "full tensor" whose elements are their own flat indices: a copied element names the pixel it came from
+    pixel = np.arange(hh * ww * c).reshape(hh, ww, c)
+    written = np.full(hh * ww * c, -1)
+    for p, (rows, width, ins, out) in enumerate(patch.row_runs(g, geo, k)):
+        assert (rows, width) == geo.computed[k][p][2:]
+        for i, (start, stride) in zip(dict.fromkeys(patch._activations(op, g)), ins):
+            y0, x0, h, w = geo.windows[i][p]
+            buf = pixel[y0:y0 + h, x0:x0 + w].reshape(-1)  # the window buffer of input i
+            for r in range(rows):
+                got = buf[start + r * stride:start + r * stride + width * c]
+                target = slice(out + r * ww * c, out + r * ww * c + width * c)
+                assert np.array_equal(got, np.arange(hh * ww * c)[target]), (p, i, r)
+                assert (written[target] == -1).all() or np.array_equal(written[target], got)
+        for r in range(rows):
+            written[out + r * ww * c:out + r * ww * c + width * c] = 1
+    assert (written == 1).all(), "the tiles cover the split tensor"
+
+
+def test_elementwise_end_counts_its_tile_only():
+    """The last op computes exactly its tile: its MACs over all patches equal the whole layer's."""
+    g = residual_chain()
+    for k in (6, 7):
+        geo = patch._geometry(g, k, (3, 3))
+        assert sum(r[2] * r[3] for r in geo.computed[k]) == g.t(g.ops[k].outputs[0]).shape[1] * \
+            g.t(g.ops[k].outputs[0]).shape[2]
+        assert geo.split_tensor not in geo.buffer_shapes
+        assert all(geo.windows[geo.split_tensor][p] == (0, 0, 12, 10) for p in range(9))
+    # the relu ending the stage reads its tile of `sum`, not the whole tensor
+    geo = patch._geometry(g, 7, (3, 3))
+    assert geo.buffer_shapes["sum"][1] * geo.buffer_shapes["sum"][2] < 12 * 10
+
+
+def test_search_with_elementwise_ends_never_worse():
+    g = residual_chain(48, 40)
+    layer = memory.plan_memory(g)
+    for cap in (0.1, 0.3, 1.0):
+        plan = patch.search_patches(g, max_mac_overhead=cap, layer_plan=layer)
+        if plan is not None:
+            assert plan.arena_bytes < layer.arena_bytes and plan.mac_overhead <= cap
+            _, mem = patch.apply_patches(g, plan)
+            memory.check_plan(mem.buffers, mem.arena_bytes)
+    # a generous cap reaches past the residual block: the residual ADD ends the stage
+    deep = patch.search_patches(g, max_mac_overhead=1.0, layer_plan=layer)
+    assert deep is not None and g.ops[deep.split_op[0]].type == "add"

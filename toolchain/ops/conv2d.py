@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fixedpoint import activation_range, multiply_by_quantized_multiplier, quantize_multiplier
-from .base import Operator, fused_activation_supported, io_int8, per_tensor_activations, register
+from .base import Operator, fused_activation_supported, io_int8, is_float, per_tensor_activations, register
 from .float_common import (
     activate,
     activation_fields,
@@ -160,7 +160,24 @@ class Conv2D(Operator):
         params = ctx.params_struct(op, "edgec_conv2d_s8_params", fields)
         if region is not None:
             return f"edgec_conv2d_s8_region(&{params}, {region}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+        if ctx.plan.is_in_place(op.name):  # the output is in the input's buffer; one input pixel of scratch
+            pixel = f"((int8_t *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
+            return f"edgec_conv2d_s8_pointwise_inplace(&{params}, {ctx.ptr(op.outputs[0])}, {pixel});"
         return f"edgec_conv2d_s8(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+
+    def in_place_inputs(self, op, g):
+        """In place (runtime: edgec_conv2d_s8_pointwise_inplace) when the conv is pointwise: a 1x1 kernel at
+        stride 1 with the output as large as the input (so no padding), where output pixel p reads input pixel
+        p only. Any channel counts: forward over the pixels when out_c <= in_c, backward when out_c > in_c."""
+        if is_float(op, g):
+            return ()
+        x, w, y = g.t(op.inputs[0]).shape, g.t(op.inputs[1]).shape, g.t(op.outputs[0]).shape
+        a = op.attrs
+        pointwise = w[1] == w[2] == 1 and a["stride_h"] == a["stride_w"] == 1 and x[:3] == y[:3]
+        return (0,) if pointwise else ()
+
+    def scratch_bytes(self, op, g, *, in_place):
+        return g.t(op.inputs[0]).shape[3] if in_place else 0  # one input pixel
 
     def macs(self, op, g):
         w, y = g.t(op.inputs[1]), g.t(op.outputs[0])
