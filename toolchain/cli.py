@@ -219,7 +219,7 @@ def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_over
 @click.option("--seed", default=0, show_default=True, help="Seed of the random test vectors.")
 @click.option("--tolerance", type=click.IntRange(0),
               help="Allowed max |diff| against the reference, in LSB [default: 0 against TFLM, 1 against "
-                   "onnxruntime for QDQ models; float32: relative error 1e-3].")
+                   "onnxruntime for QDQ models; float32: relative error 1e-5].")
 @click.option("--layers", is_flag=True, help="Also compare every layer's output with TFLM (first 5 samples).")
 @click.option("--device", is_flag=True, help="Run on the real board (pyOCD) instead of the emulator.")
 @schedule_options

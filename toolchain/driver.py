@@ -426,7 +426,7 @@ def test(model: Path, out: Path, board: str = "host", inputs: Path | None = None
     return TestResult(build=b, rows=rows, samples=len(xs), passed=passed, layers=layer_rows)
 
 
-FLOAT_RTOL = 1e-3  # float32 path: |ours - ref| <= FLOAT_RTOL * max|ref| (docs/numerics.md, "Float32")
+FLOAT_RTOL = 1e-5  # float32 path: |ours - ref| <= FLOAT_RTOL * max|ref| (docs/numerics.md, "Float32", Tolerance)
 
 
 def compare_references(model: Path, b: Build, xs: list[list[np.ndarray]], ours: list[list[np.ndarray]],

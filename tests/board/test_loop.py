@@ -97,3 +97,22 @@ def test_cases_cover_m4_m7_and_m33():
     assert all(n >= 10 for n in SAMPLES.values())
     assert {m for m, b in CASES if b == M4_BOARD} == {m for m, b in CASES if b == M7_BOARD} == set(MODELS)
 
+
+
+FLOAT_MODELS = {"ad01_fp32": "ad01_fp32.tflite", "resnet_float": "pretrainedResnet.tflite"}
+
+
+@needs_tools
+@pytest.mark.slow
+@pytest.mark.parametrize("model", FLOAT_MODELS)
+def test_float32_on_an_m4f(shared_models, tmp_path, model):
+    """--dtype float32 on the emulated M4F (FPv4-SP, hard float): within the documented relative tolerance of
+    TFLM's float kernels (measured: bit-identical on ad01, 1 ULP from newlib's expf in resnet's softmax)."""
+    from edgec.driver import FLOAT_RTOL, Conversion
+
+    r = driver.test(shared_models / FLOAT_MODELS[model], tmp_path / "out", M4_BOARD, samples=3, seed=5,
+                    conversion=Conversion(dtype="float32"))
+    t = r.build.report["test"]
+    assert r.build.report["dtype"] == "float32" and t["target"].startswith("qemu")
+    assert r.passed and t["max_rel_error"] <= FLOAT_RTOL, t
+    assert t["instructions_per_inference"] > 0
