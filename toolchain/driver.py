@@ -24,7 +24,7 @@ from .errors import BudgetError, InputError, ValidationError
 from .importers import import_model
 from .ir import Graph, verify
 from .memory import MemoryPlan, plan_memory
-from .passes import canonicalize
+from .passes import canonicalize, simplify
 from .patch import traced_tensors
 from .report import make_report, write_report
 
@@ -129,7 +129,7 @@ def compile_stages(model: Path, board: str = "host", step: Step = _quiet, *, pat
     conv = conversion or Conversion()
     step("import")
     g = verify(import_model(model, input_shapes=conv.input_shapes) if conv.input_shapes else import_model(model))
-    g = verify(convert(g, conv, model, step))
+    g = verify(convert(verify(simplify(g)), conv, model, step))
     step("canonicalize")
     g = verify(canonicalize(g))
     step("order operators for memory")

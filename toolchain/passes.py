@@ -122,3 +122,35 @@ def fold_transposes(g: Graph) -> Graph:
     g.ops = [op for op in g.ops if id(op) not in removed]
     g.outputs = [rename.get(o, o) for o in g.outputs]
     return g
+
+
+def fuse_hard_swish(g: Graph) -> Graph:
+    """x * HardSigmoid(x) with alpha 1/6, beta 1/2 (how PyTorch exports nn.Hardswish at opset < 14) becomes one
+    hard_swish op: the same function, one op that TFLite has (HARD_SWISH), one tensor fewer to quantize.
+    Float graphs only (an int8 graph keeps the quantization its author chose)."""
+    producers, readers = g.producers(), g.consumers()
+    removed: set[int] = set()
+    for mul in g.ops:
+        if mul.type != "mul" or mul.attrs.get("activation", "NONE") != "NONE" or len(mul.inputs) != 2:
+            continue
+        for x, s in (mul.inputs, mul.inputs[::-1]):
+            sig = producers.get(s) if s is not None else None
+            if (sig is None or sig.type != "hard_sigmoid" or sig.inputs[0] != x or g.t(s).dtype != "float32"
+                    or abs(float(sig.attrs.get("alpha", 0.2)) - 1 / 6) > 1e-6
+                    or abs(float(sig.attrs.get("beta", 0.5)) - 0.5) > 1e-6
+                    or len(readers.get(s, [])) != 1 or s in g.outputs  # type: ignore[arg-type]
+                    or g.t(x).shape != g.t(mul.outputs[0]).shape):
+                continue
+            mul.type, mul.inputs, mul.attrs = "hard_swish", [x], {k: v for k, v in mul.attrs.items()
+                                                                   if k in ("label", "onnx_op")}
+            del g.tensors[s]  # type: ignore[arg-type]
+            removed.add(id(sig))
+            break
+    g.ops = [op for op in g.ops if id(op) not in removed]
+    return g
+
+
+def simplify(g: Graph) -> Graph:
+    """Before quantization: the fusions that make a float graph look like what TFLite's converter emits (fewer
+    tensors to calibrate, ops TFLite has), each safe on its own."""
+    return fuse_activations(fuse_hard_swish(fold_transposes(g)))

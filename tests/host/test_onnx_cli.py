@@ -93,3 +93,52 @@ def test_dynamic_input_needs_a_shape(tmp_path):
                  "--input-shape")
     r = _run("build", path, "--dtype", "float32", "--input-shape", "x=1,3,16,16", "--out", tmp_path / "out")
     assert r["dtype"] == "float32"
+
+
+def _torch_mobilenet(path):
+    """A MobileNetV2-style PyTorch net (BN, ReLU6, depthwise, residual adds, Hardswish, adaptive pooling, dropout),
+    exported the way users do (TorchScript exporter, opset 13: Hardswish becomes x * HardSigmoid(x))."""
+    torch = pytest.importorskip("torch")  # a dev dependency; the import guard only names what is missing
+    nn = torch.nn
+    torch.manual_seed(0)
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride, t):
+            super().__init__()
+            mid = cin * t
+            self.res = stride == 1 and cin == cout
+            self.f = nn.Sequential(
+                nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU6(),
+                nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False), nn.BatchNorm2d(mid), nn.ReLU6(),
+                nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            return x + self.f(x) if self.res else self.f(x)
+
+    net = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU6(),
+                        Block(16, 16, 1, 1), Block(16, 24, 2, 4), Block(24, 24, 1, 4),
+                        nn.Conv2d(24, 48, 1), nn.Hardswish(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2),
+                        nn.Linear(48, 10)).eval()
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):  # non-trivial statistics, so folding them matters
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2)
+            m.weight.data.uniform_(0.5, 1.5)
+    torch.onnx.export(net, torch.randn(1, 3, 32, 32), str(path), input_names=["x"], output_names=["y"],
+                      opset_version=13, dynamo=False)
+    return path
+
+
+def test_pytorch_mobilenet_export(tmp_path):
+    model = _torch_mobilenet(tmp_path / "mbv2.onnx")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((32, 1, 3, 32, 32)).astype(np.float32))
+    np.savez(tmp_path / "test.npz", x=rng.standard_normal((10, 1, 3, 32, 32)).astype(np.float32))
+    r = _run("test", model, "--calib", tmp_path / "calib.npz", "--calib-method", "mse",
+             "--inputs", tmp_path / "test.npz", "--out", tmp_path / "int8")
+    ops = {layer["op"] for layer in r["layers"]}
+    assert "hard_swish" in ops and "hard_sigmoid" not in ops, ops  # x * HardSigmoid(x) fused
+    assert r["test"]["max_abs_diff_lsb"] == 0 and r["test"]["passed"]  # bit-exact vs TFLM on the export
+    assert r["test"]["rows"][1]["cosine"] > 0.999  # close to the float model
+    f = _run("test", model, "--dtype", "float32", "--inputs", tmp_path / "test.npz", "--out", tmp_path / "f32")
+    assert f["test"]["passed"] and f["test"]["max_rel_error"] < 1e-5

@@ -16,7 +16,7 @@ from edgec.errors import InputError
 from edgec.importers import onnx_passes
 from edgec.importers.onnx import import_onnx_model
 from edgec.ir import Graph, Op, Quant, Tensor, verify
-from edgec.passes import canonicalize, fold_transposes, fuse_activations
+from edgec.passes import canonicalize, fold_transposes, fuse_activations, fuse_hard_swish
 
 
 def ort_run(m: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
@@ -138,6 +138,23 @@ def test_fold_transposes():
     folded = verify(canonicalize(fold_transposes(g)))
     assert [op.type for op in folded.ops] == ["reshape", "relu"]
     np.testing.assert_array_equal(reference.run_numpy(folded, [x])["y"], before)
+
+
+def _hard_sigmoid_mul(alpha: float = 1 / 6, extra_reader: bool = False) -> Graph:
+    t = {n: Tensor(n, (1, 3, 3, 4), "float32") for n in ("x", "s", "y")}
+    ops_ = [Op("hard_sigmoid", "hs", ["x"], ["s"], dict(alpha=alpha, beta=0.5)),
+            Op("mul", "m", ["x", "s"], ["y"], dict(activation="NONE"))]
+    return Graph("g", t, ops_, ["x"], ["y", "s"] if extra_reader else ["y"])
+
+
+def test_fuse_hard_swish():
+    x = [np.linspace(-5, 5, 36, dtype=np.float32).reshape(1, 3, 3, 4)]
+    before = reference.run_numpy(canonicalize(_hard_sigmoid_mul()), x)["y"]
+    fused = verify(canonicalize(fuse_hard_swish(verify(_hard_sigmoid_mul()))))
+    assert [op.type for op in fused.ops] == ["hard_swish"]
+    np.testing.assert_allclose(reference.run_numpy(fused, x)["y"], before, rtol=1e-6, atol=1e-6)
+    assert len(fuse_hard_swish(_hard_sigmoid_mul(alpha=0.2)).ops) == 2  # ONNX's default HardSigmoid: not swish
+    assert len(fuse_hard_swish(_hard_sigmoid_mul(extra_reader=True)).ops) == 2  # the sigmoid is read elsewhere
 
 
 def test_importer_output_goes_through_the_passes():
