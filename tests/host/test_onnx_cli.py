@@ -95,9 +95,10 @@ def test_dynamic_input_needs_a_shape(tmp_path):
     assert r["dtype"] == "float32"
 
 
-def _torch_mobilenet(path):
+def _torch_mobilenet(path, exporter: str = "torchscript"):
     """A MobileNetV2-style PyTorch net (BN, ReLU6, depthwise, residual adds, Hardswish, adaptive pooling, dropout),
-    exported the way users do (TorchScript exporter, opset 13: Hardswish becomes x * HardSigmoid(x))."""
+    exported the two ways users do: the TorchScript exporter at opset 13 (Hardswish becomes x * HardSigmoid(x))
+    and torch.export's exporter (the default since PyTorch 2.9: opset 18, axes as inputs, external weights)."""
     torch = pytest.importorskip("torch")  # a dev dependency; the import guard only names what is missing
     nn = torch.nn
     torch.manual_seed(0)
@@ -124,13 +125,15 @@ def _torch_mobilenet(path):
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 2)
             m.weight.data.uniform_(0.5, 1.5)
+    dynamo = exporter == "dynamo"
     torch.onnx.export(net, torch.randn(1, 3, 32, 32), str(path), input_names=["x"], output_names=["y"],
-                      opset_version=13, dynamo=False)
+                      opset_version=18 if dynamo else 13, dynamo=dynamo)
     return path
 
 
-def test_pytorch_mobilenet_export(tmp_path):
-    model = _torch_mobilenet(tmp_path / "mbv2.onnx")
+@pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
+def test_pytorch_mobilenet_export(tmp_path, exporter):
+    model = _torch_mobilenet(tmp_path / "mbv2.onnx", exporter)
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "calib.npz", x=rng.standard_normal((32, 1, 3, 32, 32)).astype(np.float32))
     np.savez(tmp_path / "test.npz", x=rng.standard_normal((10, 1, 3, 32, 32)).astype(np.float32))

@@ -403,8 +403,9 @@ def ReduceMean(n: _Node) -> None:
     rank = len(n.shape(0))
     axes_given = n.const_input(1).reshape(-1).tolist() if n.has(1) else n.attr("axes", None)
     keep = bool(n.attr("keepdims", 1))
+    noop = n.attr("noop_with_empty_axes", 0)  # read always: an attribute nobody reads is reported unsupported
     if not axes_given:
-        if n.attr("noop_with_empty_axes", 0):
+        if noop:
             perm = n.layout(0)
             n.emit("reshape", [n.input_ir(0, perm)], n.output(0, perm), {})
             return

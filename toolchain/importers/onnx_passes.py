@@ -36,6 +36,14 @@ def load(path: Path) -> onnx.ModelProto:
         model = onnx.load_model_from_string(path.read_bytes())
     except Exception as e:  # protobuf raises DecodeError and friends on damaged files
         raise InputError(f"{path}: malformed ONNX file, truncated or damaged ({e or type(e).__name__})") from None
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        # weights in a side file (torch.export's exporter writes <model>.onnx.data): read them from the
+        # model's folder, wherever edgec runs from
+        try:
+            onnx.load_external_data_for_model(model, str(path.resolve().parent))
+        except Exception as e:
+            raise InputError(f"{path}: its weights are stored in a separate file next to it that cannot be read "
+                             f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})") from None
     if not model.graph.node and not model.graph.output:
         raise InputError(f"{path}: malformed ONNX file: the graph is empty")
     try:
