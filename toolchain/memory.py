@@ -153,9 +153,20 @@ def in_place_ops(g: Graph, *, overwrite_graph_inputs: bool = True) -> dict[str, 
     tensors differ in size keeps the largest for as long as any of them lives (a stride-2 in-place depthwise keeps
     its input's whole buffer alive while its small output lives). Every candidate in a buffer of equal-sized
     tensors is kept (it lowers the live bytes at its step and changes no other); the others are dropped one at a
-    time, in op order, wherever that lowers (peak live bytes, total live bytes over the steps)."""
-    exclude: frozenset[str] = frozenset()
-    chosen = in_place_candidates(g, overwrite_graph_inputs=overwrite_graph_inputs)
+    time, in op order, wherever that lowers (peak live bytes, total live bytes over the steps).
+
+    That greedy pass can get stuck (a growing 1x1 conv's chain may hide what the depthwise ops alone would save),
+    so it also starts with each op type left out in turn, and the best live-bytes profile of the starts is kept."""
+    candidates = in_place_candidates(g, overwrite_graph_inputs=overwrite_graph_inputs)
+    kinds = sorted({op.type for op in g.ops if op.name in candidates})
+    starts = [frozenset()] + ([frozenset(op.name for op in g.ops if op.type == k) for k in kinds]
+                              if len(kinds) > 1 else [])
+    results = [_greedy_in_place(g, start, overwrite_graph_inputs) for start in starts]
+    return min(results, key=lambda chosen: _live_profile(g, chosen))
+
+
+def _greedy_in_place(g: Graph, exclude: frozenset[str], overwrite_graph_inputs: bool) -> dict[str, int]:
+    chosen = in_place_candidates(g, overwrite_graph_inputs=overwrite_graph_inputs, exclude=exclude)
     owner = buffer_of(g, in_place=chosen)
     sizes: dict[str, set[int]] = {}
     for t, b in owner.items():
