@@ -169,11 +169,11 @@ class Conv2D(Operator):
         """In place (runtime: edgec_conv2d_s8_pointwise_inplace) when the conv is pointwise: a 1x1 kernel at
         stride 1 with the output as large as the input (so no padding), where output pixel p reads input pixel
         p only. Any channel counts: forward over the pixels when out_c <= in_c, backward when out_c > in_c."""
-        if is_float(op, g):
-            return ()
         x, w, y = g.t(op.inputs[0]).shape, g.t(op.inputs[1]).shape, g.t(op.outputs[0]).shape
-        a = op.attrs
-        pointwise = w[1] == w[2] == 1 and a["stride_h"] == a["stride_w"] == 1 and x[:3] == y[:3]
+        if is_float(op, g) or not len(x) == len(w) == len(y) == 4:
+            return ()
+        a = op.attrs  # a stride missing from the attrs: not claimed (the importers always set it)
+        pointwise = w[1] == w[2] == 1 and a.get("stride_h") == a.get("stride_w") == 1 and x[:3] == y[:3]
         return (0,) if pointwise else ()
 
     def scratch_bytes(self, op, g, *, in_place):
