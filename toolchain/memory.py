@@ -159,8 +159,9 @@ def in_place_ops(g: Graph, *, overwrite_graph_inputs: bool = True) -> dict[str, 
     so it also starts with each op type left out in turn, and the best live-bytes profile of the starts is kept."""
     candidates = in_place_candidates(g, overwrite_graph_inputs=overwrite_graph_inputs)
     kinds = sorted({op.type for op in g.ops if op.name in candidates})
-    starts = [frozenset()] + ([frozenset(op.name for op in g.ops if op.type == k) for k in kinds]
-                              if len(kinds) > 1 else [])
+    starts: list[frozenset[str]] = [frozenset()]
+    if len(kinds) > 1:
+        starts += [frozenset(op.name for op in g.ops if op.type == k) for k in kinds]
     results = [_greedy_in_place(g, start, overwrite_graph_inputs) for start in starts]
     return min(results, key=lambda chosen: _live_profile(g, chosen))
 

@@ -1,33 +1,36 @@
-"""Train edgec's bundled example model: a tiny int8 CNN for the 8x8 handwritten digits of scikit-learn.
+"""Train edgec's bundled example model, a tiny CNN for the 8x8 handwritten digits of scikit-learn, export it to ONNX
+and convert it to int8 with edgec's own converter (the library calls `edgec build net.onnx --calib` makes).
 
-    python examples/digits/train.py          # ~20 s on one CPU core
+    python examples/digits/train.py          # ~30 s on one CPU core
 
 writes, next to this file,
-    digits_cnn_int8.tflite   the int8 model (TFLite flatbuffer, built with edgec.modelbuilder)
-    digits_test.npz          the held-out test split, already quantized: 'image' (N, 1, 8, 8, 1) int8, 'labels'
+    digits_cnn.onnx          the float model as PyTorch exported it (ONNX opset 17, NCHW input `image` 1x1x8x8)
+    digits_calib.npz         calibration data: `image` float32 (200, 1, 8, 8), 200 training images, NCHW
+    digits_test_float.npz    the 360 held-out images: `image` float32 (360, 1, 8, 8) NCHW and `labels` int32
+    digits_cnn_int8.tflite   the int8 model edgec's converter made from the two above
+    digits_test.npz          the held-out images quantized with that model's input scale and zero point:
+                             `image` int8 (360, 1, 8, 8, 1) NHWC and `labels` int32
 
-and prints the float (PyTorch) and int8 (TFLite Micro) test accuracies.
+and prints the float (PyTorch, onnxruntime) and int8 (TFLite Micro) test accuracies.
 
-Needs PyTorch and scikit-learn on top of edgec (they are not edgec dependencies):
-    pip install torch scikit-learn
+Needs PyTorch, scikit-learn and onnxruntime on top of edgec (they are not edgec dependencies):
+    pip install torch scikit-learn onnxruntime
 
-Model (NHWC, int8 activations, per-channel int8 weights):
-    image    1x8x8x1   pixel p in 0..16 stored as q = 15*p - 128 (scale 1/240, zero point -128: x = p/16, exact)
-    CONV_2D            3x3, 8 filters, SAME, ReLU            -> 1x8x8x8
-    MAX_POOL_2D        2x2, stride 2                         -> 1x4x4x8
-    DEPTHWISE_CONV_2D  3x3, depth multiplier 2, SAME, ReLU   -> 1x4x4x16
-    CONV_2D            1x1, 16 filters, ReLU                 -> 1x4x4x16
-    AVERAGE_POOL_2D    2x2, stride 2                         -> 1x2x2x16
-    FULLY_CONNECTED    64 -> 10 (flattens its NHWC input)    -> 1x10 logits
-    SOFTMAX                                                  -> 1x10 probabilities (scale 1/256, zero point -128)
+The network (PyTorch, NCHW; edgec's ONNX importer turns it into NHWC and fuses each ReLU into its producer):
+    image    1x1x8x8   x = p / 16 in [0, 1] for a pixel value p in 0..16
+    Conv2d             3x3, 8 filters, padding 1, ReLU           -> 1x8x8x8
+    MaxPool2d          2x2, stride 2                             -> 1x8x4x4
+    Conv2d (depthwise) 3x3, groups 8 (depth multiplier 2), padding 1, ReLU   -> 1x16x4x4
+    Conv2d             1x1, 16 filters, ReLU                     -> 1x16x4x4
+    AvgPool2d          2x2, stride 2                             -> 1x16x2x2
+    Linear             64 -> 10 (on the features flattened in (h, w, c) order) -> 1x10 logits
+    Softmax                                                      -> 1x10 `probs`
 
-Post-training quantization is done here in numpy (no TensorFlow converter):
-  - weights: symmetric int8 per output channel, scale = max|w| / 127, zero point 0
-    (conv OHWI with quantized dimension 0, depthwise [1, kh, kw, C] with quantized dimension 3, FC [out, in]);
-  - biases: int32, scale = s_input * s_weight[c], zero point 0;
-  - activations: asymmetric int8 per tensor from the min/max (widened to include 0) of the float activations over
-    the whole training set; max and average pooling keep their input's scale and zero point, as TFLite requires;
-  - softmax output: scale 1/256, zero point -128 (the TFLite convention).
+Conversion (edgec's library, see docs/quantization.md):
+    import_model (ONNX -> IR, NCHW -> NHWC) -> simplify (fold transposes, fuse ReLUs)
+    -> load_calibration (the NCHW .npz, transposed to NHWC) -> quantize_graph(method="minmax")
+    -> canonicalize -> write_tflite
+No quantization code lives here: the scales, zero points and int8/int32 tensors all come from edgec's quantizer.
 """
 
 from __future__ import annotations
@@ -43,21 +46,25 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from edgec.modelbuilder import ModelBuilder
+from edgec import reference
+from edgec.calib import load_calibration
+from edgec.data import load_inputs
+from edgec.exporters import write_tflite
+from edgec.importers import import_model
+from edgec.passes import canonicalize, simplify
+from edgec.quantizer import quantize_graph
 
 HERE = Path(__file__).resolve().parent
+ONNX_PATH = HERE / "digits_cnn.onnx"
+CALIB_PATH = HERE / "digits_calib.npz"
+TEST_FLOAT_PATH = HERE / "digits_test_float.npz"
 MODEL_PATH = HERE / "digits_cnn_int8.tflite"
-DATA_PATH = HERE / "digits_test.npz"
+TEST_INT8_PATH = HERE / "digits_test.npz"
 SEED = 0
 EPOCHS = 80
 BATCH = 32
-
-# The input: pixels are integers 0..16. The float network sees x = p / 16 in [0, 1]; its int8 encoding is
-# q = 15 * p - 128 = x / (1/240) - 128, exact for every pixel value (q in -128..112, no rounding).
-IN_SCALE = 1.0 / 240.0
-IN_ZERO_POINT = -128
-PAD = {"SAME": 0, "VALID": 1}
-RELU = 1
+CALIB_SAMPLES = 200
+CALIB_METHOD = "minmax"  # the observed min/max of every activation over the calibration images (TFLite's choice)
 
 
 def seed_everything(seed: int) -> None:
@@ -69,44 +76,57 @@ def seed_everything(seed: int) -> None:
 
 
 class DigitsCNN(nn.Module):
-    """Float twin of the int8 graph (stride-1 3x3 convolutions with padding=1 are TFLite's SAME padding)."""
+    """Stride-1 3x3 convolutions with padding 1 are TFLite's SAME padding; the grouped convolution with 2 outputs
+    per group is a depthwise convolution with depth multiplier 2."""
 
     def __init__(self):
         super().__init__()
         self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
-        self.dw = nn.Conv2d(8, 16, 3, padding=1, groups=8)  # depthwise, depth multiplier 2
+        self.dw = nn.Conv2d(8, 16, 3, padding=1, groups=8)
         self.pw = nn.Conv2d(16, 16, 1)
         self.fc = nn.Linear(64, 10)
 
-    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every quantized activation, in NCHW, keyed by its tensor name in the .tflite."""
-        a = {}
-        a["conv1"] = F.relu(self.conv1(x))
-        a["maxpool"] = F.max_pool2d(a["conv1"], 2)
-        a["dw"] = F.relu(self.dw(a["maxpool"]))
-        a["pw"] = F.relu(self.pw(a["dw"]))
-        a["pool"] = F.avg_pool2d(a["pw"], 2)
-        # FULLY_CONNECTED flattens NHWC, so flatten in (h, w, c) order here too.
-        a["logits"] = self.fc(a["pool"].permute(0, 2, 3, 1).flatten(1))
-        return a
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits (training uses cross-entropy on them)."""
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.relu(self.pw(F.relu(self.dw(x))))
+        x = F.avg_pool2d(x, 2)
+        # Flattened in (h, w, c) order, the order TFLite's FULLY_CONNECTED reads an NHWC tensor: in the NHWC graph
+        # edgec makes, this transpose cancels against the importer's NCHW -> NHWC one and disappears.
+        return self.fc(x.permute(0, 2, 3, 1).flatten(1))
+
+
+class WithSoftmax(nn.Module):
+    """What is exported: the trained network followed by softmax (class probabilities)."""
+
+    def __init__(self, net: DigitsCNN):
+        super().__init__()
+        self.net = net
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)["logits"]
+        return F.softmax(self.net(x), dim=1)
 
 
 def load_split():
+    """Images as the network sees them: x = p / 16, float32, NCHW (N, 1, 8, 8)."""
     digits = load_digits()
-    x = digits.images.astype(np.float32)  # (1797, 8, 8), integer pixel values 0..16
+    x = (digits.images / 16.0).astype(np.float32)[:, None]  # pixel values 0..16 -> [0, 1]
     y = digits.target.astype(np.int64)
     return train_test_split(x, y, test_size=0.2, random_state=SEED, stratify=y)
+
+
+def to_torch(x: np.ndarray) -> torch.Tensor:
+    """(N, 1, 8, 8) images as a tensor with the plain NCHW strides (64, 64, 8, 1). A numpy array of that shape can
+    have stride 1 on its channel axis of size 1 (what train_test_split's indexing leaves); PyTorch then takes it
+    for channels-last and convolves in another summation order, which trains (as well, but) to other weights."""
+    return torch.from_numpy(np.ascontiguousarray(x).reshape(-1, 8, 8)).unsqueeze(1)
 
 
 def train(x_train: np.ndarray, y_train: np.ndarray) -> DigitsCNN:
     model = DigitsCNN()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, EPOCHS)
-    xs = torch.from_numpy(x_train / 16.0).float().unsqueeze(1)
-    ys = torch.from_numpy(y_train)
+    xs, ys = to_torch(x_train), torch.from_numpy(y_train)
     gen = torch.Generator().manual_seed(SEED)
     for _ in range(EPOCHS):
         model.train()
@@ -122,138 +142,71 @@ def train(x_train: np.ndarray, y_train: np.ndarray) -> DigitsCNN:
     return model
 
 
-def float_accuracy(model: DigitsCNN, x: np.ndarray, y: np.ndarray) -> float:
+def torch_accuracy(model: DigitsCNN, x: np.ndarray, y: np.ndarray) -> float:
     with torch.no_grad():
-        pred = model(torch.from_numpy(x / 16.0).float().unsqueeze(1)).argmax(1).numpy()
-    return float(np.mean(pred == y))
+        return float(np.mean(model(to_torch(x)).argmax(1).numpy() == y))
 
 
-# --- quantization ------------------------------------------------------------------------------------------------
-
-def act_qparams(lo: float, hi: float) -> tuple[float, int]:
-    """Asymmetric int8 scale and zero point covering [lo, hi] (widened to include 0, so 0 is exact)."""
-    lo, hi = min(lo, 0.0), max(hi, 0.0)
-    scale = (hi - lo) / 255.0 if hi > lo else 1.0
-    zp = int(np.clip(round(-128 - lo / scale), -128, 127))
-    return float(np.float32(scale)), zp
+def export_onnx(model: DigitsCNN, path: Path) -> None:
+    torch.onnx.export(WithSoftmax(model), (torch.zeros(1, 1, 8, 8),), str(path), dynamo=False, opset_version=17,
+                      input_names=["image"], output_names=["probs"])
 
 
-def quantize_weights(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric per-channel int8 along `axis`: (int8 weights, float32 scales)."""
-    other = tuple(i for i in range(w.ndim) if i != axis)
-    amax = np.max(np.abs(w), axis=other)
-    scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
-    shape = [1] * w.ndim
-    shape[axis] = -1
-    q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
-    return q, scale
+def onnxruntime_accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    pred = [int(np.argmax(sess.run(None, {"image": xi[None]})[0])) for xi in x]
+    return float(np.mean(np.array(pred) == y))
 
 
-def quantize_bias(b: np.ndarray, s_in: float, s_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    s_b = (np.float64(s_in) * s_w.astype(np.float64)).astype(np.float32)
-    q = np.clip(np.round(b / s_b.astype(np.float64)), -(2**31), 2**31 - 1).astype(np.int32)
-    return q, s_b
-
-
-def calibrate(model: DigitsCNN, x_train: np.ndarray) -> dict[str, tuple[float, int]]:
-    with torch.no_grad():
-        acts = model.features(torch.from_numpy(x_train / 16.0).float().unsqueeze(1))
-    q = {name: act_qparams(float(t.min()), float(t.max())) for name, t in acts.items()}
-    q["maxpool"] = q["conv1"]  # pooling: output quantization = input quantization
-    q["pool"] = q["pw"]
+def convert(onnx_path: Path, calib_path: Path, out: Path):
+    """edgec's converter, stage by stage: the same calls `edgec build digits_cnn.onnx --calib digits_calib.npz`
+    makes (toolchain/driver.py) up to the model_int8.tflite it writes. Returns the int8 IR graph."""
+    g = simplify(import_model(onnx_path))
+    samples = load_calibration(calib_path, g)  # NCHW samples -> the IR's NHWC
+    q = canonicalize(quantize_graph(g, samples, method=CALIB_METHOD))
+    write_tflite(q, out, description="edgec example: sklearn digits 8x8 CNN, float ONNX quantized to int8 by edgec "
+                                     f"({CALIB_METHOD}, {len(samples)} calibration images; examples/digits/train.py)")
     return q
-
-
-def build_tflite(model: DigitsCNN, q: dict[str, tuple[float, int]]) -> bytes:
-    p = {k: v.detach().numpy().astype(np.float64) for k, v in model.state_dict().items()}
-    b = ModelBuilder(description="edgec example: sklearn digits 8x8 CNN, int8 (examples/digits/train.py)")
-
-    def conv_like(name, x, s_in, w, bias, axis, out_shape):
-        wq, ws = quantize_weights(w, axis)
-        bq, bs = quantize_bias(bias, s_in, ws)
-        zeros = np.zeros(len(ws), np.int64)
-        wt = b.const(f"{name}/weights", wq, scale=ws, zero_point=zeros, axis=axis)
-        bt = b.const(f"{name}/bias", bq, scale=bs, zero_point=zeros)
-        y = b.activation(name, out_shape, scale=q[name][0], zero_point=q[name][1])
-        return wt, bt, y
-
-    x = b.input("image", (1, 8, 8, 1), scale=IN_SCALE, zero_point=IN_ZERO_POINT)
-
-    # CONV_2D weights OHWI; PyTorch has OIHW.
-    w, bt, c1 = conv_like("conv1", x, IN_SCALE, p["conv1.weight"].transpose(0, 2, 3, 1), p["conv1.bias"], 0,
-                          (1, 8, 8, 8))
-    b.op("CONV_2D", [x, w, bt], [c1], "Conv2DOptions", padding=PAD["SAME"], strideH=1, strideW=1,
-         dilationHFactor=1, dilationWFactor=1, fusedActivationFunction=RELU)
-
-    mp = b.activation("maxpool", (1, 4, 4, 8), scale=q["maxpool"][0], zero_point=q["maxpool"][1])
-    b.op("MAX_POOL_2D", [c1], [mp], "Pool2DOptions", padding=PAD["VALID"], strideH=2, strideW=2,
-         filterHeight=2, filterWidth=2, fusedActivationFunction=0)
-
-    # DEPTHWISE_CONV_2D weights [1, kh, kw, C*mult]; PyTorch's grouped conv has (C*mult, 1, kh, kw) with the same
-    # channel order (output channel k reads input channel k // mult in both).
-    w, bt, dw = conv_like("dw", mp, q["maxpool"][0], p["dw.weight"].transpose(1, 2, 3, 0), p["dw.bias"], 3,
-                          (1, 4, 4, 16))
-    b.op("DEPTHWISE_CONV_2D", [mp, w, bt], [dw], "DepthwiseConv2DOptions", padding=PAD["SAME"], strideH=1,
-         strideW=1, depthMultiplier=2, dilationHFactor=1, dilationWFactor=1, fusedActivationFunction=RELU)
-
-    w, bt, pw = conv_like("pw", dw, q["dw"][0], p["pw.weight"].transpose(0, 2, 3, 1), p["pw.bias"], 0,
-                          (1, 4, 4, 16))
-    b.op("CONV_2D", [dw, w, bt], [pw], "Conv2DOptions", padding=PAD["VALID"], strideH=1, strideW=1,
-         dilationHFactor=1, dilationWFactor=1, fusedActivationFunction=RELU)
-
-    pool = b.activation("pool", (1, 2, 2, 16), scale=q["pool"][0], zero_point=q["pool"][1])
-    b.op("AVERAGE_POOL_2D", [pw], [pool], "Pool2DOptions", padding=PAD["VALID"], strideH=2, strideW=2,
-         filterHeight=2, filterWidth=2, fusedActivationFunction=0)
-
-    w, bt, logits = conv_like("logits", pool, q["pool"][0], p["fc.weight"], p["fc.bias"], 0, (1, 10))
-    b.op("FULLY_CONNECTED", [pool, w, bt], [logits], "FullyConnectedOptions", fusedActivationFunction=0,
-         keepNumDims=False)
-
-    probs = b.activation("probs", (1, 10), scale=1.0 / 256.0, zero_point=-128)
-    b.op("SOFTMAX", [logits], [probs], "SoftmaxOptions", beta=1.0)
-    b.output(probs)
-    return b.build()
-
-
-def quantize_input(x: np.ndarray) -> np.ndarray:
-    """Pixels 0..16 -> int8 15*p - 128 (exact), shaped (N, 1, 8, 8, 1) like the model input per sample."""
-    q = np.round(x / 16.0 / IN_SCALE) + IN_ZERO_POINT
-    return np.clip(q, -128, 127).astype(np.int8).reshape(-1, 1, 8, 8, 1)
-
-
-def tflm_accuracy(path: Path, xq: np.ndarray, y: np.ndarray) -> float:
-    from tflite_micro.python.tflite_micro import runtime
-
-    interp = runtime.Interpreter.from_file(str(path))
-    correct = 0
-    for xi, yi in zip(xq, y):
-        interp.set_input(xi, 0)
-        interp.invoke()
-        correct += int(np.argmax(interp.get_output(0)) == yi)
-    return correct / len(y)
 
 
 def main() -> None:
     t0 = time.time()
     seed_everything(SEED)
     x_train, x_test, y_train, y_test = load_split()
-    print(f"digits: {len(x_train)} train / {len(x_test)} test images, 8x8, pixels 0..16")
+    print(f"digits: {len(x_train)} train / {len(x_test)} test images, 8x8, pixels 0..16 fed as p / 16")
 
     model = train(x_train, y_train)
-    acc_float = float_accuracy(model, x_test, y_test)
-    print(f"float (PyTorch) test accuracy: {100 * acc_float:.2f} %  "
-          f"(train {100 * float_accuracy(model, x_train, y_train):.2f} %)")
+    acc_torch = torch_accuracy(model, x_test, y_test)
+    print(f"float (PyTorch) test accuracy: {100 * acc_torch:.2f} %  "
+          f"(train {100 * torch_accuracy(model, x_train, y_train):.2f} %)")
 
-    q = calibrate(model, x_train)
-    MODEL_PATH.write_bytes(build_tflite(model, q))
-    xq = quantize_input(x_test)
-    np.savez_compressed(DATA_PATH, image=xq, labels=y_test.astype(np.int32))
-    print(f"wrote {MODEL_PATH.name} ({MODEL_PATH.stat().st_size} B) and {DATA_PATH.name} "
-          f"({DATA_PATH.stat().st_size} B)")
+    export_onnx(model, ONNX_PATH)
+    calib = x_train[np.random.default_rng(SEED).permutation(len(x_train))[:CALIB_SAMPLES]]
+    np.savez_compressed(CALIB_PATH, image=calib)
+    np.savez_compressed(TEST_FLOAT_PATH, image=x_test, labels=y_test.astype(np.int32))
+    acc_ort = onnxruntime_accuracy(ONNX_PATH, x_test, y_test)
+    print(f"float (onnxruntime, {ONNX_PATH.name}) test accuracy: {100 * acc_ort:.2f} %")
 
-    acc_int8 = tflm_accuracy(MODEL_PATH, xq, y_test)
-    print(f"int8 (TFLite Micro) test accuracy: {100 * acc_int8:.2f} %  "
-          f"({100 * (acc_int8 - acc_float):+.2f} points vs float)")
+    q = convert(ONNX_PATH, CALIB_PATH, MODEL_PATH)
+    t_in = q.t(q.inputs[0])
+    print(f"edgec quantized it ({CALIB_METHOD}, {CALIB_SAMPLES} calibration images): input scale {t_in.scale:.9g}, "
+          f"zero point {t_in.zero_point}")
+
+    # The int8 test set: the float images quantized exactly as `edgec test` quantizes float inputs for this model
+    # (q = round(x / scale) + zero point, half away from zero, saturated), in the model's NHWC layout.
+    xq = load_inputs(TEST_FLOAT_PATH, q)
+    np.savez_compressed(TEST_INT8_PATH, image=np.stack([s[0] for s in xq]), labels=y_test.astype(np.int32))
+    for p in (ONNX_PATH, CALIB_PATH, TEST_FLOAT_PATH, MODEL_PATH, TEST_INT8_PATH):
+        print(f"wrote {p.name} ({p.stat().st_size} B)")
+
+    outs, _ = reference.run_tflm(MODEL_PATH, xq)
+    acc_int8 = float(np.mean(np.array([int(np.argmax(o[0])) for o in outs]) == y_test))
+    print(f"int8 (TFLite Micro, {MODEL_PATH.name}) test accuracy: {100 * acc_int8:.2f} %  "
+          f"({100 * (acc_int8 - acc_ort):+.2f} points vs float)")
     print(f"done in {time.time() - t0:.1f} s")
 
 
