@@ -1,20 +1,20 @@
 """Train edgec's bundled example model, a tiny CNN for the 8x8 handwritten digits of scikit-learn, export it to ONNX
 and convert it to int8 with edgec's own converter (the library calls `edgec build net.onnx --calib` makes).
 
-    python examples/digits/train.py          # ~30 s on one CPU core
+    python examples/digits/train.py          # ~10 s on one CPU core
 
 writes, next to this file,
     digits_cnn.onnx          the float model as PyTorch exported it (ONNX opset 17, NCHW input `image` 1x1x8x8)
     digits_calib.npz         calibration data: `image` float32 (200, 1, 8, 8), 200 training images, NCHW
     digits_test_float.npz    the 360 held-out images: `image` float32 (360, 1, 8, 8) NCHW and `labels` int32
-    digits_cnn_int8.tflite   the int8 model edgec's converter made from the two above
+    digits_cnn_int8.tflite   the int8 model edgec's converter made from the .onnx and the calibration set
     digits_test.npz          the held-out images quantized with that model's input scale and zero point:
                              `image` int8 (360, 1, 8, 8, 1) NHWC and `labels` int32
 
 and prints the float (PyTorch, onnxruntime) and int8 (TFLite Micro) test accuracies.
 
-Needs PyTorch, scikit-learn and onnxruntime on top of edgec (they are not edgec dependencies):
-    pip install torch scikit-learn onnxruntime
+Needs PyTorch and scikit-learn on top of edgec (they are not edgec dependencies; onnx and onnxruntime are):
+    pip install torch scikit-learn
 
 The network (PyTorch, NCHW; edgec's ONNX importer turns it into NHWC and fuses each ReLU into its producer):
     image    1x1x8x8   x = p / 16 in [0, 1] for a pixel value p in 0..16
@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import random
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,7 @@ from edgec.calib import load_calibration
 from edgec.data import load_inputs
 from edgec.exporters import write_tflite
 from edgec.importers import import_model
+from edgec.ir import Graph
 from edgec.passes import canonicalize, simplify
 from edgec.quantizer import quantize_graph
 
@@ -148,8 +150,12 @@ def torch_accuracy(model: DigitsCNN, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def export_onnx(model: DigitsCNN, path: Path) -> None:
-    torch.onnx.export(WithSoftmax(model), (torch.zeros(1, 1, 8, 8),), str(path), dynamo=False, opset_version=17,
-                      input_names=["image"], output_names=["probs"])
+    # The TorchScript exporter (dynamo=False): a plain opset-17 graph, no onnxscript needed. PyTorch >= 2.9 warns
+    # that it is the legacy one; it is still the one that writes this model without extra dependencies.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(WithSoftmax(model), (torch.zeros(1, 1, 8, 8),), str(path), dynamo=False, opset_version=17,
+                          input_names=["image"], output_names=["probs"])
 
 
 def onnxruntime_accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
@@ -162,14 +168,13 @@ def onnxruntime_accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.array(pred) == y))
 
 
-def convert(onnx_path: Path, calib_path: Path, out: Path):
-    """edgec's converter, stage by stage: the same calls `edgec build digits_cnn.onnx --calib digits_calib.npz`
-    makes (toolchain/driver.py) up to the model_int8.tflite it writes. Returns the int8 IR graph."""
+def convert(onnx_path: Path, calib_path: Path, out: Path) -> Graph:
+    """edgec's converter, stage by stage: the calls `edgec build digits_cnn.onnx --calib digits_calib.npz` makes
+    (toolchain/driver.py: compile_stages, convert) up to the model_int8.tflite it writes. Returns the int8 graph."""
     g = simplify(import_model(onnx_path))
     samples = load_calibration(calib_path, g)  # NCHW samples -> the IR's NHWC
     q = canonicalize(quantize_graph(g, samples, method=CALIB_METHOD))
-    write_tflite(q, out, description="edgec example: sklearn digits 8x8 CNN, float ONNX quantized to int8 by edgec "
-                                     f"({CALIB_METHOD}, {len(samples)} calibration images; examples/digits/train.py)")
+    write_tflite(q, out)  # the default description too, so the file is byte for byte edgec build's model_int8.tflite
     return q
 
 
