@@ -182,6 +182,11 @@ def arena_budget(target: Board, sram_budget: int | None) -> tuple[int | None, st
     return None, "no budget (host)"
 
 
+def short_label(label: str) -> str:
+    """'#3 DEPTHWISE_CONV_2D' of '#3 DEPTHWISE_CONV_2D (model/activation_3/Relu;...)': TFLite tensor names are long."""
+    return label.split(" (")[0]
+
+
 def _peak_layer(g: Graph, plan: MemoryPlan) -> str:
     if not plan.live_bytes or not g.ops:
         return "-"
@@ -198,7 +203,7 @@ def choose_schedule(g: Graph, layer: MemoryPlan, patched_graph: Graph | None, pa
     better = patched is not None and patched.arena_bytes < layer.arena_bytes
     p = patched.patch if patched is not None else None
     alt = (f"; the best patch-based schedule needs {patched.arena_bytes:,} B ({p.grid[0]}x{p.grid[1]} patches up to "
-           f"{p.split_op[1]}, +{100 * p.mac_overhead:.1f} % MACs)") if better and patched and p else ""
+           f"{short_label(p.split_op[1])}, +{100 * p.mac_overhead:.1f} % MACs)") if better and patched and p else ""
     if better and patched is not None and patched_graph is not None and (
             patch is True or (patch is None and budget is not None and layer.arena_bytes > budget)):
         patched.layer_arena_bytes = layer.arena_bytes
