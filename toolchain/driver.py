@@ -220,6 +220,8 @@ def choose_schedule(g: Graph, layer: MemoryPlan, patched_graph: Graph | None, pa
             reason = f"layer by layer: {layer.arena_bytes:,} B fits the {budget:,} B arena budget" + alt
         if not better:
             reason += "" if patch is False else "; no patch-based schedule beats it"
+        elif patch is None:
+            reason += "; --patch takes it"
         chosen = Compiled(g, layer, layer, patched if better else None, reason, budget)
     if budget is not None and chosen.plan.arena_bytes > budget:
         best = min([x for x in (layer, patched) if x is not None], key=lambda x: x.arena_bytes)
