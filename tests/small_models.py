@@ -66,7 +66,37 @@ def fc_only(seed: int = 1) -> bytes:
     return b.build()
 
 
+def patch_stage_net(seed: int = 2) -> bytes:
+    """x[1,32,32,3] -> CONV_2D 3x3 SAME RELU (16) -> DEPTHWISE 3x3/2 SAME RELU6 -> CONV_2D 1x1 (24) -> MEAN over H, W
+    -> FULLY_CONNECTED -> y[1,4]: the first layers dominate the memory, so `--patch` finds a patch-based stage."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x = b.input("image", (1, 32, 32, 3), scale=0.02, zero_point=-4)
+    w, bias = _weights(b, rng, "stem_w", (16, 3, 3, 3), 0.02, axis=0)
+    c1 = b.activation("stem", (1, 32, 32, 16), scale=0.05, zero_point=-128)
+    b.op("CONV_2D", [x, w, bias], [c1], "Conv2DOptions", padding=SAME, strideH=1, strideW=1, dilationHFactor=1,
+         dilationWFactor=1, fusedActivationFunction=RELU)
+    w, bias = _weights(b, rng, "dw_w", (1, 3, 3, 16), 0.05, axis=3)
+    c2 = b.activation("dw", (1, 16, 16, 16), scale=0.04, zero_point=-128)
+    b.op("DEPTHWISE_CONV_2D", [c1, w, bias], [c2], "DepthwiseConv2DOptions", padding=SAME, strideH=2, strideW=2,
+         depthMultiplier=1, dilationHFactor=1, dilationWFactor=1, fusedActivationFunction=RELU6)
+    w, bias = _weights(b, rng, "pw_w", (24, 1, 1, 16), 0.04, axis=0)
+    c3 = b.activation("project", (1, 16, 16, 24), scale=0.06, zero_point=2)
+    b.op("CONV_2D", [c2, w, bias], [c3], "Conv2DOptions", padding=SAME, strideH=1, strideW=1, dilationHFactor=1,
+         dilationWFactor=1, fusedActivationFunction=0)
+    axes = b.const("axes", np.asarray([1, 2], np.int32))
+    m = b.activation("pooled", (1, 24), scale=0.06, zero_point=2)
+    b.op("MEAN", [c3, axes], [m], "ReducerOptions", keepDims=False)
+    w, bias = _weights(b, rng, "fc_w", (4, 24), 0.06, axis=0)
+    y = b.activation("logits", (1, 4), scale=0.1, zero_point=0)
+    b.op("FULLY_CONNECTED", [m, w, bias], [y], "FullyConnectedOptions", fusedActivationFunction=0)
+    b.output(y)
+    return b.build()
+
+
 BUILT = {"conv_dw_pool_fc": conv_dw_pool_fc, "fc_only": fc_only}
+#: golden snapshots of builds with `--patch` (the patch loop and its region tables in model.c)
+PATCHED = {"patch_stage_net": patch_stage_net}
 
 
 # ---- models sized against board budgets (tests/board): too big for nucleo_f411re's 512 KB flash / 128 KB SRAM ----

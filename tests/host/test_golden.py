@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 import pytest
-from small_models import BUILT
+from small_models import BUILT, PATCHED
 
 from edgec import driver
 
@@ -23,11 +23,18 @@ FILES = ["model.c", "model.h"]
 UPDATE = os.environ.get("EDGEC_UPDATE_GOLDEN") == "1"
 
 
-@pytest.mark.parametrize("name", sorted(BUILT))
-def test_golden(tmp_path, name):
+CASES = [(name, BUILT[name], None) for name in sorted(BUILT)] + [
+    (f"{name}_patched", PATCHED[name], True) for name in sorted(PATCHED)]
+
+
+@pytest.mark.parametrize("name,make,patch", CASES, ids=[c[0] for c in CASES])
+def test_golden(tmp_path, name, make, patch):
     model = tmp_path / f"{name}.tflite"
-    model.write_bytes(BUILT[name]())
-    out = driver.build(model, tmp_path / "out").out
+    model.write_bytes(make())
+    b = driver.build(model, tmp_path / "out", patch=patch)
+    if patch:
+        assert b.plan.patch is not None, "the patched golden model must get a patch plan"
+    out = b.out
     problems = []
     for fname in FILES:
         got = (out / fname).read_text()
