@@ -178,9 +178,10 @@ def _default_out(model: Path) -> Path:
 @schedule_options
 @conversion_options
 @click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout.")
+@click.option("--report", "as_report", is_flag=True, help="Print report.md (schedule, per-layer table) on stdout.")
 @click.pass_context
 def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_overhead, calib, calib_method,
-          calib_samples, mean, std, pixel_scale, dtype, input_shape, as_json):
+          calib_samples, mean, std, pixel_scale, dtype, input_shape, as_json, as_report):
     """Compile MODEL (.tflite or .onnx) into a C folder: model.c/h, weights.c, runtime/, main.c, Makefile, report."""
     from . import driver
 
@@ -193,6 +194,10 @@ def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_over
         if as_json:
             click.echo(json.dumps(b.report))
             return
+        if as_report:
+            from .report import markdown
+
+            click.echo(markdown(b.report))
         r = b.report
         err.print(f"wrote {b.out}/: {len(b.graph.ops)} layers, {r['macs']:,} MACs, arena {r['arena_bytes']:,} B "
                   f"(lower bound {r['lower_bound_bytes']:,} B), weights {r['weights_bytes']:,} B", markup=False,
