@@ -98,3 +98,33 @@ def one_op(kind: str, seed: int = 0) -> onnx.ModelProto:
         return model([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Add", ["x", "r"], ["y"])],
                      {"x": [1, 8, 6, 6]}, {"y": [1, 8, 6, 6]})
     raise ValueError(kind)
+
+
+def kws_1d(seed: int = 0, coefficients: int = 10, frames: int = 49) -> onnx.ModelProto:
+    """A keyword-spotting-style 1-D net on MFCC features [1, coefficients, frames] (NCW): Conv1d(k 3, pads 1)
+    -> BatchNorm -> Relu -> depthwise Conv1d (k 3, stride 2) -> Clip(0, 6) -> pointwise Conv1d -> Relu
+    -> AveragePool1d(2, ceil_mode: the last window holds one frame) -> MaxPool1d(2) -> GlobalAveragePool -> Flatten
+    -> Gemm(24 -> 12) -> Softmax."""
+    rng = np.random.default_rng(seed)
+
+    def w(*shape, scale=0.3):
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1], name="conv1"),
+             helper.make_node("BatchNormalization", ["c1", "g", "be", "m", "v"], ["bn"], name="bn1"),
+             helper.make_node("Relu", ["bn"], ["r1"], name="relu1"),
+             helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1], strides=[2], group=16, name="dw"),
+             helper.make_node("Clip", ["c2", "lo", "hi"], ["r2"], name="relu6"),
+             helper.make_node("Conv", ["r2", "w3", "b3"], ["c3"], name="pw"),
+             helper.make_node("Relu", ["c3"], ["r3"], name="relu3"),
+             helper.make_node("AveragePool", ["r3"], ["a"], kernel_shape=[2], strides=[2], ceil_mode=1, name="avg"),
+             helper.make_node("MaxPool", ["a"], ["p"], kernel_shape=[2], strides=[2], name="pool"),
+             helper.make_node("GlobalAveragePool", ["p"], ["gap"], name="gap"),
+             helper.make_node("Flatten", ["gap"], ["f"], name="flatten"),
+             helper.make_node("Gemm", ["f", "wf", "bf"], ["logits"], transB=1, name="fc"),
+             helper.make_node("Softmax", ["logits"], ["y"], name="softmax")]
+    inits = [const("w1", w(16, coefficients, 3)), const("b1", w(16)), const("g", np.abs(w(16)) + 0.5),
+             const("be", w(16)), const("m", w(16)), const("v", np.abs(w(16)) + 0.5), const("w2", w(16, 1, 3)),
+             const("b2", w(16)), const("lo", np.float32(0)), const("hi", np.float32(6)), const("w3", w(24, 16, 1)),
+             const("b3", w(24)), const("wf", w(12, 24)), const("bf", w(12))]
+    return model(nodes, {"x": [1, coefficients, frames]}, {"y": [1, 12]}, inits)

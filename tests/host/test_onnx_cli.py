@@ -145,3 +145,54 @@ def test_pytorch_mobilenet_export(tmp_path, exporter):
     assert r["test"]["rows"][1]["cosine"] > 0.999  # close to the float model
     f = _run("test", model, "--dtype", "float32", "--inputs", tmp_path / "test.npz", "--out", tmp_path / "f32")
     assert f["test"]["passed"] and f["test"]["max_rel_error"] < 1e-5
+
+
+def _torch_kws_1d(path):
+    """A keyword-spotting net on MFCC frames as PyTorch users write it: Conv1d + BatchNorm1d + ReLU, a depthwise
+    Conv1d with stride, AvgPool1d with ceil_mode (its last window holds one frame), MaxPool1d,
+    AdaptiveAvgPool1d(1), Linear; input [1, 10 coefficients, 49 frames] (NCW), TorchScript exporter, opset 13."""
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv1d(10, 24, 3, padding=1, bias=False), nn.BatchNorm1d(24), nn.ReLU(),
+                        nn.Conv1d(24, 24, 3, stride=2, padding=1, groups=24), nn.ReLU6(),
+                        nn.Conv1d(24, 32, 1), nn.ReLU(), nn.AvgPool1d(2, ceil_mode=True), nn.MaxPool1d(2),
+                        nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(32, 12)).eval()
+    bn = net[1]
+    bn.running_mean.uniform_(-0.5, 0.5)
+    bn.running_var.uniform_(0.5, 2)
+    torch.onnx.export(net, torch.randn(1, 10, 49), str(path), input_names=["x"], output_names=["y"],
+                      opset_version=13, dynamo=False)
+    return path
+
+
+def test_pytorch_conv1d_kws(tmp_path):
+    """1-D convolution and pooling run as the 2-D ops with H = 1; the C takes the input as PyTorch does (NCW)."""
+    model = _torch_kws_1d(tmp_path / "kws.onnx")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((32, 1, 10, 49)).astype(np.float32))
+    np.savez(tmp_path / "test.npz", x=rng.standard_normal((10, 1, 10, 49)).astype(np.float32))
+    f = _run("test", model, "--dtype", "float32", "--inputs", tmp_path / "test.npz", "--out", tmp_path / "f32")
+    assert f["test"]["reference"] == "onnxruntime" and f["test"]["passed"] and f["test"]["max_rel_error"] < 1e-5
+    ops = [layer["op"] for layer in f["layers"]]
+    assert ops.count("conv2d") == 2 and ops.count("depthwise_conv2d") == 1 and "max_pool2d" in ops, ops
+    r = _run("test", model, "--calib", tmp_path / "calib.npz", "--inputs", tmp_path / "test.npz",
+             "--out", tmp_path / "int8")
+    t = r["test"]
+    assert t["reference"].startswith("TFLM") and t["passed"] and t["max_abs_diff_lsb"] == 0  # bit-exact
+    assert t["rows"][1]["cosine"] > 0.99, t["rows"][1]  # int8 close to the float model
+
+
+def test_qdq_conv1d_within_one_lsb(tmp_path):
+    """The same 1-D ops from a QDQ model (onnxruntime's quantize_static): int8 with the model's own scales."""
+    from onnx_models import kws_1d
+
+    m = kws_1d(seed=2)
+    for node in m.graph.node:  # ceil_mode's short last window has no int8 form (docs/onnx.md)
+        if node.op_type == "AveragePool":
+            next(a for a in node.attribute if a.name == "ceil_mode").i = 0
+    qdq = quantize_qdq(m, tmp_path / "qdq.onnx")
+    np.savez(tmp_path / "test.npz", x=np.random.default_rng(1).standard_normal((10, 1, 10, 49)).astype(np.float32))
+    r = _run("test", qdq, "--inputs", tmp_path / "test.npz", "--out", tmp_path / "out")
+    assert r["test"]["reference"] == "onnxruntime" and r["test"]["passed"] and r["test"]["max_abs_diff_lsb"] <= 1
+    assert {"conv2d", "depthwise_conv2d", "avg_pool2d", "max_pool2d"} <= {layer["op"] for layer in r["layers"]}

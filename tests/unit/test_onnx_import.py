@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
-from onnx_models import const, model, small_cnn
+from onnx_models import const, kws_1d, model, small_cnn
 
 from edgec import reference
 from edgec.errors import InputError, UnsupportedError
@@ -159,3 +159,67 @@ def test_non_float_input_is_reported():
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     with pytest.raises(UnsupportedError, match="DOUBLE; edgec computes in float32 and int8"):
         import_onnx_model(m)
+
+
+# ---- 1-D convolution and pooling (NCW), AveragePool padding rules, Gemm transA ---------------------------------
+
+def test_1d_kws_net_runs_on_the_2d_ops_with_h_1():
+    """Conv1d/pool1d map to the 2-D IR ops on [N, 1, W, C]: activations fuse, no transpose between layers; the
+    C takes the input as ONNX holds it (NCW), one transpose (+ a free reshape) brings it to [N, 1, W, C]."""
+    g = against_ort(kws_1d())
+    types = [op.type for op in g.ops]
+    assert types == ["transpose", "reshape", "conv2d", "depthwise_conv2d", "conv2d", "pad", "avg_pool2d", "mul",
+                     "max_pool2d", "mean", "reshape", "reshape", "fully_connected", "softmax"], types
+    assert g.meta["input_layouts"] == {} and g.t("x").shape == (1, 10, 49)
+    convs = [op for op in g.ops if op.type.endswith("conv2d")]
+    assert [op.attrs["activation"] for op in convs] == ["RELU", "RELU6", "RELU"]
+    assert all(g.t(op.outputs[0]).shape[:2] == (1, 1) for op in convs)
+    assert g.t(convs[0].inputs[1]).shape == (16, 1, 3, 10)  # [O, 1, K, I]
+    assert convs[1].attrs["stride_h"] == 1 and convs[1].attrs["stride_w"] == 2
+
+
+def test_1d_conv_output_is_a_model_output_in_ncw():
+    rng = np.random.default_rng(4)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[5], strides=[1], auto_pad="SAME_LOWER"),
+             helper.make_node("Relu", ["c"], ["y"]),
+             helper.make_node("MaxPool", ["c"], ["z"], kernel_shape=[3], strides=[2], pads=[1, 1], ceil_mode=1),
+             helper.make_node("Transpose", ["c"], ["t"], perm=[0, 2, 1])]
+    m = model(nodes, {"x": [1, 3, 17]}, {"y": [1, 4, 17], "z": [1, 4, 9], "t": [1, 17, 4]},
+              [const("w", rng.standard_normal((4, 3, 5)).astype(np.float32))])
+    g = against_ort(m)
+    assert [g.t(o).shape for o in g.outputs] == [(1, 4, 17), (1, 4, 9), (1, 17, 4)]
+    assert g.meta["output_layouts"] == {}
+    assert [op.type for op in g.ops].count("transpose") == 3  # the input, y and z back to NCW; t costs nothing
+
+
+def test_1d_conv_transpose():
+    rng = np.random.default_rng(5)
+    m = model([helper.make_node("ConvTranspose", ["x", "w", "b"], ["y"], strides=[2], pads=[1, 0],
+                                output_padding=[1])], {"x": [1, 3, 7]}, {"y": [1, 2, 15]},
+              [const("w", rng.standard_normal((3, 2, 3)).astype(np.float32)),
+               const("b", rng.standard_normal(2).astype(np.float32))])
+    g = against_ort(m)
+    assert "conv_transpose" in [op.type for op in g.ops]
+
+
+@pytest.mark.parametrize("include", [0, 1])
+@pytest.mark.parametrize("pads,ceil", [([0, 0, 0, 0], 1), ([2, 1, 0, 2], 0), ([1, 1, 1, 1], 1)])
+def test_average_pool_padding_and_ceil_mode(include, pads, ceil):
+    """ONNX divides by the taps inside the input (count_include_pad 0) or inside input + pads (1), never by the
+    overhang of ceil_mode: a VALID pool on the zero-padded input times a constant per output position."""
+    x = [1, 2, 7, 8]
+    node = helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=pads,
+                            ceil_mode=ceil, count_include_pad=include)
+    out = [x[2] + pads[0] + pads[2], x[3] + pads[1] + pads[3]]
+    out = [(-(-(s - 3) // 2) if ceil else (s - 3) // 2) + 1 for s in out]
+    g = against_ort(model([node], {"x": x}, {"y": [1, 2, *out]}))
+    assert "avg_pool2d" in [op.type for op in g.ops]
+
+
+def test_gemm_trans_a():
+    rng = np.random.default_rng(6)
+    m = model([helper.make_node("Gemm", ["a", "w", "b"], ["y"], transA=1, alpha=0.5)], {"a": [6, 2]}, {"y": [2, 3]},
+              [const("w", rng.standard_normal((6, 3)).astype(np.float32)),
+               const("b", rng.standard_normal(3).astype(np.float32))])
+    g = against_ort(m)
+    assert [op.type for op in g.ops] == ["transpose", "fully_connected"]

@@ -7,9 +7,12 @@ reported too), and every problem in the model is raised together, as for TFLite.
 
 Layout. ONNX images are NCHW; the IR and the C kernels are NHWC. Each ONNX value is held in the IR in a layout
 `perm`: the IR tensor is `onnx_value.transpose(perm)`. 4-D values of spatial ops live in NHWC, perm (0,2,3,1);
-the rest in ONNX order, perm identity. An op that needs another layout gets a `transpose` (or, when only
-size-1 dimensions move, a `reshape`, which moves no data); an ONNX Transpose is folded into the layout where it
-can be (no op at all). The graph's 4-D inputs and outputs are NHWC in the C; `Graph.meta` records it:
+the rest in ONNX order, perm identity. 3-D values of 1-D window ops (Conv1d, pool1d: [N, C, W]) live in NW1C,
+perm (0, UNIT, 2, 1): the IR tensor [N, 1, W, C], so the 2-D ops run them with H = 1 (a UNIT entry is a new axis
+of size 1; ops that do not handle it see the same bytes as [N, W, C]). An op that needs another layout gets a
+`transpose` (or, when only size-1 dimensions move, a `reshape`, which moves no data); an ONNX Transpose is folded
+into the layout where it can be (no op at all). The graph's 4-D inputs and outputs are NHWC in the C (3-D ones
+stay in ONNX order, NCW); `Graph.meta` records it:
     meta = {"format": "onnx", "input_layouts": {name: "NCHW"}, "output_layouts": {name: "NCHW"},
             "onnx_inputs": [...], "onnx_outputs": [...], "uint8_as_int8": [...],
             "quantized": bool (Q/DQ or QLinear nodes), "output_scales": {float output: int8 scale it dequantizes}}
@@ -40,6 +43,10 @@ ONNX_DTYPES: dict[int, str] = {TensorProto.FLOAT: "float32", TensorProto.INT8: "
                TensorProto.INT16: "int16", TensorProto.INT32: "int32", TensorProto.INT64: "int64",
                TensorProto.BOOL: "bool"}
 NHWC = (0, 2, 3, 1)
+#: a layout entry that is no ONNX dimension but a new axis of size 1 in the IR tensor
+UNIT = -1
+#: 1-D spatial values: ONNX [N, C, W] held as the IR tensor [N, 1, W, C] (the 2-D ops' NHWC with H = 1)
+NW1C = (0, UNIT, 2, 1)
 SPATIAL_OPS = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Resize",
                "QLinearConv", "BatchNormalization"}
 
@@ -58,12 +65,32 @@ def _identity(rank: int) -> tuple[int, ...]:
 
 def _same_order(perm: tuple[int, ...], shape: tuple[int, ...]) -> bool:
     """onnx_value.transpose(perm) holds its elements in ONNX order: only size-1 dimensions move."""
-    moved = [p for p in perm if shape[p] != 1]
+    moved = _order(perm, shape)
     return moved == sorted(moved)
 
 
+def _order(perm: tuple[int, ...], shape: tuple[int, ...]) -> list[int]:
+    """The ONNX dimensions of size > 1 in the order the IR tensor of layout perm holds them: two layouts with the
+    same order hold the same bytes (a `reshape` converts, no data moves)."""
+    return [p for p in perm if p != UNIT and shape[p] != 1]
+
+
+def _core(perm: tuple[int, ...]) -> tuple[int, ...]:
+    """The layout without its UNIT axes: a permutation of the ONNX dimensions, with the same element order."""
+    return tuple(p for p in perm if p != UNIT)
+
+
+def _held_shape(shape: tuple[int, ...], perm: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(1 if p == UNIT else int(shape[p]) for p in perm)
+
+
+def _hold(a: np.ndarray, perm: tuple[int, ...]) -> np.ndarray:
+    """An ONNX-order array in layout perm (a UNIT entry inserts an axis of size 1)."""
+    return a.transpose(_core(perm)).reshape(_held_shape(a.shape, perm))
+
+
 def _relative(src: tuple[int, ...], dst: tuple[int, ...]) -> tuple[int, ...]:
-    """The perm R with v.transpose(src).transpose(R) == v.transpose(dst)."""
+    """The perm R with v.transpose(src).transpose(R) == v.transpose(dst) (UNIT axes: in both or in neither)."""
     return tuple(src.index(d) for d in dst)
 
 
@@ -77,11 +104,35 @@ def onnx_op(fn):
     return fn
 
 
+def _hw_attr(n: _Node, name: str, default: list[int]) -> list[int]:
+    """A window attribute in its 2-D form: a 1-D op's [w] becomes [1, w] (pads [b, e]: [0, b, 0, e]), so the
+    2-D IR ops run it with H = 1."""
+    value = [int(v) for v in n.attr(name, default)]
+    if len(n.shape(0)) == 3 and name in n.attrs:
+        if name == "pads" and len(value) == 2:
+            return [0, value[0], 0, value[1]]
+        if name != "pads" and len(value) == 1:
+            return [1, value[0]]
+    return value
+
+
+def _spatial(n: _Node, what: str = "input") -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """(input shape, output shape, IR layout) of a window op, shapes in 2-D NCHW form: a 1-D op's [N, C, W] is
+    [N, C, 1, W], held as [N, 1, W, C] (layout NW1C)."""
+    shape, out = n.shape(0), n.out_shape(0)
+    if len(shape) == 4:
+        return shape, out, NHWC
+    if len(shape) == 3 and len(out) == 3:
+        return (shape[0], shape[1], 1, shape[2]), (out[0], out[1], 1, out[2]), NW1C
+    raise Unsupported(f"{what} of rank {len(shape)}; edgec supports the 1-D and 2-D forms (3-D NCW or 4-D NCHW "
+                      "input)")
+
+
 def _conv_pads(n: _Node, in_hw: tuple[int, int], k_eff: tuple[int, int], strides: tuple[int, int],
                out_hw: tuple[int, int]) -> list[int]:
     """[top, left, bottom, right] from pads or auto_pad (SAME_UPPER puts an odd extra after, SAME_LOWER before)."""
     auto = n.attr("auto_pad", "NOTSET")
-    pads = [int(p) for p in n.attr("pads", [0, 0, 0, 0])]
+    pads = _hw_attr(n, "pads", [0, 0, 0, 0])
     if auto in ("SAME_UPPER", "SAME_LOWER"):
         totals = [max(0, (o - 1) * s + k - i) for i, k, s, o in zip(in_hw, k_eff, strides, out_hw)]
         before = [t // 2 if auto == "SAME_UPPER" else t - t // 2 for t in totals]
@@ -109,8 +160,8 @@ def _window_padding(in_hw: tuple[int, int], k_eff: tuple[int, int], strides: tup
 
 def _window(n: _Node, x_shape: tuple[int, ...], out_shape: tuple[int, ...], kernel: tuple[int, int]
             ) -> tuple[tuple[int, int], tuple[int, int], list[int], str | None]:
-    strides = tuple(int(s) for s in n.attr("strides", [1, 1]))
-    dil = tuple(int(d) for d in n.attr("dilations", [1, 1]))
+    strides = tuple(_hw_attr(n, "strides", [1, 1]))
+    dil = tuple(_hw_attr(n, "dilations", [1, 1]))
     if len(strides) != 2 or len(dil) != 2 or min(strides) < 1 or min(dil) < 1:
         raise Unsupported(f"strides {list(strides)} / dilations {list(dil)} (two positive values each)")
     in_hw, out_hw = (x_shape[2], x_shape[3]), (out_shape[2], out_shape[3])
@@ -125,13 +176,6 @@ def _per_output_channel(quant: Quant | None, axis: int) -> None:
                           f"axis ({axis})")
 
 
-def _needs_4d(n: _Node, what: str = "input") -> tuple[int, ...]:
-    shape = n.shape(0)
-    if len(shape) != 4:
-        raise Unsupported(f"{what} of rank {len(shape)}; edgec supports the 2-D form (4-D NCHW input) only")
-    return shape
-
-
 @onnx_op
 def Conv(n: _Node) -> None:
     _conv(n, x=0, w=1, b=2)
@@ -144,22 +188,23 @@ def QLinearConv(n: _Node) -> None:
 
 
 def _conv(n: _Node, x: int, w: int, b: int) -> None:
-    x_shape = _needs_4d(n)
+    x_shape, y_shape, io = _spatial(n)
     weights, w_quant = n.weight(w)
-    if weights.ndim != 4:
+    if weights.ndim != len(n.shape(0)):
         raise Unsupported(f"weights of rank {weights.ndim}")
+    if weights.ndim == 3:  # 1-D: [M, C/g, k] is the 2-D [M, C/g, 1, k]
+        weights = weights[:, :, None, :]
     m, cg, kh, kw = weights.shape
     _per_output_channel(w_quant, 0)
-    kernel = tuple(int(k) for k in n.attr("kernel_shape", [kh, kw]))
+    kernel = tuple(_hw_attr(n, "kernel_shape", [kh, kw]))
     if kernel != (kh, kw):
         raise Unsupported(f"kernel_shape {list(kernel)} differs from the weights' {[kh, kw]}")
     group = int(n.attr("group", 1))
     c = x_shape[1]
     if group < 1 or c % group or m % group or cg * group != c:
         raise Unsupported(f"group {group} with {c} input channels and weights {list(weights.shape)}")
-    y_shape = n.out_shape(0)
     strides, dil, pads, padding = _window(n, x_shape, y_shape, (kh, kw))
-    xin = n.input_ir(x, NHWC)
+    xin = n.input_ir(x, io)
     if padding is None:
         xin = n.pad(xin, x_shape, pads)
         padding = "VALID"
@@ -169,29 +214,30 @@ def _conv(n: _Node, x: int, w: int, b: int) -> None:
     if group > 1 and group == c and cg == 1:
         # depthwise: ONNX output channel o reads input channel o // (m / c): TFLite's o = i * multiplier + k
         wname = n.const(weights, (1, 2, 3, 0), w_quant, "weights")  # [M, 1, kh, kw] -> [1, kh, kw, M]
-        n.emit("depthwise_conv2d", [xin, wname, bias], n.output(0, NHWC), attrs | dict(depth_multiplier=m // c))
+        n.emit("depthwise_conv2d", [xin, wname, bias], n.output(0, io), attrs | dict(depth_multiplier=m // c))
         return
     wname = n.const(weights, (0, 2, 3, 1), w_quant, "weights")  # [M, C/g, kh, kw] -> [M, kh, kw, C/g]
-    n.emit("conv2d", [xin, wname, bias], n.output(0, NHWC), attrs)
+    n.emit("conv2d", [xin, wname, bias], n.output(0, io), attrs)
 
 
 @onnx_op
 def ConvTranspose(n: _Node) -> None:
-    x_shape = _needs_4d(n)
+    x_shape, y_shape, io = _spatial(n)
     weights, w_quant = n.weight(1)
-    if weights.ndim != 4:
+    if weights.ndim != len(n.shape(0)):
         raise Unsupported(f"weights of rank {weights.ndim}")
+    if weights.ndim == 3:  # 1-D: [C_in, C_out, k] is the 2-D [C_in, C_out, 1, k]
+        weights = weights[:, :, None, :]
     c, m, kh, kw = weights.shape  # [C_in, C_out / group, kh, kw]
     if int(n.attr("group", 1)) != 1:
         raise Unsupported("group > 1 (supported: group 1)")
-    if [int(d) for d in n.attr("dilations", [1, 1])] != [1, 1]:
+    if _hw_attr(n, "dilations", [1, 1]) != [1, 1]:
         raise Unsupported("dilations other than 1")
     _per_output_channel(w_quant, 1)
     n.attr("kernel_shape")
     n.attr("output_shape")  # shape inference turned it into the output tensor's shape
     n.attr("output_padding")  # extra output rows/columns after: the output size says it
-    strides = tuple(int(s) for s in n.attr("strides", [1, 1]))
-    y_shape = n.out_shape(0)
+    strides = tuple(_hw_attr(n, "strides", [1, 1]))
     # out = s * (in - 1) + output_padding + k - pad_begin - pad_end. The IR op crops pad_top/pad_left and keeps
     # as many rows/columns as the output has, so only the leading pads matter once the output size is known.
     auto = n.attr("auto_pad", "NOTSET")
@@ -199,7 +245,7 @@ def ConvTranspose(n: _Node) -> None:
         totals = [max(0, s * (i - 1) + k - o) for i, s, k, o in zip(x_shape[2:], strides, (kh, kw), y_shape[2:])]
         before = [t // 2 if auto == "SAME_UPPER" else t - t // 2 for t in totals]
     elif auto in ("NOTSET", "VALID"):
-        pads = [int(p) for p in n.attr("pads", [0, 0, 0, 0])] if auto == "NOTSET" else [0, 0, 0, 0]
+        pads = _hw_attr(n, "pads", [0, 0, 0, 0]) if auto == "NOTSET" else [0, 0, 0, 0]
         if len(pads) != 4 or min(pads) < 0:
             raise Unsupported(f"pads {pads}")
         before = pads[:2]
@@ -207,15 +253,16 @@ def ConvTranspose(n: _Node) -> None:
         raise Unsupported(f"auto_pad {auto}")
     wname = n.const(weights, (1, 2, 3, 0), w_quant, "weights")  # [C_in, C_out, kh, kw] -> [C_out, kh, kw, C_in]
     bias = n.bias(2, m) if n.has(2) else None
-    n.emit("conv_transpose", [n.input_ir(0, NHWC), wname, bias], n.output(0, NHWC),
+    n.emit("conv_transpose", [n.input_ir(0, io), wname, bias], n.output(0, io),
            dict(padding="EXPLICIT", pad_top=before[0], pad_left=before[1], stride_h=strides[0],
                 stride_w=strides[1], activation="NONE"))
 
 
 @onnx_op
 def Gemm(n: _Node) -> None:
-    if n.attr("transA", 0):
-        raise Unsupported("transA = 1 (supported: 0)")
+    # transA: A is [K, M]; the IR tensor of A in layout (1, 0) is A^T (a transpose op, or none where A's
+    # producer already holds it so)
+    a_layout = (1, 0) if n.attr("transA", 0) else (0, 1)
     alpha, beta = float(n.attr("alpha", 1.0)), float(n.attr("beta", 1.0))
     weights, w_quant = n.weight(1)
     if weights.ndim != 2 or len(n.shape(0)) != 2:
@@ -234,7 +281,7 @@ def Gemm(n: _Node) -> None:
         bias = n.bias(2, weights.shape[0], factor=beta)
     _per_output_channel(w_quant, 0)
     wname = n.const(np.ascontiguousarray(weights), (0, 1), w_quant, "weights")
-    n.emit("fully_connected", [n.input_ir(0, (0, 1)), wname, bias], n.output(0, (0, 1)), dict(activation="NONE"))
+    n.emit("fully_connected", [n.input_ir(0, a_layout), wname, bias], n.output(0, (0, 1)), dict(activation="NONE"))
 
 
 @onnx_op
@@ -287,7 +334,7 @@ def Mul(n: _Node) -> None:
 
 
 def _unary(n: _Node, ir_type: str, attrs: dict | None = None) -> None:
-    perm = n.layout(0)
+    perm = n.layout(0, unit=True)
     n.emit(ir_type, [n.input_ir(0, perm)], n.output(0, perm), attrs or {})
 
 
@@ -339,13 +386,12 @@ def Softmax(n: _Node) -> None:
 
 
 def _pool(n: _Node, ir_type: str) -> None:
-    x_shape = _needs_4d(n)
+    x_shape, y_shape, io = _spatial(n)
     if len(n.node.output) > 1 and n.node.output[1]:
         raise Unsupported("the Indices output (supported: the pooled values only)")
-    kernel = tuple(int(k) for k in n.attr("kernel_shape", []))
+    kernel = tuple(_hw_attr(n, "kernel_shape", []))
     if len(kernel) != 2:
-        raise Unsupported(f"kernel_shape {list(kernel)} (a 2-D window)")
-    y_shape = n.out_shape(0)
+        raise Unsupported(f"kernel_shape {list(kernel)} (a 1-D or 2-D window)")
     strides, dil, pads, padding = _window(n, x_shape, y_shape, kernel)  # type: ignore[arg-type]
     n.attr("ceil_mode", 0)  # the output size from shape inference already follows it
     if dil != (1, 1):
@@ -356,22 +402,48 @@ def _pool(n: _Node, ir_type: str) -> None:
     extra = [max(0, (o - 1) * s + k - (i + pb + pa)) for i, k, s, o, pb, pa in
              zip(x_shape[2:], kernel, strides, y_shape[2:], pads[:2], pads[2:])]
     include_pad = ir_type == "avg_pool2d" and bool(n.attr("count_include_pad", 0))
+    xin = n.input_ir(0, io)
+    divisor = None
     if any(extra):
-        if ir_type == "avg_pool2d":
-            raise Unsupported("ceil_mode = 1 where it changes the output size (supported for MaxPool only)")
-        pads = [pads[0], pads[1], pads[2] + extra[0], pads[3] + extra[1]]
+        padding = None  # pad the overhang too (lowest value for max, zeros for average)
+    if ir_type == "avg_pool2d" and (padding is None or include_pad and any(pads)):
+        # ONNX divides each window's sum by its taps inside the input (count_include_pad = 0) or inside the
+        # padded input (= 1), never by the overhang of ceil_mode. A VALID average over the zero-padded input
+        # divides by kh * kw; a constant per output position, kh * kw / taps, turns that into ONNX's mean.
+        counts = [_taps(i, k, s, o, pb, pa if include_pad else 0, pb if include_pad else 0)
+                  for i, k, s, o, pb, pa in zip(x_shape[2:], kernel, strides, y_shape[2:], pads[:2], pads[2:])]
+        if min(counts[0].min(), counts[1].min()) < 1:
+            raise Unsupported(f"pads {pads}: a window that holds padding only")
+        ratio = kernel[0] * kernel[1] / np.outer(counts[0], counts[1])
+        if not np.allclose(ratio, 1.0):
+            if n.quantized:
+                raise Unsupported(f"int8 windows of unequal size (pads {pads}, count_include_pad "
+                                  f"{int(include_pad)}, ceil_mode {int(n.attr('ceil_mode', 0))}): TFLite's int8 "
+                                  "average pool divides by the taps inside the input only with SAME-like padding")
+            divisor = ratio.astype(np.float32).reshape(1, *ratio.shape, 1)
         padding = None
-    if include_pad and any(pads):
-        padding = None  # the padded zeros count: pad explicitly, then a VALID window counts every tap
-    xin = n.input_ir(0, NHWC)
     if padding is None:
-        if ir_type == "avg_pool2d" and not include_pad:
-            raise Unsupported(f"pads {pads} with count_include_pad = 0 (supported: no padding, SAME-like "
-                              "padding, or count_include_pad = 1)")
-        xin = n.pad(xin, x_shape, pads, lowest=ir_type == "max_pool2d")
+        xin = n.pad(xin, x_shape, [pads[0], pads[1], pads[2] + extra[0], pads[3] + extra[1]],
+                    lowest=ir_type == "max_pool2d")
         padding = "VALID"
-    n.emit(ir_type, [xin], n.output(0, NHWC), dict(padding=padding, stride_h=strides[0], stride_w=strides[1],
-                                                   filter_h=kernel[0], filter_w=kernel[1], activation="NONE"))
+    attrs = dict(padding=padding, stride_h=strides[0], stride_w=strides[1], filter_h=kernel[0],
+                 filter_w=kernel[1], activation="NONE")
+    if divisor is None:
+        n.emit(ir_type, [xin], n.output(0, io), attrs)
+        return
+    y = n.output(0, io)[0]
+    t = n.imp.tensors[y]
+    mean = n.imp.new_tensor(f"{y}__window_mean", t.shape, t.dtype, None)
+    n.emit(ir_type, [xin], [mean], attrs)
+    n.emit("mul", [mean, n.imp.add_const(f"{n.imp.op_name(n.node)}_divisor", divisor, None)], [y],
+           dict(activation="NONE"))
+
+
+def _taps(size: int, k: int, s: int, out: int, before: int, pad_after: int, pad_before: int) -> np.ndarray:
+    """Per output index along one axis: how many window taps fall in [-pad_before, size + pad_after) (the
+    input, or the input and its explicit pads), for windows starting at o * s - before."""
+    start = np.arange(out) * s - before
+    return np.minimum(start + k, size + pad_after) - np.maximum(start, -pad_before)
 
 
 @onnx_op
@@ -386,14 +458,14 @@ def AveragePool(n: _Node) -> None:
 
 @onnx_op
 def GlobalAveragePool(n: _Node) -> None:
-    _needs_4d(n)
-    n.emit("mean", [n.input_ir(0, NHWC)], n.output(0, NHWC), dict(axes=[1, 2], keep_dims=True))
+    _, _, io = _spatial(n)
+    n.emit("mean", [n.input_ir(0, io)], n.output(0, io), dict(axes=[1, 2], keep_dims=True))
 
 
 @onnx_op
 def GlobalMaxPool(n: _Node) -> None:
-    x_shape = _needs_4d(n)
-    n.emit("max_pool2d", [n.input_ir(0, NHWC)], n.output(0, NHWC),
+    x_shape, _, io = _spatial(n)
+    n.emit("max_pool2d", [n.input_ir(0, io)], n.output(0, io),
            dict(padding="VALID", stride_h=1, stride_w=1, filter_h=x_shape[2], filter_w=x_shape[3],
                 activation="NONE"))
 
@@ -521,7 +593,9 @@ def Resize(n: _Node) -> None:
     mode = n.attr("mode", "nearest")
     if mode != "nearest":
         raise Unsupported(f"mode {mode} (supported: nearest)")
-    x_shape, y_shape = _needs_4d(n), n.out_shape(0)
+    x_shape, y_shape = n.shape(0), n.out_shape(0)
+    if len(x_shape) != 4:
+        raise Unsupported(f"input of rank {len(x_shape)}; edgec supports the 2-D form (4-D NCHW input) only")
     if x_shape[:2] != y_shape[:2]:
         raise Unsupported("resizing the batch or channel axis (supported: H and W)")
     for name, default in (("antialias", 0), ("exclude_outside", 0), ("keep_aspect_ratio_policy", "stretch"),
@@ -595,7 +669,8 @@ def QuantizeLinear(n: _Node) -> None:
     _qdq_attrs(n)
     if not n.unfused_q:  # its producer already writes the int8 value
         return
-    n.emit("quantize", [n.input_ir(0, n.layout(0))], n.output(0, n.layout(0)), {})
+    perm = n.layout(0, unit=True)
+    n.emit("quantize", [n.input_ir(0, perm)], n.output(0, perm), {})
 
 
 @onnx_op
@@ -690,8 +765,12 @@ class _Node:
         return int(np.clip(np.round(value / float(q.scale[0])) + int(q.zero_point[0]), -128, 127))
 
     # layouts
-    def layout(self, k: int) -> tuple[int, ...]:
-        return self.imp.layout_of(self.data_name(k))
+    def layout(self, k: int, unit: bool = False) -> tuple[int, ...]:
+        """Input k's layout. With a UNIT axis (a 1-D conv's [N, 1, W, C]) only for callers that say they handle
+        it (element-wise ops keep it, so a 1-D conv -> relu -> 1-D conv chain stays 4-D); the others get the
+        same bytes as a plain permutation of the ONNX dimensions (NW1C -> NWC, a reshape)."""
+        perm = self.imp.layout_of(self.data_name(k))
+        return perm if unit else _core(perm)
 
     def common_layout(self, ks: list[int], rank: int) -> tuple[int, ...]:
         """The layout for the inputs of an element-wise op: that of the first non-constant input of full rank, if
@@ -699,7 +778,7 @@ class _Node:
         variables = [k for k in ks if not self.is_const(k)]
         full = [k for k in variables if len(self.shape(k)) == rank]
         if full and len(full) == len(variables):
-            return self.layout(full[0])
+            return self.layout(full[0], unit=True)
         return _identity(rank)
 
     def input_ir(self, k: int, perm: tuple[int, ...], rank: int | None = None) -> str:
@@ -728,7 +807,7 @@ class _Node:
         name = self.output(k, perm)[0]
         if self.quantized and not _same_quant(self.imp.quant_of.get(name), self.imp.quant_of.get(self.data_name(0))):
             raise Unsupported("input and output quantization differ (a transpose must keep them)")
-        self.imp.alias_value(name, self.data_name(0), perm)
+        self.imp.alias_value(name, self.data_name(0), src, perm)
 
     def emit(self, ir_type: str, inputs: list[str | None], outputs: list[str], attrs: dict) -> None:
         self.imp.emit(self.node, ir_type, inputs, outputs, attrs)
@@ -899,7 +978,7 @@ class _Importer:
 
     def define(self, name: str, perm: tuple[int, ...]) -> str:
         """The IR tensor for an ONNX value this node writes, held in layout perm."""
-        shape = tuple(self.static_shape(name)[p] for p in perm)
+        shape = _held_shape(self.static_shape(name), perm)
         dtype = self.ir_dtype(name)
         quant = _moved_axis(self.quant_of.get(name), perm)
         if dtype == "uint8" and quant is not None:
@@ -912,10 +991,11 @@ class _Importer:
         self.views[(name, perm)] = name
         return name
 
-    def alias_value(self, name: str, src: str, perm: tuple[int, ...]) -> None:
-        """ONNX value `name` is the IR tensor of `src` seen in layout perm (a folded Transpose)."""
+    def alias_value(self, name: str, src: str, src_perm: tuple[int, ...], perm: tuple[int, ...]) -> None:
+        """ONNX value `name` is the IR tensor of `src` in layout src_perm, seen in layout perm (a folded
+        Transpose)."""
         del self.tensors[name]
-        ir = self.ir_names[src]
+        ir = self.value_in(src, src_perm)
         self.layouts[name], self.ir_names[name] = perm, ir
         self.views = {k: v for k, v in self.views.items() if k[0] != name}
         self.views[(name, perm)] = ir
@@ -948,9 +1028,10 @@ class _Importer:
             if key not in self.views:
                 if c.dtype.kind == "f":
                     c = c.astype(np.float32)
-                self.views[key] = self.add_const(_identifier(name), c.transpose(perm) if c.ndim == len(perm) else c,
+                fits = c.ndim == len(_core(perm))
+                self.views[key] = self.add_const(_identifier(name), _hold(c, perm) if fits else c,
                                                  _moved_axis(self.quant_of.get(name), perm)
-                                                 if c.ndim == len(perm) else self.quant_of.get(name))
+                                                 if fits else self.quant_of.get(name))
             return self.views[key]
         if name in self.failed:
             raise _FollowOn(name)
@@ -962,15 +1043,23 @@ class _Importer:
         if (name, perm) in self.views:
             return self.views[(name, perm)]
         shape = self.static_shape(name)
-        src = self.tensors[self.ir_names[name]]
-        out = self.new_tensor(f"{self.ir_names[name]}__{''.join(map(str, perm))}",
-                              tuple(shape[p] for p in perm), src.dtype,
-                              _moved_axis(_moved_axis(src.quant, _inverse(src_perm)), perm))
-        producer = self.producers.get(name)
-        if _same_order(src_perm, shape) and _same_order(perm, shape):
-            self.emit(producer, "reshape", [self.ir_names[name]], [out], {}, suffix="layout")
+        same_bytes = _order(src_perm, shape) == _order(perm, shape)
+        # a transpose keeps the rank: to or from a layout with a UNIT axis, go through its plain permutation
+        if not same_bytes and (UNIT in src_perm) != (UNIT in perm):
+            mid = _core(src_perm if UNIT in src_perm else perm)
+            src_ir = self.value_in(name, mid)
+            src_perm = mid
         else:
-            self.emit(producer, "transpose", [self.ir_names[name]], [out], dict(perm=list(_relative(src_perm, perm))),
+            src_ir = self.views.get((name, src_perm), self.ir_names[name])
+        src = self.tensors[src_ir]
+        tag = "".join("u" if p == UNIT else str(p) for p in perm)
+        out = self.new_tensor(f"{self.ir_names[name]}__{tag}", _held_shape(shape, perm), src.dtype,
+                              _moved_axis(_onnx_axis(src.quant, src_perm), perm))
+        producer = self.producers.get(name)
+        if _order(src_perm, shape) == _order(perm, shape):
+            self.emit(producer, "reshape", [src_ir], [out], {}, suffix="layout")
+        else:
+            self.emit(producer, "transpose", [src_ir], [out], dict(perm=list(_relative(src_perm, perm))),
                       suffix="layout")
         self.views[(name, perm)] = out
         return out
@@ -1038,7 +1127,7 @@ class _Importer:
                     self.problems.append(f"model output {o.name} is a constant or is not computed by the graph")
                 continue
             perm = self.layouts[o.name]
-            rank = len(perm)
+            rank = len(_core(perm))  # a 1-D op's output (NW1C) leaves in ONNX order, [N, C, W]
             if perm not in (_identity(rank), NHWC):
                 try:
                     ir = self.value_in(o.name, _identity(rank))
@@ -1095,8 +1184,11 @@ class _Importer:
                 self.problems.append(f"{op.attrs['label']}: malformed node for IR op {op.type} ({e})")
 
 
-def _inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(int(i) for i in np.argsort(perm))
+def _onnx_axis(quant: Quant | None, perm: tuple[int, ...]) -> Quant | None:
+    """The quantization of an IR tensor held in layout perm, with its axis named in ONNX dimensions."""
+    if quant is None or quant.axis is None:
+        return quant
+    return Quant(scale=quant.scale, zero_point=quant.zero_point, axis=perm[quant.axis])
 
 
 def _identifier(s: str) -> str:
