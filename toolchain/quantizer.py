@@ -13,8 +13,9 @@ The range [lo, hi] of an activation comes from its values over all calibration s
     percentile   the (100 - p)-th and p-th percentiles (p = `percentile`, default 99.99): ignores rare outliers
     mse          the clipping range that minimises the expected squared quantize-dequantize error over the observed
                  distribution (each end searched in turn, two rounds)
-    kl           the range [t lo, t hi] whose 255-step quantized distribution is closest in Kullback-Leibler
-                 divergence to the observed one (TensorRT's entropy calibration, on both sides of 0)
+    kl           TensorRT's entropy calibration: the threshold t on |x| whose quantized distribution is closest in
+                 Kullback-Leibler divergence to the observed one, applied to both signs as [max(lo, -t), min(hi, t)];
+                 spikes of one repeated value are flattened first and kept inside the range (see `_kl_range`)
 Graph inputs always use min-max: the input range is the data's, and clipping it only throws information away;
 so does a tensor with fewer than MIN_VALUES observed values (e.g. the logits of a few calibration samples), whose
 distribution is too thin for the other methods.
@@ -131,7 +132,7 @@ def choose_range(obs: Observer, method: str, percentile: float = 99.99) -> tuple
     if method == "mse":
         return _mse_range(centers, weights, lo0, hi0)
     if method == "kl":
-        return _kl_range(obs, lo0, hi0)
+        return _kl_range(obs)
     raise InputError(f"unknown calibration method {method!r}; choose one of {', '.join(METHODS)}")
 
 
@@ -165,43 +166,107 @@ def _mse_range(centers, weights, lo0: float, hi0: float) -> tuple[float, float]:
     return lo, hi
 
 
-def _kl_range(obs: Observer, lo0: float, hi0: float) -> tuple[float, float]:
-    """For each candidate [t lo0, t hi0]: P = the observed distribution with the values outside folded onto the
-    ends; Q = P merged into the 255 quantization steps and spread back evenly over the bins each step holds
-    (where P is not 0). Pick the t of least KL(P || Q); ties go to the wider range.
+KL_BINS = 2048  # TensorRT's entropy calibration: a 2048-bin histogram of |x| over [0, max |x|]
+KL_MIN_PER_BIN = 16  # fewer non-zero values than this per bin on average: the histogram is too thin (halve the bins)
+#: a histogram bin holding at least this share of all values and SPIKE_RATIO times the median of the SPIKE_WINDOW
+#: bins on each side is a spike: one value repeated (a bias over a constant background), not a density
+SPIKE_SHARE, SPIKE_RATIO, SPIKE_WINDOW = 0.005, 8.0, 8
 
-    KL compares shapes bin by bin, so on a thin histogram it rewards ranges narrow enough that each step holds
-    one bin (then Q = P). The histogram is therefore first merged to about 16 values per bin, and only ranges
-    that still span at least 2 bins per quantization step are candidates: with few values KL cannot clip much.
-    Exact zeros are left out: 0 is exactly representable whatever the range, and their spike (half of a ReLU
-    output) would otherwise dominate the divergence and favour needlessly narrow ranges."""
-    factor = 1
-    while factor < BINS and (obs.count - obs.zeros) / (2 * BINS / factor) < 16:
-        factor *= 2
-    pos = obs.pos.reshape(-1, factor).sum(axis=1)
-    neg = obs.neg.reshape(-1, factor).sum(axis=1)
-    width_pos, width_neg = obs.pos_top / pos.size, obs.neg_top / neg.size
-    centers = np.concatenate([-(np.arange(neg.size)[::-1] + 0.5) * width_neg, (np.arange(pos.size) + 0.5) * width_pos])
-    weights = np.concatenate([neg[::-1], pos]).astype(np.float64)
-    keep = weights > 0
-    if not keep.any():
-        return lo0, hi0
-    centers, p_all = centers[keep], weights[keep] / weights.sum()
-    best, best_t = np.inf, 1.0
-    for t in FRACTIONS[::-1]:
-        lo, hi = lo0 * t, hi0 * t
-        spanned = (hi / width_pos if width_pos > 0 else 0.0) + (-lo / width_neg if width_neg > 0 else 0.0)
-        if hi - lo <= 0 or spanned < 2 * 255:
-            break
-        x = np.clip(centers, lo, hi)
-        steps = np.clip(np.floor((x - lo) / (hi - lo) * 255.0).astype(np.int64), 0, 254)
-        mass = np.bincount(steps, weights=p_all, minlength=255)
-        nbins = np.bincount(steps, minlength=255)
-        q = mass[steps] / nbins[steps]
-        kl = float(np.sum(p_all * np.log(p_all / q)))
-        if kl < best - 1e-12:
-            best, best_t = kl, t
-    return lo0 * best_t, hi0 * best_t
+
+def _kl_range(obs: Observer) -> tuple[float, float]:
+    """TensorRT's entropy calibration on |x|, its threshold t applied to both signs: [max(lo, -t), min(hi, t)].
+
+    H = the histogram of |x| (KL_BINS bins over [0, max |x|], exact zeros left out: 0 is exactly representable
+    whatever the range, as TensorRT's own zero bin is flattened). For each candidate t = the top edge of bin i:
+        P = H[:i] with the mass above t (the clipped values) folded into its last bin, normalised;
+        Q = H[:i] merged into L quantization levels (level l holds the bins j with floor(j L / i) = l), each level's
+            mass spread evenly over its non-zero bins, zero bins kept at zero, normalised;
+    t minimises KL(P || Q); ties go to the wider range. L = 128 levels on [0, t] when the tensor has both signs
+    (int8 spends half its 256 steps on each side of 0), 256 when it has one sign (TensorRT's unsigned case: the
+    asymmetric range [0, t] gets all 256 steps). Candidates start at i = L, one bin per level.
+
+    KL compares shapes bin by bin, so on a thin histogram (a few values per bin) it follows the sampling noise and
+    rewards narrow ranges. With fewer than KL_MIN_PER_BIN non-zero values per bin on average the bin count is
+    halved until there are enough; below L bins there is no candidate and the range stays the observed one.
+
+    Spikes: KL compares shapes bin by bin and Q smears a level's mass over all its non-zero bins, so a value
+    repeated thousands of times (MNIST's black background makes every first-layer channel output its bias over
+    and over) costs about mass * log(bins per level), which shrinks with t: TensorRT's score then clips the real
+    signal to sharpen the spikes (the first conv of the MNIST CNN to 16 % of its range). Yet a repeated value is
+    quantized to within half a step like any other, whatever t is. Such spike bins are therefore flattened to the
+    median of their neighbours, TensorRT's treatment of its zero bin generalised, and t must keep every spike
+    inside the range (clipping a value that often is never right)."""
+    levels = 256 if obs.lo >= 0 or obs.hi <= 0 else 128
+    bins = KL_BINS
+    while bins >= levels and (obs.count - obs.zeros) < KL_MIN_PER_BIN * bins:
+        bins //= 2
+    if bins < levels:
+        return obs.lo, obs.hi
+    edges, hist = _abs_histogram(obs, bins)
+    hist, spikes = _flatten_spikes(hist)
+    first = max(levels, int(np.flatnonzero(spikes).max()) + 1 if spikes.any() else 0)
+    i = _kl_best_bin(hist, levels, first) if first <= bins else bins
+    t = float(edges[i])
+    return max(obs.lo, -t), min(obs.hi, t)
+
+
+def _abs_histogram(obs: Observer, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """(edges, counts) of |x| over [0, max |x|] in `bins` bins, rebuilt from the two signed histograms by
+    interpolating their cumulative counts (values spread evenly inside a source bin); exact zeros not counted."""
+    edges = np.linspace(0.0, max(obs.hi, -obs.lo, 0.0), bins + 1)
+    cdf = np.zeros(bins + 1)
+    for hist, top in ((obs.pos, obs.pos_top), (obs.neg, obs.neg_top)):
+        if top > 0:
+            cdf += np.interp(edges, np.linspace(0.0, top, BINS + 1),
+                             np.concatenate([[0.0], np.cumsum(hist, dtype=np.float64)]))
+    return edges, np.diff(cdf)
+
+
+def _flatten_spikes(hist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The histogram with its spike bins replaced by the median of their neighbours, and the spike mask."""
+    w = SPIKE_WINDOW
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(hist, w, mode="edge"), 2 * w + 1)
+    neighbours = np.median(np.delete(windows, w, axis=1), axis=1)
+    spikes = (hist >= SPIKE_SHARE * hist.sum()) & (hist > SPIKE_RATIO * np.maximum(neighbours, 1.0))
+    return np.where(spikes, neighbours, hist), spikes
+
+
+def _kl_best_bin(hist: np.ndarray, levels: int, first: int) -> int:
+    """The i in [first, len(hist)] minimising KL(P_i || Q_i) (see `_kl_range`), the largest on ties.
+
+    All candidates at once from cumulative sums. With N = the total count, S = sum H[:i], M_l and Z_l = the
+    count and the number of non-zero bins of level l, every non-zero bin j < i of level l has P_j = H_j / N and
+    Q_j = M_l / (Z_l S), so
+        KL = sum_j (H_j/N) log(H_j/N)  -  (1/N) sum_l M_l log(M_l / (Z_l S))
+    and the last bin is then corrected for the folded outliers O = N - S: P = (H_{i-1} + O) / N there (if that
+    bin is empty while O > 0, Q is 0 where P is not and the divergence is infinite)."""
+    n = hist.size
+    total = float(hist.sum())
+    h = hist.astype(np.float64)
+    nz = h > 0
+    hlogh = np.where(nz, h * np.log(np.where(nz, h, 1.0)), 0.0)
+    cum_h = np.concatenate([[0.0], np.cumsum(h)])
+    cum_nz = np.concatenate([[0], np.cumsum(nz)])
+    cum_hlogh = np.concatenate([[0.0], np.cumsum(hlogh)])
+    i = np.arange(first, n + 1)[:, None]  # candidates (rows)
+    bounds = (np.arange(levels + 1)[None, :] * i + levels - 1) // levels  # level l = bins [bounds_l, bounds_l+1)
+    mass = np.diff(cum_h[bounds], axis=1)
+    count = np.diff(cum_nz[bounds], axis=1)
+    s = cum_h[i[:, 0]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q_term = np.where(mass > 0, mass * np.log(mass / (count * s[:, None])), 0.0).sum(axis=1)
+        kl = (cum_hlogh[i[:, 0]] - s * np.log(total) - q_term) / total
+        last = h[i[:, 0] - 1]
+        outliers = total - s
+        level_last = (i[:, 0] - 1) * levels // i[:, 0]
+        rows = np.arange(i.shape[0])
+        q_last = mass[rows, level_last] / (count[rows, level_last] * s)  # Q of the last bin (if non-zero)
+        p_last, p_plain = (last + outliers) / total, last / total
+        fix = np.where(p_last > 0, p_last * np.log(p_last / q_last), 0.0) \
+            - np.where(p_plain > 0, p_plain * np.log(p_plain / q_last), 0.0)
+        kl = np.where((last == 0) & (outliers > 0) | (s <= 0), np.inf, kl + np.where(last > 0, fix, 0.0))
+    best = np.flatnonzero(kl <= kl.min() + 1e-12 * max(abs(float(kl.min())), 1.0))
+    return int(first + best[-1]) if np.isfinite(kl.min()) else n
 
 
 def qparams_array(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -109,6 +109,33 @@ def test_mse_and_kl_clip_outliers_and_lower_the_error(method):
     assert mse(lo, hi) < 0.5 * mse(-60.0, 60.0)  # the typical values are resolved better
 
 
+@pytest.mark.parametrize("signed", [False, True])
+def test_kl_keeps_the_spread_inside_the_range_despite_a_spike(signed):
+    """90 % of the values are one constant (a bias over a black background), 10 % a spread up to 4: TensorRT's
+    plain score clips the spread to sharpen the spike; edgec's kl must keep (nearly) all of it inside."""
+    rng = np.random.default_rng(3)
+    spread = rng.uniform(0.0, 4.0, size=20_000)
+    if signed:
+        spread *= rng.choice([-1.0, 1.0], size=spread.size)
+    x = np.concatenate([np.full(180_000, 0.3), spread])
+    obs = Observer()
+    obs.update(x)
+    lo, hi = choose_range(obs, "kl")
+    assert hi > 0.95 * 4.0 and (lo < -0.95 * 4.0 if signed else lo == obs.lo), (lo, hi)
+    assert lo <= 0.3 <= hi
+
+
+def test_kl_clips_a_long_thin_tail():
+    """A Gaussian body with a thin exponential tail (0.1 % of the values out to about 30 sigma): KL's threshold
+    lands well inside the tail but outside the body (TensorRT's behaviour), here on one-signed (ReLU-like) data."""
+    rng = np.random.default_rng(4)
+    x = np.abs(np.concatenate([rng.normal(size=200_000), 3.0 + rng.exponential(4.0, size=200)]))
+    obs = Observer()
+    obs.update(x)
+    lo, hi = choose_range(obs, "kl")
+    assert lo == obs.lo and 3.0 < hi < 0.8 * x.max(), (hi, x.max())
+
+
 def test_qparams_represent_zero_exactly_and_cover_the_range():
     for lo, hi in [(0.0, 6.0), (-1.0, 3.0), (0.5, 2.0), (-5.0, -1.0), (0.0, 0.0)]:
         s, zp = qparams(lo, hi)
