@@ -63,8 +63,11 @@ Design decisions (deviations from the brief are explained here):
 from __future__ import annotations
 
 import copy
+import random
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+import numpy as np
 
 from . import memory
 from .errors import InputError
@@ -248,6 +251,9 @@ class PatchPlan:
     stage_macs: int = 0
     layer_stage_macs: int = 0
     strategy: str = ""
+    #: where the split tensor starts relative to the stage input's first byte when the two share arena bytes
+    #: (see `split_offset`), None when they are separate buffers
+    split_offset: int | None = None
 
     @property
     def patches(self) -> int:
@@ -265,6 +271,7 @@ class PatchPlan:
                     stage_macs=self.stage_macs, layer_stage_macs=self.layer_stage_macs,
                     arena_bytes=self.arena_bytes, layer_arena_bytes=self.layer_arena_bytes,
                     patch_input_regions=[list(r) for r in self.patch_input_regions],
+                    split_offset=self.split_offset,
                     buffer_shapes={t: list(s) for t, s in self.buffer_shapes.items()},
                     live_bytes=list(self.live_bytes))
 
@@ -399,15 +406,246 @@ def _plan_records(g: Graph, plan: PatchPlan, in_place: dict[str, int]) -> Memory
                       strategy_arenas=arenas, optimal=optimal, in_place=chosen)
 
 
+# ---- the split tensor over the input bytes no later patch reads ---------------------------------------------------
+
+def _rect_bytes(rect: Rect, shape: tuple[int, ...]) -> np.ndarray:
+    """Flat byte indices of the pixels of `rect` (all channels) in an int8 NHWC tensor of batch 1."""
+    y0, x0, h, w = rect
+    if h <= 0 or w <= 0:
+        return np.zeros(0, np.int64)
+    _, _, width, c = shape
+    pixels = (np.arange(y0, y0 + h)[:, None] * width + np.arange(x0, x0 + w)[None, :]).reshape(-1)
+    return (pixels[:, None] * c + np.arange(c)[None, :]).reshape(-1)
+
+
+def _overlap_ok(g: Graph, plan: PatchPlan) -> bool:
+    """The split tensor may share bytes with the stage input when the input is an int8 batch-1 tensor that nothing
+    after the stage reads (nor a graph output), and the split tensor is read after the stage (it escapes)."""
+    k, x, s = plan.split_op[0], plan.stage_input, plan.split_tensor
+    if not x or x == s or x in g.outputs or g.t(x).shape[0] != 1 or g.t(s).shape[0] != 1:
+        return False
+    return not any(x in op.inputs for op in g.ops[k + 1:]) and any(s in op.inputs for op in g.ops[k + 1:])
+
+
+def split_offset(g: Graph, plan: PatchPlan) -> int | None:
+    """Where to put the split tensor relative to the stage input (o, in bytes, a multiple of ALIGNMENT) so that the
+    two share the arena bytes the patch loop no longer needs; None when no o saves a byte.
+
+    Patches run in index order (row-major tiles). Patch p writes its tile, one run of w*C bytes per tile row at its
+    place in the split tensor, in its last op. Input bytes that only patches < p read are dead by then, and so are
+    those patch p itself reads before its last op (the ops of a patch run in order). So o is safe when, for every
+    p, no byte patch p writes lands at input + i for an i that a patch > p reads, or that patch p's last op reads
+    (when the last op reads the stage input itself). For a write run [wl, wh) and a read byte i that excludes
+    o in (i - wh, i - wl]: all o are tested at once with prefix sums of the read mask. Of the safe o, the one with
+    the smallest union (max(in, o + split) - min(0, o) bytes) is kept. Row-major patches over a row-major tensor
+    favour o < 0: the split tensor starts before the input and trails the rows still to be read."""
+    if not _overlap_ok(g, plan):
+        return None
+    k = plan.split_op[0]
+    x, s = g.t(plan.stage_input), g.t(plan.split_tensor)
+    n_in, n_s = x.nbytes, s.nbytes
+    last_reads = plan.stage_input in _activations(g.ops[k], g)
+    offsets = np.arange(-align_up(n_s, ALIGNMENT), n_in + 1, ALIGNMENT)  # beyond these ends nothing is shared
+    safe = np.ones(len(offsets), bool)
+    later = np.zeros(n_s + n_in + n_s, bool)  # input bytes read by patches > p, at index i + n_s (0 outside)
+    tiles = plan.computed[k]
+    for p in reversed(range(len(tiles))):
+        own = _rect_bytes(plan.patch_input_regions[p], x.shape) + n_s
+        reads = later.copy()
+        if last_reads:
+            reads[own] = True
+        prefix = np.concatenate([[0], np.cumsum(reads)])
+        y0, x0, h, w = tiles[p]
+        run = w * s.shape[3]
+        for row in range(y0, y0 + h):
+            wl = (row * s.shape[2] + x0) * s.shape[3]
+            # reads among input bytes [o + wl, o + wl + run) (clipped: outside the input nothing is read)
+            lo = np.clip(offsets + wl + n_s, 0, len(reads))
+            hi = np.clip(offsets + wl + run + n_s, 0, len(reads))
+            safe &= prefix[hi] == prefix[lo]
+        later[own] = True
+    if not safe.any():
+        return None
+    union = np.maximum(n_in, offsets + n_s) - np.minimum(0, offsets)
+    best = int(np.argmin(np.where(safe, union, np.iinfo(np.int64).max)))
+    return int(offsets[best]) if union[best] < n_in + n_s else None
+
+
+def overlap_records(g: Graph, plan: PatchPlan, o: int, in_place: dict[str, int]
+                    ) -> tuple[list[Buffer], dict[str, str], dict[str, int], int, int, int, Buffer]:
+    """The patched records with the stage input and the split tensor sharing bytes at offset o: one record for
+    the stage (steps 0..k) holding both, `union` = max(in, o + split) - min(0, o) bytes, and the split tensor's
+    own record from step k + 1. Returns (records, owner, in-place ops, index of the stage record, index of the
+    split record, distance from the stage record's start to the split record's: the two to glue; and the stage
+    input's own record, which the stage record stands for)."""
+    records, owner, chosen = patched_records(g, plan, in_place)
+    k = plan.split_op[0]
+    x, s = owner[plan.stage_input], owner[plan.split_tensor]
+    n_in, n_s = g.t(plan.stage_input).nbytes, g.t(plan.split_tensor).nbytes
+    by = {b.name: b for b in records}
+    if x == s or by[x].size != n_in or by[x].last_use > k or by[s].last_use <= k:
+        raise AssertionError("overlap_records needs split_offset's conditions")  # a bug, never input
+    stage = Buffer(name=f"{s}#stage", size=max(n_in, o + n_s) - min(0, o), first_use=0, last_use=k)
+    split = replace(by[s], first_use=k + 1)
+    out = [b for b in records if b.name not in (x, s)] + [stage, split]
+    return out, owner, chosen, len(out) - 2, len(out) - 1, max(0, o), by[x]
+
+
+def _place_glued(buffers: list[Buffer], conflicts: list[list[int]], order: list[int], a: int, b: int, d: int
+                 ) -> tuple[list[int], int]:
+    """memory's bottom-left decoding of a placement order, with buffer b glued at d bytes above buffer a: the pair
+    goes, when a comes up, at the lowest aligned offset where both clear every placed buffer they conflict with."""
+    offsets = [-1] * len(buffers)
+    top = 0
+    for i in order:
+        if i == b:
+            continue
+        if i == a:
+            m = 0
+            moved = True
+            while moved:  # m only grows: past each obstacle in turn, until none is hit
+                moved = False
+                for idx, shift in ((a, 0), (b, d)):
+                    size = buffers[idx].size
+                    for j in conflicts[idx]:
+                        if offsets[j] >= 0 and offsets[j] < m + shift + size and m + shift < offsets[j] + buffers[j].size:
+                            m = max(m, align_up(offsets[j] + buffers[j].size - shift, ALIGNMENT))
+                            moved = True
+            offsets[a], offsets[b] = m, m + d
+            top = max(top, m + buffers[a].size, m + d + buffers[b].size)
+            continue
+        obstacles = sorted((offsets[j], offsets[j] + buffers[j].size) for j in conflicts[i] if offsets[j] >= 0)
+        offsets[i] = memory._lowest_offset(buffers[i].size, buffers[i].alignment, obstacles)
+        top = max(top, offsets[i] + buffers[i].size)
+    return offsets, align_up(top, ALIGNMENT)
+
+
+def _plan_glued(buffers: list[Buffer], a: int, b: int, d: int, steps: int = 300, seed: int = 0
+                ) -> tuple[str, dict[str, int], bool]:
+    """memory.plan_buffers' heuristics (greedy by size, by conflicts, a seeded hill-climb over the order) with the
+    glued pair; the planner's records cannot say "b sits d bytes above a". Writes the offsets of the best plan."""
+    conflicts = memory._conflict_lists(buffers)
+    target = _lower_bound(buffers, max((x.last_use for x in buffers), default=-1) + 1)
+    arenas: dict[str, int] = {}
+    starts = {"greedy_by_size": memory._order_by_size(buffers),
+              "greedy_by_conflicts": memory._order_by_conflicts(buffers, conflicts)}
+    best_name, best_offsets, best = "", [-1] * len(buffers), -1
+    for name, order in starts.items():
+        offsets, arena = _place_glued(buffers, conflicts, order, a, b, d)
+        arenas[name] = arena
+        if best < 0 or arena < best:
+            best_name, best_offsets, best = name, offsets, arena
+    order = list(starts[best_name])
+    current = best
+    rng = random.Random(seed)
+    climbed = False
+    for _ in range(steps if len(buffers) > 1 else 0):
+        if best <= target:
+            break
+        i, j = rng.randrange(len(order)), rng.randrange(len(order))
+        if i == j:
+            continue
+        order[i], order[j] = order[j], order[i]
+        offsets, arena = _place_glued(buffers, conflicts, order, a, b, d)
+        if arena <= current:
+            current = arena
+            if arena < best:
+                best_offsets, best, climbed = offsets, arena, True
+        else:
+            order[i], order[j] = order[j], order[i]
+    arenas["hill_climb"] = best
+    for x, off in zip(buffers, best_offsets):
+        x.offset = off
+    return ("hill_climb" if climbed else best_name), arenas, best <= target
+
+
+def _plan_overlap(g: Graph, plan: PatchPlan, in_place: dict[str, int], o: int) -> MemoryPlan:
+    """The memory plan with the split tensor at o bytes from the stage input (split_offset). The stage record is
+    then replaced by the stage input's own record and fillers for the rest of the shared bytes (live over the stage
+    only), so every record is one tensor's buffer again; checked by memory.check_plan and `check_overlap`."""
+    records, owner, chosen, a, b, d, x = overlap_records(g, plan, o, in_place)
+    strategy, arenas, optimal = _plan_glued(records, a, b, d)
+    stage, split = records[a], records[b]
+    x.offset = stage.offset + max(0, -o)
+    fillers = [Buffer(name=f"{split.name}#stage{n}", size=hi - lo, first_use=0, last_use=stage.last_use,
+                      alignment=1, offset=lo)
+               for n, (lo, hi) in enumerate([(stage.offset, x.offset),
+                                             (x.offset + x.size, stage.offset + stage.size)]) if hi > lo]
+    final = [r for i, r in enumerate(records) if i != a] + [x, *fillers]
+    arena = memory.arena_size(final)
+    memory.check_plan(final, arena)
+    mem = MemoryPlan(buffers=final, arena_bytes=arena, owner=owner,
+                     live_bytes=memory.live_bytes_per_step(final, max(len(g.ops), 1)),
+                     strategy=f"{strategy} (split tensor over the input)", strategy_arenas=arenas, optimal=optimal,
+                     in_place=chosen)
+    check_overlap(g, plan, mem, o)
+    return mem
+
+
+def _stage_reads(g: Graph, plan: PatchPlan, step: int, p: int) -> np.ndarray:
+    """Byte indices of the stage input that stage op `step` reads in patch p, by brute force over the kernel taps
+    (independent of input_span / receptive_field): a windowed op reads every in-bounds tap row x tap column of its
+    computed outputs, a binary op its computed rectangle, the elementwise last op its tile, and any other unary op
+    its whole input window."""
+    op = g.ops[step]
+    x = g.t(plan.stage_input)
+    _, h_in, w_in, _ = x.shape
+    out = plan.computed[step][p]
+    kind = region_kind(op, g)
+    if kind == "window":
+        kh, kw, sh, sw, pt, pl, dh, dw = window_geometry(op, g)
+        rows = sorted({y * sh - pt + i * dh for y in range(out[0], out[0] + out[2]) for i in range(kh)}
+                      & set(range(h_in)))
+        cols = sorted({c * sw - pl + j * dw for c in range(out[1], out[1] + out[3]) for j in range(kw)}
+                      & set(range(w_in)))
+        mask = np.zeros(x.shape[1:], bool)
+        mask[np.ix_(rows, cols)] = True
+        return np.flatnonzero(mask)
+    if kind == "binary" or step == plan.split_op[0]:
+        return _rect_bytes(out, x.shape)
+    return _rect_bytes(plan.windows[plan.stage_input][p], x.shape)
+
+
+def check_overlap(g: Graph, plan: PatchPlan, mem: MemoryPlan, o: int) -> None:
+    """Independent check of a split tensor placed over the stage input: run the patch loop over the arena bytes,
+    op by op in each patch, and fail if any op reads an input byte that an earlier write of the split tensor
+    overwrote (the last op's reads are checked against its own writes in that patch too, conservatively: an
+    elementwise last op reads and writes row by row). Raises memory.PlanError."""
+    k = plan.split_op[0]
+    x, s = g.t(plan.stage_input), g.t(plan.split_tensor)
+    xa, sa = mem.offset(plan.stage_input), mem.offset(plan.split_tensor)
+    if sa - xa != o:
+        raise memory.PlanError(f"split tensor at {sa}, stage input at {xa}: expected {o} bytes apart")
+    clobbered = np.zeros(mem.arena_bytes, bool)  # arena bytes the split tensor has overwritten so far
+    for p in range(plan.patches):
+        for step in range(k + 1):
+            written = sa + _rect_bytes(plan.computed[k][p], s.shape) if step == k else np.zeros(0, np.int64)
+            if plan.stage_input in _activations(g.ops[step], g):
+                reads = xa + _stage_reads(g, plan, step, p)
+                hit = clobbered[reads] | np.isin(reads, written)
+                if hit.any():
+                    byte = int(reads[np.argmax(hit)]) - xa
+                    raise memory.PlanError(f"patch {p}, op {step}: reads input byte {byte} after the split tensor "
+                                           "overwrote it")
+            clobbered[written] = True
+
+
 def _finish(g: Graph, plan: PatchPlan, layer_arena: int, in_place: dict[str, int] | None = None) -> MemoryPlan:
     """Plan the memory of a geometry with the real planner (every strategy, verified). As memory.plan_memory
     does, the ops after the stage go in place only where that makes the arena strictly smaller (in-place kernels
-    cost time)."""
+    cost time), and the split tensor goes over the stage input (split_offset) only where that makes it smaller."""
     chosen = in_place if in_place is not None else _in_place(g, plan.split_op[0])
+    o = split_offset(g, plan)
     mem = _plan_records(g, plan, {})
-    if chosen:
-        packed = _plan_records(g, plan, chosen)
-        mem = packed if packed.arena_bytes < mem.arena_bytes else mem
+    variants = [(chosen, None)] if chosen else []
+    if o is not None:
+        variants += [({}, o)] + ([(chosen, o)] if chosen else [])
+    best_o = None
+    for ops, offset in variants:
+        other = _plan_records(g, plan, ops) if offset is None else _plan_overlap(g, plan, ops, offset)
+        if other.arena_bytes < mem.arena_bytes:
+            mem, best_o = other, offset
+    plan.split_offset = best_o
     plan.arena_bytes, plan.layer_arena_bytes, plan.strategy = mem.arena_bytes, layer_arena, mem.strategy
     plan.live_bytes = list(mem.live_bytes)
     mem.patch, mem.layer_arena_bytes = plan, layer_arena
@@ -454,8 +692,10 @@ def search_patches(g: Graph, max_mac_overhead: float = 0.20, grids=DEFAULT_GRIDS
             geo = _geometry(g, k, (rows, cols))
             if geo.mac_overhead > max_mac_overhead + 1e-12:
                 continue
-            bound = min(_lower_bound(patched_records(g, geo, chosen)[0], steps)
-                        for chosen in ({}, _in_place(g, k, in_place)))
+            o = split_offset(g, geo)
+            bound = min(_lower_bound(records, steps) for chosen in ({}, _in_place(g, k, in_place))
+                        for records in [patched_records(g, geo, chosen)[0],
+                                        *([overlap_records(g, geo, o, chosen)[0]] if o is not None else [])])
             if bound < layer_arena:
                 candidates.append((bound, geo.mac_overhead, rows * cols, k, geo))
     candidates.sort(key=lambda c: c[:4])

@@ -171,6 +171,78 @@ def test_illegal_splits_are_refused():
         patch.plan_patches(g, 3, 50)  # more patches than rows
 
 
+
+# ---- the split tensor over the input bytes no later patch reads ------------------------------------------------
+
+def _placed_at(g, plan, o):
+    """A memory plan holding only the stage input and the split tensor, o bytes apart (for check_overlap)."""
+    x, s = plan.stage_input, plan.split_tensor
+    n_in, n_s = g.t(x).nbytes, g.t(s).nbytes
+    bufs = [memory.Buffer(x, n_in, 0, 0, offset=max(0, -o)), memory.Buffer(s, n_s, 1, 1, offset=max(0, o))]
+    return memory.MemoryPlan(buffers=bufs, arena_bytes=max(n_in - min(0, o), o + n_s), owner={x: x, s: s},
+                             live_bytes=[])
+
+
+@pytest.mark.parametrize("k,grid", [(1, 2), (2, 4), (3, 3), (3, (4, 2)), (4, (2, 3)), (3, (5, 1))])
+def test_split_offset_is_the_tightest_safe_one(k, grid):
+    """Every offset whose shared union would be smaller than split_offset's fails the byte-level simulation of
+    the patch loop (check_overlap), and split_offset's own passes: the offset search and the checker agree."""
+    g = chain(48, 40)
+    geo = patch._geometry(g, k, patch._grid(grid))
+    o = patch.split_offset(g, geo)
+    n_in, n_s = g.t(geo.stage_input).nbytes, g.t(geo.split_tensor).nbytes
+    assert o is not None and o % memory.ALIGNMENT == 0
+
+    def union(off):
+        return max(n_in, off + n_s) - min(0, off)
+
+    assert union(o) < n_in + n_s
+    patch.check_overlap(g, geo, _placed_at(g, geo, o), o)
+    for other in range(-n_s, n_in + 1, memory.ALIGNMENT):
+        if union(other) < union(o):
+            with pytest.raises(memory.PlanError, match="after the split tensor overwrote it"):
+                patch.check_overlap(g, geo, _placed_at(g, geo, other), other)
+
+
+def test_overlapped_plans_are_checked_and_never_worse():
+    """apply_patches uses the shared bytes only where the arena drops; the plan's records stay one tensor's
+    buffer each (fillers for the rest of the shared span) and pass memory.check_plan; the input and the split
+    tensor sit split_offset bytes apart, and the stage's live bytes count the union once."""
+    g = chain(48, 40)
+    layer = memory.plan_memory(g)
+    used = 0
+    for k in patch.legal_splits(g):
+        for grid in (2, 3, (4, 2)):
+            geo = patch._geometry(g, k, patch._grid(grid))
+            separate = patch._plan_records(g, geo, {}).arena_bytes
+            _, mem = patch.apply_patches(g, geo)
+            memory.check_plan(mem.buffers, mem.arena_bytes)
+            assert mem.arena_bytes <= separate
+            if geo.split_offset is None:
+                continue
+            used += 1
+            assert mem.offset(geo.split_tensor) - mem.offset(geo.stage_input) == geo.split_offset
+            patch.check_overlap(g, geo, mem, geo.split_offset)
+            n_in, n_s = g.t(geo.stage_input).nbytes, g.t(geo.split_tensor).nbytes
+            union = max(n_in, geo.split_offset + n_s) - min(0, geo.split_offset)
+            by = {b.name: b for b in mem.buffers}
+            shared = [b for b in mem.buffers if b.name.startswith(f"{mem.owner[geo.split_tensor]}#stage")]
+            assert by[mem.owner[geo.stage_input]].size + sum(b.size for b in shared) == union
+            assert by[mem.owner[geo.split_tensor]].first_use == k + 1  # the union stands for it in the stage
+            assert geo.as_dict()["split_offset"] == geo.split_offset
+    assert used >= 3, "the overlap never lowered an arena: the test proves nothing"
+    plan = patch.search_patches(g, max_mac_overhead=1.0, layer_plan=layer)
+    assert plan is not None and plan.arena_bytes < layer.arena_bytes
+
+
+def test_no_overlap_when_the_input_is_read_after_the_stage():
+    """A stage input that a later op reads (here: a graph output too) keeps its bytes."""
+    g = chain(32, 32)
+    geo = patch._geometry(g, 3, (2, 2))
+    assert patch.split_offset(g, geo) is not None
+    g2 = Graph(name=g.name, tensors=g.tensors, ops=g.ops, inputs=g.inputs, outputs=[*g.outputs, "x"], meta=g.meta)
+    assert patch.split_offset(g2, patch._geometry(g2, 3, (2, 2))) is None
+
 # ---- an elementwise op ending the stage ---------------------------------------------------------------------------
 
 def residual_chain(h=24, w=20) -> Graph:
