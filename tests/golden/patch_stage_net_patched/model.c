@@ -15,23 +15,30 @@
 #define LAYER_DONE(layer, data, nbytes) ((void)0)
 #endif
 
-/* All activations, inputs and outputs: 10240 bytes, offsets from plan.json. The union aligns it to 8. */
+/* All activations, inputs and outputs: 8400 bytes, offsets from plan.json. The union aligns it to 8. */
 static union {
     int64_t align;
-    int8_t bytes[10240];
+    int8_t bytes[8400];
 } edgec_arena;
 
 /* per patch: computed output (y0, x0, h, w), input window, output window */
-static const edgec_region conv_2d_0_regions[9] = {
-    {0, 0, 13, 13, 0, 0, 32, 32, 0, 0, 13, 13},
-    {0, 12, 13, 11, 0, 0, 32, 32, 0, 12, 13, 11},
-    {0, 22, 13, 10, 0, 0, 32, 32, 0, 22, 13, 10},
-    {12, 0, 11, 13, 0, 0, 32, 32, 12, 0, 11, 13},
-    {12, 12, 11, 11, 0, 0, 32, 32, 12, 12, 11, 11},
-    {12, 22, 11, 10, 0, 0, 32, 32, 12, 22, 11, 10},
-    {22, 0, 10, 13, 0, 0, 32, 32, 22, 0, 10, 13},
-    {22, 12, 10, 11, 0, 0, 32, 32, 22, 12, 10, 11},
-    {22, 22, 10, 10, 0, 0, 32, 32, 22, 22, 10, 10}
+static const edgec_region conv_2d_0_regions[16] = {
+    {0, 0, 9, 9, 0, 0, 32, 32, 0, 0, 9, 9},
+    {0, 8, 9, 9, 0, 0, 32, 32, 0, 8, 9, 9},
+    {0, 16, 9, 9, 0, 0, 32, 32, 0, 16, 9, 9},
+    {0, 24, 9, 8, 0, 0, 32, 32, 0, 24, 9, 8},
+    {8, 0, 9, 9, 0, 0, 32, 32, 8, 0, 9, 9},
+    {8, 8, 9, 9, 0, 0, 32, 32, 8, 8, 9, 9},
+    {8, 16, 9, 9, 0, 0, 32, 32, 8, 16, 9, 9},
+    {8, 24, 9, 8, 0, 0, 32, 32, 8, 24, 9, 8},
+    {16, 0, 9, 9, 0, 0, 32, 32, 16, 0, 9, 9},
+    {16, 8, 9, 9, 0, 0, 32, 32, 16, 8, 9, 9},
+    {16, 16, 9, 9, 0, 0, 32, 32, 16, 16, 9, 9},
+    {16, 24, 9, 8, 0, 0, 32, 32, 16, 24, 9, 8},
+    {24, 0, 8, 9, 0, 0, 32, 32, 24, 0, 8, 9},
+    {24, 8, 8, 9, 0, 0, 32, 32, 24, 8, 8, 9},
+    {24, 16, 8, 9, 0, 0, 32, 32, 24, 16, 8, 9},
+    {24, 24, 8, 8, 0, 0, 32, 32, 24, 24, 8, 8}
 };
 
 static const edgec_conv2d_s8_params conv_2d_0_params = {
@@ -62,16 +69,23 @@ static const edgec_conv2d_s8_params conv_2d_0_params = {
 };
 
 /* per patch: computed output (y0, x0, h, w), input window, output window */
-static const edgec_region depthwise_conv_2d_1_regions[9] = {
-    {0, 0, 6, 6, 0, 0, 13, 13, 0, 0, 16, 16},
-    {0, 6, 6, 5, 0, 12, 13, 11, 0, 0, 16, 16},
-    {0, 11, 6, 5, 0, 22, 13, 10, 0, 0, 16, 16},
-    {6, 0, 5, 6, 12, 0, 11, 13, 0, 0, 16, 16},
-    {6, 6, 5, 5, 12, 12, 11, 11, 0, 0, 16, 16},
-    {6, 11, 5, 5, 12, 22, 11, 10, 0, 0, 16, 16},
-    {11, 0, 5, 6, 22, 0, 10, 13, 0, 0, 16, 16},
-    {11, 6, 5, 5, 22, 12, 10, 11, 0, 0, 16, 16},
-    {11, 11, 5, 5, 22, 22, 10, 10, 0, 0, 16, 16}
+static const edgec_region depthwise_conv_2d_1_regions[16] = {
+    {0, 0, 4, 4, 0, 0, 9, 9, 0, 0, 4, 4},
+    {0, 4, 4, 4, 0, 8, 9, 9, 0, 4, 4, 4},
+    {0, 8, 4, 4, 0, 16, 9, 9, 0, 8, 4, 4},
+    {0, 12, 4, 4, 0, 24, 9, 8, 0, 12, 4, 4},
+    {4, 0, 4, 4, 8, 0, 9, 9, 4, 0, 4, 4},
+    {4, 4, 4, 4, 8, 8, 9, 9, 4, 4, 4, 4},
+    {4, 8, 4, 4, 8, 16, 9, 9, 4, 8, 4, 4},
+    {4, 12, 4, 4, 8, 24, 9, 8, 4, 12, 4, 4},
+    {8, 0, 4, 4, 16, 0, 9, 9, 8, 0, 4, 4},
+    {8, 4, 4, 4, 16, 8, 9, 9, 8, 4, 4, 4},
+    {8, 8, 4, 4, 16, 16, 9, 9, 8, 8, 4, 4},
+    {8, 12, 4, 4, 16, 24, 9, 8, 8, 12, 4, 4},
+    {12, 0, 4, 4, 24, 0, 8, 9, 12, 0, 4, 4},
+    {12, 4, 4, 4, 24, 8, 8, 9, 12, 4, 4, 4},
+    {12, 8, 4, 4, 24, 16, 8, 9, 12, 8, 4, 4},
+    {12, 12, 4, 4, 24, 24, 8, 8, 12, 12, 4, 4}
 };
 
 static const edgec_depthwise_conv2d_s8_params depthwise_conv_2d_1_params = {
@@ -99,6 +113,26 @@ static const edgec_depthwise_conv2d_s8_params depthwise_conv_2d_1_params = {
     .multiplier = edgec_patch_stage_net_patched_depthwise_conv_2d_1_multiplier,
     .shift = edgec_patch_stage_net_patched_depthwise_conv_2d_1_shift,
     .depth_multiplier = 1
+};
+
+/* per patch: computed output (y0, x0, h, w), input window, output window */
+static const edgec_region conv_2d_2_regions[16] = {
+    {0, 0, 4, 4, 0, 0, 4, 4, 0, 0, 16, 16},
+    {0, 4, 4, 4, 0, 4, 4, 4, 0, 0, 16, 16},
+    {0, 8, 4, 4, 0, 8, 4, 4, 0, 0, 16, 16},
+    {0, 12, 4, 4, 0, 12, 4, 4, 0, 0, 16, 16},
+    {4, 0, 4, 4, 4, 0, 4, 4, 0, 0, 16, 16},
+    {4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 16, 16},
+    {4, 8, 4, 4, 4, 8, 4, 4, 0, 0, 16, 16},
+    {4, 12, 4, 4, 4, 12, 4, 4, 0, 0, 16, 16},
+    {8, 0, 4, 4, 8, 0, 4, 4, 0, 0, 16, 16},
+    {8, 4, 4, 4, 8, 4, 4, 4, 0, 0, 16, 16},
+    {8, 8, 4, 4, 8, 8, 4, 4, 0, 0, 16, 16},
+    {8, 12, 4, 4, 8, 12, 4, 4, 0, 0, 16, 16},
+    {12, 0, 4, 4, 12, 0, 4, 4, 0, 0, 16, 16},
+    {12, 4, 4, 4, 12, 4, 4, 4, 0, 0, 16, 16},
+    {12, 8, 4, 4, 12, 8, 4, 4, 0, 0, 16, 16},
+    {12, 12, 4, 4, 12, 12, 4, 4, 0, 0, 16, 16}
 };
 
 static const edgec_conv2d_s8_params conv_2d_2_params = {
@@ -161,7 +195,7 @@ void edgec_patch_stage_net_patched_init(void) {
 
 int8_t *edgec_patch_stage_net_patched_input(int32_t index) {
     switch (index) {
-    case 0: return (int8_t *)(edgec_arena.bytes + 0);
+    case 0: return (int8_t *)(edgec_arena.bytes + 3776);
     default: return NULL;
     }
 }
@@ -174,16 +208,15 @@ int8_t *edgec_patch_stage_net_patched_output(int32_t index) {
 }
 
 void edgec_patch_stage_net_patched_invoke(void) {
-    /* patch stage: layers 0..1 once per patch of dw (3x3 grid), receptive-field halos recomputed */
-    for (int32_t patch = 0; patch < 9; patch++) {
+    /* patch stage: layers 0..2 once per patch of project (4x4 grid), receptive-field halos recomputed */
+    for (int32_t patch = 0; patch < 16; patch++) {
         /* #0 CONV_2D (stem) */
-        edgec_conv2d_s8_region(&conv_2d_0_params, &conv_2d_0_regions[patch], ((int8_t *)(edgec_arena.bytes + 0)), ((int8_t *)(edgec_arena.bytes + 3072)));
+        edgec_conv2d_s8_region(&conv_2d_0_params, &conv_2d_0_regions[patch], ((int8_t *)(edgec_arena.bytes + 3776)), ((int8_t *)(edgec_arena.bytes + 6848)));
         /* #1 DEPTHWISE_CONV_2D (dw) */
-        edgec_depthwise_conv2d_s8_region(&depthwise_conv_2d_1_params, &depthwise_conv_2d_1_regions[patch], ((int8_t *)(edgec_arena.bytes + 3072)), ((int8_t *)(edgec_arena.bytes + 6144)));
+        edgec_depthwise_conv2d_s8_region(&depthwise_conv_2d_1_params, &depthwise_conv_2d_1_regions[patch], ((int8_t *)(edgec_arena.bytes + 6848)), ((int8_t *)(edgec_arena.bytes + 8144)));
+        /* #2 CONV_2D (project) */
+        edgec_conv2d_s8_region(&conv_2d_2_params, &conv_2d_2_regions[patch], ((int8_t *)(edgec_arena.bytes + 8144)), ((int8_t *)(edgec_arena.bytes + 0)));
     }
-    LAYER_DONE(1, ((int8_t *)(edgec_arena.bytes + 6144)), 4096);
-    /* #2 CONV_2D (project) */
-    edgec_conv2d_s8(&conv_2d_2_params, ((int8_t *)(edgec_arena.bytes + 6144)), ((int8_t *)(edgec_arena.bytes + 0)));
     LAYER_DONE(2, ((int8_t *)(edgec_arena.bytes + 0)), 6144);
     /* #3 MEAN (pooled) */
     edgec_mean_s8(&mean_3_params, ((int8_t *)(edgec_arena.bytes + 0)), ((int8_t *)(edgec_arena.bytes + 6144)));
