@@ -43,7 +43,7 @@ void edgec_conv2d_s8_region(const edgec_conv2d_s8_params *p, const edgec_region 
                         }
                     }
                     if (p->bias) acc += p->bias[o];
-                    acc = edgec_mbqm(acc, p->multiplier[o], p->shift[o]) + p->output_offset;
+                    acc = edgec_requantize(acc, p->multiplier[o], p->shift[o], p->rounding) + p->output_offset;
                     out[o] = (int8_t)edgec_clamp(acc, p->act_min, p->act_max);
                 }
             }

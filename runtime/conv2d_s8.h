@@ -17,6 +17,9 @@ typedef struct {
     const int8_t *weights;
     const int32_t *bias;                    /* [out_c] or NULL */
     const int32_t *multiplier, *shift;      /* [out_c] */
+    int32_t rounding;                       /* 0: TFLite's MBQM(acc, multiplier, shift); 1: onnxruntime's
+                                               float32 rescale, multiplier * 2^shift = the float32 scale
+                                               (edgec_requantize_f32) */
 } edgec_conv2d_s8_params;
 
 void edgec_conv2d_s8(const edgec_conv2d_s8_params *p, const int8_t *input, int8_t *output);

@@ -29,7 +29,7 @@ static inline int8_t depthwise_one(const edgec_depthwise_conv2d_s8_params *p, co
         }
     }
     if (p->bias) acc += p->bias[o];
-    acc = edgec_mbqm(acc, p->multiplier[o], p->shift[o]) + p->output_offset;
+    acc = edgec_requantize(acc, p->multiplier[o], p->shift[o], p->rounding) + p->output_offset;
     return (int8_t)edgec_clamp(acc, p->act_min, p->act_max);
 }
 

@@ -17,6 +17,7 @@ typedef struct {
     const int8_t *weights;
     const int32_t *bias;                    /* [out_c] or NULL */
     const int32_t *multiplier, *shift;      /* [out_c] */
+    int32_t rounding;                       /* 0: TFLite's, 1: onnxruntime's (as in edgec_conv2d_s8_params) */
 } edgec_depthwise_conv2d_s8_params;
 
 void edgec_depthwise_conv2d_s8(const edgec_depthwise_conv2d_s8_params *p, const int8_t *input, int8_t *output);

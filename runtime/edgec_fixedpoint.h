@@ -42,6 +42,50 @@ static inline int32_t edgec_clamp(int32_t x, int32_t lo, int32_t hi) {
 static inline int32_t edgec_min(int32_t a, int32_t b) { return a < b ? a : b; }
 static inline int32_t edgec_max(int32_t a, int32_t b) { return a > b ? a : b; }
 
+/* ---- onnxruntime's requantization (MLAS MlasRequantizeOutput), in integers; twin of toolchain/fixedpoint.py ----
+ * onnxruntime rescales an int32 accumulator in float32: y = round_half_even(float(acc) * scale), two float32
+ * roundings (int32 -> float, then the product) before the rounding to an integer. The compiler splits the float32
+ * scale into scale = m * 2^e with m a 24-bit integer (its mantissa); the kernel then redoes the float32 arithmetic
+ * exactly on int64: float(acc) is acc rounded to 24 significant bits, the product a * m (< 2^55) is exact and its
+ * float32 value is it rounded to 24 significant bits, and the result is that times 2^e rounded half to even.
+ * Exact while the product is a normal float32 (|scale| >= 2^-126 / 2^31: every real model's scales). */
+
+/* x / 2^n rounded to nearest, ties to even, for n >= 1 and |x| < 2^61 */
+static inline int64_t edgec_rounding_rshift_even64(int64_t x, int n) {
+    if (n >= 62) return 0; /* |x| < 2^61 <= 2^(n-1): below one half */
+    const int64_t half = (int64_t)1 << (n - 1);
+    const int64_t remainder = x & (((int64_t)1 << n) - 1); /* x - floor(x / 2^n) * 2^n, in [0, 2^n) */
+    const int64_t floor_q = x >> n;
+    return floor_q + ((remainder > half || (remainder == half && (floor_q & 1))) ? 1 : 0);
+}
+
+/* x rounded to 24 significant bits, ties to even: the value of (float)x, for |x| < 2^61 */
+static inline int64_t edgec_round_to_float32(int64_t x) {
+    const uint64_t mag = (uint64_t)(x < 0 ? -x : x);
+    int bits = 0;
+    for (int step = 32; step > 0; step >>= 1) { /* bit length of |x| by binary search */
+        if ((mag >> bits) >> step) bits += step;
+    }
+    if (mag >> bits) bits += 1;
+    if (bits <= 24) return x;
+    const int drop = bits - 24;
+    return edgec_rounding_rshift_even64(x, drop) * ((int64_t)1 << drop);
+}
+
+/* round_half_even((float)((float)acc * scale)) with scale = m * 2^e (m in [2^23, 2^24)), saturated to +-2^24
+ * (any value that large is clamped to the output range anyway) */
+static inline int32_t edgec_requantize_f32(int32_t acc, int32_t m, int e) {
+    const int64_t product = edgec_round_to_float32(edgec_round_to_float32(acc) * (int64_t)m);
+    if (e >= 0) return product == 0 ? 0 : (product > 0 ? (1 << 24) : -(1 << 24)); /* |product| >= 2^23 */
+    const int64_t y = edgec_rounding_rshift_even64(product, -e);
+    return (int32_t)(y > (1 << 24) ? (1 << 24) : (y < -(1 << 24) ? -(1 << 24) : y));
+}
+
+/* the requantization of the conv-like kernels: TFLite's (rounding 0, the default) or onnxruntime's (1) */
+static inline int32_t edgec_requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t rounding) {
+    return rounding ? edgec_requantize_f32(acc, multiplier, shift) : edgec_mbqm(acc, multiplier, shift);
+}
+
 /* a + b with two's-complement wraparound, as TFLite's int32 adds behave on every target (signed overflow is
  * UB in C, so the add is done unsigned; converting back to int32_t is modulo 2^32 on gcc/clang). */
 static inline int32_t edgec_wrapping_add(int32_t a, int32_t b) {

@@ -12,7 +12,7 @@ void edgec_fully_connected_s8(const edgec_fully_connected_s8_params *p, const in
             }
             if (p->bias) acc += p->bias[o];
             const int32_t c = p->per_channel ? o : 0;
-            acc = edgec_mbqm(acc, p->multiplier[c], p->shift[c]) + p->output_offset;
+            acc = edgec_requantize(acc, p->multiplier[c], p->shift[c], p->rounding) + p->output_offset;
             output[b * p->out_c + o] = (int8_t)edgec_clamp(acc, p->act_min, p->act_max);
         }
     }

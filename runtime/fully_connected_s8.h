@@ -12,6 +12,8 @@ typedef struct {
     const int8_t *weights;
     const int32_t *bias;                    /* [out_c] or NULL */
     const int32_t *multiplier, *shift;
+    int32_t rounding;                       /* 0: TFLite's MBQM, 1: onnxruntime's float32 rescale
+                                               (edgec_requantize_f32, multiplier * 2^shift = the scale) */
 } edgec_fully_connected_s8_params;
 
 void edgec_fully_connected_s8(const edgec_fully_connected_s8_params *p, const int8_t *input, int8_t *output);

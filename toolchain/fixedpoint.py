@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from .errors import InputError
+
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 
@@ -265,3 +267,61 @@ def affine_quantize_f32(x, scale: float, zero_point: int, qmin: int, qmax: int) 
         r = round_half_away_f32(np.where(nan, np.float32(0), q))
     r = np.clip(r, INT32_MIN, INT32_MAX).astype(np.int64)
     return np.clip(r + zero_point, qmin, qmax)
+
+
+# ---- onnxruntime's requantization (MLAS MlasRequantizeOutput), in integers -----------------------------------
+#
+# onnxruntime's QLinearConv / QGemm / QLinearMatMul (and the kernels its QDQ fusions turn into) compute
+#     scale = float32(float32(s_x * s_w[c]) / s_y)
+#     y     = clamp(round_half_even(float32(float32(acc) * scale)) + zp_y)
+# every operation in float32, round to nearest even. edgec redoes this in integers, bit for bit: scale = m * 2^e
+# with m its 24-bit mantissa; float32(v) of an integer v is v rounded to 24 significant bits (ties to even). The C
+# twin is edgec_requantize_f32 in runtime/edgec_fixedpoint.h.
+
+def onnxruntime_scale(s_x: float, s_w, s_y: float) -> np.ndarray:
+    """The float32 requantization scales onnxruntime computes: (s_x * s_w[c]) / s_y, each step in float32."""
+    with np.errstate(over="ignore", under="ignore"):  # out-of-range results are refused by float32_parts
+        return (np.float32(s_x) * np.asarray(s_w, dtype=np.float32)) / np.float32(s_y)
+
+
+def float32_parts(scale) -> tuple[np.ndarray, np.ndarray]:
+    """scale = m * 2^e exactly, m in [2^23, 2^24) an integer (0, 0 for a zero scale), for normal float32 scales."""
+    s = np.asarray(scale, dtype=np.float32)
+    bad = ~np.isfinite(s) | ((s != 0) & (np.abs(s) < np.finfo(np.float32).tiny))
+    if np.any(bad):
+        raise InputError(f"requantization scale {float(s[bad].reshape(-1)[0])!r} is outside float32's normal range")
+    mantissa, exponent = np.frexp(s.astype(np.float64))  # mantissa in [0.5, 1): 24 bits of it are the integer m
+    m = (mantissa * (1 << 24)).astype(np.int64)
+    return m.astype(np.int32), np.where(m == 0, 0, exponent - 24).astype(np.int32)
+
+
+def rounding_rshift_even(x, n) -> np.ndarray:
+    """x / 2^n rounded to nearest, ties to even (n >= 1, |x| < 2^61), on int64 arrays."""
+    x = np.asarray(x, dtype=np.int64)
+    n = np.minimum(np.asarray(n, dtype=np.int64), 62)  # beyond 61 bits the quotient is 0 (|x| < 2^(n-1))
+    floor_q = x >> n
+    remainder = x & ((np.int64(1) << n) - 1)
+    half = np.int64(1) << (n - 1)
+    up = (remainder > half) | ((remainder == half) & (floor_q & 1 == 1))
+    return np.where(n >= 62, 0, floor_q + up)
+
+
+def round_to_float32(x) -> np.ndarray:
+    """Integers rounded to 24 significant bits, ties to even: the exact value of float32(x), |x| < 2^61."""
+    x = np.asarray(x, dtype=np.int64)
+    bits = np.zeros(x.shape, dtype=np.int64)
+    mag = np.abs(x)
+    for step in (32, 16, 8, 4, 2, 1):  # bit length of |x| by binary search
+        bits = np.where((mag >> (bits + step)) != 0, bits + step, bits)
+    bits = np.where(mag != 0, bits + 1, 0)
+    drop = np.maximum(bits - 24, 0)
+    return np.where(drop > 0, rounding_rshift_even(x, np.maximum(drop, 1)) << drop, x)
+
+
+def requantize_float32(acc, m, e) -> np.ndarray:
+    """round_half_even(float32(float32(acc) * scale)) with scale = m * 2^e, saturated to +-2^24 (beyond any
+    output range), broadcasting over per-channel m, e."""
+    product = round_to_float32(round_to_float32(acc) * np.asarray(m, dtype=np.int64))
+    e = np.asarray(e, dtype=np.int64)
+    y = np.where(e >= 0, np.sign(product) << 24, rounding_rshift_even(product, np.maximum(-e, 1)))
+    return np.clip(y, -(1 << 24), 1 << 24)

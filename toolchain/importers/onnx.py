@@ -176,6 +176,12 @@ def _per_output_channel(quant: Quant | None, axis: int) -> None:
                           f"axis ({axis})")
 
 
+def _rounding(n: _Node) -> dict[str, str]:
+    """A quantized Conv/Gemm/MatMul rescales like onnxruntime (float32 scale, ties to even: docs/onnx.md), which
+    the int8 conv, depthwise and fully connected kernels do on request."""
+    return dict(rounding="onnxruntime") if n.quantized else {}
+
+
 @onnx_op
 def Conv(n: _Node) -> None:
     _conv(n, x=0, w=1, b=2)
@@ -210,7 +216,7 @@ def _conv(n: _Node, x: int, w: int, b: int) -> None:
         padding = "VALID"
     bias = n.bias(b, m) if n.has(b) else None
     attrs: dict[str, Any] = dict(padding=padding, stride_h=strides[0], stride_w=strides[1], dilation_h=dil[0],
-                                 dilation_w=dil[1], activation="NONE")
+                                 dilation_w=dil[1], activation="NONE", **_rounding(n))
     if group > 1 and group == c and cg == 1:
         # depthwise: ONNX output channel o reads input channel o // (m / c): TFLite's o = i * multiplier + k
         wname = n.const(weights, (1, 2, 3, 0), w_quant, "weights")  # [M, 1, kh, kw] -> [1, kh, kw, M]
@@ -281,7 +287,8 @@ def Gemm(n: _Node) -> None:
         bias = n.bias(2, weights.shape[0], factor=beta)
     _per_output_channel(w_quant, 0)
     wname = n.const(np.ascontiguousarray(weights), (0, 1), w_quant, "weights")
-    n.emit("fully_connected", [n.input_ir(0, a_layout), wname, bias], n.output(0, (0, 1)), dict(activation="NONE"))
+    n.emit("fully_connected", [n.input_ir(0, a_layout), wname, bias], n.output(0, (0, 1)),
+           dict(activation="NONE", **_rounding(n)))
 
 
 @onnx_op
@@ -306,7 +313,7 @@ def _matmul(n: _Node, a: int, b: int) -> None:
     wname = n.const(np.ascontiguousarray(weights.T), (0, 1), _moved_axis(w_quant, (1, 0)), "weights")
     rank = len(a_shape)
     n.emit("fully_connected", [n.input_ir(a, _identity(rank)), wname, None], n.output(0, _identity(rank)),
-           dict(activation="NONE", keep_num_dims=rank > 2))
+           dict(activation="NONE", keep_num_dims=rank > 2, **_rounding(n)))
 
 
 def _binary(n: _Node, ir_type: str) -> None:

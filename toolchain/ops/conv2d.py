@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fixedpoint import activation_range, multiply_by_quantized_multiplier, quantize_multiplier
+from ..fixedpoint import (
+    activation_range,
+    float32_parts,
+    multiply_by_quantized_multiplier,
+    onnxruntime_scale,
+    quantize_multiplier,
+    requantize_float32,
+)
 from .base import Operator, fused_activation_supported, io_int8, is_float, per_tensor_activations, register
 from .float_common import (
     activate,
@@ -46,9 +53,26 @@ def channel_multipliers(op, g) -> tuple[np.ndarray, np.ndarray]:
     return np.array([p[0] for p in pairs], dtype=np.int32), np.array([p[1] for p in pairs], dtype=np.int32)
 
 
+def onnxruntime_rounding(op) -> bool:
+    """attrs["rounding"] == "onnxruntime" (the ONNX QDQ importer sets it): rescale like onnxruntime's MLAS, in
+    float32 with ties to even (fixedpoint.requantize_float32), instead of TFLite's fixed-point multiplier."""
+    return op.type in ("conv2d", "depthwise_conv2d", "fully_connected") and op.attrs.get("rounding") == "onnxruntime"
+
+
+def onnxruntime_multipliers(op, g) -> tuple[np.ndarray, np.ndarray]:
+    """(m, e) per output channel: onnxruntime's float32 scale (s_x * s_w[c]) / s_y = m * 2^e."""
+    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    assert w.quant is not None
+    w_scales = w.quant.scale if w.quant.scale.size > 1 else np.repeat(w.quant.scale, y.shape[-1])
+    return float32_parts(onnxruntime_scale(x.scale, w_scales, y.scale))
+
+
 def requantize(acc: np.ndarray, op, g) -> np.ndarray:
     """int32 accumulators [..., C] -> int8 outputs, with op.params' multipliers, zero point and clamp."""
     p = op.params
+    if onnxruntime_rounding(op):
+        y = requantize_float32(acc, p["multiplier"], p["shift"]) + p["output_offset"]
+        return np.clip(y, p["act_min"], p["act_max"]).astype(np.int8)
     y = multiply_by_quantized_multiplier(acc, p["multiplier"], p["shift"]) + p["output_offset"]
     return np.clip(y, p["act_min"], p["act_max"]).astype(np.int8)
 
@@ -56,7 +80,7 @@ def requantize(acc: np.ndarray, op, g) -> np.ndarray:
 def prepare_rescale(op, g) -> None:
     """The constants every conv-like op needs: per-channel (M, shift), zero points, activation clamp."""
     x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
-    multiplier, shift = channel_multipliers(op, g)
+    multiplier, shift = onnxruntime_multipliers(op, g) if onnxruntime_rounding(op) else channel_multipliers(op, g)
     act_min, act_max = activation_range(op.attrs.get("activation", "NONE"), y.scale, y.zero_point)
     op.params.update(multiplier=multiplier, shift=shift, input_offset=-x.zero_point, output_offset=y.zero_point,
                      act_min=act_min, act_max=act_max)
@@ -108,6 +132,8 @@ def conv_kernel_fields(op, g, ctx) -> dict:
                   bias=ctx.ptr(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else "NULL",
                   multiplier=ctx.const_array(op, "multiplier", op.params["multiplier"]),
                   shift=ctx.const_array(op, "shift", op.params["shift"]))
+    if onnxruntime_rounding(op):
+        fields["rounding"] = 1  # left out otherwise: TFLite's (0), and the generated C of TFLite models unchanged
     return fields
 
 
