@@ -19,7 +19,8 @@ static int8_t finish_mean(const edgec_mean_s8_params *p, int32_t sum) {
     /* sum - zp * count, computed wide and truncated to int32 as TFLite does */
     const int64_t centered = (int64_t)sum - (int64_t)p->input_zero_point * (int64_t)p->count;
     const int32_t shifted = (int32_t)(uint32_t)(uint64_t)centered;
-    const int32_t out = edgec_wrapping_add(edgec_mbqm(shifted, p->multiplier, p->shift), p->output_zero_point);
+    const int32_t out = edgec_wrapping_add(edgec_requantize(shifted, p->multiplier, p->shift, p->rounding),
+                                           p->output_zero_point);
     return (int8_t)edgec_clamp(out, -128, 127);
 }
 

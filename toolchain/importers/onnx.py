@@ -466,7 +466,8 @@ def AveragePool(n: _Node) -> None:
 @onnx_op
 def GlobalAveragePool(n: _Node) -> None:
     _, _, io = _spatial(n)
-    n.emit("mean", [n.input_ir(0, io)], n.output(0, io), dict(axes=[1, 2], keep_dims=True))
+    # quantized: onnxruntime's QLinearGlobalAveragePool rescales in float32 like its QLinearConv (docs/onnx.md)
+    n.emit("mean", [n.input_ir(0, io)], n.output(0, io), dict(axes=[1, 2], keep_dims=True, **_rounding(n)))
 
 
 @onnx_op

@@ -8,6 +8,10 @@ special case for axes {1, 2} does not apply to int8):
     y        = clamp(zp_y + MBQM(sum - zp_x * n, M', s'), -128, 127)
 so the division by n is folded into the multiplier at compile time; M' keeps about 31 significant bits.
 
+With attrs["rounding"] == "onnxruntime" (the ONNX importer sets it on a quantized GlobalAveragePool, which
+onnxruntime runs as QLinearGlobalAveragePool) the rescale is onnxruntime's instead: the float32 scale
+s_x / (s_y * float32(n)), a float32 multiply and ties to even, emulated in integers (fixedpoint.requantize_float32).
+
 At compile time the input is folded into at most 4 kept loops (the output, in order) and 4 reduced loops,
 each with an input element stride: merging neighbouring dimensions of the same kind that are contiguous.
 """
@@ -16,7 +20,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
+from ..fixedpoint import (
+    float32_parts,
+    multiply_by_quantized_multiplier,
+    quantize_multiplier,
+    requantize_float32,
+    wrap_int32,
+)
 from .add import c_list
 from .base import Operator, io_int8, per_tensor_activations, register
 from .float_common import all_float32
@@ -97,9 +107,16 @@ class Mean(Operator):
     def prepare(self, op, g):
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
         count = int(np.prod([x.shape[a] for a in resolved_axes(op, g)], dtype=np.int64))
-        m, shift = mean_multiplier(x.scale, y.scale, count)
+        rounding = 1 if op.attrs.get("rounding") == "onnxruntime" else 0
+        if rounding:  # onnxruntime: float32(s_x / float32(s_y * float32(n))) = m * 2^e
+            f32 = np.float32
+            scale = f32(f32(x.scale) / f32(f32(y.scale) * f32(count)))
+            ms, es = float32_parts(np.asarray([scale]))
+            m, shift = int(ms[0]), int(es[0])
+        else:
+            m, shift = mean_multiplier(x.scale, y.scale, count)
         op.params.update(count=count, input_zero_point=x.zero_point, output_zero_point=y.zero_point,
-                         multiplier=m, shift=shift)
+                         multiplier=m, shift=shift, rounding=rounding)
 
     def reference(self, op, g, inputs):
         x = inputs[0]
@@ -107,7 +124,11 @@ class Mean(Operator):
         p = op.params
         total = wrap_int32(x.astype(np.int64).sum(axis=tuple(resolved_axes(op, g)), keepdims=True))
         shifted = wrap_int32(total - p["input_zero_point"] * p["count"])
-        y = wrap_int32(multiply_by_quantized_multiplier(shifted, p["multiplier"], p["shift"]) + p["output_zero_point"])
+        if p.get("rounding"):
+            scaled = requantize_float32(shifted, p["multiplier"], p["shift"])
+        else:
+            scaled = multiply_by_quantized_multiplier(shifted, p["multiplier"], p["shift"])
+        y = wrap_int32(scaled + p["output_zero_point"])
         return [np.clip(y, -128, 127).astype(np.int8).reshape(g.t(op.outputs[0]).shape)]
 
     def emit(self, op, g, ctx):
@@ -117,6 +138,8 @@ class Mean(Operator):
         fields = dict(out_shape=c_list(out_shape), out_stride=c_list(out_stride), red_shape=c_list(red_shape),
                       red_stride=c_list(red_stride), count=p["count"], input_zero_point=p["input_zero_point"],
                       output_zero_point=p["output_zero_point"], multiplier=p["multiplier"], shift=p["shift"])
+        if p.get("rounding"):  # written only when set, so the C of TFLite models stays as it was
+            fields["rounding"] = p["rounding"]
         params = ctx.params_struct(op, "edgec_mean_s8_params", fields)
         return f"edgec_mean_s8(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
