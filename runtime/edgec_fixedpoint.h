@@ -81,9 +81,19 @@ static inline int32_t edgec_requantize_f32(int32_t acc, int32_t m, int e) {
     return (int32_t)(y > (1 << 24) ? (1 << 24) : (y < -(1 << 24) ? -(1 << 24) : y));
 }
 
+/* onnxruntime's rescale kept out of line: it is the rare path (QDQ ONNX models only). Inlined into every conv's
+ * output loop it cost TFLite models 2.3 % more instructions (vww_96_int8 on Cortex-M4: 84,508,527 -> 86,464,046);
+ * out of line, the per-output test of `rounding` costs 0.8 % (85,173,235). */
+#if defined(__GNUC__)
+__attribute__((noinline, cold, unused))
+#endif
+static int32_t edgec_requantize_f32_cold(int32_t acc, int32_t m, int32_t e) {
+    return edgec_requantize_f32(acc, m, e);
+}
+
 /* the requantization of the conv-like kernels: TFLite's (rounding 0, the default) or onnxruntime's (1) */
 static inline int32_t edgec_requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t rounding) {
-    return rounding ? edgec_requantize_f32(acc, multiplier, shift) : edgec_mbqm(acc, multiplier, shift);
+    return rounding ? edgec_requantize_f32_cold(acc, multiplier, shift) : edgec_mbqm(acc, multiplier, shift);
 }
 
 /* a + b with two's-complement wraparound, as TFLite's int32 adds behave on every target (signed overflow is
