@@ -372,7 +372,9 @@ def flash(ctx, target, board, emulate, inputs, samples):
                 flasher.flash(target / "firmware.elf", b)
             err.print(f"flashed {board}")
             return
-        g = import_model(Path(report["model"]))
+        # the graph whose inputs and outputs the firmware has: a model edgec quantized is its exported int8 file
+        g = import_model(target / report["quantized_tflite"] if report.get("quantized_tflite")
+                         else Path(report["model"]))
         xs = load_inputs(inputs, g, samples) if inputs else random_inputs(g, samples or 1)
         with Stages(False) as step:
             step(f"build the emulated firmware for {board} ({b.qemu_machine})")

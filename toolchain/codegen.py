@@ -52,6 +52,11 @@ def _float_literal(v: float) -> str:
     return f"{v!r}f"
 
 
+def designated(fields: dict, indent: str = "    ") -> str:
+    """A C99 designated initializer `{ .a = 1, .b = 2 }`, one field per line at `indent`."""
+    return "{\n" + ",\n".join(f"{indent}.{k} = {v}" for k, v in fields.items()) + "\n" + indent[4:] + "}"
+
+
 @dataclass
 class ConstArray:
     symbol: str
@@ -90,8 +95,7 @@ class EmitContext:
     def params_struct(self, op: Op, ctype: str, fields: dict) -> str:
         """A `static const` parameter struct in model.c (flash), with designated initializers."""
         symbol = f"{op.name}_params"
-        body = ",\n    ".join(f".{k} = {v}" for k, v in fields.items())
-        self.structs.append(f"static const {ctype} {symbol} = {{\n    {body}\n}};")
+        self.structs.append(f"static const {ctype} {symbol} = {designated(fields)};")
         return symbol
 
 
@@ -147,7 +151,7 @@ def _binary_call(k: int, op: Op, g: Graph, ctx: EmitContext, patch: PatchPlan) -
     elements = []
     for shape, strides, _ in loops:
         per_patch = {**fields, "shape": c_list(shape), "stride1": c_list(strides[0]), "stride2": c_list(strides[1])}
-        elements.append("{\n        " + ",\n        ".join(f".{f} = {v}" for f, v in per_patch.items()) + "\n    }")
+        elements.append(designated(per_patch, indent=" " * 8))
     ctx.structs.append(f"static const {ctype} {op.name}_params[{len(loops)}] = {{\n    "
                        + ",\n    ".join(elements) + "\n};")
     rows = ",\n    ".join("{" + ", ".join(str(o) for o in offsets) + "}" for _, _, offsets in loops)
@@ -174,8 +178,7 @@ def _rows_call(k: int, op: Op, g: Graph, ctx: EmitContext, patch: PatchPlan) -> 
         view = row_view(g, op, w)
         calls.add(REGISTRY[op.type].emit(buffer_op(op, view), view, sub))
     (call,) = calls
-    elements = ["{\n        " + ",\n        ".join(f".{f} = {v}" for f, v in fields.items()) + "\n    }"
-                for _, fields in sub.captured]
+    elements = [designated(fields, indent=" " * 8) for _, fields in sub.captured]
     ctx.structs.append(f"/* per tile width {widths}: one row of the tile */\n"
                        f"static const {sub.captured[0][0]} {op.name}_params[{len(widths)}] = {{\n    "
                        + ",\n    ".join(elements) + "\n};")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .ir import DTYPES, Graph
+from .ir import DTYPES, Graph, Tensor
 
 
 def random_inputs(g: Graph, samples: int, seed: int = 0) -> list[list[np.ndarray]]:
@@ -93,8 +93,7 @@ def _conform(path: Path, a: np.ndarray, g: Graph, name: str) -> np.ndarray:
         return a.astype(np.float32)
     info = np.iinfo(DTYPES[t.dtype])
     if a.dtype.kind == "f":
-        q = np.floor(np.abs(a / t.scale) + 0.5) * np.sign(a) + t.zero_point
-        return np.clip(q, info.min, info.max).astype(DTYPES[t.dtype])
+        return quantize(a, t)
     if a.min(initial=0) < info.min or a.max(initial=0) > info.max:
         raise InputError(f"{path}: input {name} has values outside {t.dtype}")
     return a.astype(DTYPES[t.dtype])
@@ -110,6 +109,21 @@ def to_edgec_layout(a: np.ndarray, g: Graph, name: str) -> np.ndarray:
     if a.shape[1:] == (c, h, w):
         return a.transpose(0, 2, 3, 1)
     return a
+
+
+def quantize(a: np.ndarray, t: Tensor) -> np.ndarray:
+    """Real values onto a quantized tensor's integer grid: round half away from zero, saturated to its dtype."""
+    info = np.iinfo(DTYPES[t.dtype])
+    q = np.floor(np.abs(a / t.scale) + 0.5) * np.sign(a) + t.zero_point
+    return np.clip(q, info.min, info.max).astype(DTYPES[t.dtype])
+
+
+def dequantize(x: np.ndarray, t: Tensor) -> np.ndarray:
+    """A tensor's values as float32 reals (float tensors, or values already float, unchanged)."""
+    x = np.asarray(x)
+    if t.quant is None or x.dtype.kind == "f":
+        return x.astype(np.float32)
+    return ((x.astype(np.float32) - t.zero_point) * t.scale).astype(np.float32)
 
 
 def load_labels(path: Path, n: int) -> np.ndarray | None:

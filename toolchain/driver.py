@@ -19,14 +19,15 @@ from . import __version__, cortexm, flasher, host, reference
 from .board import Board, get_board
 from .codegen import emit_c
 from .compare import Metrics, compare, lsb_keys
-from .data import load_inputs, load_labels, random_inputs
+from .data import dequantize, load_inputs, load_labels, quantize, random_inputs
 from .errors import BudgetError, InputError, ValidationError
 from .importers import import_model
 from .ir import Graph, verify
 from .memory import MemoryPlan, plan_memory
 from .passes import canonicalize, simplify
-from .patch import traced_tensors
+from .patch import apply_patches, search_patches, traced_tensors
 from .report import make_report, write_report
+from .schedule import reorder_for_memory
 
 Step = Callable[[str], None]
 
@@ -109,7 +110,7 @@ class Compiled:
     patched_plan: MemoryPlan | None  # the best patch-based plan found (None: none, or --no-patch)
     schedule_reason: str
     arena_budget: int | None
-    source_graph: Graph | None = None  # before patching: what an int8 .tflite export writes
+    source_graph: Graph  # before patching: what an int8 .tflite export writes
 
 
 def compile_model(model: Path, board: str = "host", step: Step = _quiet, *, patch: bool | None = True,
@@ -128,7 +129,7 @@ def compile_stages(model: Path, board: str = "host", step: Step = _quiet, *, pat
     target = get_board(board)
     conv = conversion or Conversion()
     step("import")
-    g = verify(import_model(model, input_shapes=conv.input_shapes) if conv.input_shapes else import_model(model))
+    g = verify(import_model(model, input_shapes=conv.input_shapes))
     g = verify(convert(verify(simplify(g)), conv, model, step))
     step("canonicalize")
     g = verify(canonicalize(g))
@@ -143,27 +144,12 @@ def compile_stages(model: Path, board: str = "host", step: Step = _quiet, *, pat
         found = search_patch_schedule(g, max_mac_overhead, layer)
         if found is not None:
             patched_graph, patched = found
-    c = choose_schedule(g, layer, patched_graph, patched, budget, patch, budget_source)
-    c.source_graph = g
-    return c
-
-
-def reorder_for_memory(g: Graph) -> Graph:
-    """The execution order with the lowest peak (schedule.py), when that module is present."""
-    try:
-        from .schedule import reorder_for_memory as reorder
-    except ImportError:
-        return g
-    return reorder(g)
+    return choose_schedule(g, layer, patched_graph, patched, budget, patch, budget_source)
 
 
 def search_patch_schedule(g: Graph, max_mac_overhead: float,
                           layer: MemoryPlan | None = None) -> tuple[Graph, MemoryPlan] | None:
     """The best patch-based schedule (patch.py) as (patched graph, plan), or None when none beats layer by layer."""
-    try:
-        from .patch import apply_patches, search_patches
-    except ImportError:
-        return None
     found = search_patches(g, max_mac_overhead=max_mac_overhead, layer_plan=layer)
     return None if found is None else apply_patches(g, found)
 
@@ -210,7 +196,7 @@ def choose_schedule(g: Graph, layer: MemoryPlan, patched_graph: Graph | None, pa
         why = ("--patch: the smallest arena" if patch is True else
                f"layer by layer needs {layer.arena_bytes:,} B, over the {budget:,} B arena budget")
         reason = f"patch-based first stage: {patched.arena_bytes:,} B vs {layer.arena_bytes:,} B layer by layer ({why})"
-        chosen = Compiled(patched_graph, patched, layer, patched, reason, budget)
+        chosen = Compiled(patched_graph, patched, layer, patched, reason, budget, g)
     else:
         if patch is False:
             reason = "layer by layer (--no-patch)"
@@ -222,7 +208,7 @@ def choose_schedule(g: Graph, layer: MemoryPlan, patched_graph: Graph | None, pa
             reason += "" if patch is False else "; no patch-based schedule beats it"
         elif patch is None:
             reason += "; --patch takes it"
-        chosen = Compiled(g, layer, layer, patched if better else None, reason, budget)
+        chosen = Compiled(g, layer, layer, patched if better else None, reason, budget, g)
     if budget is not None and chosen.plan.arena_bytes > budget:
         best = min([x for x in (layer, patched) if x is not None], key=lambda x: x.arena_bytes)
         raise BudgetError(
@@ -230,7 +216,6 @@ def choose_schedule(g: Graph, layer: MemoryPlan, patched_graph: Graph | None, pa
             f"({budget_source})\n  peak at layer {_peak_layer(chosen.graph, chosen.plan)}\n"
             f"  best schedule found: {best.arena_bytes:,} B "
             + (f"with {best.patch.grid[0]}x{best.patch.grid[1]} patches" if best.patch else "layer by layer")
-            + (alt if patch is False else "")
             + ("\n  drop --no-patch to let edgec search patch-based schedules" if patch is False
                else "\n  try a larger --max-mac-overhead, or a board with more SRAM"))
     return chosen
@@ -254,20 +239,18 @@ def build(model: Path, out: Path, board: str = "host", step: Step = _quiet, *, p
         report = make_report(g, plan, model, board, __version__, sha256(model))
         report.update(schedule_report(c))
         tflite = model if is_tflite(model) else None
-        if g.meta.get("quantized_by") == "edgec" and c.source_graph is not None:
+        if g.meta.get("quantized_by") == "edgec":
             from .exporters.tflite import write_tflite
 
             step("write the quantized model as int8 .tflite (model_int8.tflite: TFLM runs it as the reference)")
-            write_tflite(c.source_graph, staging / QUANTIZED_TFLITE)
-            tflite = out / QUANTIZED_TFLITE  # where it will be once the folder is moved in
+            tflite = write_tflite(c.source_graph, staging / QUANTIZED_TFLITE)
             report["quantized_tflite"] = QUANTIZED_TFLITE
             report["calibration"] = g.meta.get("calibration")
         report["dtype"] = "float32" if g.meta.get("dtype") == "float32" else "int8"
         report["source_format"] = g.meta.get("format", "tflite")
         if tflite is not None:
             step("measure TFLM's arena on the same model")
-            report["tflm_arena_bytes"] = reference.tflm_arena_bytes(
-                staging / QUANTIZED_TFLITE if tflite == out / QUANTIZED_TFLITE else tflite)
+            report["tflm_arena_bytes"] = reference.tflm_arena_bytes(tflite)
         target = get_board(board)
         if target.is_cortexm:
             step(f"cross-compile for {target.name} ({target.core})")
@@ -335,10 +318,8 @@ def firmware_report(out: Path, sources: list[str], board: Board, g: Graph, plan:
         # linked at the board's real addresses (what `edgec flash` programs); the emulated runs link their own
         elf = cortexm.cross_build(out, sources, board, graph=g, emulated=False, elf_name="firmware.elf")
     except BudgetError as e:
-        peak = int(np.argmax(plan.live_bytes)) if plan.live_bytes else 0
-        layer = g.ops[peak].attrs.get("label", g.ops[peak].name) if g.ops else "-"
-        raise BudgetError(f"{e.message}\n  activation arena {plan.arena_bytes:,} B; live bytes peak "
-                          f"{plan.live_bytes[peak] if plan.live_bytes else 0:,} B at layer {layer}") from None
+        raise BudgetError(f"{e.message}\n  activation arena {plan.arena_bytes:,} B; live bytes peak at layer "
+                          f"{_peak_layer(g, plan)}") from None
     sizes = cortexm.elf_sizes(elf)
     return dict(firmware=elf.name, flash_bytes=sizes["flash_bytes"], flash_budget_bytes=board.flash_bytes,
                 sram_budget_bytes=board.sram_bytes, static_sram_bytes=sizes["static_sram_bytes"],
@@ -442,7 +423,8 @@ def compare_references(model: Path, b: Build, xs: list[list[np.ndarray]], ours: 
     - an int8 .tflite: TFLM (bit-exact, tolerance 0 LSB by default), then LiteRT's reference kernels;
     - a float model edgec quantized: TFLM running the exported model_int8.tflite (0 LSB), then the float model
       itself (onnxruntime or TFLM float) on the dequantized inputs: the quantization error, cosine and top-1;
-    - an ONNX QDQ model: onnxruntime, 1 LSB by default (its QLinear kernels round once in float, docs/onnx.md);
+    - an ONNX QDQ model: onnxruntime, 1 LSB by default (edgec rescales as onnxruntime does, but a float input on an
+      exact .5 tie is quantized away from zero, not to even: docs/onnx.md);
     - --dtype float32: onnxruntime (ONNX) or TFLM (float .tflite), max |diff| as float32 ULPs, passing when
       every output is within FLOAT_RTOL of the reference's largest magnitude."""
     g = b.graph
@@ -459,7 +441,7 @@ def compare_references(model: Path, b: Build, xs: list[list[np.ndarray]], ours: 
         theirs = reference.run_onnxruntime(model, floats, g) if onnx_source else reference.run_tflm(model, floats)[0]
         # the float outputs put on the output's int8 grid: |diff| in LSB = how many quantization steps the int8
         # model is from the float one (cosine and RMSE on real values)
-        on_grid = [[requantize(np.asarray(o, np.float32).reshape(g.t(n).shape), g.t(n))
+        on_grid = [[quantize(np.asarray(o, np.float32).reshape(g.t(n).shape), g.t(n))
                     for o, n in zip(sample, g.outputs)] for sample in theirs]
         rows.append(compare_all("float model" + (" (onnxruntime)" if onnx_source else " (TFLM)"), ours, on_grid,
                                 g, scale))
@@ -479,7 +461,7 @@ def compare_references(model: Path, b: Build, xs: list[list[np.ndarray]], ours: 
             rows.append(compare_all("onnxruntime", grid(ours), grid(primary), g, steps.get(first, scale)))
         else:
             rows.append(compare_all("onnxruntime", ours, primary, g, scale))
-        default = 0 if g.meta.get("dtype") == "float32" else 1
+        default = 1  # a quantized ONNX model (a float32 one is judged on its relative error below)
     else:
         step("run TFLM (reference kernels)")
         primary, _ = reference.run_tflm(model, xs)
@@ -503,22 +485,6 @@ def compare_references(model: Path, b: Build, xs: list[list[np.ndarray]], ours: 
         return rows, primary, None, rows[0].max_rel_error <= FLOAT_RTOL  # no LSB tolerance: relative error
     tol = default if tolerance is None else tolerance
     return rows, primary, tol, rows[0].max_abs_diff_lsb <= tol
-
-
-def requantize(x: np.ndarray, t) -> np.ndarray:
-    """Real values onto a quantized tensor's integer grid (round half away from zero, saturated)."""
-    if t.quant is None:
-        return x
-    info = np.iinfo(t.dtype)
-    q = np.sign(x) * np.floor(np.abs(x / t.scale) + 0.5) + t.zero_point
-    return np.clip(q, info.min, info.max).astype(t.dtype)
-
-
-def dequantize(x: np.ndarray, t) -> np.ndarray:
-    x = np.asarray(x)
-    if t.quant is None or x.dtype.kind == "f":
-        return x.astype(np.float32)
-    return ((x.astype(np.float32) - t.zero_point) * t.scale).astype(np.float32)
 
 
 def label_accuracy(inputs: Path, ours: list[list[np.ndarray]], ref: list[list[np.ndarray]], n: int) -> dict | None:
