@@ -109,23 +109,28 @@ def _schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead) -> dict
                 max_mac_overhead=max_mac_overhead / 100)
 
 
-def _floats(text: str | None, what: str) -> tuple[float, ...] | None:
+def _floats(ctx, param, text: str | None) -> tuple[float, ...] | None:
+    """Option callback: '0.485,0.456,0.406' -> floats (click reports a bad value as a usage error, exit 2)."""
     if text is None:
         return None
     try:
         return tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise click.BadParameter(f"{what} takes comma-separated numbers, e.g. 0.485,0.456,0.406") from None
+        raise click.BadParameter(f"{text!r}: comma-separated numbers, e.g. 0.485,0.456,0.406") from None
 
 
-def _input_shapes(values: tuple[str, ...]) -> dict[str, tuple[int, ...]] | None:
+def _input_shapes(ctx, param, values: tuple[str, ...]) -> dict[str, tuple[int, ...]] | None:
+    """Option callback: ('x=1,3,32,32', ...) -> {name: shape} (a bad value is a usage error, exit 2)."""
     shapes = {}
     for v in values:
         name, _, dims = v.rpartition("=")
         try:
-            shapes[name] = tuple(int(d) for d in dims.replace("x", ",").split(","))
+            shape = tuple(int(d) for d in dims.replace("x", ",").split(","))
         except ValueError:
-            raise click.BadParameter(f"{v!r}: expected NAME=1,3,32,32") from None
+            shape = ()
+        if not name or not shape or min(shape) < 1:
+            raise click.BadParameter(f"{v!r}: expected NAME=1,3,32,32 (positive dimensions)")
+        shapes[name] = shape
     return shapes or None
 
 
@@ -137,13 +142,14 @@ def conversion_options(fn):
         click.option("--calib-method", type=click.Choice(["minmax", "percentile", "mse", "kl"]), default="minmax",
                      show_default=True, help="How activation ranges are chosen from the calibration data."),
         click.option("--calib-samples", type=click.IntRange(1), help="Use at most this many calibration samples."),
-        click.option("--mean", help="Image-folder preprocessing: per-channel mean subtracted (after --scale)."),
-        click.option("--std", help="Image-folder preprocessing: per-channel divisor (after --mean)."),
+        click.option("--mean", callback=_floats,
+                     help="Image-folder preprocessing: per-channel mean subtracted (after --scale)."),
+        click.option("--std", callback=_floats, help="Image-folder preprocessing: per-channel divisor (after --mean)."),
         click.option("--scale", "pixel_scale", type=float, help="Image-folder preprocessing: pixels multiplied first "
                                                                  "(e.g. 0.00392157 for 1/255)."),
         click.option("--dtype", type=click.Choice(["int8", "float32"]), default="int8", show_default=True,
                      help="float32 keeps a float model in float (cores with an FPU)."),
-        click.option("--input-shape", "input_shape", multiple=True,
+        click.option("--input-shape", "input_shape", multiple=True, callback=_input_shapes,
                      help="Fix a dynamic ONNX input: NAME=1,3,32,32 (repeatable)."),
     ]):
         fn = option(fn)
@@ -154,8 +160,7 @@ def _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtyp
     from .driver import Conversion
 
     return Conversion(dtype=dtype, calib=calib, calib_method=calib_method, calib_limit=calib_samples,
-                      mean=_floats(mean, "--mean"), std=_floats(std, "--std"), scale=pixel_scale,
-                      input_shapes=_input_shapes(input_shape), progress=not quiet)
+                      mean=mean, std=std, scale=pixel_scale, input_shapes=input_shape, progress=not quiet)
 
 
 @click.group(context_settings=dict(help_option_names=["-h", "--help"]))

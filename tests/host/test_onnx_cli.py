@@ -196,3 +196,18 @@ def test_qdq_conv1d_within_one_lsb(tmp_path):
     r = _run("test", qdq, "--inputs", tmp_path / "test.npz", "--out", tmp_path / "out")
     assert r["test"]["reference"] == "onnxruntime" and r["test"]["passed"] and r["test"]["max_abs_diff_lsb"] <= 1
     assert {"conv2d", "depthwise_conv2d", "avg_pool2d", "max_pool2d"} <= {layer["op"] for layer in r["layers"]}
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--input-shape", "x=1,a"], "--input-shape"),
+    (["--input-shape", "1,3,16,16"], "NAME=1,3,32,32"),
+    (["--input-shape", "x=1,0,16,16"], "positive"),
+    (["--mean", "a,b"], "--mean"),
+    (["--std", "0.2;0.3"], "--std"),
+])
+def test_bad_conversion_flags_are_usage_errors(tmp_path, cnn, args, needle):
+    """Malformed flag values stop before anything runs: click's usage error, exit 2, no traceback."""
+    res = edgec("build", cnn, *args, "--dtype", "float32", "--out", tmp_path / "out")
+    assert res.returncode == EXIT_INPUT, res.stderr
+    assert needle in res.stderr and "Traceback" not in res.stderr and "internal error" not in res.stderr
+    assert not (tmp_path / "out").exists()
