@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from functools import partial
+from itertools import accumulate
+from typing import Any, TypeVar
 
-from .ir import Graph
+from .ir import Graph, Op
 from .ops import REGISTRY
+
+H = TypeVar("H")  # a buffer's key: its name here, its index in schedule.py
 
 ALIGNMENT = 8  # int64 loads and Cortex-M LDRD want 8-byte alignment; the arena itself is 8-aligned
 
@@ -117,30 +121,45 @@ def in_place_candidates(g: Graph, *, overwrite_graph_inputs: bool = True,
         owner[tensor] = b
         members[b].append(tensor)
 
+    def dies(b: str, step: int) -> bool:
+        # not read later and not a graph output: nothing needs the input after this op
+        return (not any(last_read.get(t, -1) > step or t in outputs for t in members[b])
+                and (overwrite_graph_inputs or not any(t in inputs for t in members[b])))
+
     for step, op in enumerate(g.ops):
-        impl = REGISTRY[op.type]
-        if impl.alias_of_input:
+        if REGISTRY[op.type].alias_of_input:
             if op.inputs[0] in owner:
                 join(op.outputs[0], owner[op.inputs[0]])  # type: ignore[index]
             continue
-        if op.attrs.get("patch") or op.name in exclude or len(op.outputs) != 1:
+        if op.name in exclude:
             continue
-        y = op.outputs[0]
-        for k in impl.in_place_inputs(op, g):
-            x = op.inputs[k]
-            if x is None or x not in owner or g.t(x).dtype != g.t(y).dtype:
-                continue
-            b = owner[x]
-            if any(last_read.get(t, -1) > step or t in outputs for t in members[b]):
-                continue  # read later, or a graph output: the input must survive this op
-            if not overwrite_graph_inputs and any(t in inputs for t in members[b]):
-                continue
-            if any(i is not None and j != k and owner.get(i) == b for j, i in enumerate(op.inputs)):
-                continue
+        k = in_place_input(op, g, owner, partial(dies, step=step))
+        if k is not None:
             chosen[op.name] = k
-            join(y, b)
-            break
+            join(op.outputs[0], owner[op.inputs[k]])  # type: ignore[index]
     return chosen
+
+
+def in_place_input(op: Op, g: Graph, owner: Mapping[str, H], dies: Callable[[H], bool]) -> int | None:
+    """The input whose buffer the output of `op` may take over, by the in-place rule (shared with schedule.py's
+    model): the kernel allows it (`Operator.in_place_inputs`, first qualifying in its order), the output has the
+    input's dtype, no other input of the op is in the same buffer, and `dies(buffer)`: nothing after this op
+    needs that buffer. `owner` maps activation tensors to their buffers. None when no input qualifies; reshape
+    aliases, patch-stage ops and ops with several outputs never do."""
+    impl = REGISTRY[op.type]
+    if impl.alias_of_input or op.attrs.get("patch") or len(op.outputs) != 1:
+        return None
+    y = op.outputs[0]
+    for k in impl.in_place_inputs(op, g):
+        x = op.inputs[k]
+        if x is None or x not in owner or g.t(x).dtype != g.t(y).dtype:
+            continue
+        b = owner[x]
+        if any(i is not None and j != k and owner.get(i) == b for j, i in enumerate(op.inputs)):
+            continue
+        if dies(b):
+            return k
+    return None
 
 
 def _live_profile(g: Graph, in_place: dict[str, int]) -> tuple[int, int]:
@@ -163,10 +182,12 @@ def in_place_ops(g: Graph, *, overwrite_graph_inputs: bool = True) -> dict[str, 
     if len(kinds) > 1:
         starts += [frozenset(op.name for op in g.ops if op.type == k) for k in kinds]
     results = [_greedy_in_place(g, start, overwrite_graph_inputs) for start in starts]
-    return min(results, key=lambda chosen: _live_profile(g, chosen))
+    return min(results, key=lambda profiled: profiled[0])[1]
 
 
-def _greedy_in_place(g: Graph, exclude: frozenset[str], overwrite_graph_inputs: bool) -> dict[str, int]:
+def _greedy_in_place(g: Graph, exclude: frozenset[str], overwrite_graph_inputs: bool
+                     ) -> tuple[tuple[int, int], dict[str, int]]:
+    """One greedy pass from the candidates without `exclude`: (its live-bytes profile, the ops kept)."""
     chosen = in_place_candidates(g, overwrite_graph_inputs=overwrite_graph_inputs, exclude=exclude)
     owner = buffer_of(g, in_place=chosen)
     sizes: dict[str, set[int]] = {}
@@ -180,7 +201,7 @@ def _greedy_in_place(g: Graph, exclude: frozenset[str], overwrite_graph_inputs: 
         profile = _live_profile(g, trial)
         if profile < best:
             exclude, chosen, best = exclude | {op.name}, trial, profile
-    return chosen
+    return best, chosen
 
 
 def check_in_place(g: Graph, in_place: dict[str, int]) -> None:
@@ -236,14 +257,44 @@ def _lowest_offset(size: int, alignment: int, obstacles: list[tuple[int, int]]) 
     return offset
 
 
-def _place_in_order(buffers: list[Buffer], conflicts: list[list[int]], order: list[int]) -> tuple[list[int], int]:
+#: (a, b, d): buffer b always sits d bytes above buffer a (patch.py's split tensor over its stage input); the
+#: records alone cannot say it, so the heuristics take it as an argument
+Glue = tuple[int, int, int]
+
+
+def _lowest_pair_offset(buffers: list[Buffer], conflicts: list[list[int]], offsets: list[int], glue: Glue) -> int:
+    """The lowest aligned offset m where buffer a at m and buffer b at m + d both clear every placed buffer they
+    conflict with."""
+    a, b, d = glue
+    m = 0
+    moved = True
+    while moved:  # m only grows: past each obstacle in turn, until none is hit
+        moved = False
+        for idx, shift in ((a, 0), (b, d)):
+            size = buffers[idx].size
+            for j in conflicts[idx]:
+                if offsets[j] >= 0 and offsets[j] < m + shift + size and m + shift < offsets[j] + buffers[j].size:
+                    m = max(m, align_up(offsets[j] + buffers[j].size - shift, ALIGNMENT))
+                    moved = True
+    return m
+
+
+def _place_in_order(buffers: list[Buffer], conflicts: list[list[int]], order: list[int],
+                    glue: Glue | None = None) -> tuple[list[int], int]:
     """Bottom-left decoding of a placement order: each buffer at the lowest aligned offset that clears the already
     placed buffers it conflicts with. Every packing that cannot be pushed down is the decoding of some order, so
-    searching over orders loses nothing. Returns (offsets by buffer index, arena bytes)."""
+    searching over orders loses nothing. With `glue`, b goes with a, when a comes up (`_lowest_pair_offset`).
+    Returns (offsets by buffer index, arena bytes)."""
     offsets = [-1] * len(buffers)
     top = 0
     for i in order:
         b = buffers[i]
+        if glue is not None and i in glue[:2]:
+            if i == glue[0]:
+                m = _lowest_pair_offset(buffers, conflicts, offsets, glue)
+                offsets[i], offsets[glue[1]] = m, m + glue[2]
+                top = max(top, m + b.size, m + glue[2] + buffers[glue[1]].size)
+            continue
         if not b.size:
             offsets[i] = 0
             continue
@@ -271,27 +322,28 @@ def _order_by_conflicts(buffers: list[Buffer], conflicts: list[list[int]]) -> li
                                                        buffers[i].first_use, buffers[i].name))
 
 
-def plan_greedy_by_size(buffers: list[Buffer]) -> int:
+def plan_greedy_by_size(buffers: list[Buffer], glue: Glue | None = None) -> int:
     """TFLM's greedy: largest first, each at the lowest offset that clears every placed buffer live at the
     same time. Ties are broken by first use then name, so the plan is deterministic. Returns the arena size."""
-    offsets, _ = _place_in_order(buffers, _conflict_lists(buffers), _order_by_size(buffers))
+    offsets, _ = _place_in_order(buffers, _conflict_lists(buffers), _order_by_size(buffers), glue)
     return _apply(buffers, offsets)
 
 
-def plan_greedy_by_conflicts(buffers: list[Buffer]) -> int:
+def plan_greedy_by_conflicts(buffers: list[Buffer], glue: Glue | None = None) -> int:
     """USMP-style greedy by conflicts: the most conflicting buffer (by bytes live alongside it) first."""
     conflicts = _conflict_lists(buffers)
-    offsets, _ = _place_in_order(buffers, conflicts, _order_by_conflicts(buffers, conflicts))
+    offsets, _ = _place_in_order(buffers, conflicts, _order_by_conflicts(buffers, conflicts), glue)
     return _apply(buffers, offsets)
 
 
-def _target(buffers: list[Buffer]) -> int:
+def lower_bound(buffers: list[Buffer]) -> int:
     """No plan can beat the aligned maximum of live bytes at one step."""
     steps = max((b.last_use for b in buffers), default=-1) + 1
     return align_up(max(live_bytes_per_step(buffers, steps), default=0), ALIGNMENT)
 
 
-def plan_hill_climb(buffers: list[Buffer], seed: int = 0, steps: int = 300, start: list[int] | None = None) -> int:
+def plan_hill_climb(buffers: list[Buffer], seed: int = 0, steps: int = 300, start: list[int] | None = None,
+                    glue: Glue | None = None) -> int:
     """Hill-climb over the placement order (USMP/Vela style): from the better greedy order, swap two random
     positions, keep the move if the arena does not grow (sideways moves cross plateaus), remember the best.
     Fixed seed and step cap: deterministic. Stops early at the lower bound."""
@@ -299,10 +351,10 @@ def plan_hill_climb(buffers: list[Buffer], seed: int = 0, steps: int = 300, star
     conflicts = _conflict_lists(buffers)
     if start is None:
         candidates = [_order_by_size(buffers), _order_by_conflicts(buffers, conflicts)]
-        start = min(candidates, key=lambda o: _place_in_order(buffers, conflicts, o)[1])
+        start = min(candidates, key=lambda o: _place_in_order(buffers, conflicts, o, glue)[1])
     order = list(start)
-    best_offsets, best = _place_in_order(buffers, conflicts, order)
-    current, target = best, _target(buffers)
+    best_offsets, best = _place_in_order(buffers, conflicts, order, glue)
+    current, target = best, lower_bound(buffers)
     rng = random.Random(seed)
     for _ in range(steps if n > 1 else 0):
         if best <= target:
@@ -311,7 +363,7 @@ def plan_hill_climb(buffers: list[Buffer], seed: int = 0, steps: int = 300, star
         if i == j:
             continue
         order[i], order[j] = order[j], order[i]
-        offsets, arena = _place_in_order(buffers, conflicts, order)
+        offsets, arena = _place_in_order(buffers, conflicts, order, glue)
         if arena <= current:
             current = arena
             if arena < best:
@@ -346,7 +398,7 @@ def plan_exact(buffers: list[Buffer], incumbent: list[int] | None = None, max_no
         incumbent, _ = _place_in_order(buffers, conflicts, _order_by_size(buffers))
     best_offsets = list(incumbent)
     best = _apply(buffers, best_offsets)
-    target = _target(buffers)
+    target = lower_bound(buffers)
     deadline = time.perf_counter() + time_limit_s
     steps = max((b.last_use for b in buffers), default=-1) + 1
     live_at = [[i for i in range(n) if buffers[i].size and buffers[i].first_use <= t <= buffers[i].last_use]
@@ -436,8 +488,15 @@ def check_plan(buffers: list[Buffer], arena_bytes: int) -> None:
 
 
 def live_bytes_per_step(buffers: list[Buffer], steps: int) -> list[int]:
-    """Sum of live buffer sizes at each step: the lower bound any packing of these lifetimes must reach."""
-    return [sum(b.size for b in buffers if b.first_use <= s <= b.last_use) for s in range(steps)]
+    """Sum of live buffer sizes at each step: the lower bound any packing of these lifetimes must reach.
+    (A running sum of +size at first use and -size after last use: one pass, the in-place search calls it often.)"""
+    delta = [0] * (steps + 1)
+    for b in buffers:
+        lo, hi = max(b.first_use, 0), min(b.last_use, steps - 1)
+        if lo <= hi:
+            delta[lo] += b.size
+            delta[hi + 1] -= b.size
+    return list(accumulate(delta[:steps]))
 
 
 @dataclass
@@ -472,11 +531,12 @@ STRATEGIES = ("greedy_by_size", "greedy_by_conflicts", "hill_climb", "exact")
 
 
 def plan_buffers(buffers: list[Buffer], exact_work: int = 200_000, exact_time_s: float = 2.0,
-                 hill_steps: int = 300, seed: int = 0) -> tuple[str, dict[str, int], bool]:
+                 hill_steps: int = 300, seed: int = 0, glue: Glue | None = None) -> tuple[str, dict[str, int], bool]:
     """Run every strategy on copies of the records, re-verify each plan with `check_plan`, keep the smallest arena
     (ties: the first in STRATEGIES) and write its offsets into `buffers`. Returns (winner, arena per strategy,
     proven optimal). The exact search starts from the best heuristic plan, so it never returns anything worse; its
-    node cap is `exact_work` / number of buffers (a node costs about that), so large graphs get a short search."""
+    node cap is `exact_work` / number of buffers (a node costs about that), so large graphs get a short search.
+    With `glue` (see Glue) only the heuristics run: the exact search cannot hold two records together."""
     plans: dict[str, list[Buffer]] = {}
     arenas: dict[str, int] = {}
 
@@ -486,23 +546,24 @@ def plan_buffers(buffers: list[Buffer], exact_work: int = 200_000, exact_time_s:
         check_plan(copy, arena)
         plans[name], arenas[name] = copy, arena
 
-    run("greedy_by_size", plan_greedy_by_size)
-    run("greedy_by_conflicts", plan_greedy_by_conflicts)
-    run("hill_climb", lambda bs: plan_hill_climb(bs, seed=seed, steps=hill_steps))
+    run("greedy_by_size", lambda bs: plan_greedy_by_size(bs, glue))
+    run("greedy_by_conflicts", lambda bs: plan_greedy_by_conflicts(bs, glue))
+    run("hill_climb", lambda bs: plan_hill_climb(bs, seed=seed, steps=hill_steps, glue=glue))
     best_heuristic = min(arenas, key=lambda k: arenas[k])  # first of the minima
     exact = ExactResult(0, False, 0)
 
     def run_exact(bs: list[Buffer]) -> int:
         nonlocal exact
-        exact = plan_exact(bs, incumbent=[b.offset for b in plans[best_heuristic]], max_nodes=max(1_000, exact_work // max(len(buffers), 1)),
-                           time_limit_s=exact_time_s)
+        exact = plan_exact(bs, incumbent=[b.offset for b in plans[best_heuristic]],
+                           max_nodes=max(1_000, exact_work // max(len(buffers), 1)), time_limit_s=exact_time_s)
         return exact.arena_bytes
 
-    run("exact", run_exact)
-    winner = min(STRATEGIES, key=lambda k: arenas[k])
+    if glue is None:
+        run("exact", run_exact)
+    winner = min(arenas, key=lambda k: arenas[k])  # arenas is in STRATEGIES order
     for b, p in zip(buffers, plans[winner]):
         b.offset = p.offset
-    return winner, arenas, exact.optimal or arenas[winner] <= _target(buffers)
+    return winner, arenas, exact.optimal or arenas[winner] <= lower_bound(buffers)
 
 
 def plan_memory(g: Graph, *, in_place: bool | None = None, overwrite_graph_inputs: bool = True) -> MemoryPlan:
@@ -510,18 +571,24 @@ def plan_memory(g: Graph, *, in_place: bool | None = None, overwrite_graph_input
     choices re-checked on the graph). in_place=True: with the ops of `in_place_ops`; False: none; None (default):
     both, and the in-place plan only where its arena is strictly smaller (an in-place kernel costs a little more
     time, e.g. the depthwise copies each channel out first: that is paid only for memory)."""
-    if in_place is None:
-        plain = plan_memory(g, in_place=False)
-        if not in_place_ops(g, overwrite_graph_inputs=overwrite_graph_inputs):
-            return plain
-        packed = plan_memory(g, in_place=True, overwrite_graph_inputs=overwrite_graph_inputs)
+    chosen = in_place_ops(g, overwrite_graph_inputs=overwrite_graph_inputs) if in_place is not False else {}
+    if in_place is None and chosen:
+        plain, packed = _plan_graph(g, {}), _plan_graph(g, chosen)
         return packed if packed.arena_bytes < plain.arena_bytes else plain
-    chosen = in_place_ops(g, overwrite_graph_inputs=overwrite_graph_inputs) if in_place else {}
-    check_in_place(g, chosen)
-    buffers = lifetimes(g, in_place=chosen)
+    return _plan_graph(g, chosen)
+
+
+def _plan_graph(g: Graph, in_place: dict[str, int]) -> MemoryPlan:
+    check_in_place(g, in_place)
+    return plan_records(g, lifetimes(g, in_place=in_place), buffer_of(g, in_place=in_place), in_place)
+
+
+def plan_records(g: Graph, buffers: list[Buffer], owner: dict[str, str], in_place: dict[str, int]) -> MemoryPlan:
+    """The memory plan of records made for g's op order (`lifetimes`, or patch.py's patched records): placed by
+    `plan_buffers`, re-checked, with the live bytes per op step."""
     strategy, arenas, optimal = plan_buffers(buffers)
     arena = arena_size(buffers)
     check_plan(buffers, arena)
-    return MemoryPlan(buffers=buffers, arena_bytes=arena, owner=buffer_of(g, in_place=chosen),
+    return MemoryPlan(buffers=buffers, arena_bytes=arena, owner=owner,
                       live_bytes=live_bytes_per_step(buffers, max(len(g.ops), 1)), strategy=strategy,
-                      strategy_arenas=arenas, optimal=optimal, in_place=chosen)
+                      strategy_arenas=arenas, optimal=optimal, in_place=in_place)

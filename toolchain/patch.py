@@ -62,7 +62,7 @@ Design decisions (deviations from the brief are explained here):
   done the input bytes that no later patch reads are dead, and the tiles of later patches may land there. The
   split tensor is put o bytes from the stage input (the smallest union of the two that no write reaches before
   its last read), one record of the union covers the stage, the split tensor's own record starts after it, and
-  the two records are glued at a fixed distance (`_plan_glued`: memory.plan_buffers' greedy orders and
+  the two records are glued at a fixed distance (memory.plan_buffers with `glue`: its greedy orders and
   hill-climb with the pair placed together; the record model cannot say it). Every such plan is re-checked by
   memory.check_plan and by `check_overlap`, a byte-level run of the patch loop. Used only where the arena
   drops; the search ranks every candidate with and without it. vww_96_int8: 43,800 B -> 35,912 B. Column-major
@@ -72,7 +72,6 @@ Design decisions (deviations from the brief are explained here):
 from __future__ import annotations
 
 import copy
-import random
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -401,18 +400,8 @@ def patched_records(g: Graph, plan: PatchPlan, in_place: dict[str, int] | None =
     return records, owner, chosen
 
 
-def _lower_bound(records: list[Buffer], steps: int) -> int:
-    return align_up(max(memory.live_bytes_per_step(records, steps), default=0), ALIGNMENT)
-
-
 def _plan_records(g: Graph, plan: PatchPlan, in_place: dict[str, int]) -> MemoryPlan:
-    records, owner, chosen = patched_records(g, plan, in_place)
-    strategy, arenas, optimal = memory.plan_buffers(records)
-    arena = memory.arena_size(records)
-    memory.check_plan(records, arena)
-    return MemoryPlan(buffers=records, arena_bytes=arena, owner=owner,
-                      live_bytes=memory.live_bytes_per_step(records, max(len(g.ops), 1)), strategy=strategy,
-                      strategy_arenas=arenas, optimal=optimal, in_place=chosen)
+    return memory.plan_records(g, *patched_records(g, plan, in_place))
 
 
 # ---- the split tensor over the input bytes no later patch reads ---------------------------------------------------
@@ -500,80 +489,12 @@ def overlap_records(g: Graph, plan: PatchPlan, o: int, in_place: dict[str, int]
     return out, owner, chosen, len(out) - 2, len(out) - 1, max(0, o), by[x]
 
 
-def _place_glued(buffers: list[Buffer], conflicts: list[list[int]], order: list[int], a: int, b: int, d: int
-                 ) -> tuple[list[int], int]:
-    """memory's bottom-left decoding of a placement order, with buffer b glued at d bytes above buffer a: the pair
-    goes, when a comes up, at the lowest aligned offset where both clear every placed buffer they conflict with."""
-    offsets = [-1] * len(buffers)
-    top = 0
-    for i in order:
-        if i == b:
-            continue
-        if i == a:
-            m = 0
-            moved = True
-            while moved:  # m only grows: past each obstacle in turn, until none is hit
-                moved = False
-                for idx, shift in ((a, 0), (b, d)):
-                    size = buffers[idx].size
-                    for j in conflicts[idx]:
-                        if offsets[j] >= 0 and offsets[j] < m + shift + size and m + shift < offsets[j] + buffers[j].size:
-                            m = max(m, align_up(offsets[j] + buffers[j].size - shift, ALIGNMENT))
-                            moved = True
-            offsets[a], offsets[b] = m, m + d
-            top = max(top, m + buffers[a].size, m + d + buffers[b].size)
-            continue
-        obstacles = sorted((offsets[j], offsets[j] + buffers[j].size) for j in conflicts[i] if offsets[j] >= 0)
-        offsets[i] = memory._lowest_offset(buffers[i].size, buffers[i].alignment, obstacles)
-        top = max(top, offsets[i] + buffers[i].size)
-    return offsets, align_up(top, ALIGNMENT)
-
-
-def _plan_glued(buffers: list[Buffer], a: int, b: int, d: int, steps: int = 300, seed: int = 0
-                ) -> tuple[str, dict[str, int], bool]:
-    """memory.plan_buffers' heuristics (greedy by size, by conflicts, a seeded hill-climb over the order) with the
-    glued pair; the planner's records cannot say "b sits d bytes above a". Writes the offsets of the best plan."""
-    conflicts = memory._conflict_lists(buffers)
-    target = _lower_bound(buffers, max((x.last_use for x in buffers), default=-1) + 1)
-    arenas: dict[str, int] = {}
-    starts = {"greedy_by_size": memory._order_by_size(buffers),
-              "greedy_by_conflicts": memory._order_by_conflicts(buffers, conflicts)}
-    best_name, best_offsets, best = "", [-1] * len(buffers), -1
-    for name, order in starts.items():
-        offsets, arena = _place_glued(buffers, conflicts, order, a, b, d)
-        arenas[name] = arena
-        if best < 0 or arena < best:
-            best_name, best_offsets, best = name, offsets, arena
-    order = list(starts[best_name])
-    current = best
-    rng = random.Random(seed)
-    climbed = False
-    for _ in range(steps if len(buffers) > 1 else 0):
-        if best <= target:
-            break
-        i, j = rng.randrange(len(order)), rng.randrange(len(order))
-        if i == j:
-            continue
-        order[i], order[j] = order[j], order[i]
-        offsets, arena = _place_glued(buffers, conflicts, order, a, b, d)
-        if arena <= current:
-            current = arena
-            if arena < best:
-                best_offsets, best, climbed = offsets, arena, True
-        else:
-            order[i], order[j] = order[j], order[i]
-    arenas["hill_climb"] = best
-    for x, off in zip(buffers, best_offsets):
-        x.offset = off
-    return ("hill_climb" if climbed else best_name), arenas, best <= target
-
-
 def _plan_overlap(g: Graph, plan: PatchPlan, in_place: dict[str, int], o: int) -> MemoryPlan:
     """The memory plan with the split tensor at o bytes from the stage input (split_offset). The stage record is
     then replaced by the stage input's own record and fillers for the rest of the shared bytes (live over the stage
     only), so every record is one tensor's buffer again; checked by memory.check_plan and `check_overlap`."""
     records, owner, chosen, a, b, d, x = overlap_records(g, plan, o, in_place)
-    strategy, arenas, optimal = _plan_glued(records, a, b, d)
+    strategy, arenas, optimal = memory.plan_buffers(records, glue=(a, b, d))
     stage, split = records[a], records[b]
     x.offset = stage.offset + max(0, -o)
     fillers = [Buffer(name=f"{split.name}#stage{n}", size=hi - lo, first_use=0, last_use=stage.last_use,
@@ -689,7 +610,6 @@ def search_patches(g: Graph, max_mac_overhead: float = 0.20, grids=DEFAULT_GRIDS
     beats layer by layer. Candidates are ranked by their live-bytes lower bound (cheap) and planned in that
     order until the bound alone cannot beat the best plan found."""
     layer_arena = _layer_arena(g, layer_plan)
-    steps = max(len(g.ops), 1)
     in_place: dict[int, dict[str, int]] = {}
     candidates = []
     for k in legal_splits(g):
@@ -702,7 +622,7 @@ def search_patches(g: Graph, max_mac_overhead: float = 0.20, grids=DEFAULT_GRIDS
             if geo.mac_overhead > max_mac_overhead + 1e-12:
                 continue
             o = split_offset(g, geo)
-            bound = min(_lower_bound(records, steps) for chosen in ({}, _in_place(g, k, in_place))
+            bound = min(memory.lower_bound(records) for chosen in ({}, _in_place(g, k, in_place))
                         for records in [patched_records(g, geo, chosen)[0],
                                         *([overlap_records(g, geo, o, chosen)[0]] if o is not None else [])])
             if bound < layer_arena:

@@ -13,7 +13,7 @@ graph has many parallel branches the number of sets explodes, so each sweep keep
 
 The live bytes while v runs follow memory.lifetimes: every buffer produced (or a graph input) with a reader not
 yet run (or a graph output), v's outputs, v's kernel scratch; when v may run in place (the input's buffer dies at
-v, memory.in_place_candidates' rule) its input and output share one buffer of the larger size. The model does
+v, memory.in_place_input's rule) its input and output share one buffer of the larger size. The model does
 not carry an in-place chain's larger first buffer forward (a shrinking in-place op), so its figure is an
 estimate: `reorder_for_memory` keeps a new order only when the real planner's arena for it is strictly smaller.
 """
@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .ir import Graph
-from .memory import buffer_of, plan_memory
+from .memory import buffer_of, in_place_input, plan_memory
 from .ops import REGISTRY
 
 MAX_STATES = 4096
@@ -70,22 +70,11 @@ def _step_bytes(g: Graph, bufs: _Buffers, done: int, k: int) -> int:
     live = {i for i in range(len(bufs.size))
             if bufs.producer[i] & after == bufs.producer[i] and (bufs.touchers[i] & ~done or bufs.is_output[i])}
     total = sum(bufs.size[i] for i in live)
-    impl = REGISTRY[op.type]
-    in_place = False
-    if not impl.alias_of_input and not op.attrs.get("patch") and len(op.outputs) == 1:
-        y = bufs.of_tensor[op.outputs[0]]
-        for j in impl.in_place_inputs(op, g):
-            x = op.inputs[j]
-            if x is None or x not in bufs.of_tensor or g.t(x).dtype != g.t(op.outputs[0]).dtype:
-                continue
-            b = bufs.of_tensor[x]
-            others = [bufs.of_tensor.get(t) for i, t in enumerate(op.inputs) if i != j and t is not None]
-            if bufs.touchers[b] & ~after or bufs.is_output[b] or b in others:
-                continue
-            total -= min(bufs.size[b], bufs.size[y])  # one buffer of the larger size
-            in_place = True
-            break
-    return total + impl.scratch_bytes(op, g, in_place=in_place)
+    j = in_place_input(op, g, bufs.of_tensor, lambda b: not (bufs.touchers[b] & ~after or bufs.is_output[b]))
+    if j is not None:
+        x, y = bufs.of_tensor[op.inputs[j]], bufs.of_tensor[op.outputs[0]]  # type: ignore[index]
+        total -= min(bufs.size[x], bufs.size[y])  # one buffer of the larger size
+    return total + REGISTRY[op.type].scratch_bytes(op, g, in_place=j is not None)
 
 
 def _predecessors(g: Graph) -> list[int]:
