@@ -5,6 +5,7 @@ from __future__ import annotations
 from .errors import UnsupportedError
 from .ir import Graph
 from .ops import REGISTRY
+from .ops.relu import _kind as relu_builtin  # RELU, RELU6, RELU_N1_TO_1 or None (other bounds)
 
 
 def infer_shapes(g: Graph) -> Graph:
@@ -51,12 +52,6 @@ def canonicalize(g: Graph) -> Graph:
 
 #: ops whose `activation` attribute clamps their output (TFLite's fused activations)
 FUSES_ACTIVATION = {"conv2d", "depthwise_conv2d", "fully_connected", "add", "sub", "mul", "avg_pool2d", "max_pool2d"}
-ACTIVATION_OF_RELU: dict[tuple[float | None, float | None], str] = {(0.0, None): "RELU", (0.0, 6.0): "RELU6", (-1.0, 1.0): "RELU_N1_TO_1"}
-
-
-def _relu_kind(op) -> str | None:
-    lo, hi = op.attrs.get("lo"), op.attrs.get("hi")
-    return ACTIVATION_OF_RELU.get((None if lo is None else float(lo), None if hi is None else float(hi)))
 
 
 def fuse_activations(g: Graph) -> Graph:
@@ -70,7 +65,7 @@ def fuse_activations(g: Graph) -> Graph:
     producers = g.producers()
     removed: set[int] = set()
     for relu in g.ops:
-        kind = _relu_kind(relu) if relu.type == "relu" else None
+        kind = relu_builtin(relu) if relu.type == "relu" else None
         src = relu.inputs[0] if relu.inputs else None
         prev = producers.get(src) if src is not None and kind is not None else None
         if prev is None or prev.type not in FUSES_ACTIVATION or prev.attrs.get("activation", "NONE") != "NONE":

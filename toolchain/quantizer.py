@@ -42,6 +42,7 @@ import numpy as np
 from .errors import InputError, UnsupportedError
 from .ir import Graph, Op, Quant, Tensor, verify
 from .ops import REGISTRY
+from .ops.relu import _kind as relu_builtin
 
 METHODS = ("minmax", "percentile", "mse", "kl")
 BINS = 2048  # histogram bins on each side of 0
@@ -369,10 +370,6 @@ class QuantizeReport:
     ranges: dict[str, tuple[float, float]]  # calibrated [lo, hi] per activation (before grouping)
 
 
-def _is_relu6(op: Op) -> bool:
-    return op.type == "relu" and op.attrs.get("lo") == 0.0 and op.attrs.get("hi") == 6.0
-
-
 def _check_float(g: Graph) -> None:
     problems = []
     for op in g.ops:
@@ -460,7 +457,7 @@ def _assign_activation_quant(g: Graph, ranges: dict[str, tuple[float, float]]) -
     for n in names:
         groups.find(n)
     for op in g.ops:
-        if op.type in SAME_AS_INPUT or _is_relu6(op):
+        if op.type in SAME_AS_INPUT or (op.type == "relu" and relu_builtin(op) == "RELU6"):
             groups.union(op.inputs[0], op.outputs[0])  # type: ignore[arg-type]
 
     def fixed_of(name: str) -> tuple[float, int] | None:
@@ -509,7 +506,8 @@ def _assign_activation_quant(g: Graph, ranges: dict[str, tuple[float, float]]) -
             if value == 0.0:
                 op.attrs.pop("pad_value")  # a zero pad value is PAD's own (the output zero point)
             else:
-                op.attrs["pad_value"] = int(np.clip(np.round(value / y.scale) + y.zero_point, QMIN, QMAX))
+                assert y.quant is not None
+                op.attrs["pad_value"] = int(quantize_per_tensor(np.asarray(value), y.quant))
 
 
 def _insert_requantize(g: Graph, op: Op, k: int) -> None:

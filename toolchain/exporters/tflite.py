@@ -19,11 +19,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import UnsupportedError
+from ..importers import tflite as reader
 from ..ir import DTYPES, Graph, Op
 from ..modelbuilder import ModelBuilder
+from ..ops.relu import _kind as relu_builtin
 
-PADDING = {"SAME": 0, "VALID": 1}
-ACTIVATION = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
+#: the schema's codes, the importer's tables inverted (IR name -> code)
+PADDING = {name: code for code, name in reader.PADDING.items()}
+ACTIVATION = {name: code for code, name in reader.ACTIVATION.items()}
 
 #: (builder, op, graph, tensor index of each IR input) -> (builtin, TFLite inputs, options table, options)
 Writer = Callable[["_Writer", Op, Graph, list[int]], tuple[str, list[int], str | None, dict[str, Any]]]
@@ -153,11 +156,9 @@ def tanh(w, op, g, ins):
 
 @writes("relu")
 def relu(w, op, g, ins):
-    lo, hi = op.attrs.get("lo"), op.attrs.get("hi")
-    kinds = {(0.0, None): "RELU", (0.0, 6.0): "RELU6", (-1.0, 1.0): "RELU_N1_TO_1"}
-    kind = kinds.get((None if lo is None else float(lo), None if hi is None else float(hi)))
+    kind = relu_builtin(op)
     if kind is None:
-        raise _Unsupported(f"a clamp to [{lo}, {hi}] has no TFLite builtin")
+        raise _Unsupported(f"a clamp to [{op.attrs.get('lo')}, {op.attrs.get('hi')}] has no TFLite builtin")
     return kind, ins, None, {}
 
 

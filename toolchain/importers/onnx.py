@@ -37,6 +37,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ..errors import InputError, UnsupportedError
 from ..ir import Graph, Op, Quant, Tensor
+from ..ops.resize_nearest import source_indices
+from ..ops.window import out_size, pad_before
 from . import onnx_passes
 
 ONNX_DTYPES: dict[int, str] = {TensorProto.FLOAT: "float32", TensorProto.INT8: "int8", TensorProto.UINT8: "uint8",
@@ -152,8 +154,7 @@ def _window_padding(in_hw: tuple[int, int], k_eff: tuple[int, int], strides: tup
     if not any(pads):
         return "VALID"
     for i, k, s, o, before in zip(in_hw, k_eff, strides, out_hw, pads[:2]):
-        total = max(0, (o - 1) * s + k - i)
-        if o != -(-i // s) or before != total // 2:
+        if o != out_size("SAME", i, k, s) or before != pad_before(i, o, k, s):
             return None
     return "SAME"
 
@@ -616,7 +617,7 @@ def Resize(n: _Node) -> None:
     # which source pixel ONNX reads for each output pixel, asked of the ONNX reference itself
     src = _resize_sources(n, x_shape, y_shape)
     for align, half in ((False, False), (False, True), (True, False)):
-        if all(np.array_equal(src[k], _tflite_nearest(x_shape[2 + k], y_shape[2 + k], align, half)) for k in (0, 1)):
+        if all(np.array_equal(src[k], source_indices(x_shape[2 + k], y_shape[2 + k], align, half)) for k in (0, 1)):
             n.emit("resize_nearest", [n.input_ir(0, NHWC)], n.output(0, NHWC),
                    dict(align_corners=align, half_pixel_centers=half))
             return
@@ -648,17 +649,6 @@ def _resize_sources(n: _Node, x_shape: tuple[int, ...], y_shape: tuple[int, ...]
     if not np.array_equal(y, rows[:, None] * w + cols[None, :]):
         raise Unsupported("a resize that is not separable in H and W")
     return [rows, cols]
-
-
-def _tflite_nearest(size_in: int, size_out: int, align_corners: bool, half_pixel: bool) -> np.ndarray:
-    """TFLite's RESIZE_NEAREST_NEIGHBOR source index per output index (reference_ops, float32 maths)."""
-    f32 = np.float32
-    scale = (f32(size_in - 1) / f32(size_out - 1)) if align_corners and size_out > 1 else f32(size_in) / f32(size_out)
-    offset = f32(0.5) if half_pixel else f32(0.0)
-    pos = (np.arange(size_out, dtype=np.float32) + offset) * scale
-    idx = np.where(pos >= 0, np.floor(pos + f32(0.5)), np.ceil(pos - f32(0.5))) if align_corners else np.floor(pos)
-    idx = np.minimum(idx.astype(np.int64), size_in - 1)
-    return np.maximum(idx, 0) if half_pixel else idx
 
 
 def _qdq_attrs(n: _Node) -> None:
