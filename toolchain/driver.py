@@ -21,7 +21,7 @@ from .codegen import emit_c
 from .compare import Metrics, compare, lsb_keys
 from .data import dequantize, load_inputs, load_labels, quantize, random_inputs
 from .errors import BudgetError, InputError, ValidationError
-from .importers import import_model
+from .importers import import_model, is_tflite
 from .ir import Graph, verify
 from .memory import MemoryPlan, plan_memory
 from .passes import canonicalize, simplify
@@ -267,11 +267,6 @@ def build(model: Path, out: Path, board: str = "host", step: Step = _quiet, *, p
 
 
 QUANTIZED_TFLITE = "model_int8.tflite"
-
-
-def is_tflite(path: Path) -> bool:
-    head = path.read_bytes()[:8] if path.is_file() else b""
-    return len(head) >= 8 and head[4:8] == b"TFL3"
 
 
 def schedule_report(c: Compiled) -> dict:
