@@ -12,7 +12,7 @@ static inline int8_t add_sub_one(const edgec_add_s8_params *p, int8_t a, int8_t 
     const int32_t v1 = rescale_input(a, p->input1_offset, p->left_shift, p->input1_multiplier, p->input1_shift);
     const int32_t v2 = rescale_input(b, p->input2_offset, p->left_shift, p->input2_multiplier, p->input2_shift);
     const int32_t raw = subtract ? v1 - v2 : v1 + v2; /* |v_k| < 2^28: no overflow */
-    const int32_t out = edgec_wrapping_add(edgec_mbqm(raw, p->output_multiplier, p->output_shift),
+    const int32_t out = edgec_wrap_add(edgec_mbqm(raw, p->output_multiplier, p->output_shift),
                                            p->output_offset);
     return (int8_t)edgec_clamp(out, p->act_min, p->act_max);
 }

@@ -96,25 +96,17 @@ static inline int32_t edgec_requantize(int32_t acc, int32_t multiplier, int32_t 
     return rounding ? edgec_requantize_f32_cold(acc, multiplier, shift) : edgec_mbqm(acc, multiplier, shift);
 }
 
-/* a + b with two's-complement wraparound, as TFLite's int32 adds behave on every target (signed overflow is
- * UB in C, so the add is done unsigned; converting back to int32_t is modulo 2^32 on gcc/clang). */
-static inline int32_t edgec_wrapping_add(int32_t a, int32_t b) {
-    return (int32_t)((uint32_t)a + (uint32_t)b);
-}
-
-#endif
-
-/* ---- gemmlowp fixed-point transcendentals (softmax, logistic, tanh), twin of toolchain/fixedpoint.py ----------
- * A Q(m) value is an int32 raw with real = raw / 2^(31-m). Products are SRDHM; plain + and - wrap around in
- * int32 as gemmlowp's do on every target (done on uint32 here: signed overflow is UB in C); multiplying by a
- * power of two saturates going left and rounds half away from zero going right.
- */
-#ifndef EDGEC_FIXEDPOINT_GEMMLOWP_H
-#define EDGEC_FIXEDPOINT_GEMMLOWP_H
-
+/* a + b, a - b, -a with two's-complement wraparound, as TFLite's and gemmlowp's int32 arithmetic behaves on every
+ * target (signed overflow is UB in C, so it is done unsigned; converting back to int32_t is modulo 2^32 on
+ * gcc/clang). */
 static inline int32_t edgec_wrap_add(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
 static inline int32_t edgec_wrap_sub(int32_t a, int32_t b) { return (int32_t)((uint32_t)a - (uint32_t)b); }
 static inline int32_t edgec_wrap_neg(int32_t a) { return (int32_t)(0u - (uint32_t)a); }
+
+/* ---- gemmlowp fixed-point transcendentals (softmax, logistic, tanh), twin of toolchain/fixedpoint.py ----------
+ * A Q(m) value is an int32 raw with real = raw / 2^(31-m). Products are SRDHM; plain + and - wrap around
+ * (edgec_wrap_*); multiplying by a power of two saturates going left and rounds half away from zero going right.
+ */
 
 /* x * 2^exponent: saturating left shift for exponent > 0, rounding right shift for exponent < 0 */
 static inline int32_t edgec_sat_rounding_mul_by_pot(int32_t x, int exponent) {

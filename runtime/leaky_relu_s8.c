@@ -15,6 +15,6 @@ void edgec_leaky_relu_s8(const edgec_leaky_relu_s8_params *p, const int8_t *inpu
             scaled = edgec_mbqm(v, abs_alpha, (int)p->shift_alpha);
             if (negative_alpha) scaled = edgec_wrap_neg(scaled);
         }
-        output[i] = (int8_t)edgec_clamp(edgec_wrapping_add(p->output_offset, scaled), -128, 127);
+        output[i] = (int8_t)edgec_clamp(edgec_wrap_add(p->output_offset, scaled), -128, 127);
     }
 }

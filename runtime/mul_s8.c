@@ -5,7 +5,7 @@
 static inline int8_t mul_one(const edgec_mul_s8_params *p, int8_t a, int8_t b) {
     /* |q + offset| <= 255 on both sides: the product fits easily in int32 */
     const int32_t prod = ((int32_t)a + p->input1_offset) * ((int32_t)b + p->input2_offset);
-    const int32_t out = edgec_wrapping_add(edgec_mbqm(prod, p->output_multiplier, p->output_shift),
+    const int32_t out = edgec_wrap_add(edgec_mbqm(prod, p->output_multiplier, p->output_shift),
                                            p->output_offset);
     return (int8_t)edgec_clamp(out, p->act_min, p->act_max);
 }

@@ -32,7 +32,7 @@ void edgec_quantize_f32_s16(const edgec_quantize_f32_params *p, const float *inp
 
 static int32_t requantize_one(int32_t x, const edgec_requantize_params *p) {
     const int32_t scaled = edgec_mbqm(x - p->input_offset, p->multiplier, (int)p->shift);
-    return edgec_clamp(edgec_wrapping_add(scaled, p->output_offset), p->q_min, p->q_max);
+    return edgec_clamp(edgec_wrap_add(scaled, p->output_offset), p->q_min, p->q_max);
 }
 
 void edgec_requantize_s8_s8(const edgec_requantize_params *p, const int8_t *input, int8_t *output) {

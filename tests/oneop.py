@@ -12,6 +12,28 @@ from edgec.compare import lsb_keys
 from edgec.data import random_inputs
 from edgec.modelbuilder import ModelBuilder
 
+#: TFLite's Padding and ActivationFunctionType enum values, for ModelBuilder.op options
+PAD = {"SAME": 0, "VALID": 1}
+ACT = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
+
+
+def conv_out_hw(h: int, w: int, k: tuple[int, int], stride: int, dilation: int, padding: str) -> tuple[int, int]:
+    """TFLite's output height and width of a CONV_2D / DEPTHWISE_CONV_2D"""
+    if padding == "SAME":
+        return -(-h // stride), -(-w // stride)
+    return (h - (k[0] - 1) * dilation - 1) // stride + 1, (w - (k[1] - 1) * dilation - 1) // stride + 1
+
+
+def conv_op(b: ModelBuilder, inputs: list, y, stride: int, dilation: int, padding: str, act: str,
+            depthwise: bool = False, mult: int = 1) -> None:
+    """a CONV_2D (or DEPTHWISE_CONV_2D with depth multiplier `mult`) of inputs [x, weights, (bias)] into y"""
+    common = dict(padding=PAD[padding], strideH=stride, strideW=stride, dilationHFactor=dilation,
+                  dilationWFactor=dilation, fusedActivationFunction=ACT[act])
+    if depthwise:
+        b.op("DEPTHWISE_CONV_2D", inputs, [y], "DepthwiseConv2DOptions", depthMultiplier=mult, **common)
+    else:
+        b.op("CONV_2D", inputs, [y], "Conv2DOptions", **common)
+
 
 def run_three_ways(model_bytes: bytes, tmp: Path, samples: int = 8, seed: int = 0, dtype: str = "int8",
                    inputs: list[list[np.ndarray]] | None = None) -> dict[str, list]:
@@ -69,4 +91,4 @@ def assert_float_close(results: dict[str, list], tolerance: float = FLOAT_TOLERA
 
 
 __all__ = ["ModelBuilder", "run_three_ways", "assert_bit_exact", "assert_float_close", "float_errors",
-           "FLOAT_TOLERANCE"]
+           "FLOAT_TOLERANCE", "PAD", "ACT", "conv_out_hw", "conv_op"]

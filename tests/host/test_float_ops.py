@@ -9,7 +9,7 @@ operation per element (ADD, SUB, MUL, clamps, max pooling, copies) must be bit-i
 
 import numpy as np
 import pytest
-from oneop import ModelBuilder, assert_bit_exact, assert_float_close, run_three_ways
+from oneop import ACT, PAD, ModelBuilder, assert_bit_exact, assert_float_close, conv_op, conv_out_hw, run_three_ways
 
 from edgec import codegen, driver, host, reference
 from edgec.errors import InputError
@@ -18,8 +18,6 @@ from edgec.ir import verify
 from edgec.memory import plan_memory
 from edgec.passes import canonicalize
 
-PAD = {"SAME": 0, "VALID": 1}
-ACT = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
 F32 = np.float32
 
 
@@ -51,16 +49,8 @@ def conv_model(rng, h, w, cin, cout, k, stride, dilation, padding, act, depthwis
     ins = [wt]
     if bias:
         ins.append(b.const("b", rng.normal(0, 0.5, size=cout).astype(F32)))
-    eff = [(kk - 1) * dilation + 1 for kk in k]
-    oh, ow = ((-(-h // stride), -(-w // stride)) if padding == "SAME"
-              else ((h - eff[0]) // stride + 1, (w - eff[1]) // stride + 1))
-    y = b.activation("y", (1, oh, ow, cout), dtype=F32)
-    common = dict(padding=PAD[padding], strideH=stride, strideW=stride, dilationHFactor=dilation,
-                  dilationWFactor=dilation, fusedActivationFunction=ACT[act])
-    if depthwise:
-        b.op("DEPTHWISE_CONV_2D", [x, *ins], [y], "DepthwiseConv2DOptions", depthMultiplier=mult, **common)
-    else:
-        b.op("CONV_2D", [x, *ins], [y], "Conv2DOptions", **common)
+    y = b.activation("y", (1, *conv_out_hw(h, w, k, stride, dilation, padding), cout), dtype=F32)
+    conv_op(b, [x, *ins], y, stride, dilation, padding, act, depthwise, mult)
     b.output(y)
     return b.build()
 

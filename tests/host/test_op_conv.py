@@ -2,10 +2,7 @@
 
 import numpy as np
 import pytest
-from oneop import ModelBuilder, assert_bit_exact, run_three_ways
-
-PAD = {"SAME": 0, "VALID": 1}
-ACT = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
+from oneop import ACT, PAD, ModelBuilder, assert_bit_exact, conv_op, conv_out_hw, run_three_ways
 
 
 def conv_model(rng, h, w, cin, cout, k, stride, dilation, padding, act, depthwise=False, mult=1, per_channel=True):
@@ -22,19 +19,9 @@ def conv_model(rng, h, w, cin, cout, k, stride, dilation, padding, act, depthwis
     wt = b.const("w", weights, scale=w_scale, zero_point=np.zeros(n_scales, np.int64), axis=3 if depthwise else 0)
     bias = rng.integers(-2000, 2000, size=cout).astype(np.int32)
     bt = b.const("b", bias, scale=(0.03 * w_scale).astype(np.float32), zero_point=np.zeros(n_scales, np.int64))
-    eff = [(kk - 1) * dilation + 1 for kk in k]
-    if padding == "SAME":
-        oh, ow = -(-h // stride), -(-w // stride)
-    else:
-        oh, ow = (h - eff[0]) // stride + 1, (w - eff[1]) // stride + 1
-    y = b.activation("y", (1, oh, ow, cout), scale=0.05, zero_point=int(rng.integers(-10, 10)))
-    if depthwise:
-        b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", padding=PAD[padding], strideH=stride,
-             strideW=stride, depthMultiplier=mult, dilationHFactor=dilation, dilationWFactor=dilation,
-             fusedActivationFunction=ACT[act])
-    else:
-        b.op("CONV_2D", [x, wt, bt], [y], "Conv2DOptions", padding=PAD[padding], strideH=stride, strideW=stride,
-             dilationHFactor=dilation, dilationWFactor=dilation, fusedActivationFunction=ACT[act])
+    y = b.activation("y", (1, *conv_out_hw(h, w, k, stride, dilation, padding), cout), scale=0.05,
+                     zero_point=int(rng.integers(-10, 10)))
+    conv_op(b, [x, wt, bt], y, stride, dilation, padding, act, depthwise, mult)
     b.output(y)
     return b.build()
 

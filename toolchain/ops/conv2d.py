@@ -28,7 +28,7 @@ from .float_common import (
     window_geometry,
     windows_f64,
 )
-from .window import out_size, pad_before, valid_padding_attr
+from .window import out_size, valid_padding_attr, window_pads
 
 
 def weights_int8_symmetric(op, g) -> bool:
@@ -86,14 +86,6 @@ def prepare_rescale(op, g) -> None:
                      act_min=act_min, act_max=act_max)
 
 
-def window_params(op, g, k_h: int, k_w: int) -> dict:
-    x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
-    a = op.attrs
-    return dict(
-        pad_top=pad_before(x.shape[1], y.shape[1], k_h, a["stride_h"], a.get("dilation_h", 1)),
-        pad_left=pad_before(x.shape[2], y.shape[2], k_w, a["stride_w"], a.get("dilation_w", 1)))
-
-
 def padded_windows(x: np.ndarray, op, k_h: int, k_w: int, out_h: int, out_w: int, pad_value: int) -> np.ndarray:
     """Gather the input window of every output pixel: [N, out_h, out_w, k_h, k_w, C] (padding = pad_value)."""
     a, p = op.attrs, op.params
@@ -121,7 +113,7 @@ def conv_output_shape(op, g, out_channels: int) -> tuple[int, int, int, int]:
 def prepare_conv(op, g) -> None:
     w = g.t(op.inputs[1])
     prepare_rescale(op, g)
-    op.params.update(window_params(op, g, w.shape[1], w.shape[2]))
+    op.params.update(window_pads(op, g, w.shape[1], w.shape[2]))
 
 
 def conv_kernel_fields(op, g, ctx) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .window import pad_before
+from .window import gather_windows, window_pads
 
 FLT_MAX = float(np.finfo(np.float32).max)
 
@@ -63,19 +63,13 @@ def window_geometry(op, g, k_h: int, k_w: int) -> dict:
     return dict(batches=x.shape[0], in_h=x.shape[1], in_w=x.shape[2], in_c=x.shape[3],
                 out_h=y.shape[1], out_w=y.shape[2], out_c=y.shape[3], k_h=k_h, k_w=k_w,
                 stride_h=a["stride_h"], stride_w=a["stride_w"], dilation_h=d_h, dilation_w=d_w,
-                pad_top=pad_before(x.shape[1], y.shape[1], k_h, a["stride_h"], d_h),
-                pad_left=pad_before(x.shape[2], y.shape[2], k_w, a["stride_w"], d_w))
+                **window_pads(op, g, k_h, k_w))
 
 
 def windows_f64(x: np.ndarray, op, g, k_h: int, k_w: int) -> tuple[np.ndarray, np.ndarray]:
     """Every output pixel's input window as float64 [N, out_h, out_w, k_h, k_w, C] (0 outside the input), and the
     mask [out_h, out_w, k_h, k_w] of the taps that fall inside the input."""
-    p = window_geometry(op, g, k_h, k_w)
-    n, h, w, c = x.shape
-    iy = (np.arange(p["out_h"]) * p["stride_h"] - p["pad_top"])[:, None] + np.arange(k_h)[None, :] * p["dilation_h"]
-    ix = (np.arange(p["out_w"]) * p["stride_w"] - p["pad_left"])[:, None] + np.arange(k_w)[None, :] * p["dilation_w"]
-    inside = ((iy >= 0) & (iy < h))[:, None, :, None] & ((ix >= 0) & (ix < w))[None, :, None, :]
-    vals = x.astype(np.float64)[:, np.clip(iy, 0, h - 1)[:, None, :, None], np.clip(ix, 0, w - 1)[None, :, None, :], :]
+    vals, inside = gather_windows(x.astype(np.float64), op, g, k_h, k_w)
     return np.where(inside[None, :, :, :, :, None], vals, 0.0), inside
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from ..fixedpoint import activation_range
 from .base import Operator, fused_activation_supported, io_int8, per_tensor_activations, register, same_quant
 from .float_common import activate, activation_fields, all_float32, window_geometry, windows_f64
-from .window import out_size, pad_before, valid_padding_attr
+from .window import gather_windows, out_size, valid_padding_attr, window_pads
 
 
 def same_in_out_quant(op, g) -> bool:
@@ -33,24 +33,16 @@ class _Pool2D(Operator):
                  out_size(a["padding"], x.shape[2], a["filter_w"], a["stride_w"]), x.shape[3])]
 
     def prepare(self, op, g):
-        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+        y = g.t(op.outputs[0])
         a = op.attrs
         act_min, act_max = activation_range(a.get("activation", "NONE"), y.scale, y.zero_point)
-        op.params.update(pad_top=pad_before(x.shape[1], y.shape[1], a["filter_h"], a["stride_h"]),
-                         pad_left=pad_before(x.shape[2], y.shape[2], a["filter_w"], a["stride_w"]),
-                         act_min=act_min, act_max=act_max)
+        op.params.update(window_pads(op, g, a["filter_h"], a["filter_w"]), act_min=act_min, act_max=act_max)
 
     def windows(self, op, g, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """[N, oh, ow, kh*kw, C] values and a mask of the taps that fall inside the input."""
-        y = g.t(op.outputs[0])
-        a, p = op.attrs, op.params
-        n, h, w, c = x.shape
-        oh, ow = y.shape[1], y.shape[2]
-        iy = (np.arange(oh) * a["stride_h"] - p["pad_top"])[:, None] + np.arange(a["filter_h"])[None, :]
-        ix = (np.arange(ow) * a["stride_w"] - p["pad_left"])[:, None] + np.arange(a["filter_w"])[None, :]
-        inside = ((iy >= 0) & (iy < h))[:, None, :, None] & ((ix >= 0) & (ix < w))[None, :, None, :]
-        vals = x[:, np.clip(iy, 0, h - 1)[:, None, :, None], np.clip(ix, 0, w - 1)[None, :, None, :], :]
-        return vals.reshape(n, oh, ow, -1, c).astype(np.int64), inside.reshape(oh, ow, -1)
+        vals, inside = gather_windows(x, op, g, op.attrs["filter_h"], op.attrs["filter_w"])
+        n, oh, ow = vals.shape[:3]
+        return vals.reshape(n, oh, ow, -1, x.shape[3]).astype(np.int64), inside.reshape(oh, ow, -1)
 
     def emit(self, op, g, ctx, region: str | None = None):
         """`region`: a C expression for an `edgec_region *` (patch stage, patch.py), else the whole layer."""
