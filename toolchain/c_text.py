@@ -1,0 +1,100 @@
+"""The only ways text from a model file reaches generated C, Make and CMake files: a sanitized comment or a
+generated identifier (docs/architecture.md, "What reaches the generated C").
+
+Names in a model file are arbitrary bytes (TFLite) or strings (ONNX): `*/`, newlines followed by `#include`, a
+backslash before a newline, trigraphs, quotes, 10,000 characters. Nothing of them may become code:
+- `c_comment_text` makes any text safe inside a /* */ comment and inside a `#` comment of a Makefile or
+  CMakeLists.txt: printable ASCII only, every other byte (and the backslash itself) as \\xNN, no comment
+  delimiter, no trigraph, bounded length;
+- `c_identifier` and `CNames` turn a name into a valid, non-reserved C identifier, collision-free across one
+  output folder (two names that sanitize alike get distinct symbols).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+
+# C99 keywords (6.4.1): a sanitized name equal to one of these gets a trailing underscore
+C_KEYWORDS = frozenset("""
+auto break case char const continue default do double else enum extern float for goto if inline int long register
+restrict return short signed sizeof static struct switch typedef union unsigned void volatile while
+_Bool _Complex _Imaginary
+""".split())
+
+#: the longest name kept whole in an identifier; longer ones are cut and made unique by a hash of the whole name
+#: (C99 guarantees 63 significant characters for internal identifiers, 31 for external ones)
+IDENTIFIER_NAME_CHARS = 40
+COMMENT_CHARS = 80
+
+
+def c_comment_text(text: str | bytes, limit: int = COMMENT_CHARS) -> str:
+    """`text` as it may appear inside a C block comment or a Make/CMake `#` comment, on one line.
+
+    Printable ASCII stays as it is (so ordinary names read unchanged), except: the backslash and every byte
+    outside 0x20..0x7E (newline, CR, other controls, the UTF-8 bytes of non-ASCII text) become \\xNN, so no line
+    can end in a continuation and no newline can start a preprocessor or Make line; `*/` and `/*` lose their `/`
+    to \\x2f, so the comment cannot be closed or nested; `??` becomes `?\\x3f`, so no trigraph (C99 5.2.1.1)
+    forms. Longer than `limit` characters, the result is cut (never inside an escape) and ends with `...`.
+    """
+    raw = text if isinstance(text, bytes) else text.encode("utf-8", errors="surrogateescape")
+    pieces = [chr(b) if 0x20 <= b <= 0x7E and b != 0x5C else f"\\x{b:02x}" for b in raw]
+    for k in range(1, len(pieces)):  # comment delimiters and trigraphs: escape the second character of the pair
+        pair = pieces[k - 1] + pieces[k]
+        if pair in ("*/", "??"):
+            pieces[k] = f"\\x{ord(pieces[k]):02x}"
+        elif pair == "/*":
+            pieces[k - 1] = "\\x2f"
+    out, length = [], 0
+    for p in pieces:
+        if length + len(p) > limit:
+            out.append("...")
+            break
+        out.append(p)
+        length += len(p)
+    return "".join(out)
+
+
+def sanitize(name: str) -> str:
+    """Every character outside [0-9A-Za-z_] replaced by `_` (the part of a symbol a name contributes)."""
+    return re.sub(r"[^0-9A-Za-z_]", "_", name)
+
+
+def c_identifier(name: str, limit: int = IDENTIFIER_NAME_CHARS) -> str:
+    """A valid C identifier, not a keyword and not reserved (no leading underscore), from any name: ordinary
+    names unchanged; longer than `limit`, cut and suffixed with 7 hex digits of the name's SHA-1."""
+    s = sanitize(name)
+    if len(s) > limit:
+        s = f"{s[:limit - 8]}_{hashlib.sha1(name.encode('utf-8', 'surrogateescape')).hexdigest()[:7]}"
+    if not s or not s[0].isalpha():
+        s = f"n{s}"
+    return f"{s}_" if s in C_KEYWORDS else s
+
+
+class CNames:
+    """The symbols of one output folder: `claim` hands out each symbol once (a taken one gets `_1`, `_2` ...);
+    `stem` maps an op to the stem of its symbols (its name when that is a plain identifier, else `op_<index>`)."""
+
+    PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+    def __init__(self, reserved: Iterable[str] = ()):
+        self.taken: set[str] = set(reserved)
+        self.stems: dict[str, str] = {}
+
+    def claim(self, symbol: str) -> str:
+        unique, k = symbol, 1
+        while unique in self.taken:
+            unique, k = f"{symbol}_{k}", k + 1
+        self.taken.add(unique)
+        return unique
+
+    def stem(self, op_name: str, index: int) -> str:
+        """Symbols of an op are `<stem>_params`, `<stem>_regions` ... and `<prefix>_<stem>_<field>`: the stem is
+        the op's name when it is a plain identifier of at most IDENTIFIER_NAME_CHARS characters that cannot
+        meet edgec's own `edgec_` names; otherwise a generated `op_<index>`. Stems are unique."""
+        if op_name not in self.stems:
+            plain = (self.PLAIN.fullmatch(op_name) is not None and len(op_name) <= IDENTIFIER_NAME_CHARS
+                     and not op_name.lower().startswith("edgec"))
+            self.stems[op_name] = self.claim(op_name if plain else f"op_{index}")
+        return self.stems[op_name]
