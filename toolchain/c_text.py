@@ -29,23 +29,39 @@ IDENTIFIER_NAME_CHARS = 40
 COMMENT_CHARS = 80
 
 
+def printable(text: str | bytes, limit: int = COMMENT_CHARS) -> str:
+    """`text` on one line of printable ASCII: the backslash and every byte outside 0x20..0x7E (newline, CR, other
+    controls, the UTF-8 bytes of non-ASCII text, undecodable bytes of a file name) as \\xNN. Longer than `limit`
+    characters, cut (never inside an escape) and ended with `...`."""
+    return _join(_escaped(text), limit)
+
+
 def c_comment_text(text: str | bytes, limit: int = COMMENT_CHARS) -> str:
     """`text` as it may appear inside a C block comment or a Make/CMake `#` comment, on one line.
 
-    Printable ASCII stays as it is (so ordinary names read unchanged), except: the backslash and every byte
-    outside 0x20..0x7E (newline, CR, other controls, the UTF-8 bytes of non-ASCII text) become \\xNN, so no line
-    can end in a continuation and no newline can start a preprocessor or Make line; `*/` and `/*` lose their `/`
-    to \\x2f, so the comment cannot be closed or nested; `??` becomes `?\\x3f`, so no trigraph (C99 5.2.1.1)
-    forms. Longer than `limit` characters, the result is cut (never inside an escape) and ends with `...`.
+    `printable` (so ordinary names read unchanged and no line can end in a continuation or start a preprocessor
+    or Make line), and: `*/` and `/*` lose their `/` to \\x2f, so the comment cannot be closed or nested; `??`
+    becomes `?\\x3f`, so no trigraph (C99 5.2.1.1) forms.
     """
-    raw = text if isinstance(text, bytes) else text.encode("utf-8", errors="surrogateescape")
-    pieces = [chr(b) if 0x20 <= b <= 0x7E and b != 0x5C else f"\\x{b:02x}" for b in raw]
-    for k in range(1, len(pieces)):  # comment delimiters and trigraphs: escape the second character of the pair
+    pieces = _escaped(text)
+    for k in range(1, len(pieces)):  # comment delimiters and trigraphs: escape one character of the pair
         pair = pieces[k - 1] + pieces[k]
         if pair in ("*/", "??"):
             pieces[k] = f"\\x{ord(pieces[k]):02x}"
         elif pair == "/*":
             pieces[k - 1] = "\\x2f"
+    for k in (0, -1):  # nor with the template's `/*` or `*/` right beside the text
+        if pieces and pieces[k] in ("*", "/"):
+            pieces[k] = f"\\x{ord(pieces[k]):02x}"
+    return _join(pieces, limit)
+
+
+def _escaped(text: str | bytes) -> list[str]:
+    raw = text if isinstance(text, bytes) else text.encode("utf-8", errors="surrogateescape")
+    return [chr(b) if 0x20 <= b <= 0x7E and b != 0x5C else f"\\x{b:02x}" for b in raw]
+
+
+def _join(pieces: list[str], limit: int) -> str:
     out, length = [], 0
     for p in pieces:
         if length + len(p) > limit:
@@ -54,6 +70,12 @@ def c_comment_text(text: str | bytes, limit: int = COMMENT_CHARS) -> str:
         out.append(p)
         length += len(p)
     return "".join(out)
+
+
+def display_text(text: object) -> str:
+    """Text for a page or a terminal: a file name's undecodable bytes (surrogate escapes) as U+FFFD, so that it
+    can be encoded at all; the caller still escapes it for its medium (html.escape, rich.markup.escape)."""
+    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def sanitize(name: str) -> str:
