@@ -73,9 +73,11 @@ def _join(pieces: list[str], limit: int) -> str:
 
 
 def display_text(text: object) -> str:
-    """Text for a page or a terminal: a file name's undecodable bytes (surrogate escapes) as U+FFFD, so that it
-    can be encoded at all; the caller still escapes it for its medium (html.escape, rich.markup.escape)."""
-    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    """Text for a page or a terminal, Unicode kept: a file name's undecodable bytes (surrogate escapes) as U+FFFD,
+    so that it can be encoded at all, and control characters (newline, ESC of a terminal sequence, C1) as \\xNN,
+    so that it stays on its line. The caller still escapes it for its medium (html.escape, rich.markup.escape)."""
+    text = str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def sanitize(name: str) -> str:
