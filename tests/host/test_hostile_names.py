@@ -216,25 +216,40 @@ def _check_make(out: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["tflite", "onnx"])
-def test_hostile_names_build_and_test_on_the_host(models, tmp_path, kind):
+def test_hostile_names_on_the_host(models, tmp_path, kind):
+    """`edgec test` (which builds the folder as `edgec build` does) passes at 0 LSB; the folder holds none of the
+    names as code; the terminal, report.md and report.html show them as text."""
     model, options = models[kind]
     out = tmp_path / "out"
-    _ok(edgec("build", model, "--out", out, *options))
+    res = edgec("test", model, "--out", out, "--layers", *options, env={"COLUMNS": "400"})
+    assert "PASS: max |diff| 0 LSB" in _ok(res), res.stderr
     prefix = _prefix(out)
     _check_lines(out, prefix)
     _check_compiled(out, prefix, tmp_path)
     _check_make(out)
+
+    # the terminal: names are text, not rich markup (an unopened [/nope] would raise), and stay on their line
+    assert "\\x0a#error f\\x0a??=error g [bold]x[red]" in res.stdout  # the file name in the table's title
+    if kind == "tflite":
+        assert "[bold]rich[/bold] [/nope]" in res.stdout  # a layer label, verbatim
+    for line in (res.stdout + res.stderr).splitlines():
+        assert not line.lstrip("\u2502 ").startswith(("#error", "??=error", "#include", "#define")), line
+
     report = (out / "report.md").read_text(encoding="ascii")  # printable ASCII: no name can start a line
-    assert not any(line.startswith("#error") for line in report.splitlines())
-
-    tested = _ok(edgec("test", model, "--out", tmp_path / "tested", "--layers", *options))
-    assert "PASS: max |diff| 0 LSB" in tested, tested
-
-    res = edgec("report", out, "--html")
-    _ok(res)
+    assert not any(line.startswith(("#error", "??=error")) for line in report.splitlines()), report
+    _ok(edgec("report", out, "--html"))
     page = (out / "report.html").read_text()
     assert "<img src=x" not in page and "<script" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page  # the file name, escaped
+
+
+def test_hostile_names_build(models, tmp_path):
+    """`edgec build` alone: exit 0 and the same checks on its folder."""
+    model, _ = models["tflite"]
+    out = tmp_path / "out"
+    _ok(edgec("build", model, "--out", out))
+    _check_lines(out, _prefix(out))
+    _check_compiled(out, _prefix(out), tmp_path)
 
 
 def test_hostile_names_on_an_emulated_cortex_m(models, tmp_path):
@@ -249,7 +264,7 @@ def test_hostile_names_on_an_emulated_cortex_m(models, tmp_path):
     assert INJECTED not in {row.split()[-1] for row in symbols.splitlines() if row.strip()}
 
 
-@pytest.mark.parametrize("stem", ["conv2d_s8", "transpose", "region", "arena", "int", "9"])
+@pytest.mark.parametrize("stem", ["conv2d_s8", "region", "9"])
 def test_a_model_named_like_edgec_c(tmp_path, stem):
     """A file named after a kernel (its header guard EDGEC_CONV2D_S8_H), the arena, a keyword or a digit: the
     model's prefix steers clear of edgec's own names and the folder builds and runs."""
@@ -264,14 +279,3 @@ def test_a_model_named_like_edgec_c(tmp_path, stem):
     x = np.random.default_rng(0).integers(-128, 128, size=12 * 12 * 3, dtype=np.int8)
     run = subprocess.run([str(out / "model"), "1"], input=x.tobytes(), capture_output=True, cwd=out)
     assert run.returncode == 0 and len(run.stdout) == 5, run.stderr
-
-
-def test_names_in_the_terminal_are_not_markup(models, tmp_path):
-    """Layer labels (tensor names) and the file name go through rich: printed as text, never as markup."""
-    model, _ = models["tflite"]
-    res = edgec("test", model, "--out", tmp_path / "out", "--layers", env={"COLUMNS": "400"})
-    _ok(res)
-    assert "[bold]rich[/bold] [/nope]" in res.stdout  # a label, verbatim (a MarkupError if it were markup)
-    assert "\\x0a#error f\\x0a??=error g [bold]x[red]" in res.stdout  # the file name in the table's title
-    for line in (res.stdout + res.stderr).splitlines():
-        assert not line.lstrip("│ ").startswith(("#error", "??=error")), line  # no name starts a line
