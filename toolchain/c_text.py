@@ -115,10 +115,12 @@ class CNames:
 
     def stem(self, op_name: str, index: int) -> str:
         """Symbols of an op are `<stem>_params`, `<stem>_regions` ... and `<prefix>_<stem>_<field>`: the stem is
-        the op's name when it is a plain identifier of at most IDENTIFIER_NAME_CHARS characters that cannot
-        meet edgec's own `edgec_` names; otherwise a generated `op_<index>`. Stems are unique."""
+        the op's name (without leading underscores) when that is a plain identifier of at most
+        IDENTIFIER_NAME_CHARS characters that cannot meet edgec's own `edgec_` names; otherwise a generated
+        `op_<index>`. Stems are unique."""
         if op_name not in self.stems:
-            plain = (self.PLAIN.fullmatch(op_name) is not None and len(op_name) <= IDENTIFIER_NAME_CHARS
-                     and not op_name.lower().startswith("edgec"))
-            self.stems[op_name] = self.claim(op_name if plain else f"op_{index}")
+            name = op_name.lstrip("_")  # `_conv1_Conv` of an exporter's `/conv1/Conv`: a leading `_` is reserved
+            plain = (self.PLAIN.fullmatch(name) is not None and len(name) <= IDENTIFIER_NAME_CHARS
+                     and not name.lower().startswith("edgec"))
+            self.stems[op_name] = self.claim(name if plain else f"op_{index}")
         return self.stems[op_name]

@@ -70,8 +70,9 @@ def test_symbols_are_claimed_once():
     names = CNames(reserved={"edgec_arena"})
     assert names.claim("edgec_arena") == "edgec_arena_1"
     assert [names.claim("a_b") for _ in range(3)] == ["a_b", "a_b_1", "a_b_2"]
-    stems = [names.stem(n, k) for k, n in enumerate(["conv", "a.b", "a-b", "edgec_add_f32", "int", "9x", "conv"])]
-    assert stems == ["conv", "op_1", "op_2", "op_3", "int", "op_5", "conv"]  # one op name, one stem
+    ops = ["conv", "a.b", "a-b", "edgec_add_f32", "int", "9x", "conv", "__x", "_conv1_Conv", "_9"]
+    stems = [names.stem(n, k) for k, n in enumerate(ops)]
+    assert stems == ["conv", "op_1", "op_2", "op_3", "int", "op_5", "conv", "x", "conv1_Conv", "op_9"]
     assert names.stem("op_1", 7) == "op_1_1"  # a plain name that meets a generated stem
 
 
