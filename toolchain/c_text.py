@@ -6,8 +6,9 @@ backslash before a newline, trigraphs, quotes, 10,000 characters. Nothing of the
 - `c_comment_text` makes any text safe inside a /* */ comment and inside a `#` comment of a Makefile or
   CMakeLists.txt: printable ASCII only, every other byte (and the backslash itself) as \\xNN, no comment
   delimiter, no trigraph, bounded length;
-- `c_identifier` and `CNames` turn a name into a valid, non-reserved C identifier, collision-free across one
-  output folder (two names that sanitize alike get distinct symbols).
+- `identifier_part` and `CNames` make every symbol edgec's own: `<prefix>_<sanitized name>` or `<stem>_<suffix>`
+  with a stem that is a plain identifier or a generated `op_<index>`, never reserved (no leading underscore),
+  collision-free across one output folder (two names that sanitize alike get distinct symbols).
 """
 
 from __future__ import annotations
@@ -15,13 +16,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-
-# C99 keywords (6.4.1): a sanitized name equal to one of these gets a trailing underscore
-C_KEYWORDS = frozenset("""
-auto break case char const continue default do double else enum extern float for goto if inline int long register
-restrict return short signed sizeof static struct switch typedef union unsigned void volatile while
-_Bool _Complex _Imaginary
-""".split())
 
 #: the longest name kept whole in an identifier; longer ones are cut and made unique by a hash of the whole name
 #: (C99 guarantees 63 significant characters for internal identifiers, 31 for external ones)
@@ -85,15 +79,13 @@ def sanitize(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z_]", "_", name)
 
 
-def c_identifier(name: str, limit: int = IDENTIFIER_NAME_CHARS) -> str:
-    """A valid C identifier, not a keyword and not reserved (no leading underscore), from any name: ordinary
-    names unchanged; longer than `limit`, cut and suffixed with 7 hex digits of the name's SHA-1."""
+def identifier_part(name: str, limit: int = IDENTIFIER_NAME_CHARS) -> str:
+    """`name` as the part of an identifier that follows a prefix (`edgec_<part>`): sanitized; longer than `limit`,
+    cut and ended with 7 hex digits of the name's SHA-1, so that long names stay distinct."""
     s = sanitize(name)
     if len(s) > limit:
         s = f"{s[:limit - 8]}_{hashlib.sha1(name.encode('utf-8', 'surrogateescape')).hexdigest()[:7]}"
-    if not s or not s[0].isalpha():
-        s = f"n{s}"
-    return f"{s}_" if s in C_KEYWORDS else s
+    return s
 
 
 class CNames:

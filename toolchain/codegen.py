@@ -17,7 +17,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from .c_text import CNames, c_comment_text, c_identifier, sanitize
+from .c_text import CNames, c_comment_text, identifier_part, sanitize
 from .ir import C_TYPES, Graph, Op
 from .memory import MemoryPlan
 from .ops import REGISTRY
@@ -252,7 +252,7 @@ def model_prefix(name: str) -> str:
     """The C prefix of a model's API and symbols, `edgec_<model name>` (lower case; the header guard is its upper
     case). A name whose prefix would meet a runtime name, e.g. a model file called `transpose.tflite` against
     the kernel header guard EDGEC_TRANSPOSE_H, becomes `edgec_model_<name>` instead."""
-    stem = c_identifier(name).lower()
+    stem = identifier_part(name).lower() or "model"
     taken = {n.lower() for n in _runtime_identifiers()}
     prefix, k = f"edgec_{stem}", 0
     while prefix in taken or any(n.startswith(prefix + "_") for n in taken):
