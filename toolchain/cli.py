@@ -39,7 +39,7 @@ class Stages:
 
     def __call__(self, stage: str) -> None:
         if self.status is not None:
-            self.status.update(stage)
+            self.status.update(escape(stage))  # stages name user paths: text, not markup
             err.print(f"[dim]- {escape(stage)}[/]")
 
     def __exit__(self, *exc):

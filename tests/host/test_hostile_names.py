@@ -118,7 +118,8 @@ def models(tmp_path_factory) -> dict[str, tuple[Path, list[str]]]:
     tflite.write_bytes(hostile_tflite())
     onnx_path = tmp / ONNX_FILE
     onnx.save(hostile_onnx(), onnx_path)
-    calib = tmp / "calib.npy"
+    calib = tmp / "[" / "x].npy"  # its path holds `[/x]`, a closing rich tag never opened
+    calib.parent.mkdir()
     np.save(calib, np.random.default_rng(0).standard_normal((16, 1, 3, 16, 16)).astype(np.float32))
     return {"tflite": (tflite, []), "onnx": (onnx_path, ["--calib", str(calib)])}
 
