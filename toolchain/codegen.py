@@ -240,11 +240,11 @@ def _runtime_identifiers() -> frozenset[str]:
     """Every `edgec_...` / `EDGEC_...` name of the runtime, the Cortex-M harness and the templates: names a
     model's symbols must never take."""
     names: set[str] = set()
-    for package, pattern in (("edgec.runtime", "*.[ch]"), ("edgec.targets", "cortexm/*.[ch]"),
-                             ("edgec", "templates/*.j2")):
-        with resources.as_file(resources.files(package)) as root:
-            for path in Path(root).glob(pattern):
-                names.update(re.findall(r"\b[Ee][Dd][Gg][Ee][Cc]_\w+", path.read_text()))
+    for folder in (resources.files("edgec.runtime"), resources.files("edgec.targets") / "cortexm",
+                   resources.files("edgec") / "templates"):
+        for entry in folder.iterdir():
+            if entry.name.endswith((".c", ".h", ".j2")):
+                names.update(re.findall(r"\b[Ee][Dd][Gg][Ee][Cc]_\w+", entry.read_text()))
     return frozenset(names)
 
 
