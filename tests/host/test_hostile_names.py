@@ -22,7 +22,7 @@ import onnx
 import pytest
 from onnx_models import small_cnn
 from run_cli import edgec
-from small_models import conv_dw_pool_fc
+from small_models import conv_dw_pool_fc, patch_stage_net
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as tfl
 
 INJECTED = "edgec_injected_global"
@@ -54,15 +54,15 @@ ONNX_FILE = FILE_NAME + ".onnx"
 GENERATED_C = ["model.c", "model.h", "weights.c", "weights.h", "main.c"]
 
 
-def hostile_tflite() -> bytes:
-    """conv_dw_pool_fc with every tensor renamed (raw bytes, some not UTF-8), and hostile subgraph name,
+def hostile_tflite(make=conv_dw_pool_fc, offset: int = 0) -> bytes:
+    """A small model with every tensor renamed (raw bytes, some not UTF-8), and hostile subgraph name,
     description, metadata and signature names."""
     names = [h.encode() for h in HOSTILE] + [b"\xff\xfe\n#error bytes", b"\xc3(\n#define x"]
-    m = tfl.ModelT.InitFromPackedBuf(conv_dw_pool_fc(), 0)
+    m = tfl.ModelT.InitFromPackedBuf(make(), 0)
     sg = m.subgraphs[0]
     assert len(sg.tensors) <= len(names)
-    for t, name in zip(sg.tensors, names):
-        t.name = name
+    for k, t in enumerate(sg.tensors):
+        t.name = names[(k + offset) % len(names)]
     sg.name = b"*/\n#error subgraph"
     m.description = b"*/\n#error description \xff"
     meta = tfl.MetadataT()
@@ -251,6 +251,19 @@ def test_hostile_names_build(models, tmp_path):
     _ok(edgec("build", model, "--out", out))
     _check_lines(out, _prefix(out))
     _check_compiled(out, _prefix(out), tmp_path)
+
+
+def test_hostile_names_in_the_patch_stage(tmp_path):
+    """The patch-based first stage: its region tables, per-patch structs and the stage comment naming the split
+    tensor."""
+    model = tmp_path / TFLITE_FILE
+    model.write_bytes(hostile_tflite(patch_stage_net, offset=6))  # the split tensor (#9) closes its comment
+    out = tmp_path / "out"
+    _ok(edgec("build", model, "--out", out, "--patch"))
+    assert f"patch stage: layers 0..2 once per patch of w *\\x2f int {INJECTED}" in (out / "model.c").read_text()
+    _check_lines(out, _prefix(out))
+    _check_compiled(out, _prefix(out), tmp_path)
+    _check_make(out)
 
 
 def test_hostile_names_on_an_emulated_cortex_m(models, tmp_path):
