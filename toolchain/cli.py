@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import __version__
+from .c_text import display_text
 from .errors import EdgecError
 
 err = Console(stderr=True, highlight=False)
@@ -38,7 +39,7 @@ class Stages:
 
     def __call__(self, stage: str) -> None:
         if self.status is not None:
-            self.status.update(stage)
+            self.status.update(escape(stage))  # stages name user paths: text, not markup
             err.print(f"[dim]- {escape(stage)}[/]")
 
     def __exit__(self, *exc):
@@ -252,7 +253,7 @@ def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, devic
         if as_json:
             click.echo(json.dumps(r.build.report))
         else:
-            console.print(table(r.rows, f"{model.name} on {board}: {r.samples} samples"))
+            console.print(table(r.rows, f"{escape(display_text(model.name))} on {board}: {r.samples} samples"))
             _print_target_figures(r.build.report)
             if r.layers:
                 _print_layers(r.layers)
@@ -298,7 +299,7 @@ def _print_layers(rows: list[dict]) -> None:
         t.add_column(col)
     for r in rows:
         d = r["max_abs_diff_lsb"]
-        t.add_row(r["layer"], "n/a" if d is None else str(d),
+        t.add_row(escape(display_text(r["layer"])), "n/a" if d is None else str(d),
                   "n/a" if r["mismatch_fraction"] is None else f"{100 * r['mismatch_fraction']:.3f} %")
     console.print(t)
 
