@@ -133,9 +133,9 @@ def check_replaceable(out: Path, shown_as: Path | None = None) -> None:
     if not entries:
         return
     files = read_manifest(out)
-    refuse = (f"{name} is not a folder edgec may replace: edgec replaces a folder only if it holds exactly the "
-              f"files edgec wrote there (listed in its {MANIFEST}); nothing was changed (choose another --out, or "
-              "move the files away)")
+    refuse = (f"{name} is not an edgec output folder as edgec wrote it, so edgec will not replace it (it replaces a "
+              f"folder only if it holds exactly the files listed in its {MANIFEST}); nothing was changed: choose "
+              "another --out, or move the files away")
     if files is None:
         why = "no manifest" if MANIFEST not in entries else "an unreadable manifest"
         raise InputError(f"{refuse}\n  it has {why} and holds: {_listing(entries)}")
