@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -78,6 +79,8 @@ def record(out: Path, paths: Iterable[Path]) -> None:
     root = out.resolve()
     for path in paths:
         path = path.resolve()
+        if not path.is_relative_to(root):
+            continue
         rel = path.relative_to(root).as_posix()
         for name in [k for k in files if k == rel or k.startswith(rel + "/")]:
             del files[name]
@@ -192,15 +195,32 @@ def staged(out: Path) -> Iterator[Path]:
             raise InputError(f"cannot write the output folder {out}: {e.strerror} ({e.filename})") from None
         yield staging
         seal(staging)
-        (_swap_contents if in_place else _swap)(out, staging)
-    finally:
-        if staging is not None and staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-        for p in created:  # innermost first; only the ones still empty (a failed build wrote nothing there)
+        with _signals_held():  # a Ctrl-C or SIGTERM now is delivered after the swap: never a half-swapped folder
             try:
-                p.rmdir()
-            except OSError:
-                break
+                (_swap_contents if in_place else _swap)(out, staging)
+            except OSError as e:
+                raise InputError(f"cannot replace the output folder {out}: {e.strerror} ({e.filename}); it was "
+                                 "left as it was") from None
+    finally:
+        with _signals_held():  # the cleanup itself is not interrupted by a second signal
+            if staging is not None and staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+            for p in created:  # innermost first; only the ones still empty (a failed build wrote nothing there)
+                try:
+                    p.rmdir()
+                except OSError:
+                    break
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM are held (blocked) in this thread during the block and delivered when it ends."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _swap(out: Path, staging: Path) -> None:
