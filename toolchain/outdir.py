@@ -181,8 +181,8 @@ def staged(out: Path) -> Iterator[Path]:
     in for `out`. Nothing is left behind on failure or interruption: no staging folder, no parent folders it
     created, and the old `out` as it was. Bad paths are InputError (exit 2) before anything is written."""
     _check_path(out)
-    check_replaceable(out)
     in_place = out.exists() and os.path.realpath(out) == os.path.realpath(os.getcwd())
+    check_replaceable(out, shown_as=Path.cwd() if in_place else out)  # `--out .`: name the folder
     parent = out.absolute().parent
     created = [p for p in [parent, *parent.parents] if not p.exists()]
     staging = None
@@ -252,7 +252,7 @@ def _swap_contents(out: Path, staging: Path) -> None:
         for entry in sorted(out.iterdir()):
             entry.rename(old / entry.name)
             moved_out.append(entry.name)
-        check_replaceable(old, shown_as=out)
+        check_replaceable(old, shown_as=Path.cwd())
         for entry in sorted(staging.iterdir()):
             entry.rename(out / entry.name)
             moved_in.append(entry.name)

@@ -301,3 +301,33 @@ def test_reproducible(tmp_path: Path, board: str, patch: str):
     assert (MANIFEST in outs[0]) and ("firmware.elf" in outs[0]) == (board != "host")
     if board != "host":
         assert str(tmp_path).encode() not in outs[0]["firmware.elf"]  # type: ignore[operator]
+
+
+def test_file_added_during_the_build_is_kept(model: Path, tmp_path: Path):
+    """The folder is checked again when it is swapped: a file a user puts in it during the build refuses the swap
+    (exit 2) and the old folder comes back with the file."""
+    big = MODELS / "vww_96_int8.tflite"
+    if not big.is_file():
+        pytest.fail(f"{big} is missing: tests read the shared models from ../shared beside the repository")
+    out = built(model, tmp_path / "out")
+    proc = subprocess.Popen([sys.executable, "-m", "edgec.cli", "build", str(big), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        if [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]:
+            (out / "late.txt").write_text("written during the build\n")
+            break
+        time.sleep(0.01)
+    before = {k: v for k, v in tree(tmp_path).items() if not k.startswith(".out.")}  # minus the staging folder
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert "unexpected: late.txt" in err and err.count("error:") == 1
+    assert tree(tmp_path) == before
+
+
+def test_edgec_test_refuses_the_same_way(model: Path, tmp_path: Path):
+    out = built(model, tmp_path / "fc")
+    (out / "inputs.npz").write_bytes(b"mine")
+    before = tree(tmp_path)
+    assert_error(edgec("test", model, "--out", out, "--samples", "1"), 2, "unexpected: inputs.npz")
+    assert tree(tmp_path) == before
