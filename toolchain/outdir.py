@@ -114,8 +114,11 @@ def _contents(folder: Path) -> tuple[set[str], set[str]]:
 
 
 def _is_unmodified(path: Path, entry: dict) -> bool:
-    st = path.lstat()
-    return stat.S_ISREG(st.st_mode) and st.st_size == entry["size"] and file_entry(path) == entry
+    try:
+        st = path.lstat()
+        return stat.S_ISREG(st.st_mode) and st.st_size == entry["size"] and file_entry(path) == entry
+    except OSError:  # unreadable: not provably edgec's file
+        return False
 
 
 def check_replaceable(out: Path, shown_as: Path | None = None) -> None:
