@@ -7,6 +7,7 @@ budget, 4 toolchain/emulator missing or failed, 5 internal error (a bug in edgec
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -17,7 +18,7 @@ from rich.markup import escape
 
 from . import __version__
 from .c_text import display_text
-from .errors import EdgecError
+from .errors import EdgecError, Terminated
 
 err = Console(stderr=True, highlight=False)
 console = Console(highlight=False)
@@ -55,9 +56,9 @@ def run_guarded(fn, debug: bool):
             traceback.print_exc()
         err.print(f"[bold red]error:[/] {escape(e.message)}", markup=True, soft_wrap=True)  # messages hold [..]
         sys.exit(e.code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated): the `finally`s above have cleaned up
         err.print("interrupted")
-        sys.exit(130)
+        sys.exit(143 if isinstance(e, Terminated) else 130)
     except Exception as e:  # a bug in edgec: say so plainly, keep the traceback for --debug
         if debug:
             traceback.print_exc()
@@ -170,7 +171,12 @@ def _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtyp
 @click.pass_context
 def main(ctx, debug):
     """edgec: int8 neural networks to plain C99 for microcontrollers, validated against TFLite Micro."""
+    signal.signal(signal.SIGTERM, _terminate)  # SIGTERM unwinds like Ctrl-C: no staging folder is left behind
     ctx.obj = dict(debug=debug)
+
+
+def _terminate(signum, frame):
+    raise Terminated()
 
 
 def _default_out(model: Path) -> Path:
@@ -335,6 +341,10 @@ def report(ctx, target, as_json, as_html):
 
             page = (target / "report.html") if target.is_dir() else Path(f"{target.stem}.report.html")
             page.write_text(html_report(data))
+            if target.is_dir():
+                from .outdir import record
+
+                record(target, [page])
             err.print(f"wrote {page}", markup=False)
             return
         if as_json:

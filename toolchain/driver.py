@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, cortexm, flasher, host, reference
+from . import __version__, cortexm, flasher, host, outdir, reference
 from .board import Board, get_board
 from .codegen import emit_c
 from .compare import Metrics, compare, lsb_keys
@@ -225,16 +223,14 @@ def build(model: Path, out: Path, board: str = "host", step: Step = _quiet, *, p
           max_mac_overhead: float = 0.20, sram_budget: int | None = None, flash_budget: int | None = None,
           conversion: Conversion | None = None) -> Build:
     """Write the output folder (and for a Cortex-M board, link the firmware against the board's memories).
-    It is generated beside `out` and moved in only when complete, so a failed build (including one that does
-    not fit) never leaves a half-written folder, and a folder edgec did not make is never overwritten."""
-    c = compile_stages(model, board, step, patch=patch, max_mac_overhead=max_mac_overhead, sram_budget=sram_budget,
-                       conversion=conversion)
-    g, plan = c.graph, c.plan
-    _check_writable(out)
-    step("emit C")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    It is generated beside `out` and swapped in only when complete (outdir.staged), so a failed or interrupted
+    build never leaves a half-written folder, and a folder edgec did not write (or one a user changed) is never
+    replaced."""
+    with outdir.staged(out) as staging:
+        c = compile_stages(model, board, step, patch=patch, max_mac_overhead=max_mac_overhead,
+                           sram_budget=sram_budget, conversion=conversion)
+        g, plan = c.graph, c.plan
+        step("emit C")
         sources = emit_c(g, plan, staging)
         report = make_report(g, plan, model, board, __version__, sha256(model))
         report.update(schedule_report(c))
@@ -257,12 +253,6 @@ def build(model: Path, out: Path, board: str = "host", step: Step = _quiet, *, p
             report.update(firmware_report(staging, sources, target, g, plan))
         check_budgets(report, sram_budget, flash_budget, target)
         write_report(staging, report, g, plan)
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return Build(model=model, out=out, graph=g, plan=plan, sources=sources, report=report)
 
 
@@ -320,12 +310,6 @@ def firmware_report(out: Path, sources: list[str], board: Board, g: Graph, plan:
                 sram_budget_bytes=board.sram_bytes, static_sram_bytes=sizes["static_sram_bytes"],
                 # until a test run measures the stack, peak SRAM counts the statics (arena included) only
                 peak_sram_bytes=sizes["static_sram_bytes"], elf_sizes=sizes)
-
-
-def _check_writable(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "report.json").is_file())):
-        raise InputError(f"{out} exists and is not an edgec output folder; refusing to overwrite it "
-                         "(choose another --out or remove it)")
 
 
 def sources_of(out: Path) -> list[str]:
@@ -406,6 +390,7 @@ def test(model: Path, out: Path, board: str = "host", inputs: Path | None = None
     if measured.get("peak_sram_bytes"):
         b.report["peak_sram_bytes"] = measured["peak_sram_bytes"]
     (out / "report.json").write_text(json.dumps(b.report, indent=2) + "\n")
+    outdir.record(out, [out / "report.json"])
     return TestResult(build=b, rows=rows, samples=len(xs), passed=passed, layers=layer_rows)
 
 

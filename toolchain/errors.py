@@ -45,3 +45,7 @@ class ToolchainError(EdgecError):
 
 class ValidationError(EdgecError):
     code = EXIT_VALIDATION
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C so cleanup runs; the CLI exits 143 (128 + 15)."""
