@@ -370,6 +370,8 @@ def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, devic
             first = driver.first_differing_layer(r.layers or [])
             where = f"; first differing layer: {first['layer']} ({first['max_abs_diff_lsb']} LSB)" if first else ""
             err.print(f"FAIL: {_verdict(r)}{where}", markup=False, soft_wrap=True)
+            for reason in r.failures or []:
+                err.print(f"  - {reason}", markup=False, soft_wrap=True)
             sys.exit(1)
         err.print(f"PASS: {_verdict(r)} on {r.samples} samples", markup=False, soft_wrap=True)
 
@@ -381,9 +383,18 @@ def _verdict(r) -> str:
     if t["tolerance_lsb"] is None:  # float32 path: judged on the relative error
         from .driver import FLOAT_RTOL
 
-        return (f"float32 max |diff| {row.max_abs_error:.3g} (relative {row.max_rel_error:.2e}, tolerance "
-                f"{FLOAT_RTOL:g}) against {row.reference}")
-    return f"max |diff| {row.max_abs_diff_lsb} LSB against {row.reference} (tolerance {t['tolerance_lsb']} LSB)"
+        return (f"float32 relative error {row.max_rel_error:.2e} (tolerance {FLOAT_RTOL:g}; max |diff| "
+                f"{row.max_abs_error:.3g}) against {row.reference}")
+    if r.build.report.get("dtype") == "float32":  # float32 with --tolerance: counted in float32 ULPs
+        return (f"float32 max |diff| {row.max_abs_diff_lsb} ULP against {row.reference} (tolerance "
+                f"{t['tolerance_lsb']} ULP)")
+    verdict = f"max |diff| {row.max_abs_diff_lsb} LSB against {row.reference} (tolerance {t['tolerance_lsb']} LSB)"
+    f = t.get("float_model")
+    if f:
+        verdict += (f"; against the float model: cosine {f['cosine']:.4f} (bound {f['min_cosine']:g})"
+                    + (f", top-1 agreement {100 * f['top1_agreement']:.1f} % (bound "
+                       f"{100 * f['min_top1_agreement']:.0f} %)" if f.get("min_top1_agreement") is not None else ""))
+    return verdict
 
 
 def _print_target_figures(report: dict) -> None:
@@ -539,14 +550,17 @@ def boards(markdown):
         click.echo(boards_markdown(), nl=False)
         return
 
-    t = Table(title="boards")
-    for col in ["board", "core", "clock", "SRAM", "flash", "emulated by", "flasher"]:
-        t.add_column(col)
-    for b in all_boards().values():
-        t.add_row(b.name, b.core, f"{b.clock_hz / 1e6:.0f} MHz" if b.clock_hz else "-",
-                  f"{b.sram_bytes // 1024} KB" if b.sram_bytes else "-",
-                  f"{b.flash_bytes // 1024} KB" if b.flash_bytes else "-",
-                  b.qemu_machine or "-", f"pyocd ({b.pyocd_target})" if b.pyocd_target else b.flasher)
+    boards = all_boards()
+    # the board name is what users type: never wrapped or cut (rich shrinks columns to fit 80 columns or a pipe),
+    # and the table is narrow enough (no borders, short headers) that at 80 columns nothing else is cut either
+    t = Table(title="boards (SRAM and flash in KB)", box=None, padding=(0, 1, 0, 0), pad_edge=False, title_justify="left")
+    t.add_column("board", no_wrap=True, min_width=max(len(name) for name in boards))
+    for col in ["core", "MHz", "SRAM", "flash", "QEMU machine", "pyOCD target"]:
+        t.add_column(col, overflow="fold", justify="right" if col in ("MHz", "SRAM", "flash") else "left")
+    for b in boards.values():
+        t.add_row(b.name, b.core, f"{b.clock_hz / 1e6:.0f}" if b.clock_hz else "-",
+                  f"{b.sram_bytes // 1024}" if b.sram_bytes else "-", f"{b.flash_bytes // 1024}" if b.flash_bytes else "-",
+                  b.qemu_machine or "-", b.pyocd_target or "-")
     console.print(t)
 
 
