@@ -155,6 +155,21 @@ def _schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead) -> dict
                 max_mac_overhead=max_mac_overhead / 100)
 
 
+def _with_flash_budget(run, flash_budget: int | None):
+    """Run a build; when its arena does not fit, also name a --flash-budget the weights overflow (the schedule is
+    chosen before the flash is checked, so the arena's message alone would hide it)."""
+    from .driver import flash_too
+    from .errors import BudgetError
+
+    try:
+        return run()
+    except BudgetError as e:
+        weights = getattr(e, "weights_bytes", None)
+        if weights is None or flash_budget is None:
+            raise
+        raise flash_too(e, weights, flash_budget, "--flash-budget is") from None
+
+
 def _floats(ctx, param, text: str | None) -> tuple[float, ...] | None:
     """Option callback: '0.485,0.456,0.406' -> finite floats (--std also non-zero); a bad value is a usage error
     (exit 2)."""
@@ -300,8 +315,9 @@ def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_over
         conversion = _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape,
                                  as_json)
         with stages as step:
-            b = driver.build(model, out or _default_out(model), board, step, conversion=conversion,
-                             **_schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead))
+            b = _with_flash_budget(lambda: driver.build(
+                model, out or _default_out(model), board, step, conversion=conversion,
+                **_schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead)), flash_budget)
         if as_json:
             click.echo(json.dumps(b.report))
             return
@@ -356,9 +372,10 @@ def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, devic
         conversion = _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape,
                                  as_json)
         with stages as step:
-            r = driver.test(model, out or _default_out(model), board, inputs, samples, seed, tolerance, layers, step,
-                            device=device, conversion=conversion,
-                            **_schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead))
+            r = _with_flash_budget(lambda: driver.test(
+                model, out or _default_out(model), board, inputs, samples, seed, tolerance, layers, step,
+                device=device, conversion=conversion,
+                **_schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead)), flash_budget)
         if as_json:
             click.echo(json.dumps(r.build.report))
         else:
