@@ -379,7 +379,8 @@ def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, devic
         if as_json:
             click.echo(json.dumps(r.build.report))
         else:
-            console.print(table(r.rows, f"{model.name} on {board}: {r.samples} samples"))
+            console.print(table(r.rows, f"{model.name} on {board}: {r.samples} samples",
+                                float32=r.build.report.get("dtype") == "float32"))
             _print_target_figures(r.build.report)
             if r.layers:
                 _print_layers(r.layers)
