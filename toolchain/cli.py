@@ -287,7 +287,17 @@ def read_report(folder: Path, required: dict[str, type | tuple[type, ...]]) -> d
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.pass_context
 def main(ctx, debug):
-    """edgec: int8 neural networks to plain C99 for microcontrollers, validated against TFLite Micro."""
+    """edgec: neural networks to plain C99 for microcontrollers.
+
+    \b
+    Imports .tflite and .onnx models (int8; float models quantized to int8
+    from your calibration data with --calib, or kept float32), schedules
+    them to fit the board's SRAM and flash (static arena, patch-based first
+    layers), writes C (or a Cortex-M firmware), and validates it against
+    TFLite Micro (int8: bit for bit) on the host, on QEMU-emulated boards or
+    on real boards over pyOCD.
+
+    Start with: edgec test MODEL (see docs/cli.md)."""
     ctx.obj = dict(debug=debug)
 
 
@@ -295,7 +305,7 @@ def _default_out(model: Path) -> Path:
     return Path("build") / model.stem
 
 
-@main.command()
+@main.command(short_help="Compile a model to C (and firmware for a board).")
 @model_arg
 @click.option("--board", default="host", show_default=True, help="Target board (see `edgec boards`).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder [default: build/<model name>].")
@@ -306,7 +316,8 @@ def _default_out(model: Path) -> Path:
 @click.pass_context
 def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_overhead, calib, calib_method,
           calib_samples, mean, std, pixel_scale, dtype, input_shape, as_json, as_report):
-    """Compile MODEL (.tflite or .onnx) into a C folder: model.c/h, weights.c, runtime/, main.c, Makefile, report."""
+    """Compile MODEL (.tflite or .onnx) into a C folder: model.c/h, weights.c, runtime/, main.c, Makefile, report;
+    for a Cortex-M board also firmware.elf, linked against its SRAM and flash."""
     from . import driver
 
     stages = Stages(as_json)
@@ -342,11 +353,12 @@ def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_over
     run_guarded(go, ctx.obj["debug"], stages, as_json)
 
 
-@main.command()
+@main.command(short_help="Build, run and compare with TFLite Micro.")
 @model_arg
 @click.option("--board", default="host", show_default=True, help="Target board (see `edgec boards`).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder [default: build/<model name>].")
-@click.option("--inputs", type=click.Path(path_type=Path), help="Test vectors (.npz / .npy); default: random.")
+@click.option("--inputs", type=click.Path(path_type=Path),
+              help="Test vectors: .npz / .npy, an image or a folder of images (as --calib) [default: random].")
 @click.option("--samples", type=click.IntRange(1, MAX_SAMPLES),
               help="Number of test vectors [default: 50 random, or all of --inputs].")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
@@ -362,7 +374,8 @@ def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_over
 @click.pass_context
 def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, device, sram_budget, flash_budget, patch,
          max_mac_overhead, calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape, as_json):
-    """Build MODEL, run it on test vectors and compare every output with TFLite Micro (and LiteRT)."""
+    """Build MODEL, run it on test vectors (host, emulated board, or the real board with --device) and compare every
+    output with TFLite Micro (and LiteRT); a model edgec quantized is also judged against the float model."""
     from . import driver
     from .compare import table
 
@@ -442,7 +455,7 @@ def _print_layers(rows: list[dict]) -> None:
     console.print(t)
 
 
-@main.command()
+@main.command(short_help="Per-layer table of a build folder or model.")
 @click.argument("target", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout.")
 @click.option("--html", "as_html", is_flag=True,
@@ -490,7 +503,7 @@ def report(ctx, target, as_json, as_html):
     run_guarded(go, ctx.obj["debug"], as_json=as_json)
 
 
-@main.command()
+@main.command(short_help="Flash firmware to a board, or run it under QEMU.")
 @click.argument("target", type=click.Path(path_type=Path))
 @click.option("--board", required=True, help="Target board (see `edgec boards`).")
 @click.option("--emulate", is_flag=True, help="Run on the emulated board (QEMU) instead of flashing a real one.")
@@ -555,7 +568,7 @@ def ops(markdown):
         console.print(ops_table())
 
 
-@main.command()
+@main.command(short_help="Boards edgec knows: core, memories, emulator, probe.")
 @click.option("--markdown", is_flag=True, help="Print as Markdown (the table of docs/boards.md).")
 def boards(markdown):
     """Boards edgec knows, with their memories and emulation support."""
