@@ -76,3 +76,26 @@ def test_test_json_when_outputs_differ(tmp_path):
     t = report["test"]
     assert t["passed"] is False and t["max_abs_diff_lsb"] == 0, t
     assert len(t["failures"]) == 1 and "disagrees with the float model" in t["failures"][0], t["failures"]
+
+
+def test_internal_error_and_interrupt_with_json(capsys):
+    """The paths no input should reach (a bug: exit 5; Ctrl-C: 130) keep the one-object promise too."""
+    import pytest
+
+    from edgec.cli import Stages, run_guarded
+
+    def bug():
+        stages("plan memory (layer by layer)")
+        raise RuntimeError("a bug")
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    for body, code, needle in [(bug, 5, "internal error: RuntimeError: a bug"), (interrupted, 130, "interrupted")]:
+        stages = Stages(quiet=True)
+        with pytest.raises(SystemExit) as exit_:
+            run_guarded(body, debug=False, stages=stages, as_json=True)
+        assert exit_.value.code == code
+        error = one_json_object(capsys.readouterr().out)["error"]
+        assert error["exit_code"] == code and needle in error["message"], error
+        assert error["stage"] == ("plan memory (layer by layer)" if body is bug else None), error
