@@ -210,10 +210,11 @@ def conversion_options(fn):
                      show_default=True, help="How activation ranges are chosen from the calibration data."),
         click.option("--calib-samples", type=click.IntRange(1), help="Use at most this many calibration samples."),
         click.option("--mean", callback=_floats,
-                     help="Image-folder preprocessing: per-channel mean subtracted (after --scale)."),
-        click.option("--std", callback=_floats, help="Image-folder preprocessing: per-channel divisor (after --mean)."),
-        click.option("--scale", "pixel_scale", type=FiniteFloat(nonzero=True), help="Image-folder preprocessing: pixels multiplied first "
-                                                                 "(e.g. 0.00392157 for 1/255)."),
+                     help="Preprocessing of --calib (and test --inputs) images and float arrays: per-channel mean "
+                          "subtracted (after --scale)."),
+        click.option("--std", callback=_floats, help="Preprocessing: per-channel divisor (after --mean), not 0."),
+        click.option("--scale", "pixel_scale", type=FiniteFloat(nonzero=True),
+                     help="Preprocessing: values multiplied first (e.g. 0.00392157 for 1/255 on 8-bit pixels)."),
         click.option("--dtype", type=click.Choice(["int8", "float32"]), default="int8", show_default=True,
                      help="float32 keeps a float model in float (cores with an FPU)."),
         click.option("--input-shape", "input_shape", multiple=True, callback=_input_shapes,

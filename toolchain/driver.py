@@ -449,7 +449,7 @@ FLOAT_RTOL = 1e-5  # float32 path: |ours - ref| <= FLOAT_RTOL * max|ref| (docs/n
 # (docs/quantization.md, "Judged against the float model"). On real inputs (--inputs) legitimate quantizations
 # score cosine >= 0.997 and top-1 agreement >= 0.95, garbage ones cosine <= 0.78; random vectors span the whole
 # int8 input range, far outside the calibration data, so legitimate models saturate there (cosine down to 0.79,
-# top-1 down to 0.4) and only gross disagreement is judged (garbage: cosine <= 0.62).
+# top-1 down to 0.4) and only gross disagreement is judged (the MaxPool-sentinel garbage: cosine 0.29).
 MIN_FLOAT_COSINE = 0.9  # real inputs
 MIN_FLOAT_TOP1 = 0.8  # real inputs, one class vector, at least 10 samples
 MIN_FLOAT_COSINE_RANDOM = 0.5  # random vectors (top-1 not judged)
