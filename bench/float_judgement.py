@@ -85,7 +85,10 @@ def main() -> None:
         "# int8 C against the float model (bench/float_judgement.py)", "",
         f"Bounds: real inputs cosine >= {driver.MIN_FLOAT_COSINE}, top-1 >= {100 * driver.MIN_FLOAT_TOP1:.0f} %; "
         f"random vectors cosine >= {driver.MIN_FLOAT_COSINE_RANDOM}. 'real' = the 360 test digits or 20 samples "
-        "of the CNNs' test data; 'random' = 50 random vectors over the int8 input grid.", "",
+        "of the CNNs' test data; 'random' = 50 random vectors over the int8 input grid. Random vectors are drawn "
+        "from the calibrated input range, so a calibration in the wrong units passes on them: it is found with "
+        "real --inputs (docs/quantization.md). The MaxPool row shows the quantizer as it was when the padding "
+        "sentinel entered calibration; a quantizer that ignores it passes that row.", "",
         "| case | inputs | samples | vs TFLM (LSB) | cosine | top-1 agreement | edgec test |",
         "|---|---|---:|---:|---:|---:|---|", *rows, ""])
     args.out.write_text(text)
