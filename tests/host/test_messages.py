@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from run_cli import assert_error, edgec
+from small_models import wide_fc
 
 from edgec.errors import EXIT_BUDGET, EXIT_INPUT
 from edgec.modelbuilder import ModelBuilder
@@ -36,31 +37,23 @@ def test_int16_model_names_the_type_and_not_calib(tmp_path, input_dtype):
     assert "--calib" not in msg, msg
 
 
-def _too_big(tmp_path):
+def too_big(tmp_path):
     """FULLY_CONNECTED over 150,000 int8 inputs to 4: a 150 KB arena and 600 KB of weights."""
-    n = 150_000
-    b = ModelBuilder()
-    x = b.input("x", (1, n), np.int8, 0.05, 0)
-    w = b.const("w", np.ones((4, n), np.int8), 0.01, 0)
-    bias = b.const("b", np.zeros(4, np.int32), 0.0005, 0)
-    y = b.activation("y", (1, 4), np.int8, 0.5, 0)
-    b.op("FULLY_CONNECTED", [x, w, bias], [y], "FullyConnectedOptions")
-    b.output(y)
     path = tmp_path / "big.tflite"
-    path.write_bytes(b.build())
+    path.write_bytes(wide_fc(150_000, 4))
     return path
 
 
 def test_too_big_for_sram_and_flash_of_a_board(tmp_path):
     # nucleo_f411re: 128 KB SRAM, 512 KB flash
-    assert_error(edgec("build", _too_big(tmp_path), "--board", "nucleo_f411re", "--out", tmp_path / "out"),
+    assert_error(edgec("build", too_big(tmp_path), "--board", "nucleo_f411re", "--out", tmp_path / "out"),
                  EXIT_BUDGET, "activation arena does not fit", "150,008 B",
                  "flash does not fit either", "600,016 B", "524,288 B")
     assert not (tmp_path / "out").exists()
 
 
 def test_too_big_for_both_budgets(tmp_path):
-    assert_error(edgec("build", _too_big(tmp_path), "--sram-budget", "100k", "--flash-budget", "500k",
+    assert_error(edgec("build", too_big(tmp_path), "--sram-budget", "100k", "--flash-budget", "500k",
                        "--out", tmp_path / "out"),
                  EXIT_BUDGET, "activation arena does not fit", "flash does not fit either", "--flash-budget")
 
