@@ -36,6 +36,8 @@ QDQ_SLOTS = {"QuantizeLinear": [(1, 2)], "DequantizeLinear": [(1, 2)], "QLinearC
 #: zero point types edgec computes with (int32: only the zero zero point of a DequantizeLinear'd int32 bias)
 QDQ_TYPES = {TensorProto.INT8, TensorProto.UINT8, TensorProto.INT32}
 MAX_LISTED = 20
+#: ops whose inputs 1 and 2 are weights and bias: float initializers there must be finite
+WEIGHTED_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
 #: ops whose `axis` attribute names one axis of their first input (Flatten's may also be the rank itself)
 AXIS_OPS = {"Softmax", "LogSoftmax", "Hardmax", "Concat", "Gather", "Split", "QuantizeLinear", "DequantizeLinear"}
 
@@ -212,6 +214,28 @@ def _node(node: onnx.NodeProto, k: int, version: int, imported: set[str], consts
         _window_attrs(node.op_type, where, attrs, problems)
     if node.op_type in QDQ_SLOTS:
         _qdq(node, where, consts, problems)
+    if node.op_type in WEIGHTED_OPS:
+        _finite_weights(node, where, consts, problems)
+
+
+def _finite_weights(node: onnx.NodeProto, where: str, consts: dict[str, onnx.TensorProto],
+                    problems: list[str]) -> None:
+    """A NaN or infinite weight or bias makes the float model compute NaN or inf (and a quantized one garbage)."""
+    from onnx import numpy_helper
+
+    for j in (1, 2):
+        t = consts.get(node.input[j]) if j < len(node.input) else None
+        if t is None or t.data_type not in (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16):
+            continue
+        try:
+            data = numpy_helper.to_array(t).reshape(-1)
+        except Exception:
+            continue  # reported with the initializers
+        bad = np.flatnonzero(~np.isfinite(data))
+        if bad.size:
+            problems.append(f"{where}: {'weights' if j == 1 else 'bias'} {t.name} holds {float(data[bad[0]])} at "
+                            f"index {int(bad[0])} ({bad.size} values are NaN or infinite; weights and biases must be "
+                            "finite)")
 
 
 def _window_attrs(op: str, where: str, attrs: dict[str, object], problems: list[str]) -> None:
