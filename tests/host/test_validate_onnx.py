@@ -291,6 +291,20 @@ def test_qdq_zero_point_of_another_type(tmp_path, qdq):
     build_error(tmp_path, m, f"{q.name} (QuantizeLinear)", zp.name, "int32")
 
 
+def test_qdq_zero_point_outside_its_type(tmp_path, qdq):
+    """An int8 zero point stored as 1000 in int32_data (where ONNX keeps int8 values): not wrapped to -24."""
+    m = onnx.ModelProto()
+    m.CopyFrom(qdq)
+    q, _ = _scale_of_first_q(m)
+    zp = init(m, q.input[2])
+    count = int(np.prod(list(zp.dims), dtype=np.int64))
+    zp.data_type = TensorProto.INT8
+    zp.ClearField("raw_data")
+    zp.ClearField("int32_data")
+    zp.int32_data.extend([1000] * count)
+    build_error(tmp_path, m, zp.name, "1000", "-128..127")
+
+
 # ---- what onnx.checker itself finds is a message too, not its dump ------------------------------------------
 
 def test_checker_finding_is_one_line(tmp_path):

@@ -36,6 +36,9 @@ QDQ_SLOTS = {"QuantizeLinear": [(1, 2)], "DequantizeLinear": [(1, 2)], "QLinearC
 #: zero point types edgec computes with (int32: only the zero zero point of a DequantizeLinear'd int32 bias)
 QDQ_TYPES = {TensorProto.INT8, TensorProto.UINT8, TensorProto.INT32}
 MAX_LISTED = 20
+#: integer types ONNX stores in int32_data when not in raw_data: their values must fit the type
+SMALL_INT_RANGES = {TensorProto.INT8: (-128, 127), TensorProto.UINT8: (0, 255), TensorProto.INT16: (-32768, 32767),
+                    TensorProto.UINT16: (0, 65535), TensorProto.BOOL: (0, 1)}
 #: ops whose inputs 1 and 2 are weights and bias: float initializers there must be finite
 WEIGHTED_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
 #: ops whose `axis` attribute names one axis of their first input (Flatten's may also be the rank itself)
@@ -64,13 +67,11 @@ def _type_name(t: int) -> str:
 
 def check_structure(model: onnx.ModelProto, path: Path | str = "model",
                     input_shapes: dict[str, tuple[int, ...]] | None = None) -> None:
-    from .onnx_passes import OPSET_MAX, OPSET_MIN, opset
+    from .onnx_passes import check_opset, opset
 
     g = model.graph
     version = opset(model)
-    if not OPSET_MIN <= version <= OPSET_MAX:
-        _fail([f"ONNX opset {version}; edgec reads opsets {OPSET_MIN} to {OPSET_MAX} (convert it: "
-               f"onnx.version_converter.convert_version(model, {OPSET_MAX}))"], path)
+    check_opset(model, path)  # UnsupportedError: a valid model of an opset edgec does not read
     problems: list[str] = []
     consts = _initializers(g, problems)
     _graph_inputs(g, consts, problems, set(input_shapes or {}))
@@ -91,7 +92,7 @@ def _checker_line(text: str) -> str:
     first = text.strip().splitlines()[0] if text.strip() else ""
     m = re.search(r"==> Context: Bad node spec for node\. Name: (.*?) OpType: (\S+)", text)
     if m:
-        return f"{m.group(1)} ({m.group(2)}): {first}"
+        return f"{m.group(1) or 'unnamed node'} ({m.group(2)}): {first}"
     return first
 
 
@@ -123,6 +124,15 @@ def _initializers(g: onnx.GraphProto, problems: list[str]) -> dict[str, onnx.Ten
             continue
         if n != count:
             problems.append(f"{where}: dims {dims} call for {count} values, its data holds {n}")
+            continue
+        small = SMALL_INT_RANGES.get(t.data_type)
+        if small is not None and not t.HasField("raw_data") and len(t.int32_data):
+            # int8/uint8/int16 values stored in int32_data: numpy would wrap 1000 to -24 without a word
+            values = np.asarray(t.int32_data, dtype=np.int64)
+            out = values[(values < small[0]) | (values > small[1])]
+            if out.size:
+                problems.append(f"{where}: a {_type_name(t.data_type)} tensor holding {int(out[0])} (outside "
+                                f"{small[0]}..{small[1]})")
     return consts
 
 
@@ -400,12 +410,15 @@ def check_shapes(model: onnx.ModelProto, path: Path | str = "model") -> None:
                                     f"(weights {wd}): the group must divide both, weights [M, C / group, ...]")
         if node.op_type in POOL_OPS and node.output:
             _pool_windows(node, where, attrs, shapes, problems)
-    for name, shape in shapes.items():
-        if shape and all(isinstance(d, int) for d in shape):
-            count = int(np.prod([int(d) for d in shape if isinstance(d, int)], dtype=np.float64))
-            if count * 4 > MAX_BYTES:
-                problems.append(f"value {name} has shape {list(shape)} ({count} elements): too large for the "
-                                f"C's int sizes (at most {MAX_BYTES} bytes)")
+    # the first value too large (in graph order, inputs first): everything computed from it is too
+    too_large = [(name, shape) for name, shape in shapes.items() if shape and all(isinstance(d, int) for d in shape)
+                 and int(np.prod([int(d) for d in shape if isinstance(d, int)], dtype=np.float64)) * 4 > MAX_BYTES]
+    if too_large:
+        name, shape = too_large[0]
+        count = int(np.prod([int(d) for d in shape if isinstance(d, int)], dtype=np.float64))
+        problems.append(f"value {name} has shape {list(shape)} ({count} float32 elements): more than the C's int "
+                        f"sizes hold ({MAX_BYTES} bytes)"
+                        + (f"; so do {len(too_large) - 1} values computed from it" if len(too_large) > 1 else ""))
     _fail(problems, path)
 
 
@@ -431,5 +444,7 @@ def _pool_windows(node: onnx.NodeProto, where: str, attrs: dict, shapes: dict, p
             problems.append(f"{where}: pads {pads}, strides {strides}, ceil_mode {attrs.get('ceil_mode', 0)}: the "
                             f"last of {out} windows along axis {2 + a} starts at {start}, in the padding only, past "
                             f"the input's {size} (onnxruntime drops such a window, ONNX's shape inference keeps it)")
-        elif (kernel[a] - 1) * dil[a] - pads[a] < 0:  # the first window ends before the input starts
+            return
+        if (kernel[a] - 1) * dil[a] - pads[a] < 0:  # the first window ends before the input starts
             problems.append(f"{where}: pads {pads}: a window along axis {2 + a} holds padding only")
+            return
