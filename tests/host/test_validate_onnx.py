@@ -60,13 +60,21 @@ def mutated(fn: Callable[[onnx.ModelProto], None]) -> onnx.ModelProto:
 
 # ---- initializers and shapes --------------------------------------------------------------------------------
 
-def test_initializer_data_shorter_than_its_dims(tmp_path):
-    def cut(m):
+@pytest.mark.parametrize("count, needle", [(69, "holds 69"), (75, "holds 75")])  # 75: an internal error once
+def test_initializer_data_does_not_match_its_dims(tmp_path, count, needle):
+    def resize(m):
         w = init(m, "net.conv1.weight")
-        data = numpy_helper.to_array(w).reshape(-1)[:-3]
         w.ClearField("float_data")
-        w.raw_data = data.tobytes()
-    build_error(tmp_path, mutated(cut), "net.conv1.weight", "[8, 1, 3, 3]", "72", "69")
+        w.raw_data = np.resize(numpy_helper.to_array(w).reshape(-1), count).tobytes()
+    build_error(tmp_path, mutated(resize), "net.conv1.weight", "[8, 1, 3, 3]", "72", needle)
+
+
+def test_initializer_raw_data_of_a_partial_value(tmp_path):
+    def odd(m):
+        w = init(m, "net.conv1.weight")
+        w.raw_data = w.raw_data[:-2] if w.raw_data else numpy_helper.to_array(w).tobytes()[:-2]
+        w.ClearField("float_data")
+    build_error(tmp_path, mutated(odd), "net.conv1.weight", "288 bytes", "286 bytes")
 
 
 def test_initializer_with_a_negative_dim(tmp_path):

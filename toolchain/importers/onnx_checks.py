@@ -122,6 +122,11 @@ def _initializers(g: onnx.GraphProto, problems: list[str]) -> dict[str, onnx.Ten
         except Exception as e:
             problems.append(f"{where}: unreadable data ({e})")
             continue
+        if n < 0:
+            itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
+            problems.append(f"{where}: dims {dims} call for {count} {_type_name(t.data_type)} values "
+                            f"({count * itemsize} bytes), its raw_data holds {len(t.raw_data)} bytes")
+            continue
         if n != count:
             problems.append(f"{where}: dims {dims} call for {count} values, its data holds {n}")
             continue
