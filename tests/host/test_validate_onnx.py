@@ -261,6 +261,19 @@ def test_concat_axis_out_of_range(tmp_path):
     build_error(tmp_path, m, "cat (Concat)", "axis 4")
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_float_attribute_not_finite(tmp_path, value):
+    m = model([helper.make_node("LeakyRelu", ["x"], ["y"], alpha=value, name="leaky")], {"x": [1, 4]}, {"y": [1, 4]})
+    build_error(tmp_path, m, "leaky (LeakyRelu)", f"attribute alpha is {value}")
+
+
+def test_pad_value_nan(tmp_path):
+    """NaN padding once built and wrote `.pad_value = nanf` into the C (a function name, not a float)."""
+    m = model([helper.make_node("Pad", ["x", "pads", "value"], ["y"], name="pad")], {"x": [2, 3]}, {"y": [2, 5]},
+              [const("pads", np.array([0, 1, 0, 1], np.int64)), const("value", np.float32(np.nan))])
+    build_error(tmp_path, m, "pad (Pad)", "constant_value value is NaN")
+
+
 def test_attribute_of_the_wrong_type(tmp_path):
     def bad(m):
         set_attr(node(m, "/net/conv1/Conv"), "group", 1.5)
@@ -320,6 +333,13 @@ def test_checker_finding_is_one_line(tmp_path):
         node(m, "/net/Relu").op_type = "NoSuchOp"
     msg = build_error(tmp_path, mutated(bad), "NoSuchOp")
     assert len(msg.strip().splitlines()) <= 4, msg
+
+
+def test_shape_inference_finding_names_the_node(tmp_path):
+    m = model([helper.make_node("Pad", ["x", "pads"], ["y"], name="pad")], {"x": [2, 3]}, {"y": [2, 5]},
+              [const("pads", np.array([0, 0, 1, 1], np.int64))])  # pads rows: [3, 4], not the declared [2, 5]
+    msg = build_error(tmp_path, m, "pad (Pad): Inferred shape and existing shape differ")
+    assert "op_type:" not in msg, msg
 
 
 def test_mutations_leave_the_original_valid(tmp_path):

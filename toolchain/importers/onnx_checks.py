@@ -222,6 +222,11 @@ def _node(node: onnx.NodeProto, k: int, version: int, imported: set[str], consts
             attrs[a.name] = helper.get_attribute_value(a)
         except Exception as e:
             problems.append(f"{where}: attribute {a.name} is unreadable ({e})")
+            continue
+        floats = [a.f] if a.type == onnx.AttributeProto.FLOAT else list(a.floats)
+        if not all(np.isfinite(floats)):  # alpha, beta, epsilon, ...: NaN or inf is never a model's intent
+            problems.append(f"{where}: attribute {a.name} is {next(f for f in floats if not np.isfinite(f))} "
+                            "(float attributes must be finite)")
     for name, spec in schema.attributes.items():
         if spec.required and name not in attrs:
             problems.append(f"{where}: required attribute {name} is missing")
@@ -231,6 +236,20 @@ def _node(node: onnx.NodeProto, k: int, version: int, imported: set[str], consts
         _qdq(node, where, consts, problems)
     if node.op_type in WEIGHTED_OPS:
         _finite_weights(node, where, consts, problems)
+    if node.op_type == "Pad" and len(node.input) > 2 and node.input[2] in consts:
+        _not_nan(node, where, consts[node.input[2]], "constant_value", problems)
+
+
+def _not_nan(node: onnx.NodeProto, where: str, t: onnx.TensorProto, what: str, problems: list[str]) -> None:
+    """A NaN padding value (infinities are fine: -inf is a max pool's padding)."""
+    from onnx import numpy_helper
+
+    try:
+        data = numpy_helper.to_array(t)
+    except Exception:
+        return  # reported with the initializers
+    if data.dtype.kind == "f" and np.isnan(data).any():
+        problems.append(f"{where}: {what} {t.name} is NaN")
 
 
 def _finite_weights(node: onnx.NodeProto, where: str, consts: dict[str, onnx.TensorProto],

@@ -133,7 +133,7 @@ def infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     except Exception as e:  # InferenceError: the model contradicts itself (or uses an op onnx does not know)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         # "(op_type:Conv, node name: c1): [ShapeInferenceError] detail" -> "c1 (Conv): detail"
-        found = re.findall(r"\(op_type:(\w+), node name: ([^)]*)\): \[\w+\] ([^(]*?)(?=\s*\(op_type:|$)", first)
+        found = re.findall(r"\(op_type:(\w+), node name: ([^)]*)\): \[\w+\] (.*?)(?=\s*\(op_type:|$)", first)
         if found:
             first = "; ".join(f"{name} ({op}): {detail.strip()}" for op, name, detail in found)
         raise InputError(f"ONNX shape inference failed: {first}") from None
