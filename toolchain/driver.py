@@ -93,8 +93,14 @@ def convert(g: Graph, conv: Conversion, model: Path, step: Step) -> Graph:
     samples = load_calibration(conv.calib, g, mean=conv.mean, std=conv.std, scale=conv.scale, limit=conv.calib_limit)
     step(f"quantize to int8 ({conv.calib_method} calibration over {len(samples)} samples)")
     q = quantize_graph(g, samples, method=conv.calib_method, progress=conv.progress)
-    q.meta = {**g.meta, **q.meta, "quantized_by": "edgec", "calibration": dict(
-        file=str(conv.calib), method=conv.calib_method, samples=len(samples))}
+    calibration: dict = dict(file=str(conv.calib), method=conv.calib_method, samples=len(samples))
+    dropped = q.meta["quantization"].get("dropped") or {}
+    if dropped:  # NaN, inf or |x| >= 1e30 left out of the ranges (docs/quantization.md): said, never silent
+        calibration["dropped_values"] = dropped
+        step(f"warning: calibration left out {sum(dropped.values())} NaN, infinite or |x| >= 1e30 values in "
+             f"{len(dropped)} tensors ({', '.join(f'{n}: {c}' for n, c in list(dropped.items())[:3])}"
+             f"{', ...' if len(dropped) > 3 else ''})")
+    q.meta = {**g.meta, **q.meta, "quantized_by": "edgec", "calibration": calibration}
     return q
 
 
