@@ -19,7 +19,7 @@ from rich.markup import escape
 
 from . import __version__
 from .c_text import display_text
-from .errors import EdgecError, Terminated
+from .errors import EdgecError, Terminated, interrupt, raise_if_interrupted
 
 err = Console(stderr=True, highlight=False)
 console = Console(highlight=False)
@@ -42,6 +42,7 @@ class Stages:
         return self
 
     def __call__(self, stage: str) -> None:
+        raise_if_interrupted()
         self.last = stage
         if self.status is not None:
             self.status.update(escape(stage))  # stages name user paths: text, not markup
@@ -302,11 +303,16 @@ def main(ctx, debug):
 
     Start with: edgec test MODEL (see docs/cli.md)."""
     signal.signal(signal.SIGTERM, _terminate)  # SIGTERM unwinds like Ctrl-C: no staging folder is left behind
+    signal.signal(signal.SIGINT, _interrupt)
     ctx.obj = dict(debug=debug)
 
 
 def _terminate(signum, frame):
-    raise Terminated()
+    interrupt(Terminated())
+
+
+def _interrupt(signum, frame):
+    interrupt(KeyboardInterrupt())
 
 
 def _default_out(model: Path) -> Path:

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
-from .errors import InputError
+from .errors import InputError, raise_if_interrupted
 
 MANIFEST = ".edgec-manifest.json"
 _MANIFEST_TMP = MANIFEST + ".tmp"  # written then renamed over the manifest; a leftover one is edgec's own
@@ -198,6 +198,7 @@ def staged(out: Path) -> Iterator[Path]:
             raise InputError(f"cannot write the output folder {out}: {e.strerror} ({e.filename})") from None
         yield staging
         seal(staging)
+        raise_if_interrupted()  # a signal whose exception a callback swallowed still stops the swap
         with _signals_held():  # a Ctrl-C or SIGTERM now is delivered after the swap: never a half-swapped folder
             try:
                 (_swap_contents if in_place else _swap)(out, staging)
