@@ -55,6 +55,12 @@ def _cell(text: str, limit: int = 160) -> str:
     return (text[:limit] + "...") if len(text) > limit else text.replace("|", "\\|")
 
 
+def summary_line(report: str) -> str:
+    """The line of a sanitizer or compiler report that says what went wrong."""
+    lines = [ln for ln in report.splitlines() if "runtime error" in ln or "ERROR:" in ln or "error:" in ln]
+    return (lines or report.splitlines() or [""])[0].strip()
+
+
 def findings_by_cause(outcomes: list[Outcome]) -> dict[tuple[str, str], list[Outcome]]:
     """Findings grouped by cause: kind, and where in edgec (internal errors) or the first line of the report."""
     groups: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
@@ -63,8 +69,7 @@ def findings_by_cause(outcomes: list[Outcome]) -> dict[tuple[str, str], list[Out
             exc = o.message.split(":")[0] if o.kind == "internal" else o.message
             key = (o.kind, f"{o.where} {exc}".strip() if o.kind == "internal" else o.mutator)
         elif o.sanitizer in ("finding", "compile error", "hang"):
-            lines = [ln for ln in o.detail.splitlines() if "runtime error" in ln or "ERROR:" in ln or "error:" in ln]
-            first = lines[0] if lines else (o.detail.splitlines() or [""])[0]
+            first = summary_line(o.detail)
             key = (f"sanitizer {o.sanitizer}", first.split(" runtime error")[0].split("/")[-1] + (
                 " runtime error" + first.split(" runtime error")[1][:80] if " runtime error" in first else ""))
         else:
@@ -132,14 +137,14 @@ def markdown(outcomes: list[Outcome], args, seconds: float, seeds: list[str]) ->
                   f"- reproducer: {reproducer(o)} (seed model {o.seed}, mutant seed {o.mutant_seed}, "
                   f"options {' '.join(o.options) or 'none'})",
                   f"- edit: {_cell('; '.join(o.steps), 300)}",
-                  f"- message: {_cell(o.message, 300)}", ""]
+                  f"- message: {_cell(o.message or summary_line(o.detail), 300)}", ""]
         if len(group) > 1:
             lines += ["- more: " + ", ".join(f"{x.seed} {x.mutant_seed}" for x in group[1:6]), ""]
     lines += ["## Every finding", ""]
     if findings:
         lines += _table(["seed model", "mutant seed", "kind", "where", "message (first line)"],
                         [[o.seed, o.mutant_seed, o.kind if o.kind != "exit" else f"sanitizer {o.sanitizer}",
-                          o.where, _cell(o.message or o.detail.splitlines()[0] if (o.message or o.detail) else "")]
+                          o.where, _cell(o.message or summary_line(o.detail))]
                          for o in findings[:500]])
         if len(findings) > 500:
             lines.append(f"\n... and {len(findings) - 500} more (see the JSON log)")
@@ -195,8 +200,9 @@ def main() -> None:
                 f.write(outcome_json(o) + "\n")
                 f.flush()
                 if o.is_finding:
-                    print(f"FINDING {o.kind} {o.sanitizer} {o.seed} {o.mutant_seed}: {o.where} {o.message[:200]}",
-                          file=sys.stderr, flush=True)
+                    what = o.message if o.kind != "exit" else summary_line(o.detail)
+                    print(f"FINDING {o.kind} (sanitizer {o.sanitizer}) {o.seed} {o.mutant_seed}: {o.where} "
+                          f"{what[:200]}", file=sys.stderr, flush=True)
                 if len(outcomes) % 100 == 0:
                     rate = len(outcomes) / (time.monotonic() - start)
                     print(f"{len(outcomes):,} mutants, {rate:.2f}/s, "

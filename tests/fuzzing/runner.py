@@ -110,9 +110,60 @@ def _unlimited_address_space() -> None:  # ASan reserves terabytes of shadow mem
     resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
+INCLUDE = re.compile(rb'^\s*#\s*include\s*"([^"]+)"', re.M)
+
+
+def _object_key(out: Path, source: Path, flags: list[str]) -> str:
+    """sha256 of the flags, the source and every header it includes (transitively, quoted includes searched
+    beside the including file and in the folder root, as -I. does): equal keys, equal object files."""
+    h = hashlib.sha256(" ".join(flags).encode() + b"\0" + str(source.relative_to(out)).encode())
+    seen: set[Path] = set()
+    todo = [source]
+    while todo:
+        f = todo.pop()
+        if f in seen:
+            continue
+        seen.add(f)
+        text = f.read_bytes()
+        h.update(b"\0" + str(f.relative_to(out)).encode() + b"\0" + text)
+        for name in INCLUDE.findall(text):
+            for base in (f.parent, out):
+                cand = base / name.decode(errors="replace")
+                if cand.is_file():
+                    todo.append(cand)
+                    break
+    return h.hexdigest()
+
+
+def sanitizer_build(out: Path, sources: list[str], objects: Path) -> Path:
+    """The suite's sanitizer build (toolchain/host.py: CFLAGS + SANITIZE) of an output folder, one object file per
+    source, cached by `_object_key` in `objects`: the runtime kernels most mutants share compile once. Raises
+    ToolchainError with the compiler's message."""
+    from edgec import host
+    from edgec.errors import ToolchainError
+
+    cc = host.find_cc()
+    flags = [*host.CFLAGS, *host.SANITIZE]
+    objs = []
+    for src in sources:
+        obj = objects / f"{_object_key(out, out / src, flags)}.o"
+        if not obj.is_file():
+            tmp = obj.with_suffix(f".{os.getpid()}.tmp.o")
+            res = subprocess.run([cc, *flags, "-I.", "-c", "-o", str(tmp), src], cwd=out, capture_output=True,
+                                 text=True)
+            if res.returncode != 0:
+                raise ToolchainError(f"the C compiler failed on {src}:\n{res.stderr.strip()[:3000]}")
+            tmp.replace(obj)
+        objs.append(str(obj))
+    exe = out / "model_asan"
+    res = subprocess.run([cc, *flags, "-o", str(exe), *objs, "-lm"], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise ToolchainError(f"linking the sanitizer build failed:\n{res.stderr.strip()[:3000]}")
+    return exe
+
+
 def _sanitize(build, mutant_seed: int, claims: Path, limit: int | None) -> tuple[str, str]:
     """Compile the build's C with ASan+UBSan once per distinct source digest and run it on random inputs."""
-    from edgec import host
     from edgec.data import random_inputs
     from edgec.errors import EdgecError
 
@@ -123,8 +174,10 @@ def _sanitize(build, mutant_seed: int, claims: Path, limit: int | None) -> tuple
         return "duplicate", ""
     if limit is not None and len(os.listdir(claims)) > limit:
         return "skipped", ""
+    objects = claims.parent / "objects"
+    objects.mkdir(exist_ok=True)
     try:
-        exe = host.build(build.out, build.sources, exe="model_asan", sanitize=True)
+        exe = sanitizer_build(build.out, build.sources, objects)
     except EdgecError as e:
         return "compile error", e.message[:3000]
     xs = random_inputs(build.graph, SANITIZER_SAMPLES, seed=mutant_seed)
