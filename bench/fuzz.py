@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import subprocess
 import sys
 import tempfile
@@ -66,7 +67,7 @@ def findings_by_cause(outcomes: list[Outcome]) -> dict[tuple[str, str], list[Out
     groups: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
     for o in outcomes:
         if o.kind in ("internal", "hang", "crash"):
-            exc = o.message.split(":")[0] if o.kind == "internal" else o.message
+            exc = o.message.removeprefix("internal error: ").split(":")[0]
             key = (o.kind, f"{o.where} {exc}".strip() if o.kind == "internal" else o.mutator)
         elif o.sanitizer in ("finding", "compile error", "hang"):
             first = summary_line(o.detail)
@@ -181,9 +182,18 @@ def main() -> None:
     ap.add_argument("--reproduce", nargs=2, metavar=("SEED_MODEL", "MUTANT_SEED"),
                     help="write that mutant and print the edgec command line, then exit")
     ap.add_argument("--write", help="with --reproduce: where to write the mutant")
+    ap.add_argument("--report-from", type=Path, metavar="LOG",
+                    help="write the report of a run's JSON log (one still going, or stopped) and exit")
     args = ap.parse_args()
     if args.reproduce:
         reproduce(args)
+        return
+    if args.report_from:
+        outcomes = [Outcome(**json.loads(line)) for line in args.report_from.read_text().splitlines() if line]
+        seconds = max(o.finished for o in outcomes) - min(o.finished - o.seconds for o in outcomes)
+        args.out.write_text(markdown(outcomes, args, seconds, DEFAULT_SEEDS))
+        print(f"wrote {args.out}: {len(outcomes):,} mutants, {sum(o.is_finding for o in outcomes)} findings",
+              file=sys.stderr)
         return
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="edgec-fuzz-"))
     seeds = build_seeds(workdir / "seeds", args.seeds)

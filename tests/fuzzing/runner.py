@@ -60,6 +60,7 @@ class Outcome:
     detail: str = ""  # internal errors: the traceback's tail; sanitizer findings: the report
     sanitizer: str = "not run"  # not run, clean, duplicate, skipped, finding, compile error, hang
     seconds: float = 0.0
+    finished: float = 0.0  # time.time() when the result came back (wall time of a run from its log)
 
     @property
     def is_finding(self) -> bool:
@@ -352,6 +353,7 @@ class Pool:
                         slot.deadline = time.monotonic() + self.timeout + SANITIZER_COMPILE_ALLOWANCE_S
                         continue
                     slot.task = None
+                    value.finished = time.time()
                     yield value
                 elif time.monotonic() > slot.deadline:
                     yield self._lost(task, "hang", f"no result within {slot.deadline - slot.started:.0f} s", slot)
@@ -362,7 +364,7 @@ class Pool:
         seed = self.seeds[task.seed]
         m = mutate(seed.data, seed.fmt, task.mutant_seed)
         return Outcome(task.seed, task.mutant_seed, m.family, m.mutator, m.steps, seed.options(task.mutant_seed),
-                       kind=kind, message=message, seconds=time.monotonic() - slot.started)
+                       kind=kind, message=message, seconds=time.monotonic() - slot.started, finished=time.time())
 
     def close(self) -> None:
         for slot in self.slots:
