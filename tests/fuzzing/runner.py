@@ -138,8 +138,8 @@ def _object_key(out: Path, source: Path, flags: list[str]) -> str:
 
 def sanitizer_build(out: Path, sources: list[str], objects: Path) -> Path:
     """The suite's sanitizer build (toolchain/host.py: CFLAGS + SANITIZE) of an output folder, one object file per
-    source, cached by `_object_key` in `objects`: the runtime kernels most mutants share compile once. Raises
-    ToolchainError with the compiler's message."""
+    source; the runtime kernels' objects are cached by `_object_key` in `objects`, so the kernels most mutants
+    share compile once. Raises ToolchainError with the compiler's message."""
     from edgec import host
     from edgec.errors import ToolchainError
 
@@ -147,8 +147,10 @@ def sanitizer_build(out: Path, sources: list[str], objects: Path) -> Path:
     flags = [*host.CFLAGS, *host.SANITIZE]
     objs = []
     for src in sources:
-        obj = objects / f"{_object_key(out, out / src, flags)}.o"
-        if not obj.is_file():
+        # the runtime kernels are shared by most mutants: cached; the model's own files are compiled in place
+        shared = src.startswith("runtime/")
+        obj = objects / f"{_object_key(out, out / src, flags)}.o" if shared else out / f"{Path(src).stem}.asan.o"
+        if not shared or not obj.is_file():
             tmp = obj.with_suffix(f".{os.getpid()}.tmp.o")
             res = subprocess.run([cc, *flags, "-I.", "-c", "-o", str(tmp), src], cwd=out, capture_output=True,
                                  text=True)
