@@ -264,7 +264,11 @@ def _worker(conn: Connection, seeds: dict[str, Seed], folder: Path, claims: Path
     folder.mkdir(parents=True, exist_ok=True)
     import edgec.cli  # noqa: F401  (once per worker: the point of the pool)
 
+    parent = os.getppid()
     while True:
+        while not conn.poll(1.0):  # the other workers hold this pipe's far end too: watch for an orphaned worker
+            if os.getppid() != parent:
+                return
         task = conn.recv()
         if task is None:
             return
