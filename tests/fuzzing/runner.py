@@ -196,13 +196,67 @@ def _sanitize(build, mutant_seed: int, claims: Path, limit: int | None) -> tuple
     return "clean", ""
 
 
-def run_one(seed: Seed, mutant_seed: int, folder: Path, claims: Path, sanitize_limit: int | None,
-            notify: Callable[[str], None] = lambda phase: None) -> Outcome:
-    """Make the mutant, run `edgec build` on it in this process the way the CLI does, classify the result."""
+@dataclass
+class CliRun:
+    """One in-process run of the `edgec` command line."""
+
+    code: int | None  # the exit code (None: an exception escaped the CLI)
+    internal: bool  # exit 5 or an escaped exception: a bug
+    message: str  # the first line of the error message
+    where: str  # internal errors: the innermost edgec frame
+    detail: str  # internal errors: the traceback's tail
+    stdout: str
+    builds: list  # the driver.Build of every driver.build call the command made
+
+
+def invoke_cli(argv: list[str]) -> CliRun:
+    """`edgec --debug ARGV` in this process: the click command the executable runs (standalone_mode=False, so
+    SystemExit and click's usage errors are caught here and turned into the exit codes the executable returns)."""
     import click
 
     from edgec import cli, driver
 
+    builds = []
+    real_build = driver.build
+
+    def recording_build(*args, **kwargs):  # the CLI's own call, observed to get the Build for the sanitizer run
+        b = real_build(*args, **kwargs)
+        builds.append(b)
+        return b
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    escaped = ""
+    driver.build = recording_build
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                cli.main.main(["--debug", *argv], prog_name="edgec", standalone_mode=False)
+                code: int | None = 0
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            except click.ClickException as e:
+                code = e.exit_code
+                print(f"error: {e.format_message()}", file=stderr)
+            except click.exceptions.Abort:
+                code = 1
+            except Exception:
+                code, escaped = None, traceback.format_exc()[-3000:]
+    finally:
+        driver.build = real_build
+    text = stderr.getvalue()
+    if escaped:
+        return CliRun(None, True, escaped.strip().splitlines()[-1], _innermost_edgec_frame(escaped), escaped,
+                      stdout.getvalue(), builds)
+    if code == cli.EXIT_INTERNAL:
+        return CliRun(code, True, _first_error_line(text), _innermost_edgec_frame(text), text[-3000:],
+                      stdout.getvalue(), builds)
+    message = (_first_error_line(text) or _json_message(stdout.getvalue())) if code else ""
+    return CliRun(code, False, message, "", "", stdout.getvalue(), builds)
+
+
+def run_one(seed: Seed, mutant_seed: int, folder: Path, claims: Path, sanitize_limit: int | None,
+            notify: Callable[[str], None] = lambda phase: None) -> Outcome:
+    """Make the mutant, run `edgec build` on it in this process the way the CLI does, classify the result."""
     start = time.monotonic()
     mutant = mutate(seed.data, seed.fmt, mutant_seed)
     options = seed.options(mutant_seed)
@@ -211,45 +265,13 @@ def run_one(seed: Seed, mutant_seed: int, folder: Path, claims: Path, sanitize_l
     model.write_bytes(mutant.data)
     out = folder / "out"
     shutil.rmtree(out, ignore_errors=True)
-    built = []
-    real_build = driver.build
-
-    def recording_build(*args, **kwargs):  # the CLI's own call, observed to get the Build for the sanitizer run
-        b = real_build(*args, **kwargs)
-        built.append(b)
-        return b
-
-    stdout, stderr = io.StringIO(), io.StringIO()
-    driver.build = recording_build
-    try:
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            try:
-                cli.main.main(["--debug", "build", str(model), "--out", str(out), "--json", *options],
-                              prog_name="edgec", standalone_mode=False)
-                o.code = 0
-            except SystemExit as e:
-                o.code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-            except click.ClickException as e:
-                o.code = e.exit_code
-                print(f"error: {e.format_message()}", file=stderr)
-            except Exception:
-                o.kind, o.code = "internal", None
-                o.detail = traceback.format_exc()[-3000:]
-                o.message = o.detail.strip().splitlines()[-1]
-                o.where = _innermost_edgec_frame(o.detail)
-    finally:
-        driver.build = real_build
-    text = stderr.getvalue()
-    if o.kind == "exit" and o.code == cli.EXIT_INTERNAL:
+    run = invoke_cli(["build", str(model), "--out", str(out), "--json", *options])
+    o.code, o.message, o.where, o.detail = run.code, run.message, run.where, run.detail
+    if run.internal:
         o.kind = "internal"
-        o.detail = text[-3000:]
-        o.where = _innermost_edgec_frame(text)
-    if not o.message and o.code:
-        o.message = _first_error_line(text) or _json_message(stdout.getvalue())
-    if o.code == 0 and built:
+    elif run.code == 0 and run.builds:
         notify("sanitize")
-        o.sanitizer, detail = _sanitize(built[0], mutant_seed, claims, sanitize_limit)
-        o.detail = o.detail or detail
+        o.sanitizer, o.detail = _sanitize(run.builds[0], mutant_seed, claims, sanitize_limit)
     o.seconds = time.monotonic() - start
     return o
 
