@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -71,9 +72,10 @@ def findings_by_cause(outcomes: list[Outcome]) -> dict[tuple[str, str], list[Out
             exc = o.message.removeprefix("internal error: ").split(":")[0]
             key = (o.kind, f"{o.where} {exc}".strip() if o.kind == "internal" else o.mutator)
         elif o.sanitizer in ("finding", "compile error", "hang"):
-            first = summary_line(o.detail)
-            key = (f"sanitizer {o.sanitizer}", first.split(" runtime error")[0].split("/")[-1] + (
-                " runtime error" + first.split(" runtime error")[1][:80] if " runtime error" in first else ""))
+            # the file and line of the report, and what went wrong with its numbers taken out (same cause)
+            where, _, what = summary_line(o.detail).partition(": ")
+            what = re.sub(r"‘[^’]*’|'[^']*'", "X", re.sub(r"-?\d+(\.\d+)?(e[-+]?\d+)?", "N", what))
+            key = (f"sanitizer {o.sanitizer}", f"{where.split('/')[-1]}: {what[:100]}")
         else:
             continue
         groups[key].append(o)
@@ -163,6 +165,8 @@ def reproduce(args) -> None:
     mutant_seed = int(args.reproduce[1])
     m = mutate(seed.data, seed.fmt, mutant_seed)
     path = Path(args.write or f"mutant_{seed.name}_{mutant_seed}.{seed.fmt}")
+    if path.suffix != f".{seed.fmt}":  # edgec reads an ONNX model by its extension
+        path = path.with_name(f"{path.name}.{seed.fmt}")
     path.write_bytes(m.data)
     print(f"{path}: {len(m.data):,} B, {m.family} mutant of {seed.name}: " + "; ".join(m.steps))
     print(f"edgec build {path} --out /tmp/mutant_out {' '.join(seed.options(mutant_seed))}".rstrip())
