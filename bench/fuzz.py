@@ -71,6 +71,8 @@ def findings_by_cause(outcomes: list[Outcome]) -> dict[tuple[str, str], list[Out
         if o.kind in ("internal", "hang", "crash"):
             exc = o.message.removeprefix("internal error: ").split(":")[0]
             key = (o.kind, f"{o.where} {exc}".strip() if o.kind == "internal" else o.mutator)
+        elif o.injection:
+            key = ("code injection", o.injection.split(":")[0])
         elif o.sanitizer in ("finding", "compile error", "hang"):
             # the file and line of the report, and what went wrong with its numbers taken out (same cause)
             where, _, what = summary_line(o.detail).partition(": ")
@@ -103,7 +105,9 @@ def markdown(outcomes: list[Outcome], args, seconds: float, seeds: list[str], re
         f"(clean {sanitized['clean']}, sanitizer findings {sanitized['finding']}, C compile errors "
         f"{sanitized['compile error']}, hangs {sanitized['hang']}; identical C skipped {sanitized['duplicate']}, "
         f"over the limit {sanitized['skipped']})",
-        f"- **findings: {len(findings)}** (internal errors, hangs, crashes, sanitizer findings; the goal is 0)", "",
+        f"- hostile names found as code in the generated C: {sum(bool(o.injection) for o in outcomes)}",
+        f"- **findings: {len(findings)}** (internal errors, hangs, crashes, sanitizer findings, code injections; "
+        "the goal is 0)", "",
         "## Outcomes per exit code", "",
         *_table(["outcome", "mutants", "share"],
                 [[f"exit {c}", v, f"{100 * v / n:.1f} %"] for c, v in sorted(codes.items())]
@@ -141,14 +145,15 @@ def markdown(outcomes: list[Outcome], args, seconds: float, seeds: list[str], re
                   f"- reproducer: {reproducer(o)} (seed model {o.seed}, mutant seed {o.mutant_seed}, "
                   f"options {' '.join(o.options) or 'none'})",
                   f"- edit: {_cell('; '.join(o.steps), 300)}",
-                  f"- message: {_cell(o.message or summary_line(o.detail), 300)}", ""]
+                  f"- message: {_cell(o.message or o.injection or summary_line(o.detail), 300)}", ""]
         if len(group) > 1:
             lines += ["- more: " + ", ".join(f"{x.seed} {x.mutant_seed}" for x in group[1:6]), ""]
     lines += ["## Every finding", ""]
     if findings:
         lines += _table(["seed model", "mutant seed", "kind", "where", "message (first line)"],
-                        [[o.seed, o.mutant_seed, o.kind if o.kind != "exit" else f"sanitizer {o.sanitizer}",
-                          o.where, _cell(o.message or summary_line(o.detail))]
+                        [[o.seed, o.mutant_seed, o.kind if o.kind != "exit" else
+                          "code injection" if o.injection else f"sanitizer {o.sanitizer}",
+                          o.where, _cell(o.message or o.injection or summary_line(o.detail))]
                          for o in findings[:500]])
         if len(findings) > 500:
             lines.append(f"\n... and {len(findings) - 500} more (see the JSON log)")
@@ -219,7 +224,7 @@ def main() -> None:
                 f.write(outcome_json(o) + "\n")
                 f.flush()
                 if o.is_finding:
-                    what = o.message if o.kind != "exit" else summary_line(o.detail)
+                    what = o.message if o.kind != "exit" else o.injection or summary_line(o.detail)
                     print(f"FINDING {o.kind} (sanitizer {o.sanitizer}) {o.seed} {o.mutant_seed}: {o.where} "
                           f"{what[:200]}", file=sys.stderr, flush=True)
                 if len(outcomes) % 100 == 0:

@@ -59,12 +59,14 @@ class Outcome:
     where: str = ""  # internal errors: the innermost edgec frame (file:function)
     detail: str = ""  # internal errors: the traceback's tail; sanitizer findings: the report
     sanitizer: str = "not run"  # not run, clean, duplicate, skipped, finding, compile error, hang
+    injection: str = ""  # a hostile name's payload found as code in the generated C (the line)
     seconds: float = 0.0
     finished: float = 0.0  # time.time() when the result came back (wall time of a run from its log)
 
     @property
     def is_finding(self) -> bool:
-        return self.kind in ("internal", "hang", "crash") or self.sanitizer in ("finding", "compile error", "hang")
+        return self.kind in ("internal", "hang", "crash") or self.sanitizer in ("finding", "compile error", "hang") \
+            or bool(self.injection)
 
 
 # ---- inside a worker ----------------------------------------------------------------------------------------
@@ -104,6 +106,24 @@ def source_digest(out: Path) -> str:
         if p.is_file() and p.suffix in (".c", ".h"):
             h.update(str(p.relative_to(out)).encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()
+
+
+# the payloads of mutators.HOSTILE_NAMES, as they would read had a name reached the C unescaped
+INJECTED = re.compile(r"\bint\s+edgec_injected_global\s*=|^\s*#\s*error\s+injected", re.M)
+COMMENTS_AND_STRINGS = re.compile(r'/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\\n])*"', re.S)
+
+
+def injected_code(out: Path) -> str:
+    """The first line of generated C, Make or CMake text where a hostile name's payload is code (outside comments
+    and string literals), or ''."""
+    for p in sorted(out.rglob("*")):
+        if p.is_file() and (p.suffix in (".c", ".h", ".ld", ".cmake") or p.name in ("Makefile", "CMakeLists.txt")):
+            code = COMMENTS_AND_STRINGS.sub(" ", p.read_text(errors="replace"))
+            m = INJECTED.search(code)
+            if m:
+                line = code[code.rfind("\n", 0, m.start()) + 1:code.find("\n", m.end())]
+                return f"{p.relative_to(out)}: {line.strip()[:200]}"
+    return ""
 
 
 def _unlimited_address_space() -> None:  # ASan reserves terabytes of shadow memory: lift the worker's cap
@@ -270,6 +290,7 @@ def run_one(seed: Seed, mutant_seed: int, folder: Path, claims: Path, sanitize_l
     if run.internal:
         o.kind = "internal"
     elif run.code == 0 and run.builds:
+        o.injection = injected_code(out)
         notify("sanitize")
         o.sanitizer, o.detail = _sanitize(run.builds[0], mutant_seed, claims, sanitize_limit)
     o.seconds = time.monotonic() - start
