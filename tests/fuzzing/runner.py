@@ -343,7 +343,7 @@ class Pool:
             memory_limit
         self.claims = workdir / "sanitized"
         self.claims.mkdir(parents=True, exist_ok=True)
-        self.ctx = mp.get_context("fork")  # workers inherit the imported modules and the seeds
+        self.ctx = mp.get_context("spawn")  # not fork: the run may be in a threaded process (pytest-xdist)
         self.slots = [self._spawn(k) for k in range(workers)]
 
     def _spawn(self, number: int) -> _Slot:
