@@ -2,7 +2,7 @@
 
 - `mutators`: mutants of .tflite and .onnx files (raw bytes and schema-aware field edits), each a pure function
   of (seed model, mutant seed);
-- `seeds`: the seed models (the MLPerf Tiny int8 models read from ../shared, the bundled digits models, the small
+- `seeds`: the seed models (the MLPerf Tiny int8 models the test suite reads, the bundled digits models, the small
   models the tests build);
 - `runner`: a pool of long-lived workers that run `edgec build` in-process on every mutant, classify the outcome
   and run the C of the mutants that build under ASan/UBSan.

@@ -1,6 +1,6 @@
 """The seed models the fuzzer mutates, and the build options each needs.
 
-- the MLPerf Tiny int8 models, read from ../shared beside the repository (never copied into it);
+- the MLPerf Tiny int8 models, read where tests/conftest.py reads them (never copied into the repository);
 - the bundled digits models (examples/digits): the int8 .tflite and the float ONNX model with its calibration data;
 - small models built by the tests (tests/small_models.py, tests/onnx_models.py; tests/ must be on sys.path).
 A float ONNX seed builds with calibration data (random for the built models, the digits calibration for digits)
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
-MLPERF = REPO.parent / "shared" / "models" / "mlperf-tiny"
+MLPERF = REPO.parent / "shared" / "models" / "mlperf-tiny"  # as tests/conftest.py MODELS
 MLPERF_INT8 = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "vww_96_int8"]
 DIGITS = REPO / "examples" / "digits"
 CALIBRATION_SAMPLES = 8  # calibration is not what is fuzzed: a few samples keep a float mutant's build fast
@@ -84,7 +84,8 @@ def build_seeds(folder: Path, names: list[str] | None = None) -> list[Seed]:
         if want(name):
             path = MLPERF / f"{name}.tflite"
             if not path.is_file():
-                raise FileNotFoundError(f"{path} is missing: the fuzzer reads the MLPerf Tiny models from ../shared")
+                raise FileNotFoundError(f"{path} is missing: the fuzzer reads the MLPerf Tiny models where the "
+                                        "tests do (tests/conftest.py)")
             seeds.append(Seed(name, "tflite", path))
     if want("digits_cnn_int8"):
         seeds.append(Seed("digits_cnn_int8", "tflite", DIGITS / "digits_cnn_int8.tflite"))
