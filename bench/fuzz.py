@@ -59,7 +59,12 @@ def _cell(text: str, limit: int = 160) -> str:
 
 
 def summary_line(report: str) -> str:
-    """The line of a sanitizer or compiler report that says what went wrong."""
+    """The line of a sanitizer or compiler report that says what went wrong; for AddressSanitizer, where: the
+    innermost frame's source line (`runtime/x.c:31: AddressSanitizer: global-buffer-overflow in fn`)."""
+    asan = re.search(r"AddressSanitizer: ([\w-]+)", report)
+    frame = re.search(r"#0 0x[0-9a-f]+ in (\S+) (\S+)", report)
+    if asan and frame:
+        return f"{frame.group(2)}: AddressSanitizer: {asan.group(1)} in {frame.group(1)}"
     lines = [ln for ln in report.splitlines() if "runtime error" in ln or "ERROR:" in ln or "error:" in ln]
     return (lines or report.splitlines() or [""])[0].strip()
 
