@@ -1,0 +1,252 @@
+"""The long fuzzing run: mutants of the seed models through `edgec build`, results in bench/results/fuzz.md.
+
+    .venv/bin/python bench/fuzz.py --mutants 20000 --workers 2 --out bench/results/fuzz.md
+    .venv/bin/python bench/fuzz.py --reproduce kws_ref_model 1234 [--write mutant.tflite]
+
+Every mutant is named by (seed model, mutant seed) and remade from those two alone (tests/fuzzing/mutators.py);
+--reproduce writes the mutant and prints the `edgec build` command that shows the finding. A log of every outcome
+(one JSON object per line) goes to --log while the run is going, so a long run can be watched and, killed, is not
+lost. The markdown report lists every internal error, hang, crash and sanitizer finding with its reproducer.
+See docs/fuzzing.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # the fuzzer and the seed model builders live beside the tests
+
+from fuzzing.mutators import mutate  # noqa: E402
+from fuzzing.runner import Outcome, Pool, outcome_json, tasks  # noqa: E402
+from fuzzing.seeds import build_seeds  # noqa: E402
+
+DEFAULT_SEEDS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "vww_96_int8", "digits_cnn_int8",
+                 "digits_cnn", "conv_dw_pool_fc", "fc_only", "patch_stage_net", "small_cnn", "kws_1d",
+                 "small_cnn_qdq"]
+
+
+def commit() -> str:
+    res = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
+                           text=True).stdout.strip()
+    return res.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
+
+
+def reproducer(o: Outcome) -> str:
+    return f"`python bench/fuzz.py --reproduce {o.seed} {o.mutant_seed}`"
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if k else "---" for k in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return lines
+
+
+def _cell(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return (text[:limit] + "...") if len(text) > limit else text.replace("|", "\\|")
+
+
+def summary_line(report: str) -> str:
+    """The line of a sanitizer or compiler report that says what went wrong; for AddressSanitizer, where: the
+    innermost frame's source line (`runtime/x.c:31: AddressSanitizer: global-buffer-overflow in fn`)."""
+    asan = re.search(r"AddressSanitizer: ([\w-]+)", report)
+    frame = re.search(r"#0 0x[0-9a-f]+ in (\S+) (\S+)", report)
+    if asan and frame:
+        return f"{frame.group(2)}: AddressSanitizer: {asan.group(1)} in {frame.group(1)}"
+    lines = [ln for ln in report.splitlines() if "runtime error" in ln or "ERROR:" in ln or "error:" in ln]
+    return (lines or report.splitlines() or [""])[0].strip()
+
+
+def findings_by_cause(outcomes: list[Outcome]) -> dict[tuple[str, str], list[Outcome]]:
+    """Findings grouped by cause: kind, and where in edgec (internal errors) or the first line of the report."""
+    groups: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
+    for o in outcomes:
+        if o.kind in ("internal", "hang", "crash"):
+            exc = o.message.removeprefix("internal error: ").split(":")[0]
+            key = (o.kind, f"{o.where} {exc}".strip() if o.kind == "internal" else o.mutator)
+        elif o.injection:
+            key = ("code injection", o.injection.split(":")[0])
+        elif o.sanitizer in ("finding", "compile error", "hang"):
+            # the file and line of the report, and what went wrong with its numbers taken out (same cause)
+            where, _, what = summary_line(o.detail).partition(": ")
+            what = re.sub(r"‘[^’]*’|'[^']*'", "X", re.sub(r"-?\d+(\.\d+)?(e[-+]?\d+)?", "N", what))
+            key = (f"sanitizer {o.sanitizer}", f"{where.split('/')[-1]}: {what[:100]}")
+        else:
+            continue
+        groups[key].append(o)
+    return groups
+
+
+def markdown(outcomes: list[Outcome], args, seconds: float, seeds: list[str], revision: str) -> str:
+    n = len(outcomes)
+    kinds = Counter(o.kind for o in outcomes)
+    codes = Counter(str(o.code) for o in outcomes if o.kind == "exit")
+    sanitized = Counter(o.sanitizer for o in outcomes if o.code == 0 and o.kind == "exit")
+    findings = [o for o in outcomes if o.is_finding]
+    lines = [
+        "# Fuzzing: mutants of the seed models through `edgec build`", "",
+        (f"Generated from the log {args.report_from.name} of a run (`bench/fuzz.py --report-from`; docs/fuzzing.md)."
+         if args.report_from else
+         f"Generated by `python bench/fuzz.py --mutants {args.mutants} --seed {args.seed} --workers {args.workers} "
+         f"--timeout {args.timeout:g}` (docs/fuzzing.md)."), "",
+        f"- date: {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- edgec commit: {revision}",
+        f"- mutants tried: {n:,} in {seconds / 60:.1f} min ({n / max(seconds, 1e-9):.2f} mutants/s"
+        + (f" with {args.workers} workers)" if not args.report_from else ")"),
+        f"- internal errors: {kinds['internal']}, hangs (> {args.timeout:g} s): {kinds['hang']}, crashes: "
+        f"{kinds['crash']}",
+        f"- mutants that built (exit 0): {codes.get('0', 0):,}; distinct generated C run under ASan+UBSan: "
+        f"{sum(v for k, v in sanitized.items() if k in ('clean', 'finding', 'hang'))} "
+        f"(clean {sanitized['clean']}, sanitizer findings {sanitized['finding']}, C compile errors "
+        f"{sanitized['compile error']}, hangs {sanitized['hang']}; identical C skipped {sanitized['duplicate']}, "
+        f"over the limit {sanitized['skipped']})",
+        f"- hostile names found as code in the generated C: {sum(bool(o.injection) for o in outcomes)}",
+        f"- **findings: {len(findings)}** (internal errors, hangs, crashes, sanitizer findings, code injections; "
+        "the goal is 0)", "",
+        "## Outcomes per exit code", "",
+        *_table(["outcome", "mutants", "share"],
+                [[f"exit {c}", v, f"{100 * v / n:.1f} %"] for c, v in sorted(codes.items())]
+                + [[k, kinds[k], f"{100 * kinds[k] / n:.1f} %"] for k in ("internal", "hang", "crash") if kinds[k]]),
+        "", "## Mutants per seed model", "",
+    ]
+    by_seed: dict[str, Counter] = defaultdict(Counter)
+    for o in outcomes:
+        by_seed[o.seed]["all"] += 1
+        by_seed[o.seed][str(o.code) if o.kind == "exit" else o.kind] += 1
+        by_seed[o.seed]["finding"] += o.is_finding
+    cols = ["0", "1", "2", "3", "4", "internal", "hang", "crash"]
+    lines += _table(["seed model", "mutants", *[f"exit {c}" if c.isdigit() else c for c in cols], "findings"],
+                    [[s, by_seed[s]["all"], *[by_seed[s][c] for c in cols], by_seed[s]["finding"]]
+                     for s in seeds if s in by_seed])
+    lines += ["", "## Mutants per mutator", "",
+              "A mutant's mutator is its first edit (a fifth of the mutants stack two or three edits).", ""]
+    by_mut: dict[str, Counter] = defaultdict(Counter)
+    for o in outcomes:
+        by_mut[o.mutator]["all"] += 1
+        by_mut[o.mutator][str(o.code) if o.kind == "exit" else o.kind] += 1
+        by_mut[o.mutator]["finding"] += o.is_finding
+    lines += _table(["mutator", "mutants", *[f"exit {c}" if c.isdigit() else c for c in cols], "findings"],
+                    [[m, by_mut[m]["all"], *[by_mut[m][c] for c in cols], by_mut[m]["finding"]]
+                     for m in sorted(by_mut)])
+    families = Counter(o.family for o in outcomes)
+    lines += ["", "Per family: " + ", ".join(f"{f} {v:,}" for f, v in sorted(families.items())) + ".", ""]
+    lines += ["## Findings by cause", ""]
+    groups = findings_by_cause(outcomes)
+    if not groups:
+        lines += ["None: no internal error, hang, crash or sanitizer finding.", ""]
+    for (kind, cause), group in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        o = group[0]
+        lines += [f"### {kind}: {cause} ({len(group)} mutants)", "",
+                  f"- reproducer: {reproducer(o)} (seed model {o.seed}, mutant seed {o.mutant_seed}, "
+                  f"options {' '.join(o.options) or 'none'})",
+                  f"- edit: {_cell('; '.join(o.steps), 300)}",
+                  f"- message: {_cell(o.message or o.injection or summary_line(o.detail), 300)}", ""]
+        if len(group) > 1:
+            lines += ["- more: " + ", ".join(f"{x.seed} {x.mutant_seed}" for x in group[1:6]), ""]
+    lines += ["## Every finding", ""]
+    if findings:
+        lines += _table(["seed model", "mutant seed", "kind", "where", "message (first line)"],
+                        [[o.seed, o.mutant_seed, o.kind if o.kind != "exit" else
+                          "code injection" if o.injection else f"sanitizer {o.sanitizer}",
+                          o.where, _cell(o.message or o.injection or summary_line(o.detail))]
+                         for o in findings[:500]])
+        if len(findings) > 500:
+            lines.append(f"\n... and {len(findings) - 500} more (see the JSON log)")
+    else:
+        lines.append("None.")
+    lines += ["", f"Wall time: {seconds:.0f} s.", ""]
+    return "\n".join(lines)
+
+
+def reproduce(args) -> None:
+    seeds = {s.name: s for s in build_seeds(Path(args.workdir or tempfile.mkdtemp(prefix="edgec-fuzz-")) / "seeds",
+                                            [args.reproduce[0]])}
+    seed = seeds[args.reproduce[0]]
+    mutant_seed = int(args.reproduce[1])
+    m = mutate(seed.data, seed.fmt, mutant_seed)
+    path = Path(args.write or f"mutant_{seed.name}_{mutant_seed}.{seed.fmt}")
+    if path.suffix != f".{seed.fmt}":  # edgec reads an ONNX model by its extension
+        path = path.with_name(f"{path.name}.{seed.fmt}")
+    path.write_bytes(m.data)
+    print(f"{path}: {len(m.data):,} B, {m.family} mutant of {seed.name}: " + "; ".join(m.steps))
+    print(f"edgec build {path} --out /tmp/mutant_out {' '.join(seed.options(mutant_seed))}".rstrip())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mutants", type=int, default=20_000)
+    ap.add_argument("--seed", type=int, default=1, help="run seed: mutant seeds are SEED * 10^7 + k")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--timeout", type=float, default=60.0, help="seconds per mutant before it counts as a hang")
+    ap.add_argument("--seeds", nargs="*", default=DEFAULT_SEEDS, help="seed models (default: all)")
+    ap.add_argument("--sanitize-limit", type=int, default=None,
+                    help="run at most this many distinct builds under ASan+UBSan (default: all)")
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "fuzz.md")
+    ap.add_argument("--log", type=Path, help="JSON lines of every outcome (default: beside the work folder)")
+    ap.add_argument("--workdir", type=Path, help="scratch folder (default: a new temporary folder)")
+    ap.add_argument("--reproduce", nargs=2, metavar=("SEED_MODEL", "MUTANT_SEED"),
+                    help="write that mutant and print the edgec command line, then exit")
+    ap.add_argument("--write", help="with --reproduce: where to write the mutant")
+    ap.add_argument("--report-from", type=Path, metavar="LOG",
+                    help="write the report of a run's JSON log (one still going, or stopped) and exit")
+    args = ap.parse_args()
+    if args.reproduce:
+        reproduce(args)
+        return
+    if args.report_from:
+        outcomes = [Outcome(**json.loads(line)) for line in args.report_from.read_text().splitlines() if line]
+        seconds = max(o.finished for o in outcomes) - min(o.finished - o.seconds for o in outcomes)
+        args.out.write_text(markdown(outcomes, args, seconds, DEFAULT_SEEDS, "see the log's run"))
+        print(f"wrote {args.out}: {len(outcomes):,} mutants, {sum(o.is_finding for o in outcomes)} findings",
+              file=sys.stderr)
+        return
+    # a run started in the background (nohup ... &) inherits SIGINT ignored: stop on SIGINT or SIGTERM alike
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="edgec-fuzz-"))
+    seeds = build_seeds(workdir / "seeds", args.seeds)
+    log = args.log or workdir / "outcomes.jsonl"
+    print(f"fuzzing {args.mutants:,} mutants of {len(seeds)} seed models with {args.workers} workers; log {log}",
+          file=sys.stderr)
+    outcomes: list[Outcome] = []
+    revision = commit()  # the code under test: taken at the start, the tree may move during a long run
+    start = time.monotonic()
+    try:
+        with Pool(seeds, workdir, workers=args.workers, timeout=args.timeout,
+                  sanitize_limit=args.sanitize_limit) as pool, log.open("w") as f:
+            for o in pool.run(tasks(seeds, args.mutants, args.seed)):
+                outcomes.append(o)
+                f.write(outcome_json(o) + "\n")
+                f.flush()
+                if o.is_finding:
+                    what = o.message if o.kind != "exit" else o.injection or summary_line(o.detail)
+                    print(f"FINDING {o.kind} (sanitizer {o.sanitizer}) {o.seed} {o.mutant_seed}: {o.where} "
+                          f"{what[:200]}", file=sys.stderr, flush=True)
+                if len(outcomes) % 100 == 0:
+                    rate = len(outcomes) / (time.monotonic() - start)
+                    print(f"{len(outcomes):,} mutants, {rate:.2f}/s, "
+                          f"{sum(x.is_finding for x in outcomes)} findings", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        print("interrupted: writing the report of the mutants run so far", file=sys.stderr)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    seconds = time.monotonic() - start
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(markdown(outcomes, args, seconds, [s.name for s in seeds], revision))
+    print(f"wrote {args.out}: {len(outcomes):,} mutants, {sum(o.is_finding for o in outcomes)} findings, "
+          f"{seconds:.0f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
