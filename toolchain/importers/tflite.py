@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import InputError, UnsupportedError
 from ..ir import Graph, Op, Quant, Tensor
+from .tflite_checks import bias_quantization_quirk, plain, validate
 
 try:
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as tfl
@@ -301,6 +302,7 @@ class _Reader:
         self.op_names = {v: k for k, v in vars(tfl.BuiltinOperator).items() if not k.startswith("_")}
         self.names = self._unique_names()
         self._check_structure()
+        validate(self)
 
     def _check_structure(self) -> None:
         """A flatbuffer can parse and still point anywhere (a damaged or hand-made file; a negative index would
@@ -319,7 +321,9 @@ class _Reader:
             if n_scale and n_zp not in (0, 1, n_scale):
                 raise malformed(f"tensor {self.names[i]} has {n_scale} scales but {n_zp} zero points")
             if q is not None and n_scale > 1:
-                shape = list(t.shape) if t.shape is not None else []
+                shape = plain(t.shape)
+                if bias_quantization_quirk(shape, n_scale, q.quantizedDimension):
+                    continue  # accepted as TFLite Micro does (tflite_checks.bias_quantization_quirk)
                 if not 0 <= q.quantizedDimension < len(shape) or shape[q.quantizedDimension] != n_scale:
                     raise malformed(f"tensor {self.names[i]} of shape {shape} has {n_scale} per-channel scales "
                                     f"along dimension {q.quantizedDimension}")
@@ -415,7 +419,10 @@ class _Reader:
                 zp = np.zeros(scale.size, dtype=np.int64)
             if zp.size == 1 and scale.size > 1:
                 zp = np.repeat(zp, scale.size)
-            quant = Quant(scale=scale, zero_point=zp, axis=int(q.quantizedDimension) if scale.size > 1 else None)
+            axis = int(q.quantizedDimension) if scale.size > 1 else None
+            if axis is not None and bias_quantization_quirk(list(shape), scale.size, axis):
+                axis = 0  # a 1-D bias whose quantized_dimension names its weights' axis
+            quant = Quant(scale=scale, zero_point=zp, axis=axis)
         return Tensor(name=name, shape=shape, dtype=dtype, quant=quant, data=self.tensor_data(idx))
 
     def op_code(self, op) -> str:
