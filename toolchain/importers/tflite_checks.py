@@ -70,10 +70,10 @@ def check_quantization(r: _Reader) -> list[str]:
         name = r.names[i]
         is_const = 0 < t.buffer < len(buffers) and buffers[t.buffer].data is not None and len(buffers[t.buffer].data)
         scales = np.asarray(q.scale, dtype=np.float64)
-        bad = [float(s) for s in scales if not math.isfinite(s) or s < 0 or (s == 0 and not is_const)]
+        bad = [str(np.float32(s)) for s in scales if not math.isfinite(s) or s < 0 or (s == 0 and not is_const)]
         if bad:
             domain = "finite and >= 0" if is_const else "finite and > 0"
-            problems.append(f"tensor {name}: quantization scale {bad[0]!r} ({len(bad)} of {scales.size} scales "
+            problems.append(f"tensor {name}: quantization scale {bad[0]} ({len(bad)} of {scales.size} scales "
                             f"bad); a scale must be {domain}")
         zps = [int(z) for z in (q.zeroPoint if q.zeroPoint is not None else [])]
         lo, hi = ZERO_POINT_RANGE.get(t.type, (-(2**63), 2**63 - 1))
@@ -133,8 +133,9 @@ def check_variables(r: _Reader) -> list[str]:
 
 
 def check_depthwise_options(r: _Reader) -> list[str]:
-    """DEPTHWISE_CONV_2D's depth_multiplier is what TFLite Micro's kernel loops over: it must equal the filter's
-    channels / the input's channels (or be 0, which some converters write and the shapes then decide)."""
+    """DEPTHWISE_CONV_2D's depth_multiplier is what TFLite Micro's kernel loops over (it does not derive it from
+    the shapes): it must equal the filter's channels / the input's channels. Another value makes TFLM read outside
+    its tensors (32767 crashed it) or, for 0, compute nothing."""
     problems = []
     for k, op in enumerate(r.sg.operators or []):
         if r.op_code(op) != "DEPTHWISE_CONV_2D" or op.builtinOptions is None or op.inputs is None:
@@ -148,9 +149,9 @@ def check_depthwise_options(r: _Reader) -> list[str]:
         if x[3] <= 0 or w[3] % x[3]:
             problems.append(f"#{k} DEPTHWISE_CONV_2D: the filter's {w[3]} channels are not a multiple of the "
                             f"input's {x[3]} (filter shape {w}, input shape {x})")
-        elif dm not in (0, w[3] // x[3]):
+        elif dm != w[3] // x[3]:
             problems.append(f"#{k} DEPTHWISE_CONV_2D: depth_multiplier is {dm}; the shapes give {w[3] // x[3]} "
-                            f"(filter channels {w[3]} / input channels {x[3]}), and it must be that (or 0)")
+                            f"(filter channels {w[3]} / input channels {x[3]}), and it must be that")
     return problems
 
 
