@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,8 +52,8 @@ def _in_child(kind: str, model: Path | bytes, samples: list[list[np.ndarray]], *
         if isinstance(model, bytes):
             (folder / "model.onnx").write_bytes(model)
             model = folder / "model.onnx"
-        np.savez(folder / "in.npz", **{f"s{i}_{k}": np.asarray(x) for i, s in enumerate(samples)
-                                        for k, x in enumerate(s)})
+        arrays: dict[str, Any] = {f"s{i}_{k}": np.asarray(x) for i, s in enumerate(samples) for k, x in enumerate(s)}
+        np.savez(folder / "in.npz", **arrays)
         spec = dict(kind=kind, model=str(Path(model).resolve()), arity=[len(s) for s in samples], options=options)
         (folder / "spec.json").write_text(json.dumps(spec, default=_json_default))
         timeout = BASE_TIMEOUT_S + PER_SAMPLE_TIMEOUT_S * len(samples)
@@ -95,7 +96,7 @@ def _child_main() -> None:
     except Exception as e:  # the runtime refused the model: its message is what the user needs
         sys.stderr.write(f"{type(e).__name__}: {' '.join(str(e).split()) or 'no message'}\n")
         sys.exit(_REFUSED)
-    arrays = {f"o{i}_{k}": np.asarray(y) for i, s in enumerate(outputs) for k, y in enumerate(s)}
+    arrays: dict[str, Any] = {f"o{i}_{k}": np.asarray(y) for i, s in enumerate(outputs) for k, y in enumerate(s)}
     for i, dump in enumerate(tensors or []):
         arrays.update({f"t{i}_{idx}": np.asarray(v) for idx, v in dump.items()})
     np.savez(folder / "out.npz", **arrays)

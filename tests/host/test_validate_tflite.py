@@ -24,7 +24,6 @@ from edgec.errors import EXIT_INPUT, ToolchainError
 from edgec.fixedpoint import MAX_LEFT_SHIFT, MAX_RIGHT_SHIFT, RescaleRangeError, quantize_multiplier
 from edgec.modelbuilder import ModelBuilder
 
-
 # ---- mutating a valid model through the flatbuffer object API ------------------------------------------------
 
 def load(data: bytes):
