@@ -229,27 +229,39 @@ def test_quantize_multiplier_refuses(real):
         quantize_multiplier(real)
 
 
-def _fc_with_output_scale(out_scale: float) -> bytes:
+def _fc_with_output_scale(out_scale: float, with_bias: bool = True) -> bytes:
     rng = np.random.default_rng(5)
     b = ModelBuilder()
     x = b.input("x", (1, 16), scale=0.05, zero_point=-3)
     w = b.const("w", rng.integers(-127, 128, size=(4, 16), dtype=np.int8), scale=0.01, zero_point=0)
     bias = b.const("bias", rng.integers(-100, 100, size=4).astype(np.int32), scale=0.0005, zero_point=0)
     y = b.activation("y", (1, 4), scale=out_scale, zero_point=2)
-    b.op("FULLY_CONNECTED", [x, w, bias], [y], "FullyConnectedOptions", fusedActivationFunction=0)
+    b.op("FULLY_CONNECTED", [x, w, bias if with_bias else -1], [y], "FullyConnectedOptions",
+         fusedActivationFunction=0)
     b.output(y)
     return b.build()
 
 
-# effective multipliers 5e-4 / s_y = 2^e: just below 2^30 (left shift 30: TFLM's Prepare refuses output scales
-# this small, from about 2^19 on), 2^18 (left shift 19, TFLM runs it), 2^-31.5 (right shift 31), 2^-40 (flushed
-# to a zero multiplier, as TFLM's QuantizeMultiplier does)
-@pytest.mark.parametrize("exponent,tflm_runs", [(29.9, False), (18.0, True), (-31.5, True), (-40.0, True)])
-def test_extreme_legal_scales_run_ubsan_clean(tmp_path, exponent, tflm_runs):
-    """The C for the extreme shifts runs under ASan/UBSan and equals the numpy reference (and TFLM where TFLM
-    accepts the model)."""
+def test_fully_connected_bias_scale_checked_as_tflm_does(tmp_path):
+    """TFLM's Prepare refuses a FULLY_CONNECTED whose bias scale is off input x weights scale by more than 2 % of
+    the output scale (here 2.9 %: the float32 rounding of 0.0005 against a tiny output scale); edgec says so."""
     path = tmp_path / "fc.tflite"
-    path.write_bytes(_fc_with_output_scale(5e-4 / 2**exponent))
+    path.write_bytes(_fc_with_output_scale(5e-4 / 2**19))
+    assert_error(edgec("build", path, "--out", tmp_path / "out"), EXIT_INPUT, "#0 FULLY_CONNECTED", "bias",
+                 "0.0288", "0.02")
+    with pytest.raises(ToolchainError, match="refused"):
+        reference.run_tflm(path, [[np.zeros((1, 16), np.int8)]])
+    path.write_bytes(_fc_with_output_scale(5e-4 / 2**18))  # 1.4 %: both accept it
+    assert edgec("build", path, "--out", tmp_path / "out").returncode == 0
+
+
+# effective multipliers 5e-4 / s_y = 2^e: just below 2^30 (left shift 30), 2^-31.5 (right shift 31), 2^-40
+# (flushed to a zero multiplier, as TFLM's QuantizeMultiplier does); no bias, whose scale TFLM would check
+@pytest.mark.parametrize("exponent", [29.9, 18.0, -31.5, -40.0])
+def test_extreme_legal_scales_run_ubsan_clean(tmp_path, exponent):
+    """The C for the extreme shifts runs under ASan/UBSan and equals the numpy reference and TFLM."""
+    path = tmp_path / "fc.tflite"
+    path.write_bytes(_fc_with_output_scale(5e-4 / 2**exponent, with_bias=False))
     b = driver.build(path, tmp_path / "out")
     exe = host.build(b.out, b.sources, exe="model_sanitized", sanitize=True)
     xs = random_inputs(b.graph, 8, seed=3)
@@ -257,9 +269,5 @@ def test_extreme_legal_scales_run_ubsan_clean(tmp_path, exponent, tflm_runs):
     for sample, got in zip(xs, ours):
         want = reference.run_numpy(b.graph, sample)[b.graph.outputs[0]]
         assert np.array_equal(got[0].reshape(-1), want.reshape(-1))
-    if not tflm_runs:
-        with pytest.raises(ToolchainError, match="refused"):
-            reference.run_tflm(path, xs)
-        return
     tflm, _ = reference.run_tflm(path, xs)
     assert all(np.array_equal(a[0].reshape(-1), t[0].reshape(-1)) for a, t in zip(ours, tflm))

@@ -155,6 +155,39 @@ def check_depthwise_options(r: _Reader) -> list[str]:
     return problems
 
 
+def _scale(t) -> float | None:
+    q = t.quantization
+    return float(q.scale[0]) if q is not None and q.scale is not None and len(q.scale) else None
+
+
+def check_bias_scale(r: _Reader) -> list[str]:
+    """A FULLY_CONNECTED with per-tensor weights: TFLite Micro's Prepare (GetQuantizedConvolutionMultipler) refuses
+    a bias scale that differs from input scale x weights scale (in double, as the pinned wheel computes it) by more
+    than 2 % of
+    the output scale; the bias values would be in other units than the accumulator they are added to."""
+    problems = []
+    tensors = r.sg.tensors or []
+    for k, op in enumerate(r.sg.operators or []):
+        if r.op_code(op) != "FULLY_CONNECTED" or op.inputs is None or len(op.inputs) < 3 or not len(op.outputs):
+            continue
+        x_i, w_i, b_i = (int(i) for i in op.inputs[:3])
+        if min(x_i, w_i, b_i) < 0 or tensors[x_i].type != 9:
+            continue
+        w_q = tensors[w_i].quantization
+        if w_q is None or w_q.scale is None or len(w_q.scale) != 1:
+            continue
+        scales = [_scale(tensors[i]) for i in (x_i, w_i, b_i, int(op.outputs[0]))]
+        if any(s is None or not s for s in scales):
+            continue
+        s_x, s_w, s_b, s_y = (float(s or 0.0) for s in scales)
+        diff = abs(s_x * s_w - s_b) / s_y
+        if not diff <= 0.02:
+            problems.append(f"#{k} FULLY_CONNECTED: bias {r.names[b_i]} has scale {str(np.float32(s_b))} but input scale x "
+                            f"weights scale is {s_x * s_w:.7g}: they differ by {diff:.3g} of the output scale "
+                            f"{str(np.float32(s_y))}, more than the 0.02 TFLite Micro allows")
+    return problems
+
+
 def check_bias_headroom(r: _Reader) -> list[str]:
     """The int32 accumulator of a conv-like op starts at the bias and adds w * (x - zp_x) for every tap: it cannot
     overflow when |bias[c]| + sum |w[c]| * max|x - zp_x| <= INT32_MAX for every output channel c (the C kernel and
@@ -199,7 +232,7 @@ def check_bias_headroom(r: _Reader) -> list[str]:
 def validate(r: _Reader) -> None:
     """All of the checks above; every problem in one message (exit 2)."""
     problems = (check_quantization(r) + check_inputs_present(r) + check_ranks(r) + check_variables(r)
-                + check_depthwise_options(r))
+                + check_depthwise_options(r) + check_bias_scale(r))
     if not problems:  # the headroom check reads buffers and quantization the checks above vouch for
         problems = check_bias_headroom(r)
     if problems:
