@@ -16,6 +16,7 @@ to a file whose last line explains a refusal.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import multiprocessing
 import os
@@ -90,6 +91,7 @@ def _in_child(kind: str, model: Path | bytes, samples: list[list[np.ndarray]], *
 def _child_main(folder_name: str) -> None:
     """The child's side of `_in_child`: read the samples, run the runtime in this process, write the results."""
     folder = Path(folder_name)
+    faulthandler.disable()  # a crash is reported by the parent from the exit signal, not as a traceback here
     log = os.open(folder / "log.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(log, 1)  # the runtime's C++ prints on the file descriptors, not through sys.stdout / sys.stderr
     os.dup2(log, 2)

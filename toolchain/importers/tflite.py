@@ -46,11 +46,18 @@ def _padding(opts) -> str:
     return PADDING[opts.padding]
 
 
+#: the largest stride, dilation, filter size and dilated filter extent edgec accepts: the kernels' window
+#: arithmetic (origin = out * stride - pad, plus dilation * tap) then stays far inside int32. Real models use
+#: single or double digits (a global pool: the input's size).
+MAX_WINDOW = 65535
+
+
 def _positive(opts, *fields: str) -> None:
-    """Strides, dilations and filter sizes of 0 or less only come from a damaged file."""
+    """Strides, dilations and filter sizes of 0 or less only come from a damaged file; above MAX_WINDOW the C's
+    int index arithmetic would overflow."""
     for f in fields:
-        if getattr(opts, f) < 1:
-            raise Unsupported(f"malformed operator: {f} is {getattr(opts, f)}, it must be at least 1")
+        if not 1 <= getattr(opts, f) <= MAX_WINDOW:
+            raise Unsupported(f"malformed operator: {f} is {getattr(opts, f)}, it must be in 1..{MAX_WINDOW}")
 
 
 # ---- one function per TFLite builtin: (options, op context) -> IR attrs; the decorator names the IR op ---------

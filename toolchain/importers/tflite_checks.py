@@ -188,6 +188,30 @@ def check_bias_scale(r: _Reader) -> list[str]:
     return problems
 
 
+def check_dilated_extent(r: _Reader) -> list[str]:
+    """A conv's dilated filter extent (taps - 1) * dilation + 1 stays within the window domain (MAX_WINDOW), so the
+    padding and tap offsets the kernel adds up fit an int (each factor alone is checked with the options)."""
+    from .tflite import MAX_WINDOW
+
+    problems = []
+    for k, op in enumerate(r.sg.operators or []):
+        code = r.op_code(op)
+        o = op.builtinOptions
+        if code not in ("CONV_2D", "DEPTHWISE_CONV_2D") or o is None or op.inputs is None or len(op.inputs) < 2:
+            continue
+        w_idx = int(op.inputs[1])
+        shape = plain(r.sg.tensors[w_idx].shape) if w_idx >= 0 else []
+        if len(shape) != 4:
+            continue  # reported by check_ranks
+        for axis, taps, field in (("height", shape[1], "dilationHFactor"), ("width", shape[2], "dilationWFactor")):
+            dilation = getattr(o, field, 1)
+            extent = (taps - 1) * dilation + 1
+            if 1 <= dilation and extent > MAX_WINDOW:
+                problems.append(f"#{k} {code}: {field} {dilation} with {taps} taps spans {extent} {axis} positions;"
+                                f" the dilated filter must span at most {MAX_WINDOW}")
+    return problems
+
+
 def check_bias_headroom(r: _Reader) -> list[str]:
     """The int32 accumulator of a conv-like op starts at the bias and adds w * (x - zp_x) for every tap: it cannot
     overflow when |bias[c]| + sum |w[c]| * max|x - zp_x| <= INT32_MAX for every output channel c (the C kernel and
@@ -232,7 +256,8 @@ def check_bias_headroom(r: _Reader) -> list[str]:
 def validate(r: _Reader) -> None:
     """All of the checks above; every problem in one message (exit 2)."""
     problems = (check_quantization(r) + check_inputs_present(r) + check_ranks(r) + check_variables(r)
-                + check_depthwise_options(r) + check_bias_scale(r))
+                + check_depthwise_options(r) + check_bias_scale(r)
+                + check_dilated_extent(r))
     if not problems:  # the headroom check reads buffers and quantization the checks above vouch for
         problems = check_bias_headroom(r)
     if problems:
