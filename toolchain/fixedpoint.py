@@ -49,7 +49,8 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     behaviour in TFLite Micro's C++ and in C, so it is refused, as are NaN and infinity. Every shift returned is
     in [-MAX_RIGHT_SHIFT, MAX_LEFT_SHIFT]."""
     if not math.isfinite(real):
-        raise RescaleRangeError(f"rescale factor {real!r} is not a finite number")
+        raise RescaleRangeError(f"rescale factor {real!r} is not a finite number (a ratio of the quantization scales "
+                                "overflowed: they are far out of range)")
     if real == 0.0:
         return 0, 0
     mantissa, shift = math.frexp(real)

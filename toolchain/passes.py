@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .errors import UnsupportedError
 from .ir import Graph
 from .ops import REGISTRY
@@ -44,7 +46,8 @@ def prepare(g: Graph) -> Graph:
     problems = []
     for op in g.ops:
         try:
-            REGISTRY[op.type].run_prepare(op, g)
+            with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+                REGISTRY[op.type].run_prepare(op, g)  # an inf ratio is refused by quantize_multiplier
         except RescaleRangeError as e:
             problems.append(f"{op.attrs.get('label', op.name)}: {e.message}")
     if problems:

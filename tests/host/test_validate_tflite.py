@@ -233,6 +233,21 @@ def test_quantize_multiplier_refuses(real):
         quantize_multiplier(real)
 
 
+def test_scale_ratio_overflowing_to_infinity(tmp_path):
+    """HARD_SWISH with input scale 1e38 and output scale 1e-38: the ratio overflows float; one message naming the
+    operator, no numpy warning on the way."""
+    b = ModelBuilder()
+    x = b.input("x", (1, 8), scale=1e38, zero_point=0)
+    y = b.activation("y", (1, 8), scale=1e-38, zero_point=0)
+    b.op("HARD_SWISH", [x], [y])
+    b.output(y)
+    path = tmp_path / "hard_swish.tflite"
+    path.write_bytes(b.build())
+    msg = assert_error(edgec("build", path, "--out", tmp_path / "out"), EXIT_INPUT, "#0 HARD_SWISH",
+                       "not a finite number")
+    assert "Warning" not in msg, msg
+
+
 def _fc_with_output_scale(out_scale: float, with_bias: bool = True) -> bytes:
     rng = np.random.default_rng(5)
     b = ModelBuilder()

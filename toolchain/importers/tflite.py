@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, UnsupportedError
+from ..fixedpoint import RescaleRangeError
 from ..ir import Graph, Op, Quant, Tensor
 from .tflite_checks import bias_quantization_quirk, plain, validate
 
@@ -542,7 +543,11 @@ def import_tflite(path: Path) -> Graph:
             problems.append(f"{op.attrs['label']}: maps to IR op {op.type}, which has no implementation yet")
             continue
         try:
-            problems += [f"{op.attrs['label']}: {rule}" for rule in impl.check(op, _graph_view(tensors, ops))]
+            # extreme scales overflow a rule's float ratio to inf: the rule (or quantize_multiplier) reports it
+            with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+                problems += [f"{op.attrs['label']}: {rule}" for rule in impl.check(op, _graph_view(tensors, ops))]
+        except RescaleRangeError as e:  # a rule computed a rescale the fixed-point code cannot represent
+            problems.append(f"{op.attrs['label']}: {e.message}")
         except (IndexError, KeyError, TypeError, AttributeError):  # a rule read an input this op does not have
             problems.append(f"{op.attrs['label']}: malformed operator: {len(op.inputs)} inputs and "
                             f"{len(op.outputs)} outputs, which a {op.attrs['tflite_op']} cannot have")
