@@ -123,6 +123,10 @@ INVALID = [
     ("opcode-index", lambda m: setattr(m.subgraphs[0].operators[0], "opcodeIndex", 99),
      ["operator #0", "operator code 99"]),
     ("buffer-index", lambda m: setattr(tensor(m, "conv_w"), "buffer", 1000), ["conv_w", "buffer 1000"]),
+    ("buffer-size", lambda m: setattr(m.buffers[tensor(m, "conv_w").buffer], "data", np.zeros(7, np.uint8)),
+     ["conv_w", "holds 7 values", "needs 216"]),
+    ("no-subgraph", lambda m: setattr(m, "subgraphs", []), ["no subgraph"]),
+    ("two-subgraphs", lambda m: m.subgraphs.append(m.subgraphs[0]), ["2 subgraphs", "single-subgraph"]),
 ]
 
 
@@ -132,6 +136,22 @@ def test_invalid_field_is_one_clear_message(tmp_path, edit, needles):
     msg = assert_error(edgec("build", path, "--out", tmp_path / "out"), EXIT_INPUT, *needles)
     assert "np." not in msg, msg  # no numpy repr in a message
     assert not (tmp_path / "out").exists()
+
+
+def test_tflm_ignores_a_variable_tensors_buffer(tmp_path):
+    """Why a constant marked variable is refused: TFLM starts it at its zero point, whatever its buffer holds (the
+    model computes as if its weights were 0), so no build of the buffer's values could match TFLM."""
+    xs = [[np.random.default_rng(i).integers(-128, 128, (1, 12, 12, 3)).astype(np.int8)] for i in range(3)]
+
+    def zero_weights(m):
+        buf = m.buffers[tensor(m, "conv_w").buffer]
+        buf.data = np.zeros(len(buf.data), np.uint8)
+
+    variable = reference.run_tflm(mutant(tmp_path, _variable, "variable"), xs)[0]
+    zeroed = reference.run_tflm(mutant(tmp_path, zero_weights, "zeroed"), xs)[0]
+    original = reference.run_tflm(mutant(tmp_path, lambda m: None, "original"), xs)[0]
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(variable, zeroed))
+    assert not all(np.array_equal(a[0], b[0]) for a, b in zip(variable, original))
 
 
 def test_depth_multiplier_test_command_does_not_crash(tmp_path):
