@@ -1,7 +1,7 @@
 """The official ONNX backend node tests, regenerated offline from the `onnx` wheel, run through edgec's float path.
 
 The onnx wheel ships the test-case generators (`onnx.backend.test.case.node`) but not their data; this module
-writes the cases whose graph uses an op edgec maps into tests/.cache/onnx-node-<onnx version>/ (ignored by git:
+writes the cases whose graph uses an op edgec maps into tests/.cache/onnx-node-<onnx version>-<op set hash>/ (ignored by git:
 the folder holds its own `.gitignore`), plus the `pytorch-converted` depthwise/grouped convolution cases the
 wheel ships with data. Each case is then run as edgec runs a model:
 
@@ -22,10 +22,12 @@ reason per excluded case); tests/host/test_onnx_conformance.py fails when a list
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -35,7 +37,7 @@ from onnx import numpy_helper
 
 TESTS = Path(__file__).resolve().parent
 LIST = TESTS / "onnx_conformance.toml"
-CACHE = TESTS / ".cache" / f"onnx-node-{onnx.__version__}"
+CACHE_ROOT = TESTS / ".cache"
 PYTORCH_CONVERTED = ["test_Conv2d_depthwise", "test_Conv2d_depthwise_padded", "test_Conv2d_depthwise_strided",
                      "test_Conv2d_depthwise_with_multiplier", "test_Conv2d_groups", "test_Conv2d_groups_thnn"]
 #: inputs of these ops are all data (two activations can meet): never frozen
@@ -52,15 +54,37 @@ def supported_ops() -> set[str]:
 
 # ---- generation -------------------------------------------------------------------------------------------------
 
+def cache_dir() -> Path:
+    """One folder per onnx version and per set of ops edgec maps (a new importer op must not read a stale cache)."""
+    ops_key = hashlib.sha256(",".join(sorted(supported_ops())).encode()).hexdigest()[:12]
+    return CACHE_ROOT / f"onnx-node-{onnx.__version__}-{ops_key}"
+
+
 def ensure_cache() -> Path:
-    """Write the selected node tests (once per onnx version) and copy the pytorch-converted ones."""
-    stamp = CACHE / "done.json"
-    if stamp.is_file():
-        return CACHE
-    if CACHE.exists():
-        shutil.rmtree(CACHE)
-    CACHE.mkdir(parents=True)
-    (TESTS / ".cache" / ".gitignore").write_text("*\n")
+    """Write the selected node tests (once per onnx version and op set) and copy the pytorch-converted ones.
+
+    Several xdist workers may get here at once with a cold cache: each writes a private folder and renames it into
+    place; the first rename wins and the others drop their copy, so a reader only ever sees a complete cache."""
+    cache = cache_dir()
+    if (cache / "done.json").is_file():
+        return cache
+    CACHE_ROOT.mkdir(parents=True, exist_ok=True)
+    (CACHE_ROOT / ".gitignore").write_text("*\n")
+    work = Path(tempfile.mkdtemp(prefix=f".{cache.name}.", dir=CACHE_ROOT))
+    try:
+        _write_cache(work)
+        try:
+            os.rename(work, cache)
+        except OSError:  # another worker renamed its complete copy first (ENOTEMPTY / EEXIST)
+            if not (cache / "done.json").is_file():
+                raise
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    return cache
+
+
+def _write_cache(root: Path) -> None:
     import warnings
 
     from onnx.backend.test.case.node import collect_testcases
@@ -73,15 +97,14 @@ def ensure_cache() -> Path:
     for case in cases:
         if case.name.endswith("_expanded") or not {n.op_type for n in case.model.graph.node} & ops:
             continue
-        d = CACHE / "node" / case.name
+        d = root / "node" / case.name
         if _write_case(d, case.model, case.data_sets or []):
             (d / "tolerance.json").write_text(json.dumps(dict(rtol=case.rtol, atol=case.atol)))
             written.append(case.name)
     src = Path(onnx.__file__).parent / "backend" / "test" / "data" / "pytorch-converted"
     for name in PYTORCH_CONVERTED:
-        shutil.copytree(src / name, CACHE / "pytorch-converted" / name)
-    stamp.write_text(json.dumps(dict(onnx=onnx.__version__, cases=len(written))))
-    return CACHE
+        shutil.copytree(src / name, root / "pytorch-converted" / name)
+    (root / "done.json").write_text(json.dumps(dict(onnx=onnx.__version__, cases=len(written))))
 
 
 def _write_case(d: Path, model: onnx.ModelProto, data_sets: list) -> bool:

@@ -5,7 +5,7 @@ Sources:
              `key`, for a one-input model) the named array, else the arrays in file order; an array called
              `labels` is never an input
     .npy     one array, for a one-input model
-    folder   image files (png, jpg, jpeg, bmp, gif, pgm, ppm, tif, tiff, webp; read with Pillow), in name order, for
+    image    one image file, or a folder of image files (png, jpg, jpeg, bmp, gif, pgm, ppm, tif, tiff, webp; read with Pillow), in name order, for
              a one-input model with an NHWC image input of 1 (grey) or 3 (RGB) channels; each image is converted to
              that many channels and resized (bilinear) to the input's height and width
 
@@ -44,8 +44,8 @@ def load_calibration(path: Path | str, g: Graph, *, mean: Number | None = None, 
         raise InputError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
     if limit is not None and limit < 1:
         raise InputError(f"the number of calibration samples must be at least 1, not {limit}")
-    if path.is_dir():
-        arrays = [_load_images(path, g, limit)]
+    if is_image_source(path):
+        arrays = [load_images(path, g, limit)]
         layouts = ["NHWC"]
     elif path.is_file():
         arrays = _load_arrays(path, g, key)
@@ -53,7 +53,7 @@ def load_calibration(path: Path | str, g: Graph, *, mean: Number | None = None, 
     else:
         raise InputError(f"{path}: no such calibration file or folder")
     per_input = [_conform(path, a, g, n, lay) for a, n, lay in zip(arrays, g.inputs, layouts)]
-    per_input = [_preprocess(path, a, n, mean, std, scale) for a, n in zip(per_input, g.inputs)]
+    per_input = [preprocess(path, a, n, mean, std, scale) for a, n in zip(per_input, g.inputs)]
     n = min(len(a) for a in per_input)
     if limit is not None:
         n = min(n, limit)
@@ -92,15 +92,24 @@ def _load_arrays(path: Path, g: Graph, key: str | None) -> list[np.ndarray]:
     return arrays
 
 
-def _load_images(folder: Path, g: Graph, limit: int | None) -> np.ndarray:
+def is_image_source(path: Path) -> bool:
+    """A folder of images or one image file (by its suffix): what load_images reads."""
+    return path.is_dir() or (path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def load_images(folder: Path, g: Graph, limit: int | None) -> np.ndarray:
+    """A folder's images (in name order) or one image file as float32 pixels (N, 1, H, W, C) for the model's one
+    NHWC image input: converted to its channels (grey or RGB) and resized (bilinear) to its height and width.
+    Shared by --calib and `edgec test --inputs`."""
     if len(g.inputs) != 1:
-        raise InputError(f"{folder}: an image folder calibrates one-input models; the model has {len(g.inputs)} "
+        raise InputError(f"{folder}: images feed one-input models; the model has {len(g.inputs)} "
                          "inputs (use an .npz with one array per input)")
     t = g.t(g.inputs[0])
     if len(t.shape) != 4 or t.shape[3] not in (1, 3):
         raise InputError(f"{folder}: images need a 1xHxWx1 or 1xHxWx3 input, the model's input {t.name} is "
                          f"{t.shape}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = ([folder] if folder.is_file() else
+             sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()))
     if not files:
         raise InputError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
     try:
@@ -155,8 +164,9 @@ def _per_channel(path: Path, what: str, v: Number, channels: int) -> np.ndarray:
     return arr
 
 
-def _preprocess(path: Path, a: np.ndarray, name: str, mean: Number | None, std: Number | None,
-                scale: float | None) -> np.ndarray:
+def preprocess(path: Path, a: np.ndarray, name: str, mean: Number | None, std: Number | None,
+               scale: float | None) -> np.ndarray:
+    """x = (v * scale - mean) / std over the last (channel) axis, as float32; unchanged without them."""
     if mean is None and std is None and scale is None:
         return a
     channels = a.shape[-1]

@@ -7,6 +7,8 @@ budget, 4 toolchain/emulator missing or failed, 5 internal error (a bug in edgec
 from __future__ import annotations
 
 import json
+import math
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -16,11 +18,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import __version__
-from .errors import EdgecError
+from .c_text import display_text
+from .errors import EdgecError, Terminated, interrupt, raise_if_interrupted
 
 err = Console(stderr=True, highlight=False)
 console = Console(highlight=False)
 EXIT_INTERNAL = 5
+MAX_SAMPLES = 100_000  # test vectors per run: random ones are all held in memory, and each runs the C once
 
 
 class Stages:
@@ -29,6 +33,7 @@ class Stages:
     def __init__(self, quiet: bool):
         self.quiet = quiet
         self.status = None
+        self.last: str | None = None  # the stage running when an error stops the command (--json's `stage`)
 
     def __enter__(self):
         if not self.quiet:
@@ -37,8 +42,10 @@ class Stages:
         return self
 
     def __call__(self, stage: str) -> None:
+        raise_if_interrupted()
+        self.last = stage
         if self.status is not None:
-            self.status.update(stage)
+            self.status.update(escape(stage))  # stages name user paths: text, not markup
             err.print(f"[dim]- {escape(stage)}[/]")
 
     def __exit__(self, *exc):
@@ -46,47 +53,89 @@ class Stages:
             self.status.__exit__(*exc)
 
 
-def run_guarded(fn, debug: bool):
+def json_error(code: int, message: str, stage: str | None) -> str:
+    """The one JSON object `--json` prints on stdout when a command fails (docs/cli.md, "--json")."""
+    return json.dumps({"error": {"exit_code": code, "message": message, "stage": stage}})
+
+
+def run_guarded(fn, debug: bool, stages: Stages | None = None, as_json: bool = False):
+    """Run a command's body: an EdgecError is one message and its exit code, anything else an internal error
+    (exit 5). With `as_json`, a failure also prints json_error(...) on stdout, naming the last stage `stages` saw."""
+
+    def fail(code: int, message: str) -> None:
+        if as_json:
+            click.echo(json_error(code, message, stages.last if stages is not None else None))
+        sys.exit(code)
+
     try:
         return fn()
     except EdgecError as e:
         if debug:
             traceback.print_exc()
         err.print(f"[bold red]error:[/] {escape(e.message)}", markup=True, soft_wrap=True)  # messages hold [..]
-        sys.exit(e.code)
-    except KeyboardInterrupt:
+        fail(e.code, e.message)
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated): the `finally`s above have cleaned up
         err.print("interrupted")
-        sys.exit(130)
+        fail(143 if isinstance(e, Terminated) else 130, "interrupted")
     except Exception as e:  # a bug in edgec: say so plainly, keep the traceback for --debug
         if debug:
             traceback.print_exc()
-        err.print(f"internal error: {type(e).__name__}: {e}\n(this is a bug in edgec; rerun with --debug for the "
-                  "traceback and report it)", markup=False)
-        sys.exit(EXIT_INTERNAL)
+        message = f"internal error: {type(e).__name__}: {e}"
+        err.print(f"{message}\n(this is a bug in edgec; rerun with --debug for the traceback and report it)",
+                  markup=False)
+        fail(EXIT_INTERNAL, message)
 
 
 model_arg = click.argument("model", type=click.Path(path_type=Path))
 
 
 class ByteSize(click.ParamType):
-    """512, 64k, 64K, 64KiB, 1M, 1.5MB: binary multiples (k = 1024), as board datasheets count SRAM and flash."""
+    """512, 64k, 64K, 64KiB, 1M, 1.5MB: binary multiples (k = 1024), as board datasheets count SRAM and flash.
+    A budget is a whole positive number of bytes up to MAX_BYTES (inf, nan and 1e309 are not sizes)."""
 
     name = "size"
-    units = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2}
+    units = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
+             "g": 1024**3, "gb": 1024**3, "gib": 1024**3}
+    MAX_BYTES = 1 << 40  # 1 TiB: far above any microcontroller, far below float precision trouble
 
     def convert(self, value, param, ctx):
-        if isinstance(value, int):
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= self.MAX_BYTES:
             return value
         text = str(value).strip().lower().replace("_", "").replace(",", "")
-        number = text.rstrip("kmib")
+        number = text.rstrip("kmgib")
         unit = text[len(number):]
         try:
-            size = int(float(number) * self.units[unit])
+            size = float(number) * self.units[unit]
         except (ValueError, KeyError):
             self.fail(f"{value!r} is not a size (examples: 65536, 64k, 1M)", param, ctx)
-        if size <= 0:
-            self.fail(f"{value!r}: a budget must be positive", param, ctx)
-        return size
+        if not math.isfinite(size) or size <= 0 or size > self.MAX_BYTES:
+            self.fail(f"{value!r}: a budget must be a positive number of bytes up to 1 TiB (e.g. 65536, 64k, 1M)",
+                      param, ctx)
+        if int(size) < 1:
+            self.fail(f"{value!r}: a budget must be at least 1 byte", param, ctx)
+        return int(size)
+
+
+class FiniteFloat(click.ParamType):
+    """A finite float (NaN and infinities refused, as every comparison with NaN is false), optionally in
+    [low, high] and non-zero: click's FloatRange lets NaN through."""
+
+    name = "number"
+
+    def __init__(self, low: float | None = None, high: float | None = None, nonzero: bool = False):
+        self.low, self.high, self.nonzero = low, high, nonzero
+
+    def convert(self, value, param, ctx):
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        domain = ("a finite number" + (f" from {self.low:g}" if self.low is not None else "")
+                  + (f" to {self.high:g}" if self.high is not None else "") + (", not 0" if self.nonzero else ""))
+        if (not math.isfinite(x) or (self.low is not None and x < self.low)
+                or (self.high is not None and x > self.high) or (self.nonzero and x == 0)):
+            self.fail(f"{value!r}: must be {domain}", param, ctx)
+        return x
 
 
 def schedule_options(fn):
@@ -97,7 +146,7 @@ def schedule_options(fn):
         click.option("--patch/--no-patch", "patch", default=None,
                      help="Patch-based first stage: always take the smallest arena / never "
                           "[default: only when layer by layer does not fit the budget]."),
-        click.option("--max-mac-overhead", type=click.FloatRange(0, 1000), default=20.0, show_default=True,
+        click.option("--max-mac-overhead", type=FiniteFloat(0, 1000), default=20.0, show_default=True,
                      help="Patch search: most extra MACs allowed for the recomputed halos, in percent."),
     ]):
         fn = option(fn)
@@ -109,14 +158,35 @@ def _schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead) -> dict
                 max_mac_overhead=max_mac_overhead / 100)
 
 
+def _with_flash_budget(run, flash_budget: int | None):
+    """Run a build; when its arena does not fit, also name a --flash-budget the weights overflow (the schedule is
+    chosen before the flash is checked, so the arena's message alone would hide it)."""
+    from .driver import flash_too
+    from .errors import BudgetError
+
+    try:
+        return run()
+    except BudgetError as e:
+        weights = getattr(e, "weights_bytes", None)
+        if weights is None or flash_budget is None:
+            raise
+        raise flash_too(e, weights, flash_budget, "--flash-budget is") from None
+
+
 def _floats(ctx, param, text: str | None) -> tuple[float, ...] | None:
-    """Option callback: '0.485,0.456,0.406' -> floats (click reports a bad value as a usage error, exit 2)."""
+    """Option callback: '0.485,0.456,0.406' -> finite floats (--std also non-zero); a bad value is a usage error
+    (exit 2)."""
     if text is None:
         return None
     try:
-        return tuple(float(v) for v in text.split(","))
+        values = tuple(float(v) for v in text.split(","))
     except ValueError:
         raise click.BadParameter(f"{text!r}: comma-separated numbers, e.g. 0.485,0.456,0.406") from None
+    if not all(math.isfinite(v) for v in values):
+        raise click.BadParameter(f"{text!r}: every value must be a finite number (no nan, inf)")
+    if param.name == "std" and any(v == 0 for v in values):
+        raise click.BadParameter(f"{text!r}: a standard deviation divides, so it must not be 0")
+    return values
 
 
 def _input_shapes(ctx, param, values: tuple[str, ...]) -> dict[str, tuple[int, ...]] | None:
@@ -143,10 +213,11 @@ def conversion_options(fn):
                      show_default=True, help="How activation ranges are chosen from the calibration data."),
         click.option("--calib-samples", type=click.IntRange(1), help="Use at most this many calibration samples."),
         click.option("--mean", callback=_floats,
-                     help="Image-folder preprocessing: per-channel mean subtracted (after --scale)."),
-        click.option("--std", callback=_floats, help="Image-folder preprocessing: per-channel divisor (after --mean)."),
-        click.option("--scale", "pixel_scale", type=float, help="Image-folder preprocessing: pixels multiplied first "
-                                                                 "(e.g. 0.00392157 for 1/255)."),
+                     help="Preprocessing of --calib (and test --inputs) images and float arrays: per-channel mean "
+                          "subtracted (after --scale)."),
+        click.option("--std", callback=_floats, help="Preprocessing: per-channel divisor (after --mean), not 0."),
+        click.option("--scale", "pixel_scale", type=FiniteFloat(nonzero=True),
+                     help="Preprocessing: values multiplied first (e.g. 0.00392157 for 1/255 on 8-bit pixels)."),
         click.option("--dtype", type=click.Choice(["int8", "float32"]), default="int8", show_default=True,
                      help="float32 keeps a float model in float (cores with an FPU)."),
         click.option("--input-shape", "input_shape", multiple=True, callback=_input_shapes,
@@ -163,20 +234,92 @@ def _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtyp
                       mean=mean, std=std, scale=pixel_scale, input_shapes=input_shape, progress=not quiet)
 
 
-@click.group(context_settings=dict(help_option_names=["-h", "--help"]))
+class EdgecGroup(click.Group):
+    """click's group, except that a usage error (exit 2: a bad option value, a missing argument) on a command line
+    holding --json also prints the JSON error object on stdout, as every other failure does (docs/cli.md)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as e:
+            e.show()
+            if "--json" in argv:
+                click.echo(json_error(e.exit_code, e.format_message(), None))
+            sys.exit(e.exit_code)
+        except click.exceptions.Abort:
+            err.print("aborted")
+            sys.exit(1)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)  # click.exceptions.Exit (--help, --version) returns its code
+
+
+# what `edgec report DIR` reads of report.json (report.markdown); --html reads more, checked as it renders
+REPORT_KEYS: dict[str, type | tuple[type, ...]] = dict(
+    model=str, board=str, edgec_version=str, macs=int, arena_bytes=int, lower_bound_bytes=int, weights_bytes=int,
+    layers=list)
+
+
+def read_report(folder: Path, required: dict[str, type | tuple[type, ...]]) -> dict:
+    """An output folder's report.json, checked: an object with each `required` key of the given type; anything
+    else (not JSON, not an object, a key missing or of another type) is exit 2 naming the file and the problem."""
+    from .errors import InputError
+
+    path = folder / "report.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise InputError(f"{path}: not a readable report.json ({type(e).__name__}: {e}); rebuild the folder with "
+                         "`edgec build`") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: holds a JSON {type(data).__name__}, not the object edgec writes; rebuild the "
+                         "folder with `edgec build`")
+    for key, kind in required.items():
+        if key not in data:
+            raise InputError(f"{path}: has no `{key}`; rebuild the folder with `edgec build`")
+        if not isinstance(data[key], kind) or isinstance(data[key], bool) and bool not in (
+                kind if isinstance(kind, tuple) else (kind,)):
+            names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise InputError(f"{path}: `{key}` is {json.dumps(data[key])[:60]}, not a {names}; rebuild the folder "
+                             "with `edgec build`")
+    return data
+
+
+@click.group(cls=EdgecGroup, context_settings=dict(help_option_names=["-h", "--help"]))
 @click.version_option(__version__, prog_name="edgec")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.pass_context
 def main(ctx, debug):
-    """edgec: int8 neural networks to plain C99 for microcontrollers, validated against TFLite Micro."""
+    """edgec: neural networks to plain C99 for microcontrollers.
+
+    \b
+    Imports .tflite and .onnx models (int8; float models quantized to int8
+    from your calibration data with --calib, or kept float32), schedules
+    them to fit the board's SRAM and flash (static arena, patch-based first
+    layers), writes C (or a Cortex-M firmware), and validates it against
+    TFLite Micro (int8: bit for bit) on the host, on QEMU-emulated boards or
+    on real boards over pyOCD.
+
+    Start with: edgec test MODEL (see docs/cli.md)."""
+    signal.signal(signal.SIGTERM, _terminate)  # SIGTERM unwinds like Ctrl-C: no staging folder is left behind
+    signal.signal(signal.SIGINT, _interrupt)
     ctx.obj = dict(debug=debug)
+
+
+def _terminate(signum, frame):
+    interrupt(Terminated())
+
+
+def _interrupt(signum, frame):
+    interrupt(KeyboardInterrupt())
 
 
 def _default_out(model: Path) -> Path:
     return Path("build") / model.stem
 
 
-@main.command()
+@main.command(short_help="Compile a model to C (and firmware for a board).")
 @model_arg
 @click.option("--board", default="host", show_default=True, help="Target board (see `edgec boards`).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder [default: build/<model name>].")
@@ -187,15 +330,19 @@ def _default_out(model: Path) -> Path:
 @click.pass_context
 def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_overhead, calib, calib_method,
           calib_samples, mean, std, pixel_scale, dtype, input_shape, as_json, as_report):
-    """Compile MODEL (.tflite or .onnx) into a C folder: model.c/h, weights.c, runtime/, main.c, Makefile, report."""
+    """Compile MODEL (.tflite or .onnx) into a C folder: model.c/h, weights.c, runtime/, main.c, Makefile, report;
+    for a Cortex-M board also firmware.elf, linked against its SRAM and flash."""
     from . import driver
+
+    stages = Stages(as_json)
 
     def go():
         conversion = _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape,
                                  as_json)
-        with Stages(as_json) as step:
-            b = driver.build(model, out or _default_out(model), board, step, conversion=conversion,
-                             **_schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead))
+        with stages as step:
+            b = _with_flash_budget(lambda: driver.build(
+                model, out or _default_out(model), board, step, conversion=conversion,
+                **_schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead)), flash_budget)
         if as_json:
             click.echo(json.dumps(b.report))
             return
@@ -217,16 +364,19 @@ def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_over
                       f"{r['flash_budget_bytes']:,} B, static SRAM {r['static_sram_bytes']:,} of {r['sram_budget_bytes']:,} B "
                       "(+ stack, measured by `edgec test --board`)", markup=False, soft_wrap=True)
 
-    run_guarded(go, ctx.obj["debug"])
+    run_guarded(go, ctx.obj["debug"], stages, as_json)
 
 
-@main.command()
+@main.command(short_help="Build, run and compare with TFLite Micro.")
 @model_arg
 @click.option("--board", default="host", show_default=True, help="Target board (see `edgec boards`).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder [default: build/<model name>].")
-@click.option("--inputs", type=click.Path(path_type=Path), help="Test vectors (.npz / .npy); default: random.")
-@click.option("--samples", type=click.IntRange(1), help="Number of test vectors [default: 50 random, or all of --inputs].")
-@click.option("--seed", default=0, show_default=True, help="Seed of the random test vectors.")
+@click.option("--inputs", type=click.Path(path_type=Path),
+              help="Test vectors: .npz / .npy, an image or a folder of images (as --calib) [default: random].")
+@click.option("--samples", type=click.IntRange(1, MAX_SAMPLES),
+              help="Number of test vectors [default: 50 random, or all of --inputs].")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
+              help="Seed of the random test vectors (a non-negative integer).")
 @click.option("--tolerance", type=click.IntRange(0),
               help="Allowed max |diff| against the reference, in LSB [default: 0 against TFLM, 1 against "
                    "onnxruntime for QDQ models; float32: relative error 1e-5].")
@@ -238,21 +388,26 @@ def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_over
 @click.pass_context
 def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, device, sram_budget, flash_budget, patch,
          max_mac_overhead, calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape, as_json):
-    """Build MODEL, run it on test vectors and compare every output with TFLite Micro (and LiteRT)."""
+    """Build MODEL, run it on test vectors (host, emulated board, or the real board with --device) and compare every
+    output with TFLite Micro (and LiteRT); a model edgec quantized is also judged against the float model."""
     from . import driver
     from .compare import table
+
+    stages = Stages(as_json)
 
     def go():
         conversion = _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape,
                                  as_json)
-        with Stages(as_json) as step:
-            r = driver.test(model, out or _default_out(model), board, inputs, samples, seed, tolerance, layers, step,
-                            device=device, conversion=conversion,
-                            **_schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead))
+        with stages as step:
+            r = _with_flash_budget(lambda: driver.test(
+                model, out or _default_out(model), board, inputs, samples, seed, tolerance, layers, step,
+                device=device, conversion=conversion,
+                **_schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead)), flash_budget)
         if as_json:
             click.echo(json.dumps(r.build.report))
         else:
-            console.print(table(r.rows, f"{model.name} on {board}: {r.samples} samples"))
+            console.print(table(r.rows, f"{escape(display_text(model.name))} on {board}: {r.samples} samples",
+                                float32=r.build.report.get("dtype") == "float32"))
             _print_target_figures(r.build.report)
             if r.layers:
                 _print_layers(r.layers)
@@ -260,10 +415,12 @@ def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, devic
             first = driver.first_differing_layer(r.layers or [])
             where = f"; first differing layer: {first['layer']} ({first['max_abs_diff_lsb']} LSB)" if first else ""
             err.print(f"FAIL: {_verdict(r)}{where}", markup=False, soft_wrap=True)
+            for reason in r.failures or []:
+                err.print(f"  - {reason}", markup=False, soft_wrap=True)
             sys.exit(1)
         err.print(f"PASS: {_verdict(r)} on {r.samples} samples", markup=False, soft_wrap=True)
 
-    run_guarded(go, ctx.obj["debug"])
+    run_guarded(go, ctx.obj["debug"], stages, as_json)
 
 
 def _verdict(r) -> str:
@@ -271,9 +428,18 @@ def _verdict(r) -> str:
     if t["tolerance_lsb"] is None:  # float32 path: judged on the relative error
         from .driver import FLOAT_RTOL
 
-        return (f"float32 max |diff| {row.max_abs_error:.3g} (relative {row.max_rel_error:.2e}, tolerance "
-                f"{FLOAT_RTOL:g}) against {row.reference}")
-    return f"max |diff| {row.max_abs_diff_lsb} LSB against {row.reference} (tolerance {t['tolerance_lsb']} LSB)"
+        return (f"float32 relative error {row.max_rel_error:.2e} (tolerance {FLOAT_RTOL:g}; max |diff| "
+                f"{row.max_abs_error:.3g}) against {row.reference}")
+    if r.build.report.get("dtype") == "float32":  # float32 with --tolerance: counted in float32 ULPs
+        return (f"float32 max |diff| {row.max_abs_diff_lsb} ULP against {row.reference} (tolerance "
+                f"{t['tolerance_lsb']} ULP)")
+    verdict = f"max |diff| {row.max_abs_diff_lsb} LSB against {row.reference} (tolerance {t['tolerance_lsb']} LSB)"
+    f = t.get("float_model")
+    if f:
+        verdict += (f"; against the float model: cosine {f['cosine']:.4f} (bound {f['min_cosine']:g})"
+                    + (f", top-1 agreement {100 * f['top1_agreement']:.1f} % (bound "
+                       f"{100 * f['min_top1_agreement']:.0f} %)" if f.get("min_top1_agreement") is not None else ""))
+    return verdict
 
 
 def _print_target_figures(report: dict) -> None:
@@ -298,12 +464,12 @@ def _print_layers(rows: list[dict]) -> None:
         t.add_column(col)
     for r in rows:
         d = r["max_abs_diff_lsb"]
-        t.add_row(r["layer"], "n/a" if d is None else str(d),
+        t.add_row(escape(display_text(r["layer"])), "n/a" if d is None else str(d),
                   "n/a" if r["mismatch_fraction"] is None else f"{100 * r['mismatch_fraction']:.3f} %")
     console.print(t)
 
 
-@main.command()
+@main.command(short_help="Per-layer table of a build folder or model.")
 @click.argument("target", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout.")
 @click.option("--html", "as_html", is_flag=True,
@@ -317,10 +483,9 @@ def report(ctx, target, as_json, as_html):
 
     def go():
         if target.is_dir():
-            path = target / "report.json"
-            if not path.is_file():
+            if not (target / "report.json").is_file():
                 raise InputError(f"{target} has no report.json: not an edgec output folder")
-            data = json.loads(path.read_text())
+            data = read_report(target, REPORT_KEYS)
         else:
             from . import __version__ as version
             from .driver import compile_stages, schedule_report, sha256
@@ -329,27 +494,40 @@ def report(ctx, target, as_json, as_html):
             c = compile_stages(target)
             data = make_report(c.graph, c.plan, target, "host", version, sha256(target))
             data.update(schedule_report(c))
+        try:
+            if as_html:
+                from .plot import html_report
+
+                page = (target / "report.html") if target.is_dir() else Path(f"{target.stem}.report.html")
+                text = html_report(data)
+            else:
+                text = json.dumps(data) if as_json else markdown(data)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+            if not target.is_dir():
+                raise  # a report edgec just made: a failure to render it is a bug (exit 5)
+            # the keys read_report checks are there; what the file holds below them is not what edgec writes
+            raise InputError(f"{target / 'report.json'}: malformed ({type(e).__name__}: {e}); rebuild the folder "
+                             "with `edgec build`") from None
         if as_html:
-            from .plot import html_report
+            page.write_text(text)
+            if target.is_dir():
+                from .outdir import record
 
-            page = (target / "report.html") if target.is_dir() else Path(f"{target.stem}.report.html")
-            page.write_text(html_report(data))
+                record(target, [page])
             err.print(f"wrote {page}", markup=False)
-            return
-        if as_json:
-            click.echo(json.dumps(data))
         else:
-            click.echo(markdown(data))
+            click.echo(text)
 
-    run_guarded(go, ctx.obj["debug"])
+    run_guarded(go, ctx.obj["debug"], as_json=as_json)
 
 
-@main.command()
+@main.command(short_help="Flash firmware to a board, or run it under QEMU.")
 @click.argument("target", type=click.Path(path_type=Path))
 @click.option("--board", required=True, help="Target board (see `edgec boards`).")
 @click.option("--emulate", is_flag=True, help="Run on the emulated board (QEMU) instead of flashing a real one.")
 @click.option("--inputs", type=click.Path(path_type=Path), help="Test vectors (.npz / .npy) for the run.")
-@click.option("--samples", type=click.IntRange(1), help="Number of test vectors [default: 1 random, or all of --inputs].")
+@click.option("--samples", type=click.IntRange(1, MAX_SAMPLES),
+              help="Number of test vectors [default: 1 random, or all of --inputs].")
 @click.pass_context
 def flash(ctx, target, board, emulate, inputs, samples):
     """Flash a built folder's firmware to a real board (pyOCD), or with --emulate run it under QEMU."""
@@ -366,7 +544,9 @@ def flash(ctx, target, board, emulate, inputs, samples):
         report_path = target / "report.json"
         if not report_path.is_file():
             raise InputError(f"{target} is not an edgec output folder; run `edgec build MODEL --board {board}` first")
-        report = json.loads(report_path.read_text())
+        report = read_report(target, {"board": str, "model": str})
+        if "quantized_tflite" in report and not isinstance(report["quantized_tflite"], (str, type(None))):
+            raise InputError(f"{report_path}: `quantized_tflite` is not a file name; rebuild the folder")
         if report.get("board") != board:
             raise InputError(f"{target} was built for `{report.get('board')}`, not `{board}`; rebuild with --board")
         if not emulate and not (target / "firmware.elf").is_file():
@@ -406,7 +586,7 @@ def ops(markdown):
         console.print(ops_table())
 
 
-@main.command()
+@main.command(short_help="Boards edgec knows: core, memories, emulator, probe.")
 @click.option("--markdown", is_flag=True, help="Print as Markdown (the table of docs/boards.md).")
 def boards(markdown):
     """Boards edgec knows, with their memories and emulation support."""
@@ -419,14 +599,17 @@ def boards(markdown):
         click.echo(boards_markdown(), nl=False)
         return
 
-    t = Table(title="boards")
-    for col in ["board", "core", "clock", "SRAM", "flash", "emulated by", "flasher"]:
-        t.add_column(col)
-    for b in all_boards().values():
-        t.add_row(b.name, b.core, f"{b.clock_hz / 1e6:.0f} MHz" if b.clock_hz else "-",
-                  f"{b.sram_bytes // 1024} KB" if b.sram_bytes else "-",
-                  f"{b.flash_bytes // 1024} KB" if b.flash_bytes else "-",
-                  b.qemu_machine or "-", f"pyocd ({b.pyocd_target})" if b.pyocd_target else b.flasher)
+    boards = all_boards()
+    # the board name is what users type: never wrapped or cut (rich shrinks columns to fit 80 columns or a pipe),
+    # and the table is narrow enough (no borders, short headers) that at 80 columns nothing else is cut either
+    t = Table(title="boards (SRAM and flash in KB)", box=None, padding=(0, 1, 0, 0), pad_edge=False, title_justify="left")
+    t.add_column("board", no_wrap=True, min_width=max(len(name) for name in boards))
+    for col in ["core", "MHz", "SRAM", "flash", "QEMU machine", "pyOCD target"]:
+        t.add_column(col, overflow="fold", justify="right" if col in ("MHz", "SRAM", "flash") else "left")
+    for b in boards.values():
+        t.add_row(b.name, b.core, f"{b.clock_hz / 1e6:.0f}" if b.clock_hz else "-",
+                  f"{b.sram_bytes // 1024}" if b.sram_bytes else "-", f"{b.flash_bytes // 1024}" if b.flash_bytes else "-",
+                  b.qemu_machine or "-", b.pyocd_target or "-")
     console.print(t)
 
 

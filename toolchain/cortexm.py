@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 import numpy as np
 
+from . import outdir
 from .board import Board, get_board
 from .errors import BudgetError, InputError, ToolchainError
 
@@ -207,22 +208,35 @@ def cross_build(out_dir: Path, sources: list[str], board: Board | str, *, emulat
     cortexm/main.c). `emulated` (default: whether the board has a QEMU machine) links at the emulator's addresses,
     else at the real board's. A linker overflow becomes BudgetError (exit 3) naming region, need and budget."""
     b = get_board(board) if isinstance(board, str) else board
-    out_dir = out_dir.resolve()  # the compilers run with cwd=out_dir: every path below must be absolute
+    out_dir = out_dir.resolve()  # absolute: the debug-info prefix map, and the tool paths relative to it
     if emulated is None:
         emulated = bool(b.qemu_machine)
     tc = find_toolchain(need_qemu=False)
-    fw = write_firmware_files(out_dir, b, emulated, graph)
-    ld = fw / ("board_emulated.ld" if emulated else "board.ld")
     variant = "_trace" if trace and not layer_markers else "_layers" if layer_markers else ""
     variant += "_systick" if systick else ""
     elf = out_dir / (elf_name or f"firmware{variant}.elf")
+    try:
+        _compile_and_link(out_dir, sources, b, tc, emulated, graph, variant, elf, opt, trace, layer_markers, systick)
+    finally:  # whatever was written (also on failure): the folder's manifest stays true (docs/cli.md)
+        outdir.record(out_dir, [out_dir / FIRMWARE_DIR, elf, elf.with_suffix(".map")])
+    return elf
+
+
+def _compile_and_link(out_dir: Path, sources: list[str], b: Board, tc: Toolchain, emulated: bool,
+                      graph: Graph | None, variant: str, elf: Path, opt: str, trace: bool, layer_markers: bool,
+                      systick: bool) -> None:
+    """Every path given to the compiler and linker is relative to out_dir (their cwd), and the debug info maps
+    out_dir to `.`: the ELF and the map file do not depend on where the folder is (reproducible builds)."""
+    fw = write_firmware_files(out_dir, b, emulated, graph)
+    ld = (fw / ("board_emulated.ld" if emulated else "board.ld")).relative_to(out_dir)
     defines = (["-DEDGEC_TRACE"] if trace or layer_markers else []) + \
               (["-DEDGEC_LAYER_MARKERS"] if layer_markers else []) + (["-DEDGEC_SYSTICK"] if systick else [])
-    flags = [*cpu_flags(b), *[f for f in CFLAGS if not f.startswith("-O")], opt, *defines, "-I.", f"-I{FIRMWARE_DIR}"]
+    flags = [*cpu_flags(b), *[f for f in CFLAGS if not f.startswith("-O")], opt, *defines, "-I.", f"-I{FIRMWARE_DIR}",
+             f"-ffile-prefix-map={out_dir}=."]
     srcs = [s for s in sources if s != "main.c"] + [f"{FIRMWARE_DIR}/main.c", f"{FIRMWARE_DIR}/startup.c",
                                                     f"{FIRMWARE_DIR}/semihost.c"]
-    objdir = out_dir / FIRMWARE_DIR / f"obj{variant}"
-    objdir.mkdir(parents=True, exist_ok=True)
+    objdir = Path(FIRMWARE_DIR) / f"obj{variant}"
+    (out_dir / objdir).mkdir(parents=True, exist_ok=True)
 
     def compile_one(s: str) -> str:
         obj = objdir / (s.replace("/", "_").removesuffix(".c") + ".o")
@@ -237,7 +251,7 @@ def cross_build(out_dir: Path, sources: list[str], board: Board | str, *, emulat
     order = sorted(srcs, key=lambda s: -(out_dir / s).stat().st_size)
     with ThreadPoolExecutor(max_workers=max(1, min(len(order), os.cpu_count() or 1))) as pool:
         objs = dict(zip(order, pool.map(compile_one, order)))
-    cmd = [tc.gcc, *cpu_flags(b), *LDFLAGS, "-T", str(ld), f"-Wl,-Map={elf.with_suffix('.map')}", "-o", str(elf),
+    cmd = [tc.gcc, *cpu_flags(b), *LDFLAGS, "-T", str(ld), f"-Wl,-Map={elf.with_suffix('.map').name}", "-o", elf.name,
            *[objs[s] for s in srcs], *LIBS]
     res = subprocess.run(cmd, cwd=out_dir, capture_output=True, text=True)
     if res.returncode != 0:
@@ -245,7 +259,6 @@ def cross_build(out_dir: Path, sources: list[str], board: Board | str, *, emulat
         if overflows:
             raise BudgetError(_budget_message(b, overflows))
         raise ToolchainError(f"linking the firmware for {b.name} failed ({' '.join(cmd)}):\n{res.stderr.strip()[:4000]}")
-    return elf
 
 
 def _budget_message(b: Board, overflows: list[tuple[str, str]]) -> str:

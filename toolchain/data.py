@@ -1,4 +1,5 @@
-"""Test vectors: seeded random inputs over the full integer range, or a user's .npz / .npy file.
+"""Test vectors: seeded random inputs over the full integer range, or a user's .npz / .npy file, image or folder
+of images (what --calib takes, with the same --scale/--mean/--std preprocessing; calib.load_images).
 
 An .npz holds one array per model input (matched by input name, else in file order), first axis = samples.
 Samples are in the source model's layout: for an ONNX model whose NCHW input edgec runs as NHWC
@@ -9,6 +10,7 @@ integer arrays are taken as already quantized and must fit the input's integer t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,13 +51,41 @@ def _random_floats(g: Graph, name: str, rng: np.random.Generator) -> np.ndarray:
     return np.where(rng.random(size=t.shape) < 0.25, ties, x).astype(np.float32)
 
 
-def load_inputs(path: Path, g: Graph, limit: int | None = None) -> list[list[np.ndarray]]:
+@dataclass
+class TestData:
+    """`edgec test --inputs` data, read and checked against the imported model before anything is built.
+
+    samples: per sample, one array per model input shaped like the input tensor (the IR's layout): float32 reals
+    (float arrays and images, after --scale/--mean/--std) or integers taken as already quantized.
+    labels: the `labels` array of an .npz (whole numbers, one per sample), else None."""
+
+    path: Path
+    samples: list[list[np.ndarray]]
+    labels: np.ndarray | None = None
+
+    @property
+    def real(self) -> bool:
+        """Real values (what the float model takes), not quantized integers."""
+        return all(a.dtype.kind == "f" for a in self.samples[0])
+
+
+def load_test_data(path: Path, g: Graph, limit: int | None = None, *, mean=None, std=None,
+                   scale: float | None = None) -> TestData:
+    """What --calib takes: an .npz / .npy (one array per input, first axis = samples, in the model's own layout),
+    one image file or a folder of images (a one-input image model: resized to the input, see calib.load_images).
+    Float data and images get the declared preprocessing (x * scale - mean) / std; integer arrays are taken as
+    already quantized and get none. `g` is the imported model: only input names and shapes are read."""
+    from .calib import is_image_source, load_images, preprocess
+
+    if is_image_source(path):
+        images = preprocess(path, load_images(path, g, limit), g.inputs[0], mean, std, scale)
+        return TestData(path, [[x.reshape(g.t(g.inputs[0]).shape)] for x in images])
     if not path.is_file():
-        raise InputError(f"{path}: no such data file")
+        raise InputError(f"{path}: no such data file or image folder")
     try:
         loaded = np.load(path, allow_pickle=False)
     except Exception as e:
-        raise InputError(f"{path}: not a readable .npz/.npy file ({e})") from None
+        raise InputError(f"{path}: not a readable .npz/.npy file or image ({e})") from None
     if isinstance(loaded, np.ndarray):
         arrays = [loaded]
     else:
@@ -69,15 +99,44 @@ def load_inputs(path: Path, g: Graph, limit: int | None = None) -> list[list[np.
         raise InputError(f"{path}: holds {len(arrays)} arrays, the model has {len(g.inputs)} inputs "
                          f"({', '.join(g.inputs)})")
     per_input = [_conform(path, a, g, name) for a, name in zip(arrays, g.inputs)]
+    per_input = [preprocess(path, a, name, mean, std, scale) if a.dtype.kind == "f" else a
+                 for a, name in zip(per_input, g.inputs)]
     n = min(len(a) for a in per_input)
     if limit is not None:
         n = min(n, limit)
     if n == 0:
         raise InputError(f"{path}: no samples")
-    return [[a[i] for a in per_input] for i in range(n)]
+    return TestData(path, [[a[i] for a in per_input] for i in range(n)], load_labels(path, n))
+
+
+def model_inputs(data: TestData, g: Graph) -> list[list[np.ndarray]]:
+    """The test samples as the built model's inputs take them: reals quantized with each int8 input's scale and
+    zero point (round half away from zero, saturated), integers checked against the input's type."""
+    out = []
+    for k, name in enumerate(g.inputs):
+        t = g.t(name)
+        a = np.stack([sample[k] for sample in data.samples]).reshape((len(data.samples), *t.shape))
+        if t.dtype == "float32":  # a float interface input (read by QUANTIZE, or a float32 model): taken as is
+            out.append(a.astype(np.float32))
+        elif a.dtype.kind == "f":
+            out.append(quantize(a, t))
+        else:
+            info = np.iinfo(DTYPES[t.dtype])
+            if a.min(initial=0) < info.min or a.max(initial=0) > info.max:
+                raise InputError(f"{data.path}: input {name} has values outside {t.dtype} "
+                                 f"({int(a.min())}..{int(a.max())}); integer arrays are taken as already quantized, "
+                                 "give real values as a float array")
+            out.append(a.astype(DTYPES[t.dtype]))
+    return [[a[i] for a in out] for i in range(len(data.samples))]
+
+
+def load_inputs(path: Path, g: Graph, limit: int | None = None) -> list[list[np.ndarray]]:
+    """Test vectors for the model `g` (load_test_data, then model_inputs)."""
+    return model_inputs(load_test_data(path, g, limit), g)
 
 
 def _conform(path: Path, a: np.ndarray, g: Graph, name: str) -> np.ndarray:
+    """(N, *input shape) in the IR's layout; floats as float32 (checked finite), integers as they are."""
     t = g.t(name)
     shape = tuple(t.shape)
     if a.ndim == 0 or a.dtype.kind not in "biuf":
@@ -89,14 +148,7 @@ def _conform(path: Path, a: np.ndarray, g: Graph, name: str) -> np.ndarray:
     if a.shape[1:] != shape and a.shape[1:] != shape[1:] and int(np.prod(a.shape[1:])) != t.size:
         raise InputError(f"{path}: samples of shape {a.shape[1:]} do not fit input {name} of shape {shape}")
     a = a.reshape((a.shape[0], *shape))
-    if t.dtype == "float32":  # a float interface input (read by QUANTIZE): taken as is
-        return a.astype(np.float32)
-    info = np.iinfo(DTYPES[t.dtype])
-    if a.dtype.kind == "f":
-        return quantize(a, t)
-    if a.min(initial=0) < info.min or a.max(initial=0) > info.max:
-        raise InputError(f"{path}: input {name} has values outside {t.dtype}")
-    return a.astype(DTYPES[t.dtype])
+    return a.astype(np.float32) if a.dtype.kind == "f" else a.astype(np.int64)
 
 
 def to_edgec_layout(a: np.ndarray, g: Graph, name: str) -> np.ndarray:
@@ -127,14 +179,25 @@ def dequantize(x: np.ndarray, t: Tensor) -> np.ndarray:
 
 
 def load_labels(path: Path, n: int) -> np.ndarray | None:
-    """The `labels` array of an .npz (first n), or None when the file has none."""
+    """The `labels` array of an .npz (first n), or None when the file has none. Class indices: integers, or floats
+    that are whole numbers (3.0 is class 3; 3.5 is refused)."""
     try:
         loaded = np.load(path, allow_pickle=False)
     except Exception:
         return None
     if isinstance(loaded, np.ndarray) or "labels" not in loaded.files:
         return None
-    labels = np.asarray(loaded["labels"]).reshape(-1)
+    try:
+        labels = np.asarray(loaded["labels"]).reshape(-1)
+    except Exception as e:
+        raise InputError(f"{path}: `labels` is not a readable array ({e})") from None
+    if labels.dtype.kind == "f" and labels.size and np.all(np.isfinite(labels)) and np.all(labels == np.rint(labels)):
+        labels = labels.astype(np.int64)
     if labels.dtype.kind not in "iu" or labels.size < n:
-        raise InputError(f"{path}: `labels` must be integer class indices, one per sample ({labels.size} for {n})")
+        bad = next((v for v in labels.reshape(-1)[:n] if labels.dtype.kind == "f" and v != np.rint(v)), None)
+        raise InputError(f"{path}: `labels` must be whole-number class indices, one per sample ({labels.size} "
+                         f"of dtype {labels.dtype} for {n} samples" + (f"; {bad} is not a whole number" if bad is not
+                                                                      None else "") + ")")
+    if labels[:n].min(initial=0) < 0:
+        raise InputError(f"{path}: `labels` must be class indices >= 0, not {int(labels[:n].min())}")
     return labels[:n].astype(np.int64)

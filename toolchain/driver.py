@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, cortexm, flasher, host, reference
+from . import __version__, cortexm, flasher, host, outdir, reference
 from .board import Board, get_board
 from .codegen import emit_c
 from .compare import Metrics, compare, lsb_keys
-from .data import dequantize, load_inputs, load_labels, quantize, random_inputs
+from .data import TestData, dequantize, load_test_data, model_inputs, quantize, random_inputs
 from .errors import BudgetError, InputError, ValidationError
 from .importers import import_model, is_tflite
 from .ir import Graph, verify
@@ -95,8 +93,14 @@ def convert(g: Graph, conv: Conversion, model: Path, step: Step) -> Graph:
     samples = load_calibration(conv.calib, g, mean=conv.mean, std=conv.std, scale=conv.scale, limit=conv.calib_limit)
     step(f"quantize to int8 ({conv.calib_method} calibration over {len(samples)} samples)")
     q = quantize_graph(g, samples, method=conv.calib_method, progress=conv.progress)
-    q.meta = {**g.meta, **q.meta, "quantized_by": "edgec", "calibration": dict(
-        file=str(conv.calib), method=conv.calib_method, samples=len(samples))}
+    calibration: dict = dict(file=str(conv.calib), method=conv.calib_method, samples=len(samples))
+    dropped = q.meta["quantization"].get("dropped") or {}
+    if dropped:  # NaN, inf or |x| >= 1e30 left out of the ranges (docs/quantization.md): said, never silent
+        calibration["dropped_values"] = dropped
+        step(f"warning: calibration left out {sum(dropped.values())} NaN, infinite or |x| >= 1e30 values in "
+             f"{len(dropped)} tensors ({', '.join(f'{n}: {c}' for n, c in list(dropped.items())[:3])}"
+             f"{', ...' if len(dropped) > 3 else ''})")
+    q.meta = {**g.meta, **q.meta, "quantized_by": "edgec", "calibration": calibration}
     return q
 
 
@@ -144,7 +148,22 @@ def compile_stages(model: Path, board: str = "host", step: Step = _quiet, *, pat
         found = search_patch_schedule(g, max_mac_overhead, layer)
         if found is not None:
             patched_graph, patched = found
-    return choose_schedule(g, layer, patched_graph, patched, budget, patch, budget_source)
+    try:
+        return choose_schedule(g, layer, patched_graph, patched, budget, patch, budget_source)
+    except BudgetError as e:  # the arena does not fit: say so of the flash too when the weights alone overflow it
+        weights = sum(t.nbytes for t in g.tensors.values() if t.is_const)
+        raise flash_too(e, weights, target.flash_bytes if target.is_cortexm else None,
+                        f"board {target.name} has") from None
+
+
+def flash_too(e: BudgetError, weights: int, flash: int | None, whose: str) -> BudgetError:
+    """The arena's BudgetError, plus the flash when the weights alone overflow it too (a model too big for both is
+    told both); `weights` is kept on the error so a caller knowing a --flash-budget can add it (cli)."""
+    if flash and weights > flash and "flash does not fit" not in e.message:
+        e = BudgetError(f"{e.message}\nthe flash does not fit either: the weights alone need {weights:,} B, {whose} "
+                        f"{flash:,} B of flash")
+    e.weights_bytes = weights  # type: ignore[attr-defined]
+    return e
 
 
 def search_patch_schedule(g: Graph, max_mac_overhead: float,
@@ -225,16 +244,14 @@ def build(model: Path, out: Path, board: str = "host", step: Step = _quiet, *, p
           max_mac_overhead: float = 0.20, sram_budget: int | None = None, flash_budget: int | None = None,
           conversion: Conversion | None = None) -> Build:
     """Write the output folder (and for a Cortex-M board, link the firmware against the board's memories).
-    It is generated beside `out` and moved in only when complete, so a failed build (including one that does
-    not fit) never leaves a half-written folder, and a folder edgec did not make is never overwritten."""
-    c = compile_stages(model, board, step, patch=patch, max_mac_overhead=max_mac_overhead, sram_budget=sram_budget,
-                       conversion=conversion)
-    g, plan = c.graph, c.plan
-    _check_writable(out)
-    step("emit C")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    It is generated beside `out` and swapped in only when complete (outdir.staged), so a failed or interrupted
+    build never leaves a half-written folder, and a folder edgec did not write (or one a user changed) is never
+    replaced."""
+    with outdir.staged(out) as staging:
+        c = compile_stages(model, board, step, patch=patch, max_mac_overhead=max_mac_overhead,
+                           sram_budget=sram_budget, conversion=conversion)
+        g, plan = c.graph, c.plan
+        step("emit C")
         sources = emit_c(g, plan, staging)
         report = make_report(g, plan, model, board, __version__, sha256(model))
         report.update(schedule_report(c))
@@ -257,12 +274,6 @@ def build(model: Path, out: Path, board: str = "host", step: Step = _quiet, *, p
             report.update(firmware_report(staging, sources, target, g, plan))
         check_budgets(report, sram_budget, flash_budget, target)
         write_report(staging, report, g, plan)
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return Build(model=model, out=out, graph=g, plan=plan, sources=sources, report=report)
 
 
@@ -283,21 +294,27 @@ def schedule_report(c: Compiled) -> dict:
 
 def check_budgets(report: dict, sram_budget: int | None, flash_budget: int | None, target: Board) -> None:
     """Explicit budgets below the board's own: the linker checked the board, this checks the user's numbers
-    (on the host: the arena against --sram-budget, the weights against --flash-budget)."""
+    (on the host: the arena against --sram-budget, the weights against --flash-budget). A model over both budgets
+    is told about both in one message (exit 3)."""
+    problems = []
     if flash_budget is not None:
         need = report["flash_bytes"] if report.get("flash_bytes") else report["weights_bytes"]
         what = "firmware flash (code + weights)" if report.get("flash_bytes") else "weights (code not counted on host)"
         if need > flash_budget:
-            raise BudgetError(f"does not fit the flash budget: {what} need {need:,} B, budget {flash_budget:,} B; "
-                              f"largest weights: {_largest_weights(report)}")
-        report["flash_budget_bytes"] = flash_budget
+            problems.append(f"does not fit the flash budget: {what} need {need:,} B, budget {flash_budget:,} B; "
+                            f"largest weights: {_largest_weights(report)}")
     if sram_budget is not None:
         need = report["static_sram_bytes"] + target.stack_bytes if report.get("static_sram_bytes") else \
             report["arena_bytes"]
         if need > sram_budget:
-            raise BudgetError(f"does not fit the SRAM budget: need {need:,} B (arena {report['arena_bytes']:,} B"
-                              + (f" + statics + {target.stack_bytes:,} B stack" if target.is_cortexm else "")
-                              + f"), budget {sram_budget:,} B")
+            problems.append(f"does not fit the SRAM budget: need {need:,} B (arena {report['arena_bytes']:,} B"
+                            + (f" + statics + {target.stack_bytes:,} B stack" if target.is_cortexm else "")
+                            + f"), budget {sram_budget:,} B")
+    if problems:
+        raise BudgetError("\n".join(problems))
+    if flash_budget is not None:
+        report["flash_budget_bytes"] = flash_budget
+    if sram_budget is not None:
         report["sram_budget_bytes"] = sram_budget
 
 
@@ -322,12 +339,6 @@ def firmware_report(out: Path, sources: list[str], board: Board, g: Graph, plan:
                 peak_sram_bytes=sizes["static_sram_bytes"], elf_sizes=sizes)
 
 
-def _check_writable(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "report.json").is_file())):
-        raise InputError(f"{out} exists and is not an edgec output folder; refusing to overwrite it "
-                         "(choose another --out or remove it)")
-
-
 def sources_of(out: Path) -> list[str]:
     """The C sources of an existing output folder, as emit_c lists them."""
     if not (out / "model.c").is_file():
@@ -346,21 +357,30 @@ class TestResult:
     samples: int
     passed: bool
     layers: list[dict] | None = None
+    failures: list[str] | None = None  # why it failed, one plain sentence each (empty when it passed)
 
 
 def test(model: Path, out: Path, board: str = "host", inputs: Path | None = None, samples: int | None = None,
          seed: int = 0, tolerance: int | None = None, layers: bool = False, step: Step = _quiet,
          device: bool = False, **build_options) -> TestResult:
     """Build, run on the target (host process, emulated board, or with device=True the real board), compare.
-    Without `inputs`, `samples` (default 50) seeded random vectors; with `inputs`, all of the file's samples
-    unless `samples` is given."""
+    Without `inputs`, `samples` (default 50) seeded random vectors; with `inputs` (what --calib takes: .npz/.npy,
+    an image or a folder of images, with the conversion's --scale/--mean/--std), all of its samples unless
+    `samples` is given. The inputs and their labels are read and checked against the imported model before
+    anything is built."""
     target = get_board(board)
     if target.is_cortexm and not device and not target.qemu_machine:
         raise InputError(f"board `{board}` ({target.core}) has no emulator: `edgec build --board {board}` checks the "
                          "fit; run tests on the real board with --device")
+    data: TestData | None = None
+    if inputs is not None:
+        conv = build_options.get("conversion") or Conversion()
+        step(f"read the test inputs {inputs}")
+        source = verify(import_model(model, input_shapes=conv.input_shapes))
+        data = load_test_data(inputs, source, samples, mean=conv.mean, std=conv.std, scale=conv.scale)
     b = build(model, out, board, step, **build_options)
     g = b.graph
-    xs = load_inputs(inputs, g, samples) if inputs else random_inputs(g, samples or 50, seed)
+    xs = model_inputs(data, g) if data is not None else random_inputs(g, samples or 50, seed)
     measured: dict = {}
     if device:
         step(f"flash and run {len(xs)} samples on the real {board} (pyOCD)")
@@ -374,7 +394,9 @@ def test(model: Path, out: Path, board: str = "host", inputs: Path | None = None
         exe = host.build(out, b.sources)
         step(f"run edgec on {len(xs)} samples")
         ours = split_outputs(host.run(exe, xs), g, len(xs))
-    rows, primary, tolerance, passed = compare_references(model, b, xs, ours, tolerance, step)
+    real = data.samples if data is not None and data.real else None
+    judged = compare_references(model, b, xs, ours, tolerance, step, real_inputs=real)
+    rows, primary, tolerance, passed = judged.rows, judged.primary, judged.tolerance, judged.passed
     # layer by layer needs TFLM on the very model whose tensor indices the IR records: the int8 .tflite as given,
     # or the model_int8.tflite edgec exported (write_tflite records its indices on the ops)
     quantized = g.meta.get("quantized_by") == "edgec"
@@ -382,9 +404,10 @@ def test(model: Path, out: Path, board: str = "host", inputs: Path | None = None
     traceable = (quantized or is_tflite(model)) and g.meta.get("dtype") != "float32"
     layer_rows = (layer_diff(traced_model, b, xs[: min(len(xs), 5)], step)
                   if traceable and (layers or not passed) else None)
-    accuracy = label_accuracy(inputs, ours, primary, len(xs)) if inputs else None
+    accuracy = label_accuracy(data.labels, ours, primary) if data is not None and data.labels is not None else None
     b.report["test"] = dict(samples=len(xs), reference=rows[0].reference, tolerance_lsb=tolerance,
-                            passed=passed, max_abs_error=rows[0].max_abs_error,
+                            passed=passed, failures=judged.failures, float_model=judged.float_model,
+                            max_abs_error=rows[0].max_abs_error,
                             max_rel_error=rows[0].max_rel_error, max_abs_diff_lsb=rows[0].max_abs_diff_lsb,
                             mismatch_fraction=rows[0].mismatch_fraction, cosine=rows[0].cosine, rmse=rows[0].rmse,
                             top1_agreement=rows[0].top1_agreement, rows=[r.as_dict() for r in rows],
@@ -406,18 +429,95 @@ def test(model: Path, out: Path, board: str = "host", inputs: Path | None = None
     if measured.get("peak_sram_bytes"):
         b.report["peak_sram_bytes"] = measured["peak_sram_bytes"]
     (out / "report.json").write_text(json.dumps(b.report, indent=2) + "\n")
-    return TestResult(build=b, rows=rows, samples=len(xs), passed=passed, layers=layer_rows)
+    outdir.record(out, [out / "report.json"])
+    return TestResult(build=b, rows=rows, samples=len(xs), passed=passed, layers=layer_rows,
+                      failures=judged.failures)
 
 
 FLOAT_RTOL = 1e-5  # float32 path: |ours - ref| <= FLOAT_RTOL * max|ref| (docs/numerics.md, "Float32", Tolerance)
+# A float model edgec quantized: the int8 C must also agree with the float model on the same inputs, whatever TFLM
+# says (TFLM runs edgec's own export, so a wrong quantization is bit-exact garbage). The bounds are measured
+# (docs/quantization.md, "Judged against the float model"). On real inputs (--inputs) legitimate quantizations
+# score cosine >= 0.997 and top-1 agreement >= 0.95, garbage ones cosine <= 0.78; random vectors span the whole
+# int8 input range, far outside the calibration data, so legitimate models saturate there (cosine down to 0.79,
+# top-1 down to 0.4) and only gross disagreement is judged (the MaxPool-sentinel garbage: cosine 0.29).
+MIN_FLOAT_COSINE = 0.9  # real inputs
+MIN_FLOAT_TOP1 = 0.8  # real inputs, one class vector, at least 10 samples
+MIN_FLOAT_COSINE_RANDOM = 0.5  # random vectors (top-1 not judged)
+
+
+@dataclass
+class Judgement:
+    """What `edgec test` decides: the comparison rows (the first is the reference the C must match), that
+    reference's outputs, the LSB tolerance used, pass/fail and why it failed; for a model edgec quantized, the
+    agreement with the float model (`float_model`, the bounds included)."""
+
+    rows: list[Metrics]
+    primary: list[list[np.ndarray]]
+    tolerance: int | None
+    passed: bool
+    failures: list[str]
+    float_model: dict | None = None
+
+
+def _judged(rows: list[Metrics], primary, tolerance: int | None, within: bool, what: str,
+            float_model: dict | None = None) -> Judgement:
+    failures = [] if within else [what]
+    if float_model is not None and not float_model["passed"]:
+        failures.append(float_model["reason"])
+    return Judgement(rows, primary, tolerance, not failures, failures, float_model)
+
+
+def _is_class_vector(g: Graph) -> bool:
+    """One output holding one vector of at least 2 scores (all other dims 1): top-1 means a class there."""
+    if len(g.outputs) != 1:
+        return False
+    shape = [d for d in g.t(g.outputs[0]).shape if d != 1]
+    return len(shape) == 1 and shape[0] >= 2
+
+
+def float_agreement(ours: list[list[np.ndarray]], theirs: list[list[np.ndarray]], g: Graph, bit_exact: bool,
+                    real: bool) -> dict:
+    """The int8 C's outputs (dequantized) against the float model's, on real values (no saturation onto the int8
+    grid): cosine over all outputs of all samples, and top-1 agreement when the model has one class vector. On
+    `real` inputs it fails below MIN_FLOAT_COSINE or MIN_FLOAT_TOP1 (top-1 judged from 10 samples on); on random
+    vectors below MIN_FLOAT_COSINE_RANDOM."""
+    a = np.concatenate([dequantize(o, g.t(n)).reshape(-1) for s in ours for o, n in zip(s, g.outputs)])
+    b = np.concatenate([np.asarray(o, np.float64).reshape(-1) for s in theirs for o in s])
+    a = a.astype(np.float64)
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    cosine = float(np.dot(a, b) / (na * nb)) if na > 0 and nb > 0 else float(na == nb)
+    top1 = None
+    if _is_class_vector(g):
+        top1 = float(np.mean([int(np.argmax(np.asarray(x[0]).reshape(-1))) ==
+                              int(np.argmax(np.asarray(y[0]).reshape(-1))) for x, y in zip(ours, theirs)]))
+    min_cosine = MIN_FLOAT_COSINE if real else MIN_FLOAT_COSINE_RANDOM
+    min_top1 = MIN_FLOAT_TOP1 if real and top1 is not None and len(ours) >= 10 else None
+    problems = []
+    if not cosine >= min_cosine:  # also catches NaN
+        problems.append(f"cosine {cosine:.3g} < {min_cosine:g}")
+    if min_top1 is not None and top1 is not None and top1 < min_top1:
+        problems.append(f"top-1 agreement {100 * top1:.1f} % < {100 * min_top1:.0f} %")
+    reason = None
+    if problems:
+        reason = (("the int8 C equals TFLM bit for bit but " if bit_exact else "the int8 C ")
+                  + f"disagrees with the float model on the same {len(ours)} "
+                  + ("samples" if real else "random vectors") + ": " + ", ".join(problems)
+                  + " (edgec's int8 model is wrong for these inputs: check the calibration data and its preprocessing "
+                    "--scale/--mean/--std; docs/quantization.md)")
+    return dict(cosine=cosine, top1_agreement=top1, inputs="given" if real else "random", min_cosine=min_cosine,
+                min_top1_agreement=min_top1, passed=not problems, reason=reason)
 
 
 def compare_references(model: Path, b: Build, xs: list[list[np.ndarray]], ours: list[list[np.ndarray]],
-                       tolerance: int | None, step: Step) -> tuple[list[Metrics], list[list[np.ndarray]], int | None, bool]:
+                       tolerance: int | None, step: Step,
+                       real_inputs: list[list[np.ndarray]] | None = None) -> Judgement:
     """The comparison rows of `edgec test`; the first row decides pass/fail. Which reference runs first:
     - an int8 .tflite: TFLM (bit-exact, tolerance 0 LSB by default), then LiteRT's reference kernels;
     - a float model edgec quantized: TFLM running the exported model_int8.tflite (0 LSB), then the float model
-      itself (onnxruntime or TFLM float) on the dequantized inputs: the quantization error, cosine and top-1;
+      itself (onnxruntime or TFLM float) on the same inputs (`real_inputs`, the real values of --inputs; random
+      vectors dequantized): the quantization error, cosine and top-1, which must also be within
+      MIN_FLOAT_COSINE / MIN_FLOAT_TOP1 (float_agreement);
     - an ONNX QDQ model: onnxruntime, 1 LSB by default (edgec rescales as onnxruntime does, but a float input on an
       exact .5 tie is quantized away from zero, not to even: docs/onnx.md);
     - --dtype float32: onnxruntime (ONNX) or TFLM (float .tflite), max |diff| as float32 ULPs, passing when
@@ -431,17 +531,27 @@ def compare_references(model: Path, b: Build, xs: list[list[np.ndarray]], ours: 
         step("run TFLM on the exported model_int8.tflite (reference kernels)")
         primary, _ = reference.run_tflm(b.out / QUANTIZED_TFLITE, xs)
         rows.append(compare_all("TFLM (model_int8.tflite)", ours, primary, g, scale))
-        step("run the float model on the dequantized inputs")
-        floats = [[dequantize(x, g.t(n)) for x, n in zip(sample, g.inputs)] for sample in xs]
+        step("run the float model on the same inputs")
+        floats = real_inputs if real_inputs is not None else [
+            [dequantize(x, g.t(n)) for x, n in zip(sample, g.inputs)] for sample in xs]
+        floats = [[np.asarray(x, np.float32).reshape(g.t(n).shape) for x, n in zip(sample, g.inputs)]
+                  for sample in floats]
         theirs = reference.run_onnxruntime(model, floats, g) if onnx_source else reference.run_tflm(model, floats)[0]
         # the float outputs put on the output's int8 grid: |diff| in LSB = how many quantization steps the int8
-        # model is from the float one (cosine and RMSE on real values)
+        # model is from the float one
         on_grid = [[quantize(np.asarray(o, np.float32).reshape(g.t(n).shape), g.t(n))
                     for o, n in zip(sample, g.outputs)] for sample in theirs]
-        rows.append(compare_all("float model" + (" (onnxruntime)" if onnx_source else " (TFLM)"), ours, on_grid,
-                                g, scale))
+        row = compare_all("float model" + (" (onnxruntime)" if onnx_source else " (TFLM)"), ours, on_grid, g, scale)
         tol = 0 if tolerance is None else tolerance
-        return rows, primary, tol, rows[0].max_abs_diff_lsb <= tol
+        within = rows[0].max_abs_diff_lsb <= tol
+        agreement = float_agreement(ours, theirs, g, bit_exact=rows[0].max_abs_diff_lsb == 0,
+                                    real=real_inputs is not None)
+        # cosine and top-1 on real values: the float outputs unsaturated (on the grid, garbage scales hide)
+        row.cosine = agreement["cosine"]
+        if agreement["top1_agreement"] is not None:
+            row.top1_agreement = agreement["top1_agreement"]
+        rows.append(row)
+        return _judged(rows, primary, tol, within, _lsb_failure(rows[0], tol), agreement)
     if onnx_source:
         step("run onnxruntime")
         primary = reference.run_onnxruntime(model, xs, g)
@@ -476,17 +586,23 @@ def compare_references(model: Path, b: Build, xs: list[list[np.ndarray]], ours: 
         rows[0].max_rel_error = worst / ref_max if ref_max > 0 else worst
         # float: pass/fail on the relative error (or on --tolerance in float32 ULPs when given)
         if tolerance is not None:
-            return rows, primary, tolerance, rows[0].max_abs_diff_lsb <= tolerance
-        return rows, primary, None, rows[0].max_rel_error <= FLOAT_RTOL  # no LSB tolerance: relative error
+            return _judged(rows, primary, tolerance, rows[0].max_abs_diff_lsb <= tolerance,
+                           _lsb_failure(rows[0], tolerance, "float32 ULP"))
+        rel = rows[0].max_rel_error
+        return _judged(rows, primary, None, rel <= FLOAT_RTOL,  # no LSB tolerance: relative error
+                       f"relative error {rel:.2e} against {rows[0].reference} exceeds {FLOAT_RTOL:g} "
+                       f"(max |diff| {worst:.3g})")
     tol = default if tolerance is None else tolerance
-    return rows, primary, tol, rows[0].max_abs_diff_lsb <= tol
+    return _judged(rows, primary, tol, rows[0].max_abs_diff_lsb <= tol, _lsb_failure(rows[0], tol))
 
 
-def label_accuracy(inputs: Path, ours: list[list[np.ndarray]], ref: list[list[np.ndarray]], n: int) -> dict | None:
-    """Top-1 accuracy of edgec and of TFLM against a `labels` array in the inputs file, when it has one."""
-    labels = load_labels(inputs, n)
-    if labels is None:
-        return None
+def _lsb_failure(row: Metrics, tolerance: int, unit: str = "LSB") -> str:
+    return (f"the C differs from {row.reference} by up to {row.max_abs_diff_lsb} {unit} (tolerance {tolerance} "
+            f"{unit}) in {100 * row.mismatch_fraction:.3f} % of the output elements")
+
+
+def label_accuracy(labels: np.ndarray, ours: list[list[np.ndarray]], ref: list[list[np.ndarray]]) -> dict:
+    """Top-1 accuracy of edgec and of the reference against the `labels` of the inputs file."""
     top1 = [int(np.argmax(np.asarray(s[0]).reshape(-1))) for s in ours]
     top1_ref = [int(np.argmax(np.asarray(s[0]).reshape(-1))) for s in ref]
     return dict(labels=int(len(labels)), edgec_top1=float(np.mean(np.array(top1) == labels)),

@@ -45,3 +45,24 @@ class ToolchainError(EdgecError):
 
 class ValidationError(EdgecError):
     code = EXIT_VALIDATION
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C so cleanup runs; the CLI exits 143 (128 + 15)."""
+
+
+#: The interrupt the CLI's signal handlers last raised, kept because Python drops an exception raised where it
+#: cannot propagate (a weakref or import-lock callback, a __del__): the stages and the folder swap re-raise it.
+_pending_interrupt: list[KeyboardInterrupt] = []
+
+
+def interrupt(exc: KeyboardInterrupt) -> None:
+    """Signal handler body: remember the interrupt, then raise it."""
+    _pending_interrupt.append(exc)
+    raise exc
+
+
+def raise_if_interrupted() -> None:
+    """Re-raise an interrupt a callback swallowed (called between stages and before the output folder swap)."""
+    if _pending_interrupt:
+        raise _pending_interrupt[-1]

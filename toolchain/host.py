@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import outdir
 from .errors import ToolchainError
 
 CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off"]  # no FMA: docs/numerics.md
@@ -31,7 +32,10 @@ def build(out_dir: Path, sources: list[str], exe: str = "model", trace: bool = F
     cc = find_cc()
     flags = list(CFLAGS) + (SANITIZE if sanitize else []) + (["-DEDGEC_TRACE"] if trace else [])
     cmd = [cc, *flags, "-I.", "-o", exe, *sources, "-lm"]  # libm: expf/tanhf of the float kernels
-    res = subprocess.run(cmd, cwd=out_dir, capture_output=True, text=True)
+    try:
+        res = subprocess.run(cmd, cwd=out_dir, capture_output=True, text=True)
+    finally:
+        outdir.record(out_dir, [out_dir / exe])  # the folder's manifest stays true (docs/cli.md)
     if res.returncode != 0:
         raise ToolchainError(f"the C compiler failed on {out_dir} ({' '.join(cmd)}):\n{res.stderr.strip()[:4000]}")
     return out_dir / exe

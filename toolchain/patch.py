@@ -280,7 +280,7 @@ class PatchPlan:
                     arena_bytes=self.arena_bytes, layer_arena_bytes=self.layer_arena_bytes,
                     patch_input_regions=[list(r) for r in self.patch_input_regions],
                     split_offset=self.split_offset,
-                    buffer_shapes={t: list(s) for t, s in self.buffer_shapes.items()},
+                    buffer_shapes={t: list(s) for t, s in sorted(self.buffer_shapes.items())},  # sets: any order
                     live_bytes=list(self.live_bytes))
 
 

@@ -22,6 +22,13 @@ matplotlib.use("Agg")  # no display on build machines; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
+from .c_text import display_text  # noqa: E402
+
+
+def _figure_text(s: object) -> str:
+    """Text in a matplotlib title: `$` would start mathtext (and a malformed formula raises), so it is escaped."""
+    return display_text(s).replace("$", r"\$")
+
 
 def _png(fig) -> str:
     buf = io.BytesIO()
@@ -48,7 +55,7 @@ def timeline_figure(report: dict) -> str:
             ax.axhline(value / 1024, color=color, linestyle=style, linewidth=1, label=f"{label}: {value:,} B")
     ax.set_xlabel("step (layer index; the patch stage's steps repeat once per patch)")
     ax.set_ylabel("live activation KiB")
-    ax.set_title(f"memory timeline: {Path(report['model']).name}")
+    ax.set_title(f"memory timeline: {_figure_text(Path(report['model']).name)}")
     ax.legend(loc="upper right", fontsize=8)
     ax.grid(alpha=0.3)
     return _png(fig)
@@ -72,13 +79,15 @@ def patch_figure(patch: dict) -> str | None:
     ax.set_ylim(h + 1, -1)  # image coordinates: row 0 at the top
     ax.set_aspect("equal")
     rows, cols = patch.get("grid", ["?", "?"])
-    layer = str(patch.get("split_layer", "?")).split(" (")[0]  # "#3 DEPTHWISE_CONV_2D", without the long name
+    layer = _figure_text(str(patch.get("split_layer", "?")).split(" (")[0])  # "#3 DEPTHWISE_CONV_2D", without the long name
     ax.set_title(f"{rows}x{cols} patches up to {layer}:\ninput windows, halos overlap ({h}x{w} input)", fontsize=9)
     return _png(fig)
 
 
 def html_report(report: dict) -> str:
-    esc = html.escape
+    def esc(s: str) -> str:
+        return html.escape(display_text(s))
+
     name = Path(report["model"]).name
     facts = [("board", report.get("board")), ("MACs", f"{report['macs']:,}"),
              ("arena", f"{report['arena_bytes']:,} B"), ("lower bound", f"{report['lower_bound_bytes']:,} B"),

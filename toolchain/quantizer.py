@@ -27,6 +27,15 @@ TFLite's kernels impose some quantization parameters (the converter writes the s
                  an input whose quantization is fixed (a softmax output) is requantized by an inserted QUANTIZE.
 Tensors tied this way form one group whose range is the union of its members' calibrated ranges.
 
+Sentinels and non-finite values (docs/quantization.md). A value that is NaN, infinite or of magnitude at least
+SENTINEL (1e30; float32's largest is 3.4e38) is no data but a marker: the -FLT_MAX a max pool's explicit padding
+writes (so the pool never picks it), or an overflow. Calibration leaves such values out of every activation's
+statistics, counts them per tensor and says so (`g.meta["quantization"]["dropped"]`, shown by `edgec build` and
+in report.json); a tensor with no value left is an error naming it. A PAD whose pad value is a sentinel is not
+observed at all: its output's range is its input's (it joins its input's group anyway), and the pad value
+quantizes to the type's limit (-128 for -FLT_MAX), which is exact for the max pool it feeds. Graph inputs must be
+finite (they are the calibration data itself: a NaN there is a data error, reported).
+
 The graph inputs and outputs become int8 with their quantization recorded on the tensors (and in
 `g.meta["quantization"]`): a user feeds q = round(x / scale) + zero_point and reads x = scale * (q - zero_point);
 model.h carries the same numbers as macros.
@@ -51,6 +60,9 @@ MIN_RANGE = 1e-6  # an all-zero tensor still needs a positive scale
 #: below this many observed values a tensor's distribution is too thin for percentile, MSE or KL (the 99.99th
 #: percentile of 200 values is their maximum; an MSE or KL optimum on them follows the noise): min-max is used
 MIN_VALUES = 1000
+#: |x| at or above this is a sentinel (a padding marker such as -FLT_MAX) or an overflow, never an activation
+#: value: calibration leaves it out (with NaN and +-inf) and reports how many it left out
+SENTINEL = 1e30
 
 #: ops whose int8 output quantization TFLite fixes: (scale, zero point)
 FIXED_OUTPUT = {"softmax": (1.0 / 256, -128), "logistic": (1.0 / 256, -128), "tanh": (1.0 / 128, 0)}
@@ -317,29 +329,66 @@ def quantize_per_tensor(data: np.ndarray, quant: Quant) -> np.ndarray:
 
 # ---- calibration ------------------------------------------------------------------------------------------------
 
+def is_sentinel(value: float) -> bool:
+    """NaN, +-inf, or |value| >= SENTINEL: a marker (a max pool's -FLT_MAX padding) or an overflow, not data."""
+    return not np.isfinite(value) or abs(value) >= SENTINEL
+
+
+def sentinel_pads(g: Graph) -> dict[str, str]:
+    """{output: input} of the PADs whose pad value is a sentinel (the lowest float before a max pool): their
+    output's range is their input's, never observed (its padding would be the whole range)."""
+    return {str(op.outputs[0]): str(op.inputs[0]) for op in g.ops
+            if op.type == "pad" and op.attrs.get("pad_value") is not None and is_sentinel(float(op.attrs["pad_value"]))}
+
+
+@dataclass
+class Calibration:
+    """What calibration observed: an Observer per float activation, and per tensor how many values it left out
+    (NaN, +-inf, |x| >= SENTINEL)."""
+
+    observers: dict[str, Observer]
+    dropped: dict[str, int]
+
+
 def calibrate(g: Graph, samples: Iterable[list[np.ndarray]], total: int | None = None,
-              progress: Progress | None = None) -> dict[str, Observer]:
-    """Run the float graph on every sample (edgec's numpy float references) and observe every float activation."""
+              progress: Progress | None = None) -> Calibration:
+    """Run the float graph on every sample (edgec's numpy float references) and observe every float activation,
+    leaving out sentinels and non-finite values (counted in `dropped`)."""
     from .reference import run_numpy
 
+    pads = sentinel_pads(g)
     names = [n for n in g.inputs if g.t(n).dtype == "float32"]
-    names += [o for op in g.ops for o in op.outputs if g.t(o).dtype == "float32"]
+    names += [o for op in g.ops for o in op.outputs if g.t(o).dtype == "float32" and o not in pads]
     observers = {n: Observer() for n in names}
+    dropped: dict[str, int] = {}
     done = 0
     for sample in samples:
         values = run_numpy(g, sample)
         for n, obs in observers.items():
-            v = values[n]
-            if not np.all(np.isfinite(v)):
-                raise InputError(f"calibration sample {done}: tensor {n} is not finite (NaN or Inf) in the float "
-                                 "model; check the calibration data and its preprocessing (--mean/--std/--scale)")
+            v = np.asarray(values[n])
+            with np.errstate(invalid="ignore"):
+                kept = np.isfinite(v) & (np.abs(v) < SENTINEL)
+            if not kept.all():
+                if n in g.inputs:
+                    raise InputError(f"calibration sample {done}: model input {n} holds "
+                                     f"{int(v.size - np.count_nonzero(kept))} values that are NaN, infinite or of "
+                                     f"magnitude >= {SENTINEL:g}; check the calibration data and its preprocessing "
+                                     "(--mean/--std/--scale)")
+                dropped[n] = dropped.get(n, 0) + int(v.size - np.count_nonzero(kept))
+                v = v[kept]
             obs.update(v)
         done += 1
         if progress is not None:
             progress(done, total if total is not None else done)
     if done == 0:
         raise InputError("no calibration samples: a float model needs calibration data to be quantized (--calib)")
-    return observers
+    empty = [n for n, obs in observers.items() if obs.count == 0 and dropped.get(n)]
+    if empty:
+        raise InputError(f"tensor {empty[0]}: every calibration value is NaN, infinite or of magnitude >= "
+                         f"{SENTINEL:g} ({dropped[empty[0]]} values over {done} samples), so it has no range to "
+                         "quantize; the float model overflows there (check its weights and biases, and the "
+                         "calibration data)" + (f"; so do {len(empty) - 1} more tensors" if len(empty) > 1 else ""))
+    return Calibration(observers, dropped)
 
 
 # ---- the graph rewrite ------------------------------------------------------------------------------------------
@@ -395,17 +444,20 @@ def quantize_graph(g_float: Graph, samples: list[list[np.ndarray]], method: str 
     _check_float(g_float)
     g = _copy(g_float)
     if progress is True:
-        observers = _calibrate_with_bar(g, samples)
+        cal = _calibrate_with_bar(g, samples)
     else:
-        observers = calibrate(g, samples, len(samples), progress if callable(progress) else None)
+        cal = calibrate(g, samples, len(samples), progress if callable(progress) else None)
     ranges = {n: (obs.lo, obs.hi) if (n in g.inputs or method == "minmax") else choose_range(obs, method, percentile)
-              for n, obs in observers.items()}
+              for n, obs in cal.observers.items()}
+    for out, src in sentinel_pads(g).items():  # in graph order: a pad of a pad finds its input's range set
+        ranges[out] = ranges[src]
     _assign_activation_quant(g, ranges)
     _quantize_constants(g)
     g.meta["quantization"] = dict(
         method=method, percentile=percentile if method == "percentile" else None, samples=len(samples),
         inputs={n: dict(scale=g.t(n).scale, zero_point=g.t(n).zero_point) for n in g.inputs},
-        outputs={n: dict(scale=g.t(n).scale, zero_point=g.t(n).zero_point) for n in g.outputs})
+        outputs={n: dict(scale=g.t(n).scale, zero_point=g.t(n).zero_point) for n in g.outputs},
+        dropped=dict(cal.dropped))
     for op in g.ops:
         op.params = {}
         for key in ("tflite_index", "tflite_outputs"):  # indices into the float file; write_tflite sets new ones
@@ -416,7 +468,7 @@ def quantize_graph(g_float: Graph, samples: list[list[np.ndarray]], method: str 
     return verify(g)
 
 
-def _calibrate_with_bar(g: Graph, samples: list[list[np.ndarray]]) -> dict[str, Observer]:
+def _calibrate_with_bar(g: Graph, samples: list[list[np.ndarray]]) -> Calibration:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 

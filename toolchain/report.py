@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .c_text import printable
 from .ir import Graph
 from .memory import MemoryPlan
 from .ops import REGISTRY
@@ -38,18 +39,23 @@ def write_report(out: Path, report: dict, g: Graph, plan: MemoryPlan) -> None:
     (out / "report.md").write_text(markdown(report))
 
 
+def _md(text: str) -> str:
+    """Model text in report.md: one line of printable ASCII (c_text.printable), `|` escaped for the tables."""
+    return printable(text, limit=200).replace("|", "\\|")
+
+
 def markdown(r: dict) -> str:
-    lines = [f"# edgec report: {Path(r['model']).name}", "",
+    lines = [f"# edgec report: {_md(Path(r['model']).name)}", "",
              f"- board: `{r['board']}`, edgec {r['edgec_version']}",
              f"- MACs: {r['macs']:,}",
              f"- arena: {r['arena_bytes']:,} B (lower bound for this op order: {r['lower_bound_bytes']:,} B); "
              "inputs and outputs live in the arena",
-             f"- schedule: {r.get('schedule_reason', 'layer by layer')}",
+             f"- schedule: {printable(r.get('schedule_reason', 'layer by layer'), limit=2000)}",
              *([f"- TFLM arena on the same model: total {r['tflm_arena_bytes']['total']:,} B, non-persistent head "
                 f"{r['tflm_arena_bytes']['head']:,} B"] if r.get("tflm_arena_bytes") else []),
              f"- weights (flash): {r['weights_bytes']:,} B", "",
              "| # | layer | op | MACs | weight B | live B | output shape |", "|---:|---|---|---:|---:|---:|---|"]
     for k, layer in enumerate(r["layers"]):
-        lines.append(f"| {k} | {layer['name']} | {layer['op']} | {layer['macs']:,} | {layer['weight_bytes']:,} | "
-                     f"{layer['live_bytes']:,} | {layer['output_shape']} |")
+        lines.append(f"| {k} | {_md(layer['name'])} | {_md(layer['op'])} | {layer['macs']:,} | "
+                     f"{layer['weight_bytes']:,} | {layer['live_bytes']:,} | {layer['output_shape']} |")
     return "\n".join(lines) + "\n"

@@ -51,12 +51,12 @@ def fw(tmp_path, shared_models) -> Path:
 def test_boards_lists_the_boards():
     res = edgec("boards")
     assert res.returncode == 0, res.stderr
-    listed = set(re.findall(r"^\W*(\w+)\s*│", res.stdout, re.M))
+    listed = {line.split()[0] for line in res.stdout.splitlines() if line.strip()}
     boards = {n for n, b in all_boards().items() if b.is_cortexm}
     assert len(boards) >= 10 and boards <= listed, (boards - listed, res.stdout)
     assert {"nucleo_f746zg", "rpi_pico", "mps3_an547"} <= listed
     f746 = next(line for line in res.stdout.splitlines() if "nucleo_f746zg" in line)
-    assert all(s in f746 for s in ["cortex-m7", "216 MHz", "320 KB", "1024 KB", "mps2-an500", "stm32f746zgtx"]), f746
+    assert f746.split() == ["nucleo_f746zg", "cortex-m7", "216", "320", "1024", "mps2-an500", "stm32f746zgtx"], f746
     pico = next(line for line in res.stdout.splitlines() if "rpi_pico" in line)
     assert "cortex-m0plus" in pico and "mps2" not in pico, pico
 

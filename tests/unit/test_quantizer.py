@@ -213,7 +213,7 @@ def test_quantize_graph_rejects_bad_arguments():
         quantize_graph(g, [], method="minmax")
     bad = samples(g, 2)
     bad[1][0][0, 1, 2, 1] = np.nan  # quantize_graph called directly, without load_calibration's checks
-    with pytest.raises(InputError, match="calibration sample 1: tensor x is not finite"):
+    with pytest.raises(InputError, match="calibration sample 1: model input x holds 1 values that are NaN"):
         quantize_graph(g, bad)
 
 

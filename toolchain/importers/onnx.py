@@ -39,7 +39,7 @@ from ..errors import InputError, UnsupportedError
 from ..ir import Graph, Op, Quant, Tensor
 from ..ops.resize_nearest import source_indices
 from ..ops.window import out_size, pad_before
-from . import onnx_passes
+from . import onnx_checks, onnx_passes
 
 ONNX_DTYPES: dict[int, str] = {TensorProto.FLOAT: "float32", TensorProto.INT8: "int8", TensorProto.UINT8: "uint8",
                TensorProto.INT16: "int16", TensorProto.INT32: "int32", TensorProto.INT64: "int64",
@@ -1203,6 +1203,8 @@ def import_onnx_model(model: onnx.ModelProto, path: Path | str = "model.onnx",
                       input_shapes: dict[str, tuple[int, ...]] | None = None) -> Graph:
     """The same from a ModelProto in memory (tests, and models built with onnx.helper)."""
     path = Path(path)
+    onnx_checks.check_structure(model, path, input_shapes)
+    onnx_checks.check_shapes(onnx_passes.set_input_shapes(model, input_shapes, path), path)
     model = onnx_passes.canonicalize(model, input_shapes, path)
     return _Importer(model, path).run()
 

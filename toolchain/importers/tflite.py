@@ -487,6 +487,7 @@ def _reject_hybrid(r: _Reader) -> None:
 
 def import_tflite(path: Path) -> Graph:
     from ..ops import REGISTRY
+    from ..ops.base import quantized_dtype_message
 
     if tfl is None:
         raise InputError("the tflite-micro package is missing: pip install edgec's dependencies")
@@ -536,7 +537,7 @@ def import_tflite(path: Path) -> Graph:
         t = tensors[name]
         # int8 (a full-integer model) or float32 (a float model, or the float interface of an int8 model)
         if t.dtype not in ("int8", "float32"):
-            problems.append(f"model input {name} is {t.dtype}: edgec builds models with int8 or float32 inputs")
+            problems.append(quantized_dtype_message(f"model input {name} is {t.dtype}", t.dtype))
     for op in ops:
         impl = REGISTRY.get(op.type)
         if impl is None:

@@ -100,7 +100,19 @@ class Operator:
             if not self.constraints_f32 and type(self).reference_f32 is Operator.reference_f32:
                 return ["float32 is not supported for this operator yet (quantize the model: --calib)"]
             return [rule_text(c) for c in self.constraints_f32 if not _holds(c, op, g)]
-        return [rule_text(c) for c in self.constraints if not _holds(c, op, g)]
+        found = next((g.t(t).dtype for t in [op.inputs[0] if op.inputs else None, *op.outputs]
+                      if t is not None and g.t(t).dtype not in ("int8", "float32")), None)
+        # an already-quantized model of another integer type (16x8): name the type, never suggest --calib
+        return [quantized_dtype_message(f"activations are {found}", found) if c is io_int8 and found else
+                rule_text(c) for c in self.constraints if not _holds(c, op, g)]
+
+
+def quantized_dtype_message(what: str, dtype: str) -> str:
+    """'<what> (16x8 quantization); edgec runs int8 and float32 models': for a model quantized to a type edgec
+    has no kernels for (int16 activations, ...); the model is quantized already, so --calib is no help."""
+    kind = {"int16": "16x8 quantization", "uint8": "asymmetric uint8 quantization"}.get(dtype, "")
+    return (f"{what}{f' ({kind})' if kind else ''}; edgec runs int8 and float32 models (this one is quantized to "
+            f"{dtype} already: requantize it to int8 with its converter, or give edgec the float model)")
 
 
 REGISTRY: dict[str, Operator] = {}

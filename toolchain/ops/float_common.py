@@ -41,8 +41,11 @@ def activate(op, y: np.ndarray) -> np.ndarray:
 
 
 def c_float(v: float) -> str:
-    """A C float literal that parses back to the same float32 (HUGE_VALF, from math.h, for infinities)."""
+    """A C float literal that parses back to the same float32 (HUGE_VALF and NAN, from math.h, for infinities and
+    NaN: Python's `inf`/`nan` are not C). Every float an op prints into C goes through here."""
     f = float(np.float32(v))
+    if np.isnan(f):
+        return "NAN"
     if np.isinf(f):
         return "HUGE_VALF" if f > 0 else "(-HUGE_VALF)"
     return f"{f!r}f"

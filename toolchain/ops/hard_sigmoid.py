@@ -17,7 +17,7 @@ from fractions import Fraction
 import numpy as np
 
 from .base import Operator, io_int8, per_tensor_activations, register
-from .float_common import all_float32
+from .float_common import all_float32, c_float
 
 
 def _alpha_beta(op) -> tuple[float, float]:
@@ -72,6 +72,6 @@ class HardSigmoid(Operator):
         return [np.where(t < 0, np.float32(0), np.where(t > 1, np.float32(1), t)).astype(np.float32)]
 
     def emit_f32(self, op, g, ctx):
-        alpha, beta = (float(np.float32(v)) for v in _alpha_beta(op))
-        return (f"edgec_hard_sigmoid_f32({g.t(op.inputs[0]).size}, {alpha!r}f, {beta!r}f, {ctx.ptr(op.inputs[0])}, "
+        alpha, beta = (c_float(v) for v in _alpha_beta(op))
+        return (f"edgec_hard_sigmoid_f32({g.t(op.inputs[0]).size}, {alpha}, {beta}, {ctx.ptr(op.inputs[0])}, "
                 f"{ctx.ptr(op.outputs[0])});")

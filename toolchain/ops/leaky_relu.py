@@ -17,7 +17,7 @@ import numpy as np
 
 from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
 from .base import Operator, io_int8, per_tensor_activations, register
-from .float_common import all_float32
+from .float_common import all_float32, c_float
 
 
 def _f32(v) -> np.float32:
@@ -90,8 +90,8 @@ class LeakyRelu(Operator):
         return [np.where(x > 0, x, x * np.float32(op.attrs.get("alpha", 0.2))).astype(np.float32)]
 
     def emit_f32(self, op, g, ctx):
-        alpha = float(np.float32(op.attrs.get("alpha", 0.2)))
-        return (f"edgec_leaky_relu_f32({g.t(op.inputs[0]).size}, {alpha!r}f, {ctx.ptr(op.inputs[0])}, "
+        alpha = c_float(op.attrs.get("alpha", 0.2))
+        return (f"edgec_leaky_relu_f32({g.t(op.inputs[0]).size}, {alpha}, {ctx.ptr(op.inputs[0])}, "
                 f"{ctx.ptr(op.outputs[0])});")
 
 

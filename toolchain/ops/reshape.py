@@ -6,6 +6,7 @@ the memory planner gives both tensors one buffer. TFLite requires identical quan
 
 from __future__ import annotations
 
+from ..c_text import c_comment_text
 from .base import Operator, register, same_quant
 
 
@@ -42,4 +43,4 @@ class Reshape(Operator):
         return self.emit(op, g, ctx)
 
     def emit(self, op, g, ctx):
-        return f"/* {op.name}: reshape {g.t(op.inputs[0]).shape} -> {g.t(op.outputs[0]).shape}, no data moves */"
+        return f"/* {c_comment_text(op.name)}: reshape {g.t(op.inputs[0]).shape} -> {g.t(op.outputs[0]).shape}, no data moves */"
