@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .c_text import display_text
 from .errors import ToolchainError
 from .ir import Graph, Tensor
 from .ops import REGISTRY
@@ -51,6 +52,7 @@ def _json_default(value):
 def _in_child(kind: str, model: Path | bytes, samples: list[list[np.ndarray]], **options) -> tuple[dict, dict]:
     """Run reference `kind` on the samples in a child process; returns (the child's JSON summary, its arrays)."""
     name = RUNTIME_NAMES[kind]
+    shown = display_text(Path(model).name if not isinstance(model, bytes) else "the ONNX model")  # one line
     with tempfile.TemporaryDirectory(prefix="edgec-reference-") as tmp:
         folder = Path(tmp)
         if isinstance(model, bytes):
@@ -70,18 +72,18 @@ def _in_child(kind: str, model: Path | bytes, samples: list[list[np.ndarray]], *
             child.kill()
             child.join()
             raise ToolchainError(f"the reference runtime {name} did not finish within {timeout:.0f} s on "
-                                 f"{Path(model).name} (hung); edgec cannot compare against it")
+                                 f"{shown} (hung); edgec cannot compare against it")
         code = child.exitcode if child.exitcode is not None else -1
         if code < 0:
             sig = signal.Signals(-code).name if -code in signal.valid_signals() else code
-            raise ToolchainError(f"the reference runtime {name} crashed ({sig}) running {Path(model).name}; the "
+            raise ToolchainError(f"the reference runtime {name} crashed ({sig}) running {shown}; the "
                                  "model is one it cannot run, so edgec cannot compare against it")
         if code != 0 or not (folder / "out.npz").exists():
             log = folder / "log.txt"
             lines = [ln for ln in (log.read_text(errors="replace") if log.exists() else "").splitlines() if ln.strip()]
-            why = lines[-1].strip() if lines else f"exit status {code}"
+            why = display_text(lines[-1].strip()) if lines else f"exit status {code}"
             verb = "refused" if code == _REFUSED else "failed on"
-            raise ToolchainError(f"the reference runtime {name} {verb} {Path(model).name}: {why}")
+            raise ToolchainError(f"the reference runtime {name} {verb} {shown}: {why}")
         summary = json.loads((folder / "out.json").read_text())
         with np.load(folder / "out.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

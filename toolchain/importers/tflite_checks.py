@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..c_text import display_text
 from ..errors import InputError
 
 if TYPE_CHECKING:
@@ -45,6 +46,12 @@ ACCUMULATING = {"CONV_2D": (1, 2, 0), "DEPTHWISE_CONV_2D": (1, 2, 3), "FULLY_CON
                 "TRANSPOSE_CONV": (1, 3, 0)}
 
 
+def _name(r: _Reader, idx: int) -> str:
+    """A tensor's name for a message: on one line whatever the file holds (a newline or escape in a name is shown
+    as \\xNN)."""
+    return display_text(r.names[idx])
+
+
 def plain(values) -> list:
     """Python numbers for a message (a numpy scalar's repr, np.int32(8), must never reach a user)."""
     return [v.item() if isinstance(v, np.generic) else v for v in (values if values is not None else [])]
@@ -67,7 +74,7 @@ def check_quantization(r: _Reader) -> list[str]:
         q = t.quantization
         if q is None or q.scale is None or len(q.scale) == 0:
             continue
-        name = r.names[i]
+        name = _name(r, i)
         is_const = 0 < t.buffer < len(buffers) and buffers[t.buffer].data is not None and len(buffers[t.buffer].data)
         scales = np.asarray(q.scale, dtype=np.float64)
         bad = [str(np.float32(s)) for s in scales if not math.isfinite(s) or s < 0 or (s == 0 and not is_const)]
@@ -115,7 +122,7 @@ def check_ranks(r: _Reader) -> list[str]:
                     continue
                 shape = plain(r.sg.tensors[i].shape)
                 if len(shape) != rank:
-                    problems.append(f"#{k} {code}: {role} {pos} ({r.names[i]}) has rank {len(shape)} (shape "
+                    problems.append(f"#{k} {code}: {role} {pos} ({_name(r, i)}) has rank {len(shape)} (shape "
                                     f"{shape}); a {code} takes rank {rank} there")
     return problems
 
@@ -127,7 +134,7 @@ def check_variables(r: _Reader) -> list[str]:
     problems = []
     for i, t in enumerate(r.sg.tensors or []):
         if t.isVariable:
-            problems.append(f"tensor {r.names[i]}: is_variable is true (a state tensor: TFLite Micro ignores its "
+            problems.append(f"tensor {_name(r, i)}: is_variable is true (a state tensor: TFLite Micro ignores its "
                             "buffer and starts it at the zero point); edgec supports no variable tensors")
     return problems
 
@@ -182,7 +189,7 @@ def check_bias_scale(r: _Reader) -> list[str]:
         s_x, s_w, s_b, s_y = (float(s or 0.0) for s in scales)
         diff = abs(s_x * s_w - s_b) / s_y
         if not diff <= 0.02:
-            problems.append(f"#{k} FULLY_CONNECTED: bias {r.names[b_i]} has scale {str(np.float32(s_b))} but input scale x "
+            problems.append(f"#{k} FULLY_CONNECTED: bias {_name(r, b_i)} has scale {str(np.float32(s_b))} but input scale x "
                             f"weights scale is {s_x * s_w:.7g}: they differ by {diff:.3g} of the output scale "
                             f"{str(np.float32(s_y))}, more than the 0.02 TFLite Micro allows")
     return problems
