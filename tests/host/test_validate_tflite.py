@@ -57,6 +57,10 @@ def mutant(tmp_path: Path, edit: Callable, name: str = "mutant") -> Path:
     return path
 
 
+def _index(m, name: str) -> int:
+    return [t.name.decode() for t in m.subgraphs[0].tensors].index(name)
+
+
 def set_bias(m, name: str, value: int) -> None:
     t = tensor(m, name)
     n = int(np.prod(t.shape))
@@ -125,6 +129,8 @@ INVALID = [
     ("buffer-index", lambda m: setattr(tensor(m, "conv_w"), "buffer", 1000), ["conv_w", "buffer 1000"]),
     ("buffer-size", lambda m: setattr(m.buffers[tensor(m, "conv_w").buffer], "data", np.zeros(7, np.uint8)),
      ["conv_w", "holds 7 values", "needs 216"]),
+    ("bias-length", lambda m: m.subgraphs[0].operators[1].inputs.__setitem__(2, _index(m, "fc_w_bias")),
+     ["#1 DEPTHWISE_CONV_2D", "fc_w_bias", "shape [5]", "8 output channels", "[8]"]),
     ("no-subgraph", lambda m: setattr(m, "subgraphs", []), ["no subgraph"]),
     ("two-subgraphs", lambda m: m.subgraphs.append(m.subgraphs[0]), ["2 subgraphs", "single-subgraph"]),
 ]

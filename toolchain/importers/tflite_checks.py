@@ -195,6 +195,28 @@ def check_bias_scale(r: _Reader) -> list[str]:
     return problems
 
 
+def check_bias_length(r: _Reader) -> list[str]:
+    """A conv-like operator's bias holds one int32 per output channel (the weights' output-channel dimension): the
+    kernels read bias[c] for every channel c, so a shorter bias would be read past its end."""
+    problems = []
+    for k, op in enumerate(r.sg.operators or []):
+        code = r.op_code(op)
+        if code not in ACCUMULATING or op.inputs is None:
+            continue
+        w_pos, b_pos, axis = ACCUMULATING[code]
+        if b_pos >= len(op.inputs) or w_pos >= len(op.inputs) or min(op.inputs[w_pos], op.inputs[b_pos]) < 0:
+            continue
+        w_shape = plain(r.sg.tensors[int(op.inputs[w_pos])].shape)
+        b_shape = plain(r.sg.tensors[int(op.inputs[b_pos])].shape)
+        if len(w_shape) <= axis:
+            continue  # reported by check_ranks
+        if b_shape != [w_shape[axis]]:
+            problems.append(f"#{k} {code}: bias {_name(r, int(op.inputs[b_pos]))} has shape {b_shape}; the weights "
+                            f"(shape {w_shape}) have {w_shape[axis]} output channels, so it must be "
+                            f"[{w_shape[axis]}]")
+    return problems
+
+
 def check_dilated_extent(r: _Reader) -> list[str]:
     """A conv's dilated filter extent (taps - 1) * dilation + 1 stays within the window domain (MAX_WINDOW), so the
     padding and tap offsets the kernel adds up fit an int (each factor alone is checked with the options)."""
@@ -264,7 +286,7 @@ def validate(r: _Reader) -> None:
     """All of the checks above; every problem in one message (exit 2)."""
     problems = (check_quantization(r) + check_inputs_present(r) + check_ranks(r) + check_variables(r)
                 + check_depthwise_options(r) + check_bias_scale(r)
-                + check_dilated_extent(r))
+                + check_dilated_extent(r) + check_bias_length(r))
     if not problems:  # the headroom check reads buffers and quantization the checks above vouch for
         problems = check_bias_headroom(r)
     if problems:
