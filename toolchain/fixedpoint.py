@@ -28,8 +28,30 @@ def tflite_round(x: float) -> int:
     return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
 
 
+#: the largest left shift of a rescale: MBQM computes x * 2^shift wrapping in int32; edgec's C shifts a uint32,
+#: defined up to 31 bits. (TFLite Micro writes `x * (1 << shift)`, whose overflow C++ leaves undefined but which
+#: wraps on every target; softmax's capped beta multiplier, 2^31 - 1, is the one real use of shift 31.)
+MAX_LEFT_SHIFT = 31
+#: the largest right shift: RDBPOT shifts an int32 right, undefined from 32 on. QuantizeMultiplier flushes a
+#: multiplier that would need more (|real| < 2^-32) to zero, so no shift below -31 ever reaches the C.
+MAX_RIGHT_SHIFT = 31
+
+
+class RescaleRangeError(InputError):
+    """A rescale factor the fixed-point code cannot represent (the caller names the operator)."""
+
+
 def quantize_multiplier(real: float) -> tuple[int, int]:
-    """QuantizeMultiplier: real = M * 2^(shift - 31) with M in [2^30, 2^31). Returns (M, shift)."""
+    """QuantizeMultiplier: real = M * 2^(shift - 31) with M in [2^30, 2^31). Returns (M, shift).
+
+    As TFLite Micro (tensorflow/lite/kernels/internal/quantization_util.cc): a real multiplier below about 2^-32
+    (shift < -31) becomes (0, 0), every result 0, instead of a right shift past the word. At the other end TFLite
+    defines nothing: a multiplier of 2^31 or more (shift > 31) would shift left past the int32 word, undefined
+    behaviour in C, so it is refused, as are NaN and infinity. Every shift returned is in
+    [-MAX_RIGHT_SHIFT, MAX_LEFT_SHIFT]."""
+    if not math.isfinite(real):
+        raise RescaleRangeError(f"rescale factor {real!r} is not a finite number (a ratio of the quantization scales "
+                                "overflowed: they are far out of range)")
     if real == 0.0:
         return 0, 0
     mantissa, shift = math.frexp(real)
@@ -38,8 +60,12 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if q == (1 << 31):
         q //= 2
         shift += 1
-    if shift < -31:
+    if shift < -MAX_RIGHT_SHIFT:
         return 0, 0
+    if shift > MAX_LEFT_SHIFT:
+        raise RescaleRangeError(f"rescale factor {real:.6g} needs a left shift of {shift} bits; the fixed-point "
+                                f"rescale shifts at most {MAX_LEFT_SHIFT} (factors below 2^{MAX_LEFT_SHIFT}): the "
+                                "quantization scales are far out of range")
     return q, shift
 
 

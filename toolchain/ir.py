@@ -144,4 +144,22 @@ def verify(g: Graph) -> Graph:
             problems.append(f"graph output {o} is never produced")
     if problems:
         raise IRError(f"IR of {g.name} is invalid:\n  " + "\n  ".join(problems))
+    check_finite_constants(g)
     return g
+
+
+def check_finite_constants(g: Graph) -> None:
+    """Every float constant is finite: a NaN or infinite weight or bias is bad input (exit 2), whichever importer
+    read it. It would make the float model's outputs NaN/inf, and quantizing it gives garbage scales."""
+    from .errors import InputError
+
+    bad = []
+    for name, t in g.tensors.items():
+        if t.data is not None and np.issubdtype(t.data.dtype, np.floating):
+            finite = np.isfinite(t.data)
+            if not finite.all():
+                first = t.data.reshape(-1)[int(np.argmin(finite.reshape(-1)))].item()
+                bad.append(f"constant {name}: {int((~finite).sum())} of {t.data.size} values are not finite "
+                           f"(e.g. {first!r}); every float constant must be finite")
+    if bad:
+        raise InputError(f"the model {g.name} holds non-finite constants:\n  " + "\n  ".join(bad))

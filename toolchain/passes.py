@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .errors import UnsupportedError
 from .ir import Graph
 from .ops import REGISTRY
@@ -37,9 +39,19 @@ def remove_dead_ops(g: Graph) -> Graph:
 
 
 def prepare(g: Graph) -> Graph:
-    """Compile time 'Prepare': every op computes its integer constants (multipliers, shifts, clamps) into params."""
+    """Compile time 'Prepare': every op computes its integer constants (multipliers, shifts, clamps) into params.
+    A rescale the fixed-point code cannot represent (scales far out of range) is reported per op, all at once."""
+    from .fixedpoint import RescaleRangeError
+
+    problems = []
     for op in g.ops:
-        REGISTRY[op.type].run_prepare(op, g)
+        try:
+            with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+                REGISTRY[op.type].run_prepare(op, g)  # an inf ratio is refused by quantize_multiplier
+        except RescaleRangeError as e:
+            problems.append(f"{op.attrs.get('label', op.name)}: {e.message}")
+    if problems:
+        raise UnsupportedError(problems)
     return g
 
 

@@ -4,19 +4,139 @@
 - LiteRT (ai-edge-litert) with its BUILTIN_REF kernels: the desktop TFLite reference. Optional dependency.
 - `numpy`: edgec's own op references, run op by op on the IR (what the C must compute).
 TFLM's print_allocations() writes to C's stderr only, so it is captured on file descriptor 2.
+
+Every runtime runs in a child process (`_in_child`): the samples go there and the outputs come back in temporary
+.npz files, so a crash inside a runtime (TFLM's C++ aborts or dereferences out of bounds on some models edgec
+refuses or that are damaged), a hang or a refusal is one clear ToolchainError (exit 4, docs/cli.md), never a
+dead edgec. The public functions keep their in-process signatures. The child is forked where the platform can
+(it inherits the imported numpy and runtimes: about 0.1 s per run, where a fresh interpreter importing them took
+about 1 s per run, 2 s per `edgec test`), spawned elsewhere; its stdout and stderr (where TFLM's C++ reports) go
+to a file whose last line explains a refusal.
 """
 
 from __future__ import annotations
 
+import faulthandler
+import json
+import multiprocessing
 import os
 import re
+import signal
+import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .ir import Graph
+from .c_text import display_text
+from .errors import ToolchainError
+from .ir import Graph, Tensor
 from .ops import REGISTRY
+
+#: a reference run is given this long, plus PER_SAMPLE_TIMEOUT_S per sample, before it counts as hung
+BASE_TIMEOUT_S = 300.0
+PER_SAMPLE_TIMEOUT_S = 5.0
+RUNTIME_NAMES = {"tflm": "TFLite Micro", "litert": "LiteRT", "onnxruntime": "onnxruntime"}
+_REFUSED = 3  # the child's exit status when the runtime raised (refused the model) rather than crashed
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _in_child(kind: str, model: Path | bytes, samples: list[list[np.ndarray]], **options) -> tuple[dict, dict]:
+    """Run reference `kind` on the samples in a child process; returns (the child's JSON summary, its arrays)."""
+    name = RUNTIME_NAMES[kind]
+    shown = display_text(Path(model).name if not isinstance(model, bytes) else "the ONNX model")  # one line
+    with tempfile.TemporaryDirectory(prefix="edgec-reference-") as tmp:
+        folder = Path(tmp)
+        if isinstance(model, bytes):
+            (folder / "model.onnx").write_bytes(model)
+            model = folder / "model.onnx"
+        arrays: dict[str, Any] = {f"s{i}_{k}": np.asarray(x) for i, s in enumerate(samples) for k, x in enumerate(s)}
+        np.savez(folder / "in.npz", **arrays)
+        spec = dict(kind=kind, model=str(Path(model).resolve()), arity=[len(s) for s in samples], options=options)
+        (folder / "spec.json").write_text(json.dumps(spec, default=_json_default))
+        timeout = BASE_TIMEOUT_S + PER_SAMPLE_TIMEOUT_S * len(samples)
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        child = multiprocessing.get_context(method).Process(  # type: ignore[attr-defined]
+            target=_child_main, args=(str(folder),), daemon=True)
+        child.start()
+        child.join(timeout)
+        if child.is_alive():
+            child.kill()
+            child.join()
+            raise ToolchainError(f"the reference runtime {name} did not finish within {timeout:.0f} s on "
+                                 f"{shown} (hung); edgec cannot compare against it")
+        code = child.exitcode if child.exitcode is not None else -1
+        if code < 0:
+            sig = signal.Signals(-code).name if -code in signal.valid_signals() else code
+            raise ToolchainError(f"the reference runtime {name} crashed ({sig}) running {shown}; the "
+                                 "model is one it cannot run, so edgec cannot compare against it")
+        if code != 0 or not (folder / "out.npz").exists():
+            log = folder / "log.txt"
+            lines = [ln for ln in (log.read_text(errors="replace") if log.exists() else "").splitlines() if ln.strip()]
+            why = display_text(lines[-1].strip()) if lines else f"exit status {code}"
+            verb = "refused" if code == _REFUSED else "failed on"
+            raise ToolchainError(f"the reference runtime {name} {verb} {shown}: {why}")
+        summary = json.loads((folder / "out.json").read_text())
+        with np.load(folder / "out.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    return summary, arrays
+
+
+def _child_main(folder_name: str) -> None:
+    """The child's side of `_in_child`: read the samples, run the runtime in this process, write the results."""
+    folder = Path(folder_name)
+    faulthandler.disable()  # a crash is reported by the parent from the exit signal, not as a traceback here
+    log = os.open(folder / "log.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(log, 1)  # the runtime's C++ prints on the file descriptors, not through sys.stdout / sys.stderr
+    os.dup2(log, 2)
+    spec = json.loads((folder / "spec.json").read_text())
+    with np.load(folder / "in.npz", allow_pickle=False) as z:
+        samples = [[z[f"s{i}_{k}"] for k in range(n)] for i, n in enumerate(spec["arity"])]
+    model, options = Path(spec["model"]), spec["options"]
+    tensors = None
+    try:
+        if spec["kind"] == "tflm":
+            outputs, tensors = _run_tflm_in_process(model, samples, bool(options.get("preserve")))
+        elif spec["kind"] == "litert":
+            outputs = _run_litert_in_process(model, samples)
+        else:
+            outputs = _run_onnxruntime_in_process(model, samples, _graph_from_spec(options["graph"]))
+    except Exception as e:  # the runtime refused the model: its message is what the user needs
+        sys.stderr.write(f"\n{type(e).__name__}: {' '.join(str(e).split()) or 'no message'}\n")
+        sys.stderr.flush()
+        sys.exit(_REFUSED)
+    arrays: dict[str, Any] = {f"o{i}_{k}": np.asarray(y) for i, s in enumerate(outputs) for k, y in enumerate(s)}
+    for i, dump in enumerate(tensors or []):
+        arrays.update({f"t{i}_{idx}": np.asarray(v) for idx, v in dump.items()})
+    np.savez(folder / "out.npz", **arrays)
+    summary = dict(outputs=[len(s) for s in outputs],
+                   tensors=[sorted(int(i) for i in d) for d in tensors] if tensors is not None else None)
+    (folder / "out.json").write_text(json.dumps(summary))
+
+
+def _outputs(summary: dict, arrays: dict) -> list[list[np.ndarray]]:
+    return [[arrays[f"o{i}_{k}"] for k in range(n)] for i, n in enumerate(summary["outputs"])]
+
+
+def _graph_spec(g: Graph) -> dict:
+    """What run_onnxruntime reads of the graph: its meta and its inputs' and outputs' names, shapes and dtypes."""
+    names = list(dict.fromkeys(g.inputs + g.outputs))
+    return dict(name=g.name, inputs=g.inputs, outputs=g.outputs, meta=g.meta,
+                tensors={n: [list(g.t(n).shape), g.t(n).dtype] for n in names})
+
+
+def _graph_from_spec(spec: dict) -> Graph:
+    tensors = {n: Tensor(name=n, shape=tuple(shape), dtype=dtype) for n, (shape, dtype) in spec["tensors"].items()}
+    return Graph(name=spec["name"], tensors=tensors, ops=[], inputs=spec["inputs"], outputs=spec["outputs"],
+                 meta=spec["meta"])
 
 
 def _tflm():
@@ -27,6 +147,14 @@ def _tflm():
 
 def run_tflm(model: Path, samples: list[list[np.ndarray]], preserve: bool = False) -> tuple[list, list | None]:
     """Outputs per sample, and with preserve=True every tensor per sample ({tensor_index: array})."""
+    summary, arrays = _in_child("tflm", model, samples, preserve=preserve)
+    tensors = None
+    if summary["tensors"] is not None:
+        tensors = [{idx: arrays[f"t{i}_{idx}"] for idx in kept} for i, kept in enumerate(summary["tensors"])]
+    return _outputs(summary, arrays), tensors
+
+
+def _run_tflm_in_process(model: Path, samples: list[list[np.ndarray]], preserve: bool) -> tuple[list, list | None]:
     rt = _tflm()
     sg = _subgraph(model)  # parsed once: the object API unpacks every weight buffer
     config = rt.InterpreterConfig.kPreserveAllTensors if preserve else rt.InterpreterConfig.kAllocationRecording
@@ -125,6 +253,10 @@ def litert_available() -> bool:
 
 def run_litert(model: Path, samples: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
     """LiteRT with its reference kernels (BUILTIN_REF): XNNPACK, the default, is tens of LSB away on int8."""
+    return _outputs(*_in_child("litert", model, samples))
+
+
+def _run_litert_in_process(model: Path, samples: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
     from ai_edge_litert import interpreter as lrt
 
     interp = lrt.Interpreter(model_path=str(model), experimental_op_resolver_type=lrt.OpResolverType.BUILTIN_REF)
@@ -154,6 +286,11 @@ def run_onnxruntime(model: Path | bytes, samples: list[list[np.ndarray]], g: Gra
 
     The ONNX importer records in `g.meta` which 4-D inputs/outputs it turned from NCHW into NHWC and which
     uint8 values it holds as int8 (q - 128); this undoes both on the way in and redoes them on the way out."""
+    return _outputs(*_in_child("onnxruntime", model, samples, graph=_graph_spec(g)))
+
+
+def _run_onnxruntime_in_process(model: Path | bytes, samples: list[list[np.ndarray]],
+                                g: Graph) -> list[list[np.ndarray]]:
     import onnxruntime as ort
 
     meta = g.meta

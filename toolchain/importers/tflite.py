@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, UnsupportedError
+from ..fixedpoint import RescaleRangeError
 from ..ir import Graph, Op, Quant, Tensor
+from .tflite_checks import bias_quantization_quirk, plain, validate
 
 try:
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as tfl
@@ -45,11 +47,18 @@ def _padding(opts) -> str:
     return PADDING[opts.padding]
 
 
+#: the largest stride, dilation, filter size and dilated filter extent edgec accepts: the kernels' window
+#: arithmetic (origin = out * stride - pad, plus dilation * tap) then stays far inside int32. Real models use
+#: single or double digits (a global pool: the input's size).
+MAX_WINDOW = 65535
+
+
 def _positive(opts, *fields: str) -> None:
-    """Strides, dilations and filter sizes of 0 or less only come from a damaged file."""
+    """Strides, dilations and filter sizes of 0 or less only come from a damaged file; above MAX_WINDOW the C's
+    int index arithmetic would overflow."""
     for f in fields:
-        if getattr(opts, f) < 1:
-            raise Unsupported(f"malformed operator: {f} is {getattr(opts, f)}, it must be at least 1")
+        if not 1 <= getattr(opts, f) <= MAX_WINDOW:
+            raise Unsupported(f"malformed operator: {f} is {getattr(opts, f)}, it must be in 1..{MAX_WINDOW}")
 
 
 # ---- one function per TFLite builtin: (options, op context) -> IR attrs; the decorator names the IR op ---------
@@ -301,6 +310,7 @@ class _Reader:
         self.op_names = {v: k for k, v in vars(tfl.BuiltinOperator).items() if not k.startswith("_")}
         self.names = self._unique_names()
         self._check_structure()
+        validate(self)
 
     def _check_structure(self) -> None:
         """A flatbuffer can parse and still point anywhere (a damaged or hand-made file; a negative index would
@@ -319,7 +329,9 @@ class _Reader:
             if n_scale and n_zp not in (0, 1, n_scale):
                 raise malformed(f"tensor {self.names[i]} has {n_scale} scales but {n_zp} zero points")
             if q is not None and n_scale > 1:
-                shape = list(t.shape) if t.shape is not None else []
+                shape = plain(t.shape)
+                if bias_quantization_quirk(shape, n_scale, q.quantizedDimension):
+                    continue  # accepted as TFLite Micro does (tflite_checks.bias_quantization_quirk)
                 if not 0 <= q.quantizedDimension < len(shape) or shape[q.quantizedDimension] != n_scale:
                     raise malformed(f"tensor {self.names[i]} of shape {shape} has {n_scale} per-channel scales "
                                     f"along dimension {q.quantizedDimension}")
@@ -415,7 +427,10 @@ class _Reader:
                 zp = np.zeros(scale.size, dtype=np.int64)
             if zp.size == 1 and scale.size > 1:
                 zp = np.repeat(zp, scale.size)
-            quant = Quant(scale=scale, zero_point=zp, axis=int(q.quantizedDimension) if scale.size > 1 else None)
+            axis = int(q.quantizedDimension) if scale.size > 1 else None
+            if axis is not None and bias_quantization_quirk(list(shape), scale.size, axis):
+                axis = 0  # a 1-D bias whose quantized_dimension names its weights' axis
+            quant = Quant(scale=scale, zero_point=zp, axis=axis)
         return Tensor(name=name, shape=shape, dtype=dtype, quant=quant, data=self.tensor_data(idx))
 
     def op_code(self, op) -> str:
@@ -529,7 +544,11 @@ def import_tflite(path: Path) -> Graph:
             problems.append(f"{op.attrs['label']}: maps to IR op {op.type}, which has no implementation yet")
             continue
         try:
-            problems += [f"{op.attrs['label']}: {rule}" for rule in impl.check(op, _graph_view(tensors, ops))]
+            # extreme scales overflow a rule's float ratio to inf: the rule (or quantize_multiplier) reports it
+            with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+                problems += [f"{op.attrs['label']}: {rule}" for rule in impl.check(op, _graph_view(tensors, ops))]
+        except RescaleRangeError as e:  # a rule computed a rescale the fixed-point code cannot represent
+            problems.append(f"{op.attrs['label']}: {e.message}")
         except (IndexError, KeyError, TypeError, AttributeError):  # a rule read an input this op does not have
             problems.append(f"{op.attrs['label']}: malformed operator: {len(op.inputs)} inputs and "
                             f"{len(op.outputs)} outputs, which a {op.attrs['tflite_op']} cannot have")

@@ -99,12 +99,12 @@ class Operator:
         if is_float(op, g):
             if not self.constraints_f32 and type(self).reference_f32 is Operator.reference_f32:
                 return ["float32 is not supported for this operator yet (quantize the model: --calib)"]
-            return [rule_text(c) for c in self.constraints_f32 if not c(op, g)]
+            return [rule_text(c) for c in self.constraints_f32 if not _holds(c, op, g)]
         found = next((g.t(t).dtype for t in [op.inputs[0] if op.inputs else None, *op.outputs]
                       if t is not None and g.t(t).dtype not in ("int8", "float32")), None)
         # an already-quantized model of another integer type (16x8): name the type, never suggest --calib
         return [quantized_dtype_message(f"activations are {found}", found) if c is io_int8 and found else
-                rule_text(c) for c in self.constraints if not c(op, g)]
+                rule_text(c) for c in self.constraints if not _holds(c, op, g)]
 
 
 def quantized_dtype_message(what: str, dtype: str) -> str:
@@ -130,6 +130,18 @@ def is_float(op: Op, g: Graph) -> bool:
     first = op.inputs[0] if op.inputs else None
     return (bool(op.outputs) and g.t(op.outputs[0]).dtype == "float32"
             and (first is None or g.t(first).dtype == "float32"))
+
+
+def _holds(constraint: Constraint, op: Op, g: Graph) -> bool:
+    """A rule that computes a rescale the fixed-point code cannot represent (far-out scales) is broken, and its
+    text says which bound; the ratios may overflow float on the way, which the rule's comparison handles."""
+    from ..fixedpoint import RescaleRangeError
+
+    try:
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            return bool(constraint(op, g))
+    except RescaleRangeError:
+        return False
 
 
 def rule_text(constraint: Constraint) -> str:
