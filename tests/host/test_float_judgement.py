@@ -64,7 +64,9 @@ def test_a_calibration_in_the_wrong_units_fails(tmp_path):
 def test_maxpool_padding_never_passes_as_garbage(tmp_path):
     """MaxPool with asymmetric pads: its -FLT_MAX padding once entered calibration (activation scales of 1.3e36,
     10 % accuracy on the digits, yet 0 LSB against TFLM on edgec's export). Whatever the quantizer does with it,
-    `edgec test` must not pass with that accuracy: it either quantizes well or fails on the float model."""
+    `edgec test` must not pass with that accuracy: it either quantizes well or fails on the float model. Quantizing
+    well means agreeing with the float model, not a high accuracy: with these pads the float network itself scores
+    about 30 % on the digits (onnxruntime), so the int8 C must make the float model's choices."""
     m = onnx.load(ONNX)
     pool = next(n for n in m.graph.node if n.op_type == "MaxPool")
     next(a for a in pool.attribute if a.name == "pads").ints[:] = [1, 1, 0, 0]
@@ -74,6 +76,6 @@ def test_maxpool_padding_never_passes_as_garbage(tmp_path):
     assert res.returncode in (0, EXIT_VALIDATION), res.stderr
     t = json.loads(res.stdout)["test"]
     if res.returncode == 0:
-        assert t["accuracy"]["edgec_top1"] > 0.9 and t["float_model"]["cosine"] > 0.99, t
+        assert t["float_model"]["cosine"] > 0.99 and t["float_model"]["top1_agreement"] > 0.95, t
     else:
         assert not t["passed"] and "disagrees with the float model" in t["failures"][-1], t
