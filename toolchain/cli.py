@@ -21,8 +21,9 @@ from . import __version__
 from .c_text import display_text
 from .errors import EdgecError, Terminated, interrupt, raise_if_interrupted
 
-err = Console(stderr=True, highlight=False)
-console = Console(highlight=False)
+# emoji=False: a model's names may hold `:smile:`-like codes, shown as they are written
+err = Console(stderr=True, highlight=False, emoji=False)
+console = Console(highlight=False, emoji=False)
 EXIT_INTERNAL = 5
 MAX_SAMPLES = 100_000  # test vectors per run: random ones are all held in memory, and each runs the C once
 
@@ -72,7 +73,9 @@ def run_guarded(fn, debug: bool, stages: Stages | None = None, as_json: bool = F
     except EdgecError as e:
         if debug:
             traceback.print_exc()
-        err.print(f"[bold red]error:[/] {escape(e.message)}", markup=True, soft_wrap=True)  # messages hold [..]
+        # messages hold [..] (escaped) and model names (control characters shown as \xNN, line by line)
+        shown = "\n".join(display_text(line) for line in e.message.split("\n"))
+        err.print(f"[bold red]error:[/] {escape(shown)}", markup=True, soft_wrap=True)
         fail(e.code, e.message)
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated): the `finally`s above have cleaned up
         err.print("interrupted")

@@ -410,3 +410,13 @@ def test_cli_exit_1_when_outputs_differ(tmp_path, fc_model, flipped_run):
 def test_cli_exit_0_when_outputs_agree(tmp_path, fc_model):
     res = CliRunner().invoke(cli.main, ["test", str(fc_model), "--out", str(tmp_path / "out"), "--samples", "4"])
     assert res.exit_code == 0, res.output
+
+
+def test_error_messages_show_control_characters_of_names_as_text(tmp_path):
+    """A file name holding a terminal escape sequence, a carriage return and an emoji code reaches the message as
+    visible text: no raw ESC or CR on the terminal, no emoji substituted."""
+    bad = tmp_path / "a\x1b[31mred\rx:smile:.tflite"
+    bad.write_bytes(b"not a model")
+    msg = assert_error(edgec("build", bad, "--out", tmp_path / "out"), 2, "neither a TFLite flatbuffer")
+    assert "\x1b" not in msg and "\r" not in msg
+    assert "a\\x1b[31mred\\x0dx:smile:.tflite" in msg
