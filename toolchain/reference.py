@@ -259,7 +259,9 @@ def run_litert(model: Path, samples: list[list[np.ndarray]]) -> list[list[np.nda
 def _run_litert_in_process(model: Path, samples: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
     from ai_edge_litert import interpreter as lrt
 
-    interp = lrt.Interpreter(model_path=str(model), experimental_op_resolver_type=lrt.OpResolverType.BUILTIN_REF)
+    # the model's bytes, not its path: LiteRT takes the path as a UTF-8 str and refuses undecodable file names
+    interp = lrt.Interpreter(model_content=Path(model).read_bytes(),
+                             experimental_op_resolver_type=lrt.OpResolverType.BUILTIN_REF)
     interp.allocate_tensors()
     ins, outs = interp.get_input_details(), interp.get_output_details()
     results = []

@@ -25,6 +25,7 @@ from run_cli import edgec
 from small_models import conv_dw_pool_fc, patch_stage_net
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as tfl
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "digits"
 INJECTED = "edgec_injected_global"
 HOSTILE = [
     f"w */ int {INJECTED} = 42; /*",  # closes the comment it is printed in and declares a global
@@ -293,3 +294,12 @@ def test_a_model_named_like_edgec_c(tmp_path, stem):
     x = np.random.default_rng(0).integers(-128, 128, size=12 * 12 * 3, dtype=np.int8)
     run = subprocess.run([str(out / "model"), "1"], input=x.tobytes(), capture_output=True, cwd=out)
     assert run.returncode == 0 and len(run.stdout) == 5, run.stderr
+
+
+def test_litert_runs_a_model_whose_file_name_is_not_utf8(tmp_path):
+    """LiteRT takes the model's bytes, not its path, so an undecodable file name keeps its LiteRT row."""
+    model = tmp_path / os.fsdecode(b"m\xff.tflite")
+    model.write_bytes((EXAMPLES / "digits_cnn_int8.tflite").read_bytes())
+    res = edgec("test", model, "--out", tmp_path / "out", "--samples", "3")
+    assert res.returncode == 0, res.stderr
+    assert "LiteRT (ref)" in res.stdout and "LiteRT could not run" not in res.stderr, res.stdout + res.stderr
