@@ -22,8 +22,10 @@ if TYPE_CHECKING:
 
 INT32_MAX = 2**31 - 1
 
-#: zero points a quantized tensor of this TFLite type may have (TFLite's quantization spec: int16 is symmetric)
-ZERO_POINT_RANGE = {9: (-128, 127), 3: (0, 255), 7: (0, 0), 2: (-(2**31), INT32_MAX)}
+#: zero points a quantized tensor of this TFLite type may hold: the type's range. TFLite's 16x8 spec makes int16
+#: activations symmetric, but TFLite Micro's QUANTIZE and DEQUANTIZE take any int16 zero point (their reference
+#: kernels add it), so the range is int16's here; the ops that compute on int16 check their own rule.
+ZERO_POINT_RANGE = {9: (-128, 127), 3: (0, 255), 7: (-(2**15), 2**15 - 1), 2: (-(2**31), INT32_MAX)}
 TYPE_NAMES = {9: "int8", 3: "uint8", 7: "int16", 2: "int32"}
 
 #: input positions an operator may leave absent (-1): the bias of the conv-like operators, RESHAPE's shape tensor
