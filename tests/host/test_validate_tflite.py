@@ -131,6 +131,9 @@ INVALID = [
      ["conv_w", "holds 7 values", "needs 216"]),
     ("bias-length", lambda m: m.subgraphs[0].operators[1].inputs.__setitem__(2, _index(m, "fc_w_bias")),
      ["#1 DEPTHWISE_CONV_2D", "fc_w_bias", "shape [5]", "8 output channels", "[8]"]),
+    # found by the mutation fuzzer (bench/fuzz.py): each once an internal error or a UBSan finding
+    ("tensor-bytes", lambda m: setattr(tensor(m, "input"), "shape", np.asarray([1, 32, 32, 16777219], np.int32)),
+     ["tensor input", "[1, 32, 32, 16777219]", "17179872256 bytes", "2147483647 bytes"]),
     ("no-subgraph", lambda m: setattr(m, "subgraphs", []), ["no subgraph"]),
     ("two-subgraphs", lambda m: m.subgraphs.append(m.subgraphs[0]), ["2 subgraphs", "single-subgraph"]),
 ]
@@ -317,3 +320,4 @@ def test_extreme_legal_scales_run_ubsan_clean(tmp_path, exponent):
         assert np.array_equal(got[0].reshape(-1), want.reshape(-1))
     tflm, _ = reference.run_tflm(path, xs)
     assert all(np.array_equal(a[0].reshape(-1), t[0].reshape(-1)) for a, t in zip(ours, tflm))
+

@@ -25,6 +25,11 @@ INT32_MAX = 2**31 - 1
 #: zero points a quantized tensor of this TFLite type may have (TFLite's quantization spec: int16 is symmetric)
 ZERO_POINT_RANGE = {9: (-128, 127), 3: (0, 255), 7: (0, 0), 2: (-(2**31), INT32_MAX)}
 TYPE_NAMES = {9: "int8", 3: "uint8", 7: "int16", 2: "int32"}
+#: bytes of one element of each TFLite type (float32, float16, int32, uint8, int64, bool, int16, int8, float64)
+TYPE_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1, 10: 8}
+#: a tensor with more bytes than this does not fit the C's int sizes and offsets (nor TFLite Micro's int byte
+#: counts, nor any microcontroller): the same bound as for ONNX values
+MAX_BYTES = INT32_MAX
 
 #: input positions an operator may leave absent (-1): the bias of the conv-like operators, RESHAPE's shape tensor
 OPTIONAL_INPUTS = {"CONV_2D": {2}, "DEPTHWISE_CONV_2D": {2}, "FULLY_CONNECTED": {2}, "TRANSPOSE_CONV": {3},
@@ -92,6 +97,22 @@ def check_quantization(r: _Reader) -> list[str]:
             problems.append(f"tensor {name}: per-channel quantization with zero point "
                             f"{next(z for z in zps if z)}; TFLite's per-channel quantization is symmetric "
                             "(every zero point 0)")
+    return problems
+
+
+def check_tensor_sizes(r: _Reader) -> list[str]:
+    """Every tensor's byte size (product of its shape x element size) fits MAX_BYTES. A damaged dimension
+    (16777219 channels) otherwise reaches the memory planner and the patch search, which work per byte."""
+    problems = []
+    for i, t in enumerate(r.sg.tensors or []):
+        shape = plain(t.shape)
+        if any(d < 0 for d in shape):
+            continue  # a dynamic dimension: the importer reports it
+        count = math.prod(int(d) for d in shape)  # Python ints: no overflow
+        size = count * TYPE_BYTES.get(t.type, 1)
+        if size > MAX_BYTES:
+            problems.append(f"tensor {_name(r, i)}: shape {shape} is {count} elements ({size} bytes), more than "
+                            f"the {MAX_BYTES} bytes a tensor may have")
     return problems
 
 
@@ -284,7 +305,7 @@ def check_bias_headroom(r: _Reader) -> list[str]:
 
 def validate(r: _Reader) -> None:
     """All of the checks above; every problem in one message (exit 2)."""
-    problems = (check_quantization(r) + check_inputs_present(r) + check_ranks(r) + check_variables(r)
+    problems = (check_tensor_sizes(r) + check_quantization(r) + check_inputs_present(r) + check_ranks(r) + check_variables(r)
                 + check_depthwise_options(r) + check_bias_scale(r)
                 + check_dilated_extent(r) + check_bias_length(r))
     if not problems:  # the headroom check reads buffers and quantization the checks above vouch for
