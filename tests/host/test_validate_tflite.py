@@ -134,6 +134,8 @@ INVALID = [
     # found by the mutation fuzzer (bench/fuzz.py): each once an internal error or a UBSan finding
     ("tensor-bytes", lambda m: setattr(tensor(m, "input"), "shape", np.asarray([1, 32, 32, 16777219], np.int32)),
      ["tensor input", "[1, 32, 32, 16777219]", "17179872256 bytes", "2147483647 bytes"]),
+    ("input-constant", lambda m: setattr(tensor(m, "input"), "buffer", tensor(m, "conv_w").buffer),
+     ["subgraph input 0 (input)", "is a constant", "never a constant"]),
     ("no-subgraph", lambda m: setattr(m, "subgraphs", []), ["no subgraph"]),
     ("two-subgraphs", lambda m: m.subgraphs.append(m.subgraphs[0]), ["2 subgraphs", "single-subgraph"]),
 ]

@@ -116,6 +116,23 @@ def check_tensor_sizes(r: _Reader) -> list[str]:
     return problems
 
 
+def check_graph_inputs(r: _Reader) -> list[str]:
+    """A subgraph input is data the caller supplies at run time, so it is not a constant (a tensor whose buffer
+    holds data): TFLite Micro would overwrite the constant, and edgec's memory planner gives a constant no arena
+    place. (A constant output is refused with the structure checks.)"""
+    problems = []
+    buffers = r.model.buffers or []
+    for pos, i in enumerate(int(i) for i in (r.sg.inputs if r.sg.inputs is not None else [])):
+        if not 0 <= i < len(r.sg.tensors or []):
+            continue  # out of range: reported by the structure checks
+        t = r.sg.tensors[i]
+        if 0 < t.buffer < len(buffers) and buffers[t.buffer].data is not None and len(buffers[t.buffer].data):
+            problems.append(f"subgraph input {pos} ({_name(r, i)}) is a constant (buffer {t.buffer} holds "
+                            f"{len(buffers[t.buffer].data)} bytes); a model's inputs are values given at run "
+                            "time, never a constant")
+    return problems
+
+
 def check_inputs_present(r: _Reader) -> list[str]:
     """-1 (absent) only where the operator has an optional input."""
     problems = []
@@ -305,7 +322,7 @@ def check_bias_headroom(r: _Reader) -> list[str]:
 
 def validate(r: _Reader) -> None:
     """All of the checks above; every problem in one message (exit 2)."""
-    problems = (check_tensor_sizes(r) + check_quantization(r) + check_inputs_present(r) + check_ranks(r) + check_variables(r)
+    problems = (check_tensor_sizes(r) + check_graph_inputs(r) + check_quantization(r) + check_inputs_present(r) + check_ranks(r) + check_variables(r)
                 + check_depthwise_options(r) + check_bias_scale(r)
                 + check_dilated_extent(r) + check_bias_length(r))
     if not problems:  # the headroom check reads buffers and quantization the checks above vouch for
