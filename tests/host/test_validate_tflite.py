@@ -136,6 +136,9 @@ INVALID = [
      ["tensor input", "[1, 32, 32, 16777219]", "17179872256 bytes", "2147483647 bytes"]),
     ("input-constant", lambda m: setattr(tensor(m, "input"), "buffer", tensor(m, "conv_w").buffer),
      ["subgraph input 0 (input)", "is a constant", "never a constant"]),
+    ("conv-groups", lambda m: setattr(tensor(m, "input"), "shape", np.asarray([1, 12, 12, 3000], np.int32)),
+     ["#0 CONV_2D", "input channels are a multiple of the weights' input channels",
+      "output channels of the group count"]),
     ("no-subgraph", lambda m: setattr(m, "subgraphs", []), ["no subgraph"]),
     ("two-subgraphs", lambda m: m.subgraphs.append(m.subgraphs[0]), ["2 subgraphs", "single-subgraph"]),
 ]
