@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from run_cli import assert_error, edgec
-from small_models import conv_dw_pool_fc
+from small_models import conv_dw_pool_fc, patch_stage_net
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as tfl
 
 from edgec import driver, host, reference
@@ -326,3 +326,16 @@ def test_extreme_legal_scales_run_ubsan_clean(tmp_path, exponent):
     tflm, _ = reference.run_tflm(path, xs)
     assert all(np.array_equal(a[0].reshape(-1), t[0].reshape(-1)) for a, t in zip(ours, tflm))
 
+
+def test_mean_axes_of_rank_2_are_refused(tmp_path):
+    """The fuzzer reshaped MEAN's axes tensor to [2, 1]: the importer read it as a list of numbers (internal
+    error). The axes are a scalar or a 1-D tensor."""
+    m = load(patch_stage_net())
+    op = next(op for op in m.subgraphs[0].operators
+              if m.operatorCodes[op.opcodeIndex].builtinCode == tfl.BuiltinOperator.MEAN)
+    m.subgraphs[0].tensors[int(op.inputs[1])].shape = np.asarray([2, 1], np.int32)
+    path = tmp_path / "mean_axes.tflite"
+    path.write_bytes(pack(m))
+    msg = assert_error(edgec("build", path, "--out", tmp_path / "out"), EXIT_INPUT, "MEAN", "axes", "[2, 1]",
+                       "1-D")
+    assert "np." not in msg, msg
