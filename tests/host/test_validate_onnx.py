@@ -381,6 +381,21 @@ def test_bias_that_would_overflow_the_accumulator_once_quantized(tmp_path, edit,
     path.write_bytes(mutated(edit).SerializeToString())
     res = edgec("build", path, "--calib", DIGITS / "digits_calib.npz", "--calib-samples", "8",
                 "--out", tmp_path / "out")
-    assert_error(res, EXIT_INPUT, "cannot be quantized to int8", where, "output channel", "int32 accumulator",
+    assert_error(res, EXIT_INPUT, "cannot run in int8", "Gemm alpha", where, "output channel", "int32 accumulator",
                  "2147483647")
+    assert not (tmp_path / "out").exists()
+
+
+def test_qdq_int32_bias_that_would_overflow_the_accumulator(tmp_path):
+    """An already quantized (QDQ) model's int32 bias at 2^31 - 1 built with exit 0 and the C's accumulator would
+    overflow: held to the same bound as the TFLite importer and the quantizer."""
+    m = onnx.load(quantize_qdq(small_cnn(), tmp_path / "qdq.onnx"))
+    b = init(m, "b1_quantized")
+    values = numpy_helper.to_array(b).copy()
+    values[0] = 2**31 - 1
+    b.CopyFrom(numpy_helper.from_array(values, b.name))
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(m.SerializeToString())
+    assert_error(edgec("build", path, "--out", tmp_path / "out"), EXIT_INPUT, "cannot run in int8",
+                 "int32 biases are too large", "conv1", "output channel 0", "|bias| 2147483647")
     assert not (tmp_path / "out").exists()
