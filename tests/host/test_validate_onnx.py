@@ -399,3 +399,17 @@ def test_qdq_int32_bias_that_would_overflow_the_accumulator(tmp_path):
     assert_error(edgec("build", path, "--out", tmp_path / "out"), EXIT_INPUT, "cannot run in int8",
                  "int32 biases are too large", "conv1", "output channel 0", "|bias| 2147483647")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_name_that_is_not_utf8(tmp_path):
+    """Found by the mutation fuzzer: one flipped bit made a node's name invalid UTF-8; protobuf hands such a string
+    over as bytes and the importer died on it (TypeError, exit 5)."""
+    m = small_cnn()
+    node(m, "conv1").name = "cXnv1"
+    data = m.SerializeToString()
+    assert data.count(b"cXnv1") == 1
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(data.replace(b"cXnv1", b"c\xefnv1"))
+    assert_error(edgec("build", path, "--dtype", "float32", "--out", tmp_path / "out"), EXIT_INPUT,
+                 "node #0", "name is not valid UTF-8", "c\\xefnv1")
+    assert not (tmp_path / "out").exists()
