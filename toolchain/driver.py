@@ -73,6 +73,9 @@ def convert(g: Graph, conv: Conversion, model: Path, step: Step) -> Graph:
         if conv.dtype == "float32" or conv.calib is not None:
             raise InputError(f"{model}: is already quantized (QDQ); --dtype float32 and --calib apply to float "
                              "models only")
+        from .quantizer import check_accumulators
+
+        check_accumulators(g)  # its author's int32 biases must not overflow the accumulators either
         return g
     if not is_float_model(g):
         if conv.dtype == "float32":

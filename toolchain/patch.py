@@ -406,6 +406,11 @@ def _plan_records(g: Graph, plan: PatchPlan, in_place: dict[str, int]) -> Memory
 
 # ---- the split tensor over the input bytes no later patch reads ---------------------------------------------------
 
+#: the largest stage input + 2 x split tensor (bytes) split_offset searches: it holds masks and prefix sums of
+#: that many bytes (8 x as many for the prefix sums), and 64 MiB is far beyond the SRAM patching is for
+SPLIT_SEARCH_MAX_BYTES = 64 << 20
+
+
 def _rect_bytes(rect: Rect, shape: tuple[int, ...]) -> np.ndarray:
     """Flat byte indices of the pixels of `rect` (all channels) in an int8 NHWC tensor of batch 1."""
     y0, x0, h, w = rect
@@ -442,6 +447,8 @@ def split_offset(g: Graph, plan: PatchPlan) -> int | None:
     k = plan.split_op[0]
     x, s = g.t(plan.stage_input), g.t(plan.split_tensor)
     n_in, n_s = x.nbytes, s.nbytes
+    if n_in + 2 * n_s > SPLIT_SEARCH_MAX_BYTES:
+        return None  # the search works per byte: beyond any microcontroller's SRAM, the plain layout is kept
     last_reads = plan.stage_input in _activations(g.ops[k], g)
     offsets = np.arange(-align_up(n_s, ALIGNMENT), n_in + 1, ALIGNMENT)  # beyond these ends nothing is shared
     safe = np.ones(len(offsets), bool)

@@ -69,6 +69,8 @@ FIXED_OUTPUT = {"softmax": (1.0 / 256, -128), "logistic": (1.0 / 256, -128), "ta
 #: ops that move bytes without rescaling: the output must share the input's quantization
 SAME_AS_INPUT = {"max_pool2d", "avg_pool2d", "reshape", "pad", "transpose", "resize_nearest"}
 #: weight tensor (input 1) -> its per-channel axis
+INT32_MAX = 2**31 - 1
+
 WEIGHT_AXIS = {"conv2d": 0, "depthwise_conv2d": 3, "fully_connected": 0, "conv_transpose": 0}
 
 Progress = Callable[[int, int], None]  # (done, total), called after each calibration sample
@@ -453,6 +455,7 @@ def quantize_graph(g_float: Graph, samples: list[list[np.ndarray]], method: str 
         ranges[out] = ranges[src]
     _assign_activation_quant(g, ranges)
     _quantize_constants(g)
+    check_accumulators(g)
     g.meta["quantization"] = dict(
         method=method, percentile=percentile if method == "percentile" else None, samples=len(samples),
         inputs={n: dict(scale=g.t(n).scale, zero_point=g.t(n).zero_point) for n in g.inputs},
@@ -586,6 +589,42 @@ def _floor_add_output_scales(g: Graph) -> None:
         floor = max(g.t(i).scale for i in op.inputs if i is not None) / 2.0**19 * 1.01
         if y.quant is not None and y.scale < floor:
             y.quant.scale[:] = np.float32(floor)
+
+
+def check_accumulators(g: Graph) -> None:
+    """The int32 accumulator of a conv-like op starts at the bias and adds w * (x - zp_x) per tap: it cannot
+    overflow when |bias[c]| + sum |w[c]| x max|x - zp_x| <= 2^31 - 1 for every output channel c (the bound the
+    TFLite importer checks). A float bias far beyond its weights times the input range (a bias of 1e38, or weights
+    scaled by 1e-30 so the bias scale s_x * s_w is tiny) quantizes to a saturated int32 that breaks it: the
+    model cannot be represented in int8, and the C would overflow (undefined behaviour). An already quantized
+    (QDQ) model's int32 biases are held to the same bound."""
+    prequantized = bool(g.meta.get("quantized"))
+    problems = []
+    for op in g.ops:
+        if op.type not in WEIGHT_AXIS:
+            continue
+        x, w = g.t(op.inputs[0]), g.t(op.inputs[1])
+        if w.data is None or w.dtype != "int8" or x.quant is None:
+            continue
+        zp = int(x.zero_point)
+        span = max(127 - zp, zp + 128)  # max |x - zp_x| over int8 x
+        axis = WEIGHT_AXIS[op.type]
+        weights = np.moveaxis(np.abs(w.data.astype(np.int64)), axis, 0).reshape(w.shape[axis], -1).sum(axis=1)
+        bias = np.zeros_like(weights)
+        b = g.t(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] is not None else None
+        if b is not None and b.data is not None and b.data.size == weights.size:
+            bias = np.abs(np.asarray(b.data, np.int64).reshape(-1))
+        worst = int(np.argmax(bias + weights * span))
+        total = int(bias[worst] + weights[worst] * span)
+        if total > INT32_MAX:
+            problems.append(f"{op.attrs.get('label', op.name)}: output channel {worst} can overflow the int32 "
+                            f"accumulator: |bias| {int(bias[worst])} + sum|w| {int(weights[worst])} x max|x - zp| "
+                            f"{span} = {total} > {INT32_MAX}")
+    if problems:
+        why = ("its int32 biases are too large for their weights" if prequantized else
+               "a float bias is far larger than its weights times the input range once quantized (check the "
+               "model's weights, biases and Gemm alpha/beta)")
+        raise InputError(f"the model cannot run in int8: {why}:\n  " + "\n  ".join(problems))
 
 
 def _quantize_constants(g: Graph) -> None:

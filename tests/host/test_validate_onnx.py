@@ -354,3 +354,62 @@ def test_mutations_leave_the_original_valid(tmp_path):
     onnx.save(digits(), path)
     res = edgec("build", path, "--dtype", "float32", "--out", tmp_path / "out2")
     assert res.returncode == 0, res.stderr
+
+
+# ---- quantization: what the float model holds must fit the int8 kernels' int32 accumulators ---------------------
+
+def _gemm_alpha_tiny(m: onnx.ModelProto) -> None:
+    set_attr(node(m, "/net/fc/Gemm"), "alpha", 1e-30)
+
+
+def _conv_bias_huge(m: onnx.ModelProto) -> None:
+    """One channel's bias 1e8: its activations stay finite (far below 1e30), but at the bias scale s_x * s_w it
+    is far more than an int32 holds."""
+    b = init(m, node(m, "/net/conv1/Conv").input[2])
+    values = numpy_helper.to_array(b).copy()
+    values[0] = 1e8
+    b.CopyFrom(numpy_helper.from_array(values, b.name))
+
+
+@pytest.mark.parametrize("edit,where", [(_gemm_alpha_tiny, "/net/fc/Gemm"), (_conv_bias_huge, "/net/conv1/Conv")],
+                         ids=["gemm-alpha-1e-30", "conv-bias-1e8"])
+def test_bias_that_would_overflow_the_accumulator_once_quantized(tmp_path, edit, where):
+    """Found by the mutation fuzzer: weights scaled by 1e-30 (so the bias scale s_x * s_w is tiny) or a bias of
+    1e38 (kws_1d) quantized to a saturated int32 bias, the model built with exit 0 and the C overflowed its int32
+    accumulator (UBSan). Now refused before any C is written, naming the op, the channel and the bound."""
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(mutated(edit).SerializeToString())
+    res = edgec("build", path, "--calib", DIGITS / "digits_calib.npz", "--calib-samples", "8",
+                "--out", tmp_path / "out")
+    assert_error(res, EXIT_INPUT, "cannot run in int8", "Gemm alpha", where, "output channel", "int32 accumulator",
+                 "2147483647")
+    assert not (tmp_path / "out").exists()
+
+
+def test_qdq_int32_bias_that_would_overflow_the_accumulator(tmp_path):
+    """An already quantized (QDQ) model's int32 bias at 2^31 - 1 built with exit 0 and the C's accumulator would
+    overflow: held to the same bound as the TFLite importer and the quantizer."""
+    m = onnx.load(quantize_qdq(small_cnn(), tmp_path / "qdq.onnx"))
+    b = init(m, "b1_quantized")
+    values = numpy_helper.to_array(b).copy()
+    values[0] = 2**31 - 1
+    b.CopyFrom(numpy_helper.from_array(values, b.name))
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(m.SerializeToString())
+    assert_error(edgec("build", path, "--out", tmp_path / "out"), EXIT_INPUT, "cannot run in int8",
+                 "int32 biases are too large", "conv1", "output channel 0", "|bias| 2147483647")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_name_that_is_not_utf8(tmp_path):
+    """Found by the mutation fuzzer: one flipped bit made a node's name invalid UTF-8; protobuf hands such a string
+    over as bytes and the importer died on it (TypeError, exit 5)."""
+    m = small_cnn()
+    node(m, "conv1").name = "cXnv1"
+    data = m.SerializeToString()
+    assert data.count(b"cXnv1") == 1
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(data.replace(b"cXnv1", b"c\xefnv1"))
+    assert_error(edgec("build", path, "--dtype", "float32", "--out", tmp_path / "out"), EXIT_INPUT,
+                 "node #0", "name is not valid UTF-8", "c\\xefnv1")
+    assert not (tmp_path / "out").exists()

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from run_cli import assert_error, edgec
-from small_models import conv_dw_pool_fc
+from small_models import conv_dw_pool_fc, patch_stage_net
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as tfl
 
 from edgec import driver, host, reference
@@ -131,6 +131,14 @@ INVALID = [
      ["conv_w", "holds 7 values", "needs 216"]),
     ("bias-length", lambda m: m.subgraphs[0].operators[1].inputs.__setitem__(2, _index(m, "fc_w_bias")),
      ["#1 DEPTHWISE_CONV_2D", "fc_w_bias", "shape [5]", "8 output channels", "[8]"]),
+    # found by the mutation fuzzer (bench/fuzz.py): each once an internal error or a UBSan finding
+    ("tensor-bytes", lambda m: setattr(tensor(m, "input"), "shape", np.asarray([1, 32, 32, 16777219], np.int32)),
+     ["tensor input", "[1, 32, 32, 16777219]", "17179872256 bytes", "2147483647 bytes"]),
+    ("input-constant", lambda m: setattr(tensor(m, "input"), "buffer", tensor(m, "conv_w").buffer),
+     ["subgraph input 0 (input)", "is a constant", "never a constant"]),
+    ("conv-groups", lambda m: setattr(tensor(m, "input"), "shape", np.asarray([1, 12, 12, 3000], np.int32)),
+     ["#0 CONV_2D", "input channels are a multiple of the weights' input channels",
+      "output channels of the group count"]),
     ("no-subgraph", lambda m: setattr(m, "subgraphs", []), ["no subgraph"]),
     ("two-subgraphs", lambda m: m.subgraphs.append(m.subgraphs[0]), ["2 subgraphs", "single-subgraph"]),
 ]
@@ -317,3 +325,17 @@ def test_extreme_legal_scales_run_ubsan_clean(tmp_path, exponent):
         assert np.array_equal(got[0].reshape(-1), want.reshape(-1))
     tflm, _ = reference.run_tflm(path, xs)
     assert all(np.array_equal(a[0].reshape(-1), t[0].reshape(-1)) for a, t in zip(ours, tflm))
+
+
+def test_mean_axes_of_rank_2_are_refused(tmp_path):
+    """The fuzzer reshaped MEAN's axes tensor to [2, 1]: the importer read it as a list of numbers (internal
+    error). The axes are a scalar or a 1-D tensor."""
+    m = load(patch_stage_net())
+    op = next(op for op in m.subgraphs[0].operators
+              if m.operatorCodes[op.opcodeIndex].builtinCode == tfl.BuiltinOperator.MEAN)
+    m.subgraphs[0].tensors[int(op.inputs[1])].shape = np.asarray([2, 1], np.int32)
+    path = tmp_path / "mean_axes.tflite"
+    path.write_bytes(pack(m))
+    msg = assert_error(edgec("build", path, "--out", tmp_path / "out"), EXIT_INPUT, "MEAN", "axes", "[2, 1]",
+                       "1-D")
+    assert "np." not in msg, msg

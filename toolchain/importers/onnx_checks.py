@@ -69,6 +69,7 @@ def check_structure(model: onnx.ModelProto, path: Path | str = "model",
                     input_shapes: dict[str, tuple[int, ...]] | None = None) -> None:
     from .onnx_passes import check_opset, opset
 
+    _fail(_non_utf8_strings(model), path)
     g = model.graph
     version = opset(model)
     check_opset(model, path)  # UnsupportedError: a valid model of an opset edgec does not read
@@ -85,6 +86,36 @@ def check_structure(model: onnx.ModelProto, path: Path | str = "model",
         onnx.checker.check_model(model)
     except Exception as e:  # onnx.checker.ValidationError, or a C++ error for unreadable fields
         _fail([_checker_line(str(e)) or type(e).__name__], path)
+
+
+def _non_utf8_strings(model: onnx.ModelProto) -> list[str]:
+    """ONNX strings (names, op types, domains) are UTF-8. The protobuf runtime hands a string field that is not
+    as bytes, which no name handling expects; such a file is damaged. (A tensor name may hold any Unicode text:
+    the generated C never uses it as code.)"""
+    problems = []
+
+    def check(value, where: str) -> None:
+        if isinstance(value, bytes):
+            problems.append(f"{where} is not valid UTF-8 ({value!r}); ONNX strings are UTF-8")
+
+    g = model.graph
+    for o in model.opset_import:
+        check(o.domain, "an opset_import domain")
+    for k, node in enumerate(g.node):
+        where = f"node #{k}"
+        for field in ("name", "op_type", "domain"):
+            check(getattr(node, field), f"{where}: its {field}")
+        for role, names in (("input", node.input), ("output", node.output)):
+            for pos, name in enumerate(names):
+                check(name, f"{where}: {role} {pos}")
+        for a in node.attribute:
+            check(a.name, f"{where}: an attribute name")
+    for t in g.initializer:
+        check(t.name, "an initializer's name")
+    for role, infos in (("graph input", g.input), ("graph output", g.output), ("value_info", g.value_info)):
+        for vi in infos:
+            check(vi.name, f"a {role}'s name")
+    return problems
 
 
 def _checker_line(text: str) -> str:

@@ -158,6 +158,8 @@ def MUL(o, ctx):
 def MEAN(o, ctx):
     axes = ctx.const_input(1)
     ctx.drop_inputs_after(1)
+    if axes.ndim > 1:
+        raise Unsupported(f"the axes input has shape {list(axes.shape)}; MEAN's axes are a scalar or a 1-D tensor")
     return dict(axes=[int(a) for a in np.atleast_1d(axes)], keep_dims=bool(o.keepDims) if o else False)
 
 

@@ -27,6 +27,11 @@ INT32_MAX = 2**31 - 1
 #: kernels add it), so the range is int16's here; the ops that compute on int16 check their own rule.
 ZERO_POINT_RANGE = {9: (-128, 127), 3: (0, 255), 7: (-(2**15), 2**15 - 1), 2: (-(2**31), INT32_MAX)}
 TYPE_NAMES = {9: "int8", 3: "uint8", 7: "int16", 2: "int32"}
+#: bytes of one element of each TFLite type (float32, float16, int32, uint8, int64, bool, int16, int8, float64)
+TYPE_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1, 10: 8}
+#: a tensor with more bytes than this does not fit the C's int sizes and offsets (nor TFLite Micro's int byte
+#: counts, nor any microcontroller): the same bound as for ONNX values
+MAX_BYTES = INT32_MAX
 
 #: input positions an operator may leave absent (-1): the bias of the conv-like operators, RESHAPE's shape tensor
 OPTIONAL_INPUTS = {"CONV_2D": {2}, "DEPTHWISE_CONV_2D": {2}, "FULLY_CONNECTED": {2}, "TRANSPOSE_CONV": {3},
@@ -94,6 +99,39 @@ def check_quantization(r: _Reader) -> list[str]:
             problems.append(f"tensor {name}: per-channel quantization with zero point "
                             f"{next(z for z in zps if z)}; TFLite's per-channel quantization is symmetric "
                             "(every zero point 0)")
+    return problems
+
+
+def check_tensor_sizes(r: _Reader) -> list[str]:
+    """Every tensor's byte size (product of its shape x element size) fits MAX_BYTES. A damaged dimension
+    (16777219 channels) otherwise reaches the memory planner and the patch search, which work per byte."""
+    problems = []
+    for i, t in enumerate(r.sg.tensors or []):
+        shape = plain(t.shape)
+        if any(d < 0 for d in shape):
+            continue  # a dynamic dimension: the importer reports it
+        count = math.prod(int(d) for d in shape)  # Python ints: no overflow
+        size = count * TYPE_BYTES.get(t.type, 1)
+        if size > MAX_BYTES:
+            problems.append(f"tensor {_name(r, i)}: shape {shape} is {count} elements ({size} bytes), more than "
+                            f"the {MAX_BYTES} bytes a tensor may have")
+    return problems
+
+
+def check_graph_inputs(r: _Reader) -> list[str]:
+    """A subgraph input is data the caller supplies at run time, so it is not a constant (a tensor whose buffer
+    holds data): TFLite Micro would overwrite the constant, and edgec's memory planner gives a constant no arena
+    place. (A constant output is refused with the structure checks.)"""
+    problems = []
+    buffers = r.model.buffers or []
+    for pos, i in enumerate(int(i) for i in (r.sg.inputs if r.sg.inputs is not None else [])):
+        if not 0 <= i < len(r.sg.tensors or []):
+            continue  # out of range: reported by the structure checks
+        t = r.sg.tensors[i]
+        if 0 < t.buffer < len(buffers) and buffers[t.buffer].data is not None and len(buffers[t.buffer].data):
+            problems.append(f"subgraph input {pos} ({_name(r, i)}) is a constant (buffer {t.buffer} holds "
+                            f"{len(buffers[t.buffer].data)} bytes); a model's inputs are values given at run "
+                            "time, never a constant")
     return problems
 
 
@@ -286,7 +324,7 @@ def check_bias_headroom(r: _Reader) -> list[str]:
 
 def validate(r: _Reader) -> None:
     """All of the checks above; every problem in one message (exit 2)."""
-    problems = (check_quantization(r) + check_inputs_present(r) + check_ranks(r) + check_variables(r)
+    problems = (check_tensor_sizes(r) + check_graph_inputs(r) + check_quantization(r) + check_inputs_present(r) + check_ranks(r) + check_variables(r)
                 + check_depthwise_options(r) + check_bias_scale(r)
                 + check_dilated_extent(r) + check_bias_length(r))
     if not problems:  # the headroom check reads buffers and quantization the checks above vouch for

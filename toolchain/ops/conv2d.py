@@ -146,8 +146,8 @@ def conv_fields(op, g) -> dict:
 class Conv2D(Operator):
     type = "conv2d"
     kernel = "conv2d_s8"
-    constraints = [io_int8, per_tensor_activations, weights_int8_symmetric, bias_int32, fused_activation_supported,
-                   valid_padding_attr]
+    constraints = [io_int8, per_tensor_activations, weights_int8_symmetric, bias_int32, groups_divide,
+                   fused_activation_supported, valid_padding_attr]
 
     def infer_shape(self, op, g):
         return [conv_output_shape(op, g, g.t(op.inputs[1]).shape[0])]
