@@ -351,3 +351,17 @@ def requantize_float32(acc, m, e) -> np.ndarray:
     e = np.asarray(e, dtype=np.int64)
     y = np.where(e >= 0, np.sign(product) << 24, rounding_rshift_even(product, np.maximum(-e, 1)))
     return np.clip(y, -(1 << 24), 1 << 24)
+
+
+def accumulator_extremes(weights: np.ndarray, axis: int, x_zero_point: int,
+                         bias: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """The largest |value| the int32 accumulator of a conv-like int8 op can reach, per output channel c:
+    |bias[c]| + sum |w[c]| * max|x - zp_x| over int8 x (the C kernel and TFLite Micro both accumulate in int32, so
+    past INT32_MAX is undefined behaviour). Returns (peaks, |bias| per channel, max|x - zp_x|); a bias whose size
+    is not the channel count counts as absent (its length is checked elsewhere)."""
+    span = max(127 - x_zero_point, x_zero_point + 128)
+    weight_sums = np.moveaxis(np.abs(weights.astype(np.int64)), axis, 0).reshape(weights.shape[axis], -1).sum(axis=1)
+    biases = np.zeros_like(weight_sums)
+    if bias is not None and bias.size == weight_sums.size:
+        biases = np.abs(np.asarray(bias, np.int64).reshape(-1))
+    return biases + weight_sums * span, biases, span

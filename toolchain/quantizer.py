@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError, UnsupportedError
+from .fixedpoint import accumulator_extremes
 from .ir import Graph, Op, Quant, Tensor, verify
 from .ops import REGISTRY
 from .ops.relu import _kind as relu_builtin
@@ -606,20 +607,16 @@ def check_accumulators(g: Graph) -> None:
         x, w = g.t(op.inputs[0]), g.t(op.inputs[1])
         if w.data is None or w.dtype != "int8" or x.quant is None:
             continue
-        zp = int(x.zero_point)
-        span = max(127 - zp, zp + 128)  # max |x - zp_x| over int8 x
-        axis = WEIGHT_AXIS[op.type]
-        weights = np.moveaxis(np.abs(w.data.astype(np.int64)), axis, 0).reshape(w.shape[axis], -1).sum(axis=1)
-        bias = np.zeros_like(weights)
         b = g.t(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] is not None else None
-        if b is not None and b.data is not None and b.data.size == weights.size:
-            bias = np.abs(np.asarray(b.data, np.int64).reshape(-1))
-        worst = int(np.argmax(bias + weights * span))
-        total = int(bias[worst] + weights[worst] * span)
+        peaks, biases, span = accumulator_extremes(w.data, WEIGHT_AXIS[op.type], int(x.zero_point),
+                                                   b.data if b is not None else None)
+        worst = int(np.argmax(peaks))
+        total = int(peaks[worst])
         if total > INT32_MAX:
+            b_abs = int(biases[worst])
             problems.append(f"{op.attrs.get('label', op.name)}: output channel {worst} can overflow the int32 "
-                            f"accumulator: |bias| {int(bias[worst])} + sum|w| {int(weights[worst])} x max|x - zp| "
-                            f"{span} = {total} > {INT32_MAX}")
+                            f"accumulator: |bias| {b_abs} + sum|w| {(total - b_abs) // span} x max|x - zp| {span} = "
+                            f"{total} > {INT32_MAX}")
     if problems:
         why = ("its int32 biases are too large for their weights" if prequantized else
                "a float bias is far larger than its weights times the input range once quantized (check the "

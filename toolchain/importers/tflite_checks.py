@@ -16,6 +16,7 @@ import numpy as np
 
 from ..c_text import display_text
 from ..errors import InputError
+from ..fixedpoint import accumulator_extremes
 
 if TYPE_CHECKING:
     from .tflite import _Reader
@@ -309,16 +310,14 @@ def check_bias_headroom(r: _Reader) -> list[str]:
                                                     is not None and len(x_t.quantization.zeroPoint)) else 0
         if not -128 <= zp <= 127:
             continue  # reported by check_quantization
-        span = max(127 - zp, zp + 128)  # max |x - zp_x| over int8 x
-        per_channel = np.moveaxis(np.abs(w.astype(np.int64)), axis, 0).reshape(w.shape[axis], -1).sum(axis=1) * span
-        if bias is not None and bias.dtype == np.int32 and bias.size == per_channel.size:
-            per_channel = per_channel + np.abs(bias.astype(np.int64))
-        worst = int(np.argmax(per_channel))
-        if per_channel[worst] > INT32_MAX:
-            b = int(bias.reshape(-1)[worst]) if bias is not None and bias.size == per_channel.size else 0
-            problems.append(f"#{k} {code}: output channel {worst} can overflow the int32 accumulator: |bias| {abs(b)}"
-                            f" + sum|w| {int(per_channel[worst] - abs(b)) // span} x max|x - zp| {span} = "
-                            f"{int(per_channel[worst])} > {INT32_MAX}")
+        peaks, biases, span = accumulator_extremes(w, axis, zp, bias if bias is not None and bias.dtype == np.int32
+                                                   else None)
+        worst = int(np.argmax(peaks))
+        if peaks[worst] > INT32_MAX:
+            b = int(biases[worst])
+            problems.append(f"#{k} {code}: output channel {worst} can overflow the int32 accumulator: |bias| {b}"
+                            f" + sum|w| {int(peaks[worst] - b) // span} x max|x - zp| {span} = "
+                            f"{int(peaks[worst])} > {INT32_MAX}")
     return problems
 
 
