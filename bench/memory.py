@@ -116,7 +116,8 @@ def measure(m: Model, board: str | None, work: Path) -> dict:
     macs = sum(int(REGISTRY[op.type].macs(op, g)) for op in g.ops)
     r = dict(model=m.name, vision=m.vision, macs=macs, tflm_head=tflm.get("head"), tflm_total=tflm.get("total"),
              layer_arena=layer_plan.arena_bytes, patched_arena=None, patch=None, patch_error=None,
-             lower_bound=layer_plan.lower_bound_bytes, patched_bound=None, te_peak=m.te_peak, te_source=m.te_source, peak_sram=None,
+             lower_bound=layer_plan.lower_bound_bytes, patched_bound=None, te_peak=m.te_peak, te_source=m.te_source,
+             peak_sram=None,
              stack=None, statics=None, peak_build="-")
     try:
         _, plan = driver.compile_model(m.path, patch=True)
@@ -180,7 +181,8 @@ def goals(r: dict) -> dict[str, bool | None]:
 def render(results: list[dict], board: str | None) -> str:
     lines = [
         "| model | MACs | TFLM head B | TFLM total B | edgec layer-by-layer B | edgec patched B | patch plan | "
-        "lower bound B (layer / chosen) | edgec peak SRAM B | TinyEngine published B | edgec arena / TFLM head | peak / TFLM total | "
+        "lower bound B (layer / chosen) | edgec peak SRAM B | TinyEngine published B | edgec arena / TFLM head | "
+        "peak / TFLM total | "
         "peak / TinyEngine |",
         "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
@@ -190,7 +192,8 @@ def render(results: list[dict], board: str | None) -> str:
                                                        if p["mac_overhead"] is not None else ""))
         lines.append(
             f"| {r['model']} | {r['macs']:,} | {_b(r['tflm_head'])} | {_b(r['tflm_total'])} | {r['layer_arena']:,} | "
-            f"{_b(r['patched_arena'])} | {plan} | {r['lower_bound']:,} / {_b(r['patched_bound'])} | {_b(r['peak_sram'])} | {_b(r['te_peak'])} | "
+            f"{_b(r['patched_arena'])} | {plan} | {r['lower_bound']:,} / {_b(r['patched_bound'])} | "
+            f"{_b(r['peak_sram'])} | {_b(r['te_peak'])} | "
             f"{_ratio(best_arena(r), r['tflm_head'])} | {_ratio(r['peak_sram'], r['tflm_total'])} | "
             f"{_ratio(r['peak_sram'], r['te_peak'])} |")
     names = list(goals(results[0])) if results else []

@@ -1,9 +1,9 @@
 """The official ONNX backend node tests, regenerated offline from the `onnx` wheel, run through edgec's float path.
 
 The onnx wheel ships the test-case generators (`onnx.backend.test.case.node`) but not their data; this module
-writes the cases whose graph uses an op edgec maps into tests/.cache/onnx-node-<onnx version>-<op set hash>/ (ignored by git:
-the folder holds its own `.gitignore`), plus the `pytorch-converted` depthwise/grouped convolution cases the
-wheel ships with data. Each case is then run as edgec runs a model:
+writes the cases whose graph uses an op edgec maps into tests/.cache/onnx-node-<onnx version>-<op set hash>/
+(ignored by git: the folder holds its own `.gitignore`), plus the `pytorch-converted` depthwise/grouped convolution
+cases the wheel ships with data. Each case is then run as edgec runs a model:
 
     model -> restamp opset into 13..21 -> freeze the inputs edgec compiles as constants -> import_onnx_model
           -> canonicalize -> numpy float32 references (every case)  [-> generated C under ASan/UBSan (subset)]

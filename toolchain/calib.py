@@ -5,7 +5,8 @@ Sources:
              `key`, for a one-input model) the named array, else the arrays in file order; an array called
              `labels` is never an input
     .npy     one array, for a one-input model
-    image    one image file, or a folder of image files (png, jpg, jpeg, bmp, gif, pgm, ppm, tif, tiff, webp; read with Pillow), in name order, for
+    image    one image file, or a folder of image files (png, jpg, jpeg, bmp, gif, pgm, ppm, tif, tiff, webp; read
+             with Pillow), in name order, for
              a one-input model with an NHWC image input of 1 (grey) or 3 (RGB) channels; each image is converted to
              that many channels and resized (bilinear) to the input's height and width
 

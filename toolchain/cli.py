@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.markup import escape
+from rich.status import Status
 
 from . import __version__
 from .c_text import display_text
@@ -33,7 +34,7 @@ class Stages:
 
     def __init__(self, quiet: bool):
         self.quiet = quiet
-        self.status = None
+        self.status: Status | None = None
         self.last: str | None = None  # the stage running when an error stops the command (--json's `stage`)
 
     def __enter__(self):
@@ -364,7 +365,8 @@ def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_over
                       f"edgec/TFLM head {r['arena_bytes'] / max(t['head'], 1):.2f}", markup=False, soft_wrap=True)
         if r.get("firmware"):
             err.print(f"firmware {b.out / r['firmware']} for {board}: flash {r['flash_bytes']:,} of "
-                      f"{r['flash_budget_bytes']:,} B, static SRAM {r['static_sram_bytes']:,} of {r['sram_budget_bytes']:,} B "
+                      f"{r['flash_budget_bytes']:,} B, static SRAM {r['static_sram_bytes']:,} of "
+                      f"{r['sram_budget_bytes']:,} B "
                       "(+ stack, measured by `edgec test --board`)", markup=False, soft_wrap=True)
 
     run_guarded(go, ctx.obj["debug"], stages, as_json)
@@ -605,13 +607,15 @@ def boards(markdown):
     boards = all_boards()
     # the board name is what users type: never wrapped or cut (rich shrinks columns to fit 80 columns or a pipe),
     # and the table is narrow enough (no borders, short headers) that at 80 columns nothing else is cut either
-    t = Table(title="boards (SRAM and flash in KB)", box=None, padding=(0, 1, 0, 0), pad_edge=False, title_justify="left")
+    t = Table(title="boards (SRAM and flash in KB)", box=None, padding=(0, 1, 0, 0), pad_edge=False,
+              title_justify="left")
     t.add_column("board", no_wrap=True, min_width=max(len(name) for name in boards))
     for col in ["core", "MHz", "SRAM", "flash", "QEMU machine", "pyOCD target"]:
         t.add_column(col, overflow="fold", justify="right" if col in ("MHz", "SRAM", "flash") else "left")
     for b in boards.values():
         t.add_row(b.name, b.core, f"{b.clock_hz / 1e6:.0f}" if b.clock_hz else "-",
-                  f"{b.sram_bytes // 1024}" if b.sram_bytes else "-", f"{b.flash_bytes // 1024}" if b.flash_bytes else "-",
+                  f"{b.sram_bytes // 1024}" if b.sram_bytes else "-",
+                  f"{b.flash_bytes // 1024}" if b.flash_bytes else "-",
                   b.qemu_machine or "-", b.pyocd_target or "-")
     console.print(t)
 

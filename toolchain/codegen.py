@@ -116,7 +116,8 @@ def _io(g: Graph, names: list[str], ctx: EmitContext) -> list[dict]:
     out = []
     for n in names:
         t = g.t(n)
-        out.append(dict(name=c_comment_text(t.name), ctype=C_TYPES[t.dtype], size=t.size, nbytes=t.nbytes, shape=list(t.shape),
+        out.append(dict(name=c_comment_text(t.name), ctype=C_TYPES[t.dtype], size=t.size, nbytes=t.nbytes,
+                        shape=list(t.shape),
                         offset=ctx.plan.offset(n), scale=float(t.scale) if t.quant is not None else 1.0,
                         zero_point=t.zero_point))
     return out
@@ -279,7 +280,8 @@ def emit_c(g: Graph, plan: MemoryPlan, out_dir: Path) -> list[str]:
     kernels = sorted({kern for op in g.ops if (kern := REGISTRY[op.type].kernel_for(op, g)) is not None})
     env = _env()
     guard = prefix.upper()
-    common = dict(g=g, model_name=c_comment_text(g.name), prefix=prefix, guard=guard, arena_bytes=plan.arena_bytes, layers=layers, kernels=kernels,
+    common = dict(g=g, model_name=c_comment_text(g.name), prefix=prefix, guard=guard, arena_bytes=plan.arena_bytes,
+                  layers=layers, kernels=kernels,
                   inputs=_io(g, g.inputs, ctx), outputs=_io(g, g.outputs, ctx), structs=ctx.structs,
                   consts=list(ctx.consts.values()), c_array_body=c_array_body,
                   nonfinite_consts=any(c.data.dtype.kind == "f" and not np.all(np.isfinite(c.data))

@@ -258,7 +258,8 @@ def _compile_and_link(out_dir: Path, sources: list[str], b: Board, tc: Toolchain
         overflows = _OVERFLOW.findall(res.stderr)
         if overflows:
             raise BudgetError(_budget_message(b, overflows))
-        raise ToolchainError(f"linking the firmware for {b.name} failed ({' '.join(cmd)}):\n{res.stderr.strip()[:4000]}")
+        raise ToolchainError(f"linking the firmware for {b.name} failed ({' '.join(cmd)}):\n"
+                             f"{res.stderr.strip()[:4000]}")
 
 
 def _budget_message(b: Board, overflows: list[tuple[str, str]]) -> str:
@@ -501,7 +502,8 @@ def _count_icount(b: Board, samples: list[list[np.ndarray]], systick_elf: Path |
         raise ToolchainError(f"the -icount + SysTick fallback gave no tick count on {b.name}: {run.console.strip()}")
     per_tick = 1e9 / SYSTICK_HZ[b.qemu_machine]
     total = round(ticks * per_tick)
-    return dict(method="qemu-icount-systick", plugin_unavailable=reason, instructions_per_inference=total // len(samples),
+    return dict(method="qemu-icount-systick", plugin_unavailable=reason,
+                instructions_per_inference=total // len(samples),
                 instructions_total=total, inferences=len(samples), resolution_instructions=per_tick,
                 stack_high_water_bytes=run.stats.get("stack_high_water"),
                 stack_available_bytes=run.stats.get("stack_available"),

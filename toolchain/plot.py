@@ -79,7 +79,8 @@ def patch_figure(patch: dict) -> str | None:
     ax.set_ylim(h + 1, -1)  # image coordinates: row 0 at the top
     ax.set_aspect("equal")
     rows, cols = patch.get("grid", ["?", "?"])
-    layer = _figure_text(str(patch.get("split_layer", "?")).split(" (")[0])  # "#3 DEPTHWISE_CONV_2D", without the long name
+    # "#3 DEPTHWISE_CONV_2D", without the long name
+    layer = _figure_text(str(patch.get("split_layer", "?")).split(" (")[0])
     ax.set_title(f"{rows}x{cols} patches up to {layer}:\ninput windows, halos overlap ({h}x{w} input)", fontsize=9)
     return _png(fig)
 

@@ -22,7 +22,8 @@ distribution is too thin for the other methods.
 
 TFLite's kernels impose some quantization parameters (the converter writes the same, and TFLM checks them):
     softmax, logistic   output scale 1/256, zero point -128;   tanh  output scale 1/128, zero point 0
-    max/avg pooling, reshape, transpose, pad, nearest resize, relu6: the output shares its input's scale and zero point (no rescale is done)
+    max/avg pooling, reshape, transpose, pad, nearest resize, relu6: the output shares its input's scale and zero
+    point (no rescale is done)
     concatenation: every input shares the output's quantization (the range is the union of the inputs' ranges);
                  an input whose quantization is fixed (a softmax output) is requantized by an inserted QUANTIZE.
 Tensors tied this way form one group whose range is the union of its members' calibrated ranges.

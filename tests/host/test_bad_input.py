@@ -238,7 +238,8 @@ def test_brackets_in_messages_survive(tmp_path):
     b.output(y)
     path = tmp_path / "fc3d.tflite"
     path.write_bytes(b.build())
-    assert_error(edgec("build", path, "--out", tmp_path / "out"), EXIT_INPUT, "shape [4, 2, 4]")  # the rank check names the shape
+    # the rank check names the shape
+    assert_error(edgec("build", path, "--out", tmp_path / "out"), EXIT_INPUT, "shape [4, 2, 4]")
 
 
 def test_few_weights_large_activations_with_layers(tmp_path):

@@ -75,7 +75,8 @@ def test_sentinels_in_activations_are_dropped_and_reported(tmp_path):
     path = tmp_path / "m.onnx"
     onnx.save(m, path)
     samples = 8
-    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(0).uniform(-1, 3, (samples, 1, 2, 4, 4)).astype(np.float32))
+    calib = np.random.default_rng(0).uniform(-1, 3, (samples, 1, 2, 4, 4)).astype(np.float32)
+    np.savez(tmp_path / "calib.npz", x=calib)
     res = edgec("build", path, "--calib", tmp_path / "calib.npz", "--out", tmp_path / "out")
     assert res.returncode == 0, res.stderr
     dropped = json.loads((tmp_path / "out" / "report.json").read_text())["calibration"]["dropped_values"]

@@ -59,7 +59,8 @@ NUMERIC_OPTIONS = {"build": ["--sram-budget", "--flash-budget", "--max-mac-overh
                              "--calib-samples"],
                    "test": ["--seed", "--samples", "--tolerance", "--sram-budget", "--max-mac-overhead"]}
 numeric_text = st.one_of(st.text(max_size=12), st.floats().map(repr), st.integers().map(str),
-                         st.sampled_from(["inf", "-inf", "nan", "1e309", "-0", "0x10", "1e-400", "64k", "1.5M", "9" * 40]))
+                         st.sampled_from(["inf", "-inf", "nan", "1e309", "-0", "0x10", "1e-400", "64k", "1.5M",
+                                          "9" * 40]))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -32,7 +32,8 @@ def built(request, tmp_path_factory) -> driver.Build:
         model = tmp / f"{request.param}.tflite"
         model.write_bytes(BUILT[request.param]())
     else:
-        model = Path(__file__).resolve().parents[2].parent / "shared" / "models" / "mlperf-tiny" / f"{request.param}.tflite"
+        model = (Path(__file__).resolve().parents[2].parent / "shared" / "models" / "mlperf-tiny"
+                 / f"{request.param}.tflite")
         if not model.is_file():
             pytest.fail(f"{model} is missing: tests read the shared models from ../shared beside the repository")
     return driver.build(model, tmp / "out")
@@ -100,8 +101,10 @@ def test_builds_with_cmake(built, tmp_path):
         pytest.fail("cmake is not installed")
     folder = tmp_path / "copy"
     shutil.copytree(built.out, folder)
-    cfg = subprocess.run(["cmake", "-S", str(folder), "-B", str(folder / "build"), f"-DCMAKE_C_COMPILER={host.find_cc()}",
-                          f"-DCMAKE_C_FLAGS={STRICT}", "-DCMAKE_BUILD_TYPE=Release"], capture_output=True, text=True)
+    cfg = subprocess.run(["cmake", "-S", str(folder), "-B", str(folder / "build"),
+                          f"-DCMAKE_C_COMPILER={host.find_cc()}", f"-DCMAKE_C_FLAGS={STRICT}",
+                          "-DCMAKE_BUILD_TYPE=Release"],
+                         capture_output=True, text=True)
     assert cfg.returncode == 0, cfg.stdout + cfg.stderr
     res = subprocess.run(["cmake", "--build", str(folder / "build"), "-j", "2"], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr

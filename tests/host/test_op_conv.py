@@ -57,7 +57,8 @@ def test_conv2d_per_tensor_weights(tmp_path):
     assert_bit_exact(run_three_ways(model, tmp_path))
 
 
-@pytest.mark.parametrize("kind,filt,stride,padding", [("AVERAGE_POOL_2D", 3, 2, "SAME"), ("AVERAGE_POOL_2D", 2, 2, "VALID"),
+@pytest.mark.parametrize("kind,filt,stride,padding", [("AVERAGE_POOL_2D", 3, 2, "SAME"),
+                                                        ("AVERAGE_POOL_2D", 2, 2, "VALID"),
                                                         ("MAX_POOL_2D", 3, 2, "SAME"), ("MAX_POOL_2D", 2, 1, "VALID"),
                                                         ("AVERAGE_POOL_2D", 5, 1, "SAME")])
 def test_pool(tmp_path, kind, filt, stride, padding):

@@ -44,7 +44,8 @@ def test_activation(tmp_path, kind, shape, scale, zero_point):
 
 
 @pytest.mark.parametrize("kind", ["LOGISTIC", "TANH"])
-@pytest.mark.parametrize("scale", [2.0**-20, 0.001, 0.0078125, 0.0237, 0.05, 0.1, 0.17, 0.25, 0.93, 2.0, 4.5, 8.0, 10.0])
+@pytest.mark.parametrize("scale", [2.0**-20, 0.001, 0.0078125, 0.0237, 0.05, 0.1, 0.17, 0.25, 0.93, 2.0, 4.5, 8.0,
+                                   10.0])
 @pytest.mark.parametrize("zero_point", [-128, -17, 0, 64])
 def test_activation_all_values(tmp_path, kind, scale, zero_point):
     """Every int8 input value once: TFLM, numpy and C agree on the whole 256-entry function."""

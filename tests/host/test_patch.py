@@ -222,7 +222,8 @@ def test_synthetic_patched_bit_exact(tmp_path, name):
         assert patch.region_kind(g.ops[split], g) in ("binary", "unary")
     for grid in grids:
         plan = run_patched(path, tmp_path / f"out_{grid}", split, grid, samples=4, seed=len(str(grid)))
-        assert plan.split_op[0] == split and plan.patches == (grid * grid if isinstance(grid, int) else grid[0] * grid[1])
+        patches = grid * grid if isinstance(grid, int) else grid[0] * grid[1]
+        assert plan.split_op[0] == split and plan.patches == patches
 
 
 def mcunet_like() -> Net:

@@ -686,7 +686,8 @@ class _Node:
         self.imp, self.node = imp, node
         self.attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         self.read: set[str] = set()
-        self.label = f"{node.op_type} node '{node.name or f'#{index}'}' (output {node.output[0] if node.output else '?'})"
+        first_output = node.output[0] if node.output else "?"
+        self.label = f"{node.op_type} node '{node.name or f'#{index}'}' (output {first_output})"
         self.quantized = node.name in imp.fused or (node.op_type.startswith("QLinear"))
         self.unfused_q = node.op_type == "QuantizeLinear" and imp.producer_fused(node.input[0]) is False
 
@@ -1144,7 +1145,8 @@ class _Importer:
         deq = {op.outputs[0]: str(op.inputs[0]) for op in self.ops if op.type == "dequantize"}
         meta["output_scales"] = {o: self.tensors[deq[o]].scale for o in outputs if o in deq
                                  and self.tensors[deq[o]].quant is not None}
-        meta["uint8_as_int8"] = sorted(set(self.uint8_shifted) & ({i.name for i in inputs} | {o.name for o in g.output}))
+        graph_io = {i.name for i in inputs} | {o.name for o in g.output}
+        meta["uint8_as_int8"] = sorted(set(self.uint8_shifted) & graph_io)
         graph = Graph(name=_identifier(self.path.stem), tensors=self.tensors, ops=self.ops,
                       inputs=[i.name for i in inputs if i.name in self.tensors], outputs=outputs, meta=meta)
         self._check_ops(graph)

@@ -141,7 +141,8 @@ def _initializers(g: onnx.GraphProto, problems: list[str]) -> dict[str, onnx.Ten
             continue
         if t.data_location == TensorProto.EXTERNAL:
             continue  # loaded by onnx_passes.load; still external only when it could not be
-        if t.data_type in (TensorProto.UNDEFINED, TensorProto.STRING) or t.data_type not in TensorProto.DataType.values():
+        if (t.data_type in (TensorProto.UNDEFINED, TensorProto.STRING)
+                or t.data_type not in TensorProto.DataType.values()):
             problems.append(f"{where}: data type {_type_name(t.data_type)} (edgec reads numeric tensors)")
             continue
         count = int(np.prod(dims, dtype=np.float64))

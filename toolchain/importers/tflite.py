@@ -482,7 +482,8 @@ def _reject_hybrid(r: _Reader) -> None:
                          f"{r.op_code(wide[0])}); edgec builds float32 and int8 models: export the model in float32")
     if hybrid:
         raise InputError(f"{r.path}: a hybrid (dynamic-range quantized) model: {len(hybrid)} operators mix float "
-                         f"and int8 tensors, e.g. int8 weights under float activations (the first is {r.op_code(hybrid[0])}). edgec builds float32 "
+                         f"and int8 tensors, e.g. int8 weights under float activations (the first is "
+                         f"{r.op_code(hybrid[0])}). edgec builds float32 "
                          "models (`--dtype float32`) and full-integer int8 models: export the model without "
                          "quantization, or as full-integer int8 (TFLite converter with a representative dataset).")
 

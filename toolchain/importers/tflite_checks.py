@@ -230,7 +230,8 @@ def check_bias_scale(r: _Reader) -> list[str]:
         s_x, s_w, s_b, s_y = (float(s or 0.0) for s in scales)
         diff = abs(s_x * s_w - s_b) / s_y
         if not diff <= 0.02:
-            problems.append(f"#{k} FULLY_CONNECTED: bias {_name(r, b_i)} has scale {str(np.float32(s_b))} but input scale x "
+            problems.append(f"#{k} FULLY_CONNECTED: bias {_name(r, b_i)} has scale {str(np.float32(s_b))} "
+                            f"but input scale x "
                             f"weights scale is {s_x * s_w:.7g}: they differ by {diff:.3g} of the output scale "
                             f"{str(np.float32(s_y))}, more than the 0.02 TFLite Micro allows")
     return problems
@@ -323,7 +324,8 @@ def check_bias_headroom(r: _Reader) -> list[str]:
 
 def validate(r: _Reader) -> None:
     """All of the checks above; every problem in one message (exit 2)."""
-    problems = (check_tensor_sizes(r) + check_graph_inputs(r) + check_quantization(r) + check_inputs_present(r) + check_ranks(r) + check_variables(r)
+    problems = (check_tensor_sizes(r) + check_graph_inputs(r) + check_quantization(r) + check_inputs_present(r)
+                + check_ranks(r) + check_variables(r)
                 + check_depthwise_options(r) + check_bias_scale(r)
                 + check_dilated_extent(r) + check_bias_length(r))
     if not problems:  # the headroom check reads buffers and quantization the checks above vouch for

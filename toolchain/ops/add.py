@@ -1,4 +1,5 @@
-"""ADD and SUB on int8 with numpy broadcasting (TFLite Micro: add_common.cc / sub_common.cc, AddFunc, BroadcastQuantSubSlow).
+"""ADD and SUB on int8 with numpy broadcasting (TFLite Micro: add_common.cc / sub_common.cc, AddFunc,
+BroadcastQuantSubSlow).
 
 Both inputs are brought to a common fixed-point scale before they are combined. With s = 2 * max(s1, s2):
     v_k     = MBQM((q_k - zp_k) * 2^20, M_k, shift_k)        M_k, shift_k  = QuantizeMultiplier(s_k / s)     (<= 1/2)

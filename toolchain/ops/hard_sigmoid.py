@@ -5,8 +5,9 @@ onnxruntime computes it.
 int8: there is no TFLite kernel to be bit-exact with, so edgec defines the result as the correctly rounded one.
 An int8 input has only 256 values: at compile time each gets its output,
     table[q + 128] = clamp(zp_y + round_half_away(hard_sigmoid(s_x * (q - zp_x)) / s_y), -128, 127)
-(exact rational maths on the float parameters), and the C kernel is a table lookup. That is the exact real function quantized once, so it
-is at least as accurate as any fixed-point rescale-and-clamp and never off by more than half an output step.
+(exact rational maths on the float parameters), and the C kernel is a table lookup. That is the exact real function
+quantized once, so it is at least as accurate as any fixed-point rescale-and-clamp and never off by more than half
+an output step.
 """
 
 from __future__ import annotations

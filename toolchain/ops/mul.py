@@ -1,4 +1,5 @@
-"""MUL on int8 with numpy broadcasting (TFLite Micro: mul_common.cc, reference_integer_ops::MulElementwise / BroadcastMul6DSlow).
+"""MUL on int8 with numpy broadcasting (TFLite Micro: mul_common.cc, reference_integer_ops::MulElementwise /
+BroadcastMul6DSlow).
 
 The product of two affine values is rescaled once:
     y = clamp(zp_y + MBQM((q_1 - zp_1) * (q_2 - zp_2), M, shift), act_min, act_max)

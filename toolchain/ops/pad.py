@@ -93,7 +93,8 @@ class Pad(Operator):
     def emit_f32(self, op, g, ctx):
         pads = op.attrs["paddings"]
         fields = dict(in_dims=c_list(_extended(list(g.t(op.inputs[0]).shape), 1)),
-                      before=c_list(_extended([a for a, _ in pads], 0)), after=c_list(_extended([b for _, b in pads], 0)),
+                      before=c_list(_extended([a for a, _ in pads], 0)),
+                      after=c_list(_extended([b for _, b in pads], 0)),
                       pad_value=c_float(op.attrs.get("pad_value") or 0.0))
         params = ctx.params_struct(op, "edgec_pad_f32_params", fields)
         return f"edgec_pad_f32(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"

@@ -21,7 +21,8 @@ from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, 
 from .base import Operator, io_int8, per_tensor_activations, register
 from .float_common import all_float32, c_float, clamp_f32
 
-KINDS: dict[tuple[float | None, float | None], str] = {(0.0, None): "RELU", (0.0, 6.0): "RELU6", (-1.0, 1.0): "RELU_N1_TO_1"}
+KINDS: dict[tuple[float | None, float | None], str] = {
+    (0.0, None): "RELU", (0.0, 6.0): "RELU6", (-1.0, 1.0): "RELU_N1_TO_1"}
 
 
 def _kind(op) -> str | None:

@@ -43,4 +43,5 @@ class Reshape(Operator):
         return self.emit(op, g, ctx)
 
     def emit(self, op, g, ctx):
-        return f"/* {c_comment_text(op.name)}: reshape {g.t(op.inputs[0]).shape} -> {g.t(op.outputs[0]).shape}, no data moves */"
+        shapes = f"{g.t(op.inputs[0]).shape} -> {g.t(op.outputs[0]).shape}"
+        return f"/* {c_comment_text(op.name)}: reshape {shapes}, no data moves */"
