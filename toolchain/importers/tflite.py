@@ -1,7 +1,9 @@
 """TFLite flatbuffer -> IR, through the schema bindings shipped in the tflite-micro wheel (no hand parsing).
 
-Each builtin operator edgec knows is a plain function named after it, taking (options, ctx) and returning the IR
-op type and attributes. An attribute the function cannot honour is reported as a problem, never ignored.
+Each builtin operator edgec knows is a plain function named after it, in the section "one function per TFLite
+builtin" below, the one place a builtin's mapping goes: `@tflite_op(ir_type)` names the IR op it becomes, and
+the function takes (options, ctx) and returns the IR op's attributes (`{}` for a builtin without any, such as
+TANH). An attribute the function cannot honour is reported as a problem, never ignored.
 Every problem in the model (unknown op, unsupported attribute, constraint of the IR op) is collected and
 raised together, so a user sees the whole list at once.
 """
