@@ -103,7 +103,7 @@ def toolchain_available() -> str | None:
 
 
 def cpu_flags(board: Board) -> list[str]:
-    """-mcpu/-mfpu/-mfloat-abi/-mthumb for the board's core (emulation.md §3)."""
+    """-mcpu/-mfpu/-mfloat-abi/-mthumb for the board's core (the table in docs/boards.md, "Compiler flags")."""
     core = board.core
     if not board.is_cortexm:
         raise InputError(f"board `{board.name}` ({core}) is not a Cortex-M board")
