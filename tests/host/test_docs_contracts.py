@@ -1,6 +1,7 @@
 """The docs own the contracts, and these tests keep them honest: every file of a real output folder and every key
 of a real report.json / plan.json is in docs/output.md (and every report.json key the page lists is one edgec
-writes); every relative link of the repository's Markdown resolves, anchors included; and no file points its
+writes); every relative link of the repository's Markdown resolves, anchors included, and every repository path
+it names exists; and no file points its
 reader to something outside the repository (a path beside it, an outside note, an issue or a brief). Tests and
 bench scripts may read the shared models and data beside the repository; they may not cite it for a fact."""
 
@@ -206,6 +207,25 @@ def test_every_relative_link_resolves():
             elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest.read_text(encoding="utf-8")):
                 broken.append(f"{where}: no heading with anchor #{anchor}")
     assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+REPO_PATH = re.compile(r"(?<![\w./-])((?:toolchain|runtime|targets|boards|tests|bench|examples|docs)/[\w./-]*\w)(<?)")
+
+
+def test_every_repository_path_a_page_names_exists():
+    """A file the Markdown names by its path (`toolchain/patch.py`, `runtime/edgec_fixedpoint.h`) exists: a move or
+    a rename must update the pages. Not checked: patterns (`test_op_<op>.py`), hidden caches (`bench/.zoo`), and a
+    module's attribute (`tests/onnx_models.small_cnn` names `tests/onnx_models.py`)."""
+    stale = []
+    for page in (p for p in _tracked_files() if p.suffix == ".md"):
+        for n, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            for path, pattern in REPO_PATH.findall(line):
+                if pattern or any(part.startswith(".") for part in path.split("/")):
+                    continue
+                module = ROOT / (path.split(".")[0] + ".py")
+                if not (ROOT / path).exists() and not module.is_file():
+                    stale.append(f"{page.relative_to(ROOT)}:{n}: {path}")
+    assert not stale, "pages name files the repository does not have:\n" + "\n".join(stale)
 
 
 # ---- nothing points outside the repository -------------------------------------------------------------------
