@@ -1,9 +1,9 @@
 """The docs own the contracts, and these tests keep them honest: every file of a real output folder and every key
 of a real report.json / plan.json is in docs/output.md (and every report.json key the page lists is one edgec
 writes); every relative link of the repository's Markdown resolves, anchors included, and every repository path
-it names exists; and no file points its
-reader to something outside the repository (a path beside it, an outside note, an issue or a brief). Tests and
-bench scripts may read the shared models and data beside the repository; they may not cite it for a fact."""
+it names exists; and no file points its reader to something outside the repository (a path beside it, an outside
+note, an issue or a brief). Tests and bench scripts may read the shared models and data beside the repository;
+they may not cite it for a fact."""
 
 from __future__ import annotations
 
