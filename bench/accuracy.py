@@ -1,7 +1,8 @@
 """Accuracy of edgec's post-training quantization on real data, side by side, in one run.
 
 Part 1, models trained here on real data available offline (seeds fixed):
-    MNIST   /work/shared/data/mnist-10k.npz (10,000 real test digits): 8,000 to train, 2,000 held out
+    MNIST   mnist-10k.npz (10,000 real test digits, in the shared data folder beside the repository):
+            8,000 to train, 2,000 held out
     digits  scikit-learn's 8x8 digits: 80 % to train, 20 % held out
 A small CNN per data set is trained with PyTorch (CPU) and exported to ONNX; then, on the held-out images:
     float            onnxruntime on the ONNX model
@@ -15,7 +16,7 @@ agreement of top-1 with the float model and cosine of the outputs to the float m
 is available offline, so the inputs are synthetic (stated in the results): image-like noise for IC and VWW, smooth
 log-mel-like frames for AD; edgec calibrates on 100 such inputs and is evaluated on 200 others.
 
-    /work/venv/bin/python bench/accuracy.py [--out bench/results/accuracy.md] [--epochs-mnist 4]
+    .venv/bin/python bench/accuracy.py [--out bench/results/accuracy.md] [--epochs-mnist 4]
 """
 
 from __future__ import annotations

@@ -11,9 +11,10 @@ Per model:
 - edgec's peak SRAM: the default build (patched when a patch plan is chosen) cross-compiled for an emulated
   Cortex-M board and run once under QEMU: .data + .bss + arena + the measured stack high-water mark
   (stack painting); edgec kernels use no scratch outside the arena and the stack;
-- TinyEngine's published peak SRAM (arena + im2col sbuf + kbuf) where ../shared/reference/tinyengine.md gives one.
+- TinyEngine's published peak SRAM (arena + im2col sbuf + kbuf) where one is published: the README of
+  github.com/mit-han-lab/tinyengine (STM32H743, kB rounded) or its golden codegen (mcunet-vww1, bytes).
 
-The goal columns follow the issue: peak SRAM <= TFLM's total arena; activation arena <= 0.5 x TFLM's head on the
+The goal columns: peak SRAM <= TFLM's total arena; activation arena <= 0.5 x TFLM's head on the
 vision models; mcunet-vww1 at 80x80 under TinyEngine's 2x2-patch 62,352 B; every zoo model under TinyEngine's
 published peak.
 
@@ -43,7 +44,7 @@ MLPERF = ROOT.parent / "shared" / "models" / "mlperf-tiny"
 # model file -> is it a vision model (the 0.5 x TFLM head goal applies to vision models only)
 MLPERF_MODELS = {"kws_ref_model.tflite": False, "vww_96_int8.tflite": True, "pretrainedResnet_quant.tflite": True,
                  "ad01_int8.tflite": False}
-VWW1_PATCH_TARGET = 62_352  # TinyEngine, mcunet-vww1 80x80, 2x2 patches split at layer 5 (tinyengine.md §2.3)
+VWW1_PATCH_TARGET = 62_352  # TinyEngine's golden codegen, mcunet-vww1 80x80, 2x2 patches split at layer 5
 
 
 @dataclasses.dataclass
@@ -56,7 +57,7 @@ class Model:
 
 
 def select(names: list[str], seed: int) -> list[Model]:
-    """`mlperf`, `zoo` (the issue's zoo list), `all`, or single names (MLPerf file names with or without .tflite,
+    """`mlperf`, `zoo` (zoo.DEFAULT), `all`, or single names (MLPerf file names with or without .tflite,
     zoo names as in bench/zoo.py)."""
     out: list[Model] = []
     for n in names:
@@ -216,7 +217,7 @@ def render(results: list[dict], board: str | None) -> str:
         + (f"edgec peak SRAM = .data + .bss + arena + measured stack high-water of the patch=True build, two "
            f"inferences under QEMU on {board}, whose outputs are compared with TFLM's on the same inputs."
            if board else "edgec peak SRAM not measured (--no-stack)."),
-        "Zoo models: bench/zoo.py, random int8 weights (seed 0), the architectures of tinyengine.md §2.4. "
+        "Zoo models: bench/zoo.py, random int8 weights (seed 0), the architectures of the MCUNet model zoo. "
         "TinyEngine published peaks (arena + sbuf + kbuf): "
         + "; ".join(f"{m}: {s}" for m, s in sources) + ".",
     ]

@@ -1,8 +1,8 @@
 """The MCUNet model zoo rebuilt as int8 .tflite files with random weights, for the memory benchmark.
 
-The architectures are the table of `../shared/reference/tinyengine.md` §2.4 (transcribed from the tiny-training
-pickles, TinyEngine's golden code and, for mcunet-in0..in4, a torchvision-style transcription). Every net is an
-inverted-residual chain:
+The architectures are MCUNet's model zoo (github.com/mit-han-lab/mcunet: README.md and mcunet/model_zoo.py; the
+layers as the tiny-training pickles, TinyEngine's golden code and, for mcunet-in0..in4, a torchvision-style
+transcription give them). Every net is an inverted-residual chain:
 
     input [1,R,R,3] -> CONV_2D 3x3/2 (stem) + ReLU6
       -> per block e-c-k[s2]: CONV_2D 1x1 expand to e*c_in + ReLU6 (absent when e = 1)
@@ -125,12 +125,12 @@ ARCHS: dict[str, Arch] = {a.name: a for a in [
         "1-16-3, 3-24-7s2, 5-24-3, 4-24-5, 5-40-7s2, 4-40-3, 4-40-7, 3-80-7s2, 3-80-3, 3-80-7, 4-96-3, 3-96-5, "
         "3-96-5, 4-192-7s2, 3-192-7, 3-192-5, 4-320-5"), None, 1000, 125.9,
         te_peak_bytes=416 * KB, te_source=README),
-    # not in the issue's list; kept because the table has it (49 kB on TinyEngine)
+    # not in the benchmark's DEFAULT list; kept because the zoo table has it (49 kB on TinyEngine)
     Arch("mcunet-in0-r48", 48, 24, blocks(
         "1-16-3, 4-16-5s2, 3-16-3, 4-16-3, 5-24-7s2, 4-24-5, 5-24-5, 5-48-7s2, 4-48-5, 5-56-3, 4-56-5, 5-56-3, "
         "6-112-3s2, 4-112-5, 6-192-3"), None, 1000, 6.4, te_peak_bytes=49 * KB, te_source=README),
 ]}
-DEFAULT = [n for n in ARCHS if n != "mcunet-in0-r48"]  # the issue's list
+DEFAULT = [n for n in ARCHS if n != "mcunet-in0-r48"]  # the benchmark's list: every zoo net but the 48x48 one
 
 
 def _same(size: int, stride: int) -> int:

@@ -25,8 +25,7 @@ def model(nodes, inputs: dict[str, list], outputs: dict[str, list], inits=(), op
 
 def small_cnn(seed: int = 0, softmax: bool = True, batchnorm: bool = False, size: int = 16) -> onnx.ModelProto:
     """Conv(3->8, pads 1, stride 2) [-> BatchNorm] -> Relu -> depthwise Conv (group 8) -> Clip(0, 6) -> MaxPool
-    -> GlobalAveragePool -> Flatten -> Gemm(8->10) [-> Softmax], input 1x3xSxS (emulation.md 8.3's test net
-    with a pool)."""
+    -> GlobalAveragePool -> Flatten -> Gemm(8->10) [-> Softmax], input 1x3xSxS."""
     rng = np.random.default_rng(seed)
 
     def w(*shape, scale=0.3):

@@ -1,4 +1,4 @@
-"""IR + memory plan -> the output folder of DESIGN.md (model.h, model.c, weights.c, runtime/, main.c, build files).
+"""IR + memory plan -> the output folder (docs/output.md: model.h, model.c, weights.c, runtime/, main.c, build files).
 
 Each op module emits its own call through `EmitContext`, which hands out C expressions for tensors (an arena
 offset for activations, a const array in weights.c for constants) and collects the const parameter structs.

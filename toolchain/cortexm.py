@@ -8,7 +8,7 @@
 The firmware (targets/cortexm/ + templates/main_cortexm.c.j2 + templates/cortexm.ld.j2) reads `input.bin` and
 writes `output.bin` through semihosting (SYS_OPEN/SYS_READ/SYS_WRITE of host files, in QEMU's working directory),
 prints a one-line summary (stack high-water mark, SysTick ticks) on the semihosting console and leaves with
-SYS_EXIT_EXTENDED, so QEMU's exit status is the firmware's. Facts behind the flags: ../shared/reference/emulation.md.
+SYS_EXIT_EXTENDED, so QEMU's exit status is the firmware's. Each QEMU flag and why: docs/boards.md.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def toolchain_available() -> str | None:
 
 
 def cpu_flags(board: Board) -> list[str]:
-    """-mcpu/-mfpu/-mfloat-abi/-mthumb for the board's core (emulation.md §3)."""
+    """-mcpu/-mfpu/-mfloat-abi/-mthumb for the board's core (the table in docs/boards.md, "Compiler flags")."""
     core = board.core
     if not board.is_cortexm:
         raise InputError(f"board `{board.name}` ({core}) is not a Cortex-M board")

@@ -1,4 +1,4 @@
-"""The driver: the path of a model as a list of stages (DESIGN.md). Each stage is one call; nothing else here.
+"""The driver: a model's path as a list of stages (docs/architecture.md); each stage is one call; nothing else here.
 
     import -> verify -> canonicalize -> verify -> plan memory -> emit C -> [build -> run -> compare]
 """

@@ -28,7 +28,7 @@ API (called by the driver after the layer-by-layer plan):
         the tensors the EDGEC_TRACE build dumps, in order: every op output except the stage's internal
         tensors (they never exist in full; the split tensor is dumped once, after the loop).
 
-Design decisions (deviations from the brief are explained here):
+Design decisions, and why:
 - The graph is not rewritten to patch shapes (see apply_patches); buffer sizes are replaced in the planner's
   records instead, which is all the planner sees.
 - Stage ops: conv2d, depthwise_conv2d, avg/max pool2d ('window': their kernels take an edgec_region), the

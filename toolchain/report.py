@@ -1,4 +1,4 @@
-"""report.json (keys of DESIGN.md), report.md and plan.json of an output folder."""
+"""report.json, report.md and plan.json of an output folder (every key: docs/output.md)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def make_report(g: Graph, plan: MemoryPlan, model: Path, board: str, version: st
     return dict(edgec_version=version, model=str(model), model_sha256=model_sha, board=board,
                 macs=sum(layer["macs"] for layer in layers), arena_bytes=plan.arena_bytes, strategy=plan.strategy,
                 lower_bound_bytes=plan.lower_bound_bytes,
-                # host: no stack measurement yet (the boards issue paints the stack on the device)
+                # host: the arena only; `edgec test --board` measures the stack (docs/boards.md)
                 peak_sram_bytes=plan.arena_bytes, io_in_arena=True,
                 flash_bytes=None, weights_bytes=weights, patch=None, layers=layers)
 

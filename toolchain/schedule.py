@@ -1,4 +1,4 @@
-"""Operator order: the topological order of the graph with the smallest activation arena (DESIGN.md "schedule").
+"""Operator order: the topological order of the graph with the smallest activation arena (docs/memory.md).
 
 Independent ops (the two branches of a residual block) may run in any order without changing a single output
 bit, but the order decides which tensors are alive together. `best_order` searches the orders with a dynamic

@@ -482,7 +482,7 @@ TFLITE: dict[str, Callable] = {
     "tflite.buffer_data": tfl_buffer_data, "tflite.const_data": tfl_constant_to_activation_input,
     "tflite.names": tfl_names, "tflite.is_variable": tfl_is_variable, "tflite.structure": tfl_structure,
 }
-# the fields the issue names get drawn more often than whole-model edits
+# the fields the .tflite checks guard (docs/cli.md) get drawn more often than whole-model edits
 TFLITE_WEIGHTS = {"tflite.tensor_shape": 3, "tflite.quant_scale": 3, "tflite.quant_zero_point": 3,
                   "tflite.builtin_options": 4, "tflite.op_inputs": 2, "tflite.buffer_data": 2}
 

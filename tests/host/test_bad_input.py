@@ -1,5 +1,5 @@
 """Bad input through the real CLI: every case gets one clear message and the documented exit code
-(DESIGN.md: 1 validation, 2 usage/input, 3 budget, 4 toolchain), never a traceback."""
+(docs/cli.md: 1 validation, 2 usage/input, 3 budget, 4 toolchain), never a traceback."""
 
 from __future__ import annotations
 

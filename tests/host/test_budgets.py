@@ -1,4 +1,4 @@
-"""Budgets and the schedule choice through the real CLI (issue 4, items 4 and 5): --sram-budget / --flash-budget,
+"""Budgets and the schedule choice through the real CLI: --sram-budget / --flash-budget,
 --patch / --no-patch, exit 3 with the need, the budget, the peak layer and the best schedule, report.json keys and
 `edgec report --html`."""
 

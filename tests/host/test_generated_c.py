@@ -1,4 +1,4 @@
-"""The generated-code rules (DESIGN.md, style 10): no malloc and no stdio in the model, const weights, and a folder
+"""The generated-code rules (docs/output.md): no malloc and no stdio in the model, const weights, and a folder
 that builds on its own with make and with cmake, warning-free (-Werror), and runs clean under ASan/UBSan."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""ONNX models through the real command line, the three ways users bring them (issue 5): float ONNX quantized by
+"""ONNX models through the real command line, the three ways users bring them: float ONNX quantized by
 edgec with --calib (checked against TFLM on the exported model_int8.tflite, and against the float model),
 float ONNX kept float (--dtype float32, against onnxruntime) and a QDQ model (against onnxruntime, +-1 LSB)."""
 
