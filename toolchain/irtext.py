@@ -70,8 +70,7 @@ def graph_text(g: Graph, stage: str) -> str:
     consts = [t for t in g.tensors.values() if t.is_const]
     lines = [f"; edgec IR after {stage}: graph {_quoted(g.name)}, {len(g.ops)} ops, {len(g.tensors)} tensors "
              f"({len(consts)} constants, {sum(t.nbytes for t in consts):,} B)"]
-    if g.meta:
-        lines.append("meta: " + " ".join(f"{display_text(k)}={_value(v)}" for k, v in g.meta.items()))
+    lines += [f"meta   {display_text(k)}={_value(v)}" for k, v in g.meta.items()]
     lines += [f"input  {_tensor(g.t(n))}" for n in g.inputs]
     lines += [f"output {_tensor(g.t(n))}" for n in g.outputs]
     for k, op in enumerate(g.ops):
@@ -173,12 +172,12 @@ def plan_lines(plan: MemoryPlan, g: Graph) -> list[str]:
     for tensor, buffer in plan.owner.items():
         held.setdefault(buffer, []).append(tensor)
     width = len(f"{plan.arena_bytes:,}")
-    lines.append("buffers (offset, size, steps, the tensors it holds):")
-    for b in sorted(plan.buffers, key=lambda b: (b.offset, b.name)):
+    lines.append("buffers by arena offset (steps: the ops from the first writer to the last reader):")
+    for b in sorted(plan.buffers, key=lambda b: (b.offset, b.first_use, b.name)):
         tensors = held.get(b.name, [])
-        holds = ", ".join(_quoted(t) for t in tensors) if tensors != [b.name] else "itself"
-        lines.append(f"  @{b.offset:>{width},} {b.size:>{width},} B  steps {b.first_use}..{b.last_use}  "
-                     f"{_quoted(b.name)}: {holds}")
+        holds = f" holds {', '.join(_quoted(t) for t in tensors)}" if tensors and tensors != [b.name] else ""
+        lines.append(f"  offset {b.offset:>{width},}  size {b.size:>{width},} B  steps {b.first_use}..{b.last_use}  "
+                     f"{_quoted(b.name)}{holds}")
     if plan.patch is not None:
         lines += _patch_lines(plan.patch)
     return lines
@@ -186,12 +185,12 @@ def plan_lines(plan: MemoryPlan, g: Graph) -> list[str]:
 
 def _patch_lines(p: Any) -> list[str]:
     """The patch-based first stage (a patch.PatchPlan)."""
-    lines = [f"patch stage: ops #0..#{p.split_op[0]} run per patch, split after {_quoted(p.split_op[1])}, grid "
+    lines = [f"patch stage: ops #0..#{p.split_op[0]} run per patch (the last: {display_text(p.split_op[1])}), grid "
              f"{p.grid[0]}x{p.grid[1]} ({p.patches} patches), +{100 * p.mac_overhead:.1f} % MACs "
              f"({p.stage_macs:,} vs {p.layer_stage_macs:,}), stage input {_quoted(p.stage_input)}, split tensor "
              f"{_quoted(p.split_tensor)}" + (f", split offset {p.split_offset}" if p.split_offset is not None else "")]
-    for k, region in enumerate(p.patch_input_regions):
-        lines.append(f"  patch {k} reads {_value(list(region))} of the stage input")
+    for k, (y0, x0, h, w) in enumerate(p.patch_input_regions):
+        lines.append(f"  patch {k} reads rows {y0}..{y0 + h - 1}, columns {x0}..{x0 + w - 1} of the stage input")
     for tensor, shape in sorted(p.buffer_shapes.items()):
         lines.append(f"  stage buffer {_quoted(tensor)} [{','.join(str(d) for d in shape)}]")
     return lines
