@@ -3,7 +3,7 @@
     import -> simplify -> convert -> canonicalize -> reorder -> schedule -> codegen -> write
                                                                               [-> run -> compare: validate.py]
 
-- import: the model file as IR (importers/); simplify: the fusions a float graph needs before quantization;
+- import: the model file as IR (importers/); simplify: the fusions made before quantization (passes.py);
 - convert: a float model quantized to int8 from calibration data, or kept float32;
 - canonicalize: shapes checked, transposes folded, activations fused, dead ops dropped, params prepared;
 - reorder: the operator order with the smallest arena;
@@ -48,6 +48,8 @@ def quiet(_: str) -> None:
 
 @dataclass
 class Build:
+    """What `build` made: the output folder, the graph and plan its C runs, its C sources and report.json."""
+
     model: Path
     out: Path
     graph: Graph

@@ -1,4 +1,4 @@
-"""The user-facing errors of edgec and the exit codes they map to (DESIGN.md, CLI contract).
+"""The user-facing errors of edgec and the exit codes they map to (docs/cli.md, "Exit codes").
 
 Every error a user can cause is one of these; the CLI prints `message` (a few plain lines) and exits with `code`.
 Anything else escaping is a bug in edgec and is shown with its traceback.
