@@ -168,3 +168,5 @@ def test_dump_refuses_what_is_not_a_stage(tmp_path):
     assert res.returncode == 2 and json.loads(res.stdout)["error"]["exit_code"] == 2
     assert "--json" in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "out").exists()
+    shown = " ".join(edgec("build", "--help").stdout.split())  # the help names the stages the driver runs
+    assert ", ".join(STAGES) + "." in shown, shown
