@@ -23,6 +23,8 @@ from .patch import traced_tensors
 
 @dataclass
 class TestResult:
+    """What `edgec test` found: the build, the comparison rows (the first decides), the verdict and why."""
+
     build: Build
     rows: list[Metrics]
     samples: int
@@ -49,7 +51,7 @@ def test(model: Path, out: Path, board: str = "host", inputs: Path | None = None
         step(f"read the test inputs {inputs}")
         source = verify(import_model(model, input_shapes=conv.input_shapes))
         data = load_test_data(inputs, source, samples, mean=conv.mean, std=conv.std, scale=conv.scale)
-    b = driver.build(model, out, board, step, **build_options)
+    b = driver.build(model, out, board, step, **build_options)  # by module attribute: the fuzzer observes it
     g = b.graph
     xs = model_inputs(data, g) if data is not None else random_inputs(g, samples or 50, seed)
     measured: dict = {}
