@@ -33,13 +33,13 @@ import numpy as np
 from edgec import host, reference
 from edgec.calib import load_calibration
 from edgec.codegen import emit_c
-from edgec.driver import split_outputs
 from edgec.exporters import write_tflite
 from edgec.importers import import_model
 from edgec.ir import Graph
 from edgec.memory import plan_memory
 from edgec.passes import canonicalize
 from edgec.quantizer import METHODS, quantize_graph
+from edgec.validate import split_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -1,8 +1,8 @@
 """How far edgec's int8 C is from the float model, for legitimate and for garbage quantizations: the measurements
-behind `edgec test`'s float-model bounds (driver.MIN_FLOAT_COSINE, MIN_FLOAT_TOP1, MIN_FLOAT_COSINE_RANDOM;
+behind `edgec test`'s float-model bounds (validate.MIN_FLOAT_COSINE, MIN_FLOAT_TOP1, MIN_FLOAT_COSINE_RANDOM;
 docs/quantization.md, "Judged against the float model").
 
-Each case runs `driver.test` (what `edgec test` runs) on the host, on real inputs (--inputs) and on the default 50
+Each case runs `validate.test` (what `edgec test` runs) on the host, on real inputs (--inputs) and on the default 50
 random vectors, and records the cosine and top-1 agreement of the int8 C against the float model, and whether the
 C equals TFLM (0 LSB). Cases: the bundled digits CNN with the four calibration methods and with one calibration
 sample; the ONNX test CNN and ten random-weight CNNs (tests/onnx_models.small_cnn); garbage: the digits CNN with
@@ -27,13 +27,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from onnx_models import small_cnn  # noqa: E402
 
-from edgec import driver  # noqa: E402
+from edgec import driver, validate  # noqa: E402
 
 DIGITS = ROOT / "examples" / "digits"
 
 
 def measure(work: Path, name: str, model: Path, calib: Path, inputs: Path | None, method: str = "minmax") -> str:
-    r = driver.test(model, work / name, inputs=inputs, conversion=driver.Conversion(calib=calib, calib_method=method))
+    r = validate.test(model, work / name, inputs=inputs, conversion=driver.Conversion(calib=calib, calib_method=method))
     t = r.build.report["test"]
     f = t["float_model"]
     top1 = "-" if f["top1_agreement"] is None else f"{100 * f['top1_agreement']:.1f} %"
@@ -83,8 +83,8 @@ def main() -> None:
                                     inputs))
     text = "\n".join([
         "# int8 C against the float model (bench/float_judgement.py)", "",
-        f"Bounds: real inputs cosine >= {driver.MIN_FLOAT_COSINE}, top-1 >= {100 * driver.MIN_FLOAT_TOP1:.0f} %; "
-        f"random vectors cosine >= {driver.MIN_FLOAT_COSINE_RANDOM}. 'real' = the 360 test digits or 20 samples "
+        f"Bounds: real inputs cosine >= {validate.MIN_FLOAT_COSINE}, top-1 >= {100 * validate.MIN_FLOAT_TOP1:.0f} %; "
+        f"random vectors cosine >= {validate.MIN_FLOAT_COSINE_RANDOM}. 'real' = the 360 test digits or 20 samples "
         "of the CNNs' test data; 'random' = 50 random vectors over the int8 input grid. Random vectors are drawn "
         "from the calibrated input range, so a calibration in the wrong units passes on them: it is found with "
         "real --inputs (docs/quantization.md). The MaxPool row shows the quantizer as it was when the padding "

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import zoo
 
-from edgec import cortexm, driver, reference
+from edgec import cortexm, driver, reference, validate
 from edgec.data import random_inputs
 from edgec.errors import EdgecError
 from edgec.ops import REGISTRY
@@ -113,7 +113,8 @@ def patch_facts(plan) -> dict | None:
 def measure(m: Model, board: str | None, work: Path) -> dict:
     t0 = time.perf_counter()
     tflm = reference.tflm_arena_bytes(m.path) or {}
-    g, layer_plan = driver.compile_model(m.path, patch=False)
+    layer = driver.compile_model(m.path, patch=False)
+    g, layer_plan = layer.graph, layer.plan
     macs = sum(int(REGISTRY[op.type].macs(op, g)) for op in g.ops)
     r = dict(model=m.name, vision=m.vision, macs=macs, tflm_head=tflm.get("head"), tflm_total=tflm.get("total"),
              layer_arena=layer_plan.arena_bytes, patched_arena=None, patch=None, patch_error=None,
@@ -121,7 +122,7 @@ def measure(m: Model, board: str | None, work: Path) -> dict:
              peak_sram=None,
              stack=None, statics=None, peak_build="-")
     try:
-        _, plan = driver.compile_model(m.path, patch=True)
+        plan = driver.compile_model(m.path, patch=True).plan
     except Exception as e:  # a benchmark row, not a verdict: record the failure, keep the other models
         print(f"  {m.name}: compile_model(patch=True) failed: {type(e).__name__}: {e}", file=sys.stderr)
         r["patch_error"] = f"{type(e).__name__}"
@@ -140,7 +141,7 @@ def measure(m: Model, board: str | None, work: Path) -> dict:
         fw = cortexm.measure(b.out, b.sources, board, xs, graph=b.graph, per_layer=False)
         sizes = fw["sizes"]
         # the measured build must compute the model: its outputs against TFLM on the same inputs
-        ours = driver.split_outputs(fw["outputs"], b.graph, len(xs))
+        ours = validate.split_outputs(fw["outputs"], b.graph, len(xs))
         theirs, _ = reference.run_tflm(m.path, xs)
         lsb = max(int(np.max(np.abs(a.astype(np.int64) - np.asarray(t).astype(np.int64).reshape(a.shape))))
                   for so, st in zip(ours, theirs) for a, t in zip(so, st))

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgec import driver, host, reference
+from edgec import host, reference, validate
 from edgec.data import random_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +25,7 @@ NAMES = ["kws_ref_model.tflite", "vww_96_int8.tflite", "pretrainedResnet_quant.t
 
 
 def measure(model: Path, samples: int, work: Path) -> dict:
-    r = driver.test(model, work / model.stem, samples=samples, seed=0)
+    r = validate.test(model, work / model.stem, samples=samples, seed=0)
     g = r.build.graph
     xs = random_inputs(g, samples, seed=0)
     exe = host.build(r.build.out, r.build.sources)

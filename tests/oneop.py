@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgec import driver, host, reference
+from edgec import driver, host, reference, validate
 from edgec.compare import lsb_keys
 from edgec.data import random_inputs
 from edgec.modelbuilder import ModelBuilder
@@ -47,7 +47,7 @@ def run_three_ways(model_bytes: bytes, tmp: Path, samples: int = 8, seed: int = 
     tflm, _ = reference.run_tflm(path, xs)
     ours_np = [[reference.run_numpy(g, s)[o] for o in g.outputs] for s in xs]
     exe = host.build(b.out, b.sources, sanitize=True)
-    ours_c = driver.split_outputs(host.run(exe, xs), g, len(xs))
+    ours_c = validate.split_outputs(host.run(exe, xs), g, len(xs))
     return dict(tflm=tflm, numpy=ours_np, c=ours_c)
 
 

@@ -217,7 +217,7 @@ def freeze(model: onnx.ModelProto, inputs: list[np.ndarray]) -> tuple[onnx.Model
 
 def run_case(d: Path, with_c: bool = False, tmp: Path | None = None) -> tuple[bool, str]:
     """(passed, one-line reason). Every data set must match at the case's tolerance."""
-    from edgec import driver, host, reference
+    from edgec import driver, host, reference, validate
     from edgec.errors import EdgecError
     from edgec.importers.onnx import import_onnx_model
     from edgec.ir import verify
@@ -255,7 +255,7 @@ def run_case(d: Path, with_c: bool = False, tmp: Path | None = None) -> tuple[bo
             try:
                 b = driver.build(path, tmp / f"{d.name}_{k}", conversion=driver.Conversion(dtype="float32"))
                 exe = host.build(b.out, b.sources, sanitize=True)
-                raw = driver.split_outputs(host.run(exe, [sample]), b.graph, 1)[0]
+                raw = validate.split_outputs(host.run(exe, [sample]), b.graph, 1)[0]
             except EdgecError as e:
                 return False, f"data set {k}: C: {_one_line(e.message)}"
             bad = _mismatch([_from_edgec(b.graph, n, x) for n, x in zip(b.graph.outputs, raw)], expected, rtol, atol)

@@ -165,16 +165,15 @@ def _schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead) -> dict
 def _with_flash_budget(run, flash_budget: int | None):
     """Run a build; when its arena does not fit, also name a --flash-budget the weights overflow (the schedule is
     chosen before the flash is checked, so the arena's message alone would hide it)."""
-    from .driver import flash_too
+    from .budget import flash_too
     from .errors import BudgetError
 
     try:
         return run()
     except BudgetError as e:
-        weights = getattr(e, "weights_bytes", None)
-        if weights is None or flash_budget is None:
+        if e.weights_bytes is None or flash_budget is None:
             raise
-        raise flash_too(e, weights, flash_budget, "--flash-budget is") from None
+        raise flash_too(e, e.weights_bytes, flash_budget, "--flash-budget is") from None
 
 
 def _floats(ctx, param, text: str | None) -> tuple[float, ...] | None:
@@ -191,6 +190,25 @@ def _floats(ctx, param, text: str | None) -> tuple[float, ...] | None:
     if param.name == "std" and any(v == 0 for v in values):
         raise click.BadParameter(f"{text!r}: a standard deviation divides, so it must not be 0")
     return values
+
+
+def _dump_stages(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
+    """Option callback: ('import', 'convert,schedule') or ('all',) -> the stages named, in the order they run; a
+    name that is not a stage is a usage error (exit 2) listing the stages."""
+    if not values:
+        return ()
+    from .driver import STAGES
+
+    names = {n.strip() for v in values for n in v.split(",")} - {""}
+    if not names:
+        raise click.BadParameter(f"name a stage: {', '.join(STAGES)} or all")
+    if "all" in names:
+        names = (names - {"all"}) | set(STAGES)
+    unknown = sorted(names - set(STAGES))
+    if unknown:
+        raise click.BadParameter(f"{', '.join(repr(display_text(u)) for u in unknown)}: not a stage; the stages are "
+                                 f"{', '.join(STAGES)} (or all)")
+    return tuple(stage for stage in STAGES if stage in names)
 
 
 def _input_shapes(ctx, param, values: tuple[str, ...]) -> dict[str, tuple[int, ...]] | None:
@@ -331,21 +349,34 @@ def _default_out(model: Path) -> Path:
 @conversion_options
 @click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout.")
 @click.option("--report", "as_report", is_flag=True, help="Print report.md (schedule, per-layer table) on stdout.")
+@click.option("--dump", "dump", multiple=True, callback=_dump_stages, metavar="STAGE",
+              help="Write the IR after STAGE as text (repeatable, or a comma list; `all`): import, simplify, "
+                   "convert, canonicalize, reorder, schedule.")
+@click.option("--dump-to", "dump_to", type=click.Choice(["out", "-"]),
+              help="Where --dump writes: `out`, files dump/NN-STAGE.txt in the output folder [default]; `-`, "
+                   "stdout, as each stage finishes.")
 @click.pass_context
 def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_overhead, calib, calib_method,
-          calib_samples, mean, std, pixel_scale, dtype, input_shape, as_json, as_report):
+          calib_samples, mean, std, pixel_scale, dtype, input_shape, as_json, as_report, dump, dump_to):
     """Compile MODEL (.tflite or .onnx) into a C folder: model.c/h, weights.c, runtime/, main.c, Makefile, report;
     for a Cortex-M board also firmware.elf, linked against its SRAM and flash."""
     from . import driver
+    from .irtext import DUMP_FOLDER, Dumps
 
+    if dump_to is not None and not dump:
+        raise click.UsageError("--dump-to says where --dump writes: add --dump STAGE")
+    if dump_to == "-" and (as_json or as_report):
+        raise click.UsageError("--dump-to - writes the dumps on stdout, where --json and --report write: use "
+                               "--dump-to out (files in the output folder) or drop --json/--report")
     stages = Stages(as_json)
 
     def go():
         conversion = _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape,
                                  as_json)
+        dumps = Dumps(dump, stream=sys.stdout if dump_to == "-" else None) if dump else None
         with stages as step:
             b = _with_flash_budget(lambda: driver.build(
-                model, out or _default_out(model), board, step, conversion=conversion,
+                model, out or _default_out(model), board, step, conversion=conversion, dumps=dumps,
                 **_schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead)), flash_budget)
         if as_json:
             click.echo(json.dumps(b.report))
@@ -368,6 +399,8 @@ def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_over
                       f"{r['flash_budget_bytes']:,} B, static SRAM {r['static_sram_bytes']:,} of "
                       f"{r['sram_budget_bytes']:,} B "
                       "(+ stack, measured by `edgec test --board`)", markup=False, soft_wrap=True)
+        if dumps is not None and dumps.texts:
+            err.print(f"IR after {', '.join(dump)}: {b.out / DUMP_FOLDER}/", markup=False, soft_wrap=True)
 
     run_guarded(go, ctx.obj["debug"], stages, as_json)
 
@@ -395,7 +428,7 @@ def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, devic
          max_mac_overhead, calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape, as_json):
     """Build MODEL, run it on test vectors (host, emulated board, or the real board with --device) and compare every
     output with TFLite Micro (and LiteRT); a model edgec quantized is also judged against the float model."""
-    from . import driver
+    from . import validate
     from .compare import table
 
     stages = Stages(as_json)
@@ -404,7 +437,7 @@ def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, devic
         conversion = _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape,
                                  as_json)
         with stages as step:
-            r = _with_flash_budget(lambda: driver.test(
+            r = _with_flash_budget(lambda: validate.test(
                 model, out or _default_out(model), board, inputs, samples, seed, tolerance, layers, step,
                 device=device, conversion=conversion,
                 **_schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead)), flash_budget)
@@ -417,7 +450,7 @@ def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, devic
             if r.layers:
                 _print_layers(r.layers)
         if not r.passed:
-            first = driver.first_differing_layer(r.layers or [])
+            first = validate.first_differing_layer(r.layers or [])
             where = f"; first differing layer: {first['layer']} ({first['max_abs_diff_lsb']} LSB)" if first else ""
             err.print(f"FAIL: {_verdict(r)}{where}", markup=False, soft_wrap=True)
             for reason in r.failures or []:
@@ -431,7 +464,7 @@ def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, devic
 def _verdict(r) -> str:
     t, row = r.build.report["test"], r.rows[0]
     if t["tolerance_lsb"] is None:  # float32 path: judged on the relative error
-        from .driver import FLOAT_RTOL
+        from .validate import FLOAT_RTOL
 
         return (f"float32 relative error {row.max_rel_error:.2e} (tolerance {FLOAT_RTOL:g}; max |diff| "
                 f"{row.max_abs_error:.3g}) against {row.reference}")
@@ -492,13 +525,10 @@ def report(ctx, target, as_json, as_html):
                 raise InputError(f"{target} has no report.json: not an edgec output folder")
             data = read_report(target, REPORT_KEYS)
         else:
-            from . import __version__ as version
-            from .driver import compile_stages, schedule_report, sha256
-            from .report import make_report
+            from .driver import compile_model
+            from .report import compile_report
 
-            c = compile_stages(target)
-            data = make_report(c.graph, c.plan, target, "host", version, sha256(target))
-            data.update(schedule_report(c))
+            data = compile_report(compile_model(target), target, "host")
         try:
             if as_html:
                 from .plot import html_report
@@ -536,7 +566,7 @@ def report(ctx, target, as_json, as_html):
 @click.pass_context
 def flash(ctx, target, board, emulate, inputs, samples):
     """Flash a built folder's firmware to a real board (pyOCD), or with --emulate run it under QEMU."""
-    from . import cortexm, driver, flasher
+    from . import cortexm, flasher, outdir
     from .board import get_board
     from .data import load_inputs, random_inputs
     from .errors import InputError
@@ -568,7 +598,7 @@ def flash(ctx, target, board, emulate, inputs, samples):
         xs = load_inputs(inputs, g, samples) if inputs else random_inputs(g, samples or 1)
         with Stages(False) as step:
             step(f"build the emulated firmware for {board} ({b.qemu_machine})")
-            elf = cortexm.cross_build(target, driver.sources_of(target), b, emulated=True,
+            elf = cortexm.cross_build(target, outdir.sources_of(target), b, emulated=True,
                                       elf_name=cortexm.EMULATED_ELF, graph=g)
             step(f"run {len(xs)} samples under QEMU")
             run = cortexm.run_firmware(elf, b, xs)

@@ -36,7 +36,14 @@ class UnsupportedError(InputError):
 
 
 class BudgetError(EdgecError):
+    """The model does not fit the SRAM or flash budget. `weights_bytes`: the model's weights, set when the arena
+    did not fit, so that a caller knowing a flash budget can tell of the flash too (budget.flash_too)."""
+
     code = EXIT_BUDGET
+
+    def __init__(self, message: str, weights_bytes: int | None = None):
+        super().__init__(message)
+        self.weights_bytes = weights_bytes
 
 
 class ToolchainError(EdgecError):

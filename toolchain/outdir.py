@@ -268,3 +268,10 @@ def _swap_contents(out: Path, staging: Path) -> None:
         old.rmdir()
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def sources_of(out: Path) -> list[str]:
+    """The C sources of an existing output folder, as emit_c lists them."""
+    if not (out / "model.c").is_file():
+        raise InputError(f"{out} is not an edgec output folder (no model.c); run `edgec build` first")
+    return ["model.c", "weights.c", "main.c"] + sorted(f"runtime/{p.name}" for p in (out / "runtime").glob("*.c"))

@@ -1,14 +1,30 @@
-"""report.json, report.md and plan.json of an output folder (every key: docs/output.md)."""
+"""report.json, report.md and plan.json of an output folder (every key: docs/output.md): what the build
+measured, assembled as the stages finish (the compile stages first, then the export, the TFLM arena and the firmware
+sizes; driver.build)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
+from . import __version__
+from .budget import Schedule
 from .c_text import printable
 from .ir import Graph
 from .memory import MemoryPlan
 from .ops import REGISTRY
+
+
+def compile_report(s: Schedule, model: Path, board: str) -> dict:
+    """report.json's keys known once the compile stages ran: the model, its layers, the memory plan, the schedule."""
+    report = make_report(s.graph, s.plan, model, board, __version__, file_sha256(model))
+    report.update(schedule_report(s))
+    return report
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def make_report(g: Graph, plan: MemoryPlan, model: Path, board: str, version: str, model_sha: str) -> dict:
@@ -26,6 +42,18 @@ def make_report(g: Graph, plan: MemoryPlan, model: Path, board: str, version: st
                 # host: the arena only; `edgec test --board` measures the stack (docs/boards.md)
                 peak_sram_bytes=plan.arena_bytes, io_in_arena=True,
                 flash_bytes=None, weights_bytes=weights, patch=None, layers=layers)
+
+
+def schedule_report(c: Schedule) -> dict:
+    """report.json keys on the schedule: which one, why, both timelines for the plot, the budget."""
+    timeline = {"layer_by_layer": list(c.layer_plan.live_bytes)}
+    if c.patched_plan is not None:
+        timeline["patched"] = list(c.patched_plan.live_bytes)
+    return dict(schedule="patch-based" if c.plan.patch is not None else "layer by layer",
+                schedule_reason=c.schedule_reason, layer_arena_bytes=c.layer_plan.arena_bytes,
+                patched_arena_bytes=c.patched_plan.arena_bytes if c.patched_plan is not None else None,
+                arena_budget_bytes=c.arena_budget, timeline=timeline,
+                patch=c.plan.patch.as_dict() if c.plan.patch is not None else None)
 
 
 def write_report(out: Path, report: dict, g: Graph, plan: MemoryPlan) -> None:

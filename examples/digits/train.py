@@ -170,7 +170,7 @@ def onnxruntime_accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
 
 def convert(onnx_path: Path, calib_path: Path, out: Path) -> Graph:
     """edgec's converter, stage by stage: the calls `edgec build digits_cnn.onnx --calib digits_calib.npz` makes
-    (toolchain/driver.py: compile_stages, convert) up to the model_int8.tflite it writes. Returns the int8 graph."""
+    (toolchain/driver.py: compile_model, convert) up to the model_int8.tflite it writes. Returns the int8 graph."""
     g = simplify(import_model(onnx_path))
     samples = load_calibration(calib_path, g)  # NCHW samples -> the IR's NHWC
     q = canonicalize(quantize_graph(g, samples, method=CALIB_METHOD))

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from small_models import big_activation_conv, wide_fc
 
-from edgec import cortexm, driver, reference
+from edgec import cortexm, driver, reference, validate
 from edgec.board import all_boards, get_board
 from edgec.data import random_inputs
 from edgec.errors import EXIT_BUDGET, EXIT_TOOLCHAIN, BudgetError, ToolchainError
@@ -95,7 +95,7 @@ def test_bit_exact_on_emulated_board(shared_models, tmp_path, board, name):
     xs = random_inputs(b.graph, 10, seed=3)
     elf = cortexm.cross_build(b.out, b.sources, board, graph=b.graph)
     run = cortexm.run_firmware(elf, board, xs, timeout=120)
-    ours = driver.split_outputs(run.outputs, b.graph, len(xs))
+    ours = validate.split_outputs(run.outputs, b.graph, len(xs))
     tflm, _ = reference.run_tflm(shared_models / name, xs)
     assert max_diff(ours, tflm) == 0, f"{name} on {board}"
     sizes = cortexm.elf_sizes(elf)
@@ -213,6 +213,6 @@ def test_other_cores_bit_exact(shared_models, tmp_path, board):
     b = _build(shared_models, tmp_path, "kws_ref_model.tflite")
     xs = random_inputs(b.graph, 2, seed=5)
     elf = cortexm.cross_build(b.out, b.sources, board, graph=b.graph)
-    ours = driver.split_outputs(cortexm.run_qemu(elf, board, xs), b.graph, len(xs))
+    ours = validate.split_outputs(cortexm.run_qemu(elf, board, xs), b.graph, len(xs))
     tflm, _ = reference.run_tflm(shared_models / "kws_ref_model.tflite", xs)
     assert max_diff(ours, tflm) == 0

@@ -1,4 +1,4 @@
-"""The `edgec test --board B` loop end to end, through driver.test (what the CLI calls): every MLPerf Tiny int8
+"""The `edgec test --board B` loop end to end, through validate.test (what the CLI calls): every MLPerf Tiny int8
 model on an emulated M4 board (nucleo_l4r5zi) and an emulated M7 board (nucleo_f746zg), and kws on an M33
 (nucleo_u575zi): bit-exact against TFLM on random samples, and the `test` section of report.json consistent with
 the ELF that ran (flash from arm-none-eabi-size, peak SRAM = statics + measured stack, instructions counted).
@@ -11,7 +11,7 @@ import json
 import pytest
 from test_cortexm import M4_BOARD, M7_BOARD, needs_tools
 
-from edgec import cortexm, driver
+from edgec import cortexm, validate
 from edgec.board import get_board
 
 M33_BOARD = "nucleo_u575zi"
@@ -33,7 +33,7 @@ def _in_region(addr: int, origin: int, size: int) -> bool:
 def test_edgec_test_on_emulated_board(shared_models, tmp_path, model, board):
     n = SAMPLES[model]
     out = tmp_path / "out"
-    r = driver.test(shared_models / MODELS[model], out, board, samples=n, seed=11)
+    r = validate.test(shared_models / MODELS[model], out, board, samples=n, seed=11)
     b = get_board(board)
     rep = r.build.report
     t = rep["test"]
@@ -108,10 +108,11 @@ FLOAT_MODELS = {"ad01_fp32": "ad01_fp32.tflite", "resnet_float": "pretrainedResn
 def test_float32_on_an_m4f(shared_models, tmp_path, model):
     """--dtype float32 on the emulated M4F (FPv4-SP, hard float): within the documented relative tolerance of
     TFLM's float kernels (measured: bit-identical on ad01, 1 ULP from newlib's expf in resnet's softmax)."""
-    from edgec.driver import FLOAT_RTOL, Conversion
+    from edgec.driver import Conversion
+    from edgec.validate import FLOAT_RTOL
 
-    r = driver.test(shared_models / FLOAT_MODELS[model], tmp_path / "out", M4_BOARD, samples=3, seed=5,
-                    conversion=Conversion(dtype="float32"))
+    r = validate.test(shared_models / FLOAT_MODELS[model], tmp_path / "out", M4_BOARD, samples=3, seed=5,
+                      conversion=Conversion(dtype="float32"))
     t = r.build.report["test"]
     assert r.build.report["dtype"] == "float32" and t["target"].startswith("qemu")
     assert r.passed and t["max_rel_error"] <= FLOAT_RTOL, t

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from oneop import ModelBuilder
 from run_cli import assert_error, edgec
 
-from edgec import cli, driver, host
+from edgec import cli, host, validate
 from edgec.errors import EXIT_INPUT, EXIT_TOOLCHAIN, EXIT_VALIDATION
 
 ACT = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3, "TANH": 4}
@@ -390,11 +390,11 @@ def flipped_run(monkeypatch):
 
 
 def test_driver_detects_a_flipped_byte(tmp_path, fc_model, flipped_run):
-    r = driver.test(fc_model, tmp_path / "out", samples=4)
+    r = validate.test(fc_model, tmp_path / "out", samples=4)
     assert not r.passed
     assert r.rows[0].max_abs_diff_lsb == 1
-    assert r.layers is not None and driver.first_differing_layer(r.layers) is not None
-    r = driver.test(fc_model, tmp_path / "out", samples=4, tolerance=1)
+    assert r.layers is not None and validate.first_differing_layer(r.layers) is not None
+    r = validate.test(fc_model, tmp_path / "out", samples=4, tolerance=1)
     assert r.passed
 
 

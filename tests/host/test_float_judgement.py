@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 from run_cli import edgec
 
-from edgec import driver
+from edgec import validate
 from edgec.errors import EXIT_VALIDATION
 
 DIGITS = Path(__file__).resolve().parents[2] / "examples" / "digits"
@@ -34,7 +34,7 @@ def test_a_good_quantization_passes_with_its_figures(tmp_path):
     t = json.loads(res.stdout)["test"]
     f = t["float_model"]
     assert t["passed"] and t["failures"] == [] and f["passed"] and f["inputs"] == "given", f
-    assert f["min_cosine"] == driver.MIN_FLOAT_COSINE and f["min_top1_agreement"] == driver.MIN_FLOAT_TOP1
+    assert f["min_cosine"] == validate.MIN_FLOAT_COSINE and f["min_top1_agreement"] == validate.MIN_FLOAT_TOP1
     assert f["cosine"] > 0.999 and f["top1_agreement"] > 0.99, f  # measured 0.9998 and 0.9944 (360 digits)
     assert t["rows"][1]["cosine"] == f["cosine"]
     assert "against the float model: cosine" in res.stderr
@@ -45,7 +45,7 @@ def test_random_vectors_are_judged_on_cosine_only(tmp_path):
                 "--json")
     assert res.returncode == 0, res.stderr
     f = json.loads(res.stdout)["test"]["float_model"]
-    assert f["inputs"] == "random" and f["min_cosine"] == driver.MIN_FLOAT_COSINE_RANDOM
+    assert f["inputs"] == "random" and f["min_cosine"] == validate.MIN_FLOAT_COSINE_RANDOM
     assert f["min_top1_agreement"] is None and f["cosine"] > 0.99, f
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from oneop import FLOAT_TOLERANCE, float_errors
 
-from edgec import driver, host, reference
+from edgec import driver, host, reference, validate
 from edgec.data import random_inputs
 from edgec.errors import InputError
 
@@ -27,7 +27,7 @@ def test_float_model_matches_tflm(shared_models, tmp_path, name):
     g = b.graph
     assert all(g.t(t).dtype == "float32" for t in [*g.inputs, *g.outputs])
     xs = random_inputs(g, 10, seed=1)
-    ours = driver.split_outputs(host.run(host.build(b.out, b.sources, sanitize=True), xs), g, len(xs))
+    ours = validate.split_outputs(host.run(host.build(b.out, b.sources, sanitize=True), xs), g, len(xs))
     refs = {"TFLM": reference.run_tflm(path, xs)[0],
             "numpy": [[reference.run_numpy(g, s)[o] for o in g.outputs] for s in xs]}
     if reference.litert_available():
@@ -79,7 +79,7 @@ def test_float_onnx_net_vs_onnxruntime(tmp_path):
     rng = np.random.default_rng(0)
     nchw = [rng.normal(size=(1, 3, 16, 16)).astype(np.float32) for _ in range(8)]
     xs = [[a.transpose(0, 2, 3, 1).copy()] for a in nchw]
-    ours = driver.split_outputs(host.run(host.build(b.out, b.sources, sanitize=True), xs), g, len(xs))
+    ours = validate.split_outputs(host.run(host.build(b.out, b.sources, sanitize=True), xs), g, len(xs))
     sess = ort.InferenceSession(str(path))
     theirs = [[sess.run(None, {"x": a})[0]] for a in nchw]
     for name, result in (("C", ours), ("numpy", [[reference.run_numpy(g, s)[g.outputs[0]]] for s in xs])):

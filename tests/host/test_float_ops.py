@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from oneop import ACT, PAD, ModelBuilder, assert_bit_exact, assert_float_close, conv_op, conv_out_hw, run_three_ways
 
-from edgec import codegen, driver, host, reference
+from edgec import codegen, driver, host, reference, validate
 from edgec.errors import InputError
 from edgec.importers import import_model
 from edgec.ir import verify
@@ -242,7 +242,7 @@ def test_relu_n1_to_1_f32_vs_litert(tmp_path):
     path.write_bytes(unary_model("RELU_N1_TO_1", shape))
     b = driver.build(path, tmp_path / "out", conversion=driver.Conversion(dtype="float32"))
     xs = samples(rng, shape, lo=-3, hi=3)
-    ours = driver.split_outputs(host.run(host.build(b.out, b.sources, sanitize=True), xs), b.graph, len(xs))
+    ours = validate.split_outputs(host.run(host.build(b.out, b.sources, sanitize=True), xs), b.graph, len(xs))
     numpy = [[reference.run_numpy(b.graph, s)[b.graph.outputs[0]]] for s in xs]
     assert_bit_exact(dict(tflm=reference.run_litert(path, xs), numpy=numpy, c=ours))
 
@@ -296,7 +296,7 @@ def test_float_graph_straight_from_the_importer(tmp_path):
     assert "_f32" in (out / "model.c").read_text() and "_s8" not in (out / "model.c").read_text()
     exe = host.build(out, sources, sanitize=True)
     xs = [[rng.uniform(-1, 1, size=(1, 12, 12, 2)).astype(F32)] for _ in range(3)]
-    ours = driver.split_outputs(host.run(exe, xs), g, len(xs))
+    ours = validate.split_outputs(host.run(exe, xs), g, len(xs))
     tflm, _ = reference.run_tflm(path, xs)
     for a, b in zip(ours, tflm):
         assert a[0].dtype == np.float32

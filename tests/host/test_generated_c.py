@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from small_models import BUILT
 
-from edgec import driver, host, reference
+from edgec import driver, host, reference, validate
 from edgec.data import random_inputs
 
 SHARED = ["ad01_int8", "kws_ref_model"]
@@ -78,7 +78,7 @@ def test_model_has_one_mutable_static_the_arena(built):
 
 def _check_against_tflm(model: Path, exe: Path, g, samples: int = 3) -> None:
     xs = random_inputs(g, samples, seed=11)
-    ours = driver.split_outputs(host.run(exe, xs), g, len(xs))
+    ours = validate.split_outputs(host.run(exe, xs), g, len(xs))
     tflm, _ = reference.run_tflm(model, xs)
     for s, (a, b) in enumerate(zip(ours, tflm)):
         for x, y in zip(a, b):

@@ -14,7 +14,7 @@ import pytest
 from oneop import ModelBuilder, assert_bit_exact
 from test_op_conv import conv_model
 
-from edgec import driver, host, reference
+from edgec import host, reference, validate
 from edgec.codegen import emit_c
 from edgec.data import random_inputs
 from edgec.importers import import_model
@@ -36,7 +36,7 @@ def run_c_and_tflm(model: Path, tmp: Path, samples: int, seed: int = 0):
     g, plan, sources = compile_in_place(model, tmp / "out")
     xs = random_inputs(g, samples, seed)
     exe = host.build(tmp / "out", sources, sanitize=True)
-    ours = driver.split_outputs(host.run(exe, xs), g, len(xs))
+    ours = validate.split_outputs(host.run(exe, xs), g, len(xs))
     tflm, _ = reference.run_tflm(model, xs)
     return g, plan, dict(c=ours, tflm=tflm, numpy=[[reference.run_numpy(g, s)[o] for o in g.outputs] for s in xs])
 

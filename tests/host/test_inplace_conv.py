@@ -2,7 +2,7 @@
 
 Forced plans (`test_inplace.run_c_and_tflm`: in_place=True, ASan+UBSan) exercise both directions of the kernel
 (forward for out_c <= in_c, backward for out_c > in_c), with and without bias; the MLPerf models go through the
-default build (`driver.compile_stages`), where the in-place plan is kept only when the arena strictly drops.
+default build (`driver.compile_model`), where the in-place plan is kept only when the arena strictly drops.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from oneop import ModelBuilder, assert_bit_exact
 from test_inplace import run_c_and_tflm
 
-from edgec import driver, host, reference
+from edgec import driver, host, reference, validate
 from edgec.codegen import emit_c
 from edgec.data import random_inputs
 
@@ -141,11 +141,11 @@ MLPERF = {  # model: the default arena measured with the in-place pointwise conv
 @pytest.mark.parametrize("name", list(MLPERF))
 def test_mlperf_default_build_bit_exact(shared_models, tmp_path, name):
     model = shared_models / name
-    c = driver.compile_stages(model)
+    c = driver.compile_model(model)
     sources = emit_c(c.graph, c.plan, tmp_path / "out")
     xs = random_inputs(c.graph, 3, 4)
     exe = host.build(tmp_path / "out", sources, sanitize=True)
-    ours = driver.split_outputs(host.run(exe, xs), c.graph, len(xs))
+    ours = validate.split_outputs(host.run(exe, xs), c.graph, len(xs))
     tflm, _ = reference.run_tflm(model, xs)
     for a_sample, b_sample in zip(ours, tflm):
         for a, b in zip(a_sample, b_sample):

@@ -60,7 +60,7 @@ def test_too_big_for_both_budgets(tmp_path):
 
 def test_check_budgets_lists_both():
     from edgec.board import get_board
-    from edgec.driver import check_budgets
+    from edgec.budget import check_budgets
     from edgec.errors import BudgetError
 
     report = dict(weights_bytes=600_000, arena_bytes=150_000, layers=[dict(name="fc", weight_bytes=600_000)])

@@ -7,7 +7,7 @@ with seed 1 (ad01, ten FC layers: 3 LSB; the ResNet's one FC before SOFTMAX: 1 L
 
 import pytest
 
-from edgec import driver, reference
+from edgec import reference, validate
 
 MODELS = {
     # model: max |diff| allowed against LiteRT BUILTIN_REF (TFLM is always 0)
@@ -21,7 +21,7 @@ MODELS = {
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(MODELS))
 def test_bit_exact_against_tflm(shared_models, tmp_path, name):
-    r = driver.test(shared_models / name, tmp_path / "out", samples=50, seed=1)
+    r = validate.test(shared_models / name, tmp_path / "out", samples=50, seed=1)
     tflm = r.rows[0]
     assert tflm.reference == "TFLM"
     assert tflm.max_abs_diff_lsb == 0, f"{name}: {tflm}"
@@ -37,8 +37,8 @@ def test_bit_exact_against_tflm(shared_models, tmp_path, name):
 @pytest.mark.slow
 def test_layer_by_layer_diff_names_every_layer(shared_models, tmp_path):
     """--layers compares every intermediate tensor with TFLM (kPreserveAllTensors): all 0 on a correct build."""
-    r = driver.test(shared_models / "kws_ref_model.tflite", tmp_path / "out", samples=3, layers=True)
+    r = validate.test(shared_models / "kws_ref_model.tflite", tmp_path / "out", samples=3, layers=True)
     assert r.layers is not None
     assert len(r.layers) == len(r.build.graph.ops)
     assert all(row["max_abs_diff_lsb"] == 0 for row in r.layers), r.layers
-    assert driver.first_differing_layer(r.layers) is None
+    assert validate.first_differing_layer(r.layers) is None

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from onnx_models import one_op, quantize_qdq, small_cnn
 
-from edgec import driver, host, reference
+from edgec import host, reference, validate
 from edgec.codegen import emit_c
 from edgec.compare import lsb_keys
 from edgec.fixedpoint import float32_parts, onnxruntime_scale, requantize_float32
@@ -35,7 +35,7 @@ def run_both(path, tmp_path, samples=24, seed=3):
     rng = np.random.default_rng(seed)
     xs = [[rng.standard_normal(g.t(n).shape).astype(np.float32) * 1.5 for n in g.inputs] for _ in range(samples)]
     exe = host.build(out, sources, sanitize=True)
-    ours_c = driver.split_outputs(host.run(exe, xs), g, len(xs))
+    ours_c = validate.split_outputs(host.run(exe, xs), g, len(xs))
     ours_np = [[reference.run_numpy(g, s)[o] for o in g.outputs] for s in xs]
     ort = reference.run_onnxruntime(path, xs, g)
     return g, ours_c, ours_np, ort

@@ -67,7 +67,7 @@ def numpy_vs_tflm(model: bytes, tmp: Path, samples: int = 2, inputs: list[np.nda
     `inputs`: one explicit sample instead of random ones."""
     path = tmp / "model.tflite"
     path.write_bytes(model)
-    g, _ = driver.compile_model(path)
+    g = driver.compile_model(path).graph
     xs = [inputs] if inputs is not None else random_inputs(g, samples, 1)
     tflm, _ = reference.run_tflm(path, xs)
     for s, sample in enumerate(xs):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from oneop import ModelBuilder
 
-from edgec import codegen, driver, host, reference
+from edgec import codegen, host, reference, validate
 from edgec.data import random_inputs
 from edgec.importers import import_model
 from edgec.ir import verify
@@ -33,7 +33,7 @@ def clip_graph(tmp_path, shape, in_q, out_q, lo, hi):
 def run_c(g, tmp_path, xs):
     out = tmp_path / "out"
     sources = codegen.emit_c(g, plan_memory(g), out)
-    return driver.split_outputs(host.run(host.build(out, sources, sanitize=True), xs), g, len(xs))
+    return validate.split_outputs(host.run(host.build(out, sources, sanitize=True), xs), g, len(xs))
 
 
 def real_domain(x, in_q, out_q, lo, hi):

@@ -95,7 +95,7 @@ def test_conv_transpose_explicit_pads_vs_torch(tmp_path, h, w, cin, cout, k, str
     """EXPLICIT padding (what the ONNX importer writes for `pads`) in float32 against PyTorch's
     conv_transpose2d, an independent implementation: out = (in - 1) * s - 2 * pad + k + output_padding."""
     torch = pytest.importorskip("torch")
-    from edgec import codegen, driver, host, reference
+    from edgec import codegen, host, reference, validate
     from edgec.ir import Graph, Op, Tensor, verify
     from edgec.memory import plan_memory
     from edgec.passes import canonicalize
@@ -113,7 +113,7 @@ def test_conv_transpose_explicit_pads_vs_torch(tmp_path, h, w, cin, cout, k, str
     out = tmp_path / "out"
     sources = codegen.emit_c(g, plan_memory(g), out)
     xs = [[rng.uniform(-2, 2, size=(1, h, w, cin)).astype(np.float32)] for _ in range(2)]
-    ours_c = driver.split_outputs(host.run(host.build(out, sources, sanitize=True), xs), g, len(xs))
+    ours_c = validate.split_outputs(host.run(host.build(out, sources, sanitize=True), xs), g, len(xs))
     for s, x in enumerate(xs):
         theirs = torch.nn.functional.conv_transpose2d(
             torch.from_numpy(x[0].transpose(0, 3, 1, 2)), torch.from_numpy(wt.transpose(3, 0, 1, 2)),

@@ -5,7 +5,7 @@ function quantized once (round half away from zero) for every one of the 256 inp
 import numpy as np
 import pytest
 
-from edgec import codegen, driver, host, reference
+from edgec import codegen, host, reference, validate
 from edgec.ir import Graph, Op, Quant, Tensor, verify
 from edgec.memory import plan_memory
 from edgec.passes import canonicalize
@@ -25,7 +25,7 @@ def hard_sigmoid_graph(shape, alpha, beta, in_q=None, out_q=None):
 def run_c(g, tmp_path, xs):
     out = tmp_path / "out"
     sources = codegen.emit_c(g, plan_memory(g), out)
-    return driver.split_outputs(host.run(host.build(out, sources, sanitize=True), xs), g, len(xs))
+    return validate.split_outputs(host.run(host.build(out, sources, sanitize=True), xs), g, len(xs))
 
 
 def onnxruntime_hard_sigmoid(x, alpha, beta):

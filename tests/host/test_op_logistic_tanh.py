@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from oneop import ModelBuilder, assert_bit_exact, run_three_ways
 
-from edgec import driver, host, reference
+from edgec import driver, host, reference, validate
 
 OUT_QUANT = {"LOGISTIC": (1.0 / 256, -128), "TANH": (1.0 / 128, 0)}
 
@@ -56,7 +56,7 @@ def test_activation_all_values(tmp_path, kind, scale, zero_point):
     tflm, _ = reference.run_tflm(path, xs)
     ours_np = [[reference.run_numpy(b.graph, s)[o] for o in b.graph.outputs] for s in xs]
     exe = host.build(b.out, b.sources, sanitize=True)
-    ours_c = driver.split_outputs(host.run(exe, xs), b.graph, len(xs))
+    ours_c = validate.split_outputs(host.run(exe, xs), b.graph, len(xs))
     assert_bit_exact(dict(tflm=tflm, numpy=ours_np, c=ours_c))
 
 

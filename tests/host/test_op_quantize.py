@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from oneop import ModelBuilder, assert_bit_exact, run_three_ways
 
-from edgec import driver, host, reference
+from edgec import driver, host, reference, validate
 from edgec.errors import InputError
 
 
@@ -28,7 +28,7 @@ def run_samples(model: bytes, tmp: Path, xs: list[list[np.ndarray]]) -> dict[str
     g = b.graph
     tflm, _ = reference.run_tflm(path, xs)
     ours_np = [[reference.run_numpy(g, s)[o] for o in g.outputs] for s in xs]
-    ours_c = driver.split_outputs(host.run(host.build(b.out, b.sources, sanitize=True), xs), g, len(xs))
+    ours_c = validate.split_outputs(host.run(host.build(b.out, b.sources, sanitize=True), xs), g, len(xs))
     return dict(tflm=tflm, numpy=ours_np, c=ours_c)
 
 
@@ -118,7 +118,7 @@ def test_float_interface_chain(tmp_path):
     b.op("DEQUANTIZE", [r], [y])
     b.output(y)
     assert_bit_exact(run_three_ways(b.build(), tmp_path, samples=8))
-    test = driver.test(tmp_path / "model.tflite", tmp_path / "out2", samples=10)
+    test = validate.test(tmp_path / "model.tflite", tmp_path / "out2", samples=10)
     assert test.passed and test.rows[0].max_abs_diff_lsb == 0 and test.rows[0].cosine > 0.999
 
 

@@ -4,7 +4,7 @@ has no kernel for, vs LiteRT's reference kernels (TFLite's QuantizedReluX semant
 import pytest
 from oneop import ModelBuilder, assert_bit_exact, run_three_ways
 
-from edgec import driver, host, reference
+from edgec import driver, host, reference, validate
 from edgec.data import random_inputs
 
 
@@ -48,5 +48,5 @@ def test_relu_n1_to_1_vs_litert(tmp_path, in_q, out_q):
     xs = random_inputs(b.graph, 8, 0)
     theirs = reference.run_litert(path, xs)
     ours_np = [[reference.run_numpy(b.graph, s)[o] for o in b.graph.outputs] for s in xs]
-    ours_c = driver.split_outputs(host.run(host.build(b.out, b.sources, sanitize=True), xs), b.graph, len(xs))
+    ours_c = validate.split_outputs(host.run(host.build(b.out, b.sources, sanitize=True), xs), b.graph, len(xs))
     assert_bit_exact(dict(tflm=theirs, numpy=ours_np, c=ours_c))

@@ -61,14 +61,14 @@ def test_softmax_rejects_other_output_quant():
 
 
 def numpy_and_c(tmp_path, model_bytes, xs):
-    from edgec import driver, host, reference
+    from edgec import driver, host, reference, validate
 
     path = tmp_path / "model.tflite"
     path.write_bytes(model_bytes)
     b = driver.build(path, tmp_path / "out")
     ours_np = [[reference.run_numpy(b.graph, s)[o] for o in b.graph.outputs] for s in xs]
     exe = host.build(b.out, b.sources, sanitize=True)
-    return ours_np, driver.split_outputs(host.run(exe, xs), b.graph, len(xs))
+    return ours_np, validate.split_outputs(host.run(exe, xs), b.graph, len(xs))
 
 
 @pytest.mark.parametrize("depth", [1000, 5000])

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from oneop import ModelBuilder, assert_bit_exact, run_three_ways
 
-from edgec import driver, host, reference
+from edgec import driver, host, reference, validate
 from edgec.data import random_inputs
 from edgec.ops.transpose import transpose_loops
 
@@ -42,7 +42,7 @@ def test_transpose_6d_vs_numpy(tmp_path):
     path.write_bytes(transpose_model(shape, perm))
     b = driver.build(path, tmp_path / "out")
     xs = random_inputs(b.graph, 3, 0)
-    ours_c = driver.split_outputs(host.run(host.build(b.out, b.sources, sanitize=True), xs), b.graph, len(xs))
+    ours_c = validate.split_outputs(host.run(host.build(b.out, b.sources, sanitize=True), xs), b.graph, len(xs))
     for s, x in enumerate(xs):
         np.testing.assert_array_equal(ours_c[s][0].reshape(-1), np.transpose(x[0], perm).reshape(-1))
         np.testing.assert_array_equal(reference.run_numpy(b.graph, x)[b.graph.outputs[0]], np.transpose(x[0], perm))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from oneop import ModelBuilder
 
-from edgec import codegen, driver, host, patch, reference
+from edgec import codegen, driver, host, patch, reference, validate
 from edgec.data import random_inputs
 
 PAD = {"SAME": 0, "VALID": 1}
@@ -20,7 +20,8 @@ PAD = {"SAME": 0, "VALID": 1}
 def run_patched(path: Path, out: Path, split: int | None, grid, samples: int = 4, seed: int = 0) -> patch.PatchPlan:
     """Build the forced patch plan (split None: the one search_patches picks), run the sanitized C and the traced
     C, compare; returns the plan."""
-    g, layer = driver.compile_model(path, patch=False)
+    c = driver.compile_model(path, patch=False)
+    g, layer = c.graph, c.plan
     if split is None:
         found = patch.search_patches(g, layer_plan=layer)
         assert found is not None, "the search found nothing better than layer by layer"
@@ -36,7 +37,7 @@ def run_patched(path: Path, out: Path, split: int | None, grid, samples: int = 4
     assert any(shape[1] * shape[2] < g.t(t).shape[1] * g.t(t).shape[2] for t, shape in plan.buffer_shapes.items())
     xs = random_inputs(g, samples, seed)
     exe = host.build(out, sources, sanitize=True)
-    ours = driver.split_outputs(host.run(exe, xs), g, len(xs))
+    ours = validate.split_outputs(host.run(exe, xs), g, len(xs))
     tflm, _ = reference.run_tflm(path, xs)
     for s, (a, b) in enumerate(zip(ours, tflm)):
         for x, y in zip(a, b):
@@ -45,7 +46,7 @@ def run_patched(path: Path, out: Path, split: int | None, grid, samples: int = 4
     traced = patch.traced_tensors(g2, mem)
     assert plan.split_tensor in traced and not set(plan.buffer_shapes) & set(traced)
     exe_t = host.build(out, sources, exe="model_trace", trace=True, sanitize=True)
-    dumps = driver.split_outputs(host.run(exe_t, xs), g, len(xs), traced + list(g.outputs))
+    dumps = validate.split_outputs(host.run(exe_t, xs), g, len(xs), traced + list(g.outputs))
     for s, sample in enumerate(xs):
         want = reference.run_numpy(g, sample)
         for name, got in zip(traced, dumps[s]):
@@ -65,7 +66,7 @@ def test_resnet_split_at_a_residual_add(shared_models, tmp_path):
     stage nothing beat layer by layer. Measured when written: 49,152 B -> 32,768 B, 3x3 patches, +16.9 % MACs."""
     path = shared_models / "pretrainedResnet_quant.tflite"
     plan = run_patched(path, tmp_path / "out", None, None, samples=3)
-    g, _ = driver.compile_model(path, patch=False)
+    g = driver.compile_model(path, patch=False).graph
     assert g.ops[plan.split_op[0]].type == "add" and plan.mac_overhead <= 0.20
     assert plan.arena_bytes < plan.layer_arena_bytes
 
@@ -80,7 +81,8 @@ def test_vww_split_tensor_over_the_input(shared_models, tmp_path):
     assert plan.split_offset is not None and plan.arena_bytes <= 36_864 and plan.mac_overhead <= 0.20
 
 def test_vww_search_never_worse(shared_models):
-    g, layer = driver.compile_model(shared_models / "vww_96_int8.tflite", patch=False)
+    c = driver.compile_model(shared_models / "vww_96_int8.tflite", patch=False)
+    g, layer = c.graph, c.plan
     for cap in (0.0, 0.2, 0.5, 3.0):
         plan = patch.search_patches(g, max_mac_overhead=cap, layer_plan=layer)
         if plan is not None:
@@ -215,7 +217,7 @@ SYNTHETIC = {
 def test_synthetic_patched_bit_exact(tmp_path, name):
     build, tensor, grids = SYNTHETIC[name]
     path = build().save(tmp_path / f"{name}.tflite")
-    g, _ = driver.compile_model(path, patch=False)
+    g = driver.compile_model(path, patch=False).graph
     split = _split_after(g, tensor)
     assert split in patch.legal_splits(g)
     if name.endswith("_ends_stage"):
@@ -259,7 +261,7 @@ def test_mcunet_in2_split_at_a_residual_add(tmp_path):
 
     path = zoo.model_path("mcunet-in2-r160", 0, cache=tmp_path / "zoo")
     plan = run_patched(path, tmp_path / "out", None, None, samples=2)
-    g, _ = driver.compile_model(path, patch=False)
+    g = driver.compile_model(path, patch=False).graph
     assert g.ops[plan.split_op[0]].type == "add" and plan.mac_overhead <= 0.20
     assert plan.arena_bytes < plan.layer_arena_bytes
     assert "_rows[patch][0]" in (tmp_path / "out" / "model.c").read_text()  # the ADD writes its tile row by row

@@ -10,7 +10,6 @@ import pytest
 from edgec import host, reference
 from edgec.calib import load_calibration
 from edgec.codegen import emit_c
-from edgec.driver import split_outputs
 from edgec.exporters import write_tflite
 from edgec.importers import import_model
 from edgec.ir import Graph
@@ -18,6 +17,7 @@ from edgec.memory import plan_memory
 from edgec.modelbuilder import ModelBuilder
 from edgec.passes import canonicalize
 from edgec.quantizer import quantize_graph
+from edgec.validate import split_outputs
 
 
 def quantize_inputs(q: Graph, xs: list[list[np.ndarray]]) -> list[list[np.ndarray]]:

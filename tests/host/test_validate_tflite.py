@@ -18,7 +18,7 @@ from run_cli import assert_error, edgec
 from small_models import conv_dw_pool_fc, patch_stage_net
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as tfl
 
-from edgec import driver, host, reference
+from edgec import driver, host, reference, validate
 from edgec.data import random_inputs
 from edgec.errors import EXIT_INPUT, ToolchainError
 from edgec.fixedpoint import MAX_LEFT_SHIFT, MAX_RIGHT_SHIFT, RescaleRangeError, quantize_multiplier
@@ -319,7 +319,7 @@ def test_extreme_legal_scales_run_ubsan_clean(tmp_path, exponent):
     b = driver.build(path, tmp_path / "out")
     exe = host.build(b.out, b.sources, exe="model_sanitized", sanitize=True)
     xs = random_inputs(b.graph, 8, seed=3)
-    ours = driver.split_outputs(host.run(exe, xs), b.graph, len(xs))
+    ours = validate.split_outputs(host.run(exe, xs), b.graph, len(xs))
     for sample, got in zip(xs, ours):
         want = reference.run_numpy(b.graph, sample)[b.graph.outputs[0]]
         assert np.array_equal(got[0].reshape(-1), want.reshape(-1))

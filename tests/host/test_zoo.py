@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgec import driver, host, reference
+from edgec import driver, host, reference, validate
 from edgec.data import random_inputs
 from edgec.importers import import_model
 from edgec.ops import REGISTRY
@@ -82,12 +82,12 @@ def test_vww1_generated_c_equals_tflm(zoo_dir, tmp_path, patch):
     assert (b.plan.patch is not None) == patch
     xs = random_inputs(b.graph, 3, seed=7)
     tflm, _ = reference.run_tflm(path, xs)
-    ours = driver.split_outputs(host.run(host.build(b.out, b.sources, exe="model_asan", sanitize=True), xs),
-                                b.graph, len(xs))
+    ours = validate.split_outputs(host.run(host.build(b.out, b.sources, exe="model_asan", sanitize=True), xs),
+                                  b.graph, len(xs))
     for s, (a, t) in enumerate(zip(ours, tflm)):
         assert np.array_equal(a[0].reshape(-1), np.asarray(t[0]).reshape(-1)), f"sample {s}: {a[0]} vs {t[0]}"
     if patch:
-        return  # driver.layer_diff does not trace patch-stage tensors yet (the traced harness writes windows)
-    rows = driver.layer_diff(path, b, xs[:2])
+        return  # validate.layer_diff does not trace patch-stage tensors yet (the traced harness writes windows)
+    rows = validate.layer_diff(path, b, xs[:2])
     assert len(rows) == len(b.graph.ops)
-    assert all(r["max_abs_diff_lsb"] == 0 for r in rows), driver.first_differing_layer(rows)
+    assert all(r["max_abs_diff_lsb"] == 0 for r in rows), validate.first_differing_layer(rows)
