@@ -178,6 +178,13 @@ def _check_path(out: Path) -> None:
             break
 
 
+
+def _umask() -> int:
+    """The process's umask (it can only be read by setting it; set back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
 @contextmanager
 def staged(out: Path) -> Iterator[Path]:
     """A staging folder beside `out` to build into; when the block completes, it is sealed (manifest) and swapped
@@ -194,6 +201,7 @@ def staged(out: Path) -> Iterator[Path]:
             parent.mkdir(parents=True, exist_ok=True)
             # a short prefix: the staging name must fit the file system's name limit whatever out's length
             staging = Path(tempfile.mkdtemp(prefix=f".{out.absolute().name[:40]}.", dir=parent))
+            staging.chmod(0o777 & ~_umask())  # mkdtemp's folder is private (0700); the output gets mkdir's mode
         except OSError as e:
             raise InputError(f"cannot write the output folder {out}: {e.strerror} ({e.filename})") from None
         yield staging

@@ -331,3 +331,12 @@ def test_edgec_test_refuses_the_same_way(model: Path, tmp_path: Path):
     before = tree(tmp_path)
     assert_error(edgec("test", model, "--out", out, "--samples", "1"), 2, "unexpected: inputs.npz")
     assert tree(tmp_path) == before
+
+
+def test_output_folder_gets_mkdirs_mode(model: Path, tmp_path: Path):
+    """The folder is staged in a private (0700) temporary folder, but the user gets the mode mkdir gives under
+    the umask (0755 under the usual 022), as any tool's output folder: group and others can read the C."""
+    out = built(model, tmp_path / "out")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~mask
