@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
-from .base import Operator, io_int8, per_tensor_activations, register
+from .base import Operator, Quantization, io_int8, per_tensor_activations, register
 from .float_common import all_float32, c_float
 
 
@@ -51,6 +51,15 @@ class LeakyRelu(Operator):
     kernel_f32 = "leaky_relu_f32"
     constraints = [io_int8, per_tensor_activations, alpha_finite, leaky_rescale_in_range]
     constraints_f32 = [all_float32, alpha_finite]
+
+    fuses_activation = False
+    patch_kind = None
+    quantization = Quantization(output="calibrated")
+    not_exportable = None
+    backward = None  # no gradient rule yet
+
+    def export_tflite(self, op, g, w, ins):
+        return "LEAKY_RELU", ins, "LeakyReluOptions", dict(alpha=float(op.attrs["alpha"]))
 
     def prepare(self, op, g):
         identity, alpha = _ratios(op, g)
