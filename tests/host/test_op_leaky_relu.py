@@ -59,7 +59,7 @@ def test_leaky_relu_alpha_has_no_default(dtype):
     refused by name, on both sides, and one with alpha passes the same rules."""
     g, op = _leaky_ir(dtype)
     problems = REGISTRY["leaky_relu"].check(op, g)
-    assert len(problems) == 1 and problems[0].startswith("alpha is given (the importer sets it")
+    assert len(problems) == 1 and problems[0].startswith("alpha is given (each importer sets it")
     g, op = _leaky_ir(dtype, alpha=0.3)
     assert REGISTRY["leaky_relu"].check(op, g) == []
 

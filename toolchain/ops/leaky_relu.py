@@ -43,7 +43,7 @@ def leaky_rescale_in_range(op, g) -> bool:
 
 
 def alpha_given(op, g) -> bool:
-    """alpha is given (the importer sets it: ONNX's default 0.01 when the node has none, TFLite's option value)"""
+    """alpha is given (each importer sets it; ONNX's LeakyRelu defaults it to 0.01)"""
     return op.attrs.get("alpha") is not None
 
 
