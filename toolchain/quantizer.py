@@ -553,7 +553,7 @@ def _assign_activation_quant(g: Graph, ranges: dict[str, tuple[float, float]]) -
             t.data = quantize_per_tensor(t.data, t.quant)
     for op, k in requant:
         _insert_requantize(g, op, k)
-    _floor_add_output_scales(g)
+    _floor_output_scales(g)
     for op in g.ops:
         if op.type == "pad" and "pad_value" in op.attrs:
             y = g.t(op.outputs[0])
@@ -579,14 +579,15 @@ def _insert_requantize(g: Graph, op: Op, k: int) -> None:
     op.inputs[k] = name
 
 
-def _floor_add_output_scales(g: Graph) -> None:
-    """ADD/SUB need s_y > max(s_1, s_2) / 2^19 (their rescale multipliers must stay below 1). Only a nearly
-    constant output can break it; its scale is then raised to the floor."""
+def _floor_output_scales(g: Graph) -> None:
+    """Some int8 kernels need a least output scale given their inputs' (Operator.min_output_scale; ADD/SUB need
+    s_y > max(s_1, s_2) / 2^19, their rescale multipliers must stay below 1). Only a nearly constant output can
+    break it; its scale is then raised to the floor."""
     for op in g.ops:
-        if op.type not in ("add", "sub"):
+        floor = REGISTRY[op.type].min_output_scale(op, g)
+        if floor is None:
             continue
         y = g.t(op.outputs[0])
-        floor = max(g.t(i).scale for i in op.inputs if i is not None) / 2.0**19 * 1.01
         if y.quant is not None and y.scale < floor:
             y.quant.scale[:] = np.float32(floor)
 

@@ -132,7 +132,7 @@ def test_a_not_exportable_op_is_refused_with_its_reason(op_type, tmp_path):
 
 
 def test_quantization_rule_is_consistent():
-    with pytest.raises(AssertionError):
+    with pytest.raises(ValueError, match="goes with output='fixed'"):
         Quantization(output="fixed")  # a fixed output without its (scale, zero point)
-    with pytest.raises(AssertionError):
+    with pytest.raises(ValueError, match="goes with output='fixed'"):
         Quantization(output="calibrated", fixed=(1.0 / 256, -128))

@@ -73,11 +73,11 @@ class TfliteWriter:
         return self.b.const(name, np.asarray(values, dtype=np.int32))
 
     def const_like(self, name: str, values, like: str) -> int:
-        """A new constant input holding `values` in the dtype and quantization of the IR tensor `like`."""
+        """A new constant input holding `values` in the dtype and quantization (if any) of the IR tensor `like`."""
         t = self.g.t(like)
-        assert t.quant is not None
-        return self.b.const(name, np.array(values, DTYPES[t.dtype]), scale=t.quant.scale,
-                            zero_point=t.quant.zero_point)
+        q = t.quant
+        return self.b.const(name, np.array(values, DTYPES[t.dtype]), scale=None if q is None else q.scale,
+                            zero_point=None if q is None else q.zero_point)
 
     @staticmethod
     def activation(op: Op) -> int:

@@ -164,6 +164,10 @@ class _AddSub(Operator):
     backward = None  # no gradient rule yet
     builtin = ""  # the TFLite builtin ADD or SUB, whose options table is <Builtin>Options
 
+    def min_output_scale(self, op, g):
+        # output_scale_in_range: s_y > max(s_1, s_2) / 2^19; a quantized output is kept 1 % above the bound
+        return max(g.t(i).scale for i in op.inputs if i is not None) / 2.0**19 * 1.01
+
     def export_tflite(self, op, g, w, ins):
         return self.builtin, ins, f"{self.builtin.title()}Options", dict(fusedActivationFunction=w.activation(op))
 

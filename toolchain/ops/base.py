@@ -95,7 +95,8 @@ class Quantization:
     weight_axis: int | None = None
 
     def __post_init__(self) -> None:
-        assert (self.output == "fixed") == (self.fixed is not None), "a fixed output needs (scale, zero point)"
+        if (self.output == "fixed") != (self.fixed is not None):
+            raise ValueError("`fixed` (scale, zero point) goes with output='fixed', and only with it")
 
 
 #: the facts every registered op declares in its own module (see the module doc)
@@ -121,12 +122,17 @@ class Operator:
     #: None when export_tflite writes the op into a .tflite; else the reason it cannot be (the exporter's message)
     not_exportable: str | None = UNDECLARED
     #: the op's gradient rule for the training path, (op, graph, inputs, output gradients) -> input gradients;
-    #: None: no gradient rule yet (training a graph with this op is refused)
+    #: None: no gradient rule yet
     backward: Callable[..., list[np.ndarray | None]] | None = UNDECLARED
 
     def quantization_for(self, op: Op) -> Quantization:
         """The quantization rule of this op instance (the class's `quantization`, unless the attrs change it)."""
         return self.quantization
+
+    def min_output_scale(self, op: Op, g: Graph) -> float | None:
+        """For the quantizer: the least int8 output scale the kernel takes, given the inputs' scales (a calibrated
+        scale below it is raised to it); None: any scale."""
+        return None
 
     def window_size(self, op: Op, g: Graph) -> tuple[int, int, int, int]:
         """(k_h, k_w, dilation_h, dilation_w) of a patch_kind "window" op."""
