@@ -10,6 +10,8 @@ import numpy as np
 from edgec import driver, host, reference, validate
 from edgec.compare import lsb_keys
 from edgec.data import random_inputs
+from edgec.exporters import write_tflite
+from edgec.importers import import_model
 from edgec.modelbuilder import ModelBuilder
 
 #: TFLite's Padding and ActivationFunctionType enum values, for ModelBuilder.op options
@@ -41,6 +43,7 @@ def run_three_ways(model_bytes: bytes, tmp: Path, samples: int = 8, seed: int = 
     float model as float C (`--dtype float32`); `inputs` replaces the seeded random samples."""
     path = tmp / "model.tflite"
     path.write_bytes(model_bytes)
+    assert_exports_back(path, tmp / "exported.tflite")
     b = driver.build(path, tmp / "out", conversion=driver.Conversion(dtype=dtype) if dtype != "int8" else None)
     g = b.graph
     xs = inputs if inputs is not None else random_inputs(g, samples, seed)
@@ -49,6 +52,35 @@ def run_three_ways(model_bytes: bytes, tmp: Path, samples: int = 8, seed: int = 
     exe = host.build(b.out, b.sources, sanitize=True)
     ours_c = validate.split_outputs(host.run(exe, xs), g, len(xs))
     return dict(tflm=tflm, numpy=ours_np, c=ours_c)
+
+
+#: attributes that name places in a file (they differ between the model and its export by design)
+_FILE_PLACES = ("label", "tflite_index", "tflite_outputs", "tflite_op")
+
+
+def assert_exports_back(path: Path, exported: Path) -> None:
+    """The model imports, exports (each op's export_tflite) and imports again to the same IR: op types and
+    attrs, and every tensor the ops read or write with its shape, dtype, quantization and constant data."""
+    g = import_model(path)
+    h = import_model(write_tflite(g, exported))
+    assert [op.type for op in h.ops] == [op.type for op in g.ops], "the export changed the ops"
+    for a, b in zip(g.ops, h.ops):
+        strip = lambda attrs: {k: v for k, v in attrs.items() if k not in _FILE_PLACES}  # noqa: E731
+        assert repr(strip(b.attrs)) == repr(strip(a.attrs)), f"{a.type}: attrs {b.attrs} after export, {a.attrs}"
+        assert (b.inputs, b.outputs) == (a.inputs, a.outputs), f"{a.type}: tensors renamed by the export"
+        for name in [*a.inputs, *a.outputs]:
+            if name is None:
+                continue
+            t, u = g.t(name), h.t(name)
+            assert (u.shape, u.dtype) == (t.shape, t.dtype), f"{name}: {u.shape} {u.dtype} after export"
+            assert (u.quant is None) == (t.quant is None), f"{name}: quantization lost or added by the export"
+            if t.quant is not None:
+                assert u.quant is not None
+                np.testing.assert_array_equal(u.quant.scale, t.quant.scale, err_msg=name)
+                np.testing.assert_array_equal(u.quant.zero_point, t.quant.zero_point, err_msg=name)
+            if t.data is not None:
+                assert u.data is not None, f"{name}: constant data lost by the export"
+                np.testing.assert_array_equal(u.data, t.data, err_msg=name)
 
 
 def assert_bit_exact(results: dict[str, list]) -> None:

@@ -62,12 +62,9 @@ def canonicalize(g: Graph) -> Graph:
 
 # ---- canonicalization of imported graphs (ONNX mostly): small rules, each a Graph -> Graph ----------------------
 
-#: ops whose `activation` attribute clamps their output (TFLite's fused activations)
-FUSES_ACTIVATION = {"conv2d", "depthwise_conv2d", "fully_connected", "add", "sub", "mul", "avg_pool2d", "max_pool2d"}
-
-
 def fuse_activations(g: Graph) -> Graph:
-    """conv/fc/add/... -> relu (RELU, RELU6 or RELU_N1_TO_1), the relu its only reader: the clamp becomes the
+    """conv/fc/add/... -> relu (RELU, RELU6 or RELU_N1_TO_1), the relu its only reader, the producer an op that
+    declares `fuses_activation` (its `activation` attribute clamps its output): the clamp becomes the
     producer's `activation` attribute and the relu op goes. In float the clamp is the same maths either way; in
     int8 only when the relu's input and output quantization are equal (then the producer's output clamp in those
     units is exactly what the relu computed)."""
@@ -80,7 +77,9 @@ def fuse_activations(g: Graph) -> Graph:
         kind = relu_builtin(relu) if relu.type == "relu" else None
         src = relu.inputs[0] if relu.inputs else None
         prev = producers.get(src) if src is not None and kind is not None else None
-        if prev is None or prev.type not in FUSES_ACTIVATION or prev.attrs.get("activation", "NONE") != "NONE":
+        if prev is None or not REGISTRY[prev.type].fuses_activation:
+            continue
+        if prev.attrs.get("activation", "NONE") != "NONE":
             continue
         if len(readers.get(src, [])) != 1 or src in g.outputs or len(prev.outputs) != 1:  # type: ignore[arg-type]
             continue

@@ -31,10 +31,10 @@ API (called by the driver after the layer-by-layer plan):
 Design decisions, and why:
 - The graph is not rewritten to patch shapes (see apply_patches); buffer sizes are replaced in the planner's
   records instead, which is all the planner sees.
-- Stage ops: conv2d, depthwise_conv2d, avg/max pool2d ('window': their kernels take an edgec_region), the
-  binary ops add/sub/mul ('binary': activation inputs of the output's shape, constants without spatial
-  extent) and the unary ops relu, logistic, tanh, int8 quantize ('unary'). PAD is not folded: a stage stops
-  before it.
+- Stage ops: those whose operator declares a `patch_kind` (ops/base.py), today conv2d, depthwise_conv2d,
+  avg/max pool2d ('window': their kernels take an edgec_region), the binary ops add/sub/mul ('binary':
+  activation inputs of the output's shape, constants without spatial extent) and the unary ops relu, logistic,
+  tanh, int8 quantize ('unary'). PAD is not folded: a stage stops before it.
 - Binary ops keep their kernels: those walk numpy-broadcast loops (edgec_broadcast.h) with per-input strides,
   so a window of an input is just other strides and a start offset. Each patch gets its own parameter struct
   (loops over the computed rectangle, row strides of each input's window) and pointer offsets; the output
@@ -86,9 +86,6 @@ from .ops.base import is_float
 
 Rect = tuple[int, int, int, int]  # (y0, x0, h, w) in the full tensor's rows and columns
 
-WINDOWED = ("conv2d", "depthwise_conv2d", "avg_pool2d", "max_pool2d")
-ELEMENTWISE_BINARY = ("add", "sub", "mul")
-ELEMENTWISE_UNARY = ("relu", "logistic", "tanh", "quantize")
 DEFAULT_GRIDS = range(2, 9)
 
 
@@ -155,12 +152,7 @@ def input_span(out_start: int, out_len: int, in_size: int, k: int, stride: int, 
 def window_geometry(op: Op, g: Graph) -> tuple[int, int, int, int, int, int, int, int]:
     """(k_h, k_w, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w) of a windowed op."""
     a, p = op.attrs, op.params
-    if op.type in ("conv2d", "depthwise_conv2d"):
-        w = g.t(op.inputs[1])
-        kh, kw = w.shape[1], w.shape[2]
-        dh, dw = a.get("dilation_h", 1), a.get("dilation_w", 1)
-    else:
-        kh, kw, dh, dw = a["filter_h"], a["filter_w"], 1, 1
+    kh, kw, dh, dw = REGISTRY[op.type].window_size(op, g)
     return kh, kw, a["stride_h"], a["stride_w"], p["pad_top"], p["pad_left"], dh, dw
 
 
@@ -184,18 +176,20 @@ def _activations(op: Op, g: Graph) -> list[str]:
 
 
 def region_kind(op: Op, g: Graph) -> str | None:
-    """'window', 'binary' or 'unary' (see the module doc) when the op can run on a patch, else None."""
-    if is_float(op, g) or len(op.outputs) != 1 or not _spatial(g.t(op.outputs[0])):
+    """'window', 'binary' or 'unary' (see the module doc) when the op can run on a patch, else None: the op's
+    declared `patch_kind`, when its tensors fit that kind here (int8 activations with a spatial extent)."""
+    declared = REGISTRY[op.type].patch_kind
+    if declared is None or is_float(op, g) or len(op.outputs) != 1 or not _spatial(g.t(op.outputs[0])):
         return None
     y = g.t(op.outputs[0])
     acts = _activations(op, g)
     if not acts or not all(_spatial(g.t(i)) for i in acts):
         return None
-    if op.type in WINDOWED:
+    if declared == "window":
         return "window" if len(acts) == 1 and acts[0] == op.inputs[0] else None
-    if op.type in ELEMENTWISE_UNARY:
+    if declared == "unary":
         return "unary" if g.t(acts[0]).shape == y.shape else None
-    if op.type in ELEMENTWISE_BINARY:
+    if declared == "binary":
         for i in op.inputs:
             if i is None:
                 return None

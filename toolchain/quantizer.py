@@ -53,7 +53,6 @@ from .errors import InputError, UnsupportedError
 from .fixedpoint import accumulator_extremes
 from .ir import Graph, Op, Quant, Tensor, verify
 from .ops import REGISTRY
-from .ops.relu import _kind as relu_builtin
 
 METHODS = ("minmax", "percentile", "mse", "kl")
 BINS = 2048  # histogram bins on each side of 0
@@ -66,14 +65,7 @@ MIN_VALUES = 1000
 #: value: calibration leaves it out (with NaN and +-inf) and reports how many it left out
 SENTINEL = 1e30
 
-#: ops whose int8 output quantization TFLite fixes: (scale, zero point)
-FIXED_OUTPUT = {"softmax": (1.0 / 256, -128), "logistic": (1.0 / 256, -128), "tanh": (1.0 / 128, 0)}
-#: ops that move bytes without rescaling: the output must share the input's quantization
-SAME_AS_INPUT = {"max_pool2d", "avg_pool2d", "reshape", "pad", "transpose", "resize_nearest"}
-#: weight tensor (input 1) -> its per-channel axis
 INT32_MAX = 2**31 - 1
-
-WEIGHT_AXIS = {"conv2d": 0, "depthwise_conv2d": 3, "fully_connected": 0, "conv_transpose": 0}
 
 Progress = Callable[[int, int], None]  # (done, total), called after each calibration sample
 
@@ -492,12 +484,17 @@ def _copy(g: Graph) -> Graph:
                  meta=dict(g.meta))
 
 
+def _weight_axis(op: Op) -> int | None:
+    """The per-channel axis of the op's weights (input 1), None when it has none (its operator's quantization)."""
+    return REGISTRY[op.type].quantization_for(op).weight_axis
+
+
 def _activation_names(g: Graph) -> list[str]:
     """Float tensors that become int8 activations: graph inputs, op outputs, and float constants that are not
-    weights or biases of a conv/depthwise/fully connected (e.g. an ADD's constant operand)."""
+    weights or biases of an op with weights (conv, depthwise, fully connected...; e.g. an ADD's constant operand)."""
     names = [n for n in g.inputs] + [o for op in g.ops for o in op.outputs]
     for op in g.ops:
-        skip = {1, 2} if op.type in WEIGHT_AXIS else set()
+        skip = {1, 2} if _weight_axis(op) is not None else set()
         names += [i for k, i in enumerate(op.inputs) if i is not None and k not in skip and g.t(i).is_const]
     return [n for n in dict.fromkeys(names) if g.t(n).dtype == "float32"]
 
@@ -509,12 +506,13 @@ def _assign_activation_quant(g: Graph, ranges: dict[str, tuple[float, float]]) -
         if t.is_const:
             assert t.data is not None
             ranges[n] = (float(t.data.min(initial=0.0)), float(t.data.max(initial=0.0)))
-    fixed = {op.outputs[0]: FIXED_OUTPUT[op.type] for op in g.ops if op.type in FIXED_OUTPUT}
+    rules = {id(op): REGISTRY[op.type].quantization_for(op) for op in g.ops}
+    fixed = {op.outputs[0]: rule.fixed for op in g.ops if (rule := rules[id(op)]).fixed is not None}
     groups = _Groups()
     for n in names:
         groups.find(n)
     for op in g.ops:
-        if op.type in SAME_AS_INPUT or (op.type == "relu" and relu_builtin(op) == "RELU6"):
+        if rules[id(op)].output == "same_as_input":
             groups.union(op.inputs[0], op.outputs[0])  # type: ignore[arg-type]
 
     def fixed_of(name: str) -> tuple[float, int] | None:
@@ -524,7 +522,7 @@ def _assign_activation_quant(g: Graph, ranges: dict[str, tuple[float, float]]) -
     # concatenation: inputs join the output's group unless their quantization is fixed (then requantized)
     requant: list[tuple[Op, int]] = []
     for op in g.ops:
-        if op.type != "concat":
+        if rules[id(op)].output != "shared_by_inputs":
             continue
         for k, i in enumerate(op.inputs):
             assert i is not None
@@ -555,7 +553,7 @@ def _assign_activation_quant(g: Graph, ranges: dict[str, tuple[float, float]]) -
             t.data = quantize_per_tensor(t.data, t.quant)
     for op, k in requant:
         _insert_requantize(g, op, k)
-    _floor_add_output_scales(g)
+    _floor_output_scales(g)
     for op in g.ops:
         if op.type == "pad" and "pad_value" in op.attrs:
             y = g.t(op.outputs[0])
@@ -581,14 +579,15 @@ def _insert_requantize(g: Graph, op: Op, k: int) -> None:
     op.inputs[k] = name
 
 
-def _floor_add_output_scales(g: Graph) -> None:
-    """ADD/SUB need s_y > max(s_1, s_2) / 2^19 (their rescale multipliers must stay below 1). Only a nearly
-    constant output can break it; its scale is then raised to the floor."""
+def _floor_output_scales(g: Graph) -> None:
+    """Some int8 kernels need a least output scale given their inputs' (Operator.min_output_scale; ADD/SUB need
+    s_y > max(s_1, s_2) / 2^19, their rescale multipliers must stay below 1). Only a nearly constant output can
+    break it; its scale is then raised to the floor."""
     for op in g.ops:
-        if op.type not in ("add", "sub"):
+        floor = REGISTRY[op.type].min_output_scale(op, g)
+        if floor is None:
             continue
         y = g.t(op.outputs[0])
-        floor = max(g.t(i).scale for i in op.inputs if i is not None) / 2.0**19 * 1.01
         if y.quant is not None and y.scale < floor:
             y.quant.scale[:] = np.float32(floor)
 
@@ -603,13 +602,14 @@ def check_accumulators(g: Graph) -> None:
     prequantized = bool(g.meta.get("quantized"))
     problems = []
     for op in g.ops:
-        if op.type not in WEIGHT_AXIS:
+        axis = _weight_axis(op)
+        if axis is None:
             continue
         x, w = g.t(op.inputs[0]), g.t(op.inputs[1])
         if w.data is None or w.dtype != "int8" or x.quant is None:
             continue
         b = g.t(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] is not None else None
-        peaks, biases, span = accumulator_extremes(w.data, WEIGHT_AXIS[op.type], int(x.zero_point),
+        peaks, biases, span = accumulator_extremes(w.data, axis, int(x.zero_point),
                                                    b.data if b is not None else None)
         worst = int(np.argmax(peaks))
         total = int(peaks[worst])
@@ -630,7 +630,7 @@ def _quantize_constants(g: Graph) -> None:
     own input scale); a weight read by two ops is quantized once (its scales do not depend on the op)."""
     seen_bias: set[str] = set()
     for op in g.ops:
-        if op.type not in WEIGHT_AXIS:
+        if _weight_axis(op) is None:
             continue
         if len(op.inputs) > 2 and op.inputs[2] is not None:
             if op.inputs[2] in seen_bias:
@@ -640,11 +640,11 @@ def _quantize_constants(g: Graph) -> None:
                 op.inputs[2] = copy
             seen_bias.add(op.inputs[2])
     for op in g.ops:
-        if op.type not in WEIGHT_AXIS:
+        axis = _weight_axis(op)
+        if axis is None:
             continue
         label = op.attrs.get("label", op.name)
         w = g.t(op.inputs[1])
-        axis = WEIGHT_AXIS[op.type]
         if w.dtype == "float32" and w.is_const:
             assert w.data is not None
             wq, s_w = quantize_weights(w.data, axis)

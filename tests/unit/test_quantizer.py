@@ -356,3 +356,14 @@ def test_missing_calibration_message_says_what_to_do():
 
     text = missing_calibration_message("m.onnx")
     assert "m.onnx" in text and "--calib" in text and "--mean" in text
+
+
+def test_a_constant_sub_output_gets_the_least_scale_its_kernel_takes():
+    """x - x is always 0: calibration gives its output a tiny scale, below what SUB's int8 kernel takes
+    (s_y > max(s_1, s_2) / 2^19, Operator.min_output_scale); the quantizer raises it to 1 % above that bound, and
+    the int8 graph passes SUB's rules."""
+    g = Graph(name="sub", tensors={n: f32(n, (1, 8)) for n in ("x", "y")}, inputs=["x"], outputs=["y"],
+              ops=[Op("sub", "sub", ["x", "x"], ["y"], dict(activation="NONE"))])
+    q = quantize_graph(g, samples(g, 4))
+    floor = float(q.t("x").scale) / 2.0**19 * 1.01
+    assert float(q.t("y").scale) == float(np.float32(floor))

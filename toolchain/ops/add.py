@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fixedpoint import activation_range, multiply_by_quantized_multiplier, quantize_multiplier
-from .base import Operator, fused_activation_supported, is_float, register
+from .base import Operator, Quantization, fused_activation_supported, is_float, register
 from .float_common import activate, activation_fields, all_float32
 
 MAX_RANK = 6
@@ -157,6 +157,20 @@ class _AddSub(Operator):
     kernel = "add_s8"
     c_function = ""
 
+    fuses_activation = True
+    patch_kind = "binary"
+    quantization = Quantization(output="calibrated")
+    not_exportable = None
+    backward = None  # no gradient rule yet
+    builtin = ""  # the TFLite builtin ADD or SUB, whose options table is <Builtin>Options
+
+    def min_output_scale(self, op, g):
+        # output_scale_in_range: s_y > max(s_1, s_2) / 2^19; a quantized output is kept 1 % above the bound
+        return max(g.t(i).scale for i in op.inputs if i is not None) / 2.0**19 * 1.01
+
+    def export_tflite(self, op, g, w, ins):
+        return self.builtin, ins, f"{self.builtin.title()}Options", dict(fusedActivationFunction=w.activation(op))
+
     def infer_shape(self, op, g):
         return [broadcast_out_shape(op, g)]
 
@@ -240,6 +254,7 @@ BINARY_CONSTRAINTS = [operands_int8, operands_per_tensor, shapes_broadcast, fuse
 class Add(_AddSub):
     type = "add"
     c_function = "edgec_add_s8"
+    builtin = "ADD"
     constraints = [*BINARY_CONSTRAINTS, output_scale_in_range]
     constraints_f32 = [*BINARY_CONSTRAINTS_F32]
 
@@ -251,6 +266,7 @@ class Add(_AddSub):
 class Sub(_AddSub):
     type = "sub"
     c_function = "edgec_sub_s8"
+    builtin = "SUB"
     constraints = [*BINARY_CONSTRAINTS, output_scale_in_range]
     constraints_f32 = [*BINARY_CONSTRAINTS_F32]
 

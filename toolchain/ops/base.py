@@ -19,20 +19,88 @@ One operator = one module in this package. It defines a subclass of `Operator`, 
     which report it as unsupported in float.
 
 Constraints are checked for every op before anything is generated, and all failures are reported together.
+
+The facts: what the rest of the compiler asks about an op, declared by every op in its own module (the base class
+holds `UNDECLARED` for each, and tests/host/test_op_facts.py fails for any registered op that leaves one so;
+toolchain/ops/_template.py shows them all):
+
+    fuses_activation: bool          # passes.fuse_activations may fold a following RELU/RELU6/RELU_N1_TO_1 into
+                                    # the op's `activation` attribute (its kernel clamps its output)
+    patch_kind: PatchKind           # how the op runs on one spatial patch in patch-based inference (patch.py):
+                                    # "window", "unary", "binary", or None (never inside a patch stage)
+    quantization: Quantization      # how quantizer.py quantizes its output and weights (see Quantization)
+    not_exportable: str | None      # None: export_tflite(op, g, w, ins) writes the op into a .tflite
+                                    # (exporters/tflite.py); a string: why it cannot be written
+    backward: Callable | None       # the gradient rule of the training path; None: no gradient rule yet
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 if TYPE_CHECKING:
     from ..codegen import EmitContext
+    from ..exporters.tflite import TfliteWriter
     from ..ir import Graph, Op
 
 Constraint = Callable[["Op", "Graph"], bool]
+
+#: how an op runs on one spatial patch (patch.py's region_kind adds the shape conditions):
+#: "window"  a sliding window over its first input (the kernel takes an edgec_region),
+#: "unary"   elementwise on one activation of the output's shape (the kernel is a size and a flat loop),
+#: "binary"  elementwise on activations of the output's shape and constants without spatial extent (the kernel
+#:           walks numpy-broadcast loops, edgec_broadcast.h), None: the op never runs inside a patch stage
+PatchKind = Literal["window", "unary", "binary"] | None
+
+#: what an op's export_tflite returns: (builtin, tensor indices of its TFLite inputs, options table or None, the
+#: options' fields)
+TfliteOp = tuple[str, list[int], str | None, dict[str, Any]]
+
+
+class _Undeclared:
+    """The value of a fact an operator has not declared: tests/host/test_op_facts.py flags it, and using it as a
+    truth value fails loudly (never a silent False)."""
+
+    def __repr__(self) -> str:
+        return "UNDECLARED"
+
+    def __bool__(self) -> bool:
+        raise TypeError("an operator fact is UNDECLARED: declare it in the op's module (see ops/_template.py)")
+
+
+UNDECLARED: Any = _Undeclared()
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """How quantizer.py gives an op's tensors their int8 quantization (a float model quantized by edgec).
+
+    output: "calibrated"      the output gets the range calibration observed on it
+            "same_as_input"   the output shares input 0's quantization (the op moves or selects values without
+                              rescaling them, as TFLite's converter quantizes it)
+            "fixed"           TFLite fixes the output quantization: `fixed` = (scale, zero point)
+            "shared_by_inputs" every input whose quantization is not fixed shares the output's; an input with a
+                              fixed one is requantized to it (a QUANTIZE is inserted)
+    weight_axis: None, or the op's input 1 is a constant weight tensor quantized per channel along this axis
+            (symmetric int8), and its input 2, if any, the bias, becomes int32 at s_x * s_w; calibration does
+            not see them as activations.
+    """
+
+    output: Literal["calibrated", "same_as_input", "fixed", "shared_by_inputs"] = "calibrated"
+    fixed: tuple[float, int] | None = None
+    weight_axis: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.output == "fixed") != (self.fixed is not None):
+            raise ValueError("`fixed` (scale, zero point) goes with output='fixed', and only with it")
+
+
+#: the facts every registered op declares in its own module (see the module doc)
+FACTS = ("fuses_activation", "patch_kind", "quantization", "not_exportable", "backward")
 
 
 class Operator:
@@ -43,6 +111,38 @@ class Operator:
     alias_of_input: bool = False
     kernel_f32: str | None = None
     constraints_f32: list[Constraint] = []
+
+    # ---- the facts (see the module doc): every op declares each one; UNDECLARED is the base's mark of a gap ----
+    #: a RELU, RELU6 or RELU_N1_TO_1 reading this op's output may become its `activation` attribute
+    fuses_activation: bool = UNDECLARED
+    #: how the op runs on one spatial patch (PatchKind); a "window" op also defines window_size()
+    patch_kind: PatchKind = UNDECLARED
+    #: the quantizer's rule for the op (an op whose rule depends on its attrs also overrides quantization_for)
+    quantization: Quantization = UNDECLARED
+    #: None when export_tflite writes the op into a .tflite; else the reason it cannot be (the exporter's message)
+    not_exportable: str | None = UNDECLARED
+    #: the op's gradient rule for the training path, (op, graph, inputs, output gradients) -> input gradients;
+    #: None: no gradient rule yet
+    backward: Callable[..., list[np.ndarray | None]] | None = UNDECLARED
+
+    def quantization_for(self, op: Op) -> Quantization:
+        """The quantization rule of this op instance (the class's `quantization`, unless the attrs change it)."""
+        return self.quantization
+
+    def min_output_scale(self, op: Op, g: Graph) -> float | None:
+        """For the quantizer: the least int8 output scale the kernel takes, given the inputs' scales (a calibrated
+        scale below it is raised to it); None: any scale."""
+        return None
+
+    def window_size(self, op: Op, g: Graph) -> tuple[int, int, int, int]:
+        """(k_h, k_w, dilation_h, dilation_w) of a patch_kind "window" op."""
+        raise NotImplementedError(f"{self.type}: not a sliding-window op")
+
+    def export_tflite(self, op: Op, g: Graph, w: TfliteWriter, ins: list[int]) -> TfliteOp:
+        """The op as a TFLite builtin: `ins` are the file's tensor indices of the op's IR inputs (-1 for a missing
+        optional one); `w` writes extra constant inputs (w.int32) and knows the options' codes (w.activation,
+        w.padding). An op instance the file cannot hold raises w.Unsupported(reason)."""
+        raise NotImplementedError(f"{self.type}: no .tflite writer")
 
     def infer_shape(self, op: Op, g: Graph) -> list[tuple[int, ...]]:
         return [g.t(o).shape for o in op.outputs]
@@ -116,6 +216,21 @@ def quantized_dtype_message(what: str, dtype: str) -> str:
 
 
 REGISTRY: dict[str, Operator] = {}
+
+
+def missing_facts(impl: Operator) -> list[str]:
+    """The facts an operator leaves undeclared (or declares inconsistently), as messages; [] when complete."""
+    cls = type(impl)
+    gaps = [f"{cls.__name__} ({impl.type}): fact `{name}` is not declared" for name in FACTS
+            if getattr(impl, name) is UNDECLARED]
+    writes = cls.export_tflite is not Operator.export_tflite
+    if impl.not_exportable is None and not writes:
+        gaps.append(f"{cls.__name__} ({impl.type}): not_exportable is None but export_tflite is not defined")
+    if isinstance(impl.not_exportable, str) and writes:
+        gaps.append(f"{cls.__name__} ({impl.type}): defines export_tflite yet says not_exportable")
+    if impl.patch_kind == "window" and cls.window_size is Operator.window_size:
+        gaps.append(f"{cls.__name__} ({impl.type}): patch_kind 'window' needs window_size()")
+    return gaps
 
 
 def register(cls: type[Operator]) -> type[Operator]:

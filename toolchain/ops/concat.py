@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Operator, register, same_quant
+from .base import Operator, Quantization, register, same_quant
 from .float_common import all_float32
 
 MAX_INPUTS = 10  # kMaxInputNum
@@ -58,6 +58,17 @@ class Concat(Operator):
     type = "concat"
     kernel = "concat_s8"
     constraints = [concat_int8, concat_inputs, concat_shapes, concat_same_quant, concat_no_activation]
+
+    fuses_activation = False
+    patch_kind = None
+    # TFLite's CONCATENATION copies bytes: one quantization for the output and every input
+    quantization = Quantization(output="shared_by_inputs")
+    not_exportable = None
+    backward = None  # no gradient rule yet
+
+    def export_tflite(self, op, g, w, ins):
+        return "CONCATENATION", ins, "ConcatenationOptions", dict(axis=int(op.attrs.get("axis", 0)),
+                                                                  fusedActivationFunction=w.activation(op))
 
     def infer_shape(self, op, g):
         y = list(g.t(op.inputs[0]).shape)

@@ -17,7 +17,15 @@ from ..fixedpoint import (
     quantize_multiplier,
     requantize_float32,
 )
-from .base import Operator, fused_activation_supported, io_int8, is_float, per_tensor_activations, register
+from .base import (
+    Operator,
+    Quantization,
+    fused_activation_supported,
+    io_int8,
+    is_float,
+    per_tensor_activations,
+    register,
+)
 from .float_common import (
     activate,
     activation_fields,
@@ -148,6 +156,24 @@ class Conv2D(Operator):
     kernel = "conv2d_s8"
     constraints = [io_int8, per_tensor_activations, weights_int8_symmetric, bias_int32, groups_divide,
                    fused_activation_supported, valid_padding_attr]
+
+    fuses_activation = True
+    patch_kind = "window"
+    # weights [out_c, k_h, k_w, in_c / groups]: one scale per output channel
+    quantization = Quantization(output="calibrated", weight_axis=0)
+    not_exportable = None
+    backward = None  # no gradient rule yet
+
+    def window_size(self, op, g):
+        w = g.t(op.inputs[1])
+        return w.shape[1], w.shape[2], op.attrs.get("dilation_h", 1), op.attrs.get("dilation_w", 1)
+
+    def export_tflite(self, op, g, w, ins):
+        a = op.attrs
+        return "CONV_2D", ins, "Conv2DOptions", dict(
+            padding=w.padding(op), strideH=a["stride_h"], strideW=a["stride_w"],
+            dilationHFactor=a.get("dilation_h", 1), dilationWFactor=a.get("dilation_w", 1),
+            fusedActivationFunction=w.activation(op))
 
     def infer_shape(self, op, g):
         return [conv_output_shape(op, g, g.t(op.inputs[1]).shape[0])]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Operator, fused_activation_supported, io_int8, per_tensor_activations, register
+from .base import Operator, Quantization, fused_activation_supported, io_int8, per_tensor_activations, register
 from .conv2d import bias_int32, prepare_rescale, requantize, weights_int8_symmetric
 from .float_common import activate, activation_fields, all_float32, float_bias, weights_const_f32
 from .window import out_size, pad_before
@@ -83,6 +83,22 @@ class ConvTranspose(Operator):
                    fused_activation_supported, conv_transpose_padding]
     constraints_f32 = [all_float32, conv_transpose_shapes, weights_const_f32, fused_activation_supported,
                        conv_transpose_padding]
+
+    # an imported fused activation runs, but fuse_activations does not fold a separate RELU into it
+    fuses_activation = False
+    patch_kind = None
+    # weights [out_c, k_h, k_w, in_c]: one scale per output channel
+    quantization = Quantization(output="calibrated", weight_axis=0)
+    not_exportable = None
+    backward = None  # no gradient rule yet
+
+    def export_tflite(self, op, g, w, ins):
+        # TRANSPOSE_CONV's inputs: the output shape (an int32 constant), the weights, the input, the bias
+        a = op.attrs
+        shape = w.int32(f"{op.name}/output_shape", g.t(op.outputs[0]).shape)
+        return "TRANSPOSE_CONV", [shape, ins[1], ins[0], *ins[2:]], "TransposeConvOptions", dict(
+            padding=w.padding(op), strideH=a["stride_h"], strideW=a["stride_w"],
+            fusedActivationFunction=w.activation(op))
 
     def prepare(self, op, g):
         self.prepare_f32(op, g)

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Operator, fused_activation_supported, io_int8, is_float, per_tensor_activations, register
+from .base import (
+    Operator,
+    Quantization,
+    fused_activation_supported,
+    io_int8,
+    is_float,
+    per_tensor_activations,
+    register,
+)
 from .conv2d import (
     bias_int32,
     conv_kernel_fields,
@@ -42,6 +50,24 @@ class DepthwiseConv2D(Operator):
     kernel = "depthwise_conv2d_s8"
     constraints = [io_int8, per_tensor_activations, weights_int8_symmetric, bias_int32, fused_activation_supported,
                    valid_padding_attr, multiplier_matches_channels]
+
+    fuses_activation = True
+    patch_kind = "window"
+    # weights [1, k_h, k_w, out_c]: one scale per output channel, the last axis
+    quantization = Quantization(output="calibrated", weight_axis=3)
+    not_exportable = None
+    backward = None  # no gradient rule yet
+
+    def window_size(self, op, g):
+        w = g.t(op.inputs[1])
+        return w.shape[1], w.shape[2], op.attrs.get("dilation_h", 1), op.attrs.get("dilation_w", 1)
+
+    def export_tflite(self, op, g, w, ins):
+        a = op.attrs
+        return "DEPTHWISE_CONV_2D", ins, "DepthwiseConv2DOptions", dict(
+            padding=w.padding(op), strideH=a["stride_h"], strideW=a["stride_w"],
+            dilationHFactor=a.get("dilation_h", 1), dilationWFactor=a.get("dilation_w", 1),
+            depthMultiplier=a["depth_multiplier"], fusedActivationFunction=w.activation(op))
 
     def infer_shape(self, op, g):
         return [conv_output_shape(op, g, g.t(op.inputs[1]).shape[3])]

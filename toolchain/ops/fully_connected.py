@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Operator, fused_activation_supported, io_int8, per_tensor_activations, register
+from .base import Operator, Quantization, fused_activation_supported, io_int8, per_tensor_activations, register
 from .conv2d import bias_int32, onnxruntime_rounding, prepare_rescale, requantize, weights_int8_symmetric
 from .float_common import activate, activation_fields, all_float32, float_bias, weights_const_f32
 
@@ -27,6 +27,17 @@ class FullyConnected(Operator):
     kernel = "fully_connected_s8"
     constraints = [io_int8, per_tensor_activations, weights_are_2d, weights_int8_symmetric, bias_int32,
                    fused_activation_supported]
+
+    fuses_activation = True
+    patch_kind = None
+    # weights [units, in]: one scale per output unit
+    quantization = Quantization(output="calibrated", weight_axis=0)
+    not_exportable = None
+    backward = None  # no gradient rule yet
+
+    def export_tflite(self, op, g, w, ins):
+        return "FULLY_CONNECTED", ins, "FullyConnectedOptions", dict(
+            fusedActivationFunction=w.activation(op), keepNumDims=bool(op.attrs.get("keep_num_dims", False)))
 
     def infer_shape(self, op, g):
         x, w = g.t(op.inputs[0]), g.t(op.inputs[1])

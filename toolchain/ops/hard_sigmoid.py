@@ -17,7 +17,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .base import Operator, io_int8, per_tensor_activations, register
+from .base import Operator, Quantization, io_int8, per_tensor_activations, register
 from .float_common import all_float32, c_float
 
 
@@ -51,6 +51,12 @@ class HardSigmoid(Operator):
     kernel_f32 = "hard_sigmoid_f32"
     constraints = [io_int8, per_tensor_activations, alpha_beta_finite]
     constraints_f32 = [all_float32, alpha_beta_finite]
+
+    fuses_activation = False
+    patch_kind = None
+    quantization = Quantization(output="calibrated")
+    not_exportable = "TFLite has no HARD_SIGMOID builtin"
+    backward = None  # no gradient rule yet
 
     def prepare(self, op, g):
         op.params["table"] = hard_sigmoid_table(op, g)

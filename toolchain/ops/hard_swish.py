@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fixedpoint import quantize_multiplier, rounding_divide_by_pot
-from .base import Operator, io_int8, per_tensor_activations, register
+from .base import Operator, Quantization, io_int8, per_tensor_activations, register
 from .float_common import all_float32
 
 INT16_MIN, INT16_MAX = -(2**15), 2**15 - 1
@@ -87,6 +87,15 @@ class HardSwish(Operator):
     kernel_f32 = "hard_swish_f32"
     constraints = [io_int8, per_tensor_activations, hard_swish_scales_in_range]
     constraints_f32 = [all_float32]
+
+    fuses_activation = False
+    patch_kind = None
+    quantization = Quantization(output="calibrated")
+    not_exportable = None
+    backward = None  # no gradient rule yet
+
+    def export_tflite(self, op, g, w, ins):
+        return "HARD_SWISH", ins, None, {}
 
     def prepare(self, op, g):
         m_out, s_out, m_relu, s_relu = _multipliers(op, g)

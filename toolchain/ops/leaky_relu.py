@@ -9,6 +9,9 @@ TFLM's Prepare computes them, then widened to double):
 A negative alpha gives a negative M_a; the kernel rescales by |M_a| and negates, so MBQM only sees
 non-negative multipliers. The int32 adds and the negation wrap around (what TFLM does on every target).
 float32: y = x > 0 ? x : x * alpha.
+
+alpha is a required attribute with no default here: each importer sets it (ONNX's LeakyRelu defaults it to 0.01,
+TFLite's LEAKY_RELU carries it in its options), so no op silently takes some other framework's default.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
-from .base import Operator, io_int8, per_tensor_activations, register
+from .base import Operator, Quantization, io_int8, per_tensor_activations, register
 from .float_common import all_float32, c_float
 
 
@@ -27,21 +30,26 @@ def _f32(v) -> np.float32:
 def _ratios(op, g) -> tuple[float, float]:
     """(s_x / s_y, s_x * alpha / s_y), each computed in float32 like TFLM's Prepare."""
     sx, sy = _f32(g.t(op.inputs[0]).scale), _f32(g.t(op.outputs[0]).scale)
-    return float(sx / sy), float(sx * np.float32(op.attrs.get("alpha", 0.2)) / sy)
+    return float(sx / sy), float(sx * np.float32(op.attrs["alpha"]) / sy)
 
 
 def leaky_rescale_in_range(op, g) -> bool:
     """the input scale, and the input scale times |alpha|, are less than 2^31 times the output scale (the
     rescales' left shifts stay below 32)"""
     x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
-    if x.quant is None or y.quant is None:
-        return True
+    if x.quant is None or y.quant is None or not alpha_given(op, g):
+        return True  # alpha_given reports a missing alpha
     return all(abs(r) < 2.0**31 for r in _ratios(op, g))
+
+
+def alpha_given(op, g) -> bool:
+    """alpha is given (each importer sets it; ONNX's LeakyRelu defaults it to 0.01)"""
+    return op.attrs.get("alpha") is not None
 
 
 def alpha_finite(op, g) -> bool:
     """alpha is a finite number"""
-    return bool(np.isfinite(np.float32(op.attrs.get("alpha", 0.2))))
+    return not alpha_given(op, g) or bool(np.isfinite(np.float32(op.attrs["alpha"])))
 
 
 @register
@@ -49,8 +57,17 @@ class LeakyRelu(Operator):
     type = "leaky_relu"
     kernel = "leaky_relu_s8"
     kernel_f32 = "leaky_relu_f32"
-    constraints = [io_int8, per_tensor_activations, alpha_finite, leaky_rescale_in_range]
-    constraints_f32 = [all_float32, alpha_finite]
+    constraints = [io_int8, per_tensor_activations, alpha_given, alpha_finite, leaky_rescale_in_range]
+    constraints_f32 = [all_float32, alpha_given, alpha_finite]
+
+    fuses_activation = False
+    patch_kind = None
+    quantization = Quantization(output="calibrated")
+    not_exportable = None
+    backward = None  # no gradient rule yet
+
+    def export_tflite(self, op, g, w, ins):
+        return "LEAKY_RELU", ins, "LeakyReluOptions", dict(alpha=float(op.attrs["alpha"]))
 
     def prepare(self, op, g):
         identity, alpha = _ratios(op, g)
@@ -87,10 +104,10 @@ class LeakyRelu(Operator):
 
     def reference_f32(self, op, g, inputs):
         x = np.asarray(inputs[0], dtype=np.float32)
-        return [np.where(x > 0, x, x * np.float32(op.attrs.get("alpha", 0.2))).astype(np.float32)]
+        return [np.where(x > 0, x, x * np.float32(op.attrs["alpha"])).astype(np.float32)]
 
     def emit_f32(self, op, g, ctx):
-        alpha = c_float(op.attrs.get("alpha", 0.2))
+        alpha = c_float(op.attrs["alpha"])
         return (f"edgec_leaky_relu_f32({g.t(op.inputs[0]).size}, {alpha}, {ctx.ptr(op.inputs[0])}, "
                 f"{ctx.ptr(op.outputs[0])});")
 

@@ -28,7 +28,7 @@ from ..fixedpoint import (
     rounding_divide_by_pot,
     tflite_round,
 )
-from .base import Operator, io_int8, per_tensor_activations, register
+from .base import Operator, Quantization, io_int8, per_tensor_activations, register
 from .float_common import all_float32
 
 INPUT_INTEGER_BITS = 4
@@ -59,6 +59,15 @@ def input_scale_in_range(op, g) -> bool:
 class _LogisticTanh(Operator):
     kernel = "logistic_tanh_s8"
     c_function = ""
+
+    fuses_activation = False
+    patch_kind = "unary"
+    not_exportable = None
+    backward = None  # no gradient rule yet
+    builtin = ""  # LOGISTIC or TANH (no options)
+
+    def export_tflite(self, op, g, w, ins):
+        return self.builtin, ins, None, {}
 
     def infer_shape(self, op, g):
         return [g.t(op.inputs[0]).shape]
@@ -123,6 +132,9 @@ class _LogisticTanh(Operator):
 class Logistic(_LogisticTanh):
     type = "logistic"
     c_function = "edgec_logistic_s8"
+    builtin = "LOGISTIC"
+    # TFLite fixes the int8 output quantization (logistic_output_quant)
+    quantization = Quantization(output="fixed", fixed=(1.0 / 256, -128))
     constraints = [io_int8, per_tensor_activations, input_scale_in_range, logistic_output_quant]
 
     def function(self, a):
@@ -139,6 +151,9 @@ class Logistic(_LogisticTanh):
 class Tanh(_LogisticTanh):
     type = "tanh"
     c_function = "edgec_tanh_s8"
+    builtin = "TANH"
+    # TFLite fixes the int8 output quantization (tanh_output_quant)
+    quantization = Quantization(output="fixed", fixed=(1.0 / 128, 0))
     constraints = [io_int8, per_tensor_activations, input_scale_in_range, tanh_output_quant]
 
     def function(self, a):

@@ -28,7 +28,7 @@ from ..fixedpoint import (
     wrap_int32,
 )
 from .add import c_list
-from .base import Operator, io_int8, per_tensor_activations, register
+from .base import Operator, Quantization, io_int8, per_tensor_activations, register
 from .float_common import all_float32
 
 MAX_RANK = 6
@@ -96,6 +96,16 @@ class Mean(Operator):
     type = "mean"
     kernel = "mean_s8"
     constraints = [io_int8, per_tensor_activations, axes_in_range, rank_at_most_6]
+
+    fuses_activation = False
+    patch_kind = None
+    quantization = Quantization(output="calibrated")
+    not_exportable = None
+    backward = None  # no gradient rule yet
+
+    def export_tflite(self, op, g, w, ins):
+        axes = w.int32(f"{op.name}/axes", [int(a) for a in op.attrs.get("axes", [])])
+        return "MEAN", [ins[0], axes], "ReducerOptions", dict(keepDims=bool(op.attrs.get("keep_dims", False)))
 
     def infer_shape(self, op, g):
         shape = g.t(op.inputs[0]).shape

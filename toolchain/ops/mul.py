@@ -23,7 +23,7 @@ from .add import (
     operands_per_tensor,
     unbroadcast_inputs,
 )
-from .base import Operator, register
+from .base import Operator, Quantization, register
 from .float_common import activate
 
 
@@ -42,6 +42,15 @@ class Mul(Operator):
     type = "mul"
     kernel = "mul_s8"
     constraints = [*BINARY_CONSTRAINTS, mul_multiplier_in_range]
+
+    fuses_activation = True
+    patch_kind = "binary"
+    quantization = Quantization(output="calibrated")
+    not_exportable = None
+    backward = None  # no gradient rule yet
+
+    def export_tflite(self, op, g, w, ins):
+        return "MUL", ins, "MulOptions", dict(fusedActivationFunction=w.activation(op))
 
     def infer_shape(self, op, g):
         return [broadcast_out_shape(op, g)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .add import c_list
-from .base import Operator, register
+from .base import Operator, Quantization, register
 from .float_common import all_float32, c_float
 
 MAX_RANK = 5  # reference_ops::PadKernelMaxDimensionCount()
@@ -53,6 +53,19 @@ class Pad(Operator):
     type = "pad"
     kernel = "pad_s8"
     constraints = [pad_int8, output_quantized, pad_rank, paddings_valid, pad_value_int8]
+
+    fuses_activation = False
+    patch_kind = None  # a patch stage stops before a PAD (the padding is not folded into the windows)
+    quantization = Quantization(output="same_as_input")
+    not_exportable = None
+    backward = None  # no gradient rule yet
+
+    def export_tflite(self, op, g, w, ins):
+        paddings = w.int32(f"{op.name}/paddings", np.asarray(op.attrs["paddings"], np.int32).reshape(-1, 2))
+        if op.attrs.get("pad_value") is None:
+            return "PAD", [ins[0], paddings], "PadOptions", {}
+        value = w.const_like(f"{op.name}/constant_values", [op.attrs["pad_value"]], op.outputs[0])
+        return "PADV2", [ins[0], paddings, value], "PadV2Options", {}
 
     def infer_shape(self, op, g):
         x = g.t(op.inputs[0])

@@ -10,7 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..fixedpoint import activation_range
-from .base import Operator, fused_activation_supported, io_int8, per_tensor_activations, register, same_quant
+from .base import (
+    Operator,
+    Quantization,
+    fused_activation_supported,
+    io_int8,
+    per_tensor_activations,
+    register,
+    same_quant,
+)
 from .float_common import activate, activation_fields, all_float32, window_geometry, windows_f64
 from .window import gather_windows, out_size, valid_padding_attr, window_pads
 
@@ -25,6 +33,23 @@ class _Pool2D(Operator):
     constraints = [io_int8, per_tensor_activations, same_in_out_quant, fused_activation_supported,
                    valid_padding_attr]
     c_function = ""
+
+    fuses_activation = True
+    patch_kind = "window"
+    # TFLite's pooling kernels take one quantization for input and output (same_in_out_quant)
+    quantization = Quantization(output="same_as_input")
+    not_exportable = None
+    backward = None  # no gradient rule yet
+    builtin = ""  # AVERAGE_POOL_2D or MAX_POOL_2D
+
+    def window_size(self, op, g):
+        return op.attrs["filter_h"], op.attrs["filter_w"], 1, 1
+
+    def export_tflite(self, op, g, w, ins):
+        a = op.attrs
+        return self.builtin, ins, "Pool2DOptions", dict(
+            padding=w.padding(op), strideH=a["stride_h"], strideW=a["stride_w"], filterHeight=a["filter_h"],
+            filterWidth=a["filter_w"], fusedActivationFunction=w.activation(op))
 
     def infer_shape(self, op, g):
         x = g.t(op.inputs[0])
@@ -91,6 +116,7 @@ class _Pool2D(Operator):
 class AvgPool2D(_Pool2D):
     type = "avg_pool2d"
     c_function = "edgec_avg_pool2d_s8"
+    builtin = "AVERAGE_POOL_2D"
 
     def reference(self, op, g, inputs):
         x = inputs[0]
@@ -113,6 +139,7 @@ class AvgPool2D(_Pool2D):
 class MaxPool2D(_Pool2D):
     type = "max_pool2d"
     c_function = "edgec_max_pool2d_s8"
+    builtin = "MAX_POOL_2D"
 
     def reference(self, op, g, inputs):
         x = inputs[0]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fixedpoint import affine_quantize_f32, multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
-from .base import Operator, register
+from .base import Operator, Quantization, register
 
 QUANTIZE_TYPES = {("float32", "int8"), ("float32", "int16"), ("int8", "int8"), ("int8", "int16"), ("int8", "int32")}
 C_SUFFIX = {"float32": "f32", "int8": "s8", "int16": "s16", "int32": "s32"}
@@ -65,6 +65,15 @@ class Quantize(Operator):
     kernel = "quantize"
     constraints = [quantize_types, quantize_quantized, rescale_in_range]
 
+    fuses_activation = False
+    patch_kind = "unary"  # int8 -> int8 only: region_kind takes int8 activations
+    quantization = Quantization(output="calibrated")  # never quantized by edgec: a float model has none
+    not_exportable = None
+    backward = None  # no gradient rule yet
+
+    def export_tflite(self, op, g, w, ins):
+        return "QUANTIZE", ins, None, {}
+
     def prepare(self, op, g):
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
         q_min, q_max = _range(y.dtype)
@@ -110,6 +119,15 @@ class Dequantize(Operator):
     type = "dequantize"
     kernel = "quantize"
     constraints = [dequantize_types]
+
+    fuses_activation = False
+    patch_kind = None
+    quantization = Quantization(output="calibrated")  # never quantized by edgec: a float model has none
+    not_exportable = None
+    backward = None  # no gradient rule yet
+
+    def export_tflite(self, op, g, w, ins):
+        return "DEQUANTIZE", ins, None, {}
 
     def reference(self, op, g, inputs):
         x = g.t(op.inputs[0])

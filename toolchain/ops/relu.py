@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, tflite_round, wrap_int32
-from .base import Operator, io_int8, per_tensor_activations, register
+from .base import Operator, Quantization, io_int8, per_tensor_activations, register
 from .float_common import all_float32, c_float, clamp_f32
 
 KINDS: dict[tuple[float | None, float | None], str] = {
@@ -75,6 +75,22 @@ class Relu(Operator):
     type = "relu"
     kernel = "relu_s8"
     constraints = [io_int8, per_tensor_activations, relu_kind, relu_rescale_in_range]
+
+    fuses_activation = False
+    patch_kind = "unary"
+    quantization = Quantization(output="calibrated")  # RELU6: see quantization_for
+    not_exportable = None
+    backward = None  # no gradient rule yet
+
+    def quantization_for(self, op):
+        # a RELU6 shares its input's quantization (as TFLite's converter quantizes it), other clamps calibrate
+        return Quantization(output="same_as_input") if _kind(op) == "RELU6" else self.quantization
+
+    def export_tflite(self, op, g, w, ins):
+        kind = _kind(op)
+        if kind is None:
+            raise w.Unsupported(f"a clamp to [{op.attrs.get('lo')}, {op.attrs.get('hi')}] has no TFLite builtin")
+        return kind, ins, None, {}
 
     def prepare(self, op, g):
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])

@@ -6,8 +6,10 @@ the memory planner gives both tensors one buffer. TFLite requires identical quan
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..c_text import c_comment_text
-from .base import Operator, register, same_quant
+from .base import Operator, Quantization, register, same_quant
 
 
 def same_size(op, g) -> bool:
@@ -27,6 +29,17 @@ class Reshape(Operator):
     kernel = None
     alias_of_input = True
     constraints = [same_size, same_quant_or_float]
+
+    fuses_activation = False
+    patch_kind = None
+    quantization = Quantization(output="same_as_input")
+    not_exportable = None
+    backward = None  # no gradient rule yet
+
+    def export_tflite(self, op, g, w, ins):
+        shape = list(g.t(op.outputs[0]).shape)
+        return "RESHAPE", [ins[0], w.int32(f"{op.name}/shape", shape)], "ReshapeOptions", dict(
+            newShape=np.asarray(shape, np.int32))
 
     def reference(self, op, g, inputs):
         x = inputs[0]

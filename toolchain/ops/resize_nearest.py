@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Operator, register, same_quant
+from .base import Operator, Quantization, register, same_quant
 
 
 def source_indices(n_in: int, n_out: int, align_corners: bool, half_pixel_centers: bool) -> np.ndarray:
@@ -60,6 +60,18 @@ class ResizeNearest(Operator):
     kernel_f32 = "resize_nearest"
     constraints = [resize_shapes, resize_types]
     constraints_f32 = constraints
+
+    fuses_activation = False
+    patch_kind = None
+    quantization = Quantization(output="same_as_input")
+    not_exportable = None
+    backward = None  # no gradient rule yet
+
+    def export_tflite(self, op, g, w, ins):
+        size = w.int32(f"{op.name}/size", list(g.t(op.outputs[0]).shape[1:3]))
+        return "RESIZE_NEAREST_NEIGHBOR", [ins[0], size], "ResizeNearestNeighborOptions", dict(
+            alignCorners=bool(op.attrs.get("align_corners", False)),
+            halfPixelCenters=bool(op.attrs.get("half_pixel_centers", False)))
 
     def prepare(self, op, g):
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])

@@ -31,7 +31,7 @@ from ..fixedpoint import (
     srdhm,
     wrap_int32,
 )
-from .base import Operator, io_int8, per_tensor_activations, register
+from .base import Operator, Quantization, io_int8, per_tensor_activations, register
 from .float_common import all_float32, c_float
 
 SCALED_DIFF_INTEGER_BITS = 5
@@ -68,6 +68,16 @@ class Softmax(Operator):
     kernel = "softmax_s8"
     constraints = [io_int8, per_tensor_activations, has_rank, output_scale_1_256_zp_minus_128,
                    beta_times_scale_large_enough]
+
+    fuses_activation = False
+    patch_kind = None
+    # TFLite's int8 SOFTMAX writes probabilities on a fixed scale (output_scale_1_256_zp_minus_128)
+    quantization = Quantization(output="fixed", fixed=(1.0 / 256, -128))
+    not_exportable = None
+    backward = None  # no gradient rule yet
+
+    def export_tflite(self, op, g, w, ins):
+        return "SOFTMAX", ins, "SoftmaxOptions", dict(beta=float(op.attrs.get("beta", 1.0)))
 
     def infer_shape(self, op, g):
         return [g.t(op.inputs[0]).shape]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .add import c_list
-from .base import Operator, register, same_quant
+from .base import Operator, Quantization, register, same_quant
 
 MAX_RANK = 6  # TFLM accepts 1-D to 5-D; edgec's loop nest takes 6
 
@@ -68,6 +68,18 @@ class Transpose(Operator):
     kernel_f32 = "transpose"
     constraints = [transpose_perm_valid, transpose_types]
     constraints_f32 = [transpose_perm_valid, transpose_types]
+
+    fuses_activation = False
+    patch_kind = None
+    quantization = Quantization(output="same_as_input")
+    not_exportable = None
+    backward = None  # no gradient rule yet
+
+    def export_tflite(self, op, g, w, ins):
+        rank = len(g.t(op.inputs[0]).shape)
+        perm = op.attrs.get("perm")
+        perm = list(reversed(range(rank))) if perm is None else [int(p) for p in perm]
+        return "TRANSPOSE", [ins[0], w.int32(f"{op.name}/perm", perm)], "TransposeOptions", {}
 
     def infer_shape(self, op, g):
         x = g.t(op.inputs[0])
