@@ -20,12 +20,13 @@ from .compare import Metrics, compare, lsb_keys
 from .data import TestData, dequantize, load_test_data, model_inputs, quantize, random_inputs
 from .errors import BudgetError, InputError, ValidationError
 from .importers import import_model, is_tflite
-from .ir import Graph, verify
+from .ir import Graph
 from .memory import MemoryPlan, plan_memory
 from .passes import canonicalize, simplify
 from .patch import apply_patches, search_patches, traced_tensors
 from .report import make_report, write_report
 from .schedule import reorder_for_memory
+from .verifier import verify
 
 Step = Callable[[str], None]
 

@@ -22,7 +22,7 @@ from ..errors import UnsupportedError
 from ..importers import tflite as reader
 from ..ir import DTYPES, Graph, Op
 from ..modelbuilder import ModelBuilder
-from ..ops.relu import _kind as relu_builtin
+from ..ops.relu import relu_builtin
 
 #: the schema's codes, the importer's tables inverted (IR name -> code)
 PADDING = {name: code for code, name in reader.PADDING.items()}

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..codegen import EmitContext
+    from ..c_emit import EmitContext
     from ..ir import Graph, Op
 
 Constraint = Callable[["Op", "Graph"], bool]
