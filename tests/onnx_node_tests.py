@@ -220,8 +220,8 @@ def run_case(d: Path, with_c: bool = False, tmp: Path | None = None) -> tuple[bo
     from edgec import driver, host, reference, validate
     from edgec.errors import EdgecError
     from edgec.importers.onnx import import_onnx_model
-    from edgec.ir import verify
     from edgec.passes import canonicalize, fold_transposes, fuse_activations
+    from edgec.verifier import verify
 
     tol = json.loads((d / "tolerance.json").read_text()) if (d / "tolerance.json").is_file() else {}
     rtol, atol = tol.get("rtol", 1e-3), tol.get("atol", 1e-7)

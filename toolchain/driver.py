@@ -26,13 +26,14 @@ from .budget import Schedule, arena_budget, check_budgets, choose_schedule, flas
 from .codegen import emit_c
 from .errors import BudgetError, InputError
 from .importers import import_model, is_tflite
-from .ir import Graph, verify
+from .ir import Graph
 from .irtext import Dumps
 from .memory import MemoryPlan, plan_memory
 from .passes import canonicalize, simplify
 from .patch import apply_patches, search_patches
 from .report import compile_report, write_report
 from .schedule import reorder_for_memory
+from .verifier import verify
 
 Step = Callable[[str], None]
 

@@ -1,4 +1,4 @@
-"""The one IR of edgec: tensors, ops and a graph, plus `verify()`.
+"""The one IR of edgec: tensors, ops and a graph (verifier.py checks its invariants).
 
 Tensors are named; ops refer to tensors by name (None for an absent optional input such as a missing bias).
 Shapes are static and NHWC for 4-D activations. A tensor with `data` is a constant (it goes to flash).
@@ -97,69 +97,3 @@ class Graph:
                 if i is not None:
                     users.setdefault(i, []).append(op)
         return users
-
-
-class IRError(Exception):
-    """The graph breaks an IR invariant: a bug in an importer or a pass, not a user error."""
-
-
-def verify(g: Graph) -> Graph:
-    """Check the invariants every stage relies on; returns the graph so stages can chain it."""
-    from .ops import REGISTRY
-
-    problems = []
-    defined = set(g.inputs) | {n for n, t in g.tensors.items() if t.is_const}
-    for name in g.inputs + g.outputs:
-        if name not in g.tensors:
-            problems.append(f"graph input/output {name} has no tensor")
-    for name, t in g.tensors.items():
-        if t.name != name:
-            problems.append(f"tensor key {name} != name {t.name}")
-        if t.dtype not in DTYPES:
-            problems.append(f"tensor {name} has unknown dtype {t.dtype}")
-        if any((not isinstance(d, int)) or d < 0 for d in t.shape):
-            problems.append(f"tensor {name} has a non-static shape {t.shape}")
-        if t.data is not None and tuple(t.data.shape) != tuple(t.shape):
-            problems.append(f"constant {name}: data shape {t.data.shape} != {t.shape}")
-        if t.quant is not None and t.quant.scale.shape != t.quant.zero_point.shape:
-            problems.append(f"tensor {name}: scale and zero point lengths differ")
-    for op in g.ops:
-        if op.type not in REGISTRY:
-            problems.append(f"op {op.name}: unknown IR op type {op.type}")
-        for i in op.inputs:
-            if i is None:
-                continue
-            if i not in g.tensors:
-                problems.append(f"op {op.name}: input {i} has no tensor")
-            elif i not in defined:
-                problems.append(f"op {op.name}: input {i} is used before it is produced")
-        for o in op.outputs:
-            if o not in g.tensors:
-                problems.append(f"op {op.name}: output {o} has no tensor")
-            elif o in defined:
-                problems.append(f"op {op.name}: output {o} is produced twice")
-            defined.add(o)
-    for o in g.outputs:
-        if o not in defined:
-            problems.append(f"graph output {o} is never produced")
-    if problems:
-        raise IRError(f"IR of {g.name} is invalid:\n  " + "\n  ".join(problems))
-    check_finite_constants(g)
-    return g
-
-
-def check_finite_constants(g: Graph) -> None:
-    """Every float constant is finite: a NaN or infinite weight or bias is bad input (exit 2), whichever importer
-    read it. It would make the float model's outputs NaN/inf, and quantizing it gives garbage scales."""
-    from .errors import InputError
-
-    bad = []
-    for name, t in g.tensors.items():
-        if t.data is not None and np.issubdtype(t.data.dtype, np.floating):
-            finite = np.isfinite(t.data)
-            if not finite.all():
-                first = t.data.reshape(-1)[int(np.argmin(finite.reshape(-1)))].item()
-                bad.append(f"constant {name}: {int((~finite).sum())} of {t.data.size} values are not finite "
-                           f"(e.g. {first!r}); every float constant must be finite")
-    if bad:
-        raise InputError(f"the model {g.name} holds non-finite constants:\n  " + "\n  ".join(bad))

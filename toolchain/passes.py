@@ -7,7 +7,7 @@ import numpy as np
 from .errors import UnsupportedError
 from .ir import Graph
 from .ops import REGISTRY
-from .ops.relu import _kind as relu_builtin  # RELU, RELU6, RELU_N1_TO_1 or None (other bounds)
+from .ops.relu import relu_builtin
 
 
 def infer_shapes(g: Graph) -> Graph:

@@ -23,7 +23,7 @@ API (called by the driver after the layer-by-layer plan):
         returned unchanged: tensors keep their true (full) shapes, so the numpy reference, the report and
         TFLM's layer dump keep their meaning; the stage's internal buffers are smaller than their tensors, and
         the plan says so (`PatchPlan.buffer_shapes`). codegen.emit_c reads mem.patch and emits the stage as one
-        loop over the patches with const region tables in flash.
+        loop over the patches with const region tables in flash (patch_emit.py writes the stage's C).
     traced_tensors(g, mem) -> list[str]
         the tensors the EDGEC_TRACE build dumps, in order: every op output except the stage's internal
         tensors (they never exist in full; the split tensor is dumped once, after the loop).
@@ -46,9 +46,9 @@ Design decisions, and why:
   windows; that work is counted in the MAC overhead, and the tail is never read.
 - The stage may end with any of these ops. A windowed kernel writes its tile into the full split tensor (its
   region's output window). An elementwise op (binary or unary) ending the stage runs its unchanged kernel once
-  per row of the tile (`row_runs`, codegen._rows_call): one tile row is w * C contiguous elements in the split
-  tensor and in each input window, so each call gets pointers at that row and a parameter struct sized for one
-  row ((1, 1, w, C); at most two distinct widths). This is what lets a residual ADD end the stage, the natural
+  per row of the tile (patch_emit.row_runs): one tile row is w * C contiguous elements in the split tensor and
+  in each input window, so each call gets pointers at that row and a parameter struct sized for one row
+  ((1, 1, w, C); at most two distinct widths). This is what lets a residual ADD end the stage, the natural
   split of a MobileNetV2 block. The alternative, computing the tile densely into a per-patch buffer and copying
   it into place with a row stride, costs a tile-sized buffer in the arena (live together with the full split
   tensor), a copy of every element and a copy kernel in flash; the row calls cost a call per tile row and a
@@ -71,7 +71,6 @@ Design decisions, and why:
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -171,7 +170,7 @@ def _spatial(t: Tensor) -> bool:
     return len(t.shape) == 4 and not t.is_const and t.dtype == "int8"
 
 
-def _activations(op: Op, g: Graph) -> list[str]:
+def activation_inputs(op: Op, g: Graph) -> list[str]:
     return [i for i in op.inputs if i is not None and not g.t(i).is_const]
 
 
@@ -182,7 +181,7 @@ def region_kind(op: Op, g: Graph) -> str | None:
     if declared is None or is_float(op, g) or len(op.outputs) != 1 or not _spatial(g.t(op.outputs[0])):
         return None
     y = g.t(op.outputs[0])
-    acts = _activations(op, g)
+    acts = activation_inputs(op, g)
     if not acts or not all(_spatial(g.t(i)) for i in acts):
         return None
     if declared == "window":
@@ -209,7 +208,7 @@ def region_kind(op: Op, g: Graph) -> str | None:
 def legal_splits(g: Graph) -> list[int]:
     """Every k such that ops 0..k can form the patch stage: each op runs on patches, no tensor made before op k
     is read after it or is a graph output, and op k's output has a spatial extent above 1. An elementwise op k
-    (binary or unary) writes its tile row by row into the full split tensor (see `row_runs`), batch 1 only."""
+    (binary or unary) writes its tile row by row into the full split tensor (see patch_emit.row_runs), batch 1 only."""
     last_read: dict[str, int] = {}
     for step, op in enumerate(g.ops):
         for i in op.inputs:
@@ -292,7 +291,7 @@ def _geometry(g: Graph, k: int, grid: tuple[int, int]) -> PatchPlan:
     made = {op.outputs[0] for op in ops}
     full: dict[str, Rect] = {}  # tensors whose buffer is full size: stage inputs and the split tensor
     for op in ops:
-        for t in [*_activations(op, g), *op.outputs]:
+        for t in [*activation_inputs(op, g), *op.outputs]:
             if t not in made or t == split:
                 shape = g.t(t).shape
                 full[t] = (0, 0, shape[1], shape[2])
@@ -300,7 +299,7 @@ def _geometry(g: Graph, k: int, grid: tuple[int, int]) -> PatchPlan:
     tiles = [(r0, c0, rh, cw) for r0, rh in rows for c0, cw in cols]
     windows: dict[str, list[Rect]] = {t: [] for t in [*full, *made]}
     computed: list[list[Rect]] = [[] for _ in ops]
-    stage_input = next((t for t in _activations(ops[0], g)), "")
+    stage_input = next((t for t in activation_inputs(ops[0], g)), "")
     reads: list[Rect] = []  # per patch: the part of the (full) stage input the patch reads, for the report
     for tile in tiles:
         need: dict[str, Rect | None] = {split: tile}
@@ -310,13 +309,13 @@ def _geometry(g: Graph, k: int, grid: tuple[int, int]) -> PatchPlan:
                 r = need.get(op.outputs[0])
                 if r is None:
                     continue
-                for i in _activations(op, g):
+                for i in activation_inputs(op, g):
                     need[i] = union(need.get(i), receptive_field(op, g, r) if kind == "window" else r)
             changed = False
             for op, kind in zip(ops, kinds):
                 if kind != "unary" or op.outputs[0] == split:
-                    continue  # the last op reads its tile from any input window (row by row, see row_runs)
-                members = [*_activations(op, g), op.outputs[0]]
+                    continue  # the last op reads its tile from any input window (row by row, see patch_emit.row_runs)
+                members = [*activation_inputs(op, g), op.outputs[0]]
                 box: Rect | None = None
                 for t in members:
                     box = union(box, full[t] if t in full else need.get(t) or (0, 0, 0, 0))
@@ -384,7 +383,7 @@ def patched_records(g: Graph, plan: PatchPlan, in_place: dict[str, int] | None =
     owner = memory.buffer_of(g, in_place=chosen)
     records = memory.lifetimes(g, in_place=chosen)
     internal = {owner[t]: shape for t, shape in plan.buffer_shapes.items()}
-    touched = {owner[t] for op in g.ops[:k + 1] for t in [*_activations(op, g), *op.outputs]}
+    touched = {owner[t] for op in g.ops[:k + 1] for t in [*activation_inputs(op, g), *op.outputs]}
     for b in records:
         if b.name in internal:
             shape = internal[b.name]
@@ -443,7 +442,7 @@ def split_offset(g: Graph, plan: PatchPlan) -> int | None:
     n_in, n_s = x.nbytes, s.nbytes
     if n_in + 2 * n_s > SPLIT_SEARCH_MAX_BYTES:
         return None  # the search works per byte: beyond any microcontroller's SRAM, the plain layout is kept
-    last_reads = plan.stage_input in _activations(g.ops[k], g)
+    last_reads = plan.stage_input in activation_inputs(g.ops[k], g)
     offsets = np.arange(-align_up(n_s, ALIGNMENT), n_in + 1, ALIGNMENT)  # beyond these ends nothing is shared
     safe = np.ones(len(offsets), bool)
     later = np.zeros(n_s + n_in + n_s, bool)  # input bytes read by patches > p, at index i + n_s (0 outside)
@@ -551,7 +550,7 @@ def check_overlap(g: Graph, plan: PatchPlan, mem: MemoryPlan, o: int) -> None:
     for p in range(plan.patches):
         for step in range(k + 1):
             written = sa + _rect_bytes(plan.computed[k][p], s.shape) if step == k else np.zeros(0, np.int64)
-            if plan.stage_input in _activations(g.ops[step], g):
+            if plan.stage_input in activation_inputs(g.ops[step], g):
                 reads = xa + _stage_reads(g, plan, step, p)
                 hit = clobbered[reads] | np.isin(reads, written)
                 if hit.any():
@@ -648,108 +647,6 @@ def apply_patches(g: Graph, plan: PatchPlan) -> tuple[Graph, MemoryPlan]:
     keep their full shapes; see the module doc)."""
     mem = _finish(g, plan, plan.layer_arena_bytes)
     return marked(g, plan.split_op[0], plan.grid), mem
-
-
-# ---- what codegen needs -------------------------------------------------------------------------------------------
-
-def region_rows(g: Graph, plan: PatchPlan, step: int) -> list[tuple[Rect, Rect, Rect]]:
-    """Per patch, (computed output, input window, output window) of stage op `step`, each (y0, x0, h, w).
-    Checks the invariant the kernels rely on: every in-bounds tap of the computed outputs is in the window."""
-    op = g.ops[step]
-    x, y = _activations(op, g)[0], op.outputs[0]
-    rows = []
-    for p in range(plan.patches):
-        out, win, ob = plan.computed[step][p], plan.windows[x][p], plan.windows[y][p]
-        if not contains(win, receptive_field(op, g, out)) or not contains(ob, out):
-            raise AssertionError(f"patch {p} of {op.name}: region outside its buffer window")  # a bug, never input
-        rows.append((out, win, ob))
-    return rows
-
-
-def binary_loops(g: Graph, plan: PatchPlan, step: int) -> list[tuple[list[int], list[list[int]], list[int]]]:
-    """Per patch, the broadcast loops of binary stage op `step` (edgec_broadcast.h, 6 loops, outermost first):
-    (loop extents over the computed rectangle, element strides of each input, start offset of each input in
-    its buffer). An activation input walks its window: rows W.w * C apart, pixels C apart; a constant walks
-    its channels only (stride 0 where it repeats). Loops are folded where every input stays contiguous."""
-    op = g.ops[step]
-    y = g.t(op.outputs[0])
-    n, c = y.shape[0], y.shape[3]
-    out = []
-    for p in range(plan.patches):
-        r = plan.computed[step][p]
-        assert r == plan.windows[op.outputs[0]][p], "a binary op writes its output window densely"
-        dims = [n, r[2], r[3], c]
-        strides, offsets = [], []
-        for i in op.inputs:
-            t = g.t(i)
-            if t.is_const:
-                strides.append([0, 0, 0, 1 if t.size == c and c > 1 else 0])
-                offsets.append(0)
-                continue
-            w = plan.windows[i][p]  # type: ignore[index]
-            strides.append([w[2] * w[3] * c, w[3] * c, c, 1])
-            offsets.append(((r[0] - w[0]) * w[3] + (r[1] - w[1])) * c)
-        loops: list[list[int]] = []  # [extent, stride per input], innermost first while building
-        for d in reversed(range(4)):
-            if dims[d] == 1:
-                continue
-            if loops and all(strides[j][d] == loops[-1][1 + j] * loops[-1][0] for j in range(len(strides))):
-                loops[-1][0] *= dims[d]  # contiguous across this dimension for every input: one longer loop
-            else:
-                loops.append([dims[d], *(s_[d] for s_ in strides)])
-        loops += [[1] + [0] * len(strides)] * (6 - len(loops))
-        loops.reverse()
-        out.append(([lp[0] for lp in loops], [[lp[1 + j] for lp in loops] for j in range(len(strides))], offsets))
-    return out
-
-
-def row_runs(g: Graph, plan: PatchPlan, step: int) -> list[tuple[int, int, list[tuple[int, int]], int]]:
-    """Per patch, how the last stage op, an elementwise one, writes its tile into the full split tensor: row by
-    row, as (tile rows h, tile width w, per activation input (`_activations` order) the element offset of the
-    tile's first row in its window buffer and the row stride of that buffer, the element offset of the tile in
-    the split tensor). Every window holds the tile's columns, so one tile row is w * C contiguous elements in
-    each buffer: the op's own kernel runs once per row on (1, 1, w, C) views (`row_view`), unchanged."""
-    op = g.ops[step]
-    y = g.t(op.outputs[0])
-    c, full_w = y.shape[3], y.shape[2]
-    assert op.outputs[0] == plan.split_tensor and y.shape[0] == 1, "row runs serve the split op (batch 1)"
-    out = []
-    for p in range(plan.patches):
-        tile = plan.computed[step][p]
-        ins = []
-        for i in dict.fromkeys(_activations(op, g)):
-            w = plan.windows[i][p]
-            if not contains(w, tile):
-                raise AssertionError(f"patch {p} of {op.name}: tile outside the window of {i}")  # a bug
-            ins.append((((tile[0] - w[0]) * w[3] + (tile[1] - w[1])) * c, w[3] * c))
-        out.append((tile[2], tile[3], ins, (tile[0] * full_w + tile[1]) * c))
-    return out
-
-
-def row_view(g: Graph, op: Op, width: int) -> Graph:
-    """A shallow copy of the graph whose activation inputs and output of `op` have the shape of one tile row,
-    (1, 1, width, C), for `row_runs`."""
-    tensors = dict(g.tensors)
-    for t in [*_activations(op, g), *op.outputs]:
-        tensors[t] = replace(g.tensors[t], shape=(1, 1, width, g.t(t).shape[3]))
-    return Graph(name=g.name, tensors=tensors, ops=g.ops, inputs=g.inputs, outputs=g.outputs, meta=g.meta)
-
-
-def buffer_view(g: Graph, plan: PatchPlan) -> Graph:
-    """A shallow copy of the graph whose stage-internal tensors have their buffer shapes (for unary ops, which
-    run their whole-tensor kernels on the buffers)."""
-    tensors = dict(g.tensors)
-    for t, shape in plan.buffer_shapes.items():
-        tensors[t] = replace(g.tensors[t], shape=shape)
-    return Graph(name=g.name, tensors=tensors, ops=g.ops, inputs=g.inputs, outputs=g.outputs, meta=g.meta)
-
-
-def buffer_op(op: Op, view: Graph) -> Op:
-    """The op with its compile-time constants prepared for the buffer shapes (element counts change)."""
-    twin = copy.copy(op)
-    twin.params = {}
-    REGISTRY[op.type].prepare(twin, view)
-    return twin
 
 
 def traced_tensors(g: Graph, plan: MemoryPlan) -> list[str]:

@@ -51,8 +51,9 @@ import numpy as np
 
 from .errors import InputError, UnsupportedError
 from .fixedpoint import accumulator_extremes
-from .ir import Graph, Op, Quant, Tensor, verify
+from .ir import Graph, Op, Quant, Tensor
 from .ops import REGISTRY
+from .verifier import verify
 
 METHODS = ("minmax", "percentile", "mse", "kl")
 BINS = 2048  # histogram bins on each side of 0

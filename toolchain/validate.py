@@ -17,8 +17,9 @@ from .data import TestData, dequantize, load_test_data, model_inputs, quantize, 
 from .driver import QUANTIZED_TFLITE, Build, Conversion, Step, quiet
 from .errors import InputError, ValidationError
 from .importers import import_model, is_tflite
-from .ir import Graph, verify
+from .ir import Graph
 from .patch import traced_tensors
+from .verifier import verify
 
 
 @dataclass

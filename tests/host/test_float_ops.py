@@ -14,9 +14,9 @@ from oneop import ACT, PAD, ModelBuilder, assert_bit_exact, assert_float_close, 
 from edgec import codegen, driver, host, reference, validate
 from edgec.errors import InputError
 from edgec.importers import import_model
-from edgec.ir import verify
 from edgec.memory import plan_memory
 from edgec.passes import canonicalize
+from edgec.verifier import verify
 
 F32 = np.float32
 

@@ -18,10 +18,10 @@ from edgec import host, reference, validate
 from edgec.codegen import emit_c
 from edgec.data import random_inputs
 from edgec.importers import import_model
-from edgec.ir import verify
 from edgec.memory import plan_memory
 from edgec.passes import canonicalize
 from edgec.schedule import reorder_for_memory
+from edgec.verifier import verify
 
 
 def compile_in_place(model: Path, out: Path):

@@ -116,9 +116,9 @@ def test_pointwise_chain_bit_exact(tmp_path):
 def test_not_pointwise_is_never_in_place(tmp_path):
     """3x3 and 1x1 stride-2 convolutions read other pixels than their own: the kernel must not claim them."""
     from edgec.importers import import_model
-    from edgec.ir import verify
     from edgec.ops import REGISTRY
     from edgec.passes import canonicalize
+    from edgec.verifier import verify
 
     path = tmp_path / "model.tflite"
     path.write_bytes(chain_model(np.random.default_rng(6)))

@@ -20,9 +20,9 @@ from edgec.compare import lsb_keys
 from edgec.fixedpoint import float32_parts, onnxruntime_scale, requantize_float32
 from edgec.host import find_cc
 from edgec.importers import import_model
-from edgec.ir import verify
 from edgec.memory import plan_memory
 from edgec.passes import canonicalize
+from edgec.verifier import verify
 
 
 def run_both(path, tmp_path, samples=24, seed=3):

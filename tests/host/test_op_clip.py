@@ -11,9 +11,9 @@ from oneop import ModelBuilder
 from edgec import codegen, host, reference, validate
 from edgec.data import random_inputs
 from edgec.importers import import_model
-from edgec.ir import verify
 from edgec.memory import plan_memory
 from edgec.passes import canonicalize
+from edgec.verifier import verify
 
 
 def clip_graph(tmp_path, shape, in_q, out_q, lo, hi):

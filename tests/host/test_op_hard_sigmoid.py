@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from edgec import codegen, host, reference, validate
-from edgec.ir import Graph, Op, Quant, Tensor, verify
+from edgec.ir import Graph, Op, Quant, Tensor
 from edgec.memory import plan_memory
 from edgec.passes import canonicalize
+from edgec.verifier import verify
 
 
 def hard_sigmoid_graph(shape, alpha, beta, in_q=None, out_q=None):

@@ -201,7 +201,7 @@ SYNTHETIC = {
                           .conv(8, 1), 10, [2, 3, 4]),
     "pools_relu_in_stage": (lambda: Net(26, 22, 3, 4).conv(8, 3, 1, relu=False).relu().pool("max", 3, 2, "SAME")
                             .conv(12, 3).pool("avg", 2, 2, "VALID").conv(6, 1), 5, [2, (3, 2), 4]),
-    # elementwise ops ending the stage: written row by row into the full split tensor (patch.row_runs)
+    # elementwise ops ending the stage: written row by row into the full split tensor (patch_emit.row_runs)
     "residual_add_ends_stage": (lambda: Net(44, 40, 3, 3).conv(8, 3, 2).residual(3).residual(5).conv(16, 3, 2)
                                 .conv(8, 1), 9, [2, 3, (2, 3), (5, 1)]),
     "relu_ends_stage": (lambda: Net(26, 22, 3, 4).conv(8, 3, 2, relu=False).conv(8, 3, relu=False).relu()

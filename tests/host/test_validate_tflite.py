@@ -228,7 +228,7 @@ def test_a_still_malformed_bias_quantization_shows_plain_numbers(tmp_path):
 
 
 def test_non_finite_float_bias(tmp_path):
-    """A float32 model with a +inf bias: refused by ir.verify (both importers), exit 2."""
+    """A float32 model with a +inf bias: refused by verifier.verify (both importers), exit 2."""
     b = ModelBuilder()
     x = b.input("x", (1, 8), dtype=np.float32)
     w = b.const("w", np.ones((4, 8), np.float32))

@@ -1,9 +1,10 @@
-"""ir.verify(): the invariants every stage relies on."""
+"""verifier.verify(): the invariants every stage relies on."""
 
 import numpy as np
 import pytest
 
-from edgec.ir import Graph, IRError, Op, Quant, Tensor, verify
+from edgec.ir import Graph, Op, Quant, Tensor
+from edgec.verifier import IRError, verify
 
 
 def q():

@@ -13,8 +13,8 @@ from edgec import reference
 from edgec.errors import InputError, UnsupportedError
 from edgec.importers import import_model
 from edgec.importers.onnx import import_onnx_model
-from edgec.ir import verify
 from edgec.passes import canonicalize
+from edgec.verifier import verify
 
 
 def against_ort(m: onnx.ModelProto, samples: int = 3, seed: int = 0, **kw):

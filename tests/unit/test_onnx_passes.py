@@ -15,8 +15,9 @@ from edgec import reference
 from edgec.errors import InputError
 from edgec.importers import onnx_passes
 from edgec.importers.onnx import import_onnx_model
-from edgec.ir import Graph, Op, Quant, Tensor, verify
+from edgec.ir import Graph, Op, Quant, Tensor
 from edgec.passes import canonicalize, fold_transposes, fuse_activations, fuse_hard_swish
+from edgec.verifier import verify
 
 
 def ort_run(m: onnx.ModelProto, x: np.ndarray) -> np.ndarray:

@@ -9,10 +9,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from edgec import memory, patch
-from edgec.ir import Graph, Op, Quant, Tensor, verify
+from edgec import memory, patch, patch_emit
+from edgec.ir import Graph, Op, Quant, Tensor
 from edgec.ops import REGISTRY
 from edgec.ops.window import out_size, pad_before
+from edgec.verifier import verify
 
 
 def brute_force_rows(out_start, out_len, in_size, k, stride, pad, dilation):
@@ -100,7 +101,7 @@ def test_windows_cover_receptive_fields_and_tiles():
                 covered[r[0]:r[0] + r[2], r[1]:r[1] + r[3]] += 1
             assert (covered == 1).all(), "the tiles partition the split tensor"
             for step in range(k + 1):
-                patch.region_rows(g, geo, step)  # raises if a computed region reads outside its window
+                patch_emit.region_rows(g, geo, step)  # raises if a computed region reads outside its window
             assert geo.mac_overhead >= 0
 
 
@@ -282,9 +283,9 @@ def test_row_runs_assemble_the_split_tensor(k, grid):
     # a "full tensor" whose elements are their own flat indices: a copied element names the pixel it came from
     pixel = np.arange(hh * ww * c).reshape(hh, ww, c)
     written = np.full(hh * ww * c, -1)
-    for p, (rows, width, ins, out) in enumerate(patch.row_runs(g, geo, k)):
+    for p, (rows, width, ins, out) in enumerate(patch_emit.row_runs(g, geo, k)):
         assert (rows, width) == geo.computed[k][p][2:]
-        for i, (start, stride) in zip(dict.fromkeys(patch._activations(op, g)), ins):
+        for i, (start, stride) in zip(dict.fromkeys(patch.activation_inputs(op, g)), ins):
             y0, x0, h, w = geo.windows[i][p]
             buf = pixel[y0:y0 + h, x0:x0 + w].reshape(-1)  # the window buffer of input i
             for r in range(rows):

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from edgec.importers import import_model
-from edgec.ir import Graph, Op, Tensor, verify
+from edgec.ir import Graph, Op, Tensor
 from edgec.memory import lifetimes, live_bytes_per_step, plan_memory
 from edgec.passes import canonicalize
 from edgec.schedule import best_order, order_peak, reorder_for_memory, reordered
+from edgec.verifier import verify
 
 
 def act(name, n):

@@ -18,16 +18,10 @@ import numpy as np
 
 from ..errors import InputError, UnsupportedError
 from ..fixedpoint import RescaleRangeError
-from ..ir import Graph, Op, Quant, Tensor
-from .tflite_checks import bias_quantization_quirk, plain, validate
+from ..ir import Graph, Op, Tensor
+from .tflite_checks import MAX_WINDOW, validate
+from .tflite_reader import Reader, tfl
 
-try:
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as tfl
-except ImportError:  # pragma: no cover - the wheel is a dependency; this only guards a broken install
-    tfl = None
-
-TFLITE_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool",
-                 7: "int16", 9: "int8", 10: "float64"}
 PADDING = {0: "SAME", 1: "VALID"}
 ACTIVATION = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
 
@@ -47,12 +41,6 @@ def _padding(opts) -> str:
     if opts.padding not in PADDING:
         raise Unsupported(f"padding {opts.padding} (supported: SAME, VALID)")
     return PADDING[opts.padding]
-
-
-#: the largest stride, dilation, filter size and dilated filter extent edgec accepts: the kernels' window
-#: arithmetic (origin = out * stride - pad, plus dilation * tap) then stays far inside int32. Real models use
-#: single or double digits (a global pool: the input's size).
-MAX_WINDOW = 65535
 
 
 def _positive(opts, *fields: str) -> None:
@@ -270,12 +258,12 @@ def TRANSPOSE_CONV(o, ctx):
 
 
 
-# ---- the reader -----------------------------------------------------------------------------------------------
+# ---- what an op function may read (the model itself: tflite_reader.Reader) -----------------------------------
 
 class _OpContext:
     """What an op function may ask of the model: constant inputs, and dropping inputs the IR op does not take."""
 
-    def __init__(self, reader: _Reader, op):
+    def __init__(self, reader: Reader, op):
         self.reader, self.op = reader, op
         self.inputs: list[int] = [int(i) for i in (op.inputs if op.inputs is not None else [])]
 
@@ -301,150 +289,6 @@ class _OpContext:
         return int(w[3] // x[3])
 
 
-class _Reader:
-    def __init__(self, path: Path, buf: bytes):
-        self.path = path
-        try:
-            self.model = tfl.ModelT.InitFromPackedBuf(buf, 0)
-        except Exception as e:  # flatbuffers raises a mix of struct/index/unicode errors on a damaged file
-            raise InputError(f"{path}: malformed TFLite file, truncated or damaged ({e or type(e).__name__})") from None
-        if not self.model.subgraphs:
-            raise InputError(f"{path}: the model has no subgraph")
-        self.sg = self.model.subgraphs[0]
-        self.op_names = {v: k for k, v in vars(tfl.BuiltinOperator).items() if not k.startswith("_")}
-        self.names = self._unique_names()
-        self._check_structure()
-        validate(self)
-
-    def _check_structure(self) -> None:
-        """A flatbuffer can parse and still point anywhere (a damaged or hand-made file; a negative index would
-        even wrap around in Python): every index must be in range and quantization consistent with the shape."""
-
-        def malformed(what: str) -> InputError:
-            return InputError(f"{self.path}: malformed TFLite file: {what}")
-
-        tensors, n_buffers = self.sg.tensors or [], len(self.model.buffers or [])
-        for i, t in enumerate(tensors):
-            if t.buffer != 0 and not 0 <= t.buffer < n_buffers:
-                raise malformed(f"tensor {self.names[i]} refers to buffer {t.buffer} of {n_buffers}")
-            q = t.quantization
-            n_scale = len(q.scale) if q is not None and q.scale is not None else 0
-            n_zp = len(q.zeroPoint) if q is not None and q.zeroPoint is not None else 0
-            if n_scale and n_zp not in (0, 1, n_scale):
-                raise malformed(f"tensor {self.names[i]} has {n_scale} scales but {n_zp} zero points")
-            if q is not None and n_scale > 1:
-                shape = plain(t.shape)
-                if bias_quantization_quirk(shape, n_scale, q.quantizedDimension):
-                    continue  # accepted as TFLite Micro does (tflite_checks.bias_quantization_quirk)
-                if not 0 <= q.quantizedDimension < len(shape) or shape[q.quantizedDimension] != n_scale:
-                    raise malformed(f"tensor {self.names[i]} of shape {shape} has {n_scale} per-channel scales "
-                                    f"along dimension {q.quantizedDimension}")
-
-        def check_indices(indices, what: str, optional: bool = False) -> None:
-            for i in indices if indices is not None else []:
-                if not (-1 if optional else 0) <= i < len(tensors):
-                    raise malformed(f"{what} refers to tensor {i} of {len(tensors)}")
-
-        n_codes = len(self.model.operatorCodes or [])
-        for k, op in enumerate(self.sg.operators or []):
-            if not 0 <= op.opcodeIndex < n_codes:
-                raise malformed(f"operator #{k} has operator code {op.opcodeIndex} of {n_codes}")
-            check_indices(op.inputs, f"operator #{k}'s input", optional=True)
-            check_indices(op.outputs, f"operator #{k}'s output")
-        check_indices(self.sg.inputs, "a model input")
-        check_indices(self.sg.outputs, "a model output")
-        for what, indices in (("inputs", self.sg.inputs), ("outputs", self.sg.outputs)):
-            if indices is None or len(indices) == 0:
-                raise malformed(f"the model has no {what}")
-
-        # dataflow: an operator reads model inputs, constants, variables and what an earlier operator wrote
-        def has_data(t) -> bool:
-            buf = self.model.buffers[t.buffer] if 0 <= t.buffer < n_buffers else None
-            return buf is not None and ((buf.data is not None and len(buf.data) > 0) or bool(getattr(buf, "size", 0)))
-
-        written = {int(i) for i in self.sg.inputs} | {i for i, t in enumerate(tensors) if t.isVariable or has_data(t)}
-        for k, op in enumerate(self.sg.operators or []):
-            if op.outputs is None or len(op.outputs) == 0:
-                raise malformed(f"operator #{k} has no output")
-            for i in op.inputs if op.inputs is not None else []:
-                if i >= 0 and int(i) not in written:
-                    raise malformed(f"operator #{k} reads tensor {self.names[i]} before any operator writes it")
-            for i in op.outputs:
-                if int(i) in written:
-                    raise malformed(f"tensor {self.names[i]} is written twice (the second time by operator #{k})")
-                written.add(int(i))
-        for i in self.sg.outputs:
-            if int(i) not in written:
-                raise malformed(f"model output {self.names[i]} is never written")
-            if has_data(tensors[i]) and int(i) not in self.sg.inputs:
-                raise malformed(f"model output {self.names[i]} is a constant")
-
-    def _unique_names(self) -> list[str]:
-        seen: dict[str, int] = {}
-        names = []
-        for i, t in enumerate(self.sg.tensors or []):
-            n = (t.name or b"").decode(errors="replace") or f"tensor_{i}"
-            if n in seen:
-                n = f"{n}#{i}"
-            seen[n] = i
-            names.append(n)
-        return names
-
-    def tensor_data(self, idx: int) -> np.ndarray | None:
-        t = self.sg.tensors[idx]
-        buf = self.model.buffers[t.buffer] if 0 <= t.buffer < len(self.model.buffers or []) else None
-        if buf is None or buf.data is None or len(buf.data) == 0:
-            if buf is not None and getattr(buf, "size", None):
-                raise InputError(f"{self.path}: tensor {self.names[idx]} stores its data outside the flatbuffer "
-                                 "(models over 2 GB), which edgec does not read")
-            return None
-        dtype = TFLITE_DTYPES.get(t.type)
-        if dtype in (None, "string", "float16", "float64"):
-            raise InputError(f"{self.path}: constant {self.names[idx]} has type {dtype or t.type}, not supported")
-        shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
-        expected = int(np.prod(shape, dtype=np.int64)) if shape else 1
-        if len(buf.data) % np.dtype(dtype).itemsize:
-            raise InputError(f"{self.path}: constant {self.names[idx]} holds {len(buf.data)} bytes, not a whole "
-                             f"number of {dtype} values: malformed file")
-        raw = np.frombuffer(np.asarray(buf.data, dtype=np.uint8).tobytes(), dtype=np.dtype(dtype).newbyteorder("<"))
-        if raw.size != expected:
-            raise InputError(f"{self.path}: constant {self.names[idx]} holds {raw.size} values, shape {shape} "
-                             f"needs {expected}: malformed file")
-        return raw.astype(np.dtype(dtype)).reshape(shape)
-
-    def tensor(self, idx: int, problems: list[str]) -> Tensor:
-        t = self.sg.tensors[idx]
-        name = self.names[idx]
-        dtype = TFLITE_DTYPES.get(t.type, f"type{t.type}")
-        shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
-        signature = [int(d) for d in t.shapeSignature] if t.shapeSignature is not None else list(shape)
-        # A dynamic batch (-1 in the signature's first dim, 1 in the shape) is the converter's default: run batch 1.
-        if any(d < 0 for d in shape) or any(d < 0 for d in signature[1:]):
-            problems.append(f"tensor {name}: dynamic shape {signature}; edgec needs static shapes "
-                            "(re-export the model with fixed input dimensions)")
-        quant = None
-        q = t.quantization
-        if q is not None and q.scale is not None and len(q.scale) > 0:
-            scale = np.asarray(q.scale, dtype=np.float32)
-            zp = np.asarray(q.zeroPoint if q.zeroPoint is not None else np.zeros_like(scale), dtype=np.int64)
-            if zp.size == 0:  # an empty zero-point vector: zero, as when it is absent
-                zp = np.zeros(scale.size, dtype=np.int64)
-            if zp.size == 1 and scale.size > 1:
-                zp = np.repeat(zp, scale.size)
-            axis = int(q.quantizedDimension) if scale.size > 1 else None
-            if axis is not None and bias_quantization_quirk(list(shape), scale.size, axis):
-                axis = 0  # a 1-D bias whose quantized_dimension names its weights' axis
-            quant = Quant(scale=scale, zero_point=zp, axis=axis)
-        return Tensor(name=name, shape=shape, dtype=dtype, quant=quant, data=self.tensor_data(idx))
-
-    def op_code(self, op) -> str:
-        oc = self.model.operatorCodes[op.opcodeIndex]
-        code = max(oc.builtinCode, oc.deprecatedBuiltinCode)
-        if code == tfl.BuiltinOperator.CUSTOM:
-            return f"CUSTOM:{(oc.customCode or b'').decode(errors='replace')}"
-        return self.op_names.get(code, f"BUILTIN_{code}")
-
-
 def _identifier(s: str) -> str:
     return re.sub(r"[^0-9A-Za-z_]", "_", s)
 
@@ -453,18 +297,11 @@ FLOAT_TYPES = {0, 1, 10}  # FLOAT32, FLOAT16, FLOAT64
 INTEGER_WEIGHT_TYPES = {3, 7, 9}  # UINT8, INT16, INT8: quantized weights (INT32/INT64 constants are shapes, axes)
 
 
-def _reject_hybrid(r: _Reader) -> None:
+def _reject_hybrid(r: Reader) -> None:
     """edgec builds float32 models and full-integer int8 models. A hybrid model (dynamic-range quantization: int8
     weights read by float operators, which quantize their input at run time; or float weights under int8
     activations) and float16/float64 compute are one clear error, not one line per op. QUANTIZE / DEQUANTIZE are
     conversions (the float interface of an int8 model, or a float section inside one) and are not checked here."""
-    buffers = r.model.buffers or []
-
-    def is_const(i: int) -> bool:
-        t = r.sg.tensors[i]
-        buf = buffers[t.buffer] if 0 < t.buffer < len(buffers) else None
-        return buf is not None and buf.data is not None and len(buf.data) > 0
-
     wide, hybrid = [], []
     for top in r.sg.operators or []:
         if r.op_code(top) in ("QUANTIZE", "DEQUANTIZE"):
@@ -475,8 +312,8 @@ def _reject_hybrid(r: _Reader) -> None:
         if types & {1, 10}:
             wide.append(top)
             continue
-        acts = {r.sg.tensors[i].type for i in [*(i for i in ins if not is_const(i)), *outs]}
-        consts = {r.sg.tensors[i].type for i in ins if is_const(i)}
+        acts = {r.sg.tensors[i].type for i in [*(i for i in ins if not r.is_const(i)), *outs]}
+        consts = {r.sg.tensors[i].type for i in ins if r.is_const(i)}
         if (0 in acts and consts & INTEGER_WEIGHT_TYPES) or (acts & {9} and 0 in consts) or (0 in acts and acts & {9}):
             hybrid.append(top)
     if wide:
@@ -496,7 +333,8 @@ def import_tflite(path: Path) -> Graph:
 
     if tfl is None:
         raise InputError("the tflite-micro package is missing: pip install edgec's dependencies")
-    r = _Reader(path, path.read_bytes())
+    r = Reader(path, path.read_bytes())
+    validate(r)
     if len(r.model.subgraphs) > 1:
         raise UnsupportedError([f"the model has {len(r.model.subgraphs)} subgraphs (control flow: WHILE/IF/CALL); "
                                 "edgec supports single-subgraph models"])

@@ -10,18 +10,19 @@ quirk below); what it would compute with undefined behaviour, or crash on, is re
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..c_text import display_text
 from ..errors import InputError
 from ..fixedpoint import accumulator_extremes
-
-if TYPE_CHECKING:
-    from .tflite import _Reader
+from .tflite_reader import Reader, plain
 
 INT32_MAX = 2**31 - 1
+#: the largest stride, dilation, filter size and dilated filter extent edgec accepts: the kernels' window
+#: arithmetic (origin = out * stride - pad, plus dilation * tap) then stays far inside int32. Real models use
+#: single or double digits (a global pool: the input's size).
+MAX_WINDOW = 65535
 
 #: zero points a quantized tensor of this TFLite type may hold: the type's range. TFLite's 16x8 spec makes int16
 #: activations symmetric, but TFLite Micro's QUANTIZE and DEQUANTIZE take any int16 zero point (their reference
@@ -54,36 +55,22 @@ ACCUMULATING = {"CONV_2D": (1, 2, 0), "DEPTHWISE_CONV_2D": (1, 2, 3), "FULLY_CON
                 "TRANSPOSE_CONV": (1, 3, 0)}
 
 
-def _name(r: _Reader, idx: int) -> str:
+def _name(r: Reader, idx: int) -> str:
     """A tensor's name for a message: on one line whatever the file holds (a newline or escape in a name is shown
     as \\xNN)."""
     return display_text(r.names[idx])
 
 
-def plain(values) -> list:
-    """Python numbers for a message (a numpy scalar's repr, np.int32(8), must never reach a user)."""
-    return [v.item() if isinstance(v, np.generic) else v for v in (values if values is not None else [])]
-
-
-def bias_quantization_quirk(shape: list[int], n_scale: int, axis: int) -> bool:
-    """Some converter versions write a 1-D bias's per-channel quantization with the quantized_dimension of its
-    weights (3 for a depthwise filter, 1 or 3 elsewhere), a dimension the bias lacks. TFLite Micro never reads a
-    bias's quantized_dimension (the kernels rescale with input scale x weight scale), so such models run there;
-    edgec accepts them the same way and reads the scales along the bias's only axis."""
-    return len(shape) == 1 and shape[0] == n_scale and not 0 <= axis < len(shape)
-
-
-def check_quantization(r: _Reader) -> list[str]:
+def check_quantization(r: Reader) -> list[str]:
     """Scales finite and positive (0 allowed on a constant's channel: TFLM flushes it to a zero multiplier),
     zero points within the tensor's type, per-channel zero points 0, per-channel axis within the shape."""
     problems = []
-    buffers = r.model.buffers or []
     for i, t in enumerate(r.sg.tensors or []):
         q = t.quantization
         if q is None or q.scale is None or len(q.scale) == 0:
             continue
         name = _name(r, i)
-        is_const = 0 < t.buffer < len(buffers) and buffers[t.buffer].data is not None and len(buffers[t.buffer].data)
+        is_const = r.is_const(i)
         scales = np.asarray(q.scale, dtype=np.float64)
         bad = [str(np.float32(s)) for s in scales if not math.isfinite(s) or s < 0 or (s == 0 and not is_const)]
         if bad:
@@ -103,7 +90,7 @@ def check_quantization(r: _Reader) -> list[str]:
     return problems
 
 
-def check_tensor_sizes(r: _Reader) -> list[str]:
+def check_tensor_sizes(r: Reader) -> list[str]:
     """Every tensor's byte size (product of its shape x element size) fits MAX_BYTES. A damaged dimension
     (16777219 channels) otherwise reaches the memory planner and the patch search, which work per byte."""
     problems = []
@@ -119,7 +106,7 @@ def check_tensor_sizes(r: _Reader) -> list[str]:
     return problems
 
 
-def check_graph_inputs(r: _Reader) -> list[str]:
+def check_graph_inputs(r: Reader) -> list[str]:
     """A subgraph input is data the caller supplies at run time, so it is not a constant (a tensor whose buffer
     holds data): TFLite Micro would overwrite the constant, and edgec's memory planner gives a constant no arena
     place. (A constant output is refused with the structure checks.)"""
@@ -136,7 +123,7 @@ def check_graph_inputs(r: _Reader) -> list[str]:
     return problems
 
 
-def check_inputs_present(r: _Reader) -> list[str]:
+def check_inputs_present(r: Reader) -> list[str]:
     """-1 (absent) only where the operator has an optional input."""
     problems = []
     for k, op in enumerate(r.sg.operators or []):
@@ -150,7 +137,7 @@ def check_inputs_present(r: _Reader) -> list[str]:
     return problems
 
 
-def check_ranks(r: _Reader) -> list[str]:
+def check_ranks(r: Reader) -> list[str]:
     """Every tensor an operator reads or writes has the rank the operator's kernel indexes it with."""
     problems = []
     for k, op in enumerate(r.sg.operators or []):
@@ -168,7 +155,7 @@ def check_ranks(r: _Reader) -> list[str]:
     return problems
 
 
-def check_variables(r: _Reader) -> list[str]:
+def check_variables(r: Reader) -> list[str]:
     """Variable tensors (state kept across invocations, as an LSTM's) are refused: edgec has no stateful op. TFLite
     Micro allocates a variable in its arena, ignores the buffer's data and resets it to the zero point, so a
     constant marked variable is not the constant its buffer holds there."""
@@ -180,7 +167,7 @@ def check_variables(r: _Reader) -> list[str]:
     return problems
 
 
-def check_depthwise_options(r: _Reader) -> list[str]:
+def check_depthwise_options(r: Reader) -> list[str]:
     """DEPTHWISE_CONV_2D's depth_multiplier is what TFLite Micro's kernel loops over (it does not derive it from
     the shapes): it must equal the filter's channels / the input's channels. Another value makes TFLM read outside
     its tensors (32767 crashed it) or, for 0, compute nothing."""
@@ -208,7 +195,7 @@ def _scale(t) -> float | None:
     return float(q.scale[0]) if q is not None and q.scale is not None and len(q.scale) else None
 
 
-def check_bias_scale(r: _Reader) -> list[str]:
+def check_bias_scale(r: Reader) -> list[str]:
     """A FULLY_CONNECTED with per-tensor weights: TFLite Micro's Prepare (GetQuantizedConvolutionMultipler) refuses
     a bias scale that differs from input scale x weights scale (in double, as the pinned wheel computes it) by more
     than 2 % of
@@ -237,7 +224,7 @@ def check_bias_scale(r: _Reader) -> list[str]:
     return problems
 
 
-def check_bias_length(r: _Reader) -> list[str]:
+def check_bias_length(r: Reader) -> list[str]:
     """A conv-like operator's bias holds one int32 per output channel (the weights' output-channel dimension): the
     kernels read bias[c] for every channel c, so a shorter bias would be read past its end."""
     problems = []
@@ -259,11 +246,9 @@ def check_bias_length(r: _Reader) -> list[str]:
     return problems
 
 
-def check_dilated_extent(r: _Reader) -> list[str]:
+def check_dilated_extent(r: Reader) -> list[str]:
     """A conv's dilated filter extent (taps - 1) * dilation + 1 stays within the window domain (MAX_WINDOW), so the
     padding and tap offsets the kernel adds up fit an int (each factor alone is checked with the options)."""
-    from .tflite import MAX_WINDOW
-
     problems = []
     for k, op in enumerate(r.sg.operators or []):
         code = r.op_code(op)
@@ -283,7 +268,7 @@ def check_dilated_extent(r: _Reader) -> list[str]:
     return problems
 
 
-def check_bias_headroom(r: _Reader) -> list[str]:
+def check_bias_headroom(r: Reader) -> list[str]:
     """The int32 accumulator of a conv-like op starts at the bias and adds w * (x - zp_x) for every tap: it cannot
     overflow when |bias[c]| + sum |w[c]| * max|x - zp_x| <= INT32_MAX for every output channel c (the C kernel and
     TFLite Micro both accumulate in int32; an overflow is undefined behaviour in both)."""
@@ -322,7 +307,7 @@ def check_bias_headroom(r: _Reader) -> list[str]:
     return problems
 
 
-def validate(r: _Reader) -> None:
+def validate(r: Reader) -> None:
     """All of the checks above; every problem in one message (exit 2)."""
     problems = (check_tensor_sizes(r) + check_graph_inputs(r) + check_quantization(r) + check_inputs_present(r)
                 + check_ranks(r) + check_variables(r)

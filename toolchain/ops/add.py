@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..c_emit import c_list
 from ..fixedpoint import activation_range, multiply_by_quantized_multiplier, quantize_multiplier
 from .base import Operator, Quantization, fused_activation_supported, is_float, register
 from .float_common import activate, activation_fields, all_float32
@@ -118,11 +119,6 @@ def unbroadcast_inputs(op, g) -> tuple[int, ...]:
         return ()
     y = tuple(g.t(op.outputs[0]).shape)
     return tuple(k for k in (0, 1) if _padded(tuple(g.t(op.inputs[k]).shape), len(y)) == y)
-
-
-def c_list(values) -> str:
-    """A C brace initializer for an int32_t array field."""
-    return "{" + ", ".join(str(int(v)) for v in values) + "}"
 
 
 def broadcast_inputs(op, g, inputs) -> tuple[np.ndarray, np.ndarray]:

@@ -38,13 +38,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..codegen import EmitContext
-    from ..exporters.tflite import TfliteWriter
+    from ..c_emit import EmitContext
     from ..ir import Graph, Op
 
 Constraint = Callable[["Op", "Graph"], bool]
@@ -103,6 +102,23 @@ class Quantization:
 FACTS = ("fuses_activation", "patch_kind", "quantization", "not_exportable", "backward")
 
 
+
+class ExportWriter(Protocol):
+    """What an op's export_tflite is given (exporters/tflite.py's TfliteWriter; declared here so that the ops,
+    which the exporter imports, never import the exporter)."""
+
+    @property
+    def Unsupported(self) -> type[Exception]: ...  # raised with the reason an op instance cannot be written
+
+    def int32(self, name: str, values: Any) -> int: ...
+
+    def const_like(self, name: str, values: Any, like: str) -> int: ...
+
+    def activation(self, op: Op) -> int: ...
+
+    def padding(self, op: Op) -> int: ...
+
+
 class Operator:
     type: str = ""
     kernel: str | None = None  # None: no C kernel (e.g. an alias such as reshape)
@@ -138,7 +154,7 @@ class Operator:
         """(k_h, k_w, dilation_h, dilation_w) of a patch_kind "window" op."""
         raise NotImplementedError(f"{self.type}: not a sliding-window op")
 
-    def export_tflite(self, op: Op, g: Graph, w: TfliteWriter, ins: list[int]) -> TfliteOp:
+    def export_tflite(self, op: Op, g: Graph, w: ExportWriter, ins: list[int]) -> TfliteOp:
         """The op as a TFLite builtin: `ins` are the file's tensor indices of the op's IR inputs (-1 for a missing
         optional one); `w` writes extra constant inputs (w.int32) and knows the options' codes (w.activation,
         w.padding). An op instance the file cannot hold raises w.Unsupported(reason)."""

@@ -9,14 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fixedpoint import (
-    activation_range,
-    float32_parts,
-    multiply_by_quantized_multiplier,
-    onnxruntime_scale,
-    quantize_multiplier,
-    requantize_float32,
-)
 from .base import (
     Operator,
     Quantization,
@@ -36,62 +28,8 @@ from .float_common import (
     window_geometry,
     windows_f64,
 )
+from .int8_common import bias_int32, onnxruntime_rounding, prepare_rescale, requantize, weights_int8_symmetric
 from .window import out_size, valid_padding_attr, window_pads
-
-
-def weights_int8_symmetric(op, g) -> bool:
-    """weights are int8 with zero point 0 (symmetric), per tensor or per output channel"""
-    w = g.t(op.inputs[1])
-    return w.dtype == "int8" and w.is_const and w.quant is not None and not np.any(w.quant.zero_point)
-
-
-def bias_int32(op, g) -> bool:
-    """bias, when present, is a constant int32 tensor"""
-    return len(op.inputs) < 3 or op.inputs[2] is None or (g.t(op.inputs[2]).dtype == "int32"
-                                                           and g.t(op.inputs[2]).is_const)
-
-
-def channel_multipliers(op, g) -> tuple[np.ndarray, np.ndarray]:
-    """(M, shift) per output channel from s_x * s_w[c] / s_y, in double precision as TFLite computes it."""
-    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
-    assert w.quant is not None
-    channels = y.shape[-1]
-    w_scales = w.quant.scale if w.quant.scale.size > 1 else np.repeat(w.quant.scale, channels)
-    pairs = [quantize_multiplier(float(np.float64(x.scale) * np.float64(s) / np.float64(y.scale))) for s in w_scales]
-    return np.array([p[0] for p in pairs], dtype=np.int32), np.array([p[1] for p in pairs], dtype=np.int32)
-
-
-def onnxruntime_rounding(op) -> bool:
-    """attrs["rounding"] == "onnxruntime" (the ONNX QDQ importer sets it): rescale like onnxruntime's MLAS, in
-    float32 with ties to even (fixedpoint.requantize_float32), instead of TFLite's fixed-point multiplier."""
-    return op.type in ("conv2d", "depthwise_conv2d", "fully_connected") and op.attrs.get("rounding") == "onnxruntime"
-
-
-def onnxruntime_multipliers(op, g) -> tuple[np.ndarray, np.ndarray]:
-    """(m, e) per output channel: onnxruntime's float32 scale (s_x * s_w[c]) / s_y = m * 2^e."""
-    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
-    assert w.quant is not None
-    w_scales = w.quant.scale if w.quant.scale.size > 1 else np.repeat(w.quant.scale, y.shape[-1])
-    return float32_parts(onnxruntime_scale(x.scale, w_scales, y.scale))
-
-
-def requantize(acc: np.ndarray, op, g) -> np.ndarray:
-    """int32 accumulators [..., C] -> int8 outputs, with op.params' multipliers, zero point and clamp."""
-    p = op.params
-    if onnxruntime_rounding(op):
-        y = requantize_float32(acc, p["multiplier"], p["shift"]) + p["output_offset"]
-        return np.clip(y, p["act_min"], p["act_max"]).astype(np.int8)
-    y = multiply_by_quantized_multiplier(acc, p["multiplier"], p["shift"]) + p["output_offset"]
-    return np.clip(y, p["act_min"], p["act_max"]).astype(np.int8)
-
-
-def prepare_rescale(op, g) -> None:
-    """The constants every conv-like op needs: per-channel (M, shift), zero points, activation clamp."""
-    x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
-    multiplier, shift = onnxruntime_multipliers(op, g) if onnxruntime_rounding(op) else channel_multipliers(op, g)
-    act_min, act_max = activation_range(op.attrs.get("activation", "NONE"), y.scale, y.zero_point)
-    op.params.update(multiplier=multiplier, shift=shift, input_offset=-x.zero_point, output_offset=y.zero_point,
-                     act_min=act_min, act_max=act_max)
 
 
 def padded_windows(x: np.ndarray, op, k_h: int, k_w: int, out_h: int, out_w: int, pad_value: int) -> np.ndarray:

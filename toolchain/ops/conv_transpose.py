@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Operator, Quantization, fused_activation_supported, io_int8, per_tensor_activations, register
-from .conv2d import bias_int32, prepare_rescale, requantize, weights_int8_symmetric
 from .float_common import activate, activation_fields, all_float32, float_bias, weights_const_f32
+from .int8_common import bias_int32, prepare_rescale, requantize, weights_int8_symmetric
 from .window import out_size, pad_before
 
 

@@ -17,15 +17,7 @@ from .base import (
     per_tensor_activations,
     register,
 )
-from .conv2d import (
-    bias_int32,
-    conv_kernel_fields,
-    conv_output_shape,
-    padded_windows,
-    prepare_conv,
-    requantize,
-    weights_int8_symmetric,
-)
+from .conv2d import conv_kernel_fields, conv_output_shape, padded_windows, prepare_conv
 from .float_common import (
     activate,
     activation_fields,
@@ -35,6 +27,7 @@ from .float_common import (
     window_geometry,
     windows_f64,
 )
+from .int8_common import bias_int32, requantize, weights_int8_symmetric
 from .window import valid_padding_attr
 
 

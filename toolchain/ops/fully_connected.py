@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Operator, Quantization, fused_activation_supported, io_int8, per_tensor_activations, register
-from .conv2d import bias_int32, onnxruntime_rounding, prepare_rescale, requantize, weights_int8_symmetric
 from .float_common import activate, activation_fields, all_float32, float_bias, weights_const_f32
+from .int8_common import bias_int32, onnxruntime_rounding, prepare_rescale, requantize, weights_int8_symmetric
 
 
 def weights_are_2d(op, g) -> bool:
@@ -75,7 +75,7 @@ class FullyConnected(Operator):
                       multiplier=ctx.const_array(op, "multiplier", p["multiplier"]),
                       shift=ctx.const_array(op, "shift", p["shift"]))
         if onnxruntime_rounding(op):
-            fields["rounding"] = 1  # onnxruntime's float32 rescale (conv2d.onnxruntime_rounding)
+            fields["rounding"] = 1  # onnxruntime's float32 rescale (int8_common.onnxruntime_rounding)
         params = ctx.params_struct(op, "edgec_fully_connected_s8_params", fields)
         return f"edgec_fully_connected_s8(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..c_emit import c_list
 from ..fixedpoint import (
     float32_parts,
     multiply_by_quantized_multiplier,
@@ -27,7 +28,6 @@ from ..fixedpoint import (
     requantize_float32,
     wrap_int32,
 )
-from .add import c_list
 from .base import Operator, Quantization, io_int8, per_tensor_activations, register
 from .float_common import all_float32
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .add import c_list
+from ..c_emit import c_list
 from .base import Operator, Quantization, register
 from .float_common import all_float32, c_float
 

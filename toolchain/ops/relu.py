@@ -25,7 +25,11 @@ KINDS: dict[tuple[float | None, float | None], str] = {
     (0.0, None): "RELU", (0.0, 6.0): "RELU6", (-1.0, 1.0): "RELU_N1_TO_1"}
 
 
-def _kind(op) -> str | None:
+def relu_builtin(op) -> str | None:
+    """The TFLite builtin a `relu` op's bounds (attrs lo, hi) are: "RELU" (0, none), "RELU6" (0, 6) or
+    "RELU_N1_TO_1" (-1, 1); None for any other bounds (an ONNX Clip), which TFLite has no operator for. The int8
+    kernel follows it (RELU6 clamps without a rescale), and so do the passes that fuse a relu into the op before
+    it, the quantizer (RELU6 keeps its input's quantization) and the .tflite exporter."""
     lo, hi = op.attrs.get("lo"), op.attrs.get("hi")
     return KINDS.get((None if lo is None else float(lo), None if hi is None else float(hi)))
 
@@ -84,17 +88,17 @@ class Relu(Operator):
 
     def quantization_for(self, op):
         # a RELU6 shares its input's quantization (as TFLite's converter quantizes it), other clamps calibrate
-        return Quantization(output="same_as_input") if _kind(op) == "RELU6" else self.quantization
+        return Quantization(output="same_as_input") if relu_builtin(op) == "RELU6" else self.quantization
 
     def export_tflite(self, op, g, w, ins):
-        kind = _kind(op)
+        kind = relu_builtin(op)
         if kind is None:
             raise w.Unsupported(f"a clamp to [{op.attrs.get('lo')}, {op.attrs.get('hi')}] has no TFLite builtin")
         return kind, ins, None, {}
 
     def prepare(self, op, g):
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
-        kind = _kind(op)
+        kind = relu_builtin(op)
         if kind == "RELU6":
             six = min(127, max(-128, _round_quantize(6.0, x.scale) + x.zero_point))
             op.params.update(rescale=False, act_min=x.zero_point, act_max=six, multiplier=0, shift=0)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .add import c_list
+from ..c_emit import c_list
 from .base import Operator, Quantization, register, same_quant
 
 MAX_RANK = 6  # TFLM accepts 1-D to 5-D; edgec's loop nest takes 6

@@ -1,0 +1,92 @@
+"""What an operator's `emit` writes C with: `EmitContext` (a C expression for each tensor, const arrays in flash,
+parameter structs) and the initializer helpers (`c_list`, `designated`).
+
+The op modules, the patch stage's emitter (patch_emit.py) and codegen.py all use these, so they live below all
+three: this module imports only the IR and c_text, never the planner (the context reads the memory plan through
+`ArenaPlan`, the three questions an op asks of it) nor an op. It is not c_text.py: that module has one job, the
+only ways model text may reach generated files (sanitized comments, generated identifiers), and keeping it to
+that job keeps the rule easy to audit; this one formats edgec's own numbers and symbols into C.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from .c_text import CNames, c_comment_text, sanitize
+from .ir import C_TYPES, Graph, Op
+
+
+class ArenaPlan(Protocol):
+    """Where the memory plan (memory.MemoryPlan) put activations: what an emitted call needs of it."""
+
+    def offset(self, tensor: str) -> int: ...
+
+    def scratch_offset(self, op_name: str) -> int: ...
+
+    def is_in_place(self, op_name: str) -> bool: ...
+
+
+def c_list(values) -> str:
+    """A C brace initializer for an int32_t array field."""
+    return "{" + ", ".join(str(int(v)) for v in values) + "}"
+
+
+def designated(fields: dict, indent: str = "    ") -> str:
+    """A C99 designated initializer `{ .a = 1, .b = 2 }`, one field per line at `indent`."""
+    return "{\n" + ",\n".join(f"{indent}.{k} = {v}" for k, v in fields.items()) + "\n" + indent[4:] + "}"
+
+
+@dataclass
+class ConstArray:
+    symbol: str
+    ctype: str
+    data: np.ndarray
+    comment: str = ""
+
+
+@dataclass
+class EmitContext:
+    """Model text never becomes C here: symbols come from `names` (generated identifiers, collision-free), and
+    a name appears only in a comment through c_comment_text (c_text.py)."""
+
+    g: Graph
+    plan: ArenaPlan
+    prefix: str
+    consts: dict[str | tuple[str, str], ConstArray] = field(default_factory=dict)  # tensor or (op, field) -> array
+    structs: list[str] = field(default_factory=list)
+    names: CNames = field(default_factory=CNames)
+    op_index: dict[str, int] = field(default_factory=dict)  # op name -> its index (the generated stem op_<k>)
+
+    def stem(self, op: Op) -> str:
+        return self.names.stem(op.name, self.op_index.get(op.name, len(self.op_index)))
+
+    def ptr(self, tensor: str | None) -> str:
+        """C expression for a tensor's first element, typed after its dtype."""
+        if tensor is None:
+            return "NULL"
+        t = self.g.t(tensor)
+        ctype = C_TYPES[t.dtype]
+        if t.is_const:
+            if tensor not in self.consts:
+                symbol = self.names.claim(f"{self.prefix}_w{len(self.consts)}_{sanitize(t.name)[-40:]}")
+                comment = f"{c_comment_text(t.name)} {list(t.shape)} {t.dtype}"
+                self.consts[tensor] = ConstArray(symbol, ctype, t.data, comment)  # type: ignore[arg-type]
+            return self.consts[tensor].symbol
+        return f"(({ctype} *)(edgec_arena.bytes + {self.plan.offset(tensor)}))"
+
+    def const_array(self, op: Op, field_name: str, data: np.ndarray, ctype: str = "int32_t") -> str:
+        """A compile-time array (multipliers, shifts, tables) placed in flash; returns its symbol."""
+        key = (op.name, field_name)  # the patch stage emits an op once per tile width: one array
+        symbol = self.consts[key].symbol if key in self.consts else self.names.claim(
+            f"{self.prefix}_{self.stem(op)}_{field_name}")
+        self.consts[key] = ConstArray(symbol, ctype, np.asarray(data), f"{c_comment_text(op.name)} {field_name}")
+        return symbol
+
+    def params_struct(self, op: Op, ctype: str, fields: dict) -> str:
+        """A `static const` parameter struct in model.c (flash), with designated initializers."""
+        symbol = self.names.claim(f"{self.stem(op)}_params")
+        self.structs.append(f"static const {ctype} {symbol} = {designated(fields)};")
+        return symbol
