@@ -60,6 +60,7 @@ IMPORTERS: dict[str, OpImporter] = {
     "Sigmoid": unary("logistic"),
     "Tanh": unary("tanh"),
     "HardSwish": unary("hard_swish"),
+    "Abs": unary("abs"),
     "Clip": onnx_elementwise.Clip,
     "LeakyRelu": onnx_elementwise.LeakyRelu,
     "HardSigmoid": onnx_elementwise.HardSigmoid,

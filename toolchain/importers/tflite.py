@@ -219,6 +219,11 @@ def HARD_SWISH(o, ctx):
     return {}
 
 
+@tflite_op("abs")
+def ABS(o, ctx):
+    return {}
+
+
 def _output_dims(ctx) -> list[int]:
     out = ctx.reader.sg.tensors[int(ctx.op.outputs[0])]
     return [int(d) for d in (out.shape if out.shape is not None else [])]
