@@ -152,14 +152,17 @@ def schedule_options(fn):
                           "[default: only when layer by layer does not fit the budget]."),
         click.option("--max-mac-overhead", type=FiniteFloat(0, 1000), default=20.0, show_default=True,
                      help="Patch search: most extra MACs allowed for the recomputed halos, in percent."),
+        click.option("--kernels", type=click.Choice(["auto", "portable"]), default="auto", show_default=True,
+                     help="auto: per layer, the fastest kernel the board's core runs (DSP kernels on Cortex-M4/M7/"
+                          "M33/M55); portable: the portable C kernels everywhere (the reference)."),
     ]):
         fn = option(fn)
     return fn
 
 
-def _schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead) -> dict:
+def _schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead, kernels) -> dict:
     return dict(sram_budget=sram_budget, flash_budget=flash_budget, patch=patch,
-                max_mac_overhead=max_mac_overhead / 100)
+                max_mac_overhead=max_mac_overhead / 100, kernels=kernels)
 
 
 def _with_flash_budget(run, flash_budget: int | None):
@@ -351,12 +354,12 @@ def _default_out(model: Path) -> Path:
 @click.option("--report", "as_report", is_flag=True, help="Print report.md (schedule, per-layer table) on stdout.")
 @click.option("--dump", "dump", multiple=True, callback=_dump_stages, metavar="STAGE",
               help="Write the IR after STAGE as text (repeatable, or a comma list; `all`): import, simplify, "
-                   "convert, canonicalize, reorder, schedule.")
+                   "convert, canonicalize, kernels, reorder, schedule.")
 @click.option("--dump-to", "dump_to", type=click.Choice(["out", "-"]),
               help="Where --dump writes: `out`, files dump/NN-STAGE.txt in the output folder [default]; `-`, "
                    "stdout, as each stage finishes.")
 @click.pass_context
-def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_overhead, calib, calib_method,
+def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_overhead, kernels, calib, calib_method,
           calib_samples, mean, std, pixel_scale, dtype, input_shape, as_json, as_report, dump, dump_to):
     """Compile MODEL (.tflite or .onnx) into a C folder: model.c/h, weights.c, runtime/, main.c, Makefile, report;
     for a Cortex-M board also firmware.elf, linked against its SRAM and flash."""
@@ -377,7 +380,7 @@ def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_over
         with stages as step:
             b = _with_flash_budget(lambda: driver.build(
                 model, out or _default_out(model), board, step, conversion=conversion, dumps=dumps,
-                **_schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead)), flash_budget)
+                **_schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead, kernels)), flash_budget)
         if as_json:
             click.echo(json.dumps(b.report))
             return
@@ -425,7 +428,8 @@ def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_over
 @click.option("--json", "as_json", is_flag=True, help="Print report.json (with its `test` section) on stdout.")
 @click.pass_context
 def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, device, sram_budget, flash_budget, patch,
-         max_mac_overhead, calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape, as_json):
+         max_mac_overhead, kernels, calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape,
+         as_json):
     """Build MODEL, run it on test vectors (host, emulated board, or the real board with --device) and compare every
     output with TFLite Micro (and LiteRT); a model edgec quantized is also judged against the float model."""
     from . import validate
@@ -440,7 +444,7 @@ def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, devic
             r = _with_flash_budget(lambda: validate.test(
                 model, out or _default_out(model), board, inputs, samples, seed, tolerance, layers, step,
                 device=device, conversion=conversion,
-                **_schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead)), flash_budget)
+                **_schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead, kernels)), flash_budget)
         if as_json:
             click.echo(json.dumps(r.build.report))
         else:

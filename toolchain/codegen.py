@@ -25,6 +25,8 @@ from .ops import REGISTRY
 from .patch_emit import stage_layer
 
 COMMON_RUNTIME = ["edgec_fixedpoint.h", "edgec_broadcast.h", "edgec_region.h", "edgec_float.h"]
+#: copied only when a chosen fast kernel includes it (a host build stays as it was)
+DSP_RUNTIME = ["edgec_acle.h"]
 
 
 def c_array_body(a: np.ndarray, per_line: int = 24) -> str:
@@ -106,7 +108,7 @@ def emit_c(g: Graph, plan: MemoryPlan, out_dir: Path) -> list[str]:
         traces = [dict(ptr=ctx.ptr(o), nbytes=g.t(o).nbytes) for o in op.outputs]
         layers.append(dict(index=k, op=op, label=c_comment_text(op.attrs.get("label", op.name)), call=call,
                            traces=traces))
-    kernels = sorted({kern for op in g.ops if (kern := REGISTRY[op.type].kernel_for(op, g)) is not None})
+    kernels = sorted({kern for op in g.ops for kern in REGISTRY[op.type].kernels_for(op, g)})
     env = _env()
     guard = prefix.upper()
     common = dict(g=g, model_name=c_comment_text(g.name), prefix=prefix, guard=guard, arena_bytes=plan.arena_bytes,
@@ -124,6 +126,8 @@ def emit_c(g: Graph, plan: MemoryPlan, out_dir: Path) -> list[str]:
     runtime_dir.mkdir(exist_ok=True)
     src = resources.files("edgec.runtime")
     needed = COMMON_RUNTIME + [f"{k}.{ext}" for k in kernels for ext in ("h", "c")]
+    if any(k.endswith("_dsp") for k in kernels):
+        needed += DSP_RUNTIME
     for fname in needed:
         with resources.as_file(src / fname) as p:
             shutil.copyfile(p, runtime_dir / fname)

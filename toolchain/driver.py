@@ -28,6 +28,7 @@ from .errors import BudgetError, InputError
 from .importers import import_model, is_tflite
 from .ir import Graph
 from .irtext import Dumps
+from .kernels import kernel_target, select_kernels
 from .memory import MemoryPlan, plan_memory
 from .passes import canonicalize, simplify
 from .patch import apply_patches, search_patches
@@ -38,7 +39,7 @@ from .verifier import verify
 Step = Callable[[str], None]
 
 #: the stages whose IR `--dump` writes, in the order they run (codegen's output is the C itself)
-STAGES = ("import", "simplify", "convert", "canonicalize", "reorder", "schedule")
+STAGES = ("import", "simplify", "convert", "canonicalize", "kernels", "reorder", "schedule")
 
 QUANTIZED_TFLITE = "model_int8.tflite"
 
@@ -77,7 +78,8 @@ class Conversion:
 
 def compile_model(model: Path, board: str = "host", step: Step = quiet, *, patch: bool | None = None,
                   max_mac_overhead: float = 0.20, sram_budget: int | None = None,
-                  conversion: Conversion | None = None, dumps: Dumps | None = None) -> Schedule:
+                  conversion: Conversion | None = None, dumps: Dumps | None = None,
+                  kernels: str = "auto") -> Schedule:
     """The stages from the model file to the schedule: the graph codegen emits and its memory plan. `patch`:
     None takes the patch-based schedule only when layer by layer does not fit the budget (`edgec build`'s
     default), True the smallest arena whatever it costs in MACs, False layer by layer only. `dumps` sees the IR
@@ -91,6 +93,7 @@ def compile_model(model: Path, board: str = "host", step: Step = quiet, *, patch
     g = dump("convert", verify(convert(g, conv, model, step)))
     step("canonicalize")
     g = dump("canonicalize", verify(canonicalize(g)))
+    g = dump("kernels", select_kernels(g, kernel_target(target), kernels))
     step("order operators for memory")
     g = dump("reorder", verify(reorder_for_memory(g)))
     return dump.schedule(plan_schedule(g, target, step, patch, max_mac_overhead, sram_budget))
@@ -98,14 +101,14 @@ def compile_model(model: Path, board: str = "host", step: Step = quiet, *, patch
 
 def build(model: Path, out: Path, board: str = "host", step: Step = quiet, *, patch: bool | None = None,
           max_mac_overhead: float = 0.20, sram_budget: int | None = None, flash_budget: int | None = None,
-          conversion: Conversion | None = None, dumps: Dumps | None = None) -> Build:
+          conversion: Conversion | None = None, dumps: Dumps | None = None, kernels: str = "auto") -> Build:
     """All the stages into the output folder (for a Cortex-M board, the firmware linked against the board's
     memories too). It is generated beside `out` and swapped in only when complete (outdir.staged), so a failed or
     interrupted build never leaves a half-written folder, and a folder edgec did not write (or one a user changed)
     is never replaced."""
     with outdir.staged(out) as staging:
         s = compile_model(model, board, step, patch=patch, max_mac_overhead=max_mac_overhead,
-                          sram_budget=sram_budget, conversion=conversion, dumps=dumps)
+                          sram_budget=sram_budget, conversion=conversion, dumps=dumps, kernels=kernels)
         g, plan = s.graph, s.plan
         step("emit C")
         sources = emit_c(g, plan, staging)

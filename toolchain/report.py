@@ -12,6 +12,7 @@ from . import __version__
 from .budget import Schedule
 from .c_text import printable
 from .ir import Graph
+from .kernels import kernel_of
 from .memory import MemoryPlan
 from .ops import REGISTRY
 
@@ -31,7 +32,9 @@ def make_report(g: Graph, plan: MemoryPlan, model: Path, board: str, version: st
     layers = []
     for k, op in enumerate(g.ops):
         impl = REGISTRY[op.type]
+        kernel, kernel_reason = kernel_of(op, g)
         layers.append(dict(name=op.name, op=op.attrs.get("tflite_op", op.type), macs=int(impl.macs(op, g)),
+                           kernel=kernel, kernel_reason=kernel_reason,
                            weight_bytes=sum(g.t(i).nbytes for i in op.inputs if i is not None and g.t(i).is_const),
                            live_bytes=plan.live_bytes[k] if k < len(plan.live_bytes) else 0,
                            output_shape=list(g.t(op.outputs[0]).shape)))
@@ -82,8 +85,10 @@ def markdown(r: dict) -> str:
              *([f"- TFLM arena on the same model: total {r['tflm_arena_bytes']['total']:,} B, non-persistent head "
                 f"{r['tflm_arena_bytes']['head']:,} B"] if r.get("tflm_arena_bytes") else []),
              f"- weights (flash): {r['weights_bytes']:,} B", "",
-             "| # | layer | op | MACs | weight B | live B | output shape |", "|---:|---|---|---:|---:|---:|---|"]
+             "| # | layer | op | MACs | weight B | live B | output shape | kernel |",
+             "|---:|---|---|---:|---:|---:|---|---|"]
     for k, layer in enumerate(r["layers"]):
         lines.append(f"| {k} | {_md(layer['name'])} | {_md(layer['op'])} | {layer['macs']:,} | "
-                     f"{layer['weight_bytes']:,} | {layer['live_bytes']:,} | {layer['output_shape']} |")
+                     f"{layer['weight_bytes']:,} | {layer['live_bytes']:,} | {layer['output_shape']} | "
+                     f"{layer.get('kernel') or '-'} |")
     return "\n".join(lines) + "\n"

@@ -129,7 +129,7 @@ def test_dump_of_a_patched_schedule(tmp_path):
     res = edgec("build", path, "--patch", "--dump", "schedule", "--out", tmp_path / "out")
     assert res.returncode == 0, res.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    text = (tmp_path / "out" / "dump" / "06-schedule.txt").read_text()
+    text = (tmp_path / "out" / "dump" / f"{STAGES.index('schedule') + 1:02d}-schedule.txt").read_text()
     grid = report["patch"]["grid"]
     assert f"grid {grid[0]}x{grid[1]} ({grid[0] * grid[1]} patches)" in text
     assert len(re.findall(r"^  patch \d+ reads rows \d+\.\.\d+, columns \d+\.\.\d+ of the stage input$", text,

@@ -103,6 +103,26 @@ FACTS = ("fuses_activation", "patch_kind", "quantization", "not_exportable", "ba
 
 
 
+@dataclass(frozen=True)
+class KernelTarget:
+    """What the kernel choice may assume of the core the C runs on (from the board file): a Cortex-M name, or
+    "host" (dsp and mve False: the portable C, which any compiler vectorizes as it can)."""
+
+    core: str
+    dsp: bool  # the Armv7E-M / Armv8-M DSP extension: SMLAD, SXTB16, SSAT (Cortex-M4, M7, M33, M55)
+    mve: bool = False  # the M-profile vector extension, Helium (Cortex-M55)
+
+
+@dataclass(frozen=True)
+class KernelChoice:
+    """A faster kernel than the portable one for one layer: runtime/<kernel>.c and .h are copied beside the
+    portable kernel, the layer calls `function`, and `reason` (one line) says why in report.json."""
+
+    kernel: str
+    function: str
+    reason: str
+
+
 class ExportWriter(Protocol):
     """What an op's export_tflite is given (exporters/tflite.py's TfliteWriter; declared here so that the ops,
     which the exporter imports, never import the exporter)."""
@@ -208,7 +228,21 @@ class Operator:
         return self.emit_f32(op, g, ctx) if is_float(op, g) else self.emit(op, g, ctx)
 
     def kernel_for(self, op: Op, g: Graph) -> str | None:
+        """The portable kernel of this layer (int8 or float32 side)."""
         return self.kernel_f32 if is_float(op, g) else self.kernel
+
+    # ---- kernel choice (toolchain/kernels.py asks, per layer, after canonicalize) ----------------------------------
+
+    def choose_kernel(self, op: Op, g: Graph, target: KernelTarget) -> KernelChoice | None:
+        """A faster kernel for this int8 layer on `target`, or None: the portable kernel. The op's emit,
+        scratch_bytes and in_place_inputs read the choice back from op.attrs["kernel_choice"]; a patch-stage layer
+        keeps the portable region kernel whatever was chosen."""
+        return None
+
+    def kernels_for(self, op: Op, g: Graph) -> list[str]:
+        """Every runtime kernel the layer's C needs: the portable one, and the chosen one if any."""
+        chosen = op.attrs.get("kernel_choice") if "patch" not in op.attrs else None
+        return [k for k in (self.kernel_for(op, g), chosen["kernel"] if chosen else None) if k is not None]
 
     def check(self, op: Op, g: Graph) -> list[str]:
         """All violated constraints of this op, as the rule texts."""

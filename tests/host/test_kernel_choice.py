@@ -1,0 +1,49 @@
+"""The kernel choice through the real CLI (toolchain/kernels.py): report.json names every layer's kernel and why;
+the host and `--kernels portable` run the portable C kernels, and the choice never changes what a host build
+writes into the C (the fast kernels are chosen only for a core with DSP; the tests of each fast kernel check
+0 LSB against the portable kernel and TFLM)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from run_cli import edgec
+from small_models import conv_dw_pool_fc
+
+from edgec import cortexm
+
+
+@pytest.fixture
+def model(tmp_path):
+    path = tmp_path / "net.tflite"
+    path.write_bytes(conv_dw_pool_fc())
+    return path
+
+
+def _layers(res) -> list[dict]:
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)["layers"]
+
+
+def test_host_layers_run_the_portable_kernels(model, tmp_path):
+    layers = _layers(edgec("build", model, "--out", tmp_path / "out", "--json"))
+    assert all(layer["kernel"] is None or not layer["kernel"].endswith("_dsp") for layer in layers)
+    assert all("host: no DSP extension" in layer["kernel_reason"] for layer in layers if layer["kernel"]), layers
+    assert not (tmp_path / "out" / "runtime" / "edgec_acle.h").exists()
+
+
+@pytest.mark.skipif(cortexm.toolchain_available() is not None, reason="needs arm-none-eabi-gcc")
+def test_portable_flag_on_a_dsp_core(model, tmp_path):
+    """--kernels portable on a Cortex-M4: every layer says so, and the C is the host build's C"""
+    layers = _layers(edgec("build", model, "--board", "nucleo_l4r5zi", "--kernels", "portable",
+                           "--out", tmp_path / "m4", "--json"))
+    assert all(layer["kernel_reason"] == "--kernels portable" for layer in layers if layer["kernel"]), layers
+    assert _layers(edgec("build", model, "--out", tmp_path / "host", "--json"))
+    assert (tmp_path / "m4" / "model.c").read_bytes() == (tmp_path / "host" / "model.c").read_bytes()
+
+
+def test_unknown_kernels_mode_is_a_usage_error(model, tmp_path):
+    res = edgec("build", model, "--kernels", "fastest", "--out", tmp_path / "out")
+    assert res.returncode == 2 and "'fastest' is not one of 'auto', 'portable'" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "out").exists()

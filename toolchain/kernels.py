@@ -1,0 +1,64 @@
+"""The kernel choice: per layer, the portable C kernel or a faster one the board's core can run.
+
+The portable kernels (runtime/<op>_s8.c) are the reference: plain C99, TFLite Micro's integer maths, every core
+and the host. A core with the DSP extension (Cortex-M4, M7, M33, M55) also has kernels written with its SIMD
+multiply-accumulates (runtime/*_dsp.c, through runtime/edgec_acle.h); each operator's module decides which of its
+layers one fits (`Operator.choose_kernel`: shape, stride, groups...). The choice and its reason are stored in
+op.attrs["kernel_choice"] (plain data, so the IR dump shows it) and reported per layer in report.json (`kernel`,
+`kernel_reason`). Every fast kernel computes the same bytes as the portable one (tests compare them, and whole
+models against TFLite Micro, at 0 LSB), so the choice changes speed, code size and scratch, never results.
+
+`--kernels portable` keeps the portable kernels everywhere (the reference, and what a measurement compares with).
+"""
+
+from __future__ import annotations
+
+from .board import Board
+from .ir import Graph, Op
+from .ops import REGISTRY
+from .ops.base import KernelTarget, is_float
+
+MODES = ("auto", "portable")
+
+
+def kernel_target(board: Board) -> KernelTarget:
+    if not board.is_cortexm:
+        return KernelTarget(core="host", dsp=False, mve=False)
+    return KernelTarget(core=board.core, dsp=board.dsp, mve=board.mve)
+
+
+def select_kernels(g: Graph, target: KernelTarget, mode: str = "auto") -> Graph:
+    """Stores each int8 layer's fast kernel choice in op.attrs["kernel_choice"] (mode "auto"); "portable" clears
+    every choice. Float32 layers keep their portable kernels."""
+    assert mode in MODES, mode
+    for op in g.ops:
+        op.attrs.pop("kernel_choice", None)
+        if mode == "portable" or is_float(op, g):
+            continue
+        choice = REGISTRY[op.type].choose_kernel(op, g, target)
+        if choice is not None:
+            op.attrs["kernel_choice"] = dict(kernel=choice.kernel, function=choice.function, reason=choice.reason)
+    g.meta["kernels"] = dict(mode=mode, core=target.core, dsp=target.dsp, mve=target.mve)
+    return g
+
+
+def kernel_of(op: Op, g: Graph) -> tuple[str | None, str]:
+    """(the C function family the layer runs, why): for report.json's per-layer `kernel` and `kernel_reason`."""
+    chosen = op.attrs.get("kernel_choice")
+    if chosen and "patch" not in op.attrs:
+        return chosen["function"], chosen["reason"]
+    portable = REGISTRY[op.type].kernel_for(op, g)
+    if portable is None:
+        return None, "no kernel: the output is the input's memory (no data moves)"
+    settings = g.meta.get("kernels", {})
+    if "patch" in op.attrs:
+        why = "patch stage: the portable kernel over one region per patch"
+    elif settings.get("mode") == "portable":
+        why = "--kernels portable"
+    elif is_float(op, g):
+        why = "float32: the portable float kernel"
+    elif not settings.get("dsp"):
+        why = f"{settings.get('core', 'host')}: no DSP extension, the portable C kernel"
+    else:
+        why = "no faster kernel for this layer's op or shape: the portable C kernel"
+    return f"edgec_{portable}", why
