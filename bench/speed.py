@@ -1,0 +1,118 @@
+"""Speed on the emulated cores, in one run: edgec's fast kernels (`--kernels auto`) against its portable kernels
+(`--kernels portable`, the reference), per model and per layer, on the same inputs; against CMSIS-NN on the same
+layers (bench/results/cmsis_nn_layers.json, measured by bench/cmsis_nn_layers.py from a checkout outside the
+repository) and against the best published MLPerf Tiny results on a Cortex-M4 at 120 MHz.
+
+Every figure is an instruction count from QEMU's TCG plugin (targets/cortexm/insncount.c): instructions, not
+cycles. `cycles_estimate` multiplies them by a per-core cycles-per-instruction guess (toolchain/cortexm.py) and is
+labelled as an estimate. Every run also checks the outputs against TFLite Micro (0 LSB or the run fails).
+
+    .venv/bin/python bench/speed.py [--boards nucleo_l4r5zi,nucleo_f746zg] [--models kws,ad01] [--samples 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from edgec import validate
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS_DIR = ROOT.parent / "shared" / "models" / "mlperf-tiny"
+MODELS = {"kws": "kws_ref_model.tflite", "vww": "vww_96_int8.tflite", "ic": "pretrainedResnet_quant.tflite",
+          "ad": "ad01_int8.tflite"}
+#: Cortex-M4, M7, M33 and M55 boards, each emulated by its QEMU machine (docs/boards.md)
+BOARDS = ["nucleo_l4r5zi", "nucleo_f746zg", "nucleo_u575zi", "mps3_an547"]
+#: the best published MLPerf Tiny v1.x closed-division results on a Cortex-M4 at 120 MHz (NUCLEO-L4R5ZI), in
+#: cycles per inference (latency x 120 MHz): X-CUBE-AI 9.0 / Plumerai submissions. Cycles, not instructions: an
+#: M4 retires at most one instruction per cycle, so instructions <= these cycles is necessary, not sufficient.
+PUBLISHED_M4_CYCLES = {"kws": 5_180_000, "vww": 10_700_000, "ic": 19_800_000, "ad": 486_000}
+CMSIS_NN = ROOT / "bench" / "results" / "cmsis_nn_layers.json"
+
+
+def run(model: Path, board: str, kernels: str, samples: int, work: Path) -> dict:
+    r = validate.test(model, work / f"{model.stem}-{board}-{kernels}", board, samples=samples, seed=0,
+                      kernels=kernels)
+    rep, t = r.build.report, r.build.report["test"]
+    if not t["passed"] or t["max_abs_diff_lsb"] != 0:
+        raise SystemExit(f"{model.name} on {board} with --kernels {kernels}: not 0 LSB against TFLM ({t['rows']})")
+    layers = []
+    for layer, counted in zip(rep["layers"], t["layer_instructions"] or []):
+        layers.append(dict(name=layer["name"], op=layer["op"], macs=layer["macs"], kernel=layer["kernel"],
+                           instructions=counted["instructions"]))
+    return dict(instructions=t["instructions_per_inference"], macs=rep["macs"], flash=t["flash_bytes"],
+                arena=rep["arena_bytes"], peak_sram=t["peak_sram_bytes"], cycles_estimate=t["cycles_estimate"],
+                layers=layers)
+
+
+def _cmsis_nn() -> dict:
+    """{(model key, layer name): instructions} from the CMSIS-NN measurement, if it was made."""
+    if not CMSIS_NN.is_file():
+        return {}
+    data = json.loads(CMSIS_NN.read_text())
+    return {(m, layer["name"]): layer["instructions"] for m, rows in data.get("models", {}).items()
+            for layer in rows if layer.get("instructions")}
+
+
+def _per_instruction(macs: int, instructions: int | None) -> str:
+    return f"{macs / instructions:.3f}" if instructions and macs else "-"
+
+
+def render(results: dict, boards: list[str], models: list[str]) -> str:
+    cmsis = _cmsis_nn()
+    out = ["## Whole models: instructions per inference (QEMU), fast kernels vs portable", "",
+           "| model | board (core) | MACs | portable | fast | fast / portable | MAC per instruction (fast) | "
+           "flash B portable / fast | arena B portable / fast | published M4 cycles | fast / published |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for m in models:
+        for b in boards:
+            p, f = results[m][b]["portable"], results[m][b]["auto"]
+            pub = PUBLISHED_M4_CYCLES[m] if b == "nucleo_l4r5zi" else None
+            published = f"{pub:,} | {f['instructions'] / pub:.2f}" if pub else "- | -"
+            out.append(f"| {m} | {b} | {f['macs']:,} | {p['instructions']:,} | {f['instructions']:,} | "
+                       f"{f['instructions'] / p['instructions']:.3f} | {f['macs'] / f['instructions']:.3f} | "
+                       f"{p['flash']:,} / {f['flash']:,} | {p['arena']:,} / {f['arena']:,} | {published} |")
+    out += ["", "## Per layer on the Cortex-M4 (nucleo_l4r5zi): instructions, fast vs portable vs CMSIS-NN", ""]
+    board = "nucleo_l4r5zi" if "nucleo_l4r5zi" in boards else boards[0]
+    for m in models:
+        f, p = results[m][board]["auto"], results[m][board]["portable"]
+        out += [f"### {m} on {board}", "",
+                "| # | layer | op | MACs | kernel (fast) | portable | fast | CMSIS-NN | MAC/instr fast | "
+                "MAC/instr CMSIS-NN |", "|---:|---|---|---:|---|---:|---:|---:|---:|---:|"]
+        for k, (lf, lp) in enumerate(zip(f["layers"], p["layers"])):
+            c = cmsis.get((m, lf["name"]))
+            out.append(f"| {k} | {lf['name']} | {lf['op']} | {lf['macs']:,} | {lf['kernel'] or '-'} | "
+                       f"{lp['instructions']:,} | {lf['instructions']:,} | {f'{c:,}' if c else '-'} | "
+                       f"{_per_instruction(lf['macs'], lf['instructions'])} | {_per_instruction(lf['macs'], c)} |")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--boards", default=",".join(BOARDS))
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--samples", type=int, default=2, help="inferences per run (the count is per inference)")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "speed.md")
+    a = ap.parse_args()
+    boards, models = a.boards.split(","), a.models.split(",")
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for m in models:
+            results[m] = {}
+            for b in boards:
+                results[m][b] = {k: run(MODELS_DIR / MODELS[m], b, k, a.samples, Path(tmp))
+                                 for k in ("portable", "auto")}
+                p, f = results[m][b]["portable"], results[m][b]["auto"]
+                print(f"{m:4s} {b:14s} portable {p['instructions']:>12,}  fast {f['instructions']:>12,}  "
+                      f"x{p['instructions'] / f['instructions']:.2f}", flush=True)
+    text = render(results, boards, models)
+    a.out.write_text(text)
+    a.out.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
