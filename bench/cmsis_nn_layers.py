@@ -171,11 +171,13 @@ def dims(n: int, h: int, w: int, c: int) -> str:
     return f"{{{n}, {h}, {w}, {c}}}"
 
 
-def conv_function(kh: int, kw: int, stride: tuple[int, int], pad: tuple[int, int], in_h: int, in_c: int) -> str:
-    """The kernel arm_convolve_wrapper_s8 dispatches to (no dilation here; the models have none)."""
-    if pad == (0, 0) and (kh, kw) == (1, 1):
+def conv_function(kh: int, kw: int, stride: tuple[int, int], pad: tuple[int, int], in_h: int, in_c: int,
+                  filter_c: int) -> str:
+    """The kernel arm_convolve_wrapper_s8 dispatches to, by its rules at the measured commit (no dilation: it is
+    refused above; filter_c < in_c is a grouped convolution)."""
+    if pad == (0, 0) and (kh, kw) == (1, 1) and filter_c == in_c:
         return "arm_convolve_1x1_s8_fast" if stride == (1, 1) else "arm_convolve_1x1_s8"
-    if in_h == 1 and kh == 1 and (stride[1] * in_c) % 4 == 0:
+    if in_h == 1 and kh == 1 and (stride[1] * in_c) % 4 == 0 and filter_c == in_c:
         return "arm_convolve_1_x_n_s8"
     return "arm_convolve_s8"
 
@@ -201,7 +203,7 @@ def conv_layer(k: int, op, g, rng: np.random.Generator) -> Layer:
     if depthwise:
         kind, function = f"depthwise {kh}x{kw}", depthwise_function(kh, kw, pad, a["depth_multiplier"], n)
     else:
-        kind, function = f"conv {kh}x{kw}", conv_function(kh, kw, stride, pad, in_h, in_c)
+        kind, function = f"conv {kh}x{kw}", conv_function(kh, kw, stride, pad, in_h, in_c, w.shape[3])
     s = f"l{k}"
     bias = g.t(op.inputs[2]).data if len(op.inputs) > 2 and op.inputs[2] else np.zeros(out_c, np.int32)
     setup = [c_array("int8_t", f"{s}_weights", w.data), c_array("int32_t", f"{s}_bias", bias),
@@ -298,8 +300,8 @@ def random_int8(rng: np.random.Generator, shape) -> np.ndarray:
 
 
 def model_layers(model: Path) -> tuple[list[Layer], Graph]:
-    """The layers of `model` CMSIS-NN has a kernel for, as edgec compiles them for the board (portable kernels:
-    the IR is the same whichever kernels are chosen; only the C it emits differs)."""
+    """The layers of `model` CMSIS-NN has a kernel for, as edgec compiles them for the board, with the parameters
+    of edgec's portable kernels (which every fast kernel must reproduce bit for bit)."""
     s = driver.compile_model(model, BOARD, kernels="portable")
     g = s.graph
     rng = np.random.default_rng(SEED)
@@ -532,6 +534,42 @@ def render(data: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def group(rows: list[dict], key: str) -> dict:
+    """Totals of the rows sharing each value of `key`, with the CMSIS-NN kernels that ran."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row[key], []).append(row)
+    return {k: dict(summarize(g), functions=sorted({r["cmsis_nn_function"] for r in g}))
+            for k, g in sorted(groups.items())}
+
+
+def run(cmsis: Path, commit: str | None, models: list[str], work: Path) -> dict:
+    """Build CMSIS-NN and every model's driver, measure, check, and return the results (the JSON)."""
+    identity = checkout_commit(cmsis, commit)
+    tc = cortexm.find_toolchain(need_qemu=True)
+    board = get_board(BOARD)
+    cpu = cortexm.cpu_flags(board)
+    work.mkdir(parents=True, exist_ok=True)
+    lib = build_library(cmsis, work, tc.gcc, cpu, identity["commit"])
+    results = {}
+    for m in models:
+        results[m] = measure(m, MODELS_DIR / MODELS[m], cmsis, lib, work, tc.gcc, cpu)
+        s = summarize(results[m]["layers"])
+        print(f"{m:4s} {s['layers']:3d} layers  {s['macs']:>12,} MACs  {s['instructions']:>12,} instructions  "
+              f"{s['mac_per_instruction']:.3f} MAC/instruction", flush=True)
+    rows = [row for m in models for row in results[m]["layers"]]
+    return dict(what="instructions of CMSIS-NN's s8 kernels per edgec layer on the emulated Cortex-M4 "
+                     "(bench/cmsis_nn_layers.py)",
+                cmsis_nn=identity, compiler=tool_version([tc.gcc]), cflags=[*cpu, *LIBRARY_CFLAGS],
+                qemu=tool_version([tc.qemu or "qemu-system-arm"]), board=BOARD, machine=board.qemu_machine,
+                core=board.core, seed=SEED,
+                marker_overhead_instructions=max(results[m]["marker_overhead_instructions"] for m in models),
+                models={m: results[m]["layers"] for m in models},
+                not_measured={m: results[m]["not_measured"] for m in models},
+                totals={m: summarize(results[m]["layers"]) for m in models},
+                by_kind=group(rows, "kind"), by_function=group(rows, "cmsis_nn_function"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cmsis-nn", type=Path, default=Path("/tmp/cmsis-nn"),
@@ -549,44 +587,10 @@ def main() -> None:
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         fail(f"unknown model(s) {', '.join(unknown)}: choose from {', '.join(MODELS)}")
-    identity = checkout_commit(cmsis, a.commit)
-    tc = cortexm.find_toolchain(need_qemu=True)
-    board = get_board(BOARD)
-    cpu = cortexm.cpu_flags(board)
-    a.work.mkdir(parents=True, exist_ok=True)
-    lib = build_library(cmsis, a.work, tc.gcc, cpu, identity["commit"])
-    results: dict = {}
-    overhead = 0
     try:
-        for m in models:
-            r = measure(m, MODELS_DIR / MODELS[m], cmsis, lib, a.work, tc.gcc, cpu)
-            results[m] = r
-            overhead = r["marker_overhead_instructions"]
-            s = summarize(r["layers"])
-            print(f"{m:4s} {s['layers']:3d} layers  {s['macs']:>12,} MACs  {s['instructions']:>12,} instructions  "
-                  f"{s['mac_per_instruction']:.3f} MAC/instruction", flush=True)
+        data = run(cmsis, a.commit, models, a.work)
     except EdgecError as e:
         fail(e.message, e.code)
-    kinds: dict[str, list[dict]] = {}
-    for m in models:
-        for row in results[m]["layers"]:
-            kinds.setdefault(row["kind"], []).append(row)
-    by_kind = {k: dict(summarize(rows), functions=sorted({r["cmsis_nn_function"] for r in rows}))
-               for k, rows in sorted(kinds.items())}
-    functions: dict[str, list[dict]] = {}
-    for m in models:
-        for row in results[m]["layers"]:
-            functions.setdefault(row["cmsis_nn_function"], []).append(row)
-    by_function = {f: summarize(rows) for f, rows in sorted(functions.items())}
-    data = dict(what="instructions of CMSIS-NN's s8 kernels per edgec layer on the emulated Cortex-M4 "
-                     "(bench/cmsis_nn_layers.py)",
-                cmsis_nn=identity, compiler=tool_version([tc.gcc]), cflags=[*cpu, *LIBRARY_CFLAGS],
-                qemu=tool_version([tc.qemu or "qemu-system-arm"]), board=BOARD, machine=board.qemu_machine,
-                core=board.core, seed=SEED, marker_overhead_instructions=overhead,
-                models={m: results[m]["layers"] for m in models},
-                not_measured={m: results[m]["not_measured"] for m in models},
-                totals={m: summarize(results[m]["layers"]) for m in models}, by_kind=by_kind,
-                by_function=by_function)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(data, indent=1) + "\n")
     text = render(data)
