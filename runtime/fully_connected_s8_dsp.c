@@ -1,0 +1,92 @@
+#include "fully_connected_s8_dsp.h"
+#include "edgec_acle.h"
+#include "edgec_fixedpoint.h"
+
+/* Four inputs x0..x3 are one word; SXTAB16 with the input offset in both halves gives (x0 + off, x2 + off), its
+ * ROR 8 form (x1 + off, x3 + off). Four weights of a row are one word; SXTB16 gives (w0, w2), SXTB16 ROR 8 (w1, w3):
+ *   SMLAD((w0, w2), (x0', x2')) + SMLAD((w1, w3), (x1', x3')) = sum_k w_k (x_k + off).
+ * x + off lies in [-255, 255] (zp in [-128, 127]), so the int16 halves hold it exactly and every product fits.
+ * The accumulator starts at the bias and wraps modulo 2^32 like SMLAD; the portable kernel's int32 sum (bias added
+ * last) is the same value whenever it does not overflow, which a valid model never does. */
+
+/* SXTAB16 a, x (ROR 8): a + the sign-extended bytes b0, b2 (b1, b3) of x, per 16-bit half (the halves wrap) */
+#if EDGEC_HAVE_DSP
+static inline int32_t fc_sxtab16(int32_t a, int32_t x) { return (int32_t)__sxtab16((int16x2_t)a, (int8x4_t)x); }
+static inline int32_t fc_sxtab16_ror8(int32_t a, int32_t x) {
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
+#else
+static inline int32_t fc_sxtab16_model(int32_t a, int32_t x, int byte) {
+    const uint32_t ua = (uint32_t)a, ux = (uint32_t)x;
+    const uint32_t bottom = (ua + (uint32_t)(int32_t)(int8_t)(uint8_t)(ux >> (8 * byte))) & 0xFFFFu;
+    const uint32_t top = ((ua >> 16) + (uint32_t)(int32_t)(int8_t)(uint8_t)(ux >> (8 * byte + 16))) & 0xFFFFu;
+    return (int32_t)(bottom | (top << 16));
+}
+static inline int32_t fc_sxtab16(int32_t a, int32_t x) { return fc_sxtab16_model(a, x, 0); }
+static inline int32_t fc_sxtab16_ror8(int32_t a, int32_t x) { return fc_sxtab16_model(a, x, 1); }
+#endif
+
+/* acc + w * (x + off) for the depth % 4 last inputs, wrapping like SMLAD */
+static inline int32_t fc_tail(int32_t acc, const int8_t *w, const int8_t *in, int32_t n, int32_t offset) {
+    for (int32_t d = 0; d < n; d++) acc = edgec_wrap_add(acc, (int32_t)w[d] * ((int32_t)in[d] + offset));
+    return acc;
+}
+
+static inline int8_t fc_output(const edgec_fully_connected_s8_params *p, int32_t acc, int32_t o) {
+    const int32_t c = p->per_channel ? o : 0;
+    acc = edgec_requantize(acc, p->multiplier[c], p->shift[c], p->rounding) + p->output_offset;
+    return (int8_t)edgec_clamp(acc, p->act_min, p->act_max);
+}
+
+void edgec_fully_connected_s8_dsp(const edgec_fully_connected_s8_params *p, const int8_t *input, int8_t *output) {
+    const int32_t depth = p->depth, out_c = p->out_c, offset = p->input_offset;
+    const int32_t groups = depth >> 2, rest = depth & 3;
+    const int32_t offset2 = (int32_t)(((uint32_t)offset & 0xFFFFu) | ((uint32_t)offset << 16));
+    for (int32_t b = 0; b < p->batches; b++) {
+        const int8_t *in = input + b * depth;
+        int8_t *out = output + b * out_c;
+        int32_t o = 0;
+        for (; o + 4 <= out_c; o += 4) { /* 4 rows: each input word is widened once for all 4 */
+            /* rows o, o + 1 through w01 (the second at + depth), rows o + 2, o + 3 through w23: two pointers and
+             * register-offset loads keep the loop's 15 live values in registers on an M4 */
+            const int8_t *w01 = p->weights + o * depth, *w23 = w01 + 2 * depth;
+            int32_t acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
+            if (p->bias) acc0 = p->bias[o], acc1 = p->bias[o + 1], acc2 = p->bias[o + 2], acc3 = p->bias[o + 3];
+            const int8_t *x = in;
+            for (const int8_t *x_end = in + 4 * groups; x < x_end; x += 4, w01 += 4, w23 += 4) {
+                const int32_t xw = edgec_read_s8x4(x);
+                const int32_t x02 = fc_sxtab16(offset2, xw), x13 = fc_sxtab16_ror8(offset2, xw);
+                int32_t w = edgec_read_s8x4(w01);
+                acc0 = edgec_smlad(edgec_sxtb16(w), x02, acc0);
+                acc0 = edgec_smlad(edgec_sxtb16_ror8(w), x13, acc0);
+                w = edgec_read_s8x4(w01 + depth);
+                acc1 = edgec_smlad(edgec_sxtb16(w), x02, acc1);
+                acc1 = edgec_smlad(edgec_sxtb16_ror8(w), x13, acc1);
+                w = edgec_read_s8x4(w23);
+                acc2 = edgec_smlad(edgec_sxtb16(w), x02, acc2);
+                acc2 = edgec_smlad(edgec_sxtb16_ror8(w), x13, acc2);
+                w = edgec_read_s8x4(w23 + depth);
+                acc3 = edgec_smlad(edgec_sxtb16(w), x02, acc3);
+                acc3 = edgec_smlad(edgec_sxtb16_ror8(w), x13, acc3);
+            }
+            if (rest) {
+                acc0 = fc_tail(acc0, w01, x, rest, offset), acc1 = fc_tail(acc1, w01 + depth, x, rest, offset);
+                acc2 = fc_tail(acc2, w23, x, rest, offset), acc3 = fc_tail(acc3, w23 + depth, x, rest, offset);
+            }
+            out[o] = fc_output(p, acc0, o), out[o + 1] = fc_output(p, acc1, o + 1);
+            out[o + 2] = fc_output(p, acc2, o + 2), out[o + 3] = fc_output(p, acc3, o + 3);
+        }
+        for (; o < out_c; o++) { /* the out_c % 4 last rows, one at a time */
+            const int8_t *w0 = p->weights + o * depth, *x = in;
+            int32_t acc = p->bias ? p->bias[o] : 0;
+            for (int32_t g = 0; g < groups; g++, x += 4, w0 += 4) {
+                const int32_t xw = edgec_read_s8x4(x), w = edgec_read_s8x4(w0);
+                acc = edgec_smlad(edgec_sxtb16(w), fc_sxtab16(offset2, xw), acc);
+                acc = edgec_smlad(edgec_sxtb16_ror8(w), fc_sxtab16_ror8(offset2, xw), acc);
+            }
+            out[o] = fc_output(p, fc_tail(acc, w0, x, rest, offset), o);
+        }
+    }
+}

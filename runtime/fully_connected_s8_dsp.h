@@ -1,0 +1,15 @@
+#ifndef EDGEC_FULLY_CONNECTED_S8_DSP_H
+#define EDGEC_FULLY_CONNECTED_S8_DSP_H
+#include <stdint.h>
+
+#include "fully_connected_s8.h"
+
+/* int8 FULLY_CONNECTED with the Arm DSP extension (Cortex-M4, M7, M33: SXTB16, SXTAB16, SMLAD), the same
+ * parameters and the same bytes as the portable edgec_fully_connected_s8. Per batch row, 4 output rows at a time:
+ * 4 inputs are one word, widened to two int16 pairs with the input offset added (shared by the 4 rows), each row's
+ * 4 weights one word split the same way, two SMLAD per row. Depth and output rows need not be multiples of 4.
+ * Requantization is the portable kernel's (edgec_requantize, both rounding modes, per-tensor or per-channel).
+ * No scratch; input and output must not overlap (as for the portable kernel). */
+void edgec_fully_connected_s8_dsp(const edgec_fully_connected_s8_params *p, const int8_t *input, int8_t *output);
+
+#endif
