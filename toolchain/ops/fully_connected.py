@@ -10,7 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Operator, Quantization, fused_activation_supported, io_int8, per_tensor_activations, register
+from .base import (
+    KernelChoice,
+    KernelTarget,
+    Operator,
+    Quantization,
+    fused_activation_supported,
+    io_int8,
+    per_tensor_activations,
+    register,
+)
 from .float_common import activate, activation_fields, all_float32, float_bias, weights_const_f32
 from .int8_common import bias_int32, onnxruntime_rounding, prepare_rescale, requantize, weights_int8_symmetric
 
@@ -64,6 +73,14 @@ class FullyConnected(Operator):
             acc = acc + bias.astype(np.int64)
         return [requantize(acc, op, g).reshape(g.t(op.outputs[0]).shape)]
 
+    def choose_kernel(self, op, g, target: KernelTarget) -> KernelChoice | None:
+        """On a core with DSP, every int8 FC: runtime/fully_connected_s8_dsp.c widens 4 inputs (minus the zero
+        point) once per word and multiplies them into 4 output rows with SMLAD; no scratch."""
+        if not target.dsp:
+            return None
+        return KernelChoice("fully_connected_s8_dsp", "edgec_fully_connected_s8_dsp",
+                            f"{target.core} DSP: 4 output rows x 4 inputs per SXTB16/SMLAD block")
+
     def emit(self, op, g, ctx):
         x, w = g.t(op.inputs[0]), g.t(op.inputs[1])
         p = op.params
@@ -77,7 +94,9 @@ class FullyConnected(Operator):
         if onnxruntime_rounding(op):
             fields["rounding"] = 1  # onnxruntime's float32 rescale (int8_common.onnxruntime_rounding)
         params = ctx.params_struct(op, "edgec_fully_connected_s8_params", fields)
-        return f"edgec_fully_connected_s8(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+        chosen = op.attrs.get("kernel_choice")  # the same parameters for the DSP kernel (FC has no patch stage)
+        function = chosen["function"] if chosen else "edgec_fully_connected_s8"
+        return f"{function}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
     def macs(self, op, g):
         x, w = g.t(op.inputs[0]), g.t(op.inputs[1])
