@@ -1,0 +1,59 @@
+"""The DSP fully connected kernel (runtime/fully_connected_s8_dsp.c) on emulated Cortex-M4, M7 and M33 boards through
+the real CLI: three FC layers over 3 batch rows with odd depths and output counts (the depth % 4 and out % 4 tails),
+per-channel and per-tensor weights, input zero points at the int8 ends, fused RELU / RELU6, 0 LSB against TFLM, and
+report.json names the DSP kernel of every layer.
+
+Skipped (with the reason) only when arm-none-eabi-gcc / qemu-system-arm are not installed."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from oneop import ACT, ModelBuilder
+from run_cli import edgec
+
+from edgec import cortexm
+
+MISSING = cortexm.toolchain_available()
+needs_tools = pytest.mark.skipif(MISSING is not None and not os.environ.get("CI"),
+                                 reason=f"Cortex-M toolchain or QEMU missing: {MISSING}")
+
+
+def fc_chain(seed: int = 0) -> bytes:
+    """x [3,13] (zp 127) -> FC 13 to 7 per-channel (RELU, zp -128) -> FC 7 to 17 per-tensor -> FC 17 to 5 (RELU6)"""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x = b.input("x", (3, 13), scale=0.03, zero_point=127)
+
+    def fc(name, x, x_scale, depth, units, per_channel, zp, act, scale):
+        n = units if per_channel else 1
+        w_scale = rng.uniform(0.002, 0.02, size=n).astype(np.float32)
+        wt = b.const(f"{name}_w", rng.integers(-127, 128, size=(units, depth), dtype=np.int8), scale=w_scale,
+                     zero_point=np.zeros(n, np.int64))
+        bt = b.const(f"{name}_b", rng.integers(-2000, 2000, size=units).astype(np.int32),
+                     scale=(x_scale * w_scale).astype(np.float32), zero_point=np.zeros(n, np.int64))
+        y = b.activation(name, (3, units), scale=scale, zero_point=zp)
+        b.op("FULLY_CONNECTED", [x, wt, bt], [y], "FullyConnectedOptions", fusedActivationFunction=ACT[act])
+        return y
+
+    y = fc("fc1", x, 0.03, 13, 7, True, -128, "RELU", 0.05)
+    y = fc("fc2", y, 0.05, 7, 17, False, 3, "NONE", 0.04)
+    b.output(fc("fc3", y, 0.04, 17, 5, True, -5, "RELU6", 0.03))
+    return b.build()
+
+
+@needs_tools
+@pytest.mark.parametrize("board", ["nucleo_l4r5zi", "nucleo_f746zg", "nucleo_u575zi"])  # M4, M7, M33
+def test_dsp_fully_connected_bit_exact_on_the_board(tmp_path, board):
+    model = tmp_path / "fc.tflite"
+    model.write_bytes(fc_chain())
+    res = edgec("test", model, "--board", board, "--json", "--out", tmp_path / "out", timeout=300)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout.splitlines()[0])
+    assert report["test"]["reference"] == "TFLM" and report["test"]["max_abs_diff_lsb"] == 0, report["test"]
+    kernels = [layer["kernel"] for layer in report["layers"]]
+    assert kernels == ["edgec_fully_connected_s8_dsp"] * 3, kernels
+    assert all("DSP" in layer["kernel_reason"] for layer in report["layers"])
