@@ -1,0 +1,212 @@
+#include <string.h>
+
+#include "conv2d_s8_dsp.h"
+#include "edgec_acle.h"
+#include "edgec_fixedpoint.h"
+
+/* Scratch layout. K inputs of a pixel, as int16 (x - zp), go in groups of 4, k = 4g + (0, 1, 2, 3); group g of
+ * both pixels fills 8 int16 at 8g: pixel 0's (x0, x2), (x1, x3), then pixel 1's. The weights stay int8 OHWI in
+ * flash: 4 weights (w0, w1, w2, w3) are one word; SXTB16 gives (w0, w2), SXTB16 ROR 8 gives (w1, w3), and
+ *   SMLAD((w0, w2), (x0, x2)) + SMLAD((w1, w3), (x1, x3)) = w0 x0 + w1 x1 + w2 x2 + w3 x3.
+ * The last group of a K that is not a multiple of 4 holds zero inputs past K (and its weight word zero bytes), so
+ * it adds nothing. x - zp lies in [-255, 255]: int16 holds it, and every product fits the SMLAD halves exactly.
+ * The accumulators start at the bias and wrap modulo 2^32 like SMLAD; the portable kernel's sum (bias added
+ * last) is the same int32 whenever it does not overflow, i.e. always for a valid model. */
+
+#define EDGEC_PW_GROUP 8 /* int16 per group of 4 k: 2 pixels x 4 */
+
+/* SXTAB16 a, x (ROR 8): a + the sign-extended bytes b0, b2 (b1, b3) of x, per 16-bit half (the halves wrap) */
+#if EDGEC_HAVE_DSP
+static inline int32_t edgec_sxtab16(int32_t a, int32_t x) { return (int32_t)__sxtab16((int16x2_t)a, (int8x4_t)x); }
+static inline int32_t edgec_sxtab16_ror8(int32_t a, int32_t x) {
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
+#else
+static inline int32_t edgec_sxtab16_model(int32_t a, int32_t x, int byte) {
+    const uint32_t ua = (uint32_t)a, ux = (uint32_t)x;
+    const uint32_t bottom = (ua + (uint32_t)(int32_t)(int8_t)(uint8_t)(ux >> (8 * byte))) & 0xFFFFu;
+    const uint32_t top = ((ua >> 16) + (uint32_t)(int32_t)(int8_t)(uint8_t)(ux >> (8 * byte + 16))) & 0xFFFFu;
+    return (int32_t)(bottom | (top << 16));
+}
+static inline int32_t edgec_sxtab16(int32_t a, int32_t x) { return edgec_sxtab16_model(a, x, 0); }
+static inline int32_t edgec_sxtab16_ror8(int32_t a, int32_t x) { return edgec_sxtab16_model(a, x, 1); }
+#endif
+
+static inline void edgec_write_s16x2(int16_t *dst, int32_t v) { memcpy(dst, &v, 4); }
+
+/* the input offset (-zp) in both 16-bit halves */
+static inline int32_t edgec_offset_pair(int32_t input_offset) {
+    return (int32_t)(((uint32_t)input_offset & 0xFFFFu) | ((uint32_t)input_offset << 16));
+}
+
+/* int16 slot of linear input k of pixel `px` in the scratch layout */
+static inline int32_t edgec_slot(int32_t k, int32_t px) {
+    static const int8_t lane[4] = {0, 2, 1, 3};
+    return (k >> 2) * EDGEC_PW_GROUP + px * 4 + lane[k & 3];
+}
+
+/* Widens n contiguous int8 inputs (minus zp) into pixel px's slots from linear k0 on (k0 a multiple of 4), the
+ * last group padded with zeros. Four inputs per word: one LDR, two SXTAB16, two STR. */
+static void edgec_widen_run(const int8_t *in, int32_t n, int32_t k0, int32_t px, int32_t offset2, int32_t offset,
+                            int16_t *scratch) {
+    int16_t *dst = scratch + (k0 >> 2) * EDGEC_PW_GROUP + px * 4;
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4, dst += EDGEC_PW_GROUP) {
+        const int32_t x = edgec_read_s8x4(in + i);
+        edgec_write_s16x2(dst, edgec_sxtab16(offset2, x));
+        edgec_write_s16x2(dst + 2, edgec_sxtab16_ror8(offset2, x));
+    }
+    if (i < n) {
+        int16_t last[4] = {0, 0, 0, 0};
+        for (int32_t j = 0; i + j < n; j++) last[j] = (int16_t)(in[i + j] + offset);
+        dst[0] = last[0], dst[1] = last[2], dst[2] = last[1], dst[3] = last[3];
+    }
+}
+
+/* The k < n weights of one channel's group, as a word; bytes past n are 0 (never read beyond the array) */
+static inline int32_t edgec_weight_tail(const int8_t *w, int32_t n) {
+    uint32_t v = 0;
+    for (int32_t j = 0; j < n; j++) v |= (uint32_t)(uint8_t)w[j] << (8 * j);
+    return (int32_t)v;
+}
+
+/* acc[c][px] += the dot products of channel c's K weights (channels wa, wb) with pixel px's widened inputs.
+ * two_ch / two_px are constants at each call, so each call site compiles to its own loop. */
+static inline __attribute__((always_inline)) void edgec_block(const int8_t *wa, const int8_t *wb,
+                                                              const int16_t *s, int32_t k, int two_ch,
+                                                              int two_px, int32_t acc[2][2]) {
+    int32_t a0 = acc[0][0], a1 = acc[0][1], b0 = acc[1][0], b1 = acc[1][1];
+    const int32_t groups = k >> 2, rest = k & 3;
+    for (int32_t g = 0; g <= groups; g++, s += EDGEC_PW_GROUP) {
+        int32_t word_a, word_b = 0;
+        if (g < groups) {
+            word_a = edgec_read_s8x4(wa + 4 * g);
+            if (two_ch) word_b = edgec_read_s8x4(wb + 4 * g);
+        } else {
+            if (rest == 0) break;
+            word_a = edgec_weight_tail(wa + 4 * g, rest);
+            if (two_ch) word_b = edgec_weight_tail(wb + 4 * g, rest);
+        }
+        const int32_t xa02 = edgec_read_s16x2(s), xa13 = edgec_read_s16x2(s + 2);
+        int32_t t = edgec_sxtb16(word_a);
+        a0 = edgec_smlad(t, xa02, a0);
+        if (two_px) a1 = edgec_smlad(t, edgec_read_s16x2(s + 4), a1);
+        t = edgec_sxtb16_ror8(word_a);
+        a0 = edgec_smlad(t, xa13, a0);
+        if (two_px) a1 = edgec_smlad(t, edgec_read_s16x2(s + 6), a1);
+        if (two_ch) {
+            t = edgec_sxtb16(word_b);
+            b0 = edgec_smlad(t, xa02, b0);
+            if (two_px) b1 = edgec_smlad(t, edgec_read_s16x2(s + 4), b1);
+            t = edgec_sxtb16_ror8(word_b);
+            b0 = edgec_smlad(t, xa13, b0);
+            if (two_px) b1 = edgec_smlad(t, edgec_read_s16x2(s + 6), b1);
+        }
+    }
+    acc[0][0] = a0, acc[0][1] = a1, acc[1][0] = b0, acc[1][1] = b1;
+}
+
+/* the portable kernel's output stage, exactly */
+static inline int8_t edgec_conv_out(const edgec_conv2d_s8_params *p, int32_t acc, int32_t o) {
+    const int32_t y = edgec_requantize(acc, p->multiplier[o], p->shift[o], p->rounding) + p->output_offset;
+    return (int8_t)edgec_clamp(y, p->act_min, p->act_max);
+}
+
+/* All out_c outputs of n (1 or 2) pixels whose widened inputs are in scratch; pixel 0's output at out, pixel 1's
+ * at out + out_c. */
+static void edgec_conv_pixels(const edgec_conv2d_s8_params *p, int32_t k, const int16_t *scratch, int32_t n,
+                              int8_t *out) {
+    const int32_t out_c = p->out_c;
+    int32_t o = 0;
+    for (; o + 2 <= out_c; o += 2) {
+        const int8_t *wa = p->weights + o * k;
+        const int32_t bias_a = p->bias ? p->bias[o] : 0, bias_b = p->bias ? p->bias[o + 1] : 0;
+        int32_t acc[2][2] = {{bias_a, bias_a}, {bias_b, bias_b}};
+        if (n == 2) {
+            edgec_block(wa, wa + k, scratch, k, 1, 1, acc);
+            out[out_c + o] = edgec_conv_out(p, acc[0][1], o);
+            out[out_c + o + 1] = edgec_conv_out(p, acc[1][1], o + 1);
+        } else {
+            edgec_block(wa, wa + k, scratch, k, 1, 0, acc);
+        }
+        out[o] = edgec_conv_out(p, acc[0][0], o);
+        out[o + 1] = edgec_conv_out(p, acc[1][0], o + 1);
+    }
+    if (o < out_c) { /* odd out_c: the last channel alone */
+        const int8_t *wa = p->weights + o * k;
+        const int32_t bias_a = p->bias ? p->bias[o] : 0;
+        int32_t acc[2][2] = {{bias_a, bias_a}, {0, 0}};
+        if (n == 2) {
+            edgec_block(wa, wa, scratch, k, 0, 1, acc);
+            out[out_c + o] = edgec_conv_out(p, acc[0][1], o);
+        } else {
+            edgec_block(wa, wa, scratch, k, 0, 0, acc);
+        }
+        out[o] = edgec_conv_out(p, acc[0][0], o);
+    }
+}
+
+/* Pixels in units of 2 (the last unit 1 pixel when the count is odd). Each unit's inputs are widened into scratch
+ * before any of its outputs is written, so the unit reads nothing from the buffer after that. In place:
+ * out_c <= in_c, units ascending: the outputs of pixels [q, q + n) end at (q + n) * out_c <= (q + n) * in_c, so
+ * they overwrite only the unit's own inputs (saved) and earlier pixels (consumed), never an unread one.
+ * out_c > in_c, units descending: the outputs start at q * out_c >= q * in_c, over the unit's own inputs and
+ * later pixels (consumed). The order changes nothing when input and output are apart. */
+void edgec_conv2d_s8_pointwise_dsp(const edgec_conv2d_s8_params *p, const int8_t *input, int8_t *output,
+                                   int16_t *scratch) {
+    const int32_t in_c = p->in_c, pixels = p->batches * p->in_h * p->in_w;
+    const int32_t offset2 = edgec_offset_pair(p->input_offset);
+    const int32_t units = (pixels + 1) / 2;
+    const int32_t forward = p->out_c <= in_c;
+    for (int32_t u = 0; u < units; u++) {
+        const int32_t q = 2 * (forward ? u : units - 1 - u); /* first pixel of the unit */
+        const int32_t n = q + 2 <= pixels ? 2 : 1;
+        for (int32_t px = 0; px < n; px++)
+            edgec_widen_run(input + (q + px) * in_c, in_c, 0, px, offset2, p->input_offset, scratch);
+        edgec_conv_pixels(p, in_c, scratch, n, output + q * p->out_c);
+    }
+}
+
+/* The im2col of output pixel (b, y, x) into pixel px's slots: linear k = (ky * k_w + kx) * in_c + i, the OHWI
+ * order of the weights. Taps outside the input are 0 after the zero-point subtraction, so they add nothing:
+ * TFLite Micro skips them. */
+static void edgec_im2col(const edgec_conv2d_s8_params *p, const int8_t *input, int32_t b, int32_t y, int32_t x,
+                         int32_t px, int32_t offset2, int16_t *scratch) {
+    const int32_t in_c = p->in_c, k = p->k_h * p->k_w * in_c;
+    const int8_t *in_b = input + b * p->in_h * p->in_w * in_c;
+    int32_t kk = 0;
+    for (int32_t ky = 0; ky < p->k_h; ky++) {
+        const int32_t iy = y * p->stride_h - p->pad_top + ky * p->dilation_h;
+        for (int32_t kx = 0; kx < p->k_w; kx++, kk += in_c) {
+            const int32_t ix = x * p->stride_w - p->pad_left + kx * p->dilation_w;
+            const int inside = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
+            const int8_t *src = inside ? in_b + (iy * p->in_w + ix) * in_c : in_b;
+            if (inside && (in_c & 3) == 0) {
+                edgec_widen_run(src, in_c, kk, px, offset2, p->input_offset, scratch);
+            } else if (inside) {
+                for (int32_t i = 0; i < in_c; i++)
+                    scratch[edgec_slot(kk + i, px)] = (int16_t)(src[i] + p->input_offset);
+            } else {
+                for (int32_t i = 0; i < in_c; i++) scratch[edgec_slot(kk + i, px)] = 0;
+            }
+        }
+    }
+    for (; kk < ((k + 3) & ~3); kk++) scratch[edgec_slot(kk, px)] = 0; /* K padded to a multiple of 4 */
+}
+
+void edgec_conv2d_s8_im2col_dsp(const edgec_conv2d_s8_params *p, const int8_t *input, int8_t *output,
+                                int16_t *scratch) {
+    const int32_t k = p->k_h * p->k_w * p->in_c, per_batch = p->out_h * p->out_w;
+    const int32_t pixels = p->batches * per_batch;
+    const int32_t offset2 = edgec_offset_pair(p->input_offset);
+    for (int32_t q = 0; q < pixels; q += 2) {
+        const int32_t n = q + 2 <= pixels ? 2 : 1;
+        for (int32_t px = 0; px < n; px++) {
+            const int32_t b = (q + px) / per_batch, yx = (q + px) % per_batch;
+            edgec_im2col(p, input, b, yx / p->out_w, yx % p->out_w, px, offset2, scratch);
+        }
+        edgec_conv_pixels(p, k, scratch, n, output + q * p->out_c);
+    }
+}
