@@ -72,38 +72,49 @@ static inline int32_t edgec_weight_tail(const int8_t *w, int32_t n) {
     return (int32_t)v;
 }
 
-/* acc[c][px] += the dot products of channel c's K weights (channels wa, wb) with pixel px's widened inputs.
- * two_ch / two_px are constants at each call, so each call site compiles to its own loop. */
-static inline __attribute__((always_inline)) void edgec_block(const int8_t *wa, const int8_t *wb,
-                                                              const int16_t *s, int32_t k, int two_ch,
-                                                              int two_px, int32_t acc[2][2]) {
+/* The scratch is read as int32 words (two int16 each); it is 4-byte aligned (the arena places every buffer at a
+ * multiple of 8), and may_alias keeps the int16 writes of the fill and these reads ordered. */
+#if defined(__GNUC__)
+typedef int32_t edgec_s16x2_word __attribute__((may_alias));
+#define EDGEC_S16X2(ptr, i) (((const edgec_s16x2_word *)(const void *)(ptr))[i])
+#else
+#define EDGEC_S16X2(ptr, i) edgec_read_s16x2((ptr) + 2 * (i))
+#endif
+
+/* One group of 4 k: channel a's weight word against pixel 0's (and pixel 1's) two input pairs, then channel b's */
+#define EDGEC_CONV_GROUP(word_a, word_b, s)                                                     \
+    do {                                                                                        \
+        const int32_t xa02 = EDGEC_S16X2(s, 0), xa13 = EDGEC_S16X2(s, 1);                       \
+        int32_t t = edgec_sxtb16(word_a);                                                       \
+        a0 = edgec_smlad(t, xa02, a0);                                                          \
+        if (two_px) a1 = edgec_smlad(t, EDGEC_S16X2(s, 2), a1);                                 \
+        t = edgec_sxtb16_ror8(word_a);                                                          \
+        a0 = edgec_smlad(t, xa13, a0);                                                          \
+        if (two_px) a1 = edgec_smlad(t, EDGEC_S16X2(s, 3), a1);                                 \
+        if (two_ch) {                                                                           \
+            t = edgec_sxtb16(word_b);                                                           \
+            b0 = edgec_smlad(t, xa02, b0);                                                      \
+            if (two_px) b1 = edgec_smlad(t, EDGEC_S16X2(s, 2), b1);                             \
+            t = edgec_sxtb16_ror8(word_b);                                                      \
+            b0 = edgec_smlad(t, xa13, b0);                                                      \
+            if (two_px) b1 = edgec_smlad(t, EDGEC_S16X2(s, 3), b1);                             \
+        }                                                                                       \
+    } while (0)
+
+/* acc[c][px] += the dot products of channel c's K weights (channels wa, wb = wa + k) with pixel px's widened
+ * inputs. two_ch / two_px are constants at each call, so each call site compiles to its own loop. */
+static inline __attribute__((always_inline)) void edgec_block(const int8_t *wa, const int16_t *s, int32_t k,
+                                                              int two_ch, int two_px, int32_t acc[2][2]) {
     int32_t a0 = acc[0][0], a1 = acc[0][1], b0 = acc[1][0], b1 = acc[1][1];
-    const int32_t groups = k >> 2, rest = k & 3;
-    for (int32_t g = 0; g <= groups; g++, s += EDGEC_PW_GROUP) {
-        int32_t word_a, word_b = 0;
-        if (g < groups) {
-            word_a = edgec_read_s8x4(wa + 4 * g);
-            if (two_ch) word_b = edgec_read_s8x4(wb + 4 * g);
-        } else {
-            if (rest == 0) break;
-            word_a = edgec_weight_tail(wa + 4 * g, rest);
-            if (two_ch) word_b = edgec_weight_tail(wb + 4 * g, rest);
-        }
-        const int32_t xa02 = edgec_read_s16x2(s), xa13 = edgec_read_s16x2(s + 2);
-        int32_t t = edgec_sxtb16(word_a);
-        a0 = edgec_smlad(t, xa02, a0);
-        if (two_px) a1 = edgec_smlad(t, edgec_read_s16x2(s + 4), a1);
-        t = edgec_sxtb16_ror8(word_a);
-        a0 = edgec_smlad(t, xa13, a0);
-        if (two_px) a1 = edgec_smlad(t, edgec_read_s16x2(s + 6), a1);
-        if (two_ch) {
-            t = edgec_sxtb16(word_b);
-            b0 = edgec_smlad(t, xa02, b0);
-            if (two_px) b1 = edgec_smlad(t, edgec_read_s16x2(s + 4), b1);
-            t = edgec_sxtb16_ror8(word_b);
-            b0 = edgec_smlad(t, xa13, b0);
-            if (two_px) b1 = edgec_smlad(t, edgec_read_s16x2(s + 6), b1);
-        }
+    const int8_t *wb = wa + k;
+    const int16_t *s_end = s + (k >> 2) * EDGEC_PW_GROUP;
+    for (; s < s_end; s += EDGEC_PW_GROUP, wa += 4, wb += 4) {
+        const int32_t word_a = edgec_read_s8x4(wa), word_b = two_ch ? edgec_read_s8x4(wb) : 0;
+        EDGEC_CONV_GROUP(word_a, word_b, s);
+    }
+    if (k & 3) { /* the last k % 4 weights; the inputs past K are zeros, or anything times these zero weights */
+        const int32_t word_a = edgec_weight_tail(wa, k & 3), word_b = two_ch ? edgec_weight_tail(wb, k & 3) : 0;
+        EDGEC_CONV_GROUP(word_a, word_b, s);
     }
     acc[0][0] = a0, acc[0][1] = a1, acc[1][0] = b0, acc[1][1] = b1;
 }
@@ -125,11 +136,11 @@ static void edgec_conv_pixels(const edgec_conv2d_s8_params *p, int32_t k, const 
         const int32_t bias_a = p->bias ? p->bias[o] : 0, bias_b = p->bias ? p->bias[o + 1] : 0;
         int32_t acc[2][2] = {{bias_a, bias_a}, {bias_b, bias_b}};
         if (n == 2) {
-            edgec_block(wa, wa + k, scratch, k, 1, 1, acc);
+            edgec_block(wa, scratch, k, 1, 1, acc);
             out[out_c + o] = edgec_conv_out(p, acc[0][1], o);
             out[out_c + o + 1] = edgec_conv_out(p, acc[1][1], o + 1);
         } else {
-            edgec_block(wa, wa + k, scratch, k, 1, 0, acc);
+            edgec_block(wa, scratch, k, 1, 0, acc);
         }
         out[o] = edgec_conv_out(p, acc[0][0], o);
         out[o + 1] = edgec_conv_out(p, acc[1][0], o + 1);
@@ -139,10 +150,10 @@ static void edgec_conv_pixels(const edgec_conv2d_s8_params *p, int32_t k, const 
         const int32_t bias_a = p->bias ? p->bias[o] : 0;
         int32_t acc[2][2] = {{bias_a, bias_a}, {0, 0}};
         if (n == 2) {
-            edgec_block(wa, wa, scratch, k, 0, 1, acc);
+            edgec_block(wa, scratch, k, 0, 1, acc);
             out[out_c + o] = edgec_conv_out(p, acc[0][1], o);
         } else {
-            edgec_block(wa, wa, scratch, k, 0, 0, acc);
+            edgec_block(wa, scratch, k, 0, 0, acc);
         }
         out[o] = edgec_conv_out(p, acc[0][0], o);
     }
