@@ -65,8 +65,10 @@ static void edgec_widen_run(const int8_t *in, int32_t n, int32_t k0, int32_t px,
     }
 }
 
-/* The k < n weights of one channel's group, as a word; bytes past n are 0 (never read beyond the array) */
-static inline int32_t edgec_weight_tail(const int8_t *w, int32_t n) {
+/* The n < 4 weights at w (the last of a channel) as a word, bytes past n zero. One masked LDR when 4 bytes from w
+ * are still inside the weights (they end at w_end), else byte by byte (the last channel: never read past it). */
+static inline int32_t edgec_weight_tail(const int8_t *w, int32_t n, const int8_t *w_end) {
+    if (w_end - w >= 4) return (int32_t)((uint32_t)edgec_read_s8x4(w) & (0xFFFFFFFFu >> (32 - 8 * n)));
     uint32_t v = 0;
     for (int32_t j = 0; j < n; j++) v |= (uint32_t)(uint8_t)w[j] << (8 * j);
     return (int32_t)v;
@@ -104,7 +106,8 @@ typedef int32_t edgec_s16x2_word __attribute__((may_alias));
 /* acc[c][px] += the dot products of channel c's K weights (channels wa, wb = wa + k) with pixel px's widened
  * inputs. two_ch / two_px are constants at each call, so each call site compiles to its own loop. */
 static inline __attribute__((always_inline)) void edgec_block(const int8_t *wa, const int16_t *s, int32_t k,
-                                                              int two_ch, int two_px, int32_t acc[2][2]) {
+                                                              const int8_t *w_end, int two_ch, int two_px,
+                                                              int32_t acc[2][2]) {
     int32_t a0 = acc[0][0], a1 = acc[0][1], b0 = acc[1][0], b1 = acc[1][1];
     const int8_t *wb = wa + k;
     const int16_t *s_end = s + (k >> 2) * EDGEC_PW_GROUP;
@@ -113,49 +116,60 @@ static inline __attribute__((always_inline)) void edgec_block(const int8_t *wa, 
         EDGEC_CONV_GROUP(word_a, word_b, s);
     }
     if (k & 3) { /* the last k % 4 weights; the inputs past K are zeros, or anything times these zero weights */
-        const int32_t word_a = edgec_weight_tail(wa, k & 3), word_b = two_ch ? edgec_weight_tail(wb, k & 3) : 0;
+        const int32_t word_a = edgec_weight_tail(wa, k & 3, w_end);
+        const int32_t word_b = two_ch ? edgec_weight_tail(wb, k & 3, w_end) : 0;
         EDGEC_CONV_GROUP(word_a, word_b, s);
     }
     acc[0][0] = a0, acc[0][1] = a1, acc[1][0] = b0, acc[1][1] = b1;
 }
 
+/* The output stage's parameters as locals: the int8 stores of the outputs may alias anything, so values read
+ * through p would be read again after every store. */
+typedef struct {
+    const int32_t *multiplier, *shift;
+    int32_t rounding, output_offset, act_min, act_max;
+} edgec_conv_output_stage;
+
 /* the portable kernel's output stage, exactly */
-static inline int8_t edgec_conv_out(const edgec_conv2d_s8_params *p, int32_t acc, int32_t o) {
-    const int32_t y = edgec_requantize(acc, p->multiplier[o], p->shift[o], p->rounding) + p->output_offset;
-    return (int8_t)edgec_clamp(y, p->act_min, p->act_max);
+static inline int8_t edgec_conv_out(edgec_conv_output_stage st, int32_t acc, int32_t o) {
+    const int32_t y = edgec_requantize(acc, st.multiplier[o], st.shift[o], st.rounding) + st.output_offset;
+    return (int8_t)edgec_clamp(y, st.act_min, st.act_max);
 }
 
 /* All out_c outputs of n (1 or 2) pixels whose widened inputs are in scratch; pixel 0's output at out, pixel 1's
  * at out + out_c. */
 static void edgec_conv_pixels(const edgec_conv2d_s8_params *p, int32_t k, const int16_t *scratch, int32_t n,
                               int8_t *out) {
-    const int32_t out_c = p->out_c;
+    const edgec_conv_output_stage st = {p->multiplier, p->shift, p->rounding, p->output_offset, p->act_min,
+                                        p->act_max};
+    const int32_t out_c = p->out_c, *const bias = p->bias;
+    const int8_t *const weights = p->weights, *const w_end = weights + out_c * k;
     int32_t o = 0;
     for (; o + 2 <= out_c; o += 2) {
-        const int8_t *wa = p->weights + o * k;
-        const int32_t bias_a = p->bias ? p->bias[o] : 0, bias_b = p->bias ? p->bias[o + 1] : 0;
+        const int8_t *wa = weights + o * k;
+        const int32_t bias_a = bias ? bias[o] : 0, bias_b = bias ? bias[o + 1] : 0;
         int32_t acc[2][2] = {{bias_a, bias_a}, {bias_b, bias_b}};
         if (n == 2) {
-            edgec_block(wa, scratch, k, 1, 1, acc);
-            out[out_c + o] = edgec_conv_out(p, acc[0][1], o);
-            out[out_c + o + 1] = edgec_conv_out(p, acc[1][1], o + 1);
+            edgec_block(wa, scratch, k, w_end, 1, 1, acc);
+            out[out_c + o] = edgec_conv_out(st, acc[0][1], o);
+            out[out_c + o + 1] = edgec_conv_out(st, acc[1][1], o + 1);
         } else {
-            edgec_block(wa, scratch, k, 1, 0, acc);
+            edgec_block(wa, scratch, k, w_end, 1, 0, acc);
         }
-        out[o] = edgec_conv_out(p, acc[0][0], o);
-        out[o + 1] = edgec_conv_out(p, acc[1][0], o + 1);
+        out[o] = edgec_conv_out(st, acc[0][0], o);
+        out[o + 1] = edgec_conv_out(st, acc[1][0], o + 1);
     }
     if (o < out_c) { /* odd out_c: the last channel alone */
-        const int8_t *wa = p->weights + o * k;
-        const int32_t bias_a = p->bias ? p->bias[o] : 0;
+        const int8_t *wa = weights + o * k;
+        const int32_t bias_a = bias ? bias[o] : 0;
         int32_t acc[2][2] = {{bias_a, bias_a}, {0, 0}};
         if (n == 2) {
-            edgec_block(wa, scratch, k, 0, 1, acc);
-            out[out_c + o] = edgec_conv_out(p, acc[0][1], o);
+            edgec_block(wa, scratch, k, w_end, 0, 1, acc);
+            out[out_c + o] = edgec_conv_out(st, acc[0][1], o);
         } else {
-            edgec_block(wa, scratch, k, 0, 0, acc);
+            edgec_block(wa, scratch, k, w_end, 0, 0, acc);
         }
-        out[o] = edgec_conv_out(p, acc[0][0], o);
+        out[o] = edgec_conv_out(st, acc[0][0], o);
     }
 }
 
@@ -180,25 +194,50 @@ void edgec_conv2d_s8_pointwise_dsp(const edgec_conv2d_s8_params *p, const int8_t
     }
 }
 
+/* im2col rows of at most this many int8 inputs are gathered on the stack first when in_c is not a multiple of 4
+ * (the stems: 3 channels, 27 taps), then widened 4 at a time */
+#define EDGEC_IM2COL_STAGE 128
+
 /* The im2col of output pixel (b, y, x) into pixel px's slots: linear k = (ky * k_w + kx) * in_c + i, the OHWI
  * order of the weights. Taps outside the input are 0 after the zero-point subtraction, so they add nothing:
  * TFLite Micro skips them. */
 static void edgec_im2col(const edgec_conv2d_s8_params *p, const int8_t *input, int32_t b, int32_t y, int32_t x,
                          int32_t px, int32_t offset2, int16_t *scratch) {
-    const int32_t in_c = p->in_c, k = p->k_h * p->k_w * in_c;
-    const int8_t *in_b = input + b * p->in_h * p->in_w * in_c;
+    /* p's fields as locals: the int8 stores below may alias them */
+    const int32_t in_c = p->in_c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w, k = k_h * k_w * in_c;
+    const int32_t y0 = y * p->stride_h - p->pad_top, x0 = x * p->stride_w - p->pad_left;
+    const int32_t dilation_h = p->dilation_h, dilation_w = p->dilation_w, input_offset = p->input_offset;
+    const int8_t *in_b = input + b * in_h * in_w * in_c;
+    if ((in_c & 3) != 0 && k <= EDGEC_IM2COL_STAGE) {
+        /* staged: a padded tap is the input zero point (an int8), which widens to 0 like the skipped tap */
+        int8_t staged[EDGEC_IM2COL_STAGE];
+        const int8_t zero_point = (int8_t)-input_offset;
+        int8_t *dst = staged;
+        for (int32_t ky = 0; ky < k_h; ky++) {
+            const int32_t iy = y0 + ky * dilation_h;
+            for (int32_t kx = 0; kx < k_w; kx++, dst += in_c) {
+                const int32_t ix = x0 + kx * dilation_w;
+                const int inside = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
+                const int8_t *src = inside ? in_b + (iy * in_w + ix) * in_c : in_b;
+                /* one loop for both cases: a few bytes, where a memcpy/memset call would cost more */
+                for (int32_t i = 0; i < in_c; i++) dst[i] = inside ? src[i] : zero_point;
+            }
+        }
+        edgec_widen_run(staged, k, 0, px, offset2, input_offset, scratch);
+        return;
+    }
     int32_t kk = 0;
-    for (int32_t ky = 0; ky < p->k_h; ky++) {
-        const int32_t iy = y * p->stride_h - p->pad_top + ky * p->dilation_h;
-        for (int32_t kx = 0; kx < p->k_w; kx++, kk += in_c) {
-            const int32_t ix = x * p->stride_w - p->pad_left + kx * p->dilation_w;
-            const int inside = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
-            const int8_t *src = inside ? in_b + (iy * p->in_w + ix) * in_c : in_b;
+    for (int32_t ky = 0; ky < k_h; ky++) {
+        const int32_t iy = y0 + ky * dilation_h;
+        for (int32_t kx = 0; kx < k_w; kx++, kk += in_c) {
+            const int32_t ix = x0 + kx * dilation_w;
+            const int inside = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
+            const int8_t *src = inside ? in_b + (iy * in_w + ix) * in_c : in_b;
             if (inside && (in_c & 3) == 0) {
-                edgec_widen_run(src, in_c, kk, px, offset2, p->input_offset, scratch);
+                edgec_widen_run(src, in_c, kk, px, offset2, input_offset, scratch);
             } else if (inside) {
                 for (int32_t i = 0; i < in_c; i++)
-                    scratch[edgec_slot(kk + i, px)] = (int16_t)(src[i] + p->input_offset);
+                    scratch[edgec_slot(kk + i, px)] = (int16_t)(src[i] + input_offset);
             } else {
                 for (int32_t i = 0; i < in_c; i++) scratch[edgec_slot(kk + i, px)] = 0;
             }
