@@ -194,6 +194,29 @@ void edgec_conv2d_s8_pointwise_dsp(const edgec_conv2d_s8_params *p, const int8_t
     }
 }
 
+/* An empty asm that GCC must assume changes v: it keeps the copy loop below a loop, which GCC would otherwise
+ * turn into a call of memcpy (slower for the few bytes of an im2col row). */
+#if EDGEC_HAVE_DSP
+#define EDGEC_OPAQUE(v) __asm__("" : "+r"(v))
+#else
+#define EDGEC_OPAQUE(v) ((void)0)
+#endif
+
+/* n bytes from src to dst, a word at a time (unaligned LDR/STR), for the few bytes of an im2col row */
+static inline void edgec_copy_s8(int8_t *dst, const int8_t *src, int32_t n) {
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        int32_t word = edgec_read_s8x4(src + i);
+        EDGEC_OPAQUE(word);
+        memcpy(dst + i, &word, 4);
+    }
+    for (; i < n; i++) {
+        int32_t byte = src[i];
+        EDGEC_OPAQUE(byte);
+        dst[i] = (int8_t)byte;
+    }
+}
+
 /* im2col rows of at most this many int8 inputs are gathered on the stack first when in_c is not a multiple of 4
  * (the stems: 3 channels, 27 taps), then widened 4 at a time */
 #define EDGEC_IM2COL_STAGE 128
@@ -213,8 +236,15 @@ static void edgec_im2col(const edgec_conv2d_s8_params *p, const int8_t *input, i
         int8_t staged[EDGEC_IM2COL_STAGE];
         const int8_t zero_point = (int8_t)-input_offset;
         int8_t *dst = staged;
+        const int32_t row_bytes = k_w * in_c;
+        const int whole_rows = dilation_w == 1 && x0 >= 0 && x0 + k_w <= in_w; /* no tap of a row is padding */
         for (int32_t ky = 0; ky < k_h; ky++) {
             const int32_t iy = y0 + ky * dilation_h;
+            if (whole_rows && iy >= 0 && iy < in_h) { /* one contiguous run of k_w * in_c bytes */
+                edgec_copy_s8(dst, in_b + (iy * in_w + x0) * in_c, row_bytes);
+                dst += row_bytes;
+                continue;
+            }
             for (int32_t kx = 0; kx < k_w; kx++, dst += in_c) {
                 const int32_t ix = x0 + kx * dilation_w;
                 const int inside = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
