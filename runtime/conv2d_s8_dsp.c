@@ -111,6 +111,37 @@ static inline __attribute__((always_inline)) void edgec_block(const int8_t *wa, 
     int32_t a0 = acc[0][0], a1 = acc[0][1], b0 = acc[1][0], b1 = acc[1][1];
     const int8_t *wb = wa + k;
     const int16_t *s_end = s + (k >> 2) * EDGEC_PW_GROUP;
+#if EDGEC_HAVE_DSP
+    if (two_ch && two_px) {
+        /* One asm block per group: GCC's own allocation of the same 16 instructions spills the loop bound and
+         * splits the loads (22 per group); here 13 registers hold everything. The weight word is widened in
+         * place (t = its bytes 0 and 2, then w = its bytes 1 and 3). LDRD needs the scratch word-aligned. */
+        for (; s < s_end;) {
+            int32_t x0, x1, x2, x3, w, t;
+            __asm__("ldrd %[x0], %[x1], [%[s]], #16\n\t"
+                    "ldrd %[x2], %[x3], [%[s], #-8]\n\t"
+                    "ldr %[w], [%[wa]], #4\n\t"
+                    "sxtb16 %[t], %[w]\n\t"
+                    "sxtb16 %[w], %[w], ror #8\n\t"
+                    "smlad %[a0], %[t], %[x0], %[a0]\n\t"
+                    "smlad %[a1], %[t], %[x2], %[a1]\n\t"
+                    "smlad %[a0], %[w], %[x1], %[a0]\n\t"
+                    "smlad %[a1], %[w], %[x3], %[a1]\n\t"
+                    "ldr %[w], [%[wb]], #4\n\t"
+                    "sxtb16 %[t], %[w]\n\t"
+                    "sxtb16 %[w], %[w], ror #8\n\t"
+                    "smlad %[b0], %[t], %[x0], %[b0]\n\t"
+                    "smlad %[b1], %[t], %[x2], %[b1]\n\t"
+                    "smlad %[b0], %[w], %[x1], %[b0]\n\t"
+                    "smlad %[b1], %[w], %[x3], %[b1]"
+                    : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [s] "+r"(s), [wa] "+r"(wa),
+                      [wb] "+r"(wb), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w] "=&r"(w),
+                      [t] "=&r"(t)
+                    :
+                    : "memory");
+        }
+    }
+#endif
     for (; s < s_end; s += EDGEC_PW_GROUP, wa += 4, wb += 4) {
         const int32_t word_a = edgec_read_s8x4(wa), word_b = two_ch ? edgec_read_s8x4(wb) : 0;
         EDGEC_CONV_GROUP(word_a, word_b, s);
