@@ -9,7 +9,8 @@
  * are widened once to int16 in `scratch` (K padded with zeros to a multiple of 4), then every pair of output
  * channels is a 2 x 2 block of accumulators, each SMLAD adding two products. Requantization is the portable
  * kernel's (edgec_requantize, both rounding modes).
- * `scratch`: 2 * ceil4(K) int16, 4-byte aligned, with K = k_h * k_w * in_c (in_c for the pointwise kernel). */
+ * `scratch`: 2 * ceil4(K) int16, 4-byte aligned (LDRD reads it), with K = k_h * k_w * in_c (in_c for the
+ * pointwise kernel). The im2col kernel also uses up to 128 bytes of stack (stems: in_c not a multiple of 4). */
 
 /* Pointwise: 1x1 kernel, stride 1, no padding, groups 1, any batches. In place when input == output (the buffer
  * is pixels * max(in_c, out_c) bytes, the input at its start), like edgec_conv2d_s8_pointwise_inplace. */
