@@ -59,3 +59,30 @@ def test_dsp_conv_kernels_bit_exact_on_the_board(tmp_path, board):
     # the reduction runs in place: the same arena address as input and output
     c = (tmp_path / "out" / "model.c").read_text()
     assert re.search(r"edgec_conv2d_s8_pointwise_dsp\(&\w+, (\(\(int8_t \*\)\(edgec_arena\.bytes \+ \d+\)\)), \1,", c)
+
+
+def grouped_conv() -> bytes:
+    """x [1,6,6,8] -> CONV_2D with 2 groups (weights [6,3,3,4]): a conv the DSP kernels do not take"""
+    rng = np.random.default_rng(1)
+    b = ModelBuilder()
+    x = b.input("x", (1, 6, 6, 8), scale=0.03, zero_point=0)
+    w_scale = rng.uniform(0.002, 0.02, size=6).astype(np.float32)
+    wt = b.const("w", rng.integers(-127, 128, size=(6, 3, 3, 4), dtype=np.int8), scale=w_scale,
+                 zero_point=np.zeros(6, np.int64), axis=0)
+    bt = b.const("b", rng.integers(-2000, 2000, size=6).astype(np.int32), scale=(0.03 * w_scale).astype(np.float32),
+                 zero_point=np.zeros(6, np.int64))
+    y = b.activation("y", (1, 6, 6, 6), scale=0.05, zero_point=0)
+    conv_op(b, [x, wt, bt], y, 1, 1, "SAME", "NONE")
+    b.output(y)
+    return b.build()
+
+
+@needs_tools
+def test_grouped_conv_keeps_the_portable_kernel(tmp_path):
+    model = tmp_path / "grouped.tflite"
+    model.write_bytes(grouped_conv())
+    res = edgec("build", model, "--board", "nucleo_l4r5zi", "--json", "--out", tmp_path / "out")
+    assert res.returncode == 0, res.stderr
+    (layer,) = json.loads(res.stdout.splitlines()[0])["layers"]
+    assert layer["kernel"] == "edgec_conv2d_s8" and "no faster kernel" in layer["kernel_reason"], layer
+    assert not (tmp_path / "out" / "runtime" / "conv2d_s8_dsp.c").exists()
