@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from .base import (
+    KernelChoice,
+    KernelTarget,
     Operator,
     Quantization,
     fused_activation_supported,
@@ -88,6 +90,26 @@ def conv_fields(op, g) -> dict:
                 act_min=p["act_min"], act_max=p["act_max"])
 
 
+def _groups(op, g) -> int:
+    return g.t(op.inputs[0]).shape[3] // g.t(op.inputs[1]).shape[3]
+
+
+def _pointwise(op, g) -> bool:
+    """A 1x1 kernel at stride 1 with the output as large as the input (so no padding). A stride missing from the
+    attrs: not pointwise (the importers always set it)."""
+    x, w, y = g.t(op.inputs[0]).shape, g.t(op.inputs[1]).shape, g.t(op.outputs[0]).shape
+    if not len(x) == len(w) == len(y) == 4:
+        return False
+    a = op.attrs
+    return w[1] == w[2] == 1 and a.get("stride_h") == a.get("stride_w") == 1 and x[:3] == y[:3]
+
+
+def _fast_kernel(op) -> dict | None:
+    """The layer's chosen fast kernel (op.attrs["kernel_choice"]), or None; a patch-stage layer runs the portable
+    region kernel whatever was chosen."""
+    return op.attrs.get("kernel_choice") if "patch" not in op.attrs else None
+
+
 @register
 class Conv2D(Operator):
     type = "conv2d"
@@ -135,30 +157,45 @@ class Conv2D(Operator):
             acc = acc + bias.astype(np.int64)
         return [requantize(acc, op, g)]
 
+    def choose_kernel(self, op, g, target: KernelTarget) -> KernelChoice | None:
+        """On a core with DSP, every int8 conv with groups 1: runtime/conv2d_s8_dsp.c widens two output pixels'
+        inputs to int16 once, then computes 2 pixels x 2 output channels per SXTB16/SMLAD step."""
+        if not target.dsp or _groups(op, g) != 1:
+            return None
+        if _pointwise(op, g):
+            return KernelChoice("conv2d_s8_dsp", "edgec_conv2d_s8_pointwise_dsp",
+                                f"{target.core} DSP: 1x1 conv, 2 pixels x 2 channels per SMLAD block")
+        return KernelChoice("conv2d_s8_dsp", "edgec_conv2d_s8_im2col_dsp",
+                            f"{target.core} DSP: im2col of 2 pixels to int16, 2 pixels x 2 channels per SMLAD block")
+
     def emit(self, op, g, ctx, region: str | None = None):
         """`region`: a C expression for an `edgec_region *` (patch stage, patch.py), else the whole layer."""
         fields = conv_kernel_fields(op, g, ctx)
-        fields["groups"] = g.t(op.inputs[0]).shape[3] // g.t(op.inputs[1]).shape[3]
+        fields["groups"] = _groups(op, g)
         params = ctx.params_struct(op, "edgec_conv2d_s8_params", fields)
         if region is not None:
             return f"edgec_conv2d_s8_region(&{params}, {region}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+        chosen = _fast_kernel(op)
+        if chosen is not None:  # in place: input and output are the same buffer; the scratch holds both pixels
+            scratch = f"((int16_t *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
+            source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
+            return f"{chosen['function']}(&{params}, {source}, {ctx.ptr(op.outputs[0])}, {scratch});"
         if ctx.plan.is_in_place(op.name):  # the output is in the input's buffer; one input pixel of scratch
             pixel = f"((int8_t *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
             return f"edgec_conv2d_s8_pointwise_inplace(&{params}, {ctx.ptr(op.outputs[0])}, {pixel});"
         return f"edgec_conv2d_s8(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
     def in_place_inputs(self, op, g):
-        """In place (runtime: edgec_conv2d_s8_pointwise_inplace) when the conv is pointwise: a 1x1 kernel at
-        stride 1 with the output as large as the input (so no padding), where output pixel p reads input pixel
-        p only. Any channel counts: forward over the pixels when out_c <= in_c, backward when out_c > in_c."""
-        x, w, y = g.t(op.inputs[0]).shape, g.t(op.inputs[1]).shape, g.t(op.outputs[0]).shape
-        if is_float(op, g) or not len(x) == len(w) == len(y) == 4:
-            return ()
-        a = op.attrs  # a stride missing from the attrs: not claimed (the importers always set it)
-        pointwise = w[1] == w[2] == 1 and a.get("stride_h") == a.get("stride_w") == 1 and x[:3] == y[:3]
-        return (0,) if pointwise else ()
+        """In place (runtime: edgec_conv2d_s8_pointwise_inplace, or the DSP kernel) when the conv is pointwise
+        (_pointwise), where output pixel p reads input pixel p only. Any channel counts: forward over the pixels
+        when out_c <= in_c, backward when out_c > in_c."""
+        return (0,) if not is_float(op, g) and _pointwise(op, g) else ()
 
     def scratch_bytes(self, op, g, *, in_place):
+        if _fast_kernel(op) is not None:  # 2 pixels x ceil4(K) int16 (also the saved copy when in place)
+            w = g.t(op.inputs[1]).shape
+            k4 = -(-(w[1] * w[2] * w[3]) // 4) * 4
+            return 2 * 2 * k4  # bytes
         return g.t(op.inputs[0]).shape[3] if in_place else 0  # one input pixel
 
     def macs(self, op, g):
