@@ -496,7 +496,7 @@ def count_instructions(elf: Path, board: Board | str, samples: list[list[np.ndar
                         stack_available_bytes=run.stats.get("stack_available"),
                         wall_s=run.wall_s, wall_per_sample_s=run.wall_per_sample_s, outputs=run.outputs)
     if "roi_classes" in run.plugin:
-        result["class_counts"] = {k: v // calls for k, v in run.plugin["roi_classes"].items()}
+        result["class_counts"] = _classes_per_inference(run.plugin["roi_classes"], roi, calls)
     if layers_elf is not None:
         lsyms = symbol_addresses(layers_elf, ["edgec_marker_start", "edgec_marker_end", "edgec_trace"])
         if len(lsyms) != 3:
@@ -507,10 +507,22 @@ def count_instructions(elf: Path, board: Board | str, samples: list[list[np.ndar
         lcalls = int(lrun.plugin.get("roi_calls", 0))
         positions = list(lrun.plugin.get("layer_insns", []))
         result["layer_positions"] = [p // max(1, lcalls) for p in positions]
-        result["layer_position_classes"] = [{k: v // max(1, lcalls) for k, v in pos.items()}
-                                            for pos in lrun.plugin.get("layer_classes", [])]
+        result["layer_position_classes"] = [_classes_per_inference(classes, total, max(1, lcalls))
+                                            for classes, total in zip(lrun.plugin.get("layer_classes", []), positions)]
         result["layers_build_instructions_per_inference"] = int(lrun.plugin.get("roi_insns", 0)) // max(1, lcalls)
     return result
+
+
+def _classes_per_inference(counts: dict[str, int], total: int, calls: int) -> dict[str, int]:
+    """The plugin's class counts over `calls` inferences, per inference, summing exactly to total // calls (the
+    instruction count reported): floors, then the remainders handed out largest first."""
+    if sum(counts[c] for c in INSTRUCTION_CLASSES) != total:
+        raise ToolchainError(f"the instruction-counting plugin's classes {counts} do not sum to its count {total}")
+    per = {c: counts[c] // calls for c in INSTRUCTION_CLASSES}
+    for c in sorted(INSTRUCTION_CLASSES, key=lambda c: -(counts[c] % calls))[:total // calls - sum(per.values())]:
+        per[c] += 1
+    per[XFER_COUNTER] = counts.get(XFER_COUNTER, 0) // calls
+    return per
 
 
 def _count_icount(b: Board, samples: list[list[np.ndarray]], systick_elf: Path | None, timeout: float,
