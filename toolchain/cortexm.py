@@ -570,33 +570,34 @@ def layer_instructions(positions: list[int], g: Graph, position_classes: list[di
 # instructions, not cycles (the DWT cycle counter is not emulated), and the cycle cost of an instruction depends on
 # things a count cannot see: whether a branch was taken, pipelining of back-to-back loads, flash wait states,
 # caches, TCM placement, dual issue. Figures from the cores' published timings:
-# - Cortex-M4 Technical Reference Manual (ARM DDI 0439), 3.3 "Cortex-M4 instructions" table: LDR 2 cycles (1 when
-#   pipelined after another load to a non-dependent register: 2 taken, conservative); STR 1 (2 would count the
-#   write-buffer-free case, not needed); MUL/MLA/MLS/SMUL/SMLA/SMLAD/SMULL/SMLAL/UMULL/UMLAL 1; SDIV/UDIV 2-12
-#   (early termination on the operands' size: 12 taken, the worst case); B/BL/BX/CBZ/TBB taken 1+P with P = 1-3
+# - Cortex-M4 Technical Reference Manual (ARM DDI 0439), the "Cortex-M4 instructions" timing table: LDR 2 cycles
+#   (1 when pipelined after another load to a non-dependent register: 2 taken, conservative); STR 1;
+#   MUL/MLA/MLS/SMUL/SMLA/SMLAD/SMULL/SMLAL/UMULL/UMLAL 1; SDIV/UDIV 2-12 (early termination on the operands'
+#   size: 12 taken, the worst case); B/BL/BX/CBZ/TBB taken 1+P with P = 1-3
 #   (pipeline refill; every branch is charged as taken with P = 2, the middle, as not-taken branches cost 1 and
 #   cannot be told apart in a count); LDM/STM/PUSH/POP 1+N for N registers (charged as the single load or store
 #   plus 1 per register beyond the first, the plugin's `xfer`: exact for loads, 1 cycle low for stores); POP {pc}
 #   1+N+P (branch + `xfer`); FPv4 VADD/VMUL/VCVT 1 (VMLA/VFMA 3 and VDIV/VSQRT 14 are rare in int8 code and
 #   charged 1: the estimate is low on float-heavy code); data processing, SXTB16, SSAT, QADD, IT, ... 1.
-# - Cortex-M3 TRM (ARM DDI 0337) and Cortex-M33 TRM (ARM 100230): the same three-stage pipeline and the same
-#   figures as the M4 for these classes (the M3 has no DSP/FP instructions to charge).
-# - Cortex-M0+ TRM (ARM DDI 0484): loads and stores 2, MULS 1 (fast multiplier), taken branch 2-3 (3 taken:
-#   B/BL/BX/pop-pc), LDM/STM 1+N; no divide instruction.
+# - Cortex-M33 (ARM 100230): the M4's three-stage pipeline; charged the M4's figures.
+# - Cortex-M3 TRM (ARM DDI 0337), its instruction timing table: as the M4 except MLA/MLS 2 and SMULL/UMULL 3-5,
+#   SMLAL/UMLAL 4-7: multiply charged 2 (the portable kernels' MLA); no DSP or FP instructions.
+# - Cortex-M0+ TRM (ARM DDI 0484): loads and stores 2, MULS 1 (the fast-multiplier option),
+#   taken branch 2 (B, BX; BL 3), LDM/STM/PUSH/POP 1+N; no divide instruction (division is a library call).
 # - Cortex-M55 TRM (ARM 101051): scalar integer pipeline timed like the M33; MVE is dual-beat (a 128-bit
 #   instruction is 4 beats, 2 per cycle): 2 cycles per MVE instruction, ignoring the overlap of a vector load with
-#   a vector arithmetic instruction that can halve it (conservative). Low-overhead-loop LE after its first
-#   iteration costs ~0 but is charged as a taken branch.
+#   a vector arithmetic instruction that can halve it (conservative). A low-overhead-loop LE can cost nothing
+#   after its first iteration (loop branch cache) but is charged as a taken branch.
 # - Cortex-M7 TRM (ARM DDI 0489) publishes no per-instruction table: six-stage dual-issue pipeline, loads 1 cycle
 #   from TCM (the emulated boards place data in DTCM), branch prediction (a predicted taken branch 1 cycle), 64-bit
 #   load/store path (0.5 per extra register); two ALU instructions can issue together, so `other` is charged 0.5.
 #   This is the roughest of the tables.
 CYCLE_TABLE: dict[str, dict[str, float]] = {
     "cortex-m4": dict(load=2, store=1, multiply=1, divide=12, branch=3, fp=1, mve=1, other=1, xfer=1),
-    "cortex-m3": dict(load=2, store=1, multiply=1, divide=12, branch=3, fp=1, mve=1, other=1, xfer=1),
+    "cortex-m3": dict(load=2, store=1, multiply=2, divide=12, branch=3, fp=1, mve=1, other=1, xfer=1),
     "cortex-m33": dict(load=2, store=1, multiply=1, divide=12, branch=3, fp=1, mve=1, other=1, xfer=1),
     "cortex-m55": dict(load=2, store=1, multiply=1, divide=12, branch=3, fp=1, mve=2, other=1, xfer=1),
-    "cortex-m0plus": dict(load=2, store=2, multiply=1, divide=12, branch=3, fp=1, mve=1, other=1, xfer=1),
+    "cortex-m0plus": dict(load=2, store=2, multiply=1, divide=12, branch=2, fp=1, mve=1, other=1, xfer=1),
     "cortex-m7": dict(load=1, store=1, multiply=1, divide=12, branch=1, fp=1, mve=1, other=0.5, xfer=0.5),
 }
 

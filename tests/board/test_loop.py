@@ -57,6 +57,7 @@ def test_edgec_test_on_emulated_board(shared_models, tmp_path, model, board):
         assert [row["layer"] for row in layers] == [op.attrs.get("label", op.name) for op in r.build.graph.ops]
         # the layer-marker build adds one call per layer, otherwise the same code
         assert abs(sum(row["instructions"] for row in layers) - ipi) < 50 * len(layers)
+        assert all(sum(row["classes"].values()) == row["instructions"] for row in layers)
 
     # sizes: exactly those of the ELF that ran (the emulator-linked firmware)
     assert t["firmware"] == cortexm.EMULATED_ELF
