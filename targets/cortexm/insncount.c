@@ -14,9 +14,10 @@
  * multiply (MUL/MLA/MLS, SMUL/SMLA/SMLAD/SMLAL/UMULL/UMLAL/SMMUL/SMMLA, USAD8), divide (SDIV/UDIV), branch
  * (B, BL, BX, BLX, CBZ/CBNZ, TBB/TBH, POP/LDM/LDR loading the PC, WLS/LE low-overhead loop branches; IT is not a
  * branch), fp (scalar floating point, VLDR/VSTR/VPUSH/VPOP counted as load/store), mve (Helium vector
- * instructions, their loads and stores included) and other. A translation block adds its per-class counts with one
- * inline add per class present (exact=on: per instruction), so the classes of a region sum exactly to its
- * instruction count. `xfer` counts, for the multi-register transfers (LDM/STM/PUSH/POP/LDRD/STRD/VLDM/VSTM),
+ * instructions, their loads and stores included) and other. Each translated block keeps its class counts and
+ * counts its executions with one inline add; the per-class totals are summed over the blocks at the markers only
+ * (exact=on: one inline add per instruction and class), so the classes of a region sum exactly to its instruction
+ * count and cost about as much as the plain count. `xfer` counts, for the multi-register transfers (LDM/STM/PUSH/POP/LDRD/STRD/VLDM/VSTM),
  * the registers (32-bit words) moved beyond the first: the cycle model charges them separately.
  * At exit it prints
  *   insns_total=N
@@ -89,7 +90,33 @@ static const char *const counter_names[N_COUNTERS] = {"load", "store", "multiply
                                                      "branch", "fp", "mve", "other", "xfer"};
 
 static uint64_t total;                 /* all guest instructions executed (inline adds) */
-static uint64_t counts[N_COUNTERS];    /* the same, per class (inline adds), and the extra transfer registers */
+static uint64_t counts[N_COUNTERS];    /* with exact=on: per class (inline adds), and the extra transfer registers */
+
+/* Without exact=on, each translated block keeps its class counts and one execution counter (one inline add per
+ * execution, as cheap as the plain count); the per-class totals are summed over the blocks only at the markers. */
+struct tb_record {
+    uint64_t executions;
+    uint32_t counts[N_COUNTERS];
+};
+#define RECORDS_PER_CHUNK 1024
+struct record_chunk {
+    struct tb_record records[RECORDS_PER_CHUNK];
+    size_t used;
+    struct record_chunk *next;
+};
+static struct record_chunk *chunks; /* newest first; records never move (QEMU holds pointers to them) */
+
+static struct tb_record *new_record(void) {
+    if (chunks == NULL || chunks->used == RECORDS_PER_CHUNK) {
+        struct record_chunk *chunk = calloc(1, sizeof *chunk);
+        if (chunk == NULL) {
+            return NULL;
+        }
+        chunk->next = chunks;
+        chunks = chunk;
+    }
+    return &chunks->records[chunks->used++];
+}
 static uint64_t begin_addr, end_addr, layer_addr;
 static bool have_begin, have_end, have_layer, exact, listing;
 static uint64_t roi_start, roi_insns, roi_calls, last_mark;
@@ -233,7 +260,20 @@ static int classify(const uint8_t *data, size_t size, unsigned *xfer) {
     return C_OTHER; /* data processing (shifted register, register): SXTB16, SSAT, QADD, shifts, ... */
 }
 
-static void snapshot(uint64_t *into) { memcpy(into, counts, sizeof counts); }
+/* the per-class totals so far: the exact=on counters plus every block's executions x its class counts */
+static void snapshot(uint64_t *into) {
+    memcpy(into, counts, sizeof counts);
+    for (const struct record_chunk *chunk = chunks; chunk != NULL; chunk = chunk->next) {
+        for (size_t i = 0; i < chunk->used; i++) {
+            const struct tb_record *r = &chunk->records[i];
+            if (r->executions) {
+                for (int c = 0; c < N_COUNTERS; c++) {
+                    into[c] += r->executions * r->counts[c];
+                }
+            }
+        }
+    }
+}
 
 static void on_begin(unsigned int vcpu, void *udata) {
     (void)vcpu;
@@ -241,16 +281,16 @@ static void on_begin(unsigned int vcpu, void *udata) {
     roi_start = total;
     last_mark = total;
     snapshot(roi_start_counts);
-    snapshot(last_mark_counts);
+    memcpy(last_mark_counts, roi_start_counts, sizeof last_mark_counts);
     position = 0;
     in_roi = true;
 }
 
-static void add_position(uint64_t now) {
+static void add_position(uint64_t now, const uint64_t *now_counts) {
     if (position < MAX_POSITIONS) {
         layer_sums[position] += now - last_mark;
         for (int c = 0; c < N_COUNTERS; c++) {
-            layer_counts[position][c] += counts[c] - last_mark_counts[c];
+            layer_counts[position][c] += now_counts[c] - last_mark_counts[c];
         }
         if (position + 1 > positions_used) {
             positions_used = position + 1;
@@ -260,14 +300,16 @@ static void add_position(uint64_t now) {
     }
     position++;
     last_mark = now;
-    snapshot(last_mark_counts);
+    memcpy(last_mark_counts, now_counts, sizeof last_mark_counts);
 }
 
 static void on_layer(unsigned int vcpu, void *udata) {
     (void)vcpu;
     (void)udata;
     if (in_roi) {
-        add_position(total);
+        uint64_t now_counts[N_COUNTERS];
+        snapshot(now_counts);
+        add_position(total, now_counts);
     }
 }
 
@@ -275,13 +317,15 @@ static void on_end(unsigned int vcpu, void *udata) {
     (void)vcpu;
     (void)udata;
     if (in_roi) {
+        uint64_t now_counts[N_COUNTERS];
+        snapshot(now_counts);
         roi_insns += total - roi_start;
         for (int c = 0; c < N_COUNTERS; c++) {
-            roi_counts[c] += counts[c] - roi_start_counts[c];
+            roi_counts[c] += now_counts[c] - roi_start_counts[c];
         }
         roi_calls++;
         if (have_layer) {
-            add_position(total);
+            add_position(total, now_counts);
         }
         in_roi = false;
     }
@@ -290,7 +334,7 @@ static void on_end(unsigned int vcpu, void *udata) {
 static void on_tb_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     (void)id;
     size_t n = qemu_plugin_tb_n_insns(tb);
-    uint64_t tb_counts[N_COUNTERS] = {0};
+    uint32_t tb_counts[N_COUNTERS] = {0};
     if (!exact) {
         qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &total, n);
     }
@@ -324,11 +368,13 @@ static void on_tb_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
         }
     }
     if (!exact) {
-        for (int c = 0; c < N_COUNTERS; c++) {
-            if (tb_counts[c]) {
-                qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &counts[c], tb_counts[c]);
-            }
+        struct tb_record *record = new_record();
+        if (record == NULL) {
+            fprintf(stderr, "insncount: out of memory\n");
+            abort();
         }
+        memcpy(record->counts, tb_counts, sizeof tb_counts);
+        qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &record->executions, 1);
     }
 }
 
