@@ -395,15 +395,33 @@ def _read(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
+# the plugin's instruction classes (targets/cortexm/insncount.c), in its print order; they sum to the instruction
+# count. XFER_COUNTER is not a class: the 32-bit words multi-register transfers (LDM/STM/PUSH/POP/LDRD/STRD/VLDM/
+# VSTM) move beyond the first, which the cycle model charges on top of the instruction's class.
+INSTRUCTION_CLASSES = ("load", "store", "multiply", "divide", "branch", "fp", "mve", "other")
+XFER_COUNTER = "xfer"
+
+
 def _parse_plugin(log: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("insns_total", "roi_insns", "roi_calls"):
         m = re.search(rf"{key}=(\d+)", log)
         if m:
             out[key] = int(m.group(1))
+    m = re.search(r"roi_classes=([\w:,]*)", log)
+    if m:
+        out["roi_classes"] = {k: int(v) for k, v in (item.split(":") for item in m.group(1).split(",") if item)}
     m = re.search(r"layer_insns=([\d,]*)", log)
     if m:
         out["layer_insns"] = [int(v) for v in m.group(1).split(",") if v]
+    m = re.search(r"layer_classes=([\d,/]*)", log)
+    if m:
+        names = (*INSTRUCTION_CLASSES, XFER_COUNTER)
+        out["layer_classes"] = [dict(zip(names, (int(v) for v in pos.split("/")))) for pos in m.group(1).split(",")
+                                if pos]
+    listing = re.findall(r"^insn=([0-9a-f]+),(\w+)$", log, re.M)
+    if listing:
+        out["listing"] = {int(addr, 16): cls for addr, cls in listing}
     return out
 
 
@@ -477,6 +495,8 @@ def count_instructions(elf: Path, board: Board | str, samples: list[list[np.ndar
                         stack_high_water_bytes=run.stats.get("stack_high_water"),
                         stack_available_bytes=run.stats.get("stack_available"),
                         wall_s=run.wall_s, wall_per_sample_s=run.wall_per_sample_s, outputs=run.outputs)
+    if "roi_classes" in run.plugin:
+        result["class_counts"] = _classes_per_inference(run.plugin["roi_classes"], roi, calls)
     if layers_elf is not None:
         lsyms = symbol_addresses(layers_elf, ["edgec_marker_start", "edgec_marker_end", "edgec_trace"])
         if len(lsyms) != 3:
@@ -487,8 +507,22 @@ def count_instructions(elf: Path, board: Board | str, samples: list[list[np.ndar
         lcalls = int(lrun.plugin.get("roi_calls", 0))
         positions = list(lrun.plugin.get("layer_insns", []))
         result["layer_positions"] = [p // max(1, lcalls) for p in positions]
+        result["layer_position_classes"] = [_classes_per_inference(classes, total, max(1, lcalls))
+                                            for classes, total in zip(lrun.plugin.get("layer_classes", []), positions)]
         result["layers_build_instructions_per_inference"] = int(lrun.plugin.get("roi_insns", 0)) // max(1, lcalls)
     return result
+
+
+def _classes_per_inference(counts: dict[str, int], total: int, calls: int) -> dict[str, int]:
+    """The plugin's class counts over `calls` inferences, per inference, summing exactly to total // calls (the
+    instruction count reported): floors, then the remainders handed out largest first."""
+    if sum(counts[c] for c in INSTRUCTION_CLASSES) != total:
+        raise ToolchainError(f"the instruction-counting plugin's classes {counts} do not sum to its count {total}")
+    per = {c: counts[c] // calls for c in INSTRUCTION_CLASSES}
+    for c in sorted(INSTRUCTION_CLASSES, key=lambda c: -(counts[c] % calls))[:total // calls - sum(per.values())]:
+        per[c] += 1
+    per[XFER_COUNTER] = counts.get(XFER_COUNTER, 0) // calls
+    return per
 
 
 def _count_icount(b: Board, samples: list[list[np.ndarray]], systick_elf: Path | None, timeout: float,
@@ -510,23 +544,71 @@ def _count_icount(b: Board, samples: list[list[np.ndarray]], systick_elf: Path |
                 wall_s=run.wall_s, wall_per_sample_s=run.wall_per_sample_s, outputs=run.outputs)
 
 
-def layer_instructions(positions: list[int], g: Graph) -> list[dict]:
+def layer_instructions(positions: list[int], g: Graph, position_classes: list[dict[str, int]] | None = None
+                       ) -> list[dict]:
     """Per-layer instructions from the plugin's positions: edgec_trace is called once per output of every op, in op
-    order; the instructions before a call belong to that call's op, and the tail (last call .. end) to the last op."""
+    order; the instructions before a call belong to that call's op, and the tail (last call .. end) to the last op.
+    With `position_classes` (the plugin's per-position class counts), each row also gets its `classes`."""
     owner = [k for k, op in enumerate(g.ops) for _ in op.outputs]
     per_op = [0] * len(g.ops)
+    per_op_classes: list[dict[str, int]] = [dict.fromkeys(INSTRUCTION_CLASSES, 0) for _ in g.ops]
     for j, n in enumerate(positions):
-        per_op[owner[min(j, len(owner) - 1)]] += n
-    return [dict(layer=op.attrs.get("label", op.name), op=op.attrs.get("tflite_op", op.type), instructions=n)
-            for op, n in zip(g.ops, per_op)]
+        k = owner[min(j, len(owner) - 1)]
+        per_op[k] += n
+        if position_classes:
+            for c in INSTRUCTION_CLASSES:
+                per_op_classes[k][c] += position_classes[j][c]
+    rows: list[dict] = [dict(layer=op.attrs.get("label", op.name), op=op.attrs.get("tflite_op", op.type),
+                             instructions=n) for op, n in zip(g.ops, per_op)]
+    if position_classes:
+        for row, classes in zip(rows, per_op_classes):
+            row["classes"] = classes
+    return rows
 
 
-# Cycles per instruction used for `cycles_estimate` (an ESTIMATE, not a measurement: QEMU counts instructions, not
-# cycles). Figures for int8 kernel loops (loads, multiply-accumulates, branches) from the cores' published
-# pipeline descriptions: single-issue M0+/M3/M4/M33 pay extra cycles for loads and taken branches, the dual-issue
-# M7 retires some pairs together, the M55 is single-issue with low-overhead loops.
-CYCLES_PER_INSTRUCTION = {"cortex-m0plus": 1.4, "cortex-m3": 1.3, "cortex-m4": 1.3, "cortex-m7": 0.9,
-                          "cortex-m33": 1.25, "cortex-m55": 1.1}
+# Cycles charged per instruction class for `cycles_estimate`: an ESTIMATE, not a measurement. QEMU counts
+# instructions, not cycles (the DWT cycle counter is not emulated), and the cycle cost of an instruction depends on
+# things a count cannot see: whether a branch was taken, pipelining of back-to-back loads, flash wait states,
+# caches, TCM placement, dual issue. Figures from the cores' published timings:
+# - Cortex-M4 Technical Reference Manual (ARM DDI 0439), the "Cortex-M4 instructions" timing table: LDR 2 cycles
+#   (1 when pipelined after another load to a non-dependent register: 2 taken, conservative); STR 1;
+#   MUL/MLA/MLS/SMUL/SMLA/SMLAD/SMULL/SMLAL/UMULL/UMLAL 1; SDIV/UDIV 2-12 (early termination on the operands'
+#   size: 12 taken, the worst case); B/BL/BX/CBZ/TBB taken 1+P with P = 1-3
+#   (pipeline refill; every branch is charged as taken with P = 2, the middle, as not-taken branches cost 1 and
+#   cannot be told apart in a count); LDM/STM/PUSH/POP 1+N for N registers (charged as the single load or store
+#   plus 1 per register beyond the first, the plugin's `xfer`: exact for loads, 1 cycle low for stores); POP {pc}
+#   1+N+P (branch + `xfer`); FPv4 VADD/VMUL/VCVT 1 (VMLA/VFMA 3 and VDIV/VSQRT 14 are rare in int8 code and
+#   charged 1: the estimate is low on float-heavy code); data processing, SXTB16, SSAT, QADD, IT, ... 1.
+# - Cortex-M33 (ARM 100230): the M4's three-stage pipeline; charged the M4's figures.
+# - Cortex-M3 TRM (ARM DDI 0337), its instruction timing table: as the M4 except MLA/MLS 2 and SMULL/UMULL 3-5,
+#   SMLAL/UMLAL 4-7: multiply charged 2 (the portable kernels' MLA); no DSP or FP instructions.
+# - Cortex-M0+ TRM (ARM DDI 0484): loads and stores 2, MULS 1 (the fast-multiplier option),
+#   taken branch 2 (B, BX; BL 3), LDM/STM/PUSH/POP 1+N; no divide instruction (division is a library call).
+# - Cortex-M55 TRM (ARM 101051): scalar integer pipeline timed like the M33; MVE is dual-beat (a 128-bit
+#   instruction is 4 beats, 2 per cycle): 2 cycles per MVE instruction, ignoring the overlap of a vector load with
+#   a vector arithmetic instruction that can halve it (conservative). A low-overhead-loop LE can cost nothing
+#   after its first iteration (loop branch cache) but is charged as a taken branch.
+# - Cortex-M7 TRM (ARM DDI 0489) publishes no per-instruction table: six-stage dual-issue pipeline, loads 1 cycle
+#   from TCM (the emulated boards place data in DTCM), branch prediction (a predicted taken branch 1 cycle), 64-bit
+#   load/store path (0.5 per extra register); two ALU instructions can issue together, so `other` is charged 0.5.
+#   This is the roughest of the tables.
+CYCLE_TABLE: dict[str, dict[str, float]] = {
+    "cortex-m4": dict(load=2, store=1, multiply=1, divide=12, branch=3, fp=1, mve=1, other=1, xfer=1),
+    "cortex-m3": dict(load=2, store=1, multiply=2, divide=12, branch=3, fp=1, mve=1, other=1, xfer=1),
+    "cortex-m33": dict(load=2, store=1, multiply=1, divide=12, branch=3, fp=1, mve=1, other=1, xfer=1),
+    "cortex-m55": dict(load=2, store=1, multiply=1, divide=12, branch=3, fp=1, mve=2, other=1, xfer=1),
+    "cortex-m0plus": dict(load=2, store=2, multiply=1, divide=12, branch=2, fp=1, mve=1, other=1, xfer=1),
+    "cortex-m7": dict(load=1, store=1, multiply=1, divide=12, branch=1, fp=1, mve=1, other=0.5, xfer=0.5),
+}
+
+
+def estimate_cycles(core: str, class_counts: dict[str, int]) -> int | None:
+    """cycles_estimate: the class counts (and the extra registers of multi-register transfers) weighted by the
+    core's CYCLE_TABLE; None for a core without a table."""
+    table = CYCLE_TABLE.get(core)
+    if table is None:
+        return None
+    return round(sum(table[c] * class_counts.get(c, 0) for c in (*INSTRUCTION_CLASSES, XFER_COUNTER)))
 
 
 def measure(out_dir: Path, sources: list[str], board: Board | str, samples: list[list[np.ndarray]],
@@ -550,18 +632,21 @@ def measure(out_dir: Path, sources: list[str], board: Board | str, samples: list
         layers_elf = None
     m = count_instructions(elf, b, samples, layers_elf=layers_elf, timeout=timeout, systick_elf=systick_elf)
     ipi = int(m["instructions_per_inference"])
-    cpi = CYCLES_PER_INSTRUCTION.get(b.core)
+    class_counts = m.get("class_counts")  # absent on the -icount fallback, which cannot classify
+    classes = {c: class_counts[c] for c in INSTRUCTION_CLASSES} if class_counts else None
+    cycles = estimate_cycles(b.core, class_counts) if class_counts else None
     stack = m.get("stack_high_water_bytes")
     result = dict(board=b.name, core=b.core, machine=b.qemu_machine, elf=str(elf), sizes=sizes,
                   flash_bytes=sizes["flash_bytes"], flash_budget=int(b.flash_region["size"]),
                   # peak SRAM = statically allocated (.data + .bss + arena) + the measured stack high-water mark
                   peak_sram_bytes=sizes["static_sram_bytes"] + (stack or 0), arena_bytes=sizes["arena"],
                   stack_bytes=stack, instructions_per_inference=ipi, instruction_method=m["method"],
-                  cycles_estimate=round(ipi * cpi) if cpi else None, cycles_per_instruction_estimate=cpi,
-                  ms_estimate=round(ipi * cpi / b.clock_hz * 1e3, 3) if cpi and b.clock_hz else None,
+                  instruction_classes=classes, cycles_estimate=cycles,
+                  cycles_per_instruction_estimate=round(cycles / ipi, 3) if cycles and ipi else None,
+                  ms_estimate=round(cycles / b.clock_hz * 1e3, 3) if cycles and b.clock_hz else None,
                   wall_s=m["wall_s"], wall_per_sample_s=m["wall_per_sample_s"], outputs=m["outputs"], layers=None)
     if "layer_positions" in m and graph is not None:
-        result["layers"] = layer_instructions(m["layer_positions"], graph)
+        result["layers"] = layer_instructions(m["layer_positions"], graph, m.get("layer_position_classes"))
     elif "layer_positions" in m:
         result["layer_positions"] = m["layer_positions"]
     return result

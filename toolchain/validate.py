@@ -90,6 +90,7 @@ def test(model: Path, out: Path, board: str = "host", inputs: Path | None = None
                             instructions_per_inference=measured.get("instructions_per_inference"),
                             instruction_method=measured.get("instruction_method"),
                             cycles_estimate=measured.get("cycles_estimate"),
+                            instruction_classes=measured.get("instruction_classes"),
                             cycles_per_instruction_estimate=measured.get("cycles_per_instruction_estimate"),
                             instructions_per_mac=(measured["instructions_per_inference"] / b.report["macs"]
                                                   if measured and b.report["macs"] else None),
