@@ -4,8 +4,8 @@ layers (bench/results/cmsis_nn_layers.json, measured by bench/cmsis_nn_layers.py
 repository) and against the best published MLPerf Tiny results on a Cortex-M4 at 120 MHz.
 
 Every figure is an instruction count from QEMU's TCG plugin (targets/cortexm/insncount.c): instructions, not
-cycles. `cycles_estimate` multiplies them by a per-core cycles-per-instruction guess (toolchain/cortexm.py) and is
-labelled as an estimate. Every run also checks the outputs against TFLite Micro (0 LSB or the run fails).
+cycles. `cycles_estimate` weighs the plugin's per-class counts (loads, stores, multiplies, branches, ...) with the
+core's published timings (toolchain/cortexm.py, CYCLE_TABLE) and is labelled as an estimate. Every run also checks the outputs against TFLite Micro (0 LSB or the run fails).
 
     .venv/bin/python bench/speed.py [--boards nucleo_l4r5zi,nucleo_f746zg] [--models kws,ad01] [--samples 2]
 """
