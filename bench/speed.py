@@ -64,16 +64,20 @@ def render(results: dict, boards: list[str], models: list[str]) -> str:
     cmsis = _cmsis_nn()
     out = ["## Whole models: instructions per inference (QEMU), fast kernels vs portable", "",
            "| model | board (core) | MACs | portable | fast | fast / portable | MAC per instruction (fast) | "
-           "flash B portable / fast | arena B portable / fast | published M4 cycles | fast / published |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "flash B portable / fast | arena B portable / fast | fast cycles (estimate) | published M4 cycles | "
+           "fast instructions / published | fast cycles (estimate) / published |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for m in models:
         for b in boards:
             p, f = results[m][b]["portable"], results[m][b]["auto"]
             pub = PUBLISHED_M4_CYCLES[m] if b == "nucleo_l4r5zi" else None
-            published = f"{pub:,} | {f['instructions'] / pub:.2f}" if pub else "- | -"
+            cycles = f["cycles_estimate"]
+            published = (f"{pub:,} | {f['instructions'] / pub:.2f} | {cycles / pub:.2f}" if pub and cycles
+                         else "- | - | -")
             out.append(f"| {m} | {b} | {f['macs']:,} | {p['instructions']:,} | {f['instructions']:,} | "
                        f"{f['instructions'] / p['instructions']:.3f} | {f['macs'] / f['instructions']:.3f} | "
-                       f"{p['flash']:,} / {f['flash']:,} | {p['arena']:,} / {f['arena']:,} | {published} |")
+                       f"{p['flash']:,} / {f['flash']:,} | {p['arena']:,} / {f['arena']:,} | "
+                       f"{f'{cycles:,}' if cycles else '-'} | {published} |")
     out += ["", "## Per layer on the Cortex-M4 (nucleo_l4r5zi): instructions, fast vs portable vs CMSIS-NN", ""]
     board = "nucleo_l4r5zi" if "nucleo_l4r5zi" in boards else boards[0]
     for m in models:
