@@ -5,7 +5,8 @@ repository) and against the best published MLPerf Tiny results on a Cortex-M4 at
 
 Every figure is an instruction count from QEMU's TCG plugin (targets/cortexm/insncount.c): instructions, not
 cycles. `cycles_estimate` weighs the plugin's per-class counts (loads, stores, multiplies, branches, ...) with the
-core's published timings (toolchain/cortexm.py, CYCLE_TABLE) and is labelled as an estimate. Every run also checks the outputs against TFLite Micro (0 LSB or the run fails).
+core's published timings (toolchain/cortexm.py, CYCLE_TABLE) and is labelled as an estimate. Every run also
+checks the outputs against TFLite Micro (0 LSB or the run fails).
 
     .venv/bin/python bench/speed.py [--boards nucleo_l4r5zi,nucleo_f746zg] [--models kws,ad01] [--samples 2]
 """
