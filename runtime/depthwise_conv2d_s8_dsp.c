@@ -47,11 +47,11 @@ typedef struct {
     int32_t multiplier, shift, rounding, output_offset, act_min, act_max;
 } dw_requant_t;
 
-static inline dw_requant_t dw_requant_of(const edgec_depthwise_conv2d_s8_params *p, int32_t o) {
+static inline dw_requant_t dw_requant_of(const edgec_depthwise_conv2d_s8_params *p, int32_t o, int32_t rounding) {
     dw_requant_t r;
     r.multiplier = p->multiplier[o];
     r.shift = p->shift[o];
-    r.rounding = p->rounding;
+    r.rounding = rounding;
     r.output_offset = p->output_offset;
     r.act_min = p->act_min;
     r.act_max = p->act_max;
@@ -78,12 +78,21 @@ static inline int32_t dw_row3_one(const int8_t *row, int32_t w02, int32_t w1, in
     return edgec_smlabb(edgec_sxtb16_ror8(q), w1, edgec_smlad(w02, edgec_sxtb16(q), acc));
 }
 
-/* One output channel, 3x3 kernel: every output from the plane, written at out + (y * out_w + x) * out_c */
-static void dw_channel_3x3(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane, int32_t row_bytes,
-                           const int32_t w02[3], const int32_t w1[3], int32_t start, int32_t o, int8_t *out) {
+#if defined(__GNUC__)
+#define DW_INLINE static inline __attribute__((always_inline))
+#else
+#define DW_INLINE static inline
+#endif
+
+/* One output channel, 3x3 kernel: every output from the plane, written at out + (y * out_w + x) * out_c.
+ * `rounding` is a literal at each call (dw_channel_3x3_tflite / _onnx below), so the per-output test of the
+ * rounding mode folds away; the requantization itself is edgec_requantize, the portable kernel's. */
+DW_INLINE void dw_channel_3x3(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane, int32_t row_bytes,
+                              const int32_t w02[3], const int32_t w1[3], int32_t start, int32_t o, int8_t *out,
+                              int32_t rounding) {
     const int32_t step_y = p->stride_h * row_bytes, step_x = p->stride_w, out_c = p->out_c;
     const int32_t out_h = p->out_h, out_w = p->out_w;
-    const dw_requant_t rq = dw_requant_of(p, o);
+    const dw_requant_t rq = dw_requant_of(p, o, rounding);
     const int32_t w02_0 = w02[0], w02_1 = w02[1], w02_2 = w02[2], w1_0 = w1[0], w1_1 = w1[1], w1_2 = w1[2];
     for (int32_t y = 0; y < out_h; y++) {
         const int8_t *r0 = plane + y * step_y;
@@ -109,13 +118,24 @@ static void dw_channel_3x3(const edgec_depthwise_conv2d_s8_params *p, const int8
     }
 }
 
+static void dw_channel_3x3_tflite(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane,
+                                  int32_t row_bytes, const int32_t w02[3], const int32_t w1[3], int32_t start,
+                                  int32_t o, int8_t *out) {
+    dw_channel_3x3(p, plane, row_bytes, w02, w1, start, o, out, 0);
+}
+
+static void dw_channel_3x3_onnx(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane, int32_t row_bytes,
+                                const int32_t w02[3], const int32_t w1[3], int32_t start, int32_t o, int8_t *out) {
+    dw_channel_3x3(p, plane, row_bytes, w02, w1, start, o, out, 1);
+}
+
 /* One output channel, any kernel: per row, groups of 4 taps by SMLAD, then the rest one by one */
 static void dw_channel_any(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane, int32_t row_bytes,
                            const int32_t *w02, const int32_t *w13, const int32_t *taps, int32_t start, int32_t o,
                            int8_t *out) {
     const int32_t groups = p->k_w / 4, out_c = p->out_c, out_h = p->out_h, out_w = p->out_w;
     const int32_t k_h = p->k_h, k_w = p->k_w, stride_h = p->stride_h, stride_w = p->stride_w;
-    const dw_requant_t rq = dw_requant_of(p, o);
+    const dw_requant_t rq = dw_requant_of(p, o, p->rounding);
     for (int32_t y = 0; y < out_h; y++) {
         for (int32_t x = 0; x < out_w; x++, out += out_c) {
             const int8_t *window = plane + y * stride_h * row_bytes + x * stride_w;
@@ -179,7 +199,8 @@ void edgec_depthwise_conv2d_s8_dsp(const edgec_depthwise_conv2d_s8_params *p, co
                         w02[r] = dw_halves(taps[3 * r], taps[3 * r + 2]);
                         w1[r] = taps[3 * r + 1];
                     }
-                    dw_channel_3x3(p, plane, g.row_bytes, w02, w1, start, o, out_b + o);
+                    if (p->rounding) dw_channel_3x3_onnx(p, plane, g.row_bytes, w02, w1, start, o, out_b + o);
+                    else dw_channel_3x3_tflite(p, plane, g.row_bytes, w02, w1, start, o, out_b + o);
                 } else {
                     int32_t w02[EDGEC_DW_DSP_MAX_K * EDGEC_DW_DSP_MAX_K / 4];
                     int32_t w13[EDGEC_DW_DSP_MAX_K * EDGEC_DW_DSP_MAX_K / 4];
