@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from edgec.host import find_cc
+from edgec.ops.depthwise_conv2d import plane_bytes
 
 DRIVER = r"""
 #include <stdio.h>
@@ -105,6 +106,14 @@ static int one_case(int kind, int verbose) {
 }
 
 int main(int argc, char **argv) {
+    if (argc == 8) { /* plane OUT_H OUT_W K_H K_W STRIDE_H STRIDE_W: the plane's size */
+        edgec_depthwise_conv2d_s8_params p;
+        memset(&p, 0, sizeof p);
+        p.out_h = atoi(argv[2]), p.out_w = atoi(argv[3]), p.k_h = atoi(argv[4]), p.k_w = atoi(argv[5]);
+        p.stride_h = atoi(argv[6]), p.stride_w = atoi(argv[7]);
+        printf("%d\n", edgec_depthwise_conv2d_s8_dsp_plane_bytes(&p));
+        return 0;
+    }
     if (argc != 3) return 2;
     state = (uint32_t)strtoul(argv[1], NULL, 10);
     const int cases = atoi(argv[2]);
@@ -116,7 +125,7 @@ int main(int argc, char **argv) {
 """
 
 
-def test_dsp_depthwise_kernel_matches_the_portable_kernel(tmp_path: Path):
+def build_driver(tmp_path: Path) -> Path:
     with resources.as_file(resources.files("edgec.runtime") / "depthwise_conv2d_s8_dsp.c") as kernel:
         runtime = Path(kernel).parent
     (tmp_path / "driver.c").write_text(DRIVER)
@@ -125,6 +134,20 @@ def test_dsp_depthwise_kernel_matches_the_portable_kernel(tmp_path: Path):
                     "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-I", str(runtime), "-o", str(exe),
                     str(tmp_path / "driver.c"), str(runtime / "depthwise_conv2d_s8.c"),
                     str(runtime / "depthwise_conv2d_s8_dsp.c")], check=True)
+    return exe
+
+
+def test_scratch_the_planner_reserves_is_the_plane_the_kernel_uses(tmp_path: Path):
+    exe = build_driver(tmp_path)
+    # (out_h, out_w, k_h, k_w, stride_h, stride_w)
+    shapes = [(25, 5, 3, 3, 1, 1), (48, 48, 3, 3, 2, 2), (1, 1, 1, 1, 1, 1), (6, 7, 5, 8, 3, 2), (3, 9, 8, 1, 1, 3)]
+    for shape in shapes:
+        res = subprocess.run([str(exe), "plane", *map(str, shape)], capture_output=True, text=True, check=True)
+        assert int(res.stdout) == plane_bytes(*shape), shape
+
+
+def test_dsp_depthwise_kernel_matches_the_portable_kernel(tmp_path: Path):
+    exe = build_driver(tmp_path)
     cases = 3000
     res = subprocess.run([str(exe), "12345", str(cases)], capture_output=True, text=True, check=True)
     # one line per mismatching case (its geometry), then the counts per kind: apart, in place

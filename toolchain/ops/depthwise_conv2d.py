@@ -37,15 +37,18 @@ from .window import valid_padding_attr
 DSP_MAX_K = 8
 
 
-def dsp_plane_bytes(op, g) -> int:
+def plane_bytes(out_h: int, out_w: int, k_h: int, k_w: int, stride_h: int, stride_w: int) -> int:
     """The DSP kernel's scratch: one input channel with its zero-point border, the rows and columns the outputs
     read, each row padded to a word plus one byte (a 3-tap word read ends one byte past its taps); the same number
-    as edgec_depthwise_conv2d_s8_dsp_plane_bytes."""
-    w, y = g.t(op.inputs[1]), g.t(op.outputs[0])
-    a = op.attrs
-    rows = (y.shape[1] - 1) * a["stride_h"] + w.shape[1]
-    row_bytes = ((y.shape[2] - 1) * a["stride_w"] + w.shape[2] + 1 + 3) & ~3
+    as edgec_depthwise_conv2d_s8_dsp_plane_bytes (a test compares them)."""
+    rows = (out_h - 1) * stride_h + k_h
+    row_bytes = ((out_w - 1) * stride_w + k_w + 1 + 3) & ~3
     return rows * row_bytes
+
+
+def dsp_plane_bytes(op, g) -> int:
+    w, y = g.t(op.inputs[1]), g.t(op.outputs[0])
+    return plane_bytes(y.shape[1], y.shape[2], w.shape[1], w.shape[2], op.attrs["stride_h"], op.attrs["stride_w"])
 
 
 def _fast_kernel(op) -> dict | None:
