@@ -13,11 +13,13 @@
 
 #include <stdint.h>
 
+/* TFLite's (a*b + nudge) / 2^31 truncated toward zero, with nudge 2^30 when a*b >= 0 and 1 - 2^30 when a*b < 0,
+ * is floor((a*b + 2^30) / 2^31) for both signs: for a*b < 0 the dividend t = a*b + 1 - 2^30 is negative, and
+ * truncating t / 2^31 is ceil(t / 2^31) = floor((t + 2^31 - 1) / 2^31) = floor((a*b + 2^30) / 2^31). One form
+ * without a branch on the sign: a 32x32->64 multiply, an add and a shift (SMULL, ADDS/ADC, LSR/ORR on Arm). */
 static inline int32_t edgec_srdhm(int32_t a, int32_t b) {
     if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
-    int64_t ab = (int64_t)a * (int64_t)b;
-    int64_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C division truncates toward zero */
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 static inline int32_t edgec_rounding_divide_by_pot(int32_t x, int exponent) {

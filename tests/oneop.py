@@ -124,3 +124,25 @@ def assert_float_close(results: dict[str, list], tolerance: float = FLOAT_TOLERA
 
 __all__ = ["ModelBuilder", "run_three_ways", "assert_bit_exact", "assert_float_close", "float_errors",
            "FLOAT_TOLERANCE", "PAD", "ACT", "conv_out_hw", "conv_op"]
+
+
+BINARY_OPTIONS = {"ADD": "AddOptions", "SUB": "SubOptions", "MUL": "MulOptions"}
+
+
+def binary_model(kind, shape1, shape2, scales, act="NONE", const=None, seed=0, zero_points=None) -> bytes:
+    """A one-op model y = x1 <kind> x2; const = 0 or 1 makes that operand a constant (weights)."""
+    rng = np.random.default_rng(seed)
+    zps = zero_points if zero_points is not None else [int(z) for z in rng.integers(-30, 30, size=3)]
+    b = ModelBuilder()
+    operands = []
+    for k, shape in enumerate((shape1, shape2)):
+        if const == k:
+            data = rng.integers(-128, 128, size=shape, dtype=np.int8)
+            operands.append(b.const(f"c{k}", data, scale=scales[k], zero_point=zps[k]))
+        else:
+            operands.append(b.input(f"x{k}", shape, scale=scales[k], zero_point=zps[k]))
+    out_shape = np.broadcast_shapes(tuple(shape1), tuple(shape2))
+    y = b.activation("y", out_shape, scale=scales[2], zero_point=zps[2])
+    b.op(kind, operands, [y], BINARY_OPTIONS[kind], fusedActivationFunction=ACT[act])
+    b.output(y)
+    return b.build()

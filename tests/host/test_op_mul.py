@@ -3,8 +3,8 @@
 
 import numpy as np
 import pytest
-from oneop import assert_bit_exact, run_three_ways
-from test_op_add_sub import ROUND_SCALES, all_int8_pairs, binary_model, numpy_vs_tflm
+from oneop import assert_bit_exact, binary_model, run_three_ways
+from test_op_add_sub import ROUND_SCALES, all_int8_pairs, numpy_vs_tflm
 
 CASES = [  # shape1, shape2, (s1, s2, s_out), activation, constant operand
     ((1, 4, 4, 3), (1, 4, 4, 3), (0.05, 0.07, 0.1), "NONE", None),
