@@ -64,18 +64,31 @@ static inline int8_t dw_output(const dw_requant_t *r, int32_t acc) {
     return (int8_t)edgec_clamp(acc, r->act_min, r->act_max);
 }
 
-/* 3 taps of one row for the outputs at row[0] and row[1] (stride 1) */
-static inline void dw_row3_pair(const int8_t *row, int32_t w02, int32_t w1, int32_t *a0, int32_t *a1) {
+/* 3 taps of one row for the outputs at row[0] and row[1] (stride 1); w1 in the bottom half of `w1s` */
+static inline void dw_row3_pair(const int8_t *row, int32_t w02, int32_t w1s, int32_t *a0, int32_t *a1) {
     const int32_t q = edgec_read_s8x4(row);
     const int32_t q02 = edgec_sxtb16(q), q13 = edgec_sxtb16_ror8(q);
-    *a0 = edgec_smlabb(q13, w1, edgec_smlad(w02, q02, *a0));
-    *a1 = edgec_smlatb(q02, w1, edgec_smlad(w02, q13, *a1));
+    *a0 = edgec_smlabb(q13, w1s, edgec_smlad(w02, q02, *a0));
+    *a1 = edgec_smlatb(q02, w1s, edgec_smlad(w02, q13, *a1));
 }
 
-/* 3 taps of one row for the output at row[0] (reads row[3] too) */
-static inline int32_t dw_row3_one(const int8_t *row, int32_t w02, int32_t w1, int32_t acc) {
+/* the same with w1 in the top half of `w1s` (rows 0 and 1 share one register of middle taps) */
+static inline void dw_row3_pair_top(const int8_t *row, int32_t w02, int32_t w1s, int32_t *a0, int32_t *a1) {
     const int32_t q = edgec_read_s8x4(row);
-    return edgec_smlabb(edgec_sxtb16_ror8(q), w1, edgec_smlad(w02, edgec_sxtb16(q), acc));
+    const int32_t q02 = edgec_sxtb16(q), q13 = edgec_sxtb16_ror8(q);
+    *a0 = edgec_smlabt(q13, w1s, edgec_smlad(w02, q02, *a0));
+    *a1 = edgec_smlatt(q02, w1s, edgec_smlad(w02, q13, *a1));
+}
+
+/* 3 taps of one row for the output at row[0] (reads row[3] too); w1 in the bottom / top half of `w1s` */
+static inline int32_t dw_row3_one(const int8_t *row, int32_t w02, int32_t w1s, int32_t acc) {
+    const int32_t q = edgec_read_s8x4(row);
+    return edgec_smlabb(edgec_sxtb16_ror8(q), w1s, edgec_smlad(w02, edgec_sxtb16(q), acc));
+}
+
+static inline int32_t dw_row3_one_top(const int8_t *row, int32_t w02, int32_t w1s, int32_t acc) {
+    const int32_t q = edgec_read_s8x4(row);
+    return edgec_smlabt(edgec_sxtb16_ror8(q), w1s, edgec_smlad(w02, edgec_sxtb16(q), acc));
 }
 
 #if defined(__GNUC__)
@@ -93,7 +106,8 @@ DW_INLINE void dw_channel_3x3(const edgec_depthwise_conv2d_s8_params *p, const i
     const int32_t step_y = p->stride_h * row_bytes, step_x = p->stride_w, out_c = p->out_c;
     const int32_t out_h = p->out_h, out_w = p->out_w;
     const dw_requant_t rq = dw_requant_of(p, o, rounding);
-    const int32_t w02_0 = w02[0], w02_1 = w02[1], w02_2 = w02[2], w1_0 = w1[0], w1_1 = w1[1], w1_2 = w1[2];
+    const int32_t w02_0 = w02[0], w02_1 = w02[1], w02_2 = w02[2];
+    const int32_t w1_01 = dw_halves(w1[0], w1[1]), w1_2 = w1[2]; /* 5 weight registers instead of 6 */
     for (int32_t y = 0; y < out_h; y++) {
         const int8_t *r0 = plane + y * step_y;
         const int8_t *r1 = r0 + row_bytes, *r2 = r1 + row_bytes;
@@ -101,8 +115,8 @@ DW_INLINE void dw_channel_3x3(const edgec_depthwise_conv2d_s8_params *p, const i
         if (step_x == 1) {
             for (; x + 1 < out_w; x += 2, out += 2 * out_c) {
                 int32_t a0 = start, a1 = start;
-                dw_row3_pair(r0 + x, w02_0, w1_0, &a0, &a1);
-                dw_row3_pair(r1 + x, w02_1, w1_1, &a0, &a1);
+                dw_row3_pair(r0 + x, w02_0, w1_01, &a0, &a1);
+                dw_row3_pair_top(r1 + x, w02_1, w1_01, &a0, &a1);
                 dw_row3_pair(r2 + x, w02_2, w1_2, &a0, &a1);
                 out[0] = dw_output(&rq, a0);
                 out[out_c] = dw_output(&rq, a1);
@@ -110,8 +124,8 @@ DW_INLINE void dw_channel_3x3(const edgec_depthwise_conv2d_s8_params *p, const i
         }
         for (; x < out_w; x++, out += out_c) {
             const int32_t c = x * step_x;
-            int32_t acc = dw_row3_one(r0 + c, w02_0, w1_0, start);
-            acc = dw_row3_one(r1 + c, w02_1, w1_1, acc);
+            int32_t acc = dw_row3_one(r0 + c, w02_0, w1_01, start);
+            acc = dw_row3_one_top(r1 + c, w02_1, w1_01, acc);
             acc = dw_row3_one(r2 + c, w02_2, w1_2, acc);
             *out = dw_output(&rq, acc);
         }
