@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from .base import (
+    KernelChoice,
+    KernelTarget,
     Operator,
     Quantization,
     fused_activation_supported,
@@ -29,6 +31,29 @@ from .float_common import (
 )
 from .int8_common import bias_int32, requantize, weights_int8_symmetric
 from .window import valid_padding_attr
+
+#: the largest kernel side the DSP kernel takes (EDGEC_DW_DSP_MAX_K in runtime/depthwise_conv2d_s8_dsp.h: its
+#: per-channel weight words live on the stack)
+DSP_MAX_K = 8
+
+
+def plane_bytes(out_h: int, out_w: int, k_h: int, k_w: int, stride_h: int, stride_w: int) -> int:
+    """The DSP kernel's scratch: one input channel with its zero-point border, the rows and columns the outputs
+    read, each row padded to a word plus one byte (a 3-tap word read ends one byte past its taps); the same number
+    as edgec_depthwise_conv2d_s8_dsp_plane_bytes (a test compares them)."""
+    rows = (out_h - 1) * stride_h + k_h
+    row_bytes = ((out_w - 1) * stride_w + k_w + 1 + 3) & ~3
+    return rows * row_bytes
+
+
+def dsp_plane_bytes(op, g) -> int:
+    w, y = g.t(op.inputs[1]), g.t(op.outputs[0])
+    return plane_bytes(y.shape[1], y.shape[2], w.shape[1], w.shape[2], op.attrs["stride_h"], op.attrs["stride_w"])
+
+
+def _fast_kernel(op) -> dict | None:
+    """The DSP kernel chosen for this layer (toolchain/kernels.py), unless it runs in a patch stage (region)."""
+    return op.attrs.get("kernel_choice") if "patch" not in op.attrs else None
 
 
 def multiplier_matches_channels(op, g) -> bool:
@@ -82,6 +107,25 @@ class DepthwiseConv2D(Operator):
             acc = acc + bias.astype(np.int64)
         return [requantize(acc, op, g)]
 
+    def choose_kernel(self, op, g, target: KernelTarget) -> KernelChoice | None:
+        """On a core with DSP, every int8 depthwise conv with dilation 1 and kernel sides up to DSP_MAX_K:
+        runtime/depthwise_conv2d_s8_dsp.c copies one input channel at a time into a zero-point-bordered plane and
+        multiplies along x with SMLAD. Dilation > 1 keeps the portable kernel: the plane's neighbouring bytes are
+        not neighbouring taps, so there is no SMLAD pairing to gain (and no model at hand uses it)."""
+        w = g.t(op.inputs[1])
+        kh, kw = w.shape[1], w.shape[2]
+        if (not target.dsp or op.attrs.get("dilation_h", 1) != 1 or op.attrs.get("dilation_w", 1) != 1
+                or kh > DSP_MAX_K or kw > DSP_MAX_K):
+            return None
+        if (kh, kw) == (3, 3) and op.attrs["stride_w"] == 1:
+            how = "3x3 stride 1: 2 outputs per SXTB16 pair, 7 instructions per 6 MACs a row"
+        elif (kh, kw) == (3, 3):
+            how = f"3x3 stride {op.attrs['stride_w']}: one output per SXTB16 pair, SMLAD + SMLABB a row"
+        else:
+            how = f"{kh}x{kw}: SMLAD per 4 taps of a row, SMLABB for the rest"
+        return KernelChoice("depthwise_conv2d_s8_dsp", "edgec_depthwise_conv2d_s8_dsp",
+                            f"{target.core} DSP: channel planes with a zero-point border, {how}")
+
     def emit(self, op, g, ctx, region: str | None = None):
         """`region`: a C expression for an `edgec_region *` (patch stage, patch.py), else the whole layer."""
         fields = conv_kernel_fields(op, g, ctx)
@@ -90,20 +134,27 @@ class DepthwiseConv2D(Operator):
         if region is not None:
             return (f"edgec_depthwise_conv2d_s8_region(&{params}, {region}, {ctx.ptr(op.inputs[0])}, "
                     f"{ctx.ptr(op.outputs[0])});")
+        chosen = _fast_kernel(op)
+        if chosen is not None:  # in place: input and output are the same buffer; the plane is the saved channel
+            plane = f"((int8_t *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
+            source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
+            return f"{chosen['function']}(&{params}, {source}, {ctx.ptr(op.outputs[0])}, {plane});"
         if ctx.plan.is_in_place(op.name):  # the output is in the input's buffer; one channel plane of scratch
             plane = f"((int8_t *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
             return f"edgec_depthwise_conv2d_s8_inplace(&{params}, {ctx.ptr(op.outputs[0])}, {plane});"
         return f"edgec_depthwise_conv2d_s8(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
     def in_place_inputs(self, op, g):
-        """In place (runtime: edgec_depthwise_conv2d_s8_inplace) when each output channel reads one input
-        channel (depth multiplier 1) and the output has no more pixels than the input."""
+        """In place (runtime: edgec_depthwise_conv2d_s8_inplace, or the DSP kernel) when each output channel reads
+        one input channel (depth multiplier 1) and the output has no more pixels than the input."""
         if is_float(op, g) or op.attrs["depth_multiplier"] != 1:
             return ()
         x, y = g.t(op.inputs[0]).shape, g.t(op.outputs[0]).shape
         return (0,) if y[0] == x[0] and y[1] * y[2] <= x[1] * x[2] and y[3] == x[3] else ()
 
     def scratch_bytes(self, op, g, *, in_place):
+        if _fast_kernel(op) is not None:
+            return dsp_plane_bytes(op, g)  # in place or not: the kernel always works from a bordered plane
         x = g.t(op.inputs[0]).shape
         return x[1] * x[2] if in_place else 0  # one input channel plane
 

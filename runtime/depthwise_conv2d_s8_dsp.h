@@ -1,0 +1,21 @@
+#ifndef EDGEC_DEPTHWISE_CONV2D_S8_DSP_H
+#define EDGEC_DEPTHWISE_CONV2D_S8_DSP_H
+#include <stdint.h>
+
+#include "depthwise_conv2d_s8.h"
+
+/* int8 depthwise convolution with the DSP extension's SMLAD (Cortex-M4, M7, M33, M55), the same bytes as
+ * edgec_depthwise_conv2d_s8 for dilation 1, any kernel size up to EDGEC_DW_DSP_MAX_K x EDGEC_DW_DSP_MAX_K, any
+ * stride, padding and depth multiplier. `plane` is edgec_depthwise_conv2d_s8_dsp_plane_bytes(p) bytes of scratch:
+ * one input channel with its zero-point border. `input` may equal `output` (in place) when the depth multiplier
+ * is 1 and out_h * out_w <= in_h * in_w, as for edgec_depthwise_conv2d_s8_inplace. */
+#define EDGEC_DW_DSP_MAX_K 8
+
+void edgec_depthwise_conv2d_s8_dsp(const edgec_depthwise_conv2d_s8_params *p, const int8_t *input, int8_t *output,
+                                   int8_t *plane);
+
+/* the plane: rows (out_h - 1) * stride_h + k_h, row length align4((out_w - 1) * stride_w + k_w + 1); the code
+ * generator computes the same number (toolchain/ops/depthwise_conv2d.py, dsp_plane_bytes) */
+int32_t edgec_depthwise_conv2d_s8_dsp_plane_bytes(const edgec_depthwise_conv2d_s8_params *p);
+
+#endif

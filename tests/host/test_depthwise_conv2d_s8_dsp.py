@@ -1,0 +1,154 @@
+"""runtime/depthwise_conv2d_s8_dsp.c (the Cortex-M DSP depthwise kernel, here through edgec_acle.h's plain-C models
+of SXTB16, SMLAD and SMLAxy) writes the same bytes as the portable runtime/depthwise_conv2d_s8.c on thousands of
+random layers: odd channel counts, depth multipliers 1 to 3, kernels 1x1 to 8x8 (3x3 most often, its paired
+path), strides 1 to 3, SAME and VALID padding, batches, zero points at the int8 ends, per-channel multipliers with
+left shifts, both rounding modes, fused-activation clamps, and in place against the portable in-place kernel.
+Compiled with ASan and UBSan and exact-size allocations (the plane is exactly
+edgec_depthwise_conv2d_s8_dsp_plane_bytes), so a read past the weights, the input or the plane fails the run too."""
+
+from __future__ import annotations
+
+import subprocess
+from importlib import resources
+from pathlib import Path
+
+from edgec.host import find_cc
+from edgec.ops.depthwise_conv2d import plane_bytes
+
+DRIVER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "depthwise_conv2d_s8.h"
+#include "depthwise_conv2d_s8_dsp.h"
+
+static uint32_t state;
+static uint32_t next(void) { state ^= state << 13; state ^= state >> 17; state ^= state << 5; return state; }
+static int32_t pick(int32_t lo, int32_t hi) { return lo + (int32_t)(next() % (uint32_t)(hi - lo + 1)); }
+static int32_t pick_of(const int32_t *v, int n) { return v[next() % (uint32_t)n]; }
+static const int32_t CHANNELS[] = {1, 2, 3, 4, 5, 7, 13, 17, 33};
+static const int32_t SIZES[] = {1, 2, 3, 4, 5, 7, 9, 12};
+
+/* kind 0: apart (any depth multiplier), 1: in place (depth multiplier 1) */
+static int one_case(int kind, int verbose) {
+    edgec_depthwise_conv2d_s8_params p;
+    memset(&p, 0, sizeof p);
+    p.batches = pick(1, 2);
+    p.in_h = pick_of(SIZES, 8), p.in_w = pick_of(SIZES, 8);
+    p.in_c = pick_of(CHANNELS, 9);
+    p.depth_multiplier = kind == 1 || next() % 2 ? 1 : pick(2, 3);
+    p.out_c = p.in_c * p.depth_multiplier;
+    p.dilation_h = p.dilation_w = 1;
+    p.k_h = p.k_w = 3;
+    if (next() % 3 == 0) p.k_h = pick(1, EDGEC_DW_DSP_MAX_K), p.k_w = pick(1, EDGEC_DW_DSP_MAX_K);
+    p.stride_h = p.stride_w = 1;
+    if (next() % 2) p.stride_h = pick(1, 3), p.stride_w = pick(1, 3);
+    if (next() % 2) { /* SAME */
+        p.out_h = (p.in_h + p.stride_h - 1) / p.stride_h, p.out_w = (p.in_w + p.stride_w - 1) / p.stride_w;
+        const int32_t pad_h = (p.out_h - 1) * p.stride_h + p.k_h - p.in_h;
+        const int32_t pad_w = (p.out_w - 1) * p.stride_w + p.k_w - p.in_w;
+        p.pad_top = pad_h > 0 ? pad_h / 2 : 0, p.pad_left = pad_w > 0 ? pad_w / 2 : 0;
+    } else { /* VALID */
+        if (p.in_h < p.k_h) p.in_h = p.k_h;
+        if (p.in_w < p.k_w) p.in_w = p.k_w;
+        p.out_h = (p.in_h - p.k_h) / p.stride_h + 1, p.out_w = (p.in_w - p.k_w) / p.stride_w + 1;
+    }
+    const int32_t zps[] = {-128, 127, 0, pick(-128, 127)};
+    p.input_offset = -pick_of(zps, 4), p.output_offset = pick_of(zps, 4);
+    p.act_min = -128, p.act_max = 127;
+    if (next() % 2) p.act_min = pick(-128, 0), p.act_max = pick(p.act_min, 127);
+    p.rounding = (int32_t)(next() % 4 == 0);
+    const int32_t taps = p.k_h * p.k_w;
+    const int32_t in_n = p.batches * p.in_h * p.in_w * p.in_c, out_n = p.batches * p.out_h * p.out_w * p.out_c;
+    int8_t *w = malloc((size_t)(p.out_c * taps));
+    int32_t *bias = next() % 4 ? malloc(sizeof(int32_t) * (size_t)p.out_c) : NULL;
+    int32_t *mult = malloc(sizeof(int32_t) * (size_t)p.out_c), *shift = malloc(sizeof(int32_t) * (size_t)p.out_c);
+    for (int32_t i = 0; i < p.out_c * taps; i++) w[i] = (int8_t)pick(-127, 127);
+    for (int32_t o = 0; o < p.out_c; o++) {
+        if (bias) bias[o] = pick(-70000, 70000);
+        if (p.rounding) { /* onnxruntime: a float32 mantissa times 2^shift */
+            mult[o] = pick(1 << 23, (1 << 24) - 1), shift[o] = pick(-36, -20);
+        } else {
+            mult[o] = (int32_t)((1u << 30) + (next() >> 2)), shift[o] = pick(-16, 3);
+        }
+    }
+    p.weights = w, p.bias = bias, p.multiplier = mult, p.shift = shift;
+    int8_t *input = malloc((size_t)in_n), *want = malloc((size_t)out_n);
+    for (int32_t i = 0; i < in_n; i++) input[i] = (int8_t)pick(-128, 127);
+    const size_t plane_bytes = (size_t)edgec_depthwise_conv2d_s8_dsp_plane_bytes(&p);
+    int8_t *plane = malloc(plane_bytes);
+    memset(plane, 0x55, plane_bytes); /* garbage: the kernel must write every byte it multiplies */
+    int8_t *got;
+    int bad;
+    if (kind == 1 && p.out_h * p.out_w <= p.in_h * p.in_w) {
+        int8_t *ref = malloc((size_t)in_n), *ref_plane = malloc((size_t)(p.in_h * p.in_w));
+        memcpy(ref, input, (size_t)in_n);
+        edgec_depthwise_conv2d_s8_inplace(&p, ref, ref_plane);
+        got = malloc((size_t)in_n);
+        memcpy(got, input, (size_t)in_n);
+        edgec_depthwise_conv2d_s8_dsp(&p, got, got, plane);
+        bad = memcmp(got, ref, (size_t)out_n) != 0;
+        free(ref), free(ref_plane);
+    } else {
+        edgec_depthwise_conv2d_s8(&p, input, want);
+        got = malloc((size_t)out_n);
+        edgec_depthwise_conv2d_s8_dsp(&p, input, got, plane);
+        bad = memcmp(got, want, (size_t)out_n) != 0;
+    }
+    if (bad || verbose) {
+        printf("kind %d: batches %d in %dx%dx%d out %dx%dx%d dm %d k %dx%d stride %d,%d pad %d,%d "
+               "in_off %d out_off %d act [%d,%d] rounding %d bias %d\n", kind, p.batches, p.in_h, p.in_w, p.in_c,
+               p.out_h, p.out_w, p.out_c, p.depth_multiplier, p.k_h, p.k_w, p.stride_h, p.stride_w,
+               p.pad_top, p.pad_left, p.input_offset, p.output_offset, p.act_min, p.act_max, p.rounding, !!bias);
+    }
+    free(w), free(bias), free(mult), free(shift), free(input), free(want), free(plane), free(got);
+    return bad;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 8) { /* plane OUT_H OUT_W K_H K_W STRIDE_H STRIDE_W: the plane's size */
+        edgec_depthwise_conv2d_s8_params p;
+        memset(&p, 0, sizeof p);
+        p.out_h = atoi(argv[2]), p.out_w = atoi(argv[3]), p.k_h = atoi(argv[4]), p.k_w = atoi(argv[5]);
+        p.stride_h = atoi(argv[6]), p.stride_w = atoi(argv[7]);
+        printf("%d\n", edgec_depthwise_conv2d_s8_dsp_plane_bytes(&p));
+        return 0;
+    }
+    if (argc != 3) return 2;
+    state = (uint32_t)strtoul(argv[1], NULL, 10);
+    const int cases = atoi(argv[2]);
+    int mismatches[2] = {0, 0};
+    for (int i = 0; i < cases; i++) mismatches[i % 2] += one_case(i % 2, 0);
+    printf("cases=%d mismatches=%d,%d\n", cases, mismatches[0], mismatches[1]);
+    return 0;
+}
+"""
+
+
+def build_driver(tmp_path: Path) -> Path:
+    with resources.as_file(resources.files("edgec.runtime") / "depthwise_conv2d_s8_dsp.c") as kernel:
+        runtime = Path(kernel).parent
+    (tmp_path / "driver.c").write_text(DRIVER)
+    exe = tmp_path / "driver"
+    subprocess.run([find_cc(), "-std=c99", "-O1", "-g", "-Wall", "-Wextra", "-Werror",
+                    "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-I", str(runtime), "-o", str(exe),
+                    str(tmp_path / "driver.c"), str(runtime / "depthwise_conv2d_s8.c"),
+                    str(runtime / "depthwise_conv2d_s8_dsp.c")], check=True)
+    return exe
+
+
+def test_scratch_the_planner_reserves_is_the_plane_the_kernel_uses(tmp_path: Path):
+    exe = build_driver(tmp_path)
+    # (out_h, out_w, k_h, k_w, stride_h, stride_w)
+    shapes = [(25, 5, 3, 3, 1, 1), (48, 48, 3, 3, 2, 2), (1, 1, 1, 1, 1, 1), (6, 7, 5, 8, 3, 2), (3, 9, 8, 1, 1, 3)]
+    for shape in shapes:
+        res = subprocess.run([str(exe), "plane", *map(str, shape)], capture_output=True, text=True, check=True)
+        assert int(res.stdout) == plane_bytes(*shape), shape
+
+
+def test_dsp_depthwise_kernel_matches_the_portable_kernel(tmp_path: Path):
+    exe = build_driver(tmp_path)
+    cases = 3000
+    res = subprocess.run([str(exe), "12345", str(cases)], capture_output=True, text=True, check=True)
+    # one line per mismatching case (its geometry), then the counts per kind: apart, in place
+    assert res.stdout.splitlines()[-1] == f"cases={cases} mismatches=0,0", res.stdout[-3000:]
