@@ -15,25 +15,6 @@
 
 #define EDGEC_PW_GROUP 8 /* int16 per group of 4 k: 2 pixels x 4 */
 
-/* SXTAB16 a, x (ROR 8): a + the sign-extended bytes b0, b2 (b1, b3) of x, per 16-bit half (the halves wrap) */
-#if EDGEC_HAVE_DSP
-static inline int32_t edgec_sxtab16(int32_t a, int32_t x) { return (int32_t)__sxtab16((int16x2_t)a, (int8x4_t)x); }
-static inline int32_t edgec_sxtab16_ror8(int32_t a, int32_t x) {
-    int32_t r;
-    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
-    return r;
-}
-#else
-static inline int32_t edgec_sxtab16_model(int32_t a, int32_t x, int byte) {
-    const uint32_t ua = (uint32_t)a, ux = (uint32_t)x;
-    const uint32_t bottom = (ua + (uint32_t)(int32_t)(int8_t)(uint8_t)(ux >> (8 * byte))) & 0xFFFFu;
-    const uint32_t top = ((ua >> 16) + (uint32_t)(int32_t)(int8_t)(uint8_t)(ux >> (8 * byte + 16))) & 0xFFFFu;
-    return (int32_t)(bottom | (top << 16));
-}
-static inline int32_t edgec_sxtab16(int32_t a, int32_t x) { return edgec_sxtab16_model(a, x, 0); }
-static inline int32_t edgec_sxtab16_ror8(int32_t a, int32_t x) { return edgec_sxtab16_model(a, x, 1); }
-#endif
-
 static inline void edgec_write_s16x2(int16_t *dst, int32_t v) { memcpy(dst, &v, 4); }
 
 /* the input offset (-zp) in both 16-bit halves */

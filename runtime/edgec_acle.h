@@ -66,6 +66,14 @@ static inline int32_t edgec_pkhbt_lsl16(int32_t a, int32_t b) {
     return r;
 }
 
+/* SXTAB16 a, x (ROR 8): a + the sign-extended bytes b0, b2 (b1, b3) of x, per 16-bit half (each half wraps) */
+static inline int32_t edgec_sxtab16(int32_t a, int32_t x) { return (int32_t)__sxtab16((int16x2_t)a, (int8x4_t)x); }
+static inline int32_t edgec_sxtab16_ror8(int32_t a, int32_t x) {
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
+
 #else /* plain-C models of the same instructions */
 
 static inline int32_t edgec__bottom(int32_t x) { return (int16_t)(uint16_t)((uint32_t)x & 0xFFFFu); }
@@ -98,6 +106,11 @@ static inline int32_t edgec_smlatt(int32_t a, int32_t b, int32_t acc) {
 static inline int32_t edgec_pkhbt_lsl16(int32_t a, int32_t b) {
     return edgec__halves(edgec__bottom(a), edgec__bottom(b));
 }
+static inline int32_t edgec__sxtab16(int32_t a, int32_t x, int byte) {
+    return edgec__halves(edgec__bottom(a) + edgec__byte(x, byte), edgec__top(a) + edgec__byte(x, byte + 2));
+}
+static inline int32_t edgec_sxtab16(int32_t a, int32_t x) { return edgec__sxtab16(a, x, 0); }
+static inline int32_t edgec_sxtab16_ror8(int32_t a, int32_t x) { return edgec__sxtab16(a, x, 1); }
 
 #endif
 

@@ -9,25 +9,6 @@
  * The accumulator starts at the bias and wraps modulo 2^32 like SMLAD; the portable kernel's int32 sum (bias added
  * last) is the same value whenever it does not overflow, which a valid model never does. */
 
-/* SXTAB16 a, x (ROR 8): a + the sign-extended bytes b0, b2 (b1, b3) of x, per 16-bit half (the halves wrap) */
-#if EDGEC_HAVE_DSP
-static inline int32_t fc_sxtab16(int32_t a, int32_t x) { return (int32_t)__sxtab16((int16x2_t)a, (int8x4_t)x); }
-static inline int32_t fc_sxtab16_ror8(int32_t a, int32_t x) {
-    int32_t r;
-    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
-    return r;
-}
-#else
-static inline int32_t fc_sxtab16_model(int32_t a, int32_t x, int byte) {
-    const uint32_t ua = (uint32_t)a, ux = (uint32_t)x;
-    const uint32_t bottom = (ua + (uint32_t)(int32_t)(int8_t)(uint8_t)(ux >> (8 * byte))) & 0xFFFFu;
-    const uint32_t top = ((ua >> 16) + (uint32_t)(int32_t)(int8_t)(uint8_t)(ux >> (8 * byte + 16))) & 0xFFFFu;
-    return (int32_t)(bottom | (top << 16));
-}
-static inline int32_t fc_sxtab16(int32_t a, int32_t x) { return fc_sxtab16_model(a, x, 0); }
-static inline int32_t fc_sxtab16_ror8(int32_t a, int32_t x) { return fc_sxtab16_model(a, x, 1); }
-#endif
-
 /* acc + w * (x + off) for the depth % 4 last inputs, wrapping like SMLAD */
 static inline int32_t fc_tail(int32_t acc, const int8_t *w, const int8_t *in, int32_t n, int32_t offset) {
     for (int32_t d = 0; d < n; d++) acc = edgec_wrap_add(acc, (int32_t)w[d] * ((int32_t)in[d] + offset));
@@ -63,7 +44,7 @@ void edgec_fully_connected_s8_dsp(const edgec_fully_connected_s8_params *p, cons
             const int8_t *x = in;
             for (const int8_t *x_end = in + 4 * groups; x < x_end; x += 4, w01 += 4, w23 += 4) {
                 const int32_t xw = edgec_read_s8x4(x);
-                const int32_t x02 = fc_sxtab16(offset2, xw), x13 = fc_sxtab16_ror8(offset2, xw);
+                const int32_t x02 = edgec_sxtab16(offset2, xw), x13 = edgec_sxtab16_ror8(offset2, xw);
                 int32_t w = edgec_read_s8x4(w01);
                 acc0 = edgec_smlad(edgec_sxtb16(w), x02, acc0);
                 acc0 = edgec_smlad(edgec_sxtb16_ror8(w), x13, acc0);
@@ -89,8 +70,8 @@ void edgec_fully_connected_s8_dsp(const edgec_fully_connected_s8_params *p, cons
             int32_t acc = p->bias ? p->bias[o] : 0;
             for (int32_t g = 0; g < groups; g++, x += 4, w0 += 4) {
                 const int32_t xw = edgec_read_s8x4(x), w = edgec_read_s8x4(w0);
-                acc = edgec_smlad(edgec_sxtb16(w), fc_sxtab16(offset2, xw), acc);
-                acc = edgec_smlad(edgec_sxtb16_ror8(w), fc_sxtab16_ror8(offset2, xw), acc);
+                acc = edgec_smlad(edgec_sxtb16(w), edgec_sxtab16(offset2, xw), acc);
+                acc = edgec_smlad(edgec_sxtb16_ror8(w), edgec_sxtab16_ror8(offset2, xw), acc);
             }
             out[o] = fc_output(p, fc_tail(acc, w0, x, rest, offset), o);
         }

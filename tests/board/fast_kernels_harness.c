@@ -1,0 +1,279 @@
+/* fast_vs_portable.c - the fast (DSP) int8 kernels against the portable ones, byte for byte, on random cases.
+ *
+ * Built for an emulated core (Cortex-M4/M7/M33/M55: the ACLE instructions) or for the host (their C models, under
+ * ASan/UBSan). Each case draws a shape, zero points at either end of the int8 range, per-channel multipliers with
+ * right and left shifts, a fused-activation clamp and a rounding mode (TFLite's or onnxruntime's) from one
+ * xorshift32 seed, runs the portable kernel and the fast kernel on the same inputs (in place too, where the kernel
+ * supports it) and compares every output byte. It reports `cases=N mismatches=M` and, on a mismatch, the case
+ * seed and the first differing byte. The portable kernels are the reference: the whole-model tests compare them
+ * with TFLite Micro.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "conv2d_s8.h"
+#include "conv2d_s8_dsp.h"
+#include "depthwise_conv2d_s8.h"
+#include "depthwise_conv2d_s8_dsp.h"
+#include "fully_connected_s8.h"
+#include "fully_connected_s8_dsp.h"
+
+#ifdef __arm__
+#include "semihost.h"
+static void say(const char *text, uint32_t value) { sh_write_dec(text, value); }
+static void say_text(const char *text) { sh_write0(text); }
+static void say_end(void) { sh_write0("\n"); }
+#else
+#include <stdio.h>
+static void say(const char *text, uint32_t value) { printf("%s%u", text, (unsigned)value); }
+static void say_text(const char *text) { printf("%s", text); }
+static void say_end(void) { printf("\n"); }
+#endif
+
+#define MAX_ACT 8192
+#define MAX_W 16384 /* im2col: 33 x 5 x 5 x 17 = 14,025 */
+#define MAX_C 96
+
+static int8_t input[MAX_ACT], out_ref[MAX_ACT], out_fast[MAX_ACT], in_place[MAX_ACT], weights[MAX_W];
+static int16_t scratch16[2048]; /* 2 x ceil4(k_h * k_w * in_c) int16 at the most */
+static int8_t plane[MAX_ACT];
+static int32_t bias[MAX_C], multiplier[MAX_C], shift[MAX_C];
+
+static uint32_t state;
+static uint32_t next(void) {
+    state ^= state << 13;
+    state ^= state >> 17;
+    state ^= state << 5;
+    return state;
+}
+static int32_t pick(int32_t lo, int32_t hi) { return lo + (int32_t)(next() % (uint32_t)(hi - lo + 1)); }
+static int32_t zero_point(void) {
+    switch (next() % 4) {
+    case 0: return -128;
+    case 1: return 127;
+    case 2: return 0;
+    default: return pick(-128, 127);
+    }
+}
+static void fill(int8_t *a, int32_t n) {
+    for (int32_t i = 0; i < n; i++) a[i] = (int8_t)pick(-128, 127);
+}
+static int32_t odd_count(int32_t hi) {
+    static const int32_t counts[] = {1, 2, 3, 4, 5, 7, 8, 13, 16, 17, 24, 33};
+    int32_t c;
+    do c = counts[next() % (sizeof counts / sizeof counts[0])]; while (c > hi);
+    return c;
+}
+
+/* per-channel requantization: rounding 0 = TFLite (multiplier in [2^30, 2^31), shift -14..2), 1 = onnxruntime
+ * (a 24-bit float32 mantissa and its exponent); the clamp a fused activation gives */
+static int32_t rounding_mode;
+static void requant_params(int32_t channels, int32_t *act_min, int32_t *act_max) {
+    rounding_mode = (next() % 4) == 0;
+    for (int32_t c = 0; c < channels; c++) {
+        if (rounding_mode) {
+            multiplier[c] = pick(1 << 23, (1 << 24) - 1);
+            shift[c] = pick(-40, -26);
+        } else {
+            multiplier[c] = (int32_t)((1u << 30) + (next() >> 2));
+            shift[c] = pick(-14, 2);
+        }
+        bias[c] = pick(-20000, 20000);
+    }
+    *act_min = -128;
+    *act_max = 127;
+    if (next() % 3 == 0) {
+        *act_min = pick(-128, 0);
+        *act_max = pick(*act_min, 127);
+    }
+}
+
+static uint32_t cases, mismatches;
+static void compare(const char *kernel, uint32_t seed, const int8_t *a, const int8_t *b, int32_t n) {
+    cases++;
+    for (int32_t i = 0; i < n; i++) {
+        if (a[i] != b[i]) {
+            if (mismatches++ < 5) {
+                say_text(kernel);
+                say(" seed=", seed);
+                say(" byte=", (uint32_t)i);
+                say(" portable=", (uint32_t)(uint8_t)a[i]);
+                say(" fast=", (uint32_t)(uint8_t)b[i]);
+                say_end();
+            }
+            return;
+        }
+    }
+}
+
+static void pointwise_case(uint32_t seed) {
+    edgec_conv2d_s8_params p;
+    memset(&p, 0, sizeof p);
+    p.batches = 1 + (next() % 4 == 0);
+    p.in_h = odd_count(7);
+    p.in_w = odd_count(9);
+    p.in_c = odd_count(MAX_C);
+    p.out_c = odd_count(MAX_C);
+    while (p.batches * p.in_h * p.in_w * (p.in_c > p.out_c ? p.in_c : p.out_c) > MAX_ACT || p.out_c * p.in_c > MAX_W) {
+        p.in_h = 1 + p.in_h / 2;
+        p.in_w = 1 + p.in_w / 2;
+        if (p.out_c * p.in_c > MAX_W) p.out_c = 1 + p.out_c / 2;
+    }
+    p.out_h = p.in_h;
+    p.out_w = p.in_w;
+    p.k_h = p.k_w = 1;
+    p.groups = 1;
+    p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
+    p.input_offset = -zero_point();
+    p.output_offset = zero_point();
+    requant_params(p.out_c, &p.act_min, &p.act_max);
+    p.rounding = rounding_mode;
+    fill(weights, p.out_c * p.in_c);
+    for (int32_t i = 0; i < p.out_c * p.in_c; i++) if (weights[i] == -128) weights[i] = -127; /* symmetric */
+    p.weights = weights;
+    p.bias = (next() % 5) ? bias : NULL;
+    p.multiplier = multiplier;
+    p.shift = shift;
+    const int32_t pixels = p.batches * p.in_h * p.in_w;
+    fill(input, pixels * p.in_c);
+    edgec_conv2d_s8(&p, input, out_ref);
+    edgec_conv2d_s8_pointwise_dsp(&p, input, out_fast, scratch16);
+    compare("pointwise", seed, out_ref, out_fast, pixels * p.out_c);
+    memcpy(in_place, input, (size_t)(pixels * p.in_c));
+    edgec_conv2d_s8_pointwise_dsp(&p, in_place, in_place, scratch16);
+    compare("pointwise in place", seed, out_ref, in_place, pixels * p.out_c);
+}
+
+/* TFLite SAME padding: out = ceil(in / stride), the smaller half of the padding first; VALID: no padding */
+static void same_or_valid(int32_t in, int32_t k, int32_t stride, int32_t dilation, int same, int32_t *out,
+                          int32_t *pad) {
+    const int32_t span = (k - 1) * dilation + 1;
+    if (same) {
+        *out = (in + stride - 1) / stride;
+        const int32_t total = (*out - 1) * stride + span - in;
+        *pad = total > 0 ? total / 2 : 0;
+    } else {
+        *out = in >= span ? (in - span) / stride + 1 : 0;
+        *pad = 0;
+    }
+}
+
+static void im2col_case(uint32_t seed) {
+    edgec_conv2d_s8_params p;
+    memset(&p, 0, sizeof p);
+    p.batches = 1;
+    p.in_h = pick(1, 11);
+    p.in_w = pick(1, 11);
+    p.in_c = odd_count(17);
+    p.out_c = odd_count(33);
+    p.k_h = pick(1, 5);
+    p.k_w = pick(1, 5);
+    p.groups = 1;
+    p.stride_h = pick(1, 2);
+    p.stride_w = pick(1, 2);
+    p.dilation_h = p.dilation_w = (next() % 5 == 0) ? 2 : 1;
+    const int same = (int)(next() % 2);
+    same_or_valid(p.in_h, p.k_h, p.stride_h, p.dilation_h, same, &p.out_h, &p.pad_top);
+    same_or_valid(p.in_w, p.k_w, p.stride_w, p.dilation_w, same, &p.out_w, &p.pad_left);
+    if (p.out_h == 0 || p.out_w == 0) return; /* a VALID window larger than the input: no such layer */
+    p.input_offset = -zero_point();
+    p.output_offset = zero_point();
+    requant_params(p.out_c, &p.act_min, &p.act_max);
+    p.rounding = rounding_mode;
+    const int32_t nw = p.out_c * p.k_h * p.k_w * p.in_c;
+    fill(weights, nw);
+    for (int32_t i = 0; i < nw; i++) if (weights[i] == -128) weights[i] = -127;
+    p.weights = weights;
+    p.bias = (next() % 5) ? bias : NULL;
+    p.multiplier = multiplier;
+    p.shift = shift;
+    fill(input, p.in_h * p.in_w * p.in_c);
+    edgec_conv2d_s8(&p, input, out_ref);
+    edgec_conv2d_s8_im2col_dsp(&p, input, out_fast, scratch16);
+    compare("im2col conv", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
+}
+
+static void fully_connected_case(uint32_t seed) {
+    edgec_fully_connected_s8_params p;
+    memset(&p, 0, sizeof p);
+    p.batches = 1 + (next() % 4 == 0) * 2;
+    p.depth = odd_count(MAX_C) * (1 + (int32_t)(next() % 3));
+    p.out_c = odd_count(MAX_C);
+    while (p.out_c * p.depth > MAX_W) p.depth = 1 + p.depth / 2;
+    p.input_offset = -zero_point();
+    p.output_offset = zero_point();
+    requant_params(p.out_c, &p.act_min, &p.act_max);
+    p.rounding = rounding_mode;
+    p.per_channel = (int32_t)(next() % 2);
+    fill(weights, p.out_c * p.depth);
+    for (int32_t i = 0; i < p.out_c * p.depth; i++) if (weights[i] == -128) weights[i] = -127;
+    p.weights = weights;
+    p.bias = (next() % 5) ? bias : NULL;
+    p.multiplier = multiplier;
+    p.shift = shift;
+    fill(input, p.batches * p.depth);
+    edgec_fully_connected_s8(&p, input, out_ref);
+    edgec_fully_connected_s8_dsp(&p, input, out_fast);
+    compare("fully_connected", seed, out_ref, out_fast, p.batches * p.out_c);
+}
+
+static void depthwise_case(uint32_t seed) {
+    edgec_depthwise_conv2d_s8_params p;
+    memset(&p, 0, sizeof p);
+    p.batches = 1;
+    p.in_h = pick(1, 12);
+    p.in_w = pick(1, 12);
+    p.in_c = odd_count(24);
+    p.depth_multiplier = (next() % 4 == 0) ? 2 : 1;
+    p.out_c = p.in_c * p.depth_multiplier;
+    p.k_h = (next() % 4 == 0) ? pick(1, 5) : 3;
+    p.k_w = (next() % 4 == 0) ? pick(1, 5) : 3;
+    p.stride_h = p.stride_w = (next() % 3 == 0) ? 2 : 1;
+    p.dilation_h = p.dilation_w = 1;
+    const int same = (int)(next() % 2);
+    same_or_valid(p.in_h, p.k_h, p.stride_h, 1, same, &p.out_h, &p.pad_top);
+    same_or_valid(p.in_w, p.k_w, p.stride_w, 1, same, &p.out_w, &p.pad_left);
+    if (p.out_h == 0 || p.out_w == 0) return;
+    p.input_offset = -zero_point();
+    p.output_offset = zero_point();
+    requant_params(p.out_c, &p.act_min, &p.act_max);
+    p.rounding = rounding_mode;
+    fill(weights, p.k_h * p.k_w * p.out_c);
+    for (int32_t i = 0; i < p.k_h * p.k_w * p.out_c; i++) if (weights[i] == -128) weights[i] = -127;
+    p.weights = weights;
+    p.bias = (next() % 5) ? bias : NULL;
+    p.multiplier = multiplier;
+    p.shift = shift;
+    fill(input, p.in_h * p.in_w * p.in_c);
+    edgec_depthwise_conv2d_s8(&p, input, out_ref);
+    edgec_depthwise_conv2d_s8_dsp(&p, input, out_fast, plane);
+    compare("depthwise", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
+    if (p.depth_multiplier == 1 && p.out_h * p.out_w <= p.in_h * p.in_w) {
+        memcpy(in_place, input, (size_t)(p.in_h * p.in_w * p.in_c));
+        edgec_depthwise_conv2d_s8_dsp(&p, in_place, in_place, plane);
+        compare("depthwise in place", seed, out_ref, in_place, p.out_h * p.out_w * p.out_c);
+    }
+}
+
+int main(void) {
+    const uint32_t n = 1000;
+    for (uint32_t k = 0; k < n; k++) {
+        const uint32_t seed = 0x9E3779B9u * (k + 1);
+        state = seed;
+        pointwise_case(seed);
+        state = seed ^ 0x5bd1e995u;
+        fully_connected_case(seed);
+        state = seed ^ 0x27d4eb2fu;
+        depthwise_case(seed);
+        state = seed ^ 0x165667b1u;
+        im2col_case(seed);
+    }
+    say("edgec_fast_kernels: cases=", cases);
+    say(" mismatches=", mismatches);
+    say_end();
+#ifdef __arm__
+    sh_exit(mismatches == 0 ? 0 : 1);
+#else
+    return mismatches == 0 ? 0 : 1;
+#endif
+}

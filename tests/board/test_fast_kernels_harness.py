@@ -1,0 +1,71 @@
+"""Every fast (DSP) int8 kernel against its portable twin on 5,304 random cases per core, byte for byte:
+tests/board/fast_kernels_harness.c draws shapes with odd channel counts, strides 1 and 2, SAME/VALID, zero points
+at both ends, per-channel multipliers with left and right shifts, fused clamps and both rounding modes, and runs
+the pointwise conv (also in place), im2col conv, fully connected and depthwise (also in place) kernels. On the
+host the DSP instructions are edgec_acle.h's C models, under ASan/UBSan; on the emulated Cortex-M4, M7, M33 and
+M55 they are the real instructions. The whole-model tests (tests/board/test_loop.py) compare the same kernels with TFLite Micro."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgec import cortexm, host
+from edgec.board import get_board
+
+HARNESS = Path(__file__).with_name("fast_kernels_harness.c")
+KERNELS = ["conv2d_s8", "conv2d_s8_dsp", "depthwise_conv2d_s8", "depthwise_conv2d_s8_dsp", "fully_connected_s8",
+           "fully_connected_s8_dsp"]
+CASES = 5304  # 1,000 seeds: pointwise (and in place), FC, depthwise (and in place where allowed), im2col
+
+
+def _folder(tmp_path: Path) -> Path:
+    """The harness beside copies of the kernels and headers it includes, as a generated folder holds them."""
+    runtime = resources.files("edgec.runtime")
+    for entry in runtime.iterdir():
+        if entry.name.endswith(".h") or entry.name.removesuffix(".c") in KERNELS:
+            (tmp_path / entry.name).write_text(entry.read_text())
+    shutil.copy(HARNESS, tmp_path / "main.c")
+    return tmp_path
+
+
+def _summary(text: str) -> str:
+    """The harness's last line: every case ran (the same seeds on every target) and none differed."""
+    line = next((s for s in text.splitlines() if s.startswith("edgec_fast_kernels:")), "")
+    assert f"cases={CASES} mismatches=0" in line, text[-3000:]
+    return line
+
+
+def test_on_the_host_under_sanitizers(tmp_path):
+    d = _folder(tmp_path)
+    cmd = [host.find_cc(), *host.CFLAGS, *host.SANITIZE, "-I.", "-o", "harness", "main.c",
+           *[f"{k}.c" for k in KERNELS], "-lm"]
+    build = subprocess.run(cmd, cwd=d, capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    run = subprocess.run(["./harness"], cwd=d, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    _summary(run.stdout)
+
+
+@pytest.mark.skipif(cortexm.toolchain_available() is not None, reason="needs arm-none-eabi-gcc and qemu-system-arm")
+@pytest.mark.parametrize("board", ["nucleo_l4r5zi", "nucleo_f746zg", "nucleo_u575zi", "mps3_an547"])
+def test_on_each_emulated_core(tmp_path, board):
+    b = get_board(board)
+    assert b.dsp
+    d = _folder(tmp_path)
+    target = resources.files("edgec.targets") / "cortexm"
+    for name in ("startup.c", "semihost.c", "semihost.h", "edgec_cortexm.h"):
+        (d / name).write_text((target / name).read_text())
+    (d / "board.ld").write_text(cortexm.linker_script(b, emulated=True))
+    tc = cortexm.find_toolchain()
+    cmd = [tc.gcc, *cortexm.cpu_flags(b), *cortexm.CFLAGS, "-I.", "main.c", "startup.c", "semihost.c",
+           *[f"{k}.c" for k in KERNELS], *cortexm.LDFLAGS, "-T", "board.ld", "-o", "harness.elf", *cortexm.LIBS]
+    build = subprocess.run(cmd, cwd=d, capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    run = cortexm.run_firmware(d / "harness.elf", b, [[np.zeros(1, np.uint8)]], timeout=300)
+    _summary(run.console)
