@@ -3,7 +3,8 @@ tests/board/fast_kernels_harness.c draws shapes with odd channel counts, strides
 at both ends, per-channel multipliers with left and right shifts, fused clamps and both rounding modes, and runs
 the pointwise conv (also in place), im2col conv, fully connected and depthwise (also in place) kernels. On the
 host the DSP instructions are edgec_acle.h's C models, under ASan/UBSan; on the emulated Cortex-M4, M7, M33 and
-M55 they are the real instructions. The whole-model tests (tests/board/test_loop.py) compare the same kernels with TFLite Micro."""
+M55 they are the real instructions. The whole-model tests (tests/board/test_loop.py) compare the same kernels
+with TFLite Micro."""
 
 from __future__ import annotations
 
