@@ -8,10 +8,9 @@ a read past the weights, the input or the scratch (2 * ceil4(K) int16) fails the
 from __future__ import annotations
 
 import subprocess
-from importlib import resources
 from pathlib import Path
 
-from edgec.host import find_cc
+from c_driver import build_sanitized
 
 DRIVER = r"""
 #include <stdio.h>
@@ -118,14 +117,7 @@ int main(int argc, char **argv) {
 
 
 def test_dsp_kernels_match_the_portable_kernel(tmp_path: Path):
-    with resources.as_file(resources.files("edgec.runtime") / "conv2d_s8_dsp.c") as kernel:
-        runtime = Path(kernel).parent
-    (tmp_path / "driver.c").write_text(DRIVER)
-    exe = tmp_path / "driver"
-    subprocess.run([find_cc(), "-std=c99", "-O1", "-g", "-Wall", "-Wextra", "-Werror",
-                    "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-I", str(runtime), "-o", str(exe),
-                    str(tmp_path / "driver.c"), str(runtime / "conv2d_s8.c"), str(runtime / "conv2d_s8_dsp.c")],
-                   check=True)
+    exe = build_sanitized(tmp_path, DRIVER, ["conv2d_s8", "conv2d_s8_dsp"])
     cases = 3000
     res = subprocess.run([str(exe), "12345", str(cases)], capture_output=True, text=True, check=True)
     # one line per mismatching case (its geometry), then the counts per kind: apart, in place, im2col

@@ -9,10 +9,10 @@ edgec_depthwise_conv2d_s8_dsp_plane_bytes), so a read past the weights, the inpu
 from __future__ import annotations
 
 import subprocess
-from importlib import resources
 from pathlib import Path
 
-from edgec.host import find_cc
+from c_driver import build_sanitized
+
 from edgec.ops.depthwise_conv2d import plane_bytes
 
 DRIVER = r"""
@@ -126,15 +126,7 @@ int main(int argc, char **argv) {
 
 
 def build_driver(tmp_path: Path) -> Path:
-    with resources.as_file(resources.files("edgec.runtime") / "depthwise_conv2d_s8_dsp.c") as kernel:
-        runtime = Path(kernel).parent
-    (tmp_path / "driver.c").write_text(DRIVER)
-    exe = tmp_path / "driver"
-    subprocess.run([find_cc(), "-std=c99", "-O1", "-g", "-Wall", "-Wextra", "-Werror",
-                    "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-I", str(runtime), "-o", str(exe),
-                    str(tmp_path / "driver.c"), str(runtime / "depthwise_conv2d_s8.c"),
-                    str(runtime / "depthwise_conv2d_s8_dsp.c")], check=True)
-    return exe
+    return build_sanitized(tmp_path, DRIVER, ["depthwise_conv2d_s8", "depthwise_conv2d_s8_dsp"])
 
 
 def test_scratch_the_planner_reserves_is_the_plane_the_kernel_uses(tmp_path: Path):

@@ -8,10 +8,9 @@ past the weights or the input fails the run too."""
 from __future__ import annotations
 
 import subprocess
-from importlib import resources
 from pathlib import Path
 
-from edgec.host import find_cc
+from c_driver import build_sanitized
 
 DRIVER = r"""
 #include <stdio.h>
@@ -81,14 +80,7 @@ int main(int argc, char **argv) {
 
 
 def test_dsp_kernel_matches_the_portable_kernel(tmp_path: Path):
-    with resources.as_file(resources.files("edgec.runtime") / "fully_connected_s8_dsp.c") as kernel:
-        runtime = Path(kernel).parent
-    (tmp_path / "driver.c").write_text(DRIVER)
-    exe = tmp_path / "driver"
-    subprocess.run([find_cc(), "-std=c99", "-O1", "-g", "-Wall", "-Wextra", "-Werror",
-                    "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-I", str(runtime), "-o", str(exe),
-                    str(tmp_path / "driver.c"), str(runtime / "fully_connected_s8.c"),
-                    str(runtime / "fully_connected_s8_dsp.c")], check=True)
+    exe = build_sanitized(tmp_path, DRIVER, ["fully_connected_s8", "fully_connected_s8_dsp"])
     cases = 3000
     res = subprocess.run([str(exe), "12345", str(cases)], capture_output=True, text=True, check=True)
     # one line per mismatching case (its shape and parameters), then the count
