@@ -62,4 +62,33 @@ static inline int32_t edgec_update_bias(int32_t b, float step, int32_t bmax) {
     return (int32_t)(v < -(int64_t)bmax ? -(int64_t)bmax : (v > bmax ? bmax : v));
 }
 
+/* edgec_expf: exp(x) in float32 operations only, the same bits on the host and every core (no libm: libm's expf
+ * differs between glibc and newlib in the last bit, and a training step must be reproducible bit for bit).
+ * x = k ln2 + r with k = round(x / ln2) (half away from zero), ln2 split in a short high part (exact k * hi
+ * for |k| <= 2^11) and a low part, |r| <= ln2 / 2; exp(r) by its Taylor polynomial of degree 7 (Horner; relative
+ * error under 2e-7 here), times 2^k built in the exponent bits. x < -87 gives 0, x > 88 is clamped to 88.
+ * The numpy twin is toolchain/train/update.py's expf. Cost: about 25 instructions with an FPU. */
+static inline float edgec_expf(float x) {
+    union {
+        float f;
+        uint32_t u;
+    } two_k;
+    if (!(x > -87.0f)) return 0.0f; /* also NaN */
+    if (x > 88.0f) x = 88.0f;
+    const float t = x * 1.44269502f; /* 1 / ln2 */
+    const int32_t k = (int32_t)(t + (t < 0.0f ? -0.5f : 0.5f));
+    float r = x - (float)k * 0.693145751953125f; /* ln2 high part: 16 significant bits */
+    r = r - (float)k * 1.42860677e-06f;           /* ln2 low part */
+    float p = 1.98412698e-04f;                    /* 1/7! */
+    p = p * r + 1.38888889e-03f;                  /* 1/6! */
+    p = p * r + 8.33333377e-03f;                  /* 1/5! */
+    p = p * r + 4.16666679e-02f;                  /* 1/4! */
+    p = p * r + 1.66666672e-01f;                  /* 1/3! */
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    two_k.u = (uint32_t)(k + 127) << 23; /* k in [-126, 127] */
+    return p * two_k.f;
+}
+
 #endif

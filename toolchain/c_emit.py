@@ -45,6 +45,7 @@ class ConstArray:
     ctype: str
     data: np.ndarray
     comment: str = ""
+    mutable: bool = False  # a trained parameter: in SRAM (no `const`), initialized from `data` at boot
 
 
 @dataclass
@@ -73,7 +74,8 @@ class EmitContext:
             if tensor not in self.consts:
                 symbol = self.names.claim(f"{self.prefix}_w{len(self.consts)}_{sanitize(t.name)[-40:]}")
                 comment = f"{c_comment_text(t.name)} {list(t.shape)} {t.dtype}"
-                self.consts[tensor] = ConstArray(symbol, ctype, t.data, comment)  # type: ignore[arg-type]
+                self.consts[tensor] = ConstArray(symbol, ctype, t.data, comment,  # type: ignore[arg-type]
+                                                 mutable=t.mutable)
             return self.consts[tensor].symbol
         return f"(({ctype} *)(edgec_arena.bytes + {self.plan.offset(tensor)}))"
 

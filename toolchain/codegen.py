@@ -27,6 +27,20 @@ from .patch_emit import stage_layer
 COMMON_RUNTIME = ["edgec_fixedpoint.h", "edgec_broadcast.h", "edgec_region.h", "edgec_float.h"]
 #: copied only when a chosen fast kernel includes it (a host build stays as it was)
 DSP_RUNTIME = ["edgec_acle.h"]
+#: copied for a training graph (toolchain/train/graph.py)
+TRAINING_RUNTIME = ["edgec_train.h"]
+
+
+def _training(g: Graph, ctx: EmitContext) -> dict | None:
+    """What the templates need of a training graph: where the forward pass ends (a negative label runs only it),
+    the seed of the stochastic-rounding generator, and the trained parameters (the harness writes them back)."""
+    meta = g.meta.get("training")
+    if meta is None:
+        return None
+    from .train.run import seed_state
+
+    params = [dict(symbol=ctx.ptr(n), nbytes=g.t(n).nbytes, name=c_comment_text(n)) for n in meta["params"]]
+    return dict(forward_ops=meta["forward_ops"], rng_state=seed_state(meta["seed"]), params=params)
 
 
 def c_array_body(a: np.ndarray, per_line: int = 24) -> str:
@@ -109,10 +123,11 @@ def emit_c(g: Graph, plan: MemoryPlan, out_dir: Path) -> list[str]:
         layers.append(dict(index=k, op=op, label=c_comment_text(op.attrs.get("label", op.name)), call=call,
                            traces=traces))
     kernels = sorted({kern for op in g.ops for kern in REGISTRY[op.type].kernels_for(op, g)})
+    training = _training(g, ctx)
     env = _env()
     guard = prefix.upper()
     common = dict(g=g, model_name=c_comment_text(g.name), prefix=prefix, guard=guard, arena_bytes=plan.arena_bytes,
-                  layers=layers, kernels=kernels,
+                  layers=layers, kernels=kernels, training=training,
                   inputs=_io(g, g.inputs, ctx), outputs=_io(g, g.outputs, ctx), structs=ctx.structs,
                   consts=list(ctx.consts.values()), c_array_body=c_array_body,
                   nonfinite_consts=any(c.data.dtype.kind == "f" and not np.all(np.isfinite(c.data))
@@ -126,6 +141,8 @@ def emit_c(g: Graph, plan: MemoryPlan, out_dir: Path) -> list[str]:
     runtime_dir.mkdir(exist_ok=True)
     src = resources.files("edgec.runtime")
     needed = COMMON_RUNTIME + [f"{k}.{ext}" for k in kernels for ext in ("h", "c")]
+    if training is not None:
+        needed += TRAINING_RUNTIME
     if any(k.endswith("_dsp") for k in kernels):
         needed += DSP_RUNTIME
     for fname in needed:

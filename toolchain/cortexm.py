@@ -189,7 +189,8 @@ def write_firmware_files(out_dir: Path, board: Board, emulated: bool = True, gra
         inputs = [dict(nbytes=graph.t(n).nbytes) for n in graph.inputs]
         outputs = [dict(nbytes=graph.t(n).nbytes) for n in graph.outputs]
     (fw / "main.c").write_text(_env().get_template("main_cortexm.c.j2").render(
-        prefix=prefix, board=board.name, inputs=inputs, outputs=outputs))
+        prefix=prefix, board=board.name, inputs=inputs, outputs=outputs,
+        training=graph is not None and "training" in graph.meta))
     (fw / ("board_emulated.ld" if emulated else "board.ld")).write_text(linker_script(board, emulated))
     return fw
 

@@ -35,6 +35,11 @@ class UnsupportedError(InputError):
         self.problems = problems
 
 
+class TrainingError(InputError):
+    """The model or scheme cannot be trained (exit 2): no classifier head, an op without a gradient rule below a
+    trained layer, nothing trainable, bad training data."""
+
+
 class BudgetError(EdgecError):
     """The model does not fit the SRAM or flash budget. `weights_bytes`: the model's weights, set when the arena
     did not fit, so that a caller knowing a flash budget can tell of the flash too (budget.flash_too)."""

@@ -39,6 +39,9 @@ class Tensor:
     dtype: str
     quant: Quant | None = None
     data: np.ndarray | None = None  # constants only
+    #: a trained parameter of a training graph (toolchain/train/graph.py): `data` holds its initial values, the
+    #: C keeps it in SRAM (a non-const array in weights.c) and the training step's backward ops update it
+    mutable: bool = False
 
     @property
     def is_const(self) -> bool:

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..c_emit import c_list
 from ..fixedpoint import activation_range, multiply_by_quantized_multiplier, quantize_multiplier
-from .base import KernelChoice, Operator, Quantization, fused_activation_supported, is_float, register
+from .base import GradientRule, KernelChoice, Operator, Quantization, fused_activation_supported, is_float, register
 from .float_common import activate, activation_fields, all_float32
 
 MAX_RANK = 6
@@ -162,7 +162,7 @@ class _AddSub(Operator):
     patch_kind = "binary"
     quantization = Quantization(output="calibrated")
     not_exportable = None
-    backward = None  # no gradient rule yet
+    backward: GradientRule | None = None  # ADD defines its rule; SUB has none yet
     builtin = ""  # the TFLite builtin ADD or SUB, whose options table is <Builtin>Options
 
     def min_output_scale(self, op, g):
@@ -280,6 +280,23 @@ class Add(_AddSub):
     builtin = "ADD"
     constraints = [*BINARY_CONSTRAINTS, output_scale_in_range]
     constraints_f32 = [*BINARY_CONSTRAINTS_F32]
+
+    def backward(self, op, g, b):
+        """Real units: y = a + b (each input's rescale is part of the real-valued sum), so both inputs receive
+        the output's gradient through the fused activation's clamp (1-bit mask). A broadcast input (a constant
+        or a smaller shape) gets no gradient rule yet."""
+        from ..errors import TrainingError
+        from .clamp_mask import masked_gradient
+
+        wanted = [i for i in op.inputs if b.needs_grad(i)]
+        if not wanted:
+            return
+        if any(g.t(i).shape != g.t(op.outputs[0]).shape for i in wanted):  # type: ignore[arg-type]
+            raise TrainingError(f"ADD (node {op.name!r}): gradients through a broadcasting add are not "
+                                "implemented yet")
+        grad = masked_gradient(b, op.outputs[0])
+        for i in dict.fromkeys(wanted):
+            b.add_grad(i, grad)  # type: ignore[arg-type]
 
     def combine(self, v1, v2):
         return v1 + v2

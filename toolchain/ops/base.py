@@ -31,7 +31,8 @@ toolchain/ops/_template.py shows them all):
     quantization: Quantization      # how quantizer.py quantizes its output and weights (see Quantization)
     not_exportable: str | None      # None: export_tflite(op, g, w, ins) writes the op into a .tflite
                                     # (exporters/tflite.py); a string: why it cannot be written
-    backward: Callable | None       # the gradient rule of the training path; None: no gradient rule yet
+    backward(op, g, builder)        # the gradient rule of the training path (toolchain/train/graph.py): appends
+                                    # the op's backward ops; None: no gradient rule yet
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
     from ..ir import Graph, Op
 
 Constraint = Callable[["Op", "Graph"], bool]
+#: a gradient rule, as a method: (self, op, training graph, train.graph.GradBuilder) -> None
+GradientRule = Callable[..., None]
 
 #: how an op runs on one spatial patch (patch.py's region_kind adds the shape conditions):
 #: "window"  a sliding window over its first input (the kernel takes an edgec_region),
@@ -157,9 +160,9 @@ class Operator:
     quantization: Quantization = UNDECLARED
     #: None when export_tflite writes the op into a .tflite; else the reason it cannot be (the exporter's message)
     not_exportable: str | None = UNDECLARED
-    #: the op's gradient rule for the training path, (op, graph, inputs, output gradients) -> input gradients;
-    #: None: no gradient rule yet
-    backward: Callable[..., list[np.ndarray | None]] | None = UNDECLARED
+    #: the op's gradient rule for the training path: a method backward(op, g, builder) that appends the backward
+    #: ops of this op to the training graph (toolchain/train/graph.py's GradBuilder); None: no gradient rule yet
+    backward: GradientRule | None = UNDECLARED
 
     def quantization_for(self, op: Op) -> Quantization:
         """The quantization rule of this op instance (the class's `quantization`, unless the attrs change it)."""

@@ -91,6 +91,58 @@ def mean_loops(shape: tuple[int, ...], axes: list[int]) -> tuple[list[int], list
     return [lp[0] for lp in kept], [lp[1] for lp in kept], [lp[0] for lp in red], [lp[1] for lp in red]
 
 
+def global_pool_gradient(op, g, b, grad: str) -> None:
+    """g_x = grad / (H W), broadcast over H and W, for an op averaging a 4-D NHWC x over H and W (MEAN over axes
+    1 and 2; a global AVERAGE_POOL_2D)."""
+    from ..errors import TrainingError
+
+    x = op.inputs[0]
+    shape = g.t(x).shape
+    if len(shape) != 4 or g.t(op.outputs[0]).size != shape[0] * shape[3]:
+        raise TrainingError(f"{op.type} (node {op.name!r}): gradients are implemented for a global average over "
+                            f"H and W of an NHWC tensor only (input {list(shape)})")
+    if b.needs_grad(x):
+        gx = b.grad_tensor_for(x)
+        b.add_op("mean_backward", [grad], [gx])
+        b.add_grad(x, gx)
+
+
+@register
+class MeanBackward(Operator):
+    """MEAN_BACKWARD (training graphs): g_x[n, h, w, c] = g_y[n, c] * inv_count, inv_count = float32(1 / (H W))."""
+
+    type = "mean_backward"
+    kernel = "mean_backward_f32"
+    kernel_f32 = "mean_backward_f32"
+    constraints: list = []
+
+    fuses_activation = False
+    patch_kind = None
+    quantization = Quantization()
+    not_exportable = "a training-graph op (edgec train): it has no TFLite form"
+    backward = None
+
+    def prepare(self, op, g):
+        n, h, w, c = g.t(op.outputs[0]).shape
+        op.params["inv_count"] = float(np.float32(1.0 / (h * w)))
+
+    prepare_f32 = prepare
+
+    def reference(self, op, g, inputs):
+        n, h, w, c = g.t(op.outputs[0]).shape
+        gy = np.asarray(inputs[0], np.float32).reshape(n, 1, 1, c)
+        return [np.broadcast_to((gy * np.float32(op.params["inv_count"])).astype(np.float32), (n, h, w, c)).copy()]
+
+    reference_f32 = reference
+
+    def emit(self, op, g, ctx):
+        n, h, w, c = g.t(op.outputs[0]).shape
+        return (f"edgec_mean_backward_f32({n}, {h * w}, {c}, {op.params['inv_count']!r}f, {ctx.ptr(op.inputs[0])}, "
+                f"{ctx.ptr(op.outputs[0])});")
+
+    emit_f32 = emit
+
+
 @register
 class Mean(Operator):
     type = "mean"
@@ -101,7 +153,12 @@ class Mean(Operator):
     patch_kind = None
     quantization = Quantization(output="calibrated")
     not_exportable = None
-    backward = None  # no gradient rule yet
+
+    def backward(self, op, g, b):
+        """Real units: y = mean of x over H and W, so g_x[n, h, w, c] = g_y[n, c] / (H W) (MEAN_BACKWARD); the
+        int8 output's rounding and saturation pass the gradient straight through. Means over other axes: no rule
+        yet."""
+        global_pool_gradient(op, g, b, b.grad_of(op.outputs[0]))
 
     def export_tflite(self, op, g, w, ins):
         axes = w.int32(f"{op.name}/axes", [int(a) for a in op.attrs.get("axes", [])])

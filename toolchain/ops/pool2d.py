@@ -11,6 +11,7 @@ import numpy as np
 
 from ..fixedpoint import activation_range
 from .base import (
+    GradientRule,
     Operator,
     Quantization,
     fused_activation_supported,
@@ -39,7 +40,7 @@ class _Pool2D(Operator):
     # TFLite's pooling kernels take one quantization for input and output (same_in_out_quant)
     quantization = Quantization(output="same_as_input")
     not_exportable = None
-    backward = None  # no gradient rule yet
+    backward: GradientRule | None = None  # AVERAGE_POOL_2D defines its rule (a global pool); MAX_POOL_2D none yet
     builtin = ""  # AVERAGE_POOL_2D or MAX_POOL_2D
 
     def window_size(self, op, g):
@@ -117,6 +118,21 @@ class AvgPool2D(_Pool2D):
     type = "avg_pool2d"
     c_function = "edgec_avg_pool2d_s8"
     builtin = "AVERAGE_POOL_2D"
+
+    def backward(self, op, g, b):
+        """Real units: a window covering the whole input (a global average, ResNet's and DS-CNN's pooling) is
+        a mean over H and W after the fused activation's clamp: the clamp's mask, then MEAN_BACKWARD. Smaller
+        windows: no rule yet."""
+        from ..errors import TrainingError
+        from .clamp_mask import masked_gradient
+        from .mean import global_pool_gradient
+
+        x, y = g.t(op.inputs[0]).shape, g.t(op.outputs[0]).shape
+        if y[1:3] != (1, 1) or op.attrs["filter_h"] < x[1] or op.attrs["filter_w"] < x[2]:
+            raise TrainingError(f"AVERAGE_POOL_2D (node {op.name!r}): gradients are implemented for a global "
+                                f"average pool only (window {op.attrs['filter_h']}x{op.attrs['filter_w']} on "
+                                f"{x[1]}x{x[2]})")
+        global_pool_gradient(op, g, b, masked_gradient(b, op.outputs[0]))
 
     def reference(self, op, g, inputs):
         x = inputs[0]

@@ -124,7 +124,11 @@ class Dequantize(Operator):
     patch_kind = None
     quantization = Quantization(output="calibrated")  # never quantized by edgec: a float model has none
     not_exportable = None
-    backward = None  # no gradient rule yet
+    def backward(self, op, g, b):
+        """Gradients are in real units (toolchain/train/graph.py), and dequantize is the identity on real values:
+        the input's gradient is the output's."""
+        if b.needs_grad(op.inputs[0]):
+            b.add_grad(op.inputs[0], b.grad_of(op.outputs[0]))
 
     def export_tflite(self, op, g, w, ins):
         return "DEQUANTIZE", ins, None, {}

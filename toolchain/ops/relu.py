@@ -84,7 +84,15 @@ class Relu(Operator):
     patch_kind = "unary"
     quantization = Quantization(output="calibrated")  # RELU6: see quantization_for
     not_exportable = None
-    backward = None  # no gradient rule yet
+
+    def backward(self, op, g, b):
+        """Real units: RELU/RELU6/RELU_N1_TO_1 pass the gradient where the int8 output is strictly inside its
+        clamp (the 1-bit mask), and the rescale between the two scales is part of the real-valued identity."""
+        from .clamp_mask import masked_gradient
+
+        x = op.inputs[0]
+        if b.needs_grad(x):
+            b.add_grad(x, masked_gradient(b, op.outputs[0]))
 
     def quantization_for(self, op):
         # a RELU6 shares its input's quantization (as TFLite's converter quantizes it), other clamps calibrate

@@ -34,7 +34,14 @@ class Reshape(Operator):
     patch_kind = None
     quantization = Quantization(output="same_as_input")
     not_exportable = None
-    backward = None  # no gradient rule yet
+
+    def backward(self, op, g, b):
+        """The gradient takes the input's shape back: a float32 RESHAPE (an alias: no data moves)."""
+        x = op.inputs[0]
+        if b.needs_grad(x):
+            gx = b.grad_tensor_for(x)
+            b.add_op("reshape", [b.grad_of(op.outputs[0])], [gx])
+            b.add_grad(x, gx)
 
     def export_tflite(self, op, g, w, ins):
         shape = list(g.t(op.outputs[0]).shape)

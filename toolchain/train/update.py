@@ -86,6 +86,28 @@ def update_bias(b, step, bmax) -> np.ndarray:
     return np.clip(np.asarray(b, np.int64) + rnd(s), -bmax, bmax).astype(np.int32)
 
 
+_EXP_COEFFS = [1.98412698e-04, 1.38888889e-03, 8.33333377e-03, 4.16666679e-02, 1.66666672e-01, 0.5, 1.0, 1.0]
+
+
+def expf(x) -> np.ndarray:
+    """exp in float32 operations, the same bits as runtime/edgec_train.h's edgec_expf (which documents the method):
+    every step is one float32 operation in the C's order, so numpy and C agree bit for bit."""
+    f = np.float32
+    x = np.asarray(x, dtype=f)
+    zero = ~(x > f(-87.0))
+    x = np.where(zero, f(0), np.minimum(x, f(88.0))).astype(f)
+    t = (x * f(1.44269502)).astype(f)
+    k = (t + np.where(t < 0, f(-0.5), f(0.5))).astype(f).astype(np.int32)  # C's cast truncates toward zero
+    kf = k.astype(f)
+    r = (x - (kf * f(0.693145751953125)).astype(f)).astype(f)
+    r = (r - (kf * f(1.42860677e-06)).astype(f)).astype(f)
+    p = np.full_like(r, f(_EXP_COEFFS[0]))
+    for c in _EXP_COEFFS[1:]:
+        p = ((p * r).astype(f) + f(c)).astype(f)
+    two_k = ((k + 127).astype(np.uint32) << np.uint32(23)).view(f)
+    return np.where(zero, f(0), (p * two_k).astype(f)).astype(f)
+
+
 def qas_factors(weight_scales, input_scale: float, weights) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(kW, kb, frozen) per output channel (axis 0 of `weights`; one scale or one per channel), in float32:
     kW = 1 / s_W^2, kb = 1 / (s_x s_W)^2, computed in float64; a channel is frozen (factors 0) when its weights

@@ -1,0 +1,16 @@
+/* fully_connected_f32_backward.h - the float32 classifier head's gradient and SGD step (training graphs).
+ *
+ *     g_x[b, i] = sum_o W[o, i] g_y[b, o]                  (before the update; skipped when g_x is NULL)
+ *     W[o, i]  += (sum_b g_y[b, o] x[b, i]) * neg_lr       bias[o] += (sum_b g_y[b, o]) * neg_lr
+ *
+ * Cost per weight and row: one multiply-add for g_x, one for the weight gradient, plus the update.
+ */
+#ifndef EDGEC_FULLY_CONNECTED_F32_BACKWARD_H
+#define EDGEC_FULLY_CONNECTED_F32_BACKWARD_H
+
+#include <stdint.h>
+
+void edgec_fully_connected_f32_backward(int32_t rows, int32_t depth, int32_t out_c, float neg_lr, const float *x,
+                                        const float *g_y, float *weights, float *bias, float *g_x);
+
+#endif
