@@ -511,6 +511,59 @@ def _print_layers(rows: list[dict]) -> None:
     console.print(t)
 
 
+@main.command(short_help="Train a model on the board: sparse-update training compiled to C.")
+@model_arg
+@click.option("--data", "data", type=click.Path(path_type=Path), required=True,
+              help="Training data: an .npz with the input array (x) and integer `labels`.")
+@click.option("--eval", "eval_data", type=click.Path(path_type=Path),
+              help="Held-out data (.npz with labels): its accuracy with the trained parameters, on the target.")
+@click.option("--board", default="host", show_default=True, help="Target board with an FPU, or host.")
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder [default: build/<model name>_train].")
+@click.option("--scheme", default="last:2", show_default=True,
+              help="What is trained: head, bias, last:N or a scheme .toml file (docs/training.md).")
+@click.option("--classes", type=click.IntRange(2, 100_000), help="A new head with this many classes.")
+@click.option("--epochs", type=click.IntRange(1, 1000), default=1, show_default=True)
+@click.option("--samples", type=click.IntRange(1), help="Train on the first N samples of --data only.")
+@click.option("--lr", type=FiniteFloat(), default=0.01, show_default=True, help="Learning rate (SGD).")
+@click.option("--rounding", type=click.Choice(["nearest", "stochastic"]), default="nearest", show_default=True,
+              help="How a step is rounded into an int8 weight.")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
+              help="Seed of the sample order and of stochastic rounding.")
+@click.option("--json", "as_json", is_flag=True, help="Print the training report (report.json) on stdout.")
+@click.pass_context
+def train(ctx, model, data, eval_data, board, out, scheme, classes, epochs, samples, lr, rounding, seed, as_json):
+    """Compile a training step for MODEL (forward int8, backward float32, sparse update: docs/training.md), run it
+    on the training data on the host or an emulated board, check it against the numpy reference, report."""
+    from .train.command import train as run_training
+    from .train.graph import TrainingOptions
+
+    stages = Stages(as_json)
+
+    def go():
+        options = TrainingOptions(lr=lr, rounding=rounding, seed=seed, classes=classes)
+        target = out or Path("build") / f"{_default_out(model).name}_train"
+        with stages as step:
+            r = run_training(model, target, data, board, scheme_text=scheme, epochs=epochs, options=options,
+                             eval_path=eval_data, samples=samples, step=step)
+        t = r.report["training"]
+        if as_json:
+            click.echo(json.dumps(r.report))
+            return
+        losses = ", ".join(f"{v:.4f}" for v in t["loss_per_epoch"])
+        err.print(f"trained {t['scheme']} ({t['trained_parameter_bytes']:,} B of parameters) for {t['steps']} steps: "
+                  f"loss per epoch {losses}", markup=False, soft_wrap=True)
+        if t["eval_accuracy"] is not None:
+            err.print(f"held-out accuracy {100 * t['eval_accuracy']:.2f} % on {t['eval_samples']} samples",
+                      markup=False)
+        if t.get("peak_sram_bytes"):
+            err.print(f"peak SRAM {t['peak_sram_bytes']:,} B, {t['instructions_per_step']:,} instructions per step",
+                      markup=False)
+        err.print(f"C = numpy reference on the first {t['numpy_check']['steps']} steps; report: {r.out}/report.json",
+                  markup=False, soft_wrap=True)
+
+    run_guarded(go, ctx.obj["debug"], stages, as_json)
+
+
 @main.command(short_help="Per-layer table of a build folder or model.")
 @click.argument("target", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout.")

@@ -119,7 +119,8 @@ def emit_c(g: Graph, plan: MemoryPlan, out_dir: Path) -> list[str]:
             layers.append(stage_layer(k, op, g, ctx, plan.patch))
             continue
         call = impl.run_emit(op, g, ctx)
-        traces = [dict(ptr=ctx.ptr(o), nbytes=g.t(o).nbytes) for o in op.outputs]
+        # an op without outputs (a training graph's update of the lowest trained layer) still marks its end
+        traces = [dict(ptr=ctx.ptr(o), nbytes=g.t(o).nbytes) for o in op.outputs] or [dict(ptr="NULL", nbytes=0)]
         layers.append(dict(index=k, op=op, label=c_comment_text(op.attrs.get("label", op.name)), call=call,
                            traces=traces))
     kernels = sorted({kern for op in g.ops for kern in REGISTRY[op.type].kernels_for(op, g)})

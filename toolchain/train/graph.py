@@ -38,7 +38,7 @@ class TrainingOptions:
     lr: float = 0.01
     rounding: str = "nearest"  # or "stochastic" (edgec_train.h)
     seed: int = 0
-    classes: int | None = None  # a new head with this many classes (zero-initialized); None: keep the head
+    classes: int | None = None  # a new head with this many classes (zero-initialized); None: keep the model's
 
 
 @dataclass
@@ -230,11 +230,12 @@ def _reads_trained(op: Op, scheme: Scheme) -> bool:
 
 
 def _head_init(g: Graph, head: Op, options: TrainingOptions) -> tuple[int, int, np.ndarray, np.ndarray]:
-    """(classes, depth, W, b) of the float32 head: the model's head dequantized, or zeros for a new one."""
+    """(classes, depth, W, b) of the float32 head: the model's head dequantized, or zeros for a new one (the
+    pilot of docs/training.md starts a new task's head from zero: no random features to unlearn)."""
     w = g.t(head.inputs[1])
     assert w.data is not None and w.quant is not None
     classes, depth = w.shape
-    if options.classes is not None and options.classes != classes:
+    if options.classes is not None:  # asked for: a new head, even with the old class count (a new task)
         return options.classes, depth, np.zeros((options.classes, depth), np.float32), np.zeros(
             options.classes, np.float32)
     scale = np.broadcast_to(w.quant.scale.astype(np.float64).reshape(-1, 1), w.shape)

@@ -1,0 +1,198 @@
+"""`edgec train`: the stages of a training run (docs/training.md).
+
+    read the data -> compile the inference graph -> the training graph (scheme) -> plan -> C -> build ->
+    run the steps (host process or emulated board) -> check against the numpy reference -> report
+
+The run feeds the generated `<prefix>_invoke` one record per training step (sample, label) in a seeded shuffled
+order per epoch, then one record per held-out sample with label -1 (the forward pass only: its logits with the
+trained parameters); the harness writes the loss and logits of every record and, at the end, the trained
+parameters. The first steps are recomputed by the numpy reference (toolchain/train/run.py) and must agree bit for
+bit (loss within 1e-5: the C's logf); a disagreement is a failure (exit 1), never a warning.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import cortexm, host, outdir
+from ..board import get_board
+from ..codegen import emit_c
+from ..data import TestData, load_test_data, model_inputs
+from ..driver import Step, compile_model, quiet
+from ..errors import InputError, TrainingError, ValidationError
+from ..importers import import_model
+from ..ir import Graph
+from ..memory import plan_memory
+from ..verifier import verify
+from .graph import TrainingOptions, build_training_graph, find_head
+from .run import TrainState, infer, train_step
+from .scheme import parse_scheme
+
+#: training steps the numpy reference recomputes to check the C (each costs a numpy forward and backward)
+CHECKED_STEPS = 8
+#: training steps run with per-layer instruction markers on an emulated board (instructions per step)
+MEASURED_STEPS = 2
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    report: dict
+    graph: Graph
+    losses: list[float] = field(default_factory=list)
+
+
+def load_training_data(path: Path, source: Graph, classes: int | None, what: str = "--data") -> TestData:
+    """x and integer labels from an .npz, checked: finite, labels whole numbers in [0, classes)."""
+    data = load_test_data(path, source)
+    if data.labels is None:
+        raise TrainingError(f"{what} {path}: needs an integer `labels` array beside the inputs")
+    for k, sample in enumerate(data.samples):
+        for a in sample:
+            if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+                raise TrainingError(f"{what} {path}: sample {k} holds NaN or infinite values")
+    labels = data.labels
+    if classes is not None and (labels.min() < 0 or labels.max() >= classes):
+        bad = int(labels[(labels < 0) | (labels >= classes)][0])
+        raise TrainingError(f"{what} {path}: label {bad} is outside the {classes} classes (0..{classes - 1}); "
+                            "give --classes N for a new head")
+    return data
+
+
+def train(model: Path, out: Path, data_path: Path, board: str = "host", *, scheme_text: str = "last:2",
+          epochs: int = 1, options: TrainingOptions | None = None, eval_path: Path | None = None,
+          samples: int | None = None, step: Step = quiet) -> TrainResult:
+    options = options or TrainingOptions()
+    target = get_board(board)
+    if target.is_cortexm and not target.fpu:
+        raise InputError(f"board `{board}` ({target.core}) has no FPU: the training step computes its gradients in "
+                         "float32 (docs/training.md); train on a board with an FPU or on the host")
+    if target.is_cortexm and not target.qemu_machine:
+        raise InputError(f"board `{board}` has no emulator: edgec train runs on the host or an emulated board")
+    step(f"read the training data {data_path}")
+    source = verify(import_model(model))
+    data = load_training_data(data_path, source, options.classes)
+    evaluation = load_training_data(eval_path, source, options.classes, "--eval") if eval_path else None
+    with outdir.staged(out) as staging:
+        s = compile_model(model, board, step, patch=False)
+        g = s.graph
+        head, _ = find_head(g)
+        classes = options.classes or g.t(head.inputs[1]).shape[0]
+        if options.classes is None and (data.labels.max() >= classes):  # type: ignore[union-attr]
+            raise TrainingError(f"--data {data_path}: labels reach {int(data.labels.max())}, the head has "  # type: ignore[union-attr]
+                                f"{classes} classes; give --classes N for a new head")
+        step(f"training graph: scheme {scheme_text}")
+        tg = verify(build_training_graph(g, parse_scheme(scheme_text, g, head), options))
+        step("plan memory (forward, saved tensors, gradients)")
+        plan = plan_memory(tg)
+        step("emit C")
+        sources = emit_c(tg, plan, staging)
+        xs = [x[0] for x in model_inputs(data, g)]
+        labels = np.asarray(data.labels, np.int64)
+        n = min(len(xs), samples) if samples else len(xs)
+        rng = np.random.default_rng(options.seed)
+        order = [int(i) for _ in range(epochs) for i in rng.permutation(n)]
+        eval_xs = [x[0] for x in model_inputs(evaluation, g)] if evaluation else []
+        records = [[xs[i], np.array([labels[i]], np.int32)] for i in order]
+        records += [[x, np.array([-1], np.int32)] for x in eval_xs]
+        measured: dict = {}
+        if target.is_cortexm:
+            step(f"run {len(order)} training steps and {len(eval_xs)} evaluations on the emulated {board}")
+            run = cortexm.measure(staging, sources, target, records, graph=tg, per_layer=False)
+            raw = run["outputs"]
+            step(f"count instructions of {MEASURED_STEPS} training steps per layer")
+            measured = cortexm.measure(staging, sources, target, records[:MEASURED_STEPS], graph=tg, per_layer=True)
+        else:
+            step("compile (host gcc)")
+            exe = host.build(staging, sources)
+            step(f"run {len(order)} training steps and {len(eval_xs)} evaluations (host)")
+            raw = host.run(exe, records)
+        losses, logits, params = split_training_outputs(raw, tg, len(records))
+        step(f"check the first {min(CHECKED_STEPS, len(order))} steps against the numpy reference")
+        check = check_against_numpy(tg, records, losses, logits, min(CHECKED_STEPS, len(order)))
+        report = training_report(tg, plan, scheme_text, epochs, options, order, labels, losses, logits, params,
+                                 evaluation, len(eval_xs), measured, board, check, model)
+        state = TrainState(params=params, rng=[0])
+        np.savez(staging / "trained_params.npz", **{f"p{k}": v for k, v in enumerate(state.params.values())})
+        (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        if not check["passed"]:
+            raise ValidationError(f"the C training step differs from the numpy reference: {check['failure']}")
+    outdir.record(out, [out / "report.json"])
+    return TrainResult(out=out, report=report, graph=tg, losses=losses)
+
+
+def split_training_outputs(raw: bytes, tg: Graph, records: int) -> tuple[list[float], np.ndarray, dict]:
+    """(loss per record, logits [records, K], trained parameters) from the harness's output bytes."""
+    k = tg.t(tg.outputs[1]).size
+    per = 4 + 4 * k
+    body = np.frombuffer(raw[:per * records], np.float32).reshape(records, 1 + k)
+    params: dict[str, np.ndarray] = {}
+    offset = per * records
+    for name in tg.meta["training"]["params"]:
+        t = tg.t(name)
+        assert t.data is not None
+        params[name] = np.frombuffer(raw[offset:offset + t.nbytes], t.data.dtype).reshape(t.shape).copy()
+        offset += t.nbytes
+    if offset != len(raw):
+        raise ValidationError(f"the training harness wrote {len(raw)} bytes, {offset} expected")
+    return [float(v) for v in body[:, 0]], body[:, 1:].copy(), params
+
+
+def check_against_numpy(tg: Graph, records: list, losses: list[float], logits: np.ndarray, steps: int) -> dict:
+    """Recompute the first training steps with the numpy reference: logits (the forward pass and every earlier
+    update) bit for bit, loss to 1e-5 relative."""
+    state = TrainState.of(tg)
+    for k in range(steps):
+        x, label = records[k]
+        loss, ref_logits = train_step(tg, state, x, int(label[0]))
+        if not np.array_equal(ref_logits.reshape(-1).view(np.uint32), logits[k].view(np.uint32)):
+            return dict(steps=steps, passed=False, failure=f"step {k}: logits differ")
+        if abs(loss - losses[k]) > 1e-5 * max(1.0, abs(loss)):
+            return dict(steps=steps, passed=False, failure=f"step {k}: loss {losses[k]} vs {loss}")
+    return dict(steps=steps, passed=True, failure=None)
+
+
+def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float | None:
+    return float(np.mean(np.argmax(logits, axis=1) == labels)) if len(labels) else None
+
+
+def training_report(tg: Graph, plan, scheme_text: str, epochs: int, options: TrainingOptions, order: list[int],
+                    labels: np.ndarray, losses: list[float], logits: np.ndarray, params: dict,
+                    evaluation: TestData | None, n_eval: int, measured: dict, board: str, check: dict,
+                    model: Path) -> dict:
+    meta = tg.meta["training"]
+    steps = len(order)
+    per_epoch = max(steps // max(epochs, 1), 1)
+    loss_per_epoch = [float(np.mean(losses[e * per_epoch:(e + 1) * per_epoch])) for e in range(epochs)]
+    # online accuracy: the logits each step computed before its own update
+    last = slice(steps - per_epoch, steps)
+    train_acc = _accuracy(logits[last], labels[np.asarray(order[last], np.int64)])
+    eval_acc = (_accuracy(logits[steps:steps + n_eval], np.asarray(evaluation.labels))  # type: ignore[union-attr]
+                if evaluation is not None else None)
+    trained_bytes = sum(a.nbytes for a in params.values())
+    report = dict(
+        model=model.name, board=board, scheme=scheme_text, layers=meta["layers"], classes=meta["classes"],
+        new_head=meta["new_head"], epochs=epochs, steps=steps, lr=options.lr, rounding=options.rounding,
+        seed=options.seed, loss_per_epoch=loss_per_epoch, train_accuracy_last_epoch=train_acc,
+        eval_samples=n_eval, eval_accuracy=eval_acc, trained_parameter_bytes=trained_bytes,
+        trained_parameters={n: list(a.shape) for n, a in params.items()},
+        arena_bytes=plan.arena_bytes, numpy_check=check, ops=len(tg.ops), forward_ops=meta["forward_ops"])
+    if measured:
+        layers = measured.get("layers") or []
+        forward = sum(row.get("instructions", 0) for row in layers[:meta["forward_ops"]])
+        report.update(peak_sram_bytes=measured["peak_sram_bytes"], flash_bytes=measured["flash_bytes"],
+                      instructions_per_step=measured["instructions_per_inference"],
+                      instructions_forward=forward or None,
+                      instructions_backward=(measured["instructions_per_inference"] - forward) if forward else None,
+                      layer_instructions=layers, stack_bytes=measured.get("stack_bytes"))
+    return dict(training=report)
+
+
+def evaluate_numpy(tg: Graph, params: dict, xs: list[np.ndarray]) -> np.ndarray:
+    """Logits of the trained parameters in the numpy reference (for tests and benchmarks)."""
+    state = TrainState(params=params, rng=[0])
+    return np.stack([infer(tg, state, x).reshape(-1) for x in xs])
