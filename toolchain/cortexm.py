@@ -550,7 +550,7 @@ def layer_instructions(positions: list[int], g: Graph, position_classes: list[di
     """Per-layer instructions from the plugin's positions: edgec_trace is called once per output of every op, in op
     order; the instructions before a call belong to that call's op, and the tail (last call .. end) to the last op.
     With `position_classes` (the plugin's per-position class counts), each row also gets its `classes`."""
-    owner = [k for k, op in enumerate(g.ops) for _ in (op.outputs or [None])]  # no outputs: one call (codegen)
+    owner = [k for k, op in enumerate(g.ops) for _ in (op.outputs or [""])]  # no outputs: one call (codegen)
     per_op = [0] * len(g.ops)
     per_op_classes: list[dict[str, int]] = [dict.fromkeys(INSTRUCTION_CLASSES, 0) for _ in g.ops]
     for j, n in enumerate(positions):

@@ -116,8 +116,8 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
         check = check_against_numpy(tg, records, losses, logits, min(CHECKED_STEPS, len(order)))
         report = training_report(tg, plan, scheme_text, epochs, options, order, labels, losses, logits, params,
                                  evaluation, len(eval_xs), measured, board, check, model)
-        state = TrainState(params=params, rng=[0])
-        np.savez(staging / "trained_params.npz", **{f"p{k}": v for k, v in enumerate(state.params.values())})
+        arrays: dict = {name: a for name, a in params.items()}
+        np.savez(staging / "trained_params.npz", **arrays)  # the trained parameters by tensor name
         (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         if not check["passed"]:
             raise ValidationError(f"the C training step differs from the numpy reference: {check['failure']}")
