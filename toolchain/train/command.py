@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import cortexm, host, outdir
+from .. import cortexm, host, outdir, reference
 from ..board import get_board
 from ..codegen import emit_c
 from ..data import TestData, load_test_data, model_inputs
@@ -30,7 +30,10 @@ from ..memory import plan_memory
 from ..verifier import verify
 from .graph import TrainingOptions, build_training_graph, find_head
 from .run import TrainState, infer, train_step
+from .export import write_trained_tflite
 from .scheme import parse_scheme
+
+TRAINED_TFLITE = "model_trained.tflite"
 
 #: training steps the numpy reference recomputes to check the C (each costs a numpy forward and backward)
 CHECKED_STEPS = 8
@@ -118,6 +121,15 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
                                  evaluation, len(eval_xs), measured, board, check, model)
         arrays: dict = {name: a for name, a in params.items()}
         np.savez(staging / "trained_params.npz", **arrays)  # the trained parameters by tensor name
+        step(f"write the trained model ({TRAINED_TFLITE}) and run it in TFLite Micro")
+        exported = write_trained_tflite(g, tg, params, logits, staging / TRAINED_TFLITE)
+        report["training"]["trained_tflite"] = TRAINED_TFLITE
+        if eval_xs:
+            tflm_out = reference.run_tflm(staging / TRAINED_TFLITE, [[x] for x in eval_xs])[0]
+            tflm_logits = np.stack([np.asarray(o[0]).reshape(-1) for o in tflm_out])
+            report["training"]["tflm_eval_accuracy"] = _accuracy(
+                tflm_logits.astype(np.float64), np.asarray(evaluation.labels))  # type: ignore[union-attr]
+        del exported
         (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         if not check["passed"]:
             raise ValidationError(f"the C training step differs from the numpy reference: {check['failure']}")
