@@ -28,9 +28,9 @@ from ..importers import import_model
 from ..ir import Graph
 from ..memory import plan_memory
 from ..verifier import verify
+from .export import write_trained_tflite
 from .graph import TrainingOptions, build_training_graph, find_head
 from .run import TrainState, infer, train_step
-from .export import write_trained_tflite
 from .scheme import parse_scheme
 
 TRAINED_TFLITE = "model_trained.tflite"
@@ -50,14 +50,11 @@ class TrainResult:
 
 
 def load_training_data(path: Path, source: Graph, classes: int | None, what: str = "--data") -> TestData:
-    """x and integer labels from an .npz, checked: finite, labels whole numbers in [0, classes)."""
+    """x and integer labels from an .npz, checked: finite values (load_test_data refuses NaN / Inf), labels whole
+    numbers in [0, classes)."""
     data = load_test_data(path, source)
     if data.labels is None:
         raise TrainingError(f"{what} {path}: needs an integer `labels` array beside the inputs")
-    for k, sample in enumerate(data.samples):
-        for a in sample:
-            if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
-                raise TrainingError(f"{what} {path}: sample {k} holds NaN or infinite values")
     labels = data.labels
     if classes is not None and (labels.min() < 0 or labels.max() >= classes):
         bad = int(labels[(labels < 0) | (labels >= classes)][0])
@@ -86,8 +83,8 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
         head, _ = find_head(g)
         classes = options.classes or g.t(head.inputs[1]).shape[0]
         if options.classes is None and (data.labels.max() >= classes):  # type: ignore[union-attr]
-            raise TrainingError(f"--data {data_path}: labels reach {int(data.labels.max())}, the head has "  # type: ignore[union-attr]
-                                f"{classes} classes; give --classes N for a new head")
+            raise TrainingError(f"--data {data_path}: label {int(data.labels.max())} is outside the head's "  # type: ignore[union-attr]
+                                f"{classes} classes (0..{classes - 1}); give --classes N for a new head")
         step(f"training graph: scheme {scheme_text}")
         tg = verify(build_training_graph(g, parse_scheme(scheme_text, g, head), options))
         step("plan memory (forward, saved tensors, gradients)")

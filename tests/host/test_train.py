@@ -1,0 +1,163 @@
+"""edgec train on the host: the generated training step equals the numpy reference bit for bit (under ASan and
+UBSan), the command writes what docs/training.md says, and bad input gets one clear message."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from run_cli import assert_error, edgec
+from small_models import conv_dw_pool_fc, patch_stage_net
+
+from edgec import host
+from edgec.codegen import emit_c
+from edgec.driver import compile_model
+from edgec.memory import plan_memory
+from edgec.train.command import split_training_outputs
+from edgec.train.graph import TrainingOptions, build_training_graph, find_head
+from edgec.train.run import TrainState, infer, train_step
+from edgec.train.scheme import parse_scheme
+from edgec.verifier import verify
+
+MNIST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist-10k.npz"
+
+
+def training_graph(model: Path, scheme: str, **options):
+    g = compile_model(model, "host", patch=False).graph
+    head, _ = find_head(g)
+    return g, verify(build_training_graph(g, parse_scheme(scheme, g, head), TrainingOptions(**options)))
+
+
+def run_c_and_numpy(tmp_path: Path, tg, records: list) -> None:
+    """The generated C (ASan + UBSan) and the numpy reference on the same records: every loss, every logit and
+    every trained parameter the same bits (loss: 1e-6 relative, the C's logf)."""
+    out = tmp_path / "c"
+    exe = host.build(out, emit_c(tg, plan_memory(tg), out), sanitize=True)
+    losses, logits, params = split_training_outputs(host.run(exe, records), tg, len(records))
+    state = TrainState.of(tg)
+    for k, (x, label) in enumerate(records):
+        if label[0] >= 0:
+            loss, ref = train_step(tg, state, x, int(label[0]))
+            assert abs(loss - losses[k]) <= 1e-6 * max(1.0, abs(loss)), (k, loss, losses[k])
+        else:
+            ref = infer(tg, state, x)
+            assert losses[k] == 0.0
+        assert np.array_equal(ref.reshape(-1).view(np.uint32), logits[k].view(np.uint32)), f"record {k}: logits"
+    for name, value in params.items():
+        assert np.array_equal(state.params[name].view(np.uint8), value.view(np.uint8)), name
+    changed = [n for n in params if not np.array_equal(params[n], tg.t(n).data)]
+    assert changed, "no parameter moved: the test would not see a wrong update"
+
+
+def mnist_records(tg, n: int, offset: int = 0, eval_n: int = 0) -> list:
+    d = np.load(MNIST)
+    x = np.pad(d["images"][offset:offset + n + eval_n], ((0, 0), (2, 2), (2, 2)))[..., None].repeat(3, axis=3)
+    t = tg.t(tg.inputs[0])
+    q = np.clip(np.round(x / t.scale) + t.zero_point, -128, 127).astype(np.int8)
+    labels = d["labels"].astype(np.int32)[offset:offset + n + eval_n]
+    return ([[q[k], np.array([labels[k]], np.int32)] for k in range(n)]
+            + [[q[k], np.array([-1], np.int32)] for k in range(n, n + eval_n)])
+
+
+def test_resnet8_new_head_c_equals_numpy(tmp_path, shared_models):
+    _, tg = training_graph(shared_models / "pretrainedResnet_quant.tflite", "head", lr=0.01, classes=10)
+    run_c_and_numpy(tmp_path, tg, mnist_records(tg, 6, eval_n=2))
+
+
+@pytest.mark.parametrize("rounding", ["nearest", "stochastic"])
+def test_small_net_pretrained_head_c_equals_numpy(tmp_path, rounding):
+    model = tmp_path / "net.tflite"
+    model.write_bytes(patch_stage_net())
+    _, tg = training_graph(model, "head", lr=0.05, rounding=rounding, seed=3)
+    assert tg.t(tg.outputs[1]).shape == (1, 4)  # the model's own head, dequantized
+    rng = np.random.default_rng(0)
+    records = [[rng.integers(-128, 128, (1, 32, 32, 3)).astype(np.int8), np.array([k % 4], np.int32)]
+               for k in range(5)]
+    run_c_and_numpy(tmp_path, tg, records)
+
+
+def test_training_graph_keeps_forward_bit_exact(shared_models):
+    """The forward ops of the training graph are the inference graph's: the logits of the unchanged head equal
+    the dequantized int8 model's accumulators' real values up to the head's float32 rounding."""
+    g, tg = training_graph(shared_models / "pretrainedResnet_quant.tflite", "head")
+    assert [op.type for op in tg.ops[:len(g.ops) - 2]] == [op.type for op in g.ops[:-2]]
+    assert tg.inputs[1] == "label" and tg.t("label").dtype == "int32"
+    assert [tg.t(n).mutable for n in tg.meta["training"]["params"]] == [True, True]
+
+
+def test_cli_train_on_host(tmp_path, shared_models):
+    d = np.load(MNIST)
+    x = np.pad(d["images"][:40].astype(np.float32), ((0, 0), (2, 2), (2, 2)))[..., None].repeat(3, axis=3)
+    np.savez(tmp_path / "train.npz", x=x[:24], labels=d["labels"][:24])
+    np.savez(tmp_path / "eval.npz", x=x[24:], labels=d["labels"][24:40])
+    out = tmp_path / "trained"
+    res = edgec("train", shared_models / "pretrainedResnet_quant.tflite", "--data", tmp_path / "train.npz",
+                "--eval", tmp_path / "eval.npz", "--scheme", "head", "--classes", "10", "--epochs", "2",
+                "--out", out, "--json", timeout=600)
+    assert res.returncode == 0, res.stderr
+    t = json.loads(res.stdout)["training"]
+    assert t["steps"] == 48 and len(t["loss_per_epoch"]) == 2 and t["eval_samples"] == 16
+    assert t["numpy_check"]["passed"] and t["numpy_check"]["steps"] == 8
+    assert t["trained_parameter_bytes"] == 64 * 10 * 4 + 10 * 4
+    assert 0 <= t["tflm_eval_accuracy"] <= 1
+    assert (out / "model_trained.tflite").is_file() and (out / "trained_params.npz").is_file()
+    assert json.loads((out / "report.json").read_text())["training"]["steps"] == 48
+    # the exported model is an int8 model edgec and TFLM run bit-exact
+    check = edgec("test", out / "model_trained.tflite", "--inputs", tmp_path / "eval.npz", "--out", tmp_path / "t")
+    assert check.returncode == 0, check.stderr
+    assert "0 LSB" in check.stderr
+
+
+# ---- bad input: one message, exit 2, nothing written -----------------------------------------------------------
+
+@pytest.fixture
+def small(tmp_path) -> tuple[Path, Path]:
+    model = tmp_path / "net.tflite"
+    model.write_bytes(conv_dw_pool_fc())
+    x = np.random.default_rng(0).uniform(-0.1, 0.1, (6, 1, 12, 12, 3)).astype(np.float32)
+    np.savez(tmp_path / "ok.npz", x=x, labels=np.arange(6) % 5)
+    return model, tmp_path
+
+
+@pytest.mark.parametrize("case, data, extra, needles", [
+    ("label out of range", dict(labels=np.array([0, 1, 2, 3, 4, 9])), [], ["label 9", "5 classes", "--classes"]),
+    ("label with --classes", dict(labels=np.array([0, 1, 2, 3, 4, 3])), ["--classes", "3"], ["label 3", "3 classes"]),
+    ("NaN", dict(nan=True), [], ["NaN"]),
+    ("no labels", dict(no_labels=True), [], ["labels"]),
+    ("wrong shape", dict(shape=(6, 1, 10, 10, 3)), [], ["shape"]),
+])
+def test_bad_training_data(small, case, data, extra, needles):
+    model, tmp = small
+    x = np.random.default_rng(0).uniform(-0.1, 0.1, data.get("shape", (6, 1, 12, 12, 3))).astype(np.float32)
+    if data.get("nan"):
+        x[2, 0, 3, 3, 1] = np.nan
+    arrays = {"x": x} if data.get("no_labels") else {"x": x, "labels": data.get("labels", np.arange(6) % 5)}
+    np.savez(tmp / "bad.npz", **arrays)
+    res = edgec("train", model, "--data", tmp / "bad.npz", "--scheme", "head", "--out", tmp / "o", *extra)
+    assert_error(res, 2, *needles)
+    assert not (tmp / "o").exists()
+
+
+def test_scheme_file_naming_an_unknown_layer(small):
+    model, tmp = small
+    (tmp / "s.toml").write_text('[layers."no such layer"]\nbias = true\n')
+    res = edgec("train", model, "--data", tmp / "ok.npz", "--scheme", tmp / "s.toml", "--out", tmp / "o")
+    assert_error(res, 2, "no such layer", "the layers are")
+
+
+def test_board_without_fpu(small):
+    model, tmp = small
+    res = edgec("train", model, "--data", tmp / "ok.npz", "--board", "mps2_an385", "--out", tmp / "o")
+    assert_error(res, 2, "no FPU", "float32")
+
+
+def test_model_without_classifier(tmp_path):
+    from small_models import big_activation_conv
+
+    model = tmp_path / "conv.tflite"
+    model.write_bytes(big_activation_conv(side=8, channels=4))
+    np.savez(tmp_path / "d.npz", x=np.zeros((2, 1, 8, 8, 4), np.float32), labels=np.array([0, 1]))
+    res = edgec("train", model, "--data", tmp_path / "d.npz", "--out", tmp_path / "o")
+    assert_error(res, 2, "classifier", "FULLY_CONNECTED")
