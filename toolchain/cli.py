@@ -529,9 +529,12 @@ def _print_layers(rows: list[dict]) -> None:
               help="How a step is rounded into an int8 weight.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
               help="Seed of the sample order and of stochastic rounding.")
+@click.option("--sram-budget", type=ByteSize(), help="SRAM the training step may use (e.g. 256k) [default: the "
+              "board's].")
 @click.option("--json", "as_json", is_flag=True, help="Print the training report (report.json) on stdout.")
 @click.pass_context
-def train(ctx, model, data, eval_data, board, out, scheme, classes, epochs, samples, lr, rounding, seed, as_json):
+def train(ctx, model, data, eval_data, board, out, scheme, classes, epochs, samples, lr, rounding, seed, sram_budget,
+          as_json):
     """Compile a training step for MODEL (forward int8, backward float32, sparse update: docs/training.md), run it
     on the training data on the host or an emulated board, check it against the numpy reference, report."""
     from .train.command import train as run_training
@@ -544,7 +547,7 @@ def train(ctx, model, data, eval_data, board, out, scheme, classes, epochs, samp
         target = out or Path("build") / f"{_default_out(model).name}_train"
         with stages as step:
             r = run_training(model, target, data, board, scheme_text=scheme, epochs=epochs, options=options,
-                             eval_path=eval_data, samples=samples, step=step)
+                             eval_path=eval_data, samples=samples, sram_budget=sram_budget, step=step)
         t = r.report["training"]
         if as_json:
             click.echo(json.dumps(r.report))

@@ -161,3 +161,11 @@ def test_model_without_classifier(tmp_path):
     np.savez(tmp_path / "d.npz", x=np.zeros((2, 1, 8, 8, 4), np.float32), labels=np.array([0, 1]))
     res = edgec("train", model, "--data", tmp_path / "d.npz", "--out", tmp_path / "o")
     assert_error(res, 2, "classifier", "FULLY_CONNECTED")
+
+
+def test_budget_nothing_fits_exits_3(small):
+    model, tmp = small
+    res = edgec("train", model, "--data", tmp / "ok.npz", "--scheme", "head", "--sram-budget", "1k", "--out",
+                tmp / "o")
+    assert_error(res, 3, "training step needs", "budget is 1,024 B", "pass")
+    assert not (tmp / "o").exists()

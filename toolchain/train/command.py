@@ -23,7 +23,7 @@ from ..board import get_board
 from ..codegen import emit_c
 from ..data import TestData, load_test_data, model_inputs
 from ..driver import Step, compile_model, quiet
-from ..errors import InputError, TrainingError, ValidationError
+from ..errors import BudgetError, InputError, TrainingError, ValidationError
 from ..importers import import_model
 from ..ir import Graph
 from ..memory import plan_memory
@@ -65,7 +65,7 @@ def load_training_data(path: Path, source: Graph, classes: int | None, what: str
 
 def train(model: Path, out: Path, data_path: Path, board: str = "host", *, scheme_text: str = "last:2",
           epochs: int = 1, options: TrainingOptions | None = None, eval_path: Path | None = None,
-          samples: int | None = None, step: Step = quiet) -> TrainResult:
+          samples: int | None = None, sram_budget: int | None = None, step: Step = quiet) -> TrainResult:
     options = options or TrainingOptions()
     target = get_board(board)
     if target.is_cortexm and not target.fpu:
@@ -89,6 +89,8 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
         tg = verify(build_training_graph(g, parse_scheme(scheme_text, g, head), options))
         step("plan memory (forward, saved tensors, gradients)")
         plan = plan_memory(tg)
+        memory = memory_per_phase(tg, plan)
+        check_training_budget(memory, target, sram_budget, tg, plan)
         step("emit C")
         sources = emit_c(tg, plan, staging)
         xs = [x[0] for x in model_inputs(data, g)]
@@ -116,6 +118,7 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
         check = check_against_numpy(tg, records, losses, logits, min(CHECKED_STEPS, len(order)))
         report = training_report(tg, plan, scheme_text, epochs, options, order, labels, losses, logits, params,
                                  evaluation, len(eval_xs), measured, board, check, model)
+        report["training"]["memory"] = memory
         arrays: dict = {name: a for name, a in params.items()}
         np.savez(staging / "trained_params.npz", **arrays)  # the trained parameters by tensor name
         step(f"write the trained model ({TRAINED_TFLITE}) and run it in TFLite Micro")
@@ -132,6 +135,36 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
             raise ValidationError(f"the C training step differs from the numpy reference: {check['failure']}")
     outdir.record(out, [out / "report.json"])
     return TrainResult(out=out, report=report, graph=tg, losses=losses)
+
+
+def memory_per_phase(tg: Graph, plan) -> dict:
+    """SRAM of the training step by phase, from the planner's records (not a formula): the arena's live bytes
+    at the peak of the forward pass (masks and saved tensors included) and of the backward pass (gradients,
+    saved tensors still to be read), the arena they share, and the trained parameters (SRAM arrays beside it)."""
+    n = tg.meta["training"]["forward_ops"]
+    live = plan.live_bytes
+    params = sum(tg.t(p).nbytes for p in tg.meta["training"]["params"])
+    saved = sorted({i for op in tg.ops[n + 1:] for i in op.inputs if i is not None and i in plan.owner
+                    and any(i in f.outputs for f in tg.ops[:n])})
+    return dict(forward_peak_bytes=max(live[:n], default=0), backward_peak_bytes=max(live[n:], default=0),
+                arena_bytes=plan.arena_bytes, trained_parameter_bytes=params,
+                saved_tensor_bytes=sum(tg.t(t).nbytes for t in saved),
+                total_bytes=plan.arena_bytes + params)
+
+
+def check_training_budget(memory: dict, target, sram_budget: int | None, tg: Graph, plan) -> None:
+    """Exit 3 when the training step's arena plus its trained parameters exceed the SRAM budget (--sram-budget,
+    else the board's arena region minus its stack reserve): the phase at the peak, the bytes needed, the budget."""
+    from ..budget import arena_budget, peak_layer
+
+    budget, source = arena_budget(target, sram_budget)
+    if budget is None or memory["total_bytes"] <= budget:
+        return
+    phase = "backward" if memory["backward_peak_bytes"] >= memory["forward_peak_bytes"] else "forward"
+    raise BudgetError(f"the training step needs {memory['total_bytes']:,} B of SRAM (arena "
+                      f"{memory['arena_bytes']:,} B, peak in the {phase} pass at {peak_layer(tg, plan)}; trained "
+                      f"parameters {memory['trained_parameter_bytes']:,} B), the budget is {budget:,} B ({source}); "
+                      "train fewer layers or channels (--scheme)")
 
 
 def split_training_outputs(raw: bytes, tg: Graph, records: int) -> tuple[list[float], np.ndarray, dict]:
