@@ -157,9 +157,9 @@ class Operator:
     quantization: Quantization = UNDECLARED
     #: None when export_tflite writes the op into a .tflite; else the reason it cannot be (the exporter's message)
     not_exportable: str | None = UNDECLARED
-    #: the op's gradient rule for the training path, (op, graph, inputs, output gradients) -> input gradients;
-    #: None: no gradient rule yet
-    backward: Callable[..., list[np.ndarray | None]] | None = UNDECLARED
+    #: the op's gradient rule for the training path, a method (op, graph, GradBuilder) -> None that adds the
+    #: backward ops to the builder (docs/training.md); None: no gradient rule yet
+    backward: Callable[..., None] | None = UNDECLARED
 
     def quantization_for(self, op: Op) -> Quantization:
         """The quantization rule of this op instance (the class's `quantization`, unless the attrs change it)."""
