@@ -359,12 +359,16 @@ def conv_grads64(op, g, x, g_acc, w, groups, depthwise):
     G = G_abs = None
     if x is not None:
         win = padded_windows(x.astype(np.int64) - op.attrs["input_zero_point"], op, kh, kw, oh, ow, 0)
-        win = win.astype(np.float64).reshape(n, oh, ow, kh, kw, groups, -1)
-        if depthwise:
-            win = np.repeat(win, oc // geo["in_c"], axis=5)  # group o (one channel) reads channel o // mult
-        ga = g_acc.reshape(n, oh, ow, groups, ocg)
-        G = np.einsum("nyxhwgi,nyxgo->gohwi", win, ga).reshape(oc, kh, kw, -1)
-        G_abs = np.einsum("nyxhwgi,nyxgo->gohwi", np.abs(win), np.abs(ga)).reshape(oc, kh, kw, -1)
+        win = win.astype(np.float64)
+        if depthwise:  # out channel o reads input channel o // mult
+            win = np.repeat(win, oc // geo["in_c"], axis=5)
+            G = np.einsum("nyxhwo,nyxo->ohw", win, g_acc)[..., None]
+            G_abs = np.einsum("nyxhwo,nyxo->ohw", np.abs(win), np.abs(g_acc))[..., None]
+        else:
+            win = win.reshape(n, oh, ow, kh, kw, groups, -1)
+            ga = g_acc.reshape(n, oh, ow, groups, ocg)
+            G = np.einsum("nyxhwgi,nyxgo->gohwi", win, ga).reshape(oc, kh, kw, -1)
+            G_abs = np.einsum("nyxhwgi,nyxgo->gohwi", np.abs(win), np.abs(ga)).reshape(oc, kh, kw, -1)
     return g_x, g_x_abs, G, G_abs
 
 
@@ -405,3 +409,199 @@ def test_gradients_equal_float64_formulas(layer):
             close(G_b, ga.reshape(-1, ga.shape[-1]).sum(0), np.abs(ga).reshape(-1, ga.shape[-1]).sum(0), "G_b")
             checked["G_b"] += 1
     assert min(checked.values()) >= 20, checked
+
+
+# ---- emit: the generated call and struct compile against the kernel and compute what the reference computes ----
+
+class FakePlan:
+    def scratch_offset(self, op_name: str) -> int:
+        return 0
+
+
+class FakeCtx:
+    """The part of c_emit.EmitContext the backward ops use: tensors are global arrays t_<name>."""
+
+    def __init__(self, g: Graph):
+        self.g, self.plan, self.decls, self.structs = g, FakePlan(), [], []
+
+    def ptr(self, name):
+        return "NULL" if name is None else f"t_{name}"
+
+    def const_array(self, op, field_name, data, ctype="int32_t"):
+        from edgec.codegen import c_array_body
+        self.decls.append(f"static const {ctype} c_{field_name}[] = {{{c_array_body(np.asarray(data))}}};")
+        return f"c_{field_name}"
+
+    def params_struct(self, op, ctype, fields):
+        from edgec.c_emit import designated
+        self.structs.append(f"static const {ctype} P = {designated(fields)};")
+        return "P"
+
+
+def c_tensor(name: str, a: np.ndarray | None, ctype: str, size: int | None = None) -> str:
+    from edgec.codegen import c_array_body
+    if a is None:
+        return f"static {ctype} t_{name}[{size}];"
+    return f"static {ctype} t_{name}[] = {{{c_array_body(a)}}};"
+
+
+@pytest.mark.parametrize("layer", ["conv2d", "depthwise_conv2d", "fully_connected"])
+def test_emitted_call_runs_like_the_reference(layer, tmp_path):
+    rng = np.random.default_rng(21)
+    for case in range(6):
+        op, g, inputs, _ = random_case(rng, layer)
+        x, g_y, mask, w, bias = inputs
+        ctx = FakeCtx(g)
+        call = REGISTRY[op.type].emit(op, g, ctx)
+        gx_size = int(np.prod(op.attrs["input_shape"]))
+        state = int(rng.integers(1, 2**32))
+        source = "\n".join([
+            "#include <stdio.h>", "#include <string.h>", f'#include "{layer}_s8_backward.h"',
+            "static union { uint8_t bytes[4096]; float align; } edgec_arena;",
+            f"static uint32_t edgec_train_rng = {state}u;",
+            c_tensor("x", x if x is not None else np.zeros(1, np.int8), "const int8_t"),
+            c_tensor("g_y", g_y, "const float"), c_tensor("mask", mask, "const uint8_t"),
+            c_tensor("w", w, "int8_t"), c_tensor("b", bias if bias is not None else np.zeros(1, np.int32), "int32_t"),
+            c_tensor("g_x", None, "float", gx_size), *ctx.decls, *ctx.structs,
+            "int main(void) {", "    (void)edgec_arena, (void)t_x, (void)t_b;", f"    {call}",
+            f"    for (int i = 0; i < {gx_size}; i++) {{ uint32_t u; memcpy(&u, &t_g_x[i], 4); printf(\"%u \", u); }}",
+            "    printf(\"\\n\");",
+            f"    for (int i = 0; i < {w.size}; i++) printf(\"%d \", t_w[i]);",
+            "    printf(\"\\n\");",
+            f"    for (int i = 0; i < {bias.size if bias is not None else 1}; i++) printf(\"%d \", (int)t_b[i]);",
+            "    printf(\"\\n%u\\n\", edgec_train_rng);", "    return 0;", "}"])
+        exe = build_sanitized(tmp_path, source, [f"{layer}_s8_backward"], name=f"emit{case}",
+                              flags=("-ffp-contract=off",))
+        lines = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split("\n")
+        live = [a.copy() if a is not None else None for a in inputs]
+        state_arr = np.array([state], np.uint32)
+        out = REGISTRY[op.type].reference(op, g, live, rng=state_arr)
+        if op.outputs:
+            assert np.array_equal(np.array(lines[0].split(), np.uint32), out[0].reshape(-1).view(np.uint32))
+        assert np.array_equal(np.array(lines[1].split(), np.int64), live[3].reshape(-1))
+        if bias is not None:
+            assert np.array_equal(np.array(lines[2].split(), np.int64), live[4])
+        assert int(lines[3]) == int(state_arr[0])
+
+
+# ---- the gradient rule against a fake of the training builder ---------------------------------------------------
+
+class FakeLayer:
+    def __init__(self, weight_channels: int, train_bias: bool):
+        self.weight_channels, self.train_bias = weight_channels, train_bias
+
+
+class FakeBuilder:
+    """The GradBuilder interface of docs/training.md, recording what the rule asks for."""
+
+    def __init__(self, g: Graph, layer: FakeLayer, needs: bool, rounding: str = "stochastic"):
+        self.g, self._layer, self._needs = g, layer, needs
+        self.lr, self.rounding = 0.05, rounding
+        self.ops: list[Op] = []
+        self.grads: list[tuple[str, str]] = []
+        self.params: list[str] = []
+
+    def layer(self, op):
+        return self._layer
+
+    def needs_grad(self, tensor):
+        return self._needs
+
+    def grad_of(self, tensor):
+        name = f"grad_{tensor}"
+        self.g.tensors.setdefault(name, Tensor(name, self.g.t(tensor).shape, "float32"))
+        return name
+
+    def mask_of(self, tensor):
+        name = f"mask_{tensor}"
+        self.g.tensors.setdefault(name, Tensor(name, ((self.g.t(tensor).size + 7) // 8,), "uint8"))
+        return name
+
+    def new_tensor(self, hint, shape, dtype="float32"):
+        name = f"new_{hint}"
+        self.g.tensors[name] = Tensor(name, tuple(shape), dtype)
+        return name
+
+    def param(self, tensor):
+        self.params.append(tensor)
+        return tensor
+
+    def add_op(self, type_, inputs, outputs, attrs):
+        op = Op(type_, "bw", inputs, outputs, attrs)
+        REGISTRY[type_].prepare(op, self.g)
+        self.ops.append(op)
+        return op
+
+    def add_grad(self, tensor, grad):
+        self.grads.append((tensor, grad))
+
+
+def forward_layer(layer: str):
+    w_shape = {"conv2d": (4, 3, 3, 6), "depthwise_conv2d": (1, 3, 3, 12), "fully_connected": (4, 6)}[layer]
+    x_shape = (1, 5, 5, 6) if layer != "fully_connected" else (1, 6)
+    y_shape = {"conv2d": (1, 5, 5, 4), "depthwise_conv2d": (1, 5, 5, 12), "fully_connected": (1, 4)}[layer]
+    oc = y_shape[-1]
+    rng = np.random.default_rng(5)
+    ts = {"x": Tensor("x", x_shape, "int8", quant(0.02, -3)),
+          "w": Tensor("w", w_shape, "int8", quant(np.full(oc, 0.01), 0, 3 if layer == "depthwise_conv2d" else 0),
+                      rng.integers(-127, 128, size=w_shape).astype(np.int8)),
+          "b": Tensor("b", (oc,), "int32", quant(np.full(oc, 2e-4)), np.zeros(oc, np.int32)),
+          "y": Tensor("y", y_shape, "int8", quant(0.05, 1))}
+    attrs = {"activation": "RELU", "kernel_choice": {"kernel": "x", "function": "f"}, "rounding": "onnxruntime"}
+    if layer != "fully_connected":
+        attrs.update(stride_h=1, stride_w=1, padding="SAME")
+    if layer == "depthwise_conv2d":
+        attrs["depth_multiplier"] = 2
+    op = Op(layer, "fwd", ["x", "w", "b"], ["y"], attrs)
+    return op, Graph("t", ts, [op], ["x"], ["y"])
+
+
+@pytest.mark.parametrize("layer", ["conv2d", "depthwise_conv2d", "fully_connected"])
+def test_gradient_rule(layer):
+    # weights and bias trained, g_x needed: one op with every input, the trained tensors made parameters
+    op, g = forward_layer(layer)
+    b = FakeBuilder(g, FakeLayer(2, True), True)
+    REGISTRY[layer].backward(op, g, b)
+    (bw,) = b.ops
+    assert bw.type == f"{layer}_backward" and bw.inputs == ["x", "grad_y", "mask_y", "w", "b"]
+    assert b.params == ["w", "b"] and b.grads == [("x", bw.outputs[0])]
+    assert g.t(bw.outputs[0]).shape == g.t("x").shape and g.t(bw.outputs[0]).dtype == "float32"
+    assert REGISTRY[bw.type].infer_shape(bw, g) == [g.t("x").shape]
+    assert bw.attrs["weight_channels"] == 2 and bw.attrs["train_bias"] and bw.attrs["rounding"] == "stochastic"
+    assert "kernel_choice" not in bw.attrs and REGISTRY[bw.type].kernels_for(bw, g) == [f"{layer}_s8_backward"]
+    assert bw.params["rounding"] == 1 and bw.params["input_offset"] == 3
+    assert np.allclose(bw.params["coef_w"], -0.05 / 0.01**2) and np.allclose(bw.params["acc_scale"], 0.02 * 0.01)
+    assert np.allclose(bw.params["coef_b"], -0.05 / (0.02 * 0.01) ** 2)
+    assert REGISTRY[bw.type].check(bw, g) == [] and REGISTRY[bw.type].macs(bw, g) > 0
+    # weights frozen, bias frozen, g_x needed: x is not kept, nothing is made a parameter
+    op, g = forward_layer(layer)
+    b = FakeBuilder(g, FakeLayer(0, False), True)
+    REGISTRY[layer].backward(op, g, b)
+    (bw,) = b.ops
+    assert bw.inputs[0] is None and b.params == [] and len(bw.outputs) == 1
+    # bias trained only, no g_x: zero outputs
+    op, g = forward_layer(layer)
+    b = FakeBuilder(g, FakeLayer(0, True), False)
+    REGISTRY[layer].backward(op, g, b)
+    (bw,) = b.ops
+    assert bw.outputs == [] and b.grads == [] and b.params == ["b"] and REGISTRY[bw.type].infer_shape(bw, g) == []
+    # nothing trained here or below: no op
+    op, g = forward_layer(layer)
+    b = FakeBuilder(g, FakeLayer(0, False), False)
+    REGISTRY[layer].backward(op, g, b)
+    assert b.ops == []
+
+
+def test_bias_max_keeps_every_later_inference_inside_int32():
+    """bias_max + (127 per trained weight, |w| per frozen one) * max|x - zp| <= 2^31 - 1, and never below |b|."""
+    op, g = forward_layer("conv2d")
+    g.t("b").data = np.array([0, 5, -(2**31 - 100), 2**31 - 1], np.int32)
+    b = FakeBuilder(g, FakeLayer(2, True), True)
+    REGISTRY["conv2d"].backward(op, g, b)
+    bw = b.ops[0]
+    w = np.abs(g.t("w").data.astype(np.int64))
+    w[..., :2] = 127
+    span = max(127 + 3, 128 - 3)
+    peaks = w.reshape(4, -1).sum(1) * span
+    assert list(bw.params["bias_max"][:2]) == list(2**31 - 1 - peaks[:2])
+    assert bw.params["bias_max"][2] == 2**31 - 100 and bw.params["bias_max"][3] == 2**31 - 1

@@ -224,7 +224,8 @@ def backward_fields(op, ctx) -> dict:
     """The C struct fields every weight layer's backward kernel shares (runtime/*_s8_backward.h)."""
     p, a = op.params, op.attrs
     return dict(input_offset=p["input_offset"], weight_channels=a["weight_channels"],
-                train_bias=int(a["train_bias"]), rounding=p["rounding"], inv_sx=p["inv_sx"],
+                train_bias=int(a["train_bias"]), rounding=p["rounding"],
+                inv_sx=f"{float(p['inv_sx'])!r}f",  # the float32 value exactly (repr round-trips)
                 weights=ctx.ptr(op.inputs[3]),
                 acc_scale=ctx.const_array(op, "acc_scale", p["acc_scale"], "float"),
                 coef_w=ctx.const_array(op, "coef_w", p["coef_w"], "float"),
