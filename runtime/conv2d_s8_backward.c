@@ -94,7 +94,8 @@ void edgec_conv2d_s8_backward(const edgec_conv2d_s8_backward_params *p, const in
                     int8_t *w = weights + ((o * p->k_h + ky) * p->k_w + kx) * icg;
                     for (int32_t i = 0; i < wc; i++) {
                         const float step = weight_grad(p, input, grad_out, mask, o, ky, kx, base + i) * p->coef_w[o];
-                        w[i] = p->rounding ? edgec_update_stochastic(w[i], step, rng) : edgec_update_nearest(w[i], step);
+                        w[i] = p->rounding ? edgec_update_stochastic(w[i], step, rng)
+                                           : edgec_update_nearest(w[i], step);
                     }
                 }
             }

@@ -40,7 +40,8 @@ void edgec_fully_connected_s8_backward(const edgec_fully_connected_s8_backward_p
                 for (int32_t b = 0; b < p->batches; b++) {
                     const int32_t e = b * p->out_c + o;
                     if (!mask_bit(mask, e)) continue;
-                    acc += (grad_out[e] * p->acc_scale[o]) * (float)((int32_t)input[b * p->depth + i] + p->input_offset);
+                    const int32_t xv = (int32_t)input[b * p->depth + i] + p->input_offset;
+                    acc += (grad_out[e] * p->acc_scale[o]) * (float)xv;
                 }
                 const float step = acc * p->coef_w[o];
                 w[i] = p->rounding ? edgec_update_stochastic(w[i], step, rng) : edgec_update_nearest(w[i], step);
