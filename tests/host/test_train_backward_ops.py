@@ -284,7 +284,7 @@ def test_reference_matches_the_c_kernel(layer, drivers, tmp_path):
         w0 = inputs[3].copy()
         live = [a.copy() if a is not None else None for a in inputs]
         state_arr = np.array([state], np.uint32)
-        out = REGISTRY[op.type].reference(op, g, live, rng=state_arr)
+        out = REGISTRY[op.type].run_reference(op, g, live, rng=state_arr)
         what = f"case {case}: {op.attrs} {ints}"
         assert len(out) == len(op.outputs), what
         if op.outputs:

@@ -262,8 +262,10 @@ class WeightBackward:
     backward: Callable[..., None] | None = None
     constraints: list = []
 
-    def run_reference(self, op, g, inputs):
-        return self.reference(op, g, inputs)  # type: ignore[attr-defined]
+    def run_reference(self, op, g, inputs, rng: np.ndarray | None = None):
+        """The reference (which also updates the live weights and bias in `inputs` in place); `rng` (uint32 [1],
+        the model's generator state, advanced in place) is needed for stochastic rounding."""
+        return self.reference(op, g, inputs, rng=rng)  # type: ignore[attr-defined]
 
     def run_prepare(self, op, g):
         return self.prepare(op, g)  # type: ignore[attr-defined]
