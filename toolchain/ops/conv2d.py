@@ -30,8 +30,24 @@ from .float_common import (
     window_geometry,
     windows_f64,
 )
-from .int8_common import bias_int32, onnxruntime_rounding, prepare_rescale, requantize, weights_int8_symmetric
-from .window import out_size, valid_padding_attr, window_pads
+from .int8_common import (
+    WeightBackward,
+    apply_bias_update,
+    apply_weight_updates,
+    backward_call,
+    backward_fields,
+    backward_scratch,
+    bias_grad,
+    bias_int32,
+    grad_acc,
+    onnxruntime_rounding,
+    prepare_rescale,
+    prepare_weight_backward,
+    requantize,
+    weight_layer_backward,
+    weights_int8_symmetric,
+)
+from .window import out_size, pad_before, valid_padding_attr, window_pads
 
 
 def padded_windows(x: np.ndarray, op, k_h: int, k_w: int, out_h: int, out_w: int, pad_value: int) -> np.ndarray:
@@ -122,7 +138,11 @@ class Conv2D(Operator):
     # weights [out_c, k_h, k_w, in_c / groups]: one scale per output channel
     quantization = Quantization(output="calibrated", weight_axis=0)
     not_exportable = None
-    backward = None  # no gradient rule yet
+
+    def backward(self, op, g, b) -> None:
+        """conv2d_backward (below): g_x when needed, the first weight_channels input channels of each filter
+        (within its group) and the bias when trained (int8_common.weight_layer_backward)."""
+        weight_layer_backward(op, g, b)
 
     def window_size(self, op, g):
         w = g.t(op.inputs[1])
@@ -229,3 +249,161 @@ class Conv2D(Operator):
         params = ctx.params_struct(op, "edgec_conv2d_f32_params", fields)
         return f"edgec_conv2d_f32(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
+
+
+# ---- training: conv2d_backward (docs/training.md; the shared maths is in int8_common) ---------------------------
+
+def backward_geometry(op, g) -> dict:
+    """The geometry of a conv-like backward op (inputs [x, g_y, mask, w, bias], x's shape in attrs["input_shape"]:
+    x itself is None when the weights are frozen), with TFLite's padding (the odd pixel after)."""
+    a = op.attrs
+    x, y, w = a["input_shape"], g.t(op.inputs[1]).shape, g.t(op.inputs[3]).shape
+    d_h, d_w = a.get("dilation_h", 1), a.get("dilation_w", 1)
+    return dict(batches=x[0], in_h=x[1], in_w=x[2], in_c=x[3], out_h=y[1], out_w=y[2], out_c=y[3],
+                k_h=w[1], k_w=w[2], stride_h=a["stride_h"], stride_w=a["stride_w"], dilation_h=d_h, dilation_w=d_w,
+                pad_top=pad_before(x[1], y[1], w[1], a["stride_h"], d_h),
+                pad_left=pad_before(x[2], y[2], w[2], a["stride_w"], d_w))
+
+
+def _outputs_of_taps(in_size: int, out: int, k: int, stride: int, dilation: int, pad: int):
+    """For input row iy and kernel row ky: the output row oy that reads iy through tap ky (iy = oy * stride - pad
+    + ky * dilation) and whether there is one, as [in_size, k] arrays (oy clipped into range where there is not)."""
+    t = np.arange(in_size)[:, None] + pad - np.arange(k)[None, :] * dilation
+    valid = (t >= 0) & (t % stride == 0) & (t // stride < out)
+    return np.clip(t // stride, 0, out - 1), valid
+
+
+def _inputs_of_taps(out: int, in_size: int, k: int, stride: int, dilation: int, pad: int):
+    """For output row oy and kernel row ky: the input row it reads and whether it is inside the input, [out, k]."""
+    t = np.arange(out)[:, None] * stride - pad + np.arange(k)[None, :] * dilation
+    return np.clip(t, 0, in_size - 1), (t >= 0) & (t < in_size)
+
+
+def window_input_grad(geo: dict, g_acc: np.ndarray, taps: np.ndarray, out_channel: np.ndarray,
+                      inv_sx) -> np.ndarray:
+    """Step 2 of a conv-like backward op in float32, the kernels' order: for each input element (n, iy, ix, i),
+    S = sum over ky asc, kx asc (taps that map to an output pixel), then j asc, of taps[ky, kx, j, i] *
+    g_acc[n, oy, ox, out_channel[j, i]], sequential from 0.0f; g_x = S * inv_sx. `taps` [k_h, k_w, J, in_c]: the
+    float32 weights; `out_channel` [J, in_c]: the output channel each term reads."""
+    oy, vy = _outputs_of_taps(geo["in_h"], geo["out_h"], geo["k_h"], geo["stride_h"], geo["dilation_h"],
+                              geo["pad_top"])
+    ox, vx = _outputs_of_taps(geo["in_w"], geo["out_w"], geo["k_w"], geo["stride_w"], geo["dilation_w"],
+                              geo["pad_left"])
+    s = np.zeros((geo["batches"], geo["in_h"], geo["in_w"], geo["in_c"]), np.float32)
+    for ky in range(geo["k_h"]):
+        for kx in range(geo["k_w"]):
+            valid = (vy[:, ky][:, None] & vx[:, kx][None, :])[None, :, :, None]
+            if not valid.any():
+                continue  # adding +0.0 to a sum that started at +0.0 changes no bit: skipping is the same
+            rows = g_acc[:, oy[:, ky]][:, :, ox[:, kx]]  # [N, in_h, in_w, out_c]: the output pixel of each input
+            for j in range(out_channel.shape[0]):
+                s = s + np.where(valid, taps[ky, kx, j] * rows[..., out_channel[j]], np.float32(0))
+    return (s * np.float32(inv_sx)).astype(np.float32)
+
+
+def window_weight_grad(geo: dict, x: np.ndarray, input_offset: int, g_acc: np.ndarray, out_channels: np.ndarray,
+                       in_channel: np.ndarray) -> np.ndarray:
+    """Step 3's gradients of a conv-like backward op in float32, the kernels' order: G[r, ky, kx, s] = sum over
+    the output pixels p asc (n, oy, ox row-major), taps inside the input only, of g_acc[p, out_channels[r]] *
+    (float)(x[n, iy, ix, in_channel[r, s]] + input_offset), sequential from 0.0f."""
+    iy, vy = _inputs_of_taps(geo["out_h"], geo["in_h"], geo["k_h"], geo["stride_h"], geo["dilation_h"],
+                             geo["pad_top"])
+    ix, vx = _inputs_of_taps(geo["out_w"], geo["in_w"], geo["k_w"], geo["stride_w"], geo["dilation_w"],
+                             geo["pad_left"])
+    xs = (x.astype(np.int32) + input_offset).astype(np.float32)
+    grads = np.zeros((len(out_channels), geo["k_h"], geo["k_w"], in_channel.shape[1]), np.float32)
+    for n in range(geo["batches"]):
+        for oy in range(geo["out_h"]):
+            for ox in range(geo["out_w"]):
+                valid = (vy[oy][:, None] & vx[ox][None, :])[None, :, :, None]
+                window = xs[n][iy[oy][:, None], ix[ox][None, :]]  # [k_h, k_w, in_c]
+                terms = g_acc[n, oy, ox, out_channels][:, None, None, None] * window[:, :, in_channel].transpose(
+                    2, 0, 1, 3)  # [r, k_h, k_w, s]
+                grads = grads + np.where(valid, terms, np.float32(0))
+    return grads
+
+
+def _conv_trained(w_shape, weight_channels: int) -> np.ndarray:
+    trained = np.zeros(w_shape, bool)
+    trained[..., :weight_channels] = True
+    return trained
+
+
+@register
+class Conv2DBackward(WeightBackward, Operator):
+    """conv2d_backward: inputs [x (None when the weights are frozen), g_y, mask, w, bias], outputs [g_x] or [];
+    updates the trained weights and bias in place (runtime/conv2d_s8_backward.c).
+        g_acc[p, o] = (mask(p, o) ? g_y[p, o] : 0) * s_x s_w[o]
+        g_x[n, iy, ix, i] = (1 / s_x) * sum_{ky, kx, o in i's group} w[o, ky, kx, i - base] * g_acc[n, oy, ox, o]
+        G[o, ky, kx, i] = sum_p g_acc[p, o] * (x[n, iy, ix, base + i] - zp_x),  w += QAS step (i < weight_channels)
+        G_b[o] = sum_p g_acc[p, o],  bias += QAS step"""
+
+    type = "conv2d_backward"
+    kernel = "conv2d_s8_backward"
+    quantization = Conv2D.quantization  # unused: the op is never quantized (it is made by the training builder)
+
+    def prepare(self, op, g):
+        geo = backward_geometry(op, g)
+        w = g.t(op.inputs[3]).shape
+        op.params.update(pad_top=geo["pad_top"], pad_left=geo["pad_left"])
+        prepare_weight_backward(op, g, 0, _conv_trained(w, op.attrs["weight_channels"]))
+
+    def grads(self, op, g, inputs) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        """(g_x or None, G [out_c, k_h, k_w, trained in-group channels] or None, G_b or None), in float32 the
+        kernel's way, from the weights before the update."""
+        x, g_y, mask, w = inputs[0], inputs[1], inputs[2], inputs[3]
+        assert g_y is not None and mask is not None and w is not None
+        geo = backward_geometry(op, g)
+        oc, _, _, icg = w.shape
+        ocg = oc // (geo["in_c"] // icg)
+        g_acc = grad_acc(op, g_y, mask)
+        g_x = grad = grad_b = None
+        if op.outputs:
+            i = np.arange(geo["in_c"])
+            out_channel = (i // icg)[None, :] * ocg + np.arange(ocg)[:, None]  # [ocg, in_c]
+            taps = w.astype(np.float32)[out_channel, :, :, (i % icg)[None, :]]  # [ocg, in_c, k_h, k_w]
+            g_x = window_input_grad(geo, g_acc, taps.transpose(2, 3, 0, 1), out_channel, op.params["inv_sx"])
+        wc = min(op.attrs["weight_channels"], icg)
+        if wc > 0:
+            assert x is not None
+            o = np.arange(oc)
+            in_channel = (o // ocg)[:, None] * icg + np.arange(wc)[None, :]
+            grad = window_weight_grad(geo, x, op.params["input_offset"], g_acc, o, in_channel)
+        if op.attrs["train_bias"]:
+            grad_b = bias_grad(g_acc)
+        return g_x, grad, grad_b
+
+    def reference(self, op, g, inputs, rng: np.ndarray | None = None):
+        """[g_x] (or []). It ALSO applies the step: the weights (inputs[3]) and the bias (inputs[4]) are the live
+        arrays of the trained tensors and are updated in place; `rng` (uint32 [1], the model's generator state)
+        is advanced in place by stochastic rounding."""
+        g_x, grad, grad_b = self.grads(op, g, inputs)
+        w, bias = inputs[3], inputs[4]
+        assert w is not None
+        if grad is not None:
+            oc, k_h, k_w, icg = w.shape
+            wc = grad.shape[3]
+            index = ((np.arange(oc)[:, None, None, None] * k_h + np.arange(k_h)[None, :, None, None]) * k_w
+                     + np.arange(k_w)[None, None, :, None]) * icg + np.arange(wc)[None, None, None, :]
+            channel = np.broadcast_to(np.arange(oc)[:, None, None, None], index.shape)
+            apply_weight_updates(op, w, index.reshape(-1), channel.reshape(-1), grad.reshape(-1), rng)
+        if grad_b is not None:
+            assert bias is not None
+            apply_bias_update(op, bias, grad_b)
+        return [g_x] if g_x is not None else []
+
+    def emit(self, op, g, ctx):
+        fields = backward_geometry(op, g)
+        fields.update(groups=fields["in_c"] // g.t(op.inputs[3]).shape[3], **backward_fields(op, ctx))
+        params = ctx.params_struct(op, "edgec_conv2d_s8_backward_params", fields)
+        return backward_call(op, ctx, "edgec_conv2d_s8_backward", params, backward_scratch(op, ctx))
+
+    def scratch_bytes(self, op, g, *, in_place):
+        """g_x: one output pixel's g_acc row (out_c floats), recomputed per input pixel and tap."""
+        return 4 * g.t(op.inputs[1]).shape[3] if op.outputs else 0
+
+    def macs(self, op, g):
+        """dX: out pixels x out_c x k_h k_w in_c/groups; dW: out pixels x out_c x k_h k_w x trained channels."""
+        y, w = g.t(op.inputs[1]), g.t(op.inputs[3]).shape
+        dx = y.size * w[1] * w[2] * w[3] if op.outputs else 0
+        return dx + y.size * w[1] * w[2] * min(op.attrs["weight_channels"], w[3])

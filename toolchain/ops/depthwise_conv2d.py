@@ -19,7 +19,15 @@ from .base import (
     per_tensor_activations,
     register,
 )
-from .conv2d import conv_kernel_fields, conv_output_shape, padded_windows, prepare_conv
+from .conv2d import (
+    backward_geometry,
+    conv_kernel_fields,
+    conv_output_shape,
+    padded_windows,
+    prepare_conv,
+    window_input_grad,
+    window_weight_grad,
+)
 from .float_common import (
     activate,
     activation_fields,
@@ -29,7 +37,20 @@ from .float_common import (
     window_geometry,
     windows_f64,
 )
-from .int8_common import bias_int32, requantize, weights_int8_symmetric
+from .int8_common import (
+    WeightBackward,
+    apply_bias_update,
+    apply_weight_updates,
+    backward_call,
+    backward_fields,
+    bias_grad,
+    bias_int32,
+    grad_acc,
+    prepare_weight_backward,
+    requantize,
+    weight_layer_backward,
+    weights_int8_symmetric,
+)
 from .window import valid_padding_attr
 
 #: the largest kernel side the DSP kernel takes (EDGEC_DW_DSP_MAX_K in runtime/depthwise_conv2d_s8_dsp.h: its
@@ -74,7 +95,11 @@ class DepthwiseConv2D(Operator):
     # weights [1, k_h, k_w, out_c]: one scale per output channel, the last axis
     quantization = Quantization(output="calibrated", weight_axis=3)
     not_exportable = None
-    backward = None  # no gradient rule yet
+
+    def backward(self, op, g, b) -> None:
+        """depthwise_conv2d_backward (below): g_x when needed, the filters of the output channels of the first
+        weight_channels input channels and the bias when trained (int8_common.weight_layer_backward)."""
+        weight_layer_backward(op, g, b)
 
     def window_size(self, op, g):
         w = g.t(op.inputs[1])
@@ -186,3 +211,86 @@ class DepthwiseConv2D(Operator):
                       weights=ctx.ptr(op.inputs[1]), bias=float_bias(op, ctx))
         params = ctx.params_struct(op, "edgec_depthwise_conv2d_f32_params", fields)
         return f"edgec_depthwise_conv2d_f32(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+
+
+# ---- training: depthwise_conv2d_backward (docs/training.md; the shared maths is in int8_common and conv2d) -------
+
+def _trained_outputs(op, out_c: int) -> int:
+    """The output channels whose filters are trained: those of the first weight_channels input channels."""
+    return min(op.attrs["weight_channels"] * op.attrs["depth_multiplier"], out_c)
+
+
+@register
+class DepthwiseConv2DBackward(WeightBackward, Operator):
+    """depthwise_conv2d_backward: inputs [x (None when the weights are frozen), g_y, mask, w, bias], outputs
+    [g_x] or []; updates the trained weights and bias in place (runtime/depthwise_conv2d_s8_backward.c).
+    Output channel o = i * mult + m reads input channel i:
+        g_acc[p, o] = (mask(p, o) ? g_y[p, o] : 0) * s_x s_w[o]
+        g_x[n, iy, ix, i] = (1 / s_x) * sum_{ky, kx, m} w[0, ky, kx, i*mult + m] * g_acc[n, oy, ox, i*mult + m]
+        G[o, ky, kx] = sum_p g_acc[p, o] * (x[n, iy, ix, o / mult] - zp_x),  w += QAS step (o < wc * mult)
+        G_b[o] = sum_p g_acc[p, o],  bias += QAS step"""
+
+    type = "depthwise_conv2d_backward"
+    kernel = "depthwise_conv2d_s8_backward"
+    quantization = DepthwiseConv2D.quantization  # unused: never quantized (the training builder makes it)
+
+    def prepare(self, op, g):
+        geo = backward_geometry(op, g)
+        w = g.t(op.inputs[3]).shape
+        op.params.update(pad_top=geo["pad_top"], pad_left=geo["pad_left"])
+        trained = np.zeros(w, bool)
+        trained[..., :_trained_outputs(op, w[3])] = True
+        prepare_weight_backward(op, g, 3, trained)
+
+    def grads(self, op, g, inputs) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        """(g_x or None, G [trained output channels, k_h, k_w, 1] or None, G_b or None), float32 the kernel's
+        way, from the weights before the update."""
+        x, g_y, mask, w = inputs[0], inputs[1], inputs[2], inputs[3]
+        assert g_y is not None and mask is not None and w is not None
+        geo = backward_geometry(op, g)
+        mult = op.attrs["depth_multiplier"]
+        g_acc = grad_acc(op, g_y, mask)
+        g_x = grad = grad_b = None
+        if op.outputs:
+            out_channel = np.arange(geo["in_c"])[None, :] * mult + np.arange(mult)[:, None]  # [mult, in_c]
+            taps = w[0].astype(np.float32)[:, :, out_channel]  # [k_h, k_w, mult, in_c]
+            g_x = window_input_grad(geo, g_acc, taps, out_channel, op.params["inv_sx"])
+        trained = _trained_outputs(op, geo["out_c"])
+        if trained > 0:
+            assert x is not None
+            o = np.arange(trained)
+            grad = window_weight_grad(geo, x, op.params["input_offset"], g_acc, o, (o // mult)[:, None])
+        if op.attrs["train_bias"]:
+            grad_b = bias_grad(g_acc)
+        return g_x, grad, grad_b
+
+    def reference(self, op, g, inputs, rng: np.ndarray | None = None):
+        """[g_x] (or []). It ALSO applies the step: the weights (inputs[3]) and the bias (inputs[4]) are the live
+        arrays of the trained tensors and are updated in place; `rng` (uint32 [1], the model's generator state)
+        is advanced in place by stochastic rounding. The update order is o asc, ky asc, kx asc."""
+        g_x, grad, grad_b = self.grads(op, g, inputs)
+        w, bias = inputs[3], inputs[4]
+        assert w is not None
+        if grad is not None:
+            _, k_h, k_w, out_c = w.shape
+            r = grad.shape[0]
+            index = ((np.arange(k_h)[None, :, None] * k_w + np.arange(k_w)[None, None, :]) * out_c
+                     + np.arange(r)[:, None, None])  # [o, k_h, k_w]
+            channel = np.broadcast_to(np.arange(r)[:, None, None], index.shape)
+            apply_weight_updates(op, w, index.reshape(-1), channel.reshape(-1), grad.reshape(-1), rng)
+        if grad_b is not None:
+            assert bias is not None
+            apply_bias_update(op, bias, grad_b)
+        return [g_x] if g_x is not None else []
+
+    def emit(self, op, g, ctx):
+        fields = backward_geometry(op, g)
+        fields.update(depth_multiplier=op.attrs["depth_multiplier"], **backward_fields(op, ctx))
+        params = ctx.params_struct(op, "edgec_depthwise_conv2d_s8_backward_params", fields)
+        return backward_call(op, ctx, "edgec_depthwise_conv2d_s8_backward", params)
+
+    def macs(self, op, g):
+        """dX: out pixels x out_c x k_h k_w; dW: out pixels x trained out channels x k_h k_w."""
+        y, w = g.t(op.inputs[1]), g.t(op.inputs[3]).shape
+        pixels = y.size // w[3]
+        return (y.size * w[1] * w[2] if op.outputs else 0) + pixels * _trained_outputs(op, w[3]) * w[1] * w[2]

@@ -21,7 +21,23 @@ from .base import (
     register,
 )
 from .float_common import activate, activation_fields, all_float32, float_bias, weights_const_f32
-from .int8_common import bias_int32, onnxruntime_rounding, prepare_rescale, requantize, weights_int8_symmetric
+from .int8_common import (
+    WeightBackward,
+    apply_bias_update,
+    apply_weight_updates,
+    backward_call,
+    backward_fields,
+    backward_scratch,
+    bias_grad,
+    bias_int32,
+    grad_acc,
+    onnxruntime_rounding,
+    prepare_rescale,
+    prepare_weight_backward,
+    requantize,
+    weight_layer_backward,
+    weights_int8_symmetric,
+)
 
 
 def weights_are_2d(op, g) -> bool:
@@ -42,7 +58,11 @@ class FullyConnected(Operator):
     # weights [units, in]: one scale per output unit
     quantization = Quantization(output="calibrated", weight_axis=0)
     not_exportable = None
-    backward = None  # no gradient rule yet
+
+    def backward(self, op, g, b) -> None:
+        """fully_connected_backward (below): g_x when needed, the weights of the first weight_channels inputs
+        and the bias when trained (int8_common.weight_layer_backward)."""
+        weight_layer_backward(op, g, b)
 
     def export_tflite(self, op, g, w, ins):
         return "FULLY_CONNECTED", ins, "FullyConnectedOptions", dict(
@@ -121,3 +141,82 @@ class FullyConnected(Operator):
                       weights=ctx.ptr(op.inputs[1]), bias=float_bias(op, ctx))
         params = ctx.params_struct(op, "edgec_fully_connected_f32_params", fields)
         return f"edgec_fully_connected_f32(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+
+
+# ---- training: fully_connected_backward (docs/training.md; the shared maths is in int8_common) -----------------
+
+@register
+class FullyConnectedBackward(WeightBackward, Operator):
+    """fully_connected_backward: inputs [x (None when the weights are frozen), g_y, mask, w, bias], outputs [g_x]
+    or []; updates the trained weights and bias in place (runtime/fully_connected_s8_backward.c).
+        g_acc[b, o] = (mask(b, o) ? g_y[b, o] : 0) * s_x s_w[o]
+        g_x[b, i] = (1 / s_x) * sum_o w[o, i] * g_acc[b, o]
+        G[o, i] = sum_b g_acc[b, o] * (x[b, i] - zp_x),  w += QAS step (i < weight_channels)
+        G_b[o] = sum_b g_acc[b, o],  bias += QAS step"""
+
+    type = "fully_connected_backward"
+    kernel = "fully_connected_s8_backward"
+    quantization = FullyConnected.quantization  # unused: the op is never quantized (the training builder makes it)
+
+    def prepare(self, op, g):
+        w = g.t(op.inputs[3]).shape
+        trained = np.zeros(w, bool)
+        trained[:, :op.attrs["weight_channels"]] = True
+        prepare_weight_backward(op, g, 0, trained)
+
+    def grads(self, op, g, inputs) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        """(g_x or None, G [out_c, trained inputs] or None, G_b or None), float32 the kernel's way, from the
+        weights before the update."""
+        x, g_y, mask, w = inputs[0], inputs[1], inputs[2], inputs[3]
+        assert g_y is not None and mask is not None and w is not None
+        out_c, depth = w.shape
+        g_acc = grad_acc(op, g_y, mask).reshape(-1, out_c)
+        g_x = grad = grad_b = None
+        if op.outputs:  # S[b, i] = sum over o asc, sequential from 0.0f
+            wf = w.astype(np.float32)
+            s = np.zeros((g_acc.shape[0], depth), np.float32)
+            for o in range(out_c):
+                s = s + wf[o][None, :] * g_acc[:, o][:, None]
+            g_x = (s * op.params["inv_sx"]).astype(np.float32).reshape(op.attrs["input_shape"])
+        wc = min(op.attrs["weight_channels"], depth)
+        if wc > 0:  # G[o, i] = sum over the batches b asc
+            assert x is not None
+            xs = (x.reshape(-1, depth)[:, :wc].astype(np.int32) + op.params["input_offset"]).astype(np.float32)
+            grad = np.zeros((out_c, wc), np.float32)
+            for row, xb in zip(g_acc, xs, strict=True):
+                grad = grad + row[:, None] * xb[None, :]
+        if op.attrs["train_bias"]:
+            grad_b = bias_grad(g_acc)
+        return g_x, grad, grad_b
+
+    def reference(self, op, g, inputs, rng: np.ndarray | None = None):
+        """[g_x] (or []). It ALSO applies the step: the weights (inputs[3]) and the bias (inputs[4]) are the live
+        arrays of the trained tensors and are updated in place; `rng` (uint32 [1], the model's generator state)
+        is advanced in place by stochastic rounding."""
+        g_x, grad, grad_b = self.grads(op, g, inputs)
+        w, bias = inputs[3], inputs[4]
+        assert w is not None
+        if grad is not None:
+            out_c, depth = w.shape
+            index = np.arange(out_c)[:, None] * depth + np.arange(grad.shape[1])[None, :]
+            channel = np.broadcast_to(np.arange(out_c)[:, None], index.shape)
+            apply_weight_updates(op, w, index.reshape(-1), channel.reshape(-1), grad.reshape(-1), rng)
+        if grad_b is not None:
+            assert bias is not None
+            apply_bias_update(op, bias, grad_b)
+        return [g_x] if g_x is not None else []
+
+    def emit(self, op, g, ctx):
+        w = g.t(op.inputs[3]).shape
+        fields = dict(batches=g.t(op.inputs[1]).size // w[0], depth=w[1], out_c=w[0], **backward_fields(op, ctx))
+        params = ctx.params_struct(op, "edgec_fully_connected_s8_backward_params", fields)
+        return backward_call(op, ctx, "edgec_fully_connected_s8_backward", params, backward_scratch(op, ctx))
+
+    def scratch_bytes(self, op, g, *, in_place):
+        """g_x: one batch row's g_acc (out_c floats)."""
+        return 4 * g.t(op.inputs[3]).shape[0] if op.outputs else 0
+
+    def macs(self, op, g):
+        """dX: batches x out_c x depth; dW: batches x out_c x trained inputs."""
+        y, w = g.t(op.inputs[1]), g.t(op.inputs[3]).shape
+        return (y.size * w[1] if op.outputs else 0) + y.size * min(op.attrs["weight_channels"], w[1])

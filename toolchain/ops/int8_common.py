@@ -11,6 +11,8 @@ fixedpoint.py, which holds the integer maths itself on plain numbers and arrays 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ..fixedpoint import (
@@ -21,6 +23,7 @@ from ..fixedpoint import (
     quantize_multiplier,
     requantize_float32,
 )
+from .base import PatchKind, rule_text
 
 
 def weights_int8_symmetric(op, g) -> bool:
@@ -76,3 +79,205 @@ def prepare_rescale(op, g) -> None:
     act_min, act_max = activation_range(op.attrs.get("activation", "NONE"), y.scale, y.zero_point)
     op.params.update(multiplier=multiplier, shift=shift, input_offset=-x.zero_point, output_offset=y.zero_point,
                      act_min=act_min, act_max=act_max)
+
+
+# ---- training: the backward ops of the int8 weight layers (conv2d, depthwise_conv2d, fully_connected) ----------
+#
+# The contract is docs/training.md. Gradients are float32 in real units; the backward op of a layer y = layer(x, w,
+# bias) has inputs [x (None when the weights are frozen), g_y, mask_of(y), w, bias] and outputs [g_x] or []. With
+#     g_acc[p, o] = (mask(p, o) ? g_y[p, o] : 0) * acc_scale[o],      acc_scale[o] = s_x * s_w[o]
+# (the gradient with respect to the int32 accumulator of output (p, o), straight through the requantization and,
+# where the clamp did not bite, the activation), the gradients are
+#     dL/dx_real = (1 / s_x) * sum w_q * g_acc          dL/dw_q = sum g_acc * (x_q - zp_x)      dL/db_q = sum g_acc
+# and the QAS step of a stored integer is -lr * (its gradient) / (its scale)^2 (toolchain/train/update.py).
+
+#: attrs of the forward op the backward op does not keep: the kernel choice and patch stage are the forward's
+BACKWARD_DROPPED_ATTRS = ("kernel_choice", "patch")
+
+
+def weight_layer_backward(op, g, b) -> None:
+    """The gradient rule of an int8 weight layer: one `<type>_backward` op that computes g_x (when some trained
+    parameter lies below x) and updates the layer's trained weights and bias in place."""
+    x, y = op.inputs[0], op.outputs[0]
+    w = op.inputs[1]
+    bias = op.inputs[2] if len(op.inputs) > 2 else None
+    layer = b.layer(op)
+    weight_channels = int(layer.weight_channels)
+    train_bias = bool(layer.train_bias) and bias is not None
+    outputs = [b.new_tensor(f"{op.name}_grad_input", g.t(x).shape)] if b.needs_grad(x) else []
+    if not outputs and weight_channels == 0 and not train_bias:
+        return  # nothing trained here and nothing below: no op
+    if weight_channels > 0:
+        w = b.param(w)
+    if train_bias:
+        bias = b.param(bias)
+    xt = g.t(x)
+    attrs = {k: v for k, v in op.attrs.items() if k not in BACKWARD_DROPPED_ATTRS}
+    attrs.update(weight_channels=weight_channels, train_bias=train_bias, rounding=b.rounding, lr=float(b.lr),
+                 input_shape=list(xt.shape), input_scale=xt.scale, input_zero_point=xt.zero_point)
+    b.add_op(f"{op.type}_backward", [x if weight_channels > 0 else None, b.grad_of(y), b.mask_of(y), w, bias],
+             outputs, attrs)
+    if outputs:
+        b.add_grad(x, outputs[0])
+
+
+def prepare_weight_backward(op, g, axis: int, trained: np.ndarray) -> None:
+    """op.params of a weight layer's backward op (docs/training.md), computed in float64 and stored float32:
+    acc_scale[o] = s_x s_w[o], inv_sx = 1 / s_x, input_offset = -zp_x, coef_w[o] = -lr / s_w[o]^2 and
+    coef_b[o] = -lr / (s_x s_w[o])^2 (0 for a frozen channel: update.qas_factors' rule, or a coefficient that is
+    not a finite float32), bias_max[o] and rounding (0 nearest, 1 stochastic).
+    `axis`: the weights' output-channel axis; `trained`: a bool array of the weights' shape, the weights this op
+    may change (the first weight_channels input channels).
+
+    bias_max[o]: the largest |bias| that keeps every later inference inside the int32 accumulator whatever the
+    training does to the weights: 2^31 - 1 - (sum of |w| over the frozen weights + 127 per trained weight) *
+    max|x - zp_x| (fixedpoint.accumulator_extremes' bound), never below the bias's |b| now (a model that already
+    overflows keeps its bias) and never negative."""
+    from ..fixedpoint import accumulator_extremes
+    from ..train.update import WEIGHT_MAX, qas_factors
+
+    a = op.attrs
+    w = g.t(op.inputs[3])
+    assert w.quant is not None and w.data is not None
+    data = np.asarray(w.data)
+    channels = data.shape[axis]
+    s_x = float(a["input_scale"])
+    s_w = np.broadcast_to(np.asarray(w.quant.scale, np.float64).reshape(-1), (channels,))
+    _, _, frozen = qas_factors(s_w, s_x, np.moveaxis(data, axis, 0))
+    lr = float(a["lr"])
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        coef_w = (-lr / s_w**2).astype(np.float32)
+        coef_b = (-lr / (s_x * s_w) ** 2).astype(np.float32)
+    frozen = frozen | ~np.isfinite(coef_w) | ~np.isfinite(coef_b)
+    channel_live = np.expand_dims(~frozen, [d for d in range(data.ndim) if d != axis])
+    worst = np.where(trained & channel_live, WEIGHT_MAX, np.abs(data.astype(np.int64)))
+    peaks, _, _ = accumulator_extremes(worst, axis, int(a["input_zero_point"]), None)
+    bias_max = np.maximum(2**31 - 1 - peaks, 0)
+    if op.inputs[4] is not None:
+        bias_max = np.maximum(bias_max, np.abs(np.asarray(g.t(op.inputs[4]).data, np.int64).reshape(-1)))
+    op.params.update(
+        acc_scale=(s_x * s_w).astype(np.float32), inv_sx=np.float32(1.0 / s_x),
+        input_offset=-int(a["input_zero_point"]),
+        coef_w=np.where(frozen, 0, coef_w).astype(np.float32), coef_b=np.where(frozen, 0, coef_b).astype(np.float32),
+        bias_max=np.minimum(bias_max, 2**31 - 1).astype(np.int32),
+        rounding={"nearest": 0, "stochastic": 1}[a["rounding"]])
+
+
+def mask_bits(mask: np.ndarray, shape) -> np.ndarray:
+    """The clamp mask (uint8, bit e of element e, LSB first) as a bool array of `shape`."""
+    size = int(np.prod(shape))
+    return np.unpackbits(np.asarray(mask, np.uint8), bitorder="little")[:size].astype(bool).reshape(shape)
+
+
+def grad_acc(op, g_y: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Step 1: g_acc[p, o] = (mask(p, o) ? g_y[p, o] : 0.0f) * acc_scale[o], float32, g_y's shape."""
+    g_y = np.asarray(g_y, np.float32)
+    kept = np.where(mask_bits(mask, g_y.shape), g_y, np.float32(0))
+    return (kept * op.params["acc_scale"]).astype(np.float32)
+
+
+def bias_grad(g_acc: np.ndarray) -> np.ndarray:
+    """G_b[o] = sum over the output pixels p asc of g_acc[p, o], sequential in float32 from 0.0f."""
+    rows = g_acc.reshape(-1, g_acc.shape[-1])
+    total = np.zeros(rows.shape[1], np.float32)
+    for row in rows:
+        total = total + row
+    return total
+
+
+def apply_weight_updates(op, weights: np.ndarray, index: np.ndarray, channel: np.ndarray, grads: np.ndarray,
+                         rng: np.ndarray | None) -> None:
+    """Step 3 on the live weights, in place: entry k is the weight at flat (row-major) index `index[k]` of
+    output channel `channel[k]`, with gradient `grads[k]`, k in the update order. Channels whose coef_w is 0 are
+    skipped (no step, no draw: a frozen channel is never touched); the others move by step = G * coef_w[o] with
+    update_nearest, or update_stochastic drawing one number per weight in that order from `rng` (a uint32 array
+    of one element, the model's generator state, advanced in place)."""
+    from ..train.update import update_nearest, update_stochastic
+
+    assert weights.flags.c_contiguous
+    coef = op.params["coef_w"][channel]
+    live = coef != 0
+    index = index[live]
+    steps = (np.asarray(grads, np.float32)[live] * coef[live]).astype(np.float32)
+    flat = weights.reshape(-1)  # a view: the caller's array changes
+    if op.params["rounding"] == 1:
+        if rng is None:
+            raise ValueError(f"{op.type}: stochastic rounding needs the generator state (rng=)")
+        flat[index], state = update_stochastic(flat[index], steps, int(rng[0]))
+        rng[0] = state
+    else:
+        flat[index] = update_nearest(flat[index], steps)
+
+
+def apply_bias_update(op, bias: np.ndarray, grad_bias: np.ndarray) -> None:
+    """Step 4 on the live bias, in place: b = update_bias(b, G_b * coef_b[o], bias_max[o]) for the channels whose
+    coef_b is not 0."""
+    from ..train.update import update_bias
+
+    coef = op.params["coef_b"]
+    live = coef != 0
+    step = (grad_bias[live] * coef[live]).astype(np.float32)
+    bias[live] = update_bias(bias[live], step, op.params["bias_max"][live])
+
+
+def backward_fields(op, ctx) -> dict:
+    """The C struct fields every weight layer's backward kernel shares (runtime/*_s8_backward.h)."""
+    p, a = op.params, op.attrs
+    return dict(input_offset=p["input_offset"], weight_channels=a["weight_channels"],
+                train_bias=int(a["train_bias"]), rounding=p["rounding"],
+                inv_sx=f"{float(p['inv_sx'])!r}f",  # the float32 value exactly (repr round-trips)
+                weights=ctx.ptr(op.inputs[3]),
+                acc_scale=ctx.const_array(op, "acc_scale", p["acc_scale"], "float"),
+                coef_w=ctx.const_array(op, "coef_w", p["coef_w"], "float"),
+                coef_b=ctx.const_array(op, "coef_b", p["coef_b"], "float"),
+                bias_max=ctx.const_array(op, "bias_max", p["bias_max"]))
+
+
+def backward_call(op, ctx, function: str, params: str, scratch: str = "NULL") -> str:
+    """`function(&params, x, g_y, mask, weights to update or NULL, bias to update or NULL, g_x or NULL, scratch,
+    &edgec_train_rng);` (the generated model.c defines the generator state edgec_train_rng)."""
+    a = op.attrs
+    x, g_y, mask, w, bias = op.inputs
+    args = [f"&{params}", ctx.ptr(x), ctx.ptr(g_y), ctx.ptr(mask),
+            ctx.ptr(w) if a["weight_channels"] > 0 else "NULL", ctx.ptr(bias) if a["train_bias"] else "NULL",
+            ctx.ptr(op.outputs[0]) if op.outputs else "NULL", scratch, "&edgec_train_rng"]
+    return f"{function}({', '.join(args)});"
+
+
+def backward_scratch(op, ctx) -> str:
+    """The float scratch of a backward op with scratch_bytes > 0, else NULL."""
+    if not op.outputs:
+        return "NULL"
+    return f"((float *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
+
+
+class WeightBackward:
+    """What the three `<layer>_backward` ops share (a mixin before Operator): their facts, and that they always
+    run their own prepare, reference and emit (is_float would call an op float32 whose first input, x, is None
+    and whose output g_x is float32: these ops mix int8 and float32 by design)."""
+
+    fuses_activation = False
+    patch_kind: PatchKind = None
+    not_exportable: str | None = "a training op (the backward pass of an int8 layer) has no TFLite form"
+    backward: Callable[..., None] | None = None
+    constraints: list = []
+
+    def run_reference(self, op, g, inputs, rng: np.ndarray | None = None):
+        """The reference (which also updates the live weights and bias in `inputs` in place); `rng` (uint32 [1],
+        the model's generator state, advanced in place) is needed for stochastic rounding."""
+        return self.reference(op, g, inputs, rng=rng)  # type: ignore[attr-defined]
+
+    def run_prepare(self, op, g):
+        return self.prepare(op, g)  # type: ignore[attr-defined]
+
+    def run_emit(self, op, g, ctx):
+        return self.emit(op, g, ctx)  # type: ignore[attr-defined]
+
+    def kernel_for(self, op, g):
+        return self.kernel  # type: ignore[attr-defined]
+
+    def check(self, op, g):
+        return [rule_text(c) for c in self.constraints if not c(op, g)]
+
+    def infer_shape(self, op, g):
+        return [tuple(op.attrs["input_shape"])] if op.outputs else []

@@ -236,5 +236,5 @@ def training_report(tg: Graph, plan, scheme_text: str, epochs: int, options: Tra
 
 def evaluate_numpy(tg: Graph, params: dict, xs: list[np.ndarray]) -> np.ndarray:
     """Logits of the trained parameters in the numpy reference (for tests and benchmarks)."""
-    state = TrainState(params=params, rng=[0])
+    state = TrainState(params=params, rng=np.array([1], np.uint32))
     return np.stack([infer(tg, state, x).reshape(-1) for x in xs])

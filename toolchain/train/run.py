@@ -16,6 +16,7 @@ import numpy as np
 from ..ir import Graph, Op
 from ..ops import REGISTRY
 from ..ops.fully_connected_f32_backward import head_forward
+from ..ops.int8_common import WeightBackward
 
 
 @dataclass
@@ -24,13 +25,13 @@ class TrainState:
     generator's state (one uint32, as `edgec_train_rng` in the C)."""
 
     params: dict[str, np.ndarray]
-    rng: list[int]
+    rng: np.ndarray  # uint32 [1], advanced in place by the backward ops that round stochastically
 
     @classmethod
     def of(cls, tg: Graph) -> TrainState:
         meta = tg.meta["training"]
         params = {n: np.array(tg.t(n).data, copy=True) for n in meta["params"]}
-        return cls(params=params, rng=[seed_state(meta["seed"])])
+        return cls(params=params, rng=np.array([seed_state(meta["seed"])], np.uint32))
 
 
 def seed_state(seed: int) -> int:
@@ -52,15 +53,15 @@ def _run(tg: Graph, state: TrainState, ops: list[Op], feeds: dict[str, np.ndarra
     head = f"{tg.meta['training']['head']}/head"
     for op in ops:
         impl = REGISTRY[op.type]
-        op.params["rng_state"] = state.rng  # read (and advanced) by backward ops with stochastic rounding
         inputs = [_value(tg, state, values, i) for i in op.inputs]
         if op.name == head:  # the float32 head: the C's summation order (its float reference sums in float64)
             outs = [head_forward(*inputs)]  # type: ignore[arg-type]
+        elif isinstance(impl, WeightBackward):  # updates the live parameters; may draw from the generator
+            outs = impl.run_reference(op, tg, inputs, rng=state.rng)
         else:
             outs = impl.run_reference(op, tg, inputs)
         for name, v in zip(op.outputs, outs):
             values[name] = np.asarray(v).reshape(tg.t(name).shape)
-        op.params.pop("rng_state", None)
     return values
 
 

@@ -1,0 +1,109 @@
+#include "depthwise_conv2d_s8_backward.h"
+#include "edgec_train.h"
+
+/* With g_acc[p,o] = (mask(p,o) ? g_y[p,o] : 0) * acc_scale[o] (the gradient of the int32 accumulator, real units)
+ * and o = i * mult + m:
+ *   g_x[n,iy,ix,i] = inv_sx * sum_{ky asc, kx asc, m asc} (float)w[0,ky,kx,o] * g_acc[n,oy,ox,o]
+ *                    over the taps where iy = oy*stride_h - pad_top + ky*dilation_h (and x) for an output pixel
+ *   G[o,ky,kx]     = sum_{p asc} g_acc[p,o] * (float)(x[n,iy,ix,o / mult] - zp_x)   (taps inside the input)
+ *   w[0,ky,kx,o]   = update(w, G * coef_w[o])  for o < weight_channels * mult asc, ky asc, kx asc
+ *   bias[o]        = update_bias(bias, (sum_{p asc} g_acc[p,o]) * coef_b[o], bias_max[o])
+ * Every sum is sequential in float32 from 0.0f, in that order, with no fused multiply-add (the numpy reference in
+ * toolchain/ops/depthwise_conv2d.py gives the same bits). g_x uses the weights before the update.
+ * Cost per MAC: g_x a mask test and two multiplies and an add (each g_acc is used k_h k_w times at most, so it is
+ * recomputed instead of stored); G the same (a masked output's g_acc is +0.0 and is skipped: it changes no sum
+ * that started at +0.0); per updated weight ~8 instructions (nearest) or ~16 (stochastic). */
+
+static int32_t mask_bit(const uint8_t *mask, int32_t e) { return (mask[e >> 3] >> (e & 7)) & 1; }
+
+/* the output coordinate that reads input coordinate `in` through tap k, or -1 */
+static int32_t output_of_tap(int32_t in, int32_t k, int32_t stride, int32_t dilation, int32_t pad, int32_t out) {
+    const int32_t t = in + pad - k * dilation;
+    if (t < 0 || t % stride != 0 || t / stride >= out) return -1;
+    return t / stride;
+}
+
+static void input_grad(const edgec_depthwise_conv2d_s8_backward_params *p, const float *grad_out,
+                       const uint8_t *mask, float *grad_in) {
+    const int32_t mult = p->depth_multiplier;
+    for (int32_t n = 0; n < p->batches; n++) {
+        for (int32_t iy = 0; iy < p->in_h; iy++) {
+            for (int32_t ix = 0; ix < p->in_w; ix++) {
+                float *s = grad_in + ((n * p->in_h + iy) * p->in_w + ix) * p->in_c;
+                for (int32_t i = 0; i < p->in_c; i++) {
+                    float acc = 0.0f;
+                    for (int32_t ky = 0; ky < p->k_h; ky++) {
+                        const int32_t oy = output_of_tap(iy, ky, p->stride_h, p->dilation_h, p->pad_top, p->out_h);
+                        if (oy < 0) continue;
+                        for (int32_t kx = 0; kx < p->k_w; kx++) {
+                            const int32_t ox =
+                                output_of_tap(ix, kx, p->stride_w, p->dilation_w, p->pad_left, p->out_w);
+                            if (ox < 0) continue;
+                            const int32_t e0 = ((n * p->out_h + oy) * p->out_w + ox) * p->out_c;
+                            const int8_t *w = p->weights + (ky * p->k_w + kx) * p->out_c;
+                            for (int32_t m = 0; m < mult; m++) {
+                                const int32_t o = i * mult + m;
+                                const float g = (mask_bit(mask, e0 + o) ? grad_out[e0 + o] : 0.0f) * p->acc_scale[o];
+                                acc += (float)w[o] * g;
+                            }
+                        }
+                    }
+                    s[i] = acc * p->inv_sx;
+                }
+            }
+        }
+    }
+}
+
+static float weight_grad(const edgec_depthwise_conv2d_s8_backward_params *p, const int8_t *input,
+                         const float *grad_out, const uint8_t *mask, int32_t o, int32_t ky, int32_t kx) {
+    const int32_t c = o / p->depth_multiplier;
+    float acc = 0.0f;
+    for (int32_t n = 0; n < p->batches; n++) {
+        for (int32_t oy = 0; oy < p->out_h; oy++) {
+            const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+            if (iy < 0 || iy >= p->in_h) continue;
+            for (int32_t ox = 0; ox < p->out_w; ox++) {
+                const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
+                if (ix < 0 || ix >= p->in_w) continue;
+                const int32_t e = ((n * p->out_h + oy) * p->out_w + ox) * p->out_c + o;
+                if (!mask_bit(mask, e)) continue;
+                const int32_t xv = (int32_t)input[((n * p->in_h + iy) * p->in_w + ix) * p->in_c + c] + p->input_offset;
+                acc += (grad_out[e] * p->acc_scale[o]) * (float)xv;
+            }
+        }
+    }
+    return acc;
+}
+
+void edgec_depthwise_conv2d_s8_backward(const edgec_depthwise_conv2d_s8_backward_params *p, const int8_t *input,
+                                        const float *grad_out, const uint8_t *mask, int8_t *weights, int32_t *bias,
+                                        float *grad_in, float *scratch, uint32_t *rng) {
+    (void)scratch;
+    if (grad_in) input_grad(p, grad_out, mask, grad_in);
+    const int32_t trained_max = p->weight_channels < p->in_c ? p->weight_channels * p->depth_multiplier : p->out_c;
+    if (trained_max > 0 && weights && input) {
+        for (int32_t o = 0; o < trained_max; o++) {
+            if (p->coef_w[o] == 0.0f) continue; /* frozen channel: no step, no draw */
+            for (int32_t ky = 0; ky < p->k_h; ky++) {
+                for (int32_t kx = 0; kx < p->k_w; kx++) {
+                    int8_t *w = weights + (ky * p->k_w + kx) * p->out_c + o;
+                    const float step = weight_grad(p, input, grad_out, mask, o, ky, kx) * p->coef_w[o];
+                    *w = p->rounding ? edgec_update_stochastic(*w, step, rng) : edgec_update_nearest(*w, step);
+                }
+            }
+        }
+    }
+    if (p->train_bias && bias) {
+        const int32_t pixels = p->batches * p->out_h * p->out_w;
+        for (int32_t o = 0; o < p->out_c; o++) {
+            if (p->coef_b[o] == 0.0f) continue;
+            float acc = 0.0f;
+            for (int32_t q = 0; q < pixels; q++) {
+                const int32_t e = q * p->out_c + o;
+                if (mask_bit(mask, e)) acc += grad_out[e] * p->acc_scale[o];
+            }
+            bias[o] = edgec_update_bias(bias[o], acc * p->coef_b[o], p->bias_max[o]);
+        }
+    }
+}

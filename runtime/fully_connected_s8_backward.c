@@ -1,0 +1,62 @@
+#include "fully_connected_s8_backward.h"
+#include "edgec_train.h"
+
+/* With g_acc[b,o] = (mask(b,o) ? g_y[b,o] : 0) * acc_scale[o] (the gradient of the int32 accumulator, real units):
+ *   g_x[b,i]  = inv_sx * sum_{o asc} (float)w[o,i] * g_acc[b,o]
+ *   G[o,i]    = sum_{b asc} g_acc[b,o] * (float)(x[b,i] - zp_x)
+ *   w[o,i]    = update(w, G * coef_w[o])  for o asc, i < weight_channels asc
+ *   bias[o]   = update_bias(bias, (sum_{b asc} g_acc[b,o]) * coef_b[o], bias_max[o])
+ * Every sum is sequential in float32 from 0.0f, in that order, with no fused multiply-add (the numpy reference in
+ * toolchain/ops/fully_connected.py gives the same bits). g_x uses the weights before the update.
+ * Cost per MAC: g_x one multiply-add (a batch row's g_acc is computed into `scratch` once: out_c multiplies);
+ * G one mask test, two multiplies and an add (a masked output's g_acc is +0.0 and is skipped: it changes no sum
+ * that started at +0.0); per updated weight ~8 instructions (nearest) or ~16 (stochastic). */
+
+static int32_t mask_bit(const uint8_t *mask, int32_t e) { return (mask[e >> 3] >> (e & 7)) & 1; }
+
+void edgec_fully_connected_s8_backward(const edgec_fully_connected_s8_backward_params *p, const int8_t *input,
+                                       const float *grad_out, const uint8_t *mask, int8_t *weights, int32_t *bias,
+                                       float *grad_in, float *scratch, uint32_t *rng) {
+    if (grad_in) {
+        for (int32_t b = 0; b < p->batches; b++) {
+            const int32_t e0 = b * p->out_c;
+            for (int32_t o = 0; o < p->out_c; o++) {
+                scratch[o] = (mask_bit(mask, e0 + o) ? grad_out[e0 + o] : 0.0f) * p->acc_scale[o];
+            }
+            for (int32_t i = 0; i < p->depth; i++) {
+                float acc = 0.0f;
+                for (int32_t o = 0; o < p->out_c; o++) acc += (float)p->weights[o * p->depth + i] * scratch[o];
+                grad_in[b * p->depth + i] = acc * p->inv_sx;
+            }
+        }
+    }
+    const int32_t wc = p->weight_channels < p->depth ? p->weight_channels : p->depth;
+    if (wc > 0 && weights && input) {
+        for (int32_t o = 0; o < p->out_c; o++) {
+            if (p->coef_w[o] == 0.0f) continue; /* frozen channel: no step, no draw */
+            int8_t *w = weights + o * p->depth;
+            for (int32_t i = 0; i < wc; i++) {
+                float acc = 0.0f;
+                for (int32_t b = 0; b < p->batches; b++) {
+                    const int32_t e = b * p->out_c + o;
+                    if (!mask_bit(mask, e)) continue;
+                    const int32_t xv = (int32_t)input[b * p->depth + i] + p->input_offset;
+                    acc += (grad_out[e] * p->acc_scale[o]) * (float)xv;
+                }
+                const float step = acc * p->coef_w[o];
+                w[i] = p->rounding ? edgec_update_stochastic(w[i], step, rng) : edgec_update_nearest(w[i], step);
+            }
+        }
+    }
+    if (p->train_bias && bias) {
+        for (int32_t o = 0; o < p->out_c; o++) {
+            if (p->coef_b[o] == 0.0f) continue;
+            float acc = 0.0f;
+            for (int32_t b = 0; b < p->batches; b++) {
+                const int32_t e = b * p->out_c + o;
+                if (mask_bit(mask, e)) acc += grad_out[e] * p->acc_scale[o];
+            }
+            bias[o] = edgec_update_bias(bias[o], acc * p->coef_b[o], p->bias_max[o]);
+        }
+    }
+}
