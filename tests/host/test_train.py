@@ -78,6 +78,40 @@ def test_small_net_pretrained_head_c_equals_numpy(tmp_path, rounding):
     run_c_and_numpy(tmp_path, tg, records)
 
 
+@pytest.mark.parametrize("scheme, rounding", [("bias", "nearest"), ("last:2", "stochastic"), ("partial.toml", "nearest")])
+def test_small_net_weight_schemes_c_equals_numpy(tmp_path, scheme, rounding):
+    """conv 3x3 -> depthwise 3x3 stride 2 -> pointwise -> mean -> FC: biases, whole layers, and a partial slice
+    of input channels (5 of 16) with its bias frozen; C (ASan/UBSan) and numpy agree on every bit."""
+    model = tmp_path / "net.tflite"
+    model.write_bytes(patch_stage_net())
+    if scheme == "partial.toml":
+        (tmp_path / scheme).write_text('[layers.pw_w]\nchannels = 5\n[layers.stem_w]\nbias = true\n')
+        scheme = str(tmp_path / scheme)
+    g = compile_model(model, "host", patch=False).graph
+    names = {op.type: op.name for op in g.ops}
+    if scheme.endswith(".toml"):  # the scheme file names layers by their node names
+        text = (tmp_path / "partial.toml").read_text().replace("pw_w", names["conv2d"]).replace(
+            "stem_w", [op.name for op in g.ops if op.type == "conv2d"][0])
+        (tmp_path / "partial.toml").write_text(text)
+    _, tg = training_graph(model, scheme, lr=0.05, rounding=rounding, seed=5, classes=3)
+    rng = np.random.default_rng(1)
+    records = [[rng.integers(-128, 128, (1, 32, 32, 3)).astype(np.int8), np.array([k % 3], np.int32)]
+               for k in range(4)] + [[rng.integers(-128, 128, (1, 32, 32, 3)).astype(np.int8),
+                                      np.array([-1], np.int32)]]
+    run_c_and_numpy(tmp_path, tg, records)
+
+
+def test_scheme_through_a_max_pool_is_refused(tmp_path):
+    model = tmp_path / "net.tflite"
+    model.write_bytes(conv_dw_pool_fc())
+    g = compile_model(model, "host", patch=False).graph
+    head, _ = find_head(g)
+    from edgec.errors import TrainingError
+
+    with pytest.raises(TrainingError, match="max_pool2d .* has no gradient rule yet"):
+        build_training_graph(g, parse_scheme("bias", g, head), TrainingOptions())
+
+
 def test_training_graph_keeps_forward_bit_exact(shared_models):
     """The forward ops of the training graph are the inference graph's: the logits of the unchanged head equal
     the dequantized int8 model's accumulators' real values up to the head's float32 rounding."""
