@@ -78,7 +78,8 @@ def test_small_net_pretrained_head_c_equals_numpy(tmp_path, rounding):
     run_c_and_numpy(tmp_path, tg, records)
 
 
-@pytest.mark.parametrize("scheme, rounding", [("bias", "nearest"), ("last:2", "stochastic"), ("partial.toml", "nearest")])
+@pytest.mark.parametrize("scheme, rounding", [("bias", "nearest"), ("last:2", "stochastic"),
+                                              ("partial.toml", "nearest")])
 def test_small_net_weight_schemes_c_equals_numpy(tmp_path, scheme, rounding):
     """conv 3x3 -> depthwise 3x3 stride 2 -> pointwise -> mean -> FC: biases, whole layers, and a partial slice
     of input channels (5 of 16) with its bias frozen; C (ASan/UBSan) and numpy agree on every bit."""
