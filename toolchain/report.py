@@ -37,7 +37,8 @@ def make_report(g: Graph, plan: MemoryPlan, model: Path, board: str, version: st
                            kernel=kernel, kernel_reason=kernel_reason,
                            weight_bytes=sum(g.t(i).nbytes for i in op.inputs if i is not None and g.t(i).is_const),
                            live_bytes=plan.live_bytes[k] if k < len(plan.live_bytes) else 0,
-                           output_shape=list(g.t(op.outputs[0]).shape)))
+                           # a training graph's update of its lowest trained layer has no output
+                           output_shape=list(g.t(op.outputs[0]).shape) if op.outputs else []))
     weights = sum(t.nbytes for t in g.tensors.values() if t.is_const)
     return dict(edgec_version=version, model=str(model), model_sha256=model_sha, board=board,
                 macs=sum(layer["macs"] for layer in layers), arena_bytes=plan.arena_bytes, strategy=plan.strategy,

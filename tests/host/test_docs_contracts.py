@@ -23,7 +23,7 @@ DIGITS = ROOT / "examples" / "digits"
 BOARD = "nucleo_l4r5zi"
 
 #: dicts keyed by data (tensor names), not by a fixed vocabulary: their keys are not documented one by one
-DATA_KEYED = {"buffer_shapes", "dropped_values", "tensors"}
+DATA_KEYED = {"buffer_shapes", "dropped_values", "tensors", "trained_layers", "trained_parameters"}
 
 
 # ---- the output folder and its reports -------------------------------------------------------------------------
@@ -98,7 +98,21 @@ def _board(tmp: Path) -> Path:
     return out
 
 
-FOLDERS = {"host-patched": _host_patched, "onnx-calibrated": _onnx_calibrated, "board": _board}
+def _trained(tmp: Path) -> Path:
+    """An `edgec train` folder on the host, with held-out data: the `training` section and its files."""
+    import numpy as np
+
+    model = tmp / "patch_stage_net.tflite"
+    model.write_bytes(patch_stage_net())
+    x = np.random.default_rng(0).uniform(-0.05, 0.05, (12, 1, 32, 32, 3)).astype(np.float32)
+    np.savez(tmp / "d.npz", x=x, labels=np.arange(12) % 4)
+    out = tmp / "trained"
+    _run("train", model, "--data", tmp / "d.npz", "--eval", tmp / "d.npz", "--scheme", "bias", "--out", out)
+    return out
+
+
+FOLDERS = {"host-patched": _host_patched, "onnx-calibrated": _onnx_calibrated, "board": _board,
+           "trained": _trained}
 
 
 @pytest.fixture(scope="module")

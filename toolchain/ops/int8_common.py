@@ -91,8 +91,8 @@ def prepare_rescale(op, g) -> None:
 #     dL/dx_real = (1 / s_x) * sum w_q * g_acc          dL/dw_q = sum g_acc * (x_q - zp_x)      dL/db_q = sum g_acc
 # and the QAS step of a stored integer is -lr * (its gradient) / (its scale)^2 (toolchain/train/update.py).
 
-#: attrs of the forward op the backward op does not keep: the kernel choice and patch stage are the forward's
-BACKWARD_DROPPED_ATTRS = ("kernel_choice", "patch")
+#: attrs of the forward op the backward op does not keep: its kernel choice, patch stage, .tflite position and label
+BACKWARD_DROPPED_ATTRS = ("kernel_choice", "patch", "tflite_op", "tflite_index", "tflite_outputs", "label")
 
 
 def weight_layer_backward(op, g, b) -> None:

@@ -12,7 +12,6 @@ bit (loss within 1e-5: the C's logf); a disagreement is a failure (exit 1), neve
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from .. import cortexm, host, outdir, reference
 from ..board import get_board
+from ..budget import Schedule
 from ..codegen import emit_c
 from ..data import TestData, load_test_data, model_inputs
 from ..driver import Step, compile_model, quiet
@@ -27,6 +27,7 @@ from ..errors import BudgetError, InputError, TrainingError, ValidationError
 from ..importers import import_model
 from ..ir import Graph
 from ..memory import plan_memory
+from ..report import compile_report, write_report
 from ..verifier import verify
 from .export import write_trained_tflite
 from .graph import TrainingOptions, build_training_graph, find_head
@@ -116,9 +117,14 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
         losses, logits, params = split_training_outputs(raw, tg, len(records))
         step(f"check the first {min(CHECKED_STEPS, len(order))} steps against the numpy reference")
         check = check_against_numpy(tg, records, losses, logits, min(CHECKED_STEPS, len(order)))
-        report = training_report(tg, plan, scheme_text, epochs, options, order, labels, losses, logits, params,
-                                 evaluation, len(eval_xs), measured, board, check, model)
+        report = compile_report(Schedule(graph=tg, plan=plan, layer_plan=plan, patched_plan=None,
+                                         schedule_reason="training step: layer by layer (forward, then backward)",
+                                         arena_budget=None, source_graph=tg), model, board)
+        report.update(training_report(tg, plan, scheme_text, epochs, options, order, labels, losses, logits, params,
+                                      evaluation, len(eval_xs), measured, board, check, model))
         report["training"]["memory"] = memory
+        if measured:
+            report.update(peak_sram_bytes=measured["peak_sram_bytes"], flash_bytes=measured["flash_bytes"])
         arrays: dict = {name: a for name, a in params.items()}
         np.savez(staging / "trained_params.npz", **arrays)  # the trained parameters by tensor name
         step(f"write the trained model ({TRAINED_TFLITE}) and run it in TFLite Micro")
@@ -130,7 +136,7 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
             report["training"]["tflm_eval_accuracy"] = _accuracy(
                 tflm_logits.astype(np.float64), np.asarray(evaluation.labels))  # type: ignore[union-attr]
         del exported
-        (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        write_report(staging, report, tg, plan)  # report.json / .md and plan.json, as a build writes them
         if not check["passed"]:
             raise ValidationError(f"the C training step differs from the numpy reference: {check['failure']}")
     outdir.record(out, [out / "report.json"])
@@ -217,7 +223,7 @@ def training_report(tg: Graph, plan, scheme_text: str, epochs: int, options: Tra
                 if evaluation is not None else None)
     trained_bytes = sum(a.nbytes for a in params.values())
     report = dict(
-        model=model.name, board=board, scheme=scheme_text, layers=meta["layers"], classes=meta["classes"],
+        model=model.name, board=board, scheme=scheme_text, trained_layers=meta["layers"], classes=meta["classes"],
         new_head=meta["new_head"], epochs=epochs, steps=steps, lr=options.lr, rounding=options.rounding,
         seed=options.seed, loss_per_epoch=loss_per_epoch, train_accuracy_last_epoch=train_acc,
         eval_samples=n_eval, eval_accuracy=eval_acc, trained_parameter_bytes=trained_bytes,
