@@ -68,6 +68,9 @@ class StepResult:
     param_grads: dict[str, np.ndarray]  # dL/d(stored value) of every trained parameter (integer domain for int8)
     steps: dict[str, np.ndarray] = field(default_factory=dict)  # pre-rounding steps (LSB) of the int8 parameters
     bias_saturated: int = 0  # biases that hit +-bias_max (the bound is edgec's choice: tests keep this 0)
+    #: per op, max |surrogate value / s_y + zp_y - exact int8| over outputs inside the clamp: the surrogate's own
+    #: check (its geometry, padding, grouping and scales reproduce the int8 layer up to its final rounding)
+    surrogate_lsb: dict[str, float] = field(default_factory=dict)
 
 
 class TorchTrainer:
@@ -120,6 +123,7 @@ class TorchTrainer:
         q: dict[str, np.ndarray] = {tg.inputs[0]: x}
         real: dict[str, torch.Tensor] = {tg.inputs[0]: self._real(tg.inputs[0], x)}
         logits = None
+        surrogate_lsb: dict[str, float] = {}
         for op in self.forward:
             if op is self.head:
                 logits = F.linear(real[op.inputs[0]], leaves[op.inputs[1]], leaves[op.inputs[2]])
@@ -134,6 +138,11 @@ class TorchTrainer:
             exact = np.asarray(exact).reshape(tg.t(out).shape)
             q[out] = exact
             z = self._surrogate(op, real, leaves)
+            inside = (exact > op.params.get("act_min", -128)) & (exact < op.params.get("act_max", 127))
+            if inside.any():
+                yt = tg.t(out)
+                lsb = z.detach().numpy() / float(yt.scale) + yt.zero_point - exact
+                surrogate_lsb[op.name] = float(np.abs(lsb[inside]).max())
             y = z + (self._real(out, exact) - z).detach()  # the exact value, the surrogate's gradient
             if op.type in MASKED:
                 p = op.params
@@ -152,7 +161,7 @@ class TorchTrainer:
         param_grads = {n: t.grad.numpy().copy() if t.grad is not None else np.zeros(t.shape)
                        for n, t in leaves.items()}
         result = StepResult(loss=float(loss.detach()), logits=logits.detach().numpy().copy(), int8=q, grads=grads,
-                            param_grads=param_grads)
+                            param_grads=param_grads, surrogate_lsb=surrogate_lsb)
         self._update(result)
         return result
 
