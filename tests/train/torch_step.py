@@ -71,6 +71,9 @@ class StepResult:
     #: per op, max |surrogate value / s_y + zp_y - exact int8| over outputs inside the clamp: the surrogate's own
     #: check (its geometry, padding, grouping and scales reproduce the int8 layer up to its final rounding)
     surrogate_lsb: dict[str, float] = field(default_factory=dict)
+    #: per tensor, max |gradient| for a unit gradient on one logit: the floor of the gradients' relative errors
+    #: (a nearly saturated softmax makes dL/dz tiny, where float32's p - 1 cancels)
+    grad_scale: dict[str, float] = field(default_factory=dict)
 
 
 class TorchTrainer:
@@ -155,13 +158,23 @@ class TorchTrainer:
                 t.retain_grad()
         logits.retain_grad()
         loss = F.cross_entropy(logits, torch.tensor([int(label)]))
-        loss.backward()
+        loss.backward(retain_graph=True)
         grads = {n: t.grad.numpy().copy() for n, t in real.items() if t.requires_grad and t.grad is not None}
         grads[tg.meta["training"]["logits"]] = logits.grad.numpy().copy()
         param_grads = {n: t.grad.numpy().copy() if t.grad is not None else np.zeros(t.shape)
                        for n, t in leaves.items()}
+        # each tensor's gradient for a unit gradient on one logit (the largest over the logits): the size its
+        # gradient has when the loss gradient is O(1), the scale float32 rounding in the loss gradient works on
+        tracked = [n for n, t in real.items() if t.requires_grad]
+        scale = dict.fromkeys(tracked, 0.0)
+        for k in range(logits.shape[1] if tracked else 0):
+            units = torch.autograd.grad(logits[0, k], [real[n] for n in tracked], retain_graph=True,
+                                        allow_unused=True)
+            for n, u in zip(tracked, units):
+                scale[n] = max(scale[n], float(u.abs().max()) if u is not None else 0.0)
+        scale[tg.meta["training"]["logits"]] = 1.0
         result = StepResult(loss=float(loss.detach()), logits=logits.detach().numpy().copy(), int8=q, grads=grads,
-                            param_grads=param_grads, surrogate_lsb=surrogate_lsb)
+                            param_grads=param_grads, surrogate_lsb=surrogate_lsb, grad_scale=scale)
         self._update(result)
         return result
 
@@ -287,18 +300,17 @@ def edgec_step(tg: Graph, state, x: np.ndarray, label: int) -> EdgecStep:
     steps some other way)."""
     import sys
 
-    from edgec.ops import base
     from edgec.train import run, update
 
     current: list[str | None] = [None]
     recorded: dict[str, list[tuple[str, np.ndarray]]] = {}
-    original_run = base.Operator.run_reference
+    patches: list[tuple[object, str, object, object]] = []
+    for impl in {id(REGISTRY[op.type]): REGISTRY[op.type] for op in tg.ops}.values():
+        def traced_run(op, g, inputs, *rest, _run=impl.run_reference, **kw):  # the op whose update runs
+            current[0] = op.name
+            return _run(op, g, inputs, *rest, **kw)
 
-    def traced_run(self, op, g, inputs):
-        current[0] = op.name
-        return original_run(self, op, g, inputs)
-
-    patches = [(base.Operator, "run_reference", original_run, traced_run)]
+        patches.append((impl, "run_reference", None, traced_run))  # an instance attribute over the method
     for fn in ("update_nearest", "update_bias"):
         original = getattr(update, fn)
 
@@ -318,7 +330,10 @@ def edgec_step(tg: Graph, state, x: np.ndarray, label: int) -> EdgecStep:
         values = run._run(tg, state, tg.ops, feeds)
     finally:
         for obj, attr, old, _ in patches:
-            setattr(obj, attr, old)
+            if old is None:
+                delattr(obj, attr)
+            else:
+                setattr(obj, attr, old)
     return EdgecStep(loss=float(values[tg.outputs[0]][0]), logits=values[tg.outputs[1]], values=values,
                      steps=recorded)
 
@@ -347,10 +362,10 @@ def edgec_gradients(tg: Graph, values: dict[str, np.ndarray]) -> dict[str, np.nd
     return grads
 
 
-def relative_error(a: np.ndarray, b: np.ndarray) -> float:
-    """max |a - b| / max |b| (0 when both are 0)."""
+def relative_error(a: np.ndarray, b: np.ndarray, floor: float = 0.0) -> float:
+    """max |a - b| / max(max |b|, floor) (0 when both are 0)."""
     a, b = np.asarray(a, np.float64).reshape(-1), np.asarray(b, np.float64).reshape(-1)
     assert a.shape == b.shape, f"{a.shape} vs {b.shape}"
-    top = float(np.abs(b).max(initial=0.0))
+    top = max(float(np.abs(b).max(initial=0.0)), floor)
     worst = float(np.abs(a - b).max(initial=0.0))
     return worst / top if top > 0 else worst
