@@ -187,7 +187,7 @@ def compare_steps(tg: Graph, inputs: list[tuple[np.ndarray, int]], what: str) ->
                 if not recorded or param not in ours.steps:
                     continue
                 theirs_step = np.concatenate(recorded)
-                ours_step = _trained_in_order(tg, layer, ours.steps[param], rule, theirs_step.size)
+                ours_step = _trained_in_order(layer, ours.steps[param], rule)
                 err = relative_error(theirs_step, ours_step)
                 assert err <= TOL, f"{where}: {name} {rule} steps {err:.3g} relative"
                 stats["step_rel"] = max(stats["step_rel"], err)
@@ -221,15 +221,14 @@ def compare_steps(tg: Graph, inputs: list[tuple[np.ndarray, int]], what: str) ->
     return stats
 
 
-def _trained_in_order(tg: Graph, layer, step: np.ndarray, rule: str, size: int) -> np.ndarray:
+def _trained_in_order(layer, step: np.ndarray, rule: str) -> np.ndarray:
     """torch's steps of the trained slice in the spec's order (o asc, ky, kx, i asc; depthwise o asc, ky, kx)."""
     if rule == "update_bias":
         return step.reshape(-1)
     c = layer.weight_channels
     if layer.op.type == "depthwise_conv2d":
         sel = step[0, :, :, :c * layer.op.attrs["depth_multiplier"]]  # [ky, kx, o]
-        spec_order, layout = np.moveaxis(sel, 2, 0).reshape(-1), sel.reshape(-1)
-        return spec_order if size == spec_order.size else layout
+        return np.moveaxis(sel, 2, 0).reshape(-1)  # o asc, then ky, kx (no channel is frozen in these models)
     return step[..., :c].reshape(-1)
 
 
