@@ -1,0 +1,31 @@
+"""edgec train on every emulated core with an FPU: the firmware's training steps equal the numpy reference bit for
+bit (the command checks its first steps and fails otherwise), and the board figures are measured."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from run_cli import edgec
+from small_models import patch_stage_net
+
+
+@pytest.mark.parametrize("board, core", [("nucleo_l4r5zi", "M4"), ("nucleo_f746zg", "M7"),
+                                         ("nucleo_u575zi", "M33"), ("mps3_an547", "M55")])
+def test_training_steps_on_the_emulated_board_equal_numpy(tmp_path, board, core):
+    model = tmp_path / "net.tflite"
+    model.write_bytes(patch_stage_net())
+    rng = np.random.default_rng(2)
+    np.savez(tmp_path / "d.npz", x=rng.uniform(-0.06, 0.06, (5, 1, 32, 32, 3)).astype(np.float32),
+             labels=np.arange(5) % 3)
+    res = edgec("train", model, "--data", tmp_path / "d.npz", "--eval", tmp_path / "d.npz", "--scheme", "last:2",
+                "--classes", "3", "--lr", "0.05", "--rounding", "stochastic", "--board", board, "--out",
+                tmp_path / "o", "--json", timeout=600)
+    assert res.returncode == 0, res.stderr
+    t = json.loads(res.stdout)["training"]
+    assert t["numpy_check"] == {"steps": 5, "passed": True, "failure": None}, core
+    assert t["instructions_per_step"] > t["instructions_forward"] > 0 and t["instructions_backward"] > 0
+    layers = t["layer_instructions"]
+    assert any(r["op"] == "conv2d_backward" and r["instructions"] > 0 for r in layers)
+    assert t["peak_sram_bytes"] >= t["memory"]["total_bytes"]  # statics + arena + stack >= arena + parameters
