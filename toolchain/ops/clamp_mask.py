@@ -82,6 +82,10 @@ class ApplyMask(Operator):
     not_exportable = TRAINING_ONLY
     backward = None
 
+    def in_place_inputs(self, op, g):
+        """Element e of the output reads element e of the gradient only: it may overwrite the gradient."""
+        return (0,)
+
     def reference(self, op, g, inputs):
         grad = np.asarray(inputs[0], np.float32)
         passes = unpack_mask(np.asarray(inputs[1]), grad.shape)

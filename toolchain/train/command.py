@@ -22,7 +22,7 @@ from ..board import get_board
 from ..budget import Schedule
 from ..codegen import emit_c
 from ..data import TestData, load_test_data, model_inputs
-from ..driver import Step, compile_model, quiet
+from ..driver import Step, compile_model, quiet, search_patch_schedule
 from ..errors import BudgetError, InputError, TrainingError, ValidationError
 from ..importers import import_model
 from ..ir import Graph
@@ -38,6 +38,9 @@ TRAINED_TFLITE = "model_trained.tflite"
 
 #: training steps the numpy reference recomputes to check the C (each costs a numpy forward and backward)
 CHECKED_STEPS = 8
+#: the MAC overhead a patch-based first stage may cost (edgec build's default cap): the frozen first layers of a
+#: training step run per spatial patch when that lowers the arena (MCUNetV2's patch-based inference, memory.md)
+PATCH_MAC_OVERHEAD = 0.20
 #: training steps run with per-layer instruction markers on an emulated board (instructions per step)
 MEASURED_STEPS = 2
 
@@ -90,6 +93,10 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
         tg = verify(build_training_graph(g, parse_scheme(scheme_text, g, head), options))
         step("plan memory (forward, saved tensors, gradients)")
         plan = plan_memory(tg)
+        step("search patch-based schedules for the frozen first layers")
+        patched = search_patch_schedule(tg, PATCH_MAC_OVERHEAD, plan)
+        if patched is not None and patched[1].arena_bytes < plan.arena_bytes:
+            tg, plan = patched  # the same ops (marked attrs["patch"]): the numpy reference runs them whole
         memory = memory_per_phase(tg, plan)
         check_training_budget(memory, target, sram_budget, tg, plan)
         step("emit C")
@@ -117,9 +124,10 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
         losses, logits, params = split_training_outputs(raw, tg, len(records))
         step(f"check the first {min(CHECKED_STEPS, len(order))} steps against the numpy reference")
         check = check_against_numpy(tg, records, losses, logits, min(CHECKED_STEPS, len(order)))
+        reason = ("training step: the first layers per spatial patch (smaller arena), then layer by layer"
+                  if plan.patch is not None else "training step: layer by layer (forward, then backward)")
         report = compile_report(Schedule(graph=tg, plan=plan, layer_plan=plan, patched_plan=None,
-                                         schedule_reason="training step: layer by layer (forward, then backward)",
-                                         arena_budget=None, source_graph=tg), model, board)
+                                         schedule_reason=reason, arena_budget=None, source_graph=tg), model, board)
         report.update(training_report(tg, plan, scheme_text, epochs, options, order, labels, losses, logits, params,
                                       evaluation, len(eval_xs), measured, board, check, model))
         report["training"]["memory"] = memory
