@@ -29,6 +29,8 @@ COMMON_RUNTIME = ["edgec_fixedpoint.h", "edgec_broadcast.h", "edgec_region.h", "
 DSP_RUNTIME = ["edgec_acle.h"]
 #: copied for a training graph (toolchain/train/graph.py)
 TRAINING_RUNTIME = ["edgec_train.h"]
+#: runtime/edgec_param_store.{c,h}: a training graph's parameters saved to flash, safe against power loss
+PARAM_STORE = "edgec_param_store"
 
 
 def _training(g: Graph, ctx: EmitContext) -> dict | None:
@@ -125,6 +127,8 @@ def emit_c(g: Graph, plan: MemoryPlan, out_dir: Path) -> list[str]:
                            traces=traces))
     kernels = sorted({kern for op in g.ops for kern in REGISTRY[op.type].kernels_for(op, g)})
     training = _training(g, ctx)
+    if training is not None:  # the flash store of the trained parameters (<prefix>_params_load / _save)
+        kernels.append(PARAM_STORE)
     env = _env()
     guard = prefix.upper()
     common = dict(g=g, model_name=c_comment_text(g.name), prefix=prefix, guard=guard, arena_bytes=plan.arena_bytes,

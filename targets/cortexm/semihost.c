@@ -8,6 +8,7 @@
 #define SYS_WRITE0 0x04
 #define SYS_WRITE 0x05
 #define SYS_READ 0x06
+#define SYS_SEEK 0x0A
 #define SYS_EXIT 0x18
 #define SYS_EXIT_EXTENDED 0x20
 #define ADP_STOPPED_APPLICATION_EXIT 0x20026
@@ -41,6 +42,11 @@ int32_t sh_write(int32_t handle, const void *buf, uint32_t len) {
 int32_t sh_close(int32_t handle) {
     uint32_t block[1] = {(uint32_t)handle};
     return sh_call(SYS_CLOSE, block);
+}
+
+int32_t sh_seek(int32_t handle, uint32_t position) {
+    uint32_t block[2] = {(uint32_t)handle, position};
+    return sh_call(SYS_SEEK, block);
 }
 
 void sh_write0(const char *s) {

@@ -11,6 +11,8 @@
 
 #define SH_MODE_RB 1 /* fopen mode "rb" */
 #define SH_MODE_WB 5 /* fopen mode "wb" */
+#define SH_MODE_RPB 3 /* fopen mode "r+b": read and write an existing file */
+#define SH_MODE_WPB 7 /* fopen mode "w+b": create (or truncate), read and write */
 
 /* SYS_OPEN: a host file, or ":tt" for the console. Returns a handle >= 0, or -1. */
 int32_t sh_open(const char *path, int32_t mode);
@@ -18,6 +20,8 @@ int32_t sh_open(const char *path, int32_t mode);
 int32_t sh_read(int32_t handle, void *buf, uint32_t len);
 int32_t sh_write(int32_t handle, const void *buf, uint32_t len);
 int32_t sh_close(int32_t handle);
+/* SYS_SEEK: the absolute byte position of the next read or write. Returns 0 on success. */
+int32_t sh_seek(int32_t handle, uint32_t position);
 /* SYS_WRITE0: a NUL-terminated string to the host console. */
 void sh_write0(const char *s);
 /* sh_write0 of "prefix0x%08x" without printf */
