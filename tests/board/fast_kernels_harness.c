@@ -1,12 +1,13 @@
-/* fast_vs_portable.c - the fast (DSP) int8 kernels against the portable ones, byte for byte, on random cases.
+/* fast_vs_portable.c - the fast (DSP, MVE) int8 kernels against the portable ones, byte for byte, on random cases.
  *
  * Built for an emulated core (Cortex-M4/M7/M33/M55: the ACLE instructions) or for the host (their C models, under
  * ASan/UBSan). Each case draws a shape, zero points at either end of the int8 range, per-channel multipliers with
  * right and left shifts, a fused-activation clamp and a rounding mode (TFLite's or onnxruntime's) from one
  * xorshift32 seed, runs the portable kernel and the fast kernel on the same inputs (in place too, where the kernel
- * supports it) and compares every output byte. It reports `cases=N mismatches=M` and, on a mismatch, the case
- * seed and the first differing byte. The portable kernels are the reference: the whole-model tests compare them
- * with TFLite Micro.
+ * supports it) and compares every output byte. On a core with Helium (Cortex-M55) the MVE kernels run on the
+ * same cases too. It reports `cases=N mismatches=M mve_cases=K` (N the DSP kernels' cases, K the MVE kernels') and,
+ * on a mismatch, the case seed and the first differing byte. The portable kernels are the reference: the
+ * whole-model tests compare them with TFLite Micro.
  */
 #include <stdint.h>
 #include <string.h>
@@ -17,6 +18,12 @@
 #include "depthwise_conv2d_s8_dsp.h"
 #include "fully_connected_s8.h"
 #include "fully_connected_s8_dsp.h"
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) /* the Helium kernels: Cortex-M55 only */
+#define HAVE_MVE 1
+#include "fully_connected_s8_mve.h"
+#else
+#define HAVE_MVE 0
+#endif
 
 #ifdef __arm__
 #include "semihost.h"
@@ -88,7 +95,11 @@ static void requant_params(int32_t channels, int32_t *act_min, int32_t *act_max)
     }
 }
 
-static uint32_t cases, mismatches;
+#if HAVE_MVE
+static int32_t bias_folded[MAX_C]; /* the Helium kernels' start values (edgec_mve.h) */
+#endif
+
+static uint32_t cases, mve_cases, mismatches;
 static void compare(const char *kernel, uint32_t seed, const int8_t *a, const int8_t *b, int32_t n) {
     cases++;
     for (int32_t i = 0; i < n; i++) {
@@ -215,6 +226,13 @@ static void fully_connected_case(uint32_t seed) {
     edgec_fully_connected_s8(&p, input, out_ref);
     edgec_fully_connected_s8_dsp(&p, input, out_fast);
     compare("fully_connected", seed, out_ref, out_fast, p.batches * p.out_c);
+#if HAVE_MVE
+    edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.depth, bias_folded);
+    memset(out_fast, 0x5a, (size_t)(p.batches * p.out_c));
+    edgec_fully_connected_s8_mve(&p, bias_folded, input, out_fast);
+    compare("fully_connected mve", seed, out_ref, out_fast, p.batches * p.out_c);
+    cases--, mve_cases++;
+#endif
 }
 
 static void depthwise_case(uint32_t seed) {
@@ -270,6 +288,7 @@ int main(void) {
     }
     say("edgec_fast_kernels: cases=", cases);
     say(" mismatches=", mismatches);
+    say(" mve_cases=", mve_cases);
     say_end();
 #ifdef __arm__
     sh_exit(mismatches == 0 ? 0 : 1);
