@@ -20,6 +20,7 @@
 #include "fully_connected_s8_dsp.h"
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) /* the Helium kernels: Cortex-M55 only */
 #define HAVE_MVE 1
+#include "conv2d_s8_mve.h"
 #include "fully_connected_s8_mve.h"
 #else
 #define HAVE_MVE 0
@@ -97,6 +98,9 @@ static void requant_params(int32_t channels, int32_t *act_min, int32_t *act_max)
 
 #if HAVE_MVE
 static int32_t bias_folded[MAX_C]; /* the Helium kernels' start values (edgec_mve.h) */
+static int8_t scratch8[2048];      /* 4 x ceil16(k_h * k_w * in_c) int8 at the most */
+/* the last compare was an MVE kernel's: counted apart */
+static void count_mve(void);
 #endif
 
 static uint32_t cases, mve_cases, mismatches;
@@ -116,6 +120,10 @@ static void compare(const char *kernel, uint32_t seed, const int8_t *a, const in
         }
     }
 }
+
+#if HAVE_MVE
+static void count_mve(void) { cases--, mve_cases++; }
+#endif
 
 static void pointwise_case(uint32_t seed) {
     edgec_conv2d_s8_params p;
@@ -153,6 +161,17 @@ static void pointwise_case(uint32_t seed) {
     memcpy(in_place, input, (size_t)(pixels * p.in_c));
     edgec_conv2d_s8_pointwise_dsp(&p, in_place, in_place, scratch16);
     compare("pointwise in place", seed, out_ref, in_place, pixels * p.out_c);
+#if HAVE_MVE
+    edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.in_c, bias_folded);
+    memset(out_fast, 0x5a, (size_t)(pixels * p.out_c));
+    edgec_conv2d_s8_pointwise_mve(&p, bias_folded, input, out_fast, scratch8);
+    compare("pointwise mve", seed, out_ref, out_fast, pixels * p.out_c);
+    count_mve();
+    memcpy(in_place, input, (size_t)(pixels * p.in_c));
+    edgec_conv2d_s8_pointwise_mve(&p, bias_folded, in_place, in_place, scratch8);
+    compare("pointwise mve in place", seed, out_ref, in_place, pixels * p.out_c);
+    count_mve();
+#endif
 }
 
 /* TFLite SAME padding: out = ceil(in / stride), the smaller half of the padding first; VALID: no padding */
@@ -202,6 +221,13 @@ static void im2col_case(uint32_t seed) {
     edgec_conv2d_s8(&p, input, out_ref);
     edgec_conv2d_s8_im2col_dsp(&p, input, out_fast, scratch16);
     compare("im2col conv", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
+#if HAVE_MVE
+    edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.k_h * p.k_w * p.in_c, bias_folded);
+    memset(out_fast, 0x5a, (size_t)(p.out_h * p.out_w * p.out_c));
+    edgec_conv2d_s8_im2col_mve(&p, bias_folded, input, out_fast, scratch8);
+    compare("im2col conv mve", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
+    count_mve();
+#endif
 }
 
 static void fully_connected_case(uint32_t seed) {
@@ -231,7 +257,7 @@ static void fully_connected_case(uint32_t seed) {
     memset(out_fast, 0x5a, (size_t)(p.batches * p.out_c));
     edgec_fully_connected_s8_mve(&p, bias_folded, input, out_fast);
     compare("fully_connected mve", seed, out_ref, out_fast, p.batches * p.out_c);
-    cases--, mve_cases++;
+    count_mve();
 #endif
 }
 

@@ -15,9 +15,10 @@ from edgec import validate
 
 BOARD = "mps3_an547"
 # model file, samples, the op types that must run a Helium kernel, at most this many instructions per MAC (the DSP
-# kernels on the same core: ad01 2.03 per MAC)
+# kernels on the same core: ad01 2.03 per MAC, kws 2.72)
 CASES = {
     "ad01": ("ad01_int8.tflite", 20, {"FULLY_CONNECTED"}, 0.5),
+    "kws": ("kws_ref_model.tflite", 10, {"FULLY_CONNECTED", "CONV_2D"}, 1.5),
 }
 
 
