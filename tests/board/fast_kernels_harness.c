@@ -21,6 +21,7 @@
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) /* the Helium kernels: Cortex-M55 only */
 #define HAVE_MVE 1
 #include "conv2d_s8_mve.h"
+#include "depthwise_conv2d_s8_mve.h"
 #include "fully_connected_s8_mve.h"
 #else
 #define HAVE_MVE 0
@@ -123,6 +124,15 @@ static void compare(const char *kernel, uint32_t seed, const int8_t *a, const in
 
 #if HAVE_MVE
 static void count_mve(void) { cases--, mve_cases++; }
+
+/* depthwise weights are [k_h * k_w, out_c]: channel o's taps are a column */
+static void edgec_fold_bias_s8_dw(const edgec_depthwise_conv2d_s8_params *p) {
+    for (int32_t o = 0; o < p->out_c; o++) {
+        uint32_t sum = 0;
+        for (int32_t t = 0; t < p->k_h * p->k_w; t++) sum += (uint32_t)(int32_t)p->weights[t * p->out_c + o];
+        bias_folded[o] = (int32_t)((p->bias ? (uint32_t)p->bias[o] : 0u) + (uint32_t)p->input_offset * sum);
+    }
+}
 #endif
 
 static void pointwise_case(uint32_t seed) {
@@ -297,6 +307,20 @@ static void depthwise_case(uint32_t seed) {
         edgec_depthwise_conv2d_s8_dsp(&p, in_place, in_place, plane);
         compare("depthwise in place", seed, out_ref, in_place, p.out_h * p.out_w * p.out_c);
     }
+#if HAVE_MVE
+    if (!edgec_depthwise_conv2d_s8_mve_fits(&p) || edgec_depthwise_conv2d_s8_mve_plane_bytes(&p) > MAX_ACT) return;
+    edgec_fold_bias_s8_dw(&p);
+    memset(out_fast, 0x5a, (size_t)(p.out_h * p.out_w * p.out_c));
+    edgec_depthwise_conv2d_s8_mve(&p, bias_folded, input, out_fast, plane);
+    compare("depthwise mve", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
+    count_mve();
+    if (p.depth_multiplier == 1 && p.out_h * p.out_w <= p.in_h * p.in_w) {
+        memcpy(in_place, input, (size_t)(p.in_h * p.in_w * p.in_c));
+        edgec_depthwise_conv2d_s8_mve(&p, bias_folded, in_place, in_place, plane);
+        compare("depthwise mve in place", seed, out_ref, in_place, p.out_h * p.out_w * p.out_c);
+        count_mve();
+    }
+#endif
 }
 
 int main(void) {

@@ -25,8 +25,8 @@ KERNELS = ["conv2d_s8", "conv2d_s8_dsp", "depthwise_conv2d_s8", "depthwise_conv2
            "fully_connected_s8_dsp"]
 CASES = 5304  # 1,000 seeds: pointwise (and in place), FC, depthwise (and in place where allowed), im2col
 # the Helium (MVE) kernels, compiled and run on the Cortex-M55 only, on the same seeds' cases
-MVE_KERNELS = ["conv2d_s8_mve", "fully_connected_s8_mve"]
-MVE_CASES = 3827  # FC, pointwise (and in place), im2col
+MVE_KERNELS = ["conv2d_s8_mve", "depthwise_conv2d_s8_mve", "fully_connected_s8_mve"]
+MVE_CASES = 5292  # FC, pointwise (and in place), im2col, depthwise (and in place) when it fits the MVE kernel
 
 
 def _folder(tmp_path: Path) -> Path:
