@@ -3,6 +3,9 @@
 layers (bench/results/cmsis_nn_layers.json, measured by bench/cmsis_nn_layers.py from a checkout outside the
 repository) and against the best published MLPerf Tiny results on a Cortex-M4 at 120 MHz.
 
+On a board with Helium (the M55) the fast kernels are the MVE kernels; the same models also run with
+`--kernels dsp` (the DSP kernels the M55 ran before them), so the M55 has portable, DSP and MVE figures.
+
 Every figure is an instruction count from QEMU's TCG plugin (targets/cortexm/insncount.c): instructions, not
 cycles. `cycles_estimate` weighs the plugin's per-class counts (loads, stores, multiplies, branches, ...) with the
 core's published timings (toolchain/cortexm.py, CYCLE_TABLE) and is labelled as an estimate. Every run also
@@ -19,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from edgec import validate
+from edgec.board import get_board
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = ROOT.parent / "shared" / "models" / "mlperf-tiny"
@@ -79,6 +83,33 @@ def render(results: dict, boards: list[str], models: list[str]) -> str:
                        f"{f['instructions'] / p['instructions']:.3f} | {f['macs'] / f['instructions']:.3f} | "
                        f"{p['flash']:,} / {f['flash']:,} | {p['arena']:,} / {f['arena']:,} | "
                        f"{f'{cycles:,}' if cycles else '-'} | {published} |")
+    helium = [b for b in boards if "dsp" in results[models[0]][b]]
+    m4 = "nucleo_l4r5zi"
+    for b in helium:
+        out += ["", f"## {b} ({get_board(b).core}): portable vs DSP vs Helium (MVE) kernels", "",
+                "| model | MACs | portable | DSP (`--kernels dsp`) | MVE (default) | MVE / DSP | "
+                f"MAC per instruction (MVE) | M4 ({m4}) DSP | M4 DSP / M55 MVE (target >= 3) | MVE cycles (estimate) |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for m in models:
+            r = results[m][b]
+            p, d, f = r["portable"], r["dsp"], r["auto"]
+            base = results[m][m4]["auto"]["instructions"] if m4 in boards else None
+            ratio = f"{base:,} | {base / f['instructions']:.2f}" if base else "- | -"
+            cycles = f["cycles_estimate"]
+            out.append(f"| {m} | {f['macs']:,} | {p['instructions']:,} | {d['instructions']:,} | "
+                       f"{f['instructions']:,} | {f['instructions'] / d['instructions']:.3f} | "
+                       f"{f['macs'] / f['instructions']:.3f} | {ratio} | {f'{cycles:,}' if cycles else '-'} |")
+        out += ["", f"### Per layer on {b}: instructions, portable vs DSP vs MVE", ""]
+        for m in models:
+            r = results[m][b]
+            out += [f"#### {m}", "",
+                    "| # | layer | op | MACs | kernel (MVE run) | portable | DSP | MVE | MAC/instr MVE |",
+                    "|---:|---|---|---:|---|---:|---:|---:|---:|"]
+            for k, (lf, ld, lp) in enumerate(zip(r["auto"]["layers"], r["dsp"]["layers"], r["portable"]["layers"])):
+                out.append(f"| {k} | {lf['name']} | {lf['op']} | {lf['macs']:,} | {lf['kernel'] or '-'} | "
+                           f"{lp['instructions']:,} | {ld['instructions']:,} | {lf['instructions']:,} | "
+                           f"{_per_instruction(lf['macs'], lf['instructions'])} |")
+            out.append("")
     out += ["", "## Per layer on the Cortex-M4 (nucleo_l4r5zi): instructions, fast vs portable vs CMSIS-NN", ""]
     board = "nucleo_l4r5zi" if "nucleo_l4r5zi" in boards else boards[0]
     for m in models:
@@ -108,8 +139,8 @@ def main() -> None:
         for m in models:
             results[m] = {}
             for b in boards:
-                results[m][b] = {k: run(MODELS_DIR / MODELS[m], b, k, a.samples, Path(tmp))
-                                 for k in ("portable", "auto")}
+                modes = ("portable", "dsp", "auto") if get_board(b).mve else ("portable", "auto")
+                results[m][b] = {k: run(MODELS_DIR / MODELS[m], b, k, a.samples, Path(tmp)) for k in modes}
                 p, f = results[m][b]["portable"], results[m][b]["auto"]
                 print(f"{m:4s} {b:14s} portable {p['instructions']:>12,}  fast {f['instructions']:>12,}  "
                       f"x{p['instructions'] / f['instructions']:.2f}", flush=True)

@@ -152,9 +152,11 @@ def schedule_options(fn):
                           "[default: only when layer by layer does not fit the budget]."),
         click.option("--max-mac-overhead", type=FiniteFloat(0, 1000), default=20.0, show_default=True,
                      help="Patch search: most extra MACs allowed for the recomputed halos, in percent."),
-        click.option("--kernels", type=click.Choice(["auto", "portable"]), default="auto", show_default=True,
-                     help="auto: per layer, the fastest kernel the board's core runs (DSP kernels on Cortex-M4/M7/"
-                          "M33/M55); portable: the portable C kernels everywhere (the reference)."),
+        click.option("--kernels", type=click.Choice(["auto", "portable", "dsp"]), default="auto",
+                     show_default=True,
+                     help="auto: per layer, the fastest kernel the board's core runs (Helium kernels on the M55, DSP "
+                          "kernels on Cortex-M4/M7/M33); portable: the portable C kernels everywhere (the reference); "
+                          "dsp: no Helium kernels (what an M55 runs without them, for measurements)."),
     ]):
         fn = option(fn)
     return fn

@@ -27,6 +27,8 @@ from .patch_emit import stage_layer
 COMMON_RUNTIME = ["edgec_fixedpoint.h", "edgec_broadcast.h", "edgec_region.h", "edgec_float.h"]
 #: copied only when a chosen fast kernel includes it (a host build stays as it was)
 DSP_RUNTIME = ["edgec_acle.h"]
+# what the Helium kernels (*_mve.c, chosen for an MVE core only) include besides their own header
+MVE_RUNTIME = ["edgec_mve.h"]
 #: copied for a training graph (toolchain/train/graph.py)
 TRAINING_RUNTIME = ["edgec_train.h"]
 #: runtime/edgec_param_store.{c,h}: a training graph's parameters saved to flash, safe against power loss
@@ -150,6 +152,8 @@ def emit_c(g: Graph, plan: MemoryPlan, out_dir: Path) -> list[str]:
         needed += TRAINING_RUNTIME
     if any(k.endswith("_dsp") for k in kernels):
         needed += DSP_RUNTIME
+    if any(k.endswith("_mve") for k in kernels):
+        needed += MVE_RUNTIME
     for fname in needed:
         with resources.as_file(src / fname) as p:
             shutil.copyfile(p, runtime_dir / fname)

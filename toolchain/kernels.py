@@ -2,23 +2,27 @@
 
 The portable kernels (runtime/<op>_s8.c) are the reference: plain C99, TFLite Micro's integer maths, every core
 and the host. A core with the DSP extension (Cortex-M4, M7, M33, M55) also has kernels written with its SIMD
-multiply-accumulates (runtime/*_dsp.c, through runtime/edgec_acle.h); each operator's module decides which of its
+multiply-accumulates (runtime/*_dsp.c, through runtime/edgec_acle.h), and the Cortex-M55 with Helium (MVE) kernels
+written with arm_mve.h (runtime/*_mve.c, through runtime/edgec_mve.h); each operator's module decides which of its
 layers one fits (`Operator.choose_kernel`: shape, stride, groups...). The choice and its reason are stored in
 op.attrs["kernel_choice"] (plain data, so the IR dump shows it) and reported per layer in report.json (`kernel`,
 `kernel_reason`). Every fast kernel computes the same bytes as the portable one (tests compare them, and whole
 models against TFLite Micro, at 0 LSB), so the choice changes speed, code size and scratch, never results.
 
-`--kernels portable` keeps the portable kernels everywhere (the reference, and what a measurement compares with).
+`--kernels portable` keeps the portable kernels everywhere (the reference, and what a measurement compares with);
+`--kernels dsp` chooses as if the core had no Helium (MVE): the DSP kernels on a Cortex-M55, for comparing the two.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from .board import Board
 from .ir import Graph, Op
 from .ops import REGISTRY
 from .ops.base import KernelTarget, is_float
 
-MODES = ("auto", "portable")
+MODES = ("auto", "portable", "dsp")
 
 
 def kernel_target(board: Board) -> KernelTarget:
@@ -28,9 +32,11 @@ def kernel_target(board: Board) -> KernelTarget:
 
 
 def select_kernels(g: Graph, target: KernelTarget, mode: str = "auto") -> Graph:
-    """Stores each int8 layer's fast kernel choice in op.attrs["kernel_choice"] (mode "auto"); "portable" clears
-    every choice. Float32 layers keep their portable kernels."""
+    """Stores each int8 layer's fast kernel choice in op.attrs["kernel_choice"] (mode "auto"; "dsp": as if the core
+    had no MVE); "portable" clears every choice. Float32 layers keep their portable kernels."""
     assert mode in MODES, mode
+    if mode == "dsp":
+        target = replace(target, mve=False)
     for op in g.ops:
         op.attrs.pop("kernel_choice", None)
         if mode == "portable" or is_float(op, g):

@@ -1,12 +1,13 @@
-/* fast_vs_portable.c - the fast (DSP) int8 kernels against the portable ones, byte for byte, on random cases.
+/* fast_vs_portable.c - the fast (DSP, MVE) int8 kernels against the portable ones, byte for byte, on random cases.
  *
  * Built for an emulated core (Cortex-M4/M7/M33/M55: the ACLE instructions) or for the host (their C models, under
  * ASan/UBSan). Each case draws a shape, zero points at either end of the int8 range, per-channel multipliers with
  * right and left shifts, a fused-activation clamp and a rounding mode (TFLite's or onnxruntime's) from one
  * xorshift32 seed, runs the portable kernel and the fast kernel on the same inputs (in place too, where the kernel
- * supports it) and compares every output byte. It reports `cases=N mismatches=M` and, on a mismatch, the case
- * seed and the first differing byte. The portable kernels are the reference: the whole-model tests compare them
- * with TFLite Micro.
+ * supports it) and compares every output byte. On a core with Helium (Cortex-M55) the MVE kernels run on the
+ * same cases too. It reports `cases=N mismatches=M mve_cases=K` (N the DSP kernels' cases, K the MVE kernels') and,
+ * on a mismatch, the case seed and the first differing byte. The portable kernels are the reference: the
+ * whole-model tests compare them with TFLite Micro.
  */
 #include <stdint.h>
 #include <string.h>
@@ -17,6 +18,14 @@
 #include "depthwise_conv2d_s8_dsp.h"
 #include "fully_connected_s8.h"
 #include "fully_connected_s8_dsp.h"
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) /* the Helium kernels: Cortex-M55 only */
+#define HAVE_MVE 1
+#include "conv2d_s8_mve.h"
+#include "depthwise_conv2d_s8_mve.h"
+#include "fully_connected_s8_mve.h"
+#else
+#define HAVE_MVE 0
+#endif
 
 #ifdef __arm__
 #include "semihost.h"
@@ -88,7 +97,14 @@ static void requant_params(int32_t channels, int32_t *act_min, int32_t *act_max)
     }
 }
 
-static uint32_t cases, mismatches;
+#if HAVE_MVE
+static int32_t bias_folded[MAX_C]; /* the Helium kernels' start values (edgec_mve.h) */
+static int8_t scratch8[2048];      /* 4 x ceil16(k_h * k_w * in_c) int8 at the most */
+/* the last compare was an MVE kernel's: counted apart */
+static void count_mve(void);
+#endif
+
+static uint32_t cases, mve_cases, mismatches;
 static void compare(const char *kernel, uint32_t seed, const int8_t *a, const int8_t *b, int32_t n) {
     cases++;
     for (int32_t i = 0; i < n; i++) {
@@ -105,6 +121,19 @@ static void compare(const char *kernel, uint32_t seed, const int8_t *a, const in
         }
     }
 }
+
+#if HAVE_MVE
+static void count_mve(void) { cases--, mve_cases++; }
+
+/* depthwise weights are [k_h * k_w, out_c]: channel o's taps are a column */
+static void edgec_fold_bias_s8_dw(const edgec_depthwise_conv2d_s8_params *p) {
+    for (int32_t o = 0; o < p->out_c; o++) {
+        uint32_t sum = 0;
+        for (int32_t t = 0; t < p->k_h * p->k_w; t++) sum += (uint32_t)(int32_t)p->weights[t * p->out_c + o];
+        bias_folded[o] = (int32_t)((p->bias ? (uint32_t)p->bias[o] : 0u) + (uint32_t)p->input_offset * sum);
+    }
+}
+#endif
 
 static void pointwise_case(uint32_t seed) {
     edgec_conv2d_s8_params p;
@@ -142,6 +171,17 @@ static void pointwise_case(uint32_t seed) {
     memcpy(in_place, input, (size_t)(pixels * p.in_c));
     edgec_conv2d_s8_pointwise_dsp(&p, in_place, in_place, scratch16);
     compare("pointwise in place", seed, out_ref, in_place, pixels * p.out_c);
+#if HAVE_MVE
+    edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.in_c, bias_folded);
+    memset(out_fast, 0x5a, (size_t)(pixels * p.out_c));
+    edgec_conv2d_s8_pointwise_mve(&p, bias_folded, input, out_fast, scratch8);
+    compare("pointwise mve", seed, out_ref, out_fast, pixels * p.out_c);
+    count_mve();
+    memcpy(in_place, input, (size_t)(pixels * p.in_c));
+    edgec_conv2d_s8_pointwise_mve(&p, bias_folded, in_place, in_place, scratch8);
+    compare("pointwise mve in place", seed, out_ref, in_place, pixels * p.out_c);
+    count_mve();
+#endif
 }
 
 /* TFLite SAME padding: out = ceil(in / stride), the smaller half of the padding first; VALID: no padding */
@@ -191,6 +231,13 @@ static void im2col_case(uint32_t seed) {
     edgec_conv2d_s8(&p, input, out_ref);
     edgec_conv2d_s8_im2col_dsp(&p, input, out_fast, scratch16);
     compare("im2col conv", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
+#if HAVE_MVE
+    edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.k_h * p.k_w * p.in_c, bias_folded);
+    memset(out_fast, 0x5a, (size_t)(p.out_h * p.out_w * p.out_c));
+    edgec_conv2d_s8_im2col_mve(&p, bias_folded, input, out_fast, scratch8);
+    compare("im2col conv mve", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
+    count_mve();
+#endif
 }
 
 static void fully_connected_case(uint32_t seed) {
@@ -215,6 +262,13 @@ static void fully_connected_case(uint32_t seed) {
     edgec_fully_connected_s8(&p, input, out_ref);
     edgec_fully_connected_s8_dsp(&p, input, out_fast);
     compare("fully_connected", seed, out_ref, out_fast, p.batches * p.out_c);
+#if HAVE_MVE
+    edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.depth, bias_folded);
+    memset(out_fast, 0x5a, (size_t)(p.batches * p.out_c));
+    edgec_fully_connected_s8_mve(&p, bias_folded, input, out_fast);
+    compare("fully_connected mve", seed, out_ref, out_fast, p.batches * p.out_c);
+    count_mve();
+#endif
 }
 
 static void depthwise_case(uint32_t seed) {
@@ -253,6 +307,20 @@ static void depthwise_case(uint32_t seed) {
         edgec_depthwise_conv2d_s8_dsp(&p, in_place, in_place, plane);
         compare("depthwise in place", seed, out_ref, in_place, p.out_h * p.out_w * p.out_c);
     }
+#if HAVE_MVE
+    if (!edgec_depthwise_conv2d_s8_mve_fits(&p) || edgec_depthwise_conv2d_s8_mve_plane_bytes(&p) > MAX_ACT) return;
+    edgec_fold_bias_s8_dw(&p);
+    memset(out_fast, 0x5a, (size_t)(p.out_h * p.out_w * p.out_c));
+    edgec_depthwise_conv2d_s8_mve(&p, bias_folded, input, out_fast, plane);
+    compare("depthwise mve", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
+    count_mve();
+    if (p.depth_multiplier == 1 && p.out_h * p.out_w <= p.in_h * p.in_w) {
+        memcpy(in_place, input, (size_t)(p.in_h * p.in_w * p.in_c));
+        edgec_depthwise_conv2d_s8_mve(&p, bias_folded, in_place, in_place, plane);
+        compare("depthwise mve in place", seed, out_ref, in_place, p.out_h * p.out_w * p.out_c);
+        count_mve();
+    }
+#endif
 }
 
 int main(void) {
@@ -270,6 +338,7 @@ int main(void) {
     }
     say("edgec_fast_kernels: cases=", cases);
     say(" mismatches=", mismatches);
+    say(" mve_cases=", mve_cases);
     say_end();
 #ifdef __arm__
     sh_exit(mismatches == 0 ? 0 : 1);

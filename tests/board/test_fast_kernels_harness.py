@@ -3,7 +3,8 @@ tests/board/fast_kernels_harness.c draws shapes with odd channel counts, strides
 at both ends, per-channel multipliers with left and right shifts, fused clamps and both rounding modes, and runs
 the pointwise conv (also in place), im2col conv, fully connected and depthwise (also in place) kernels. On the
 host the DSP instructions are edgec_acle.h's C models, under ASan/UBSan; on the emulated Cortex-M4, M7, M33 and
-M55 they are the real instructions. The whole-model tests (tests/board/test_loop.py) compare the same kernels
+M55 they are the real instructions. On the M55 (Helium) the MVE kernels run on the same cases against the same
+portable kernels. The whole-model tests (tests/board/test_loop.py) compare the same kernels
 with TFLite Micro."""
 
 from __future__ import annotations
@@ -23,22 +24,25 @@ HARNESS = Path(__file__).with_name("fast_kernels_harness.c")
 KERNELS = ["conv2d_s8", "conv2d_s8_dsp", "depthwise_conv2d_s8", "depthwise_conv2d_s8_dsp", "fully_connected_s8",
            "fully_connected_s8_dsp"]
 CASES = 5304  # 1,000 seeds: pointwise (and in place), FC, depthwise (and in place where allowed), im2col
+# the Helium (MVE) kernels, compiled and run on the Cortex-M55 only, on the same seeds' cases
+MVE_KERNELS = ["conv2d_s8_mve", "depthwise_conv2d_s8_mve", "fully_connected_s8_mve"]
+MVE_CASES = 5292  # FC, pointwise (and in place), im2col, depthwise (and in place) when it fits the MVE kernel
 
 
 def _folder(tmp_path: Path) -> Path:
     """The harness beside copies of the kernels and headers it includes, as a generated folder holds them."""
     runtime = resources.files("edgec.runtime")
     for entry in runtime.iterdir():
-        if entry.name.endswith(".h") or entry.name.removesuffix(".c") in KERNELS:
+        if entry.name.endswith(".h") or entry.name.removesuffix(".c") in KERNELS + MVE_KERNELS:
             (tmp_path / entry.name).write_text(entry.read_text())
     shutil.copy(HARNESS, tmp_path / "main.c")
     return tmp_path
 
 
-def _summary(text: str) -> str:
+def _summary(text: str, mve_cases: int = 0) -> str:
     """The harness's last line: every case ran (the same seeds on every target) and none differed."""
     line = next((s for s in text.splitlines() if s.startswith("edgec_fast_kernels:")), "")
-    assert f"cases={CASES} mismatches=0" in line, text[-3000:]
+    assert f"cases={CASES} mismatches=0 mve_cases={mve_cases}" in line, text[-3000:]
     return line
 
 
@@ -58,6 +62,7 @@ def test_on_the_host_under_sanitizers(tmp_path):
 def test_on_each_emulated_core(tmp_path, board):
     b = get_board(board)
     assert b.dsp
+    kernels = KERNELS + (MVE_KERNELS if b.mve else [])
     d = _folder(tmp_path)
     target = resources.files("edgec.targets") / "cortexm"
     for name in ("startup.c", "semihost.c", "semihost.h", "edgec_cortexm.h"):
@@ -65,8 +70,8 @@ def test_on_each_emulated_core(tmp_path, board):
     (d / "board.ld").write_text(cortexm.linker_script(b, emulated=True))
     tc = cortexm.find_toolchain()
     cmd = [tc.gcc, *cortexm.cpu_flags(b), *cortexm.CFLAGS, "-I.", "main.c", "startup.c", "semihost.c",
-           *[f"{k}.c" for k in KERNELS], *cortexm.LDFLAGS, "-T", "board.ld", "-o", "harness.elf", *cortexm.LIBS]
+           *[f"{k}.c" for k in kernels], *cortexm.LDFLAGS, "-T", "board.ld", "-o", "harness.elf", *cortexm.LIBS]
     build = subprocess.run(cmd, cwd=d, capture_output=True, text=True)
     assert build.returncode == 0, build.stderr
     run = cortexm.run_firmware(d / "harness.elf", b, [[np.zeros(1, np.uint8)]], timeout=300)
-    _summary(run.console)
+    _summary(run.console, MVE_CASES if b.mve else 0)

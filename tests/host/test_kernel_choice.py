@@ -45,5 +45,24 @@ def test_portable_flag_on_a_dsp_core(model, tmp_path):
 
 def test_unknown_kernels_mode_is_a_usage_error(model, tmp_path):
     res = edgec("build", model, "--kernels", "fastest", "--out", tmp_path / "out")
-    assert res.returncode == 2 and "'fastest' is not one of 'auto', 'portable'" in res.stderr, res.stderr
+    assert res.returncode == 2 and "'fastest' is not one of 'auto', 'portable', 'dsp'" in res.stderr, res.stderr
     assert "Traceback" not in res.stderr and not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(cortexm.toolchain_available() is not None, reason="needs arm-none-eabi-gcc")
+def test_helium_kernels_only_on_the_mve_core(model, tmp_path):
+    """The Cortex-M55 (mps3_an547, MVE) gets the *_mve kernels and edgec_mve.h; the M4 keeps its DSP kernels and
+    no Helium file is copied there"""
+    m55 = _layers(edgec("build", model, "--board", "mps3_an547", "--out", tmp_path / "m55", "--json"))
+    m4 = _layers(edgec("build", model, "--board", "nucleo_l4r5zi", "--out", tmp_path / "m4", "--json"))
+    fc55 = next(layer for layer in m55 if layer["op"] == "FULLY_CONNECTED")
+    assert fc55["kernel"] == "edgec_fully_connected_s8_mve", fc55
+    assert "MVE: 4 output rows x 16 inputs per VMLADAVA.S8 step" in fc55["kernel_reason"], fc55
+    assert (tmp_path / "m55" / "runtime" / "edgec_mve.h").exists()
+    assert all(layer["kernel"] is None or not layer["kernel"].endswith("_mve") for layer in m4), m4
+    assert not list((tmp_path / "m4" / "runtime").glob("*mve*"))
+    # --kernels dsp: the M55 as if it had no Helium, the M4's choice exactly
+    dsp = _layers(edgec("build", model, "--board", "mps3_an547", "--kernels", "dsp", "--out", tmp_path / "dsp",
+                        "--json"))
+    assert [layer["kernel"] for layer in dsp] == [layer["kernel"] for layer in m4], dsp
+    assert not list((tmp_path / "dsp" / "runtime").glob("*mve*"))

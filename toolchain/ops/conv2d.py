@@ -39,6 +39,7 @@ from .int8_common import (
     backward_scratch,
     bias_grad,
     bias_int32,
+    folded_bias,
     grad_acc,
     onnxruntime_rounding,
     prepare_rescale,
@@ -180,7 +181,17 @@ class Conv2D(Operator):
     def choose_kernel(self, op, g, target: KernelTarget) -> KernelChoice | None:
         """On a core with DSP, every int8 conv with groups 1: runtime/conv2d_s8_dsp.c widens two output pixels'
         inputs to int16 once, then computes 2 pixels x 2 output channels per SXTB16/SMLAD step."""
-        if not target.dsp or _groups(op, g) != 1:
+        if _groups(op, g) != 1:
+            return None
+        if target.mve:
+            if _pointwise(op, g):
+                return KernelChoice("conv2d_s8_mve", "edgec_conv2d_s8_pointwise_mve",
+                                    f"{target.core} MVE: 1x1 conv, 4 pixels x 2 channels x 16 inputs per "
+                                    "8 VMLADAVA.S8 step")
+            return KernelChoice("conv2d_s8_mve", "edgec_conv2d_s8_im2col_mve",
+                                f"{target.core} MVE: im2col of 4 pixels (int8), 4 pixels x 2 channels x 16 inputs "
+                                "per 8 VMLADAVA.S8 step")
+        if not target.dsp:
             return None
         if _pointwise(op, g):
             return KernelChoice("conv2d_s8_dsp", "edgec_conv2d_s8_pointwise_dsp",
@@ -196,9 +207,13 @@ class Conv2D(Operator):
         if region is not None:
             return f"edgec_conv2d_s8_region(&{params}, {region}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
         chosen = _fast_kernel(op)
-        if chosen is not None:  # in place: input and output are the same buffer; the scratch holds both pixels
-            scratch = f"((int16_t *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
+        if chosen is not None:  # in place: input and output are the same buffer; the scratch holds the pixels
+            mve = chosen["kernel"].endswith("_mve")
+            scratch = f"(({'int8_t' if mve else 'int16_t'} *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
             source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
+            if mve:  # + the bias folded with the zero point (runtime/edgec_mve.h)
+                folded = ctx.const_array(op, "bias_folded", folded_bias(op, g, 0))
+                return f"{chosen['function']}(&{params}, {folded}, {source}, {ctx.ptr(op.outputs[0])}, {scratch});"
             return f"{chosen['function']}(&{params}, {source}, {ctx.ptr(op.outputs[0])}, {scratch});"
         if ctx.plan.is_in_place(op.name):  # the output is in the input's buffer; one input pixel of scratch
             pixel = f"((int8_t *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
@@ -212,9 +227,12 @@ class Conv2D(Operator):
         return (0,) if not is_float(op, g) and _pointwise(op, g) else ()
 
     def scratch_bytes(self, op, g, *, in_place):
-        if _fast_kernel(op) is not None:  # 2 pixels x ceil4(K) int16 (also the saved copy when in place)
+        chosen = _fast_kernel(op)
+        if chosen is not None:
             w = g.t(op.inputs[1]).shape
-            k4 = -(-(w[1] * w[2] * w[3]) // 4) * 4
+            if chosen["kernel"].endswith("_mve"):  # 4 pixels x ceil16(K) int8 (also the saved copy when in place)
+                return 4 * (-(-(w[1] * w[2] * w[3]) // 16) * 16)
+            k4 = -(-(w[1] * w[2] * w[3]) // 4) * 4  # DSP: 2 pixels x ceil4(K) int16 (likewise)
             return 2 * 2 * k4  # bytes
         return g.t(op.inputs[0]).shape[3] if in_place else 0  # one input pixel
 

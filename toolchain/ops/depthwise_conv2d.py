@@ -45,6 +45,7 @@ from .int8_common import (
     backward_fields,
     bias_grad,
     bias_int32,
+    folded_bias,
     grad_acc,
     prepare_weight_backward,
     requantize,
@@ -70,6 +71,20 @@ def plane_bytes(out_h: int, out_w: int, k_h: int, k_w: int, stride_h: int, strid
 def dsp_plane_bytes(op, g) -> int:
     w, y = g.t(op.inputs[1]), g.t(op.outputs[0])
     return plane_bytes(y.shape[1], y.shape[2], w.shape[1], w.shape[2], op.attrs["stride_h"], op.attrs["stride_w"])
+
+
+def mve_plane(op, g) -> tuple[int, bool]:
+    """The Helium kernel's scratch in bytes and whether it takes the layer, as edgec_depthwise_conv2d_s8_mve_plane_bytes
+    and _fits compute them: a plane of rows (out_h - 1) s_h + k_h by (out_w - 1) s_w + k_w bytes plus 3 steps of its
+    4-output groups (along y when the output is taller than wide, else along x); the layer fits when it has at most
+    16 taps, dilation 1, and a window plus 3 group steps spans at most 255 bytes (the gathers' 8-bit offsets)."""
+    w, y = g.t(op.inputs[1]).shape, g.t(op.outputs[0]).shape
+    sh, sw = op.attrs["stride_h"], op.attrs["stride_w"]
+    rows, row_bytes = (y[1] - 1) * sh + w[1], (y[2] - 1) * sw + w[2]
+    step_b = sh * row_bytes if y[1] > y[2] else sw
+    fits = (op.attrs.get("dilation_h", 1) == op.attrs.get("dilation_w", 1) == 1 and w[1] * w[2] <= 16
+            and (w[1] - 1) * row_bytes + w[2] - 1 + 3 * step_b <= 255)
+    return rows * row_bytes + 3 * step_b, fits
 
 
 def _fast_kernel(op) -> dict | None:
@@ -139,6 +154,10 @@ class DepthwiseConv2D(Operator):
         not neighbouring taps, so there is no SMLAD pairing to gain (and no model at hand uses it)."""
         w = g.t(op.inputs[1])
         kh, kw = w.shape[1], w.shape[2]
+        if target.mve and mve_plane(op, g)[1]:
+            return KernelChoice("depthwise_conv2d_s8_mve", "edgec_depthwise_conv2d_s8_mve",
+                                f"{target.core} MVE: channel planes with a zero-point border, one gather VLDRB of the "
+                                f"{kh}x{kw} window and one VMLADAV.S8 per output, 4 outputs requantized per vector")
         if (not target.dsp or op.attrs.get("dilation_h", 1) != 1 or op.attrs.get("dilation_w", 1) != 1
                 or kh > DSP_MAX_K or kw > DSP_MAX_K):
             return None
@@ -163,6 +182,9 @@ class DepthwiseConv2D(Operator):
         if chosen is not None:  # in place: input and output are the same buffer; the plane is the saved channel
             plane = f"((int8_t *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
             source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
+            if chosen["kernel"].endswith("_mve"):  # + the bias folded with the zero point (runtime/edgec_mve.h)
+                folded = ctx.const_array(op, "bias_folded", folded_bias(op, g, 3))
+                return f"{chosen['function']}(&{params}, {folded}, {source}, {ctx.ptr(op.outputs[0])}, {plane});"
             return f"{chosen['function']}(&{params}, {source}, {ctx.ptr(op.outputs[0])}, {plane});"
         if ctx.plan.is_in_place(op.name):  # the output is in the input's buffer; one channel plane of scratch
             plane = f"((int8_t *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
@@ -178,7 +200,10 @@ class DepthwiseConv2D(Operator):
         return (0,) if y[0] == x[0] and y[1] * y[2] <= x[1] * x[2] and y[3] == x[3] else ()
 
     def scratch_bytes(self, op, g, *, in_place):
-        if _fast_kernel(op) is not None:
+        chosen = _fast_kernel(op)
+        if chosen is not None and chosen["kernel"].endswith("_mve"):
+            return mve_plane(op, g)[0]
+        if chosen is not None:
             return dsp_plane_bytes(op, g)  # in place or not: the kernel always works from a bordered plane
         x = g.t(op.inputs[0]).shape
         return x[1] * x[2] if in_place else 0  # one input channel plane

@@ -30,6 +30,7 @@ from .int8_common import (
     backward_scratch,
     bias_grad,
     bias_int32,
+    folded_bias,
     grad_acc,
     onnxruntime_rounding,
     prepare_rescale,
@@ -94,8 +95,14 @@ class FullyConnected(Operator):
         return [requantize(acc, op, g).reshape(g.t(op.outputs[0]).shape)]
 
     def choose_kernel(self, op, g, target: KernelTarget) -> KernelChoice | None:
-        """On a core with DSP, every int8 FC: runtime/fully_connected_s8_dsp.c widens 4 inputs (minus the zero
-        point) once per word and multiplies them into 4 output rows with SMLAD; no scratch."""
+        """With Helium (M55), every int8 FC: runtime/fully_connected_s8_mve.c loads 16 inputs once for 4 output
+        rows and adds each row's 16 products with one VMLADAVA.S8, from the bias folded with the zero point at
+        compile time. On another core with DSP: runtime/fully_connected_s8_dsp.c widens 4 inputs (minus the zero
+        point) once per word and multiplies them into 4 output rows with SMLAD. No scratch either way."""
+        if target.mve:
+            return KernelChoice("fully_connected_s8_mve", "edgec_fully_connected_s8_mve",
+                                f"{target.core} MVE: 4 output rows x 16 inputs per VMLADAVA.S8 step, "
+                                "the zero point folded into the bias at compile time")
         if not target.dsp:
             return None
         return KernelChoice("fully_connected_s8_dsp", "edgec_fully_connected_s8_dsp",
@@ -116,6 +123,9 @@ class FullyConnected(Operator):
         params = ctx.params_struct(op, "edgec_fully_connected_s8_params", fields)
         chosen = op.attrs.get("kernel_choice")  # the same parameters for the DSP kernel (FC has no patch stage)
         function = chosen["function"] if chosen else "edgec_fully_connected_s8"
+        if chosen and chosen["kernel"].endswith("_mve"):  # + the bias folded with the zero point (edgec_mve.h)
+            folded = ctx.const_array(op, "bias_folded", folded_bias(op, g, 0))
+            return f"{function}(&{params}, {folded}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
         return f"{function}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
     def macs(self, op, g):

@@ -281,3 +281,17 @@ class WeightBackward:
 
     def infer_shape(self, op, g):
         return [tuple(op.attrs["input_shape"])] if op.outputs else []
+
+def folded_bias(op, g, channel_axis: int) -> np.ndarray:
+    """bias[c] + input_offset * sum of channel c's weights, wrapped to int32 (modulo 2^32): the start value of the
+    Helium kernels (runtime/edgec_mve.h), which multiply the raw int8 inputs. Equal to the portable kernel's sum
+    modulo 2^32, so exactly equal whenever that int32 sum does not overflow (fixedpoint.accumulator_extremes)."""
+    w = g.t(op.inputs[1]).data
+    assert w is not None
+    sums = np.moveaxis(w.astype(np.int64), channel_axis, 0).reshape(w.shape[channel_axis], -1).sum(axis=1)
+    folded = sums * int(op.params["input_offset"])
+    if len(op.inputs) > 2 and op.inputs[2]:
+        bias = g.t(op.inputs[2]).data
+        assert bias is not None
+        folded = folded + bias.astype(np.int64).reshape(-1)
+    return ((folded + 2**31) % 2**32 - 2**31).astype(np.int32)

@@ -1,0 +1,192 @@
+#include "conv2d_s8_mve.h"
+
+#include "edgec_fixedpoint.h"
+#include "edgec_mve.h"
+
+/* out[q, o] = clamp(zp_out + MBQM(bias_folded[o] + sum_k w[o, k] x~[q, k]))   (edgec_mve.h: the fold)
+ * with x~ the raw int8 input, or the input zero point at a padded tap (x~ + input_offset = 0 there, so the tap adds
+ * nothing to the portable sum, as TFLite Micro skips it).
+ * Inner loop, per 16 k, 2 channels x 4 pixels: 4 VLDRB of inputs, 2 of weights, 8 VMLADAVA.S8, LE: 15 instructions
+ * per 128 MACs. Per channel and 4 pixels: the accumulators into a vector, VADD of the folded bias, about 8
+ * requantizing instructions and one scatter store. */
+
+#define MVE_PX 4 /* pixels per unit */
+
+/* the output stage's constants (read once: int8 stores may alias anything) */
+typedef struct {
+    const int8_t *weights;
+    const int32_t *bias_folded, *multiplier, *shift;
+    int32_t out_c;
+    edgec_mve_out_t st;
+} conv_mve_t;
+
+static conv_mve_t conv_mve_of(const edgec_conv2d_s8_params *p, const int32_t *bias_folded) {
+    conv_mve_t c;
+    c.weights = p->weights, c.bias_folded = bias_folded, c.multiplier = p->multiplier, c.shift = p->shift;
+    c.out_c = p->out_c;
+    c.st.output_offset = p->output_offset, c.st.act_min = p->act_min, c.st.act_max = p->act_max;
+    c.st.rounding = p->rounding;
+    return c;
+}
+
+/* channel o of the unit's 4 pixels (lanes), requantized, stored at out + px * out_c + o for the n real pixels */
+static inline void conv_store(const conv_mve_t *c, int32x4_t acc, int32_t o, uint32x4_t offsets, mve_pred16_t px,
+                              int8_t *out) {
+    acc = vaddq_n_s32(acc, c->bias_folded[o]);
+    const int32_t m = c->multiplier[o], s = c->shift[o];
+    if (c->st.rounding) {
+        const int32_t ms[4] = {m, m, m, m}, ss[4] = {s, s, s, s};
+        acc = edgec_mve_requantize_f32(acc, ms, ss);
+    } else {
+        acc = edgec_mve_mbqm_n(acc, m, s);
+    }
+    vstrbq_scatter_offset_p_s32(out + o, offsets, edgec_mve_offset_clamp(acc, c->st), px);
+}
+
+static inline int32x4_t conv_lanes(int32_t a0, int32_t a1, int32_t a2, int32_t a3) {
+    int32x4_t v = vdupq_n_s32(a0);
+    v = vsetq_lane_s32(a1, v, 1);
+    v = vsetq_lane_s32(a2, v, 2);
+    return vsetq_lane_s32(a3, v, 3);
+}
+
+/* All out_c outputs of n <= 4 pixels whose K inputs are in the scratch; pixel px's output at out + px * out_c. The
+ * lanes of pixels past n hold stale bytes: computed, never stored. */
+static void conv_pixels(const conv_mve_t *c, int32_t k, const int8_t *scratch, int32_t n, int8_t *out) {
+    const int32_t out_c = c->out_c, chunks = k >> 4, rest = k & 15;
+    const mve_pred16_t tail = vctp8q((uint32_t)rest), px = vctp32q((uint32_t)n);
+    const uint32x4_t offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)out_c);
+    for (int32_t o = 0; o < out_c; o += 2) {
+        const int two = o + 1 < out_c;
+        const int8_t *wa = c->weights + o * k, *wb = two ? wa + k : wa, *s = scratch;
+        /* VMLADAVA accumulates into an even core register only (its encoding holds Rda / 2): the 8 accumulators
+         * are r0, r2, ..., r12 and lr, bound to the asm below; the loop counts down in an odd register */
+        register int32_t a0 __asm__("r0") = 0, a1 __asm__("r2") = 0, a2 __asm__("r4") = 0, a3 __asm__("r6") = 0;
+        register int32_t b0 __asm__("r8") = 0, b1 __asm__("r10") = 0, b2 __asm__("r12") = 0, b3 __asm__("lr") = 0;
+        if (chunks > 0) {
+            /* The whole loop in one asm block: GCC's own allocation of the same intrinsics copies accumulators
+             * between odd and even registers and keeps one on the stack (23 instructions per 16 k); here 16: 6
+             * VLDRB, 8 VMLADAVA, SUBS, BNE. Each load is followed by the VMLADAVA that do not wait for it. */
+            int32_t n = chunks;
+            __asm__("1:\n\t"
+                    "vldrb.8 q4, [%[wa]], #16\n\t"
+                    "vldrb.8 q0, [%[s]], #64\n\t"
+                    "vldrb.8 q5, [%[wb]], #16\n\t"
+                    "vmladava.s8 %[a0], q4, q0\n\t"
+                    "vldrb.8 q1, [%[s], #-48]\n\t"
+                    "vmladava.s8 %[b0], q5, q0\n\t"
+                    "vmladava.s8 %[a1], q4, q1\n\t"
+                    "vldrb.8 q2, [%[s], #-32]\n\t"
+                    "vmladava.s8 %[b1], q5, q1\n\t"
+                    "vmladava.s8 %[a2], q4, q2\n\t"
+                    "vldrb.8 q3, [%[s], #-16]\n\t"
+                    "vmladava.s8 %[b2], q5, q2\n\t"
+                    "vmladava.s8 %[a3], q4, q3\n\t"
+                    "vmladava.s8 %[b3], q5, q3\n\t"
+                    "subs %[n], %[n], #1\n\t"
+                    "bne 1b"
+                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [b0] "+r"(b0), [b1] "+r"(b1),
+                      [b2] "+r"(b2), [b3] "+r"(b3), [s] "+r"(s), [wa] "+r"(wa), [wb] "+r"(wb), [n] "+r"(n)
+                    :
+                    : "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "cc", "memory");
+        }
+        if (rest) { /* weights past K load as 0 (and are not read): the scratch bytes there add nothing */
+            const int8x16_t x0 = vldrbq_s8(s), x1 = vldrbq_s8(s + 16), x2 = vldrbq_s8(s + 32), x3 = vldrbq_s8(s + 48);
+            const int8x16_t va = vldrbq_z_s8(wa, tail), vb = vldrbq_z_s8(wb, tail);
+            a0 = vmladavaq_s8(a0, va, x0), a1 = vmladavaq_s8(a1, va, x1);
+            a2 = vmladavaq_s8(a2, va, x2), a3 = vmladavaq_s8(a3, va, x3);
+            b0 = vmladavaq_s8(b0, vb, x0), b1 = vmladavaq_s8(b1, vb, x1);
+            b2 = vmladavaq_s8(b2, vb, x2), b3 = vmladavaq_s8(b3, vb, x3);
+        }
+        /* both vectors before any call: r0, r2, r12 and lr are not kept across one */
+        const int32x4_t acc_a = conv_lanes(a0, a1, a2, a3), acc_b = conv_lanes(b0, b1, b2, b3);
+        conv_store(c, acc_a, o, offsets, px, out);
+        if (two) conv_store(c, acc_b, o + 1, offsets, px, out);
+    }
+}
+
+/* n bytes from src into pixel px's inputs k .. k + n - 1 of the interleaved scratch, a predicated VLDRB/VSTRB pair
+ * per piece within one group of 16 (no byte outside src's n is read, none outside the piece written) */
+static inline void put_run(int8_t *scratch, int32_t px, int32_t k, const int8_t *src, int32_t n) {
+    while (n > 0) {
+        const int32_t lane = k & 15, piece = 16 - lane < n ? 16 - lane : n;
+        const mve_pred16_t pr = vctp8q((uint32_t)piece);
+        vstrbq_p_s8(scratch + (k >> 4) * 64 + px * 16 + lane, vldrbq_z_s8(src, pr), pr);
+        k += piece, src += piece, n -= piece;
+    }
+}
+
+/* the same with n copies of the byte v (a padded tap: the input zero point) */
+static inline void put_fill(int8_t *scratch, int32_t px, int32_t k, int8_t v, int32_t n) {
+    const int8x16_t vv = vdupq_n_s8(v);
+    while (n > 0) {
+        const int32_t lane = k & 15, piece = 16 - lane < n ? 16 - lane : n;
+        vstrbq_p_s8(scratch + (k >> 4) * 64 + px * 16 + lane, vv, vctp8q((uint32_t)piece));
+        k += piece, n -= piece;
+    }
+}
+
+/* Pixels in units of 4 (the last unit shorter). Each unit's inputs are copied into the scratch before any of its
+ * outputs is written, so the unit reads nothing from the buffer after that. In place: out_c <= in_c, units
+ * ascending: the outputs of pixels [q, q + n) end at (q + n) * out_c <= (q + n) * in_c, over the unit's own inputs
+ * (saved) and earlier pixels (consumed), never an unread one. out_c > in_c, units descending: the outputs start at
+ * q * out_c >= q * in_c, over the unit's own inputs and later pixels (consumed). */
+void edgec_conv2d_s8_pointwise_mve(const edgec_conv2d_s8_params *p, const int32_t *bias_folded, const int8_t *input,
+                                   int8_t *output, int8_t *scratch) {
+    const conv_mve_t c = conv_mve_of(p, bias_folded);
+    const int32_t in_c = p->in_c, pixels = p->batches * p->in_h * p->in_w;
+    const int32_t units = (pixels + MVE_PX - 1) / MVE_PX, forward = p->out_c <= in_c;
+    for (int32_t u = 0; u < units; u++) {
+        const int32_t q = MVE_PX * (forward ? u : units - 1 - u); /* first pixel of the unit */
+        const int32_t n = pixels - q < MVE_PX ? pixels - q : MVE_PX;
+        for (int32_t px = 0; px < n; px++) put_run(scratch, px, 0, input + (q + px) * in_c, in_c);
+        conv_pixels(&c, in_c, scratch, n, output + q * p->out_c);
+    }
+}
+
+/* The im2col of output pixel (b, y, x) into the scratch lane px: linear k = (ky * k_w + kx) * in_c + i, the OHWI
+ * order of the weights; a padded tap is the input zero point. */
+static void im2col_pixel(const edgec_conv2d_s8_params *p, const int8_t *input, int32_t b, int32_t y, int32_t x,
+                         int32_t px, int8_t *scratch) {
+    const int32_t in_c = p->in_c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w;
+    const int32_t y0 = y * p->stride_h - p->pad_top, x0 = x * p->stride_w - p->pad_left;
+    const int32_t dilation_h = p->dilation_h, dilation_w = p->dilation_w;
+    const int8_t zero_point = (int8_t)-p->input_offset;
+    const int8_t *in_b = input + b * in_h * in_w * in_c;
+    const int whole_rows = dilation_w == 1 && x0 >= 0 && x0 + k_w <= in_w; /* no tap of a row is padding */
+    int32_t kk = 0;
+    for (int32_t ky = 0; ky < k_h; ky++) {
+        const int32_t iy = y0 + ky * dilation_h;
+        if (iy < 0 || iy >= in_h) {
+            put_fill(scratch, px, kk, zero_point, k_w * in_c);
+            kk += k_w * in_c;
+        } else if (whole_rows) { /* one contiguous run of k_w * in_c bytes */
+            put_run(scratch, px, kk, in_b + (iy * in_w + x0) * in_c, k_w * in_c);
+            kk += k_w * in_c;
+        } else {
+            for (int32_t kx = 0; kx < k_w; kx++, kk += in_c) {
+                const int32_t ix = x0 + kx * dilation_w;
+                if (ix >= 0 && ix < in_w) {
+                    put_run(scratch, px, kk, in_b + (iy * in_w + ix) * in_c, in_c);
+                } else {
+                    put_fill(scratch, px, kk, zero_point, in_c);
+                }
+            }
+        }
+    }
+}
+
+void edgec_conv2d_s8_im2col_mve(const edgec_conv2d_s8_params *p, const int32_t *bias_folded, const int8_t *input,
+                                int8_t *output, int8_t *scratch) {
+    const conv_mve_t c = conv_mve_of(p, bias_folded);
+    const int32_t k = p->k_h * p->k_w * p->in_c, per_batch = p->out_h * p->out_w;
+    const int32_t pixels = p->batches * per_batch;
+    for (int32_t q = 0; q < pixels; q += MVE_PX) {
+        const int32_t n = pixels - q < MVE_PX ? pixels - q : MVE_PX;
+        for (int32_t px = 0; px < n; px++) {
+            const int32_t b = (q + px) / per_batch, yx = (q + px) % per_batch;
+            im2col_pixel(p, input, b, yx / p->out_w, yx % p->out_w, px, scratch);
+        }
+        conv_pixels(&c, k, scratch, n, output + q * p->out_c);
+    }
+}

@@ -1,0 +1,28 @@
+#ifndef EDGEC_CONV2D_S8_MVE_H
+#define EDGEC_CONV2D_S8_MVE_H
+#include <stdint.h>
+
+#include "conv2d_s8.h"
+#include "edgec_mve.h"
+
+/* int8 CONV_2D with Helium (MVE, Cortex-M55), groups 1, the same bytes as the portable edgec_conv2d_s8.
+ * Four output pixels at a time: their K = k_h * k_w * in_c inputs (raw int8; a padded tap holds the input zero
+ * point) are copied into `scratch` interleaved by 16 (bytes 64c .. 64c + 63: inputs 16c .. 16c + 15 of pixels 0, 1,
+ * 2, 3), then every pair of output channels loads each 16 weights once and adds them into the 4 pixels with one
+ * VMLADAVA.S8 per pixel: 8 accumulators, 6 loads and 8 VMLADAVA per 16 k (a K not a multiple of 16 ends with a
+ * predicated weight load). One channel's 4 pixels are requantized as a vector (edgec_mve.h) and stored by one
+ * scatter VSTRB.32.
+ * `bias_folded` [out_c]: bias + input_offset * sum of the channel's weights (edgec_mve.h; the generator computes
+ * it); p->bias is not read. `scratch`: 4 * ceil16(K) bytes, any alignment. */
+
+/* Pointwise: 1x1 kernel, stride 1, no padding, any batches. In place when input == output (the buffer is
+ * pixels * max(in_c, out_c) bytes, the input at its start), like edgec_conv2d_s8_pointwise_inplace. */
+void edgec_conv2d_s8_pointwise_mve(const edgec_conv2d_s8_params *p, const int32_t *bias_folded, const int8_t *input,
+                                   int8_t *output, int8_t *scratch);
+
+/* Any other convolution with groups 1 (k_h x k_w, strides, padding, dilation): the im2col of 4 output pixels. Not in
+ * place. */
+void edgec_conv2d_s8_im2col_mve(const edgec_conv2d_s8_params *p, const int32_t *bias_folded, const int8_t *input,
+                                int8_t *output, int8_t *scratch);
+
+#endif

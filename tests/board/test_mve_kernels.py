@@ -1,0 +1,43 @@
+"""The Helium (MVE) kernels in whole models on the emulated Cortex-M55 (mps3_an547), through validate.test (what
+`edgec test --board` calls): bit-exact against TFLite Micro on seeded random samples, every layer of the Helium
+kinds runs its *_mve kernel (report.json), and the M55 takes at most a third of the instructions the Cortex-M4
+takes with its DSP kernels (the Helium kernels' target; bench/results/speed.md), so a Helium kernel that silently
+fell back or slowed down fails here. The kernels against the portable ones on random odd shapes:
+tests/board/test_fast_kernels_harness.py.
+
+Skipped (with the reason) only when arm-none-eabi-gcc / qemu-system-arm are not installed."""
+
+from __future__ import annotations
+
+import pytest
+from test_cortexm import needs_tools
+
+from edgec import validate
+
+BOARD = "mps3_an547"
+# model file, samples, the op types that must all run a Helium kernel, and the target of the Helium kernels: at most
+# a third of the instructions the Cortex-M4 (nucleo_l4r5zi) takes with its DSP kernels (bench/results/speed.md)
+CASES = {
+    "ad01": ("ad01_int8.tflite", 20, {"FULLY_CONNECTED"}, 540_232),
+    "kws": ("kws_ref_model.tflite", 10, {"FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D"}, 7_191_326),
+    "vww": ("vww_96_int8.tflite", 5, {"FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D"}, 22_010_116),
+    "resnet": ("pretrainedResnet_quant.tflite", 5, {"FULLY_CONNECTED", "CONV_2D"}, 23_561_889),
+}
+
+
+@needs_tools
+@pytest.mark.slow
+@pytest.mark.parametrize("model", CASES)
+def test_whole_model_with_helium_kernels(shared_models, tmp_path, model):
+    path, n, helium_ops, m4_dsp = CASES[model]
+    r = validate.test(shared_models / path, tmp_path / "out", BOARD, samples=n, seed=13)
+    rep = r.build.report
+    t = rep["test"]
+    assert r.passed and r.samples == n and r.rows[0].reference == "TFLM", t
+    assert r.rows[0].max_abs_diff_lsb == 0 and r.rows[0].mismatch_fraction == 0, t
+    layers = [layer for layer in rep["layers"] if layer["op"] in helium_ops]
+    assert layers and all(layer["kernel"].endswith("_mve") and "MVE" in layer["kernel_reason"] for layer in layers)
+    assert 3 * t["instructions_per_inference"] <= m4_dsp, (t["instructions_per_inference"], m4_dsp)
+    assert t["instruction_classes"] is None or t["instruction_classes"]["mve"] > 0
+    print(f"\n{model} on {BOARD}: {t['instructions_per_inference']:,} instructions/inference, "
+          f"{t['instructions_per_mac']:.3f}/MAC, 0 LSB on {n} samples")
