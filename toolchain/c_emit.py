@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from .c_text import CNames, c_comment_text, sanitize
+from .int4 import pack_int4
 from .ir import C_TYPES, Graph, Op
 
 
@@ -74,7 +75,11 @@ class EmitContext:
             if tensor not in self.consts:
                 symbol = self.names.claim(f"{self.prefix}_w{len(self.consts)}_{sanitize(t.name)[-40:]}")
                 comment = f"{c_comment_text(t.name)} {list(t.shape)} {t.dtype}"
-                self.consts[tensor] = ConstArray(symbol, ctype, t.data, comment,  # type: ignore[arg-type]
+                data = t.data
+                if t.dtype == "int4" and t.data is not None:  # flash holds the bytes, two values a byte (int4.py)
+                    comment += " packed two per byte"
+                    data = pack_int4(t.data)
+                self.consts[tensor] = ConstArray(symbol, ctype, data, comment,  # type: ignore[arg-type]
                                                  mutable=t.mutable)
             return self.consts[tensor].symbol
         return f"(({ctype} *)(edgec_arena.bytes + {self.plan.offset(tensor)}))"

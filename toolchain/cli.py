@@ -249,16 +249,32 @@ def conversion_options(fn):
                      help="float32 keeps a float model in float (cores with an FPU)."),
         click.option("--input-shape", "input_shape", multiple=True, callback=_input_shapes,
                      help="Fix a dynamic ONNX input: NAME=1,3,32,32 (repeatable)."),
+        click.option("--weight-bits", "weight_bits", type=click.Choice(["8", "4"]), default="8", show_default=True,
+                     help="With --calib: 4 gives every conv, depthwise conv and fully connected layer int4 weights "
+                          "(packed two per byte in flash; docs/quantization.md)."),
+        click.option("--int4-layers", "int4_layers", callback=_names,
+                     help="With --calib: int4 weights for these layers only (comma list of layer names, as "
+                          "`--dump convert` shows them)."),
     ]):
         fn = option(fn)
     return fn
 
 
-def _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape, quiet: bool):
-    from .driver import Conversion
+def _names(ctx, param, value):
+    return tuple(n.strip() for n in value.split(",") if n.strip()) if value else ()
 
+
+def _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape, quiet: bool,
+                weight_bits: str = "8", int4_layers: tuple[str, ...] = ()):
+    from .driver import Conversion
+    from .errors import InputError
+
+    if (weight_bits != "8" or int4_layers) and calib is None:
+        raise InputError("--weight-bits 4 and --int4-layers choose how edgec quantizes a float model: "
+                               "they go with --calib")
     return Conversion(dtype=dtype, calib=calib, calib_method=calib_method, calib_limit=calib_samples,
-                      mean=mean, std=std, scale=pixel_scale, input_shapes=input_shape, progress=not quiet)
+                      mean=mean, std=std, scale=pixel_scale, input_shapes=input_shape, progress=not quiet,
+                      weight_bits=int(weight_bits), int4_layers=int4_layers)
 
 
 class EdgecGroup(click.Group):
@@ -362,7 +378,8 @@ def _default_out(model: Path) -> Path:
                    "stdout, as each stage finishes.")
 @click.pass_context
 def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_overhead, kernels, calib, calib_method,
-          calib_samples, mean, std, pixel_scale, dtype, input_shape, as_json, as_report, dump, dump_to):
+          calib_samples, mean, std, pixel_scale, dtype, input_shape, weight_bits, int4_layers, as_json, as_report,
+          dump, dump_to):
     """Compile MODEL (.tflite or .onnx) into a C folder: model.c/h, weights.c, runtime/, main.c, Makefile, report;
     for a Cortex-M board also firmware.elf, linked against its SRAM and flash."""
     from . import driver
@@ -377,7 +394,7 @@ def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_over
 
     def go():
         conversion = _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape,
-                                 as_json)
+                                 as_json, weight_bits, int4_layers)
         dumps = Dumps(dump, stream=sys.stdout if dump_to == "-" else None) if dump else None
         with stages as step:
             b = _with_flash_budget(lambda: driver.build(
@@ -431,7 +448,7 @@ def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_over
 @click.pass_context
 def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, device, sram_budget, flash_budget, patch,
          max_mac_overhead, kernels, calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape,
-         as_json):
+         weight_bits, int4_layers, as_json):
     """Build MODEL, run it on test vectors (host, emulated board, or the real board with --device) and compare every
     output with TFLite Micro (and LiteRT); a model edgec quantized is also judged against the float model."""
     from . import validate
@@ -441,7 +458,7 @@ def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, devic
 
     def go():
         conversion = _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape,
-                                 as_json)
+                                 as_json, weight_bits, int4_layers)
         with stages as step:
             r = _with_flash_budget(lambda: validate.test(
                 model, out or _default_out(model), board, inputs, samples, seed, tolerance, layers, step,

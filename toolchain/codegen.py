@@ -29,6 +29,8 @@ COMMON_RUNTIME = ["edgec_fixedpoint.h", "edgec_broadcast.h", "edgec_region.h", "
 DSP_RUNTIME = ["edgec_acle.h"]
 # what the Helium kernels (*_mve.c, chosen for an MVE core only) include besides their own header
 MVE_RUNTIME = ["edgec_mve.h"]
+#: copied when a layer has int4 weights (the *_s4 kernels)
+INT4_RUNTIME = ["edgec_int4.h"]
 #: copied for a training graph (toolchain/train/graph.py)
 TRAINING_RUNTIME = ["edgec_train.h"]
 #: runtime/edgec_param_store.{c,h}: a training graph's parameters saved to flash, safe against power loss
@@ -154,6 +156,8 @@ def emit_c(g: Graph, plan: MemoryPlan, out_dir: Path) -> list[str]:
         needed += DSP_RUNTIME
     if any(k.endswith("_mve") for k in kernels):
         needed += MVE_RUNTIME
+    if any(k.endswith("_s4") for k in kernels):
+        needed += INT4_RUNTIME
     for fname in needed:
         with resources.as_file(src / fname) as p:
             shutil.copyfile(p, runtime_dir / fname)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .importers.tflite import IMPORTERS
 from .ops import REGISTRY
 from .ops.base import Operator, rule_text
+from .ops.int4_common import INT4_KERNELS
 
 
 def _rows():
@@ -66,6 +67,16 @@ def ops_markdown() -> str:
             impl = REGISTRY[k]
             lines.append(f"| {k} | {impl.kernel or '-'} | {_f32(impl)} | "
                          f"{'<br>'.join(rule_text(c) for c in impl.constraints)} |")
+    lines += ["", "## int4 weights (TFLite's INT4 tensors)", "",
+              "With int8 activations, these operators also take int4 weights (values in [-8, 7], zero point 0), "
+              "kept packed two per byte in flash and read by their int4 kernel, which unpacks one output "
+              "channel's weights at a time into an arena row buffer (the layer's scratch); bit-exact with TFLite "
+              "Micro, which unpacks the whole filter and runs its int8 kernel. TFLite Micro takes per-channel int4 "
+              "convolutions and per-TENSOR int4 FULLY_CONNECTED only; edgec also runs a per-channel int4 "
+              "FULLY_CONNECTED. An int4 layer keeps the portable kernel (no DSP kernel), never runs in place and "
+              "never joins a patch stage. Storage and quantization: [quantization.md](quantization.md#int4-weights).",
+              "", "| IR op | int4 kernel |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in INT4_KERNELS.items()]
     lines += ["", "## float32 constraints (`--dtype float32`, and the calibration runs of the quantizer)", "",
               "| IR op | constraints |", "|---|---|"]
     for k in sorted(REGISTRY):

@@ -74,6 +74,8 @@ class Conversion:
     scale: float | None = None
     input_shapes: dict[str, tuple[int, ...]] | None = None  # fixes dynamic ONNX dims (--input-shape)
     progress: bool = False
+    weight_bits: int = 8  # 4: int4 weights on every conv / depthwise / fully connected layer (--weight-bits)
+    int4_layers: tuple[str, ...] = ()  # int4 weights on these layers only (--int4-layers)
 
 
 def compile_model(model: Path, board: str = "host", step: Step = quiet, *, patch: bool | None = None,
@@ -173,9 +175,14 @@ def convert(g: Graph, conv: Conversion, model: Path, step: Step) -> Graph:
 
     step(f"load calibration data from {conv.calib}")
     samples = load_calibration(conv.calib, g, mean=conv.mean, std=conv.std, scale=conv.scale, limit=conv.calib_limit)
-    step(f"quantize to int8 ({conv.calib_method} calibration over {len(samples)} samples)")
-    q = quantize_graph(g, samples, method=conv.calib_method, progress=conv.progress)
+    int4 = ("int4 weights, " if conv.weight_bits == 4 else
+            f"int4 weights on {len(conv.int4_layers)} layers, " if conv.int4_layers else "")
+    step(f"quantize to int8 ({int4}{conv.calib_method} calibration over {len(samples)} samples)")
+    q = quantize_graph(g, samples, method=conv.calib_method, progress=conv.progress, weight_bits=conv.weight_bits,
+                       int4_layers=conv.int4_layers)
     calibration: dict = dict(file=str(conv.calib), method=conv.calib_method, samples=len(samples))
+    if q.meta["quantization"]["int4_layers"]:
+        calibration["int4_layers"] = q.meta["quantization"]["int4_layers"]
     dropped = q.meta["quantization"].get("dropped") or {}
     if dropped:  # NaN, inf or |x| >= 1e30 left out of the ranges (docs/quantization.md): said, never silent
         calibration["dropped_values"] = dropped

@@ -2,7 +2,15 @@
 
 Tensors are named; ops refer to tensors by name (None for an absent optional input such as a missing bias).
 Shapes are static and NHWC for 4-D activations. A tensor with `data` is a constant (it goes to flash).
-`Op.attrs` hold what the model file says (strides, padding, fused activation ...); `Op.params` hold what the
+int4 weights (4-bit, TFLite's TensorType INT4) are a tensor of dtype "int4" whose `data` is an int8 numpy array of
+values in [-8, 7]: one value per element, unpacked. Every reference, rule and pass reads them like int8 weights
+(the maths is the same: TFLM too unpacks them to int8 and runs its int8 kernel); only the file and the generated C
+hold them packed two per byte (toolchain/int4.py), so `nbytes` is the packed size and the C type is uint8_t (the
+bytes). A distinct dtype, not an int8 tensor with a flag: whatever does not know int4 (an op without int4
+support, a DSP kernel, the patch stage) then refuses it instead of reading packed bytes as int8 or emitting
+unpacked bytes as if they were the flash cost.
+
+ (strides, padding, fused activation ...); `Op.params` hold what the
 compiler derives from them in `prepare` (fixed-point multipliers, shifts, clamps): the C kernels only read params.
 """
 
@@ -13,10 +21,12 @@ from typing import Any
 
 import numpy as np
 
-DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
-          "float32": np.float32, "bool": np.bool_}
-C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t",
-           "float32": "float", "bool": "uint8_t"}
+#: the numpy dtype of a tensor's values (int4: unpacked, one int8 per value) and its C element type (int4: the
+#: packed bytes)
+DTYPES = {"int4": np.int8, "int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32,
+          "int64": np.int64, "float32": np.float32, "bool": np.bool_}
+C_TYPES = {"int4": "uint8_t", "int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t",
+           "int64": "int64_t", "float32": "float", "bool": "uint8_t"}
 
 
 @dataclass
@@ -53,6 +63,8 @@ class Tensor:
 
     @property
     def nbytes(self) -> int:
+        if self.dtype == "int4":
+            return (self.size + 1) // 2  # packed two per byte (int4.packed_size)
         return self.size * np.dtype(DTYPES[self.dtype]).itemsize
 
     @property

@@ -21,6 +21,7 @@ from .board import Board
 from .ir import Graph, Op
 from .ops import REGISTRY
 from .ops.base import KernelTarget, is_float
+from .ops.int4_common import INT4_KERNELS, int4_weights
 
 MODES = ("auto", "portable", "dsp")
 
@@ -39,7 +40,7 @@ def select_kernels(g: Graph, target: KernelTarget, mode: str = "auto") -> Graph:
         target = replace(target, mve=False)
     for op in g.ops:
         op.attrs.pop("kernel_choice", None)
-        if mode == "portable" or is_float(op, g):
+        if mode == "portable" or is_float(op, g) or int4_weights(op, g):  # no DSP kernel reads int4 weights
             continue
         choice = REGISTRY[op.type].choose_kernel(op, g, target)
         if choice is not None:
@@ -53,6 +54,8 @@ def kernel_of(op: Op, g: Graph) -> tuple[str | None, str]:
     chosen = op.attrs.get("kernel_choice")
     if chosen and "patch" not in op.attrs:
         return chosen["function"], chosen["reason"]
+    if int4_weights(op, g):
+        return f"edgec_{INT4_KERNELS[op.type]}", "int4 weights: packed in flash, one output channel unpacked at a time"
     portable = REGISTRY[op.type].kernel_for(op, g)
     if portable is None:
         return None, "no kernel: the output is the input's memory (no data moves)"

@@ -4,7 +4,7 @@ example model and the benchmark model zoo.
 
     b = ModelBuilder()
     x = b.input("x", (1, 8, 8, 3), scale=0.02, zero_point=-3)
-    w = b.const("w", np.int8 array, scale=per-channel scales, axis=0)
+    w = b.const("w", np.int8 array, scale=per-channel scales, axis=0)   # int4=True: an INT4 tensor, packed
     y = b.activation("y", (1, 8, 8, 4), scale=0.05, zero_point=-128)
     b.op("CONV_2D", [x, w, bias], [y], "Conv2DOptions", padding=0, strideH=1, ...)
     b.output(y); path.write_bytes(b.build())
@@ -15,6 +15,8 @@ from __future__ import annotations
 import flatbuffers
 import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as tfl
+
+from .int4 import pack_int4
 
 TYPE_CODES = {np.dtype(np.float32): tfl.TensorType.FLOAT32, np.dtype(np.int32): tfl.TensorType.INT32,
               np.dtype(np.uint8): tfl.TensorType.UINT8, np.dtype(np.int64): tfl.TensorType.INT64,
@@ -35,15 +37,16 @@ class ModelBuilder:
         self.model.subgraphs = [self.sg]
 
     def _tensor(self, name: str, shape, dtype, scale=None, zero_point=None, axis: int = 0,
-                data: np.ndarray | None = None) -> int:
+                data: np.ndarray | None = None, int4: bool = False) -> int:
         t = tfl.TensorT()
         t.name = name
         t.shape = np.asarray(shape, dtype=np.int32)
-        t.type = TYPE_CODES[np.dtype(dtype)]
+        t.type = tfl.TensorType.INT4 if int4 else TYPE_CODES[np.dtype(dtype)]
         t.buffer = 0
         if data is not None:
             buf = tfl.BufferT()
-            buf.data = np.frombuffer(np.ascontiguousarray(data, dtype=dtype).tobytes(), dtype=np.uint8)
+            buf.data = (pack_int4(data) if int4 else
+                        np.frombuffer(np.ascontiguousarray(data, dtype=dtype).tobytes(), dtype=np.uint8))
             self.model.buffers.append(buf)
             t.buffer = len(self.model.buffers) - 1
         if scale is not None:
@@ -64,8 +67,9 @@ class ModelBuilder:
     def activation(self, name, shape, dtype=np.int8, scale=None, zero_point=None) -> int:
         return self._tensor(name, shape, dtype, scale, zero_point)
 
-    def const(self, name, data: np.ndarray, scale=None, zero_point=None, axis: int = 0) -> int:
-        return self._tensor(name, data.shape, data.dtype, scale, zero_point, axis, data=data)
+    def const(self, name, data: np.ndarray, scale=None, zero_point=None, axis: int = 0, int4: bool = False) -> int:
+        """A constant; `int4`: an INT4 tensor of the values of `data` (in [-8, 7]), packed two per byte."""
+        return self._tensor(name, data.shape, data.dtype, scale, zero_point, axis, data=data, int4=int4)
 
     def output(self, idx: int) -> None:
         self.sg.outputs.append(idx)

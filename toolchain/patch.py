@@ -82,6 +82,7 @@ from .ir import Graph, Op, Tensor
 from .memory import ALIGNMENT, Buffer, MemoryPlan, align_up
 from .ops import REGISTRY
 from .ops.base import is_float
+from .ops.int4_common import int4_weights
 
 Rect = tuple[int, int, int, int]  # (y0, x0, h, w) in the full tensor's rows and columns
 
@@ -179,6 +180,8 @@ def region_kind(op: Op, g: Graph) -> str | None:
     declared `patch_kind`, when its tensors fit that kind here (int8 activations with a spatial extent)."""
     declared = REGISTRY[op.type].patch_kind
     if declared is None or is_float(op, g) or len(op.outputs) != 1 or not _spatial(g.t(op.outputs[0])):
+        return None
+    if int4_weights(op, g):  # the int4 kernels have no region form (ops/int4_common.py)
         return None
     y = g.t(op.outputs[0])
     acts = activation_inputs(op, g)

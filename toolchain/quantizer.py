@@ -3,6 +3,10 @@
     weights      int8, symmetric, per output channel:   s_w[c] = max|w[c]| / 127,  q = round(w / s_w[c]), zp 0
                  (conv2d [O,KH,KW,I] along axis 0, depthwise_conv2d [1,KH,KW,O] along axis 3, fully_connected [O,I]
                  along axis 0)
+    int4 weights (`weight_bits=4`, or the layers named in `int4_layers`; conv2d, depthwise_conv2d and
+                 fully_connected only): symmetric in [-7, 7], s_w = max|w| / 7, per output channel for the two
+                 convolutions and per TENSOR for fully_connected (TFLite Micro refuses a per-channel int4 FC, and
+                 the export must run there); -8 is left unused as int8 leaves -128 (a symmetric grid).
     bias         int32, s_b[c] = s_x * s_w[c], zp 0:    q = round(b / s_b[c])   (the accumulator's own scale)
     activations  int8, asymmetric, per tensor, from a calibrated range [lo, hi] widened to contain 0 (so 0 is exact,
                  which padding and ReLU need):  s = (hi - lo) / 255,  zp = round(-128 - lo / s)
@@ -300,15 +304,17 @@ def _quant(scale: float, zp: int) -> Quant:
 
 # ---- weights and biases -----------------------------------------------------------------------------------------
 
-def quantize_weights(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric per-channel int8 along `axis`: (int8 weights in -127..127, float32 scales). An all-zero channel
-    gets scale 1 (any scale represents it; 1 keeps its bias scale s_x finite)."""
+def quantize_weights(w: np.ndarray, axis: int | None, qmax: int = 127) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per-channel along `axis` (per tensor when None): (int8 weights in -qmax..qmax, float32 scales);
+    qmax 127 for int8, 7 for int4. An all-zero channel gets scale 1 (any scale represents it; 1 keeps its bias
+    scale s_x finite)."""
     other = tuple(i for i in range(w.ndim) if i != axis)
-    amax = np.max(np.abs(w.astype(np.float64)), axis=other)
-    scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+    amax = np.atleast_1d(np.max(np.abs(w.astype(np.float64)), axis=other))
+    scale = np.where(amax > 0, amax / float(qmax), 1.0).astype(np.float32)
     shape = [1] * w.ndim
-    shape[axis] = -1
-    q = np.clip(np.round(w.astype(np.float64) / scale.astype(np.float64).reshape(shape)), -127, 127)
+    if axis is not None:
+        shape[axis] = -1
+    q = np.clip(np.round(w.astype(np.float64) / scale.astype(np.float64).reshape(shape)), -qmax, qmax)
     return q.astype(np.int8), scale
 
 
@@ -430,10 +436,16 @@ def _check_float(g: Graph) -> None:
 
 
 def quantize_graph(g_float: Graph, samples: list[list[np.ndarray]], method: str = "minmax",
-                   percentile: float = 99.99, progress: bool | Progress | None = None) -> Graph:
+                   percentile: float = 99.99, progress: bool | Progress | None = None, weight_bits: int = 8,
+                   int4_layers: Iterable[str] = ()) -> Graph:
     """The int8 IR of a float IR graph, calibrated on `samples` (one list of NHWC float32 arrays per sample, as
     `calib.load_calibration` returns). `progress`: True for a rich progress bar on stderr, or a callable
-    (done, total). The result is verified; `passes.canonicalize` prepares it like any imported int8 graph."""
+    (done, total). `weight_bits` 4 gives every conv2d, depthwise_conv2d and fully_connected int4 weights;
+    `int4_layers` gives them to the layers of those names only (op names, as `edgec build --dump` shows them).
+    The result is verified; `passes.canonicalize` prepares it like any imported int8 graph."""
+    if weight_bits not in (4, 8):
+        raise InputError(f"weight bits must be 8 or 4, not {weight_bits}")
+    int4 = _int4_ops(g_float, weight_bits, set(int4_layers))
     if method not in METHODS:
         raise InputError(f"unknown calibration method {method!r}; choose one of {', '.join(METHODS)}")
     if not 50.0 < percentile <= 100.0:
@@ -449,13 +461,13 @@ def quantize_graph(g_float: Graph, samples: list[list[np.ndarray]], method: str 
     for out, src in sentinel_pads(g).items():  # in graph order: a pad of a pad finds its input's range set
         ranges[out] = ranges[src]
     _assign_activation_quant(g, ranges)
-    _quantize_constants(g)
+    _quantize_constants(g, int4)
     check_accumulators(g)
     g.meta["quantization"] = dict(
         method=method, percentile=percentile if method == "percentile" else None, samples=len(samples),
         inputs={n: dict(scale=g.t(n).scale, zero_point=g.t(n).zero_point) for n in g.inputs},
         outputs={n: dict(scale=g.t(n).scale, zero_point=g.t(n).zero_point) for n in g.outputs},
-        dropped=dict(cal.dropped))
+        dropped=dict(cal.dropped), int4_layers=sorted(int4))
     for op in g.ops:
         op.params = {}
         for key in ("tflite_index", "tflite_outputs"):  # indices into the float file; write_tflite sets new ones
@@ -607,7 +619,7 @@ def check_accumulators(g: Graph) -> None:
         if axis is None:
             continue
         x, w = g.t(op.inputs[0]), g.t(op.inputs[1])
-        if w.data is None or w.dtype != "int8" or x.quant is None:
+        if w.data is None or w.dtype not in ("int8", "int4") or x.quant is None:
             continue
         b = g.t(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] is not None else None
         peaks, biases, span = accumulator_extremes(w.data, axis, int(x.zero_point),
@@ -626,9 +638,23 @@ def check_accumulators(g: Graph) -> None:
         raise InputError(f"the model cannot run in int8: {why}:\n  " + "\n  ".join(problems))
 
 
-def _quantize_constants(g: Graph) -> None:
-    """Weights per channel, biases int32 at s_x * s_w. A bias read by two ops gets a copy per op (each op has its
-    own input scale); a weight read by two ops is quantized once (its scales do not depend on the op)."""
+def _int4_ops(g: Graph, weight_bits: int, names: set[str]) -> set[str]:
+    """The names of the ops whose weights become int4: every op with an int4 kernel (weight_bits 4), or those
+    named; a name that is no such op is an error that lists the candidates."""
+    from .ops.int4_common import INT4_KERNELS
+
+    eligible = [op.name for op in g.ops if op.type in INT4_KERNELS]
+    unknown = sorted(names - set(eligible))
+    if unknown:
+        raise InputError(f"--int4-layers: {', '.join(unknown)} is not a conv2d, depthwise_conv2d or fully_connected "
+                         f"layer of the model; its layers with weights: {', '.join(eligible) or 'none'}")
+    return set(eligible) if weight_bits == 4 else names
+
+
+def _quantize_constants(g: Graph, int4: set[str] | frozenset[str] = frozenset()) -> None:
+    """Weights per channel (int4 layers: per channel, per tensor for fully_connected), biases int32 at s_x * s_w.
+    A bias read by two ops gets a copy per op (each op has its own input scale); a weight read by two ops is
+    quantized once, by the first (its scales do not depend on the op)."""
     seen_bias: set[str] = set()
     for op in g.ops:
         if _weight_axis(op) is None:
@@ -646,12 +672,19 @@ def _quantize_constants(g: Graph) -> None:
             continue
         label = op.attrs.get("label", op.name)
         w = g.t(op.inputs[1])
-        if w.dtype == "float32" and w.is_const:
+        if w.dtype == "float32" and w.is_const and op.name in int4:
+            assert w.data is not None
+            w_axis = None if op.type == "fully_connected" else axis  # TFLM: int4 FC per tensor only
+            wq, s_w = quantize_weights(w.data, w_axis, qmax=7)
+            w.data, w.dtype = wq, "int4"
+            w.quant = Quant(scale=s_w, zero_point=np.zeros(s_w.size, np.int64), axis=w_axis)
+        elif w.dtype == "float32" and w.is_const:
             assert w.data is not None
             wq, s_w = quantize_weights(w.data, axis)
             w.data, w.dtype = wq, "int8"
             w.quant = Quant(scale=s_w, zero_point=np.zeros(s_w.size, np.int64), axis=axis)
-        elif not (w.dtype == "int8" and w.quant is not None and w.quant.axis == axis):  # not quantized just before
+        elif not (w.quant is not None and ((w.dtype == "int8" and w.quant.axis == axis) or w.dtype == "int4")):
+            # not quantized just before (by another op reading the same weights)
             raise UnsupportedError([f"{label}: weights must be float32 constants to be quantized"])
         assert w.quant is not None
         if len(op.inputs) > 2 and op.inputs[2] is not None:

@@ -33,6 +33,9 @@ def verify(g: Graph) -> Graph:
             problems.append(f"tensor {name} has a non-static shape {t.shape}")
         if t.data is not None and tuple(t.data.shape) != tuple(t.shape):
             problems.append(f"constant {name}: data shape {t.data.shape} != {t.shape}")
+        if t.dtype == "int4" and (t.data is None or t.data.dtype != np.int8 or (t.data.size and not (
+                -8 <= int(t.data.min()) and int(t.data.max()) <= 7))):
+            problems.append(f"int4 tensor {name}: not a constant of int8-held values in [-8, 7] (ir.py)")
         if t.quant is not None and t.quant.scale.shape != t.quant.zero_point.shape:
             problems.append(f"tensor {name}: scale and zero point lengths differ")
     for op in g.ops:

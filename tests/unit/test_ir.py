@@ -73,15 +73,26 @@ def test_shape_data_mismatch():
 
 
 def test_non_static_shape_unknown_dtype_unknown_op_and_bad_quant():
-    bad = Tensor(name="y", shape=(1, -1), dtype="int4", quant=Quant(scale=np.ones(2, np.float32),
+    bad = Tensor(name="y", shape=(1, -1), dtype="int2", quant=Quant(scale=np.ones(2, np.float32),
                                                                       zero_point=np.zeros(3, np.int64)))
     ops = [Op("frobnicate", "f", ["x"], ["y"]), Op("reshape", "r", ["y"], ["z"])]
     with pytest.raises(IRError) as e:
         verify(graph(ops, [t("x"), bad, t("z")]))
     msg = str(e.value)
-    for needle in ["non-static shape", "unknown dtype int4", "unknown IR op type frobnicate",
+    for needle in ["non-static shape", "unknown dtype int2", "unknown IR op type frobnicate",
                    "scale and zero point lengths differ"]:
         assert needle in msg, msg
+
+
+def test_int4_values_in_range():
+    """An int4 tensor holds its values unpacked in an int8 array (ir.py), each in [-8, 7], and is a constant."""
+    ops = [Op("fully_connected", "fc", ["x", "w", None], ["z"])]
+    ok = t("w", shape=(3, 4), dtype="int4", data=np.full((3, 4), -8, np.int8))
+    verify(graph(ops, [t("x"), ok, t("z", shape=(1, 3))]))
+    assert ok.nbytes == 6
+    wide = t("w", shape=(3, 4), dtype="int4", data=np.full((3, 4), 8, np.int8))
+    with pytest.raises(IRError, match=r"int4 tensor w: not a constant of int8-held values in \[-8, 7\]"):
+        verify(graph(ops, [t("x"), wide, t("z", shape=(1, 3))]))
 
 
 def test_tensor_key_must_match_name():

@@ -58,7 +58,9 @@ class TfliteWriter:
         axis = 0 if q is None or q.axis is None else int(q.axis)
         if t.is_const:
             assert t.data is not None
-            idx = self.b.const(name, np.asarray(t.data, dtype), scale=scale, zero_point=zp, axis=axis)
+            # an int4 tensor (values in an int8 array, ir.py) becomes an INT4 tensor, packed two per byte
+            idx = self.b.const(name, np.asarray(t.data, dtype), scale=scale, zero_point=zp, axis=axis,
+                               int4=t.dtype == "int4")
         else:
             idx = self.b._tensor(name, t.shape, dtype, scale, zp, axis)
         self.index[name] = idx

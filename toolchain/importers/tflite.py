@@ -299,7 +299,8 @@ def _identifier(s: str) -> str:
 
 
 FLOAT_TYPES = {0, 1, 10}  # FLOAT32, FLOAT16, FLOAT64
-INTEGER_WEIGHT_TYPES = {3, 7, 9}  # UINT8, INT16, INT8: quantized weights (INT32/INT64 constants are shapes, axes)
+#: UINT8, INT16, INT8, INT4: quantized weights (INT32/INT64 constants are shapes, axes)
+INTEGER_WEIGHT_TYPES = {3, 7, 9, 17}
 
 
 def _reject_hybrid(r: Reader) -> None:

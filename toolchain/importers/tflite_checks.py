@@ -27,10 +27,11 @@ MAX_WINDOW = 65535
 #: zero points a quantized tensor of this TFLite type may hold: the type's range. TFLite's 16x8 spec makes int16
 #: activations symmetric, but TFLite Micro's QUANTIZE and DEQUANTIZE take any int16 zero point (their reference
 #: kernels add it), so the range is int16's here; the ops that compute on int16 check their own rule.
-ZERO_POINT_RANGE = {9: (-128, 127), 3: (0, 255), 7: (-(2**15), 2**15 - 1), 2: (-(2**31), INT32_MAX)}
-TYPE_NAMES = {9: "int8", 3: "uint8", 7: "int16", 2: "int32"}
-#: bytes of one element of each TFLite type (float32, float16, int32, uint8, int64, bool, int16, int8, float64)
-TYPE_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1, 10: 8}
+ZERO_POINT_RANGE = {17: (-8, 7), 9: (-128, 127), 3: (0, 255), 7: (-(2**15), 2**15 - 1), 2: (-(2**31), INT32_MAX)}
+TYPE_NAMES = {17: "int4", 9: "int8", 3: "uint8", 7: "int16", 2: "int32"}
+#: bytes of one element of each TFLite type (float32, float16, int32, uint8, int64, bool, int16, int8, float64;
+#: int4, two per byte, counted as one: a bound)
+TYPE_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1, 10: 8, 17: 1}
 #: a tensor with more bytes than this does not fit the C's int sizes and offsets (nor TFLite Micro's int byte
 #: counts, nor any microcontroller): the same bound as for ONNX values
 MAX_BYTES = INT32_MAX
@@ -83,7 +84,7 @@ def check_quantization(r: Reader) -> list[str]:
         if out:
             problems.append(f"tensor {name}: zero point {out[0]} is outside its type "
                             f"{TYPE_NAMES.get(t.type, t.type)} ({lo}..{hi})")
-        elif scales.size > 1 and t.type in (9, 7) and any(zps):
+        elif scales.size > 1 and t.type in (9, 7, 17) and any(zps):
             problems.append(f"tensor {name}: per-channel quantization with zero point "
                             f"{next(z for z in zps if z)}; TFLite's per-channel quantization is symmetric "
                             "(every zero point 0)")
@@ -283,8 +284,8 @@ def check_bias_headroom(r: Reader) -> list[str]:
             continue
         x_idx = ins[0 if code != "TRANSPOSE_CONV" else 2]
         x_t, w_t = r.sg.tensors[x_idx], r.sg.tensors[ins[w_pos]]
-        if x_t.type != 9 or w_t.type != 9:
-            continue  # int8 only: float models have no integer accumulator
+        if x_t.type != 9 or w_t.type not in (9, 17):
+            continue  # int8 activations (int8 or int4 weights) only: float models have no integer accumulator
         try:
             w = r.tensor_data(ins[w_pos])
             bias = r.tensor_data(ins[b_pos]) if ins[b_pos] >= 0 else None

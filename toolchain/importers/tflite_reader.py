@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..int4 import packed_size, unpack_int4
 from ..ir import Quant, Tensor
 
 try:
@@ -20,7 +21,7 @@ except ImportError:  # pragma: no cover - the wheel is a dependency; this only g
     tfl = None
 
 TFLITE_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool",
-                 7: "int16", 9: "int8", 10: "float64"}
+                 7: "int16", 9: "int8", 10: "float64", 17: "int4"}
 
 
 def plain(values) -> list:
@@ -147,6 +148,11 @@ class Reader:
             raise InputError(f"{self.path}: constant {self.names[idx]} has type {dtype or t.type}, not supported")
         shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
         expected = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        if dtype == "int4":  # packed two per byte (toolchain/int4.py): the IR holds the values, one per element
+            if len(buf.data) != packed_size(expected):
+                raise InputError(f"{self.path}: constant {self.names[idx]} holds {len(buf.data)} bytes, shape "
+                                 f"{shape} needs {packed_size(expected)} (int4, two values per byte): malformed file")
+            return unpack_int4(np.asarray(buf.data, dtype=np.uint8), expected).reshape(shape)
         if len(buf.data) % np.dtype(dtype).itemsize:
             raise InputError(f"{self.path}: constant {self.names[idx]} holds {len(buf.data)} bytes, not a whole "
                              f"number of {dtype} values: malformed file")

@@ -43,6 +43,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
+from .int4_common import INT4_KERNELS, int4_weights
+
 if TYPE_CHECKING:
     from ..c_emit import EmitContext
     from ..ir import Graph, Op
@@ -234,6 +236,13 @@ class Operator:
         """The portable kernel of this layer (int8 or float32 side)."""
         return self.kernel_f32 if is_float(op, g) else self.kernel
 
+    def kernels_for(self, op: Op, g: Graph) -> list[str]:
+        """Every runtime kernel the layer's C needs: the portable one, and the chosen one if any; a layer with int4
+        weights also its int4 kernel (ops/int4_common.py), which takes the portable kernel's parameter struct."""
+        chosen = op.attrs.get("kernel_choice") if "patch" not in op.attrs else None
+        int4 = INT4_KERNELS[op.type] if int4_weights(op, g) else None
+        return [k for k in (self.kernel_for(op, g), chosen["kernel"] if chosen else None, int4) if k is not None]
+
     # ---- kernel choice (toolchain/kernels.py asks, per layer, after canonicalize) ----------------------------------
 
     def choose_kernel(self, op: Op, g: Graph, target: KernelTarget) -> KernelChoice | None:
@@ -241,11 +250,6 @@ class Operator:
         scratch_bytes and in_place_inputs read the choice back from op.attrs["kernel_choice"]; a patch-stage layer
         keeps the portable region kernel whatever was chosen."""
         return None
-
-    def kernels_for(self, op: Op, g: Graph) -> list[str]:
-        """Every runtime kernel the layer's C needs: the portable one, and the chosen one if any."""
-        chosen = op.attrs.get("kernel_choice") if "patch" not in op.attrs else None
-        return [k for k in (self.kernel_for(op, g), chosen["kernel"] if chosen else None) if k is not None]
 
     def check(self, op: Op, g: Graph) -> list[str]:
         """All violated constraints of this op, as the rule texts."""

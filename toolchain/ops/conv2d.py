@@ -30,6 +30,7 @@ from .float_common import (
     window_geometry,
     windows_f64,
 )
+from .int4_common import emit_s4, int4_weights, row_bytes
 from .int8_common import (
     WeightBackward,
     apply_bias_update,
@@ -203,6 +204,8 @@ class Conv2D(Operator):
         """`region`: a C expression for an `edgec_region *` (patch stage, patch.py), else the whole layer."""
         fields = conv_kernel_fields(op, g, ctx)
         fields["groups"] = _groups(op, g)
+        if int4_weights(op, g):  # packed int4 weights: runtime/conv2d_s4.c (never in a patch stage)
+            return emit_s4(op, g, ctx, "edgec_conv2d_s8_params", fields)
         params = ctx.params_struct(op, "edgec_conv2d_s8_params", fields)
         if region is not None:
             return f"edgec_conv2d_s8_region(&{params}, {region}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
@@ -224,9 +227,11 @@ class Conv2D(Operator):
         """In place (runtime: edgec_conv2d_s8_pointwise_inplace, or the DSP kernel) when the conv is pointwise
         (_pointwise), where output pixel p reads input pixel p only. Any channel counts: forward over the pixels
         when out_c <= in_c, backward when out_c > in_c."""
-        return (0,) if not is_float(op, g) and _pointwise(op, g) else ()
+        return (0,) if not is_float(op, g) and _pointwise(op, g) and not int4_weights(op, g) else ()
 
     def scratch_bytes(self, op, g, *, in_place):
+        if int4_weights(op, g):
+            return row_bytes(op, g)  # one output channel's filter, unpacked
         chosen = _fast_kernel(op)
         if chosen is not None:
             w = g.t(op.inputs[1]).shape

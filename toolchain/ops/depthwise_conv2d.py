@@ -37,6 +37,7 @@ from .float_common import (
     window_geometry,
     windows_f64,
 )
+from .int4_common import emit_s4, int4_weights, row_bytes
 from .int8_common import (
     WeightBackward,
     apply_bias_update,
@@ -174,6 +175,8 @@ class DepthwiseConv2D(Operator):
         """`region`: a C expression for an `edgec_region *` (patch stage, patch.py), else the whole layer."""
         fields = conv_kernel_fields(op, g, ctx)
         fields["depth_multiplier"] = op.attrs["depth_multiplier"]
+        if int4_weights(op, g):  # packed int4 weights: runtime/depthwise_conv2d_s4.c (never in a patch stage)
+            return emit_s4(op, g, ctx, "edgec_depthwise_conv2d_s8_params", fields)
         params = ctx.params_struct(op, "edgec_depthwise_conv2d_s8_params", fields)
         if region is not None:
             return (f"edgec_depthwise_conv2d_s8_region(&{params}, {region}, {ctx.ptr(op.inputs[0])}, "
@@ -194,12 +197,14 @@ class DepthwiseConv2D(Operator):
     def in_place_inputs(self, op, g):
         """In place (runtime: edgec_depthwise_conv2d_s8_inplace, or the DSP kernel) when each output channel reads
         one input channel (depth multiplier 1) and the output has no more pixels than the input."""
-        if is_float(op, g) or op.attrs["depth_multiplier"] != 1:
+        if is_float(op, g) or op.attrs["depth_multiplier"] != 1 or int4_weights(op, g):
             return ()
         x, y = g.t(op.inputs[0]).shape, g.t(op.outputs[0]).shape
         return (0,) if y[0] == x[0] and y[1] * y[2] <= x[1] * x[2] and y[3] == x[3] else ()
 
     def scratch_bytes(self, op, g, *, in_place):
+        if int4_weights(op, g):
+            return row_bytes(op, g)  # one output channel's taps, unpacked
         chosen = _fast_kernel(op)
         if chosen is not None and chosen["kernel"].endswith("_mve"):
             return mve_plane(op, g)[0]

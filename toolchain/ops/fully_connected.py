@@ -21,6 +21,7 @@ from .base import (
     register,
 )
 from .float_common import activate, activation_fields, all_float32, float_bias, weights_const_f32
+from .int4_common import emit_s4, int4_weights, row_bytes
 from .int8_common import (
     WeightBackward,
     apply_bias_update,
@@ -120,6 +121,8 @@ class FullyConnected(Operator):
                       shift=ctx.const_array(op, "shift", p["shift"]))
         if onnxruntime_rounding(op):
             fields["rounding"] = 1  # onnxruntime's float32 rescale (int8_common.onnxruntime_rounding)
+        if int4_weights(op, g):  # packed int4 weights: runtime/fully_connected_s4.c
+            return emit_s4(op, g, ctx, "edgec_fully_connected_s8_params", fields)
         params = ctx.params_struct(op, "edgec_fully_connected_s8_params", fields)
         chosen = op.attrs.get("kernel_choice")  # the same parameters for the DSP kernel (FC has no patch stage)
         function = chosen["function"] if chosen else "edgec_fully_connected_s8"
@@ -127,6 +130,9 @@ class FullyConnected(Operator):
             folded = ctx.const_array(op, "bias_folded", folded_bias(op, g, 0))
             return f"{function}(&{params}, {folded}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
         return f"{function}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+
+    def scratch_bytes(self, op, g, *, in_place):
+        return row_bytes(op, g) if int4_weights(op, g) else 0  # int4: one output's weights, unpacked
 
     def macs(self, op, g):
         x, w = g.t(op.inputs[0]), g.t(op.inputs[1])

@@ -24,12 +24,15 @@ from ..fixedpoint import (
     requantize_float32,
 )
 from .base import PatchKind, rule_text
+from .int4_common import INT4_KERNELS
 
 
 def weights_int8_symmetric(op, g) -> bool:
-    """weights are int8 with zero point 0 (symmetric), per tensor or per output channel"""
+    """weights are int8 (or int4 for CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED) with zero point 0
+    (symmetric), per tensor or per output channel"""
     w = g.t(op.inputs[1])
-    return w.dtype == "int8" and w.is_const and w.quant is not None and not np.any(w.quant.zero_point)
+    int4_ok = w.dtype == "int4" and op.type in INT4_KERNELS
+    return (w.dtype == "int8" or int4_ok) and w.is_const and w.quant is not None and not np.any(w.quant.zero_point)
 
 
 def bias_int32(op, g) -> bool:

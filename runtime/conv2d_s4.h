@@ -1,0 +1,14 @@
+#ifndef EDGEC_CONV2D_S4_H
+#define EDGEC_CONV2D_S4_H
+#include <stdint.h>
+
+#include "conv2d_s8.h"
+
+/* int8 2-D convolution with int4 weights packed two per byte (edgec_int4.h), OHWI order: the same parameters as
+ * edgec_conv2d_s8 (p->weights unused), the weights in `packed`, and `row`: k_h * k_w * (in_c / groups) bytes of
+ * scratch that receive one output channel's filter, unpacked. Same results as edgec_conv2d_s8 on the unpacked
+ * weights, bit for bit. */
+void edgec_conv2d_s4(const edgec_conv2d_s8_params *p, const uint8_t *packed, int8_t *row, const int8_t *input,
+                     int8_t *output);
+
+#endif
