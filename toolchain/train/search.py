@@ -19,16 +19,21 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from .. import host
 from ..board import Board
 from ..budget import arena_budget
+from ..codegen import emit_c
 from ..driver import Step, quiet
-from ..errors import BudgetError, TrainingError
+from ..errors import BudgetError, TrainingError, ValidationError
 from ..ir import Graph, Op
 from ..memory import plan_memory
 from .graph import TrainingOptions, build_training_graph
@@ -43,6 +48,8 @@ UNIT_BYTES = 64
 VERIFY_TRIES = 16
 #: knapsack rounds at a capacity raised by the over-count of the last kept solution (verify)
 REFINE_ROUNDS = 4
+#: a numpy run estimated longer than this (seconds) is compared with the generated C's cost
+C_WORTH_S = 4.0
 
 
 @dataclass
@@ -66,12 +73,15 @@ class Candidate:
     eval_loss: float | None = None
     eval_accuracy: float | None = None
     status: str = "pending"
+    executor: str | None = None  # "numpy" or "c": what measured the gain
+    seconds: float | None = None
     graph: Graph | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict:
         return dict(group=self.group, choice=self.label, k=self.k, ratio=self.ratio, channels=self.channels,
                     total_bytes=self.total_bytes, marginal_bytes=self.marginal_bytes, gain=self.gain,
-                    eval_loss=self.eval_loss, eval_accuracy=self.eval_accuracy, status=self.status)
+                    eval_loss=self.eval_loss, eval_accuracy=self.eval_accuracy, status=self.status,
+                    executor=self.executor, seconds=None if self.seconds is None else round(self.seconds, 2))
 
 
 # ---- the exact multiple-choice knapsack ---------------------------------------------------------------------------
@@ -98,13 +108,13 @@ def knapsack(groups: list[list[tuple[int, float]]], capacity: int, best: int = 1
         cand_g, cand_c, cand_item, cand_rank = [], [], [], []
         for j, (w, v) in enumerate(items):
             assert w >= 0 and w == int(w), "costs are whole units >= 0"
-            g = np.full((cap, best), -np.inf)
-            c = np.zeros((cap, best), np.int64)
+            g_new = np.full((cap, best), -np.inf)
+            c_new = np.zeros((cap, best), np.int64)
             if w < cap:
-                g[w:] = gains[:cap - w] + v
-                c[w:] = costs[:cap - w] + w
-            cand_g.append(g)
-            cand_c.append(c)
+                g_new[w:] = gains[:cap - w] + v
+                c_new[w:] = costs[:cap - w] + w
+            cand_g.append(g_new)
+            cand_c.append(c_new)
             cand_item.append(np.full((cap, best), j))
             cand_rank.append(np.broadcast_to(np.arange(best), (cap, best)))
         all_g, all_c = np.concatenate(cand_g, axis=1), np.concatenate(cand_c, axis=1)
@@ -116,12 +126,12 @@ def knapsack(groups: list[list[tuple[int, float]]], capacity: int, best: int = 1
     for m in range(best):
         if not np.isfinite(gains[capacity, m]):
             break
-        picks, c, rank = [], capacity, m
+        picks, cell, rank = [], capacity, m
         for (item, prev), items in zip(reversed(backs), reversed(groups)):
-            j = int(item[c, rank])
+            j = int(item[cell, rank])
             picks.append(j)
-            rank = int(prev[c, rank])
-            c -= int(items[j][0])
+            rank = int(prev[cell, rank])
+            cell -= int(items[j][0])
         out.append((float(gains[capacity, m]), int(costs[capacity, m]), picks[::-1]))
     return out
 
@@ -139,12 +149,14 @@ def planned_bytes(g: Graph, scheme: Scheme, options: TrainingOptions) -> tuple[i
 
 def candidates_of(g: Graph, head: Op) -> list[Candidate]:
     """The paper's space: biases of the last k weight layers (k = 1..K), and each layer's weights over a fraction
-    of its input channels (rounded up; fractions giving the same whole channels are measured once)."""
+    of its input channels (rounded up; fractions giving the same whole channels are measured once). In the order
+    the gains are measured: from the head down (the biases down to a layer, then that layer's weights), so that a
+    short --search-time spends itself on the layers near the head, the cheap runs."""
     layers = weight_layers(g, head)
-    out = [Candidate("bias", f"biases of the last {k} weight layer{'s' * (k > 1)}",
-                     {op.name: LayerTraining(train_bias=True) for op in layers[len(layers) - k:]}, k=k)
-           for k in range(1, len(layers) + 1)]
-    for op in reversed(layers):  # from the head down: the cheap runs first when the time budget is short
+    out = []
+    for k, op in enumerate(reversed(layers), start=1):
+        out.append(Candidate("bias", f"biases of the last {k} weight layer{'s' * (k > 1)}",
+                             {o.name: LayerTraining(train_bias=True) for o in layers[len(layers) - k:]}, k=k))
         c = in_channels(op, g)
         seen: set[int] = set()
         for r in RATIOS:
@@ -160,23 +172,36 @@ def candidates_of(g: Graph, head: Op) -> list[Candidate]:
 # ---- gain: short runs of the numpy reference -------------------------------------------------------------------
 
 class GainRunner:
-    """Short training runs of the numpy reference on one slice of the data, all from the same warmed-up head, on
-    the same samples in the same order (common random numbers: the difference between two runs is the effect of
-    what they train, not of the samples). Forward tensors no trained parameter lies below are the same in every
-    run: they are computed once per sample and cached (by tensor name), so a run computes only what its trained
-    layers change."""
+    """Short training runs on one slice of the data, all from the same warmed-up head, on the same samples in the
+    same order (common random numbers: the difference between two runs is the effect of what they train, not of
+    the samples). Two executors of the same numerics (bit for bit: tests/host/test_train.py), the cheaper per run:
+
+    numpy   the reference (run.py). Forward tensors no trained parameter lies below are the same in every run:
+            they are computed once per sample and cached by tensor name, so a run computes only what its trained
+            layers change (cheap for layers near the head; slow for deep ones: the reference sums in the C's order)
+    C       the generated training step, built with the host compiler and fed the records (a build, then the
+            whole step per record: cheaper for deep layers)
+
+    The numpy cost of a run is estimated from one timed step, the C's from the build and per-record times of the
+    C runs so far (the first C run is the head-only baseline's, whose held-out logits must equal numpy's bit for
+    bit)."""
 
     def __init__(self, base: Graph, xs: list[np.ndarray], labels: np.ndarray, train_idx: np.ndarray,
                  eval_idx: np.ndarray, warm_epochs: int):
         self.xs, self.labels = xs, labels
         self.train_idx, self.eval_idx = train_idx, eval_idx
         self.cache: list[dict[str, np.ndarray]] = [{} for _ in xs]
+        self.base = base
         meta = base.meta["training"]
         self.head_params = list(meta["params"])  # the float32 head's weights and bias: the same names in every graph
         state = TrainState.of(base)
         for _ in range(warm_epochs):
             self._train(base, state, deadline=None)
         self.warm = {n: state.params[n].copy() for n in self.head_params}
+        self.base_logits: np.ndarray | None = None
+        self.c_build_s: float | None = None  # the last C build's seconds
+        self.c_record_s: float | None = None  # seconds per record (step or evaluation) of the last C run
+        self.c_check: bool | None = None  # the C baseline's held-out logits == numpy's, bit for bit
 
     def _split(self, tg: Graph) -> tuple[list[Op], list[Op], list[Op]]:
         """(frozen forward ops, forward ops to run, all ops to run for a step)."""
@@ -199,16 +224,20 @@ class GainRunner:
         known = {tg.inputs[0]} | {o for op in frozen for o in op.outputs}
         need = {i for op in ops for i in op.inputs if i is not None and i in known} - {tg.inputs[0]}
         cache = self.cache[s]
+        x = np.asarray(self.xs[s]).reshape(tg.t(tg.inputs[0]).shape)
         if need - cache.keys():
             todo = [op for op in frozen if not all(o in cache for o in op.outputs)]
-            x = np.asarray(self.xs[s]).reshape(tg.t(tg.inputs[0]).shape)
             values = run_ops(tg, _NO_STATE, todo, {**cache, tg.inputs[0]: x})
             for op in todo:
                 for o in op.outputs:
                     cache[o] = values[o]
-        feeds = {t: cache[t] for t in need}
-        feeds[tg.inputs[0]] = np.asarray(self.xs[s]).reshape(tg.t(tg.inputs[0]).shape)
-        return feeds
+        return {**{t: cache[t] for t in need}, tg.inputs[0]: x}
+
+    def _state(self, tg: Graph) -> TrainState:
+        state = TrainState.of(tg)
+        for n in self.head_params:
+            state.params[n] = self.warm[n].copy()
+        return state
 
     def _train(self, tg: Graph, state: TrainState, deadline: float | None) -> bool:
         frozen, _, ops = self._split(tg)
@@ -220,25 +249,92 @@ class GainRunner:
             run_ops(tg, state, ops, feeds)
         return True
 
-    def measure(self, tg: Graph, deadline: float | None) -> tuple[float, float] | None:
-        """(held-out mean cross-entropy, held-out accuracy) after one pass over the training half from the warm
-        head; None when the deadline passed first."""
-        state = TrainState.of(tg)
-        for n in self.head_params:
-            state.params[n] = self.warm[n].copy()
+    def _score(self, logits: np.ndarray) -> tuple[float, float]:
+        """(mean cross-entropy, accuracy) of held-out logits [n, K], in float64."""
+        z = np.asarray(logits, np.float64).reshape(len(self.eval_idx), -1)
+        y = np.asarray(self.labels, np.int64)[self.eval_idx]
+        top = z.max(axis=1)
+        ce = top + np.log(np.exp(z - top[:, None]).sum(axis=1)) - z[np.arange(len(y)), y]
+        return float(ce.mean()), float(np.mean(np.argmax(z, axis=1) == y))
+
+    def run_numpy(self, tg: Graph, deadline: float | None) -> np.ndarray | None:
+        """Held-out logits after one pass over the training half (None: the deadline passed first)."""
+        state = self._state(tg)
         if not self._train(tg, state, deadline):
             return None
         frozen, forward, _ = self._split(tg)
-        logits_name = tg.meta["training"]["logits"]
-        losses, right = [], 0
-        for s in self.eval_idx:
-            values = run_ops(tg, state, forward, self._feeds(tg, frozen, forward, int(s)))
-            z = values[logits_name].reshape(-1).astype(np.float64)
-            label = int(self.labels[s])
-            top = z.max()
-            losses.append(float(top + np.log(np.exp(z - top).sum()) - z[label]))
-            right += int(np.argmax(z) == label)
-        return float(np.mean(losses)), right / max(len(self.eval_idx), 1)
+        logits = tg.meta["training"]["logits"]
+        return np.stack([run_ops(tg, state, forward, self._feeds(tg, frozen, forward, int(s)))[logits].reshape(-1)
+                         for s in self.eval_idx])
+
+    def run_c(self, tg: Graph) -> np.ndarray:
+        """The same run in the generated C on the host: held-out logits."""
+        from .command import split_training_outputs
+
+        for n in self.head_params:  # the warm head is the trained parameters' initial value
+            tg.t(n).data = self.warm[n].copy()
+        records = [[self.xs[s], np.array([self.labels[s]], np.int32)] for s in self.train_idx]
+        records += [[self.xs[s], np.array([-1], np.int32)] for s in self.eval_idx]
+        with tempfile.TemporaryDirectory(prefix="edgec-search-") as tmp:
+            out = Path(tmp)
+            t0 = time.monotonic()
+            exe = host.build(out, emit_c(tg, plan_memory(tg), out))
+            t1 = time.monotonic()
+            raw = host.run(exe, records)
+            t2 = time.monotonic()
+        self.c_build_s, self.c_record_s = t1 - t0, (t2 - t1) / len(records)
+        _, logits, _ = split_training_outputs(raw, tg, len(records))
+        return logits[len(self.train_idx):]
+
+    def baseline(self) -> tuple[float, float]:
+        self.base_logits = self.run_numpy(self.base, None)
+        assert self.base_logits is not None
+        return self._score(self.base_logits)
+
+    def estimate_numpy(self, tg: Graph) -> float:
+        """Seconds of a numpy run: one step timed (the cache filled first, its cost counted per sample when the
+        run needs tensors no earlier run cached)."""
+        frozen, _, ops = self._split(tg)
+        s = int(self.train_idx[0])
+        t0 = time.monotonic()
+        filled = bool({i for op in ops for i in op.inputs if i is not None} & {o for op in frozen for o in op.outputs}
+                      - self.cache[s].keys())
+        feeds = self._feeds(tg, frozen, ops, s)
+        t1 = time.monotonic()
+        feeds[tg.inputs[1]] = np.array([self.labels[s]], np.int32)
+        run_ops(tg, self._state(tg), ops, feeds)
+        step_s = time.monotonic() - t1
+        n = len(self.train_idx) + len(self.eval_idx)
+        return n * step_s + (n * (t1 - t0) if filled else 0.0)
+
+    def estimate_c(self) -> float:
+        if self.c_record_s is None:  # calibrate: the baseline in C (and its logits checked against numpy's)
+            logits = self.run_c(copy.deepcopy(self.base))
+            assert self.base_logits is not None
+            self.c_check = bool(np.array_equal(logits.view(np.uint32), self.base_logits.view(np.uint32)))
+            if not self.c_check:
+                raise ValidationError("--scheme auto: the generated C training step (head only) differs from the "
+                                      "numpy reference on the search's held-out samples")
+        assert self.c_build_s is not None and self.c_record_s is not None
+        # a training step costs about a forward and a backward: twice a record of the head-only baseline
+        return self.c_build_s + self.c_record_s * (2 * len(self.train_idx) + len(self.eval_idx))
+
+    def measure(self, tg: Graph, deadline: float) -> tuple[float, float, str, float] | None:
+        """(held-out mean cross-entropy, held-out accuracy, executor, seconds) of one run, on the cheaper executor;
+        None when its estimated cost does not fit the time left (or the deadline passed during a numpy run)."""
+        t0 = time.monotonic()
+        cost, executor = self.estimate_numpy(tg), "numpy"
+        if cost > C_WORTH_S:
+            c_cost = self.estimate_c()
+            if c_cost < cost:
+                cost, executor = c_cost, "c"
+        if time.monotonic() + cost > deadline:
+            return None
+        logits = self.run_c(tg) if executor == "c" else self.run_numpy(tg, deadline)
+        if logits is None:
+            return None
+        loss, accuracy = self._score(logits)
+        return loss, accuracy, executor, time.monotonic() - t0
 
 
 #: the generator state of runs that draw nothing (the frozen forward ops)
@@ -298,12 +394,11 @@ def auto_scheme(g: Graph, head: Op, xs: list[np.ndarray], labels: np.ndarray, op
         for c in todo:
             c.status = "not measured: fewer than 2 samples"
         base_loss = base_acc = None
+        runner = None
     else:
         step(f"scheme search: warm up the head on {len(train_idx)} samples, then the head-only baseline")
         runner = GainRunner(base_tg, xs, labels, train_idx, eval_idx, search.warm_epochs)
-        measured = runner.measure(base_tg, None)
-        assert measured is not None
-        base_loss, base_acc = measured
+        base_loss, base_acc = runner.baseline()
         deadline = started + search.time_s
         for k, c in enumerate(todo):
             spent = time.monotonic() - started
@@ -313,7 +408,7 @@ def auto_scheme(g: Graph, head: Op, xs: list[np.ndarray], labels: np.ndarray, op
             if result is None:
                 c.status = "not measured: search time spent"
                 continue
-            c.eval_loss, c.eval_accuracy = result
+            c.eval_loss, c.eval_accuracy, c.executor, c.seconds = result
             c.gain = base_loss - c.eval_loss
             c.status = "measured"
 
@@ -338,6 +433,7 @@ def auto_scheme(g: Graph, head: Op, xs: list[np.ndarray], labels: np.ndarray, op
         budget_bytes=budget, budget_source=source, head_only_bytes=base_bytes, unit_bytes=UNIT_BYTES,
         train_samples=int(len(train_idx)), eval_samples=int(len(eval_idx)), warm_epochs=search.warm_epochs,
         gain_measure=measure, baseline_eval_loss=base_loss, baseline_eval_accuracy=base_acc,
+        c_baseline_equals_numpy=runner.c_check if runner is not None else None,
         candidates=[c.as_dict() for c in cands], solutions_tried=tried,
         chosen=dict(layers={n: vars(lt) for n, lt in chosen_layers.items()}, estimated_gain=chosen_gain,
                     planned_bytes=chosen_bytes),
