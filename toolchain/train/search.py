@@ -370,7 +370,9 @@ def auto_scheme(g: Graph, head: Op, xs: list[np.ndarray], labels: np.ndarray, op
         try:
             check_training_budget(base_memory, target, sram_budget, base_tg, plan_memory(base_tg))
         except BudgetError as e:
-            raise BudgetError(f"--scheme auto: nothing fits, not even the head alone: {e.message}") from None
+            why = e.message.split("; train fewer")[0]  # no scheme trains less than the head
+            raise BudgetError(f"--scheme auto: nothing fits, not even the head alone: {why}; give a larger "
+                              "--sram-budget or a board with more SRAM") from None
     cands = candidates_of(g, head)
     for k, c in enumerate(cands):
         step(f"scheme search: plan candidate {k + 1}/{len(cands)} ({c.label})")
