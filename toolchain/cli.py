@@ -539,7 +539,8 @@ def _print_layers(rows: list[dict]) -> None:
 @click.option("--board", default="host", show_default=True, help="Target board with an FPU, or host.")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder [default: build/<model name>_train].")
 @click.option("--scheme", default="last:2", show_default=True,
-              help="What is trained: head, bias, last:N or a scheme .toml file (docs/training.md).")
+              help="What is trained: head, bias, last:N, a scheme .toml file, or auto: the scheme of largest "
+              "measured gain that fits the SRAM budget (docs/training.md).")
 @click.option("--classes", type=click.IntRange(2, 100_000), help="A new head with this many classes.")
 @click.option("--epochs", type=click.IntRange(1, 1000), default=1, show_default=True)
 @click.option("--samples", type=click.IntRange(1), help="Train on the first N samples of --data only.")
@@ -550,23 +551,29 @@ def _print_layers(rows: list[dict]) -> None:
               help="Seed of the sample order and of stochastic rounding.")
 @click.option("--sram-budget", type=ByteSize(), help="SRAM the training step may use (e.g. 256k) [default: the "
               "board's].")
+@click.option("--search-time", type=FiniteFloat(0, 1e6), default=120.0, show_default=True,
+              help="--scheme auto: seconds the gain runs may take (candidates left unmeasured are not chosen).")
+@click.option("--search-samples", type=click.IntRange(2), default=256, show_default=True,
+              help="--scheme auto: samples of --data the gains are measured on (half trains, half is held back).")
 @click.option("--json", "as_json", is_flag=True, help="Print the training report (report.json) on stdout.")
 @click.pass_context
 def train(ctx, model, data, eval_data, board, out, scheme, classes, epochs, samples, lr, rounding, seed, sram_budget,
-          as_json):
+          search_time, search_samples, as_json):
     """Compile a training step for MODEL (forward int8, backward float32, sparse update: docs/training.md), run it
     on the training data on the host or an emulated board, check it against the numpy reference, report."""
     from .train.command import train as run_training
     from .train.graph import TrainingOptions
+    from .train.search import SearchOptions
 
     stages = Stages(as_json)
 
     def go():
         options = TrainingOptions(lr=lr, rounding=rounding, seed=seed, classes=classes)
         target = out or Path("build") / f"{_default_out(model).name}_train"
+        search = SearchOptions(samples=search_samples, time_s=search_time)
         with stages as step:
             r = run_training(model, target, data, board, scheme_text=scheme, epochs=epochs, options=options,
-                             eval_path=eval_data, samples=samples, sram_budget=sram_budget, step=step)
+                             eval_path=eval_data, samples=samples, sram_budget=sram_budget, search=search, step=step)
         t = r.report["training"]
         if as_json:
             click.echo(json.dumps(r.report))

@@ -33,6 +33,7 @@ from .export import write_trained_tflite
 from .graph import TrainingOptions, build_training_graph, find_head
 from .run import TrainState, infer, train_step
 from .scheme import parse_scheme
+from .search import SearchOptions, auto_scheme
 
 TRAINED_TFLITE = "model_trained.tflite"
 
@@ -69,7 +70,8 @@ def load_training_data(path: Path, source: Graph, classes: int | None, what: str
 
 def train(model: Path, out: Path, data_path: Path, board: str = "host", *, scheme_text: str = "last:2",
           epochs: int = 1, options: TrainingOptions | None = None, eval_path: Path | None = None,
-          samples: int | None = None, sram_budget: int | None = None, step: Step = quiet) -> TrainResult:
+          samples: int | None = None, sram_budget: int | None = None, search: SearchOptions | None = None,
+          step: Step = quiet) -> TrainResult:
     options = options or TrainingOptions()
     target = get_board(board)
     if target.is_cortexm and not target.fpu:
@@ -89,8 +91,16 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
         if options.classes is None and (data.labels.max() >= classes):  # type: ignore[union-attr]
             raise TrainingError(f"--data {data_path}: label {int(data.labels.max())} is outside the head's "  # type: ignore[union-attr]
                                 f"{classes} classes (0..{classes - 1}); give --classes N for a new head")
+        xs = [x[0] for x in model_inputs(data, g)]
+        labels = np.asarray(data.labels, np.int64)
+        n = min(len(xs), samples) if samples else len(xs)
+        searched: dict | None = None
+        if scheme_text == "auto":  # the scheme chosen under the budget (search.py)
+            scheme, searched = auto_scheme(g, head, xs[:n], labels[:n], options, target, sram_budget, search, step)
+        else:
+            scheme = parse_scheme(scheme_text, g, head)
         step(f"training graph: scheme {scheme_text}")
-        tg = verify(build_training_graph(g, parse_scheme(scheme_text, g, head), options))
+        tg = verify(build_training_graph(g, scheme, options))
         step("plan memory (forward, saved tensors, gradients)")
         plan = plan_memory(tg)
         step("search patch-based schedules for the frozen first layers")
@@ -101,9 +111,6 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
         check_training_budget(memory, target, sram_budget, tg, plan)
         step("emit C")
         sources = emit_c(tg, plan, staging)
-        xs = [x[0] for x in model_inputs(data, g)]
-        labels = np.asarray(data.labels, np.int64)
-        n = min(len(xs), samples) if samples else len(xs)
         rng = np.random.default_rng(options.seed)
         order = [int(i) for _ in range(epochs) for i in rng.permutation(n)]
         eval_xs = [x[0] for x in model_inputs(evaluation, g)] if evaluation else []
@@ -131,6 +138,8 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
         report.update(training_report(tg, plan, scheme_text, epochs, options, order, labels, losses, logits, params,
                                       evaluation, len(eval_xs), measured, board, check, model))
         report["training"]["memory"] = memory
+        if searched is not None:
+            report["training"]["search"] = searched
         if measured:
             report.update(peak_sram_bytes=measured["peak_sram_bytes"], flash_bytes=measured["flash_bytes"])
         arrays: dict = {name: a for name, a in params.items()}

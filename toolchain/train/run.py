@@ -78,3 +78,10 @@ def infer(tg: Graph, state: TrainState, x: np.ndarray) -> np.ndarray:
     forward = tg.ops[:tg.meta["training"]["forward_ops"]]
     values = _run(tg, state, forward, {tg.inputs[0]: np.asarray(x).reshape(tg.t(tg.inputs[0]).shape)})
     return values[tg.meta["training"]["logits"]]
+
+
+def run_ops(tg: Graph, state: TrainState, ops: list[Op], feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run a subset of tg's ops, in order, on `feeds` (every tensor they read that none of them computes): the
+    scheme search (search.py) feeds the forward tensors no trained parameter lies below from a cache and runs
+    the rest, the same operations as train_step / infer. Returns every value computed (and the feeds)."""
+    return _run(tg, state, ops, feeds)
