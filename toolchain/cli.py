@@ -555,10 +555,13 @@ def _print_layers(rows: list[dict]) -> None:
               help="--scheme auto: seconds the gain runs may take (candidates left unmeasured are not chosen).")
 @click.option("--search-samples", type=click.IntRange(2), default=256, show_default=True,
               help="--scheme auto: samples of --data the gains are measured on (half trains, half is held back).")
+@click.option("--resume", type=click.Path(path_type=Path),
+              help="Start from the trained parameters of an earlier edgec train folder (same model and scheme).")
+@click.option("--device", is_flag=True, help="Train on the real board over pyOCD instead of the emulator.")
 @click.option("--json", "as_json", is_flag=True, help="Print the training report (report.json) on stdout.")
 @click.pass_context
 def train(ctx, model, data, eval_data, board, out, scheme, classes, epochs, samples, lr, rounding, seed, sram_budget,
-          search_time, search_samples, as_json):
+          search_time, search_samples, resume, device, as_json):
     """Compile a training step for MODEL (forward int8, backward float32, sparse update: docs/training.md), run it
     on the training data on the host or an emulated board, check it against the numpy reference, report."""
     from .train.command import train as run_training
@@ -573,7 +576,8 @@ def train(ctx, model, data, eval_data, board, out, scheme, classes, epochs, samp
         search = SearchOptions(samples=search_samples, time_s=search_time)
         with stages as step:
             r = run_training(model, target, data, board, scheme_text=scheme, epochs=epochs, options=options,
-                             eval_path=eval_data, samples=samples, sram_budget=sram_budget, search=search, step=step)
+                             eval_path=eval_data, samples=samples, sram_budget=sram_budget, search=search,
+                             resume=resume, device=device, step=step)
         t = r.report["training"]
         if as_json:
             click.echo(json.dumps(r.report))

@@ -204,3 +204,33 @@ def test_budget_nothing_fits_exits_3(small):
                 tmp / "o")
     assert_error(res, 3, "training step needs", "budget is 300 B", "pass")
     assert not (tmp / "o").exists()
+
+
+def test_resume_starts_from_the_saved_parameters(small):
+    """A run resumed from an earlier folder starts where that one ended (the numpy check recomputes its first
+    steps from the loaded parameters, so equality proves they were loaded); another scheme is refused."""
+    model, tmp = small
+    first = edgec("train", model, "--data", tmp / "ok.npz", "--scheme", "head", "--lr", "0.5", "--out", tmp / "a",
+                  "--json")
+    assert first.returncode == 0, first.stderr
+    resumed = edgec("train", model, "--data", tmp / "ok.npz", "--scheme", "head", "--lr", "0.5", "--out", tmp / "b",
+                    "--resume", tmp / "a", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    fresh = json.loads(first.stdout)["training"]
+    again = json.loads(resumed.stdout)["training"]
+    assert again["numpy_check"]["passed"]
+    assert again["loss_per_epoch"][0] < fresh["loss_per_epoch"][0]  # the same data, from trained parameters
+    with np.load(tmp / "a" / "trained_params.npz") as a, np.load(tmp / "b" / "trained_params.npz") as b:
+        assert set(a.files) == set(b.files) and any(not np.array_equal(a[k], b[k]) for k in a.files)
+    other = edgec("train", model, "--data", tmp / "ok.npz", "--scheme", "head", "--classes", "7", "--out",
+                  tmp / "c", "--resume", tmp / "a")
+    assert_error(other, 2, "--resume", "same model")
+
+
+def test_device_without_a_probe(small):
+    model, tmp = small
+    res = edgec("train", model, "--data", tmp / "ok.npz", "--scheme", "head", "--board", "nucleo_f746zg",
+                "--device", "--out", tmp / "o")
+    assert res.returncode == 4, res.stderr  # no probe here (or pyOCD missing): a toolchain error, no traceback
+    assert "Traceback" not in res.stderr and ("probe" in res.stderr or "pyOCD" in res.stderr)
+    assert not (tmp / "o").exists()

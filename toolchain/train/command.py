@@ -71,14 +71,20 @@ def load_training_data(path: Path, source: Graph, classes: int | None, what: str
 def train(model: Path, out: Path, data_path: Path, board: str = "host", *, scheme_text: str = "last:2",
           epochs: int = 1, options: TrainingOptions | None = None, eval_path: Path | None = None,
           samples: int | None = None, sram_budget: int | None = None, search: SearchOptions | None = None,
-          step: Step = quiet) -> TrainResult:
+          resume: Path | None = None, device: bool = False, step: Step = quiet) -> TrainResult:
+    """`resume`: an earlier `edgec train` folder whose trained parameters (trained_params.npz) this run starts
+    from (the same model and scheme). `device`: run on the real board over pyOCD instead of the emulator."""
     options = options or TrainingOptions()
     target = get_board(board)
     if target.is_cortexm and not target.fpu:
         raise InputError(f"board `{board}` ({target.core}) has no FPU: the training step computes its gradients in "
                          "float32 (docs/training.md); train on a board with an FPU or on the host")
-    if target.is_cortexm and not target.qemu_machine:
-        raise InputError(f"board `{board}` has no emulator: edgec train runs on the host or an emulated board")
+    if device and not target.is_cortexm:
+        raise InputError("--device needs a Cortex-M --board (the real board the probe is connected to)")
+    if target.is_cortexm and not target.qemu_machine and not device:
+        raise InputError(f"board `{board}` has no emulator: edgec train runs on the host, an emulated board, or "
+                         "the real board with --device")
+    resumed = load_resume(resume) if resume is not None else None
     step(f"read the training data {data_path}")
     source = verify(import_model(model))
     data = load_training_data(data_path, source, options.classes)
@@ -101,6 +107,8 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
             scheme = parse_scheme(scheme_text, g, head)
         step(f"training graph: scheme {scheme_text}")
         tg = verify(build_training_graph(g, scheme, options))
+        if resumed is not None:
+            start_from(tg, resumed, resume)  # type: ignore[arg-type]
         step("plan memory (forward, saved tensors, gradients)")
         plan = plan_memory(tg)
         step("search patch-based schedules for the frozen first layers")
@@ -117,7 +125,13 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
         records = [[xs[i], np.array([labels[i]], np.int32)] for i in order]
         records += [[x, np.array([-1], np.int32)] for x in eval_xs]
         measured: dict = {}
-        if target.is_cortexm:
+        if device:
+            from .. import flasher
+
+            step(f"link the firmware for the real {board} and run {len(order)} training steps on it (pyOCD)")
+            elf = cortexm.cross_build(staging, sources, target, graph=tg, emulated=False, elf_name="firmware.elf")
+            raw = flasher.run_on_device(elf, target, records)
+        elif target.is_cortexm:
             step(f"run {len(order)} training steps and {len(eval_xs)} evaluations on the emulated {board}")
             run = cortexm.measure(staging, sources, target, records, graph=tg, per_layer=False)
             raw = run["outputs"]
@@ -158,6 +172,36 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
             raise ValidationError(f"the C training step differs from the numpy reference: {check['failure']}")
     outdir.record(out, [out / "report.json"])
     return TrainResult(out=out, report=report, graph=tg, losses=losses)
+
+
+def load_resume(folder: Path) -> dict[str, np.ndarray]:
+    """The trained parameters of an earlier `edgec train` folder, by tensor name."""
+    path = folder / "trained_params.npz"
+    if not path.is_file():
+        raise InputError(f"--resume {folder}: no trained_params.npz there (give the folder of an earlier edgec train)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as e:
+        raise InputError(f"--resume {folder}: trained_params.npz is not readable ({e})") from None
+
+
+def start_from(tg: Graph, params: dict[str, np.ndarray], folder: Path) -> None:
+    """Set the training graph's trained parameters to an earlier run's: the same tensors, shapes and types (the
+    same model and scheme), else exit 2 naming the first difference."""
+    names = tg.meta["training"]["params"]
+    if set(names) != set(params):
+        missing = sorted(set(names) - set(params)) or sorted(set(params) - set(names))
+        raise TrainingError(f"--resume {folder}: that run trained other parameters (e.g. {missing[0]!r}); resume "
+                            "with the same model, --scheme and --classes")
+    for name in names:
+        t = tg.t(name)
+        value = params[name]
+        assert t.data is not None
+        if value.shape != t.data.shape or value.dtype != t.data.dtype:
+            raise TrainingError(f"--resume {folder}: {name!r} is {value.dtype}{list(value.shape)} there, "
+                                f"{t.data.dtype}{list(t.data.shape)} here; resume with the same model and scheme")
+        t.data = np.array(value, copy=True)
 
 
 def memory_per_phase(tg: Graph, plan) -> dict:
