@@ -85,6 +85,47 @@ def patch_figure(patch: dict) -> str | None:
     return _png(fig)
 
 
+def loss_figure(training: dict) -> str:
+    """The training loss: the mean of each block of steps, against the step."""
+    curve = training["loss_curve"]
+    block = curve["block_steps"]
+    values = curve["mean_loss"]
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.plot([block * k + block / 2 for k in range(len(values))], values, color="tab:blue")
+    ax.set_xlabel(f"training step (mean over blocks of {block})")
+    ax.set_ylabel("cross-entropy loss")
+    ax.set_title(f"training loss: scheme {_figure_text(training['scheme'])}, lr {training['lr']}, "
+                 f"{training['rounding']} rounding")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def training_html(t: dict, esc) -> list[str]:
+    """The training section of report.html: what is trained, the run, memory per phase, the loss curve."""
+    def pct(v):
+        return f"{100 * v:.2f} %" if v is not None else None
+
+    facts = [("scheme", t["scheme"]), ("steps", f"{t['steps']:,} ({t['epochs']} epochs)"), ("lr", t["lr"]),
+             ("rounding", t["rounding"]), ("trained parameters", f"{t['trained_parameter_bytes']:,} B"),
+             ("held-out accuracy (C, float head)", pct(t.get("eval_accuracy"))),
+             ("held-out accuracy (TFLM, model_trained.tflite)", pct(t.get("tflm_eval_accuracy"))),
+             ("instructions per step", f"{t['instructions_per_step']:,}" if t.get("instructions_per_step") else None),
+             ("C = numpy reference", f"first {t['numpy_check']['steps']} steps, "
+                                     f"{'equal' if t['numpy_check']['passed'] else 'DIFFERENT'}")]
+    parts = ["<h2>Training</h2><ul>"]
+    parts += [f"<li><b>{esc(k)}</b>: {esc(str(v))}</li>" for k, v in facts if v not in (None, "")]
+    parts.append("</ul><h3>What is trained</h3><table><tr><th>layer</th><th>bias</th><th>weight channels</th></tr>")
+    parts.append("<tr><td>the head (float32)</td><td>yes</td><td>all</td></tr>")
+    for name, lt in t["trained_layers"].items():
+        parts.append(f"<tr><td>{esc(name)}</td><td>{'yes' if lt['train_bias'] else 'no'}</td>"
+                     f"<td>{lt['weight_channels']}</td></tr>")
+    parts.append("</table><h3>Memory per phase</h3><table>")
+    parts += [f"<tr><td>{esc(k.replace('_', ' '))}</td><td>{v:,}</td></tr>" for k, v in t["memory"].items()]
+    parts.append("</table><h3>Loss</h3>")
+    parts.append(f"<img alt='training loss' src='data:image/png;base64,{loss_figure(t)}'>")
+    return parts
+
+
 def html_report(report: dict) -> str:
     def esc(s: str) -> str:
         return html.escape(display_text(s))
@@ -109,7 +150,10 @@ def html_report(report: dict) -> str:
              "{text-align:left}</style></head><body>",
              f"<h1>edgec report: {esc(name)}</h1><ul>"]
     parts += [f"<li><b>{esc(k)}</b>: {esc(str(v))}</li>" for k, v in facts if v not in (None, "")]
-    parts.append("</ul><h2>Memory timeline</h2>")
+    parts.append("</ul>")
+    if report.get("training"):
+        parts += training_html(report["training"], esc)
+    parts.append("<h2>Memory timeline</h2>")
     parts.append(f"<img alt='memory timeline' src='data:image/png;base64,{timeline_figure(report)}'>")
     if patch:
         grid = patch_figure(patch)

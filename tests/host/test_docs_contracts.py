@@ -108,6 +108,7 @@ def _trained(tmp: Path) -> Path:
     np.savez(tmp / "d.npz", x=x, labels=np.arange(12) % 4)
     out = tmp / "trained"
     _run("train", model, "--data", tmp / "d.npz", "--eval", tmp / "d.npz", "--scheme", "bias", "--out", out)
+    _run("report", out, "--html")  # the training section: what is trained, memory per phase, the loss curve
     return out
 
 

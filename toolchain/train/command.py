@@ -37,6 +37,8 @@ from .search import SearchOptions, auto_scheme
 
 TRAINED_TFLITE = "model_trained.tflite"
 
+#: points of the report's loss curve (the mean loss of consecutive blocks of steps)
+LOSS_CURVE_POINTS = 200
 #: training steps the numpy reference recomputes to check the C (each costs a numpy forward and backward)
 CHECKED_STEPS = 8
 #: the MAC overhead a patch-based first stage may cost (edgec build's default cap): the frozen first layers of a
@@ -277,6 +279,8 @@ def training_report(tg: Graph, plan, scheme_text: str, epochs: int, options: Tra
     steps = len(order)
     per_epoch = max(steps // max(epochs, 1), 1)
     loss_per_epoch = [float(np.mean(losses[e * per_epoch:(e + 1) * per_epoch])) for e in range(epochs)]
+    block = max(1, -(-steps // LOSS_CURVE_POINTS))  # the curve's mean loss per block of steps: <= 200 points
+    curve = [float(np.mean(losses[k:min(k + block, steps)])) for k in range(0, steps, block)]
     # online accuracy: the logits each step computed before its own update
     last = slice(steps - per_epoch, steps)
     train_acc = _accuracy(logits[last], labels[np.asarray(order[last], np.int64)])
@@ -286,7 +290,8 @@ def training_report(tg: Graph, plan, scheme_text: str, epochs: int, options: Tra
     report = dict(
         model=model.name, board=board, scheme=scheme_text, trained_layers=meta["layers"], classes=meta["classes"],
         new_head=meta["new_head"], epochs=epochs, steps=steps, lr=options.lr, rounding=options.rounding,
-        seed=options.seed, loss_per_epoch=loss_per_epoch, train_accuracy_last_epoch=train_acc,
+        seed=options.seed, loss_per_epoch=loss_per_epoch,
+        loss_curve=dict(block_steps=block, mean_loss=curve), train_accuracy_last_epoch=train_acc,
         eval_samples=n_eval, eval_accuracy=eval_acc, trained_parameter_bytes=trained_bytes,
         trained_parameters={n: list(a.shape) for n, a in params.items()},
         arena_bytes=plan.arena_bytes, numpy_check=check, ops=len(tg.ops), forward_ops=meta["forward_ops"])
