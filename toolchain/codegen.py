@@ -27,6 +27,7 @@ from .patch_emit import stage_layer
 COMMON_RUNTIME = ["edgec_fixedpoint.h", "edgec_broadcast.h", "edgec_region.h", "edgec_float.h"]
 #: copied only when a chosen fast kernel includes it (a host build stays as it was)
 DSP_RUNTIME = ["edgec_acle.h"]
+HOST_RUNTIME = ["edgec_host.h"]  # the host kernels' output stage (runtime/<op>_host.c)
 #: copied for a training graph (toolchain/train/graph.py)
 TRAINING_RUNTIME = ["edgec_train.h"]
 
@@ -146,6 +147,8 @@ def emit_c(g: Graph, plan: MemoryPlan, out_dir: Path) -> list[str]:
         needed += TRAINING_RUNTIME
     if any(k.endswith("_dsp") for k in kernels):
         needed += DSP_RUNTIME
+    if any(k.endswith("_host") for k in kernels):
+        needed += HOST_RUNTIME
     for fname in needed:
         with resources.as_file(src / fname) as p:
             shutil.copyfile(p, runtime_dir / fname)
