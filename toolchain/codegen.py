@@ -31,6 +31,7 @@ DSP_RUNTIME = ["edgec_acle.h"]
 MVE_RUNTIME = ["edgec_mve.h"]
 #: copied when a layer has int4 weights (the *_s4 kernels)
 INT4_RUNTIME = ["edgec_int4.h"]
+HOST_RUNTIME = ["edgec_host.h"]  # the host kernels' output stage (runtime/<op>_host.c)
 #: copied for a training graph (toolchain/train/graph.py)
 TRAINING_RUNTIME = ["edgec_train.h"]
 #: runtime/edgec_param_store.{c,h}: a training graph's parameters saved to flash, safe against power loss
@@ -158,6 +159,8 @@ def emit_c(g: Graph, plan: MemoryPlan, out_dir: Path) -> list[str]:
         needed += MVE_RUNTIME
     if any(k.endswith("_s4") for k in kernels):
         needed += INT4_RUNTIME
+    if any(k.endswith("_host") for k in kernels):
+        needed += HOST_RUNTIME
     for fname in needed:
         with resources.as_file(src / fname) as p:
             shutil.copyfile(p, runtime_dir / fname)

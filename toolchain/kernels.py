@@ -66,8 +66,10 @@ def kernel_of(op: Op, g: Graph) -> tuple[str | None, str]:
         why = "--kernels portable"
     elif is_float(op, g):
         why = "float32: the portable float kernel"
+    elif settings.get("core", "host") == "host":
+        why = "host: no host kernel for this layer's op or shape: the portable C kernel"
     elif not settings.get("dsp"):
-        why = f"{settings.get('core', 'host')}: no DSP extension, the portable C kernel"
+        why = f"{settings.get('core')}: no DSP extension, the portable C kernel"
     else:
         why = "no faster kernel for this layer's op or shape: the portable C kernel"
     return f"edgec_{portable}", why

@@ -1,7 +1,7 @@
 """The kernel choice through the real CLI (toolchain/kernels.py): report.json names every layer's kernel and why;
-the host and `--kernels portable` run the portable C kernels, and the choice never changes what a host build
-writes into the C (the fast kernels are chosen only for a core with DSP; the tests of each fast kernel check
-0 LSB against the portable kernel and TFLM)."""
+the host runs its own vectorizable kernels (runtime/*_host.c), a Cortex-M core with DSP its DSP kernels, and
+`--kernels portable` the portable C kernels everywhere, the same C on every target (the tests of each fast kernel
+check 0 LSB against the portable kernel and TFLM)."""
 
 from __future__ import annotations
 
@@ -26,20 +26,26 @@ def _layers(res) -> list[dict]:
     return json.loads(res.stdout)["layers"]
 
 
-def test_host_layers_run_the_portable_kernels(model, tmp_path):
+def test_host_layers_run_the_host_kernels(model, tmp_path):
     layers = _layers(edgec("build", model, "--out", tmp_path / "out", "--json"))
     assert all(layer["kernel"] is None or not layer["kernel"].endswith("_dsp") for layer in layers)
-    assert all("host: no DSP extension" in layer["kernel_reason"] for layer in layers if layer["kernel"]), layers
+    kernels = {layer["kernel"]: layer["kernel_reason"] for layer in layers if layer["kernel"]}
+    for name in ("edgec_conv2d_s8_host", "edgec_depthwise_conv2d_s8_host", "edgec_fully_connected_s8_host"):
+        assert kernels.get(name, "").startswith("host: "), kernels
+    # pooling has no host kernel: the portable one, and the report says why
+    portable = [why for name, why in kernels.items() if not name.endswith("_host")]
+    assert portable and all(why.startswith("host: no host kernel") for why in portable), kernels
+    assert (tmp_path / "out" / "runtime" / "edgec_host.h").exists()
     assert not (tmp_path / "out" / "runtime" / "edgec_acle.h").exists()
 
 
 @pytest.mark.skipif(cortexm.toolchain_available() is not None, reason="needs arm-none-eabi-gcc")
 def test_portable_flag_on_a_dsp_core(model, tmp_path):
-    """--kernels portable on a Cortex-M4: every layer says so, and the C is the host build's C"""
+    """--kernels portable on a Cortex-M4: every layer says so, and the C is the host's --kernels portable C"""
     layers = _layers(edgec("build", model, "--board", "nucleo_l4r5zi", "--kernels", "portable",
                            "--out", tmp_path / "m4", "--json"))
     assert all(layer["kernel_reason"] == "--kernels portable" for layer in layers if layer["kernel"]), layers
-    assert _layers(edgec("build", model, "--out", tmp_path / "host", "--json"))
+    assert _layers(edgec("build", model, "--kernels", "portable", "--out", tmp_path / "host", "--json"))
     assert (tmp_path / "m4" / "model.c").read_bytes() == (tmp_path / "host" / "model.c").read_bytes()
 
 

@@ -42,6 +42,8 @@ from .int8_common import (
     bias_int32,
     folded_bias,
     grad_acc,
+    host_output_stage_ok,
+    host_requant_arg,
     onnxruntime_rounding,
     prepare_rescale,
     prepare_weight_backward,
@@ -128,6 +130,44 @@ def _fast_kernel(op) -> dict | None:
     return op.attrs.get("kernel_choice") if "patch" not in op.attrs else None
 
 
+HOST_KERNEL = "conv2d_s8_host"
+HOST_K_STEP = 8  # EDGEC_CONV_HOST_K_STEP: K padded with zero weights to a multiple of this
+HOST_MAX_K = 4608  # EDGEC_CONV_HOST_MAX_K: the im2col of 4 pixels is on the host's stack
+HOST_MAX_C = 4096  # EDGEC_CONV_HOST_MAX_C: and their accumulators
+
+
+def host_conv_arrays(op, g) -> tuple[np.ndarray, np.ndarray]:
+    """The host kernel's compile-time arrays: the weights as int16 [out_c, k_pad] (K = k_h k_w in_c, zeros past
+    it), and bias_folded[o] = bias[o] + input_offset * sum_k w[o, k] (int64 here; host_conv_choice checks it fits
+    int32)."""
+    w = g.t(op.inputs[1]).data.astype(np.int64)
+    oc = w.shape[0]
+    k = w.size // oc
+    k_pad = -(-k // HOST_K_STEP) * HOST_K_STEP
+    w16 = np.zeros((oc, k_pad), np.int16)
+    w16[:, :k] = w.reshape(oc, k)
+    bias = np.zeros(oc, np.int64)
+    if len(op.inputs) > 2 and op.inputs[2]:
+        bias += g.t(op.inputs[2]).data.astype(np.int64)
+    folded = bias + op.params["input_offset"] * w.reshape(oc, k).sum(axis=1)
+    return w16, folded
+
+def host_conv_choice(op, g, what: str) -> KernelChoice | None:
+    """The host kernel for a groups-1 conv (`what` names it in the reason), or None when its K exceeds the stack
+    im2col or the folded bias does not fit int32 (then the portable kernel)."""
+    w = g.t(op.inputs[1])
+    k = w.shape[1] * w.shape[2] * w.shape[3]
+    if k > HOST_MAX_K or w.shape[0] > HOST_MAX_C or w.data is None or not host_output_stage_ok(op, g):
+        return None
+    k_pad = -(-k // HOST_K_STEP) * HOST_K_STEP
+    folded = host_conv_arrays(op, g)[1]
+    if folded.size and (folded.min() < -(2**31) or folded.max() >= 2**31):
+        return None
+    return KernelChoice(HOST_KERNEL, "edgec_conv2d_s8_host",
+                        f"host: {what} as int16 dot products gcc -O2 vectorizes (input zero point folded into the "
+                        f"bias, 4 pixels per pass over the weights, K {k} padded to {k_pad})")
+
+
 @register
 class Conv2D(Operator):
     type = "conv2d"
@@ -181,9 +221,14 @@ class Conv2D(Operator):
 
     def choose_kernel(self, op, g, target: KernelTarget) -> KernelChoice | None:
         """On a core with DSP, every int8 conv with groups 1: runtime/conv2d_s8_dsp.c widens two output pixels'
-        inputs to int16 once, then computes 2 pixels x 2 output channels per SXTB16/SMLAD step."""
+        inputs to int16 once, then computes 2 pixels x 2 output channels per SXTB16/SMLAD step. With Helium, the
+        MVE kernels (runtime/conv2d_s8_mve.c). On the host, every int8 conv with groups 1 and K <= HOST_MAX_K:
+        runtime/conv2d_s8_host.c, int16 dot products gcc vectorizes (the input zero point folded into the bias at
+        compile time, 4 pixels per pass over the weights)."""
         if _groups(op, g) != 1:
             return None
+        if target.core == "host":
+            return host_conv_choice(op, g, "conv")
         if target.mve:
             if _pointwise(op, g):
                 return KernelChoice("conv2d_s8_mve", "edgec_conv2d_s8_pointwise_mve",
@@ -210,6 +255,12 @@ class Conv2D(Operator):
         if region is not None:
             return f"edgec_conv2d_s8_region(&{params}, {region}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
         chosen = _fast_kernel(op)
+        if chosen is not None and chosen["kernel"] == HOST_KERNEL:  # in place: the pointwise conv's own buffer
+            w16, bias = host_conv_arrays(op, g)
+            source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
+            return (f"{chosen['function']}(&{params}, {ctx.const_array(op, 'weights16', w16, 'int16_t')}, "
+                    f"{ctx.const_array(op, 'bias_folded', bias)}, {host_requant_arg(op, g, ctx)}, {source}, "
+                    f"{ctx.ptr(op.outputs[0])});")
         if chosen is not None:  # in place: input and output are the same buffer; the scratch holds the pixels
             mve = chosen["kernel"].endswith("_mve")
             scratch = f"(({'int8_t' if mve else 'int16_t'} *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
@@ -233,6 +284,8 @@ class Conv2D(Operator):
         if int4_weights(op, g):
             return row_bytes(op, g)  # one output channel's filter, unpacked
         chosen = _fast_kernel(op)
+        if chosen is not None and chosen["kernel"] == HOST_KERNEL:
+            return 0  # the host kernel's im2col is on the stack (runtime/conv2d_s8_host.h)
         if chosen is not None:
             w = g.t(op.inputs[1]).shape
             if chosen["kernel"].endswith("_mve"):  # 4 pixels x ceil16(K) int8 (also the saved copy when in place)

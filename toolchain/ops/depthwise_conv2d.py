@@ -48,6 +48,8 @@ from .int8_common import (
     bias_int32,
     folded_bias,
     grad_acc,
+    host_output_stage_ok,
+    host_requant_arg,
     prepare_weight_backward,
     requantize,
     weight_layer_backward,
@@ -97,6 +99,45 @@ def multiplier_matches_channels(op, g) -> bool:
     """output channels = input channels x depth multiplier, weights shaped [1, k_h, k_w, out_c]"""
     x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
     return w.shape[0] == 1 and w.shape[3] == y.shape[3] == x.shape[3] * op.attrs["depth_multiplier"]
+
+
+HOST_KERNEL = "depthwise_conv2d_s8_host"
+HOST_MAX_RING = 65536  # EDGEC_DW_HOST_MAX_RING: the in-place row ring on the host's stack
+HOST_MAX_K_H = 64  # the kernel's rows[] table
+HOST_BLOCK = 16  # EDGEC_DW_HOST_BLOCK: channels per vector block
+
+
+def host_ring_ok(in_h: int, in_w: int, out_h: int, out_w: int, k_h: int, stride_h: int, dilation_h: int,
+                 pad_top: int) -> bool:
+    """In place, the host kernel copies input rows to its ring just before output row y needs them (every row up
+    to the window's last, y stride_h - pad_top + (k_h - 1) dilation_h): true when each such row is still intact
+    then, i.e. the y out_w output pixels written so far end at or before the row's first pixel. The ring's
+    rows are evicted only once no later window reads them (a window spans (k_h - 1) dilation_h + 1 rows)."""
+    span, next_row = (k_h - 1) * dilation_h + 1, 0
+    for y in range(out_h):
+        last = min(y * stride_h - pad_top + span - 1, in_h - 1)
+        if next_row <= last and y * out_w > next_row * in_w:
+            return False
+        next_row = max(next_row, last + 1)
+    return True
+
+
+def host_depthwise_choice(op, g, may_be_in_place: bool) -> KernelChoice | None:
+    """The host kernel for a depthwise conv with depth multiplier 1; when the layer may run in place, only with
+    batches 1, a ring that fits HOST_MAX_RING and rows that stay intact until copied (host_ring_ok)."""
+    x, w, y = g.t(op.inputs[0]).shape, g.t(op.inputs[1]).shape, g.t(op.outputs[0]).shape
+    a, p = op.attrs, op.params
+    if (a["depth_multiplier"] != 1 or w[1] > HOST_MAX_K_H or g.t(op.inputs[1]).data is None
+            or not host_output_stage_ok(op, g)):
+        return None
+    span = (w[1] - 1) * a.get("dilation_h", 1) + 1
+    if may_be_in_place and (x[0] != 1 or span * x[2] * x[3] > HOST_MAX_RING or not host_ring_ok(
+            x[1], x[2], y[1], y[2], w[1], a["stride_h"], a.get("dilation_h", 1), p["pad_top"])):
+        return None
+    blocks = y[3] // HOST_BLOCK
+    return KernelChoice(HOST_KERNEL, "edgec_depthwise_conv2d_s8_host",
+                        f"host: {blocks} blocks of {HOST_BLOCK} channels as int32 lanes gcc -O2 vectorizes"
+                        + (f", {y[3] % HOST_BLOCK} channels one by one" if y[3] % HOST_BLOCK else ""))
 
 
 @register
@@ -155,6 +196,8 @@ class DepthwiseConv2D(Operator):
         not neighbouring taps, so there is no SMLAD pairing to gain (and no model at hand uses it)."""
         w = g.t(op.inputs[1])
         kh, kw = w.shape[1], w.shape[2]
+        if target.core == "host":
+            return host_depthwise_choice(op, g, self.in_place_inputs(op, g) != ())
         if target.mve and mve_plane(op, g)[1]:
             return KernelChoice("depthwise_conv2d_s8_mve", "edgec_depthwise_conv2d_s8_mve",
                                 f"{target.core} MVE: channel planes with a zero-point border, one gather VLDRB of the "
@@ -182,6 +225,11 @@ class DepthwiseConv2D(Operator):
             return (f"edgec_depthwise_conv2d_s8_region(&{params}, {region}, {ctx.ptr(op.inputs[0])}, "
                     f"{ctx.ptr(op.outputs[0])});")
         chosen = _fast_kernel(op)
+        if chosen is not None and chosen["kernel"] == HOST_KERNEL:  # in place: input == output (a row ring)
+            w16 = g.t(op.inputs[1]).data.reshape(-1).astype(np.int16)
+            source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
+            return (f"{chosen['function']}(&{params}, {ctx.const_array(op, 'weights16', w16, 'int16_t')}, "
+                    f"{host_requant_arg(op, g, ctx)}, {source}, {ctx.ptr(op.outputs[0])});")
         if chosen is not None:  # in place: input and output are the same buffer; the plane is the saved channel
             plane = f"((int8_t *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
             source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
@@ -206,6 +254,8 @@ class DepthwiseConv2D(Operator):
         if int4_weights(op, g):
             return row_bytes(op, g)  # one output channel's taps, unpacked
         chosen = _fast_kernel(op)
+        if chosen is not None and chosen["kernel"] == HOST_KERNEL:
+            return 0  # the host kernel's row ring is on the stack (runtime/depthwise_conv2d_s8_host.h)
         if chosen is not None and chosen["kernel"].endswith("_mve"):
             return mve_plane(op, g)[0]
         if chosen is not None:

@@ -33,6 +33,8 @@ from .int8_common import (
     bias_int32,
     folded_bias,
     grad_acc,
+    host_output_stage_ok,
+    host_requant_arg,
     onnxruntime_rounding,
     prepare_rescale,
     prepare_weight_backward,
@@ -46,6 +48,27 @@ def weights_are_2d(op, g) -> bool:
     """weights are a constant 2-D [out, depth] tensor and the input size is a multiple of depth"""
     w, x = g.t(op.inputs[1]), g.t(op.inputs[0])
     return w.is_const and len(w.shape) == 2 and x.size % w.shape[1] == 0
+
+
+HOST_KERNEL = "fully_connected_s8_host"
+HOST_STEP = 8  # EDGEC_FC_HOST_STEP: depth padded with zero weights to a multiple of this
+HOST_MAX_DEPTH = 16384  # EDGEC_FC_HOST_MAX_DEPTH: the int16 input row is on the host's stack
+
+
+def _pad(depth: int) -> int:
+    return -(-depth // HOST_STEP) * HOST_STEP
+
+
+def host_fc_arrays(op, g) -> tuple[np.ndarray, np.ndarray]:
+    """The host kernel's compile-time arrays: the weights as int16 [out_c, d_pad] (zeros past depth) and
+    bias_folded[o] = bias[o] + input_offset * sum_d w[o, d] (int64 here; choose_kernel checks it fits int32)."""
+    w = g.t(op.inputs[1]).data.astype(np.int64)
+    w16 = np.zeros((w.shape[0], _pad(w.shape[1])), np.int16)
+    w16[:, :w.shape[1]] = w
+    bias = np.zeros(w.shape[0], np.int64)
+    if len(op.inputs) > 2 and op.inputs[2]:
+        bias += g.t(op.inputs[2]).data.astype(np.int64)
+    return w16, bias + op.params["input_offset"] * w.sum(axis=1)
 
 
 @register
@@ -99,7 +122,19 @@ class FullyConnected(Operator):
         """With Helium (M55), every int8 FC: runtime/fully_connected_s8_mve.c loads 16 inputs once for 4 output
         rows and adds each row's 16 products with one VMLADAVA.S8, from the bias folded with the zero point at
         compile time. On another core with DSP: runtime/fully_connected_s8_dsp.c widens 4 inputs (minus the zero
-        point) once per word and multiplies them into 4 output rows with SMLAD. No scratch either way."""
+        point) once per word and multiplies them into 4 output rows with SMLAD. No scratch either way. On the host,
+        runtime/fully_connected_s8_host.c: int16 dot products gcc vectorizes, the input zero point folded into the
+        bias at compile time, 4 output rows per pass over the input."""
+        if target.core == "host":
+            w = g.t(op.inputs[1])
+            if w.shape[1] > HOST_MAX_DEPTH or w.data is None or not host_output_stage_ok(op, g):
+                return None
+            folded = host_fc_arrays(op, g)[1]
+            if folded.max(initial=0) >= 2**31 or folded.min(initial=0) < -(2**31):
+                return None
+            return KernelChoice(HOST_KERNEL, "edgec_fully_connected_s8_host",
+                                f"host: int16 dot products gcc -O2 vectorizes (input zero point folded into the bias, "
+                                f"4 output rows per pass, depth {w.shape[1]} padded to {_pad(w.shape[1])})")
         if target.mve:
             return KernelChoice("fully_connected_s8_mve", "edgec_fully_connected_s8_mve",
                                 f"{target.core} MVE: 4 output rows x 16 inputs per VMLADAVA.S8 step, "
@@ -125,6 +160,11 @@ class FullyConnected(Operator):
             return emit_s4(op, g, ctx, "edgec_fully_connected_s8_params", fields)
         params = ctx.params_struct(op, "edgec_fully_connected_s8_params", fields)
         chosen = op.attrs.get("kernel_choice")  # the same parameters for the DSP kernel (FC has no patch stage)
+        if chosen and chosen["kernel"] == HOST_KERNEL:
+            w16, bias = host_fc_arrays(op, g)
+            return (f"{chosen['function']}(&{params}, {ctx.const_array(op, 'weights16', w16, 'int16_t')}, "
+                    f"{ctx.const_array(op, 'bias_folded', bias)}, {host_requant_arg(op, g, ctx)}, "
+                    f"{ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});")
         function = chosen["function"] if chosen else "edgec_fully_connected_s8"
         if chosen and chosen["kernel"].endswith("_mve"):  # + the bias folded with the zero point (edgec_mve.h)
             folded = ctx.const_array(op, "bias_folded", folded_bias(op, g, 0))

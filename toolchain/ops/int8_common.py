@@ -298,3 +298,31 @@ def folded_bias(op, g, channel_axis: int) -> np.ndarray:
         assert bias is not None
         folded = folded + bias.astype(np.int64).reshape(-1)
     return ((folded + 2**31) % 2**32 - 2**31).astype(np.int32)
+
+def host_requant_table(op, out_c: int) -> np.ndarray | None:
+    """The host kernels' requantization constants (runtime/edgec_host.h), int32 [out_c, 4]: M, left = max(shift,
+    0), right = max(-shift, 0), half = 2^(right - 1) or 0. None when the host output stage does not apply (onnxruntime
+    rounding: the kernels then call edgec_requantize; a shift beyond 31 either way or a negative M: the portable
+    kernel)."""
+    if onnxruntime_rounding(op):
+        return None
+    m = np.broadcast_to(np.asarray(op.params["multiplier"], np.int64).reshape(-1), (out_c,))
+    s = np.broadcast_to(np.asarray(op.params["shift"], np.int64).reshape(-1), (out_c,))
+    left, right = np.maximum(s, 0), np.maximum(-s, 0)
+    if out_c and (m.min() < 0 or left.max() > 31 or right.max() > 31):
+        return None
+    half = np.where(right > 0, np.left_shift(1, np.maximum(right - 1, 0)), 0)
+    return np.stack([m, left, right, half], axis=1).astype(np.int32)
+
+
+def host_requant_arg(op, g, ctx) -> str:
+    """The host kernels' `requant` argument: the output stage's constant table, or NULL (onnxruntime's rounding)."""
+    table = host_requant_table(op, g.t(op.outputs[0]).shape[-1])
+    return "NULL" if table is None else ctx.const_array(op, "requant", table)
+
+
+def host_output_stage_ok(op, g) -> bool:
+    """The host kernels run TFLite's rounding through edgec_host.h (its table) and onnxruntime's through the
+    portable edgec_requantize; a TFLite layer whose table does not apply (a shift beyond 31) stays portable."""
+    return onnxruntime_rounding(op) or host_requant_table(op, g.t(op.outputs[0]).shape[-1]) is not None
+

@@ -5,6 +5,7 @@
 #include "model.h"
 #include "weights.h"
 #include "runtime/fully_connected_s8.h"
+#include "runtime/fully_connected_s8_host.h"
 
 #ifdef EDGEC_TRACE
 #define LAYER_DONE(layer, data, nbytes) edgec_trace(layer, data, nbytes)
@@ -42,8 +43,8 @@ static const edgec_fully_connected_s8_params fully_connected_1_params = {
     .act_min = -128,
     .act_max = 127,
     .per_channel = 0,
-    .weights = edgec_fc_only_w4_fc2_w,
-    .bias = edgec_fc_only_w5_fc2_bias,
+    .weights = edgec_fc_only_w7_fc2_w,
+    .bias = edgec_fc_only_w8_fc2_bias,
     .multiplier = edgec_fc_only_fully_connected_1_multiplier,
     .shift = edgec_fc_only_fully_connected_1_shift
 };
@@ -68,9 +69,9 @@ int8_t *edgec_fc_only_output(int32_t index) {
 
 void edgec_fc_only_invoke(void) {
     /* #0 FULLY_CONNECTED (hidden) */
-    edgec_fully_connected_s8(&fully_connected_0_params, ((int8_t *)(edgec_arena.bytes + 0)), ((int8_t *)(edgec_arena.bytes + 16)));
+    edgec_fully_connected_s8_host(&fully_connected_0_params, edgec_fc_only_fully_connected_0_weights16, edgec_fc_only_fully_connected_0_bias_folded, edgec_fc_only_fully_connected_0_requant, ((int8_t *)(edgec_arena.bytes + 0)), ((int8_t *)(edgec_arena.bytes + 16)));
     LAYER_DONE(0, ((int8_t *)(edgec_arena.bytes + 16)), 10);
     /* #1 FULLY_CONNECTED (scores) */
-    edgec_fully_connected_s8(&fully_connected_1_params, ((int8_t *)(edgec_arena.bytes + 16)), ((int8_t *)(edgec_arena.bytes + 0)));
+    edgec_fully_connected_s8_host(&fully_connected_1_params, edgec_fc_only_fully_connected_1_weights16, edgec_fc_only_fully_connected_1_bias_folded, edgec_fc_only_fully_connected_1_requant, ((int8_t *)(edgec_arena.bytes + 16)), ((int8_t *)(edgec_arena.bytes + 0)));
     LAYER_DONE(1, ((int8_t *)(edgec_arena.bytes + 0)), 4);
 }

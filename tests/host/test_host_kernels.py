@@ -1,0 +1,284 @@
+"""runtime/conv2d_s8_host.c, depthwise_conv2d_s8_host.c and fully_connected_s8_host.c (the host's vectorizable
+kernels) write the same bytes as the portable kernels on thousands of random layers: channel counts that are not
+multiples of 4, 8 or 16, odd pixel counts, batches, kernels up to 5x5, strides 1-3, dilation, SAME and VALID
+padding, zero points at both int8 ends, per-channel multipliers with left and right shifts, both rounding modes
+(TFLite's through edgec_host.h's table, onnxruntime's through edgec_requantize), fused-activation clamps, the
+pointwise conv in place both ways and the depthwise conv in place through its row ring. The compile-time arrays
+(int16 weights, folded bias, requantization table) are built here in C by the formulas of toolchain/ops
+(host_conv_arrays, host_fc_arrays, host_requant_table; the whole-model tests check the Python side). Compiled with
+ASan and UBSan and exact-size allocations, at -O1 and at -O2 (the vectorized loops)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from c_driver import build_sanitized
+
+from edgec.ops.depthwise_conv2d import host_ring_ok
+
+DRIVER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "conv2d_s8.h"
+#include "conv2d_s8_host.h"
+#include "depthwise_conv2d_s8.h"
+#include "depthwise_conv2d_s8_host.h"
+#include "fully_connected_s8.h"
+#include "fully_connected_s8_host.h"
+
+static uint32_t state;
+static uint32_t next(void) { state ^= state << 13; state ^= state >> 17; state ^= state << 5; return state; }
+static int32_t pick(int32_t lo, int32_t hi) { return lo + (int32_t)(next() % (uint32_t)(hi - lo + 1)); }
+static int32_t pick_of(const int32_t *v, int n) { return v[next() % (uint32_t)n]; }
+static const int32_t CHANNELS[] = {1, 2, 3, 5, 7, 8, 13, 16, 17, 24, 33, 47, 64};
+static const int32_t SIZES[] = {1, 2, 3, 5, 7, 9};
+
+typedef struct { int32_t rounding, input_offset, output_offset, act_min, act_max; } stage_t;
+
+static stage_t pick_stage(void) {
+    stage_t s;
+    const int32_t zps[] = {-128, 127, 0, pick(-128, 127)};
+    s.input_offset = -pick_of(zps, 4), s.output_offset = pick_of(zps, 4);
+    s.act_min = -128, s.act_max = 127;
+    if (next() % 2) s.act_min = pick(-128, 0), s.act_max = pick(s.act_min, 127);
+    s.rounding = (int32_t)(next() % 4 == 0);
+    return s;
+}
+
+/* multipliers, shifts and (TFLite's rounding) the host table M, left, right, half; NULL table for onnxruntime's */
+static int32_t *pick_requant(int32_t n, int32_t rounding, int32_t *mult, int32_t *shift) {
+    int32_t *table = rounding ? NULL : malloc(sizeof(int32_t) * 4 * (size_t)n);
+    for (int32_t o = 0; o < n; o++) {
+        if (rounding) {
+            mult[o] = pick(1 << 23, (1 << 24) - 1), shift[o] = pick(-40, -24);
+        } else {
+            mult[o] = (int32_t)((1u << 30) + (next() >> 2)), shift[o] = next() % 8 ? pick(-20, 3) : pick(-31, 8);
+            const int32_t right = shift[o] < 0 ? -shift[o] : 0;
+            table[4 * o] = mult[o], table[4 * o + 1] = shift[o] > 0 ? shift[o] : 0, table[4 * o + 2] = right;
+            table[4 * o + 3] = right > 0 ? (int32_t)(1u << (right - 1)) : 0;
+        }
+    }
+    return table;
+}
+
+/* SAME or VALID geometry for k x k' kernels with strides and dilation */
+static void geometry(int32_t in_h, int32_t in_w, int32_t k_h, int32_t k_w, int32_t s_h, int32_t s_w, int32_t d_h,
+                     int32_t d_w, int32_t *io) { /* io: in_h, in_w, out_h, out_w, pad_top, pad_left */
+    const int32_t eff_h = (k_h - 1) * d_h + 1, eff_w = (k_w - 1) * d_w + 1;
+    if (next() % 2) {
+        io[2] = (in_h + s_h - 1) / s_h, io[3] = (in_w + s_w - 1) / s_w;
+        const int32_t pad_h = (io[2] - 1) * s_h + eff_h - in_h, pad_w = (io[3] - 1) * s_w + eff_w - in_w;
+        io[0] = in_h, io[1] = in_w, io[4] = pad_h > 0 ? pad_h / 2 : 0, io[5] = pad_w > 0 ? pad_w / 2 : 0;
+    } else {
+        if (in_h < eff_h) in_h = eff_h;
+        if (in_w < eff_w) in_w = eff_w;
+        io[0] = in_h, io[1] = in_w, io[2] = (in_h - eff_h) / s_h + 1, io[3] = (in_w - eff_w) / s_w + 1;
+        io[4] = io[5] = 0;
+    }
+}
+
+static int report(int bad, const char *what, int32_t a, int32_t b, int32_t c, int32_t d) {
+    if (bad) printf("%s mismatch: %d %d %d %d\n", what, a, b, c, d);
+    return bad;
+}
+
+/* kind 0: im2col apart, 1: pointwise apart, 2: pointwise in place */
+static int conv_case(int kind) {
+    edgec_conv2d_s8_params p;
+    memset(&p, 0, sizeof p);
+    p.batches = pick(1, 2), p.groups = 1;
+    p.in_c = pick_of(CHANNELS, 13), p.out_c = pick_of(CHANNELS, 13);
+    p.k_h = p.k_w = p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
+    int32_t io[6];
+    if (kind == 0) {
+        p.k_h = pick(1, 5), p.k_w = pick(1, 5), p.stride_h = pick(1, 3), p.stride_w = pick(1, 3);
+        p.dilation_h = pick(1, 2), p.dilation_w = pick(1, 2);
+        if (next() % 3 == 0) p.in_c = pick(1, 3);
+        geometry(pick_of(SIZES, 6), pick_of(SIZES, 6), p.k_h, p.k_w, p.stride_h, p.stride_w, p.dilation_h,
+                 p.dilation_w, io);
+    } else {
+        io[0] = io[2] = pick_of(SIZES, 6), io[1] = io[3] = pick_of(SIZES, 6), io[4] = io[5] = 0;
+    }
+    p.in_h = io[0], p.in_w = io[1], p.out_h = io[2], p.out_w = io[3], p.pad_top = io[4], p.pad_left = io[5];
+    const stage_t s = pick_stage();
+    p.rounding = s.rounding, p.input_offset = s.input_offset, p.output_offset = s.output_offset;
+    p.act_min = s.act_min, p.act_max = s.act_max;
+    const int32_t k = p.k_h * p.k_w * p.in_c, k_pad = (k + 7) / 8 * 8;
+    const int32_t in_n = p.batches * p.in_h * p.in_w * p.in_c, out_n = p.batches * p.out_h * p.out_w * p.out_c;
+    int8_t *w = malloc((size_t)(p.out_c * k));
+    int16_t *w16 = calloc((size_t)(p.out_c * k_pad), sizeof(int16_t));
+    int32_t *bias = next() % 4 ? malloc(sizeof(int32_t) * (size_t)p.out_c) : NULL;
+    int32_t *folded = malloc(sizeof(int32_t) * (size_t)p.out_c);
+    int32_t *mult = malloc(sizeof(int32_t) * (size_t)p.out_c), *shift = malloc(sizeof(int32_t) * (size_t)p.out_c);
+    int32_t *table = pick_requant(p.out_c, p.rounding, mult, shift);
+    for (int32_t o = 0; o < p.out_c; o++) {
+        int32_t sum = 0;
+        for (int32_t i = 0; i < k; i++) {
+            w[o * k + i] = (int8_t)(next() % 16 ? pick(-127, 127) : (next() % 2 ? 127 : -127));
+            w16[o * k_pad + i] = w[o * k + i], sum += w[o * k + i];
+        }
+        if (bias) bias[o] = pick(-70000, 70000);
+        folded[o] = (bias ? bias[o] : 0) + p.input_offset * sum;
+    }
+    p.weights = w, p.bias = bias, p.multiplier = mult, p.shift = shift;
+    int8_t *input = malloc((size_t)in_n), *want = malloc((size_t)out_n);
+    for (int32_t i = 0; i < in_n; i++) input[i] = (int8_t)pick(-128, 127);
+    edgec_conv2d_s8(&p, input, want);
+    int8_t *got;
+    if (kind == 2) {
+        const int32_t size = in_n > out_n ? in_n : out_n;
+        got = malloc((size_t)size);
+        memset(got, 0x5a, (size_t)size);
+        memcpy(got, input, (size_t)in_n);
+        edgec_conv2d_s8_host(&p, w16, folded, table, got, got);
+    } else {
+        got = malloc((size_t)out_n);
+        edgec_conv2d_s8_host(&p, w16, folded, table, input, got);
+    }
+    const int bad = report(memcmp(got, want, (size_t)out_n) != 0, "conv", kind, k, p.out_c, p.rounding);
+    free(w), free(w16), free(bias), free(folded), free(mult), free(shift), free(table), free(input), free(want);
+    free(got);
+    return bad;
+}
+
+/* the ring's rule (toolchain/ops/depthwise_conv2d.py host_ring_ok) */
+static int ring_ok(const edgec_depthwise_conv2d_s8_params *p) {
+    const int32_t span = (p->k_h - 1) * p->dilation_h + 1;
+    int32_t next_row = 0;
+    for (int32_t y = 0; y < p->out_h; y++) {
+        int32_t last = y * p->stride_h - p->pad_top + span - 1;
+        if (last > p->in_h - 1) last = p->in_h - 1;
+        if (next_row <= last && y * p->out_w > next_row * p->in_w) return 0;
+        if (last + 1 > next_row) next_row = last + 1;
+    }
+    return 1;
+}
+
+/* kind 0: apart, 1: in place (when the ring's rule allows it) */
+static int dw_case(int kind) {
+    edgec_depthwise_conv2d_s8_params p;
+    memset(&p, 0, sizeof p);
+    p.batches = kind ? 1 : pick(1, 2), p.depth_multiplier = 1;
+    p.in_c = p.out_c = pick_of(CHANNELS, 13);
+    p.k_h = pick(1, 5), p.k_w = pick(1, 5), p.stride_h = pick(1, 3), p.stride_w = pick(1, 3);
+    p.dilation_h = next() % 4 ? 1 : 2, p.dilation_w = next() % 4 ? 1 : 2;
+    int32_t io[6];
+    geometry(pick_of(SIZES, 6) + 2, pick_of(SIZES, 6) + 2, p.k_h, p.k_w, p.stride_h, p.stride_w, p.dilation_h,
+             p.dilation_w, io);
+    p.in_h = io[0], p.in_w = io[1], p.out_h = io[2], p.out_w = io[3], p.pad_top = io[4], p.pad_left = io[5];
+    if (kind && !ring_ok(&p)) return -1; /* not a case the compiler runs in place: skipped */
+    const stage_t s = pick_stage();
+    p.rounding = s.rounding, p.input_offset = s.input_offset, p.output_offset = s.output_offset;
+    p.act_min = s.act_min, p.act_max = s.act_max;
+    const int32_t taps = p.k_h * p.k_w, c = p.out_c;
+    const int32_t in_n = p.batches * p.in_h * p.in_w * c, out_n = p.batches * p.out_h * p.out_w * c;
+    int8_t *w = malloc((size_t)(taps * c));
+    int16_t *w16 = malloc(sizeof(int16_t) * (size_t)(taps * c));
+    int32_t *bias = next() % 4 ? malloc(sizeof(int32_t) * (size_t)c) : NULL;
+    int32_t *mult = malloc(sizeof(int32_t) * (size_t)c), *shift = malloc(sizeof(int32_t) * (size_t)c);
+    int32_t *table = pick_requant(c, p.rounding, mult, shift);
+    for (int32_t i = 0; i < taps * c; i++) w[i] = (int8_t)pick(-127, 127), w16[i] = w[i];
+    for (int32_t o = 0; o < c && bias; o++) bias[o] = pick(-70000, 70000);
+    p.weights = w, p.bias = bias, p.multiplier = mult, p.shift = shift;
+    int8_t *input = malloc((size_t)in_n), *want = malloc((size_t)out_n), *got;
+    for (int32_t i = 0; i < in_n; i++) input[i] = (int8_t)pick(-128, 127);
+    edgec_depthwise_conv2d_s8(&p, input, want);
+    if (kind) {
+        got = malloc((size_t)in_n);
+        memcpy(got, input, (size_t)in_n);
+        edgec_depthwise_conv2d_s8_host(&p, w16, table, got, got);
+    } else {
+        got = malloc((size_t)out_n);
+        edgec_depthwise_conv2d_s8_host(&p, w16, table, input, got);
+    }
+    const int bad = report(memcmp(got, want, (size_t)out_n) != 0, "depthwise", kind, c, p.k_h * 10 + p.k_w,
+                           p.stride_h * 10 + p.stride_w);
+    free(w), free(w16), free(bias), free(mult), free(shift), free(table), free(input), free(want), free(got);
+    return bad;
+}
+
+static int fc_case(void) {
+    edgec_fully_connected_s8_params p;
+    memset(&p, 0, sizeof p);
+    p.batches = pick(1, 3), p.depth = next() % 2 ? pick_of(CHANNELS, 13) : pick(1, 700);
+    p.out_c = next() % 2 ? pick_of(CHANNELS, 13) : pick(1, 130);
+    p.per_channel = (int32_t)(next() % 2);
+    const stage_t s = pick_stage();
+    p.rounding = s.rounding, p.input_offset = s.input_offset, p.output_offset = s.output_offset;
+    p.act_min = s.act_min, p.act_max = s.act_max;
+    const int32_t d_pad = (p.depth + 7) / 8 * 8, n_mult = p.per_channel ? p.out_c : 1;
+    int8_t *w = malloc((size_t)(p.out_c * p.depth));
+    int16_t *w16 = calloc((size_t)(p.out_c * d_pad), sizeof(int16_t));
+    int32_t *bias = next() % 4 ? malloc(sizeof(int32_t) * (size_t)p.out_c) : NULL;
+    int32_t *folded = malloc(sizeof(int32_t) * (size_t)p.out_c);
+    int32_t *mult = malloc(sizeof(int32_t) * (size_t)n_mult), *shift = malloc(sizeof(int32_t) * (size_t)n_mult);
+    int32_t *table1 = pick_requant(n_mult, p.rounding, mult, shift), *table = NULL;
+    if (table1) { /* the compiler broadcasts a per-tensor table to every output */
+        table = malloc(sizeof(int32_t) * 4 * (size_t)p.out_c);
+        for (int32_t o = 0; o < p.out_c; o++) memcpy(table + 4 * o, table1 + 4 * (p.per_channel ? o : 0), 16);
+    }
+    for (int32_t o = 0; o < p.out_c; o++) {
+        int32_t sum = 0;
+        for (int32_t d = 0; d < p.depth; d++) {
+            w[o * p.depth + d] = (int8_t)pick(-127, 127), w16[o * d_pad + d] = w[o * p.depth + d];
+            sum += w[o * p.depth + d];
+        }
+        if (bias) bias[o] = pick(-70000, 70000);
+        folded[o] = (bias ? bias[o] : 0) + p.input_offset * sum;
+    }
+    p.weights = w, p.bias = bias, p.multiplier = mult, p.shift = shift;
+    const int32_t in_n = p.batches * p.depth, out_n = p.batches * p.out_c;
+    int8_t *input = malloc((size_t)in_n), *want = malloc((size_t)out_n), *got = malloc((size_t)out_n);
+    for (int32_t i = 0; i < in_n; i++) input[i] = (int8_t)pick(-128, 127);
+    edgec_fully_connected_s8(&p, input, want);
+    edgec_fully_connected_s8_host(&p, w16, folded, table, input, got);
+    const int bad = report(memcmp(got, want, (size_t)out_n) != 0, "fc", p.depth, p.out_c, p.per_channel,
+                           p.rounding);
+    free(w), free(w16), free(bias), free(folded), free(mult), free(shift), free(table1), free(table), free(input);
+    free(want), free(got);
+    return bad;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) return 2;
+    state = (uint32_t)strtoul(argv[1], NULL, 10);
+    const int cases = atoi(argv[2]);
+    int bad[6] = {0, 0, 0, 0, 0, 0}, ran[6] = {0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < cases; i++) {
+        const int kind = i % 6;
+        const int r = kind < 3 ? conv_case(kind) : kind < 5 ? dw_case(kind - 3) : fc_case();
+        if (r >= 0) ran[kind]++, bad[kind] += r;
+    }
+    printf("ran=%d,%d,%d,%d,%d,%d\n", ran[0], ran[1], ran[2], ran[3], ran[4], ran[5]);
+    printf("mismatches=%d,%d,%d,%d,%d,%d\n", bad[0], bad[1], bad[2], bad[3], bad[4], bad[5]);
+    return 0;
+}
+"""
+
+KERNELS = ["conv2d_s8", "conv2d_s8_host", "depthwise_conv2d_s8", "depthwise_conv2d_s8_host", "fully_connected_s8",
+           "fully_connected_s8_host"]
+
+
+@pytest.mark.parametrize("opt", ["-O1", "-O2"])
+def test_host_kernels_match_the_portable_kernels(tmp_path: Path, opt: str):
+    exe = build_sanitized(tmp_path, DRIVER, KERNELS, flags=(opt,))
+    cases = 3000
+    res = subprocess.run([str(exe), "4242", str(cases)], capture_output=True, text=True, check=True)
+    ran = [int(v) for v in res.stdout.splitlines()[-2].removeprefix("ran=").split(",")]
+    # conv im2col, pointwise apart, pointwise in place, depthwise apart, depthwise in place, FC
+    assert ran[:4] == [cases // 6] * 4 and ran[5] == cases // 6, res.stdout[-3000:]
+    assert ran[4] > cases // 12, ran  # most random depthwise layers run in place under the ring's rule
+    assert res.stdout.splitlines()[-1] == "mismatches=0,0,0,0,0,0", res.stdout[-3000:]
+
+
+def test_ring_rule_refuses_what_would_overwrite_unread_rows():
+    # 3x3 stride 1 SAME (the MLPerf shape): every row is copied before the output reaches it
+    assert host_ring_ok(25, 5, 25, 5, 3, 1, 1, 1)
+    # stride 2 SAME from 9x9: output row y writes 5(y + 1) pixels, far below row 2y's start
+    assert host_ring_ok(9, 9, 5, 5, 3, 2, 1, 1)
+    # a 1-row kernel padded at the top by 0 but with the input 1 column wide and the output 2 wide (not a real
+    # layer, the rule only): output row 1 has overwritten input row 1 before copying it
+    assert not host_ring_ok(4, 1, 4, 2, 1, 1, 1, 0)
