@@ -137,7 +137,7 @@ def weight_layer_backward(op, g, b) -> None:
     from . import REGISTRY
 
     data = np.asarray(g.t(w).data)
-    index, _ = REGISTRY[bw.type].update_index(bw, data.shape)  # the trained weights in update order
+    index, _ = REGISTRY[bw.type].update_index(bw, data.shape)  # type: ignore[attr-defined]  # in update order
     trained_w = weight_channels > 0 and index.size > 0
     state: list[str | None] = [None, None, None]
     if momentum and trained_w:

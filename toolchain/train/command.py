@@ -226,7 +226,8 @@ def training_report(tg: Graph, plan, scheme_text: str, epochs: int, options: Tra
         model=model.name, board=board, scheme=scheme_text, trained_layers=meta["layers"], classes=meta["classes"],
         new_head=meta["new_head"], epochs=epochs, steps=steps, lr=options.lr, rounding=options.rounding,
         momentum=options.momentum, weights=options.weights,
-        optimizer_state_bytes=sum(tg.t(n).nbytes for n in meta.get("state", [])), seed=options.seed, loss_per_epoch=loss_per_epoch, train_accuracy_last_epoch=train_acc,
+        optimizer_state_bytes=sum(tg.t(n).nbytes for n in meta.get("state", [])), seed=options.seed,
+        loss_per_epoch=loss_per_epoch, train_accuracy_last_epoch=train_acc,
         eval_samples=n_eval, eval_accuracy=eval_acc, trained_parameter_bytes=trained_bytes,
         trained_parameters={n: list(a.shape) for n, a in params.items()},
         arena_bytes=plan.arena_bytes, numpy_check=check, ops=len(tg.ops), forward_ops=meta["forward_ops"])
