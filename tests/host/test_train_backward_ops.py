@@ -585,9 +585,9 @@ def test_emitted_call_runs_like_the_reference(layer, optimizer_state, tmp_path):
         if bias is not None:
             assert np.array_equal(np.array(lines[2].split(), np.int64), live[4])
         assert int(lines[3]) == int(state_arr[0])
-        for k, (name, a) in enumerate(zip(("velocity_w", "velocity_b", "shadow"), live[5:])):
+        for short, a in zip(("vw", "vb", "sh"), live[5:]):
             if a is not None:
-                row = list(opt).index(("vw", "vb", "sh")[k])
+                row = list(opt).index(short)
                 assert np.array_equal(np.array(lines[4 + row].split(), np.uint32), a.reshape(-1).view(np.uint32))
         assert bool(opt) == (".velocity_w" in ctx.structs[0] or ".velocity_b" in ctx.structs[0]
                              or ".shadow" in ctx.structs[0])
