@@ -225,6 +225,31 @@ def test_cli_train_on_host(tmp_path, shared_models):
     assert "0 LSB" in check.stderr
 
 
+def test_cli_momentum_and_shadow(tmp_path):
+    """--momentum and --weights reach the step and the report: the state's bytes counted with the parameters."""
+    model = tmp_path / "net.tflite"
+    model.write_bytes(patch_stage_net())
+    x = np.random.default_rng(0).uniform(-0.05, 0.05, (6, 1, 32, 32, 3)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, labels=np.arange(6) % 3)
+    runs = {}
+    for extra in ([], ["--momentum", "0.9", "--weights", "shadow"]):
+        res = edgec("train", model, "--data", tmp_path / "d.npz", "--classes", "3", "--scheme", "last:1", "--out",
+                    tmp_path / f"o{len(extra)}", "--json", *extra, timeout=600)
+        assert res.returncode == 0, res.stderr
+        runs[len(extra)] = json.loads(res.stdout)["training"]
+    plain, state = runs[0], runs[4]
+    assert (plain["momentum"], plain["weights"], plain["optimizer_state_bytes"]) == (0.0, "int8", 0)
+    assert (state["momentum"], state["weights"]) == (0.9, "shadow") and state["numpy_check"]["passed"]
+    names = [n for n in state["trained_parameters"] if n.endswith(("/velocity", "/shadow"))]
+    assert {n.rsplit("/", 1)[1] for n in names} == {"velocity", "shadow"}
+    assert state["optimizer_state_bytes"] == sum(4 * int(np.prod(state["trained_parameters"][n])) for n in names)
+    assert state["trained_parameter_bytes"] == plain["trained_parameter_bytes"] + state["optimizer_state_bytes"]
+    assert state["memory"]["total_bytes"] == plain["memory"]["total_bytes"] + state["optimizer_state_bytes"]
+    res = edgec("train", model, "--data", tmp_path / "d.npz", "--classes", "3", "--weights", "shadow",
+                "--rounding", "stochastic", "--out", tmp_path / "bad")
+    assert_error(res, 2, "--weights shadow", "nearest")
+
+
 # ---- bad input: one message, exit 2, nothing written -----------------------------------------------------------
 
 @pytest.fixture
