@@ -1,6 +1,6 @@
-"""How to update int8 weights on the device, measured (issue 9: "the default is the one that measures better"):
-nearest vs stochastic rounding of each step into the int8 weights vs fp32 shadow weights (--weights shadow), each
-without and with momentum, on real data.
+"""How to update int8 weights on the device, measured (the default of edgec train is the update that measures
+better): nearest vs stochastic rounding of each step into the int8 weights vs fp32 shadow weights (--weights
+shadow), each without and with momentum, on real data.
 
 The task (as docs/training.md's figures): the MLPerf Tiny ResNet-8 (CIFAR-10) adapted to MNIST digits with a new
 zero-initialized 10-class head, scheme last:2 (the head, the last 3x3 conv and the 1x1 shortcut of stack 3,

@@ -525,8 +525,9 @@ def _print_layers(rows: list[dict]) -> None:
 @click.option("--epochs", type=click.IntRange(1, 1000), default=1, show_default=True)
 @click.option("--samples", type=click.IntRange(1), help="Train on the first N samples of --data only.")
 @click.option("--lr", type=FiniteFloat(), default=0.01, show_default=True, help="Learning rate (SGD).")
-@click.option("--rounding", type=click.Choice(["nearest", "stochastic"]), default="nearest", show_default=True,
-              help="How a step is rounded into an int8 weight (--weights int8).")
+@click.option("--rounding", type=click.Choice(["nearest", "stochastic"]),
+              help="How a step is rounded into an int8 weight (--weights int8) [default: stochastic; nearest with "
+                   "--weights shadow].")
 @click.option("--momentum", type=FiniteFloat(), default=0.0, show_default=True,
               help="SGD momentum in [0, 1): a float32 velocity per trained parameter (0: none).")
 @click.option("--weights", "weight_mode", type=click.Choice(["int8", "shadow"]), default="int8", show_default=True,
@@ -548,7 +549,7 @@ def train(ctx, model, data, eval_data, board, out, scheme, classes, epochs, samp
     stages = Stages(as_json)
 
     def go():
-        options = TrainingOptions(lr=lr, rounding=rounding, seed=seed, classes=classes, momentum=momentum,
+        options = TrainingOptions(lr=lr, rounding=rounding or "", seed=seed, classes=classes, momentum=momentum,
                                   weights=weight_mode)
         target = out or Path("build") / f"{_default_out(model).name}_train"
         with stages as step:

@@ -244,7 +244,7 @@ def training_graph(g: Graph, layers: dict[int, LayerTraining], lr: float, **opti
     head, _ = find_head(g)
     ops = weight_layers(g, head)
     return build_training_graph(g, Scheme("test", {ops[i].name: lt for i, lt in layers.items()}),
-                                TrainingOptions(lr=lr, **options))
+                                TrainingOptions(lr=lr, rounding="nearest", **options))
 
 
 # ---- per op --------------------------------------------------------------------------------------------------------
@@ -360,6 +360,7 @@ def mnist_samples(g: Graph, data_dir: Path, n: int) -> list[tuple[np.ndarray, in
 def test_resnet8_ten_steps(shared_models, scheme, lr, options):
     g = compile_model(shared_models / "pretrainedResnet_quant.tflite", "host", kernels="portable").graph
     head, _ = find_head(g)
-    tg = build_training_graph(g, parse_scheme(scheme, g, head), TrainingOptions(lr=lr, classes=10, **options))
+    options = dict(lr=lr, classes=10, rounding="nearest", **options)
+    tg = build_training_graph(g, parse_scheme(scheme, g, head), TrainingOptions(**options))
     stats = compare_steps(tg, mnist_samples(g, shared_models.parent.parent / "data", 10), f"resnet8 {scheme}")
     assert stats["steps"] == 10 and stats["loss"] <= LOSS_TOL

@@ -36,11 +36,17 @@ HEAD_TAIL = ("softmax", "reshape", "dequantize")
 @dataclass
 class TrainingOptions:
     lr: float = 0.01
-    rounding: str = "nearest"  # or "stochastic" (edgec_train.h)
+    #: "nearest" or "stochastic" (edgec_train.h); "": the default, stochastic (it measures better:
+    #: bench/results/rounding.md), or nearest for shadow weights (a shadow is rounded to nearest)
+    rounding: str = ""
     seed: int = 0
     classes: int | None = None  # a new head with this many classes (zero-initialized); None: keep the model's
     momentum: float = 0.0  # SGD momentum M in [0, 1): a float32 velocity per trained parameter (0: no state)
     weights: str = "int8"  # or "shadow": fp32 shadow copies of the trained int8 weight slices (update.py)
+
+    def __post_init__(self) -> None:
+        if not self.rounding:
+            self.rounding = "nearest" if self.weights == "shadow" else "stochastic"
 
 
 @dataclass
@@ -243,6 +249,8 @@ def check_options(options: TrainingOptions) -> None:
         raise InputError(f"--momentum {options.momentum}: expected a number in [0, 1) (0: plain SGD, 0.9 usual)")
     if options.weights not in ("int8", "shadow"):
         raise InputError(f"--weights {options.weights}: expected int8 or shadow")
+    if options.rounding not in ("nearest", "stochastic"):
+        raise InputError(f"--rounding {options.rounding}: expected nearest or stochastic")
     if options.weights == "shadow" and options.rounding != "nearest":
         raise InputError("--weights shadow keeps fp32 copies of the trained weights and rounds them to nearest; "
                          f"--rounding {options.rounding} applies to --weights int8 only")
