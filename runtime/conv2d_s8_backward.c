@@ -7,6 +7,9 @@
  *   G[o,ky,kx,i]   = sum_{p asc} g_acc[p,o] * (float)(x[n,iy,ix,base+i] - zp_x)   (taps inside the input)
  *   w[o,ky,kx,i]   = update(w, G * coef_w[o])  for o asc, ky asc, kx asc, i < weight_channels asc
  *   bias[o]        = update_bias(bias, (sum_{p asc} g_acc[p,o]) * coef_b[o], bias_max[o])
+ * With momentum or fp32 shadow weights (the state pointers set) `update` is edgec_update_weight and the bias's
+ * step goes through edgec_momentum first; the state of the k-th updated weight (in the order above, frozen
+ * channels' slots included) is velocity_w[k] / shadow[k]. (edgec_train.h states the float operations.)
  * Every sum is sequential in float32 from 0.0f, in that order, with no fused multiply-add (the numpy reference in
  * toolchain/ops/conv2d.py gives the same bits). g_x uses the weights before the update (the update comes last).
  * Cost per MAC: g_x one multiply-add (the g_acc row of an output pixel is computed into `scratch` once per input
@@ -94,8 +97,10 @@ void edgec_conv2d_s8_backward(const edgec_conv2d_s8_backward_params *p, const in
                     int8_t *w = weights + ((o * p->k_h + ky) * p->k_w + kx) * icg;
                     for (int32_t i = 0; i < wc; i++) {
                         const float step = weight_grad(p, input, grad_out, mask, o, ky, kx, base + i) * p->coef_w[o];
-                        w[i] = p->rounding ? edgec_update_stochastic(w[i], step, rng)
-                                           : edgec_update_nearest(w[i], step);
+                        const int32_t k = ((o * p->k_h + ky) * p->k_w + kx) * wc + i; /* the state's index */
+                        w[i] = edgec_update_weight(w[i], step, p->rounding, p->momentum,
+                                                   p->velocity_w ? p->velocity_w + k : NULL,
+                                                   p->shadow ? p->shadow + k : NULL, rng);
                     }
                 }
             }
@@ -110,7 +115,9 @@ void edgec_conv2d_s8_backward(const edgec_conv2d_s8_backward_params *p, const in
                 const int32_t e = q * p->out_c + o;
                 if (mask_bit(mask, e)) acc += grad_out[e] * p->acc_scale[o];
             }
-            bias[o] = edgec_update_bias(bias[o], acc * p->coef_b[o], p->bias_max[o]);
+            float step = acc * p->coef_b[o];
+            if (p->velocity_b) step = edgec_momentum(&p->velocity_b[o], p->momentum, step, 1073741824.0f);
+            bias[o] = edgec_update_bias(bias[o], step, p->bias_max[o]);
         }
     }
 }

@@ -8,6 +8,9 @@
  *   G[o,ky,kx]     = sum_{p asc} g_acc[p,o] * (float)(x[n,iy,ix,o / mult] - zp_x)   (taps inside the input)
  *   w[0,ky,kx,o]   = update(w, G * coef_w[o])  for o < weight_channels * mult asc, ky asc, kx asc
  *   bias[o]        = update_bias(bias, (sum_{p asc} g_acc[p,o]) * coef_b[o], bias_max[o])
+ * With momentum or fp32 shadow weights (the state pointers set) `update` is edgec_update_weight and the bias's
+ * step goes through edgec_momentum first; the state of the k-th updated weight (in the order above, frozen
+ * channels' slots included) is velocity_w[k] / shadow[k]. (edgec_train.h states the float operations.)
  * Every sum is sequential in float32 from 0.0f, in that order, with no fused multiply-add (the numpy reference in
  * toolchain/ops/depthwise_conv2d.py gives the same bits). g_x uses the weights before the update.
  * Cost per MAC: g_x a mask test and two multiplies and an add (each g_acc is used k_h k_w times at most, so it is
@@ -89,7 +92,10 @@ void edgec_depthwise_conv2d_s8_backward(const edgec_depthwise_conv2d_s8_backward
                 for (int32_t kx = 0; kx < p->k_w; kx++) {
                     int8_t *w = weights + (ky * p->k_w + kx) * p->out_c + o;
                     const float step = weight_grad(p, input, grad_out, mask, o, ky, kx) * p->coef_w[o];
-                    *w = p->rounding ? edgec_update_stochastic(*w, step, rng) : edgec_update_nearest(*w, step);
+                    const int32_t k = (o * p->k_h + ky) * p->k_w + kx; /* the state's index */
+                    *w = edgec_update_weight(*w, step, p->rounding, p->momentum,
+                                             p->velocity_w ? p->velocity_w + k : NULL,
+                                             p->shadow ? p->shadow + k : NULL, rng);
                 }
             }
         }
@@ -103,7 +109,9 @@ void edgec_depthwise_conv2d_s8_backward(const edgec_depthwise_conv2d_s8_backward
                 const int32_t e = q * p->out_c + o;
                 if (mask_bit(mask, e)) acc += grad_out[e] * p->acc_scale[o];
             }
-            bias[o] = edgec_update_bias(bias[o], acc * p->coef_b[o], p->bias_max[o]);
+            float step = acc * p->coef_b[o];
+            if (p->velocity_b) step = edgec_momentum(&p->velocity_b[o], p->momentum, step, 1073741824.0f);
+            bias[o] = edgec_update_bias(bias[o], step, p->bias_max[o]);
         }
     }
 }

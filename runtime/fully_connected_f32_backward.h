@@ -2,6 +2,8 @@
  *
  *     g_x[b, i] = sum_o W[o, i] g_y[b, o]                  (before the update; skipped when g_x is NULL)
  *     W[o, i]  += (sum_b g_y[b, o] x[b, i]) * neg_lr       bias[o] += (sum_b g_y[b, o]) * neg_lr
+ * With momentum M (the _momentum variant, velocities vW [out_c, depth] and vb [out_c] kept between steps):
+ *     vW[o, i] = M * vW[o, i] + (sum_b g_y[b, o] x[b, i]) * neg_lr;   W[o, i] += vW[o, i]   (and the bias alike)
  *
  * Cost per weight and row: one multiply-add for g_x, one for the weight gradient, plus the update.
  */
@@ -12,5 +14,8 @@
 
 void edgec_fully_connected_f32_backward(int32_t rows, int32_t depth, int32_t out_c, float neg_lr, const float *x,
                                         const float *g_y, float *weights, float *bias, float *g_x);
+void edgec_fully_connected_f32_backward_momentum(int32_t rows, int32_t depth, int32_t out_c, float neg_lr,
+                                                 float momentum, const float *x, const float *g_y, float *weights,
+                                                 float *bias, float *velocity_w, float *velocity_b, float *g_x);
 
 #endif

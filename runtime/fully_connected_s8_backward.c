@@ -6,6 +6,9 @@
  *   G[o,i]    = sum_{b asc} g_acc[b,o] * (float)(x[b,i] - zp_x)
  *   w[o,i]    = update(w, G * coef_w[o])  for o asc, i < weight_channels asc
  *   bias[o]   = update_bias(bias, (sum_{b asc} g_acc[b,o]) * coef_b[o], bias_max[o])
+ * With momentum or fp32 shadow weights (the state pointers set) `update` is edgec_update_weight and the bias's
+ * step goes through edgec_momentum first; the state of the k-th updated weight (in the order above, frozen
+ * channels' slots included) is velocity_w[k] / shadow[k]. (edgec_train.h states the float operations.)
  * Every sum is sequential in float32 from 0.0f, in that order, with no fused multiply-add (the numpy reference in
  * toolchain/ops/fully_connected.py gives the same bits). g_x uses the weights before the update.
  * Cost per MAC: g_x one multiply-add (a batch row's g_acc is computed into `scratch` once: out_c multiplies);
@@ -44,7 +47,10 @@ void edgec_fully_connected_s8_backward(const edgec_fully_connected_s8_backward_p
                     acc += (grad_out[e] * p->acc_scale[o]) * (float)xv;
                 }
                 const float step = acc * p->coef_w[o];
-                w[i] = p->rounding ? edgec_update_stochastic(w[i], step, rng) : edgec_update_nearest(w[i], step);
+                const int32_t k = o * wc + i; /* the state's index */
+                w[i] = edgec_update_weight(w[i], step, p->rounding, p->momentum,
+                                           p->velocity_w ? p->velocity_w + k : NULL,
+                                           p->shadow ? p->shadow + k : NULL, rng);
             }
         }
     }
@@ -56,7 +62,9 @@ void edgec_fully_connected_s8_backward(const edgec_fully_connected_s8_backward_p
                 const int32_t e = b * p->out_c + o;
                 if (mask_bit(mask, e)) acc += grad_out[e] * p->acc_scale[o];
             }
-            bias[o] = edgec_update_bias(bias[o], acc * p->coef_b[o], p->bias_max[o]);
+            float step = acc * p->coef_b[o];
+            if (p->velocity_b) step = edgec_momentum(&p->velocity_b[o], p->momentum, step, 1073741824.0f);
+            bias[o] = edgec_update_bias(bias[o], step, p->bias_max[o]);
         }
     }
 }

@@ -15,6 +15,11 @@ typedef struct {
     const float *acc_scale;                 /* [out_c] s_x * s_w[o] */
     const float *coef_w, *coef_b;           /* [out_c] QAS: -lr / s_w^2, -lr / (s_x s_w)^2; 0: channel frozen */
     const int32_t *bias_max;                /* [out_c] the bias saturation */
+    /* optimizer state (docs/training.md), all NULL / 0 for plain SGD on the int8 weights: */
+    float momentum;                         /* M: v <- M v + step; the parameter moves by v */
+    float *velocity_w;                      /* [trained weights, in update order] or NULL */
+    float *velocity_b;                      /* [out_c] or NULL */
+    float *shadow;                          /* [trained weights, in update order]: fp32 shadow weights, or NULL */
 } edgec_fully_connected_s8_backward_params;
 
 /* input: x (NULL when weight_channels is 0); grad_out: g_y; mask: the clamp mask of y (bit e of element e);

@@ -545,8 +545,14 @@ def _print_layers(rows: list[dict]) -> None:
 @click.option("--epochs", type=click.IntRange(1, 1000), default=1, show_default=True)
 @click.option("--samples", type=click.IntRange(1), help="Train on the first N samples of --data only.")
 @click.option("--lr", type=FiniteFloat(), default=0.01, show_default=True, help="Learning rate (SGD).")
-@click.option("--rounding", type=click.Choice(["nearest", "stochastic"]), default="nearest", show_default=True,
-              help="How a step is rounded into an int8 weight.")
+@click.option("--rounding", type=click.Choice(["nearest", "stochastic"]),
+              help="How a step is rounded into an int8 weight (--weights int8) [default: stochastic; nearest with "
+                   "--weights shadow].")
+@click.option("--momentum", type=FiniteFloat(), default=0.0, show_default=True,
+              help="SGD momentum in [0, 1): a float32 velocity per trained parameter (0: none).")
+@click.option("--weights", "weight_mode", type=click.Choice(["int8", "shadow"]), default="int8", show_default=True,
+              help="int8: steps rounded into the int8 weights; shadow: fp32 copies of the trained weights (4 B "
+                   "each) accumulate the steps, the int8 weights are them rounded to nearest.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
               help="Seed of the sample order and of stochastic rounding.")
 @click.option("--sram-budget", type=ByteSize(), help="SRAM the training step may use (e.g. 256k) [default: the "
@@ -560,8 +566,8 @@ def _print_layers(rows: list[dict]) -> None:
 @click.option("--device", is_flag=True, help="Train on the real board over pyOCD instead of the emulator.")
 @click.option("--json", "as_json", is_flag=True, help="Print the training report (report.json) on stdout.")
 @click.pass_context
-def train(ctx, model, data, eval_data, board, out, scheme, classes, epochs, samples, lr, rounding, seed, sram_budget,
-          search_time, search_samples, resume, device, as_json):
+def train(ctx, model, data, eval_data, board, out, scheme, classes, epochs, samples, lr, rounding, momentum,
+          weight_mode, seed, sram_budget, search_time, search_samples, resume, device, as_json):
     """Compile a training step for MODEL (forward int8, backward float32, sparse update: docs/training.md), run it
     on the training data on the host or an emulated board, check it against the numpy reference, report."""
     from .train.command import train as run_training
@@ -571,7 +577,8 @@ def train(ctx, model, data, eval_data, board, out, scheme, classes, epochs, samp
     stages = Stages(as_json)
 
     def go():
-        options = TrainingOptions(lr=lr, rounding=rounding, seed=seed, classes=classes)
+        options = TrainingOptions(lr=lr, rounding=rounding or "", seed=seed, classes=classes, momentum=momentum,
+                                  weights=weight_mode)
         target = out or Path("build") / f"{_default_out(model).name}_train"
         search = SearchOptions(samples=search_samples, time_s=search_time)
         with stages as step:

@@ -29,3 +29,21 @@ def test_training_steps_on_the_emulated_board_equal_numpy(tmp_path, board, core)
     layers = t["layer_instructions"]
     assert any(r["op"] == "conv2d_backward" and r["instructions"] > 0 for r in layers)
     assert t["peak_sram_bytes"] >= t["memory"]["total_bytes"]  # statics + arena + stack >= arena + parameters
+
+
+@pytest.mark.parametrize("options", [["--momentum", "0.9"], ["--weights", "shadow", "--momentum", "0.5"]],
+                         ids=["momentum", "shadow-momentum"])
+def test_optimizer_state_on_the_emulated_m7_equals_numpy(tmp_path, options):
+    """Momentum velocities (stochastic rounding) and fp32 shadow weights on the emulated Cortex-M7: every checked
+    step equal to the numpy reference bit for bit, the state counted in the parameters."""
+    model = tmp_path / "net.tflite"
+    model.write_bytes(patch_stage_net())
+    rng = np.random.default_rng(3)
+    np.savez(tmp_path / "d.npz", x=rng.uniform(-0.06, 0.06, (5, 1, 32, 32, 3)).astype(np.float32),
+             labels=np.arange(5) % 3)
+    res = edgec("train", model, "--data", tmp_path / "d.npz", "--scheme", "last:2", "--classes", "3", "--lr", "0.05",
+                *options, "--board", "nucleo_f746zg", "--out", tmp_path / "o", "--json", timeout=600)
+    assert res.returncode == 0, res.stderr
+    t = json.loads(res.stdout)["training"]
+    assert t["numpy_check"] == {"steps": 5, "passed": True, "failure": None}
+    assert t["optimizer_state_bytes"] > 0 and t["weights"] == ("shadow" if "shadow" in options else "int8")

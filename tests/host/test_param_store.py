@@ -58,9 +58,8 @@ def test_host_harness_resumes_from_its_flash_file(tmp_path):
     from edgec.codegen import emit_c
     from edgec.driver import compile_model
     from edgec.memory import plan_memory
-    from edgec.train.command import split_training_outputs
     from edgec.train.graph import TrainingOptions, build_training_graph, find_head
-    from edgec.train.run import TrainState, train_step
+    from edgec.train.run import TrainState, split_training_outputs, train_step
     from edgec.train.scheme import parse_scheme
     from edgec.verifier import verify
 

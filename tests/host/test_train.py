@@ -4,6 +4,7 @@ UBSan), the command writes what docs/training.md says, and bad input gets one cl
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +16,9 @@ from edgec import host
 from edgec.codegen import emit_c
 from edgec.driver import compile_model
 from edgec.memory import plan_memory
-from edgec.train.command import split_training_outputs
+from edgec.ops import REGISTRY
 from edgec.train.graph import TrainingOptions, build_training_graph, find_head
-from edgec.train.run import TrainState, infer, train_step
+from edgec.train.run import TrainState, infer, split_training_outputs, train_step
 from edgec.train.scheme import parse_scheme
 from edgec.verifier import verify
 
@@ -30,7 +31,7 @@ def training_graph(model: Path, scheme: str, **options):
     return g, verify(build_training_graph(g, parse_scheme(scheme, g, head), TrainingOptions(**options)))
 
 
-def run_c_and_numpy(tmp_path: Path, tg, records: list) -> None:
+def run_c_and_numpy(tmp_path: Path, tg, records: list) -> TrainState:
     """The generated C (ASan + UBSan) and the numpy reference on the same records: every loss, every logit and
     every trained parameter the same bits (loss: 1e-6 relative, the C's logf)."""
     out = tmp_path / "c"
@@ -49,6 +50,7 @@ def run_c_and_numpy(tmp_path: Path, tg, records: list) -> None:
         assert np.array_equal(state.params[name].view(np.uint8), value.view(np.uint8)), name
     changed = [n for n in params if not np.array_equal(params[n], tg.t(n).data)]
     assert changed, "no parameter moved: the test would not see a wrong update"
+    return state
 
 
 def mnist_records(tg, n: int, offset: int = 0, eval_n: int = 0) -> list:
@@ -102,6 +104,83 @@ def test_small_net_weight_schemes_c_equals_numpy(tmp_path, scheme, rounding):
     run_c_and_numpy(tmp_path, tg, records)
 
 
+@pytest.mark.parametrize("scheme, rounding, momentum, weights", [
+    ("last:3", "nearest", 0.9, "int8"), ("last:3", "stochastic", 0.9, "int8"), ("last:3", "nearest", 0.0, "shadow"),
+    ("partial.toml", "nearest", 0.5, "shadow")])
+def test_small_net_momentum_and_shadow_c_equals_numpy(tmp_path, scheme, rounding, momentum, weights):
+    """The optimizer state (docs/training.md): momentum velocities (weights, biases, the head) and fp32 shadow
+    weights, on conv / depthwise / pointwise with whole layers and a partial slice (5 of 16 input channels): C
+    (ASan/UBSan) and numpy agree on every bit of every loss, logit, parameter and state value; the state is the
+    trained slice only and moves; shadow weights are their shadow rounded to nearest."""
+    model = tmp_path / "net.tflite"
+    model.write_bytes(patch_stage_net())
+    g = compile_model(model, "host", patch=False).graph
+    if scheme == "partial.toml":
+        convs = [op.name for op in g.ops if op.type == "conv2d"]
+        (tmp_path / scheme).write_text(f'[layers."{convs[-1]}"]\nchannels = 5\nbias = true\n')
+        scheme = str(tmp_path / scheme)
+    _, tg = training_graph(model, scheme, lr=0.05, rounding=rounding, seed=5, classes=3, momentum=momentum,
+                           weights=weights)
+    meta = tg.meta["training"]
+    assert meta["state"] and set(meta["state"]) <= set(meta["params"])
+    for name in meta["state"]:
+        t = tg.t(name)
+        assert t.dtype == "float32" and t.mutable
+        assert name.endswith("/velocity") and momentum > 0 or name.endswith("/shadow") and weights == "shadow"
+    bw = [op for op in tg.ops if op.type in ("conv2d_backward", "depthwise_conv2d_backward",
+                                             "fully_connected_backward")]
+    assert bw
+    for op in bw:
+        w = tg.t(op.inputs[3])
+        if op.attrs["weight_channels"] and weights == "shadow":
+            shadow = tg.t(op.inputs[7])
+            index, _ = REGISTRY[op.type].update_index(op, w.shape)
+            assert shadow.shape == index.shape and shadow.size < w.size * (scheme.endswith(".toml") or 2)
+            assert np.array_equal(shadow.data, w.data.reshape(-1)[index].astype(np.float32))
+    rng = np.random.default_rng(1)
+    records = [[rng.integers(-128, 128, (1, 32, 32, 3)).astype(np.int8), np.array([k % 3], np.int32)]
+               for k in range(4)] + [[rng.integers(-128, 128, (1, 32, 32, 3)).astype(np.int8),
+                                      np.array([-1], np.int32)]]
+    state = run_c_and_numpy(tmp_path, tg, records)
+    for name in meta["state"]:
+        assert not np.array_equal(state.params[name], tg.t(name).data), f"{name} never moved"
+    for op in bw:
+        if op.attrs["weight_channels"] and weights == "shadow":
+            index, _ = REGISTRY[op.type].update_index(op, tg.t(op.inputs[3]).shape)
+            w = state.params[op.inputs[3]].reshape(-1)[index]
+            s = state.params[op.inputs[7]]
+            assert np.abs(s).max() <= 127 and np.array_equal(w, np.round(s).astype(np.int8)) or np.array_equal(
+                w, np.where(s < 0, -np.floor(-s + 0.5), np.floor(s + 0.5)).astype(np.int8))
+
+
+def test_momentum_zero_keeps_the_generated_c(tmp_path):
+    """--momentum 0 --weights int8 are today's training step: the same graph and the same generated C, byte for
+    byte, as without the options."""
+    model = tmp_path / "net.tflite"
+    model.write_bytes(patch_stage_net())
+    texts = []
+    for k, options in enumerate([{}, dict(momentum=0.0, weights="int8")]):
+        _, tg = training_graph(model, "last:2", lr=0.05, seed=5, classes=3, **options)
+        out = tmp_path / f"c{k}"
+        emit_c(tg, plan_memory(tg), out)
+        texts.append({p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.suffix in (".c", ".h")
+                      and not (Path(__file__).parents[2] / "runtime" / p.name).exists()})
+    assert texts[0] == texts[1] and "model.c" in texts[0]
+    assert b"velocity" not in texts[0]["model.c"] and b"shadow" not in texts[0]["model.c"]
+
+
+@pytest.mark.parametrize("options, needle", [(dict(momentum=1.0), "[0, 1)"), (dict(momentum=-0.1), "[0, 1)"),
+                                             (dict(weights="fp16"), "int8 or shadow"),
+                                             (dict(weights="shadow", rounding="stochastic"), "nearest")])
+def test_bad_optimizer_options(tmp_path, options, needle):
+    from edgec.errors import InputError
+
+    model = tmp_path / "net.tflite"
+    model.write_bytes(patch_stage_net())
+    with pytest.raises(InputError, match=re.escape(needle)):
+        training_graph(model, "last:2", **options)
+
+
 def test_scheme_through_a_max_pool_is_refused(tmp_path):
     model = tmp_path / "net.tflite"
     model.write_bytes(conv_dw_pool_fc())
@@ -143,6 +222,31 @@ def test_cli_train_on_host(tmp_path, shared_models):
     check = edgec("test", out / "model_trained.tflite", "--inputs", tmp_path / "eval.npz", "--out", tmp_path / "t")
     assert check.returncode == 0, check.stderr
     assert "0 LSB" in check.stderr
+
+
+def test_cli_momentum_and_shadow(tmp_path):
+    """--momentum and --weights reach the step and the report: the state's bytes counted with the parameters."""
+    model = tmp_path / "net.tflite"
+    model.write_bytes(patch_stage_net())
+    x = np.random.default_rng(0).uniform(-0.05, 0.05, (6, 1, 32, 32, 3)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, labels=np.arange(6) % 3)
+    runs = {}
+    for extra in ([], ["--momentum", "0.9", "--weights", "shadow"]):
+        res = edgec("train", model, "--data", tmp_path / "d.npz", "--classes", "3", "--scheme", "last:1", "--out",
+                    tmp_path / f"o{len(extra)}", "--json", *extra, timeout=600)
+        assert res.returncode == 0, res.stderr
+        runs[len(extra)] = json.loads(res.stdout)["training"]
+    plain, state = runs[0], runs[4]
+    assert (plain["momentum"], plain["weights"], plain["optimizer_state_bytes"]) == (0.0, "int8", 0)
+    assert (state["momentum"], state["weights"]) == (0.9, "shadow") and state["numpy_check"]["passed"]
+    names = [n for n in state["trained_parameters"] if n.endswith(("/velocity", "/shadow"))]
+    assert {n.rsplit("/", 1)[1] for n in names} == {"velocity", "shadow"}
+    assert state["optimizer_state_bytes"] == sum(4 * int(np.prod(state["trained_parameters"][n])) for n in names)
+    assert state["trained_parameter_bytes"] == plain["trained_parameter_bytes"] + state["optimizer_state_bytes"]
+    assert state["memory"]["total_bytes"] == plain["memory"]["total_bytes"] + state["optimizer_state_bytes"]
+    res = edgec("train", model, "--data", tmp_path / "d.npz", "--classes", "3", "--weights", "shadow",
+                "--rounding", "stochastic", "--out", tmp_path / "bad")
+    assert_error(res, 2, "--weights shadow", "nearest")
 
 
 # ---- bad input: one message, exit 2, nothing written -----------------------------------------------------------

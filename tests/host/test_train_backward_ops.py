@@ -25,6 +25,7 @@ from c_driver import build_sanitized
 from edgec.ir import Graph, Op, Quant, Tensor
 from edgec.ops import REGISTRY
 from edgec.ops.conv2d import padded_windows
+from edgec.ops.int8_common import state_inputs
 from edgec.ops.window import out_size
 
 # the struct fields (int32, in this order) each kernel's driver fills from the case file
@@ -39,7 +40,7 @@ FIELDS = {
 }
 # the arrays of a case file, in this order (a length of -1 is a NULL pointer)
 ARRAYS = ["acc_scale", "coef_w", "coef_b", "bias_max", "weights", "input", "grad_out", "mask", "bias", "grad_in",
-          "scratch", "rng"]
+          "scratch", "rng", "velocity_w", "velocity_b", "shadow"]
 
 DRIVER = r"""
 #include <stdio.h>
@@ -60,9 +61,9 @@ int main(int argc, char **argv) {
     FILE *f = fopen(argv[1], "rb");
     if (!f) return 2;
     int32_t n_int, I[64];
-    float inv_sx;
+    float inv_sx, momentum;
     if (fread(&n_int, 4, 1, f) != 1 || n_int > 64 || fread(I, 4, (size_t)n_int, f) != (size_t)n_int) return 3;
-    if (fread(&inv_sx, 4, 1, f) != 1) return 3;
+    if (fread(&inv_sx, 4, 1, f) != 1 || fread(&momentum, 4, 1, f) != 1) return 3;
     void *A[NARRAYS];
     int32_t L[NARRAYS];
     for (int k = 0; k < NARRAYS; k++) A[k] = read_array(f, &L[k]);
@@ -72,12 +73,13 @@ int main(int argc, char **argv) {
 SETFIELDS
     p.inv_sx = inv_sx;
     p.acc_scale = A[0], p.coef_w = A[1], p.coef_b = A[2], p.bias_max = A[3], p.weights = A[4];
+    p.momentum = momentum, p.velocity_w = A[12], p.velocity_b = A[13], p.shadow = A[14];
     FUNCTION(&p, A[5], A[6], A[7], p.weight_channels > 0 ? (int8_t *)A[4] : NULL, p.train_bias ? A[8] : NULL,
              A[9], A[10], A[11]);
     FILE *o = fopen(argv[2], "wb");
     if (!o) return 2;
-    const int outs[] = {9, 4, 8, 11}; /* grad_in, weights, bias, rng */
-    for (int k = 0; k < 4; k++) {
+    const int outs[] = {9, 4, 8, 11, 12, 13, 14}; /* grad_in, weights, bias, rng, velocity_w, velocity_b, shadow */
+    for (int k = 0; k < 7; k++) {
         if (A[outs[k]]) fwrite(A[outs[k]], 1, (size_t)L[outs[k]], o);
     }
     fclose(o);
@@ -111,19 +113,20 @@ def drivers(tmp_path_factory) -> dict[str, Path]:
 
 
 def run_c(exe: Path, folder: Path, layer: str, op: Op, g: Graph, ints: dict, inputs: list, rng: int):
-    """Run the C kernel on one case; returns (g_x or None, weights, bias or None, rng state)."""
-    x, g_y, mask, w, bias = inputs
+    """Run the C kernel on one case; returns (g_x or None, weights, bias or None, rng state, {state name: array})."""
+    x, g_y, mask, w, bias = inputs[:5]
+    state = state_inputs(inputs)
     p = op.params
     y_size = g_y.size
     arrays = dict(acc_scale=p["acc_scale"], coef_w=p["coef_w"], coef_b=p["coef_b"], bias_max=p["bias_max"],
                   weights=w, input=x, grad_out=g_y, mask=mask, bias=bias,
                   grad_in=np.full(op.attrs["input_shape"], np.nan, np.float32) if op.outputs else None,
                   scratch=np.full(scratch_floats(layer, g_y), np.nan, np.float32) if op.outputs else None,
-                  rng=np.array([rng], np.uint32))
+                  rng=np.array([rng], np.uint32), **state)
     assert mask.size == (y_size + 7) // 8
     blob = bytearray(struct.pack("<i", len(FIELDS[layer])))
     blob += struct.pack(f"<{len(FIELDS[layer])}i", *[int(ints[name]) for name in FIELDS[layer]])
-    blob += struct.pack("<f", float(p["inv_sx"]))
+    blob += struct.pack("<ff", float(p["inv_sx"]), float(p["momentum"]))
     for name in ARRAYS:
         a = arrays[name]
         if a is None or (name == "scratch" and a.size == 0):
@@ -147,9 +150,15 @@ def run_c(exe: Path, folder: Path, layer: str, op: Op, g: Graph, ints: dict, inp
     if bias is not None:
         b_new = np.frombuffer(out[pos:pos + 4 * bias.size], np.int32)
         pos += 4 * bias.size
-    state = int(np.frombuffer(out[pos:pos + 4], np.uint32)[0])
-    assert pos + 4 == len(out)
-    return g_x, w_new, b_new, state
+    rng_state = int(np.frombuffer(out[pos:pos + 4], np.uint32)[0])
+    pos += 4
+    new_state = {}
+    for name, a in state.items():
+        if a is not None:
+            new_state[name] = np.frombuffer(out[pos:pos + a.nbytes], np.float32).reshape(a.shape)
+            pos += a.nbytes
+    assert pos == len(out)
+    return g_x, w_new, b_new, rng_state, new_state
 
 
 def scratch_floats(layer: str, g_y: np.ndarray) -> int:
@@ -202,8 +211,9 @@ def backward_graph(layer, x_shape, y_shape, w, w_scale, bias, s_x, x_zp, attrs, 
     return op, g
 
 
-def random_case(rng, layer):
-    """(op, g, inputs, struct ints) of one random backward op."""
+def random_case(rng, layer, optimizer_state: bool = False):
+    """(op, g, inputs, struct ints) of one random backward op; with `optimizer_state`, most cases also keep
+    momentum velocities or shadow weights (inputs 5-7)."""
     x_zp = int(rng.choice([-128, 127, 0, rng.integers(-128, 128)]))
     s_x = float(rng.uniform(0.005, 0.1))
     need_gx = bool(rng.random() < 0.7)
@@ -253,9 +263,41 @@ def random_case(rng, layer):
                            rounding, lr)
     x, g_y, mask = random_inputs(rng, y_shape, x_shape, x_zp)
     inputs = [x if wc > 0 else None, g_y, mask, w, bias]
+    if optimizer_state and rng.random() < 0.6:
+        inputs += add_state(rng, op, g, rounding)
     ints = {**op.attrs, **op.params, **geometry(layer, op, g)}
     ints["train_bias"] = int(train_bias)
     return op, g, inputs, ints
+
+
+def add_state(rng, op: Op, g: Graph, rounding: str) -> list:
+    """Optimizer state for a random case (docs/training.md): momentum (velocities of the trained weights and bias,
+    random values so M * v counts) and/or fp32 shadow weights (the int8 weights plus up to half an LSB, some
+    beyond the clamp), laid out as the gradient rule lays them out (update_index); the op's inputs name them."""
+    momentum = float(rng.choice([0.0, 0.5, 0.9, 0.99]))
+    shadow = rounding == "nearest" and rng.random() < 0.5
+    if not momentum and not shadow:
+        momentum = 0.9
+    op.attrs["momentum"] = momentum
+    REGISTRY[op.type].prepare(op, g)
+    w = g.t("w").data
+    index, _ = REGISTRY[op.type].update_index(op, w.shape)
+    trained_w = op.attrs["weight_channels"] > 0 and index.size > 0
+    arrays: list = [None, None, None]
+    if momentum and trained_w:
+        arrays[0] = rng.normal(0, 2, index.shape).astype(np.float32)
+    if momentum and op.attrs["train_bias"]:
+        arrays[1] = rng.normal(0, 50, g.t("b").shape).astype(np.float32)
+    if shadow and trained_w:
+        s = w.reshape(-1)[index].astype(np.float32) + rng.uniform(-0.5, 0.5, index.shape).astype(np.float32)
+        s[rng.random(index.shape) < 0.05] = 0.5  # exact ties: half away from zero
+        arrays[2] = s.astype(np.float32)
+    for name, a in zip(("vw", "vb", "sh"), arrays):
+        if a is not None:
+            g.tensors[name] = Tensor(name, a.shape, "float32", None, a.copy())
+            g.tensors[name].mutable = True
+    op.inputs[5:] = [n if a is not None else None for n, a in zip(("vw", "vb", "sh"), arrays)]
+    return arrays
 
 
 def geometry(layer, op, g) -> dict:
@@ -280,7 +322,7 @@ def test_reference_matches_the_c_kernel(layer, drivers, tmp_path):
     for case in range(CASES[layer]):
         op, g, inputs, ints = random_case(rng, layer)
         state = int(rng.integers(1, 2**32))
-        c_gx, c_w, c_b, c_state = run_c(drivers[layer], tmp_path, layer, op, g, ints, inputs, state)
+        c_gx, c_w, c_b, c_state, _ = run_c(drivers[layer], tmp_path, layer, op, g, ints, inputs, state)
         w0 = inputs[3].copy()
         live = [a.copy() if a is not None else None for a in inputs]
         state_arr = np.array([state], np.uint32)
@@ -307,6 +349,60 @@ def test_reference_matches_the_c_kernel(layer, drivers, tmp_path):
             seen["frozen_kept"] += 1
     # the cases exercised every path (counts, so a generator change cannot silently skip one)
     assert min(seen.values()) >= 10, seen
+
+
+@pytest.mark.parametrize("layer", list(CASES))
+def test_optimizer_state_matches_the_c_kernel(layer, drivers, tmp_path):
+    """Momentum velocities and fp32 shadow weights (docs/training.md): the reference and the C kernel give the
+    same bits for g_x, weights, bias, generator and every state value, on 150 random layers per op; and the state
+    follows its rules: v' = M v + clamp(G coef) for every live trained weight (the reference's own gradients G),
+    a live shadow weight is its shadow rounded half away from zero with |shadow| <= 127, frozen channels keep
+    their weights and state."""
+    from edgec.train.update import clamp_step, rnd
+
+    rng = np.random.default_rng({"conv2d": 31, "fully_connected": 32, "depthwise_conv2d": 33}[layer])
+    seen = dict(velocity_w=0, velocity_b=0, shadow=0, shadow_moved=0, momentum_stochastic=0, frozen=0)
+    for case in range(150):
+        op, g, inputs, ints = random_case(rng, layer, optimizer_state=True)
+        state = int(rng.integers(1, 2**32))
+        c_gx, c_w, c_b, c_state, c_opt = run_c(drivers[layer], tmp_path, layer, op, g, ints, inputs, state)
+        live = [a.copy() if a is not None else None for a in inputs]
+        state_arr = np.array([state], np.uint32)
+        out = REGISTRY[op.type].run_reference(op, g, live, rng=state_arr)
+        what = f"case {case}: {op.attrs}"
+        if op.outputs:
+            assert np.array_equal(out[0].view(np.uint32), c_gx.view(np.uint32)), what
+        assert np.array_equal(live[3], c_w), what
+        if inputs[4] is not None:
+            assert np.array_equal(live[4], c_b), what
+        assert int(state_arr[0]) == c_state, what
+        ref_opt = state_inputs(live)
+        assert set(c_opt) == {k for k, v in ref_opt.items() if v is not None}, what
+        for name, a in c_opt.items():
+            assert np.array_equal(ref_opt[name].view(np.uint32), a.view(np.uint32)), f"{name} {what}"
+            seen[name] += 1
+        if len(inputs) <= 5:
+            continue
+        seen["momentum_stochastic"] += int("velocity_w" in c_opt and op.params["rounding"] == 1)
+        _, grad, _ = REGISTRY[op.type].grads(op, g, inputs)
+        index, channel = REGISTRY[op.type].update_index(op, inputs[3].shape)
+        frozen = op.params["coef_w"][channel] == 0
+        seen["frozen"] += int(frozen.any() and grad is not None)
+        old = state_inputs(inputs)
+        if "velocity_w" in c_opt:
+            step = (grad.reshape(index.shape) * op.params["coef_w"][channel]).astype(np.float32)
+            want = (np.float32(op.params["momentum"]) * old["velocity_w"]).astype(np.float32) + clamp_step(step, 255)
+            assert np.array_equal(c_opt["velocity_w"][~frozen], want[~frozen]), what
+            assert np.array_equal(c_opt["velocity_w"][frozen], old["velocity_w"][frozen]), what
+        if "shadow" in c_opt:
+            sh = c_opt["shadow"]
+            assert np.abs(sh).max() <= 127, what
+            w_trained = c_w.reshape(-1)[index]
+            assert np.array_equal(w_trained[~frozen], rnd(sh[~frozen]).astype(np.int8)), what
+            assert np.array_equal(sh[frozen], old["shadow"][frozen]), what
+            assert np.array_equal(w_trained[frozen], inputs[3].reshape(-1)[index][frozen]), what
+            seen["shadow_moved"] += int(not np.array_equal(sh, old["shadow"]))
+    assert min(seen.values()) >= 8, seen
 
 
 # ---- the reference's gradients are the right ones: float64 einsums of the spec's formulas ----------------------
@@ -445,12 +541,15 @@ def c_tensor(name: str, a: np.ndarray | None, ctype: str, size: int | None = Non
     return f"static {ctype} t_{name}[] = {{{c_array_body(a)}}};"
 
 
+@pytest.mark.parametrize("optimizer_state", [False, True])
 @pytest.mark.parametrize("layer", ["conv2d", "depthwise_conv2d", "fully_connected"])
-def test_emitted_call_runs_like_the_reference(layer, tmp_path):
-    rng = np.random.default_rng(21)
+def test_emitted_call_runs_like_the_reference(layer, optimizer_state, tmp_path):
+    rng = np.random.default_rng(21 + optimizer_state)
+    with_state = 0
     for case in range(6):
-        op, g, inputs, _ = random_case(rng, layer)
-        x, g_y, mask, w, bias = inputs
+        op, g, inputs, _ = random_case(rng, layer, optimizer_state)
+        x, g_y, mask, w, bias = inputs[:5]
+        opt = {name: a for name, a in zip(("vw", "vb", "sh"), inputs[5:]) if a is not None}
         ctx = FakeCtx(g)
         call = REGISTRY[op.type].emit(op, g, ctx)
         gx_size = int(np.prod(op.attrs["input_shape"]))
@@ -462,14 +561,18 @@ def test_emitted_call_runs_like_the_reference(layer, tmp_path):
             c_tensor("x", x if x is not None else np.zeros(1, np.int8), "const int8_t"),
             c_tensor("g_y", g_y, "const float"), c_tensor("mask", mask, "const uint8_t"),
             c_tensor("w", w, "int8_t"), c_tensor("b", bias if bias is not None else np.zeros(1, np.int32), "int32_t"),
-            c_tensor("g_x", None, "float", gx_size), *ctx.decls, *ctx.structs,
+            c_tensor("g_x", None, "float", gx_size), *[c_tensor(n, a, "float") for n, a in opt.items()],
+            *ctx.decls, *ctx.structs,
             "int main(void) {", "    (void)edgec_arena, (void)t_x, (void)t_b;", f"    {call}",
             f"    for (int i = 0; i < {gx_size}; i++) {{ uint32_t u; memcpy(&u, &t_g_x[i], 4); printf(\"%u \", u); }}",
             "    printf(\"\\n\");",
             f"    for (int i = 0; i < {w.size}; i++) printf(\"%d \", t_w[i]);",
             "    printf(\"\\n\");",
             f"    for (int i = 0; i < {bias.size if bias is not None else 1}; i++) printf(\"%d \", (int)t_b[i]);",
-            "    printf(\"\\n%u\\n\", edgec_train_rng);", "    return 0;", "}"])
+            "    printf(\"\\n%u\\n\", edgec_train_rng);",
+            *[f"    for (int i = 0; i < {a.size}; i++) {{ uint32_t u; memcpy(&u, &t_{n}[i], 4); printf(\"%u \", u); }}"
+              f" printf(\"\\n\");" for n, a in opt.items()],
+            "    return 0;", "}"])
         exe = build_sanitized(tmp_path, source, [f"{layer}_s8_backward"], name=f"emit{case}",
                               flags=("-ffp-contract=off",))
         lines = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split("\n")
@@ -482,6 +585,14 @@ def test_emitted_call_runs_like_the_reference(layer, tmp_path):
         if bias is not None:
             assert np.array_equal(np.array(lines[2].split(), np.int64), live[4])
         assert int(lines[3]) == int(state_arr[0])
+        for short, a in zip(("vw", "vb", "sh"), live[5:]):
+            if a is not None:
+                row = list(opt).index(short)
+                assert np.array_equal(np.array(lines[4 + row].split(), np.uint32), a.reshape(-1).view(np.uint32))
+        assert bool(opt) == (".velocity_w" in ctx.structs[0] or ".velocity_b" in ctx.structs[0]
+                             or ".shadow" in ctx.structs[0])
+        with_state += bool(opt)
+    assert with_state >= 2 if optimizer_state else with_state == 0
 
 
 # ---- the gradient rule against a fake of the training builder ---------------------------------------------------

@@ -239,12 +239,12 @@ def random_samples(tg: Graph, n: int, seed: int) -> list[tuple[np.ndarray, int]]
     return [(rng.integers(-128, 128, size=shape).astype(np.int8), int(rng.integers(0, classes))) for _ in range(n)]
 
 
-def training_graph(g: Graph, layers: dict[int, LayerTraining], lr: float) -> Graph:
+def training_graph(g: Graph, layers: dict[int, LayerTraining], lr: float, **options) -> Graph:
     """The training graph keeping the model's own head, training the weight layers chosen by index."""
     head, _ = find_head(g)
     ops = weight_layers(g, head)
     return build_training_graph(g, Scheme("test", {ops[i].name: lt for i, lt in layers.items()}),
-                                TrainingOptions(lr=lr))
+                                TrainingOptions(lr=lr, rounding="nearest", **options))
 
 
 # ---- per op --------------------------------------------------------------------------------------------------------
@@ -310,6 +310,26 @@ def test_op_against_torch(tmp_path, case):
     assert stats["weights_moved"] + stats["biases_moved"] > 0, "no int8 parameter moved: the updates prove nothing"
 
 
+OPTIMIZERS = {"momentum": dict(momentum=0.9), "shadow": dict(weights="shadow"),
+              "momentum_shadow": dict(momentum=0.9, weights="shadow")}
+
+
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("case", ["conv_valid_partial", "depthwise_m2_valid_partial", "fc_relu_partial",
+                                  "global_avg_pool"])
+def test_optimizer_state_against_torch(tmp_path, case, optimizer):
+    """Momentum (PyTorch's convention on the torch side: buf = M buf + grad, p -= lr buf; the head by
+    torch.optim.SGD) and fp32 shadow weights: edgec's velocities equal -lr * torch's buffers and its shadows
+    torch's float64 shadows within 1e-5 relative, the int8 / int32 parameters equal, after every one of 5 steps."""
+    make, layers = CASES[case]
+    tg = training_graph(compiled(tmp_path, make()), layers, lr=LR, **OPTIMIZERS[optimizer])
+    state_names = tg.meta["training"]["state"]
+    assert state_names
+    stats = compare_steps(tg, random_samples(tg, 5, seed=len(case)), f"{case} {optimizer}")
+    assert stats["weights_moved"] + stats["biases_moved"] > 0, "no int8 parameter moved: the updates prove nothing"
+    assert stats["head"] <= TOL and stats["steps"] == 5
+
+
 @pytest.mark.parametrize("case", ["conv_s2_same", "global_avg_pool", "residual_add_mean"])
 def test_head_scheme_against_torch(tmp_path, case):
     """The head alone (a linear probe): runs without the int8 layers' backward ops."""
@@ -333,10 +353,14 @@ def mnist_samples(g: Graph, data_dir: Path, n: int) -> list[tuple[np.ndarray, in
     return out
 
 
-@pytest.mark.parametrize("scheme, lr", [("last:2", 0.1), ("bias", 0.01), ("head", 0.01)])
-def test_resnet8_ten_steps(shared_models, scheme, lr):
+@pytest.mark.parametrize("scheme, lr, options", [("last:2", 0.1, {}), ("bias", 0.01, {}), ("head", 0.01, {}),
+                                                 ("last:2", 0.01, dict(momentum=0.9)),
+                                                 ("last:2", 0.1, dict(weights="shadow"))],
+                         ids=["last2", "bias", "head", "last2-momentum", "last2-shadow"])
+def test_resnet8_ten_steps(shared_models, scheme, lr, options):
     g = compile_model(shared_models / "pretrainedResnet_quant.tflite", "host", kernels="portable").graph
     head, _ = find_head(g)
-    tg = build_training_graph(g, parse_scheme(scheme, g, head), TrainingOptions(lr=lr, classes=10))
+    options = dict(lr=lr, classes=10, rounding="nearest", **options)
+    tg = build_training_graph(g, parse_scheme(scheme, g, head), TrainingOptions(**options))
     stats = compare_steps(tg, mnist_samples(g, shared_models.parent.parent / "data", 10), f"resnet8 {scheme}")
     assert stats["steps"] == 10 and stats["loss"] <= LOSS_TOL

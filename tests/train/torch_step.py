@@ -19,6 +19,15 @@ from edgec's backward code, so that the two can check each other:
   weight_channels input channels; depthwise: the output channels o < weight_channels * multiplier),
   b <- clamp(b + round_half_away(clamp(step, +-2^30)), -bmax, bmax). Channels whose weights are all zero or whose
   factors do not fit a float32 are frozen. The head: plain SGD in float64.
+- momentum M (edgec --momentum): PyTorch's convention, a buffer of gradients, buf <- M buf + grad and
+  p <- p - lr buf, with grad the QAS-scaled gradient k * dL/dq (k = 1 / s_w^2, 1 / (s_x s_w)^2) for the int8
+  parameters, whose rounded step is then -lr buf; the head is updated by torch.optim.SGD(momentum=M) itself.
+  edgec keeps v <- M v + step with step = -lr k dL/dq, so with a constant lr v = -lr buf exactly (by induction:
+  v_0 = buf_0 = 0, v_t = M (-lr buf_{t-1}) - lr g_t = -lr (M buf_{t-1} + g_t)): the trainer publishes -lr buf
+  under edgec's velocity names (in edgec's update order) for the comparison. (edgec clamps each step to +-255 LSB
+  before it enters v; the compared runs stay far below, which the trainer asserts.)
+- fp32 shadow weights (edgec --weights shadow): a float64 shadow s of each trained live weight, s <- clamp(s +
+  clamp(step, +-255), -127, 127), w <- round_half_away(s); published under edgec's shadow names.
 
     tr = TorchTrainer(tg)                 # tg: a training graph (edgec.train.graph.build_training_graph)
     r = tr.step(x, label)                 # loss, logits, int8 values, real-unit gradients, steps; params updated
@@ -57,6 +66,8 @@ class Layer:
     coef_w: np.ndarray  # -lr / s_w^2 per output channel (0: frozen)
     coef_b: np.ndarray  # -lr / (s_x s_w)^2
     bias_max: np.ndarray
+    k_w: np.ndarray  # the QAS factors 1 / s_w^2 and 1 / (s_x s_w)^2 (0: frozen)
+    k_b: np.ndarray
 
 
 @dataclass
@@ -83,6 +94,8 @@ class TorchTrainer:
         self.lr = float(meta["lr"])
         if meta["rounding"] != "nearest":
             raise ValueError("the torch reference models nearest rounding only")
+        self.momentum = float(meta.get("momentum", 0.0))
+        self.shadow_weights = meta.get("weights", "int8") == "shadow"
         self.forward = [op for op in tg.ops[:meta["forward_ops"]] if op.type != "clamp_mask"]
         self.head = next(op for op in self.forward if op.name == f"{meta['head']}/head")
         self.layers: dict[str, Layer] = {}
@@ -95,6 +108,16 @@ class TorchTrainer:
         for n in meta["params"]:
             d = tg.t(n).data
             self.params[n] = np.array(d, np.float64 if tg.t(n).dtype == "float32" else d.dtype, copy=True)
+        # the optimizer state in PyTorch's own form: momentum buffers and shadows of the int8 parameters, full shape
+        self.buf: dict[str, np.ndarray] = {}
+        self.shadow: dict[str, np.ndarray] = {}
+        for layer in self.layers.values():
+            for name in (layer.weights, layer.bias):
+                if name is not None:
+                    self.buf[name] = np.zeros(tg.t(name).shape)
+            self.shadow[layer.weights] = tg.t(layer.weights).data.astype(np.float64)
+        self.head_leaves = [torch.tensor(self.params[n], requires_grad=True) for n in self.head.inputs[1:3]]
+        self.head_sgd = torch.optim.SGD(self.head_leaves, lr=self.lr, momentum=self.momentum)
 
     def _layer(self, op: Op, weight_channels: int, train_bias: bool) -> Layer:
         tg = self.tg
@@ -114,7 +137,7 @@ class TorchTrainer:
         bias_max = np.maximum((1 << 31) - 1 - 255 * np.abs(per_channel).sum(axis=1), b_now)
         return Layer(op=op, weights=op.inputs[1], bias=bias, weight_channels=weight_channels, train_bias=train_bias,
                      coef_w=np.where(frozen, 0.0, -self.lr * k_w), coef_b=np.where(frozen, 0.0, -self.lr * k_b),
-                     bias_max=bias_max)
+                     bias_max=bias_max, k_w=np.where(frozen, 0.0, k_w), k_b=np.where(frozen, 0.0, k_b))
 
     # ---- one step ---------------------------------------------------------------------------------------------
 
@@ -243,6 +266,16 @@ class TorchTrainer:
 
     # ---- the update -------------------------------------------------------------------------------------------
 
+    def _momentum_step(self, name: str, grad: np.ndarray, live: np.ndarray, limit: float = 255.0) -> np.ndarray:
+        """PyTorch's SGD momentum on the QAS-scaled gradient `grad`: buf <- M buf + grad, the step -lr buf (without
+        momentum: -lr grad). Returns the step; publishes -lr buf under edgec's velocity name."""
+        if not self.momentum:
+            return -self.lr * grad
+        self.buf[name] = np.where(live, self.momentum * self.buf[name] + grad, 0.0)
+        step = -self.lr * self.buf[name]
+        assert np.abs(step).max(initial=0) < limit, "edgec clamps steps before its velocity: not modelled here"
+        return step
+
     def _update(self, r: StepResult) -> None:
         for layer in self.layers.values():
             op = layer.op
@@ -253,23 +286,57 @@ class TorchTrainer:
                 if op.type == "depthwise_conv2d":
                     mult = op.attrs["depth_multiplier"]
                     trained[..., :layer.weight_channels * mult] = True
-                    coef = layer.coef_w.reshape(1, 1, 1, -1)
+                    k = layer.k_w.reshape(1, 1, 1, -1)
                 else:
                     trained[..., :layer.weight_channels] = True
-                    coef = layer.coef_w.reshape((-1,) + (1,) * (w.ndim - 1))
-                step = np.where(trained, gw * coef, 0.0)
+                    k = layer.k_w.reshape((-1,) + (1,) * (w.ndim - 1))
+                live = trained & (k != 0)
+                step = self._momentum_step(layer.weights, np.where(live, gw * k, 0.0), live)
                 r.steps[layer.weights] = step
-                moved = round_half_away(np.clip(np.nan_to_num(step, nan=0.0), -255.0, 255.0))
-                self.params[layer.weights] = np.clip(w.astype(np.int64) + moved, -127, 127).astype(np.int8)
+                self._publish(layer, f"{layer.weights}/velocity", step)
+                if self.shadow_weights:  # the shadow takes the step; the weight is the shadow rounded
+                    sh = self.shadow[layer.weights]
+                    sh[live] = np.clip(sh[live] + np.clip(step[live], -255.0, 255.0), -127.0, 127.0)
+                    r.steps[layer.weights] = sh.copy()  # what is rounded: its ties are where the sides may differ
+                    self._publish(layer, f"{layer.weights}/shadow", sh)
+                    self.params[layer.weights] = np.where(live, round_half_away(sh), w).astype(np.int8)
+                else:
+                    moved = round_half_away(np.clip(np.nan_to_num(step, nan=0.0), -255.0, 255.0))
+                    self.params[layer.weights] = np.clip(w.astype(np.int64) + moved, -127, 127).astype(np.int8)
             if layer.train_bias and layer.bias is not None:
                 b = self.params[layer.bias]
-                step = r.param_grads[layer.bias] * layer.coef_b
+                live = layer.k_b != 0
+                step = self._momentum_step(layer.bias, np.where(live, r.param_grads[layer.bias] * layer.k_b, 0.0),
+                                           live, 2.0**30)
                 r.steps[layer.bias] = step
+                if f"{layer.bias}/velocity" in self.params:
+                    self.params[f"{layer.bias}/velocity"] = step.copy()
                 new = b.astype(np.int64) + round_half_away(np.clip(step, -2.0**30, 2.0**30)).astype(np.int64)
                 r.bias_saturated += int(np.sum(np.abs(new) > layer.bias_max))
                 self.params[layer.bias] = np.clip(new, -layer.bias_max, layer.bias_max).astype(np.int32)
-        for n in self.head.inputs[1:3]:
-            self.params[n] = self.params[n] - self.lr * r.param_grads[n]
+        # the head: torch.optim.SGD itself (PyTorch's momentum convention), on float64 leaves
+        self.head_sgd.zero_grad()
+        for n, leaf in zip(self.head.inputs[1:3], self.head_leaves):
+            with torch.no_grad():
+                leaf.copy_(torch.from_numpy(self.params[n]))
+            leaf.grad = torch.from_numpy(np.asarray(r.param_grads[n], np.float64))
+        self.head_sgd.step()
+        for n, leaf in zip(self.head.inputs[1:3], self.head_leaves):
+            self.params[n] = leaf.detach().numpy().copy()
+            if self.momentum:  # edgec's v = -lr * PyTorch's momentum buffer
+                self.params[f"{n}/velocity"] = -self.lr * self.head_sgd.state[leaf]["momentum_buffer"].numpy()
+
+    def _publish(self, layer: Layer, name: str, full: np.ndarray) -> None:
+        """A full-shape array of the trained slice, in edgec's update order under edgec's state tensor `name`
+        (o asc, ky, kx, i asc; depthwise o asc, ky, kx), when edgec keeps that state."""
+        if name not in self.params:
+            return
+        c = layer.weight_channels
+        if layer.op.type == "depthwise_conv2d":
+            sel = np.moveaxis(full[0, :, :, :c * layer.op.attrs["depth_multiplier"]], 2, 0)
+        else:
+            sel = full[..., :c]
+        self.params[name] = np.array(sel, np.float64).reshape(self.params[name].shape)
 
 
 def _same_pad(size: int, k: int, stride: int, dilation: int) -> int:

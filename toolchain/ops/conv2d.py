@@ -33,8 +33,7 @@ from .float_common import (
 from .int4_common import emit_s4, int4_weights, row_bytes
 from .int8_common import (
     WeightBackward,
-    apply_bias_update,
-    apply_weight_updates,
+    apply_updates,
     backward_call,
     backward_fields,
     backward_scratch,
@@ -454,19 +453,19 @@ class Conv2DBackward(WeightBackward, Operator):
         arrays of the trained tensors and are updated in place; `rng` (uint32 [1], the model's generator state)
         is advanced in place by stochastic rounding."""
         g_x, grad, grad_b = self.grads(op, g, inputs)
-        w, bias = inputs[3], inputs[4]
-        assert w is not None
-        if grad is not None:
-            oc, k_h, k_w, icg = w.shape
-            wc = grad.shape[3]
-            index = ((np.arange(oc)[:, None, None, None] * k_h + np.arange(k_h)[None, :, None, None]) * k_w
-                     + np.arange(k_w)[None, None, :, None]) * icg + np.arange(wc)[None, None, None, :]
-            channel = np.broadcast_to(np.arange(oc)[:, None, None, None], index.shape)
-            apply_weight_updates(op, w, index.reshape(-1), channel.reshape(-1), grad.reshape(-1), rng)
-        if grad_b is not None:
-            assert bias is not None
-            apply_bias_update(op, bias, grad_b)
+        assert inputs[3] is not None
+        index, channel = self.update_index(op, inputs[3].shape)
+        apply_updates(op, inputs, index, channel, grad, grad_b, rng)
         return [g_x] if g_x is not None else []
+
+    def update_index(self, op, w_shape) -> tuple[np.ndarray, np.ndarray]:
+        """(flat index into the weights, output channel), [out_c, k_h, k_w, wc]: the trained weights in update
+        order (o asc, ky asc, kx asc, i < wc asc; wc = min(weight_channels, in-group channels))."""
+        oc, k_h, k_w, icg = w_shape
+        wc = min(op.attrs["weight_channels"], icg)
+        index = ((np.arange(oc)[:, None, None, None] * k_h + np.arange(k_h)[None, :, None, None]) * k_w
+                 + np.arange(k_w)[None, None, :, None]) * icg + np.arange(wc)[None, None, None, :]
+        return index, np.broadcast_to(np.arange(oc)[:, None, None, None], index.shape)
 
     def emit(self, op, g, ctx):
         fields = backward_geometry(op, g)

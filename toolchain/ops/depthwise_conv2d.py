@@ -40,8 +40,7 @@ from .float_common import (
 from .int4_common import emit_s4, int4_weights, row_bytes
 from .int8_common import (
     WeightBackward,
-    apply_bias_update,
-    apply_weight_updates,
+    apply_updates,
     backward_call,
     backward_fields,
     bias_grad,
@@ -349,19 +348,19 @@ class DepthwiseConv2DBackward(WeightBackward, Operator):
         arrays of the trained tensors and are updated in place; `rng` (uint32 [1], the model's generator state)
         is advanced in place by stochastic rounding. The update order is o asc, ky asc, kx asc."""
         g_x, grad, grad_b = self.grads(op, g, inputs)
-        w, bias = inputs[3], inputs[4]
-        assert w is not None
-        if grad is not None:
-            _, k_h, k_w, out_c = w.shape
-            r = grad.shape[0]
-            index = ((np.arange(k_h)[None, :, None] * k_w + np.arange(k_w)[None, None, :]) * out_c
-                     + np.arange(r)[:, None, None])  # [o, k_h, k_w]
-            channel = np.broadcast_to(np.arange(r)[:, None, None], index.shape)
-            apply_weight_updates(op, w, index.reshape(-1), channel.reshape(-1), grad.reshape(-1), rng)
-        if grad_b is not None:
-            assert bias is not None
-            apply_bias_update(op, bias, grad_b)
+        assert inputs[3] is not None
+        index, channel = self.update_index(op, inputs[3].shape)
+        apply_updates(op, inputs, index, channel, grad, grad_b, rng)
         return [g_x] if g_x is not None else []
+
+    def update_index(self, op, w_shape) -> tuple[np.ndarray, np.ndarray]:
+        """(flat index into the weights, output channel), [r, k_h, k_w]: the trained weights in update order (o
+        < r asc, ky asc, kx asc; r = the trained output channels)."""
+        _, k_h, k_w, out_c = w_shape
+        r = _trained_outputs(op, out_c)
+        index = ((np.arange(k_h)[None, :, None] * k_w + np.arange(k_w)[None, None, :]) * out_c
+                 + np.arange(r)[:, None, None])  # [o, k_h, k_w]
+        return index, np.broadcast_to(np.arange(r)[:, None, None], index.shape)
 
     def emit(self, op, g, ctx):
         fields = backward_geometry(op, g)

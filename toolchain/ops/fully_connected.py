@@ -24,8 +24,7 @@ from .float_common import activate, activation_fields, all_float32, float_bias, 
 from .int4_common import emit_s4, int4_weights, row_bytes
 from .int8_common import (
     WeightBackward,
-    apply_bias_update,
-    apply_weight_updates,
+    apply_updates,
     backward_call,
     backward_fields,
     backward_scratch,
@@ -250,17 +249,17 @@ class FullyConnectedBackward(WeightBackward, Operator):
         arrays of the trained tensors and are updated in place; `rng` (uint32 [1], the model's generator state)
         is advanced in place by stochastic rounding."""
         g_x, grad, grad_b = self.grads(op, g, inputs)
-        w, bias = inputs[3], inputs[4]
-        assert w is not None
-        if grad is not None:
-            out_c, depth = w.shape
-            index = np.arange(out_c)[:, None] * depth + np.arange(grad.shape[1])[None, :]
-            channel = np.broadcast_to(np.arange(out_c)[:, None], index.shape)
-            apply_weight_updates(op, w, index.reshape(-1), channel.reshape(-1), grad.reshape(-1), rng)
-        if grad_b is not None:
-            assert bias is not None
-            apply_bias_update(op, bias, grad_b)
+        assert inputs[3] is not None
+        index, channel = self.update_index(op, inputs[3].shape)
+        apply_updates(op, inputs, index, channel, grad, grad_b, rng)
         return [g_x] if g_x is not None else []
+
+    def update_index(self, op, w_shape) -> tuple[np.ndarray, np.ndarray]:
+        """(flat index into the weights, output channel), [out_c, wc]: the trained weights in update order (o asc,
+        i < wc asc; wc = min(weight_channels, depth))."""
+        out_c, depth = w_shape
+        index = np.arange(out_c)[:, None] * depth + np.arange(min(op.attrs["weight_channels"], depth))[None, :]
+        return index, np.broadcast_to(np.arange(out_c)[:, None], index.shape)
 
     def emit(self, op, g, ctx):
         w = g.t(op.inputs[3]).shape

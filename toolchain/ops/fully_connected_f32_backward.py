@@ -7,6 +7,12 @@ features. For a batch of B rows (B = 1 on the device), with g_y = dL/dy:
     bias[o]  = bias[o] + (sum_{b asc} g_y[b, o]) * neg_lr           neg_lr = float32(-lr)
 float32 operations in that order, sums from 0.0f (the C is built with -ffp-contract=off): numpy and C agree bit
 for bit. Inputs: x, g_y, W (mutable), bias (mutable); outputs: [g_x] when a layer below is trained, else [].
+With momentum M > 0 (--momentum) two more inputs, the velocities vW [out_c, depth] and vb [out_c] (mutable,
+zero at the start), and the updates become (edgec_fully_connected_f32_backward_momentum)
+    vW[o, i] = M * vW[o, i] + (sum_{b asc} g_y[b, o] * x[b, i]) * neg_lr;   W[o, i] = W[o, i] + vW[o, i]
+    vb[o]    = M * vb[o] + (sum_{b asc} g_y[b, o]) * neg_lr;                bias[o] = bias[o] + vb[o]
+(the step first, then M * v, then their sum: PyTorch's SGD keeps v' = M v' + G and moves w by -lr v'; with a
+constant lr, v = -lr v' exactly in real numbers, so the two are the same method.)
 The reference updates the W and bias arrays it is given in place (the training executor passes the live ones).
 """
 
@@ -37,8 +43,14 @@ def head_backward(op, g, b) -> None:
     outputs = []
     if b.needs_grad(x):
         outputs = [b.grad_tensor_for(x)]
-    b.add_op("fully_connected_f32_backward", [x, b.grad_of(op.outputs[0]), b.param(w), b.param(bias)], outputs,
-             {"lr": b.lr})
+    inputs = [x, b.grad_of(op.outputs[0]), b.param(w), b.param(bias)]
+    attrs = {"lr": b.lr}
+    momentum = float(getattr(b, "momentum", 0.0))
+    if momentum:
+        attrs["momentum"] = momentum
+        inputs += [b.state(f"{w}/velocity", np.zeros(g.t(w).shape, np.float32)),
+                   b.state(f"{bias}/velocity", np.zeros(g.t(bias).shape, np.float32))]
+    b.add_op("fully_connected_f32_backward", inputs, outputs, attrs)
     if outputs:
         b.add_grad(x, outputs[0])
 
@@ -61,12 +73,13 @@ class FullyConnectedF32Backward(Operator):
 
     def prepare(self, op, g):
         op.params["neg_lr"] = float(np.float32(-op.attrs["lr"]))
+        op.params["momentum"] = float(np.float32(op.attrs.get("momentum", 0.0)))
 
     prepare_f32 = prepare
 
     def reference(self, op, g, inputs):
         f = np.float32
-        x, gy, w, bias = inputs
+        x, gy, w, bias = inputs[:4]
         assert x is not None and gy is not None and w is not None and bias is not None
         out_c, depth = w.shape
         x2, g2 = np.asarray(x, f).reshape(-1, depth), np.asarray(gy, f).reshape(-1, out_c)
@@ -82,8 +95,15 @@ class FullyConnectedF32Backward(Operator):
         for r in range(x2.shape[0]):
             gw = (gw + (g2[r][:, None] * x2[r][None, :]).astype(f)).astype(f)
             gb = (gb + g2[r]).astype(f)
-        w[...] = (w + (gw * neg_lr).astype(f)).astype(f)
-        bias[...] = (bias + (gb * neg_lr).astype(f)).astype(f)
+        step_w, step_b = (gw * neg_lr).astype(f), (gb * neg_lr).astype(f)
+        if len(inputs) > 4:  # momentum: v = M * v + step, the parameter moves by v
+            vw, vb = inputs[4], inputs[5]
+            m = f(op.params["momentum"])
+            vw[...] = ((m * vw).astype(f) + step_w).astype(f)
+            vb[...] = ((m * vb).astype(f) + step_b).astype(f)
+            step_w, step_b = vw, vb
+        w[...] = (w + step_w).astype(f)
+        bias[...] = (bias + step_b).astype(f)
         return outs
 
     reference_f32 = reference
@@ -92,6 +112,11 @@ class FullyConnectedF32Backward(Operator):
         w = g.t(op.inputs[2])
         rows = g.t(op.inputs[0]).size // w.shape[1]
         gx = ctx.ptr(op.outputs[0]) if op.outputs else "NULL"
+        if len(op.inputs) > 4:
+            return (f"edgec_fully_connected_f32_backward_momentum({rows}, {w.shape[1]}, {w.shape[0]}, "
+                    f"{op.params['neg_lr']!r}f, {op.params['momentum']!r}f, {ctx.ptr(op.inputs[0])}, "
+                    f"{ctx.ptr(op.inputs[1])}, {ctx.ptr(op.inputs[2])}, {ctx.ptr(op.inputs[3])}, "
+                    f"{ctx.ptr(op.inputs[4])}, {ctx.ptr(op.inputs[5])}, {gx});")
         return (f"edgec_fully_connected_f32_backward({rows}, {w.shape[1]}, {w.shape[0]}, "
                 f"{op.params['neg_lr']!r}f, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, "
                 f"{ctx.ptr(op.inputs[2])}, {ctx.ptr(op.inputs[3])}, {gx});")

@@ -93,6 +93,14 @@ def prepare_rescale(op, g) -> None:
 # where the clamp did not bite, the activation), the gradients are
 #     dL/dx_real = (1 / s_x) * sum w_q * g_acc          dL/dw_q = sum g_acc * (x_q - zp_x)      dL/db_q = sum g_acc
 # and the QAS step of a stored integer is -lr * (its gradient) / (its scale)^2 (toolchain/train/update.py).
+#
+# Optimizer state (--momentum M > 0, --weights shadow) is three more inputs, [velocity_w, velocity_b, shadow] (each
+# None when not kept; all three absent for plain SGD on int8 weights, whose graph and C are then those of a model
+# without the option): mutable float32 tensors of the trained slice only, laid out in the update order (entry k is
+# the k-th weight the update loop visits, frozen channels' slots included), made by the gradient rule.
+
+#: the optional state inputs of a weight layer's backward op, after [x, g_y, mask, w, bias]
+STATE_INPUTS = ("velocity_w", "velocity_b", "shadow")
 
 #: attrs of the forward op the backward op does not keep: its kernel choice, patch stage, .tflite position and label
 BACKWARD_DROPPED_ATTRS = ("kernel_choice", "patch", "tflite_op", "tflite_index", "tflite_outputs", "label")
@@ -118,10 +126,32 @@ def weight_layer_backward(op, g, b) -> None:
     attrs = {k: v for k, v in op.attrs.items() if k not in BACKWARD_DROPPED_ATTRS}
     attrs.update(weight_channels=weight_channels, train_bias=train_bias, rounding=b.rounding, lr=float(b.lr),
                  input_shape=list(xt.shape), input_scale=xt.scale, input_zero_point=xt.zero_point)
-    b.add_op(f"{op.type}_backward", [x if weight_channels > 0 else None, b.grad_of(y), b.mask_of(y), w, bias],
-             outputs, attrs)
+    momentum, shadow = float(getattr(b, "momentum", 0.0)), getattr(b, "weights", "int8") == "shadow"
+    if momentum:
+        attrs["momentum"] = momentum
+    if shadow:
+        attrs["weights"] = "shadow"
+    bw = b.add_op(f"{op.type}_backward", [x if weight_channels > 0 else None, b.grad_of(y), b.mask_of(y), w, bias],
+                  outputs, attrs)
     if outputs:
         b.add_grad(x, outputs[0])
+    if not (momentum or shadow) or (weight_channels == 0 and not train_bias):
+        return
+    from .base import REGISTRY
+
+    data = np.asarray(g.t(w).data)
+    index, _ = REGISTRY[bw.type].update_index(bw, data.shape)  # type: ignore[attr-defined]  # in update order
+    trained_w = weight_channels > 0 and index.size > 0
+    state: list[str | None] = [None, None, None]
+    if momentum and trained_w:
+        state[0] = b.state(f"{w}/velocity", np.zeros(index.shape, np.float32))
+    if momentum and train_bias:
+        assert bias is not None
+        state[1] = b.state(f"{bias}/velocity", np.zeros(g.t(bias).shape, np.float32))
+    if shadow and trained_w:
+        state[2] = b.state(f"{w}/shadow", data.reshape(-1)[index].astype(np.float32))
+    if any(t is not None for t in state):
+        bw.inputs.extend(state)
 
 
 def prepare_weight_backward(op, g, axis: int, trained: np.ndarray) -> None:
@@ -163,7 +193,7 @@ def prepare_weight_backward(op, g, axis: int, trained: np.ndarray) -> None:
         input_offset=-int(a["input_zero_point"]),
         coef_w=np.where(frozen, 0, coef_w).astype(np.float32), coef_b=np.where(frozen, 0, coef_b).astype(np.float32),
         bias_max=np.minimum(bias_max, 2**31 - 1).astype(np.int32),
-        rounding={"nearest": 0, "stochastic": 1}[a["rounding"]])
+        rounding={"nearest": 0, "stochastic": 1}[a["rounding"]], momentum=np.float32(a.get("momentum", 0.0)))
 
 
 def mask_bits(mask: np.ndarray, shape) -> np.ndarray:
@@ -188,14 +218,23 @@ def bias_grad(g_acc: np.ndarray) -> np.ndarray:
     return total
 
 
+def state_inputs(inputs: list) -> dict[str, np.ndarray | None]:
+    """The optimizer state arrays of a backward op's inputs (STATE_INPUTS; None when not kept)."""
+    return {name: (inputs[5 + k] if len(inputs) > 5 + k else None) for k, name in enumerate(STATE_INPUTS)}
+
+
 def apply_weight_updates(op, weights: np.ndarray, index: np.ndarray, channel: np.ndarray, grads: np.ndarray,
-                         rng: np.ndarray | None) -> None:
+                         rng: np.ndarray | None, velocity: np.ndarray | None = None,
+                         shadow: np.ndarray | None = None) -> None:
     """Step 3 on the live weights, in place: entry k is the weight at flat (row-major) index `index[k]` of
     output channel `channel[k]`, with gradient `grads[k]`, k in the update order. Channels whose coef_w is 0 are
-    skipped (no step, no draw: a frozen channel is never touched); the others move by step = G * coef_w[o] with
-    update_nearest, or update_stochastic drawing one number per weight in that order from `rng` (a uint32 array
-    of one element, the model's generator state, advanced in place)."""
-    from ..train.update import update_nearest, update_stochastic
+    skipped (no step, no draw, no state change: a frozen channel is never touched); the others move by
+    step = G * coef_w[o] with update_nearest, or update_stochastic drawing one number per weight in that order
+    from `rng` (a uint32 array of one element, the model's generator state, advanced in place).
+    `velocity` (momentum) and `shadow` (fp32 shadow weights): the live state arrays, entry k for weight k, updated
+    in place: v[k] = momentum_velocity(v[k], step), then the weight moves by v[k] instead of the step; with a
+    shadow, update_shadow(shadow[k], that step) gives the weight (elementwise rules: the order does not matter)."""
+    from ..train.update import momentum_velocity, update_nearest, update_shadow, update_stochastic
 
     assert weights.flags.c_contiguous
     coef = op.params["coef_w"][channel]
@@ -203,6 +242,14 @@ def apply_weight_updates(op, weights: np.ndarray, index: np.ndarray, channel: np
     index = index[live]
     steps = (np.asarray(grads, np.float32)[live] * coef[live]).astype(np.float32)
     flat = weights.reshape(-1)  # a view: the caller's array changes
+    if velocity is not None:
+        v = velocity.reshape(-1)  # a view
+        v[live] = momentum_velocity(v[live], steps, float(op.params["momentum"]))
+        steps = v[live]
+    if shadow is not None:
+        s = shadow.reshape(-1)
+        s[live], flat[index] = update_shadow(s[live], steps)
+        return
     if op.params["rounding"] == 1:
         if rng is None:
             raise ValueError(f"{op.type}: stochastic rounding needs the generator state (rng=)")
@@ -212,15 +259,33 @@ def apply_weight_updates(op, weights: np.ndarray, index: np.ndarray, channel: np
         flat[index] = update_nearest(flat[index], steps)
 
 
-def apply_bias_update(op, bias: np.ndarray, grad_bias: np.ndarray) -> None:
+def apply_bias_update(op, bias: np.ndarray, grad_bias: np.ndarray, velocity: np.ndarray | None = None) -> None:
     """Step 4 on the live bias, in place: b = update_bias(b, G_b * coef_b[o], bias_max[o]) for the channels whose
-    coef_b is not 0."""
-    from ..train.update import update_bias
+    coef_b is not 0; with momentum (`velocity`, updated in place) the bias moves by
+    v[o] = momentum_velocity(v[o], step, momentum, 2^30) instead."""
+    from ..train.update import BIAS_STEP_LIMIT, momentum_velocity, update_bias
 
     coef = op.params["coef_b"]
     live = coef != 0
     step = (grad_bias[live] * coef[live]).astype(np.float32)
+    if velocity is not None:
+        velocity[live] = momentum_velocity(velocity[live], step, float(op.params["momentum"]), BIAS_STEP_LIMIT)
+        step = velocity[live]
     bias[live] = update_bias(bias[live], step, op.params["bias_max"][live])
+
+
+def apply_updates(op, inputs: list, index: np.ndarray, channel: np.ndarray, grad: np.ndarray | None,
+                  grad_b: np.ndarray | None, rng: np.ndarray | None) -> None:
+    """Steps 3 and 4 of a backward op's reference on its live inputs (weights inputs[3], bias inputs[4], the
+    optimizer state after them): `index`/`channel` the trained weights in update order (update_index)."""
+    state = state_inputs(inputs)
+    if grad is not None:
+        assert inputs[3] is not None
+        apply_weight_updates(op, inputs[3], index.reshape(-1), channel.reshape(-1), grad.reshape(-1), rng,
+                             state["velocity_w"], state["shadow"])
+    if grad_b is not None:
+        assert inputs[4] is not None
+        apply_bias_update(op, inputs[4], grad_b, state["velocity_b"])
 
 
 def backward_fields(op, ctx) -> dict:
@@ -233,14 +298,27 @@ def backward_fields(op, ctx) -> dict:
                 acc_scale=ctx.const_array(op, "acc_scale", p["acc_scale"], "float"),
                 coef_w=ctx.const_array(op, "coef_w", p["coef_w"], "float"),
                 coef_b=ctx.const_array(op, "coef_b", p["coef_b"], "float"),
-                bias_max=ctx.const_array(op, "bias_max", p["bias_max"]))
+                bias_max=ctx.const_array(op, "bias_max", p["bias_max"]),
+                **state_fields(op, ctx))
+
+
+def state_fields(op, ctx) -> dict:
+    """The optimizer-state fields of the struct, only those kept (none for plain SGD on int8 weights: the
+    struct's initializer, and so the generated C, is then the same as without the fields)."""
+    fields: dict = {}
+    for name, tensor in zip(STATE_INPUTS, op.inputs[5:]):
+        if tensor is not None:
+            fields[name] = ctx.ptr(tensor)
+    if fields.get("velocity_w") or fields.get("velocity_b"):
+        fields["momentum"] = f"{float(op.params['momentum'])!r}f"  # the float32 value exactly
+    return fields
 
 
 def backward_call(op, ctx, function: str, params: str, scratch: str = "NULL") -> str:
     """`function(&params, x, g_y, mask, weights to update or NULL, bias to update or NULL, g_x or NULL, scratch,
     &edgec_train_rng);` (the generated model.c defines the generator state edgec_train_rng)."""
     a = op.attrs
-    x, g_y, mask, w, bias = op.inputs
+    x, g_y, mask, w, bias = op.inputs[:5]
     args = [f"&{params}", ctx.ptr(x), ctx.ptr(g_y), ctx.ptr(mask),
             ctx.ptr(w) if a["weight_channels"] > 0 else "NULL", ctx.ptr(bias) if a["train_bias"] else "NULL",
             ctx.ptr(op.outputs[0]) if op.outputs else "NULL", scratch, "&edgec_train_rng"]

@@ -23,7 +23,7 @@ from ..budget import Schedule
 from ..codegen import emit_c
 from ..data import TestData, load_test_data, model_inputs
 from ..driver import Step, compile_model, quiet, search_patch_schedule
-from ..errors import BudgetError, InputError, TrainingError, ValidationError
+from ..errors import InputError, TrainingError, ValidationError
 from ..importers import import_model
 from ..ir import Graph
 from ..memory import plan_memory
@@ -31,7 +31,8 @@ from ..report import compile_report, write_report
 from ..verifier import verify
 from .export import write_trained_tflite
 from .graph import TrainingOptions, build_training_graph, find_head
-from .run import TrainState, infer, train_step
+from .memory import check_training_budget, memory_per_phase
+from .run import TrainState, infer, split_training_outputs, train_step
 from .scheme import parse_scheme
 from .search import SearchOptions, auto_scheme
 
@@ -206,53 +207,6 @@ def start_from(tg: Graph, params: dict[str, np.ndarray], folder: Path) -> None:
         t.data = np.array(value, copy=True)
 
 
-def memory_per_phase(tg: Graph, plan) -> dict:
-    """SRAM of the training step by phase, from the planner's records (not a formula): the arena's live bytes
-    at the peak of the forward pass (masks and saved tensors included) and of the backward pass (gradients,
-    saved tensors still to be read), the arena they share, and the trained parameters (SRAM arrays beside it)."""
-    n = tg.meta["training"]["forward_ops"]
-    live = plan.live_bytes
-    params = sum(tg.t(p).nbytes for p in tg.meta["training"]["params"])
-    saved = sorted({i for op in tg.ops[n + 1:] for i in op.inputs if i is not None and i in plan.owner
-                    and any(i in f.outputs for f in tg.ops[:n])})
-    return dict(forward_peak_bytes=max(live[:n], default=0), backward_peak_bytes=max(live[n:], default=0),
-                arena_bytes=plan.arena_bytes, trained_parameter_bytes=params,
-                saved_tensor_bytes=sum(tg.t(t).nbytes for t in saved),
-                total_bytes=plan.arena_bytes + params)
-
-
-def check_training_budget(memory: dict, target, sram_budget: int | None, tg: Graph, plan) -> None:
-    """Exit 3 when the training step's arena plus its trained parameters exceed the SRAM budget (--sram-budget,
-    else the board's arena region minus its stack reserve): the phase at the peak, the bytes needed, the budget."""
-    from ..budget import arena_budget, peak_layer
-
-    budget, source = arena_budget(target, sram_budget)
-    if budget is None or memory["total_bytes"] <= budget:
-        return
-    phase = "backward" if memory["backward_peak_bytes"] >= memory["forward_peak_bytes"] else "forward"
-    raise BudgetError(f"the training step needs {memory['total_bytes']:,} B of SRAM (arena "
-                      f"{memory['arena_bytes']:,} B, peak in the {phase} pass at {peak_layer(tg, plan)}; trained "
-                      f"parameters {memory['trained_parameter_bytes']:,} B), the budget is {budget:,} B ({source}); "
-                      "train fewer layers or channels (--scheme)")
-
-
-def split_training_outputs(raw: bytes, tg: Graph, records: int) -> tuple[list[float], np.ndarray, dict]:
-    """(loss per record, logits [records, K], trained parameters) from the harness's output bytes."""
-    k = tg.t(tg.outputs[1]).size
-    per = 4 + 4 * k
-    body = np.frombuffer(raw[:per * records], np.float32).reshape(records, 1 + k)
-    params: dict[str, np.ndarray] = {}
-    offset = per * records
-    for name in tg.meta["training"]["params"]:
-        t = tg.t(name)
-        assert t.data is not None
-        params[name] = np.frombuffer(raw[offset:offset + t.nbytes], t.data.dtype).reshape(t.shape).copy()
-        offset += t.nbytes
-    if offset != len(raw):
-        raise ValidationError(f"the training harness wrote {len(raw)} bytes, {offset} expected")
-    return [float(v) for v in body[:, 0]], body[:, 1:].copy(), params
-
-
 def check_against_numpy(tg: Graph, records: list, losses: list[float], logits: np.ndarray, steps: int) -> dict:
     """Recompute the first training steps with the numpy reference: logits (the forward pass and every earlier
     update) bit for bit, loss to 1e-5 relative."""
@@ -290,8 +244,10 @@ def training_report(tg: Graph, plan, scheme_text: str, epochs: int, options: Tra
     report = dict(
         model=model.name, board=board, scheme=scheme_text, trained_layers=meta["layers"], classes=meta["classes"],
         new_head=meta["new_head"], epochs=epochs, steps=steps, lr=options.lr, rounding=options.rounding,
-        seed=options.seed, loss_per_epoch=loss_per_epoch,
-        loss_curve=dict(block_steps=block, mean_loss=curve), train_accuracy_last_epoch=train_acc,
+        momentum=options.momentum, weights=options.weights,
+        optimizer_state_bytes=sum(tg.t(n).nbytes for n in meta.get("state", [])), seed=options.seed,
+        loss_per_epoch=loss_per_epoch, loss_curve=dict(block_steps=block, mean_loss=curve),
+        train_accuracy_last_epoch=train_acc,
         eval_samples=n_eval, eval_accuracy=eval_acc, trained_parameter_bytes=trained_bytes,
         trained_parameters={n: list(a.shape) for n, a in params.items()},
         arena_bytes=plan.arena_bytes, numpy_check=check, ops=len(tg.ops), forward_ops=meta["forward_ops"])

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import TrainingError
+from ..errors import InputError, TrainingError
 from ..ir import Graph, Op, Quant, Tensor
 from ..ops import REGISTRY
 from ..ops.base import is_float
@@ -36,9 +36,17 @@ HEAD_TAIL = ("softmax", "reshape", "dequantize")
 @dataclass
 class TrainingOptions:
     lr: float = 0.01
-    rounding: str = "nearest"  # or "stochastic" (edgec_train.h)
+    #: "nearest" or "stochastic" (edgec_train.h); "": the default, stochastic (it measures better:
+    #: bench/results/rounding.md), or nearest for shadow weights (a shadow is rounded to nearest)
+    rounding: str = ""
     seed: int = 0
     classes: int | None = None  # a new head with this many classes (zero-initialized); None: keep the model's
+    momentum: float = 0.0  # SGD momentum M in [0, 1): a float32 velocity per trained parameter (0: no state)
+    weights: str = "int8"  # or "shadow": fp32 shadow copies of the trained int8 weight slices (update.py)
+
+    def __post_init__(self) -> None:
+        if not self.rounding:
+            self.rounding = "nearest" if self.weights == "shadow" else "stochastic"
 
 
 @dataclass
@@ -54,6 +62,7 @@ class GradBuilder:
     mask_ops: list[Op] = field(default_factory=list)
     backward_ops: list[Op] = field(default_factory=list)
     params: list[str] = field(default_factory=list)  # the mutable (trained) tensors, in order of creation
+    state_tensors: list[str] = field(default_factory=list)  # those of them that are optimizer state (velocity, shadow)
     current: Op | None = None  # the forward op whose rule is running (names its backward ops)
 
     @property
@@ -63,6 +72,14 @@ class GradBuilder:
     @property
     def rounding(self) -> str:
         return self.options.rounding
+
+    @property
+    def momentum(self) -> float:
+        return self.options.momentum
+
+    @property
+    def weights(self) -> str:
+        return self.options.weights
 
     def layer(self, op: Op) -> LayerTraining:
         return self.scheme.layer(op)
@@ -126,6 +143,16 @@ class GradBuilder:
             self.params.append(tensor)
         return tensor
 
+    def state(self, hint: str, data: np.ndarray) -> str:
+        """A new optimizer-state tensor (a velocity, a shadow): mutable float32 in SRAM, initialized to `data`,
+        kept between steps and written back like a trained parameter (so its bytes count as one)."""
+        name = self.new_tensor(hint, data.shape)
+        t = self.g.t(name)
+        t.data, t.mutable = np.array(data, np.float32), True
+        self.params.append(name)
+        self.state_tensors.append(name)
+        return name
+
     def grad_tensor_for(self, tensor: str) -> str:
         """A new float32 tensor for the gradient of forward tensor `tensor` (its shape)."""
         return self.new_tensor(f"{tensor}/grad", self.g.t(tensor).shape)
@@ -153,6 +180,7 @@ def find_head(g: Graph) -> tuple[Op, list[Op]]:
 
 def build_training_graph(inference: Graph, scheme: Scheme, options: TrainingOptions) -> Graph:
     """The training graph of an int8 inference graph (canonicalized, params prepared) under `scheme`."""
+    check_options(options)
     g = copy.deepcopy(inference)
     head, tail = find_head(g)
     dropped = {id(op) for op in tail}
@@ -208,9 +236,24 @@ def build_training_graph(inference: Graph, scheme: Scheme, options: TrainingOpti
     g.meta = {**inference.meta, "training": dict(
         scheme=scheme.name, layers={n: vars(lt) for n, lt in scheme.layers.items() if lt.trained},
         params=list(b.params), classes=classes, lr=options.lr, rounding=options.rounding, seed=options.seed,
+        momentum=options.momentum, weights=options.weights, state=list(b.state_tensors),
         forward_ops=len(forward) + len(b.mask_ops), head=head.name, logits=logits,
         new_head=options.classes is not None)}
     return g
+
+
+def check_options(options: TrainingOptions) -> None:
+    """The optimizer options make sense together: 0 <= momentum < 1 (the velocity stays bounded), weights int8 or
+    shadow, and a shadow is rounded to nearest (stochastic rounding is for steps applied to int8 weights)."""
+    if not 0.0 <= options.momentum < 1.0:
+        raise InputError(f"--momentum {options.momentum}: expected a number in [0, 1) (0: plain SGD, 0.9 usual)")
+    if options.weights not in ("int8", "shadow"):
+        raise InputError(f"--weights {options.weights}: expected int8 or shadow")
+    if options.rounding not in ("nearest", "stochastic"):
+        raise InputError(f"--rounding {options.rounding}: expected nearest or stochastic")
+    if options.weights == "shadow" and options.rounding != "nearest":
+        raise InputError("--weights shadow keeps fp32 copies of the trained weights and rounds them to nearest; "
+                         f"--rounding {options.rounding} applies to --weights int8 only")
 
 
 def _rule(op: Op, g: Graph):

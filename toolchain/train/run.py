@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ValidationError
 from ..ir import Graph, Op
 from ..ops import REGISTRY
 from ..ops.fully_connected_f32_backward import head_forward
@@ -85,3 +86,20 @@ def run_ops(tg: Graph, state: TrainState, ops: list[Op], feeds: dict[str, np.nda
     scheme search (search.py) feeds the forward tensors no trained parameter lies below from a cache and runs
     the rest, the same operations as train_step / infer. Returns every value computed (and the feeds)."""
     return _run(tg, state, ops, feeds)
+
+
+def split_training_outputs(raw: bytes, tg: Graph, records: int) -> tuple[list[float], np.ndarray, dict]:
+    """(loss per record, logits [records, K], trained parameters) from the harness's output bytes."""
+    k = tg.t(tg.outputs[1]).size
+    per = 4 + 4 * k
+    body = np.frombuffer(raw[:per * records], np.float32).reshape(records, 1 + k)
+    params: dict[str, np.ndarray] = {}
+    offset = per * records
+    for name in tg.meta["training"]["params"]:
+        t = tg.t(name)
+        assert t.data is not None
+        params[name] = np.frombuffer(raw[offset:offset + t.nbytes], t.data.dtype).reshape(t.shape).copy()
+        offset += t.nbytes
+    if offset != len(raw):
+        raise ValidationError(f"the training harness wrote {len(raw)} bytes, {offset} expected")
+    return [float(v) for v in body[:, 0]], body[:, 1:].copy(), params

@@ -37,7 +37,8 @@ from ..errors import BudgetError, TrainingError, ValidationError
 from ..ir import Graph, Op
 from ..memory import plan_memory
 from .graph import TrainingOptions, build_training_graph
-from .run import TrainState, run_ops
+from .memory import check_training_budget, memory_per_phase
+from .run import TrainState, run_ops, split_training_outputs
 from .scheme import LayerTraining, Scheme, in_channels, weight_layers
 
 #: fractions of a layer's input channels whose weights a candidate trains (0: none, the group's empty choice)
@@ -140,8 +141,6 @@ def knapsack(groups: list[list[tuple[int, float]]], capacity: int, best: int = 1
 
 def planned_bytes(g: Graph, scheme: Scheme, options: TrainingOptions) -> tuple[int, Graph, dict]:
     """(arena + trained parameter bytes, the training graph, memory by phase) of a scheme, from plan_memory."""
-    from .command import memory_per_phase
-
     tg = build_training_graph(g, scheme, options)
     memory = memory_per_phase(tg, plan_memory(tg))
     return memory["total_bytes"], tg, memory
@@ -269,8 +268,6 @@ class GainRunner:
 
     def run_c(self, tg: Graph) -> np.ndarray:
         """The same run in the generated C on the host: held-out logits."""
-        from .command import split_training_outputs
-
         for n in self.head_params:  # the warm head is the trained parameters' initial value
             tg.t(n).data = self.warm[n].copy()
         records = [[self.xs[s], np.array([self.labels[s]], np.int32)] for s in self.train_idx]
@@ -365,8 +362,6 @@ def auto_scheme(g: Graph, head: Op, xs: list[np.ndarray], labels: np.ndarray, op
     step("scheme search: plan the head-only training step")
     base_bytes, base_tg, base_memory = planned_bytes(g, Scheme("head"), options)
     if budget is not None and base_bytes > budget:
-        from .command import check_training_budget
-
         try:
             check_training_budget(base_memory, target, sram_budget, base_tg, plan_memory(base_tg))
         except BudgetError as e:

@@ -21,6 +21,18 @@ E[update] = dW, so steps smaller than half an LSB still move the weight on avera
 loses them (the int8 pilot's failure mode). Weights stay in [-127, 127] (symmetric int8, as TFLite requires).
 A bias b (int32) moves by rnd(dB) (dB clamped to [-2^30, 2^30]), saturated to [-bmax, bmax], bmax given by the
 compiler so that no later inference overflows its int32 accumulator.
+
+Momentum (--momentum M, 0 <= M < 1; M = 0 keeps no state and runs exactly the rules above): a float32 velocity v
+per trained weight and bias, 0 at the start,
+    v <- M * v + clamp_step(step)          two float32 operations in that order (M * v first; no fused multiply-add)
+and the stored integer then moves by v through the same rule as a plain step (nearest, stochastic or bias: v is
+clamped again there). |v| <= limit / (1 - M) stays finite, and a NaN step (0 after the clamp) cannot poison v.
+
+fp32 shadow weights (--weights shadow): a float32 copy s of each trained weight in LSB units, initialized to the
+int8 value; a step (or the momentum's v) accumulates there and the int8 weight is s rounded to nearest:
+    s <- clamp(s + clamp_step(step), -127, 127)       w <- rnd(s)        (|s| <= 127: w is in [-127, 127])
+so steps smaller than half an LSB add up deterministically instead of being dropped (nearest) or dithered
+(stochastic). Clamping s itself (not only w) keeps it from winding up beyond the int8 range.
 """
 
 from __future__ import annotations
@@ -51,6 +63,21 @@ def clamp_step(step, limit: float) -> np.ndarray:
 def update_nearest(w, step) -> np.ndarray:
     new = np.asarray(w, np.int64) + rnd(clamp_step(step, STEP_LIMIT))
     return np.clip(new, WEIGHT_MIN, WEIGHT_MAX).astype(np.int8)
+
+
+def momentum_velocity(v, step, momentum: float, limit: float = STEP_LIMIT) -> np.ndarray:
+    """v <- float32(M) * v + clamp_step(step, limit), float32 operations in that order (runtime: edgec_momentum)."""
+    f = np.float32
+    return ((f(momentum) * np.asarray(v, f)).astype(f) + clamp_step(step, limit)).astype(f)
+
+
+def update_shadow(shadow, step) -> tuple[np.ndarray, np.ndarray]:
+    """(new shadow, new int8 weight): s <- clamp(s + clamp_step(step), -127, 127), w <- rnd(s)
+    (runtime: edgec_update_shadow)."""
+    f = np.float32
+    s = (np.asarray(shadow, f) + clamp_step(step, STEP_LIMIT)).astype(f)
+    s = np.clip(s, f(WEIGHT_MIN), f(WEIGHT_MAX)).astype(f)
+    return s, rnd(s).astype(np.int8)
 
 
 def xorshift32(state: int, n: int) -> tuple[np.ndarray, int]:
