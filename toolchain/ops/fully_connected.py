@@ -17,6 +17,7 @@ from .base import (
     Quantization,
     fused_activation_supported,
     io_int8,
+    is_float,
     per_tensor_activations,
     register,
 )
@@ -86,6 +87,10 @@ class FullyConnected(Operator):
     def backward(self, op, g, b) -> None:
         """fully_connected_backward (below): g_x when needed, the weights of the first weight_channels inputs
         and the bias when trained (int8_common.weight_layer_backward)."""
+        if is_float(op, g):  # the float32 classifier head of a training graph (plain SGD, fp32 weights)
+            from .fully_connected_f32_backward import head_backward
+
+            return head_backward(op, g, b)
         weight_layer_backward(op, g, b)
 
     def export_tflite(self, op, g, w, ins):

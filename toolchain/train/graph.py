@@ -26,7 +26,6 @@ import numpy as np
 from ..errors import InputError, TrainingError
 from ..ir import Graph, Op, Quant, Tensor
 from ..ops import REGISTRY
-from ..ops.base import is_float
 from .scheme import LayerTraining, Scheme
 
 #: ops after the classifier that inference keeps and training replaces by the float32 head and the loss
@@ -257,12 +256,7 @@ def check_options(options: TrainingOptions) -> None:
 
 
 def _rule(op: Op, g: Graph):
-    impl = REGISTRY[op.type]
-    if op.type == "fully_connected" and is_float(op, g):
-        from ..ops.fully_connected_f32_backward import head_backward
-
-        return head_backward
-    rule = impl.backward
+    rule = REGISTRY[op.type].backward
     return rule if callable(rule) else None
 
 
