@@ -1,10 +1,11 @@
 """runtime/edgec_dsp_out.h (the DSP kernels' compile-time output stage: LSL, SMMLAR, ADD of the sign, ASR, SSAT)
 gives TFLite's requantization (edgec_fixedpoint.h's MBQM, the portable kernels' own) exactly, wherever
-toolchain/ops/int8_common.py's dsp_output_stage admits it: every right shift e = 1..31 (a left shift has e = 0, which the stage refuses), the
-multipliers' extremes (0, 2^30, 2^31 - 1) and random ones, output zero points at the int8 ends, and accumulators
-at the admitted bound, around zero, on the rounding ties of both roundings (SRDHM's half and RDBPOT's half, both
-signs, +-2) and at random: millions of comparisons, through the C model of SMMLAR and under ASan/UBSan. The same
-stage on the emulated cores (the real SMMLAR and SSAT) is checked by tests/board/test_fast_kernels_harness.py."""
+toolchain/ops/int8_common.py's dsp_output_stage admits it: every right shift e = 1..31 (a left shift has e = 0,
+which the stage refuses), the multipliers' extremes (0, 2^30, 2^31 - 1) and random ones, output zero points at
+the int8 ends, and accumulators at the admitted bound, around zero, on the ties of both roundings (SRDHM's half
+and RDBPOT's half, both signs, +-2) and at random: millions of comparisons, through the C model of SMMLAR and
+under ASan/UBSan. The same stage on the emulated cores (the real SMMLAR and SSAT) is checked by
+tests/board/test_fast_kernels_harness.py."""
 
 from __future__ import annotations
 
