@@ -185,27 +185,6 @@ static void edgec_conv_pixels(const edgec_conv2d_s8_params *p, int32_t k, const 
     }
 }
 
-/* Pixels in units of 2 (the last unit 1 pixel when the count is odd). Each unit's inputs are widened into scratch
- * before any of its outputs is written, so the unit reads nothing from the buffer after that. In place:
- * out_c <= in_c, units ascending: the outputs of pixels [q, q + n) end at (q + n) * out_c <= (q + n) * in_c, so
- * they overwrite only the unit's own inputs (saved) and earlier pixels (consumed), never an unread one.
- * out_c > in_c, units descending: the outputs start at q * out_c >= q * in_c, over the unit's own inputs and
- * later pixels (consumed). The order changes nothing when input and output are apart. */
-void edgec_conv2d_s8_pointwise_dsp(const edgec_conv2d_s8_params *p, const int8_t *input, int8_t *output,
-                                   int16_t *scratch) {
-    const int32_t in_c = p->in_c, pixels = p->batches * p->in_h * p->in_w;
-    const int32_t offset2 = edgec_offset_pair(p->input_offset);
-    const int32_t units = (pixels + 1) / 2;
-    const int32_t forward = p->out_c <= in_c;
-    for (int32_t u = 0; u < units; u++) {
-        const int32_t q = 2 * (forward ? u : units - 1 - u); /* first pixel of the unit */
-        const int32_t n = q + 2 <= pixels ? 2 : 1;
-        for (int32_t px = 0; px < n; px++)
-            edgec_widen_run(input + (q + px) * in_c, in_c, 0, px, offset2, p->input_offset, scratch);
-        edgec_conv_pixels(p, in_c, scratch, n, output + q * p->out_c);
-    }
-}
-
 /* An empty asm that GCC must assume changes v: it keeps the copy loop below a loop, which GCC would otherwise
  * turn into a call of memcpy (slower for the few bytes of an im2col row). */
 #if EDGEC_HAVE_DSP
@@ -226,6 +205,96 @@ static inline void edgec_copy_s8(int8_t *dst, const int8_t *src, int32_t n) {
         int32_t byte = src[i];
         EDGEC_OPAQUE(byte);
         dst[i] = (int8_t)byte;
+    }
+}
+
+/* The layer's output stage computed at compile time (edgec_dsp_out.h), narrow: the activation clamps inside
+ * [-128, 127] (a literal at each call) */
+static inline __attribute__((always_inline)) int8_t edgec_conv_staged_out(const int32_t *c, int32_t acc, int32_t lo,
+                                                                          int32_t hi, int narrow) {
+    const int32_t y = edgec_dsp_requant(acc, c);
+    return (int8_t)(narrow ? edgec_clamp(y, lo, hi) : y);
+}
+
+/* edgec_conv_pixels with the compile-time stage: the dead channels' outputs copied from the stage's row, then the
+ * live channels in pairs (2 x 2 blocks), each output by the 5-instruction requantization */
+static inline __attribute__((always_inline)) void edgec_conv_pixels_staged_body(
+    const edgec_conv2d_s8_params *p, const edgec_conv2d_s8_dsp_stage *st, int32_t k, const int16_t *scratch,
+    int32_t n, int8_t *out, int narrow) {
+    const int32_t out_c = p->out_c, live = st->live, lo = p->act_min, hi = p->act_max;
+    const int8_t *const weights = st->weights, *const w_end = weights + live * k;
+    const int16_t *const channel = st->channel;
+    const int32_t *c = st->out;
+    if (st->row) {
+        edgec_copy_s8(out, st->row, out_c);
+        if (n == 2) edgec_copy_s8(out + out_c, st->row, out_c);
+    }
+    int32_t j = 0;
+    for (; j + 2 <= live; j += 2, c += 2 * EDGEC_DSP_OUT_WORDS) {
+        const int8_t *wa = weights + j * k;
+        const int32_t *cb = c + EDGEC_DSP_OUT_WORDS;
+        const int32_t oa = channel ? channel[j] : j, ob = channel ? channel[j + 1] : j + 1;
+        int32_t acc[2][2] = {{c[EDGEC_DSP_OUT_START], c[EDGEC_DSP_OUT_START]},
+                             {cb[EDGEC_DSP_OUT_START], cb[EDGEC_DSP_OUT_START]}};
+        if (n == 2) {
+            edgec_block(wa, scratch, k, w_end, 1, 1, acc);
+            out[out_c + oa] = edgec_conv_staged_out(c, acc[0][1], lo, hi, narrow);
+            out[out_c + ob] = edgec_conv_staged_out(cb, acc[1][1], lo, hi, narrow);
+        } else {
+            edgec_block(wa, scratch, k, w_end, 1, 0, acc);
+        }
+        out[oa] = edgec_conv_staged_out(c, acc[0][0], lo, hi, narrow);
+        out[ob] = edgec_conv_staged_out(cb, acc[1][0], lo, hi, narrow);
+    }
+    if (j < live) { /* an odd number of live channels: the last alone */
+        const int32_t oa = channel ? channel[j] : j;
+        int32_t acc[2][2] = {{c[EDGEC_DSP_OUT_START], c[EDGEC_DSP_OUT_START]}, {0, 0}};
+        if (n == 2) {
+            edgec_block(weights + j * k, scratch, k, w_end, 0, 1, acc);
+            out[out_c + oa] = edgec_conv_staged_out(c, acc[0][1], lo, hi, narrow);
+        } else {
+            edgec_block(weights + j * k, scratch, k, w_end, 0, 0, acc);
+        }
+        out[oa] = edgec_conv_staged_out(c, acc[0][0], lo, hi, narrow);
+    }
+}
+
+static void edgec_conv_pixels_staged_full(const edgec_conv2d_s8_params *p, const edgec_conv2d_s8_dsp_stage *st,
+                                          int32_t k, const int16_t *scratch, int32_t n, int8_t *out) {
+    edgec_conv_pixels_staged_body(p, st, k, scratch, n, out, 0);
+}
+
+static void edgec_conv_pixels_staged_narrow(const edgec_conv2d_s8_params *p, const edgec_conv2d_s8_dsp_stage *st,
+                                            int32_t k, const int16_t *scratch, int32_t n, int8_t *out) {
+    edgec_conv_pixels_staged_body(p, st, k, scratch, n, out, 1);
+}
+
+/* All out_c outputs of n pixels: with the layer's compile-time stage when it has one, else as the portable kernel */
+static void edgec_conv_outputs(const edgec_conv2d_s8_params *p, const edgec_conv2d_s8_dsp_stage *st, int32_t k,
+                               const int16_t *scratch, int32_t n, int8_t *out) {
+    if (st == NULL) edgec_conv_pixels(p, k, scratch, n, out);
+    else if (p->act_min == -128 && p->act_max == 127) edgec_conv_pixels_staged_full(p, st, k, scratch, n, out);
+    else edgec_conv_pixels_staged_narrow(p, st, k, scratch, n, out);
+}
+
+/* Pixels in units of 2 (the last unit 1 pixel when the count is odd). Each unit's inputs are widened into scratch
+ * before any of its outputs is written, so the unit reads nothing from the buffer after that. In place:
+ * out_c <= in_c, units ascending: the outputs of pixels [q, q + n) end at (q + n) * out_c <= (q + n) * in_c, so
+ * they overwrite only the unit's own inputs (saved) and earlier pixels (consumed), never an unread one.
+ * out_c > in_c, units descending: the outputs start at q * out_c >= q * in_c, over the unit's own inputs and
+ * later pixels (consumed). The order changes nothing when input and output are apart. */
+void edgec_conv2d_s8_pointwise_dsp(const edgec_conv2d_s8_params *p, const edgec_conv2d_s8_dsp_stage *stage,
+                                   const int8_t *input, int8_t *output, int16_t *scratch) {
+    const int32_t in_c = p->in_c, pixels = p->batches * p->in_h * p->in_w;
+    const int32_t offset2 = edgec_offset_pair(p->input_offset);
+    const int32_t units = (pixels + 1) / 2;
+    const int32_t forward = p->out_c <= in_c;
+    for (int32_t u = 0; u < units; u++) {
+        const int32_t q = 2 * (forward ? u : units - 1 - u); /* first pixel of the unit */
+        const int32_t n = q + 2 <= pixels ? 2 : 1;
+        for (int32_t px = 0; px < n; px++)
+            edgec_widen_run(input + (q + px) * in_c, in_c, 0, px, offset2, p->input_offset, scratch);
+        edgec_conv_outputs(p, stage, in_c, scratch, n, output + q * p->out_c);
     }
 }
 
@@ -288,8 +357,8 @@ static void edgec_im2col(const edgec_conv2d_s8_params *p, const int8_t *input, i
     for (; kk < ((k + 3) & ~3); kk++) scratch[edgec_slot(kk, px)] = 0; /* K padded to a multiple of 4 */
 }
 
-void edgec_conv2d_s8_im2col_dsp(const edgec_conv2d_s8_params *p, const int8_t *input, int8_t *output,
-                                int16_t *scratch) {
+void edgec_conv2d_s8_im2col_dsp(const edgec_conv2d_s8_params *p, const edgec_conv2d_s8_dsp_stage *stage,
+                                const int8_t *input, int8_t *output, int16_t *scratch) {
     const int32_t k = p->k_h * p->k_w * p->in_c, per_batch = p->out_h * p->out_w;
     const int32_t pixels = p->batches * per_batch;
     const int32_t offset2 = edgec_offset_pair(p->input_offset);
@@ -299,6 +368,6 @@ void edgec_conv2d_s8_im2col_dsp(const edgec_conv2d_s8_params *p, const int8_t *i
             const int32_t b = (q + px) / per_batch, yx = (q + px) % per_batch;
             edgec_im2col(p, input, b, yx / p->out_w, yx % p->out_w, px, offset2, scratch);
         }
-        edgec_conv_pixels(p, k, scratch, n, output + q * p->out_c);
+        edgec_conv_outputs(p, stage, k, scratch, n, output + q * p->out_c);
     }
 }

@@ -1,6 +1,7 @@
 #include "depthwise_conv2d_s8_dsp.h"
 
 #include "edgec_acle.h"
+#include "edgec_dsp_out.h"
 #include "edgec_fixedpoint.h"
 
 /* Channel planes (one input channel at a time, padded with the input zero point), SMLAD along x.
@@ -45,6 +46,7 @@ static inline int32_t dw_halves(int32_t bottom, int32_t top) {
  * through `p` inside the output loops would be reloaded after every store */
 typedef struct {
     int32_t multiplier, shift, rounding, output_offset, act_min, act_max;
+    const int32_t *stage; /* the channel's compile-time output stage (edgec_dsp_out.h), NULL: none */
 } dw_requant_t;
 
 static inline dw_requant_t dw_requant_of(const edgec_depthwise_conv2d_s8_params *p, int32_t o, int32_t rounding) {
@@ -55,12 +57,18 @@ static inline dw_requant_t dw_requant_of(const edgec_depthwise_conv2d_s8_params 
     r.output_offset = p->output_offset;
     r.act_min = p->act_min;
     r.act_max = p->act_max;
+    r.stage = NULL;
     return r;
 }
 
-/* the portable kernel's requantization and clamp */
-static inline int8_t dw_output(const dw_requant_t *r, int32_t acc) {
-    acc = edgec_requantize(acc, r->multiplier, r->shift, r->rounding) + r->output_offset;
+/* Requantization and clamp: `mode` is a literal at each call. 0, 1: the portable kernel's (TFLite's, onnxruntime's
+ * rounding); 2: the compile-time stage (edgec_dsp_out.h), activation [-128, 127]; 3: the stage, then the clamp. */
+static inline int8_t dw_output(const dw_requant_t *r, int32_t acc, int32_t mode) {
+    if (mode >= 2) {
+        const int32_t y = edgec_dsp_requant(acc, r->stage);
+        return (int8_t)(mode == 3 ? edgec_clamp(y, r->act_min, r->act_max) : y);
+    }
+    acc = edgec_requantize(acc, r->multiplier, r->shift, mode) + r->output_offset;
     return (int8_t)edgec_clamp(acc, r->act_min, r->act_max);
 }
 
@@ -98,14 +106,15 @@ static inline int32_t dw_row3_one_top(const int8_t *row, int32_t w02, int32_t w1
 #endif
 
 /* One output channel, 3x3 kernel: every output from the plane, written at out + (y * out_w + x) * out_c.
- * `rounding` is a literal at each call (dw_channel_3x3_tflite / _onnx below), so the per-output test of the
- * rounding mode folds away; the requantization itself is edgec_requantize, the portable kernel's. */
+ * `mode` is a literal at each call (DW_CHANNEL_3X3 below), so the per-output test of the output mode (dw_output)
+ * folds away. */
 DW_INLINE void dw_channel_3x3(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane, int32_t row_bytes,
                               const int32_t w02[3], const int32_t w1[3], int32_t start, int32_t o, int8_t *out,
-                              int32_t rounding) {
+                              const int32_t *stage, int32_t mode) {
     const int32_t step_y = p->stride_h * row_bytes, step_x = p->stride_w, out_c = p->out_c;
     const int32_t out_h = p->out_h, out_w = p->out_w;
-    const dw_requant_t rq = dw_requant_of(p, o, rounding);
+    dw_requant_t rq = dw_requant_of(p, o, mode & 1);
+    rq.stage = stage;
     const int32_t w02_0 = w02[0], w02_1 = w02[1], w02_2 = w02[2];
     const int32_t w1_01 = dw_halves(w1[0], w1[1]), w1_2 = w1[2]; /* 5 weight registers instead of 6 */
     for (int32_t y = 0; y < out_h; y++) {
@@ -118,8 +127,8 @@ DW_INLINE void dw_channel_3x3(const edgec_depthwise_conv2d_s8_params *p, const i
                 dw_row3_pair(r0 + x, w02_0, w1_01, &a0, &a1);
                 dw_row3_pair_top(r1 + x, w02_1, w1_01, &a0, &a1);
                 dw_row3_pair(r2 + x, w02_2, w1_2, &a0, &a1);
-                out[0] = dw_output(&rq, a0);
-                out[out_c] = dw_output(&rq, a1);
+                out[0] = dw_output(&rq, a0, mode);
+                out[out_c] = dw_output(&rq, a1, mode);
             }
         }
         for (; x < out_w; x++, out += out_c) {
@@ -127,29 +136,32 @@ DW_INLINE void dw_channel_3x3(const edgec_depthwise_conv2d_s8_params *p, const i
             int32_t acc = dw_row3_one(r0 + c, w02_0, w1_01, start);
             acc = dw_row3_one_top(r1 + c, w02_1, w1_01, acc);
             acc = dw_row3_one(r2 + c, w02_2, w1_2, acc);
-            *out = dw_output(&rq, acc);
+            *out = dw_output(&rq, acc, mode);
         }
     }
 }
 
-static void dw_channel_3x3_tflite(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane,
-                                  int32_t row_bytes, const int32_t w02[3], const int32_t w1[3], int32_t start,
-                                  int32_t o, int8_t *out) {
-    dw_channel_3x3(p, plane, row_bytes, w02, w1, start, o, out, 0);
-}
-
-static void dw_channel_3x3_onnx(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane, int32_t row_bytes,
-                                const int32_t w02[3], const int32_t w1[3], int32_t start, int32_t o, int8_t *out) {
-    dw_channel_3x3(p, plane, row_bytes, w02, w1, start, o, out, 1);
-}
+/* one function per output mode (dw_output): the mode's test folds away in each */
+#define DW_CHANNEL_3X3(name, mode)                                                                              \
+    static void name(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane, int32_t row_bytes,        \
+                     const int32_t w02[3], const int32_t w1[3], int32_t start, int32_t o, int8_t *out,          \
+                     const int32_t *stage) {                                                                    \
+        dw_channel_3x3(p, plane, row_bytes, w02, w1, start, o, out, stage, mode);                               \
+    }
+DW_CHANNEL_3X3(dw_channel_3x3_tflite, 0)
+DW_CHANNEL_3X3(dw_channel_3x3_onnx, 1)
+DW_CHANNEL_3X3(dw_channel_3x3_staged, 2)
+DW_CHANNEL_3X3(dw_channel_3x3_staged_clamped, 3)
 
 /* One output channel, any kernel: per row, groups of 4 taps by SMLAD, then the rest one by one */
 static void dw_channel_any(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane, int32_t row_bytes,
                            const int32_t *w02, const int32_t *w13, const int32_t *taps, int32_t start, int32_t o,
-                           int8_t *out) {
+                           int8_t *out, const int32_t *stage) {
     const int32_t groups = p->k_w / 4, out_c = p->out_c, out_h = p->out_h, out_w = p->out_w;
     const int32_t k_h = p->k_h, k_w = p->k_w, stride_h = p->stride_h, stride_w = p->stride_w;
-    const dw_requant_t rq = dw_requant_of(p, o, p->rounding);
+    dw_requant_t rq = dw_requant_of(p, o, p->rounding);
+    rq.stage = stage;
+    const int32_t mode = stage ? (p->act_min == -128 && p->act_max == 127 ? 2 : 3) : p->rounding;
     for (int32_t y = 0; y < out_h; y++) {
         for (int32_t x = 0; x < out_w; x++, out += out_c) {
             const int8_t *window = plane + y * stride_h * row_bytes + x * stride_w;
@@ -166,7 +178,7 @@ static void dw_channel_any(const edgec_depthwise_conv2d_s8_params *p, const int8
                     acc = edgec_smlabb(taps[ky * k_w + kx], window[kx], acc);
                 }
             }
-            *out = dw_output(&rq, acc);
+            *out = dw_output(&rq, acc, mode);
         }
     }
 }
@@ -176,13 +188,13 @@ static void dw_channel_any(const edgec_depthwise_conv2d_s8_params *p, const int8
  * written, and output pixel q of batch b goes to slot (b * out_h * out_w + q) * in_c + c, at or before input
  * pixel b * in_h * in_w + q, in channel c: it overwrites only channel c of this batch (saved in the plane) or
  * input of an earlier batch (consumed): the argument of edgec_depthwise_conv2d_s8_inplace. */
-void edgec_depthwise_conv2d_s8_dsp(const edgec_depthwise_conv2d_s8_params *p, const int8_t *input, int8_t *output,
-                                   int8_t *plane) {
+void edgec_depthwise_conv2d_s8_dsp(const edgec_depthwise_conv2d_s8_params *p, const int32_t *stage,
+                                   const int8_t *input, int8_t *output, int8_t *plane) {
     const dw_plane_t g = dw_plane_geometry(p);
     const int8_t zp = (int8_t)(-p->input_offset);
     const int32_t in_c = p->in_c, dm = p->depth_multiplier, out_c = p->out_c;
     const int32_t k_taps = p->k_h * p->k_w, groups = p->k_w / 4;
-    const int is_3x3 = p->k_h == 3 && p->k_w == 3;
+    const int is_3x3 = p->k_h == 3 && p->k_w == 3, full = p->act_min == -128 && p->act_max == 127;
     /* the input rows and columns the plane holds (the rest of the plane is the zp border) */
     const int32_t y_end = edgec_min(p->in_h, g.rows - p->pad_top);
     const int32_t x_end = edgec_min(p->in_w, g.row_bytes - p->pad_left);
@@ -204,17 +216,22 @@ void edgec_depthwise_conv2d_s8_dsp(const edgec_depthwise_conv2d_s8_params *p, co
                     taps[t] = p->weights[t * out_c + o];
                     weight_sum += (uint32_t)taps[t];
                 }
-                /* bias - zp * sum(w), modulo 2^32 */
-                const int32_t start = (int32_t)((p->bias ? (uint32_t)p->bias[o] : 0u) +
-                                                (uint32_t)p->input_offset * weight_sum);
+                /* bias - zp * sum(w), modulo 2^32: computed by the compiler when the layer has a stage */
+                const int32_t *st = stage ? stage + o * EDGEC_DSP_OUT_WORDS : NULL;
+                const int32_t start = st ? st[EDGEC_DSP_OUT_START]
+                                         : (int32_t)((p->bias ? (uint32_t)p->bias[o] : 0u) +
+                                                     (uint32_t)p->input_offset * weight_sum);
                 if (is_3x3) {
                     int32_t w02[3], w1[3];
                     for (int32_t r = 0; r < 3; r++) {
                         w02[r] = dw_halves(taps[3 * r], taps[3 * r + 2]);
                         w1[r] = taps[3 * r + 1];
                     }
-                    if (p->rounding) dw_channel_3x3_onnx(p, plane, g.row_bytes, w02, w1, start, o, out_b + o);
-                    else dw_channel_3x3_tflite(p, plane, g.row_bytes, w02, w1, start, o, out_b + o);
+                    int8_t *out_o = out_b + o;
+                    if (st && full) dw_channel_3x3_staged(p, plane, g.row_bytes, w02, w1, start, o, out_o, st);
+                    else if (st) dw_channel_3x3_staged_clamped(p, plane, g.row_bytes, w02, w1, start, o, out_o, st);
+                    else if (p->rounding) dw_channel_3x3_onnx(p, plane, g.row_bytes, w02, w1, start, o, out_o, st);
+                    else dw_channel_3x3_tflite(p, plane, g.row_bytes, w02, w1, start, o, out_o, st);
                 } else {
                     int32_t w02[EDGEC_DW_DSP_MAX_K * EDGEC_DW_DSP_MAX_K / 4];
                     int32_t w13[EDGEC_DW_DSP_MAX_K * EDGEC_DW_DSP_MAX_K / 4];
@@ -225,7 +242,7 @@ void edgec_depthwise_conv2d_s8_dsp(const edgec_depthwise_conv2d_s8_params *p, co
                             w13[r * groups + q] = dw_halves(t[1], t[3]);
                         }
                     }
-                    dw_channel_any(p, plane, g.row_bytes, w02, w13, taps, start, o, out_b + o);
+                    dw_channel_any(p, plane, g.row_bytes, w02, w13, taps, start, o, out_b + o, st);
                 }
             }
         }

@@ -8,11 +8,13 @@
  * edgec_depthwise_conv2d_s8 for dilation 1, any kernel size up to EDGEC_DW_DSP_MAX_K x EDGEC_DW_DSP_MAX_K, any
  * stride, padding and depth multiplier. `plane` is edgec_depthwise_conv2d_s8_dsp_plane_bytes(p) bytes of scratch:
  * one input channel with its zero-point border. `input` may equal `output` (in place) when the depth multiplier
- * is 1 and out_h * out_w <= in_h * in_w, as for edgec_depthwise_conv2d_s8_inplace. */
+ * is 1 and out_h * out_w <= in_h * in_w, as for edgec_depthwise_conv2d_s8_inplace. `stage`: NULL, or the
+ * compile-time output stage of runtime/edgec_dsp_out.h, EDGEC_DSP_OUT_WORDS int32 per output channel, whose start
+ * is the bias folded with the zero point, bias - zp_x * sum(w) (toolchain/ops/int8_common.py, folded_bias). */
 #define EDGEC_DW_DSP_MAX_K 8
 
-void edgec_depthwise_conv2d_s8_dsp(const edgec_depthwise_conv2d_s8_params *p, const int8_t *input, int8_t *output,
-                                   int8_t *plane);
+void edgec_depthwise_conv2d_s8_dsp(const edgec_depthwise_conv2d_s8_params *p, const int32_t *stage,
+                                   const int8_t *input, int8_t *output, int8_t *plane);
 
 /* the plane: rows (out_h - 1) * stride_h + k_h, row length align4((out_w - 1) * stride_w + k_w + 1); the code
  * generator computes the same number (toolchain/ops/depthwise_conv2d.py, dsp_plane_bytes) */

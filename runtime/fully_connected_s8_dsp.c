@@ -1,5 +1,6 @@
 #include "fully_connected_s8_dsp.h"
 #include "edgec_acle.h"
+#include "edgec_dsp_out.h"
 #include "edgec_fixedpoint.h"
 
 /* Four inputs x0..x3 are one word; SXTAB16 with the input offset in both halves gives (x0 + off, x2 + off), its
@@ -15,11 +16,34 @@ static inline int32_t fc_tail(int32_t acc, const int8_t *w, const int8_t *in, in
     return acc;
 }
 
-static inline int8_t fc_output(const edgec_fully_connected_s8_params *p, int32_t acc, int32_t o) {
+/* the compile-time output stage (edgec_dsp_out.h) when the layer has one, else the portable requantization */
+static inline int8_t fc_output(const edgec_fully_connected_s8_params *p, const int32_t *stage, int32_t acc,
+                               int32_t o) {
+    if (stage) return (int8_t)edgec_clamp(edgec_dsp_requant(acc, stage + o * EDGEC_DSP_OUT_WORDS), p->act_min,
+                                          p->act_max);
     const int32_t c = p->per_channel ? o : 0;
     acc = edgec_requantize(acc, p->multiplier[c], p->shift[c], p->rounding) + p->output_offset;
     return (int8_t)edgec_clamp(acc, p->act_min, p->act_max);
 }
+
+/* one group of 4 inputs at x + d for the 4 rows of a block */
+#define FC_GROUP4(d, x02_of, x13_of)                                                                  \
+    do {                                                                                              \
+        const int32_t xw = edgec_read_s8x4(x + (d));                                                  \
+        const int32_t x02 = x02_of, x13 = x13_of;                                                     \
+        int32_t w = edgec_read_s8x4(w01 + (d));                                                       \
+        acc0 = edgec_smlad(edgec_sxtb16(w), x02, acc0);                                               \
+        acc0 = edgec_smlad(edgec_sxtb16_ror8(w), x13, acc0);                                          \
+        w = edgec_read_s8x4(w01 + depth + (d));                                                       \
+        acc1 = edgec_smlad(edgec_sxtb16(w), x02, acc1);                                               \
+        acc1 = edgec_smlad(edgec_sxtb16_ror8(w), x13, acc1);                                          \
+        w = edgec_read_s8x4(w23 + (d));                                                               \
+        acc2 = edgec_smlad(edgec_sxtb16(w), x02, acc2);                                               \
+        acc2 = edgec_smlad(edgec_sxtb16_ror8(w), x13, acc2);                                          \
+        w = edgec_read_s8x4(w23 + depth + (d));                                                       \
+        acc3 = edgec_smlad(edgec_sxtb16(w), x02, acc3);                                               \
+        acc3 = edgec_smlad(edgec_sxtb16_ror8(w), x13, acc3);                                          \
+    } while (0)
 
 /* GCC's first scheduling pass hoists the 4 weight loads of a block to its top, which needs more live registers than
  * the M4 has free in the 4-row loop (each iteration then spills and reloads 5 values, 35 instructions); without
@@ -27,10 +51,13 @@ static inline int8_t fc_output(const edgec_fully_connected_s8_params *p, int32_t
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-schedule-insns")))
 #endif
-void edgec_fully_connected_s8_dsp(const edgec_fully_connected_s8_params *p, const int8_t *input, int8_t *output) {
+void edgec_fully_connected_s8_dsp(const edgec_fully_connected_s8_params *p, const int32_t *stage,
+                                   const int8_t *input, int8_t *output) {
     const int32_t depth = p->depth, out_c = p->out_c, offset = p->input_offset;
     const int32_t groups = depth >> 2, rest = depth & 3;
-    const int32_t offset2 = (int32_t)(((uint32_t)offset & 0xFFFFu) | ((uint32_t)offset << 16));
+    /* with a stage the inputs stay raw (its start values hold - zp * sum(w)) */
+    const int32_t x_offset = stage ? 0 : offset;
+    const int32_t offset2 = (int32_t)(((uint32_t)x_offset & 0xFFFFu) | ((uint32_t)x_offset << 16));
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *in = input + b * depth;
         int8_t *out = output + b * out_c;
@@ -40,40 +67,52 @@ void edgec_fully_connected_s8_dsp(const edgec_fully_connected_s8_params *p, cons
              * register-offset loads keep the loop's 14 live values in the M4's registers */
             const int8_t *w01 = p->weights + o * depth, *w23 = w01 + 2 * depth;
             int32_t acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
-            if (p->bias) acc0 = p->bias[o], acc1 = p->bias[o + 1], acc2 = p->bias[o + 2], acc3 = p->bias[o + 3];
+            if (stage) {
+                const int32_t *st = stage + o * EDGEC_DSP_OUT_WORDS;
+                acc0 = st[0], acc1 = st[EDGEC_DSP_OUT_WORDS], acc2 = st[2 * EDGEC_DSP_OUT_WORDS];
+                acc3 = st[3 * EDGEC_DSP_OUT_WORDS];
+            } else if (p->bias) {
+                acc0 = p->bias[o], acc1 = p->bias[o + 1], acc2 = p->bias[o + 2], acc3 = p->bias[o + 3];
+            }
             const int8_t *x = in;
-            for (const int8_t *x_end = in + 4 * groups; x < x_end; x += 4, w01 += 4, w23 += 4) {
-                const int32_t xw = edgec_read_s8x4(x);
-                const int32_t x02 = edgec_sxtab16(offset2, xw), x13 = edgec_sxtab16_ror8(offset2, xw);
-                int32_t w = edgec_read_s8x4(w01);
-                acc0 = edgec_smlad(edgec_sxtb16(w), x02, acc0);
-                acc0 = edgec_smlad(edgec_sxtb16_ror8(w), x13, acc0);
-                w = edgec_read_s8x4(w01 + depth);
-                acc1 = edgec_smlad(edgec_sxtb16(w), x02, acc1);
-                acc1 = edgec_smlad(edgec_sxtb16_ror8(w), x13, acc1);
-                w = edgec_read_s8x4(w23);
-                acc2 = edgec_smlad(edgec_sxtb16(w), x02, acc2);
-                acc2 = edgec_smlad(edgec_sxtb16_ror8(w), x13, acc2);
-                w = edgec_read_s8x4(w23 + depth);
-                acc3 = edgec_smlad(edgec_sxtb16(w), x02, acc3);
-                acc3 = edgec_smlad(edgec_sxtb16_ror8(w), x13, acc3);
+            /* two groups of 4 inputs per iteration (the loop's pointer updates and branch once per 32 MACs), then
+             * the odd group */
+            const int8_t *x_end = in + 4 * (groups & ~1);
+            if (stage) { /* raw inputs: the stage's start is the bias folded with the zero point */
+                for (; x < x_end; x += 8, w01 += 8, w23 += 8) {
+                    FC_GROUP4(0, edgec_sxtb16(xw), edgec_sxtb16_ror8(xw));
+                    FC_GROUP4(4, edgec_sxtb16(xw), edgec_sxtb16_ror8(xw));
+                }
+                if (groups & 1) {
+                    FC_GROUP4(0, edgec_sxtb16(xw), edgec_sxtb16_ror8(xw));
+                    x += 4, w01 += 4, w23 += 4;
+                }
+            } else {
+                for (; x < x_end; x += 8, w01 += 8, w23 += 8) {
+                    FC_GROUP4(0, edgec_sxtab16(offset2, xw), edgec_sxtab16_ror8(offset2, xw));
+                    FC_GROUP4(4, edgec_sxtab16(offset2, xw), edgec_sxtab16_ror8(offset2, xw));
+                }
+                if (groups & 1) {
+                    FC_GROUP4(0, edgec_sxtab16(offset2, xw), edgec_sxtab16_ror8(offset2, xw));
+                    x += 4, w01 += 4, w23 += 4;
+                }
             }
             if (rest) {
-                acc0 = fc_tail(acc0, w01, x, rest, offset), acc1 = fc_tail(acc1, w01 + depth, x, rest, offset);
-                acc2 = fc_tail(acc2, w23, x, rest, offset), acc3 = fc_tail(acc3, w23 + depth, x, rest, offset);
+                acc0 = fc_tail(acc0, w01, x, rest, x_offset), acc1 = fc_tail(acc1, w01 + depth, x, rest, x_offset);
+                acc2 = fc_tail(acc2, w23, x, rest, x_offset), acc3 = fc_tail(acc3, w23 + depth, x, rest, x_offset);
             }
-            out[o] = fc_output(p, acc0, o), out[o + 1] = fc_output(p, acc1, o + 1);
-            out[o + 2] = fc_output(p, acc2, o + 2), out[o + 3] = fc_output(p, acc3, o + 3);
+            out[o] = fc_output(p, stage, acc0, o), out[o + 1] = fc_output(p, stage, acc1, o + 1);
+            out[o + 2] = fc_output(p, stage, acc2, o + 2), out[o + 3] = fc_output(p, stage, acc3, o + 3);
         }
         for (; o < out_c; o++) { /* the out_c % 4 last rows, one at a time */
             const int8_t *w0 = p->weights + o * depth, *x = in;
-            int32_t acc = p->bias ? p->bias[o] : 0;
+            int32_t acc = stage ? stage[o * EDGEC_DSP_OUT_WORDS] : (p->bias ? p->bias[o] : 0);
             for (int32_t g = 0; g < groups; g++, x += 4, w0 += 4) {
                 const int32_t xw = edgec_read_s8x4(x), w = edgec_read_s8x4(w0);
                 acc = edgec_smlad(edgec_sxtb16(w), edgec_sxtab16(offset2, xw), acc);
                 acc = edgec_smlad(edgec_sxtb16_ror8(w), edgec_sxtab16_ror8(offset2, xw), acc);
             }
-            out[o] = fc_output(p, fc_tail(acc, w0, x, rest, offset), o);
+            out[o] = fc_output(p, stage, fc_tail(acc, w0, x, rest, x_offset), o);
         }
     }
 }

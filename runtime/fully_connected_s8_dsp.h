@@ -10,6 +10,9 @@
  * 4 weights one word split the same way, two SMLAD per row. Depth and output rows need not be multiples of 4.
  * Requantization is the portable kernel's (edgec_requantize, both rounding modes, per-tensor or per-channel).
  * No scratch; input and output must not overlap (as for the portable kernel). */
-void edgec_fully_connected_s8_dsp(const edgec_fully_connected_s8_params *p, const int8_t *input, int8_t *output);
+/* `stage`: NULL, or the compile-time output stage of runtime/edgec_dsp_out.h, EDGEC_DSP_OUT_WORDS int32 per output
+ * row (its start the bias) */
+void edgec_fully_connected_s8_dsp(const edgec_fully_connected_s8_params *p, const int32_t *stage,
+                                  const int8_t *input, int8_t *output);
 
 #endif

@@ -26,7 +26,7 @@ from .patch_emit import stage_layer
 
 COMMON_RUNTIME = ["edgec_fixedpoint.h", "edgec_broadcast.h", "edgec_region.h", "edgec_float.h"]
 #: copied only when a chosen fast kernel includes it (a host build stays as it was)
-DSP_RUNTIME = ["edgec_acle.h"]
+DSP_RUNTIME = ["edgec_acle.h", "edgec_dsp_out.h"]
 # what the Helium kernels (*_mve.c, chosen for an MVE core only) include besides their own header
 MVE_RUNTIME = ["edgec_mve.h"]
 #: copied when a layer has int4 weights (the *_s4 kernels)

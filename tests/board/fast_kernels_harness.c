@@ -15,6 +15,7 @@
 #include "conv2d_s8.h"
 #include "conv2d_s8_dsp.h"
 #include "depthwise_conv2d_s8.h"
+#include "edgec_fixedpoint.h"
 #include "depthwise_conv2d_s8_dsp.h"
 #include "fully_connected_s8.h"
 #include "fully_connected_s8_dsp.h"
@@ -79,13 +80,14 @@ static int32_t odd_count(int32_t hi) {
 static int32_t rounding_mode;
 static void requant_params(int32_t channels, int32_t *act_min, int32_t *act_max) {
     rounding_mode = (next() % 4) == 0;
+    const int32_t max_shift = (next() % 4) ? -1 : 2; /* right shifts only in 3 cases of 4: the DSP output stage */
     for (int32_t c = 0; c < channels; c++) {
         if (rounding_mode) {
             multiplier[c] = pick(1 << 23, (1 << 24) - 1);
             shift[c] = pick(-40, -26);
         } else {
             multiplier[c] = (int32_t)((1u << 30) + (next() >> 2));
-            shift[c] = pick(-14, 2);
+            shift[c] = pick(-14, max_shift);
         }
         bias[c] = pick(-20000, 20000);
     }
@@ -104,7 +106,79 @@ static int8_t scratch8[2048];      /* 4 x ceil16(k_h * k_w * in_c) int8 at the m
 static void count_mve(void);
 #endif
 
-static uint32_t cases, mve_cases, mismatches;
+static uint32_t cases, mve_cases, mismatches, staged;
+
+/* ---- the compiler's compile-time work for the DSP kernels, redone here (toolchain/ops/int8_common.py,
+ * dsp_output_stage; toolchain/ops/conv2d.py, dsp_stage): the output stage of edgec_dsp_out.h per channel, or NULL
+ * when it would not be exact for some accumulator the layer can reach (then the kernel requantizes as the portable
+ * one) ---- */
+static int32_t stage_rows[MAX_C * EDGEC_DSP_OUT_WORDS];
+static int16_t live_channels[MAX_C];
+static int8_t live_weights[MAX_W], dead_row[MAX_C];
+
+/* channels[0..count) (all when NULL) of a layer whose channel c has the weights w[c * c_step + i * i_step], i < n;
+ * start = bias (+ input_offset * sum(w) when fold); the multiplier per channel or per tensor (per_channel 0) */
+static const int32_t *build_stage(const int8_t *w, const int32_t *b, int32_t n, int32_t c_step, int32_t i_step,
+                                  const int16_t *channels, int32_t count, int32_t per_channel, int32_t input_offset,
+                                  int32_t output_offset, int32_t rounding, int fold) {
+    if (rounding) return NULL;
+    const int64_t span = -input_offset + 128 > 127 + input_offset ? -input_offset + 128 : 127 + input_offset;
+    for (int32_t j = 0; j < count; j++) {
+        const int32_t c = channels ? channels[j] : j, q = per_channel ? c : 0;
+        int64_t sum = 0, sum_abs = 0;
+        for (int32_t i = 0; i < n; i++) {
+            const int32_t v = w[c * c_step + i * i_step];
+            sum += v, sum_abs += v < 0 ? -v : v;
+        }
+        const int64_t bc = b ? b[c] : 0, bound = (bc < 0 ? -bc : bc) + sum_abs * span;
+        const int64_t m = multiplier[q];
+        const int32_t left = shift[q] > 0 ? shift[q] : 0, e = shift[q] < 0 ? -shift[q] : 0;
+        if (e < 1 || e > 31 || (bound << (left + 1)) > INT32_MAX) return NULL;
+        const int64_t rnd = ((int64_t)1 << (e - 1)) + (int64_t)output_offset * ((int64_t)1 << e);
+        if ((rnd < 0 ? -rnd : rnd) + (((bound << left) * m + ((int64_t)1 << 30)) >> 31) + 2 > INT32_MAX) return NULL;
+        int32_t *row = stage_rows + j * EDGEC_DSP_OUT_WORDS;
+        row[EDGEC_DSP_OUT_START] = (int32_t)(uint32_t)((uint64_t)bc + (fold ? (uint64_t)(input_offset * sum) : 0u));
+        row[EDGEC_DSP_OUT_M] = (int32_t)m;
+        row[EDGEC_DSP_OUT_ROUND] = (int32_t)rnd;
+        row[EDGEC_DSP_OUT_PRE] = left + 1;
+        row[EDGEC_DSP_OUT_RIGHT] = e;
+    }
+    staged++;
+    return stage_rows;
+}
+
+/* a conv's stage: its live channels (weights not all zero) compacted, the dead ones' outputs computed once */
+static const edgec_conv2d_s8_dsp_stage *conv_stage(const edgec_conv2d_s8_params *p, int32_t k,
+                                                   edgec_conv2d_s8_dsp_stage *st) {
+    if (p->rounding) return NULL; /* onnxruntime's rounding: no stage */
+    int32_t live = 0;
+    for (int32_t c = 0; c < p->out_c; c++) {
+        int any = 0;
+        for (int32_t i = 0; i < k; i++) any |= p->weights[c * k + i] != 0;
+        if (any) {
+            memcpy(live_weights + live * k, p->weights + c * k, (size_t)k);
+            live_channels[live++] = (int16_t)c;
+        }
+        const int32_t y = edgec_requantize(p->bias ? p->bias[c] : 0, p->multiplier[c], p->shift[c], 0);
+        dead_row[c] = (int8_t)edgec_clamp(y + p->output_offset, p->act_min, p->act_max);
+    }
+    st->out = build_stage(p->weights, p->bias, k, k, 1, live_channels, live, 1, p->input_offset, p->output_offset,
+                          p->rounding, 0);
+    if (st->out == NULL) return NULL;
+    st->live = live;
+    st->weights = live < p->out_c ? live_weights : p->weights;
+    st->channel = live < p->out_c ? live_channels : NULL;
+    st->row = live < p->out_c ? dead_row : NULL;
+    return st;
+}
+
+/* some output channels' weights all zero (as in vww_96_int8's last pointwise layers), in one case of three */
+static void kill_channels(int8_t *w, int32_t out_c, int32_t k) {
+    if (next() % 3) return;
+    const uint32_t pattern = next();
+    for (int32_t c = 0; c < out_c; c++)
+        if ((pattern >> (c % 32)) & 1) memset(w + c * k, 0, (size_t)k);
+}
 static void compare(const char *kernel, uint32_t seed, const int8_t *a, const int8_t *b, int32_t n) {
     cases++;
     for (int32_t i = 0; i < n; i++) {
@@ -159,6 +233,7 @@ static void pointwise_case(uint32_t seed) {
     p.rounding = rounding_mode;
     fill(weights, p.out_c * p.in_c);
     for (int32_t i = 0; i < p.out_c * p.in_c; i++) if (weights[i] == -128) weights[i] = -127; /* symmetric */
+    kill_channels(weights, p.out_c, p.in_c);
     p.weights = weights;
     p.bias = (next() % 5) ? bias : NULL;
     p.multiplier = multiplier;
@@ -166,10 +241,12 @@ static void pointwise_case(uint32_t seed) {
     const int32_t pixels = p.batches * p.in_h * p.in_w;
     fill(input, pixels * p.in_c);
     edgec_conv2d_s8(&p, input, out_ref);
-    edgec_conv2d_s8_pointwise_dsp(&p, input, out_fast, scratch16);
+    edgec_conv2d_s8_dsp_stage st_mem;
+    const edgec_conv2d_s8_dsp_stage *st = conv_stage(&p, p.in_c, &st_mem);
+    edgec_conv2d_s8_pointwise_dsp(&p, st, input, out_fast, scratch16);
     compare("pointwise", seed, out_ref, out_fast, pixels * p.out_c);
     memcpy(in_place, input, (size_t)(pixels * p.in_c));
-    edgec_conv2d_s8_pointwise_dsp(&p, in_place, in_place, scratch16);
+    edgec_conv2d_s8_pointwise_dsp(&p, st, in_place, in_place, scratch16);
     compare("pointwise in place", seed, out_ref, in_place, pixels * p.out_c);
 #if HAVE_MVE
     edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.in_c, bias_folded);
@@ -223,13 +300,15 @@ static void im2col_case(uint32_t seed) {
     const int32_t nw = p.out_c * p.k_h * p.k_w * p.in_c;
     fill(weights, nw);
     for (int32_t i = 0; i < nw; i++) if (weights[i] == -128) weights[i] = -127;
+    kill_channels(weights, p.out_c, p.k_h * p.k_w * p.in_c);
     p.weights = weights;
     p.bias = (next() % 5) ? bias : NULL;
     p.multiplier = multiplier;
     p.shift = shift;
     fill(input, p.in_h * p.in_w * p.in_c);
     edgec_conv2d_s8(&p, input, out_ref);
-    edgec_conv2d_s8_im2col_dsp(&p, input, out_fast, scratch16);
+    edgec_conv2d_s8_dsp_stage st_mem;
+    edgec_conv2d_s8_im2col_dsp(&p, conv_stage(&p, p.k_h * p.k_w * p.in_c, &st_mem), input, out_fast, scratch16);
     compare("im2col conv", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
 #if HAVE_MVE
     edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.k_h * p.k_w * p.in_c, bias_folded);
@@ -260,7 +339,9 @@ static void fully_connected_case(uint32_t seed) {
     p.shift = shift;
     fill(input, p.batches * p.depth);
     edgec_fully_connected_s8(&p, input, out_ref);
-    edgec_fully_connected_s8_dsp(&p, input, out_fast);
+    const int32_t *st = build_stage(p.weights, p.bias, p.depth, p.depth, 1, NULL, p.out_c, p.per_channel,
+                                    p.input_offset, p.output_offset, p.rounding, 1);
+    edgec_fully_connected_s8_dsp(&p, st, input, out_fast);
     compare("fully_connected", seed, out_ref, out_fast, p.batches * p.out_c);
 #if HAVE_MVE
     edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.depth, bias_folded);
@@ -300,11 +381,13 @@ static void depthwise_case(uint32_t seed) {
     p.shift = shift;
     fill(input, p.in_h * p.in_w * p.in_c);
     edgec_depthwise_conv2d_s8(&p, input, out_ref);
-    edgec_depthwise_conv2d_s8_dsp(&p, input, out_fast, plane);
+    const int32_t *st = build_stage(p.weights, p.bias, p.k_h * p.k_w, 1, p.out_c, NULL, p.out_c, 1, p.input_offset,
+                                    p.output_offset, p.rounding, 1);
+    edgec_depthwise_conv2d_s8_dsp(&p, st, input, out_fast, plane);
     compare("depthwise", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
     if (p.depth_multiplier == 1 && p.out_h * p.out_w <= p.in_h * p.in_w) {
         memcpy(in_place, input, (size_t)(p.in_h * p.in_w * p.in_c));
-        edgec_depthwise_conv2d_s8_dsp(&p, in_place, in_place, plane);
+        edgec_depthwise_conv2d_s8_dsp(&p, st, in_place, in_place, plane);
         compare("depthwise in place", seed, out_ref, in_place, p.out_h * p.out_w * p.out_c);
     }
 #if HAVE_MVE
@@ -339,6 +422,7 @@ int main(void) {
     say("edgec_fast_kernels: cases=", cases);
     say(" mismatches=", mismatches);
     say(" mve_cases=", mve_cases);
+    say(" staged=", staged);
     say_end();
 #ifdef __arm__
     sh_exit(mismatches == 0 ? 0 : 1);

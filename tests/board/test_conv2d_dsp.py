@@ -58,7 +58,8 @@ def test_dsp_conv_kernels_bit_exact_on_the_board(tmp_path, board):
     assert all("DSP" in layer["kernel_reason"] for layer in report["layers"])
     # the reduction runs in place: the same arena address as input and output
     c = (tmp_path / "out" / "model.c").read_text()
-    assert re.search(r"edgec_conv2d_s8_pointwise_dsp\(&\w+, (\(\(int8_t \*\)\(edgec_arena\.bytes \+ \d+\)\)), \1,", c)
+    arena_ptr = r"\(\(int8_t \*\)\(edgec_arena\.bytes \+ \d+\)\)"  # after the params: the stage (&..., NULL)
+    assert re.search(rf"edgec_conv2d_s8_pointwise_dsp\(&\w+, (?:&\w+|NULL), ({arena_ptr}), \1,", c)
 
 
 def grouped_conv() -> bytes:

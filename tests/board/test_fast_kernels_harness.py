@@ -26,6 +26,7 @@ KERNELS = ["conv2d_s8", "conv2d_s8_dsp", "depthwise_conv2d_s8", "depthwise_conv2
 CASES = 5304  # 1,000 seeds: pointwise (and in place), FC, depthwise (and in place where allowed), im2col
 # the Helium (MVE) kernels, compiled and run on the Cortex-M55 only, on the same seeds' cases
 MVE_KERNELS = ["conv2d_s8_mve", "depthwise_conv2d_s8_mve", "fully_connected_s8_mve"]
+STAGED_MIN, STAGED_MAX = 1000, 3000  # DSP layers given the output stage of edgec_dsp_out.h (others: NULL)
 MVE_CASES = 5292  # FC, pointwise (and in place), im2col, depthwise (and in place) when it fits the MVE kernel
 
 
@@ -43,6 +44,8 @@ def _summary(text: str, mve_cases: int = 0) -> str:
     """The harness's last line: every case ran (the same seeds on every target) and none differed."""
     line = next((s for s in text.splitlines() if s.startswith("edgec_fast_kernels:")), "")
     assert f"cases={CASES} mismatches=0 mve_cases={mve_cases}" in line, text[-3000:]
+    staged = int(line.split("staged=")[1].split()[0])  # the DSP calls given a compile-time output stage
+    assert STAGED_MIN <= staged <= STAGED_MAX, line
     return line
 
 

@@ -87,11 +87,11 @@ static int one_case(int kind, int verbose) {
         got = malloc((size_t)size);
         memset(got, 0x5a, (size_t)size);
         memcpy(got, input, (size_t)in_n);
-        edgec_conv2d_s8_pointwise_dsp(&p, got, got, scratch);
+        edgec_conv2d_s8_pointwise_dsp(&p, NULL, got, got, scratch);
     } else {
         got = malloc((size_t)out_n);
-        if (kind == 0) edgec_conv2d_s8_pointwise_dsp(&p, input, got, scratch);
-        else edgec_conv2d_s8_im2col_dsp(&p, input, got, scratch);
+        if (kind == 0) edgec_conv2d_s8_pointwise_dsp(&p, NULL, input, got, scratch);
+        else edgec_conv2d_s8_im2col_dsp(&p, NULL, input, got, scratch);
     }
     int bad = memcmp(got, want, (size_t)out_n) != 0;
     if (bad || verbose) {

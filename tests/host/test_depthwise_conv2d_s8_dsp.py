@@ -86,13 +86,13 @@ static int one_case(int kind, int verbose) {
         edgec_depthwise_conv2d_s8_inplace(&p, ref, ref_plane);
         got = malloc((size_t)in_n);
         memcpy(got, input, (size_t)in_n);
-        edgec_depthwise_conv2d_s8_dsp(&p, got, got, plane);
+        edgec_depthwise_conv2d_s8_dsp(&p, NULL, got, got, plane);
         bad = memcmp(got, ref, (size_t)out_n) != 0;
         free(ref), free(ref_plane);
     } else {
         edgec_depthwise_conv2d_s8(&p, input, want);
         got = malloc((size_t)out_n);
-        edgec_depthwise_conv2d_s8_dsp(&p, input, got, plane);
+        edgec_depthwise_conv2d_s8_dsp(&p, NULL, input, got, plane);
         bad = memcmp(got, want, (size_t)out_n) != 0;
     }
     if (bad || verbose) {

@@ -56,7 +56,7 @@ static int one_case(int verbose) {
     for (int32_t i = 0; i < in_n; i++) input[i] = (int8_t)pick(-128, 127);
     memset(got, 0x5a, (size_t)out_n);
     edgec_fully_connected_s8(&p, input, want);
-    edgec_fully_connected_s8_dsp(&p, input, got);
+    edgec_fully_connected_s8_dsp(&p, NULL, input, got);
     int bad = memcmp(got, want, (size_t)out_n) != 0;
     if (bad || verbose) {
         printf("batches %d depth %d out_c %d in_off %d out_off %d act [%d,%d] rounding %d per_channel %d bias %d\n",

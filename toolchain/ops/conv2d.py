@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..c_emit import designated
 from .base import (
     KernelChoice,
     KernelTarget,
@@ -39,6 +40,7 @@ from .int8_common import (
     backward_scratch,
     bias_grad,
     bias_int32,
+    dsp_output_stage,
     folded_bias,
     grad_acc,
     host_output_stage_ok,
@@ -121,6 +123,34 @@ def _pointwise(op, g) -> bool:
         return False
     a = op.attrs
     return w[1] == w[2] == 1 and a.get("stride_h") == a.get("stride_w") == 1 and x[:3] == y[:3]
+
+
+def dsp_stage(op, g, ctx) -> str:
+    """The DSP conv kernels' compile-time stage (runtime/conv2d_s8_dsp.h) as a C expression: the output stage of
+    runtime/edgec_dsp_out.h for every output channel whose weights are not all zero (their weights, bias and
+    constants compacted), and the others' outputs computed here once, clamp(zp_y + MBQM(bias)): their accumulator is
+    the bias whatever the input. NULL when the stage would not be exact (the kernel then requantizes as the
+    portable one, every channel computed)."""
+    w = g.t(op.inputs[1]).data
+    assert w is not None
+    out_c = w.shape[0]
+    bias = np.zeros(out_c, np.int64)
+    if len(op.inputs) > 2 and op.inputs[2]:
+        bias = np.asarray(g.t(op.inputs[2]).data, np.int64).reshape(-1)
+    live = [c for c in range(out_c) if np.any(w[c])]
+    stage = dsp_output_stage(op, g, 0, bias, live)
+    if stage is None:
+        return "NULL"
+    fields = dict(out=ctx.const_array(op, "dsp_out", stage), weights=ctx.ptr(op.inputs[1]), channel="NULL",
+                  row="NULL", live=len(live))
+    if len(live) < out_c:  # dead channels: the live ones' weights compacted, the dead ones' outputs constant
+        if live:
+            fields["weights"] = ctx.const_array(op, "weights_live", w[live], "int8_t")
+        fields["channel"] = ctx.const_array(op, "live_channels", np.array(live, np.int16), "int16_t")
+        fields["row"] = ctx.const_array(op, "dead_outputs", requantize(bias.reshape(1, -1), op, g), "int8_t")
+    symbol = ctx.names.claim(f"{ctx.stem(op)}_dsp_stage")
+    ctx.structs.append(f"static const edgec_conv2d_s8_dsp_stage {symbol} = {designated(fields)};")
+    return f"&{symbol}"
 
 
 def _fast_kernel(op) -> dict | None:
@@ -267,7 +297,8 @@ class Conv2D(Operator):
             if mve:  # + the bias folded with the zero point (runtime/edgec_mve.h)
                 folded = ctx.const_array(op, "bias_folded", folded_bias(op, g, 0))
                 return f"{chosen['function']}(&{params}, {folded}, {source}, {ctx.ptr(op.outputs[0])}, {scratch});"
-            return f"{chosen['function']}(&{params}, {source}, {ctx.ptr(op.outputs[0])}, {scratch});"
+            stage = dsp_stage(op, g, ctx)
+            return f"{chosen['function']}(&{params}, {stage}, {source}, {ctx.ptr(op.outputs[0])}, {scratch});"
         if ctx.plan.is_in_place(op.name):  # the output is in the input's buffer; one input pixel of scratch
             pixel = f"((int8_t *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
             return f"edgec_conv2d_s8_pointwise_inplace(&{params}, {ctx.ptr(op.outputs[0])}, {pixel});"

@@ -45,6 +45,7 @@ from .int8_common import (
     backward_fields,
     bias_grad,
     bias_int32,
+    dsp_output_stage,
     folded_bias,
     grad_acc,
     host_output_stage_ok,
@@ -235,7 +236,10 @@ class DepthwiseConv2D(Operator):
             if chosen["kernel"].endswith("_mve"):  # + the bias folded with the zero point (runtime/edgec_mve.h)
                 folded = ctx.const_array(op, "bias_folded", folded_bias(op, g, 3))
                 return f"{chosen['function']}(&{params}, {folded}, {source}, {ctx.ptr(op.outputs[0])}, {plane});"
-            return f"{chosen['function']}(&{params}, {source}, {ctx.ptr(op.outputs[0])}, {plane});"
+            # the DSP kernel: its output stage and zero-point-folded bias computed here (runtime/edgec_dsp_out.h)
+            stage = dsp_output_stage(op, g, 3, folded_bias(op, g, 3))
+            staged = "NULL" if stage is None else ctx.const_array(op, "dsp_out", stage)
+            return f"{chosen['function']}(&{params}, {staged}, {source}, {ctx.ptr(op.outputs[0])}, {plane});"
         if ctx.plan.is_in_place(op.name):  # the output is in the input's buffer; one channel plane of scratch
             plane = f"((int8_t *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
             return f"edgec_depthwise_conv2d_s8_inplace(&{params}, {ctx.ptr(op.outputs[0])}, {plane});"

@@ -31,6 +31,7 @@ from .int8_common import (
     backward_scratch,
     bias_grad,
     bias_int32,
+    dsp_output_stage,
     folded_bias,
     grad_acc,
     host_output_stage_ok,
@@ -173,6 +174,10 @@ class FullyConnected(Operator):
         if chosen and chosen["kernel"].endswith("_mve"):  # + the bias folded with the zero point (edgec_mve.h)
             folded = ctx.const_array(op, "bias_folded", folded_bias(op, g, 0))
             return f"{function}(&{params}, {folded}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+        if chosen:  # the DSP kernel: its output stage computed here (runtime/edgec_dsp_out.h), starting at the bias
+            stage = dsp_output_stage(op, g, 0, folded_bias(op, g, 0))  # folded with the zero point: raw inputs
+            staged = "NULL" if stage is None else ctx.const_array(op, "dsp_out", stage)
+            return f"{function}(&{params}, {staged}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
         return f"{function}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
     def scratch_bytes(self, op, g, *, in_place):

@@ -404,3 +404,45 @@ def host_output_stage_ok(op, g) -> bool:
     portable edgec_requantize; a TFLite layer whose table does not apply (a shift beyond 31) stays portable."""
     return onnxruntime_rounding(op) or host_requant_table(op, g.t(op.outputs[0]).shape[-1]) is not None
 
+
+#: int32 words per output channel of runtime/edgec_dsp_out.h: start, multiplier, round, pre, right
+DSP_OUT_WORDS = 5
+
+
+def _channel_values(values, channels: int) -> list[int]:
+    """A per-tensor (one value) or per-channel parameter as one int per channel."""
+    a = np.asarray(values, dtype=np.int64).reshape(-1)
+    return [int(v) for v in (np.repeat(a, channels) if a.size == 1 else a)]
+
+
+def dsp_output_stage(op, g, channel_axis: int, start: np.ndarray, channels: list[int] | None = None
+                     ) -> np.ndarray | None:
+    """The compile-time output stage of the DSP kernels (runtime/edgec_dsp_out.h): per output channel c (those of
+    `channels`, all by default) the int32 words (start[c], M, round = 2^(e-1) + zp_y 2^e, pre = left + 1, e), or None
+    when it would not be exact for some accumulator the layer can reach, and the kernel requantizes as the portable
+    one. Exact when (checked here on Python integers, per channel, with |acc| <= B from
+    fixedpoint.accumulator_extremes): TFLite's rounding; e >= 1; B 2^(left+1) <= 2^31 - 1 (the doubled, shifted
+    accumulator fits int32); |round| + |SRDHM| + 1 <= 2^31 - 1 with |SRDHM| <= (B 2^left M + 2^30) / 2^31 + 1."""
+    from ..fixedpoint import accumulator_extremes
+
+    if onnxruntime_rounding(op):
+        return None
+    w = g.t(op.inputs[1]).data
+    assert w is not None
+    count = w.shape[channel_axis]
+    bias = g.t(op.inputs[2]).data if len(op.inputs) > 2 and op.inputs[2] else None
+    peaks, _, _ = accumulator_extremes(w, channel_axis, -int(op.params["input_offset"]), bias)
+    multipliers = _channel_values(op.params["multiplier"], count)
+    shifts = _channel_values(op.params["shift"], count)
+    zp = int(op.params["output_offset"])
+    rows = []
+    for c in (range(count) if channels is None else channels):
+        m, shift, bound = multipliers[c], shifts[c], int(peaks[c])
+        left, e = max(shift, 0), max(-shift, 0)
+        if not 1 <= e <= 31 or not 0 <= m < 2**31 or bound << (left + 1) > 2**31 - 1:
+            return None
+        rnd = (1 << (e - 1)) + zp * (1 << e)
+        if abs(rnd) + ((bound << left) * m + 2**30) // 2**31 + 2 > 2**31 - 1:
+            return None
+        rows.append([int(start[c]), m, rnd, left + 1, e])
+    return np.array(rows, dtype=np.int64).reshape(-1, DSP_OUT_WORDS).astype(np.int32)
