@@ -263,6 +263,19 @@ def TRANSPOSE_CONV(o, ctx):
 
 
 
+@tflite_op("svdf")
+def SVDF(o, ctx):
+    if o.asymmetricQuantizeInputs:
+        raise Unsupported("asymmetric_quantize_inputs (a hybrid float/int8 SVDF)")
+    act = ACTIVATION.get(o.fusedActivationFunction, str(o.fusedActivationFunction))
+    if act not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
+        raise Unsupported(f"fused activation {act} (supported: NONE, RELU, RELU6, RELU_N1_TO_1)")
+    if len(ctx.inputs) != 5 or min(ctx.inputs) < 0:
+        raise Unsupported(f"SVDF needs its five inputs (input, weights_feature, weights_time, bias, state); this "
+                          f"one has {sum(i >= 0 for i in ctx.inputs)} (TFLite Micro requires the bias too)")
+    return dict(rank=int(o.rank), activation=act)
+
+
 # ---- what an op function may read (the model itself: tflite_reader.Reader) -----------------------------------
 
 class _OpContext:
