@@ -38,7 +38,10 @@ MAX_BYTES = INT32_MAX
 
 #: input positions an operator may leave absent (-1): the bias of the conv-like operators, RESHAPE's shape tensor
 OPTIONAL_INPUTS = {"CONV_2D": {2}, "DEPTHWISE_CONV_2D": {2}, "FULLY_CONNECTED": {2}, "TRANSPOSE_CONV": {3},
-                   "RESHAPE": {1}}
+                   "RESHAPE": {1},
+                   # the inputs of the LSTM variants (peephole, projection, layer norm, CIFG): the importer names
+                   # the variant when one is present (or CIFG's input gate absent)
+                   "UNIDIRECTIONAL_SEQUENCE_LSTM": {1, 5, 9, 10, 11, 12, 16, 17, 20, 21, 22, 23}}
 
 #: the rank each input (then each output) must have, for the operators whose kernels index by rank (None: any)
 RANKS: dict[str, tuple[tuple[int | None, ...], tuple[int | None, ...]]] = {
