@@ -22,6 +22,9 @@ void edgec_lstm_f32(const edgec_lstm_f32_params *p, const float *input, float *h
     for (int32_t b = 0; b < p->batches; b++) {
         float *h = hidden + b * n;
         float *c = cell + b * n;
+        if (p->reset_state) {
+            for (int32_t u = 0; u < n; u++) { h[u] = 0.0f; c[u] = 0.0f; }
+        }
         for (int32_t t = 0; t < p->time_steps; t++) {
             const int32_t row = p->time_major ? t * p->batches + b : b * p->time_steps + t;
             const float *x = input + row * in;

@@ -7,6 +7,7 @@
 /* float32 LSTM (gate order i, f, c(g), o); h and c [batches, units] kept by the caller between invocations. */
 typedef struct {
     int32_t time_steps, batches, input_size, units;
+    int32_t reset_state;     /* 1: h and c start every invocation at their zero points (an ONNX LSTM) */
     int32_t time_major; /* 1: input [T, B, I], output [T, B, N]; 0: [B, T, I], [B, T, N] */
     float cell_clip;    /* > 0: |c| clamped to it */
     const float *input_weights[4];     /* [units, input_size] each */

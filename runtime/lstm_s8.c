@@ -42,6 +42,9 @@ void edgec_lstm_s8(const edgec_lstm_s8_params *p, const int8_t *input, int8_t *h
     for (int32_t b = 0; b < p->batches; b++) {
         int8_t *h = hidden + b * n;
         int16_t *c = cell + b * n;
+        if (p->reset_state) {
+            for (int32_t u = 0; u < n; u++) { h[u] = (int8_t)(-p->hidden_offset); c[u] = 0; }
+        }
         for (int32_t t = 0; t < p->time_steps; t++) {
             const int32_t row = p->time_major ? t * p->batches + b : b * p->time_steps + t;
             const int8_t *x = input + row * in;

@@ -7,6 +7,7 @@
  * the caller between invocations. */
 typedef struct {
     int32_t time_steps, batches, input_size, units;
+    int32_t reset_state;     /* 1: h and c start every invocation at their zero points (an ONNX LSTM) */
     int32_t time_major;      /* 1: input [T, B, I], output [T, B, N]; 0: [B, T, I], [B, T, N] */
     int32_t input_offset;    /* -zp_x */
     int32_t hidden_offset;   /* -zp_h */

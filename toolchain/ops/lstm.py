@@ -6,7 +6,8 @@ IR inputs (15, a compact form of TFLite's 24): x, W_i, W_f, W_c, W_o (input weig
 x and y are [T, B, I] / [T, B, N] when time_major, else [B, T, I] / [B, T, N]. Every batch row runs the steps of
 its own sequence (the rows never mix), so both layouts are the same maths in another order.
 TFLite Micro has no peephole, projection, layer-norm or CIFG (coupled input-forget) LSTM; the importer refuses them
-by name. The hidden activation is always tanh; `activation` (TANH) is the cell gate's.
+by name. The hidden activation is always tanh; `activation` (TANH) is the cell gate's. `reset_state` (an ONNX
+LSTM, which restarts from a zero state on every run): h and c are set to their zero points before the sequence.
 
 One step of one row, int8 (TFLM's integer 8x8->16 LSTM: int8 x, h and weights, int16 gates and cell, int32 bias):
   gate pre-activations in Q3.12 (int16, scale 2^-12):
@@ -156,6 +157,8 @@ class Lstm(Operator):
     backward = None
 
     def export_tflite(self, op, g, w, ins):
+        if op.attrs.get("reset_state"):
+            raise w.Unsupported("an ONNX LSTM starts every invocation from a zero state; TFLite's keeps its state")
         full = [ins[0], *ins[W0:B0], -1, -1, -1, *ins[B0:B0 + 4], -1, -1, ins[H], ins[C], -1, -1, -1, -1]
         return "UNIDIRECTIONAL_SEQUENCE_LSTM", full, "UnidirectionalSequenceLSTMOptions", dict(
             fusedActivationFunction=4, cellClip=float(op.attrs.get("cell_clip", 0.0)), projClip=0.0,
@@ -202,6 +205,8 @@ class Lstm(Operator):
         tm = bool(op.attrs.get("time_major"))
         y = np.zeros((t_steps, batch, n) if tm else (batch, t_steps, n), np.int8)
         h2, c2 = hs.reshape(batch, n), cs.reshape(batch, n)
+        if op.attrs.get("reset_state"):  # ONNX: every invocation starts from a zero state
+            h2[...], c2[...] = p["output_offset"], 0
 
         def sat16(v):
             return np.clip(v, -32768, 32767)
@@ -233,7 +238,8 @@ class Lstm(Operator):
         t_steps, batch, i, n = _dims(op, g)  # type: ignore[misc]
         p = op.params
         fields = dict(time_steps=t_steps, batches=batch, input_size=i, units=n,
-                      time_major=int(bool(op.attrs.get("time_major"))), input_offset=p["input_offset"],
+                      time_major=int(bool(op.attrs.get("time_major"))),
+                      reset_state=int(bool(op.attrs.get("reset_state"))), input_offset=p["input_offset"],
                       hidden_offset=p["hidden_offset"], output_offset=p["output_offset"],
                       input_multiplier=ctx.const_array(op, "input_multiplier", p["input_multiplier"]),
                       input_shift=ctx.const_array(op, "input_shift", p["input_shift"]),
@@ -271,6 +277,8 @@ class Lstm(Operator):
         clip = f32(op.attrs.get("cell_clip", 0.0))
         y = np.zeros((t_steps, batch, n) if tm else (batch, t_steps, n), f32)
         h2, c2 = hs.reshape(batch, n), cs.reshape(batch, n)
+        if op.attrs.get("reset_state"):
+            h2[...], c2[...] = 0, 0
 
         def sigmoid(z):
             with np.errstate(over="ignore"):
@@ -300,6 +308,7 @@ class Lstm(Operator):
 
         fields = dict(time_steps=t_steps, batches=batch, input_size=i, units=n,
                       time_major=int(bool(op.attrs.get("time_major"))),
+                      reset_state=int(bool(op.attrs.get("reset_state"))),
                       cell_clip=c_float(float(op.attrs.get("cell_clip", 0.0))),
                       input_weights="{" + ", ".join(ctx.ptr(op.inputs[W0 + k]) for k in range(4)) + "}",
                       recurrent_weights="{" + ", ".join(ctx.ptr(op.inputs[R0 + k]) for k in range(4)) + "}",
