@@ -17,7 +17,8 @@ static float lstm_dotf(const float *w, const float *v, int32_t n) {
     return acc;
 }
 
-void edgec_lstm_f32(const edgec_lstm_f32_params *p, const float *input, float *hidden, float *cell, float *output) {
+void edgec_lstm_f32(const edgec_lstm_f32_params *p, const float *input, float *hidden, float *cell, float *output,
+                    float *final_hidden, float *final_cell) {
     const int32_t n = p->units, in = p->input_size;
     for (int32_t b = 0; b < p->batches; b++) {
         float *h = hidden + b * n;
@@ -45,4 +46,7 @@ void edgec_lstm_f32(const edgec_lstm_f32_params *p, const float *input, float *h
             for (int32_t u = 0; u < n; u++) h[u] = y[u];
         }
     }
+    const int32_t size = p->batches * p->units;
+    for (int32_t k = 0; final_hidden && k < size; k++) final_hidden[k] = hidden[k];
+    for (int32_t k = 0; final_cell && k < size; k++) final_cell[k] = cell[k];
 }

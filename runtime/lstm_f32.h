@@ -4,7 +4,8 @@
 
 #include "edgec_float.h"
 
-/* float32 LSTM (gate order i, f, c(g), o); h and c [batches, units] kept by the caller between invocations. */
+/* float32 LSTM (gate order i, f, c(g), o); h and c [batches, units] kept by the caller between invocations; final_hidden and final_cell (or NULL) receive copies of them after
+ * the last step. */
 typedef struct {
     int32_t time_steps, batches, input_size, units;
     int32_t reset_state;     /* 1: h and c start every invocation at their zero points (an ONNX LSTM) */
@@ -15,6 +16,7 @@ typedef struct {
     const float *bias[4];              /* [units] each */
 } edgec_lstm_f32_params;
 
-void edgec_lstm_f32(const edgec_lstm_f32_params *p, const float *input, float *hidden, float *cell, float *output);
+void edgec_lstm_f32(const edgec_lstm_f32_params *p, const float *input, float *hidden, float *cell, float *output,
+                    float *final_hidden, float *final_cell);
 
 #endif

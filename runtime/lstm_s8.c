@@ -37,7 +37,7 @@ static int32_t lstm_dot(const int8_t *w, const int8_t *v, int32_t n, int32_t off
 }
 
 void edgec_lstm_s8(const edgec_lstm_s8_params *p, const int8_t *input, int8_t *hidden, int16_t *cell,
-                   int8_t *output) {
+                   int8_t *output, int8_t *final_hidden, int16_t *final_cell) {
     const int32_t n = p->units, in = p->input_size;
     for (int32_t b = 0; b < p->batches; b++) {
         int8_t *h = hidden + b * n;
@@ -72,4 +72,7 @@ void edgec_lstm_s8(const edgec_lstm_s8_params *p, const int8_t *input, int8_t *h
             for (int32_t u = 0; u < n; u++) h[u] = y[u];
         }
     }
+    const int32_t size = p->batches * p->units;
+    for (int32_t k = 0; final_hidden && k < size; k++) final_hidden[k] = hidden[k];
+    for (int32_t k = 0; final_cell && k < size; k++) final_cell[k] = cell[k];
 }

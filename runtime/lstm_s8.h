@@ -4,7 +4,8 @@
 
 /* int8 LSTM (TFLite Micro's 8x8->16 integer LSTM): int8 input, hidden state and output, int16 gates and cell
  * state; gate order i, f, c(g), o. The hidden state h [batches, units] (int8) and cell state c (int16) are kept by
- * the caller between invocations. */
+ * the caller between invocations; final_hidden and final_cell (or NULL) receive copies of them after
+ * the last step. */
 typedef struct {
     int32_t time_steps, batches, input_size, units;
     int32_t reset_state;     /* 1: h and c start every invocation at their zero points (an ONNX LSTM) */
@@ -25,6 +26,6 @@ typedef struct {
 } edgec_lstm_s8_params;
 
 void edgec_lstm_s8(const edgec_lstm_s8_params *p, const int8_t *input, int8_t *hidden, int16_t *cell,
-                   int8_t *output);
+                   int8_t *output, int8_t *final_hidden, int16_t *final_cell);
 
 #endif

@@ -11,7 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 from edgec import driver, host, reference, validate
-from edgec.errors import UnsupportedError
+from edgec.errors import InputError, UnsupportedError
 
 F32 = np.float32
 
@@ -77,3 +77,17 @@ def test_onnx_lstm_refused(tmp_path, extra, words):
         pytest.skip("the ONNX checker refuses this form itself")
     with pytest.raises(UnsupportedError, match=words):
         driver.build(path, tmp_path / "out", conversion=driver.Conversion(dtype="float32"))
+
+
+def test_onnx_lstm_dynamic_sequence_length(tmp_path):
+    """A symbolic sequence length: refused with the --input-shape fix named; with it, the LSTM builds."""
+    model = onnx.load_from_string(onnx_lstm(2, 1, 3, 4, 0, 0))
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "T"
+    model.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "T"
+    path = tmp_path / "dyn.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(InputError, match="dynamic shape.*--input-shape X="):
+        driver.build(path, tmp_path / "out", conversion=driver.Conversion(dtype="float32"))
+    fixed = driver.Conversion(dtype="float32", input_shapes={"X": (5, 1, 3)})
+    b = driver.build(path, tmp_path / "out", conversion=fixed)
+    assert b.graph.t(b.graph.outputs[0]).shape == (5, 1, 1, 4)

@@ -16,7 +16,7 @@ F32 = np.float32
 
 
 def lstm_model(t_steps, batch, inputs, units, time_major, seed, dtype="int8", cell_power=-11, clip=0.0,
-               variant=None) -> bytes:
+               variant=None, dynamic=False) -> bytes:
     rng = np.random.default_rng(seed)
     b = ModelBuilder()
     xshape = (t_steps, batch, inputs) if time_major else (batch, t_steps, inputs)
@@ -45,6 +45,8 @@ def lstm_model(t_steps, batch, inputs, units, time_major, seed, dtype="int8", ce
         ins[18] = b.variable("h", (batch, units), np.int8, scale=sh, zero_point=zh)
         ins[19] = b.variable("c", (batch, units), np.int16, scale=2.0 ** cell_power)
         y = b.activation("y", yshape, scale=sh, zero_point=zh)
+    if dynamic:  # the sequence length left open in the shape signature (time-major: the first dimension)
+        b.sg.tensors[ins[0]].shapeSignature = np.asarray([-1, *xshape[1:]], np.int32)
     if variant == "peephole":
         ins[9] = b.const("p", np.zeros(units, np.int16 if dtype == "int8" else np.float32))
     if variant == "projection":
@@ -107,3 +109,10 @@ def test_lstm_variants_refused(tmp_path, variant):
     path.write_bytes(lstm_model(2, 1, 3, 4, True, seed=0, dtype="float32", variant=variant))
     with pytest.raises(UnsupportedError, match=f"a {variant} LSTM.*peephole, projection, layer-norm and CIFG"):
         driver.build(path, tmp_path / "out", conversion=driver.Conversion(dtype="float32"))
+
+
+def test_lstm_dynamic_sequence_length_refused(tmp_path):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(lstm_model(3, 1, 3, 4, True, seed=0, dynamic=True))
+    with pytest.raises(UnsupportedError, match="dynamic sequence length.*fixed sequence length"):
+        driver.build(path, tmp_path / "out")

@@ -7,7 +7,8 @@ is the op's output reshaped. ONNX restarts every run from initial_h / initial_c 
 keeps the state between invocations: the op gets `reset_state`, and each invocation starts from a zero state.
 What TFLite Micro's LSTM cannot compute is refused by name: reverse and bidirectional directions, other
 activations, clip (ONNX clips the gate inputs, TFLite the cell), input_forget (CIFG), peepholes (P), non-zero
-initial states, sequence_lens shorter than the sequence, and the Y_h / Y_c outputs.
+initial states, sequence_lens shorter than the sequence. Y_h and Y_c ([1, B, H]) are h and c after the last step:
+extra outputs of the op (`final_h`, `final_c`).
 """
 
 from __future__ import annotations
@@ -57,10 +58,6 @@ def LSTM(n: Node) -> None:
             raise Unsupported(f"a non-zero {what} (each invocation starts from a zero state)")
     if n.has(7):
         raise Unsupported("peephole weights P (TFLite Micro's LSTM has no peepholes)")
-    for k, what in ((1, "Y_h"), (2, "Y_c")):
-        if len(n.node.output) > k and n.node.output[k] and (
-                n.node.output[k] in n.imp.readers or n.node.output[k] in {o.name for o in n.imp.model.graph.output}):
-            raise Unsupported(f"the {what} output is used (edgec computes Y; its last step is Y_h)")
     gates = [slice(g * h, (g + 1) * h) for g in ONNX_TO_IR_GATES]
     ws = [n.const(np.ascontiguousarray(w[0, s], np.float32), (0, 1), None, f"w{k}") for k, s in enumerate(gates)]
     rs = [n.const(np.ascontiguousarray(r[0, s], np.float32), (0, 1), None, f"r{k}") for k, s in enumerate(gates)]
@@ -70,6 +67,16 @@ def LSTM(n: Node) -> None:
     for s in states:
         n.imp.tensors[s].state = True
     seq_out = n.imp.new_tensor(f"{base}_y", (seq, batch, h) if layout == 0 else (batch, seq, h), "float32", None)
-    n.emit("lstm", [n.input_ir(0, identity(3)), *ws, *rs, *bs, *states], [seq_out],
-           dict(time_major=layout == 0, cell_clip=0.0, activation="TANH", reset_state=True))
-    n.emit("reshape", [seq_out], n.output(0, identity(4)), {})
+    outputs = {o.name for o in n.imp.model.graph.output}
+    used = [len(n.node.output) > k and bool(n.node.output[k]) and (
+        n.node.output[k] in n.imp.readers or n.node.output[k] in outputs) for k in range(3)]
+    # Y_h and Y_c ([1, B, H]): h and c after the last step, extra outputs of the op
+    finals = [n.imp.new_tensor(f"{base}_{what}_last", (batch, h), "float32", None)
+              for k, what in ((1, "h"), (2, "c")) if used[k]]
+    n.emit("lstm", [n.input_ir(0, identity(3)), *ws, *rs, *bs, *states], [seq_out, *finals],
+           dict(time_major=layout == 0, cell_clip=0.0, activation="TANH", reset_state=True, final_h=used[1],
+                final_c=used[2]))
+    if used[0]:
+        n.emit("reshape", [seq_out], n.output(0, identity(4)), {})
+    for k, final in zip([k for k in (1, 2) if used[k]], finals, strict=True):
+        n.imp.emit(n.node, "reshape", [final], n.output(k, identity(3)), {}, suffix=("", "y_h", "y_c")[k])

@@ -303,6 +303,10 @@ def UNIDIRECTIONAL_SEQUENCE_LSTM(o, ctx):
         raise Unsupported(f"cell activation {act} (supported: TANH)")
     if not o.cellClip >= 0:
         raise Unsupported(f"cell_clip {o.cellClip} (it must be 0, no clip, or positive)")
+    x = ctx.reader.sg.tensors[ins[0]]
+    if o.timeMajor and x.shapeSignature is not None and len(x.shapeSignature) and x.shapeSignature[0] < 0:
+        raise Unsupported("a dynamic sequence length (the time-major input's first dimension is -1): edgec "
+                          "compiles static shapes; re-export the model with a fixed sequence length")
     ctx.inputs = [ins[k] for k in LSTM_INPUTS]
     return dict(time_major=bool(o.timeMajor), cell_clip=float(o.cellClip), activation=act)
 

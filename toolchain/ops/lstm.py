@@ -8,6 +8,7 @@ its own sequence (the rows never mix), so both layouts are the same maths in ano
 TFLite Micro has no peephole, projection, layer-norm or CIFG (coupled input-forget) LSTM; the importer refuses them
 by name. The hidden activation is always tanh; `activation` (TANH) is the cell gate's. `reset_state` (an ONNX
 LSTM, which restarts from a zero state on every run): h and c are set to their zero points before the sequence.
+`final_h` / `final_c` (ONNX's Y_h and Y_c): more outputs, copies of h and c [B, N] after the last step.
 
 One step of one row, int8 (TFLM's integer 8x8->16 LSTM: int8 x, h and weights, int16 gates and cell, int32 bias):
   gate pre-activations in Q3.12 (int16, scale 2^-12):
@@ -157,8 +158,9 @@ class Lstm(Operator):
     backward = None
 
     def export_tflite(self, op, g, w, ins):
-        if op.attrs.get("reset_state"):
-            raise w.Unsupported("an ONNX LSTM starts every invocation from a zero state; TFLite's keeps its state")
+        if op.attrs.get("reset_state") or len(op.outputs) > 1:
+            raise w.Unsupported("an ONNX LSTM starts every invocation from a zero state and may output its final "
+                                "state; TFLite's keeps its state and outputs only the sequence")
         full = [ins[0], *ins[W0:B0], -1, -1, -1, *ins[B0:B0 + 4], -1, -1, ins[H], ins[C], -1, -1, -1, -1]
         return "UNIDIRECTIONAL_SEQUENCE_LSTM", full, "UnidirectionalSequenceLSTMOptions", dict(
             fusedActivationFunction=4, cellClip=float(op.attrs.get("cell_clip", 0.0)), projClip=0.0,
@@ -168,7 +170,8 @@ class Lstm(Operator):
     def infer_shape(self, op, g):
         x = g.t(op.inputs[X]).shape
         n = g.t(op.inputs[W0]).shape[0]
-        return [(*x[:2], n)]
+        batch = x[1] if op.attrs.get("time_major") else x[0]
+        return [(*x[:2], n)] + [(batch, n)] * (len(op.outputs) - 1)
 
     def prepare(self, op, g):
         f32 = np.float32
@@ -232,7 +235,20 @@ class Lstm(Operator):
                     y[t, b] = h2[b]
                 else:
                     y[b, t] = h2[b]
-        return [y]
+        return [y, *self._finals(op, h2, c2)]
+
+    @staticmethod
+    def _finals(op, h2: np.ndarray, c2: np.ndarray) -> list[np.ndarray]:
+        """The final-state outputs (ONNX's Y_h, Y_c) the op has."""
+        return ([h2.copy()] if op.attrs.get("final_h") else []) + ([c2.copy()] if op.attrs.get("final_c") else [])
+
+    def _final_ptrs(self, op, ctx) -> str:
+        k = 1
+        ptrs = []
+        for flag in ("final_h", "final_c"):
+            ptrs.append(ctx.ptr(op.outputs[k]) if op.attrs.get(flag) else "NULL")
+            k += bool(op.attrs.get(flag))
+        return ", ".join(ptrs)
 
     def emit(self, op, g, ctx):
         t_steps, batch, i, n = _dims(op, g)  # type: ignore[misc]
@@ -254,7 +270,7 @@ class Lstm(Operator):
                       bias="{" + ", ".join(ctx.ptr(op.inputs[B0 + k]) for k in range(4)) + "}")
         params = ctx.params_struct(op, "edgec_lstm_s8_params", fields)
         return (f"edgec_lstm_s8(&{params}, {ctx.ptr(op.inputs[X])}, {ctx.ptr(op.inputs[H])}, "
-                f"{ctx.ptr(op.inputs[C])}, {ctx.ptr(op.outputs[0])});")
+                f"{ctx.ptr(op.inputs[C])}, {ctx.ptr(op.outputs[0])}, {self._final_ptrs(op, ctx)});")
 
     def macs(self, op, g):
         t_steps, batch, i, n = _dims(op, g) or (0, 0, 0, 0)
@@ -300,7 +316,7 @@ class Lstm(Operator):
                     y[t, b] = h2[b]
                 else:
                     y[b, t] = h2[b]
-        return [y]
+        return [y, *self._finals(op, h2, c2)]
 
     def emit_f32(self, op, g, ctx):
         t_steps, batch, i, n = _dims(op, g)  # type: ignore[misc]
@@ -315,4 +331,4 @@ class Lstm(Operator):
                       bias="{" + ", ".join(ctx.ptr(op.inputs[B0 + k]) for k in range(4)) + "}")
         params = ctx.params_struct(op, "edgec_lstm_f32_params", fields)
         return (f"edgec_lstm_f32(&{params}, {ctx.ptr(op.inputs[X])}, {ctx.ptr(op.inputs[H])}, "
-                f"{ctx.ptr(op.inputs[C])}, {ctx.ptr(op.outputs[0])});")
+                f"{ctx.ptr(op.inputs[C])}, {ctx.ptr(op.outputs[0])}, {self._final_ptrs(op, ctx)});")
