@@ -16,13 +16,13 @@ F32 = np.float32
 
 
 def lstm_model(t_steps, batch, inputs, units, time_major, seed, dtype="int8", cell_power=-11, clip=0.0,
-               variant=None, dynamic=False) -> bytes:
+               variant=None, dynamic=False, gain=1.0) -> bytes:
     rng = np.random.default_rng(seed)
     b = ModelBuilder()
     xshape = (t_steps, batch, inputs) if time_major else (batch, t_steps, inputs)
     yshape = (*xshape[:2], units)
-    aw = 1.5 * np.sqrt(3) / (3.7 * np.sqrt(inputs))  # gate pre-activations of a few units
-    ar = 1.5 * np.sqrt(3) / (0.5 * np.sqrt(units))
+    aw = gain * 1.5 * np.sqrt(3) / (3.7 * np.sqrt(inputs))  # gate pre-activations of a few units (times gain)
+    ar = gain * 1.5 * np.sqrt(3) / (0.5 * np.sqrt(units))
     ins = [-1] * 24
     if dtype == "float32":
         ins[0] = b.input("x", xshape, np.float32)
@@ -75,6 +75,15 @@ def test_lstm_int8_stream(tmp_path, seed):
     assert_bit_exact(r)
     outs = np.concatenate([s[0].reshape(-1) for s in r["tflm"]])
     assert len(np.unique(outs)) > 2, case  # the LSTM is not stuck at one value
+
+
+@pytest.mark.parametrize("power", [-15, -12, -9])
+def test_lstm_int8_saturating(tmp_path, power):
+    """Gates driven far past the table's end (Q3.12 pre-activations saturated at +-8), a cell that saturates its
+    int16 range, cell powers from 2^-15 to 2^-9: the clamps and the table's end branches agree with TFLM too."""
+    r = run_three_ways(lstm_model(5, 2, 6, 7, power % 2 == 0, seed=40 + power, cell_power=power, gain=12.0),
+                       tmp_path, samples=5, seed=-power)
+    assert_bit_exact(r)
 
 
 @pytest.mark.parametrize("seed", range(6))
