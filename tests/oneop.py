@@ -48,7 +48,8 @@ def run_three_ways(model_bytes: bytes, tmp: Path, samples: int = 8, seed: int = 
     g = b.graph
     xs = inputs if inputs is not None else random_inputs(g, samples, seed)
     tflm, _ = reference.run_tflm(path, xs)
-    ours_np = [[reference.run_numpy(g, s)[o] for o in g.outputs] for s in xs]
+    state = reference.reset_state(g)  # a stateful model: the samples are one stream, as in TFLM and the C harness
+    ours_np = [[reference.run_numpy(g, s, state)[o].copy() for o in g.outputs] for s in xs]
     exe = host.build(b.out, b.sources, sanitize=True)
     ours_c = validate.split_outputs(host.run(exe, xs), g, len(xs))
     return dict(tflm=tflm, numpy=ours_np, c=ours_c)

@@ -50,6 +50,18 @@ class ConstArray:
 
 
 @dataclass
+class StateArray:
+    """A state tensor's SRAM array (model.c, `static`): `<prefix>_reset()` fills it with `reset` (its zero point)."""
+
+    symbol: str
+    ctype: str
+    size: int
+    nbytes: int
+    reset: int
+    comment: str = ""
+
+
+@dataclass
 class EmitContext:
     """Model text never becomes C here: symbols come from `names` (generated identifiers, collision-free), and
     a name appears only in a comment through c_comment_text (c_text.py)."""
@@ -61,6 +73,7 @@ class EmitContext:
     structs: list[str] = field(default_factory=list)
     names: CNames = field(default_factory=CNames)
     op_index: dict[str, int] = field(default_factory=dict)  # op name -> its index (the generated stem op_<k>)
+    states: dict[str, StateArray] = field(default_factory=dict)  # state tensor -> its SRAM array in model.c
 
     def stem(self, op: Op) -> str:
         return self.names.stem(op.name, self.op_index.get(op.name, len(self.op_index)))
@@ -71,6 +84,12 @@ class EmitContext:
             return "NULL"
         t = self.g.t(tensor)
         ctype = C_TYPES[t.dtype]
+        if t.state:  # its own array outside the arena, kept between invocations (ir.Tensor.state)
+            if tensor not in self.states:
+                symbol = self.names.claim(f"{self.prefix}_state{len(self.states)}")
+                self.states[tensor] = StateArray(symbol, ctype, t.size, t.nbytes, t.zero_point,
+                                                 f"{c_comment_text(t.name)} {list(t.shape)} {t.dtype}")
+            return self.states[tensor].symbol
         if t.is_const:
             if tensor not in self.consts:
                 symbol = self.names.claim(f"{self.prefix}_w{len(self.consts)}_{sanitize(t.name)[-40:]}")

@@ -140,6 +140,7 @@ def emit_c(g: Graph, plan: MemoryPlan, out_dir: Path) -> list[str]:
                   layers=layers, kernels=kernels, training=training,
                   inputs=_io(g, g.inputs, ctx), outputs=_io(g, g.outputs, ctx), structs=ctx.structs,
                   consts=list(ctx.consts.values()), c_array_body=c_array_body,
+                  states=list(ctx.states.values()), state_bytes=sum(a.nbytes for a in ctx.states.values()),
                   nonfinite_consts=any(c.data.dtype.kind == "f" and not np.all(np.isfinite(c.data))
                                        for c in ctx.consts.values()))
     out_dir.mkdir(parents=True, exist_ok=True)

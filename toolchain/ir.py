@@ -52,6 +52,10 @@ class Tensor:
     #: a trained parameter of a training graph (toolchain/train/graph.py): `data` holds its initial values, the
     #: C keeps it in SRAM (a non-const array in weights.c) and the training step's backward ops update it
     mutable: bool = False
+    #: a state tensor (TFLite's variable tensor: SVDF's activation history, LSTM's h and c): no `data`, not in the
+    #: arena; its op reads and updates it in place on every invocation, so it persists between invocations in its
+    #: own SRAM array (model.c), which `<prefix>_reset()` (and `_init()`) sets to the zero point (docs/memory.md)
+    state: bool = False
 
     @property
     def is_const(self) -> bool:

@@ -94,6 +94,8 @@ def _tensor(t: Tensor) -> str:
     text = f"{_quoted(t.name)} [{','.join(str(d) for d in t.shape)}] {t.dtype}"
     if t.quant is not None:
         text += " " + _quant(t.quant.scale, t.quant.zero_point, t.quant.axis)
+    if t.state:
+        text += f" state {t.nbytes:,} B"
     if t.data is not None:
         text += f" const {t.nbytes:,} B"
         if t.data.size and t.data.dtype.kind in "iuf":

@@ -49,7 +49,7 @@ class PlanError(Exception):
 def buffer_of(g: Graph, *, in_place: dict[str, int] | None = None) -> dict[str, str]:
     """Tensor -> the buffer that holds it: alias ops (reshape) share their input's buffer, and so does the output
     of an op in `in_place` (op name -> index of the input it overwrites)."""
-    owner = {n: n for n, t in g.tensors.items() if not t.is_const}
+    owner = {n: n for n, t in g.tensors.items() if not t.is_const and not t.state}
     for op in g.ops:
         k = 0 if REGISTRY[op.type].alias_of_input else (in_place or {}).get(op.name)
         if k is not None and op.inputs[k] in owner:
@@ -107,7 +107,7 @@ def in_place_candidates(g: Graph, *, overwrite_graph_inputs: bool = True,
     input's dtype. Patch-stage ops (`attrs["patch"]`) never qualify: their tensors are partial tiles. The graph
     input may be overwritten (as in TinyEngine): the caller fills it before every invoke, and the planner reuses
     its bytes after its last reader anyway; `overwrite_graph_inputs=False` keeps it intact."""
-    owner = {n: n for n, t in g.tensors.items() if not t.is_const}
+    owner = {n: n for n, t in g.tensors.items() if not t.is_const and not t.state}
     members: dict[str, list[str]] = {n: [n] for n in owner}
     last_read: dict[str, int] = {}
     for step, op in enumerate(g.ops):

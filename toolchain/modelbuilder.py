@@ -6,6 +6,7 @@ example model and the benchmark model zoo.
     x = b.input("x", (1, 8, 8, 3), scale=0.02, zero_point=-3)
     w = b.const("w", np.int8 array, scale=per-channel scales, axis=0)   # int4=True: an INT4 tensor, packed
     y = b.activation("y", (1, 8, 8, 4), scale=0.05, zero_point=-128)
+    s = b.variable("s", (1, 40), np.int16, scale=0.01)                  # a state tensor (SVDF, LSTM)
     b.op("CONV_2D", [x, w, bias], [y], "Conv2DOptions", padding=0, strideH=1, ...)
     b.output(y); path.write_bytes(b.build())
 """
@@ -37,8 +38,9 @@ class ModelBuilder:
         self.model.subgraphs = [self.sg]
 
     def _tensor(self, name: str, shape, dtype, scale=None, zero_point=None, axis: int = 0,
-                data: np.ndarray | None = None, int4: bool = False) -> int:
+                data: np.ndarray | None = None, int4: bool = False, variable: bool = False) -> int:
         t = tfl.TensorT()
+        t.isVariable = variable
         t.name = name
         t.shape = np.asarray(shape, dtype=np.int32)
         t.type = tfl.TensorType.INT4 if int4 else TYPE_CODES[np.dtype(dtype)]
@@ -66,6 +68,10 @@ class ModelBuilder:
 
     def activation(self, name, shape, dtype=np.int8, scale=None, zero_point=None) -> int:
         return self._tensor(name, shape, dtype, scale, zero_point)
+
+    def variable(self, name, shape, dtype=np.int8, scale=None, zero_point=None) -> int:
+        """A variable (state) tensor: an op's state kept between invocations (SVDF, LSTM), zero at reset."""
+        return self._tensor(name, shape, dtype, scale, zero_point, variable=True)
 
     def const(self, name, data: np.ndarray, scale=None, zero_point=None, axis: int = 0, int4: bool = False) -> int:
         """A constant; `int4`: an INT4 tensor of the values of `data` (in [-8, 7]), packed two per byte."""

@@ -422,12 +422,20 @@ class QuantizeReport:
     ranges: dict[str, tuple[float, float]]  # calibrated [lo, hi] per activation (before grouping)
 
 
+#: the stateful ops (state tensors, ir.Tensor.state) the quantizer leaves to the TFLite converter
+STATEFUL_OPS = {"svdf": "SVDF", "lstm": "an LSTM"}
+
+
 def _check_float(g: Graph) -> None:
     problems = []
     for op in g.ops:
         if op.type in ("quantize", "dequantize"):
             problems.append(f"{op.attrs.get('label', op.name)}: a {op.type.upper()} inside a float model "
                             "(a partly quantized model); edgec quantizes whole float models")
+        if op.type in STATEFUL_OPS:
+            problems.append(f"{op.attrs.get('label', op.name)}: edgec does not quantize {STATEFUL_OPS[op.type]} "
+                            "(its state and gate quantization) yet: build the float model as float32 (`--dtype "
+                            "float32`), or give edgec the int8 model from the TFLite converter")
     for name in g.inputs:
         if g.t(name).dtype != "float32":
             problems.append(f"model input {name} is {g.t(name).dtype}, the quantizer needs a float32 model")
@@ -490,7 +498,8 @@ def _calibrate_with_bar(g: Graph, samples: list[list[np.ndarray]]) -> Calibratio
 
 def _copy(g: Graph) -> Graph:
     tensors = {n: Tensor(name=t.name, shape=tuple(t.shape), dtype=t.dtype, quant=t.quant,
-                         data=None if t.data is None else t.data.copy()) for n, t in g.tensors.items()}
+                         data=None if t.data is None else t.data.copy(), state=t.state)
+               for n, t in g.tensors.items()}
     ops = [Op(type=op.type, name=op.name, inputs=list(op.inputs), outputs=list(op.outputs), attrs=dict(op.attrs),
               params={}) for op in g.ops]
     return Graph(name=g.name, tensors=tensors, ops=ops, inputs=list(g.inputs), outputs=list(g.outputs),

@@ -31,7 +31,7 @@ import numpy as np
 
 from .c_text import display_text
 from .errors import ToolchainError
-from .ir import Graph, Tensor
+from .ir import DTYPES, Graph, Tensor
 from .ops import REGISTRY
 
 #: a reference run is given this long, plus PER_SAMPLE_TIMEOUT_S per sample, before it counts as hung
@@ -273,9 +273,18 @@ def _run_litert_in_process(model: Path, samples: list[list[np.ndarray]]) -> list
     return results
 
 
-def run_numpy(g: Graph, sample: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """edgec's own op references over the IR: every tensor's value for one sample."""
+def reset_state(g: Graph) -> dict[str, np.ndarray]:
+    """The state tensors (ir.Tensor.state) as `<prefix>_reset()` leaves them: the zero point (0 for float)."""
+    return {n: np.full(t.shape, t.zero_point, dtype=DTYPES[t.dtype]) for n, t in g.tensors.items() if t.state}
+
+
+def run_numpy(g: Graph, sample: list[np.ndarray],
+              state: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """edgec's own op references over the IR: every tensor's value for one sample (one invocation). A stateful
+    model's ops update their state tensors in place in `state` (from reset_state(g)): pass the same dict to the
+    invocations of one stream; None runs the sample from the reset state."""
     values: dict[str, np.ndarray] = {n: x.reshape(g.t(n).shape) for n, x in zip(g.inputs, sample)}
+    values.update(reset_state(g) if state is None else state)
     for op in g.ops:
         ins = [None if i is None else (g.t(i).data if g.t(i).is_const else values[i]) for i in op.inputs]
         for name, v in zip(op.outputs, REGISTRY[op.type].run_reference(op, g, ins)):

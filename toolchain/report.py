@@ -40,11 +40,12 @@ def make_report(g: Graph, plan: MemoryPlan, model: Path, board: str, version: st
                            # a training graph's update of its lowest trained layer has no output
                            output_shape=list(g.t(op.outputs[0]).shape) if op.outputs else []))
     weights = sum(t.nbytes for t in g.tensors.values() if t.is_const)
+    state = sum(t.nbytes for t in g.tensors.values() if t.state)  # outside the arena, kept between invocations
     return dict(edgec_version=version, model=str(model), model_sha256=model_sha, board=board,
                 macs=sum(layer["macs"] for layer in layers), arena_bytes=plan.arena_bytes, strategy=plan.strategy,
-                lower_bound_bytes=plan.lower_bound_bytes,
-                # host: the arena only; `edgec test --board` measures the stack (docs/boards.md)
-                peak_sram_bytes=plan.arena_bytes, io_in_arena=True,
+                lower_bound_bytes=plan.lower_bound_bytes, state_bytes=state,
+                # host: the arena and the state; `edgec test --board` measures the stack (docs/boards.md)
+                peak_sram_bytes=plan.arena_bytes + state, io_in_arena=True,
                 flash_bytes=None, weights_bytes=weights, patch=None, layers=layers)
 
 
@@ -85,6 +86,8 @@ def markdown(r: dict) -> str:
              f"- schedule: {printable(r.get('schedule_reason', 'layer by layer'), limit=2000)}",
              *([f"- TFLM arena on the same model: total {r['tflm_arena_bytes']['total']:,} B, non-persistent head "
                 f"{r['tflm_arena_bytes']['head']:,} B"] if r.get("tflm_arena_bytes") else []),
+             *([f"- state (SRAM outside the arena, kept between invocations; `_reset()` restarts it): "
+                f"{r['state_bytes']:,} B"] if r.get("state_bytes") else []),
              f"- weights (flash): {r['weights_bytes']:,} B", "",
              "| # | layer | op | MACs | weight B | live B | output shape | kernel |",
              "|---:|---|---|---:|---:|---:|---|---|"]

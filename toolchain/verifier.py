@@ -20,7 +20,7 @@ class IRError(Exception):
 def verify(g: Graph) -> Graph:
     """Check the invariants every stage relies on; returns the graph so stages can chain it."""
     problems = []
-    defined = set(g.inputs) | {n for n, t in g.tensors.items() if t.is_const}
+    defined = set(g.inputs) | {n for n, t in g.tensors.items() if t.is_const or t.state}
     for name in g.inputs + g.outputs:
         if name not in g.tensors:
             problems.append(f"graph input/output {name} has no tensor")
@@ -36,6 +36,8 @@ def verify(g: Graph) -> Graph:
         if t.dtype == "int4" and (t.data is None or t.data.dtype != np.int8 or (t.data.size and not (
                 -8 <= int(t.data.min()) and int(t.data.max()) <= 7))):
             problems.append(f"int4 tensor {name}: not a constant of int8-held values in [-8, 7] (ir.py)")
+        if t.state and (t.data is not None or name in g.inputs or name in g.outputs):
+            problems.append(f"state tensor {name}: holds data or is a graph input/output (ir.py)")
         if t.quant is not None and t.quant.scale.shape != t.quant.zero_point.shape:
             problems.append(f"tensor {name}: scale and zero point lengths differ")
     for op in g.ops:

@@ -62,7 +62,7 @@ class TfliteWriter:
             idx = self.b.const(name, np.asarray(t.data, dtype), scale=scale, zero_point=zp, axis=axis,
                                int4=t.dtype == "int4")
         else:
-            idx = self.b._tensor(name, t.shape, dtype, scale, zp, axis)
+            idx = self.b._tensor(name, t.shape, dtype, scale, zp, axis, variable=t.state)
         self.index[name] = idx
         return idx
 

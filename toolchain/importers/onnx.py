@@ -31,7 +31,7 @@ from pathlib import Path
 import onnx
 
 from ..ir import Graph
-from . import onnx_checks, onnx_conv, onnx_elementwise, onnx_passes, onnx_qdq, onnx_shape
+from . import onnx_checks, onnx_conv, onnx_elementwise, onnx_passes, onnx_qdq, onnx_recurrent, onnx_shape
 from .onnx_elementwise import binary, unary
 from .onnx_graph import Importer, OpImporter
 
@@ -52,6 +52,8 @@ IMPORTERS: dict[str, OpImporter] = {
     "GlobalMaxPool": onnx_conv.GlobalMaxPool,
     "ReduceMean": onnx_conv.ReduceMean,
     "BatchNormalization": onnx_conv.BatchNormalization,
+    # recurrent layers
+    "LSTM": onnx_recurrent.LSTM,
     # element-wise arithmetic and activations
     "Add": binary("add"),
     "Sub": binary("sub"),

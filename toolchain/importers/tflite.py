@@ -263,6 +263,54 @@ def TRANSPOSE_CONV(o, ctx):
 
 
 
+@tflite_op("svdf")
+def SVDF(o, ctx):
+    if o.asymmetricQuantizeInputs:
+        raise Unsupported("asymmetric_quantize_inputs (a hybrid float/int8 SVDF)")
+    act = ACTIVATION.get(o.fusedActivationFunction, str(o.fusedActivationFunction))
+    if act not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
+        raise Unsupported(f"fused activation {act} (supported: NONE, RELU, RELU6, RELU_N1_TO_1)")
+    if len(ctx.inputs) != 5 or min(ctx.inputs) < 0:
+        raise Unsupported(f"SVDF needs its five inputs (input, weights_feature, weights_time, bias, state); this "
+                          f"one has {sum(i >= 0 for i in ctx.inputs)} (TFLite Micro requires the bias too)")
+    return dict(rank=int(o.rank), activation=act)
+
+
+#: TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM inputs that only the LSTM variants TFLite Micro lacks use
+LSTM_VARIANT_INPUTS = {"peephole": (9, 10, 11), "projection": (16, 17), "layer-norm": (20, 21, 22, 23)}
+#: the 15 inputs of the IR op (ops/lstm.py): x, the 8 weights, the 4 biases, h, c
+LSTM_INPUTS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 13, 14, 15, 18, 19)
+
+
+@tflite_op("lstm")
+def UNIDIRECTIONAL_SEQUENCE_LSTM(o, ctx):
+    ins = ctx.inputs + [-1] * (24 - len(ctx.inputs))
+    if len(ctx.inputs) > 24:
+        raise Unsupported(f"malformed operator: {len(ctx.inputs)} inputs (an LSTM has 24)")
+    variants = [v for v, idx in LSTM_VARIANT_INPUTS.items() if any(ins[k] >= 0 for k in idx)]
+    if any(ins[k] < 0 for k in (1, 5, 12)):
+        variants.append("CIFG (coupled input and forget gates: no input gate)")
+    if variants:
+        raise Unsupported(f"a {', '.join(variants)} LSTM: TFLite Micro's LSTM (and edgec's) is the standard one "
+                          "only; peephole, projection, layer-norm and CIFG LSTMs are not supported")
+    if any(ins[k] < 0 for k in LSTM_INPUTS):
+        raise Unsupported("an input of the standard LSTM is missing (the input, 8 weights, 4 biases and the hidden "
+                          "and cell states are all required)")
+    if o.asymmetricQuantizeInputs:
+        raise Unsupported("asymmetric_quantize_inputs (a hybrid float/int8 LSTM)")
+    act = ACTIVATION.get(o.fusedActivationFunction, str(o.fusedActivationFunction))
+    if act != "TANH":
+        raise Unsupported(f"cell activation {act} (supported: TANH)")
+    if not o.cellClip >= 0:
+        raise Unsupported(f"cell_clip {o.cellClip} (it must be 0, no clip, or positive)")
+    x = ctx.reader.sg.tensors[ins[0]]
+    if o.timeMajor and x.shapeSignature is not None and len(x.shapeSignature) and x.shapeSignature[0] < 0:
+        raise Unsupported("a dynamic sequence length (the time-major input's first dimension is -1): edgec "
+                          "compiles static shapes; re-export the model with a fixed sequence length")
+    ctx.inputs = [ins[k] for k in LSTM_INPUTS]
+    return dict(time_major=bool(o.timeMajor), cell_clip=float(o.cellClip), activation=act)
+
+
 # ---- what an op function may read (the model itself: tflite_reader.Reader) -----------------------------------
 
 class _OpContext:

@@ -38,7 +38,10 @@ MAX_BYTES = INT32_MAX
 
 #: input positions an operator may leave absent (-1): the bias of the conv-like operators, RESHAPE's shape tensor
 OPTIONAL_INPUTS = {"CONV_2D": {2}, "DEPTHWISE_CONV_2D": {2}, "FULLY_CONNECTED": {2}, "TRANSPOSE_CONV": {3},
-                   "RESHAPE": {1}}
+                   "RESHAPE": {1},
+                   # the inputs of the LSTM variants (peephole, projection, layer norm, CIFG): the importer names
+                   # the variant when one is present (or CIFG's input gate absent)
+                   "UNIDIRECTIONAL_SEQUENCE_LSTM": {1, 5, 9, 10, 11, 12, 16, 17, 20, 21, 22, 23}}
 
 #: the rank each input (then each output) must have, for the operators whose kernels index by rank (None: any)
 RANKS: dict[str, tuple[tuple[int | None, ...], tuple[int | None, ...]]] = {
@@ -156,15 +159,35 @@ def check_ranks(r: Reader) -> list[str]:
     return problems
 
 
+#: the inputs of the stateful builtins that are state tensors (variable tensors persisting between invocations)
+STATE_INPUTS = {"SVDF": (4,), "UNIDIRECTIONAL_SEQUENCE_LSTM": (18, 19)}
+
+
 def check_variables(r: Reader) -> list[str]:
-    """Variable tensors (state kept across invocations, as an LSTM's) are refused: edgec has no stateful op. TFLite
+    """Variable tensors (state kept across invocations) are accepted only as the state input of a stateful op
+    (STATE_INPUTS: SVDF's state, an LSTM's h and c), read by that op alone. Anywhere else they are refused: TFLite
     Micro allocates a variable in its arena, ignores the buffer's data and resets it to the zero point, so a
     constant marked variable is not the constant its buffer holds there."""
+    uses: dict[int, list[tuple[str, int]]] = {}
+    for top in r.sg.operators or []:
+        code = r.op_code(top) if 0 <= top.opcodeIndex < len(r.model.operatorCodes or []) else "?"
+        for k, i in enumerate(top.inputs if top.inputs is not None else []):
+            uses.setdefault(int(i), []).append((code, k))
+        for i in top.outputs if top.outputs is not None else []:
+            uses.setdefault(int(i), []).append((code, -1))
+    io = {int(i) for i in [*(r.sg.inputs if r.sg.inputs is not None else []),
+                           *(r.sg.outputs if r.sg.outputs is not None else [])]}
     problems = []
     for i, t in enumerate(r.sg.tensors or []):
-        if t.isVariable:
-            problems.append(f"tensor {_name(r, i)}: is_variable is true (a state tensor: TFLite Micro ignores its "
-                            "buffer and starts it at the zero point); edgec supports no variable tensors")
+        if not t.isVariable:
+            continue
+        used = uses.get(i, [])
+        if len(used) == 1 and i not in io and used[0][1] in STATE_INPUTS.get(used[0][0], ()):
+            continue
+        problems.append(f"tensor {_name(r, i)}: is_variable is true (a state tensor: TFLite Micro ignores its "
+                        "buffer and starts it at the zero point); edgec supports variable tensors only as the "
+                        "state input of one SVDF or UNIDIRECTIONAL_SEQUENCE_LSTM (SVDF's input 4, the LSTM's "
+                        "inputs 18 and 19)")
     return problems
 
 

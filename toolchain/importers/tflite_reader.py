@@ -185,6 +185,8 @@ class Reader:
             if axis is not None and bias_quantization_quirk(list(shape), scale.size, axis):
                 axis = 0  # a 1-D bias whose quantized_dimension names its weights' axis
             quant = Quant(scale=scale, zero_point=zp, axis=axis)
+        if t.isVariable:  # a state tensor: TFLM starts it at its zero point and ignores any data in the file
+            return Tensor(name=name, shape=shape, dtype=dtype, quant=quant, state=True)
         return Tensor(name=name, shape=shape, dtype=dtype, quant=quant, data=self.tensor_data(idx))
 
     def op_code(self, op) -> str:
