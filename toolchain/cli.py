@@ -450,10 +450,12 @@ def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, devic
          max_mac_overhead, kernels, calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape,
          weight_bits, int4_layers, as_json):
     """Build MODEL, run it on test vectors (host, emulated board, or the real board with --device) and compare every
-    output with TFLite Micro (and LiteRT); a model edgec quantized is also judged against the float model."""
+    output with TFLite Micro (and LiteRT); a model edgec quantized is also judged against the float model. MODEL may
+    be an `edgec train` folder: its model_trained.tflite is tested."""
     from . import validate
     from .compare import table
 
+    model = trained_model(model)
     stages = Stages(as_json)
 
     def go():
@@ -482,6 +484,15 @@ def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, devic
         err.print(f"PASS: {_verdict(r)} on {r.samples} samples", markup=False, soft_wrap=True)
 
     run_guarded(go, ctx.obj["debug"], stages, as_json)
+
+
+def trained_model(model: Path) -> Path:
+    """`edgec test FOLDER` of an `edgec train` folder tests the adapted model it holds (model_trained.tflite)."""
+    from .train.command import TRAINED_TFLITE
+
+    if model.is_dir() and (model / TRAINED_TFLITE).is_file():
+        return model / TRAINED_TFLITE
+    return model
 
 
 def _verdict(r) -> str:

@@ -219,7 +219,7 @@ def test_cli_train_on_host(tmp_path, shared_models):
     assert (out / "model_trained.tflite").is_file() and (out / "trained_params.npz").is_file()
     assert json.loads((out / "report.json").read_text())["training"]["steps"] == 48
     # the exported model is an int8 model edgec and TFLM run bit-exact
-    check = edgec("test", out / "model_trained.tflite", "--inputs", tmp_path / "eval.npz", "--out", tmp_path / "t")
+    check = edgec("test", out, "--inputs", tmp_path / "eval.npz", "--out", tmp_path / "t")  # the folder's model
     assert check.returncode == 0, check.stderr
     assert "0 LSB" in check.stderr
 
