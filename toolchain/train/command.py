@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import cortexm, host, outdir, reference
 from ..board import get_board
-from ..budget import Schedule
+from ..budget import Schedule, arena_budget
 from ..codegen import emit_c
 from ..data import TestData, load_test_data, model_inputs
 from ..driver import Step, compile_model, quiet, search_patch_schedule
@@ -43,7 +43,8 @@ LOSS_CURVE_POINTS = 200
 #: training steps the numpy reference recomputes to check the C (each costs a numpy forward and backward)
 CHECKED_STEPS = 8
 #: the MAC overhead a patch-based first stage may cost (edgec build's default cap): the frozen first layers of a
-#: training step run per spatial patch when that lowers the arena (MCUNetV2's patch-based inference, memory.md)
+#: training step run per spatial patch when layer by layer does not fit the SRAM budget (MCUNetV2's patch-based
+#: inference, memory.md)
 PATCH_MAC_OVERHEAD = 0.20
 #: training steps run with per-layer instruction markers on an emulated board (instructions per step)
 MEASURED_STEPS = 2
@@ -114,10 +115,14 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
             start_from(tg, resumed, resume)  # type: ignore[arg-type]
         step("plan memory (forward, saved tensors, gradients)")
         plan = plan_memory(tg)
-        step("search patch-based schedules for the frozen first layers")
-        patched = search_patch_schedule(tg, PATCH_MAC_OVERHEAD, plan)
-        if patched is not None and patched[1].arena_bytes < plan.arena_bytes:
-            tg, plan = patched  # the same ops (marked attrs["patch"]): the numpy reference runs them whole
+        budget, _ = arena_budget(target, sram_budget)
+        if budget is not None and memory_per_phase(tg, plan)["total_bytes"] > budget:
+            # as edgec build: the frozen first layers run per spatial patch only when layer by layer does not fit
+            # (a patch stage repeats its halos and runs the portable region kernels: it costs instructions)
+            step("search patch-based schedules for the frozen first layers")
+            patched = search_patch_schedule(tg, PATCH_MAC_OVERHEAD, plan)
+            if patched is not None and patched[1].arena_bytes < plan.arena_bytes:
+                tg, plan = patched  # the same ops (marked attrs["patch"]): the numpy reference runs them whole
         memory = memory_per_phase(tg, plan)
         check_training_budget(memory, target, sram_budget, tg, plan)
         step("emit C")
