@@ -16,8 +16,8 @@ of the input channels of the 3x3 conv before it, the head):
         output clamped, edgec's rule), autograd backward, QAS updates of the stored integers rounded to nearest
     (e) fp32 PyTorch, scheme S: the int8 weights dequantized into a float ResNet-8 (TF SAME padding), the same
         slices trained with SGD          (f) fp32 PyTorch, full fine-tuning
-also the int8 reference of head / bias / last:2 / last:3 (the LR the edgec C arms use: see below), and edgec C of
-last:2 / last:3.
+also the int8 reference of head and bias (the LR the edgec C arms use: see below). last:2 / last:3 can be measured
+on the board (--board-schemes last:2 last:3).
 
 Learning rates: a grid on seed 0 per PyTorch arm, chosen by accuracy on the 1,000 held-back training digits;
 edgec's C arms use the LR its PyTorch int8 reference chose for the same scheme (the C is the same maths: a C grid
@@ -27,7 +27,7 @@ The C runs on the host (the same generated C as the board: tests/host/test_train
 and this bench checks the board's first losses equal the host's); the emulated NUCLEO-F746ZG (QEMU) measures peak
 SRAM, flash and instructions per step for each edgec scheme (20 samples). Timings are reported, never asserted.
 
-    .venv/bin/python bench/train.py [--out bench/results/train.md] [--epochs 1] [--no-rounding] [--quick]
+    .venv/bin/python bench/train.py [--out bench/results/train.md] [--epochs 1] [--rounding] [--quick]
 """
 
 from __future__ import annotations
