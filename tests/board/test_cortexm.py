@@ -83,7 +83,9 @@ def test_linker_script_uses_the_board_sizes_at_the_emulator_addresses():
 
 
 def _build(shared_models: Path, tmp: Path, name: str):
-    return driver.build(shared_models / name, tmp / Path(name).stem)
+    # the portable kernels: these tests cross-build one host folder for many cores (a host build's own
+    # kernels are x86 ones: int16 weight copies, stack buffers)
+    return driver.build(shared_models / name, tmp / Path(name).stem, kernels="portable")
 
 
 @needs_tools
@@ -141,7 +143,7 @@ def test_icount_systick_fallback_agrees_with_the_plugin(shared_models, tmp_path)
 def test_model_too_large_for_flash_is_a_budget_error(tmp_path):
     model = tmp_path / "big.tflite"
     model.write_bytes(wide_fc(1000, 700))  # 700 KB of weights; nucleo_f411re has 512 KB flash
-    b = driver.build(model, tmp_path / "out")
+    b = driver.build(model, tmp_path / "out", kernels="portable")
     with pytest.raises(BudgetError) as e:
         cortexm.cross_build(b.out, b.sources, "nucleo_f411re")
     assert e.value.code == EXIT_BUDGET
@@ -155,7 +157,7 @@ def test_model_too_large_for_flash_is_a_budget_error(tmp_path):
 def test_model_too_large_for_sram_is_a_budget_error(tmp_path):
     # a 160x160x8 activation: 200 KB arena > nucleo_f411re's 128 KB SRAM
     (tmp_path / "act.tflite").write_bytes(big_activation_conv())
-    b = driver.build(tmp_path / "act.tflite", tmp_path / "out")
+    b = driver.build(tmp_path / "act.tflite", tmp_path / "out", kernels="portable")
     with pytest.raises(BudgetError) as e:
         cortexm.cross_build(b.out, b.sources, "nucleo_f411re")
     assert "region SRAM" in e.value.message and "budget 131,072 B" in e.value.message, e.value.message

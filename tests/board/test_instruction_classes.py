@@ -55,7 +55,7 @@ def _objdump_class(mnemonic: str, operands: str) -> str:
 def test_instruction_classes_and_cycle_estimate_on_m4(tmp_path):
     model = tmp_path / "conv_dw_pool_fc.tflite"
     model.write_bytes(conv_dw_pool_fc())
-    b = driver.build(model, tmp_path / "out")
+    b = driver.build(model, tmp_path / "out", kernels="portable")  # cross-built for the M4 below
     xs = random_inputs(b.graph, 2, seed=0)
     m = cortexm.measure(b.out, b.sources, M4_BOARD, xs, graph=b.graph, per_layer=True)
     assert m["instruction_method"] == "qemu-tcg-plugin"
@@ -89,7 +89,7 @@ def test_plugin_decoder_agrees_with_objdump(tmp_path):
     every instruction QEMU translated (listing=on prints one line per translated instruction)."""
     model = tmp_path / "conv_dw_pool_fc.tflite"
     model.write_bytes(conv_dw_pool_fc())
-    b = driver.build(model, tmp_path / "out")
+    b = driver.build(model, tmp_path / "out", kernels="portable")  # cross-built for the M4 below
     elf = cortexm.cross_build(b.out, b.sources, M4_BOARD, graph=b.graph, emulated=True, elf_name="emulated.elf")
     run = cortexm.run_firmware(elf, M4_BOARD, random_inputs(b.graph, 1, seed=0),
                                plugin=f"{cortexm.plugin_path()},listing=on")
