@@ -572,15 +572,23 @@ def _print_layers(rows: list[dict]) -> None:
               help="--scheme auto: seconds the gain runs may take (candidates left unmeasured are not chosen).")
 @click.option("--search-samples", type=click.IntRange(2), default=256, show_default=True,
               help="--scheme auto: samples of --data the gains are measured on (half trains, half is held back).")
+@click.option("--calib", type=click.Path(path_type=Path),
+              help="Calibration data for a float model (.npz / .npy / image folder): quantized to int8 first.")
+@click.option("--calib-method", type=click.Choice(["minmax", "percentile", "mse", "kl"]), default="minmax",
+              show_default=True, help="How activation ranges are chosen from the calibration data.")
+@click.option("--input-shape", "input_shape", multiple=True, callback=_input_shapes,
+              help="Fix a dynamic ONNX input: NAME=1,3,32,32 (repeatable).")
 @click.option("--resume", type=click.Path(path_type=Path),
               help="Start from the trained parameters of an earlier edgec train folder (same model and scheme).")
 @click.option("--device", is_flag=True, help="Train on the real board over pyOCD instead of the emulator.")
 @click.option("--json", "as_json", is_flag=True, help="Print the training report (report.json) on stdout.")
 @click.pass_context
 def train(ctx, model, data, eval_data, board, out, scheme, classes, epochs, samples, lr, rounding, momentum,
-          weight_mode, seed, sram_budget, search_time, search_samples, resume, device, as_json):
+          weight_mode, seed, sram_budget, search_time, search_samples, calib, calib_method, input_shape, resume,
+          device, as_json):
     """Compile a training step for MODEL (forward int8, backward float32, sparse update: docs/training.md), run it
     on the training data on the host or an emulated board, check it against the numpy reference, report."""
+    from .driver import Conversion
     from .train.command import train as run_training
     from .train.graph import TrainingOptions
     from .train.search import SearchOptions
@@ -592,10 +600,12 @@ def train(ctx, model, data, eval_data, board, out, scheme, classes, epochs, samp
                                   weights=weight_mode)
         target = out or Path("build") / f"{_default_out(model).name}_train"
         search = SearchOptions(samples=search_samples, time_s=search_time)
+        conversion = Conversion(calib=calib, calib_method=calib_method, input_shapes=input_shape,
+                                progress=not as_json)
         with stages as step:
             r = run_training(model, target, data, board, scheme_text=scheme, epochs=epochs, options=options,
                              eval_path=eval_data, samples=samples, sram_budget=sram_budget, search=search,
-                             resume=resume, device=device, step=step)
+                             resume=resume, device=device, conversion=conversion, step=step)
         t = r.report["training"]
         if as_json:
             click.echo(json.dumps(r.report))

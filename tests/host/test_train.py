@@ -181,14 +181,47 @@ def test_bad_optimizer_options(tmp_path, options, needle):
         training_graph(model, "last:2", **options)
 
 
-def test_scheme_through_a_max_pool_is_refused(tmp_path):
+@pytest.mark.parametrize("rounding", ["nearest", "stochastic"])
+def test_max_and_average_pool_gradients_c_equals_numpy(tmp_path, rounding):
+    """conv 3x3/2 -> depthwise -> MAX_POOL 2x2/2 -> AVERAGE_POOL 3x3 -> FC with every bias trained: the gradient
+    crosses a max pool (to the first tap at the maximum) and a windowed average pool."""
     model = tmp_path / "net.tflite"
     model.write_bytes(conv_dw_pool_fc())
+    _, tg = training_graph(model, "bias", lr=0.5, rounding=rounding, seed=2, classes=4)
+    assert {"max_pool2d_backward", "mean_backward"} <= {op.type for op in tg.ops}
+    rng = np.random.default_rng(4)
+    records = [[rng.integers(-128, 128, (1, 12, 12, 3)).astype(np.int8), np.array([k % 4], np.int32)]
+               for k in range(5)]
+    run_c_and_numpy(tmp_path, tg, records)
+
+
+def test_scheme_through_an_op_without_a_gradient_rule_is_refused(tmp_path):
+    from edgec.errors import TrainingError
+    from edgec.modelbuilder import ModelBuilder
+
+    rng = np.random.default_rng(0)
+    b = ModelBuilder()
+    x = b.input("x", (1, 6, 6, 3), scale=0.02, zero_point=0)
+    w = b.const("w", rng.integers(-127, 128, (4, 3, 3, 3), dtype=np.int8), scale=np.full(4, 0.01, np.float32),
+                zero_point=np.zeros(4, np.int64), axis=0)
+    bias = b.const("b", np.zeros(4, np.int32), scale=np.full(4, 0.0002, np.float32), zero_point=np.zeros(4, np.int64))
+    c = b.activation("c", (1, 6, 6, 4), scale=0.05, zero_point=0)
+    b.op("CONV_2D", [x, w, bias], [c], "Conv2DOptions", padding=0, strideH=1, strideW=1, dilationHFactor=1,
+         dilationWFactor=1, fusedActivationFunction=0)
+    s = b.activation("s", (1, 6, 6, 4), scale=1 / 256, zero_point=-128)
+    b.op("LOGISTIC", [c], [s])
+    flat = b.activation("flat", (1, 144), scale=1 / 256, zero_point=-128)
+    b.op("RESHAPE", [s, b.const("shape", np.asarray([1, 144], np.int32))], [flat])
+    w2 = b.const("w2", rng.integers(-127, 128, (3, 144), dtype=np.int8), scale=0.01, zero_point=0)
+    y = b.activation("y", (1, 3), scale=0.1, zero_point=0)
+    b.op("FULLY_CONNECTED", [flat, w2, b.const("b2", np.zeros(3, np.int32), scale=0.01 / 256, zero_point=0)], [y],
+         "FullyConnectedOptions", fusedActivationFunction=0)
+    b.output(y)
+    model = tmp_path / "net.tflite"
+    model.write_bytes(b.build())
     g = compile_model(model, "host", patch=False).graph
     head, _ = find_head(g)
-    from edgec.errors import TrainingError
-
-    with pytest.raises(TrainingError, match="max_pool2d .* has no gradient rule yet"):
+    with pytest.raises(TrainingError, match="logistic .* has no gradient rule yet"):
         build_training_graph(g, parse_scheme("bias", g, head), TrainingOptions())
 
 
@@ -338,3 +371,19 @@ def test_device_without_a_probe(small):
     assert res.returncode == 4, res.stderr  # no probe here (or pyOCD missing): a toolchain error, no traceback
     assert "Traceback" not in res.stderr and ("probe" in res.stderr or "pyOCD" in res.stderr)
     assert not (tmp / "o").exists()
+
+
+def test_float_onnx_model_quantized_then_trained(tmp_path):
+    """The bundled float ONNX CNN, quantized from its calibration data (--calib) and trained with every bias: the
+    gradient crosses its max pool and its 2x2 average pool; the C equals the numpy reference (the command's own
+    check) and the adapted model runs bit-exact in TFLM."""
+    digits = Path(__file__).resolve().parents[2] / "examples" / "digits"
+    res = edgec("train", digits / "digits_cnn.onnx", "--calib", digits / "digits_calib.npz", "--data",
+                digits / "digits_test_float.npz", "--samples", "40", "--eval", digits / "digits_test_float.npz",
+                "--scheme", "bias", "--out", tmp_path / "t", "--json", timeout=600)
+    assert res.returncode == 0, res.stderr
+    t = json.loads(res.stdout)["training"]
+    assert t["numpy_check"]["passed"] and t["steps"] == 40 and t["eval_samples"] == 360
+    ops = {layer["op"] for layer in json.loads((tmp_path / "t" / "report.json").read_text())["layers"]}
+    assert {"avg_pool2d_backward", "max_pool2d_backward", "conv2d_backward"} <= ops
+    assert t["tflm_eval_accuracy"] > 0.5

@@ -40,7 +40,7 @@ class _Pool2D(Operator):
     # TFLite's pooling kernels take one quantization for input and output (same_in_out_quant)
     quantization = Quantization(output="same_as_input")
     not_exportable = None
-    backward: GradientRule | None = None  # AVERAGE_POOL_2D defines its rule (a global pool); MAX_POOL_2D none yet
+    backward: GradientRule | None = None  # AVERAGE_POOL_2D and MAX_POOL_2D define their rules
     builtin = ""  # AVERAGE_POOL_2D or MAX_POOL_2D
 
     def window_size(self, op, g):
@@ -120,19 +120,24 @@ class AvgPool2D(_Pool2D):
     builtin = "AVERAGE_POOL_2D"
 
     def backward(self, op, g, b):
-        """Real units: a window covering the whole input (a global average, ResNet's and DS-CNN's pooling) is
-        a mean over H and W after the fused activation's clamp: the clamp's mask, then MEAN_BACKWARD. Smaller
-        windows: no rule yet."""
-        from ..errors import TrainingError
+        """Real units: y = the mean of the window's taps inside the input, after the fused activation's clamp.
+        The clamp's mask, then: a window covering the whole input (ResNet's and DS-CNN's global pooling) is a mean
+        over H and W (MEAN_BACKWARD); any other window AVG_POOL2D_BACKWARD, which hands each output's gradient,
+        divided by its count of inside taps, to those taps."""
         from .clamp_mask import masked_gradient
         from .mean import global_pool_gradient
 
         x, y = g.t(op.inputs[0]).shape, g.t(op.outputs[0]).shape
-        if y[1:3] != (1, 1) or op.attrs["filter_h"] < x[1] or op.attrs["filter_w"] < x[2]:
-            raise TrainingError(f"AVERAGE_POOL_2D (node {op.name!r}): gradients are implemented for a global "
-                                f"average pool only (window {op.attrs['filter_h']}x{op.attrs['filter_w']} on "
-                                f"{x[1]}x{x[2]})")
-        global_pool_gradient(op, g, b, masked_gradient(b, op.outputs[0]))
+        if not b.needs_grad(op.inputs[0]):
+            return
+        grad = masked_gradient(b, op.outputs[0])
+        if y[1:3] == (1, 1) and op.attrs["filter_h"] >= x[1] and op.attrs["filter_w"] >= x[2]:
+            global_pool_gradient(op, g, b, grad)
+            return
+        gx = b.grad_tensor_for(op.inputs[0])
+        b.add_op("avg_pool2d_backward", [grad], [gx], {k: op.attrs[k] for k in (
+            "filter_h", "filter_w", "stride_h", "stride_w", "padding")} | {"forward_output_shape": list(y)})
+        b.add_grad(op.inputs[0], gx)
 
     def reference(self, op, g, inputs):
         x = inputs[0]
@@ -152,10 +157,147 @@ class AvgPool2D(_Pool2D):
 
 
 @register
+class AvgPool2DBackward(Operator):
+    """AVG_POOL2D_BACKWARD (training graphs): for every output (n, oy, ox) in row-major order, every tap (ky, kx)
+    inside the input in row-major order, and every channel c:
+        g_x[n, iy, ix, c] += g_y[n, oy, ox, c] * inv_count[oy, ox]     inv_count = float32(1 / inside taps)
+    g_x starts at 0.0f; float32 operations in that order (numpy and C agree bit for bit)."""
+
+    type = "avg_pool2d_backward"
+    kernel = "avg_pool2d_backward_f32"
+    kernel_f32 = "avg_pool2d_backward_f32"
+    constraints: list = []
+
+    fuses_activation = False
+    patch_kind = None
+    quantization = Quantization()
+    not_exportable = "a training-graph op (edgec train): it has no TFLite form"
+    backward = None
+
+    def _taps(self, op, g) -> tuple[int, int, np.ndarray, np.ndarray]:
+        """(pad_top, pad_left, inside-tap counts [oh, ow], their float32 reciprocals) of the forward window."""
+        from .window import pad_before
+
+        a = op.attrs
+        _, h, w, _ = g.t(op.outputs[0]).shape
+        _, oh, ow, _ = a["forward_output_shape"]
+        top = pad_before(h, oh, a["filter_h"], a["stride_h"], 1)
+        left = pad_before(w, ow, a["filter_w"], a["stride_w"], 1)
+        ys = np.arange(oh)[:, None] * a["stride_h"] - top + np.arange(a["filter_h"])[None, :]
+        xs = np.arange(ow)[:, None] * a["stride_w"] - left + np.arange(a["filter_w"])[None, :]
+        counts = ((ys >= 0) & (ys < h)).sum(1)[:, None] * ((xs >= 0) & (xs < w)).sum(1)[None, :]
+        return top, left, counts, (1.0 / np.maximum(counts, 1)).astype(np.float32)
+
+    def prepare(self, op, g):
+        top, left, _, inv = self._taps(op, g)
+        op.params.update(pad_top=top, pad_left=left, inv_count=inv)
+
+    prepare_f32 = prepare
+
+    def reference(self, op, g, inputs):
+        f = np.float32
+        a, p = op.attrs, op.params
+        n, h, w, c = g.t(op.outputs[0]).shape
+        gy = np.asarray(inputs[0], f)
+        gx = np.zeros((n, h, w, c), f)
+        inv = np.asarray(p["inv_count"], f)
+        for oy in range(gy.shape[1]):
+            for ox in range(gy.shape[2]):
+                term = (gy[:, oy, ox, :] * inv[oy, ox]).astype(f)
+                for ky in range(a["filter_h"]):
+                    iy = oy * a["stride_h"] - p["pad_top"] + ky
+                    if not 0 <= iy < h:
+                        continue
+                    for kx in range(a["filter_w"]):
+                        ix = ox * a["stride_w"] - p["pad_left"] + kx
+                        if 0 <= ix < w:
+                            gx[:, iy, ix, :] = (gx[:, iy, ix, :] + term).astype(f)
+        return [gx]
+
+    reference_f32 = reference
+
+    def emit(self, op, g, ctx):
+        a, p = op.attrs, op.params
+        n, h, w, c = g.t(op.outputs[0]).shape
+        _, oh, ow, _ = a["forward_output_shape"]
+        fields = dict(batches=n, in_h=h, in_w=w, channels=c, out_h=oh, out_w=ow, filter_h=a["filter_h"],
+                      filter_w=a["filter_w"], stride_h=a["stride_h"], stride_w=a["stride_w"], pad_top=p["pad_top"],
+                      pad_left=p["pad_left"], inv_count=ctx.const_array(op, "inv_count", p["inv_count"], "float"))
+        params = ctx.params_struct(op, "edgec_avg_pool2d_backward_params", fields)
+        return f"edgec_avg_pool2d_backward_f32(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+
+    emit_f32 = emit
+
+
+@register
+class MaxPool2DBackward(AvgPool2DBackward):
+    """MAX_POOL2D_BACKWARD (training graphs): inputs g_y and the saved int8 input x. For every output (n, oy, ox)
+    and channel c, the first tap (ky, kx) in row-major order inside the input whose x equals the window's maximum
+    receives g_y: g_x[n, iy, ix, c] += g_y[n, oy, ox, c] (outputs in row-major order; g_x starts at 0.0f)."""
+
+    type = "max_pool2d_backward"
+    kernel = "max_pool2d_backward_f32"
+    kernel_f32 = "max_pool2d_backward_f32"
+
+    def kernels_for(self, op, g):
+        return [self.kernel, "avg_pool2d_backward_f32"]  # its header holds the parameter struct both use
+
+    def reference(self, op, g, inputs):
+        f = np.float32
+        a, p = op.attrs, op.params
+        n, h, w, c = g.t(op.outputs[0]).shape
+        gy, x = np.asarray(inputs[0], f), np.asarray(inputs[1]).astype(np.int32)
+        gx = np.zeros((n, h, w, c), f)
+        for oy in range(gy.shape[1]):
+            for ox in range(gy.shape[2]):
+                taps = [(iy, ix) for iy in range(oy * a["stride_h"] - p["pad_top"],
+                                                 oy * a["stride_h"] - p["pad_top"] + a["filter_h"])
+                        for ix in range(ox * a["stride_w"] - p["pad_left"],
+                                        ox * a["stride_w"] - p["pad_left"] + a["filter_w"])
+                        if 0 <= iy < h and 0 <= ix < w]
+                window = np.stack([x[:, iy, ix, :] for iy, ix in taps])  # [taps, n, c]
+                first = np.argmax(window == window.max(axis=0), axis=0)  # the first tap at the maximum
+                for k, (iy, ix) in enumerate(taps):
+                    hit = first == k
+                    gx[:, iy, ix, :] = np.where(hit, (gx[:, iy, ix, :] + gy[:, oy, ox, :]).astype(f), gx[:, iy, ix, :])
+        return [gx]
+
+    reference_f32 = reference
+
+    def emit(self, op, g, ctx):
+        a, p = op.attrs, op.params
+        n, h, w, c = g.t(op.outputs[0]).shape
+        _, oh, ow, _ = a["forward_output_shape"]
+        fields = dict(batches=n, in_h=h, in_w=w, channels=c, out_h=oh, out_w=ow, filter_h=a["filter_h"],
+                      filter_w=a["filter_w"], stride_h=a["stride_h"], stride_w=a["stride_w"], pad_top=p["pad_top"],
+                      pad_left=p["pad_left"], inv_count="NULL")
+        params = ctx.params_struct(op, "edgec_avg_pool2d_backward_params", fields)
+        return (f"edgec_max_pool2d_backward_f32(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, "
+                f"{ctx.ptr(op.outputs[0])});")
+
+    emit_f32 = emit
+
+
+@register
 class MaxPool2D(_Pool2D):
     type = "max_pool2d"
     c_function = "edgec_max_pool2d_s8"
     builtin = "MAX_POOL_2D"
+
+    def backward(self, op, g, b):
+        """Real units: y = the largest tap inside the window (then the fused activation's clamp): the clamp's mask,
+        then MAX_POOL2D_BACKWARD hands each output's gradient to the first tap (row-major) holding the window's
+        maximum, as PyTorch's max pooling does; it reads the saved int8 input."""
+        from .clamp_mask import masked_gradient
+
+        x, y = op.inputs[0], op.outputs[0]
+        if not b.needs_grad(x):
+            return
+        gx = b.grad_tensor_for(x)
+        b.add_op("max_pool2d_backward", [masked_gradient(b, y), x], [gx], {k: op.attrs[k] for k in (
+            "filter_h", "filter_w", "stride_h", "stride_w", "padding")} | {
+            "forward_output_shape": list(g.t(y).shape)})
+        b.add_grad(x, gx)
 
     def reference(self, op, g, inputs):
         x = inputs[0]

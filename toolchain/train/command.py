@@ -22,7 +22,7 @@ from ..board import get_board
 from ..budget import Schedule, arena_budget
 from ..codegen import emit_c
 from ..data import TestData, load_test_data, model_inputs
-from ..driver import Step, compile_model, quiet, search_patch_schedule
+from ..driver import Conversion, Step, compile_model, quiet, search_patch_schedule
 from ..errors import InputError, TrainingError, ValidationError
 from ..importers import import_model
 from ..ir import Graph
@@ -75,9 +75,12 @@ def load_training_data(path: Path, source: Graph, classes: int | None, what: str
 def train(model: Path, out: Path, data_path: Path, board: str = "host", *, scheme_text: str = "last:2",
           epochs: int = 1, options: TrainingOptions | None = None, eval_path: Path | None = None,
           samples: int | None = None, sram_budget: int | None = None, search: SearchOptions | None = None,
-          resume: Path | None = None, device: bool = False, step: Step = quiet) -> TrainResult:
+          resume: Path | None = None, device: bool = False, conversion: Conversion | None = None,
+          step: Step = quiet) -> TrainResult:
     """`resume`: an earlier `edgec train` folder whose trained parameters (trained_params.npz) this run starts
-    from (the same model and scheme). `device`: run on the real board over pyOCD instead of the emulator."""
+    from (the same model and scheme). `device`: run on the real board over pyOCD instead of the emulator.
+    `conversion`: how a float model becomes int8 first (--calib, as edgec build; float32 training graphs are not
+    supported: the forward pass is the int8 inference graph)."""
     options = options or TrainingOptions()
     target = get_board(board)
     if target.is_cortexm and not target.fpu:
@@ -90,11 +93,12 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
                          "the real board with --device")
     resumed = load_resume(resume) if resume is not None else None
     step(f"read the training data {data_path}")
-    source = verify(import_model(model))
+    conv = conversion or Conversion()
+    source = verify(import_model(model, input_shapes=conv.input_shapes))
     data = load_training_data(data_path, source, options.classes)
     evaluation = load_training_data(eval_path, source, options.classes, "--eval") if eval_path else None
     with outdir.staged(out) as staging:
-        s = compile_model(model, board, step, patch=False)
+        s = compile_model(model, board, step, patch=False, conversion=conv)
         g = s.graph
         head, _ = find_head(g)
         classes = options.classes or g.t(head.inputs[1]).shape[0]

@@ -1,0 +1,18 @@
+/* max_pool2d_backward_f32.h - the gradient of a max pool (training graphs).
+ *
+ *     for every output (n, oy, ox) and channel c: the first tap (ky, kx), row-major, inside the input whose saved
+ *     int8 value equals the window's maximum gets g_x[n, iy, ix, c] += g_y[n, oy, ox, c]
+ *
+ * Cost: two passes over each window's taps (find the maximum, then the first tap holding it) per output element.
+ */
+#ifndef EDGEC_MAX_POOL2D_BACKWARD_F32_H
+#define EDGEC_MAX_POOL2D_BACKWARD_F32_H
+
+#include <stdint.h>
+
+#include "avg_pool2d_backward_f32.h" /* edgec_avg_pool2d_backward_params: the same geometry (inv_count unused) */
+
+void edgec_max_pool2d_backward_f32(const edgec_avg_pool2d_backward_params *p, const float *g_y, const int8_t *x,
+                                   float *g_x);
+
+#endif
