@@ -32,7 +32,7 @@ from ..verifier import verify
 from .export import write_trained_tflite
 from .graph import TrainingOptions, build_training_graph, find_head
 from .memory import check_training_budget, memory_per_phase
-from .run import TrainState, infer, split_training_outputs, train_step
+from .run import TrainState, split_training_outputs, train_step
 from .scheme import parse_scheme
 from .search import SearchOptions, auto_scheme
 
@@ -269,9 +269,3 @@ def training_report(tg: Graph, plan, scheme_text: str, epochs: int, options: Tra
                       instructions_backward=(measured["instructions_per_inference"] - forward) if forward else None,
                       layer_instructions=layers, stack_bytes=measured.get("stack_bytes"))
     return dict(training=report)
-
-
-def evaluate_numpy(tg: Graph, params: dict, xs: list[np.ndarray]) -> np.ndarray:
-    """Logits of the trained parameters in the numpy reference (for tests and benchmarks)."""
-    state = TrainState(params=params, rng=np.array([1], np.uint32))
-    return np.stack([infer(tg, state, x).reshape(-1) for x in xs])
