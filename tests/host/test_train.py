@@ -387,3 +387,42 @@ def test_float_onnx_model_quantized_then_trained(tmp_path):
     ops = {layer["op"] for layer in json.loads((tmp_path / "t" / "report.json").read_text())["layers"]}
     assert {"avg_pool2d_backward", "max_pool2d_backward", "conv2d_backward"} <= ops
     assert t["tflm_eval_accuracy"] > 0.5
+
+
+def test_pad_gradient_c_equals_numpy(tmp_path):
+    """conv -> PAD (explicit, as ONNX exports write it) -> conv VALID -> MEAN -> FC, every bias trained: the
+    gradient is cropped back through the PAD."""
+    from edgec.modelbuilder import ModelBuilder
+
+    rng = np.random.default_rng(1)
+    b = ModelBuilder()
+
+    def conv(name, src, cin, cout, side, out_side, scale_in, scale_out):
+        w = b.const(f"{name}_w", rng.integers(-127, 128, (cout, 3, 3, cin), dtype=np.int8),
+                    scale=np.full(cout, 0.01, np.float32), zero_point=np.zeros(cout, np.int64), axis=0)
+        bias = b.const(f"{name}_b", rng.integers(-300, 300, cout).astype(np.int32),
+                       scale=np.full(cout, scale_in * 0.01, np.float32), zero_point=np.zeros(cout, np.int64))
+        y = b.activation(name, (1, out_side, out_side, cout), scale=scale_out, zero_point=-128)
+        b.op("CONV_2D", [src, w, bias], [y], "Conv2DOptions", padding=1, strideH=1, strideW=1, dilationHFactor=1,
+             dilationWFactor=1, fusedActivationFunction=1)
+        return y
+
+    x = b.input("x", (1, 9, 9, 3), scale=0.02, zero_point=0)
+    c1 = conv("c1", x, 3, 5, 9, 7, 0.02, 0.04)
+    padded = b.activation("padded", (1, 9, 9, 5), scale=0.04, zero_point=-128)
+    b.op("PAD", [c1, b.const("pads", np.asarray([[0, 0], [1, 1], [1, 1], [0, 0]], np.int32))], [padded])
+    c2 = conv("c2", padded, 5, 6, 9, 7, 0.04, 0.05)
+    m = b.activation("m", (1, 6), scale=0.05, zero_point=-128)
+    b.op("MEAN", [c2, b.const("axes", np.asarray([1, 2], np.int32))], [m], "ReducerOptions", keepDims=False)
+    w = b.const("fc_w", rng.integers(-127, 128, (3, 6), dtype=np.int8), scale=0.01, zero_point=0)
+    y = b.activation("y", (1, 3), scale=0.1, zero_point=0)
+    b.op("FULLY_CONNECTED", [m, w, b.const("fc_b", np.zeros(3, np.int32), scale=0.0005, zero_point=0)], [y],
+         "FullyConnectedOptions", fusedActivationFunction=0)
+    b.output(y)
+    model = tmp_path / "net.tflite"
+    model.write_bytes(b.build())
+    _, tg = training_graph(model, "bias", lr=0.5, seed=1, classes=3)
+    assert "pad_backward" in {op.type for op in tg.ops}
+    records = [[rng.integers(-128, 128, (1, 9, 9, 3)).astype(np.int8), np.array([k % 3], np.int32)]
+               for k in range(4)]
+    run_c_and_numpy(tmp_path, tg, records)

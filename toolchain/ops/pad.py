@@ -49,6 +49,41 @@ def _extended(values: list[int], fill: int) -> list[int]:
 
 
 @register
+class PadBackward(Operator):
+    """PAD_BACKWARD (training graphs): g_x[n, h, w, c] = g_y[n + p_n, h + p_h, w + p_w, c + p_c] * factor (the
+    leading paddings p, factor = float32(s_y / s_x)); one float32 multiply per element."""
+
+    type = "pad_backward"
+    kernel = "pad_backward_f32"
+    kernel_f32 = "pad_backward_f32"
+    constraints: list = []
+
+    fuses_activation = False
+    patch_kind = None
+    quantization = Quantization()
+    not_exportable = "a training-graph op (edgec train): it has no TFLite form"
+    backward = None
+
+    def reference(self, op, g, inputs):
+        f = np.float32
+        gy = np.asarray(inputs[0], f)
+        n, h, w, c = g.t(op.outputs[0]).shape
+        (pn, _), (ph, _), (pw, _), (pc, _) = op.attrs["paddings"]
+        return [(gy[pn:pn + n, ph:ph + h, pw:pw + w, pc:pc + c] * f(op.attrs["factor"])).astype(f)]
+
+    reference_f32 = reference
+
+    def emit(self, op, g, ctx):
+        y = g.t(op.inputs[0]).shape
+        x = g.t(op.outputs[0]).shape
+        lead = [p[0] for p in op.attrs["paddings"]]
+        return (f"edgec_pad_backward_f32({c_list(x)}, {c_list(y)}, {c_list(lead)}, {op.attrs['factor']!r}f, "
+                f"{ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});").replace("{", "(const int32_t[]){")
+
+    emit_f32 = emit
+
+
+@register
 class Pad(Operator):
     type = "pad"
     kernel = "pad_s8"
@@ -58,7 +93,23 @@ class Pad(Operator):
     patch_kind = None  # a patch stage stops before a PAD (the padding is not folded into the windows)
     quantization = Quantization(output="same_as_input")
     not_exportable = None
-    backward = None  # no gradient rule yet
+
+    def backward(self, op, g, b):
+        """The input's bytes are copied unchanged, so in real units g_x is the crop of g_y at the input's place,
+        times s_y / s_x (1 when the two quantizations are equal, as TFLite writes them): PAD_BACKWARD. 4-D (NHWC)
+        inputs only."""
+        from ..errors import TrainingError
+
+        x = op.inputs[0]
+        if not b.needs_grad(x):
+            return
+        if len(g.t(x).shape) != 4:
+            raise TrainingError(f"PAD (node {op.name!r}): gradients are implemented for 4-D inputs only")
+        gx = b.grad_tensor_for(x)
+        b.add_op("pad_backward", [b.grad_of(op.outputs[0])], [gx], {
+            "paddings": [list(p) for p in op.attrs["paddings"]],
+            "factor": float(np.float32(g.t(op.outputs[0]).scale / g.t(x).scale))})
+        b.add_grad(x, gx)
 
     def export_tflite(self, op, g, w, ins):
         paddings = w.int32(f"{op.name}/paddings", np.asarray(op.attrs["paddings"], np.int32).reshape(-1, 2))
