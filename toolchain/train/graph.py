@@ -185,7 +185,8 @@ def build_training_graph(inference: Graph, scheme: Scheme, options: TrainingOpti
     dropped = {id(op) for op in tail}
     forward = [op for op in g.ops if id(op) not in dropped and op is not head]
     for op in forward:
-        op.attrs.pop("kernel_choice", None) if _reads_trained(op, scheme) else None
+        if scheme.layer(op).trained:  # the fast kernels fold the weights into compile-time constants a trained
+            op.attrs.pop("kernel_choice", None)  # weight makes stale: a trained layer runs the portable kernel
     features = head.inputs[0]
     assert features is not None
     classes, depth, init_w, init_b = _head_init(g, head, options)
@@ -258,12 +259,6 @@ def check_options(options: TrainingOptions) -> None:
 def _rule(op: Op, g: Graph):
     rule = REGISTRY[op.type].backward
     return rule if callable(rule) else None
-
-
-def _reads_trained(op: Op, scheme: Scheme) -> bool:
-    """A layer whose parameters are trained runs the portable kernel: the fast kernels fold weights into
-    compile-time constants that a trained weight would make stale."""
-    return scheme.layer(op).trained
 
 
 def _head_init(g: Graph, head: Op, options: TrainingOptions) -> tuple[int, int, np.ndarray, np.ndarray]:
