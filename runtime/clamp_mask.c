@@ -1,5 +1,7 @@
 #include "clamp_mask.h"
 
+#include "edgec_train.h" /* edgec_mask_bit */
+
 void edgec_clamp_mask(const edgec_clamp_mask_params *p, const int8_t *q, uint8_t *mask) {
     for (int32_t base = 0; base < p->size; base += 8) {
         uint32_t byte = 0;

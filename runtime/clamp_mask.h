@@ -21,7 +21,5 @@ void edgec_clamp_mask(const edgec_clamp_mask_params *p, const int8_t *q, uint8_t
 /* g_out[e] = mask bit e ? g[e] : 0 (the gradient through the clamp); g_out may be g */
 void edgec_apply_mask(int32_t size, const float *g, const uint8_t *mask, float *g_out);
 
-/* the mask bit of element e */
-static inline int32_t edgec_mask_bit(const uint8_t *mask, int32_t e) { return (mask[e >> 3] >> (e & 7)) & 1; }
 
 #endif

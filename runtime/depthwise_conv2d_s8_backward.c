@@ -17,15 +17,6 @@
  * recomputed instead of stored); G the same (a masked output's g_acc is +0.0 and is skipped: it changes no sum
  * that started at +0.0); per updated weight ~8 instructions (nearest) or ~16 (stochastic). */
 
-static int32_t mask_bit(const uint8_t *mask, int32_t e) { return (mask[e >> 3] >> (e & 7)) & 1; }
-
-/* the output coordinate that reads input coordinate `in` through tap k, or -1 */
-static int32_t output_of_tap(int32_t in, int32_t k, int32_t stride, int32_t dilation, int32_t pad, int32_t out) {
-    const int32_t t = in + pad - k * dilation;
-    if (t < 0 || t % stride != 0 || t / stride >= out) return -1;
-    return t / stride;
-}
-
 static void input_grad(const edgec_depthwise_conv2d_s8_backward_params *p, const float *grad_out,
                        const uint8_t *mask, float *grad_in) {
     const int32_t mult = p->depth_multiplier;
@@ -36,17 +27,19 @@ static void input_grad(const edgec_depthwise_conv2d_s8_backward_params *p, const
                 for (int32_t i = 0; i < p->in_c; i++) {
                     float acc = 0.0f;
                     for (int32_t ky = 0; ky < p->k_h; ky++) {
-                        const int32_t oy = output_of_tap(iy, ky, p->stride_h, p->dilation_h, p->pad_top, p->out_h);
+                        const int32_t oy =
+                            edgec_output_of_tap(iy, ky, p->stride_h, p->dilation_h, p->pad_top, p->out_h);
                         if (oy < 0) continue;
                         for (int32_t kx = 0; kx < p->k_w; kx++) {
                             const int32_t ox =
-                                output_of_tap(ix, kx, p->stride_w, p->dilation_w, p->pad_left, p->out_w);
+                                edgec_output_of_tap(ix, kx, p->stride_w, p->dilation_w, p->pad_left, p->out_w);
                             if (ox < 0) continue;
                             const int32_t e0 = ((n * p->out_h + oy) * p->out_w + ox) * p->out_c;
                             const int8_t *w = p->weights + (ky * p->k_w + kx) * p->out_c;
                             for (int32_t m = 0; m < mult; m++) {
                                 const int32_t o = i * mult + m;
-                                const float g = (mask_bit(mask, e0 + o) ? grad_out[e0 + o] : 0.0f) * p->acc_scale[o];
+                                const float g =
+                                    (edgec_mask_bit(mask, e0 + o) ? grad_out[e0 + o] : 0.0f) * p->acc_scale[o];
                                 acc += (float)w[o] * g;
                             }
                         }
@@ -70,7 +63,7 @@ static float weight_grad(const edgec_depthwise_conv2d_s8_backward_params *p, con
                 const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
                 if (ix < 0 || ix >= p->in_w) continue;
                 const int32_t e = ((n * p->out_h + oy) * p->out_w + ox) * p->out_c + o;
-                if (!mask_bit(mask, e)) continue;
+                if (!edgec_mask_bit(mask, e)) continue;
                 const int32_t xv = (int32_t)input[((n * p->in_h + iy) * p->in_w + ix) * p->in_c + c] + p->input_offset;
                 acc += (grad_out[e] * p->acc_scale[o]) * (float)xv;
             }
@@ -107,7 +100,7 @@ void edgec_depthwise_conv2d_s8_backward(const edgec_depthwise_conv2d_s8_backward
             float acc = 0.0f;
             for (int32_t q = 0; q < pixels; q++) {
                 const int32_t e = q * p->out_c + o;
-                if (mask_bit(mask, e)) acc += grad_out[e] * p->acc_scale[o];
+                if (edgec_mask_bit(mask, e)) acc += grad_out[e] * p->acc_scale[o];
             }
             float step = acc * p->coef_b[o];
             if (p->velocity_b) step = edgec_momentum(&p->velocity_b[o], p->momentum, step, 1073741824.0f);

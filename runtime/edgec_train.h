@@ -20,6 +20,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* the bit of element e in a clamp mask (runtime/clamp_mask.c writes them: byte e >> 3, bit e & 7) */
+static inline int32_t edgec_mask_bit(const uint8_t *mask, int32_t e) { return (mask[e >> 3] >> (e & 7)) & 1; }
+
+/* the output coordinate that reads input coordinate `in` through tap k of a sliding window, or -1 (the backward
+ * kernels of conv and depthwise walk the taps from the input side) */
+static inline int32_t edgec_output_of_tap(int32_t in, int32_t k, int32_t stride, int32_t dilation, int32_t pad,
+                                          int32_t out) {
+    const int32_t t = in + pad - k * dilation;
+    if (t < 0 || t % stride != 0 || t / stride >= out) return -1;
+    return t / stride;
+}
+
 static inline float edgec_clamp_step(float step, float limit) {
     if (!(step == step)) return 0.0f; /* NaN */
     return step < -limit ? -limit : (step > limit ? limit : step);

@@ -15,8 +15,6 @@
  * G one mask test, two multiplies and an add (a masked output's g_acc is +0.0 and is skipped: it changes no sum
  * that started at +0.0); per updated weight ~8 instructions (nearest) or ~16 (stochastic). */
 
-static int32_t mask_bit(const uint8_t *mask, int32_t e) { return (mask[e >> 3] >> (e & 7)) & 1; }
-
 void edgec_fully_connected_s8_backward(const edgec_fully_connected_s8_backward_params *p, const int8_t *input,
                                        const float *grad_out, const uint8_t *mask, int8_t *weights, int32_t *bias,
                                        float *grad_in, float *scratch, uint32_t *rng) {
@@ -24,7 +22,7 @@ void edgec_fully_connected_s8_backward(const edgec_fully_connected_s8_backward_p
         for (int32_t b = 0; b < p->batches; b++) {
             const int32_t e0 = b * p->out_c;
             for (int32_t o = 0; o < p->out_c; o++) {
-                scratch[o] = (mask_bit(mask, e0 + o) ? grad_out[e0 + o] : 0.0f) * p->acc_scale[o];
+                scratch[o] = (edgec_mask_bit(mask, e0 + o) ? grad_out[e0 + o] : 0.0f) * p->acc_scale[o];
             }
             for (int32_t i = 0; i < p->depth; i++) {
                 float acc = 0.0f;
@@ -42,7 +40,7 @@ void edgec_fully_connected_s8_backward(const edgec_fully_connected_s8_backward_p
                 float acc = 0.0f;
                 for (int32_t b = 0; b < p->batches; b++) {
                     const int32_t e = b * p->out_c + o;
-                    if (!mask_bit(mask, e)) continue;
+                    if (!edgec_mask_bit(mask, e)) continue;
                     const int32_t xv = (int32_t)input[b * p->depth + i] + p->input_offset;
                     acc += (grad_out[e] * p->acc_scale[o]) * (float)xv;
                 }
@@ -60,7 +58,7 @@ void edgec_fully_connected_s8_backward(const edgec_fully_connected_s8_backward_p
             float acc = 0.0f;
             for (int32_t b = 0; b < p->batches; b++) {
                 const int32_t e = b * p->out_c + o;
-                if (mask_bit(mask, e)) acc += grad_out[e] * p->acc_scale[o];
+                if (edgec_mask_bit(mask, e)) acc += grad_out[e] * p->acc_scale[o];
             }
             float step = acc * p->coef_b[o];
             if (p->velocity_b) step = edgec_momentum(&p->velocity_b[o], p->momentum, step, 1073741824.0f);
