@@ -54,6 +54,7 @@ IMPORTERS: dict[str, OpImporter] = {
     "BatchNormalization": onnx_conv.BatchNormalization,
     # recurrent layers
     "LSTM": onnx_recurrent.LSTM,
+    "GRU": onnx_recurrent.GRU,
     # element-wise arithmetic and activations
     "Add": binary("add"),
     "Sub": binary("sub"),
