@@ -363,11 +363,19 @@ def calibrate(g: Graph, samples: Iterable[list[np.ndarray]], total: int | None =
     names = [n for n in g.inputs if g.t(n).dtype == "float32"]
     names += [o for op in g.ops for o in op.outputs if g.t(o).dtype == "float32" and o not in pads]
     observers = {n: Observer() for n in names}
+    lstms = [op for op in g.ops if op.type == "lstm" and g.t(op.inputs[LSTM_C]).dtype == "float32"]
+    cells = {id(op): str(op.inputs[LSTM_C]) for op in lstms}
+    for op in lstms:  # the cell state: its int16 scale must cover every step's value, not only the last one's
+        observers[cells[id(op)]] = Observer()
     dropped: dict[str, int] = {}
     done = 0
     for sample in samples:
         values = run_numpy(g, sample)
+        for op in lstms:
+            observers[cells[id(op)]].update(_lstm_cells(g, op, values))
         for n, obs in observers.items():
+            if n in g.tensors and g.t(n).state:
+                continue  # observed above (h's range is the output's)
             v = np.asarray(values[n])
             with np.errstate(invalid="ignore"):
                 kept = np.isfinite(v) & (np.abs(v) < SENTINEL)
@@ -392,6 +400,54 @@ def calibrate(g: Graph, samples: Iterable[list[np.ndarray]], total: int | None =
                          "quantize; the float model overflows there (check its weights and biases, and the "
                          "calibration data)" + (f"; so do {len(empty) - 1} more tensors" if len(empty) > 1 else ""))
     return Calibration(observers, dropped)
+
+
+def _lstm_cells(g: Graph, op: Op, values: dict[str, np.ndarray]) -> np.ndarray:
+    """Every step's float cell state of one LSTM in one calibration run: the float step again from the reset
+    state (the run started there) on the op's input, keeping each step's c."""
+    inputs: list[np.ndarray | None] = [None if i is None else values[i] if i in values else g.t(i).data
+                                       for i in op.inputs]
+    inputs[LSTM_H] = np.zeros(g.t(op.inputs[LSTM_H]).shape, np.float32)
+    inputs[LSTM_C] = np.zeros(g.t(op.inputs[LSTM_C]).shape, np.float32)
+    cells: list[np.ndarray] = []
+    REGISTRY["lstm"].reference_f32(op, g, inputs, cells=cells)  # type: ignore[call-arg]
+    return np.concatenate([np.ravel(c) for c in cells]) if cells else np.zeros(0, np.float32)
+
+
+def lstm_cell_power(absmax: float) -> int:
+    """The cell state's int16 scale 2^p: the least power of two with 32767 * 2^p >= max |c| (as TFLite's converter
+    chooses it: a power-of-two scale covering the calibrated range), p in -31..0."""
+    if absmax <= 0:
+        return -31
+    return int(min(max(np.ceil(np.log2(absmax / 32767.0)), -31), 0))
+
+
+def _quantize_lstm(g: Graph, op: Op, cell_range: tuple[float, float]) -> None:
+    """TFLite's integer 8x8->16 LSTM (ops/lstm.py): the eight weights int8 per tensor, symmetric, zero point 0;
+    each gate's bias int32 at s_x * s_W (the input weights' scale: the bias joins the input product); h int8
+    sharing the output's quantization (the kernel writes h into the output unscaled); c int16 at 2^p, zero point 0
+    (lstm_cell_power of the calibrated max |c|). The gates themselves are fixed Q3.12 / Q0.15: nothing to
+    calibrate."""
+    x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+    assert x.quant is not None and y.quant is not None
+    for k in LSTM_WEIGHTS:
+        w = g.t(op.inputs[k])
+        assert w.data is not None
+        wq, s_w = quantize_weights(w.data, None)
+        w.data, w.dtype = wq, "int8"
+        w.quant = Quant(scale=s_w, zero_point=np.zeros(1, np.int64))
+    for k in LSTM_BIASES:
+        b = g.t(op.inputs[k])
+        assert b.data is not None
+        s_w = g.t(op.inputs[k - 8]).quant.scale  # type: ignore[union-attr]  # b_g <- W_g (inputs 1..4)
+        bq, s_b = quantize_bias(b.data, x.scale, s_w)
+        b.data, b.dtype = bq, "int32"
+        b.quant = Quant(scale=s_b, zero_point=np.zeros(1, np.int64))
+    h = g.t(op.inputs[LSTM_H])
+    h.dtype, h.quant = "int8", Quant(scale=y.quant.scale.copy(), zero_point=y.quant.zero_point.copy())
+    c = g.t(op.inputs[LSTM_C])
+    power = lstm_cell_power(max(abs(cell_range[0]), abs(cell_range[1])))
+    c.dtype, c.quant = "int16", Quant(scale=np.array([2.0 ** power], np.float32), zero_point=np.zeros(1, np.int64))
 
 
 # ---- the graph rewrite ------------------------------------------------------------------------------------------
@@ -423,7 +479,9 @@ class QuantizeReport:
 
 
 #: the stateful ops (state tensors, ir.Tensor.state) the quantizer leaves to the TFLite converter
-STATEFUL_OPS = {"svdf": "SVDF", "lstm": "an LSTM"}
+STATEFUL_OPS = {"svdf": "SVDF", "gru": "a GRU"}
+#: IR inputs of an LSTM: x, the 8 weights (1..8), the 4 biases (9..12), h (13), c (14)
+LSTM_WEIGHTS, LSTM_BIASES, LSTM_H, LSTM_C = range(1, 9), range(9, 13), 13, 14
 
 
 def _check_float(g: Graph) -> None:
@@ -432,10 +490,17 @@ def _check_float(g: Graph) -> None:
         if op.type in ("quantize", "dequantize"):
             problems.append(f"{op.attrs.get('label', op.name)}: a {op.type.upper()} inside a float model "
                             "(a partly quantized model); edgec quantizes whole float models")
-        if op.type in STATEFUL_OPS:
+        if op.type == "gru":
+            problems.append(f"{op.attrs.get('label', op.name)}: edgec has no int8 GRU (TFLite Micro has no GRU to "
+                            "be exact with): build the model as float32 (`--dtype float32`)")
+        elif op.type in STATEFUL_OPS:
             problems.append(f"{op.attrs.get('label', op.name)}: edgec does not quantize {STATEFUL_OPS[op.type]} "
                             "(its state and gate quantization) yet: build the float model as float32 (`--dtype "
                             "float32`), or give edgec the int8 model from the TFLite converter")
+        if op.type == "lstm" and op.attrs.get("final_c"):
+            problems.append(f"{op.attrs.get('label', op.name)}: the LSTM's final cell state (ONNX's Y_c) is an "
+                            "output; int8 LSTM keeps the cell in int16, which edgec does not output: drop Y_c from "
+                            "the model's outputs, or build it as float32 (`--dtype float32`)")
     for name in g.inputs:
         if g.t(name).dtype != "float32":
             problems.append(f"model input {name} is {g.t(name).dtype}, the quantizer needs a float32 model")
@@ -464,11 +529,15 @@ def quantize_graph(g_float: Graph, samples: list[list[np.ndarray]], method: str 
         cal = _calibrate_with_bar(g, samples)
     else:
         cal = calibrate(g, samples, len(samples), progress if callable(progress) else None)
-    ranges = {n: (obs.lo, obs.hi) if (n in g.inputs or method == "minmax") else choose_range(obs, method, percentile)
-              for n, obs in cal.observers.items()}
+    # graph inputs and state tensors (an LSTM's cell, which must not saturate) keep their whole observed range
+    ranges = {n: (obs.lo, obs.hi) if (n in g.inputs or method == "minmax" or g.t(n).state)
+              else choose_range(obs, method, percentile) for n, obs in cal.observers.items()}
     for out, src in sentinel_pads(g).items():  # in graph order: a pad of a pad finds its input's range set
         ranges[out] = ranges[src]
     _assign_activation_quant(g, ranges)
+    for op in g.ops:
+        if op.type == "lstm":
+            _quantize_lstm(g, op, ranges[op.inputs[LSTM_C]])  # type: ignore[index]
     _quantize_constants(g, int4)
     check_accumulators(g)
     g.meta["quantization"] = dict(
@@ -517,6 +586,8 @@ def _activation_names(g: Graph) -> list[str]:
     names = [n for n in g.inputs] + [o for op in g.ops for o in op.outputs]
     for op in g.ops:
         skip = {1, 2} if _weight_axis(op) is not None else set()
+        if op.type == "lstm":
+            skip = set(range(1, len(op.inputs)))  # weights, biases and states: _quantize_lstm
         names += [i for k, i in enumerate(op.inputs) if i is not None and k not in skip and g.t(i).is_const]
     return [n for n in dict.fromkeys(names) if g.t(n).dtype == "float32"]
 
@@ -536,6 +607,9 @@ def _assign_activation_quant(g: Graph, ranges: dict[str, tuple[float, float]]) -
     for op in g.ops:
         if rules[id(op)].output == "same_as_input":
             groups.union(op.inputs[0], op.outputs[0])  # type: ignore[arg-type]
+        if op.type == "lstm":  # the final h (ONNX's Y_h) is h, which the output's quantization carries
+            for o in op.outputs[1:]:
+                groups.union(op.outputs[0], o)
 
     def fixed_of(name: str) -> tuple[float, int] | None:
         root = groups.find(name)

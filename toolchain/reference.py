@@ -104,7 +104,8 @@ def _child_main(folder_name: str) -> None:
     tensors = None
     try:
         if spec["kind"] == "tflm":
-            outputs, tensors = _run_tflm_in_process(model, samples, bool(options.get("preserve")))
+            outputs, tensors = _run_tflm_in_process(model, samples, bool(options.get("preserve")),
+                                                    bool(options.get("reset_each")))
         elif spec["kind"] == "litert":
             outputs = _run_litert_in_process(model, samples)
         else:
@@ -145,16 +146,20 @@ def _tflm():
     return runtime
 
 
-def run_tflm(model: Path, samples: list[list[np.ndarray]], preserve: bool = False) -> tuple[list, list | None]:
-    """Outputs per sample, and with preserve=True every tensor per sample ({tensor_index: array})."""
-    summary, arrays = _in_child("tflm", model, samples, preserve=preserve)
+def run_tflm(model: Path, samples: list[list[np.ndarray]], preserve: bool = False,
+             reset_each: bool = False) -> tuple[list, list | None]:
+    """Outputs per sample, and with preserve=True every tensor per sample ({tensor_index: array}). reset_each:
+    the interpreter's state (variable tensors) is reset before every sample (the .tflite of a model whose
+    recurrent ops restart from a zero state on each run, as ONNX's LSTM does: `restarts_each_run`)."""
+    summary, arrays = _in_child("tflm", model, samples, preserve=preserve, reset_each=reset_each)
     tensors = None
     if summary["tensors"] is not None:
         tensors = [{idx: arrays[f"t{i}_{idx}"] for idx in kept} for i, kept in enumerate(summary["tensors"])]
     return _outputs(summary, arrays), tensors
 
 
-def _run_tflm_in_process(model: Path, samples: list[list[np.ndarray]], preserve: bool) -> tuple[list, list | None]:
+def _run_tflm_in_process(model: Path, samples: list[list[np.ndarray]], preserve: bool,
+                         reset_each: bool = False) -> tuple[list, list | None]:
     rt = _tflm()
     sg = _subgraph(model)  # parsed once: the object API unpacks every weight buffer
     config = rt.InterpreterConfig.kPreserveAllTensors if preserve else rt.InterpreterConfig.kAllocationRecording
@@ -162,6 +167,8 @@ def _run_tflm_in_process(model: Path, samples: list[list[np.ndarray]], preserve:
     n_out, n_tensors = len(sg.outputs), len(sg.tensors)
     outputs, tensors = [], []
     for sample in samples:
+        if reset_each:
+            interp.reset()
         for k, x in enumerate(sample):
             interp.set_input(x, k)
         interp.invoke()
@@ -271,6 +278,12 @@ def _run_litert_in_process(model: Path, samples: list[list[np.ndarray]]) -> list
         interp.invoke()
         results.append([np.array(interp.get_tensor(d["index"])) for d in outs])
     return results
+
+
+def restarts_each_run(g: Graph) -> bool:
+    """A recurrent op restarts from a zero state on every invocation (`reset_state`: ONNX's LSTM); its .tflite
+    (TFLite's LSTM keeps its state) runs in TFLM with a reset before each invocation."""
+    return any(op.attrs.get("reset_state") for op in g.ops)
 
 
 def reset_state(g: Graph) -> dict[str, np.ndarray]:

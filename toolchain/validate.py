@@ -204,7 +204,7 @@ def compare_references(model: Path, b: Build, xs: list[list[np.ndarray]], ours: 
     rows: list[Metrics] = []
     if g.meta.get("quantized_by") == "edgec":
         step("run TFLM on the exported model_int8.tflite (reference kernels)")
-        primary, _ = reference.run_tflm(b.out / QUANTIZED_TFLITE, xs)
+        primary, _ = reference.run_tflm(b.out / QUANTIZED_TFLITE, xs, reset_each=reference.restarts_each_run(g))
         rows.append(compare_all("TFLM (model_int8.tflite)", ours, primary, g, scale))
         step("run the float model on the same inputs")
         floats = real_inputs if real_inputs is not None else [
@@ -319,7 +319,7 @@ def layer_diff(model: Path, b: Build, xs: list[list[np.ndarray]], step: Step = q
     dumps = split_outputs(host.run(exe, xs), g, len(xs), traced + list(g.outputs))
     position = {name: k for k, name in enumerate(traced)}
     step("run TFLM with all tensors preserved")
-    _, tflm_tensors = reference.run_tflm(model, xs, preserve=True)
+    _, tflm_tensors = reference.run_tflm(model, xs, preserve=True, reset_each=reference.restarts_each_run(b.graph))
     assert tflm_tensors is not None
     rows = []
     for op in g.ops:

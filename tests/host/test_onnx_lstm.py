@@ -92,12 +92,3 @@ def test_onnx_lstm_dynamic_sequence_length(tmp_path):
     b = driver.build(path, tmp_path / "out", conversion=fixed)
     assert b.graph.t(b.graph.outputs[0]).shape == (5, 1, 1, 4)
 
-
-def test_onnx_lstm_calib_refused(tmp_path):
-    """Quantizing an LSTM (--calib) is not supported yet: one message that names the way out."""
-    path = tmp_path / "lstm.onnx"
-    path.write_bytes(onnx_lstm(3, 1, 4, 5, 0, 0))
-    calib = tmp_path / "calib.npz"
-    np.savez(calib, X=np.random.default_rng(0).uniform(-1, 1, (4, 3, 1, 4)).astype(F32))
-    with pytest.raises(UnsupportedError, match="does not quantize an LSTM.*--dtype float32"):
-        driver.build(path, tmp_path / "out", conversion=driver.Conversion(calib=calib))

@@ -158,9 +158,11 @@ class Lstm(Operator):
     backward = None
 
     def export_tflite(self, op, g, w, ins):
-        if op.attrs.get("reset_state") or len(op.outputs) > 1:
-            raise w.Unsupported("an ONNX LSTM starts every invocation from a zero state and may output its final "
-                                "state; TFLite's keeps its state and outputs only the sequence")
+        # an ONNX LSTM (reset_state) is written as TFLite's LSTM, which keeps its state: the file computes the
+        # ONNX model when the interpreter is reset before each invocation (reference.restarts_each_run)
+        if len(op.outputs) > 1:
+            raise w.Unsupported("the LSTM outputs its final hidden or cell state (ONNX's Y_h, Y_c); TFLite's "
+                                "LSTM outputs only the sequence")
         full = [ins[0], *ins[W0:B0], -1, -1, -1, *ins[B0:B0 + 4], -1, -1, ins[H], ins[C], -1, -1, -1, -1]
         return "UNIDIRECTIONAL_SEQUENCE_LSTM", full, "UnidirectionalSequenceLSTMOptions", dict(
             fusedActivationFunction=4, cellClip=float(op.attrs.get("cell_clip", 0.0)), projClip=0.0,
@@ -280,8 +282,9 @@ class Lstm(Operator):
     kernel_f32 = "lstm_f32"
     constraints_f32 = [all_float32, lstm_shapes, lstm_states, lstm_cell_activation]
 
-    def reference_f32(self, op, g, inputs):
-        """[y] in float32 (the FCs in float64 rounded once); h and c updated in place."""
+    def reference_f32(self, op, g, inputs, cells: list | None = None):
+        """[y] in float32 (the FCs in float64 rounded once); h and c updated in place. `cells` (the quantizer's
+        calibration): receives the cell state of every step, the range its int16 scale must cover."""
         t_steps, batch, _, n = _dims(op, g)  # type: ignore[misc]
         x, hs, cs = inputs[X], inputs[H], inputs[C]
         assert x is not None and hs is not None and cs is not None
@@ -311,6 +314,8 @@ class Lstm(Operator):
                 if clip > 0:
                     c = np.clip(c, -clip, clip).astype(f32)
                 c2[b] = c
+                if cells is not None:
+                    cells.append(c.copy())
                 h2[b] = (o_g * np.tanh(c).astype(f32)).astype(f32)
                 if tm:
                     y[t, b] = h2[b]

@@ -1,0 +1,64 @@
+"""edgec's PTQ of a float ONNX LSTM (`--calib`) into TFLite Micro's integer 8x8->16 LSTM: the generated C equals
+TFLite Micro running edgec's exported model_int8.tflite (0 LSB; the interpreter reset before each invocation,
+as ONNX's LSTM restarts from a zero state) and stays close to the float model (onnxruntime)."""
+
+import numpy as np
+import pytest
+from test_onnx_lstm import onnx_lstm
+
+from edgec import driver, validate
+from edgec.errors import UnsupportedError
+from edgec.quantizer import lstm_cell_power
+
+F32 = np.float32
+
+
+def data(tmp_path, shape, n, seed, name="X"):
+    rng = np.random.default_rng(seed)
+    # smooth sequences (a random walk per feature), not white noise: what an LSTM is fed
+    x = np.cumsum(rng.normal(0, 0.4, (n, *shape)), axis=1 if len(shape) == 3 else 0).astype(F32)
+    path = tmp_path / f"{name}_{seed}.npz"
+    np.savez(path, **{name: np.clip(x, -3, 3)})
+    return path
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lstm_calib_bit_exact_with_tflm(tmp_path, seed):
+    rng = np.random.default_rng(5000 + seed)
+    seq, batch, inputs, hidden = (int(rng.integers(2, 9)), int(rng.integers(1, 3)), int(rng.integers(2, 9)),
+                                  int(rng.integers(2, 12)))
+    layout = 0  # onnxruntime, the float reference, runs no batch-major (layout 1) LSTM
+    path = tmp_path / "lstm.onnx"
+    path.write_bytes(onnx_lstm(seq, batch, inputs, hidden, layout, seed))
+    xshape = (seq, batch, inputs) if layout == 0 else (batch, seq, inputs)
+    calib, test = data(tmp_path, xshape, 64, seed), data(tmp_path, xshape, 20, 100 + seed)
+    r = validate.test(path, tmp_path / "out", inputs=test, conversion=driver.Conversion(calib=calib))
+    g = r.build.graph
+    lstm = next(op for op in g.ops if op.type == "lstm")
+    assert g.t(lstm.inputs[14]).dtype == "int16" and g.t(lstm.inputs[1]).dtype == "int8"
+    assert r.rows[0].reference.startswith("TFLM") and r.rows[0].max_abs_diff_lsb == 0
+    assert r.passed, r.failures
+    fm = r.build.report["test"]["float_model"]
+    assert fm["cosine"] >= 0.99, fm  # the int8 LSTM against the float one (onnxruntime) on the same inputs
+    # h is in (-1, 1): an rmse of 0.02 is ~2.5 of h's 256 steps over that range (measured 0.004-0.006)
+    assert r.rows[1].rmse <= 0.02, r.rows[1]
+    print(f"seed {seed}: T{seq} B{batch} I{inputs} H{hidden}: vs float cosine {fm['cosine']:.5f}, rmse "
+          f"{r.rows[1].rmse:.4f}, max {r.rows[1].max_abs_diff_lsb} LSB")
+
+
+def test_cell_power():
+    assert lstm_cell_power(3.2) == -13  # 32767 * 2^-13 = 3.99997 covers 3.2; 2^-14 would not
+    assert lstm_cell_power(3.99) == -13 and lstm_cell_power(4.0) == -12
+    assert lstm_cell_power(0.0) == -31 and lstm_cell_power(1e9) == 0
+
+
+def test_lstm_calib_final_cell_refused(tmp_path):
+    import onnx
+
+    m = onnx.load_from_string(onnx_lstm(3, 1, 2, 4, 0, 0))
+    m.graph.node[0].output.extend(["Y_h", "Y_c"])
+    m.graph.output.append(onnx.helper.make_tensor_value_info("Y_c", onnx.TensorProto.FLOAT, [1, 1, 4]))
+    path = tmp_path / "lstm.onnx"
+    path.write_bytes(m.SerializeToString())
+    with pytest.raises(UnsupportedError, match="Y_c"):
+        driver.build(path, tmp_path / "out", conversion=driver.Conversion(calib=data(tmp_path, (3, 1, 2), 8, 0)))
