@@ -158,3 +158,19 @@ def test_onnx_gru_int8_refused(tmp_path):
     np.savez(calib, X=np.random.default_rng(0).uniform(-1, 1, (4, 2, 1, 3)).astype(F32))
     with pytest.raises(UnsupportedError, match="GRU"):
         driver.build(path, tmp_path / "out", conversion=driver.Conversion(calib=calib))
+
+
+def test_onnx_gru_dynamic_sequence_length(tmp_path):
+    """A symbolic sequence length: refused with the --input-shape fix named; with it, the GRU builds."""
+    from edgec.errors import InputError
+
+    model = onnx.load_from_string(onnx_gru(2, 1, 3, 4, 0, 1, 0))
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "T"
+    model.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "T"
+    path = tmp_path / "dyn.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(InputError, match="dynamic shape.*--input-shape X="):
+        driver.build(path, tmp_path / "out", conversion=driver.Conversion(dtype="float32"))
+    fixed = driver.Conversion(dtype="float32", input_shapes={"X": (6, 1, 3)})
+    b = driver.build(path, tmp_path / "out", conversion=fixed)
+    assert b.graph.t(b.graph.outputs[0]).shape == (6, 1, 1, 4)

@@ -66,7 +66,7 @@ def test_onnx_lstm_float32(tmp_path, seed):
     (dict(direction="reverse"), "direction reverse"),
     (dict(clip=1.0), "clip"),
     (dict(input_forget=1), "CIFG"),
-    (dict(P=True), "peephole"),
+    (dict(P=True), "peephole weights P \\(input 7"),
     (dict(activations=["Sigmoid", "Relu", "Tanh"]), "activations"),
 ])
 def test_onnx_lstm_refused(tmp_path, extra, words):

@@ -76,7 +76,7 @@ def LSTM(n: Node) -> None:
         if n.has(k) and np.any(n.const_input(k) != 0):
             raise Unsupported(f"a non-zero {what} (each invocation starts from a zero state)")
     if n.has(7):
-        raise Unsupported("peephole weights P (TFLite Micro's LSTM has no peepholes)")
+        raise Unsupported("peephole weights P (input 7; TFLite Micro's LSTM has no peepholes)")
     gates = [slice(g * h, (g + 1) * h) for g in ONNX_TO_IR_GATES]
     ws = [n.const(np.ascontiguousarray(w[0, s], np.float32), (0, 1), None, f"w{k}") for k, s in enumerate(gates)]
     rs = [n.const(np.ascontiguousarray(r[0, s], np.float32), (0, 1), None, f"r{k}") for k, s in enumerate(gates)]

@@ -280,6 +280,11 @@ def SVDF(o, ctx):
 LSTM_VARIANT_INPUTS = {"peephole": (9, 10, 11), "projection": (16, 17), "layer-norm": (20, 21, 22, 23)}
 #: the 15 inputs of the IR op (ops/lstm.py): x, the 8 weights, the 4 biases, h, c
 LSTM_INPUTS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 13, 14, 15, 18, 19)
+#: the variant inputs' names in TFLite's schema (the messages name the fields a refused LSTM uses)
+LSTM_INPUT_NAMES = {9: "9 cell_to_input_weights", 10: "10 cell_to_forget_weights", 11: "11 cell_to_output_weights",
+                    16: "16 projection_weights", 17: "17 projection_bias",
+                    20: "20 input_layer_norm_coefficients", 21: "21 forget_layer_norm_coefficients",
+                    22: "22 cell_layer_norm_coefficients", 23: "23 output_layer_norm_coefficients"}
 
 
 @tflite_op("lstm")
@@ -287,9 +292,10 @@ def UNIDIRECTIONAL_SEQUENCE_LSTM(o, ctx):
     ins = ctx.inputs + [-1] * (24 - len(ctx.inputs))
     if len(ctx.inputs) > 24:
         raise Unsupported(f"malformed operator: {len(ctx.inputs)} inputs (an LSTM has 24)")
-    variants = [v for v, idx in LSTM_VARIANT_INPUTS.items() if any(ins[k] >= 0 for k in idx)]
+    variants = [f"{v} (input{'s' if len(present) > 1 else ''} {', '.join(LSTM_INPUT_NAMES[k] for k in present)})"
+                for v, idx in LSTM_VARIANT_INPUTS.items() if (present := [k for k in idx if ins[k] >= 0])]
     if any(ins[k] < 0 for k in (1, 5, 12)):
-        variants.append("CIFG (coupled input and forget gates: no input gate)")
+        variants.append("CIFG (coupled input and forget gates: no input gate, inputs 1, 5 and 12 absent)")
     if variants:
         raise Unsupported(f"a {', '.join(variants)} LSTM: TFLite Micro's LSTM (and edgec's) is the standard one "
                           "only; peephole, projection, layer-norm and CIFG LSTMs are not supported")
