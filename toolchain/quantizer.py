@@ -367,12 +367,24 @@ def calibrate(g: Graph, samples: Iterable[list[np.ndarray]], total: int | None =
     cells = {id(op): str(op.inputs[LSTM_C]) for op in lstms}
     for op in lstms:  # the cell state: its int16 scale must cover every step's value, not only the last one's
         observers[cells[id(op)]] = Observer()
+    # an SVDF's state holds its feature frames: after each run from the reset state, the newest is this sample's
+    svdf_states = [str(op.inputs[4]) for op in g.ops if op.type == "svdf" and g.t(op.inputs[4]).dtype == "float32"]
+    for n in svdf_states:
+        observers[n] = Observer()
     dropped: dict[str, int] = {}
     done = 0
+    # a stateful model (SVDF, TFLite's LSTM) runs its samples as one stream, its state carried from one to the
+    # next, as it is used: an output's range depends on the history, which a run from the reset state lacks
+    from .reference import reset_state
+
+    state = reset_state(g)
     for sample in samples:
-        values = run_numpy(g, sample)
+        before = {n: v.copy() for n, v in state.items()}
+        values = run_numpy(g, sample, state)
         for op in lstms:
-            observers[cells[id(op)]].update(_lstm_cells(g, op, values))
+            observers[cells[id(op)]].update(_lstm_cells(g, op, values, before))
+        for n in svdf_states:
+            observers[n].update(values[n])
         for n, obs in observers.items():
             if n in g.tensors and g.t(n).state:
                 continue  # observed above (h's range is the output's)
@@ -402,13 +414,13 @@ def calibrate(g: Graph, samples: Iterable[list[np.ndarray]], total: int | None =
     return Calibration(observers, dropped)
 
 
-def _lstm_cells(g: Graph, op: Op, values: dict[str, np.ndarray]) -> np.ndarray:
-    """Every step's float cell state of one LSTM in one calibration run: the float step again from the reset
-    state (the run started there) on the op's input, keeping each step's c."""
+def _lstm_cells(g: Graph, op: Op, values: dict[str, np.ndarray], before: dict[str, np.ndarray]) -> np.ndarray:
+    """Every step's float cell state of one LSTM in one calibration run: the float steps again from the state
+    the run started from (`before`) on the op's input, keeping each step's c."""
     inputs: list[np.ndarray | None] = [None if i is None else values[i] if i in values else g.t(i).data
                                        for i in op.inputs]
-    inputs[LSTM_H] = np.zeros(g.t(op.inputs[LSTM_H]).shape, np.float32)
-    inputs[LSTM_C] = np.zeros(g.t(op.inputs[LSTM_C]).shape, np.float32)
+    inputs[LSTM_H] = before[str(op.inputs[LSTM_H])].copy()
+    inputs[LSTM_C] = before[str(op.inputs[LSTM_C])].copy()
     cells: list[np.ndarray] = []
     REGISTRY["lstm"].reference_f32(op, g, inputs, cells=cells)  # type: ignore[call-arg]
     return np.concatenate([np.ravel(c) for c in cells]) if cells else np.zeros(0, np.float32)
@@ -450,6 +462,27 @@ def _quantize_lstm(g: Graph, op: Op, cell_range: tuple[float, float]) -> None:
     c.dtype, c.quant = "int16", Quant(scale=np.array([2.0 ** power], np.float32), zero_point=np.zeros(1, np.int64))
 
 
+def _quantize_svdf(g: Graph, op: Op, state_range: tuple[float, float]) -> None:
+    """TFLite Micro's int8 SVDF (ops/svdf.py): weights_feature int8 and weights_time int16, symmetric per tensor;
+    the state int16, symmetric (zero point 0) over the calibrated feature values it holds; the bias int32 at
+    s_state * s_weights_time. A fused RELU / RELU6 / RELU_N1_TO_1, which the int8 kernel does not apply, is kept
+    by the output's calibrated range (its lowest code is the activation's floor when the float output's minimum
+    is it)."""
+    wf, wt, bias, state = (g.t(op.inputs[k]) for k in (1, 2, 3, 4))
+    assert wf.data is not None and wt.data is not None and bias.data is not None
+    q, s_wf = quantize_weights(wf.data, None)
+    wf.data, wf.dtype, wf.quant = q, "int8", Quant(scale=s_wf, zero_point=np.zeros(1, np.int64))
+    amax = float(np.max(np.abs(wt.data.astype(np.float64)), initial=0.0))
+    s_wt = np.array([amax / 32767.0 if amax > 0 else 1.0], np.float32)
+    wt.data = np.clip(np.round(wt.data.astype(np.float64) / float(s_wt[0])), -32767, 32767).astype(np.int16)
+    wt.dtype, wt.quant = "int16", Quant(scale=s_wt, zero_point=np.zeros(1, np.int64))
+    top = max(abs(state_range[0]), abs(state_range[1]), MIN_RANGE)
+    s_state = np.array([top / 32767.0], np.float32)
+    state.dtype, state.quant = "int16", Quant(scale=s_state, zero_point=np.zeros(1, np.int64))
+    bq, s_b = quantize_bias(bias.data, float(s_state[0]), s_wt)
+    bias.data, bias.dtype, bias.quant = bq, "int32", Quant(scale=s_b, zero_point=np.zeros(1, np.int64))
+
+
 # ---- the graph rewrite ------------------------------------------------------------------------------------------
 
 class _Groups:
@@ -479,7 +512,7 @@ class QuantizeReport:
 
 
 #: the stateful ops (state tensors, ir.Tensor.state) the quantizer leaves to the TFLite converter
-STATEFUL_OPS = {"svdf": "SVDF", "gru": "a GRU"}
+STATEFUL_OPS = {"gru": "a GRU"}
 #: IR inputs of an LSTM: x, the 8 weights (1..8), the 4 biases (9..12), h (13), c (14)
 LSTM_WEIGHTS, LSTM_BIASES, LSTM_H, LSTM_C = range(1, 9), range(9, 13), 13, 14
 
@@ -538,6 +571,8 @@ def quantize_graph(g_float: Graph, samples: list[list[np.ndarray]], method: str 
     for op in g.ops:
         if op.type == "lstm":
             _quantize_lstm(g, op, ranges[op.inputs[LSTM_C]])  # type: ignore[index]
+        if op.type == "svdf":
+            _quantize_svdf(g, op, ranges[op.inputs[4]])  # type: ignore[index]
     _quantize_constants(g, int4)
     check_accumulators(g)
     g.meta["quantization"] = dict(
@@ -586,8 +621,8 @@ def _activation_names(g: Graph) -> list[str]:
     names = [n for n in g.inputs] + [o for op in g.ops for o in op.outputs]
     for op in g.ops:
         skip = {1, 2} if _weight_axis(op) is not None else set()
-        if op.type == "lstm":
-            skip = set(range(1, len(op.inputs)))  # weights, biases and states: _quantize_lstm
+        if op.type in ("lstm", "svdf"):
+            skip = set(range(1, len(op.inputs)))  # weights, biases and states: _quantize_lstm, _quantize_svdf
         names += [i for k, i in enumerate(op.inputs) if i is not None and k not in skip and g.t(i).is_const]
     return [n for n in dict.fromkeys(names) if g.t(n).dtype == "float32"]
 
