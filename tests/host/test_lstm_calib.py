@@ -52,13 +52,32 @@ def test_cell_power():
     assert lstm_cell_power(0.0) == -31 and lstm_cell_power(1e9) == 0
 
 
-def test_lstm_calib_final_cell_refused(tmp_path):
+@pytest.mark.parametrize("final", ["Y_h", "Y_c"])
+def test_lstm_calib_final_state_refused(tmp_path, final):
+    """The final state as an output: Y_c is int16 in the int8 LSTM (the quantizer says so), Y_h has no place in
+    TFLite's LSTM, so model_int8.tflite cannot hold it (the exporter says so)."""
     import onnx
 
     m = onnx.load_from_string(onnx_lstm(3, 1, 2, 4, 0, 0))
     m.graph.node[0].output.extend(["Y_h", "Y_c"])
-    m.graph.output.append(onnx.helper.make_tensor_value_info("Y_c", onnx.TensorProto.FLOAT, [1, 1, 4]))
+    m.graph.output.append(onnx.helper.make_tensor_value_info(final, onnx.TensorProto.FLOAT, [1, 1, 4]))
     path = tmp_path / "lstm.onnx"
     path.write_bytes(m.SerializeToString())
-    with pytest.raises(UnsupportedError, match="Y_c"):
+    with pytest.raises(UnsupportedError, match=final):
         driver.build(path, tmp_path / "out", conversion=driver.Conversion(calib=data(tmp_path, (3, 1, 2), 8, 0)))
+
+
+@pytest.mark.parametrize("time_major", [True, False])
+def test_tflite_float_lstm_calib_stream(tmp_path, time_major):
+    """A float TFLite LSTM (its state kept between invocations) quantized by edgec: 0 LSB against TFLite Micro
+    over a stream of invocations (the state carried on both sides), close to the float model on the same stream."""
+    from test_op_lstm import lstm_model
+
+    path = tmp_path / "lstm.tflite"
+    path.write_bytes(lstm_model(4, 2, 5, 6, time_major, seed=3, dtype="float32"))
+    shape = (4, 2, 5) if time_major else (2, 4, 5)
+    calib, test = data(tmp_path, shape, 48, 1, name="x"), data(tmp_path, shape, 12, 2, name="x")
+    r = validate.test(path, tmp_path / "out", inputs=test, conversion=driver.Conversion(calib=calib))
+    assert r.rows[0].reference.startswith("TFLM") and r.rows[0].max_abs_diff_lsb == 0
+    assert r.passed, r.failures
+    assert r.build.report["test"]["float_model"]["cosine"] >= 0.99, r.build.report["test"]["float_model"]
