@@ -35,8 +35,9 @@ def _common(n: Node, kind: str, default_acts: list[str]) -> tuple[int, int, int]
                           + (", or `--calib` for int8)" if kind == "LSTM" else ")"))
     direction = n.attr("direction", "forward")
     if direction != "forward":
-        raise Unsupported(f"direction {direction} (supported: forward; TFLite Micro has no reverse or "
-                          f"bidirectional {kind}: split the model into forward {kind}s over the reversed input)")
+        raise Unsupported(f"direction {direction} (supported: forward only; a reverse {kind} is a forward one fed "
+                          "the time-reversed sequence, which the caller can do; a bidirectional one is both and a "
+                          "concatenation, which edgec does not build)")
     acts = [a.decode() if isinstance(a, bytes) else a for a in (n.attr("activations") or [])]
     if acts and [a.lower() for a in acts] != [a.lower() for a in default_acts]:
         raise Unsupported(f"activations {acts} (supported: the default {', '.join(default_acts)})")
