@@ -4,6 +4,7 @@
  *   c = tanh((W_h x + Wb_h) + (R_h (r o h) + Rb_h))    linear_before_reset = 0 (r o h first, in scratch)
  *   h' = (1 - z) c + z h
  * sigma is TFLite's (1 above 16.619047, e^z below -9, else 1 / (1 + e^-z)); products summed in k order.
+ * reverse: the steps run from t = T-1 down to 0 (output step t is still written at t).
  * Cost per step and row: 3 units (input_size + units) MACs, 3 exp/tanh per unit. The new h goes to the output
  * step first and into the state at the end of the step (every unit reads the whole previous h). */
 #include "gru_f32.h"
@@ -28,7 +29,8 @@ void edgec_gru_f32(const edgec_gru_f32_params *p, const float *input, float *hid
         if (p->reset_state) {
             for (int32_t u = 0; u < n; u++) h[u] = 0.0f;
         }
-        for (int32_t t = 0; t < p->time_steps; t++) {
+        for (int32_t step = 0; step < p->time_steps; step++) {
+            const int32_t t = p->reverse ? p->time_steps - 1 - step : step;
             const int32_t row = p->time_major ? t * p->batches + b : b * p->time_steps + t;
             const float *x = input + row * in;
             float *y = output + row * n;

@@ -12,6 +12,7 @@ typedef struct {
     int32_t reset_state;         /* 1: h starts every invocation at 0 (an ONNX GRU) */
     int32_t time_major;          /* 1: input [T, B, I], output [T, B, N]; 0: [B, T, I], [B, T, N] */
     int32_t linear_before_reset; /* 1: c = tanh(W_h x + Wb_h + r o (R_h h + Rb_h)); 0: R_h (r o h) + Rb_h */
+    int32_t reverse;             /* 1: the steps run from the last to the first (ONNX's reverse direction) */
     const float *input_weights[3];     /* [units, input_size] each */
     const float *recurrent_weights[3]; /* [units, units] each */
     const float *input_bias[3];        /* [units] each */

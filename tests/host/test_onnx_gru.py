@@ -30,7 +30,7 @@ def onnx_gru(seq, batch, inputs, hidden, layout, lbr, seed, y_h=False, **extra) 
     out_info = [helper.make_tensor_value_info("Y", TensorProto.FLOAT, yshape)]
     if y_h:
         out_info.append(helper.make_tensor_value_info("Y_h", TensorProto.FLOAT,
-                                                      [1, batch, hidden] if layout == 0 else [batch, 1, hidden]))
+                                                      [d, batch, hidden] if layout == 0 else [batch, d, hidden]))
     graph = helper.make_graph([node], "gru", [helper.make_tensor_value_info("X", TensorProto.FLOAT, xshape)],
                               out_info, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
@@ -70,8 +70,10 @@ def test_onnx_gru_float32(tmp_path, seed):
     assert all(rel <= FLOAT_TOLERANCE for _, rel in errors.values())
 
 
-@pytest.mark.parametrize("batch_first,hidden,inputs,seq", [(True, 16, 8, 10), (False, 7, 5, 6)])
-def test_pytorch_gru_export(tmp_path, batch_first, hidden, inputs, seq):
+@pytest.mark.parametrize("batch_first,hidden,inputs,seq,bidirectional", [(True, 16, 8, 10, False),
+                                                                       (False, 7, 5, 6, False),
+                                                                       (True, 9, 6, 7, True)])
+def test_pytorch_gru_export(tmp_path, batch_first, hidden, inputs, seq, bidirectional):
     """nn.GRU (gates r, z, n, linear_before_reset 1) as PyTorch's ONNX exporter writes it, with a Linear head."""
     torch = pytest.importorskip("torch")
     torch.manual_seed(7)
@@ -79,8 +81,8 @@ def test_pytorch_gru_export(tmp_path, batch_first, hidden, inputs, seq):
     class Net(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.gru = torch.nn.GRU(inputs, hidden, batch_first=batch_first)
-            self.fc = torch.nn.Linear(hidden, 3)
+            self.gru = torch.nn.GRU(inputs, hidden, batch_first=batch_first, bidirectional=bidirectional)
+            self.fc = torch.nn.Linear(hidden * (2 if bidirectional else 1), 3)
 
         def forward(self, x):
             y, _ = self.gru(x)
@@ -135,9 +137,23 @@ def test_gru_state_carried(tmp_path, monkeypatch):
     assert np.abs(fresh - want[seq:]).max() > 1e-3
 
 
+@pytest.mark.parametrize("direction", ["reverse", "bidirectional"])
+@pytest.mark.parametrize("layout,lbr", [(0, 0), (0, 1), (1, 1)])
+def test_onnx_gru_directions(tmp_path, direction, layout, lbr):
+    """reverse: the steps run from the last to the first; bidirectional: a forward and a reverse gru op, their
+    sequences and final states concatenated on ONNX's direction axis."""
+    seq, batch, inputs, hidden = 5, 2, 4, 6
+    path = tmp_path / "gru.onnx"
+    path.write_bytes(onnx_gru(seq, batch, inputs, hidden, layout, lbr, 17, y_h=True, direction=direction))
+    rng = np.random.default_rng(17)
+    xshape = (seq, batch, inputs) if layout == 0 else (batch, seq, inputs)
+    xs = [[rng.uniform(-2, 2, xshape).astype(F32)] for _ in range(3)]
+    b, _ = three_ways(path, tmp_path, xs, reference_evaluator=layout == 1)
+    grus = [op for op in b.graph.ops if op.type == "gru"]
+    assert [op.attrs["reverse"] for op in grus] == ([True] if direction == "reverse" else [False, True])
+
+
 @pytest.mark.parametrize("extra,words", [
-    (dict(direction="reverse"), "direction reverse"),
-    (dict(direction="bidirectional"), "direction bidirectional"),
     (dict(clip=1.0), "clip"),
     (dict(activations=["Sigmoid", "Relu"]), "activations"),
 ])

@@ -11,10 +11,11 @@ activations, clip (ONNX clips the gate inputs, TFLite the cell), input_forget (C
 initial states, sequence_lens shorter than the sequence. Y_h and Y_c ([1, B, H]) are h and c after the last step:
 extra outputs of the op (`final_h`, `final_c`).
 
-GRU: W [1, 3H, I], R [1, 3H, H], B [1, 6H] (input biases then recurrent biases), gates z, r, h in ONNX's order,
+GRU: W [D, 3H, I], R [D, 3H, H], B [D, 6H] (input biases then recurrent biases), gates z, r, h in ONNX's order,
 which the IR op keeps; the input and recurrent biases stay apart (with linear_before_reset = 1 the candidate's
-recurrent bias is inside the reset gate's product). Refused by name as for the LSTM: reverse and bidirectional
-directions, other activations, clip, non-zero initial_h, sequence_lens shorter than the sequence.
+recurrent bias is inside the reset gate's product). A reverse GRU is the op with `reverse`; a bidirectional one
+(D = 2) is a forward and a reverse op, their Y (and Y_h) reshaped and concatenated on the direction axis. Refused
+by name as for the LSTM: other activations, clip, non-zero initial_h, sequence_lens shorter than the sequence.
 """
 
 from __future__ import annotations
@@ -28,18 +29,18 @@ from .onnx_layout import identity
 ONNX_TO_IR_GATES = (0, 2, 3, 1)
 
 
-def _common(n: Node, kind: str, default_acts: list[str]) -> tuple[int, int, int]:
-    """The checks LSTM and GRU share: (layout, seq, batch)."""
+def _common(n: Node, kind: str, default_acts: list[str], direction_checked: bool = False) -> tuple[int, int, int]:
+    """The checks LSTM and GRU share: (layout, seq, batch). The GRU checks its direction and activations itself."""
     if n.quantized:
         raise Unsupported(f"a quantized (Q/DQ) {kind}; edgec imports the float {kind} (`--dtype float32`"
                           + (", or `--calib` for int8)" if kind == "LSTM" else ")"))
     direction = n.attr("direction", "forward")
-    if direction != "forward":
+    if direction != "forward" and not direction_checked:
         raise Unsupported(f"direction {direction} (supported: forward only; a reverse {kind} is a forward one fed "
                           "the time-reversed sequence, which the caller can do; a bidirectional one is both and a "
                           "concatenation, which edgec does not build)")
     acts = [a.decode() if isinstance(a, bytes) else a for a in (n.attr("activations") or [])]
-    if acts and [a.lower() for a in acts] != [a.lower() for a in default_acts]:
+    if acts and [a.lower() for a in acts] != [a.lower() for a in default_acts] and not direction_checked:
         raise Unsupported(f"activations {acts} (supported: the default {', '.join(default_acts)})")
     n.attr("activation_alpha")
     n.attr("activation_beta")
@@ -101,34 +102,64 @@ def LSTM(n: Node) -> None:
 
 
 def GRU(n: Node) -> None:
-    layout, seq, batch = _common(n, "GRU", ["Sigmoid", "Tanh"])
+    direction = n.attr("direction", "forward")
+    dirs = {"forward": [False], "reverse": [True], "bidirectional": [False, True]}.get(direction)
+    if dirs is None:
+        raise Unsupported(f"direction {direction} (ONNX's are forward, reverse and bidirectional)")
+    layout, seq, batch = _common(n, "GRU", ["Sigmoid", "Tanh"], direction_checked=True)
+    acts = [a.decode() if isinstance(a, bytes) else a for a in (n.attr("activations") or [])]
+    if acts and [a.lower() for a in acts] != ["sigmoid", "tanh"] * len(dirs):
+        raise Unsupported(f"activations {acts} (supported: the default Sigmoid, Tanh per direction)")
     hidden = n.attr("hidden_size")
     lbr = int(n.attr("linear_before_reset", 0))
     w, r = n.const_input(1), n.const_input(2)
-    h = w.shape[1] // 3
-    if w.shape[0] != 1 or w.shape[1] != 3 * h or r.shape != (1, 3 * h, h) or (hidden is not None and hidden != h):
-        raise Unsupported(f"W {list(w.shape)} and R {list(r.shape)} are not one direction's [1, 3H, I], [1, 3H, H]")
-    bias = n.const_input(3).reshape(2, 3 * h).astype(np.float32) if n.has(3) else np.zeros((2, 3 * h), np.float32)
+    d, h = len(dirs), w.shape[1] // 3
+    if w.shape[0] != d or w.shape[1] != 3 * h or r.shape != (d, 3 * h, h) or (hidden is not None and hidden != h):
+        raise Unsupported(f"W {list(w.shape)} and R {list(r.shape)} are not [{d}, 3H, I], [{d}, 3H, H] ({direction})")
+    bias = n.const_input(3).reshape(d, 2, 3 * h).astype(np.float32) if n.has(3) else np.zeros((d, 2, 3 * h),
+                                                                                                np.float32)
     if n.has(4):
         lens = n.const_input(4)
         if not np.all(lens == seq):
             raise Unsupported("sequence_lens shorter than the sequence (edgec runs whole sequences)")
     if n.has(5) and np.any(n.const_input(5) != 0):
         raise Unsupported("a non-zero initial_h (each invocation starts from a zero state)")
-    gates = [slice(g * h, (g + 1) * h) for g in range(3)]  # z, r, h: ONNX's order is the IR op's
-    ws = [n.const(np.ascontiguousarray(w[0, s], np.float32), (0, 1), None, f"w{k}") for k, s in enumerate(gates)]
-    rs = [n.const(np.ascontiguousarray(r[0, s], np.float32), (0, 1), None, f"r{k}") for k, s in enumerate(gates)]
-    wbs = [n.const(np.ascontiguousarray(bias[0, s]), (0,), None, f"wb{k}") for k, s in enumerate(gates)]
-    rbs = [n.const(np.ascontiguousarray(bias[1, s]), (0,), None, f"rb{k}") for k, s in enumerate(gates)]
-    base = n.imp.op_name(n.node)
-    state = n.imp.new_tensor(f"{base}_h", (batch, h), "float32", None)
-    n.imp.tensors[state].state = True
-    seq_out = n.imp.new_tensor(f"{base}_y", (seq, batch, h) if layout == 0 else (batch, seq, h), "float32", None)
     used = _outputs_used(n, 2)
-    finals = [n.imp.new_tensor(f"{base}_h_last", (batch, h), "float32", None)] if used[1] else []
-    n.emit("gru", [n.input_ir(0, identity(3)), *ws, *rs, *wbs, *rbs, state], [seq_out, *finals],
-           dict(time_major=layout == 0, linear_before_reset=bool(lbr), reset_state=True, final_h=used[1]))
-    if used[0]:
-        n.emit("reshape", [seq_out], n.output(0, identity(4)), {})
-    if used[1]:
-        n.imp.emit(n.node, "reshape", [finals[0]], n.output(1, identity(3)), {}, suffix="y_h")
+    base = n.imp.op_name(n.node)
+    x = n.input_ir(0, identity(3))
+    gates = [slice(g * h, (g + 1) * h) for g in range(3)]  # z, r, h: ONNX's order is the IR op's
+    seq_shape = (seq, batch, h) if layout == 0 else (batch, seq, h)
+    ys, finals = [], []
+    for k, reverse in enumerate(dirs):
+        tag = f"d{k}_" if d > 1 else ""
+        ws = [n.const(np.ascontiguousarray(w[k, s], np.float32), (0, 1), None, f"{tag}w{g}")
+              for g, s in enumerate(gates)]
+        rs = [n.const(np.ascontiguousarray(r[k, s], np.float32), (0, 1), None, f"{tag}r{g}")
+              for g, s in enumerate(gates)]
+        wbs = [n.const(np.ascontiguousarray(bias[k, 0, s]), (0,), None, f"{tag}wb{g}") for g, s in enumerate(gates)]
+        rbs = [n.const(np.ascontiguousarray(bias[k, 1, s]), (0,), None, f"{tag}rb{g}") for g, s in enumerate(gates)]
+        state = n.imp.new_tensor(f"{base}_{tag}h", (batch, h), "float32", None)
+        n.imp.tensors[state].state = True
+        y = n.imp.new_tensor(f"{base}_{tag}y", seq_shape, "float32", None)
+        final = [n.imp.new_tensor(f"{base}_{tag}h_last", (batch, h), "float32", None)] if used[1] else []
+        n.imp.emit(n.node, "gru", [x, *ws, *rs, *wbs, *rbs, state], [y, *final],
+                   dict(time_major=layout == 0, linear_before_reset=bool(lbr), reset_state=True, final_h=used[1],
+                        reverse=reverse), suffix="reverse" if reverse and d > 1 else "")
+        ys.append(y)
+        finals += final
+    # Y: [seq, D, B, H] (layout 0) or [B, seq, D, H]; Y_h: [D, B, H] or [B, D, H]
+    for k, (parts, shape4, axis, suffix) in enumerate((
+            (ys, (seq, 1, batch, h) if layout == 0 else (batch, seq, 1, h), 1 if layout == 0 else 2, ""),
+            (finals, (1, batch, h) if layout == 0 else (batch, 1, h), 0 if layout == 0 else 1, "y_h"))):
+        if not used[k]:
+            continue
+        out = n.output(k, identity(len(shape4)))
+        if d == 1:
+            n.imp.emit(n.node, "reshape", [parts[0]], out, {}, suffix=suffix)
+            continue
+        shaped: list[str | None] = []
+        for j, part in enumerate(parts):
+            t = n.imp.new_tensor(f"{part}_{len(shape4)}d", shape4, "float32", None)
+            n.imp.emit(n.node, "reshape", [part], [t], {}, suffix=f"{suffix or 'y'}_{j}")
+            shaped.append(t)
+        n.imp.emit(n.node, "concat", shaped, out, dict(axis=axis), suffix=suffix or "y")

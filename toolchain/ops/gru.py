@@ -8,6 +8,8 @@ Wb_h (input biases [N]), Rb_z, Rb_r, Rb_h (recurrent biases [N]), h [B, N]; outp
 h after the last step [B, N] (ONNX's Y_h). Gate order z (update), r (reset), h (candidate), ONNX's. x and y are
 [T, B, I] / [T, B, N] when time_major, else [B, T, I] / [B, T, N]; every batch row runs its own sequence.
 `reset_state` (an ONNX GRU, which restarts from a zero state on every run): h is zeroed before the sequence.
+`reverse` (ONNX's reverse direction, and the backward half of a bidirectional GRU): the steps run from the last
+to the first, output step t still at place t.
 
 One step of one row, float32 (h the previous hidden state):
     z = sigma(W_z x + Wb_z + R_z h + Rb_z)
@@ -116,8 +118,9 @@ class Gru(Operator):
         h2 = hs.reshape(batch, n)
         if op.attrs.get("reset_state"):
             h2[...] = 0
+        steps = range(t_steps - 1, -1, -1) if op.attrs.get("reverse") else range(t_steps)
         for b in range(batch):
-            for t in range(t_steps):
+            for t in steps:
                 xv = np.asarray(x[t, b] if tm else x[b, t], np.float64)
                 hv = h2[b].astype(np.float64)
                 fx = [((w[k] @ xv).astype(f32) + wb[k]).astype(f32) for k in range(3)]
@@ -142,6 +145,7 @@ class Gru(Operator):
         fields = dict(time_steps=t_steps, batches=batch, input_size=i, units=n,
                       time_major=int(bool(op.attrs.get("time_major"))),
                       reset_state=int(bool(op.attrs.get("reset_state"))), linear_before_reset=int(lbr),
+                      reverse=int(bool(op.attrs.get("reverse"))),
                       input_weights="{" + ", ".join(ctx.ptr(op.inputs[W0 + k]) for k in range(3)) + "}",
                       recurrent_weights="{" + ", ".join(ctx.ptr(op.inputs[R0 + k]) for k in range(3)) + "}",
                       input_bias="{" + ", ".join(ctx.ptr(op.inputs[WB0 + k]) for k in range(3)) + "}",
