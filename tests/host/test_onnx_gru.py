@@ -10,7 +10,7 @@ from oneop import FLOAT_TOLERANCE, assert_float_close
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-from edgec import driver, host, reference, validate
+from edgec import codegen, driver, host, reference, validate
 from edgec.errors import UnsupportedError
 
 F32 = np.float32
@@ -99,9 +99,32 @@ def test_pytorch_gru_export(tmp_path, batch_first, hidden, inputs, seq, bidirect
     assert "gru" in [op.type for op in b.graph.ops]
 
 
+RESET_MAIN = r"""
+#include <stdio.h>
+#include "model.h"
+#define N %(n)d
+/* a stream of N chunks, reset, the same stream again: both halves must be the same outputs */
+int main(void) {
+    static float in[N][%(P)s_INPUT0_SIZE];
+    if (fread(in, sizeof(float), N * %(P)s_INPUT0_SIZE, stdin) != (size_t)(N * %(P)s_INPUT0_SIZE)) return 2;
+    %(p)s_init();
+    for (int round = 0; round < 2; round++) {
+        for (int s = 0; s < N; s++) {
+            for (int i = 0; i < %(P)s_INPUT0_SIZE; i++) %(p)s_input(0)[i] = in[s][i];
+            %(p)s_invoke();
+            fwrite(%(p)s_output(0), sizeof(float), %(P)s_OUTPUT0_SIZE, stdout);
+        }
+        %(p)s_reset();
+    }
+    return 0;
+}
+"""
+
+
 def test_gru_state_carried(tmp_path, monkeypatch):
     """With the state kept (the op's reset_state off, as a streaming model would have it), two invocations of
-    T steps equal one ONNX run over the 2T steps; a fresh start on the second chunk differs."""
+    T steps equal one ONNX run over the 2T steps; <prefix>_reset() starts the stream over; a fresh start on the
+    second chunk differs."""
     seq, hidden, inputs = 3, 5, 4
     long = tmp_path / "long.onnx"
     long.write_bytes(onnx_gru(2 * seq, 1, inputs, hidden, 0, 0, 9))
@@ -132,6 +155,15 @@ def test_gru_state_carried(tmp_path, monkeypatch):
     top = np.abs(want).max()
     assert np.abs(ours_np - want).max() / top <= FLOAT_TOLERANCE
     assert np.abs(ours_c - want).max() / top <= FLOAT_TOLERANCE
+    # <prefix>_reset() restarts the stream: the same two chunks after it give the same outputs again
+    prefix = codegen.model_prefix(g.name)
+    (b.out / "reset_main.c").write_text(RESET_MAIN % dict(n=2, p=prefix, P=prefix.upper()))
+    reset_exe = host.build(b.out, [s if s != "main.c" else "reset_main.c" for s in b.sources], exe="reset",
+                           sanitize=True)
+    raw = np.frombuffer(host.run(reset_exe, xs), dtype=F32).reshape(2, 2 * seq, hidden)
+    assert np.abs(raw[0] - want).max() / top <= FLOAT_TOLERANCE
+    np.testing.assert_array_equal(raw[1], raw[0])
+    assert b.report["state_bytes"] == hidden * 4
     # the carried state matters: a fresh start on the second chunk gives another answer
     fresh = reference.run_numpy(g, xs[1], reference.reset_state(g))[g.outputs[0]].reshape(seq, hidden)
     assert np.abs(fresh - want[seq:]).max() > 1e-3
