@@ -1,6 +1,7 @@
 /* float32 LSTM (toolchain/ops/lstm.py): z_g = (sum_k W_g[u,k] x_k + b_g[u]) + sum_k R_g[u,k] h_k (k ascending);
  * i, f, o = sigma(z), g = tanh(z); c = f c + i g (clipped when cell_clip > 0); h = o tanh(c).
- * sigma is TFLite's: 1 above 16.619047, e^z below -9, else 1 / (1 + e^-z).
+ * sigma is TFLite's: 1 above 16.619047, e^z below -9, else 1 / (1 + e^-z). reverse (an ONNX reverse LSTM, float
+ * only): the steps run from t = T-1 down to 0, output step t still written at t.
  * Cost per step and row: 4 units (input_size + units) MACs, 5 exp/tanh per unit. No scratch: the new h goes to the
  * output step first and into the state at the end of the step. */
 #include "lstm_f32.h"
@@ -26,7 +27,8 @@ void edgec_lstm_f32(const edgec_lstm_f32_params *p, const float *input, float *h
         if (p->reset_state) {
             for (int32_t u = 0; u < n; u++) { h[u] = 0.0f; c[u] = 0.0f; }
         }
-        for (int32_t t = 0; t < p->time_steps; t++) {
+        for (int32_t step = 0; step < p->time_steps; step++) {
+            const int32_t t = p->reverse ? p->time_steps - 1 - step : step;
             const int32_t row = p->time_major ? t * p->batches + b : b * p->time_steps + t;
             const float *x = input + row * in;
             float *y = output + row * n;

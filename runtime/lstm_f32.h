@@ -9,6 +9,7 @@
 typedef struct {
     int32_t time_steps, batches, input_size, units;
     int32_t reset_state;     /* 1: h and c start every invocation at their zero points (an ONNX LSTM) */
+    int32_t reverse;         /* 1: the steps run from the last to the first (ONNX's reverse direction) */
     int32_t time_major; /* 1: input [T, B, I], output [T, B, N]; 0: [B, T, I], [B, T, N] */
     float cell_clip;    /* > 0: |c| clamped to it */
     const float *input_weights[4];     /* [units, input_size] each */

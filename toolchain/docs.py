@@ -82,11 +82,11 @@ def ops_markdown() -> str:
               "variable tensors): SRAM arrays outside the arena that `<prefix>_reset()` restarts "
               "([memory.md](memory.md#state)). int8 SVDF (int16 state) and the int8 LSTM (TFLite Micro's integer "
               "8x8->16 arithmetic) are bit-exact with TFLite Micro, also when edgec quantized them from a float "
-              "model (`--calib`); float32 within the float tolerance. The ONNX LSTM (one forward direction, default "
-              "activations) maps onto the LSTM; the ONNX GRU (forward, reverse or bidirectional, linear_before_reset 0 "
-              "or 1) onto the float32 `gru` op (TFLite has no GRU). Not supported: peephole, projection, layer-norm "
-              "and CIFG LSTMs (TFLite Micro has none of them; refused with the fields named), reverse and "
-              "bidirectional LSTMs, 16x8 LSTM, int8-state SVDF, int8 GRU."]
+              "model (`--calib`); float32 within the float tolerance. The ONNX LSTM (forward; reverse and "
+              "bidirectional in float32) maps onto the LSTM; the ONNX GRU (forward, reverse or bidirectional, "
+              "linear_before_reset 0 or 1) onto the float32 `gru` op (TFLite has no GRU). Not supported: peephole, "
+              "projection, layer-norm and CIFG LSTMs (TFLite Micro has none of them; refused with the fields "
+              "named), int8 reverse and bidirectional LSTMs, 16x8 LSTM, int8-state SVDF, int8 GRU."]
     lines += ["", "## float32 constraints (`--dtype float32`, and the calibration runs of the quantizer)", "",
               "| IR op | constraints |", "|---|---|"]
     for k in sorted(REGISTRY):

@@ -18,11 +18,12 @@ F32 = np.float32
 
 def onnx_lstm(seq, batch, inputs, hidden, layout, seed, **extra) -> bytes:
     rng = np.random.default_rng(seed)
+    d = 2 if extra.get("direction") == "bidirectional" else 1
     xshape = [seq, batch, inputs] if layout == 0 else [batch, seq, inputs]
-    yshape = [seq, 1, batch, hidden] if layout == 0 else [batch, seq, 1, hidden]
-    inits = [numpy_helper.from_array(rng.uniform(-0.6, 0.6, (1, 4 * hidden, inputs)).astype(F32), "W"),
-             numpy_helper.from_array(rng.uniform(-0.6, 0.6, (1, 4 * hidden, hidden)).astype(F32), "R"),
-             numpy_helper.from_array(rng.uniform(-0.5, 0.5, (1, 8 * hidden)).astype(F32), "B")]
+    yshape = [seq, d, batch, hidden] if layout == 0 else [batch, seq, d, hidden]
+    inits = [numpy_helper.from_array(rng.uniform(-0.6, 0.6, (d, 4 * hidden, inputs)).astype(F32), "W"),
+             numpy_helper.from_array(rng.uniform(-0.6, 0.6, (d, 4 * hidden, hidden)).astype(F32), "R"),
+             numpy_helper.from_array(rng.uniform(-0.5, 0.5, (d, 8 * hidden)).astype(F32), "B")]
     names = ["X", "W", "R", "B"]
     if "P" in extra:
         inits.append(numpy_helper.from_array(np.zeros((1, 3 * hidden), F32), "P"))
@@ -62,8 +63,44 @@ def test_onnx_lstm_float32(tmp_path, seed):
     assert_float_close(dict(tflm=theirs, numpy=ours_np, c=ours_c))
 
 
+@pytest.mark.parametrize("direction", ["reverse", "bidirectional"])
+@pytest.mark.parametrize("layout", [0, 1])
+def test_onnx_lstm_directions(tmp_path, direction, layout):
+    """float32: reverse runs the steps from the last to the first; bidirectional is a forward and a reverse lstm
+    op, their sequences concatenated on ONNX's direction axis."""
+    seq, batch, inputs, hidden = 5, 2, 3, 4
+    path = tmp_path / "lstm.onnx"
+    path.write_bytes(onnx_lstm(seq, batch, inputs, hidden, layout, 8, direction=direction))
+    b = driver.build(path, tmp_path / "out", conversion=driver.Conversion(dtype="float32"))
+    g = b.graph
+    assert [op.attrs["reverse"] for op in g.ops if op.type == "lstm"] == (
+        [True] if direction == "reverse" else [False, True])
+    rng = np.random.default_rng(8)
+    xshape = (seq, batch, inputs) if layout == 0 else (batch, seq, inputs)
+    xs = [[rng.uniform(-2, 2, xshape).astype(F32)] for _ in range(3)]
+    if layout == 0:
+        theirs = reference.run_onnxruntime(path, xs, g)
+    else:
+        ev = ReferenceEvaluator(str(path))
+        theirs = [[np.asarray(ev.run(None, {"X": s[0]})[0]).reshape(g.t(g.outputs[0]).shape)] for s in xs]
+    state = reference.reset_state(g)
+    ours_np = [[reference.run_numpy(g, s, state)[o].copy() for o in g.outputs] for s in xs]
+    exe = host.build(b.out, b.sources, sanitize=True)
+    ours_c = validate.split_outputs(host.run(exe, xs), g, len(xs))
+    assert_float_close(dict(tflm=theirs, numpy=ours_np, c=ours_c))
+
+
+def test_onnx_lstm_reverse_calib_refused(tmp_path):
+    """int8 LSTM is TFLite's, forward only: --calib on a reverse LSTM names the rule."""
+    path = tmp_path / "lstm.onnx"
+    path.write_bytes(onnx_lstm(3, 1, 4, 5, 0, 0, direction="reverse"))
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, X=np.random.default_rng(0).uniform(-1, 1, (4, 3, 1, 4)).astype(F32))
+    with pytest.raises(UnsupportedError, match="forward direction only"):
+        driver.build(path, tmp_path / "out", conversion=driver.Conversion(calib=calib))
+
+
 @pytest.mark.parametrize("extra,words", [
-    (dict(direction="reverse"), "direction reverse"),
     (dict(clip=1.0), "clip"),
     (dict(input_forget=1), "CIFG"),
     (dict(P=True), "peephole weights P \\(input 7"),

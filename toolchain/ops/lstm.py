@@ -9,6 +9,8 @@ TFLite Micro has no peephole, projection, layer-norm or CIFG (coupled input-forg
 by name. The hidden activation is always tanh; `activation` (TANH) is the cell gate's. `reset_state` (an ONNX
 LSTM, which restarts from a zero state on every run): h and c are set to their zero points before the sequence.
 `final_h` / `final_c` (ONNX's Y_h and Y_c): more outputs, copies of h and c [B, N] after the last step.
+`reverse` (ONNX's reverse direction, and the backward half of a bidirectional LSTM; float32 only, TFLite's LSTM
+has no such form): the steps run from the last to the first, output step t still at place t.
 
 One step of one row, int8 (TFLM's integer 8x8->16 LSTM: int8 x, h and weights, int16 gates and cell, int32 bias):
   gate pre-activations in Q3.12 (int16, scale 2^-12):
@@ -129,6 +131,12 @@ def lstm_int_types(op, g) -> bool:
             and all(t.quant is not None and t.quant.scale.size == 1 for t in (ts[X], ts[H], ts[C])))
 
 
+def lstm_forward(op, g) -> bool:
+    """int8: the forward direction only (TFLite's LSTM has no reverse one; an ONNX reverse or bidirectional LSTM
+    runs in float32)"""
+    return not op.attrs.get("reverse")
+
+
 def lstm_output_is_h(op, g) -> bool:
     """the output has the hidden state's scale and zero point (TFLite Micro copies h into it unscaled)"""
     h, y = g.t(op.inputs[H]), g.t(op.outputs[0])
@@ -149,7 +157,8 @@ def lstm_cell_pot(op, g) -> bool:
 class Lstm(Operator):
     type = "lstm"
     kernel = "lstm_s8"
-    constraints = [lstm_shapes, lstm_states, lstm_cell_activation, lstm_int_types, lstm_output_is_h, lstm_cell_pot]
+    constraints = [lstm_shapes, lstm_states, lstm_cell_activation, lstm_forward, lstm_int_types, lstm_output_is_h,
+                   lstm_cell_pot]
 
     fuses_activation = False
     patch_kind = None
@@ -160,6 +169,9 @@ class Lstm(Operator):
     def export_tflite(self, op, g, w, ins):
         # an ONNX LSTM (reset_state) is written as TFLite's LSTM, which keeps its state: the file computes the
         # ONNX model when the interpreter is reset before each invocation (reference.restarts_each_run)
+        if op.attrs.get("reverse"):
+            raise w.Unsupported("a reverse LSTM (ONNX's reverse or bidirectional direction); TFLite's LSTM runs "
+                                "forward only")
         if len(op.outputs) > 1:
             raise w.Unsupported("the LSTM outputs its final hidden or cell state (ONNX's Y_h, Y_c); TFLite's "
                                 "LSTM outputs only the sequence")
@@ -305,7 +317,7 @@ class Lstm(Operator):
                                 (f32(1) / (f32(1) + np.exp(-z))).astype(f32))).astype(f32)
 
         for b in range(batch):
-            for t in range(t_steps):
+            for t in (range(t_steps - 1, -1, -1) if op.attrs.get("reverse") else range(t_steps)):
                 xv = np.asarray(x[t, b] if tm else x[b, t], np.float64)
                 hv = h2[b].astype(np.float64)
                 z = [((w[k] @ xv).astype(f32) + bias[k]).astype(f32) + (r[k] @ hv).astype(f32) for k in range(4)]
@@ -330,6 +342,7 @@ class Lstm(Operator):
         fields = dict(time_steps=t_steps, batches=batch, input_size=i, units=n,
                       time_major=int(bool(op.attrs.get("time_major"))),
                       reset_state=int(bool(op.attrs.get("reset_state"))),
+                      reverse=int(bool(op.attrs.get("reverse"))),
                       cell_clip=c_float(float(op.attrs.get("cell_clip", 0.0))),
                       input_weights="{" + ", ".join(ctx.ptr(op.inputs[W0 + k]) for k in range(4)) + "}",
                       recurrent_weights="{" + ", ".join(ctx.ptr(op.inputs[R0 + k]) for k in range(4)) + "}",
