@@ -1,5 +1,7 @@
 #include "conv2d_s8_mve.h"
 
+#include <stddef.h>
+
 #include "edgec_fixedpoint.h"
 #include "edgec_mve.h"
 
@@ -14,16 +16,21 @@
 
 /* the output stage's constants (read once: int8 stores may alias anything) */
 typedef struct {
-    const int8_t *weights;
-    const int32_t *bias_folded, *multiplier, *shift;
-    int32_t out_c;
+    const int8_t *weights;                           /* the computed channels' weights (all, or the live ones) */
+    const int32_t *bias_folded, *multiplier, *shift; /* indexed by output channel */
+    const int16_t *channel;                          /* output channel of computed channel j; NULL: j itself */
+    const int8_t *row;                               /* the dead channels' outputs; NULL: none */
+    int32_t out_c, computed;
     edgec_mve_out_t st;
 } conv_mve_t;
 
-static conv_mve_t conv_mve_of(const edgec_conv2d_s8_params *p, const int32_t *bias_folded) {
+static conv_mve_t conv_mve_of(const edgec_conv2d_s8_params *p, const int32_t *bias_folded,
+                              const edgec_conv2d_s8_mve_live *live) {
     conv_mve_t c;
-    c.weights = p->weights, c.bias_folded = bias_folded, c.multiplier = p->multiplier, c.shift = p->shift;
-    c.out_c = p->out_c;
+    c.weights = live ? live->weights : p->weights, c.bias_folded = bias_folded;
+    c.multiplier = p->multiplier, c.shift = p->shift;
+    c.channel = live ? live->channel : NULL, c.row = live ? live->row : NULL;
+    c.out_c = p->out_c, c.computed = live ? live->live : p->out_c;
     c.st.output_offset = p->output_offset, c.st.act_min = p->act_min, c.st.act_max = p->act_max;
     c.st.rounding = p->rounding;
     return c;
@@ -53,12 +60,19 @@ static inline int32x4_t conv_lanes(int32_t a0, int32_t a1, int32_t a2, int32_t a
 /* All out_c outputs of n <= 4 pixels whose K inputs are in the scratch; pixel px's output at out + px * out_c. The
  * lanes of pixels past n hold stale bytes: computed, never stored. */
 static void conv_pixels(const conv_mve_t *c, int32_t k, const int8_t *scratch, int32_t n, int8_t *out) {
-    const int32_t out_c = c->out_c, chunks = k >> 4, rest = k & 15;
+    const int32_t out_c = c->out_c, computed = c->computed, chunks = k >> 4, rest = k & 15;
     const mve_pred16_t tail = vctp8q((uint32_t)rest), px = vctp32q((uint32_t)n);
     const uint32x4_t offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)out_c);
-    for (int32_t o = 0; o < out_c; o += 2) {
-        const int two = o + 1 < out_c;
-        const int8_t *wa = c->weights + o * k, *wb = two ? wa + k : wa, *s = scratch;
+    if (c->row) /* the dead channels' constant outputs first; the live ones overwrite their bytes below */
+        for (int32_t q = 0; q < n; q++)
+            for (int32_t i = 0; i < out_c; i += 16) {
+                const mve_pred16_t pr = vctp8q((uint32_t)(out_c - i));
+                vstrbq_p_s8(out + q * out_c + i, vldrbq_z_s8(c->row + i, pr), pr);
+            }
+    for (int32_t j = 0; j < computed; j += 2) {
+        const int two = j + 1 < computed;
+        const int32_t o = c->channel ? c->channel[j] : j, o2 = c->channel && two ? c->channel[j + 1] : o + 1;
+        const int8_t *wa = c->weights + j * k, *wb = two ? wa + k : wa, *s = scratch;
         /* VMLADAVA accumulates into an even core register only (its encoding holds Rda / 2): the 8 accumulators
          * are r0, r2, ..., r12 and lr, bound to the asm below; the loop counts down in an odd register */
         register int32_t a0 __asm__("r0") = 0, a1 __asm__("r2") = 0, a2 __asm__("r4") = 0, a3 __asm__("r6") = 0;
@@ -101,7 +115,7 @@ static void conv_pixels(const conv_mve_t *c, int32_t k, const int8_t *scratch, i
         /* both vectors before any call: r0, r2, r12 and lr are not kept across one */
         const int32x4_t acc_a = conv_lanes(a0, a1, a2, a3), acc_b = conv_lanes(b0, b1, b2, b3);
         conv_store(c, acc_a, o, offsets, px, out);
-        if (two) conv_store(c, acc_b, o + 1, offsets, px, out);
+        if (two) conv_store(c, acc_b, o2, offsets, px, out);
     }
 }
 
@@ -131,9 +145,10 @@ static inline void put_fill(int8_t *scratch, int32_t px, int32_t k, int8_t v, in
  * ascending: the outputs of pixels [q, q + n) end at (q + n) * out_c <= (q + n) * in_c, over the unit's own inputs
  * (saved) and earlier pixels (consumed), never an unread one. out_c > in_c, units descending: the outputs start at
  * q * out_c >= q * in_c, over the unit's own inputs and later pixels (consumed). */
-void edgec_conv2d_s8_pointwise_mve(const edgec_conv2d_s8_params *p, const int32_t *bias_folded, const int8_t *input,
-                                   int8_t *output, int8_t *scratch) {
-    const conv_mve_t c = conv_mve_of(p, bias_folded);
+void edgec_conv2d_s8_pointwise_mve(const edgec_conv2d_s8_params *p, const int32_t *bias_folded,
+                                   const edgec_conv2d_s8_mve_live *live, const int8_t *input, int8_t *output,
+                                   int8_t *scratch) {
+    const conv_mve_t c = conv_mve_of(p, bias_folded, live);
     const int32_t in_c = p->in_c, pixels = p->batches * p->in_h * p->in_w;
     const int32_t units = (pixels + MVE_PX - 1) / MVE_PX, forward = p->out_c <= in_c;
     for (int32_t u = 0; u < units; u++) {
@@ -176,9 +191,10 @@ static void im2col_pixel(const edgec_conv2d_s8_params *p, const int8_t *input, i
     }
 }
 
-void edgec_conv2d_s8_im2col_mve(const edgec_conv2d_s8_params *p, const int32_t *bias_folded, const int8_t *input,
-                                int8_t *output, int8_t *scratch) {
-    const conv_mve_t c = conv_mve_of(p, bias_folded);
+void edgec_conv2d_s8_im2col_mve(const edgec_conv2d_s8_params *p, const int32_t *bias_folded,
+                                const edgec_conv2d_s8_mve_live *live, const int8_t *input, int8_t *output,
+                                int8_t *scratch) {
+    const conv_mve_t c = conv_mve_of(p, bias_folded, live);
     const int32_t k = p->k_h * p->k_w * p->in_c, per_batch = p->out_h * p->out_w;
     const int32_t pixels = p->batches * per_batch;
     for (int32_t q = 0; q < pixels; q += MVE_PX) {

@@ -13,16 +13,30 @@
  * predicated weight load). One channel's 4 pixels are requantized as a vector (edgec_mve.h) and stored by one
  * scatter VSTRB.32.
  * `bias_folded` [out_c]: bias + input_offset * sum of the channel's weights (edgec_mve.h; the generator computes
- * it); p->bias is not read. `scratch`: 4 * ceil16(K) bytes, any alignment. */
+ * it); p->bias is not read. `scratch`: 4 * ceil16(K) bytes, any alignment.
+ * `live`: the output channels whose weights are not all zero (compile time, toolchain/ops/conv2d.py: mve_live);
+ * only they are multiplied, the others' outputs are constants copied per pixel. NULL: every channel computed. */
+
+/* A layer's all-zero output channels: their accumulator is the bias whatever the input, so their output,
+ * clamp(zp_y + MBQM(bias)), is computed once by the compiler into `row`; `weights` holds the live channels'
+ * weights only (OHWI, compacted), `channel` their output channels, ascending. */
+typedef struct {
+    const int8_t *weights;
+    const int16_t *channel;
+    const int8_t *row; /* out_c bytes: every dead channel's output (the live ones' bytes are overwritten) */
+    int32_t live;      /* the number of live channels */
+} edgec_conv2d_s8_mve_live;
 
 /* Pointwise: 1x1 kernel, stride 1, no padding, any batches. In place when input == output (the buffer is
  * pixels * max(in_c, out_c) bytes, the input at its start), like edgec_conv2d_s8_pointwise_inplace. */
-void edgec_conv2d_s8_pointwise_mve(const edgec_conv2d_s8_params *p, const int32_t *bias_folded, const int8_t *input,
-                                   int8_t *output, int8_t *scratch);
+void edgec_conv2d_s8_pointwise_mve(const edgec_conv2d_s8_params *p, const int32_t *bias_folded,
+                                   const edgec_conv2d_s8_mve_live *live, const int8_t *input, int8_t *output,
+                                   int8_t *scratch);
 
 /* Any other convolution with groups 1 (k_h x k_w, strides, padding, dilation): the im2col of 4 output pixels. Not in
  * place. */
-void edgec_conv2d_s8_im2col_mve(const edgec_conv2d_s8_params *p, const int32_t *bias_folded, const int8_t *input,
-                                int8_t *output, int8_t *scratch);
+void edgec_conv2d_s8_im2col_mve(const edgec_conv2d_s8_params *p, const int32_t *bias_folded,
+                                const edgec_conv2d_s8_mve_live *live, const int8_t *input, int8_t *output,
+                                int8_t *scratch);
 
 #endif

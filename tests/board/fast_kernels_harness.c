@@ -24,6 +24,7 @@
 #include "conv2d_s8_mve.h"
 #include "depthwise_conv2d_s8_mve.h"
 #include "fully_connected_s8_mve.h"
+#include "pool2d_s8_mve.h"
 #else
 #define HAVE_MVE 0
 #endif
@@ -199,6 +200,25 @@ static void compare(const char *kernel, uint32_t seed, const int8_t *a, const in
 #if HAVE_MVE
 static void count_mve(void) { cases--, mve_cases++; }
 
+/* the Helium convs' dead channels (toolchain/ops/conv2d.py, mve_live), in either rounding mode; NULL when none */
+static const edgec_conv2d_s8_mve_live *mve_live(const edgec_conv2d_s8_params *p, int32_t k,
+                                                edgec_conv2d_s8_mve_live *lv) {
+    int32_t live = 0;
+    for (int32_t c = 0; c < p->out_c; c++) {
+        int any = 0;
+        for (int32_t i = 0; i < k; i++) any |= p->weights[c * k + i] != 0;
+        if (any) {
+            memcpy(live_weights + live * k, p->weights + c * k, (size_t)k);
+            live_channels[live++] = (int16_t)c;
+        }
+        const int32_t y = edgec_requantize(p->bias ? p->bias[c] : 0, p->multiplier[c], p->shift[c], p->rounding);
+        dead_row[c] = (int8_t)edgec_clamp(y + p->output_offset, p->act_min, p->act_max);
+    }
+    if (live == p->out_c) return NULL;
+    lv->weights = live_weights, lv->channel = live_channels, lv->row = dead_row, lv->live = live;
+    return lv;
+}
+
 /* depthwise weights are [k_h * k_w, out_c]: channel o's taps are a column */
 static void edgec_fold_bias_s8_dw(const edgec_depthwise_conv2d_s8_params *p) {
     for (int32_t o = 0; o < p->out_c; o++) {
@@ -250,12 +270,14 @@ static void pointwise_case(uint32_t seed) {
     compare("pointwise in place", seed, out_ref, in_place, pixels * p.out_c);
 #if HAVE_MVE
     edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.in_c, bias_folded);
+    edgec_conv2d_s8_mve_live lv_mem;
+    const edgec_conv2d_s8_mve_live *lv = mve_live(&p, p.in_c, &lv_mem);
     memset(out_fast, 0x5a, (size_t)(pixels * p.out_c));
-    edgec_conv2d_s8_pointwise_mve(&p, bias_folded, input, out_fast, scratch8);
+    edgec_conv2d_s8_pointwise_mve(&p, bias_folded, lv, input, out_fast, scratch8);
     compare("pointwise mve", seed, out_ref, out_fast, pixels * p.out_c);
     count_mve();
     memcpy(in_place, input, (size_t)(pixels * p.in_c));
-    edgec_conv2d_s8_pointwise_mve(&p, bias_folded, in_place, in_place, scratch8);
+    edgec_conv2d_s8_pointwise_mve(&p, bias_folded, lv, in_place, in_place, scratch8);
     compare("pointwise mve in place", seed, out_ref, in_place, pixels * p.out_c);
     count_mve();
 #endif
@@ -313,7 +335,9 @@ static void im2col_case(uint32_t seed) {
 #if HAVE_MVE
     edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.k_h * p.k_w * p.in_c, bias_folded);
     memset(out_fast, 0x5a, (size_t)(p.out_h * p.out_w * p.out_c));
-    edgec_conv2d_s8_im2col_mve(&p, bias_folded, input, out_fast, scratch8);
+    edgec_conv2d_s8_mve_live lv_mem;
+    edgec_conv2d_s8_im2col_mve(&p, bias_folded, mve_live(&p, p.k_h * p.k_w * p.in_c, &lv_mem), input, out_fast,
+                               scratch8);
     compare("im2col conv mve", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
     count_mve();
 #endif
@@ -406,6 +430,59 @@ static void depthwise_case(uint32_t seed) {
 #endif
 }
 
+#if HAVE_MVE
+/* AVERAGE_POOL_2D: odd channel counts, windows up to the whole input (global pooling), strides 1..3, SAME/VALID,
+ * clamps; the whole layer and one random region of it (patch-based inference: a window of the input buffer) */
+static void avg_pool_case(uint32_t seed) {
+    edgec_pool2d_s8_params p;
+    memset(&p, 0, sizeof p);
+    p.batches = 1 + (next() % 4 == 0);
+    p.in_h = pick(1, 12);
+    p.in_w = pick(1, 12);
+    p.channels = odd_count(MAX_C);
+    while (p.batches * p.in_h * p.in_w * p.channels > MAX_ACT) p.in_h = 1 + p.in_h / 2, p.in_w = 1 + p.in_w / 2;
+    const int global = next() % 4 == 0;
+    p.k_h = global ? p.in_h : pick(1, 5);
+    p.k_w = global ? p.in_w : pick(1, 5);
+    p.stride_h = pick(1, 3);
+    p.stride_w = pick(1, 3);
+    const int same = (int)(next() % 2);
+    same_or_valid(p.in_h, p.k_h, p.stride_h, 1, same, &p.out_h, &p.pad_top);
+    same_or_valid(p.in_w, p.k_w, p.stride_w, 1, same, &p.out_w, &p.pad_left);
+    if (p.out_h == 0 || p.out_w == 0) return;
+    p.act_min = -128, p.act_max = 127;
+    if (next() % 3 == 0) p.act_min = pick(-128, 0), p.act_max = pick(p.act_min, 127);
+    fill(input, p.batches * p.in_h * p.in_w * p.channels);
+    if (next() % 4 == 0) memset(input, (int)(int8_t)(next() % 2 ? -128 : 127), (size_t)(p.in_h * p.in_w * p.channels));
+    const int32_t n = p.batches * p.out_h * p.out_w * p.channels;
+    edgec_avg_pool2d_s8(&p, input, out_ref);
+    memset(out_fast, 0x5a, (size_t)n);
+    edgec_avg_pool2d_s8_mve(&p, input, out_fast);
+    compare("avg pool mve", seed, out_ref, out_fast, n);
+    count_mve();
+    /* a region: output rows [oy, oy + oh) and columns [ox, ox + ow), read from the input window they need */
+    edgec_region r;
+    r.out_y0 = pick(0, p.out_h - 1), r.out_x0 = pick(0, p.out_w - 1);
+    r.out_h = pick(1, p.out_h - r.out_y0), r.out_w = pick(1, p.out_w - r.out_x0);
+    r.in_y0 = edgec_max(r.out_y0 * p.stride_h - p.pad_top, 0);
+    r.in_x0 = edgec_max(r.out_x0 * p.stride_w - p.pad_left, 0);
+    r.in_h = edgec_min((r.out_y0 + r.out_h - 1) * p.stride_h - p.pad_top + p.k_h, p.in_h) - r.in_y0;
+    r.in_w = edgec_min((r.out_x0 + r.out_w - 1) * p.stride_w - p.pad_left + p.k_w, p.in_w) - r.in_x0;
+    r.ob_y0 = r.out_y0, r.ob_x0 = r.out_x0, r.ob_h = r.out_h, r.ob_w = r.out_w;
+    if (r.in_h <= 0 || r.in_w <= 0) return;
+    for (int32_t b = 0; b < p.batches; b++)
+        for (int32_t y = 0; y < r.in_h; y++)
+            memcpy(in_place + ((b * r.in_h + y) * r.in_w) * p.channels,
+                   input + ((b * p.in_h + r.in_y0 + y) * p.in_w + r.in_x0) * p.channels, (size_t)(r.in_w * p.channels));
+    const int32_t m = p.batches * r.out_h * r.out_w * p.channels;
+    edgec_avg_pool2d_s8_region(&p, &r, in_place, out_ref);
+    memset(out_fast, 0x5a, (size_t)m);
+    edgec_avg_pool2d_s8_mve_region(&p, &r, in_place, out_fast);
+    compare("avg pool mve region", seed, out_ref, out_fast, m);
+    count_mve();
+}
+#endif
+
 int main(void) {
     const uint32_t n = 1000;
     for (uint32_t k = 0; k < n; k++) {
@@ -418,6 +495,10 @@ int main(void) {
         depthwise_case(seed);
         state = seed ^ 0x165667b1u;
         im2col_case(seed);
+#if HAVE_MVE
+        state = seed ^ 0x85ebca6bu;
+        avg_pool_case(seed);
+#endif
     }
     say("edgec_fast_kernels: cases=", cases);
     say(" mismatches=", mismatches);

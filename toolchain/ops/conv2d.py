@@ -153,6 +153,29 @@ def dsp_stage(op, g, ctx) -> str:
     return f"&{symbol}"
 
 
+def mve_live(op, g, ctx) -> str:
+    """The Helium conv kernels' dead channels (runtime/conv2d_s8_mve.h, edgec_conv2d_s8_mve_live) as a C
+    expression: the output channels whose weights are all zero add nothing to their accumulator, so their output
+    is clamp(zp_y + MBQM(bias)) whatever the input, computed here once (either rounding); the kernel multiplies the
+    others' compacted weights only. NULL when every channel has a nonzero weight."""
+    w = g.t(op.inputs[1]).data
+    assert w is not None
+    out_c = w.shape[0]
+    live = [c for c in range(out_c) if np.any(w[c])]
+    if len(live) == out_c:
+        return "NULL"
+    bias = np.zeros(out_c, np.int64)
+    if len(op.inputs) > 2 and op.inputs[2]:
+        bias = np.asarray(g.t(op.inputs[2]).data, np.int64).reshape(-1)
+    fields = dict(weights=ctx.const_array(op, "weights_live", w[live], "int8_t") if live else ctx.ptr(op.inputs[1]),
+                  channel=ctx.const_array(op, "live_channels", np.array(live or [0], np.int16), "int16_t"),
+                  row=ctx.const_array(op, "dead_outputs", requantize(bias.reshape(1, -1), op, g), "int8_t"),
+                  live=len(live))
+    symbol = ctx.names.claim(f"{ctx.stem(op)}_mve_live")
+    ctx.structs.append(f"static const edgec_conv2d_s8_mve_live {symbol} = {designated(fields)};")
+    return f"&{symbol}"
+
+
 def _fast_kernel(op) -> dict | None:
     """The layer's chosen fast kernel (op.attrs["kernel_choice"]), or None; a patch-stage layer runs the portable
     region kernel whatever was chosen."""
@@ -296,7 +319,8 @@ class Conv2D(Operator):
             source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
             if mve:  # + the bias folded with the zero point (runtime/edgec_mve.h)
                 folded = ctx.const_array(op, "bias_folded", folded_bias(op, g, 0))
-                return f"{chosen['function']}(&{params}, {folded}, {source}, {ctx.ptr(op.outputs[0])}, {scratch});"
+                return (f"{chosen['function']}(&{params}, {folded}, {mve_live(op, g, ctx)}, {source}, "
+                        f"{ctx.ptr(op.outputs[0])}, {scratch});")
             stage = dsp_stage(op, g, ctx)
             return f"{chosen['function']}(&{params}, {stage}, {source}, {ctx.ptr(op.outputs[0])}, {scratch});"
         if ctx.plan.is_in_place(op.name):  # the output is in the input's buffer; one input pixel of scratch
