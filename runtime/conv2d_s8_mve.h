@@ -39,4 +39,17 @@ void edgec_conv2d_s8_im2col_mve(const edgec_conv2d_s8_params *p, const int32_t *
                                 const edgec_conv2d_s8_mve_live *live, const int8_t *input, int8_t *output,
                                 int8_t *scratch);
 
+/* Few output channels (out_c <= 16), any groups-1 convolution: the output channels are the vector lanes. Per
+ * output pixel and tap k, the input x[k] + input_offset is one scalar (LDRSB, ADD) and every 4 channels one
+ * VLDRB.S32 of their weights and one VMLA.S32 (vector += vector x scalar); padded taps are skipped as the portable
+ * kernel skips them. Cheaper than the 4-pixel kernels when K or out_c is small (vww's first conv, 3x3x3 -> 8, and
+ * its 8 -> 16 pointwise conv), where their per-channel-pair work dominates. `weights_t`: the weights transposed,
+ * [K][ceil4(out_c)] (K = k_h k_w in_c in OHWI order, zeros past out_c; the generator makes it); p->bias, p->weights
+ * unused beyond p->bias (the unfolded start). All of a pixel's sums are in registers before any of its outputs is
+ * written, so a pointwise layer (1x1, stride 1, no padding) runs in place (input == output, the buffer pixels x
+ * max(in_c, out_c) bytes): forward over the pixels when out_c <= in_c, backward otherwise. No scratch. */
+#define EDGEC_CONV_MVE_LANES_MAX_OUT 16
+void edgec_conv2d_s8_lanes_mve(const edgec_conv2d_s8_params *p, const int8_t *weights_t, const int8_t *input,
+                               int8_t *output);
+
 #endif

@@ -219,6 +219,15 @@ static const edgec_conv2d_s8_mve_live *mve_live(const edgec_conv2d_s8_params *p,
     return lv;
 }
 
+/* the lanes kernel's weights, [K][ceil4(out_c)] (toolchain/ops/conv2d.py, lanes_weights) */
+static int8_t weights_t[MAX_W];
+static const int8_t *transpose_weights(const edgec_conv2d_s8_params *p, int32_t k) {
+    const int32_t stride = (p->out_c + 3) / 4 * 4;
+    for (int32_t i = 0; i < k; i++)
+        for (int32_t o = 0; o < stride; o++) weights_t[i * stride + o] = o < p->out_c ? p->weights[o * k + i] : 0;
+    return weights_t;
+}
+
 /* depthwise weights are [k_h * k_w, out_c]: channel o's taps are a column */
 static void edgec_fold_bias_s8_dw(const edgec_depthwise_conv2d_s8_params *p) {
     for (int32_t o = 0; o < p->out_c; o++) {
@@ -280,6 +289,17 @@ static void pointwise_case(uint32_t seed) {
     edgec_conv2d_s8_pointwise_mve(&p, bias_folded, lv, in_place, in_place, scratch8);
     compare("pointwise mve in place", seed, out_ref, in_place, pixels * p.out_c);
     count_mve();
+    if (p.out_c <= EDGEC_CONV_MVE_LANES_MAX_OUT) {
+        const int8_t *wt = transpose_weights(&p, p.in_c);
+        memset(out_fast, 0x5a, (size_t)(pixels * p.out_c));
+        edgec_conv2d_s8_lanes_mve(&p, wt, input, out_fast);
+        compare("pointwise mve lanes", seed, out_ref, out_fast, pixels * p.out_c);
+        count_mve();
+        memcpy(in_place, input, (size_t)(pixels * p.in_c));
+        edgec_conv2d_s8_lanes_mve(&p, wt, in_place, in_place);
+        compare("pointwise mve lanes in place", seed, out_ref, in_place, pixels * p.out_c);
+        count_mve();
+    }
 #endif
 }
 
@@ -340,6 +360,12 @@ static void im2col_case(uint32_t seed) {
                                scratch8);
     compare("im2col conv mve", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
     count_mve();
+    if (p.out_c <= EDGEC_CONV_MVE_LANES_MAX_OUT) {
+        memset(out_fast, 0x5a, (size_t)(p.out_h * p.out_w * p.out_c));
+        edgec_conv2d_s8_lanes_mve(&p, transpose_weights(&p, p.k_h * p.k_w * p.in_c), input, out_fast);
+        compare("conv mve lanes", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
+        count_mve();
+    }
 #endif
 }
 

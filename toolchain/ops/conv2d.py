@@ -153,6 +153,24 @@ def dsp_stage(op, g, ctx) -> str:
     return f"&{symbol}"
 
 
+#: the Helium lanes kernel (runtime/conv2d_s8_mve.h, edgec_conv2d_s8_lanes_mve): at most 16 output channels (4
+#: vectors of sums in registers), and K small enough that its per-tap cost (LDRSB, ADD, one VLDRB.S32 + VMLA.S32 per
+#: 4 channels) stays below the 4-pixel kernels' per-channel-pair work (measured on vww's first two convs, K = 27 and
+#: 8, and ResNet-8's first, K = 27)
+MVE_LANES_MAX_OUT = 16
+MVE_LANES_MAX_K = 32
+
+
+def lanes_weights(op, g) -> np.ndarray:
+    """The lanes kernel's weights: OHWI transposed to [K][ceil4(out_c)] int8, zeros past out_c."""
+    w = g.t(op.inputs[1]).data
+    assert w is not None
+    out_c = w.shape[0]
+    t = np.zeros((w[0].size, -(-out_c // 4) * 4), np.int8)
+    t[:, :out_c] = w.reshape(out_c, -1).T
+    return t
+
+
 def mve_live(op, g, ctx) -> str:
     """The Helium conv kernels' dead channels (runtime/conv2d_s8_mve.h, edgec_conv2d_s8_mve_live) as a C
     expression: the output channels whose weights are all zero add nothing to their accumulator, so their output
@@ -282,6 +300,11 @@ class Conv2D(Operator):
         if target.core == "host":
             return host_conv_choice(op, g, "conv")
         if target.mve:
+            w = g.t(op.inputs[1]).shape
+            if w[0] <= MVE_LANES_MAX_OUT and w[1] * w[2] * w[3] <= MVE_LANES_MAX_K:
+                return KernelChoice("conv2d_s8_mve", "edgec_conv2d_s8_lanes_mve",
+                                    f"{target.core} MVE: {w[0]} output channels as vector lanes, one VLDRB.S32 + "
+                                    f"VMLA.S32 per 4 channels and tap (K = {w[1] * w[2] * w[3]})")
             if _pointwise(op, g):
                 return KernelChoice("conv2d_s8_mve", "edgec_conv2d_s8_pointwise_mve",
                                     f"{target.core} MVE: 1x1 conv, 4 pixels x 2 channels x 16 inputs per "
@@ -313,6 +336,10 @@ class Conv2D(Operator):
             return (f"{chosen['function']}(&{params}, {ctx.const_array(op, 'weights16', w16, 'int16_t')}, "
                     f"{ctx.const_array(op, 'bias_folded', bias)}, {host_requant_arg(op, g, ctx)}, {source}, "
                     f"{ctx.ptr(op.outputs[0])});")
+        if chosen is not None and chosen["function"] == "edgec_conv2d_s8_lanes_mve":  # in place when pointwise
+            source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
+            wt = ctx.const_array(op, "weights_lanes", lanes_weights(op, g), "int8_t")
+            return f"{chosen['function']}(&{params}, {wt}, {source}, {ctx.ptr(op.outputs[0])});"
         if chosen is not None:  # in place: input and output are the same buffer; the scratch holds the pixels
             mve = chosen["kernel"].endswith("_mve")
             scratch = f"(({'int8_t' if mve else 'int16_t'} *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
@@ -340,6 +367,8 @@ class Conv2D(Operator):
         chosen = _fast_kernel(op)
         if chosen is not None and chosen["kernel"] == HOST_KERNEL:
             return 0  # the host kernel's im2col is on the stack (runtime/conv2d_s8_host.h)
+        if chosen is not None and chosen["function"] == "edgec_conv2d_s8_lanes_mve":
+            return 0  # a pixel's sums stay in registers
         if chosen is not None:
             w = g.t(op.inputs[1]).shape
             if chosen["kernel"].endswith("_mve"):  # 4 pixels x ceil16(K) int8 (also the saved copy when in place)
