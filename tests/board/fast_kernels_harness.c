@@ -238,6 +238,27 @@ static void edgec_fold_bias_s8_dw(const edgec_depthwise_conv2d_s8_params *p) {
 }
 #endif
 
+/* the depthwise lanes kernel's weights [ceil4(C) / 4][taps][4] (toolchain/ops/depthwise_conv2d.py,
+ * lanes_dw_weights) and its in-place condition (host_ring_ok there) */
+static int8_t weights_r[MAX_W];
+static const int8_t *regroup_dw(const edgec_depthwise_conv2d_s8_params *p) {
+    const int32_t taps = p->k_h * p->k_w, C = p->out_c;
+    for (int32_t g = 0; g < (C + 3) / 4; g++)
+        for (int32_t t = 0; t < taps; t++)
+            for (int32_t i = 0; i < 4; i++)
+                weights_r[(g * taps + t) * 4 + i] = 4 * g + i < C ? p->weights[t * C + 4 * g + i] : 0;
+    return weights_r;
+}
+static int ring_ok(const edgec_depthwise_conv2d_s8_params *p) {
+    int32_t next_row = 0;
+    for (int32_t y = 0; y < p->out_h; y++) {
+        const int32_t last = edgec_min(y * p->stride_h - p->pad_top + p->k_h - 1, p->in_h - 1);
+        if (next_row <= last && y * p->out_w > next_row * p->in_w) return 0;
+        next_row = edgec_max(next_row, last + 1);
+    }
+    return 1;
+}
+
 static void pointwise_case(uint32_t seed) {
     edgec_conv2d_s8_params p;
     memset(&p, 0, sizeof p);
@@ -441,8 +462,26 @@ static void depthwise_case(uint32_t seed) {
         compare("depthwise in place", seed, out_ref, in_place, p.out_h * p.out_w * p.out_c);
     }
 #if HAVE_MVE
-    if (!edgec_depthwise_conv2d_s8_mve_fits(&p) || edgec_depthwise_conv2d_s8_mve_plane_bytes(&p) > MAX_ACT) return;
     edgec_fold_bias_s8_dw(&p);
+    if (p.depth_multiplier == 1 && edgec_depthwise_conv2d_s8_mve_ring_bytes(&p) <= MAX_ACT) {
+        const int8_t *wr = regroup_dw(&p);
+        /* the records of TFLite's rounding (3x3: the straight-line path), in 3 cases of 4; else NULL (generic) */
+        static int32_t rec[16 * ((MAX_C + 3) / 4)];
+        const int with_rec = !p.rounding && next() % 4 != 0;
+        if (with_rec) edgec_depthwise_conv2d_s8_mve_records(&p, bias_folded, rec);
+        const int32_t *rc = with_rec ? rec : NULL;
+        memset(out_fast, 0x5a, (size_t)(p.out_h * p.out_w * p.out_c));
+        edgec_depthwise_conv2d_s8_lanes_mve(&p, bias_folded, rc, wr, input, out_fast, plane);
+        compare("depthwise mve lanes", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
+        count_mve();
+        if (p.out_h * p.out_w <= p.in_h * p.in_w && ring_ok(&p)) {
+            memcpy(in_place, input, (size_t)(p.in_h * p.in_w * p.in_c));
+            edgec_depthwise_conv2d_s8_lanes_mve(&p, bias_folded, rc, wr, in_place, in_place, plane);
+            compare("depthwise mve lanes in place", seed, out_ref, in_place, p.out_h * p.out_w * p.out_c);
+            count_mve();
+        }
+    }
+    if (!edgec_depthwise_conv2d_s8_mve_fits(&p) || edgec_depthwise_conv2d_s8_mve_plane_bytes(&p) > MAX_ACT) return;
     memset(out_fast, 0x5a, (size_t)(p.out_h * p.out_w * p.out_c));
     edgec_depthwise_conv2d_s8_mve(&p, bias_folded, input, out_fast, plane);
     compare("depthwise mve", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
