@@ -294,18 +294,20 @@ static inline __attribute__((always_inline)) void lanes_asm(int32x4_t *a0, int32
     *a0 = s0, *a1 = s1, *a2 = s2, *a3 = s3, *wt = w;
 }
 
-/* requantizes and stores the pixel's out_c outputs at out (G and onnx constants) */
+/* requantizes and stores the pixel's out_c outputs at out (G and onnx constants); the last group predicated */
 #define LANES_STORE(out)                                                                                            \
     do {                                                                                                            \
-        lanes_store(p, a0, mult0, shift0, st, (out), 0, pr0, onnx);                                                 \
-        if (G > 1) lanes_store(p, a1, mult1, shift1, st, (out), 1, pr1, onnx);                                      \
-        if (G > 2) lanes_store(p, a2, mult2, shift2, st, (out), 2, pr2, onnx);                                      \
-        if (G > 3) lanes_store(p, a3, mult3, shift3, st, (out), 3, pr3, onnx);                                      \
+        lanes_store(p, a0, rec, zp, lo, hi, (out), 0, G == 1 ? last : all, onnx);                                   \
+        if (G > 1) lanes_store(p, a1, rec, zp, lo, hi, (out), 1, G == 2 ? last : all, onnx);                        \
+        if (G > 2) lanes_store(p, a2, rec, zp, lo, hi, (out), 2, G == 3 ? last : all, onnx);                        \
+        if (G > 3) lanes_store(p, a3, rec, zp, lo, hi, (out), 3, last, onnx);                                       \
     } while (0)
 
+/* TFLite's MBQM from the group's record (its left shift, M and -right: edgec_mve.h), or onnxruntime's per lane */
 static inline __attribute__((always_inline)) void lanes_store(const edgec_conv2d_s8_params *p, int32x4_t acc,
-                                                              int32x4_t mult, int32x4_t shift, edgec_mve_out_t st,
-                                                              int8_t *out, int g, mve_pred16_t pr, const int onnx) {
+                                                              const int32_t *rec, int32_t zp, int32x4_t lo,
+                                                              int32x4_t hi, int8_t *out, int g, mve_pred16_t pr,
+                                                              const int onnx) {
     if (onnx) {
         int32_t m[4], s[4];
         for (int i = 0; i < 4; i++) {
@@ -314,38 +316,31 @@ static inline __attribute__((always_inline)) void lanes_store(const edgec_conv2d
         }
         acc = edgec_mve_requantize_f32(acc, m, s);
     } else {
-        acc = edgec_mve_mbqm(acc, mult, shift);
+        const int32_t *r = rec + 16 * g;
+        acc = vqrdmulhq_s32(vshlq_s32(acc, vldrwq_s32(r + 8)), vldrwq_s32(r + 4));
+        const int32x4_t right = vldrwq_s32(r + 12);
+        acc = vrshlq_s32(vqaddq_s32(acc, vshrq_n_s32(vandq_s32(acc, right), 31)), right);
     }
-    vstrbq_p_s32(out + 4 * g, edgec_mve_offset_clamp(acc, st), pr);
+    vstrbq_p_s32(out + 4 * g, vminq_s32(vmaxq_s32(vaddq_n_s32(acc, zp), lo), hi), pr);
 }
 
-static inline __attribute__((always_inline)) void lanes_run(const edgec_conv2d_s8_params *p, const int8_t *weights_t,
-                                                            const int8_t *input, int8_t *output, const int G,
-                                                            const int onnx) {
+static inline __attribute__((always_inline)) void lanes_run(const edgec_conv2d_s8_params *p, const int32_t *rec,
+                                                            const int8_t *weights_t, const int8_t *input,
+                                                            int8_t *output, const int G, const int onnx) {
     const int32_t out_c = p->out_c, in_c = p->in_c, in_w = p->in_w, k_w = p->k_w, offset = p->input_offset;
-    const edgec_mve_out_t st = {p->output_offset, p->act_min, p->act_max, p->rounding};
-    /* per group of 4 channels: its lanes, start (the bias), multipliers and shifts (lanes past out_c: 0, unused) */
-    const mve_pred16_t pr0 = vctp32q((uint32_t)out_c), pr1 = vctp32q((uint32_t)(out_c - 4));
-    const mve_pred16_t pr2 = vctp32q((uint32_t)(out_c - 8)), pr3 = vctp32q((uint32_t)(out_c - 12));
-    const int32x4_t zero = vdupq_n_s32(0);
-    const int32x4_t start0 = p->bias ? vldrwq_z_s32(p->bias, pr0) : zero;
-    const int32x4_t start1 = G > 1 && p->bias ? vldrwq_z_s32(p->bias + 4, pr1) : zero;
-    const int32x4_t start2 = G > 2 && p->bias ? vldrwq_z_s32(p->bias + 8, pr2) : zero;
-    const int32x4_t start3 = G > 3 && p->bias ? vldrwq_z_s32(p->bias + 12, pr3) : zero;
-    const int32x4_t mult0 = vldrwq_z_s32(p->multiplier, pr0), shift0 = vldrwq_z_s32(p->shift, pr0);
-    const int32x4_t mult1 = G > 1 ? vldrwq_z_s32(p->multiplier + 4, pr1) : zero;
-    const int32x4_t shift1 = G > 1 ? vldrwq_z_s32(p->shift + 4, pr1) : zero;
-    const int32x4_t mult2 = G > 2 ? vldrwq_z_s32(p->multiplier + 8, pr2) : zero;
-    const int32x4_t shift2 = G > 2 ? vldrwq_z_s32(p->shift + 8, pr2) : zero;
-    const int32x4_t mult3 = G > 3 ? vldrwq_z_s32(p->multiplier + 12, pr3) : zero;
-    const int32x4_t shift3 = G > 3 ? vldrwq_z_s32(p->shift + 12, pr3) : zero;
+    const int32_t zp = p->output_offset;
+    const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
+    /* the stores: full groups, and the last one's out_c - 4 (G - 1) lanes */
+    const mve_pred16_t all = vctp32q(4), last = vctp32q((uint32_t)(out_c - 4 * (G - 1)));
+#define LANES_START int32x4_t a0 = vldrwq_s32(rec), a1 = G > 1 ? vldrwq_s32(rec + 16) : a0, \
+                              a2 = G > 2 ? vldrwq_s32(rec + 32) : a0, a3 = G > 3 ? vldrwq_s32(rec + 48) : a0
     if (p->k_h == 1 && k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 && p->pad_left == 0 &&
         p->out_h == p->in_h && p->out_w == in_w) {
         /* pointwise: pixel q reads input pixel q only; in place forward when out_c <= in_c, else backward */
         const int32_t pixels = p->batches * p->in_h * in_w, backward = input == output && out_c > in_c;
         for (int32_t u = 0; u < pixels; u++) {
             const int32_t q = backward ? pixels - 1 - u : u;
-            int32x4_t a0 = start0, a1 = start1, a2 = start2, a3 = start3;
+            LANES_START;
             const int8_t *wt = weights_t, *src = input + q * in_c;
             LANES_TAPS(src, in_c);
             LANES_STORE(output + q * out_c);
@@ -363,7 +358,7 @@ static inline __attribute__((always_inline)) void lanes_run(const edgec_conv2d_s
             for (int32_t x = 0; x < p->out_w; x++, out += out_c) {
                 const int32_t x0 = x * p->stride_w - p->pad_left;
                 const int inside_x = whole_row && x0 >= 0 && x0 + k_w <= in_w;
-                int32x4_t a0 = start0, a1 = start1, a2 = start2, a3 = start3;
+                LANES_START;
                 const int8_t *wt = weights_t;
                 for (int32_t ky = 0; ky < p->k_h; ky++) {
                     const int32_t iy = y0 + ky * p->dilation_h;
@@ -393,22 +388,33 @@ static inline __attribute__((always_inline)) void lanes_run(const edgec_conv2d_s
     }
 }
 
-void edgec_conv2d_s8_lanes_mve(const edgec_conv2d_s8_params *p, const int8_t *weights_t, const int8_t *input,
-                               int8_t *output) {
+void edgec_conv2d_s8_lanes_mve(const edgec_conv2d_s8_params *p, const int32_t *rec, const int8_t *weights_t,
+                               const int8_t *input, int8_t *output) {
     const int32_t groups = (p->out_c + 3) / 4;
     if (p->rounding) {
         switch (groups) {
-        case 1: lanes_run(p, weights_t, input, output, 1, 1); break;
-        case 2: lanes_run(p, weights_t, input, output, 2, 1); break;
-        case 3: lanes_run(p, weights_t, input, output, 3, 1); break;
-        default: lanes_run(p, weights_t, input, output, 4, 1); break;
+        case 1: lanes_run(p, rec, weights_t, input, output, 1, 1); break;
+        case 2: lanes_run(p, rec, weights_t, input, output, 2, 1); break;
+        case 3: lanes_run(p, rec, weights_t, input, output, 3, 1); break;
+        default: lanes_run(p, rec, weights_t, input, output, 4, 1); break;
         }
     } else {
         switch (groups) {
-        case 1: lanes_run(p, weights_t, input, output, 1, 0); break;
-        case 2: lanes_run(p, weights_t, input, output, 2, 0); break;
-        case 3: lanes_run(p, weights_t, input, output, 3, 0); break;
-        default: lanes_run(p, weights_t, input, output, 4, 0); break;
+        case 1: lanes_run(p, rec, weights_t, input, output, 1, 0); break;
+        case 2: lanes_run(p, rec, weights_t, input, output, 2, 0); break;
+        case 3: lanes_run(p, rec, weights_t, input, output, 3, 0); break;
+        default: lanes_run(p, rec, weights_t, input, output, 4, 0); break;
         }
     }
+}
+
+void edgec_conv2d_s8_mve_records(const edgec_conv2d_s8_params *p, int32_t *rec) {
+    for (int32_t g = 0; g < (p->out_c + 3) / 4; g++)
+        for (int32_t i = 0; i < 4; i++) {
+            const int32_t c = 4 * g + i, live = c < p->out_c;
+            rec[16 * g + i] = live && p->bias ? p->bias[c] : 0;
+            rec[16 * g + 4 + i] = live ? p->multiplier[c] : 0;
+            rec[16 * g + 8 + i] = live ? edgec_max(p->shift[c], 0) : 0;
+            rec[16 * g + 12 + i] = live ? edgec_min(p->shift[c], 0) : 0;
+        }
 }

@@ -44,12 +44,15 @@ void edgec_conv2d_s8_im2col_mve(const edgec_conv2d_s8_params *p, const int32_t *
  * VLDRB.S32 of their weights and one VMLA.S32 (vector += vector x scalar); padded taps are skipped as the portable
  * kernel skips them. Cheaper than the 4-pixel kernels when K or out_c is small (vww's first conv, 3x3x3 -> 8, and
  * its 8 -> 16 pointwise conv), where their per-channel-pair work dominates. `weights_t`: the weights transposed,
- * [K][ceil4(out_c)] (K = k_h k_w in_c in OHWI order, zeros past out_c; the generator makes it); p->bias, p->weights
- * unused beyond p->bias (the unfolded start). All of a pixel's sums are in registers before any of its outputs is
+ * [K][ceil4(out_c)] (K = k_h k_w in_c in OHWI order, zeros past out_c; the generator makes it); p->weights and
+ * p->bias are not read (the bias is in `rec`, unfolded: the inputs get input_offset added). All of a pixel's sums are in registers before any of its outputs is
  * written, so a pointwise layer (1x1, stride 1, no padding) runs in place (input == output, the buffer pixels x
  * max(in_c, out_c) bytes): forward over the pixels when out_c <= in_c, backward otherwise. No scratch. */
 #define EDGEC_CONV_MVE_LANES_MAX_OUT 16
-void edgec_conv2d_s8_lanes_mve(const edgec_conv2d_s8_params *p, const int8_t *weights_t, const int8_t *input,
-                               int8_t *output);
+void edgec_conv2d_s8_lanes_mve(const edgec_conv2d_s8_params *p, const int32_t *rec, const int8_t *weights_t,
+                               const int8_t *input, int8_t *output);
+/* `rec`: per group of 4 output channels 16 int32: the biases (0 without), the multipliers, max(shift, 0) and
+ * min(shift, 0), lanes past out_c zero (the generator makes it; this is the same in C) */
+void edgec_conv2d_s8_mve_records(const edgec_conv2d_s8_params *p, int32_t *rec);
 
 #endif

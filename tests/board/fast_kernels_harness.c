@@ -312,12 +312,14 @@ static void pointwise_case(uint32_t seed) {
     count_mve();
     if (p.out_c <= EDGEC_CONV_MVE_LANES_MAX_OUT) {
         const int8_t *wt = transpose_weights(&p, p.in_c);
+        static int32_t rec[16 * ((MAX_C + 3) / 4)];
+        edgec_conv2d_s8_mve_records(&p, rec);
         memset(out_fast, 0x5a, (size_t)(pixels * p.out_c));
-        edgec_conv2d_s8_lanes_mve(&p, wt, input, out_fast);
+        edgec_conv2d_s8_lanes_mve(&p, rec, wt, input, out_fast);
         compare("pointwise mve lanes", seed, out_ref, out_fast, pixels * p.out_c);
         count_mve();
         memcpy(in_place, input, (size_t)(pixels * p.in_c));
-        edgec_conv2d_s8_lanes_mve(&p, wt, in_place, in_place);
+        edgec_conv2d_s8_lanes_mve(&p, rec, wt, in_place, in_place);
         compare("pointwise mve lanes in place", seed, out_ref, in_place, pixels * p.out_c);
         count_mve();
     }
@@ -382,8 +384,10 @@ static void im2col_case(uint32_t seed) {
     compare("im2col conv mve", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
     count_mve();
     if (p.out_c <= EDGEC_CONV_MVE_LANES_MAX_OUT) {
+        static int32_t rec[16 * ((MAX_C + 3) / 4)];
+        edgec_conv2d_s8_mve_records(&p, rec);
         memset(out_fast, 0x5a, (size_t)(p.out_h * p.out_w * p.out_c));
-        edgec_conv2d_s8_lanes_mve(&p, transpose_weights(&p, p.k_h * p.k_w * p.in_c), input, out_fast);
+        edgec_conv2d_s8_lanes_mve(&p, rec, transpose_weights(&p, p.k_h * p.k_w * p.in_c), input, out_fast);
         compare("conv mve lanes", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
         count_mve();
     }

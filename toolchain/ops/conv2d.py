@@ -45,6 +45,7 @@ from .int8_common import (
     grad_acc,
     host_output_stage_ok,
     host_requant_arg,
+    mve_lane_records,
     onnxruntime_rounding,
     prepare_rescale,
     prepare_weight_backward,
@@ -339,7 +340,11 @@ class Conv2D(Operator):
         if chosen is not None and chosen["function"] == "edgec_conv2d_s8_lanes_mve":  # in place when pointwise
             source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
             wt = ctx.const_array(op, "weights_lanes", lanes_weights(op, g), "int8_t")
-            return f"{chosen['function']}(&{params}, {wt}, {source}, {ctx.ptr(op.outputs[0])});"
+            out_c = g.t(op.inputs[1]).shape[0]
+            bias = (np.asarray(g.t(op.inputs[2]).data, np.int64).reshape(-1) if len(op.inputs) > 2 and op.inputs[2]
+                    else np.zeros(out_c, np.int64))
+            rec = ctx.const_array(op, "lanes_records", mve_lane_records(op, bias))
+            return f"{chosen['function']}(&{params}, {rec}, {wt}, {source}, {ctx.ptr(op.outputs[0])});"
         if chosen is not None:  # in place: input and output are the same buffer; the scratch holds the pixels
             mve = chosen["kernel"].endswith("_mve")
             scratch = f"(({'int8_t' if mve else 'int16_t'} *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"

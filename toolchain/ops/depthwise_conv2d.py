@@ -50,6 +50,7 @@ from .int8_common import (
     grad_acc,
     host_output_stage_ok,
     host_requant_arg,
+    mve_lane_records,
     onnxruntime_rounding,
     prepare_weight_backward,
     requantize,
@@ -120,20 +121,6 @@ def lanes_dw_weights(op, g) -> np.ndarray:
     padded = np.zeros((taps.shape[0], -(-c // 4) * 4), np.int8)
     padded[:, :c] = taps
     return padded.reshape(taps.shape[0], -1, 4).transpose(1, 0, 2).copy()
-
-
-def lanes_dw_records(op, g, folded: np.ndarray) -> np.ndarray | None:
-    """The lanes kernel's requantization records (edgec_depthwise_conv2d_s8_mve_records): per group of 4 channels
-    16 int32, the folded biases, multipliers, max(shift, 0) and min(shift, 0), zeros past C; None with onnxruntime's
-    rounding (the kernel's generic path)."""
-    if onnxruntime_rounding(op):
-        return None
-    c = folded.shape[0]
-    m = np.broadcast_to(np.asarray(op.params["multiplier"], np.int64).reshape(-1), (c,))
-    s = np.broadcast_to(np.asarray(op.params["shift"], np.int64).reshape(-1), (c,))
-    rows = np.zeros((4, -(-c // 4) * 4), np.int64)
-    rows[:, :c] = [folded, m, np.maximum(s, 0), np.minimum(s, 0)]
-    return rows.reshape(4, -1, 4).transpose(1, 0, 2).astype(np.int32).copy()
 
 
 def mve_ring_bytes(op, g) -> int:
@@ -292,8 +279,9 @@ class DepthwiseConv2D(Operator):
             if chosen["function"] == "edgec_depthwise_conv2d_s8_lanes_mve":  # the ring is the scratch
                 folded_values = folded_bias(op, g, 3)
                 folded = ctx.const_array(op, "bias_folded", folded_values)
-                rec = lanes_dw_records(op, g, folded_values)
-                rec_arg = "NULL" if rec is None else ctx.const_array(op, "lanes_records", rec)
+                # TFLite's rounding: the requantization records (onnxruntime's: NULL, the kernel's generic path)
+                rec_arg = ("NULL" if onnxruntime_rounding(op)
+                           else ctx.const_array(op, "lanes_records", mve_lane_records(op, folded_values)))
                 wr = ctx.const_array(op, "weights_lanes", lanes_dw_weights(op, g), "int8_t")
                 return (f"{chosen['function']}(&{params}, {folded}, {rec_arg}, {wr}, {source}, "
                         f"{ctx.ptr(op.outputs[0])}, {plane});")
