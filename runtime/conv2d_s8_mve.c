@@ -5,7 +5,8 @@
 #include "edgec_fixedpoint.h"
 #include "edgec_mve.h"
 
-/* out[q, o] = clamp(zp_out + MBQM(bias_folded[o] + sum_k w[o, k] x~[q, k]))   (edgec_mve.h: the fold)
+/* out[q, o] = clamp(zp_out + MBQM(bias_folded[o] + sum_k w[o, k] x~[q, k]))   (edgec_mve.h: the fold; bias_folded[o],
+ * M and the shifts are chan[4 o .. 4 o + 3])
  * with x~ the raw int8 input, or the input zero point at a padded tap (x~ + input_offset = 0 there, so the tap adds
  * nothing to the portable sum, as TFLite Micro skips it).
  * Inner loop, per 16 k, 2 channels x 4 pixels: 4 VLDRB of inputs, 2 of weights, 8 VMLADAVA.S8, LE: 15 instructions
@@ -17,18 +18,17 @@
 /* the output stage's constants (read once: int8 stores may alias anything) */
 typedef struct {
     const int8_t *weights;                           /* the computed channels' weights (all, or the live ones) */
-    const int32_t *bias_folded, *multiplier, *shift; /* indexed by output channel */
+    const int32_t *chan;                             /* 4 words per output channel (edgec_conv2d_s8_mve.h) */
     const int16_t *channel;                          /* output channel of computed channel j; NULL: j itself */
     const int8_t *row;                               /* the dead channels' outputs; NULL: none */
     int32_t out_c, computed;
     edgec_mve_out_t st;
 } conv_mve_t;
 
-static conv_mve_t conv_mve_of(const edgec_conv2d_s8_params *p, const int32_t *bias_folded,
+static conv_mve_t conv_mve_of(const edgec_conv2d_s8_params *p, const int32_t *chan,
                               const edgec_conv2d_s8_mve_live *live) {
     conv_mve_t c;
-    c.weights = live ? live->weights : p->weights, c.bias_folded = bias_folded;
-    c.multiplier = p->multiplier, c.shift = p->shift;
+    c.weights = live ? live->weights : p->weights, c.chan = chan;
     c.channel = live ? live->channel : NULL, c.row = live ? live->row : NULL;
     c.out_c = p->out_c, c.computed = live ? live->live : p->out_c;
     c.st.output_offset = p->output_offset, c.st.act_min = p->act_min, c.st.act_max = p->act_max;
@@ -39,15 +39,18 @@ static conv_mve_t conv_mve_of(const edgec_conv2d_s8_params *p, const int32_t *bi
 /* channel o of the unit's 4 pixels (lanes), requantized, stored at out + px * out_c + o for the pixels of `px`.
  * Everything arrives as a value (no load through a pointer an int8 store may alias); `onnx` is a constant in each
  * instantiation of the caller, so the rounding test is not in the loop. */
-static inline __attribute__((always_inline)) void conv_store(int32x4_t acc, int32_t start, int32_t m, int32_t s,
-                                                             int32_t zp, int32_t lo, int32_t hi, uint32x4_t offsets,
-                                                             mve_pred16_t px, int8_t *out, const int onnx) {
+static inline __attribute__((always_inline)) void conv_store(int32x4_t acc, const int32_t *r, int32_t zp, int32_t lo,
+                                                             int32_t hi, uint32x4_t offsets, mve_pred16_t px,
+                                                             int8_t *out, const int onnx) {
+    const int32_t start = r[0], m = r[1], left = r[2], neg_right = r[3];
     acc = vaddq_n_s32(acc, start);
     if (onnx) {
-        const int32_t ms[4] = {m, m, m, m}, ss[4] = {s, s, s, s};
+        const int32_t ms[4] = {m, m, m, m}, s = left + neg_right, ss[4] = {s, s, s, s};
         acc = edgec_mve_requantize_f32(acc, ms, ss);
-    } else {
-        acc = edgec_mve_mbqm_n(acc, m, s);
+    } else { /* edgec_mve.h's MBQM with the channel's shifts split */
+        if (left) acc = vshlq_r_s32(acc, left);
+        acc = vqrdmulhq_n_s32(acc, m);
+        if (neg_right) acc = vrshlq_n_s32(vqaddq_s32(acc, vshrq_n_s32(acc, 31)), neg_right);
     }
     acc = vminq_s32(vmaxq_s32(vaddq_n_s32(acc, zp), vdupq_n_s32(lo)), vdupq_n_s32(hi));
     vstrbq_scatter_offset_p_s32(out, offsets, acc, px);
@@ -69,7 +72,7 @@ static inline __attribute__((always_inline)) void conv_pixels_mode(const conv_mv
                                                                    const int onnx) {
     /* every constant in a local: the int8 stores below may alias anything reached through a pointer */
     const int8_t *const weights = c->weights, *const row = c->row;
-    const int32_t *const bias = c->bias_folded, *const mult = c->multiplier, *const shift = c->shift;
+    const int32_t *const chan = c->chan;
     const int16_t *const channel = c->channel;
     const int32_t out_c = c->out_c, computed = c->computed, chunks = k >> 4, rest = k & 15;
     const int32_t zp = c->st.output_offset, lo = c->st.act_min, hi = c->st.act_max;
@@ -86,14 +89,31 @@ static inline __attribute__((always_inline)) void conv_pixels_mode(const conv_mv
         const int8_t *wa = weights + j * k, *wb = two ? wa + k : wa, *s = scratch;
         /* VMLADAVA accumulates into an even core register only (its encoding holds Rda / 2): the 8 accumulators
          * are r0, r2, ..., r12 and lr, bound to the asm below; the loop counts down in an odd register */
-        register int32_t a0 __asm__("r0") = 0, a1 __asm__("r2") = 0, a2 __asm__("r4") = 0, a3 __asm__("r6") = 0;
-        register int32_t b0 __asm__("r8") = 0, b1 __asm__("r10") = 0, b2 __asm__("r12") = 0, b3 __asm__("lr") = 0;
+        register int32_t a0 __asm__("r0"), a1 __asm__("r2"), a2 __asm__("r4"), a3 __asm__("r6");
+        register int32_t b0 __asm__("r8"), b1 __asm__("r10"), b2 __asm__("r12"), b3 __asm__("lr");
         if (chunks > 0) {
             /* The whole loop in one asm block: GCC's own allocation of the same intrinsics copies accumulators
              * between odd and even registers and keeps one on the stack (23 instructions per 16 k); here 16: 6
-             * VLDRB, 8 VMLADAVA, SUBS, BNE. Each load is followed by the VMLADAVA that do not wait for it. */
+             * VLDRB, 8 VMLADAVA, SUBS, BNE. Each load is followed by the VMLADAVA that do not wait for it. The
+             * first 16 k use VMLADAV (no accumulate): the accumulators need no zeroing. */
             int32_t left = chunks;
-            __asm__("1:\n\t"
+            __asm__("vldrb.8 q4, [%[wa]], #16\n\t"
+                    "vldrb.8 q0, [%[s]], #64\n\t"
+                    "vldrb.8 q5, [%[wb]], #16\n\t"
+                    "vmladav.s8 %[a0], q4, q0\n\t"
+                    "vldrb.8 q1, [%[s], #-48]\n\t"
+                    "vmladav.s8 %[b0], q5, q0\n\t"
+                    "vmladav.s8 %[a1], q4, q1\n\t"
+                    "vldrb.8 q2, [%[s], #-32]\n\t"
+                    "vmladav.s8 %[b1], q5, q1\n\t"
+                    "vmladav.s8 %[a2], q4, q2\n\t"
+                    "vldrb.8 q3, [%[s], #-16]\n\t"
+                    "vmladav.s8 %[b2], q5, q2\n\t"
+                    "vmladav.s8 %[a3], q4, q3\n\t"
+                    "vmladav.s8 %[b3], q5, q3\n\t"
+                    "subs %[n], %[n], #1\n\t"
+                    "beq 2f\n"
+                    "1:\n\t"
                     "vldrb.8 q4, [%[wa]], #16\n\t"
                     "vldrb.8 q0, [%[s]], #64\n\t"
                     "vldrb.8 q5, [%[wb]], #16\n\t"
@@ -109,11 +129,15 @@ static inline __attribute__((always_inline)) void conv_pixels_mode(const conv_mv
                     "vmladava.s8 %[a3], q4, q3\n\t"
                     "vmladava.s8 %[b3], q5, q3\n\t"
                     "subs %[n], %[n], #1\n\t"
-                    "bne 1b"
-                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [b0] "+r"(b0), [b1] "+r"(b1),
-                      [b2] "+r"(b2), [b3] "+r"(b3), [s] "+r"(s), [wa] "+r"(wa), [wb] "+r"(wb), [n] "+r"(left)
+                    "bne 1b\n"
+                    "2:"
+                    : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [b0] "=&r"(b0),
+                      [b1] "=&r"(b1), [b2] "=&r"(b2), [b3] "=&r"(b3), [s] "+r"(s), [wa] "+r"(wa), [wb] "+r"(wb),
+                      [n] "+r"(left)
                     :
                     : "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "cc", "memory");
+        } else {
+            a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = 0;
         }
         if (rest) { /* weights past K load as 0 (and are not read): the scratch bytes there add nothing */
             const int8x16_t x0 = vldrbq_s8(s), x1 = vldrbq_s8(s + 16), x2 = vldrbq_s8(s + 32), x3 = vldrbq_s8(s + 48);
@@ -126,10 +150,10 @@ static inline __attribute__((always_inline)) void conv_pixels_mode(const conv_mv
         /* both vectors before any call: r0, r2, r12 and lr are not kept across one */
         const int32x4_t acc_a = conv_lanes(a0, a1, a2, a3), acc_b = conv_lanes(b0, b1, b2, b3);
         const int32_t o = channel ? channel[j] : j;
-        conv_store(acc_a, bias[o], mult[o], shift[o], zp, lo, hi, offsets, px, out + o, onnx);
+        conv_store(acc_a, chan + 4 * o, zp, lo, hi, offsets, px, out + o, onnx);
         if (two) {
             const int32_t o2 = channel ? channel[j + 1] : j + 1;
-            conv_store(acc_b, bias[o2], mult[o2], shift[o2], zp, lo, hi, offsets, px, out + o2, onnx);
+            conv_store(acc_b, chan + 4 * o2, zp, lo, hi, offsets, px, out + o2, onnx);
         }
     }
 }
@@ -167,10 +191,10 @@ static inline void put_fill(int8_t *scratch, int32_t px, int32_t k, int8_t v, in
  * ascending: the outputs of pixels [q, q + n) end at (q + n) * out_c <= (q + n) * in_c, over the unit's own inputs
  * (saved) and earlier pixels (consumed), never an unread one. out_c > in_c, units descending: the outputs start at
  * q * out_c >= q * in_c, over the unit's own inputs and later pixels (consumed). */
-void edgec_conv2d_s8_pointwise_mve(const edgec_conv2d_s8_params *p, const int32_t *bias_folded,
+void edgec_conv2d_s8_pointwise_mve(const edgec_conv2d_s8_params *p, const int32_t *chan,
                                    const edgec_conv2d_s8_mve_live *live, const int8_t *input, int8_t *output,
                                    int8_t *scratch) {
-    const conv_mve_t c = conv_mve_of(p, bias_folded, live);
+    const conv_mve_t c = conv_mve_of(p, chan, live);
     const int32_t in_c = p->in_c, pixels = p->batches * p->in_h * p->in_w;
     const int32_t units = (pixels + MVE_PX - 1) / MVE_PX, forward = p->out_c <= in_c;
     for (int32_t u = 0; u < units; u++) {
@@ -213,10 +237,10 @@ static void im2col_pixel(const edgec_conv2d_s8_params *p, const int8_t *input, i
     }
 }
 
-void edgec_conv2d_s8_im2col_mve(const edgec_conv2d_s8_params *p, const int32_t *bias_folded,
+void edgec_conv2d_s8_im2col_mve(const edgec_conv2d_s8_params *p, const int32_t *chan,
                                 const edgec_conv2d_s8_mve_live *live, const int8_t *input, int8_t *output,
                                 int8_t *scratch) {
-    const conv_mve_t c = conv_mve_of(p, bias_folded, live);
+    const conv_mve_t c = conv_mve_of(p, chan, live);
     const int32_t k = p->k_h * p->k_w * p->in_c, per_batch = p->out_h * p->out_w;
     const int32_t pixels = p->batches * per_batch;
     for (int32_t q = 0; q < pixels; q += MVE_PX) {
@@ -417,4 +441,11 @@ void edgec_conv2d_s8_mve_records(const edgec_conv2d_s8_params *p, int32_t *rec) 
             rec[16 * g + 8 + i] = live ? edgec_max(p->shift[c], 0) : 0;
             rec[16 * g + 12 + i] = live ? edgec_min(p->shift[c], 0) : 0;
         }
+}
+
+void edgec_conv2d_s8_mve_channels(const edgec_conv2d_s8_params *p, const int32_t *bias_folded, int32_t *chan) {
+    for (int32_t o = 0; o < p->out_c; o++) {
+        chan[4 * o] = bias_folded[o], chan[4 * o + 1] = p->multiplier[o];
+        chan[4 * o + 2] = edgec_max(p->shift[o], 0), chan[4 * o + 3] = edgec_min(p->shift[o], 0);
+    }
 }

@@ -12,8 +12,9 @@
  * VMLADAVA.S8 per pixel: 8 accumulators, 6 loads and 8 VMLADAVA per 16 k (a K not a multiple of 16 ends with a
  * predicated weight load). One channel's 4 pixels are requantized as a vector (edgec_mve.h) and stored by one
  * scatter VSTRB.32.
- * `bias_folded` [out_c]: bias + input_offset * sum of the channel's weights (edgec_mve.h; the generator computes
- * it); p->bias is not read. `scratch`: 4 * ceil16(K) bytes, any alignment.
+ * `chan` [out_c][4]: per output channel the folded bias, bias + input_offset * sum of the channel's weights
+ * (edgec_mve.h), its multiplier, max(shift, 0) and min(shift, 0) (the generator computes them;
+ * edgec_conv2d_s8_mve_channels is the same in C); p->bias, p->multiplier and p->shift are not read. `scratch`: 4 * ceil16(K) bytes, any alignment.
  * `live`: the output channels whose weights are not all zero (compile time, toolchain/ops/conv2d.py: mve_live);
  * only they are multiplied, the others' outputs are constants copied per pixel. NULL: every channel computed. */
 
@@ -29,15 +30,18 @@ typedef struct {
 
 /* Pointwise: 1x1 kernel, stride 1, no padding, any batches. In place when input == output (the buffer is
  * pixels * max(in_c, out_c) bytes, the input at its start), like edgec_conv2d_s8_pointwise_inplace. */
-void edgec_conv2d_s8_pointwise_mve(const edgec_conv2d_s8_params *p, const int32_t *bias_folded,
+void edgec_conv2d_s8_pointwise_mve(const edgec_conv2d_s8_params *p, const int32_t *chan,
                                    const edgec_conv2d_s8_mve_live *live, const int8_t *input, int8_t *output,
                                    int8_t *scratch);
 
 /* Any other convolution with groups 1 (k_h x k_w, strides, padding, dilation): the im2col of 4 output pixels. Not in
  * place. */
-void edgec_conv2d_s8_im2col_mve(const edgec_conv2d_s8_params *p, const int32_t *bias_folded,
+void edgec_conv2d_s8_im2col_mve(const edgec_conv2d_s8_params *p, const int32_t *chan,
                                 const edgec_conv2d_s8_mve_live *live, const int8_t *input, int8_t *output,
                                 int8_t *scratch);
+
+/* the `chan` words from the folded biases and p's multipliers and shifts */
+void edgec_conv2d_s8_mve_channels(const edgec_conv2d_s8_params *p, const int32_t *bias_folded, int32_t *chan);
 
 /* Few output channels (out_c <= 16), any groups-1 convolution: the output channels are the vector lanes. Per
  * output pixel and tap k, the input x[k] + input_offset is one scalar (LDRSB, ADD) and every 4 channels one

@@ -102,6 +102,7 @@ static void requant_params(int32_t channels, int32_t *act_min, int32_t *act_max)
 
 #if HAVE_MVE
 static int32_t bias_folded[MAX_C]; /* the Helium kernels' start values (edgec_mve.h) */
+static int32_t chan_words[4 * MAX_C]; /* the Helium convs' per-channel words (conv2d_s8_mve.h) */
 static int8_t scratch8[2048];      /* 4 x ceil16(k_h * k_w * in_c) int8 at the most */
 /* the last compare was an MVE kernel's: counted apart */
 static void count_mve(void);
@@ -300,14 +301,15 @@ static void pointwise_case(uint32_t seed) {
     compare("pointwise in place", seed, out_ref, in_place, pixels * p.out_c);
 #if HAVE_MVE
     edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.in_c, bias_folded);
+    edgec_conv2d_s8_mve_channels(&p, bias_folded, chan_words);
     edgec_conv2d_s8_mve_live lv_mem;
     const edgec_conv2d_s8_mve_live *lv = mve_live(&p, p.in_c, &lv_mem);
     memset(out_fast, 0x5a, (size_t)(pixels * p.out_c));
-    edgec_conv2d_s8_pointwise_mve(&p, bias_folded, lv, input, out_fast, scratch8);
+    edgec_conv2d_s8_pointwise_mve(&p, chan_words, lv, input, out_fast, scratch8);
     compare("pointwise mve", seed, out_ref, out_fast, pixels * p.out_c);
     count_mve();
     memcpy(in_place, input, (size_t)(pixels * p.in_c));
-    edgec_conv2d_s8_pointwise_mve(&p, bias_folded, lv, in_place, in_place, scratch8);
+    edgec_conv2d_s8_pointwise_mve(&p, chan_words, lv, in_place, in_place, scratch8);
     compare("pointwise mve in place", seed, out_ref, in_place, pixels * p.out_c);
     count_mve();
     if (p.out_c <= EDGEC_CONV_MVE_LANES_MAX_OUT) {
@@ -378,8 +380,9 @@ static void im2col_case(uint32_t seed) {
 #if HAVE_MVE
     edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.k_h * p.k_w * p.in_c, bias_folded);
     memset(out_fast, 0x5a, (size_t)(p.out_h * p.out_w * p.out_c));
+    edgec_conv2d_s8_mve_channels(&p, bias_folded, chan_words);
     edgec_conv2d_s8_mve_live lv_mem;
-    edgec_conv2d_s8_im2col_mve(&p, bias_folded, mve_live(&p, p.k_h * p.k_w * p.in_c, &lv_mem), input, out_fast,
+    edgec_conv2d_s8_im2col_mve(&p, chan_words, mve_live(&p, p.k_h * p.k_w * p.in_c, &lv_mem), input, out_fast,
                                scratch8);
     compare("im2col conv mve", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
     count_mve();

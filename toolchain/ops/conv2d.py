@@ -172,6 +172,16 @@ def lanes_weights(op, g) -> np.ndarray:
     return t
 
 
+def mve_channel_words(op, g) -> np.ndarray:
+    """The Helium conv kernels' per-channel words (runtime/conv2d_s8_mve.h, `chan`): int32 [out_c][4], the folded
+    bias, the multiplier, max(shift, 0) and min(shift, 0)."""
+    folded = folded_bias(op, g, 0).astype(np.int64)
+    c = folded.shape[0]
+    m = np.broadcast_to(np.asarray(op.params["multiplier"], np.int64).reshape(-1), (c,))
+    s = np.broadcast_to(np.asarray(op.params["shift"], np.int64).reshape(-1), (c,))
+    return np.stack([folded, m, np.maximum(s, 0), np.minimum(s, 0)], axis=1).astype(np.int32)
+
+
 def mve_live(op, g, ctx) -> str:
     """The Helium conv kernels' dead channels (runtime/conv2d_s8_mve.h, edgec_conv2d_s8_mve_live) as a C
     expression: the output channels whose weights are all zero add nothing to their accumulator, so their output
@@ -349,8 +359,8 @@ class Conv2D(Operator):
             mve = chosen["kernel"].endswith("_mve")
             scratch = f"(({'int8_t' if mve else 'int16_t'} *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
             source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
-            if mve:  # + the bias folded with the zero point (runtime/edgec_mve.h)
-                folded = ctx.const_array(op, "bias_folded", folded_bias(op, g, 0))
+            if mve:  # + per channel the bias folded with the zero point (runtime/edgec_mve.h), M and the shifts
+                folded = ctx.const_array(op, "mve_channels", mve_channel_words(op, g))
                 return (f"{chosen['function']}(&{params}, {folded}, {mve_live(op, g, ctx)}, {source}, "
                         f"{ctx.ptr(op.outputs[0])}, {scratch});")
             stage = dsp_stage(op, g, ctx)
