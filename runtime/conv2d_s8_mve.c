@@ -261,7 +261,8 @@ void edgec_conv2d_s8_im2col_mve(const edgec_conv2d_s8_params *p, const int32_t *
 
 /* the G <= 4 vectors of sums += n taps' products: src[0..n) (+ input_offset) times the weights' rows from wt.
  * G = 4 and G = 2 are one asm loop each (GCC's allocation of the intrinsics spills the input pointer: 19
- * instructions per tap for G = 4; here 12: LDRSB, ADD, 4 VLDRB.S32, 4 VMLA.S32, SUBS, BNE). */
+ * instructions per tap for G = 4; here 11: LDRSB, ADD, 4 VLDRB.S32 (the first post-incremented), 4 VMLA.S32, SUBS,
+ * BNE; G = 2: 7). */
 #define LANES_TAPS(src, n)                                                                                          \
     do {                                                                                                            \
         if ((n) > 0 && (G == 4 || G == 2))                                                                          \
@@ -284,34 +285,32 @@ static inline __attribute__((always_inline)) void lanes_asm(int32x4_t *a0, int32
     if (G == 4) {
         __asm__("1:\n\t"
                 "ldrsb %[v], [%[src]], #1\n\t"
-                "vldrb.s32 q4, [%[w]]\n\t"
+                "vldrb.s32 q4, [%[w]], #16\n\t"
                 "add %[v], %[v], %[off]\n\t"
-                "vldrb.s32 q5, [%[w], #4]\n\t"
+                "vldrb.s32 q5, [%[w], #-12]\n\t"
                 "vmla.s32 %q[s0], q4, %[v]\n\t"
-                "vldrb.s32 q6, [%[w], #8]\n\t"
+                "vldrb.s32 q6, [%[w], #-8]\n\t"
                 "vmla.s32 %q[s1], q5, %[v]\n\t"
-                "vldrb.s32 q7, [%[w], #12]\n\t"
+                "vldrb.s32 q7, [%[w], #-4]\n\t"
                 "vmla.s32 %q[s2], q6, %[v]\n\t"
-                "adds %[w], %[w], #16\n\t"
                 "vmla.s32 %q[s3], q7, %[v]\n\t"
                 "subs %[n], %[n], #1\n\t"
                 "bne 1b"
-                : [s0] "+w"(s0), [s1] "+w"(s1), [s2] "+w"(s2), [s3] "+w"(s3), [src] "+r"(src), [w] "+r"(w),
+                : [s0] "+w"(s0), [s1] "+w"(s1), [s2] "+w"(s2), [s3] "+w"(s3), [src] "+r"(src), [w] "+l"(w),
                   [n] "+r"(n), [v] "=&r"(v)
                 : [off] "r"(offset)
                 : "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory");
     } else {
         __asm__("1:\n\t"
                 "ldrsb %[v], [%[src]], #1\n\t"
-                "vldrb.s32 q4, [%[w]]\n\t"
+                "vldrb.s32 q4, [%[w]], #8\n\t"
                 "add %[v], %[v], %[off]\n\t"
-                "vldrb.s32 q5, [%[w], #4]\n\t"
+                "vldrb.s32 q5, [%[w], #-4]\n\t"
                 "vmla.s32 %q[s0], q4, %[v]\n\t"
-                "adds %[w], %[w], #8\n\t"
                 "vmla.s32 %q[s1], q5, %[v]\n\t"
                 "subs %[n], %[n], #1\n\t"
                 "bne 1b"
-                : [s0] "+w"(s0), [s1] "+w"(s1), [src] "+r"(src), [w] "+r"(w), [n] "+r"(n), [v] "=&r"(v)
+                : [s0] "+w"(s0), [s1] "+w"(s1), [src] "+r"(src), [w] "+l"(w), [n] "+r"(n), [v] "=&r"(v)
                 : [off] "r"(offset)
                 : "d8", "d9", "d10", "d11", "cc", "memory");
     }
