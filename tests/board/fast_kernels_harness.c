@@ -25,6 +25,8 @@
 #include "depthwise_conv2d_s8_mve.h"
 #include "fully_connected_s8_mve.h"
 #include "pool2d_s8_mve.h"
+#include "add_s8.h"
+#include "add_s8_mve.h"
 #else
 #define HAVE_MVE 0
 #endif
@@ -555,6 +557,48 @@ static void avg_pool_case(uint32_t seed) {
 }
 #endif
 
+#if HAVE_MVE
+/* ADD and SUB: the tables of add_s8_lut.h (toolchain/ops/add.py, rescale_tables) and the portable kernel; rows of
+ * odd lengths, the second input full, repeated per row (outer broadcast: still unit stride) or one value per row
+ * (inner broadcast: the scalar loop); in place over the first input when it is not broadcast */
+static int32_t add_t1[256], add_t2[256];
+static void add_case(uint32_t seed) {
+    edgec_add_s8_params p;
+    memset(&p, 0, sizeof p);
+    const int32_t rows = pick(1, 9), n = odd_count(MAX_C), mode = (int32_t)(next() % 3), sub = next() % 3 == 0;
+    for (int d = 0; d < 4; d++) p.shape[d] = 1;
+    p.shape[4] = rows, p.shape[5] = n;
+    p.stride1[4] = n, p.stride1[5] = 1;
+    p.stride2[4] = mode == 0 ? n : (mode == 1 ? 0 : 1), p.stride2[5] = mode == 2 ? 0 : 1;
+    p.input1_offset = -zero_point(), p.input2_offset = -zero_point(), p.output_offset = zero_point();
+    p.left_shift = 20;
+    p.input1_multiplier = (int32_t)((1u << 30) + (next() >> 2)), p.input1_shift = pick(-10, -1);
+    p.input2_multiplier = (int32_t)((1u << 30) + (next() >> 2)), p.input2_shift = pick(-10, -1);
+    p.output_multiplier = (int32_t)((1u << 30) + (next() >> 2)), p.output_shift = pick(-24, -12);
+    p.act_min = -128, p.act_max = 127;
+    if (next() % 3 == 0) p.act_min = pick(-128, 0), p.act_max = pick(p.act_min, 127);
+    for (int32_t q = -128; q < 128; q++) {
+        add_t1[q + 128] = edgec_mbqm((q + p.input1_offset) * (1 << p.left_shift), p.input1_multiplier,
+                                     p.input1_shift);
+        const int32_t v2 = edgec_mbqm((q + p.input2_offset) * (1 << p.left_shift), p.input2_multiplier,
+                                      p.input2_shift);
+        add_t2[q + 128] = sub ? -v2 : v2;
+    }
+    const int32_t len2 = mode == 0 ? rows * n : (mode == 1 ? n : rows);
+    fill(input, rows * n);
+    fill(weights, len2); /* the second input */
+    if (sub) edgec_sub_s8(&p, input, weights, out_ref); else edgec_add_s8(&p, input, weights, out_ref);
+    memset(out_fast, 0x5a, (size_t)(rows * n));
+    edgec_add_s8_mve(&p, add_t1, add_t2, input, weights, out_fast);
+    compare(sub ? "sub mve" : "add mve", seed, out_ref, out_fast, rows * n);
+    count_mve();
+    memcpy(in_place, input, (size_t)(rows * n));
+    edgec_add_s8_mve(&p, add_t1, add_t2, in_place, weights, in_place);
+    compare(sub ? "sub mve in place" : "add mve in place", seed, out_ref, in_place, rows * n);
+    count_mve();
+}
+#endif
+
 int main(void) {
     const uint32_t n = 1000;
     for (uint32_t k = 0; k < n; k++) {
@@ -570,6 +614,8 @@ int main(void) {
 #if HAVE_MVE
         state = seed ^ 0x85ebca6bu;
         avg_pool_case(seed);
+        state = seed ^ 0xc2b2ae35u;
+        add_case(seed);
 #endif
     }
     say("edgec_fast_kernels: cases=", cases);
