@@ -241,6 +241,7 @@ static void edgec_fold_bias_s8_dw(const edgec_depthwise_conv2d_s8_params *p) {
 }
 #endif
 
+#if HAVE_MVE
 /* the depthwise lanes kernel's weights [ceil4(C) / 4][taps][4] (toolchain/ops/depthwise_conv2d.py,
  * lanes_dw_weights) and its in-place condition (host_ring_ok there) */
 static int8_t weights_r[MAX_W];
@@ -261,6 +262,7 @@ static int ring_ok(const edgec_depthwise_conv2d_s8_params *p) {
     }
     return 1;
 }
+#endif
 
 static void pointwise_case(uint32_t seed) {
     edgec_conv2d_s8_params p;
