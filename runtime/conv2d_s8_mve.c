@@ -1,9 +1,12 @@
 #include "conv2d_s8_mve.h"
 
+#include <stddef.h>
+
 #include "edgec_fixedpoint.h"
 #include "edgec_mve.h"
 
-/* out[q, o] = clamp(zp_out + MBQM(bias_folded[o] + sum_k w[o, k] x~[q, k]))   (edgec_mve.h: the fold)
+/* out[q, o] = clamp(zp_out + MBQM(bias_folded[o] + sum_k w[o, k] x~[q, k]))   (edgec_mve.h: the fold; bias_folded[o],
+ * M and the shifts are chan[4 o .. 4 o + 3])
  * with x~ the raw int8 input, or the input zero point at a padded tap (x~ + input_offset = 0 there, so the tap adds
  * nothing to the portable sum, as TFLite Micro skips it).
  * Inner loop, per 16 k, 2 channels x 4 pixels: 4 VLDRB of inputs, 2 of weights, 8 VMLADAVA.S8, LE: 15 instructions
@@ -14,35 +17,47 @@
 
 /* the output stage's constants (read once: int8 stores may alias anything) */
 typedef struct {
-    const int8_t *weights;
-    const int32_t *bias_folded, *multiplier, *shift;
-    int32_t out_c;
+    const int8_t *weights;                           /* the computed channels' weights (all, or the live ones) */
+    const int32_t *chan;                             /* 4 words per output channel (edgec_conv2d_s8_mve.h) */
+    const int16_t *channel;                          /* output channel of computed channel j; NULL: j itself */
+    const int8_t *row;                               /* the dead channels' outputs; NULL: none */
+    int32_t out_c, computed;
     edgec_mve_out_t st;
 } conv_mve_t;
 
-static conv_mve_t conv_mve_of(const edgec_conv2d_s8_params *p, const int32_t *bias_folded) {
+static conv_mve_t conv_mve_of(const edgec_conv2d_s8_params *p, const int32_t *chan,
+                              const edgec_conv2d_s8_mve_live *live) {
     conv_mve_t c;
-    c.weights = p->weights, c.bias_folded = bias_folded, c.multiplier = p->multiplier, c.shift = p->shift;
-    c.out_c = p->out_c;
+    c.weights = live ? live->weights : p->weights, c.chan = chan;
+    c.channel = live ? live->channel : NULL, c.row = live ? live->row : NULL;
+    c.out_c = p->out_c, c.computed = live ? live->live : p->out_c;
     c.st.output_offset = p->output_offset, c.st.act_min = p->act_min, c.st.act_max = p->act_max;
     c.st.rounding = p->rounding;
     return c;
 }
 
-/* channel o of the unit's 4 pixels (lanes), requantized, stored at out + px * out_c + o for the n real pixels */
-static inline void conv_store(const conv_mve_t *c, int32x4_t acc, int32_t o, uint32x4_t offsets, mve_pred16_t px,
-                              int8_t *out) {
-    acc = vaddq_n_s32(acc, c->bias_folded[o]);
-    const int32_t m = c->multiplier[o], s = c->shift[o];
-    if (c->st.rounding) {
-        const int32_t ms[4] = {m, m, m, m}, ss[4] = {s, s, s, s};
+/* channel o of the unit's 4 pixels (lanes), requantized, stored at out + px * out_c + o for the pixels of `px`.
+ * Everything arrives as a value (no load through a pointer an int8 store may alias); `onnx` is a constant in each
+ * instantiation of the caller, so the rounding test is not in the loop. */
+static inline __attribute__((always_inline)) void conv_store(int32x4_t acc, const int32_t *r, int32_t zp, int32_t lo,
+                                                             int32_t hi, uint32x4_t offsets, mve_pred16_t px,
+                                                             int8_t *out, const int onnx) {
+    const int32_t start = r[0], m = r[1], left = r[2], neg_right = r[3];
+    acc = vaddq_n_s32(acc, start);
+    if (onnx) {
+        const int32_t ms[4] = {m, m, m, m}, s = left + neg_right, ss[4] = {s, s, s, s};
         acc = edgec_mve_requantize_f32(acc, ms, ss);
-    } else {
-        acc = edgec_mve_mbqm_n(acc, m, s);
+    } else { /* edgec_mve.h's MBQM with the channel's shifts split */
+        if (left) acc = vshlq_r_s32(acc, left);
+        acc = vqrdmulhq_n_s32(acc, m);
+        if (neg_right) acc = vrshlq_n_s32(vqaddq_s32(acc, vshrq_n_s32(acc, 31)), neg_right);
     }
-    vstrbq_scatter_offset_p_s32(out + o, offsets, edgec_mve_offset_clamp(acc, c->st), px);
+    acc = vminq_s32(vmaxq_s32(vaddq_n_s32(acc, zp), vdupq_n_s32(lo)), vdupq_n_s32(hi));
+    vstrbq_scatter_offset_p_s32(out, offsets, acc, px);
 }
 
+/* 4 core registers into the lanes of a vector (VDUP, 3 VMOV.32; the dual-lane VMOV would take 2, but its lane
+ * order is left to the compiler's own intrinsics here) */
 static inline int32x4_t conv_lanes(int32_t a0, int32_t a1, int32_t a2, int32_t a3) {
     int32x4_t v = vdupq_n_s32(a0);
     v = vsetq_lane_s32(a1, v, 1);
@@ -52,23 +67,53 @@ static inline int32x4_t conv_lanes(int32_t a0, int32_t a1, int32_t a2, int32_t a
 
 /* All out_c outputs of n <= 4 pixels whose K inputs are in the scratch; pixel px's output at out + px * out_c. The
  * lanes of pixels past n hold stale bytes: computed, never stored. */
-static void conv_pixels(const conv_mve_t *c, int32_t k, const int8_t *scratch, int32_t n, int8_t *out) {
-    const int32_t out_c = c->out_c, chunks = k >> 4, rest = k & 15;
+static inline __attribute__((always_inline)) void conv_pixels_mode(const conv_mve_t *c, int32_t k,
+                                                                   const int8_t *scratch, int32_t n, int8_t *out,
+                                                                   const int onnx) {
+    /* every constant in a local: the int8 stores below may alias anything reached through a pointer */
+    const int8_t *const weights = c->weights, *const row = c->row;
+    const int32_t *const chan = c->chan;
+    const int16_t *const channel = c->channel;
+    const int32_t out_c = c->out_c, computed = c->computed, chunks = k >> 4, rest = k & 15;
+    const int32_t zp = c->st.output_offset, lo = c->st.act_min, hi = c->st.act_max;
     const mve_pred16_t tail = vctp8q((uint32_t)rest), px = vctp32q((uint32_t)n);
     const uint32x4_t offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)out_c);
-    for (int32_t o = 0; o < out_c; o += 2) {
-        const int two = o + 1 < out_c;
-        const int8_t *wa = c->weights + o * k, *wb = two ? wa + k : wa, *s = scratch;
+    if (row) /* the dead channels' constant outputs first; the live ones overwrite their bytes below */
+        for (int32_t q = 0; q < n; q++)
+            for (int32_t i = 0; i < out_c; i += 16) {
+                const mve_pred16_t pr = vctp8q((uint32_t)(out_c - i));
+                vstrbq_p_s8(out + q * out_c + i, vldrbq_z_s8(row + i, pr), pr);
+            }
+    for (int32_t j = 0; j < computed; j += 2) {
+        const int two = j + 1 < computed;
+        const int8_t *wa = weights + j * k, *wb = two ? wa + k : wa, *s = scratch;
         /* VMLADAVA accumulates into an even core register only (its encoding holds Rda / 2): the 8 accumulators
          * are r0, r2, ..., r12 and lr, bound to the asm below; the loop counts down in an odd register */
-        register int32_t a0 __asm__("r0") = 0, a1 __asm__("r2") = 0, a2 __asm__("r4") = 0, a3 __asm__("r6") = 0;
-        register int32_t b0 __asm__("r8") = 0, b1 __asm__("r10") = 0, b2 __asm__("r12") = 0, b3 __asm__("lr") = 0;
+        register int32_t a0 __asm__("r0"), a1 __asm__("r2"), a2 __asm__("r4"), a3 __asm__("r6");
+        register int32_t b0 __asm__("r8"), b1 __asm__("r10"), b2 __asm__("r12"), b3 __asm__("lr");
         if (chunks > 0) {
             /* The whole loop in one asm block: GCC's own allocation of the same intrinsics copies accumulators
              * between odd and even registers and keeps one on the stack (23 instructions per 16 k); here 16: 6
-             * VLDRB, 8 VMLADAVA, SUBS, BNE. Each load is followed by the VMLADAVA that do not wait for it. */
-            int32_t n = chunks;
-            __asm__("1:\n\t"
+             * VLDRB, 8 VMLADAVA, SUBS, BNE. Each load is followed by the VMLADAVA that do not wait for it. The
+             * first 16 k use VMLADAV (no accumulate): the accumulators need no zeroing. */
+            int32_t left = chunks;
+            __asm__("vldrb.8 q4, [%[wa]], #16\n\t"
+                    "vldrb.8 q0, [%[s]], #64\n\t"
+                    "vldrb.8 q5, [%[wb]], #16\n\t"
+                    "vmladav.s8 %[a0], q4, q0\n\t"
+                    "vldrb.8 q1, [%[s], #-48]\n\t"
+                    "vmladav.s8 %[b0], q5, q0\n\t"
+                    "vmladav.s8 %[a1], q4, q1\n\t"
+                    "vldrb.8 q2, [%[s], #-32]\n\t"
+                    "vmladav.s8 %[b1], q5, q1\n\t"
+                    "vmladav.s8 %[a2], q4, q2\n\t"
+                    "vldrb.8 q3, [%[s], #-16]\n\t"
+                    "vmladav.s8 %[b2], q5, q2\n\t"
+                    "vmladav.s8 %[a3], q4, q3\n\t"
+                    "vmladav.s8 %[b3], q5, q3\n\t"
+                    "subs %[n], %[n], #1\n\t"
+                    "beq 2f\n"
+                    "1:\n\t"
                     "vldrb.8 q4, [%[wa]], #16\n\t"
                     "vldrb.8 q0, [%[s]], #64\n\t"
                     "vldrb.8 q5, [%[wb]], #16\n\t"
@@ -84,11 +129,15 @@ static void conv_pixels(const conv_mve_t *c, int32_t k, const int8_t *scratch, i
                     "vmladava.s8 %[a3], q4, q3\n\t"
                     "vmladava.s8 %[b3], q5, q3\n\t"
                     "subs %[n], %[n], #1\n\t"
-                    "bne 1b"
-                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [b0] "+r"(b0), [b1] "+r"(b1),
-                      [b2] "+r"(b2), [b3] "+r"(b3), [s] "+r"(s), [wa] "+r"(wa), [wb] "+r"(wb), [n] "+r"(n)
+                    "bne 1b\n"
+                    "2:"
+                    : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [b0] "=&r"(b0),
+                      [b1] "=&r"(b1), [b2] "=&r"(b2), [b3] "=&r"(b3), [s] "+r"(s), [wa] "+r"(wa), [wb] "+r"(wb),
+                      [n] "+r"(left)
                     :
                     : "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "cc", "memory");
+        } else {
+            a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = 0;
         }
         if (rest) { /* weights past K load as 0 (and are not read): the scratch bytes there add nothing */
             const int8x16_t x0 = vldrbq_s8(s), x1 = vldrbq_s8(s + 16), x2 = vldrbq_s8(s + 32), x3 = vldrbq_s8(s + 48);
@@ -100,9 +149,20 @@ static void conv_pixels(const conv_mve_t *c, int32_t k, const int8_t *scratch, i
         }
         /* both vectors before any call: r0, r2, r12 and lr are not kept across one */
         const int32x4_t acc_a = conv_lanes(a0, a1, a2, a3), acc_b = conv_lanes(b0, b1, b2, b3);
-        conv_store(c, acc_a, o, offsets, px, out);
-        if (two) conv_store(c, acc_b, o + 1, offsets, px, out);
+        const int32_t o = channel ? channel[j] : j;
+        conv_store(acc_a, chan + 4 * o, zp, lo, hi, offsets, px, out + o, onnx);
+        if (two) {
+            const int32_t o2 = channel ? channel[j + 1] : j + 1;
+            conv_store(acc_b, chan + 4 * o2, zp, lo, hi, offsets, px, out + o2, onnx);
+        }
     }
+}
+
+static void conv_pixels(const conv_mve_t *c, int32_t k, const int8_t *scratch, int32_t n, int8_t *out) {
+    if (c->st.rounding)
+        conv_pixels_mode(c, k, scratch, n, out, 1);
+    else
+        conv_pixels_mode(c, k, scratch, n, out, 0);
 }
 
 /* n bytes from src into pixel px's inputs k .. k + n - 1 of the interleaved scratch, a predicated VLDRB/VSTRB pair
@@ -131,9 +191,10 @@ static inline void put_fill(int8_t *scratch, int32_t px, int32_t k, int8_t v, in
  * ascending: the outputs of pixels [q, q + n) end at (q + n) * out_c <= (q + n) * in_c, over the unit's own inputs
  * (saved) and earlier pixels (consumed), never an unread one. out_c > in_c, units descending: the outputs start at
  * q * out_c >= q * in_c, over the unit's own inputs and later pixels (consumed). */
-void edgec_conv2d_s8_pointwise_mve(const edgec_conv2d_s8_params *p, const int32_t *bias_folded, const int8_t *input,
-                                   int8_t *output, int8_t *scratch) {
-    const conv_mve_t c = conv_mve_of(p, bias_folded);
+void edgec_conv2d_s8_pointwise_mve(const edgec_conv2d_s8_params *p, const int32_t *chan,
+                                   const edgec_conv2d_s8_mve_live *live, const int8_t *input, int8_t *output,
+                                   int8_t *scratch) {
+    const conv_mve_t c = conv_mve_of(p, chan, live);
     const int32_t in_c = p->in_c, pixels = p->batches * p->in_h * p->in_w;
     const int32_t units = (pixels + MVE_PX - 1) / MVE_PX, forward = p->out_c <= in_c;
     for (int32_t u = 0; u < units; u++) {
@@ -176,9 +237,10 @@ static void im2col_pixel(const edgec_conv2d_s8_params *p, const int8_t *input, i
     }
 }
 
-void edgec_conv2d_s8_im2col_mve(const edgec_conv2d_s8_params *p, const int32_t *bias_folded, const int8_t *input,
-                                int8_t *output, int8_t *scratch) {
-    const conv_mve_t c = conv_mve_of(p, bias_folded);
+void edgec_conv2d_s8_im2col_mve(const edgec_conv2d_s8_params *p, const int32_t *chan,
+                                const edgec_conv2d_s8_mve_live *live, const int8_t *input, int8_t *output,
+                                int8_t *scratch) {
+    const conv_mve_t c = conv_mve_of(p, chan, live);
     const int32_t k = p->k_h * p->k_w * p->in_c, per_batch = p->out_h * p->out_w;
     const int32_t pixels = p->batches * per_batch;
     for (int32_t q = 0; q < pixels; q += MVE_PX) {
@@ -188,5 +250,201 @@ void edgec_conv2d_s8_im2col_mve(const edgec_conv2d_s8_params *p, const int32_t *
             im2col_pixel(p, input, b, yx / p->out_w, yx % p->out_w, px, scratch);
         }
         conv_pixels(&c, k, scratch, n, output + q * p->out_c);
+    }
+}
+
+/* ---- few output channels: the channels are the lanes (edgec_conv2d_s8_lanes_mve) ----
+ * out[q, o] = clamp(zp_out + MBQM(bias[o] + sum_{taps inside} sum_i w[o, ky, kx, i] (x[q, ky, kx, i] + input_offset)))
+ * exactly the portable kernel's int32 sum (same terms, added modulo 2^32). Per tap and input channel: LDRSB, ADD,
+ * then one VLDRB.S32 + VMLA.S32 per 4 output channels (vww 3x3x3 -> 8: 6 instructions per 8 MACs). Per pixel and
+ * 4 channels: the vector requantization (per-channel multipliers, edgec_mve_mbqm) and one VSTRB.32. */
+
+/* the G <= 4 vectors of sums += n taps' products: src[0..n) (+ input_offset) times the weights' rows from wt.
+ * G = 4 and G = 2 are one asm loop each (GCC's allocation of the intrinsics spills the input pointer: 19
+ * instructions per tap for G = 4; here 11: LDRSB, ADD, 4 VLDRB.S32 (the first post-incremented), 4 VMLA.S32, SUBS,
+ * BNE; G = 2: 7). */
+#define LANES_TAPS(src, n)                                                                                          \
+    do {                                                                                                            \
+        if ((n) > 0 && (G == 4 || G == 2))                                                                          \
+            lanes_asm(&a0, &a1, &a2, &a3, (src), &wt, (n), offset, G);                                              \
+        else                                                                                                        \
+            for (int32_t i_ = 0; i_ < (n); i_++, wt += 4 * G) {                                                     \
+                const int32_t v_ = (src)[i_] + offset;                                                              \
+                a0 = vmlaq_n_s32(a0, vldrbq_s32(wt), v_);                                                           \
+                if (G > 1) a1 = vmlaq_n_s32(a1, vldrbq_s32(wt + 4), v_);                                            \
+                if (G > 2) a2 = vmlaq_n_s32(a2, vldrbq_s32(wt + 8), v_);                                            \
+            }                                                                                                       \
+    } while (0)
+
+static inline __attribute__((always_inline)) void lanes_asm(int32x4_t *a0, int32x4_t *a1, int32x4_t *a2,
+                                                            int32x4_t *a3, const int8_t *src, const int8_t **wt,
+                                                            int32_t n, int32_t offset, const int G) {
+    const int8_t *w = *wt;
+    int32x4_t s0 = *a0, s1 = *a1, s2 = *a2, s3 = *a3;
+    int32_t v;
+    if (G == 4) {
+        __asm__("1:\n\t"
+                "ldrsb %[v], [%[src]], #1\n\t"
+                "vldrb.s32 q4, [%[w]], #16\n\t"
+                "add %[v], %[v], %[off]\n\t"
+                "vldrb.s32 q5, [%[w], #-12]\n\t"
+                "vmla.s32 %q[s0], q4, %[v]\n\t"
+                "vldrb.s32 q6, [%[w], #-8]\n\t"
+                "vmla.s32 %q[s1], q5, %[v]\n\t"
+                "vldrb.s32 q7, [%[w], #-4]\n\t"
+                "vmla.s32 %q[s2], q6, %[v]\n\t"
+                "vmla.s32 %q[s3], q7, %[v]\n\t"
+                "subs %[n], %[n], #1\n\t"
+                "bne 1b"
+                : [s0] "+w"(s0), [s1] "+w"(s1), [s2] "+w"(s2), [s3] "+w"(s3), [src] "+r"(src), [w] "+l"(w),
+                  [n] "+r"(n), [v] "=&r"(v)
+                : [off] "r"(offset)
+                : "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory");
+    } else {
+        __asm__("1:\n\t"
+                "ldrsb %[v], [%[src]], #1\n\t"
+                "vldrb.s32 q4, [%[w]], #8\n\t"
+                "add %[v], %[v], %[off]\n\t"
+                "vldrb.s32 q5, [%[w], #-4]\n\t"
+                "vmla.s32 %q[s0], q4, %[v]\n\t"
+                "vmla.s32 %q[s1], q5, %[v]\n\t"
+                "subs %[n], %[n], #1\n\t"
+                "bne 1b"
+                : [s0] "+w"(s0), [s1] "+w"(s1), [src] "+r"(src), [w] "+l"(w), [n] "+r"(n), [v] "=&r"(v)
+                : [off] "r"(offset)
+                : "d8", "d9", "d10", "d11", "cc", "memory");
+    }
+    *a0 = s0, *a1 = s1, *a2 = s2, *a3 = s3, *wt = w;
+}
+
+/* requantizes and stores the pixel's out_c outputs at out (G and onnx constants); the last group predicated */
+#define LANES_STORE(out)                                                                                            \
+    do {                                                                                                            \
+        lanes_store(p, a0, rec, zp, lo, hi, (out), 0, G == 1 ? last : all, onnx);                                   \
+        if (G > 1) lanes_store(p, a1, rec, zp, lo, hi, (out), 1, G == 2 ? last : all, onnx);                        \
+        if (G > 2) lanes_store(p, a2, rec, zp, lo, hi, (out), 2, G == 3 ? last : all, onnx);                        \
+        if (G > 3) lanes_store(p, a3, rec, zp, lo, hi, (out), 3, last, onnx);                                       \
+    } while (0)
+
+/* TFLite's MBQM from the group's record (its left shift, M and -right: edgec_mve.h), or onnxruntime's per lane */
+static inline __attribute__((always_inline)) void lanes_store(const edgec_conv2d_s8_params *p, int32x4_t acc,
+                                                              const int32_t *rec, int32_t zp, int32x4_t lo,
+                                                              int32x4_t hi, int8_t *out, int g, mve_pred16_t pr,
+                                                              const int onnx) {
+    if (onnx) {
+        int32_t m[4], s[4];
+        for (int i = 0; i < 4; i++) {
+            const int32_t c = 4 * g + i < p->out_c ? 4 * g + i : 0;
+            m[i] = p->multiplier[c], s[i] = p->shift[c];
+        }
+        acc = edgec_mve_requantize_f32(acc, m, s);
+    } else {
+        const int32_t *r = rec + 16 * g;
+        acc = vqrdmulhq_s32(vshlq_s32(acc, vldrwq_s32(r + 8)), vldrwq_s32(r + 4));
+        const int32x4_t right = vldrwq_s32(r + 12);
+        acc = vrshlq_s32(vqaddq_s32(acc, vshrq_n_s32(vandq_s32(acc, right), 31)), right);
+    }
+    vstrbq_p_s32(out + 4 * g, vminq_s32(vmaxq_s32(vaddq_n_s32(acc, zp), lo), hi), pr);
+}
+
+static inline __attribute__((always_inline)) void lanes_run(const edgec_conv2d_s8_params *p, const int32_t *rec,
+                                                            const int8_t *weights_t, const int8_t *input,
+                                                            int8_t *output, const int G, const int onnx) {
+    const int32_t out_c = p->out_c, in_c = p->in_c, in_w = p->in_w, k_w = p->k_w, offset = p->input_offset;
+    const int32_t zp = p->output_offset;
+    const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
+    /* the stores: full groups, and the last one's out_c - 4 (G - 1) lanes */
+    const mve_pred16_t all = vctp32q(4), last = vctp32q((uint32_t)(out_c - 4 * (G - 1)));
+#define LANES_START int32x4_t a0 = vldrwq_s32(rec), a1 = G > 1 ? vldrwq_s32(rec + 16) : a0, \
+                              a2 = G > 2 ? vldrwq_s32(rec + 32) : a0, a3 = G > 3 ? vldrwq_s32(rec + 48) : a0
+    if (p->k_h == 1 && k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 && p->pad_left == 0 &&
+        p->out_h == p->in_h && p->out_w == in_w) {
+        /* pointwise: pixel q reads input pixel q only; in place forward when out_c <= in_c, else backward */
+        const int32_t pixels = p->batches * p->in_h * in_w, backward = input == output && out_c > in_c;
+        for (int32_t u = 0; u < pixels; u++) {
+            const int32_t q = backward ? pixels - 1 - u : u;
+            LANES_START;
+            const int8_t *wt = weights_t, *src = input + q * in_c;
+            LANES_TAPS(src, in_c);
+            LANES_STORE(output + q * out_c);
+        }
+        return;
+    }
+    /* any other conv (not in place): per output row of taps, one run of k_w in_c bytes when the row lies inside the
+     * input (dilation_w 1), else tap by tap; padded taps add nothing (the portable kernel skips them) */
+    const int32_t row_taps = k_w * in_c, whole_row = p->dilation_w == 1;
+    int8_t *out = output;
+    for (int32_t b = 0; b < p->batches; b++) {
+        const int8_t *in_b = input + b * p->in_h * in_w * in_c;
+        for (int32_t y = 0; y < p->out_h; y++) {
+            const int32_t y0 = y * p->stride_h - p->pad_top;
+            for (int32_t x = 0; x < p->out_w; x++, out += out_c) {
+                const int32_t x0 = x * p->stride_w - p->pad_left;
+                const int inside_x = whole_row && x0 >= 0 && x0 + k_w <= in_w;
+                LANES_START;
+                const int8_t *wt = weights_t;
+                for (int32_t ky = 0; ky < p->k_h; ky++) {
+                    const int32_t iy = y0 + ky * p->dilation_h;
+                    if (iy < 0 || iy >= p->in_h) {
+                        wt += row_taps * 4 * G;
+                        continue;
+                    }
+                    const int8_t *src_row = in_b + iy * in_w * in_c;
+                    if (inside_x) {
+                        const int8_t *src = src_row + x0 * in_c;
+                        LANES_TAPS(src, row_taps);
+                        continue;
+                    }
+                    for (int32_t kx = 0; kx < k_w; kx++) {
+                        const int32_t ix = x0 + kx * p->dilation_w;
+                        if (ix < 0 || ix >= in_w) {
+                            wt += in_c * 4 * G;
+                            continue;
+                        }
+                        const int8_t *src = src_row + ix * in_c;
+                        LANES_TAPS(src, in_c);
+                    }
+                }
+                LANES_STORE(out);
+            }
+        }
+    }
+}
+
+void edgec_conv2d_s8_lanes_mve(const edgec_conv2d_s8_params *p, const int32_t *rec, const int8_t *weights_t,
+                               const int8_t *input, int8_t *output) {
+    const int32_t groups = (p->out_c + 3) / 4;
+    if (p->rounding) {
+        switch (groups) {
+        case 1: lanes_run(p, rec, weights_t, input, output, 1, 1); break;
+        case 2: lanes_run(p, rec, weights_t, input, output, 2, 1); break;
+        case 3: lanes_run(p, rec, weights_t, input, output, 3, 1); break;
+        default: lanes_run(p, rec, weights_t, input, output, 4, 1); break;
+        }
+    } else {
+        switch (groups) {
+        case 1: lanes_run(p, rec, weights_t, input, output, 1, 0); break;
+        case 2: lanes_run(p, rec, weights_t, input, output, 2, 0); break;
+        case 3: lanes_run(p, rec, weights_t, input, output, 3, 0); break;
+        default: lanes_run(p, rec, weights_t, input, output, 4, 0); break;
+        }
+    }
+}
+
+void edgec_conv2d_s8_mve_records(const edgec_conv2d_s8_params *p, int32_t *rec) {
+    for (int32_t g = 0; g < (p->out_c + 3) / 4; g++)
+        for (int32_t i = 0; i < 4; i++) {
+            const int32_t c = 4 * g + i, live = c < p->out_c;
+            rec[16 * g + i] = live && p->bias ? p->bias[c] : 0;
+            rec[16 * g + 4 + i] = live ? p->multiplier[c] : 0;
+            rec[16 * g + 8 + i] = live ? edgec_max(p->shift[c], 0) : 0;
+            rec[16 * g + 12 + i] = live ? edgec_min(p->shift[c], 0) : 0;
+        }
+}
+
+void edgec_conv2d_s8_mve_channels(const edgec_conv2d_s8_params *p, const int32_t *bias_folded, int32_t *chan) {
+    for (int32_t o = 0; o < p->out_c; o++) {
+        chan[4 * o] = bias_folded[o], chan[4 * o + 1] = p->multiplier[o];
+        chan[4 * o + 2] = edgec_max(p->shift[o], 0), chan[4 * o + 3] = edgec_min(p->shift[o], 0);
     }
 }

@@ -1,5 +1,7 @@
 #include "depthwise_conv2d_s8_mve.h"
 
+#include <stddef.h>
+
 #include "edgec_fixedpoint.h"
 #include "edgec_mve.h"
 
@@ -107,4 +109,205 @@ void edgec_depthwise_conv2d_s8_mve(const edgec_depthwise_conv2d_s8_params *p, co
             }
         }
     }
+}
+
+/* ---- channels as lanes (edgec_depthwise_conv2d_s8_lanes_mve) ----
+ * out[y, x, c] = clamp(zp_out + MBQM(bias_folded[c] + sum_{ky,kx} w[ky,kx,c] r[y s_h + ky - pad_top, x s_w + kx, c]))
+ * with r the input bordered with the zero point (the ring rows and the zero row): the same int32 as the portable sum
+ * (edgec_mve.h, the fold). Per tap and 4 channels: VLDRB.S32 of the inputs, VLDRB.S32 of the weights, VMUL, VADD;
+ * per 4 outputs the vector requantization with per-channel multipliers (edgec_mve_mbqm) and one VSTRB.32. */
+
+int32_t edgec_depthwise_conv2d_s8_mve_ring_bytes(const edgec_depthwise_conv2d_s8_params *p) {
+    return (p->k_h + 1) * ((p->out_w - 1) * p->stride_w + p->k_w) * p->in_c;
+}
+
+/* 4 channels c.. of output pixel x of the row whose window rows are rows[0..k_h), requantized and stored; `tail`
+ * (a constant per instantiation): the last group, out_c % 4 channels, predicated */
+static inline __attribute__((always_inline)) void lanes_dw_group(const edgec_depthwise_conv2d_s8_params *p,
+                                                                 const int8_t *const rows[], int32_t col,
+                                                                 const int8_t *wq, int32_t start_c, int8_t *out,
+                                                                 edgec_mve_out_t st, const int32_t *bias_folded,
+                                                                 mve_pred16_t pr, const int tail, const int onnx) {
+    const int32_t C = p->in_c, k_w = p->k_w;
+    int32x4_t acc = tail ? vldrwq_z_s32(bias_folded + start_c, pr) : vldrwq_s32(bias_folded + start_c);
+    for (int32_t ky = 0; ky < p->k_h; ky++) {
+        const int8_t *src = rows[ky] + col * C + start_c;
+        for (int32_t kx = 0; kx < k_w; kx++, src += C, wq += 4) {
+            const int32x4_t x = tail ? vldrbq_z_s32(src, pr) : vldrbq_s32(src);
+            acc = vaddq_s32(acc, vmulq_s32(x, vldrbq_s32(wq)));
+        }
+    }
+    if (onnx) {
+        int32_t m[4], s[4];
+        for (int i = 0; i < 4; i++) {
+            const int32_t c = start_c + i < C ? start_c + i : start_c;
+            m[i] = p->multiplier[c], s[i] = p->shift[c];
+        }
+        acc = edgec_mve_requantize_f32(acc, m, s);
+    } else {
+        const int32x4_t m = tail ? vldrwq_z_s32(p->multiplier + start_c, pr) : vldrwq_s32(p->multiplier + start_c);
+        const int32x4_t s = tail ? vldrwq_z_s32(p->shift + start_c, pr) : vldrwq_s32(p->shift + start_c);
+        acc = edgec_mve_mbqm(acc, m, s);
+    }
+    acc = edgec_mve_offset_clamp(acc, st);
+    if (tail)
+        vstrbq_p_s32(out + start_c, acc, pr);
+    else
+        vstrbq_s32(out + start_c, acc);
+}
+
+/* 3x3, the full groups of 4 channels of one output pixel: the 3 window rows from r0, r1, r2 (at the pixel's first
+ * column), each tap one gather VLDRB.S32 (offsets 0..3 + kx C: one row pointer serves its 3 taps), one VLDRB.S32
+ * of the weights, VMUL, VADD; then TFLite's MBQM with the group's record (edgec_mve.h: VSHL by the left shift,
+ * VQRDMULH, -1 on the negative lanes when shifting right, VRSHL by -right), + zp, the clamp, one VSTRB.32: 55
+ * instructions per 4 outputs with the loop. One asm block: GCC's allocation of the same intrinsics spills the
+ * weights and offsets (about 6 instructions per tap). */
+static inline __attribute__((always_inline)) void lanes_dw_3x3(const int8_t *r0, const int8_t *r1, const int8_t *r2,
+                                                               const int8_t *wq, const int32_t *rec, int8_t *out,
+                                                               int32_t groups, uint32x4_t off0, uint32x4_t off1,
+                                                               uint32x4_t off2, int32_t zp, int32x4_t lo,
+                                                               int32x4_t hi) {
+    if (groups <= 0) return;
+    __asm__ volatile(
+        "1:\n\t"
+        "vldrw.32 q5, [%[rec]], #64\n\t"
+        "vldrb.s32 q6, [%[r0], %q[o0]]\n\t"
+        "vldrb.s32 q7, [%[w]], #36\n\t"
+        "vmul.i32 q6, q6, q7\n\t"
+        "vadd.i32 q5, q5, q6\n\t"
+        "vldrb.s32 q6, [%[r0], %q[o1]]\n\t"
+        "vldrb.s32 q7, [%[w], #-32]\n\t"
+        "vmul.i32 q6, q6, q7\n\t"
+        "vadd.i32 q5, q5, q6\n\t"
+        "vldrb.s32 q6, [%[r0], %q[o2]]\n\t"
+        "vldrb.s32 q7, [%[w], #-28]\n\t"
+        "vmul.i32 q6, q6, q7\n\t"
+        "vadd.i32 q5, q5, q6\n\t"
+        "vldrb.s32 q6, [%[r1], %q[o0]]\n\t"
+        "vldrb.s32 q7, [%[w], #-24]\n\t"
+        "vmul.i32 q6, q6, q7\n\t"
+        "vadd.i32 q5, q5, q6\n\t"
+        "vldrb.s32 q6, [%[r1], %q[o1]]\n\t"
+        "vldrb.s32 q7, [%[w], #-20]\n\t"
+        "vmul.i32 q6, q6, q7\n\t"
+        "vadd.i32 q5, q5, q6\n\t"
+        "vldrb.s32 q6, [%[r1], %q[o2]]\n\t"
+        "vldrb.s32 q7, [%[w], #-16]\n\t"
+        "vmul.i32 q6, q6, q7\n\t"
+        "vadd.i32 q5, q5, q6\n\t"
+        "vldrb.s32 q6, [%[r2], %q[o0]]\n\t"
+        "vldrb.s32 q7, [%[w], #-12]\n\t"
+        "vmul.i32 q6, q6, q7\n\t"
+        "vadd.i32 q5, q5, q6\n\t"
+        "vldrb.s32 q6, [%[r2], %q[o1]]\n\t"
+        "vldrb.s32 q7, [%[w], #-8]\n\t"
+        "vmul.i32 q6, q6, q7\n\t"
+        "vadd.i32 q5, q5, q6\n\t"
+        "vldrb.s32 q6, [%[r2], %q[o2]]\n\t"
+        "vldrb.s32 q7, [%[w], #-4]\n\t"
+        "vmul.i32 q6, q6, q7\n\t"
+        "vadd.i32 q5, q5, q6\n\t"
+        "vldrw.32 q6, [%[rec], #-32]\n\t"  /* left */
+        "vshl.s32 q5, q5, q6\n\t"
+        "vldrw.32 q6, [%[rec], #-48]\n\t"  /* M */
+        "vqrdmulh.s32 q5, q5, q6\n\t"
+        "vldrw.32 q7, [%[rec], #-16]\n\t"  /* -right */
+        "vand q6, q5, q7\n\t"
+        "vshr.s32 q6, q6, #31\n\t"
+        "vqadd.s32 q5, q5, q6\n\t"
+        "vrshl.s32 q5, q5, q7\n\t"
+        "vadd.i32 q5, q5, %[zp]\n\t"
+        "vmax.s32 q5, q5, %q[lo]\n\t"
+        "vmin.s32 q5, q5, %q[hi]\n\t"
+        "vstrb.32 q5, [%[out]], #4\n\t"
+        "adds %[r0], %[r0], #4\n\t"
+        "adds %[r1], %[r1], #4\n\t"
+        "adds %[r2], %[r2], #4\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b"
+        : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [w] "+l"(wq), [rec] "+r"(rec), [out] "+l"(out),
+          [n] "+r"(groups)
+        : [o0] "w"(off0), [o1] "w"(off1), [o2] "w"(off2), [lo] "w"(lo), [hi] "w"(hi), [zp] "r"(zp)
+        : "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory");
+}
+
+static inline __attribute__((always_inline)) void lanes_dw_run(const edgec_depthwise_conv2d_s8_params *p,
+                                                               const int32_t *bias_folded, const int32_t *rec,
+                                                               const int8_t *weights_r,
+                                                               const int8_t *input, int8_t *output, int8_t *ring,
+                                                               const int onnx) {
+    const int32_t C = p->in_c, in_w = p->in_w, k_h = p->k_h, taps = p->k_h * p->k_w;
+    const int32_t cols = (p->out_w - 1) * p->stride_w + p->k_w, row_bytes = cols * C, full = C / 4, rest = C % 4;
+    const edgec_mve_out_t st = {p->output_offset, p->act_min, p->act_max, p->rounding};
+    /* the input columns a ring row holds (the rest of it is the zero-point border, written once below) */
+    const int32_t x_end = edgec_min(in_w, cols - p->pad_left), copy = x_end > 0 ? x_end * C : 0;
+    int8_t *const zero_row = ring + k_h * row_bytes;
+    const mve_pred16_t pr = vctp32q((uint32_t)rest);
+    const int8x16_t zp = vdupq_n_s8((int8_t)-p->input_offset);
+    const int8_t *rows[16];
+    /* 3x3: the gathers' offsets of the 3 taps of a row (channels 0..3 of columns 0, 1, 2), the clamp */
+    const int three = p->k_h == 3 && p->k_w == 3 && rec != NULL;
+    const uint32x4_t off0 = vidupq_n_u32(0, 1), off1 = vaddq_n_u32(off0, (uint32_t)C);
+    const uint32x4_t off2 = vaddq_n_u32(off1, (uint32_t)C);
+    const int32x4_t lo = vdupq_n_s32(st.act_min), hi = vdupq_n_s32(st.act_max);
+    for (int32_t b = 0; b < p->batches; b++) {
+        const int8_t *in_b = input + b * p->in_h * in_w * C;
+        int8_t *out = output + b * p->out_h * p->out_w * C;
+        const int32_t bytes = (k_h + 1) * row_bytes;
+        for (int32_t k = 0; k < bytes; k += 16) vstrbq_p_s8(ring + k, zp, vctp8q((uint32_t)(bytes - k)));
+        int32_t next_row = 0; /* the first input row not yet in the ring */
+        for (int32_t y = 0; y < p->out_h; y++) {
+            const int32_t iy0 = y * p->stride_h - p->pad_top;
+            /* every row up to the window's last into its slot (iy mod k_h), before any output of row y is written */
+            const int32_t last = edgec_min(iy0 + k_h - 1, p->in_h - 1);
+            for (; next_row <= last; next_row++) {
+                int8_t *dst = ring + (next_row % k_h) * row_bytes + p->pad_left * C;
+                const int8_t *src = in_b + next_row * in_w * C;
+                for (int32_t k = 0; k < copy; k += 16) {
+                    const mve_pred16_t cp = vctp8q((uint32_t)(copy - k));
+                    vstrbq_p_s8(dst + k, vldrbq_z_s8(src + k, cp), cp);
+                }
+            }
+            for (int32_t ky = 0; ky < k_h; ky++) {
+                const int32_t iy = iy0 + ky;
+                rows[ky] = iy < 0 || iy >= p->in_h ? zero_row : ring + (iy % k_h) * row_bytes;
+            }
+            for (int32_t x = 0; x < p->out_w; x++, out += C) {
+                const int32_t col = x * p->stride_w;
+                const int8_t *wq = weights_r;
+                int32_t c = 0;
+                if (three && !onnx) {
+                    lanes_dw_3x3(rows[0] + col * C, rows[1] + col * C, rows[2] + col * C, wq, rec, out, full, off0,
+                                 off1, off2, st.output_offset, lo, hi);
+                    c = 4 * full, wq += 4 * taps * full;
+                } else {
+                    for (int32_t g = 0; g < full; g++, c += 4, wq += 4 * taps)
+                        lanes_dw_group(p, rows, col, wq, c, out, st, bias_folded, pr, 0, onnx);
+                }
+                if (rest) lanes_dw_group(p, rows, col, wq, c, out, st, bias_folded, pr, 1, onnx);
+            }
+        }
+    }
+}
+
+void edgec_depthwise_conv2d_s8_lanes_mve(const edgec_depthwise_conv2d_s8_params *p, const int32_t *bias_folded,
+                                         const int32_t *rec, const int8_t *weights_r, const int8_t *input,
+                                         int8_t *output, int8_t *ring) {
+    if (p->rounding)
+        lanes_dw_run(p, bias_folded, rec, weights_r, input, output, ring, 1);
+    else
+        lanes_dw_run(p, bias_folded, rec, weights_r, input, output, ring, 0);
+}
+
+void edgec_depthwise_conv2d_s8_mve_records(const edgec_depthwise_conv2d_s8_params *p, const int32_t *bias_folded,
+                                           int32_t *rec) {
+    const int32_t C = p->out_c;
+    for (int32_t g = 0; g < (C + 3) / 4; g++)
+        for (int32_t i = 0; i < 4; i++) {
+            const int32_t c = 4 * g + i, live = c < C;
+            rec[16 * g + i] = live ? bias_folded[c] : 0;
+            rec[16 * g + 4 + i] = live ? p->multiplier[c] : 0;
+            rec[16 * g + 8 + i] = live ? edgec_max(p->shift[c], 0) : 0;
+            rec[16 * g + 12 + i] = live ? edgec_min(p->shift[c], 0) : 0;
+        }
 }

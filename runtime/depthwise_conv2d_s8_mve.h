@@ -25,4 +25,26 @@ int32_t edgec_depthwise_conv2d_s8_mve_plane_bytes(const edgec_depthwise_conv2d_s
 /* 1 when the kernel takes the layer (taps <= 16, dilation 1, the window and 3 group steps within 255 bytes) */
 int32_t edgec_depthwise_conv2d_s8_mve_fits(const edgec_depthwise_conv2d_s8_params *p);
 
+/* Channels as vector lanes (depth multiplier 1, dilation 1, any kernel size, stride and padding): per output pixel
+ * and 4 channels, one VLDRB.S32 of the inputs, one of the taps' weights, VMUL and VADD per tap, from a ring of the
+ * input rows the window needs (each row bordered with the input zero point, so padded taps add w zp, which the
+ * folded bias cancels); the 4 sums are requantized as a vector with their channels' multipliers and shifts. No
+ * per-channel setup: cheaper than the plane kernel above on small planes (vww's 12x12 to 3x3 layers, kws's 25x5).
+ * 3x3 layers with TFLite's rounding take a straight-line path: gathers at offsets 0..3 + kx C from one pointer per
+ * window row, the requantization constants from `rec`.
+ * `weights_r`: the weights regrouped [ceil4(C) / 4][k_h k_w][4] (zeros past C; the generator makes it).
+ * `ring`: edgec_depthwise_conv2d_s8_mve_ring_bytes(p) bytes. In place (input == output, batches 1) when every
+ * input row is still intact when the ring copies it, just before the first output row that needs it
+ * (toolchain/ops/depthwise_conv2d.py: host_ring_ok, the host kernel's same schedule). */
+void edgec_depthwise_conv2d_s8_lanes_mve(const edgec_depthwise_conv2d_s8_params *p, const int32_t *bias_folded,
+                                         const int32_t *rec, const int8_t *weights_r, const int8_t *input,
+                                         int8_t *output, int8_t *ring);
+/* `rec` (TFLite's rounding; NULL: the generic path): per group of 4 channels, 16 int32: the folded biases, the
+ * multipliers, the left shifts max(shift, 0) and the right shifts as min(shift, 0), lanes past C zero (the
+ * generator makes it; edgec_depthwise_conv2d_s8_mve_records below is the same in C). */
+void edgec_depthwise_conv2d_s8_mve_records(const edgec_depthwise_conv2d_s8_params *p, const int32_t *bias_folded,
+                                           int32_t *rec);
+/* k_h + 1 rows (k_h ring slots and one row of the zero point) of (out_w - 1) * stride_w + k_w columns x in_c bytes */
+int32_t edgec_depthwise_conv2d_s8_mve_ring_bytes(const edgec_depthwise_conv2d_s8_params *p);
+
 #endif

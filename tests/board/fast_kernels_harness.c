@@ -24,6 +24,9 @@
 #include "conv2d_s8_mve.h"
 #include "depthwise_conv2d_s8_mve.h"
 #include "fully_connected_s8_mve.h"
+#include "pool2d_s8_mve.h"
+#include "add_s8.h"
+#include "add_s8_mve.h"
 #else
 #define HAVE_MVE 0
 #endif
@@ -101,6 +104,7 @@ static void requant_params(int32_t channels, int32_t *act_min, int32_t *act_max)
 
 #if HAVE_MVE
 static int32_t bias_folded[MAX_C]; /* the Helium kernels' start values (edgec_mve.h) */
+static int32_t chan_words[4 * MAX_C]; /* the Helium convs' per-channel words (conv2d_s8_mve.h) */
 static int8_t scratch8[2048];      /* 4 x ceil16(k_h * k_w * in_c) int8 at the most */
 /* the last compare was an MVE kernel's: counted apart */
 static void count_mve(void);
@@ -199,6 +203,34 @@ static void compare(const char *kernel, uint32_t seed, const int8_t *a, const in
 #if HAVE_MVE
 static void count_mve(void) { cases--, mve_cases++; }
 
+/* the Helium convs' dead channels (toolchain/ops/conv2d.py, mve_live), in either rounding mode; NULL when none */
+static const edgec_conv2d_s8_mve_live *mve_live(const edgec_conv2d_s8_params *p, int32_t k,
+                                                edgec_conv2d_s8_mve_live *lv) {
+    int32_t live = 0;
+    for (int32_t c = 0; c < p->out_c; c++) {
+        int any = 0;
+        for (int32_t i = 0; i < k; i++) any |= p->weights[c * k + i] != 0;
+        if (any) {
+            memcpy(live_weights + live * k, p->weights + c * k, (size_t)k);
+            live_channels[live++] = (int16_t)c;
+        }
+        const int32_t y = edgec_requantize(p->bias ? p->bias[c] : 0, p->multiplier[c], p->shift[c], p->rounding);
+        dead_row[c] = (int8_t)edgec_clamp(y + p->output_offset, p->act_min, p->act_max);
+    }
+    if (live == p->out_c) return NULL;
+    lv->weights = live_weights, lv->channel = live_channels, lv->row = dead_row, lv->live = live;
+    return lv;
+}
+
+/* the lanes kernel's weights, [K][ceil4(out_c)] (toolchain/ops/conv2d.py, lanes_weights) */
+static int8_t weights_t[MAX_W];
+static const int8_t *transpose_weights(const edgec_conv2d_s8_params *p, int32_t k) {
+    const int32_t stride = (p->out_c + 3) / 4 * 4;
+    for (int32_t i = 0; i < k; i++)
+        for (int32_t o = 0; o < stride; o++) weights_t[i * stride + o] = o < p->out_c ? p->weights[o * k + i] : 0;
+    return weights_t;
+}
+
 /* depthwise weights are [k_h * k_w, out_c]: channel o's taps are a column */
 static void edgec_fold_bias_s8_dw(const edgec_depthwise_conv2d_s8_params *p) {
     for (int32_t o = 0; o < p->out_c; o++) {
@@ -206,6 +238,29 @@ static void edgec_fold_bias_s8_dw(const edgec_depthwise_conv2d_s8_params *p) {
         for (int32_t t = 0; t < p->k_h * p->k_w; t++) sum += (uint32_t)(int32_t)p->weights[t * p->out_c + o];
         bias_folded[o] = (int32_t)((p->bias ? (uint32_t)p->bias[o] : 0u) + (uint32_t)p->input_offset * sum);
     }
+}
+#endif
+
+#if HAVE_MVE
+/* the depthwise lanes kernel's weights [ceil4(C) / 4][taps][4] (toolchain/ops/depthwise_conv2d.py,
+ * lanes_dw_weights) and its in-place condition (host_ring_ok there) */
+static int8_t weights_r[MAX_W];
+static const int8_t *regroup_dw(const edgec_depthwise_conv2d_s8_params *p) {
+    const int32_t taps = p->k_h * p->k_w, C = p->out_c;
+    for (int32_t g = 0; g < (C + 3) / 4; g++)
+        for (int32_t t = 0; t < taps; t++)
+            for (int32_t i = 0; i < 4; i++)
+                weights_r[(g * taps + t) * 4 + i] = 4 * g + i < C ? p->weights[t * C + 4 * g + i] : 0;
+    return weights_r;
+}
+static int ring_ok(const edgec_depthwise_conv2d_s8_params *p) {
+    int32_t next_row = 0;
+    for (int32_t y = 0; y < p->out_h; y++) {
+        const int32_t last = edgec_min(y * p->stride_h - p->pad_top + p->k_h - 1, p->in_h - 1);
+        if (next_row <= last && y * p->out_w > next_row * p->in_w) return 0;
+        next_row = edgec_max(next_row, last + 1);
+    }
+    return 1;
 }
 #endif
 
@@ -250,14 +305,30 @@ static void pointwise_case(uint32_t seed) {
     compare("pointwise in place", seed, out_ref, in_place, pixels * p.out_c);
 #if HAVE_MVE
     edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.in_c, bias_folded);
+    edgec_conv2d_s8_mve_channels(&p, bias_folded, chan_words);
+    edgec_conv2d_s8_mve_live lv_mem;
+    const edgec_conv2d_s8_mve_live *lv = mve_live(&p, p.in_c, &lv_mem);
     memset(out_fast, 0x5a, (size_t)(pixels * p.out_c));
-    edgec_conv2d_s8_pointwise_mve(&p, bias_folded, input, out_fast, scratch8);
+    edgec_conv2d_s8_pointwise_mve(&p, chan_words, lv, input, out_fast, scratch8);
     compare("pointwise mve", seed, out_ref, out_fast, pixels * p.out_c);
     count_mve();
     memcpy(in_place, input, (size_t)(pixels * p.in_c));
-    edgec_conv2d_s8_pointwise_mve(&p, bias_folded, in_place, in_place, scratch8);
+    edgec_conv2d_s8_pointwise_mve(&p, chan_words, lv, in_place, in_place, scratch8);
     compare("pointwise mve in place", seed, out_ref, in_place, pixels * p.out_c);
     count_mve();
+    if (p.out_c <= EDGEC_CONV_MVE_LANES_MAX_OUT) {
+        const int8_t *wt = transpose_weights(&p, p.in_c);
+        static int32_t rec[16 * ((MAX_C + 3) / 4)];
+        edgec_conv2d_s8_mve_records(&p, rec);
+        memset(out_fast, 0x5a, (size_t)(pixels * p.out_c));
+        edgec_conv2d_s8_lanes_mve(&p, rec, wt, input, out_fast);
+        compare("pointwise mve lanes", seed, out_ref, out_fast, pixels * p.out_c);
+        count_mve();
+        memcpy(in_place, input, (size_t)(pixels * p.in_c));
+        edgec_conv2d_s8_lanes_mve(&p, rec, wt, in_place, in_place);
+        compare("pointwise mve lanes in place", seed, out_ref, in_place, pixels * p.out_c);
+        count_mve();
+    }
 #endif
 }
 
@@ -313,9 +384,20 @@ static void im2col_case(uint32_t seed) {
 #if HAVE_MVE
     edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.k_h * p.k_w * p.in_c, bias_folded);
     memset(out_fast, 0x5a, (size_t)(p.out_h * p.out_w * p.out_c));
-    edgec_conv2d_s8_im2col_mve(&p, bias_folded, input, out_fast, scratch8);
+    edgec_conv2d_s8_mve_channels(&p, bias_folded, chan_words);
+    edgec_conv2d_s8_mve_live lv_mem;
+    edgec_conv2d_s8_im2col_mve(&p, chan_words, mve_live(&p, p.k_h * p.k_w * p.in_c, &lv_mem), input, out_fast,
+                               scratch8);
     compare("im2col conv mve", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
     count_mve();
+    if (p.out_c <= EDGEC_CONV_MVE_LANES_MAX_OUT) {
+        static int32_t rec[16 * ((MAX_C + 3) / 4)];
+        edgec_conv2d_s8_mve_records(&p, rec);
+        memset(out_fast, 0x5a, (size_t)(p.out_h * p.out_w * p.out_c));
+        edgec_conv2d_s8_lanes_mve(&p, rec, transpose_weights(&p, p.k_h * p.k_w * p.in_c), input, out_fast);
+        compare("conv mve lanes", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
+        count_mve();
+    }
 #endif
 }
 
@@ -391,8 +473,26 @@ static void depthwise_case(uint32_t seed) {
         compare("depthwise in place", seed, out_ref, in_place, p.out_h * p.out_w * p.out_c);
     }
 #if HAVE_MVE
-    if (!edgec_depthwise_conv2d_s8_mve_fits(&p) || edgec_depthwise_conv2d_s8_mve_plane_bytes(&p) > MAX_ACT) return;
     edgec_fold_bias_s8_dw(&p);
+    if (p.depth_multiplier == 1 && edgec_depthwise_conv2d_s8_mve_ring_bytes(&p) <= MAX_ACT) {
+        const int8_t *wr = regroup_dw(&p);
+        /* the records of TFLite's rounding (3x3: the straight-line path), in 3 cases of 4; else NULL (generic) */
+        static int32_t rec[16 * ((MAX_C + 3) / 4)];
+        const int with_rec = !p.rounding && next() % 4 != 0;
+        if (with_rec) edgec_depthwise_conv2d_s8_mve_records(&p, bias_folded, rec);
+        const int32_t *rc = with_rec ? rec : NULL;
+        memset(out_fast, 0x5a, (size_t)(p.out_h * p.out_w * p.out_c));
+        edgec_depthwise_conv2d_s8_lanes_mve(&p, bias_folded, rc, wr, input, out_fast, plane);
+        compare("depthwise mve lanes", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
+        count_mve();
+        if (p.out_h * p.out_w <= p.in_h * p.in_w && ring_ok(&p)) {
+            memcpy(in_place, input, (size_t)(p.in_h * p.in_w * p.in_c));
+            edgec_depthwise_conv2d_s8_lanes_mve(&p, bias_folded, rc, wr, in_place, in_place, plane);
+            compare("depthwise mve lanes in place", seed, out_ref, in_place, p.out_h * p.out_w * p.out_c);
+            count_mve();
+        }
+    }
+    if (!edgec_depthwise_conv2d_s8_mve_fits(&p) || edgec_depthwise_conv2d_s8_mve_plane_bytes(&p) > MAX_ACT) return;
     memset(out_fast, 0x5a, (size_t)(p.out_h * p.out_w * p.out_c));
     edgec_depthwise_conv2d_s8_mve(&p, bias_folded, input, out_fast, plane);
     compare("depthwise mve", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
@@ -406,6 +506,101 @@ static void depthwise_case(uint32_t seed) {
 #endif
 }
 
+#if HAVE_MVE
+/* AVERAGE_POOL_2D: odd channel counts, windows up to the whole input (global pooling), strides 1..3, SAME/VALID,
+ * clamps; the whole layer and one random region of it (patch-based inference: a window of the input buffer) */
+static void avg_pool_case(uint32_t seed) {
+    edgec_pool2d_s8_params p;
+    memset(&p, 0, sizeof p);
+    p.batches = 1 + (next() % 4 == 0);
+    p.in_h = pick(1, 12);
+    p.in_w = pick(1, 12);
+    p.channels = odd_count(MAX_C);
+    while (p.batches * p.in_h * p.in_w * p.channels > MAX_ACT) p.in_h = 1 + p.in_h / 2, p.in_w = 1 + p.in_w / 2;
+    const int global = next() % 4 == 0;
+    p.k_h = global ? p.in_h : pick(1, 5);
+    p.k_w = global ? p.in_w : pick(1, 5);
+    p.stride_h = pick(1, 3);
+    p.stride_w = pick(1, 3);
+    const int same = (int)(next() % 2);
+    same_or_valid(p.in_h, p.k_h, p.stride_h, 1, same, &p.out_h, &p.pad_top);
+    same_or_valid(p.in_w, p.k_w, p.stride_w, 1, same, &p.out_w, &p.pad_left);
+    if (p.out_h == 0 || p.out_w == 0) return;
+    p.act_min = -128, p.act_max = 127;
+    if (next() % 3 == 0) p.act_min = pick(-128, 0), p.act_max = pick(p.act_min, 127);
+    fill(input, p.batches * p.in_h * p.in_w * p.channels);
+    if (next() % 4 == 0) memset(input, (int)(int8_t)(next() % 2 ? -128 : 127), (size_t)(p.in_h * p.in_w * p.channels));
+    const int32_t n = p.batches * p.out_h * p.out_w * p.channels;
+    edgec_avg_pool2d_s8(&p, input, out_ref);
+    memset(out_fast, 0x5a, (size_t)n);
+    edgec_avg_pool2d_s8_mve(&p, input, out_fast);
+    compare("avg pool mve", seed, out_ref, out_fast, n);
+    count_mve();
+    /* a region: output rows [oy, oy + oh) and columns [ox, ox + ow), read from the input window they need */
+    edgec_region r;
+    r.out_y0 = pick(0, p.out_h - 1), r.out_x0 = pick(0, p.out_w - 1);
+    r.out_h = pick(1, p.out_h - r.out_y0), r.out_w = pick(1, p.out_w - r.out_x0);
+    r.in_y0 = edgec_max(r.out_y0 * p.stride_h - p.pad_top, 0);
+    r.in_x0 = edgec_max(r.out_x0 * p.stride_w - p.pad_left, 0);
+    r.in_h = edgec_min((r.out_y0 + r.out_h - 1) * p.stride_h - p.pad_top + p.k_h, p.in_h) - r.in_y0;
+    r.in_w = edgec_min((r.out_x0 + r.out_w - 1) * p.stride_w - p.pad_left + p.k_w, p.in_w) - r.in_x0;
+    r.ob_y0 = r.out_y0, r.ob_x0 = r.out_x0, r.ob_h = r.out_h, r.ob_w = r.out_w;
+    if (r.in_h <= 0 || r.in_w <= 0) return;
+    for (int32_t b = 0; b < p.batches; b++)
+        for (int32_t y = 0; y < r.in_h; y++)
+            memcpy(in_place + ((b * r.in_h + y) * r.in_w) * p.channels,
+                   input + ((b * p.in_h + r.in_y0 + y) * p.in_w + r.in_x0) * p.channels, (size_t)(r.in_w * p.channels));
+    const int32_t m = p.batches * r.out_h * r.out_w * p.channels;
+    edgec_avg_pool2d_s8_region(&p, &r, in_place, out_ref);
+    memset(out_fast, 0x5a, (size_t)m);
+    edgec_avg_pool2d_s8_mve_region(&p, &r, in_place, out_fast);
+    compare("avg pool mve region", seed, out_ref, out_fast, m);
+    count_mve();
+}
+#endif
+
+#if HAVE_MVE
+/* ADD and SUB: the tables of add_s8_lut.h (toolchain/ops/add.py, rescale_tables) and the portable kernel; rows of
+ * odd lengths, the second input full, repeated per row (outer broadcast: still unit stride) or one value per row
+ * (inner broadcast: the scalar loop); in place over the first input when it is not broadcast */
+static int32_t add_t1[256], add_t2[256];
+static void add_case(uint32_t seed) {
+    edgec_add_s8_params p;
+    memset(&p, 0, sizeof p);
+    const int32_t rows = pick(1, 9), n = odd_count(MAX_C), mode = (int32_t)(next() % 3), sub = next() % 3 == 0;
+    for (int d = 0; d < 4; d++) p.shape[d] = 1;
+    p.shape[4] = rows, p.shape[5] = n;
+    p.stride1[4] = n, p.stride1[5] = 1;
+    p.stride2[4] = mode == 0 ? n : (mode == 1 ? 0 : 1), p.stride2[5] = mode == 2 ? 0 : 1;
+    p.input1_offset = -zero_point(), p.input2_offset = -zero_point(), p.output_offset = zero_point();
+    p.left_shift = 20;
+    p.input1_multiplier = (int32_t)((1u << 30) + (next() >> 2)), p.input1_shift = pick(-10, -1);
+    p.input2_multiplier = (int32_t)((1u << 30) + (next() >> 2)), p.input2_shift = pick(-10, -1);
+    p.output_multiplier = (int32_t)((1u << 30) + (next() >> 2)), p.output_shift = pick(-24, -12);
+    p.act_min = -128, p.act_max = 127;
+    if (next() % 3 == 0) p.act_min = pick(-128, 0), p.act_max = pick(p.act_min, 127);
+    for (int32_t q = -128; q < 128; q++) {
+        add_t1[q + 128] = edgec_mbqm((q + p.input1_offset) * (1 << p.left_shift), p.input1_multiplier,
+                                     p.input1_shift);
+        const int32_t v2 = edgec_mbqm((q + p.input2_offset) * (1 << p.left_shift), p.input2_multiplier,
+                                      p.input2_shift);
+        add_t2[q + 128] = sub ? -v2 : v2;
+    }
+    const int32_t len2 = mode == 0 ? rows * n : (mode == 1 ? n : rows);
+    fill(input, rows * n);
+    fill(weights, len2); /* the second input */
+    if (sub) edgec_sub_s8(&p, input, weights, out_ref); else edgec_add_s8(&p, input, weights, out_ref);
+    memset(out_fast, 0x5a, (size_t)(rows * n));
+    edgec_add_s8_mve(&p, add_t1, add_t2, input, weights, out_fast);
+    compare(sub ? "sub mve" : "add mve", seed, out_ref, out_fast, rows * n);
+    count_mve();
+    memcpy(in_place, input, (size_t)(rows * n));
+    edgec_add_s8_mve(&p, add_t1, add_t2, in_place, weights, in_place);
+    compare(sub ? "sub mve in place" : "add mve in place", seed, out_ref, in_place, rows * n);
+    count_mve();
+}
+#endif
+
 int main(void) {
     const uint32_t n = 1000;
     for (uint32_t k = 0; k < n; k++) {
@@ -418,6 +613,12 @@ int main(void) {
         depthwise_case(seed);
         state = seed ^ 0x165667b1u;
         im2col_case(seed);
+#if HAVE_MVE
+        state = seed ^ 0x85ebca6bu;
+        avg_pool_case(seed);
+        state = seed ^ 0xc2b2ae35u;
+        add_case(seed);
+#endif
     }
     say("edgec_fast_kernels: cases=", cases);
     say(" mismatches=", mismatches);

@@ -25,9 +25,13 @@ KERNELS = ["conv2d_s8", "conv2d_s8_dsp", "depthwise_conv2d_s8", "depthwise_conv2
            "fully_connected_s8_dsp"]
 CASES = 5304  # 1,000 seeds: pointwise (and in place), FC, depthwise (and in place where allowed), im2col
 # the Helium (MVE) kernels, compiled and run on the Cortex-M55 only, on the same seeds' cases
-MVE_KERNELS = ["conv2d_s8_mve", "depthwise_conv2d_s8_mve", "fully_connected_s8_mve"]
+MVE_KERNELS = ["conv2d_s8_mve", "depthwise_conv2d_s8_mve", "fully_connected_s8_mve", "pool2d_s8",
+               "pool2d_s8_mve", "add_s8", "add_s8_mve"]
 STAGED_MIN, STAGED_MAX = 1000, 3000  # DSP layers given the output stage of edgec_dsp_out.h (others: NULL)
-MVE_CASES = 5292  # FC, pointwise (and in place), im2col, depthwise (and in place) when it fits the MVE kernel
+MVE_CASES = 12451  # FC, pointwise (and in place), im2col, the lanes conv (out_c <= 16; pointwise also in place),
+# depthwise (and in place) when it fits the MVE kernel, the lanes depthwise (depth multiplier 1; in place when the
+# ring schedule allows),
+# average pool (whole and a region), ADD and SUB (and in place)
 
 
 def _folder(tmp_path: Path) -> Path:

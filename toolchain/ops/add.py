@@ -201,7 +201,12 @@ class _AddSub(Operator):
 
     def choose_kernel(self, op, g, target):
         """The table kernel on every target: fewer instructions on every core and on the host (plain C), for 2 KB
-        of tables (in flash on a microcontroller)."""
+        of tables (in flash on a microcontroller). With Helium (M55) its vector form, runtime/add_s8_mve.c: the
+        same tables read by gathers, 4 elements per vector along unit-stride rows."""
+        if target.mve:
+            return KernelChoice("add_s8_mve", "edgec_add_s8_mve",
+                                f"{target.core} MVE: the lookup tables read by gather VLDRW, 4 elements per vector, "
+                                "the output's rescale as a vector")
         return KernelChoice("add_s8_lut", "edgec_add_s8_lut",
                             "lookup tables: each input's rescale precomputed for its 256 int8 values (2 KB of "
                             "flash), one rescale per element instead of three")
@@ -223,9 +228,10 @@ class _AddSub(Operator):
                                          "output_multiplier", "output_shift", "act_min", "act_max")})
         params = ctx.params_struct(op, "edgec_add_s8_params", fields)
         io = f"{ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, {ctx.ptr(op.outputs[0])}"
-        if op.attrs.get("kernel_choice") and "patch" not in op.attrs:
+        chosen = op.attrs.get("kernel_choice")
+        if chosen and "patch" not in op.attrs:
             t1, t2 = self.rescale_tables(op)
-            return (f"edgec_add_s8_lut(&{params}, {ctx.const_array(op, 'table1', t1)}, "
+            return (f"{chosen['function']}(&{params}, {ctx.const_array(op, 'table1', t1)}, "
                     f"{ctx.const_array(op, 'table2', t2)}, {io});")
         return f"{self.c_function}(&{params}, {io});"
 

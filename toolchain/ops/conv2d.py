@@ -45,6 +45,7 @@ from .int8_common import (
     grad_acc,
     host_output_stage_ok,
     host_requant_arg,
+    mve_lane_records,
     onnxruntime_rounding,
     prepare_rescale,
     prepare_weight_backward,
@@ -150,6 +151,57 @@ def dsp_stage(op, g, ctx) -> str:
         fields["row"] = ctx.const_array(op, "dead_outputs", requantize(bias.reshape(1, -1), op, g), "int8_t")
     symbol = ctx.names.claim(f"{ctx.stem(op)}_dsp_stage")
     ctx.structs.append(f"static const edgec_conv2d_s8_dsp_stage {symbol} = {designated(fields)};")
+    return f"&{symbol}"
+
+
+#: the Helium lanes kernel (runtime/conv2d_s8_mve.h, edgec_conv2d_s8_lanes_mve): at most 16 output channels (4
+#: vectors of sums in registers), and K small enough that its per-tap cost (LDRSB, ADD, one VLDRB.S32 + VMLA.S32 per
+#: 4 channels) stays below the 4-pixel kernels' per-channel-pair work (measured on vww's first two convs, K = 27 and
+#: 8, and ResNet-8's first, K = 27)
+MVE_LANES_MAX_OUT = 16
+MVE_LANES_MAX_K = 32
+
+
+def lanes_weights(op, g) -> np.ndarray:
+    """The lanes kernel's weights: OHWI transposed to [K][ceil4(out_c)] int8, zeros past out_c."""
+    w = g.t(op.inputs[1]).data
+    assert w is not None
+    out_c = w.shape[0]
+    t = np.zeros((w[0].size, -(-out_c // 4) * 4), np.int8)
+    t[:, :out_c] = w.reshape(out_c, -1).T
+    return t
+
+
+def mve_channel_words(op, g) -> np.ndarray:
+    """The Helium conv kernels' per-channel words (runtime/conv2d_s8_mve.h, `chan`): int32 [out_c][4], the folded
+    bias, the multiplier, max(shift, 0) and min(shift, 0)."""
+    folded = folded_bias(op, g, 0).astype(np.int64)
+    c = folded.shape[0]
+    m = np.broadcast_to(np.asarray(op.params["multiplier"], np.int64).reshape(-1), (c,))
+    s = np.broadcast_to(np.asarray(op.params["shift"], np.int64).reshape(-1), (c,))
+    return np.stack([folded, m, np.maximum(s, 0), np.minimum(s, 0)], axis=1).astype(np.int32)
+
+
+def mve_live(op, g, ctx) -> str:
+    """The Helium conv kernels' dead channels (runtime/conv2d_s8_mve.h, edgec_conv2d_s8_mve_live) as a C
+    expression: the output channels whose weights are all zero add nothing to their accumulator, so their output
+    is clamp(zp_y + MBQM(bias)) whatever the input, computed here once (either rounding); the kernel multiplies the
+    others' compacted weights only. NULL when every channel has a nonzero weight."""
+    w = g.t(op.inputs[1]).data
+    assert w is not None
+    out_c = w.shape[0]
+    live = [c for c in range(out_c) if np.any(w[c])]
+    if len(live) == out_c:
+        return "NULL"
+    bias = np.zeros(out_c, np.int64)
+    if len(op.inputs) > 2 and op.inputs[2]:
+        bias = np.asarray(g.t(op.inputs[2]).data, np.int64).reshape(-1)
+    fields = dict(weights=ctx.const_array(op, "weights_live", w[live], "int8_t") if live else ctx.ptr(op.inputs[1]),
+                  channel=ctx.const_array(op, "live_channels", np.array(live or [0], np.int16), "int16_t"),
+                  row=ctx.const_array(op, "dead_outputs", requantize(bias.reshape(1, -1), op, g), "int8_t"),
+                  live=len(live))
+    symbol = ctx.names.claim(f"{ctx.stem(op)}_mve_live")
+    ctx.structs.append(f"static const edgec_conv2d_s8_mve_live {symbol} = {designated(fields)};")
     return f"&{symbol}"
 
 
@@ -259,6 +311,11 @@ class Conv2D(Operator):
         if target.core == "host":
             return host_conv_choice(op, g, "conv")
         if target.mve:
+            w = g.t(op.inputs[1]).shape
+            if w[0] <= MVE_LANES_MAX_OUT and w[1] * w[2] * w[3] <= MVE_LANES_MAX_K:
+                return KernelChoice("conv2d_s8_mve", "edgec_conv2d_s8_lanes_mve",
+                                    f"{target.core} MVE: {w[0]} output channels as vector lanes, one VLDRB.S32 + "
+                                    f"VMLA.S32 per 4 channels and tap (K = {w[1] * w[2] * w[3]})")
             if _pointwise(op, g):
                 return KernelChoice("conv2d_s8_mve", "edgec_conv2d_s8_pointwise_mve",
                                     f"{target.core} MVE: 1x1 conv, 4 pixels x 2 channels x 16 inputs per "
@@ -290,13 +347,22 @@ class Conv2D(Operator):
             return (f"{chosen['function']}(&{params}, {ctx.const_array(op, 'weights16', w16, 'int16_t')}, "
                     f"{ctx.const_array(op, 'bias_folded', bias)}, {host_requant_arg(op, g, ctx)}, {source}, "
                     f"{ctx.ptr(op.outputs[0])});")
+        if chosen is not None and chosen["function"] == "edgec_conv2d_s8_lanes_mve":  # in place when pointwise
+            source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
+            wt = ctx.const_array(op, "weights_lanes", lanes_weights(op, g), "int8_t")
+            out_c = g.t(op.inputs[1]).shape[0]
+            bias = (np.asarray(g.t(op.inputs[2]).data, np.int64).reshape(-1) if len(op.inputs) > 2 and op.inputs[2]
+                    else np.zeros(out_c, np.int64))
+            rec = ctx.const_array(op, "lanes_records", mve_lane_records(op, bias))
+            return f"{chosen['function']}(&{params}, {rec}, {wt}, {source}, {ctx.ptr(op.outputs[0])});"
         if chosen is not None:  # in place: input and output are the same buffer; the scratch holds the pixels
             mve = chosen["kernel"].endswith("_mve")
             scratch = f"(({'int8_t' if mve else 'int16_t'} *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
             source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
-            if mve:  # + the bias folded with the zero point (runtime/edgec_mve.h)
-                folded = ctx.const_array(op, "bias_folded", folded_bias(op, g, 0))
-                return f"{chosen['function']}(&{params}, {folded}, {source}, {ctx.ptr(op.outputs[0])}, {scratch});"
+            if mve:  # + per channel the bias folded with the zero point (runtime/edgec_mve.h), M and the shifts
+                folded = ctx.const_array(op, "mve_channels", mve_channel_words(op, g))
+                return (f"{chosen['function']}(&{params}, {folded}, {mve_live(op, g, ctx)}, {source}, "
+                        f"{ctx.ptr(op.outputs[0])}, {scratch});")
             stage = dsp_stage(op, g, ctx)
             return f"{chosen['function']}(&{params}, {stage}, {source}, {ctx.ptr(op.outputs[0])}, {scratch});"
         if ctx.plan.is_in_place(op.name):  # the output is in the input's buffer; one input pixel of scratch
@@ -316,6 +382,8 @@ class Conv2D(Operator):
         chosen = _fast_kernel(op)
         if chosen is not None and chosen["kernel"] == HOST_KERNEL:
             return 0  # the host kernel's im2col is on the stack (runtime/conv2d_s8_host.h)
+        if chosen is not None and chosen["function"] == "edgec_conv2d_s8_lanes_mve":
+            return 0  # a pixel's sums stay in registers
         if chosen is not None:
             w = g.t(op.inputs[1]).shape
             if chosen["kernel"].endswith("_mve"):  # 4 pixels x ceil16(K) int8 (also the saved copy when in place)

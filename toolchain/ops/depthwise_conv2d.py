@@ -50,6 +50,8 @@ from .int8_common import (
     grad_acc,
     host_output_stage_ok,
     host_requant_arg,
+    mve_lane_records,
+    onnxruntime_rounding,
     prepare_weight_backward,
     requantize,
     weight_layer_backward,
@@ -88,6 +90,43 @@ def mve_plane(op, g) -> tuple[int, bool]:
     fits = (op.attrs.get("dilation_h", 1) == op.attrs.get("dilation_w", 1) == 1 and w[1] * w[2] <= 16
             and (w[1] - 1) * row_bytes + w[2] - 1 + 3 * step_b <= 255)
     return rows * row_bytes + 3 * step_b, fits
+
+
+#: the Helium lanes kernel's largest k_h (its row pointers, runtime/depthwise_conv2d_s8_mve.c)
+MVE_LANES_MAX_K_H = 16
+#: the plane kernel keeps layers with at least this many output pixels per channel: there its per-channel setup is
+#: spread over many outputs (measured on vww: 24x24 outputs, plane 175,536 and 254,806 instructions against lanes
+#: 185,887 and 298,251; 12x12, plane 104,249 and 156,198 against lanes 87,820 and 144,189)
+MVE_PLANE_MIN_PIXELS = 24 * 24
+
+
+def mve_lanes_ok(op, g, may_be_in_place: bool) -> bool:
+    """The lanes kernel takes the layer: depth multiplier 1, dilation 1, k_h <= 16, and in place only with batches
+    1 and rows intact until the ring copies them (host_ring_ok: the same schedule)."""
+    x, w, y = g.t(op.inputs[0]).shape, g.t(op.inputs[1]).shape, g.t(op.outputs[0]).shape
+    a, p = op.attrs, op.params
+    if (a["depth_multiplier"] != 1 or a.get("dilation_h", 1) != 1 or a.get("dilation_w", 1) != 1
+            or w[1] > MVE_LANES_MAX_K_H or y[1] * y[2] >= MVE_PLANE_MIN_PIXELS):
+        return False
+    return not may_be_in_place or (x[0] == 1 and host_ring_ok(x[1], x[2], y[1], y[2], w[1], a["stride_h"], 1,
+                                                                p["pad_top"]))
+
+
+def lanes_dw_weights(op, g) -> np.ndarray:
+    """The lanes kernel's weights: [1, k_h, k_w, C] regrouped to [ceil4(C) / 4][k_h k_w][4], zeros past C."""
+    w = g.t(op.inputs[1]).data
+    assert w is not None
+    c = w.shape[3]
+    taps = w[0].reshape(-1, c)
+    padded = np.zeros((taps.shape[0], -(-c // 4) * 4), np.int8)
+    padded[:, :c] = taps
+    return padded.reshape(taps.shape[0], -1, 4).transpose(1, 0, 2).copy()
+
+
+def mve_ring_bytes(op, g) -> int:
+    """edgec_depthwise_conv2d_s8_mve_ring_bytes: k_h + 1 rows of (out_w - 1) s_w + k_w columns x C bytes"""
+    w, y = g.t(op.inputs[1]).shape, g.t(op.outputs[0]).shape
+    return (w[1] + 1) * ((y[2] - 1) * op.attrs["stride_w"] + w[2]) * y[3]
 
 
 def _fast_kernel(op) -> dict | None:
@@ -198,6 +237,10 @@ class DepthwiseConv2D(Operator):
         kh, kw = w.shape[1], w.shape[2]
         if target.core == "host":
             return host_depthwise_choice(op, g, self.in_place_inputs(op, g) != ())
+        if target.mve and mve_lanes_ok(op, g, self.in_place_inputs(op, g) != ()):
+            return KernelChoice("depthwise_conv2d_s8_mve", "edgec_depthwise_conv2d_s8_lanes_mve",
+                                f"{target.core} MVE: channels as vector lanes, VMUL + VADD per 4 channels and tap of "
+                                f"the {kh}x{kw} window, from a ring of zero-point-bordered input rows")
         if target.mve and mve_plane(op, g)[1]:
             return KernelChoice("depthwise_conv2d_s8_mve", "edgec_depthwise_conv2d_s8_mve",
                                 f"{target.core} MVE: channel planes with a zero-point border, one gather VLDRB of the "
@@ -233,6 +276,15 @@ class DepthwiseConv2D(Operator):
         if chosen is not None:  # in place: input and output are the same buffer; the plane is the saved channel
             plane = f"((int8_t *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
             source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
+            if chosen["function"] == "edgec_depthwise_conv2d_s8_lanes_mve":  # the ring is the scratch
+                folded_values = folded_bias(op, g, 3)
+                folded = ctx.const_array(op, "bias_folded", folded_values)
+                # TFLite's rounding: the requantization records (onnxruntime's: NULL, the kernel's generic path)
+                rec_arg = ("NULL" if onnxruntime_rounding(op)
+                           else ctx.const_array(op, "lanes_records", mve_lane_records(op, folded_values)))
+                wr = ctx.const_array(op, "weights_lanes", lanes_dw_weights(op, g), "int8_t")
+                return (f"{chosen['function']}(&{params}, {folded}, {rec_arg}, {wr}, {source}, "
+                        f"{ctx.ptr(op.outputs[0])}, {plane});")
             if chosen["kernel"].endswith("_mve"):  # + the bias folded with the zero point (runtime/edgec_mve.h)
                 folded = ctx.const_array(op, "bias_folded", folded_bias(op, g, 3))
                 return f"{chosen['function']}(&{params}, {folded}, {source}, {ctx.ptr(op.outputs[0])}, {plane});"
@@ -259,6 +311,8 @@ class DepthwiseConv2D(Operator):
         chosen = _fast_kernel(op)
         if chosen is not None and chosen["kernel"] == HOST_KERNEL:
             return 0  # the host kernel's row ring is on the stack (runtime/depthwise_conv2d_s8_host.h)
+        if chosen is not None and chosen["function"] == "edgec_depthwise_conv2d_s8_lanes_mve":
+            return mve_ring_bytes(op, g)
         if chosen is not None and chosen["kernel"].endswith("_mve"):
             return mve_plane(op, g)[0]
         if chosen is not None:

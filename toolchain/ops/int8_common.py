@@ -377,6 +377,18 @@ def folded_bias(op, g, channel_axis: int) -> np.ndarray:
         folded = folded + bias.astype(np.int64).reshape(-1)
     return ((folded + 2**31) % 2**32 - 2**31).astype(np.int32)
 
+def mve_lane_records(op, start: np.ndarray) -> np.ndarray:
+    """The Helium lanes kernels' per-group records (runtime/conv2d_s8_mve.h, depthwise_conv2d_s8_mve.h): per group
+    of 4 output channels 16 int32, the accumulators' starts, the multipliers, max(shift, 0) and min(shift, 0) (the
+    VSHL and VRSHL counts of edgec_mve.h's MBQM), zeros past the last channel."""
+    c = start.shape[0]
+    m = np.broadcast_to(np.asarray(op.params["multiplier"], np.int64).reshape(-1), (c,))
+    s = np.broadcast_to(np.asarray(op.params["shift"], np.int64).reshape(-1), (c,))
+    rows = np.zeros((4, -(-c // 4) * 4), np.int64)
+    rows[:, :c] = [start, m, np.maximum(s, 0), np.minimum(s, 0)]
+    return rows.reshape(4, -1, 4).transpose(1, 0, 2).astype(np.int32).copy()
+
+
 def host_requant_table(op, out_c: int) -> np.ndarray | None:
     """The host kernels' requantization constants (runtime/edgec_host.h), int32 [out_c, 4]: M, left = max(shift,
     0), right = max(-shift, 0), half = 2^(right - 1) or 0. None when the host output stage does not apply (onnxruntime

@@ -12,6 +12,8 @@ import numpy as np
 from ..fixedpoint import activation_range
 from .base import (
     GradientRule,
+    KernelChoice,
+    KernelTarget,
     Operator,
     Quantization,
     fused_activation_supported,
@@ -81,7 +83,9 @@ class _Pool2D(Operator):
         params = ctx.params_struct(op, "edgec_pool2d_s8_params", fields)
         if region is not None:
             return f"{self.c_function}_region(&{params}, {region}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
-        return f"{self.c_function}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+        chosen = op.attrs.get("kernel_choice") if "patch" not in op.attrs else None
+        function = chosen["function"] if chosen else self.c_function
+        return f"{function}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
     def macs(self, op, g):
         return g.t(op.outputs[0]).size * op.attrs["filter_h"] * op.attrs["filter_w"]
@@ -118,6 +122,15 @@ class AvgPool2D(_Pool2D):
     type = "avg_pool2d"
     c_function = "edgec_avg_pool2d_s8"
     builtin = "AVERAGE_POOL_2D"
+
+    def choose_kernel(self, op, g, target: KernelTarget) -> KernelChoice | None:
+        """With Helium (M55), every int8 average pool whose window has at most 4,096 taps (the reciprocal's
+        exactness bound, runtime/pool2d_s8_mve.c): 16 channels per pass over the window, VLDRB.S32 and VADD per 4
+        channels and tap, the division by one VMULH.U32 by a per-pixel reciprocal."""
+        if not target.mve or op.attrs["filter_h"] * op.attrs["filter_w"] > 4096:
+            return None
+        return KernelChoice("pool2d_s8_mve", "edgec_avg_pool2d_s8_mve",
+                            f"{target.core} MVE: 16 channels x 1 tap per 4 VLDRB.S32 + 4 VADD, division by VMULH.U32")
 
     def backward(self, op, g, b):
         """Real units: y = the mean of the window's taps inside the input, after the fused activation's clamp.
