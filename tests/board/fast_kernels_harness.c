@@ -46,7 +46,7 @@ static void say_end(void) { printf("\n"); }
 
 static int8_t input[MAX_ACT], out_ref[MAX_ACT], out_fast[MAX_ACT], in_place[MAX_ACT], weights[MAX_W];
 static int16_t scratch16[2048]; /* 2 x ceil4(k_h * k_w * in_c) int16 at the most */
-static int8_t plane[MAX_ACT];
+static int8_t plane[MAX_ACT] __attribute__((aligned(8))); /* the DSP depthwise kernel: 4-byte aligned */
 static int32_t bias[MAX_C], multiplier[MAX_C], shift[MAX_C];
 
 static uint32_t state;
