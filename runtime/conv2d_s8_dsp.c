@@ -216,6 +216,118 @@ static inline __attribute__((always_inline)) int8_t edgec_conv_staged_out(const 
     return (int8_t)(narrow ? edgec_clamp(y, lo, hi) : y);
 }
 
+#if defined(__GNUC__)
+#define EDGEC_NOINLINE __attribute__((noinline))
+#else
+#define EDGEC_NOINLINE
+#endif
+
+/* acc[px][c] += the dot products of a pair of channels' int16 weights (interleaved, stage.weights16) with both
+ * pixels' widened inputs, `groups` groups of 4 k from s and w. Per group: 4 LDRD (the two pixels' pairs, each
+ * channel's two weight pairs), 8 SMLAD; two groups per loop iteration: 26 instructions per 32 MACs. Advances w. */
+static inline __attribute__((always_inline)) const int16_t *edgec_block16(const int16_t *w, const int16_t *s,
+                                                                         int32_t groups, int32_t acc[4]) {
+    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
+#if EDGEC_HAVE_DSP
+    int32_t x0, x1, x2, x3, u, v;
+    if (groups & 1) {
+        __asm__("ldrd %[x0], %[x1], [%[s]], #16\n\t"
+                "ldrd %[x2], %[x3], [%[s], #-8]\n\t"
+                "ldrd %[u], %[v], [%[w]], #16\n\t"
+                "smlad %[a0], %[u], %[x0], %[a0]\n\t"
+                "smlad %[a1], %[u], %[x2], %[a1]\n\t"
+                "smlad %[a0], %[v], %[x1], %[a0]\n\t"
+                "smlad %[a1], %[v], %[x3], %[a1]\n\t"
+                "ldrd %[u], %[v], [%[w], #-8]\n\t"
+                "smlad %[b0], %[u], %[x0], %[b0]\n\t"
+                "smlad %[b1], %[u], %[x2], %[b1]\n\t"
+                "smlad %[b0], %[v], %[x1], %[b0]\n\t"
+                "smlad %[b1], %[v], %[x3], %[b1]"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [s] "+r"(s), [w] "+r"(w),
+                  [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [u] "=&r"(u), [v] "=&r"(v)
+                :
+                : "memory");
+    }
+    if (groups >= 2) {
+        const int16_t *const end = s + (groups & ~1) * EDGEC_PW_GROUP;
+        __asm__("1:\n\t"
+                "ldrd %[x0], %[x1], [%[s]], #16\n\t"
+                "ldrd %[x2], %[x3], [%[s], #-8]\n\t"
+                "ldrd %[u], %[v], [%[w]], #16\n\t"
+                "smlad %[a0], %[u], %[x0], %[a0]\n\t"
+                "smlad %[a1], %[u], %[x2], %[a1]\n\t"
+                "smlad %[a0], %[v], %[x1], %[a0]\n\t"
+                "smlad %[a1], %[v], %[x3], %[a1]\n\t"
+                "ldrd %[u], %[v], [%[w], #-8]\n\t"
+                "smlad %[b0], %[u], %[x0], %[b0]\n\t"
+                "smlad %[b1], %[u], %[x2], %[b1]\n\t"
+                "smlad %[b0], %[v], %[x1], %[b0]\n\t"
+                "smlad %[b1], %[v], %[x3], %[b1]\n\t"
+                "ldrd %[x0], %[x1], [%[s]], #16\n\t"
+                "ldrd %[x2], %[x3], [%[s], #-8]\n\t"
+                "ldrd %[u], %[v], [%[w]], #16\n\t"
+                "smlad %[a0], %[u], %[x0], %[a0]\n\t"
+                "smlad %[a1], %[u], %[x2], %[a1]\n\t"
+                "smlad %[a0], %[v], %[x1], %[a0]\n\t"
+                "smlad %[a1], %[v], %[x3], %[a1]\n\t"
+                "ldrd %[u], %[v], [%[w], #-8]\n\t"
+                "smlad %[b0], %[u], %[x0], %[b0]\n\t"
+                "smlad %[b1], %[u], %[x2], %[b1]\n\t"
+                "smlad %[b0], %[v], %[x1], %[b0]\n\t"
+                "smlad %[b1], %[v], %[x3], %[b1]\n\t"
+                "cmp %[s], %[end]\n\t"
+                "bne 1b"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [s] "+r"(s), [w] "+r"(w),
+                  [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [u] "=&r"(u), [v] "=&r"(v)
+                : [end] "r"(end)
+                : "cc", "memory");
+    }
+#else
+    for (int32_t g = 0; g < groups; g++, s += EDGEC_PW_GROUP, w += 8) {
+        const int32_t x0 = EDGEC_S16X2(s, 0), x1 = EDGEC_S16X2(s, 1), x2 = EDGEC_S16X2(s, 2), x3 = EDGEC_S16X2(s, 3);
+        const int32_t wa02 = edgec_read_s16x2(w), wa13 = edgec_read_s16x2(w + 2);
+        const int32_t wb02 = edgec_read_s16x2(w + 4), wb13 = edgec_read_s16x2(w + 6);
+        a0 = edgec_smlad(wa13, x1, edgec_smlad(wa02, x0, a0));
+        a1 = edgec_smlad(wa13, x3, edgec_smlad(wa02, x2, a1));
+        b0 = edgec_smlad(wb13, x1, edgec_smlad(wb02, x0, b0));
+        b1 = edgec_smlad(wb13, x3, edgec_smlad(wb02, x2, b1));
+    }
+#endif
+    acc[0] = a0, acc[1] = a1, acc[2] = b0, acc[3] = b1;
+    return w;
+}
+
+/* Two pixels (both in the scratch), every pair of live channels with the int16 weights: 4 outputs per block, the
+ * channel's stage words read as they are needed (no value is kept across the int8 stores). `narrow` as
+ * edgec_conv_staged_out. A function of its own so that its loop starts with every register free. */
+static inline __attribute__((always_inline)) void edgec_conv_pairs16_body(
+    const edgec_conv2d_s8_dsp_stage *st, int32_t groups, const int16_t *scratch, int32_t out_c, int8_t *out,
+    int32_t lo, int32_t hi, int narrow) {
+    const int16_t *w = st->weights16, *const channel = st->channel;
+    const int32_t pairs = st->live >> 1;
+    const int32_t *c = st->out;
+    for (int32_t j = 0; j < pairs; j++, c += 2 * EDGEC_DSP_OUT_WORDS) {
+        const int32_t *cb = c + EDGEC_DSP_OUT_WORDS;
+        int32_t acc[4] = {c[EDGEC_DSP_OUT_START], c[EDGEC_DSP_OUT_START], cb[EDGEC_DSP_OUT_START],
+                          cb[EDGEC_DSP_OUT_START]};
+        w = edgec_block16(w, scratch, groups, acc);
+        const int32_t oa = channel ? channel[2 * j] : 2 * j, ob = channel ? channel[2 * j + 1] : 2 * j + 1;
+        int8_t *const o = out + oa, *const ob_out = out + ob;
+        const int8_t ya0 = edgec_conv_staged_out(c, acc[0], lo, hi, narrow);
+        const int8_t ya1 = edgec_conv_staged_out(c, acc[1], lo, hi, narrow);
+        const int8_t yb0 = edgec_conv_staged_out(cb, acc[2], lo, hi, narrow);
+        const int8_t yb1 = edgec_conv_staged_out(cb, acc[3], lo, hi, narrow);
+        o[0] = ya0, o[out_c] = ya1, ob_out[0] = yb0, ob_out[out_c] = yb1;
+    }
+}
+
+static EDGEC_NOINLINE void edgec_conv_pairs16(const edgec_conv2d_s8_dsp_stage *st, int32_t groups,
+                                              const int16_t *scratch, int32_t out_c, int8_t *out, int32_t lo,
+                                              int32_t hi, int narrow) {
+    if (narrow) edgec_conv_pairs16_body(st, groups, scratch, out_c, out, lo, hi, 1);
+    else edgec_conv_pairs16_body(st, groups, scratch, out_c, out, -128, 127, 0);
+}
+
 /* edgec_conv_pixels with the compile-time stage: the dead channels' outputs copied from the stage's row, then the
  * live channels in pairs (2 x 2 blocks), each output by the 5-instruction requantization */
 static inline __attribute__((always_inline)) void edgec_conv_pixels_staged_body(
@@ -230,6 +342,11 @@ static inline __attribute__((always_inline)) void edgec_conv_pixels_staged_body(
         if (n == 2) edgec_copy_s8(out + out_c, st->row, out_c);
     }
     int32_t j = 0;
+    if (n == 2 && st->weights16 && live >= 2) { /* the pairs from the int16 weights, then an odd last channel */
+        edgec_conv_pairs16(st, (k + 3) >> 2, scratch, out_c, out, lo, hi, narrow);
+        j = live & ~1;
+        c += j * EDGEC_DSP_OUT_WORDS;
+    }
     for (; j + 2 <= live; j += 2, c += 2 * EDGEC_DSP_OUT_WORDS) {
         const int8_t *wa = weights + j * k;
         const int32_t *cb = c + EDGEC_DSP_OUT_WORDS;

@@ -24,6 +24,12 @@ typedef struct {
     const int16_t *channel;  /* the output channel of each live channel, ascending; NULL: none is dead */
     const int8_t *row;       /* out_c bytes: every dead channel's output (live ones overwritten); NULL: none */
     int32_t live;            /* the number of live channels */
+    /* NULL, or the weights of the live channels 0 .. 2 floor(live / 2) - 1 again, widened to int16 and interleaved
+     * by pairs of channels: pair j, group g of 4 k (K padded with zeros to a multiple of 4) holds the 8 int16
+     * a[4g], a[4g+2], a[4g+1], a[4g+3], b[4g], b[4g+2], b[4g+1], b[4g+3] (a = live channel 2j, b = 2j + 1) at
+     * (j * ceil4(K) / 4 + g) * 8: the scratch's order, so no SXTB16 is left in the loop (an odd last channel
+     * keeps the int8 path) */
+    const int16_t *weights16;
 } edgec_conv2d_s8_dsp_stage;
 
 /* Pointwise: 1x1 kernel, stride 1, no padding, groups 1, any batches. In place when input == output (the buffer

@@ -115,6 +115,7 @@ static uint32_t cases, mve_cases, mismatches, staged;
 static int32_t stage_rows[MAX_C * EDGEC_DSP_OUT_WORDS];
 static int16_t live_channels[MAX_C];
 static int8_t live_weights[MAX_W], dead_row[MAX_C];
+static int16_t live_weights16[MAX_W + 3 * MAX_C]; /* live x ceil4(K) at the most */
 
 /* channels[0..count) (all when NULL) of a layer whose channel c has the weights w[c * c_step + i * i_step], i < n;
  * start = bias (+ input_offset * sum(w) when fold); the multiplier per channel or per tensor (per_channel 0) */
@@ -169,6 +170,23 @@ static const edgec_conv2d_s8_dsp_stage *conv_stage(const edgec_conv2d_s8_params 
     st->weights = live < p->out_c ? live_weights : p->weights;
     st->channel = live < p->out_c ? live_channels : NULL;
     st->row = live < p->out_c ? dead_row : NULL;
+    /* the int16 copy of the live pairs' weights (toolchain/ops/conv2d.py, weights16) in two cases of three; else
+     * NULL: the int8 path (a counter of its own, so the seeds draw the same cases as before) */
+    static uint32_t stage_count;
+    st->weights16 = NULL;
+    if (stage_count++ % 3) {
+        const int32_t k4 = (k + 3) & ~3;
+        static const int8_t lane[4] = {0, 2, 1, 3}; /* slot i of a group of 4 holds k = 4g + lane[i] */
+        for (int32_t j = 0; j + 2 <= live; j += 2)
+            for (int32_t g = 0; g < k4 / 4; g++)
+                for (int32_t h = 0; h < 2; h++)
+                    for (int32_t i = 0; i < 4; i++) {
+                        const int32_t kk = 4 * g + lane[i];
+                        live_weights16[(j / 2 * (k4 / 4) + g) * 8 + 4 * h + i] =
+                            (int16_t)(kk < k ? st->weights[(j + h) * k + kk] : 0);
+                    }
+        st->weights16 = live_weights16;
+    }
     return st;
 }
 
