@@ -201,7 +201,12 @@ class _AddSub(Operator):
 
     def choose_kernel(self, op, g, target):
         """The table kernel on every target: fewer instructions on every core and on the host (plain C), for 2 KB
-        of tables (in flash on a microcontroller)."""
+        of tables (in flash on a microcontroller). On a core with DSP, when the output's rescale is exact by the
+        compile-time stage of runtime/edgec_dsp_out.h (dsp_stage), the table kernel with that stage."""
+        if target.dsp and self.dsp_stage(op) is not None:
+            return KernelChoice("add_s8_lut", "edgec_add_s8_lut_dsp",
+                                f"{target.core} DSP: lookup tables for the inputs' rescales (2 KB of flash), the "
+                                "output's rescale by the compile-time stage (SMMLAR, SSAT)")
         return KernelChoice("add_s8_lut", "edgec_add_s8_lut",
                             "lookup tables: each input's rescale precomputed for its 256 int8 values (2 KB of "
                             "flash), one rescale per element instead of three")
@@ -215,6 +220,23 @@ class _AddSub(Operator):
                                               p["input2_shift"])
         return v1.astype(np.int32), self.combine(np.zeros_like(v2), v2).astype(np.int32)
 
+    def dsp_stage(self, op) -> np.ndarray | None:
+        """The output's rescale as the stage of runtime/edgec_dsp_out.h (start 0, M, round, pre, e), or None when
+        it would not be exact for every raw = table1[q1] + table2[q2]: as int8_common.dsp_output_stage, with the
+        bound B = max |table1| + max |table2| (the tables hold every value an input can take): e >= 1,
+        B 2^(left+1) < 2^31, |round| + |SRDHM| + 2 < 2^31."""
+        p = op.params
+        t1, t2 = self.rescale_tables(op)
+        bound = int(np.abs(t1.astype(np.int64)).max()) + int(np.abs(t2.astype(np.int64)).max())
+        m, shift, zp = int(p["output_multiplier"]), int(p["output_shift"]), int(p["output_offset"])
+        left, e = max(shift, 0), max(-shift, 0)
+        if not 1 <= e <= 31 or not 0 <= m < 2**31 or bound << (left + 1) > 2**31 - 1:
+            return None
+        rnd = (1 << (e - 1)) + zp * (1 << e)
+        if abs(rnd) + ((bound << left) * m + 2**30) // 2**31 + 2 > 2**31 - 1:
+            return None
+        return np.array([0, m, rnd, left + 1, e], dtype=np.int64).astype(np.int32)
+
     def emit(self, op, g, ctx):
         p = op.params
         fields = broadcast_fields(op, g)
@@ -223,10 +245,14 @@ class _AddSub(Operator):
                                          "output_multiplier", "output_shift", "act_min", "act_max")})
         params = ctx.params_struct(op, "edgec_add_s8_params", fields)
         io = f"{ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, {ctx.ptr(op.outputs[0])}"
-        if op.attrs.get("kernel_choice") and "patch" not in op.attrs:
+        chosen = op.attrs.get("kernel_choice")
+        if chosen and "patch" not in op.attrs:
             t1, t2 = self.rescale_tables(op)
-            return (f"edgec_add_s8_lut(&{params}, {ctx.const_array(op, 'table1', t1)}, "
-                    f"{ctx.const_array(op, 'table2', t2)}, {io});")
+            tables = f"{ctx.const_array(op, 'table1', t1)}, {ctx.const_array(op, 'table2', t2)}"
+            stage = self.dsp_stage(op) if chosen["function"] == "edgec_add_s8_lut_dsp" else None
+            if stage is not None:
+                return f"edgec_add_s8_lut_dsp(&{params}, {tables}, {ctx.const_array(op, 'dsp_out', stage)}, {io});"
+            return f"edgec_add_s8_lut(&{params}, {tables}, {io});"
         return f"{self.c_function}(&{params}, {io});"
 
     def macs(self, op, g):
