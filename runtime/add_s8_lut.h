@@ -15,12 +15,4 @@
 void edgec_add_s8_lut(const edgec_add_s8_params *p, const int32_t *table1, const int32_t *table2,
                       const int8_t *input1, const int8_t *input2, int8_t *output);
 
-/* The same with the output's rescale by the compile-time stage of edgec_dsp_out.h (stage: EDGEC_DSP_OUT_WORDS
- * int32, start unused), which the compiler passes only when it is exact for every raw = table1 + table2 the tables
- * can sum (toolchain/ops/add.py, dsp_stage): LDRSB x2, LDR x2, ADD, LSL, SMMLAR, ADD, ASR, SSAT, STRB per element
- * on a core with DSP (about 14 instructions with the loop instead of 52). Any core: without DSP, edgec_dsp_out.h's
- * C models compute the same bytes. */
-void edgec_add_s8_lut_dsp(const edgec_add_s8_params *p, const int32_t *table1, const int32_t *table2,
-                          const int32_t *stage, const int8_t *input1, const int8_t *input2, int8_t *output);
-
 #endif

@@ -204,7 +204,7 @@ class _AddSub(Operator):
         of tables (in flash on a microcontroller). On a core with DSP, when the output's rescale is exact by the
         compile-time stage of runtime/edgec_dsp_out.h (dsp_stage), the table kernel with that stage."""
         if target.dsp and self.dsp_stage(op) is not None:
-            return KernelChoice("add_s8_lut", "edgec_add_s8_lut_dsp",
+            return KernelChoice("add_s8_lut_dsp", "edgec_add_s8_lut_dsp",
                                 f"{target.core} DSP: lookup tables for the inputs' rescales (2 KB of flash), the "
                                 "output's rescale by the compile-time stage (SMMLAR, SSAT)")
         return KernelChoice("add_s8_lut", "edgec_add_s8_lut",
