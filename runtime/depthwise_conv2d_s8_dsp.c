@@ -247,10 +247,14 @@ DW_INLINE void dw_channel_3x3(const edgec_depthwise_conv2d_s8_params *p, const i
     w.w02_0 = w02[0], w.w02_1 = w02[1], w.w02_2 = w02[2];
     w.w1_01 = dw_halves(w1[0], w1[1]), w.w1_2 = w1[2];
     if (stride_w == 1) {
-        for (int32_t x = 0; x < out_w; x += 2) {
+        int32_t x = 0;
+        for (; x + 1 < out_w; x += 2) {
             dw_col_pair(plane + x, row_bytes, step_y, w, acc, out_h);
-            if (x + 1 < out_w) dw_col_out(&rq, acc, out_h, 2, 1, start, out + x * out_c, out_c, row_step, mode);
-            else dw_col_out(&rq, acc, out_h, 2, 0, start, out + x * out_c, out_c, row_step, mode);
+            dw_col_out(&rq, acc, out_h, 2, 1, start, out + x * out_c, out_c, row_step, mode);
+        }
+        if (x < out_w) { /* odd out_w: the last column alone */
+            dw_col_one(plane + x, row_bytes, step_y, w, acc, out_h);
+            dw_col_out(&rq, acc, out_h, 2, 0, start, out + x * out_c, out_c, row_step, mode);
         }
     } else {
         for (int32_t x = 0; x < out_w; x++) {
@@ -319,6 +323,23 @@ DW_NOINLINE void dw_gather(const int8_t *src, int32_t in_c, int32_t src_row, int
     }
 }
 
+/* dw_gather for planes taller than wide (kws: 25 x 5), column by column: 4 rows per step, 4 LDRB, 4 STRB and the
+ * loop, the row overhead paid per column instead */
+DW_NOINLINE void dw_gather_cols(const int8_t *src, int32_t in_c, int32_t src_row, int8_t *dst, int32_t dst_row,
+                                int32_t rows, int32_t cols) {
+    const int32_t s2 = 2 * src_row, s3 = 3 * src_row, d2 = 2 * dst_row, d3 = 3 * dst_row;
+    for (int32_t x = 0; x < cols; x++, src += in_c, dst++) {
+        const int8_t *s = src;
+        int8_t *d = dst;
+        int32_t r = rows;
+        for (; r >= 4; r -= 4, s += 4 * src_row, d += 4 * dst_row) {
+            const int8_t b0 = s[0], b1 = s[src_row], b2 = s[s2], b3 = s[s3];
+            d[0] = b0, d[dst_row] = b1, d[d2] = b2, d[d3] = b3;
+        }
+        for (; r > 0; r--, s += src_row, d += dst_row) *d = *s;
+    }
+}
+
 /* out[b,y,x,i*dm+m] = clamp(zp_out + MBQM(bias + sum_{ky,kx} w[ky,kx,i*dm+m] * (in[b,iy,ix,i] - zp_in)))
  * In place (input == output, depth multiplier 1): channel c is copied to the plane before any of its outputs is
  * written, and output pixel q of batch b goes to slot (b * out_h * out_w + q) * in_c + c, at or before input
@@ -342,8 +363,12 @@ void edgec_depthwise_conv2d_s8_dsp(const edgec_depthwise_conv2d_s8_params *p, co
         int8_t *out_b = output + b * p->out_h * p->out_w * out_c;
         for (int32_t i = 0; i < in_c; i++) {
             /* gather channel i into the plane's interior */
-            dw_gather(in_b + i, in_c, p->in_w * in_c, plane + p->pad_top * g.row_bytes + p->pad_left, g.row_bytes,
-                      y_end, x_end);
+            if (y_end > 2 * x_end)
+                dw_gather_cols(in_b + i, in_c, p->in_w * in_c, plane + p->pad_top * g.row_bytes + p->pad_left,
+                               g.row_bytes, y_end, x_end);
+            else
+                dw_gather(in_b + i, in_c, p->in_w * in_c, plane + p->pad_top * g.row_bytes + p->pad_left,
+                          g.row_bytes, y_end, x_end);
             for (int32_t m = 0; m < dm; m++) {
                 const int32_t o = i * dm + m;
                 int32_t taps[EDGEC_DW_DSP_MAX_K * EDGEC_DW_DSP_MAX_K];
