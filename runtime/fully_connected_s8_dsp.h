@@ -15,4 +15,12 @@
 void edgec_fully_connected_s8_dsp(const edgec_fully_connected_s8_params *p, const int32_t *stage,
                                   const int8_t *input, int8_t *output);
 
+/* The same with the stage (never NULL here) and a second, int16 copy of the first 4 floor(out_c / 4) rows'
+ * weights: block k of 4 rows, group g of 4 inputs holds the 16 int16 (w[r][4g], w[r][4g+2], w[r][4g+1],
+ * w[r][4g+3]) for r = 4k .. 4k + 3 at (k * floor(depth / 4) + g) * 16 (toolchain/ops/fully_connected.py,
+ * dsp_weights16): per 4 inputs x 4 rows one LDR and 2 SXTB16 of the inputs, 4 LDRD, 8 SMLAD (no weight SXTB16).
+ * The depth % 4 last inputs and the out_c % 4 last rows take the int8 weights (p->weights). */
+void edgec_fully_connected_s8_dsp_w16(const edgec_fully_connected_s8_params *p, const int32_t *stage,
+                                      const int16_t *weights16, const int8_t *input, int8_t *output);
+
 #endif

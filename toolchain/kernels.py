@@ -33,15 +33,16 @@ def kernel_target(board: Board) -> KernelTarget:
 
 
 def conv_weights16_fit(g: Graph, target: KernelTarget) -> bool:
-    """Whether the DSP conv layers may keep a second, int16 copy of their weights in flash (runtime/conv2d_s8_dsp.h,
-    `weights16`: no SXTB16 in the inner loop, 26 instead of 36 instructions per 32 MACs): when all the model's
-    constant bytes plus twice the DSP convs' weights fill at most half the board's flash, so the copy never makes
-    a model that fits without it miss the board (vww_96_int8: on 2 MB boards, not on 1 MB ones)."""
+    """Whether the DSP conv and FC layers may keep a second, int16 copy of their weights in flash
+    (runtime/conv2d_s8_dsp.h `weights16`, edgec_fully_connected_s8_dsp_w16: no weight SXTB16 in the inner loops):
+    when all the model's constant bytes plus twice those layers' weights fill at most half the board's flash, so the
+    copy never makes a model that fits without it miss the board (vww_96_int8: on 2 MB boards, not on 1 MB ones)."""
     if not target.dsp or target.mve or not target.flash_bytes:
         return False
     total = sum(t.data.nbytes for t in g.tensors.values() if t.data is not None)
-    conv = sum(g.t(op.inputs[1]).data.nbytes for op in g.ops
-               if op.attrs.get("kernel_choice", {}).get("kernel") == "conv2d_s8_dsp")
+    conv = sum(g.t(op.inputs[1]).data.nbytes for op in g.ops  # type: ignore[union-attr]
+               if op.attrs.get("kernel_choice", {}).get("kernel") in ("conv2d_s8_dsp", "fully_connected_s8_dsp")
+               and g.t(op.inputs[1]).data is not None)
     return total + 2 * conv <= target.flash_bytes // 2
 
 

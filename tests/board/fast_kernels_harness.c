@@ -359,7 +359,22 @@ static void fully_connected_case(uint32_t seed) {
     edgec_fully_connected_s8(&p, input, out_ref);
     const int32_t *st = build_stage(p.weights, p.bias, p.depth, p.depth, 1, NULL, p.out_c, p.per_channel,
                                     p.input_offset, p.output_offset, p.rounding, 1);
-    edgec_fully_connected_s8_dsp(&p, st, input, out_fast);
+    static uint32_t fc_staged;
+    if (st && p.out_c >= 4 && p.depth >= 4 && fc_staged++ % 2) {
+        /* in one staged case of two, the int16 weights (toolchain/ops/fully_connected.py, dsp_fc_weights16): the
+         * first 4 floor(out_c / 4) rows by blocks of 4, groups of 4 inputs, lanes 0, 2, 1, 3 */
+        const int32_t blocks = p.out_c / 4, groups = p.depth / 4;
+        static const int8_t lane[4] = {0, 2, 1, 3};
+        for (int32_t k = 0; k < blocks; k++)
+            for (int32_t g = 0; g < groups; g++)
+                for (int32_t r = 0; r < 4; r++)
+                    for (int32_t i = 0; i < 4; i++)
+                        live_weights16[((k * groups + g) * 4 + r) * 4 + i] =
+                            p.weights[(4 * k + r) * p.depth + 4 * g + lane[i]];
+        edgec_fully_connected_s8_dsp_w16(&p, st, live_weights16, input, out_fast);
+    } else {
+        edgec_fully_connected_s8_dsp(&p, st, input, out_fast);
+    }
     compare("fully_connected", seed, out_ref, out_fast, p.batches * p.out_c);
 #if HAVE_MVE
     edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.depth, bias_folded);
