@@ -322,8 +322,8 @@ static EDGEC_NOINLINE void edgec_conv_requant_pairs(const int32_t *c, const int3
                          "cmp %[a], %[end]\n\t"
                          "bne 1b"
                          : [c] "+r"(c), [a] "+r"(a), [out] "+r"(out), [o2] "+r"(o2), [x0] "=&r"(x0), [x1] "=&r"(x1),
-                           [t0] "=&r"(t0), [t1] "=&r"(t1), "=r"(start), [m] "=r"(m), [round] "=r"(round),
-                           [pre] "=r"(pre), [right] "=r"(right)
+                           [t0] "=&r"(t0), [t1] "=&r"(t1), "=&r"(start), [m] "=&r"(m), [round] "=&r"(round),
+                           [pre] "=&r"(pre), [right] "=&r"(right) /* early clobber: `end` must not share r8-r12 */
                          : [end] "r"(end)
                          : "cc", "memory");
         return;
