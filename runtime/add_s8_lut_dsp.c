@@ -1,3 +1,10 @@
+/* int8 ADD / SUB on a core with DSP: the two inputs' rescales from the compiler's tables (as add_s8_lut.c), the
+ * output's by the compile-time stage of edgec_dsp_out.h:
+ *     raw = table1[q1 + 128] + table2[q2 + 128]
+ *     y   = clamp(SSAT8((SMMLAR(raw << pre, M, round) + (raw >> 31)) >> e), act_min, act_max)
+ * = clamp(zp_y + MBQM(raw, M_y, shift_y)) exactly, for every raw the tables can sum (toolchain/ops/add.py,
+ * dsp_stage). Cost: LDRSB x2, LDR x2, ADD, LSL, SMMLAR, ADD, ASR, SSAT, STRB and the loop, 13 instructions per
+ * element on the M4 (52 with the portable rescale). */
 #include "add_s8_lut_dsp.h"
 #include "edgec_broadcast.h"
 #include "edgec_dsp_out.h"

@@ -19,9 +19,11 @@
  * ROR 8 gives (q1, q3). For a 3-tap row (w0, w1, w2) and W02 = (w0, w2) as int16 halves:
  *   out(x)   += w0 q0 + w1 q1 + w2 q2 = SMLAD(W02, (q0,q2)) + SMLABB((q1,q3), w1)
  *   out(x+1) += w0 q1 + w1 q2 + w2 q3 = SMLAD(W02, (q1,q3)) + SMLATB((q0,q2), w1)
- * 7 instructions per 6 MACs (1 LDR, 2 SXTB16, 4 multiply-accumulates). Other kernel widths and strides take one
- * output at a time: taps in groups of 4, t..t+3 from one word, SMLAD((w_t, w_t+2), (q0,q2)) + SMLAD((w_t+1,
- * w_t+3), (q1,q3)); the last k_w mod 4 taps one by one. */
+ * 7 instructions per 6 MACs (1 LDR, 2 SXTB16, 4 multiply-accumulates). The 3x3 path runs per column of outputs
+ * (a pair of columns at stride_w 1) in two passes: an inline-assembly multiply pass down the column (25
+ * instructions per output pair, the sums stored after the plane), then the requantization pass (dw_col_out).
+ * Other kernel widths take one output at a time: taps in groups of 4, t..t+3 from one word,
+ * SMLAD((w_t, w_t+2), (q0,q2)) + SMLAD((w_t+1, w_t+3), (q1,q3)); the last k_w mod 4 taps one by one. */
 
 typedef struct {
     int32_t rows, row_bytes; /* the plane: rows x row_bytes, plane row 0 = input row -pad_top */

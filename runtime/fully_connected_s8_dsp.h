@@ -7,7 +7,8 @@
 /* int8 FULLY_CONNECTED with the Arm DSP extension (Cortex-M4, M7, M33: SXTB16, SXTAB16, SMLAD), the same
  * parameters and the same bytes as the portable edgec_fully_connected_s8. Per batch row, 4 output rows at a time:
  * 4 inputs are one word, widened to two int16 pairs with the input offset added (shared by the 4 rows), each row's
- * 4 weights one word split the same way, two SMLAD per row. Depth and output rows need not be multiples of 4.
+ * 4 weights one word split the same way, two SMLAD per row (27 instructions per 16 MACs; the _w16 variant below,
+ * with int16 weights, 32 per 32). Depth and output rows need not be multiples of 4.
  * Requantization is the portable kernel's (edgec_requantize, both rounding modes, per-tensor or per-channel).
  * No scratch; input and output must not overlap (as for the portable kernel). */
 /* `stage`: NULL, or the compile-time output stage of runtime/edgec_dsp_out.h, EDGEC_DSP_OUT_WORDS int32 per output

@@ -3,7 +3,7 @@
 kinds runs its *_mve kernel (report.json), and the M55 takes at most a third of the instructions the Cortex-M4
 took with its first DSP kernels (the counts below), so a Helium kernel that silently fell back or slowed down fails
 here. The M4's DSP kernels have since become faster (bench/results/speed.md): against them the M55's ratio is
-2.1-5.7x, which docs/kernels.md reports; this bound is a regression guard, not that target. The kernels against
+1.7-3.8x, which docs/kernels.md reports; this bound is a regression guard, not that target. The kernels against
 the portable ones on random odd shapes:
 tests/board/test_fast_kernels_harness.py.
 

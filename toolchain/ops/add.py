@@ -17,7 +17,8 @@ edgec follows the wheel, see tests/host/test_op_add_sub.py::test_add_sub_all_pai
 On a microcontroller the layer runs runtime/add_s8_lut.c instead (choose_kernel): v_1 and +-v_2 depend on one
 int8 value each, so the compiler tabulates them for all 256 values (exactly the reference's integers) and the
 kernel does one rescale per element instead of three (ResNet-8's adds on the emulated M4: 128 -> 56 instructions
-per element).
+per element). On a core with DSP that rescale is the compile-time output stage of runtime/edgec_dsp_out.h when it is
+exact for every sum of the two tables (dsp_stage): runtime/add_s8_lut_dsp.c, 13 instructions per element.
 
 Broadcasting follows numpy: shapes are right-aligned and a dimension of 1 repeats. At compile time the
 output's dimensions are folded into at most 6 loops where each input walks with a fixed element stride
