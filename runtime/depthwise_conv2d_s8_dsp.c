@@ -236,8 +236,8 @@ DW_INLINE void dw_col_out(const dw_requant_t *r, const int32_t *acc, int32_t n, 
 
 /* One output channel, 3x3 kernel, in two passes per column of outputs (a pair of columns at stride_w 1): pass 1
  * multiplies down the column with nothing else in registers, pass 2 requantizes the column (its constants in
- * registers). The pair's second column past out_w (odd out_w) is computed from the plane's padding and not
- * stored. `acc`: 2 out_h int32 of scratch. `mode` is a literal at each call (DW_CHANNEL_3X3 below). */
+ * registers). An odd out_w's last column (and every column at stride_w > 1) takes the single-column pass.
+ * `acc`: 2 out_h int32 of scratch. `mode` is a literal at each call (DW_CHANNEL_3X3 below). */
 DW_INLINE void dw_channel_3x3(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane, int32_t row_bytes,
                               const int32_t w02[3], const int32_t w1[3], int32_t start, int32_t o, int8_t *out,
                               const int32_t *stage, int32_t mode, int32_t *acc) {
