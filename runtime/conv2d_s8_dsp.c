@@ -216,6 +216,158 @@ static inline __attribute__((always_inline)) int8_t edgec_conv_staged_out(const 
     return (int8_t)(narrow ? edgec_clamp(y, lo, hi) : y);
 }
 
+#if defined(__GNUC__)
+#define EDGEC_NOINLINE __attribute__((noinline))
+#else
+#define EDGEC_NOINLINE
+#endif
+
+/* acc[px][c] += the dot products of a pair of channels' int16 weights (interleaved, stage.weights16) with both
+ * pixels' widened inputs, `groups` groups of 4 k from s and w. Per group: 4 LDRD (the two pixels' pairs, each
+ * channel's two weight pairs), 8 SMLAD; four groups per loop iteration: 50 instructions per 64 MACs. Advances w. */
+static inline __attribute__((always_inline)) const int16_t *edgec_block16(const int16_t *w, const int16_t *s,
+                                                                         int32_t groups, int32_t acc[4]) {
+    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
+#if EDGEC_HAVE_DSP
+    int32_t x0, x1, x2, x3, u, v;
+    /* one group of 4 k: 4 LDRD, 8 SMLAD */
+#define EDGEC_GROUP16 "ldrd %[x0], %[x1], [%[s]], #16\n\t"                                                      \
+    "ldrd %[x2], %[x3], [%[s], #-8]\n\t"                                                      \
+    "ldrd %[u], %[v], [%[w]], #16\n\t"                                                       \
+    "smlad %[a0], %[u], %[x0], %[a0]\n\t"                                                    \
+    "smlad %[a1], %[u], %[x2], %[a1]\n\t"                                                    \
+    "smlad %[a0], %[v], %[x1], %[a0]\n\t"                                                    \
+    "smlad %[a1], %[v], %[x3], %[a1]\n\t"                                                    \
+    "ldrd %[u], %[v], [%[w], #-8]\n\t"                                                       \
+    "smlad %[b0], %[u], %[x0], %[b0]\n\t"                                                    \
+    "smlad %[b1], %[u], %[x2], %[b1]\n\t"                                                    \
+    "smlad %[b0], %[v], %[x1], %[b0]\n\t"                                                    \
+    "smlad %[b1], %[v], %[x3], %[b1]\n\t"
+#define EDGEC_BLOCK16_OPERANDS                                                                             \
+    [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [s] "+r"(s), [w] "+r"(w), [x0] "=&r"(x0),  \
+        [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [u] "=&r"(u), [v] "=&r"(v)
+    if (groups & 1) __asm__(EDGEC_GROUP16 : EDGEC_BLOCK16_OPERANDS : : "memory");
+    if (groups & 2) __asm__(EDGEC_GROUP16 EDGEC_GROUP16 : EDGEC_BLOCK16_OPERANDS : : "memory");
+    if (groups >= 4) { /* 4 groups per iteration: 50 instructions per 64 MACs */
+        const int16_t *const end = s + (groups & ~3) * EDGEC_PW_GROUP;
+        __asm__("1:\n\t" EDGEC_GROUP16 EDGEC_GROUP16 EDGEC_GROUP16 EDGEC_GROUP16 "cmp %[s], %[end]\n\t"
+                "bne 1b"
+                : EDGEC_BLOCK16_OPERANDS
+                : [end] "r"(end)
+                : "cc", "memory");
+    }
+#undef EDGEC_GROUP16
+#undef EDGEC_BLOCK16_OPERANDS
+#else
+    for (int32_t g = 0; g < groups; g++, s += EDGEC_PW_GROUP, w += 8) {
+        const int32_t x0 = EDGEC_S16X2(s, 0), x1 = EDGEC_S16X2(s, 1), x2 = EDGEC_S16X2(s, 2), x3 = EDGEC_S16X2(s, 3);
+        const int32_t wa02 = edgec_read_s16x2(w), wa13 = edgec_read_s16x2(w + 2);
+        const int32_t wb02 = edgec_read_s16x2(w + 4), wb13 = edgec_read_s16x2(w + 6);
+        a0 = edgec_smlad(wa13, x1, edgec_smlad(wa02, x0, a0));
+        a1 = edgec_smlad(wa13, x3, edgec_smlad(wa02, x2, a1));
+        b0 = edgec_smlad(wb13, x1, edgec_smlad(wb02, x0, b0));
+        b1 = edgec_smlad(wb13, x3, edgec_smlad(wb02, x2, b1));
+    }
+#endif
+    acc[0] = a0, acc[1] = a1, acc[2] = b0, acc[3] = b1;
+    return w;
+}
+
+/* pairs of channels per chunk of edgec_conv_pairs16: its sums wait on the stack (16 bytes per pair) */
+#define EDGEC_PAIRS_CHUNK 16
+
+/* The requantization pass of edgec_conv_pairs16: `count` channels with the stage words from c, both pixels' sums
+ * (a[0], a[1] per channel), written at out[o] and out[o + out_c], o = channel[i] (or i: out is then the first
+ * channel's byte). With the stage words in 4 registers: LDRD of the sums, 2 x (LSL, SMMLAR, ADD, ASR, SSAT), 2 STRB
+ * and the loop: about 17 instructions per channel. */
+static inline __attribute__((always_inline)) void edgec_requant_pairs_body(
+    const int32_t *c, const int32_t *a, int32_t count, const int16_t *channel, int8_t *out, int32_t out_c, int32_t lo,
+    int32_t hi, int narrow, int indexed) {
+    for (int32_t i = 0; i < count; i++, c += EDGEC_DSP_OUT_WORDS, a += 2) {
+        int8_t *const o = indexed ? out + channel[i] : out + i;
+        const int8_t y0 = edgec_conv_staged_out(c, a[0], lo, hi, narrow);
+        const int8_t y1 = edgec_conv_staged_out(c, a[1], lo, hi, narrow);
+        o[0] = y0, o[out_c] = y1;
+    }
+}
+
+static EDGEC_NOINLINE void edgec_conv_requant_pairs(const int32_t *c, const int32_t *a, int32_t count,
+                                                    const int16_t *channel, int8_t *out, int32_t out_c, int32_t lo,
+                                                    int32_t hi, int narrow) {
+#if EDGEC_HAVE_DSP
+    if (!narrow && !channel) {
+        /* the common case (every channel live, activation [-128, 127]) in assembly: one LDM of the channel's 5
+         * stage words into r8-r12, one LDRD of its two sums, 2 x (LSL, SMMLAR, ADD, ASR, SSAT), 2 STRB, CMP, BNE:
+         * 16 instructions per channel */
+        register int32_t start __asm__("r8"), m __asm__("r9"), round __asm__("r10"), pre __asm__("r11"),
+            right __asm__("r12");
+        const int32_t *const end = a + 2 * count;
+        int8_t *o2 = out + out_c;
+        int32_t x0, x1, t0, t1;
+        __asm__ volatile("1:\n\t"
+                         "ldm %[c]!, {r8, r9, r10, r11, r12}\n\t"
+                         "ldrd %[x0], %[x1], [%[a]], #8\n\t"
+                         "lsl %[t0], %[x0], %[pre]\n\t"
+                         "lsl %[t1], %[x1], %[pre]\n\t"
+                         "smmlar %[t0], %[t0], %[m], %[round]\n\t"
+                         "smmlar %[t1], %[t1], %[m], %[round]\n\t"
+                         "add %[t0], %[t0], %[x0], asr #31\n\t"
+                         "add %[t1], %[t1], %[x1], asr #31\n\t"
+                         "asr %[t0], %[t0], %[right]\n\t"
+                         "asr %[t1], %[t1], %[right]\n\t"
+                         "ssat %[t0], #8, %[t0]\n\t"
+                         "ssat %[t1], #8, %[t1]\n\t"
+                         "strb %[t0], [%[out]], #1\n\t"
+                         "strb %[t1], [%[o2]], #1\n\t"
+                         "cmp %[a], %[end]\n\t"
+                         "bne 1b"
+                         : [c] "+r"(c), [a] "+r"(a), [out] "+r"(out), [o2] "+r"(o2), [x0] "=&r"(x0), [x1] "=&r"(x1),
+                           [t0] "=&r"(t0), [t1] "=&r"(t1), "=&r"(start), [m] "=&r"(m), [round] "=&r"(round),
+                           [pre] "=&r"(pre), [right] "=&r"(right) /* early clobber: `end` must not share r8-r12 */
+                         : [end] "r"(end)
+                         : "cc", "memory");
+        return;
+    }
+#endif
+    if (narrow && channel) edgec_requant_pairs_body(c, a, count, channel, out, out_c, lo, hi, 1, 1);
+    else if (narrow) edgec_requant_pairs_body(c, a, count, channel, out, out_c, lo, hi, 1, 0);
+    else if (channel) edgec_requant_pairs_body(c, a, count, channel, out, out_c, -128, 127, 0, 1);
+    else edgec_requant_pairs_body(c, a, count, channel, out, out_c, -128, 127, 0, 0);
+}
+
+/* Two pixels (both in the scratch), every pair of live channels with the int16 weights, in chunks of
+ * EDGEC_PAIRS_CHUNK pairs and two passes: the multiply pass leaves each block's 4 sums on the stack (no output
+ * stage in registers beside the loop's 13), then the requantization pass walks the chunk's channels with their
+ * stage words (about 17 instructions per channel, both pixels). `narrow` as edgec_conv_staged_out. A function of
+ * its own so that its loops start with every register free. */
+static inline __attribute__((always_inline)) void edgec_conv_pairs16_body(
+    const edgec_conv2d_s8_dsp_stage *st, int32_t groups, const int16_t *scratch, int32_t out_c, int8_t *out,
+    int32_t lo, int32_t hi, int narrow) {
+    int32_t acc[4 * EDGEC_PAIRS_CHUNK];
+    const int16_t *w = st->weights16, *const channel = st->channel;
+    const int32_t pairs = st->live >> 1;
+    for (int32_t j0 = 0; j0 < pairs; j0 += EDGEC_PAIRS_CHUNK) {
+        const int32_t n = edgec_min(EDGEC_PAIRS_CHUNK, pairs - j0);
+        const int32_t *const c0 = st->out + 2 * j0 * EDGEC_DSP_OUT_WORDS;
+        const int32_t *c = c0;
+        for (int32_t j = 0; j < n; j++, c += 2 * EDGEC_DSP_OUT_WORDS) {
+            int32_t *const a = acc + 4 * j;
+            a[0] = a[1] = c[EDGEC_DSP_OUT_START];
+            a[2] = a[3] = c[EDGEC_DSP_OUT_WORDS + EDGEC_DSP_OUT_START];
+            w = edgec_block16(w, scratch, groups, a);
+        }
+        if (channel) edgec_conv_requant_pairs(c0, acc, 2 * n, channel + 2 * j0, out, out_c, lo, hi, narrow);
+        else edgec_conv_requant_pairs(c0, acc, 2 * n, NULL, out + 2 * j0, out_c, lo, hi, narrow);
+    }
+}
+
+static EDGEC_NOINLINE void edgec_conv_pairs16(const edgec_conv2d_s8_dsp_stage *st, int32_t groups,
+                                              const int16_t *scratch, int32_t out_c, int8_t *out, int32_t lo,
+                                              int32_t hi, int narrow) {
+    if (narrow) edgec_conv_pairs16_body(st, groups, scratch, out_c, out, lo, hi, 1);
+    else edgec_conv_pairs16_body(st, groups, scratch, out_c, out, -128, 127, 0);
+}
+
 /* edgec_conv_pixels with the compile-time stage: the dead channels' outputs copied from the stage's row, then the
  * live channels in pairs (2 x 2 blocks), each output by the 5-instruction requantization */
 static inline __attribute__((always_inline)) void edgec_conv_pixels_staged_body(
@@ -230,6 +382,11 @@ static inline __attribute__((always_inline)) void edgec_conv_pixels_staged_body(
         if (n == 2) edgec_copy_s8(out + out_c, st->row, out_c);
     }
     int32_t j = 0;
+    if (n == 2 && st->weights16 && live >= 2) { /* the pairs from the int16 weights, then an odd last channel */
+        edgec_conv_pairs16(st, (k + 3) >> 2, scratch, out_c, out, lo, hi, narrow);
+        j = live & ~1;
+        c += j * EDGEC_DSP_OUT_WORDS;
+    }
     for (; j + 2 <= live; j += 2, c += 2 * EDGEC_DSP_OUT_WORDS) {
         const int8_t *wa = weights + j * k;
         const int32_t *cb = c + EDGEC_DSP_OUT_WORDS;

@@ -10,6 +10,8 @@
  * are widened once to int16 in `scratch` (K padded with zeros to a multiple of 4), then every pair of output
  * channels is a 2 x 2 block of accumulators, each SMLAD adding two products. Requantization is the portable
  * kernel's (edgec_requantize, both rounding modes) when `stage` is NULL, else the compile-time output stage below.
+ * With the stage's int16 weights (weights16 below) the 2 x 2 blocks multiply with no SXTB16: 50 instructions per
+ * 64 MACs in the loop, the sums of 16 channel pairs kept on the stack (256 bytes) and requantized in a second pass.
  * `scratch`: 2 * ceil4(K) int16, 4-byte aligned (LDRD reads it), with K = k_h * k_w * in_c (in_c for the
  * pointwise kernel). The im2col kernel also uses up to 128 bytes of stack (stems: in_c not a multiple of 4). */
 
@@ -24,6 +26,12 @@ typedef struct {
     const int16_t *channel;  /* the output channel of each live channel, ascending; NULL: none is dead */
     const int8_t *row;       /* out_c bytes: every dead channel's output (live ones overwritten); NULL: none */
     int32_t live;            /* the number of live channels */
+    /* NULL, or the weights of the live channels 0 .. 2 floor(live / 2) - 1 again, widened to int16 and interleaved
+     * by pairs of channels: pair j, group g of 4 k (K padded with zeros to a multiple of 4) holds the 8 int16
+     * a[4g], a[4g+2], a[4g+1], a[4g+3], b[4g], b[4g+2], b[4g+1], b[4g+3] (a = live channel 2j, b = 2j + 1) at
+     * (j * ceil4(K) / 4 + g) * 8: the scratch's order, so no SXTB16 is left in the loop (an odd last channel
+     * keeps the int8 path) */
+    const int16_t *weights16;
 } edgec_conv2d_s8_dsp_stage;
 
 /* Pointwise: 1x1 kernel, stride 1, no padding, groups 1, any batches. In place when input == output (the buffer

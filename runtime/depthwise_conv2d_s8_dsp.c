@@ -1,5 +1,7 @@
 #include "depthwise_conv2d_s8_dsp.h"
 
+#include <string.h>
+
 #include "edgec_acle.h"
 #include "edgec_dsp_out.h"
 #include "edgec_fixedpoint.h"
@@ -17,9 +19,11 @@
  * ROR 8 gives (q1, q3). For a 3-tap row (w0, w1, w2) and W02 = (w0, w2) as int16 halves:
  *   out(x)   += w0 q0 + w1 q1 + w2 q2 = SMLAD(W02, (q0,q2)) + SMLABB((q1,q3), w1)
  *   out(x+1) += w0 q1 + w1 q2 + w2 q3 = SMLAD(W02, (q1,q3)) + SMLATB((q0,q2), w1)
- * 7 instructions per 6 MACs (1 LDR, 2 SXTB16, 4 multiply-accumulates). Other kernel widths and strides take one
- * output at a time: taps in groups of 4, t..t+3 from one word, SMLAD((w_t, w_t+2), (q0,q2)) + SMLAD((w_t+1,
- * w_t+3), (q1,q3)); the last k_w mod 4 taps one by one. */
+ * 7 instructions per 6 MACs (1 LDR, 2 SXTB16, 4 multiply-accumulates). The 3x3 path runs per column of outputs
+ * (a pair of columns at stride_w 1) in two passes: an inline-assembly multiply pass down the column (25
+ * instructions per output pair, the sums stored after the plane), then the requantization pass (dw_col_out).
+ * Other kernel widths take one output at a time: taps in groups of 4, t..t+3 from one word,
+ * SMLAD((w_t, w_t+2), (q0,q2)) + SMLAD((w_t+1, w_t+3), (q1,q3)); the last k_w mod 4 taps one by one. */
 
 typedef struct {
     int32_t rows, row_bytes; /* the plane: rows x row_bytes, plane row 0 = input row -pad_top */
@@ -33,9 +37,10 @@ static dw_plane_t dw_plane_geometry(const edgec_depthwise_conv2d_s8_params *p) {
     return g;
 }
 
+/* the plane (a multiple of 4 bytes) and, after it, the 3x3 path's column sums: 2 out_h int32 */
 int32_t edgec_depthwise_conv2d_s8_dsp_plane_bytes(const edgec_depthwise_conv2d_s8_params *p) {
     const dw_plane_t g = dw_plane_geometry(p);
-    return g.rows * g.row_bytes;
+    return g.rows * g.row_bytes + 8 * p->out_h;
 }
 
 static inline int32_t dw_halves(int32_t bottom, int32_t top) {
@@ -72,71 +77,191 @@ static inline int8_t dw_output(const dw_requant_t *r, int32_t acc, int32_t mode)
     return (int8_t)edgec_clamp(acc, r->act_min, r->act_max);
 }
 
-/* 3 taps of one row for the outputs at row[0] and row[1] (stride 1); w1 in the bottom half of `w1s` */
-static inline void dw_row3_pair(const int8_t *row, int32_t w02, int32_t w1s, int32_t *a0, int32_t *a1) {
-    const int32_t q = edgec_read_s8x4(row);
-    const int32_t q02 = edgec_sxtb16(q), q13 = edgec_sxtb16_ror8(q);
-    *a0 = edgec_smlabb(q13, w1s, edgec_smlad(w02, q02, *a0));
-    *a1 = edgec_smlatb(q02, w1s, edgec_smlad(w02, q13, *a1));
-}
-
-/* the same with w1 in the top half of `w1s` (rows 0 and 1 share one register of middle taps) */
-static inline void dw_row3_pair_top(const int8_t *row, int32_t w02, int32_t w1s, int32_t *a0, int32_t *a1) {
-    const int32_t q = edgec_read_s8x4(row);
-    const int32_t q02 = edgec_sxtb16(q), q13 = edgec_sxtb16_ror8(q);
-    *a0 = edgec_smlabt(q13, w1s, edgec_smlad(w02, q02, *a0));
-    *a1 = edgec_smlatt(q02, w1s, edgec_smlad(w02, q13, *a1));
-}
-
-/* 3 taps of one row for the output at row[0] (reads row[3] too); w1 in the bottom / top half of `w1s` */
-static inline int32_t dw_row3_one(const int8_t *row, int32_t w02, int32_t w1s, int32_t acc) {
-    const int32_t q = edgec_read_s8x4(row);
-    return edgec_smlabb(edgec_sxtb16_ror8(q), w1s, edgec_smlad(w02, edgec_sxtb16(q), acc));
-}
-
-static inline int32_t dw_row3_one_top(const int8_t *row, int32_t w02, int32_t w1s, int32_t acc) {
-    const int32_t q = edgec_read_s8x4(row);
-    return edgec_smlabt(edgec_sxtb16_ror8(q), w1s, edgec_smlad(w02, edgec_sxtb16(q), acc));
-}
-
 #if defined(__GNUC__)
 #define DW_INLINE static inline __attribute__((always_inline))
+#define DW_NOINLINE static __attribute__((noinline)) /* the 14-register loops start with every register free */
 #else
 #define DW_INLINE static inline
+#define DW_NOINLINE static
 #endif
 
-/* One output channel, 3x3 kernel: every output from the plane, written at out + (y * out_w + x) * out_c.
- * `mode` is a literal at each call (DW_CHANNEL_3X3 below), so the per-output test of the output mode (dw_output)
- * folds away. */
+/* The 3x3 weights of one channel in 5 registers: (w0, w2) of rows 0, 1, 2, the middle taps of rows 0 and 1 as the
+ * halves of one word, the middle tap of row 2 */
+typedef struct {
+    int32_t w02_0, w02_1, w02_2, w1_01, w1_2;
+} dw_w3x3_t;
+
+/* Pass 1 of a 3x3 channel, stride_w 1: the sums (without the start) of the output pair (y, x), (y, x + 1) for
+ * y = 0 .. n - 1 (n >= 1) into acc[2y], acc[2y + 1]; p = the plane at column x of output row 0's first input row,
+ * rb the plane's row bytes, step = stride_h * rb. Per pair: 3 x (LDR, 2 SXTB16, 2 SMLAD, 2 SMLAxy), ADD, STRD,
+ * CMP, BNE: 25 instructions for 18 MACs, nothing else in the loop (14 registers: inline assembly on the cores). */
+DW_NOINLINE void dw_col_pair(const int8_t *p, int32_t rb, int32_t step, dw_w3x3_t w, int32_t *acc, int32_t n) {
+    int32_t *const end = acc + 2 * n;
+#if EDGEC_HAVE_DSP
+    int32_t t, q, a0, a1;
+    __asm__ volatile("1:\n\t"
+                     "ldr %[t], [%[p]]\n\t"
+                     "sxtb16 %[q], %[t]\n\t"
+                     "sxtb16 %[t], %[t], ror #8\n\t"
+                     "smuad %[a0], %[w0], %[q]\n\t"
+                     "smlabb %[a0], %[t], %[w1s], %[a0]\n\t"
+                     "smuad %[a1], %[w0], %[t]\n\t"
+                     "smlatb %[a1], %[q], %[w1s], %[a1]\n\t"
+                     "ldr %[t], [%[p], %[rb]]\n\t"
+                     "sxtb16 %[q], %[t]\n\t"
+                     "sxtb16 %[t], %[t], ror #8\n\t"
+                     "smlad %[a0], %[w1], %[q], %[a0]\n\t"
+                     "smlabt %[a0], %[t], %[w1s], %[a0]\n\t"
+                     "smlad %[a1], %[w1], %[t], %[a1]\n\t"
+                     "smlatt %[a1], %[q], %[w1s], %[a1]\n\t"
+                     "ldr %[t], [%[p], %[rb], lsl #1]\n\t"
+                     "sxtb16 %[q], %[t]\n\t"
+                     "sxtb16 %[t], %[t], ror #8\n\t"
+                     "smlad %[a0], %[w2], %[q], %[a0]\n\t"
+                     "smlabb %[a0], %[t], %[w2s], %[a0]\n\t"
+                     "smlad %[a1], %[w2], %[t], %[a1]\n\t"
+                     "smlatb %[a1], %[q], %[w2s], %[a1]\n\t"
+                     "add %[p], %[p], %[step]\n\t"
+                     "strd %[a0], %[a1], [%[acc]], #8\n\t"
+                     "cmp %[acc], %[end]\n\t"
+                     "bne 1b"
+                     : [t] "=&r"(t), [q] "=&r"(q), [a0] "=&r"(a0), [a1] "=&r"(a1), [p] "+r"(p), [acc] "+r"(acc)
+                     : [rb] "r"(rb), [step] "r"(step), [end] "r"(end), [w0] "r"(w.w02_0), [w1] "r"(w.w02_1),
+                       [w2] "r"(w.w02_2), [w1s] "r"(w.w1_01), [w2s] "r"(w.w1_2)
+                     : "cc", "memory");
+#else
+    for (; acc < end; acc += 2, p += step) {
+        /* a word q0..q3 of a row: (q0, q2) and (q1, q3); out(x) += w0 q0 + w2 q2 + w1 q1, out(x+1) += w0 q1 +
+         * w2 q3 + w1 q2 */
+        int32_t a0 = 0, a1 = 0;
+        const int32_t r[3] = {edgec_read_s8x4(p), edgec_read_s8x4(p + rb), edgec_read_s8x4(p + 2 * rb)};
+        const int32_t w02[3] = {w.w02_0, w.w02_1, w.w02_2};
+        const int32_t w1[3] = {w.w1_01, w.w1_01 >> 16, w.w1_2}; /* each middle tap in a bottom half */
+        for (int32_t k = 0; k < 3; k++) {
+            const int32_t q02 = edgec_sxtb16(r[k]), q13 = edgec_sxtb16_ror8(r[k]);
+            a0 = edgec_smlabb(q13, w1[k], edgec_smlad(w02[k], q02, a0));
+            a1 = edgec_smlatb(q02, w1[k], edgec_smlad(w02[k], q13, a1));
+        }
+        acc[0] = a0, acc[1] = a1;
+    }
+#endif
+}
+
+/* Pass 1 for one output column (any stride_w): acc[y] for y = 0 .. n - 1, 19 instructions per 9 MACs */
+DW_NOINLINE void dw_col_one(const int8_t *p, int32_t rb, int32_t step, dw_w3x3_t w, int32_t *acc, int32_t n) {
+    int32_t *const end = acc + 2 * n; /* every other int32: pass 2 reads both layouts alike */
+#if EDGEC_HAVE_DSP
+    int32_t t, q, a0;
+    __asm__ volatile("1:\n\t"
+                     "ldr %[t], [%[p]]\n\t"
+                     "sxtb16 %[q], %[t]\n\t"
+                     "sxtb16 %[t], %[t], ror #8\n\t"
+                     "smuad %[a0], %[w0], %[q]\n\t"
+                     "smlabb %[a0], %[t], %[w1s], %[a0]\n\t"
+                     "ldr %[t], [%[p], %[rb]]\n\t"
+                     "sxtb16 %[q], %[t]\n\t"
+                     "sxtb16 %[t], %[t], ror #8\n\t"
+                     "smlad %[a0], %[w1], %[q], %[a0]\n\t"
+                     "smlabt %[a0], %[t], %[w1s], %[a0]\n\t"
+                     "ldr %[t], [%[p], %[rb], lsl #1]\n\t"
+                     "sxtb16 %[q], %[t]\n\t"
+                     "sxtb16 %[t], %[t], ror #8\n\t"
+                     "smlad %[a0], %[w2], %[q], %[a0]\n\t"
+                     "smlabb %[a0], %[t], %[w2s], %[a0]\n\t"
+                     "add %[p], %[p], %[step]\n\t"
+                     "str %[a0], [%[acc]], #8\n\t"
+                     "cmp %[acc], %[end]\n\t"
+                     "bne 1b"
+                     : [t] "=&r"(t), [q] "=&r"(q), [a0] "=&r"(a0), [p] "+r"(p), [acc] "+r"(acc)
+                     : [rb] "r"(rb), [step] "r"(step), [end] "r"(end), [w0] "r"(w.w02_0), [w1] "r"(w.w02_1),
+                       [w2] "r"(w.w02_2), [w1s] "r"(w.w1_01), [w2s] "r"(w.w1_2)
+                     : "cc", "memory");
+#else
+    for (; acc < end; acc += 2, p += step) {
+        int32_t a0 = 0;
+        const int32_t r[3] = {edgec_read_s8x4(p), edgec_read_s8x4(p + rb), edgec_read_s8x4(p + 2 * rb)};
+        const int32_t w02[3] = {w.w02_0, w.w02_1, w.w02_2};
+        const int32_t w1[3] = {w.w1_01, w.w1_01 >> 16, w.w1_2};
+        for (int32_t k = 0; k < 3; k++)
+            a0 = edgec_smlabb(edgec_sxtb16_ror8(r[k]), w1[k], edgec_smlad(w02[k], edgec_sxtb16(r[k]), a0));
+        *acc = a0;
+    }
+#endif
+}
+
+/* Pass 2 with the compile-time stage: n outputs of one column (`two`: and of the next, at out + out_c) from pass
+ * 1's sums (2 int32 per row) plus the start. ADD, LSL, SMMLAR, ADD, ASR, SSAT, STRB per output with the channel's
+ * constants in registers (a function of its own: inlined into the channel loop, GCC spilled them). `narrow`: the
+ * activation clamps inside [-128, 127]. */
+DW_NOINLINE void dw_col_out_staged(const int32_t *acc, int32_t n, int two, int32_t start, int8_t *out, int32_t out_c,
+                                   int32_t row_step, const int32_t *stage, int32_t lo, int32_t hi, int narrow) {
+    const int32_t pre = stage[EDGEC_DSP_OUT_PRE], m = stage[EDGEC_DSP_OUT_M];
+    const int32_t round = stage[EDGEC_DSP_OUT_ROUND], right = stage[EDGEC_DSP_OUT_RIGHT];
+    const int32_t *const end = acc + 2 * n;
+    if (two && !narrow) {
+        for (; acc < end; acc += 2, out += row_step) {
+            out[0] = (int8_t)edgec_dsp_requant_k((int32_t)((uint32_t)acc[0] + (uint32_t)start), pre, m, round, right);
+            out[out_c] =
+                (int8_t)edgec_dsp_requant_k((int32_t)((uint32_t)acc[1] + (uint32_t)start), pre, m, round, right);
+        }
+    } else if (two) {
+        for (; acc < end; acc += 2, out += row_step) {
+            int32_t v = edgec_dsp_requant_k((int32_t)((uint32_t)acc[0] + (uint32_t)start), pre, m, round, right);
+            out[0] = (int8_t)edgec_clamp(v, lo, hi);
+            v = edgec_dsp_requant_k((int32_t)((uint32_t)acc[1] + (uint32_t)start), pre, m, round, right);
+            out[out_c] = (int8_t)edgec_clamp(v, lo, hi);
+        }
+    } else {
+        for (; acc < end; acc += 2, out += row_step) {
+            const int32_t v =
+                edgec_dsp_requant_k((int32_t)((uint32_t)acc[0] + (uint32_t)start), pre, m, round, right);
+            out[0] = (int8_t)(narrow ? edgec_clamp(v, lo, hi) : v);
+        }
+    }
+}
+
+/* Pass 2 for any mode: the outputs of one column (`two`: and of the next, at out + out_c) from pass 1's sums,
+ * acc_step int32 apart, plus the start; `mode` as dw_output */
+DW_INLINE void dw_col_out(const dw_requant_t *r, const int32_t *acc, int32_t n, int32_t acc_step, int two,
+                          int32_t start, int8_t *out, int32_t out_c, int32_t row_step, int32_t mode) {
+    if (mode >= 2 && acc_step == 2) {
+        dw_col_out_staged(acc, n, two, start, out, out_c, row_step, r->stage, r->act_min, r->act_max, mode == 3);
+        return;
+    }
+    for (int32_t y = 0; y < n; y++, acc += acc_step, out += row_step) {
+        out[0] = dw_output(r, (int32_t)((uint32_t)acc[0] + (uint32_t)start), mode);
+        if (two) out[out_c] = dw_output(r, (int32_t)((uint32_t)acc[1] + (uint32_t)start), mode);
+    }
+}
+
+/* One output channel, 3x3 kernel, in two passes per column of outputs (a pair of columns at stride_w 1): pass 1
+ * multiplies down the column with nothing else in registers, pass 2 requantizes the column (its constants in
+ * registers). An odd out_w's last column (and every column at stride_w > 1) takes the single-column pass.
+ * `acc`: 2 out_h int32 of scratch. `mode` is a literal at each call (DW_CHANNEL_3X3 below). */
 DW_INLINE void dw_channel_3x3(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane, int32_t row_bytes,
                               const int32_t w02[3], const int32_t w1[3], int32_t start, int32_t o, int8_t *out,
-                              const int32_t *stage, int32_t mode) {
-    const int32_t step_y = p->stride_h * row_bytes, step_x = p->stride_w, out_c = p->out_c;
-    const int32_t out_h = p->out_h, out_w = p->out_w;
+                              const int32_t *stage, int32_t mode, int32_t *acc) {
+    const int32_t step_y = p->stride_h * row_bytes, stride_w = p->stride_w, out_c = p->out_c;
+    const int32_t out_h = p->out_h, out_w = p->out_w, row_step = out_w * out_c;
     dw_requant_t rq = dw_requant_of(p, o, mode & 1);
     rq.stage = stage;
-    const int32_t w02_0 = w02[0], w02_1 = w02[1], w02_2 = w02[2];
-    const int32_t w1_01 = dw_halves(w1[0], w1[1]), w1_2 = w1[2]; /* 5 weight registers instead of 6 */
-    for (int32_t y = 0; y < out_h; y++) {
-        const int8_t *r0 = plane + y * step_y;
-        const int8_t *r1 = r0 + row_bytes, *r2 = r1 + row_bytes;
+    dw_w3x3_t w;
+    w.w02_0 = w02[0], w.w02_1 = w02[1], w.w02_2 = w02[2];
+    w.w1_01 = dw_halves(w1[0], w1[1]), w.w1_2 = w1[2];
+    if (stride_w == 1) {
         int32_t x = 0;
-        if (step_x == 1) {
-            for (; x + 1 < out_w; x += 2, out += 2 * out_c) {
-                int32_t a0 = start, a1 = start;
-                dw_row3_pair(r0 + x, w02_0, w1_01, &a0, &a1);
-                dw_row3_pair_top(r1 + x, w02_1, w1_01, &a0, &a1);
-                dw_row3_pair(r2 + x, w02_2, w1_2, &a0, &a1);
-                out[0] = dw_output(&rq, a0, mode);
-                out[out_c] = dw_output(&rq, a1, mode);
-            }
+        for (; x + 1 < out_w; x += 2) {
+            dw_col_pair(plane + x, row_bytes, step_y, w, acc, out_h);
+            dw_col_out(&rq, acc, out_h, 2, 1, start, out + x * out_c, out_c, row_step, mode);
         }
-        for (; x < out_w; x++, out += out_c) {
-            const int32_t c = x * step_x;
-            int32_t acc = dw_row3_one(r0 + c, w02_0, w1_01, start);
-            acc = dw_row3_one_top(r1 + c, w02_1, w1_01, acc);
-            acc = dw_row3_one(r2 + c, w02_2, w1_2, acc);
-            *out = dw_output(&rq, acc, mode);
+        if (x < out_w) { /* odd out_w: the last column alone */
+            dw_col_one(plane + x, row_bytes, step_y, w, acc, out_h);
+            dw_col_out(&rq, acc, out_h, 2, 0, start, out + x * out_c, out_c, row_step, mode);
+        }
+    } else {
+        for (int32_t x = 0; x < out_w; x++) {
+            dw_col_one(plane + x * stride_w, row_bytes, step_y, w, acc, out_h);
+            dw_col_out(&rq, acc, out_h, 2, 0, start, out + x * out_c, out_c, row_step, mode);
         }
     }
 }
@@ -145,8 +270,8 @@ DW_INLINE void dw_channel_3x3(const edgec_depthwise_conv2d_s8_params *p, const i
 #define DW_CHANNEL_3X3(name, mode)                                                                              \
     static void name(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane, int32_t row_bytes,        \
                      const int32_t w02[3], const int32_t w1[3], int32_t start, int32_t o, int8_t *out,          \
-                     const int32_t *stage) {                                                                    \
-        dw_channel_3x3(p, plane, row_bytes, w02, w1, start, o, out, stage, mode);                               \
+                     const int32_t *stage, int32_t *acc) {                                                      \
+        dw_channel_3x3(p, plane, row_bytes, w02, w1, start, o, out, stage, mode, acc);                          \
     }
 DW_CHANNEL_3X3(dw_channel_3x3_tflite, 0)
 DW_CHANNEL_3X3(dw_channel_3x3_onnx, 1)
@@ -183,6 +308,40 @@ static void dw_channel_any(const edgec_depthwise_conv2d_s8_params *p, const int8
     }
 }
 
+/* rows x cols bytes, in_c apart in a row of the input, into the plane's rows (a function of its own: inlined into
+ * the channel loop, GCC kept its pointers on the stack). Per 4 bytes: 4 LDRB, 3 ORR, STR and the loop. */
+DW_NOINLINE void dw_gather(const int8_t *src, int32_t in_c, int32_t src_row, int8_t *dst, int32_t dst_row,
+                           int32_t rows, int32_t cols) {
+    const int32_t in_c2 = 2 * in_c, in_c3 = 3 * in_c, in_c4 = 4 * in_c, words = cols >> 2, rest = cols & 3;
+    for (int32_t r = 0; r < rows; r++, src += src_row, dst += dst_row) {
+        const uint8_t *s = (const uint8_t *)src;
+        int8_t *d = dst;
+        for (int32_t k = 0; k < words; k++, d += 4, s += in_c4) { /* 4 LDRB, 3 ORR, STR (unaligned: allowed) */
+            const uint32_t v = (uint32_t)s[0] | ((uint32_t)s[in_c] << 8) | ((uint32_t)s[in_c2] << 16) |
+                               ((uint32_t)s[in_c3] << 24);
+            memcpy(d, &v, 4);
+        }
+        for (int32_t k = 0; k < rest; k++, s += in_c) d[k] = (int8_t)*s;
+    }
+}
+
+/* dw_gather for planes taller than wide (kws: 25 x 5), column by column: 4 rows per step, 4 LDRB, 4 STRB and the
+ * loop, the row overhead paid per column instead */
+DW_NOINLINE void dw_gather_cols(const int8_t *src, int32_t in_c, int32_t src_row, int8_t *dst, int32_t dst_row,
+                                int32_t rows, int32_t cols) {
+    const int32_t s2 = 2 * src_row, s3 = 3 * src_row, d2 = 2 * dst_row, d3 = 3 * dst_row;
+    for (int32_t x = 0; x < cols; x++, src += in_c, dst++) {
+        const int8_t *s = src;
+        int8_t *d = dst;
+        int32_t r = rows;
+        for (; r >= 4; r -= 4, s += 4 * src_row, d += 4 * dst_row) {
+            const int8_t b0 = s[0], b1 = s[src_row], b2 = s[s2], b3 = s[s3];
+            d[0] = b0, d[dst_row] = b1, d[d2] = b2, d[d3] = b3;
+        }
+        for (; r > 0; r--, s += src_row, d += dst_row) *d = *s;
+    }
+}
+
 /* out[b,y,x,i*dm+m] = clamp(zp_out + MBQM(bias + sum_{ky,kx} w[ky,kx,i*dm+m] * (in[b,iy,ix,i] - zp_in)))
  * In place (input == output, depth multiplier 1): channel c is copied to the plane before any of its outputs is
  * written, and output pixel q of batch b goes to slot (b * out_h * out_w + q) * in_c + c, at or before input
@@ -198,16 +357,20 @@ void edgec_depthwise_conv2d_s8_dsp(const edgec_depthwise_conv2d_s8_params *p, co
     /* the input rows and columns the plane holds (the rest of the plane is the zp border) */
     const int32_t y_end = edgec_min(p->in_h, g.rows - p->pad_top);
     const int32_t x_end = edgec_min(p->in_w, g.row_bytes - p->pad_left);
+    /* the column sums after the plane: the plane is a multiple of 4 bytes and `plane` 4-byte aligned (STRD) */
+    int32_t *const acc = (int32_t *)(void *)(plane + g.rows * g.row_bytes);
     for (int32_t k = 0; k < g.rows * g.row_bytes; k++) plane[k] = zp;
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + b * p->in_h * p->in_w * in_c;
         int8_t *out_b = output + b * p->out_h * p->out_w * out_c;
         for (int32_t i = 0; i < in_c; i++) {
-            for (int32_t iy = 0; iy < y_end; iy++) { /* gather channel i into the plane's interior */
-                const int8_t *src = in_b + iy * p->in_w * in_c + i;
-                int8_t *dst = plane + (iy + p->pad_top) * g.row_bytes + p->pad_left;
-                for (int32_t ix = 0; ix < x_end; ix++, src += in_c) dst[ix] = *src;
-            }
+            /* gather channel i into the plane's interior */
+            if (y_end > 2 * x_end)
+                dw_gather_cols(in_b + i, in_c, p->in_w * in_c, plane + p->pad_top * g.row_bytes + p->pad_left,
+                               g.row_bytes, y_end, x_end);
+            else
+                dw_gather(in_b + i, in_c, p->in_w * in_c, plane + p->pad_top * g.row_bytes + p->pad_left,
+                          g.row_bytes, y_end, x_end);
             for (int32_t m = 0; m < dm; m++) {
                 const int32_t o = i * dm + m;
                 int32_t taps[EDGEC_DW_DSP_MAX_K * EDGEC_DW_DSP_MAX_K];
@@ -228,10 +391,11 @@ void edgec_depthwise_conv2d_s8_dsp(const edgec_depthwise_conv2d_s8_params *p, co
                         w1[r] = taps[3 * r + 1];
                     }
                     int8_t *out_o = out_b + o;
-                    if (st && full) dw_channel_3x3_staged(p, plane, g.row_bytes, w02, w1, start, o, out_o, st);
-                    else if (st) dw_channel_3x3_staged_clamped(p, plane, g.row_bytes, w02, w1, start, o, out_o, st);
-                    else if (p->rounding) dw_channel_3x3_onnx(p, plane, g.row_bytes, w02, w1, start, o, out_o, st);
-                    else dw_channel_3x3_tflite(p, plane, g.row_bytes, w02, w1, start, o, out_o, st);
+                    const int32_t rb = g.row_bytes;
+                    if (st && full) dw_channel_3x3_staged(p, plane, rb, w02, w1, start, o, out_o, st, acc);
+                    else if (st) dw_channel_3x3_staged_clamped(p, plane, rb, w02, w1, start, o, out_o, st, acc);
+                    else if (p->rounding) dw_channel_3x3_onnx(p, plane, rb, w02, w1, start, o, out_o, st, acc);
+                    else dw_channel_3x3_tflite(p, plane, rb, w02, w1, start, o, out_o, st, acc);
                 } else {
                     int32_t w02[EDGEC_DW_DSP_MAX_K * EDGEC_DW_DSP_MAX_K / 4];
                     int32_t w13[EDGEC_DW_DSP_MAX_K * EDGEC_DW_DSP_MAX_K / 4];

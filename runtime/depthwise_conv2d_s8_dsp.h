@@ -16,7 +16,8 @@
 void edgec_depthwise_conv2d_s8_dsp(const edgec_depthwise_conv2d_s8_params *p, const int32_t *stage,
                                    const int8_t *input, int8_t *output, int8_t *plane);
 
-/* the plane: rows (out_h - 1) * stride_h + k_h, row length align4((out_w - 1) * stride_w + k_w + 1); the code
+/* the scratch: the plane, rows (out_h - 1) * stride_h + k_h, row length align4((out_w - 1) * stride_w + k_w + 1),
+ * then 2 out_h int32 (the 3x3 path's column sums); 4-byte aligned (the arena aligns every buffer to 8). The code
  * generator computes the same number (toolchain/ops/depthwise_conv2d.py, dsp_plane_bytes) */
 int32_t edgec_depthwise_conv2d_s8_dsp_plane_bytes(const edgec_depthwise_conv2d_s8_params *p);
 

@@ -47,12 +47,18 @@ static inline int32_t edgec_smmlar(int32_t a, int32_t b, int32_t acc) {
 static inline int32_t edgec_ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
 #endif
 
+/* the same with the channel's constants as arguments (kept in registers by a kernel's loop: int8 stores may alias
+ * the stage, so reads through c inside a loop that stores outputs are repeated after every store) */
+static inline int32_t edgec_dsp_requant_k(int32_t acc, int32_t pre, int32_t m, int32_t round, int32_t right) {
+    const int32_t a2 = (int32_t)((uint32_t)acc << pre);
+    const int32_t t = (int32_t)((uint32_t)edgec_smmlar(a2, m, round) + (uint32_t)(acc >> 31));
+    return edgec_ssat8(t >> right);
+}
+
 /* requantized acc + zp_y, saturated to int8 (the clamp to a narrower activation range is the caller's) */
 static inline int32_t edgec_dsp_requant(int32_t acc, const int32_t *c) {
-    const int32_t a2 = (int32_t)((uint32_t)acc << c[EDGEC_DSP_OUT_PRE]);
-    const int32_t t = (int32_t)((uint32_t)edgec_smmlar(a2, c[EDGEC_DSP_OUT_M], c[EDGEC_DSP_OUT_ROUND]) +
-                                (uint32_t)(acc >> 31));
-    return edgec_ssat8(t >> c[EDGEC_DSP_OUT_RIGHT]);
+    return edgec_dsp_requant_k(acc, c[EDGEC_DSP_OUT_PRE], c[EDGEC_DSP_OUT_M], c[EDGEC_DSP_OUT_ROUND],
+                               c[EDGEC_DSP_OUT_RIGHT]);
 }
 
 #endif

@@ -29,7 +29,25 @@ MODES = ("auto", "portable", "dsp")
 def kernel_target(board: Board) -> KernelTarget:
     if not board.is_cortexm:
         return KernelTarget(core="host", dsp=False, mve=False)
-    return KernelTarget(core=board.core, dsp=board.dsp, mve=board.mve)
+    return KernelTarget(core=board.core, dsp=board.dsp, mve=board.mve, flash_bytes=board.flash_bytes)
+
+
+def conv_weights16_fit(g: Graph, target: KernelTarget) -> bool:
+    """Whether the DSP conv and FC layers may keep a second, int16 copy of their weights in flash
+    (runtime/conv2d_s8_dsp.h `weights16`, edgec_fully_connected_s8_dsp_w16: no weight SXTB16 in the inner loops):
+    when all the model's constant bytes plus twice those layers' weights fill at most half the board's flash, so the
+    copy never makes a model that fits without it miss the board (vww_96_int8, 219 KB of constants, 613 KB with the
+    copy, and ad01_int8, 799 KB: on 2 MB boards, not on 1 MB ones)."""
+    if not target.dsp or target.mve or not target.flash_bytes:
+        return False
+    def nbytes(name: str | None) -> int:
+        data = g.t(name).data if name else None
+        return 0 if data is None else int(data.nbytes)
+
+    total = sum(nbytes(name) for name in g.tensors)
+    widened = sum(nbytes(op.inputs[1]) for op in g.ops
+                  if op.attrs.get("kernel_choice", {}).get("kernel") in ("conv2d_s8_dsp", "fully_connected_s8_dsp"))
+    return total + 2 * widened <= target.flash_bytes // 2
 
 
 def select_kernels(g: Graph, target: KernelTarget, mode: str = "auto") -> Graph:
@@ -45,7 +63,8 @@ def select_kernels(g: Graph, target: KernelTarget, mode: str = "auto") -> Graph:
         choice = REGISTRY[op.type].choose_kernel(op, g, target)
         if choice is not None:
             op.attrs["kernel_choice"] = dict(kernel=choice.kernel, function=choice.function, reason=choice.reason)
-    g.meta["kernels"] = dict(mode=mode, core=target.core, dsp=target.dsp, mve=target.mve)
+    g.meta["kernels"] = dict(mode=mode, core=target.core, dsp=target.dsp, mve=target.mve,
+                             conv_weights16=mode != "portable" and conv_weights16_fit(g, target))
     return g
 
 

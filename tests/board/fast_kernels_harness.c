@@ -49,7 +49,7 @@ static void say_end(void) { printf("\n"); }
 
 static int8_t input[MAX_ACT], out_ref[MAX_ACT], out_fast[MAX_ACT], in_place[MAX_ACT], weights[MAX_W];
 static int16_t scratch16[2048]; /* 2 x ceil4(k_h * k_w * in_c) int16 at the most */
-static int8_t plane[MAX_ACT];
+static int8_t plane[MAX_ACT] __attribute__((aligned(8))); /* the DSP depthwise kernel: 4-byte aligned */
 static int32_t bias[MAX_C], multiplier[MAX_C], shift[MAX_C];
 
 static uint32_t state;
@@ -119,6 +119,7 @@ static uint32_t cases, mve_cases, mismatches, staged;
 static int32_t stage_rows[MAX_C * EDGEC_DSP_OUT_WORDS];
 static int16_t live_channels[MAX_C];
 static int8_t live_weights[MAX_W], dead_row[MAX_C];
+static int16_t live_weights16[MAX_W + 3 * MAX_C]; /* live x ceil4(K) at the most */
 
 /* channels[0..count) (all when NULL) of a layer whose channel c has the weights w[c * c_step + i * i_step], i < n;
  * start = bias (+ input_offset * sum(w) when fold); the multiplier per channel or per tensor (per_channel 0) */
@@ -173,6 +174,23 @@ static const edgec_conv2d_s8_dsp_stage *conv_stage(const edgec_conv2d_s8_params 
     st->weights = live < p->out_c ? live_weights : p->weights;
     st->channel = live < p->out_c ? live_channels : NULL;
     st->row = live < p->out_c ? dead_row : NULL;
+    /* the int16 copy of the live pairs' weights (toolchain/ops/conv2d.py, weights16) in two cases of three; else
+     * NULL: the int8 path (a counter of its own, so the seeds draw the same cases as before) */
+    static uint32_t stage_count;
+    st->weights16 = NULL;
+    if (stage_count++ % 3) {
+        const int32_t k4 = (k + 3) & ~3;
+        static const int8_t lane[4] = {0, 2, 1, 3}; /* slot i of a group of 4 holds k = 4g + lane[i] */
+        for (int32_t j = 0; j + 2 <= live; j += 2)
+            for (int32_t g = 0; g < k4 / 4; g++)
+                for (int32_t h = 0; h < 2; h++)
+                    for (int32_t i = 0; i < 4; i++) {
+                        const int32_t kk = 4 * g + lane[i];
+                        live_weights16[(j / 2 * (k4 / 4) + g) * 8 + 4 * h + i] =
+                            (int16_t)(kk < k ? st->weights[(j + h) * k + kk] : 0);
+                    }
+        st->weights16 = live_weights16;
+    }
     return st;
 }
 
@@ -423,7 +441,22 @@ static void fully_connected_case(uint32_t seed) {
     edgec_fully_connected_s8(&p, input, out_ref);
     const int32_t *st = build_stage(p.weights, p.bias, p.depth, p.depth, 1, NULL, p.out_c, p.per_channel,
                                     p.input_offset, p.output_offset, p.rounding, 1);
-    edgec_fully_connected_s8_dsp(&p, st, input, out_fast);
+    static uint32_t fc_staged;
+    if (st && p.out_c >= 4 && p.depth >= 4 && fc_staged++ % 2) {
+        /* in one staged case of two, the int16 weights (toolchain/ops/fully_connected.py, dsp_fc_weights16): the
+         * first 4 floor(out_c / 4) rows by blocks of 4, groups of 4 inputs, lanes 0, 2, 1, 3 */
+        const int32_t blocks = p.out_c / 4, groups = p.depth / 4;
+        static const int8_t lane[4] = {0, 2, 1, 3};
+        for (int32_t k = 0; k < blocks; k++)
+            for (int32_t g = 0; g < groups; g++)
+                for (int32_t r = 0; r < 4; r++)
+                    for (int32_t i = 0; i < 4; i++)
+                        live_weights16[((k * groups + g) * 4 + r) * 4 + i] =
+                            p.weights[(4 * k + r) * p.depth + 4 * g + lane[i]];
+        edgec_fully_connected_s8_dsp_w16(&p, st, live_weights16, input, out_fast);
+    } else {
+        edgec_fully_connected_s8_dsp(&p, st, input, out_fast);
+    }
     compare("fully_connected", seed, out_ref, out_fast, p.batches * p.out_c);
 #if HAVE_MVE
     edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.depth, bias_folded);

@@ -72,3 +72,26 @@ def test_helium_kernels_only_on_the_mve_core(model, tmp_path):
                         "--json"))
     assert [layer["kernel"] for layer in dsp] == [layer["kernel"] for layer in m4], dsp
     assert not list((tmp_path / "dsp" / "runtime").glob("*mve*"))
+
+
+def test_int16_weight_copies_only_where_the_flash_has_room():
+    """The DSP convs' and FCs' int16 weights (toolchain/kernels.py, conv_weights16_fit): kept for kws on a 2 MB
+    Cortex-M4, refused for vww_96_int8 (219 KB of constants, 197 KB of them DSP conv and FC weights: 613 KB with the
+    copy, more than half of a 512 KB flash) on the NUCLEO-F411RE and on a core without DSP; the generated C then
+    passes NULL (the int8 path)."""
+    from pathlib import Path
+
+    from edgec import driver
+    from edgec.board import get_board
+    from edgec.kernels import kernel_target, select_kernels
+
+    models = Path(__file__).resolve().parents[3] / "shared" / "models" / "mlperf-tiny"
+    kws = driver.compile_model(models / "kws_ref_model.tflite").graph
+    vww = driver.compile_model(models / "vww_96_int8.tflite").graph
+    fits = {}
+    for name, g in (("kws", kws), ("vww", vww)):
+        for board in ("nucleo_l4r5zi", "nucleo_f411re", "mps2_an385"):
+            select_kernels(g, kernel_target(get_board(board)))
+            fits[name, board] = g.meta["kernels"]["conv_weights16"]
+    assert fits == {("kws", "nucleo_l4r5zi"): True, ("kws", "nucleo_f411re"): True, ("kws", "mps2_an385"): False,
+                    ("vww", "nucleo_l4r5zi"): True, ("vww", "nucleo_f411re"): False, ("vww", "mps2_an385"): False}

@@ -17,7 +17,8 @@ edgec follows the wheel, see tests/host/test_op_add_sub.py::test_add_sub_all_pai
 On a microcontroller the layer runs runtime/add_s8_lut.c instead (choose_kernel): v_1 and +-v_2 depend on one
 int8 value each, so the compiler tabulates them for all 256 values (exactly the reference's integers) and the
 kernel does one rescale per element instead of three (ResNet-8's adds on the emulated M4: 128 -> 56 instructions
-per element).
+per element). On a core with DSP that rescale is the compile-time output stage of runtime/edgec_dsp_out.h when it is
+exact for every sum of the two tables (dsp_stage): runtime/add_s8_lut_dsp.c, 13 instructions per element.
 
 Broadcasting follows numpy: shapes are right-aligned and a dimension of 1 repeats. At compile time the
 output's dimensions are folded into at most 6 loops where each input walks with a fixed element stride
@@ -202,11 +203,17 @@ class _AddSub(Operator):
     def choose_kernel(self, op, g, target):
         """The table kernel on every target: fewer instructions on every core and on the host (plain C), for 2 KB
         of tables (in flash on a microcontroller). With Helium (M55) its vector form, runtime/add_s8_mve.c: the
-        same tables read by gathers, 4 elements per vector along unit-stride rows."""
+        same tables read by gathers, 4 elements per vector along unit-stride rows. On a core with DSP and no Helium,
+        when the output's rescale is exact by the compile-time stage of runtime/edgec_dsp_out.h (dsp_stage), the
+        table kernel with that stage."""
         if target.mve:
             return KernelChoice("add_s8_mve", "edgec_add_s8_mve",
                                 f"{target.core} MVE: the lookup tables read by gather VLDRW, 4 elements per vector, "
                                 "the output's rescale as a vector")
+        if target.dsp and self.dsp_stage(op) is not None:
+            return KernelChoice("add_s8_lut_dsp", "edgec_add_s8_lut_dsp",
+                                f"{target.core} DSP: lookup tables for the inputs' rescales (2 KB of flash), the "
+                                "output's rescale by the compile-time stage (SMMLAR, SSAT)")
         return KernelChoice("add_s8_lut", "edgec_add_s8_lut",
                             "lookup tables: each input's rescale precomputed for its 256 int8 values (2 KB of "
                             "flash), one rescale per element instead of three")
@@ -220,6 +227,23 @@ class _AddSub(Operator):
                                               p["input2_shift"])
         return v1.astype(np.int32), self.combine(np.zeros_like(v2), v2).astype(np.int32)
 
+    def dsp_stage(self, op) -> np.ndarray | None:
+        """The output's rescale as the stage of runtime/edgec_dsp_out.h (start 0, M, round, pre, e), or None when
+        it would not be exact for every raw = table1[q1] + table2[q2]: as int8_common.dsp_output_stage, with the
+        bound B = max |table1| + max |table2| (the tables hold every value an input can take): e >= 1,
+        B 2^(left+1) < 2^31, |round| + |SRDHM| + 2 < 2^31."""
+        p = op.params
+        t1, t2 = self.rescale_tables(op)
+        bound = int(np.abs(t1.astype(np.int64)).max()) + int(np.abs(t2.astype(np.int64)).max())
+        m, shift, zp = int(p["output_multiplier"]), int(p["output_shift"]), int(p["output_offset"])
+        left, e = max(shift, 0), max(-shift, 0)
+        if not 1 <= e <= 31 or not 0 <= m < 2**31 or bound << (left + 1) > 2**31 - 1:
+            return None
+        rnd = (1 << (e - 1)) + zp * (1 << e)
+        if abs(rnd) + ((bound << left) * m + 2**30) // 2**31 + 2 > 2**31 - 1:
+            return None
+        return np.array([0, m, rnd, left + 1, e], dtype=np.int64).astype(np.int32)
+
     def emit(self, op, g, ctx):
         p = op.params
         fields = broadcast_fields(op, g)
@@ -231,8 +255,11 @@ class _AddSub(Operator):
         chosen = op.attrs.get("kernel_choice")
         if chosen and "patch" not in op.attrs:
             t1, t2 = self.rescale_tables(op)
-            return (f"{chosen['function']}(&{params}, {ctx.const_array(op, 'table1', t1)}, "
-                    f"{ctx.const_array(op, 'table2', t2)}, {io});")
+            tables = f"{ctx.const_array(op, 'table1', t1)}, {ctx.const_array(op, 'table2', t2)}"
+            stage = self.dsp_stage(op) if chosen["function"] == "edgec_add_s8_lut_dsp" else None
+            if stage is not None:
+                return f"edgec_add_s8_lut_dsp(&{params}, {tables}, {ctx.const_array(op, 'dsp_out', stage)}, {io});"
+            return f"{chosen['function']}(&{params}, {tables}, {io});"
         return f"{self.c_function}(&{params}, {io});"
 
     def macs(self, op, g):

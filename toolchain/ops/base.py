@@ -116,6 +116,7 @@ class KernelTarget:
     core: str
     dsp: bool  # the Armv7E-M / Armv8-M DSP extension: SMLAD, SXTB16, SSAT (Cortex-M4, M7, M33, M55)
     mve: bool = False  # the M-profile vector extension, Helium (Cortex-M55)
+    flash_bytes: int | None = None  # the board's flash (None: the host): room for the DSP convs' int16 weights?
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,18 @@ def _pointwise(op, g) -> bool:
     return w[1] == w[2] == 1 and a.get("stride_h") == a.get("stride_w") == 1 and x[:3] == y[:3]
 
 
+def dsp_weights16(w: np.ndarray) -> np.ndarray:
+    """The DSP kernels' int16 weights (runtime/conv2d_s8_dsp.h, `weights16`) of live channels w (OHWI): the first
+    2 floor(n / 2) channels by pairs, K padded with zeros to a multiple of 4, each group of 4 k of channel a then
+    channel b in the scratch's order (k = 4g, 4g + 2, 4g + 1, 4g + 3)."""
+    n = w.shape[0] // 2 * 2
+    flat = w[:n].reshape(n, -1).astype(np.int16)
+    k4 = -(-flat.shape[1] // 4) * 4
+    flat = np.pad(flat, ((0, 0), (0, k4 - flat.shape[1])))
+    groups = flat.reshape(n // 2, 2, k4 // 4, 4)[..., [0, 2, 1, 3]]
+    return groups.transpose(0, 2, 1, 3).reshape(-1)
+
+
 def dsp_stage(op, g, ctx) -> str:
     """The DSP conv kernels' compile-time stage (runtime/conv2d_s8_dsp.h) as a C expression: the output stage of
     runtime/edgec_dsp_out.h for every output channel whose weights are not all zero (their weights, bias and
@@ -149,6 +161,8 @@ def dsp_stage(op, g, ctx) -> str:
             fields["weights"] = ctx.const_array(op, "weights_live", w[live], "int8_t")
         fields["channel"] = ctx.const_array(op, "live_channels", np.array(live, np.int16), "int16_t")
         fields["row"] = ctx.const_array(op, "dead_outputs", requantize(bias.reshape(1, -1), op, g), "int8_t")
+    if len(live) >= 2 and g.meta.get("kernels", {}).get("conv_weights16"):
+        fields["weights16"] = ctx.const_array(op, "weights16", dsp_weights16(w[live]), "int16_t")
     symbol = ctx.names.claim(f"{ctx.stem(op)}_dsp_stage")
     ctx.structs.append(f"static const edgec_conv2d_s8_dsp_stage {symbol} = {designated(fields)};")
     return f"&{symbol}"

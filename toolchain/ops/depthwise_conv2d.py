@@ -66,11 +66,12 @@ DSP_MAX_K = 8
 
 def plane_bytes(out_h: int, out_w: int, k_h: int, k_w: int, stride_h: int, stride_w: int) -> int:
     """The DSP kernel's scratch: one input channel with its zero-point border, the rows and columns the outputs
-    read, each row padded to a word plus one byte (a 3-tap word read ends one byte past its taps); the same number
-    as edgec_depthwise_conv2d_s8_dsp_plane_bytes (a test compares them)."""
+    read, each row padded to a word plus one byte (a 3-tap word read ends one byte past its taps), then the 3x3
+    path's column sums (2 out_h int32); the same number as edgec_depthwise_conv2d_s8_dsp_plane_bytes (a test
+    compares them)."""
     rows = (out_h - 1) * stride_h + k_h
     row_bytes = ((out_w - 1) * stride_w + k_w + 1 + 3) & ~3
-    return rows * row_bytes
+    return rows * row_bytes + 8 * out_h
 
 
 def dsp_plane_bytes(op, g) -> int:

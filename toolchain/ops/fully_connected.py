@@ -72,6 +72,15 @@ def host_fc_arrays(op, g) -> tuple[np.ndarray, np.ndarray]:
     return w16, bias + op.params["input_offset"] * w.sum(axis=1)
 
 
+
+def dsp_fc_weights16(w: np.ndarray) -> np.ndarray:
+    """The DSP FC kernel's int16 weights (runtime/fully_connected_s8_dsp.h, edgec_fully_connected_s8_dsp_w16): the
+    first 4 floor(out_c / 4) rows by blocks of 4, the first 4 floor(depth / 4) inputs by groups of 4, each group
+    the 4 rows' (w[4g], w[4g + 2], w[4g + 1], w[4g + 3])."""
+    rows, depth = w.shape[0] // 4 * 4, w.shape[1] // 4 * 4
+    blocks = w[:rows, :depth].astype(np.int16).reshape(rows // 4, 4, depth // 4, 4)[..., [0, 2, 1, 3]]
+    return blocks.transpose(0, 2, 1, 3).reshape(-1)
+
 @register
 class FullyConnected(Operator):
     type = "fully_connected"
@@ -176,8 +185,15 @@ class FullyConnected(Operator):
             return f"{function}(&{params}, {folded}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
         if chosen:  # the DSP kernel: its output stage computed here (runtime/edgec_dsp_out.h), starting at the bias
             stage = dsp_output_stage(op, g, 0, folded_bias(op, g, 0))  # folded with the zero point: raw inputs
+            io = f"{ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}"
+            if (stage is not None and w.data is not None and w.shape[0] >= 4 and w.shape[1] >= 4
+                    and g.meta.get("kernels", {}).get("conv_weights16")):  # + the int16 weights (fc_s8_dsp.h)
+                # (runtime/fully_connected_s8_dsp.h, edgec_fully_connected_s8_dsp_w16)
+                w16 = ctx.const_array(op, "weights16", dsp_fc_weights16(w.data), "int16_t")
+                return (f"edgec_fully_connected_s8_dsp_w16(&{params}, {ctx.const_array(op, 'dsp_out', stage)}, "
+                        f"{w16}, {io});")
             staged = "NULL" if stage is None else ctx.const_array(op, "dsp_out", stage)
-            return f"{function}(&{params}, {staged}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+            return f"{function}(&{params}, {staged}, {io});"
         return f"{function}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
     def scratch_bytes(self, op, g, *, in_place):
