@@ -102,3 +102,62 @@ def test_conv2d_s16_bias_past_int32(tmp_path):
     rng = np.random.default_rng(3)
     model = conv_model(rng, 5, 6, 3, 4, (3, 3), 1, 1, "SAME", "NONE", big_bias=True)
     assert_bit_exact(run_three_ways(model, tmp_path))
+
+
+def one_op(kind, shape, in_dtype, out_dtype, in_q=None, out_q=None, out_shape=None, options=None, **fields):
+    b = ModelBuilder()
+    x = b.input("x", shape, in_dtype, *(in_q or (None, None)))
+    y = b.activation("y", out_shape or shape, out_dtype, *(out_q or (None, None)))
+    b.op(kind, [x], [y], options, **fields)
+    b.output(y)
+    return b.build()
+
+
+@pytest.mark.parametrize("out_dtype,in_q,out_q", [
+    (np.int8, (0.0003, 0), (0.02, -5)), (np.int8, (0.001, 17), (0.03, 100)),
+    (np.int16, (0.0003, 0), (0.0011, 0)), (np.int16, (0.0011, 0), (0.0003, 0)), (np.int16, (0.0003, 0), (0.0003, 0)),
+    (np.int32, (0.0003, 0), (1e-5, 3))])
+def test_requantize_from_int16(tmp_path, out_dtype, in_q, out_q):
+    model = one_op("QUANTIZE", (3, 5, 7), np.int16, out_dtype, in_q, out_q)
+    assert_bit_exact(run_three_ways(model, tmp_path))
+
+
+@pytest.mark.parametrize("scale,zp", [(0.0003, 0), (1.7e-5, 0), (0.05, -300)])
+def test_dequantize_int16(tmp_path, scale, zp):
+    res = run_three_ways(one_op("DEQUANTIZE", (2, 9, 3), np.int16, np.float32, (scale, zp)), tmp_path)
+    assert res["c"][0][0].dtype == np.float32
+    assert_bit_exact(res)
+
+
+def test_reshape_int16(tmp_path):
+    b = ModelBuilder()
+    x = b.input("x", (1, 3, 5, 2), np.int16, S_X, 0)
+    r = b.activation("r", (1, 30), np.int16, S_X, 0)
+    y = b.activation("y", (1, 30), np.int16, 0.0007, 0)
+    b.op("RESHAPE", [x, b.const("shape", np.asarray([1, 30], np.int32))], [r], "ReshapeOptions",
+         newShape=np.asarray([1, 30], np.int32))
+    b.op("QUANTIZE", [r], [y])
+    b.output(y)
+    assert_bit_exact(run_three_ways(b.build(), tmp_path))
+
+
+@pytest.mark.parametrize("shape1,shape2,scales,act,const", [
+    ((1, 5, 7, 3), (1, 5, 7, 3), (0.0003, 0.0005, 0.0007), "NONE", None),
+    ((2, 3, 11), (11,), (0.0009, 0.0002, 0.0004), "RELU", None),
+    ((1, 4, 4, 6), (1, 1, 1, 6), (0.0004, 0.0004, 0.0009), "RELU6", 1),
+    ((7, 1, 5), (1, 3, 1), (0.001, 0.0001, 0.0011), "NONE", None),
+])
+def test_add_s16(tmp_path, shape1, shape2, scales, act, const):
+    rng = np.random.default_rng(len(shape1) + len(shape2))
+    b = ModelBuilder()
+    operands = []
+    for k, shape in enumerate((shape1, shape2)):
+        if const == k:
+            data = rng.integers(-32768, 32768, size=shape).astype(np.int16)
+            operands.append(b.const(f"c{k}", data, scale=scales[k], zero_point=0))
+        else:
+            operands.append(b.input(f"x{k}", shape, np.int16, scales[k], 0))
+    y = b.activation("y", np.broadcast_shapes(shape1, shape2), np.int16, scales[2], 0)
+    b.op("ADD", operands, [y], "AddOptions", fusedActivationFunction=ACT[act])
+    b.output(y)
+    checked(run_three_ways(b.build(), tmp_path))
