@@ -161,3 +161,86 @@ def test_add_s16(tmp_path, shape1, shape2, scales, act, const):
     b.op("ADD", operands, [y], "AddOptions", fusedActivationFunction=ACT[act])
     b.output(y)
     checked(run_three_ways(b.build(), tmp_path))
+
+
+def net16(float_io: bool, seed: int = 4) -> bytes:
+    """A small 16x8 CNN: [float -> QUANTIZE ->] int16 CONV_2D (RELU) -> DEPTHWISE_CONV_2D -> ADD (residual) ->
+    RESHAPE -> FULLY_CONNECTED [-> DEQUANTIZE -> float], the way TFLite's 16x8 converter lays a model out."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+
+    def layer(name, shape, scale):
+        return b.activation(name, shape, np.int16, scale, 0)
+
+    def weights_bias(wshape, axis, channels, s_in):
+        w_scale = rng.uniform(0.004, 0.012, size=channels).astype(np.float32)
+        w = b.const(f"{name_of(wshape)}_w", rng.integers(-127, 128, size=wshape, dtype=np.int8), scale=w_scale,
+                    zero_point=np.zeros(channels, np.int64), axis=axis)
+        bias = b.const(f"{name_of(wshape)}_b", rng.integers(-40000, 40000, size=channels).astype(np.int64),
+                       scale=(s_in * w_scale).astype(np.float32), zero_point=np.zeros(channels, np.int64))
+        return w, bias
+
+    def name_of(shape):
+        return "x".join(map(str, shape))
+
+    s0 = 1 / 8192
+    if float_io:
+        xf = b.input("x", (1, 9, 9, 3), np.float32)
+        x = layer("xq", (1, 9, 9, 3), s0)
+        b.op("QUANTIZE", [xf], [x])
+    else:
+        x = b.input("x", (1, 9, 9, 3), np.int16, s0, 0)
+    c = layer("conv", (1, 9, 9, 6), 0.0006)
+    conv_op(b, [x, *weights_bias((6, 3, 3, 3), 0, 6, s0)], c, 1, 1, "SAME", "RELU")
+    d = layer("dw", (1, 9, 9, 6), 0.0005)
+    conv_op(b, [c, *weights_bias((1, 3, 3, 6), 3, 6, 0.0006)], d, 1, 1, "SAME", "NONE", depthwise=True)
+    a = layer("add", (1, 9, 9, 6), 0.0009)
+    b.op("ADD", [c, d], [a], "AddOptions", fusedActivationFunction=ACT["NONE"])
+    r = layer("flat", (1, 486), 0.0009)
+    b.op("RESHAPE", [a, b.const("shape", np.asarray([1, 486], np.int32))], [r], "ReshapeOptions",
+         newShape=np.asarray([1, 486], np.int32))
+    f = layer("fc", (1, 10), 0.012)
+    b.op("FULLY_CONNECTED", [r, *weights_bias((10, 486), 0, 10, 0.0009)], [f], "FullyConnectedOptions",
+         fusedActivationFunction=0)
+    if float_io:
+        y = b.activation("y", (1, 10), np.float32)
+        b.op("DEQUANTIZE", [f], [y])
+        b.output(y)
+    else:
+        b.output(f)
+    return b.build()
+
+
+@pytest.mark.parametrize("float_io", [False, True])
+def test_net16_end_to_end(tmp_path, float_io):
+    """The multi-op 16x8 model: numpy, C (ASan+UBSan) and TFLM at 0 LSB, then `edgec test` on it (TFLM and
+    LiteRT), the generated API taking int16 (or float) inputs and giving int16 (or float) outputs."""
+    from edgec import validate
+
+    model = net16(float_io)
+    res = run_three_ways(model, tmp_path, samples=6)
+    assert_bit_exact(res)
+    if not float_io:
+        checked(res)
+    header = (tmp_path / "out" / "model.h").read_text()
+    ctype = "float" if float_io else "int16_t"
+    assert f"const {ctype} *" in header or f"{ctype} *" in header, header
+    result = validate.test(tmp_path / "model.tflite", tmp_path / "out2", samples=12)
+    assert result.passed, result
+    assert all(row.max_abs_diff_lsb == 0 for row in result.rows if row.reference.startswith("TFLM")), result.rows
+
+
+def test_net16_cli_inputs_npz(tmp_path):
+    """`edgec test` with --inputs: real values (float arrays) quantized onto the int16 input, and int16 arrays
+    taken as they are."""
+    from run_cli import edgec
+
+    path = tmp_path / "net16.tflite"
+    path.write_bytes(net16(False))
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "real.npz", x=rng.uniform(-3, 3, size=(5, 1, 9, 9, 3)).astype(np.float32))
+    np.savez(tmp_path / "ints.npz", x=rng.integers(-32768, 32768, size=(4, 1, 9, 9, 3)).astype(np.int16))
+    for data in ("real.npz", "ints.npz"):
+        res = edgec("test", path, "--inputs", tmp_path / data, "--out", tmp_path / f"out_{data}", timeout=600)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "TFLM" in res.stdout, res.stdout
