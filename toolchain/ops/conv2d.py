@@ -109,13 +109,13 @@ def conv_kernel_fields(op, g, ctx) -> dict:
 
 
 def conv_fields_s16(op, g, ctx) -> dict:
-    """The C struct of the 16x8 conv and depthwise kernels (runtime/conv2d_s16.h)."""
+    """The C struct of the 16x8 conv and depthwise kernels (runtime/conv2d_s16.h, depthwise_conv2d_s16.h)."""
     x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
     a, p = op.attrs, op.params
     return dict(batches=x.shape[0], in_h=x.shape[1], in_w=x.shape[2], in_c=x.shape[3],
                 out_h=y.shape[1], out_w=y.shape[2], out_c=y.shape[3], k_h=w.shape[1], k_w=w.shape[2],
-                groups=x.shape[3] // w.shape[3] if op.type == "conv2d" else 1,
-                depth_multiplier=a.get("depth_multiplier", 1),
+                **(dict(groups=x.shape[3] // w.shape[3]) if op.type == "conv2d" else
+                   dict(depth_multiplier=a["depth_multiplier"])),
                 stride_h=a["stride_h"], stride_w=a["stride_w"],
                 dilation_h=a.get("dilation_h", 1), dilation_w=a.get("dilation_w", 1),
                 pad_top=p["pad_top"], pad_left=p["pad_left"], **weighted_fields_s16(op, ctx))

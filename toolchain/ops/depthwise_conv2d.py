@@ -281,8 +281,8 @@ class DepthwiseConv2D(Operator):
         return y.size * w.shape[1] * w.shape[2]
 
     # ---- int16 (16x8): acc[o] = bias[o] + sum w * x[i] in int64 (zero points 0; TFLite Micro takes an int64 bias
-    # only), y = clamp(MBQM64(acc)) (int16_common); runtime/conv2d_s16.c's edgec_depthwise_conv2d_s16 ---------------
-    kernel_s16 = "conv2d_s16"
+    # only), y = clamp(MBQM64(acc)) (int16_common); runtime/depthwise_conv2d_s16.c -----------------------------------
+    kernel_s16 = "depthwise_conv2d_s16"
     constraints_s16 = [io_int16, weights_int8_symmetric_s16, bias_int64, fused_activation_supported,
                        valid_padding_attr, multiplier_matches_channels, rescale_shift_in_range]
 
@@ -302,7 +302,7 @@ class DepthwiseConv2D(Operator):
         return [requantize_s16(acc, op)]
 
     def emit_s16(self, op, g, ctx):
-        params = ctx.params_struct(op, "edgec_conv2d_s16_params", conv_fields_s16(op, g, ctx))
+        params = ctx.params_struct(op, "edgec_depthwise_conv2d_s16_params", conv_fields_s16(op, g, ctx))
         return f"edgec_depthwise_conv2d_s16(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
     # ---- float32: acc[o] = sum_{ky,kx} x[i] * w[o] (taps outside the input skipped) + bias[o]; clamp -------
