@@ -244,3 +244,34 @@ def test_net16_cli_inputs_npz(tmp_path):
         res = edgec("test", path, "--inputs", tmp_path / data, "--out", tmp_path / f"out_{data}", timeout=600)
         assert res.returncode == 0, res.stdout + res.stderr
         assert "TFLM" in res.stdout, res.stdout
+
+
+ALL_INT16 = [[np.arange(-32768, 32768, dtype=np.int16).reshape(1, 256, 256)]]
+
+
+@pytest.mark.parametrize("kind,in_scale", [("LOGISTIC", 2.0**-12), ("LOGISTIC", 0.0003), ("LOGISTIC", 1.1e-5),
+                                           ("LOGISTIC", 0.002), ("TANH", 2.0**-12), ("TANH", 2.0**-11),
+                                           ("TANH", 0.00041), ("TANH", 3e-6), ("TANH", 2.0**-10)])
+def test_logistic_tanh_s16_every_input(tmp_path, kind, in_scale):
+    """Every int16 input value (one sample of 65,536) through TFLM's table interpolation, power-of-two input scales
+    (the fixed multipliers) and others (the rescale TFLM's Prepare computes)."""
+    model = one_op(kind, (1, 256, 256), np.int16, np.int16, (in_scale, 0), (2.0**-15, 0))
+    res = run_three_ways(model, tmp_path, inputs=ALL_INT16)
+    assert_bit_exact(res)
+    assert np.unique(res["tflm"][0][0]).size > 1000  # large input scales saturate part of the range, by design
+
+
+def test_sigmoid_table_same_in_c_and_python():
+    """runtime/logistic_tanh_s16.c and toolchain/ops/logistic_tanh.py hold the same sigmoid table."""
+    import re
+    from pathlib import Path
+
+    from edgec.ops.logistic_tanh import SIGMOID_TABLE
+
+    text = (Path(__file__).parents[2] / "runtime" / "logistic_tanh_s16.c").read_text()
+    body = text[text.index("sigmoid_table[256] = {"):]
+    values = [int(v) for v in re.findall(r"\d+", body[body.index("{"):body.index("};")])]
+    assert values == SIGMOID_TABLE.tolist()
+    # the table is sigmoid(i/24) in 0.16 to within one unit (a wrong entry would be further off)
+    exact = 65536 / (1 + np.exp(-np.arange(256) / 24))
+    assert np.abs(SIGMOID_TABLE - exact).max() < 1.2
