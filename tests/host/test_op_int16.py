@@ -275,3 +275,29 @@ def test_sigmoid_table_same_in_c_and_python():
     # the table is sigmoid(i/24) in 0.16 to within one unit (a wrong entry would be further off)
     exact = 65536 / (1 + np.exp(-np.arange(256) / 24))
     assert np.abs(SIGMOID_TABLE - exact).max() < 1.2
+
+
+@pytest.mark.parametrize("shape1,shape2,scales,act,const", [
+    ((1, 5, 7, 3), (1, 5, 7, 3), (0.0003, 0.0005, 0.0025), "NONE", None),
+    ((2, 3, 11), (11,), (0.0009, 0.0002, 0.0029), "RELU", None),
+    ((1, 4, 4, 6), (1, 1, 1, 6), (0.0004, 0.0004, 0.0028), "RELU6", 1),
+    ((7, 1, 5), (1, 3, 1), (0.001, 0.0001, 0.0017), "NONE", None),
+    ((3, 1, 5), (1, 3, 1), (0.001, 0.0001, 5e-8), "NONE", None),  # a multiplier of 2: a left shift (saturates)
+])
+def test_mul_s16(tmp_path, shape1, shape2, scales, act, const):
+    rng = np.random.default_rng(len(shape1) + len(shape2))
+    b = ModelBuilder()
+    operands = []
+    for k, shape in enumerate((shape1, shape2)):
+        if const == k:
+            data = rng.integers(-32768, 32768, size=shape).astype(np.int16)
+            operands.append(b.const(f"c{k}", data, scale=scales[k], zero_point=0))
+        else:
+            operands.append(b.input(f"x{k}", shape, np.int16, scales[k], 0))
+    y = b.activation("y", np.broadcast_shapes(shape1, shape2), np.int16, scales[2], 0)
+    b.op("MUL", operands, [y], "MulOptions", fusedActivationFunction=ACT[act])
+    b.output(y)
+    res = run_three_ways(b.build(), tmp_path)
+    assert_bit_exact(res)
+    if scales[2] > scales[0] * scales[1]:
+        assert np.unique(np.concatenate([o[0].reshape(-1) for o in res["tflm"]])).size > 20
