@@ -301,3 +301,14 @@ def test_mul_s16(tmp_path, shape1, shape2, scales, act, const):
     assert_bit_exact(res)
     if scales[2] > scales[0] * scales[1]:
         assert np.unique(np.concatenate([o[0].reshape(-1) for o in res["tflm"]])).size > 20
+
+
+@pytest.mark.parametrize("shape,in_scale,beta", [((1, 10), 0.0005, 1.0), ((3, 7, 13), 0.0002, 1.0),
+                                                 ((2, 301), 0.001, 0.7), ((4, 5), 1.5e-5, 2.0), ((1, 1), 0.001, 1.0)])
+def test_softmax_s16(tmp_path, shape, in_scale, beta):
+    model = one_op("SOFTMAX", shape, np.int16, np.int16, (in_scale, 0), (1.0 / 32768, 0), None, "SoftmaxOptions",
+                   beta=beta)
+    res = run_three_ways(model, tmp_path)
+    assert_bit_exact(res)
+    if shape[-1] > 1:
+        assert np.unique(np.concatenate([s[0].reshape(-1) for s in res["tflm"]])).size > 5
