@@ -476,7 +476,8 @@ def quantize_graph(g_float: Graph, samples: list[list[np.ndarray]], method: str 
     (done, total). `weight_bits` 4 gives every conv2d, depthwise_conv2d and fully_connected int4 weights;
     `int4_layers` gives them to the layers of those names only (op names, as `edgec build --dump` shows them).
     `activations` "int16" gives every layer with an int16 kernel int16 activations (16x8), `int16_layers` the
-    layers of those names only. The result is verified; `passes.canonicalize` prepares it like any imported int8 graph."""
+    layers of those names only. The result is verified; `passes.canonicalize` prepares it like any imported int8
+    graph."""
     if weight_bits not in (4, 8):
         raise InputError(f"weight bits must be 8 or 4, not {weight_bits}")
     int4 = _int4_ops(g_float, weight_bits, set(int4_layers))

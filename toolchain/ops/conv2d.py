@@ -33,15 +33,6 @@ from .float_common import (
     windows_f64,
 )
 from .int4_common import emit_s4, int4_weights, row_bytes
-from .int16_common import (
-    bias_int64,
-    io_int16,
-    prepare_rescale_s16,
-    requantize_s16,
-    rescale_shift_in_range,
-    weighted_fields_s16,
-    weights_int8_symmetric_s16,
-)
 from .int8_common import (
     WeightBackward,
     apply_updates,
@@ -61,6 +52,15 @@ from .int8_common import (
     requantize,
     weight_layer_backward,
     weights_int8_symmetric,
+)
+from .int16_common import (
+    bias_int64,
+    io_int16,
+    prepare_rescale_s16,
+    requantize_s16,
+    rescale_shift_in_range,
+    weighted_fields_s16,
+    weights_int8_symmetric_s16,
 )
 from .window import out_size, pad_before, valid_padding_attr, window_pads
 

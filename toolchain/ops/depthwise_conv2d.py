@@ -41,13 +41,6 @@ from .float_common import (
     windows_f64,
 )
 from .int4_common import emit_s4, int4_weights, row_bytes
-from .int16_common import (
-    bias_int64,
-    io_int16,
-    requantize_s16,
-    rescale_shift_in_range,
-    weights_int8_symmetric_s16,
-)
 from .int8_common import (
     WeightBackward,
     apply_updates,
@@ -64,6 +57,13 @@ from .int8_common import (
     requantize,
     weight_layer_backward,
     weights_int8_symmetric,
+)
+from .int16_common import (
+    bias_int64,
+    io_int16,
+    requantize_s16,
+    rescale_shift_in_range,
+    weights_int8_symmetric_s16,
 )
 from .window import valid_padding_attr
 

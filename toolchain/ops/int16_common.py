@@ -27,8 +27,7 @@ def _acts(op, g) -> list:
 
 
 def io_int16(op, g) -> bool:
-    """activations are int16 (16x8: a 16x8 model's other operators) with one scale and zero point 0 each
-    (TFLite's 16x8 spec: symmetric)"""
+    """activations are int16 with one scale and zero point 0 each (TFLite's 16x8 spec: symmetric)"""
     return all(t.dtype == "int16" and t.quant is not None and t.quant.scale.size == 1
                and not np.any(t.quant.zero_point) for t in _acts(op, g))
 
