@@ -5,8 +5,8 @@ PyTorch on MNIST (mnist-10k.npz from the shared data folder: 8,000 train, 2,000 
 digits (80 % / 20 %), exported to ONNX. edgec quantizes each one (minmax calibration on the same 500 training
 images) four ways:
     int8                 every activation int8
-    int16 all            every layer with an int16 kernel int16, int8 weights (`--activations int16`); the others
-                         (the pools) stay int8 behind inserted QUANTIZE conversions
+    int16 all            every layer with an int16 kernel int16, int8 weights (`--activations int16`): all of
+                         these models' layers (convs with their fused RELU, pools, flatten, FC)
     int16 convs          int16 on the convolutions only (`--int16-layers`)
     int16 FC             int16 on the fully connected layer only
 and on the held-out images reports top-1 of the generated C, its agreement with float, the logits' error against
@@ -47,7 +47,7 @@ from edgec.data import quantize  # noqa: E402
 from edgec.exporters import write_tflite  # noqa: E402
 from edgec.importers import import_model  # noqa: E402
 from edgec.memory import plan_memory  # noqa: E402
-from edgec.passes import canonicalize  # noqa: E402
+from edgec.passes import canonicalize, simplify  # noqa: E402
 from edgec.quantizer import quantize_graph  # noqa: E402
 from edgec.validate import split_outputs  # noqa: E402
 
@@ -63,7 +63,7 @@ def configs(g) -> list[tuple[str, str, tuple[str, ...]]]:
 
 def one(name: str, onnx_path: Path, calib_npz: Path, x_te: np.ndarray, activations: str, layers: tuple[str, ...],
         work: Path) -> dict:
-    g = import_model(onnx_path)
+    g = simplify(import_model(onnx_path))  # as `edgec build` does before quantizing: the RELUs fused
     q = quantize_graph(g, load_calibration(calib_npz, g, limit=CALIB), activations=activations, int16_layers=layers)
     tfl = write_tflite(q, work / f"{name}.tflite")
     x_in = q.t(q.inputs[0])

@@ -312,3 +312,17 @@ def test_softmax_s16(tmp_path, shape, in_scale, beta):
     assert_bit_exact(res)
     if shape[-1] > 1:
         assert np.unique(np.concatenate([s[0].reshape(-1) for s in res["tflm"]])).size > 5
+
+
+@pytest.mark.parametrize("kind,filt,stride,padding,act", [("AVERAGE_POOL_2D", 3, 2, "SAME", "NONE"),
+                                                          ("AVERAGE_POOL_2D", 2, 2, "VALID", "RELU"),
+                                                          ("MAX_POOL_2D", 3, 2, "SAME", "RELU6"),
+                                                          ("MAX_POOL_2D", 2, 1, "VALID", "NONE"),
+                                                          ("AVERAGE_POOL_2D", 5, 1, "SAME", "NONE")])
+def test_pool_s16(tmp_path, kind, filt, stride, padding, act):
+    h, w, c = 9, 8, 5
+    oh, ow = conv_out_hw(h, w, (filt, filt), stride, 1, padding)
+    model = one_op(kind, (1, h, w, c), np.int16, np.int16, (0.0004, 0), (0.0004, 0), (1, oh, ow, c),
+                   "Pool2DOptions", padding=0 if padding == "SAME" else 1, strideH=stride, strideW=stride,
+                   filterHeight=filt, filterWidth=filt, fusedActivationFunction=ACT[act])
+    checked(run_three_ways(model, tmp_path))

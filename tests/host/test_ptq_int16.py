@@ -1,5 +1,5 @@
 """edgec's post-training quantization to 16x8 (`--activations int16`, `--int16-layers`): a float conv -> depthwise ->
-ADD -> LOGISTIC -> MUL -> RESHAPE -> FC -> SOFTMAX model (+ an AVERAGE_POOL, which has no int16 kernel) becomes
+ADD -> LOGISTIC -> MUL -> AVERAGE_POOL -> RESHAPE -> FC -> SOFTMAX model (+ a PAD, which has no int16 kernel) becomes
 int16 activations with int8 weights and int64 biases, QUANTIZE conversions where int16 and int8 layers meet; its
 .tflite runs in TFLite Micro and the generated C (ASan/UBSan) equals TFLM on it to the bit; the CLI end to end."""
 
@@ -22,7 +22,7 @@ from edgec.quantizer import quantize_graph
 
 def float_net(path: Path) -> None:
     """image 1x9x9x2 -> CONV_2D 3x3 /2 SAME (6, RELU) -> DEPTHWISE 3x3 SAME (6) -> ADD (conv + dw) -> LOGISTIC ->
-    MUL (by the ADD) -> AVERAGE_POOL 2x2 -> RESHAPE -> FC 7 -> SOFTMAX."""
+    MUL (by the ADD) -> PAD -> AVERAGE_POOL 2x2 -> RESHAPE -> FC 7 -> SOFTMAX."""
     rng = np.random.default_rng(0)
     b = ModelBuilder(description="test: float 16x8 candidate")
     f32 = np.float32
@@ -42,14 +42,16 @@ def float_net(path: Path) -> None:
     b.op("LOGISTIC", [a], [s])
     m = b.activation("mul", (1, 5, 5, 6), dtype=f32)
     b.op("MUL", [s, a], [m], "MulOptions", fusedActivationFunction=0)
-    p = b.activation("pool", (1, 2, 2, 6), dtype=f32)
-    b.op("AVERAGE_POOL_2D", [m], [p], "Pool2DOptions", padding=1, strideH=2, strideW=2, filterHeight=2,
+    padded = b.activation("padded", (1, 6, 6, 6), dtype=f32)
+    b.op("PAD", [m, b.const("pads", np.array([[0, 0], [0, 1], [0, 1], [0, 0]], np.int32))], [padded], "PadOptions")
+    p = b.activation("pool", (1, 3, 3, 6), dtype=f32)
+    b.op("AVERAGE_POOL_2D", [padded], [p], "Pool2DOptions", padding=1, strideH=2, strideW=2, filterHeight=2,
          filterWidth=2, fusedActivationFunction=0)
-    flat = b.activation("flat", (1, 24), dtype=f32)
-    b.op("RESHAPE", [p, b.const("shape", np.array([1, 24], np.int32))], [flat], "ReshapeOptions",
-         newShape=np.array([1, 24], np.int32))
+    flat = b.activation("flat", (1, 54), dtype=f32)
+    b.op("RESHAPE", [p, b.const("shape", np.array([1, 54], np.int32))], [flat], "ReshapeOptions",
+         newShape=np.array([1, 54], np.int32))
     y = b.activation("logits", (1, 7), dtype=f32)
-    b.op("FULLY_CONNECTED", [flat, b.const("wf", rng.normal(0, 0.3, (7, 24)).astype(f32)),
+    b.op("FULLY_CONNECTED", [flat, b.const("wf", rng.normal(0, 0.3, (7, 54)).astype(f32)),
                              b.const("bf", rng.normal(0, 0.1, 7).astype(f32))], [y], "FullyConnectedOptions")
     pr = b.activation("probs", (1, 7), dtype=f32)
     b.op("SOFTMAX", [y], [pr], "SoftmaxOptions", beta=1.0)
@@ -62,11 +64,11 @@ def samples(n: int, seed: int) -> list[list[np.ndarray]]:
     return [[rng.uniform(-1, 1, (1, 9, 9, 2)).astype(np.float32)] for _ in range(n)]
 
 
-INT16_OPS = {"conv_2d_0", "depthwise_conv_2d_1", "add_2", "logistic_3", "mul_4", "reshape_6", "fully_connected_7",
-             "softmax_8"}
+INT16_OPS = {"conv_2d_0", "depthwise_conv_2d_1", "add_2", "logistic_3", "mul_4", "average_pool_2d_6", "reshape_7",
+             "fully_connected_8", "softmax_9"}
 
 
-@pytest.mark.parametrize("activations,layers", [("int16", ()), ("int8", ("fully_connected_7",)),
+@pytest.mark.parametrize("activations,layers", [("int16", ()), ("int8", ("fully_connected_8",)),
                                                 ("int8", ("conv_2d_0", "add_2"))])
 def test_int16_ptq_is_bit_exact_with_tflm(tmp_path, activations, layers):
     model = tmp_path / "net.tflite"
@@ -111,8 +113,8 @@ def test_int16_layers_unknown_or_without_kernel(tmp_path):
     g = import_model(model)
     with pytest.raises(InputError, match="nope is no layer of the model.*conv_2d_0, depthwise_conv_2d_1"):
         quantize_graph(g, samples(4, 1), int16_layers=["nope"])
-    with pytest.raises(InputError, match="average_pool_2d_5 has no int16 kernel"):
-        quantize_graph(g, samples(4, 1), int16_layers=["average_pool_2d_5"])
+    with pytest.raises(InputError, match="pad_5 has no int16 kernel"):
+        quantize_graph(g, samples(4, 1), int16_layers=["pad_5"])
 
 
 def test_cli_activations_int16(tmp_path):
@@ -127,6 +129,6 @@ def test_cli_activations_int16(tmp_path):
     report = json.loads(res.stdout)
     assert report["calibration"]["int16_layers"] == sorted(INT16_OPS), report["calibration"]
     res = edgec("build", model, "--out", tmp_path / "b16", "--calib", tmp_path / "calib.npz", "--int16-layers",
-                "fully_connected_7", "--json", timeout=300)
+                "fully_connected_8", "--json", timeout=300)
     assert res.returncode == 0, res.stderr
     assert_error(edgec("build", model, "--out", tmp_path / "x", "--activations", "int16"), 2, "--calib")
