@@ -326,3 +326,12 @@ def test_pool_s16(tmp_path, kind, filt, stride, padding, act):
                    "Pool2DOptions", padding=0 if padding == "SAME" else 1, strideH=stride, strideW=stride,
                    filterHeight=filt, filterWidth=filt, fusedActivationFunction=ACT[act])
     checked(run_three_ways(model, tmp_path))
+
+
+def test_transpose_s16(tmp_path):
+    b = ModelBuilder()
+    x = b.input("x", (1, 3, 5, 7), np.int16, S_X, 0)
+    y = b.activation("y", (1, 7, 3, 5), np.int16, S_X, 0)
+    b.op("TRANSPOSE", [x, b.const("perm", np.asarray([0, 3, 1, 2], np.int32))], [y], "TransposeOptions")
+    b.output(y)
+    checked(run_three_ways(b.build(), tmp_path))
