@@ -53,7 +53,7 @@ def test_fully_connected_s16(tmp_path, batches, depth, units, per_channel, act, 
 
 
 def conv_model(rng, h, w, cin, cout, k, stride, dilation, padding, act, depthwise=False, mult=1, big_bias=False,
-               groups=1):
+               groups=1, with_bias=True, per_channel=True):
     b = ModelBuilder()
     x = b.input("x", (1, h, w, cin), np.int16, S_X, 0)
     if depthwise:
@@ -61,12 +61,12 @@ def conv_model(rng, h, w, cin, cout, k, stride, dilation, padding, act, depthwis
         wt, w_scale = weights(b, rng, (1, k[0], k[1], cout), 3, cout)
         taps = k[0] * k[1]
     else:
-        wt, w_scale = weights(b, rng, (cout, k[0], k[1], cin // groups), 0, cout)
+        wt, w_scale = weights(b, rng, (cout, k[0], k[1], cin // groups), 0, cout, per_channel)
         taps = k[0] * k[1] * cin // groups
-    bt = bias64(b, rng, cout, w_scale, big_bias)
+    ins = [x, wt] + ([bias64(b, rng, cout, w_scale, big_bias)] if with_bias else [])
     y = b.activation("y", (1, *conv_out_hw(h, w, k, stride, dilation, padding), cout), np.int16,
                      out_scale(w_scale, taps), 0)
-    conv_op(b, [x, wt, bt], y, stride, dilation, padding, act, depthwise, mult)
+    conv_op(b, ins, y, stride, dilation, padding, act, depthwise, mult)
     b.output(y)
     return b.build()
 
@@ -94,6 +94,13 @@ def test_conv2d_s16(tmp_path, h, w, cin, cout, k, stride, dilation, padding, act
 def test_depthwise_conv2d_s16(tmp_path, h, w, cin, mult, k, stride, dilation, padding, act):
     rng = np.random.default_rng(h * 10 + mult)
     model = conv_model(rng, h, w, cin, 0, k, stride, dilation, padding, act, depthwise=True, mult=mult)
+    checked(run_three_ways(model, tmp_path))
+
+
+@pytest.mark.parametrize("with_bias,per_channel", [(False, True), (True, False), (False, False)])
+def test_conv2d_s16_no_bias_or_per_tensor(tmp_path, with_bias, per_channel):
+    rng = np.random.default_rng(11)
+    model = conv_model(rng, 7, 6, 3, 5, (3, 3), 1, 1, "SAME", "NONE", with_bias=with_bias, per_channel=per_channel)
     checked(run_three_ways(model, tmp_path))
 
 

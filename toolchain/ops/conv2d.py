@@ -59,6 +59,7 @@ from .int16_common import (
     prepare_rescale_s16,
     requantize_s16,
     rescale_shift_in_range,
+    taps_in_range,
     weighted_fields_s16,
     weights_int8_symmetric_s16,
 )
@@ -361,7 +362,7 @@ class Conv2D(Operator):
     # ---- int16 (16x8): acc = bias + sum w * x in int64 (zero points 0), y = clamp(MBQM64(acc)) (int16_common) --
     kernel_s16 = "conv2d_s16"
     constraints_s16 = [io_int16, weights_int8_symmetric_s16, bias_int64, groups_divide, fused_activation_supported,
-                       valid_padding_attr, rescale_shift_in_range]
+                       valid_padding_attr, rescale_shift_in_range, taps_in_range]
 
     def prepare_s16(self, op, g):
         prepare_conv_s16(op, g)

@@ -63,6 +63,7 @@ from .int16_common import (
     io_int16,
     requantize_s16,
     rescale_shift_in_range,
+    taps_in_range,
     weights_int8_symmetric_s16,
 )
 from .window import valid_padding_attr
@@ -284,7 +285,7 @@ class DepthwiseConv2D(Operator):
     # only), y = clamp(MBQM64(acc)) (int16_common); runtime/depthwise_conv2d_s16.c -----------------------------------
     kernel_s16 = "depthwise_conv2d_s16"
     constraints_s16 = [io_int16, weights_int8_symmetric_s16, bias_int64, fused_activation_supported,
-                       valid_padding_attr, multiplier_matches_channels, rescale_shift_in_range]
+                       valid_padding_attr, multiplier_matches_channels, rescale_shift_in_range, taps_in_range]
 
     def prepare_s16(self, op, g):
         prepare_conv_s16(op, g)

@@ -49,6 +49,7 @@ from .int16_common import (
     prepare_rescale_s16,
     requantize_s16,
     rescale_shift_in_range,
+    taps_in_range,
     weighted_fields_s16,
     weights_int8_symmetric_s16,
 )
@@ -199,7 +200,7 @@ class FullyConnected(Operator):
     # ---- int16 (16x8): y[b,o] = clamp(MBQM64(bias[o] + sum_d w[o,d] x[b,d])), int64 sum (int16_common) --------
     kernel_s16 = "fully_connected_s16"
     constraints_s16 = [io_int16, weights_are_2d, weights_int8_symmetric_s16, bias_int64, fused_activation_supported,
-                       rescale_shift_in_range]
+                       rescale_shift_in_range, taps_in_range]
 
     def prepare_s16(self, op, g):
         prepare_rescale_s16(op, g)

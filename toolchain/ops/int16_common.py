@@ -9,8 +9,9 @@ rescale with its 64-bit MultiplyByQuantizedMultiplier, one rounding on a 16-bit 
 
     y[c] = clamp(zp_y + MBQM64(acc[c], M[c], s[c]), act_min, act_max)   (int16)
 
-TFLite Micro asserts s in [-31, 7] and |acc| < 2^47 there; the constraints below check the first at compile time,
-and the accumulator bound holds for any int16 x int8 sum of fewer than 2^32 taps plus an int64 bias below 2^46.
+TFLite Micro asserts s in [-31, 7] and |acc| < 2^47 there; the constraints below check both at compile time: an
+int16 x int8 product is at most 2^22 in magnitude, so a sum of at most 2^24 taps stays below 2^46, and the int64
+bias is held below 2^46.
 """
 
 from __future__ import annotations
@@ -45,6 +46,13 @@ def bias_int64(op, g) -> bool:
         return True
     b = g.t(op.inputs[2])
     return b.dtype == "int64" and b.is_const and b.data is not None and int(np.abs(b.data).max(initial=0)) < 2**46
+
+
+def taps_in_range(op, g) -> bool:
+    """every output sums at most 2^24 products (with the bias below 2^46, the int64 sum stays below 2^47)"""
+    w = g.t(op.inputs[1])
+    taps = int(np.prod(w.shape[1:])) if op.type != "depthwise_conv2d" else int(np.prod(w.shape[1:3]))
+    return taps <= 2**24
 
 
 def rescale_shift_in_range(op, g) -> bool:
