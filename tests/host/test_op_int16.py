@@ -342,3 +342,28 @@ def test_transpose_s16(tmp_path):
     b.op("TRANSPOSE", [x, b.const("perm", np.asarray([0, 3, 1, 2], np.int32))], [y], "TransposeOptions")
     b.output(y)
     checked(run_three_ways(b.build(), tmp_path))
+
+
+def test_int32_bias_and_int8_zero_point_refused(tmp_path):
+    """A 16x8 conv with an int32 bias (the converter's non-default quantized_bias_type: TFLM would rescale it with
+    another rounding) and one with a non-zero int16 zero point: refused, each rule named, exit 2."""
+    from edgec import driver
+    from edgec.errors import EdgecError
+
+    rng = np.random.default_rng(0)
+    for bias_dtype, zp in ((np.int32, 0), (np.int64, 5)):
+        b = ModelBuilder()
+        x = b.input("x", (1, 5, 5, 2), np.int16, S_X, zp)
+        wt, w_scale = weights(b, rng, (3, 3, 3, 2), 0, 3)
+        bt = b.const("b", np.zeros(3, bias_dtype), scale=(S_X * w_scale).astype(np.float32),
+                     zero_point=np.zeros(3, np.int64))
+        y = b.activation("y", (1, 5, 5, 3), np.int16, 0.001, 0)
+        conv_op(b, [x, wt, bt], y, 1, 1, "SAME", "NONE")
+        b.output(y)
+        path = tmp_path / f"bad_{bias_dtype.__name__}.tflite"
+        path.write_bytes(b.build())
+        with pytest.raises(EdgecError) as e:
+            driver.build(path, tmp_path / "out")
+        assert e.value.code == 2
+        rule = "constant int64 tensor" if bias_dtype == np.int32 else "zero point 0"
+        assert "#0 CONV_2D (y)" in e.value.message and rule in e.value.message, e.value.message
