@@ -22,7 +22,7 @@ The range [lo, hi] of an activation comes from its values over all calibration s
                  spikes of one repeated value are flattened first and kept inside the range (see `_kl_range`)
 int16 activations (`activations="int16"`, or the layers named in `int16_layers`; TFLite's 16x8 scheme):
                  the activations of every op with an int16 kernel (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED,
-                 ADD, MUL, SOFTMAX, LOGISTIC, TANH, AVERAGE/MAX_POOL_2D, RESHAPE, TRANSPOSE) become int16,
+                 ADD, MUL, SOFTMAX, LOGISTIC, TANH, AVERAGE/MAX_POOL_2D, RELU, RELU6, RESHAPE, TRANSPOSE) become int16,
                  symmetric: s = max(|lo|, |hi|) / 32767,
                  zp 0 (softmax, logistic, tanh: 2^-15, 0); their weights stay int8 as above and their biases become
                  int64 at s_x * s_w. Where an int16 layer meets an int8 one a QUANTIZE converts between the two
@@ -704,7 +704,11 @@ def _int4_ops(g: Graph, weight_bits: int, names: set[str]) -> set[str]:
 
 def int16_eligible(op: Op) -> bool:
     """The op has an int16 (16x8) kernel (its module's `kernel_s16`), or moves int16 values as they are (RESHAPE,
-    TRANSPOSE)."""
+    TRANSPOSE); a clamp only as RELU or RELU6 (TFLite Micro has no other int16 clamp)."""
+    if op.type == "relu":
+        from .ops.relu import relu_builtin
+
+        return relu_builtin(op) in ("RELU", "RELU6")
     return REGISTRY[op.type].kernel_s16 is not None or op.type in ("reshape", "transpose")
 
 

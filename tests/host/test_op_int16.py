@@ -367,3 +367,11 @@ def test_int32_bias_and_int8_zero_point_refused(tmp_path):
         assert e.value.code == 2
         rule = "constant int64 tensor" if bias_dtype == np.int32 else "zero point 0"
         assert "#0 CONV_2D (y)" in e.value.message and rule in e.value.message, e.value.message
+
+
+@pytest.mark.parametrize("kind,in_scale,out_scale", [("RELU", 0.0004, 0.0004), ("RELU", 0.0004, 0.0011),
+                                                     ("RELU", 0.0009, 0.0006), ("RELU6", 0.0004, 0.0004),
+                                                     ("RELU6", 0.0004, 0.0007)])
+def test_relu_s16(tmp_path, kind, in_scale, out_scale):
+    model = one_op(kind, (2, 7, 11), np.int16, np.int16, (in_scale, 0), (out_scale, 0))
+    checked(run_three_ways(model, tmp_path))
