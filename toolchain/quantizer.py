@@ -22,7 +22,8 @@ The range [lo, hi] of an activation comes from its values over all calibration s
                  spikes of one repeated value are flattened first and kept inside the range (see `_kl_range`)
 int16 activations (`activations="int16"`, or the layers named in `int16_layers`; TFLite's 16x8 scheme):
                  the activations of every op with an int16 kernel (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED,
-                 ADD, MUL, SOFTMAX, LOGISTIC, TANH, AVERAGE/MAX_POOL_2D, RELU, RELU6, RESHAPE, TRANSPOSE) become int16,
+                 ADD, MUL, SOFTMAX, LOGISTIC, TANH, AVERAGE/MAX_POOL_2D, RELU, RELU6, RESHAPE, TRANSPOSE,
+                 CONCATENATION) become int16,
                  symmetric: s = max(|lo|, |hi|) / 32767,
                  zp 0 (softmax, logistic, tanh: 2^-15, 0); their weights stay int8 as above and their biases become
                  int64 at s_x * s_w. Where an int16 layer meets an int8 one a QUANTIZE converts between the two
@@ -628,12 +629,13 @@ def _assign_activation_quant(g: Graph, ranges: dict[str, tuple[float, float]],
 
 
 def _insert_requantize(g: Graph, op: Op, k: int) -> None:
-    """Feed input k of `op` through a QUANTIZE (int8 -> int8 rescale) to the op's output quantization."""
+    """Feed input k of `op` through a QUANTIZE (int8 -> int8, or int16 -> int16, rescale) to the op's output
+    quantization."""
     src = g.t(op.inputs[k])
     y = g.t(op.outputs[0])
     assert y.quant is not None
     name = f"{src.name}/requantized_for_{op.name}"
-    g.tensors[name] = Tensor(name=name, shape=tuple(src.shape), dtype="int8",
+    g.tensors[name] = Tensor(name=name, shape=tuple(src.shape), dtype=y.dtype,  # int8, or int16 (16x8)
                              quant=Quant(scale=y.quant.scale.copy(), zero_point=y.quant.zero_point.copy()))
     rq = Op(type="quantize", name=f"{op.name}_requantize_{k}", inputs=[src.name], outputs=[name],
             attrs=dict(label=f"requantize input {k} of {op.attrs.get('label', op.name)}"))
@@ -704,12 +706,12 @@ def _int4_ops(g: Graph, weight_bits: int, names: set[str]) -> set[str]:
 
 def int16_eligible(op: Op) -> bool:
     """The op has an int16 (16x8) kernel (its module's `kernel_s16`), or moves int16 values as they are (RESHAPE,
-    TRANSPOSE); a clamp only as RELU or RELU6 (TFLite Micro has no other int16 clamp)."""
+    TRANSPOSE, CONCATENATION); a clamp only as RELU or RELU6 (TFLite Micro has no other int16 clamp)."""
     if op.type == "relu":
         from .ops.relu import relu_builtin
 
         return relu_builtin(op) in ("RELU", "RELU6")
-    return REGISTRY[op.type].kernel_s16 is not None or op.type in ("reshape", "transpose")
+    return REGISTRY[op.type].kernel_s16 is not None or op.type in ("reshape", "transpose", "concat")
 
 
 def _int16_ops(g: Graph, activations: str, names: set[str]) -> set[str]:

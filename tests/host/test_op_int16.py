@@ -375,3 +375,12 @@ def test_int32_bias_and_int8_zero_point_refused(tmp_path):
 def test_relu_s16(tmp_path, kind, in_scale, out_scale):
     model = one_op(kind, (2, 7, 11), np.int16, np.int16, (in_scale, 0), (out_scale, 0))
     checked(run_three_ways(model, tmp_path))
+
+
+def test_concat_s16(tmp_path):
+    b = ModelBuilder()
+    xs = [b.input(f"x{k}", (1, 3, 4, c), np.int16, S_X, 0) for k, c in enumerate((2, 5, 1))]
+    y = b.activation("y", (1, 3, 4, 8), np.int16, S_X, 0)
+    b.op("CONCATENATION", xs, [y], "ConcatenationOptions", axis=3, fusedActivationFunction=0)
+    b.output(y)
+    checked(run_three_ways(b.build(), tmp_path))

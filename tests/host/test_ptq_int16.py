@@ -132,3 +132,36 @@ def test_cli_activations_int16(tmp_path):
                 "fully_connected_8", "--json", timeout=300)
     assert res.returncode == 0, res.stderr
     assert_error(edgec("build", model, "--out", tmp_path / "x", "--activations", "int16"), 2, "--calib")
+
+
+def test_int16_concat_of_a_fixed_quantization(tmp_path):
+    """CONCATENATION of a SOFTMAX (fixed 2^-15) and an FC output in int16: the softmax is requantized int16 -> int16
+    to the concatenation's quantization (an inserted QUANTIZE), bit-exact with TFLM."""
+    rng = np.random.default_rng(5)
+    f32 = np.float32
+    b = ModelBuilder()
+    x = b.input("x", (1, 6), dtype=f32)
+    a = b.activation("a", (1, 8), dtype=f32)
+    b.op("FULLY_CONNECTED", [x, b.const("w1", rng.normal(0, 0.5, (8, 6)).astype(f32))], [a], "FullyConnectedOptions")
+    s = b.activation("s", (1, 8), dtype=f32)
+    b.op("SOFTMAX", [a], [s], "SoftmaxOptions", beta=1.0)
+    c = b.activation("c", (1, 4), dtype=f32)
+    b.op("FULLY_CONNECTED", [x, b.const("w2", rng.normal(0, 0.5, (4, 6)).astype(f32))], [c], "FullyConnectedOptions")
+    cat = b.activation("cat", (1, 12), dtype=f32)
+    b.op("CONCATENATION", [s, c], [cat], "ConcatenationOptions", axis=1, fusedActivationFunction=0)
+    y = b.activation("y", (1, 3), dtype=f32)
+    b.op("FULLY_CONNECTED", [cat, b.const("w3", rng.normal(0, 0.5, (3, 12)).astype(f32))], [y],
+         "FullyConnectedOptions")
+    b.output(y)
+    model = tmp_path / "cat.tflite"
+    model.write_bytes(b.build())
+    xs = [[rng.uniform(-2, 2, (1, 6)).astype(f32)] for _ in range(40)]
+    q = quantize_graph(import_model(model), xs, activations="int16")
+    assert all(q.t(t).dtype == "int16" for op in q.ops for t in op.outputs)
+    assert sum(op.type == "quantize" for op in q.ops) == 1  # the softmax's requantization
+    tfl = write_tflite(q, tmp_path / "model_int8.tflite")
+    xq = [[quantize(s_[0], q.t(q.inputs[0]))] for s_ in xs[:8]]
+    ours = run_c(q, tmp_path / "out", xq)
+    theirs, _ = reference.run_tflm(tfl, xq)
+    for o, t in zip(ours, theirs):
+        np.testing.assert_array_equal(o[0].reshape(-1), np.asarray(t[0]).reshape(-1))
