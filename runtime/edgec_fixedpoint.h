@@ -189,4 +189,14 @@ static inline int32_t edgec_one_minus_x_over_one_plus_x_for_x_in_0_1(int32_t a) 
         edgec_wrap_sub(edgec_newton_reciprocal_of_half_denominator(a), (int32_t)1 << 29), 2);
 }
 
+/* The 16x8 kernels' rescale of an int64 accumulator (TFLite Micro's 64-bit MultiplyByQuantizedMultiplier), one
+ * rounding on a 16-bit multiplier: (acc * M16 + 2^(14 - shift)) >> (15 - shift), ties up, with
+ * M16 = (M + 2^15) >> 16 (0x7FFF for M >= 0x7FFF0000). Needs shift in [-31, 7] and |acc| < 2^47 (the op's
+ * constraints), so the product stays below 2^62 and the result fits int32. */
+static inline int32_t edgec_mbqm64(int64_t acc, int32_t multiplier, int shift) {
+    const int64_t m16 = multiplier < 0x7FFF0000 ? (int64_t)((multiplier + (1 << 15)) >> 16) : 0x7FFF;
+    const int total = 15 - shift;
+    return (int32_t)((acc * m16 + ((int64_t)1 << (total - 1))) >> total);
+}
+
 #endif

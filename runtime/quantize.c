@@ -47,6 +47,22 @@ void edgec_requantize_s8_s32(const edgec_requantize_params *p, const int8_t *inp
     for (int32_t i = 0; i < p->size; i++) output[i] = requantize_one(input[i], p);
 }
 
+void edgec_requantize_s16_s8(const edgec_requantize_params *p, const int16_t *input, int8_t *output) {
+    for (int32_t i = 0; i < p->size; i++) output[i] = (int8_t)requantize_one(input[i], p);
+}
+
+void edgec_requantize_s16_s16(const edgec_requantize_params *p, const int16_t *input, int16_t *output) {
+    for (int32_t i = 0; i < p->size; i++) output[i] = (int16_t)requantize_one(input[i], p);
+}
+
+void edgec_requantize_s16_s32(const edgec_requantize_params *p, const int16_t *input, int32_t *output) {
+    for (int32_t i = 0; i < p->size; i++) output[i] = requantize_one(input[i], p);
+}
+
+void edgec_dequantize_s16_f32(const edgec_dequantize_params *p, const int16_t *input, float *output) {
+    for (int32_t i = 0; i < p->size; i++) output[i] = p->scale * (float)((int32_t)input[i] - p->zero_point);
+}
+
 void edgec_dequantize_s8_f32(const edgec_dequantize_params *p, const int8_t *input, float *output) {
     for (int32_t i = 0; i < p->size; i++) output[i] = p->scale * (float)((int32_t)input[i] - p->zero_point);
 }

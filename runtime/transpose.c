@@ -16,6 +16,11 @@ void edgec_transpose_s8(const edgec_transpose_params *p, const int8_t *input, in
     EDGEC_TRANSPOSE_BODY
 }
 
+/* int16 (16x8 models): the same moves, two bytes an element */
+void edgec_transpose_s16(const edgec_transpose_params *p, const int16_t *input, int16_t *output) {
+    EDGEC_TRANSPOSE_BODY
+}
+
 void edgec_transpose_f32(const edgec_transpose_params *p, const float *input, float *output) {
     EDGEC_TRANSPOSE_BODY
 }

@@ -10,6 +10,7 @@ typedef struct {
 } edgec_transpose_params;
 
 void edgec_transpose_s8(const edgec_transpose_params *p, const int8_t *input, int8_t *output);
+void edgec_transpose_s16(const edgec_transpose_params *p, const int16_t *input, int16_t *output);
 void edgec_transpose_f32(const edgec_transpose_params *p, const float *input, float *output);
 
 #endif

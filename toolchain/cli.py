@@ -255,6 +255,11 @@ def conversion_options(fn):
         click.option("--int4-layers", "int4_layers", callback=_names,
                      help="With --calib: int4 weights for these layers only (comma list of layer names, as "
                           "`--dump convert` shows them)."),
+        click.option("--activations", type=click.Choice(["int8", "int16"]), default="int8", show_default=True,
+                     help="With --calib: int16 gives every layer with an int16 kernel int16 activations and int8 "
+                          "weights (TFLite's 16x8 quantization; docs/quantization.md)."),
+        click.option("--int16-layers", "int16_layers", callback=_names,
+                     help="With --calib: int16 activations for these layers only (comma list of layer names)."),
     ]):
         fn = option(fn)
     return fn
@@ -265,16 +270,21 @@ def _names(ctx, param, value):
 
 
 def _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape, quiet: bool,
-                weight_bits: str = "8", int4_layers: tuple[str, ...] = ()):
+                weight_bits: str = "8", int4_layers: tuple[str, ...] = (), activations: str = "int8",
+                int16_layers: tuple[str, ...] = ()):
     from .driver import Conversion
     from .errors import InputError
 
     if (weight_bits != "8" or int4_layers) and calib is None:
         raise InputError("--weight-bits 4 and --int4-layers choose how edgec quantizes a float model: "
                                "they go with --calib")
+    if (activations != "int8" or int16_layers) and calib is None:
+        raise InputError("--activations int16 and --int16-layers choose how edgec quantizes a float model: they go "
+                         "with --calib (an int16 .tflite runs as it is)")
     return Conversion(dtype=dtype, calib=calib, calib_method=calib_method, calib_limit=calib_samples,
                       mean=mean, std=std, scale=pixel_scale, input_shapes=input_shape, progress=not quiet,
-                      weight_bits=int(weight_bits), int4_layers=int4_layers)
+                      weight_bits=int(weight_bits), int4_layers=int4_layers, activations=activations,
+                      int16_layers=int16_layers)
 
 
 class EdgecGroup(click.Group):
@@ -378,8 +388,8 @@ def _default_out(model: Path) -> Path:
                    "stdout, as each stage finishes.")
 @click.pass_context
 def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_overhead, kernels, calib, calib_method,
-          calib_samples, mean, std, pixel_scale, dtype, input_shape, weight_bits, int4_layers, as_json, as_report,
-          dump, dump_to):
+          calib_samples, mean, std, pixel_scale, dtype, input_shape, weight_bits, int4_layers, activations,
+          int16_layers, as_json, as_report, dump, dump_to):
     """Compile MODEL (.tflite or .onnx) into a C folder: model.c/h, weights.c, runtime/, main.c, Makefile, report;
     for a Cortex-M board also firmware.elf, linked against its SRAM and flash."""
     from . import driver
@@ -394,7 +404,7 @@ def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_over
 
     def go():
         conversion = _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape,
-                                 as_json, weight_bits, int4_layers)
+                                 as_json, weight_bits, int4_layers, activations, int16_layers)
         dumps = Dumps(dump, stream=sys.stdout if dump_to == "-" else None) if dump else None
         with stages as step:
             b = _with_flash_budget(lambda: driver.build(
@@ -448,7 +458,7 @@ def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_over
 @click.pass_context
 def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, device, sram_budget, flash_budget, patch,
          max_mac_overhead, kernels, calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape,
-         weight_bits, int4_layers, as_json):
+         weight_bits, int4_layers, activations, int16_layers, as_json):
     """Build MODEL, run it on test vectors (host, emulated board, or the real board with --device) and compare every
     output with TFLite Micro (and LiteRT); a model edgec quantized is also judged against the float model. MODEL may
     be an `edgec train` folder: its model_trained.tflite is tested."""
@@ -460,7 +470,7 @@ def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, devic
 
     def go():
         conversion = _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape,
-                                 as_json, weight_bits, int4_layers)
+                                 as_json, weight_bits, int4_layers, activations, int16_layers)
         with stages as step:
             r = _with_flash_budget(lambda: validate.test(
                 model, out or _default_out(model), board, inputs, samples, seed, tolerance, layers, step,

@@ -18,13 +18,27 @@ def ops_table():
     from rich.table import Table
 
     t = Table(title="supported TFLite operators")
-    for col in ["operator", "IR op", "int8 kernel", "float32 kernel", "int8 constraints"]:
+    for col in ["operator", "IR op", "int8 kernel", "float32 kernel", "int16 (16x8) kernel", "int8 constraints"]:
         t.add_column(col)
     for name, ir_type, impl, rules in _rows():
         if impl is None:
             continue
-        t.add_row(name, ir_type or "", impl.kernel or "(no code: alias)", _f32(impl), "\n".join(rules))
+        t.add_row(name, ir_type or "", impl.kernel or "(no code: alias)", _f32(impl), _s16(impl) or "-",
+                  "\n".join(rules))
     return t
+
+
+def _s16(impl) -> str | None:
+    """The int16 (16x8) kernel of an op, "(alias, no code)" for RESHAPE, None when it has none."""
+    if impl.kernel_s16:
+        return impl.kernel_s16
+    if not impl.s16_twin:
+        return impl.kernel or "(alias, no code)"
+    return None
+
+
+def _s16_rules(impl) -> list[str]:
+    return [rule_text(c) for c in (impl.constraints_s16 if impl.s16_twin else impl.constraints)]
 
 
 def _f32(impl) -> str:
@@ -77,6 +91,18 @@ def ops_markdown() -> str:
               "never joins a patch stage. Storage and quantization: [quantization.md](quantization.md#int4-weights).",
               "", "| IR op | int4 kernel |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in INT4_KERNELS.items()]
+    lines += ["", "## int16 activations (TFLite's 16x8 quantization)", "",
+              "int16 activations (symmetric, zero point 0) with int8 weights and int64 biases, bit-exact with TFLite "
+              "Micro's int16 kernels (the weighted layers accumulate in int64 and rescale with its 64-bit "
+              "multiply, [numerics.md](numerics.md#int16-activations-16x8)). A model whose input or output is int16 "
+              "runs as any other; `--calib ... --activations int16` (or `--int16-layers`) makes such a model from "
+              "a float one ([quantization.md](quantization.md#int16-activations-16x8)). An int16 layer of any other "
+              "operator is refused, naming it. int16 layers keep the portable kernel (no DSP, Helium or host "
+              "kernel), never run in place (but the elementwise ones) and never join a patch stage.", "",
+              "| TFLite operator | IR op | int16 kernel | int16 constraints |", "|---|---|---|---|"]
+    for name, ir_type, impl, _ in _rows():
+        if impl is not None and _s16(impl):
+            lines.append(f"| {name} | {ir_type} | {_s16(impl)} | {'<br>'.join(_s16_rules(impl))} |")
     lines += ["", "## Recurrent and streaming layers ([recurrent.md](recurrent.md))", "",
               "SVDF, UNIDIRECTIONAL_SEQUENCE_LSTM and the ONNX GRU keep a state between invocations (TFLite's "
               "variable tensors): SRAM arrays outside the arena that `<prefix>_reset()` restarts "

@@ -76,6 +76,8 @@ class Conversion:
     progress: bool = False
     weight_bits: int = 8  # 4: int4 weights on every conv / depthwise / fully connected layer (--weight-bits)
     int4_layers: tuple[str, ...] = ()  # int4 weights on these layers only (--int4-layers)
+    activations: str = "int8"  # int16: 16x8 quantization of every layer with an int16 kernel (--activations)
+    int16_layers: tuple[str, ...] = ()  # int16 activations on these layers only (--int16-layers)
 
 
 def compile_model(model: Path, board: str = "host", step: Step = quiet, *, patch: bool | None = None,
@@ -177,12 +179,15 @@ def convert(g: Graph, conv: Conversion, model: Path, step: Step) -> Graph:
     samples = load_calibration(conv.calib, g, mean=conv.mean, std=conv.std, scale=conv.scale, limit=conv.calib_limit)
     int4 = ("int4 weights, " if conv.weight_bits == 4 else
             f"int4 weights on {len(conv.int4_layers)} layers, " if conv.int4_layers else "")
-    step(f"quantize to int8 ({int4}{conv.calib_method} calibration over {len(samples)} samples)")
+    int16 = ("int16 activations (16x8), " if conv.activations == "int16" else
+             f"int16 activations on {len(conv.int16_layers)} layers, " if conv.int16_layers else "")
+    step(f"quantize to int8 ({int4}{int16}{conv.calib_method} calibration over {len(samples)} samples)")
     q = quantize_graph(g, samples, method=conv.calib_method, progress=conv.progress, weight_bits=conv.weight_bits,
-                       int4_layers=conv.int4_layers)
+                       int4_layers=conv.int4_layers, activations=conv.activations, int16_layers=conv.int16_layers)
     calibration: dict = dict(file=str(conv.calib), method=conv.calib_method, samples=len(samples))
-    if q.meta["quantization"]["int4_layers"]:
-        calibration["int4_layers"] = q.meta["quantization"]["int4_layers"]
+    for key in ("int4_layers", "int16_layers"):
+        if q.meta["quantization"][key]:
+            calibration[key] = q.meta["quantization"][key]
     dropped = q.meta["quantization"].get("dropped") or {}
     if dropped:  # NaN, inf or |x| >= 1e30 left out of the ranges (docs/quantization.md): said, never silent
         calibration["dropped_values"] = dropped

@@ -20,7 +20,7 @@ from dataclasses import replace
 from .board import Board
 from .ir import Graph, Op
 from .ops import REGISTRY
-from .ops.base import KernelTarget, is_float
+from .ops.base import KernelTarget, is_float, is_int16
 from .ops.int4_common import INT4_KERNELS, int4_weights
 
 MODES = ("auto", "portable", "dsp")
@@ -58,7 +58,8 @@ def select_kernels(g: Graph, target: KernelTarget, mode: str = "auto") -> Graph:
         target = replace(target, mve=False)
     for op in g.ops:
         op.attrs.pop("kernel_choice", None)
-        if mode == "portable" or is_float(op, g) or int4_weights(op, g):  # no DSP kernel reads int4 weights
+        # no DSP kernel reads int4 weights or int16 activations
+        if mode == "portable" or is_float(op, g) or is_int16(op, g) or int4_weights(op, g):
             continue
         choice = REGISTRY[op.type].choose_kernel(op, g, target)
         if choice is not None:
@@ -85,6 +86,8 @@ def kernel_of(op: Op, g: Graph) -> tuple[str | None, str]:
         why = "--kernels portable"
     elif is_float(op, g):
         why = "float32: the portable float kernel"
+    elif is_int16(op, g):
+        why = "int16 (16x8): the portable int16 kernel"
     elif settings.get("core", "host") == "host":
         why = "host: no host kernel for this layer's op or shape: the portable C kernel"
     elif not settings.get("dsp"):

@@ -20,6 +20,15 @@ The range [lo, hi] of an activation comes from its values over all calibration s
     kl           TensorRT's entropy calibration: the threshold t on |x| whose quantized distribution is closest in
                  Kullback-Leibler divergence to the observed one, applied to both signs as [max(lo, -t), min(hi, t)];
                  spikes of one repeated value are flattened first and kept inside the range (see `_kl_range`)
+int16 activations (`activations="int16"`, or the layers named in `int16_layers`; TFLite's 16x8 scheme):
+                 the activations of every op with an int16 kernel (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED,
+                 ADD, MUL, SOFTMAX, LOGISTIC, TANH, AVERAGE/MAX_POOL_2D, RELU, RELU6, RESHAPE, TRANSPOSE,
+                 CONCATENATION) become int16,
+                 symmetric: s = max(|lo|, |hi|) / 32767,
+                 zp 0 (softmax, logistic, tanh: 2^-15, 0); their weights stay int8 as above and their biases become
+                 int64 at s_x * s_w. Where an int16 layer meets an int8 one a QUANTIZE converts between the two
+                 (same calibrated range); a graph input read only by int16 layers is int16.
+
 Graph inputs always use min-max: the input range is the data's, and clipping it only throws information away;
 so does a tensor with fewer than MIN_VALUES observed values (e.g. the logits of a few calibration samples), whose
 distribution is too thin for the other methods.
@@ -325,9 +334,26 @@ def quantize_bias(b: np.ndarray, s_x: float, s_w: np.ndarray) -> tuple[np.ndarra
     return np.clip(q, -(2**31 - 1), 2**31 - 1).astype(np.int32), s_b
 
 
-def quantize_per_tensor(data: np.ndarray, quant: Quant) -> np.ndarray:
+def quantize_per_tensor(data: np.ndarray, quant: Quant, dtype: str = "int8") -> np.ndarray:
     q = np.round(data.astype(np.float64) / float(quant.scale[0])) + int(quant.zero_point[0])
-    return np.clip(q, QMIN, QMAX).astype(np.int8)
+    info = np.iinfo(dtype)
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def qparams16(lo: float, hi: float) -> tuple[float, int]:
+    """Symmetric int16 (scale, 0) covering [lo, hi] (TFLite's 16x8 activations): s = max(|lo|, |hi|) / 32767."""
+    return float(np.float32(max(abs(lo), abs(hi), MIN_RANGE) / 32767.0)), 0
+
+
+#: the fixed int16 output quantization of the ops TFLite fixes it for (their int8 one is the op's `quantization`)
+FIXED_INT16 = {"softmax": (1.0 / 32768, 0), "logistic": (1.0 / 32768, 0), "tanh": (1.0 / 32768, 0)}
+
+
+def quantize_bias64(b: np.ndarray, s_x: float, s_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int64 bias of a 16x8 layer at s_x * s_w[c] (saturated to +-2^46, the bound TFLite Micro's rescale takes)."""
+    s_b = (np.float64(np.float32(s_x)) * s_w.astype(np.float64)).astype(np.float32)
+    q = np.round(b.astype(np.float64) / s_b.astype(np.float64))
+    return np.clip(q, -(2**46 - 1), 2**46 - 1).astype(np.int64), s_b
 
 
 # ---- calibration ------------------------------------------------------------------------------------------------
@@ -543,15 +569,24 @@ def _check_float(g: Graph) -> None:
 
 def quantize_graph(g_float: Graph, samples: list[list[np.ndarray]], method: str = "minmax",
                    percentile: float = 99.99, progress: bool | Progress | None = None, weight_bits: int = 8,
-                   int4_layers: Iterable[str] = ()) -> Graph:
+                   int4_layers: Iterable[str] = (), activations: str = "int8",
+                   int16_layers: Iterable[str] = ()) -> Graph:
     """The int8 IR of a float IR graph, calibrated on `samples` (one list of NHWC float32 arrays per sample, as
     `calib.load_calibration` returns). `progress`: True for a rich progress bar on stderr, or a callable
     (done, total). `weight_bits` 4 gives every conv2d, depthwise_conv2d and fully_connected int4 weights;
     `int4_layers` gives them to the layers of those names only (op names, as `edgec build --dump` shows them).
-    The result is verified; `passes.canonicalize` prepares it like any imported int8 graph."""
+    `activations` "int16" gives every layer with an int16 kernel int16 activations (16x8), `int16_layers` the
+    layers of those names only. The result is verified; `passes.canonicalize` prepares it like any imported int8
+    graph."""
     if weight_bits not in (4, 8):
         raise InputError(f"weight bits must be 8 or 4, not {weight_bits}")
     int4 = _int4_ops(g_float, weight_bits, set(int4_layers))
+    if activations not in ("int8", "int16"):
+        raise InputError(f"activations must be int8 or int16, not {activations}")
+    int16 = _int16_ops(g_float, activations, set(int16_layers))
+    if int16 & int4:
+        raise InputError(f"int4 weights and int16 activations on the same layers ({', '.join(sorted(int16 & int4))}):"
+                         " TFLite Micro has no 16x4 kernels")
     if method not in METHODS:
         raise InputError(f"unknown calibration method {method!r}; choose one of {', '.join(METHODS)}")
     if not 50.0 < percentile <= 100.0:
@@ -567,7 +602,8 @@ def quantize_graph(g_float: Graph, samples: list[list[np.ndarray]], method: str 
               else choose_range(obs, method, percentile) for n, obs in cal.observers.items()}
     for out, src in sentinel_pads(g).items():  # in graph order: a pad of a pad finds its input's range set
         ranges[out] = ranges[src]
-    _assign_activation_quant(g, ranges)
+    wide = _insert_int16_conversions(g, int16, ranges)
+    _assign_activation_quant(g, ranges, wide)
     for op in g.ops:
         if op.type == "lstm":
             _quantize_lstm(g, op, ranges[op.inputs[LSTM_C]])  # type: ignore[index]
@@ -579,7 +615,7 @@ def quantize_graph(g_float: Graph, samples: list[list[np.ndarray]], method: str 
         method=method, percentile=percentile if method == "percentile" else None, samples=len(samples),
         inputs={n: dict(scale=g.t(n).scale, zero_point=g.t(n).zero_point) for n in g.inputs},
         outputs={n: dict(scale=g.t(n).scale, zero_point=g.t(n).zero_point) for n in g.outputs},
-        dropped=dict(cal.dropped), int4_layers=sorted(int4))
+        dropped=dict(cal.dropped), int4_layers=sorted(int4), int16_layers=sorted(int16))
     for op in g.ops:
         op.params = {}
         for key in ("tflite_index", "tflite_outputs"):  # indices into the float file; write_tflite sets new ones
@@ -627,7 +663,9 @@ def _activation_names(g: Graph) -> list[str]:
     return [n for n in dict.fromkeys(names) if g.t(n).dtype == "float32"]
 
 
-def _assign_activation_quant(g: Graph, ranges: dict[str, tuple[float, float]]) -> None:
+def _assign_activation_quant(g: Graph, ranges: dict[str, tuple[float, float]],
+                             wide: set[str] | frozenset[str] = frozenset()) -> None:
+    """Every activation's quantization: int8 asymmetric, or int16 symmetric for the tensors in `wide`."""
     names = _activation_names(g)
     for n in names:
         t = g.t(n)
@@ -635,7 +673,8 @@ def _assign_activation_quant(g: Graph, ranges: dict[str, tuple[float, float]]) -
             assert t.data is not None
             ranges[n] = (float(t.data.min(initial=0.0)), float(t.data.max(initial=0.0)))
     rules = {id(op): REGISTRY[op.type].quantization_for(op) for op in g.ops}
-    fixed = {op.outputs[0]: rule.fixed for op in g.ops if (rule := rules[id(op)]).fixed is not None}
+    fixed = {op.outputs[0]: (FIXED_INT16[op.type] if op.outputs[0] in wide else rule.fixed)
+             for op in g.ops if (rule := rules[id(op)]).fixed is not None}
     groups = _Groups()
     for n in names:
         groups.find(n)
@@ -667,21 +706,23 @@ def _assign_activation_quant(g: Graph, ranges: dict[str, tuple[float, float]]) -
     quant_of: dict[str, Quant] = {}
     for root, group in members.items():
         fixed_q = fixed_of(root)
+        is_wide = any(n in wide for n in group)
+        assert all(n in wide for n in group) or not is_wide, f"a tied group of int8 and int16 tensors: {group}"
         if fixed_q is not None:
             q = _quant(float(np.float32(fixed_q[0])), fixed_q[1])
         else:
             lo = min(ranges[n][0] for n in group)
             hi = max(ranges[n][1] for n in group)
-            q = _quant(*qparams(lo, hi))
+            q = _quant(*(qparams16(lo, hi) if is_wide else qparams(lo, hi)))
         for n in group:
             quant_of[n] = q
     for n in names:
         t = g.t(n)
         t.quant = Quant(scale=quant_of[n].scale.copy(), zero_point=quant_of[n].zero_point.copy())
-        t.dtype = "int8"
+        t.dtype = "int16" if n in wide else "int8"
         if t.is_const:
             assert t.data is not None
-            t.data = quantize_per_tensor(t.data, t.quant)
+            t.data = quantize_per_tensor(t.data, t.quant, t.dtype)
     for op, k in requant:
         _insert_requantize(g, op, k)
     _floor_output_scales(g)
@@ -697,12 +738,13 @@ def _assign_activation_quant(g: Graph, ranges: dict[str, tuple[float, float]]) -
 
 
 def _insert_requantize(g: Graph, op: Op, k: int) -> None:
-    """Feed input k of `op` through a QUANTIZE (int8 -> int8 rescale) to the op's output quantization."""
+    """Feed input k of `op` through a QUANTIZE (int8 -> int8, or int16 -> int16, rescale) to the op's output
+    quantization."""
     src = g.t(op.inputs[k])
     y = g.t(op.outputs[0])
     assert y.quant is not None
     name = f"{src.name}/requantized_for_{op.name}"
-    g.tensors[name] = Tensor(name=name, shape=tuple(src.shape), dtype="int8",
+    g.tensors[name] = Tensor(name=name, shape=tuple(src.shape), dtype=y.dtype,  # int8, or int16 (16x8)
                              quant=Quant(scale=y.quant.scale.copy(), zero_point=y.quant.zero_point.copy()))
     rq = Op(type="quantize", name=f"{op.name}_requantize_{k}", inputs=[src.name], outputs=[name],
             attrs=dict(label=f"requantize input {k} of {op.attrs.get('label', op.name)}"))
@@ -716,9 +758,11 @@ def _floor_output_scales(g: Graph) -> None:
     break it; its scale is then raised to the floor."""
     for op in g.ops:
         floor = REGISTRY[op.type].min_output_scale(op, g)
+        y = g.t(op.outputs[0])
+        if op.type == "add" and y.dtype == "int16":  # 16x8 ADD: s_y > max(s_1, s_2) / 2^14 (2^15 head room)
+            floor = max(g.t(i).scale for i in op.inputs if i is not None) / 2.0**14 * 1.01
         if floor is None:
             continue
-        y = g.t(op.outputs[0])
         if y.quant is not None and y.scale < floor:
             y.quant.scale[:] = np.float32(floor)
 
@@ -737,8 +781,8 @@ def check_accumulators(g: Graph) -> None:
         if axis is None:
             continue
         x, w = g.t(op.inputs[0]), g.t(op.inputs[1])
-        if w.data is None or w.dtype not in ("int8", "int4") or x.quant is None:
-            continue
+        if w.data is None or w.dtype not in ("int8", "int4") or x.quant is None or x.dtype == "int16":
+            continue  # int16 (16x8) layers accumulate in int64
         b = g.t(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] is not None else None
         peaks, biases, span = accumulator_extremes(w.data, axis, int(x.zero_point),
                                                    b.data if b is not None else None)
@@ -767,6 +811,68 @@ def _int4_ops(g: Graph, weight_bits: int, names: set[str]) -> set[str]:
         raise InputError(f"--int4-layers: {', '.join(unknown)} is not a conv2d, depthwise_conv2d or fully_connected "
                          f"layer of the model; its layers with weights: {', '.join(eligible) or 'none'}")
     return set(eligible) if weight_bits == 4 else names
+
+
+def int16_eligible(op: Op) -> bool:
+    """The op has an int16 (16x8) kernel (its module's `kernel_s16`), or moves int16 values as they are (RESHAPE,
+    TRANSPOSE, CONCATENATION); a clamp only as RELU or RELU6 (TFLite Micro has no other int16 clamp)."""
+    if op.type == "relu":
+        from .ops.relu import relu_builtin
+
+        return relu_builtin(op) in ("RELU", "RELU6")
+    return REGISTRY[op.type].kernel_s16 is not None or op.type in ("reshape", "transpose", "concat")
+
+
+def _int16_ops(g: Graph, activations: str, names: set[str]) -> set[str]:
+    """The names of the ops whose activations become int16: every op with an int16 kernel (activations int16), or
+    those named; a name that is no such op is an error that lists the candidates."""
+    eligible = [op.name for op in g.ops if int16_eligible(op)]
+    unknown = sorted(names - set(eligible))
+    if unknown:
+        others = sorted(names - {op.name for op in g.ops})
+        why = (f"{', '.join(others)} is no layer of the model" if others else
+               f"{', '.join(unknown)} has no int16 kernel in edgec")
+        raise InputError(f"--int16-layers: {why}; its layers with int16 kernels: {', '.join(eligible) or 'none'}")
+    return set(eligible) if activations == "int16" else names
+
+
+def _insert_int16_conversions(g: Graph, int16: set[str], ranges: dict[str, tuple[float, float]]) -> set[str]:
+    """Before quantization, on the float graph: the names of the tensors that become int16 (the outputs of the int16
+    ops; a graph input or a constant operand read only by int16 ops), and a QUANTIZE (int8 <-> int16, with the
+    source's calibrated range) inserted in front of every op that reads a tensor of the other width."""
+    if not int16:
+        return set()
+    readers: dict[str, list[Op]] = {}
+    for op in g.ops:
+        for k, i in enumerate(op.inputs):
+            if i is not None and not (k in (1, 2) and _weight_axis(op) is not None):
+                readers.setdefault(i, []).append(op)
+    wide = {o for op in g.ops if op.name in int16 for o in op.outputs}
+    for name, ops in readers.items():
+        if (name in g.inputs or g.t(name).is_const) and all(op.name in int16 for op in ops):
+            wide.add(name)
+    converted: dict[str, str] = {}
+    for op in list(g.ops):
+        for k, i in enumerate(op.inputs):
+            if i is None or (k in (1, 2) and _weight_axis(op) is not None) or g.t(i).dtype != "float32":
+                continue
+            if (i in wide) == (op.name in int16):
+                continue
+            if i not in converted:
+                src = g.t(i)
+                name = f"{i}/{'int16' if op.name in int16 else 'int8'}"
+                g.tensors[name] = Tensor(name=name, shape=tuple(src.shape), dtype="float32")
+                what = "int8 -> int16" if op.name in int16 else "int16 -> int8"
+                label = f"{what} for {op.attrs.get('label', op.name)}"
+                g.ops.insert(g.ops.index(op), Op(type="quantize", name=f"{op.name}_convert_{k}", inputs=[i],
+                                                 outputs=[name], attrs=dict(label=label)))
+                data = src.data if src.data is not None else np.zeros(1, np.float32)
+                ranges[name] = ranges.get(i, (float(data.min(initial=0.0)), float(data.max(initial=0.0))))
+                converted[i] = name
+                if op.name in int16:
+                    wide.add(name)
+            op.inputs[k] = converted[i]
+    return wide
 
 
 def _quantize_constants(g: Graph, int4: set[str] | frozenset[str] = frozenset()) -> None:
@@ -810,6 +916,7 @@ def _quantize_constants(g: Graph, int4: set[str] | frozenset[str] = frozenset())
             if not b.is_const or b.dtype != "float32":
                 raise UnsupportedError([f"{label}: bias must be a float32 constant"])
             assert b.data is not None
-            bq, s_b = quantize_bias(b.data, g.t(op.inputs[0]).scale, w.quant.scale)
-            b.data, b.dtype = bq, "int32"
+            x = g.t(op.inputs[0])
+            bq, s_b = (quantize_bias64 if x.dtype == "int16" else quantize_bias)(b.data, x.scale, w.quant.scale)
+            b.data, b.dtype = bq, "int64" if x.dtype == "int16" else "int32"
             b.quant = Quant(scale=s_b, zero_point=np.zeros(s_b.size, np.int64), axis=0 if s_b.size > 1 else None)

@@ -438,8 +438,8 @@ def import_tflite(path: Path) -> Graph:
     graph_outputs = [use(int(i)) for i in r.sg.outputs]
     for name in graph_inputs:
         t = tensors[name]
-        # int8 (a full-integer model) or float32 (a float model, or the float interface of an int8 model)
-        if t.dtype not in ("int8", "float32"):
+        # int8 (a full-integer model), int16 (16x8) or float32 (a float model, or the float interface)
+        if t.dtype not in ("int8", "int16", "float32"):
             problems.append(quantized_dtype_message(f"model input {name} is {t.dtype}", t.dtype))
     for op in ops:
         impl = REGISTRY.get(op.type)

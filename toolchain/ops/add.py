@@ -35,7 +35,8 @@ from .base import GradientRule, KernelChoice, Operator, Quantization, fused_acti
 from .float_common import activate, activation_fields, all_float32
 
 MAX_RANK = 6
-LEFT_SHIFT = 20  # int8 head room of TFLite's ADD/SUB (15 for int16)
+LEFT_SHIFT = 20  # int8 head room of TFLite's ADD/SUB
+LEFT_SHIFT_S16 = 15  # int16 (16x8) ADD's head room
 
 
 # ---- constraints shared with MUL -------------------------------------------------------------------------------
@@ -137,10 +138,11 @@ def broadcast_inputs(op, g, inputs) -> tuple[np.ndarray, np.ndarray]:
 
 # ---- ADD / SUB -------------------------------------------------------------------------------------------------
 
-def real_multipliers(s1: float, s2: float, s_out: float) -> tuple[float, float, float]:
-    """(s1 / 2m, s2 / 2m, 2m / (2^20 s_out)) with m = max(s1, s2), in double precision (add_common.cc)."""
+def real_multipliers(s1: float, s2: float, s_out: float, left_shift: int = LEFT_SHIFT) -> tuple[float, float, float]:
+    """(s1 / 2m, s2 / 2m, 2m / (2^left_shift s_out)) with m = max(s1, s2), in double precision (add_common.cc);
+    left_shift 20 for int8, 15 for int16."""
     twice_max = 2.0 * max(s1, s2)
-    return s1 / twice_max, s2 / twice_max, twice_max / ((1 << LEFT_SHIFT) * s_out)
+    return s1 / twice_max, s2 / twice_max, twice_max / ((1 << left_shift) * s_out)
 
 
 def smaller_than_one(real: float) -> tuple[int, int] | None:
@@ -304,6 +306,20 @@ def output_scale_in_range(op, g) -> bool:
 BINARY_CONSTRAINTS = [operands_int8, operands_per_tensor, shapes_broadcast, fused_activation_supported]
 
 
+def operands_int16(op, g) -> bool:
+    """both inputs (constant ones included) and the output are int16 with zero point 0 (16x8: symmetric)"""
+    tensors = [g.t(t) for t in [*op.inputs, *op.outputs] if t is not None]
+    return len(op.inputs) == 2 and all(t.dtype == "int16" and t.quant is not None and not np.any(t.quant.zero_point)
+                                       for t in tensors)
+
+
+def output_scale_in_range_s16(op, g) -> bool:
+    """the output scale is larger than max(input scales) / 2^14, so every int16 ADD rescale multiplier is below 1
+    (TFLite's requirement)"""
+    return operands_per_tensor(op, g) and all(smaller_than_one(r) for r in
+                                              real_multipliers(*_scales(op, g), left_shift=LEFT_SHIFT_S16))
+
+
 @register
 class Add(_AddSub):
     type = "add"
@@ -331,6 +347,37 @@ class Add(_AddSub):
 
     def combine(self, v1, v2):
         return v1 + v2
+
+    # ---- int16 (16x8): the int8 maths with 2^15 head room, zero points 0, int16 clamp (runtime/add_s16.c) ----
+    kernel_s16 = "add_s16"
+    constraints_s16 = [operands_int16, operands_per_tensor, shapes_broadcast, fused_activation_supported,
+                       output_scale_in_range_s16]
+
+    def prepare_s16(self, op, g):
+        y = g.t(op.outputs[0])
+        pairs = [smaller_than_one(r) for r in real_multipliers(*_scales(op, g), left_shift=LEFT_SHIFT_S16)]
+        assert all(p is not None for p in pairs), "checked by the output_scale_in_range_s16 constraint"
+        (m1, s1), (m2, s2), (mo, so) = pairs  # type: ignore[misc]
+        act_min, act_max = activation_range(op.attrs.get("activation", "NONE"), y.scale, y.zero_point, "int16")
+        op.params.update(input1_multiplier=m1, input1_shift=s1, input2_multiplier=m2, input2_shift=s2,
+                         output_multiplier=mo, output_shift=so, act_min=act_min, act_max=act_max)
+
+    def reference_s16(self, op, g, inputs):
+        p = op.params
+        x1, x2 = broadcast_inputs(op, g, inputs)
+        v1 = multiply_by_quantized_multiplier(x1 << LEFT_SHIFT_S16, p["input1_multiplier"], p["input1_shift"])
+        v2 = multiply_by_quantized_multiplier(x2 << LEFT_SHIFT_S16, p["input2_multiplier"], p["input2_shift"])
+        y = multiply_by_quantized_multiplier(v1 + v2, p["output_multiplier"], p["output_shift"])
+        return [np.clip(y, p["act_min"], p["act_max"]).astype(np.int16)]
+
+    def emit_s16(self, op, g, ctx):
+        fields = broadcast_fields(op, g)
+        fields.update({k: op.params[k] for k in ("input1_multiplier", "input1_shift", "input2_multiplier",
+                                                 "input2_shift", "output_multiplier", "output_shift", "act_min",
+                                                 "act_max")})
+        params = ctx.params_struct(op, "edgec_add_s16_params", fields)
+        return (f"edgec_add_s16(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, "
+                f"{ctx.ptr(op.outputs[0])});")
 
 
 @register

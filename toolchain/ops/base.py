@@ -153,6 +153,13 @@ class Operator:
     alias_of_input: bool = False
     kernel_f32: str | None = None
     constraints_f32: list[Constraint] = []
+    #: int16 activations with int8 weights (TFLite's 16x8 quantization, docs/numerics.md): the `_s16` twins
+    #: (`constraints_s16`, `prepare_s16`, `reference_s16`, `emit_s16`, runtime/<kernel_s16>.c); None: no int16
+    #: kernel, and check() says so naming the op. An op whose own int8 methods already handle int16 (QUANTIZE,
+    #: DEQUANTIZE, RESHAPE) sets `s16_twin = False` instead.
+    kernel_s16: str | None = None
+    constraints_s16: list[Constraint] = []
+    s16_twin: bool = True
 
     # ---- the facts (see the module doc): every op declares each one; UNDECLARED is the base's mark of a gap ----
     #: a RELU, RELU6 or RELU_N1_TO_1 reading this op's output may become its `activation` attribute
@@ -223,19 +230,40 @@ class Operator:
     def prepare_f32(self, op: Op, g: Graph) -> None:
         return None  # float kernels take their geometry from the attrs; nothing to derive by default
 
-    # the side (int8 or float32) an op runs on: is_float()
+    def reference_s16(self, op: Op, g: Graph, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        raise NotImplementedError(f"{self.type}: no int16 reference")
+
+    def emit_s16(self, op: Op, g: Graph, ctx: EmitContext) -> str:
+        raise NotImplementedError(f"{self.type}: no int16 C emitter")
+
+    def prepare_s16(self, op: Op, g: Graph) -> None:
+        return None
+
+    def uses_s16(self, op: Op, g: Graph) -> bool:
+        """The layer runs on the op's int16 twins (16x8 quantization)."""
+        return self.s16_twin and is_int16(op, g)
+
+    # the side (int8, int16 or float32) an op runs on: is_float(), uses_s16()
     def run_reference(self, op: Op, g: Graph, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        return self.reference_f32(op, g, inputs) if is_float(op, g) else self.reference(op, g, inputs)
+        if is_float(op, g):
+            return self.reference_f32(op, g, inputs)
+        return self.reference_s16(op, g, inputs) if self.uses_s16(op, g) else self.reference(op, g, inputs)
 
     def run_prepare(self, op: Op, g: Graph) -> None:
-        return self.prepare_f32(op, g) if is_float(op, g) else self.prepare(op, g)
+        if is_float(op, g):
+            return self.prepare_f32(op, g)
+        return self.prepare_s16(op, g) if self.uses_s16(op, g) else self.prepare(op, g)
 
     def run_emit(self, op: Op, g: Graph, ctx: EmitContext) -> str:
-        return self.emit_f32(op, g, ctx) if is_float(op, g) else self.emit(op, g, ctx)
+        if is_float(op, g):
+            return self.emit_f32(op, g, ctx)
+        return self.emit_s16(op, g, ctx) if self.uses_s16(op, g) else self.emit(op, g, ctx)
 
     def kernel_for(self, op: Op, g: Graph) -> str | None:
-        """The portable kernel of this layer (int8 or float32 side)."""
-        return self.kernel_f32 if is_float(op, g) else self.kernel
+        """The portable kernel of this layer (int8, int16 or float32 side)."""
+        if is_float(op, g):
+            return self.kernel_f32
+        return self.kernel_s16 if self.uses_s16(op, g) else self.kernel
 
     def kernels_for(self, op: Op, g: Graph) -> list[str]:
         """Every runtime kernel the layer's C needs: the portable one, and the chosen one if any; a layer with int4
@@ -258,6 +286,10 @@ class Operator:
             if not self.constraints_f32 and type(self).reference_f32 is Operator.reference_f32:
                 return ["float32 is not supported for this operator yet (quantize the model: --calib)"]
             return [rule_text(c) for c in self.constraints_f32 if not _holds(c, op, g)]
+        if self.uses_s16(op, g):
+            if self.kernel_s16 is None:
+                return [no_int16_kernel_message(op)]
+            return [rule_text(c) for c in self.constraints_s16 if not _holds(c, op, g)]
         found = next((g.t(t).dtype for t in [op.inputs[0] if op.inputs else None, *op.outputs]
                       if t is not None and g.t(t).dtype not in ("int8", "float32")), None)
         # an already-quantized model of another integer type (16x8): name the type, never suggest --calib
@@ -271,6 +303,15 @@ def quantized_dtype_message(what: str, dtype: str) -> str:
     kind = {"int16": "16x8 quantization", "uint8": "asymmetric uint8 quantization"}.get(dtype, "")
     return (f"{what}{f' ({kind})' if kind else ''}; edgec runs int8 and float32 models (this one is quantized to "
             f"{dtype} already: requantize it to int8 with its converter, or give edgec the float model)")
+
+
+def no_int16_kernel_message(op: Op) -> str:
+    """An int16 (16x8) layer of an op edgec has no int16 kernel for: names the op and the type; never suggests
+    --calib (the model is quantized already). The importer puts the node (index, op, output) before it."""
+    name = op.attrs.get("tflite_op", op.type.upper())
+    return (f"{name} has int16 activations (16x8 quantization) and edgec has no int16 kernel for {name} "
+            "(`edgec ops` lists the int16 ones); the model is quantized already: requantize it to int8 with its "
+            "converter, or keep this operator's activations int8")
 
 
 REGISTRY: dict[str, Operator] = {}
@@ -303,6 +344,14 @@ def is_float(op: Op, g: Graph) -> bool:
     first = op.inputs[0] if op.inputs else None
     return (bool(op.outputs) and g.t(op.outputs[0]).dtype == "float32"
             and (first is None or g.t(first).dtype == "float32"))
+
+
+def is_int16(op: Op, g: Graph) -> bool:
+    """The op computes on int16 activations (TFLite's 16x8 quantization): its first input or its first output is
+    an int16 tensor (a constant int16 input, such as a state, does not count)."""
+    first = op.inputs[0] if op.inputs else None
+    outs = [op.outputs[0]] if op.outputs else []
+    return any(g.t(t).dtype == "int16" and not g.t(t).is_const for t in [first, *outs] if t is not None)
 
 
 def _holds(constraint: Constraint, op: Op, g: Graph) -> bool:

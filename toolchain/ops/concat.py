@@ -23,8 +23,9 @@ def _axis(op, g) -> int:
 
 
 def concat_int8(op, g) -> bool:
-    """inputs and output are int8"""
-    return all(g.t(t).dtype == "int8" for t in [*op.inputs, *op.outputs] if t is not None)
+    """inputs and output are int8 (or all int16: a 16x8 model's concatenation copies them the same way)"""
+    dtypes = {g.t(t).dtype for t in [*op.inputs, *op.outputs] if t is not None}
+    return dtypes in ({"int8"}, {"int16"})
 
 
 def concat_same_quant(op, g) -> bool:
@@ -58,6 +59,7 @@ class Concat(Operator):
     type = "concat"
     kernel = "concat_s8"
     constraints = [concat_int8, concat_inputs, concat_shapes, concat_same_quant, concat_no_activation]
+    s16_twin = False  # int16: the same byte copies, chunks counted in bytes (emit)
 
     fuses_activation = False
     patch_kind = None
@@ -77,19 +79,26 @@ class Concat(Operator):
         return [tuple(y)]
 
     def reference(self, op, g, inputs):
-        return [np.concatenate([np.asarray(x) for x in inputs], axis=_axis(op, g)).astype(np.int8)]
+        dtype = g.t(op.outputs[0]).dtype
+        return [np.concatenate([np.asarray(x) for x in inputs], axis=_axis(op, g)).astype(dtype)]
 
     def emit(self, op, g, ctx):
         y = g.t(op.outputs[0])
         axis = _axis(op, g)
         outer = int(np.prod(y.shape[:axis], dtype=np.int64))
         inner = int(np.prod(y.shape[axis + 1:], dtype=np.int64))
-        chunks = np.array([g.t(t).shape[axis] * inner for t in op.inputs], dtype=np.int32)
+        size = 2 if y.dtype == "int16" else 1  # int16: the same kernel moves 2 bytes an element
+        chunks = np.array([g.t(t).shape[axis] * inner * size for t in op.inputs], dtype=np.int32)
         fields = dict(outer=outer, num_inputs=len(op.inputs), chunk=ctx.const_array(op, "chunk", chunks))
         params = ctx.params_struct(op, "edgec_concat_s8_params", fields)
-        ptrs = ", ".join(ctx.ptr(t) for t in op.inputs)
+        if size == 1:
+            ptrs = ", ".join(ctx.ptr(t) for t in op.inputs)
+            out = ctx.ptr(op.outputs[0])
+        else:
+            ptrs = ", ".join(f"(const int8_t *){ctx.ptr(t)}" for t in op.inputs)
+            out = f"(int8_t *){ctx.ptr(op.outputs[0])}"
         return (f"{{ const int8_t *const inputs[{len(op.inputs)}] = {{{ptrs}}};\n"
-                f"      edgec_concat_s8(&{params}, inputs, {ctx.ptr(op.outputs[0])}); }}")
+                f"      edgec_concat_s8(&{params}, inputs, {out}); }}")
 
     # ---- float32: a copy, as int8 (chunks counted in elements) ------------------------------------------------
     kernel_f32 = "concat_f32"

@@ -18,6 +18,7 @@ from .base import (
     fused_activation_supported,
     io_int8,
     is_float,
+    is_int16,
     per_tensor_activations,
     register,
 )
@@ -52,6 +53,16 @@ from .int8_common import (
     requantize,
     weight_layer_backward,
     weights_int8_symmetric,
+)
+from .int16_common import (
+    bias_int64,
+    io_int16,
+    prepare_rescale_s16,
+    requantize_s16,
+    rescale_shift_in_range,
+    taps_in_range,
+    weighted_fields_s16,
+    weights_int8_symmetric_s16,
 )
 from .window import out_size, pad_before, valid_padding_attr, window_pads
 
@@ -97,6 +108,25 @@ def conv_kernel_fields(op, g, ctx) -> dict:
     if onnxruntime_rounding(op):
         fields["rounding"] = 1  # left out otherwise: TFLite's (0), and the generated C of TFLite models unchanged
     return fields
+
+
+def conv_fields_s16(op, g, ctx) -> dict:
+    """The C struct of the 16x8 conv and depthwise kernels (runtime/conv2d_s16.h, depthwise_conv2d_s16.h)."""
+    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    a, p = op.attrs, op.params
+    return dict(batches=x.shape[0], in_h=x.shape[1], in_w=x.shape[2], in_c=x.shape[3],
+                out_h=y.shape[1], out_w=y.shape[2], out_c=y.shape[3], k_h=w.shape[1], k_w=w.shape[2],
+                **(dict(groups=x.shape[3] // w.shape[3]) if op.type == "conv2d" else
+                   dict(depth_multiplier=a["depth_multiplier"])),
+                stride_h=a["stride_h"], stride_w=a["stride_w"],
+                dilation_h=a.get("dilation_h", 1), dilation_w=a.get("dilation_w", 1),
+                pad_top=p["pad_top"], pad_left=p["pad_left"], **weighted_fields_s16(op, ctx))
+
+
+def prepare_conv_s16(op, g) -> None:
+    w = g.t(op.inputs[1])
+    prepare_rescale_s16(op, g)
+    op.params.update(window_pads(op, g, w.shape[1], w.shape[2]))
 
 
 def conv_fields(op, g) -> dict:
@@ -388,7 +418,8 @@ class Conv2D(Operator):
         """In place (runtime: edgec_conv2d_s8_pointwise_inplace, or the DSP kernel) when the conv is pointwise
         (_pointwise), where output pixel p reads input pixel p only. Any channel counts: forward over the pixels
         when out_c <= in_c, backward when out_c > in_c."""
-        return (0,) if not is_float(op, g) and _pointwise(op, g) and not int4_weights(op, g) else ()
+        return (0,) if (not is_float(op, g) and not is_int16(op, g) and _pointwise(op, g)
+                        and not int4_weights(op, g)) else ()
 
     def scratch_bytes(self, op, g, *, in_place):
         if int4_weights(op, g):
@@ -409,6 +440,33 @@ class Conv2D(Operator):
     def macs(self, op, g):
         w, y = g.t(op.inputs[1]), g.t(op.outputs[0])
         return y.size * w.shape[1] * w.shape[2] * w.shape[3]
+
+    # ---- int16 (16x8): acc = bias + sum w * x in int64 (zero points 0), y = clamp(MBQM64(acc)) (int16_common) --
+    kernel_s16 = "conv2d_s16"
+    constraints_s16 = [io_int16, weights_int8_symmetric_s16, bias_int64, groups_divide, fused_activation_supported,
+                       valid_padding_attr, rescale_shift_in_range, taps_in_range]
+
+    def prepare_s16(self, op, g):
+        prepare_conv_s16(op, g)
+
+    def reference_s16(self, op, g, inputs):
+        x, w = inputs[0], inputs[1]
+        y = g.t(op.outputs[0])
+        assert x is not None and w is not None
+        oc, kh, kw, icg = w.shape
+        groups = x.shape[3] // icg
+        win = padded_windows(x.astype(np.int64), op, kh, kw, y.shape[1], y.shape[2], 0)
+        n, oh, ow = win.shape[:3]
+        win = win.reshape(n, oh, ow, kh, kw, groups, icg)
+        wg = w.astype(np.int64).reshape(groups, oc // groups, kh, kw, icg)
+        acc = np.einsum("nyxhwgi,gohwi->nyxgo", win, wg).reshape(n, oh, ow, oc)
+        if len(inputs) > 2 and inputs[2] is not None:
+            acc = acc + inputs[2].astype(np.int64)
+        return [requantize_s16(acc, op)]
+
+    def emit_s16(self, op, g, ctx):
+        params = ctx.params_struct(op, "edgec_conv2d_s16_params", conv_fields_s16(op, g, ctx))
+        return f"edgec_conv2d_s16(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
     # ---- float32: acc = sum_{ky,kx,i} x * w (in that order, taps outside the input skipped) + bias; clamp ----
     kernel_f32 = "conv2d_f32"

@@ -16,15 +16,18 @@ from .base import (
     fused_activation_supported,
     io_int8,
     is_float,
+    is_int16,
     per_tensor_activations,
     register,
 )
 from .conv2d import (
     backward_geometry,
+    conv_fields_s16,
     conv_kernel_fields,
     conv_output_shape,
     padded_windows,
     prepare_conv,
+    prepare_conv_s16,
     window_input_grad,
     window_weight_grad,
 )
@@ -56,6 +59,14 @@ from .int8_common import (
     requantize,
     weight_layer_backward,
     weights_int8_symmetric,
+)
+from .int16_common import (
+    bias_int64,
+    io_int16,
+    requantize_s16,
+    rescale_shift_in_range,
+    taps_in_range,
+    weights_int8_symmetric_s16,
 )
 from .window import valid_padding_attr
 
@@ -301,7 +312,7 @@ class DepthwiseConv2D(Operator):
     def in_place_inputs(self, op, g):
         """In place (runtime: edgec_depthwise_conv2d_s8_inplace, or the DSP kernel) when each output channel reads
         one input channel (depth multiplier 1) and the output has no more pixels than the input."""
-        if is_float(op, g) or op.attrs["depth_multiplier"] != 1 or int4_weights(op, g):
+        if is_float(op, g) or is_int16(op, g) or op.attrs["depth_multiplier"] != 1 or int4_weights(op, g):
             return ()
         x, y = g.t(op.inputs[0]).shape, g.t(op.outputs[0]).shape
         return (0,) if y[0] == x[0] and y[1] * y[2] <= x[1] * x[2] and y[3] == x[3] else ()
@@ -324,6 +335,31 @@ class DepthwiseConv2D(Operator):
     def macs(self, op, g):
         w, y = g.t(op.inputs[1]), g.t(op.outputs[0])
         return y.size * w.shape[1] * w.shape[2]
+
+    # ---- int16 (16x8): acc[o] = bias[o] + sum w * x[i] in int64 (zero points 0; TFLite Micro takes an int64 bias
+    # only), y = clamp(MBQM64(acc)) (int16_common); runtime/depthwise_conv2d_s16.c -----------------------------------
+    kernel_s16 = "depthwise_conv2d_s16"
+    constraints_s16 = [io_int16, weights_int8_symmetric_s16, bias_int64, fused_activation_supported,
+                       valid_padding_attr, multiplier_matches_channels, rescale_shift_in_range, taps_in_range]
+
+    def prepare_s16(self, op, g):
+        prepare_conv_s16(op, g)
+
+    def reference_s16(self, op, g, inputs):
+        x, w = inputs[0], inputs[1]
+        assert x is not None and w is not None
+        y = g.t(op.outputs[0])
+        _, kh, kw, _ = w.shape
+        win = padded_windows(x.astype(np.int64), op, kh, kw, y.shape[1], y.shape[2], 0)
+        win = np.repeat(win, op.attrs["depth_multiplier"], axis=-1)
+        acc = np.einsum("nyxhwc,hwc->nyxc", win, w[0].astype(np.int64))
+        if len(inputs) > 2 and inputs[2] is not None:
+            acc = acc + inputs[2].astype(np.int64)
+        return [requantize_s16(acc, op)]
+
+    def emit_s16(self, op, g, ctx):
+        params = ctx.params_struct(op, "edgec_depthwise_conv2d_s16_params", conv_fields_s16(op, g, ctx))
+        return f"edgec_depthwise_conv2d_s16(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
     # ---- float32: acc[o] = sum_{ky,kx} x[i] * w[o] (taps outside the input skipped) + bias[o]; clamp -------
     kernel_f32 = "depthwise_conv2d_f32"

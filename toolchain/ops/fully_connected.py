@@ -43,6 +43,16 @@ from .int8_common import (
     weight_layer_backward,
     weights_int8_symmetric,
 )
+from .int16_common import (
+    bias_int64,
+    io_int16,
+    prepare_rescale_s16,
+    requantize_s16,
+    rescale_shift_in_range,
+    taps_in_range,
+    weighted_fields_s16,
+    weights_int8_symmetric_s16,
+)
 
 
 def weights_are_2d(op, g) -> bool:
@@ -202,6 +212,30 @@ class FullyConnected(Operator):
     def macs(self, op, g):
         x, w = g.t(op.inputs[0]), g.t(op.inputs[1])
         return (x.size // w.shape[1]) * w.shape[0] * w.shape[1]
+
+    # ---- int16 (16x8): y[b,o] = clamp(MBQM64(bias[o] + sum_d w[o,d] x[b,d])), int64 sum (int16_common) --------
+    kernel_s16 = "fully_connected_s16"
+    constraints_s16 = [io_int16, weights_are_2d, weights_int8_symmetric_s16, bias_int64, fused_activation_supported,
+                       rescale_shift_in_range, taps_in_range]
+
+    def prepare_s16(self, op, g):
+        prepare_rescale_s16(op, g)
+        op.params["per_channel"] = int(g.t(op.inputs[1]).quant.scale.size > 1)  # type: ignore[union-attr]
+
+    def reference_s16(self, op, g, inputs):
+        x, w = inputs[0], inputs[1]
+        assert x is not None and w is not None
+        acc = x.astype(np.int64).reshape(-1, w.shape[1]) @ w.astype(np.int64).T
+        if len(inputs) > 2 and inputs[2] is not None:
+            acc = acc + inputs[2].astype(np.int64)
+        return [requantize_s16(acc, op).reshape(g.t(op.outputs[0]).shape)]
+
+    def emit_s16(self, op, g, ctx):
+        x, w = g.t(op.inputs[0]), g.t(op.inputs[1])
+        fields = dict(batches=x.size // w.shape[1], depth=w.shape[1], out_c=w.shape[0],
+                      per_channel=op.params["per_channel"], **weighted_fields_s16(op, ctx))
+        params = ctx.params_struct(op, "edgec_fully_connected_s16_params", fields)
+        return f"edgec_fully_connected_s16(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
     # ---- float32: y[b,o] = sum_d x[b,d] * w[o,d] (d ascending) + bias[o]; clamp ------------------------------
     kernel_f32 = "fully_connected_f32"

@@ -6,6 +6,9 @@ The product of two affine values is rescaled once:
     M, shift = QuantizeMultiplier(s_1 * s_2 / s_y)    (double precision from the float32 scales; may exceed 1)
 |q - zp| <= 255, so the int32 product stays below 2^16; a positive shift scales it up before the high-mul,
 wrapping in int32 exactly like TFLite. Broadcasting shares ADD's compile-time loop folding (ops/add.py).
+
+int16 (16x8, runtime/mul_s16.c): zero points 0 (TFLite Micro checks it), y = clamp(MBQM(q_1 * q_2, M, shift)),
+the same M, shift; |q_1 q_2| <= 2^30 fits int32.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from .add import (
     broadcast_inputs,
     broadcast_out_shape,
     emit_binary_f32,
+    operands_int16,
     operands_per_tensor,
+    shapes_broadcast,
     unbroadcast_inputs,
 )
-from .base import Operator, Quantization, register
+from .base import Operator, Quantization, fused_activation_supported, register
 from .float_common import activate
 
 
@@ -81,6 +86,30 @@ class Mul(Operator):
 
     def macs(self, op, g):
         return g.t(op.outputs[0]).size
+
+    # ---- int16 (16x8): y = clamp(MBQM(q_1 * q_2, M, shift)), zero points 0 (module doc) ------------------------
+    kernel_s16 = "mul_s16"
+    constraints_s16 = [operands_int16, operands_per_tensor, shapes_broadcast, fused_activation_supported,
+                       mul_multiplier_in_range]
+
+    def prepare_s16(self, op, g):
+        y = g.t(op.outputs[0])
+        m, shift = quantize_multiplier(mul_real_multiplier(op, g))
+        act_min, act_max = activation_range(op.attrs.get("activation", "NONE"), y.scale, y.zero_point, "int16")
+        op.params.update(output_multiplier=m, output_shift=shift, act_min=act_min, act_max=act_max)
+
+    def reference_s16(self, op, g, inputs):
+        p = op.params
+        x1, x2 = broadcast_inputs(op, g, inputs)
+        y = multiply_by_quantized_multiplier(x1 * x2, p["output_multiplier"], p["output_shift"])
+        return [np.clip(y, p["act_min"], p["act_max"]).astype(np.int16)]
+
+    def emit_s16(self, op, g, ctx):
+        fields = broadcast_fields(op, g)
+        fields.update({k: op.params[k] for k in ("output_multiplier", "output_shift", "act_min", "act_max")})
+        params = ctx.params_struct(op, "edgec_mul_s16_params", fields)
+        return (f"edgec_mul_s16(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, "
+                f"{ctx.ptr(op.outputs[0])});")
 
     def in_place_inputs(self, op, g):
         return unbroadcast_inputs(op, g)

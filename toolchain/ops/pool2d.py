@@ -3,6 +3,7 @@
 Input and output share scale and zero point, so pooling is done on the raw integers:
     avg = round_half_away(sum(window) / count),  count = taps inside the input (padding is not counted)
     max = max(window);  both then clamped to the fused activation's range.
+int16 (16x8, runtime/pool2d_s16.c): the same on int16 values with zero point 0 (TFLite Micro's int16 pooling).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .base import (
     same_quant,
 )
 from .float_common import activate, activation_fields, all_float32, window_geometry, windows_f64
+from .int16_common import io_int16
 from .window import gather_windows, out_size, valid_padding_attr, window_pads
 
 
@@ -89,6 +91,29 @@ class _Pool2D(Operator):
 
     def macs(self, op, g):
         return g.t(op.outputs[0]).size * op.attrs["filter_h"] * op.attrs["filter_w"]
+
+    # ---- int16 (16x8): the int8 maths on int16 values (runtime/pool2d_s16.c) ----------------------------------
+    kernel_s16 = "pool2d_s16"
+    constraints_s16 = [io_int16, same_in_out_quant, fused_activation_supported, valid_padding_attr]
+
+    def prepare_s16(self, op, g):
+        y = g.t(op.outputs[0])
+        a = op.attrs
+        act_min, act_max = activation_range(a.get("activation", "NONE"), y.scale, y.zero_point, "int16")
+        op.params.update(window_pads(op, g, a["filter_h"], a["filter_w"]), act_min=act_min, act_max=act_max)
+
+    def reference_s16(self, op, g, inputs):
+        return [self.reference(op, g, inputs)[0].astype(np.int16)]  # reference() keeps int64 until its cast
+
+    def emit_s16(self, op, g, ctx):
+        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+        a, p = op.attrs, op.params
+        fields = dict(batches=x.shape[0], in_h=x.shape[1], in_w=x.shape[2], channels=x.shape[3],
+                      out_h=y.shape[1], out_w=y.shape[2], k_h=a["filter_h"], k_w=a["filter_w"],
+                      stride_h=a["stride_h"], stride_w=a["stride_w"], pad_top=p["pad_top"], pad_left=p["pad_left"],
+                      act_min=p["act_min"], act_max=p["act_max"])
+        params = ctx.params_struct(op, "edgec_pool2d_s16_params", fields)
+        return f"{self.c_function[:-3]}_s16(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
     # ---- float32: the average (taps inside the input, summed in row-major order, / their count) or the max ----
     kernel_f32 = "pool2d_f32"
@@ -162,7 +187,7 @@ class AvgPool2D(_Pool2D):
         # C division truncates toward zero; sum +- count/2 first makes it round half away from zero
         num = np.where(total > 0, total + half, total - half)
         mean = np.sign(num) * (np.abs(num) // count)
-        return [np.clip(mean, op.params["act_min"], op.params["act_max"]).astype(np.int8)]
+        return [np.clip(mean, op.params["act_min"], op.params["act_max"]).astype(g.t(op.outputs[0]).dtype)]
 
     def pool_f64(self, vals, inside):
         mask = inside[None, :, :, :, None]
@@ -316,8 +341,9 @@ class MaxPool2D(_Pool2D):
         x = inputs[0]
         assert x is not None
         vals, inside = self.windows(op, g, x)
-        best = np.where(inside[None, :, :, :, None], vals, -128).max(axis=3)
-        return [np.clip(best, op.params["act_min"], op.params["act_max"]).astype(np.int8)]
+        lowest = -32768 if g.t(op.outputs[0]).dtype == "int16" else -128
+        best = np.where(inside[None, :, :, :, None], vals, lowest).max(axis=3)
+        return [np.clip(best, op.params["act_min"], op.params["act_max"]).astype(g.t(op.outputs[0]).dtype)]
 
     def pool_f64(self, vals, inside):
         return np.where(inside[None, :, :, :, None], vals, -np.inf).max(axis=3)

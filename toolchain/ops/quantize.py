@@ -2,10 +2,12 @@
 Requantize, Dequantize). Both use runtime/quantize.{h,c}.
 
 QUANTIZE float32 -> int8/int16:  q = clamp(round_half_away(x / s_q) + zp_q), x / s_q in float32 as in TFLM
-QUANTIZE int8 -> int8/int16/int32 (requantize, integer only):
+QUANTIZE int8 -> int8/int16/int32, int16 -> int8/int16/int32 (requantize, integer only):
                                  q = clamp(MBQM(x - zp_x, M, shift) + zp_q),  M, shift = QuantizeMultiplier(s_x / s_q)
                                  (the quotient in double, from the float32 scales)
-DEQUANTIZE int8 -> float32:      y = float(double(s_x) * (x - zp_x))
+DEQUANTIZE int8/int16 -> float32: y = float(double(s_x) * (x - zp_x))
+int16 is TFLite's 16x8 activation type: these are the conversions at the edges of a 16x8 model (or between its
+int8 and int16 layers); they take any zero point, as TFLite Micro's do.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import numpy as np
 from ..fixedpoint import affine_quantize_f32, multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
 from .base import Operator, Quantization, register
 
-QUANTIZE_TYPES = {("float32", "int8"), ("float32", "int16"), ("int8", "int8"), ("int8", "int16"), ("int8", "int32")}
+QUANTIZE_TYPES = {("float32", "int8"), ("float32", "int16"), ("int8", "int8"), ("int8", "int16"), ("int8", "int32"),
+                  ("int16", "int8"), ("int16", "int16"), ("int16", "int32")}
 C_SUFFIX = {"float32": "f32", "int8": "s8", "int16": "s16", "int32": "s32"}
 
 
@@ -24,7 +27,7 @@ def _per_tensor(t) -> bool:
 
 
 def quantize_types(op, g) -> bool:
-    """input -> output types are float32 -> int8/int16 or int8 -> int8/int16/int32"""
+    """input -> output types are float32 -> int8/int16, or int8/int16 -> int8/int16/int32"""
     return (g.t(op.inputs[0]).dtype, g.t(op.outputs[0]).dtype) in QUANTIZE_TYPES
 
 
@@ -41,9 +44,9 @@ def rescale_in_range(op, g) -> bool:
 
 
 def dequantize_types(op, g) -> bool:
-    """input is int8 quantized per tensor, output is float32"""
+    """input is int8 or int16 quantized per tensor, output is float32"""
     x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
-    return x.dtype == "int8" and _per_tensor(x) and y.dtype == "float32"
+    return x.dtype in ("int8", "int16") and _per_tensor(x) and y.dtype == "float32"
 
 
 def _c_float(v: float) -> str:
@@ -64,6 +67,7 @@ class Quantize(Operator):
     type = "quantize"
     kernel = "quantize"
     constraints = [quantize_types, quantize_quantized, rescale_in_range]
+    s16_twin = False  # int16 in or out: the same maths and module (QUANTIZE_TYPES)
 
     fuses_activation = False
     patch_kind = "unary"  # int8 -> int8 only: region_kind takes int8 activations
@@ -109,9 +113,10 @@ class Quantize(Operator):
         return f"{fn}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
     def in_place_inputs(self, op, g):
-        # int8 -> int8 requantize (quantize.c) reads input[i] before it writes output[i]; a wider output would
-        # overwrite elements not yet read
-        return (0,) if (g.t(op.inputs[0]).dtype, g.t(op.outputs[0]).dtype) == ("int8", "int8") else ()
+        # int8 -> int8 and int16 -> int16 requantize (quantize.c) read input[i] before they write output[i]; a
+        # wider output would overwrite elements not yet read
+        x, y = g.t(op.inputs[0]).dtype, g.t(op.outputs[0]).dtype
+        return (0,) if x == y and x in ("int8", "int16") else ()
 
 
 @register
@@ -119,6 +124,7 @@ class Dequantize(Operator):
     type = "dequantize"
     kernel = "quantize"
     constraints = [dequantize_types]
+    s16_twin = False  # int16 in: the same maths (runtime/quantize.c's edgec_dequantize_s16_f32)
 
     fuses_activation = False
     patch_kind = None
@@ -142,4 +148,5 @@ class Dequantize(Operator):
         x = g.t(op.inputs[0])
         fields = dict(size=x.size, scale=_c_float(x.scale), zero_point=x.zero_point)
         params = ctx.params_struct(op, "edgec_dequantize_params", fields)
-        return f"edgec_dequantize_s8_f32(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+        fn = f"edgec_dequantize_{C_SUFFIX[x.dtype]}_f32"
+        return f"{fn}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"

@@ -11,6 +11,9 @@ TFLite Micro treats them differently (activations.cc / activations_common.cc):
   Other bounds (ONNX Clip(lo, hi), either bound optional): TFLite has no op; edgec uses RELU's formula with
          act_min = zp_y + roundf(lo / s_y), act_max = zp_y + roundf(hi / s_y), each saturated to [-128, 127]
          (a missing bound is -128 or 127), so int8 Clip is RELU_N1_TO_1's kernel with other bounds.
+int16 (16x8, runtime/relu_s16.c; zero points 0): RELU and RELU6 only (TFLM's int16 kernels), the same formulas on
+the int16 range: RELU y = clamp(MBQM(x, M, shift), max(-32768, roundf(0 / s_y)), 32767); RELU6 y = clamp(x, 0,
+min(32767, roundf(6 / s_x))).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, tflite_round, wrap_int32
 from .base import Operator, Quantization, io_int8, per_tensor_activations, register
 from .float_common import all_float32, c_float, clamp_f32
+from .int16_common import io_int16
 
 KINDS: dict[tuple[float | None, float | None], str] = {
     (0.0, None): "RELU", (0.0, 6.0): "RELU6", (-1.0, 1.0): "RELU_N1_TO_1"}
@@ -66,6 +70,11 @@ def _round_quantize(value: float, scale: float) -> int:
 def float_bounds(op) -> tuple[float, float]:
     lo, hi = op.attrs.get("lo"), op.attrs.get("hi")
     return (-np.inf if lo is None else float(lo)), (np.inf if hi is None else float(hi))
+
+
+def relu_or_relu6(op, g) -> bool:
+    """int16: RELU or RELU6 (TFLite Micro has no int16 RELU_N1_TO_1, and TFLite no clamp to other bounds)"""
+    return relu_builtin(op) in ("RELU", "RELU6")
 
 
 def bounds_ordered(op, g) -> bool:
@@ -135,8 +144,37 @@ class Relu(Operator):
         return f"{fn}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
     def in_place_inputs(self, op, g):
-        # relu_s8.c reads input[i] before it writes output[i], one element at a time
-        return (0,) if io_int8(op, g) else ()
+        # relu_s8.c and relu_s16.c read input[i] before they write output[i], one element at a time
+        return (0,) if io_int8(op, g) or io_int16(op, g) else ()
+
+    # ---- int16 (16x8): RELU and RELU6 (module doc) ----------------------------------------------------------------
+    kernel_s16 = "relu_s16"
+    constraints_s16 = [io_int16, relu_rescale_in_range, relu_or_relu6]
+
+    def prepare_s16(self, op, g):
+        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+        if relu_builtin(op) == "RELU6":
+            six = min(32767, max(-32768, _round_quantize(6.0, x.scale)))
+            op.params.update(rescale=False, act_min=0, act_max=six, multiplier=0, shift=0)
+            return
+        multiplier, shift = quantize_multiplier(float(np.float32(x.scale) / np.float32(y.scale)))
+        act_min = max(-32768, _round_quantize(0.0, y.scale))
+        op.params.update(rescale=True, act_min=act_min, act_max=32767, multiplier=multiplier, shift=shift)
+
+    def reference_s16(self, op, g, inputs):
+        x = np.asarray(inputs[0]).astype(np.int64)
+        p = op.params
+        if p["rescale"]:
+            x = wrap_int32(multiply_by_quantized_multiplier(x, p["multiplier"], p["shift"]))
+        return [np.clip(x, p["act_min"], p["act_max"]).astype(np.int16)]
+
+    def emit_s16(self, op, g, ctx):
+        p = op.params
+        fields = dict(size=g.t(op.inputs[0]).size, multiplier=p["multiplier"], shift=p["shift"],
+                      act_min=p["act_min"], act_max=p["act_max"])
+        params = ctx.params_struct(op, "edgec_relu_s16_params", fields)
+        fn = "edgec_relu_s16" if p["rescale"] else "edgec_clamp_s16"
+        return f"{fn}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
     # ---- float32: y = min(max(x, lo), hi), any bounds (ONNX Clip), None = unbounded ---------------------------
     kernel_f32 = "relu_f32"

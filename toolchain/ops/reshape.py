@@ -29,6 +29,7 @@ class Reshape(Operator):
     kernel = None
     alias_of_input = True
     constraints = [same_size, same_quant_or_float]
+    s16_twin = False  # int16 (16x8): the same alias, no kernel
 
     fuses_activation = False
     patch_kind = None

@@ -36,12 +36,12 @@ def transpose_perm_valid(op, g) -> bool:
 
 
 def transpose_types(op, g) -> bool:
-    """input and output are both int8 with the same scale and zero point (a transpose moves bytes, it does
-    not rescale), or both float32"""
+    """input and output are both int8 (or both int16) with the same scale and zero point (a transpose moves
+    values, it does not rescale), or both float32"""
     x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
     if x.dtype == y.dtype == "float32":
         return True
-    return x.dtype == y.dtype == "int8" and same_quant(x.quant, y.quant)
+    return x.dtype == y.dtype and x.dtype in ("int8", "int16") and same_quant(x.quant, y.quant)
 
 
 def transpose_loops(in_shape: tuple[int, ...], perm: list[int], rank: int = MAX_RANK) -> tuple[list[int], list[int]]:
@@ -67,6 +67,7 @@ class Transpose(Operator):
     kernel = "transpose"
     kernel_f32 = "transpose"
     constraints = [transpose_perm_valid, transpose_types]
+    s16_twin = False  # int16 (16x8): the same moves, edgec_transpose_s16
     constraints_f32 = [transpose_perm_valid, transpose_types]
 
     fuses_activation = False
@@ -98,8 +99,8 @@ class Transpose(Operator):
         params = ctx.params_struct(op, "edgec_transpose_params", dict(shape=c_list(shape), stride=c_list(stride)))
         return f"edgec_transpose_{suffix}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
-    def emit(self, op, g, ctx):
-        return self._emit(op, g, ctx, "s8")
+    def emit(self, op, g, ctx):  # int8, or int16 (s16_twin False: this method serves both)
+        return self._emit(op, g, ctx, "s16" if g.t(op.inputs[0]).dtype == "int16" else "s8")
 
     def emit_f32(self, op, g, ctx):
         return self._emit(op, g, ctx, "f32")
