@@ -121,7 +121,7 @@ def run_c(exe: Path, folder: Path, layer: str, op: Op, g: Graph, ints: dict, inp
     arrays = dict(acc_scale=p["acc_scale"], coef_w=p["coef_w"], coef_b=p["coef_b"], bias_max=p["bias_max"],
                   weights=w, input=x, grad_out=g_y, mask=mask, bias=bias,
                   grad_in=np.full(op.attrs["input_shape"], np.nan, np.float32) if op.outputs else None,
-                  scratch=np.full(scratch_floats(layer, g_y), np.nan, np.float32) if op.outputs else None,
+                  scratch=np.full(scratch_floats(layer, op, g), np.nan, np.float32),
                   rng=np.array([rng], np.uint32), **state)
     assert mask.size == (y_size + 7) // 8
     blob = bytearray(struct.pack("<i", len(FIELDS[layer])))
@@ -161,8 +161,9 @@ def run_c(exe: Path, folder: Path, layer: str, op: Op, g: Graph, ints: dict, inp
     return g_x, w_new, b_new, rng_state, new_state
 
 
-def scratch_floats(layer: str, g_y: np.ndarray) -> int:
-    return 0 if layer == "depthwise_conv2d" else g_y.shape[-1]
+def scratch_floats(layer: str, op: Op, g: Graph) -> int:
+    """The kernel's scratch as the op asks the planner for it (exact size: ASan catches any access past it)."""
+    return REGISTRY[op.type].scratch_bytes(op, g, in_place=False) // 4
 
 
 # ---- random cases ----------------------------------------------------------------------------------------------
