@@ -16,12 +16,12 @@
  * A term whose g_acc is 0 (masked) or whose tap falls outside the input is skipped: it would add a zero to a sum
  * that started at +0.0 and so is never -0.0, which changes no bit.
  * Cost per MAC: g_x a load and conversion of the weight, a multiply and an add into g_x (output pixels scattered
- * to their taps, descending, each pixel's g_acc computed once into `scratch`, a pixel whose g_acc is all zero
- * skipped); G per output channel: g_acc[., o] once into `scratch` (one float per output pixel), then per tap one
- * sum over the tap's valid output pixels (their range computed once: no bound test per pixel), skipping
- * g_acc = 0: a load, a conversion, a multiply and an add. Per updated weight ~8 instructions (nearest) or ~16
- * (stochastic). scratch: max(out_c floats when grad_in is not NULL, batches out_h out_w floats when weights are
- * trained). */
+ * to their taps, descending, per chunk of 16 output channels whose g_acc is computed once per pixel into a stack
+ * row, a pixel whose chunk's g_acc is all zero skipped); G per output channel: g_acc[., o] once into `scratch`
+ * (one float per output pixel), then per tap one sum over the tap's valid output pixels (their range computed
+ * once: no bound test per pixel), skipping g_acc = 0: a load, a conversion, a multiply and an add. Per updated
+ * weight ~8 instructions (nearest) or ~16 (stochastic). scratch: batches out_h out_w floats when weights are
+ * trained. */
 
 /* the output coordinates o in [0, out) whose input o*stride - pad + offset is inside [0, in): [*lo, *hi) */
 static void valid_outputs(int32_t out, int32_t in, int32_t stride, int32_t pad, int32_t offset, int32_t *lo,
@@ -33,40 +33,59 @@ static void valid_outputs(int32_t out, int32_t in, int32_t stride, int32_t pad, 
     *hi = b;
 }
 
+#define EDGEC_DW_ROW 16 /* output channels whose g_acc one pass keeps (on the stack) */
+
 /* g_x scattered from the output side: output pixels in descending order, each to its taps in ascending (ky, kx)
  * order, so every input element still receives its terms tap by tap in ascending order (a larger output
- * coordinate reads an input through a smaller tap), m ascending within a tap; `row`: the pixel's g_acc */
+ * coordinate reads an input through a smaller tap), m ascending within a tap. One pass per chunk of input
+ * channels whose outputs fit EDGEC_DW_ROW (the chunks' sums are independent): the pixel's g_acc for the chunk is
+ * computed once into `row` (a multiplier above EDGEC_DW_ROW computes each g_acc where it is used). */
 static void input_grad(const edgec_depthwise_conv2d_s8_backward_params *p, const float *grad_out,
-                       const uint8_t *mask, float *grad_in, float *row) {
+                       const uint8_t *mask, float *grad_in) {
     const int32_t mult = p->depth_multiplier;
     const int32_t total = p->batches * p->in_h * p->in_w * p->in_c;
+    const int32_t chunk = mult <= EDGEC_DW_ROW ? EDGEC_DW_ROW / mult : 1; /* input channels per pass */
+    float row[EDGEC_DW_ROW];
     for (int32_t k = 0; k < total; k++) grad_in[k] = 0.0f;
-    for (int32_t n = 0; n < p->batches; n++) {
-        for (int32_t oy = p->out_h - 1; oy >= 0; oy--) {
-            for (int32_t ox = p->out_w - 1; ox >= 0; ox--) {
-                const int32_t e0 = ((n * p->out_h + oy) * p->out_w + ox) * p->out_c;
-                int32_t any = 0;
-                for (int32_t o = 0; o < p->out_c; o++) {
-                    row[o] = (edgec_mask_bit(mask, e0 + o) ? grad_out[e0 + o] : 0.0f) * p->acc_scale[o];
-                    any |= row[o] != 0.0f;
-                }
-                if (!any) continue; /* only zeros to add */
-                for (int32_t ky = 0; ky < p->k_h; ky++) {
-                    const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
-                    if (iy < 0 || iy >= p->in_h) continue;
-                    for (int32_t kx = 0; kx < p->k_w; kx++) {
-                        const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
-                        if (ix < 0 || ix >= p->in_w) continue;
-                        float *s = grad_in + ((n * p->in_h + iy) * p->in_w + ix) * p->in_c;
-                        const int8_t *w = p->weights + (ky * p->k_w + kx) * p->out_c;
-                        if (mult == 1) {
-                            for (int32_t i = 0; i < p->in_c; i++) s[i] += (float)w[i] * row[i];
-                            continue;
+    for (int32_t c0 = 0; c0 < p->in_c; c0 += chunk) {
+        const int32_t cn = p->in_c - c0 < chunk ? p->in_c - c0 : chunk;
+        const int32_t o0 = c0 * mult, on = cn * mult;
+        const int32_t kept = on <= EDGEC_DW_ROW;
+        for (int32_t n = 0; n < p->batches; n++) {
+            for (int32_t oy = p->out_h - 1; oy >= 0; oy--) {
+                for (int32_t ox = p->out_w - 1; ox >= 0; ox--) {
+                    const int32_t e0 = ((n * p->out_h + oy) * p->out_w + ox) * p->out_c + o0;
+                    if (kept) {
+                        int32_t any = 0;
+                        for (int32_t k = 0; k < on; k++) {
+                            row[k] = (edgec_mask_bit(mask, e0 + k) ? grad_out[e0 + k] : 0.0f) * p->acc_scale[o0 + k];
+                            any |= row[k] != 0.0f;
                         }
-                        for (int32_t i = 0; i < p->in_c; i++) {
-                            float acc = s[i];
-                            for (int32_t m = 0; m < mult; m++) acc += (float)w[i * mult + m] * row[i * mult + m];
-                            s[i] = acc;
+                        if (!any) continue; /* only zeros to add */
+                    }
+                    for (int32_t ky = 0; ky < p->k_h; ky++) {
+                        const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+                        if (iy < 0 || iy >= p->in_h) continue;
+                        for (int32_t kx = 0; kx < p->k_w; kx++) {
+                            const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
+                            if (ix < 0 || ix >= p->in_w) continue;
+                            float *s = grad_in + ((n * p->in_h + iy) * p->in_w + ix) * p->in_c + c0;
+                            const int8_t *w = p->weights + (ky * p->k_w + kx) * p->out_c + o0;
+                            if (mult == 1) {
+                                for (int32_t i = 0; i < cn; i++) s[i] += (float)w[i] * row[i];
+                                continue;
+                            }
+                            for (int32_t i = 0; i < cn; i++) {
+                                float acc = s[i];
+                                for (int32_t m = 0; m < mult; m++) {
+                                    const int32_t k = i * mult + m;
+                                    const float g = kept ? row[k]
+                                                         : (edgec_mask_bit(mask, e0 + k) ? grad_out[e0 + k] : 0.0f)
+                                                               * p->acc_scale[o0 + k];
+                                    acc += (float)w[k] * g;
+                                }
+                                s[i] = acc;
+                            }
                         }
                     }
                 }
@@ -103,7 +122,7 @@ static float weight_sum(const edgec_depthwise_conv2d_s8_backward_params *p, cons
 void edgec_depthwise_conv2d_s8_backward(const edgec_depthwise_conv2d_s8_backward_params *p, const int8_t *input,
                                         const float *grad_out, const uint8_t *mask, int8_t *weights, int32_t *bias,
                                         float *grad_in, float *scratch, uint32_t *rng) {
-    if (grad_in) input_grad(p, grad_out, mask, grad_in, scratch);
+    if (grad_in) input_grad(p, grad_out, mask, grad_in);
     const int32_t trained_max = p->weight_channels < p->in_c ? p->weight_channels * p->depth_multiplier : p->out_c;
     if (trained_max > 0 && weights && input) {
         const int32_t pixels = p->batches * p->out_h * p->out_w;

@@ -375,11 +375,11 @@ class DepthwiseConv2DBackward(WeightBackward, Operator):
         return backward_call(op, ctx, "edgec_depthwise_conv2d_s8_backward", params, scratch)
 
     def scratch_bytes(self, op, g, *, in_place):
-        """g_x: one output pixel's g_acc (out_c floats); trained weights: one output channel's g_acc over the
-        output pixels (batches out_h out_w floats); the larger (runtime/depthwise_conv2d_s8_backward.c)."""
+        """Trained weights: one output channel's g_acc over the output pixels (batches out_h out_w floats;
+        runtime/depthwise_conv2d_s8_backward.c; g_x keeps its g_acc rows of 16 channels on the stack)."""
         y = g.t(op.inputs[1]).shape
         trained = op.inputs[0] is not None and _trained_outputs(op, y[3]) > 0
-        return 4 * max(y[3] if op.outputs else 0, y[0] * y[1] * y[2] if trained else 0)
+        return 4 * y[0] * y[1] * y[2] if trained else 0
 
     def macs(self, op, g):
         """dX: out pixels x out_c x k_h k_w; dW: out pixels x trained out channels x k_h k_w."""
