@@ -20,13 +20,14 @@
  *      (precomputed for the 4 pixels in `scratch`), 4 weights converted once, 16 multiply-adds into 16 registers.
  *      Each input element still receives its terms tap by tap in ascending (ky, kx) and, within a tap, o
  *      ascending: output rows, and 4-pixel blocks within a row, are visited in descending order (a larger output
- *      coordinate reads an input through a smaller tap) and the taps of a block in ascending order. ~3.2
- *      instructions per MAC on Cortex-M7 (was ~9-12).
+ *      coordinate reads an input through a smaller tap) and the taps of a block in ascending order. 52
+ *      instructions per 16 MACs in the inner loop, ~3.2-4 per MAC with the rest on Cortex-M7 (was ~9-12).
  * G    per output channel o: g_acc[., o] once into `scratch` (one float per output pixel), then per tap and
  *      block of 16 (then 4, then 1) trained input channels 16 sums in registers over the tap's valid output
  *      pixels (their range computed once per tap: no bound test per pixel), ascending, skipping g_acc = 0:
- *      per MAC one int8 load and conversion, a multiply and an add. ~6 instructions per MAC (was ~37); the
- *      updates follow each block, in the order above.
+ *      per MAC one int8 load, the zero-point add and conversion, a multiply and an add: ~6.6 instructions per
+ *      MAC on Cortex-M7 when g_acc is dense, ~4 per 16 MACs for a pixel whose g_acc is 0 (was ~37 either way);
+ *      the updates follow each block, in the order above.
  * scratch: max(4 out_c floats when grad_in is not NULL, batches out_h out_w floats when weights are trained).
  * Per updated weight ~8 instructions (nearest) or ~16 (stochastic). */
 
