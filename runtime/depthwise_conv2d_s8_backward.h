@@ -31,7 +31,8 @@ typedef struct {
 
 /* input: x (NULL when weight_channels is 0); grad_out: g_y; mask: the clamp mask of y (bit e of element e);
  * weights / bias: the trained arrays, updated in place (NULL when not trained; weights is p->weights then);
- * grad_in: g_x or NULL; scratch: unused (NULL); rng: the generator state. */
+ * grad_in: g_x or NULL; scratch: batches out_h out_w floats when weights are trained (else NULL); rng: the
+ * generator state. */
 void edgec_depthwise_conv2d_s8_backward(const edgec_depthwise_conv2d_s8_backward_params *p, const int8_t *input,
                                         const float *grad_out, const uint8_t *mask, int8_t *weights, int32_t *bias,
                                         float *grad_in, float *scratch, uint32_t *rng);

@@ -121,7 +121,7 @@ def run_c(exe: Path, folder: Path, layer: str, op: Op, g: Graph, ints: dict, inp
     arrays = dict(acc_scale=p["acc_scale"], coef_w=p["coef_w"], coef_b=p["coef_b"], bias_max=p["bias_max"],
                   weights=w, input=x, grad_out=g_y, mask=mask, bias=bias,
                   grad_in=np.full(op.attrs["input_shape"], np.nan, np.float32) if op.outputs else None,
-                  scratch=np.full(scratch_floats(layer, g_y), np.nan, np.float32) if op.outputs else None,
+                  scratch=np.full(scratch_floats(layer, op, g), np.nan, np.float32),
                   rng=np.array([rng], np.uint32), **state)
     assert mask.size == (y_size + 7) // 8
     blob = bytearray(struct.pack("<i", len(FIELDS[layer])))
@@ -161,8 +161,9 @@ def run_c(exe: Path, folder: Path, layer: str, op: Op, g: Graph, ints: dict, inp
     return g_x, w_new, b_new, rng_state, new_state
 
 
-def scratch_floats(layer: str, g_y: np.ndarray) -> int:
-    return 0 if layer == "depthwise_conv2d" else g_y.shape[-1]
+def scratch_floats(layer: str, op: Op, g: Graph) -> int:
+    """The kernel's scratch as the op asks the planner for it (exact size: ASan catches any access past it)."""
+    return REGISTRY[op.type].scratch_bytes(op, g, in_place=False) // 4
 
 
 # ---- random cases ----------------------------------------------------------------------------------------------
@@ -211,9 +212,9 @@ def backward_graph(layer, x_shape, y_shape, w, w_scale, bias, s_x, x_zp, attrs, 
     return op, g
 
 
-def random_case(rng, layer, optimizer_state: bool = False):
+def random_case(rng, layer, optimizer_state: bool = False, depthwise: tuple[int, int] | None = None):
     """(op, g, inputs, struct ints) of one random backward op; with `optimizer_state`, most cases also keep
-    momentum velocities or shadow weights (inputs 5-7)."""
+    momentum velocities or shadow weights (inputs 5-7); `depthwise`: (in_c, depth multiplier) instead of random."""
     x_zp = int(rng.choice([-128, 127, 0, rng.integers(-128, 128)]))
     s_x = float(rng.uniform(0.005, 0.1))
     need_gx = bool(rng.random() < 0.7)
@@ -248,6 +249,8 @@ def random_case(rng, layer, optimizer_state: bool = False):
         else:
             mult = int(rng.choice([1, 2]))
             in_c = int(rng.integers(1, 8))
+            if depthwise is not None:
+                in_c, mult = depthwise
             out_c = in_c * mult
             w_shape, axis = (1, k_h, k_w, out_c), 3
             attrs.update(depth_multiplier=mult, weight_axis=3)
@@ -349,6 +352,31 @@ def test_reference_matches_the_c_kernel(layer, drivers, tmp_path):
             seen["frozen_kept"] += 1
     # the cases exercised every path (counts, so a generator change cannot silently skip one)
     assert min(seen.values()) >= 10, seen
+
+
+def test_depthwise_channel_chunks_match_the_c_kernel(drivers, tmp_path):
+    """The depthwise kernel's g_x works in chunks of input channels whose outputs fit its 16-float row (and computes
+    g_acc where it is used when one channel's outputs do not): more than 16 channels at multiplier 1, chunks that
+    do not divide the channels (multiplier 3), and multipliers 16, 17 and 40; C = reference bit for bit."""
+    rng = np.random.default_rng(41)
+    shapes = [(17, 1), (40, 1), (7, 3), (11, 5), (2, 16), (2, 17), (3, 40), (1, 33)]
+    done = 0
+    for case in range(40):
+        op, g, inputs, ints = random_case(rng, "depthwise_conv2d", depthwise=shapes[case % len(shapes)])
+        state = int(rng.integers(1, 2**32))
+        c_gx, c_w, c_b, c_state, _ = run_c(drivers["depthwise_conv2d"], tmp_path, "depthwise_conv2d", op, g, ints,
+                                           inputs, state)
+        live = [a.copy() if a is not None else None for a in inputs]
+        state_arr = np.array([state], np.uint32)
+        out = REGISTRY[op.type].run_reference(op, g, live, rng=state_arr)
+        what = f"case {case}: {op.attrs}"
+        if op.outputs:
+            assert np.array_equal(out[0].view(np.uint32), c_gx.view(np.uint32)), what
+            done += 1
+        assert np.array_equal(live[3], c_w) and int(state_arr[0]) == c_state, what
+        if inputs[4] is not None:
+            assert np.array_equal(live[4], c_b), what
+    assert done >= 20
 
 
 @pytest.mark.parametrize("layer", list(CASES))

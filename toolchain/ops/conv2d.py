@@ -642,11 +642,17 @@ class Conv2DBackward(WeightBackward, Operator):
         fields = backward_geometry(op, g)
         fields.update(groups=fields["in_c"] // g.t(op.inputs[3]).shape[3], **backward_fields(op, ctx))
         params = ctx.params_struct(op, "edgec_conv2d_s8_backward_params", fields)
-        return backward_call(op, ctx, "edgec_conv2d_s8_backward", params, backward_scratch(op, ctx))
+        scratch = backward_scratch(op, ctx, self.scratch_bytes(op, g, in_place=False) > 0)
+        return backward_call(op, ctx, "edgec_conv2d_s8_backward", params, scratch)
 
     def scratch_bytes(self, op, g, *, in_place):
-        """g_x: one output pixel's g_acc row (out_c floats), recomputed per input pixel and tap."""
-        return 4 * g.t(op.inputs[1]).shape[3] if op.outputs else 0
+        """g_x: the g_acc rows of a block of 4 output pixels (4 out_c floats); trained weights: one output
+        channel's g_acc over the output pixels (batches out_h out_w floats); the larger (runtime/
+        conv2d_s8_backward.c)."""
+        y = g.t(op.inputs[1]).shape
+        gx = 4 * y[3] if op.outputs else 0
+        trained = op.inputs[0] is not None and min(op.attrs["weight_channels"], g.t(op.inputs[3]).shape[3]) > 0
+        return 4 * max(gx, y[0] * y[1] * y[2] if trained else 0)
 
     def macs(self, op, g):
         """dX: out pixels x out_c x k_h k_w in_c/groups; dW: out pixels x out_c x k_h k_w x trained channels."""

@@ -46,6 +46,7 @@ from .int8_common import (
     apply_updates,
     backward_call,
     backward_fields,
+    backward_scratch,
     bias_grad,
     bias_int32,
     dsp_output_stage,
@@ -461,7 +462,15 @@ class DepthwiseConv2DBackward(WeightBackward, Operator):
         fields = backward_geometry(op, g)
         fields.update(depth_multiplier=op.attrs["depth_multiplier"], **backward_fields(op, ctx))
         params = ctx.params_struct(op, "edgec_depthwise_conv2d_s8_backward_params", fields)
-        return backward_call(op, ctx, "edgec_depthwise_conv2d_s8_backward", params)
+        scratch = backward_scratch(op, ctx, self.scratch_bytes(op, g, in_place=False) > 0)
+        return backward_call(op, ctx, "edgec_depthwise_conv2d_s8_backward", params, scratch)
+
+    def scratch_bytes(self, op, g, *, in_place):
+        """Trained weights: one output channel's g_acc over the output pixels (batches out_h out_w floats;
+        runtime/depthwise_conv2d_s8_backward.c; g_x keeps its g_acc rows of 16 channels on the stack)."""
+        y = g.t(op.inputs[1]).shape
+        trained = op.inputs[0] is not None and _trained_outputs(op, y[3]) > 0
+        return 4 * y[0] * y[1] * y[2] if trained else 0
 
     def macs(self, op, g):
         """dX: out pixels x out_c x k_h k_w; dW: out pixels x trained out channels x k_h k_w."""

@@ -325,11 +325,14 @@ class FullyConnectedBackward(WeightBackward, Operator):
         w = g.t(op.inputs[3]).shape
         fields = dict(batches=g.t(op.inputs[1]).size // w[0], depth=w[1], out_c=w[0], **backward_fields(op, ctx))
         params = ctx.params_struct(op, "edgec_fully_connected_s8_backward_params", fields)
-        return backward_call(op, ctx, "edgec_fully_connected_s8_backward", params, backward_scratch(op, ctx))
+        scratch = backward_scratch(op, ctx, self.scratch_bytes(op, g, in_place=False) > 0)
+        return backward_call(op, ctx, "edgec_fully_connected_s8_backward", params, scratch)
 
     def scratch_bytes(self, op, g, *, in_place):
-        """g_x: one batch row's g_acc (out_c floats)."""
-        return 4 * g.t(op.inputs[3]).shape[0] if op.outputs else 0
+        """One batch row's g_acc (out_c floats), for g_x or trained weights."""
+        w = g.t(op.inputs[3]).shape
+        trained = op.inputs[0] is not None and min(op.attrs["weight_channels"], w[1]) > 0
+        return 4 * w[0] if op.outputs or trained else 0
 
     def macs(self, op, g):
         """dX: batches x out_c x depth; dW: batches x out_c x trained inputs."""

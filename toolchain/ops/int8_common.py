@@ -325,9 +325,10 @@ def backward_call(op, ctx, function: str, params: str, scratch: str = "NULL") ->
     return f"{function}({', '.join(args)});"
 
 
-def backward_scratch(op, ctx) -> str:
-    """The float scratch of a backward op with scratch_bytes > 0, else NULL."""
-    if not op.outputs:
+def backward_scratch(op, ctx, needed: bool | None = None) -> str:
+    """The float scratch of a backward op with scratch_bytes > 0 (`needed`; by default: it computes g_x), else
+    NULL."""
+    if not (bool(op.outputs) if needed is None else needed):
         return "NULL"
     return f"((float *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
 
