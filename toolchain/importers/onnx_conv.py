@@ -211,8 +211,12 @@ def QLinearMatMul(n: Node) -> None:
 
 
 def _matmul(n: Node, a: int, b: int) -> None:
+    if n.node.op_type == "MatMul" and (not n.is_const(b) or n.const_input(b).ndim > 2):
+        from .onnx_transformer import batch_matmul
+
+        return batch_matmul(n, a, b)  # B an activation (attention), or a batched constant
     if not n.is_const(b):
-        raise Unsupported("B is not a constant (edgec supports MatMul by constant weights)")
+        raise Unsupported("B is not a constant (edgec supports QLinearMatMul by constant weights)")
     weights, w_quant = n.weight(b)
     a_shape = n.shape(a)
     if weights.ndim != 2 or len(a_shape) < 2:
