@@ -56,7 +56,8 @@ CASES = [  # (A shape, B shape, adj_x, adj_y)
 def test_batch_matmul_int8_bit_exact(tmp_path, a, b, adj_x, adj_y):
     results = run_three_ways(bmm_model(a, b, adj_x, adj_y, seed=len(a) + 3 * len(b)), tmp_path, samples=6)
     assert_bit_exact(results)
-    assert np.ptp(np.concatenate([y[0].reshape(-1) for y in results["tflm"]]).astype(int)) > 20  # outputs not all clamped
+    y = np.concatenate([r[0].reshape(-1) for r in results["tflm"]]).astype(int)
+    assert np.ptp(y) > 20 and ((y > -128) & (y < 127)).mean() > 0.5  # most outputs are not clamped
 
 
 def test_batch_matmul_int8_constant_rhs(tmp_path):

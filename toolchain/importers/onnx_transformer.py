@@ -3,7 +3,8 @@ constant indices, Slice and Split; and the two rewrites that turn what older exp
 
     ReduceMean -> Sub -> Pow(2) -> ReduceMean -> Add(eps) -> Sqrt -> Div [-> Mul(gamma)] [-> Add(beta)]
                                                                        => LayerNormalization (opset < 17 exports)
-    Div(x, sqrt 2) or Mul(x, 1/sqrt 2) -> Erf -> Add(1) -> Mul(x) -> Mul(0.5) (or x * 0.5 first)  => Gelu (exact)
+    Div(x, sqrt 2) or Mul(x, 1/sqrt 2) -> Erf -> Add(1) -> the product with x and 0.5 in any of its three
+    associations ((x * p) * 0.5, (x * 0.5) * p, (0.5 * p) * x)                                  => Gelu (exact)
 
 The rewrites run on the ONNX graph after the ONNX-level passes (constants are folded, so epsilon, gamma, beta and
 the 0.5, 1 and sqrt 2 are initializers); a chain whose intermediate values are read elsewhere, or whose constants
@@ -286,6 +287,12 @@ def _fuse_gelu(model: onnx.ModelProto, v: _View) -> list[tuple[list, onnx.NodePr
                 continue
             chain.append(half)
             out = half.output[0]
+        elif v.scalar(partner or "") == 0.5:  # (0.5 * (1 + erf)) * x  (the dynamo exporter)
+            last = v.only_reader(mul.output[0], "Mul")
+            if last is None or v.other(last, mul.output[0]) != x:
+                continue
+            chain.append(last)
+            out = last.output[0]
         else:  # (x * 0.5) * (1 + erf)
             half = v.node(partner or "", "Mul")
             if (half is None or len(v.readers.get(partner or "", [])) != 1 or x not in half.input
