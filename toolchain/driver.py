@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import cortexm, outdir, reference
+from .attention import choose_attention
 from .board import Board, get_board
 from .budget import Schedule, arena_budget, check_budgets, choose_schedule, flash_too, peak_layer
 from .codegen import emit_c
@@ -98,6 +99,7 @@ def compile_model(model: Path, board: str = "host", step: Step = quiet, *, patch
     g = dump("kernels", select_kernels(g, kernel_target(target), kernels))
     step("order operators for memory")
     g = dump("reorder", verify(reorder_for_memory(g)))
+    g = dump("attention", verify(choose_attention(g)))  # row-wise attention where it lowers the arena
     return dump.schedule(plan_schedule(g, target, step, patch, max_mac_overhead, sram_budget))
 
 

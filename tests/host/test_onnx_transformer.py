@@ -99,6 +99,15 @@ def test_layer_normalization(tmp_path, shape, axis, bias):
     assert_close_to_ort(r)
 
 
+def test_layer_normalization_mean_and_inv_std_outputs(tmp_path):
+    rng = np.random.default_rng(8)
+    node = helper.make_node("LayerNormalization", ["x", "g", "b"], ["y", "mean", "inv"], axis=1, epsilon=1e-3)
+    m = model([node], {"x": [3, 4, 5]}, {"y": [3, 4, 5], "mean": [3, 1, 1], "inv": [3, 1, 1]},
+              [const("g", w(rng, 4, 5)), const("b", w(rng, 4, 5))])
+    r = run_onnx(m, tmp_path)
+    assert_close_to_ort(r)
+
+
 def _decomposed_layer_norm(opset: int) -> onnx.ModelProto:
     """What torch.onnx.export writes for nn.LayerNorm below opset 17."""
     rng = np.random.default_rng(4)
@@ -196,8 +205,12 @@ def test_slice(tmp_path, starts, ends, axes, steps, out):
     assert_close_to_ort(r, tolerance=0.0)
 
 
-@pytest.mark.parametrize("index,axis,out", [(np.int64(1), 0, [2, 4]), (np.array([0, 2], np.int64), 2, [3, 2, 2]),
-                                            (np.int64(-1), 1, [3, 4]), (np.array([3, 1], np.int64), 2, [3, 2, 2])])
+@pytest.mark.parametrize("index,axis,out", [
+    (np.int64(1), 0, [2, 4]), (np.array([0, 2], np.int64), 2, [3, 2, 2]), (np.int64(-1), 1, [3, 4]),
+    (np.array([3, 1], np.int64), 2, [3, 2, 2]),
+    (np.array([3, 0, 1, -1], np.int64), 2, [3, 2, 4]),  # no progression: 3 slices and a concat
+    (np.array([[0, 2], [1, 1]], np.int64), 0, [2, 2, 2, 4]),  # 2-D indices
+])
 def test_gather_by_constant_indices(tmp_path, index, axis, out):
     node = helper.make_node("Gather", ["x", "i"], ["y"], axis=axis)
     r = run_onnx(model([node], {"x": [3, 2, 4]}, {"y": out}, [const("i", index)]), tmp_path)
@@ -205,17 +218,18 @@ def test_gather_by_constant_indices(tmp_path, index, axis, out):
 
 
 def test_gather_unsupported_variants_are_named(tmp_path):
-    nodes = [helper.make_node("Gather", ["x", "i"], ["y"], axis=2, name="pick"),
+    nodes = [helper.make_node("Gather", ["x", "i"], ["y"], axis=2, name="pick"),  # 12 runs: more than concat takes
              helper.make_node("Gather", ["table", "ids"], ["e"], axis=0, name="embed")]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 2, 4]),
                                            helper.make_tensor_value_info("ids", TensorProto.INT64, [5])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 2, 3]),
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 2, 12]),
                                helper.make_tensor_value_info("e", TensorProto.FLOAT, [5, 4])],
-                              [const("i", np.array([0, 1, 3], np.int64)), const("table", np.ones((10, 4), F32))])
+                              [const("i", np.array([0, 2, 1, 3] * 3, np.int64)), const("table", np.ones((10, 4), F32))])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8),
               tmp_path / "m.onnx")
     res = edgec("build", tmp_path / "m.onnx", "--dtype", "float32", "--out", tmp_path / "out")
-    assert_error(res, EXIT_INPUT, "Gather node 'pick'", "arithmetic progression", "ids")
+    assert_error(res, EXIT_INPUT, "Gather node 'pick'", "12 runs of consecutive indices", "Gather node 'embed'",
+                 "embedding lookup")
 
 
 def test_concat_with_a_constant_on_the_token_axis(tmp_path):

@@ -26,6 +26,10 @@ from . import onnx_passes
 from .onnx_graph import Node, Unsupported
 from .onnx_layout import identity
 
+#: a Gather whose constant indices are no strided progression becomes a slice per run of consecutive indices and
+#: one concat of them (concat takes 10 inputs at most)
+MAX_GATHER_RUNS = 10
+
 # ---- the mappings ----------------------------------------------------------------------------------------------
 
 
@@ -52,8 +56,6 @@ def LayerNormalization(n: Node) -> None:
     axis %= rank
     eps = float(n.attr("epsilon", 1e-5))
     n.attr("stash_type", 1)  # float32 statistics: what edgec computes in
-    if any(n.node.output[1:]):
-        raise Unsupported("the Mean / InvStdDev outputs (supported: the normalized output only)")
     norm = tuple(shape[axis:])
     params = []
     for k, what in ((1, "gamma"), (2, "beta")):
@@ -66,7 +68,13 @@ def LayerNormalization(n: Node) -> None:
             raise Unsupported(f"{what} of shape {list(v.shape)} for normalized dims {list(norm)}") from None
         params.append(n.const(np.ascontiguousarray(v.reshape(-1)), (0,), None, what))
     ins: list[str | None] = [n.input_ir(0, identity(rank)), *params]
-    n.emit("layer_norm", ins, n.output(0, identity(rank)), dict(axis=axis, epsilon=eps))
+    outs = n.output(0, identity(rank))
+    stats = [k for k in (1, 2) if n.has_output(k)]
+    if stats == [2]:
+        raise Unsupported("the InvStdDev output without the Mean output")
+    for k in stats:  # Mean, InvStdDev: [d_0, ..., d_{axis-1}, 1, ..., 1]
+        outs += n.output(k, identity(rank))
+    n.emit("layer_norm", ins, outs, dict(axis=axis, epsilon=eps))
 
 
 def Gelu(n: Node) -> None:
@@ -110,13 +118,34 @@ def Gather(n: Node) -> None:
         raise Unsupported(f"indices {flat.tolist()[:8]} out of range for axis {axis} of size {shape[axis]}")
     flat = np.where(flat < 0, flat + shape[axis], flat)
     step = int(flat[1] - flat[0]) if flat.size > 1 else 1
-    if step == 0 or np.any(np.diff(flat) != step) or idx.ndim > 1:
-        raise Unsupported(f"indices {flat.tolist()[:8]} (supported: a scalar or a 1-D arithmetic progression of "
-                          "constant indices)")
     begin, steps = [0] * rank, [1] * rank
-    begin[axis], steps[axis] = int(flat[0]), step
-    sliced = tuple(flat.size if d == axis else s for d, s in enumerate(shape))
-    _slice_to(n, 0, begin, steps, sliced)
+    if step != 0 and np.all(np.diff(flat) == step):  # one strided window
+        begin[axis], steps[axis] = int(flat[0]), step
+        sliced = tuple(flat.size if d == axis else s for d, s in enumerate(shape))
+        _slice_to(n, 0, begin, steps, sliced)
+        return
+    # any other indices: one slice per run of consecutive indices, concatenated along the axis
+    runs = np.split(flat, np.flatnonzero(np.diff(flat) != 1) + 1)
+    if len(runs) > MAX_GATHER_RUNS:
+        raise Unsupported(f"indices {flat.tolist()[:8]} make {len(runs)} runs of consecutive indices (supported: at "
+                          f"most {MAX_GATHER_RUNS}; a strided progression of any length)")
+    x = n.input_ir(0, identity(rank))
+    t = n.imp.tensors[x]
+    parts = []
+    for run in runs:
+        begin[axis] = int(run[0])
+        part = n.imp.new_tensor(f"{n.node.output[0]}__run", tuple(run.size if d == axis else s
+                                                                  for d, s in enumerate(shape)), t.dtype, t.quant)
+        n.emit("slice", [x], [part], dict(begin=list(begin), step=list(steps)))
+        parts.append(part)
+    joined_shape = tuple(flat.size if d == axis else s for d, s in enumerate(shape))
+    out_shape = n.out_shape(0)
+    if joined_shape == tuple(out_shape):
+        n.emit("concat", parts, n.output(0, identity(rank)), dict(axis=axis, activation="NONE"))
+        return
+    joined = n.imp.new_tensor(f"{n.node.output[0]}__joined", joined_shape, t.dtype, t.quant)
+    n.emit("concat", parts, [joined], dict(axis=axis, activation="NONE"))
+    n.emit("reshape", [joined], n.output(0, identity(len(out_shape))), {})  # 2-D indices: their dims
 
 
 def Slice(n: Node) -> None:

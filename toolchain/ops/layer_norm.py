@@ -6,6 +6,7 @@ Per row of n = prod(shape[axis:]) values (float, sums in index order from 0.0f):
     var  = (sum_c (x_c - mean)^2) / n            two passes: no cancellation of E[x^2] - mean^2
     r    = 1 / sqrtf(var + epsilon)
     y_c  = (x_c - mean) * r * gamma_c + beta_c   (beta 0 when absent)
+Optional outputs 1 and 2 (ONNX's Mean and InvStdDev): mean and r per row, shaped [d_0, ..., d_{axis-1}, 1, ...].
 Cost per element: 3 adds, 3 multiplies, one load of gamma and beta; one sqrtf and one divide per row.
 TFLite and TFLite Micro have no layer-norm builtin (nor an int8 kernel): float32 only.
 """
@@ -35,12 +36,16 @@ def _inner(op, g) -> int:
 
 def ln_shapes(op, g) -> bool:
     """axis is within the input's rank; gamma (and beta, when given) are constants holding one value per element
-    of the normalized trailing dims; the output has the input's shape"""
+    of the normalized trailing dims; the output has the input's shape (the optional mean and 1/stddev outputs:
+    one value per row)"""
     x = g.t(op.inputs[0])
     rank = len(x.shape)
     if not -rank <= int(op.attrs.get("axis", -1)) < rank or g.t(op.outputs[0]).shape != x.shape:
         return False
     params = [t for t in op.inputs[1:3] if t is not None]
+    rows = x.size // max(_inner(op, g), 1)
+    if any(o is not None and g.t(o).size != rows for o in op.outputs[1:3]) or len(op.outputs) > 3:
+        return False
     return len(params) >= 1 and op.inputs[1] is not None and all(
         g.t(t).is_const and g.t(t).size == _inner(op, g) for t in params)
 
@@ -64,7 +69,7 @@ class LayerNorm(Operator):
     backward = None  # no gradient rule yet
 
     def infer_shape(self, op, g):
-        return [g.t(op.inputs[0]).shape]
+        return [g.t(op.inputs[0]).shape] + [g.t(o).shape for o in op.outputs[1:]]
 
     kernel_f32 = "layer_norm_f32"
     constraints_f32 = [all_float32, ln_shapes, ln_epsilon]
@@ -78,8 +83,10 @@ class LayerNorm(Operator):
         gamma = np.asarray(inputs[1], dtype=np.float64).reshape(1, n)
         beta = np.asarray(inputs[2], dtype=np.float64).reshape(1, n) if len(inputs) > 2 and inputs[2] is not None \
             else 0.0
-        y = (rows - mean) / np.sqrt(var + float(np.float32(op.attrs["epsilon"]))) * gamma + beta
-        return [y.astype(np.float32).reshape(x.shape)]
+        inv = 1.0 / np.sqrt(var + float(np.float32(op.attrs["epsilon"])))
+        y = (rows - mean) * inv * gamma + beta
+        extra = [v.astype(np.float32).reshape(g.t(o).shape) for v, o in zip((mean, inv), op.outputs[1:])]
+        return [y.astype(np.float32).reshape(x.shape), *extra]
 
     def emit_f32(self, op, g, ctx):
         n = _inner(op, g)
@@ -87,7 +94,9 @@ class LayerNorm(Operator):
         fields = dict(outer=g.t(op.inputs[0]).size // n if n else 0, inner=n, epsilon=c_float(op.attrs["epsilon"]),
                       gamma=ctx.ptr(op.inputs[1]), beta=beta)
         params = ctx.params_struct(op, "edgec_layer_norm_f32_params", fields)
-        return f"edgec_layer_norm_f32(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+        stats = [ctx.ptr(op.outputs[k]) if len(op.outputs) > k else "NULL" for k in (1, 2)]
+        return (f"edgec_layer_norm_f32(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, "
+                f"{stats[0]}, {stats[1]});")
 
     def macs(self, op, g):
         return 3 * g.t(op.inputs[0]).size
