@@ -60,7 +60,7 @@ def fuse_attention(g: Graph) -> tuple[Graph, int]:
                 chain.append(prod)
                 prod = producers.get(cur or "")
         if prod is not None and prod.type == "mul" and prod.attrs.get("activation", "NONE") == "NONE":
-            const = [i for i in prod.inputs if _scalar_const(g, i) is not None]
+            const = [i for i in prod.inputs if i is not None and _scalar_const(g, i) is not None]
             if len(const) == 1 and _single_use(g, readers, cur or ""):
                 scale, cur = _scalar_const(g, const[0]), _other(prod, const[0])
                 chain.append(prod)

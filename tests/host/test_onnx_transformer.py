@@ -265,7 +265,7 @@ def test_attention_with_a_constant_mask(tmp_path):
 
 # ---- a tiny ViT from PyTorch ------------------------------------------------------------------------------------
 
-def tiny_vit(path, opset: int, dynamo: bool = False):
+def tiny_vit(path, opset: int, dynamo: bool = False, img: int = 16):
     """Patch-embedding Conv (4x4 patches of a 3x16x16 image: 16 tokens of 32), a class token, positional
     embeddings, 2 pre-norm transformer blocks (2 heads, MLP 64 with GELU), final LayerNorm, a linear head on the
     class token; torch.onnx.export at `opset` (TorchScript exporter, or with dynamo the torch.export one)."""
@@ -309,12 +309,12 @@ def tiny_vit(path, opset: int, dynamo: bool = False):
             return self.head(self.norm(self.blocks(x))[:, 0])
 
     torch.manual_seed(0)
-    net = ViT().eval()
+    net = ViT(img=img).eval()
     for mod in net.modules():  # non-trivial affine parameters in the layer norms
         if isinstance(mod, nn.LayerNorm):
             mod.weight.data.uniform_(0.5, 1.5)
             mod.bias.data.uniform_(-0.3, 0.3)
-    torch.onnx.export(net, torch.randn(1, 3, 16, 16), str(path), input_names=["x"], output_names=["y"],
+    torch.onnx.export(net, torch.randn(1, 3, img, img), str(path), input_names=["x"], output_names=["y"],
                       opset_version=opset, dynamo=dynamo)
     return path
 

@@ -131,7 +131,7 @@ def Gather(n: Node) -> None:
                           f"most {MAX_GATHER_RUNS}; a strided progression of any length)")
     x = n.input_ir(0, identity(rank))
     t = n.imp.tensors[x]
-    parts = []
+    parts: list[str | None] = []
     for run in runs:
         begin[axis] = int(run[0])
         part = n.imp.new_tensor(f"{n.node.output[0]}__run", tuple(run.size if d == axis else s
