@@ -91,7 +91,10 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=2)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    lines = ["| image (tokens) | build | attention ops | arena B | peak SRAM B | instructions / inference | "
+    lines = [f"# Row-wise attention on a tiny ViT (bench/attention.py, {args.board}, float32, "
+             f"{args.samples} images)", "",
+             "Arena as planned; peak SRAM = static SRAM + the measured stack; instructions counted under QEMU.", "",
+             "| image (tokens) | build | attention ops | arena B | peak SRAM B | instructions / inference | "
              "rel. error vs onnxruntime |", "|---|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
