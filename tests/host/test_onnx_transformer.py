@@ -333,3 +333,37 @@ def test_tiny_vit_matches_onnxruntime(tmp_path, opset, dynamo):
     ops = [layer["op"] for layer in r["layers"]]
     assert ops.count("layer_norm") == 5 and ops.count("gelu") == 2 and ops.count("batch_matmul") == 4, ops
     assert ops.count("softmax") == 2 and ops.count("conv2d") == 1
+
+
+def test_quantizing_a_transformer_names_the_float_only_ops(tmp_path):
+    """--calib on the ViT: LayerNormalization and Gelu have no int8 kernel (TFLite Micro has none): exit 2, each
+    node named with the rule."""
+    path = tiny_vit(tmp_path / "vit.onnx", 17)
+    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(0).standard_normal((4, 1, 3, 16, 16)).astype(F32))
+    res = edgec("build", path, "--calib", tmp_path / "calib.npz", "--out", tmp_path / "out", timeout=600)
+    msg = assert_error(res, EXIT_INPUT, "LayerNormalization node '/norm/LayerNormalization'", "Gelu node",
+                       "float32 only", "--dtype float32")
+    assert msg.count("float32 only") == 7  # 5 layer norms, 2 GELUs
+
+
+def test_attention_quantized_by_edgec_is_bit_exact_with_tflm(tmp_path):
+    """softmax(Q K^T * scale) V from float ONNX, quantized with --calib: int8 BATCH_MATMUL and SOFTMAX in the
+    exported model_int8.tflite; the C equals TFLM on it at 0 LSB and stays close to the float model."""
+    n, d = 6, 8
+    nodes = [helper.make_node("MatMul", ["q", "kt"], ["s"]), helper.make_node("Mul", ["s", "scale"], ["ss"]),
+             helper.make_node("Softmax", ["ss"], ["a"], axis=-1), helper.make_node("MatMul", ["a", "v"], ["y"])]
+    onnx.save(model(nodes, {"q": [2, n, d], "kt": [2, d, n], "v": [2, n, d]}, {"y": [2, n, d]},
+                    [const("scale", F32(d ** -0.5))]), tmp_path / "att.onnx")
+    rng = np.random.default_rng(0)
+    for name, count in (("calib", 32), ("test", 10)):
+        np.savez(tmp_path / f"{name}.npz", q=rng.standard_normal((count, 2, n, d)).astype(F32),
+                 kt=rng.standard_normal((count, 2, d, n)).astype(F32),
+                 v=rng.standard_normal((count, 2, n, d)).astype(F32))
+    res = edgec("test", tmp_path / "att.onnx", "--calib", tmp_path / "calib.npz", "--inputs", tmp_path / "test.npz",
+                "--out", tmp_path / "out", "--json", timeout=600)
+    assert res.returncode == 0, res.stderr
+    r = json.loads(res.stdout)
+    t = r["test"]
+    assert t["reference"].startswith("TFLM") and t["passed"] and t["max_abs_diff_lsb"] == 0
+    assert t["rows"][1]["cosine"] > 0.99, t["rows"][1]
+    assert [layer["op"] for layer in r["layers"]].count("batch_matmul") == 2
