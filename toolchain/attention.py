@@ -8,7 +8,8 @@ nor P (each N x M per head) is ever held whole: the op needs one row of M floats
 only swaps K's last two dims for the first product is folded into the op too (it reads K with strides).
 The results are bit-identical (the same float operations in the same order). `choose_attention` keeps the fused
 graph only where the planned arena is strictly smaller (for a short sequence the scores may not be the peak), and
-records both arenas in g.meta["attention"]. float32 graphs only (the int8 chain has no fused kernel).
+records both arenas in g.meta["attention"]. float32 and int8 (an int8 chain without a mask: the int8 ADD's
+rescale has no fused form yet).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ def _single_use(g: Graph, readers: dict[str, list[Op]], name: str) -> bool:
     return len(readers.get(name, [])) == 1 and name not in g.outputs
 
 
-def _scalar_const(g: Graph, name: str | None) -> float | None:
-    if name is None or not g.t(name).is_const or g.t(name).size != 1 or g.t(name).dtype != "float32":
+def _scalar_const(g: Graph, name: str | None, dtype: str = "float32") -> float | None:
+    if name is None or not g.t(name).is_const or g.t(name).size != 1 or g.t(name).dtype != dtype:
         return None
     return float(np.asarray(g.t(name).data).reshape(-1)[0])
 
@@ -45,14 +46,17 @@ def fuse_attention(g: Graph) -> tuple[Graph, int]:
     removed: set[str] = set()  # names of ops fused away
     replaced: dict[str, Op] = {}  # the chain's last op -> the attention op that takes its place
     for op2 in g.ops:
-        if op2.type != "batch_matmul" or op2.attrs.get("adj_x") or g.t(op2.outputs[0]).dtype != "float32":
+        dtype = g.t(op2.outputs[0]).dtype
+        if op2.type != "batch_matmul" or op2.attrs.get("adj_x") or dtype not in ("float32", "int8"):
             continue
         p = op2.inputs[0]
         sm = producers.get(p or "")
         if sm is None or sm.type != "softmax" or not _single_use(g, readers, p or ""):
             continue
-        chain, cur, mask, scale = [sm], sm.inputs[0], None, None
+        chain, cur, mask, scale, mul = [sm], sm.inputs[0], None, None, None
         prod = producers.get(cur or "")
+        if prod is not None and prod.type == "add" and dtype == "int8":
+            continue  # an int8 mask: no fused kernel for the int8 ADD's rescale
         if prod is not None and prod.type == "add" and prod.attrs.get("activation", "NONE") == "NONE":
             const = [i for i in prod.inputs if i is not None and g.t(i).is_const]
             if len(const) == 1 and _single_use(g, readers, cur or ""):
@@ -60,9 +64,9 @@ def fuse_attention(g: Graph) -> tuple[Graph, int]:
                 chain.append(prod)
                 prod = producers.get(cur or "")
         if prod is not None and prod.type == "mul" and prod.attrs.get("activation", "NONE") == "NONE":
-            const = [i for i in prod.inputs if i is not None and _scalar_const(g, i) is not None]
+            const = [i for i in prod.inputs if i is not None and _scalar_const(g, i, dtype) is not None]
             if len(const) == 1 and _single_use(g, readers, cur or ""):
-                scale, cur = _scalar_const(g, const[0]), _other(prod, const[0])
+                scale, cur, mul = _scalar_const(g, const[0], dtype), _other(prod, const[0]), prod
                 chain.append(prod)
                 prod = producers.get(cur or "")
         if prod is None or prod.type != "batch_matmul" or prod.attrs.get("adj_x") or not _single_use(
@@ -87,6 +91,13 @@ def fuse_attention(g: Graph) -> tuple[Graph, int]:
         fused = Op(type="attention", name=f"{op2.name}_attention", inputs=inputs, outputs=list(op2.outputs),
                    attrs=attrs)
         from .ops import REGISTRY
+        from .ops.attention import chain_params
+
+        if dtype == "int8":  # the chain's compile-time constants, as its kernels would use them
+            const_index = 0 if mul is None else [i for i in mul.inputs].index(
+                next(i for i in mul.inputs if i is not None and g.t(i).is_const))
+            fused.params = chain_params(bmm1, mul, None if scale is None else int(scale), const_index, sm, op2)
+            fused.attrs["scale"] = None
 
         if REGISTRY["attention"].check(fused, g):
             continue  # a shape the kernel does not take: keep the chain

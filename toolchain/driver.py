@@ -17,7 +17,7 @@ stage in STAGES can be written as text (`edgec build --dump STAGE`, irtext.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import cortexm, outdir, reference
@@ -99,8 +99,12 @@ def compile_model(model: Path, board: str = "host", step: Step = quiet, *, patch
     g = dump("kernels", select_kernels(g, kernel_target(target), kernels))
     step("order operators for memory")
     g = dump("reorder", verify(reorder_for_memory(g)))
+    unfused = g
     g = dump("attention", verify(choose_attention(g)))  # row-wise attention where it lowers the arena
-    return dump.schedule(plan_schedule(g, target, step, patch, max_mac_overhead, sram_budget))
+    s = plan_schedule(g, target, step, patch, max_mac_overhead, sram_budget)
+    if g is not unfused:  # the .tflite export writes the chain: TFLite has no fused attention
+        s = replace(s, source_graph=unfused)
+    return dump.schedule(s)
 
 
 def build(model: Path, out: Path, board: str = "host", step: Step = quiet, *, patch: bool | None = None,

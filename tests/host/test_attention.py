@@ -80,3 +80,38 @@ def test_vit_attention_chosen_only_when_smaller(tmp_path, monkeypatch, img, fuse
     assert np.array_equal(_bits(y_auto), _bits(y_other))
     ort = reference.run_onnxruntime(path, xs, auto.graph)
     assert_close_to_ort(dict(ort=ort, c=y_auto, numpy=y_auto))
+
+
+@pytest.mark.parametrize("scaled", [True, False])
+def test_int8_attention_fused_is_bit_exact_with_tflm(tmp_path, monkeypatch, scaled):
+    """Float ONNX softmax(Q K^T [* scale]) V quantized by edgec (--calib), the int8 chain forced into the fused op:
+    its C equals TFLite Micro running the exported (unfused) model_int8.tflite at 0 LSB."""
+    n, d = 12, 8
+    nodes = [helper.make_node("MatMul", ["q", "kt"], ["s"])]
+    if scaled:
+        nodes.append(helper.make_node("Mul", ["scale", "s"], ["ss"]))  # the constant first: either order fuses
+    nodes += [helper.make_node("Softmax", ["ss" if scaled else "s"], ["a"], axis=-1),
+              helper.make_node("MatMul", ["a", "v"], ["y"])]
+    onnx.save(model(nodes, {"q": [2, n, d], "kt": [2, d, n], "v": [2, n, d]}, {"y": [2, n, d]},
+                    [const("scale", F32(d ** -0.5))] if scaled else []), tmp_path / "att.onnx")
+    rng = np.random.default_rng(3)
+    for name, count in (("calib", 32), ("test", 8)):
+        np.savez(tmp_path / f"{name}.npz", q=rng.standard_normal((count, 2, n, d)).astype(F32),
+                 kt=rng.standard_normal((count, 2, d, n)).astype(F32),
+                 v=rng.standard_normal((count, 2, n, d)).astype(F32))
+    monkeypatch.setattr(driver, "choose_attention", lambda g: attention.fuse_attention(g)[0])
+    r = validate.test(tmp_path / "att.onnx", tmp_path / "out", inputs=tmp_path / "test.npz",
+                      conversion=driver.Conversion(calib=tmp_path / "calib.npz"))
+    assert [op.type for op in r.build.graph.ops] == ["attention"]
+    t = r.build.report["test"]
+    assert t["reference"].startswith("TFLM") and r.passed and t["max_abs_diff_lsb"] == 0, t
+    assert t["rows"][1]["cosine"] > 0.99
+    # and edgec's numpy reference of the fused op agrees with its C
+    xs = [[np.asarray(x) for x in s] for s in [[rng.integers(-128, 128, (2, n, d), dtype=np.int8),
+                                                 rng.integers(-128, 128, (2, d, n), dtype=np.int8),
+                                                 rng.integers(-128, 128, (2, n, d), dtype=np.int8)]]]
+    exe = host.build(r.build.out, r.build.sources, sanitize=True)
+    c = validate.split_outputs(host.run(exe, xs), r.build.graph, 1)
+    g = r.build.graph
+    ours = reference.run_numpy(g, xs[0])[g.outputs[0]]
+    assert np.array_equal(np.asarray(c[0][0]).reshape(-1), ours.reshape(-1))
