@@ -40,7 +40,7 @@ from .verifier import verify
 Step = Callable[[str], None]
 
 #: the stages whose IR `--dump` writes, in the order they run (codegen's output is the C itself)
-STAGES = ("import", "simplify", "convert", "canonicalize", "kernels", "reorder", "schedule")
+STAGES = ("import", "simplify", "convert", "canonicalize", "kernels", "reorder", "attention", "schedule")
 
 QUANTIZED_TFLITE = "model_int8.tflite"
 
