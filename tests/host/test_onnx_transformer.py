@@ -259,7 +259,8 @@ def test_attention_with_a_constant_mask(tmp_path):
     m = model(nodes, {"q": [1, 2, n, d], "k": [1, 2, n, d], "v": [1, 2, n, d]}, {"y": [1, 2, n, d]},
               [const("scale", F32(d ** -0.5)), const("mask", mask)])
     r = run_onnx(m, tmp_path)
-    assert ops_of(r).count("batch_matmul") == 2
+    # the chain became one row-wise attention op: its arena is smaller here (tests/host/test_attention.py)
+    assert ops_of(r).count("attention") == 1 and r["graph"].meta["attention"]["fused"]
     assert_close_to_ort(r)
 
 
