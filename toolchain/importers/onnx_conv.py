@@ -211,7 +211,8 @@ def QLinearMatMul(n: Node) -> None:
 
 
 def _matmul(n: Node, a: int, b: int) -> None:
-    if n.node.op_type == "MatMul" and (not n.is_const(b) or np.ndim(n.imp.const_value(n.data_name(b))) > 2):
+    b_value = n.imp.const_value(n.data_name(b)) if n.has(b) else None
+    if n.node.op_type == "MatMul" and (b_value is None or b_value.ndim > 2):
         from .onnx_transformer import batch_matmul
 
         return batch_matmul(n, a, b)  # B an activation (attention), or a batched constant
