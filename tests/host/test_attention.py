@@ -63,6 +63,21 @@ def test_masked_attention_fused_equals_chain(tmp_path, monkeypatch):
     assert fused.plan.arena_bytes < unfused.plan.arena_bytes
 
 
+def test_attention_scaled_by_a_division_fuses(tmp_path, monkeypatch):
+    """(Q K^T) / sqrt(d), as many ViTs write it: the Div becomes a mul by the reciprocal, which the fusion takes."""
+    n, d = 10, 8
+    nodes = [helper.make_node("MatMul", ["q", "kt"], ["s"]), helper.make_node("Div", ["s", "root"], ["ss"]),
+             helper.make_node("Softmax", ["ss"], ["a"], axis=-1), helper.make_node("MatMul", ["a", "v"], ["y"])]
+    onnx.save(model(nodes, {"q": [2, n, d], "kt": [2, d, n], "v": [2, n, d]}, {"y": [2, n, d]},
+                    [const("root", F32(np.sqrt(d)))]), tmp_path / "att.onnx")
+    rng = np.random.default_rng(5)
+    xs = [[rng.standard_normal(s).astype(F32) for s in ((2, n, d), (2, d, n), (2, n, d))] for _ in range(3)]
+    fused, y = _build(tmp_path / "att.onnx", tmp_path / "out", xs, "auto", monkeypatch)
+    assert [op.type for op in fused.graph.ops] == ["attention"] and fused.graph.meta["attention"]["fused"]
+    ort = reference.run_onnxruntime(tmp_path / "att.onnx", xs, fused.graph)
+    assert_close_to_ort(dict(ort=ort, c=y, numpy=y))
+
+
 @pytest.mark.parametrize("img,fused", [(16, False), (32, True)])
 def test_vit_attention_chosen_only_when_smaller(tmp_path, monkeypatch, img, fused):
     """17 tokens: the scores are not the peak, the chain stays; 65 tokens: the fused op lowers the arena, and its

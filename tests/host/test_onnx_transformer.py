@@ -133,12 +133,12 @@ def test_decomposed_layer_norm_is_fused(tmp_path, opset):
 
 
 def test_decomposed_layer_norm_read_elsewhere_is_not_fused(tmp_path):
-    """The centered value is also a model output: the chain stays, and its Pow/Sqrt/Div are named unsupported."""
+    """The centered value is also a model output: the chain stays, and its Pow and Sqrt are named unsupported."""
     m = _decomposed_layer_norm(13)
     m.graph.output.append(helper.make_tensor_value_info("d", TensorProto.FLOAT, [1, 7, 12]))
     onnx.save(m, tmp_path / "m.onnx")
     res = edgec("build", tmp_path / "m.onnx", "--dtype", "float32", "--out", tmp_path / "out")
-    assert_error(res, EXIT_INPUT, "Pow node", "Sqrt node", "Div node", "operator Pow is not supported")
+    assert_error(res, EXIT_INPUT, "Pow node", "Sqrt node", "operator Pow is not supported")
 
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
@@ -173,6 +173,26 @@ def test_softmax_any_axis(tmp_path, shape, axis):
                        {"y": list(shape)}), tmp_path)
     assert "softmax" in ops_of(r)
     assert_close_to_ort(r)
+
+
+@pytest.mark.parametrize("x_shape,c", [([2, 5, 8], np.float32(2.8284271)), ([1, 4, 6, 6], None),
+                                       ([3, 7], np.float32(-0.37))])
+def test_div_by_a_constant(tmp_path, x_shape, c):
+    """x / c as a multiplication by 1/c: a scalar (attention's sqrt(d)), a per-channel [1, C, 1, 1] on an NCHW
+    input (held NHWC), a negative scalar."""
+    if c is None:
+        c = (np.random.default_rng(2).uniform(0.5, 2.0, (1, x_shape[1], 1, 1))).astype(F32)
+    r = run_onnx(model([helper.make_node("Div", ["x", "c"], ["y"])], {"x": x_shape}, {"y": x_shape},
+                       [const("c", c)]), tmp_path)
+    assert ops_of(r) == ["mul"]
+    assert_close_to_ort(r, tolerance=1e-6)
+
+
+def test_div_by_an_activation_is_named(tmp_path):
+    m = model([helper.make_node("Div", ["x", "z"], ["y"], name="ratio")], {"x": [2, 3], "z": [2, 3]}, {"y": [2, 3]})
+    onnx.save(m, tmp_path / "m.onnx")
+    res = edgec("build", tmp_path / "m.onnx", "--dtype", "float32", "--out", tmp_path / "out")
+    assert_error(res, EXIT_INPUT, "Div node 'ratio'", "the divisor is not a constant")
 
 
 # ---- moving data: Split, Slice, Gather, Concat, Transpose ------------------------------------------------------------

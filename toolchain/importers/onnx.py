@@ -67,6 +67,7 @@ IMPORTERS: dict[str, OpImporter] = {
     "Add": binary("add"),
     "Sub": binary("sub"),
     "Mul": binary("mul"),
+    "Div": onnx_elementwise.Div,
     "Relu": unary("relu", lo=0.0, hi=None),
     "Sigmoid": unary("logistic"),
     "Tanh": unary("tanh"),

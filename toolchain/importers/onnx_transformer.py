@@ -8,7 +8,7 @@ constant indices, Slice and Split; and the two rewrites that turn what older exp
 
 The rewrites run on the ONNX graph after the ONNX-level passes (constants are folded, so epsilon, gamma, beta and
 the 0.5, 1 and sqrt 2 are initializers); a chain whose intermediate values are read elsewhere, or whose constants
-differ, is left as it is (and its Pow/Sqrt/Div/Erf nodes are then reported unsupported).
+differ, is left as it is (and its Pow/Sqrt/Erf nodes are then reported unsupported).
 These ops hold their values in ONNX order (the layout identity): the trailing axes they work on are the IR's
 trailing axes.
 """
