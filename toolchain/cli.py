@@ -382,7 +382,7 @@ def _default_out(model: Path) -> Path:
 @click.option("--report", "as_report", is_flag=True, help="Print report.md (schedule, per-layer table) on stdout.")
 @click.option("--dump", "dump", multiple=True, callback=_dump_stages, metavar="STAGE",
               help="Write the IR after STAGE as text (repeatable, or a comma list; `all`): import, simplify, "
-                   "convert, canonicalize, kernels, reorder, schedule.")
+                   "convert, canonicalize, kernels, reorder, attention, schedule.")
 @click.option("--dump-to", "dump_to", type=click.Choice(["out", "-"]),
               help="Where --dump writes: `out`, files dump/NN-STAGE.txt in the output folder [default]; `-`, "
                    "stdout, as each stage finishes.")

@@ -70,7 +70,8 @@ def ops_markdown() -> str:
         if impl is None:
             continue
         reached.add(ir_type)
-        lines.append(f"| {name} | {ir_type} | {impl.kernel or '(alias, no code)'} | {_f32(impl)} | "
+        int8 = impl.kernel or ("(alias, no code)" if impl.alias_of_input else "-")  # "-": no int8 kernel
+        lines.append(f"| {name} | {ir_type} | {int8} | {_f32(impl)} | "
                      f"{'<br>'.join(rules)} |")
     training = sorted(k for k in REGISTRY if _training_only(REGISTRY[k]))
     others = sorted(k for k in REGISTRY if k not in reached and k not in training)

@@ -17,10 +17,11 @@ stage in STAGES can be written as text (`edgec build --dump STAGE`, irtext.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import cortexm, outdir, reference
+from .attention import choose_attention
 from .board import Board, get_board
 from .budget import Schedule, arena_budget, check_budgets, choose_schedule, flash_too, peak_layer
 from .codegen import emit_c
@@ -39,7 +40,7 @@ from .verifier import verify
 Step = Callable[[str], None]
 
 #: the stages whose IR `--dump` writes, in the order they run (codegen's output is the C itself)
-STAGES = ("import", "simplify", "convert", "canonicalize", "kernels", "reorder", "schedule")
+STAGES = ("import", "simplify", "convert", "canonicalize", "kernels", "reorder", "attention", "schedule")
 
 QUANTIZED_TFLITE = "model_int8.tflite"
 
@@ -100,7 +101,12 @@ def compile_model(model: Path, board: str = "host", step: Step = quiet, *, patch
     g = dump("kernels", select_kernels(g, kernel_target(target), kernels))
     step("order operators for memory")
     g = dump("reorder", verify(reorder_for_memory(g)))
-    return dump.schedule(plan_schedule(g, target, step, patch, max_mac_overhead, sram_budget))
+    unfused = g
+    g = dump("attention", verify(choose_attention(g)))  # row-wise attention where it lowers the arena
+    s = plan_schedule(g, target, step, patch, max_mac_overhead, sram_budget)
+    if g is not unfused:  # the .tflite export writes the chain: TFLite has no fused attention
+        s = replace(s, source_graph=unfused)
+    return dump.schedule(s)
 
 
 def build(model: Path, out: Path, board: str = "host", step: Step = quiet, *, patch: bool | None = None,

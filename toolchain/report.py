@@ -21,6 +21,7 @@ def compile_report(s: Schedule, model: Path, board: str) -> dict:
     """report.json's keys known once the compile stages ran: the model, its layers, the memory plan, the schedule."""
     report = make_report(s.graph, s.plan, model, board, __version__, file_sha256(model))
     report.update(schedule_report(s))
+    report["attention"] = s.graph.meta.get("attention")  # row-wise attention: toolchain/attention.py
     return report
 
 

@@ -31,7 +31,16 @@ from pathlib import Path
 import onnx
 
 from ..ir import Graph
-from . import onnx_checks, onnx_conv, onnx_elementwise, onnx_passes, onnx_qdq, onnx_recurrent, onnx_shape
+from . import (
+    onnx_checks,
+    onnx_conv,
+    onnx_elementwise,
+    onnx_passes,
+    onnx_qdq,
+    onnx_recurrent,
+    onnx_shape,
+    onnx_transformer,
+)
 from .onnx_elementwise import binary, unary
 from .onnx_graph import Importer, OpImporter
 
@@ -59,6 +68,7 @@ IMPORTERS: dict[str, OpImporter] = {
     "Add": binary("add"),
     "Sub": binary("sub"),
     "Mul": binary("mul"),
+    "Div": onnx_elementwise.Div,
     "Relu": unary("relu", lo=0.0, hi=None),
     "Sigmoid": unary("logistic"),
     "Tanh": unary("tanh"),
@@ -78,6 +88,12 @@ IMPORTERS: dict[str, OpImporter] = {
     "Concat": onnx_shape.Concat,
     "Pad": onnx_shape.Pad,
     "Resize": onnx_shape.Resize,
+    # transformers (onnx_transformer: also the rewrites of older exports' layer-norm and erf-GELU chains)
+    "LayerNormalization": onnx_transformer.LayerNormalization,
+    "Gelu": onnx_transformer.Gelu,
+    "Gather": onnx_transformer.Gather,
+    "Slice": onnx_transformer.Slice,
+    "Split": onnx_transformer.Split,
     # the Q/DQ nodes that do not fuse into an int8 op
     "QuantizeLinear": onnx_qdq.QuantizeLinear,
     "DequantizeLinear": onnx_qdq.DequantizeLinear,
@@ -96,7 +112,7 @@ def import_onnx_model(model: onnx.ModelProto, path: Path | str = "model.onnx",
     path = Path(path)
     onnx_checks.check_structure(model, path, input_shapes)
     onnx_checks.check_shapes(onnx_passes.set_input_shapes(model, input_shapes, path), path)
-    model = onnx_passes.canonicalize(model, input_shapes, path)
+    model = onnx_transformer.fuse_patterns(onnx_passes.canonicalize(model, input_shapes, path))
     return Importer(model, path, IMPORTERS).run()
 
 

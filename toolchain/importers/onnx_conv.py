@@ -211,8 +211,13 @@ def QLinearMatMul(n: Node) -> None:
 
 
 def _matmul(n: Node, a: int, b: int) -> None:
+    b_value = n.imp.const_value(n.data_name(b)) if n.has(b) else None
+    if n.node.op_type == "MatMul" and (b_value is None or b_value.ndim > 2):
+        from .onnx_transformer import batch_matmul
+
+        return batch_matmul(n, a, b)  # B an activation (attention), or a batched constant
     if not n.is_const(b):
-        raise Unsupported("B is not a constant (edgec supports MatMul by constant weights)")
+        raise Unsupported("B is not a constant (edgec supports QLinearMatMul by constant weights)")
     weights, w_quant = n.weight(b)
     a_shape = n.shape(a)
     if weights.ndim != 2 or len(a_shape) < 2:

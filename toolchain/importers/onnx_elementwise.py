@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .onnx_graph import Node, OpImporter
-from .onnx_layout import identity
+import numpy as np
+
+from .onnx_graph import Node, OpImporter, Unsupported
+from .onnx_layout import hold, identity, without_unit
 
 #: LeakyRelu's alpha when the node has none (the ONNX operator's default); always written into the IR op
 ONNX_LEAKY_RELU_ALPHA = 0.01
@@ -68,3 +70,26 @@ def Softmax(n: Node) -> None:
     if perm.index(axis) != rank - 1:  # the IR's softmax runs along the last axis: move the ONNX axis there
         perm = tuple(d for d in range(rank) if d != axis) + (axis,)
     n.emit("softmax", [n.input_ir(0, perm)], n.output(0, perm), dict(beta=1.0))
+
+
+def Div(n: Node) -> None:
+    """Division by a constant (attention's 1 / sqrt(d), a normalization): a `mul` by the reciprocal, computed in
+    double and rounded to float32 once (x * (1/c) differs from x / c by at most about one ULP)."""
+    if n.quantized:
+        raise Unsupported("a quantized (QDQ) Div (supported: float Div by a constant)")
+    if n.imp.ir_dtype(n.data_name(0)) != "float32":
+        raise Unsupported("an integer Div (supported: float32 Div by a constant)")
+    if not n.is_const(1) or n.is_const(0):
+        raise Unsupported("the divisor is not a constant (supported: division by a constant, run as a "
+                          "multiplication by its reciprocal)")
+    c = np.asarray(n.const_input(1), dtype=np.float64)
+    if c.dtype.kind != "f" or np.any(c == 0) or not np.all(np.isfinite(c)):
+        raise Unsupported("a divisor that is zero or not a finite float")
+    rank = len(n.out_shape(0))
+    perm = n.common_layout([0, 1], rank)
+    x = n.input_ir(0, perm if len(n.shape(0)) == rank else identity(len(n.shape(0))), rank=rank)
+    recip = (1.0 / c).astype(np.float32)
+    recip = recip.reshape((1,) * (rank - recip.ndim) + recip.shape)
+    fits = recip.ndim == len(without_unit(perm))
+    c_ir = n.imp.add_const(f"{n.imp.op_name(n.node)}_reciprocal", hold(recip, perm) if fits else recip, None)
+    n.emit("mul", [x, c_ir], n.output(0, perm), dict(activation="NONE"))

@@ -77,6 +77,9 @@ class Node:
     def has(self, k: int) -> bool:
         return k < len(self.node.input) and bool(self.node.input[k])
 
+    def has_output(self, k: int) -> bool:
+        return k < len(self.node.output) and bool(self.node.output[k])
+
     def is_const(self, k: int) -> bool:
         return self.has(k) and self.imp.const_value(self.data_name(k)) is not None
 

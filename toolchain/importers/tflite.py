@@ -224,6 +224,17 @@ def ABS(o, ctx):
     return {}
 
 
+@tflite_op("batch_matmul")
+def BATCH_MATMUL(o, ctx):
+    # asymmetric_quantize_inputs only matters to hybrid models, which _reject_hybrid refuses (TFLM ignores it too)
+    return dict(adj_x=bool(o.adjX) if o else False, adj_y=bool(o.adjY) if o else False)
+
+
+@tflite_op("gelu")
+def GELU(o, ctx):
+    return dict(approximate=bool(o.approximate) if o else False)
+
+
 def _output_dims(ctx) -> list[int]:
     out = ctx.reader.sg.tensors[int(ctx.op.outputs[0])]
     return [int(d) for d in (out.shape if out.shape is not None else [])]
