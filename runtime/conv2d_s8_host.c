@@ -16,8 +16,8 @@
  * multiple of 8); then per output channel the 4 dot products share each load of 8 weights. The trip count is a
  * multiple of 8 by construction, so gcc -O2 (its "very cheap" vectorizer) turns the k loop into
  * 1 load of weights, 4 loads of inputs, 4 PMADDWD and 4 PADDD per 32 MACs (SSE2); the 4 sums are reduced once
- * per channel, and requantized per pixel by edgec_host.h's output stage (TFLite's rounding, its constants computed by the
- * compiler) or edgec_requantize (onnxruntime's rounding). */
+ * per channel, and requantized by edgec_host.h's output stage (TFLite's rounding, its constants computed by the
+ * compiler and prepared once per channel for the block's 4 pixels) or edgec_requantize (onnxruntime's rounding). */
 
 /* x' of one output pixel, K values then zeros up to k_pad */
 static void im2col_pixel(const edgec_conv2d_s8_params *p, const int8_t *in_b, int32_t y, int32_t x, int32_t k_pad,
@@ -106,6 +106,18 @@ void edgec_conv2d_s8_host(const edgec_conv2d_s8_params *p, const int16_t *weight
                 }
             }
         }
-        for (int32_t j = 0; j < n; j++) conv_host_outputs(p, requant, acc + j * out_c, output + (q0 + j) * out_c);
+        if (n == EDGEC_CONV_HOST_PIXELS && requant) { /* the 4 outputs of a channel share its prepared constants */
+            int8_t *out0 = output + q0 * out_c, *out1 = out0 + out_c, *out2 = out1 + out_c, *out3 = out2 + out_c;
+            const int32_t zp = p->output_offset, lo = p->act_min, hi = p->act_max;
+            for (int32_t o = 0; o < out_c; o++) {
+                const edgec_host_q qk = edgec_host_q_of(requant + 4 * o);
+                out0[o] = edgec_host_out_k(acc[o], &qk, zp, lo, hi);
+                out1[o] = edgec_host_out_k(acc[out_c + o], &qk, zp, lo, hi);
+                out2[o] = edgec_host_out_k(acc[2 * out_c + o], &qk, zp, lo, hi);
+                out3[o] = edgec_host_out_k(acc[3 * out_c + o], &qk, zp, lo, hi);
+            }
+        } else {
+            for (int32_t j = 0; j < n; j++) conv_host_outputs(p, requant, acc + j * out_c, output + (q0 + j) * out_c);
+        }
     }
 }

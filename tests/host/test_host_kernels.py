@@ -173,15 +173,19 @@ static int dw_case(int kind) {
     const stage_t s = pick_stage();
     p.rounding = s.rounding, p.input_offset = s.input_offset, p.output_offset = s.output_offset;
     p.act_min = s.act_min, p.act_max = s.act_max;
-    const int32_t taps = p.k_h * p.k_w, c = p.out_c;
+    const int32_t taps = p.k_h * p.k_w, c = p.out_c, c_pad = (c + 7) / 8 * 8;
     const int32_t in_n = p.batches * p.in_h * p.in_w * c, out_n = p.batches * p.out_h * p.out_w * c;
     int8_t *w = malloc((size_t)(taps * c));
-    int16_t *w16 = malloc(sizeof(int16_t) * (size_t)(taps * c));
+    int16_t *w16 = calloc((size_t)(taps * c_pad), sizeof(int16_t));
     int32_t *bias = next() % 4 ? malloc(sizeof(int32_t) * (size_t)c) : NULL;
+    int32_t *folded = calloc((size_t)c_pad, sizeof(int32_t)); /* bias + input_offset sum w, modulo 2^32 */
     int32_t *mult = malloc(sizeof(int32_t) * (size_t)c), *shift = malloc(sizeof(int32_t) * (size_t)c);
     int32_t *table = pick_requant(c, p.rounding, mult, shift);
-    for (int32_t i = 0; i < taps * c; i++) w[i] = (int8_t)pick(-127, 127), w16[i] = w[i];
-    for (int32_t o = 0; o < c && bias; o++) bias[o] = pick(-70000, 70000);
+    for (int32_t i = 0; i < taps * c; i++) {
+        w[i] = (int8_t)(next() % 16 ? pick(-127, 127) : (next() % 2 ? 127 : -127));
+        w16[i / c * c_pad + i % c] = w[i], folded[i % c] += p.input_offset * w[i];
+    }
+    for (int32_t o = 0; o < c && bias; o++) bias[o] = pick(-70000, 70000), folded[o] += bias[o];
     p.weights = w, p.bias = bias, p.multiplier = mult, p.shift = shift;
     int8_t *input = malloc((size_t)in_n), *want = malloc((size_t)out_n), *got;
     for (int32_t i = 0; i < in_n; i++) input[i] = (int8_t)pick(-128, 127);
@@ -189,14 +193,15 @@ static int dw_case(int kind) {
     if (kind) {
         got = malloc((size_t)in_n);
         memcpy(got, input, (size_t)in_n);
-        edgec_depthwise_conv2d_s8_host(&p, w16, table, got, got);
+        edgec_depthwise_conv2d_s8_host(&p, w16, folded, table, got, got);
     } else {
         got = malloc((size_t)out_n);
-        edgec_depthwise_conv2d_s8_host(&p, w16, table, input, got);
+        edgec_depthwise_conv2d_s8_host(&p, w16, folded, table, input, got);
     }
     const int bad = report(memcmp(got, want, (size_t)out_n) != 0, "depthwise", kind, c, p.k_h * 10 + p.k_w,
                            p.stride_h * 10 + p.stride_w);
-    free(w), free(w16), free(bias), free(mult), free(shift), free(table), free(input), free(want), free(got);
+    free(w), free(w16), free(bias), free(folded), free(mult), free(shift), free(table), free(input), free(want);
+    free(got);
     return bad;
 }
 
