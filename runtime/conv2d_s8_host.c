@@ -32,8 +32,7 @@ static void im2col_pixel(const edgec_conv2d_s8_params *p, const int8_t *in_b, in
             if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
                 for (int32_t i = 0; i < c; i++) dst[i] = zp;
             } else {
-                const int8_t *src = in_b + (iy * p->in_w + ix) * c;
-                for (int32_t i = 0; i < c; i++) dst[i] = src[i];
+                edgec_host_widen(in_b + (iy * p->in_w + ix) * c, c, dst);
             }
         }
     }
@@ -79,7 +78,32 @@ void edgec_conv2d_s8_host(const edgec_conv2d_s8_params *p, const int16_t *weight
         const int16_t *x0 = col, *x1 = col + k_pad, *x2 = col + 2 * k_pad, *x3 = col + 3 * k_pad;
         const int32_t kk = k8 * EDGEC_CONV_HOST_K_STEP; /* a multiple of 8 the vectorizer can see */
         if (n == EDGEC_CONV_HOST_PIXELS) {
-            for (int32_t o = 0; o < out_c; o++) {
+            int32_t o = 0;
+            for (; o + 2 <= out_c; o += 2) { /* 2 channels x 4 pixels: 8 sums share 2 + 4 loads per 8 k */
+                const int16_t *w = weights16 + o * k_pad, *v = w + k_pad;
+                int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+                for (int32_t i = 0; i < kk; i++) {
+                    const int32_t wi = w[i], vi = v[i], y0 = x0[i], y1 = x1[i], y2 = x2[i], y3 = x3[i];
+                    a0 += wi * y0;
+                    a1 += wi * y1;
+                    a2 += wi * y2;
+                    a3 += wi * y3;
+                    b0 += vi * y0;
+                    b1 += vi * y1;
+                    b2 += vi * y2;
+                    b3 += vi * y3;
+                }
+                const int32_t bias = bias_folded[o], bias1 = bias_folded[o + 1];
+                acc[o] = edgec_wrap_add(bias, a0);
+                acc[out_c + o] = edgec_wrap_add(bias, a1);
+                acc[2 * out_c + o] = edgec_wrap_add(bias, a2);
+                acc[3 * out_c + o] = edgec_wrap_add(bias, a3);
+                acc[o + 1] = edgec_wrap_add(bias1, b0);
+                acc[out_c + o + 1] = edgec_wrap_add(bias1, b1);
+                acc[2 * out_c + o + 1] = edgec_wrap_add(bias1, b2);
+                acc[3 * out_c + o + 1] = edgec_wrap_add(bias1, b3);
+            }
+            for (; o < out_c; o++) {
                 const int16_t *w = weights16 + o * k_pad;
                 int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
                 for (int32_t i = 0; i < kk; i++) {

@@ -32,8 +32,7 @@ static void dw_host_widen_row(const int8_t *src, int32_t in_w, int32_t c, int32_
         if (ix < 0 || ix >= in_w) {
             for (int32_t i = 0; i < c_pad; i++) d[i] = zp;
         } else {
-            const int8_t *s = src + ix * c;
-            for (int32_t i = 0; i < c; i++) d[i] = s[i];
+            edgec_host_widen(src + ix * c, c, d);
             for (int32_t i = c; i < c_pad; i++) d[i] = zp;
         }
     }

@@ -1,7 +1,8 @@
 """runtime/conv2d_s8_host.c, depthwise_conv2d_s8_host.c and fully_connected_s8_host.c (the host's vectorizable
 kernels) write the same bytes as the portable kernels on thousands of random layers: channel counts that are not
 multiples of 4, 8 or 16, odd pixel counts, batches, kernels up to 5x5, strides 1-3, dilation, SAME and VALID
-padding, zero points at both int8 ends, per-channel multipliers with left and right shifts, both rounding modes
+padding, zero points at both int8 ends, per-channel multipliers (with the ends of TFLite's range, 2^30 and 2^31 - 1,
+and 0) with left and right shifts, both rounding modes
 (TFLite's through edgec_host.h's table, onnxruntime's through edgec_requantize), fused-activation clamps, the
 pointwise conv in place both ways and the depthwise conv in place through its row ring. The compile-time arrays
 (int16 weights, folded bias, requantization table) are built here in C by the formulas of toolchain/ops
@@ -33,7 +34,7 @@ static uint32_t state;
 static uint32_t next(void) { state ^= state << 13; state ^= state >> 17; state ^= state << 5; return state; }
 static int32_t pick(int32_t lo, int32_t hi) { return lo + (int32_t)(next() % (uint32_t)(hi - lo + 1)); }
 static int32_t pick_of(const int32_t *v, int n) { return v[next() % (uint32_t)n]; }
-static const int32_t CHANNELS[] = {1, 2, 3, 5, 7, 8, 13, 16, 17, 24, 33, 47, 64};
+static const int32_t CHANNELS[] = {1, 2, 3, 5, 7, 8, 13, 16, 17, 24, 33, 47, 64, 100};
 static const int32_t SIZES[] = {1, 2, 3, 5, 7, 9};
 
 typedef struct { int32_t rounding, input_offset, output_offset, act_min, act_max; } stage_t;
@@ -55,7 +56,9 @@ static int32_t *pick_requant(int32_t n, int32_t rounding, int32_t *mult, int32_t
         if (rounding) {
             mult[o] = pick(1 << 23, (1 << 24) - 1), shift[o] = pick(-40, -24);
         } else {
-            mult[o] = (int32_t)((1u << 30) + (next() >> 2)), shift[o] = next() % 8 ? pick(-20, 3) : pick(-31, 8);
+            const int32_t edges[] = {1 << 30, INT32_MAX, 0}; /* the ends of TFLite's multiplier range, and 0 */
+            mult[o] = next() % 8 ? (int32_t)((1u << 30) + (next() >> 2)) : pick_of(edges, 3);
+            shift[o] = next() % 8 ? pick(-20, 3) : pick(-31, 8);
             const int32_t right = shift[o] < 0 ? -shift[o] : 0;
             table[4 * o] = mult[o], table[4 * o + 1] = shift[o] > 0 ? shift[o] : 0, table[4 * o + 2] = right;
             table[4 * o + 3] = right > 0 ? (int32_t)(1u << (right - 1)) : 0;
@@ -90,7 +93,7 @@ static int conv_case(int kind) {
     edgec_conv2d_s8_params p;
     memset(&p, 0, sizeof p);
     p.batches = pick(1, 2), p.groups = 1;
-    p.in_c = pick_of(CHANNELS, 13), p.out_c = pick_of(CHANNELS, 13);
+    p.in_c = pick_of(CHANNELS, 14), p.out_c = pick_of(CHANNELS, 14);
     p.k_h = p.k_w = p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
     int32_t io[6];
     if (kind == 0) {
@@ -162,7 +165,7 @@ static int dw_case(int kind) {
     edgec_depthwise_conv2d_s8_params p;
     memset(&p, 0, sizeof p);
     p.batches = kind ? 1 : pick(1, 2), p.depth_multiplier = 1;
-    p.in_c = p.out_c = pick_of(CHANNELS, 13);
+    p.in_c = p.out_c = pick_of(CHANNELS, 14);
     p.k_h = pick(1, 5), p.k_w = pick(1, 5), p.stride_h = pick(1, 3), p.stride_w = pick(1, 3);
     p.dilation_h = next() % 4 ? 1 : 2, p.dilation_w = next() % 4 ? 1 : 2;
     int32_t io[6];
@@ -208,8 +211,8 @@ static int dw_case(int kind) {
 static int fc_case(void) {
     edgec_fully_connected_s8_params p;
     memset(&p, 0, sizeof p);
-    p.batches = pick(1, 3), p.depth = next() % 2 ? pick_of(CHANNELS, 13) : pick(1, 700);
-    p.out_c = next() % 2 ? pick_of(CHANNELS, 13) : pick(1, 130);
+    p.batches = pick(1, 3), p.depth = next() % 2 ? pick_of(CHANNELS, 14) : pick(1, 700);
+    p.out_c = next() % 2 ? pick_of(CHANNELS, 14) : pick(1, 130);
     p.per_channel = (int32_t)(next() % 2);
     const stage_t s = pick_stage();
     p.rounding = s.rounding, p.input_offset = s.input_offset, p.output_offset = s.output_offset;
