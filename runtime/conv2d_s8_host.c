@@ -55,7 +55,8 @@ static void conv_host_outputs(const edgec_conv2d_s8_params *p, const int32_t *re
 }
 
 void edgec_conv2d_s8_host(const edgec_conv2d_s8_params *p, const int16_t *weights16, const int32_t *bias_folded,
-                          const int32_t *requant, const int8_t *input, int8_t *output) {
+                          const int32_t *requant, const double *vq, const int32_t *voff, const int8_t *input,
+                          int8_t *output) {
     int16_t col[EDGEC_CONV_HOST_PIXELS * EDGEC_CONV_HOST_MAX_K];
     int32_t acc[EDGEC_CONV_HOST_PIXELS * EDGEC_CONV_HOST_MAX_C];
     const int32_t k = p->k_h * p->k_w * p->in_c;
@@ -130,7 +131,24 @@ void edgec_conv2d_s8_host(const edgec_conv2d_s8_params *p, const int16_t *weight
                 }
             }
         }
-        if (n == EDGEC_CONV_HOST_PIXELS && requant) { /* the 4 outputs of a channel share its prepared constants */
+        if (vq) { /* the vector stage on blocks of 16 channels, the last out_c % 16 through the scalar one */
+            const int32_t v_end = out_c / EDGEC_HOST_VBLOCK * EDGEC_HOST_VBLOCK;
+            for (int32_t j = 0; j < n; j++) {
+                const int32_t *a = acc + j * out_c;
+                int8_t *out = output + (q0 + j) * out_c;
+                for (int32_t c0 = 0; c0 < v_end; c0 += EDGEC_HOST_VBLOCK) {
+                    edgec_host_out16(a + c0, vq + c0, vq + out_c + c0, vq + 2 * out_c + c0, voff + c0, p->act_min,
+                                     p->act_max, out + c0);
+                }
+                for (int32_t o = v_end; o < out_c; o++) {
+                    out[o] = edgec_host_out(a[o], requant + 4 * o, p->output_offset, p->act_min, p->act_max);
+                }
+                for (int32_t f = 0; f < voff[out_c]; f++) { /* the channels the vector stage cannot do exactly */
+                    const int32_t o = voff[out_c + 1 + f];
+                    out[o] = edgec_host_out(a[o], requant + 4 * o, p->output_offset, p->act_min, p->act_max);
+                }
+            }
+        } else if (n == EDGEC_CONV_HOST_PIXELS && requant) { /* a channel's 4 outputs share its constants */
             int8_t *out0 = output + q0 * out_c, *out1 = out0 + out_c, *out2 = out1 + out_c, *out3 = out2 + out_c;
             const int32_t zp = p->output_offset, lo = p->act_min, hi = p->act_max;
             for (int32_t o = 0; o < out_c; o++) {

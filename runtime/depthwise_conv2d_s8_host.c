@@ -40,10 +40,25 @@ static void dw_host_widen_row(const int8_t *src, int32_t in_w, int32_t c, int32_
 
 /* the output stage of one output row: acc [out_w][c_pad] -> out [out_w][c]; edgec_host.h's channel by channel (its
  * constants prepared once per channel), or edgec_requantize for onnxruntime's rounding (requant NULL) */
-static void dw_host_outputs(const edgec_depthwise_conv2d_s8_params *p, const int32_t *requant, const int32_t *acc,
-                            int32_t c_pad, int8_t *out) {
+static void dw_host_outputs(const edgec_depthwise_conv2d_s8_params *p, const int32_t *requant, const double *vq,
+                            const int32_t *voff, const int32_t *acc, int32_t c_pad, int8_t *out) {
     const int32_t zp = p->output_offset, lo = p->act_min, hi = p->act_max, c = p->out_c, n = p->out_w;
-    if (requant) {
+    if (vq) { /* the vector stage on blocks of 16 channels, the last c % 16 through the scalar one */
+        const int32_t v_end = c / EDGEC_HOST_VBLOCK * EDGEC_HOST_VBLOCK;
+        for (int32_t x = 0; x < n; x++) {
+            for (int32_t c0 = 0; c0 < v_end; c0 += EDGEC_HOST_VBLOCK) {
+                edgec_host_out16(acc + x * c_pad + c0, vq + c0, vq + c + c0, vq + 2 * c + c0, voff + c0, lo, hi,
+                                 out + x * c + c0);
+            }
+            for (int32_t ch = v_end; ch < c; ch++) {
+                out[x * c + ch] = edgec_host_out(acc[x * c_pad + ch], requant + 4 * ch, zp, lo, hi);
+            }
+            for (int32_t f = 0; f < voff[c]; f++) { /* the channels the vector stage cannot do exactly */
+                const int32_t ch = voff[c + 1 + f];
+                out[x * c + ch] = edgec_host_out(acc[x * c_pad + ch], requant + 4 * ch, zp, lo, hi);
+            }
+        }
+    } else if (requant) {
         for (int32_t ch = 0; ch < c; ch++) {
             const edgec_host_q k = edgec_host_q_of(requant + 4 * ch);
             for (int32_t x = 0; x < n; x++) out[x * c + ch] = edgec_host_out_k(acc[x * c_pad + ch], &k, zp, lo, hi);
@@ -59,8 +74,8 @@ static void dw_host_outputs(const edgec_depthwise_conv2d_s8_params *p, const int
 }
 
 void edgec_depthwise_conv2d_s8_host(const edgec_depthwise_conv2d_s8_params *p, const int16_t *weights16,
-                                    const int32_t *bias_folded, const int32_t *requant, const int8_t *input,
-                                    int8_t *output) {
+                                    const int32_t *bias_folded, const int32_t *requant, const double *vq,
+                                    const int32_t *voff, const int8_t *input, int8_t *output) {
     int16_t ring[EDGEC_DW_HOST_MAX_RING];
     int32_t acc_row[EDGEC_DW_HOST_MAX_RING / 2]; /* out_w c_pad <= wp c_pad <= the ring / 2 (span + 1 >= 2 rows) */
     const int16_t *rows[64]; /* k_h <= 64 (the compiler checks) */
@@ -104,7 +119,7 @@ void edgec_depthwise_conv2d_s8_host(const edgec_depthwise_conv2d_s8_params *p, c
                     for (int32_t j = 0; j < BLOCK; j++) dst[j] = edgec_wrap_add(acc[j], bias_folded[c0 + j]);
                 }
             }
-            dw_host_outputs(p, requant, acc_row, c_pad, out_b + y * p->out_w * c);
+            dw_host_outputs(p, requant, vq, voff, acc_row, c_pad, out_b + y * p->out_w * c);
         }
     }
 }

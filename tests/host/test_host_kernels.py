@@ -52,19 +52,65 @@ static stage_t pick_stage(void) {
 /* multipliers, shifts and (TFLite's rounding) the host table M, left, right, half; NULL table for onnxruntime's */
 static int32_t *pick_requant(int32_t n, int32_t rounding, int32_t *mult, int32_t *shift) {
     int32_t *table = rounding ? NULL : malloc(sizeof(int32_t) * 4 * (size_t)n);
+    const int32_t right_only = (int32_t)(next() % 2); /* as in real layers: no left shift, right below 21 */
     for (int32_t o = 0; o < n; o++) {
         if (rounding) {
             mult[o] = pick(1 << 23, (1 << 24) - 1), shift[o] = pick(-40, -24);
         } else {
             const int32_t edges[] = {1 << 30, INT32_MAX, 0}; /* the ends of TFLite's multiplier range, and 0 */
             mult[o] = next() % 8 ? (int32_t)((1u << 30) + (next() >> 2)) : pick_of(edges, 3);
-            shift[o] = next() % 8 ? pick(-20, 3) : pick(-31, 8);
+            shift[o] = right_only ? pick(-20, 0) : next() % 8 ? pick(-20, 3) : pick(-31, 8);
             const int32_t right = shift[o] < 0 ? -shift[o] : 0;
             table[4 * o] = mult[o], table[4 * o + 1] = shift[o] > 0 ? shift[o] : 0, table[4 * o + 2] = right;
             table[4 * o + 3] = right > 0 ? (int32_t)(1u << (right - 1)) : 0;
         }
     }
     return table;
+}
+
+/* the vector output stage (toolchain/ops/int8_common.py host_vector_stage, the same rule and formulas) for n
+ * channels whose |acc| <= peak[c], in 3 of 4 layers where it applies; NULL (and *voff NULL) otherwise */
+static int vector_cases, fixed_channels, constant_channels;
+static double *pick_vector(int32_t n, const int32_t *table, const int64_t *peak, const int32_t *bias, int32_t zp,
+                           int32_t **voff) {
+    *voff = NULL;
+    if (!table || n < 16 || next() % 4 == 0) return NULL;
+    double *vq = malloc(sizeof(double) * 3 * (size_t)n);
+    int32_t *off = malloc(sizeof(int32_t) * (size_t)(2 * n + 1)), n_fix = 0;
+    for (int32_t c = 0; c < n; c++) {
+        const int64_t m = table[4 * c], left = table[4 * c + 1], right = table[4 * c + 2], half = table[4 * c + 3];
+        const int64_t b = bias ? bias[c] : 0, sway = peak[c] - llabs(b); /* acc within b +- sway */
+        const int64_t sh = 31 + right, bm = peak[c] * m;
+        const int64_t t0 = (b - sway) * m + ((int64_t)1 << 30), t1 = (b + sway) * m + ((int64_t)1 << 30);
+        vq[c] = 0.0, vq[n + c] = 1.0, vq[2 * n + c] = 0.0, off[c] = 0; /* a constant or fixed-up channel */
+        if (left || (m > 0 && m < ((int64_t)1 << 30))) {
+            off[n + 1 + n_fix++] = c;
+            continue;
+        }
+        const int64_t y0 = (t0 + (half - (t0 < 0 && right > 0)) * ((int64_t)1 << 31)) >> sh;
+        const int64_t y1 = (t1 + (half - (t1 < 0 && right > 0)) * ((int64_t)1 << 31)) >> sh;
+        if (y0 == y1) {
+            off[c] = (int32_t)(zp + y0 - 1), constant_channels++;
+            continue;
+        }
+        const int64_t k = ((bm + ((int64_t)1 << 31)) >> sh) + 1, start = ((int64_t)1 << 30) + half * ((int64_t)1 << 31);
+        if (sh > 52 || bm >= ((int64_t)1 << 53) || bm + start + (k << sh) >= ((int64_t)1 << 53) ||
+            ((bm + start + (k << sh)) >> sh) + 1 >= ((int64_t)1 << 31) || llabs(zp - k) >= (1 << 30)) {
+            off[n + 1 + n_fix++] = c;
+            continue;
+        }
+        const double scale = (double)((int64_t)1 << sh);
+        vq[c] = (double)m / scale, vq[n + c] = (double)(start + (k << sh)) / scale;
+        vq[2 * n + c] = right ? (double)((int64_t)1 << 31) / scale : 0.0;
+        off[c] = (int32_t)(zp - k);
+    }
+    if (4 * n_fix > n) {
+        free(vq), free(off);
+        return NULL;
+    }
+    off[n] = n_fix, vector_cases++, fixed_channels += n_fix;
+    *voff = off;
+    return vq;
 }
 
 /* SAME or VALID geometry for k x k' kernels with strides and dilation */
@@ -117,15 +163,21 @@ static int conv_case(int kind) {
     int32_t *folded = malloc(sizeof(int32_t) * (size_t)p.out_c);
     int32_t *mult = malloc(sizeof(int32_t) * (size_t)p.out_c), *shift = malloc(sizeof(int32_t) * (size_t)p.out_c);
     int32_t *table = pick_requant(p.out_c, p.rounding, mult, shift);
+    int64_t *peak = malloc(sizeof(int64_t) * (size_t)p.out_c); /* fixedpoint.accumulator_extremes */
+    const int64_t span = 127 + p.input_offset > -p.input_offset + 128 ? 127 + p.input_offset : 128 - p.input_offset;
+    const int32_t w_max = next() % 2 ? 127 : pick(1, 20); /* small weights: more layers the vector stage takes */
     for (int32_t o = 0; o < p.out_c; o++) {
         int32_t sum = 0;
+        peak[o] = 0;
         for (int32_t i = 0; i < k; i++) {
-            w[o * k + i] = (int8_t)(next() % 16 ? pick(-127, 127) : (next() % 2 ? 127 : -127));
-            w16[o * k_pad + i] = w[o * k + i], sum += w[o * k + i];
+            w[o * k + i] = (int8_t)(next() % 16 ? pick(-w_max, w_max) : (next() % 2 ? w_max : -w_max));
+            w16[o * k_pad + i] = w[o * k + i], sum += w[o * k + i], peak[o] += abs(w[o * k + i]) * span;
         }
-        if (bias) bias[o] = pick(-70000, 70000);
+        if (bias) bias[o] = pick(-70000, 70000), peak[o] += abs(bias[o]);
         folded[o] = (bias ? bias[o] : 0) + p.input_offset * sum;
     }
+    int32_t *voff;
+    double *vq = pick_vector(p.out_c, table, peak, bias, p.output_offset, &voff);
     p.weights = w, p.bias = bias, p.multiplier = mult, p.shift = shift;
     int8_t *input = malloc((size_t)in_n), *want = malloc((size_t)out_n);
     for (int32_t i = 0; i < in_n; i++) input[i] = (int8_t)pick(-128, 127);
@@ -136,14 +188,14 @@ static int conv_case(int kind) {
         got = malloc((size_t)size);
         memset(got, 0x5a, (size_t)size);
         memcpy(got, input, (size_t)in_n);
-        edgec_conv2d_s8_host(&p, w16, folded, table, got, got);
+        edgec_conv2d_s8_host(&p, w16, folded, table, vq, voff, got, got);
     } else {
         got = malloc((size_t)out_n);
-        edgec_conv2d_s8_host(&p, w16, folded, table, input, got);
+        edgec_conv2d_s8_host(&p, w16, folded, table, vq, voff, input, got);
     }
-    const int bad = report(memcmp(got, want, (size_t)out_n) != 0, "conv", kind, k, p.out_c, p.rounding);
+    const int bad = report(memcmp(got, want, (size_t)out_n) != 0, "conv", kind, k, p.out_c, vq != NULL);
     free(w), free(w16), free(bias), free(folded), free(mult), free(shift), free(table), free(input), free(want);
-    free(got);
+    free(got), free(peak), free(vq), free(voff);
     return bad;
 }
 
@@ -184,11 +236,16 @@ static int dw_case(int kind) {
     int32_t *folded = calloc((size_t)c_pad, sizeof(int32_t)); /* bias + input_offset sum w, modulo 2^32 */
     int32_t *mult = malloc(sizeof(int32_t) * (size_t)c), *shift = malloc(sizeof(int32_t) * (size_t)c);
     int32_t *table = pick_requant(c, p.rounding, mult, shift);
+    int64_t *peak = calloc((size_t)c, sizeof(int64_t)); /* fixedpoint.accumulator_extremes */
+    const int64_t span = 127 + p.input_offset > -p.input_offset + 128 ? 127 + p.input_offset : 128 - p.input_offset;
     for (int32_t i = 0; i < taps * c; i++) {
         w[i] = (int8_t)(next() % 16 ? pick(-127, 127) : (next() % 2 ? 127 : -127));
-        w16[i / c * c_pad + i % c] = w[i], folded[i % c] += p.input_offset * w[i];
+        w16[i / c * c_pad + i % c] = w[i], folded[i % c] += p.input_offset * w[i], peak[i % c] += abs(w[i]) * span;
     }
     for (int32_t o = 0; o < c && bias; o++) bias[o] = pick(-70000, 70000), folded[o] += bias[o];
+    for (int32_t o = 0; o < c && bias; o++) peak[o] += abs(bias[o]);
+    int32_t *voff;
+    double *vq = pick_vector(c, table, peak, bias, p.output_offset, &voff);
     p.weights = w, p.bias = bias, p.multiplier = mult, p.shift = shift;
     int8_t *input = malloc((size_t)in_n), *want = malloc((size_t)out_n), *got;
     for (int32_t i = 0; i < in_n; i++) input[i] = (int8_t)pick(-128, 127);
@@ -196,15 +253,15 @@ static int dw_case(int kind) {
     if (kind) {
         got = malloc((size_t)in_n);
         memcpy(got, input, (size_t)in_n);
-        edgec_depthwise_conv2d_s8_host(&p, w16, folded, table, got, got);
+        edgec_depthwise_conv2d_s8_host(&p, w16, folded, table, vq, voff, got, got);
     } else {
         got = malloc((size_t)out_n);
-        edgec_depthwise_conv2d_s8_host(&p, w16, folded, table, input, got);
+        edgec_depthwise_conv2d_s8_host(&p, w16, folded, table, vq, voff, input, got);
     }
     const int bad = report(memcmp(got, want, (size_t)out_n) != 0, "depthwise", kind, c, p.k_h * 10 + p.k_w,
                            p.stride_h * 10 + p.stride_w);
     free(w), free(w16), free(bias), free(folded), free(mult), free(shift), free(table), free(input), free(want);
-    free(got);
+    free(got), free(peak), free(vq), free(voff);
     return bad;
 }
 
@@ -261,6 +318,7 @@ int main(int argc, char **argv) {
         if (r >= 0) ran[kind]++, bad[kind] += r;
     }
     printf("ran=%d,%d,%d,%d,%d,%d\n", ran[0], ran[1], ran[2], ran[3], ran[4], ran[5]);
+    printf("vector=%d,%d,%d\n", vector_cases, fixed_channels, constant_channels);
     printf("mismatches=%d,%d,%d,%d,%d,%d\n", bad[0], bad[1], bad[2], bad[3], bad[4], bad[5]);
     return 0;
 }
@@ -275,7 +333,10 @@ def test_host_kernels_match_the_portable_kernels(tmp_path: Path, opt: str):
     exe = build_sanitized(tmp_path, DRIVER, KERNELS, flags=(opt,))
     cases = 3000
     res = subprocess.run([str(exe), "4242", str(cases)], capture_output=True, text=True, check=True)
-    ran = [int(v) for v in res.stdout.splitlines()[-2].removeprefix("ran=").split(",")]
+    ran = [int(v) for v in res.stdout.splitlines()[-3].removeprefix("ran=").split(",")]
+    vector, fixed, constant = (int(v) for v in res.stdout.splitlines()[-2].removeprefix("vector=").split(","))
+    assert vector > cases // 20, vector  # conv and depthwise layers through the vector output stage
+    assert fixed > 50 and constant > 50, (fixed, constant)  # channels redone by the scalar stage, constant ones
     # conv im2col, pointwise apart, pointwise in place, depthwise apart, depthwise in place, FC
     assert ran[:4] == [cases // 6] * 4 and ran[5] == cases // 6, res.stdout[-3000:]
     assert ran[4] > cases // 12, ran  # most random depthwise layers run in place under the ring's rule

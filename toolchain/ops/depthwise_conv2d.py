@@ -50,6 +50,7 @@ from .int8_common import (
     grad_acc,
     host_output_stage_ok,
     host_requant_arg,
+    host_vector_args,
     prepare_weight_backward,
     requantize,
     weight_layer_backward,
@@ -254,8 +255,8 @@ class DepthwiseConv2D(Operator):
             w16, folded = host_dw_arrays(op, g)
             source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
             return (f"{chosen['function']}(&{params}, {ctx.const_array(op, 'weights16', w16, 'int16_t')}, "
-                    f"{ctx.const_array(op, 'bias_folded', folded)}, {host_requant_arg(op, g, ctx)}, {source}, "
-                    f"{ctx.ptr(op.outputs[0])});")
+                    f"{ctx.const_array(op, 'bias_folded', folded)}, {host_requant_arg(op, g, ctx)}, "
+                    f"{host_vector_args(op, g, ctx, 3)}, {source}, {ctx.ptr(op.outputs[0])});")
         if chosen is not None:  # in place: input and output are the same buffer; the plane is the saved channel
             plane = f"((int8_t *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
             source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
