@@ -285,25 +285,31 @@ static int fc_case(void) {
         table = malloc(sizeof(int32_t) * 4 * (size_t)p.out_c);
         for (int32_t o = 0; o < p.out_c; o++) memcpy(table + 4 * o, table1 + 4 * (p.per_channel ? o : 0), 16);
     }
+    int64_t *peak = malloc(sizeof(int64_t) * (size_t)p.out_c); /* fixedpoint.accumulator_extremes */
+    const int64_t span = 127 + p.input_offset > -p.input_offset + 128 ? 127 + p.input_offset : 128 - p.input_offset;
+    const int32_t w_max = next() % 2 ? 127 : pick(1, 20);
     for (int32_t o = 0; o < p.out_c; o++) {
         int32_t sum = 0;
+        peak[o] = 0;
         for (int32_t d = 0; d < p.depth; d++) {
-            w[o * p.depth + d] = (int8_t)pick(-127, 127), w16[o * d_pad + d] = w[o * p.depth + d];
-            sum += w[o * p.depth + d];
+            w[o * p.depth + d] = (int8_t)pick(-w_max, w_max), w16[o * d_pad + d] = w[o * p.depth + d];
+            sum += w[o * p.depth + d], peak[o] += abs(w[o * p.depth + d]) * span;
         }
-        if (bias) bias[o] = pick(-70000, 70000);
+        if (bias) bias[o] = pick(-70000, 70000), peak[o] += abs(bias[o]);
         folded[o] = (bias ? bias[o] : 0) + p.input_offset * sum;
     }
+    int32_t *voff;
+    double *vq = pick_vector(p.out_c, table, peak, bias, p.output_offset, &voff);
     p.weights = w, p.bias = bias, p.multiplier = mult, p.shift = shift;
     const int32_t in_n = p.batches * p.depth, out_n = p.batches * p.out_c;
     int8_t *input = malloc((size_t)in_n), *want = malloc((size_t)out_n), *got = malloc((size_t)out_n);
     for (int32_t i = 0; i < in_n; i++) input[i] = (int8_t)pick(-128, 127);
     edgec_fully_connected_s8(&p, input, want);
-    edgec_fully_connected_s8_host(&p, w16, folded, table, input, got);
+    edgec_fully_connected_s8_host(&p, w16, folded, table, vq, voff, input, got);
     const int bad = report(memcmp(got, want, (size_t)out_n) != 0, "fc", p.depth, p.out_c, p.per_channel,
                            p.rounding);
     free(w), free(w16), free(bias), free(folded), free(mult), free(shift), free(table1), free(table), free(input);
-    free(want), free(got);
+    free(want), free(got), free(peak), free(vq), free(voff);
     return bad;
 }
 

@@ -162,6 +162,6 @@ void edgec_conv_dw_pool_fc_invoke(void) {
     /* reshape_4: reshape (1, 1, 1, 8) -> (1, 8), no data moves */
     LAYER_DONE(4, ((int8_t *)(edgec_arena.bytes + 0)), 8);
     /* #5 FULLY_CONNECTED (logits) */
-    edgec_fully_connected_s8_host(&fully_connected_5_params, edgec_conv_dw_pool_fc_fully_connected_5_weights16, edgec_conv_dw_pool_fc_fully_connected_5_bias_folded, edgec_conv_dw_pool_fc_fully_connected_5_requant, ((int8_t *)(edgec_arena.bytes + 0)), ((int8_t *)(edgec_arena.bytes + 8)));
+    edgec_fully_connected_s8_host(&fully_connected_5_params, edgec_conv_dw_pool_fc_fully_connected_5_weights16, edgec_conv_dw_pool_fc_fully_connected_5_bias_folded, edgec_conv_dw_pool_fc_fully_connected_5_requant, NULL, NULL, ((int8_t *)(edgec_arena.bytes + 0)), ((int8_t *)(edgec_arena.bytes + 8)));
     LAYER_DONE(5, ((int8_t *)(edgec_arena.bytes + 8)), 5);
 }
