@@ -131,7 +131,24 @@ void edgec_conv2d_s8_host(const edgec_conv2d_s8_params *p, const int16_t *weight
                 }
             }
         }
-        if (vq) { /* the vector stage on blocks of 16 channels, the last out_c % 16 through the scalar one */
+        if (vq && out_c < EDGEC_HOST_VBLOCK) { /* out_c divides 16 (the constants repeated): 16 / out_c pixels */
+            const int32_t total = n * out_c, v_end = total / EDGEC_HOST_VBLOCK * EDGEC_HOST_VBLOCK;
+            const int32_t zp = p->output_offset, lo = p->act_min, hi = p->act_max;
+            int8_t *out = output + q0 * out_c;
+            const double *m = vq, *kc = vq + EDGEC_HOST_VBLOCK, *kd = vq + 2 * EDGEC_HOST_VBLOCK;
+            for (int32_t i = 0; i < v_end; i += EDGEC_HOST_VBLOCK) {
+                edgec_host_out16(acc + i, m, kc, kd, voff, lo, hi, out + i);
+            }
+            for (int32_t i = v_end; i < total; i++) {
+                out[i] = edgec_host_out(acc[i], requant + 4 * (i % out_c), zp, lo, hi);
+            }
+            for (int32_t i = 0; i < total; i += out_c) {
+                for (int32_t f = 0; f < voff[EDGEC_HOST_VBLOCK]; f++) {
+                    const int32_t o = voff[EDGEC_HOST_VBLOCK + 1 + f];
+                    out[i + o] = edgec_host_out(acc[i + o], requant + 4 * o, zp, lo, hi);
+                }
+            }
+        } else if (vq) { /* the vector stage on blocks of 16 channels, the last out_c % 16 through the scalar one */
             const int32_t v_end = out_c / EDGEC_HOST_VBLOCK * EDGEC_HOST_VBLOCK;
             for (int32_t j = 0; j < n; j++) {
                 const int32_t *a = acc + j * out_c;

@@ -43,7 +43,19 @@ static void dw_host_widen_row(const int8_t *src, int32_t in_w, int32_t c, int32_
 static void dw_host_outputs(const edgec_depthwise_conv2d_s8_params *p, const int32_t *requant, const double *vq,
                             const int32_t *voff, const int32_t *acc, int32_t c_pad, int8_t *out) {
     const int32_t zp = p->output_offset, lo = p->act_min, hi = p->act_max, c = p->out_c, n = p->out_w;
-    if (vq) { /* the vector stage on blocks of 16 channels, the last c % 16 through the scalar one */
+    if (vq && c < EDGEC_HOST_VBLOCK && c == c_pad) { /* c divides 16 (constants repeated): the row is contiguous */
+        const int32_t total = n * c, v_end = total / EDGEC_HOST_VBLOCK * EDGEC_HOST_VBLOCK;
+        for (int32_t i = 0; i < v_end; i += EDGEC_HOST_VBLOCK) {
+            edgec_host_out16(acc + i, vq, vq + EDGEC_HOST_VBLOCK, vq + 2 * EDGEC_HOST_VBLOCK, voff, lo, hi, out + i);
+        }
+        for (int32_t i = v_end; i < total; i++) out[i] = edgec_host_out(acc[i], requant + 4 * (i % c), zp, lo, hi);
+        for (int32_t i = 0; i < total; i += c) {
+            for (int32_t f = 0; f < voff[EDGEC_HOST_VBLOCK]; f++) {
+                const int32_t ch = voff[EDGEC_HOST_VBLOCK + 1 + f];
+                out[i + ch] = edgec_host_out(acc[i + ch], requant + 4 * ch, zp, lo, hi);
+            }
+        }
+    } else if (vq && c >= EDGEC_HOST_VBLOCK) { /* blocks of 16 channels, the last c % 16 through the scalar stage */
         const int32_t v_end = c / EDGEC_HOST_VBLOCK * EDGEC_HOST_VBLOCK;
         for (int32_t x = 0; x < n; x++) {
             for (int32_t c0 = 0; c0 < v_end; c0 += EDGEC_HOST_VBLOCK) {

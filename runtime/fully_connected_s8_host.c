@@ -53,7 +53,8 @@ void edgec_fully_connected_s8_host(const edgec_fully_connected_s8_params *p, con
             acc[o] = edgec_wrap_add(bias_folded[o], a);
         }
         /* the input and output may be one buffer only if the planner says so; it never does for FC */
-        if (vq) { /* the vector stage on blocks of 16 outputs, the rest and the fixed-up ones through the scalar */
+        if (vq && out_c >= EDGEC_HOST_VBLOCK) { /* the vector stage on blocks of 16 outputs, the rest and the
+                                                  * fixed-up ones through the scalar one */
             const int32_t v_end = out_c / EDGEC_HOST_VBLOCK * EDGEC_HOST_VBLOCK;
             for (int32_t c0 = 0; c0 < v_end; c0 += EDGEC_HOST_VBLOCK) {
                 edgec_host_out16(acc + c0, vq + c0, vq + out_c + c0, vq + 2 * out_c + c0, voff + c0, p->act_min,

@@ -70,11 +70,11 @@ static int32_t *pick_requant(int32_t n, int32_t rounding, int32_t *mult, int32_t
 
 /* the vector output stage (toolchain/ops/int8_common.py host_vector_stage, the same rule and formulas) for n
  * channels whose |acc| <= peak[c], in 3 of 4 layers where it applies; NULL (and *voff NULL) otherwise */
-static int vector_cases, fixed_channels, constant_channels;
+static int vector_cases, fixed_channels, constant_channels, tiled_cases;
 static double *pick_vector(int32_t n, const int32_t *table, const int64_t *peak, const int32_t *bias, int32_t zp,
-                           int32_t **voff) {
+                           int32_t tiled_ok, int32_t **voff) {
     *voff = NULL;
-    if (!table || n < 16 || next() % 4 == 0) return NULL;
+    if (!table || (n < 16 && (!tiled_ok || 16 % n)) || next() % 4 == 0) return NULL;
     double *vq = malloc(sizeof(double) * 3 * (size_t)n);
     int32_t *off = malloc(sizeof(int32_t) * (size_t)(2 * n + 1)), n_fix = 0;
     for (int32_t c = 0; c < n; c++) {
@@ -109,6 +109,16 @@ static double *pick_vector(int32_t n, const int32_t *table, const int64_t *peak,
         return NULL;
     }
     off[n] = n_fix, vector_cases++, fixed_channels += n_fix;
+    if (n < 16) { /* 1, 2, 4 or 8 channels: the arrays repeated to 16 columns (host_vector_stage) */
+        double *vq16 = malloc(sizeof(double) * 48);
+        int32_t *off16 = malloc(sizeof(int32_t) * (size_t)(17 + n_fix));
+        for (int32_t i = 0; i < 16; i++) {
+            for (int32_t r = 0; r < 3; r++) vq16[r * 16 + i] = vq[r * n + i % n];
+            off16[i] = off[i % n];
+        }
+        for (int32_t f = 0; f <= n_fix; f++) off16[16 + f] = off[n + f];
+        free(vq), free(off), vq = vq16, off = off16, tiled_cases++;
+    }
     *voff = off;
     return vq;
 }
@@ -177,7 +187,7 @@ static int conv_case(int kind) {
         folded[o] = (bias ? bias[o] : 0) + p.input_offset * sum;
     }
     int32_t *voff;
-    double *vq = pick_vector(p.out_c, table, peak, bias, p.output_offset, &voff);
+    double *vq = pick_vector(p.out_c, table, peak, bias, p.output_offset, 1, &voff);
     p.weights = w, p.bias = bias, p.multiplier = mult, p.shift = shift;
     int8_t *input = malloc((size_t)in_n), *want = malloc((size_t)out_n);
     for (int32_t i = 0; i < in_n; i++) input[i] = (int8_t)pick(-128, 127);
@@ -245,7 +255,7 @@ static int dw_case(int kind) {
     for (int32_t o = 0; o < c && bias; o++) bias[o] = pick(-70000, 70000), folded[o] += bias[o];
     for (int32_t o = 0; o < c && bias; o++) peak[o] += abs(bias[o]);
     int32_t *voff;
-    double *vq = pick_vector(c, table, peak, bias, p.output_offset, &voff);
+    double *vq = pick_vector(c, table, peak, bias, p.output_offset, c == c_pad, &voff);
     p.weights = w, p.bias = bias, p.multiplier = mult, p.shift = shift;
     int8_t *input = malloc((size_t)in_n), *want = malloc((size_t)out_n), *got;
     for (int32_t i = 0; i < in_n; i++) input[i] = (int8_t)pick(-128, 127);
@@ -299,7 +309,7 @@ static int fc_case(void) {
         folded[o] = (bias ? bias[o] : 0) + p.input_offset * sum;
     }
     int32_t *voff;
-    double *vq = pick_vector(p.out_c, table, peak, bias, p.output_offset, &voff);
+    double *vq = pick_vector(p.out_c, table, peak, bias, p.output_offset, 0, &voff);
     p.weights = w, p.bias = bias, p.multiplier = mult, p.shift = shift;
     const int32_t in_n = p.batches * p.depth, out_n = p.batches * p.out_c;
     int8_t *input = malloc((size_t)in_n), *want = malloc((size_t)out_n), *got = malloc((size_t)out_n);
@@ -324,7 +334,7 @@ int main(int argc, char **argv) {
         if (r >= 0) ran[kind]++, bad[kind] += r;
     }
     printf("ran=%d,%d,%d,%d,%d,%d\n", ran[0], ran[1], ran[2], ran[3], ran[4], ran[5]);
-    printf("vector=%d,%d,%d\n", vector_cases, fixed_channels, constant_channels);
+    printf("vector=%d,%d,%d,%d\n", vector_cases, fixed_channels, constant_channels, tiled_cases);
     printf("mismatches=%d,%d,%d,%d,%d,%d\n", bad[0], bad[1], bad[2], bad[3], bad[4], bad[5]);
     return 0;
 }
@@ -340,7 +350,8 @@ def test_host_kernels_match_the_portable_kernels(tmp_path: Path, opt: str):
     cases = 3000
     res = subprocess.run([str(exe), "4242", str(cases)], capture_output=True, text=True, check=True)
     ran = [int(v) for v in res.stdout.splitlines()[-3].removeprefix("ran=").split(",")]
-    vector, fixed, constant = (int(v) for v in res.stdout.splitlines()[-2].removeprefix("vector=").split(","))
+    vector, fixed, constant, tiled = (int(v) for v in res.stdout.splitlines()[-2].removeprefix("vector=").split(","))
+    assert tiled > 30, tiled  # layers of 1, 2, 4 or 8 channels through the vector stage, 16 / out_c pixels at once
     assert vector > cases // 20, vector  # conv and depthwise layers through the vector output stage
     assert fixed > 50 and constant > 50, (fixed, constant)  # channels redone by the scalar stage, constant ones
     # conv im2col, pointwise apart, pointwise in place, depthwise apart, depthwise in place, FC

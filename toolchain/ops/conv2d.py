@@ -290,7 +290,7 @@ class Conv2D(Operator):
             source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
             return (f"{chosen['function']}(&{params}, {ctx.const_array(op, 'weights16', w16, 'int16_t')}, "
                     f"{ctx.const_array(op, 'bias_folded', bias)}, {host_requant_arg(op, g, ctx)}, "
-                    f"{host_vector_args(op, g, ctx, 0)}, {source}, {ctx.ptr(op.outputs[0])});")
+                    f"{host_vector_args(op, g, ctx, 0, True)}, {source}, {ctx.ptr(op.outputs[0])});")
         if chosen is not None:  # in place: input and output are the same buffer; the scratch holds the pixels
             mve = chosen["kernel"].endswith("_mve")
             scratch = f"(({'int8_t' if mve else 'int16_t'} *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"

@@ -254,9 +254,10 @@ class DepthwiseConv2D(Operator):
         if chosen is not None and chosen["kernel"] == HOST_KERNEL:  # in place: input == output (a row ring)
             w16, folded = host_dw_arrays(op, g)
             source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
+            tiled = w16.shape[1] == g.t(op.outputs[0]).shape[3]  # c = c_pad: a row of sums is contiguous
             return (f"{chosen['function']}(&{params}, {ctx.const_array(op, 'weights16', w16, 'int16_t')}, "
                     f"{ctx.const_array(op, 'bias_folded', folded)}, {host_requant_arg(op, g, ctx)}, "
-                    f"{host_vector_args(op, g, ctx, 3)}, {source}, {ctx.ptr(op.outputs[0])});")
+                    f"{host_vector_args(op, g, ctx, 3, tiled)}, {source}, {ctx.ptr(op.outputs[0])});")
         if chosen is not None:  # in place: input and output are the same buffer; the plane is the saved channel
             plane = f"((int8_t *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
             source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])

@@ -172,7 +172,7 @@ class FullyConnected(Operator):
             w16, bias = host_fc_arrays(op, g)
             return (f"{chosen['function']}(&{params}, {ctx.const_array(op, 'weights16', w16, 'int16_t')}, "
                     f"{ctx.const_array(op, 'bias_folded', bias)}, {host_requant_arg(op, g, ctx)}, "
-                    f"{host_vector_args(op, g, ctx, 0)}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});")
+                    f"{host_vector_args(op, g, ctx, 0, False)}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});")
         function = chosen["function"] if chosen else "edgec_fully_connected_s8"
         if chosen and chosen["kernel"].endswith("_mve"):  # + the bias folded with the zero point (edgec_mve.h)
             folded = ctx.const_array(op, "bias_folded", folded_bias(op, g, 0))

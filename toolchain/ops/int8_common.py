@@ -422,14 +422,16 @@ def host_vector_stage(op, g, channel_axis: int) -> tuple[np.ndarray, np.ndarray]
     m = cd = 0, c = 1, off = zp_y + y - 1. Any other channel (a left shift, or a bound past the double's 53 bits:
     typically near-zero weights beside a large bias, shifts past 21) is fixed up: the vector stage computes 1 there
     and the kernel then requantizes it through the scalar stage. Returns ([m; c; cd] float64 [3, out_c], int32
-    [off[0..out_c), n_fix, the n_fix channels]); None for onnxruntime's rounding, fewer than HOST_VBLOCK channels
-    or more than a quarter of them to fix up."""
+    [off[0..out_c), n_fix, the n_fix channels]); with fewer than HOST_VBLOCK channels (a divisor of it) the arrays
+    are repeated to HOST_VBLOCK columns, for the kernels that run the stage over several pixels at once. None for
+    onnxruntime's rounding, other channel counts below HOST_VBLOCK or more than a quarter of the channels to fix
+    up."""
     from ..fixedpoint import accumulator_extremes
 
     out_c = g.t(op.outputs[0]).shape[-1]
     table = host_requant_table(op, out_c)
     w = g.t(op.inputs[1]).data
-    if table is None or out_c < HOST_VBLOCK or w is None or w.shape[channel_axis] != out_c:
+    if table is None or (out_c < HOST_VBLOCK and HOST_VBLOCK % out_c) or w is None or w.shape[channel_axis] != out_c:
         return None
     bias = g.t(op.inputs[2]).data if len(op.inputs) > 2 and op.inputs[2] else None
     peaks, biases, _ = accumulator_extremes(w, channel_axis, -int(op.params["input_offset"]), bias)
@@ -458,13 +460,16 @@ def host_vector_stage(op, g, channel_axis: int) -> tuple[np.ndarray, np.ndarray]
         offs[c] = zp - k
     if 4 * len(fix) > out_c:
         return None
+    if out_c < HOST_VBLOCK:  # 1, 2, 4 or 8 channels: the constants repeated, 16 / out_c pixels per block
+        consts, offs = np.tile(consts, HOST_VBLOCK // out_c), np.tile(offs, HOST_VBLOCK // out_c)
     return consts, np.concatenate([offs, np.array([len(fix), *fix], np.int32)])
 
 
-def host_vector_args(op, g, ctx, channel_axis: int) -> str:
-    """The host kernels' `vq, voff` arguments: host_vector_stage's arrays, or NULL, NULL."""
+def host_vector_args(op, g, ctx, channel_axis: int, tiled: bool) -> str:
+    """The host kernels' `vq, voff` arguments: host_vector_stage's arrays, or NULL, NULL (also for fewer than
+    HOST_VBLOCK channels unless the kernel runs the repeated arrays: `tiled`)."""
     stage = host_vector_stage(op, g, channel_axis)
-    if stage is None:
+    if stage is None or (g.t(op.outputs[0]).shape[-1] < HOST_VBLOCK and not tiled):
         return "NULL, NULL"
     return f"{ctx.const_array(op, 'vq', stage[0], 'double')}, {ctx.const_array(op, 'voff', stage[1])}"
 
