@@ -109,7 +109,8 @@ def render(results: list[dict], samples: int, repeats: int) -> str:
             row += f" {r['ms']['portable']:.3f} | {r['ms']['portable'] / r['ms']['auto']:.1f}x |"
         lines.append(row)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    lines += ["", f"{samples} inferences per timing, medians of {repeats} repeats, per inference; "
+    lines += ["", f"{samples} inferences per timing, medians of {repeats} repeats, per inference, in CPU time (user + "
+              "system; edgec's process start subtracted, TFLM's interpreter built outside the timing); "
               f"{platform.machine()}, {os.cpu_count()} cores, load average {load:.1f} at the end of the run."]
     return "\n".join(lines) + "\n"
 

@@ -1,12 +1,15 @@
 """runtime/conv2d_s8_host.c, depthwise_conv2d_s8_host.c and fully_connected_s8_host.c (the host's vectorizable
 kernels) write the same bytes as the portable kernels on thousands of random layers: channel counts that are not
 multiples of 4, 8 or 16, odd pixel counts, batches, kernels up to 5x5, strides 1-3, dilation, SAME and VALID
-padding, zero points at both int8 ends, per-channel multipliers (with the ends of TFLite's range, 2^30 and 2^31 - 1,
-and 0) with left and right shifts, both rounding modes
-(TFLite's through edgec_host.h's table, onnxruntime's through edgec_requantize), fused-activation clamps, the
-pointwise conv in place both ways and the depthwise conv in place through its row ring. The compile-time arrays
-(int16 weights, folded bias, requantization table) are built here in C by the formulas of toolchain/ops
-(host_conv_arrays, host_fc_arrays, host_requant_table; the whole-model tests check the Python side). Compiled with
+padding, zero points at both int8 ends, per-channel multipliers (with the ends of TFLite's range, 2^30 and
+2^31 - 1, and 0) with left and right shifts, both rounding modes (TFLite's through edgec_host.h's table,
+onnxruntime's through edgec_requantize), fused-activation clamps, the
+pointwise conv in place both ways and the depthwise conv in place through its row ring. TFLite-rounded layers run,
+where host_vector_stage's rule allows, the vector output stage in double (edgec_host_out16), with constant and
+fixed-up channels, and for 1-8 channels over several pixels at once. The compile-time arrays (int16 weights,
+folded bias, requantization table, vector stage) are built here in C by the formulas of toolchain/ops
+(host_conv_arrays, host_dw_arrays, host_fc_arrays, host_requant_table, host_vector_stage; the whole-model tests
+check the Python side). Compiled with
 ASan and UBSan and exact-size allocations, at -O1 and at -O2 (the vectorized loops)."""
 
 from __future__ import annotations
