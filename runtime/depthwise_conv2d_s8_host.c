@@ -16,9 +16,10 @@
  * columns hold zp_in, and a row of zp_in stands for the padding rows; a window then reads every tap from
  * memory without a test. Per output pixel and block of 8 channels, 8 int32 accumulators in registers; each tap
  * adds 8 int16 products (a loop of constant trip count 8 that gcc -O2 turns into PMULLW, PMULHW, 2 PUNPCK and
- * 2 PADDD with 2 loads on SSE2: 8 instructions per 8 MACs). Channels past out_c are computed (zero weights) and
- * not written. The sums of a whole output row are kept (acc_row) and requantized channel by channel, each
- * channel's constants prepared once per row (edgec_host.h; edgec_requantize for onnxruntime's rounding). */
+ * 2 PADDD with 2 loads on SSE2: 8 instructions per 8 MACs, 15 with the loop). Channels past out_c are computed
+ * (zero weights) and not written. The sums of a whole output row are kept (acc_row) and requantized together:
+ * by edgec_host.h's vector stage 16 at a time when the compiler found it exact, else channel by channel with each
+ * channel's constants prepared once per row (edgec_requantize for onnxruntime's rounding). */
 
 #define BLOCK EDGEC_DW_HOST_BLOCK
 
