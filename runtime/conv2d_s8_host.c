@@ -16,8 +16,8 @@
  * multiple of 8); then per output channel the 4 dot products share each load of 8 weights. The trip count is a
  * multiple of 8 by construction, so gcc -O2 (its "very cheap" vectorizer) turns the k loop into
  * 1 load of weights, 4 loads of inputs, 4 PMADDWD and 4 PADDD per 32 MACs (SSE2); the 4 sums are reduced once
- * per channel, and requantized per pixel by edgec_host.h's output stage (TFLite's rounding, its constants computed by the
- * compiler) or edgec_requantize (onnxruntime's rounding). */
+ * per channel, and requantized by edgec_host.h's output stage (TFLite's rounding, its constants computed by the
+ * compiler and prepared once per channel for the block's 4 pixels) or edgec_requantize (onnxruntime's rounding). */
 
 /* x' of one output pixel, K values then zeros up to k_pad */
 static void im2col_pixel(const edgec_conv2d_s8_params *p, const int8_t *in_b, int32_t y, int32_t x, int32_t k_pad,
@@ -32,8 +32,7 @@ static void im2col_pixel(const edgec_conv2d_s8_params *p, const int8_t *in_b, in
             if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
                 for (int32_t i = 0; i < c; i++) dst[i] = zp;
             } else {
-                const int8_t *src = in_b + (iy * p->in_w + ix) * c;
-                for (int32_t i = 0; i < c; i++) dst[i] = src[i];
+                edgec_host_widen(in_b + (iy * p->in_w + ix) * c, c, dst);
             }
         }
     }
@@ -56,7 +55,8 @@ static void conv_host_outputs(const edgec_conv2d_s8_params *p, const int32_t *re
 }
 
 void edgec_conv2d_s8_host(const edgec_conv2d_s8_params *p, const int16_t *weights16, const int32_t *bias_folded,
-                          const int32_t *requant, const int8_t *input, int8_t *output) {
+                          const int32_t *requant, const double *vq, const int32_t *voff, const int8_t *input,
+                          int8_t *output) {
     int16_t col[EDGEC_CONV_HOST_PIXELS * EDGEC_CONV_HOST_MAX_K];
     int32_t acc[EDGEC_CONV_HOST_PIXELS * EDGEC_CONV_HOST_MAX_C];
     const int32_t k = p->k_h * p->k_w * p->in_c;
@@ -79,7 +79,32 @@ void edgec_conv2d_s8_host(const edgec_conv2d_s8_params *p, const int16_t *weight
         const int16_t *x0 = col, *x1 = col + k_pad, *x2 = col + 2 * k_pad, *x3 = col + 3 * k_pad;
         const int32_t kk = k8 * EDGEC_CONV_HOST_K_STEP; /* a multiple of 8 the vectorizer can see */
         if (n == EDGEC_CONV_HOST_PIXELS) {
-            for (int32_t o = 0; o < out_c; o++) {
+            int32_t o = 0;
+            for (; o + 2 <= out_c; o += 2) { /* 2 channels x 4 pixels: 8 sums share 2 + 4 loads per 8 k */
+                const int16_t *w = weights16 + o * k_pad, *v = w + k_pad;
+                int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+                for (int32_t i = 0; i < kk; i++) {
+                    const int32_t wi = w[i], vi = v[i], y0 = x0[i], y1 = x1[i], y2 = x2[i], y3 = x3[i];
+                    a0 += wi * y0;
+                    a1 += wi * y1;
+                    a2 += wi * y2;
+                    a3 += wi * y3;
+                    b0 += vi * y0;
+                    b1 += vi * y1;
+                    b2 += vi * y2;
+                    b3 += vi * y3;
+                }
+                const int32_t bias = bias_folded[o], bias1 = bias_folded[o + 1];
+                acc[o] = edgec_wrap_add(bias, a0);
+                acc[out_c + o] = edgec_wrap_add(bias, a1);
+                acc[2 * out_c + o] = edgec_wrap_add(bias, a2);
+                acc[3 * out_c + o] = edgec_wrap_add(bias, a3);
+                acc[o + 1] = edgec_wrap_add(bias1, b0);
+                acc[out_c + o + 1] = edgec_wrap_add(bias1, b1);
+                acc[2 * out_c + o + 1] = edgec_wrap_add(bias1, b2);
+                acc[3 * out_c + o + 1] = edgec_wrap_add(bias1, b3);
+            }
+            for (; o < out_c; o++) {
                 const int16_t *w = weights16 + o * k_pad;
                 int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
                 for (int32_t i = 0; i < kk; i++) {
@@ -106,6 +131,52 @@ void edgec_conv2d_s8_host(const edgec_conv2d_s8_params *p, const int16_t *weight
                 }
             }
         }
-        for (int32_t j = 0; j < n; j++) conv_host_outputs(p, requant, acc + j * out_c, output + (q0 + j) * out_c);
+        if (vq && out_c < EDGEC_HOST_VBLOCK) { /* out_c divides 16 (the constants repeated): 16 / out_c pixels */
+            const int32_t total = n * out_c, v_end = total / EDGEC_HOST_VBLOCK * EDGEC_HOST_VBLOCK;
+            const int32_t zp = p->output_offset, lo = p->act_min, hi = p->act_max;
+            int8_t *out = output + q0 * out_c;
+            const double *m = vq, *kc = vq + EDGEC_HOST_VBLOCK, *kd = vq + 2 * EDGEC_HOST_VBLOCK;
+            for (int32_t i = 0; i < v_end; i += EDGEC_HOST_VBLOCK) {
+                edgec_host_out16(acc + i, m, kc, kd, voff, lo, hi, out + i);
+            }
+            for (int32_t i = v_end; i < total; i++) {
+                out[i] = edgec_host_out(acc[i], requant + 4 * (i % out_c), zp, lo, hi);
+            }
+            for (int32_t i = 0; i < total; i += out_c) {
+                for (int32_t f = 0; f < voff[EDGEC_HOST_VBLOCK]; f++) {
+                    const int32_t o = voff[EDGEC_HOST_VBLOCK + 1 + f];
+                    out[i + o] = edgec_host_out(acc[i + o], requant + 4 * o, zp, lo, hi);
+                }
+            }
+        } else if (vq) { /* the vector stage on blocks of 16 channels, the last out_c % 16 through the scalar one */
+            const int32_t v_end = out_c / EDGEC_HOST_VBLOCK * EDGEC_HOST_VBLOCK;
+            for (int32_t j = 0; j < n; j++) {
+                const int32_t *a = acc + j * out_c;
+                int8_t *out = output + (q0 + j) * out_c;
+                for (int32_t c0 = 0; c0 < v_end; c0 += EDGEC_HOST_VBLOCK) {
+                    edgec_host_out16(a + c0, vq + c0, vq + out_c + c0, vq + 2 * out_c + c0, voff + c0, p->act_min,
+                                     p->act_max, out + c0);
+                }
+                for (int32_t o = v_end; o < out_c; o++) {
+                    out[o] = edgec_host_out(a[o], requant + 4 * o, p->output_offset, p->act_min, p->act_max);
+                }
+                for (int32_t f = 0; f < voff[out_c]; f++) { /* the channels the vector stage cannot do exactly */
+                    const int32_t o = voff[out_c + 1 + f];
+                    out[o] = edgec_host_out(a[o], requant + 4 * o, p->output_offset, p->act_min, p->act_max);
+                }
+            }
+        } else if (n == EDGEC_CONV_HOST_PIXELS && requant) { /* a channel's 4 outputs share its constants */
+            int8_t *out0 = output + q0 * out_c, *out1 = out0 + out_c, *out2 = out1 + out_c, *out3 = out2 + out_c;
+            const int32_t zp = p->output_offset, lo = p->act_min, hi = p->act_max;
+            for (int32_t o = 0; o < out_c; o++) {
+                const edgec_host_q qk = edgec_host_q_of(requant + 4 * o);
+                out0[o] = edgec_host_out_k(acc[o], &qk, zp, lo, hi);
+                out1[o] = edgec_host_out_k(acc[out_c + o], &qk, zp, lo, hi);
+                out2[o] = edgec_host_out_k(acc[2 * out_c + o], &qk, zp, lo, hi);
+                out3[o] = edgec_host_out_k(acc[3 * out_c + o], &qk, zp, lo, hi);
+            }
+        } else {
+            for (int32_t j = 0; j < n; j++) conv_host_outputs(p, requant, acc + j * out_c, output + (q0 + j) * out_c);
+        }
     }
 }

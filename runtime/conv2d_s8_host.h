@@ -11,7 +11,9 @@
  * next multiple of EDGEC_CONV_HOST_K_STEP. `bias_folded` [out_c]: bias[o] + input_offset * sum_k w[o][k], the
  * input zero point folded in at compile time. In place when input == output (pointwise only, as the portable
  * edgec_conv2d_s8_pointwise_inplace). `requant` [out_c][4]: the output stage's constants (edgec_host.h), or NULL
- * for onnxruntime's rounding (edgec_requantize). The im2col and the accumulators of 4 pixels are on the stack
+ * for onnxruntime's rounding (edgec_requantize); `vq`, `voff`: the vector output stage's constants
+ * (edgec_host.h edgec_host_out16, channels in blocks of 16, the rest through `requant`), or NULL. The im2col
+ * and the accumulators of 4 pixels are on the stack
  * (K <= EDGEC_CONV_HOST_MAX_K, out_c <= EDGEC_CONV_HOST_MAX_C). */
 #define EDGEC_CONV_HOST_K_STEP 8
 #define EDGEC_CONV_HOST_MAX_K 4608
@@ -19,6 +21,7 @@
 #define EDGEC_CONV_HOST_MAX_C 4096
 
 void edgec_conv2d_s8_host(const edgec_conv2d_s8_params *p, const int16_t *weights16, const int32_t *bias_folded,
-                          const int32_t *requant, const int8_t *input, int8_t *output);
+                          const int32_t *requant, const double *vq, const int32_t *voff, const int8_t *input,
+                          int8_t *output);
 
 #endif

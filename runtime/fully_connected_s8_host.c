@@ -7,7 +7,8 @@
  * bias_folded[o] = bias[o] - zp_in sum_d w[o,d] (compile time): the same integer, added with wraparound, so the
  * same int32 as the portable sum (which fits int32, checked by the compiler). The input row is widened to int16
  * once (zeros past depth), then 4 output rows share each load of 8 inputs: per 32 MACs 5 loads, 4 PMADDWD,
- * 4 PADDD (the trip count is a multiple of 8, so gcc -O2 vectorizes it). */
+ * 4 PADDD (the trip count is a multiple of 8, so gcc -O2 vectorizes it). The row's sums are then requantized
+ * by edgec_host.h's vector stage (16 at a time) when the compiler found it exact, else one by one. */
 
 static inline int8_t fc_host_out(const edgec_fully_connected_s8_params *p, const int32_t *requant, int32_t acc,
                                  int32_t o) {
@@ -18,9 +19,10 @@ static inline int8_t fc_host_out(const edgec_fully_connected_s8_params *p, const
 }
 
 void edgec_fully_connected_s8_host(const edgec_fully_connected_s8_params *p, const int16_t *weights16,
-                                   const int32_t *bias_folded, const int32_t *requant, const int8_t *input,
-                                   int8_t *output) {
+                                   const int32_t *bias_folded, const int32_t *requant, const double *vq,
+                                   const int32_t *voff, const int8_t *input, int8_t *output) {
     int16_t x[EDGEC_FC_HOST_MAX_DEPTH];
+    int32_t acc[EDGEC_FC_HOST_MAX_OUT];
     const int32_t d8 = (p->depth + EDGEC_FC_HOST_STEP - 1) / EDGEC_FC_HOST_STEP;
     const int32_t d_pad = d8 * EDGEC_FC_HOST_STEP, dd = d8 * EDGEC_FC_HOST_STEP, out_c = p->out_c;
     for (int32_t b = 0; b < p->batches; b++) {
@@ -39,17 +41,32 @@ void edgec_fully_connected_s8_host(const edgec_fully_connected_s8_params *p, con
                 a2 += w2[d] * xd;
                 a3 += w3[d] * xd;
             }
-            /* the input and output may be one buffer only if the planner says so; it never does for FC */
-            out[o] = fc_host_out(p, requant, edgec_wrap_add(bias_folded[o], a0), o);
-            out[o + 1] = fc_host_out(p, requant, edgec_wrap_add(bias_folded[o + 1], a1), o + 1);
-            out[o + 2] = fc_host_out(p, requant, edgec_wrap_add(bias_folded[o + 2], a2), o + 2);
-            out[o + 3] = fc_host_out(p, requant, edgec_wrap_add(bias_folded[o + 3], a3), o + 3);
+            acc[o] = edgec_wrap_add(bias_folded[o], a0);
+            acc[o + 1] = edgec_wrap_add(bias_folded[o + 1], a1);
+            acc[o + 2] = edgec_wrap_add(bias_folded[o + 2], a2);
+            acc[o + 3] = edgec_wrap_add(bias_folded[o + 3], a3);
         }
         for (; o < out_c; o++) {
             const int16_t *w = weights16 + o * d_pad;
             int32_t a = 0;
             for (int32_t d = 0; d < dd; d++) a += (int32_t)w[d] * x[d];
-            out[o] = fc_host_out(p, requant, edgec_wrap_add(bias_folded[o], a), o);
+            acc[o] = edgec_wrap_add(bias_folded[o], a);
+        }
+        /* the input and output may be one buffer only if the planner says so; it never does for FC */
+        if (vq && out_c >= EDGEC_HOST_VBLOCK) { /* the vector stage on blocks of 16 outputs, the rest and the
+                                                  * fixed-up ones through the scalar one */
+            const int32_t v_end = out_c / EDGEC_HOST_VBLOCK * EDGEC_HOST_VBLOCK;
+            for (int32_t c0 = 0; c0 < v_end; c0 += EDGEC_HOST_VBLOCK) {
+                edgec_host_out16(acc + c0, vq + c0, vq + out_c + c0, vq + 2 * out_c + c0, voff + c0, p->act_min,
+                                 p->act_max, out + c0);
+            }
+            for (o = v_end; o < out_c; o++) out[o] = fc_host_out(p, requant, acc[o], o);
+            for (int32_t f = 0; f < voff[out_c]; f++) {
+                const int32_t c = voff[out_c + 1 + f];
+                out[c] = fc_host_out(p, requant, acc[c], c);
+            }
+        } else {
+            for (o = 0; o < out_c; o++) out[o] = fc_host_out(p, requant, acc[o], o);
         }
     }
 }

@@ -52,7 +52,9 @@ def _training(g: Graph, ctx: EmitContext) -> dict | None:
 
 def c_array_body(a: np.ndarray, per_line: int = 24) -> str:
     flat = np.asarray(a).reshape(-1)
-    if flat.dtype.kind == "f":
+    if flat.dtype == np.float64:  # doubles (the host's vector output stage): repr round-trips exactly
+        items = [repr(float(v)) for v in flat]
+    elif flat.dtype.kind == "f":
         items = [_float_literal(float(v)) for v in flat.astype(np.float32)]
     elif flat.dtype == np.int32:
         # INT32_MIN has no literal form in C: write it as an expression

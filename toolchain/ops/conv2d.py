@@ -46,6 +46,7 @@ from .int8_common import (
     grad_acc,
     host_output_stage_ok,
     host_requant_arg,
+    host_vector_args,
     mve_lane_records,
     onnxruntime_rounding,
     prepare_rescale,
@@ -389,8 +390,8 @@ class Conv2D(Operator):
             w16, bias = host_conv_arrays(op, g)
             source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
             return (f"{chosen['function']}(&{params}, {ctx.const_array(op, 'weights16', w16, 'int16_t')}, "
-                    f"{ctx.const_array(op, 'bias_folded', bias)}, {host_requant_arg(op, g, ctx)}, {source}, "
-                    f"{ctx.ptr(op.outputs[0])});")
+                    f"{ctx.const_array(op, 'bias_folded', bias)}, {host_requant_arg(op, g, ctx)}, "
+                    f"{host_vector_args(op, g, ctx, 0, True)}, {source}, {ctx.ptr(op.outputs[0])});")
         if chosen is not None and chosen["function"] == "edgec_conv2d_s8_lanes_mve":  # in place when pointwise
             source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
             wt = ctx.const_array(op, "weights_lanes", lanes_weights(op, g), "int8_t")

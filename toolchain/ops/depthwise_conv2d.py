@@ -54,6 +54,7 @@ from .int8_common import (
     grad_acc,
     host_output_stage_ok,
     host_requant_arg,
+    host_vector_args,
     mve_lane_records,
     onnxruntime_rounding,
     prepare_weight_backward,
@@ -154,9 +155,10 @@ def multiplier_matches_channels(op, g) -> bool:
 
 
 HOST_KERNEL = "depthwise_conv2d_s8_host"
-HOST_MAX_RING = 65536  # EDGEC_DW_HOST_MAX_RING: the in-place row ring on the host's stack
+HOST_MAX_RING = 65536  # EDGEC_DW_HOST_MAX_RING: int16 values of the row ring (and its row of zero points), on the stack
 HOST_MAX_K_H = 64  # the kernel's rows[] table
-HOST_BLOCK = 16  # EDGEC_DW_HOST_BLOCK: channels per vector block
+HOST_MAX_TAPS = 4096  # EDGEC_DW_HOST_MAX_TAPS: the int32 tap sum cannot overflow
+HOST_BLOCK = 8  # EDGEC_DW_HOST_BLOCK: channels per vector block (c_pad, a multiple of it)
 
 
 def host_ring_ok(in_h: int, in_w: int, out_h: int, out_w: int, k_h: int, stride_h: int, dilation_h: int,
@@ -174,22 +176,46 @@ def host_ring_ok(in_h: int, in_w: int, out_h: int, out_w: int, k_h: int, stride_
     return True
 
 
+def host_dw_geometry(op, g) -> tuple[int, int, int]:
+    """The host kernel's ring: rows span = (k_h - 1) dilation_h + 1, columns wp = (out_w - 1) stride_w +
+    (k_w - 1) dilation_w + 1, channels c_pad = out_c rounded up to HOST_BLOCK."""
+    w, y, a = g.t(op.inputs[1]).shape, g.t(op.outputs[0]).shape, op.attrs
+    span = (w[1] - 1) * a.get("dilation_h", 1) + 1
+    wp = (y[2] - 1) * a["stride_w"] + (w[2] - 1) * a.get("dilation_w", 1) + 1
+    return span, wp, -(-y[3] // HOST_BLOCK) * HOST_BLOCK
+
+
+def host_dw_arrays(op, g) -> tuple[np.ndarray, np.ndarray]:
+    """The host kernel's compile-time arrays: the weights as int16 [k_h k_w, c_pad] (zeros past out_c) and the
+    bias with the input zero point folded in (int8_common.folded_bias, modulo 2^32), zeros past out_c."""
+    w = g.t(op.inputs[1]).data
+    assert w is not None
+    c_pad = host_dw_geometry(op, g)[2]
+    taps, c = w.shape[1] * w.shape[2], w.shape[3]
+    w16 = np.zeros((taps, c_pad), np.int16)
+    w16[:, :c] = w.reshape(taps, c)
+    folded = np.zeros(c_pad, np.int32)
+    folded[:c] = folded_bias(op, g, 3)
+    return w16, folded
+
+
 def host_depthwise_choice(op, g, may_be_in_place: bool) -> KernelChoice | None:
-    """The host kernel for a depthwise conv with depth multiplier 1; when the layer may run in place, only with
-    batches 1, a ring that fits HOST_MAX_RING and rows that stay intact until copied (host_ring_ok)."""
+    """The host kernel for a depthwise conv with depth multiplier 1 whose row ring fits HOST_MAX_RING; when the
+    layer may run in place, only with batches 1 and rows that stay intact until copied (host_ring_ok)."""
     x, w, y = g.t(op.inputs[0]).shape, g.t(op.inputs[1]).shape, g.t(op.outputs[0]).shape
     a, p = op.attrs, op.params
-    if (a["depth_multiplier"] != 1 or w[1] > HOST_MAX_K_H or g.t(op.inputs[1]).data is None
-            or not host_output_stage_ok(op, g)):
+    if (a["depth_multiplier"] != 1 or w[1] > HOST_MAX_K_H or w[1] * w[2] > HOST_MAX_TAPS
+            or g.t(op.inputs[1]).data is None or not host_output_stage_ok(op, g)):
         return None
-    span = (w[1] - 1) * a.get("dilation_h", 1) + 1
-    if may_be_in_place and (x[0] != 1 or span * x[2] * x[3] > HOST_MAX_RING or not host_ring_ok(
+    span, wp, c_pad = host_dw_geometry(op, g)
+    if (span + 1) * wp * c_pad > HOST_MAX_RING:
+        return None
+    if may_be_in_place and (x[0] != 1 or not host_ring_ok(
             x[1], x[2], y[1], y[2], w[1], a["stride_h"], a.get("dilation_h", 1), p["pad_top"])):
         return None
-    blocks = y[3] // HOST_BLOCK
     return KernelChoice(HOST_KERNEL, "edgec_depthwise_conv2d_s8_host",
-                        f"host: {blocks} blocks of {HOST_BLOCK} channels as int32 lanes gcc -O2 vectorizes"
-                        + (f", {y[3] % HOST_BLOCK} channels one by one" if y[3] % HOST_BLOCK else ""))
+                        f"host: input rows widened to int16 with zero-point padding, {c_pad // HOST_BLOCK} blocks "
+                        f"of {HOST_BLOCK} channels as int32 lanes gcc -O2 vectorizes (zero point folded into the bias)")
 
 
 @register
@@ -282,10 +308,12 @@ class DepthwiseConv2D(Operator):
                     f"{ctx.ptr(op.outputs[0])});")
         chosen = _fast_kernel(op)
         if chosen is not None and chosen["kernel"] == HOST_KERNEL:  # in place: input == output (a row ring)
-            w16 = g.t(op.inputs[1]).data.reshape(-1).astype(np.int16)
+            w16, folded = host_dw_arrays(op, g)
             source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
+            tiled = w16.shape[1] == g.t(op.outputs[0]).shape[3]  # c = c_pad: a row of sums is contiguous
             return (f"{chosen['function']}(&{params}, {ctx.const_array(op, 'weights16', w16, 'int16_t')}, "
-                    f"{host_requant_arg(op, g, ctx)}, {source}, {ctx.ptr(op.outputs[0])});")
+                    f"{ctx.const_array(op, 'bias_folded', folded)}, {host_requant_arg(op, g, ctx)}, "
+                    f"{host_vector_args(op, g, ctx, 3, tiled)}, {source}, {ctx.ptr(op.outputs[0])});")
         if chosen is not None:  # in place: input and output are the same buffer; the plane is the saved channel
             plane = f"((int8_t *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
             source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])

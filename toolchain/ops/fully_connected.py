@@ -36,6 +36,7 @@ from .int8_common import (
     grad_acc,
     host_output_stage_ok,
     host_requant_arg,
+    host_vector_args,
     onnxruntime_rounding,
     prepare_rescale,
     prepare_weight_backward,
@@ -64,6 +65,7 @@ def weights_are_2d(op, g) -> bool:
 HOST_KERNEL = "fully_connected_s8_host"
 HOST_STEP = 8  # EDGEC_FC_HOST_STEP: depth padded with zero weights to a multiple of this
 HOST_MAX_DEPTH = 16384  # EDGEC_FC_HOST_MAX_DEPTH: the int16 input row is on the host's stack
+HOST_MAX_OUT = 4096  # EDGEC_FC_HOST_MAX_OUT: and the row of sums
 
 
 def _pad(depth: int) -> int:
@@ -151,7 +153,8 @@ class FullyConnected(Operator):
         bias at compile time, 4 output rows per pass over the input."""
         if target.core == "host":
             w = g.t(op.inputs[1])
-            if w.shape[1] > HOST_MAX_DEPTH or w.data is None or not host_output_stage_ok(op, g):
+            if (w.shape[1] > HOST_MAX_DEPTH or w.shape[0] > HOST_MAX_OUT or w.data is None
+                    or not host_output_stage_ok(op, g)):
                 return None
             folded = host_fc_arrays(op, g)[1]
             if folded.max(initial=0) >= 2**31 or folded.min(initial=0) < -(2**31):
@@ -188,7 +191,7 @@ class FullyConnected(Operator):
             w16, bias = host_fc_arrays(op, g)
             return (f"{chosen['function']}(&{params}, {ctx.const_array(op, 'weights16', w16, 'int16_t')}, "
                     f"{ctx.const_array(op, 'bias_folded', bias)}, {host_requant_arg(op, g, ctx)}, "
-                    f"{ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});")
+                    f"{host_vector_args(op, g, ctx, 0, False)}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});")
         function = chosen["function"] if chosen else "edgec_fully_connected_s8"
         if chosen and chosen["kernel"].endswith("_mve"):  # + the bias folded with the zero point (edgec_mve.h)
             folded = ctx.const_array(op, "bias_folded", folded_bias(op, g, 0))

@@ -418,6 +418,75 @@ def host_output_stage_ok(op, g) -> bool:
     return onnxruntime_rounding(op) or host_requant_table(op, g.t(op.outputs[0]).shape[-1]) is not None
 
 
+HOST_VBLOCK = 16  # EDGEC_HOST_VBLOCK: channels per call of the host's vector output stage (runtime/edgec_host.h)
+
+
+def host_vector_stage(op, g, channel_axis: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The host kernels' vector output stage (runtime/edgec_host.h edgec_host_out16), or None (the scalar one).
+    Per output channel c, with M, right = max(-shift, 0), sh = 31 + right and |acc| <= B (fixedpoint.
+    accumulator_extremes): TFLite's result floor((acc M + C) / 2^sh), C = 2^30 + half 2^31 - [acc < 0, right > 0]
+    2^31 (edgec_host.h), is computed in double as acc m + c + (acc >> 31) cd with m = M / 2^sh, c = (2^30 + half
+    2^31 + K 2^sh) / 2^sh, cd = [right > 0] 2^31 / 2^sh, then truncated to int32 and offset by off = zp_y - K.
+    Exact (checked here on Python integers): every value is an integer times 2^-sh below 2^53 times that, so no
+    operation rounds; K = floor((B M + 2^31) / 2^sh) + 1 makes the sum positive, so truncation is floor; it stays
+    below 2^31. The sign of acc stands for the sign of acc M + 2^30 when M = 0 or M >= 2^30 (at acc M + 2^30 = 0
+    both give the same y). A channel whose y is the same at both ends of acc's range, bias[c] -+ (B - |bias[c]|) (y is
+    monotone in acc), is that constant:
+    m = cd = 0, c = 1, off = zp_y + y - 1. Any other channel (a left shift, or a bound past the double's 53 bits:
+    typically near-zero weights beside a large bias, shifts past 21) is fixed up: the vector stage computes 1 there
+    and the kernel then requantizes it through the scalar stage. Returns ([m; c; cd] float64 [3, out_c], int32
+    [off[0..out_c), n_fix, the n_fix channels]); with fewer than HOST_VBLOCK channels (a divisor of it) the arrays
+    are repeated to HOST_VBLOCK columns, for the kernels that run the stage over several pixels at once. None for
+    onnxruntime's rounding, other channel counts below HOST_VBLOCK or more than a quarter of the channels to fix
+    up."""
+    from ..fixedpoint import accumulator_extremes
+
+    out_c = g.t(op.outputs[0]).shape[-1]
+    table = host_requant_table(op, out_c)
+    w = g.t(op.inputs[1]).data
+    if table is None or (out_c < HOST_VBLOCK and HOST_VBLOCK % out_c) or w is None or w.shape[channel_axis] != out_c:
+        return None
+    bias = g.t(op.inputs[2]).data if len(op.inputs) > 2 and op.inputs[2] else None
+    peaks, biases, _ = accumulator_extremes(w, channel_axis, -int(op.params["input_offset"]), bias)
+    signed = np.zeros(out_c, np.int64) if bias is None or bias.size != out_c else bias.astype(np.int64).reshape(-1)
+    zp = int(op.params["output_offset"])
+    consts, offs, fix = np.zeros((3, out_c), np.float64), np.zeros(out_c, np.int32), []
+    for c in range(out_c):
+        m, left, right, half = (int(v) for v in table[c])
+        bound, sh = int(peaks[c]), 31 + right
+        consts[:, c] = [0.0, 1.0, 0.0]  # a constant or fixed-up channel
+        if left or 0 < m < 2**30:
+            fix.append(c)
+            continue
+        sway = bound - int(biases[c])  # acc is within bias[c] +- sway
+        ends = [(t + (half - (t < 0 and right > 0)) * 2**31) >> sh
+                for t in ((int(signed[c]) - sway) * m + 2**30, (int(signed[c]) + sway) * m + 2**30)]
+        if ends[0] == ends[1]:
+            offs[c] = zp + ends[0] - 1
+            continue
+        k = (bound * m + 2**31) // 2**sh + 1
+        top = bound * m + 2**30 + half * 2**31 + k * 2**sh  # the largest sum; the smallest is > 0
+        if top >= 2**53 or top // 2**sh + 1 >= 2**31 or abs(zp - k) >= 2**30:
+            fix.append(c)
+            continue
+        consts[:, c] = [m / 2.0**sh, (2**30 + half * 2**31 + k * 2**sh) / 2.0**sh, (2**31 if right else 0) / 2.0**sh]
+        offs[c] = zp - k
+    if 4 * len(fix) > out_c:
+        return None
+    if out_c < HOST_VBLOCK:  # 1, 2, 4 or 8 channels: the constants repeated, 16 / out_c pixels per block
+        consts, offs = np.tile(consts, HOST_VBLOCK // out_c), np.tile(offs, HOST_VBLOCK // out_c)
+    return consts, np.concatenate([offs, np.array([len(fix), *fix], np.int32)])
+
+
+def host_vector_args(op, g, ctx, channel_axis: int, tiled: bool) -> str:
+    """The host kernels' `vq, voff` arguments: host_vector_stage's arrays, or NULL, NULL (also for fewer than
+    HOST_VBLOCK channels unless the kernel runs the repeated arrays: `tiled`)."""
+    stage = host_vector_stage(op, g, channel_axis)
+    if stage is None or (g.t(op.outputs[0]).shape[-1] < HOST_VBLOCK and not tiled):
+        return "NULL, NULL"
+    return f"{ctx.const_array(op, 'vq', stage[0], 'double')}, {ctx.const_array(op, 'voff', stage[1])}"
+
+
 #: int32 words per output channel of runtime/edgec_dsp_out.h: start, multiplier, round, pre, right
 DSP_OUT_WORDS = 5
 

@@ -71,8 +71,8 @@ static const edgec_depthwise_conv2d_s8_params depthwise_conv_2d_1_params = {
     .act_max = 22,
     .k_h = 3,
     .k_w = 3,
-    .weights = edgec_conv_dw_pool_fc_w7_dw_w,
-    .bias = edgec_conv_dw_pool_fc_w8_dw_w_bias,
+    .weights = edgec_conv_dw_pool_fc_w9_dw_w,
+    .bias = edgec_conv_dw_pool_fc_w10_dw_w_bias,
     .multiplier = edgec_conv_dw_pool_fc_depthwise_conv_2d_1_multiplier,
     .shift = edgec_conv_dw_pool_fc_depthwise_conv_2d_1_shift,
     .depth_multiplier = 1
@@ -121,8 +121,8 @@ static const edgec_fully_connected_s8_params fully_connected_5_params = {
     .act_min = -128,
     .act_max = 127,
     .per_channel = 1,
-    .weights = edgec_conv_dw_pool_fc_w13_fc_w,
-    .bias = edgec_conv_dw_pool_fc_w14_fc_w_bias,
+    .weights = edgec_conv_dw_pool_fc_w18_fc_w,
+    .bias = edgec_conv_dw_pool_fc_w19_fc_w_bias,
     .multiplier = edgec_conv_dw_pool_fc_fully_connected_5_multiplier,
     .shift = edgec_conv_dw_pool_fc_fully_connected_5_shift
 };
@@ -147,10 +147,10 @@ int8_t *edgec_conv_dw_pool_fc_output(int32_t index) {
 
 void edgec_conv_dw_pool_fc_invoke(void) {
     /* #0 CONV_2D (conv1) */
-    edgec_conv2d_s8_host(&conv_2d_0_params, edgec_conv_dw_pool_fc_conv_2d_0_weights16, edgec_conv_dw_pool_fc_conv_2d_0_bias_folded, edgec_conv_dw_pool_fc_conv_2d_0_requant, ((int8_t *)(edgec_arena.bytes + 0)), ((int8_t *)(edgec_arena.bytes + 432)));
+    edgec_conv2d_s8_host(&conv_2d_0_params, edgec_conv_dw_pool_fc_conv_2d_0_weights16, edgec_conv_dw_pool_fc_conv_2d_0_bias_folded, edgec_conv_dw_pool_fc_conv_2d_0_requant, edgec_conv_dw_pool_fc_conv_2d_0_vq, edgec_conv_dw_pool_fc_conv_2d_0_voff, ((int8_t *)(edgec_arena.bytes + 0)), ((int8_t *)(edgec_arena.bytes + 432)));
     LAYER_DONE(0, ((int8_t *)(edgec_arena.bytes + 432)), 288);
     /* #1 DEPTHWISE_CONV_2D (dw1) */
-    edgec_depthwise_conv2d_s8_host(&depthwise_conv_2d_1_params, edgec_conv_dw_pool_fc_depthwise_conv_2d_1_weights16, edgec_conv_dw_pool_fc_depthwise_conv_2d_1_requant, ((int8_t *)(edgec_arena.bytes + 432)), ((int8_t *)(edgec_arena.bytes + 0)));
+    edgec_depthwise_conv2d_s8_host(&depthwise_conv_2d_1_params, edgec_conv_dw_pool_fc_depthwise_conv_2d_1_weights16, edgec_conv_dw_pool_fc_depthwise_conv_2d_1_bias_folded, edgec_conv_dw_pool_fc_depthwise_conv_2d_1_requant, edgec_conv_dw_pool_fc_depthwise_conv_2d_1_vq, edgec_conv_dw_pool_fc_depthwise_conv_2d_1_voff, ((int8_t *)(edgec_arena.bytes + 432)), ((int8_t *)(edgec_arena.bytes + 0)));
     LAYER_DONE(1, ((int8_t *)(edgec_arena.bytes + 0)), 288);
     /* #2 MAX_POOL_2D (maxpool) */
     edgec_max_pool2d_s8(&max_pool_2d_2_params, ((int8_t *)(edgec_arena.bytes + 0)), ((int8_t *)(edgec_arena.bytes + 288)));
@@ -162,6 +162,6 @@ void edgec_conv_dw_pool_fc_invoke(void) {
     /* reshape_4: reshape (1, 1, 1, 8) -> (1, 8), no data moves */
     LAYER_DONE(4, ((int8_t *)(edgec_arena.bytes + 0)), 8);
     /* #5 FULLY_CONNECTED (logits) */
-    edgec_fully_connected_s8_host(&fully_connected_5_params, edgec_conv_dw_pool_fc_fully_connected_5_weights16, edgec_conv_dw_pool_fc_fully_connected_5_bias_folded, edgec_conv_dw_pool_fc_fully_connected_5_requant, ((int8_t *)(edgec_arena.bytes + 0)), ((int8_t *)(edgec_arena.bytes + 8)));
+    edgec_fully_connected_s8_host(&fully_connected_5_params, edgec_conv_dw_pool_fc_fully_connected_5_weights16, edgec_conv_dw_pool_fc_fully_connected_5_bias_folded, edgec_conv_dw_pool_fc_fully_connected_5_requant, NULL, NULL, ((int8_t *)(edgec_arena.bytes + 0)), ((int8_t *)(edgec_arena.bytes + 8)));
     LAYER_DONE(5, ((int8_t *)(edgec_arena.bytes + 8)), 5);
 }

@@ -69,9 +69,9 @@ int8_t *edgec_fc_only_output(int32_t index) {
 
 void edgec_fc_only_invoke(void) {
     /* #0 FULLY_CONNECTED (hidden) */
-    edgec_fully_connected_s8_host(&fully_connected_0_params, edgec_fc_only_fully_connected_0_weights16, edgec_fc_only_fully_connected_0_bias_folded, edgec_fc_only_fully_connected_0_requant, ((int8_t *)(edgec_arena.bytes + 0)), ((int8_t *)(edgec_arena.bytes + 16)));
+    edgec_fully_connected_s8_host(&fully_connected_0_params, edgec_fc_only_fully_connected_0_weights16, edgec_fc_only_fully_connected_0_bias_folded, edgec_fc_only_fully_connected_0_requant, NULL, NULL, ((int8_t *)(edgec_arena.bytes + 0)), ((int8_t *)(edgec_arena.bytes + 16)));
     LAYER_DONE(0, ((int8_t *)(edgec_arena.bytes + 16)), 10);
     /* #1 FULLY_CONNECTED (scores) */
-    edgec_fully_connected_s8_host(&fully_connected_1_params, edgec_fc_only_fully_connected_1_weights16, edgec_fc_only_fully_connected_1_bias_folded, edgec_fc_only_fully_connected_1_requant, ((int8_t *)(edgec_arena.bytes + 16)), ((int8_t *)(edgec_arena.bytes + 0)));
+    edgec_fully_connected_s8_host(&fully_connected_1_params, edgec_fc_only_fully_connected_1_weights16, edgec_fc_only_fully_connected_1_bias_folded, edgec_fc_only_fully_connected_1_requant, NULL, NULL, ((int8_t *)(edgec_arena.bytes + 16)), ((int8_t *)(edgec_arena.bytes + 0)));
     LAYER_DONE(1, ((int8_t *)(edgec_arena.bytes + 0)), 4);
 }

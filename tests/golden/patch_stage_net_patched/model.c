@@ -223,6 +223,6 @@ void edgec_patch_stage_net_patched_invoke(void) {
     edgec_mean_s8(&mean_3_params, ((int8_t *)(edgec_arena.bytes + 0)), ((int8_t *)(edgec_arena.bytes + 6144)));
     LAYER_DONE(3, ((int8_t *)(edgec_arena.bytes + 6144)), 24);
     /* #4 FULLY_CONNECTED (logits) */
-    edgec_fully_connected_s8_host(&fully_connected_4_params, edgec_patch_stage_net_patched_fully_connected_4_weights16, edgec_patch_stage_net_patched_fully_connected_4_bias_folded, edgec_patch_stage_net_patched_fully_connected_4_requant, ((int8_t *)(edgec_arena.bytes + 6144)), ((int8_t *)(edgec_arena.bytes + 0)));
+    edgec_fully_connected_s8_host(&fully_connected_4_params, edgec_patch_stage_net_patched_fully_connected_4_weights16, edgec_patch_stage_net_patched_fully_connected_4_bias_folded, edgec_patch_stage_net_patched_fully_connected_4_requant, NULL, NULL, ((int8_t *)(edgec_arena.bytes + 6144)), ((int8_t *)(edgec_arena.bytes + 0)));
     LAYER_DONE(4, ((int8_t *)(edgec_arena.bytes + 0)), 4);
 }
