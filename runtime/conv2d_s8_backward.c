@@ -10,6 +10,8 @@
  * With momentum or fp32 shadow weights (the state pointers set) `update` is edgec_update_weight and the bias's
  * step goes through edgec_momentum first; the state of the k-th updated weight (in the order above, frozen
  * channels' slots included) is velocity_w[k] / shadow[k]. (edgec_train.h states the float operations.)
+ * With weights_frozen set, w[o,ky,kx,i] is read from the trained slice (i < weight_channels, row stride
+ * weight_channels) or the frozen rest (row stride in_c/groups - weight_channels): the same values, the same sums.
  * Every sum is sequential in float32 from 0.0f, in that order, with no fused multiply-add (the numpy reference in
  * toolchain/ops/conv2d.py gives the same bits). g_x uses the weights before the update (the update comes last).
  * Cost per MAC: g_x one multiply-add (the g_acc row of an output pixel is computed into `scratch` once per input
@@ -20,7 +22,8 @@
 static void input_grad(const edgec_conv2d_s8_backward_params *p, const float *grad_out, const uint8_t *mask,
                        float *grad_in, float *row) {
     const int32_t icg = p->in_c / p->groups, ocg = p->out_c / p->groups;
-    const int32_t o_stride = p->k_h * p->k_w * icg; /* from w[o] to w[o + 1] */
+    const int32_t split = p->weights_frozen ? p->weight_channels : icg; /* channels in p->weights */
+    const int32_t rest = icg - split;                                   /* channels in p->weights_frozen */
     for (int32_t n = 0; n < p->batches; n++) {
         for (int32_t iy = 0; iy < p->in_h; iy++) {
             for (int32_t ix = 0; ix < p->in_w; ix++) {
@@ -38,9 +41,12 @@ static void input_grad(const edgec_conv2d_s8_backward_params *p, const float *gr
                             row[o] = (edgec_mask_bit(mask, e0 + o) ? grad_out[e0 + o] : 0.0f) * p->acc_scale[o];
                         }
                         for (int32_t i = 0; i < p->in_c; i++) {
-                            const int32_t group = i / icg;
-                            const int8_t *w = p->weights + (group * ocg * p->k_h + ky) * p->k_w * icg + kx * icg
-                                              + (i - group * icg);
+                            const int32_t group = i / icg, ig = i - group * icg;
+                            const int32_t src_c = ig < split ? split : rest; /* the source's channels */
+                            const int32_t o_stride = p->k_h * p->k_w * src_c; /* from w[o] to w[o + 1] */
+                            const int8_t *w = (ig < split ? p->weights : p->weights_frozen)
+                                              + ((group * ocg * p->k_h + ky) * p->k_w + kx) * src_c
+                                              + (ig < split ? ig : ig - split);
                             const float *gr = row + group * ocg;
                             float acc = s[i];
                             for (int32_t j = 0; j < ocg; j++) acc += (float)w[j * o_stride] * gr[j];
@@ -86,7 +92,7 @@ void edgec_conv2d_s8_backward(const edgec_conv2d_s8_backward_params *p, const in
             const int32_t base = (o / ocg) * icg;
             for (int32_t ky = 0; ky < p->k_h; ky++) {
                 for (int32_t kx = 0; kx < p->k_w; kx++) {
-                    int8_t *w = weights + ((o * p->k_h + ky) * p->k_w + kx) * icg;
+                    int8_t *w = weights + ((o * p->k_h + ky) * p->k_w + kx) * (p->weights_frozen ? wc : icg);
                     for (int32_t i = 0; i < wc; i++) {
                         const float step = weight_grad(p, input, grad_out, mask, o, ky, kx, base + i) * p->coef_w[o];
                         const int32_t k = ((o * p->k_h + ky) * p->k_w + kx) * wc + i; /* the state's index */

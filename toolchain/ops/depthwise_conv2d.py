@@ -370,7 +370,27 @@ class DepthwiseConv2DBackward(WeightBackward, Operator):
         fields = backward_geometry(op, g)
         fields.update(depth_multiplier=op.attrs["depth_multiplier"], **backward_fields(op, ctx))
         params = ctx.params_struct(op, "edgec_depthwise_conv2d_s8_backward_params", fields)
+        if ctx.plan.is_in_place(op.name):  # g_x over g_y, one channel's g_acc plane of scratch
+            a = op.attrs
+            plane = f"((float *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
+            args = [f"&{params}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0]), ctx.ptr(op.inputs[2]),
+                    ctx.ptr(op.inputs[3]) if a["weight_channels"] > 0 else "NULL",
+                    ctx.ptr(op.inputs[4]) if a["train_bias"] else "NULL", plane, "&edgec_train_rng"]
+            return f"edgec_depthwise_conv2d_s8_backward_inplace({', '.join(args)});"
         return backward_call(op, ctx, "edgec_depthwise_conv2d_s8_backward", params)
+
+    def in_place_inputs(self, op, g):
+        """g_x over g_y (input 1) when they have one shape and each output channel reads one input channel
+        (depth multiplier 1, stride 1 SAME): runtime's edgec_depthwise_conv2d_s8_backward_inplace works a channel
+        at a time through a plane of scratch. The planner takes it only where it lowers the arena."""
+        if not op.outputs or op.attrs["depth_multiplier"] != 1:
+            return ()
+        return (1,) if tuple(op.attrs["input_shape"]) == tuple(g.t(op.inputs[1]).shape) else ()
+
+    def scratch_bytes(self, op, g, *, in_place):
+        """In place: one channel's g_acc plane (batches x out_h x out_w floats); else none."""
+        y = g.t(op.inputs[1]).shape
+        return 4 * y[0] * y[1] * y[2] if in_place else 0
 
     def macs(self, op, g):
         """dX: out pixels x out_c x k_h k_w; dW: out pixels x trained out channels x k_h k_w."""

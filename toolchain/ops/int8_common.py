@@ -106,6 +106,12 @@ STATE_INPUTS = ("velocity_w", "velocity_b", "shadow")
 BACKWARD_DROPPED_ATTRS = ("kernel_choice", "patch", "tflite_op", "tflite_index", "tflite_outputs", "label")
 
 
+#: the layers whose partially trained weights keep only the trained slice in SRAM (their forward and backward
+#: kernels read two weight sources: runtime/conv2d_s8.c, conv2d_s8_backward.c); a depthwise or fully connected
+#: layer keeps its whole weight tensor in SRAM
+SLICED_IN_SRAM = ("conv2d",)
+
+
 def weight_layer_backward(op, g, b) -> None:
     """The gradient rule of an int8 weight layer: one `<type>_backward` op that computes g_x (when some trained
     parameter lies below x) and updates the layer's trained weights and bias in place."""
@@ -118,8 +124,8 @@ def weight_layer_backward(op, g, b) -> None:
     outputs = [b.new_tensor(f"{op.name}_grad_input", g.t(x).shape)] if b.needs_grad(x) else []
     if not outputs and weight_channels == 0 and not train_bias:
         return  # nothing trained here and nothing below: no op
-    if weight_channels > 0:
-        w = b.param(w)
+    if weight_channels > 0:  # a conv trained over some of its input channels keeps only that slice in SRAM
+        w = b.param(w, weight_channels if op.type in SLICED_IN_SRAM else 0)
     if train_bias:
         bias = b.param(bias)
     xt = g.t(x)

@@ -249,7 +249,7 @@ def training_report(tg: Graph, plan, scheme_text: str, epochs: int, options: Tra
     train_acc = _accuracy(logits[last], labels[np.asarray(order[last], np.int64)])
     eval_acc = (_accuracy(logits[steps:steps + n_eval], np.asarray(evaluation.labels))  # type: ignore[union-attr]
                 if evaluation is not None else None)
-    trained_bytes = sum(a.nbytes for a in params.values())
+    trained_bytes = sum(tg.t(n).sram_nbytes for n in params)  # SRAM: a partial conv's trained slice only
     report = dict(
         model=model.name, board=board, scheme=scheme_text, trained_layers=meta["layers"], classes=meta["classes"],
         new_head=meta["new_head"], epochs=epochs, steps=steps, lr=options.lr, rounding=options.rounding,

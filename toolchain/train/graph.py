@@ -132,13 +132,16 @@ class GradBuilder:
             self.masks[tensor] = name
         return self.masks[tensor]
 
-    def param(self, tensor: str) -> str:
-        """Make a constant a trained (mutable) parameter: a private copy in SRAM the backward op updates."""
+    def param(self, tensor: str, channels: int = 0) -> str:
+        """Make a constant a trained (mutable) parameter: a private copy in SRAM the backward op updates.
+        `channels` > 0: only the first `channels` entries of its last axis are trained, and only they go to SRAM
+        (the rest stays in flash: Tensor.mutable_channels; the kernels then read two weight sources)."""
         t = self.g.t(tensor)
         assert t.data is not None, f"{tensor} is not a constant"
         if not t.mutable:
             t.data = np.array(t.data, copy=True)
             t.mutable = True
+            t.mutable_channels = channels if 0 < channels < t.shape[-1] else 0
             self.params.append(tensor)
         return tensor
 
