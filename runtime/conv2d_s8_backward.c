@@ -62,6 +62,7 @@ static void input_grad(const edgec_conv2d_s8_backward_params *p, const float *gr
 
 static float weight_grad(const edgec_conv2d_s8_backward_params *p, const int8_t *input, const float *grad_out,
                          const uint8_t *mask, int32_t o, int32_t ky, int32_t kx, int32_t c) {
+    const int32_t x_c = p->saved_c ? p->saved_c : p->in_c; /* channels per pixel of the saved input */
     float acc = 0.0f;
     for (int32_t n = 0; n < p->batches; n++) {
         for (int32_t oy = 0; oy < p->out_h; oy++) {
@@ -72,7 +73,7 @@ static float weight_grad(const edgec_conv2d_s8_backward_params *p, const int8_t 
                 if (ix < 0 || ix >= p->in_w) continue;
                 const int32_t e = ((n * p->out_h + oy) * p->out_w + ox) * p->out_c + o;
                 if (!edgec_mask_bit(mask, e)) continue;
-                const int32_t xv = (int32_t)input[((n * p->in_h + iy) * p->in_w + ix) * p->in_c + c] + p->input_offset;
+                const int32_t xv = (int32_t)input[((n * p->in_h + iy) * p->in_w + ix) * x_c + c] + p->input_offset;
                 acc += (grad_out[e] * p->acc_scale[o]) * (float)xv;
             }
         }

@@ -109,9 +109,10 @@ void edgec_depthwise_conv2d_s8_backward(const edgec_depthwise_conv2d_s8_backward
     }
 }
 
-/* In place, depth multiplier 1, g_x of g_y's shape: channel c at a time. Its g_acc plane (mask and acc_scale
- * applied, the same float32 products as above) is copied to `plane` first; then channel c's g_x overwrites
- * channel c of the buffer (it reads only channel c's g_acc, from the plane, and the weights before the update),
+/* In place, depth multiplier 1: channel c at a time. Its g_acc plane (mask and acc_scale applied, the same
+ * float32 products as above) is copied to `plane` first; then channel c's g_x overwrites channel c of the buffer
+ * (it reads only channel c's g_acc, from the plane, and the weights before the update; element (pixel p, channel
+ * c) of g_x and of g_y is at p * C + c alike, so this touches no other channel of g_y, whatever the stride),
  * then channel c's weights and bias are updated from the plane. Every sum has the terms and order of the kernel
  * above; the weights are updated in the same order (c asc, ky asc, kx asc), so the generator's draws are the same;
  * a bias update touches nothing else. Cost: the kernel's, plus one pass over g_y to fill the planes; it saves the

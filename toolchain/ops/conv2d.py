@@ -509,6 +509,8 @@ class Conv2DBackward(WeightBackward, Operator):
         if frozen != "NULL":  # only the trained slice in SRAM (weight_channels of them per filter row)
             assert g.t(op.inputs[3]).mutable_channels == op.attrs["weight_channels"]
             fields["weights_frozen"] = frozen
+        if op.attrs.get("saved_channels"):  # the saved input holds only the trained channels (channel_slice)
+            fields["saved_c"] = op.attrs["saved_channels"]
         params = ctx.params_struct(op, "edgec_conv2d_s8_backward_params", fields)
         return backward_call(op, ctx, "edgec_conv2d_s8_backward", params, backward_scratch(op, ctx))
 

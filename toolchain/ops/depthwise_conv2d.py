@@ -380,12 +380,12 @@ class DepthwiseConv2DBackward(WeightBackward, Operator):
         return backward_call(op, ctx, "edgec_depthwise_conv2d_s8_backward", params)
 
     def in_place_inputs(self, op, g):
-        """g_x over g_y (input 1) when they have one shape and each output channel reads one input channel
-        (depth multiplier 1, stride 1 SAME): runtime's edgec_depthwise_conv2d_s8_backward_inplace works a channel
-        at a time through a plane of scratch. The planner takes it only where it lowers the arena."""
-        if not op.outputs or op.attrs["depth_multiplier"] != 1:
-            return ()
-        return (1,) if tuple(op.attrs["input_shape"]) == tuple(g.t(op.inputs[1]).shape) else ()
+        """g_x over g_y (input 1) when each output channel reads one input channel (depth multiplier 1, so g_x
+        and g_y have the same channels C, any stride): runtime's edgec_depthwise_conv2d_s8_backward_inplace works
+        a channel at a time through a plane of scratch; element (pixel p, channel c) of either tensor is at
+        p * C + c, so writing channel c of g_x overwrites only channel c of g_y, already copied to the plane. The
+        planner takes it only where it lowers the arena."""
+        return (1,) if op.outputs and op.attrs["depth_multiplier"] == 1 else ()
 
     def scratch_bytes(self, op, g, *, in_place):
         """In place: one channel's g_acc plane (batches x out_h x out_w floats); else none."""

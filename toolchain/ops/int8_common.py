@@ -137,8 +137,13 @@ def weight_layer_backward(op, g, b) -> None:
         attrs["momentum"] = momentum
     if shadow:
         attrs["weights"] = "shadow"
-    bw = b.add_op(f"{op.type}_backward", [x if weight_channels > 0 else None, b.grad_of(y), b.mask_of(y), w, bias],
-                  outputs, attrs)
+    saved = x if weight_channels > 0 else None
+    if (op.type in SLICED_IN_SRAM and 0 < weight_channels < xt.shape[-1]
+            and g.t(op.inputs[1]).shape[-1] == xt.shape[-1]):  # groups 1: the trained channels are x's first ones
+        saved = b.saved_slice(x, weight_channels)  # only what G reads is kept until the backward op
+        if saved != x:
+            attrs["saved_channels"] = weight_channels
+    bw = b.add_op(f"{op.type}_backward", [saved, b.grad_of(y), b.mask_of(y), w, bias], outputs, attrs)
     if outputs:
         b.add_grad(x, outputs[0])
     if not (momentum or shadow) or (weight_channels == 0 and not train_bias):

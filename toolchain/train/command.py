@@ -12,7 +12,7 @@ bit (loss within 1e-5: the C's logf); a disagreement is a failure (exit 1), neve
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +119,15 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
             start_from(tg, resumed, resume)  # type: ignore[arg-type]
         step("plan memory (forward, saved tensors, gradients)")
         plan = plan_memory(tg)
+        if any(op.type == "channel_slice" for op in tg.ops):
+            # the sliced saved inputs cost a copy and, while it runs, both tensors: kept only where they lower
+            # the arena (docs/training.md, "Only the trained channels saved")
+            whole = verify(build_training_graph(g, scheme, replace(options, slice_saved=False)))
+            if resumed is not None:
+                start_from(whole, resumed, resume)  # type: ignore[arg-type]
+            whole_plan = plan_memory(whole)
+            if whole_plan.arena_bytes <= plan.arena_bytes:
+                tg, plan = whole, whole_plan
         budget, _ = arena_budget(target, sram_budget)
         if budget is not None and memory_per_phase(tg, plan)["total_bytes"] > budget:
             # as edgec build: the frozen first layers run per spatial patch only when layer by layer does not fit

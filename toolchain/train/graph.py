@@ -42,6 +42,9 @@ class TrainingOptions:
     classes: int | None = None  # a new head with this many classes (zero-initialized); None: keep the model's
     momentum: float = 0.0  # SGD momentum M in [0, 1): a float32 velocity per trained parameter (0: no state)
     weights: str = "int8"  # or "shadow": fp32 shadow copies of the trained int8 weight slices (update.py)
+    #: a partially trained conv saves only the input channels its weight gradient reads (a channel_slice op in
+    #: the forward pass) instead of its whole input; command.py keeps it only where the planned arena is lower
+    slice_saved: bool = True
 
     def __post_init__(self) -> None:
         if not self.rounding:
@@ -131,6 +134,25 @@ class GradBuilder:
             self.mask_ops.append(op)
             self.masks[tensor] = name
         return self.masks[tensor]
+
+    def saved_slice(self, tensor: str, channels: int) -> str:
+        """The first `channels` channels of int8 forward tensor `tensor`, copied by a channel_slice op right after
+        its producer (so the whole tensor may die after its last forward reader), for a backward op to read; the
+        tensor itself when it has no producer in the graph (a graph input) or slicing is off."""
+        producer = self.g.producers().get(tensor)
+        if not self.options.slice_saved or producer is None:
+            return tensor
+        key = f"{tensor}/channels:{channels}"
+        if key not in self.masks:
+            t = self.g.t(tensor)
+            name = self.new_tensor(f"{tensor}/saved_{channels}ch", (*t.shape[:-1], channels), t.dtype)
+            self.g.t(name).quant = t.quant
+            op = Op(type="channel_slice", name=f"{producer.name}/channel_slice_{channels}", inputs=[tensor],
+                    outputs=[name], attrs=dict(channels=int(channels),
+                                               label=f"{producer.name}: channels 0..{channels - 1} saved"))
+            self.mask_ops.append(op)
+            self.masks[key] = name
+        return self.masks[key]
 
     def param(self, tensor: str, channels: int = 0) -> str:
         """Make a constant a trained (mutable) parameter: a private copy in SRAM the backward op updates.
