@@ -77,3 +77,5 @@ def test_partial_conv_slice_in_sram_on_the_emulated_m7_equals_numpy(tmp_path):
     assert t["trained_parameter_bytes"] == head_and_bias + out_c * k_h * k_w * 5  # the slice, not the tensor
     weights_c = (tmp_path / "o" / "weights.c").read_text()
     assert f"_frozen[{out_c * k_h * k_w * 11}] = " in weights_c
+    tricks = t["memory_tricks"]
+    assert tricks["sliced_parameters"] == [w_name] and tricks["frozen_in_flash_bytes"] == out_c * k_h * k_w * 11
