@@ -4,11 +4,11 @@ as soon as it is written, so every later op reads what fp16 storage would hold, 
 those. The float32 run is edgec's numpy reference as is (bit-exact with the generated C). There are no fp16
 kernels in edgec (docs/training.md, "Memory tricks"): this measures whether writing them would be worth it.
 
-ResNet-8 (MLPerf Tiny, int8) adapted to MNIST with a new 10-class head, `last:2`, lr 0.1, stochastic rounding,
-seed 0: the first N digits of mnist-10k.npz (shared data folder beside the repository) one step each, in order,
-then the held-out accuracy on the next NE digits.
+ResNet-8 (MLPerf Tiny, int8) adapted to MNIST with a new 10-class head, SCHEME (default `last:2`), LR (default 0.1),
+stochastic rounding, seed 0: the first N digits of mnist-10k.npz (shared data folder beside the repository) one
+step each, in order, then the held-out accuracy on the next NE digits.
 
-    .venv/bin/python bench/fp16_gradients.py [N [NE]]        # default 1000 1000; prints one line per arm
+    .venv/bin/python bench/fp16_gradients.py [N [NE [SCHEME [LR]]]]    # default 1000 1000 last:2 0.1
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ FLOAT32_RUN = train_run._run
 
 def main() -> None:
     n, n_eval = (int(a) for a in (sys.argv[1:3] + ["1000", "1000"][len(sys.argv[1:3]):]))
+    scheme = sys.argv[3] if len(sys.argv) > 3 else "last:2"
+    lr = float(sys.argv[4]) if len(sys.argv) > 4 else 0.1
     g = compile_model(MODEL, "host", patch=False).graph
     head, _ = find_head(g)
-    tg = build_training_graph(g, parse_scheme("last:2", g, head), TrainingOptions(lr=0.1, classes=10, seed=0))
+    tg = build_training_graph(g, parse_scheme(scheme, g, head), TrainingOptions(lr=lr, classes=10, seed=0))
     d = np.load(MNIST)
     x = np.pad(d["images"][:n + n_eval], ((0, 0), (2, 2), (2, 2)))[..., None].repeat(3, axis=3)
     t = tg.t(tg.inputs[0])

@@ -60,8 +60,9 @@ class GradBuilder:
     options: TrainingOptions
     grads: dict[str, str] = field(default_factory=dict)  # forward tensor -> its gradient tensor
     needs: set[str] = field(default_factory=set)  # forward tensors some trained parameter lies below
-    masks: dict[str, str] = field(default_factory=dict)  # int8 forward tensor -> its clamp_mask tensor
-    mask_ops: list[Op] = field(default_factory=list)
+    #: int8 forward tensor -> its clamp_mask tensor (and "<tensor>/channels:<c>" -> its saved channel slice)
+    masks: dict[str, str] = field(default_factory=dict)
+    mask_ops: list[Op] = field(default_factory=list)  # forward ops the rules add (masks, slices), after producers
     backward_ops: list[Op] = field(default_factory=list)
     params: list[str] = field(default_factory=list)  # the mutable (trained) tensors, in order of creation
     state_tensors: list[str] = field(default_factory=list)  # those of them that are optimizer state (velocity, shadow)
