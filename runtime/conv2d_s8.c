@@ -46,11 +46,9 @@ void edgec_conv2d_s8_region(const edgec_conv2d_s8_params *p, const edgec_region 
                             for (int32_t i = 0; i < split; i++) {
                                 acc += (int32_t)wk[i] * ((int32_t)in[i] + p->input_offset);
                             }
-                            if (rest > 0) { /* a partially trained conv only */
-                                const int8_t *wr = wf + (ky * p->k_w + kx) * rest;
-                                for (int32_t i = 0; i < rest; i++) {
-                                    acc += (int32_t)wr[i] * ((int32_t)in[split + i] + p->input_offset);
-                                }
+                            const int8_t *wr = wf + (ky * p->k_w + kx) * rest; /* rest 0: no frozen source */
+                            for (int32_t i = 0; i < rest; i++) {
+                                acc += (int32_t)wr[i] * ((int32_t)in[split + i] + p->input_offset);
                             }
                         }
                     }
