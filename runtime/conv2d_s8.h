@@ -20,6 +20,11 @@ typedef struct {
     int32_t rounding;                       /* 0: TFLite's MBQM(acc, multiplier, shift); 1: onnxruntime's
                                                float32 rescale, multiplier * 2^shift = the float32 scale
                                                (edgec_requantize_f32) */
+    /* A partially trained conv of a training step (docs/training.md, "Only the trained slice in SRAM"): when
+     * weights_frozen is not NULL, `weights` holds only the trained slice [out_c, k_h, k_w, weight_split] (SRAM)
+     * and weights_frozen the rest [out_c, k_h, k_w, in_c / groups - weight_split] (flash). */
+    const int8_t *weights_frozen;
+    int32_t weight_split;
 } edgec_conv2d_s8_params;
 
 void edgec_conv2d_s8(const edgec_conv2d_s8_params *p, const int8_t *input, int8_t *output);

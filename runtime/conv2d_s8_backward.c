@@ -10,6 +10,9 @@
  * With momentum or fp32 shadow weights (the state pointers set) `update` is edgec_update_weight and the bias's
  * step goes through edgec_momentum first; the state of the k-th updated weight (in the order above, frozen
  * channels' slots included) is velocity_w[k] / shadow[k]. (edgec_train.h states the float operations.)
+ * With weights_frozen set, w[o,ky,kx,i] is read from the trained slice (i < weight_channels, row stride
+ * weight_channels) or the frozen rest (row stride in_c/groups - weight_channels): the same values, the same sums.
+ * With saved_c set, the saved input holds only the first saved_c channels of each pixel (the trained ones).
  * Every sum is sequential in float32 from 0.0f, in that order, with no fused multiply-add (the numpy reference in
  * toolchain/ops/conv2d.py gives the same bits). g_x uses the weights before the update (the update comes last).
  * A term whose g_acc is 0 (masked) or whose tap falls outside the input is skipped: it would add a zero to a sum
@@ -86,7 +89,7 @@ static void input_tile(float *t0, float *t1, float *t2, float *t3, int32_t c1, i
 static void input_grad(const edgec_conv2d_s8_backward_params *p, const float *grad_out, const uint8_t *mask,
                        float *grad_in, float *ga4) {
     const int32_t icg = p->in_c / p->groups, ocg = p->out_c / p->groups;
-    const int32_t o_stride = p->k_h * p->k_w * icg; /* from w[o] to w[o + 1] */
+    const int32_t split = p->weights_frozen ? p->weight_channels : icg; /* channels in p->weights */
     const int32_t total = p->batches * p->in_h * p->in_w * p->in_c;
     float sink[4] = {0.0f, 0.0f, 0.0f, 0.0f}; /* the target of a tile row whose tap falls outside the input */
     for (int32_t k = 0; k < total; k++) grad_in[k] = 0.0f;
@@ -115,16 +118,23 @@ static void input_grad(const edgec_conv2d_s8_backward_params *p, const float *gr
                         }
                         if (!any) continue;
                         for (int32_t grp = 0; grp < p->groups; grp++) {
-                            const int8_t *wg = p->weights + (grp * ocg * p->k_h + ky) * p->k_w * icg + kx * icg;
                             const float *gr = ga4 + grp * ocg * 4;
-                            for (int32_t i0 = 0; i0 < icg; i0 += 4) {
-                                const int32_t last = icg - 1 - i0; /* the tile's channels: i0 + min(b, last) */
-                                const int32_t c1 = last < 1 ? last : 1, c2 = last < 2 ? last : 2;
-                                const int32_t c3 = last < 3 ? last : 3;
-                                const int32_t ci = grp * icg + i0;
-                                input_tile(row[0] ? row[0] + ci : sink, row[1] ? row[1] + ci : sink,
-                                           row[2] ? row[2] + ci : sink, row[3] ? row[3] + ci : sink, c1, c2, c3,
-                                           gr, wg + i0, ocg, o_stride);
+                            /* the weights' two sources: channels [0, split) in p->weights, the rest frozen */
+                            for (int32_t part = 0; part < 2; part++) {
+                                const int32_t ch0 = part ? split : 0, src_c = part ? icg - split : split;
+                                const int8_t *src = part ? p->weights_frozen : p->weights;
+                                if (src_c <= 0 || !src) continue;
+                                const int32_t o_stride = p->k_h * p->k_w * src_c; /* from w[o] to w[o + 1] */
+                                const int8_t *wg = src + (grp * ocg * p->k_h + ky) * p->k_w * src_c + kx * src_c;
+                                for (int32_t i0 = 0; i0 < src_c; i0 += 4) {
+                                    const int32_t last = src_c - 1 - i0; /* the tile's channels: i0 + min(b, last) */
+                                    const int32_t c1 = last < 1 ? last : 1, c2 = last < 2 ? last : 2;
+                                    const int32_t c3 = last < 3 ? last : 3;
+                                    const int32_t ci = grp * icg + ch0 + i0;
+                                    input_tile(row[0] ? row[0] + ci : sink, row[1] ? row[1] + ci : sink,
+                                               row[2] ? row[2] + ci : sink, row[3] ? row[3] + ci : sink, c1, c2,
+                                               c3, gr, wg + i0, ocg, o_stride);
+                                }
                             }
                         }
                     }
@@ -148,13 +158,14 @@ static void input_grad(const edgec_conv2d_s8_backward_params *p, const float *gr
 #define EDGEC_WEIGHT_SUMS(NAME, WIDTH, DECL, MAC, OUT)                                                               \
     static void NAME(const edgec_conv2d_s8_backward_params *p, const int8_t *x0, const float *ga, int32_t oy0,      \
                      int32_t oy1, int32_t ox0, int32_t ox1, float *sums) {                                          \
-        const int32_t off = p->input_offset, x_step = p->stride_w * p->in_c;                                         \
-        const int32_t row_step = p->stride_h * p->in_w * p->in_c;                                                    \
+        const int32_t x_c = p->saved_c ? p->saved_c : p->in_c; /* channels per pixel of the saved input */          \
+        const int32_t off = p->input_offset, x_step = p->stride_w * x_c;                                             \
+        const int32_t row_step = p->stride_h * p->in_w * x_c;                                                        \
         DECL                                                                                                         \
         for (int32_t n = 0; n < p->batches; n++) {                                                                   \
             for (int32_t oy = oy0; oy < oy1; oy++) {                                                                 \
                 const float *gr = ga + (n * p->out_h + oy) * p->out_w;                                               \
-                const int32_t xr = n * p->in_h * p->in_w * p->in_c + (oy - oy0) * row_step;                          \
+                const int32_t xr = n * p->in_h * p->in_w * x_c + (oy - oy0) * row_step;                              \
                 for (int32_t ox = ox0; ox < ox1; ox++) {                                                             \
                     const float g = gr[ox];                                                                          \
                     if (g == 0.0f) continue;                                                                         \
@@ -177,6 +188,7 @@ void edgec_conv2d_s8_backward(const edgec_conv2d_s8_backward_params *p, const in
     const int32_t icg = p->in_c / p->groups, ocg = p->out_c / p->groups;
     const int32_t wc = p->weight_channels < icg ? p->weight_channels : icg;
     const int32_t pixels = p->batches * p->out_h * p->out_w;
+    const int32_t x_c = p->saved_c ? p->saved_c : p->in_c; /* channels per pixel of the saved input */
     if (wc > 0 && weights && input) {
         float *ga = scratch; /* g_acc[., o] over the output pixels */
         for (int32_t o = 0; o < p->out_c; o++) {
@@ -195,9 +207,9 @@ void edgec_conv2d_s8_backward(const edgec_conv2d_s8_backward_params *p, const in
                                              : input
                                                    + ((oy0 * p->stride_h - p->pad_top + ky * p->dilation_h) * p->in_w
                                                       + ox0 * p->stride_w - p->pad_left + kx * p->dilation_w)
-                                                         * p->in_c
+                                                         * x_c
                                                    + base;
-                    int8_t *w = weights + ((o * p->k_h + ky) * p->k_w + kx) * icg;
+                    int8_t *w = weights + ((o * p->k_h + ky) * p->k_w + kx) * (p->weights_frozen ? wc : icg);
                     const int32_t k0 = ((o * p->k_h + ky) * p->k_w + kx) * wc; /* the state's index of i = 0 */
                     float sums[16];
                     for (int32_t i = 0; i < wc;) {

@@ -26,6 +26,13 @@ typedef struct {
     float *velocity_w;                      /* [trained weights, in update order] or NULL */
     float *velocity_b;                      /* [out_c] or NULL */
     float *shadow;                          /* [trained weights, in update order]: fp32 shadow weights, or NULL */
+    /* only the trained slice in SRAM (docs/training.md): when weights_frozen is not NULL, the weights (read and
+     * updated) are [out_c, k_h, k_w, weight_channels] and weights_frozen [out_c, k_h, k_w, in_c/groups -
+     * weight_channels] holds the frozen rest (flash) */
+    const int8_t *weights_frozen;
+    /* channels per pixel of `input` (0: in_c): the saved input may hold only the first weight_channels channels,
+     * all the weight gradient reads (groups 1; docs/training.md, "Only the trained channels saved") */
+    int32_t saved_c;
 } edgec_conv2d_s8_backward_params;
 
 /* input: x (NULL when weight_channels is 0); grad_out: g_y; mask: the clamp mask of y (bit e of element e);

@@ -37,4 +37,12 @@ void edgec_depthwise_conv2d_s8_backward(const edgec_depthwise_conv2d_s8_backward
                                         const float *grad_out, const uint8_t *mask, int8_t *weights, int32_t *bias,
                                         float *grad_in, float *scratch, uint32_t *rng);
 
+/* The same in place (docs/training.md, "In-place depthwise backward"): depth multiplier 1, any stride. `grad`
+ * holds g_y [batches, out_h, out_w, C] on entry and g_x [batches, in_h, in_w, C] on return (it is the larger of
+ * the two); `plane` is batches*out_h*out_w floats of scratch. The same bits as above in every output, weight,
+ * bias, state and generator draw. */
+void edgec_depthwise_conv2d_s8_backward_inplace(const edgec_depthwise_conv2d_s8_backward_params *p,
+                                                const int8_t *input, float *grad, const uint8_t *mask,
+                                                int8_t *weights, int32_t *bias, float *plane, uint32_t *rng);
+
 #endif

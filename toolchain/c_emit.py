@@ -98,10 +98,29 @@ class EmitContext:
                 if t.dtype == "int4" and t.data is not None:  # flash holds the bytes, two values a byte (int4.py)
                     comment += " packed two per byte"
                     data = pack_int4(t.data)
+                if t.mutable_channels:  # only the trained slice in SRAM; the frozen rest: frozen_ptr
+                    c = t.mutable_channels
+                    comment += f" channels 0..{c - 1} of the last axis (trained, SRAM)"
+                    data = np.ascontiguousarray(np.asarray(data)[..., :c])
                 self.consts[tensor] = ConstArray(symbol, ctype, data, comment,  # type: ignore[arg-type]
                                                  mutable=t.mutable)
             return self.consts[tensor].symbol
         return f"(({ctype} *)(edgec_arena.bytes + {self.plan.offset(tensor)}))"
+
+    def frozen_ptr(self, tensor: str) -> str:
+        """The flash array of the frozen channels of a partially trained tensor (Tensor.mutable_channels: the
+        last axis's entries from mutable_channels on, in the tensor's order), or NULL when it has none."""
+        t = self.g.t(tensor)
+        if not (t.mutable and t.mutable_channels) or t.data is None:
+            return "NULL"
+        key = (tensor, "frozen")
+        if key not in self.consts:
+            symbol = self.names.claim(f"{self.prefix}_w{len(self.consts)}_{sanitize(t.name)[-33:]}_frozen")
+            c = t.mutable_channels
+            self.consts[key] = ConstArray(symbol, C_TYPES[t.dtype], np.ascontiguousarray(np.asarray(t.data)[..., c:]),
+                                          f"{c_comment_text(t.name)} {list(t.shape)} {t.dtype} channels "
+                                          f"{c}..{t.shape[-1] - 1} of the last axis (frozen, flash)")
+        return self.consts[key].symbol
 
     def const_array(self, op: Op, field_name: str, data: np.ndarray, ctype: str = "int32_t") -> str:
         """A compile-time array (multipliers, shifts, tables) placed in flash; returns its symbol."""

@@ -46,7 +46,7 @@ def _training(g: Graph, ctx: EmitContext) -> dict | None:
         return None
     from .train.run import seed_state
 
-    params = [dict(symbol=ctx.ptr(n), nbytes=g.t(n).nbytes, name=c_comment_text(n)) for n in meta["params"]]
+    params = [dict(symbol=ctx.ptr(n), nbytes=g.t(n).sram_nbytes, name=c_comment_text(n)) for n in meta["params"]]
     return dict(forward_ops=meta["forward_ops"], rng_state=seed_state(meta["seed"]), params=params)
 
 

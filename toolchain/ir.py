@@ -52,6 +52,10 @@ class Tensor:
     #: a trained parameter of a training graph (toolchain/train/graph.py): `data` holds its initial values, the
     #: C keeps it in SRAM (a non-const array in weights.c) and the training step's backward ops update it
     mutable: bool = False
+    #: of a mutable tensor: 0 when all of it is SRAM, else only its first `mutable_channels` entries along the last
+    #: axis (the trained input channels of a partially trained conv) are SRAM and the rest stays const in flash
+    #: (c_emit.EmitContext.frozen_ptr; docs/training.md, "Only the trained slice in SRAM")
+    mutable_channels: int = 0
     #: a state tensor (TFLite's variable tensor: SVDF's activation history, LSTM's h and c): no `data`, not in the
     #: arena; its op reads and updates it in place on every invocation, so it persists between invocations in its
     #: own SRAM array (model.c), which `<prefix>_reset()` (and `_init()`) sets to the zero point (docs/memory.md)
@@ -70,6 +74,13 @@ class Tensor:
         if self.dtype == "int4":
             return (self.size + 1) // 2  # packed two per byte (int4.packed_size)
         return self.size * np.dtype(DTYPES[self.dtype]).itemsize
+
+    @property
+    def sram_nbytes(self) -> int:
+        """The bytes of a mutable tensor's SRAM part (its trained slice when mutable_channels is set)."""
+        if self.mutable_channels:
+            return self.nbytes // self.shape[-1] * self.mutable_channels
+        return self.nbytes
 
     @property
     def scale(self) -> float:

@@ -47,3 +47,35 @@ def test_optimizer_state_on_the_emulated_m7_equals_numpy(tmp_path, options):
     t = json.loads(res.stdout)["training"]
     assert t["numpy_check"] == {"steps": 5, "passed": True, "failure": None}
     assert t["optimizer_state_bytes"] > 0 and t["weights"] == ("shadow" if "shadow" in options else "int8")
+
+
+def test_partial_conv_slice_in_sram_on_the_emulated_m7_equals_numpy(tmp_path):
+    """A conv trained over 5 of its 16 input channels keeps only that slice in SRAM (the frozen rest is const, in
+    flash): on the emulated Cortex-M7 every checked step equals the numpy reference bit for bit, the trained
+    parameters count the slice only, and weights.c holds the frozen rest as a const array (docs/training.md,
+    "Only the trained slice in SRAM")."""
+    from edgec.driver import compile_model
+
+    model = tmp_path / "net.tflite"
+    model.write_bytes(patch_stage_net())
+    convs = [op for op in compile_model(model, "nucleo_f746zg", patch=False).graph.ops if op.type == "conv2d"]
+    pw = convs[-1]
+    (tmp_path / "s.toml").write_text(f'[layers."{pw.name}"]\nchannels = 5\nbias = true\n')
+    rng = np.random.default_rng(4)
+    np.savez(tmp_path / "d.npz", x=rng.uniform(-0.06, 0.06, (5, 1, 32, 32, 3)).astype(np.float32),
+             labels=np.arange(5) % 3)
+    res = edgec("train", model, "--data", tmp_path / "d.npz", "--scheme", tmp_path / "s.toml", "--classes", "3",
+                "--lr", "0.05", "--board", "nucleo_f746zg", "--out", tmp_path / "o", "--json", timeout=600)
+    assert res.returncode == 0, res.stderr
+    t = json.loads(res.stdout)["training"]
+    assert t["numpy_check"] == {"steps": 5, "passed": True, "failure": None}
+    shapes = t["trained_parameters"]
+    w_name = next(n for n in shapes if len(shapes[n]) == 4)
+    out_c, k_h, k_w, in_c = shapes[w_name]
+    assert in_c == 16
+    head_and_bias = sum(4 * int(np.prod(s)) for n, s in shapes.items() if n != w_name)
+    assert t["trained_parameter_bytes"] == head_and_bias + out_c * k_h * k_w * 5  # the slice, not the tensor
+    weights_c = (tmp_path / "o" / "weights.c").read_text()
+    assert f"_frozen[{out_c * k_h * k_w * 11}] = " in weights_c
+    tricks = t["memory_tricks"]
+    assert tricks["sliced_parameters"] == [w_name] and tricks["frozen_in_flash_bytes"] == out_c * k_h * k_w * 11

@@ -541,6 +541,9 @@ class FakePlan:
     def scratch_offset(self, op_name: str) -> int:
         return 0
 
+    def is_in_place(self, op_name: str) -> bool:
+        return False
+
 
 class FakeCtx:
     """The part of c_emit.EmitContext the backward ops use: tensors are global arrays t_<name>."""
@@ -550,6 +553,9 @@ class FakeCtx:
 
     def ptr(self, name):
         return "NULL" if name is None else f"t_{name}"
+
+    def frozen_ptr(self, name):
+        return "NULL"  # whole weight tensors here
 
     def const_array(self, op, field_name, data, ctype="int32_t"):
         from edgec.codegen import c_array_body
@@ -661,9 +667,12 @@ class FakeBuilder:
         self.g.tensors[name] = Tensor(name, tuple(shape), dtype)
         return name
 
-    def param(self, tensor):
+    def param(self, tensor, channels=0):
         self.params.append(tensor)
         return tensor
+
+    def saved_slice(self, tensor, channels):
+        return tensor  # the whole input (the slice is tested on whole training graphs: test_train.py)
 
     def add_op(self, type_, inputs, outputs, attrs):
         op = Op(type_, "bw", inputs, outputs, attrs)

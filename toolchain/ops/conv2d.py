@@ -382,6 +382,10 @@ class Conv2D(Operator):
         fields["groups"] = _groups(op, g)
         if int4_weights(op, g):  # packed int4 weights: runtime/conv2d_s4.c (never in a patch stage)
             return emit_s4(op, g, ctx, "edgec_conv2d_s8_params", fields)
+        frozen = ctx.frozen_ptr(op.inputs[1])
+        if frozen != "NULL":  # a partially trained conv: the trained slice in SRAM, the rest in flash (portable)
+            assert _fast_kernel(op) is None, "a trained conv runs the portable kernel"
+            fields.update(weights_frozen=frozen, weight_split=g.t(op.inputs[1]).mutable_channels)
         params = ctx.params_struct(op, "edgec_conv2d_s8_params", fields)
         if region is not None:
             return f"edgec_conv2d_s8_region(&{params}, {region}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
@@ -642,6 +646,12 @@ class Conv2DBackward(WeightBackward, Operator):
     def emit(self, op, g, ctx):
         fields = backward_geometry(op, g)
         fields.update(groups=fields["in_c"] // g.t(op.inputs[3]).shape[3], **backward_fields(op, ctx))
+        frozen = ctx.frozen_ptr(op.inputs[3])
+        if frozen != "NULL":  # only the trained slice in SRAM (weight_channels of them per filter row)
+            assert g.t(op.inputs[3]).mutable_channels == op.attrs["weight_channels"]
+            fields["weights_frozen"] = frozen
+        if op.attrs.get("saved_channels"):  # the saved input holds only the trained channels (channel_slice)
+            fields["saved_c"] = op.attrs["saved_channels"]
         params = ctx.params_struct(op, "edgec_conv2d_s8_backward_params", fields)
         scratch = backward_scratch(op, ctx, self.scratch_bytes(op, g, in_place=False) > 0)
         return backward_call(op, ctx, "edgec_conv2d_s8_backward", params, scratch)

@@ -490,15 +490,31 @@ class DepthwiseConv2DBackward(WeightBackward, Operator):
         fields = backward_geometry(op, g)
         fields.update(depth_multiplier=op.attrs["depth_multiplier"], **backward_fields(op, ctx))
         params = ctx.params_struct(op, "edgec_depthwise_conv2d_s8_backward_params", fields)
+        if ctx.plan.is_in_place(op.name):  # g_x over g_y, one channel's g_acc plane of scratch
+            a = op.attrs
+            plane = f"((float *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
+            args = [f"&{params}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0]), ctx.ptr(op.inputs[2]),
+                    ctx.ptr(op.inputs[3]) if a["weight_channels"] > 0 else "NULL",
+                    ctx.ptr(op.inputs[4]) if a["train_bias"] else "NULL", plane, "&edgec_train_rng"]
+            return f"edgec_depthwise_conv2d_s8_backward_inplace({', '.join(args)});"
         scratch = backward_scratch(op, ctx, self.scratch_bytes(op, g, in_place=False) > 0)
         return backward_call(op, ctx, "edgec_depthwise_conv2d_s8_backward", params, scratch)
 
+    def in_place_inputs(self, op, g):
+        """g_x over g_y (input 1) when each output channel reads one input channel (depth multiplier 1, so g_x
+        and g_y have the same channels C, any stride): runtime's edgec_depthwise_conv2d_s8_backward_inplace works
+        a channel at a time through a plane of scratch; element (pixel p, channel c) of either tensor is at
+        p * C + c, so writing channel c of g_x overwrites only channel c of g_y, already copied to the plane. The
+        planner takes it only where it lowers the arena."""
+        return (1,) if op.outputs and op.attrs["depth_multiplier"] == 1 else ()
+
     def scratch_bytes(self, op, g, *, in_place):
-        """Trained weights: one output channel's g_acc over the output pixels (batches out_h out_w floats;
-        runtime/depthwise_conv2d_s8_backward.c; g_x keeps its g_acc rows of 16 channels on the stack)."""
+        """One channel's g_acc plane (batches x out_h x out_w floats): in place always (the channel's g_y before
+        g_x overwrites it), else when weights are trained (runtime/depthwise_conv2d_s8_backward.c; g_x keeps its
+        g_acc rows of 16 channels on the stack)."""
         y = g.t(op.inputs[1]).shape
         trained = op.inputs[0] is not None and _trained_outputs(op, y[3]) > 0
-        return 4 * y[0] * y[1] * y[2] if trained else 0
+        return 4 * y[0] * y[1] * y[2] if in_place or trained else 0
 
     def macs(self, op, g):
         """dX: out pixels x out_c x k_h k_w; dW: out pixels x trained out channels x k_h k_w."""

@@ -106,6 +106,12 @@ STATE_INPUTS = ("velocity_w", "velocity_b", "shadow")
 BACKWARD_DROPPED_ATTRS = ("kernel_choice", "patch", "tflite_op", "tflite_index", "tflite_outputs", "label")
 
 
+#: the layers whose partially trained weights keep only the trained slice in SRAM (their forward and backward
+#: kernels read two weight sources: runtime/conv2d_s8.c, conv2d_s8_backward.c), groups 1 only; a grouped conv, a
+#: depthwise or a fully connected layer keeps its whole weight tensor in SRAM
+SLICED_IN_SRAM = ("conv2d",)
+
+
 def weight_layer_backward(op, g, b) -> None:
     """The gradient rule of an int8 weight layer: one `<type>_backward` op that computes g_x (when some trained
     parameter lies below x) and updates the layer's trained weights and bias in place."""
@@ -118,11 +124,14 @@ def weight_layer_backward(op, g, b) -> None:
     outputs = [b.new_tensor(f"{op.name}_grad_input", g.t(x).shape)] if b.needs_grad(x) else []
     if not outputs and weight_channels == 0 and not train_bias:
         return  # nothing trained here and nothing below: no op
+    xt = g.t(x)
+    # a conv (groups 1: the kernels' two-source path is tested there only) trained over some of its input channels
+    # keeps only that slice in SRAM, and saves only those channels of its input for the weight gradient
+    sliced = op.type in SLICED_IN_SRAM and 0 < weight_channels < xt.shape[-1] == g.t(w).shape[-1]
     if weight_channels > 0:
-        w = b.param(w)
+        w = b.param(w, weight_channels if sliced else 0)
     if train_bias:
         bias = b.param(bias)
-    xt = g.t(x)
     attrs = {k: v for k, v in op.attrs.items() if k not in BACKWARD_DROPPED_ATTRS}
     attrs.update(weight_channels=weight_channels, train_bias=train_bias, rounding=b.rounding, lr=float(b.lr),
                  input_shape=list(xt.shape), input_scale=xt.scale, input_zero_point=xt.zero_point)
@@ -131,8 +140,12 @@ def weight_layer_backward(op, g, b) -> None:
         attrs["momentum"] = momentum
     if shadow:
         attrs["weights"] = "shadow"
-    bw = b.add_op(f"{op.type}_backward", [x if weight_channels > 0 else None, b.grad_of(y), b.mask_of(y), w, bias],
-                  outputs, attrs)
+    saved = x if weight_channels > 0 else None
+    if sliced:  # groups 1: the trained channels are x's first ones; only what G reads is kept until the backward op
+        saved = b.saved_slice(x, weight_channels)
+        if saved != x:
+            attrs["saved_channels"] = weight_channels
+    bw = b.add_op(f"{op.type}_backward", [saved, b.grad_of(y), b.mask_of(y), w, bias], outputs, attrs)
     if outputs:
         b.add_grad(x, outputs[0])
     if not (momentum or shadow) or (weight_channels == 0 and not train_bias):

@@ -12,7 +12,7 @@ bit (loss within 1e-5: the C's logf); a disagreement is a failure (exit 1), neve
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ from ..driver import Conversion, Step, compile_model, quiet, search_patch_schedu
 from ..errors import InputError, TrainingError, ValidationError
 from ..importers import import_model
 from ..ir import Graph
-from ..memory import plan_memory
+from ..memory import MemoryPlan, plan_memory
 from ..report import compile_report, write_report
 from ..verifier import verify
 from .export import write_trained_tflite
@@ -118,15 +118,18 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
         if resumed is not None:
             start_from(tg, resumed, resume)  # type: ignore[arg-type]
         step("plan memory (forward, saved tensors, gradients)")
-        plan = plan_memory(tg)
         budget, _ = arena_budget(target, sram_budget)
-        if budget is not None and memory_per_phase(tg, plan)["total_bytes"] > budget:
-            # as edgec build: the frozen first layers run per spatial patch only when layer by layer does not fit
-            # (a patch stage repeats its halos and runs the portable region kernels: it costs instructions)
-            step("search patch-based schedules for the frozen first layers")
-            patched = search_patch_schedule(tg, PATCH_MAC_OVERHEAD, plan)
-            if patched is not None and patched[1].arena_bytes < plan.arena_bytes:
-                tg, plan = patched  # the same ops (marked attrs["patch"]): the numpy reference runs them whole
+        tg, plan = plan_step(tg, budget, step)
+        if any(op.type == "channel_slice" for op in tg.ops):
+            # the sliced saved inputs cost a copy and, while it runs, both tensors: kept only where they lower
+            # the arena (docs/training.md, "Only the trained channels saved")
+            step("plan the step again with the whole inputs saved")
+            whole = verify(build_training_graph(g, scheme, replace(options, slice_saved=False)))
+            if resumed is not None:
+                start_from(whole, resumed, resume)  # type: ignore[arg-type]
+            whole, whole_plan = plan_step(whole, budget, step)
+            if whole_plan.arena_bytes <= plan.arena_bytes:
+                tg, plan = whole, whole_plan
         memory = memory_per_phase(tg, plan)
         check_training_budget(memory, target, sram_budget, tg, plan)
         step("emit C")
@@ -164,6 +167,7 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
         report.update(training_report(tg, plan, scheme_text, epochs, options, order, labels, losses, logits, params,
                                       evaluation, len(eval_xs), measured, board, check, model))
         report["training"]["memory"] = memory
+        report["training"]["memory_tricks"] = memory_tricks(tg, plan)
         if searched is not None:
             report["training"]["search"] = searched
         if measured:
@@ -184,6 +188,30 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
             raise ValidationError(f"the C training step differs from the numpy reference: {check['failure']}")
     outdir.record(out, [out / "report.json"])
     return TrainResult(out=out, report=report, graph=tg, losses=losses)
+
+
+def memory_tricks(tg: Graph, plan: MemoryPlan) -> dict:
+    """What the step uses of docs/training.md's memory tricks: the partially trained convs whose frozen weights
+    stay in flash (and the SRAM bytes that saves), the channel slices saved instead of whole inputs, and the
+    backward ops writing their input gradient in place."""
+    sliced = [n for n in tg.meta["training"]["params"] if tg.t(n).mutable_channels]
+    return dict(sliced_parameters=sliced,
+                frozen_in_flash_bytes=sum(tg.t(n).nbytes - tg.t(n).sram_nbytes for n in sliced),
+                channel_slices=sum(op.type == "channel_slice" for op in tg.ops),
+                in_place_backward=sum(op.type.endswith("_backward") and plan.is_in_place(op.name) for op in tg.ops))
+
+
+def plan_step(tg: Graph, budget: int | None, step: Step = quiet) -> tuple[Graph, MemoryPlan]:
+    """The training step's memory plan: layer by layer, or, as edgec build does, with the frozen first layers per
+    spatial patch when layer by layer does not fit the SRAM budget and a patch-based schedule lowers the arena (a
+    patch stage repeats its halos and runs the portable region kernels: it costs instructions)."""
+    plan = plan_memory(tg)
+    if budget is not None and memory_per_phase(tg, plan)["total_bytes"] > budget:
+        step("search patch-based schedules for the frozen first layers")
+        patched = search_patch_schedule(tg, PATCH_MAC_OVERHEAD, plan)
+        if patched is not None and patched[1].arena_bytes < plan.arena_bytes:
+            return patched  # the same ops (marked attrs["patch"]): the numpy reference runs them whole
+    return tg, plan
 
 
 def load_resume(folder: Path) -> dict[str, np.ndarray]:
@@ -249,7 +277,7 @@ def training_report(tg: Graph, plan, scheme_text: str, epochs: int, options: Tra
     train_acc = _accuracy(logits[last], labels[np.asarray(order[last], np.int64)])
     eval_acc = (_accuracy(logits[steps:steps + n_eval], np.asarray(evaluation.labels))  # type: ignore[union-attr]
                 if evaluation is not None else None)
-    trained_bytes = sum(a.nbytes for a in params.values())
+    trained_bytes = sum(tg.t(n).sram_nbytes for n in params)  # SRAM: a partial conv's trained slice only
     report = dict(
         model=model.name, board=board, scheme=scheme_text, trained_layers=meta["layers"], classes=meta["classes"],
         new_head=meta["new_head"], epochs=epochs, steps=steps, lr=options.lr, rounding=options.rounding,

@@ -42,6 +42,9 @@ class TrainingOptions:
     classes: int | None = None  # a new head with this many classes (zero-initialized); None: keep the model's
     momentum: float = 0.0  # SGD momentum M in [0, 1): a float32 velocity per trained parameter (0: no state)
     weights: str = "int8"  # or "shadow": fp32 shadow copies of the trained int8 weight slices (update.py)
+    #: a partially trained conv saves only the input channels its weight gradient reads (a channel_slice op in
+    #: the forward pass) instead of its whole input; command.py keeps it only where the planned arena is lower
+    slice_saved: bool = True
 
     def __post_init__(self) -> None:
         if not self.rounding:
@@ -57,8 +60,9 @@ class GradBuilder:
     options: TrainingOptions
     grads: dict[str, str] = field(default_factory=dict)  # forward tensor -> its gradient tensor
     needs: set[str] = field(default_factory=set)  # forward tensors some trained parameter lies below
-    masks: dict[str, str] = field(default_factory=dict)  # int8 forward tensor -> its clamp_mask tensor
-    mask_ops: list[Op] = field(default_factory=list)
+    #: int8 forward tensor -> its clamp_mask tensor (and "<tensor>/channels:<c>" -> its saved channel slice)
+    masks: dict[str, str] = field(default_factory=dict)
+    mask_ops: list[Op] = field(default_factory=list)  # forward ops the rules add (masks, slices), after producers
     backward_ops: list[Op] = field(default_factory=list)
     params: list[str] = field(default_factory=list)  # the mutable (trained) tensors, in order of creation
     state_tensors: list[str] = field(default_factory=list)  # those of them that are optimizer state (velocity, shadow)
@@ -132,13 +136,35 @@ class GradBuilder:
             self.masks[tensor] = name
         return self.masks[tensor]
 
-    def param(self, tensor: str) -> str:
-        """Make a constant a trained (mutable) parameter: a private copy in SRAM the backward op updates."""
+    def saved_slice(self, tensor: str, channels: int) -> str:
+        """The first `channels` channels of int8 forward tensor `tensor`, copied by a channel_slice op right after
+        its producer (so the whole tensor may die after its last forward reader), for a backward op to read; the
+        tensor itself when it has no producer in the graph (a graph input) or slicing is off."""
+        producer = self.g.producers().get(tensor)
+        if not self.options.slice_saved or producer is None:
+            return tensor
+        key = f"{tensor}/channels:{channels}"
+        if key not in self.masks:
+            t = self.g.t(tensor)
+            name = self.new_tensor(f"{tensor}/saved_{channels}ch", (*t.shape[:-1], channels), t.dtype)
+            self.g.t(name).quant = t.quant
+            op = Op(type="channel_slice", name=f"{producer.name}/channel_slice_{channels}", inputs=[tensor],
+                    outputs=[name], attrs=dict(channels=int(channels),
+                                               label=f"{producer.name}: channels 0..{channels - 1} saved"))
+            self.mask_ops.append(op)
+            self.masks[key] = name
+        return self.masks[key]
+
+    def param(self, tensor: str, channels: int = 0) -> str:
+        """Make a constant a trained (mutable) parameter: a private copy in SRAM the backward op updates.
+        `channels` > 0: only the first `channels` entries of its last axis are trained, and only they go to SRAM
+        (the rest stays in flash: Tensor.mutable_channels; the kernels then read two weight sources)."""
         t = self.g.t(tensor)
         assert t.data is not None, f"{tensor} is not a constant"
         if not t.mutable:
             t.data = np.array(t.data, copy=True)
             t.mutable = True
+            t.mutable_channels = channels if 0 < channels < t.shape[-1] else 0
             self.params.append(tensor)
         return tensor
 

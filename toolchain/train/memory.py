@@ -14,7 +14,7 @@ def memory_per_phase(tg: Graph, plan) -> dict:
     saved tensors still to be read), the arena they share, and the trained parameters (SRAM arrays beside it)."""
     n = tg.meta["training"]["forward_ops"]
     live = plan.live_bytes
-    params = sum(tg.t(p).nbytes for p in tg.meta["training"]["params"])
+    params = sum(tg.t(p).sram_nbytes for p in tg.meta["training"]["params"])
     saved = sorted({i for op in tg.ops[n + 1:] for i in op.inputs if i is not None and i in plan.owner
                     and any(i in f.outputs for f in tg.ops[:n])})
     return dict(forward_peak_bytes=max(live[:n], default=0), backward_peak_bytes=max(live[n:], default=0),

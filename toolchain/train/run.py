@@ -98,8 +98,15 @@ def split_training_outputs(raw: bytes, tg: Graph, records: int) -> tuple[list[fl
     for name in tg.meta["training"]["params"]:
         t = tg.t(name)
         assert t.data is not None
-        params[name] = np.frombuffer(raw[offset:offset + t.nbytes], t.data.dtype).reshape(t.shape).copy()
-        offset += t.nbytes
+        n = t.sram_nbytes
+        stored = np.frombuffer(raw[offset:offset + n], t.data.dtype)
+        if t.mutable_channels:  # the trained slice only; the frozen rest is the graph's (never changed)
+            full = np.array(t.data, copy=True)
+            full[..., :t.mutable_channels] = stored.reshape(*t.shape[:-1], t.mutable_channels)
+            params[name] = full
+        else:
+            params[name] = stored.reshape(t.shape).copy()
+        offset += n
     if offset != len(raw):
         raise ValidationError(f"the training harness wrote {len(raw)} bytes, {offset} expected")
     return [float(v) for v in body[:, 0]], body[:, 1:].copy(), params
