@@ -96,7 +96,9 @@ class TorchTrainer:
             raise ValueError("the torch reference models nearest rounding only")
         self.momentum = float(meta.get("momentum", 0.0))
         self.shadow_weights = meta.get("weights", "int8") == "shadow"
-        self.forward = [op for op in tg.ops[:meta["forward_ops"]] if op.type != "clamp_mask"]
+        # the training-only forward ops (1-bit masks, the saved channel slices) only store what the backward ops
+        # read: this reference differentiates the forward ops themselves
+        self.forward = [op for op in tg.ops[:meta["forward_ops"]] if op.type not in ("clamp_mask", "channel_slice")]
         self.head = next(op for op in self.forward if op.name == f"{meta['head']}/head")
         self.layers: dict[str, Layer] = {}
         for op in self.forward:
