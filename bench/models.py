@@ -16,8 +16,14 @@ Rows today:
     lstm_mnist  MNIST (mnist-10k.npz: 8,000 train, 2,000 held out), each 28x28 image read as 28 time steps of 28
                 features (one row per step), nn.LSTM(28 -> 64) then a Linear over the 28 steps' outputs to 10
                 classes (edgec has no ONNX Gather/Slice to pick the last step)
+    vit_mnist   the same MNIST split, a tiny ViT: 7x7 patches (a stride-7 Conv) -> 16 tokens + a class token,
+                2 pre-norm blocks (LayerNorm, 2-head attention, MLP with GELU), exported at opset 17. edgec has no
+                int8 LayerNorm or GELU (nor has TFLite Micro), so for this row: the float32 C on the host against
+                PyTorch's predictions, the float32 C on the M7 as the planner chooses the attention chains and forced
+                the other way (row-wise attention ops or not), and the refusals of `--calib`, `--weight-bits 4` and
+                `--activations int16` recorded as edgec words them
 
-    .venv/bin/python bench/models.py [--rows lstm_mnist] [--out bench/results/models.md]
+    .venv/bin/python bench/models.py [--rows lstm_mnist vit_mnist] [--out bench/results/models.md]
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgec import cortexm, driver, host, reference, validate
+from edgec import attention, cortexm, driver, host, reference, validate
+from edgec.errors import EdgecError, UnsupportedError
+from edgec.schedule import reorder_for_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "data" / "mnist-10k.npz"
@@ -54,6 +62,8 @@ class Prepared:
     y_test: np.ndarray
     train_seconds: float
     notes: str = ""
+    torch_top1: np.ndarray | None = None  # PyTorch's own predictions on x_test (the float C is compared to them)
+    float_board: bool = False  # measure the float32 C on the M7 (with and without row-wise attention)
 
 
 @dataclass
@@ -108,8 +118,91 @@ def lstm_mnist(work: Path, epochs: int = 8, hidden: int = 64) -> Prepared:
                           f"{epochs} epochs, seed {SEED}, 1 thread")
 
 
+def vit_mnist(work: Path, epochs: int = 30, dim: int = 32, heads: int = 2) -> Prepared:
+    """A tiny ViT: 7x7 patches (a stride-7 Conv) of the 28x28 image -> 16 tokens + a class token, positional
+    embeddings, 2 pre-norm blocks (LayerNorm, 2-head attention, LayerNorm, MLP dim -> 2 dim -> dim with GELU),
+    a final LayerNorm and a linear head on the class token (the ViT of bench/attention.py on one channel)."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(1)
+    d = np.load(MNIST)
+    x, y = d["images"].astype(np.float32) / 255.0, d["labels"].astype(np.int64)
+    x_tr, y_tr, x_te, y_te = x[:8000, None], y[:8000], x[8000:, None], y[8000:]
+
+    class Attention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv, self.proj, self.scale = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim), (dim // heads) ** -0.5
+
+        def forward(self, t):
+            b, n, c = t.shape
+            qkv = self.qkv(t).reshape(b, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+            a = ((qkv[0] @ qkv[1].transpose(-2, -1)) * self.scale).softmax(-1)
+            return self.proj((a @ qkv[2]).transpose(1, 2).reshape(b, n, c))
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.n1, self.attn, self.n2 = nn.LayerNorm(dim), Attention(), nn.LayerNorm(dim)
+            self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+
+        def forward(self, t):
+            t = t + self.attn(self.n1(t))
+            return t + self.mlp(self.n2(t))
+
+    class ViT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Conv2d(1, dim, 7, 7)
+            self.cls = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
+            self.pos = nn.Parameter(torch.randn(1, 17, dim) * 0.02)
+            self.blocks = nn.Sequential(Block(), Block())
+            self.norm, self.head = nn.LayerNorm(dim), nn.Linear(dim, 10)
+
+        def forward(self, img):  # [B, 1, 28, 28]
+            t = self.embed(img).flatten(2).transpose(1, 2)  # [B, 16, dim]
+            t = torch.cat([self.cls.expand(t.shape[0], -1, -1), t], 1) + self.pos
+            return self.head(self.norm(self.blocks(t))[:, 0])
+
+    net = ViT()
+    steps = epochs * ((len(x_tr) + 63) // 64)
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+    xt, yt = torch.from_numpy(x_tr), torch.from_numpy(y_tr)
+    gen = torch.Generator().manual_seed(SEED)
+    t0 = time.time()
+    for epoch in range(epochs):
+        net.train()
+        perm = torch.randperm(len(xt), generator=gen)
+        for i in range(0, len(xt), 64):
+            idx = perm[i:i + 64]
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(net(xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+            sched.step()
+        log(f"  vit_mnist epoch {epoch + 1}/{epochs}: loss {loss.item():.3f} ({time.time() - t0:.0f} s)")
+    seconds = time.time() - t0
+    net.eval()
+    with torch.no_grad():
+        torch_top1 = net(torch.from_numpy(x_te)).argmax(1).numpy()
+    path = work / "vit_mnist.onnx"
+    torch.onnx.export(net, (torch.zeros(1, 1, 28, 28),), str(path), dynamo=False, opset_version=17,
+                      input_names=["image"], output_names=["logits"])
+    return Prepared(onnx=path, calib=x_tr[:CALIB, None], x_test=x_te[:, None], y_test=y_te, train_seconds=seconds,
+                    torch_top1=torch_top1, float_board=True,
+                    notes=f"Conv2d(1, {dim}, 7, stride 7) -> 16 tokens + class token, 2 pre-norm blocks "
+                          f"({heads} heads, dim {dim}, MLP {2 * dim}, GELU), LayerNorm + Linear({dim}, 10) on the "
+                          f"class token; ONNX opset 17; AdamW 3e-3 one-cycle, batch 64, {epochs} epochs, seed {SEED}, "
+                          "1 thread")
+
+
 ROWS = [
     Row("lstm_mnist", "MNIST as 28 steps of 28 pixels: LSTM(64) + FC over the sequence", lstm_mnist),
+    Row("vit_mnist", "MNIST as 16 patches of 7x7: a 2-block ViT (LayerNorm, 2-head attention, GELU MLP)",
+        vit_mnist),
 ]
 
 
@@ -162,6 +255,58 @@ def m7(path: Path, calib_npz: Path, x: np.ndarray, work: Path) -> dict:
                 arena=b.report["arena_bytes"], state=b.report.get("state_bytes"))
 
 
+def float_c(path: Path, x: np.ndarray, work: Path) -> np.ndarray:
+    """The logits of `edgec build --dtype float32`'s C on the host, one row per sample."""
+    b = driver.build(path, work / "float32", conversion=driver.Conversion(dtype="float32"))
+    t_in = b.graph.t(b.graph.inputs[0])  # one channel: NCHW and NHWC hold the same bytes
+    xs = [[xi.reshape(t_in.shape).astype(np.float32)] for xi in x]
+    outs = validate.split_outputs(host.run(host.build(b.out, b.sources), xs), b.graph, len(xs))
+    return np.stack([np.asarray(o[0], dtype=np.float32).reshape(-1) for o in outs])
+
+
+def m7_float(path: Path, x: np.ndarray, work: Path, mode: str) -> dict:
+    """`edgec build --dtype float32 --board nucleo_f746zg` on M7_SAMPLES test images under QEMU, the attention
+    chains as the planner chooses (mode "auto") or forced fused into row-wise attention ops / left as chains."""
+    original = driver.choose_attention
+    if mode == "fused":
+        driver.choose_attention = lambda g: reorder_for_memory(attention.fuse_attention(g)[0])  # type: ignore
+    elif mode == "chain":
+        driver.choose_attention = lambda g: g  # type: ignore
+    try:
+        b = driver.build(path, work / f"m7_f32_{mode}", board=BOARD, conversion=driver.Conversion(dtype="float32"))
+    finally:
+        driver.choose_attention = original  # type: ignore
+    t_in = b.graph.t(b.graph.inputs[0])
+    xs = [[xi.reshape(t_in.shape).astype(np.float32)] for xi in x[:M7_SAMPLES]]
+    fw = cortexm.measure(b.out, b.sources, BOARD, xs, graph=b.graph, per_layer=False)
+    ours = np.stack([np.asarray(o[0], np.float32).reshape(-1)
+                     for o in validate.split_outputs(fw["outputs"], b.graph, len(xs))])
+    ref = ort_logits(path, x[:M7_SAMPLES])
+    fused = sum(op.type == "attention" for op in b.graph.ops)
+    return dict(mode=mode, fused=fused, choice=b.graph.meta.get("attention"),
+                rel=float(np.abs(ours - ref).max() / (ref.max() - ref.min())),
+                instructions=int(fw["instructions_per_inference"]), peak_sram=fw["peak_sram_bytes"],
+                flash=fw["sizes"].get("flash_bytes") or b.report.get("flash_bytes"), macs=b.report["macs"],
+                arena=b.report["arena_bytes"], state=b.report.get("state_bytes"))
+
+
+def ort_logits(path: Path, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return np.stack([sess.run(None, {name: xi})[0].reshape(-1) for xi in x])
+
+
+def refusal(e: EdgecError) -> str:
+    """An edgec refusal in one line: its first line and the nodes it names."""
+    lines = str(e).splitlines()
+    nodes = [ln.strip()[2:].split(":")[0] for ln in lines if ln.strip().startswith("- ")]
+    return lines[0] + (f" {len(nodes)} nodes: " + "; ".join(nodes) if nodes else "")
+
+
 def measure(row: Row, work: Path) -> dict:
     t0 = time.time()
     log(f"{row.name}: train and export")
@@ -169,17 +314,39 @@ def measure(row: Row, work: Path) -> dict:
     calib_npz = work / f"{row.name}_calib.npz"
     np.savez(calib_npz, p.calib)
     r: dict = dict(name=row.name, description=row.description, notes=p.notes, train_seconds=p.train_seconds,
-                   test=len(p.y_test))
+                   test=len(p.y_test), refused={}, boards=[])
     log(f"{row.name}: float (onnxruntime)")
     r["float"] = float(np.mean(ort_top1(p.onnx, p.x_test) == p.y_test))
+    if p.torch_top1 is not None:
+        log(f"{row.name}: float32 C on the host")
+        top1 = float_c(p.onnx, p.x_test, work).argmax(1)
+        r["torch"] = float(np.mean(p.torch_top1 == p.y_test))
+        r["float_c"] = float(np.mean(top1 == p.y_test))
+        r["float_c_vs_torch"] = int(np.sum(top1 != p.torch_top1))
     for bits in (8, 4):
         log(f"{row.name}: int{bits} weights")
-        qr = quantized(p.onnx, calib_npz, p.x_test, work, bits)
+        try:
+            qr = quantized(p.onnx, calib_npz, p.x_test, work, bits)
+        except UnsupportedError as e:
+            r["refused"][f"int{bits}" if bits == 8 else "int4 weights"] = refusal(e)
+            qr = dict(top1=None, lsb=None, int4=[])
         r[f"int{bits}"] = None if qr["top1"] is None else float(np.mean(qr["top1"] == p.y_test))
         r[f"int{bits}_lsb"] = qr["lsb"]
         r[f"int{bits}_layers"] = qr["int4"]
+    if r["refused"]:  # int16 activations: the same question, asked the same way
+        try:
+            driver.build(p.onnx, work / "int16", conversion=driver.Conversion(calib=calib_npz, calib_limit=CALIB,
+                                                                               activations="int16"))
+        except UnsupportedError as e:
+            r["refused"]["int16 activations"] = refusal(e)
     log(f"{row.name}: emulated {BOARD}")
-    r.update(m7(p.onnx, calib_npz, p.x_test, work))
+    if p.float_board:
+        auto = m7_float(p.onnx, p.x_test, work, "auto")
+        r["boards"] = [auto, m7_float(p.onnx, p.x_test, work, "chain" if auto["fused"] else "fused")]
+        r.update({k: auto[k] for k in ("instructions", "peak_sram", "flash", "macs", "arena", "state")})
+        r["m7_lsb"] = None
+    else:
+        r.update(m7(p.onnx, calib_npz, p.x_test, work))
     r["seconds"] = time.time() - t0
     return r
 
@@ -191,25 +358,69 @@ def pct(v: float | None) -> str:
 def markdown(results: list[dict]) -> str:
     lines = ["# Models trained here, end to end", "",
              "Generated by `bench/models.py` (see its docstring for the method); every figure is from the run "
-             "below. Accuracy is top-1 on the held-out test set; int8 and int4 are edgec's own quantization "
-             f"(minmax, {CALIB} calibration samples) run as generated C on the host; 'vs TFLM' is the largest "
-             "difference between that C and TFLite Micro running edgec's exported .tflite on the same int8 inputs "
-             "(on the host over the whole test set; on the M7 over the inferences measured). "
+             "below. Accuracy is top-1 on the held-out test set; float is onnxruntime on the exported ONNX; int8 and "
+             f"int4 are edgec's own quantization (minmax, {CALIB} calibration samples) run as generated C on the host; "
+             "'vs TFLM' is the largest difference between that C and TFLite Micro running edgec's exported .tflite on "
+             "the same int8 inputs (on the host over the whole test set; on the M7 over the inferences measured). "
              f"Instructions and peak SRAM: the int8 C on the emulated {BOARD} (Cortex-M7, QEMU with instruction "
-             f"counting, mean of {M7_SAMPLES} inferences); peak SRAM = arena + recurrent state + stack + statics.", "",
-             "| model | float | int8 | int8 - float | int8 vs TFLM (host / M7) | int4 weights | MACs | "
+             f"counting, mean of {M7_SAMPLES} inferences), or the float32 C where edgec cannot quantize the model "
+             "('M7 build'); peak SRAM = arena + recurrent state + stack + statics. Target: int8 within 1 point of "
+             "float.", "",
+             "| model | float | int8 | int8 - float | int8 vs TFLM (host / M7) | int4 weights | MACs | M7 build | "
              "instructions (M7) | peak SRAM (M7) | arena | state | flash (M7) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+
+    def m7_label(r: dict, b: dict | None) -> str:
+        if b is None:
+            return "int8"
+        how = "planner's choice" if b["mode"] == "auto" else "forced"
+        return f"float32, attention {'fused (row-wise)' if b['fused'] else 'chains'} ({how})"
+
     for r in results:
-        int4 = pct(r["int4"]) + (f" ({', '.join(r['int4_layers'])})" if r["int4_layers"] else "")
+        refused = "int8" in r["refused"]
+        int8 = "not supported" if refused else pct(r["int8"])
+        int4 = "not supported" if "int4 weights" in r["refused"] else (
+            pct(r["int4"]) + (f" ({', '.join(r['int4_layers'])})" if r["int4_layers"] else ""))
         delta = "-" if r["int8"] is None else f"{100 * (r['int8'] - r['float']):+.2f} points"
-        lines.append(f"| {r['name']} | {pct(r['float'])} | {pct(r['int8'])} | {delta} | "
-                     f"{r['int8_lsb']} / {r['m7_lsb']} LSB | {int4} | {r['macs']:,} | {r['instructions']:,} | "
-                     f"{r['peak_sram']:,} B | {r['arena']:,} B | {r['state'] or 0:,} B | {r['flash']:,} B |")
+        lsb = "-" if r["int8_lsb"] is None else f"{r['int8_lsb']} / {r['m7_lsb']} LSB"
+        boards = r["boards"] or [None]
+        for k, b in enumerate(boards):
+            m = b or r
+            head = (f"| {r['name']} | {pct(r['float'])} | {int8} | {delta} | {lsb} | {int4} | {r['macs']:,} | "
+                    if k == 0 else f"| {r['name']} (same model) | | | | | | | ")
+            lines.append(f"{head}{m7_label(r, b)} | {m['instructions']:,} | {m['peak_sram']:,} B | "
+                         f"{m['arena']:,} B | {m['state'] or 0:,} B | {m['flash']:,} B |")
     lines += [""]
     for r in results:
         lines += [f"- **{r['name']}**: {r['description']}. {r['notes']}; trained in {r['train_seconds']:.0f} s, "
                   f"{r['test']:,} test samples; the whole row took {r['seconds']:.0f} s."]
+        if "float_c" in r:
+            lines += [f"  - float32 C (`--dtype float32`, host): {pct(r['float_c'])} top-1 against PyTorch's "
+                      f"{pct(r['torch'])}; {r['float_c_vs_torch']} of {r['test']:,} predictions differ from "
+                      "PyTorch's."]
+        for b in r["boards"]:
+            choice = b["choice"] or {}
+            lines += [f"  - M7 {m7_label(r, b)}: {b['fused']} row-wise attention ops, max error against "
+                      f"onnxruntime {b['rel']:.2e} of the logits' range"
+                      + (f"; the planner's arenas: {choice['arena_unfused']:,} B as chains, "
+                         f"{choice['arena_fused']:,} B fused (it fuses only when that is strictly smaller)"
+                         if b["mode"] == "auto" and choice else "") + "."]
+        seen: dict[str, str] = {}
+        for what, why in r["refused"].items():
+            lines += [f"  - {what}: refused by edgec: " + (f"the same message as {seen[why]}" if why in seen
+                                                             else f"\"{why}\"")]
+            seen.setdefault(why, what)
+        if r["refused"]:
+            lines += ["  - mixed precision (float LayerNorm/GELU between int8 layers through QUANTIZE/DEQUANTIZE): "
+                      "not supported: edgec's quantizer takes whole float models only (a QUANTIZE or DEQUANTIZE inside "
+                      "a float model is refused as a partly quantized model), and there is no option to keep chosen "
+                      "ops float."]
+        if r["int8"] is not None:
+            met = abs(r["int8"] - r["float"]) <= 0.01
+            lines += [f"  - target (int8 within 1 point of float): {'met' if met else 'NOT met'} "
+                      f"({100 * (r['int8'] - r['float']):+.2f} points)."]
+        else:
+            lines += ["  - target (int8 within 1 point of float): not met: there is no int8 model to measure."]
     return "\n".join(lines) + "\n"
 
 
