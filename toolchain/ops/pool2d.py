@@ -57,13 +57,15 @@ def dsp_avg_reciprocal(op, g) -> int:
     if full < 2:
         return 0  # every window has one tap: the mean is the tap itself, no division
     for n in window_counts(op, g):
-        if n < 2:
-            continue  # the kernel takes d itself
-        m = (2**32 - 1) // n + 1
-        d = np.arange(128 * n + n // 2 + 1, dtype=np.uint64)
-        if not np.array_equal((d * np.uint64(m)) >> np.uint64(32), d // np.uint64(n)):
+        if n >= 2 and not reciprocal_exact(n, (2**32 - 1) // n + 1):  # n = 1: the kernel takes d itself
             return 0
     return (2**32 - 1) // full + 1
+
+
+def reciprocal_exact(n: int, m: int) -> bool:
+    """floor(d m / 2^32) == floor(d / n) for every d = |sum| + floor(n / 2) a window of n int8 taps can give."""
+    d = np.arange(128 * n + n // 2 + 1, dtype=np.uint64)
+    return bool(np.array_equal((d * np.uint64(m)) >> np.uint64(32), d // np.uint64(n)))
 
 
 def dsp_avg_choice(op, g, target: KernelTarget) -> KernelChoice | None:
