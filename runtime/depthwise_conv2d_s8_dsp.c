@@ -199,6 +199,54 @@ DW_NOINLINE void dw_col_out_staged(const int32_t *acc, int32_t n, int two, int32
     const int32_t round = stage[EDGEC_DSP_OUT_ROUND], right = stage[EDGEC_DSP_OUT_RIGHT];
     const int32_t *const end = acc + 2 * n;
     if (two && !narrow) {
+#if EDGEC_HAVE_DSP /* 2 rows a turn (an odd n enters at the second): per pair LDRD, 2 x (ADD, LSL, SMMLAR,
+                   * ADD ASR #31, ASR, SSAT, STRB), ADD; per turn CMP, BNE: 17.5 per pair (the C loop: 20) */
+        int32_t a0, a1, t = n & 1;
+        __asm__ volatile("cmp %[t], #0\n\t"
+                         "bne 2f\n\t"
+                         "1:\n\t"
+                         "ldrd %[a0], %[a1], [%[acc]], #8\n\t"
+                         "add %[a0], %[a0], %[start]\n\t"
+                         "lsl %[t], %[a0], %[pre]\n\t"
+                         "smmlar %[t], %[t], %[m], %[round]\n\t"
+                         "add %[t], %[t], %[a0], asr #31\n\t"
+                         "asr %[t], %[t], %[right]\n\t"
+                         "ssat %[t], #8, %[t]\n\t"
+                         "strb %[t], [%[out]]\n\t"
+                         "add %[a1], %[a1], %[start]\n\t"
+                         "lsl %[t], %[a1], %[pre]\n\t"
+                         "smmlar %[t], %[t], %[m], %[round]\n\t"
+                         "add %[t], %[t], %[a1], asr #31\n\t"
+                         "asr %[t], %[t], %[right]\n\t"
+                         "ssat %[t], #8, %[t]\n\t"
+                         "strb %[t], [%[out], %[out_c]]\n\t"
+                         "add %[out], %[out], %[row_step]\n\t"
+                         "2:\n\t"
+                         "ldrd %[a0], %[a1], [%[acc]], #8\n\t"
+                         "add %[a0], %[a0], %[start]\n\t"
+                         "lsl %[t], %[a0], %[pre]\n\t"
+                         "smmlar %[t], %[t], %[m], %[round]\n\t"
+                         "add %[t], %[t], %[a0], asr #31\n\t"
+                         "asr %[t], %[t], %[right]\n\t"
+                         "ssat %[t], #8, %[t]\n\t"
+                         "strb %[t], [%[out]]\n\t"
+                         "add %[a1], %[a1], %[start]\n\t"
+                         "lsl %[t], %[a1], %[pre]\n\t"
+                         "smmlar %[t], %[t], %[m], %[round]\n\t"
+                         "add %[t], %[t], %[a1], asr #31\n\t"
+                         "asr %[t], %[t], %[right]\n\t"
+                         "ssat %[t], #8, %[t]\n\t"
+                         "strb %[t], [%[out], %[out_c]]\n\t"
+                         "add %[out], %[out], %[row_step]\n\t"
+                         "cmp %[acc], %[end]\n\t"
+                         "bne 1b"
+                         : [a0] "=&r"(a0), [a1] "=&r"(a1), [t] "+r"(t), [acc] "+r"(acc), [out] "+r"(out)
+                         : [end] "r"(end), [start] "r"(start), [pre] "r"(pre), [m] "r"(m), [round] "r"(round),
+                           [right] "r"(right), [out_c] "r"(out_c), [row_step] "r"(row_step)
+                         : "cc", "memory");
+        (void)a0, (void)a1, (void)t;
+        return;
+#endif
         for (; acc < end; acc += 2, out += row_step) {
             out[0] = (int8_t)edgec_dsp_requant_k((int32_t)((uint32_t)acc[0] + (uint32_t)start), pre, m, round, right);
             out[out_c] =
@@ -212,6 +260,41 @@ DW_NOINLINE void dw_col_out_staged(const int32_t *acc, int32_t n, int two, int32
             out[out_c] = (int8_t)edgec_clamp(v, lo, hi);
         }
     } else {
+#if EDGEC_HAVE_DSP /* one column, full range: 2 rows a turn as above, 10 instructions per output (C: 12) */
+        if (!narrow) {
+            int32_t a0, t = n & 1;
+            __asm__ volatile("cmp %[t], #0\n\t"
+                             "bne 2f\n\t"
+                             "1:\n\t"
+                             "ldr %[a0], [%[acc]], #8\n\t"
+                             "add %[a0], %[a0], %[start]\n\t"
+                             "lsl %[t], %[a0], %[pre]\n\t"
+                             "smmlar %[t], %[t], %[m], %[round]\n\t"
+                             "add %[t], %[t], %[a0], asr #31\n\t"
+                             "asr %[t], %[t], %[right]\n\t"
+                             "ssat %[t], #8, %[t]\n\t"
+                             "strb %[t], [%[out]]\n\t"
+                             "add %[out], %[out], %[row_step]\n\t"
+                             "2:\n\t"
+                             "ldr %[a0], [%[acc]], #8\n\t"
+                             "add %[a0], %[a0], %[start]\n\t"
+                             "lsl %[t], %[a0], %[pre]\n\t"
+                             "smmlar %[t], %[t], %[m], %[round]\n\t"
+                             "add %[t], %[t], %[a0], asr #31\n\t"
+                             "asr %[t], %[t], %[right]\n\t"
+                             "ssat %[t], #8, %[t]\n\t"
+                             "strb %[t], [%[out]]\n\t"
+                             "add %[out], %[out], %[row_step]\n\t"
+                             "cmp %[acc], %[end]\n\t"
+                             "bne 1b"
+                             : [a0] "=&r"(a0), [t] "+r"(t), [acc] "+r"(acc), [out] "+r"(out)
+                             : [end] "r"(end), [start] "r"(start), [pre] "r"(pre), [m] "r"(m), [round] "r"(round),
+                               [right] "r"(right), [row_step] "r"(row_step)
+                             : "cc", "memory");
+            (void)a0, (void)t;
+            return;
+        }
+#endif
         for (; acc < end; acc += 2, out += row_step) {
             const int32_t v =
                 edgec_dsp_requant_k((int32_t)((uint32_t)acc[0] + (uint32_t)start), pre, m, round, right);

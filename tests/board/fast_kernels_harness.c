@@ -19,6 +19,7 @@
 #include "depthwise_conv2d_s8_dsp.h"
 #include "fully_connected_s8.h"
 #include "fully_connected_s8_dsp.h"
+#include "pool2d_s8_dsp.h"
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) /* the Helium kernels: Cortex-M55 only */
 #define HAVE_MVE 1
 #include "conv2d_s8_mve.h"
@@ -539,6 +540,67 @@ static void depthwise_case(uint32_t seed) {
 #endif
 }
 
+/* AVERAGE_POOL_2D and MAX_POOL_2D on the DSP kernels: odd channel counts, windows up to the whole input (global
+ * pooling, up to 16 x 16 = 256 taps: the DSP average's bound), strides 1..3, SAME/VALID, clamps, the reciprocal
+ * given (the code generator's proof holds for every window of at most 256 taps) or 0 (TFLite's division); the
+ * whole layer and one random region of it (patch-based inference: a window of the input buffer) */
+static void dsp_pool_case(uint32_t seed) {
+    edgec_pool2d_s8_params p;
+    memset(&p, 0, sizeof p);
+    p.batches = 1 + (next() % 4 == 0);
+    p.in_h = pick(1, 16);
+    p.in_w = pick(1, 16);
+    p.channels = odd_count(MAX_C);
+    while (p.batches * p.in_h * p.in_w * p.channels > MAX_ACT) p.in_h = 1 + p.in_h / 2, p.in_w = 1 + p.in_w / 2;
+    const int global = next() % 4 == 0;
+    p.k_h = global ? p.in_h : pick(1, 6);
+    p.k_w = global ? p.in_w : pick(1, 6);
+    p.stride_h = pick(1, 3);
+    p.stride_w = pick(1, 3);
+    const int same = (int)(next() % 2);
+    same_or_valid(p.in_h, p.k_h, p.stride_h, 1, same, &p.out_h, &p.pad_top);
+    same_or_valid(p.in_w, p.k_w, p.stride_w, 1, same, &p.out_w, &p.pad_left);
+    if (p.out_h == 0 || p.out_w == 0) return;
+    p.act_min = -128, p.act_max = 127;
+    if (next() % 3 == 0) p.act_min = pick(-128, 0), p.act_max = pick(p.act_min, 127);
+    fill(input, p.batches * p.in_h * p.in_w * p.channels);
+    if (next() % 4 == 0) memset(input, (int)(int8_t)(next() % 2 ? -128 : 127), (size_t)(p.in_h * p.in_w * p.channels));
+    const uint32_t full = (uint32_t)(p.k_h * p.k_w);
+    const uint32_t recip = next() % 4 == 0 || full == 1 ? 0 : 0xFFFFFFFFu / full + 1;
+    const int32_t n = p.batches * p.out_h * p.out_w * p.channels;
+    edgec_avg_pool2d_s8(&p, input, out_ref);
+    memset(out_fast, 0x5a, (size_t)n);
+    edgec_avg_pool2d_s8_dsp(&p, recip, input, out_fast);
+    compare(recip ? "avg pool dsp" : "avg pool dsp (division)", seed, out_ref, out_fast, n);
+    edgec_max_pool2d_s8(&p, input, out_ref);
+    memset(out_fast, 0x5a, (size_t)n);
+    edgec_max_pool2d_s8_dsp(&p, input, out_fast);
+    compare("max pool dsp", seed, out_ref, out_fast, n);
+    /* a region: output rows [oy, oy + oh) and columns [ox, ox + ow), read from the input window they need */
+    edgec_region r;
+    r.out_y0 = pick(0, p.out_h - 1), r.out_x0 = pick(0, p.out_w - 1);
+    r.out_h = pick(1, p.out_h - r.out_y0), r.out_w = pick(1, p.out_w - r.out_x0);
+    r.in_y0 = edgec_max(r.out_y0 * p.stride_h - p.pad_top, 0);
+    r.in_x0 = edgec_max(r.out_x0 * p.stride_w - p.pad_left, 0);
+    r.in_h = edgec_min((r.out_y0 + r.out_h - 1) * p.stride_h - p.pad_top + p.k_h, p.in_h) - r.in_y0;
+    r.in_w = edgec_min((r.out_x0 + r.out_w - 1) * p.stride_w - p.pad_left + p.k_w, p.in_w) - r.in_x0;
+    r.ob_y0 = r.out_y0, r.ob_x0 = r.out_x0, r.ob_h = r.out_h, r.ob_w = r.out_w;
+    if (r.in_h <= 0 || r.in_w <= 0) return;
+    for (int32_t b = 0; b < p.batches; b++)
+        for (int32_t y = 0; y < r.in_h; y++)
+            memcpy(in_place + ((b * r.in_h + y) * r.in_w) * p.channels,
+                   input + ((b * p.in_h + r.in_y0 + y) * p.in_w + r.in_x0) * p.channels, (size_t)(r.in_w * p.channels));
+    const int32_t m = p.batches * r.out_h * r.out_w * p.channels;
+    edgec_avg_pool2d_s8_region(&p, &r, in_place, out_ref);
+    memset(out_fast, 0x5a, (size_t)m);
+    edgec_avg_pool2d_s8_dsp_region(&p, recip, &r, in_place, out_fast);
+    compare("avg pool dsp region", seed, out_ref, out_fast, m);
+    edgec_max_pool2d_s8_region(&p, &r, in_place, out_ref);
+    memset(out_fast, 0x5a, (size_t)m);
+    edgec_max_pool2d_s8_dsp_region(&p, &r, in_place, out_fast);
+    compare("max pool dsp region", seed, out_ref, out_fast, m);
+}
+
 #if HAVE_MVE
 /* AVERAGE_POOL_2D: odd channel counts, windows up to the whole input (global pooling), strides 1..3, SAME/VALID,
  * clamps; the whole layer and one random region of it (patch-based inference: a window of the input buffer) */
@@ -646,6 +708,8 @@ int main(void) {
         depthwise_case(seed);
         state = seed ^ 0x165667b1u;
         im2col_case(seed);
+        state = seed ^ 0x9e3779b1u;
+        dsp_pool_case(seed);
 #if HAVE_MVE
         state = seed ^ 0x85ebca6bu;
         avg_pool_case(seed);

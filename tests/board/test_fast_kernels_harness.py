@@ -1,7 +1,8 @@
-"""Every fast (DSP) int8 kernel against its portable twin on 5,304 random cases per core, byte for byte:
+"""Every fast (DSP) int8 kernel against its portable twin on 8,856 random cases per core, byte for byte:
 tests/board/fast_kernels_harness.c draws shapes with odd channel counts, strides 1 and 2, SAME/VALID, zero points
 at both ends, per-channel multipliers with left and right shifts, fused clamps and both rounding modes, and runs
-the pointwise conv (also in place), im2col conv, fully connected and depthwise (also in place) kernels. On the
+the pointwise conv (also in place), im2col conv, fully connected, depthwise (also in place), average pool (with
+the reciprocal and with TFLite's division) and max pool kernels, the pools also over a region. On the
 host the DSP instructions are edgec_acle.h's C models, under ASan/UBSan; on the emulated Cortex-M4, M7, M33 and
 M55 they are the real instructions. On the M55 (Helium) the MVE kernels run on the same cases against the same
 portable kernels. The whole-model tests (tests/board/test_loop.py) compare the same kernels
@@ -22,11 +23,12 @@ from edgec.board import get_board
 
 HARNESS = Path(__file__).with_name("fast_kernels_harness.c")
 KERNELS = ["conv2d_s8", "conv2d_s8_dsp", "depthwise_conv2d_s8", "depthwise_conv2d_s8_dsp", "fully_connected_s8",
-           "fully_connected_s8_dsp"]
-CASES = 5304  # 1,000 seeds: pointwise (and in place), FC, depthwise (and in place where allowed), im2col
+           "fully_connected_s8_dsp", "pool2d_s8", "pool2d_s8_dsp"]
+CASES = 8856  # 1,000 seeds: pointwise (and in place), FC, depthwise (and in place where allowed), im2col,
+# average and max pool (whole and a region)
 # the Helium (MVE) kernels, compiled and run on the Cortex-M55 only, on the same seeds' cases
-MVE_KERNELS = ["conv2d_s8_mve", "depthwise_conv2d_s8_mve", "fully_connected_s8_mve", "pool2d_s8",
-               "pool2d_s8_mve", "add_s8", "add_s8_mve"]
+MVE_KERNELS = ["conv2d_s8_mve", "depthwise_conv2d_s8_mve", "fully_connected_s8_mve", "pool2d_s8_mve", "add_s8",
+               "add_s8_mve"]
 STAGED_MIN, STAGED_MAX = 1000, 3000  # DSP layers given the output stage of edgec_dsp_out.h (others: NULL)
 MVE_CASES = 12451  # FC, pointwise (and in place), im2col, the lanes conv (out_c <= 16; pointwise also in place),
 # depthwise (and in place) when it fits the MVE kernel, the lanes depthwise (depth multiplier 1; in place when the

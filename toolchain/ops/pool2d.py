@@ -33,6 +33,53 @@ def same_in_out_quant(op, g) -> bool:
     return same_quant(g.t(op.inputs[0]).quant, g.t(op.outputs[0]).quant)
 
 
+DSP_AVG_MAX_TAPS = 256  # runtime/pool2d_s8_dsp.h: a window's sum of int8 fits the kernel's 16-bit lanes
+
+
+def window_counts(op, g) -> set[int]:
+    """Every count of taps inside the input that the layer's windows have (padding is not counted)."""
+    x, y = g.t(op.inputs[0]).shape, g.t(op.outputs[0]).shape
+    a, p = op.attrs, op.params
+    counts = []
+    for size, out, k, stride, pad in ((x[1], y[1], a["filter_h"], a["stride_h"], p["pad_top"]),
+                                      (x[2], y[2], a["filter_w"], a["stride_w"], p["pad_left"])):
+        start = np.arange(out) * stride - pad
+        counts.append(set((np.minimum(start + k, size) - np.maximum(start, 0)).clip(0).tolist()))
+    return {r * c for r in counts[0] for c in counts[1]}
+
+
+def dsp_avg_reciprocal(op, g) -> int:
+    """m = ceil(2^32 / (k_h * k_w)) when the DSP average pool's reciprocal multiply is proven exact here, else 0
+    (the kernel then divides as TFLite does). The kernel takes the quotient floor(d m_n / 2^32), m_n = ceil(2^32 /
+    n), for d = |sum| + floor(n / 2) with |sum| <= 128 n; the proof checks it against floor(d / n) for every such d
+    and every count n the layer's windows have (window_counts), all values, not a bound."""
+    full = op.attrs["filter_h"] * op.attrs["filter_w"]
+    if full < 2:
+        return 0  # every window has one tap: the mean is the tap itself, no division
+    for n in window_counts(op, g):
+        if n >= 2 and not reciprocal_exact(n, (2**32 - 1) // n + 1):  # n = 1: the kernel takes d itself
+            return 0
+    return (2**32 - 1) // full + 1
+
+
+def reciprocal_exact(n: int, m: int) -> bool:
+    """floor(d m / 2^32) == floor(d / n) for every d = |sum| + floor(n / 2) a window of n int8 taps can give."""
+    d = np.arange(128 * n + n // 2 + 1, dtype=np.uint64)
+    return bool(np.array_equal((d * np.uint64(m)) >> np.uint64(32), d // np.uint64(n)))
+
+
+def dsp_avg_choice(op, g, target: KernelTarget) -> KernelChoice | None:
+    """With DSP (Cortex-M4, M7, M33; the M55 past Helium's bound), every int8 average pool whose window has at
+    most 256 taps: runtime/pool2d_s8_dsp.c."""
+    taps = op.attrs["filter_h"] * op.attrs["filter_w"]
+    if not target.dsp or taps > DSP_AVG_MAX_TAPS:
+        return None
+    how = ("division by UMULL with a reciprocal proven exact at compile time" if dsp_avg_reciprocal(op, g)
+           else "TFLite's division" if taps > 1 else "1 tap: no division")
+    return KernelChoice("pool2d_s8_dsp", "edgec_avg_pool2d_s8_dsp",
+                        f"{target.core} DSP: 4 channels per word, 2 SXTAB16 per 4 channels and tap, {how}")
+
+
 class _Pool2D(Operator):
     kernel = "pool2d_s8"
     constraints = [io_int8, per_tensor_activations, same_in_out_quant, fused_activation_supported,
@@ -87,6 +134,9 @@ class _Pool2D(Operator):
             return f"{self.c_function}_region(&{params}, {region}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
         chosen = op.attrs.get("kernel_choice") if "patch" not in op.attrs else None
         function = chosen["function"] if chosen else self.c_function
+        if chosen and chosen["kernel"] == "pool2d_s8_dsp" and self.type == "avg_pool2d":  # + the proven reciprocal
+            return (f"{function}(&{params}, {dsp_avg_reciprocal(op, g)}u, {ctx.ptr(op.inputs[0])}, "
+                    f"{ctx.ptr(op.outputs[0])});")
         return f"{function}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
     def macs(self, op, g):
@@ -153,7 +203,7 @@ class AvgPool2D(_Pool2D):
         exactness bound, runtime/pool2d_s8_mve.c): 16 channels per pass over the window, VLDRB.S32 and VADD per 4
         channels and tap, the division by one VMULH.U32 by a per-pixel reciprocal."""
         if not target.mve or op.attrs["filter_h"] * op.attrs["filter_w"] > 4096:
-            return None
+            return dsp_avg_choice(op, g, target)
         return KernelChoice("pool2d_s8_mve", "edgec_avg_pool2d_s8_mve",
                             f"{target.core} MVE: 16 channels x 1 tap per 4 VLDRB.S32 + 4 VADD, division by VMULH.U32")
 
@@ -321,6 +371,13 @@ class MaxPool2D(_Pool2D):
     type = "max_pool2d"
     c_function = "edgec_max_pool2d_s8"
     builtin = "MAX_POOL_2D"
+
+    def choose_kernel(self, op, g, target: KernelTarget) -> KernelChoice | None:
+        """With DSP (Cortex-M4, M7, M33, M55): every int8 max pool, runtime/pool2d_s8_dsp.c."""
+        if not target.dsp:
+            return None
+        return KernelChoice("pool2d_s8_dsp", "edgec_max_pool2d_s8_dsp",
+                            f"{target.core} DSP: 4 channels per word, SSUB8 + SEL per 4 channels and tap")
 
     def backward(self, op, g, b):
         """Real units: y = the largest tap inside the window (then the fused activation's clamp): the clamp's mask,
