@@ -36,37 +36,45 @@ static conv_mve_t conv_mve_of(const edgec_conv2d_s8_params *p, const int32_t *ch
     return c;
 }
 
-/* channel o of the unit's 4 pixels (lanes), requantized, stored at out + px * out_c + o for the pixels of `px`.
- * Everything arrives as a value (no load through a pointer an int8 store may alias); `onnx` is a constant in each
- * instantiation of the caller, so the rounding test is not in the loop. */
-static inline __attribute__((always_inline)) void conv_store(int32x4_t acc, const int32_t *r, int32_t zp, int32_t lo,
-                                                             int32_t hi, uint32x4_t offsets, mve_pred16_t px,
-                                                             int8_t *out, const int onnx) {
-    const int32_t start = r[0], m = r[1], left = r[2], neg_right = r[3];
-    acc = vaddq_n_s32(acc, start);
-    if (onnx) {
-        const int32_t ms[4] = {m, m, m, m}, s = left + neg_right, ss[4] = {s, s, s, s};
-        acc = edgec_mve_requantize_f32(acc, ms, ss);
-    } else { /* edgec_mve.h's MBQM with the channel's shifts split */
-        if (left) acc = vshlq_r_s32(acc, left);
-        acc = vqrdmulhq_n_s32(acc, m);
-        if (neg_right) acc = vrshlq_n_s32(vqaddq_s32(acc, vshrq_n_s32(acc, 31)), neg_right);
-    }
-    acc = vminq_s32(vmaxq_s32(vaddq_n_s32(acc, zp), vdupq_n_s32(lo)), vdupq_n_s32(hi));
-    vstrbq_scatter_offset_p_s32(out, offsets, acc, px);
-}
+#define MVE_CHUNK 32 /* computed channels per multiply pass: 32 x 4 int32 sums (512 bytes) on the stack */
 
-/* 4 core registers into the lanes of a vector (VDUP, 3 VMOV.32; the dual-lane VMOV would take 2, but its lane
- * order is left to the compiler's own intrinsics here) */
-static inline int32x4_t conv_lanes(int32_t a0, int32_t a1, int32_t a2, int32_t a3) {
-    int32x4_t v = vdupq_n_s32(a0);
-    v = vsetq_lane_s32(a1, v, 1);
-    v = vsetq_lane_s32(a2, v, 2);
-    return vsetq_lane_s32(a3, v, 3);
+/* the requantization pass: computed channels j0 .. j0 + m - 1, their 4 pixels' sums at acc[4 (j - j0) ..], each a
+ * vector, stored by one scatter (predicated to the unit's n pixels unless `full`). With TFLite's rounding, per
+ * channel: VLDRW of the sums, the channel's 4 words (LDM), VADD, VSHL, VQRDMULH, [VSHR, VQADD, VRSHL], VADD, VMAX,
+ * VMIN, VSTRB.32 and the loop. */
+static inline __attribute__((always_inline)) void conv_requant(const int32_t *acc, const int32_t *chan,
+                                                               const int16_t *channel, int32_t j0, int32_t m,
+                                                               int32_t zp, int32_t lo, int32_t hi, uint32x4_t offsets,
+                                                               mve_pred16_t px, int8_t *out, const int onnx,
+                                                               const int full, const int indexed) {
+    const int32x4_t vlo = vdupq_n_s32(lo), vhi = vdupq_n_s32(hi);
+    const int16_t *ch = channel ? channel + j0 : NULL;
+    const int32_t *r = chan + 4 * j0; /* the words of channel j0 + i when every channel is computed */
+    for (int32_t i = 0; i < m; i++, acc += 4, r += 4) {
+        int32_t o = j0 + i;
+        if (indexed) o = ch[i], r = chan + 4 * o;
+        int32x4_t x = vaddq_n_s32(vldrwq_s32(acc), r[0]);
+        const int32_t mult = r[1], left = r[2], neg_right = r[3];
+        if (onnx) {
+            const int32_t ms[4] = {mult, mult, mult, mult}, sh = left + neg_right, ss[4] = {sh, sh, sh, sh};
+            x = edgec_mve_requantize_f32(x, ms, ss);
+        } else { /* edgec_mve.h's MBQM with the channel's shifts split; VSHL by 0 leaves x */
+            x = vqrdmulhq_n_s32(vshlq_r_s32(x, left), mult);
+            if (neg_right) x = vrshlq_n_s32(vqaddq_s32(x, vshrq_n_s32(x, 31)), neg_right);
+        }
+        x = vminq_s32(vmaxq_s32(vaddq_n_s32(x, zp), vlo), vhi);
+        if (full)
+            vstrbq_scatter_offset_s32(out + o, offsets, x);
+        else
+            vstrbq_scatter_offset_p_s32(out + o, offsets, x, px);
+    }
 }
 
 /* All out_c outputs of n <= 4 pixels whose K inputs are in the scratch; pixel px's output at out + px * out_c. The
- * lanes of pixels past n hold stale bytes: computed, never stored. */
+ * lanes of pixels past n hold stale bytes: computed, never stored. Two passes per chunk of MVE_CHUNK computed
+ * channels: the multiply pass leaves each pair's 8 sums on the stack with one STM (channel j's 4 pixels, then
+ * j + 1's), the requantization pass reads them back as vectors (conv_requant): no lane moves, and the output
+ * stage's constants stay in registers over the chunk. */
 static inline __attribute__((always_inline)) void conv_pixels_mode(const conv_mve_t *c, int32_t k,
                                                                    const int8_t *scratch, int32_t n, int8_t *out,
                                                                    const int onnx) {
@@ -78,83 +86,95 @@ static inline __attribute__((always_inline)) void conv_pixels_mode(const conv_mv
     const int32_t zp = c->st.output_offset, lo = c->st.act_min, hi = c->st.act_max;
     const mve_pred16_t tail = vctp8q((uint32_t)rest), px = vctp32q((uint32_t)n);
     const uint32x4_t offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)out_c);
+    int32_t acc[4 * MVE_CHUNK] __attribute__((aligned(8)));
     if (row) /* the dead channels' constant outputs first; the live ones overwrite their bytes below */
         for (int32_t q = 0; q < n; q++)
             for (int32_t i = 0; i < out_c; i += 16) {
                 const mve_pred16_t pr = vctp8q((uint32_t)(out_c - i));
                 vstrbq_p_s8(out + q * out_c + i, vldrbq_z_s8(row + i, pr), pr);
             }
-    for (int32_t j = 0; j < computed; j += 2) {
-        const int two = j + 1 < computed;
-        const int8_t *wa = weights + j * k, *wb = two ? wa + k : wa, *s = scratch;
-        /* VMLADAVA accumulates into an even core register only (its encoding holds Rda / 2): the 8 accumulators
-         * are r0, r2, ..., r12 and lr, bound to the asm below; the loop counts down in an odd register */
-        register int32_t a0 __asm__("r0"), a1 __asm__("r2"), a2 __asm__("r4"), a3 __asm__("r6");
-        register int32_t b0 __asm__("r8"), b1 __asm__("r10"), b2 __asm__("r12"), b3 __asm__("lr");
-        if (chunks > 0) {
-            /* The whole loop in one asm block: GCC's own allocation of the same intrinsics copies accumulators
-             * between odd and even registers and keeps one on the stack (23 instructions per 16 k); here 16: 6
-             * VLDRB, 8 VMLADAVA, SUBS, BNE. Each load is followed by the VMLADAVA that do not wait for it. The
-             * first 16 k use VMLADAV (no accumulate): the accumulators need no zeroing. */
-            int32_t left = chunks;
-            __asm__("vldrb.8 q4, [%[wa]], #16\n\t"
-                    "vldrb.8 q0, [%[s]], #64\n\t"
-                    "vldrb.8 q5, [%[wb]], #16\n\t"
-                    "vmladav.s8 %[a0], q4, q0\n\t"
-                    "vldrb.8 q1, [%[s], #-48]\n\t"
-                    "vmladav.s8 %[b0], q5, q0\n\t"
-                    "vmladav.s8 %[a1], q4, q1\n\t"
-                    "vldrb.8 q2, [%[s], #-32]\n\t"
-                    "vmladav.s8 %[b1], q5, q1\n\t"
-                    "vmladav.s8 %[a2], q4, q2\n\t"
-                    "vldrb.8 q3, [%[s], #-16]\n\t"
-                    "vmladav.s8 %[b2], q5, q2\n\t"
-                    "vmladav.s8 %[a3], q4, q3\n\t"
-                    "vmladav.s8 %[b3], q5, q3\n\t"
-                    "subs %[n], %[n], #1\n\t"
-                    "beq 2f\n"
-                    "1:\n\t"
-                    "vldrb.8 q4, [%[wa]], #16\n\t"
-                    "vldrb.8 q0, [%[s]], #64\n\t"
-                    "vldrb.8 q5, [%[wb]], #16\n\t"
-                    "vmladava.s8 %[a0], q4, q0\n\t"
-                    "vldrb.8 q1, [%[s], #-48]\n\t"
-                    "vmladava.s8 %[b0], q5, q0\n\t"
-                    "vmladava.s8 %[a1], q4, q1\n\t"
-                    "vldrb.8 q2, [%[s], #-32]\n\t"
-                    "vmladava.s8 %[b1], q5, q1\n\t"
-                    "vmladava.s8 %[a2], q4, q2\n\t"
-                    "vldrb.8 q3, [%[s], #-16]\n\t"
-                    "vmladava.s8 %[b2], q5, q2\n\t"
-                    "vmladava.s8 %[a3], q4, q3\n\t"
-                    "vmladava.s8 %[b3], q5, q3\n\t"
-                    "subs %[n], %[n], #1\n\t"
-                    "bne 1b\n"
-                    "2:"
-                    : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [b0] "=&r"(b0),
-                      [b1] "=&r"(b1), [b2] "=&r"(b2), [b3] "=&r"(b3), [s] "+r"(s), [wa] "+r"(wa), [wb] "+r"(wb),
-                      [n] "+r"(left)
-                    :
-                    : "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "cc", "memory");
-        } else {
-            a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = 0;
+    for (int32_t j0 = 0; j0 < computed; j0 += MVE_CHUNK) {
+        const int32_t m = computed - j0 < MVE_CHUNK ? computed - j0 : MVE_CHUNK;
+        int32_t *sums = acc;
+        for (int32_t j = j0; j < j0 + m; j += 2) {
+            const int two = j + 1 < computed;
+            const int8_t *wa = weights + j * k, *wb = two ? wa + k : wa, *s = scratch;
+            /* VMLADAVA accumulates into an even core register only (its encoding holds Rda / 2): the 8
+             * accumulators are r0, r2, ..., r12 and lr, bound to the asm below; the loop counts down in an odd
+             * register */
+            register int32_t a0 __asm__("r0"), a1 __asm__("r2"), a2 __asm__("r4"), a3 __asm__("r6");
+            register int32_t b0 __asm__("r8"), b1 __asm__("r10"), b2 __asm__("r12"), b3 __asm__("lr");
+            if (chunks > 0) {
+                /* The whole loop in one asm block: GCC's own allocation of the same intrinsics copies
+                 * accumulators between odd and even registers and keeps one on the stack (23 instructions per
+                 * 16 k); here 16: 6 VLDRB, 8 VMLADAVA, SUBS, BNE. Each load is followed by the VMLADAVA that do not
+                 * wait for it. The first 16 k use VMLADAV (no accumulate): the accumulators need no zeroing. */
+                int32_t left = chunks;
+                __asm__("vldrb.8 q4, [%[wa]], #16\n\t"
+                        "vldrb.8 q0, [%[s]], #64\n\t"
+                        "vldrb.8 q5, [%[wb]], #16\n\t"
+                        "vmladav.s8 %[a0], q4, q0\n\t"
+                        "vldrb.8 q1, [%[s], #-48]\n\t"
+                        "vmladav.s8 %[b0], q5, q0\n\t"
+                        "vmladav.s8 %[a1], q4, q1\n\t"
+                        "vldrb.8 q2, [%[s], #-32]\n\t"
+                        "vmladav.s8 %[b1], q5, q1\n\t"
+                        "vmladav.s8 %[a2], q4, q2\n\t"
+                        "vldrb.8 q3, [%[s], #-16]\n\t"
+                        "vmladav.s8 %[b2], q5, q2\n\t"
+                        "vmladav.s8 %[a3], q4, q3\n\t"
+                        "vmladav.s8 %[b3], q5, q3\n\t"
+                        "subs %[n], %[n], #1\n\t"
+                        "beq 2f\n"
+                        "1:\n\t"
+                        "vldrb.8 q4, [%[wa]], #16\n\t"
+                        "vldrb.8 q0, [%[s]], #64\n\t"
+                        "vldrb.8 q5, [%[wb]], #16\n\t"
+                        "vmladava.s8 %[a0], q4, q0\n\t"
+                        "vldrb.8 q1, [%[s], #-48]\n\t"
+                        "vmladava.s8 %[b0], q5, q0\n\t"
+                        "vmladava.s8 %[a1], q4, q1\n\t"
+                        "vldrb.8 q2, [%[s], #-32]\n\t"
+                        "vmladava.s8 %[b1], q5, q1\n\t"
+                        "vmladava.s8 %[a2], q4, q2\n\t"
+                        "vldrb.8 q3, [%[s], #-16]\n\t"
+                        "vmladava.s8 %[b2], q5, q2\n\t"
+                        "vmladava.s8 %[a3], q4, q3\n\t"
+                        "vmladava.s8 %[b3], q5, q3\n\t"
+                        "subs %[n], %[n], #1\n\t"
+                        "bne 1b\n"
+                        "2:"
+                        : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [b0] "=&r"(b0),
+                          [b1] "=&r"(b1), [b2] "=&r"(b2), [b3] "=&r"(b3), [s] "+r"(s), [wa] "+r"(wa),
+                          [wb] "+r"(wb), [n] "+r"(left)
+                        :
+                        : "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "cc", "memory");
+            } else {
+                a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = 0;
+            }
+            if (rest) { /* weights past K load as 0 (and are not read): the scratch bytes there add nothing */
+                const int8x16_t x0 = vldrbq_s8(s), x1 = vldrbq_s8(s + 16), x2 = vldrbq_s8(s + 32),
+                                x3 = vldrbq_s8(s + 48);
+                const int8x16_t va = vldrbq_z_s8(wa, tail), vb = vldrbq_z_s8(wb, tail);
+                a0 = vmladavaq_s8(a0, va, x0), a1 = vmladavaq_s8(a1, va, x1);
+                a2 = vmladavaq_s8(a2, va, x2), a3 = vmladavaq_s8(a3, va, x3);
+                b0 = vmladavaq_s8(b0, vb, x0), b1 = vmladavaq_s8(b1, vb, x1);
+                b2 = vmladavaq_s8(b2, vb, x2), b3 = vmladavaq_s8(b3, vb, x3);
+            }
+            /* the 8 sums in ascending registers: one STM writes channel j's 4 pixels, then j + 1's (a copy of
+             * j's when j is the last computed channel: in the buffer, never stored) */
+            __asm__ volatile("stm %[p]!, {r0, r2, r4, r6, r8, r10, r12, lr}"
+                             : [p] "+r"(sums)
+                             : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "r"(b2), "r"(b3)
+                             : "memory");
         }
-        if (rest) { /* weights past K load as 0 (and are not read): the scratch bytes there add nothing */
-            const int8x16_t x0 = vldrbq_s8(s), x1 = vldrbq_s8(s + 16), x2 = vldrbq_s8(s + 32), x3 = vldrbq_s8(s + 48);
-            const int8x16_t va = vldrbq_z_s8(wa, tail), vb = vldrbq_z_s8(wb, tail);
-            a0 = vmladavaq_s8(a0, va, x0), a1 = vmladavaq_s8(a1, va, x1);
-            a2 = vmladavaq_s8(a2, va, x2), a3 = vmladavaq_s8(a3, va, x3);
-            b0 = vmladavaq_s8(b0, vb, x0), b1 = vmladavaq_s8(b1, vb, x1);
-            b2 = vmladavaq_s8(b2, vb, x2), b3 = vmladavaq_s8(b3, vb, x3);
-        }
-        /* both vectors before any call: r0, r2, r12 and lr are not kept across one */
-        const int32x4_t acc_a = conv_lanes(a0, a1, a2, a3), acc_b = conv_lanes(b0, b1, b2, b3);
-        const int32_t o = channel ? channel[j] : j;
-        conv_store(acc_a, chan + 4 * o, zp, lo, hi, offsets, px, out + o, onnx);
-        if (two) {
-            const int32_t o2 = channel ? channel[j + 1] : j + 1;
-            conv_store(acc_b, chan + 4 * o2, zp, lo, hi, offsets, px, out + o2, onnx);
-        }
+        /* one instantiation per case: no test in the channel loop */
+        if (n == MVE_PX && !channel)
+            conv_requant(acc, chan, channel, j0, m, zp, lo, hi, offsets, px, out, onnx, 1, 0);
+        else if (n == MVE_PX)
+            conv_requant(acc, chan, channel, j0, m, zp, lo, hi, offsets, px, out, onnx, 1, 1);
+        else
+            conv_requant(acc, chan, channel, j0, m, zp, lo, hi, offsets, px, out, onnx, 0, channel != NULL);
     }
 }
 
