@@ -98,65 +98,90 @@ static inline __attribute__((always_inline)) void conv_requant(const int32_t *ac
     }
 }
 
-/* `pairs` pairs of channels from the weights at wa, K a multiple of 16: each pair's 8 sums (channel j's 4 pixels,
- * then j + 1's) stored at sums with one STM; returns the end. The accumulators are r0, r2, ..., r12 and lr
- * (VMLADAVA's Rda is even); per pair, outside the 16 instructions per 16 k: 2 LDR to restart the scratch and the
- * count, STM, LDR, MOV, ADD for the next pair's weights (wb's end is the next wa), LDR, CMP, BNE: 9 (the C loop
- * around the same asm: about 20). */
+/* `pairs` pairs of channels from the weights at wa: each pair's 8 sums (channel j's 4 pixels, then j + 1's) stored
+ * at sums with one STM; returns the end. K = 16 chunks + rest. The accumulators are r0, r2, ..., r12 and lr
+ * (VMLADAVA's Rda is even); the first 16 k use VMLADAV (no zeroing), the last rest k (if any) one step whose weight
+ * loads are predicated by VCTP.8 rest (P0, set once: the lanes past K load 0, no byte past the weights is read; the
+ * scratch bytes there are multiplied by 0). Per pair, outside the 16 instructions per 16 k: the restart of the
+ * scratch and the count (2 LDR), STM, the next pair's weights (wb's end + rest; LDR, ADD, LDR, ADD), LDR, CMP, BNE:
+ * 11 (the C loop around the same asm: about 20, and the tail step in C 25 more). */
+#define CONV_STEP(op, post)                                                                                         \
+    "vldrb.8 q4, [%[wa]]" post "\n\t"                                                                               \
+    "vldrb.8 q0, [%[s]], #64\n\t"                                                                                   \
+    "vldrb.8 q5, [%[wb]]" post "\n\t"                                                                               \
+    op " r0, q4, q0\n\t"                                                                                            \
+    "vldrb.8 q1, [%[s], #-48]\n\t"                                                                                  \
+    op " r8, q5, q0\n\t"                                                                                            \
+    op " r2, q4, q1\n\t"                                                                                            \
+    "vldrb.8 q2, [%[s], #-32]\n\t"                                                                                  \
+    op " r10, q5, q1\n\t"                                                                                           \
+    op " r4, q4, q2\n\t"                                                                                            \
+    "vldrb.8 q3, [%[s], #-16]\n\t"                                                                                  \
+    op " r12, q5, q2\n\t"                                                                                           \
+    op " r6, q4, q3\n\t"                                                                                            \
+    op " lr, q5, q3\n\t"
+/* the tail: the two weight loads predicated (VPSTT) */
+#define CONV_TAIL(op)                                                                                               \
+    "vpstt\n\t"                                                                                                     \
+    "vldrbt.8 q4, [%[wa]]\n\t"                                                                                      \
+    "vldrbt.8 q5, [%[wb]]\n\t"                                                                                      \
+    "vldrb.8 q0, [%[s]]\n\t"                                                                                        \
+    "vldrb.8 q1, [%[s], #16]\n\t"                                                                                   \
+    op " r0, q4, q0\n\t"                                                                                            \
+    op " r8, q5, q0\n\t"                                                                                            \
+    "vldrb.8 q2, [%[s], #32]\n\t"                                                                                   \
+    op " r2, q4, q1\n\t"                                                                                            \
+    op " r10, q5, q1\n\t"                                                                                           \
+    "vldrb.8 q3, [%[s], #48]\n\t"                                                                                   \
+    op " r4, q4, q2\n\t"                                                                                            \
+    op " r12, q5, q2\n\t"                                                                                           \
+    op " r6, q4, q3\n\t"                                                                                            \
+    op " lr, q5, q3\n\t"
+#define CONV_PAIRS_ASM(body)                                                                                        \
+    __asm__ volatile("vmrs %[n], p0\n\t"                                                                           \
+                     "str %[n], %[saved]\n\t"                                                                       \
+                     "vmsr p0, %[pred]\n"                                                                           \
+                     "3:\n\t"                                                                                       \
+                     "ldr %[s], %[scr]\n\t" body                                                                    \
+                     "stmia %[sums]!, {r0, r2, r4, r6, r8, r10, r12, lr}\n\t"                                       \
+                     "ldr %[n], %[rest]\n\t"                                                                        \
+                     "add %[wa], %[wb], %[n]\n\t"                                                                   \
+                     "ldr %[n], %[k]\n\t"                                                                           \
+                     "add %[wb], %[wa], %[n]\n\t"                                                                   \
+                     "ldr %[n], %[end]\n\t"                                                                         \
+                     "cmp %[sums], %[n]\n\t"                                                                        \
+                     "bne 3b\n\t"                                                                                   \
+                     "ldr %[n], %[saved]\n\t"                                                                       \
+                     "vmsr p0, %[n]"                                                                                \
+                     : [s] "=&r"(s), [n] "=&r"(n), [wa] "+r"(wa), [wb] "+r"(wb), [sums] "+r"(sums),             \
+                       [saved] "=m"(saved)                                                                          \
+                     : [scr] "m"(scratch), [chunks] "m"(chunks), [k] "m"(k), [end] "m"(end), [rest] "m"(rest),   \
+                       [pred] "r"(pred)                                                                             \
+                     : "r0", "r2", "r4", "r6", "r8", "r10", "r12", "lr", "d0", "d1", "d2", "d3", "d4", "d5", "d6",  \
+                       "d7", "d8", "d9", "d10", "d11", "cc", "memory")
+/* the full 16-k steps: the first without accumulating, then a SUBS/BNE loop (wa, wb advance 16 chunks) */
+#define CONV_CHUNKS                                                                                                 \
+    "ldr %[n], %[chunks]\n\t" CONV_STEP("vmladav.s8", ", #16")                                                      \
+    "subs %[n], %[n], #1\n\t"                                                                                       \
+    "beq 2f\n"                                                                                                      \
+    "1:\n\t" CONV_STEP("vmladava.s8", ", #16")                                                                      \
+    "subs %[n], %[n], #1\n\t"                                                                                       \
+    "bne 1b\n"                                                                                                      \
+    "2:\n\t"
 static inline __attribute__((always_inline)) int32_t *conv_pairs(const int8_t *wa, const int8_t *scratch, int32_t k,
                                                                  int32_t pairs, int32_t *sums) {
     const int8_t *wb = wa + k, *s;
-    int32_t n;
-    const int32_t chunks = k >> 4;
+    int32_t n, saved; /* P0 as the compiler left it: restored at the end (GCC 12 has no "vpr" clobber) */
+    const int32_t chunks = k >> 4, rest = k & 15, pred = (int32_t)vctp8q((uint32_t)rest);
     int32_t *const end = sums + 8 * pairs;
-    __asm__ volatile("3:\n\t"
-                     "ldr %[s], %[scr]\n\t"
-                     "ldr %[n], %[chunks]\n\t"
-                     "vldrb.8 q4, [%[wa]], #16\n\t"
-                     "vldrb.8 q0, [%[s]], #64\n\t"
-                     "vldrb.8 q5, [%[wb]], #16\n\t"
-                     "vmladav.s8 r0, q4, q0\n\t"
-                     "vldrb.8 q1, [%[s], #-48]\n\t"
-                     "vmladav.s8 r8, q5, q0\n\t"
-                     "vmladav.s8 r2, q4, q1\n\t"
-                     "vldrb.8 q2, [%[s], #-32]\n\t"
-                     "vmladav.s8 r10, q5, q1\n\t"
-                     "vmladav.s8 r4, q4, q2\n\t"
-                     "vldrb.8 q3, [%[s], #-16]\n\t"
-                     "vmladav.s8 r12, q5, q2\n\t"
-                     "vmladav.s8 r6, q4, q3\n\t"
-                     "vmladav.s8 lr, q5, q3\n\t"
-                     "subs %[n], %[n], #1\n\t"
-                     "beq 2f\n"
-                     "1:\n\t"
-                     "vldrb.8 q4, [%[wa]], #16\n\t"
-                     "vldrb.8 q0, [%[s]], #64\n\t"
-                     "vldrb.8 q5, [%[wb]], #16\n\t"
-                     "vmladava.s8 r0, q4, q0\n\t"
-                     "vldrb.8 q1, [%[s], #-48]\n\t"
-                     "vmladava.s8 r8, q5, q0\n\t"
-                     "vmladava.s8 r2, q4, q1\n\t"
-                     "vldrb.8 q2, [%[s], #-32]\n\t"
-                     "vmladava.s8 r10, q5, q1\n\t"
-                     "vmladava.s8 r4, q4, q2\n\t"
-                     "vldrb.8 q3, [%[s], #-16]\n\t"
-                     "vmladava.s8 r12, q5, q2\n\t"
-                     "vmladava.s8 r6, q4, q3\n\t"
-                     "vmladava.s8 lr, q5, q3\n\t"
-                     "subs %[n], %[n], #1\n\t"
-                     "bne 1b\n"
-                     "2:\n\t"
-                     "stmia %[sums]!, {r0, r2, r4, r6, r8, r10, r12, lr}\n\t"
-                     "ldr %[n], %[k]\n\t"
-                     "mov %[wa], %[wb]\n\t"
-                     "add %[wb], %[wb], %[n]\n\t"
-                     "ldr %[n], %[end]\n\t"
-                     "cmp %[sums], %[n]\n\t"
-                     "bne 3b"
-                     : [s] "=&r"(s), [n] "=&r"(n), [wa] "+r"(wa), [wb] "+r"(wb), [sums] "+r"(sums)
-                     : [scr] "m"(scratch), [chunks] "m"(chunks), [k] "m"(k), [end] "m"(end)
-                     : "r0", "r2", "r4", "r6", "r8", "r10", "r12", "lr", "d0", "d1", "d2", "d3", "d4", "d5", "d6",
-                       "d7", "d8", "d9", "d10", "d11", "cc", "memory");
+    /* per pair, wa and wb advance 16 chunks (not at all when K < 16, then rest = K): the next pair starts at
+     * wb + rest, its second row K later */
+    if (chunks == 0)
+        CONV_PAIRS_ASM(CONV_TAIL("vmladav.s8"));
+    else if (rest == 0)
+        CONV_PAIRS_ASM(CONV_CHUNKS);
+    else
+        CONV_PAIRS_ASM(CONV_CHUNKS CONV_TAIL("vmladava.s8"));
     return sums;
 }
 
@@ -187,7 +212,7 @@ static inline __attribute__((always_inline)) void conv_pixels_mode(const conv_mv
         const int32_t m = computed - j0 < MVE_CHUNK ? computed - j0 : MVE_CHUNK;
         int32_t *sums = acc;
         int32_t j = j0;
-        if (chunks > 0 && rest == 0 && m > 1) { /* the chunk's full pairs in one asm loop (conv_pairs) */
+        if (m > 1) { /* the chunk's full pairs in one asm loop (conv_pairs) */
             sums = conv_pairs(weights + j0 * k, scratch, k, m >> 1, sums);
             j += m & ~1;
         }
