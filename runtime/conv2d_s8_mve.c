@@ -103,8 +103,9 @@ static inline __attribute__((always_inline)) void conv_requant(const int32_t *ac
  * (VMLADAVA's Rda is even); the first 16 k use VMLADAV (no zeroing), the last rest k (if any) one step whose weight
  * loads are predicated by VCTP.8 rest (P0, set once: the lanes past K load 0, no byte past the weights is read; the
  * scratch bytes there are multiplied by 0). Per pair, outside the 16 instructions per 16 k: the restart of the
- * scratch and the count (2 LDR), STM, the next pair's weights (wb's end + rest; LDR, ADD, LDR, ADD), LDR, CMP, BNE:
- * 11 (the C loop around the same asm: about 20, and the tail step in C 25 more). */
+ * scratch and the count (2 LDR), STM, the next pair's weights (wb's end + rest, K further: LDR, ADD, LDR, ADD; MOV
+ * for the first when K % 16 = 0), LDR, CMP, BNE: 10 or 11 (the C loop around the same asm: about 20, and the tail
+ * step in C 25 more). */
 #define CONV_STEP(op, post)                                                                                         \
     "vldrb.8 q4, [%[wa]]" post "\n\t"                                                                               \
     "vldrb.8 q0, [%[s]], #64\n\t"                                                                                   \
@@ -137,15 +138,14 @@ static inline __attribute__((always_inline)) void conv_requant(const int32_t *ac
     op " r12, q5, q2\n\t"                                                                                           \
     op " r6, q4, q3\n\t"                                                                                            \
     op " lr, q5, q3\n\t"
-#define CONV_PAIRS_ASM(body)                                                                                        \
+#define CONV_PAIRS_ASM(body, next)                                                                                  \
     __asm__ volatile("vmrs %[n], p0\n\t"                                                                           \
                      "str %[n], %[saved]\n\t"                                                                       \
                      "vmsr p0, %[pred]\n"                                                                           \
                      "3:\n\t"                                                                                       \
                      "ldr %[s], %[scr]\n\t" body                                                                    \
                      "stmia %[sums]!, {r0, r2, r4, r6, r8, r10, r12, lr}\n\t"                                       \
-                     "ldr %[n], %[rest]\n\t"                                                                        \
-                     "add %[wa], %[wb], %[n]\n\t"                                                                   \
+                     next                                                                                           \
                      "ldr %[n], %[k]\n\t"                                                                           \
                      "add %[wb], %[wa], %[n]\n\t"                                                                   \
                      "ldr %[n], %[end]\n\t"                                                                         \
@@ -159,6 +159,10 @@ static inline __attribute__((always_inline)) void conv_requant(const int32_t *ac
                        [pred] "r"(pred)                                                                             \
                      : "r0", "r2", "r4", "r6", "r8", "r10", "r12", "lr", "d0", "d1", "d2", "d3", "d4", "d5", "d6",  \
                        "d7", "d8", "d9", "d10", "d11", "cc", "memory")
+/* the next pair's first row: wb's end + rest (wa = wb when K % 16 = 0) */
+#define CONV_NEXT_REST                                                                                              \
+    "ldr %[n], %[rest]\n\t"                                                                                         \
+    "add %[wa], %[wb], %[n]\n\t"
 /* the full 16-k steps: the first without accumulating, then a SUBS/BNE loop (wa, wb advance 16 chunks) */
 #define CONV_CHUNKS                                                                                                 \
     "ldr %[n], %[chunks]\n\t" CONV_STEP("vmladav.s8", ", #16")                                                      \
@@ -177,11 +181,11 @@ static inline __attribute__((always_inline)) int32_t *conv_pairs(const int8_t *w
     /* per pair, wa and wb advance 16 chunks (not at all when K < 16, then rest = K): the next pair starts at
      * wb + rest, its second row K later */
     if (chunks == 0)
-        CONV_PAIRS_ASM(CONV_TAIL("vmladav.s8"));
+        CONV_PAIRS_ASM(CONV_TAIL("vmladav.s8"), CONV_NEXT_REST);
     else if (rest == 0)
-        CONV_PAIRS_ASM(CONV_CHUNKS);
+        CONV_PAIRS_ASM(CONV_CHUNKS, "mov %[wa], %[wb]\n\t");
     else
-        CONV_PAIRS_ASM(CONV_CHUNKS CONV_TAIL("vmladava.s8"));
+        CONV_PAIRS_ASM(CONV_CHUNKS CONV_TAIL("vmladava.s8"), CONV_NEXT_REST);
     return sums;
 }
 
