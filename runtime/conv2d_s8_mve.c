@@ -312,6 +312,15 @@ static void conv_pixels(const conv_mve_t *c, int32_t k, const int8_t *scratch, i
 /* n bytes from src into pixel px's inputs k .. k + n - 1 of the interleaved scratch, a predicated VLDRB/VSTRB pair
  * per piece within one group of 16 (no byte outside src's n is read, none outside the piece written) */
 static inline void put_run(int8_t *scratch, int32_t px, int32_t k, const int8_t *src, int32_t n) {
+    if ((k & 15) == 0) { /* a run from a group's start (every pointwise pixel): whole groups unpredicated */
+        int8_t *d = scratch + (k >> 4) * 64 + px * 16;
+        for (; n >= 16; n -= 16, src += 16, d += 64) vstrbq_s8(d, vldrbq_s8(src));
+        if (n > 0) {
+            const mve_pred16_t pr = vctp8q((uint32_t)n);
+            vstrbq_p_s8(d, vldrbq_z_s8(src, pr), pr);
+        }
+        return;
+    }
     while (n > 0) {
         const int32_t lane = k & 15, piece = 16 - lane < n ? 16 - lane : n;
         const mve_pred16_t pr = vctp8q((uint32_t)piece);
