@@ -344,18 +344,28 @@ static inline void put_fill(int8_t *scratch, int32_t px, int32_t k, int8_t v, in
  * ascending: the outputs of pixels [q, q + n) end at (q + n) * out_c <= (q + n) * in_c, over the unit's own inputs
  * (saved) and earlier pixels (consumed), never an unread one. out_c > in_c, units descending: the outputs start at
  * q * out_c >= q * in_c, over the unit's own inputs and later pixels (consumed). */
-void edgec_conv2d_s8_pointwise_mve(const edgec_conv2d_s8_params *p, const int32_t *chan,
-                                   const edgec_conv2d_s8_mve_live *live, const int8_t *input, int8_t *output,
-                                   int8_t *scratch) {
-    const conv_mve_t c = conv_mve_of(p, chan, live);
-    const int32_t in_c = p->in_c, pixels = p->batches * p->in_h * p->in_w;
-    const int32_t units = (pixels + MVE_PX - 1) / MVE_PX, forward = p->out_c <= in_c;
+static inline __attribute__((always_inline)) void pointwise_units(const edgec_conv2d_s8_params *p,
+                                                                   const conv_mve_t *c, const int8_t *input,
+                                                                   int8_t *output, int8_t *scratch, const int onnx) {
+    const int32_t in_c = p->in_c, out_c = p->out_c, pixels = p->batches * p->in_h * p->in_w;
+    const int32_t units = (pixels + MVE_PX - 1) / MVE_PX, forward = out_c <= in_c;
     for (int32_t u = 0; u < units; u++) {
         const int32_t q = MVE_PX * (forward ? u : units - 1 - u); /* first pixel of the unit */
         const int32_t n = pixels - q < MVE_PX ? pixels - q : MVE_PX;
         for (int32_t px = 0; px < n; px++) put_run(scratch, px, 0, input + (q + px) * in_c, in_c);
-        conv_pixels(&c, in_c, scratch, n, output + q * p->out_c);
+        conv_pixels_mode(c, in_c, scratch, n, output + q * out_c, onnx);
     }
+}
+
+void edgec_conv2d_s8_pointwise_mve(const edgec_conv2d_s8_params *p, const int32_t *chan,
+                                   const edgec_conv2d_s8_mve_live *live, const int8_t *input, int8_t *output,
+                                   int8_t *scratch) {
+    const conv_mve_t c = conv_mve_of(p, chan, live);
+    /* the unit loop instantiated per rounding mode, around the inlined conv_pixels_mode */
+    if (c.st.rounding)
+        pointwise_units(p, &c, input, output, scratch, 1);
+    else
+        pointwise_units(p, &c, input, output, scratch, 0);
 }
 
 /* The im2col of output pixel (b, y, x) into the scratch lane px: linear k = (ky * k_w + kx) * in_c + i, the OHWI
