@@ -198,12 +198,12 @@ def dsp_stage(op, g, ctx) -> str:
     return f"&{symbol}"
 
 
-#: the Helium lanes kernel (runtime/conv2d_s8_mve.h, edgec_conv2d_s8_lanes_mve): at most 16 output channels (4
-#: vectors of sums in registers), and K small enough that its per-tap cost (LDRSB, ADD, one VLDRB.S32 + VMLA.S32 per
-#: 4 channels) stays below the 4-pixel kernels' per-channel-pair work (measured on vww's first conv, K = 27, and
-#: ResNet-8's first, K = 27). Not 1x1 convs: since the 4-pixel kernel's pairs and requantization are asm loops, its
-#: pointwise form is cheaper there too (vww's 8 -> 16 conv_2d_2: 495,488 -> 424,004 instructions)
-MVE_LANES_MAX_OUT = 16
+#: the Helium lanes kernel (runtime/conv2d_s8_mve.h, edgec_conv2d_s8_lanes_mve): at most MVE_LANES_MAX_OUT output
+#: channels (4 vectors of sums in registers) and K <= MVE_LANES_MAX_K. It is no longer chosen (0): since the 4-pixel
+#: kernels' channel pairs and requantization are asm loops and their im2col gathers a pixel inside the input (16-bit
+#: offsets), they are cheaper on every layer it took (vww conv_2d_0 859,578 -> 551,511 instructions, conv_2d_2
+#: 495,488 -> 375,645, ResNet-8 conv_2d_0 532,254 -> 343,952). The kernel stays in the runtime (and its harness).
+MVE_LANES_MAX_OUT = 0
 MVE_LANES_MAX_K = 32
 
 
@@ -357,7 +357,7 @@ class Conv2D(Operator):
             return host_conv_choice(op, g, "conv")
         if target.mve:
             w = g.t(op.inputs[1]).shape
-            if w[0] <= MVE_LANES_MAX_OUT and w[1] * w[2] * w[3] <= MVE_LANES_MAX_K and not _pointwise(op, g):
+            if w[0] <= MVE_LANES_MAX_OUT and w[1] * w[2] * w[3] <= MVE_LANES_MAX_K:
                 return KernelChoice("conv2d_s8_mve", "edgec_conv2d_s8_lanes_mve",
                                     f"{target.core} MVE: {w[0]} output channels as vector lanes, one VLDRB.S32 + "
                                     f"VMLA.S32 per 4 channels and tap (K = {w[1] * w[2] * w[3]})")
