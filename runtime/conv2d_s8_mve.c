@@ -9,9 +9,11 @@
  * M and the shifts are chan[4 o .. 4 o + 3])
  * with x~ the raw int8 input, or the input zero point at a padded tap (x~ + input_offset = 0 there, so the tap adds
  * nothing to the portable sum, as TFLite Micro skips it).
- * Inner loop, per 16 k, 2 channels x 4 pixels: 4 VLDRB of inputs, 2 of weights, 8 VMLADAVA.S8, LE: 15 instructions
- * per 128 MACs. Per channel and 4 pixels: the accumulators into a vector, VADD of the folded bias, about 8
- * requantizing instructions and one scatter store. */
+ * Inner loop, per 16 k, 2 channels x 4 pixels: 4 VLDRB of inputs, 2 of weights, 8 VMLADAVA.S8, SUBS, BNE: 16
+ * instructions per 128 MACs (0.125 per MAC); per pair about 10 more (the 8 sums stored by one STM, the next pair's
+ * pointers), K % 16 one predicated step. Per channel and 4 pixels, in a second pass over the chunk's sums: VLDRW,
+ * VADD of the folded bias, VSHL, VQRDMULH, [VSHR, VQADD, VRSHL], VADD, VMAX, VMIN, one scatter VSTRB.32 and the
+ * loop: 16 instructions. */
 
 #define MVE_PX 4 /* pixels per unit */
 
