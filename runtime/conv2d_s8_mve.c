@@ -9,9 +9,11 @@
  * M and the shifts are chan[4 o .. 4 o + 3])
  * with x~ the raw int8 input, or the input zero point at a padded tap (x~ + input_offset = 0 there, so the tap adds
  * nothing to the portable sum, as TFLite Micro skips it).
- * Inner loop, per 16 k, 2 channels x 4 pixels: 4 VLDRB of inputs, 2 of weights, 8 VMLADAVA.S8, LE: 15 instructions
- * per 128 MACs. Per channel and 4 pixels: the accumulators into a vector, VADD of the folded bias, about 8
- * requantizing instructions and one scatter store. */
+ * Inner loop, per 16 k, 2 channels x 4 pixels: 4 VLDRB of inputs, 2 of weights, 8 VMLADAVA.S8, SUBS, BNE: 16
+ * instructions per 128 MACs (0.125 per MAC); per pair about 10 more (the 8 sums stored by one STM, the next pair's
+ * pointers), K % 16 one predicated step. Per channel and 4 pixels, in a second pass over the chunk's sums: VLDRW,
+ * VADD of the folded bias, VSHL, VQRDMULH, [VSHR, VQADD, VRSHL], VADD, VMAX, VMIN, one scatter VSTRB.32 and the
+ * loop: 16 instructions. */
 
 #define MVE_PX 4 /* pixels per unit */
 
@@ -36,37 +38,164 @@ static conv_mve_t conv_mve_of(const edgec_conv2d_s8_params *p, const int32_t *ch
     return c;
 }
 
-/* channel o of the unit's 4 pixels (lanes), requantized, stored at out + px * out_c + o for the pixels of `px`.
- * Everything arrives as a value (no load through a pointer an int8 store may alias); `onnx` is a constant in each
- * instantiation of the caller, so the rounding test is not in the loop. */
-static inline __attribute__((always_inline)) void conv_store(int32x4_t acc, const int32_t *r, int32_t zp, int32_t lo,
-                                                             int32_t hi, uint32x4_t offsets, mve_pred16_t px,
-                                                             int8_t *out, const int onnx) {
-    const int32_t start = r[0], m = r[1], left = r[2], neg_right = r[3];
-    acc = vaddq_n_s32(acc, start);
-    if (onnx) {
-        const int32_t ms[4] = {m, m, m, m}, s = left + neg_right, ss[4] = {s, s, s, s};
-        acc = edgec_mve_requantize_f32(acc, ms, ss);
-    } else { /* edgec_mve.h's MBQM with the channel's shifts split */
-        if (left) acc = vshlq_r_s32(acc, left);
-        acc = vqrdmulhq_n_s32(acc, m);
-        if (neg_right) acc = vrshlq_n_s32(vqaddq_s32(acc, vshrq_n_s32(acc, 31)), neg_right);
+#define MVE_CHUNK 32 /* computed channels per multiply pass: 32 x 4 int32 sums (512 bytes) on the stack */
+
+/* the requantization pass: computed channels j0 .. j0 + m - 1, their 4 pixels' sums at acc[4 (j - j0) ..], each a
+ * vector, stored by one scatter (predicated to the unit's n pixels unless `full`). With TFLite's rounding, per
+ * channel: VLDRW of the sums, the channel's 4 words (LDM), VADD, VSHL, VQRDMULH, [VSHR, VQADD, VRSHL], VADD, VMAX,
+ * VMIN, VSTRB.32 and the loop. */
+static inline __attribute__((always_inline)) void conv_requant(const int32_t *acc, const int32_t *chan,
+                                                               const int16_t *channel, int32_t j0, int32_t m,
+                                                               int32_t zp, int32_t lo, int32_t hi, uint32x4_t offsets,
+                                                               mve_pred16_t px, int8_t *out, const int onnx,
+                                                               const int full, const int indexed) {
+    const int32x4_t vlo = vdupq_n_s32(lo), vhi = vdupq_n_s32(hi);
+    if (!onnx && full && !indexed) {
+        /* one asm loop (GCC's: 21 instructions per channel): VLDRW, LDM of the 4 words, VADD, VSHL, VQRDMULH,
+         * [CBZ, VSHR, VQADD, VRSHL], VADD, VMAX, VMIN, VSTRB.32, ADD, LE: 16 with a right shift */
+        const int32_t *r = chan + 4 * j0;
+        int8_t *o = out + j0;
+        __asm__ volatile("dls lr, %[m]\n"
+                         "1:\n\t"
+                         "vldrw.32 q0, [%[acc]], #16\n\t"
+                         "ldm %[r]!, {r2, r3, r4, r5}\n\t"
+                         "vadd.i32 q0, q0, r2\n\t"
+                         "vshl.s32 q0, r4\n\t"
+                         "vqrdmulh.s32 q0, q0, r3\n\t"
+                         "cbz r5, 2f\n\t"
+                         "vshr.s32 q1, q0, #31\n\t"
+                         "vqadd.s32 q0, q0, q1\n\t"
+                         "vrshl.s32 q0, r5\n"
+                         "2:\n\t"
+                         "vadd.i32 q0, q0, %[zp]\n\t"
+                         "vmax.s32 q0, q0, %q[lo]\n\t"
+                         "vmin.s32 q0, q0, %q[hi]\n\t"
+                         "vstrb.32 q0, [%[o], %q[off]]\n\t"
+                         "add %[o], %[o], #1\n\t"
+                         "le lr, 1b"
+                         : [acc] "+r"(acc), [r] "+r"(r), [o] "+r"(o)
+                         : [m] "r"(m), [zp] "r"(zp), [lo] "w"(vlo), [hi] "w"(vhi), [off] "w"(offsets)
+                         : "r2", "r3", "r4", "r5", "lr", "d0", "d1", "d2", "d3", "cc", "memory");
+        return;
     }
-    acc = vminq_s32(vmaxq_s32(vaddq_n_s32(acc, zp), vdupq_n_s32(lo)), vdupq_n_s32(hi));
-    vstrbq_scatter_offset_p_s32(out, offsets, acc, px);
+    const int16_t *ch = channel ? channel + j0 : NULL;
+    const int32_t *r = chan + 4 * j0; /* the words of channel j0 + i when every channel is computed */
+    for (int32_t i = 0; i < m; i++, acc += 4, r += 4) {
+        int32_t o = j0 + i;
+        if (indexed) o = ch[i], r = chan + 4 * o;
+        int32x4_t x = vaddq_n_s32(vldrwq_s32(acc), r[0]);
+        const int32_t mult = r[1], left = r[2], neg_right = r[3];
+        if (onnx) {
+            const int32_t ms[4] = {mult, mult, mult, mult}, sh = left + neg_right, ss[4] = {sh, sh, sh, sh};
+            x = edgec_mve_requantize_f32(x, ms, ss);
+        } else { /* edgec_mve.h's MBQM with the channel's shifts split; VSHL by 0 leaves x */
+            x = vqrdmulhq_n_s32(vshlq_r_s32(x, left), mult);
+            if (neg_right) x = vrshlq_n_s32(vqaddq_s32(x, vshrq_n_s32(x, 31)), neg_right);
+        }
+        x = vminq_s32(vmaxq_s32(vaddq_n_s32(x, zp), vlo), vhi);
+        if (full)
+            vstrbq_scatter_offset_s32(out + o, offsets, x);
+        else
+            vstrbq_scatter_offset_p_s32(out + o, offsets, x, px);
+    }
 }
 
-/* 4 core registers into the lanes of a vector (VDUP, 3 VMOV.32; the dual-lane VMOV would take 2, but its lane
- * order is left to the compiler's own intrinsics here) */
-static inline int32x4_t conv_lanes(int32_t a0, int32_t a1, int32_t a2, int32_t a3) {
-    int32x4_t v = vdupq_n_s32(a0);
-    v = vsetq_lane_s32(a1, v, 1);
-    v = vsetq_lane_s32(a2, v, 2);
-    return vsetq_lane_s32(a3, v, 3);
+/* `pairs` pairs of channels from the weights at wa: each pair's 8 sums (channel j's 4 pixels, then j + 1's) stored
+ * at sums with one STM; returns the end. K = 16 chunks + rest. The accumulators are r0, r2, ..., r12 and lr
+ * (VMLADAVA's Rda is even); the first 16 k use VMLADAV (no zeroing), the last rest k (if any) one step whose weight
+ * loads are predicated by VCTP.8 rest (P0, set once: the lanes past K load 0, no byte past the weights is read; the
+ * scratch bytes there are multiplied by 0). Per pair, outside the 16 instructions per 16 k: the restart of the
+ * scratch and the count (2 LDR), STM, the next pair's weights (wb's end + rest, K further: LDR, ADD, LDR, ADD; MOV
+ * for the first when K % 16 = 0), LDR, CMP, BNE: 10 or 11 (the C loop around the same asm: about 20, and the tail
+ * step in C 25 more). */
+#define CONV_STEP(op, post)                                                                                         \
+    "vldrb.8 q4, [%[wa]]" post "\n\t"                                                                               \
+    "vldrb.8 q0, [%[s]], #64\n\t"                                                                                   \
+    "vldrb.8 q5, [%[wb]]" post "\n\t"                                                                               \
+    op " r0, q4, q0\n\t"                                                                                            \
+    "vldrb.8 q1, [%[s], #-48]\n\t"                                                                                  \
+    op " r8, q5, q0\n\t"                                                                                            \
+    op " r2, q4, q1\n\t"                                                                                            \
+    "vldrb.8 q2, [%[s], #-32]\n\t"                                                                                  \
+    op " r10, q5, q1\n\t"                                                                                           \
+    op " r4, q4, q2\n\t"                                                                                            \
+    "vldrb.8 q3, [%[s], #-16]\n\t"                                                                                  \
+    op " r12, q5, q2\n\t"                                                                                           \
+    op " r6, q4, q3\n\t"                                                                                            \
+    op " lr, q5, q3\n\t"
+/* the tail: the two weight loads predicated (VPSTT) */
+#define CONV_TAIL(op)                                                                                               \
+    "vpstt\n\t"                                                                                                     \
+    "vldrbt.8 q4, [%[wa]]\n\t"                                                                                      \
+    "vldrbt.8 q5, [%[wb]]\n\t"                                                                                      \
+    "vldrb.8 q0, [%[s]]\n\t"                                                                                        \
+    "vldrb.8 q1, [%[s], #16]\n\t"                                                                                   \
+    op " r0, q4, q0\n\t"                                                                                            \
+    op " r8, q5, q0\n\t"                                                                                            \
+    "vldrb.8 q2, [%[s], #32]\n\t"                                                                                   \
+    op " r2, q4, q1\n\t"                                                                                            \
+    op " r10, q5, q1\n\t"                                                                                           \
+    "vldrb.8 q3, [%[s], #48]\n\t"                                                                                   \
+    op " r4, q4, q2\n\t"                                                                                            \
+    op " r12, q5, q2\n\t"                                                                                           \
+    op " r6, q4, q3\n\t"                                                                                            \
+    op " lr, q5, q3\n\t"
+#define CONV_PAIRS_ASM(body, next)                                                                                  \
+    __asm__ volatile("vmrs %[n], p0\n\t"                                                                           \
+                     "str %[n], %[saved]\n\t"                                                                       \
+                     "vmsr p0, %[pred]\n"                                                                           \
+                     "3:\n\t"                                                                                       \
+                     "ldr %[s], %[scr]\n\t" body                                                                    \
+                     "stmia %[sums]!, {r0, r2, r4, r6, r8, r10, r12, lr}\n\t"                                       \
+                     next                                                                                           \
+                     "ldr %[n], %[k]\n\t"                                                                           \
+                     "add %[wb], %[wa], %[n]\n\t"                                                                   \
+                     "ldr %[n], %[end]\n\t"                                                                         \
+                     "cmp %[sums], %[n]\n\t"                                                                        \
+                     "bne 3b\n\t"                                                                                   \
+                     "ldr %[n], %[saved]\n\t"                                                                       \
+                     "vmsr p0, %[n]"                                                                                \
+                     : [s] "=&r"(s), [n] "=&r"(n), [wa] "+r"(wa), [wb] "+r"(wb), [sums] "+r"(sums),             \
+                       [saved] "=m"(saved)                                                                          \
+                     : [scr] "m"(scratch), [chunks] "m"(chunks), [k] "m"(k), [end] "m"(end), [rest] "m"(rest),   \
+                       [pred] "r"(pred)                                                                             \
+                     : "r0", "r2", "r4", "r6", "r8", "r10", "r12", "lr", "d0", "d1", "d2", "d3", "d4", "d5", "d6",  \
+                       "d7", "d8", "d9", "d10", "d11", "cc", "memory")
+/* the next pair's first row: wb's end + rest (wa = wb when K % 16 = 0) */
+#define CONV_NEXT_REST                                                                                              \
+    "ldr %[n], %[rest]\n\t"                                                                                         \
+    "add %[wa], %[wb], %[n]\n\t"
+/* the full 16-k steps: the first without accumulating, then a SUBS/BNE loop (wa, wb advance 16 chunks) */
+#define CONV_CHUNKS                                                                                                 \
+    "ldr %[n], %[chunks]\n\t" CONV_STEP("vmladav.s8", ", #16")                                                      \
+    "subs %[n], %[n], #1\n\t"                                                                                       \
+    "beq 2f\n"                                                                                                      \
+    "1:\n\t" CONV_STEP("vmladava.s8", ", #16")                                                                      \
+    "subs %[n], %[n], #1\n\t"                                                                                       \
+    "bne 1b\n"                                                                                                      \
+    "2:\n\t"
+static inline __attribute__((always_inline)) int32_t *conv_pairs(const int8_t *wa, const int8_t *scratch, int32_t k,
+                                                                 int32_t pairs, int32_t *sums) {
+    const int8_t *wb = wa + k, *s;
+    int32_t n, saved; /* P0 as the compiler left it: restored at the end (GCC 12 has no "vpr" clobber) */
+    const int32_t chunks = k >> 4, rest = k & 15, pred = (int32_t)vctp8q((uint32_t)rest);
+    int32_t *const end = sums + 8 * pairs;
+    /* per pair, wa and wb advance 16 chunks (not at all when K < 16, then rest = K): the next pair starts at
+     * wb + rest, its second row K later */
+    if (chunks == 0)
+        CONV_PAIRS_ASM(CONV_TAIL("vmladav.s8"), CONV_NEXT_REST);
+    else if (rest == 0)
+        CONV_PAIRS_ASM(CONV_CHUNKS, "mov %[wa], %[wb]\n\t");
+    else
+        CONV_PAIRS_ASM(CONV_CHUNKS CONV_TAIL("vmladava.s8"), CONV_NEXT_REST);
+    return sums;
 }
 
 /* All out_c outputs of n <= 4 pixels whose K inputs are in the scratch; pixel px's output at out + px * out_c. The
- * lanes of pixels past n hold stale bytes: computed, never stored. */
+ * lanes of pixels past n hold stale bytes: computed, never stored. Two passes per chunk of MVE_CHUNK computed
+ * channels: the multiply pass leaves each pair's 8 sums on the stack with one STM (channel j's 4 pixels, then
+ * j + 1's), the requantization pass reads them back as vectors (conv_requant): no lane moves, and the output
+ * stage's constants stay in registers over the chunk. */
 static inline __attribute__((always_inline)) void conv_pixels_mode(const conv_mve_t *c, int32_t k,
                                                                    const int8_t *scratch, int32_t n, int8_t *out,
                                                                    const int onnx) {
@@ -78,96 +207,115 @@ static inline __attribute__((always_inline)) void conv_pixels_mode(const conv_mv
     const int32_t zp = c->st.output_offset, lo = c->st.act_min, hi = c->st.act_max;
     const mve_pred16_t tail = vctp8q((uint32_t)rest), px = vctp32q((uint32_t)n);
     const uint32x4_t offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)out_c);
+    int32_t acc[4 * MVE_CHUNK] __attribute__((aligned(8)));
     if (row) /* the dead channels' constant outputs first; the live ones overwrite their bytes below */
         for (int32_t q = 0; q < n; q++)
             for (int32_t i = 0; i < out_c; i += 16) {
                 const mve_pred16_t pr = vctp8q((uint32_t)(out_c - i));
                 vstrbq_p_s8(out + q * out_c + i, vldrbq_z_s8(row + i, pr), pr);
             }
-    for (int32_t j = 0; j < computed; j += 2) {
-        const int two = j + 1 < computed;
-        const int8_t *wa = weights + j * k, *wb = two ? wa + k : wa, *s = scratch;
-        /* VMLADAVA accumulates into an even core register only (its encoding holds Rda / 2): the 8 accumulators
-         * are r0, r2, ..., r12 and lr, bound to the asm below; the loop counts down in an odd register */
-        register int32_t a0 __asm__("r0"), a1 __asm__("r2"), a2 __asm__("r4"), a3 __asm__("r6");
-        register int32_t b0 __asm__("r8"), b1 __asm__("r10"), b2 __asm__("r12"), b3 __asm__("lr");
-        if (chunks > 0) {
-            /* The whole loop in one asm block: GCC's own allocation of the same intrinsics copies accumulators
-             * between odd and even registers and keeps one on the stack (23 instructions per 16 k); here 16: 6
-             * VLDRB, 8 VMLADAVA, SUBS, BNE. Each load is followed by the VMLADAVA that do not wait for it. The
-             * first 16 k use VMLADAV (no accumulate): the accumulators need no zeroing. */
-            int32_t left = chunks;
-            __asm__("vldrb.8 q4, [%[wa]], #16\n\t"
-                    "vldrb.8 q0, [%[s]], #64\n\t"
-                    "vldrb.8 q5, [%[wb]], #16\n\t"
-                    "vmladav.s8 %[a0], q4, q0\n\t"
-                    "vldrb.8 q1, [%[s], #-48]\n\t"
-                    "vmladav.s8 %[b0], q5, q0\n\t"
-                    "vmladav.s8 %[a1], q4, q1\n\t"
-                    "vldrb.8 q2, [%[s], #-32]\n\t"
-                    "vmladav.s8 %[b1], q5, q1\n\t"
-                    "vmladav.s8 %[a2], q4, q2\n\t"
-                    "vldrb.8 q3, [%[s], #-16]\n\t"
-                    "vmladav.s8 %[b2], q5, q2\n\t"
-                    "vmladav.s8 %[a3], q4, q3\n\t"
-                    "vmladav.s8 %[b3], q5, q3\n\t"
-                    "subs %[n], %[n], #1\n\t"
-                    "beq 2f\n"
-                    "1:\n\t"
-                    "vldrb.8 q4, [%[wa]], #16\n\t"
-                    "vldrb.8 q0, [%[s]], #64\n\t"
-                    "vldrb.8 q5, [%[wb]], #16\n\t"
-                    "vmladava.s8 %[a0], q4, q0\n\t"
-                    "vldrb.8 q1, [%[s], #-48]\n\t"
-                    "vmladava.s8 %[b0], q5, q0\n\t"
-                    "vmladava.s8 %[a1], q4, q1\n\t"
-                    "vldrb.8 q2, [%[s], #-32]\n\t"
-                    "vmladava.s8 %[b1], q5, q1\n\t"
-                    "vmladava.s8 %[a2], q4, q2\n\t"
-                    "vldrb.8 q3, [%[s], #-16]\n\t"
-                    "vmladava.s8 %[b2], q5, q2\n\t"
-                    "vmladava.s8 %[a3], q4, q3\n\t"
-                    "vmladava.s8 %[b3], q5, q3\n\t"
-                    "subs %[n], %[n], #1\n\t"
-                    "bne 1b\n"
-                    "2:"
-                    : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [b0] "=&r"(b0),
-                      [b1] "=&r"(b1), [b2] "=&r"(b2), [b3] "=&r"(b3), [s] "+r"(s), [wa] "+r"(wa), [wb] "+r"(wb),
-                      [n] "+r"(left)
-                    :
-                    : "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "cc", "memory");
-        } else {
-            a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = 0;
+    for (int32_t j0 = 0; j0 < computed; j0 += MVE_CHUNK) {
+        const int32_t m = computed - j0 < MVE_CHUNK ? computed - j0 : MVE_CHUNK;
+        int32_t *sums = acc;
+        int32_t j = j0;
+        if (m > 1) { /* the chunk's full pairs in one asm loop (conv_pairs) */
+            sums = conv_pairs(weights + j0 * k, scratch, k, m >> 1, sums);
+            j += m & ~1;
         }
-        if (rest) { /* weights past K load as 0 (and are not read): the scratch bytes there add nothing */
-            const int8x16_t x0 = vldrbq_s8(s), x1 = vldrbq_s8(s + 16), x2 = vldrbq_s8(s + 32), x3 = vldrbq_s8(s + 48);
-            const int8x16_t va = vldrbq_z_s8(wa, tail), vb = vldrbq_z_s8(wb, tail);
-            a0 = vmladavaq_s8(a0, va, x0), a1 = vmladavaq_s8(a1, va, x1);
-            a2 = vmladavaq_s8(a2, va, x2), a3 = vmladavaq_s8(a3, va, x3);
-            b0 = vmladavaq_s8(b0, vb, x0), b1 = vmladavaq_s8(b1, vb, x1);
-            b2 = vmladavaq_s8(b2, vb, x2), b3 = vmladavaq_s8(b3, vb, x3);
+        for (; j < j0 + m; j += 2) {
+            const int two = j + 1 < computed;
+            const int8_t *wa = weights + j * k, *wb = two ? wa + k : wa, *s = scratch;
+            /* VMLADAVA accumulates into an even core register only (its encoding holds Rda / 2): the 8
+             * accumulators are r0, r2, ..., r12 and lr, bound to the asm below; the loop counts down in an odd
+             * register */
+            register int32_t a0 __asm__("r0"), a1 __asm__("r2"), a2 __asm__("r4"), a3 __asm__("r6");
+            register int32_t b0 __asm__("r8"), b1 __asm__("r10"), b2 __asm__("r12"), b3 __asm__("lr");
+            if (chunks > 0) {
+                /* The whole loop in one asm block: GCC's own allocation of the same intrinsics copies
+                 * accumulators between odd and even registers and keeps one on the stack (23 instructions per
+                 * 16 k); here 16: 6 VLDRB, 8 VMLADAVA, SUBS, BNE. Each load is followed by the VMLADAVA that do not
+                 * wait for it. The first 16 k use VMLADAV (no accumulate): the accumulators need no zeroing. */
+                int32_t left = chunks;
+                __asm__("vldrb.8 q4, [%[wa]], #16\n\t"
+                        "vldrb.8 q0, [%[s]], #64\n\t"
+                        "vldrb.8 q5, [%[wb]], #16\n\t"
+                        "vmladav.s8 %[a0], q4, q0\n\t"
+                        "vldrb.8 q1, [%[s], #-48]\n\t"
+                        "vmladav.s8 %[b0], q5, q0\n\t"
+                        "vmladav.s8 %[a1], q4, q1\n\t"
+                        "vldrb.8 q2, [%[s], #-32]\n\t"
+                        "vmladav.s8 %[b1], q5, q1\n\t"
+                        "vmladav.s8 %[a2], q4, q2\n\t"
+                        "vldrb.8 q3, [%[s], #-16]\n\t"
+                        "vmladav.s8 %[b2], q5, q2\n\t"
+                        "vmladav.s8 %[a3], q4, q3\n\t"
+                        "vmladav.s8 %[b3], q5, q3\n\t"
+                        "subs %[n], %[n], #1\n\t"
+                        "beq 2f\n"
+                        "1:\n\t"
+                        "vldrb.8 q4, [%[wa]], #16\n\t"
+                        "vldrb.8 q0, [%[s]], #64\n\t"
+                        "vldrb.8 q5, [%[wb]], #16\n\t"
+                        "vmladava.s8 %[a0], q4, q0\n\t"
+                        "vldrb.8 q1, [%[s], #-48]\n\t"
+                        "vmladava.s8 %[b0], q5, q0\n\t"
+                        "vmladava.s8 %[a1], q4, q1\n\t"
+                        "vldrb.8 q2, [%[s], #-32]\n\t"
+                        "vmladava.s8 %[b1], q5, q1\n\t"
+                        "vmladava.s8 %[a2], q4, q2\n\t"
+                        "vldrb.8 q3, [%[s], #-16]\n\t"
+                        "vmladava.s8 %[b2], q5, q2\n\t"
+                        "vmladava.s8 %[a3], q4, q3\n\t"
+                        "vmladava.s8 %[b3], q5, q3\n\t"
+                        "subs %[n], %[n], #1\n\t"
+                        "bne 1b\n"
+                        "2:"
+                        : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [b0] "=&r"(b0),
+                          [b1] "=&r"(b1), [b2] "=&r"(b2), [b3] "=&r"(b3), [s] "+r"(s), [wa] "+r"(wa),
+                          [wb] "+r"(wb), [n] "+r"(left)
+                        :
+                        : "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "cc", "memory");
+            } else {
+                a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = 0;
+            }
+            if (rest) { /* weights past K load as 0 (and are not read): the scratch bytes there add nothing */
+                const int8x16_t x0 = vldrbq_s8(s), x1 = vldrbq_s8(s + 16), x2 = vldrbq_s8(s + 32),
+                                x3 = vldrbq_s8(s + 48);
+                const int8x16_t va = vldrbq_z_s8(wa, tail), vb = vldrbq_z_s8(wb, tail);
+                a0 = vmladavaq_s8(a0, va, x0), a1 = vmladavaq_s8(a1, va, x1);
+                a2 = vmladavaq_s8(a2, va, x2), a3 = vmladavaq_s8(a3, va, x3);
+                b0 = vmladavaq_s8(b0, vb, x0), b1 = vmladavaq_s8(b1, vb, x1);
+                b2 = vmladavaq_s8(b2, vb, x2), b3 = vmladavaq_s8(b3, vb, x3);
+            }
+            /* the 8 sums in ascending registers: one STM writes channel j's 4 pixels, then j + 1's (a copy of
+             * j's when j is the last computed channel: in the buffer, never stored) */
+            __asm__ volatile("stm %[p]!, {r0, r2, r4, r6, r8, r10, r12, lr}"
+                             : [p] "+r"(sums)
+                             : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "r"(b2), "r"(b3)
+                             : "memory");
         }
-        /* both vectors before any call: r0, r2, r12 and lr are not kept across one */
-        const int32x4_t acc_a = conv_lanes(a0, a1, a2, a3), acc_b = conv_lanes(b0, b1, b2, b3);
-        const int32_t o = channel ? channel[j] : j;
-        conv_store(acc_a, chan + 4 * o, zp, lo, hi, offsets, px, out + o, onnx);
-        if (two) {
-            const int32_t o2 = channel ? channel[j + 1] : j + 1;
-            conv_store(acc_b, chan + 4 * o2, zp, lo, hi, offsets, px, out + o2, onnx);
-        }
+        /* one instantiation per case: no test in the channel loop */
+        if (n == MVE_PX && !channel)
+            conv_requant(acc, chan, channel, j0, m, zp, lo, hi, offsets, px, out, onnx, 1, 0);
+        else if (n == MVE_PX)
+            conv_requant(acc, chan, channel, j0, m, zp, lo, hi, offsets, px, out, onnx, 1, 1);
+        else
+            conv_requant(acc, chan, channel, j0, m, zp, lo, hi, offsets, px, out, onnx, 0, channel != NULL);
     }
-}
-
-static void conv_pixels(const conv_mve_t *c, int32_t k, const int8_t *scratch, int32_t n, int8_t *out) {
-    if (c->st.rounding)
-        conv_pixels_mode(c, k, scratch, n, out, 1);
-    else
-        conv_pixels_mode(c, k, scratch, n, out, 0);
 }
 
 /* n bytes from src into pixel px's inputs k .. k + n - 1 of the interleaved scratch, a predicated VLDRB/VSTRB pair
  * per piece within one group of 16 (no byte outside src's n is read, none outside the piece written) */
 static inline void put_run(int8_t *scratch, int32_t px, int32_t k, const int8_t *src, int32_t n) {
+    if ((k & 15) == 0) { /* a run from a group's start (every pointwise pixel): whole groups unpredicated */
+        int8_t *d = scratch + (k >> 4) * 64 + px * 16;
+        for (; n >= 16; n -= 16, src += 16, d += 64) vstrbq_s8(d, vldrbq_s8(src));
+        if (n > 0) {
+            const mve_pred16_t pr = vctp8q((uint32_t)n);
+            vstrbq_p_s8(d, vldrbq_z_s8(src, pr), pr);
+        }
+        return;
+    }
     while (n > 0) {
         const int32_t lane = k & 15, piece = 16 - lane < n ? 16 - lane : n;
         const mve_pred16_t pr = vctp8q((uint32_t)piece);
@@ -191,18 +339,28 @@ static inline void put_fill(int8_t *scratch, int32_t px, int32_t k, int8_t v, in
  * ascending: the outputs of pixels [q, q + n) end at (q + n) * out_c <= (q + n) * in_c, over the unit's own inputs
  * (saved) and earlier pixels (consumed), never an unread one. out_c > in_c, units descending: the outputs start at
  * q * out_c >= q * in_c, over the unit's own inputs and later pixels (consumed). */
-void edgec_conv2d_s8_pointwise_mve(const edgec_conv2d_s8_params *p, const int32_t *chan,
-                                   const edgec_conv2d_s8_mve_live *live, const int8_t *input, int8_t *output,
-                                   int8_t *scratch) {
-    const conv_mve_t c = conv_mve_of(p, chan, live);
-    const int32_t in_c = p->in_c, pixels = p->batches * p->in_h * p->in_w;
-    const int32_t units = (pixels + MVE_PX - 1) / MVE_PX, forward = p->out_c <= in_c;
+static inline __attribute__((always_inline)) void pointwise_units(const edgec_conv2d_s8_params *p,
+                                                                   const conv_mve_t *c, const int8_t *input,
+                                                                   int8_t *output, int8_t *scratch, const int onnx) {
+    const int32_t in_c = p->in_c, out_c = p->out_c, pixels = p->batches * p->in_h * p->in_w;
+    const int32_t units = (pixels + MVE_PX - 1) / MVE_PX, forward = out_c <= in_c;
     for (int32_t u = 0; u < units; u++) {
         const int32_t q = MVE_PX * (forward ? u : units - 1 - u); /* first pixel of the unit */
         const int32_t n = pixels - q < MVE_PX ? pixels - q : MVE_PX;
         for (int32_t px = 0; px < n; px++) put_run(scratch, px, 0, input + (q + px) * in_c, in_c);
-        conv_pixels(&c, in_c, scratch, n, output + q * p->out_c);
+        conv_pixels_mode(c, in_c, scratch, n, output + q * out_c, onnx);
     }
+}
+
+void edgec_conv2d_s8_pointwise_mve(const edgec_conv2d_s8_params *p, const int32_t *chan,
+                                   const edgec_conv2d_s8_mve_live *live, const int8_t *input, int8_t *output,
+                                   int8_t *scratch) {
+    const conv_mve_t c = conv_mve_of(p, chan, live);
+    /* the unit loop instantiated per rounding mode, around the inlined conv_pixels_mode */
+    if (c.st.rounding)
+        pointwise_units(p, &c, input, output, scratch, 1);
+    else
+        pointwise_units(p, &c, input, output, scratch, 0);
 }
 
 /* The im2col of output pixel (b, y, x) into the scratch lane px: linear k = (ky * k_w + kx) * in_c + i, the OHWI
@@ -237,20 +395,63 @@ static void im2col_pixel(const edgec_conv2d_s8_params *p, const int8_t *input, i
     }
 }
 
+#define MVE_GATHER_K 256 /* im2col by gathers up to this K: its 16-bit offsets on the stack (512 bytes) */
+
+/* An output pixel whose whole window lies inside the input: its K inputs are at the window's first byte plus
+ * offs[k] = ((ky d_h) in_w + kx d_w) in_c + i, the same for every such pixel (computed once per call when they fit
+ * 16 bits). Per 8 inputs: VLDRH of the offsets, one gather VLDRB.S16, one VSTRB.16 into the interleaved scratch
+ * (predicated to K), about 8 instructions with the loop, instead of a run copy per kernel row (vww's 3x3x3 first
+ * conv: about 267 instructions per pixel -> 50). */
+static inline void gather_pixel(const int8_t *src, const uint16_t *offs, int32_t k, int32_t px, int8_t *scratch) {
+    int8_t *d = scratch + px * 16;
+    for (int32_t j = 0; j < k; j += 8, offs += 8) {
+        const mve_pred16_t pr = vctp16q((uint32_t)(k - j));
+        vstrbq_p_s16(d + (j >> 4) * 64 + (j & 8), vldrbq_gather_offset_z_s16(src, vldrhq_u16(offs), pr), pr);
+    }
+}
+
+static inline __attribute__((always_inline)) void im2col_units(const edgec_conv2d_s8_params *p, const conv_mve_t *c,
+                                                               const uint16_t *offs, const int8_t *input,
+                                                               int8_t *output, int8_t *scratch, const int onnx) {
+    const int32_t k = p->k_h * p->k_w * p->in_c, per_batch = p->out_h * p->out_w;
+    const int32_t pixels = p->batches * per_batch, in_w = p->in_w, in_c = p->in_c;
+    /* the window of (y, x) is inside when y0 in [0, y_hi] and x0 in [0, x_hi] */
+    const int32_t y_hi = p->in_h - 1 - (p->k_h - 1) * p->dilation_h, x_hi = in_w - 1 - (p->k_w - 1) * p->dilation_w;
+    for (int32_t q = 0; q < pixels; q += MVE_PX) {
+        const int32_t n = pixels - q < MVE_PX ? pixels - q : MVE_PX;
+        for (int32_t px = 0; px < n; px++) {
+            const int32_t b = (q + px) / per_batch, yx = (q + px) % per_batch, y = yx / p->out_w, x = yx % p->out_w;
+            const int32_t y0 = y * p->stride_h - p->pad_top, x0 = x * p->stride_w - p->pad_left;
+            if (offs && y0 >= 0 && y0 <= y_hi && x0 >= 0 && x0 <= x_hi)
+                gather_pixel(input + ((b * p->in_h + y0) * in_w + x0) * in_c, offs, k, px, scratch);
+            else
+                im2col_pixel(p, input, b, y, x, px, scratch);
+        }
+        conv_pixels_mode(c, k, scratch, n, output + q * p->out_c, onnx);
+    }
+}
+
 void edgec_conv2d_s8_im2col_mve(const edgec_conv2d_s8_params *p, const int32_t *chan,
                                 const edgec_conv2d_s8_mve_live *live, const int8_t *input, int8_t *output,
                                 int8_t *scratch) {
     const conv_mve_t c = conv_mve_of(p, chan, live);
-    const int32_t k = p->k_h * p->k_w * p->in_c, per_batch = p->out_h * p->out_w;
-    const int32_t pixels = p->batches * per_batch;
-    for (int32_t q = 0; q < pixels; q += MVE_PX) {
-        const int32_t n = pixels - q < MVE_PX ? pixels - q : MVE_PX;
-        for (int32_t px = 0; px < n; px++) {
-            const int32_t b = (q + px) / per_batch, yx = (q + px) % per_batch;
-            im2col_pixel(p, input, b, yx / p->out_w, yx % p->out_w, px, scratch);
+    const int32_t k_w = p->k_w, in_c = p->in_c, k = p->k_h * k_w * in_c, row = k_w * in_c;
+    uint16_t offs_mem[MVE_GATHER_K] __attribute__((aligned(8)));
+    const uint16_t *offs = NULL;
+    /* the last window byte's offset */
+    const int32_t last = ((p->k_h - 1) * p->dilation_h * p->in_w + (k_w - 1) * p->dilation_w) * in_c + in_c - 1;
+    if (k <= MVE_GATHER_K && last <= 65535) {
+        for (int32_t kk = 0; kk < k; kk++) {
+            const int32_t ky = kk / row, kx = kk % row / in_c, i = kk % in_c;
+            offs_mem[kk] = (uint16_t)((ky * p->dilation_h * p->in_w + kx * p->dilation_w) * in_c + i);
         }
-        conv_pixels(&c, k, scratch, n, output + q * p->out_c);
+        offs = offs_mem;
     }
+    /* the unit loop instantiated per rounding mode, around the inlined conv_pixels_mode */
+    if (c.st.rounding)
+        im2col_units(p, &c, offs, input, output, scratch, 1);
+    else
+        im2col_units(p, &c, offs, input, output, scratch, 0);
 }
 
 /* ---- few output channels: the channels are the lanes (edgec_conv2d_s8_lanes_mve) ----

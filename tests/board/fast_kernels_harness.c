@@ -283,6 +283,52 @@ static int ring_ok(const edgec_depthwise_conv2d_s8_params *p) {
 }
 #endif
 
+#if HAVE_MVE
+/* the Helium 4-pixel pointwise kernel with K a multiple of 16 over several groups (its pair asm loop without the
+ * tail step) and more than one chunk of 32 computed channels (out_c 33 to 96, odd and even), also in place */
+static void wide_pointwise_case(uint32_t seed) {
+    static const int32_t ins[] = {32, 48, 64, 80, 96}, outs[] = {31, 32, 33, 64, 65, 96};
+    edgec_conv2d_s8_params p;
+    memset(&p, 0, sizeof p);
+    p.batches = 1;
+    p.in_h = 1 + (int32_t)(next() % 5);
+    p.in_w = 1 + (int32_t)(next() % 7);
+    p.in_c = ins[next() % 5];
+    p.out_c = outs[next() % 6];
+    p.out_h = p.in_h;
+    p.out_w = p.in_w;
+    p.k_h = p.k_w = 1;
+    p.groups = 1;
+    p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
+    p.input_offset = -zero_point();
+    p.output_offset = zero_point();
+    requant_params(p.out_c, &p.act_min, &p.act_max);
+    p.rounding = rounding_mode;
+    fill(weights, p.out_c * p.in_c);
+    for (int32_t i = 0; i < p.out_c * p.in_c; i++) if (weights[i] == -128) weights[i] = -127;
+    kill_channels(weights, p.out_c, p.in_c);
+    p.weights = weights;
+    p.bias = (next() % 5) ? bias : NULL;
+    p.multiplier = multiplier;
+    p.shift = shift;
+    const int32_t pixels = p.in_h * p.in_w;
+    fill(input, pixels * p.in_c);
+    edgec_conv2d_s8(&p, input, out_ref);
+    edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.in_c, bias_folded);
+    edgec_conv2d_s8_mve_channels(&p, bias_folded, chan_words);
+    edgec_conv2d_s8_mve_live lv_mem;
+    const edgec_conv2d_s8_mve_live *lv = mve_live(&p, p.in_c, &lv_mem);
+    memset(out_fast, 0x5a, (size_t)(pixels * p.out_c));
+    edgec_conv2d_s8_pointwise_mve(&p, chan_words, lv, input, out_fast, scratch8);
+    compare("wide pointwise mve", seed, out_ref, out_fast, pixels * p.out_c);
+    count_mve();
+    memcpy(in_place, input, (size_t)(pixels * p.in_c));
+    edgec_conv2d_s8_pointwise_mve(&p, chan_words, lv, in_place, in_place, scratch8);
+    compare("wide pointwise mve in place", seed, out_ref, in_place, pixels * p.out_c);
+    count_mve();
+}
+#endif
+
 static void pointwise_case(uint32_t seed) {
     edgec_conv2d_s8_params p;
     memset(&p, 0, sizeof p);
@@ -715,6 +761,8 @@ int main(void) {
         avg_pool_case(seed);
         state = seed ^ 0xc2b2ae35u;
         add_case(seed);
+        state = seed ^ 0x2545f491u;
+        wide_pointwise_case(seed);
 #endif
     }
     say("edgec_fast_kernels: cases=", cases);

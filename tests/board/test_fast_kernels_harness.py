@@ -30,7 +30,8 @@ CASES = 8856  # 1,000 seeds: pointwise (and in place), FC, depthwise (and in pla
 MVE_KERNELS = ["conv2d_s8_mve", "depthwise_conv2d_s8_mve", "fully_connected_s8_mve", "pool2d_s8_mve", "add_s8",
                "add_s8_mve"]
 STAGED_MIN, STAGED_MAX = 1000, 3000  # DSP layers given the output stage of edgec_dsp_out.h (others: NULL)
-MVE_CASES = 12451  # FC, pointwise (and in place), im2col, the lanes conv (out_c <= 16; pointwise also in place),
+MVE_CASES = 14451  # FC, pointwise (and in place; 1,000 more with in_c 32..96, out_c 31..96), im2col,
+# the lanes conv (out_c <= 16; pointwise also in place),
 # depthwise (and in place) when it fits the MVE kernel, the lanes depthwise (depth multiplier 1; in place when the
 # ring schedule allows),
 # average pool (whole and a region), ADD and SUB (and in place)

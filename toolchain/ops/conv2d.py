@@ -199,11 +199,12 @@ def dsp_stage(op, g, ctx) -> str:
     return f"&{symbol}"
 
 
-#: the Helium lanes kernel (runtime/conv2d_s8_mve.h, edgec_conv2d_s8_lanes_mve): at most 16 output channels (4
-#: vectors of sums in registers), and K small enough that its per-tap cost (LDRSB, ADD, one VLDRB.S32 + VMLA.S32 per
-#: 4 channels) stays below the 4-pixel kernels' per-channel-pair work (measured on vww's first two convs, K = 27 and
-#: 8, and ResNet-8's first, K = 27)
-MVE_LANES_MAX_OUT = 16
+#: the Helium lanes kernel (runtime/conv2d_s8_mve.h, edgec_conv2d_s8_lanes_mve): at most MVE_LANES_MAX_OUT output
+#: channels (4 vectors of sums in registers) and K <= MVE_LANES_MAX_K. It is no longer chosen (0): since the 4-pixel
+#: kernels' channel pairs and requantization are asm loops and their im2col gathers a pixel inside the input (16-bit
+#: offsets), they are cheaper on every layer it took (vww conv_2d_0 859,578 -> 551,511 instructions, conv_2d_2
+#: 495,488 -> 375,645, ResNet-8 conv_2d_0 532,254 -> 343,952). The kernel stays in the runtime (and its harness).
+MVE_LANES_MAX_OUT = 0
 MVE_LANES_MAX_K = 32
 
 
