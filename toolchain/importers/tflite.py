@@ -164,6 +164,11 @@ def SUM(o, ctx):
     return dict(axes=[int(a) for a in np.atleast_1d(axes)], keep_dims=bool(o.keepDims) if o else False)
 
 
+@tflite_op("squared_difference")
+def SQUARED_DIFFERENCE(o, ctx):
+    return {}
+
+
 @tflite_op("strided_slice")
 def STRIDED_SLICE(o, ctx):
     names = {1: "begin", 2: "end", 3: "strides"}
