@@ -169,6 +169,11 @@ def SQUARED_DIFFERENCE(o, ctx):
     return {}
 
 
+@tflite_op("rsqrt")
+def RSQRT(o, ctx):
+    return {}
+
+
 @tflite_op("strided_slice")
 def STRIDED_SLICE(o, ctx):
     names = {1: "begin", 2: "end", 3: "strides"}
