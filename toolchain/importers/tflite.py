@@ -174,6 +174,11 @@ def RSQRT(o, ctx):
     return {}
 
 
+@tflite_op("exp")
+def EXP(o, ctx):
+    return {}
+
+
 @tflite_op("strided_slice")
 def STRIDED_SLICE(o, ctx):
     names = {1: "begin", 2: "end", 3: "strides"}
