@@ -44,3 +44,14 @@ def test_rsqrt_float32(tmp_path):
     xs[0][0].reshape(-1)[:3] = [0.0, 1.0, 3e-39]  # +inf, 1, a subnormal
     assert_bit_exact(run_three_ways(rsqrt_model((3, 7, 11), None, None, np.float32), tmp_path, dtype="float32",
                                     inputs=xs))
+
+
+def test_rsqrt_output_rescale_out_of_range_is_refused(tmp_path):
+    from edgec.errors import UnsupportedError
+    from edgec.importers import import_model
+
+    path = tmp_path / "m.tflite"
+    path.write_bytes(rsqrt_model((4,), (100.0, 0), (1000.0, 0)))  # 1 / (sqrt(100) * 1000) = 1e-4 < 2^-12
+    with pytest.raises(UnsupportedError) as e:
+        import_model(path)
+    assert any(p.startswith("#0 RSQRT (y): the output rescale") for p in e.value.problems), e.value.problems

@@ -89,3 +89,14 @@ def test_resolve_matches_python_slicing():
         _, _, sizes, _ = resolve((n,), dict(begin=[b], end=[e], strides=[s], begin_mask=0, end_mask=0,
                                             shrink_axis_mask=0))
         assert sizes[0] == len(range(n)[b:e:s]), (n, b, e, s)
+
+
+def test_strided_slice_empty_result_is_refused(tmp_path):
+    b = ModelBuilder()
+    x = b.input("x", (4, 6), scale=0.05, zero_point=0)
+    y = b.activation("y", (0, 6), scale=0.05, zero_point=0)
+    idx = [b.const(n, np.asarray(v, np.int32)) for n, v in (("b", [3, 0]), ("e", [1, 6]), ("s", [1, 1]))]
+    b.op("STRIDED_SLICE", [x, *idx], [y], "StridedSliceOptions", beginMask=0, endMask=0, shrinkAxisMask=0)
+    b.output(y)
+    problems = _problems(tmp_path, b.build())
+    assert any("#0 STRIDED_SLICE (y)" in p and "non-empty" in p for p in problems), problems
