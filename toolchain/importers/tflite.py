@@ -153,6 +153,52 @@ def MEAN(o, ctx):
     return dict(axes=[int(a) for a in np.atleast_1d(axes)], keep_dims=bool(o.keepDims) if o else False)
 
 
+@tflite_op("sum")
+def SUM(o, ctx):
+    if len(ctx.inputs) < 2 or ctx.inputs[1] < 0 or ctx.reader.tensor_data(ctx.inputs[1]) is None:
+        raise Unsupported("the axes input (input 1) must be a constant; edgec compiles SUM over fixed axes only")
+    axes = ctx.const_input(1)
+    ctx.drop_inputs_after(1)
+    if axes.ndim > 1:
+        raise Unsupported(f"the axes input has shape {list(axes.shape)}; SUM's axes are a scalar or a 1-D tensor")
+    return dict(axes=[int(a) for a in np.atleast_1d(axes)], keep_dims=bool(o.keepDims) if o else False)
+
+
+@tflite_op("squared_difference")
+def SQUARED_DIFFERENCE(o, ctx):
+    return {}
+
+
+@tflite_op("rsqrt")
+def RSQRT(o, ctx):
+    return {}
+
+
+@tflite_op("exp")
+def EXP(o, ctx):
+    return {}
+
+
+@tflite_op("strided_slice")
+def STRIDED_SLICE(o, ctx):
+    names = {1: "begin", 2: "end", 3: "strides"}
+    if len(ctx.inputs) != 4:
+        raise Unsupported(f"malformed operator: {len(ctx.inputs)} inputs (a STRIDED_SLICE has 4)")
+    for k, name in names.items():
+        if ctx.inputs[k] < 0 or ctx.reader.tensor_data(ctx.inputs[k]) is None:
+            raise Unsupported(f"the {name} input (input {k}) must be a constant")
+    for field, value in (("ellipsis_mask", o.ellipsisMask), ("new_axis_mask", o.newAxisMask)):
+        if value:
+            raise Unsupported(f"{field} = {value} is not supported (TFLite Micro ignores it; edgec refuses it "
+                              "rather than compute something else): re-export the slice without ellipsis or new axes")
+    if getattr(o, "offset", False):
+        raise Unsupported("offset = true is not supported (TFLite Micro ignores it)")
+    vals = {name: [int(v) for v in np.asarray(ctx.const_input(k)).reshape(-1)] for k, name in names.items()}
+    ctx.drop_inputs_after(1)
+    return dict(**vals, begin_mask=int(o.beginMask), end_mask=int(o.endMask),
+                shrink_axis_mask=int(o.shrinkAxisMask))
+
+
 @tflite_op("pad")
 def PAD(o, ctx):
     paddings = ctx.const_input(1)
