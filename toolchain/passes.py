@@ -157,6 +157,7 @@ def fuse_hard_swish(g: Graph) -> Graph:
 
 
 def simplify(g: Graph) -> Graph:
-    """Before quantization: the fusions that make a float graph look like what TFLite's converter emits (fewer
-    tensors to calibrate, ops TFLite has), each safe on its own."""
-    return fuse_activations(fuse_hard_swish(fold_transposes(g)))
+    """Before quantization: the shapes checked (calibration runs the ops' references on them), then the fusions
+    that make a float graph look like what TFLite's converter emits (fewer tensors to calibrate, ops TFLite has),
+    each safe on its own."""
+    return fuse_activations(fuse_hard_swish(fold_transposes(infer_shapes(g))))

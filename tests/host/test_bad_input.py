@@ -421,3 +421,26 @@ def test_error_messages_show_control_characters_of_names_as_text(tmp_path):
     msg = assert_error(edgec("build", bad, "--out", tmp_path / "out"), 2, "neither a TFLite flatbuffer")
     assert "\x1b" not in msg and "\r" not in msg
     assert "a\\x1b[31mred\\x0dx:smile:.tflite" in msg
+
+
+@pytest.mark.parametrize("conversion", [(), ("--dtype", "float32"), ("--calib", "calib.npz")])
+@pytest.mark.parametrize("op", ["ABS", "RELU", "LEAKY_RELU", "HARD_SWISH"])
+def test_declared_output_shape_that_the_op_does_not_compute(tmp_path, op, conversion):
+    """A file may declare an elementwise op's output bigger than its input: refused by name before calibration
+    runs the op (it used to reach the quantizer, or a kernel writing 4 of 5 declared elements)."""
+    b = ModelBuilder()
+    dtype = {"scale": 0.05, "zero_point": 1} if not conversion else {}
+    x = b.input("x", (1, 4), np.int8 if not conversion else np.float32, **dtype)
+    y = b.activation("y", (1, 5), np.int8 if not conversion else np.float32, **dtype)
+    if op == "LEAKY_RELU":
+        b.op(op, [x], [y], "LeakyReluOptions", alpha=0.2)
+    else:
+        b.op(op, [x], [y])
+    b.output(y)
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b.build())
+    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(0).random((4, 1, 4), dtype=np.float32))
+    args = [a if a != "calib.npz" else tmp_path / "calib.npz" for a in conversion]
+    assert_error(edgec("build", model, *args, "--out", tmp_path / "out"), EXIT_INPUT,
+                 f"{op} (y)", "output y has shape (1, 5) but the op computes (1, 4)")
+    assert not (tmp_path / "out").exists()

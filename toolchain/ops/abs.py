@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
-from .base import Operator, Quantization, io_int8, per_tensor_activations, register
+from .base import Operator, Quantization, io_int8, per_tensor_activations, register, shape_of_first_input
 from .float_common import all_float32
 
 
@@ -35,6 +35,7 @@ def abs_rescale_in_range(op, g) -> bool:
 @register
 class Abs(Operator):
     type = "abs"
+    infer_shape = shape_of_first_input
     kernel = "abs_s8"
     kernel_f32 = "abs_f32"
     constraints = [io_int8, per_tensor_activations, abs_rescale_in_range]

@@ -392,3 +392,9 @@ def fused_activation_supported(op: Op, g: Graph) -> bool:
 def same_quant(a: Any, b: Any) -> bool:
     return a is not None and b is not None and np.array_equal(a.scale, b.scale) and np.array_equal(
         a.zero_point, b.zero_point)
+
+
+def shape_of_first_input(self: Operator, op: Op, g: Graph) -> list[tuple[int, ...]]:
+    """The shape rule of an elementwise op with one data input: y has x's shape (an op's `infer_shape =
+    shape_of_first_input`), so a file that declares another output shape is refused (passes.infer_shapes)."""
+    return [tuple(g.t(op.inputs[0]).shape)]

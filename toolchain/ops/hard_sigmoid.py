@@ -17,7 +17,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .base import Operator, Quantization, io_int8, per_tensor_activations, register
+from .base import Operator, Quantization, io_int8, per_tensor_activations, register, shape_of_first_input
 from .float_common import all_float32, c_float
 
 
@@ -47,6 +47,7 @@ def hard_sigmoid_table(op, g) -> np.ndarray:
 @register
 class HardSigmoid(Operator):
     type = "hard_sigmoid"
+    infer_shape = shape_of_first_input
     kernel = "hard_sigmoid_s8"
     kernel_f32 = "hard_sigmoid_f32"
     constraints = [io_int8, per_tensor_activations, alpha_beta_finite]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fixedpoint import quantize_multiplier, rounding_divide_by_pot
-from .base import Operator, Quantization, io_int8, per_tensor_activations, register
+from .base import Operator, Quantization, io_int8, per_tensor_activations, register, shape_of_first_input
 from .float_common import all_float32
 
 INT16_MIN, INT16_MAX = -(2**15), 2**15 - 1
@@ -83,6 +83,7 @@ def saturating_left_shift16(x, amount: int) -> np.ndarray:
 @register
 class HardSwish(Operator):
     type = "hard_swish"
+    infer_shape = shape_of_first_input
     kernel = "hard_swish_s8"
     kernel_f32 = "hard_swish_f32"
     constraints = [io_int8, per_tensor_activations, hard_swish_scales_in_range]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
-from .base import Operator, Quantization, io_int8, per_tensor_activations, register
+from .base import Operator, Quantization, io_int8, per_tensor_activations, register, shape_of_first_input
 from .float_common import all_float32, c_float
 
 
@@ -55,6 +55,7 @@ def alpha_finite(op, g) -> bool:
 @register
 class LeakyRelu(Operator):
     type = "leaky_relu"
+    infer_shape = shape_of_first_input
     kernel = "leaky_relu_s8"
     kernel_f32 = "leaky_relu_f32"
     constraints = [io_int8, per_tensor_activations, alpha_given, alpha_finite, leaky_rescale_in_range]

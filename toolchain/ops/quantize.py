@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fixedpoint import affine_quantize_f32, multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
-from .base import Operator, Quantization, register
+from .base import Operator, Quantization, register, shape_of_first_input
 
 QUANTIZE_TYPES = {("float32", "int8"), ("float32", "int16"), ("int8", "int8"), ("int8", "int16"), ("int8", "int32"),
                   ("int16", "int8"), ("int16", "int16"), ("int16", "int32")}
@@ -65,6 +65,7 @@ def _range(dtype: str) -> tuple[int, int]:
 @register
 class Quantize(Operator):
     type = "quantize"
+    infer_shape = shape_of_first_input
     kernel = "quantize"
     constraints = [quantize_types, quantize_quantized, rescale_in_range]
     s16_twin = False  # int16 in or out: the same maths and module (QUANTIZE_TYPES)
@@ -122,6 +123,7 @@ class Quantize(Operator):
 @register
 class Dequantize(Operator):
     type = "dequantize"
+    infer_shape = shape_of_first_input
     kernel = "quantize"
     constraints = [dequantize_types]
     s16_twin = False  # int16 in: the same maths (runtime/quantize.c's edgec_dequantize_s16_f32)

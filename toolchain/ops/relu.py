@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, tflite_round, wrap_int32
-from .base import Operator, Quantization, io_int8, per_tensor_activations, register
+from .base import Operator, Quantization, io_int8, per_tensor_activations, register, shape_of_first_input
 from .float_common import all_float32, c_float, clamp_f32
 from .int16_common import io_int16
 
@@ -86,6 +86,7 @@ def bounds_ordered(op, g) -> bool:
 @register
 class Relu(Operator):
     type = "relu"
+    infer_shape = shape_of_first_input
     kernel = "relu_s8"
     constraints = [io_int8, per_tensor_activations, relu_kind, relu_rescale_in_range]
 
