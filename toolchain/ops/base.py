@@ -397,4 +397,4 @@ def same_quant(a: Any, b: Any) -> bool:
 def shape_of_first_input(self: Operator, op: Op, g: Graph) -> list[tuple[int, ...]]:
     """The shape rule of an elementwise op with one data input: y has x's shape (an op's `infer_shape =
     shape_of_first_input`), so a file that declares another output shape is refused (passes.infer_shapes)."""
-    return [tuple(g.t(op.inputs[0]).shape)]
+    return [g.t(op.inputs[0]).shape]

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .base import Operator, Quantization, register
+from .base import Operator, Quantization, register, shape_of_first_input
 from .float_common import all_float32
 from .layer_norm import float32_only
 
@@ -39,8 +39,7 @@ class Gelu(Operator):
     def export_tflite(self, op, g, w, ins):
         return "GELU", ins, "GeluOptions", dict(approximate=bool(op.attrs.get("approximate")))
 
-    def infer_shape(self, op, g):
-        return [g.t(op.inputs[0]).shape]
+    infer_shape = shape_of_first_input
 
     kernel_f32 = "gelu_f32"
     constraints_f32 = [all_float32, same_shape]

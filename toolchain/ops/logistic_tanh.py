@@ -37,7 +37,7 @@ from ..fixedpoint import (
     rounding_divide_by_pot,
     tflite_round,
 )
-from .base import Operator, Quantization, io_int8, per_tensor_activations, register
+from .base import Operator, Quantization, io_int8, per_tensor_activations, register, shape_of_first_input
 from .float_common import all_float32
 from .int16_common import io_int16
 
@@ -139,8 +139,7 @@ class _LogisticTanh(Operator):
     def export_tflite(self, op, g, w, ins):
         return self.builtin, ins, None, {}
 
-    def infer_shape(self, op, g):
-        return [g.t(op.inputs[0]).shape]
+    infer_shape = shape_of_first_input
 
     def prepare(self, op, g):
         x = g.t(op.inputs[0])

@@ -30,7 +30,7 @@ from ..fixedpoint import (
     srdhm,
     wrap_int32,
 )
-from .base import Operator, Quantization, io_int8, per_tensor_activations, register
+from .base import Operator, Quantization, io_int8, per_tensor_activations, register, shape_of_first_input
 from .float_common import all_float32
 
 FRACTION_BITS = 20  # TFLite Micro's kShift: 1/sqrt(v) is carried with 20 fractional bits
@@ -110,8 +110,7 @@ class Rsqrt(Operator):
     def export_tflite(self, op, g, w, ins):
         return "RSQRT", ins, None, {}
 
-    def infer_shape(self, op, g):
-        return [g.t(op.inputs[0]).shape]
+    infer_shape = shape_of_first_input
 
     def prepare(self, op, g):
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])

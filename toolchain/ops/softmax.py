@@ -36,7 +36,7 @@ from ..fixedpoint import (
     srdhm,
     wrap_int32,
 )
-from .base import Operator, Quantization, io_int8, per_tensor_activations, register
+from .base import Operator, Quantization, io_int8, per_tensor_activations, register, shape_of_first_input
 from .float_common import all_float32, c_float
 from .int16_common import io_int16
 
@@ -145,8 +145,7 @@ class Softmax(Operator):
     def export_tflite(self, op, g, w, ins):
         return "SOFTMAX", ins, "SoftmaxOptions", dict(beta=float(op.attrs.get("beta", 1.0)))
 
-    def infer_shape(self, op, g):
-        return [g.t(op.inputs[0]).shape]
+    infer_shape = shape_of_first_input
 
     def prepare(self, op, g):
         multiplier, left_shift = quantize_multiplier(_real_multiplier(op, g))
