@@ -676,6 +676,12 @@ static void dsp_pool_case(uint32_t seed) {
     memset(out_fast, 0x5a, (size_t)n);
     edgec_max_pool2d_s8_dsp(&p, input, out_fast);
     compare("max pool dsp", seed, out_ref, out_fast, n);
+#if HAVE_MVE
+    memset(out_fast, 0x5a, (size_t)n);
+    edgec_max_pool2d_s8_mve(&p, input, out_fast);
+    compare("max pool mve", seed, out_ref, out_fast, n);
+    count_mve();
+#endif
     /* a region: output rows [oy, oy + oh) and columns [ox, ox + ow), read from the input window they need */
     edgec_region r;
     r.out_y0 = pick(0, p.out_h - 1), r.out_x0 = pick(0, p.out_w - 1);
@@ -699,6 +705,12 @@ static void dsp_pool_case(uint32_t seed) {
     memset(out_fast, 0x5a, (size_t)m);
     edgec_max_pool2d_s8_dsp_region(&p, &r, in_place, out_fast);
     compare("max pool dsp region", seed, out_ref, out_fast, m);
+#if HAVE_MVE
+    memset(out_fast, 0x5a, (size_t)m);
+    edgec_max_pool2d_s8_mve_region(&p, &r, in_place, out_fast);
+    compare("max pool mve region", seed, out_ref, out_fast, m);
+    count_mve();
+#endif
 }
 
 #if HAVE_MVE

@@ -31,7 +31,8 @@ FC_REC_CASES = 379  # edgec_fully_connected_s8_dsp_rec: staged, full int8 clamp,
 MVE_KERNELS = ["conv2d_s8_mve", "depthwise_conv2d_s8_mve", "fully_connected_s8_mve", "pool2d_s8_mve", "add_s8",
                "add_s8_mve"]
 STAGED_MIN, STAGED_MAX = 1000, 3000  # DSP layers given the output stage of edgec_dsp_out.h (others: NULL)
-MVE_CASES = 14451  # FC, pointwise (and in place; 1,000 more with in_c 32..96, out_c 31..96), im2col,
+MVE_CASES = 16227  # FC, pointwise (and in place; 1,000 more with in_c 32..96, out_c 31..96), im2col, max pool
+# (whole and a region, on the DSP pool cases),
 # the lanes conv (out_c <= 16; pointwise also in place),
 # depthwise (and in place) when it fits the MVE kernel, the lanes depthwise (depth multiplier 1; in place when the
 # ring schedule allows),
