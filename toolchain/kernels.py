@@ -94,7 +94,7 @@ def kernel_of(op: Op, g: Graph) -> tuple[str | None, str]:
     chosen = op.attrs.get("kernel_choice")
     settings = g.meta.get("kernels", {})
     if chosen and "patch" not in op.attrs:
-        return chosen["function"], chosen["reason"] + _weights16_note(chosen["kernel"], settings)
+        return chosen["function"], chosen["reason"] + _weights16_note(chosen["kernel"], settings) + _fc_note(op, g)
     if int4_weights(op, g):
         return f"edgec_{INT4_KERNELS[op.type]}", "int4 weights: packed in flash, one output channel unpacked at a time"
     portable = REGISTRY[op.type].kernel_for(op, g)
@@ -130,3 +130,14 @@ def _weights16_note(kernel: str, settings: dict) -> str:
         return (f"; int16 weight copies: constants + copies {need:,} B fit half the flash ({half:,} B), where the "
                 "layer's output stage allows")
     return f"; int8 weights: constants + int16 copies would be {need:,} B, over half the flash ({half:,} B)"
+
+
+def _fc_note(op: Op, g: Graph) -> str:
+    """For a DSP FC layer: which of its kernel's forms the code generator calls (fully_connected.dsp_fc_records_for)."""
+    if op.attrs.get("kernel_choice", {}).get("kernel") != "fully_connected_s8_dsp":
+        return ""
+    from .ops.fully_connected import dsp_fc_records_for
+    from .ops.int8_common import dsp_output_stage, folded_bias
+
+    _, why = dsp_fc_records_for(op, g, dsp_output_stage(op, g, 0, folded_bias(op, g, 0)))
+    return f"; {why}"

@@ -61,6 +61,8 @@ def test_dsp_fully_connected_bit_exact_on_the_board(tmp_path, board):
     # in registers, 17 rows) from the compile-time records; fc3's RELU6 narrows the clamp: the int16-weight kernel
     calls = (tmp_path / "out" / "model.c").read_text()
     assert calls.count("edgec_fully_connected_s8_dsp_rec(") == 2 and "edgec_fully_connected_s8_dsp_w16(" in calls
+    reasons = [layer["kernel_reason"] for layer in report["layers"]]
+    assert all("compile-time records" in why for why in reasons[:2]) and "narrowed clamp" in reasons[2], reasons
 
 
 def shallow_fcs(seed: int = 3) -> bytes:

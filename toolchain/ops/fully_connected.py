@@ -139,6 +139,28 @@ def dsp_fc_records(w: np.ndarray, stage: np.ndarray) -> np.ndarray | None:
     return ((np.array(words, np.int64) + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
+def dsp_fc_records_for(op, g, stage: np.ndarray | None) -> tuple[np.ndarray | None, str]:
+    """(the layer's records for edgec_fully_connected_s8_dsp_rec or None, why): what emit takes and report.json's
+    kernel_reason says. `stage`: the layer's DSP output stage (int8_common.dsp_output_stage) or None."""
+    w, p = g.t(op.inputs[1]), op.params
+    out_c, depth = w.shape
+    if not g.meta.get("kernels", {}).get("conv_weights16") or w.data is None:
+        return None, "int8 weights (no room for int16 ones)"
+    if stage is None:
+        return None, "int8 weights and TFLite's requantization: no compile-time output stage is exact for this layer"
+    older = "int16 weights" if out_c >= 4 and depth >= 4 else "int8 weights (fewer than 4 rows or inputs)"
+    if p["act_min"] != -128 or p["act_max"] != 127:
+        return None, f"{older}: a narrowed clamp, not the records kernel"
+    if depth > 8 and (out_c < 4 or (depth % 4 and depth > REC_PAD)):
+        return None, f"{older}: fewer than 4 rows or an odd depth over {REC_PAD}, not the records kernel"
+    records = dsp_fc_records(w.data, stage)
+    if records is None:
+        return None, f"{older}: a left shift over 7, not the records kernel"
+    how = ("the input in registers, 10.5 instructions per 8 MACs" if depth <= 8 else
+           "4-row blocks, 15 instructions per 16 MACs")
+    return records, f"compile-time records: LDM, int16 weights, the stage's shift folded in, {how}"
+
+
 @register
 class FullyConnected(Operator):
     type = "fully_connected"
@@ -246,9 +268,7 @@ class FullyConnected(Operator):
             stage = dsp_output_stage(op, g, 0, folded_bias(op, g, 0))  # folded with the zero point: raw inputs
             io = f"{ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}"
             w16_ok = g.meta.get("kernels", {}).get("conv_weights16") and w.data is not None
-            records = dsp_fc_records(w.data, stage) if (
-                w16_ok and stage is not None and p["act_min"] == -128 and p["act_max"] == 127
-                and (w.shape[1] <= 8 or (w.shape[0] >= 4 and (w.shape[1] % 4 == 0 or w.shape[1] <= REC_PAD)))) else None
+            records, _ = dsp_fc_records_for(op, g, stage)
             if records is not None:  # the compile-time records (fully_connected_s8_dsp.h, _dsp_rec)
                 assert stage is not None
                 tail = stage[w.shape[0] // 4 * 4:] if w.shape[1] > 8 else stage[:0]
