@@ -247,6 +247,21 @@ __asm__(".syntax unified\n\t"
  * Registers: r0 records, r1 input end, r2 output, r3 input, r4..r7 the 4 sums, r8..r11 weights (then M, round, R,
  * results), r12 and lr the input pairs (then M, round, R of the odd rows). */
 void edgec_fc_rec_blocks_asm(const int32_t *records, const int8_t *x_end, int8_t *output);
+/* one group of 4 inputs x 4 rows: LDR, 2 SXTB16, 2 LDM, 8 SMLAD */
+#define EDGEC_FC_REC_GROUP                                                                             \
+    "ldr lr, [r3], #4\n\t"                                                                              \
+    "sxtb16 r12, lr\n\t"                                                                                \
+    "sxtb16 lr, lr, ror #8\n\t"                                                                         \
+    "ldm r0!, {r8-r11}\n\t"                                                                             \
+    "smlad r4, r8, r12, r4\n\t"                                                                         \
+    "smlad r4, r9, lr, r4\n\t"                                                                          \
+    "smlad r5, r10, r12, r5\n\t"                                                                        \
+    "smlad r5, r11, lr, r5\n\t"                                                                         \
+    "ldm r0!, {r8-r11}\n\t"                                                                             \
+    "smlad r6, r8, r12, r6\n\t"                                                                         \
+    "smlad r6, r9, lr, r6\n\t"                                                                          \
+    "smlad r7, r10, r12, r7\n\t"                                                                        \
+    "smlad r7, r11, lr, r7\n\t"
 __asm__(".syntax unified\n\t"
         ".section .text.edgec_fc_rec_blocks_asm,\"ax\",%progbits\n\t"
         ".balign 4\n\t"
@@ -258,23 +273,15 @@ __asm__(".syntax unified\n\t"
         "push {r4-r11, lr}\n"
         "1:\n\t"
         "ldm r0!, {r4-r8}\n\t"
-        "sub r3, r1, r8\n"
-        "2:\n\t"
-        "ldr lr, [r3], #4\n\t"
-        "sxtb16 r12, lr\n\t"
-        "sxtb16 lr, lr, ror #8\n\t"
-        "ldm r0!, {r8-r11}\n\t"
-        "smlad r4, r8, r12, r4\n\t"
-        "smlad r4, r9, lr, r4\n\t"
-        "smlad r5, r10, r12, r5\n\t"
-        "smlad r5, r11, lr, r5\n\t"
-        "ldm r0!, {r8-r11}\n\t"
-        "smlad r6, r8, r12, r6\n\t"
-        "smlad r6, r9, lr, r6\n\t"
-        "smlad r7, r10, r12, r7\n\t"
-        "smlad r7, r11, lr, r7\n\t"
+        "sub r3, r1, r8\n\t"
+        "tst r8, #4\n\t" /* an odd count of groups: one before the loop of two */
+        "beq 2f\n\t" EDGEC_FC_REC_GROUP
         "cmp r3, r1\n\t"
-        "bne 2b\n\t"
+        "beq 3f\n"
+        "2:\n\t" EDGEC_FC_REC_GROUP EDGEC_FC_REC_GROUP
+        "cmp r3, r1\n\t"
+        "bne 2b\n"
+        "3:\n\t"
         "ldm r0!, {r8-r12, lr}\n\t"
         "smmlar r8, r4, r8, r9\n\t"
         "add r8, r8, r4, asr #31\n\t"
@@ -311,7 +318,8 @@ static int32_t fc_rec_requant(int32_t a2, const int32_t *c) { /* c: M, round, R 
 
 static void edgec_fc_rec_rows_asm(const int32_t *records, const int8_t *x8, int8_t *output, int32_t entry) {
     const int32_t lo = edgec_read_s8x4(x8), hi = edgec_read_s8x4(x8 + 4);
-    const int32_t x02 = edgec_sxtb16(lo), x13 = edgec_sxtb16_ror8(lo), x46 = edgec_sxtb16(hi), x57 = edgec_sxtb16_ror8(hi);
+    const int32_t x02 = edgec_sxtb16(lo), x13 = edgec_sxtb16_ror8(lo);
+    const int32_t x46 = edgec_sxtb16(hi), x57 = edgec_sxtb16_ror8(hi);
     int32_t pos = (4 - entry) & 3; /* the row's place in the turn of 4: the fourth holds the turns left */
     for (;; records += 8, pos = (pos + 1) & 3) {
         const int32_t *r = records;

@@ -37,8 +37,8 @@ void edgec_fully_connected_s8_dsp_w16(const edgec_fully_connected_s8_params *p, 
  *   depth > 8, blocks of 4 rows (the out_c % 4 last rows: edgec_fully_connected_s8_dsp with `stage_tail`, their
  *     stage rows): [s0, s1, s2, s3, 4 G], G = ceil(depth / 4) groups of 8 words (rows 0..3: (w0, w2), (w1, w3) of
  *     the group's 4 inputs, zero past depth), [M, round, R] x 4 (R of row 3: e | (blocks left << 8)). A group is
- *     LDR, 2 SXTB16, 2 LDM, 8 SMLAD (13 per 16 MACs, with the loop 15), a block's requantization 2 LDM and 5 per
- *     row. A depth not a multiple of 4 is read from a zero-padded copy (at most EDGEC_FC_REC_PAD bytes of stack).
+ *     LDR, 2 SXTB16, 2 LDM, 8 SMLAD (13 per 16 MACs, 14 with the loop, two groups a turn), a block's
+ *     requantization 2 LDM and 5 per row. A depth not a multiple of 4 is read from a zero-padded copy (at most EDGEC_FC_REC_PAD bytes of stack).
  * Same bytes as edgec_fully_connected_s8 (batches, per-channel or per-tensor; TFLite's rounding). */
 #define EDGEC_FC_REC_PAD 256
 void edgec_fully_connected_s8_dsp_rec(const edgec_fully_connected_s8_params *p, const int32_t *records,

@@ -15,7 +15,7 @@ models against TFLite Micro, at 0 LSB), so the choice changes speed, code size a
 `--optimize speed` (the default) takes the fast kernels, and the int16 weight copies where they fit (below);
 `--optimize size` keeps the portable kernels everywhere and makes no int16 copies: every fast kernel only adds flash
 (its own code, and per layer an output stage, a folded bias, int16 or compacted weight copies), so the portable
-build is the smallest one edgec can make (ad01_int8 on the NUCLEO-L4R5ZI: 274,940 B against 834,700 B).
+build is the smallest one edgec can make (ad01_int8 on the NUCLEO-L4R5ZI: 274,940 B against 834,828 B).
 """
 
 from __future__ import annotations

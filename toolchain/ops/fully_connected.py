@@ -157,7 +157,7 @@ def dsp_fc_records_for(op, g, stage: np.ndarray | None) -> tuple[np.ndarray | No
     if records is None:
         return None, f"{older}: a left shift over 7, not the records kernel"
     how = ("the input in registers, 10.5 instructions per 8 MACs" if depth <= 8 else
-           "4-row blocks, 15 instructions per 16 MACs")
+           "4-row blocks, 14 instructions per 16 MACs")
     return records, f"compile-time records: LDM, int16 weights, the stage's shift folded in, {how}"
 
 
