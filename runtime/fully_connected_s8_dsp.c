@@ -125,20 +125,20 @@ static inline const int16_t *fc_block16(const int8_t *x, const int16_t *w, int32
 #if EDGEC_HAVE_DSP
     int32_t t, q, u, v;
 #define FC_GROUP16                                                                                        \
-    "ldr %[t], [%[x]], #4\n\t"                                                                            \
-    "sxtb16 %[q], %[t]\n\t"                                                                               \
-    "sxtb16 %[t], %[t], ror #8\n\t"                                                                       \
-    "ldrd %[u], %[v], [%[w]], #32\n\t"                                                                    \
-    "smlad %[a0], %[u], %[q], %[a0]\n\t"                                                                  \
-    "smlad %[a0], %[v], %[t], %[a0]\n\t"                                                                  \
-    "ldrd %[u], %[v], [%[w], #-24]\n\t"                                                                   \
-    "smlad %[a1], %[u], %[q], %[a1]\n\t"                                                                  \
-    "smlad %[a1], %[v], %[t], %[a1]\n\t"                                                                  \
-    "ldrd %[u], %[v], [%[w], #-16]\n\t"                                                                   \
-    "smlad %[a2], %[u], %[q], %[a2]\n\t"                                                                  \
-    "smlad %[a2], %[v], %[t], %[a2]\n\t"                                                                  \
-    "ldrd %[u], %[v], [%[w], #-8]\n\t"                                                                    \
-    "smlad %[a3], %[u], %[q], %[a3]\n\t"                                                                  \
+    "ldr %[t], [%[x]], #4\n\t"                                                                          \
+    "sxtb16 %[q], %[t]\n\t"                                                                             \
+    "sxtb16 %[t], %[t], ror #8\n\t"                                                                     \
+    "ldrd %[u], %[v], [%[w]], #32\n\t"                                                                  \
+    "smlad %[a0], %[u], %[q], %[a0]\n\t"                                                                \
+    "smlad %[a0], %[v], %[t], %[a0]\n\t"                                                                \
+    "ldrd %[u], %[v], [%[w], #-24]\n\t"                                                                 \
+    "smlad %[a1], %[u], %[q], %[a1]\n\t"                                                                \
+    "smlad %[a1], %[v], %[t], %[a1]\n\t"                                                                \
+    "ldrd %[u], %[v], [%[w], #-16]\n\t"                                                                 \
+    "smlad %[a2], %[u], %[q], %[a2]\n\t"                                                                \
+    "smlad %[a2], %[v], %[t], %[a2]\n\t"                                                                \
+    "ldrd %[u], %[v], [%[w], #-8]\n\t"                                                                  \
+    "smlad %[a3], %[u], %[q], %[a3]\n\t"                                                                \
     "smlad %[a3], %[v], %[t], %[a3]\n\t"
 #define FC_OPERANDS                                                                                       \
     [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [w] "+r"(w), [t] "=&r"(t),   \
@@ -147,7 +147,7 @@ static inline const int16_t *fc_block16(const int8_t *x, const int16_t *w, int32
     if (groups >= 2) {
         const int8_t *const end = x + 4 * (groups & ~1);
         __asm__("1:\n\t" FC_GROUP16 FC_GROUP16 "cmp %[x], %[end]\n\t"
-                "bne 1b"
+        "bne 1b"
                 : FC_OPERANDS
                 : [end] "r"(end)
                 : "cc", "memory");
@@ -189,6 +189,205 @@ void edgec_fully_connected_s8_dsp_w16(const edgec_fully_connected_s8_params *p, 
             edgec_fully_connected_s8_params q = *p;
             q.batches = 1, q.out_c = out_c - 4 * blocks, q.weights = p->weights + 4 * blocks * depth;
             edgec_fully_connected_s8_dsp(&q, stage + 4 * blocks * EDGEC_DSP_OUT_WORDS, in, out + 4 * blocks);
+        }
+    }
+}
+
+/* ---- edgec_fully_connected_s8_dsp_rec: the compile-time records (fully_connected_s8_dsp.h) ---------------------- */
+
+#if EDGEC_HAVE_DSP && defined(__thumb2__)
+/* (records, 8 input bytes (zero-padded past depth), output, out_c % 4): the depth <= 8 rows, 4 per turn of the
+ * loop. Registers: r0 records, r1 output, r2..r5 the input pairs (x0, x2) (x1, x3) (x4, x6) (x5, x7), r6 the sum,
+ * r7..r10 weights then the result, r11 M, r12 round, lr R. A count not a multiple of 4 enters the loop at its
+ * (4 - out_c % 4)th row; the R of the turn's fourth row holds the turns left. */
+void edgec_fc_rec_rows_asm(const int32_t *records, const int8_t *x8, int8_t *output, int32_t entry);
+/* one row: its record by one LDM, 4 SMLAD, the stage (edgec_dsp_out.h without the LSL), the store */
+#define EDGEC_FC_REC_ROW                                                                                \
+    "ldm r0!, {r6-r12, lr}\n\t"                                                                         \
+    "smlad r6, r7, r2, r6\n\t"                                                                          \
+    "smlad r6, r8, r3, r6\n\t"                                                                          \
+    "smlad r6, r9, r4, r6\n\t"                                                                          \
+    "smlad r6, r10, r5, r6\n\t"                                                                         \
+    "smmlar r7, r6, r11, r12\n\t"                                                                       \
+    "add r7, r7, r6, asr #31\n\t"                                                                       \
+    "asr r7, r7, lr\n\t"                                                                                \
+    "ssat r7, #8, r7\n\t"                                                                               \
+    "strb r7, [r1], #1\n"
+__asm__(".syntax unified\n\t"
+        ".section .text.edgec_fc_rec_rows_asm,\"ax\",%progbits\n\t"
+        ".balign 4\n\t"
+        ".global edgec_fc_rec_rows_asm\n\t"
+        ".thumb\n\t"
+        ".thumb_func\n\t"
+        ".type edgec_fc_rec_rows_asm, %function\n"
+        "edgec_fc_rec_rows_asm:\n\t"
+        "push {r4-r11, lr}\n\t"
+        "mov r12, r3\n\t"
+        "ldr r7, [r1]\n\t"
+        "ldr r8, [r1, #4]\n\t"
+        "mov r1, r2\n\t"
+        "sxtb16 r2, r7\n\t"
+        "sxtb16 r3, r7, ror #8\n\t"
+        "sxtb16 r4, r8\n\t"
+        "sxtb16 r5, r8, ror #8\n\t"
+        "cmp r12, #1\n\t"
+        "beq 4f\n\t"
+        "cmp r12, #2\n\t"
+        "beq 3f\n\t"
+        "cmp r12, #3\n\t"
+        "beq 2f\n"
+        "1:\n\t" EDGEC_FC_REC_ROW "2:\n\t" EDGEC_FC_REC_ROW "3:\n\t" EDGEC_FC_REC_ROW "4:\n\t" EDGEC_FC_REC_ROW
+        "cmp lr, #256\n\t"
+        "bhs 1b\n\t"
+        "pop {r4-r11, pc}\n\t"
+        ".size edgec_fc_rec_rows_asm, .-edgec_fc_rec_rows_asm\n\t"
+        ".text");
+
+/* (records, input end (past the 4 G bytes), output): the blocks of 4 rows, the last one's R ending the loop.
+ * Registers: r0 records, r1 input end, r2 output, r3 input, r4..r7 the 4 sums, r8..r11 weights (then M, round, R,
+ * results), r12 and lr the input pairs (then M, round, R of the odd rows). */
+void edgec_fc_rec_blocks_asm(const int32_t *records, const int8_t *x_end, int8_t *output);
+/* one group of 4 inputs x 4 rows: LDR, 2 SXTB16, 2 LDM, 8 SMLAD */
+#define EDGEC_FC_REC_GROUP                                                                             \
+    "ldr lr, [r3], #4\n\t"                                                                              \
+    "sxtb16 r12, lr\n\t"                                                                                \
+    "sxtb16 lr, lr, ror #8\n\t"                                                                         \
+    "ldm r0!, {r8-r11}\n\t"                                                                             \
+    "smlad r4, r8, r12, r4\n\t"                                                                         \
+    "smlad r4, r9, lr, r4\n\t"                                                                          \
+    "smlad r5, r10, r12, r5\n\t"                                                                        \
+    "smlad r5, r11, lr, r5\n\t"                                                                         \
+    "ldm r0!, {r8-r11}\n\t"                                                                             \
+    "smlad r6, r8, r12, r6\n\t"                                                                         \
+    "smlad r6, r9, lr, r6\n\t"                                                                          \
+    "smlad r7, r10, r12, r7\n\t"                                                                        \
+    "smlad r7, r11, lr, r7\n\t"
+__asm__(".syntax unified\n\t"
+        ".section .text.edgec_fc_rec_blocks_asm,\"ax\",%progbits\n\t"
+        ".balign 4\n\t"
+        ".global edgec_fc_rec_blocks_asm\n\t"
+        ".thumb\n\t"
+        ".thumb_func\n\t"
+        ".type edgec_fc_rec_blocks_asm, %function\n"
+        "edgec_fc_rec_blocks_asm:\n\t"
+        "push {r4-r11, lr}\n"
+        "1:\n\t"
+        "ldm r0!, {r4-r8}\n\t"
+        "sub r3, r1, r8\n\t"
+        "tst r8, #4\n\t" /* an odd count of groups: one before the loop of two */
+        "beq 2f\n\t" EDGEC_FC_REC_GROUP
+        "cmp r3, r1\n\t"
+        "beq 3f\n"
+        "2:\n\t" EDGEC_FC_REC_GROUP EDGEC_FC_REC_GROUP
+        "cmp r3, r1\n\t"
+        "bne 2b\n"
+        "3:\n\t"
+        "ldm r0!, {r8-r12, lr}\n\t"
+        "smmlar r8, r4, r8, r9\n\t"
+        "add r8, r8, r4, asr #31\n\t"
+        "asr r8, r8, r10\n\t"
+        "ssat r8, #8, r8\n\t"
+        "strb r8, [r2], #1\n\t"
+        "smmlar r11, r5, r11, r12\n\t"
+        "add r11, r11, r5, asr #31\n\t"
+        "asr r11, r11, lr\n\t"
+        "ssat r11, #8, r11\n\t"
+        "strb r11, [r2], #1\n\t"
+        "ldm r0!, {r8-r12, lr}\n\t"
+        "smmlar r8, r6, r8, r9\n\t"
+        "add r8, r8, r6, asr #31\n\t"
+        "asr r8, r8, r10\n\t"
+        "ssat r8, #8, r8\n\t"
+        "strb r8, [r2], #1\n\t"
+        "smmlar r11, r7, r11, r12\n\t"
+        "add r11, r11, r7, asr #31\n\t"
+        "asr r11, r11, lr\n\t"
+        "ssat r11, #8, r11\n\t"
+        "strb r11, [r2], #1\n\t"
+        "cmp lr, #256\n\t"
+        "bhs 1b\n\t"
+        "pop {r4-r11, pc}\n\t"
+        ".size edgec_fc_rec_blocks_asm, .-edgec_fc_rec_blocks_asm\n\t"
+        ".text");
+#else
+/* the same steps in C (the host, and cores without the DSP extension's Thumb-2 encodings) */
+static int32_t fc_rec_requant(int32_t a2, const int32_t *c) { /* c: M, round, R */
+    const int32_t t = (int32_t)((uint32_t)edgec_smmlar(a2, c[0], c[1]) + (uint32_t)(a2 >> 31));
+    return edgec_ssat8(t >> (c[2] & 0xFF));
+}
+
+static void edgec_fc_rec_rows_asm(const int32_t *records, const int8_t *x8, int8_t *output, int32_t entry) {
+    const int32_t lo = edgec_read_s8x4(x8), hi = edgec_read_s8x4(x8 + 4);
+    const int32_t x02 = edgec_sxtb16(lo), x13 = edgec_sxtb16_ror8(lo);
+    const int32_t x46 = edgec_sxtb16(hi), x57 = edgec_sxtb16_ror8(hi);
+    int32_t pos = (4 - entry) & 3; /* the row's place in the turn of 4: the fourth holds the turns left */
+    for (;; records += 8, pos = (pos + 1) & 3) {
+        const int32_t *r = records;
+        int32_t a = edgec_smlad(r[1], x02, r[0]);
+        a = edgec_smlad(r[4], x57, edgec_smlad(r[3], x46, edgec_smlad(r[2], x13, a)));
+        *output++ = (int8_t)fc_rec_requant(a, r + 5);
+        if (pos == 3 && (uint32_t)r[7] < 256u) return;
+    }
+}
+
+static void edgec_fc_rec_blocks_asm(const int32_t *records, const int8_t *x_end, int8_t *output) {
+    for (;;) {
+        int32_t a[4] = {records[0], records[1], records[2], records[3]};
+        const int8_t *x = x_end - records[4];
+        records += 5;
+        for (; x != x_end; x += 4, records += 8) {
+            const int32_t xw = edgec_read_s8x4(x), x02 = edgec_sxtb16(xw), x13 = edgec_sxtb16_ror8(xw);
+            for (int32_t r = 0; r < 4; r++)
+                a[r] = edgec_smlad(records[2 * r + 1], x13, edgec_smlad(records[2 * r], x02, a[r]));
+        }
+        for (int32_t r = 0; r < 4; r++) *output++ = (int8_t)fc_rec_requant(a[r], records + 3 * r);
+        records += 12;
+        if ((uint32_t)records[-1] < 256u) return;
+    }
+}
+#endif
+
+/* a depth not a multiple of 4: the block records read a zero-padded copy (its own frame: only these layers pay
+ * the stack) */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void fc_rec_blocks_padded(const int32_t *records, const int8_t *in, int32_t depth, int8_t *out) {
+    union {
+        int32_t align;
+        int8_t bytes[EDGEC_FC_REC_PAD];
+    } pad;
+    const int32_t padded = (depth + 3) & ~3;
+    for (int32_t d = 0; d < padded; d++) pad.bytes[d] = d < depth ? in[d] : 0;
+    edgec_fc_rec_blocks_asm(records, pad.bytes + padded, out);
+}
+
+void edgec_fully_connected_s8_dsp_rec(const edgec_fully_connected_s8_params *p, const int32_t *records,
+                                      const int32_t *stage_tail, const int8_t *input, int8_t *output) {
+    const int32_t depth = p->depth, out_c = p->out_c, blocks = out_c >> 2;
+    for (int32_t b = 0; b < p->batches; b++) {
+        const int8_t *in = input + b * depth;
+        int8_t *out = output + b * out_c;
+        if (depth == 8) { /* every row: the input in registers */
+            edgec_fc_rec_rows_asm(records, in, out, out_c & 3);
+            continue;
+        }
+        if (depth < 8) { /* the same from a zero-padded copy */
+            int8_t x8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int32_t d = 0; d < depth; d++) x8[d] = in[d];
+            edgec_fc_rec_rows_asm(records, x8, out, out_c & 3);
+            continue;
+        }
+        if (blocks > 0) {
+            if (depth & 3)
+                fc_rec_blocks_padded(records, in, depth, out);
+            else
+                edgec_fc_rec_blocks_asm(records, in + depth, out);
+        }
+        if (4 * blocks < out_c) { /* the out_c % 4 last rows: the int8 kernel with their stage rows */
+            edgec_fully_connected_s8_params q = *p;
+            q.batches = 1, q.out_c = out_c - 4 * blocks, q.weights = p->weights + 4 * blocks * depth;
+            edgec_fully_connected_s8_dsp(&q, stage_tail, in, out + 4 * blocks);
         }
     }
 }

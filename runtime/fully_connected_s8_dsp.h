@@ -24,4 +24,24 @@ void edgec_fully_connected_s8_dsp(const edgec_fully_connected_s8_params *p, cons
 void edgec_fully_connected_s8_dsp_w16(const edgec_fully_connected_s8_params *p, const int32_t *stage,
                                       const int16_t *weights16, const int8_t *input, int8_t *output);
 
+/* The same from compile-time records (toolchain/ops/fully_connected.py, dsp_fc_records): every word the kernel reads
+ * besides the input, in the order it reads them, so one pointer and LDM reach them. Each row's stage (edgec_dsp_out.h)
+ * with pre = left + 1 <= 8 folded into the data: its weights stored as int16 w << pre and its start as start << pre
+ * (mod 2^32), so the sums are already the stage's a2 = acc 2^pre (exact: the stage is kept only when a2 fits int32,
+ * and then a2 >> 31 is acc's sign) and no LSL is left. Only for the full int8 clamp [-128, 127] (SSAT #8 is it).
+ * R words: e in the low byte (ASR by a register reads only that byte), above it a loop count.
+ *   depth <= 8, every row: [s, (w0, w2), (w1, w3), (w4, w6), (w5, w7), M, round, R] (depth padded with zero
+ *     weights to 8; R = e | (turns of 4 rows left << 8) on the rows with n - 1 - r a multiple of 4): the input's 8
+ *     values stay in 4 registers, a row is one LDM, 4 SMLAD, SMMLAR, ADD, ASR, SSAT, STRB, and four rows share the
+ *     loop's CMP and BHS: 10.5 instructions per 8 MACs.
+ *   depth > 8, blocks of 4 rows (the out_c % 4 last rows: edgec_fully_connected_s8_dsp with `stage_tail`, their
+ *     stage rows): [s0, s1, s2, s3, 4 G], G = ceil(depth / 4) groups of 8 words (rows 0..3: (w0, w2), (w1, w3) of
+ *     the group's 4 inputs, zero past depth), [M, round, R] x 4 (R of row 3: e | (blocks left << 8)). A group is
+ *     LDR, 2 SXTB16, 2 LDM, 8 SMLAD (13 per 16 MACs, 14 with the loop, two groups a turn), a block's
+ *     requantization 2 LDM and 5 per row. A depth not a multiple of 4 is read from a zero-padded copy (at most EDGEC_FC_REC_PAD bytes of stack).
+ * Same bytes as edgec_fully_connected_s8 (batches, per-channel or per-tensor; TFLite's rounding). */
+#define EDGEC_FC_REC_PAD 256
+void edgec_fully_connected_s8_dsp_rec(const edgec_fully_connected_s8_params *p, const int32_t *records,
+                                      const int32_t *stage_tail, const int8_t *input, int8_t *output);
+
 #endif

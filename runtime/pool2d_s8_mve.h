@@ -17,4 +17,12 @@ void edgec_avg_pool2d_s8_mve(const edgec_pool2d_s8_params *p, const int8_t *inpu
 void edgec_avg_pool2d_s8_mve_region(const edgec_pool2d_s8_params *p, const edgec_region *r, const int8_t *input,
                                     int8_t *output);
 
+/* int8 MAX_POOL_2D with Helium, the same bytes as edgec_max_pool2d_s8 (and its region form): per output pixel, 16
+ * channels per vector, one VLDRB.8 and one VMAX.S8 per tap (a window whose rows are adjacent in memory, global
+ * pooling, is one run of taps), then VMAX/VMIN by the clamp and one VSTRB.8; a channel count not a multiple of 16
+ * ends with a VCTP.8-predicated step (no byte past the pixel is read or written). No scratch; not in place. */
+void edgec_max_pool2d_s8_mve(const edgec_pool2d_s8_params *p, const int8_t *input, int8_t *output);
+void edgec_max_pool2d_s8_mve_region(const edgec_pool2d_s8_params *p, const edgec_region *r, const int8_t *input,
+                                    int8_t *output);
+
 #endif

@@ -157,14 +157,19 @@ def schedule_options(fn):
                      help="auto: per layer, the fastest kernel the board's core runs (Helium kernels on the M55, DSP "
                           "kernels on Cortex-M4/M7/M33); portable: the portable C kernels everywhere (the reference); "
                           "dsp: no Helium kernels (what an M55 runs without them, for measurements)."),
+        click.option("--optimize", type=click.Choice(["speed", "size"]), default="speed", show_default=True,
+                     help="speed: the fast kernels, int16 weight copies where the constants plus copies fit half "
+                          "the flash; size: the portable kernels and no copies, the smallest flash."),
     ]):
         fn = option(fn)
     return fn
 
 
-def _schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead, kernels) -> dict:
+def _schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead, kernels, optimize) -> dict:
+    if optimize == "size" and kernels == "dsp":
+        raise click.UsageError("--optimize size keeps the portable kernels: it cannot be combined with --kernels dsp")
     return dict(sram_budget=sram_budget, flash_budget=flash_budget, patch=patch,
-                max_mac_overhead=max_mac_overhead / 100, kernels=kernels)
+                max_mac_overhead=max_mac_overhead / 100, kernels=kernels, optimize=optimize)
 
 
 def _with_flash_budget(run, flash_budget: int | None):
@@ -387,9 +392,9 @@ def _default_out(model: Path) -> Path:
               help="Where --dump writes: `out`, files dump/NN-STAGE.txt in the output folder [default]; `-`, "
                    "stdout, as each stage finishes.")
 @click.pass_context
-def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_overhead, kernels, calib, calib_method,
-          calib_samples, mean, std, pixel_scale, dtype, input_shape, weight_bits, int4_layers, activations,
-          int16_layers, as_json, as_report, dump, dump_to):
+def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_overhead, kernels, optimize, calib,
+          calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape, weight_bits, int4_layers,
+          activations, int16_layers, as_json, as_report, dump, dump_to):
     """Compile MODEL (.tflite or .onnx) into a C folder: model.c/h, weights.c, runtime/, main.c, Makefile, report;
     for a Cortex-M board also firmware.elf, linked against its SRAM and flash."""
     from . import driver
@@ -401,6 +406,7 @@ def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_over
         raise click.UsageError("--dump-to - writes the dumps on stdout, where --json and --report write: use "
                                "--dump-to out (files in the output folder) or drop --json/--report")
     stages = Stages(as_json)
+    schedule = _schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead, kernels, optimize)
 
     def go():
         conversion = _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape,
@@ -409,7 +415,7 @@ def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_over
         with stages as step:
             b = _with_flash_budget(lambda: driver.build(
                 model, out or _default_out(model), board, step, conversion=conversion, dumps=dumps,
-                **_schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead, kernels)), flash_budget)
+                **schedule), flash_budget)
         if as_json:
             click.echo(json.dumps(b.report))
             return
@@ -457,8 +463,8 @@ def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_over
 @click.option("--json", "as_json", is_flag=True, help="Print report.json (with its `test` section) on stdout.")
 @click.pass_context
 def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, device, sram_budget, flash_budget, patch,
-         max_mac_overhead, kernels, calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape,
-         weight_bits, int4_layers, activations, int16_layers, as_json):
+         max_mac_overhead, kernels, optimize, calib, calib_method, calib_samples, mean, std, pixel_scale, dtype,
+         input_shape, weight_bits, int4_layers, activations, int16_layers, as_json):
     """Build MODEL, run it on test vectors (host, emulated board, or the real board with --device) and compare every
     output with TFLite Micro (and LiteRT); a model edgec quantized is also judged against the float model. MODEL may
     be an `edgec train` folder: its model_trained.tflite is tested."""
@@ -467,6 +473,7 @@ def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, devic
 
     model = trained_model(model)
     stages = Stages(as_json)
+    schedule = _schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead, kernels, optimize)
 
     def go():
         conversion = _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape,
@@ -474,8 +481,7 @@ def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, devic
         with stages as step:
             r = _with_flash_budget(lambda: validate.test(
                 model, out or _default_out(model), board, inputs, samples, seed, tolerance, layers, step,
-                device=device, conversion=conversion,
-                **_schedule_kwargs(sram_budget, flash_budget, patch, max_mac_overhead, kernels)), flash_budget)
+                device=device, conversion=conversion, **schedule), flash_budget)
         if as_json:
             click.echo(json.dumps(r.build.report))
         else:

@@ -84,7 +84,7 @@ class Conversion:
 def compile_model(model: Path, board: str = "host", step: Step = quiet, *, patch: bool | None = None,
                   max_mac_overhead: float = 0.20, sram_budget: int | None = None,
                   conversion: Conversion | None = None, dumps: Dumps | None = None,
-                  kernels: str = "auto") -> Schedule:
+                  kernels: str = "auto", optimize: str = "speed", flash_budget: int | None = None) -> Schedule:
     """The stages from the model file to the schedule: the graph codegen emits and its memory plan. `patch`:
     None takes the patch-based schedule only when layer by layer does not fit the budget (`edgec build`'s
     default), True the smallest arena whatever it costs in MACs, False layer by layer only. `dumps` sees the IR
@@ -98,7 +98,7 @@ def compile_model(model: Path, board: str = "host", step: Step = quiet, *, patch
     g = dump("convert", verify(convert(g, conv, model, step)))
     step("canonicalize")
     g = dump("canonicalize", verify(canonicalize(g)))
-    g = dump("kernels", select_kernels(g, kernel_target(target), kernels))
+    g = dump("kernels", select_kernels(g, kernel_target(target, flash_budget), kernels, optimize))
     step("order operators for memory")
     g = dump("reorder", verify(reorder_for_memory(g)))
     unfused = g
@@ -111,14 +111,16 @@ def compile_model(model: Path, board: str = "host", step: Step = quiet, *, patch
 
 def build(model: Path, out: Path, board: str = "host", step: Step = quiet, *, patch: bool | None = None,
           max_mac_overhead: float = 0.20, sram_budget: int | None = None, flash_budget: int | None = None,
-          conversion: Conversion | None = None, dumps: Dumps | None = None, kernels: str = "auto") -> Build:
+          conversion: Conversion | None = None, dumps: Dumps | None = None, kernels: str = "auto",
+          optimize: str = "speed") -> Build:
     """All the stages into the output folder (for a Cortex-M board, the firmware linked against the board's
     memories too). It is generated beside `out` and swapped in only when complete (outdir.staged), so a failed or
     interrupted build never leaves a half-written folder, and a folder edgec did not write (or one a user changed)
     is never replaced."""
     with outdir.staged(out) as staging:
         s = compile_model(model, board, step, patch=patch, max_mac_overhead=max_mac_overhead,
-                          sram_budget=sram_budget, conversion=conversion, dumps=dumps, kernels=kernels)
+                          sram_budget=sram_budget, conversion=conversion, dumps=dumps, kernels=kernels,
+                          optimize=optimize, flash_budget=flash_budget)
         g, plan = s.graph, s.plan
         step("emit C")
         sources = emit_c(g, plan, staging)
@@ -137,14 +139,27 @@ def build(model: Path, out: Path, board: str = "host", step: Step = quiet, *, pa
             step("measure TFLM's arena on the same model")
             report["tflm_arena_bytes"] = reference.tflm_arena_bytes(tflite)
         target = get_board(board)
-        if target.is_cortexm:
-            step(f"cross-compile for {target.name} ({target.core})")
-            report.update(link_firmware(staging, sources, target, g, plan))
-        check_budgets(report, sram_budget, flash_budget, target)
+        try:
+            if target.is_cortexm:
+                step(f"cross-compile for {target.name} ({target.core})")
+                report.update(link_firmware(staging, sources, target, g, plan))
+            check_budgets(report, sram_budget, flash_budget, target)
+        except BudgetError as e:
+            raise _size_hint(e, g) from None
         write_report(staging, report, g, plan)
         if dumps is not None:
             dumps.write(staging)
     return Build(model=model, out=out, graph=g, plan=plan, sources=sources, report=report)
+
+
+def _size_hint(e: BudgetError, g: Graph) -> BudgetError:
+    """A flash overflow of a build with fast kernels also names --optimize size (the portable kernels, no int16
+    weight copies: the smallest flash edgec makes)."""
+    if "flash" not in e.message or not any("kernel_choice" in op.attrs for op in g.ops):
+        return e
+    return BudgetError(f"{e.message}\n  the fast kernels of --optimize speed add flash (their code, output stages, "
+                       "int16 weight copies): --optimize size keeps the portable kernels, the smallest flash",
+                       e.weights_bytes)
 
 
 # ---- the stages -------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ def compile_report(s: Schedule, model: Path, board: str) -> dict:
     report = make_report(s.graph, s.plan, model, board, __version__, file_sha256(model))
     report.update(schedule_report(s))
     report["attention"] = s.graph.meta.get("attention")  # row-wise attention: toolchain/attention.py
+    report["optimize"] = s.graph.meta.get("kernels", {}).get("optimize", "speed")  # --optimize (toolchain/kernels.py)
     return report
 
 

@@ -111,7 +111,7 @@ static int8_t scratch8[2048];      /* 4 x ceil16(k_h * k_w * in_c) int8 at the m
 static void count_mve(void);
 #endif
 
-static uint32_t cases, mve_cases, mismatches, staged;
+static uint32_t cases, mve_cases, mismatches, staged, fc_rec_cases;
 
 /* ---- the compiler's compile-time work for the DSP kernels, redone here (toolchain/ops/int8_common.py,
  * dsp_output_stage; toolchain/ops/conv2d.py, dsp_stage): the output stage of edgec_dsp_out.h per channel, or NULL
@@ -466,6 +466,54 @@ static void im2col_case(uint32_t seed) {
 #endif
 }
 
+/* the records of edgec_fully_connected_s8_dsp_rec (toolchain/ops/fully_connected.py, dsp_fc_records) from a stage
+ * of TFLite's rounding; 0 when the kernel would not take the layer (a narrowed clamp, pre > 8, out_c < 4 with
+ * depth > 8, an odd depth past EDGEC_FC_REC_PAD) */
+#define FC_REC_MAX_W 4096
+static int32_t fc_records[512 + 2 * (FC_REC_MAX_W + 3 * MAX_C) + 8 * MAX_C];
+static int32_t fc_pair(const edgec_fully_connected_s8_params *p, const int32_t *st, int32_t r, int32_t d0, int32_t d1) {
+    const int32_t pre = st[r * EDGEC_DSP_OUT_WORDS + EDGEC_DSP_OUT_PRE];
+    const int32_t lo = d0 < p->depth ? p->weights[r * p->depth + d0] * (1 << pre) : 0;
+    const int32_t hi = d1 < p->depth ? p->weights[r * p->depth + d1] * (1 << pre) : 0;
+    return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
+}
+static int fc_build_records(const edgec_fully_connected_s8_params *p, const int32_t *st) {
+    if (!st || p->act_min != -128 || p->act_max != 127 || p->out_c * p->depth > FC_REC_MAX_W) return 0;
+    if (p->depth > 8 && (p->out_c < 4 || (p->depth % 4 && p->depth > EDGEC_FC_REC_PAD))) return 0;
+    for (int32_t r = 0; r < p->out_c; r++)
+        if (st[r * EDGEC_DSP_OUT_WORDS + EDGEC_DSP_OUT_PRE] > 8) return 0;
+    int32_t *w = fc_records;
+#define FC_ST(r, k) st[(r) * EDGEC_DSP_OUT_WORDS + (k)]
+#define FC_START(r) (int32_t)((uint32_t)FC_ST(r, EDGEC_DSP_OUT_START) << FC_ST(r, EDGEC_DSP_OUT_PRE))
+    if (p->depth <= 8) {
+        for (int32_t r = 0; r < p->out_c; r++) {
+            const int32_t j = p->out_c - 1 - r;
+            *w++ = FC_START(r);
+            *w++ = fc_pair(p, st, r, 0, 2), *w++ = fc_pair(p, st, r, 1, 3);
+            *w++ = fc_pair(p, st, r, 4, 6), *w++ = fc_pair(p, st, r, 5, 7);
+            *w++ = FC_ST(r, EDGEC_DSP_OUT_M), *w++ = FC_ST(r, EDGEC_DSP_OUT_ROUND);
+            *w++ = FC_ST(r, EDGEC_DSP_OUT_RIGHT) | (j % 4 == 0 ? (j / 4) << 8 : 0);
+        }
+        return 1;
+    }
+    const int32_t groups = (p->depth + 3) / 4, blocks = p->out_c / 4;
+    for (int32_t k = 0; k < blocks; k++) {
+        for (int32_t r = 4 * k; r < 4 * k + 4; r++) *w++ = FC_START(r);
+        *w++ = 4 * groups;
+        for (int32_t g = 0; g < groups; g++)
+            for (int32_t r = 4 * k; r < 4 * k + 4; r++)
+                *w++ = fc_pair(p, st, r, 4 * g, 4 * g + 2), *w++ = fc_pair(p, st, r, 4 * g + 1, 4 * g + 3);
+        for (int32_t i = 0; i < 4; i++) {
+            const int32_t r = 4 * k + i;
+            *w++ = FC_ST(r, EDGEC_DSP_OUT_M), *w++ = FC_ST(r, EDGEC_DSP_OUT_ROUND);
+            *w++ = FC_ST(r, EDGEC_DSP_OUT_RIGHT) | (i == 3 ? (blocks - 1 - k) << 8 : 0);
+        }
+    }
+#undef FC_ST
+#undef FC_START
+    return 1;
+}
+
 static void fully_connected_case(uint32_t seed) {
     edgec_fully_connected_s8_params p;
     memset(&p, 0, sizeof p);
@@ -505,6 +553,12 @@ static void fully_connected_case(uint32_t seed) {
         edgec_fully_connected_s8_dsp(&p, st, input, out_fast);
     }
     compare("fully_connected", seed, out_ref, out_fast, p.batches * p.out_c);
+    if (fc_build_records(&p, st)) { /* the compile-time records, the out_c % 4 last rows on their stage rows */
+        memset(out_fast, 0x5a, (size_t)(p.batches * p.out_c));
+        edgec_fully_connected_s8_dsp_rec(&p, fc_records, st + p.out_c / 4 * 4 * EDGEC_DSP_OUT_WORDS, input, out_fast);
+        compare("fully_connected records", seed, out_ref, out_fast, p.batches * p.out_c);
+        fc_rec_cases++;
+    }
 #if HAVE_MVE
     edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.depth, bias_folded);
     memset(out_fast, 0x5a, (size_t)(p.batches * p.out_c));
@@ -622,6 +676,12 @@ static void dsp_pool_case(uint32_t seed) {
     memset(out_fast, 0x5a, (size_t)n);
     edgec_max_pool2d_s8_dsp(&p, input, out_fast);
     compare("max pool dsp", seed, out_ref, out_fast, n);
+#if HAVE_MVE
+    memset(out_fast, 0x5a, (size_t)n);
+    edgec_max_pool2d_s8_mve(&p, input, out_fast);
+    compare("max pool mve", seed, out_ref, out_fast, n);
+    count_mve();
+#endif
     /* a region: output rows [oy, oy + oh) and columns [ox, ox + ow), read from the input window they need */
     edgec_region r;
     r.out_y0 = pick(0, p.out_h - 1), r.out_x0 = pick(0, p.out_w - 1);
@@ -645,6 +705,12 @@ static void dsp_pool_case(uint32_t seed) {
     memset(out_fast, 0x5a, (size_t)m);
     edgec_max_pool2d_s8_dsp_region(&p, &r, in_place, out_fast);
     compare("max pool dsp region", seed, out_ref, out_fast, m);
+#if HAVE_MVE
+    memset(out_fast, 0x5a, (size_t)m);
+    edgec_max_pool2d_s8_mve_region(&p, &r, in_place, out_fast);
+    compare("max pool mve region", seed, out_ref, out_fast, m);
+    count_mve();
+#endif
 }
 
 #if HAVE_MVE
@@ -769,6 +835,7 @@ int main(void) {
     say(" mismatches=", mismatches);
     say(" mve_cases=", mve_cases);
     say(" staged=", staged);
+    say(" fc_rec_cases=", fc_rec_cases);
     say_end();
 #ifdef __arm__
     sh_exit(mismatches == 0 ? 0 : 1);

@@ -57,3 +57,46 @@ def test_dsp_fully_connected_bit_exact_on_the_board(tmp_path, board):
     kernels = [layer["kernel"] for layer in report["layers"]]
     assert kernels == ["edgec_fully_connected_s8_dsp"] * 3, kernels
     assert all("DSP" in layer["kernel_reason"] for layer in report["layers"])
+    # fc1 (depth 13: 4-row blocks from a padded copy, 3 rows on their stage) and fc2 (depth 7: rows with the input
+    # in registers, 17 rows) from the compile-time records; fc3's RELU6 narrows the clamp: the int16-weight kernel
+    calls = (tmp_path / "out" / "model.c").read_text()
+    assert calls.count("edgec_fully_connected_s8_dsp_rec(") == 2 and "edgec_fully_connected_s8_dsp_w16(" in calls
+    reasons = [layer["kernel_reason"] for layer in report["layers"]]
+    assert all("compile-time records" in why for why in reasons[:2]) and "narrowed clamp" in reasons[2], reasons
+
+
+def shallow_fcs(seed: int = 3) -> bytes:
+    """ad01's and kws's shallow FC shapes: x [1,8] -> FC 8 to 128 per-tensor -> FC 128 to 12 per-channel"""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x = b.input("x", (1, 8), scale=0.05, zero_point=-3)
+    w1 = b.const("w1", rng.integers(-127, 128, size=(128, 8), dtype=np.int8), scale=np.float32(0.01),
+                 zero_point=np.zeros(1, np.int64))
+    b1 = b.const("b1", rng.integers(-500, 500, size=128).astype(np.int32), scale=np.float32(0.0005),
+                 zero_point=np.zeros(1, np.int64))
+    y1 = b.activation("y1", (1, 128), scale=0.08, zero_point=-128)
+    b.op("FULLY_CONNECTED", [x, w1, b1], [y1], "FullyConnectedOptions", fusedActivationFunction=ACT["RELU"])
+    s2 = rng.uniform(0.002, 0.01, size=12).astype(np.float32)
+    w2 = b.const("w2", rng.integers(-127, 128, size=(12, 128), dtype=np.int8), scale=s2,
+                 zero_point=np.zeros(12, np.int64))
+    b2 = b.const("b2", rng.integers(-500, 500, size=12).astype(np.int32), scale=(0.08 * s2).astype(np.float32),
+                 zero_point=np.zeros(12, np.int64))
+    y2 = b.activation("y2", (1, 12), scale=0.1, zero_point=5)
+    b.op("FULLY_CONNECTED", [y1, w2, b2], [y2], "FullyConnectedOptions", fusedActivationFunction=ACT["NONE"])
+    b.output(y2)
+    return b.build()
+
+
+@needs_tools
+def test_shallow_fc_layers_reach_0_7_mac_per_instruction(tmp_path):
+    """Counts, not times: the emulated M4's instructions per layer (QEMU's TCG plugin), the call included."""
+    model = tmp_path / "fc.tflite"
+    model.write_bytes(shallow_fcs())
+    res = edgec("test", model, "--board", "nucleo_l4r5zi", "--json", "--samples", "5", "--out", tmp_path / "out",
+                timeout=300)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout.splitlines()[0])
+    assert report["test"]["max_abs_diff_lsb"] == 0, report["test"]
+    for layer, counted in zip(report["layers"], report["test"]["layer_instructions"]):
+        assert layer["macs"] == 1024 or layer["macs"] == 1536, layer
+        assert layer["macs"] / counted["instructions"] >= 0.7, (layer["name"], counted)

@@ -45,7 +45,8 @@ def test_edgec_test_on_emulated_board(shared_models, tmp_path, model, board):
 
     # instructions, counted between the markers
     ipi = t["instructions_per_inference"]
-    assert isinstance(ipi, int) and ipi > rep["macs"] > 0
+    # at most 2 MACs per instruction on these cores (SMLAD); ad01's FC records kernel does about 1.07
+    assert isinstance(ipi, int) and ipi > rep["macs"] // 2 > 0
     assert t["instruction_method"] in ("qemu-tcg-plugin", "qemu-icount-systick")
     assert t["instructions_per_mac"] == pytest.approx(ipi / rep["macs"])
     if t["instruction_method"] == "qemu-tcg-plugin":

@@ -46,3 +46,24 @@ def test_whole_model_with_helium_kernels(shared_models, tmp_path, model):
     assert t["instruction_classes"] is None or t["instruction_classes"]["mve"] > 0
     print(f"\n{model} on {BOARD}: {t['instructions_per_inference']:,} instructions/inference, "
           f"{t['instructions_per_mac']:.3f}/MAC, 0 LSB on {n} samples")
+
+
+@needs_tools
+def test_max_pool_runs_its_helium_kernel(tmp_path):
+    """A MAX_POOL_2D layer (the small conv net's 2x2/2 over 6 x 6 x 8) runs edgec_max_pool2d_s8_mve at 0 LSB against
+    TFLM, in fewer instructions than the DSP max pool on the same core (--kernels dsp): counts, not times."""
+    from small_models import conv_dw_pool_fc
+
+    model = tmp_path / "net.tflite"
+    model.write_bytes(conv_dw_pool_fc())
+    counts = {}
+    for kernels in ("auto", "dsp"):
+        r = validate.test(model, tmp_path / kernels, BOARD, samples=5, seed=3, kernels=kernels)
+        assert r.passed and r.rows[0].reference == "TFLM" and r.rows[0].max_abs_diff_lsb == 0
+        rep = r.build.report
+        (k,) = [i for i, layer in enumerate(rep["layers"]) if layer["op"] == "MAX_POOL_2D"]
+        counts[kernels] = rep["test"]["layer_instructions"][k]["instructions"]
+        assert rep["layers"][k]["kernel"] == ("edgec_max_pool2d_s8_mve" if kernels == "auto"
+                                              else "edgec_max_pool2d_s8_dsp"), rep["layers"][k]
+    assert counts["auto"] < counts["dsp"], counts
+    print(f"\nmax pool on {BOARD}: {counts['auto']:,} instructions (MVE), {counts['dsp']:,} (DSP)")

@@ -93,6 +93,74 @@ def dsp_fc_weights16(w: np.ndarray) -> np.ndarray:
     blocks = w[:rows, :depth].astype(np.int16).reshape(rows // 4, 4, depth // 4, 4)[..., [0, 2, 1, 3]]
     return blocks.transpose(0, 2, 1, 3).reshape(-1)
 
+REC_PAD = 256  # EDGEC_FC_REC_PAD: a depth > 8 not a multiple of 4 is read from a padded copy of this many bytes
+REC_MAX_PRE = 8  # w << pre must fit int16
+
+
+def dsp_fc_records(w: np.ndarray, stage: np.ndarray) -> np.ndarray | None:
+    """The records of edgec_fully_connected_s8_dsp_rec (runtime/fully_connected_s8_dsp.h): every word the kernel reads
+    but the input, in its order, with each row's pre = left + 1 folded into its weights (w << pre, int16) and start
+    (start << pre mod 2^32). None when some row's pre is over 8 (w << pre would not fit int16). depth <= 8: one record
+    of 8 words per row; else blocks of 4 rows (the out_c % 4 last rows are not in them)."""
+    out_c, depth = w.shape
+    pre = stage[:, 3].astype(np.int64)
+    if pre.max(initial=0) > REC_MAX_PRE or pre.min(initial=1) < 1:
+        return None
+    w16 = w.astype(np.int64) << pre[:, None]
+    start = ((stage[:, 0].astype(np.int64) << pre) + 2**31) % 2**32 - 2**31
+    e = stage[:, 4].astype(np.int64)
+
+    def pairs(row: np.ndarray) -> list[int]:  # int16 weights of groups of 4 inputs as words (w0, w2), (w1, w3)
+        g = row.reshape(-1, 4)[:, [0, 2, 1, 3]].reshape(-1, 2) & 0xFFFF
+        return list(g[:, 0] | (g[:, 1] << 16))
+
+    words: list[int] = []
+    if depth <= 8:
+        padded = np.zeros((out_c, 8), np.int64)
+        padded[:, :depth] = w16
+        for r in range(out_c):
+            j = out_c - 1 - r  # rows left after this one: the row ending a turn of 4 holds the turns left
+            words += [int(start[r]), *pairs(padded[r]), int(stage[r, 1]), int(stage[r, 2]),
+                      int(e[r]) | ((j // 4) << 8 if j % 4 == 0 else 0)]
+    else:
+        groups = -(-depth // 4)
+        padded = np.zeros((out_c, 4 * groups), np.int64)
+        padded[:, :depth] = w16
+        blocks = out_c // 4
+        for k in range(blocks):
+            rows = range(4 * k, 4 * k + 4)
+            words += [int(start[r]) for r in rows] + [4 * groups]
+            per_row = [pairs(padded[r]) for r in rows]
+            for gi in range(groups):
+                for r in range(4):
+                    words += per_row[r][2 * gi:2 * gi + 2]
+            for i, r in enumerate(rows):
+                words += [int(stage[r, 1]), int(stage[r, 2]), int(e[r]) | ((blocks - 1 - k) << 8 if i == 3 else 0)]
+    return ((np.array(words, np.int64) + 2**31) % 2**32 - 2**31).astype(np.int32)
+
+
+def dsp_fc_records_for(op, g, stage: np.ndarray | None) -> tuple[np.ndarray | None, str]:
+    """(the layer's records for edgec_fully_connected_s8_dsp_rec or None, why): what emit takes and report.json's
+    kernel_reason says. `stage`: the layer's DSP output stage (int8_common.dsp_output_stage) or None."""
+    w, p = g.t(op.inputs[1]), op.params
+    out_c, depth = w.shape
+    if not g.meta.get("kernels", {}).get("conv_weights16") or w.data is None:
+        return None, "int8 weights (no room for int16 ones)"
+    if stage is None:
+        return None, "int8 weights and TFLite's requantization: no compile-time output stage is exact for this layer"
+    older = "int16 weights" if out_c >= 4 and depth >= 4 else "int8 weights (fewer than 4 rows or inputs)"
+    if p["act_min"] != -128 or p["act_max"] != 127:
+        return None, f"{older}: a narrowed clamp, not the records kernel"
+    if depth > 8 and (out_c < 4 or (depth % 4 and depth > REC_PAD)):
+        return None, f"{older}: fewer than 4 rows or an odd depth over {REC_PAD}, not the records kernel"
+    records = dsp_fc_records(w.data, stage)
+    if records is None:
+        return None, f"{older}: a left shift over 7, not the records kernel"
+    how = ("the input in registers, 10.5 instructions per 8 MACs" if depth <= 8 else
+           "4-row blocks, 14 instructions per 16 MACs")
+    return records, f"compile-time records: LDM, int16 weights, the stage's shift folded in, {how}"
+
+
 @register
 class FullyConnected(Operator):
     type = "fully_connected"
@@ -199,8 +267,15 @@ class FullyConnected(Operator):
         if chosen:  # the DSP kernel: its output stage computed here (runtime/edgec_dsp_out.h), starting at the bias
             stage = dsp_output_stage(op, g, 0, folded_bias(op, g, 0))  # folded with the zero point: raw inputs
             io = f"{ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}"
-            if (stage is not None and w.data is not None and w.shape[0] >= 4 and w.shape[1] >= 4
-                    and g.meta.get("kernels", {}).get("conv_weights16")):  # + the int16 weights (fc_s8_dsp.h)
+            w16_ok = g.meta.get("kernels", {}).get("conv_weights16") and w.data is not None
+            records, _ = dsp_fc_records_for(op, g, stage)
+            if records is not None:  # the compile-time records (fully_connected_s8_dsp.h, _dsp_rec)
+                assert stage is not None
+                tail = stage[w.shape[0] // 4 * 4:] if w.shape[1] > 8 else stage[:0]
+                tail_arg = ctx.const_array(op, "dsp_out_tail", tail) if len(tail) else "NULL"
+                return (f"edgec_fully_connected_s8_dsp_rec(&{params}, {ctx.const_array(op, 'dsp_rec', records)}, "
+                        f"{tail_arg}, {io});")
+            if (stage is not None and w16_ok and w.shape[0] >= 4 and w.shape[1] >= 4):  # + the int16 weights
                 # (runtime/fully_connected_s8_dsp.h, edgec_fully_connected_s8_dsp_w16)
                 w16 = ctx.const_array(op, "weights16", dsp_fc_weights16(w.data), "int16_t")
                 return (f"edgec_fully_connected_s8_dsp_w16(&{params}, {ctx.const_array(op, 'dsp_out', stage)}, "

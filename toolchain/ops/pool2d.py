@@ -373,7 +373,11 @@ class MaxPool2D(_Pool2D):
     builtin = "MAX_POOL_2D"
 
     def choose_kernel(self, op, g, target: KernelTarget) -> KernelChoice | None:
-        """With DSP (Cortex-M4, M7, M33, M55): every int8 max pool, runtime/pool2d_s8_dsp.c."""
+        """With Helium (M55): every int8 max pool, runtime/pool2d_s8_mve.c (16 channels per VLDRB.8 + VMAX.S8 per
+        tap). With DSP (Cortex-M4, M7, M33): runtime/pool2d_s8_dsp.c."""
+        if target.mve:
+            return KernelChoice("pool2d_s8_mve", "edgec_max_pool2d_s8_mve",
+                                f"{target.core} MVE: 16 channels per VLDRB.8 + VMAX.S8 per tap")
         if not target.dsp:
             return None
         return KernelChoice("pool2d_s8_dsp", "edgec_max_pool2d_s8_dsp",
