@@ -19,6 +19,11 @@ cancellation) up to rounding; quantized, every tensor of the chain gets its own 
 variance and its reciprocal square root are each carried on 256 levels. The optional mean and 1/stddev outputs
 (ONNX's Mean, InvStdDev) are m and r.
 
+narrow_slices: TFLite Micro's STRIDED_SLICE takes at most 4 dimensions (its Prepare fails on a 5-D input), and an
+ONNX Gather on a ViT's [3, B, heads, tokens, d] QKV tensor is a 5-D slice. A slice of more than 4 dimensions is
+rewritten as RESHAPE (the unit dimensions dropped) -> SLICE -> RESHAPE (back): the same bytes in the same order, a
+reshape being an alias (no C, no copy), so only the exported .tflite changes shape.
+
 keep_float: the ops of the given IR types (or names) stay float32 in a quantized model. Every integer tensor one
 of them reads is converted by a DEQUANTIZE, and every tensor it writes that an integer op (or the graph output)
 reads is converted back by a QUANTIZE carrying the tensor's calibrated range. An op made by a lowering counts as
@@ -109,6 +114,39 @@ def _layer_norm_chain(g: Graph, op: Op) -> list[Op]:
         assert beta.data is not None
         chain.append(node("add", "shift", [scaled, const("beta", beta.data.reshape(n_shape))], y, activation="NONE"))
     return chain
+
+
+TFLM_SLICE_RANK = 4  # TFLite Micro's STRIDED_SLICE: at most 4 dimensions
+
+
+def narrow_slices(g: Graph) -> list[str]:
+    """Rewrite every slice of more than TFLM_SLICE_RANK dimensions whose unit dimensions, dropped, leave at most
+    that many into RESHAPE -> SLICE -> RESHAPE (module docstring); the names of the slices rewritten."""
+    done = []
+    for op in list(g.ops):
+        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+        if op.type != "slice" or len(x.shape) <= TFLM_SLICE_RANK:
+            continue
+        keep = [d for d, n in enumerate(x.shape) if n != 1]
+        if len(keep) > TFLM_SLICE_RANK or not keep:
+            continue
+        inner_in, inner_out = f"{op.name}/narrow_in", f"{op.name}/narrow_out"
+        g.tensors[inner_in] = Tensor(name=inner_in, shape=tuple(x.shape[d] for d in keep), dtype=x.dtype,
+                                     quant=x.quant)
+        g.tensors[inner_out] = Tensor(name=inner_out, shape=tuple(y.shape[d] for d in keep), dtype=y.dtype,
+                                      quant=y.quant)
+        label = op.attrs.get("label", op.name)
+        before = Op(type="reshape", name=f"{op.name}/narrow", inputs=[x.name], outputs=[inner_in],
+                    attrs=dict(label=f"{label} (to {len(keep)} dimensions)"))
+        after = Op(type="reshape", name=f"{op.name}/widen", inputs=[inner_out], outputs=[y.name],
+                   attrs=dict(label=f"{label} (back to {len(x.shape)} dimensions)"))
+        op.inputs[0], op.outputs[0] = inner_in, inner_out
+        op.attrs["begin"] = [op.attrs["begin"][d] for d in keep]
+        op.attrs["step"] = [op.attrs["step"][d] for d in keep]
+        at = g.ops.index(op)
+        g.ops[at:at + 1] = [before, op, after]
+        done.append(op.name)
+    return done
 
 
 def float_op_names(g: Graph, kinds: Iterable[str], names: Iterable[str]) -> set[str]:

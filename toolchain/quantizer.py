@@ -579,8 +579,8 @@ def quantize_graph(g_float: Graph, samples: list[list[np.ndarray]], method: str 
     `activations` "int16" gives every layer with an int16 kernel int16 activations (16x8), `int16_layers` the
     layers of those names only. Every LAYER_NORM is first lowered to TFLite's int8-capable chain
     (lowering.lower_layer_norms); `float_ops` (IR types) and `float_layers` (op names) stay float32, fenced by
-    DEQUANTIZE / QUANTIZE (lowering.fence_float_ops). The result is verified; `passes.canonicalize` prepares it like any imported int8
-    graph."""
+    DEQUANTIZE / QUANTIZE (lowering.fence_float_ops). The result is verified; `passes.canonicalize` prepares it
+    like any imported int8 graph."""
     if weight_bits not in (4, 8):
         raise InputError(f"weight bits must be 8 or 4, not {weight_bits}")
     int4 = _int4_ops(g_float, weight_bits, set(int4_layers))
@@ -634,10 +634,12 @@ def quantize_graph(g_float: Graph, samples: list[list[np.ndarray]], method: str 
 
 
 def _lower_and_choose_float(g: Graph, float_ops: Iterable[str], float_layers: Iterable[str]) -> set[str]:
-    """LAYER_NORM lowered to TFLite's chain (it has no int8 kernel of its own); the names of the ops kept float."""
-    from .lowering import float_op_names, lower_layer_norms
+    """LAYER_NORM lowered to TFLite's chain (it has no int8 kernel of its own), 5-D slices narrowed to 4-D; the
+    names of the ops kept float."""
+    from .lowering import float_op_names, lower_layer_norms, narrow_slices
 
     lower_layer_norms(g)
+    narrow_slices(g)  # TFLite Micro slices at most 4 dimensions: the export must run there
     return float_op_names(g, float_ops, float_layers)
 
 
