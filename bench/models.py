@@ -358,7 +358,7 @@ def measure(row: Row, work: Path) -> dict:
         log(f"{row.name}: {key}{' (--float-ops ' + ','.join(float_ops) + ')' if float_ops else ''}")
         try:
             qr = quantized(p.onnx, calib_npz, p.x_test, work, bits, acts, float_ops)
-        except UnsupportedError as e:
+        except EdgecError as e:  # a refusal (unsupported op, bad combination), recorded as edgec words it
             r["refused"][key] = refusal(e)
             qr = dict(top1=None, lsb=None, int4=[])
         r[key] = None if qr["top1"] is None else float(np.mean(qr["top1"] == p.y_test))
