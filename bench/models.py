@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from edgec import attention, cortexm, driver, host, reference, validate
-from edgec.errors import EdgecError, ToolchainError, UnsupportedError
+from edgec.errors import EdgecError, ToolchainError
 from edgec.schedule import reorder_for_memory
 
 ROOT = Path(__file__).resolve().parents[1]
