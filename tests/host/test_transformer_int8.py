@@ -190,3 +190,19 @@ def test_int16_gelu_is_refused_by_name(tmp_path):
     with pytest.raises(InputError, match="has no int16 kernel in edgec"):
         driver.build(tmp_path / "g.onnx", tmp_path / "o16", conversion=driver.Conversion(
             calib=tmp_path / "c.npz", int16_layers=(name,)))
+
+
+def test_one_float_layer_inside_the_int8_chain(tmp_path, ln_model):
+    """--float-layers on one op of the lowered chain (its RSQRT): a DEQUANTIZE before it, a QUANTIZE after, the rest
+    int8; 0 LSB against TFLM, which runs the float RSQRT between them."""
+    folder, x = ln_model
+    b = driver.build(folder / "ln.onnx", tmp_path / "o", conversion=driver.Conversion(calib=folder / "calib.npz"))
+    rsqrt = next(op.name for op in b.graph.ops if op.type == "rsqrt")
+    b = driver.build(folder / "ln.onnx", tmp_path / "f", conversion=driver.Conversion(
+        calib=folder / "calib.npz", float_layers=(rsqrt,)))
+    g = b.graph
+    dtypes = {op.type: g.t(op.outputs[0]).dtype for op in g.ops}
+    assert dtypes["rsqrt"] == dtypes["dequantize"] == "float32" and dtypes["quantize"] == "int8"
+    assert sum(g.t(op.outputs[0]).dtype == "float32" for op in g.ops) == 2  # the DEQUANTIZE and the RSQRT
+    assert b.report["calibration"]["float_layers"] == [rsqrt]
+    assert c_vs_tflm(b, list(x[:8]))[0] == 0
