@@ -265,6 +265,12 @@ def conversion_options(fn):
                           "weights (TFLite's 16x8 quantization; docs/quantization.md)."),
         click.option("--int16-layers", "int16_layers", callback=_names,
                      help="With --calib: int16 activations for these layers only (comma list of layer names)."),
+        click.option("--float-ops", "float_ops", callback=_names,
+                     help="With --calib: keep the ops of these types float32 between the int8 layers (comma list "
+                          "of op types as `edgec ops` names them, e.g. layer_norm,gelu; mixed precision, "
+                          "docs/quantization.md)."),
+        click.option("--float-layers", "float_layers", callback=_names,
+                     help="With --calib: keep these layers float32 (comma list of layer names)."),
     ]):
         fn = option(fn)
     return fn
@@ -276,7 +282,8 @@ def _names(ctx, param, value):
 
 def _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape, quiet: bool,
                 weight_bits: str = "8", int4_layers: tuple[str, ...] = (), activations: str = "int8",
-                int16_layers: tuple[str, ...] = ()):
+                int16_layers: tuple[str, ...] = (), float_ops: tuple[str, ...] = (),
+                float_layers: tuple[str, ...] = ()):
     from .driver import Conversion
     from .errors import InputError
 
@@ -286,10 +293,13 @@ def _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtyp
     if (activations != "int8" or int16_layers) and calib is None:
         raise InputError("--activations int16 and --int16-layers choose how edgec quantizes a float model: they go "
                          "with --calib (an int16 .tflite runs as it is)")
+    if (float_ops or float_layers) and calib is None:
+        raise InputError("--float-ops and --float-layers choose which ops edgec's quantizer keeps float: they go "
+                         "with --calib")
     return Conversion(dtype=dtype, calib=calib, calib_method=calib_method, calib_limit=calib_samples,
                       mean=mean, std=std, scale=pixel_scale, input_shapes=input_shape, progress=not quiet,
                       weight_bits=int(weight_bits), int4_layers=int4_layers, activations=activations,
-                      int16_layers=int16_layers)
+                      int16_layers=int16_layers, float_ops=float_ops, float_layers=float_layers)
 
 
 class EdgecGroup(click.Group):
@@ -394,7 +404,7 @@ def _default_out(model: Path) -> Path:
 @click.pass_context
 def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_overhead, kernels, optimize, calib,
           calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape, weight_bits, int4_layers,
-          activations, int16_layers, as_json, as_report, dump, dump_to):
+          activations, int16_layers, float_ops, float_layers, as_json, as_report, dump, dump_to):
     """Compile MODEL (.tflite or .onnx) into a C folder: model.c/h, weights.c, runtime/, main.c, Makefile, report;
     for a Cortex-M board also firmware.elf, linked against its SRAM and flash."""
     from . import driver
@@ -410,7 +420,8 @@ def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_over
 
     def go():
         conversion = _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape,
-                                 as_json, weight_bits, int4_layers, activations, int16_layers)
+                                 as_json, weight_bits, int4_layers, activations, int16_layers, float_ops,
+                                 float_layers)
         dumps = Dumps(dump, stream=sys.stdout if dump_to == "-" else None) if dump else None
         with stages as step:
             b = _with_flash_budget(lambda: driver.build(
@@ -464,7 +475,7 @@ def build(ctx, model, board, out, sram_budget, flash_budget, patch, max_mac_over
 @click.pass_context
 def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, device, sram_budget, flash_budget, patch,
          max_mac_overhead, kernels, optimize, calib, calib_method, calib_samples, mean, std, pixel_scale, dtype,
-         input_shape, weight_bits, int4_layers, activations, int16_layers, as_json):
+         input_shape, weight_bits, int4_layers, activations, int16_layers, float_ops, float_layers, as_json):
     """Build MODEL, run it on test vectors (host, emulated board, or the real board with --device) and compare every
     output with TFLite Micro (and LiteRT); a model edgec quantized is also judged against the float model. MODEL may
     be an `edgec train` folder: its model_trained.tflite is tested."""
@@ -477,7 +488,8 @@ def test(ctx, model, board, out, inputs, samples, seed, tolerance, layers, devic
 
     def go():
         conversion = _conversion(calib, calib_method, calib_samples, mean, std, pixel_scale, dtype, input_shape,
-                                 as_json, weight_bits, int4_layers, activations, int16_layers)
+                                 as_json, weight_bits, int4_layers, activations, int16_layers, float_ops,
+                                 float_layers)
         with stages as step:
             r = _with_flash_budget(lambda: validate.test(
                 model, out or _default_out(model), board, inputs, samples, seed, tolerance, layers, step,

@@ -79,6 +79,8 @@ class Conversion:
     int4_layers: tuple[str, ...] = ()  # int4 weights on these layers only (--int4-layers)
     activations: str = "int8"  # int16: 16x8 quantization of every layer with an int16 kernel (--activations)
     int16_layers: tuple[str, ...] = ()  # int16 activations on these layers only (--int16-layers)
+    float_ops: tuple[str, ...] = ()  # op types kept float32 between int8 layers (--float-ops; mixed precision)
+    float_layers: tuple[str, ...] = ()  # layers kept float32 (--float-layers)
 
 
 def compile_model(model: Path, board: str = "host", step: Step = quiet, *, patch: bool | None = None,
@@ -204,9 +206,10 @@ def convert(g: Graph, conv: Conversion, model: Path, step: Step) -> Graph:
              f"int16 activations on {len(conv.int16_layers)} layers, " if conv.int16_layers else "")
     step(f"quantize to int8 ({int4}{int16}{conv.calib_method} calibration over {len(samples)} samples)")
     q = quantize_graph(g, samples, method=conv.calib_method, progress=conv.progress, weight_bits=conv.weight_bits,
-                       int4_layers=conv.int4_layers, activations=conv.activations, int16_layers=conv.int16_layers)
+                       int4_layers=conv.int4_layers, activations=conv.activations, int16_layers=conv.int16_layers,
+                       float_ops=conv.float_ops, float_layers=conv.float_layers)
     calibration: dict = dict(file=str(conv.calib), method=conv.calib_method, samples=len(samples))
-    for key in ("int4_layers", "int16_layers"):
+    for key in ("int4_layers", "int16_layers", "float_layers"):
         if q.meta["quantization"][key]:
             calibration[key] = q.meta["quantization"][key]
     dropped = q.meta["quantization"].get("dropped") or {}

@@ -570,29 +570,33 @@ def _check_float(g: Graph) -> None:
 def quantize_graph(g_float: Graph, samples: list[list[np.ndarray]], method: str = "minmax",
                    percentile: float = 99.99, progress: bool | Progress | None = None, weight_bits: int = 8,
                    int4_layers: Iterable[str] = (), activations: str = "int8",
-                   int16_layers: Iterable[str] = ()) -> Graph:
+                   int16_layers: Iterable[str] = (), float_ops: Iterable[str] = (),
+                   float_layers: Iterable[str] = ()) -> Graph:
     """The int8 IR of a float IR graph, calibrated on `samples` (one list of NHWC float32 arrays per sample, as
     `calib.load_calibration` returns). `progress`: True for a rich progress bar on stderr, or a callable
     (done, total). `weight_bits` 4 gives every conv2d, depthwise_conv2d and fully_connected int4 weights;
     `int4_layers` gives them to the layers of those names only (op names, as `edgec build --dump` shows them).
     `activations` "int16" gives every layer with an int16 kernel int16 activations (16x8), `int16_layers` the
-    layers of those names only. The result is verified; `passes.canonicalize` prepares it like any imported int8
-    graph."""
+    layers of those names only. Every LAYER_NORM is first lowered to TFLite's int8-capable chain
+    (lowering.lower_layer_norms); `float_ops` (IR types) and `float_layers` (op names) stay float32, fenced by
+    DEQUANTIZE / QUANTIZE (lowering.fence_float_ops). The result is verified; `passes.canonicalize` prepares it
+    like any imported int8 graph."""
     if weight_bits not in (4, 8):
         raise InputError(f"weight bits must be 8 or 4, not {weight_bits}")
     int4 = _int4_ops(g_float, weight_bits, set(int4_layers))
     if activations not in ("int8", "int16"):
         raise InputError(f"activations must be int8 or int16, not {activations}")
-    int16 = _int16_ops(g_float, activations, set(int16_layers))
-    if int16 & int4:
-        raise InputError(f"int4 weights and int16 activations on the same layers ({', '.join(sorted(int16 & int4))}):"
-                         " TFLite Micro has no 16x4 kernels")
     if method not in METHODS:
         raise InputError(f"unknown calibration method {method!r}; choose one of {', '.join(METHODS)}")
     if not 50.0 < percentile <= 100.0:
         raise InputError(f"percentile must be in (50, 100], not {percentile}")
     _check_float(g_float)
     g = _copy(g_float)
+    keep = _lower_and_choose_float(g, float_ops, float_layers)
+    int16 = _int16_ops(g, activations, set(int16_layers)) - keep
+    if int16 & int4:
+        raise InputError(f"int4 weights and int16 activations on the same layers ({', '.join(sorted(int16 & int4))}):"
+                         " TFLite Micro has no 16x4 kernels")
     if progress is True:
         cal = _calibrate_with_bar(g, samples)
     else:
@@ -602,6 +606,7 @@ def quantize_graph(g_float: Graph, samples: list[list[np.ndarray]], method: str 
               else choose_range(obs, method, percentile) for n, obs in cal.observers.items()}
     for out, src in sentinel_pads(g).items():  # in graph order: a pad of a pad finds its input's range set
         ranges[out] = ranges[src]
+    _fence(g, keep)
     wide = _insert_int16_conversions(g, int16, ranges)
     _assign_activation_quant(g, ranges, wide)
     for op in g.ops:
@@ -615,15 +620,35 @@ def quantize_graph(g_float: Graph, samples: list[list[np.ndarray]], method: str 
         method=method, percentile=percentile if method == "percentile" else None, samples=len(samples),
         inputs={n: dict(scale=g.t(n).scale, zero_point=g.t(n).zero_point) for n in g.inputs},
         outputs={n: dict(scale=g.t(n).scale, zero_point=g.t(n).zero_point) for n in g.outputs},
-        dropped=dict(cal.dropped), int4_layers=sorted(int4), int16_layers=sorted(int16))
+        dropped=dict(cal.dropped), int4_layers=sorted(int4), int16_layers=sorted(int16),
+        float_layers=sorted(keep))
     for op in g.ops:
         op.params = {}
+        op.attrs.pop("keep_float", None)
         for key in ("tflite_index", "tflite_outputs"):  # indices into the float file; write_tflite sets new ones
             op.attrs.pop(key, None)
     problems = [f"{op.attrs.get('label', op.name)}: {rule}" for op in g.ops for rule in REGISTRY[op.type].check(op, g)]
     if problems:
         raise UnsupportedError(problems)
     return verify(g)
+
+
+def _lower_and_choose_float(g: Graph, float_ops: Iterable[str], float_layers: Iterable[str]) -> set[str]:
+    """LAYER_NORM lowered to TFLite's chain (it has no int8 kernel of its own), 5-D slices narrowed to 4-D; the
+    names of the ops kept float."""
+    from .lowering import float_op_names, lower_layer_norms, narrow_slices
+
+    lower_layer_norms(g)
+    narrow_slices(g)  # TFLite Micro slices at most 4 dimensions: the export must run there
+    return float_op_names(g, float_ops, float_layers)
+
+
+def _fence(g: Graph, keep: set[str]) -> None:
+    """DEQUANTIZE / QUANTIZE around the ops kept float (after calibration: the QUANTIZEs keep their tensors'
+    calibrated ranges)."""
+    from .lowering import fence_float_ops
+
+    fence_float_ops(g, keep)
 
 
 def _calibrate_with_bar(g: Graph, samples: list[list[np.ndarray]]) -> Calibration:
@@ -654,13 +679,33 @@ def _weight_axis(op: Op) -> int | None:
 def _activation_names(g: Graph) -> list[str]:
     """Float tensors that become int8 activations: graph inputs, op outputs, and float constants that are not
     weights or biases of an op with weights (conv, depthwise, fully connected...; e.g. an ADD's constant operand)."""
-    names = [n for n in g.inputs] + [o for op in g.ops for o in op.outputs]
+    names = [n for n in g.inputs] + [o for op in g.ops if not _kept_float(op) for o in op.outputs]
+    float_only = _read_only_by_float_ops(g)
     for op in g.ops:
+        if _kept_float(op):
+            continue
         skip = {1, 2} if _weight_axis(op) is not None else set()
         if op.type in ("lstm", "svdf"):
             skip = set(range(1, len(op.inputs)))  # weights, biases and states: _quantize_lstm, _quantize_svdf
         names += [i for k, i in enumerate(op.inputs) if i is not None and k not in skip and g.t(i).is_const]
-    return [n for n in dict.fromkeys(names) if g.t(n).dtype == "float32"]
+    return [n for n in dict.fromkeys(names) if g.t(n).dtype == "float32" and n not in float_only]
+
+
+def _kept_float(op: Op) -> bool:
+    """The op stays float32 in the quantized model (--float-ops / --float-layers; toolchain/lowering.py)."""
+    from .lowering import KEEP_FLOAT
+
+    return bool(op.attrs.get(KEEP_FLOAT))
+
+
+def _read_only_by_float_ops(g: Graph) -> set[str]:
+    """Constants every reader of which stays float32: they stay float32 too."""
+    readers: dict[str, list[Op]] = {}
+    for op in g.ops:
+        for i in op.inputs:
+            if i is not None:
+                readers.setdefault(i, []).append(op)
+    return {n for n, ops in readers.items() if g.t(n).is_const and all(_kept_float(op) for op in ops)}
 
 
 def _assign_activation_quant(g: Graph, ranges: dict[str, tuple[float, float]],
@@ -672,14 +717,14 @@ def _assign_activation_quant(g: Graph, ranges: dict[str, tuple[float, float]],
         if t.is_const:
             assert t.data is not None
             ranges[n] = (float(t.data.min(initial=0.0)), float(t.data.max(initial=0.0)))
-    rules = {id(op): REGISTRY[op.type].quantization_for(op) for op in g.ops}
+    rules = {id(op): REGISTRY[op.type].quantization_for(op) for op in g.ops if not _kept_float(op)}
     fixed = {op.outputs[0]: (FIXED_INT16[op.type] if op.outputs[0] in wide else rule.fixed)
-             for op in g.ops if (rule := rules[id(op)]).fixed is not None}
+             for op in g.ops if id(op) in rules and (rule := rules[id(op)]).fixed is not None}
     groups = _Groups()
     for n in names:
         groups.find(n)
     for op in g.ops:
-        if rules[id(op)].output == "same_as_input":
+        if id(op) in rules and rules[id(op)].output == "same_as_input":
             groups.union(op.inputs[0], op.outputs[0])  # type: ignore[arg-type]
         if op.type == "lstm":  # the final h (ONNX's Y_h) is h, which the output's quantization carries
             for o in op.outputs[1:]:
@@ -692,7 +737,7 @@ def _assign_activation_quant(g: Graph, ranges: dict[str, tuple[float, float]],
     # concatenation: inputs join the output's group unless their quantization is fixed (then requantized)
     requant: list[tuple[Op, int]] = []
     for op in g.ops:
-        if rules[id(op)].output != "shared_by_inputs":
+        if id(op) not in rules or rules[id(op)].output != "shared_by_inputs":
             continue
         for k, i in enumerate(op.inputs):
             assert i is not None
@@ -757,6 +802,8 @@ def _floor_output_scales(g: Graph) -> None:
     s_y > max(s_1, s_2) / 2^19, their rescale multipliers must stay below 1). Only a nearly constant output can
     break it; its scale is then raised to the floor."""
     for op in g.ops:
+        if g.t(op.outputs[0]).dtype == "float32":
+            continue  # an op kept float (--float-ops)
         floor = REGISTRY[op.type].min_output_scale(op, g)
         y = g.t(op.outputs[0])
         if op.type == "add" and y.dtype == "int16":  # 16x8 ADD: s_y > max(s_1, s_2) / 2^14 (2^15 head room)
@@ -881,7 +928,7 @@ def _quantize_constants(g: Graph, int4: set[str] | frozenset[str] = frozenset())
     quantized once, by the first (its scales do not depend on the op)."""
     seen_bias: set[str] = set()
     for op in g.ops:
-        if _weight_axis(op) is None:
+        if _weight_axis(op) is None or _kept_float(op):
             continue
         if len(op.inputs) > 2 and op.inputs[2] is not None:
             if op.inputs[2] in seen_bias:
@@ -892,7 +939,7 @@ def _quantize_constants(g: Graph, int4: set[str] | frozenset[str] = frozenset())
             seen_bias.add(op.inputs[2])
     for op in g.ops:
         axis = _weight_axis(op)
-        if axis is None:
+        if axis is None or _kept_float(op):
             continue
         label = op.attrs.get("label", op.name)
         w = g.t(op.inputs[1])

@@ -15,7 +15,7 @@ from .board import get_board
 from .compare import Metrics, compare, lsb_keys
 from .data import TestData, dequantize, load_test_data, model_inputs, quantize, random_inputs
 from .driver import QUANTIZED_TFLITE, Build, Conversion, Step, quiet
-from .errors import InputError, ValidationError
+from .errors import InputError, ToolchainError, ValidationError
 from .importers import import_model, is_tflite
 from .ir import Graph
 from .patch import traced_tensors
@@ -204,7 +204,14 @@ def compare_references(model: Path, b: Build, xs: list[list[np.ndarray]], ours: 
     rows: list[Metrics] = []
     if g.meta.get("quantized_by") == "edgec":
         step("run TFLM on the exported model_int8.tflite (reference kernels)")
-        primary, _ = reference.run_tflm(b.out / QUANTIZED_TFLITE, xs, reset_each=reference.restarts_each_run(g))
+        try:
+            primary, _ = reference.run_tflm(b.out / QUANTIZED_TFLITE, xs, reset_each=reference.restarts_each_run(g))
+        except ToolchainError as e:
+            if any(op.type == "gelu" for op in g.ops):
+                raise ToolchainError(f"{e}: TFLite Micro has no GELU kernel, so it cannot run this model; edgec's "
+                                     "int8 GELU is TFLite's table, bit-exact with LiteRT's reference kernel "
+                                     "(docs/quantization.md)") from e
+            raise
         rows.append(compare_all("TFLM (model_int8.tflite)", ours, primary, g, scale))
         step("run the float model on the same inputs")
         floats = real_inputs if real_inputs is not None else [

@@ -19,7 +19,7 @@ from onnx_models import const, model
 from run_cli import assert_error, edgec
 
 from edgec import driver, host, reference, validate
-from edgec.errors import EXIT_INPUT
+from edgec.errors import EXIT_INPUT, EXIT_TOOLCHAIN
 
 F32 = np.float32
 
@@ -356,15 +356,21 @@ def test_tiny_vit_matches_onnxruntime(tmp_path, opset, dynamo):
     assert ops.count("softmax") == 2 and ops.count("conv2d") == 1
 
 
-def test_quantizing_a_transformer_names_the_float_only_ops(tmp_path):
-    """--calib on the ViT: LayerNormalization and Gelu have no int8 kernel (TFLite Micro has none): exit 2, each
-    node named with the rule."""
-    path = tiny_vit(tmp_path / "vit.onnx", 17)
-    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(0).standard_normal((4, 1, 3, 16, 16)).astype(F32))
-    res = edgec("build", path, "--calib", tmp_path / "calib.npz", "--out", tmp_path / "out", timeout=600)
-    msg = assert_error(res, EXIT_INPUT, "LayerNormalization node '/norm/LayerNormalization'", "Gelu node",
-                       "float32 only", "--dtype float32")
-    assert msg.count("float32 only") == 7  # 5 layer norms, 2 GELUs
+@pytest.mark.parametrize("opset", [13, 17])
+def test_quantizing_a_transformer(tmp_path, opset):
+    """--calib on the ViT, from the layer-norm and erf-GELU chains of opset 13 and the LayerNormalization of 17: every
+    layer norm lowered to TFLite's int8 chain (5 RSQRTs), both GELUs int8 tables (the erf chain recognized), every
+    op int8; `edgec test` says why TFLite Micro cannot be the reference (it has no GELU kernel), exit 4."""
+    path = tiny_vit(tmp_path / "vit.onnx", opset)
+    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(0).standard_normal((8, 1, 3, 16, 16)).astype(F32))
+    res = edgec("build", path, "--calib", tmp_path / "calib.npz", "--out", tmp_path / "out", "--json", timeout=600)
+    assert res.returncode == 0, res.stderr
+    layers = json.loads(res.stdout)["layers"]
+    ops = [layer["op"] for layer in layers]
+    assert ops.count("rsqrt") == 5 and ops.count("gelu") == 2 and "layer_norm" not in ops, ops
+    res = edgec("test", path, "--calib", tmp_path / "calib.npz", "--samples", "2", "--out", tmp_path / "t",
+                timeout=600)
+    assert_error(res, EXIT_TOOLCHAIN, "TFLite Micro has no GELU kernel")
 
 
 def test_attention_quantized_by_edgec_is_bit_exact_with_tflm(tmp_path):

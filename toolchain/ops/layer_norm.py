@@ -8,7 +8,10 @@ Per row of n = prod(shape[axis:]) values (float, sums in index order from 0.0f):
     y_c  = (x_c - mean) * r * gamma_c + beta_c   (beta 0 when absent)
 Optional outputs 1 and 2 (ONNX's Mean and InvStdDev): mean and r per row, shaped [d_0, ..., d_{axis-1}, 1, ...].
 Cost per element: 3 adds, 3 multiplies, one load of gamma and beta; one sqrtf and one divide per row.
-TFLite and TFLite Micro have no layer-norm builtin (nor an int8 kernel): float32 only.
+TFLite and TFLite Micro have no layer-norm builtin (nor an int8 kernel), and this op has no int8 kernel either:
+a float model quantized by edgec (`--calib`) has every LAYER_NORM lowered first to the MEAN / SUB /
+SQUARED_DIFFERENCE / MEAN / ADD / RSQRT / MUL / MUL / ADD chain the TFLite converter writes (toolchain/lowering.py),
+each op int8 and bit-exact with TFLite Micro, or kept float32 with `--float-ops layer_norm`.
 """
 
 from __future__ import annotations
@@ -56,11 +59,18 @@ def ln_epsilon(op, g) -> bool:
     return np.isfinite(eps) and eps >= 0
 
 
+def lowered_when_quantized(op, g) -> bool:
+    """no int8 kernel of its own: `edgec build --calib` lowers a float model's layer norm to TFLite's MEAN /
+    SQUARED_DIFFERENCE / RSQRT / MUL / ADD chain in int8 (or keeps it float32 with `--float-ops layer_norm`);
+    an already quantized model must hold that chain itself"""
+    return False
+
+
 @register
 class LayerNorm(Operator):
     type = "layer_norm"
     kernel = None
-    constraints = [float32_only]
+    constraints = [lowered_when_quantized]
 
     fuses_activation = False
     patch_kind = None

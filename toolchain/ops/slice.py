@@ -71,8 +71,25 @@ class Slice(Operator):
     fuses_activation = False
     patch_kind = None
     quantization = Quantization(output="same_as_input")
-    not_exportable = "edgec writes no STRIDED_SLICE into a .tflite yet"
+    not_exportable = None
     backward = None  # no gradient rule yet
+
+    def export_tflite(self, op, g, w, ins):
+        """TFLite's STRIDED_SLICE with no shrink: end = begin + size * step per dimension; where that end falls
+        outside the dimension (a negative step down to index 0 gives -1, which TFLite would read as n - 1), the
+        end_mask bit is set instead (the slice then runs to the dimension's end in the step's direction)."""
+        x, y = g.t(op.inputs[0]).shape, g.t(op.outputs[0]).shape
+        begin, step = [int(v) for v in op.attrs["begin"]], [int(v) for v in op.attrs["step"]]
+        end, end_mask = [], 0
+        for d, (n, b, s, size) in enumerate(zip(x, begin, step, y)):
+            e = b + size * s
+            if e < 0 or e > n:
+                end_mask |= 1 << d
+                e = 0
+            end.append(e)
+        ins = [ins[0], w.int32(f"{op.name}/begin", begin), w.int32(f"{op.name}/end", end),
+               w.int32(f"{op.name}/strides", step)]
+        return "STRIDED_SLICE", ins, "StridedSliceOptions", dict(beginMask=0, endMask=end_mask, shrinkAxisMask=0)
 
     def reference(self, op, g, inputs):
         x = np.asarray(inputs[0])
