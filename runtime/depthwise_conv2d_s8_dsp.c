@@ -86,280 +86,312 @@ static inline int8_t dw_output(const dw_requant_t *r, int32_t acc, int32_t mode)
 #endif
 
 /* The 3x3 weights of one channel in 5 registers: (w0, w2) of rows 0, 1, 2, the middle taps of rows 0 and 1 as the
- * halves of one word, the middle tap of row 2 */
+ * halves of one word, the middle tap of row 2 in the bottom half of the fifth (the rolling loops keep their row
+ * counter in its top half: every instruction reading it takes the bottom). With a compile-time stage the taps are
+ * scaled by 2^pre (edgec_depthwise_conv2d_s8_dsp below), so the sums leave pass 1 already shifted. */
 typedef struct {
     int32_t w02_0, w02_1, w02_2, w1_01, w1_2;
 } dw_w3x3_t;
 
-/* Pass 1 of a 3x3 channel, stride_w 1: the sums (without the start) of the output pair (y, x), (y, x + 1) for
- * y = 0 .. n - 1 (n >= 1) into acc[2y], acc[2y + 1]; p = the plane at column x of output row 0's first input row,
- * rb the plane's row bytes, step = stride_h * rb. Per pair: 3 x (LDR, 2 SXTB16, 2 SMLAD, 2 SMLAxy), ADD, STRD,
- * CMP, BNE: 25 instructions for 18 MACs, nothing else in the loop (14 registers: inline assembly on the cores). */
+/* the instruction groups of the 3x3 multiply loops: a plane word q0..q3 in t is split into q = (q0, q2) and
+ * t = (q1, q3); K0, K1, K2 add kernel row 0 (starting the sums: SMUAD), 1, 2 of the output pair (x0: column x,
+ * x1: column x + 1), K0S.. of a single column */
+#define DW_SPLIT "sxtb16 %[q], %[t]\n\tsxtb16 %[t], %[t], ror #8\n\t"
+#define DW_K0(x0, x1)                                                                                          \
+    "smuad %[" x0 "], %[w0], %[q]\n\tsmlabb %[" x0 "], %[t], %[w1s], %[" x0 "]\n\t"                              \
+    "smuad %[" x1 "], %[w0], %[t]\n\tsmlatb %[" x1 "], %[q], %[w1s], %[" x1 "]\n\t"
+#define DW_K1(x0, x1)                                                                                          \
+    "smlad %[" x0 "], %[w1], %[q], %[" x0 "]\n\tsmlabt %[" x0 "], %[t], %[w1s], %[" x0 "]\n\t"                   \
+    "smlad %[" x1 "], %[w1], %[t], %[" x1 "]\n\tsmlatt %[" x1 "], %[q], %[w1s], %[" x1 "]\n\t"
+#define DW_K2(x0, x1)                                                                                          \
+    "smlad %[" x0 "], %[w2], %[q], %[" x0 "]\n\tsmlabb %[" x0 "], %[t], %[w2s], %[" x0 "]\n\t"                   \
+    "smlad %[" x1 "], %[w2], %[t], %[" x1 "]\n\tsmlatb %[" x1 "], %[q], %[w2s], %[" x1 "]\n\t"
+#define DW_K0S(x) "smuad %[" x "], %[w0], %[q]\n\tsmlabb %[" x "], %[t], %[w1s], %[" x "]\n\t"
+#define DW_K1S(x) "smlad %[" x "], %[w1], %[q], %[" x "]\n\tsmlabt %[" x "], %[t], %[w1s], %[" x "]\n\t"
+#define DW_K2S(x) "smlad %[" x "], %[w2], %[q], %[" x "]\n\tsmlabb %[" x "], %[t], %[w2s], %[" x "]\n\t"
+
+/* the C model of one output pair (y, x), (y, x + 1) (`two`: else (y, x) alone) from the plane at p */
+static inline void dw_pair_c(const int8_t *p, int32_t rb, const dw_w3x3_t *w, int32_t *a0, int32_t *a1) {
+    int32_t s0 = 0, s1 = 0;
+    const int32_t r[3] = {edgec_read_s8x4(p), edgec_read_s8x4(p + rb), edgec_read_s8x4(p + 2 * rb)};
+    const int32_t w02[3] = {w->w02_0, w->w02_1, w->w02_2};
+    const int32_t w1[3] = {w->w1_01, w->w1_01 >> 16, w->w1_2}; /* each middle tap in a bottom half */
+    for (int32_t k = 0; k < 3; k++) {
+        /* out(x) += w0 q0 + w2 q2 + w1 q1, out(x+1) += w0 q1 + w2 q3 + w1 q2 */
+        const int32_t q02 = edgec_sxtb16(r[k]), q13 = edgec_sxtb16_ror8(r[k]);
+        s0 = edgec_smlabb(q13, w1[k], edgec_smlad(w02[k], q02, s0));
+        s1 = edgec_smlatb(q02, w1[k], edgec_smlad(w02[k], q13, s1));
+    }
+    *a0 = s0, *a1 = s1;
+}
+
+/* Pass 1 of a 3x3 channel at stride_h 1, the output column pair x, x + 1: the sums (without the start) of output
+ * rows y = 0 .. n - 1 (n >= 1) into acc[2y], acc[2y + 1]; p = the plane at column x of row 0, rb its row bytes.
+ * The loop rolls down the plane: each row is loaded and split once (LDR, 2 SXTB16) and feeds three output rows as
+ * their kernel rows 2 (completing the oldest pair, stored), 1 and 0 (starting the newest in the registers the
+ * stored pair freed): 4 accumulators. Per output pair LDR, 2 SXTB16, 12 multiplies, STRD, and per 2 rows ADD,
+ * SUBS, BCS: 17.5 instructions per 18 MACs (a walk reloading the 3 rows of each pair: 25). 14 registers. */
+DW_NOINLINE void dw_roll_pair(const int8_t *p, int32_t rb, dw_w3x3_t w, int32_t *acc, int32_t n) {
+#if EDGEC_HAVE_DSP
+    int32_t t, q, a0, a1, b0, b1;
+    /* the counter: n in the top half, 2 per loop turn; after the loop its bit 16 is n's parity */
+    int32_t w2s = (int32_t)(((uint32_t)w.w1_2 & 0xFFFFu) | ((uint32_t)n << 16));
+    __asm__ volatile("ldr %[t], [%[p]]\n\t" DW_SPLIT DW_K0("b0", "b1")
+                     "ldr %[t], [%[p], %[rb]]\n\t" DW_SPLIT DW_K1("b0", "b1") DW_K0("a0", "a1")
+                     "add %[p], %[p], %[rb], lsl #1\n\t"
+                     "subs %[w2s], %[w2s], #0x20000\n\t"
+                     "bcc 3f\n"
+                     "1:\n\t"
+                     "ldr %[t], [%[p]]\n\t" DW_SPLIT DW_K2("b0", "b1")
+                     "strd %[b0], %[b1], [%[acc]], #8\n\t" DW_K1("a0", "a1") DW_K0("b0", "b1")
+                     "ldr %[t], [%[p], %[rb]]\n\t" DW_SPLIT DW_K2("a0", "a1")
+                     "strd %[a0], %[a1], [%[acc]], #8\n\t" DW_K1("b0", "b1") DW_K0("a0", "a1")
+                     "add %[p], %[p], %[rb], lsl #1\n\t"
+                     "subs %[w2s], %[w2s], #0x20000\n\t"
+                     "bcs 1b\n"
+                     "3:\n\t"
+                     "tst %[w2s], #0x10000\n\t"
+                     "beq 4f\n\t"
+                     "ldr %[t], [%[p]]\n\t" DW_SPLIT DW_K2("b0", "b1")
+                     "strd %[b0], %[b1], [%[acc]]\n"
+                     "4:"
+                     : [t] "=&r"(t), [q] "=&r"(q), [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1),
+                       [p] "+r"(p), [acc] "+r"(acc), [w2s] "+r"(w2s)
+                     : [rb] "r"(rb), [w0] "r"(w.w02_0), [w1] "r"(w.w02_1), [w2] "r"(w.w02_2), [w1s] "r"(w.w1_01)
+                     : "cc", "memory");
+#else
+    for (int32_t y = 0; y < n; y++, p += rb) dw_pair_c(p, rb, &w, acc + 2 * y, acc + 2 * y + 1);
+#endif
+}
+
+/* dw_roll_pair for one output column (an odd out_w's last, or stride_w > 1): acc[y], LDR, 2 SXTB16, 6 multiplies,
+ * STR per output and per 2 rows ADD, SUBS, BCS: 11.5 instructions per 9 MACs (the column walk: 19) */
+DW_NOINLINE void dw_roll_one(const int8_t *p, int32_t rb, dw_w3x3_t w, int32_t *acc, int32_t n) {
+#if EDGEC_HAVE_DSP
+    int32_t t, q, a, b;
+    int32_t w2s = (int32_t)(((uint32_t)w.w1_2 & 0xFFFFu) | ((uint32_t)n << 16));
+    __asm__ volatile("ldr %[t], [%[p]]\n\t" DW_SPLIT DW_K0S("b")
+                     "ldr %[t], [%[p], %[rb]]\n\t" DW_SPLIT DW_K1S("b") DW_K0S("a")
+                     "add %[p], %[p], %[rb], lsl #1\n\t"
+                     "subs %[w2s], %[w2s], #0x20000\n\t"
+                     "bcc 3f\n"
+                     "1:\n\t"
+                     "ldr %[t], [%[p]]\n\t" DW_SPLIT DW_K2S("b")
+                     "str %[b], [%[acc]], #4\n\t" DW_K1S("a") DW_K0S("b")
+                     "ldr %[t], [%[p], %[rb]]\n\t" DW_SPLIT DW_K2S("a")
+                     "str %[a], [%[acc]], #4\n\t" DW_K1S("b") DW_K0S("a")
+                     "add %[p], %[p], %[rb], lsl #1\n\t"
+                     "subs %[w2s], %[w2s], #0x20000\n\t"
+                     "bcs 1b\n"
+                     "3:\n\t"
+                     "tst %[w2s], #0x10000\n\t"
+                     "beq 4f\n\t"
+                     "ldr %[t], [%[p]]\n\t" DW_SPLIT DW_K2S("b")
+                     "str %[b], [%[acc]]\n"
+                     "4:"
+                     : [t] "=&r"(t), [q] "=&r"(q), [a] "=&r"(a), [b] "=&r"(b), [p] "+r"(p), [acc] "+r"(acc),
+                       [w2s] "+r"(w2s)
+                     : [rb] "r"(rb), [w0] "r"(w.w02_0), [w1] "r"(w.w02_1), [w2] "r"(w.w02_2), [w1s] "r"(w.w1_01)
+                     : "cc", "memory");
+#else
+    for (int32_t y = 0; y < n; y++, p += rb) {
+        int32_t a1;
+        dw_pair_c(p, rb, &w, acc + y, &a1);
+    }
+#endif
+}
+
+/* Pass 1 at stride_h > 1 (no row is shared by consecutive output rows' same kernel row), the column pair: the 3
+ * rows of each pair reloaded, 25 instructions per 18 MACs, acc[2y], acc[2y + 1]; step = stride_h rb */
 DW_NOINLINE void dw_col_pair(const int8_t *p, int32_t rb, int32_t step, dw_w3x3_t w, int32_t *acc, int32_t n) {
     int32_t *const end = acc + 2 * n;
 #if EDGEC_HAVE_DSP
     int32_t t, q, a0, a1;
+    const int32_t w2s = w.w1_2;
     __asm__ volatile("1:\n\t"
-                     "ldr %[t], [%[p]]\n\t"
-                     "sxtb16 %[q], %[t]\n\t"
-                     "sxtb16 %[t], %[t], ror #8\n\t"
-                     "smuad %[a0], %[w0], %[q]\n\t"
-                     "smlabb %[a0], %[t], %[w1s], %[a0]\n\t"
-                     "smuad %[a1], %[w0], %[t]\n\t"
-                     "smlatb %[a1], %[q], %[w1s], %[a1]\n\t"
-                     "ldr %[t], [%[p], %[rb]]\n\t"
-                     "sxtb16 %[q], %[t]\n\t"
-                     "sxtb16 %[t], %[t], ror #8\n\t"
-                     "smlad %[a0], %[w1], %[q], %[a0]\n\t"
-                     "smlabt %[a0], %[t], %[w1s], %[a0]\n\t"
-                     "smlad %[a1], %[w1], %[t], %[a1]\n\t"
-                     "smlatt %[a1], %[q], %[w1s], %[a1]\n\t"
-                     "ldr %[t], [%[p], %[rb], lsl #1]\n\t"
-                     "sxtb16 %[q], %[t]\n\t"
-                     "sxtb16 %[t], %[t], ror #8\n\t"
-                     "smlad %[a0], %[w2], %[q], %[a0]\n\t"
-                     "smlabb %[a0], %[t], %[w2s], %[a0]\n\t"
-                     "smlad %[a1], %[w2], %[t], %[a1]\n\t"
-                     "smlatb %[a1], %[q], %[w2s], %[a1]\n\t"
+                     "ldr %[t], [%[p]]\n\t" DW_SPLIT DW_K0("a0", "a1")
+                     "ldr %[t], [%[p], %[rb]]\n\t" DW_SPLIT DW_K1("a0", "a1")
+                     "ldr %[t], [%[p], %[rb], lsl #1]\n\t" DW_SPLIT DW_K2("a0", "a1")
                      "add %[p], %[p], %[step]\n\t"
                      "strd %[a0], %[a1], [%[acc]], #8\n\t"
                      "cmp %[acc], %[end]\n\t"
                      "bne 1b"
                      : [t] "=&r"(t), [q] "=&r"(q), [a0] "=&r"(a0), [a1] "=&r"(a1), [p] "+r"(p), [acc] "+r"(acc)
                      : [rb] "r"(rb), [step] "r"(step), [end] "r"(end), [w0] "r"(w.w02_0), [w1] "r"(w.w02_1),
-                       [w2] "r"(w.w02_2), [w1s] "r"(w.w1_01), [w2s] "r"(w.w1_2)
+                       [w2] "r"(w.w02_2), [w1s] "r"(w.w1_01), [w2s] "r"(w2s)
                      : "cc", "memory");
 #else
-    for (; acc < end; acc += 2, p += step) {
-        /* a word q0..q3 of a row: (q0, q2) and (q1, q3); out(x) += w0 q0 + w2 q2 + w1 q1, out(x+1) += w0 q1 +
-         * w2 q3 + w1 q2 */
-        int32_t a0 = 0, a1 = 0;
-        const int32_t r[3] = {edgec_read_s8x4(p), edgec_read_s8x4(p + rb), edgec_read_s8x4(p + 2 * rb)};
-        const int32_t w02[3] = {w.w02_0, w.w02_1, w.w02_2};
-        const int32_t w1[3] = {w.w1_01, w.w1_01 >> 16, w.w1_2}; /* each middle tap in a bottom half */
-        for (int32_t k = 0; k < 3; k++) {
-            const int32_t q02 = edgec_sxtb16(r[k]), q13 = edgec_sxtb16_ror8(r[k]);
-            a0 = edgec_smlabb(q13, w1[k], edgec_smlad(w02[k], q02, a0));
-            a1 = edgec_smlatb(q02, w1[k], edgec_smlad(w02[k], q13, a1));
-        }
-        acc[0] = a0, acc[1] = a1;
-    }
+    for (; acc < end; acc += 2, p += step) dw_pair_c(p, rb, &w, acc, acc + 1);
 #endif
 }
 
-/* Pass 1 for one output column (any stride_w): acc[y] for y = 0 .. n - 1, 19 instructions per 9 MACs */
+/* the same for one output column: acc[y], 19 instructions per 9 MACs */
 DW_NOINLINE void dw_col_one(const int8_t *p, int32_t rb, int32_t step, dw_w3x3_t w, int32_t *acc, int32_t n) {
-    int32_t *const end = acc + 2 * n; /* every other int32: pass 2 reads both layouts alike */
+    int32_t *const end = acc + n;
 #if EDGEC_HAVE_DSP
     int32_t t, q, a0;
+    const int32_t w2s = w.w1_2;
     __asm__ volatile("1:\n\t"
-                     "ldr %[t], [%[p]]\n\t"
-                     "sxtb16 %[q], %[t]\n\t"
-                     "sxtb16 %[t], %[t], ror #8\n\t"
-                     "smuad %[a0], %[w0], %[q]\n\t"
-                     "smlabb %[a0], %[t], %[w1s], %[a0]\n\t"
-                     "ldr %[t], [%[p], %[rb]]\n\t"
-                     "sxtb16 %[q], %[t]\n\t"
-                     "sxtb16 %[t], %[t], ror #8\n\t"
-                     "smlad %[a0], %[w1], %[q], %[a0]\n\t"
-                     "smlabt %[a0], %[t], %[w1s], %[a0]\n\t"
-                     "ldr %[t], [%[p], %[rb], lsl #1]\n\t"
-                     "sxtb16 %[q], %[t]\n\t"
-                     "sxtb16 %[t], %[t], ror #8\n\t"
-                     "smlad %[a0], %[w2], %[q], %[a0]\n\t"
-                     "smlabb %[a0], %[t], %[w2s], %[a0]\n\t"
+                     "ldr %[t], [%[p]]\n\t" DW_SPLIT DW_K0S("a0")
+                     "ldr %[t], [%[p], %[rb]]\n\t" DW_SPLIT DW_K1S("a0")
+                     "ldr %[t], [%[p], %[rb], lsl #1]\n\t" DW_SPLIT DW_K2S("a0")
                      "add %[p], %[p], %[step]\n\t"
-                     "str %[a0], [%[acc]], #8\n\t"
+                     "str %[a0], [%[acc]], #4\n\t"
                      "cmp %[acc], %[end]\n\t"
                      "bne 1b"
                      : [t] "=&r"(t), [q] "=&r"(q), [a0] "=&r"(a0), [p] "+r"(p), [acc] "+r"(acc)
                      : [rb] "r"(rb), [step] "r"(step), [end] "r"(end), [w0] "r"(w.w02_0), [w1] "r"(w.w02_1),
-                       [w2] "r"(w.w02_2), [w1s] "r"(w.w1_01), [w2s] "r"(w.w1_2)
+                       [w2] "r"(w.w02_2), [w1s] "r"(w.w1_01), [w2s] "r"(w2s)
                      : "cc", "memory");
 #else
-    for (; acc < end; acc += 2, p += step) {
-        int32_t a0 = 0;
-        const int32_t r[3] = {edgec_read_s8x4(p), edgec_read_s8x4(p + rb), edgec_read_s8x4(p + 2 * rb)};
-        const int32_t w02[3] = {w.w02_0, w.w02_1, w.w02_2};
-        const int32_t w1[3] = {w.w1_01, w.w1_01 >> 16, w.w1_2};
-        for (int32_t k = 0; k < 3; k++)
-            a0 = edgec_smlabb(edgec_sxtb16_ror8(r[k]), w1[k], edgec_smlad(w02[k], edgec_sxtb16(r[k]), a0));
-        *acc = a0;
+    for (; acc < end; acc++, p += step) {
+        int32_t a1;
+        dw_pair_c(p, rb, &w, acc, &a1);
     }
 #endif
 }
 
-/* Pass 2 with the compile-time stage: n outputs of one column (`two`: and of the next, at out + out_c) from pass
- * 1's sums (2 int32 per row) plus the start. ADD, LSL, SMMLAR, ADD, ASR, SSAT, STRB per output with the channel's
- * constants in registers (a function of its own: inlined into the channel loop, GCC spilled them). `narrow`: the
- * activation clamps inside [-128, 127]. */
-DW_NOINLINE void dw_col_out_staged(const int32_t *acc, int32_t n, int two, int32_t start, int8_t *out, int32_t out_c,
-                                   int32_t row_step, const int32_t *stage, int32_t lo, int32_t hi, int narrow) {
-    const int32_t pre = stage[EDGEC_DSP_OUT_PRE], m = stage[EDGEC_DSP_OUT_M];
-    const int32_t round = stage[EDGEC_DSP_OUT_ROUND], right = stage[EDGEC_DSP_OUT_RIGHT];
+/* one output of the compile-time stage from a sum already scaled by 2^pre (the taps' scale; else LSL first):
+ * ADD start, SMMLAR, ADD (sign), ASR, SSAT */
+#define DW_REQ(x)                                                                                               \
+    "add %[" x "], %[" x "], %[start]\n\t"                                                                      \
+    "smmlar %[t], %[" x "], %[m], %[round]\n\t"                                                                 \
+    "add %[t], %[t], %[" x "], asr #31\n\t"                                                                     \
+    "asr %[t], %[t], %[right]\n\t"                                                                              \
+    "ssat %[t], #8, %[t]\n\t"
+
+/* Pass 2 with the compile-time stage, activation [-128, 127] and the taps scaled by 2^pre: the outputs (y, x) and
+ * (y, x + 1), y = 0 .. n - 1, from acc[2y], acc[2y + 1] plus the start. 2 rows a turn (an odd n enters at the
+ * second): per output pair LDRD, 2 x (ADD, SMMLAR, ADD ASR #31, ASR, SSAT, STRB), per turn ADD, CMP, BNE:
+ * 14.5 instructions per output pair (with the LSL and an ADD per row: 17.5) */
+DW_NOINLINE void dw_out_pair(const int32_t *acc, int32_t n, int32_t start, int8_t *out, int32_t out_c,
+                             int32_t row_step, const int32_t *stage) {
+    const int32_t m = stage[EDGEC_DSP_OUT_M], round = stage[EDGEC_DSP_OUT_ROUND];
+    const int32_t right = stage[EDGEC_DSP_OUT_RIGHT];
     const int32_t *const end = acc + 2 * n;
-    if (two && !narrow) {
-#if EDGEC_HAVE_DSP /* 2 rows a turn (an odd n enters at the second): per pair LDRD, 2 x (ADD, LSL, SMMLAR,
-                   * ADD ASR #31, ASR, SSAT, STRB), ADD; per turn CMP, BNE: 17.5 per pair (the C loop: 20) */
-        int32_t a0, a1, t = n & 1;
-        __asm__ volatile("cmp %[t], #0\n\t"
-                         "bne 2f\n\t"
-                         "1:\n\t"
-                         "ldrd %[a0], %[a1], [%[acc]], #8\n\t"
-                         "add %[a0], %[a0], %[start]\n\t"
-                         "lsl %[t], %[a0], %[pre]\n\t"
-                         "smmlar %[t], %[t], %[m], %[round]\n\t"
-                         "add %[t], %[t], %[a0], asr #31\n\t"
-                         "asr %[t], %[t], %[right]\n\t"
-                         "ssat %[t], #8, %[t]\n\t"
-                         "strb %[t], [%[out]]\n\t"
-                         "add %[a1], %[a1], %[start]\n\t"
-                         "lsl %[t], %[a1], %[pre]\n\t"
-                         "smmlar %[t], %[t], %[m], %[round]\n\t"
-                         "add %[t], %[t], %[a1], asr #31\n\t"
-                         "asr %[t], %[t], %[right]\n\t"
-                         "ssat %[t], #8, %[t]\n\t"
-                         "strb %[t], [%[out], %[out_c]]\n\t"
-                         "add %[out], %[out], %[row_step]\n\t"
-                         "2:\n\t"
-                         "ldrd %[a0], %[a1], [%[acc]], #8\n\t"
-                         "add %[a0], %[a0], %[start]\n\t"
-                         "lsl %[t], %[a0], %[pre]\n\t"
-                         "smmlar %[t], %[t], %[m], %[round]\n\t"
-                         "add %[t], %[t], %[a0], asr #31\n\t"
-                         "asr %[t], %[t], %[right]\n\t"
-                         "ssat %[t], #8, %[t]\n\t"
-                         "strb %[t], [%[out]]\n\t"
-                         "add %[a1], %[a1], %[start]\n\t"
-                         "lsl %[t], %[a1], %[pre]\n\t"
-                         "smmlar %[t], %[t], %[m], %[round]\n\t"
-                         "add %[t], %[t], %[a1], asr #31\n\t"
-                         "asr %[t], %[t], %[right]\n\t"
-                         "ssat %[t], #8, %[t]\n\t"
-                         "strb %[t], [%[out], %[out_c]]\n\t"
-                         "add %[out], %[out], %[row_step]\n\t"
-                         "cmp %[acc], %[end]\n\t"
-                         "bne 1b"
-                         : [a0] "=&r"(a0), [a1] "=&r"(a1), [t] "+r"(t), [acc] "+r"(acc), [out] "+r"(out)
-                         : [end] "r"(end), [start] "r"(start), [pre] "r"(pre), [m] "r"(m), [round] "r"(round),
-                           [right] "r"(right), [out_c] "r"(out_c), [row_step] "r"(row_step)
-                         : "cc", "memory");
-        (void)a0, (void)a1, (void)t;
-        return;
+#if EDGEC_HAVE_DSP
+    const int32_t rs_c = row_step + out_c;
+    int32_t a0, a1, t = n & 1;
+    __asm__ volatile("cmp %[t], #0\n\t"
+                     "beq 1f\n\t"
+                     "sub %[out], %[out], %[rs]\n\t"
+                     "b 2f\n"
+                     "1:\n\t"
+                     "ldrd %[a0], %[a1], [%[acc]], #8\n\t" DW_REQ("a1")
+                     "strb %[t], [%[out], %[out_c]]\n\t" DW_REQ("a0")
+                     "strb %[t], [%[out]]\n"
+                     "2:\n\t"
+                     "ldrd %[a0], %[a1], [%[acc]], #8\n\t" DW_REQ("a1")
+                     "strb %[t], [%[out], %[rs_c]]\n\t" DW_REQ("a0")
+                     "strb %[t], [%[out], %[rs]]\n\t"
+                     "add %[out], %[out], %[rs], lsl #1\n\t"
+                     "cmp %[acc], %[end]\n\t"
+                     "bne 1b"
+                     : [a0] "=&r"(a0), [a1] "=&r"(a1), [t] "+r"(t), [acc] "+r"(acc), [out] "+r"(out)
+                     : [end] "r"(end), [start] "r"(start), [m] "r"(m), [round] "r"(round), [right] "r"(right),
+                       [out_c] "r"(out_c), [rs] "r"(row_step), [rs_c] "r"(rs_c)
+                     : "cc", "memory");
+    (void)a0, (void)a1, (void)t;
+#else
+    for (; acc < end; acc += 2, out += row_step) {
+        out[0] = (int8_t)edgec_dsp_requant_k((int32_t)((uint32_t)acc[0] + (uint32_t)start), 0, m, round, right);
+        out[out_c] = (int8_t)edgec_dsp_requant_k((int32_t)((uint32_t)acc[1] + (uint32_t)start), 0, m, round, right);
+    }
 #endif
-        for (; acc < end; acc += 2, out += row_step) {
-            out[0] = (int8_t)edgec_dsp_requant_k((int32_t)((uint32_t)acc[0] + (uint32_t)start), pre, m, round, right);
-            out[out_c] =
-                (int8_t)edgec_dsp_requant_k((int32_t)((uint32_t)acc[1] + (uint32_t)start), pre, m, round, right);
-        }
-    } else if (two) {
-        for (; acc < end; acc += 2, out += row_step) {
-            int32_t v = edgec_dsp_requant_k((int32_t)((uint32_t)acc[0] + (uint32_t)start), pre, m, round, right);
-            out[0] = (int8_t)edgec_clamp(v, lo, hi);
-            v = edgec_dsp_requant_k((int32_t)((uint32_t)acc[1] + (uint32_t)start), pre, m, round, right);
-            out[out_c] = (int8_t)edgec_clamp(v, lo, hi);
-        }
-    } else {
-#if EDGEC_HAVE_DSP /* one column, full range: 2 rows a turn as above, 10 instructions per output (C: 12) */
-        if (!narrow) {
-            int32_t a0, t = n & 1;
-            __asm__ volatile("cmp %[t], #0\n\t"
-                             "bne 2f\n\t"
-                             "1:\n\t"
-                             "ldr %[a0], [%[acc]], #8\n\t"
-                             "add %[a0], %[a0], %[start]\n\t"
-                             "lsl %[t], %[a0], %[pre]\n\t"
-                             "smmlar %[t], %[t], %[m], %[round]\n\t"
-                             "add %[t], %[t], %[a0], asr #31\n\t"
-                             "asr %[t], %[t], %[right]\n\t"
-                             "ssat %[t], #8, %[t]\n\t"
-                             "strb %[t], [%[out]]\n\t"
-                             "add %[out], %[out], %[row_step]\n\t"
-                             "2:\n\t"
-                             "ldr %[a0], [%[acc]], #8\n\t"
-                             "add %[a0], %[a0], %[start]\n\t"
-                             "lsl %[t], %[a0], %[pre]\n\t"
-                             "smmlar %[t], %[t], %[m], %[round]\n\t"
-                             "add %[t], %[t], %[a0], asr #31\n\t"
-                             "asr %[t], %[t], %[right]\n\t"
-                             "ssat %[t], #8, %[t]\n\t"
-                             "strb %[t], [%[out]]\n\t"
-                             "add %[out], %[out], %[row_step]\n\t"
-                             "cmp %[acc], %[end]\n\t"
-                             "bne 1b"
-                             : [a0] "=&r"(a0), [t] "+r"(t), [acc] "+r"(acc), [out] "+r"(out)
-                             : [end] "r"(end), [start] "r"(start), [pre] "r"(pre), [m] "r"(m), [round] "r"(round),
-                               [right] "r"(right), [row_step] "r"(row_step)
-                             : "cc", "memory");
-            (void)a0, (void)t;
-            return;
-        }
+}
+
+/* the same for one column, acc[y]: 2 rows a turn from one LDRD (an odd n takes its first row alone), per output
+ * pair LDRD, 2 x (ADD, SMMLAR, ADD, ASR, SSAT, STRB), ADD, CMP, BNE: 8 instructions per output (was 10) */
+DW_NOINLINE void dw_out_one(const int32_t *acc, int32_t n, int32_t start, int8_t *out, int32_t row_step,
+                            const int32_t *stage) {
+    const int32_t m = stage[EDGEC_DSP_OUT_M], round = stage[EDGEC_DSP_OUT_ROUND];
+    const int32_t right = stage[EDGEC_DSP_OUT_RIGHT];
+    const int32_t *const end = acc + n;
+#if EDGEC_HAVE_DSP
+    int32_t a0, a1, t = n & 1;
+    __asm__ volatile("cmp %[t], #0\n\t"
+                     "beq 1f\n\t"
+                     "ldr %[a0], [%[acc]], #4\n\t" DW_REQ("a0")
+                     "strb %[t], [%[out]]\n\t"
+                     "add %[out], %[out], %[rs]\n\t"
+                     "cmp %[acc], %[end]\n\t"
+                     "beq 3f\n"
+                     "1:\n\t"
+                     "ldrd %[a0], %[a1], [%[acc]], #8\n\t" DW_REQ("a0")
+                     "strb %[t], [%[out]]\n\t" DW_REQ("a1")
+                     "strb %[t], [%[out], %[rs]]\n\t"
+                     "add %[out], %[out], %[rs], lsl #1\n\t"
+                     "cmp %[acc], %[end]\n\t"
+                     "bne 1b\n"
+                     "3:"
+                     : [a0] "=&r"(a0), [a1] "=&r"(a1), [t] "+r"(t), [acc] "+r"(acc), [out] "+r"(out)
+                     : [end] "r"(end), [start] "r"(start), [m] "r"(m), [round] "r"(round), [right] "r"(right),
+                       [rs] "r"(row_step)
+                     : "cc", "memory");
+    (void)a0, (void)a1, (void)t;
+#else
+    for (; acc < end; acc++, out += row_step)
+        out[0] = (int8_t)edgec_dsp_requant_k((int32_t)((uint32_t)acc[0] + (uint32_t)start), 0, m, round, right);
 #endif
-        for (; acc < end; acc += 2, out += row_step) {
-            const int32_t v =
-                edgec_dsp_requant_k((int32_t)((uint32_t)acc[0] + (uint32_t)start), pre, m, round, right);
-            out[0] = (int8_t)(narrow ? edgec_clamp(v, lo, hi) : v);
+}
+
+/* Pass 2 in C (the clamped stage, a stage whose pre-shift the taps could not take, no stage): the outputs of one
+ * column (`two`: and of the next, at out + out_c) from acc[y acc_step] (and + 1) plus the start. `pre`: the stage's
+ * shift left to do (0 when the taps took it) */
+DW_NOINLINE void dw_out_c(const dw_requant_t *r, const int32_t *acc, int32_t n, int32_t acc_step, int two,
+                          int32_t start, int8_t *out, int32_t out_c, int32_t row_step, int32_t mode, int32_t pre) {
+    for (int32_t y = 0; y < n; y++, acc += acc_step, out += row_step) {
+        for (int32_t k = 0; k <= two; k++) {
+            const int32_t a = (int32_t)((uint32_t)acc[k] + (uint32_t)start);
+            int32_t v;
+            if (mode >= 2) {
+                v = edgec_dsp_requant_k(a, pre, r->stage[EDGEC_DSP_OUT_M], r->stage[EDGEC_DSP_OUT_ROUND],
+                                        r->stage[EDGEC_DSP_OUT_RIGHT]);
+                if (mode == 3) v = edgec_clamp(v, r->act_min, r->act_max);
+            } else {
+                v = dw_output(r, a, mode);
+            }
+            out[k * out_c] = (int8_t)v;
         }
     }
 }
 
-/* Pass 2 for any mode: the outputs of one column (`two`: and of the next, at out + out_c) from pass 1's sums,
- * acc_step int32 apart, plus the start; `mode` as dw_output */
-DW_INLINE void dw_col_out(const dw_requant_t *r, const int32_t *acc, int32_t n, int32_t acc_step, int two,
-                          int32_t start, int8_t *out, int32_t out_c, int32_t row_step, int32_t mode) {
-    if (mode >= 2 && acc_step == 2) {
-        dw_col_out_staged(acc, n, two, start, out, out_c, row_step, r->stage, r->act_min, r->act_max, mode == 3);
+/* Pass 2 of a column (`two`: a column pair, acc[2y], acc[2y + 1]; else acc[y]) */
+static void dw_out(const dw_requant_t *r, const int32_t *acc, int32_t n, int two, int32_t start, int8_t *out,
+                   int32_t out_c, int32_t row_step, int32_t mode, int32_t pre) {
+    if (mode == 2 && pre == 0) {
+        if (two) dw_out_pair(acc, n, start, out, out_c, row_step, r->stage);
+        else dw_out_one(acc, n, start, out, row_step, r->stage);
         return;
     }
-    for (int32_t y = 0; y < n; y++, acc += acc_step, out += row_step) {
-        out[0] = dw_output(r, (int32_t)((uint32_t)acc[0] + (uint32_t)start), mode);
-        if (two) out[out_c] = dw_output(r, (int32_t)((uint32_t)acc[1] + (uint32_t)start), mode);
-    }
+    dw_out_c(r, acc, n, two ? 2 : 1, two, start, out, out_c, row_step, mode, pre);
 }
 
 /* One output channel, 3x3 kernel, in two passes per column of outputs (a pair of columns at stride_w 1): pass 1
- * multiplies down the column with nothing else in registers, pass 2 requantizes the column (its constants in
- * registers). An odd out_w's last column (and every column at stride_w > 1) takes the single-column pass.
- * `acc`: 2 out_h int32 of scratch. `mode` is a literal at each call (DW_CHANNEL_3X3 below). */
-DW_INLINE void dw_channel_3x3(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane, int32_t row_bytes,
-                              const int32_t w02[3], const int32_t w1[3], int32_t start, int32_t o, int8_t *out,
-                              const int32_t *stage, int32_t mode, int32_t *acc) {
+ * multiplies down the column with nothing else in registers (rolling over the rows at stride_h 1), pass 2
+ * requantizes the column. An odd out_w's last column (and every column at stride_w > 1) takes the single-column
+ * pass. `acc`: 2 out_h int32 of scratch. `pre`: the stage's shift the taps did not take. */
+static void dw_channel_3x3(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane, int32_t row_bytes,
+                           const dw_w3x3_t *w, int32_t start, int32_t pre, int32_t o, int8_t *out,
+                           const int32_t *stage, int32_t mode, int32_t *acc) {
     const int32_t step_y = p->stride_h * row_bytes, stride_w = p->stride_w, out_c = p->out_c;
-    const int32_t out_h = p->out_h, out_w = p->out_w, row_step = out_w * out_c;
+    const int32_t out_h = p->out_h, out_w = p->out_w, row_step = out_w * out_c, roll = p->stride_h == 1;
     dw_requant_t rq = dw_requant_of(p, o, mode & 1);
     rq.stage = stage;
-    dw_w3x3_t w;
-    w.w02_0 = w02[0], w.w02_1 = w02[1], w.w02_2 = w02[2];
-    w.w1_01 = dw_halves(w1[0], w1[1]), w.w1_2 = w1[2];
+    int32_t x = 0;
     if (stride_w == 1) {
-        int32_t x = 0;
         for (; x + 1 < out_w; x += 2) {
-            dw_col_pair(plane + x, row_bytes, step_y, w, acc, out_h);
-            dw_col_out(&rq, acc, out_h, 2, 1, start, out + x * out_c, out_c, row_step, mode);
+            if (roll) dw_roll_pair(plane + x, row_bytes, *w, acc, out_h);
+            else dw_col_pair(plane + x, row_bytes, step_y, *w, acc, out_h);
+            dw_out(&rq, acc, out_h, 1, start, out + x * out_c, out_c, row_step, mode, pre);
         }
-        if (x < out_w) { /* odd out_w: the last column alone */
-            dw_col_one(plane + x, row_bytes, step_y, w, acc, out_h);
-            dw_col_out(&rq, acc, out_h, 2, 0, start, out + x * out_c, out_c, row_step, mode);
-        }
-    } else {
-        for (int32_t x = 0; x < out_w; x++) {
-            dw_col_one(plane + x * stride_w, row_bytes, step_y, w, acc, out_h);
-            dw_col_out(&rq, acc, out_h, 2, 0, start, out + x * out_c, out_c, row_step, mode);
-        }
+    }
+    for (; x < out_w; x++) { /* an odd out_w's last column, or each column at stride_w > 1 */
+        if (roll) dw_roll_one(plane + x * stride_w, row_bytes, *w, acc, out_h);
+        else dw_col_one(plane + x * stride_w, row_bytes, step_y, *w, acc, out_h);
+        dw_out(&rq, acc, out_h, 0, start, out + x * out_c, out_c, row_step, mode, pre);
     }
 }
-
-/* one function per output mode (dw_output): the mode's test folds away in each */
-#define DW_CHANNEL_3X3(name, mode)                                                                              \
-    static void name(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane, int32_t row_bytes,        \
-                     const int32_t w02[3], const int32_t w1[3], int32_t start, int32_t o, int8_t *out,          \
-                     const int32_t *stage, int32_t *acc) {                                                      \
-        dw_channel_3x3(p, plane, row_bytes, w02, w1, start, o, out, stage, mode, acc);                          \
-    }
-DW_CHANNEL_3X3(dw_channel_3x3_tflite, 0)
-DW_CHANNEL_3X3(dw_channel_3x3_onnx, 1)
-DW_CHANNEL_3X3(dw_channel_3x3_staged, 2)
-DW_CHANNEL_3X3(dw_channel_3x3_staged_clamped, 3)
 
 /* One output channel, any kernel: per row, groups of 4 taps by SMLAD, then the rest one by one */
 static void dw_channel_any(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane, int32_t row_bytes,
@@ -468,17 +500,19 @@ void edgec_depthwise_conv2d_s8_dsp(const edgec_depthwise_conv2d_s8_params *p, co
                                          : (int32_t)((p->bias ? (uint32_t)p->bias[o] : 0u) +
                                                      (uint32_t)p->input_offset * weight_sum);
                 if (is_3x3) {
-                    int32_t w02[3], w1[3];
-                    for (int32_t r = 0; r < 3; r++) {
-                        w02[r] = dw_halves(taps[3 * r], taps[3 * r + 2]);
-                        w1[r] = taps[3 * r + 1];
-                    }
-                    int8_t *out_o = out_b + o;
-                    const int32_t rb = g.row_bytes;
-                    if (st && full) dw_channel_3x3_staged(p, plane, rb, w02, w1, start, o, out_o, st, acc);
-                    else if (st) dw_channel_3x3_staged_clamped(p, plane, rb, w02, w1, start, o, out_o, st, acc);
-                    else if (p->rounding) dw_channel_3x3_onnx(p, plane, rb, w02, w1, start, o, out_o, st, acc);
-                    else dw_channel_3x3_tflite(p, plane, rb, w02, w1, start, o, out_o, st, acc);
+                    /* the stage's pre-shift moved into the taps when |w| 2^pre fits an int16 half (pre <= 8):
+                     * the sums leave pass 1 as acc 2^pre (mod 2^32, exact: the stage holds only when acc 2^pre
+                     * fits int32, so its sign is acc's), the start shifted alike */
+                    const int32_t pre = st ? st[EDGEC_DSP_OUT_PRE] : 0, fold = pre >= 0 && pre <= 8 ? pre : 0;
+                    dw_w3x3_t w;
+                    int32_t s[9];
+                    for (int32_t t = 0; t < 9; t++) s[t] = (int32_t)((uint32_t)taps[t] << fold);
+                    w.w02_0 = dw_halves(s[0], s[2]), w.w02_1 = dw_halves(s[3], s[5]);
+                    w.w02_2 = dw_halves(s[6], s[8]);
+                    w.w1_01 = dw_halves(s[1], s[4]), w.w1_2 = dw_halves(s[7], 0);
+                    const int32_t mode = st ? (full ? 2 : 3) : p->rounding;
+                    dw_channel_3x3(p, plane, g.row_bytes, &w, (int32_t)((uint32_t)start << fold), pre - fold, o,
+                                   out_b + o, st, mode, acc);
                 } else {
                     int32_t w02[EDGEC_DW_DSP_MAX_K * EDGEC_DW_DSP_MAX_K / 4];
                     int32_t w13[EDGEC_DW_DSP_MAX_K * EDGEC_DW_DSP_MAX_K / 4];
