@@ -131,7 +131,7 @@ static inline void dw_pair_c(const int8_t *p, int32_t rb, const dw_w3x3_t *w, in
  * their kernel rows 2 (completing the oldest pair, stored), 1 and 0 (starting the newest in the registers the
  * stored pair freed): 4 accumulators. Per output pair LDR, 2 SXTB16, 12 multiplies, STRD, and per 2 rows ADD,
  * SUBS, BCS: 17.5 instructions per 18 MACs (a walk reloading the 3 rows of each pair: 25). 14 registers. */
-DW_NOINLINE void dw_roll_pair(const int8_t *p, int32_t rb, dw_w3x3_t w, int32_t *acc, int32_t n) {
+DW_INLINE void dw_roll_pair(const int8_t *p, int32_t rb, dw_w3x3_t w, int32_t *acc, int32_t n) {
 #if EDGEC_HAVE_DSP
     int32_t t, q, a0, a1, b0, b1;
     /* the counter: n in the top half, 2 per loop turn; after the loop its bit 16 is n's parity */
@@ -166,7 +166,7 @@ DW_NOINLINE void dw_roll_pair(const int8_t *p, int32_t rb, dw_w3x3_t w, int32_t 
 
 /* dw_roll_pair for one output column (an odd out_w's last, or stride_w > 1): acc[y], LDR, 2 SXTB16, 6 multiplies,
  * STR per output and per 2 rows ADD, SUBS, BCS: 11.5 instructions per 9 MACs (the column walk: 19) */
-DW_NOINLINE void dw_roll_one(const int8_t *p, int32_t rb, dw_w3x3_t w, int32_t *acc, int32_t n) {
+DW_INLINE void dw_roll_one(const int8_t *p, int32_t rb, dw_w3x3_t w, int32_t *acc, int32_t n) {
 #if EDGEC_HAVE_DSP
     int32_t t, q, a, b;
     int32_t w2s = (int32_t)(((uint32_t)w.w1_2 & 0xFFFFu) | ((uint32_t)n << 16));
@@ -203,7 +203,7 @@ DW_NOINLINE void dw_roll_one(const int8_t *p, int32_t rb, dw_w3x3_t w, int32_t *
 
 /* Pass 1 at stride_h > 1 (no row is shared by consecutive output rows' same kernel row), the column pair: the 3
  * rows of each pair reloaded, 25 instructions per 18 MACs, acc[2y], acc[2y + 1]; step = stride_h rb */
-DW_NOINLINE void dw_col_pair(const int8_t *p, int32_t rb, int32_t step, dw_w3x3_t w, int32_t *acc, int32_t n) {
+DW_INLINE void dw_col_pair(const int8_t *p, int32_t rb, int32_t step, dw_w3x3_t w, int32_t *acc, int32_t n) {
     int32_t *const end = acc + 2 * n;
 #if EDGEC_HAVE_DSP
     int32_t t, q, a0, a1;
@@ -226,7 +226,7 @@ DW_NOINLINE void dw_col_pair(const int8_t *p, int32_t rb, int32_t step, dw_w3x3_
 }
 
 /* the same for one output column: acc[y], 19 instructions per 9 MACs */
-DW_NOINLINE void dw_col_one(const int8_t *p, int32_t rb, int32_t step, dw_w3x3_t w, int32_t *acc, int32_t n) {
+DW_INLINE void dw_col_one(const int8_t *p, int32_t rb, int32_t step, dw_w3x3_t w, int32_t *acc, int32_t n) {
     int32_t *const end = acc + n;
 #if EDGEC_HAVE_DSP
     int32_t t, q, a0;
@@ -264,10 +264,9 @@ DW_NOINLINE void dw_col_one(const int8_t *p, int32_t rb, int32_t step, dw_w3x3_t
  * (y, x + 1), y = 0 .. n - 1, from acc[2y], acc[2y + 1] plus the start. 2 rows a turn (an odd n enters at the
  * second): per output pair LDRD, 2 x (ADD, SMMLAR, ADD ASR #31, ASR, SSAT, STRB), per turn ADD, CMP, BNE:
  * 14.5 instructions per output pair (with the LSL and an ADD per row: 17.5) */
-DW_NOINLINE void dw_out_pair(const int32_t *acc, int32_t n, int32_t start, int8_t *out, int32_t out_c,
-                             int32_t row_step, const int32_t *stage) {
-    const int32_t m = stage[EDGEC_DSP_OUT_M], round = stage[EDGEC_DSP_OUT_ROUND];
-    const int32_t right = stage[EDGEC_DSP_OUT_RIGHT];
+DW_INLINE void dw_out_pair(const int32_t *acc, int32_t n, int32_t start, int8_t *out, int32_t out_c,
+                           int32_t row_step, const int32_t *mrr) {
+    const int32_t m = mrr[0], round = mrr[1], right = mrr[2];
     const int32_t *const end = acc + 2 * n;
 #if EDGEC_HAVE_DSP
     const int32_t rs_c = row_step + out_c;
@@ -302,10 +301,9 @@ DW_NOINLINE void dw_out_pair(const int32_t *acc, int32_t n, int32_t start, int8_
 
 /* the same for one column, acc[y]: 2 rows a turn from one LDRD (an odd n takes its first row alone), per output
  * pair LDRD, 2 x (ADD, SMMLAR, ADD, ASR, SSAT, STRB), ADD, CMP, BNE: 8 instructions per output (was 10) */
-DW_NOINLINE void dw_out_one(const int32_t *acc, int32_t n, int32_t start, int8_t *out, int32_t row_step,
-                            const int32_t *stage) {
-    const int32_t m = stage[EDGEC_DSP_OUT_M], round = stage[EDGEC_DSP_OUT_ROUND];
-    const int32_t right = stage[EDGEC_DSP_OUT_RIGHT];
+DW_INLINE void dw_out_one(const int32_t *acc, int32_t n, int32_t start, int8_t *out, int32_t row_step,
+                          const int32_t *mrr) {
+    const int32_t m = mrr[0], round = mrr[1], right = mrr[2];
     const int32_t *const end = acc + n;
 #if EDGEC_HAVE_DSP
     int32_t a0, a1, t = n & 1;
@@ -335,18 +333,40 @@ DW_NOINLINE void dw_out_one(const int32_t *acc, int32_t n, int32_t start, int8_t
 #endif
 }
 
+/* A column pair of a 3x3 channel from its record k (EDGEC_DW3X3_WORDS): pass 1 (rolling at stride_h 1, when step
+ * = rb) and, `fast` (the stage, full activation range, the taps scaled), pass 2 in one call; else the caller's
+ * dw_out_c */
+DW_NOINLINE void dw_column_pair(const int8_t *p, int32_t rb, int32_t step, const int32_t *k, int32_t *acc, int32_t n,
+                                int8_t *out, int32_t out_c, int32_t row_step, int32_t fast) {
+    dw_w3x3_t w;
+    w.w02_0 = k[0], w.w02_1 = k[1], w.w02_2 = k[2], w.w1_01 = k[3], w.w1_2 = k[4];
+    if (step == rb) dw_roll_pair(p, rb, w, acc, n);
+    else dw_col_pair(p, rb, step, w, acc, n);
+    if (fast) dw_out_pair(acc, n, k[5], out, out_c, row_step, k + 6);
+}
+
+/* the same for one column */
+DW_NOINLINE void dw_column_one(const int8_t *p, int32_t rb, int32_t step, const int32_t *k, int32_t *acc, int32_t n,
+                               int8_t *out, int32_t row_step, int32_t fast) {
+    dw_w3x3_t w;
+    w.w02_0 = k[0], w.w02_1 = k[1], w.w02_2 = k[2], w.w1_01 = k[3], w.w1_2 = k[4];
+    if (step == rb) dw_roll_one(p, rb, w, acc, n);
+    else dw_col_one(p, rb, step, w, acc, n);
+    if (fast) dw_out_one(acc, n, k[5], out, row_step, k + 6);
+}
+
 /* Pass 2 in C (the clamped stage, a stage whose pre-shift the taps could not take, no stage): the outputs of one
  * column (`two`: and of the next, at out + out_c) from acc[y acc_step] (and + 1) plus the start. `pre`: the stage's
- * shift left to do (0 when the taps took it) */
+ * shift left to do (0 when the taps took it); mrr: the stage's M, round, e */
 DW_NOINLINE void dw_out_c(const dw_requant_t *r, const int32_t *acc, int32_t n, int32_t acc_step, int two,
-                          int32_t start, int8_t *out, int32_t out_c, int32_t row_step, int32_t mode, int32_t pre) {
+                          int32_t start, int8_t *out, int32_t out_c, int32_t row_step, int32_t mode, int32_t pre,
+                          const int32_t *mrr) {
     for (int32_t y = 0; y < n; y++, acc += acc_step, out += row_step) {
         for (int32_t k = 0; k <= two; k++) {
             const int32_t a = (int32_t)((uint32_t)acc[k] + (uint32_t)start);
             int32_t v;
             if (mode >= 2) {
-                v = edgec_dsp_requant_k(a, pre, r->stage[EDGEC_DSP_OUT_M], r->stage[EDGEC_DSP_OUT_ROUND],
-                                        r->stage[EDGEC_DSP_OUT_RIGHT]);
+                v = edgec_dsp_requant_k(a, pre, mrr[0], mrr[1], mrr[2]);
                 if (mode == 3) v = edgec_clamp(v, r->act_min, r->act_max);
             } else {
                 v = dw_output(r, a, mode);
@@ -356,41 +376,61 @@ DW_NOINLINE void dw_out_c(const dw_requant_t *r, const int32_t *acc, int32_t n, 
     }
 }
 
-/* Pass 2 of a column (`two`: a column pair, acc[2y], acc[2y + 1]; else acc[y]) */
-static void dw_out(const dw_requant_t *r, const int32_t *acc, int32_t n, int two, int32_t start, int8_t *out,
-                   int32_t out_c, int32_t row_step, int32_t mode, int32_t pre) {
-    if (mode == 2 && pre == 0) {
-        if (two) dw_out_pair(acc, n, start, out, out_c, row_step, r->stage);
-        else dw_out_one(acc, n, start, out, row_step, r->stage);
-        return;
-    }
-    dw_out_c(r, acc, n, two ? 2 : 1, two, start, out, out_c, row_step, mode, pre);
-}
-
 /* One output channel, 3x3 kernel, in two passes per column of outputs (a pair of columns at stride_w 1): pass 1
  * multiplies down the column with nothing else in registers (rolling over the rows at stride_h 1), pass 2
  * requantizes the column. An odd out_w's last column (and every column at stride_w > 1) takes the single-column
- * pass. `acc`: 2 out_h int32 of scratch. `pre`: the stage's shift the taps did not take. */
-static void dw_channel_3x3(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane, int32_t row_bytes,
-                           const dw_w3x3_t *w, int32_t start, int32_t pre, int32_t o, int8_t *out,
-                           const int32_t *stage, int32_t mode, int32_t *acc) {
+ * pass. `k`: the channel's record (EDGEC_DW3X3_WORDS); `pre`: the stage's shift the taps did not take; `mode` as
+ * dw_output; `acc`: 2 out_h int32 of scratch. */
+DW_NOINLINE void dw_channel_3x3(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane, int32_t row_bytes,
+                                const int32_t *k, int32_t pre, int32_t mode, const dw_requant_t *rq, int8_t *out,
+                                int32_t *acc) {
     const int32_t step_y = p->stride_h * row_bytes, stride_w = p->stride_w, out_c = p->out_c;
-    const int32_t out_h = p->out_h, out_w = p->out_w, row_step = out_w * out_c, roll = p->stride_h == 1;
-    dw_requant_t rq = dw_requant_of(p, o, mode & 1);
-    rq.stage = stage;
+    const int32_t out_h = p->out_h, out_w = p->out_w, row_step = out_w * out_c;
+    const int32_t start = k[5], fast = mode == 2 && pre == 0;
     int32_t x = 0;
     if (stride_w == 1) {
         for (; x + 1 < out_w; x += 2) {
-            if (roll) dw_roll_pair(plane + x, row_bytes, *w, acc, out_h);
-            else dw_col_pair(plane + x, row_bytes, step_y, *w, acc, out_h);
-            dw_out(&rq, acc, out_h, 1, start, out + x * out_c, out_c, row_step, mode, pre);
+            dw_column_pair(plane + x, row_bytes, step_y, k, acc, out_h, out + x * out_c, out_c, row_step, fast);
+            if (!fast) dw_out_c(rq, acc, out_h, 2, 1, start, out + x * out_c, out_c, row_step, mode, pre, k + 6);
         }
     }
     for (; x < out_w; x++) { /* an odd out_w's last column, or each column at stride_w > 1 */
-        if (roll) dw_roll_one(plane + x * stride_w, row_bytes, *w, acc, out_h);
-        else dw_col_one(plane + x * stride_w, row_bytes, step_y, *w, acc, out_h);
-        dw_out(&rq, acc, out_h, 0, start, out + x * out_c, out_c, row_step, mode, pre);
+        dw_column_one(plane + x * stride_w, row_bytes, step_y, k, acc, out_h, out + x * out_c, row_step, fast);
+        if (!fast) dw_out_c(rq, acc, out_h, 1, 0, start, out + x * out_c, out_c, row_step, mode, pre, k + 6);
     }
+}
+
+/* Channel o's 3x3 record: the taps (scaled by 2^fold) as the 5 words of dw_w3x3_t, the start (scaled alike), the
+ * stage's M, round, e. The stage's pre-shift moves into the taps when |w| 2^pre fits an int16 half (pre <= 8):
+ * the sums then leave pass 1 as acc 2^pre (mod 2^32; exact, since the stage holds only when acc 2^pre fits int32,
+ * so its sign is acc's too). Returns the shift left to the requantization (0 when the taps took it). Without a
+ * stage the start is bias - zp_x sum(w) and the last 3 words are 0. */
+static int32_t dw_pack_3x3(const edgec_depthwise_conv2d_s8_params *p, const int32_t *stage, int32_t o, int32_t *k) {
+    const int32_t *st = stage ? stage + o * EDGEC_DSP_OUT_WORDS : NULL;
+    const int32_t pre = st ? st[EDGEC_DSP_OUT_PRE] : 0, fold = pre >= 0 && pre <= 8 ? pre : 0;
+    int32_t s[9];
+    uint32_t weight_sum = 0;
+    for (int32_t t = 0; t < 9; t++) {
+        const int32_t v = p->weights[t * p->out_c + o];
+        weight_sum += (uint32_t)v;
+        s[t] = (int32_t)((uint32_t)v << fold);
+    }
+    k[0] = dw_halves(s[0], s[2]), k[1] = dw_halves(s[3], s[5]), k[2] = dw_halves(s[6], s[8]);
+    k[3] = dw_halves(s[1], s[4]), k[4] = dw_halves(s[7], 0);
+    /* bias - zp * sum(w), modulo 2^32: computed by the compiler when the layer has a stage */
+    const uint32_t start = st ? (uint32_t)st[EDGEC_DSP_OUT_START]
+                              : (p->bias ? (uint32_t)p->bias[o] : 0u) + (uint32_t)p->input_offset * weight_sum;
+    k[5] = (int32_t)(start << fold);
+    k[6] = st ? st[EDGEC_DSP_OUT_M] : 0, k[7] = st ? st[EDGEC_DSP_OUT_ROUND] : 0;
+    k[8] = st ? st[EDGEC_DSP_OUT_RIGHT] : 0;
+    return pre - fold;
+}
+
+int32_t edgec_depthwise_conv2d_s8_dsp_3x3_pack(const edgec_depthwise_conv2d_s8_params *p, const int32_t *stage,
+                                               int32_t *packed) {
+    int32_t ok = stage != NULL && p->k_h == 3 && p->k_w == 3;
+    for (int32_t o = 0; ok && o < p->out_c; o++) ok = dw_pack_3x3(p, stage, o, packed + o * EDGEC_DW3X3_WORDS) == 0;
+    return ok;
 }
 
 /* One output channel, any kernel: per row, groups of 4 taps by SMLAD, then the rest one by one */
@@ -461,33 +501,49 @@ DW_NOINLINE void dw_gather_cols(const int8_t *src, int32_t in_c, int32_t src_row
  * In place (input == output, depth multiplier 1): channel c is copied to the plane before any of its outputs is
  * written, and output pixel q of batch b goes to slot (b * out_h * out_w + q) * in_c + c, at or before input
  * pixel b * in_h * in_w + q, in channel c: it overwrites only channel c of this batch (saved in the plane) or
- * input of an earlier batch (consumed): the argument of edgec_depthwise_conv2d_s8_inplace. */
-void edgec_depthwise_conv2d_s8_dsp(const edgec_depthwise_conv2d_s8_params *p, const int32_t *stage,
-                                   const int8_t *input, int8_t *output, int8_t *plane) {
+ * input of an earlier batch (consumed): the argument of edgec_depthwise_conv2d_s8_inplace.
+ * `packed`: the 3x3 records of every output channel (edgec_depthwise_conv2d_s8_dsp_3x3), else NULL. */
+static void dw_run(const edgec_depthwise_conv2d_s8_params *p, const int32_t *stage, const int32_t *packed,
+                   const int8_t *input, int8_t *output, int8_t *plane) {
     const dw_plane_t g = dw_plane_geometry(p);
     const int8_t zp = (int8_t)(-p->input_offset);
     const int32_t in_c = p->in_c, dm = p->depth_multiplier, out_c = p->out_c;
     const int32_t k_taps = p->k_h * p->k_w, groups = p->k_w / 4;
     const int is_3x3 = p->k_h == 3 && p->k_w == 3, full = p->act_min == -128 && p->act_max == 127;
+    const int32_t mode = stage || packed ? (full ? 2 : 3) : p->rounding;
     /* the input rows and columns the plane holds (the rest of the plane is the zp border) */
     const int32_t y_end = edgec_min(p->in_h, g.rows - p->pad_top);
     const int32_t x_end = edgec_min(p->in_w, g.row_bytes - p->pad_left);
+    int8_t *const interior = plane + p->pad_top * g.row_bytes + p->pad_left;
+    const int32_t in_row = p->in_w * in_c, by_cols = y_end > 2 * x_end;
     /* the column sums after the plane: the plane is a multiple of 4 bytes and `plane` 4-byte aligned (STRD) */
     int32_t *const acc = (int32_t *)(void *)(plane + g.rows * g.row_bytes);
+    dw_requant_t bounds;
+    memset(&bounds, 0, sizeof bounds);
+    bounds.act_min = p->act_min, bounds.act_max = p->act_max;
     for (int32_t k = 0; k < g.rows * g.row_bytes; k++) plane[k] = zp;
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + b * p->in_h * p->in_w * in_c;
         int8_t *out_b = output + b * p->out_h * p->out_w * out_c;
         for (int32_t i = 0; i < in_c; i++) {
             /* gather channel i into the plane's interior */
-            if (y_end > 2 * x_end)
-                dw_gather_cols(in_b + i, in_c, p->in_w * in_c, plane + p->pad_top * g.row_bytes + p->pad_left,
-                               g.row_bytes, y_end, x_end);
-            else
-                dw_gather(in_b + i, in_c, p->in_w * in_c, plane + p->pad_top * g.row_bytes + p->pad_left,
-                          g.row_bytes, y_end, x_end);
+            if (by_cols) dw_gather_cols(in_b + i, in_c, in_row, interior, g.row_bytes, y_end, x_end);
+            else dw_gather(in_b + i, in_c, in_row, interior, g.row_bytes, y_end, x_end);
             for (int32_t m = 0; m < dm; m++) {
                 const int32_t o = i * dm + m;
+                if (packed) { /* the compiler's records: nothing to prepare (the clamp's bounds only) */
+                    dw_channel_3x3(p, plane, g.row_bytes, packed + o * EDGEC_DW3X3_WORDS, 0, mode, &bounds,
+                                   out_b + o, acc);
+                    continue;
+                }
+                dw_requant_t rq = dw_requant_of(p, o, p->rounding);
+                if (is_3x3) {
+                    int32_t k[EDGEC_DW3X3_WORDS];
+                    const int32_t pre = dw_pack_3x3(p, stage, o, k);
+                    rq.stage = stage ? stage + o * EDGEC_DSP_OUT_WORDS : NULL;
+                    dw_channel_3x3(p, plane, g.row_bytes, k, pre, mode, &rq, out_b + o, acc);
+                    continue;
+                }
                 int32_t taps[EDGEC_DW_DSP_MAX_K * EDGEC_DW_DSP_MAX_K];
                 uint32_t weight_sum = 0;
                 for (int32_t t = 0; t < k_taps; t++) {
@@ -499,33 +555,27 @@ void edgec_depthwise_conv2d_s8_dsp(const edgec_depthwise_conv2d_s8_params *p, co
                 const int32_t start = st ? st[EDGEC_DSP_OUT_START]
                                          : (int32_t)((p->bias ? (uint32_t)p->bias[o] : 0u) +
                                                      (uint32_t)p->input_offset * weight_sum);
-                if (is_3x3) {
-                    /* the stage's pre-shift moved into the taps when |w| 2^pre fits an int16 half (pre <= 8):
-                     * the sums leave pass 1 as acc 2^pre (mod 2^32, exact: the stage holds only when acc 2^pre
-                     * fits int32, so its sign is acc's), the start shifted alike */
-                    const int32_t pre = st ? st[EDGEC_DSP_OUT_PRE] : 0, fold = pre >= 0 && pre <= 8 ? pre : 0;
-                    dw_w3x3_t w;
-                    int32_t s[9];
-                    for (int32_t t = 0; t < 9; t++) s[t] = (int32_t)((uint32_t)taps[t] << fold);
-                    w.w02_0 = dw_halves(s[0], s[2]), w.w02_1 = dw_halves(s[3], s[5]);
-                    w.w02_2 = dw_halves(s[6], s[8]);
-                    w.w1_01 = dw_halves(s[1], s[4]), w.w1_2 = dw_halves(s[7], 0);
-                    const int32_t mode = st ? (full ? 2 : 3) : p->rounding;
-                    dw_channel_3x3(p, plane, g.row_bytes, &w, (int32_t)((uint32_t)start << fold), pre - fold, o,
-                                   out_b + o, st, mode, acc);
-                } else {
-                    int32_t w02[EDGEC_DW_DSP_MAX_K * EDGEC_DW_DSP_MAX_K / 4];
-                    int32_t w13[EDGEC_DW_DSP_MAX_K * EDGEC_DW_DSP_MAX_K / 4];
-                    for (int32_t r = 0; r < p->k_h; r++) {
-                        for (int32_t q = 0; q < groups; q++) {
-                            const int32_t *t = taps + r * p->k_w + 4 * q;
-                            w02[r * groups + q] = dw_halves(t[0], t[2]);
-                            w13[r * groups + q] = dw_halves(t[1], t[3]);
-                        }
+                int32_t w02[EDGEC_DW_DSP_MAX_K * EDGEC_DW_DSP_MAX_K / 4];
+                int32_t w13[EDGEC_DW_DSP_MAX_K * EDGEC_DW_DSP_MAX_K / 4];
+                for (int32_t r = 0; r < p->k_h; r++) {
+                    for (int32_t q = 0; q < groups; q++) {
+                        const int32_t *t = taps + r * p->k_w + 4 * q;
+                        w02[r * groups + q] = dw_halves(t[0], t[2]);
+                        w13[r * groups + q] = dw_halves(t[1], t[3]);
                     }
-                    dw_channel_any(p, plane, g.row_bytes, w02, w13, taps, start, o, out_b + o, st);
                 }
+                dw_channel_any(p, plane, g.row_bytes, w02, w13, taps, start, o, out_b + o, st);
             }
         }
     }
+}
+
+void edgec_depthwise_conv2d_s8_dsp(const edgec_depthwise_conv2d_s8_params *p, const int32_t *stage,
+                                   const int8_t *input, int8_t *output, int8_t *plane) {
+    dw_run(p, stage, NULL, input, output, plane);
+}
+
+void edgec_depthwise_conv2d_s8_dsp_3x3(const edgec_depthwise_conv2d_s8_params *p, const int32_t *packed,
+                                       const int8_t *input, int8_t *output, int8_t *plane) {
+    dw_run(p, NULL, packed, input, output, plane);
 }

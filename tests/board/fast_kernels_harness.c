@@ -552,6 +552,18 @@ static void depthwise_case(uint32_t seed) {
         edgec_depthwise_conv2d_s8_dsp(&p, st, in_place, in_place, plane);
         compare("depthwise in place", seed, out_ref, in_place, p.out_h * p.out_w * p.out_c);
     }
+    /* 3x3 with a stage: the records the compiler would pass (its taps scaled by 2^pre), also in place */
+    static int32_t packed3x3[MAX_C * EDGEC_DW3X3_WORDS];
+    if (st && edgec_depthwise_conv2d_s8_dsp_3x3_pack(&p, st, packed3x3)) {
+        memset(out_fast, 0x5a, (size_t)(p.out_h * p.out_w * p.out_c));
+        edgec_depthwise_conv2d_s8_dsp_3x3(&p, packed3x3, input, out_fast, plane);
+        compare("depthwise 3x3 records", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
+        if (p.depth_multiplier == 1 && p.out_h * p.out_w <= p.in_h * p.in_w) {
+            memcpy(in_place, input, (size_t)(p.in_h * p.in_w * p.in_c));
+            edgec_depthwise_conv2d_s8_dsp_3x3(&p, packed3x3, in_place, in_place, plane);
+            compare("depthwise 3x3 records in place", seed, out_ref, in_place, p.out_h * p.out_w * p.out_c);
+        }
+    }
 #if HAVE_MVE
     edgec_fold_bias_s8_dw(&p);
     if (p.depth_multiplier == 1 && edgec_depthwise_conv2d_s8_mve_ring_bytes(&p) <= MAX_ACT) {

@@ -87,6 +87,36 @@ def plane_bytes(out_h: int, out_w: int, k_h: int, k_w: int, stride_h: int, strid
     return rows * row_bytes + 8 * out_h
 
 
+#: int32 per output channel of the 3x3 records (EDGEC_DW3X3_WORDS in runtime/depthwise_conv2d_s8_dsp.h)
+DW3X3_WORDS = 9
+
+
+def _halves(bottom: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """Two int16 values per int32 word (bottom half, top half), as the kernel's dw_halves."""
+    return ((bottom.astype(np.int64) & 0xFFFF) | ((top.astype(np.int64) & 0xFFFF) << 16)).astype(np.uint32)
+
+
+def dsp_3x3_records(op, g, stage: np.ndarray | None) -> np.ndarray | None:
+    """The DSP kernel's 3x3 records (edgec_depthwise_conv2d_s8_dsp_3x3), per output channel: the taps scaled by
+    2^pre as int16 halves ((w00, w02), (w10, w12), (w20, w22), (w01, w11), (w21, 0)), the start scaled by 2^pre
+    (modulo 2^32), the stage's M, round, e; the same words as edgec_depthwise_conv2d_s8_dsp_3x3_pack. The pre-shift
+    moves into the taps because the stage holds only when acc 2^pre fits int32. None without a stage, for another
+    kernel size, or when some channel's pre exceeds 8 (|w| 2^pre would leave int16)."""
+    w = g.t(op.inputs[1]).data
+    if stage is None or w is None or tuple(w.shape[1:3]) != (3, 3):
+        return None
+    pre = stage[:, 3].astype(np.int64)
+    if (pre < 0).any() or (pre > 8).any():
+        return None
+    s = w[0].astype(np.int64) << pre  # [3, 3, C], channel c scaled by 2^pre[c]
+    zero = np.zeros_like(pre)
+    start = (stage[:, 0].astype(np.int64) << pre) & 0xFFFFFFFF
+    cols = [_halves(s[0, 0], s[0, 2]), _halves(s[1, 0], s[1, 2]), _halves(s[2, 0], s[2, 2]),
+            _halves(s[0, 1], s[1, 1]), _halves(s[2, 1], zero), start.astype(np.uint32),
+            stage[:, 1].astype(np.uint32), stage[:, 2].astype(np.uint32), stage[:, 4].astype(np.uint32)]
+    return np.stack(cols, axis=1).view(np.int32).reshape(-1, DW3X3_WORDS)
+
+
 def dsp_plane_bytes(op, g) -> int:
     w, y = g.t(op.inputs[1]), g.t(op.outputs[0])
     return plane_bytes(y.shape[1], y.shape[2], w.shape[1], w.shape[2], op.attrs["stride_h"], op.attrs["stride_w"])
@@ -302,11 +332,24 @@ class DepthwiseConv2D(Operator):
         fields["depth_multiplier"] = op.attrs["depth_multiplier"]
         if int4_weights(op, g):  # packed int4 weights: runtime/depthwise_conv2d_s4.c (never in a patch stage)
             return emit_s4(op, g, ctx, "edgec_depthwise_conv2d_s8_params", fields)
+        chosen = _fast_kernel(op) if region is None else None
+        if chosen is not None and chosen["function"] == "edgec_depthwise_conv2d_s8_dsp":
+            # 3x3 with a compile-time stage: the per-channel records hold the taps, the start and the stage, so the
+            # kernel reads neither the int8 weights, the bias nor the multipliers (left out of flash)
+            records = dsp_3x3_records(op, g, dsp_output_stage(op, g, 3, folded_bias(op, g, 3)))
+            if records is not None:
+                fields.update(weights="NULL", bias="NULL", multiplier="NULL", shift="NULL")
+                params = ctx.params_struct(op, "edgec_depthwise_conv2d_s8_params", fields)
+                plane = f"((int8_t *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
+                source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
+                rec = ctx.const_array(op, "dw3x3", records)
+                return (f"edgec_depthwise_conv2d_s8_dsp_3x3(&{params}, {rec}, {source}, {ctx.ptr(op.outputs[0])}, "
+                        f"{plane});")
         params = ctx.params_struct(op, "edgec_depthwise_conv2d_s8_params", fields)
         if region is not None:
             return (f"edgec_depthwise_conv2d_s8_region(&{params}, {region}, {ctx.ptr(op.inputs[0])}, "
                     f"{ctx.ptr(op.outputs[0])});")
-        chosen = _fast_kernel(op)
+        chosen = _fast_kernel(op)  # (None in a patch stage: the region path returned above)
         if chosen is not None and chosen["kernel"] == HOST_KERNEL:  # in place: input == output (a row ring)
             w16, folded = host_dw_arrays(op, g)
             source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
@@ -349,7 +392,7 @@ class DepthwiseConv2D(Operator):
     def scratch_bytes(self, op, g, *, in_place):
         if int4_weights(op, g):
             return row_bytes(op, g)  # one output channel's taps, unpacked
-        chosen = _fast_kernel(op)
+        chosen = _fast_kernel(op)  # (None in a patch stage: the region path returned above)
         if chosen is not None and chosen["kernel"] == HOST_KERNEL:
             return 0  # the host kernel's row ring is on the stack (runtime/depthwise_conv2d_s8_host.h)
         if chosen is not None and chosen["function"] == "edgec_depthwise_conv2d_s8_lanes_mve":
