@@ -1,4 +1,4 @@
-"""Every fast (DSP) int8 kernel against its portable twin on 9,435 random cases per core, byte for byte:
+"""Every fast (DSP) int8 kernel against its portable twin on 10,019 random cases per core, byte for byte:
 tests/board/fast_kernels_harness.c draws shapes with odd channel counts, strides 1 and 2, SAME/VALID, zero points
 at both ends, per-channel multipliers with left and right shifts, fused clamps and both rounding modes, and runs
 the pointwise conv (also in place), im2col conv, fully connected, depthwise (also in place), average pool (with
@@ -24,9 +24,9 @@ from edgec.board import get_board
 HARNESS = Path(__file__).with_name("fast_kernels_harness.c")
 KERNELS = ["conv2d_s8", "conv2d_s8_dsp", "depthwise_conv2d_s8", "depthwise_conv2d_s8_dsp", "fully_connected_s8",
            "fully_connected_s8_dsp", "pool2d_s8", "pool2d_s8_dsp"]
-CASES = 9435  # 1,000 seeds: pointwise (and in place), FC, depthwise (and in place where allowed; 3x3 with a stage
-# also from the compiler's per-channel records, edgec_depthwise_conv2d_s8_dsp_3x3), im2col, average and max pool
-# (whole and a region)
+CASES = 10019  # 1,000 seeds: pointwise (and in place), FC, depthwise (and in place where allowed; 3x3 with a stage
+# also from the compiler's per-channel records, edgec_depthwise_conv2d_s8_dsp_3x3; 250 more 3x3 layers with
+# stride_h and stride_w 1 to 3 drawn apart), im2col, average and max pool (whole and a region)
 # the Helium (MVE) kernels, compiled and run on the Cortex-M55 only, on the same seeds' cases
 MVE_KERNELS = ["conv2d_s8_mve", "depthwise_conv2d_s8_mve", "fully_connected_s8_mve", "pool2d_s8_mve", "add_s8",
                "add_s8_mve"]

@@ -96,25 +96,30 @@ def _halves(bottom: np.ndarray, top: np.ndarray) -> np.ndarray:
     return ((bottom.astype(np.int64) & 0xFFFF) | ((top.astype(np.int64) & 0xFFFF) << 16)).astype(np.uint32)
 
 
-def dsp_3x3_records(op, g, stage: np.ndarray | None) -> np.ndarray | None:
-    """The DSP kernel's 3x3 records (edgec_depthwise_conv2d_s8_dsp_3x3), per output channel: the taps scaled by
-    2^pre as int16 halves ((w00, w02), (w10, w12), (w20, w22), (w01, w11), (w21, 0)), the start scaled by 2^pre
-    (modulo 2^32), the stage's M, round, e; the same words as edgec_depthwise_conv2d_s8_dsp_3x3_pack. The pre-shift
-    moves into the taps because the stage holds only when acc 2^pre fits int32. None without a stage, for another
-    kernel size, or when some channel's pre exceeds 8 (|w| 2^pre would leave int16)."""
-    w = g.t(op.inputs[1]).data
-    if stage is None or w is None or tuple(w.shape[1:3]) != (3, 3):
-        return None
+def pack_3x3_records(w: np.ndarray, stage: np.ndarray) -> np.ndarray | None:
+    """The DSP kernel's 3x3 records from int8 taps w [3, 3, C] and the output stage [C, 5] (start, M, round, pre,
+    e; int8_common.dsp_output_stage), per output channel: the taps scaled by 2^pre as int16 halves ((w00, w02),
+    (w10, w12), (w20, w22), (w01, w11), (w21, 0)), the start scaled by 2^pre (modulo 2^32), M, round, e: the same
+    words as edgec_depthwise_conv2d_s8_dsp_3x3_pack (tests/host/test_depthwise_conv2d_s8_dsp.py compares them).
+    The pre-shift moves into the taps because the stage holds only when acc 2^pre fits int32. None when some
+    channel's pre is outside [0, 8] (|w| 2^pre would leave int16)."""
     pre = stage[:, 3].astype(np.int64)
     if (pre < 0).any() or (pre > 8).any():
         return None
-    s = w[0].astype(np.int64) << pre  # [3, 3, C], channel c scaled by 2^pre[c]
-    zero = np.zeros_like(pre)
+    s = w.astype(np.int64) << pre  # [3, 3, C], channel c scaled by 2^pre[c]
     start = (stage[:, 0].astype(np.int64) << pre) & 0xFFFFFFFF
     cols = [_halves(s[0, 0], s[0, 2]), _halves(s[1, 0], s[1, 2]), _halves(s[2, 0], s[2, 2]),
-            _halves(s[0, 1], s[1, 1]), _halves(s[2, 1], zero), start.astype(np.uint32),
+            _halves(s[0, 1], s[1, 1]), _halves(s[2, 1], np.zeros_like(pre)), start.astype(np.uint32),
             stage[:, 1].astype(np.uint32), stage[:, 2].astype(np.uint32), stage[:, 4].astype(np.uint32)]
     return np.stack(cols, axis=1).view(np.int32).reshape(-1, DW3X3_WORDS)
+
+
+def dsp_3x3_records(op, g, stage: np.ndarray | None) -> np.ndarray | None:
+    """pack_3x3_records of a 3x3 layer with a compile-time stage (edgec_depthwise_conv2d_s8_dsp_3x3), else None."""
+    w = g.t(op.inputs[1]).data
+    if stage is None or w is None or tuple(w.shape[1:3]) != (3, 3):
+        return None
+    return pack_3x3_records(w[0], stage)
 
 
 def dsp_plane_bytes(op, g) -> int:
