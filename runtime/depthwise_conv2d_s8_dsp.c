@@ -37,10 +37,17 @@ static dw_plane_t dw_plane_geometry(const edgec_depthwise_conv2d_s8_params *p) {
     return g;
 }
 
-/* the plane (a multiple of 4 bytes) and, after it, the 3x3 path's column sums: 2 out_h int32 */
+/* 4 planes (4 input channels copied per pass: one word load per pixel) when the input has 4 channels or more and a
+ * plane is at most 128 bytes (512 bytes for the 4: small planes, whose copy is mostly per-row and per-call overhead;
+ * kws's 216-byte plane keeps 1, its arena unchanged), else 1 */
+static int32_t dw_planes(const edgec_depthwise_conv2d_s8_params *p, const dw_plane_t *g) {
+    return p->in_c >= 4 && g->rows * g->row_bytes <= 128 ? 4 : 1;
+}
+
+/* the planes (each a multiple of 4 bytes) and, after them, the 3x3 path's column sums: 2 out_h int32 */
 int32_t edgec_depthwise_conv2d_s8_dsp_plane_bytes(const edgec_depthwise_conv2d_s8_params *p) {
     const dw_plane_t g = dw_plane_geometry(p);
-    return g.rows * g.row_bytes + 8 * p->out_h;
+    return dw_planes(p, &g) * g.rows * g.row_bytes + 8 * p->out_h;
 }
 
 static inline int32_t dw_halves(int32_t bottom, int32_t top) {
@@ -539,9 +546,26 @@ DW_NOINLINE void dw_gather_cols(const int8_t *src, int32_t in_c, int32_t src_row
     }
 }
 
+/* 4 channels at once into 4 planes pb bytes apart: per pixel one word of the 4 channels (an unaligned LDR; the
+ * cores and hosts are little-endian: byte k is channel k), its bytes stored by STRB, LSR + STRB x 3. The call and
+ * row overheads, most of a small plane's copy, are shared by 4 channels (vww's 6 x 6 layers: 282 -> about 150
+ * instructions per channel; 2 pixels a step by byte-pair transposes and STRH measured no better on these widths). */
+DW_NOINLINE void dw_gather4(const int8_t *src, int32_t in_c, int32_t src_row, int8_t *dst, int32_t dst_row,
+                            int32_t pb, int32_t rows, int32_t cols) {
+    for (int32_t r = 0; r < rows; r++, src += src_row, dst += dst_row) {
+        const int8_t *s = src;
+        int8_t *d = dst;
+        for (int32_t x = 0; x < cols; x++, s += in_c, d++) {
+            uint32_t v;
+            memcpy(&v, s, 4);
+            d[0] = (int8_t)v, d[pb] = (int8_t)(v >> 8), d[2 * pb] = (int8_t)(v >> 16), d[3 * pb] = (int8_t)(v >> 24);
+        }
+    }
+}
+
 /* out[b,y,x,i*dm+m] = clamp(zp_out + MBQM(bias + sum_{ky,kx} w[ky,kx,i*dm+m] * (in[b,iy,ix,i] - zp_in)))
- * In place (input == output, depth multiplier 1): channel c is copied to the plane before any of its outputs is
- * written, and output pixel q of batch b goes to slot (b * out_h * out_w + q) * in_c + c, at or before input
+ * In place (input == output, depth multiplier 1): channel c is copied to a plane before any of its outputs is
+ * written (4 channels at once with 4 planes, before any output of the 4), and output pixel q of batch b goes to slot (b * out_h * out_w + q) * in_c + c, at or before input
  * pixel b * in_h * in_w + q, in channel c: it overwrites only channel c of this batch (saved in the plane) or
  * input of an earlier batch (consumed): the argument of edgec_depthwise_conv2d_s8_inplace.
  * `packed`: the 3x3 records of every output channel (edgec_depthwise_conv2d_s8_dsp_3x3), else NULL. */
@@ -558,23 +582,33 @@ static void dw_run(const edgec_depthwise_conv2d_s8_params *p, const int32_t *sta
     const int32_t x_end = edgec_min(p->in_w, g.row_bytes - p->pad_left);
     int8_t *const interior = plane + p->pad_top * g.row_bytes + p->pad_left;
     const int32_t in_row = p->in_w * in_c, by_cols = y_end > 2 * x_end;
-    /* the column sums after the plane: the plane is a multiple of 4 bytes and `plane` 4-byte aligned (STRD) */
-    int32_t *const acc = (int32_t *)(void *)(plane + g.rows * g.row_bytes);
+    const int32_t pb = g.rows * g.row_bytes, planes = dw_planes(p, &g);
+    /* the column sums after the planes: each a multiple of 4 bytes and `plane` 4-byte aligned (STRD) */
+    int32_t *const acc = (int32_t *)(void *)(plane + planes * pb);
     dw_requant_t bounds;
     memset(&bounds, 0, sizeof bounds);
     bounds.act_min = p->act_min, bounds.act_max = p->act_max;
-    for (int32_t k = 0; k < g.rows * g.row_bytes; k++) plane[k] = zp;
+    for (int32_t k = 0; k < planes * pb; k++) plane[k] = zp;
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + b * p->in_h * p->in_w * in_c;
         int8_t *out_b = output + b * p->out_h * p->out_w * out_c;
-        for (int32_t i = 0; i < in_c; i++) {
-            /* gather channel i into the plane's interior */
-            if (by_cols) dw_gather_cols(in_b + i, in_c, in_row, interior, g.row_bytes, y_end, x_end);
-            else dw_gather(in_b + i, in_c, in_row, interior, g.row_bytes, y_end, x_end);
-            for (int32_t m = 0; m < dm; m++) {
+        for (int32_t i = 0; i < in_c;) {
+            /* gather channels i .. i + n - 1 into the planes' interiors */
+            int32_t n = 1;
+            if (planes == 4 && i + 4 <= in_c) {
+                dw_gather4(in_b + i, in_c, in_row, interior, g.row_bytes, pb, y_end, x_end);
+                n = 4;
+            } else if (by_cols) {
+                dw_gather_cols(in_b + i, in_c, in_row, interior, g.row_bytes, y_end, x_end);
+            } else {
+                dw_gather(in_b + i, in_c, in_row, interior, g.row_bytes, y_end, x_end);
+            }
+            for (int32_t j = 0; j < n; j++, i++) {
+            for (int32_t m = 0; m < dm; m++) { /* output channel o of input channel i, from plane j */
+                const int8_t *const pl = plane + j * pb;
                 const int32_t o = i * dm + m;
                 if (packed) { /* the compiler's records: nothing to prepare (the clamp's bounds only) */
-                    dw_channel_3x3(p, plane, g.row_bytes, packed + o * EDGEC_DW3X3_WORDS, 0, mode, &bounds,
+                    dw_channel_3x3(p, pl, g.row_bytes, packed + o * EDGEC_DW3X3_WORDS, 0, mode, &bounds,
                                    out_b + o, acc);
                     continue;
                 }
@@ -583,7 +617,7 @@ static void dw_run(const edgec_depthwise_conv2d_s8_params *p, const int32_t *sta
                     int32_t k[EDGEC_DW3X3_WORDS];
                     const int32_t pre = dw_pack_3x3(p, stage, o, k);
                     rq.stage = stage ? stage + o * EDGEC_DSP_OUT_WORDS : NULL;
-                    dw_channel_3x3(p, plane, g.row_bytes, k, pre, mode, &rq, out_b + o, acc);
+                    dw_channel_3x3(p, pl, g.row_bytes, k, pre, mode, &rq, out_b + o, acc);
                     continue;
                 }
                 int32_t taps[EDGEC_DW_DSP_MAX_K * EDGEC_DW_DSP_MAX_K];
@@ -606,7 +640,8 @@ static void dw_run(const edgec_depthwise_conv2d_s8_params *p, const int32_t *sta
                         w13[r * groups + q] = dw_halves(t[1], t[3]);
                     }
                 }
-                dw_channel_any(p, plane, g.row_bytes, w02, w13, taps, start, o, out_b + o, st);
+                dw_channel_any(p, pl, g.row_bytes, w02, w13, taps, start, o, out_b + o, st);
+            }
             }
         }
     }

@@ -107,11 +107,11 @@ static int one_case(int kind, int verbose) {
 }
 
 int main(int argc, char **argv) {
-    if (argc == 8) { /* plane OUT_H OUT_W K_H K_W STRIDE_H STRIDE_W: the plane's size */
+    if (argc == 9) { /* plane OUT_H OUT_W K_H K_W STRIDE_H STRIDE_W IN_C: the planes' size */
         edgec_depthwise_conv2d_s8_params p;
         memset(&p, 0, sizeof p);
         p.out_h = atoi(argv[2]), p.out_w = atoi(argv[3]), p.k_h = atoi(argv[4]), p.k_w = atoi(argv[5]);
-        p.stride_h = atoi(argv[6]), p.stride_w = atoi(argv[7]);
+        p.stride_h = atoi(argv[6]), p.stride_w = atoi(argv[7]), p.in_c = atoi(argv[8]);
         printf("%d\n", edgec_depthwise_conv2d_s8_dsp_plane_bytes(&p));
         return 0;
     }
@@ -156,8 +156,10 @@ def build_driver(tmp_path: Path) -> Path:
 
 def test_scratch_the_planner_reserves_is_the_plane_the_kernel_uses(tmp_path: Path):
     exe = build_driver(tmp_path)
-    # (out_h, out_w, k_h, k_w, stride_h, stride_w)
-    shapes = [(25, 5, 3, 3, 1, 1), (48, 48, 3, 3, 2, 2), (1, 1, 1, 1, 1, 1), (6, 7, 5, 8, 3, 2), (3, 9, 8, 1, 1, 3)]
+    # (out_h, out_w, k_h, k_w, stride_h, stride_w, in_c): 4 planes for vww's 6 x 6 and 3 x 3 layers, 1 for kws's
+    # 216-byte plane, 3 channels or a plane above 128 bytes
+    shapes = [(25, 5, 3, 3, 1, 1, 64), (48, 48, 3, 3, 2, 2, 8), (1, 1, 1, 1, 1, 1, 1), (6, 7, 5, 8, 3, 2, 5),
+              (3, 9, 8, 1, 1, 3, 3), (6, 6, 3, 3, 1, 1, 128), (3, 3, 3, 3, 1, 1, 4), (24, 24, 3, 3, 1, 1, 32)]
     for shape in shapes:
         res = subprocess.run([str(exe), "plane", *map(str, shape)], capture_output=True, text=True, check=True)
         assert int(res.stdout) == plane_bytes(*shape), shape

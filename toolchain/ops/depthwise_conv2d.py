@@ -77,14 +77,16 @@ from .window import valid_padding_attr
 DSP_MAX_K = 8
 
 
-def plane_bytes(out_h: int, out_w: int, k_h: int, k_w: int, stride_h: int, stride_w: int) -> int:
-    """The DSP kernel's scratch: one input channel with its zero-point border, the rows and columns the outputs
-    read, each row padded to a word plus one byte (a 3-tap word read ends one byte past its taps), then the 3x3
-    path's column sums (2 out_h int32); the same number as edgec_depthwise_conv2d_s8_dsp_plane_bytes (a test
+def plane_bytes(out_h: int, out_w: int, k_h: int, k_w: int, stride_h: int, stride_w: int, in_c: int = 1) -> int:
+    """The DSP kernel's scratch: input channel planes with their zero-point border, the rows and columns the outputs
+    read, each row padded to a word plus one byte (a 3-tap word read ends one byte past its taps), 4 planes when the
+    input has 4 channels or more and a plane is at most 128 bytes (4 channels copied per pass), else 1, then the
+    3x3 path's column sums (2 out_h int32); the same number as edgec_depthwise_conv2d_s8_dsp_plane_bytes (a test
     compares them)."""
     rows = (out_h - 1) * stride_h + k_h
     row_bytes = ((out_w - 1) * stride_w + k_w + 1 + 3) & ~3
-    return rows * row_bytes + 8 * out_h
+    planes = 4 if in_c >= 4 and rows * row_bytes <= 128 else 1
+    return planes * rows * row_bytes + 8 * out_h
 
 
 #: int32 per output channel of the 3x3 records (EDGEC_DW3X3_WORDS in runtime/depthwise_conv2d_s8_dsp.h)
@@ -123,8 +125,9 @@ def dsp_3x3_records(op, g, stage: np.ndarray | None) -> np.ndarray | None:
 
 
 def dsp_plane_bytes(op, g) -> int:
-    w, y = g.t(op.inputs[1]), g.t(op.outputs[0])
-    return plane_bytes(y.shape[1], y.shape[2], w.shape[1], w.shape[2], op.attrs["stride_h"], op.attrs["stride_w"])
+    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    return plane_bytes(y.shape[1], y.shape[2], w.shape[1], w.shape[2], op.attrs["stride_h"], op.attrs["stride_w"],
+                       x.shape[3])
 
 
 def mve_plane(op, g) -> tuple[int, bool]:
