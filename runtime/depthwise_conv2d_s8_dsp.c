@@ -20,8 +20,11 @@
  *   out(x)   += w0 q0 + w1 q1 + w2 q2 = SMLAD(W02, (q0,q2)) + SMLABB((q1,q3), w1)
  *   out(x+1) += w0 q1 + w1 q2 + w2 q3 = SMLAD(W02, (q1,q3)) + SMLATB((q0,q2), w1)
  * 7 instructions per 6 MACs (1 LDR, 2 SXTB16, 4 multiply-accumulates). The 3x3 path runs per column of outputs
- * (a pair of columns at stride_w 1) in two passes: an inline-assembly multiply pass down the column (25
- * instructions per output pair, the sums stored after the plane), then the requantization pass (dw_col_out).
+ * (a pair of columns at stride_w 1) in two passes, one call per column: an inline-assembly multiply pass rolling
+ * down the plane (each row split once feeds 3 output rows: 17.5 instructions per 18 MACs at stride_h 1; a single
+ * column 11.5 per 9 MACs, 14.5 at stride_h 2; the sums stored after the planes), then the requantization pass
+ * (14.5 per output pair with the compile-time stage, whose pre-shift the taps took: dw_pack_3x3). Per output of
+ * kws's layer about 9.8 + 8.0 instructions, plus 3.6 of plane copy (4 channels per copy on planes up to 128 B).
  * Other kernel widths take one output at a time: taps in groups of 4, t..t+3 from one word,
  * SMLAD((w_t, w_t+2), (q0,q2)) + SMLAD((w_t+1, w_t+3), (q1,q3)); the last k_w mod 4 taps one by one. */
 
