@@ -20,8 +20,11 @@
  *   out(x)   += w0 q0 + w1 q1 + w2 q2 = SMLAD(W02, (q0,q2)) + SMLABB((q1,q3), w1)
  *   out(x+1) += w0 q1 + w1 q2 + w2 q3 = SMLAD(W02, (q1,q3)) + SMLATB((q0,q2), w1)
  * 7 instructions per 6 MACs (1 LDR, 2 SXTB16, 4 multiply-accumulates). The 3x3 path runs per column of outputs
- * (a pair of columns at stride_w 1) in two passes: an inline-assembly multiply pass down the column (25
- * instructions per output pair, the sums stored after the plane), then the requantization pass (dw_col_out).
+ * (a pair of columns at stride_w 1) in two passes, one call per column: an inline-assembly multiply pass rolling
+ * down the plane (each row split once feeds 3 output rows: 17.5 instructions per 18 MACs at stride_h 1; a single
+ * column 11.5 per 9 MACs, 14.5 at stride_h 2; the sums stored after the planes), then the requantization pass
+ * (14.5 per output pair with the compile-time stage, whose pre-shift the taps took: dw_pack_3x3). Per output of
+ * kws's layer about 9.8 + 8.0 instructions, plus 3.6 of plane copy (4 channels per copy on planes up to 128 B).
  * Other kernel widths take one output at a time: taps in groups of 4, t..t+3 from one word,
  * SMLAD((w_t, w_t+2), (q0,q2)) + SMLAD((w_t+1, w_t+3), (q1,q3)); the last k_w mod 4 taps one by one. */
 
@@ -37,10 +40,17 @@ static dw_plane_t dw_plane_geometry(const edgec_depthwise_conv2d_s8_params *p) {
     return g;
 }
 
-/* the plane (a multiple of 4 bytes) and, after it, the 3x3 path's column sums: 2 out_h int32 */
+/* 4 planes (4 input channels copied per pass: one word load per pixel) when the input has 4 channels or more and a
+ * plane is at most 128 bytes (512 bytes for the 4: small planes, whose copy is mostly per-row and per-call overhead;
+ * kws's 216-byte plane keeps 1, its arena unchanged), else 1 */
+static int32_t dw_planes(const edgec_depthwise_conv2d_s8_params *p, const dw_plane_t *g) {
+    return p->in_c >= 4 && g->rows * g->row_bytes <= 128 ? 4 : 1;
+}
+
+/* the planes (each a multiple of 4 bytes) and, after them, the 3x3 path's column sums: 2 out_h int32 */
 int32_t edgec_depthwise_conv2d_s8_dsp_plane_bytes(const edgec_depthwise_conv2d_s8_params *p) {
     const dw_plane_t g = dw_plane_geometry(p);
-    return g.rows * g.row_bytes + 8 * p->out_h;
+    return dw_planes(p, &g) * g.rows * g.row_bytes + 8 * p->out_h;
 }
 
 static inline int32_t dw_halves(int32_t bottom, int32_t top) {
@@ -86,280 +96,394 @@ static inline int8_t dw_output(const dw_requant_t *r, int32_t acc, int32_t mode)
 #endif
 
 /* The 3x3 weights of one channel in 5 registers: (w0, w2) of rows 0, 1, 2, the middle taps of rows 0 and 1 as the
- * halves of one word, the middle tap of row 2 */
+ * halves of one word, the middle tap of row 2 in the bottom half of the fifth (the rolling loops keep their row
+ * counter in its top half: every instruction reading it takes the bottom). With a compile-time stage the taps are
+ * scaled by 2^pre (edgec_depthwise_conv2d_s8_dsp below), so the sums leave pass 1 already shifted. */
 typedef struct {
     int32_t w02_0, w02_1, w02_2, w1_01, w1_2;
 } dw_w3x3_t;
 
-/* Pass 1 of a 3x3 channel, stride_w 1: the sums (without the start) of the output pair (y, x), (y, x + 1) for
- * y = 0 .. n - 1 (n >= 1) into acc[2y], acc[2y + 1]; p = the plane at column x of output row 0's first input row,
- * rb the plane's row bytes, step = stride_h * rb. Per pair: 3 x (LDR, 2 SXTB16, 2 SMLAD, 2 SMLAxy), ADD, STRD,
- * CMP, BNE: 25 instructions for 18 MACs, nothing else in the loop (14 registers: inline assembly on the cores). */
-DW_NOINLINE void dw_col_pair(const int8_t *p, int32_t rb, int32_t step, dw_w3x3_t w, int32_t *acc, int32_t n) {
+/* the instruction groups of the 3x3 multiply loops: a plane word q0..q3 in t is split into q = (q0, q2) and
+ * t = (q1, q3); K0, K1, K2 add kernel row 0 (starting the sums: SMUAD), 1, 2 of the output pair (x0: column x,
+ * x1: column x + 1), K0S.. of a single column */
+#define DW_SPLIT "sxtb16 %[q], %[t]\n\tsxtb16 %[t], %[t], ror #8\n\t"
+#define DW_K0(x0, x1)                                                                                          \
+    "smuad %[" x0 "], %[w0], %[q]\n\tsmlabb %[" x0 "], %[t], %[w1s], %[" x0 "]\n\t"                              \
+    "smuad %[" x1 "], %[w0], %[t]\n\tsmlatb %[" x1 "], %[q], %[w1s], %[" x1 "]\n\t"
+#define DW_K1(x0, x1)                                                                                          \
+    "smlad %[" x0 "], %[w1], %[q], %[" x0 "]\n\tsmlabt %[" x0 "], %[t], %[w1s], %[" x0 "]\n\t"                   \
+    "smlad %[" x1 "], %[w1], %[t], %[" x1 "]\n\tsmlatt %[" x1 "], %[q], %[w1s], %[" x1 "]\n\t"
+#define DW_K2(x0, x1)                                                                                          \
+    "smlad %[" x0 "], %[w2], %[q], %[" x0 "]\n\tsmlabb %[" x0 "], %[t], %[w2s], %[" x0 "]\n\t"                   \
+    "smlad %[" x1 "], %[w2], %[t], %[" x1 "]\n\tsmlatb %[" x1 "], %[q], %[w2s], %[" x1 "]\n\t"
+#define DW_K0S(x) "smuad %[" x "], %[w0], %[q]\n\tsmlabb %[" x "], %[t], %[w1s], %[" x "]\n\t"
+#define DW_K1S(x) "smlad %[" x "], %[w1], %[q], %[" x "]\n\tsmlabt %[" x "], %[t], %[w1s], %[" x "]\n\t"
+#define DW_K2S(x) "smlad %[" x "], %[w2], %[q], %[" x "]\n\tsmlabb %[" x "], %[t], %[w2s], %[" x "]\n\t"
+
+/* the C model of one output pair (y, x), (y, x + 1) (`two`: else (y, x) alone) from the plane at p */
+static inline void dw_pair_c(const int8_t *p, int32_t rb, const dw_w3x3_t *w, int32_t *a0, int32_t *a1) {
+    int32_t s0 = 0, s1 = 0;
+    const int32_t r[3] = {edgec_read_s8x4(p), edgec_read_s8x4(p + rb), edgec_read_s8x4(p + 2 * rb)};
+    const int32_t w02[3] = {w->w02_0, w->w02_1, w->w02_2};
+    const int32_t w1[3] = {w->w1_01, w->w1_01 >> 16, w->w1_2}; /* each middle tap in a bottom half */
+    for (int32_t k = 0; k < 3; k++) {
+        /* out(x) += w0 q0 + w2 q2 + w1 q1, out(x+1) += w0 q1 + w2 q3 + w1 q2 */
+        const int32_t q02 = edgec_sxtb16(r[k]), q13 = edgec_sxtb16_ror8(r[k]);
+        s0 = edgec_smlabb(q13, w1[k], edgec_smlad(w02[k], q02, s0));
+        s1 = edgec_smlatb(q02, w1[k], edgec_smlad(w02[k], q13, s1));
+    }
+    *a0 = s0, *a1 = s1;
+}
+
+/* Pass 1 of a 3x3 channel at stride_h 1, the output column pair x, x + 1: the sums (without the start) of output
+ * rows y = 0 .. n - 1 (n >= 1) into acc[2y], acc[2y + 1]; p = the plane at column x of row 0, rb its row bytes.
+ * The loop rolls down the plane: each row is loaded and split once (LDR, 2 SXTB16) and feeds three output rows as
+ * their kernel rows 2 (completing the oldest pair, stored), 1 and 0 (starting the newest in the registers the
+ * stored pair freed): 4 accumulators. Per output pair LDR, 2 SXTB16, 12 multiplies, STRD, and per 2 rows ADD,
+ * SUBS, BCS: 17.5 instructions per 18 MACs (a walk reloading the 3 rows of each pair: 25). 14 registers. */
+DW_INLINE void dw_roll_pair(const int8_t *p, int32_t rb, dw_w3x3_t w, int32_t *acc, int32_t n) {
+#if EDGEC_HAVE_DSP
+    int32_t t, q, a0, a1, b0, b1;
+    /* the counter: n in the top half, 2 per loop turn; after the loop its bit 16 is n's parity */
+    int32_t w2s = (int32_t)(((uint32_t)w.w1_2 & 0xFFFFu) | ((uint32_t)n << 16));
+    __asm__ volatile("ldr %[t], [%[p]]\n\t" DW_SPLIT DW_K0("b0", "b1")
+                     "ldr %[t], [%[p], %[rb]]\n\t" DW_SPLIT DW_K1("b0", "b1") DW_K0("a0", "a1")
+                     "add %[p], %[p], %[rb], lsl #1\n\t"
+                     "subs %[w2s], %[w2s], #0x20000\n\t"
+                     "bcc 3f\n"
+                     "1:\n\t"
+                     "ldr %[t], [%[p]]\n\t" DW_SPLIT DW_K2("b0", "b1")
+                     "strd %[b0], %[b1], [%[acc]], #8\n\t" DW_K1("a0", "a1") DW_K0("b0", "b1")
+                     "ldr %[t], [%[p], %[rb]]\n\t" DW_SPLIT DW_K2("a0", "a1")
+                     "strd %[a0], %[a1], [%[acc]], #8\n\t" DW_K1("b0", "b1") DW_K0("a0", "a1")
+                     "add %[p], %[p], %[rb], lsl #1\n\t"
+                     "subs %[w2s], %[w2s], #0x20000\n\t"
+                     "bcs 1b\n"
+                     "3:\n\t"
+                     "tst %[w2s], #0x10000\n\t"
+                     "beq 4f\n\t"
+                     "ldr %[t], [%[p]]\n\t" DW_SPLIT DW_K2("b0", "b1")
+                     "strd %[b0], %[b1], [%[acc]]\n"
+                     "4:"
+                     : [t] "=&r"(t), [q] "=&r"(q), [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1),
+                       [p] "+r"(p), [acc] "+r"(acc), [w2s] "+r"(w2s)
+                     : [rb] "r"(rb), [w0] "r"(w.w02_0), [w1] "r"(w.w02_1), [w2] "r"(w.w02_2), [w1s] "r"(w.w1_01)
+                     : "cc", "memory");
+#else
+    for (int32_t y = 0; y < n; y++, p += rb) dw_pair_c(p, rb, &w, acc + 2 * y, acc + 2 * y + 1);
+#endif
+}
+
+/* dw_roll_pair for one output column (an odd out_w's last, or stride_w > 1): acc[y], LDR, 2 SXTB16, 6 multiplies,
+ * STR per output and per 2 rows ADD, SUBS, BCS: 11.5 instructions per 9 MACs (the column walk: 19) */
+DW_INLINE void dw_roll_one(const int8_t *p, int32_t rb, dw_w3x3_t w, int32_t *acc, int32_t n) {
+#if EDGEC_HAVE_DSP
+    int32_t t, q, a, b;
+    int32_t w2s = (int32_t)(((uint32_t)w.w1_2 & 0xFFFFu) | ((uint32_t)n << 16));
+    __asm__ volatile("ldr %[t], [%[p]]\n\t" DW_SPLIT DW_K0S("b")
+                     "ldr %[t], [%[p], %[rb]]\n\t" DW_SPLIT DW_K1S("b") DW_K0S("a")
+                     "add %[p], %[p], %[rb], lsl #1\n\t"
+                     "subs %[w2s], %[w2s], #0x20000\n\t"
+                     "bcc 3f\n"
+                     "1:\n\t"
+                     "ldr %[t], [%[p]]\n\t" DW_SPLIT DW_K2S("b")
+                     "str %[b], [%[acc]], #4\n\t" DW_K1S("a") DW_K0S("b")
+                     "ldr %[t], [%[p], %[rb]]\n\t" DW_SPLIT DW_K2S("a")
+                     "str %[a], [%[acc]], #4\n\t" DW_K1S("b") DW_K0S("a")
+                     "add %[p], %[p], %[rb], lsl #1\n\t"
+                     "subs %[w2s], %[w2s], #0x20000\n\t"
+                     "bcs 1b\n"
+                     "3:\n\t"
+                     "tst %[w2s], #0x10000\n\t"
+                     "beq 4f\n\t"
+                     "ldr %[t], [%[p]]\n\t" DW_SPLIT DW_K2S("b")
+                     "str %[b], [%[acc]]\n"
+                     "4:"
+                     : [t] "=&r"(t), [q] "=&r"(q), [a] "=&r"(a), [b] "=&r"(b), [p] "+r"(p), [acc] "+r"(acc),
+                       [w2s] "+r"(w2s)
+                     : [rb] "r"(rb), [w0] "r"(w.w02_0), [w1] "r"(w.w02_1), [w2] "r"(w.w02_2), [w1s] "r"(w.w1_01)
+                     : "cc", "memory");
+#else
+    for (int32_t y = 0; y < n; y++, p += rb) {
+        int32_t a1;
+        dw_pair_c(p, rb, &w, acc + y, &a1);
+    }
+#endif
+}
+
+/* dw_roll_one at stride_h 2: output row y reads plane rows 2y, 2y + 1, 2y + 2, and row 2y + 2 is also row 0 of
+ * output y + 1: one accumulator, completed (stored) and restarted from the same split row. Per output 2 LDR,
+ * 4 SXTB16, 6 multiplies, STR and per 2 outputs ADD, SUBS, BCS: 14.5 instructions per 9 MACs (the walk: 19).
+ * rb3 = 3 rb (the fourth row of a turn). */
+DW_INLINE void dw_roll2_one(const int8_t *p, int32_t rb, dw_w3x3_t w, int32_t *acc, int32_t n) {
+#if EDGEC_HAVE_DSP
+    int32_t t, q, b;
+    const int32_t rb3 = 3 * rb;
+    int32_t w2s = (int32_t)(((uint32_t)w.w1_2 & 0xFFFFu) | ((uint32_t)n << 16));
+    __asm__ volatile("ldr %[t], [%[p]]\n\t" DW_SPLIT DW_K0S("b")
+                     "subs %[w2s], %[w2s], #0x20000\n\t"
+                     "bcc 3f\n"
+                     "1:\n\t"
+                     "ldr %[t], [%[p], %[rb]]\n\t" DW_SPLIT DW_K1S("b")
+                     "ldr %[t], [%[p], %[rb], lsl #1]\n\t" DW_SPLIT DW_K2S("b")
+                     "str %[b], [%[acc]], #4\n\t" DW_K0S("b")
+                     "ldr %[t], [%[p], %[rb3]]\n\t" DW_SPLIT DW_K1S("b")
+                     "ldr %[t], [%[p], %[rb], lsl #2]\n\t" DW_SPLIT DW_K2S("b")
+                     "str %[b], [%[acc]], #4\n\t" DW_K0S("b")
+                     "add %[p], %[p], %[rb], lsl #2\n\t"
+                     "subs %[w2s], %[w2s], #0x20000\n\t"
+                     "bcs 1b\n"
+                     "3:\n\t"
+                     "tst %[w2s], #0x10000\n\t"
+                     "beq 4f\n\t"
+                     "ldr %[t], [%[p], %[rb]]\n\t" DW_SPLIT DW_K1S("b")
+                     "ldr %[t], [%[p], %[rb], lsl #1]\n\t" DW_SPLIT DW_K2S("b")
+                     "str %[b], [%[acc]]\n"
+                     "4:"
+                     : [t] "=&r"(t), [q] "=&r"(q), [b] "=&r"(b), [p] "+r"(p), [acc] "+r"(acc), [w2s] "+r"(w2s)
+                     : [rb] "r"(rb), [rb3] "r"(rb3), [w0] "r"(w.w02_0), [w1] "r"(w.w02_1), [w2] "r"(w.w02_2),
+                       [w1s] "r"(w.w1_01)
+                     : "cc", "memory");
+#else
+    for (int32_t y = 0; y < n; y++, p += 2 * rb) {
+        int32_t a1;
+        dw_pair_c(p, rb, &w, acc + y, &a1);
+    }
+#endif
+}
+
+/* Pass 1 at stride_h > 1 (no row is shared by consecutive output rows' same kernel row), the column pair: the 3
+ * rows of each pair reloaded, 25 instructions per 18 MACs, acc[2y], acc[2y + 1]; step = stride_h rb */
+DW_INLINE void dw_col_pair(const int8_t *p, int32_t rb, int32_t step, dw_w3x3_t w, int32_t *acc, int32_t n) {
     int32_t *const end = acc + 2 * n;
 #if EDGEC_HAVE_DSP
     int32_t t, q, a0, a1;
+    const int32_t w2s = w.w1_2;
     __asm__ volatile("1:\n\t"
-                     "ldr %[t], [%[p]]\n\t"
-                     "sxtb16 %[q], %[t]\n\t"
-                     "sxtb16 %[t], %[t], ror #8\n\t"
-                     "smuad %[a0], %[w0], %[q]\n\t"
-                     "smlabb %[a0], %[t], %[w1s], %[a0]\n\t"
-                     "smuad %[a1], %[w0], %[t]\n\t"
-                     "smlatb %[a1], %[q], %[w1s], %[a1]\n\t"
-                     "ldr %[t], [%[p], %[rb]]\n\t"
-                     "sxtb16 %[q], %[t]\n\t"
-                     "sxtb16 %[t], %[t], ror #8\n\t"
-                     "smlad %[a0], %[w1], %[q], %[a0]\n\t"
-                     "smlabt %[a0], %[t], %[w1s], %[a0]\n\t"
-                     "smlad %[a1], %[w1], %[t], %[a1]\n\t"
-                     "smlatt %[a1], %[q], %[w1s], %[a1]\n\t"
-                     "ldr %[t], [%[p], %[rb], lsl #1]\n\t"
-                     "sxtb16 %[q], %[t]\n\t"
-                     "sxtb16 %[t], %[t], ror #8\n\t"
-                     "smlad %[a0], %[w2], %[q], %[a0]\n\t"
-                     "smlabb %[a0], %[t], %[w2s], %[a0]\n\t"
-                     "smlad %[a1], %[w2], %[t], %[a1]\n\t"
-                     "smlatb %[a1], %[q], %[w2s], %[a1]\n\t"
+                     "ldr %[t], [%[p]]\n\t" DW_SPLIT DW_K0("a0", "a1")
+                     "ldr %[t], [%[p], %[rb]]\n\t" DW_SPLIT DW_K1("a0", "a1")
+                     "ldr %[t], [%[p], %[rb], lsl #1]\n\t" DW_SPLIT DW_K2("a0", "a1")
                      "add %[p], %[p], %[step]\n\t"
                      "strd %[a0], %[a1], [%[acc]], #8\n\t"
                      "cmp %[acc], %[end]\n\t"
                      "bne 1b"
                      : [t] "=&r"(t), [q] "=&r"(q), [a0] "=&r"(a0), [a1] "=&r"(a1), [p] "+r"(p), [acc] "+r"(acc)
                      : [rb] "r"(rb), [step] "r"(step), [end] "r"(end), [w0] "r"(w.w02_0), [w1] "r"(w.w02_1),
-                       [w2] "r"(w.w02_2), [w1s] "r"(w.w1_01), [w2s] "r"(w.w1_2)
+                       [w2] "r"(w.w02_2), [w1s] "r"(w.w1_01), [w2s] "r"(w2s)
                      : "cc", "memory");
 #else
-    for (; acc < end; acc += 2, p += step) {
-        /* a word q0..q3 of a row: (q0, q2) and (q1, q3); out(x) += w0 q0 + w2 q2 + w1 q1, out(x+1) += w0 q1 +
-         * w2 q3 + w1 q2 */
-        int32_t a0 = 0, a1 = 0;
-        const int32_t r[3] = {edgec_read_s8x4(p), edgec_read_s8x4(p + rb), edgec_read_s8x4(p + 2 * rb)};
-        const int32_t w02[3] = {w.w02_0, w.w02_1, w.w02_2};
-        const int32_t w1[3] = {w.w1_01, w.w1_01 >> 16, w.w1_2}; /* each middle tap in a bottom half */
-        for (int32_t k = 0; k < 3; k++) {
-            const int32_t q02 = edgec_sxtb16(r[k]), q13 = edgec_sxtb16_ror8(r[k]);
-            a0 = edgec_smlabb(q13, w1[k], edgec_smlad(w02[k], q02, a0));
-            a1 = edgec_smlatb(q02, w1[k], edgec_smlad(w02[k], q13, a1));
-        }
-        acc[0] = a0, acc[1] = a1;
-    }
+    for (; acc < end; acc += 2, p += step) dw_pair_c(p, rb, &w, acc, acc + 1);
 #endif
 }
 
-/* Pass 1 for one output column (any stride_w): acc[y] for y = 0 .. n - 1, 19 instructions per 9 MACs */
-DW_NOINLINE void dw_col_one(const int8_t *p, int32_t rb, int32_t step, dw_w3x3_t w, int32_t *acc, int32_t n) {
-    int32_t *const end = acc + 2 * n; /* every other int32: pass 2 reads both layouts alike */
+/* the same for one output column: acc[y], 19 instructions per 9 MACs */
+DW_INLINE void dw_col_one(const int8_t *p, int32_t rb, int32_t step, dw_w3x3_t w, int32_t *acc, int32_t n) {
+    int32_t *const end = acc + n;
 #if EDGEC_HAVE_DSP
     int32_t t, q, a0;
+    const int32_t w2s = w.w1_2;
     __asm__ volatile("1:\n\t"
-                     "ldr %[t], [%[p]]\n\t"
-                     "sxtb16 %[q], %[t]\n\t"
-                     "sxtb16 %[t], %[t], ror #8\n\t"
-                     "smuad %[a0], %[w0], %[q]\n\t"
-                     "smlabb %[a0], %[t], %[w1s], %[a0]\n\t"
-                     "ldr %[t], [%[p], %[rb]]\n\t"
-                     "sxtb16 %[q], %[t]\n\t"
-                     "sxtb16 %[t], %[t], ror #8\n\t"
-                     "smlad %[a0], %[w1], %[q], %[a0]\n\t"
-                     "smlabt %[a0], %[t], %[w1s], %[a0]\n\t"
-                     "ldr %[t], [%[p], %[rb], lsl #1]\n\t"
-                     "sxtb16 %[q], %[t]\n\t"
-                     "sxtb16 %[t], %[t], ror #8\n\t"
-                     "smlad %[a0], %[w2], %[q], %[a0]\n\t"
-                     "smlabb %[a0], %[t], %[w2s], %[a0]\n\t"
+                     "ldr %[t], [%[p]]\n\t" DW_SPLIT DW_K0S("a0")
+                     "ldr %[t], [%[p], %[rb]]\n\t" DW_SPLIT DW_K1S("a0")
+                     "ldr %[t], [%[p], %[rb], lsl #1]\n\t" DW_SPLIT DW_K2S("a0")
                      "add %[p], %[p], %[step]\n\t"
-                     "str %[a0], [%[acc]], #8\n\t"
+                     "str %[a0], [%[acc]], #4\n\t"
                      "cmp %[acc], %[end]\n\t"
                      "bne 1b"
                      : [t] "=&r"(t), [q] "=&r"(q), [a0] "=&r"(a0), [p] "+r"(p), [acc] "+r"(acc)
                      : [rb] "r"(rb), [step] "r"(step), [end] "r"(end), [w0] "r"(w.w02_0), [w1] "r"(w.w02_1),
-                       [w2] "r"(w.w02_2), [w1s] "r"(w.w1_01), [w2s] "r"(w.w1_2)
+                       [w2] "r"(w.w02_2), [w1s] "r"(w.w1_01), [w2s] "r"(w2s)
                      : "cc", "memory");
 #else
-    for (; acc < end; acc += 2, p += step) {
-        int32_t a0 = 0;
-        const int32_t r[3] = {edgec_read_s8x4(p), edgec_read_s8x4(p + rb), edgec_read_s8x4(p + 2 * rb)};
-        const int32_t w02[3] = {w.w02_0, w.w02_1, w.w02_2};
-        const int32_t w1[3] = {w.w1_01, w.w1_01 >> 16, w.w1_2};
-        for (int32_t k = 0; k < 3; k++)
-            a0 = edgec_smlabb(edgec_sxtb16_ror8(r[k]), w1[k], edgec_smlad(w02[k], edgec_sxtb16(r[k]), a0));
-        *acc = a0;
+    for (; acc < end; acc++, p += step) {
+        int32_t a1;
+        dw_pair_c(p, rb, &w, acc, &a1);
     }
 #endif
 }
 
-/* Pass 2 with the compile-time stage: n outputs of one column (`two`: and of the next, at out + out_c) from pass
- * 1's sums (2 int32 per row) plus the start. ADD, LSL, SMMLAR, ADD, ASR, SSAT, STRB per output with the channel's
- * constants in registers (a function of its own: inlined into the channel loop, GCC spilled them). `narrow`: the
- * activation clamps inside [-128, 127]. */
-DW_NOINLINE void dw_col_out_staged(const int32_t *acc, int32_t n, int two, int32_t start, int8_t *out, int32_t out_c,
-                                   int32_t row_step, const int32_t *stage, int32_t lo, int32_t hi, int narrow) {
-    const int32_t pre = stage[EDGEC_DSP_OUT_PRE], m = stage[EDGEC_DSP_OUT_M];
-    const int32_t round = stage[EDGEC_DSP_OUT_ROUND], right = stage[EDGEC_DSP_OUT_RIGHT];
+/* one output of the compile-time stage from a sum already scaled by 2^pre (the taps' scale; else LSL first):
+ * ADD start, SMMLAR, ADD (sign), ASR, SSAT */
+#define DW_REQ(x)                                                                                               \
+    "add %[" x "], %[" x "], %[start]\n\t"                                                                      \
+    "smmlar %[t], %[" x "], %[m], %[round]\n\t"                                                                 \
+    "add %[t], %[t], %[" x "], asr #31\n\t"                                                                     \
+    "asr %[t], %[t], %[right]\n\t"                                                                              \
+    "ssat %[t], #8, %[t]\n\t"
+
+/* Pass 2 with the compile-time stage, activation [-128, 127] and the taps scaled by 2^pre: the outputs (y, x) and
+ * (y, x + 1), y = 0 .. n - 1, from acc[2y], acc[2y + 1] plus the start. 2 rows a turn (an odd n enters at the
+ * second): per output pair LDRD, 2 x (ADD, SMMLAR, ADD ASR #31, ASR, SSAT, STRB), per turn ADD, CMP, BNE:
+ * 14.5 instructions per output pair (with the LSL and an ADD per row: 17.5) */
+DW_INLINE void dw_out_pair(const int32_t *acc, int32_t n, int32_t start, int8_t *out, int32_t out_c,
+                           int32_t row_step, const int32_t *mrr) {
+    const int32_t m = mrr[0], round = mrr[1], right = mrr[2];
     const int32_t *const end = acc + 2 * n;
-    if (two && !narrow) {
-#if EDGEC_HAVE_DSP /* 2 rows a turn (an odd n enters at the second): per pair LDRD, 2 x (ADD, LSL, SMMLAR,
-                   * ADD ASR #31, ASR, SSAT, STRB), ADD; per turn CMP, BNE: 17.5 per pair (the C loop: 20) */
-        int32_t a0, a1, t = n & 1;
-        __asm__ volatile("cmp %[t], #0\n\t"
-                         "bne 2f\n\t"
-                         "1:\n\t"
-                         "ldrd %[a0], %[a1], [%[acc]], #8\n\t"
-                         "add %[a0], %[a0], %[start]\n\t"
-                         "lsl %[t], %[a0], %[pre]\n\t"
-                         "smmlar %[t], %[t], %[m], %[round]\n\t"
-                         "add %[t], %[t], %[a0], asr #31\n\t"
-                         "asr %[t], %[t], %[right]\n\t"
-                         "ssat %[t], #8, %[t]\n\t"
-                         "strb %[t], [%[out]]\n\t"
-                         "add %[a1], %[a1], %[start]\n\t"
-                         "lsl %[t], %[a1], %[pre]\n\t"
-                         "smmlar %[t], %[t], %[m], %[round]\n\t"
-                         "add %[t], %[t], %[a1], asr #31\n\t"
-                         "asr %[t], %[t], %[right]\n\t"
-                         "ssat %[t], #8, %[t]\n\t"
-                         "strb %[t], [%[out], %[out_c]]\n\t"
-                         "add %[out], %[out], %[row_step]\n\t"
-                         "2:\n\t"
-                         "ldrd %[a0], %[a1], [%[acc]], #8\n\t"
-                         "add %[a0], %[a0], %[start]\n\t"
-                         "lsl %[t], %[a0], %[pre]\n\t"
-                         "smmlar %[t], %[t], %[m], %[round]\n\t"
-                         "add %[t], %[t], %[a0], asr #31\n\t"
-                         "asr %[t], %[t], %[right]\n\t"
-                         "ssat %[t], #8, %[t]\n\t"
-                         "strb %[t], [%[out]]\n\t"
-                         "add %[a1], %[a1], %[start]\n\t"
-                         "lsl %[t], %[a1], %[pre]\n\t"
-                         "smmlar %[t], %[t], %[m], %[round]\n\t"
-                         "add %[t], %[t], %[a1], asr #31\n\t"
-                         "asr %[t], %[t], %[right]\n\t"
-                         "ssat %[t], #8, %[t]\n\t"
-                         "strb %[t], [%[out], %[out_c]]\n\t"
-                         "add %[out], %[out], %[row_step]\n\t"
-                         "cmp %[acc], %[end]\n\t"
-                         "bne 1b"
-                         : [a0] "=&r"(a0), [a1] "=&r"(a1), [t] "+r"(t), [acc] "+r"(acc), [out] "+r"(out)
-                         : [end] "r"(end), [start] "r"(start), [pre] "r"(pre), [m] "r"(m), [round] "r"(round),
-                           [right] "r"(right), [out_c] "r"(out_c), [row_step] "r"(row_step)
-                         : "cc", "memory");
-        (void)a0, (void)a1, (void)t;
-        return;
-#endif
-        for (; acc < end; acc += 2, out += row_step) {
-            out[0] = (int8_t)edgec_dsp_requant_k((int32_t)((uint32_t)acc[0] + (uint32_t)start), pre, m, round, right);
-            out[out_c] =
-                (int8_t)edgec_dsp_requant_k((int32_t)((uint32_t)acc[1] + (uint32_t)start), pre, m, round, right);
-        }
-    } else if (two) {
-        for (; acc < end; acc += 2, out += row_step) {
-            int32_t v = edgec_dsp_requant_k((int32_t)((uint32_t)acc[0] + (uint32_t)start), pre, m, round, right);
-            out[0] = (int8_t)edgec_clamp(v, lo, hi);
-            v = edgec_dsp_requant_k((int32_t)((uint32_t)acc[1] + (uint32_t)start), pre, m, round, right);
-            out[out_c] = (int8_t)edgec_clamp(v, lo, hi);
-        }
-    } else {
-#if EDGEC_HAVE_DSP /* one column, full range: 2 rows a turn as above, 10 instructions per output (C: 12) */
-        if (!narrow) {
-            int32_t a0, t = n & 1;
-            __asm__ volatile("cmp %[t], #0\n\t"
-                             "bne 2f\n\t"
-                             "1:\n\t"
-                             "ldr %[a0], [%[acc]], #8\n\t"
-                             "add %[a0], %[a0], %[start]\n\t"
-                             "lsl %[t], %[a0], %[pre]\n\t"
-                             "smmlar %[t], %[t], %[m], %[round]\n\t"
-                             "add %[t], %[t], %[a0], asr #31\n\t"
-                             "asr %[t], %[t], %[right]\n\t"
-                             "ssat %[t], #8, %[t]\n\t"
-                             "strb %[t], [%[out]]\n\t"
-                             "add %[out], %[out], %[row_step]\n\t"
-                             "2:\n\t"
-                             "ldr %[a0], [%[acc]], #8\n\t"
-                             "add %[a0], %[a0], %[start]\n\t"
-                             "lsl %[t], %[a0], %[pre]\n\t"
-                             "smmlar %[t], %[t], %[m], %[round]\n\t"
-                             "add %[t], %[t], %[a0], asr #31\n\t"
-                             "asr %[t], %[t], %[right]\n\t"
-                             "ssat %[t], #8, %[t]\n\t"
-                             "strb %[t], [%[out]]\n\t"
-                             "add %[out], %[out], %[row_step]\n\t"
-                             "cmp %[acc], %[end]\n\t"
-                             "bne 1b"
-                             : [a0] "=&r"(a0), [t] "+r"(t), [acc] "+r"(acc), [out] "+r"(out)
-                             : [end] "r"(end), [start] "r"(start), [pre] "r"(pre), [m] "r"(m), [round] "r"(round),
-                               [right] "r"(right), [row_step] "r"(row_step)
-                             : "cc", "memory");
-            (void)a0, (void)t;
-            return;
-        }
-#endif
-        for (; acc < end; acc += 2, out += row_step) {
-            const int32_t v =
-                edgec_dsp_requant_k((int32_t)((uint32_t)acc[0] + (uint32_t)start), pre, m, round, right);
-            out[0] = (int8_t)(narrow ? edgec_clamp(v, lo, hi) : v);
-        }
+#if EDGEC_HAVE_DSP
+    const int32_t rs_c = row_step + out_c;
+    int32_t a0, a1, t = n & 1;
+    __asm__ volatile("cmp %[t], #0\n\t"
+                     "beq 1f\n\t"
+                     "sub %[out], %[out], %[rs]\n\t"
+                     "b 2f\n"
+                     "1:\n\t"
+                     "ldrd %[a0], %[a1], [%[acc]], #8\n\t" DW_REQ("a1")
+                     "strb %[t], [%[out], %[out_c]]\n\t" DW_REQ("a0")
+                     "strb %[t], [%[out]]\n"
+                     "2:\n\t"
+                     "ldrd %[a0], %[a1], [%[acc]], #8\n\t" DW_REQ("a1")
+                     "strb %[t], [%[out], %[rs_c]]\n\t" DW_REQ("a0")
+                     "strb %[t], [%[out], %[rs]]\n\t"
+                     "add %[out], %[out], %[rs], lsl #1\n\t"
+                     "cmp %[acc], %[end]\n\t"
+                     "bne 1b"
+                     : [a0] "=&r"(a0), [a1] "=&r"(a1), [t] "+r"(t), [acc] "+r"(acc), [out] "+r"(out)
+                     : [end] "r"(end), [start] "r"(start), [m] "r"(m), [round] "r"(round), [right] "r"(right),
+                       [out_c] "r"(out_c), [rs] "r"(row_step), [rs_c] "r"(rs_c)
+                     : "cc", "memory");
+    (void)a0, (void)a1, (void)t;
+#else
+    for (; acc < end; acc += 2, out += row_step) {
+        out[0] = (int8_t)edgec_dsp_requant_k((int32_t)((uint32_t)acc[0] + (uint32_t)start), 0, m, round, right);
+        out[out_c] = (int8_t)edgec_dsp_requant_k((int32_t)((uint32_t)acc[1] + (uint32_t)start), 0, m, round, right);
     }
+#endif
 }
 
-/* Pass 2 for any mode: the outputs of one column (`two`: and of the next, at out + out_c) from pass 1's sums,
- * acc_step int32 apart, plus the start; `mode` as dw_output */
-DW_INLINE void dw_col_out(const dw_requant_t *r, const int32_t *acc, int32_t n, int32_t acc_step, int two,
-                          int32_t start, int8_t *out, int32_t out_c, int32_t row_step, int32_t mode) {
-    if (mode >= 2 && acc_step == 2) {
-        dw_col_out_staged(acc, n, two, start, out, out_c, row_step, r->stage, r->act_min, r->act_max, mode == 3);
-        return;
-    }
+/* the same for one column, acc[y]: 2 rows a turn from one LDRD (an odd n takes its first row alone), per output
+ * pair LDRD, 2 x (ADD, SMMLAR, ADD, ASR, SSAT, STRB), ADD, CMP, BNE: 8 instructions per output (was 10) */
+DW_INLINE void dw_out_one(const int32_t *acc, int32_t n, int32_t start, int8_t *out, int32_t row_step,
+                          const int32_t *mrr) {
+    const int32_t m = mrr[0], round = mrr[1], right = mrr[2];
+    const int32_t *const end = acc + n;
+#if EDGEC_HAVE_DSP
+    int32_t a0, a1, t = n & 1;
+    __asm__ volatile("cmp %[t], #0\n\t"
+                     "beq 1f\n\t"
+                     "ldr %[a0], [%[acc]], #4\n\t" DW_REQ("a0")
+                     "strb %[t], [%[out]]\n\t"
+                     "add %[out], %[out], %[rs]\n\t"
+                     "cmp %[acc], %[end]\n\t"
+                     "beq 3f\n"
+                     "1:\n\t"
+                     "ldrd %[a0], %[a1], [%[acc]], #8\n\t" DW_REQ("a0")
+                     "strb %[t], [%[out]]\n\t" DW_REQ("a1")
+                     "strb %[t], [%[out], %[rs]]\n\t"
+                     "add %[out], %[out], %[rs], lsl #1\n\t"
+                     "cmp %[acc], %[end]\n\t"
+                     "bne 1b\n"
+                     "3:"
+                     : [a0] "=&r"(a0), [a1] "=&r"(a1), [t] "+r"(t), [acc] "+r"(acc), [out] "+r"(out)
+                     : [end] "r"(end), [start] "r"(start), [m] "r"(m), [round] "r"(round), [right] "r"(right),
+                       [rs] "r"(row_step)
+                     : "cc", "memory");
+    (void)a0, (void)a1, (void)t;
+#else
+    for (; acc < end; acc++, out += row_step)
+        out[0] = (int8_t)edgec_dsp_requant_k((int32_t)((uint32_t)acc[0] + (uint32_t)start), 0, m, round, right);
+#endif
+}
+
+/* A column pair of a 3x3 channel from its record k (EDGEC_DW3X3_WORDS): pass 1 (rolling at stride_h 1, when step
+ * = rb) and, `fast` (the stage, full activation range, the taps scaled), pass 2 in one call; else the caller's
+ * dw_out_c */
+DW_NOINLINE void dw_column_pair(const int8_t *p, int32_t rb, int32_t step, const int32_t *k, int32_t *acc, int32_t n,
+                                int8_t *out, int32_t out_c, int32_t row_step, int32_t fast) {
+    dw_w3x3_t w;
+    w.w02_0 = k[0], w.w02_1 = k[1], w.w02_2 = k[2], w.w1_01 = k[3], w.w1_2 = k[4];
+    if (step == rb) dw_roll_pair(p, rb, w, acc, n);
+    else dw_col_pair(p, rb, step, w, acc, n);
+    if (fast) dw_out_pair(acc, n, k[5], out, out_c, row_step, k + 6);
+}
+
+/* the same for one column (rolling at stride_h 1 and 2) */
+DW_NOINLINE void dw_column_one(const int8_t *p, int32_t rb, int32_t step, const int32_t *k, int32_t *acc, int32_t n,
+                               int8_t *out, int32_t row_step, int32_t fast) {
+    dw_w3x3_t w;
+    w.w02_0 = k[0], w.w02_1 = k[1], w.w02_2 = k[2], w.w1_01 = k[3], w.w1_2 = k[4];
+    if (step == rb) dw_roll_one(p, rb, w, acc, n);
+    else if (step == 2 * rb) dw_roll2_one(p, rb, w, acc, n);
+    else dw_col_one(p, rb, step, w, acc, n);
+    if (fast) dw_out_one(acc, n, k[5], out, row_step, k + 6);
+}
+
+/* Pass 2 in C (the clamped stage, a stage whose pre-shift the taps could not take, no stage): the outputs of one
+ * column (`two`: and of the next, at out + out_c) from acc[y acc_step] (and + 1) plus the start. `pre`: the stage's
+ * shift left to do (0 when the taps took it); mrr: the stage's M, round, e */
+DW_NOINLINE void dw_out_c(const dw_requant_t *r, const int32_t *acc, int32_t n, int32_t acc_step, int two,
+                          int32_t start, int8_t *out, int32_t out_c, int32_t row_step, int32_t mode, int32_t pre,
+                          const int32_t *mrr) {
     for (int32_t y = 0; y < n; y++, acc += acc_step, out += row_step) {
-        out[0] = dw_output(r, (int32_t)((uint32_t)acc[0] + (uint32_t)start), mode);
-        if (two) out[out_c] = dw_output(r, (int32_t)((uint32_t)acc[1] + (uint32_t)start), mode);
+        for (int32_t k = 0; k <= two; k++) {
+            const int32_t a = (int32_t)((uint32_t)acc[k] + (uint32_t)start);
+            int32_t v;
+            if (mode >= 2) {
+                v = edgec_dsp_requant_k(a, pre, mrr[0], mrr[1], mrr[2]);
+                if (mode == 3) v = edgec_clamp(v, r->act_min, r->act_max);
+            } else {
+                v = dw_output(r, a, mode);
+            }
+            out[k * out_c] = (int8_t)v;
+        }
     }
 }
 
 /* One output channel, 3x3 kernel, in two passes per column of outputs (a pair of columns at stride_w 1): pass 1
- * multiplies down the column with nothing else in registers, pass 2 requantizes the column (its constants in
- * registers). An odd out_w's last column (and every column at stride_w > 1) takes the single-column pass.
- * `acc`: 2 out_h int32 of scratch. `mode` is a literal at each call (DW_CHANNEL_3X3 below). */
-DW_INLINE void dw_channel_3x3(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane, int32_t row_bytes,
-                              const int32_t w02[3], const int32_t w1[3], int32_t start, int32_t o, int8_t *out,
-                              const int32_t *stage, int32_t mode, int32_t *acc) {
+ * multiplies down the column with nothing else in registers (rolling over the rows at stride_h 1), pass 2
+ * requantizes the column. An odd out_w's last column (and every column at stride_w > 1) takes the single-column
+ * pass. `k`: the channel's record (EDGEC_DW3X3_WORDS); `pre`: the stage's shift the taps did not take; `mode` as
+ * dw_output; `acc`: 2 out_h int32 of scratch. */
+DW_NOINLINE void dw_channel_3x3(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane, int32_t row_bytes,
+                                const int32_t *k, int32_t pre, int32_t mode, const dw_requant_t *rq, int8_t *out,
+                                int32_t *acc) {
     const int32_t step_y = p->stride_h * row_bytes, stride_w = p->stride_w, out_c = p->out_c;
     const int32_t out_h = p->out_h, out_w = p->out_w, row_step = out_w * out_c;
-    dw_requant_t rq = dw_requant_of(p, o, mode & 1);
-    rq.stage = stage;
-    dw_w3x3_t w;
-    w.w02_0 = w02[0], w.w02_1 = w02[1], w.w02_2 = w02[2];
-    w.w1_01 = dw_halves(w1[0], w1[1]), w.w1_2 = w1[2];
+    const int32_t start = k[5], fast = mode == 2 && pre == 0;
+    int32_t x = 0;
     if (stride_w == 1) {
-        int32_t x = 0;
         for (; x + 1 < out_w; x += 2) {
-            dw_col_pair(plane + x, row_bytes, step_y, w, acc, out_h);
-            dw_col_out(&rq, acc, out_h, 2, 1, start, out + x * out_c, out_c, row_step, mode);
+            dw_column_pair(plane + x, row_bytes, step_y, k, acc, out_h, out + x * out_c, out_c, row_step, fast);
+            if (!fast) dw_out_c(rq, acc, out_h, 2, 1, start, out + x * out_c, out_c, row_step, mode, pre, k + 6);
         }
-        if (x < out_w) { /* odd out_w: the last column alone */
-            dw_col_one(plane + x, row_bytes, step_y, w, acc, out_h);
-            dw_col_out(&rq, acc, out_h, 2, 0, start, out + x * out_c, out_c, row_step, mode);
-        }
-    } else {
-        for (int32_t x = 0; x < out_w; x++) {
-            dw_col_one(plane + x * stride_w, row_bytes, step_y, w, acc, out_h);
-            dw_col_out(&rq, acc, out_h, 2, 0, start, out + x * out_c, out_c, row_step, mode);
-        }
+    }
+    for (; x < out_w; x++) { /* an odd out_w's last column, or each column at stride_w > 1 */
+        dw_column_one(plane + x * stride_w, row_bytes, step_y, k, acc, out_h, out + x * out_c, row_step, fast);
+        if (!fast) dw_out_c(rq, acc, out_h, 1, 0, start, out + x * out_c, out_c, row_step, mode, pre, k + 6);
     }
 }
 
-/* one function per output mode (dw_output): the mode's test folds away in each */
-#define DW_CHANNEL_3X3(name, mode)                                                                              \
-    static void name(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane, int32_t row_bytes,        \
-                     const int32_t w02[3], const int32_t w1[3], int32_t start, int32_t o, int8_t *out,          \
-                     const int32_t *stage, int32_t *acc) {                                                      \
-        dw_channel_3x3(p, plane, row_bytes, w02, w1, start, o, out, stage, mode, acc);                          \
+/* Channel o's 3x3 record: the taps (scaled by 2^fold) as the 5 words of dw_w3x3_t, the start (scaled alike), the
+ * stage's M, round, e. The stage's pre-shift moves into the taps when |w| 2^pre fits an int16 half (pre <= 8):
+ * the sums then leave pass 1 as acc 2^pre (mod 2^32; exact, since the stage holds only when acc 2^pre fits int32,
+ * so its sign is acc's too). Returns the shift left to the requantization (0 when the taps took it). Without a
+ * stage the start is bias - zp_x sum(w) and the last 3 words are 0. */
+static int32_t dw_pack_3x3(const edgec_depthwise_conv2d_s8_params *p, const int32_t *stage, int32_t o, int32_t *k) {
+    const int32_t *st = stage ? stage + o * EDGEC_DSP_OUT_WORDS : NULL;
+    const int32_t pre = st ? st[EDGEC_DSP_OUT_PRE] : 0, fold = pre >= 0 && pre <= 8 ? pre : 0;
+    int32_t s[9];
+    uint32_t weight_sum = 0;
+    for (int32_t t = 0; t < 9; t++) {
+        const int32_t v = p->weights[t * p->out_c + o];
+        weight_sum += (uint32_t)v;
+        s[t] = (int32_t)((uint32_t)v << fold);
     }
-DW_CHANNEL_3X3(dw_channel_3x3_tflite, 0)
-DW_CHANNEL_3X3(dw_channel_3x3_onnx, 1)
-DW_CHANNEL_3X3(dw_channel_3x3_staged, 2)
-DW_CHANNEL_3X3(dw_channel_3x3_staged_clamped, 3)
+    k[0] = dw_halves(s[0], s[2]), k[1] = dw_halves(s[3], s[5]), k[2] = dw_halves(s[6], s[8]);
+    k[3] = dw_halves(s[1], s[4]), k[4] = dw_halves(s[7], 0);
+    /* bias - zp * sum(w), modulo 2^32: computed by the compiler when the layer has a stage */
+    const uint32_t start = st ? (uint32_t)st[EDGEC_DSP_OUT_START]
+                              : (p->bias ? (uint32_t)p->bias[o] : 0u) + (uint32_t)p->input_offset * weight_sum;
+    k[5] = (int32_t)(start << fold);
+    k[6] = st ? st[EDGEC_DSP_OUT_M] : 0, k[7] = st ? st[EDGEC_DSP_OUT_ROUND] : 0;
+    k[8] = st ? st[EDGEC_DSP_OUT_RIGHT] : 0;
+    return pre - fold;
+}
+
+int32_t edgec_depthwise_conv2d_s8_dsp_3x3_pack(const edgec_depthwise_conv2d_s8_params *p, const int32_t *stage,
+                                               int32_t *packed) {
+    int32_t ok = stage != NULL && p->k_h == 3 && p->k_w == 3;
+    for (int32_t o = 0; ok && o < p->out_c; o++) ok = dw_pack_3x3(p, stage, o, packed + o * EDGEC_DW3X3_WORDS) == 0;
+    return ok;
+}
 
 /* One output channel, any kernel: per row, groups of 4 taps by SMLAD, then the rest one by one */
 static void dw_channel_any(const edgec_depthwise_conv2d_s8_params *p, const int8_t *plane, int32_t row_bytes,
@@ -392,24 +516,61 @@ static void dw_channel_any(const edgec_depthwise_conv2d_s8_params *p, const int8
 }
 
 /* rows x cols bytes, in_c apart in a row of the input, into the plane's rows (a function of its own: inlined into
- * the channel loop, GCC kept its pointers on the stack). Per 4 bytes: 4 LDRB, 3 ORR, STR and the loop. */
+ * the channel loop, GCC kept its pointers on the stack). Per 4 bytes 4 LDRB, 3 ORR (shifted operands), STR
+ * (unaligned: allowed), ADD; on the cores an assembly loop of 2 words a turn: 2.5 instructions per byte (the C
+ * loop: 3.25). */
 DW_NOINLINE void dw_gather(const int8_t *src, int32_t in_c, int32_t src_row, int8_t *dst, int32_t dst_row,
                            int32_t rows, int32_t cols) {
-    const int32_t in_c2 = 2 * in_c, in_c3 = 3 * in_c, in_c4 = 4 * in_c, words = cols >> 2, rest = cols & 3;
+    const int32_t in_c2 = 2 * in_c, in_c3 = 3 * in_c, words = cols >> 2, rest = cols & 3;
     for (int32_t r = 0; r < rows; r++, src += src_row, dst += dst_row) {
         const uint8_t *s = (const uint8_t *)src;
         int8_t *d = dst;
-        for (int32_t k = 0; k < words; k++, d += 4, s += in_c4) { /* 4 LDRB, 3 ORR, STR (unaligned: allowed) */
+#if EDGEC_HAVE_DSP /* (Armv7E-M and later: LDRB with a shifted register offset, unaligned STR) */
+        if (words > 0) {
+            int32_t n = (words + 1) >> 1, t, u;
+            __asm__ volatile("tst %[w], #1\n\t"
+                             "bne 2f\n"
+                             "1:\n\t"
+                             "ldrb %[t], [%[s]]\n\t"
+                             "ldrb %[u], [%[s], %[c]]\n\t"
+                             "orr %[t], %[t], %[u], lsl #8\n\t"
+                             "ldrb %[u], [%[s], %[c], lsl #1]\n\t"
+                             "orr %[t], %[t], %[u], lsl #16\n\t"
+                             "ldrb %[u], [%[s], %[c3]]\n\t"
+                             "orr %[t], %[t], %[u], lsl #24\n\t"
+                             "str %[t], [%[d]], #4\n\t"
+                             "add %[s], %[s], %[c], lsl #2\n"
+                             "2:\n\t"
+                             "ldrb %[t], [%[s]]\n\t"
+                             "ldrb %[u], [%[s], %[c]]\n\t"
+                             "orr %[t], %[t], %[u], lsl #8\n\t"
+                             "ldrb %[u], [%[s], %[c], lsl #1]\n\t"
+                             "orr %[t], %[t], %[u], lsl #16\n\t"
+                             "ldrb %[u], [%[s], %[c3]]\n\t"
+                             "orr %[t], %[t], %[u], lsl #24\n\t"
+                             "str %[t], [%[d]], #4\n\t"
+                             "add %[s], %[s], %[c], lsl #2\n\t"
+                             "subs %[n], %[n], #1\n\t"
+                             "bne 1b"
+                             : [t] "=&r"(t), [u] "=&r"(u), [s] "+r"(s), [d] "+r"(d), [n] "+r"(n)
+                             : [w] "r"(words), [c] "r"(in_c), [c3] "r"(in_c3)
+                             : "cc", "memory");
+        }
+#else
+        for (int32_t k = 0; k < words; k++, d += 4, s += 4 * in_c) {
             const uint32_t v = (uint32_t)s[0] | ((uint32_t)s[in_c] << 8) | ((uint32_t)s[in_c2] << 16) |
                                ((uint32_t)s[in_c3] << 24);
             memcpy(d, &v, 4);
         }
+#endif
         for (int32_t k = 0; k < rest; k++, s += in_c) d[k] = (int8_t)*s;
     }
+    (void)in_c2;
 }
 
-/* dw_gather for planes taller than wide (kws: 25 x 5), column by column: 4 rows per step, 4 LDRB, 4 STRB and the
- * loop, the row overhead paid per column instead */
+/* dw_gather for planes taller than wide (kws: 25 x 5), column by column, the row overhead paid per column instead:
+ * on the cores an assembly loop of 8 rows a turn (8 LDRB, 8 STRB, 4 ADD, SUBS, BNE: 2.75 instructions per byte,
+ * the C loop of 4 rows 3.25), the rest in C */
 DW_NOINLINE void dw_gather_cols(const int8_t *src, int32_t in_c, int32_t src_row, int8_t *dst, int32_t dst_row,
                                 int32_t rows, int32_t cols) {
     const int32_t s2 = 2 * src_row, s3 = 3 * src_row, d2 = 2 * dst_row, d3 = 3 * dst_row;
@@ -417,6 +578,41 @@ DW_NOINLINE void dw_gather_cols(const int8_t *src, int32_t in_c, int32_t src_row
         const int8_t *s = src;
         int8_t *d = dst;
         int32_t r = rows;
+#if EDGEC_HAVE_DSP
+        if (r >= 8) {
+            int32_t n = r >> 3, t, u;
+            const int8_t *s4 = s + 4 * src_row;
+            int8_t *d4 = d + 4 * dst_row;
+            __asm__ volatile("1:\n\t"
+                             "ldrb %[t], [%[s]]\n\t"
+                             "ldrb %[u], [%[s], %[sr]]\n\t"
+                             "strb %[t], [%[d]]\n\t"
+                             "strb %[u], [%[d], %[dr]]\n\t"
+                             "ldrb %[t], [%[s], %[sr], lsl #1]\n\t"
+                             "ldrb %[u], [%[s], %[s3]]\n\t"
+                             "strb %[t], [%[d], %[dr], lsl #1]\n\t"
+                             "strb %[u], [%[d], %[d3]]\n\t"
+                             "ldrb %[t], [%[s4]]\n\t"
+                             "ldrb %[u], [%[s4], %[sr]]\n\t"
+                             "strb %[t], [%[d4]]\n\t"
+                             "strb %[u], [%[d4], %[dr]]\n\t"
+                             "ldrb %[t], [%[s4], %[sr], lsl #1]\n\t"
+                             "ldrb %[u], [%[s4], %[s3]]\n\t"
+                             "strb %[t], [%[d4], %[dr], lsl #1]\n\t"
+                             "strb %[u], [%[d4], %[d3]]\n\t"
+                             "add %[s], %[s], %[sr], lsl #3\n\t"
+                             "add %[s4], %[s4], %[sr], lsl #3\n\t"
+                             "add %[d], %[d], %[dr], lsl #3\n\t"
+                             "add %[d4], %[d4], %[dr], lsl #3\n\t"
+                             "subs %[n], %[n], #1\n\t"
+                             "bne 1b"
+                             : [t] "=&r"(t), [u] "=&r"(u), [s] "+r"(s), [d] "+r"(d), [s4] "+r"(s4), [d4] "+r"(d4),
+                               [n] "+r"(n)
+                             : [sr] "r"(src_row), [s3] "r"(s3), [dr] "r"(dst_row), [d3] "r"(d3)
+                             : "cc", "memory");
+            r &= 7;
+        }
+#endif
         for (; r >= 4; r -= 4, s += 4 * src_row, d += 4 * dst_row) {
             const int8_t b0 = s[0], b1 = s[src_row], b2 = s[s2], b3 = s[s3];
             d[0] = b0, d[dst_row] = b1, d[d2] = b2, d[d3] = b3;
@@ -425,37 +621,80 @@ DW_NOINLINE void dw_gather_cols(const int8_t *src, int32_t in_c, int32_t src_row
     }
 }
 
+/* 4 channels at once into 4 planes pb bytes apart: per pixel one word of the 4 channels (an unaligned LDR; the
+ * cores and hosts are little-endian: byte k is channel k), its bytes stored by STRB, LSR + STRB x 3. The call and
+ * row overheads, most of a small plane's copy, are shared by 4 channels (vww's 6 x 6 layers: 282 -> about 150
+ * instructions per channel; 2 pixels a step by byte-pair transposes and STRH measured no better on these widths). */
+DW_NOINLINE void dw_gather4(const int8_t *src, int32_t in_c, int32_t src_row, int8_t *dst, int32_t dst_row,
+                            int32_t pb, int32_t rows, int32_t cols) {
+    for (int32_t r = 0; r < rows; r++, src += src_row, dst += dst_row) {
+        const int8_t *s = src;
+        int8_t *d = dst;
+        for (int32_t x = 0; x < cols; x++, s += in_c, d++) {
+            uint32_t v;
+            memcpy(&v, s, 4);
+            d[0] = (int8_t)v, d[pb] = (int8_t)(v >> 8), d[2 * pb] = (int8_t)(v >> 16), d[3 * pb] = (int8_t)(v >> 24);
+        }
+    }
+}
+
 /* out[b,y,x,i*dm+m] = clamp(zp_out + MBQM(bias + sum_{ky,kx} w[ky,kx,i*dm+m] * (in[b,iy,ix,i] - zp_in)))
- * In place (input == output, depth multiplier 1): channel c is copied to the plane before any of its outputs is
- * written, and output pixel q of batch b goes to slot (b * out_h * out_w + q) * in_c + c, at or before input
+ * In place (input == output, depth multiplier 1): channel c is copied to a plane before any of its outputs is
+ * written (4 channels at once with 4 planes, before any output of the 4), and output pixel q of batch b goes to slot (b * out_h * out_w + q) * in_c + c, at or before input
  * pixel b * in_h * in_w + q, in channel c: it overwrites only channel c of this batch (saved in the plane) or
- * input of an earlier batch (consumed): the argument of edgec_depthwise_conv2d_s8_inplace. */
-void edgec_depthwise_conv2d_s8_dsp(const edgec_depthwise_conv2d_s8_params *p, const int32_t *stage,
-                                   const int8_t *input, int8_t *output, int8_t *plane) {
+ * input of an earlier batch (consumed): the argument of edgec_depthwise_conv2d_s8_inplace.
+ * `packed`: the 3x3 records of every output channel (edgec_depthwise_conv2d_s8_dsp_3x3), else NULL. */
+static void dw_run(const edgec_depthwise_conv2d_s8_params *p, const int32_t *stage, const int32_t *packed,
+                   const int8_t *input, int8_t *output, int8_t *plane) {
     const dw_plane_t g = dw_plane_geometry(p);
     const int8_t zp = (int8_t)(-p->input_offset);
     const int32_t in_c = p->in_c, dm = p->depth_multiplier, out_c = p->out_c;
     const int32_t k_taps = p->k_h * p->k_w, groups = p->k_w / 4;
     const int is_3x3 = p->k_h == 3 && p->k_w == 3, full = p->act_min == -128 && p->act_max == 127;
+    const int32_t mode = stage || packed ? (full ? 2 : 3) : p->rounding;
     /* the input rows and columns the plane holds (the rest of the plane is the zp border) */
     const int32_t y_end = edgec_min(p->in_h, g.rows - p->pad_top);
     const int32_t x_end = edgec_min(p->in_w, g.row_bytes - p->pad_left);
-    /* the column sums after the plane: the plane is a multiple of 4 bytes and `plane` 4-byte aligned (STRD) */
-    int32_t *const acc = (int32_t *)(void *)(plane + g.rows * g.row_bytes);
-    for (int32_t k = 0; k < g.rows * g.row_bytes; k++) plane[k] = zp;
+    int8_t *const interior = plane + p->pad_top * g.row_bytes + p->pad_left;
+    const int32_t in_row = p->in_w * in_c, by_cols = y_end > 2 * x_end;
+    const int32_t pb = g.rows * g.row_bytes, planes = dw_planes(p, &g);
+    /* the column sums after the planes: each a multiple of 4 bytes and `plane` 4-byte aligned (STRD) */
+    int32_t *const acc = (int32_t *)(void *)(plane + planes * pb);
+    dw_requant_t bounds;
+    memset(&bounds, 0, sizeof bounds);
+    bounds.act_min = p->act_min, bounds.act_max = p->act_max;
+    for (int32_t k = 0; k < planes * pb; k++) plane[k] = zp;
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + b * p->in_h * p->in_w * in_c;
         int8_t *out_b = output + b * p->out_h * p->out_w * out_c;
-        for (int32_t i = 0; i < in_c; i++) {
-            /* gather channel i into the plane's interior */
-            if (y_end > 2 * x_end)
-                dw_gather_cols(in_b + i, in_c, p->in_w * in_c, plane + p->pad_top * g.row_bytes + p->pad_left,
-                               g.row_bytes, y_end, x_end);
-            else
-                dw_gather(in_b + i, in_c, p->in_w * in_c, plane + p->pad_top * g.row_bytes + p->pad_left,
-                          g.row_bytes, y_end, x_end);
-            for (int32_t m = 0; m < dm; m++) {
+        for (int32_t i = 0; i < in_c;) {
+            /* gather channels i .. i + n - 1 into the planes' interiors */
+            int32_t n = 1;
+            if (planes == 4 && i + 4 <= in_c) {
+                dw_gather4(in_b + i, in_c, in_row, interior, g.row_bytes, pb, y_end, x_end);
+                n = 4;
+            } else if (by_cols) {
+                dw_gather_cols(in_b + i, in_c, in_row, interior, g.row_bytes, y_end, x_end);
+            } else {
+                dw_gather(in_b + i, in_c, in_row, interior, g.row_bytes, y_end, x_end);
+            }
+            for (int32_t j = 0; j < n; j++, i++) {
+            for (int32_t m = 0; m < dm; m++) { /* output channel o of input channel i, from plane j */
+                const int8_t *const pl = plane + j * pb;
                 const int32_t o = i * dm + m;
+                if (packed) { /* the compiler's records: nothing to prepare (the clamp's bounds only) */
+                    dw_channel_3x3(p, pl, g.row_bytes, packed + o * EDGEC_DW3X3_WORDS, 0, mode, &bounds,
+                                   out_b + o, acc);
+                    continue;
+                }
+                dw_requant_t rq = dw_requant_of(p, o, p->rounding);
+                if (is_3x3) {
+                    int32_t k[EDGEC_DW3X3_WORDS];
+                    const int32_t pre = dw_pack_3x3(p, stage, o, k);
+                    rq.stage = stage ? stage + o * EDGEC_DSP_OUT_WORDS : NULL;
+                    dw_channel_3x3(p, pl, g.row_bytes, k, pre, mode, &rq, out_b + o, acc);
+                    continue;
+                }
                 int32_t taps[EDGEC_DW_DSP_MAX_K * EDGEC_DW_DSP_MAX_K];
                 uint32_t weight_sum = 0;
                 for (int32_t t = 0; t < k_taps; t++) {
@@ -467,31 +706,28 @@ void edgec_depthwise_conv2d_s8_dsp(const edgec_depthwise_conv2d_s8_params *p, co
                 const int32_t start = st ? st[EDGEC_DSP_OUT_START]
                                          : (int32_t)((p->bias ? (uint32_t)p->bias[o] : 0u) +
                                                      (uint32_t)p->input_offset * weight_sum);
-                if (is_3x3) {
-                    int32_t w02[3], w1[3];
-                    for (int32_t r = 0; r < 3; r++) {
-                        w02[r] = dw_halves(taps[3 * r], taps[3 * r + 2]);
-                        w1[r] = taps[3 * r + 1];
+                int32_t w02[EDGEC_DW_DSP_MAX_K * EDGEC_DW_DSP_MAX_K / 4];
+                int32_t w13[EDGEC_DW_DSP_MAX_K * EDGEC_DW_DSP_MAX_K / 4];
+                for (int32_t r = 0; r < p->k_h; r++) {
+                    for (int32_t q = 0; q < groups; q++) {
+                        const int32_t *t = taps + r * p->k_w + 4 * q;
+                        w02[r * groups + q] = dw_halves(t[0], t[2]);
+                        w13[r * groups + q] = dw_halves(t[1], t[3]);
                     }
-                    int8_t *out_o = out_b + o;
-                    const int32_t rb = g.row_bytes;
-                    if (st && full) dw_channel_3x3_staged(p, plane, rb, w02, w1, start, o, out_o, st, acc);
-                    else if (st) dw_channel_3x3_staged_clamped(p, plane, rb, w02, w1, start, o, out_o, st, acc);
-                    else if (p->rounding) dw_channel_3x3_onnx(p, plane, rb, w02, w1, start, o, out_o, st, acc);
-                    else dw_channel_3x3_tflite(p, plane, rb, w02, w1, start, o, out_o, st, acc);
-                } else {
-                    int32_t w02[EDGEC_DW_DSP_MAX_K * EDGEC_DW_DSP_MAX_K / 4];
-                    int32_t w13[EDGEC_DW_DSP_MAX_K * EDGEC_DW_DSP_MAX_K / 4];
-                    for (int32_t r = 0; r < p->k_h; r++) {
-                        for (int32_t q = 0; q < groups; q++) {
-                            const int32_t *t = taps + r * p->k_w + 4 * q;
-                            w02[r * groups + q] = dw_halves(t[0], t[2]);
-                            w13[r * groups + q] = dw_halves(t[1], t[3]);
-                        }
-                    }
-                    dw_channel_any(p, plane, g.row_bytes, w02, w13, taps, start, o, out_b + o, st);
                 }
+                dw_channel_any(p, pl, g.row_bytes, w02, w13, taps, start, o, out_b + o, st);
+            }
             }
         }
     }
+}
+
+void edgec_depthwise_conv2d_s8_dsp(const edgec_depthwise_conv2d_s8_params *p, const int32_t *stage,
+                                   const int8_t *input, int8_t *output, int8_t *plane) {
+    dw_run(p, stage, NULL, input, output, plane);
+}
+
+void edgec_depthwise_conv2d_s8_dsp_3x3(const edgec_depthwise_conv2d_s8_params *p, const int32_t *packed,
+                                       const int8_t *input, int8_t *output, int8_t *plane) {
+    dw_run(p, NULL, packed, input, output, plane);
 }

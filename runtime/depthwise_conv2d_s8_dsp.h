@@ -16,6 +16,19 @@
 void edgec_depthwise_conv2d_s8_dsp(const edgec_depthwise_conv2d_s8_params *p, const int32_t *stage,
                                    const int8_t *input, int8_t *output, int8_t *plane);
 
+/* The 3x3 layers with a compile-time stage: `packed` holds EDGEC_DW3X3_WORDS int32 per output channel, the
+ * channel's taps scaled by 2^pre as int16 halves ((w00, w02), (w10, w12), (w20, w22), (w01, w11), (w21, 0)), its
+ * start (bias - zp_x sum(w)) scaled by 2^pre, and the stage's M, round, e (edgec_dsp_out.h): the compiler
+ * computes them (toolchain/ops/depthwise_conv2d.py, dsp_3x3_records) as edgec_depthwise_conv2d_s8_dsp_3x3_pack
+ * does, which returns 0 when some channel's pre exceeds 8 (|w| 2^pre no longer an int16: use
+ * edgec_depthwise_conv2d_s8_dsp). The same bytes as edgec_depthwise_conv2d_s8_dsp; plane and in place alike. */
+#define EDGEC_DW3X3_WORDS 9
+
+void edgec_depthwise_conv2d_s8_dsp_3x3(const edgec_depthwise_conv2d_s8_params *p, const int32_t *packed,
+                                       const int8_t *input, int8_t *output, int8_t *plane);
+int32_t edgec_depthwise_conv2d_s8_dsp_3x3_pack(const edgec_depthwise_conv2d_s8_params *p, const int32_t *stage,
+                                               int32_t *packed);
+
 /* the scratch: the plane, rows (out_h - 1) * stride_h + k_h, row length align4((out_w - 1) * stride_w + k_w + 1),
  * then 2 out_h int32 (the 3x3 path's column sums); 4-byte aligned (the arena aligns every buffer to 8). The code
  * generator computes the same number (toolchain/ops/depthwise_conv2d.py, dsp_plane_bytes) */

@@ -568,7 +568,9 @@ static void fully_connected_case(uint32_t seed) {
 #endif
 }
 
-static void depthwise_case(uint32_t seed) {
+/* `strides`: 0, the general draw; 1, a 3x3 layer with stride_h and stride_w drawn apart from 1 to 3 (the
+ * 3x3 path's rolling passes at stride_h 1 and 2, its column walks at 3, pairs and single columns) */
+static void depthwise_case(uint32_t seed, int strides) {
     edgec_depthwise_conv2d_s8_params p;
     memset(&p, 0, sizeof p);
     p.batches = 1;
@@ -580,6 +582,7 @@ static void depthwise_case(uint32_t seed) {
     p.k_h = (next() % 4 == 0) ? pick(1, 5) : 3;
     p.k_w = (next() % 4 == 0) ? pick(1, 5) : 3;
     p.stride_h = p.stride_w = (next() % 3 == 0) ? 2 : 1;
+    if (strides) p.k_h = p.k_w = 3, p.stride_h = pick(1, 3), p.stride_w = pick(1, 3);
     p.dilation_h = p.dilation_w = 1;
     const int same = (int)(next() % 2);
     same_or_valid(p.in_h, p.k_h, p.stride_h, 1, same, &p.out_h, &p.pad_top);
@@ -606,7 +609,20 @@ static void depthwise_case(uint32_t seed) {
         edgec_depthwise_conv2d_s8_dsp(&p, st, in_place, in_place, plane);
         compare("depthwise in place", seed, out_ref, in_place, p.out_h * p.out_w * p.out_c);
     }
+    /* 3x3 with a stage: the records the compiler would pass (its taps scaled by 2^pre), also in place */
+    static int32_t packed3x3[MAX_C * EDGEC_DW3X3_WORDS];
+    if (st && edgec_depthwise_conv2d_s8_dsp_3x3_pack(&p, st, packed3x3)) {
+        memset(out_fast, 0x5a, (size_t)(p.out_h * p.out_w * p.out_c));
+        edgec_depthwise_conv2d_s8_dsp_3x3(&p, packed3x3, input, out_fast, plane);
+        compare("depthwise 3x3 records", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
+        if (p.depth_multiplier == 1 && p.out_h * p.out_w <= p.in_h * p.in_w) {
+            memcpy(in_place, input, (size_t)(p.in_h * p.in_w * p.in_c));
+            edgec_depthwise_conv2d_s8_dsp_3x3(&p, packed3x3, in_place, in_place, plane);
+            compare("depthwise 3x3 records in place", seed, out_ref, in_place, p.out_h * p.out_w * p.out_c);
+        }
+    }
 #if HAVE_MVE
+    if (strides) return;
     edgec_fold_bias_s8_dw(&p);
     if (p.depth_multiplier == 1 && edgec_depthwise_conv2d_s8_mve_ring_bytes(&p) <= MAX_ACT) {
         const int8_t *wr = regroup_dw(&p);
@@ -817,7 +833,11 @@ int main(void) {
         state = seed ^ 0x5bd1e995u;
         fully_connected_case(seed);
         state = seed ^ 0x27d4eb2fu;
-        depthwise_case(seed);
+        depthwise_case(seed, 0);
+        if (k % 4 == 0) {
+            state = seed ^ 0x61c88647u;
+            depthwise_case(seed, 1);
+        }
         state = seed ^ 0x165667b1u;
         im2col_case(seed);
         state = seed ^ 0x9e3779b1u;

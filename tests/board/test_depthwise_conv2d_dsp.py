@@ -2,7 +2,8 @@
 real CLI: a 3x3 stride-1 layer (the paired path, an odd output width), a 3x3 stride-2 layer with depth multiplier 2,
 a 5x5 layer (the general path) and a dilated layer (which keeps the portable kernel), at the int8 zero-point ends,
 0 LSB against TFLM, and report.json names the kernel of every layer. The two stride-1 DSP layers run in place
-(the plane is the saved input channel).
+(the plane is the saved input channel); the two 3x3 layers run from the compiler's per-channel records
+(edgec_depthwise_conv2d_s8_dsp_3x3).
 
 Skipped (with the reason) only when arm-none-eabi-gcc / qemu-system-arm are not installed."""
 
@@ -68,6 +69,10 @@ def test_dsp_depthwise_kernel_bit_exact_on_the_board(tmp_path, board):
     # in place: the same arena address as input and output for the 3x3 stride-1 and the 5x5 layers
     c = (tmp_path / "out" / "model.c").read_text()
     arena_ptr = r"\(\(int8_t \*\)\(edgec_arena\.bytes \+ \d+\)\)"
-    # (after the params, the compile-time output stage: an array, or NULL)
-    in_place = re.findall(rf"edgec_depthwise_conv2d_s8_dsp\(&(\w+)_params, (?:\w+), ({arena_ptr}), \2,", c)
+    # (after the params, the compile-time output stage: an array, or NULL; for the 3x3 layers the per-channel records)
+    in_place = re.findall(rf"edgec_depthwise_conv2d_s8_dsp(?:_3x3)?\(&(\w+)_params, (?:\w+), ({arena_ptr}), \2,", c)
     assert [name for name, _ in in_place] == ["depthwise_conv_2d_0", "depthwise_conv_2d_2"], in_place
+    # both 3x3 layers have a compile-time stage: they run from the compiler's records (taps scaled by 2^pre), the
+    # 5x5 layer from the stage
+    records = re.findall(r"edgec_depthwise_conv2d_s8_dsp_3x3\(&(\w+)_params, (\w+)_dw3x3,", c)
+    assert [name for name, _ in records] == ["depthwise_conv_2d_0", "depthwise_conv_2d_1"], records

@@ -1,8 +1,8 @@
-"""Every fast (DSP) int8 kernel against its portable twin on 9,235 random cases per core, byte for byte:
+"""Every fast (DSP) int8 kernel against its portable twin on 10,398 random cases per core, byte for byte:
 tests/board/fast_kernels_harness.c draws shapes with odd channel counts, strides 1 and 2, SAME/VALID, zero points at
 both ends, per-channel multipliers with left and right shifts, fused clamps and both rounding modes, and runs the
 pointwise conv (also in place), im2col conv, fully connected (also from its compile-time records), depthwise (also
-in place), average pool (with the reciprocal and with TFLite's division) and max pool kernels, the pools also over a
+in place; 3x3 with a stage also from the compiler's per-channel records), average pool (with the reciprocal and with TFLite's division) and max pool kernels, the pools also over a
 region. On the host the DSP instructions are edgec_acle.h's C models, under ASan/UBSan; on the emulated Cortex-M4,
 M7, M33 and M55 they are the real instructions. On the M55 (Helium) the MVE kernels run on the same cases against
 the same portable kernels. The whole-model tests (tests/board/test_loop.py) compare the same kernels with TFLite
@@ -24,8 +24,10 @@ from edgec.board import get_board
 HARNESS = Path(__file__).with_name("fast_kernels_harness.c")
 KERNELS = ["conv2d_s8", "conv2d_s8_dsp", "depthwise_conv2d_s8", "depthwise_conv2d_s8_dsp", "fully_connected_s8",
            "fully_connected_s8_dsp", "pool2d_s8", "pool2d_s8_dsp"]
-CASES = 9235  # 1,000 seeds: pointwise (and in place), FC (and FC_REC_CASES more from the compile-time records),
-# depthwise (and in place where allowed), im2col, average and max pool (whole and a region)
+CASES = 10398  # 1,000 seeds: pointwise (and in place), FC (and FC_REC_CASES more from the compile-time records),
+# depthwise (and in place where allowed; 3x3 with a stage also from the compiler's per-channel records,
+# edgec_depthwise_conv2d_s8_dsp_3x3; 250 more 3x3 layers with stride_h and stride_w 1 to 3 drawn apart), im2col,
+# average and max pool (whole and a region)
 FC_REC_CASES = 379  # edgec_fully_connected_s8_dsp_rec: staged, full int8 clamp, pre <= 8, depth <= 8 or 4 rows
 # the Helium (MVE) kernels, compiled and run on the Cortex-M55 only, on the same seeds' cases
 MVE_KERNELS = ["conv2d_s8_mve", "depthwise_conv2d_s8_mve", "fully_connected_s8_mve", "pool2d_s8_mve", "add_s8",

@@ -11,9 +11,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import numpy as np
 from c_driver import build_sanitized
 
-from edgec.ops.depthwise_conv2d import plane_bytes
+from edgec.ops.depthwise_conv2d import DW3X3_WORDS, pack_3x3_records, plane_bytes
 
 DRIVER = r"""
 #include <stdio.h>
@@ -106,12 +107,36 @@ static int one_case(int kind, int verbose) {
 }
 
 int main(int argc, char **argv) {
-    if (argc == 8) { /* plane OUT_H OUT_W K_H K_W STRIDE_H STRIDE_W: the plane's size */
+    if (argc == 9) { /* plane OUT_H OUT_W K_H K_W STRIDE_H STRIDE_W IN_C: the planes' size */
         edgec_depthwise_conv2d_s8_params p;
         memset(&p, 0, sizeof p);
         p.out_h = atoi(argv[2]), p.out_w = atoi(argv[3]), p.k_h = atoi(argv[4]), p.k_w = atoi(argv[5]);
-        p.stride_h = atoi(argv[6]), p.stride_w = atoi(argv[7]);
+        p.stride_h = atoi(argv[6]), p.stride_w = atoi(argv[7]), p.in_c = atoi(argv[8]);
         printf("%d\n", edgec_depthwise_conv2d_s8_dsp_plane_bytes(&p));
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "pack") == 0) { /* pack SEED: random 3x3 layers' records, one layer a line */
+        state = (uint32_t)strtoul(argv[2], NULL, 10);
+        for (int n = 0; n < 200; n++) {
+            edgec_depthwise_conv2d_s8_params p;
+            memset(&p, 0, sizeof p);
+            p.k_h = p.k_w = 3, p.out_c = pick(1, 9);
+            int8_t w[9 * 9];
+            int32_t stage[9 * 5], packed[9 * EDGEC_DW3X3_WORDS];
+            for (int32_t i = 0; i < 9 * p.out_c; i++) w[i] = (int8_t)pick(-128, 127);
+            for (int32_t o = 0; o < p.out_c; o++) {
+                stage[5 * o] = (int32_t)next(), stage[5 * o + 1] = (int32_t)(next() >> 1);
+                stage[5 * o + 2] = (int32_t)next(), stage[5 * o + 3] = n % 4 ? pick(1, 8) : pick(0, 10);
+                stage[5 * o + 4] = pick(1, 31);
+            }
+            p.weights = w;
+            const int32_t ok = edgec_depthwise_conv2d_s8_dsp_3x3_pack(&p, stage, packed);
+            printf("%d %d", p.out_c, ok);
+            for (int32_t i = 0; i < 9 * p.out_c; i++) printf(" %d", w[i]);
+            for (int32_t i = 0; i < 5 * p.out_c; i++) printf(" %d", stage[i]);
+            for (int32_t i = 0; ok && i < EDGEC_DW3X3_WORDS * p.out_c; i++) printf(" %d", packed[i]);
+            printf("\n");
+        }
         return 0;
     }
     if (argc != 3) return 2;
@@ -131,8 +156,10 @@ def build_driver(tmp_path: Path) -> Path:
 
 def test_scratch_the_planner_reserves_is_the_plane_the_kernel_uses(tmp_path: Path):
     exe = build_driver(tmp_path)
-    # (out_h, out_w, k_h, k_w, stride_h, stride_w)
-    shapes = [(25, 5, 3, 3, 1, 1), (48, 48, 3, 3, 2, 2), (1, 1, 1, 1, 1, 1), (6, 7, 5, 8, 3, 2), (3, 9, 8, 1, 1, 3)]
+    # (out_h, out_w, k_h, k_w, stride_h, stride_w, in_c): 4 planes for vww's 6 x 6 and 3 x 3 layers, 1 for kws's
+    # 216-byte plane, 3 channels or a plane above 128 bytes
+    shapes = [(25, 5, 3, 3, 1, 1, 64), (48, 48, 3, 3, 2, 2, 8), (1, 1, 1, 1, 1, 1, 1), (6, 7, 5, 8, 3, 2, 5),
+              (3, 9, 8, 1, 1, 3, 3), (6, 6, 3, 3, 1, 1, 128), (3, 3, 3, 3, 1, 1, 4), (24, 24, 3, 3, 1, 1, 32)]
     for shape in shapes:
         res = subprocess.run([str(exe), "plane", *map(str, shape)], capture_output=True, text=True, check=True)
         assert int(res.stdout) == plane_bytes(*shape), shape
@@ -144,3 +171,26 @@ def test_dsp_depthwise_kernel_matches_the_portable_kernel(tmp_path: Path):
     res = subprocess.run([str(exe), "12345", str(cases)], capture_output=True, text=True, check=True)
     # one line per mismatching case (its geometry), then the counts per kind: apart, in place
     assert res.stdout.splitlines()[-1] == f"cases={cases} mismatches=0,0", res.stdout[-3000:]
+
+
+def test_the_compilers_3x3_records_are_the_kernels(tmp_path: Path):
+    """toolchain/ops/depthwise_conv2d.py's pack_3x3_records (what the generated C passes to
+    edgec_depthwise_conv2d_s8_dsp_3x3) against the kernel's own packing (edgec_depthwise_conv2d_s8_dsp_3x3_pack), word
+    for word, on 200 random layers: weights at -128 and 127, pre-shifts 0 to 10 (above 8 both refuse: |w| 2^pre
+    would leave int16), any start, M, round."""
+    exe = build_driver(tmp_path)
+    res = subprocess.run([str(exe), "pack", "777"], capture_output=True, text=True, check=True)
+    refused = 0
+    for line in res.stdout.splitlines():
+        v = [int(t) for t in line.split()]
+        c, ok = v[0], v[1]
+        w = np.array(v[2:2 + 9 * c], np.int8).reshape(3, 3, c)  # [k_h, k_w, out_c], as the kernel's p->weights
+        stage = np.array(v[2 + 9 * c:2 + 14 * c], np.int64).reshape(c, 5)
+        ours = pack_3x3_records(w, stage)
+        assert (ours is not None) == bool(ok), line
+        if ours is None:
+            refused += 1
+            continue
+        theirs = np.array(v[2 + 14 * c:], np.int64).reshape(c, DW3X3_WORDS)
+        assert np.array_equal(ours.astype(np.int64), theirs), line
+    assert 10 <= refused <= 60, refused  # a pre above 8 in some channel of about a fifth of the layers

@@ -77,19 +77,57 @@ from .window import valid_padding_attr
 DSP_MAX_K = 8
 
 
-def plane_bytes(out_h: int, out_w: int, k_h: int, k_w: int, stride_h: int, stride_w: int) -> int:
-    """The DSP kernel's scratch: one input channel with its zero-point border, the rows and columns the outputs
-    read, each row padded to a word plus one byte (a 3-tap word read ends one byte past its taps), then the 3x3
-    path's column sums (2 out_h int32); the same number as edgec_depthwise_conv2d_s8_dsp_plane_bytes (a test
+def plane_bytes(out_h: int, out_w: int, k_h: int, k_w: int, stride_h: int, stride_w: int, in_c: int = 1) -> int:
+    """The DSP kernel's scratch: input channel planes with their zero-point border, the rows and columns the outputs
+    read, each row padded to a word plus one byte (a 3-tap word read ends one byte past its taps), 4 planes when the
+    input has 4 channels or more and a plane is at most 128 bytes (4 channels copied per pass), else 1, then the
+    3x3 path's column sums (2 out_h int32); the same number as edgec_depthwise_conv2d_s8_dsp_plane_bytes (a test
     compares them)."""
     rows = (out_h - 1) * stride_h + k_h
     row_bytes = ((out_w - 1) * stride_w + k_w + 1 + 3) & ~3
-    return rows * row_bytes + 8 * out_h
+    planes = 4 if in_c >= 4 and rows * row_bytes <= 128 else 1
+    return planes * rows * row_bytes + 8 * out_h
+
+
+#: int32 per output channel of the 3x3 records (EDGEC_DW3X3_WORDS in runtime/depthwise_conv2d_s8_dsp.h)
+DW3X3_WORDS = 9
+
+
+def _halves(bottom: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """Two int16 values per int32 word (bottom half, top half), as the kernel's dw_halves."""
+    return ((bottom.astype(np.int64) & 0xFFFF) | ((top.astype(np.int64) & 0xFFFF) << 16)).astype(np.uint32)
+
+
+def pack_3x3_records(w: np.ndarray, stage: np.ndarray) -> np.ndarray | None:
+    """The DSP kernel's 3x3 records from int8 taps w [3, 3, C] and the output stage [C, 5] (start, M, round, pre,
+    e; int8_common.dsp_output_stage), per output channel: the taps scaled by 2^pre as int16 halves ((w00, w02),
+    (w10, w12), (w20, w22), (w01, w11), (w21, 0)), the start scaled by 2^pre (modulo 2^32), M, round, e: the same
+    words as edgec_depthwise_conv2d_s8_dsp_3x3_pack (tests/host/test_depthwise_conv2d_s8_dsp.py compares them).
+    The pre-shift moves into the taps because the stage holds only when acc 2^pre fits int32. None when some
+    channel's pre is outside [0, 8] (|w| 2^pre would leave int16)."""
+    pre = stage[:, 3].astype(np.int64)
+    if (pre < 0).any() or (pre > 8).any():
+        return None
+    s = w.astype(np.int64) << pre  # [3, 3, C], channel c scaled by 2^pre[c]
+    start = (stage[:, 0].astype(np.int64) << pre) & 0xFFFFFFFF
+    cols = [_halves(s[0, 0], s[0, 2]), _halves(s[1, 0], s[1, 2]), _halves(s[2, 0], s[2, 2]),
+            _halves(s[0, 1], s[1, 1]), _halves(s[2, 1], np.zeros_like(pre)), start.astype(np.uint32),
+            stage[:, 1].astype(np.uint32), stage[:, 2].astype(np.uint32), stage[:, 4].astype(np.uint32)]
+    return np.stack(cols, axis=1).view(np.int32).reshape(-1, DW3X3_WORDS)
+
+
+def dsp_3x3_records(op, g, stage: np.ndarray | None) -> np.ndarray | None:
+    """pack_3x3_records of a 3x3 layer with a compile-time stage (edgec_depthwise_conv2d_s8_dsp_3x3), else None."""
+    w = g.t(op.inputs[1]).data
+    if stage is None or w is None or tuple(w.shape[1:3]) != (3, 3):
+        return None
+    return pack_3x3_records(w[0], stage)
 
 
 def dsp_plane_bytes(op, g) -> int:
-    w, y = g.t(op.inputs[1]), g.t(op.outputs[0])
-    return plane_bytes(y.shape[1], y.shape[2], w.shape[1], w.shape[2], op.attrs["stride_h"], op.attrs["stride_w"])
+    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    return plane_bytes(y.shape[1], y.shape[2], w.shape[1], w.shape[2], op.attrs["stride_h"], op.attrs["stride_w"],
+                       x.shape[3])
 
 
 def mve_plane(op, g) -> tuple[int, bool]:
@@ -288,9 +326,11 @@ class DepthwiseConv2D(Operator):
                 or kh > DSP_MAX_K or kw > DSP_MAX_K):
             return None
         if (kh, kw) == (3, 3) and op.attrs["stride_w"] == 1:
-            how = "3x3 stride 1: 2 outputs per SXTB16 pair, 7 instructions per 6 MACs a row"
+            how = ("3x3 stride 1: 2 outputs per SXTB16 pair, each plane row split once for 3 output rows "
+                   "(17.5 instructions per 18 MACs at stride_h 1)")
         elif (kh, kw) == (3, 3):
-            how = f"3x3 stride {op.attrs['stride_w']}: one output per SXTB16 pair, SMLAD + SMLABB a row"
+            how = (f"3x3 stride {op.attrs['stride_w']}: one output per SXTB16 pair, SMLAD + SMLABB a row "
+                   "(rolling over the rows at stride_h 1 and 2)")
         else:
             how = f"{kh}x{kw}: SMLAD per 4 taps of a row, SMLABB for the rest"
         return KernelChoice("depthwise_conv2d_s8_dsp", "edgec_depthwise_conv2d_s8_dsp",
@@ -302,11 +342,24 @@ class DepthwiseConv2D(Operator):
         fields["depth_multiplier"] = op.attrs["depth_multiplier"]
         if int4_weights(op, g):  # packed int4 weights: runtime/depthwise_conv2d_s4.c (never in a patch stage)
             return emit_s4(op, g, ctx, "edgec_depthwise_conv2d_s8_params", fields)
+        chosen = _fast_kernel(op) if region is None else None
+        if chosen is not None and chosen["function"] == "edgec_depthwise_conv2d_s8_dsp":
+            # 3x3 with a compile-time stage: the per-channel records hold the taps, the start and the stage, so the
+            # kernel reads neither the int8 weights, the bias nor the multipliers (left out of flash)
+            records = dsp_3x3_records(op, g, dsp_output_stage(op, g, 3, folded_bias(op, g, 3)))
+            if records is not None:
+                fields.update(weights="NULL", bias="NULL", multiplier="NULL", shift="NULL")
+                params = ctx.params_struct(op, "edgec_depthwise_conv2d_s8_params", fields)
+                plane = f"((int8_t *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
+                source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
+                rec = ctx.const_array(op, "dw3x3", records)
+                return (f"edgec_depthwise_conv2d_s8_dsp_3x3(&{params}, {rec}, {source}, {ctx.ptr(op.outputs[0])}, "
+                        f"{plane});")
         params = ctx.params_struct(op, "edgec_depthwise_conv2d_s8_params", fields)
         if region is not None:
             return (f"edgec_depthwise_conv2d_s8_region(&{params}, {region}, {ctx.ptr(op.inputs[0])}, "
                     f"{ctx.ptr(op.outputs[0])});")
-        chosen = _fast_kernel(op)
+        chosen = _fast_kernel(op)  # (None in a patch stage: the region path returned above)
         if chosen is not None and chosen["kernel"] == HOST_KERNEL:  # in place: input == output (a row ring)
             w16, folded = host_dw_arrays(op, g)
             source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
@@ -349,7 +402,7 @@ class DepthwiseConv2D(Operator):
     def scratch_bytes(self, op, g, *, in_place):
         if int4_weights(op, g):
             return row_bytes(op, g)  # one output channel's taps, unpacked
-        chosen = _fast_kernel(op)
+        chosen = _fast_kernel(op)  # (None in a patch stage: the region path returned above)
         if chosen is not None and chosen["kernel"] == HOST_KERNEL:
             return 0  # the host kernel's row ring is on the stack (runtime/depthwise_conv2d_s8_host.h)
         if chosen is not None and chosen["function"] == "edgec_depthwise_conv2d_s8_lanes_mve":
