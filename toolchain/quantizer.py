@@ -23,7 +23,7 @@ The range [lo, hi] of an activation comes from its values over all calibration s
 int16 activations (`activations="int16"`, or the layers named in `int16_layers`; TFLite's 16x8 scheme):
                  the activations of every op with an int16 kernel (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED,
                  ADD, MUL, SOFTMAX, LOGISTIC, TANH, AVERAGE/MAX_POOL_2D, RELU, RELU6, RESHAPE, TRANSPOSE,
-                 CONCATENATION) become int16,
+                 CONCATENATION, UNIDIRECTIONAL_SEQUENCE_LSTM) become int16,
                  symmetric: s = max(|lo|, |hi|) / 32767,
                  zp 0 (softmax, logistic, tanh: 2^-15, 0); their weights stay int8 as above and their biases become
                  int64 at s_x * s_w. Where an int16 layer meets an int8 one a QUANTIZE converts between the two
@@ -461,11 +461,11 @@ def lstm_cell_power(absmax: float) -> int:
 
 
 def _quantize_lstm(g: Graph, op: Op, cell_range: tuple[float, float]) -> None:
-    """TFLite's integer 8x8->16 LSTM (ops/lstm.py): the eight weights int8 per tensor, symmetric, zero point 0;
-    each gate's bias int32 at s_x * s_W (the input weights' scale: the bias joins the input product); h int8
-    sharing the output's quantization (the kernel writes h into the output unscaled); c int16 at 2^p, zero point 0
-    (lstm_cell_power of the calibrated max |c|). The gates themselves are fixed Q3.12 / Q0.15: nothing to
-    calibrate."""
+    """TFLite's integer 8x8->16 LSTM (ops/lstm.py), or its 16x8 form when the LSTM's activations are int16 (int64
+    biases, h int16): the eight weights int8 per tensor, symmetric, zero point 0; each gate's bias at s_x * s_W
+    (the input weights' scale: the bias joins the input product); h sharing the output's quantization (the kernel
+    writes h into the output unscaled); c int16 at 2^p, zero point 0 (lstm_cell_power of the calibrated max |c|).
+    The gates themselves are fixed Q3.12 / Q0.15: nothing to calibrate."""
     x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
     assert x.quant is not None and y.quant is not None
     for k in LSTM_WEIGHTS:
@@ -474,15 +474,16 @@ def _quantize_lstm(g: Graph, op: Op, cell_range: tuple[float, float]) -> None:
         wq, s_w = quantize_weights(w.data, None)
         w.data, w.dtype = wq, "int8"
         w.quant = Quant(scale=s_w, zero_point=np.zeros(1, np.int64))
+    wide = x.dtype == "int16"  # 16x8 (--activations int16): int64 biases, h int16
     for k in LSTM_BIASES:
         b = g.t(op.inputs[k])
         assert b.data is not None
         s_w = g.t(op.inputs[k - 8]).quant.scale  # type: ignore[union-attr]  # b_g <- W_g (inputs 1..4)
-        bq, s_b = quantize_bias(b.data, x.scale, s_w)
-        b.data, b.dtype = bq, "int32"
+        bq, s_b = (quantize_bias64 if wide else quantize_bias)(b.data, x.scale, s_w)
+        b.data, b.dtype = bq, "int64" if wide else "int32"
         b.quant = Quant(scale=s_b, zero_point=np.zeros(1, np.int64))
     h = g.t(op.inputs[LSTM_H])
-    h.dtype, h.quant = "int8", Quant(scale=y.quant.scale.copy(), zero_point=y.quant.zero_point.copy())
+    h.dtype, h.quant = y.dtype, Quant(scale=y.quant.scale.copy(), zero_point=y.quant.zero_point.copy())
     c = g.t(op.inputs[LSTM_C])
     power = lstm_cell_power(max(abs(cell_range[0]), abs(cell_range[1])))
     c.dtype, c.quant = "int16", Quant(scale=np.array([2.0 ** power], np.float32), zero_point=np.zeros(1, np.int64))
@@ -836,6 +837,12 @@ def _int16_ops(g: Graph, activations: str, names: set[str]) -> set[str]:
     return set(eligible) if activations == "int16" else names
 
 
+def _own_operand(op: Op, k: int) -> bool:
+    """Input k of `op` is quantized by the op's own rule, never converted between int8 and int16: a weight or bias
+    (inputs 1, 2 of an op with weights), an LSTM's weights, biases and states (_quantize_lstm)."""
+    return (k in (1, 2) and _weight_axis(op) is not None) or (op.type == "lstm" and k > 0)
+
+
 def _insert_int16_conversions(g: Graph, int16: set[str], ranges: dict[str, tuple[float, float]]) -> set[str]:
     """Before quantization, on the float graph: the names of the tensors that become int16 (the outputs of the int16
     ops; a graph input or a constant operand read only by int16 ops), and a QUANTIZE (int8 <-> int16, with the
@@ -845,7 +852,7 @@ def _insert_int16_conversions(g: Graph, int16: set[str], ranges: dict[str, tuple
     readers: dict[str, list[Op]] = {}
     for op in g.ops:
         for k, i in enumerate(op.inputs):
-            if i is not None and not (k in (1, 2) and _weight_axis(op) is not None):
+            if i is not None and not _own_operand(op, k):
                 readers.setdefault(i, []).append(op)
     wide = {o for op in g.ops if op.name in int16 for o in op.outputs}
     for name, ops in readers.items():
@@ -854,7 +861,7 @@ def _insert_int16_conversions(g: Graph, int16: set[str], ranges: dict[str, tuple
     converted: dict[str, str] = {}
     for op in list(g.ops):
         for k, i in enumerate(op.inputs):
-            if i is None or (k in (1, 2) and _weight_axis(op) is not None) or g.t(i).dtype != "float32":
+            if i is None or _own_operand(op, k) or g.t(i).dtype != "float32":
                 continue
             if (i in wide) == (op.name in int16):
                 continue
