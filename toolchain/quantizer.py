@@ -489,6 +489,44 @@ def _quantize_lstm(g: Graph, op: Op, cell_range: tuple[float, float]) -> None:
     c.dtype, c.quant = "int16", Quant(scale=np.array([2.0 ** power], np.float32), zero_point=np.zeros(1, np.int64))
 
 
+def _lower_reverse_lstms(g: Graph) -> None:
+    """TFLite's LSTM runs forward only: a reverse LSTM (ONNX's reverse direction, the backward half of a
+    bidirectional one) becomes the forward LSTM between two time reversals, STRIDED_SLICEs with stride -1 on the
+    time axis (x reversed, the op, its output reversed back): the same maths, in a graph TFLite Micro runs. On the
+    float copy, before calibration; the final h and c (Y_h, Y_c) are the same op's, after its last step."""
+    for op in [o for o in g.ops if o.type == "lstm" and o.attrs.get("reverse")]:
+        axis = 0 if op.attrs.get("time_major") else 1
+        x, y = str(op.inputs[0]), op.outputs[0]
+        label = op.attrs.get("label", op.name)
+        xr, yr = f"{x}/time_reversed_for_{op.name}", f"{y}/time_reversed"
+        for name, src in ((xr, x), (yr, y)):
+            g.tensors[name] = Tensor(name=name, shape=tuple(g.t(src).shape), dtype="float32")
+        rank = len(g.t(x).shape)
+        strides = [-1 if d == axis else 1 for d in range(rank)]
+        attrs = dict(begin=[0] * rank, end=[0] * rank, strides=strides, begin_mask=(1 << rank) - 1,
+                     end_mask=(1 << rank) - 1, shrink_axis_mask=0)
+        at = g.ops.index(op)
+        g.ops.insert(at + 1, Op(type="strided_slice", name=f"{op.name}_unreverse", inputs=[yr], outputs=[y],
+                                attrs=dict(attrs, label=f"time reversal of the output of {label}")))
+        g.ops.insert(at, Op(type="strided_slice", name=f"{op.name}_reverse", inputs=[x], outputs=[xr],
+                            attrs=dict(attrs, label=f"time reversal of the input of {label}")))
+        op.inputs[0], op.outputs[0] = xr, yr
+        op.attrs["reverse"] = False
+
+
+def _lower_grus(g: Graph) -> None:
+    """TFLite Micro has no GRU: each GRU becomes the ops of its steps (ops/gru.py, lower_to_tflite_ops), on the
+    float copy before calibration, so every step's tensors are calibrated and quantized like any layer's."""
+    from .ops.gru import lower_to_tflite_ops
+
+    for op in [o for o in g.ops if o.type == "gru"]:
+        at = g.ops.index(op)
+        g.ops[at:at + 1] = lower_to_tflite_ops(op, g)
+        for name in op.inputs[1:]:  # the GRU's own weights and state, now unread (the lowering copies them)
+            if name is not None and not any(name in o.inputs for o in g.ops):
+                g.tensors.pop(name, None)
+
+
 def _quantize_svdf(g: Graph, op: Op, state_range: tuple[float, float]) -> None:
     """TFLite Micro's int8 SVDF (ops/svdf.py): weights_feature int8 and weights_time int16, symmetric per tensor;
     the state int16, symmetric (zero point 0) over the calibrated feature values it holds; the bias int32 at
@@ -551,8 +589,12 @@ def _check_float(g: Graph) -> None:
             problems.append(f"{op.attrs.get('label', op.name)}: a {op.type.upper()} inside a float model "
                             "(a partly quantized model); edgec quantizes whole float models")
         if op.type == "gru":
-            problems.append(f"{op.attrs.get('label', op.name)}: edgec has no int8 GRU (TFLite Micro has no GRU to "
-                            "be exact with): build the model as float32 (`--dtype float32`)")
+            from .ops.gru import lowering_refused
+
+            why = lowering_refused(op, g)
+            if why:
+                problems.append(f"{op.attrs.get('label', op.name)}: {why}: build the model as float32 "
+                                "(`--dtype float32`)")
         elif op.type in STATEFUL_OPS:
             problems.append(f"{op.attrs.get('label', op.name)}: edgec does not quantize {STATEFUL_OPS[op.type]} "
                             "(its state and gate quantization) yet: build the float model as float32 (`--dtype "
@@ -594,6 +636,8 @@ def quantize_graph(g_float: Graph, samples: list[list[np.ndarray]], method: str 
         raise InputError(f"percentile must be in (50, 100], not {percentile}")
     _check_float(g_float)
     g = _copy(g_float)
+    _lower_reverse_lstms(g)
+    _lower_grus(g)
     if progress is True:
         cal = _calibrate_with_bar(g, samples)
     else:

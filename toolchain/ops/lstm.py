@@ -10,7 +10,8 @@ by name. The hidden activation is always tanh; `activation` (TANH) is the cell g
 LSTM, which restarts from a zero state on every run): h and c are set to their zero points before the sequence.
 `final_h` / `final_c` (ONNX's Y_h and Y_c): more outputs, copies of h and c [B, N] after the last step.
 `reverse` (ONNX's reverse direction, and the backward half of a bidirectional LSTM; float32 only, TFLite's LSTM
-has no such form): the steps run from the last to the first, output step t still at place t.
+has no such form: quantizer._lower_reverse_lstms writes it as a forward LSTM between two STRIDED_SLICEs of stride
+-1 on the time axis): the steps run from the last to the first, output step t still at place t.
 
 One step of one row, int8 (TFLM's integer 8x8->16 LSTM: int8 x, h and weights, int16 gates and cell, int32 bias):
   gate pre-activations in Q3.12 (int16, scale 2^-12):
@@ -179,8 +180,8 @@ def lstm_s16_in_range(op, g) -> bool:
 
 
 def lstm_forward(op, g) -> bool:
-    """int8: the forward direction only (TFLite's LSTM has no reverse one; an ONNX reverse or bidirectional LSTM
-    runs in float32)"""
+    """integer kernels run forward only, as TFLite's LSTM (the quantizer turns a reverse LSTM, ONNX's reverse
+    direction or the backward half of a bidirectional one, into a forward one between two time reversals)"""
     return not op.attrs.get("reverse")
 
 
