@@ -23,7 +23,7 @@ The range [lo, hi] of an activation comes from its values over all calibration s
 int16 activations (`activations="int16"`, or the layers named in `int16_layers`; TFLite's 16x8 scheme):
                  the activations of every op with an int16 kernel (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED,
                  ADD, MUL, SOFTMAX, LOGISTIC, TANH, AVERAGE/MAX_POOL_2D, RELU, RELU6, RESHAPE, TRANSPOSE,
-                 CONCATENATION, UNIDIRECTIONAL_SEQUENCE_LSTM) become int16,
+                 CONCATENATION, UNIDIRECTIONAL_SEQUENCE_LSTM, SUB, PAD, MEAN) become int16,
                  symmetric: s = max(|lo|, |hi|) / 32767,
                  zp 0 (softmax, logistic, tanh: 2^-15, 0); their weights stay int8 as above and their biases become
                  int64 at s_x * s_w. Where an int16 layer meets an int8 one a QUANTIZE converts between the two
@@ -779,7 +779,7 @@ def _assign_activation_quant(g: Graph, ranges: dict[str, tuple[float, float]],
                 op.attrs.pop("pad_value")  # a zero pad value is PAD's own (the output zero point)
             else:
                 assert y.quant is not None
-                op.attrs["pad_value"] = int(quantize_per_tensor(np.asarray(value), y.quant))
+                op.attrs["pad_value"] = int(quantize_per_tensor(np.asarray(value), y.quant, y.dtype))
 
 
 def _insert_requantize(g: Graph, op: Op, k: int) -> None:
@@ -804,7 +804,7 @@ def _floor_output_scales(g: Graph) -> None:
     for op in g.ops:
         floor = REGISTRY[op.type].min_output_scale(op, g)
         y = g.t(op.outputs[0])
-        if op.type == "add" and y.dtype == "int16":  # 16x8 ADD: s_y > max(s_1, s_2) / 2^14 (2^15 head room)
+        if op.type in ("add", "sub") and y.dtype == "int16":  # 16x8: s_y > max(s_1, s_2) / 2^14 (2^15 head room)
             floor = max(g.t(i).scale for i in op.inputs if i is not None) / 2.0**14 * 1.01
         if floor is None:
             continue
