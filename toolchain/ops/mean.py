@@ -221,7 +221,7 @@ class Mean(Operator):
         return g.t(op.inputs[0]).size
 
     # ---- int16 (16x8, TFLite Micro's QuantizedMeanOrSum<int16_t>): the int8 maths, zero points 0, int16 clamp --
-    kernel_s16 = "mean_s16"
+    kernel_s16: str | None = "mean_s16"
     constraints_s16 = [io_int16, axes_in_range, rank_at_most_6, tflite_rounding]
 
     def prepare_s16(self, op, g):
