@@ -23,7 +23,7 @@ The range [lo, hi] of an activation comes from its values over all calibration s
 int16 activations (`activations="int16"`, or the layers named in `int16_layers`; TFLite's 16x8 scheme):
                  the activations of every op with an int16 kernel (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED,
                  ADD, MUL, SOFTMAX, LOGISTIC, TANH, AVERAGE/MAX_POOL_2D, RELU, RELU6, RESHAPE, TRANSPOSE,
-                 CONCATENATION, UNIDIRECTIONAL_SEQUENCE_LSTM, SUB, PAD, MEAN) become int16,
+                 CONCATENATION, STRIDED_SLICE, UNIDIRECTIONAL_SEQUENCE_LSTM, SUB, PAD, MEAN) become int16,
                  symmetric: s = max(|lo|, |hi|) / 32767,
                  zp 0 (softmax, logistic, tanh: 2^-15, 0); their weights stay int8 as above and their biases become
                  int64 at s_x * s_w. Where an int16 layer meets an int8 one a QUANTIZE converts between the two
@@ -514,6 +514,15 @@ def _lower_reverse_lstms(g: Graph) -> None:
         op.attrs["reverse"] = False
 
 
+def _int16_lowered(g: Graph, g_float: Graph, activations: str) -> set[str]:
+    """With `activations` int16, the ops the lowerings above added (time reversals, a GRU's steps) are int16 too
+    where they have an int16 kernel."""
+    if activations != "int16":
+        return set()
+    before = {op.name for op in g_float.ops}
+    return {op.name for op in g.ops if op.name not in before and int16_eligible(op)}
+
+
 def _lower_grus(g: Graph) -> None:
     """TFLite Micro has no GRU: each GRU becomes the ops of its steps (ops/gru.py, lower_to_tflite_ops), on the
     float copy before calibration, so every step's tensors are calibrated and quantized like any layer's."""
@@ -638,6 +647,7 @@ def quantize_graph(g_float: Graph, samples: list[list[np.ndarray]], method: str 
     g = _copy(g_float)
     _lower_reverse_lstms(g)
     _lower_grus(g)
+    int16 |= _int16_lowered(g, g_float, activations)
     if progress is True:
         cal = _calibrate_with_bar(g, samples)
     else:
@@ -860,12 +870,12 @@ def _int4_ops(g: Graph, weight_bits: int, names: set[str]) -> set[str]:
 
 def int16_eligible(op: Op) -> bool:
     """The op has an int16 (16x8) kernel (its module's `kernel_s16`), or moves int16 values as they are (RESHAPE,
-    TRANSPOSE, CONCATENATION); a clamp only as RELU or RELU6 (TFLite Micro has no other int16 clamp)."""
+    TRANSPOSE, CONCATENATION, STRIDED_SLICE); a clamp only as RELU or RELU6 (TFLite Micro has no other int16 clamp)."""
     if op.type == "relu":
         from .ops.relu import relu_builtin
 
         return relu_builtin(op) in ("RELU", "RELU6")
-    return REGISTRY[op.type].kernel_s16 is not None or op.type in ("reshape", "transpose", "concat")
+    return REGISTRY[op.type].kernel_s16 is not None or op.type in ("reshape", "transpose", "concat", "strided_slice")
 
 
 def _int16_ops(g: Graph, activations: str, names: set[str]) -> set[str]:

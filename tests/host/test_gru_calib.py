@@ -48,3 +48,17 @@ def test_gru_carrying_state_not_lowered(tmp_path):
     next(op for op in g.ops if op.type == "gru").attrs["reset_state"] = False
     with pytest.raises(UnsupportedError, match="state persists between invocations.*--dtype float32"):
         quantize_graph(g, [[np.zeros((2, 1, 3), np.float32)]])
+
+
+def test_gru_calib_int16(tmp_path):
+    """`--activations int16`: the lowered GRU's ops are all int16 (16x8), 0 LSB against TFLite Micro."""
+    path = tmp_path / "gru.onnx"
+    path.write_bytes(onnx_gru(2, 1, 5, 6, 0, 1, 4))
+    calib, test = data(tmp_path, (2, 1, 5), 64, 1), data(tmp_path, (2, 1, 5), 12, 2)
+    r = validate.test(path, tmp_path / "out", inputs=test,
+                      conversion=driver.Conversion(calib=calib, activations="int16"))
+    g = r.build.graph
+    assert {g.t(op.outputs[0]).dtype for op in g.ops} == {"int16"}
+    assert r.rows[0].reference.startswith("TFLM") and r.rows[0].max_abs_diff_lsb == 0
+    assert r.passed, r.failures
+    assert r.build.report["test"]["float_model"]["cosine"] >= 0.9999

@@ -134,3 +134,19 @@ def test_lstm_calib_reverse_bidirectional(tmp_path, direction, seed):
     fm = r.build.report["test"]["float_model"]
     assert fm["cosine"] >= 0.99, fm
     print(f"{direction} seed {seed}: T{seq} B{batch} I{inputs} H{hidden}: vs float cosine {fm['cosine']:.5f}")
+
+
+def test_lstm_calib_int16_bidirectional(tmp_path):
+    """`--activations int16` on a bidirectional LSTM: both LSTMs 16x8 and the time reversals int16 STRIDED_SLICEs
+    (no int8 step in between); 0 LSB against TFLite Micro."""
+    path = tmp_path / "lstm.onnx"
+    path.write_bytes(onnx_lstm(5, 2, 6, 7, 0, 1, direction="bidirectional"))
+    calib, test = data(tmp_path, (5, 2, 6), 64, 1), data(tmp_path, (5, 2, 6), 12, 2)
+    r = validate.test(path, tmp_path / "out", inputs=test,
+                      conversion=driver.Conversion(calib=calib, activations="int16"))
+    g = r.build.graph
+    assert {g.t(op.outputs[0]).dtype for op in g.ops} == {"int16"}
+    assert sum(op.type == "strided_slice" for op in g.ops) == 2
+    assert r.rows[0].reference.startswith("TFLM") and r.rows[0].max_abs_diff_lsb == 0
+    assert r.passed, r.failures
+    assert r.build.report["test"]["float_model"]["cosine"] >= 0.9999

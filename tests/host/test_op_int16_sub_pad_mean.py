@@ -75,3 +75,27 @@ def test_mean_s16(tmp_path, shape, axes, keep, scales):
     b.op("MEAN", [x, b.const("axes", np.asarray(axes, np.int32))], [y], "ReducerOptions", keepDims=keep)
     b.output(y)
     checked(run_three_ways(b.build(), tmp_path))
+
+
+@pytest.mark.parametrize("shape,begin,end,strides,begin_mask,end_mask,shrink", [
+    ((5, 2, 3), [0, 0, 0], [0, 0, 0], [-1, 1, 1], 7, 7, 0),  # a time reversal
+    ((4, 7, 3), [1, 6, 0], [4, 0, 3], [2, -2, 1], 0, 0, 0),
+    ((3, 2, 5), [2, 0, 0], [3, 0, 0], [1, 1, 1], 0b110, 0b110, 1),  # one step, the axis dropped
+])
+def test_strided_slice_s16(tmp_path, shape, begin, end, strides, begin_mask, end_mask, shrink):
+    from edgec.importers import import_model
+    from edgec.ops.strided_slice import resolve
+
+    b = ModelBuilder()
+    x = b.input("x", shape, np.int16, 0.0004, 0)
+    attrs = dict(begin=begin, end=end, strides=strides, begin_mask=begin_mask, end_mask=end_mask,
+                 shrink_axis_mask=shrink)
+    _, _, sizes, shrunk = resolve(shape, attrs)
+    y = b.activation("y", tuple(n for n, s in zip(sizes, shrunk) if not s), np.int16, 0.0004, 0)
+    b.op("STRIDED_SLICE", [x, *(b.const(k, np.asarray(attrs[k], np.int32)) for k in ("begin", "end", "strides"))],
+         [y], "StridedSliceOptions", beginMask=begin_mask, endMask=end_mask, shrinkAxisMask=shrink)
+    b.output(y)
+    model = b.build()
+    (tmp_path / "m.tflite").write_bytes(model)
+    assert import_model(tmp_path / "m.tflite").ops[0].type == "strided_slice"
+    assert_bit_exact(run_three_ways(model, tmp_path))
