@@ -18,5 +18,7 @@ typedef struct {
 } edgec_add_s16_params;
 
 void edgec_add_s16(const edgec_add_s16_params *p, const int16_t *input1, const int16_t *input2, int16_t *output);
+/* 16x8 SUB: the same with v_1 - v_2 (TFLite Micro's int16 SUB) */
+void edgec_sub_s16(const edgec_add_s16_params *p, const int16_t *input1, const int16_t *input2, int16_t *output);
 
 #endif

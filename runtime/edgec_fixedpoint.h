@@ -199,4 +199,25 @@ static inline int32_t edgec_mbqm64(int64_t acc, int32_t multiplier, int shift) {
     return (int32_t)((acc * m16 + ((int64_t)1 << (total - 1))) >> total);
 }
 
+/* The LSTM's gate activations (TFLite Micro's int16 LOGISTIC and TANH as its LSTM calls them), by interpolation
+ * in the 256-entry table t of sigma(i/24) 2^16 (toolchain/ops/lstm.py holds it and the formulas):
+ * Q3.12 -> Q0.15 logistic */
+static inline int32_t edgec_lstm_sigmoid16(const uint16_t *t, int32_t z) {
+    const int32_t v = 3 * z;
+    const int32_t a = v < 0 ? -v : v;
+    const int32_t j = a >> 9;
+    const int32_t r = j >= 255 ? (32767 << 10) : (int32_t)t[j] * 512 + (a & 511) * ((int32_t)t[j + 1] - t[j]);
+    return v >= 0 ? (r + 512) >> 10 : ((1 << 25) - r + 511) >> 10;
+}
+
+/* tanh of an int16 at scale 2^power -> Q0.15, the same table read as sigma(2x) */
+static inline int32_t edgec_lstm_tanh16(const uint16_t *t, int32_t z, int32_t power) {
+    const int32_t sh = power + 12;
+    const int32_t v = sh >= 0 ? 3 * z * (1 << sh) : (3 * z + (1 << (-sh - 1))) >> (-sh);
+    const int32_t a = v < 0 ? -v : v;
+    const int32_t j = a >> 8;
+    const int32_t r = j >= 255 ? (int32_t)(65535u << 8) : (int32_t)t[j] * 256 + (a & 255) * ((int32_t)t[j + 1] - t[j]);
+    return v >= 0 ? (r - (1 << 23) + 128) >> 8 : ((1 << 23) - r + 127) >> 8;
+}
+
 #endif

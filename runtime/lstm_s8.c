@@ -11,25 +11,6 @@
 
 static inline int32_t sat16(int32_t v) { return edgec_clamp(v, -32768, 32767); }
 
-/* Q3.12 -> Q0.15 logistic by interpolation in the 256-entry table of sigma(i/24) 2^16 */
-static int32_t lstm_sigmoid16(const uint16_t *t, int32_t z) {
-    const int32_t v = 3 * z;
-    const int32_t a = v < 0 ? -v : v;
-    const int32_t j = a >> 9;
-    const int32_t r = j >= 255 ? (32767 << 10) : (int32_t)t[j] * 512 + (a & 511) * ((int32_t)t[j + 1] - t[j]);
-    return v >= 0 ? (r + 512) >> 10 : ((1 << 25) - r + 511) >> 10;
-}
-
-/* tanh of an int16 at scale 2^power -> Q0.15, the same table read as sigma(2x) */
-static int32_t lstm_tanh16(const uint16_t *t, int32_t z, int32_t power) {
-    const int32_t sh = power + 12;
-    const int32_t v = sh >= 0 ? 3 * z * (1 << sh) : (3 * z + (1 << (-sh - 1))) >> (-sh);
-    const int32_t a = v < 0 ? -v : v;
-    const int32_t j = a >> 8;
-    const int32_t r = j >= 255 ? (int32_t)(65535u << 8) : (int32_t)t[j] * 256 + (a & 255) * ((int32_t)t[j + 1] - t[j]);
-    return v >= 0 ? (r - (1 << 23) + 128) >> 8 : ((1 << 23) - r + 127) >> 8;
-}
-
 static int32_t lstm_dot(const int8_t *w, const int8_t *v, int32_t n, int32_t offset) {
     int32_t acc = 0;
     for (int32_t k = 0; k < n; k++) acc += (int32_t)w[k] * ((int32_t)v[k] + offset);
@@ -57,15 +38,15 @@ void edgec_lstm_s8(const edgec_lstm_s8_params *p, const int8_t *input, int8_t *h
                     z[k] = sat16(sat16(edgec_mbqm(fx, p->input_multiplier[k], p->input_shift[k])) +
                                  sat16(edgec_mbqm(fh, p->hidden_multiplier[k], p->hidden_shift[k])));
                 }
-                const int32_t gi = lstm_sigmoid16(p->sigmoid_table, z[0]);
-                const int32_t gf = lstm_sigmoid16(p->sigmoid_table, z[1]);
-                const int32_t gg = lstm_tanh16(p->sigmoid_table, z[2], -12);
-                const int32_t go = lstm_sigmoid16(p->sigmoid_table, z[3]);
+                const int32_t gi = edgec_lstm_sigmoid16(p->sigmoid_table, z[0]);
+                const int32_t gf = edgec_lstm_sigmoid16(p->sigmoid_table, z[1]);
+                const int32_t gg = edgec_lstm_tanh16(p->sigmoid_table, z[2], -12);
+                const int32_t go = edgec_lstm_sigmoid16(p->sigmoid_table, z[3]);
                 int32_t cu = sat16(edgec_mbqm(gf * (int32_t)c[u], 1 << 30, -14));
                 cu = sat16(cu + sat16(edgec_mbqm(gi * gg, p->ig_multiplier, p->ig_shift)));
                 if (p->cell_clip > 0) cu = edgec_clamp(cu, -p->cell_clip, p->cell_clip);
                 c[u] = (int16_t)cu;
-                const int32_t th = lstm_tanh16(p->sigmoid_table, cu, p->cell_power);
+                const int32_t th = edgec_lstm_tanh16(p->sigmoid_table, cu, p->cell_power);
                 const int32_t hu = edgec_mbqm(th * go, p->h_multiplier, p->h_shift) + p->output_offset;
                 y[u] = (int8_t)edgec_clamp(hu, -128, 127);
             }

@@ -18,6 +18,10 @@ void edgec_slice_s8(const edgec_slice_params *p, const int8_t *input, int8_t *ou
     EDGEC_SLICE_BODY
 }
 
+void edgec_slice_s16(const edgec_slice_params *p, const int16_t *input, int16_t *output) {
+    EDGEC_SLICE_BODY
+}
+
 void edgec_slice_f32(const edgec_slice_params *p, const float *input, float *output) {
     EDGEC_SLICE_BODY
 }

@@ -11,6 +11,7 @@ typedef struct {
 } edgec_slice_params;
 
 void edgec_slice_s8(const edgec_slice_params *p, const int8_t *input, int8_t *output);
+void edgec_slice_s16(const edgec_slice_params *p, const int16_t *input, int16_t *output);
 void edgec_slice_f32(const edgec_slice_params *p, const float *input, float *output);
 
 #endif

@@ -107,13 +107,15 @@ def ops_markdown() -> str:
     lines += ["", "## Recurrent and streaming layers ([recurrent.md](recurrent.md))", "",
               "SVDF, UNIDIRECTIONAL_SEQUENCE_LSTM and the ONNX GRU keep a state between invocations (TFLite's "
               "variable tensors): SRAM arrays outside the arena that `<prefix>_reset()` restarts "
-              "([memory.md](memory.md#state)). int8 SVDF (int16 state) and the int8 LSTM (TFLite Micro's integer "
-              "8x8->16 arithmetic) are bit-exact with TFLite Micro, also when edgec quantized them from a float "
-              "model (`--calib`); float32 within the float tolerance. The ONNX LSTM (forward; reverse and "
-              "bidirectional in float32) maps onto the LSTM; the ONNX GRU (forward, reverse or bidirectional, "
-              "linear_before_reset 0 or 1) onto the float32 `gru` op (TFLite has no GRU). Not supported: peephole, "
+              "([memory.md](memory.md#state)). int8 SVDF (int16 state), the int8 LSTM (TFLite Micro's integer "
+              "8x8->16 arithmetic) and the 16x8 LSTM (int16 activations) are bit-exact with TFLite Micro, also "
+              "when edgec quantized them from a float model (`--calib`, `--activations int16`); float32 within "
+              "the float tolerance. The ONNX LSTM (forward, reverse, bidirectional) maps onto the LSTM (a reverse "
+              "one quantized as a forward LSTM between two time reversals); the ONNX GRU (forward, reverse or "
+              "bidirectional, linear_before_reset 0 or 1) onto the float32 `gru` op (TFLite has no GRU), which "
+              "`--calib` lowers into the int8 ops of its unrolled steps. Not supported: peephole, "
               "projection, layer-norm and CIFG LSTMs (TFLite Micro has none of them; refused with the fields "
-              "named), int8 reverse and bidirectional LSTMs, 16x8 LSTM, int8-state SVDF, int8 GRU."]
+              "named), int8-state SVDF, a GRU carrying its state between invocations in int8."]
     lines += ["", "## float32 constraints (`--dtype float32`, and the calibration runs of the quantizer)", "",
               "| IR op | constraints |", "|---|---|"]
     for k in sorted(REGISTRY):

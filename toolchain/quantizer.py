@@ -23,7 +23,7 @@ The range [lo, hi] of an activation comes from its values over all calibration s
 int16 activations (`activations="int16"`, or the layers named in `int16_layers`; TFLite's 16x8 scheme):
                  the activations of every op with an int16 kernel (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED,
                  ADD, MUL, SOFTMAX, LOGISTIC, TANH, AVERAGE/MAX_POOL_2D, RELU, RELU6, RESHAPE, TRANSPOSE,
-                 CONCATENATION) become int16,
+                 CONCATENATION, STRIDED_SLICE, UNIDIRECTIONAL_SEQUENCE_LSTM, SUB, PAD, MEAN) become int16,
                  symmetric: s = max(|lo|, |hi|) / 32767,
                  zp 0 (softmax, logistic, tanh: 2^-15, 0); their weights stay int8 as above and their biases become
                  int64 at s_x * s_w. Where an int16 layer meets an int8 one a QUANTIZE converts between the two
@@ -461,11 +461,11 @@ def lstm_cell_power(absmax: float) -> int:
 
 
 def _quantize_lstm(g: Graph, op: Op, cell_range: tuple[float, float]) -> None:
-    """TFLite's integer 8x8->16 LSTM (ops/lstm.py): the eight weights int8 per tensor, symmetric, zero point 0;
-    each gate's bias int32 at s_x * s_W (the input weights' scale: the bias joins the input product); h int8
-    sharing the output's quantization (the kernel writes h into the output unscaled); c int16 at 2^p, zero point 0
-    (lstm_cell_power of the calibrated max |c|). The gates themselves are fixed Q3.12 / Q0.15: nothing to
-    calibrate."""
+    """TFLite's integer 8x8->16 LSTM (ops/lstm.py), or its 16x8 form when the LSTM's activations are int16 (int64
+    biases, h int16): the eight weights int8 per tensor, symmetric, zero point 0; each gate's bias at s_x * s_W
+    (the input weights' scale: the bias joins the input product); h sharing the output's quantization (the kernel
+    writes h into the output unscaled); c int16 at 2^p, zero point 0 (lstm_cell_power of the calibrated max |c|).
+    The gates themselves are fixed Q3.12 / Q0.15: nothing to calibrate."""
     x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
     assert x.quant is not None and y.quant is not None
     for k in LSTM_WEIGHTS:
@@ -474,18 +474,66 @@ def _quantize_lstm(g: Graph, op: Op, cell_range: tuple[float, float]) -> None:
         wq, s_w = quantize_weights(w.data, None)
         w.data, w.dtype = wq, "int8"
         w.quant = Quant(scale=s_w, zero_point=np.zeros(1, np.int64))
+    wide = x.dtype == "int16"  # 16x8 (--activations int16): int64 biases, h int16
     for k in LSTM_BIASES:
         b = g.t(op.inputs[k])
         assert b.data is not None
         s_w = g.t(op.inputs[k - 8]).quant.scale  # type: ignore[union-attr]  # b_g <- W_g (inputs 1..4)
-        bq, s_b = quantize_bias(b.data, x.scale, s_w)
-        b.data, b.dtype = bq, "int32"
+        bq, s_b = (quantize_bias64 if wide else quantize_bias)(b.data, x.scale, s_w)
+        b.data, b.dtype = bq, "int64" if wide else "int32"
         b.quant = Quant(scale=s_b, zero_point=np.zeros(1, np.int64))
     h = g.t(op.inputs[LSTM_H])
-    h.dtype, h.quant = "int8", Quant(scale=y.quant.scale.copy(), zero_point=y.quant.zero_point.copy())
+    h.dtype, h.quant = y.dtype, Quant(scale=y.quant.scale.copy(), zero_point=y.quant.zero_point.copy())
     c = g.t(op.inputs[LSTM_C])
     power = lstm_cell_power(max(abs(cell_range[0]), abs(cell_range[1])))
     c.dtype, c.quant = "int16", Quant(scale=np.array([2.0 ** power], np.float32), zero_point=np.zeros(1, np.int64))
+
+
+def _lower_reverse_lstms(g: Graph) -> None:
+    """TFLite's LSTM runs forward only: a reverse LSTM (ONNX's reverse direction, the backward half of a
+    bidirectional one) becomes the forward LSTM between two time reversals, STRIDED_SLICEs with stride -1 on the
+    time axis (x reversed, the op, its output reversed back): the same maths, in a graph TFLite Micro runs. On the
+    float copy, before calibration; the final h and c (Y_h, Y_c) are the same op's, after its last step."""
+    for op in [o for o in g.ops if o.type == "lstm" and o.attrs.get("reverse")]:
+        axis = 0 if op.attrs.get("time_major") else 1
+        x, y = str(op.inputs[0]), op.outputs[0]
+        label = op.attrs.get("label", op.name)
+        xr, yr = f"{x}/time_reversed_for_{op.name}", f"{y}/time_reversed"
+        for name, src in ((xr, x), (yr, y)):
+            g.tensors[name] = Tensor(name=name, shape=tuple(g.t(src).shape), dtype="float32")
+        rank = len(g.t(x).shape)
+        strides = [-1 if d == axis else 1 for d in range(rank)]
+        attrs = dict(begin=[0] * rank, end=[0] * rank, strides=strides, begin_mask=(1 << rank) - 1,
+                     end_mask=(1 << rank) - 1, shrink_axis_mask=0)
+        at = g.ops.index(op)
+        g.ops.insert(at + 1, Op(type="strided_slice", name=f"{op.name}_unreverse", inputs=[yr], outputs=[y],
+                                attrs=dict(attrs, label=f"time reversal of the output of {label}")))
+        g.ops.insert(at, Op(type="strided_slice", name=f"{op.name}_reverse", inputs=[x], outputs=[xr],
+                            attrs=dict(attrs, label=f"time reversal of the input of {label}")))
+        op.inputs[0], op.outputs[0] = xr, yr
+        op.attrs["reverse"] = False
+
+
+def _int16_lowered(g: Graph, g_float: Graph, activations: str) -> set[str]:
+    """With `activations` int16, the ops the lowerings above added (time reversals, a GRU's steps) are int16 too
+    where they have an int16 kernel."""
+    if activations != "int16":
+        return set()
+    before = {op.name for op in g_float.ops}
+    return {op.name for op in g.ops if op.name not in before and int16_eligible(op)}
+
+
+def _lower_grus(g: Graph) -> None:
+    """TFLite Micro has no GRU: each GRU becomes the ops of its steps (ops/gru.py, lower_to_tflite_ops), on the
+    float copy before calibration, so every step's tensors are calibrated and quantized like any layer's."""
+    from .ops.gru import lower_to_tflite_ops
+
+    for op in [o for o in g.ops if o.type == "gru"]:
+        at = g.ops.index(op)
+        g.ops[at:at + 1] = lower_to_tflite_ops(op, g)
+        for name in op.inputs[1:]:  # the GRU's own weights and state, now unread (the lowering copies them)
+            if name is not None and not any(name in o.inputs for o in g.ops):
+                g.tensors.pop(name, None)
 
 
 def _quantize_svdf(g: Graph, op: Op, state_range: tuple[float, float]) -> None:
@@ -550,8 +598,12 @@ def _check_float(g: Graph) -> None:
             problems.append(f"{op.attrs.get('label', op.name)}: a {op.type.upper()} inside a float model "
                             "(a partly quantized model); edgec quantizes whole float models")
         if op.type == "gru":
-            problems.append(f"{op.attrs.get('label', op.name)}: edgec has no int8 GRU (TFLite Micro has no GRU to "
-                            "be exact with): build the model as float32 (`--dtype float32`)")
+            from .ops.gru import lowering_refused
+
+            why = lowering_refused(op, g)
+            if why:
+                problems.append(f"{op.attrs.get('label', op.name)}: {why}: build the model as float32 "
+                                "(`--dtype float32`)")
         elif op.type in STATEFUL_OPS:
             problems.append(f"{op.attrs.get('label', op.name)}: edgec does not quantize {STATEFUL_OPS[op.type]} "
                             "(its state and gate quantization) yet: build the float model as float32 (`--dtype "
@@ -592,8 +644,12 @@ def quantize_graph(g_float: Graph, samples: list[list[np.ndarray]], method: str 
         raise InputError(f"percentile must be in (50, 100], not {percentile}")
     _check_float(g_float)
     g = _copy(g_float)
+    _lower_reverse_lstms(g)
+    _lower_grus(g)
     keep = _lower_and_choose_float(g, float_ops, float_layers)
-    int16 = _int16_ops(g, activations, set(int16_layers)) - keep
+    # chosen on the lowered graph, so the ops the lowerings added (LayerNorm's chain, time reversals, a GRU's steps)
+    # are int16 where they have a kernel; _int16_lowered adds those of the lowerings under --activations int16
+    int16 = (_int16_ops(g, activations, set(int16_layers)) | _int16_lowered(g, g_float, activations)) - keep
     if int16 & int4:
         raise InputError(f"int4 weights and int16 activations on the same layers ({', '.join(sorted(int16 & int4))}):"
                          " TFLite Micro has no 16x4 kernels")
@@ -779,7 +835,7 @@ def _assign_activation_quant(g: Graph, ranges: dict[str, tuple[float, float]],
                 op.attrs.pop("pad_value")  # a zero pad value is PAD's own (the output zero point)
             else:
                 assert y.quant is not None
-                op.attrs["pad_value"] = int(quantize_per_tensor(np.asarray(value), y.quant))
+                op.attrs["pad_value"] = int(quantize_per_tensor(np.asarray(value), y.quant, y.dtype))
 
 
 def _insert_requantize(g: Graph, op: Op, k: int) -> None:
@@ -806,7 +862,7 @@ def _floor_output_scales(g: Graph) -> None:
             continue  # an op kept float (--float-ops)
         floor = REGISTRY[op.type].min_output_scale(op, g)
         y = g.t(op.outputs[0])
-        if op.type == "add" and y.dtype == "int16":  # 16x8 ADD: s_y > max(s_1, s_2) / 2^14 (2^15 head room)
+        if op.type in ("add", "sub") and y.dtype == "int16":  # 16x8: s_y > max(s_1, s_2) / 2^14 (2^15 head room)
             floor = max(g.t(i).scale for i in op.inputs if i is not None) / 2.0**14 * 1.01
         if floor is None:
             continue
@@ -862,12 +918,12 @@ def _int4_ops(g: Graph, weight_bits: int, names: set[str]) -> set[str]:
 
 def int16_eligible(op: Op) -> bool:
     """The op has an int16 (16x8) kernel (its module's `kernel_s16`), or moves int16 values as they are (RESHAPE,
-    TRANSPOSE, CONCATENATION); a clamp only as RELU or RELU6 (TFLite Micro has no other int16 clamp)."""
+    TRANSPOSE, CONCATENATION, STRIDED_SLICE); a clamp only as RELU or RELU6 (TFLite Micro has no other int16 clamp)."""
     if op.type == "relu":
         from .ops.relu import relu_builtin
 
         return relu_builtin(op) in ("RELU", "RELU6")
-    return REGISTRY[op.type].kernel_s16 is not None or op.type in ("reshape", "transpose", "concat")
+    return REGISTRY[op.type].kernel_s16 is not None or op.type in ("reshape", "transpose", "concat", "strided_slice")
 
 
 def _int16_ops(g: Graph, activations: str, names: set[str]) -> set[str]:
@@ -883,6 +939,12 @@ def _int16_ops(g: Graph, activations: str, names: set[str]) -> set[str]:
     return set(eligible) if activations == "int16" else names
 
 
+def _own_operand(op: Op, k: int) -> bool:
+    """Input k of `op` is quantized by the op's own rule, never converted between int8 and int16: a weight or bias
+    (inputs 1, 2 of an op with weights), an LSTM's weights, biases and states (_quantize_lstm)."""
+    return (k in (1, 2) and _weight_axis(op) is not None) or (op.type == "lstm" and k > 0)
+
+
 def _insert_int16_conversions(g: Graph, int16: set[str], ranges: dict[str, tuple[float, float]]) -> set[str]:
     """Before quantization, on the float graph: the names of the tensors that become int16 (the outputs of the int16
     ops; a graph input or a constant operand read only by int16 ops), and a QUANTIZE (int8 <-> int16, with the
@@ -892,7 +954,7 @@ def _insert_int16_conversions(g: Graph, int16: set[str], ranges: dict[str, tuple
     readers: dict[str, list[Op]] = {}
     for op in g.ops:
         for k, i in enumerate(op.inputs):
-            if i is not None and not (k in (1, 2) and _weight_axis(op) is not None):
+            if i is not None and not _own_operand(op, k):
                 readers.setdefault(i, []).append(op)
     wide = {o for op in g.ops if op.name in int16 for o in op.outputs}
     for name, ops in readers.items():
@@ -901,7 +963,7 @@ def _insert_int16_conversions(g: Graph, int16: set[str], ranges: dict[str, tuple
     converted: dict[str, str] = {}
     for op in list(g.ops):
         for k, i in enumerate(op.inputs):
-            if i is None or (k in (1, 2) and _weight_axis(op) is not None) or g.t(i).dtype != "float32":
+            if i is None or _own_operand(op, k) or g.t(i).dtype != "float32":
                 continue
             if (i in wide) == (op.name in int16):
                 continue

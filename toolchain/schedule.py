@@ -38,6 +38,7 @@ class _Buffers:
     touchers: list[int]  # bits of every op reading or writing a tensor of the buffer
     is_output: list[bool]
     of_tensor: dict[str, int]
+    made_by: list[list[int]]  # per op, the buffers it produces
 
 
 def _buffers(g: Graph) -> _Buffers:
@@ -59,22 +60,37 @@ def _buffers(g: Graph) -> _Buffers:
     is_output = [False] * n
     for t in g.outputs:
         is_output[index[owner[t]]] = True
-    return _Buffers(size, producer, touchers, is_output, {t: index[b] for t, b in owner.items()})
+    made_by = [[i for i in range(n) if producer[i] == 1 << k] for k in range(len(g.ops))]
+    return _Buffers(size, producer, touchers, is_output, {t: index[b] for t, b in owner.items()}, made_by)
 
 
-def _step_bytes(g: Graph, bufs: _Buffers, done: int, k: int) -> int:
-    """Live bytes while op k runs after the ops in `done` (a bit mask)."""
+def _live_before(bufs: _Buffers, done: int) -> int:
+    """Bytes of the buffers alive after the ops in `done` whatever runs next: produced within `done` (or graph
+    inputs) with a reader not yet run, or graph outputs."""
+    return sum(bufs.size[i] for i in range(len(bufs.size))
+               if bufs.producer[i] & done == bufs.producer[i] and (bufs.touchers[i] & ~done or bufs.is_output[i]))
+
+
+def _step_bytes(g: Graph, bufs: _Buffers, done: int, k: int, before: int | None = None,
+                scratch: dict[tuple[int, bool], int] | None = None) -> int:
+    """Live bytes while op k runs after the ops in `done` (a bit mask): the buffers alive before it
+    (`_live_before`, passed in when the caller has it) and the buffers k produces; `scratch` caches the ops'
+    scratch bytes for one search."""
     op = g.ops[k]
     bit = 1 << k
     after = done | bit
-    live = {i for i in range(len(bufs.size))
-            if bufs.producer[i] & after == bufs.producer[i] and (bufs.touchers[i] & ~done or bufs.is_output[i])}
-    total = sum(bufs.size[i] for i in live)
+    total = (_live_before(bufs, done) if before is None else before) + sum(
+        bufs.size[i] for i in bufs.made_by[k])
     j = in_place_input(op, g, bufs.of_tensor, lambda b: not (bufs.touchers[b] & ~after or bufs.is_output[b]))
     if j is not None:
         x, y = bufs.of_tensor[op.inputs[j]], bufs.of_tensor[op.outputs[0]]  # type: ignore[index]
         total -= min(bufs.size[x], bufs.size[y])  # one buffer of the larger size
-    return total + REGISTRY[op.type].scratch_bytes(op, g, in_place=j is not None)
+    if scratch is None:
+        return total + REGISTRY[op.type].scratch_bytes(op, g, in_place=j is not None)
+    key = (k, j is not None)
+    if key not in scratch:  # the search asks millions of times: once per op and in-place flag
+        scratch[key] = REGISTRY[op.type].scratch_bytes(op, g, in_place=j is not None)
+    return total + scratch[key]
 
 
 def _predecessors(g: Graph) -> list[int]:
@@ -102,13 +118,15 @@ def best_order(g: Graph, max_states: int = MAX_STATES) -> tuple[list[int], int, 
     # state: done mask -> (peak, order as a tuple of op indices)
     level: dict[int, tuple[int, tuple[int, ...]]] = {0: (0, ())}
     exhaustive = True
+    scratch: dict[tuple[int, bool], int] = {}
     for _ in range(n):
         nxt: dict[int, tuple[int, tuple[int, ...]]] = {}
         for done, (peak, order) in level.items():
+            before = _live_before(bufs, done)
             for k in range(n):
                 if done >> k & 1 or preds[k] & done != preds[k]:
                     continue
-                cand = (max(peak, _step_bytes(g, bufs, done, k)), order + (k,))
+                cand = (max(peak, _step_bytes(g, bufs, done, k, before, scratch)), order + (k,))
                 key = done | 1 << k
                 if key not in nxt or cand < nxt[key]:
                     nxt[key] = cand

@@ -2,11 +2,11 @@
 tests/board/fast_kernels_harness.c draws shapes with odd channel counts, strides 1 and 2, SAME/VALID, zero points at
 both ends, per-channel multipliers with left and right shifts, fused clamps and both rounding modes, and runs the
 pointwise conv (also in place), im2col conv, fully connected (also from its compile-time records), depthwise (also
-in place; 3x3 with a stage also from the compiler's per-channel records), average pool (with the reciprocal and with TFLite's division) and max pool kernels, the pools also over a
-region. On the host the DSP instructions are edgec_acle.h's C models, under ASan/UBSan; on the emulated Cortex-M4,
-M7, M33 and M55 they are the real instructions. On the M55 (Helium) the MVE kernels run on the same cases against
-the same portable kernels. The whole-model tests (tests/board/test_loop.py) compare the same kernels with TFLite
-Micro."""
+in place; 3x3 with a stage also from the compiler's per-channel records), average pool (with the reciprocal and with
+TFLite's division) and max pool kernels, the pools also over a region. On the host the DSP instructions are
+edgec_acle.h's C models, under ASan/UBSan; on the emulated Cortex-M4, M7, M33 and M55 they are the real
+instructions. On the M55 (Helium) the MVE kernels run on the same cases against the same portable kernels. The
+whole-model tests (tests/board/test_loop.py) compare the same kernels with TFLite Micro."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The recurrent layers this branch added, on the emulated Cortex-M7 (nucleo_f746zg, with an FPU), through
 validate.test (what `edgec test --board` calls): an ONNX GRU in float32 against onnxruntime (relative 1e-5), and
-an ONNX LSTM quantized by edgec (`--calib`) at 0 LSB against TFLite Micro running the exported model_int8.tflite.
+an ONNX LSTM quantized by edgec (`--calib`, int8 and 16x8) at 0 LSB against TFLite Micro running the exported
+model_int8.tflite.
 
 Skipped (with the reason) only when arm-none-eabi-gcc / qemu-system-arm are not installed.
 """
@@ -43,3 +44,19 @@ def test_lstm_calib_on_m7(tmp_path):
     assert r.rows[0].reference.startswith("TFLM") and r.rows[0].max_abs_diff_lsb == 0
     assert r.passed, r.failures
     assert np.isfinite(r.build.report["test"]["float_model"]["cosine"])
+
+
+@needs_tools
+def test_lstm_int16_calib_on_m7(tmp_path):
+    """The 16x8 LSTM (`--activations int16`: runtime/lstm_s16.c, int64 sums) on the M7 at 0 LSB against TFLite
+    Micro running the exported model."""
+    path = tmp_path / "lstm.onnx"
+    path.write_bytes(onnx_lstm(5, 2, 6, 9, 0, 6))
+    calib, test = data(tmp_path, (5, 2, 6), 48, 6), data(tmp_path, (5, 2, 6), 4, 7)
+    r = validate.test(path, tmp_path / "out", M7_BOARD, inputs=test,
+                      conversion=driver.Conversion(calib=calib, activations="int16"))
+    assert r.build.report["test"]["target"].startswith("qemu")
+    assert r.rows[0].reference.startswith("TFLM") and r.rows[0].max_abs_diff_lsb == 0
+    assert r.passed, r.failures
+    lstm = next(op for op in r.build.graph.ops if op.type == "lstm")
+    assert r.build.graph.t(lstm.outputs[0]).dtype == "int16"

@@ -81,3 +81,72 @@ def test_tflite_float_lstm_calib_stream(tmp_path, time_major):
     assert r.rows[0].reference.startswith("TFLM") and r.rows[0].max_abs_diff_lsb == 0
     assert r.passed, r.failures
     assert r.build.report["test"]["float_model"]["cosine"] >= 0.99, r.build.report["test"]["float_model"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_lstm_calib_int16_bit_exact_with_tflm(tmp_path, seed):
+    """`--activations int16`: the ONNX LSTM becomes TFLite Micro's 16x8 LSTM (int16 x, h and y, int64 biases);
+    the C equals TFLite Micro on the exported model_int8.tflite (0 LSB) and is closer to the float model than
+    int8 is (h's step is 2^-15 of its range, not 2^-8)."""
+    rng = np.random.default_rng(7000 + seed)
+    seq, batch, inputs, hidden = (int(rng.integers(2, 9)), int(rng.integers(1, 3)), int(rng.integers(2, 9)),
+                                  int(rng.integers(3, 12)))
+    path = tmp_path / "lstm.onnx"
+    path.write_bytes(onnx_lstm(seq, batch, inputs, hidden, 0, seed))
+    xshape = (seq, batch, inputs)
+    calib, test = data(tmp_path, xshape, 64, seed), data(tmp_path, xshape, 20, 100 + seed)
+    r = validate.test(path, tmp_path / "out", inputs=test,
+                      conversion=driver.Conversion(calib=calib, activations="int16"))
+    g = r.build.graph
+    lstm = next(op for op in g.ops if op.type == "lstm")
+    assert [g.t(lstm.inputs[k]).dtype for k in (0, 1, 9, 13, 14)] == ["int16", "int8", "int64", "int16", "int16"]
+    assert g.t(lstm.outputs[0]).dtype == "int16"
+    assert r.rows[0].reference.startswith("TFLM") and r.rows[0].max_abs_diff_lsb == 0
+    assert r.passed, r.failures
+    fm = r.build.report["test"]["float_model"]
+    assert fm["cosine"] >= 0.999, fm
+    assert r.rows[1].rmse <= 0.002, r.rows[1]  # int8 measured 0.004-0.006 on the cases above
+    print(f"seed {seed}: T{seq} B{batch} I{inputs} H{hidden}: int16 vs float cosine {fm['cosine']:.6f}, rmse "
+          f"{r.rows[1].rmse:.5f}")
+
+
+@pytest.mark.parametrize("direction,seed", [("reverse", 0), ("reverse", 1), ("bidirectional", 2),
+                                            ("bidirectional", 3)])
+def test_lstm_calib_reverse_bidirectional(tmp_path, direction, seed):
+    """An ONNX reverse or bidirectional LSTM quantized to int8: each reverse LSTM becomes TFLite's forward LSTM
+    between two time reversals (STRIDED_SLICE, stride -1 on the time axis), so model_int8.tflite holds only ops
+    TFLite Micro runs; the C equals it at 0 LSB and stays close to onnxruntime."""
+    rng = np.random.default_rng(8000 + seed)
+    seq, batch, inputs, hidden = (int(rng.integers(2, 9)), int(rng.integers(1, 3)), int(rng.integers(2, 9)),
+                                  int(rng.integers(2, 12)))
+    path = tmp_path / "lstm.onnx"
+    path.write_bytes(onnx_lstm(seq, batch, inputs, hidden, 0, seed, direction=direction))
+    xshape = (seq, batch, inputs)
+    calib, test = data(tmp_path, xshape, 64, seed), data(tmp_path, xshape, 20, 100 + seed)
+    r = validate.test(path, tmp_path / "out", inputs=test, conversion=driver.Conversion(calib=calib))
+    g = r.build.graph
+    lstms = [op for op in g.ops if op.type == "lstm"]
+    assert len(lstms) == (2 if direction == "bidirectional" else 1)
+    assert not any(op.attrs.get("reverse") for op in lstms)
+    assert sum(op.type == "strided_slice" for op in g.ops) == 2
+    assert r.rows[0].reference.startswith("TFLM") and r.rows[0].max_abs_diff_lsb == 0
+    assert r.passed, r.failures
+    fm = r.build.report["test"]["float_model"]
+    assert fm["cosine"] >= 0.99, fm
+    print(f"{direction} seed {seed}: T{seq} B{batch} I{inputs} H{hidden}: vs float cosine {fm['cosine']:.5f}")
+
+
+def test_lstm_calib_int16_bidirectional(tmp_path):
+    """`--activations int16` on a bidirectional LSTM: both LSTMs 16x8 and the time reversals int16 STRIDED_SLICEs
+    (no int8 step in between); 0 LSB against TFLite Micro."""
+    path = tmp_path / "lstm.onnx"
+    path.write_bytes(onnx_lstm(5, 2, 6, 7, 0, 1, direction="bidirectional"))
+    calib, test = data(tmp_path, (5, 2, 6), 64, 1), data(tmp_path, (5, 2, 6), 12, 2)
+    r = validate.test(path, tmp_path / "out", inputs=test,
+                      conversion=driver.Conversion(calib=calib, activations="int16"))
+    g = r.build.graph
+    assert {g.t(op.outputs[0]).dtype for op in g.ops} == {"int16"}
+    assert sum(op.type == "strided_slice" for op in g.ops) == 2
+    assert r.rows[0].reference.startswith("TFLM") and r.rows[0].max_abs_diff_lsb == 0
+    assert r.passed, r.failures
+    assert r.build.report["test"]["float_model"]["cosine"] >= 0.9999

@@ -199,15 +199,6 @@ def test_onnx_gru_refused(tmp_path, extra, words):
         driver.build(path, tmp_path / "out", conversion=driver.Conversion(dtype="float32"))
 
 
-def test_onnx_gru_int8_refused(tmp_path):
-    path = tmp_path / "gru.onnx"
-    path.write_bytes(onnx_gru(2, 1, 3, 4, 0, 0, 0))
-    calib = tmp_path / "calib.npz"
-    np.savez(calib, X=np.random.default_rng(0).uniform(-1, 1, (4, 2, 1, 3)).astype(F32))
-    with pytest.raises(UnsupportedError, match="GRU"):
-        driver.build(path, tmp_path / "out", conversion=driver.Conversion(calib=calib))
-
-
 def test_onnx_gru_dynamic_sequence_length(tmp_path):
     """A symbolic sequence length: refused with the --input-shape fix named; with it, the GRU builds."""
     from edgec.errors import InputError

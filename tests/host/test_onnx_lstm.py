@@ -90,16 +90,6 @@ def test_onnx_lstm_directions(tmp_path, direction, layout):
     assert_float_close(dict(tflm=theirs, numpy=ours_np, c=ours_c))
 
 
-def test_onnx_lstm_reverse_calib_refused(tmp_path):
-    """int8 LSTM is TFLite's, forward only: --calib on a reverse LSTM names the rule."""
-    path = tmp_path / "lstm.onnx"
-    path.write_bytes(onnx_lstm(3, 1, 4, 5, 0, 0, direction="reverse"))
-    calib = tmp_path / "calib.npz"
-    np.savez(calib, X=np.random.default_rng(0).uniform(-1, 1, (4, 3, 1, 4)).astype(F32))
-    with pytest.raises(UnsupportedError, match="forward direction only"):
-        driver.build(path, tmp_path / "out", conversion=driver.Conversion(calib=calib))
-
-
 @pytest.mark.parametrize("extra,words", [
     (dict(clip=1.0), "clip"),
     (dict(input_forget=1), "CIFG"),

@@ -33,6 +33,18 @@ def lstm_model(t_steps, batch, inputs, units, time_major, seed, dtype="int8", ce
         ins[18] = b.variable("h", (batch, units), np.float32)
         ins[19] = b.variable("c", (batch, units), np.float32)
         y = b.activation("y", yshape, np.float32)
+    elif dtype == "int16":  # 16x8: int16 activations, zero point 0, int64 biases
+        sx, sh = 3.0 / 32768, 1.0 / 32768
+        ins[0] = b.input("x", xshape, np.int16, scale=sx, zero_point=0)
+        for k in range(4):
+            sw, sr = float(aw / 127 * rng.uniform(0.7, 1.3)), float(ar / 127 * rng.uniform(0.7, 1.3))
+            ins[1 + k] = b.const(f"w{k}", rng.integers(-127, 128, (units, inputs), dtype=np.int8), scale=sw)
+            ins[5 + k] = b.const(f"r{k}", rng.integers(-127, 128, (units, units), dtype=np.int8), scale=sr)
+            ins[12 + k] = b.const(f"b{k}", rng.integers(-int(0.5 / (sx * sw)), int(0.5 / (sx * sw)), units,
+                                                        dtype=np.int64), scale=sx * sw)
+        ins[18] = b.variable("h", (batch, units), np.int16, scale=sh, zero_point=0)
+        ins[19] = b.variable("c", (batch, units), np.int16, scale=2.0 ** cell_power)
+        y = b.activation("y", yshape, np.int16, scale=sh, zero_point=0)
     else:
         sx, sh, zh = 0.05, 1.0 / 128, int(rng.integers(-10, 10))
         ins[0] = b.input("x", xshape, scale=sx, zero_point=int(rng.integers(-30, 30)))
@@ -75,6 +87,27 @@ def test_lstm_int8_stream(tmp_path, seed):
     assert_bit_exact(r)
     outs = np.concatenate([s[0].reshape(-1) for s in r["tflm"]])
     assert len(np.unique(outs)) > 2, case  # the LSTM is not stuck at one value
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_lstm_int16_stream(tmp_path, seed):
+    """16x8 (int16 activations, int64 biases): 0 LSB against TFLite Micro over a stream of 4 invocations, the
+    state carried on both sides; odd random shapes, both layouts, cell powers 2^-13 to 2^-10, a cell clip."""
+    case = random_case(seed)
+    power = [-11, -12, -10, -13][seed % 4]
+    r = run_three_ways(lstm_model(**case, dtype="int16", cell_power=power, clip=[0.0, 3.0][seed % 3 == 2]),
+                       tmp_path, samples=4, seed=seed)
+    assert_bit_exact(r)
+    outs = np.concatenate([s[0].reshape(-1) for s in r["tflm"]])
+    assert outs.dtype == np.int16 and len(np.unique(outs)) > min(8, outs.size // 2), case  # not stuck
+
+
+@pytest.mark.parametrize("power", [-15, -9])
+def test_lstm_int16_saturating(tmp_path, power):
+    """16x8 with gates driven past the table's end and a saturating cell, as the int8 case below."""
+    r = run_three_ways(lstm_model(5, 2, 6, 7, power % 2 == 0, seed=50 + power, dtype="int16", cell_power=power,
+                                  gain=12.0), tmp_path, samples=4, seed=-power)
+    assert_bit_exact(r)
 
 
 @pytest.mark.parametrize("power", [-15, -12, -9])

@@ -1,5 +1,5 @@
 """edgec's post-training quantization to 16x8 (`--activations int16`, `--int16-layers`): a float conv -> depthwise ->
-ADD -> LOGISTIC -> MUL -> AVERAGE_POOL -> RESHAPE -> FC -> SOFTMAX model (+ a PAD, which has no int16 kernel) becomes
+ADD -> LOGISTIC -> MUL -> PAD -> AVERAGE_POOL -> RESHAPE -> FC -> SOFTMAX model becomes
 int16 activations with int8 weights and int64 biases, QUANTIZE conversions where int16 and int8 layers meet; its
 .tflite runs in TFLite Micro and the generated C (ASan/UBSan) equals TFLM on it to the bit; the CLI end to end."""
 
@@ -64,8 +64,8 @@ def samples(n: int, seed: int) -> list[list[np.ndarray]]:
     return [[rng.uniform(-1, 1, (1, 9, 9, 2)).astype(np.float32)] for _ in range(n)]
 
 
-INT16_OPS = {"conv_2d_0", "depthwise_conv_2d_1", "add_2", "logistic_3", "mul_4", "average_pool_2d_6", "reshape_7",
-             "fully_connected_8", "softmax_9"}
+INT16_OPS = {"conv_2d_0", "depthwise_conv_2d_1", "add_2", "logistic_3", "mul_4", "pad_5", "average_pool_2d_6",
+             "reshape_7", "fully_connected_8", "softmax_9"}
 
 
 @pytest.mark.parametrize("activations,layers", [("int16", ()), ("int8", ("fully_connected_8",)),
@@ -91,7 +91,8 @@ def test_int16_ptq_is_bit_exact_with_tflm(tmp_path, activations, layers):
             if i is not None and not q.t(i).is_const:
                 assert q.t(i).dtype == y.dtype, (op.name, i)
     n_conversions = sum(op.type == "quantize" for op in q.ops)
-    assert n_conversions >= (2 if activations == "int16" else 1)
+    # all int16: every op has an int16 kernel (PAD too), so no conversion; else int8 and int16 layers meet
+    assert n_conversions == 0 if activations == "int16" else n_conversions >= 1
     assert q.t(q.inputs[0]).dtype == ("int16" if "conv_2d_0" in wide else "int8")
     tfl = write_tflite(q, tmp_path / "model_int8.tflite")
     xs = samples(10, 2)
@@ -113,8 +114,15 @@ def test_int16_layers_unknown_or_without_kernel(tmp_path):
     g = import_model(model)
     with pytest.raises(InputError, match="nope is no layer of the model.*conv_2d_0, depthwise_conv_2d_1"):
         quantize_graph(g, samples(4, 1), int16_layers=["nope"])
-    with pytest.raises(InputError, match="pad_5 has no int16 kernel"):
-        quantize_graph(g, samples(4, 1), int16_layers=["pad_5"])
+    b = ModelBuilder(description="test: an op without an int16 kernel")
+    x = b.input("x", (1, 4, 4, 3), dtype=np.float32)
+    y = b.activation("y", (1, 4, 4, 3), dtype=np.float32)
+    b.op("HARD_SWISH", [x], [y])
+    b.output(y)
+    (tmp_path / "hs.tflite").write_bytes(b.build())
+    with pytest.raises(InputError, match="hard_swish_0 has no int16 kernel"):
+        quantize_graph(import_model(tmp_path / "hs.tflite"), [[np.zeros((1, 4, 4, 3), np.float32)]],
+                       int16_layers=["hard_swish_0"])
 
 
 def test_cli_activations_int16(tmp_path):

@@ -191,6 +191,35 @@ class _AddSub(Operator):
     def combine(self, v1: np.ndarray, v2: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    # ---- int16 (16x8): the int8 maths with 2^15 head room, zero points 0, int16 clamp (runtime/add_s16.c) ----
+    c_function_s16 = ""
+
+    def _prepare_s16(self, op, g, reals: tuple[float, float, float]) -> None:
+        y = g.t(op.outputs[0])
+        pairs = [smaller_than_one(r) for r in reals]
+        assert all(p is not None for p in pairs), "checked by the output scale constraint"
+        (m1, s1), (m2, s2), (mo, so) = pairs  # type: ignore[misc]
+        act_min, act_max = activation_range(op.attrs.get("activation", "NONE"), y.scale, y.zero_point, "int16")
+        op.params.update(input1_multiplier=m1, input1_shift=s1, input2_multiplier=m2, input2_shift=s2,
+                         output_multiplier=mo, output_shift=so, act_min=act_min, act_max=act_max)
+
+    def reference_s16(self, op, g, inputs):
+        p = op.params
+        x1, x2 = broadcast_inputs(op, g, inputs)
+        v1 = multiply_by_quantized_multiplier(x1 << LEFT_SHIFT_S16, p["input1_multiplier"], p["input1_shift"])
+        v2 = multiply_by_quantized_multiplier(x2 << LEFT_SHIFT_S16, p["input2_multiplier"], p["input2_shift"])
+        y = multiply_by_quantized_multiplier(self.combine(v1, v2), p["output_multiplier"], p["output_shift"])
+        return [np.clip(y, p["act_min"], p["act_max"]).astype(np.int16)]
+
+    def emit_s16(self, op, g, ctx):
+        fields = broadcast_fields(op, g)
+        fields.update({k: op.params[k] for k in ("input1_multiplier", "input1_shift", "input2_multiplier",
+                                                 "input2_shift", "output_multiplier", "output_shift", "act_min",
+                                                 "act_max")})
+        params = ctx.params_struct(op, "edgec_add_s16_params", fields)
+        return (f"{self.c_function_s16}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, "
+                f"{ctx.ptr(op.outputs[0])});")
+
     def reference(self, op, g, inputs):
         p = op.params
         x1, x2 = broadcast_inputs(op, g, inputs)
@@ -314,7 +343,7 @@ def operands_int16(op, g) -> bool:
 
 
 def output_scale_in_range_s16(op, g) -> bool:
-    """the output scale is larger than max(input scales) / 2^14, so every int16 ADD rescale multiplier is below 1
+    """the output scale is larger than max(input scales) / 2^14, so every int16 ADD or SUB rescale multiplier is below 1
     (TFLite's requirement)"""
     return operands_per_tensor(op, g) and all(smaller_than_one(r) for r in
                                               real_multipliers(*_scales(op, g), left_shift=LEFT_SHIFT_S16))
@@ -348,37 +377,14 @@ class Add(_AddSub):
     def combine(self, v1, v2):
         return v1 + v2
 
-    # ---- int16 (16x8): the int8 maths with 2^15 head room, zero points 0, int16 clamp (runtime/add_s16.c) ----
+    # ---- int16 (16x8), _AddSub's reference_s16 and emit_s16 ------------------------------------------------
     kernel_s16 = "add_s16"
+    c_function_s16 = "edgec_add_s16"
     constraints_s16 = [operands_int16, operands_per_tensor, shapes_broadcast, fused_activation_supported,
                        output_scale_in_range_s16]
 
     def prepare_s16(self, op, g):
-        y = g.t(op.outputs[0])
-        pairs = [smaller_than_one(r) for r in real_multipliers(*_scales(op, g), left_shift=LEFT_SHIFT_S16)]
-        assert all(p is not None for p in pairs), "checked by the output_scale_in_range_s16 constraint"
-        (m1, s1), (m2, s2), (mo, so) = pairs  # type: ignore[misc]
-        act_min, act_max = activation_range(op.attrs.get("activation", "NONE"), y.scale, y.zero_point, "int16")
-        op.params.update(input1_multiplier=m1, input1_shift=s1, input2_multiplier=m2, input2_shift=s2,
-                         output_multiplier=mo, output_shift=so, act_min=act_min, act_max=act_max)
-
-    def reference_s16(self, op, g, inputs):
-        p = op.params
-        x1, x2 = broadcast_inputs(op, g, inputs)
-        v1 = multiply_by_quantized_multiplier(x1 << LEFT_SHIFT_S16, p["input1_multiplier"], p["input1_shift"])
-        v2 = multiply_by_quantized_multiplier(x2 << LEFT_SHIFT_S16, p["input2_multiplier"], p["input2_shift"])
-        y = multiply_by_quantized_multiplier(v1 + v2, p["output_multiplier"], p["output_shift"])
-        return [np.clip(y, p["act_min"], p["act_max"]).astype(np.int16)]
-
-    def emit_s16(self, op, g, ctx):
-        fields = broadcast_fields(op, g)
-        fields.update({k: op.params[k] for k in ("input1_multiplier", "input1_shift", "input2_multiplier",
-                                                 "input2_shift", "output_multiplier", "output_shift", "act_min",
-                                                 "act_max")})
-        params = ctx.params_struct(op, "edgec_add_s16_params", fields)
-        return (f"edgec_add_s16(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, "
-                f"{ctx.ptr(op.outputs[0])});")
-
+        self._prepare_s16(op, g, real_multipliers(*_scales(op, g), left_shift=LEFT_SHIFT_S16))
 
 @register
 class Sub(_AddSub):
@@ -390,3 +396,13 @@ class Sub(_AddSub):
 
     def combine(self, v1, v2):
         return v1 - v2
+
+    # ---- int16 (16x8), _AddSub's reference_s16 and emit_s16, ADD's multipliers (double ratios: measured
+    # against TFLite Micro, whose int16 SUB matches only so) -------------------------------------------------------
+    kernel_s16 = "add_s16"
+    c_function_s16 = "edgec_sub_s16"
+    constraints_s16 = [operands_int16, operands_per_tensor, shapes_broadcast, fused_activation_supported,
+                       output_scale_in_range_s16]
+
+    def prepare_s16(self, op, g):
+        self._prepare_s16(op, g, real_multipliers(*_scales(op, g), left_shift=LEFT_SHIFT_S16))

@@ -1,7 +1,8 @@
 """GRU: a gated recurrent unit over a sequence (ONNX's GRU), its hidden state h persisting between invocations
 (a state tensor, ir.Tensor.state) as the LSTM's does. TFLite and TFLite Micro have no GRU builtin, so this op has
-no .tflite form (`not_exportable`) and runs in float32 only (docs/recurrent.md says why it is one op and not a
-lowering into FULLY_CONNECTED, LOGISTIC, TANH, MUL and ADD per step).
+no .tflite form (`not_exportable`) and runs in float32 only; for int8 the quantizer lowers it into the
+FULLY_CONNECTED, LOGISTIC, TANH, MUL, ADD and SUB of its unrolled steps (lower_to_tflite_ops, at the end of this
+module; docs/recurrent.md says why float32 keeps the one op).
 
 IR inputs (14): x, W_z, W_r, W_h (input weights [N, I]), R_z, R_r, R_h (recurrent weights [N, N]), Wb_z, Wb_r,
 Wb_h (input biases [N]), Rb_z, Rb_r, Rb_h (recurrent biases [N]), h [B, N]; output y, and with `final_h` a copy of
@@ -62,8 +63,8 @@ def gru_state(op, g) -> bool:
 
 
 def gru_float_only(op, g) -> bool:
-    """float32 only: an int8 GRU is not supported (TFLite Micro has no GRU to be bit-exact with; build with
-    `--dtype float32`)"""
+    """float32 only: there is no int8 GRU op (TFLite Micro has no GRU); `--calib` lowers the GRU into the int8
+    ops of its unrolled steps instead (lower_to_tflite_ops)"""
     return False
 
 
@@ -155,3 +156,116 @@ class Gru(Operator):
         final = ctx.ptr(op.outputs[1]) if op.attrs.get("final_h") else "NULL"
         return (f"edgec_gru_f32(&{params}, {ctx.ptr(op.inputs[X])}, {ctx.ptr(op.inputs[H])}, "
                 f"{ctx.ptr(op.outputs[0])}, {final}, {scratch});")
+
+
+# ---- int8: the GRU lowered into ops TFLite Micro runs (quantizer.quantize_graph, docs/recurrent.md) -----------
+
+def lowering_refused(op, g) -> str | None:
+    """Why this GRU cannot be lowered for int8, or None. The lowering starts every invocation from h = 0, as
+    ONNX's GRU does (reset_state); a GRU carrying h between invocations would need a state TFLite Micro keeps."""
+    if not op.attrs.get("reset_state"):
+        return "a GRU whose state persists between invocations has no int8 form (the lowering starts from h = 0)"
+    if _dims(op, g) is None:
+        return "the GRU's tensors do not have a GRU's shapes"
+    return None
+
+
+def lower_to_tflite_ops(op, g) -> list:
+    """The float ops that compute this GRU one step at a time, unrolled over its T steps, with only TFLite
+    builtins TFLite Micro runs in int8: per step, STRIDED_SLICE (x_t, the time axis dropped), FULLY_CONNECTED
+    (three on x_t, three on h), ADD, LOGISTIC, MUL, TANH, SUB; then RESHAPE and CONCATENATION into y. The
+    tensors they use are added to `g`; the caller puts the ops in the GRU's place. h starts at 0 (reset_state):
+    the first step drops the recurrent products (R h = 0, and r itself unless linear_before_reset is 1), so no
+    constant state is needed:
+        z = sigma(W_z x + (Wb_z + Rb_z) [+ R_z h]),  r = sigma(W_r x + (Wb_r + Rb_r) [+ R_r h])
+        linear_before_reset 0: n = tanh(W_h x + (Wb_h + Rb_h) [+ R_h (r o h)])
+        linear_before_reset 1: n = tanh(W_h x + Wb_h + r o ([R_h h] + Rb_h))
+        h' = n + z o (h - n)     (the first step: n - z o n)
+    Every weight tensor is shared by the T steps' FULLY_CONNECTEDs (one copy in flash)."""
+    from ..ir import Op, Tensor
+
+    t_steps, batch, _, n = _dims(op, g)  # type: ignore[misc]
+    tm, lbr = bool(op.attrs.get("time_major")), bool(op.attrs.get("linear_before_reset"))
+    label = op.attrs.get("label", op.name)
+    base = op.name
+    data = [np.asarray(g.t(i).data, np.float32) for i in op.inputs[W0:H]]
+    w, r, wb, rb = data[0:3], data[3:6], data[6:9], data[9:12]
+    ops: list = []
+
+    def tensor(name: str, shape, value=None) -> str:
+        name = f"{base}/{name}"
+        while name in g.tensors:  # a model's own tensor of that name
+            name += "_"
+        g.tensors[name] = Tensor(name=name, shape=tuple(shape), dtype="float32",
+                                 data=None if value is None else np.ascontiguousarray(value, np.float32))
+        return name
+
+    taken = {o.name for o in g.ops}
+
+    def emit(kind: str, ins: list, shape, attrs: dict, name: str, out: str | None = None) -> str:
+        out = out or tensor(name, shape)
+        op_name = stem = f"{base}_{name}".replace("/", "_")
+        k = 1
+        while op_name in taken:  # op names are unique (C symbols derive from them)
+            op_name, k = f"{stem}_{k}", k + 1
+        taken.add(op_name)
+        ops.append(Op(type=kind, name=op_name, inputs=list(ins), outputs=[out],
+                      attrs=dict(attrs, label=f"{label}: {name}")))
+        return out
+
+    w_in = [tensor(f"W_{g_}", w[k].shape, w[k]) for k, g_ in enumerate("zrh")]
+    w_rec = [tensor(f"R_{g_}", r[k].shape, r[k]) for k, g_ in enumerate("zrh")]
+    b_in = [tensor("b_z", (n,), wb[0] + rb[0]), tensor("b_r", (n,), wb[1] + rb[1]),
+            tensor("b_h", (n,), wb[2] if lbr else wb[2] + rb[2])]
+    rb_h = tensor("Rb_h", (n,), rb[2]) if lbr else None  # the recurrent FC's bias (int32 when quantized)
+    rb_h0 = tensor("Rb_h_first", (n,), rb[2]) if lbr else None  # the first step's MUL operand (int8)
+    x = str(op.inputs[X])
+    axis = 0 if tm else 1
+    bn = (batch, n)
+    fc = dict(activation="NONE")
+    h: str | None = None
+    ys: dict[int, str] = {}
+    order = range(t_steps - 1, -1, -1) if op.attrs.get("reverse") else range(t_steps)
+    for t in order:
+        s = f"t{t}"
+        begin = [0, 0, 0]
+        begin[axis] = t
+        xt = emit("strided_slice", [x], (batch, g.t(x).shape[2]), dict(
+            begin=begin, end=[v + 1 if d == axis else 0 for d, v in enumerate(begin)], strides=[1, 1, 1],
+            begin_mask=0b111 & ~(1 << axis), end_mask=0b111 & ~(1 << axis), shrink_axis_mask=1 << axis), f"{s}/x")
+        zx, nx = (emit("fully_connected", [xt, w_in[k], b_in[k]], bn, fc, f"{s}/{'zrh'[k]}_x") for k in (0, 2))
+        if h is None:  # h = 0: r matters only through r o Rb_h (linear_before_reset 1)
+            z = emit("logistic", [zx], bn, {}, f"{s}/z")
+            pre = nx
+            if lbr:
+                rg = emit("logistic", [emit("fully_connected", [xt, w_in[1], b_in[1]], bn, fc, f"{s}/r_x")], bn, {},
+                          f"{s}/r")
+                pre = emit("add", [nx, emit("mul", [rg, rb_h0], bn, fc, f"{s}/r_Rb")], bn, fc, f"{s}/h_pre")
+            cand = emit("tanh", [pre], bn, {}, f"{s}/n")
+            h_new = emit("sub", [cand, emit("mul", [z, cand], bn, fc, f"{s}/z_n")], bn, fc, f"{s}/h")
+        else:
+            z = emit("logistic", [emit("add", [zx, emit("fully_connected", [h, w_rec[0], None], bn, fc, f"{s}/z_h")],
+                                       bn, fc, f"{s}/z_pre")], bn, {}, f"{s}/z")
+            rx = emit("fully_connected", [xt, w_in[1], b_in[1]], bn, fc, f"{s}/r_x")
+            rg = emit("logistic", [emit("add", [rx, emit("fully_connected", [h, w_rec[1], None], bn, fc, f"{s}/r_h")],
+                                        bn, fc, f"{s}/r_pre")], bn, {}, f"{s}/r")
+            if lbr:
+                rec = emit("fully_connected", [h, w_rec[2], rb_h], bn, fc, f"{s}/h_h")
+                rec = emit("mul", [rg, rec], bn, fc, f"{s}/r_h_h")
+            else:
+                rec = emit("fully_connected", [emit("mul", [rg, h], bn, fc, f"{s}/r_o_h"), w_rec[2], None], bn, fc,
+                           f"{s}/h_h")
+            cand = emit("tanh", [emit("add", [nx, rec], bn, fc, f"{s}/h_pre")], bn, {}, f"{s}/n")
+            diff = emit("sub", [h, cand], bn, fc, f"{s}/h_minus_n")
+            h_new = emit("add", [cand, emit("mul", [z, diff], bn, fc, f"{s}/z_d")], bn, fc, f"{s}/h")
+        h = h_new
+        ys[t] = emit("reshape", [h], (1, batch, n) if tm else (batch, 1, n), {}, f"{s}/y")
+    y = str(op.outputs[0])
+    if t_steps == 1:
+        emit("reshape", [ys[0]], g.t(y).shape, {}, "y", out=y)
+    else:
+        emit("concat", [ys[t] for t in range(t_steps)], g.t(y).shape, dict(axis=axis), "y", out=y)
+    if op.attrs.get("final_h"):
+        assert h is not None
+        emit("reshape", [h], g.t(op.outputs[1]).shape, {}, "h_last", out=str(op.outputs[1]))
+    return ops

@@ -10,7 +10,8 @@ by name. The hidden activation is always tanh; `activation` (TANH) is the cell g
 LSTM, which restarts from a zero state on every run): h and c are set to their zero points before the sequence.
 `final_h` / `final_c` (ONNX's Y_h and Y_c): more outputs, copies of h and c [B, N] after the last step.
 `reverse` (ONNX's reverse direction, and the backward half of a bidirectional LSTM; float32 only, TFLite's LSTM
-has no such form): the steps run from the last to the first, output step t still at place t.
+has no such form: quantizer._lower_reverse_lstms writes it as a forward LSTM between two STRIDED_SLICEs of stride
+-1 on the time axis): the steps run from the last to the first, output step t still at place t.
 
 One step of one row, int8 (TFLM's integer 8x8->16 LSTM: int8 x, h and weights, int16 gates and cell, int32 bias):
   gate pre-activations in Q3.12 (int16, scale 2^-12):
@@ -27,6 +28,13 @@ sigma16 and tanh16 interpolate TFLite's 256-entry table of sigma(i/24) 2^16 (SIG
   tanh16(z, Q3.12): v = 3z; with a cell at 2^p: v = 3 * 2^(p+12) z when p >= -12, else (3z + 2^(-p-13)) >> (-p-12);
               a = |v|, j = a >> 8, r = j >= 255 ? 65535 * 2^8 : T[j] 2^8 + (a & 255)(T[j+1] - T[j]);
               y = v >= 0 ? (r - 2^23 + 2^7) >> 8 : (2^23 - r + 2^7 - 1) >> 8
+16x8 (TFLM's LSTM with int16 activations: int16 x, h and y with zero point 0, int8 weights, int64 biases): the
+same step with int64 sums, no input or hidden offsets, h clamped to int16, and the two FCs rescaled with TFLM's
+64-bit MultiplyByQuantizedMultiplier (MBQM64, ops/int16_common.py) instead of MBQM:
+    z_g = sat16(clamp16(MBQM64(b_g + W_g x, Mx_g)) + clamp16(MBQM64(R_g h, Mh_g))),
+    with Mx_g = QM(s_x s_Wg / 2^-12), Mh_g = QM(s_h s_Rg / 2^-12), the products in double (measured: TFLM's 16x8
+    multipliers are those, where the 64-bit rescale's 16-bit multiplier (M + 2^15) >> 16 would round otherwise);
+    h = y_t = clamp16(MBQM(tanh16(c) o, QM(2^-30 / s_h))).
 float32: the same step in float (the FCs summed in k order then the bias added, z = fc_x + fc_h, sigma(z) = 1 above
 16.619047, e^z below -9, else 1 / (1 + e^-z), tanh from libm, c = f c + i g, clip, h = o tanh(c)).
 """
@@ -38,6 +46,7 @@ import numpy as np
 from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 from .base import Operator, Quantization, register
 from .float_common import all_float32
+from .int16_common import mbqm64
 
 X, W0, R0, B0, H, C = 0, 1, 5, 9, 13, 14  # the IR inputs: x, W_i..W_o, R_i..R_o, b_i..b_o, h, c
 GATES = "ifco"
@@ -80,6 +89,15 @@ def tanh16(z: np.ndarray, power: int) -> np.ndarray:
     return np.where(v >= 0, (r - (1 << 23) + 128) >> 8, ((1 << 23) - r + 127) >> 8)
 
 
+def _product(s_a: float, s_b: float, double: bool) -> float:
+    """s_a s_b as TFLite Micro forms a gate's FC scale: in float32 for the int8 LSTM, in double for the 16x8 one
+    (measured: the 16x8 multipliers match TFLite Micro only so, where the 64-bit rescale's 16-bit multiplier
+    rounds differently)."""
+    if double:
+        return float(np.float64(s_a) * np.float64(s_b))
+    return float(np.float32(np.float32(s_a) * np.float32(s_b)))
+
+
 def _dims(op, g) -> tuple[int, int, int, int] | None:
     """(T, B, I, N) when the tensors have an LSTM's shapes, else None."""
     if len(op.inputs) != 15 or any(i is None for i in op.inputs):
@@ -119,7 +137,7 @@ def lstm_cell_activation(op, g) -> bool:
 
 def lstm_int_types(op, g) -> bool:
     """int8 LSTM (TFLite's 8x8->16): input, output and hidden state int8, the eight weights int8 per tensor with
-    zero point 0, the biases int32, the cell state int16 (16x8 LSTM with int16 activations is not supported)"""
+    zero point 0, the biases int32, the cell state int16 (int16 activations: the 16x8 form)"""
     if len(op.inputs) != 15 or any(i is None for i in op.inputs):
         return False
     ts = [g.t(i) for i in op.inputs]
@@ -131,9 +149,39 @@ def lstm_int_types(op, g) -> bool:
             and all(t.quant is not None and t.quant.scale.size == 1 for t in (ts[X], ts[H], ts[C])))
 
 
+def lstm_int16_types(op, g) -> bool:
+    """16x8 LSTM (TFLite Micro's int16 activations): input, output and hidden state int16 with zero point 0, the
+    eight weights int8 per tensor with zero point 0, the biases int64, the cell state int16"""
+    if len(op.inputs) != 15 or any(i is None for i in op.inputs):
+        return False
+    ts = [g.t(i) for i in op.inputs]
+    acts = [ts[X], ts[H], g.t(op.outputs[0])]
+    return (all(t.dtype == "int16" and t.quant is not None and t.quant.scale.size == 1 and t.zero_point == 0
+                for t in acts)
+            and ts[C].dtype == "int16" and ts[C].quant is not None and ts[C].quant.scale.size == 1
+            and all(b.dtype == "int64" for b in ts[B0:B0 + 4])
+            and all(w.dtype == "int8" and w.quant is not None and w.quant.scale.size == 1
+                    and int(w.quant.zero_point[0]) == 0 for w in ts[W0:B0]))
+
+
+def lstm_s16_in_range(op, g) -> bool:
+    """16x8: every bias below 2^46 in magnitude and every gate rescale s_x s_W / 2^-12, s_h s_R / 2^-12 in
+    [2^-32, 2^7) (TFLite Micro's 64-bit rescale takes shifts -31 to 7 and sums below 2^47)"""
+    x, h = g.t(op.inputs[X]), g.t(op.inputs[H])
+    for k in range(4):
+        for src, wt in ((x, g.t(op.inputs[W0 + k])), (h, g.t(op.inputs[R0 + k]))):
+            _, e = quantize_multiplier(_product(src.scale, wt.scale, True) / 2.0 ** -12)
+            if not -31 <= e <= 7:
+                return False
+        b = g.t(op.inputs[B0 + k])
+        if b.data is None or int(np.abs(np.asarray(b.data, np.int64)).max(initial=0)) >= 2**46:
+            return False
+    return True
+
+
 def lstm_forward(op, g) -> bool:
-    """int8: the forward direction only (TFLite's LSTM has no reverse one; an ONNX reverse or bidirectional LSTM
-    runs in float32)"""
+    """integer kernels run forward only, as TFLite's LSTM (the quantizer turns a reverse LSTM, ONNX's reverse
+    direction or the backward half of a bidirectional one, into a forward one between two time reversals)"""
     return not op.attrs.get("reverse")
 
 
@@ -187,17 +235,16 @@ class Lstm(Operator):
         batch = x[1] if op.attrs.get("time_major") else x[0]
         return [(*x[:2], n)] + [(batch, n)] * (len(op.outputs) - 1)
 
-    def prepare(self, op, g):
-        f32 = np.float32
+    def prepare(self, op, g, double: bool = False):
         x, h, c = g.t(op.inputs[X]), g.t(op.inputs[H]), g.t(op.inputs[C])
         gate = 2.0 ** -12
         mx, ex, mh, eh = [], [], [], []
         for k in range(4):
             s_w, s_r = g.t(op.inputs[W0 + k]).scale, g.t(op.inputs[R0 + k]).scale
-            m, e = quantize_multiplier(float(f32(f32(x.scale) * f32(s_w))) / gate)
+            m, e = quantize_multiplier(_product(x.scale, s_w, double) / gate)
             mx.append(m)
             ex.append(e)
-            m, e = quantize_multiplier(float(f32(f32(h.scale) * f32(s_r))) / gate)
+            m, e = quantize_multiplier(_product(h.scale, s_r, double) / gate)
             mh.append(m)
             eh.append(e)
         power = int(np.frexp(c.scale)[1]) - 1
@@ -212,6 +259,11 @@ class Lstm(Operator):
 
     def reference(self, op, g, inputs):
         """[y]; h and c (inputs 13 and 14, the live state arrays) are updated in place."""
+        return self._reference_int(op, g, inputs, wide=False)
+
+    def _reference_int(self, op, g, inputs, wide: bool):
+        """The integer step of both widths: int8 (int32 sums, 32-bit rescale) or 16x8 (`wide`: int16 x, h and y,
+        int64 sums and biases, TFLite Micro's 64-bit rescale)."""
         p = op.params
         t_steps, batch, _, n = _dims(op, g)  # type: ignore[misc]
         x, hs, cs = inputs[X], inputs[H], inputs[C]
@@ -220,7 +272,8 @@ class Lstm(Operator):
         r = [np.asarray(inputs[R0 + k], np.int64) for k in range(4)]
         bias = [np.asarray(inputs[B0 + k], np.int64) for k in range(4)]
         tm = bool(op.attrs.get("time_major"))
-        y = np.zeros((t_steps, batch, n) if tm else (batch, t_steps, n), np.int8)
+        act, lo, hi = (np.int16, -32768, 32767) if wide else (np.int8, -128, 127)
+        y = np.zeros((t_steps, batch, n) if tm else (batch, t_steps, n), act)
         h2, c2 = hs.reshape(batch, n), cs.reshape(batch, n)
         if op.attrs.get("reset_state"):  # ONNX: every invocation starts from a zero state
             h2[...], c2[...] = p["output_offset"], 0
@@ -228,14 +281,14 @@ class Lstm(Operator):
         def sat16(v):
             return np.clip(v, -32768, 32767)
 
+        fc = mbqm64 if wide else multiply_by_quantized_multiplier
         for b in range(batch):
             for t in range(t_steps):
                 xv = np.asarray(x[t, b] if tm else x[b, t], np.int64) + p["input_offset"]
                 hv = h2[b].astype(np.int64) + p["hidden_offset"]
-                z = [sat16(sat16(multiply_by_quantized_multiplier(w[k] @ xv + bias[k], p["input_multiplier"][k],
-                                                                  p["input_shift"][k]))
-                           + sat16(multiply_by_quantized_multiplier(r[k] @ hv, p["hidden_multiplier"][k],
-                                                                    p["hidden_shift"][k]))) for k in range(4)]
+                z = [sat16(sat16(fc(w[k] @ xv + bias[k], p["input_multiplier"][k], p["input_shift"][k]))
+                           + sat16(fc(r[k] @ hv, p["hidden_multiplier"][k], p["hidden_shift"][k])))
+                     for k in range(4)]
                 i_g, f_g, g_g, o_g = sigmoid16(z[0]), sigmoid16(z[1]), tanh16(z[2], -12), sigmoid16(z[3])
                 c = sat16(multiply_by_quantized_multiplier(f_g * c2[b].astype(np.int64), 1 << 30, -14))
                 c = sat16(c + sat16(multiply_by_quantized_multiplier(i_g * g_g, p["ig_multiplier"], p["ig_shift"])))
@@ -244,7 +297,7 @@ class Lstm(Operator):
                 hn = multiply_by_quantized_multiplier(tanh16(c, p["cell_power"]) * o_g, p["h_multiplier"],
                                                       p["h_shift"]) + p["output_offset"]
                 c2[b] = c.astype(np.int16)
-                h2[b] = np.clip(hn, -128, 127).astype(np.int8)
+                h2[b] = np.clip(hn, lo, hi).astype(act)
                 if tm:
                     y[t, b] = h2[b]
                 else:
@@ -264,26 +317,48 @@ class Lstm(Operator):
             k += bool(op.attrs.get(flag))
         return ", ".join(ptrs)
 
-    def emit(self, op, g, ctx):
+    def _int_fields(self, op, g, ctx) -> dict:
+        """The C fields of both integer kernels (lstm_s8, lstm_s16)."""
         t_steps, batch, i, n = _dims(op, g)  # type: ignore[misc]
         p = op.params
-        fields = dict(time_steps=t_steps, batches=batch, input_size=i, units=n,
-                      time_major=int(bool(op.attrs.get("time_major"))),
-                      reset_state=int(bool(op.attrs.get("reset_state"))), input_offset=p["input_offset"],
-                      hidden_offset=p["hidden_offset"], output_offset=p["output_offset"],
-                      input_multiplier=ctx.const_array(op, "input_multiplier", p["input_multiplier"]),
-                      input_shift=ctx.const_array(op, "input_shift", p["input_shift"]),
-                      hidden_multiplier=ctx.const_array(op, "hidden_multiplier", p["hidden_multiplier"]),
-                      hidden_shift=ctx.const_array(op, "hidden_shift", p["hidden_shift"]),
-                      ig_multiplier=p["ig_multiplier"], ig_shift=p["ig_shift"], h_multiplier=p["h_multiplier"],
-                      h_shift=p["h_shift"], cell_power=p["cell_power"], cell_clip=p["cell_clip"],
-                      sigmoid_table=ctx.const_array(op, "sigmoid_table", SIGMOID_TABLE.astype(np.uint16),
-                                                    "uint16_t"),
-                      input_weights="{" + ", ".join(ctx.ptr(op.inputs[W0 + k]) for k in range(4)) + "}",
-                      recurrent_weights="{" + ", ".join(ctx.ptr(op.inputs[R0 + k]) for k in range(4)) + "}",
-                      bias="{" + ", ".join(ctx.ptr(op.inputs[B0 + k]) for k in range(4)) + "}")
-        params = ctx.params_struct(op, "edgec_lstm_s8_params", fields)
+        return dict(time_steps=t_steps, batches=batch, input_size=i, units=n,
+                    time_major=int(bool(op.attrs.get("time_major"))),
+                    reset_state=int(bool(op.attrs.get("reset_state"))), input_offset=p["input_offset"],
+                    hidden_offset=p["hidden_offset"], output_offset=p["output_offset"],
+                    input_multiplier=ctx.const_array(op, "input_multiplier", p["input_multiplier"]),
+                    input_shift=ctx.const_array(op, "input_shift", p["input_shift"]),
+                    hidden_multiplier=ctx.const_array(op, "hidden_multiplier", p["hidden_multiplier"]),
+                    hidden_shift=ctx.const_array(op, "hidden_shift", p["hidden_shift"]),
+                    ig_multiplier=p["ig_multiplier"], ig_shift=p["ig_shift"], h_multiplier=p["h_multiplier"],
+                    h_shift=p["h_shift"], cell_power=p["cell_power"], cell_clip=p["cell_clip"],
+                    sigmoid_table=ctx.const_array(op, "sigmoid_table", SIGMOID_TABLE.astype(np.uint16), "uint16_t"),
+                    input_weights="{" + ", ".join(ctx.ptr(op.inputs[W0 + k]) for k in range(4)) + "}",
+                    recurrent_weights="{" + ", ".join(ctx.ptr(op.inputs[R0 + k]) for k in range(4)) + "}",
+                    bias="{" + ", ".join(ctx.ptr(op.inputs[B0 + k]) for k in range(4)) + "}")
+
+    def emit(self, op, g, ctx):
+        params = ctx.params_struct(op, "edgec_lstm_s8_params", self._int_fields(op, g, ctx))
         return (f"edgec_lstm_s8(&{params}, {ctx.ptr(op.inputs[X])}, {ctx.ptr(op.inputs[H])}, "
+                f"{ctx.ptr(op.inputs[C])}, {ctx.ptr(op.outputs[0])}, {self._final_ptrs(op, ctx)});")
+
+    # ---- int16 (16x8, TFLite Micro's EvalLstm<int16_t, int8_t, int16_t, int64_t>) ---------------------------
+    kernel_s16 = "lstm_s16"
+    constraints_s16 = [lstm_shapes, lstm_states, lstm_cell_activation, lstm_forward, lstm_int16_types,
+                       lstm_output_is_h, lstm_cell_pot, lstm_s16_in_range]
+
+    def prepare_s16(self, op, g):
+        self.prepare(op, g, double=True)  # zero points 0: every offset is 0
+
+    def reference_s16(self, op, g, inputs):
+        """[y]; h and c updated in place (16x8: int64 sums, 64-bit rescale of the two FCs)."""
+        return self._reference_int(op, g, inputs, wide=True)
+
+    def emit_s16(self, op, g, ctx):
+        fields = self._int_fields(op, g, ctx)
+        for key in ("input_offset", "hidden_offset", "output_offset"):  # symmetric int16: all 0
+            fields.pop(key)
+        params = ctx.params_struct(op, "edgec_lstm_s16_params", fields)
+        return (f"edgec_lstm_s16(&{params}, {ctx.ptr(op.inputs[X])}, {ctx.ptr(op.inputs[H])}, "
                 f"{ctx.ptr(op.inputs[C])}, {ctx.ptr(op.outputs[0])}, {self._final_ptrs(op, ctx)});")
 
     def macs(self, op, g):

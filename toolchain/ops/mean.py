@@ -1,4 +1,5 @@
-"""MEAN on int8 over any set of axes (TFLite Micro: reduce_common.cc EvalMeanHelper -> QuantizedMeanOrSum).
+"""MEAN on int8 over any set of axes (TFLite Micro: reduce_common.cc EvalMeanHelper -> QuantizedMeanOrSum), and
+on int16 (16x8: the same path, QuantizedMeanOrSum<int16_t>, with zero points 0 and an int16 clamp).
 
 TFLite Micro sends every int8 MEAN down one path, whatever the axes and keep_dims (the float-only Mean4D
 special case for axes {1, 2} does not apply to int8):
@@ -30,6 +31,7 @@ from ..fixedpoint import (
 )
 from .base import Operator, Quantization, io_int8, per_tensor_activations, register
 from .float_common import all_float32
+from .int16_common import io_int16
 
 MAX_RANK = 6
 LOOPS = 4  # kept and reduced loops each: with rank <= 8, alternating kinds never need more
@@ -143,6 +145,11 @@ class MeanBackward(Operator):
     emit_f32 = emit
 
 
+def tflite_rounding(op, g) -> bool:
+    """TFLite's rescale (not onnxruntime's QLinearGlobalAveragePool rounding, an int8-only form)"""
+    return op.attrs.get("rounding") != "onnxruntime"
+
+
 @register
 class Mean(Operator):
     type = "mean"
@@ -212,6 +219,30 @@ class Mean(Operator):
 
     def macs(self, op, g):
         return g.t(op.inputs[0]).size
+
+    # ---- int16 (16x8, TFLite Micro's QuantizedMeanOrSum<int16_t>): the int8 maths, zero points 0, int16 clamp --
+    kernel_s16: str | None = "mean_s16"
+    constraints_s16 = [io_int16, axes_in_range, rank_at_most_6, tflite_rounding]
+
+    def prepare_s16(self, op, g):
+        self.prepare(op, g)
+
+    def reference_s16(self, op, g, inputs):
+        x = inputs[0]
+        assert x is not None
+        p = op.params
+        total = wrap_int32(x.astype(np.int64).sum(axis=tuple(resolved_axes(op, g)), keepdims=True))
+        y = multiply_by_quantized_multiplier(total, p["multiplier"], p["shift"])
+        return [np.clip(y, -32768, 32767).astype(np.int16).reshape(g.t(op.outputs[0]).shape)]
+
+    def emit_s16(self, op, g, ctx):
+        p = op.params
+        out_shape, out_stride, red_shape, red_stride = mean_loops(tuple(g.t(op.inputs[0]).shape),
+                                                                  resolved_axes(op, g))
+        fields = dict(out_shape=c_list(out_shape), out_stride=c_list(out_stride), red_shape=c_list(red_shape),
+                      red_stride=c_list(red_stride), multiplier=p["multiplier"], shift=p["shift"])
+        params = ctx.params_struct(op, "edgec_mean_s16_params", fields)
+        return f"edgec_mean_s16(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
     # ---- float32: y = (sum of the reduced values, in row-major order) / count ----------------------------------
     kernel_f32 = "mean_f32"

@@ -1,4 +1,4 @@
-"""PAD and PADV2 on int8 (TFLite Micro pad.cc, reference_ops::PadImpl), up to 5 dimensions.
+"""PAD and PADV2 on int8 and int16 (16x8) (TFLite Micro pad.cc, reference_ops::PadImpl), up to 5 dimensions.
 
 The input bytes are copied unchanged (no rescaling, even if the input and output quantization differ: TFLM
 does not rescale either); every padded position gets one int8 value:
@@ -13,6 +13,7 @@ import numpy as np
 from ..c_emit import c_list
 from .base import Operator, Quantization, register
 from .float_common import all_float32, c_float
+from .int16_common import io_int16
 
 MAX_RANK = 5  # reference_ops::PadKernelMaxDimensionCount()
 
@@ -42,6 +43,11 @@ def output_quantized(op, g) -> bool:
 def pad_value_int8(op, g) -> bool:
     """PADV2's constant value is an int8"""
     return -128 <= int(op.attrs.get("pad_value", 0)) <= 127
+
+
+def pad_value_int16(op, g) -> bool:
+    """PADV2's constant value is an int16"""
+    return -32768 <= int(op.attrs.get("pad_value", 0)) <= 32767
 
 
 def _extended(values: list[int], fill: int) -> list[int]:
@@ -144,6 +150,27 @@ class Pad(Operator):
                       after=arr(_extended([b for _, b in pads], 0)), pad_value=op.params["pad_value"])
         params = ctx.params_struct(op, "edgec_pad_s8_params", fields)
         return f"edgec_pad_s8(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+
+    # ---- int16 (16x8): values copied, padded positions = pad_value (PAD: the output zero point, 0) -------------
+    kernel_s16 = "pad_s16"
+    constraints_s16 = [io_int16, pad_rank, paddings_valid, pad_value_int16]
+
+    def prepare_s16(self, op, g):
+        self.prepare(op, g)
+
+    def reference_s16(self, op, g, inputs):
+        x = inputs[0]
+        assert x is not None
+        return [np.pad(x, [tuple(p) for p in op.attrs["paddings"]], mode="constant",
+                       constant_values=op.params["pad_value"]).astype(np.int16)]
+
+    def emit_s16(self, op, g, ctx):
+        pads = op.attrs["paddings"]
+        fields = dict(in_dims=c_list(_extended(list(g.t(op.inputs[0]).shape), 1)),
+                      before=c_list(_extended([a for a, _ in pads], 0)),
+                      after=c_list(_extended([b for _, b in pads], 0)), pad_value=op.params["pad_value"])
+        params = ctx.params_struct(op, "edgec_pad_s16_params", fields)
+        return f"edgec_pad_s16(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
     # ---- float32: values copied, padded positions = pad_value (0.0 for PAD) -----------------------------------
     kernel_f32 = "pad_f32"

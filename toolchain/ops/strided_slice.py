@@ -1,4 +1,5 @@
-"""STRIDED_SLICE (TFLite) with constant begin, end and strides, int8 or float32 (values are copied: no arithmetic).
+"""STRIDED_SLICE (TFLite) with constant begin, end and strides, int8, int16 or float32 (values are copied: no
+arithmetic).
 
 TFLite Micro's rules (strided_slice_common.cc, and the StartForAxis / StopForAxis index logic), per axis d of size n
 with stride s != 0:
@@ -19,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..c_emit import c_list
-from .base import Operator, Quantization, register
+from .base import Operator, Quantization, register, same_quant
 from .slice import MAX_RANK, slice_loops, slice_types
 
 INT_MAX, INT_MIN = 2**31 - 1, -(2**31)
@@ -73,13 +74,21 @@ def strided_window(op, g) -> bool:
                for b, s, size, n in zip(starts, steps, sizes, x))
 
 
+def strided_slice_types(op, g) -> bool:
+    """input and output are both int8 (or both int16) with the same scale and zero point (a slice copies values,
+    it does not rescale), or both float32"""
+    x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+    return slice_types(op, g) or (x.dtype == y.dtype == "int16" and same_quant(x.quant, y.quant))
+
+
 @register
 class StridedSlice(Operator):
     type = "strided_slice"
     kernel = "slice"  # runtime/slice.c: SLICE's strided copy
     kernel_f32 = "slice"
-    constraints = [strided_window, slice_types]
+    constraints = [strided_window, strided_slice_types]
     constraints_f32 = [strided_window, slice_types]
+    s16_twin = False  # int16 (16x8): the same copy, edgec_slice_s16
 
     fuses_activation = False
     patch_kind = None
@@ -119,8 +128,8 @@ class StridedSlice(Operator):
                                                                   stride=c_list(stride)))
         return f"edgec_slice_{suffix}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
-    def emit(self, op, g, ctx):
-        return self._emit(op, g, ctx, "s8")
+    def emit(self, op, g, ctx):  # int8, or int16 (s16_twin False: this method serves both)
+        return self._emit(op, g, ctx, "s16" if g.t(op.inputs[0]).dtype == "int16" else "s8")
 
     def emit_f32(self, op, g, ctx):
         return self._emit(op, g, ctx, "f32")
