@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from small_models import conv_dw_pool_fc, patch_stage_net
-from test_train import run_c_and_numpy, training_graph
+from test_train import mnist_records, run_c_and_numpy, training_graph
 
 from edgec.memory import check_plan, plan_memory
 
@@ -96,3 +96,18 @@ def test_fp16_gradients_c_equals_numpy(tmp_path, net, scheme, rounding, momentum
     model_c = (tmp_path / "c" / "model.c").read_text()
     assert "edgec_conv2d_s8_backward_f16(" in model_c and "edgec_depthwise_conv2d_s8_backward_f16(" in model_c
     assert "edgec_conv2d_s8_backward(" not in model_c and "edgec_mean_backward_f32(" not in model_c
+
+
+def test_fp16_gradients_resnet8_bias_c_equals_numpy(tmp_path, shared_models):
+    """ResNet-8 under `bias` (the gradient runs through every layer, the residual adds' two contributions summed
+    by grad_add, ReLU masks, strided 3x3 and 1x1 convs) with fp16 gradients: C (ASan/UBSan) = numpy on every bit,
+    and the arena is lower than with float32 gradients (the backward pass is this step's peak)."""
+    _, tg = training_graph(shared_models / "pretrainedResnet_quant.tflite", "bias", lr=0.03, classes=10,
+                           gradients="fp16")
+    types = {op.type for op in tg.ops}
+    assert {"grad_add", "apply_mask", "conv2d_backward", "mean_backward"} <= types
+    _, tg32 = training_graph(shared_models / "pretrainedResnet_quant.tflite", "bias", lr=0.03, classes=10)
+    plan = plan_memory(tg)
+    assert plan.arena_bytes < plan_memory(tg32).arena_bytes
+    run_c_and_numpy(tmp_path, tg, mnist_records(tg, 3, eval_n=1), plan)
+    assert "edgec_grad_add_f16(" in (tmp_path / "c" / "model.c").read_text()

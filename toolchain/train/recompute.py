@@ -22,8 +22,8 @@ bytes are within S's bytes of the arena: `candidates` keeps those, and each is t
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..ir import Graph, Op
 from ..memory import MemoryPlan
