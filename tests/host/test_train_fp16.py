@@ -6,9 +6,12 @@ lowers the arena."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
-from small_models import conv_dw_pool_fc, patch_stage_net
+from run_cli import assert_error, edgec
+from small_models import conv_dw_pool_fc, fc_only, patch_stage_net
 from test_train import mnist_records, run_c_and_numpy, training_graph
 
 from edgec.memory import check_plan, plan_memory
@@ -111,3 +114,19 @@ def test_fp16_gradients_resnet8_bias_c_equals_numpy(tmp_path, shared_models):
     assert plan.arena_bytes < plan_memory(tg32).arena_bytes
     run_c_and_numpy(tmp_path, tg, mnist_records(tg, 3, eval_n=1), plan)
     assert "edgec_grad_add_f16(" in (tmp_path / "c" / "model.c").read_text()
+
+
+def test_fp16_gradients_refused_without_an_fp16_kernel(tmp_path):
+    """An int8 fully connected layer below the head has no fp16 backward kernel: --gradients fp16 exits 2 naming
+    the op and the option (nothing is emitted); --gradients float32 trains it."""
+    model = tmp_path / "fc.tflite"
+    model.write_bytes(fc_only())
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.uniform(-1, 1, (3, 1, 16)).astype(np.float32), labels=np.arange(3) % 4)
+    res = edgec("train", model, "--data", tmp_path / "d.npz", "--scheme", "last:1", "--gradients", "fp16",
+                "--out", tmp_path / "o")
+    assert_error(res, 2, "--gradients fp16", "fully_connected_backward", "no fp16 kernel")
+    res = edgec("train", model, "--data", tmp_path / "d.npz", "--scheme", "last:1", "--out", tmp_path / "f",
+                "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["training"]["gradients"] == "float32"
