@@ -17,3 +17,7 @@ void edgec_clamp_mask(const edgec_clamp_mask_params *p, const int8_t *q, uint8_t
 void edgec_apply_mask(int32_t size, const float *g, const uint8_t *mask, float *g_out) {
     for (int32_t e = 0; e < size; e++) g_out[e] = edgec_mask_bit(mask, e) ? g[e] : 0.0f;
 }
+
+void edgec_apply_mask_f16(int32_t size, const uint16_t *g, const uint8_t *mask, uint16_t *g_out) {
+    for (int32_t e = 0; e < size; e++) g_out[e] = edgec_mask_bit(mask, e) ? g[e] : (uint16_t)0u;
+}

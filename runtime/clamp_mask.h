@@ -20,6 +20,8 @@ void edgec_clamp_mask(const edgec_clamp_mask_params *p, const int8_t *q, uint8_t
 
 /* g_out[e] = mask bit e ? g[e] : 0 (the gradient through the clamp); g_out may be g */
 void edgec_apply_mask(int32_t size, const float *g, const uint8_t *mask, float *g_out);
+/* the same on fp16-stored gradients (edgec_train.h): a masked element is +0 (0x0000), the others are copied */
+void edgec_apply_mask_f16(int32_t size, const uint16_t *g, const uint8_t *mask, uint16_t *g_out);
 
 
 #endif

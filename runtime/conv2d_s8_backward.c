@@ -181,10 +181,68 @@ EDGEC_WEIGHT_SUMS(weight_sums16, 16, EDGEC_X16(EDGEC_SUM_DECL), EDGEC_X16(EDGEC_
 EDGEC_WEIGHT_SUMS(weight_sums4, 4, EDGEC_X4(EDGEC_SUM_DECL), EDGEC_X4(EDGEC_SUM_MAC), EDGEC_X4(EDGEC_SUM_OUT))
 EDGEC_WEIGHT_SUMS(weight_sums1, 1, EDGEC_SUM_DECL(0), EDGEC_SUM_MAC(0), EDGEC_SUM_OUT(0))
 
-void edgec_conv2d_s8_backward(const edgec_conv2d_s8_backward_params *p, const int8_t *input,
-                              const float *grad_out, const uint8_t *mask, int8_t *weights, int32_t *bias,
-                              float *grad_in, float *scratch, uint32_t *rng) {
-    if (grad_in) input_grad(p, grad_out, mask, grad_in, scratch);
+/* ---- fp16 storage (edgec_train.h): g_y and g_x as half bits, every sum in float32 ---- */
+
+static float g_acc16_of(const edgec_conv2d_s8_backward_params *p, const uint16_t *grad_out, const uint8_t *mask,
+                        int32_t e, int32_t o) {
+    return (edgec_mask_bit(mask, e) ? edgec_half_to_float(grad_out[e]) : 0.0f) * p->acc_scale[o];
+}
+
+/* g_x gathered per input pixel: its in_c sums in `s` (scratch), taps ascending (those that map to an output pixel),
+ * o ascending within a tap, each sum sequential from 0.0f as above; then each sum times inv_sx, rounded to half
+ * once. The same terms in the same order as input_grad, so the same float32 values before the store. Per MAC a
+ * weight load and conversion, a multiply, and the sum's load, add and store; g_acc once per (pixel, tap, o). */
+static void input_grad_f16(const edgec_conv2d_s8_backward_params *p, const uint16_t *grad_out, const uint8_t *mask,
+                           uint16_t *grad_in, float *s) {
+    const int32_t icg = p->in_c / p->groups, ocg = p->out_c / p->groups;
+    const int32_t split = p->weights_frozen ? p->weight_channels : icg; /* channels in p->weights */
+    for (int32_t n = 0; n < p->batches; n++) {
+        for (int32_t iy = 0; iy < p->in_h; iy++) {
+            for (int32_t ix = 0; ix < p->in_w; ix++) {
+                for (int32_t i = 0; i < p->in_c; i++) s[i] = 0.0f;
+                for (int32_t ky = 0; ky < p->k_h; ky++) {
+                    const int32_t oy = edgec_output_of_tap(iy, ky, p->stride_h, p->dilation_h, p->pad_top, p->out_h);
+                    if (oy < 0) continue;
+                    for (int32_t kx = 0; kx < p->k_w; kx++) {
+                        const int32_t ox =
+                            edgec_output_of_tap(ix, kx, p->stride_w, p->dilation_w, p->pad_left, p->out_w);
+                        if (ox < 0) continue;
+                        const int32_t e0 = ((n * p->out_h + oy) * p->out_w + ox) * p->out_c;
+                        for (int32_t o = 0; o < p->out_c; o++) {
+                            const float g = g_acc16_of(p, grad_out, mask, e0 + o, o);
+                            if (g == 0.0f) continue;
+                            float *sg = s + (o / ocg) * icg;
+                            if (split > 0) {
+                                const int8_t *w = p->weights + ((o * p->k_h + ky) * p->k_w + kx) * split;
+                                for (int32_t i = 0; i < split; i++) sg[i] += (float)w[i] * g;
+                            }
+                            if (split < icg && p->weights_frozen) {
+                                const int8_t *w = p->weights_frozen + ((o * p->k_h + ky) * p->k_w + kx) * (icg - split);
+                                for (int32_t i = split; i < icg; i++) sg[i] += (float)w[i - split] * g;
+                            }
+                        }
+                    }
+                }
+                uint16_t *gx = grad_in + ((n * p->in_h + iy) * p->in_w + ix) * p->in_c;
+                for (int32_t i = 0; i < p->in_c; i++) gx[i] = edgec_float_to_half(s[i] * p->inv_sx);
+            }
+        }
+    }
+}
+
+/* ---- G, the updates (g_y in float32 or, grad_half set, fp16) ---- */
+
+/* inlined into both entry points, so the float32 one compiles to the code it had before the fp16 variant (a call
+ * kept out of line cost ~5 % more backward instructions on Cortex-M7) */
+#if defined(__GNUC__)
+#define EDGEC_ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define EDGEC_ALWAYS_INLINE inline
+#endif
+
+static EDGEC_ALWAYS_INLINE void update_params(const edgec_conv2d_s8_backward_params *p, const int8_t *input, const float *grad_out,
+                          const uint16_t *grad_half, const uint8_t *mask, int8_t *weights, int32_t *bias,
+                          float *scratch, uint32_t *rng) {
     const int32_t icg = p->in_c / p->groups, ocg = p->out_c / p->groups;
     const int32_t wc = p->weight_channels < icg ? p->weight_channels : icg;
     const int32_t pixels = p->batches * p->out_h * p->out_w;
@@ -193,7 +251,11 @@ void edgec_conv2d_s8_backward(const edgec_conv2d_s8_backward_params *p, const in
         float *ga = scratch; /* g_acc[., o] over the output pixels */
         for (int32_t o = 0; o < p->out_c; o++) {
             if (p->coef_w[o] == 0.0f) continue; /* frozen channel: no step, no draw */
-            for (int32_t q = 0; q < pixels; q++) ga[q] = g_acc_of(p, grad_out, mask, q * p->out_c + o, o);
+            if (grad_half) {
+                for (int32_t q = 0; q < pixels; q++) ga[q] = g_acc16_of(p, grad_half, mask, q * p->out_c + o, o);
+            } else {
+                for (int32_t q = 0; q < pixels; q++) ga[q] = g_acc_of(p, grad_out, mask, q * p->out_c + o, o);
+            }
             const int32_t base = (o / ocg) * icg;
             for (int32_t ky = 0; ky < p->k_h; ky++) {
                 int32_t oy0, oy1;
@@ -239,13 +301,34 @@ void edgec_conv2d_s8_backward(const edgec_conv2d_s8_backward_params *p, const in
         for (int32_t o = 0; o < p->out_c; o++) {
             if (p->coef_b[o] == 0.0f) continue;
             float acc = 0.0f;
-            for (int32_t q = 0; q < pixels; q++) {
-                const int32_t e = q * p->out_c + o;
-                if (edgec_mask_bit(mask, e)) acc += grad_out[e] * p->acc_scale[o];
+            if (grad_half) {
+                for (int32_t q = 0; q < pixels; q++) {
+                    const int32_t e = q * p->out_c + o;
+                    if (edgec_mask_bit(mask, e)) acc += edgec_half_to_float(grad_half[e]) * p->acc_scale[o];
+                }
+            } else {
+                for (int32_t q = 0; q < pixels; q++) {
+                    const int32_t e = q * p->out_c + o;
+                    if (edgec_mask_bit(mask, e)) acc += grad_out[e] * p->acc_scale[o];
+                }
             }
             float step = acc * p->coef_b[o];
             if (p->velocity_b) step = edgec_momentum(&p->velocity_b[o], p->momentum, step, 1073741824.0f);
             bias[o] = edgec_update_bias(bias[o], step, p->bias_max[o]);
         }
     }
+}
+
+void edgec_conv2d_s8_backward(const edgec_conv2d_s8_backward_params *p, const int8_t *input,
+                              const float *grad_out, const uint8_t *mask, int8_t *weights, int32_t *bias,
+                              float *grad_in, float *scratch, uint32_t *rng) {
+    if (grad_in) input_grad(p, grad_out, mask, grad_in, scratch);
+    update_params(p, input, grad_out, NULL, mask, weights, bias, scratch, rng);
+}
+
+void edgec_conv2d_s8_backward_f16(const edgec_conv2d_s8_backward_params *p, const int8_t *input,
+                                  const uint16_t *grad_out, const uint8_t *mask, int8_t *weights, int32_t *bias,
+                                  uint16_t *grad_in, float *scratch, uint32_t *rng) {
+    if (grad_in) input_grad_f16(p, grad_out, mask, grad_in, scratch);
+    update_params(p, input, NULL, grad_out, mask, weights, bias, scratch, rng);
 }

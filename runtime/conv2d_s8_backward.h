@@ -41,5 +41,11 @@ typedef struct {
 void edgec_conv2d_s8_backward(const edgec_conv2d_s8_backward_params *p, const int8_t *input,
                               const float *grad_out, const uint8_t *mask, int8_t *weights, int32_t *bias,
                               float *grad_in, float *scratch, uint32_t *rng);
+/* The same with g_y and g_x stored in fp16 (edgec train --gradients fp16; edgec_train.h's conversions): the same
+ * float32 values, g_x rounded to half once at its store (gathered per input pixel); scratch: max(in_c, batches
+ * out_h out_w when weights are trained) floats. */
+void edgec_conv2d_s8_backward_f16(const edgec_conv2d_s8_backward_params *p, const int8_t *input,
+                                  const uint16_t *grad_out, const uint8_t *mask, int8_t *weights, int32_t *bias,
+                                  uint16_t *grad_in, float *scratch, uint32_t *rng);
 
 #endif

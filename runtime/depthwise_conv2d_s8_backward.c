@@ -239,3 +239,82 @@ void edgec_depthwise_conv2d_s8_backward_inplace(const edgec_depthwise_conv2d_s8_
         }
     }
 }
+
+/* fp16 storage (edgec train --gradients fp16; edgec_train.h's conversions), depth multiplier 1: the in-place
+ * kernel's plan with half loads and stores. Channel c's g_acc plane is filled from the half g_y first; then
+ * channel c of g_x (each sum as above, times inv_sx, rounded to half once) is stored into grad_in, which may be
+ * grad_out itself (in place) or another buffer or NULL; then channel c's weights and bias are updated from the
+ * plane. The same float32 values as the other two kernels before the store. plane: batches out_h out_w floats. */
+void edgec_depthwise_conv2d_s8_backward_f16(const edgec_depthwise_conv2d_s8_backward_params *p,
+                                            const int8_t *input, const uint16_t *grad_out, const uint8_t *mask,
+                                            int8_t *weights, int32_t *bias, uint16_t *grad_in, float *plane,
+                                            uint32_t *rng) {
+    const int32_t c_n = p->out_c; /* = in_c */
+    const int32_t trained_max = p->weight_channels < p->in_c ? p->weight_channels : c_n;
+    for (int32_t c = 0; c < c_n; c++) {
+        for (int32_t n = 0; n < p->batches; n++) {
+            for (int32_t q = 0; q < p->out_h * p->out_w; q++) {
+                const int32_t e = (n * p->out_h * p->out_w + q) * c_n + c;
+                plane[n * p->out_h * p->out_w + q] =
+                    (edgec_mask_bit(mask, e) ? edgec_half_to_float(grad_out[e]) : 0.0f) * p->acc_scale[c];
+            }
+        }
+        for (int32_t n = 0; grad_in && n < p->batches; n++) {
+            for (int32_t iy = 0; iy < p->in_h; iy++) {
+                for (int32_t ix = 0; ix < p->in_w; ix++) {
+                    float acc = 0.0f;
+                    for (int32_t ky = 0; ky < p->k_h; ky++) {
+                        const int32_t oy =
+                            edgec_output_of_tap(iy, ky, p->stride_h, p->dilation_h, p->pad_top, p->out_h);
+                        if (oy < 0) continue;
+                        for (int32_t kx = 0; kx < p->k_w; kx++) {
+                            const int32_t ox =
+                                edgec_output_of_tap(ix, kx, p->stride_w, p->dilation_w, p->pad_left, p->out_w);
+                            if (ox < 0) continue;
+                            acc += (float)p->weights[(ky * p->k_w + kx) * c_n + c]
+                                   * plane[(n * p->out_h + oy) * p->out_w + ox];
+                        }
+                    }
+                    grad_in[((n * p->in_h + iy) * p->in_w + ix) * c_n + c] = edgec_float_to_half(acc * p->inv_sx);
+                }
+            }
+        }
+        if (c < trained_max && weights && input && p->coef_w[c] != 0.0f) {
+            for (int32_t ky = 0; ky < p->k_h; ky++) {
+                for (int32_t kx = 0; kx < p->k_w; kx++) {
+                    float acc = 0.0f;
+                    for (int32_t n = 0; n < p->batches; n++) {
+                        for (int32_t oy = 0; oy < p->out_h; oy++) {
+                            const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+                            if (iy < 0 || iy >= p->in_h) continue;
+                            for (int32_t ox = 0; ox < p->out_w; ox++) {
+                                const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
+                                if (ix < 0 || ix >= p->in_w) continue;
+                                const int32_t q = (n * p->out_h + oy) * p->out_w + ox;
+                                if (!edgec_mask_bit(mask, q * c_n + c)) continue;
+                                const int32_t xv =
+                                    (int32_t)input[((n * p->in_h + iy) * p->in_w + ix) * p->in_c + c] + p->input_offset;
+                                acc += plane[q] * (float)xv;
+                            }
+                        }
+                    }
+                    const int32_t k = (c * p->k_h + ky) * p->k_w + kx; /* the state's index */
+                    int8_t *w = weights + (ky * p->k_w + kx) * c_n + c;
+                    *w = edgec_update_weight(*w, acc * p->coef_w[c], p->rounding, p->momentum,
+                                             p->velocity_w ? p->velocity_w + k : NULL,
+                                             p->shadow ? p->shadow + k : NULL, rng);
+                }
+            }
+        }
+        if (p->train_bias && bias && p->coef_b[c] != 0.0f) {
+            const int32_t pixels = p->batches * p->out_h * p->out_w;
+            float acc = 0.0f;
+            for (int32_t q = 0; q < pixels; q++) {
+                if (edgec_mask_bit(mask, q * c_n + c)) acc += plane[q];
+            }
+            float step = acc * p->coef_b[c];
+            if (p->velocity_b) step = edgec_momentum(&p->velocity_b[c], p->momentum, step, 1073741824.0f);
+            bias[c] = edgec_update_bias(bias[c], step, p->bias_max[c]);
+        }
+    }
+}

@@ -45,4 +45,11 @@ void edgec_depthwise_conv2d_s8_backward_inplace(const edgec_depthwise_conv2d_s8_
                                                 const int8_t *input, float *grad, const uint8_t *mask,
                                                 int8_t *weights, int32_t *bias, float *plane, uint32_t *rng);
 
+/* fp16-stored g_y and g_x (edgec train --gradients fp16), depth multiplier 1: grad_in may be grad_out (in place),
+ * another buffer, or NULL; plane: batches out_h out_w floats (depthwise_conv2d_s8_backward.c). */
+void edgec_depthwise_conv2d_s8_backward_f16(const edgec_depthwise_conv2d_s8_backward_params *p,
+                                            const int8_t *input, const uint16_t *grad_out, const uint8_t *mask,
+                                            int8_t *weights, int32_t *bias, uint16_t *grad_in, float *plane,
+                                            uint32_t *rng);
+
 #endif

@@ -19,6 +19,55 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+/* fp16 gradient storage (edgec train --gradients fp16; docs/training.md, "fp16 gradients"): a gradient is stored
+ * as the IEEE binary16 bits in a uint16_t and computed in float32. Integer C, so every target (and the numpy
+ * twin, numpy's float32 -> float16 cast) gives the same bits: float -> half rounds to nearest, ties to even, with
+ * subnormals, overflow to infinity (|f| >= 65520), a NaN keeps its top 10 significand bits (1 if they are 0); half -> float is exact. ~12-20 integer
+ * instructions per conversion. */
+static inline uint16_t edgec_float_to_half(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    const uint32_t sign = (x >> 16) & 0x8000u, a = x & 0x7fffffffu;
+    if (a > 0x7f800000u) { /* NaN: its top 10 significand bits, and never the infinity's (numpy's rule) */
+        const uint32_t m = (a >> 13) & 0x3ffu;
+        return (uint16_t)(sign | 0x7c00u | (m ? m : 1u));
+    }
+    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);      /* rounds to more than 65504 */
+    if (a >= 0x38800000u) {                                      /* a normal half: rebias, round at bit 13 */
+        const uint32_t m = a - 0x38000000u;
+        return (uint16_t)(sign | ((m + 0xfffu + ((m >> 13) & 1u)) >> 13));
+    }
+    if (a <= 0x33000000u) return (uint16_t)sign;                 /* at most 2^-25: to zero (2^-25 ties to even) */
+    {                                                            /* a subnormal half: units of 2^-24 */
+        const uint32_t shift = 126u - (a >> 23), m = (a & 0x7fffffu) | 0x800000u;
+        const uint32_t q = m >> shift, rem = m & ((1u << shift) - 1u), half = 1u << (shift - 1u);
+        return (uint16_t)(sign | (q + (rem > half || (rem == half && (q & 1u)))));
+    }
+}
+
+static inline float edgec_half_to_float(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu, x;
+    if (e == 0x1fu) {
+        x = sign | 0x7f800000u | (m << 13);
+    } else if (e != 0u) {
+        x = sign | ((e + 112u) << 23) | (m << 13);
+    } else if (m == 0u) {
+        x = sign;
+    } else { /* subnormal: normalize */
+        e = 113u;
+        while (!(m & 0x400u)) {
+            m <<= 1;
+            e--;
+        }
+        x = sign | (e << 23) | ((m & 0x3ffu) << 13);
+    }
+    float f;
+    memcpy(&f, &x, sizeof f);
+    return f;
+}
 
 /* the bit of element e in a clamp mask (runtime/clamp_mask.c writes them: byte e >> 3, bit e & 7) */
 static inline int32_t edgec_mask_bit(const uint8_t *mask, int32_t e) { return (mask[e >> 3] >> (e & 7)) & 1; }

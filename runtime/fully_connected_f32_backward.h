@@ -18,4 +18,11 @@ void edgec_fully_connected_f32_backward_momentum(int32_t rows, int32_t depth, in
                                                  float momentum, const float *x, const float *g_y, float *weights,
                                                  float *bias, float *velocity_w, float *velocity_b, float *g_x);
 
+/* the same with g_x stored in fp16 (edgec_train.h): each float32 sum rounded to half once at its store */
+void edgec_fully_connected_f32_backward_f16(int32_t rows, int32_t depth, int32_t out_c, float neg_lr, const float *x,
+                                            const float *g_y, float *weights, float *bias, uint16_t *g_x);
+void edgec_fully_connected_f32_backward_momentum_f16(int32_t rows, int32_t depth, int32_t out_c, float neg_lr,
+                                                     float momentum, const float *x, const float *g_y, float *weights,
+                                                     float *bias, float *velocity_w, float *velocity_b, uint16_t *g_x);
+
 #endif

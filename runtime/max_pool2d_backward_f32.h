@@ -14,5 +14,9 @@
 
 void edgec_max_pool2d_backward_f32(const edgec_avg_pool2d_backward_params *p, const float *g_y, const int8_t *x,
                                    float *g_x);
+/* fp16-stored g_y and g_x (--gradients fp16, edgec_train.h): each addition into g_x in float32, rounded to half at
+ * its store (a window's only tap at most once when windows do not overlap: then exact) */
+void edgec_max_pool2d_backward_f16(const edgec_avg_pool2d_backward_params *p, const uint16_t *g_y, const int8_t *x,
+                                   uint16_t *g_x);
 
 #endif

@@ -12,4 +12,8 @@
 void edgec_mean_backward_f32(int32_t batches, int32_t pixels, int32_t channels, float inv_count, const float *g_y,
                              float *g_x);
 
+/* fp16-stored g_y and g_x (edgec_train.h): the same float32 product, rounded to half once at the store */
+void edgec_mean_backward_f16(int32_t batches, int32_t pixels, int32_t channels, float inv_count, const uint16_t *g_y,
+                             uint16_t *g_x);
+
 #endif

@@ -12,4 +12,8 @@
 void edgec_pad_backward_f32(const int32_t *x_shape, const int32_t *y_shape, const int32_t *lead, float factor,
                             const float *g_y, float *g_x);
 
+/* fp16-stored g_y and g_x (edgec_train.h): the same float32 product, rounded to half once at the store */
+void edgec_pad_backward_f16(const int32_t *x_shape, const int32_t *y_shape, const int32_t *lead, float factor,
+                            const uint16_t *g_y, uint16_t *g_x);
+
 #endif

@@ -592,6 +592,9 @@ def _print_layers(rows: list[dict]) -> None:
 @click.option("--weights", "weight_mode", type=click.Choice(["int8", "shadow"]), default="int8", show_default=True,
               help="int8: steps rounded into the int8 weights; shadow: fp32 copies of the trained weights (4 B "
                    "each) accumulate the steps, the int8 weights are them rounded to nearest.")
+@click.option("--gradients", type=click.Choice(["float32", "fp16"]), default="float32", show_default=True,
+              help="Storage of the backward pass's gradients: fp16 halves their bytes (computed in float32, "
+                   "rounded to nearest even at each store), used only where it lowers the planned arena.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
               help="Seed of the sample order and of stochastic rounding.")
 @click.option("--sram-budget", type=ByteSize(), help="SRAM the training step may use (e.g. 256k) [default: the "
@@ -612,8 +615,8 @@ def _print_layers(rows: list[dict]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the training report (report.json) on stdout.")
 @click.pass_context
 def train(ctx, model, data, eval_data, board, out, scheme, classes, epochs, samples, lr, rounding, momentum,
-          weight_mode, seed, sram_budget, search_time, search_samples, calib, calib_method, input_shape, resume,
-          device, as_json):
+          weight_mode, gradients, seed, sram_budget, search_time, search_samples, calib, calib_method, input_shape,
+          resume, device, as_json):
     """Compile a training step for MODEL (forward int8, backward float32, sparse update: docs/training.md), run it
     on the training data on the host or an emulated board, check it against the numpy reference, report."""
     from .driver import Conversion
@@ -625,7 +628,7 @@ def train(ctx, model, data, eval_data, board, out, scheme, classes, epochs, samp
 
     def go():
         options = TrainingOptions(lr=lr, rounding=rounding or "", seed=seed, classes=classes, momentum=momentum,
-                                  weights=weight_mode)
+                                  weights=weight_mode, gradients=gradients)
         target = out or Path("build") / f"{_default_out(model).name}_train"
         search = SearchOptions(samples=search_samples, time_s=search_time)
         conversion = Conversion(calib=calib, calib_method=calib_method, input_shapes=input_shape,

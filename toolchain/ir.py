@@ -24,9 +24,9 @@ import numpy as np
 #: the numpy dtype of a tensor's values (int4: unpacked, one int8 per value) and its C element type (int4: the
 #: packed bytes)
 DTYPES = {"int4": np.int8, "int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32,
-          "int64": np.int64, "float32": np.float32, "bool": np.bool_}
+          "int64": np.int64, "float32": np.float32, "float16": np.float16, "bool": np.bool_}
 C_TYPES = {"int4": "uint8_t", "int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t",
-           "int64": "int64_t", "float32": "float", "bool": "uint8_t"}
+           "int64": "int64_t", "float32": "float", "float16": "uint16_t", "bool": "uint8_t"}
 
 
 @dataclass

@@ -29,6 +29,8 @@ def verify(g: Graph) -> Graph:
             problems.append(f"tensor key {name} != name {t.name}")
         if t.dtype not in DTYPES:
             problems.append(f"tensor {name} has unknown dtype {t.dtype}")
+        elif t.dtype == "float16" and "training" not in g.meta:  # fp16 gradients of a training step only
+            problems.append(f"tensor {name} has dtype float16, which edgec supports for training gradients only")
         if any((not isinstance(d, int)) or d < 0 for d in t.shape):
             problems.append(f"tensor {name} has a non-static shape {t.shape}")
         if t.data is not None and tuple(t.data.shape) != tuple(t.shape):

@@ -79,3 +79,27 @@ def test_partial_conv_slice_in_sram_on_the_emulated_m7_equals_numpy(tmp_path):
     assert f"_frozen[{out_c * k_h * k_w * 11}] = " in weights_c
     tricks = t["memory_tricks"]
     assert tricks["sliced_parameters"] == [w_name] and tricks["frozen_in_flash_bytes"] == out_c * k_h * k_w * 11
+
+
+def test_fp16_gradients_on_the_emulated_m7_equal_numpy(tmp_path):
+    """--gradients fp16 on the emulated Cortex-M7 (arm-none-eabi-gcc, -Werror): every checked step equals the numpy
+    reference bit for bit, the gradients are stored as half (it lowers this step's arena, so the command keeps it)
+    and the arena is smaller than with float32 gradients (docs/training.md, "fp16 gradients")."""
+    model = tmp_path / "net.tflite"
+    model.write_bytes(patch_stage_net())
+    rng = np.random.default_rng(5)
+    np.savez(tmp_path / "d.npz", x=rng.uniform(-0.06, 0.06, (5, 1, 32, 32, 3)).astype(np.float32),
+             labels=np.arange(5) % 3)
+    runs = {}
+    for grads in ("fp16", "float32"):
+        res = edgec("train", model, "--data", tmp_path / "d.npz", "--scheme", "bias", "--classes", "3", "--lr",
+                    "0.05", "--gradients", grads, "--board", "nucleo_f746zg", "--out", tmp_path / grads, "--json",
+                    timeout=600)
+        assert res.returncode == 0, res.stderr
+        runs[grads] = json.loads(res.stdout)["training"]
+    t = runs["fp16"]
+    assert t["numpy_check"] == {"steps": 5, "passed": True, "failure": None}
+    assert t["gradients"] == "fp16" and t["memory_tricks"]["fp16_gradients"] > 0
+    assert t["memory"]["arena_bytes"] < runs["float32"]["memory"]["arena_bytes"]
+    assert runs["float32"]["gradients"] == "float32" and runs["float32"]["memory_tricks"]["fp16_gradients"] == 0
+    assert "edgec_conv2d_s8_backward_f16(" in (tmp_path / "fp16" / "model.c").read_text()

@@ -89,11 +89,13 @@ SETFIELDS
 """
 
 
-def driver_source(layer: str) -> str:
+def driver_source(layer: str, half: bool = False) -> str:
+    """The driver of `layer`'s kernel; `half`: its fp16 variant (g_y and g_x as IEEE half bits)."""
     kernel = f"{layer}_s8_backward"
     fields = "\n".join(f"    p.{name} = I[{k}];" for k, name in enumerate(FIELDS[layer]))
     return (DRIVER.replace("KERNEL", kernel).replace("NARRAYS", str(len(ARRAYS)))
-            .replace("PARAMS", f"edgec_{kernel}_params").replace("FUNCTION", f"edgec_{kernel}")
+            .replace("PARAMS", f"edgec_{kernel}_params")
+            .replace("FUNCTION", f"edgec_{kernel}_f16" if half else f"edgec_{kernel}")
             .replace("SETFIELDS", fields))
 
 
@@ -103,24 +105,32 @@ def drivers(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("train_backward")
 
     class Built(dict):
-        def __missing__(self, layer: str) -> Path:
-            # -ffp-contract=off: no fused multiply-add (the kernels' float order is the contract)
-            self[layer] = build_sanitized(folder, driver_source(layer), [f"{layer}_s8_backward"], name=layer,
-                                          flags=("-ffp-contract=off",))
-            return self[layer]
+        def __missing__(self, key: str) -> Path:
+            # -ffp-contract=off: no fused multiply-add (the kernels' float order is the contract); "<layer>/f16":
+            # the fp16 variant
+            layer = key.split("/")[0]
+            self[key] = build_sanitized(folder, driver_source(layer, key.endswith("/f16")),
+                                        [f"{layer}_s8_backward"], name=key.replace("/", "_"),
+                                        flags=("-ffp-contract=off",))
+            return self[key]
 
     return Built()
 
 
-def run_c(exe: Path, folder: Path, layer: str, op: Op, g: Graph, ints: dict, inputs: list, rng: int):
-    """Run the C kernel on one case; returns (g_x or None, weights, bias or None, rng state, {state name: array})."""
+def run_c(exe: Path, folder: Path, layer: str, op: Op, g: Graph, ints: dict, inputs: list, rng: int,
+          half: bool = False):
+    """Run the C kernel on one case; returns (g_x or None, weights, bias or None, rng state, {state name: array}).
+    `half`: the fp16 variant, g_y passed and g_x read back as IEEE half (returned as float32)."""
     x, g_y, mask, w, bias = inputs[:5]
+    gdt = np.float16 if half else np.float32
+    if half:
+        g_y = g_y.astype(np.float16)
     state = state_inputs(inputs)
     p = op.params
     y_size = g_y.size
     arrays = dict(acc_scale=p["acc_scale"], coef_w=p["coef_w"], coef_b=p["coef_b"], bias_max=p["bias_max"],
                   weights=w, input=x, grad_out=g_y, mask=mask, bias=bias,
-                  grad_in=np.full(op.attrs["input_shape"], np.nan, np.float32) if op.outputs else None,
+                  grad_in=np.full(op.attrs["input_shape"], np.nan, gdt) if op.outputs else None,
                   scratch=np.full(scratch_floats(layer, op, g), np.nan, np.float32),
                   rng=np.array([rng], np.uint32), **state)
     assert mask.size == (y_size + 7) // 8
@@ -141,8 +151,8 @@ def run_c(exe: Path, folder: Path, layer: str, op: Op, g: Graph, ints: dict, inp
     pos = 0
     g_x = None
     if op.outputs:
-        n = int(np.prod(op.attrs["input_shape"])) * 4
-        g_x = np.frombuffer(out[pos:pos + n], np.float32).reshape(op.attrs["input_shape"])
+        n = int(np.prod(op.attrs["input_shape"])) * np.dtype(gdt).itemsize
+        g_x = np.frombuffer(out[pos:pos + n], gdt).reshape(op.attrs["input_shape"]).astype(np.float32)
         pos += n
     w_new = np.frombuffer(out[pos:pos + w.size], np.int8).reshape(w.shape)
     pos += w.size
@@ -352,6 +362,44 @@ def test_reference_matches_the_c_kernel(layer, drivers, tmp_path):
             seen["frozen_kept"] += 1
     # the cases exercised every path (counts, so a generator change cannot silently skip one)
     assert min(seen.values()) >= 10, seen
+
+
+@pytest.mark.parametrize("layer", ["conv2d", "depthwise_conv2d"])
+def test_fp16_kernels_match_the_reference(layer, drivers, tmp_path):
+    """The fp16 kernels (--gradients fp16: g_y and g_x as IEEE half; the conv's g_x gathered per input pixel, the
+    depthwise's through a plane, multiplier 1) on 60 random layers each: g_x equals the float32 reference's rounded
+    to half (numpy's cast), the weights, biases and generator equal the reference's from the half g_y, bit for
+    bit."""
+    from edgec.ops.base import to_half
+
+    rng = np.random.default_rng({"conv2d": 11, "depthwise_conv2d": 13}[layer])
+    seen = dict(gx=0, weights_moved=0, rounded=0)
+    for case in range(60):
+        depthwise = (int(rng.integers(1, 20)), 1) if layer == "depthwise_conv2d" else None
+        op, g, inputs, ints = random_case(rng, layer, depthwise=depthwise)
+        g.t(op.inputs[1]).dtype = "float16"  # the op's scratch as the fp16 kernel needs it
+        if op.outputs:
+            g.t(op.outputs[0]).dtype = "float16"
+        inputs[1] = to_half(inputs[1])
+        state = int(rng.integers(1, 2**32))
+        c_gx, c_w, c_b, c_state, _ = run_c(drivers[f"{layer}/f16"], tmp_path, layer, op, g, ints, inputs, state,
+                                            half=True)
+        w0 = inputs[3].copy()
+        live = [a.copy() if a is not None else None for a in inputs]
+        state_arr = np.array([state], np.uint32)
+        out = REGISTRY[op.type].run_reference(op, g, live, rng=state_arr)
+        what = f"case {case}: {op.attrs} {ints}"
+        if op.outputs:
+            want = to_half(out[0])
+            assert np.array_equal(want.view(np.uint32), c_gx.view(np.uint32)), what
+            seen["gx"] += 1
+            seen["rounded"] += int(not np.array_equal(want, out[0]))
+        assert np.array_equal(live[3], c_w), what
+        if inputs[4] is not None:
+            assert np.array_equal(live[4], c_b), what
+        assert int(state_arr[0]) == c_state, what
+        seen["weights_moved"] += int(not np.array_equal(live[3], w0))
+    assert min(seen.values()) >= 5, seen
 
 
 def test_depthwise_channel_chunks_match_the_c_kernel(drivers, tmp_path):

@@ -109,3 +109,15 @@ def test_all_problems_reported_together():
     with pytest.raises(IRError) as e:
         verify(graph(ops, ts))
     assert str(e.value).count("\n  ") >= 2
+
+
+def test_float16_only_in_training_graphs():
+    """float16 is the storage of a training step's gradients (edgec train --gradients fp16); elsewhere a float16
+    tensor is refused as before."""
+    ops = [Op("reshape", "r", ["x"], ["z"])]
+    tensors = [t("x", dtype="float16"), t("z", dtype="float16")]
+    with pytest.raises(IRError, match="float16, which edgec supports for training gradients only"):
+        verify(graph(ops, tensors))
+    g = graph(ops, [t("x", dtype="float16"), t("z", dtype="float16")])
+    g.meta = {"training": {}}
+    verify(g)

@@ -346,6 +346,19 @@ def is_float(op: Op, g: Graph) -> bool:
             and (first is None or g.t(first).dtype == "float32"))
 
 
+def is_half(g: Graph, tensor: str | None) -> bool:
+    """A training gradient stored in fp16 (edgec train --gradients fp16, docs/training.md): dtype float16, the
+    IEEE binary16 bits in a uint16_t in C, computed in float32 by the kernels (edgec_train.h converts)."""
+    return tensor is not None and g.t(tensor).dtype == "float16"
+
+
+def to_half(v) -> np.ndarray:
+    """A float32 array rounded through IEEE half (to nearest, ties to even: numpy's cast, which edgec_train.h's
+    edgec_float_to_half matches bit for bit) and held as float32 again (exact): what an fp16 gradient stores."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(v, np.float32).astype(np.float16).astype(np.float32)
+
+
 def is_int16(op: Op, g: Graph) -> bool:
     """The op computes on int16 activations (TFLite's 16x8 quantization): its first input or its first output is
     an int16 tensor (a constant int16 input, such as a state, does not count)."""

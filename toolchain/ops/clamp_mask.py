@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Operator, Quantization, register
+from .base import Operator, Quantization, is_half, register
 
 TRAINING_ONLY = "a training-graph op (edgec train): it has no TFLite form"
 
@@ -94,7 +94,8 @@ class ApplyMask(Operator):
     reference_f32 = reference
 
     def emit(self, op, g, ctx):
-        return (f"edgec_apply_mask({g.t(op.inputs[0]).size}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, "
+        fn = "edgec_apply_mask_f16" if is_half(g, op.outputs[0]) else "edgec_apply_mask"  # fp16 gradients
+        return (f"{fn}({g.t(op.inputs[0]).size}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, "
                 f"{ctx.ptr(op.outputs[0])});")
 
     emit_f32 = emit

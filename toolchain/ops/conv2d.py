@@ -18,6 +18,7 @@ from .base import (
     fused_activation_supported,
     io_int8,
     is_float,
+    is_half,
     is_int16,
     per_tensor_activations,
     register,
@@ -655,14 +656,15 @@ class Conv2DBackward(WeightBackward, Operator):
             fields["saved_c"] = op.attrs["saved_channels"]
         params = ctx.params_struct(op, "edgec_conv2d_s8_backward_params", fields)
         scratch = backward_scratch(op, ctx, self.scratch_bytes(op, g, in_place=False) > 0)
-        return backward_call(op, ctx, "edgec_conv2d_s8_backward", params, scratch)
+        half = "_f16" if is_half(g, op.inputs[1]) else ""  # g_y and g_x stored in fp16 (--gradients fp16)
+        return backward_call(op, ctx, f"edgec_conv2d_s8_backward{half}", params, scratch)
 
     def scratch_bytes(self, op, g, *, in_place):
         """g_x: the g_acc rows of a block of 4 output pixels (4 out_c floats); trained weights: one output
         channel's g_acc over the output pixels (batches out_h out_w floats); the larger (runtime/
-        conv2d_s8_backward.c)."""
+        conv2d_s8_backward.c). With fp16 gradients g_x is gathered per input pixel: in_c floats instead."""
         y = g.t(op.inputs[1]).shape
-        gx = 4 * y[3] if op.outputs else 0
+        gx = (op.attrs["input_shape"][3] if is_half(g, op.inputs[1]) else 4 * y[3]) if op.outputs else 0
         trained = op.inputs[0] is not None and min(op.attrs["weight_channels"], g.t(op.inputs[3]).shape[3]) > 0
         return 4 * max(gx, y[0] * y[1] * y[2] if trained else 0)
 

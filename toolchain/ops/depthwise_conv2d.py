@@ -16,6 +16,7 @@ from .base import (
     fused_activation_supported,
     io_int8,
     is_float,
+    is_half,
     is_int16,
     per_tensor_activations,
     register,
@@ -543,6 +544,14 @@ class DepthwiseConv2DBackward(WeightBackward, Operator):
         fields = backward_geometry(op, g)
         fields.update(depth_multiplier=op.attrs["depth_multiplier"], **backward_fields(op, ctx))
         params = ctx.params_struct(op, "edgec_depthwise_conv2d_s8_backward_params", fields)
+        if is_half(g, op.inputs[1]):  # fp16 g_y and g_x: one kernel, in place or not, through a plane of scratch
+            a = op.attrs
+            plane = f"((float *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
+            args = [f"&{params}", ctx.ptr(op.inputs[0]), ctx.ptr(op.inputs[1]), ctx.ptr(op.inputs[2]),
+                    ctx.ptr(op.inputs[3]) if a["weight_channels"] > 0 else "NULL",
+                    ctx.ptr(op.inputs[4]) if a["train_bias"] else "NULL",
+                    ctx.ptr(op.outputs[0]) if op.outputs else "NULL", plane, "&edgec_train_rng"]
+            return f"edgec_depthwise_conv2d_s8_backward_f16({', '.join(args)});"
         if ctx.plan.is_in_place(op.name):  # g_x over g_y, one channel's g_acc plane of scratch
             a = op.attrs
             plane = f"((float *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
@@ -567,7 +576,8 @@ class DepthwiseConv2DBackward(WeightBackward, Operator):
         g_acc rows of 16 channels on the stack)."""
         y = g.t(op.inputs[1]).shape
         trained = op.inputs[0] is not None and _trained_outputs(op, y[3]) > 0
-        return 4 * y[0] * y[1] * y[2] if in_place or trained else 0
+        # fp16 gradients: always (the f16 kernel works through the plane)
+        return 4 * y[0] * y[1] * y[2] if in_place or trained or is_half(g, op.inputs[1]) else 0
 
     def macs(self, op, g):
         """dX: out pixels x out_c x k_h k_w; dW: out pixels x trained out channels x k_h k_w."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Operator, Quantization, register
+from .base import Operator, Quantization, is_half, register
 from .clamp_mask import TRAINING_ONLY
 
 
@@ -112,12 +112,13 @@ class FullyConnectedF32Backward(Operator):
         w = g.t(op.inputs[2])
         rows = g.t(op.inputs[0]).size // w.shape[1]
         gx = ctx.ptr(op.outputs[0]) if op.outputs else "NULL"
+        half = "_f16" if op.outputs and is_half(g, op.outputs[0]) else ""  # g_x stored in fp16
         if len(op.inputs) > 4:
-            return (f"edgec_fully_connected_f32_backward_momentum({rows}, {w.shape[1]}, {w.shape[0]}, "
+            return (f"edgec_fully_connected_f32_backward_momentum{half}({rows}, {w.shape[1]}, {w.shape[0]}, "
                     f"{op.params['neg_lr']!r}f, {op.params['momentum']!r}f, {ctx.ptr(op.inputs[0])}, "
                     f"{ctx.ptr(op.inputs[1])}, {ctx.ptr(op.inputs[2])}, {ctx.ptr(op.inputs[3])}, "
                     f"{ctx.ptr(op.inputs[4])}, {ctx.ptr(op.inputs[5])}, {gx});")
-        return (f"edgec_fully_connected_f32_backward({rows}, {w.shape[1]}, {w.shape[0]}, "
+        return (f"edgec_fully_connected_f32_backward{half}({rows}, {w.shape[1]}, {w.shape[0]}, "
                 f"{op.params['neg_lr']!r}f, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, "
                 f"{ctx.ptr(op.inputs[2])}, {ctx.ptr(op.inputs[3])}, {gx});")
 

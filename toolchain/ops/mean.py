@@ -29,7 +29,7 @@ from ..fixedpoint import (
     requantize_float32,
     wrap_int32,
 )
-from .base import Operator, Quantization, io_int8, per_tensor_activations, register
+from .base import Operator, Quantization, io_int8, is_half, per_tensor_activations, register
 from .float_common import all_float32
 from .int16_common import io_int16
 
@@ -139,7 +139,8 @@ class MeanBackward(Operator):
 
     def emit(self, op, g, ctx):
         n, h, w, c = g.t(op.outputs[0]).shape
-        return (f"edgec_mean_backward_f32({n}, {h * w}, {c}, {op.params['inv_count']!r}f, {ctx.ptr(op.inputs[0])}, "
+        fn = "edgec_mean_backward_f16" if is_half(g, op.outputs[0]) else "edgec_mean_backward_f32"  # fp16 gradients
+        return (f"{fn}({n}, {h * w}, {c}, {op.params['inv_count']!r}f, {ctx.ptr(op.inputs[0])}, "
                 f"{ctx.ptr(op.outputs[0])});")
 
     emit_f32 = emit

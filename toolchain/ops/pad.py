@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..c_emit import c_list
-from .base import Operator, Quantization, register
+from .base import Operator, Quantization, is_half, register
 from .float_common import all_float32, c_float
 from .int16_common import io_int16
 
@@ -83,7 +83,8 @@ class PadBackward(Operator):
         y = g.t(op.inputs[0]).shape
         x = g.t(op.outputs[0]).shape
         lead = [p[0] for p in op.attrs["paddings"]]
-        return (f"edgec_pad_backward_f32({c_list(x)}, {c_list(y)}, {c_list(lead)}, {op.attrs['factor']!r}f, "
+        fn = "edgec_pad_backward_f16" if is_half(g, op.outputs[0]) else "edgec_pad_backward_f32"  # fp16 gradients
+        return (f"{fn}({c_list(x)}, {c_list(y)}, {c_list(lead)}, {op.attrs['factor']!r}f, "
                 f"{ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});").replace("{", "(const int32_t[]){")
 
     emit_f32 = emit

@@ -19,9 +19,11 @@ from .base import (
     Quantization,
     fused_activation_supported,
     io_int8,
+    is_half,
     per_tensor_activations,
     register,
     same_quant,
+    to_half,
 )
 from .float_common import activate, activation_fields, all_float32, window_geometry, windows_f64
 from .int16_common import io_int16
@@ -336,6 +338,7 @@ class MaxPool2DBackward(AvgPool2DBackward):
         n, h, w, c = g.t(op.outputs[0]).shape
         gy, x = np.asarray(inputs[0], f), np.asarray(inputs[1]).astype(np.int32)
         gx = np.zeros((n, h, w, c), f)
+        half = is_half(g, op.outputs[0])
         for oy in range(gy.shape[1]):
             for ox in range(gy.shape[2]):
                 taps = [(iy, ix) for iy in range(oy * a["stride_h"] - p["pad_top"],
@@ -347,7 +350,10 @@ class MaxPool2DBackward(AvgPool2DBackward):
                 first = np.argmax(window == window.max(axis=0), axis=0)  # the first tap at the maximum
                 for k, (iy, ix) in enumerate(taps):
                     hit = first == k
-                    gx[:, iy, ix, :] = np.where(hit, (gx[:, iy, ix, :] + gy[:, oy, ox, :]).astype(f), gx[:, iy, ix, :])
+                    total = (gx[:, iy, ix, :] + gy[:, oy, ox, :]).astype(f)
+                    if half:  # fp16 storage: every addition rounded at its store, as the f16 kernel
+                        total = to_half(total)
+                    gx[:, iy, ix, :] = np.where(hit, total, gx[:, iy, ix, :])
         return [gx]
 
     reference_f32 = reference
@@ -360,7 +366,8 @@ class MaxPool2DBackward(AvgPool2DBackward):
                       filter_w=a["filter_w"], stride_h=a["stride_h"], stride_w=a["stride_w"], pad_top=p["pad_top"],
                       pad_left=p["pad_left"], inv_count="NULL")
         params = ctx.params_struct(op, "edgec_avg_pool2d_backward_params", fields)
-        return (f"edgec_max_pool2d_backward_f32(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, "
+        fn = "edgec_max_pool2d_backward_f16" if is_half(g, op.outputs[0]) else "edgec_max_pool2d_backward_f32"
+        return (f"{fn}(&{params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, "
                 f"{ctx.ptr(op.outputs[0])});")
 
     emit_f32 = emit

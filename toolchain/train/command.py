@@ -130,6 +130,18 @@ def train(model: Path, out: Path, data_path: Path, board: str = "host", *, schem
             whole, whole_plan = plan_step(whole, budget, step)
             if whole_plan.arena_bytes <= plan.arena_bytes:
                 tg, plan = whole, whole_plan
+        if options.gradients == "fp16":
+            # fp16 gradients cost conversions at every load and store: kept only where they lower the arena
+            # (docs/training.md, "fp16 gradients")
+            step("plan the step again with float32 gradients")
+            sliced = any(op.type == "channel_slice" for op in tg.ops)
+            full = verify(build_training_graph(g, scheme, replace(options, gradients="float32",
+                                                                    slice_saved=sliced)))
+            if resumed is not None:
+                start_from(full, resumed, resume)  # type: ignore[arg-type]
+            full, full_plan = plan_step(full, budget, step)
+            if full_plan.arena_bytes <= plan.arena_bytes:
+                tg, plan = full, full_plan
         memory = memory_per_phase(tg, plan)
         check_training_budget(memory, target, sram_budget, tg, plan)
         step("emit C")
@@ -198,6 +210,7 @@ def memory_tricks(tg: Graph, plan: MemoryPlan) -> dict:
     return dict(sliced_parameters=sliced,
                 frozen_in_flash_bytes=sum(tg.t(n).nbytes - tg.t(n).sram_nbytes for n in sliced),
                 channel_slices=sum(op.type == "channel_slice" for op in tg.ops),
+                fp16_gradients=sum(t.dtype == "float16" for t in tg.tensors.values()),
                 in_place_backward=sum(op.type.endswith("_backward") and plan.is_in_place(op.name) for op in tg.ops))
 
 
@@ -281,7 +294,7 @@ def training_report(tg: Graph, plan, scheme_text: str, epochs: int, options: Tra
     report = dict(
         model=model.name, board=board, scheme=scheme_text, trained_layers=meta["layers"], classes=meta["classes"],
         new_head=meta["new_head"], epochs=epochs, steps=steps, lr=options.lr, rounding=options.rounding,
-        momentum=options.momentum, weights=options.weights,
+        momentum=options.momentum, weights=options.weights, gradients=meta.get("gradients", "float32"),
         optimizer_state_bytes=sum(tg.t(n).nbytes for n in meta.get("state", [])), seed=options.seed,
         loss_per_epoch=loss_per_epoch, loss_curve=dict(block_steps=block, mean_loss=curve),
         train_accuracy_last_epoch=train_acc,

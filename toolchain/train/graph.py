@@ -45,6 +45,9 @@ class TrainingOptions:
     #: a partially trained conv saves only the input channels its weight gradient reads (a channel_slice op in
     #: the forward pass) instead of its whole input; command.py keeps it only where the planned arena is lower
     slice_saved: bool = True
+    #: "float32", or "fp16": every gradient below the head's logits stored as IEEE half (the kernels convert at
+    #: their loads and stores, edgec_train.h); command.py keeps it only where the planned arena is lower
+    gradients: str = "float32"
 
     def __post_init__(self) -> None:
         if not self.rounding:
@@ -84,6 +87,11 @@ class GradBuilder:
     def weights(self) -> str:
         return self.options.weights
 
+    @property
+    def grad_dtype(self) -> str:
+        """The dtype of the gradient tensors the rules create: float32, or float16 with --gradients fp16."""
+        return "float16" if self.options.gradients == "fp16" else "float32"
+
     def layer(self, op: Op) -> LayerTraining:
         return self.scheme.layer(op)
 
@@ -93,7 +101,9 @@ class GradBuilder:
     def grad_of(self, tensor: str) -> str:
         return self.grads[tensor]
 
-    def new_tensor(self, hint: str, shape: tuple[int, ...], dtype: str = "float32") -> str:
+    def new_tensor(self, hint: str, shape: tuple[int, ...], dtype: str | None = None) -> str:
+        """A new tensor; its dtype by default the gradients' (grad_dtype)."""
+        dtype = dtype or self.grad_dtype
         name, k = f"{hint}", 0
         while name in self.g.tensors:
             k += 1
@@ -120,7 +130,10 @@ class GradBuilder:
             self.grads[tensor] = grad
             return
         total = self.new_tensor(f"{tensor}/grad_sum", self.g.t(tensor).shape)
-        self.add_op("add", [self.grads[tensor], grad], [total], {"activation": "NONE"})
+        if self.grad_dtype == "float16":  # fp16 storage: one float32 add, rounded to half at the store
+            self.add_op("grad_add", [self.grads[tensor], grad], [total])
+        else:
+            self.add_op("add", [self.grads[tensor], grad], [total], {"activation": "NONE"})
         self.grads[tensor] = total
 
     def mask_of(self, tensor: str) -> str:
@@ -171,7 +184,7 @@ class GradBuilder:
     def state(self, hint: str, data: np.ndarray) -> str:
         """A new optimizer-state tensor (a velocity, a shadow): mutable float32 in SRAM, initialized to `data`,
         kept between steps and written back like a trained parameter (so its bytes count as one)."""
-        name = self.new_tensor(hint, data.shape)
+        name = self.new_tensor(hint, data.shape, "float32")
         t = self.g.t(name)
         t.data, t.mutable = np.array(data, np.float32), True
         self.params.append(name)
@@ -255,6 +268,8 @@ def build_training_graph(inference: Graph, scheme: Scheme, options: TrainingOpti
     b.current = None
     if not b.params:
         raise TrainingError("the scheme trains nothing")
+    if options.gradients == "fp16":
+        _check_half(g, b.backward_ops)
     g.ops = _with_masks(forward, b.mask_ops) + [ce] + b.backward_ops
     g.inputs = [g.inputs[0], label]
     g.outputs = [loss, logits]
@@ -263,6 +278,7 @@ def build_training_graph(inference: Graph, scheme: Scheme, options: TrainingOpti
         scheme=scheme.name, layers={n: vars(lt) for n, lt in scheme.layers.items() if lt.trained},
         params=list(b.params), classes=classes, lr=options.lr, rounding=options.rounding, seed=options.seed,
         momentum=options.momentum, weights=options.weights, state=list(b.state_tensors),
+        gradients=options.gradients,
         forward_ops=len(forward) + len(b.mask_ops), head=head.name, logits=logits,
         new_head=options.classes is not None)}
     return g
@@ -277,9 +293,29 @@ def check_options(options: TrainingOptions) -> None:
         raise InputError(f"--weights {options.weights}: expected int8 or shadow")
     if options.rounding not in ("nearest", "stochastic"):
         raise InputError(f"--rounding {options.rounding}: expected nearest or stochastic")
+    if options.gradients not in ("float32", "fp16"):
+        raise InputError(f"--gradients {options.gradients}: expected float32 or fp16")
     if options.weights == "shadow" and options.rounding != "nearest":
         raise InputError("--weights shadow keeps fp32 copies of the trained weights and rounds them to nearest; "
                          f"--rounding {options.rounding} applies to --weights int8 only")
+
+
+#: the backward ops with fp16 kernels (their emit picks the _f16 function when their gradients are float16)
+HALF_OPS = frozenset({"apply_mask", "grad_add", "mean_backward", "pad_backward", "reshape", "conv2d_backward",
+                      "depthwise_conv2d_backward", "fully_connected_f32_backward", "max_pool2d_backward"})
+
+
+def _check_half(g: Graph, ops: list[Op]) -> None:
+    """--gradients fp16 needs an fp16 kernel for every backward op that reads or writes a gradient: the others
+    (average and max pooling's, an int8 fully connected layer's, a depthwise layer's with depth multiplier > 1)
+    are float32 only, and the option is refused naming the first."""
+    for op in ops:
+        half = any(t is not None and g.t(t).dtype == "float16" for t in [*op.inputs, *op.outputs])
+        multiplier = op.type == "depthwise_conv2d_backward" and op.attrs.get("depth_multiplier", 1) != 1
+        if half and (op.type not in HALF_OPS or multiplier):
+            raise TrainingError(f"--gradients fp16: {op.type} (node {op.attrs.get('label', op.name)!r}) has no fp16 "
+                                "kernel yet" + (" for a depth multiplier above 1" if multiplier else "")
+                                + "; use --gradients float32")
 
 
 def _rule(op: Op, g: Graph):

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import ValidationError
 from ..ir import Graph, Op
 from ..ops import REGISTRY
+from ..ops.base import to_half
 from ..ops.fully_connected_f32_backward import head_forward
 from ..ops.int8_common import WeightBackward
 
@@ -63,7 +64,10 @@ def _run(tg: Graph, state: TrainState, ops: list[Op], feeds: dict[str, np.ndarra
             outs = impl.run_reference(op, tg, inputs)
         for name, v in zip(op.outputs, outs):
             values[name] = np.asarray(v).reshape(tg.t(name).shape)
+            if tg.t(name).dtype == "float16":  # fp16 storage: the kernel's float32 result rounded once at its store
+                values[name] = to_half(values[name])
     return values
+
 
 
 def train_step(tg: Graph, state: TrainState, x: np.ndarray, label: int) -> tuple[float, np.ndarray]:
