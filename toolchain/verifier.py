@@ -42,7 +42,11 @@ def verify(g: Graph) -> Graph:
             problems.append(f"state tensor {name}: holds data or is a graph input/output (ir.py)")
         if t.quant is not None and t.quant.scale.shape != t.quant.zero_point.shape:
             problems.append(f"tensor {name}: scale and zero point lengths differ")
+    named: set[str] = set()
     for op in g.ops:
+        if op.name in named:  # the C names an op's scratch and records after it: two ops would share them
+            problems.append(f"op name {op.name} is used twice")
+        named.add(op.name)
         if op.type not in REGISTRY:
             problems.append(f"op {op.name}: unknown IR op type {op.type}")
         for i in op.inputs:

@@ -30,6 +30,13 @@ def test_valid_graph_passes():
     assert verify(g) is g
 
 
+def test_op_names_are_unique():
+    ops, ts = chain()
+    ops[1].name = ops[0].name  # generated C names an op's scratch and records after it
+    with pytest.raises(IRError, match="op name r0 is used twice"):
+        verify(graph(ops, ts))
+
+
 def test_use_before_def():
     ops, ts = chain()
     with pytest.raises(IRError, match="r1: input y is used before it is produced"):
