@@ -25,8 +25,8 @@ from dataclasses import replace
 from .board import Board
 from .ir import Graph, Op
 from .ops import REGISTRY
-from .ops.base import KernelTarget, is_float, is_int16
 from .ops.add import TABLES_META
+from .ops.base import KernelTarget, is_float, is_int16
 from .ops.int4_common import INT4_KERNELS, int4_weights
 
 MODES = ("auto", "portable", "dsp")
