@@ -19,6 +19,8 @@ int8 value each, so the compiler tabulates them for all 256 values (exactly the 
 kernel does one rescale per element instead of three (ResNet-8's adds on the emulated M4: 128 -> 56 instructions
 per element). On a core with DSP that rescale is the compile-time output stage of runtime/edgec_dsp_out.h when it is
 exact for every sum of the two tables (dsp_stage): runtime/add_s8_lut_dsp.c, 13 instructions per element.
+The tables cost 1 KB of flash each: identical ones are emitted once for all their layers, and a layer takes them
+only where its new tables save at least an instruction per inference per byte and fit half the flash (table_pays).
 
 Broadcasting follows numpy: shapes are right-aligned and a dimension of 1 repeats. At compile time the
 output's dimensions are folded into at most 6 loops where each input walks with a fixed element stride
