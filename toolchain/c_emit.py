@@ -130,6 +130,22 @@ class EmitContext:
         self.consts[key] = ConstArray(symbol, ctype, np.asarray(data), f"{c_comment_text(op.name)} {field_name}")
         return symbol
 
+    def shared_const_array(self, op: Op, field_name: str, data: np.ndarray, ctype: str = "int32_t") -> str:
+        """A compile-time array like const_array, emitted once for all the layers whose data is the same bytes
+        (ADD/SUB's rescale tables: the same input scale, zero point and stage give the same table): the first
+        layer names it, the comment lists every layer that reads it; returns its symbol."""
+        data = np.asarray(data)
+        key = (f"shared {ctype} {data.dtype.str} {list(data.shape)}", data.tobytes().hex())
+        user = f"{c_comment_text(op.name)} {field_name}"
+        if key in self.consts:
+            shared = self.consts[key]
+            if user not in shared.comment.split("; "):
+                shared.comment += f"; {user}"
+            return shared.symbol
+        symbol = self.names.claim(f"{self.prefix}_{self.stem(op)}_{field_name}")
+        self.consts[key] = ConstArray(symbol, ctype, data, user)
+        return symbol
+
     def params_struct(self, op: Op, ctype: str, fields: dict) -> str:
         """A `static const` parameter struct in model.c (flash), with designated initializers."""
         symbol = self.names.claim(f"{self.stem(op)}_params")

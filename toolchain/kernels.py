@@ -25,6 +25,7 @@ from dataclasses import replace
 from .board import Board
 from .ir import Graph, Op
 from .ops import REGISTRY
+from .ops.add import TABLES_META
 from .ops.base import KernelTarget, is_float, is_int16
 from .ops.int4_common import INT4_KERNELS, int4_weights
 
@@ -54,17 +55,18 @@ def weights16_bytes(g: Graph) -> tuple[int, int]:
     return total, widened
 
 
-def conv_weights16_fit(g: Graph, target: KernelTarget) -> bool:
+def conv_weights16_fit(g: Graph, target: KernelTarget, table_bytes: int = 0) -> bool:
     """Whether the DSP conv and FC layers may keep a second, int16 copy of their weights in flash
     (runtime/conv2d_s8_dsp.h `weights16`, edgec_fully_connected_s8_dsp_w16: no weight SXTB16 in the inner loops):
     when all the model's constant bytes plus twice those layers' weights fill at most half the flash (the board's,
     or --flash-budget when smaller), so the copy never makes a model that fits without it miss the board
     (vww_96_int8, 219 KB of constants, 613 KB with the copy, and ad01_int8, 799 KB: on 2 MB boards, not on 1 MB
-    ones)."""
+    ones). The ADD/SUB layers' lookup tables (`table_bytes`, chosen first: ops/add.py table_pays) count as
+    constants."""
     if not target.dsp or target.mve or not target.flash_bytes:
         return False
     total, widened = weights16_bytes(g)
-    return total + 2 * widened <= target.flash_bytes // 2
+    return total + table_bytes + 2 * widened <= target.flash_bytes // 2
 
 
 def select_kernels(g: Graph, target: KernelTarget, mode: str = "auto", optimize: str = "speed") -> Graph:
@@ -74,18 +76,23 @@ def select_kernels(g: Graph, target: KernelTarget, mode: str = "auto", optimize:
     if mode == "dsp":
         target = replace(target, mve=False)
     portable = mode == "portable" or optimize == "size"
+    g.meta.pop(TABLES_META, None)  # the tables ADD/SUB layers chose so far (ops/add.py table_pays)
     for op in g.ops:
         op.attrs.pop("kernel_choice", None)
+        op.attrs.pop("portable_reason", None)
         # no DSP kernel reads int4 weights or int16 activations
         if portable or is_float(op, g) or is_int16(op, g) or int4_weights(op, g):
             continue
         choice = REGISTRY[op.type].choose_kernel(op, g, target)
         if choice is not None:
             op.attrs["kernel_choice"] = dict(kernel=choice.kernel, function=choice.function, reason=choice.reason)
+    tables = g.meta.pop(TABLES_META, {}).get("bytes", 0)
     total, widened = weights16_bytes(g)
+    total += tables
     g.meta["kernels"] = dict(mode=mode, optimize=optimize, core=target.core, dsp=target.dsp, mve=target.mve,
-                             conv_weights16=not portable and conv_weights16_fit(g, target),
-                             constant_bytes=total, weights16_bytes=2 * widened, flash_bytes=target.flash_bytes)
+                             conv_weights16=not portable and conv_weights16_fit(g, target, tables),
+                             constant_bytes=total, weights16_bytes=2 * widened, flash_bytes=target.flash_bytes,
+                             table_bytes=tables)
     return g
 
 
@@ -107,6 +114,8 @@ def kernel_of(op: Op, g: Graph) -> tuple[str | None, str]:
     elif settings.get("optimize") == "size" and not is_float(op, g) and not is_int16(op, g):
         why = ("--optimize size: the portable kernel, the smallest flash (a fast kernel adds its code and the "
                "layer's compile-time constants)")
+    elif "portable_reason" in op.attrs:
+        why = op.attrs["portable_reason"]
     elif is_float(op, g):
         why = "float32: the portable float kernel"
     elif is_int16(op, g):

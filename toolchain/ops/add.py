@@ -19,6 +19,8 @@ int8 value each, so the compiler tabulates them for all 256 values (exactly the 
 kernel does one rescale per element instead of three (ResNet-8's adds on the emulated M4: 128 -> 56 instructions
 per element). On a core with DSP that rescale is the compile-time output stage of runtime/edgec_dsp_out.h when it is
 exact for every sum of the two tables (dsp_stage): runtime/add_s8_lut_dsp.c, 13 instructions per element.
+The tables cost 1 KB of flash each: identical ones are emitted once for all their layers, and a layer takes them
+only where its new tables save at least an instruction per inference per byte and fit half the flash (table_pays).
 
 Broadcasting follows numpy: shapes are right-aligned and a dimension of 1 repeats. At compile time the
 output's dimensions are folded into at most 6 loops where each input walks with a fixed element stride
@@ -157,6 +159,56 @@ def _scales(op, g) -> tuple[float, float, float]:
     return g.t(op.inputs[0]).scale, g.t(op.inputs[1]).scale, g.t(op.outputs[0]).scale
 
 
+# ---- the table kernel's flash rule -----------------------------------------------------------------------------
+
+# Instructions per element the table kernel saves against the portable kernel (runtime/add_s8.c), measured with
+# `edgec test --json` (test.instructions_per_inference) on a one-op ADD of 1,024 elements, table kernel against
+# `--kernels portable`: Cortex-M4 with the DSP stage 108,587 -> 13,561 (NUCLEO-L4R5ZI), Cortex-M3 plain C 108,589 ->
+# 54,324 (MPS2-AN385), Cortex-M55 Helium 112,683 -> 6,938 (MPS3-AN547); per element, rounded down.
+TABLE_SAVES_PER_ELEMENT = {"add_s8_lut_dsp": 92, "add_s8_lut": 52, "add_s8_mve": 103}
+TABLE_BYTES = 256 * 4  # one int32 table: an input's rescale for its 256 int8 values
+# The rate the rule trades flash for speed at: a table is worth its bytes when the layer saves at least this many
+# instructions per inference for each byte of flash it adds (1: a 1 KB table must save 1,024 instructions, i.e.
+# 12 elements for the DSP kernel with one new table, 23 with two).
+INSTRUCTIONS_PER_TABLE_BYTE = 1
+TABLES_META = "add_s8_tables"  # g.meta scratch of kernels.select_kernels: the tables chosen so far
+
+
+def table_pays(op, g, target, kernel: str, tables: tuple[np.ndarray, np.ndarray]) -> tuple[bool, str]:
+    """(whether the layer takes the table kernel, why). On the host always (no flash at stake). On a board the
+    tables another layer already has cost nothing (emitted once, shared: CEmitContext.shared_const_array); the new
+    ones must (1) save at least INSTRUCTIONS_PER_TABLE_BYTE instructions per inference per byte: elements x the
+    kernel's saving per element (TABLE_SAVES_PER_ELEMENT) >= new bytes, and (2) fit the flash rule of the int16
+    weight copies (kernels.conv_weights16_fit): all the model's constants plus every table chosen so far within
+    half the flash (the board's, or --flash-budget when smaller). Records the chosen tables in g.meta (select_kernels
+    resets it)."""
+    state = g.meta.setdefault(TABLES_META, {"digests": [], "bytes": 0})
+    digests = [t.astype(np.int32).tobytes().hex() for t in tables]
+    new = [d for i, d in enumerate(digests) if d not in state["digests"] and d not in digests[:i]]
+    new_bytes = TABLE_BYTES * len(new)
+    n = int(g.t(op.outputs[0]).size)
+    if not target.flash_bytes:
+        state["digests"] += new
+        return True, "2 KB of tables (host: no flash rule)"
+    saved = n * TABLE_SAVES_PER_ELEMENT[kernel]
+    shared = 2 - len(new)
+    what = (f"{len(new)} new table{'s' if len(new) != 1 else ''} ({new_bytes:,} B of flash"
+            + (f", {shared} shared with an earlier layer)" if shared else ")"))
+    if saved < INSTRUCTIONS_PER_TABLE_BYTE * new_bytes:
+        return False, (f"the portable kernel: {what} would save {n:,} elements x {TABLE_SAVES_PER_ELEMENT[kernel]} = "
+                       f"{saved:,} instructions per inference, fewer than its bytes")
+    from ..kernels import weights16_bytes
+    total = weights16_bytes(g)[0] + state["bytes"] + new_bytes
+    half = target.flash_bytes // 2
+    if total > half:
+        return False, (f"the portable kernel: {what}: constants + tables would be {total:,} B, over half the flash "
+                       f"({half:,} B)")
+    state["digests"] += new
+    state["bytes"] += new_bytes
+    return True, (f"{what}, {saved:,} instructions saved per inference ({n:,} elements x "
+                  f"{TABLE_SAVES_PER_ELEMENT[kernel]})")
+
+
 class _AddSub(Operator):
     kernel = "add_s8"
     c_function = ""
@@ -232,22 +284,28 @@ class _AddSub(Operator):
         return [np.clip(y, p["act_min"], p["act_max"]).astype(np.int8)]
 
     def choose_kernel(self, op, g, target):
-        """The table kernel on every target: fewer instructions on every core and on the host (plain C), for 2 KB
-        of tables (in flash on a microcontroller). With Helium (M55) its vector form, runtime/add_s8_mve.c: the
-        same tables read by gathers, 4 elements per vector along unit-stride rows. On a core with DSP and no Helium,
-        when the output's rescale is exact by the compile-time stage of runtime/edgec_dsp_out.h (dsp_stage), the
-        table kernel with that stage."""
+        """The table kernel where it pays (table_pays): fewer instructions on every core and on the host (plain C),
+        for 1 KB of flash per table not already emitted for another layer (identical tables are one array). With
+        Helium (M55) its vector form, runtime/add_s8_mve.c: the same tables read by gathers, 4 elements per vector
+        along unit-stride rows. On a core with DSP and no Helium, when the output's rescale is exact by the
+        compile-time stage of runtime/edgec_dsp_out.h (dsp_stage), the table kernel with that stage."""
         if target.mve:
-            return KernelChoice("add_s8_mve", "edgec_add_s8_mve",
-                                f"{target.core} MVE: the lookup tables read by gather VLDRW, 4 elements per vector, "
-                                "the output's rescale as a vector")
-        if target.dsp and self.dsp_stage(op) is not None:
-            return KernelChoice("add_s8_lut_dsp", "edgec_add_s8_lut_dsp",
-                                f"{target.core} DSP: lookup tables for the inputs' rescales (2 KB of flash), the "
-                                "output's rescale by the compile-time stage (SMMLAR, SSAT)")
-        return KernelChoice("add_s8_lut", "edgec_add_s8_lut",
-                            "lookup tables: each input's rescale precomputed for its 256 int8 values (2 KB of "
-                            "flash), one rescale per element instead of three")
+            choice = KernelChoice("add_s8_mve", "edgec_add_s8_mve",
+                                  f"{target.core} MVE: the lookup tables read by gather VLDRW, 4 elements per vector, "
+                                  "the output's rescale as a vector")
+        elif target.dsp and self.dsp_stage(op) is not None:
+            choice = KernelChoice("add_s8_lut_dsp", "edgec_add_s8_lut_dsp",
+                                  f"{target.core} DSP: lookup tables for the inputs' rescales, the output's rescale by "
+                                  "the compile-time stage (SMMLAR, SSAT)")
+        else:
+            choice = KernelChoice("add_s8_lut", "edgec_add_s8_lut",
+                                  "lookup tables: each input's rescale precomputed for its 256 int8 values, one "
+                                  "rescale per element instead of three")
+        pays, why = table_pays(op, g, target, choice.kernel, self.rescale_tables(op))
+        if not pays:
+            op.attrs["portable_reason"] = why
+            return None
+        return KernelChoice(choice.kernel, choice.function, f"{choice.reason}; {why}")
 
     def rescale_tables(self, op) -> tuple[np.ndarray, np.ndarray]:
         """v_1(q) and (+-)v_2(q) for q = -128..127: what the portable kernel computes per element, once."""
@@ -286,7 +344,7 @@ class _AddSub(Operator):
         chosen = op.attrs.get("kernel_choice")
         if chosen and "patch" not in op.attrs:
             t1, t2 = self.rescale_tables(op)
-            tables = f"{ctx.const_array(op, 'table1', t1)}, {ctx.const_array(op, 'table2', t2)}"
+            tables = f"{ctx.shared_const_array(op, 'table1', t1)}, {ctx.shared_const_array(op, 'table2', t2)}"
             stage = self.dsp_stage(op) if chosen["function"] == "edgec_add_s8_lut_dsp" else None
             if stage is not None:
                 return f"edgec_add_s8_lut_dsp(&{params}, {tables}, {ctx.const_array(op, 'dsp_out', stage)}, {io});"

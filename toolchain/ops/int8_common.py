@@ -103,7 +103,8 @@ def prepare_rescale(op, g) -> None:
 STATE_INPUTS = ("velocity_w", "velocity_b", "shadow")
 
 #: attrs of the forward op the backward op does not keep: its kernel choice, patch stage, .tflite position and label
-BACKWARD_DROPPED_ATTRS = ("kernel_choice", "patch", "tflite_op", "tflite_index", "tflite_outputs", "label")
+BACKWARD_DROPPED_ATTRS = ("kernel_choice", "portable_reason", "patch", "tflite_op", "tflite_index", "tflite_outputs",
+                          "label")
 
 
 #: the layers whose partially trained weights keep only the trained slice in SRAM (their forward and backward
