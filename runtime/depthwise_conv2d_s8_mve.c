@@ -371,6 +371,10 @@ static inline __attribute__((always_inline)) void lanes_dw_run(const edgec_depth
     const uint32x4_t off0 = vidupq_n_u32(0, 1), off1 = vaddq_n_u32(off0, (uint32_t)C);
     const uint32x4_t off2 = vaddq_n_u32(off1, (uint32_t)C);
     const int32x4_t lo = vdupq_n_s32(st.act_min), hi = vdupq_n_s32(st.act_max), zpv = vdupq_n_s32(st.output_offset);
+    /* the same for 16 channels when the 4 groups' blocks are within 255 bytes */
+    const int wide_copy = paired && C % 16 == 0 && 3 * gstride + 3 <= 255;
+    const uint8x16_t tr_offsets8 = vaddq_u8(vandq_u8(vidupq_n_u8(0, 1), vdupq_n_u8(3)),
+                                            vmulq_n_u8(vshrq_n_u8(vidupq_n_u8(0, 1), 2), (uint8_t)gstride));
     /* the paired layout's scatter: channels 0..3 to bytes 0..3, channels 4..7 to the next group's block */
     const uint16x8_t tr_offsets = vaddq_u16(vandq_u16(vidupq_n_u16(0, 1), vdupq_n_u16(3)),
                                             vmulq_n_u16(vshrq_n_u16(vidupq_n_u16(0, 1), 2), (uint16_t)gstride));
@@ -387,10 +391,23 @@ static inline __attribute__((always_inline)) void lanes_dw_run(const edgec_depth
             for (; next_row <= last; next_row++) {
                 int8_t *dst = ring + (next_row % k_h) * row_bytes + p->pad_left * C;
                 const int8_t *src = in_b + next_row * in_w * C;
-                if (paired) { /* column x's channel group g to g * cols * 4 + x * 4: 8 channels per scatter */
+                if (paired) { /* column x's channel group g to g * cols * 4 + x * 4 */
                     dst = ring + (next_row % k_h) * row_bytes + p->pad_left * 4;
-                    for (int32_t x = 0; x < x_end; x++, src += C, dst += 4) {
+                    if (wide_copy) { /* 16 channels per scatter (8-bit offsets), C % 16 == 0 */
+                        for (int32_t x = 0; x < x_end; x++, src += C, dst += 4) {
+                            int8_t *d = dst;
+                            for (int32_t k = 0; k < C; k += 16, d += 4 * gstride)
+                                vstrbq_scatter_offset_s8(d, tr_offsets8, vldrbq_s8(src + k));
+                        }
+                        continue;
+                    }
+                    for (int32_t x = 0; x < x_end; x++, src += C, dst += 4) { /* 8 channels per scatter */
                         int8_t *d = dst;
+                        if (C % 8 == 0) {
+                            for (int32_t k = 0; k < C; k += 8, d += 2 * gstride)
+                                vstrbq_scatter_offset_s16(d, tr_offsets, vldrbq_s16(src + k));
+                            continue;
+                        }
                         for (int32_t k = 0; k < C; k += 8, d += 2 * gstride) {
                             const mve_pred16_t cp = vctp16q((uint32_t)(C - k));
                             vstrbq_scatter_offset_p_s16(d, tr_offsets, vldrbq_z_s16(src + k, cp), cp);
