@@ -231,6 +231,185 @@ static inline __attribute__((always_inline)) void lanes_dw_3x3(const int8_t *r0,
         : "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory");
 }
 
+/* 3x3, stride_w 1 (stride 2: lanes_dw_3x3_pair_s2), C a multiple of 4, from the ring stored by channel group ([C /
+ * 4][cols][4] per row: 4 channels of column c at c * 4 within their group's block of `gstride` = cols * 4 bytes), so
+ * that the 4 columns of a pixel pair are at the immediate offsets 0, 4, 8, 12 of one pointer per window row. Two
+ * outputs A (column col) and B (col + 1): per window row, 4 VLDRB.S32 of the columns, each column shared by A's tap kx
+ * and B's tap kx - 1, 3 of the weights and 6 VMUL + VADD: 19 instructions for 6 MACs x 4 lanes (the single path: 12).
+ * Then the shared record loads and the requantization of both: 89 instructions per 2 x 4 outputs with the loop
+ * (single: 55). */
+#define EDGEC_DW_ROW_PAIR(r, w0, w1, w2)                                                                              \
+    "vldrb.s32 q5, [%[" r "]]\n\t"                                                                                 \
+    "vldrb.s32 q6, [%[w], #" w0 "]\n\t"                                                                            \
+    "vmul.i32 q7, q5, q6\n\t"                                                                                      \
+    "vadd.i32 q3, q3, q7\n\t"                                                                                      \
+    "vldrb.s32 q5, [%[" r "], #4]\n\t"                                                                             \
+    "vmul.i32 q7, q5, q6\n\t"                                                                                      \
+    "vadd.i32 q4, q4, q7\n\t"                                                                                      \
+    "vldrb.s32 q6, [%[w], #" w1 "]\n\t"                                                                            \
+    "vmul.i32 q7, q5, q6\n\t"                                                                                      \
+    "vadd.i32 q3, q3, q7\n\t"                                                                                      \
+    "vldrb.s32 q5, [%[" r "], #8]\n\t"                                                                             \
+    "vmul.i32 q7, q5, q6\n\t"                                                                                      \
+    "vadd.i32 q4, q4, q7\n\t"                                                                                      \
+    "vldrb.s32 q6, [%[w], #" w2 "]\n\t"                                                                            \
+    "vmul.i32 q7, q5, q6\n\t"                                                                                      \
+    "vadd.i32 q3, q3, q7\n\t"                                                                                      \
+    "vldrb.s32 q5, [%[" r "], #12]\n\t"                                                                            \
+    "vmul.i32 q7, q5, q6\n\t"                                                                                      \
+    "vadd.i32 q4, q4, q7\n\t"
+/* stride 2: B's columns at 8, 12, 16; each weight load serves A's tap and B's (no column is loaded once for both) */
+#define EDGEC_DW_ROW_PAIR_S2(r, w0, w1, w2)                                                                           \
+    "vldrb.s32 q6, [%[w], #" w0 "]\n\t"                                                                            \
+    "vldrb.s32 q5, [%[" r "]]\n\t"                                                                                 \
+    "vmul.i32 q7, q5, q6\n\t"                                                                                      \
+    "vadd.i32 q3, q3, q7\n\t"                                                                                      \
+    "vldrb.s32 q5, [%[" r "], #8]\n\t"                                                                             \
+    "vmul.i32 q7, q5, q6\n\t"                                                                                      \
+    "vadd.i32 q4, q4, q7\n\t"                                                                                      \
+    "vldrb.s32 q6, [%[w], #" w1 "]\n\t"                                                                            \
+    "vldrb.s32 q5, [%[" r "], #4]\n\t"                                                                             \
+    "vmul.i32 q7, q5, q6\n\t"                                                                                      \
+    "vadd.i32 q3, q3, q7\n\t"                                                                                      \
+    "vldrb.s32 q5, [%[" r "], #12]\n\t"                                                                            \
+    "vmul.i32 q7, q5, q6\n\t"                                                                                      \
+    "vadd.i32 q4, q4, q7\n\t"                                                                                      \
+    "vldrb.s32 q6, [%[w], #" w2 "]\n\t"                                                                            \
+    "vldrb.s32 q5, [%[" r "], #8]\n\t"                                                                             \
+    "vmul.i32 q7, q5, q6\n\t"                                                                                      \
+    "vadd.i32 q3, q3, q7\n\t"                                                                                      \
+    "vldrb.s32 q5, [%[" r "], #16]\n\t"                                                                            \
+    "vmul.i32 q7, q5, q6\n\t"                                                                                      \
+    "vadd.i32 q4, q4, q7\n\t"
+/* TFLite's MBQM of accumulator q (the record's -right in q6, q7 free), + zp, the clamp */
+#define EDGEC_DW_FINISH(q)                                                                                            \
+    "vand q7, " q ", q6\n\t"                                                                                       \
+    "vshr.s32 q7, q7, #31\n\t"                                                                                     \
+    "vqadd.s32 " q ", " q ", q7\n\t"                                                                               \
+    "vrshl.s32 " q ", " q ", q6\n\t"                                                                               \
+    "vadd.i32 " q ", " q ", %q[zp]\n\t"                                                                             \
+    "vmax.s32 " q ", " q ", %q[lo]\n\t"                                                                            \
+    "vmin.s32 " q ", " q ", %q[hi]\n\t"
+
+static inline __attribute__((always_inline)) void lanes_dw_3x3_pair(const int8_t *r0, const int8_t *r1,
+                                                                    const int8_t *r2, int32_t gstride,
+                                                                    const int8_t *wq, const int32_t *rec,
+                                                                    int8_t *out_a, int8_t *out_b, int32_t groups,
+                                                                    int32x4_t zp, int32x4_t lo, int32x4_t hi) {
+    if (groups <= 0) return;
+    __asm__ volatile(
+        "1:\n\t"
+        "vldrw.32 q3, [%[rec]], #64\n\t"
+        "vmov q4, q3\n\t"
+        "adds %[w], %[w], #36\n\t"
+        EDGEC_DW_ROW_PAIR("r0", "-36", "-32", "-28")
+        EDGEC_DW_ROW_PAIR("r1", "-24", "-20", "-16")
+        EDGEC_DW_ROW_PAIR("r2", "-12", "-8", "-4")
+        "vldrw.32 q7, [%[rec], #-32]\n\t"  /* left */
+        "vshl.s32 q3, q3, q7\n\t"
+        "vshl.s32 q4, q4, q7\n\t"
+        "vldrw.32 q7, [%[rec], #-48]\n\t"  /* M */
+        "vqrdmulh.s32 q3, q3, q7\n\t"
+        "vqrdmulh.s32 q4, q4, q7\n\t"
+        "vldrw.32 q6, [%[rec], #-16]\n\t"  /* -right */
+        EDGEC_DW_FINISH("q3")
+        EDGEC_DW_FINISH("q4")
+        "vstrb.32 q3, [%[oa]], #4\n\t"
+        "vstrb.32 q4, [%[ob]], #4\n\t"
+        "add %[r0], %[r0], %[gs]\n\t"
+        "add %[r1], %[r1], %[gs]\n\t"
+        "add %[r2], %[r2], %[gs]\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b"
+        : [r0] "+l"(r0), [r1] "+l"(r1), [r2] "+l"(r2), [w] "+l"(wq), [rec] "+r"(rec), [oa] "+l"(out_a),
+          [ob] "+l"(out_b), [n] "+r"(groups)
+        : [gs] "r"(gstride), [lo] "w"(lo), [hi] "w"(hi), [zp] "w"(zp)
+        : "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory");
+}
+
+/* the same at stride_w 2 (B's window 2 columns right) */
+static inline __attribute__((always_inline)) void lanes_dw_3x3_pair_s2(const int8_t *r0, const int8_t *r1,
+                                                                    const int8_t *r2, int32_t gstride,
+                                                                    const int8_t *wq, const int32_t *rec,
+                                                                    int8_t *out_a, int8_t *out_b, int32_t groups,
+                                                                    int32x4_t zp, int32x4_t lo, int32x4_t hi) {
+    if (groups <= 0) return;
+    __asm__ volatile(
+        "1:\n\t"
+        "vldrw.32 q3, [%[rec]], #64\n\t"
+        "vmov q4, q3\n\t"
+        "adds %[w], %[w], #36\n\t"
+        EDGEC_DW_ROW_PAIR_S2("r0", "-36", "-32", "-28")
+        EDGEC_DW_ROW_PAIR_S2("r1", "-24", "-20", "-16")
+        EDGEC_DW_ROW_PAIR_S2("r2", "-12", "-8", "-4")
+        "vldrw.32 q7, [%[rec], #-32]\n\t"  /* left */
+        "vshl.s32 q3, q3, q7\n\t"
+        "vshl.s32 q4, q4, q7\n\t"
+        "vldrw.32 q7, [%[rec], #-48]\n\t"  /* M */
+        "vqrdmulh.s32 q3, q3, q7\n\t"
+        "vqrdmulh.s32 q4, q4, q7\n\t"
+        "vldrw.32 q6, [%[rec], #-16]\n\t"  /* -right */
+        EDGEC_DW_FINISH("q3")
+        EDGEC_DW_FINISH("q4")
+        "vstrb.32 q3, [%[oa]], #4\n\t"
+        "vstrb.32 q4, [%[ob]], #4\n\t"
+        "add %[r0], %[r0], %[gs]\n\t"
+        "add %[r1], %[r1], %[gs]\n\t"
+        "add %[r2], %[r2], %[gs]\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b"
+        : [r0] "+l"(r0), [r1] "+l"(r1), [r2] "+l"(r2), [w] "+l"(wq), [rec] "+r"(rec), [oa] "+l"(out_a),
+          [ob] "+l"(out_b), [n] "+r"(groups)
+        : [gs] "r"(gstride), [lo] "w"(lo), [hi] "w"(hi), [zp] "w"(zp)
+        : "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory");
+}
+
+/* the same layout, one output (the last of an odd row): per window row 3 columns at 0, 4, 8 */
+#define EDGEC_DW_ROW_ONE(r, w0, w1, w2)                                                                               \
+    "vldrb.s32 q5, [%[" r "]]\n\t"                                                                                 \
+    "vldrb.s32 q6, [%[w], #" w0 "]\n\t"                                                                            \
+    "vmul.i32 q7, q5, q6\n\t"                                                                                      \
+    "vadd.i32 q3, q3, q7\n\t"                                                                                      \
+    "vldrb.s32 q5, [%[" r "], #4]\n\t"                                                                             \
+    "vldrb.s32 q6, [%[w], #" w1 "]\n\t"                                                                            \
+    "vmul.i32 q7, q5, q6\n\t"                                                                                      \
+    "vadd.i32 q3, q3, q7\n\t"                                                                                      \
+    "vldrb.s32 q5, [%[" r "], #8]\n\t"                                                                             \
+    "vldrb.s32 q6, [%[w], #" w2 "]\n\t"                                                                            \
+    "vmul.i32 q7, q5, q6\n\t"                                                                                      \
+    "vadd.i32 q3, q3, q7\n\t"
+
+static inline __attribute__((always_inline)) void lanes_dw_3x3_one(const int8_t *r0, const int8_t *r1,
+                                                                   const int8_t *r2, int32_t gstride,
+                                                                   const int8_t *wq, const int32_t *rec,
+                                                                   int8_t *out, int32_t groups, int32x4_t zp,
+                                                                   int32x4_t lo, int32x4_t hi) {
+    if (groups <= 0) return;
+    __asm__ volatile(
+        "1:\n\t"
+        "vldrw.32 q3, [%[rec]], #64\n\t"
+        "adds %[w], %[w], #36\n\t"
+        EDGEC_DW_ROW_ONE("r0", "-36", "-32", "-28")
+        EDGEC_DW_ROW_ONE("r1", "-24", "-20", "-16")
+        EDGEC_DW_ROW_ONE("r2", "-12", "-8", "-4")
+        "vldrw.32 q7, [%[rec], #-32]\n\t"
+        "vshl.s32 q3, q3, q7\n\t"
+        "vldrw.32 q7, [%[rec], #-48]\n\t"
+        "vqrdmulh.s32 q3, q3, q7\n\t"
+        "vldrw.32 q6, [%[rec], #-16]\n\t"
+        EDGEC_DW_FINISH("q3")
+        "vstrb.32 q3, [%[out]], #4\n\t"
+        "add %[r0], %[r0], %[gs]\n\t"
+        "add %[r1], %[r1], %[gs]\n\t"
+        "add %[r2], %[r2], %[gs]\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b"
+        : [r0] "+l"(r0), [r1] "+l"(r1), [r2] "+l"(r2), [w] "+l"(wq), [rec] "+r"(rec), [out] "+l"(out),
+          [n] "+r"(groups)
+        : [gs] "r"(gstride), [lo] "w"(lo), [hi] "w"(hi), [zp] "w"(zp)
+        : "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory");
+}
+
 static inline __attribute__((always_inline)) void lanes_dw_run(const edgec_depthwise_conv2d_s8_params *p,
                                                                const int32_t *bias_folded, const int32_t *rec,
                                                                const int8_t *weights_r,
@@ -241,6 +420,9 @@ static inline __attribute__((always_inline)) void lanes_dw_run(const edgec_depth
     const edgec_mve_out_t st = {p->output_offset, p->act_min, p->act_max, p->rounding};
     /* the input columns a ring row holds (the rest of it is the zero-point border, written once below) */
     const int32_t x_end = edgec_min(in_w, cols - p->pad_left), copy = x_end > 0 ? x_end * C : 0;
+    /* 3x3, stride_w 1 or 2, C % 4 == 0, TFLite's rounding: pixel pairs from the ring stored by channel group */
+    const int paired = p->k_h == 3 && p->k_w == 3 && rec != NULL && !onnx && p->stride_w <= 2 && rest == 0;
+    const int32_t gstride = cols * 4;
     int8_t *const zero_row = ring + k_h * row_bytes;
     const mve_pred16_t pr = vctp32q((uint32_t)rest);
     const int8x16_t zp = vdupq_n_s8((int8_t)-p->input_offset);
@@ -249,7 +431,14 @@ static inline __attribute__((always_inline)) void lanes_dw_run(const edgec_depth
     const int three = p->k_h == 3 && p->k_w == 3 && rec != NULL;
     const uint32x4_t off0 = vidupq_n_u32(0, 1), off1 = vaddq_n_u32(off0, (uint32_t)C);
     const uint32x4_t off2 = vaddq_n_u32(off1, (uint32_t)C);
-    const int32x4_t lo = vdupq_n_s32(st.act_min), hi = vdupq_n_s32(st.act_max);
+    const int32x4_t lo = vdupq_n_s32(st.act_min), hi = vdupq_n_s32(st.act_max), zpv = vdupq_n_s32(st.output_offset);
+    /* the same for 16 channels when the 4 groups' blocks are within 255 bytes */
+    const int wide_copy = paired && C % 16 == 0 && 3 * gstride + 3 <= 255;
+    const uint8x16_t tr_offsets8 = vaddq_u8(vandq_u8(vidupq_n_u8(0, 1), vdupq_n_u8(3)),
+                                            vmulq_n_u8(vshrq_n_u8(vidupq_n_u8(0, 1), 2), (uint8_t)gstride));
+    /* the paired layout's scatter: channels 0..3 to bytes 0..3, channels 4..7 to the next group's block */
+    const uint16x8_t tr_offsets = vaddq_u16(vandq_u16(vidupq_n_u16(0, 1), vdupq_n_u16(3)),
+                                            vmulq_n_u16(vshrq_n_u16(vidupq_n_u16(0, 1), 2), (uint16_t)gstride));
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + b * p->in_h * in_w * C;
         int8_t *out = output + b * p->out_h * p->out_w * C;
@@ -263,6 +452,30 @@ static inline __attribute__((always_inline)) void lanes_dw_run(const edgec_depth
             for (; next_row <= last; next_row++) {
                 int8_t *dst = ring + (next_row % k_h) * row_bytes + p->pad_left * C;
                 const int8_t *src = in_b + next_row * in_w * C;
+                if (paired) { /* column x's channel group g to g * cols * 4 + x * 4 */
+                    dst = ring + (next_row % k_h) * row_bytes + p->pad_left * 4;
+                    if (wide_copy) { /* 16 channels per scatter (8-bit offsets), C % 16 == 0 */
+                        for (int32_t x = 0; x < x_end; x++, src += C, dst += 4) {
+                            int8_t *d = dst;
+                            for (int32_t k = 0; k < C; k += 16, d += 4 * gstride)
+                                vstrbq_scatter_offset_s8(d, tr_offsets8, vldrbq_s8(src + k));
+                        }
+                        continue;
+                    }
+                    for (int32_t x = 0; x < x_end; x++, src += C, dst += 4) { /* 8 channels per scatter */
+                        int8_t *d = dst;
+                        if (C % 8 == 0) {
+                            for (int32_t k = 0; k < C; k += 8, d += 2 * gstride)
+                                vstrbq_scatter_offset_s16(d, tr_offsets, vldrbq_s16(src + k));
+                            continue;
+                        }
+                        for (int32_t k = 0; k < C; k += 8, d += 2 * gstride) {
+                            const mve_pred16_t cp = vctp16q((uint32_t)(C - k));
+                            vstrbq_scatter_offset_p_s16(d, tr_offsets, vldrbq_z_s16(src + k, cp), cp);
+                        }
+                    }
+                    continue;
+                }
                 for (int32_t k = 0; k < copy; k += 16) {
                     const mve_pred16_t cp = vctp8q((uint32_t)(copy - k));
                     vstrbq_p_s8(dst + k, vldrbq_z_s8(src + k, cp), cp);
@@ -271,6 +484,25 @@ static inline __attribute__((always_inline)) void lanes_dw_run(const edgec_depth
             for (int32_t ky = 0; ky < k_h; ky++) {
                 const int32_t iy = iy0 + ky;
                 rows[ky] = iy < 0 || iy >= p->in_h ? zero_row : ring + (iy % k_h) * row_bytes;
+            }
+            if (paired) {
+                int32_t x = 0;
+                const int32_t sw = p->stride_w;
+                if (sw == 1)
+                    for (; x + 2 <= p->out_w; x += 2, out += 2 * C)
+                        lanes_dw_3x3_pair(rows[0] + 4 * x, rows[1] + 4 * x, rows[2] + 4 * x, gstride, weights_r,
+                                          rec, out, out + C, full, zpv, lo, hi);
+                else
+                    for (; x + 2 <= p->out_w; x += 2, out += 2 * C)
+                        lanes_dw_3x3_pair_s2(rows[0] + 8 * x, rows[1] + 8 * x, rows[2] + 8 * x, gstride, weights_r,
+                                             rec, out, out + C, full, zpv, lo, hi);
+                if (x < p->out_w) {
+                    const int32_t at = 4 * sw * x;
+                    lanes_dw_3x3_one(rows[0] + at, rows[1] + at, rows[2] + at, gstride, weights_r, rec, out, full,
+                                     zpv, lo, hi);
+                    out += C;
+                }
+                continue;
             }
             for (int32_t x = 0; x < p->out_w; x++, out += C) {
                 const int32_t col = x * p->stride_w;

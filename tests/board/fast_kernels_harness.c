@@ -111,7 +111,7 @@ static int8_t scratch8[2048];      /* 4 x ceil16(k_h * k_w * in_c) int8 at the m
 static void count_mve(void);
 #endif
 
-static uint32_t cases, mve_cases, mismatches, staged, fc_rec_cases;
+static uint32_t cases, mve_cases, mismatches, staged, fc_rec_cases, mve_dw_pairs;
 
 /* ---- the compiler's compile-time work for the DSP kernels, redone here (toolchain/ops/int8_common.py,
  * dsp_output_stage; toolchain/ops/conv2d.py, dsp_stage): the output stage of edgec_dsp_out.h per channel, or NULL
@@ -635,6 +635,8 @@ static void depthwise_case(uint32_t seed, int strides) {
         edgec_depthwise_conv2d_s8_lanes_mve(&p, bias_folded, rc, wr, input, out_fast, plane);
         compare("depthwise mve lanes", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
         count_mve();
+        /* the pixel-pair path (3x3, stride_w 1 or 2, C % 4 == 0, the records): its ring stored by channel group */
+        if (rc && p.k_h == 3 && p.k_w == 3 && p.stride_w <= 2 && p.in_c % 4 == 0) mve_dw_pairs++;
         if (p.out_h * p.out_w <= p.in_h * p.in_w && ring_ok(&p)) {
             memcpy(in_place, input, (size_t)(p.in_h * p.in_w * p.in_c));
             edgec_depthwise_conv2d_s8_lanes_mve(&p, bias_folded, rc, wr, in_place, in_place, plane);
@@ -856,6 +858,7 @@ int main(void) {
     say(" mve_cases=", mve_cases);
     say(" staged=", staged);
     say(" fc_rec_cases=", fc_rec_cases);
+    say(" mve_dw_pairs=", mve_dw_pairs);
     say_end();
 #ifdef __arm__
     sh_exit(mismatches == 0 ? 0 : 1);

@@ -29,6 +29,9 @@ CASES = 10398  # 1,000 seeds: pointwise (and in place), FC (and FC_REC_CASES mor
 # edgec_depthwise_conv2d_s8_dsp_3x3; 250 more 3x3 layers with stride_h and stride_w 1 to 3 drawn apart), im2col,
 # average and max pool (whole and a region)
 FC_REC_CASES = 379  # edgec_fully_connected_s8_dsp_rec: staged, full int8 clamp, pre <= 8, depth <= 8 or 4 rows
+# edgec_depthwise_conv2d_s8_lanes_mve's pixel-pair path (3x3, stride_w 1 or 2, C % 4 == 0, TFLite's rounding),
+# M55 only
+MVE_DW_PAIRS = 85
 # the Helium (MVE) kernels, compiled and run on the Cortex-M55 only, on the same seeds' cases
 MVE_KERNELS = ["conv2d_s8_mve", "depthwise_conv2d_s8_mve", "fully_connected_s8_mve", "pool2d_s8_mve", "add_s8",
                "add_s8_mve"]
@@ -58,6 +61,7 @@ def _summary(text: str, mve_cases: int = 0) -> str:
     staged = int(line.split("staged=")[1].split()[0])  # the DSP calls given a compile-time output stage
     assert STAGED_MIN <= staged <= STAGED_MAX, line
     assert f"fc_rec_cases={FC_REC_CASES}" in line, line
+    assert f"mve_dw_pairs={MVE_DW_PAIRS if mve_cases else 0}" in line, line
     return line
 
 

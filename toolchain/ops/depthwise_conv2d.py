@@ -159,10 +159,18 @@ def mve_lanes_ok(op, g, may_be_in_place: bool) -> bool:
     x, w, y = g.t(op.inputs[0]).shape, g.t(op.inputs[1]).shape, g.t(op.outputs[0]).shape
     a, p = op.attrs, op.params
     if (a["depth_multiplier"] != 1 or a.get("dilation_h", 1) != 1 or a.get("dilation_w", 1) != 1
-            or w[1] > MVE_LANES_MAX_K_H or y[1] * y[2] >= MVE_PLANE_MIN_PIXELS):
+            or w[1] > MVE_LANES_MAX_K_H or (y[1] * y[2] >= MVE_PLANE_MIN_PIXELS and not mve_lanes_pairs(op, g))):
         return False
     return not may_be_in_place or (x[0] == 1 and host_ring_ok(x[1], x[2], y[1], y[2], w[1], a["stride_h"], 1,
                                                                 p["pad_top"]))
+
+
+def mve_lanes_pairs(op, g) -> bool:
+    """The lanes kernel's pixel-pair path (runtime/depthwise_conv2d_s8_mve.c, lanes_dw_3x3_pair) on a layer of at
+    least 32 channels: 3x3, stride_w 1, C % 4 == 0, TFLite's rounding."""
+    w = g.t(op.inputs[1]).shape
+    return ((w[1], w[2]) == (3, 3) and op.attrs["stride_w"] == 1 and w[3] % 4 == 0 and w[3] >= 32
+            and not onnxruntime_rounding(op))
 
 
 def lanes_dw_weights(op, g) -> np.ndarray:
