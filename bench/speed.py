@@ -12,6 +12,7 @@ core's published timings (toolchain/cortexm.py, CYCLE_TABLE) and is labelled as 
 checks the outputs against TFLite Micro (0 LSB or the run fails).
 
     .venv/bin/python bench/speed.py [--boards nucleo_l4r5zi,nucleo_f746zg] [--models kws,ad01] [--samples 2]
+    .venv/bin/python bench/speed.py --render-only     # speed.md again from speed.json (the last run's figures)
 """
 
 from __future__ import annotations
@@ -65,9 +66,53 @@ def _per_instruction(macs: int, instructions: int | None) -> str:
     return f"{macs / instructions:.3f}" if instructions and macs else "-"
 
 
+#: the per-kernel targets on the M4, in MACs per instruction: (label, which layers, bound)
+KERNEL_TARGETS = [("1x1 conv", lambda layer: layer["op"] == "CONV_2D" and "pointwise" in (layer["kernel"] or ""), 0.9),
+                  ("3x3 depthwise", lambda layer: layer["op"] == "DEPTHWISE_CONV_2D", 0.35),
+                  ("FC", lambda layer: layer["op"] == "FULLY_CONNECTED", 0.7)]
+
+
+def targets(results: dict, boards: list[str], models: list[str]) -> list[str]:
+    """What met its target and what did not, from the figures of this run (the M4 is nucleo_l4r5zi)."""
+    m4 = "nucleo_l4r5zi"
+    if m4 not in boards:
+        return []
+    out = ["## Targets (emulated Cortex-M4, nucleo_l4r5zi, instructions per inference)", ""]
+
+    def line(what: str, ok: bool, detail: str) -> None:
+        out.append(f"- {what}: **{'met' if ok else 'not met'}** ({detail})")
+
+    ratios = {m: results[m][m4]["auto"]["instructions"] / PUBLISHED_M4_CYCLES[m] for m in models
+              if m in PUBLISHED_M4_CYCLES}
+    detail = ", ".join(f"{m} {r:.2f}" for m, r in ratios.items())
+    line("every model at or below the best published M4 cycles", all(r <= 1 for r in ratios.values()), detail)
+    line("aim: 0.8x of them", all(r <= 0.8 for r in ratios.values()), detail)
+    per_mac = {m: results[m][m4]["auto"]["macs"] / results[m][m4]["auto"]["instructions"] for m in models}
+    detail = ", ".join(f"{m} {v:.3f}" for m, v in per_mac.items())
+    line("whole model >= 0.5 MAC per instruction", all(v >= 0.5 for v in per_mac.values()), detail)
+    line("aim: 0.8", all(v >= 0.8 for v in per_mac.values()), detail)
+    for label, picks, bound in KERNEL_TARGETS:
+        rows = [(m, layer) for m in models for layer in results[m][m4]["auto"]["layers"]
+                if picks(layer) and layer["macs"] and layer["instructions"]]
+        if not rows:
+            continue
+        short = [f"{m} {layer['name']} {layer['macs'] / layer['instructions']:.3f}" for m, layer in rows
+                 if layer["macs"] / layer["instructions"] < bound]
+        kept = len(rows) - len(short)
+        line(f"per kernel: {label} >= {bound} MAC per instruction", not short,
+             f"{kept} of {len(rows)} layers" + (f"; below: {', '.join(short)}" if short else ""))
+    helium = [b for b in boards if "dsp" in results[models[0]][b]]
+    for b in helium:
+        fewer = {m: results[m][m4]["auto"]["instructions"] / results[m][b]["auto"]["instructions"] for m in models}
+        line(f"{b}: at least 3x fewer instructions than the M4", all(v >= 3 for v in fewer.values()),
+             ", ".join(f"{m} {v:.4f}x" for m, v in fewer.items()))
+    return out + [""]
+
+
 def render(results: dict, boards: list[str], models: list[str]) -> str:
     cmsis = _cmsis_nn()
-    out = ["## Whole models: instructions per inference (QEMU), fast kernels vs portable", "",
+    out = targets(results, boards, models)
+    out += ["## Whole models: instructions per inference (QEMU), fast kernels vs portable", "",
            "| model | board (core) | MACs | portable | fast | fast / portable | MAC per instruction (fast) | "
            "flash B portable / fast | arena B portable / fast | fast cycles (estimate) | published M4 cycles | "
            "fast instructions / published | fast cycles (estimate) / published |",
@@ -132,8 +177,13 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--samples", type=int, default=2, help="inferences per run (the count is per inference)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "speed.md")
+    ap.add_argument("--render-only", action="store_true",
+                    help="write the .md again from the .json of the last run (no measurement)")
     a = ap.parse_args()
     boards, models = a.boards.split(","), a.models.split(",")
+    if a.render_only:
+        a.out.write_text(render(json.loads(a.out.with_suffix(".json").read_text()), boards, models))
+        return
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         for m in models:
