@@ -26,7 +26,7 @@ from .board import Board
 from .ir import Graph, Op
 from .ops import REGISTRY
 from .ops.add import TABLES_META
-from .ops.base import KernelTarget, is_float, is_int16
+from .ops.base import KernelTarget, constant_bytes, is_float, is_int16
 from .ops.int4_common import INT4_KERNELS, int4_weights
 
 MODES = ("auto", "portable", "dsp")
@@ -49,7 +49,7 @@ def weights16_bytes(g: Graph) -> tuple[int, int]:
         data = g.t(name).data if name else None
         return 0 if data is None else int(data.nbytes)
 
-    total = sum(nbytes(name) for name in g.tensors)
+    total = constant_bytes(g)
     widened = sum(nbytes(op.inputs[1]) for op in g.ops
                   if op.attrs.get("kernel_choice", {}).get("kernel") in ("conv2d_s8_dsp", "fully_connected_s8_dsp"))
     return total, widened

@@ -33,7 +33,16 @@ import numpy as np
 
 from ..c_emit import c_list
 from ..fixedpoint import activation_range, multiply_by_quantized_multiplier, quantize_multiplier
-from .base import GradientRule, KernelChoice, Operator, Quantization, fused_activation_supported, is_float, register
+from .base import (
+    GradientRule,
+    KernelChoice,
+    Operator,
+    Quantization,
+    constant_bytes,
+    fused_activation_supported,
+    is_float,
+    register,
+)
 from .float_common import activate, activation_fields, all_float32
 
 MAX_RANK = 6
@@ -197,8 +206,7 @@ def table_pays(op, g, target, kernel: str, tables: tuple[np.ndarray, np.ndarray]
     if saved < INSTRUCTIONS_PER_TABLE_BYTE * new_bytes:
         return False, (f"the portable kernel: {what} would save {n:,} elements x {TABLE_SAVES_PER_ELEMENT[kernel]} = "
                        f"{saved:,} instructions per inference, fewer than its bytes")
-    from ..kernels import weights16_bytes
-    total = weights16_bytes(g)[0] + state["bytes"] + new_bytes
+    total = constant_bytes(g) + state["bytes"] + new_bytes
     half = target.flash_bytes // 2
     if total > half:
         return False, (f"the portable kernel: {what}: constants + tables would be {total:,} B, over half the flash "

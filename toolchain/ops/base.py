@@ -407,6 +407,11 @@ def same_quant(a: Any, b: Any) -> bool:
         a.zero_point, b.zero_point)
 
 
+def constant_bytes(g: Graph) -> int:
+    """The bytes of all the model's constants as stored (what the flash rules of the fast kernels weigh)."""
+    return sum(int(t.data.nbytes) for t in g.tensors.values() if t.data is not None)
+
+
 def shape_of_first_input(self: Operator, op: Op, g: Graph) -> list[tuple[int, ...]]:
     """The shape rule of an elementwise op with one data input: y has x's shape (an op's `infer_shape =
     shape_of_first_input`), so a file that declares another output shape is refused (passes.infer_shapes)."""
