@@ -69,9 +69,13 @@ def quantize_qdq(f32: onnx.ModelProto, out: Path, activations: str = "int8", see
 
     src = out.with_suffix(".f32.onnx")
     onnx.save(f32, src)
+    # reduce_range: 7-bit weights. On x86 CPUs without VNNI (AVX2, AVX-512F), onnxruntime's u8s8 GEMM sums pairs of
+    # products in int16 (VPMADDUBSW) and saturates where two 8-bit weight products exceed 32,767: onnxruntime itself
+    # is then off by up to 16 LSB on some outputs (seen on an AVX2-only AMD EPYC; onnxruntime's quantization docs
+    # recommend reduce_range there). With 7-bit weights no pair can saturate, so the reference is exact on any CPU.
     quantize_static(str(src), str(out), Reader(), quant_format=QuantFormat.QDQ,
                     activation_type=QuantType.QInt8 if activations == "int8" else QuantType.QUInt8,
-                    weight_type=QuantType.QInt8, per_channel=True)
+                    weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
     return out
 
 
