@@ -26,6 +26,8 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -189,25 +191,64 @@ def edgec_int8(onnx_path: Path, calib_npz: Path, x_te: np.ndarray, method: str, 
                 seconds=t_quant)
 
 
-def part1(name: str, data, epochs: int, lr: float, work: Path) -> list[dict]:
+@dataclass
+class Trained:
+    """A data set's CNN, trained and exported: what every bench of int8 variants starts from."""
+    onnx_path: Path
+    calib_npz: Path  # CALIB training images, NCHW (the ONNX model's layout), under the key "image"
+    x_te: np.ndarray
+    y_te: np.ndarray
+    float_logits: np.ndarray  # onnxruntime on x_te
+
+    def top1(self, logits: np.ndarray) -> float:
+        return float(np.mean(logits.argmax(1) == self.y_te))
+
+    def agree(self, logits: np.ndarray) -> float:
+        """fraction of held-out images whose class equals float32's"""
+        return float(np.mean(logits.argmax(1) == self.float_logits.argmax(1)))
+
+
+def trained_cnn(name: str, data, epochs: int, lr: float, work: Path) -> Trained:
     x_tr, y_tr, x_te, y_te = data
-    side = x_tr.shape[-1]
     log(f"[{name}] training a CNN on {len(x_tr)} images ({epochs} epochs)")
     t0 = time.time()
     model = train(x_tr, y_tr, epochs, lr)
     log(f"[{name}] trained in {time.time() - t0:.0f} s; exporting ONNX")
-    onnx_path = export_onnx(model, side, work / f"{name}.onnx")
+    onnx_path = export_onnx(model, x_tr.shape[-1], work / f"{name}.onnx")
     calib = x_tr[np.random.default_rng(SEED).permutation(len(x_tr))[:CALIB]]
-    np.savez(work / f"{name}_calib.npz", image=calib)  # NCHW, the ONNX model's layout
-    rows = []
-    top1 = lambda logits: float(np.mean(logits.argmax(1) == y_te))  # noqa: E731
-    f = ort_outputs(onnx_path, x_te)
-    rows.append(dict(data=name, runtime="float32 (onnxruntime)", top1=top1(f)))
+    np.savez(work / f"{name}_calib.npz", image=calib)
+    return Trained(onnx_path, work / f"{name}_calib.npz", x_te, y_te, ort_outputs(onnx_path, x_te))
+
+
+def mnist_and_digits_main(doc: str, default_out: str, run: Callable[[str, object, int, float, Path], list[dict]],
+                          markdown: Callable[[list[dict], float], str]) -> None:
+    """The command line of a bench that runs `run` on MNIST then on the 8x8 digits and writes `markdown`'s page."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / default_out)
+    ap.add_argument("--epochs-mnist", type=int, default=4)
+    ap.add_argument("--epochs-digits", type=int, default=40)
+    args = ap.parse_args()
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        rows = run("MNIST", mnist(), args.epochs_mnist, 2e-3, work)
+        rows += run("digits", digits(), args.epochs_digits, 1e-2, work)
+    text = markdown(rows, time.time() - t0)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+
+
+def part1(name: str, data, epochs: int, lr: float, work: Path) -> list[dict]:
+    t = trained_cnn(name, data, epochs, lr, work)
+    onnx_path, x_te, top1 = t.onnx_path, t.x_te, t.top1
+    calib = np.load(t.calib_npz)["image"]
+    rows = [dict(data=name, runtime="float32 (onnxruntime)", top1=top1(t.float_logits))]
     for method in METHODS:
         log(f"[{name}] edgec int8, {method}")
-        r = edgec_int8(onnx_path, work / f"{name}_calib.npz", x_te, method, work)
+        r = edgec_int8(onnx_path, t.calib_npz, x_te, method, work)
         rows.append(dict(data=name, runtime=f"edgec int8, {method} (generated C)", top1=top1(r["logits"]),
-                         agree=float(np.mean(r["logits"].argmax(1) == f.argmax(1)))))
+                         agree=t.agree(r["logits"])))
         rows.append(dict(data=name, runtime=f"TFLM on edgec's int8 .tflite, {method}", top1=top1(r["tflm_logits"]),
                          lsb=r["lsb"]))
     for method in ("MinMax", "Percentile", "Entropy"):
@@ -215,7 +256,7 @@ def part1(name: str, data, epochs: int, lr: float, work: Path) -> list[dict]:
         qpath = ort_quantize(onnx_path, calib, work / f"{name}_ort_{method}.onnx", method)
         o = ort_outputs(qpath, x_te)
         rows.append(dict(data=name, runtime=f"onnxruntime int8 (quantize_static, {method})", top1=top1(o),
-                         agree=float(np.mean(o.argmax(1) == f.argmax(1)))))
+                         agree=t.agree(o)))
     return rows
 
 

@@ -14,58 +14,21 @@ chooses (the fused op only where it lowers the arena), and forced the other way.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the ViT builder the tests share
+from onnx_models import tiny_vit  # noqa: E402
 
 from edgec import attention, driver, validate
 from edgec.schedule import reorder_for_memory
 
 
 def export_vit(path: Path, img: int) -> Path:
-    import torch
-    from torch import nn
-
-    class Attention(nn.Module):
-        def __init__(self, d, h):
-            super().__init__()
-            self.h, self.qkv, self.proj, self.scale = h, nn.Linear(d, 3 * d), nn.Linear(d, d), (d // h) ** -0.5
-
-        def forward(self, x):
-            b, n, c = x.shape
-            qkv = self.qkv(x).reshape(b, n, 3, self.h, c // self.h).permute(2, 0, 3, 1, 4)
-            a = ((qkv[0] @ qkv[1].transpose(-2, -1)) * self.scale).softmax(-1)
-            return self.proj((a @ qkv[2]).transpose(1, 2).reshape(b, n, c))
-
-    class Block(nn.Module):
-        def __init__(self, d, h):
-            super().__init__()
-            self.n1, self.attn, self.n2 = nn.LayerNorm(d), Attention(d, h), nn.LayerNorm(d)
-            self.mlp = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
-
-        def forward(self, x):
-            x = x + self.attn(self.n1(x))
-            return x + self.mlp(self.n2(x))
-
-    class ViT(nn.Module):
-        def __init__(self, d=32, heads=2, patch=4, classes=10):
-            super().__init__()
-            self.embed = nn.Conv2d(3, d, patch, patch)
-            self.cls = nn.Parameter(torch.randn(1, 1, d) * 0.1)
-            self.pos = nn.Parameter(torch.randn(1, (img // patch) ** 2 + 1, d) * 0.1)
-            self.blocks = nn.Sequential(Block(d, heads), Block(d, heads))
-            self.norm, self.head = nn.LayerNorm(d), nn.Linear(d, classes)
-
-        def forward(self, x):
-            x = self.embed(x).flatten(2).transpose(1, 2)
-            x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1) + self.pos
-            return self.head(self.norm(self.blocks(x))[:, 0])
-
-    torch.manual_seed(0)
-    torch.onnx.export(ViT().eval(), torch.randn(1, 3, img, img), str(path), input_names=["x"], output_names=["y"],
-                      opset_version=17, dynamo=False)
-    return path
+    return tiny_vit(path, 17, img=img, random_norms=False)
 
 
 def run(model: Path, out: Path, board: str, inputs: Path, mode: str) -> dict:

@@ -18,10 +18,7 @@ C to the bit), the activation arena and the constants (weights + biases as store
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,15 +26,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import (  # noqa: E402  (bench/accuracy.py: data, training, runners)
     CALIB,
-    SEED,
     dequantized,
-    digits,
-    export_onnx,
     log,
     lsb_diff,
-    mnist,
-    ort_outputs,
-    train,
+    mnist_and_digits_main,
+    trained_cnn,
 )
 
 from edgec import host, reference  # noqa: E402
@@ -79,23 +72,16 @@ def one(name: str, onnx_path: Path, calib_npz: Path, x_te: np.ndarray, activatio
 
 
 def run(data_name: str, data, epochs: int, lr: float, work: Path) -> list[dict]:
-    x_tr, y_tr, x_te, y_te = data
-    log(f"[{data_name}] training ({epochs} epochs on {len(x_tr)} images)")
-    model = train(x_tr, y_tr, epochs, lr)
-    onnx_path = export_onnx(model, x_tr.shape[-1], work / f"{data_name}.onnx")
-    calib = x_tr[np.random.default_rng(SEED).permutation(len(x_tr))[:CALIB]]
-    np.savez(work / f"{data_name}_calib.npz", image=calib)
-    f = ort_outputs(onnx_path, x_te)
-    top1 = lambda logits: float(np.mean(logits.argmax(1) == y_te))  # noqa: E731
+    t = trained_cnn(data_name, data, epochs, lr, work)
+    onnx_path, x_te, f, top1 = t.onnx_path, t.x_te, t.float_logits, t.top1
     rms_f = float(np.sqrt(np.mean(f.astype(np.float64) ** 2)))
     rows = [dict(data=data_name, config="float32 (onnxruntime)", top1=top1(f))]
     for config, activations, layers in configs(import_model(onnx_path)):
         log(f"[{data_name}] {config}")
-        r = one(f"{data_name}_{config.replace(' ', '_')}", onnx_path, work / f"{data_name}_calib.npz", x_te,
-                activations, layers, work)
+        r = one(f"{data_name}_{config.replace(' ', '_')}", onnx_path, t.calib_npz, x_te, activations, layers, work)
         err = float(np.sqrt(np.mean((r["logits"] - f) ** 2))) / rms_f
         rows.append(dict(data=data_name, config=config, top1=top1(r["logits"]),
-                         agree=float(np.mean(r["logits"].argmax(1) == f.argmax(1))), err=err, **r))
+                         agree=t.agree(r["logits"]), err=err, **r))
     return rows
 
 
@@ -125,20 +111,7 @@ def markdown(rows: list[dict], seconds: float) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "int16.md")
-    ap.add_argument("--epochs-mnist", type=int, default=4)
-    ap.add_argument("--epochs-digits", type=int, default=40)
-    args = ap.parse_args()
-    t0 = time.time()
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        rows = run("MNIST", mnist(), args.epochs_mnist, 2e-3, work)
-        rows += run("digits", digits(), args.epochs_digits, 1e-2, work)
-    text = markdown(rows, time.time() - t0)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
+    mnist_and_digits_main(__doc__, "int16.md", run, markdown)
 
 
 if __name__ == "__main__":

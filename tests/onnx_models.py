@@ -131,3 +131,59 @@ def kws_1d(seed: int = 0, coefficients: int = 10, frames: int = 49) -> onnx.Mode
              const("b2", w(16)), const("lo", np.float32(0)), const("hi", np.float32(6)), const("w3", w(24, 16, 1)),
              const("b3", w(24)), const("wf", w(12, 24)), const("bf", w(12))]
     return model(nodes, {"x": [1, coefficients, frames]}, {"y": [1, 12]}, inits)
+
+
+def tiny_vit(path: Path, opset: int, dynamo: bool = False, img: int = 16, random_norms: bool = True) -> Path:
+    """Patch-embedding Conv (4x4 patches of a 3x16x16 image: 16 tokens of 32), a class token, positional
+    embeddings, 2 pre-norm transformer blocks (2 heads, MLP 64 with GELU), final LayerNorm, a linear head on the
+    class token; torch.onnx.export at `opset` (TorchScript exporter, or with dynamo the torch.export one).
+    random_norms: the layer norms' scales and shifts drawn from U(0.5, 1.5) and U(-0.3, 0.3) instead of torch's
+    1 and 0, so that the affine part is exercised (the tests); bench/attention.py keeps torch's."""
+    import torch
+    from torch import nn
+
+    class Attention(nn.Module):
+        def __init__(self, d, h):
+            super().__init__()
+            self.h, self.qkv, self.proj, self.scale = h, nn.Linear(d, 3 * d), nn.Linear(d, d), (d // h) ** -0.5
+
+        def forward(self, x):
+            b, n, c = x.shape
+            qkv = self.qkv(x).reshape(b, n, 3, self.h, c // self.h).permute(2, 0, 3, 1, 4)
+            q, k, v = qkv[0], qkv[1], qkv[2]
+            a = ((q @ k.transpose(-2, -1)) * self.scale).softmax(-1)
+            return self.proj((a @ v).transpose(1, 2).reshape(b, n, c))
+
+    class Block(nn.Module):
+        def __init__(self, d, h):
+            super().__init__()
+            self.n1, self.attn, self.n2 = nn.LayerNorm(d), Attention(d, h), nn.LayerNorm(d)
+            self.mlp = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
+
+        def forward(self, x):
+            x = x + self.attn(self.n1(x))
+            return x + self.mlp(self.n2(x))
+
+    class ViT(nn.Module):
+        def __init__(self, d=32, heads=2, patch=4, img=16, classes=10):
+            super().__init__()
+            self.embed = nn.Conv2d(3, d, patch, patch)
+            self.cls = nn.Parameter(torch.randn(1, 1, d) * 0.1)
+            self.pos = nn.Parameter(torch.randn(1, (img // patch) ** 2 + 1, d) * 0.1)
+            self.blocks = nn.Sequential(Block(d, heads), Block(d, heads))
+            self.norm, self.head = nn.LayerNorm(d), nn.Linear(d, classes)
+
+        def forward(self, x):
+            x = self.embed(x).flatten(2).transpose(1, 2)
+            x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1) + self.pos
+            return self.head(self.norm(self.blocks(x))[:, 0])
+
+    torch.manual_seed(0)
+    net = ViT(img=img).eval()
+    for mod in net.modules():  # non-trivial affine parameters in the layer norms
+        if random_norms and isinstance(mod, nn.LayerNorm):
+            mod.weight.data.uniform_(0.5, 1.5)
+            mod.bias.data.uniform_(-0.3, 0.3)
+    torch.onnx.export(net, torch.randn(1, 3, img, img), str(path), input_names=["x"], output_names=["y"],
+                      opset_version=opset, dynamo=dynamo)
+    return path

@@ -8,8 +8,8 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper
-from onnx_models import const, model
-from test_onnx_transformer import assert_close_to_ort, tiny_vit
+from onnx_models import const, model, tiny_vit
+from test_onnx_transformer import assert_close_to_ort
 
 from edgec import attention, driver, host, reference, validate
 from edgec.schedule import reorder_for_memory
