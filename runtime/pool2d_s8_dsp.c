@@ -110,6 +110,16 @@ static inline void sum4(int32_t *a, int32_t *b, const int8_t *px) {
     *a = edgec_sxtab16(*a, q), *b = edgec_sxtab16_ror8(*b, q);
 }
 
+/* one tap of 8 channels into the four pair sums: 2 loads, 4 SXTAB16, the step to the next tap (7 instructions) */
+#define EDGEC_POOL_SUM_TAP                                                                                             \
+    "ldr %[t], [%[px]]\n\t"                                                                                            \
+    "sxtab16 %[a0], %[a0], %[t]\n\t"                                                                                   \
+    "sxtab16 %[a1], %[a1], %[t], ror #8\n\t"                                                                           \
+    "ldr %[t], [%[px], #4]\n\t"                                                                                        \
+    "sxtab16 %[a2], %[a2], %[t]\n\t"                                                                                   \
+    "sxtab16 %[a3], %[a3], %[t], ror #8\n\t"                                                                           \
+    "add %[px], %[px], %[ch]\n\t"
+
 void edgec_avg_pool2d_s8_dsp_region(const edgec_pool2d_s8_params *p, uint32_t recip, const edgec_region *r,
                                     const int8_t *input, int8_t *output) {
     const int32_t ch = p->channels, row = r->in_w * ch, full = p->k_h * p->k_w;
@@ -143,35 +153,7 @@ void edgec_avg_pool2d_s8_dsp_region(const edgec_pool2d_s8_params *p, uint32_t re
 #if EDGEC_HAVE_DSP /* 4 taps a turn, 27 instructions (the compiler's loop keeps 1 tap a turn: 9 per tap) */
                         if (px != end) {
                             int32_t t;
-                            __asm__("1:\n\t"
-                                    "ldr %[t], [%[px]]\n\t"
-                                    "sxtab16 %[a0], %[a0], %[t]\n\t"
-                                    "sxtab16 %[a1], %[a1], %[t], ror #8\n\t"
-                                    "ldr %[t], [%[px], #4]\n\t"
-                                    "sxtab16 %[a2], %[a2], %[t]\n\t"
-                                    "sxtab16 %[a3], %[a3], %[t], ror #8\n\t"
-                                    "add %[px], %[px], %[ch]\n\t"
-                                    "ldr %[t], [%[px]]\n\t"
-                                    "sxtab16 %[a0], %[a0], %[t]\n\t"
-                                    "sxtab16 %[a1], %[a1], %[t], ror #8\n\t"
-                                    "ldr %[t], [%[px], #4]\n\t"
-                                    "sxtab16 %[a2], %[a2], %[t]\n\t"
-                                    "sxtab16 %[a3], %[a3], %[t], ror #8\n\t"
-                                    "add %[px], %[px], %[ch]\n\t"
-                                    "ldr %[t], [%[px]]\n\t"
-                                    "sxtab16 %[a0], %[a0], %[t]\n\t"
-                                    "sxtab16 %[a1], %[a1], %[t], ror #8\n\t"
-                                    "ldr %[t], [%[px], #4]\n\t"
-                                    "sxtab16 %[a2], %[a2], %[t]\n\t"
-                                    "sxtab16 %[a3], %[a3], %[t], ror #8\n\t"
-                                    "add %[px], %[px], %[ch]\n\t"
-                                    "ldr %[t], [%[px]]\n\t"
-                                    "sxtab16 %[a0], %[a0], %[t]\n\t"
-                                    "sxtab16 %[a1], %[a1], %[t], ror #8\n\t"
-                                    "ldr %[t], [%[px], #4]\n\t"
-                                    "sxtab16 %[a2], %[a2], %[t]\n\t"
-                                    "sxtab16 %[a3], %[a3], %[t], ror #8\n\t"
-                                    "add %[px], %[px], %[ch]\n\t"
+                            __asm__("1:\n\t" EDGEC_POOL_SUM_TAP EDGEC_POOL_SUM_TAP EDGEC_POOL_SUM_TAP EDGEC_POOL_SUM_TAP
                                     "cmp %[px], %[end]\n\t"
                                     "bne 1b"
                                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [px] "+r"(px),
