@@ -14,6 +14,27 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def sequence_classifier(kind: str, steps: int, features: int, hidden: int, classes: int = 10):
+    """nn.GRU or nn.LSTM (`kind` "gru" / "lstm", also the module's attribute name, which the exported ONNX names
+    carry) over [B, steps, features], batch_first, then a Linear over all the steps' outputs to `classes` logits
+    (edgec has no ONNX Gather/Slice to pick the last step). Built from torch's current seed."""
+    import torch
+
+    rnn_type = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[kind]
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            setattr(self, kind, rnn_type(features, hidden, batch_first=True))
+            self.fc = torch.nn.Linear(steps * hidden, classes)
+
+        def forward(self, img):  # [B, steps, features]
+            seq, _ = getattr(self, kind)(img)
+            return self.fc(seq.reshape(seq.shape[0], -1))
+
+    return Net()
+
+
 def fit(net, opt, x: np.ndarray, y: np.ndarray, *, batch: int, epochs: int, seed: int, name: str,
         sched=None) -> float:
     """Cross-entropy training of `net` on (x, y): per epoch one permutation of the samples from a generator seeded

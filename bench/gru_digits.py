@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import export_onnx, fit  # noqa: E402  (bench/_common.py: the training loop, the export)
+from _common import export_onnx, fit, sequence_classifier  # noqa: E402  (bench/_common.py: the training loop, the export)
 from accuracy import (  # noqa: E402  (bench/accuracy.py: data, runners)
     CALIB,
     SEED,
@@ -48,17 +48,7 @@ def train_gru(x: np.ndarray, y: np.ndarray, hidden: int, epochs: int, path: Path
     torch.manual_seed(SEED)
     torch.set_num_threads(1)
 
-    class Net(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.gru = torch.nn.GRU(8, hidden, batch_first=True)
-            self.fc = torch.nn.Linear(8 * hidden, 10)
-
-        def forward(self, img):  # [B, 8, 8]: 8 steps (rows) of 8 pixels
-            seq, _ = self.gru(img)
-            return self.fc(seq.reshape(seq.shape[0], -1))
-
-    net = Net()
+    net = sequence_classifier("gru", 8, 8, hidden)  # [B, 8, 8]: 8 steps (rows) of 8 pixels
     opt = torch.optim.Adam(net.parameters(), lr=5e-3)
     fit(net, opt, x, y, batch=32, epochs=epochs, seed=SEED, name="gru_digits")
     return export_onnx(net, (1, 8, 8), path, opset=14)

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import export_onnx, fit, log  # noqa: E402  (bench/_common.py: the training loop, the export)
+from _common import export_onnx, fit, log, sequence_classifier  # noqa: E402  (bench/_common.py: the training loop, the export)
 
 from edgec import attention, cortexm, driver, host, reference, validate  # noqa: E402
 from edgec.errors import EdgecError, ToolchainError  # noqa: E402
@@ -91,17 +91,7 @@ def lstm_mnist(work: Path, epochs: int = 8, hidden: int = 64) -> Prepared:
     x, y = d["images"].astype(np.float32) / 255.0, d["labels"].astype(np.int64)
     x_tr, y_tr, x_te, y_te = x[:8000], y[:8000], x[8000:], y[8000:]
 
-    class Net(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lstm = torch.nn.LSTM(28, hidden, batch_first=True)
-            self.fc = torch.nn.Linear(28 * hidden, 10)
-
-        def forward(self, img):  # [B, 28, 28]: 28 steps (rows) of 28 features
-            seq, _ = self.lstm(img)
-            return self.fc(seq.reshape(seq.shape[0], -1))
-
-    net = Net()
+    net = sequence_classifier("lstm", 28, 28, hidden)  # [B, 28, 28]: 28 steps (rows) of 28 features
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     seconds = fit(net, opt, x_tr, y_tr, batch=64, epochs=epochs, seed=SEED, name="lstm_mnist")
     path = export_onnx(net, (1, 28, 28), work / "lstm_mnist.onnx", opset=14)
