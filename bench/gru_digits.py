@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import export_onnx, fit, sequence_classifier  # noqa: E402  (bench/_common.py: the training loop, the export)
 from accuracy import (  # noqa: E402  (bench/accuracy.py: data, runners)
     CALIB,
     SEED,
     dequantized,
     digits,
     edgec_c,
-    log,
     lsb_diff,
     ort_outputs,
     quantize_samples,
@@ -48,33 +48,10 @@ def train_gru(x: np.ndarray, y: np.ndarray, hidden: int, epochs: int, path: Path
     torch.manual_seed(SEED)
     torch.set_num_threads(1)
 
-    class Net(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.gru = torch.nn.GRU(8, hidden, batch_first=True)
-            self.fc = torch.nn.Linear(8 * hidden, 10)
-
-        def forward(self, img):  # [B, 8, 8]: 8 steps (rows) of 8 pixels
-            seq, _ = self.gru(img)
-            return self.fc(seq.reshape(seq.shape[0], -1))
-
-    net = Net()
+    net = sequence_classifier("gru", 8, 8, hidden)  # [B, 8, 8]: 8 steps (rows) of 8 pixels
     opt = torch.optim.Adam(net.parameters(), lr=5e-3)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    gen = torch.Generator().manual_seed(SEED)
-    for epoch in range(epochs):
-        perm = torch.randperm(len(xt), generator=gen)
-        for i in range(0, len(xt), 32):
-            idx = perm[i:i + 32]
-            opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(net(xt[idx]), yt[idx])
-            loss.backward()
-            opt.step()
-        log(f"  epoch {epoch + 1}/{epochs}: loss {float(loss):.3f}")
-    net.eval()
-    torch.onnx.export(net, (torch.zeros(1, 8, 8),), str(path), dynamo=False, opset_version=14,
-                      input_names=["image"], output_names=["logits"])
-    return path
+    fit(net, opt, x, y, batch=32, epochs=epochs, seed=SEED, name="gru_digits")
+    return export_onnx(net, (1, 8, 8), path, opset=14)
 
 
 def main() -> None:

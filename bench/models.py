@@ -45,9 +45,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edgec import attention, cortexm, driver, host, reference, validate
-from edgec.errors import EdgecError, ToolchainError
-from edgec.schedule import reorder_for_memory
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import export_onnx, fit, log, sequence_classifier  # noqa: E402  (bench/_common.py: the training loop, the export)
+
+from edgec import attention, cortexm, driver, host, reference, validate  # noqa: E402
+from edgec.errors import EdgecError, ToolchainError  # noqa: E402
+from edgec.schedule import reorder_for_memory  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "data" / "mnist-10k.npz"
@@ -55,10 +58,6 @@ SEED = 0
 CALIB = 500
 BOARD = "nucleo_f746zg"
 M7_SAMPLES = 3
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -92,35 +91,10 @@ def lstm_mnist(work: Path, epochs: int = 8, hidden: int = 64) -> Prepared:
     x, y = d["images"].astype(np.float32) / 255.0, d["labels"].astype(np.int64)
     x_tr, y_tr, x_te, y_te = x[:8000], y[:8000], x[8000:], y[8000:]
 
-    class Net(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lstm = torch.nn.LSTM(28, hidden, batch_first=True)
-            self.fc = torch.nn.Linear(28 * hidden, 10)
-
-        def forward(self, img):  # [B, 28, 28]: 28 steps (rows) of 28 features
-            seq, _ = self.lstm(img)
-            return self.fc(seq.reshape(seq.shape[0], -1))
-
-    net = Net()
+    net = sequence_classifier("lstm", 28, 28, hidden)  # [B, 28, 28]: 28 steps (rows) of 28 features
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    xt, yt = torch.from_numpy(x_tr), torch.from_numpy(y_tr)
-    gen = torch.Generator().manual_seed(SEED)
-    t0 = time.time()
-    for epoch in range(epochs):
-        perm = torch.randperm(len(xt), generator=gen)
-        for i in range(0, len(xt), 64):
-            idx = perm[i:i + 64]
-            opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(net(xt[idx]), yt[idx])
-            loss.backward()
-            opt.step()
-        log(f"  lstm_mnist epoch {epoch + 1}/{epochs}: loss {float(loss):.3f} ({time.time() - t0:.0f} s)")
-    seconds = time.time() - t0
-    net.eval()
-    path = work / "lstm_mnist.onnx"
-    torch.onnx.export(net, (torch.zeros(1, 28, 28),), str(path), dynamo=False, opset_version=14,
-                      input_names=["image"], output_names=["logits"])
+    seconds = fit(net, opt, x_tr, y_tr, batch=64, epochs=epochs, seed=SEED, name="lstm_mnist")
+    path = export_onnx(net, (1, 28, 28), work / "lstm_mnist.onnx", opset=14)
     return Prepared(onnx=path, calib=x_tr[:CALIB, None], x_test=x_te[:, None], y_test=y_te, train_seconds=seconds,
                     notes=f"nn.LSTM(28, {hidden}, batch_first) + Linear({28 * hidden}, 10), Adam 3e-3, batch 64, "
                           f"{epochs} epochs, seed {SEED}, 1 thread")
@@ -178,27 +152,10 @@ def vit_mnist(work: Path, epochs: int = 30, dim: int = 32, heads: int = 2) -> Pr
     steps = epochs * ((len(x_tr) + 63) // 64)
     opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
-    xt, yt = torch.from_numpy(x_tr), torch.from_numpy(y_tr)
-    gen = torch.Generator().manual_seed(SEED)
-    t0 = time.time()
-    for epoch in range(epochs):
-        net.train()
-        perm = torch.randperm(len(xt), generator=gen)
-        for i in range(0, len(xt), 64):
-            idx = perm[i:i + 64]
-            opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(net(xt[idx]), yt[idx])
-            loss.backward()
-            opt.step()
-            sched.step()
-        log(f"  vit_mnist epoch {epoch + 1}/{epochs}: loss {loss.item():.3f} ({time.time() - t0:.0f} s)")
-    seconds = time.time() - t0
-    net.eval()
+    seconds = fit(net, opt, x_tr, y_tr, batch=64, epochs=epochs, seed=SEED, name="vit_mnist", sched=sched)
     with torch.no_grad():
         torch_top1 = net(torch.from_numpy(x_te)).argmax(1).numpy()
-    path = work / "vit_mnist.onnx"
-    torch.onnx.export(net, (torch.zeros(1, 1, 28, 28),), str(path), dynamo=False, opset_version=17,
-                      input_names=["image"], output_names=["logits"])
+    path = export_onnx(net, (1, 1, 28, 28), work / "vit_mnist.onnx", opset=17)
     return Prepared(onnx=path, calib=x_tr[:CALIB, None], x_test=x_te[:, None], y_test=y_te, train_seconds=seconds,
                     torch_top1=torch_top1, float_board=True, float_ops=("layer_norm",),
                     notes=f"Conv2d(1, {dim}, 7, stride 7) -> 16 tokens + class token, 2 pre-norm blocks "

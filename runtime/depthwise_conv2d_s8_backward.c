@@ -160,6 +160,104 @@ void edgec_depthwise_conv2d_s8_backward(const edgec_depthwise_conv2d_s8_backward
     }
 }
 
+/* The two per-channel kernels below (float32 in place, fp16 storage) run the same three steps on channel c and
+ * differ only in how an element of g_y is read and one of g_x is written: these accessors take both storages,
+ * exactly one of them set (f16 set: half, converted to float32 at the load and rounded once at the store). */
+static inline float grad_load(const float *f32, const uint16_t *f16, int32_t e) {
+    return f16 ? edgec_half_to_float(f16[e]) : f32[e];
+}
+
+static inline void grad_store(float *f32, uint16_t *f16, int32_t e, float v) {
+    if (f16) {
+        f16[e] = edgec_float_to_half(v);
+    } else {
+        f32[e] = v;
+    }
+}
+
+/* channel c's g_acc plane: (mask ? g_y : 0) * acc_scale[c] over the output pixels */
+static void channel_plane(const edgec_depthwise_conv2d_s8_backward_params *p, const float *g32, const uint16_t *g16,
+                          const uint8_t *mask, float *plane, int32_t c) {
+    const int32_t c_n = p->out_c;
+    for (int32_t n = 0; n < p->batches; n++) {
+        for (int32_t q = 0; q < p->out_h * p->out_w; q++) {
+            const int32_t e = (n * p->out_h * p->out_w + q) * c_n + c;
+            plane[n * p->out_h * p->out_w + q] = (edgec_mask_bit(mask, e) ? grad_load(g32, g16, e) : 0.0f)
+                                                 * p->acc_scale[c];
+        }
+    }
+}
+
+/* channel c of g_x from the plane and the weights before the update: each sum times inv_sx, stored once */
+static void channel_input_grad(const edgec_depthwise_conv2d_s8_backward_params *p, const float *plane, float *g32,
+                               uint16_t *g16, int32_t c) {
+    const int32_t c_n = p->out_c;
+    for (int32_t n = 0; n < p->batches; n++) {
+        for (int32_t iy = 0; iy < p->in_h; iy++) {
+            for (int32_t ix = 0; ix < p->in_w; ix++) {
+                float acc = 0.0f;
+                for (int32_t ky = 0; ky < p->k_h; ky++) {
+                    const int32_t oy = edgec_output_of_tap(iy, ky, p->stride_h, p->dilation_h, p->pad_top, p->out_h);
+                    if (oy < 0) continue;
+                    for (int32_t kx = 0; kx < p->k_w; kx++) {
+                        const int32_t ox =
+                            edgec_output_of_tap(ix, kx, p->stride_w, p->dilation_w, p->pad_left, p->out_w);
+                        if (ox < 0) continue;
+                        acc += (float)p->weights[(ky * p->k_w + kx) * c_n + c]
+                               * plane[(n * p->out_h + oy) * p->out_w + ox];
+                    }
+                }
+                grad_store(g32, g16, ((n * p->in_h + iy) * p->in_w + ix) * c_n + c, acc * p->inv_sx);
+            }
+        }
+    }
+}
+
+/* channel c's weights (when trained) and bias (when trained) updated from its plane */
+static void channel_update(const edgec_depthwise_conv2d_s8_backward_params *p, const int8_t *input,
+                           const uint8_t *mask, int8_t *weights, int32_t *bias, const float *plane, uint32_t *rng,
+                           int32_t c) {
+    const int32_t c_n = p->out_c; /* = in_c */
+    const int32_t trained_max = p->weight_channels < p->in_c ? p->weight_channels : c_n;
+    if (c < trained_max && weights && input && p->coef_w[c] != 0.0f) {
+        for (int32_t ky = 0; ky < p->k_h; ky++) {
+            for (int32_t kx = 0; kx < p->k_w; kx++) {
+                float acc = 0.0f;
+                for (int32_t n = 0; n < p->batches; n++) {
+                    for (int32_t oy = 0; oy < p->out_h; oy++) {
+                        const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+                        if (iy < 0 || iy >= p->in_h) continue;
+                        for (int32_t ox = 0; ox < p->out_w; ox++) {
+                            const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
+                            if (ix < 0 || ix >= p->in_w) continue;
+                            const int32_t q = (n * p->out_h + oy) * p->out_w + ox;
+                            if (!edgec_mask_bit(mask, q * c_n + c)) continue;
+                            const int32_t xv =
+                                (int32_t)input[((n * p->in_h + iy) * p->in_w + ix) * p->in_c + c] + p->input_offset;
+                            acc += plane[q] * (float)xv;
+                        }
+                    }
+                }
+                const int32_t k = (c * p->k_h + ky) * p->k_w + kx; /* the state's index */
+                int8_t *w = weights + (ky * p->k_w + kx) * c_n + c;
+                *w = edgec_update_weight(*w, acc * p->coef_w[c], p->rounding, p->momentum,
+                                         p->velocity_w ? p->velocity_w + k : NULL, p->shadow ? p->shadow + k : NULL,
+                                         rng);
+            }
+        }
+    }
+    if (p->train_bias && bias && p->coef_b[c] != 0.0f) {
+        const int32_t pixels = p->batches * p->out_h * p->out_w;
+        float acc = 0.0f;
+        for (int32_t q = 0; q < pixels; q++) {
+            if (edgec_mask_bit(mask, q * c_n + c)) acc += plane[q];
+        }
+        float step = acc * p->coef_b[c];
+        if (p->velocity_b) step = edgec_momentum(&p->velocity_b[c], p->momentum, step, 1073741824.0f);
+        bias[c] = edgec_update_bias(bias[c], step, p->bias_max[c]);
+    }
+}
+
 /* In place, depth multiplier 1: channel c at a time. Its g_acc plane (mask and acc_scale applied, the same
  * float32 products as above) is copied to `plane` first; then channel c's g_x overwrites channel c of the buffer
  * (it reads only channel c's g_acc, from the plane, and the weights before the update; element (pixel p, channel
@@ -171,72 +269,10 @@ void edgec_depthwise_conv2d_s8_backward(const edgec_depthwise_conv2d_s8_backward
 void edgec_depthwise_conv2d_s8_backward_inplace(const edgec_depthwise_conv2d_s8_backward_params *p,
                                                 const int8_t *input, float *grad, const uint8_t *mask,
                                                 int8_t *weights, int32_t *bias, float *plane, uint32_t *rng) {
-    const int32_t c_n = p->out_c; /* = in_c */
-    const int32_t trained_max = p->weight_channels < p->in_c ? p->weight_channels : c_n;
-    for (int32_t c = 0; c < c_n; c++) {
-        for (int32_t n = 0; n < p->batches; n++) {
-            for (int32_t q = 0; q < p->out_h * p->out_w; q++) {
-                const int32_t e = (n * p->out_h * p->out_w + q) * c_n + c;
-                plane[n * p->out_h * p->out_w + q] = (edgec_mask_bit(mask, e) ? grad[e] : 0.0f) * p->acc_scale[c];
-            }
-        }
-        for (int32_t n = 0; n < p->batches; n++) {
-            for (int32_t iy = 0; iy < p->in_h; iy++) {
-                for (int32_t ix = 0; ix < p->in_w; ix++) {
-                    float acc = 0.0f;
-                    for (int32_t ky = 0; ky < p->k_h; ky++) {
-                        const int32_t oy =
-                            edgec_output_of_tap(iy, ky, p->stride_h, p->dilation_h, p->pad_top, p->out_h);
-                        if (oy < 0) continue;
-                        for (int32_t kx = 0; kx < p->k_w; kx++) {
-                            const int32_t ox =
-                                edgec_output_of_tap(ix, kx, p->stride_w, p->dilation_w, p->pad_left, p->out_w);
-                            if (ox < 0) continue;
-                            acc += (float)p->weights[(ky * p->k_w + kx) * c_n + c]
-                                   * plane[(n * p->out_h + oy) * p->out_w + ox];
-                        }
-                    }
-                    grad[((n * p->in_h + iy) * p->in_w + ix) * c_n + c] = acc * p->inv_sx;
-                }
-            }
-        }
-        if (c < trained_max && weights && input && p->coef_w[c] != 0.0f) {
-            for (int32_t ky = 0; ky < p->k_h; ky++) {
-                for (int32_t kx = 0; kx < p->k_w; kx++) {
-                    float acc = 0.0f;
-                    for (int32_t n = 0; n < p->batches; n++) {
-                        for (int32_t oy = 0; oy < p->out_h; oy++) {
-                            const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
-                            if (iy < 0 || iy >= p->in_h) continue;
-                            for (int32_t ox = 0; ox < p->out_w; ox++) {
-                                const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
-                                if (ix < 0 || ix >= p->in_w) continue;
-                                const int32_t q = (n * p->out_h + oy) * p->out_w + ox;
-                                if (!edgec_mask_bit(mask, q * c_n + c)) continue;
-                                const int32_t xv =
-                                    (int32_t)input[((n * p->in_h + iy) * p->in_w + ix) * p->in_c + c] + p->input_offset;
-                                acc += plane[q] * (float)xv;
-                            }
-                        }
-                    }
-                    const int32_t k = (c * p->k_h + ky) * p->k_w + kx; /* the state's index */
-                    int8_t *w = weights + (ky * p->k_w + kx) * c_n + c;
-                    *w = edgec_update_weight(*w, acc * p->coef_w[c], p->rounding, p->momentum,
-                                             p->velocity_w ? p->velocity_w + k : NULL,
-                                             p->shadow ? p->shadow + k : NULL, rng);
-                }
-            }
-        }
-        if (p->train_bias && bias && p->coef_b[c] != 0.0f) {
-            const int32_t pixels = p->batches * p->out_h * p->out_w;
-            float acc = 0.0f;
-            for (int32_t q = 0; q < pixels; q++) {
-                if (edgec_mask_bit(mask, q * c_n + c)) acc += plane[q];
-            }
-            float step = acc * p->coef_b[c];
-            if (p->velocity_b) step = edgec_momentum(&p->velocity_b[c], p->momentum, step, 1073741824.0f);
-            bias[c] = edgec_update_bias(bias[c], step, p->bias_max[c]);
-        }
+    for (int32_t c = 0; c < p->out_c; c++) {
+        channel_plane(p, grad, NULL, mask, plane, c);
+        channel_input_grad(p, plane, grad, NULL, c);
+        channel_update(p, input, mask, weights, bias, plane, rng, c);
     }
 }
 
@@ -249,72 +285,9 @@ void edgec_depthwise_conv2d_s8_backward_f16(const edgec_depthwise_conv2d_s8_back
                                             const int8_t *input, const uint16_t *grad_out, const uint8_t *mask,
                                             int8_t *weights, int32_t *bias, uint16_t *grad_in, float *plane,
                                             uint32_t *rng) {
-    const int32_t c_n = p->out_c; /* = in_c */
-    const int32_t trained_max = p->weight_channels < p->in_c ? p->weight_channels : c_n;
-    for (int32_t c = 0; c < c_n; c++) {
-        for (int32_t n = 0; n < p->batches; n++) {
-            for (int32_t q = 0; q < p->out_h * p->out_w; q++) {
-                const int32_t e = (n * p->out_h * p->out_w + q) * c_n + c;
-                plane[n * p->out_h * p->out_w + q] =
-                    (edgec_mask_bit(mask, e) ? edgec_half_to_float(grad_out[e]) : 0.0f) * p->acc_scale[c];
-            }
-        }
-        for (int32_t n = 0; grad_in && n < p->batches; n++) {
-            for (int32_t iy = 0; iy < p->in_h; iy++) {
-                for (int32_t ix = 0; ix < p->in_w; ix++) {
-                    float acc = 0.0f;
-                    for (int32_t ky = 0; ky < p->k_h; ky++) {
-                        const int32_t oy =
-                            edgec_output_of_tap(iy, ky, p->stride_h, p->dilation_h, p->pad_top, p->out_h);
-                        if (oy < 0) continue;
-                        for (int32_t kx = 0; kx < p->k_w; kx++) {
-                            const int32_t ox =
-                                edgec_output_of_tap(ix, kx, p->stride_w, p->dilation_w, p->pad_left, p->out_w);
-                            if (ox < 0) continue;
-                            acc += (float)p->weights[(ky * p->k_w + kx) * c_n + c]
-                                   * plane[(n * p->out_h + oy) * p->out_w + ox];
-                        }
-                    }
-                    grad_in[((n * p->in_h + iy) * p->in_w + ix) * c_n + c] = edgec_float_to_half(acc * p->inv_sx);
-                }
-            }
-        }
-        if (c < trained_max && weights && input && p->coef_w[c] != 0.0f) {
-            for (int32_t ky = 0; ky < p->k_h; ky++) {
-                for (int32_t kx = 0; kx < p->k_w; kx++) {
-                    float acc = 0.0f;
-                    for (int32_t n = 0; n < p->batches; n++) {
-                        for (int32_t oy = 0; oy < p->out_h; oy++) {
-                            const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
-                            if (iy < 0 || iy >= p->in_h) continue;
-                            for (int32_t ox = 0; ox < p->out_w; ox++) {
-                                const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
-                                if (ix < 0 || ix >= p->in_w) continue;
-                                const int32_t q = (n * p->out_h + oy) * p->out_w + ox;
-                                if (!edgec_mask_bit(mask, q * c_n + c)) continue;
-                                const int32_t xv =
-                                    (int32_t)input[((n * p->in_h + iy) * p->in_w + ix) * p->in_c + c] + p->input_offset;
-                                acc += plane[q] * (float)xv;
-                            }
-                        }
-                    }
-                    const int32_t k = (c * p->k_h + ky) * p->k_w + kx; /* the state's index */
-                    int8_t *w = weights + (ky * p->k_w + kx) * c_n + c;
-                    *w = edgec_update_weight(*w, acc * p->coef_w[c], p->rounding, p->momentum,
-                                             p->velocity_w ? p->velocity_w + k : NULL,
-                                             p->shadow ? p->shadow + k : NULL, rng);
-                }
-            }
-        }
-        if (p->train_bias && bias && p->coef_b[c] != 0.0f) {
-            const int32_t pixels = p->batches * p->out_h * p->out_w;
-            float acc = 0.0f;
-            for (int32_t q = 0; q < pixels; q++) {
-                if (edgec_mask_bit(mask, q * c_n + c)) acc += plane[q];
-            }
-            float step = acc * p->coef_b[c];
-            if (p->velocity_b) step = edgec_momentum(&p->velocity_b[c], p->momentum, step, 1073741824.0f);
-            bias[c] = edgec_update_bias(bias[c], step, p->bias_max[c]);
-        }
+    for (int32_t c = 0; c < p->out_c; c++) {
+        channel_plane(p, NULL, grad_out, mask, plane, c);
+        if (grad_in) channel_input_grad(p, plane, NULL, grad_in, c);
+        channel_update(p, input, mask, weights, bias, plane, rng, c);
     }
 }

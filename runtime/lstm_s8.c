@@ -7,9 +7,6 @@
  * No scratch: a step's new h goes to its output slice first (the gates of every unit read the old h) and is copied
  * into the state at the end of the step; each unit's c is its own. */
 #include "lstm_s8.h"
-#include "edgec_fixedpoint.h"
-
-static inline int32_t sat16(int32_t v) { return edgec_clamp(v, -32768, 32767); }
 
 static int32_t lstm_dot(const int8_t *w, const int8_t *v, int32_t n, int32_t offset) {
     int32_t acc = 0;
@@ -19,41 +16,36 @@ static int32_t lstm_dot(const int8_t *w, const int8_t *v, int32_t n, int32_t off
 
 void edgec_lstm_s8(const edgec_lstm_s8_params *p, const int8_t *input, int8_t *hidden, int16_t *cell,
                    int8_t *output, int8_t *final_hidden, int16_t *final_cell) {
-    const int32_t n = p->units, in = p->input_size;
-    for (int32_t b = 0; b < p->batches; b++) {
+    const edgec_lstm_gates *g = &p->g;
+    const int32_t n = g->units, in = g->input_size;
+    for (int32_t b = 0; b < g->batches; b++) {
         int8_t *h = hidden + b * n;
         int16_t *c = cell + b * n;
-        if (p->reset_state) {
+        if (g->reset_state) {
             for (int32_t u = 0; u < n; u++) { h[u] = (int8_t)(-p->hidden_offset); c[u] = 0; }
         }
-        for (int32_t t = 0; t < p->time_steps; t++) {
-            const int32_t row = p->time_major ? t * p->batches + b : b * p->time_steps + t;
+        for (int32_t t = 0; t < g->time_steps; t++) {
+            const int32_t row = edgec_lstm_row(g, b, t);
             const int8_t *x = input + row * in;
             int8_t *y = output + row * n;
             for (int32_t u = 0; u < n; u++) {
                 int32_t z[4];
                 for (int32_t k = 0; k < 4; k++) {
-                    const int32_t fx = lstm_dot(p->input_weights[k] + u * in, x, in, p->input_offset) + p->bias[k][u];
-                    const int32_t fh = lstm_dot(p->recurrent_weights[k] + u * n, h, n, p->hidden_offset);
-                    z[k] = sat16(sat16(edgec_mbqm(fx, p->input_multiplier[k], p->input_shift[k])) +
-                                 sat16(edgec_mbqm(fh, p->hidden_multiplier[k], p->hidden_shift[k])));
+                    const int32_t fx = lstm_dot(g->input_weights[k] + u * in, x, in, p->input_offset)
+                                        + p->bias[k][u];
+                    const int32_t fh = lstm_dot(g->recurrent_weights[k] + u * n, h, n, p->hidden_offset);
+                    const int32_t zx = edgec_lstm_sat16(edgec_mbqm(fx, g->input_multiplier[k], g->input_shift[k]));
+                    const int32_t zh = edgec_lstm_sat16(edgec_mbqm(fh, g->hidden_multiplier[k], g->hidden_shift[k]));
+                    z[k] = edgec_lstm_sat16(zx + zh);
                 }
-                const int32_t gi = edgec_lstm_sigmoid16(p->sigmoid_table, z[0]);
-                const int32_t gf = edgec_lstm_sigmoid16(p->sigmoid_table, z[1]);
-                const int32_t gg = edgec_lstm_tanh16(p->sigmoid_table, z[2], -12);
-                const int32_t go = edgec_lstm_sigmoid16(p->sigmoid_table, z[3]);
-                int32_t cu = sat16(edgec_mbqm(gf * (int32_t)c[u], 1 << 30, -14));
-                cu = sat16(cu + sat16(edgec_mbqm(gi * gg, p->ig_multiplier, p->ig_shift)));
-                if (p->cell_clip > 0) cu = edgec_clamp(cu, -p->cell_clip, p->cell_clip);
-                c[u] = (int16_t)cu;
-                const int32_t th = edgec_lstm_tanh16(p->sigmoid_table, cu, p->cell_power);
-                const int32_t hu = edgec_mbqm(th * go, p->h_multiplier, p->h_shift) + p->output_offset;
+                const int32_t th_o = edgec_lstm_unit(g, z, &c[u]); /* tanh16(c) o */
+                const int32_t hu = edgec_mbqm(th_o, g->h_multiplier, g->h_shift) + p->output_offset;
                 y[u] = (int8_t)edgec_clamp(hu, -128, 127);
             }
             for (int32_t u = 0; u < n; u++) h[u] = y[u];
         }
     }
-    const int32_t size = p->batches * p->units;
+    const int32_t size = g->batches * g->units;
     for (int32_t k = 0; final_hidden && k < size; k++) final_hidden[k] = hidden[k];
     for (int32_t k = 0; final_cell && k < size; k++) final_cell[k] = cell[k];
 }

@@ -2,27 +2,18 @@
 #define EDGEC_LSTM_S8_H
 #include <stdint.h>
 
+#include "lstm_common.h"
+
 /* int8 LSTM (TFLite Micro's 8x8->16 integer LSTM): int8 input, hidden state and output, int16 gates and cell
  * state; gate order i, f, c(g), o. The hidden state h [batches, units] (int8) and cell state c (int16) are kept by
  * the caller between invocations; final_hidden and final_cell (or NULL) receive copies of them after
  * the last step. */
 typedef struct {
-    int32_t time_steps, batches, input_size, units;
-    int32_t reset_state;     /* 1: h and c start every invocation at their zero points (an ONNX LSTM) */
-    int32_t time_major;      /* 1: input [T, B, I], output [T, B, N]; 0: [B, T, I], [B, T, N] */
+    edgec_lstm_gates g;      /* the fields lstm_s16 shares (lstm_common.h) */
     int32_t input_offset;    /* -zp_x */
     int32_t hidden_offset;   /* -zp_h */
     int32_t output_offset;   /* zp_h (the output carries h's quantization) */
-    const int32_t *input_multiplier, *input_shift;   /* [4]: s_x s_W / 2^-12 */
-    const int32_t *hidden_multiplier, *hidden_shift; /* [4]: s_h s_R / 2^-12 */
-    int32_t ig_multiplier, ig_shift; /* 2^-30 / s_c */
-    int32_t h_multiplier, h_shift;   /* 2^-30 / s_h */
-    int32_t cell_power;              /* s_c = 2^cell_power */
-    int32_t cell_clip;               /* > 0: |c| clamped to it */
-    const uint16_t *sigmoid_table;   /* [256]: sigma(i / 24) 2^16 */
-    const int8_t *input_weights[4];     /* [units, input_size] each */
-    const int8_t *recurrent_weights[4]; /* [units, units] each */
-    const int32_t *bias[4];             /* [units] each */
+    const int32_t *bias[4];  /* [units] each */
 } edgec_lstm_s8_params;
 
 void edgec_lstm_s8(const edgec_lstm_s8_params *p, const int8_t *input, int8_t *hidden, int16_t *cell,

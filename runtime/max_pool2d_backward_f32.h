@@ -3,7 +3,8 @@
  *     for every output (n, oy, ox) and channel c: the first tap (ky, kx), row-major, inside the input whose saved
  *     int8 value equals the window's maximum gets g_x[n, iy, ix, c] += g_y[n, oy, ox, c]
  *
- * Cost: two passes over each window's taps (find the maximum, then the first tap holding it) per output element.
+ * Cost: one pass over each window's taps per output element (argmax_tap in the .c: a compare per tap, the first
+ * tap at the maximum kept), then one addition into g_x.
  */
 #ifndef EDGEC_MAX_POOL2D_BACKWARD_F32_H
 #define EDGEC_MAX_POOL2D_BACKWARD_F32_H

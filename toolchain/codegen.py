@@ -31,6 +31,8 @@ DSP_RUNTIME = ["edgec_acle.h", "edgec_dsp_out.h"]
 MVE_RUNTIME = ["edgec_mve.h"]
 #: copied when a layer has int4 weights (the *_s4 kernels)
 INT4_RUNTIME = ["edgec_int4.h"]
+#: the integer LSTM kernels' shared parameters and unit step (lstm_s8, lstm_s16)
+LSTM_RUNTIME = ["lstm_common.h"]
 HOST_RUNTIME = ["edgec_host.h"]  # the host kernels' output stage (runtime/<op>_host.c)
 #: copied for a training graph (toolchain/train/graph.py)
 TRAINING_RUNTIME = ["edgec_train.h"]
@@ -164,6 +166,8 @@ def emit_c(g: Graph, plan: MemoryPlan, out_dir: Path) -> list[str]:
         needed += INT4_RUNTIME
     if any(k.endswith("_host") for k in kernels):
         needed += HOST_RUNTIME
+    if any(k in ("lstm_s8", "lstm_s16") for k in kernels):
+        needed += LSTM_RUNTIME
     for fname in needed:
         with resources.as_file(src / fname) as p:
             shutil.copyfile(p, runtime_dir / fname)

@@ -17,6 +17,24 @@ def checked(res: dict) -> None:
     assert np.mean(np.abs(y) >= 32767) < 0.3 and np.unique(y).size > min(20, y.size // 2), "outputs degenerate"
 
 
+def binary_s16(opcode: str, options: str, shape1, shape2, scales, act: str, const, seed: int) -> bytes:
+    """A one-op int16 model of a broadcasting binary op (ADD, SUB, MUL): two int16 operands at scales[0], scales[1]
+    (operand `const` a random constant, the others inputs), the output at scales[2], the fused activation `act`."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    operands = []
+    for k, shape in enumerate((shape1, shape2)):
+        if const == k:
+            data = rng.integers(-32768, 32768, size=shape).astype(np.int16)
+            operands.append(b.const(f"c{k}", data, scale=scales[k], zero_point=0))
+        else:
+            operands.append(b.input(f"x{k}", shape, np.int16, scales[k], 0))
+    y = b.activation("y", np.broadcast_shapes(shape1, shape2), np.int16, scales[2], 0)
+    b.op(opcode, operands, [y], options, fusedActivationFunction=ACT[act])
+    b.output(y)
+    return b.build()
+
+
 def weights(b: ModelBuilder, rng, shape, axis: int, channels: int, per_channel: bool = True):
     """int8 symmetric weights and their scales (per channel along `axis`, or one)."""
     n = channels if per_channel else 1
@@ -155,19 +173,8 @@ def test_reshape_int16(tmp_path):
     ((7, 1, 5), (1, 3, 1), (0.001, 0.0001, 0.0011), "NONE", None),
 ])
 def test_add_s16(tmp_path, shape1, shape2, scales, act, const):
-    rng = np.random.default_rng(len(shape1) + len(shape2))
-    b = ModelBuilder()
-    operands = []
-    for k, shape in enumerate((shape1, shape2)):
-        if const == k:
-            data = rng.integers(-32768, 32768, size=shape).astype(np.int16)
-            operands.append(b.const(f"c{k}", data, scale=scales[k], zero_point=0))
-        else:
-            operands.append(b.input(f"x{k}", shape, np.int16, scales[k], 0))
-    y = b.activation("y", np.broadcast_shapes(shape1, shape2), np.int16, scales[2], 0)
-    b.op("ADD", operands, [y], "AddOptions", fusedActivationFunction=ACT[act])
-    b.output(y)
-    checked(run_three_ways(b.build(), tmp_path))
+    model = binary_s16("ADD", "AddOptions", shape1, shape2, scales, act, const, len(shape1) + len(shape2))
+    checked(run_three_ways(model, tmp_path))
 
 
 def net16(float_io: bool, seed: int = 4) -> bytes:
@@ -292,19 +299,8 @@ def test_sigmoid_table_same_in_c_and_python():
     ((3, 1, 5), (1, 3, 1), (0.001, 0.0001, 5e-8), "NONE", None),  # a multiplier of 2: a left shift (saturates)
 ])
 def test_mul_s16(tmp_path, shape1, shape2, scales, act, const):
-    rng = np.random.default_rng(len(shape1) + len(shape2))
-    b = ModelBuilder()
-    operands = []
-    for k, shape in enumerate((shape1, shape2)):
-        if const == k:
-            data = rng.integers(-32768, 32768, size=shape).astype(np.int16)
-            operands.append(b.const(f"c{k}", data, scale=scales[k], zero_point=0))
-        else:
-            operands.append(b.input(f"x{k}", shape, np.int16, scales[k], 0))
-    y = b.activation("y", np.broadcast_shapes(shape1, shape2), np.int16, scales[2], 0)
-    b.op("MUL", operands, [y], "MulOptions", fusedActivationFunction=ACT[act])
-    b.output(y)
-    res = run_three_ways(b.build(), tmp_path)
+    model = binary_s16("MUL", "MulOptions", shape1, shape2, scales, act, const, len(shape1) + len(shape2))
+    res = run_three_ways(model, tmp_path)
     assert_bit_exact(res)
     if scales[2] > scales[0] * scales[1]:
         assert np.unique(np.concatenate([o[0].reshape(-1) for o in res["tflm"]])).size > 20

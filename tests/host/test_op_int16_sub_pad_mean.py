@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oneop import ACT, ModelBuilder, assert_bit_exact, run_three_ways
-from test_op_int16 import checked
+from oneop import ModelBuilder, assert_bit_exact, run_three_ways
+from test_op_int16 import binary_s16, checked
 
 
 @pytest.mark.parametrize("shape1,shape2,scales,act,const", [
@@ -18,19 +18,8 @@ from test_op_int16 import checked
     ((3, 13), (3, 13), (0.00031, 0.00047, 0.0008), "NONE", 0),
 ])
 def test_sub_s16(tmp_path, shape1, shape2, scales, act, const):
-    rng = np.random.default_rng(len(shape1) * 7 + len(shape2))
-    b = ModelBuilder()
-    operands = []
-    for k, shape in enumerate((shape1, shape2)):
-        if const == k:
-            data = rng.integers(-32768, 32768, size=shape).astype(np.int16)
-            operands.append(b.const(f"c{k}", data, scale=scales[k], zero_point=0))
-        else:
-            operands.append(b.input(f"x{k}", shape, np.int16, scales[k], 0))
-    y = b.activation("y", np.broadcast_shapes(shape1, shape2), np.int16, scales[2], 0)
-    b.op("SUB", operands, [y], "SubOptions", fusedActivationFunction=ACT[act])
-    b.output(y)
-    checked(run_three_ways(b.build(), tmp_path))
+    model = binary_s16("SUB", "SubOptions", shape1, shape2, scales, act, const, len(shape1) * 7 + len(shape2))
+    checked(run_three_ways(model, tmp_path))
 
 
 @pytest.mark.parametrize("shape,paddings,value", [

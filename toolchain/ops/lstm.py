@@ -321,20 +321,23 @@ class Lstm(Operator):
         """The C fields of both integer kernels (lstm_s8, lstm_s16)."""
         t_steps, batch, i, n = _dims(op, g)  # type: ignore[misc]
         p = op.params
-        return dict(time_steps=t_steps, batches=batch, input_size=i, units=n,
-                    time_major=int(bool(op.attrs.get("time_major"))),
-                    reset_state=int(bool(op.attrs.get("reset_state"))), input_offset=p["input_offset"],
-                    hidden_offset=p["hidden_offset"], output_offset=p["output_offset"],
-                    input_multiplier=ctx.const_array(op, "input_multiplier", p["input_multiplier"]),
-                    input_shift=ctx.const_array(op, "input_shift", p["input_shift"]),
-                    hidden_multiplier=ctx.const_array(op, "hidden_multiplier", p["hidden_multiplier"]),
-                    hidden_shift=ctx.const_array(op, "hidden_shift", p["hidden_shift"]),
-                    ig_multiplier=p["ig_multiplier"], ig_shift=p["ig_shift"], h_multiplier=p["h_multiplier"],
-                    h_shift=p["h_shift"], cell_power=p["cell_power"], cell_clip=p["cell_clip"],
-                    sigmoid_table=ctx.const_array(op, "sigmoid_table", SIGMOID_TABLE.astype(np.uint16), "uint16_t"),
-                    input_weights="{" + ", ".join(ctx.ptr(op.inputs[W0 + k]) for k in range(4)) + "}",
-                    recurrent_weights="{" + ", ".join(ctx.ptr(op.inputs[R0 + k]) for k in range(4)) + "}",
-                    bias="{" + ", ".join(ctx.ptr(op.inputs[B0 + k]) for k in range(4)) + "}")
+        gates = dict(time_steps=t_steps, batches=batch, input_size=i, units=n,
+                     time_major=int(bool(op.attrs.get("time_major"))),
+                     reset_state=int(bool(op.attrs.get("reset_state"))),
+                     input_multiplier=ctx.const_array(op, "input_multiplier", p["input_multiplier"]),
+                     input_shift=ctx.const_array(op, "input_shift", p["input_shift"]),
+                     hidden_multiplier=ctx.const_array(op, "hidden_multiplier", p["hidden_multiplier"]),
+                     hidden_shift=ctx.const_array(op, "hidden_shift", p["hidden_shift"]),
+                     ig_multiplier=p["ig_multiplier"], ig_shift=p["ig_shift"], h_multiplier=p["h_multiplier"],
+                     h_shift=p["h_shift"], cell_power=p["cell_power"], cell_clip=p["cell_clip"],
+                     sigmoid_table=ctx.const_array(op, "sigmoid_table", SIGMOID_TABLE.astype(np.uint16),
+                                                   "uint16_t"),
+                     input_weights="{" + ", ".join(ctx.ptr(op.inputs[W0 + k]) for k in range(4)) + "}",
+                     recurrent_weights="{" + ", ".join(ctx.ptr(op.inputs[R0 + k]) for k in range(4)) + "}")
+        # the shared fields sit in the struct's `g` (runtime/lstm_common.h): C99 nested designators `.g.units`
+        return {**{f"g.{k}": v for k, v in gates.items()}, "input_offset": p["input_offset"],
+                "hidden_offset": p["hidden_offset"], "output_offset": p["output_offset"],
+                "bias": "{" + ", ".join(ctx.ptr(op.inputs[B0 + k]) for k in range(4)) + "}"}
 
     def emit(self, op, g, ctx):
         params = ctx.params_struct(op, "edgec_lstm_s8_params", self._int_fields(op, g, ctx))
