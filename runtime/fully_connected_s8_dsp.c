@@ -243,10 +243,11 @@ __asm__(".syntax unified\n\t"
         ".size edgec_fc_rec_rows_asm, .-edgec_fc_rec_rows_asm\n\t"
         ".text");
 
-/* (records, input end (past the 4 G bytes), output): the blocks of 4 rows, the last one's R ending the loop.
+/* (records, input end (past the 4 G bytes), output): the blocks of 4 rows, the last one's R ending the loop; returns
+ * the records past them (r0).
  * Registers: r0 records, r1 input end, r2 output, r3 input, r4..r7 the 4 sums, r8..r11 weights (then M, round, R,
  * results), r12 and lr the input pairs (then M, round, R of the odd rows). */
-void edgec_fc_rec_blocks_asm(const int32_t *records, const int8_t *x_end, int8_t *output);
+const int32_t *edgec_fc_rec_blocks_asm(const int32_t *records, const int8_t *x_end, int8_t *output);
 /* one group of 4 inputs x 4 rows: LDR, 2 SXTB16, 2 LDM, 8 SMLAD */
 #define EDGEC_FC_REC_GROUP                                                                             \
     "ldr lr, [r3], #4\n\t"                                                                              \
@@ -274,14 +275,14 @@ __asm__(".syntax unified\n\t"
         "1:\n\t"
         "ldm r0!, {r4-r8}\n\t"
         "sub r3, r1, r8\n\t"
-        "tst r8, #4\n\t" /* an odd count of groups: one before the loop of two */
-        "beq 2f\n\t" EDGEC_FC_REC_GROUP
+        "lsls r8, r8, #29\n\t" /* N: G odd (bit 2 of 4 G), C: G / 2 odd (bit 3) */
+        "bpl 2f\n\t" EDGEC_FC_REC_GROUP /* an odd G: one group first */
+        "2:\n\t"
+        "bcs 4f\n" /* then turns of 4 groups, the first entered at its half when G / 2 is odd (G >= 3) */
+        "3:\n\t" EDGEC_FC_REC_GROUP EDGEC_FC_REC_GROUP
+        "4:\n\t" EDGEC_FC_REC_GROUP EDGEC_FC_REC_GROUP
         "cmp r3, r1\n\t"
-        "beq 3f\n"
-        "2:\n\t" EDGEC_FC_REC_GROUP EDGEC_FC_REC_GROUP
-        "cmp r3, r1\n\t"
-        "bne 2b\n"
-        "3:\n\t"
+        "bne 3b\n\t"
         "ldm r0!, {r8-r12, lr}\n\t"
         "smmlar r8, r4, r8, r9\n\t"
         "add r8, r8, r4, asr #31\n\t"
@@ -346,11 +347,14 @@ __asm__(".syntax unified\n\t"
         "push {r2, r4-r11, lr}\n\t"
         "ldm r0!, {r4-r7}\n\t"
         "sub r3, r1, r7\n\t"
-        "tst r7, #4\n\t" /* an odd count of groups: one before the loop of two (G >= 3: the loop runs) */
-        "beq 1f\n\t" EDGEC_FC_REC_GROUP3
-        "1:\n\t" EDGEC_FC_REC_GROUP3 EDGEC_FC_REC_GROUP3
+        "lsls r7, r7, #29\n\t" /* as the blocks of 4: an odd G's group first, then turns of 4 groups */
+        "bpl 1f\n\t" EDGEC_FC_REC_GROUP3
+        "1:\n\t"
+        "bcs 3f\n"
+        "2:\n\t" EDGEC_FC_REC_GROUP3 EDGEC_FC_REC_GROUP3
+        "3:\n\t" EDGEC_FC_REC_GROUP3 EDGEC_FC_REC_GROUP3
         "cmp r3, r1\n\t"
-        "bne 1b\n\t"
+        "bne 2b\n\t"
         "pop {r2}\n\t"
         "ldm r0!, {r7-r12}\n\t" EDGEC_FC_REC_OUT("r4", "r7", "r8", "r9") EDGEC_FC_REC_OUT("r5", "r10", "r11", "r12")
         "ldm r0!, {r7-r9}\n\t" EDGEC_FC_REC_OUT("r6", "r7", "r8", "r9")
@@ -381,11 +385,14 @@ __asm__(".syntax unified\n\t"
         "push {r4-r11, lr}\n\t"
         "ldm r0!, {r4-r6}\n\t"
         "sub r3, r1, r6\n\t"
-        "tst r6, #4\n\t"
-        "beq 1f\n\t" EDGEC_FC_REC_GROUP2
-        "1:\n\t" EDGEC_FC_REC_GROUP2 EDGEC_FC_REC_GROUP2
+        "lsls r6, r6, #29\n\t"
+        "bpl 1f\n\t" EDGEC_FC_REC_GROUP2
+        "1:\n\t"
+        "bcs 3f\n"
+        "2:\n\t" EDGEC_FC_REC_GROUP2 EDGEC_FC_REC_GROUP2
+        "3:\n\t" EDGEC_FC_REC_GROUP2 EDGEC_FC_REC_GROUP2
         "cmp r3, r1\n\t"
-        "bne 1b\n\t"
+        "bne 2b\n\t"
         "ldm r0!, {r6-r11}\n\t" EDGEC_FC_REC_OUT("r4", "r6", "r7", "r8") EDGEC_FC_REC_OUT("r5", "r9", "r10", "r11")
         "pop {r4-r11, pc}\n\t"
         ".size edgec_fc_rec_rows2_asm, .-edgec_fc_rec_rows2_asm\n\t"
@@ -468,10 +475,10 @@ static const int32_t *fc_rec_block(const int32_t *records, const int8_t *x_end, 
     return records + 3 * n;
 }
 
-static void edgec_fc_rec_blocks_asm(const int32_t *records, const int8_t *x_end, int8_t *output) {
+static const int32_t *edgec_fc_rec_blocks_asm(const int32_t *records, const int8_t *x_end, int8_t *output) {
     for (;; output += 4) {
         records = fc_rec_block(records, x_end, output, 4);
-        if ((uint32_t)records[-1] < 256u) return;
+        if ((uint32_t)records[-1] < 256u) return records;
     }
 }
 
@@ -489,15 +496,12 @@ static void edgec_fc_rec_rows1_asm(const int32_t *records, const int8_t *x_end, 
 #endif
 
 /* depth > 8: the blocks of 4 rows, then one block of the out_c % 4 last rows, reading the input up to x_end */
-static void fc_rec_wide(const int32_t *records, const int8_t *x_end, int32_t depth, int32_t out_c, int8_t *out) {
-    const int32_t blocks = out_c >> 2;
-    if (blocks > 0) edgec_fc_rec_blocks_asm(records, x_end, out);
-    /* a block of 4 rows is 5 + 8 G + 12 words */
-    const int32_t *tail = records + blocks * (17 + 8 * ((depth + 3) >> 2));
+static void fc_rec_wide(const int32_t *records, const int8_t *x_end, int32_t out_c, int8_t *out) {
+    if (out_c >= 4) records = edgec_fc_rec_blocks_asm(records, x_end, out), out += out_c & ~3;
     switch (out_c & 3) {
-    case 1: edgec_fc_rec_rows1_asm(tail, x_end, out + 4 * blocks); break;
-    case 2: edgec_fc_rec_rows2_asm(tail, x_end, out + 4 * blocks); break;
-    case 3: edgec_fc_rec_rows3_asm(tail, x_end, out + 4 * blocks); break;
+    case 1: edgec_fc_rec_rows1_asm(records, x_end, out); break;
+    case 2: edgec_fc_rec_rows2_asm(records, x_end, out); break;
+    case 3: edgec_fc_rec_rows3_asm(records, x_end, out); break;
     default: break;
     }
 }
@@ -514,7 +518,7 @@ static void fc_rec_wide_padded(const int32_t *records, const int8_t *in, int32_t
     } pad;
     const int32_t padded = (depth + 3) & ~3;
     for (int32_t d = 0; d < padded; d++) pad.bytes[d] = d < depth ? in[d] : 0;
-    fc_rec_wide(records, pad.bytes + padded, depth, out_c, out);
+    fc_rec_wide(records, pad.bytes + padded, out_c, out);
 }
 
 void edgec_fully_connected_s8_dsp_rec(const edgec_fully_connected_s8_params *p, const int32_t *records,
@@ -523,16 +527,16 @@ void edgec_fully_connected_s8_dsp_rec(const edgec_fully_connected_s8_params *p, 
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *in = input + b * depth;
         int8_t *out = output + b * out_c;
-        if (depth == 8) { /* every row: the input in registers */
+        if (depth > 8 && !(depth & 3)) {
+            fc_rec_wide(records, in + depth, out_c, out);
+        } else if (depth > 8) {
+            fc_rec_wide_padded(records, in, depth, out_c, out);
+        } else if (depth == 8) { /* every row: the input in registers */
             edgec_fc_rec_rows_asm(records, in, out, out_c & 3);
-        } else if (depth < 8) { /* the same from a zero-padded copy */
+        } else { /* the same from a zero-padded copy */
             int8_t x8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
             for (int32_t d = 0; d < depth; d++) x8[d] = in[d];
             edgec_fc_rec_rows_asm(records, x8, out, out_c & 3);
-        } else if (depth & 3) {
-            fc_rec_wide_padded(records, in, depth, out_c, out);
-        } else {
-            fc_rec_wide(records, in + depth, depth, out_c, out);
         }
     }
 }
