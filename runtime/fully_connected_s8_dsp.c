@@ -248,7 +248,7 @@ __asm__(".syntax unified\n\t"
  * Registers: r0 records, r1 input end, r2 output, r3 input, r4..r7 the 4 sums, r8..r11 weights (then M, round, R,
  * results), r12 and lr the input pairs (then M, round, R of the odd rows). */
 const int32_t *edgec_fc_rec_blocks_asm(const int32_t *records, const int8_t *x_end, int8_t *output);
-/* one group of 4 inputs x 4 rows: LDR, 2 SXTB16, 2 LDM, 8 SMLAD */
+/* one group of 4 inputs x 4 rows: LDR, 2 SXTB16, 2 LDM, 8 SMLAD (a turn of 4 groups: 54 per 64 MACs) */
 #define EDGEC_FC_REC_GROUP                                                                             \
     "ldr lr, [r3], #4\n\t"                                                                              \
     "sxtb16 r12, lr\n\t"                                                                                \
@@ -314,8 +314,8 @@ __asm__(".syntax unified\n\t"
 /* The last out_c % 4 rows (or every row of a 1-3 row layer), one block of n rows in the block records' form
  * ([s x n, 4 G], G groups of 2 n weight words, [M, round, R] x n): (records, input end, output). A count of groups
  * G >= 3 (depth > 8). */
-/* 3 rows, per group of 4 inputs LDR, 2 SXTB16, one LDM of the 6 weight words, 6 SMLAD (10 per 12 MACs; two groups
- * a turn: 22 per 24 MACs). All 14 registers in the loop: r0 records, r1 input end, r3 input, r4..r6 the sums,
+/* 3 rows, per group of 4 inputs LDR, 2 SXTB16, one LDM of the 6 weight words, 6 SMLAD (10 per 12 MACs; a turn of 4
+ * groups: 42 per 48 MACs). All 14 registers in the loop: r0 records, r1 input end, r3 input, r4..r6 the sums,
  * r7..r12 the weights, r2 and lr the input pairs (the output pointer waits on the stack). */
 void edgec_fc_rec_rows3_asm(const int32_t *records, const int8_t *x_end, int8_t *output);
 #define EDGEC_FC_REC_GROUP3                                                                            \
@@ -362,7 +362,7 @@ __asm__(".syntax unified\n\t"
         ".size edgec_fc_rec_rows3_asm, .-edgec_fc_rec_rows3_asm\n\t"
         ".text");
 
-/* 2 rows, per group LDR, 2 SXTB16, one LDM of 4 weight words, 4 SMLAD (8 per 8 MACs; 18 per 16 MACs a turn).
+/* 2 rows, per group LDR, 2 SXTB16, one LDM of 4 weight words, 4 SMLAD (8 per 8 MACs; 34 per 32 MACs a turn).
  * r0 records, r1 input end, r2 output, r3 input, r4 r5 the sums, r6..r9 the weights, r12 and lr the input pairs */
 void edgec_fc_rec_rows2_asm(const int32_t *records, const int8_t *x_end, int8_t *output);
 #define EDGEC_FC_REC_GROUP2                                                                            \
@@ -496,7 +496,10 @@ static void edgec_fc_rec_rows1_asm(const int32_t *records, const int8_t *x_end, 
 #endif
 
 /* depth > 8: the blocks of 4 rows, then one block of the out_c % 4 last rows, reading the input up to x_end */
-static void fc_rec_wide(const int32_t *records, const int8_t *x_end, int32_t out_c, int8_t *out) {
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void fc_rec_wide(const int32_t *records, const int8_t *x_end, int32_t out_c, int8_t *out) {
     if (out_c >= 4) records = edgec_fc_rec_blocks_asm(records, x_end, out), out += out_c & ~3;
     switch (out_c & 3) {
     case 1: edgec_fc_rec_rows1_asm(records, x_end, out); break;
