@@ -515,13 +515,13 @@ static inline void fc_rec_wide(const int32_t *records, const int8_t *x_end, int3
 __attribute__((noinline))
 #endif
 static void fc_rec_wide_padded(const int32_t *records, const int8_t *in, int32_t depth, int32_t out_c, int8_t *out) {
-    union {
-        int32_t align;
-        int8_t bytes[EDGEC_FC_REC_PAD];
-    } pad;
-    const int32_t padded = (depth + 3) & ~3;
-    for (int32_t d = 0; d < padded; d++) pad.bytes[d] = d < depth ? in[d] : 0;
-    fc_rec_wide(records, pad.bytes + padded, out_c, out);
+    int32_t pad[EDGEC_FC_REC_PAD / 4];
+    const int32_t whole = depth >> 2; /* whole words, then the depth % 4 last inputs with zero bytes above them */
+    for (int32_t i = 0; i < whole; i++) pad[i] = edgec_read_s8x4(in + 4 * i);
+    uint32_t last = 0;
+    for (int32_t d = depth - 1; d >= 4 * whole; d--) last = (last << 8) | (uint8_t)in[d];
+    pad[whole] = (int32_t)last;
+    fc_rec_wide(records, (const int8_t *)(pad + whole + 1), out_c, out);
 }
 
 void edgec_fully_connected_s8_dsp_rec(const edgec_fully_connected_s8_params *p, const int32_t *records,
