@@ -57,12 +57,13 @@ def test_dsp_fully_connected_bit_exact_on_the_board(tmp_path, board):
     kernels = [layer["kernel"] for layer in report["layers"]]
     assert kernels == ["edgec_fully_connected_s8_dsp"] * 3, kernels
     assert all("DSP" in layer["kernel_reason"] for layer in report["layers"])
-    # fc1 (depth 13: 4-row blocks from a padded copy, 3 rows on their stage) and fc2 (depth 7: rows with the input
+    # fc1 (depth 13: a 4-row block and a 3-row block from a padded copy) and fc2 (depth 7: rows with the input
     # in registers, 17 rows) from the compile-time records; fc3's RELU6 narrows the clamp: the int16-weight kernel
     calls = (tmp_path / "out" / "model.c").read_text()
     assert calls.count("edgec_fully_connected_s8_dsp_rec(") == 2 and "edgec_fully_connected_s8_dsp_w16(" in calls
     reasons = [layer["kernel_reason"] for layer in report["layers"]]
     assert all("compile-time records" in why for why in reasons[:2]) and "narrowed clamp" in reasons[2], reasons
+    assert "a 3-row block" in reasons[0], reasons
 
 
 def shallow_fcs(seed: int = 3) -> bytes:
