@@ -243,11 +243,12 @@ __asm__(".syntax unified\n\t"
         ".size edgec_fc_rec_rows_asm, .-edgec_fc_rec_rows_asm\n\t"
         ".text");
 
-/* (records, input end (past the 4 G bytes), output): the blocks of 4 rows, the last one's R ending the loop.
+/* (records, input end (past the 4 G bytes), output): the blocks of 4 rows, the last one's R ending the loop; returns
+ * the records past them (r0).
  * Registers: r0 records, r1 input end, r2 output, r3 input, r4..r7 the 4 sums, r8..r11 weights (then M, round, R,
  * results), r12 and lr the input pairs (then M, round, R of the odd rows). */
-void edgec_fc_rec_blocks_asm(const int32_t *records, const int8_t *x_end, int8_t *output);
-/* one group of 4 inputs x 4 rows: LDR, 2 SXTB16, 2 LDM, 8 SMLAD */
+const int32_t *edgec_fc_rec_blocks_asm(const int32_t *records, const int8_t *x_end, int8_t *output);
+/* one group of 4 inputs x 4 rows: LDR, 2 SXTB16, 2 LDM, 8 SMLAD (a turn of 4 groups: 54 per 64 MACs) */
 #define EDGEC_FC_REC_GROUP                                                                             \
     "ldr lr, [r3], #4\n\t"                                                                              \
     "sxtb16 r12, lr\n\t"                                                                                \
@@ -274,14 +275,14 @@ __asm__(".syntax unified\n\t"
         "1:\n\t"
         "ldm r0!, {r4-r8}\n\t"
         "sub r3, r1, r8\n\t"
-        "tst r8, #4\n\t" /* an odd count of groups: one before the loop of two */
-        "beq 2f\n\t" EDGEC_FC_REC_GROUP
+        "lsls r8, r8, #29\n\t" /* N: G odd (bit 2 of 4 G), C: G / 2 odd (bit 3) */
+        "bpl 2f\n\t" EDGEC_FC_REC_GROUP /* an odd G: one group first */
+        "2:\n\t"
+        "bcs 4f\n" /* then turns of 4 groups, the first entered at its half when G / 2 is odd (G >= 3) */
+        "3:\n\t" EDGEC_FC_REC_GROUP EDGEC_FC_REC_GROUP
+        "4:\n\t" EDGEC_FC_REC_GROUP EDGEC_FC_REC_GROUP
         "cmp r3, r1\n\t"
-        "beq 3f\n"
-        "2:\n\t" EDGEC_FC_REC_GROUP EDGEC_FC_REC_GROUP
-        "cmp r3, r1\n\t"
-        "bne 2b\n"
-        "3:\n\t"
+        "bne 3b\n\t"
         "ldm r0!, {r8-r12, lr}\n\t"
         "smmlar r8, r4, r8, r9\n\t"
         "add r8, r8, r4, asr #31\n\t"
@@ -309,6 +310,135 @@ __asm__(".syntax unified\n\t"
         "pop {r4-r11, pc}\n\t"
         ".size edgec_fc_rec_blocks_asm, .-edgec_fc_rec_blocks_asm\n\t"
         ".text");
+
+/* The last out_c % 4 rows (or every row of a 1-3 row layer), one block of n rows in the block records' form
+ * ([s x n, 4 G], G groups of 2 n weight words, [M, round, R] x n): (records, input end, output). A count of groups
+ * G >= 3 (depth > 8). */
+/* 3 rows, per group of 4 inputs LDR, 2 SXTB16, one LDM of the 6 weight words, 6 SMLAD (10 per 12 MACs; a turn of 4
+ * groups: 42 per 48 MACs). All 14 registers in the loop: r0 records, r1 input end, r3 input, r4..r6 the sums,
+ * r7..r12 the weights, r2 and lr the input pairs (the output pointer waits on the stack). */
+void edgec_fc_rec_rows3_asm(const int32_t *records, const int8_t *x_end, int8_t *output);
+#define EDGEC_FC_REC_GROUP3                                                                            \
+    "ldr lr, [r3], #4\n\t"                                                                              \
+    "sxtb16 r2, lr\n\t"                                                                                 \
+    "sxtb16 lr, lr, ror #8\n\t"                                                                         \
+    "ldm r0!, {r7-r12}\n\t"                                                                             \
+    "smlad r4, r7, r2, r4\n\t"                                                                          \
+    "smlad r4, r8, lr, r4\n\t"                                                                          \
+    "smlad r5, r9, r2, r5\n\t"                                                                          \
+    "smlad r5, r10, lr, r5\n\t"                                                                         \
+    "smlad r6, r11, r2, r6\n\t"                                                                         \
+    "smlad r6, r12, lr, r6\n\t"
+/* the stage of the row whose sum is in `a`, its [M, round, R] in m, c, e: SMMLAR, ADD (sign), ASR, SSAT, STRB */
+#define EDGEC_FC_REC_OUT(a, m, c, e)                                                                   \
+    "smmlar " m ", " a ", " m ", " c "\n\t"                                                             \
+    "add " m ", " m ", " a ", asr #31\n\t"                                                             \
+    "asr " m ", " m ", " e "\n\t"                                                                      \
+    "ssat " m ", #8, " m "\n\t"                                                                         \
+    "strb " m ", [r2], #1\n\t"
+__asm__(".syntax unified\n\t"
+        ".section .text.edgec_fc_rec_rows3_asm,\"ax\",%progbits\n\t"
+        ".balign 4\n\t"
+        ".global edgec_fc_rec_rows3_asm\n\t"
+        ".thumb\n\t"
+        ".thumb_func\n\t"
+        ".type edgec_fc_rec_rows3_asm, %function\n"
+        "edgec_fc_rec_rows3_asm:\n\t"
+        "push {r2, r4-r11, lr}\n\t"
+        "ldm r0!, {r4-r7}\n\t"
+        "sub r3, r1, r7\n\t"
+        "lsls r7, r7, #29\n\t" /* as the blocks of 4: an odd G's group first, then turns of 4 groups */
+        "bpl 1f\n\t" EDGEC_FC_REC_GROUP3
+        "1:\n\t"
+        "bcs 3f\n"
+        "2:\n\t" EDGEC_FC_REC_GROUP3 EDGEC_FC_REC_GROUP3
+        "3:\n\t" EDGEC_FC_REC_GROUP3 EDGEC_FC_REC_GROUP3
+        "cmp r3, r1\n\t"
+        "bne 2b\n\t"
+        "pop {r2}\n\t"
+        "ldm r0!, {r7-r12}\n\t" EDGEC_FC_REC_OUT("r4", "r7", "r8", "r9") EDGEC_FC_REC_OUT("r5", "r10", "r11", "r12")
+        "ldm r0!, {r7-r9}\n\t" EDGEC_FC_REC_OUT("r6", "r7", "r8", "r9")
+        "pop {r4-r11, pc}\n\t"
+        ".size edgec_fc_rec_rows3_asm, .-edgec_fc_rec_rows3_asm\n\t"
+        ".text");
+
+/* 2 rows, per group LDR, 2 SXTB16, one LDM of 4 weight words, 4 SMLAD (8 per 8 MACs; 34 per 32 MACs a turn).
+ * r0 records, r1 input end, r2 output, r3 input, r4 r5 the sums, r6..r9 the weights, r12 and lr the input pairs */
+void edgec_fc_rec_rows2_asm(const int32_t *records, const int8_t *x_end, int8_t *output);
+#define EDGEC_FC_REC_GROUP2                                                                            \
+    "ldr lr, [r3], #4\n\t"                                                                              \
+    "sxtb16 r12, lr\n\t"                                                                                \
+    "sxtb16 lr, lr, ror #8\n\t"                                                                         \
+    "ldm r0!, {r6-r9}\n\t"                                                                              \
+    "smlad r4, r6, r12, r4\n\t"                                                                         \
+    "smlad r4, r7, lr, r4\n\t"                                                                          \
+    "smlad r5, r8, r12, r5\n\t"                                                                         \
+    "smlad r5, r9, lr, r5\n\t"
+__asm__(".syntax unified\n\t"
+        ".section .text.edgec_fc_rec_rows2_asm,\"ax\",%progbits\n\t"
+        ".balign 4\n\t"
+        ".global edgec_fc_rec_rows2_asm\n\t"
+        ".thumb\n\t"
+        ".thumb_func\n\t"
+        ".type edgec_fc_rec_rows2_asm, %function\n"
+        "edgec_fc_rec_rows2_asm:\n\t"
+        "push {r4-r11, lr}\n\t"
+        "ldm r0!, {r4-r6}\n\t"
+        "sub r3, r1, r6\n\t"
+        "lsls r6, r6, #29\n\t"
+        "bpl 1f\n\t" EDGEC_FC_REC_GROUP2
+        "1:\n\t"
+        "bcs 3f\n"
+        "2:\n\t" EDGEC_FC_REC_GROUP2 EDGEC_FC_REC_GROUP2
+        "3:\n\t" EDGEC_FC_REC_GROUP2 EDGEC_FC_REC_GROUP2
+        "cmp r3, r1\n\t"
+        "bne 2b\n\t"
+        "ldm r0!, {r6-r11}\n\t" EDGEC_FC_REC_OUT("r4", "r6", "r7", "r8") EDGEC_FC_REC_OUT("r5", "r9", "r10", "r11")
+        "pop {r4-r11, pc}\n\t"
+        ".size edgec_fc_rec_rows2_asm, .-edgec_fc_rec_rows2_asm\n\t"
+        ".text");
+
+/* 1 row, per two groups one LDM of 4 weight words, 2 x (LDR, 2 SXTB16, 2 SMLAD) (11 per 8 MACs; 24 per 16 MACs a
+ * turn of 4 groups, entered at its second half when G / 2 is odd). r0 records, r1 input end, r2 output, r3 input,
+ * r4 the sum, r5..r8 the weights, r12 and lr the input pairs */
+void edgec_fc_rec_rows1_asm(const int32_t *records, const int8_t *x_end, int8_t *output);
+#define EDGEC_FC_REC_HALF1(wa, wb)                                                                     \
+    "ldr lr, [r3], #4\n\t"                                                                              \
+    "sxtb16 r12, lr\n\t"                                                                                \
+    "sxtb16 lr, lr, ror #8\n\t"                                                                         \
+    "smlad r4, " wa ", r12, r4\n\t"                                                                     \
+    "smlad r4, " wb ", lr, r4\n\t"
+__asm__(".syntax unified\n\t"
+        ".section .text.edgec_fc_rec_rows1_asm,\"ax\",%progbits\n\t"
+        ".balign 4\n\t"
+        ".global edgec_fc_rec_rows1_asm\n\t"
+        ".thumb\n\t"
+        ".thumb_func\n\t"
+        ".type edgec_fc_rec_rows1_asm, %function\n"
+        "edgec_fc_rec_rows1_asm:\n\t"
+        "push {r4-r8, lr}\n\t"
+        "ldm r0!, {r4, r12}\n\t"
+        "sub r3, r1, r12\n\t"
+        "lsls r12, r12, #29\n\t" /* N: G odd (bit 2 of 4 G), C: G / 2 odd (bit 3); the loop sets no flags */
+        "bpl 1f\n\t"
+        "ldm r0!, {r5, r6}\n\t" EDGEC_FC_REC_HALF1("r5", "r6")
+        "1:\n\t"
+        "bcs 3f\n"
+        "2:\n\t"
+        "ldm r0!, {r5-r8}\n\t" EDGEC_FC_REC_HALF1("r5", "r6") EDGEC_FC_REC_HALF1("r7", "r8")
+        "3:\n\t"
+        "ldm r0!, {r5-r8}\n\t" EDGEC_FC_REC_HALF1("r5", "r6") EDGEC_FC_REC_HALF1("r7", "r8")
+        "cmp r3, r1\n\t"
+        "bne 2b\n\t"
+        "ldm r0!, {r5-r7}\n\t"
+        "smmlar r5, r4, r5, r6\n\t"
+        "add r5, r5, r4, asr #31\n\t"
+        "asr r5, r5, r7\n\t"
+        "ssat r5, #8, r5\n\t"
+        "strb r5, [r2]\n\t"
+        "pop {r4-r8, pc}\n\t"
+        ".size edgec_fc_rec_rows1_asm, .-edgec_fc_rec_rows1_asm\n\t"
+        ".text");
 #else
 /* the same steps in C (the host, and cores without the DSP extension's Thumb-2 encodings) */
 static int32_t fc_rec_requant(int32_t a2, const int32_t *c) { /* c: M, round, R */
@@ -330,64 +460,86 @@ static void edgec_fc_rec_rows_asm(const int32_t *records, const int8_t *x8, int8
     }
 }
 
-static void edgec_fc_rec_blocks_asm(const int32_t *records, const int8_t *x_end, int8_t *output) {
-    for (;;) {
-        int32_t a[4] = {records[0], records[1], records[2], records[3]};
-        const int8_t *x = x_end - records[4];
-        records += 5;
-        for (; x != x_end; x += 4, records += 8) {
-            const int32_t xw = edgec_read_s8x4(x), x02 = edgec_sxtb16(xw), x13 = edgec_sxtb16_ror8(xw);
-            for (int32_t r = 0; r < 4; r++)
-                a[r] = edgec_smlad(records[2 * r + 1], x13, edgec_smlad(records[2 * r], x02, a[r]));
-        }
-        for (int32_t r = 0; r < 4; r++) *output++ = (int8_t)fc_rec_requant(a[r], records + 3 * r);
-        records += 12;
-        if ((uint32_t)records[-1] < 256u) return;
+/* one block of n rows (n = 1..4) in the block records' form; returns the records past it */
+static const int32_t *fc_rec_block(const int32_t *records, const int8_t *x_end, int8_t *output, int32_t n) {
+    int32_t a[4] = {0, 0, 0, 0};
+    for (int32_t r = 0; r < n; r++) a[r] = records[r];
+    const int8_t *x = x_end - records[n];
+    records += n + 1;
+    for (; x != x_end; x += 4, records += 2 * n) {
+        const int32_t xw = edgec_read_s8x4(x), x02 = edgec_sxtb16(xw), x13 = edgec_sxtb16_ror8(xw);
+        for (int32_t r = 0; r < n; r++)
+            a[r] = edgec_smlad(records[2 * r + 1], x13, edgec_smlad(records[2 * r], x02, a[r]));
     }
+    for (int32_t r = 0; r < n; r++) *output++ = (int8_t)fc_rec_requant(a[r], records + 3 * r);
+    return records + 3 * n;
+}
+
+static const int32_t *edgec_fc_rec_blocks_asm(const int32_t *records, const int8_t *x_end, int8_t *output) {
+    for (;; output += 4) {
+        records = fc_rec_block(records, x_end, output, 4);
+        if ((uint32_t)records[-1] < 256u) return records;
+    }
+}
+
+static void edgec_fc_rec_rows3_asm(const int32_t *records, const int8_t *x_end, int8_t *output) {
+    fc_rec_block(records, x_end, output, 3);
+}
+
+static void edgec_fc_rec_rows2_asm(const int32_t *records, const int8_t *x_end, int8_t *output) {
+    fc_rec_block(records, x_end, output, 2);
+}
+
+static void edgec_fc_rec_rows1_asm(const int32_t *records, const int8_t *x_end, int8_t *output) {
+    fc_rec_block(records, x_end, output, 1);
 }
 #endif
 
-/* a depth not a multiple of 4: the block records read a zero-padded copy (its own frame: only these layers pay
- * the stack) */
+/* depth > 8: the blocks of 4 rows, then one block of the out_c % 4 last rows, reading the input up to x_end */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void fc_rec_wide(const int32_t *records, const int8_t *x_end, int32_t out_c, int8_t *out) {
+    if (out_c >= 4) records = edgec_fc_rec_blocks_asm(records, x_end, out), out += out_c & ~3;
+    switch (out_c & 3) {
+    case 1: edgec_fc_rec_rows1_asm(records, x_end, out); break;
+    case 2: edgec_fc_rec_rows2_asm(records, x_end, out); break;
+    case 3: edgec_fc_rec_rows3_asm(records, x_end, out); break;
+    default: break;
+    }
+}
+
+/* a depth not a multiple of 4: the records read a zero-padded copy (its own frame: only these layers pay the
+ * stack) */
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
-static void fc_rec_blocks_padded(const int32_t *records, const int8_t *in, int32_t depth, int8_t *out) {
-    union {
-        int32_t align;
-        int8_t bytes[EDGEC_FC_REC_PAD];
-    } pad;
-    const int32_t padded = (depth + 3) & ~3;
-    for (int32_t d = 0; d < padded; d++) pad.bytes[d] = d < depth ? in[d] : 0;
-    edgec_fc_rec_blocks_asm(records, pad.bytes + padded, out);
+static void fc_rec_wide_padded(const int32_t *records, const int8_t *in, int32_t depth, int32_t out_c, int8_t *out) {
+    int32_t pad[EDGEC_FC_REC_PAD / 4];
+    const int32_t whole = depth >> 2; /* whole words, then the depth % 4 last inputs with zero bytes above them */
+    for (int32_t i = 0; i < whole; i++) pad[i] = edgec_read_s8x4(in + 4 * i);
+    uint32_t last = 0;
+    for (int32_t d = depth - 1; d >= 4 * whole; d--) last = (last << 8) | (uint8_t)in[d];
+    pad[whole] = (int32_t)last;
+    fc_rec_wide(records, (const int8_t *)(pad + whole + 1), out_c, out);
 }
 
 void edgec_fully_connected_s8_dsp_rec(const edgec_fully_connected_s8_params *p, const int32_t *records,
-                                      const int32_t *stage_tail, const int8_t *input, int8_t *output) {
-    const int32_t depth = p->depth, out_c = p->out_c, blocks = out_c >> 2;
+                                      const int8_t *input, int8_t *output) {
+    const int32_t depth = p->depth, out_c = p->out_c;
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *in = input + b * depth;
         int8_t *out = output + b * out_c;
-        if (depth == 8) { /* every row: the input in registers */
+        if (depth > 8 && !(depth & 3)) {
+            fc_rec_wide(records, in + depth, out_c, out);
+        } else if (depth > 8) {
+            fc_rec_wide_padded(records, in, depth, out_c, out);
+        } else if (depth == 8) { /* every row: the input in registers */
             edgec_fc_rec_rows_asm(records, in, out, out_c & 3);
-            continue;
-        }
-        if (depth < 8) { /* the same from a zero-padded copy */
+        } else { /* the same from a zero-padded copy */
             int8_t x8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
             for (int32_t d = 0; d < depth; d++) x8[d] = in[d];
             edgec_fc_rec_rows_asm(records, x8, out, out_c & 3);
-            continue;
-        }
-        if (blocks > 0) {
-            if (depth & 3)
-                fc_rec_blocks_padded(records, in, depth, out);
-            else
-                edgec_fc_rec_blocks_asm(records, in + depth, out);
-        }
-        if (4 * blocks < out_c) { /* the out_c % 4 last rows: the int8 kernel with their stage rows */
-            edgec_fully_connected_s8_params q = *p;
-            q.batches = 1, q.out_c = out_c - 4 * blocks, q.weights = p->weights + 4 * blocks * depth;
-            edgec_fully_connected_s8_dsp(&q, stage_tail, in, out + 4 * blocks);
         }
     }
 }

@@ -34,14 +34,17 @@ void edgec_fully_connected_s8_dsp_w16(const edgec_fully_connected_s8_params *p, 
  *     weights to 8; R = e | (turns of 4 rows left << 8) on the rows with n - 1 - r a multiple of 4): the input's 8
  *     values stay in 4 registers, a row is one LDM, 4 SMLAD, SMMLAR, ADD, ASR, SSAT, STRB, and four rows share the
  *     loop's CMP and BHS: 10.5 instructions per 8 MACs.
- *   depth > 8, blocks of 4 rows (the out_c % 4 last rows: edgec_fully_connected_s8_dsp with `stage_tail`, their
- *     stage rows): [s0, s1, s2, s3, 4 G], G = ceil(depth / 4) groups of 8 words (rows 0..3: (w0, w2), (w1, w3) of
- *     the group's 4 inputs, zero past depth), [M, round, R] x 4 (R of row 3: e | (blocks left << 8)). A group is
- *     LDR, 2 SXTB16, 2 LDM, 8 SMLAD (13 per 16 MACs, 14 with the loop, two groups a turn), a block's
- *     requantization 2 LDM and 5 per row. A depth not a multiple of 4 is read from a zero-padded copy (at most EDGEC_FC_REC_PAD bytes of stack).
+ *   depth > 8, blocks of 4 rows, then one block of the out_c % 4 last rows (all of them when out_c < 4): a block of
+ *     n rows is [s_0 .. s_n-1, 4 G], G = ceil(depth / 4) groups of 2 n words (row by row: (w0, w2), (w1, w3) of the
+ *     group's 4 inputs, zero past depth), [M, round, R] x n (R of a 4-row block's row 3: e | (blocks of 4 left <<
+ *     8)). Per group of 4 inputs: 4 rows LDR, 2 SXTB16, 2 LDM, 8 SMLAD (13 per 16 MACs); 3 rows LDR, 2 SXTB16, LDM,
+ *     6 SMLAD (10 per 12 MACs); 2 rows LDR, 2 SXTB16, LDM, 4 SMLAD (8 per 8 MACs); 1 row LDR, 2 SXTB16, half an LDM,
+ *     2 SMLAD (5.5 per 4 MACs). Turns of 4 groups (CMP, BNE: 54, 42, 34, 24 instructions a turn), an odd G's group
+ *     first and the first turn entered at its half when G / 2 is odd. A block's requantization: LDM and 5 per row.
+ *     A depth not a multiple of 4 is read from a zero-padded copy (at most EDGEC_FC_REC_PAD bytes of stack).
  * Same bytes as edgec_fully_connected_s8 (batches, per-channel or per-tensor; TFLite's rounding). */
 #define EDGEC_FC_REC_PAD 256
 void edgec_fully_connected_s8_dsp_rec(const edgec_fully_connected_s8_params *p, const int32_t *records,
-                                      const int32_t *stage_tail, const int8_t *input, int8_t *output);
+                                      const int8_t *input, int8_t *output);
 
 #endif

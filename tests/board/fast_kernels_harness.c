@@ -112,6 +112,7 @@ static void count_mve(void);
 #endif
 
 static uint32_t cases, mve_cases, mismatches, staged, fc_rec_cases, mve_dw_pairs;
+static uint32_t fc_rec_tails[4]; /* records cases with depth > 8 by out_c % 4 (1-3: the 1-, 2-, 3-row blocks) */
 
 /* ---- the compiler's compile-time work for the DSP kernels, redone here (toolchain/ops/int8_common.py,
  * dsp_output_stage; toolchain/ops/conv2d.py, dsp_stage): the output stage of edgec_dsp_out.h per channel, or NULL
@@ -467,8 +468,8 @@ static void im2col_case(uint32_t seed) {
 }
 
 /* the records of edgec_fully_connected_s8_dsp_rec (toolchain/ops/fully_connected.py, dsp_fc_records) from a stage
- * of TFLite's rounding; 0 when the kernel would not take the layer (a narrowed clamp, pre > 8, out_c < 4 with
- * depth > 8, an odd depth past EDGEC_FC_REC_PAD) */
+ * of TFLite's rounding; 0 when the kernel would not take the layer (a narrowed clamp, pre > 8, a depth past
+ * EDGEC_FC_REC_PAD not a multiple of 4) */
 #define FC_REC_MAX_W 4096
 static int32_t fc_records[512 + 2 * (FC_REC_MAX_W + 3 * MAX_C) + 8 * MAX_C];
 static int32_t fc_pair(const edgec_fully_connected_s8_params *p, const int32_t *st, int32_t r, int32_t d0, int32_t d1) {
@@ -479,7 +480,7 @@ static int32_t fc_pair(const edgec_fully_connected_s8_params *p, const int32_t *
 }
 static int fc_build_records(const edgec_fully_connected_s8_params *p, const int32_t *st) {
     if (!st || p->act_min != -128 || p->act_max != 127 || p->out_c * p->depth > FC_REC_MAX_W) return 0;
-    if (p->depth > 8 && (p->out_c < 4 || (p->depth % 4 && p->depth > EDGEC_FC_REC_PAD))) return 0;
+    if (p->depth > 8 && p->depth % 4 && p->depth > EDGEC_FC_REC_PAD) return 0;
     for (int32_t r = 0; r < p->out_c; r++)
         if (st[r * EDGEC_DSP_OUT_WORDS + EDGEC_DSP_OUT_PRE] > 8) return 0;
     int32_t *w = fc_records;
@@ -496,15 +497,17 @@ static int fc_build_records(const edgec_fully_connected_s8_params *p, const int3
         }
         return 1;
     }
+    /* blocks of 4 rows (R of the fourth: the blocks left), then one block of the out_c % 4 last rows */
     const int32_t groups = (p->depth + 3) / 4, blocks = p->out_c / 4;
-    for (int32_t k = 0; k < blocks; k++) {
-        for (int32_t r = 4 * k; r < 4 * k + 4; r++) *w++ = FC_START(r);
+    for (int32_t k = 0; 4 * k < p->out_c; k++) {
+        const int32_t first = 4 * k, n = p->out_c - first < 4 ? p->out_c - first : 4;
+        for (int32_t r = first; r < first + n; r++) *w++ = FC_START(r);
         *w++ = 4 * groups;
         for (int32_t g = 0; g < groups; g++)
-            for (int32_t r = 4 * k; r < 4 * k + 4; r++)
+            for (int32_t r = first; r < first + n; r++)
                 *w++ = fc_pair(p, st, r, 4 * g, 4 * g + 2), *w++ = fc_pair(p, st, r, 4 * g + 1, 4 * g + 3);
-        for (int32_t i = 0; i < 4; i++) {
-            const int32_t r = 4 * k + i;
+        for (int32_t i = 0; i < n; i++) {
+            const int32_t r = first + i;
             *w++ = FC_ST(r, EDGEC_DSP_OUT_M), *w++ = FC_ST(r, EDGEC_DSP_OUT_ROUND);
             *w++ = FC_ST(r, EDGEC_DSP_OUT_RIGHT) | (i == 3 ? (blocks - 1 - k) << 8 : 0);
         }
@@ -514,12 +517,20 @@ static int fc_build_records(const edgec_fully_connected_s8_params *p, const int3
     return 1;
 }
 
-static void fully_connected_case(uint32_t seed) {
+/* `few_rows`: 0, the general draw; 1, 1-3, 5-7 or 10 rows (the records' 1-, 2- and 3-row blocks, alone and after
+ * blocks of 4) and depths 1 to 300 (above and below 8, every depth % 4, past EDGEC_FC_REC_PAD) */
+static void fully_connected_case(uint32_t seed, int few_rows) {
     edgec_fully_connected_s8_params p;
     memset(&p, 0, sizeof p);
     p.batches = 1 + (next() % 4 == 0) * 2;
-    p.depth = odd_count(MAX_C) * (1 + (int32_t)(next() % 3));
-    p.out_c = odd_count(MAX_C);
+    if (few_rows) {
+        static const int32_t rows[] = {1, 2, 3, 5, 6, 7, 10};
+        p.out_c = rows[next() % (sizeof rows / sizeof rows[0])];
+        p.depth = next() % 3 ? pick(9, 300) : pick(1, 12);
+    } else {
+        p.depth = odd_count(MAX_C) * (1 + (int32_t)(next() % 3));
+        p.out_c = odd_count(MAX_C);
+    }
     while (p.out_c * p.depth > MAX_W) p.depth = 1 + p.depth / 2;
     p.input_offset = -zero_point();
     p.output_offset = zero_point();
@@ -553,11 +564,12 @@ static void fully_connected_case(uint32_t seed) {
         edgec_fully_connected_s8_dsp(&p, st, input, out_fast);
     }
     compare("fully_connected", seed, out_ref, out_fast, p.batches * p.out_c);
-    if (fc_build_records(&p, st)) { /* the compile-time records, the out_c % 4 last rows on their stage rows */
+    if (fc_build_records(&p, st)) { /* the compile-time records */
         memset(out_fast, 0x5a, (size_t)(p.batches * p.out_c));
-        edgec_fully_connected_s8_dsp_rec(&p, fc_records, st + p.out_c / 4 * 4 * EDGEC_DSP_OUT_WORDS, input, out_fast);
+        edgec_fully_connected_s8_dsp_rec(&p, fc_records, input, out_fast);
         compare("fully_connected records", seed, out_ref, out_fast, p.batches * p.out_c);
         fc_rec_cases++;
+        if (p.depth > 8) fc_rec_tails[p.out_c % 4]++;
     }
 #if HAVE_MVE
     edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.depth, bias_folded);
@@ -833,7 +845,11 @@ int main(void) {
         state = seed;
         pointwise_case(seed);
         state = seed ^ 0x5bd1e995u;
-        fully_connected_case(seed);
+        fully_connected_case(seed, 0);
+        if (k % 2 == 0) {
+            state = seed ^ 0x3c6ef372u;
+            fully_connected_case(seed, 1);
+        }
         state = seed ^ 0x27d4eb2fu;
         depthwise_case(seed, 0);
         if (k % 4 == 0) {
@@ -858,6 +874,9 @@ int main(void) {
     say(" mve_cases=", mve_cases);
     say(" staged=", staged);
     say(" fc_rec_cases=", fc_rec_cases);
+    say(" fc_rec_tails=", fc_rec_tails[1]);
+    say("/", fc_rec_tails[2]);
+    say("/", fc_rec_tails[3]);
     say(" mve_dw_pairs=", mve_dw_pairs);
     say_end();
 #ifdef __arm__

@@ -24,11 +24,14 @@ from edgec.board import get_board
 HARNESS = Path(__file__).with_name("fast_kernels_harness.c")
 KERNELS = ["conv2d_s8", "conv2d_s8_dsp", "depthwise_conv2d_s8", "depthwise_conv2d_s8_dsp", "fully_connected_s8",
            "fully_connected_s8_dsp", "pool2d_s8", "pool2d_s8_dsp"]
-CASES = 10398  # 1,000 seeds: pointwise (and in place), FC (and FC_REC_CASES more from the compile-time records),
+CASES = 11193  # 1,000 seeds: pointwise (and in place), FC (and FC_REC_CASES more from the compile-time records;
+# 500 more FC layers of 1-3, 5-7 or 10 rows),
 # depthwise (and in place where allowed; 3x3 with a stage also from the compiler's per-channel records,
 # edgec_depthwise_conv2d_s8_dsp_3x3; 250 more 3x3 layers with stride_h and stride_w 1 to 3 drawn apart), im2col,
 # average and max pool (whole and a region)
-FC_REC_CASES = 379  # edgec_fully_connected_s8_dsp_rec: staged, full int8 clamp, pre <= 8, depth <= 8 or 4 rows
+FC_REC_CASES = 674  # edgec_fully_connected_s8_dsp_rec: staged, full int8 clamp, pre <= 8, depth <= 8, a multiple
+# of 4 or up to 256 (any out_c)
+FC_REC_TAILS = "184/100/99"  # of them with depth > 8 and out_c % 4 = 1, 2, 3: the 1-, 2- and 3-row blocks
 # edgec_depthwise_conv2d_s8_lanes_mve's pixel-pair path (3x3, stride_w 1 or 2, C % 4 == 0, TFLite's rounding),
 # M55 only
 MVE_DW_PAIRS = 85
@@ -36,7 +39,8 @@ MVE_DW_PAIRS = 85
 MVE_KERNELS = ["conv2d_s8_mve", "depthwise_conv2d_s8_mve", "fully_connected_s8_mve", "pool2d_s8_mve", "add_s8",
                "add_s8_mve"]
 STAGED_MIN, STAGED_MAX = 1000, 3000  # DSP layers given the output stage of edgec_dsp_out.h (others: NULL)
-MVE_CASES = 16227  # FC, pointwise (and in place; 1,000 more with in_c 32..96, out_c 31..96), im2col, max pool
+MVE_CASES = 16727  # FC (and the 500 few-row FC layers), pointwise (and in place; 1,000 more with in_c 32..96,
+# out_c 31..96), im2col, max pool
 # (whole and a region, on the DSP pool cases),
 # the lanes conv (out_c <= 16; pointwise also in place),
 # depthwise (and in place) when it fits the MVE kernel, the lanes depthwise (depth multiplier 1; in place when the
@@ -60,7 +64,7 @@ def _summary(text: str, mve_cases: int = 0) -> str:
     assert f"cases={CASES} mismatches=0 mve_cases={mve_cases}" in line, text[-3000:]
     staged = int(line.split("staged=")[1].split()[0])  # the DSP calls given a compile-time output stage
     assert STAGED_MIN <= staged <= STAGED_MAX, line
-    assert f"fc_rec_cases={FC_REC_CASES}" in line, line
+    assert f"fc_rec_cases={FC_REC_CASES} fc_rec_tails={FC_REC_TAILS}" in line, line
     assert f"mve_dw_pairs={MVE_DW_PAIRS if mve_cases else 0}" in line, line
     return line
 

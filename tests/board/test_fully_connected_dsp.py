@@ -57,12 +57,13 @@ def test_dsp_fully_connected_bit_exact_on_the_board(tmp_path, board):
     kernels = [layer["kernel"] for layer in report["layers"]]
     assert kernels == ["edgec_fully_connected_s8_dsp"] * 3, kernels
     assert all("DSP" in layer["kernel_reason"] for layer in report["layers"])
-    # fc1 (depth 13: 4-row blocks from a padded copy, 3 rows on their stage) and fc2 (depth 7: rows with the input
+    # fc1 (depth 13: a 4-row block and a 3-row block from a padded copy) and fc2 (depth 7: rows with the input
     # in registers, 17 rows) from the compile-time records; fc3's RELU6 narrows the clamp: the int16-weight kernel
     calls = (tmp_path / "out" / "model.c").read_text()
     assert calls.count("edgec_fully_connected_s8_dsp_rec(") == 2 and "edgec_fully_connected_s8_dsp_w16(" in calls
     reasons = [layer["kernel_reason"] for layer in report["layers"]]
     assert all("compile-time records" in why for why in reasons[:2]) and "narrowed clamp" in reasons[2], reasons
+    assert "a 3-row block" in reasons[0], reasons
 
 
 def shallow_fcs(seed: int = 3) -> bytes:
@@ -100,3 +101,44 @@ def test_shallow_fc_layers_reach_0_7_mac_per_instruction(tmp_path):
     for layer, counted in zip(report["layers"], report["test"]["layer_instructions"]):
         assert layer["macs"] == 1024 or layer["macs"] == 1536, layer
         assert layer["macs"] / counted["instructions"] >= 0.7, (layer["name"], counted)
+
+
+def few_row_fcs(seed: int = 5) -> bytes:
+    """ResNet-8's and vww's FC shapes, fewer than 4 rows or a remainder of 2: x [1,64] -> FC 64 to 10 per-channel ->
+    FC 10 to 256 per-tensor (RELU at zp -128: the full clamp) -> FC 256 to 2 per-channel"""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    y = b.input("x", (1, 64), scale=0.05, zero_point=-7)
+    x_scale = 0.05
+    for i, (depth, units, per_channel, act, zp, scale) in enumerate(
+            [(64, 10, True, "NONE", 4, 0.1), (10, 256, False, "RELU", -128, 0.06), (256, 2, True, "NONE", -3, 0.2)]):
+        n = units if per_channel else 1
+        w_scale = rng.uniform(0.002, 0.01, size=n).astype(np.float32)
+        wt = b.const(f"w{i}", rng.integers(-127, 128, size=(units, depth), dtype=np.int8), scale=w_scale,
+                     zero_point=np.zeros(n, np.int64))
+        bt = b.const(f"b{i}", rng.integers(-500, 500, size=units).astype(np.int32),
+                     scale=(x_scale * w_scale).astype(np.float32), zero_point=np.zeros(n, np.int64))
+        out = b.activation(f"y{i}", (1, units), scale=scale, zero_point=zp)
+        b.op("FULLY_CONNECTED", [y, wt, bt], [out], "FullyConnectedOptions", fusedActivationFunction=ACT[act])
+        y, x_scale = out, scale
+    b.output(y)
+    return b.build()
+
+
+@needs_tools
+def test_few_row_fc_layers_reach_0_7_mac_per_instruction(tmp_path):
+    """The records' 2-row block alone (256 -> 2) and after two blocks of 4 (64 -> 10): every layer from the records,
+    0 LSB, and the two layers at >= 0.7 MAC per instruction on the emulated M4 (counts, the call included)."""
+    model = tmp_path / "fc.tflite"
+    model.write_bytes(few_row_fcs())
+    res = edgec("test", model, "--board", "nucleo_l4r5zi", "--json", "--samples", "5", "--out", tmp_path / "out",
+                timeout=300)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout.splitlines()[0])
+    assert report["test"]["max_abs_diff_lsb"] == 0, report["test"]
+    assert (tmp_path / "out" / "model.c").read_text().count("edgec_fully_connected_s8_dsp_rec(") == 3
+    reasons = [layer["kernel_reason"] for layer in report["layers"]]
+    assert "a 2-row block" in reasons[0] and "a 2-row block" in reasons[2], reasons
+    for layer, counted in zip(report["layers"], report["test"]["layer_instructions"]):
+        if layer["macs"] in (640, 512):
+            assert layer["macs"] / counted["instructions"] >= 0.7, (layer["name"], counted)

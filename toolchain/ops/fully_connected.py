@@ -101,7 +101,7 @@ def dsp_fc_records(w: np.ndarray, stage: np.ndarray) -> np.ndarray | None:
     """The records of edgec_fully_connected_s8_dsp_rec (runtime/fully_connected_s8_dsp.h): every word the kernel reads
     but the input, in its order, with each row's pre = left + 1 folded into its weights (w << pre, int16) and start
     (start << pre mod 2^32). None when some row's pre is over 8 (w << pre would not fit int16). depth <= 8: one record
-    of 8 words per row; else blocks of 4 rows (the out_c % 4 last rows are not in them)."""
+    of 8 words per row; else blocks of 4 rows, then one block of the out_c % 4 last rows."""
     out_c, depth = w.shape
     pre = stage[:, 3].astype(np.int64)
     if pre.max(initial=0) > REC_MAX_PRE or pre.min(initial=1) < 1:
@@ -127,15 +127,19 @@ def dsp_fc_records(w: np.ndarray, stage: np.ndarray) -> np.ndarray | None:
         padded = np.zeros((out_c, 4 * groups), np.int64)
         padded[:, :depth] = w16
         blocks = out_c // 4
-        for k in range(blocks):
-            rows = range(4 * k, 4 * k + 4)
+        # blocks of 4 rows (the last R counts the blocks left), then one block of the out_c % 4 last rows
+        spans = [(4 * k, 4, blocks - 1 - k) for k in range(blocks)]
+        if out_c % 4:
+            spans.append((4 * blocks, out_c % 4, 0))
+        for first, n, left in spans:
+            rows = range(first, first + n)
             words += [int(start[r]) for r in rows] + [4 * groups]
             per_row = [pairs(padded[r]) for r in rows]
             for gi in range(groups):
-                for r in range(4):
-                    words += per_row[r][2 * gi:2 * gi + 2]
+                for i in range(n):
+                    words += per_row[i][2 * gi:2 * gi + 2]
             for i, r in enumerate(rows):
-                words += [int(stage[r, 1]), int(stage[r, 2]), int(e[r]) | ((blocks - 1 - k) << 8 if i == 3 else 0)]
+                words += [int(stage[r, 1]), int(stage[r, 2]), int(e[r]) | (left << 8 if i == 3 else 0)]
     return ((np.array(words, np.int64) + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
@@ -151,13 +155,16 @@ def dsp_fc_records_for(op, g, stage: np.ndarray | None) -> tuple[np.ndarray | No
     older = "int16 weights" if out_c >= 4 and depth >= 4 else "int8 weights (fewer than 4 rows or inputs)"
     if p["act_min"] != -128 or p["act_max"] != 127:
         return None, f"{older}: a narrowed clamp, not the records kernel"
-    if depth > 8 and (out_c < 4 or (depth % 4 and depth > REC_PAD)):
-        return None, f"{older}: fewer than 4 rows or an odd depth over {REC_PAD}, not the records kernel"
+    if depth > 8 and depth % 4 and depth > REC_PAD:
+        return None, f"{older}: a depth over {REC_PAD} not a multiple of 4, not the records kernel"
     records = dsp_fc_records(w.data, stage)
     if records is None:
         return None, f"{older}: a left shift over 7, not the records kernel"
+    # the loops' instructions per turn of 4 groups of 4 inputs (runtime/fully_connected_s8_dsp.h)
+    tails = {1: "a 1-row block, 24 per 16 MACs", 2: "a 2-row block, 34 per 32 MACs", 3: "a 3-row block, 42 per 48 MACs"}
     how = ("the input in registers, 10.5 instructions per 8 MACs" if depth <= 8 else
-           "4-row blocks, 14 instructions per 16 MACs")
+           ", ".join((["4-row blocks, 54 instructions per 64 MACs"] if out_c >= 4 else [])
+                     + ([tails[out_c % 4]] if out_c % 4 else [])))
     return records, f"compile-time records: LDM, int16 weights, the stage's shift folded in, {how}"
 
 
@@ -270,11 +277,7 @@ class FullyConnected(Operator):
             w16_ok = g.meta.get("kernels", {}).get("conv_weights16") and w.data is not None
             records, _ = dsp_fc_records_for(op, g, stage)
             if records is not None:  # the compile-time records (fully_connected_s8_dsp.h, _dsp_rec)
-                assert stage is not None
-                tail = stage[w.shape[0] // 4 * 4:] if w.shape[1] > 8 else stage[:0]
-                tail_arg = ctx.const_array(op, "dsp_out_tail", tail) if len(tail) else "NULL"
-                return (f"edgec_fully_connected_s8_dsp_rec(&{params}, {ctx.const_array(op, 'dsp_rec', records)}, "
-                        f"{tail_arg}, {io});")
+                return f"edgec_fully_connected_s8_dsp_rec(&{params}, {ctx.const_array(op, 'dsp_rec', records)}, {io});"
             if (stage is not None and w16_ok and w.shape[0] >= 4 and w.shape[1] >= 4):  # + the int16 weights
                 # (runtime/fully_connected_s8_dsp.h, edgec_fully_connected_s8_dsp_w16)
                 w16 = ctx.const_array(op, "weights16", dsp_fc_weights16(w.data), "int16_t")
