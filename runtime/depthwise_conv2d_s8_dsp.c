@@ -731,3 +731,190 @@ void edgec_depthwise_conv2d_s8_dsp_3x3(const edgec_depthwise_conv2d_s8_params *p
                                        const int8_t *input, int8_t *output, int8_t *plane) {
     dw_run(p, NULL, packed, input, output, plane);
 }
+
+/* ---- Channels last: the 3x3 layers of small planes and stride 2 (edgec_depthwise_conv2d_s8_dsp_cl) ----------
+ *
+ * No plane: 4 channels of an output pixel at a time, straight from the HWC input. The word of 4 channels
+ * c0..c3 at one input pixel, SXTAB16 with the input offset in both halves (io = -zp_x), gives (x0 - zp, x2 - zp)
+ * and, ROR 8, (x1 - zp, x3 - zp) (each in [-255, 255]: an int16 half); the tap's 2 record words hold the 4
+ * channels' weights (w0, w2), (w1, w3) as int16 halves, so SMLABB and SMLATT add one channel's product each:
+ *   per tap and 4 channels LDR, 2 SXTAB16, LDRD, 4 multiplies: 8 instructions per 4 MACs.
+ * The zero point is subtracted per tap (not folded into the start), so the window's taps outside the input are
+ * simply skipped: each pixel runs the rows ky0..ky1 - 1 and columns kx0..kx1 - 1 its window has inside the input
+ * (one of 9 straight-line bodies by row and column count), and the start is the bias alone. Then per channel
+ * LDM (M, round, e), SMMLAR, ADD ASR #31, ASR, SSAT, STRB: the compile-time stage with the taps and the bias
+ * scaled by 2^pre (as the 3x3 records; exact for the same reason). With the fixed costs (the starts, the row
+ * steps, the group loop) about 2 T + 8 instructions per output of T inside taps, independent of the plane: vww's
+ * 6 x 6 and 3 x 3 layers have 7.1 and 5.4 inside taps per output. A channel count not a multiple of 4 leaves a
+ * last group of 1-3 channels, done in C (byte loads; never reading past the pixel's channels); an activation
+ * narrower than [-128, 127] clamps the stored bytes after (clamp(ssat8(v)) = clamp(v) inside [-128, 127]). */
+
+#define DW_CL_TAP(XO, WO)                                                                                      \
+    "ldr %[t], [%[pr]" XO "]\n\t"                                                                              \
+    "sxtab16 %[q], %[z], %[t]\n\t"                                                                             \
+    "sxtab16 %[t], %[z], %[t], ror #8\n\t"                                                                     \
+    "ldrd %[w0], %[w1], [%[pw], #" WO "]\n\t"                                                                  \
+    "smlabb %[a0], %[q], %[w0], %[a0]\n\t"                                                                     \
+    "smlatt %[a2], %[q], %[w0], %[a2]\n\t"                                                                     \
+    "smlabb %[a1], %[t], %[w1], %[a1]\n\t"                                                                     \
+    "smlatt %[a3], %[t], %[w1], %[a3]\n\t"
+/* a row of 1, 2, 3 taps: columns at pr, pr + c, pr + 2c; weights at pw + 24 r + 8 t */
+#define DW_CL_R1(W0, W1, W2) DW_CL_TAP("", W0)
+#define DW_CL_R2(W0, W1, W2) DW_CL_TAP("", W0) DW_CL_TAP(", %[c]", W1)
+#define DW_CL_R3(W0, W1, W2) DW_CL_TAP("", W0) DW_CL_TAP(", %[c]", W1) DW_CL_TAP(", %[c], lsl #1", W2)
+#define DW_CL_NEXT "add %[pr], %[pr], %[rs]\n\t"
+#define DW_CL_ROWS1(R) R("0", "8", "16")
+#define DW_CL_ROWS2(R) R("0", "8", "16") DW_CL_NEXT R("24", "32", "40")
+#define DW_CL_ROWS3(R) R("0", "8", "16") DW_CL_NEXT R("24", "32", "40") DW_CL_NEXT R("48", "56", "64")
+
+#define DW_CL_BACK1 "add %[pr], %[pr], #4\n\t"
+#define DW_CL_BACK2 "sub %[pr], %[pr], %[rs]\n\t" DW_CL_BACK1
+#define DW_CL_BACK3 "sub %[pr], %[pr], %[rs]\n\t" DW_CL_BACK2
+
+/* one channel of the stage: LDRD (M, round), LDR e, SMMLAR, ADD ASR #31, ASR, SSAT, STRB */
+#define DW_CL_REQ(A)                                                                                           \
+    "ldrd %[t], %[q], [%[pq]], #8\n\t"                                                                         \
+    "ldr %[w0], [%[pq]], #4\n\t"                                                                               \
+    "smmlar %[t], %[" A "], %[t], %[q]\n\t"                                                                    \
+    "add %[t], %[t], %[" A "], asr #31\n\t"                                                                    \
+    "asr %[t], %[t], %[w0]\n\t"                                                                                \
+    "ssat %[t], #8, %[t]\n\t"                                                                                  \
+    "strb %[t], [%[w1]], #1\n\t"
+
+/* The groups of whole 4 channels of one pixel, one loop in assembly: px at the window's first inside tap (channel
+ * 0), pq the first group's starts and stages (16 words a group), pw the first group's words of that tap (18 words
+ * a group), rs the input row bytes. Per group 2 LDRD (the starts), 8 instructions per tap, nr - 1 SUB and ADD (the
+ * pointer back to the next group's channels), ADD (pw), 7 per channel of the stage, and LDR, STR of the output
+ * pointer, LDR, CMP, BNE: 37 + nr + 8 T per 4 outputs (14 registers: the output pointer and the end in memory). */
+#if EDGEC_HAVE_DSP
+#define DW_CL_GROUPS(NAME, ROWS, R, BACK)                                                                      \
+    DW_NOINLINE void NAME(const int8_t *px, const int32_t *pq, const int32_t *pw, const int32_t *end,          \
+                          int8_t *out, int32_t c, int32_t rs, int32_t z) {                                     \
+        int32_t a0, a1, a2, a3, t, q, w0, w1;                                                                  \
+        __asm__ volatile("1:\n\t"                                                                              \
+                         "ldrd %[a0], %[a1], [%[pq]], #8\n\t"                                                  \
+                         "ldrd %[a2], %[a3], [%[pq]], #8\n\t" ROWS(R) BACK                                     \
+                         "add %[pw], %[pw], #72\n\t"                                                           \
+                         "ldr %[w1], %[out]\n\t" DW_CL_REQ("a0") DW_CL_REQ("a1") DW_CL_REQ("a2") DW_CL_REQ("a3") \
+                         "str %[w1], %[out]\n\t"                                                               \
+                         "ldr %[t], %[end]\n\t"                                                                \
+                         "cmp %[pq], %[t]\n\t"                                                                 \
+                         "bne 1b"                                                                              \
+                         : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [t] "=&r"(t),       \
+                           [q] "=&r"(q), [w0] "=&r"(w0), [w1] "=&r"(w1), [pr] "+r"(px), [pw] "+r"(pw),         \
+                           [pq] "+r"(pq), [out] "+m"(out)                                                      \
+                         : [c] "r"(c), [rs] "r"(rs), [z] "r"(z), [end] "m"(end)                                \
+                         : "cc", "memory");                                                                    \
+    }
+DW_CL_GROUPS(dw_cl_1x1, DW_CL_ROWS1, DW_CL_R1, DW_CL_BACK1)
+DW_CL_GROUPS(dw_cl_1x2, DW_CL_ROWS1, DW_CL_R2, DW_CL_BACK1)
+DW_CL_GROUPS(dw_cl_1x3, DW_CL_ROWS1, DW_CL_R3, DW_CL_BACK1)
+DW_CL_GROUPS(dw_cl_2x1, DW_CL_ROWS2, DW_CL_R1, DW_CL_BACK2)
+DW_CL_GROUPS(dw_cl_2x2, DW_CL_ROWS2, DW_CL_R2, DW_CL_BACK2)
+DW_CL_GROUPS(dw_cl_2x3, DW_CL_ROWS2, DW_CL_R3, DW_CL_BACK2)
+DW_CL_GROUPS(dw_cl_3x1, DW_CL_ROWS3, DW_CL_R1, DW_CL_BACK3)
+DW_CL_GROUPS(dw_cl_3x2, DW_CL_ROWS3, DW_CL_R2, DW_CL_BACK3)
+DW_CL_GROUPS(dw_cl_3x3, DW_CL_ROWS3, DW_CL_R3, DW_CL_BACK3)
+
+typedef void (*dw_cl_fn)(const int8_t *, const int32_t *, const int32_t *, const int32_t *, int8_t *, int32_t,
+                         int32_t, int32_t);
+static const dw_cl_fn dw_cl_fns[9] = {dw_cl_1x1, dw_cl_1x2, dw_cl_1x3, dw_cl_2x1, dw_cl_2x2,
+                                      dw_cl_2x3, dw_cl_3x1, dw_cl_3x2, dw_cl_3x3};
+#endif
+
+/* channel j (0..3) of a group's tap: the weight from the group's 18 tap words */
+static inline int32_t dw_cl_weight(const int32_t *taps, int32_t tap, int32_t j) {
+    const int32_t word = taps[2 * tap + (j & 1)];
+    return j & 2 ? word >> 16 : (int32_t)(int16_t)(word & 0xFFFF);
+}
+
+/* the C form of a group (the host; the last group of 1-3 channels on the cores): channels n (1..4); sq the
+ * group's 16 words of starts and stages, taps its 18 tap words */
+static void dw_cl_group_c(const int8_t *px, const int32_t *sq, const int32_t *taps, int32_t ky0, int32_t kx0,
+                          int32_t nr, int32_t nt, int32_t n, int8_t *out, int32_t c, int32_t row, int32_t io) {
+    for (int32_t j = 0; j < n; j++) {
+        uint32_t acc = (uint32_t)sq[j];
+        for (int32_t r = 0; r < nr; r++) {
+            for (int32_t t = 0; t < nt; t++) {
+                const int32_t x = px[r * row + t * c + j] + io;
+                acc += (uint32_t)(x * dw_cl_weight(taps, (ky0 + r) * 3 + kx0 + t, j));
+            }
+        }
+        const int32_t *st = sq + 4 + 3 * j;
+        out[j] = (int8_t)edgec_dsp_requant_k((int32_t)acc, 0, st[0], st[1], st[2]);
+    }
+}
+
+int32_t edgec_depthwise_conv2d_s8_dsp_cl_pack(const edgec_depthwise_conv2d_s8_params *p, const int32_t *stage,
+                                              int32_t *packed) {
+    if (stage == NULL || p->k_h != 3 || p->k_w != 3 || p->depth_multiplier != 1) return 0;
+    for (int32_t o = 0; o < p->out_c; o++) {
+        const int32_t pre = stage[o * EDGEC_DSP_OUT_WORDS + EDGEC_DSP_OUT_PRE];
+        if (pre < 0 || pre > 8) return 0;
+    }
+    const int32_t groups = (p->out_c + 3) / 4;
+    memset(packed, 0, sizeof(int32_t) * (size_t)(groups * EDGEC_DWCL_WORDS));
+    for (int32_t o = 0; o < p->out_c; o++) {
+        const int32_t *st = stage + o * EDGEC_DSP_OUT_WORDS;
+        int32_t *rec = packed + (o / 4) * 16, *taps = packed + 16 * groups + (o / 4) * 18;
+        const int32_t j = o % 4, pre = st[EDGEC_DSP_OUT_PRE];
+        uint32_t weight_sum = 0;
+        for (int32_t t = 0; t < 9; t++) {
+            const int32_t v = p->weights[t * p->out_c + o];
+            weight_sum += (uint32_t)v;
+            const uint32_t half = ((uint32_t)v << pre) & 0xFFFFu;
+            taps[2 * t + (j & 1)] |= (int32_t)(j & 2 ? half << 16 : half);
+        }
+        /* the stage's start is bias + io sum(w): the bias alone, scaled by 2^pre (mod 2^32) */
+        const uint32_t bias = (uint32_t)st[EDGEC_DSP_OUT_START] - (uint32_t)p->input_offset * weight_sum;
+        rec[j] = (int32_t)(bias << pre);
+        rec[4 + 3 * j] = st[EDGEC_DSP_OUT_M], rec[5 + 3 * j] = st[EDGEC_DSP_OUT_ROUND];
+        rec[6 + 3 * j] = st[EDGEC_DSP_OUT_RIGHT];
+    }
+    return 1;
+}
+
+void edgec_depthwise_conv2d_s8_dsp_cl(const edgec_depthwise_conv2d_s8_params *p, const int32_t *packed,
+                                      const int8_t *input, int8_t *output) {
+    const int32_t c = p->in_c, in_h = p->in_h, in_w = p->in_w, out_h = p->out_h, out_w = p->out_w;
+    const int32_t row = in_w * c, whole = c / 4, rest = c % 4, io = p->input_offset, groups = (c + 3) / 4;
+    const int32_t act_min = p->act_min, act_max = p->act_max, narrow = act_min > -128 || act_max < 127;
+    const int32_t *const taps = packed + 16 * groups; /* the tap words after every group's starts and stages */
+#if EDGEC_HAVE_DSP
+    const int32_t z = (int32_t)(((uint32_t)io & 0xFFFFu) | ((uint32_t)io << 16));
+#endif
+    for (int32_t b = 0; b < p->batches; b++) {
+        const int8_t *in_b = input + b * in_h * row;
+        int8_t *out = output + b * out_h * out_w * c;
+        for (int32_t y = 0; y < out_h; y++) {
+            const int32_t iy = y * p->stride_h - p->pad_top;
+            const int32_t ky0 = iy < 0 ? -iy : 0, ky1 = edgec_min(3, in_h - iy), nr = ky1 - ky0;
+            for (int32_t x = 0; x < out_w; x++, out += c) {
+                const int32_t ix = x * p->stride_w - p->pad_left;
+                const int32_t kx0 = ix < 0 ? -ix : 0, kx1 = edgec_min(3, in_w - ix), nt = kx1 - kx0;
+                if (nr <= 0 || nt <= 0) { /* no tap inside: the bias alone (a window wholly in the padding) */
+                    for (int32_t o = 0; o < c; o++) {
+                        const int32_t *sq = packed + (o / 4) * 16, j = o % 4;
+                        out[o] = (int8_t)edgec_dsp_requant_k(sq[j], 0, sq[4 + 3 * j], sq[5 + 3 * j], sq[6 + 3 * j]);
+                    }
+                } else {
+                    const int8_t *px = in_b + (iy + ky0) * row + (ix + kx0) * c;
+#if EDGEC_HAVE_DSP
+                    if (whole > 0)
+                        dw_cl_fns[(nr - 1) * 3 + nt - 1](px, packed, taps + 2 * (ky0 * 3 + kx0), packed + 16 * whole,
+                                                         out, c, row, z);
+#else
+                    for (int32_t g = 0; g < whole; g++)
+                        dw_cl_group_c(px + 4 * g, packed + 16 * g, taps + 18 * g, ky0, kx0, nr, nt, 4, out + 4 * g, c,
+                                      row, io);
+#endif
+                    if (rest)
+                        dw_cl_group_c(px + 4 * whole, packed + 16 * whole, taps + 18 * whole, ky0, kx0, nr, nt, rest,
+                                      out + 4 * whole, c, row, io);
+                }
+                if (narrow)
+                    for (int32_t o = 0; o < c; o++) out[o] = (int8_t)edgec_clamp(out[o], act_min, act_max);
+            }
+        }
+    }
+}

@@ -24,7 +24,7 @@ from edgec.board import get_board
 HARNESS = Path(__file__).with_name("fast_kernels_harness.c")
 KERNELS = ["conv2d_s8", "conv2d_s8_dsp", "depthwise_conv2d_s8", "depthwise_conv2d_s8_dsp", "fully_connected_s8",
            "fully_connected_s8_dsp", "pool2d_s8", "pool2d_s8_dsp"]
-CASES = 10398  # 1,000 seeds: pointwise (and in place), FC (and FC_REC_CASES more from the compile-time records),
+CASES = 10747  # 1,000 seeds: pointwise (and in place), FC (and FC_REC_CASES more from the compile-time records),
 # depthwise (and in place where allowed; 3x3 with a stage also from the compiler's per-channel records,
 # edgec_depthwise_conv2d_s8_dsp_3x3; 250 more 3x3 layers with stride_h and stride_w 1 to 3 drawn apart), im2col,
 # average and max pool (whole and a region)
@@ -32,6 +32,7 @@ FC_REC_CASES = 379  # edgec_fully_connected_s8_dsp_rec: staged, full int8 clamp,
 # edgec_depthwise_conv2d_s8_lanes_mve's pixel-pair path (3x3, stride_w 1 or 2, C % 4 == 0, TFLite's rounding),
 # M55 only
 MVE_DW_PAIRS = 85
+DW_CL_CASES = 349  # edgec_depthwise_conv2d_s8_dsp_cl: 3x3, depth multiplier 1, staged, pre <= 8
 # the Helium (MVE) kernels, compiled and run on the Cortex-M55 only, on the same seeds' cases
 MVE_KERNELS = ["conv2d_s8_mve", "depthwise_conv2d_s8_mve", "fully_connected_s8_mve", "pool2d_s8_mve", "add_s8",
                "add_s8_mve"]
@@ -62,6 +63,7 @@ def _summary(text: str, mve_cases: int = 0) -> str:
     assert STAGED_MIN <= staged <= STAGED_MAX, line
     assert f"fc_rec_cases={FC_REC_CASES}" in line, line
     assert f"mve_dw_pairs={MVE_DW_PAIRS if mve_cases else 0}" in line, line
+    assert f"dw_cl_cases={DW_CL_CASES}" in line, line
     return line
 
 
