@@ -788,23 +788,29 @@ void edgec_depthwise_conv2d_s8_dsp_3x3(const edgec_depthwise_conv2d_s8_params *p
  * pointer, LDR, CMP, BNE: 37 + nr + 8 T per 4 outputs (14 registers: the output pointer and the end in memory). */
 #if EDGEC_HAVE_DSP
 #define DW_CL_GROUPS(NAME, ROWS, R, BACK)                                                                      \
-    DW_NOINLINE void NAME(const int8_t *px, const int32_t *pq, const int32_t *pw, const int32_t *end,          \
-                          int8_t *out, int32_t c, int32_t rs, int32_t z) {                                     \
+    DW_NOINLINE void NAME(const int8_t *px, const int32_t *packed, const int32_t *pw0, const int32_t *end,     \
+                          int8_t *out, int32_t c, int32_t rs, int32_t z, int32_t n, int32_t step) {            \
         int32_t a0, a1, a2, a3, t, q, w0, w1;                                                                  \
-        __asm__ volatile("1:\n\t"                                                                              \
-                         "ldrd %[a0], %[a1], [%[pq]], #8\n\t"                                                  \
-                         "ldrd %[a2], %[a3], [%[pq]], #8\n\t" ROWS(R) BACK                                     \
-                         "add %[pw], %[pw], #72\n\t"                                                           \
-                         "ldr %[w1], %[out]\n\t" DW_CL_REQ("a0") DW_CL_REQ("a1") DW_CL_REQ("a2") DW_CL_REQ("a3") \
-                         "str %[w1], %[out]\n\t"                                                               \
-                         "ldr %[t], %[end]\n\t"                                                                \
-                         "cmp %[pq], %[t]\n\t"                                                                 \
-                         "bne 1b"                                                                              \
-                         : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [t] "=&r"(t),       \
-                           [q] "=&r"(q), [w0] "=&r"(w0), [w1] "=&r"(w1), [pr] "+r"(px), [pw] "+r"(pw),         \
-                           [pq] "+r"(pq), [out] "+m"(out)                                                      \
-                         : [c] "r"(c), [rs] "r"(rs), [z] "r"(z), [end] "m"(end)                                \
-                         : "cc", "memory");                                                                    \
+        do {                                                                                                   \
+            const int32_t *pq = packed, *pw = pw0;                                                             \
+            const int8_t *pr = px;                                                                             \
+            __asm__ volatile("1:\n\t"                                                                          \
+                             "ldrd %[a0], %[a1], [%[pq]], #8\n\t"                                              \
+                             "ldrd %[a2], %[a3], [%[pq]], #8\n\t" ROWS(R) BACK                                 \
+                             "add %[pw], %[pw], #72\n\t"                                                       \
+                             "ldr %[w1], %[out]\n\t" DW_CL_REQ("a0") DW_CL_REQ("a1") DW_CL_REQ("a2")           \
+                                 DW_CL_REQ("a3")                                                               \
+                             "str %[w1], %[out]\n\t"                                                           \
+                             "ldr %[t], %[end]\n\t"                                                            \
+                             "cmp %[pq], %[t]\n\t"                                                             \
+                             "bne 1b"                                                                          \
+                             : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [t] "=&r"(t),   \
+                               [q] "=&r"(q), [w0] "=&r"(w0), [w1] "=&r"(w1), [pr] "+r"(pr), [pw] "+r"(pw),     \
+                               [pq] "+r"(pq), [out] "+m"(out)                                                  \
+                             : [c] "r"(c), [rs] "r"(rs), [z] "r"(z), [end] "m"(end)                            \
+                             : "cc", "memory");                                                                \
+            px += step;                                                                                        \
+        } while (--n > 0);                                                                                     \
     }
 DW_CL_GROUPS(dw_cl_1x1, DW_CL_ROWS1, DW_CL_R1, DW_CL_BACK1)
 DW_CL_GROUPS(dw_cl_1x2, DW_CL_ROWS1, DW_CL_R2, DW_CL_BACK1)
@@ -817,9 +823,7 @@ DW_CL_GROUPS(dw_cl_3x2, DW_CL_ROWS3, DW_CL_R2, DW_CL_BACK3)
 DW_CL_GROUPS(dw_cl_3x3, DW_CL_ROWS3, DW_CL_R3, DW_CL_BACK3)
 
 typedef void (*dw_cl_fn)(const int8_t *, const int32_t *, const int32_t *, const int32_t *, int8_t *, int32_t,
-                         int32_t, int32_t);
-static const dw_cl_fn dw_cl_fns[9] = {dw_cl_1x1, dw_cl_1x2, dw_cl_1x3, dw_cl_2x1, dw_cl_2x2,
-                                      dw_cl_2x3, dw_cl_3x1, dw_cl_3x2, dw_cl_3x3};
+                         int32_t, int32_t, int32_t, int32_t);
 #endif
 
 /* channel j (0..3) of a group's tap: the weight from the group's 18 tap words */
@@ -874,46 +878,82 @@ int32_t edgec_depthwise_conv2d_s8_dsp_cl_pack(const edgec_depthwise_conv2d_s8_pa
     return 1;
 }
 
+/* the layer's constants of the channels-last path */
+typedef struct {
+    const int32_t *packed, *taps;
+    int32_t c, row, whole, rest, io, step, narrow, act_min, act_max;
+} dw_cl_layer_t;
+
+/* n pixels of one output row whose windows have the same inside taps (rows ky0 .. ky0 + nr - 1, columns kx0 ..
+ * kx0 + nt - 1): px at the first one's first inside tap, the next ones step input bytes on; outputs from out on.
+ * With whole groups only (C % 4 == 0: the groups' output pointer runs on into the next pixel) the run is one call. */
+static void dw_cl_run(const dw_cl_layer_t *k, const int8_t *px, int8_t *out, int32_t ky0, int32_t nr, int32_t kx0,
+                      int32_t nt, int32_t n) {
+    const int32_t c = k->c;
+    if (nr <= 0 || nt <= 0) { /* no tap inside: the bias alone (a window wholly in the padding) */
+        for (int32_t i = 0; i < n * c; i++) {
+            const int32_t *sq = k->packed + (i % c / 4) * 16, j = i % c % 4;
+            out[i] = (int8_t)edgec_dsp_requant_k(sq[j], 0, sq[4 + 3 * j], sq[5 + 3 * j], sq[6 + 3 * j]);
+        }
+    } else {
+        const int32_t *const pw = k->taps + 2 * (ky0 * 3 + kx0);
+#if EDGEC_HAVE_DSP
+        static const dw_cl_fn fns[9] = {dw_cl_1x1, dw_cl_1x2, dw_cl_1x3, dw_cl_2x1, dw_cl_2x2,
+                                        dw_cl_2x3, dw_cl_3x1, dw_cl_3x2, dw_cl_3x3};
+        const dw_cl_fn fn = fns[(nr - 1) * 3 + nt - 1];
+        const int32_t z = (int32_t)(((uint32_t)k->io & 0xFFFFu) | ((uint32_t)k->io << 16));
+        const int32_t *const end = k->packed + 16 * k->whole;
+        if (k->rest == 0) {
+            fn(px, k->packed, pw, end, out, c, k->row, z, n, k->step);
+        } else {
+            for (int32_t i = 0; i < n; i++) {
+                const int8_t *pi = px + i * k->step;
+                int8_t *oi = out + i * c;
+                if (k->whole > 0) fn(pi, k->packed, pw, end, oi, c, k->row, z, 1, 0);
+                dw_cl_group_c(pi + 4 * k->whole, k->packed + 16 * k->whole, k->taps + 18 * k->whole, ky0, kx0, nr,
+                              nt, k->rest, oi + 4 * k->whole, c, k->row, k->io);
+            }
+        }
+        (void)pw;
+#else
+        for (int32_t i = 0; i < n; i++) {
+            for (int32_t g = 0; g * 4 < c; g++) {
+                dw_cl_group_c(px + i * k->step + 4 * g, k->packed + 16 * g, k->taps + 18 * g, ky0, kx0, nr, nt,
+                              edgec_min(4, c - 4 * g), out + i * c + 4 * g, c, k->row, k->io);
+            }
+        }
+        (void)pw;
+#endif
+    }
+    if (k->narrow)
+        for (int32_t i = 0; i < n * c; i++) out[i] = (int8_t)edgec_clamp(out[i], k->act_min, k->act_max);
+}
+
 void edgec_depthwise_conv2d_s8_dsp_cl(const edgec_depthwise_conv2d_s8_params *p, const int32_t *packed,
                                       const int8_t *input, int8_t *output) {
     const int32_t c = p->in_c, in_h = p->in_h, in_w = p->in_w, out_h = p->out_h, out_w = p->out_w;
-    const int32_t row = in_w * c, whole = c / 4, rest = c % 4, io = p->input_offset, groups = (c + 3) / 4;
-    const int32_t act_min = p->act_min, act_max = p->act_max, narrow = act_min > -128 || act_max < 127;
-    const int32_t *const taps = packed + 16 * groups; /* the tap words after every group's starts and stages */
-#if EDGEC_HAVE_DSP
-    const int32_t z = (int32_t)(((uint32_t)io & 0xFFFFu) | ((uint32_t)io << 16));
-#endif
+    const int32_t sw = p->stride_w, pad_left = p->pad_left;
+    dw_cl_layer_t k;
+    k.packed = packed, k.c = c, k.row = in_w * c, k.whole = c / 4, k.rest = c % 4, k.io = p->input_offset;
+    k.taps = packed + 16 * ((c + 3) / 4); /* the tap words after every group's starts and stages */
+    k.step = sw * c, k.act_min = p->act_min, k.act_max = p->act_max;
+    k.narrow = p->act_min > -128 || p->act_max < 127;
+    /* the output columns whose windows are wholly inside the input: x_lo .. x_hi - 1 (one run per row) */
+    const int32_t x_lo = edgec_min(out_w, (pad_left + sw - 1) / sw);
+    const int32_t x_hi = in_w + pad_left >= 3 ? edgec_min(out_w, (in_w + pad_left - 3) / sw + 1) : 0;
     for (int32_t b = 0; b < p->batches; b++) {
-        const int8_t *in_b = input + b * in_h * row;
+        const int8_t *in_b = input + b * in_h * k.row;
         int8_t *out = output + b * out_h * out_w * c;
-        for (int32_t y = 0; y < out_h; y++) {
+        for (int32_t y = 0; y < out_h; y++, out += out_w * c) {
             const int32_t iy = y * p->stride_h - p->pad_top;
-            const int32_t ky0 = iy < 0 ? -iy : 0, ky1 = edgec_min(3, in_h - iy), nr = ky1 - ky0;
-            for (int32_t x = 0; x < out_w; x++, out += c) {
-                const int32_t ix = x * p->stride_w - p->pad_left;
-                const int32_t kx0 = ix < 0 ? -ix : 0, kx1 = edgec_min(3, in_w - ix), nt = kx1 - kx0;
-                if (nr <= 0 || nt <= 0) { /* no tap inside: the bias alone (a window wholly in the padding) */
-                    for (int32_t o = 0; o < c; o++) {
-                        const int32_t *sq = packed + (o / 4) * 16, j = o % 4;
-                        out[o] = (int8_t)edgec_dsp_requant_k(sq[j], 0, sq[4 + 3 * j], sq[5 + 3 * j], sq[6 + 3 * j]);
-                    }
-                } else {
-                    const int8_t *px = in_b + (iy + ky0) * row + (ix + kx0) * c;
-#if EDGEC_HAVE_DSP
-                    if (whole > 0)
-                        dw_cl_fns[(nr - 1) * 3 + nt - 1](px, packed, taps + 2 * (ky0 * 3 + kx0), packed + 16 * whole,
-                                                         out, c, row, z);
-#else
-                    for (int32_t g = 0; g < whole; g++)
-                        dw_cl_group_c(px + 4 * g, packed + 16 * g, taps + 18 * g, ky0, kx0, nr, nt, 4, out + 4 * g, c,
-                                      row, io);
-#endif
-                    if (rest)
-                        dw_cl_group_c(px + 4 * whole, packed + 16 * whole, taps + 18 * whole, ky0, kx0, nr, nt, rest,
-                                      out + 4 * whole, c, row, io);
-                }
-                if (narrow)
-                    for (int32_t o = 0; o < c; o++) out[o] = (int8_t)edgec_clamp(out[o], act_min, act_max);
+            const int32_t ky0 = iy < 0 ? -iy : 0, nr = edgec_min(3, in_h - iy) - ky0;
+            const int8_t *in_y = in_b + (iy + ky0) * k.row;
+            for (int32_t x = 0; x < out_w;) {
+                const int32_t ix = x * sw - pad_left;
+                const int32_t kx0 = ix < 0 ? -ix : 0, nt = edgec_min(3, in_w - ix) - kx0;
+                const int32_t n = x >= x_lo && x < x_hi ? x_hi - x : 1; /* the inside run, or one border pixel */
+                dw_cl_run(&k, in_y + (ix + kx0) * c, out + x * c, ky0, nr, kx0, nt, n);
+                x += n;
             }
         }
     }
