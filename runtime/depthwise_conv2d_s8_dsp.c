@@ -749,65 +749,74 @@ void edgec_depthwise_conv2d_s8_dsp_3x3(const edgec_depthwise_conv2d_s8_params *p
  * last group of 1-3 channels, done in C (byte loads; never reading past the pixel's channels); an activation
  * narrower than [-128, 127] clamps the stored bytes after (clamp(ssat8(v)) = clamp(v) inside [-128, 127]). */
 
-#define DW_CL_TAP(XO, WO)                                                                                      \
+/* a tap: the 4 channels' word at pr + XO, their weights at WA (the record's tap words) */
+#define DW_CL_TAP(XO, WA)                                                                                      \
     "ldr %[t], [%[pr]" XO "]\n\t"                                                                              \
     "sxtab16 %[q], %[z], %[t]\n\t"                                                                             \
     "sxtab16 %[t], %[z], %[t], ror #8\n\t"                                                                     \
-    "ldrd %[w0], %[w1], [%[pw], #" WO "]\n\t"                                                                  \
+    "ldrd %[w0], %[w1], " WA "\n\t"                                                                            \
     "smlabb %[a0], %[q], %[w0], %[a0]\n\t"                                                                     \
     "smlatt %[a2], %[q], %[w0], %[a2]\n\t"                                                                     \
     "smlabb %[a1], %[t], %[w1], %[a1]\n\t"                                                                     \
     "smlatt %[a3], %[t], %[w1], %[a3]\n\t"
-/* a row of 1, 2, 3 taps: columns at pr, pr + c, pr + 2c; weights at pw + 24 r + 8 t */
+/* a row of 1, 2, 3 taps: columns at pr, pr + c, pr + 2c. The weights: the window's first inside tap post-indexes
+ * pw to the next group's (+72), the others are at 8 (3 r + t) - 72 from there */
 #define DW_CL_R1(W0, W1, W2) DW_CL_TAP("", W0)
 #define DW_CL_R2(W0, W1, W2) DW_CL_TAP("", W0) DW_CL_TAP(", %[c]", W1)
 #define DW_CL_R3(W0, W1, W2) DW_CL_TAP("", W0) DW_CL_TAP(", %[c]", W1) DW_CL_TAP(", %[c], lsl #1", W2)
 #define DW_CL_NEXT "add %[pr], %[pr], %[rs]\n\t"
-#define DW_CL_ROWS1(R) R("0", "8", "16")
-#define DW_CL_ROWS2(R) R("0", "8", "16") DW_CL_NEXT R("24", "32", "40")
-#define DW_CL_ROWS3(R) R("0", "8", "16") DW_CL_NEXT R("24", "32", "40") DW_CL_NEXT R("48", "56", "64")
-
+#define DW_CL_ROW0(R) R("[%[pw]], #72", "[%[pw], #-64]", "[%[pw], #-56]")
+#define DW_CL_ROWS1(R) DW_CL_ROW0(R)
+#define DW_CL_ROWS2(R) DW_CL_ROW0(R) DW_CL_NEXT R("[%[pw], #-48]", "[%[pw], #-40]", "[%[pw], #-32]")
+#define DW_CL_ROWS3(R) DW_CL_ROWS2(R) DW_CL_NEXT R("[%[pw], #-24]", "[%[pw], #-16]", "[%[pw], #-8]")
+/* the input pointer back to the next group's 4 channels of the window's first inside tap */
 #define DW_CL_BACK1 "add %[pr], %[pr], #4\n\t"
 #define DW_CL_BACK2 "sub %[pr], %[pr], %[rs]\n\t" DW_CL_BACK1
 #define DW_CL_BACK3 "sub %[pr], %[pr], %[rs]\n\t" DW_CL_BACK2
 
-/* one channel of the stage: LDRD (M, round), LDR e, SMMLAR, ADD ASR #31, ASR, SSAT, STRB */
+/* one channel of the stage: LDM (M, round, e) into r5, r6, r7 (q, w0, w1), SMMLAR, ADD ASR #31, ASR, SSAT, STRB
+ * (the output pointer in lr, the z register's, reloaded after) */
 #define DW_CL_REQ(A)                                                                                           \
-    "ldrd %[t], %[q], [%[pq]], #8\n\t"                                                                         \
-    "ldr %[w0], [%[pq]], #4\n\t"                                                                               \
-    "smmlar %[t], %[" A "], %[t], %[q]\n\t"                                                                    \
-    "add %[t], %[t], %[" A "], asr #31\n\t"                                                                    \
-    "asr %[t], %[t], %[w0]\n\t"                                                                                \
-    "ssat %[t], #8, %[t]\n\t"                                                                                  \
-    "strb %[t], [%[w1]], #1\n\t"
+    "ldm %[pq]!, {r5, r6, r7}\n\t"                                                                             \
+    "smmlar r4, %[" A "], r5, r6\n\t"                                                                          \
+    "add r4, r4, %[" A "], asr #31\n\t"                                                                        \
+    "asr r4, r4, r7\n\t"                                                                                       \
+    "ssat r4, #8, r4\n\t"                                                                                      \
+    "strb r4, [lr], #1\n\t"
 
-/* The groups of whole 4 channels of one pixel, one loop in assembly: px at the window's first inside tap (channel
- * 0), pq the first group's starts and stages (16 words a group), pw the first group's words of that tap (18 words
- * a group), rs the input row bytes. Per group 2 LDRD (the starts), 8 instructions per tap, nr - 1 SUB and ADD (the
- * pointer back to the next group's channels), ADD (pw), 7 per channel of the stage, and LDR, STR of the output
- * pointer, LDR, CMP, BNE: 37 + nr + 8 T per 4 outputs (14 registers: the output pointer and the end in memory). */
+/* The groups of whole 4 channels of n pixels (step input bytes apart) whose windows have the same inside taps, one
+ * loop of groups in assembly per pixel: px at the window's first inside tap (channel 0), packed the first group's
+ * starts and stages (16 words a group: LDM), pw0 the first group's words of that tap (18 words a group), rs the
+ * input row bytes. Every register is fixed (LDM lists must ascend): a0..a3 r0..r3, t, q, w0, w1 r4..r7, pr r8,
+ * pw r9, pq r10, c r11, rs r12, z lr; the output pointer, the end of the starts and z in memory. Per group LDM
+ * (the starts), 8 instructions per inside tap, nr (the row steps back), 6 per channel of the stage, 3 for the
+ * output pointer and z, 3 for the loop: 31 + nr + 8 T instructions per 4 outputs of T inside taps. */
 #if EDGEC_HAVE_DSP
 #define DW_CL_GROUPS(NAME, ROWS, R, BACK)                                                                      \
     DW_NOINLINE void NAME(const int8_t *px, const int32_t *packed, const int32_t *pw0, const int32_t *end,     \
                           int8_t *out, int32_t c, int32_t rs, int32_t z, int32_t n, int32_t step) {            \
-        int32_t a0, a1, a2, a3, t, q, w0, w1;                                                                  \
         do {                                                                                                   \
-            const int32_t *pq = packed, *pw = pw0;                                                             \
-            const int8_t *pr = px;                                                                             \
+            register int32_t a0 __asm__("r0"), a1 __asm__("r1"), a2 __asm__("r2"), a3 __asm__("r3");           \
+            register int32_t t __asm__("r4"), q __asm__("r5"), w0 __asm__("r6"), w1 __asm__("r7");             \
+            register const int8_t *pr __asm__("r8") = px;                                                      \
+            register const int32_t *pw __asm__("r9") = pw0;                                                    \
+            register const int32_t *pq __asm__("r10") = packed;                                                \
+            register int32_t cr __asm__("r11") = c;                                                            \
+            register int32_t rr __asm__("r12") = rs;                                                           \
+            register int32_t zr __asm__("lr") = z;                                                             \
             __asm__ volatile("1:\n\t"                                                                          \
-                             "ldrd %[a0], %[a1], [%[pq]], #8\n\t"                                              \
-                             "ldrd %[a2], %[a3], [%[pq]], #8\n\t" ROWS(R) BACK                                 \
-                             "add %[pw], %[pw], #72\n\t"                                                       \
-                             "ldr %[w1], %[out]\n\t" DW_CL_REQ("a0") DW_CL_REQ("a1") DW_CL_REQ("a2")           \
+                             "ldm %[pq]!, {r0, r1, r2, r3}\n\t" ROWS(R) BACK                                   \
+                             "ldr lr, %[out]\n\t" DW_CL_REQ("a0") DW_CL_REQ("a1") DW_CL_REQ("a2")              \
                                  DW_CL_REQ("a3")                                                               \
-                             "str %[w1], %[out]\n\t"                                                           \
-                             "ldr %[t], %[end]\n\t"                                                            \
-                             "cmp %[pq], %[t]\n\t"                                                             \
+                             "str lr, %[out]\n\t"                                                              \
+                             "ldr lr, %[zm]\n\t"                                                               \
+                             "ldr r4, %[end]\n\t"                                                              \
+                             "cmp %[pq], r4\n\t"                                                               \
                              "bne 1b"                                                                          \
                              : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [t] "=&r"(t),   \
                                [q] "=&r"(q), [w0] "=&r"(w0), [w1] "=&r"(w1), [pr] "+r"(pr), [pw] "+r"(pw),     \
-                               [pq] "+r"(pq), [out] "+m"(out)                                                  \
-                             : [c] "r"(c), [rs] "r"(rs), [z] "r"(z), [end] "m"(end)                            \
+                               [pq] "+r"(pq), [z] "+r"(zr), [out] "+m"(out)                                    \
+                             : [c] "r"(cr), [rs] "r"(rr), [end] "m"(end), [zm] "m"(z)                          \
                              : "cc", "memory");                                                                \
             px += step;                                                                                        \
         } while (--n > 0);                                                                                     \
