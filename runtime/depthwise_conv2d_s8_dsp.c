@@ -26,7 +26,12 @@
  * (14.5 per output pair with the compile-time stage, whose pre-shift the taps took: dw_pack_3x3). Per output of
  * kws's layer about 9.8 + 8.0 instructions, plus 3.6 of plane copy (4 channels per copy on planes up to 128 B).
  * Other kernel widths take one output at a time: taps in groups of 4, t..t+3 from one word,
- * SMLAD((w_t, w_t+2), (q0,q2)) + SMLAD((w_t+1, w_t+3), (q1,q3)); the last k_w mod 4 taps one by one. */
+ * SMLAD((w_t, w_t+2), (q0,q2)) + SMLAD((w_t+1, w_t+3), (q1,q3)); the last k_w mod 4 taps one by one.
+ *
+ * Channels last (edgec_depthwise_conv2d_s8_dsp_cl, at the end of this file; chosen by the compiler's counted cost
+ * for small planes and stride 2): no plane, 4 channels of a pixel per tap word, acc_c = bias_c +
+ * sum_{taps inside} w_c (x_c - zp) by SXTAB16 and SMLABB/SMLATT, 8 instructions per 4 MACs, 30 + 2 nr + 8 T per
+ * 4 outputs with the stage. */
 
 typedef struct {
     int32_t rows, row_bytes; /* the plane: rows x row_bytes, plane row 0 = input row -pad_top */

@@ -1,8 +1,9 @@
-"""Every fast (DSP) int8 kernel against its portable twin on 10,398 random cases per core, byte for byte:
+"""Every fast (DSP) int8 kernel against its portable twin on 10,747 random cases per core, byte for byte:
 tests/board/fast_kernels_harness.c draws shapes with odd channel counts, strides 1 and 2, SAME/VALID, zero points at
 both ends, per-channel multipliers with left and right shifts, fused clamps and both rounding modes, and runs the
 pointwise conv (also in place), im2col conv, fully connected (also from its compile-time records), depthwise (also
-in place; 3x3 with a stage also from the compiler's per-channel records), average pool (with the reciprocal and with
+in place; 3x3 with a stage also from the compiler's per-channel records, and with depth multiplier 1 on the
+channels-last kernel from its group records), average pool (with the reciprocal and with
 TFLite's division) and max pool kernels, the pools also over a region. On the host the DSP instructions are
 edgec_acle.h's C models, under ASan/UBSan; on the emulated Cortex-M4, M7, M33 and M55 they are the real
 instructions. On the M55 (Helium) the MVE kernels run on the same cases against the same portable kernels. The
