@@ -30,7 +30,7 @@
  *
  * Channels last (edgec_depthwise_conv2d_s8_dsp_cl, at the end of this file; chosen by the compiler's counted cost
  * for small planes and stride 2): no plane, 4 channels of a pixel per tap word, acc_c = bias_c +
- * sum_{taps inside} w_c (x_c - zp) by SXTAB16 and SMLABB/SMLATT, 8 instructions per 4 MACs, 30 + 2 nr + 8 T per
+ * sum_{taps inside} w_c (x_c - zp) by SXTAB16 and SMLABB/SMLATT, 8 instructions per 4 MACs, 30 + s + 8 T per
  * 4 outputs with the stage. */
 
 typedef struct {
@@ -773,11 +773,19 @@ void edgec_depthwise_conv2d_s8_dsp_3x3(const edgec_depthwise_conv2d_s8_params *p
 #define DW_CL_ROW0(R) R("[%[pw]], #72", "[%[pw], #-64]", "[%[pw], #-56]")
 #define DW_CL_ROWS1(R) DW_CL_ROW0(R)
 #define DW_CL_ROWS2(R) DW_CL_ROW0(R) DW_CL_NEXT R("[%[pw], #-48]", "[%[pw], #-40]", "[%[pw], #-32]")
-#define DW_CL_ROWS3(R) DW_CL_ROWS2(R) DW_CL_NEXT R("[%[pw], #-24]", "[%[pw], #-16]", "[%[pw], #-8]")
 /* the input pointer back to the next group's 4 channels of the window's first inside tap */
 #define DW_CL_BACK1 "add %[pr], %[pr], #4\n\t"
 #define DW_CL_BACK2 "sub %[pr], %[pr], %[rs]\n\t" DW_CL_BACK1
-#define DW_CL_BACK3 "sub %[pr], %[pr], %[rs]\n\t" DW_CL_BACK2
+/* 3 rows (and 2 rows of 1 column): column by column, rows at pr, pr + rs, pr + 2 rs (LDR's register offset LSL
+ * #1), one ADD of c between columns: one pointer step fewer than by rows (4 for 3 x 3, was 5) */
+#define DW_CL_C3(W0, W1, W2) DW_CL_TAP("", W0) DW_CL_TAP(", %[rs]", W1) DW_CL_TAP(", %[rs], lsl #1", W2)
+#define DW_CL_STEP "add %[pr], %[pr], %[c]\n\t"
+#define DW_CL_COLS1 DW_CL_C3("[%[pw]], #72", "[%[pw], #-48]", "[%[pw], #-24]")
+#define DW_CL_COLS2 DW_CL_COLS1 DW_CL_STEP DW_CL_C3("[%[pw], #-64]", "[%[pw], #-40]", "[%[pw], #-16]")
+#define DW_CL_COLS3 DW_CL_COLS2 DW_CL_STEP DW_CL_C3("[%[pw], #-56]", "[%[pw], #-32]", "[%[pw], #-8]")
+#define DW_CL_CBACK2 "sub %[pr], %[pr], %[c]\n\t" DW_CL_BACK1
+#define DW_CL_CBACK3 "sub %[pr], %[pr], %[c], lsl #1\n\t" DW_CL_BACK1
+#define DW_CL_2X1 DW_CL_TAP("", "[%[pw]], #72") DW_CL_TAP(", %[rs]", "[%[pw], #-48]")
 
 /* one channel of the stage: LDM (M, round, e) into r5, r6, r7 (q, w0, w1), SMMLAR, ADD ASR #31, ASR, SSAT, STRB
  * (the output pointer in lr, the z register's, reloaded after) */
@@ -793,13 +801,15 @@ void edgec_depthwise_conv2d_s8_dsp_3x3(const edgec_depthwise_conv2d_s8_params *p
  * loop of groups in assembly per pixel: px at the window's first inside tap (channel 0), packed the first group's
  * starts and stages (16 words a group: LDM), pw0 the first group's words of that tap (18 words a group), rs the
  * input row bytes. Every register is fixed (LDM lists must ascend): a0..a3 r0..r3, t, q, w0, w1 r4..r7, pr r8,
- * pw r9, pq r10, c r11, rs r12, z lr; the output pointer, the end of the starts and z in memory. Per group LDM
- * (the starts), 8 instructions per inside tap, nr (the row steps back), 6 per channel of the stage, 3 for the
- * output pointer and z, 3 for the loop: 31 + nr + 8 T instructions per 4 outputs of T inside taps. */
+ * pw r9, pq r10, c r11, rs r12, z lr; the output pointer and z in memory. Per group LDM (the starts), 8
+ * instructions per inside tap, s = 1 to 4 pointer steps (between rows or columns, and back to the next group's
+ * channels), 6 per channel of the stage, 3 for the output pointer and z, 2 for the loop (CMP, BGE on the flag in
+ * bit 31 of the last whole group's fourth e, which ASR ignores: it reads the bottom byte): 30 + s + 8 T
+ * instructions per 4 outputs of T inside taps. */
 #if EDGEC_HAVE_DSP
-#define DW_CL_GROUPS(NAME, ROWS, R, BACK)                                                                      \
-    DW_NOINLINE void NAME(const int8_t *px, const int32_t *packed, const int32_t *pw0, const int32_t *end,     \
-                          int8_t *out, int32_t c, int32_t rs, int32_t z, int32_t n, int32_t step) {            \
+#define DW_CL_GROUPS(NAME, TAPS, BACK)                                                                      \
+    DW_NOINLINE void NAME(const int8_t *px, const int32_t *packed, const int32_t *pw0, int8_t *out, int32_t c, \
+                          int32_t rs, int32_t z, int32_t n, int32_t step) {                                    \
         do {                                                                                                   \
             register int32_t a0 __asm__("r0"), a1 __asm__("r1"), a2 __asm__("r2"), a3 __asm__("r3");           \
             register int32_t t __asm__("r4"), q __asm__("r5"), w0 __asm__("r6"), w1 __asm__("r7");             \
@@ -810,34 +820,33 @@ void edgec_depthwise_conv2d_s8_dsp_3x3(const edgec_depthwise_conv2d_s8_params *p
             register int32_t rr __asm__("r12") = rs;                                                           \
             register int32_t zr __asm__("lr") = z;                                                             \
             __asm__ volatile("1:\n\t"                                                                          \
-                             "ldm %[pq]!, {r0, r1, r2, r3}\n\t" ROWS(R) BACK                                   \
+                             "ldm %[pq]!, {r0, r1, r2, r3}\n\t" TAPS BACK                                   \
                              "ldr lr, %[out]\n\t" DW_CL_REQ("a0") DW_CL_REQ("a1") DW_CL_REQ("a2")              \
                                  DW_CL_REQ("a3")                                                               \
                              "str lr, %[out]\n\t"                                                              \
                              "ldr lr, %[zm]\n\t"                                                               \
-                             "ldr r4, %[end]\n\t"                                                              \
-                             "cmp %[pq], r4\n\t"                                                               \
-                             "bne 1b"                                                                          \
+                             "cmp r7, #0\n\t"                                                                  \
+                             "bge 1b"                                                                          \
                              : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [t] "=&r"(t),   \
                                [q] "=&r"(q), [w0] "=&r"(w0), [w1] "=&r"(w1), [pr] "+r"(pr), [pw] "+r"(pw),     \
                                [pq] "+r"(pq), [z] "+r"(zr), [out] "+m"(out)                                    \
-                             : [c] "r"(cr), [rs] "r"(rr), [end] "m"(end), [zm] "m"(z)                          \
+                             : [c] "r"(cr), [rs] "r"(rr), [zm] "m"(z)                          \
                              : "cc", "memory");                                                                \
             px += step;                                                                                        \
         } while (--n > 0);                                                                                     \
     }
-DW_CL_GROUPS(dw_cl_1x1, DW_CL_ROWS1, DW_CL_R1, DW_CL_BACK1)
-DW_CL_GROUPS(dw_cl_1x2, DW_CL_ROWS1, DW_CL_R2, DW_CL_BACK1)
-DW_CL_GROUPS(dw_cl_1x3, DW_CL_ROWS1, DW_CL_R3, DW_CL_BACK1)
-DW_CL_GROUPS(dw_cl_2x1, DW_CL_ROWS2, DW_CL_R1, DW_CL_BACK2)
-DW_CL_GROUPS(dw_cl_2x2, DW_CL_ROWS2, DW_CL_R2, DW_CL_BACK2)
-DW_CL_GROUPS(dw_cl_2x3, DW_CL_ROWS2, DW_CL_R3, DW_CL_BACK2)
-DW_CL_GROUPS(dw_cl_3x1, DW_CL_ROWS3, DW_CL_R1, DW_CL_BACK3)
-DW_CL_GROUPS(dw_cl_3x2, DW_CL_ROWS3, DW_CL_R2, DW_CL_BACK3)
-DW_CL_GROUPS(dw_cl_3x3, DW_CL_ROWS3, DW_CL_R3, DW_CL_BACK3)
+DW_CL_GROUPS(dw_cl_1x1, DW_CL_ROWS1(DW_CL_R1), DW_CL_BACK1)
+DW_CL_GROUPS(dw_cl_1x2, DW_CL_ROWS1(DW_CL_R2), DW_CL_BACK1)
+DW_CL_GROUPS(dw_cl_1x3, DW_CL_ROWS1(DW_CL_R3), DW_CL_BACK1)
+DW_CL_GROUPS(dw_cl_2x1, DW_CL_2X1, DW_CL_BACK1)
+DW_CL_GROUPS(dw_cl_2x2, DW_CL_ROWS2(DW_CL_R2), DW_CL_BACK2)
+DW_CL_GROUPS(dw_cl_2x3, DW_CL_ROWS2(DW_CL_R3), DW_CL_BACK2)
+DW_CL_GROUPS(dw_cl_3x1, DW_CL_COLS1, DW_CL_BACK1)
+DW_CL_GROUPS(dw_cl_3x2, DW_CL_COLS2, DW_CL_CBACK2)
+DW_CL_GROUPS(dw_cl_3x3, DW_CL_COLS3, DW_CL_CBACK3)
 
-typedef void (*dw_cl_fn)(const int8_t *, const int32_t *, const int32_t *, const int32_t *, int8_t *, int32_t,
-                         int32_t, int32_t, int32_t, int32_t);
+typedef void (*dw_cl_fn)(const int8_t *, const int32_t *, const int32_t *, int8_t *, int32_t, int32_t, int32_t,
+                         int32_t, int32_t);
 #endif
 
 /* channel j (0..3) of a group's tap: the weight from the group's 18 tap words */
@@ -859,7 +868,7 @@ static void dw_cl_group_c(const int8_t *px, const int32_t *sq, const int32_t *ta
             }
         }
         const int32_t *st = sq + 4 + 3 * j;
-        out[j] = (int8_t)edgec_dsp_requant_k((int32_t)acc, 0, st[0], st[1], st[2]);
+        out[j] = (int8_t)edgec_dsp_requant_k((int32_t)acc, 0, st[0], st[1], st[2] & 0xFF);
     }
 }
 
@@ -888,6 +897,7 @@ int32_t edgec_depthwise_conv2d_s8_dsp_cl_pack(const edgec_depthwise_conv2d_s8_pa
         rec[j] = (int32_t)(bias << pre);
         rec[4 + 3 * j] = st[EDGEC_DSP_OUT_M], rec[5 + 3 * j] = st[EDGEC_DSP_OUT_ROUND];
         rec[6 + 3 * j] = st[EDGEC_DSP_OUT_RIGHT];
+        if (j == 3 && o / 4 == p->out_c / 4 - 1) rec[6 + 3 * j] |= INT32_MIN; /* the last whole group's flag */
     }
     return 1;
 }
@@ -907,7 +917,7 @@ static void dw_cl_run(const dw_cl_layer_t *k, const int8_t *px, int8_t *out, int
     if (nr <= 0 || nt <= 0) { /* no tap inside: the bias alone (a window wholly in the padding) */
         for (int32_t i = 0; i < n * c; i++) {
             const int32_t *sq = k->packed + (i % c / 4) * 16, j = i % c % 4;
-            out[i] = (int8_t)edgec_dsp_requant_k(sq[j], 0, sq[4 + 3 * j], sq[5 + 3 * j], sq[6 + 3 * j]);
+            out[i] = (int8_t)edgec_dsp_requant_k(sq[j], 0, sq[4 + 3 * j], sq[5 + 3 * j], sq[6 + 3 * j] & 0xFF);
         }
     } else {
         const int32_t *const pw = k->taps + 2 * (ky0 * 3 + kx0);
@@ -916,14 +926,13 @@ static void dw_cl_run(const dw_cl_layer_t *k, const int8_t *px, int8_t *out, int
                                         dw_cl_2x3, dw_cl_3x1, dw_cl_3x2, dw_cl_3x3};
         const dw_cl_fn fn = fns[(nr - 1) * 3 + nt - 1];
         const int32_t z = (int32_t)(((uint32_t)k->io & 0xFFFFu) | ((uint32_t)k->io << 16));
-        const int32_t *const end = k->packed + 16 * k->whole;
         if (k->rest == 0) {
-            fn(px, k->packed, pw, end, out, c, k->row, z, n, k->step);
+            fn(px, k->packed, pw, out, c, k->row, z, n, k->step);
         } else {
             for (int32_t i = 0; i < n; i++) {
                 const int8_t *pi = px + i * k->step;
                 int8_t *oi = out + i * c;
-                if (k->whole > 0) fn(pi, k->packed, pw, end, oi, c, k->row, z, 1, 0);
+                if (k->whole > 0) fn(pi, k->packed, pw, oi, c, k->row, z, 1, 0);
                 dw_cl_group_c(pi + 4 * k->whole, k->packed + 16 * k->whole, k->taps + 18 * k->whole, ky0, kx0, nr,
                               nt, k->rest, oi + 4 * k->whole, c, k->row, k->io);
             }
