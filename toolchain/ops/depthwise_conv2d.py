@@ -179,9 +179,10 @@ def dw_cost_cl(in_h: int, in_w: int, c: int, out_h: int, out_w: int, stride_h: i
                pad_left: int) -> int:
     """Instructions of the channels-last 3x3 kernel on the emulated Cortex-M4, counted from its loops
     (runtime/depthwise_conv2d_s8_dsp.c): per group of 4 channels 30 + s + 8 T (T = nr nt taps of the window
-    inside the input in nr rows and nt columns, s its 1 to 4 pointer steps), per output pixel about 16 and per call (a row's run of wholly inside
-    windows, or one border pixel; every pixel when C % 4 != 0) about 60, about 400 per layer; a last group of 1-3
-    channels runs in C, about 25 + 14 T per channel. Within 5 % of the measured counts of vww's layers."""
+    inside the input in nr rows and nt columns, s its 1 to 4 pointer steps), per output pixel about 16 and per
+    call (a row's run of wholly inside windows, or one border pixel; every pixel when C % 4 != 0) about 60, about
+    400 per layer; a last group of 1-3 channels runs in C, about 25 + 14 T per channel. Within 5 % of the measured
+    counts of vww's layers."""
     rows, cols = _inside(out_h, in_h, stride_h, pad_top), _inside(out_w, in_w, stride_w, pad_left)
     whole, rest = divmod(c, 4)
     total = 400
