@@ -754,11 +754,13 @@ void edgec_depthwise_conv2d_s8_dsp_3x3(const edgec_depthwise_conv2d_s8_params *p
  * last group of 1-3 channels, done in C (byte loads; never reading past the pixel's channels); an activation
  * narrower than [-128, 127] clamps the stored bytes after (clamp(ssat8(v)) = clamp(v) inside [-128, 127]). */
 
-/* a tap: the 4 channels' word at pr + XO, their weights at WA (the record's tap words) */
+/* a tap: the 4 channels' word at pr + XO, their weights at WA (the record's tap words); the split minus the zero
+ * point (DW_CL_SPLIT is redefined for the wholly inside windows, whose start has the zero point folded in) */
+#define DW_CL_SPLIT "sxtab16 %[q], %[z], %[t]\n\tsxtab16 %[t], %[z], %[t], ror #8\n\t"
+/* a record group's head: 4 bias starts, 4 starts with the zero point folded in, (M, round, e) x 4 */
+#define DW_CL_HEAD 20
 #define DW_CL_TAP(XO, WA)                                                                                      \
-    "ldr %[t], [%[pr]" XO "]\n\t"                                                                              \
-    "sxtab16 %[q], %[z], %[t]\n\t"                                                                             \
-    "sxtab16 %[t], %[z], %[t], ror #8\n\t"                                                                     \
+    "ldr %[t], [%[pr]" XO "]\n\t" DW_CL_SPLIT                                                                 \
     "ldrd %[w0], %[w1], " WA "\n\t"                                                                            \
     "smlabb %[a0], %[q], %[w0], %[a0]\n\t"                                                                     \
     "smlatt %[a2], %[q], %[w0], %[a2]\n\t"                                                                     \
@@ -820,7 +822,7 @@ void edgec_depthwise_conv2d_s8_dsp_3x3(const edgec_depthwise_conv2d_s8_params *p
             register int32_t rr __asm__("r12") = rs;                                                           \
             register int32_t zr __asm__("lr") = z;                                                             \
             __asm__ volatile("1:\n\t"                                                                          \
-                             "ldm %[pq]!, {r0, r1, r2, r3}\n\t" TAPS BACK                                   \
+                             "ldm %[pq]!, {r0-r7}\n\t" TAPS BACK                                   \
                              "ldr lr, %[out]\n\t" DW_CL_REQ("a0") DW_CL_REQ("a1") DW_CL_REQ("a2")              \
                                  DW_CL_REQ("a3")                                                               \
                              "str lr, %[out]\n\t"                                                              \
@@ -845,6 +847,53 @@ DW_CL_GROUPS(dw_cl_3x1, DW_CL_COLS1, DW_CL_BACK1)
 DW_CL_GROUPS(dw_cl_3x2, DW_CL_COLS2, DW_CL_CBACK2)
 DW_CL_GROUPS(dw_cl_3x3, DW_CL_COLS3, DW_CL_CBACK3)
 
+/* A run of n pixels whose 3 x 3 windows are wholly inside (C % 4 == 0), the pixel loop in assembly too: the start
+ * with the zero point folded in (bias - zp sum(w), scaled), so SXTB16 splits the raw inputs and no z register is
+ * needed: the output pointer stays in lr. The accumulators in r4..r7 and the temporaries in r0..r3 (one LDM of 8
+ * words reads the bias starts into r0..r3, unused, and the folded ones into r4..r7; the stage's LDM into r1..r3).
+ * Per group 1 + 72 + 4 + 24 + 2 = 103 instructions (the general body: 106), per pixel 9. stepmc = step - c: the
+ * input pointer ends a pixel's groups at its next channels, c on. */
+#undef DW_CL_SPLIT
+#define DW_CL_SPLIT "sxtb16 %[q], %[t]\n\tsxtb16 %[t], %[t], ror #8\n\t"
+#define DW_CL_REQ_IN(A)                                                                                        \
+    "ldm %[pq]!, {r1, r2, r3}\n\t"                                                                             \
+    "smmlar r0, %[" A "], r1, r2\n\t"                                                                          \
+    "add r0, r0, %[" A "], asr #31\n\t"                                                                        \
+    "asr r0, r0, r3\n\t"                                                                                       \
+    "ssat r0, #8, r0\n\t"                                                                                      \
+    "strb r0, [%[o]], #1\n\t"
+DW_NOINLINE void dw_cl_in3x3(const int8_t *px, const int32_t *packed, const int32_t *pw0, int8_t *out, int32_t c,
+                             int32_t rs, int32_t n, int32_t stepmc) {
+    register int32_t a0 __asm__("r4"), a1 __asm__("r5"), a2 __asm__("r6"), a3 __asm__("r7");
+    register int32_t t __asm__("r0"), q __asm__("r1"), w0 __asm__("r2"), w1 __asm__("r3");
+    register const int8_t *pr __asm__("r8") = px;
+    register const int32_t *pw __asm__("r9") = pw0;
+    register const int32_t *pq __asm__("r10") = packed;
+    register int32_t cr __asm__("r11") = c;
+    register int32_t rr __asm__("r12") = rs;
+    register int8_t *o __asm__("lr") = out;
+    __asm__ volatile("1:\n\t"
+                     "ldm %[pq]!, {r0-r7}\n\t" DW_CL_COLS3 DW_CL_CBACK3 DW_CL_REQ_IN("a0") DW_CL_REQ_IN("a1")
+                         DW_CL_REQ_IN("a2") DW_CL_REQ_IN("a3")
+                     "cmp r3, #0\n\t"
+                     "bge 1b\n\t"
+                     "ldr r0, %[n]\n\t"
+                     "subs r0, r0, #1\n\t"
+                     "str r0, %[n]\n\t"
+                     "beq 2f\n\t"
+                     "ldr r0, %[stepmc]\n\t"
+                     "add %[pr], %[pr], r0\n\t"
+                     "ldr %[pq], %[packed]\n\t"
+                     "ldr %[pw], %[pw0]\n\t"
+                     "b 1b\n"
+                     "2:"
+                     : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [t] "=&r"(t), [q] "=&r"(q),
+                       [w0] "=&r"(w0), [w1] "=&r"(w1), [pr] "+r"(pr), [pw] "+r"(pw), [pq] "+r"(pq), [o] "+r"(o),
+                       [n] "+m"(n)
+                     : [c] "r"(cr), [rs] "r"(rr), [stepmc] "m"(stepmc), [packed] "m"(packed), [pw0] "m"(pw0)
+                     : "cc", "memory");
+}
+
 typedef void (*dw_cl_fn)(const int8_t *, const int32_t *, const int32_t *, int8_t *, int32_t, int32_t, int32_t,
                          int32_t, int32_t);
 #endif
@@ -867,7 +916,7 @@ static void dw_cl_group_c(const int8_t *px, const int32_t *sq, const int32_t *ta
                 acc += (uint32_t)(x * dw_cl_weight(taps, (ky0 + r) * 3 + kx0 + t, j));
             }
         }
-        const int32_t *st = sq + 4 + 3 * j;
+        const int32_t *st = sq + 8 + 3 * j;
         out[j] = (int8_t)edgec_dsp_requant_k((int32_t)acc, 0, st[0], st[1], st[2] & 0xFF);
     }
 }
@@ -883,7 +932,7 @@ int32_t edgec_depthwise_conv2d_s8_dsp_cl_pack(const edgec_depthwise_conv2d_s8_pa
     memset(packed, 0, sizeof(int32_t) * (size_t)(groups * EDGEC_DWCL_WORDS));
     for (int32_t o = 0; o < p->out_c; o++) {
         const int32_t *st = stage + o * EDGEC_DSP_OUT_WORDS;
-        int32_t *rec = packed + (o / 4) * 16, *taps = packed + 16 * groups + (o / 4) * 18;
+        int32_t *rec = packed + (o / 4) * DW_CL_HEAD, *taps = packed + DW_CL_HEAD * groups + (o / 4) * 18;
         const int32_t j = o % 4, pre = st[EDGEC_DSP_OUT_PRE];
         uint32_t weight_sum = 0;
         for (int32_t t = 0; t < 9; t++) {
@@ -895,9 +944,10 @@ int32_t edgec_depthwise_conv2d_s8_dsp_cl_pack(const edgec_depthwise_conv2d_s8_pa
         /* the stage's start is bias + io sum(w): the bias alone, scaled by 2^pre (mod 2^32) */
         const uint32_t bias = (uint32_t)st[EDGEC_DSP_OUT_START] - (uint32_t)p->input_offset * weight_sum;
         rec[j] = (int32_t)(bias << pre);
-        rec[4 + 3 * j] = st[EDGEC_DSP_OUT_M], rec[5 + 3 * j] = st[EDGEC_DSP_OUT_ROUND];
-        rec[6 + 3 * j] = st[EDGEC_DSP_OUT_RIGHT];
-        if (j == 3 && o / 4 == p->out_c / 4 - 1) rec[6 + 3 * j] |= INT32_MIN; /* the last whole group's flag */
+        rec[4 + j] = (int32_t)((uint32_t)st[EDGEC_DSP_OUT_START] << pre); /* with the zero point folded in */
+        rec[8 + 3 * j] = st[EDGEC_DSP_OUT_M], rec[9 + 3 * j] = st[EDGEC_DSP_OUT_ROUND];
+        rec[10 + 3 * j] = st[EDGEC_DSP_OUT_RIGHT];
+        if (j == 3 && o / 4 == p->out_c / 4 - 1) rec[10 + 3 * j] |= INT32_MIN; /* the last whole group's flag */
     }
     return 1;
 }
@@ -916,8 +966,8 @@ static void dw_cl_run(const dw_cl_layer_t *k, const int8_t *px, int8_t *out, int
     const int32_t c = k->c;
     if (nr <= 0 || nt <= 0) { /* no tap inside: the bias alone (a window wholly in the padding) */
         for (int32_t i = 0; i < n * c; i++) {
-            const int32_t *sq = k->packed + (i % c / 4) * 16, j = i % c % 4;
-            out[i] = (int8_t)edgec_dsp_requant_k(sq[j], 0, sq[4 + 3 * j], sq[5 + 3 * j], sq[6 + 3 * j] & 0xFF);
+            const int32_t *sq = k->packed + (i % c / 4) * DW_CL_HEAD, j = i % c % 4;
+            out[i] = (int8_t)edgec_dsp_requant_k(sq[j], 0, sq[8 + 3 * j], sq[9 + 3 * j], sq[10 + 3 * j] & 0xFF);
         }
     } else {
         const int32_t *const pw = k->taps + 2 * (ky0 * 3 + kx0);
@@ -926,14 +976,16 @@ static void dw_cl_run(const dw_cl_layer_t *k, const int8_t *px, int8_t *out, int
                                         dw_cl_2x3, dw_cl_3x1, dw_cl_3x2, dw_cl_3x3};
         const dw_cl_fn fn = fns[(nr - 1) * 3 + nt - 1];
         const int32_t z = (int32_t)(((uint32_t)k->io & 0xFFFFu) | ((uint32_t)k->io << 16));
-        if (k->rest == 0) {
+        if (k->rest == 0 && nr == 3 && nt == 3) {
+            dw_cl_in3x3(px, k->packed, pw, out, c, k->row, n, k->step - c);
+        } else if (k->rest == 0) {
             fn(px, k->packed, pw, out, c, k->row, z, n, k->step);
         } else {
             for (int32_t i = 0; i < n; i++) {
                 const int8_t *pi = px + i * k->step;
                 int8_t *oi = out + i * c;
                 if (k->whole > 0) fn(pi, k->packed, pw, oi, c, k->row, z, 1, 0);
-                dw_cl_group_c(pi + 4 * k->whole, k->packed + 16 * k->whole, k->taps + 18 * k->whole, ky0, kx0, nr,
+                dw_cl_group_c(pi + 4 * k->whole, k->packed + DW_CL_HEAD * k->whole, k->taps + 18 * k->whole, ky0, kx0, nr,
                               nt, k->rest, oi + 4 * k->whole, c, k->row, k->io);
             }
         }
@@ -941,7 +993,7 @@ static void dw_cl_run(const dw_cl_layer_t *k, const int8_t *px, int8_t *out, int
 #else
         for (int32_t i = 0; i < n; i++) {
             for (int32_t g = 0; g * 4 < c; g++) {
-                dw_cl_group_c(px + i * k->step + 4 * g, k->packed + 16 * g, k->taps + 18 * g, ky0, kx0, nr, nt,
+                dw_cl_group_c(px + i * k->step + 4 * g, k->packed + DW_CL_HEAD * g, k->taps + 18 * g, ky0, kx0, nr, nt,
                               edgec_min(4, c - 4 * g), out + i * c + 4 * g, c, k->row, k->io);
             }
         }
@@ -958,7 +1010,7 @@ void edgec_depthwise_conv2d_s8_dsp_cl(const edgec_depthwise_conv2d_s8_params *p,
     const int32_t sw = p->stride_w, pad_left = p->pad_left;
     dw_cl_layer_t k;
     k.packed = packed, k.c = c, k.row = in_w * c, k.whole = c / 4, k.rest = c % 4, k.io = p->input_offset;
-    k.taps = packed + 16 * ((c + 3) / 4); /* the tap words after every group's starts and stages */
+    k.taps = packed + DW_CL_HEAD * ((c + 3) / 4); /* the tap words after every group's starts and stages */
     k.step = sw * c, k.act_min = p->act_min, k.act_max = p->act_max;
     k.narrow = p->act_min > -128 || p->act_max < 127;
     /* the output columns whose windows are wholly inside the input: x_lo .. x_hi - 1 (one run per row) */

@@ -126,15 +126,16 @@ def dsp_3x3_records(op, g, stage: np.ndarray | None) -> np.ndarray | None:
 
 
 #: int32 per group of 4 channels of the channels-last records (EDGEC_DWCL_WORDS in runtime/depthwise_conv2d_s8_dsp.h)
-DWCL_WORDS = 34
+DWCL_WORDS = 38
 
 
 def pack_cl_records(w: np.ndarray, stage: np.ndarray, input_offset: int) -> np.ndarray | None:
     """The channels-last kernel's records (edgec_depthwise_conv2d_s8_dsp_cl) from int8 taps w [3, 3, C], the output
     stage [C, 5] (start = bias + input_offset sum(w), M, round, pre, e) and the input offset: for each group of 4
-    channels (ceil(C / 4), the last one's missing channels zero) 16 words, the biases scaled by 2^pre (modulo 2^32:
-    the kernel subtracts the zero point per tap, so its start is the bias, not the folded start) then M, round, e
-    channel by channel (the last group of 4 whole channels flags itself by bit 31 of its fourth e, which ends the
+    channels (ceil(C / 4), the last one's missing channels zero) 20 words: the biases scaled by 2^pre (modulo 2^32:
+    for windows partly outside the input the kernel subtracts the zero point per tap, so their start is the bias),
+    the stage's starts (the zero point folded in: wholly inside windows) scaled alike, then M, round, e channel by
+    channel (the last group of 4 whole channels flags itself by bit 31 of its fourth e, which ends the
     kernel's group loop); after all of them, per group 18 words, per tap (ky, kx) in row order the 4 weights scaled by
     2^pre as int16 halves (w0, w2), (w1, w3). The same words as edgec_depthwise_conv2d_s8_dsp_cl_pack
     (tests/host/test_depthwise_conv2d_s8_dsp.py compares them). None when some pre is outside [0, 8]."""
@@ -145,16 +146,17 @@ def pack_cl_records(w: np.ndarray, stage: np.ndarray, input_offset: int) -> np.n
     groups = (c + 3) // 4
     sums = w.astype(np.int64).reshape(9, c).sum(axis=0)
     bias = (stage[:, 0].astype(np.int64) - int(input_offset) * sums) % 2**32
-    head = np.zeros((groups, 16), np.int64)
+    head = np.zeros((groups, 20), np.int64)
     taps = np.zeros((groups, 18), np.int64)
     scaled = (w.astype(np.int64).reshape(9, c) << pre) & 0xFFFF  # [tap, channel] as int16 halves' bits
     for o in range(c):
         grp, j = divmod(o, 4)
         head[grp, j] = (int(bias[o]) << int(pre[o])) % 2**32
-        head[grp, 4 + 3 * j:7 + 3 * j] = [int(stage[o, 1]) % 2**32, int(stage[o, 2]) % 2**32, int(stage[o, 4])]
+        head[grp, 4 + j] = (int(stage[o, 0]) << int(pre[o])) % 2**32  # the start with the zero point folded in
+        head[grp, 8 + 3 * j:11 + 3 * j] = [int(stage[o, 1]) % 2**32, int(stage[o, 2]) % 2**32, int(stage[o, 4])]
         taps[grp, (j & 1)::2] |= scaled[:, o] << (16 if j & 2 else 0)
     if c >= 4:  # the last whole group's flag: bit 31 of its channel 3's e (ASR by a register reads the bottom byte)
-        head[c // 4 - 1, 15] |= 1 << 31
+        head[c // 4 - 1, 19] |= 1 << 31
     words = np.concatenate([head.reshape(-1), taps.reshape(-1)]).astype(np.uint32)
     return words.view(np.int32)
 
@@ -179,10 +181,10 @@ def dw_cost_cl(in_h: int, in_w: int, c: int, out_h: int, out_w: int, stride_h: i
                pad_left: int) -> int:
     """Instructions of the channels-last 3x3 kernel on the emulated Cortex-M4, counted from its loops
     (runtime/depthwise_conv2d_s8_dsp.c): per group of 4 channels 30 + s + 8 T (T = nr nt taps of the window
-    inside the input in nr rows and nt columns, s its 1 to 4 pointer steps), per output pixel about 16 and per
-    call (a row's run of wholly inside windows, or one border pixel; every pixel when C % 4 != 0) about 60, about
-    400 per layer; a last group of 1-3 channels runs in C, about 25 + 14 T per channel. Within 5 % of the measured
-    counts of vww's layers."""
+    inside the input in nr rows and nt columns, s its 1 to 4 pointer steps; 3 fewer for a wholly inside window
+    when C % 4 == 0), per output pixel about 16 (9 for those) and per call (a row's run of wholly inside windows,
+    or one border pixel; every pixel when C % 4 != 0) about 60, about 400 per layer; a last group of 1-3 channels
+    runs in C, about 25 + 14 T per channel. Within 1 % of the measured counts of vww's layers."""
     rows, cols = _inside(out_h, in_h, stride_h, pad_top), _inside(out_w, in_w, stride_w, pad_left)
     whole, rest = divmod(c, 4)
     total = 400
@@ -190,7 +192,10 @@ def dw_cost_cl(in_h: int, in_w: int, c: int, out_h: int, out_w: int, stride_h: i
         for nt in cols:
             t = nr * nt
             steps = 1 if nr == 1 or nt == 1 else (3 if nr == 2 or nt == 2 else 4)
-            total += 16 + whole * (30 + steps + 8 * t) + rest * (25 + 14 * t)
+            if t == 9 and not rest:  # wholly inside, the pixel loop and the output pointer kept in assembly
+                total += 9 + whole * (27 + steps + 8 * t)
+            else:
+                total += 16 + whole * (30 + steps + 8 * t) + rest * (25 + 14 * t)
     x_lo = min(out_w, -(-pad_left // stride_w))
     x_hi = min(out_w, (in_w + pad_left - 3) // stride_w + 1) if in_w + pad_left >= 3 else 0
     calls = out_w if rest else x_lo + (out_w - max(x_hi, x_lo)) + (1 if x_hi > x_lo else 0)
