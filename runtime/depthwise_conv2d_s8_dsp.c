@@ -26,7 +26,12 @@
  * (14.5 per output pair with the compile-time stage, whose pre-shift the taps took: dw_pack_3x3). Per output of
  * kws's layer about 9.8 + 8.0 instructions, plus 3.6 of plane copy (4 channels per copy on planes up to 128 B).
  * Other kernel widths take one output at a time: taps in groups of 4, t..t+3 from one word,
- * SMLAD((w_t, w_t+2), (q0,q2)) + SMLAD((w_t+1, w_t+3), (q1,q3)); the last k_w mod 4 taps one by one. */
+ * SMLAD((w_t, w_t+2), (q0,q2)) + SMLAD((w_t+1, w_t+3), (q1,q3)); the last k_w mod 4 taps one by one.
+ *
+ * Channels last (edgec_depthwise_conv2d_s8_dsp_cl, at the end of this file; chosen by the compiler's counted cost
+ * for small planes and stride 2): no plane, 4 channels of a pixel per tap word, acc_c = bias_c +
+ * sum_{taps inside} w_c (x_c - zp) by SXTAB16 and SMLABB/SMLATT, 8 instructions per 4 MACs, 30 + s + 8 T per
+ * 4 outputs with the stage. */
 
 typedef struct {
     int32_t rows, row_bytes; /* the plane: rows x row_bytes, plane row 0 = input row -pad_top */
@@ -730,4 +735,301 @@ void edgec_depthwise_conv2d_s8_dsp(const edgec_depthwise_conv2d_s8_params *p, co
 void edgec_depthwise_conv2d_s8_dsp_3x3(const edgec_depthwise_conv2d_s8_params *p, const int32_t *packed,
                                        const int8_t *input, int8_t *output, int8_t *plane) {
     dw_run(p, NULL, packed, input, output, plane);
+}
+
+/* ---- Channels last: the 3x3 layers of small planes and stride 2 (edgec_depthwise_conv2d_s8_dsp_cl) ----------
+ *
+ * No plane: 4 channels of an output pixel at a time, straight from the HWC input. The word of 4 channels
+ * c0..c3 at one input pixel, SXTAB16 with the input offset in both halves (io = -zp_x), gives (x0 - zp, x2 - zp)
+ * and, ROR 8, (x1 - zp, x3 - zp) (each in [-255, 255]: an int16 half); the tap's 2 record words hold the 4
+ * channels' weights (w0, w2), (w1, w3) as int16 halves, so SMLABB and SMLATT add one channel's product each:
+ *   per tap and 4 channels LDR, 2 SXTAB16, LDRD, 4 multiplies: 8 instructions per 4 MACs.
+ * The zero point is subtracted per tap (not folded into the start), so the window's taps outside the input are
+ * simply skipped: each pixel runs the rows ky0..ky1 - 1 and columns kx0..kx1 - 1 its window has inside the input
+ * (one of 9 straight-line bodies by row and column count), and the start is the bias alone. Then per channel
+ * LDM (M, round, e), SMMLAR, ADD ASR #31, ASR, SSAT, STRB: the compile-time stage with the taps and the bias
+ * scaled by 2^pre (as the 3x3 records; exact for the same reason). With the fixed costs (the starts, the row
+ * steps, the group loop) about 2 T + 8 instructions per output of T inside taps, independent of the plane: vww's
+ * 6 x 6 and 3 x 3 layers have 7.1 and 5.4 inside taps per output. A channel count not a multiple of 4 leaves a
+ * last group of 1-3 channels, done in C (byte loads; never reading past the pixel's channels); an activation
+ * narrower than [-128, 127] clamps the stored bytes after (clamp(ssat8(v)) = clamp(v) inside [-128, 127]). */
+
+/* a tap: the 4 channels' word at pr + XO, their weights at WA (the record's tap words); the split minus the zero
+ * point (DW_CL_SPLIT is redefined for the wholly inside windows, whose start has the zero point folded in) */
+#define DW_CL_SPLIT "sxtab16 %[q], %[z], %[t]\n\tsxtab16 %[t], %[z], %[t], ror #8\n\t"
+/* a record group's head: 4 bias starts, 4 starts with the zero point folded in, (M, round, e) x 4 */
+#define DW_CL_HEAD 20
+#define DW_CL_TAP(XO, WA)                                                                                      \
+    "ldr %[t], [%[pr]" XO "]\n\t" DW_CL_SPLIT                                                                 \
+    "ldrd %[w0], %[w1], " WA "\n\t"                                                                            \
+    "smlabb %[a0], %[q], %[w0], %[a0]\n\t"                                                                     \
+    "smlatt %[a2], %[q], %[w0], %[a2]\n\t"                                                                     \
+    "smlabb %[a1], %[t], %[w1], %[a1]\n\t"                                                                     \
+    "smlatt %[a3], %[t], %[w1], %[a3]\n\t"
+/* a row of 1, 2, 3 taps: columns at pr, pr + c, pr + 2c. The weights: the window's first inside tap post-indexes
+ * pw to the next group's (+72), the others are at 8 (3 r + t) - 72 from there */
+#define DW_CL_R1(W0, W1, W2) DW_CL_TAP("", W0)
+#define DW_CL_R2(W0, W1, W2) DW_CL_TAP("", W0) DW_CL_TAP(", %[c]", W1)
+#define DW_CL_R3(W0, W1, W2) DW_CL_TAP("", W0) DW_CL_TAP(", %[c]", W1) DW_CL_TAP(", %[c], lsl #1", W2)
+#define DW_CL_NEXT "add %[pr], %[pr], %[rs]\n\t"
+#define DW_CL_ROW0(R) R("[%[pw]], #72", "[%[pw], #-64]", "[%[pw], #-56]")
+#define DW_CL_ROWS1(R) DW_CL_ROW0(R)
+#define DW_CL_ROWS2(R) DW_CL_ROW0(R) DW_CL_NEXT R("[%[pw], #-48]", "[%[pw], #-40]", "[%[pw], #-32]")
+/* the input pointer back to the next group's 4 channels of the window's first inside tap */
+#define DW_CL_BACK1 "add %[pr], %[pr], #4\n\t"
+#define DW_CL_BACK2 "sub %[pr], %[pr], %[rs]\n\t" DW_CL_BACK1
+/* 3 rows (and 2 rows of 1 column): column by column, rows at pr, pr + rs, pr + 2 rs (LDR's register offset LSL
+ * #1), one ADD of c between columns: one pointer step fewer than by rows (4 for 3 x 3, was 5) */
+#define DW_CL_C3(W0, W1, W2) DW_CL_TAP("", W0) DW_CL_TAP(", %[rs]", W1) DW_CL_TAP(", %[rs], lsl #1", W2)
+#define DW_CL_STEP "add %[pr], %[pr], %[c]\n\t"
+#define DW_CL_COLS1 DW_CL_C3("[%[pw]], #72", "[%[pw], #-48]", "[%[pw], #-24]")
+#define DW_CL_COLS2 DW_CL_COLS1 DW_CL_STEP DW_CL_C3("[%[pw], #-64]", "[%[pw], #-40]", "[%[pw], #-16]")
+#define DW_CL_COLS3 DW_CL_COLS2 DW_CL_STEP DW_CL_C3("[%[pw], #-56]", "[%[pw], #-32]", "[%[pw], #-8]")
+#define DW_CL_CBACK2 "sub %[pr], %[pr], %[c]\n\t" DW_CL_BACK1
+#define DW_CL_CBACK3 "sub %[pr], %[pr], %[c], lsl #1\n\t" DW_CL_BACK1
+#define DW_CL_2X1 DW_CL_TAP("", "[%[pw]], #72") DW_CL_TAP(", %[rs]", "[%[pw], #-48]")
+
+/* one channel of the stage: LDM (M, round, e) into r5, r6, r7 (q, w0, w1), SMMLAR, ADD ASR #31, ASR, SSAT, STRB
+ * (the output pointer in lr, the z register's, reloaded after) */
+#define DW_CL_REQ(A)                                                                                           \
+    "ldm %[pq]!, {r5, r6, r7}\n\t"                                                                             \
+    "smmlar r4, %[" A "], r5, r6\n\t"                                                                          \
+    "add r4, r4, %[" A "], asr #31\n\t"                                                                        \
+    "asr r4, r4, r7\n\t"                                                                                       \
+    "ssat r4, #8, r4\n\t"                                                                                      \
+    "strb r4, [lr], #1\n\t"
+
+/* The groups of whole 4 channels of n pixels (step input bytes apart) whose windows have the same inside taps, one
+ * loop of groups in assembly per pixel: px at the window's first inside tap (channel 0), packed the first group's
+ * starts and stages (16 words a group: LDM), pw0 the first group's words of that tap (18 words a group), rs the
+ * input row bytes. Every register is fixed (LDM lists must ascend): a0..a3 r0..r3, t, q, w0, w1 r4..r7, pr r8,
+ * pw r9, pq r10, c r11, rs r12, z lr; the output pointer and z in memory. Per group LDM (the starts), 8
+ * instructions per inside tap, s = 1 to 4 pointer steps (between rows or columns, and back to the next group's
+ * channels), 6 per channel of the stage, 3 for the output pointer and z, 2 for the loop (CMP, BGE on the flag in
+ * bit 31 of the last whole group's fourth e, which ASR ignores: it reads the bottom byte): 30 + s + 8 T
+ * instructions per 4 outputs of T inside taps. */
+#if EDGEC_HAVE_DSP
+#define DW_CL_GROUPS(NAME, TAPS, BACK)                                                                      \
+    DW_NOINLINE void NAME(const int8_t *px, const int32_t *packed, const int32_t *pw0, int8_t *out, int32_t c, \
+                          int32_t rs, int32_t z, int32_t n, int32_t step) {                                    \
+        do {                                                                                                   \
+            register int32_t a0 __asm__("r0"), a1 __asm__("r1"), a2 __asm__("r2"), a3 __asm__("r3");           \
+            register int32_t t __asm__("r4"), q __asm__("r5"), w0 __asm__("r6"), w1 __asm__("r7");             \
+            register const int8_t *pr __asm__("r8") = px;                                                      \
+            register const int32_t *pw __asm__("r9") = pw0;                                                    \
+            register const int32_t *pq __asm__("r10") = packed;                                                \
+            register int32_t cr __asm__("r11") = c;                                                            \
+            register int32_t rr __asm__("r12") = rs;                                                           \
+            register int32_t zr __asm__("lr") = z;                                                             \
+            __asm__ volatile("1:\n\t"                                                                          \
+                             "ldm %[pq]!, {r0-r7}\n\t" TAPS BACK                                   \
+                             "ldr lr, %[out]\n\t" DW_CL_REQ("a0") DW_CL_REQ("a1") DW_CL_REQ("a2")              \
+                                 DW_CL_REQ("a3")                                                               \
+                             "str lr, %[out]\n\t"                                                              \
+                             "ldr lr, %[zm]\n\t"                                                               \
+                             "cmp r7, #0\n\t"                                                                  \
+                             "bge 1b"                                                                          \
+                             : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [t] "=&r"(t),   \
+                               [q] "=&r"(q), [w0] "=&r"(w0), [w1] "=&r"(w1), [pr] "+r"(pr), [pw] "+r"(pw),     \
+                               [pq] "+r"(pq), [z] "+r"(zr), [out] "+m"(out)                                    \
+                             : [c] "r"(cr), [rs] "r"(rr), [zm] "m"(z)                          \
+                             : "cc", "memory");                                                                \
+            px += step;                                                                                        \
+        } while (--n > 0);                                                                                     \
+    }
+DW_CL_GROUPS(dw_cl_1x1, DW_CL_ROWS1(DW_CL_R1), DW_CL_BACK1)
+DW_CL_GROUPS(dw_cl_1x2, DW_CL_ROWS1(DW_CL_R2), DW_CL_BACK1)
+DW_CL_GROUPS(dw_cl_1x3, DW_CL_ROWS1(DW_CL_R3), DW_CL_BACK1)
+DW_CL_GROUPS(dw_cl_2x1, DW_CL_2X1, DW_CL_BACK1)
+DW_CL_GROUPS(dw_cl_2x2, DW_CL_ROWS2(DW_CL_R2), DW_CL_BACK2)
+DW_CL_GROUPS(dw_cl_2x3, DW_CL_ROWS2(DW_CL_R3), DW_CL_BACK2)
+DW_CL_GROUPS(dw_cl_3x1, DW_CL_COLS1, DW_CL_BACK1)
+DW_CL_GROUPS(dw_cl_3x2, DW_CL_COLS2, DW_CL_CBACK2)
+DW_CL_GROUPS(dw_cl_3x3, DW_CL_COLS3, DW_CL_CBACK3)
+
+/* A run of n pixels whose 3 x 3 windows are wholly inside (C % 4 == 0), the pixel loop in assembly too: the start
+ * with the zero point folded in (bias - zp sum(w), scaled), so SXTB16 splits the raw inputs and no z register is
+ * needed: the output pointer stays in lr. The accumulators in r4..r7 and the temporaries in r0..r3 (one LDM of 8
+ * words reads the bias starts into r0..r3, unused, and the folded ones into r4..r7; the stage's LDM into r1..r3).
+ * Per group 1 + 72 + 4 + 24 + 2 = 103 instructions (the general body: 106), per pixel 9. stepmc = step - c: the
+ * input pointer ends a pixel's groups at its next channels, c on. */
+#undef DW_CL_SPLIT
+#define DW_CL_SPLIT "sxtb16 %[q], %[t]\n\tsxtb16 %[t], %[t], ror #8\n\t"
+#define DW_CL_REQ_IN(A)                                                                                        \
+    "ldm %[pq]!, {r1, r2, r3}\n\t"                                                                             \
+    "smmlar r0, %[" A "], r1, r2\n\t"                                                                          \
+    "add r0, r0, %[" A "], asr #31\n\t"                                                                        \
+    "asr r0, r0, r3\n\t"                                                                                       \
+    "ssat r0, #8, r0\n\t"                                                                                      \
+    "strb r0, [%[o]], #1\n\t"
+DW_NOINLINE void dw_cl_in3x3(const int8_t *px, const int32_t *packed, const int32_t *pw0, int8_t *out, int32_t c,
+                             int32_t rs, int32_t n, int32_t stepmc) {
+    register int32_t a0 __asm__("r4"), a1 __asm__("r5"), a2 __asm__("r6"), a3 __asm__("r7");
+    register int32_t t __asm__("r0"), q __asm__("r1"), w0 __asm__("r2"), w1 __asm__("r3");
+    register const int8_t *pr __asm__("r8") = px;
+    register const int32_t *pw __asm__("r9") = pw0;
+    register const int32_t *pq __asm__("r10") = packed;
+    register int32_t cr __asm__("r11") = c;
+    register int32_t rr __asm__("r12") = rs;
+    register int8_t *o __asm__("lr") = out;
+    __asm__ volatile("1:\n\t"
+                     "ldm %[pq]!, {r0-r7}\n\t" DW_CL_COLS3 DW_CL_CBACK3 DW_CL_REQ_IN("a0") DW_CL_REQ_IN("a1")
+                         DW_CL_REQ_IN("a2") DW_CL_REQ_IN("a3")
+                     "cmp r3, #0\n\t"
+                     "bge 1b\n\t"
+                     "ldr r0, %[n]\n\t"
+                     "subs r0, r0, #1\n\t"
+                     "str r0, %[n]\n\t"
+                     "beq 2f\n\t"
+                     "ldr r0, %[stepmc]\n\t"
+                     "add %[pr], %[pr], r0\n\t"
+                     "ldr %[pq], %[packed]\n\t"
+                     "ldr %[pw], %[pw0]\n\t"
+                     "b 1b\n"
+                     "2:"
+                     : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [t] "=&r"(t), [q] "=&r"(q),
+                       [w0] "=&r"(w0), [w1] "=&r"(w1), [pr] "+r"(pr), [pw] "+r"(pw), [pq] "+r"(pq), [o] "+r"(o),
+                       [n] "+m"(n)
+                     : [c] "r"(cr), [rs] "r"(rr), [stepmc] "m"(stepmc), [packed] "m"(packed), [pw0] "m"(pw0)
+                     : "cc", "memory");
+}
+
+typedef void (*dw_cl_fn)(const int8_t *, const int32_t *, const int32_t *, int8_t *, int32_t, int32_t, int32_t,
+                         int32_t, int32_t);
+#endif
+
+/* channel j (0..3) of a group's tap: the weight from the group's 18 tap words */
+static inline int32_t dw_cl_weight(const int32_t *taps, int32_t tap, int32_t j) {
+    const int32_t word = taps[2 * tap + (j & 1)];
+    return j & 2 ? word >> 16 : (int32_t)(int16_t)(word & 0xFFFF);
+}
+
+/* the C form of a group (the host; the last group of 1-3 channels on the cores): channels n (1..4); sq the
+ * group's 16 words of starts and stages, taps its 18 tap words */
+static void dw_cl_group_c(const int8_t *px, const int32_t *sq, const int32_t *taps, int32_t ky0, int32_t kx0,
+                          int32_t nr, int32_t nt, int32_t n, int8_t *out, int32_t c, int32_t row, int32_t io) {
+    for (int32_t j = 0; j < n; j++) {
+        uint32_t acc = (uint32_t)sq[j];
+        for (int32_t r = 0; r < nr; r++) {
+            for (int32_t t = 0; t < nt; t++) {
+                const int32_t x = px[r * row + t * c + j] + io;
+                acc += (uint32_t)(x * dw_cl_weight(taps, (ky0 + r) * 3 + kx0 + t, j));
+            }
+        }
+        const int32_t *st = sq + 8 + 3 * j;
+        out[j] = (int8_t)edgec_dsp_requant_k((int32_t)acc, 0, st[0], st[1], st[2] & 0xFF);
+    }
+}
+
+int32_t edgec_depthwise_conv2d_s8_dsp_cl_pack(const edgec_depthwise_conv2d_s8_params *p, const int32_t *stage,
+                                              int32_t *packed) {
+    if (stage == NULL || p->k_h != 3 || p->k_w != 3 || p->depth_multiplier != 1) return 0;
+    for (int32_t o = 0; o < p->out_c; o++) {
+        const int32_t pre = stage[o * EDGEC_DSP_OUT_WORDS + EDGEC_DSP_OUT_PRE];
+        if (pre < 0 || pre > 8) return 0;
+    }
+    const int32_t groups = (p->out_c + 3) / 4;
+    memset(packed, 0, sizeof(int32_t) * (size_t)(groups * EDGEC_DWCL_WORDS));
+    for (int32_t o = 0; o < p->out_c; o++) {
+        const int32_t *st = stage + o * EDGEC_DSP_OUT_WORDS;
+        int32_t *rec = packed + (o / 4) * DW_CL_HEAD, *taps = packed + DW_CL_HEAD * groups + (o / 4) * 18;
+        const int32_t j = o % 4, pre = st[EDGEC_DSP_OUT_PRE];
+        uint32_t weight_sum = 0;
+        for (int32_t t = 0; t < 9; t++) {
+            const int32_t v = p->weights[t * p->out_c + o];
+            weight_sum += (uint32_t)v;
+            const uint32_t half = ((uint32_t)v << pre) & 0xFFFFu;
+            taps[2 * t + (j & 1)] |= (int32_t)(j & 2 ? half << 16 : half);
+        }
+        /* the stage's start is bias + io sum(w): the bias alone, scaled by 2^pre (mod 2^32) */
+        const uint32_t bias = (uint32_t)st[EDGEC_DSP_OUT_START] - (uint32_t)p->input_offset * weight_sum;
+        rec[j] = (int32_t)(bias << pre);
+        rec[4 + j] = (int32_t)((uint32_t)st[EDGEC_DSP_OUT_START] << pre); /* with the zero point folded in */
+        rec[8 + 3 * j] = st[EDGEC_DSP_OUT_M], rec[9 + 3 * j] = st[EDGEC_DSP_OUT_ROUND];
+        rec[10 + 3 * j] = st[EDGEC_DSP_OUT_RIGHT];
+        if (j == 3 && o / 4 == p->out_c / 4 - 1) rec[10 + 3 * j] |= INT32_MIN; /* the last whole group's flag */
+    }
+    return 1;
+}
+
+/* the layer's constants of the channels-last path */
+typedef struct {
+    const int32_t *packed, *taps;
+    int32_t c, row, whole, rest, io, step, narrow, act_min, act_max;
+} dw_cl_layer_t;
+
+/* n pixels of one output row whose windows have the same inside taps (rows ky0 .. ky0 + nr - 1, columns kx0 ..
+ * kx0 + nt - 1): px at the first one's first inside tap, the next ones step input bytes on; outputs from out on.
+ * With whole groups only (C % 4 == 0: the groups' output pointer runs on into the next pixel) the run is one call. */
+static void dw_cl_run(const dw_cl_layer_t *k, const int8_t *px, int8_t *out, int32_t ky0, int32_t nr, int32_t kx0,
+                      int32_t nt, int32_t n) {
+    const int32_t c = k->c;
+    if (nr <= 0 || nt <= 0) { /* no tap inside: the bias alone (a window wholly in the padding) */
+        for (int32_t i = 0; i < n * c; i++) {
+            const int32_t *sq = k->packed + (i % c / 4) * DW_CL_HEAD, j = i % c % 4;
+            out[i] = (int8_t)edgec_dsp_requant_k(sq[j], 0, sq[8 + 3 * j], sq[9 + 3 * j], sq[10 + 3 * j] & 0xFF);
+        }
+    } else {
+        const int32_t *const pw = k->taps + 2 * (ky0 * 3 + kx0);
+#if EDGEC_HAVE_DSP
+        static const dw_cl_fn fns[9] = {dw_cl_1x1, dw_cl_1x2, dw_cl_1x3, dw_cl_2x1, dw_cl_2x2,
+                                        dw_cl_2x3, dw_cl_3x1, dw_cl_3x2, dw_cl_3x3};
+        const dw_cl_fn fn = fns[(nr - 1) * 3 + nt - 1];
+        const int32_t z = (int32_t)(((uint32_t)k->io & 0xFFFFu) | ((uint32_t)k->io << 16));
+        if (k->rest == 0 && nr == 3 && nt == 3) {
+            dw_cl_in3x3(px, k->packed, pw, out, c, k->row, n, k->step - c);
+        } else if (k->rest == 0) {
+            fn(px, k->packed, pw, out, c, k->row, z, n, k->step);
+        } else {
+            for (int32_t i = 0; i < n; i++) {
+                const int8_t *pi = px + i * k->step;
+                int8_t *oi = out + i * c;
+                if (k->whole > 0) fn(pi, k->packed, pw, oi, c, k->row, z, 1, 0);
+                dw_cl_group_c(pi + 4 * k->whole, k->packed + DW_CL_HEAD * k->whole, k->taps + 18 * k->whole, ky0, kx0, nr,
+                              nt, k->rest, oi + 4 * k->whole, c, k->row, k->io);
+            }
+        }
+        (void)pw;
+#else
+        for (int32_t i = 0; i < n; i++) {
+            for (int32_t g = 0; g * 4 < c; g++) {
+                dw_cl_group_c(px + i * k->step + 4 * g, k->packed + DW_CL_HEAD * g, k->taps + 18 * g, ky0, kx0, nr, nt,
+                              edgec_min(4, c - 4 * g), out + i * c + 4 * g, c, k->row, k->io);
+            }
+        }
+        (void)pw;
+#endif
+    }
+    if (k->narrow)
+        for (int32_t i = 0; i < n * c; i++) out[i] = (int8_t)edgec_clamp(out[i], k->act_min, k->act_max);
+}
+
+void edgec_depthwise_conv2d_s8_dsp_cl(const edgec_depthwise_conv2d_s8_params *p, const int32_t *packed,
+                                      const int8_t *input, int8_t *output) {
+    const int32_t c = p->in_c, in_h = p->in_h, in_w = p->in_w, out_h = p->out_h, out_w = p->out_w;
+    const int32_t sw = p->stride_w, pad_left = p->pad_left;
+    dw_cl_layer_t k;
+    k.packed = packed, k.c = c, k.row = in_w * c, k.whole = c / 4, k.rest = c % 4, k.io = p->input_offset;
+    k.taps = packed + DW_CL_HEAD * ((c + 3) / 4); /* the tap words after every group's starts and stages */
+    k.step = sw * c, k.act_min = p->act_min, k.act_max = p->act_max;
+    k.narrow = p->act_min > -128 || p->act_max < 127;
+    /* the output columns whose windows are wholly inside the input: x_lo .. x_hi - 1 (one run per row) */
+    const int32_t x_lo = edgec_min(out_w, (pad_left + sw - 1) / sw);
+    const int32_t x_hi = in_w + pad_left >= 3 ? edgec_min(out_w, (in_w + pad_left - 3) / sw + 1) : 0;
+    for (int32_t b = 0; b < p->batches; b++) {
+        const int8_t *in_b = input + b * in_h * k.row;
+        int8_t *out = output + b * out_h * out_w * c;
+        for (int32_t y = 0; y < out_h; y++, out += out_w * c) {
+            const int32_t iy = y * p->stride_h - p->pad_top;
+            const int32_t ky0 = iy < 0 ? -iy : 0, nr = edgec_min(3, in_h - iy) - ky0;
+            const int8_t *in_y = in_b + (iy + ky0) * k.row;
+            for (int32_t x = 0; x < out_w;) {
+                const int32_t ix = x * sw - pad_left;
+                const int32_t kx0 = ix < 0 ? -ix : 0, nt = edgec_min(3, in_w - ix) - kx0;
+                const int32_t n = x >= x_lo && x < x_hi ? x_hi - x : 1; /* the inside run, or one border pixel */
+                dw_cl_run(&k, in_y + (ix + kx0) * c, out + x * c, ky0, nr, kx0, nt, n);
+                x += n;
+            }
+        }
+    }
 }

@@ -111,7 +111,7 @@ static int8_t scratch8[2048];      /* 4 x ceil16(k_h * k_w * in_c) int8 at the m
 static void count_mve(void);
 #endif
 
-static uint32_t cases, mve_cases, mismatches, staged, fc_rec_cases, mve_dw_pairs;
+static uint32_t cases, mve_cases, mismatches, staged, fc_rec_cases, mve_dw_pairs, dw_cl_cases;
 static uint32_t fc_rec_tails[4]; /* records cases with depth > 8 by out_c % 4 (1-3: the 1-, 2-, 3-row blocks) */
 
 /* ---- the compiler's compile-time work for the DSP kernels, redone here (toolchain/ops/int8_common.py,
@@ -633,6 +633,14 @@ static void depthwise_case(uint32_t seed, int strides) {
             compare("depthwise 3x3 records in place", seed, out_ref, in_place, p.out_h * p.out_w * p.out_c);
         }
     }
+    /* 3x3, depth multiplier 1, a stage: channels last from the compiler's group records (not in place) */
+    static int32_t packed_cl[(MAX_C + 3) / 4 * EDGEC_DWCL_WORDS];
+    if (st && edgec_depthwise_conv2d_s8_dsp_cl_pack(&p, st, packed_cl)) {
+        memset(out_fast, 0x5a, (size_t)(p.out_h * p.out_w * p.out_c));
+        edgec_depthwise_conv2d_s8_dsp_cl(&p, packed_cl, input, out_fast);
+        compare("depthwise channels last", seed, out_ref, out_fast, p.out_h * p.out_w * p.out_c);
+        dw_cl_cases++;
+    }
 #if HAVE_MVE
     if (strides) return;
     edgec_fold_bias_s8_dw(&p);
@@ -878,6 +886,7 @@ int main(void) {
     say("/", fc_rec_tails[2]);
     say("/", fc_rec_tails[3]);
     say(" mve_dw_pairs=", mve_dw_pairs);
+    say(" dw_cl_cases=", dw_cl_cases);
     say_end();
 #ifdef __arm__
     sh_exit(mismatches == 0 ? 0 : 1);

@@ -1,8 +1,9 @@
-"""Every fast (DSP) int8 kernel against its portable twin on 10,398 random cases per core, byte for byte:
+"""Every fast (DSP) int8 kernel against its portable twin on 10,747 random cases per core, byte for byte:
 tests/board/fast_kernels_harness.c draws shapes with odd channel counts, strides 1 and 2, SAME/VALID, zero points at
 both ends, per-channel multipliers with left and right shifts, fused clamps and both rounding modes, and runs the
 pointwise conv (also in place), im2col conv, fully connected (also from its compile-time records), depthwise (also
-in place; 3x3 with a stage also from the compiler's per-channel records), average pool (with the reciprocal and with
+in place; 3x3 with a stage also from the compiler's per-channel records, and with depth multiplier 1 on the
+channels-last kernel from its group records), average pool (with the reciprocal and with
 TFLite's division) and max pool kernels, the pools also over a region. On the host the DSP instructions are
 edgec_acle.h's C models, under ASan/UBSan; on the emulated Cortex-M4, M7, M33 and M55 they are the real
 instructions. On the M55 (Helium) the MVE kernels run on the same cases against the same portable kernels. The
@@ -24,7 +25,7 @@ from edgec.board import get_board
 HARNESS = Path(__file__).with_name("fast_kernels_harness.c")
 KERNELS = ["conv2d_s8", "conv2d_s8_dsp", "depthwise_conv2d_s8", "depthwise_conv2d_s8_dsp", "fully_connected_s8",
            "fully_connected_s8_dsp", "pool2d_s8", "pool2d_s8_dsp"]
-CASES = 11193  # 1,000 seeds: pointwise (and in place), FC (and FC_REC_CASES more from the compile-time records;
+CASES = 11542  # 1,000 seeds: pointwise (and in place), FC (and FC_REC_CASES more from the compile-time records;
 # 500 more FC layers of 1-3, 5-7 or 10 rows),
 # depthwise (and in place where allowed; 3x3 with a stage also from the compiler's per-channel records,
 # edgec_depthwise_conv2d_s8_dsp_3x3; 250 more 3x3 layers with stride_h and stride_w 1 to 3 drawn apart), im2col,
@@ -35,6 +36,7 @@ FC_REC_TAILS = "184/100/99"  # of them with depth > 8 and out_c % 4 = 1, 2, 3: t
 # edgec_depthwise_conv2d_s8_lanes_mve's pixel-pair path (3x3, stride_w 1 or 2, C % 4 == 0, TFLite's rounding),
 # M55 only
 MVE_DW_PAIRS = 85
+DW_CL_CASES = 349  # edgec_depthwise_conv2d_s8_dsp_cl: 3x3, depth multiplier 1, staged, pre <= 8
 # the Helium (MVE) kernels, compiled and run on the Cortex-M55 only, on the same seeds' cases
 MVE_KERNELS = ["conv2d_s8_mve", "depthwise_conv2d_s8_mve", "fully_connected_s8_mve", "pool2d_s8_mve", "add_s8",
                "add_s8_mve"]
@@ -66,6 +68,7 @@ def _summary(text: str, mve_cases: int = 0) -> str:
     assert STAGED_MIN <= staged <= STAGED_MAX, line
     assert f"fc_rec_cases={FC_REC_CASES} fc_rec_tails={FC_REC_TAILS}" in line, line
     assert f"mve_dw_pairs={MVE_DW_PAIRS if mve_cases else 0}" in line, line
+    assert f"dw_cl_cases={DW_CL_CASES}" in line, line
     return line
 
 

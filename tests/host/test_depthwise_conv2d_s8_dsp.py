@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from c_driver import build_sanitized
 
-from edgec.ops.depthwise_conv2d import DW3X3_WORDS, pack_3x3_records, plane_bytes
+from edgec.ops.depthwise_conv2d import DW3X3_WORDS, DWCL_WORDS, pack_3x3_records, pack_cl_records, plane_bytes
 
 DRIVER = r"""
 #include <stdio.h>
@@ -139,6 +139,31 @@ int main(int argc, char **argv) {
         }
         return 0;
     }
+    if (argc == 3 && strcmp(argv[1], "packcl") == 0) { /* packcl SEED: the channels-last records, a layer a line */
+        state = (uint32_t)strtoul(argv[2], NULL, 10);
+        for (int n = 0; n < 200; n++) {
+            edgec_depthwise_conv2d_s8_params p;
+            memset(&p, 0, sizeof p);
+            p.k_h = p.k_w = 3, p.depth_multiplier = 1, p.out_c = p.in_c = pick(1, 11);
+            p.input_offset = pick(-127, 128);
+            int8_t w[9 * 11];
+            int32_t stage[11 * 5], packed[3 * EDGEC_DWCL_WORDS];
+            for (int32_t i = 0; i < 9 * p.out_c; i++) w[i] = (int8_t)pick(-128, 127);
+            for (int32_t o = 0; o < p.out_c; o++) {
+                stage[5 * o] = (int32_t)next(), stage[5 * o + 1] = (int32_t)(next() >> 1);
+                stage[5 * o + 2] = (int32_t)next(), stage[5 * o + 3] = n % 4 ? pick(0, 8) : pick(-1, 10);
+                stage[5 * o + 4] = pick(1, 31);
+            }
+            p.weights = w;
+            const int32_t ok = edgec_depthwise_conv2d_s8_dsp_cl_pack(&p, stage, packed);
+            printf("%d %d %d", p.out_c, p.input_offset, ok);
+            for (int32_t i = 0; i < 9 * p.out_c; i++) printf(" %d", w[i]);
+            for (int32_t i = 0; i < 5 * p.out_c; i++) printf(" %d", stage[i]);
+            for (int32_t i = 0; ok && i < (p.out_c + 3) / 4 * EDGEC_DWCL_WORDS; i++) printf(" %d", packed[i]);
+            printf("\n");
+        }
+        return 0;
+    }
     if (argc != 3) return 2;
     state = (uint32_t)strtoul(argv[1], NULL, 10);
     const int cases = atoi(argv[2]);
@@ -194,3 +219,28 @@ def test_the_compilers_3x3_records_are_the_kernels(tmp_path: Path):
         theirs = np.array(v[2 + 14 * c:], np.int64).reshape(c, DW3X3_WORDS)
         assert np.array_equal(ours.astype(np.int64), theirs), line
     assert 10 <= refused <= 60, refused  # a pre above 8 in some channel of about a fifth of the layers
+
+
+def test_the_compilers_channels_last_records_are_the_kernels(tmp_path: Path):
+    """pack_cl_records (what the generated C passes to edgec_depthwise_conv2d_s8_dsp_cl) against the kernel's own
+    packing (edgec_depthwise_conv2d_s8_dsp_cl_pack), word for word, on 200 random layers of 1 to 11 channels (a
+    last group of 1-3), weights at -128 and 127, any input offset, pre-shifts -1 to 10 (outside [0, 8] both
+    refuse). The kernel itself runs from these records against the portable kernel in
+    tests/board/test_fast_kernels_harness.py (host under ASan/UBSan, M4, M7, M33, M55)."""
+    exe = build_driver(tmp_path)
+    res = subprocess.run([str(exe), "packcl", "4242"], capture_output=True, text=True, check=True)
+    refused = 0
+    for line in res.stdout.splitlines():
+        v = [int(t) for t in line.split()]
+        c, io, ok = v[0], v[1], v[2]
+        w = np.array(v[3:3 + 9 * c], np.int8).reshape(3, 3, c)
+        stage = np.array(v[3 + 9 * c:3 + 14 * c], np.int64).reshape(c, 5)
+        ours = pack_cl_records(w, stage, io)
+        assert (ours is not None) == bool(ok), line
+        if ours is None:
+            refused += 1
+            continue
+        theirs = np.array(v[3 + 14 * c:], np.int64)
+        assert len(theirs) == (c + 3) // 4 * DWCL_WORDS, line
+        assert np.array_equal(ours.astype(np.int64), theirs), line
+    assert 10 <= refused <= 60, refused

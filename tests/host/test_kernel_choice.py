@@ -95,3 +95,39 @@ def test_int16_weight_copies_only_where_the_flash_has_room():
             fits[name, board] = g.meta["kernels"]["conv_weights16"]
     assert fits == {("kws", "nucleo_l4r5zi"): True, ("kws", "nucleo_f411re"): True, ("kws", "mps2_an385"): False,
                     ("vww", "nucleo_l4r5zi"): True, ("vww", "nucleo_f411re"): False, ("vww", "mps2_an385"): False}
+
+
+# vww_96_int8's and kws_ref_model's 3x3 depthwise layers: (in_h, in_w, C, out_h, out_w, stride, pad_top/left),
+# instructions measured on the emulated M4 (`edgec test --board nucleo_l4r5zi`, report.json layer_instructions):
+# the plane kernel's (bench/results/speed.md before the channels-last kernel) and, where it ran, the
+# channels-last kernel's
+DW_MEASURED = [
+    ((48, 48, 8, 48, 48, 1, 1), 363_114, None),
+    ((48, 48, 16, 24, 24, 2, 0), 337_018, 243_381),
+    ((24, 24, 32, 24, 24, 1, 1), 385_839, None),
+    ((24, 24, 32, 12, 12, 2, 0), 188_836, 118_388),
+    ((12, 12, 64, 12, 12, 1, 1), 221_423, None),
+    ((12, 12, 64, 6, 6, 2, 0), 119_271, 56_899),
+    ((6, 6, 128, 6, 6, 1, 1), 134_645, 104_722),
+    ((6, 6, 128, 3, 3, 2, 0), 78_128, 26_470),
+    ((3, 3, 256, 3, 3, 1, 1), 118_035, 45_045),
+    ((25, 5, 64, 25, 5, 1, 1), 189_038, None),
+]
+
+
+def test_the_depthwise_cost_counts_choose_the_faster_measured_kernel():
+    """depthwise_conv2d.dw_cost_cl and dw_cost_plane (the counts the compiler compares to pick the channels-last
+    or the plane kernel) against the measured counts: the channels-last count within 5 %, the plane count within
+    26 % (it leaves out some per-call costs: 3 x 3 x 256 is the farthest), and the choice the faster kernel on every
+    layer where both ran; the planes keep vww's stride-1 layers down to 12 x 12 and kws's."""
+    from edgec.ops.depthwise_conv2d import dw_cost_cl, dw_cost_plane
+
+    for (ih, iw, c, oh, ow, s, pad), plane, cl in DW_MEASURED:
+        geo = (ih, iw, c, oh, ow, s, s, pad, pad)
+        counted_cl, counted_plane = dw_cost_cl(*geo), dw_cost_plane(*geo)
+        assert abs(counted_plane - plane) <= 0.26 * plane, (geo, counted_plane, plane)
+        if cl is not None:
+            assert abs(counted_cl - cl) <= 0.05 * cl, (geo, counted_cl, cl)
+            assert counted_cl < counted_plane and cl < plane, geo
+        else:
+            assert counted_plane < counted_cl, geo

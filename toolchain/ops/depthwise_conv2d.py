@@ -125,6 +125,116 @@ def dsp_3x3_records(op, g, stage: np.ndarray | None) -> np.ndarray | None:
     return pack_3x3_records(w[0], stage)
 
 
+#: int32 per group of 4 channels of the channels-last records (EDGEC_DWCL_WORDS in runtime/depthwise_conv2d_s8_dsp.h)
+DWCL_WORDS = 38
+
+
+def pack_cl_records(w: np.ndarray, stage: np.ndarray, input_offset: int) -> np.ndarray | None:
+    """The channels-last kernel's records (edgec_depthwise_conv2d_s8_dsp_cl) from int8 taps w [3, 3, C], the output
+    stage [C, 5] (start = bias + input_offset sum(w), M, round, pre, e) and the input offset: for each group of 4
+    channels (ceil(C / 4), the last one's missing channels zero) 20 words: the biases scaled by 2^pre (modulo 2^32:
+    for windows partly outside the input the kernel subtracts the zero point per tap, so their start is the bias),
+    the stage's starts (the zero point folded in: wholly inside windows) scaled alike, then M, round, e channel by
+    channel (the last group of 4 whole channels flags itself by bit 31 of its fourth e, which ends the
+    kernel's group loop); after all of them, per group 18 words, per tap (ky, kx) in row order the 4 weights scaled by
+    2^pre as int16 halves (w0, w2), (w1, w3). The same words as edgec_depthwise_conv2d_s8_dsp_cl_pack
+    (tests/host/test_depthwise_conv2d_s8_dsp.py compares them). None when some pre is outside [0, 8]."""
+    c = w.shape[2]
+    pre = stage[:, 3].astype(np.int64)
+    if (pre < 0).any() or (pre > 8).any():
+        return None
+    groups = (c + 3) // 4
+    sums = w.astype(np.int64).reshape(9, c).sum(axis=0)
+    bias = (stage[:, 0].astype(np.int64) - int(input_offset) * sums) % 2**32
+    head = np.zeros((groups, 20), np.int64)
+    taps = np.zeros((groups, 18), np.int64)
+    scaled = (w.astype(np.int64).reshape(9, c) << pre) & 0xFFFF  # [tap, channel] as int16 halves' bits
+    for o in range(c):
+        grp, j = divmod(o, 4)
+        head[grp, j] = (int(bias[o]) << int(pre[o])) % 2**32
+        head[grp, 4 + j] = (int(stage[o, 0]) << int(pre[o])) % 2**32  # the start with the zero point folded in
+        head[grp, 8 + 3 * j:11 + 3 * j] = [int(stage[o, 1]) % 2**32, int(stage[o, 2]) % 2**32, int(stage[o, 4])]
+        taps[grp, (j & 1)::2] |= scaled[:, o] << (16 if j & 2 else 0)
+    if c >= 4:  # the last whole group's flag: bit 31 of its channel 3's e (ASR by a register reads the bottom byte)
+        head[c // 4 - 1, 19] |= 1 << 31
+    words = np.concatenate([head.reshape(-1), taps.reshape(-1)]).astype(np.uint32)
+    return words.view(np.int32)
+
+
+def dsp_cl_records(op, g) -> np.ndarray | None:
+    """pack_cl_records of a 3x3 layer with depth multiplier 1 and a compile-time stage, else None."""
+    w = g.t(op.inputs[1]).data
+    if w is None or tuple(w.shape[1:3]) != (3, 3) or op.attrs["depth_multiplier"] != 1:
+        return None
+    stage = dsp_output_stage(op, g, 3, folded_bias(op, g, 3))
+    if stage is None:
+        return None
+    return pack_cl_records(w[0], stage, int(op.params["input_offset"]))
+
+
+def _inside(out_n: int, in_n: int, stride: int, pad: int) -> list[int]:
+    """Per output row (column) of a 3-tap window: how many of its taps are inside the input."""
+    return [max(0, min(3, in_n - (o * stride - pad)) - max(0, pad - o * stride)) for o in range(out_n)]
+
+
+def dw_cost_cl(in_h: int, in_w: int, c: int, out_h: int, out_w: int, stride_h: int, stride_w: int, pad_top: int,
+               pad_left: int) -> int:
+    """Instructions of the channels-last 3x3 kernel on the emulated Cortex-M4, counted from its loops
+    (runtime/depthwise_conv2d_s8_dsp.c): per group of 4 channels 30 + s + 8 T (T = nr nt taps of the window
+    inside the input in nr rows and nt columns, s its 1 to 4 pointer steps; 3 fewer for a wholly inside window
+    when C % 4 == 0), per output pixel about 16 (9 for those) and per call (a row's run of wholly inside windows,
+    or one border pixel; every pixel when C % 4 != 0) about 60, about 400 per layer; a last group of 1-3 channels
+    runs in C, about 25 + 14 T per channel. Within 1 % of the measured counts of vww's layers."""
+    rows, cols = _inside(out_h, in_h, stride_h, pad_top), _inside(out_w, in_w, stride_w, pad_left)
+    whole, rest = divmod(c, 4)
+    total = 400
+    for nr in rows:
+        for nt in cols:
+            t = nr * nt
+            steps = 1 if nr == 1 or nt == 1 else (3 if nr == 2 or nt == 2 else 4)
+            if t == 9 and not rest:  # wholly inside, the pixel loop and the output pointer kept in assembly
+                total += 9 + whole * (27 + steps + 8 * t)
+            else:
+                total += 16 + whole * (30 + steps + 8 * t) + rest * (25 + 14 * t)
+    x_lo = min(out_w, -(-pad_left // stride_w))
+    x_hi = min(out_w, (in_w + pad_left - 3) // stride_w + 1) if in_w + pad_left >= 3 else 0
+    calls = out_w if rest else x_lo + (out_w - max(x_hi, x_lo)) + (1 if x_hi > x_lo else 0)
+    return total + 60 * out_h * calls
+
+
+def dw_cost_plane(in_h: int, in_w: int, c: int, out_h: int, out_w: int, stride_h: int, stride_w: int,
+                  pad_top: int, pad_left: int) -> int:
+    """Instructions of the plane kernel's 3x3 path with its records on the emulated Cortex-M4, from its loops'
+    counts (docs/kernels.md): per channel the plane copy, per column pair (stride_w 1) 32 per row and about 70 of
+    setup, per single column 19.5 (stride_h 1), 22.5 (stride_h 2) or 27 per row and about 50, about 30 of channel
+    setup."""
+    rows = (out_h - 1) * stride_h + 3
+    row_bytes = ((out_w - 1) * stride_w + 3 + 1 + 3) & ~3
+    y_end, x_end = min(in_h, rows - pad_top), min(in_w, row_bytes - pad_left)
+    if c >= 4 and rows * row_bytes <= 128:
+        copy = 4.2 * y_end * x_end
+    elif y_end > 2 * x_end:
+        copy = x_end * (10 + 2.75 * y_end) + 20
+    else:
+        copy = y_end * (10 + 2.5 * x_end) + 20
+    pairs, singles = (out_w // 2, out_w % 2) if stride_w == 1 else (0, out_w)
+    single = {1: 19.5, 2: 22.5}.get(stride_h, 27.0)
+    per_channel = copy + pairs * (32 * out_h + 70) + singles * (single * out_h + 50) + 30
+    return int(c * per_channel)
+
+
+def dw_cl_choice(op, g) -> tuple[bool, str]:
+    """Whether the channels-last kernel takes a 3x3 layer (depth multiplier 1, a stage whose pre-shifts are at
+    most 8), by the two kernels' counted costs, and the reason in words."""
+    x, w, y = g.t(op.inputs[0]).shape, g.t(op.inputs[1]).shape, g.t(op.outputs[0]).shape
+    if tuple(w[1:3]) != (3, 3) or op.attrs["depth_multiplier"] != 1 or dsp_cl_records(op, g) is None:
+        return False, ""
+    pads = op.params["pad_top"], op.params["pad_left"]
+    geo = (x[1], x[2], x[3], y[1], y[2], op.attrs["stride_h"], op.attrs["stride_w"], *pads)
+    cl, plane = dw_cost_cl(*geo), dw_cost_plane(*geo)
+    return cl < plane, f"counted cost channels last {cl:,} vs planes {plane:,} instructions"
+
+
 def dsp_plane_bytes(op, g) -> int:
     x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
     return plane_bytes(y.shape[1], y.shape[2], w.shape[1], w.shape[2], op.attrs["stride_h"], op.attrs["stride_w"],
@@ -334,6 +444,11 @@ class DepthwiseConv2D(Operator):
         if (not target.dsp or op.attrs.get("dilation_h", 1) != 1 or op.attrs.get("dilation_w", 1) != 1
                 or kh > DSP_MAX_K or kw > DSP_MAX_K):
             return None
+        cl, why = dw_cl_choice(op, g)
+        if cl:
+            return KernelChoice("depthwise_conv2d_s8_dsp", "edgec_depthwise_conv2d_s8_dsp_cl",
+                                f"{target.core} DSP: channels last, 4 channels per SXTAB16 pair (SMLABB/SMLATT), the "
+                                f"window's taps outside the input skipped, no plane ({why}; not in place)")
         if (kh, kw) == (3, 3) and op.attrs["stride_w"] == 1:
             how = ("3x3 stride 1: 2 outputs per SXTB16 pair, each plane row split once for 3 output rows "
                    "(17.5 instructions per 18 MACs at stride_h 1)")
@@ -342,6 +457,8 @@ class DepthwiseConv2D(Operator):
                    "(rolling over the rows at stride_h 1 and 2)")
         else:
             how = f"{kh}x{kw}: SMLAD per 4 taps of a row, SMLABB for the rest"
+        if why:
+            how += f"; {why}"
         return KernelChoice("depthwise_conv2d_s8_dsp", "edgec_depthwise_conv2d_s8_dsp",
                             f"{target.core} DSP: channel planes with a zero-point border, {how}")
 
@@ -352,6 +469,15 @@ class DepthwiseConv2D(Operator):
         if int4_weights(op, g):  # packed int4 weights: runtime/depthwise_conv2d_s4.c (never in a patch stage)
             return emit_s4(op, g, ctx, "edgec_depthwise_conv2d_s8_params", fields)
         chosen = _fast_kernel(op) if region is None else None
+        if chosen is not None and chosen["function"] == "edgec_depthwise_conv2d_s8_dsp_cl":
+            # channels last: the group records hold the taps, the biases and the stage (never in place)
+            records = dsp_cl_records(op, g)
+            assert records is not None and not ctx.plan.is_in_place(op.name), op.name
+            fields.update(weights="NULL", bias="NULL", multiplier="NULL", shift="NULL")
+            params = ctx.params_struct(op, "edgec_depthwise_conv2d_s8_params", fields)
+            rec = ctx.const_array(op, "dwcl", records)
+            return (f"edgec_depthwise_conv2d_s8_dsp_cl(&{params}, {rec}, {ctx.ptr(op.inputs[0])}, "
+                    f"{ctx.ptr(op.outputs[0])});")
         if chosen is not None and chosen["function"] == "edgec_depthwise_conv2d_s8_dsp":
             # 3x3 with a compile-time stage: the per-channel records hold the taps, the start and the stage, so the
             # kernel reads neither the int8 weights, the bias nor the multipliers (left out of flash)
@@ -405,6 +531,9 @@ class DepthwiseConv2D(Operator):
         one input channel (depth multiplier 1) and the output has no more pixels than the input."""
         if is_float(op, g) or is_int16(op, g) or op.attrs["depth_multiplier"] != 1 or int4_weights(op, g):
             return ()
+        chosen = _fast_kernel(op)
+        if chosen is not None and chosen["function"] == "edgec_depthwise_conv2d_s8_dsp_cl":
+            return ()  # channels last reads every input pixel's window after earlier outputs are written
         x, y = g.t(op.inputs[0]).shape, g.t(op.outputs[0]).shape
         return (0,) if y[0] == x[0] and y[1] * y[2] <= x[1] * x[2] and y[3] == x[3] else ()
 
@@ -416,6 +545,8 @@ class DepthwiseConv2D(Operator):
             return 0  # the host kernel's row ring is on the stack (runtime/depthwise_conv2d_s8_host.h)
         if chosen is not None and chosen["function"] == "edgec_depthwise_conv2d_s8_lanes_mve":
             return mve_ring_bytes(op, g)
+        if chosen is not None and chosen["function"] == "edgec_depthwise_conv2d_s8_dsp_cl":
+            return 0
         if chosen is not None and chosen["kernel"].endswith("_mve"):
             return mve_plane(op, g)[0]
         if chosen is not None:
