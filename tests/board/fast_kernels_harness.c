@@ -14,6 +14,7 @@
 
 #include "conv2d_s8.h"
 #include "conv2d_s8_dsp.h"
+#include "conv2d_s8_fc_dsp.h"
 #include "depthwise_conv2d_s8.h"
 #include "edgec_fixedpoint.h"
 #include "depthwise_conv2d_s8_dsp.h"
@@ -111,7 +112,8 @@ static int8_t scratch8[2048];      /* 4 x ceil16(k_h * k_w * in_c) int8 at the m
 static void count_mve(void);
 #endif
 
-static uint32_t cases, mve_cases, mismatches, staged, fc_rec_cases, mve_dw_pairs;
+static uint32_t cases, mve_cases, mismatches, staged, fc_rec_cases, mve_dw_pairs, pw_rec_cases;
+static void pointwise_records_case(uint32_t seed, const edgec_conv2d_s8_params *p); /* after fc_build_records */
 
 /* ---- the compiler's compile-time work for the DSP kernels, redone here (toolchain/ops/int8_common.py,
  * dsp_output_stage; toolchain/ops/conv2d.py, dsp_stage): the output stage of edgec_dsp_out.h per channel, or NULL
@@ -368,6 +370,7 @@ static void pointwise_case(uint32_t seed) {
     memcpy(in_place, input, (size_t)(pixels * p.in_c));
     edgec_conv2d_s8_pointwise_dsp(&p, st, in_place, in_place, scratch16);
     compare("pointwise in place", seed, out_ref, in_place, pixels * p.out_c);
+    pointwise_records_case(seed, &p);
 #if HAVE_MVE
     edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.in_c, bias_folded);
     edgec_conv2d_s8_mve_channels(&p, bias_folded, chan_words);
@@ -512,6 +515,28 @@ static int fc_build_records(const edgec_fully_connected_s8_params *p, const int3
 #undef FC_ST
 #undef FC_START
     return 1;
+}
+
+/* edgec_conv2d_s8_pointwise_dsp_rec: the pointwise conv as an FC over its pixels from the FC records (the compiler
+ * takes it for in_c <= 112 with every channel live; here any in_c up to the chunk, dead channels too), apart and in
+ * place (several chunks of the stack copy, forward and backward). Draws no random numbers: the seeds' cases stay. */
+static void pointwise_records_case(uint32_t seed, const edgec_conv2d_s8_params *p) {
+    if (p->in_c > EDGEC_PW_REC_CHUNK) return;
+    edgec_fully_connected_s8_params q;
+    memset(&q, 0, sizeof q);
+    q.depth = p->in_c, q.out_c = p->out_c, q.act_min = p->act_min, q.act_max = p->act_max, q.weights = p->weights;
+    const int32_t *st = build_stage(p->weights, p->bias, p->in_c, p->in_c, 1, NULL, p->out_c, 1, p->input_offset,
+                                    p->output_offset, p->rounding, 1);
+    if (!fc_build_records(&q, st)) return;
+    const int32_t pixels = p->batches * p->in_h * p->in_w;
+    const int32_t *tail = p->in_c > 8 ? st + p->out_c / 4 * 4 * EDGEC_DSP_OUT_WORDS : NULL;
+    memset(out_fast, 0x5a, (size_t)(pixels * p->out_c));
+    edgec_conv2d_s8_pointwise_dsp_rec(p, fc_records, tail, input, out_fast);
+    compare("pointwise records", seed, out_ref, out_fast, pixels * p->out_c);
+    memcpy(in_place, input, (size_t)(pixels * p->in_c));
+    edgec_conv2d_s8_pointwise_dsp_rec(p, fc_records, tail, in_place, in_place);
+    compare("pointwise records in place", seed, out_ref, in_place, pixels * p->out_c);
+    pw_rec_cases++;
 }
 
 static void fully_connected_case(uint32_t seed) {
@@ -858,6 +883,7 @@ int main(void) {
     say(" mve_cases=", mve_cases);
     say(" staged=", staged);
     say(" fc_rec_cases=", fc_rec_cases);
+    say(" pw_rec_cases=", pw_rec_cases);
     say(" mve_dw_pairs=", mve_dw_pairs);
     say_end();
 #ifdef __arm__

@@ -33,6 +33,7 @@ from .float_common import (
     window_geometry,
     windows_f64,
 )
+from .fully_connected import REC_PAD, dsp_fc_records
 from .int4_common import emit_s4, int4_weights, row_bytes
 from .int8_common import (
     WeightBackward,
@@ -258,6 +259,41 @@ def _fast_kernel(op) -> dict | None:
     return op.attrs.get("kernel_choice") if "patch" not in op.attrs else None
 
 
+#: The DSP pointwise conv of few input channels runs as a fully connected layer over its pixels from the FC records
+#: kernel (runtime/conv2d_s8_fc_dsp.h, edgec_conv2d_s8_pointwise_dsp_rec) when in_c is at most this: per output about
+#: 0.875 K + 9 instructions there against 0.78 K + 20 for the 2 x 2 int16 blocks with their stack sums (kws's
+#: 64 -> 64 layers on the emulated M4: 64.6 and 70.3), even at K of about 120 (docs/kernels.md). At most REC_PAD
+#: (the in-place copy's chunk).
+PW_REC_MAX_K = 112
+
+
+def pointwise_records(op, g) -> tuple[np.ndarray, np.ndarray] | None:
+    """(records, tail stage rows) of edgec_conv2d_s8_pointwise_dsp_rec for a DSP pointwise layer, or None (the 2 x 2
+    block kernel): in_c <= PW_REC_MAX_K, room for int16 weights, an exact output stage (started at the bias folded
+    with the input zero point: the records multiply raw inputs), the full int8 clamp, every channel live (dead
+    channels are cheaper in the block kernel, which copies their constant output), pre <= 8 on every channel."""
+    chosen = _fast_kernel(op)
+    if chosen is None or chosen["function"] != "edgec_conv2d_s8_pointwise_dsp" or int4_weights(op, g):
+        return None
+    w = g.t(op.inputs[1]).data
+    if w is None or not g.meta.get("kernels", {}).get("conv_weights16"):
+        return None
+    out_c, in_c = w.shape[0], w.shape[1] * w.shape[2] * w.shape[3]
+    p = op.params
+    if in_c > min(PW_REC_MAX_K, REC_PAD) or (in_c > 8 and out_c < 4) or p["act_min"] != -128 or p["act_max"] != 127:
+        return None
+    w2 = w.reshape(out_c, in_c)
+    if not np.all(np.any(w2 != 0, axis=1)):
+        return None
+    stage = dsp_output_stage(op, g, 0, folded_bias(op, g, 0))
+    if stage is None:
+        return None
+    records = dsp_fc_records(w2, stage)
+    if records is None:
+        return None
+    return records, (stage[out_c // 4 * 4:] if in_c > 8 else stage[:0])
+
+
 HOST_KERNEL = "conv2d_s8_host"
 HOST_K_STEP = 8  # EDGEC_CONV_HOST_K_STEP: K padded with zero weights to a multiple of this
 HOST_MAX_K = 4608  # EDGEC_CONV_HOST_MAX_K: the im2col of 4 pixels is on the host's stack
@@ -407,9 +443,14 @@ class Conv2D(Operator):
             rec = ctx.const_array(op, "lanes_records", mve_lane_records(op, bias))
             return f"{chosen['function']}(&{params}, {rec}, {wt}, {source}, {ctx.ptr(op.outputs[0])});"
         if chosen is not None:  # in place: input and output are the same buffer; the scratch holds the pixels
+            source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
+            rec = pointwise_records(op, g)
+            if rec is not None:  # few input channels: the FC records kernel over the pixels
+                tail = ctx.const_array(op, "dsp_out_tail", rec[1]) if len(rec[1]) else "NULL"
+                return (f"edgec_conv2d_s8_pointwise_dsp_rec(&{params}, {ctx.const_array(op, 'dsp_rec', rec[0])}, "
+                        f"{tail}, {source}, {ctx.ptr(op.outputs[0])});")
             mve = chosen["kernel"].endswith("_mve")
             scratch = f"(({'int8_t' if mve else 'int16_t'} *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
-            source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
             if mve:  # + per channel the bias folded with the zero point (runtime/edgec_mve.h), M and the shifts
                 folded = ctx.const_array(op, "mve_channels", mve_channel_words(op, g))
                 return (f"{chosen['function']}(&{params}, {folded}, {mve_live(op, g, ctx)}, {source}, "
@@ -428,10 +469,19 @@ class Conv2D(Operator):
         return (0,) if (not is_float(op, g) and not is_int16(op, g) and _pointwise(op, g)
                         and not int4_weights(op, g)) else ()
 
+    def kernels_for(self, op, g):
+        """+ runtime/conv2d_s8_fc_dsp.c and the FC records kernel it calls (with the portable FC its header
+        includes) when the pointwise DSP layer runs as an FC over its pixels"""
+        rec = pointwise_records(op, g) is not None
+        extra = ["conv2d_s8_fc_dsp", "fully_connected_s8", "fully_connected_s8_dsp"] if rec else []
+        return super().kernels_for(op, g) + extra
+
     def scratch_bytes(self, op, g, *, in_place):
         if int4_weights(op, g):
             return row_bytes(op, g)  # one output channel's filter, unpacked
         chosen = _fast_kernel(op)
+        if pointwise_records(op, g) is not None:
+            return 0  # the FC records kernel: the inputs stay in registers (in place: a copy on the stack)
         if chosen is not None and chosen["kernel"] == HOST_KERNEL:
             return 0  # the host kernel's im2col is on the stack (runtime/conv2d_s8_host.h)
         if chosen is not None and chosen["function"] == "edgec_conv2d_s8_lanes_mve":
