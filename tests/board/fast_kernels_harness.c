@@ -517,24 +517,68 @@ static int fc_build_records(const edgec_fully_connected_s8_params *p, const int3
     return 1;
 }
 
-/* edgec_conv2d_s8_pointwise_dsp_rec: the pointwise conv as an FC over its pixels from the FC records (the compiler
- * takes it for in_c <= 112 with every channel live; here any in_c up to the chunk, dead channels too), apart and in
- * place (several chunks of the stack copy, forward and backward). Draws no random numbers: the seeds' cases stay. */
-static void pointwise_records_case(uint32_t seed, const edgec_conv2d_s8_params *p) {
-    if (p->in_c > EDGEC_PW_REC_CHUNK) return;
-    edgec_fully_connected_s8_params q;
+/* the records of edgec_conv2d_s8_pointwise_dsp_rec for in_c > 8 (toolchain/ops/conv2d.py, pointwise_block_records)
+ * from a stage of TFLite's rounding: blocks of 4 channels, then the out_c % 4 last ones; 0 when some pre is over 8 */
+static int32_t pw_records[(MAX_W / 4 + 8) * 2 + 32 * MAX_C];
+static int pw_build_records(const edgec_conv2d_s8_params *p, const int32_t *st) {
+    const int32_t k = p->in_c, groups = (k + 3) / 4, blocks = p->out_c / 4;
+    for (int32_t r = 0; r < p->out_c; r++)
+        if (st[r * EDGEC_DSP_OUT_WORDS + EDGEC_DSP_OUT_PRE] > 8) return 0;
+    edgec_fully_connected_s8_params q; /* fc_pair's view of the weights: depth = in_c */
     memset(&q, 0, sizeof q);
-    q.depth = p->in_c, q.out_c = p->out_c, q.act_min = p->act_min, q.act_max = p->act_max, q.weights = p->weights;
+    q.depth = k, q.out_c = p->out_c, q.weights = p->weights;
+    int32_t *w = pw_records;
+#define PW_ST(r, i) st[(r) * EDGEC_DSP_OUT_WORDS + (i)]
+#define PW_START(r) (int32_t)((uint32_t)PW_ST(r, EDGEC_DSP_OUT_START) << PW_ST(r, EDGEC_DSP_OUT_PRE))
+    for (int32_t b = 0; b < blocks; b++) {
+        for (int32_t r = 4 * b; r < 4 * b + 4; r++) *w++ = PW_START(r);
+        *w++ = 8 * groups;
+        for (int32_t g = 0; g < groups; g++)
+            for (int32_t r = 4 * b; r < 4 * b + 4; r++)
+                *w++ = fc_pair(&q, st, r, 4 * g, 4 * g + 2), *w++ = fc_pair(&q, st, r, 4 * g + 1, 4 * g + 3);
+        for (int32_t i = 0; i < 4; i++) {
+            const int32_t r = 4 * b + i;
+            *w++ = PW_ST(r, EDGEC_DSP_OUT_M), *w++ = PW_ST(r, EDGEC_DSP_OUT_ROUND);
+            *w++ = PW_ST(r, EDGEC_DSP_OUT_RIGHT) | (i == 3 ? (blocks - 1 - b) << 8 : 0);
+        }
+    }
+    for (int32_t r = 4 * blocks; r < p->out_c; r++) {
+        *w++ = PW_START(r);
+        for (int32_t g = 0; g < groups; g++)
+            *w++ = fc_pair(&q, st, r, 4 * g, 4 * g + 2), *w++ = fc_pair(&q, st, r, 4 * g + 1, 4 * g + 3);
+        *w++ = PW_ST(r, EDGEC_DSP_OUT_M), *w++ = PW_ST(r, EDGEC_DSP_OUT_ROUND), *w++ = PW_ST(r, EDGEC_DSP_OUT_RIGHT);
+    }
+#undef PW_ST
+#undef PW_START
+    return 1;
+}
+
+/* edgec_conv2d_s8_pointwise_dsp_rec: the pointwise conv as an FC over its pixels from compile-time records (the
+ * compiler takes it for in_c <= 112 with every channel live and at least 4 channels past in_c 8; here any in_c up
+ * to EDGEC_PW_REC_MAX_GROUPS * 4, any out_c, dead channels too), apart and in place (in_c <= 8: several chunks of
+ * the stack copy; forward and backward). Draws no random numbers: the seeds' cases stay. */
+static void pointwise_records_case(uint32_t seed, const edgec_conv2d_s8_params *p) {
+    if (p->in_c > 4 * EDGEC_PW_REC_MAX_GROUPS || p->act_min != -128 || p->act_max != 127) return;
     const int32_t *st = build_stage(p->weights, p->bias, p->in_c, p->in_c, 1, NULL, p->out_c, 1, p->input_offset,
                                     p->output_offset, p->rounding, 1);
-    if (!fc_build_records(&q, st)) return;
+    if (!st) return;
+    const int32_t *rec = pw_records;
+    if (p->in_c <= 8) {
+        edgec_fully_connected_s8_params q;
+        memset(&q, 0, sizeof q);
+        q.depth = p->in_c, q.out_c = p->out_c, q.act_min = p->act_min, q.act_max = p->act_max;
+        q.weights = p->weights;
+        if (!fc_build_records(&q, st)) return;
+        rec = fc_records;
+    } else if (!pw_build_records(p, st)) {
+        return;
+    }
     const int32_t pixels = p->batches * p->in_h * p->in_w;
-    const int32_t *tail = p->in_c > 8 ? st + p->out_c / 4 * 4 * EDGEC_DSP_OUT_WORDS : NULL;
     memset(out_fast, 0x5a, (size_t)(pixels * p->out_c));
-    edgec_conv2d_s8_pointwise_dsp_rec(p, fc_records, tail, input, out_fast);
+    edgec_conv2d_s8_pointwise_dsp_rec(p, rec, input, out_fast);
     compare("pointwise records", seed, out_ref, out_fast, pixels * p->out_c);
     memcpy(in_place, input, (size_t)(pixels * p->in_c));
-    edgec_conv2d_s8_pointwise_dsp_rec(p, fc_records, tail, in_place, in_place);
+    edgec_conv2d_s8_pointwise_dsp_rec(p, rec, in_place, in_place);
     compare("pointwise records in place", seed, out_ref, in_place, pixels * p->out_c);
     pw_rec_cases++;
 }

@@ -64,7 +64,7 @@ def test_dsp_conv_kernels_bit_exact_on_the_board(tmp_path, board):
     assert re.search(rf"edgec_conv2d_s8_pointwise_dsp\(&\w+, (?:&\w+|NULL), ({arena_ptr}), \1,", c)
     # few input channels and the full clamp: the expansion (apart) and the projection (in place) as FCs over the
     # pixels from the FC records (runtime/conv2d_s8_fc_dsp.c)
-    rec = re.findall(rf"edgec_conv2d_s8_pointwise_dsp_rec\(&\w+, \w+, NULL, ({arena_ptr}), ({arena_ptr})\)", c)
+    rec = re.findall(rf"edgec_conv2d_s8_pointwise_dsp_rec\(&\w+, \w+, ({arena_ptr}), ({arena_ptr})\)", c)
     assert len(rec) == 2 and rec[0][0] != rec[0][1] and rec[1][0] == rec[1][1], rec
     assert "as a fully connected layer over the pixels" in report["layers"][1]["kernel_reason"]
 
