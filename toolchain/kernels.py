@@ -143,15 +143,16 @@ def _weights16_note(kernel: str, settings: dict) -> str:
 
 
 def _pointwise_note(op: Op, g: Graph) -> str:
-    """For a DSP pointwise conv layer run by the FC records kernel (conv2d.pointwise_records): that form."""
+    """For a DSP pointwise conv layer run as an FC over its pixels (conv2d.pointwise_records): that form."""
     if op.attrs.get("kernel_choice", {}).get("function") != "edgec_conv2d_s8_pointwise_dsp":
         return ""
     from .ops.conv2d import pointwise_records
 
     if pointwise_records(op, g) is None:
         return ""
-    return ("; few input channels: run instead as a fully connected layer over the pixels from compile-time "
-            "records (edgec_conv2d_s8_pointwise_dsp_rec, the FC records kernel)")
+    return ("; run instead as a fully connected layer over the pixels from compile-time records "
+            "(edgec_conv2d_s8_pointwise_dsp_rec: C_in <= 8 a pixel's inputs in registers and one LDM per channel, "
+            "else blocks of 4 channels on each pixel's inputs widened once)")
 
 
 def _fc_note(op: Op, g: Graph) -> str:

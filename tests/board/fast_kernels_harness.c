@@ -517,25 +517,41 @@ static int fc_build_records(const edgec_fully_connected_s8_params *p, const int3
     return 1;
 }
 
-/* the records of edgec_conv2d_s8_pointwise_dsp_rec for in_c > 8 (toolchain/ops/conv2d.py, pointwise_block_records)
- * from a stage of TFLite's rounding: blocks of 4 channels, then the out_c % 4 last ones; 0 when some pre is over 8 */
+/* the records of edgec_conv2d_s8_pointwise_dsp_rec (toolchain/ops/conv2d.py, pointwise_row_records for in_c <= 8,
+ * pointwise_block_records: blocks of 4 channels, then the out_c % 4 last ones) from a stage of TFLite's rounding;
+ * 0 when some pre is over 8 */
 static int32_t pw_records[(MAX_W / 4 + 8) * 2 + 32 * MAX_C];
+/* channel r's int16 weights d0, d1 (<< pre; zero past in_c) as one word (d0 low) */
+static int32_t pw_pair(const edgec_conv2d_s8_params *p, const int32_t *st, int32_t r, int32_t d0, int32_t d1) {
+    const int32_t pre = st[r * EDGEC_DSP_OUT_WORDS + EDGEC_DSP_OUT_PRE], k = p->in_c;
+    const int32_t lo = d0 < k ? p->weights[r * k + d0] * (1 << pre) : 0;
+    const int32_t hi = d1 < k ? p->weights[r * k + d1] * (1 << pre) : 0;
+    return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
+}
 static int pw_build_records(const edgec_conv2d_s8_params *p, const int32_t *st) {
     const int32_t k = p->in_c, groups = (k + 3) / 4, blocks = p->out_c / 4;
     for (int32_t r = 0; r < p->out_c; r++)
         if (st[r * EDGEC_DSP_OUT_WORDS + EDGEC_DSP_OUT_PRE] > 8) return 0;
-    edgec_fully_connected_s8_params q; /* fc_pair's view of the weights: depth = in_c */
-    memset(&q, 0, sizeof q);
-    q.depth = k, q.out_c = p->out_c, q.weights = p->weights;
     int32_t *w = pw_records;
 #define PW_ST(r, i) st[(r) * EDGEC_DSP_OUT_WORDS + (i)]
 #define PW_START(r) (int32_t)((uint32_t)PW_ST(r, EDGEC_DSP_OUT_START) << PW_ST(r, EDGEC_DSP_OUT_PRE))
+    if (k <= 8) { /* pointwise_row_records: one record per channel */
+        for (int32_t r = 0; r < p->out_c; r++) {
+            const int32_t j = p->out_c - 1 - r;
+            *w++ = PW_START(r);
+            *w++ = pw_pair(p, st, r, 0, 2), *w++ = pw_pair(p, st, r, 1, 3);
+            *w++ = pw_pair(p, st, r, 4, 6), *w++ = pw_pair(p, st, r, 5, 7);
+            *w++ = PW_ST(r, EDGEC_DSP_OUT_M), *w++ = PW_ST(r, EDGEC_DSP_OUT_ROUND);
+            *w++ = PW_ST(r, EDGEC_DSP_OUT_RIGHT) | (j % 4 == 0 ? (j / 4) << 8 : 0);
+        }
+        return 1;
+    }
     for (int32_t b = 0; b < blocks; b++) {
         for (int32_t r = 4 * b; r < 4 * b + 4; r++) *w++ = PW_START(r);
         *w++ = 8 * groups;
         for (int32_t g = 0; g < groups; g++)
             for (int32_t r = 4 * b; r < 4 * b + 4; r++)
-                *w++ = fc_pair(&q, st, r, 4 * g, 4 * g + 2), *w++ = fc_pair(&q, st, r, 4 * g + 1, 4 * g + 3);
+                *w++ = pw_pair(p, st, r, 4 * g, 4 * g + 2), *w++ = pw_pair(p, st, r, 4 * g + 1, 4 * g + 3);
         for (int32_t i = 0; i < 4; i++) {
             const int32_t r = 4 * b + i;
             *w++ = PW_ST(r, EDGEC_DSP_OUT_M), *w++ = PW_ST(r, EDGEC_DSP_OUT_ROUND);
@@ -545,7 +561,7 @@ static int pw_build_records(const edgec_conv2d_s8_params *p, const int32_t *st) 
     for (int32_t r = 4 * blocks; r < p->out_c; r++) {
         *w++ = PW_START(r);
         for (int32_t g = 0; g < groups; g++)
-            *w++ = fc_pair(&q, st, r, 4 * g, 4 * g + 2), *w++ = fc_pair(&q, st, r, 4 * g + 1, 4 * g + 3);
+            *w++ = pw_pair(p, st, r, 4 * g, 4 * g + 2), *w++ = pw_pair(p, st, r, 4 * g + 1, 4 * g + 3);
         *w++ = PW_ST(r, EDGEC_DSP_OUT_M), *w++ = PW_ST(r, EDGEC_DSP_OUT_ROUND), *w++ = PW_ST(r, EDGEC_DSP_OUT_RIGHT);
     }
 #undef PW_ST
@@ -554,31 +570,20 @@ static int pw_build_records(const edgec_conv2d_s8_params *p, const int32_t *st) 
 }
 
 /* edgec_conv2d_s8_pointwise_dsp_rec: the pointwise conv as an FC over its pixels from compile-time records (the
- * compiler takes it for in_c <= 112 with every channel live and at least 4 channels past in_c 8; here any in_c up
- * to EDGEC_PW_REC_MAX_GROUPS * 4, any out_c, dead channels too), apart and in place (in_c <= 8: several chunks of
- * the stack copy; forward and backward). Draws no random numbers: the seeds' cases stay. */
+ * compiler takes it for in_c <= 256 with every channel live and at least 4 channels past in_c 8; here every in_c
+ * the case draws (up to 96), any out_c, dead channels too), apart and in place (forward and backward; in_c < 8: the
+ * pixel at the highest address from a padded copy). Draws no random numbers: the seeds' cases stay. */
 static void pointwise_records_case(uint32_t seed, const edgec_conv2d_s8_params *p) {
     if (p->in_c > 4 * EDGEC_PW_REC_MAX_GROUPS || p->act_min != -128 || p->act_max != 127) return;
     const int32_t *st = build_stage(p->weights, p->bias, p->in_c, p->in_c, 1, NULL, p->out_c, 1, p->input_offset,
                                     p->output_offset, p->rounding, 1);
-    if (!st) return;
-    const int32_t *rec = pw_records;
-    if (p->in_c <= 8) {
-        edgec_fully_connected_s8_params q;
-        memset(&q, 0, sizeof q);
-        q.depth = p->in_c, q.out_c = p->out_c, q.act_min = p->act_min, q.act_max = p->act_max;
-        q.weights = p->weights;
-        if (!fc_build_records(&q, st)) return;
-        rec = fc_records;
-    } else if (!pw_build_records(p, st)) {
-        return;
-    }
+    if (!st || !pw_build_records(p, st)) return;
     const int32_t pixels = p->batches * p->in_h * p->in_w;
     memset(out_fast, 0x5a, (size_t)(pixels * p->out_c));
-    edgec_conv2d_s8_pointwise_dsp_rec(p, rec, input, out_fast);
+    edgec_conv2d_s8_pointwise_dsp_rec(p, pw_records, input, out_fast);
     compare("pointwise records", seed, out_ref, out_fast, pixels * p->out_c);
     memcpy(in_place, input, (size_t)(pixels * p->in_c));
-    edgec_conv2d_s8_pointwise_dsp_rec(p, rec, in_place, in_place);
+    edgec_conv2d_s8_pointwise_dsp_rec(p, pw_records, in_place, in_place);
     compare("pointwise records in place", seed, out_ref, in_place, pixels * p->out_c);
     pw_rec_cases++;
 }

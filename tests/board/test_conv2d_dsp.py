@@ -67,6 +67,7 @@ def test_dsp_conv_kernels_bit_exact_on_the_board(tmp_path, board):
     rec = re.findall(rf"edgec_conv2d_s8_pointwise_dsp_rec\(&\w+, \w+, ({arena_ptr}), ({arena_ptr})\)", c)
     assert len(rec) == 2 and rec[0][0] != rec[0][1] and rec[1][0] == rec[1][1], rec
     assert "as a fully connected layer over the pixels" in report["layers"][1]["kernel_reason"]
+    assert "fully connected" not in report["layers"][2]["kernel_reason"]
 
 
 def grouped_conv() -> bytes:

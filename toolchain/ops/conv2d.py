@@ -33,7 +33,6 @@ from .float_common import (
     window_geometry,
     windows_f64,
 )
-from .fully_connected import dsp_fc_records
 from .int4_common import emit_s4, int4_weights, row_bytes
 from .int8_common import (
     WeightBackward,
@@ -259,12 +258,34 @@ def _fast_kernel(op) -> dict | None:
     return op.attrs.get("kernel_choice") if "patch" not in op.attrs else None
 
 
-#: The DSP pointwise conv of few input channels runs as a fully connected layer over its pixels from compile-time
-#: records (runtime/conv2d_s8_fc_dsp.h, edgec_conv2d_s8_pointwise_dsp_rec) when in_c is at most this
-#: (EDGEC_PW_REC_MAX_GROUPS * 4): per output about 0.69 K + 10 instructions there against 0.78 K + 20 for the
-#: 2 x 2 int16 blocks with their stack sums (docs/kernels.md).
-PW_REC_MAX_K = 112
+#: The DSP pointwise conv runs as a fully connected layer over its pixels from compile-time records
+#: (runtime/conv2d_s8_fc_dsp.h, edgec_conv2d_s8_pointwise_dsp_rec) when in_c is at most this (EDGEC_PW_REC_MAX_GROUPS
+#: * 4: a pixel's widened inputs on the stack): per output about 0.69 K + 10 instructions there against 0.78 K + 20
+#: for the 2 x 2 int16 blocks with their stack sums (docs/kernels.md), fewer at every K.
+PW_REC_MAX_K = 256
 PW_REC_MAX_PRE = 8  # w << pre must fit int16
+
+
+def pointwise_row_records(w2: np.ndarray, stage: np.ndarray) -> np.ndarray | None:
+    """The records of edgec_conv2d_s8_pointwise_dsp_rec for in_c <= 8 (runtime/conv2d_s8_fc_dsp.h): per channel
+    [start << pre, (w0, w2), (w1, w3), (w4, w6), (w5, w7) as int16 w << pre (zero past in_c), M, round, R], R = e |
+    (turns of 4 channels left << 8) on the channels with out_c - 1 - o a multiple of 4. None when some pre is over
+    8."""
+    out_c, depth = w2.shape
+    pre = stage[:, 3].astype(np.int64)
+    if pre.max(initial=0) > PW_REC_MAX_PRE or pre.min(initial=1) < 1:
+        return None
+    padded = np.zeros((out_c, 8), np.int64)
+    padded[:, :depth] = w2.astype(np.int64) << pre[:, None]
+    pairs = padded.reshape(out_c, 2, 4)[:, :, [0, 2, 1, 3]].reshape(out_c, 4, 2) & 0xFFFF
+    words_of = pairs[..., 0] | (pairs[..., 1] << 16)
+    start = ((stage[:, 0].astype(np.int64) << pre) + 2**31) % 2**32 - 2**31
+    words: list[int] = []
+    for o in range(out_c):
+        j = out_c - 1 - o  # channels left after this one: the channel ending a turn of 4 holds the turns left
+        words += [int(start[o]), *(int(v) for v in words_of[o]), int(stage[o, 1]), int(stage[o, 2]),
+                  int(stage[o, 4]) | ((j // 4) << 8 if j % 4 == 0 else 0)]
+    return ((np.array(words, np.int64) + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
 def pointwise_block_records(w2: np.ndarray, stage: np.ndarray) -> np.ndarray | None:
@@ -303,8 +324,7 @@ def pointwise_records(op, g) -> np.ndarray | None:
     in_c <= PW_REC_MAX_K (and at least 4 channels when in_c > 8), room for int16 weights, an exact output stage
     (started at the bias folded with the input zero point: the records multiply raw inputs), the full int8 clamp,
     every channel live (dead channels are cheaper in the block kernel, which copies their constant output), pre <= 8
-    on every channel. in_c <= 8: the FC records kernel's (fully_connected.dsp_fc_records), else
-    pointwise_block_records."""
+    on every channel. in_c <= 8: pointwise_row_records, else pointwise_block_records."""
     chosen = _fast_kernel(op)
     if chosen is None or chosen["function"] != "edgec_conv2d_s8_pointwise_dsp" or int4_weights(op, g):
         return None
@@ -321,7 +341,7 @@ def pointwise_records(op, g) -> np.ndarray | None:
     stage = dsp_output_stage(op, g, 0, folded_bias(op, g, 0))
     if stage is None:
         return None
-    return dsp_fc_records(w2, stage) if in_c <= 8 else pointwise_block_records(w2, stage)
+    return pointwise_row_records(w2, stage) if in_c <= 8 else pointwise_block_records(w2, stage)
 
 
 HOST_KERNEL = "conv2d_s8_host"
@@ -499,10 +519,8 @@ class Conv2D(Operator):
                         and not int4_weights(op, g)) else ()
 
     def kernels_for(self, op, g):
-        """+ runtime/conv2d_s8_fc_dsp.c and the FC records kernel it calls (with the portable FC its header
-        includes) when the pointwise DSP layer runs as an FC over its pixels"""
-        rec = pointwise_records(op, g) is not None
-        extra = ["conv2d_s8_fc_dsp", "fully_connected_s8", "fully_connected_s8_dsp"] if rec else []
+        """+ runtime/conv2d_s8_fc_dsp.c when the pointwise DSP layer runs as an FC over its pixels"""
+        extra = ["conv2d_s8_fc_dsp"] if pointwise_records(op, g) is not None else []
         return super().kernels_for(op, g) + extra
 
     def scratch_bytes(self, op, g, *, in_place):
