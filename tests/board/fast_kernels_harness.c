@@ -588,6 +588,38 @@ static void pointwise_records_case(uint32_t seed, const edgec_conv2d_s8_params *
     pw_rec_cases++;
 }
 
+/* edgec_conv2d_s8_pointwise_dsp_rec past the pointwise cases' in_c (97..256, up to the kernel's bound; out_c 1..64,
+ * every channel live as the compiler requires), a few pixels, apart and in place: on 100 seeds */
+static void wide_records_case(uint32_t seed) {
+    edgec_conv2d_s8_params p;
+    memset(&p, 0, sizeof p);
+    p.batches = 1;
+    p.in_c = 97 + (int32_t)(next() % (4 * EDGEC_PW_REC_MAX_GROUPS - 96));
+    p.out_c = 1 + (int32_t)(next() % 64);
+    p.in_h = 1 + (int32_t)(next() % 3);
+    p.in_w = 1 + (int32_t)(next() % 5);
+    while (p.in_h * p.in_w * (p.in_c > p.out_c ? p.in_c : p.out_c) > MAX_ACT) p.in_w = 1 + p.in_w / 2;
+    p.out_h = p.in_h;
+    p.out_w = p.in_w;
+    p.k_h = p.k_w = 1;
+    p.groups = 1;
+    p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
+    p.input_offset = -zero_point();
+    p.output_offset = zero_point();
+    do requant_params(p.out_c, &p.act_min, &p.act_max); while (rounding_mode); /* TFLite's rounding: a stage */
+    p.act_min = -128, p.act_max = 127; /* the records take the full clamp only */
+    p.rounding = 0;
+    fill(weights, p.out_c * p.in_c);
+    for (int32_t i = 0; i < p.out_c * p.in_c; i++) if (weights[i] == -128) weights[i] = -127;
+    p.weights = weights;
+    p.bias = (next() % 5) ? bias : NULL;
+    p.multiplier = multiplier;
+    p.shift = shift;
+    fill(input, p.in_h * p.in_w * p.in_c);
+    edgec_conv2d_s8(&p, input, out_ref);
+    pointwise_records_case(seed, &p);
+}
+
 static void fully_connected_case(uint32_t seed) {
     edgec_fully_connected_s8_params p;
     memset(&p, 0, sizeof p);
@@ -926,6 +958,10 @@ int main(void) {
         state = seed ^ 0x2545f491u;
         wide_pointwise_case(seed);
 #endif
+        if (k % 10 == 0) {
+            state = seed ^ 0x7f4a7c15u;
+            wide_records_case(seed);
+        }
     }
     say("edgec_fast_kernels: cases=", cases);
     say(" mismatches=", mismatches);
