@@ -101,7 +101,8 @@ def kernel_of(op: Op, g: Graph) -> tuple[str | None, str]:
     chosen = op.attrs.get("kernel_choice")
     settings = g.meta.get("kernels", {})
     if chosen and "patch" not in op.attrs:
-        return chosen["function"], chosen["reason"] + _weights16_note(chosen["kernel"], settings) + _fc_note(op, g)
+        return chosen["function"], (chosen["reason"] + _weights16_note(chosen["kernel"], settings) + _fc_note(op, g)
+                                   + _pointwise_note(op, g))
     if int4_weights(op, g):
         return f"edgec_{INT4_KERNELS[op.type]}", "int4 weights: packed in flash, one output channel unpacked at a time"
     portable = REGISTRY[op.type].kernel_for(op, g)
@@ -139,6 +140,19 @@ def _weights16_note(kernel: str, settings: dict) -> str:
         return (f"; int16 weight copies: constants + copies {need:,} B fit half the flash ({half:,} B), where the "
                 "layer's output stage allows")
     return f"; int8 weights: constants + int16 copies would be {need:,} B, over half the flash ({half:,} B)"
+
+
+def _pointwise_note(op: Op, g: Graph) -> str:
+    """For a DSP pointwise conv layer run as an FC over its pixels (conv2d.pointwise_records): that form."""
+    if op.attrs.get("kernel_choice", {}).get("function") != "edgec_conv2d_s8_pointwise_dsp":
+        return ""
+    from .ops.conv2d import pointwise_records
+
+    if pointwise_records(op, g) is None:
+        return ""
+    return ("; run instead as a fully connected layer over the pixels from compile-time records "
+            "(edgec_conv2d_s8_pointwise_dsp_rec: C_in <= 8 a pixel's inputs in registers and one LDM per channel, "
+            "else blocks of 4 channels on each pixel's inputs widened once)")
 
 
 def _fc_note(op: Op, g: Graph) -> str:

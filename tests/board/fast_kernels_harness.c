@@ -14,6 +14,7 @@
 
 #include "conv2d_s8.h"
 #include "conv2d_s8_dsp.h"
+#include "conv2d_s8_fc_dsp.h"
 #include "depthwise_conv2d_s8.h"
 #include "edgec_fixedpoint.h"
 #include "depthwise_conv2d_s8_dsp.h"
@@ -111,8 +112,9 @@ static int8_t scratch8[2048];      /* 4 x ceil16(k_h * k_w * in_c) int8 at the m
 static void count_mve(void);
 #endif
 
-static uint32_t cases, mve_cases, mismatches, staged, fc_rec_cases, mve_dw_pairs, dw_cl_cases;
+static uint32_t cases, mve_cases, mismatches, staged, fc_rec_cases, mve_dw_pairs, dw_cl_cases, pw_rec_cases;
 static uint32_t fc_rec_tails[4]; /* records cases with depth > 8 by out_c % 4 (1-3: the 1-, 2-, 3-row blocks) */
+static void pointwise_records_case(uint32_t seed, const edgec_conv2d_s8_params *p); /* after fc_build_records */
 
 /* ---- the compiler's compile-time work for the DSP kernels, redone here (toolchain/ops/int8_common.py,
  * dsp_output_stage; toolchain/ops/conv2d.py, dsp_stage): the output stage of edgec_dsp_out.h per channel, or NULL
@@ -369,6 +371,7 @@ static void pointwise_case(uint32_t seed) {
     memcpy(in_place, input, (size_t)(pixels * p.in_c));
     edgec_conv2d_s8_pointwise_dsp(&p, st, in_place, in_place, scratch16);
     compare("pointwise in place", seed, out_ref, in_place, pixels * p.out_c);
+    pointwise_records_case(seed, &p);
 #if HAVE_MVE
     edgec_fold_bias_s8(p.weights, p.bias, p.input_offset, p.out_c, p.in_c, bias_folded);
     edgec_conv2d_s8_mve_channels(&p, bias_folded, chan_words);
@@ -515,6 +518,109 @@ static int fc_build_records(const edgec_fully_connected_s8_params *p, const int3
 #undef FC_ST
 #undef FC_START
     return 1;
+}
+
+/* the records of edgec_conv2d_s8_pointwise_dsp_rec (toolchain/ops/conv2d.py, pointwise_row_records for in_c <= 8,
+ * pointwise_block_records: blocks of 4 channels, then the out_c % 4 last ones) from a stage of TFLite's rounding;
+ * 0 when some pre is over 8 */
+static int32_t pw_records[(MAX_W / 4 + 8) * 2 + 32 * MAX_C];
+/* channel r's int16 weights d0, d1 (<< pre; zero past in_c) as one word (d0 low) */
+static int32_t pw_pair(const edgec_conv2d_s8_params *p, const int32_t *st, int32_t r, int32_t d0, int32_t d1) {
+    const int32_t pre = st[r * EDGEC_DSP_OUT_WORDS + EDGEC_DSP_OUT_PRE], k = p->in_c;
+    const int32_t lo = d0 < k ? p->weights[r * k + d0] * (1 << pre) : 0;
+    const int32_t hi = d1 < k ? p->weights[r * k + d1] * (1 << pre) : 0;
+    return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
+}
+static int pw_build_records(const edgec_conv2d_s8_params *p, const int32_t *st) {
+    const int32_t k = p->in_c, groups = (k + 3) / 4, blocks = p->out_c / 4;
+    for (int32_t r = 0; r < p->out_c; r++)
+        if (st[r * EDGEC_DSP_OUT_WORDS + EDGEC_DSP_OUT_PRE] > 8) return 0;
+    int32_t *w = pw_records;
+#define PW_ST(r, i) st[(r) * EDGEC_DSP_OUT_WORDS + (i)]
+#define PW_START(r) (int32_t)((uint32_t)PW_ST(r, EDGEC_DSP_OUT_START) << PW_ST(r, EDGEC_DSP_OUT_PRE))
+    if (k <= 8) { /* pointwise_row_records: one record per channel */
+        for (int32_t r = 0; r < p->out_c; r++) {
+            const int32_t j = p->out_c - 1 - r;
+            *w++ = PW_START(r);
+            *w++ = pw_pair(p, st, r, 0, 2), *w++ = pw_pair(p, st, r, 1, 3);
+            *w++ = pw_pair(p, st, r, 4, 6), *w++ = pw_pair(p, st, r, 5, 7);
+            *w++ = PW_ST(r, EDGEC_DSP_OUT_M), *w++ = PW_ST(r, EDGEC_DSP_OUT_ROUND);
+            *w++ = PW_ST(r, EDGEC_DSP_OUT_RIGHT) | (j % 4 == 0 ? (j / 4) << 8 : 0);
+        }
+        return 1;
+    }
+    for (int32_t b = 0; b < blocks; b++) {
+        for (int32_t r = 4 * b; r < 4 * b + 4; r++) *w++ = PW_START(r);
+        *w++ = 8 * groups;
+        for (int32_t g = 0; g < groups; g++)
+            for (int32_t r = 4 * b; r < 4 * b + 4; r++)
+                *w++ = pw_pair(p, st, r, 4 * g, 4 * g + 2), *w++ = pw_pair(p, st, r, 4 * g + 1, 4 * g + 3);
+        for (int32_t i = 0; i < 4; i++) {
+            const int32_t r = 4 * b + i;
+            *w++ = PW_ST(r, EDGEC_DSP_OUT_M), *w++ = PW_ST(r, EDGEC_DSP_OUT_ROUND);
+            *w++ = PW_ST(r, EDGEC_DSP_OUT_RIGHT) | (i == 3 ? (blocks - 1 - b) << 8 : 0);
+        }
+    }
+    for (int32_t r = 4 * blocks; r < p->out_c; r++) {
+        *w++ = PW_START(r);
+        for (int32_t g = 0; g < groups; g++)
+            *w++ = pw_pair(p, st, r, 4 * g, 4 * g + 2), *w++ = pw_pair(p, st, r, 4 * g + 1, 4 * g + 3);
+        *w++ = PW_ST(r, EDGEC_DSP_OUT_M), *w++ = PW_ST(r, EDGEC_DSP_OUT_ROUND), *w++ = PW_ST(r, EDGEC_DSP_OUT_RIGHT);
+    }
+#undef PW_ST
+#undef PW_START
+    return 1;
+}
+
+/* edgec_conv2d_s8_pointwise_dsp_rec: the pointwise conv as an FC over its pixels from compile-time records (the
+ * compiler takes it for in_c <= 256 with every channel live and at least 4 channels past in_c 8; here every in_c
+ * the case draws (up to 96), any out_c, dead channels too), apart and in place (forward and backward; in_c < 8: the
+ * pixel at the highest address from a padded copy). Draws no random numbers: the seeds' cases stay. */
+static void pointwise_records_case(uint32_t seed, const edgec_conv2d_s8_params *p) {
+    if (p->in_c > 4 * EDGEC_PW_REC_MAX_GROUPS || p->act_min != -128 || p->act_max != 127) return;
+    const int32_t *st = build_stage(p->weights, p->bias, p->in_c, p->in_c, 1, NULL, p->out_c, 1, p->input_offset,
+                                    p->output_offset, p->rounding, 1);
+    if (!st || !pw_build_records(p, st)) return;
+    const int32_t pixels = p->batches * p->in_h * p->in_w;
+    memset(out_fast, 0x5a, (size_t)(pixels * p->out_c));
+    edgec_conv2d_s8_pointwise_dsp_rec(p, pw_records, input, out_fast);
+    compare("pointwise records", seed, out_ref, out_fast, pixels * p->out_c);
+    memcpy(in_place, input, (size_t)(pixels * p->in_c));
+    edgec_conv2d_s8_pointwise_dsp_rec(p, pw_records, in_place, in_place);
+    compare("pointwise records in place", seed, out_ref, in_place, pixels * p->out_c);
+    pw_rec_cases++;
+}
+
+/* edgec_conv2d_s8_pointwise_dsp_rec past the pointwise cases' in_c (97..256, up to the kernel's bound; out_c 1..64,
+ * every channel live as the compiler requires), a few pixels, apart and in place: on 100 seeds */
+static void wide_records_case(uint32_t seed) {
+    edgec_conv2d_s8_params p;
+    memset(&p, 0, sizeof p);
+    p.batches = 1;
+    p.in_c = 97 + (int32_t)(next() % (4 * EDGEC_PW_REC_MAX_GROUPS - 96));
+    p.out_c = 1 + (int32_t)(next() % 64);
+    p.in_h = 1 + (int32_t)(next() % 3);
+    p.in_w = 1 + (int32_t)(next() % 5);
+    while (p.in_h * p.in_w * (p.in_c > p.out_c ? p.in_c : p.out_c) > MAX_ACT) p.in_w = 1 + p.in_w / 2;
+    p.out_h = p.in_h;
+    p.out_w = p.in_w;
+    p.k_h = p.k_w = 1;
+    p.groups = 1;
+    p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
+    p.input_offset = -zero_point();
+    p.output_offset = zero_point();
+    do requant_params(p.out_c, &p.act_min, &p.act_max); while (rounding_mode); /* TFLite's rounding: a stage */
+    p.act_min = -128, p.act_max = 127; /* the records take the full clamp only */
+    p.rounding = 0;
+    fill(weights, p.out_c * p.in_c);
+    for (int32_t i = 0; i < p.out_c * p.in_c; i++) if (weights[i] == -128) weights[i] = -127;
+    p.weights = weights;
+    p.bias = (next() % 5) ? bias : NULL;
+    p.multiplier = multiplier;
+    p.shift = shift;
+    fill(input, p.in_h * p.in_w * p.in_c);
+    edgec_conv2d_s8(&p, input, out_ref);
+    pointwise_records_case(seed, &p);
 }
 
 /* `few_rows`: 0, the general draw; 1, 1-3, 5-7 or 10 rows (the records' 1-, 2- and 3-row blocks, alone and after
@@ -876,6 +982,10 @@ int main(void) {
         state = seed ^ 0x2545f491u;
         wide_pointwise_case(seed);
 #endif
+        if (k % 10 == 0) {
+            state = seed ^ 0x7f4a7c15u;
+            wide_records_case(seed);
+        }
     }
     say("edgec_fast_kernels: cases=", cases);
     say(" mismatches=", mismatches);
@@ -885,6 +995,7 @@ int main(void) {
     say(" fc_rec_tails=", fc_rec_tails[1]);
     say("/", fc_rec_tails[2]);
     say("/", fc_rec_tails[3]);
+    say(" pw_rec_cases=", pw_rec_cases);
     say(" mve_dw_pairs=", mve_dw_pairs);
     say(" dw_cl_cases=", dw_cl_cases);
     say_end();

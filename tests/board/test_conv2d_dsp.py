@@ -1,6 +1,7 @@
 """The DSP conv kernels (runtime/conv2d_s8_dsp.c) on emulated Cortex-M4, M7 and M33 boards through the real CLI:
-a 3x3 stem (im2col, 3 input channels, odd out_c, an odd pixel count), a 1x1 expansion and a 1x1 reduction run in
-place, at the int8 zero-point ends, 0 LSB against TFLM, and report.json names the DSP kernel of every layer.
+a 3x3 stem (im2col, 3 input channels, odd out_c, an odd pixel count), a 1x1 expansion and a 1x1 projection as FCs
+over the pixels from the FC records (the projection in place), a 1x1 reduction (RELU6: the block kernel) in place, at
+the int8 zero-point ends, 0 LSB against TFLM, and report.json names the DSP kernel of every layer.
 
 Skipped (with the reason) only when arm-none-eabi-gcc / qemu-system-arm are not installed."""
 
@@ -23,7 +24,7 @@ needs_tools = pytest.mark.skipif(MISSING is not None and not os.environ.get("CI"
 
 
 def conv_chain(seed: int = 0) -> bytes:
-    """x [1,7,5,3] (zp 127) -> 3x3 SAME conv to 5 ch (RELU) -> 1x1 to 13 ch -> 1x1 to 7 ch (RELU6)"""
+    """x [1,7,5,3] (zp 127) -> 3x3 SAME conv to 5 ch (RELU) -> 1x1 to 13 ch -> 1x1 to 7 ch (RELU6) -> 1x1 to 6 ch"""
     rng = np.random.default_rng(seed)
     b = ModelBuilder()
     x = b.input("x", (1, 7, 5, 3), scale=0.03, zero_point=127)
@@ -40,7 +41,8 @@ def conv_chain(seed: int = 0) -> bytes:
 
     y = conv("stem", x, 3, 5, 3, -128, "RELU", 0.05)
     y = conv("expand", y, 5, 13, 1, 3, "NONE", 0.02)
-    b.output(conv("reduce", y, 13, 7, 1, -5, "RELU6", 0.04))
+    y = conv("reduce", y, 13, 7, 1, -5, "RELU6", 0.04)
+    b.output(conv("project", y, 7, 6, 1, 9, "NONE", 0.05))
     return b.build()
 
 
@@ -54,12 +56,18 @@ def test_dsp_conv_kernels_bit_exact_on_the_board(tmp_path, board):
     report = json.loads(res.stdout.splitlines()[0])
     assert report["test"]["reference"] == "TFLM" and report["test"]["max_abs_diff_lsb"] == 0, report["test"]
     kernels = [layer["kernel"] for layer in report["layers"]]
-    assert kernels == ["edgec_conv2d_s8_im2col_dsp"] + ["edgec_conv2d_s8_pointwise_dsp"] * 2, kernels
+    assert kernels == ["edgec_conv2d_s8_im2col_dsp"] + ["edgec_conv2d_s8_pointwise_dsp"] * 3, kernels
     assert all("DSP" in layer["kernel_reason"] for layer in report["layers"])
-    # the reduction runs in place: the same arena address as input and output
+    # the reduction (RELU6: the block kernel) runs in place: the same arena address as input and output
     c = (tmp_path / "out" / "model.c").read_text()
     arena_ptr = r"\(\(int8_t \*\)\(edgec_arena\.bytes \+ \d+\)\)"  # after the params: the stage (&..., NULL)
     assert re.search(rf"edgec_conv2d_s8_pointwise_dsp\(&\w+, (?:&\w+|NULL), ({arena_ptr}), \1,", c)
+    # few input channels and the full clamp: the expansion (apart) and the projection (in place) as FCs over the
+    # pixels from the FC records (runtime/conv2d_s8_fc_dsp.c)
+    rec = re.findall(rf"edgec_conv2d_s8_pointwise_dsp_rec\(&\w+, \w+, ({arena_ptr}), ({arena_ptr})\)", c)
+    assert len(rec) == 2 and rec[0][0] != rec[0][1] and rec[1][0] == rec[1][1], rec
+    assert "as a fully connected layer over the pixels" in report["layers"][1]["kernel_reason"]
+    assert "fully connected" not in report["layers"][2]["kernel_reason"]
 
 
 def grouped_conv() -> bytes:

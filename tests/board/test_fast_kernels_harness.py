@@ -1,13 +1,13 @@
-"""Every fast (DSP) int8 kernel against its portable twin on 10,747 random cases per core, byte for byte:
+"""Every fast (DSP) int8 kernel against its portable twin on 12,554 random cases per core, byte for byte:
 tests/board/fast_kernels_harness.c draws shapes with odd channel counts, strides 1 and 2, SAME/VALID, zero points at
 both ends, per-channel multipliers with left and right shifts, fused clamps and both rounding modes, and runs the
-pointwise conv (also in place), im2col conv, fully connected (also from its compile-time records), depthwise (also
-in place; 3x3 with a stage also from the compiler's per-channel records, and with depth multiplier 1 on the
-channels-last kernel from its group records), average pool (with the reciprocal and with
-TFLite's division) and max pool kernels, the pools also over a region. On the host the DSP instructions are
-edgec_acle.h's C models, under ASan/UBSan; on the emulated Cortex-M4, M7, M33 and M55 they are the real
-instructions. On the M55 (Helium) the MVE kernels run on the same cases against the same portable kernels. The
-whole-model tests (tests/board/test_loop.py) compare the same kernels with TFLite Micro."""
+pointwise conv (also in place, and as an FC over its pixels from compile-time records), im2col conv, fully
+connected (also from its compile-time records), depthwise (also in place; 3x3 with a stage also from the compiler's
+per-channel records, and with depth multiplier 1 on the channels-last kernel from its group records), average pool
+(with the reciprocal and with TFLite's division) and max pool kernels, the pools also over a region. On the host the
+DSP instructions are edgec_acle.h's C models, under ASan/UBSan; on the emulated Cortex-M4, M7, M33 and M55 they are
+the real instructions. On the M55 (Helium) the MVE kernels run on the same cases against the same portable kernels.
+The whole-model tests (tests/board/test_loop.py) compare the same kernels with TFLite Micro."""
 
 from __future__ import annotations
 
@@ -23,16 +23,18 @@ from edgec import cortexm, host
 from edgec.board import get_board
 
 HARNESS = Path(__file__).with_name("fast_kernels_harness.c")
-KERNELS = ["conv2d_s8", "conv2d_s8_dsp", "depthwise_conv2d_s8", "depthwise_conv2d_s8_dsp", "fully_connected_s8",
-           "fully_connected_s8_dsp", "pool2d_s8", "pool2d_s8_dsp"]
-CASES = 11542  # 1,000 seeds: pointwise (and in place), FC (and FC_REC_CASES more from the compile-time records;
-# 500 more FC layers of 1-3, 5-7 or 10 rows),
+KERNELS = ["conv2d_s8", "conv2d_s8_dsp", "conv2d_s8_fc_dsp", "depthwise_conv2d_s8", "depthwise_conv2d_s8_dsp",
+           "fully_connected_s8", "fully_connected_s8_dsp", "pool2d_s8", "pool2d_s8_dsp"]
+CASES = 12554  # 1,000 seeds: pointwise (and in place; PW_REC_CASES also from the pointwise records), FC (and
+# FC_REC_CASES more from the compile-time records; 500 more FC layers of 1-3, 5-7 or 10 rows),
 # depthwise (and in place where allowed; 3x3 with a stage also from the compiler's per-channel records,
 # edgec_depthwise_conv2d_s8_dsp_3x3; 250 more 3x3 layers with stride_h and stride_w 1 to 3 drawn apart), im2col,
 # average and max pool (whole and a region)
 FC_REC_CASES = 674  # edgec_fully_connected_s8_dsp_rec: staged, full int8 clamp, pre <= 8, depth <= 8, a multiple
 # of 4 or up to 256 (any out_c)
 FC_REC_TAILS = "184/100/99"  # of them with depth > 8 and out_c % 4 = 1, 2, 3: the 1-, 2- and 3-row blocks
+PW_REC_CASES = 506  # edgec_conv2d_s8_pointwise_dsp_rec (apart and in place): staged, full clamp, pre <= 8;
+# 77 of them on 100 more seeds with in_c 97..256
 # edgec_depthwise_conv2d_s8_lanes_mve's pixel-pair path (3x3, stride_w 1 or 2, C % 4 == 0, TFLite's rounding),
 # M55 only
 MVE_DW_PAIRS = 85
@@ -40,7 +42,7 @@ DW_CL_CASES = 349  # edgec_depthwise_conv2d_s8_dsp_cl: 3x3, depth multiplier 1, 
 # the Helium (MVE) kernels, compiled and run on the Cortex-M55 only, on the same seeds' cases
 MVE_KERNELS = ["conv2d_s8_mve", "depthwise_conv2d_s8_mve", "fully_connected_s8_mve", "pool2d_s8_mve", "add_s8",
                "add_s8_mve"]
-STAGED_MIN, STAGED_MAX = 1000, 3000  # DSP layers given the output stage of edgec_dsp_out.h (others: NULL)
+STAGED_MIN, STAGED_MAX = 1000, 3500  # DSP layers given the output stage of edgec_dsp_out.h (others: NULL)
 MVE_CASES = 16727  # FC (and the 500 few-row FC layers), pointwise (and in place; 1,000 more with in_c 32..96,
 # out_c 31..96), im2col, max pool
 # (whole and a region, on the DSP pool cases),
@@ -67,6 +69,7 @@ def _summary(text: str, mve_cases: int = 0) -> str:
     staged = int(line.split("staged=")[1].split()[0])  # the DSP calls given a compile-time output stage
     assert STAGED_MIN <= staged <= STAGED_MAX, line
     assert f"fc_rec_cases={FC_REC_CASES} fc_rec_tails={FC_REC_TAILS}" in line, line
+    assert f"pw_rec_cases={PW_REC_CASES}" in line, line
     assert f"mve_dw_pairs={MVE_DW_PAIRS if mve_cases else 0}" in line, line
     assert f"dw_cl_cases={DW_CL_CASES}" in line, line
     return line

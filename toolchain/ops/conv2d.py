@@ -258,6 +258,92 @@ def _fast_kernel(op) -> dict | None:
     return op.attrs.get("kernel_choice") if "patch" not in op.attrs else None
 
 
+#: The DSP pointwise conv runs as a fully connected layer over its pixels from compile-time records
+#: (runtime/conv2d_s8_fc_dsp.h, edgec_conv2d_s8_pointwise_dsp_rec) when in_c is at most this (EDGEC_PW_REC_MAX_GROUPS
+#: * 4: a pixel's widened inputs on the stack): per output about 0.69 K + 10 instructions there against 0.78 K + 20
+#: for the 2 x 2 int16 blocks with their stack sums (docs/kernels.md), fewer at every K.
+PW_REC_MAX_K = 256
+PW_REC_MAX_PRE = 8  # w << pre must fit int16
+
+
+def pointwise_row_records(w2: np.ndarray, stage: np.ndarray) -> np.ndarray | None:
+    """The records of edgec_conv2d_s8_pointwise_dsp_rec for in_c <= 8 (runtime/conv2d_s8_fc_dsp.h): per channel
+    [start << pre, (w0, w2), (w1, w3), (w4, w6), (w5, w7) as int16 w << pre (zero past in_c), M, round, R], R = e |
+    (turns of 4 channels left << 8) on the channels with out_c - 1 - o a multiple of 4. None when some pre is over
+    8."""
+    out_c, depth = w2.shape
+    pre = stage[:, 3].astype(np.int64)
+    if pre.max(initial=0) > PW_REC_MAX_PRE or pre.min(initial=1) < 1:
+        return None
+    padded = np.zeros((out_c, 8), np.int64)
+    padded[:, :depth] = w2.astype(np.int64) << pre[:, None]
+    pairs = padded.reshape(out_c, 2, 4)[:, :, [0, 2, 1, 3]].reshape(out_c, 4, 2) & 0xFFFF
+    words_of = pairs[..., 0] | (pairs[..., 1] << 16)
+    start = ((stage[:, 0].astype(np.int64) << pre) + 2**31) % 2**32 - 2**31
+    words: list[int] = []
+    for o in range(out_c):
+        j = out_c - 1 - o  # channels left after this one: the channel ending a turn of 4 holds the turns left
+        words += [int(start[o]), *(int(v) for v in words_of[o]), int(stage[o, 1]), int(stage[o, 2]),
+                  int(stage[o, 4]) | ((j // 4) << 8 if j % 4 == 0 else 0)]
+    return ((np.array(words, np.int64) + 2**31) % 2**32 - 2**31).astype(np.int32)
+
+
+def pointwise_block_records(w2: np.ndarray, stage: np.ndarray) -> np.ndarray | None:
+    """The records of edgec_conv2d_s8_pointwise_dsp_rec for in_c > 8 (runtime/conv2d_s8_fc_dsp.h): blocks of 4
+    channels [4 starts, 8 G, G groups x 4 channels x ((w0, w2), (w1, w3)), (M, round, R) x 4], then the out_c % 4
+    last channels [start, G x ((w0, w2), (w1, w3)), M, round, e]; each channel's pre folded into its int16 weights
+    (w << pre) and start (start << pre mod 2^32); R of a block's channel 3: e | (blocks left << 8). None when some
+    channel's pre is over 8."""
+    out_c, depth = w2.shape
+    pre = stage[:, 3].astype(np.int64)
+    if pre.max(initial=0) > PW_REC_MAX_PRE or pre.min(initial=1) < 1:
+        return None
+    groups = -(-depth // 4)
+    padded = np.zeros((out_c, 4 * groups), np.int64)
+    padded[:, :depth] = w2.astype(np.int64) << pre[:, None]
+    start = ((stage[:, 0].astype(np.int64) << pre) + 2**31) % 2**32 - 2**31
+    e = stage[:, 4].astype(np.int64)
+    pairs = padded.reshape(out_c, groups, 4)[:, :, [0, 2, 1, 3]].reshape(out_c, groups, 2, 2) & 0xFFFF
+    words_of = pairs[..., 0] | (pairs[..., 1] << 16)  # [out_c, groups, 2]: (w0, w2), (w1, w3)
+    blocks = out_c // 4
+    words: list[int] = []
+    for k in range(blocks):
+        rows = list(range(4 * k, 4 * k + 4))
+        words += [int(start[r]) for r in rows] + [8 * groups]
+        words += [int(v) for v in words_of[rows].transpose(1, 0, 2).reshape(-1)]
+        for i, r in enumerate(rows):
+            words += [int(stage[r, 1]), int(stage[r, 2]), int(e[r]) | ((blocks - 1 - k) << 8 if i == 3 else 0)]
+    for r in range(4 * blocks, out_c):
+        words += [int(start[r]), *(int(v) for v in words_of[r].reshape(-1)), int(stage[r, 1]), int(stage[r, 2]),
+                  int(e[r])]
+    return ((np.array(words, np.int64) + 2**31) % 2**32 - 2**31).astype(np.int32)
+
+
+def pointwise_records(op, g) -> np.ndarray | None:
+    """The records of edgec_conv2d_s8_pointwise_dsp_rec for a DSP pointwise layer, or None (the 2 x 2 block kernel):
+    in_c <= PW_REC_MAX_K (and at least 4 channels when in_c > 8), room for int16 weights, an exact output stage
+    (started at the bias folded with the input zero point: the records multiply raw inputs), the full int8 clamp,
+    every channel live (dead channels are cheaper in the block kernel, which copies their constant output), pre <= 8
+    on every channel. in_c <= 8: pointwise_row_records, else pointwise_block_records."""
+    chosen = _fast_kernel(op)
+    if chosen is None or chosen["function"] != "edgec_conv2d_s8_pointwise_dsp" or int4_weights(op, g):
+        return None
+    w = g.t(op.inputs[1]).data
+    if w is None or not g.meta.get("kernels", {}).get("conv_weights16"):
+        return None
+    out_c, in_c = w.shape[0], w.shape[1] * w.shape[2] * w.shape[3]
+    p = op.params
+    if in_c > PW_REC_MAX_K or (in_c > 8 and out_c < 4) or p["act_min"] != -128 or p["act_max"] != 127:
+        return None
+    w2 = w.reshape(out_c, in_c)
+    if not np.all(np.any(w2 != 0, axis=1)):
+        return None
+    stage = dsp_output_stage(op, g, 0, folded_bias(op, g, 0))
+    if stage is None:
+        return None
+    return pointwise_row_records(w2, stage) if in_c <= 8 else pointwise_block_records(w2, stage)
+
+
 HOST_KERNEL = "conv2d_s8_host"
 HOST_K_STEP = 8  # EDGEC_CONV_HOST_K_STEP: K padded with zero weights to a multiple of this
 HOST_MAX_K = 4608  # EDGEC_CONV_HOST_MAX_K: the im2col of 4 pixels is on the host's stack
@@ -407,9 +493,13 @@ class Conv2D(Operator):
             rec = ctx.const_array(op, "lanes_records", mve_lane_records(op, bias))
             return f"{chosen['function']}(&{params}, {rec}, {wt}, {source}, {ctx.ptr(op.outputs[0])});"
         if chosen is not None:  # in place: input and output are the same buffer; the scratch holds the pixels
+            source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
+            rec = pointwise_records(op, g)
+            if rec is not None:  # few input channels: an FC over the pixels (runtime/conv2d_s8_fc_dsp.h)
+                return (f"edgec_conv2d_s8_pointwise_dsp_rec(&{params}, {ctx.const_array(op, 'dsp_rec', rec)}, "
+                        f"{source}, {ctx.ptr(op.outputs[0])});")
             mve = chosen["kernel"].endswith("_mve")
             scratch = f"(({'int8_t' if mve else 'int16_t'} *)(edgec_arena.bytes + {ctx.plan.scratch_offset(op.name)}))"
-            source = ctx.ptr(op.outputs[0]) if ctx.plan.is_in_place(op.name) else ctx.ptr(op.inputs[0])
             if mve:  # + per channel the bias folded with the zero point (runtime/edgec_mve.h), M and the shifts
                 folded = ctx.const_array(op, "mve_channels", mve_channel_words(op, g))
                 return (f"{chosen['function']}(&{params}, {folded}, {mve_live(op, g, ctx)}, {source}, "
@@ -428,10 +518,17 @@ class Conv2D(Operator):
         return (0,) if (not is_float(op, g) and not is_int16(op, g) and _pointwise(op, g)
                         and not int4_weights(op, g)) else ()
 
+    def kernels_for(self, op, g):
+        """+ runtime/conv2d_s8_fc_dsp.c when the pointwise DSP layer runs as an FC over its pixels"""
+        extra = ["conv2d_s8_fc_dsp"] if pointwise_records(op, g) is not None else []
+        return super().kernels_for(op, g) + extra
+
     def scratch_bytes(self, op, g, *, in_place):
         if int4_weights(op, g):
             return row_bytes(op, g)  # one output channel's filter, unpacked
         chosen = _fast_kernel(op)
+        if pointwise_records(op, g) is not None:
+            return 0  # the FC records kernel: the inputs stay in registers (in place: a copy on the stack)
         if chosen is not None and chosen["kernel"] == HOST_KERNEL:
             return 0  # the host kernel's im2col is on the stack (runtime/conv2d_s8_host.h)
         if chosen is not None and chosen["function"] == "edgec_conv2d_s8_lanes_mve":
