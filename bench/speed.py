@@ -11,7 +11,7 @@ cycles. `cycles_estimate` weighs the plugin's per-class counts (loads, stores, m
 core's published timings (toolchain/cortexm.py, CYCLE_TABLE) and is labelled as an estimate. Every run also
 checks the outputs against TFLite Micro (0 LSB or the run fails).
 
-    .venv/bin/python bench/speed.py [--boards nucleo_l4r5zi,nucleo_f746zg] [--models kws,ad01] [--samples 2]
+    .venv/bin/python bench/speed.py [--boards nucleo_l4r5zi,nucleo_f746zg] [--models kws,ad] [--samples 2] [--jobs 2]
     .venv/bin/python bench/speed.py --render-only     # speed.md again from speed.json (the last run's figures)
 """
 
@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from edgec import validate
@@ -176,6 +178,7 @@ def main() -> None:
     ap.add_argument("--boards", default=",".join(BOARDS))
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--samples", type=int, default=2, help="inferences per run (the count is per inference)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs at once (separate processes)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "speed.md")
     ap.add_argument("--render-only", action="store_true",
                     help="write the .md again from the .json of the last run (no measurement)")
@@ -184,16 +187,17 @@ def main() -> None:
     if a.render_only:
         a.out.write_text(render(json.loads(a.out.with_suffix(".json").read_text()), boards, models))
         return
-    results: dict = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for m in models:
-            results[m] = {}
-            for b in boards:
-                modes = ("portable", "dsp", "auto") if get_board(b).mve else ("portable", "auto")
-                results[m][b] = {k: run(MODELS_DIR / MODELS[m], b, k, a.samples, Path(tmp)) for k in modes}
-                p, f = results[m][b]["portable"], results[m][b]["auto"]
-                print(f"{m:4s} {b:14s} portable {p['instructions']:>12,}  fast {f['instructions']:>12,}  "
-                      f"x{p['instructions'] / f['instructions']:.2f}", flush=True)
+    results: dict = {m: {b: {} for b in boards} for m in models}
+    runs = [(m, b, k) for m in models for b in boards
+            for k in (("portable", "dsp", "auto") if get_board(b).mve else ("portable", "auto"))]
+    # runs in parallel processes (each builds and emulates on its own; the counts do not depend on the load)
+    with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(max_workers=a.jobs) as pool:
+        futures = {pool.submit(run, MODELS_DIR / MODELS[m], b, k, a.samples, Path(tmp)): (m, b, k)
+                   for m, b, k in runs}
+        for future in as_completed(futures):
+            m, b, k = futures[future]
+            results[m][b][k] = future.result()
+            print(f"{m:4s} {b:14s} {k:8s} {results[m][b][k]['instructions']:>12,}", flush=True)
     text = render(results, boards, models)
     a.out.write_text(text)
     a.out.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
