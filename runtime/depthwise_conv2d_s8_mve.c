@@ -48,6 +48,57 @@ int32_t edgec_depthwise_conv2d_s8_mve_fits(const edgec_depthwise_conv2d_s8_param
            (p->k_h - 1) * g.row_bytes + p->k_w - 1 + 3 * g.step_b <= 255;
 }
 
+/* The full groups of 4 outputs of one line, TFLite's rounding with a right shift and no left shift (the usual
+ * per-channel case; the others take the C loop): per group 4 gather VLDRB.U8 of the windows (the base pointer
+ * stepped by step_b after each), 4 VMLADAV.S8 into r0, r2 (VMLADAV's Rda is even), 4 VMOV.32 of a sum into its
+ * lane (the two-lane VMOV is not used: QEMU and the assemblers disagree on which register goes to which lane),
+ * VADD of the folded bias (a scalar), VQRDMULH, VSHR + VQADD (-1 on the negative lanes), VRSHL, VADD of the zero
+ * point, VMAX, VMIN, one scatter VSTRB.32, ADD of the output pointer, LE: 28 instructions per 4 outputs (GCC's
+ * loop of the same intrinsics moved the lanes through the FP registers and re-tested the rounding mode per group).
+ */
+static inline __attribute__((always_inline)) void plane_groups(const int8_t *win, int32_t step_b, int8_t *dst,
+                                                               int32_t out_step, int32_t groups, uint8x16_t off,
+                                                               int8x16_t w, int32_t start, uint32x4_t oo,
+                                                               int32_t mult, int32_t right, int32_t zp, int32x4_t lo,
+                                                               int32x4_t hi) {
+    if (groups <= 0) return;
+    register int32_t n __asm__("lr") = groups; /* the loop count, in LR for DLS/LE */
+    __asm__ volatile("dls lr, lr\n"
+                     "1:\n\t"
+                     "vldrb.u8 q6, [%[a], %q[off]]\n\t"
+                     "add %[a], %[a], %[sb]\n\t"
+                     "vmladav.s8 r0, q6, %q[w]\n\t"
+                     "vldrb.u8 q6, [%[a], %q[off]]\n\t"
+                     "add %[a], %[a], %[sb]\n\t"
+                     "vmladav.s8 r2, q6, %q[w]\n\t"
+                     "vldrb.u8 q6, [%[a], %q[off]]\n\t"
+                     "add %[a], %[a], %[sb]\n\t"
+                     "vmov.32 q7[0], r0\n\t"
+                     "vmov.32 q7[1], r2\n\t"
+                     "vmladav.s8 r0, q6, %q[w]\n\t"
+                     "vldrb.u8 q6, [%[a], %q[off]]\n\t"
+                     "add %[a], %[a], %[sb]\n\t"
+                     "vmladav.s8 r2, q6, %q[w]\n\t"
+                     "vmov.32 q7[2], r0\n\t"
+                     "vmov.32 q7[3], r2\n\t"
+                     "vadd.i32 q7, q7, %[start]\n\t"
+                     "vqrdmulh.s32 q7, q7, %[m]\n\t"
+                     "vshr.s32 q6, q7, #31\n\t"
+                     "vqadd.s32 q7, q7, q6\n\t"
+                     "vrshl.s32 q7, %[r]\n\t"
+                     "vadd.i32 q7, q7, %[zp]\n\t"
+                     "vmax.s32 q7, q7, %q[lo]\n\t"
+                     "vmin.s32 q7, q7, %q[hi]\n\t"
+                     "vstrb.32 q7, [%[d], %q[oo]]\n\t"
+                     "add %[d], %[d], %[os]\n\t"
+                     "le lr, 1b"
+                     : [a] "+r"(win), [d] "+r"(dst), [n] "+r"(n)
+                     : [sb] "r"(step_b), [os] "r"(out_step), [m] "r"(mult), [r] "r"(right),
+                       [zp] "r"(zp), [off] "w"(off), [w] "w"(w), [start] "r"(start), [oo] "w"(oo), [lo] "w"(lo),
+                       [hi] "w"(hi)
+                     : "r0", "r2", "d12", "d13", "d14", "d15", "memory");
+}
+
 void edgec_depthwise_conv2d_s8_mve(const edgec_depthwise_conv2d_s8_params *p, const int32_t *bias_folded,
                                    const int8_t *input, int8_t *output, int8_t *plane) {
     const mve_dw_t g = mve_dw_geometry(p);
@@ -66,6 +117,7 @@ void edgec_depthwise_conv2d_s8_mve(const edgec_depthwise_conv2d_s8_params *p, co
     const uint8x16_t off1 = vaddq_n_u8(off0, (uint8_t)g.step_b), off2 = vaddq_n_u8(off1, (uint8_t)g.step_b);
     const uint8x16_t off3 = vaddq_n_u8(off2, (uint8_t)g.step_b);
     const uint32x4_t out_offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)g.out_b);
+    const int32x4_t lo = vdupq_n_s32(st.act_min), hi = vdupq_n_s32(st.act_max);
     /* the plane's interior is gathered 8 bytes at a time: offsets 0, in_c, ..., 7 in_c (16-bit) */
     const uint16x8_t col_offsets = vmulq_n_u16(vidupq_n_u16(0, 1), (uint16_t)in_c);
     for (int32_t b = 0; b < p->batches; b++) {
@@ -86,10 +138,15 @@ void edgec_depthwise_conv2d_s8_mve(const edgec_depthwise_conv2d_s8_params *p, co
                 for (int32_t t = 0; t < taps; t++) tap[t] = p->weights[t * out_c + o];
                 const int8x16_t w = vld1q_s8(tap);
                 const int32_t start = bias_folded[o], multiplier = p->multiplier[o], shift = p->shift[o];
+                /* the asm loop takes the line's full groups when it can (TFLite's rounding, a right shift) */
+                const int fast = !st.rounding && shift < 0, full = fast ? g.per_line / 4 : 0;
                 for (int32_t a = 0; a < g.lines; a++) {
                     const int8_t *win = plane + a * g.step_a;
                     int8_t *dst = out_b + o + a * g.out_a;
-                    for (int32_t q = 0; q < g.per_line; q += 4, win += 4 * g.step_b, dst += 4 * g.out_b) {
+                    plane_groups(win, g.step_b, dst, 4 * g.out_b, full, off0, w, start, out_offsets,
+                                 multiplier, shift, st.output_offset, lo, hi);
+                    win += 4 * full * g.step_b, dst += 4 * full * g.out_b;
+                    for (int32_t q = 4 * full; q < g.per_line; q += 4, win += 4 * g.step_b, dst += 4 * g.out_b) {
                         int32x4_t acc = vdupq_n_s32(vmladavq_s8(vldrbq_gather_offset_s8(win, off0), w));
                         acc = vsetq_lane_s32(vmladavq_s8(vldrbq_gather_offset_s8(win, off1), w), acc, 1);
                         acc = vsetq_lane_s32(vmladavq_s8(vldrbq_gather_offset_s8(win, off2), w), acc, 2);
