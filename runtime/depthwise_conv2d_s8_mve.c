@@ -56,47 +56,61 @@ int32_t edgec_depthwise_conv2d_s8_mve_fits(const edgec_depthwise_conv2d_s8_param
  * point, VMAX, VMIN, one scatter VSTRB.32, ADD of the output pointer, LE: 28 instructions per 4 outputs (GCC's
  * loop of the same intrinsics moved the lanes through the FP registers and re-tested the rounding mode per group).
  */
-static inline __attribute__((always_inline)) void plane_groups(const int8_t *win, int32_t step_b, int8_t *dst,
-                                                               int32_t out_step, int32_t groups, uint8x16_t off,
-                                                               int8x16_t w, int32_t start, uint32x4_t oo,
-                                                               int32_t mult, int32_t right, int32_t zp, int32x4_t lo,
-                                                               int32x4_t hi) {
+/* plane_groups' constants, loaded by the asm into fixed registers (so its operands stay few whatever the caller
+ * keeps live) */
+typedef struct {
+    uint8_t off[16];  /* the window's gather offsets */
+    int8_t w[16];     /* the channel's taps, zeros past them */
+    uint32_t oo[4];   /* the 4 outputs' offsets in the output */
+    int32_t lo[4], hi[4];
+    int32_t step_b, out_step, mult, right, zp, start;
+} plane_asm_t;
+
+static inline __attribute__((always_inline)) void plane_groups(const int8_t *win, int8_t *dst, int32_t groups,
+                                                               const plane_asm_t *k) {
     if (groups <= 0) return;
     register int32_t n __asm__("lr") = groups; /* the loop count, in LR for DLS/LE */
-    __asm__ volatile("dls lr, lr\n"
+    __asm__ volatile("vldrb.8 q0, [%[k]]\n\t"
+                     "vldrb.8 q1, [%[k], #16]\n\t"
+                     "vldrw.32 q2, [%[k], #32]\n\t"
+                     "vldrw.32 q3, [%[k], #48]\n\t"
+                     "vldrw.32 q4, [%[k], #64]\n\t"
+                     "ldrd r1, r3, [%[k], #80]\n\t"
+                     "ldrd r4, r5, [%[k], #88]\n\t"
+                     "ldrd r12, r8, [%[k], #96]\n\t"
+                     "dls lr, lr\n"
                      "1:\n\t"
-                     "vldrb.u8 q6, [%[a], %q[off]]\n\t"
-                     "add %[a], %[a], %[sb]\n\t"
-                     "vmladav.s8 r0, q6, %q[w]\n\t"
-                     "vldrb.u8 q6, [%[a], %q[off]]\n\t"
-                     "add %[a], %[a], %[sb]\n\t"
-                     "vmladav.s8 r2, q6, %q[w]\n\t"
-                     "vldrb.u8 q6, [%[a], %q[off]]\n\t"
-                     "add %[a], %[a], %[sb]\n\t"
+                     "vldrb.u8 q6, [%[a], q0]\n\t"
+                     "add %[a], %[a], r1\n\t"
+                     "vmladav.s8 r0, q6, q1\n\t"
+                     "vldrb.u8 q6, [%[a], q0]\n\t"
+                     "add %[a], %[a], r1\n\t"
+                     "vmladav.s8 r2, q6, q1\n\t"
+                     "vldrb.u8 q6, [%[a], q0]\n\t"
+                     "add %[a], %[a], r1\n\t"
                      "vmov.32 q7[0], r0\n\t"
+                     "vmladav.s8 r0, q6, q1\n\t"
                      "vmov.32 q7[1], r2\n\t"
-                     "vmladav.s8 r0, q6, %q[w]\n\t"
-                     "vldrb.u8 q6, [%[a], %q[off]]\n\t"
-                     "add %[a], %[a], %[sb]\n\t"
-                     "vmladav.s8 r2, q6, %q[w]\n\t"
+                     "vldrb.u8 q6, [%[a], q0]\n\t"
+                     "add %[a], %[a], r1\n\t"
+                     "vmladav.s8 r2, q6, q1\n\t"
                      "vmov.32 q7[2], r0\n\t"
                      "vmov.32 q7[3], r2\n\t"
-                     "vadd.i32 q7, q7, %[start]\n\t"
-                     "vqrdmulh.s32 q7, q7, %[m]\n\t"
+                     "vadd.i32 q7, q7, r8\n\t"
+                     "vqrdmulh.s32 q7, q7, r4\n\t"
                      "vshr.s32 q6, q7, #31\n\t"
                      "vqadd.s32 q7, q7, q6\n\t"
-                     "vrshl.s32 q7, %[r]\n\t"
-                     "vadd.i32 q7, q7, %[zp]\n\t"
-                     "vmax.s32 q7, q7, %q[lo]\n\t"
-                     "vmin.s32 q7, q7, %q[hi]\n\t"
-                     "vstrb.32 q7, [%[d], %q[oo]]\n\t"
-                     "add %[d], %[d], %[os]\n\t"
+                     "vrshl.s32 q7, r5\n\t"
+                     "vadd.i32 q7, q7, r12\n\t"
+                     "vmax.s32 q7, q7, q3\n\t"
+                     "vmin.s32 q7, q7, q4\n\t"
+                     "vstrb.32 q7, [%[d], q2]\n\t"
+                     "add %[d], %[d], r3\n\t"
                      "le lr, 1b"
                      : [a] "+r"(win), [d] "+r"(dst), [n] "+r"(n)
-                     : [sb] "r"(step_b), [os] "r"(out_step), [m] "r"(mult), [r] "r"(right),
-                       [zp] "r"(zp), [off] "w"(off), [w] "w"(w), [start] "r"(start), [oo] "w"(oo), [lo] "w"(lo),
-                       [hi] "w"(hi)
-                     : "r0", "r2", "d12", "d13", "d14", "d15", "memory");
+                     : [k] "r"(k)
+                     : "r0", "r1", "r2", "r3", "r4", "r5", "r8", "r12", "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7",
+                       "d8", "d9", "d12", "d13", "d14", "d15", "memory");
 }
 
 void edgec_depthwise_conv2d_s8_mve(const edgec_depthwise_conv2d_s8_params *p, const int32_t *bias_folded,
@@ -117,9 +131,14 @@ void edgec_depthwise_conv2d_s8_mve(const edgec_depthwise_conv2d_s8_params *p, co
     const uint8x16_t off1 = vaddq_n_u8(off0, (uint8_t)g.step_b), off2 = vaddq_n_u8(off1, (uint8_t)g.step_b);
     const uint8x16_t off3 = vaddq_n_u8(off2, (uint8_t)g.step_b);
     const uint32x4_t out_offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)g.out_b);
-    const int32x4_t lo = vdupq_n_s32(st.act_min), hi = vdupq_n_s32(st.act_max);
-    /* the plane's interior is gathered 8 bytes at a time: offsets 0, in_c, ..., 7 in_c (16-bit) */
+    plane_asm_t k __attribute__((aligned(16)));
+    vst1q_s32(k.lo, vdupq_n_s32(st.act_min)), vst1q_s32(k.hi, vdupq_n_s32(st.act_max));
+    k.step_b = g.step_b, k.out_step = 4 * g.out_b, k.zp = st.output_offset;
+    /* the plane's interior is gathered 8 bytes at a time: offsets 0, in_c, ..., 7 in_c (16-bit), */
     const uint16x8_t col_offsets = vmulq_n_u16(vidupq_n_u16(0, 1), (uint16_t)in_c);
+    /* 16 at a time (offsets 0, in_c, ..., 15 in_c, 8-bit) when in_c <= 17 */
+    const int narrow = 15 * in_c <= 255;
+    const uint8x16_t col_offsets8 = vmulq_n_u8(vidupq_n_u8(0, 1), (uint8_t)in_c);
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + b * p->in_h * in_w * in_c;
         int8_t *out_b = output + b * p->out_h * p->out_w * out_c;
@@ -127,7 +146,13 @@ void edgec_depthwise_conv2d_s8_mve(const edgec_depthwise_conv2d_s8_params *p, co
             for (int32_t iy = 0; iy < y_end; iy++) { /* channel i into the plane's interior */
                 const int8_t *src = in_b + iy * in_w * in_c + i;
                 int8_t *dst = plane + (iy + p->pad_top) * g.row_bytes + p->pad_left;
-                for (int32_t ix = 0; ix < x_end; ix += 8, src += 8 * in_c, dst += 8) {
+                int32_t ix = 0;
+                if (narrow) /* 16 columns per gather (8-bit offsets), whole gathers unpredicated */
+                    for (; ix + 16 <= x_end; ix += 16, src += 16 * in_c, dst += 16)
+                        vstrbq_s8(dst, vldrbq_gather_offset_s8(src, col_offsets8));
+                for (; ix + 8 <= x_end; ix += 8, src += 8 * in_c, dst += 8)
+                    vstrbq_s16(dst, vldrbq_gather_offset_s16(src, col_offsets));
+                if (ix < x_end) {
                     const mve_pred16_t pr = vctp16q((uint32_t)(x_end - ix));
                     vstrbq_p_s16(dst, vldrbq_gather_offset_z_s16(src, col_offsets, pr), pr);
                 }
@@ -140,11 +165,14 @@ void edgec_depthwise_conv2d_s8_mve(const edgec_depthwise_conv2d_s8_params *p, co
                 const int32_t start = bias_folded[o], multiplier = p->multiplier[o], shift = p->shift[o];
                 /* the asm loop takes the line's full groups when it can (TFLite's rounding, a right shift) */
                 const int fast = !st.rounding && shift < 0, full = fast ? g.per_line / 4 : 0;
+                if (fast) {
+                    vst1q_u8(k.off, off0), vst1q_s8(k.w, w), vst1q_u32(k.oo, out_offsets);
+                    k.mult = multiplier, k.right = shift, k.start = start;
+                }
                 for (int32_t a = 0; a < g.lines; a++) {
                     const int8_t *win = plane + a * g.step_a;
                     int8_t *dst = out_b + o + a * g.out_a;
-                    plane_groups(win, g.step_b, dst, 4 * g.out_b, full, off0, w, start, out_offsets,
-                                 multiplier, shift, st.output_offset, lo, hi);
+                    plane_groups(win, dst, full, &k);
                     win += 4 * full * g.step_b, dst += 4 * full * g.out_b;
                     for (int32_t q = 4 * full; q < g.per_line; q += 4, win += 4 * g.step_b, dst += 4 * g.out_b) {
                         int32x4_t acc = vdupq_n_s32(vmladavq_s8(vldrbq_gather_offset_s8(win, off0), w));
