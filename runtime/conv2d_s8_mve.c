@@ -397,35 +397,76 @@ static void im2col_pixel(const edgec_conv2d_s8_params *p, const int8_t *input, i
 
 #define MVE_GATHER_K 256 /* im2col by gathers up to this K: its 16-bit offsets on the stack (512 bytes) */
 
+/* The window's taps for the gathers, per k (ceil16(K) entries, zero past K): the source offset from the window's
+ * first byte, offs[k] = ((ky d_h) in_w + kx d_w) in_c + i, and ky d_h, kx d_w (int8: the border test). */
+typedef struct {
+    uint16_t offs[MVE_GATHER_K];
+    int8_t ky[MVE_GATHER_K], kx[MVE_GATHER_K];
+    int32_t groups; /* ceil16(K) / 16 */
+    int border;     /* the border pixels are gathered too (ky d_h, kx d_w < 128) */
+} gather_t;
+
 /* An output pixel whose whole window lies inside the input: its K inputs are at the window's first byte plus
- * offs[k] = ((ky d_h) in_w + kx d_w) in_c + i, the same for every such pixel (computed once per call when they fit
- * 16 bits). Per 8 inputs: VLDRH of the offsets, one gather VLDRB.S16, one VSTRB.16 into the interleaved scratch
- * (predicated to K), about 8 instructions with the loop, instead of a run copy per kernel row (vww's 3x3x3 first
- * conv: about 267 instructions per pixel -> 50). */
-static inline void gather_pixel(const int8_t *src, const uint16_t *offs, int32_t k, int32_t px, int8_t *scratch) {
+ * offs[k], the same for every such pixel. Per 16 k: 2 VLDRH of the offsets, 2 gathers VLDRB.S16, 2 VSTRB.16 into
+ * the interleaved scratch, unpredicated: the lanes past K read the window's first byte (offset 0) and land in the
+ * scratch's padding, multiplied by zero weights (conv_pairs' predicated tail). About 8 instructions per 16 k with
+ * the loop (vww's 3x3x3 stem: about 25 per pixel; a per-8 predicated loop with the pixel's divisions: about 115). */
+static inline __attribute__((always_inline)) void gather_pixel(const int8_t *src, const gather_t *gt, int32_t px,
+                                                               int8_t *scratch) {
     int8_t *d = scratch + px * 16;
-    for (int32_t j = 0; j < k; j += 8, offs += 8) {
-        const mve_pred16_t pr = vctp16q((uint32_t)(k - j));
-        vstrbq_p_s16(d + (j >> 4) * 64 + (j & 8), vldrbq_gather_offset_z_s16(src, vldrhq_u16(offs), pr), pr);
+    const uint16_t *offs = gt->offs;
+    for (int32_t j = 0; j < gt->groups; j++, offs += 16, d += 64) {
+        vstrbq_s16(d, vldrbq_gather_offset_s16(src, vldrhq_u16(offs)));
+        vstrbq_s16(d + 8, vldrbq_gather_offset_s16(src, vldrhq_u16(offs + 8)));
+    }
+}
+
+/* A pixel whose window crosses the border: the same gathers, predicated to the taps inside the input (iy = y0 + ky
+ * d_h in [0, in_h), ix = x0 + kx d_w in [0, in_w): 4 VCMP into one predicate), the others the input zero point
+ * (VPSEL): about 12 instructions per 8 k instead of a run copy per tap. `win` is the address the window's first
+ * byte would have (it may lie outside the input: only the lanes inside are read). */
+static inline __attribute__((always_inline)) void gather_border(uintptr_t win, const gather_t *gt, int32_t y0,
+                                                                int32_t x0, int32_t in_h, int32_t in_w, int8_t zp,
+                                                                int32_t px, int8_t *scratch) {
+    int8_t *d = scratch + px * 16;
+    const int16x8_t zpv = vdupq_n_s16(zp);
+    for (int32_t j = 0; j < 16 * gt->groups; j += 8) {
+        const int16x8_t iy = vaddq_n_s16(vldrbq_s16(gt->ky + j), (int16_t)y0);
+        const int16x8_t ix = vaddq_n_s16(vldrbq_s16(gt->kx + j), (int16_t)x0);
+        mve_pred16_t pr = vcmpgeq_n_s16(iy, 0);
+        pr = vcmpltq_m_n_s16(iy, (int16_t)in_h, pr);
+        pr = vcmpgeq_m_n_s16(ix, 0, pr);
+        pr = vcmpltq_m_n_s16(ix, (int16_t)in_w, pr);
+        const int16x8_t v = vldrbq_gather_offset_z_s16((const int8_t *)win, vldrhq_u16(gt->offs + j), pr);
+        vstrbq_s16(d + (j >> 4) * 64 + (j & 8), vpselq_s16(v, zpv, pr));
     }
 }
 
 static inline __attribute__((always_inline)) void im2col_units(const edgec_conv2d_s8_params *p, const conv_mve_t *c,
-                                                               const uint16_t *offs, const int8_t *input,
+                                                               const gather_t *gt, const int8_t *input,
                                                                int8_t *output, int8_t *scratch, const int onnx) {
     const int32_t k = p->k_h * p->k_w * p->in_c, per_batch = p->out_h * p->out_w;
-    const int32_t pixels = p->batches * per_batch, in_w = p->in_w, in_c = p->in_c;
+    const int32_t pixels = p->batches * per_batch, in_w = p->in_w, in_c = p->in_c, in_h = p->in_h;
+    const int8_t zp = (int8_t)-p->input_offset;
     /* the window of (y, x) is inside when y0 in [0, y_hi] and x0 in [0, x_hi] */
-    const int32_t y_hi = p->in_h - 1 - (p->k_h - 1) * p->dilation_h, x_hi = in_w - 1 - (p->k_w - 1) * p->dilation_w;
+    const int32_t y_hi = in_h - 1 - (p->k_h - 1) * p->dilation_h, x_hi = in_w - 1 - (p->k_w - 1) * p->dilation_w;
+    int32_t b = 0, y = 0, x = 0; /* the next pixel, stepped without divisions */
     for (int32_t q = 0; q < pixels; q += MVE_PX) {
         const int32_t n = pixels - q < MVE_PX ? pixels - q : MVE_PX;
         for (int32_t px = 0; px < n; px++) {
-            const int32_t b = (q + px) / per_batch, yx = (q + px) % per_batch, y = yx / p->out_w, x = yx % p->out_w;
             const int32_t y0 = y * p->stride_h - p->pad_top, x0 = x * p->stride_w - p->pad_left;
-            if (offs && y0 >= 0 && y0 <= y_hi && x0 >= 0 && x0 <= x_hi)
-                gather_pixel(input + ((b * p->in_h + y0) * in_w + x0) * in_c, offs, k, px, scratch);
+            const int8_t *in_b = input + b * in_h * in_w * in_c;
+            if (gt && y0 >= 0 && y0 <= y_hi && x0 >= 0 && x0 <= x_hi)
+                gather_pixel(in_b + (y0 * in_w + x0) * in_c, gt, px, scratch);
+            else if (gt && gt->border)
+                gather_border((uintptr_t)in_b + (uintptr_t)(intptr_t)((y0 * in_w + x0) * in_c), gt, y0, x0, in_h,
+                              in_w, zp, px, scratch);
             else
                 im2col_pixel(p, input, b, y, x, px, scratch);
+            if (++x == p->out_w) {
+                x = 0;
+                if (++y == p->out_h) y = 0, b++;
+            }
         }
         conv_pixels_mode(c, k, scratch, n, output + q * p->out_c, onnx);
     }
@@ -436,22 +477,27 @@ void edgec_conv2d_s8_im2col_mve(const edgec_conv2d_s8_params *p, const int32_t *
                                 int8_t *scratch) {
     const conv_mve_t c = conv_mve_of(p, chan, live);
     const int32_t k_w = p->k_w, in_c = p->in_c, k = p->k_h * k_w * in_c, row = k_w * in_c;
-    uint16_t offs_mem[MVE_GATHER_K] __attribute__((aligned(8)));
-    const uint16_t *offs = NULL;
+    gather_t gt_mem __attribute__((aligned(8)));
+    const gather_t *gt = NULL;
     /* the last window byte's offset */
     const int32_t last = ((p->k_h - 1) * p->dilation_h * p->in_w + (k_w - 1) * p->dilation_w) * in_c + in_c - 1;
     if (k <= MVE_GATHER_K && last <= 65535) {
-        for (int32_t kk = 0; kk < k; kk++) {
-            const int32_t ky = kk / row, kx = kk % row / in_c, i = kk % in_c;
-            offs_mem[kk] = (uint16_t)((ky * p->dilation_h * p->in_w + kx * p->dilation_w) * in_c + i);
+        const int32_t padded = (k + 15) & ~15;
+        for (int32_t kk = 0; kk < padded; kk++) {
+            const int32_t ky = kk < k ? kk / row : 0, kx = kk < k ? kk % row / in_c : 0, i = kk < k ? kk % in_c : 0;
+            gt_mem.offs[kk] = (uint16_t)((ky * p->dilation_h * p->in_w + kx * p->dilation_w) * in_c + i);
+            gt_mem.ky[kk] = (int8_t)(ky * p->dilation_h), gt_mem.kx[kk] = (int8_t)(kx * p->dilation_w);
         }
-        offs = offs_mem;
+        gt_mem.groups = padded / 16;
+        gt_mem.border = (p->k_h - 1) * p->dilation_h < 128 && (k_w - 1) * p->dilation_w < 128 && p->in_h < 32768 &&
+                        p->in_w < 32768;
+        gt = &gt_mem;
     }
     /* the unit loop instantiated per rounding mode, around the inlined conv_pixels_mode */
     if (c.st.rounding)
-        im2col_units(p, &c, offs, input, output, scratch, 1);
+        im2col_units(p, &c, gt, input, output, scratch, 1);
     else
-        im2col_units(p, &c, offs, input, output, scratch, 0);
+        im2col_units(p, &c, gt, input, output, scratch, 0);
 }
 
 /* ---- few output channels: the channels are the lanes (edgec_conv2d_s8_lanes_mve) ----
