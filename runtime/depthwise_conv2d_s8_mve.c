@@ -64,12 +64,16 @@ typedef struct {
     uint32_t oo[4];   /* the 4 outputs' offsets in the output */
     int32_t lo[4], hi[4];
     int32_t step_b, out_step, mult, right, zp, start;
+    int32_t groups, lines;  /* full groups per line, lines (counted down by the asm) */
+    int32_t skip_a, skip_d; /* from a line's end to the next line's start: plane bytes, output bytes */
 } plane_asm_t;
+/* the asm reads the words at these offsets */
+typedef char plane_asm_layout[offsetof(plane_asm_t, step_b) == 80 && offsetof(plane_asm_t, skip_d) == 116 ? 1 : -1];
 
-static inline __attribute__((always_inline)) void plane_groups(const int8_t *win, int8_t *dst, int32_t groups,
-                                                               const plane_asm_t *k) {
-    if (groups <= 0) return;
-    register int32_t n __asm__("lr") = groups; /* the loop count, in LR for DLS/LE */
+/* k->lines lines of k->groups full groups each, from win and dst (the next line k->skip_a plane bytes and k->skip_d
+ * output bytes past a line's end: per line LDR, DLS, 2 LDR + 2 ADD, LDR, SUBS, STR, BNE) */
+static inline __attribute__((always_inline)) void plane_groups(const int8_t *win, int8_t *dst, plane_asm_t *k) {
+    if (k->groups <= 0 || k->lines <= 0) return;
     __asm__ volatile("vldrb.8 q0, [%[k]]\n\t"
                      "vldrb.8 q1, [%[k], #16]\n\t"
                      "vldrw.32 q2, [%[k], #32]\n\t"
@@ -77,8 +81,10 @@ static inline __attribute__((always_inline)) void plane_groups(const int8_t *win
                      "vldrw.32 q4, [%[k], #64]\n\t"
                      "ldrd r1, r3, [%[k], #80]\n\t"
                      "ldrd r4, r5, [%[k], #88]\n\t"
-                     "ldrd r12, r8, [%[k], #96]\n\t"
-                     "dls lr, lr\n"
+                     "ldrd r12, r8, [%[k], #96]\n"
+                     "2:\n\t"
+                     "ldr r0, [%[k], #104]\n\t"
+                     "dls lr, r0\n"
                      "1:\n\t"
                      "vldrb.u8 q6, [%[a], q0]\n\t"
                      "add %[a], %[a], r1\n\t"
@@ -106,11 +112,18 @@ static inline __attribute__((always_inline)) void plane_groups(const int8_t *win
                      "vmin.s32 q7, q7, q4\n\t"
                      "vstrb.32 q7, [%[d], q2]\n\t"
                      "add %[d], %[d], r3\n\t"
-                     "le lr, 1b"
-                     : [a] "+r"(win), [d] "+r"(dst), [n] "+r"(n)
+                     "le lr, 1b\n\t"
+                     "ldrd r0, r2, [%[k], #112]\n\t"
+                     "add %[a], %[a], r0\n\t"
+                     "add %[d], %[d], r2\n\t"
+                     "ldr r0, [%[k], #108]\n\t"
+                     "subs r0, r0, #1\n\t"
+                     "str r0, [%[k], #108]\n\t"
+                     "bne 2b"
+                     : [a] "+r"(win), [d] "+r"(dst)
                      : [k] "r"(k)
-                     : "r0", "r1", "r2", "r3", "r4", "r5", "r8", "r12", "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7",
-                       "d8", "d9", "d12", "d13", "d14", "d15", "memory");
+                     : "r0", "r1", "r2", "r3", "r4", "r5", "r8", "r12", "lr", "d0", "d1", "d2", "d3", "d4", "d5", "d6",
+                       "d7", "d8", "d9", "d12", "d13", "d14", "d15", "cc", "memory");
 }
 
 void edgec_depthwise_conv2d_s8_mve(const edgec_depthwise_conv2d_s8_params *p, const int32_t *bias_folded,
@@ -134,6 +147,7 @@ void edgec_depthwise_conv2d_s8_mve(const edgec_depthwise_conv2d_s8_params *p, co
     plane_asm_t k __attribute__((aligned(16)));
     vst1q_s32(k.lo, vdupq_n_s32(st.act_min)), vst1q_s32(k.hi, vdupq_n_s32(st.act_max));
     k.step_b = g.step_b, k.out_step = 4 * g.out_b, k.zp = st.output_offset;
+    k.skip_a = g.step_a - 4 * (g.per_line / 4) * g.step_b, k.skip_d = g.out_a - 4 * (g.per_line / 4) * g.out_b;
     /* the plane's interior is gathered 8 bytes at a time: offsets 0, in_c, ..., 7 in_c (16-bit), */
     const uint16x8_t col_offsets = vmulq_n_u16(vidupq_n_u16(0, 1), (uint16_t)in_c);
     /* 16 at a time (offsets 0, in_c, ..., 15 in_c, 8-bit) when in_c <= 17 */
@@ -163,16 +177,24 @@ void edgec_depthwise_conv2d_s8_mve(const edgec_depthwise_conv2d_s8_params *p, co
                 for (int32_t t = 0; t < taps; t++) tap[t] = p->weights[t * out_c + o];
                 const int8x16_t w = vld1q_s8(tap);
                 const int32_t start = bias_folded[o], multiplier = p->multiplier[o], shift = p->shift[o];
-                /* the asm loop takes the line's full groups when it can (TFLite's rounding, a right shift) */
+                /* the asm loop takes the full groups when it can (TFLite's rounding, a right shift): all lines at
+                 * once when they have no partial group, else line by line */
                 const int fast = !st.rounding && shift < 0, full = fast ? g.per_line / 4 : 0;
+                const int all_lines = fast && g.per_line % 4 == 0;
                 if (fast) {
                     vst1q_u8(k.off, off0), vst1q_s8(k.w, w), vst1q_u32(k.oo, out_offsets);
-                    k.mult = multiplier, k.right = shift, k.start = start;
+                    k.mult = multiplier, k.right = shift, k.start = start, k.groups = full;
+                }
+                if (all_lines) {
+                    k.lines = g.lines;
+                    plane_groups(plane, out_b + o, &k);
+                    continue;
                 }
                 for (int32_t a = 0; a < g.lines; a++) {
                     const int8_t *win = plane + a * g.step_a;
                     int8_t *dst = out_b + o + a * g.out_a;
-                    plane_groups(win, dst, full, &k);
+                    k.lines = 1;
+                    plane_groups(win, dst, &k);
                     win += 4 * full * g.step_b, dst += 4 * full * g.out_b;
                     for (int32_t q = 4 * full; q < g.per_line; q += 4, win += 4 * g.step_b, dst += 4 * g.out_b) {
                         int32x4_t acc = vdupq_n_s32(vmladavq_s8(vldrbq_gather_offset_s8(win, off0), w));
