@@ -222,9 +222,45 @@ static inline __attribute__((always_inline)) int32_t *conv_pairs(const int8_t *w
     int32_t *const end = sums + 8 * pairs;
     /* per pair, wa and wb advance 16 chunks (not at all when K < 16, then rest = K): the next pair starts at
      * wb + rest, its second row K later */
-    if (chunks == 0)
-        CONV_PAIRS_ASM(CONV_TAIL("vmladav.s8"), CONV_NEXT_REST);
-    else if (rest == 0)
+    if (chunks == 0) {
+        /* K < 16: the 4 pixels' inputs loaded once into q0..q3 for every pair; per pair VPSTT, 2 predicated weight
+         * loads, 8 VMLADAV, STM, the next pair's rows (LDR, 2 ADD: wa = wb + K, wb = wa + K), LDR, CMP, BNE: 18
+         * instructions (reloading the inputs per pair: 24) */
+        __asm__ volatile("vmrs %[n], p0\n\t"
+                         "str %[n], %[saved]\n\t"
+                         "vmsr p0, %[pred]\n\t"
+                         "ldr %[s], %[scr]\n\t"
+                         "vldrb.8 q0, [%[s]]\n\t"
+                         "vldrb.8 q1, [%[s], #16]\n\t"
+                         "vldrb.8 q2, [%[s], #32]\n\t"
+                         "vldrb.8 q3, [%[s], #48]\n"
+                         "3:\n\t"
+                         "vpstt\n\t"
+                         "vldrbt.8 q4, [%[wa]]\n\t"
+                         "vldrbt.8 q5, [%[wb]]\n\t"
+                         "vmladav.s8 r0, q4, q0\n\t"
+                         "vmladav.s8 r8, q5, q0\n\t"
+                         "vmladav.s8 r2, q4, q1\n\t"
+                         "vmladav.s8 r10, q5, q1\n\t"
+                         "vmladav.s8 r4, q4, q2\n\t"
+                         "vmladav.s8 r12, q5, q2\n\t"
+                         "vmladav.s8 r6, q4, q3\n\t"
+                         "vmladav.s8 lr, q5, q3\n\t"
+                         "stmia %[sums]!, {r0, r2, r4, r6, r8, r10, r12, lr}\n\t"
+                         "ldr %[n], %[k]\n\t"
+                         "add %[wa], %[wb], %[n]\n\t"
+                         "add %[wb], %[wa], %[n]\n\t"
+                         "ldr %[n], %[end]\n\t"
+                         "cmp %[sums], %[n]\n\t"
+                         "bne 3b\n\t"
+                         "ldr %[n], %[saved]\n\t"
+                         "vmsr p0, %[n]"
+                         : [s] "=&r"(s), [n] "=&r"(n), [wa] "+r"(wa), [wb] "+r"(wb), [sums] "+r"(sums),
+                           [saved] "=m"(saved)
+                         : [scr] "m"(scratch), [k] "m"(k), [end] "m"(end), [pred] "r"(pred)
+                         : "r0", "r2", "r4", "r6", "r8", "r10", "r12", "lr", "d0", "d1", "d2", "d3", "d4", "d5",
+                           "d6", "d7", "d8", "d9", "d10", "d11", "cc", "memory");
+    } else if (rest == 0)
         CONV_PAIRS_ASM(CONV_CHUNKS, "mov %[wa], %[wb]\n\t");
     else
         CONV_PAIRS_ASM(CONV_CHUNKS CONV_TAIL("vmladava.s8"), CONV_NEXT_REST);
