@@ -521,30 +521,36 @@ static inline __attribute__((always_inline)) void gather_border(uintptr_t win, c
 static inline __attribute__((always_inline)) void im2col_units(const edgec_conv2d_s8_params *p, const conv_mve_t *c,
                                                                const gather_t *gt, const int8_t *input,
                                                                int8_t *output, int8_t *scratch, const int onnx) {
-    const int32_t k = p->k_h * p->k_w * p->in_c, per_batch = p->out_h * p->out_w;
-    const int32_t pixels = p->batches * per_batch, in_w = p->in_w, in_c = p->in_c, in_h = p->in_h;
+    /* every field in a local: the int8 stores below may alias *p, so GCC would reload them per pixel */
+    const int32_t k = p->k_h * p->k_w * p->in_c, out_h = p->out_h, out_w = p->out_w, out_c = p->out_c;
+    const int32_t pixels = p->batches * out_h * out_w, in_w = p->in_w, in_c = p->in_c, in_h = p->in_h;
+    const int32_t stride_h = p->stride_h, stride_w = p->stride_w, pad_top = p->pad_top, pad_left = p->pad_left;
+    const int32_t row_bytes = in_w * in_c, batch_bytes = in_h * row_bytes;
     const int8_t zp = (int8_t)-p->input_offset;
+    const int border = gt && gt->border;
     /* the window of (y, x) is inside when y0 in [0, y_hi] and x0 in [0, x_hi] */
     const int32_t y_hi = in_h - 1 - (p->k_h - 1) * p->dilation_h, x_hi = in_w - 1 - (p->k_w - 1) * p->dilation_w;
-    int32_t b = 0, y = 0, x = 0; /* the next pixel, stepped without divisions */
+    /* the next pixel (b, y, x) and its window's corner (y0, x0), stepped without divisions */
+    int32_t b = 0, y = 0, x = 0, y0 = -pad_top, x0 = -pad_left;
+    const int8_t *in_b = input;
     for (int32_t q = 0; q < pixels; q += MVE_PX) {
         const int32_t n = pixels - q < MVE_PX ? pixels - q : MVE_PX;
         for (int32_t px = 0; px < n; px++) {
-            const int32_t y0 = y * p->stride_h - p->pad_top, x0 = x * p->stride_w - p->pad_left;
-            const int8_t *in_b = input + b * in_h * in_w * in_c;
-            if (gt && y0 >= 0 && y0 <= y_hi && x0 >= 0 && x0 <= x_hi)
-                gather_pixel(in_b + (y0 * in_w + x0) * in_c, gt, px, scratch);
-            else if (gt && gt->border)
-                gather_border((uintptr_t)in_b + (uintptr_t)(intptr_t)((y0 * in_w + x0) * in_c), gt, y0, x0, in_h,
+            const int inside = y0 >= 0 && y0 <= y_hi && x0 >= 0 && x0 <= x_hi;
+            if (gt && inside)
+                gather_pixel(in_b + y0 * row_bytes + x0 * in_c, gt, px, scratch);
+            else if (border)
+                gather_border((uintptr_t)in_b + (uintptr_t)(intptr_t)(y0 * row_bytes + x0 * in_c), gt, y0, x0, in_h,
                               in_w, zp, px, scratch);
             else
                 im2col_pixel(p, input, b, y, x, px, scratch);
-            if (++x == p->out_w) {
-                x = 0;
-                if (++y == p->out_h) y = 0, b++;
+            x0 += stride_w;
+            if (++x == out_w) {
+                x = 0, x0 = -pad_left, y0 += stride_h;
+                if (++y == out_h) y = 0, y0 = -pad_top, b++, in_b += batch_bytes;
             }
         }
-        conv_pixels_mode(c, k, scratch, n, output + q * p->out_c, onnx);
+        conv_pixels_mode(c, k, scratch, n, output + q * out_c, onnx);
     }
 }
 
