@@ -183,7 +183,7 @@ static inline __attribute__((always_inline)) void conv_requant(const int32_t *ac
 #define CONV_PAIRS_ASM(body, next)                                                                                  \
     __asm__ volatile("vmrs %[n], p0\n\t"                                                                           \
                      "str %[n], %[saved]\n\t"                                                                       \
-                     "vmsr p0, %[pred]\n"                                                                           \
+                     "vmsr p0, %[pred]\n"                                                                          \
                      "3:\n\t"                                                                                       \
                      "ldr %[s], %[scr]\n\t" body                                                                    \
                      "stmia %[sums]!, {r0, r2, r4, r6, r8, r10, r12, lr}\n\t"                                       \
@@ -214,50 +214,82 @@ static inline __attribute__((always_inline)) void conv_requant(const int32_t *ac
     "subs %[n], %[n], #1\n\t"                                                                                       \
     "bne 1b\n"                                                                                                      \
     "2:\n\t"
+/* the K <= 16 pair loop over the inputs in q0..q3 (conv_pairs) */
+#define CONV_RESIDENT_LOOP \
+    "3:\n\t" \
+    "vpstt\n\t" \
+    "vldrbt.8 q4, [%[wa]]\n\t" \
+    "vldrbt.8 q5, [%[wb]]\n\t" \
+    "vmladav.s8 r0, q4, q0\n\t" \
+    "vmladav.s8 r8, q5, q0\n\t" \
+    "vmladav.s8 r2, q4, q1\n\t" \
+    "vmladav.s8 r10, q5, q1\n\t" \
+    "vmladav.s8 r4, q4, q2\n\t" \
+    "vmladav.s8 r12, q5, q2\n\t" \
+    "vmladav.s8 r6, q4, q3\n\t" \
+    "vmladav.s8 lr, q5, q3\n\t" \
+    "stmia %[sums]!, {r0, r2, r4, r6, r8, r10, r12, lr}\n\t" \
+    "ldr %[n], %[k]\n\t" \
+    "add %[wa], %[wb], %[n]\n\t" \
+    "add %[wb], %[wa], %[n]\n\t" \
+    "ldr %[n], %[end]\n\t" \
+    "cmp %[sums], %[n]\n\t" \
+    "bne 3b\n\t" \
+    "ldr %[n], %[saved]\n\t" \
+    "vmsr p0, %[n]"
 static inline __attribute__((always_inline)) int32_t *conv_pairs(const int8_t *wa, const int8_t *scratch, int32_t k,
-                                                                 int32_t pairs, int32_t *sums) {
+                                                                 int32_t pairs, int32_t *sums, const int direct) {
     const int8_t *wb = wa + k, *s;
     int32_t n, saved; /* P0 as the compiler left it: restored at the end (GCC 12 has no "vpr" clobber) */
     const int32_t chunks = k >> 4, rest = k & 15, pred = (int32_t)vctp8q((uint32_t)rest);
     int32_t *const end = sums + 8 * pairs;
     /* per pair, wa and wb advance 16 chunks (not at all when K < 16, then rest = K): the next pair starts at
      * wb + rest, its second row K later */
-    if (chunks == 0) {
-        /* K < 16: the 4 pixels' inputs loaded once into q0..q3 for every pair; per pair VPSTT, 2 predicated weight
+    if (direct) {
+        const int32_t pred_k = (int32_t)vctp8q((uint32_t)k); /* the weight and input loads */
+        /* K < 16, the 4 pixels read in place: pixel i's K inputs at scratch + i K (predicated to K: no byte past
+         * the last pixel is read), then the loop below */
+        __asm__ volatile("vmrs %[n], p0\n\t"
+                         "str %[n], %[saved]\n\t"
+                         "ldr %[n], %[pred]\n\t"
+                         "vmsr p0, %[n]\n\t"
+                         "ldr %[s], %[scr]\n\t"
+                         "ldr %[n], %[k]\n\t"
+                         "vpst\n\t"
+                         "vldrbt.8 q0, [%[s]]\n\t"
+                         "add %[s], %[s], %[n]\n\t"
+                         "vpst\n\t"
+                         "vldrbt.8 q1, [%[s]]\n\t"
+                         "add %[s], %[s], %[n]\n\t"
+                         "vpst\n\t"
+                         "vldrbt.8 q2, [%[s]]\n\t"
+                         "add %[s], %[s], %[n]\n\t"
+                         "vpst\n\t"
+                         "vldrbt.8 q3, [%[s]]\n"
+                         CONV_RESIDENT_LOOP
+                         : [s] "=&r"(s), [n] "=&r"(n), [wa] "+r"(wa), [wb] "+r"(wb), [sums] "+r"(sums),
+                           [saved] "=m"(saved)
+                         : [scr] "m"(scratch), [k] "m"(k), [end] "m"(end), [pred] "m"(pred_k)
+                         : "r0", "r2", "r4", "r6", "r8", "r10", "r12", "lr", "d0", "d1", "d2", "d3", "d4", "d5",
+                           "d6", "d7", "d8", "d9", "d10", "d11", "cc", "memory");
+    } else if (k <= 16) {
+        const int32_t pred_k = (int32_t)vctp8q((uint32_t)k); /* the weight loads (all 16 lanes when K = 16) */
+        /* K <= 16: the 4 pixels' inputs loaded once into q0..q3 for every pair; per pair VPSTT, 2 predicated weight
          * loads, 8 VMLADAV, STM, the next pair's rows (LDR, 2 ADD: wa = wb + K, wb = wa + K), LDR, CMP, BNE: 18
          * instructions (reloading the inputs per pair: 24) */
         __asm__ volatile("vmrs %[n], p0\n\t"
                          "str %[n], %[saved]\n\t"
-                         "vmsr p0, %[pred]\n\t"
+                         "ldr %[n], %[pred]\n\t"
+                         "vmsr p0, %[n]\n\t"
                          "ldr %[s], %[scr]\n\t"
                          "vldrb.8 q0, [%[s]]\n\t"
                          "vldrb.8 q1, [%[s], #16]\n\t"
                          "vldrb.8 q2, [%[s], #32]\n\t"
                          "vldrb.8 q3, [%[s], #48]\n"
-                         "3:\n\t"
-                         "vpstt\n\t"
-                         "vldrbt.8 q4, [%[wa]]\n\t"
-                         "vldrbt.8 q5, [%[wb]]\n\t"
-                         "vmladav.s8 r0, q4, q0\n\t"
-                         "vmladav.s8 r8, q5, q0\n\t"
-                         "vmladav.s8 r2, q4, q1\n\t"
-                         "vmladav.s8 r10, q5, q1\n\t"
-                         "vmladav.s8 r4, q4, q2\n\t"
-                         "vmladav.s8 r12, q5, q2\n\t"
-                         "vmladav.s8 r6, q4, q3\n\t"
-                         "vmladav.s8 lr, q5, q3\n\t"
-                         "stmia %[sums]!, {r0, r2, r4, r6, r8, r10, r12, lr}\n\t"
-                         "ldr %[n], %[k]\n\t"
-                         "add %[wa], %[wb], %[n]\n\t"
-                         "add %[wb], %[wa], %[n]\n\t"
-                         "ldr %[n], %[end]\n\t"
-                         "cmp %[sums], %[n]\n\t"
-                         "bne 3b\n\t"
-                         "ldr %[n], %[saved]\n\t"
-                         "vmsr p0, %[n]"
+                         CONV_RESIDENT_LOOP
                          : [s] "=&r"(s), [n] "=&r"(n), [wa] "+r"(wa), [wb] "+r"(wb), [sums] "+r"(sums),
                            [saved] "=m"(saved)
-                         : [scr] "m"(scratch), [k] "m"(k), [end] "m"(end), [pred] "r"(pred)
+                         : [scr] "m"(scratch), [k] "m"(k), [end] "m"(end), [pred] "m"(pred_k)
                          : "r0", "r2", "r4", "r6", "r8", "r10", "r12", "lr", "d0", "d1", "d2", "d3", "d4", "d5",
                            "d6", "d7", "d8", "d9", "d10", "d11", "cc", "memory");
     } else if (rest == 0)
@@ -274,7 +306,7 @@ static inline __attribute__((always_inline)) int32_t *conv_pairs(const int8_t *w
  * stage's constants stay in registers over the chunk. */
 static inline __attribute__((always_inline)) void conv_pixels_mode(const conv_mve_t *c, int32_t k,
                                                                    const int8_t *scratch, int32_t n, int8_t *out,
-                                                                   const int onnx) {
+                                                                   const int onnx, const int direct) {
     /* every constant in a local: the int8 stores below may alias anything reached through a pointer */
     const int8_t *const weights = c->weights, *const row = c->row;
     const int32_t *const chan = c->chan;
@@ -295,7 +327,7 @@ static inline __attribute__((always_inline)) void conv_pixels_mode(const conv_mv
         int32_t *sums = acc;
         int32_t j = j0;
         if (m > 1) { /* the chunk's full pairs in one asm loop (conv_pairs) */
-            sums = conv_pairs(weights + j0 * k, scratch, k, m >> 1, sums);
+            sums = conv_pairs(weights + j0 * k, scratch, k, m >> 1, sums, direct);
             j += m & ~1;
         }
         for (; j < j0 + m; j += 2) {
@@ -355,8 +387,11 @@ static inline __attribute__((always_inline)) void conv_pixels_mode(const conv_mv
                 a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = 0;
             }
             if (rest) { /* weights past K load as 0 (and are not read): the scratch bytes there add nothing */
-                const int8x16_t x0 = vldrbq_s8(s), x1 = vldrbq_s8(s + 16), x2 = vldrbq_s8(s + 32),
-                                x3 = vldrbq_s8(s + 48);
+                /* direct: pixel i's K < 16 inputs at s + i K, read predicated */
+                const int8x16_t x0 = direct ? vldrbq_z_s8(s, tail) : vldrbq_s8(s),
+                                x1 = direct ? vldrbq_z_s8(s + k, tail) : vldrbq_s8(s + 16),
+                                x2 = direct ? vldrbq_z_s8(s + 2 * k, tail) : vldrbq_s8(s + 32),
+                                x3 = direct ? vldrbq_z_s8(s + 3 * k, tail) : vldrbq_s8(s + 48);
                 const int8x16_t va = vldrbq_z_s8(wa, tail), vb = vldrbq_z_s8(wb, tail);
                 a0 = vmladavaq_s8(a0, va, x0), a1 = vmladavaq_s8(a1, va, x1);
                 a2 = vmladavaq_s8(a2, va, x2), a3 = vmladavaq_s8(a3, va, x3);
@@ -410,6 +445,17 @@ static inline void put_fill(int8_t *scratch, int32_t px, int32_t k, int8_t v, in
     }
 }
 
+/* a whole unit of K < 16 inputs read in place (conv_pairs' direct loads); out of line: inlined into the unit loop
+ * beside the copying path, GCC cannot allocate the asm blocks' registers */
+static __attribute__((noinline)) void pointwise_unit_direct(const conv_mve_t *c, int32_t k, const int8_t *in,
+                                                            int8_t *out) {
+    conv_pixels_mode(c, k, in, MVE_PX, out, 0, 1);
+}
+static __attribute__((noinline)) void pointwise_unit_direct_onnx(const conv_mve_t *c, int32_t k, const int8_t *in,
+                                                                 int8_t *out) {
+    conv_pixels_mode(c, k, in, MVE_PX, out, 1, 1);
+}
+
 /* Pixels in units of 4 (the last unit shorter). Each unit's inputs are copied into the scratch before any of its
  * outputs is written, so the unit reads nothing from the buffer after that. In place: out_c <= in_c, units
  * ascending: the outputs of pixels [q, q + n) end at (q + n) * out_c <= (q + n) * in_c, over the unit's own inputs
@@ -420,11 +466,21 @@ static inline __attribute__((always_inline)) void pointwise_units(const edgec_co
                                                                    int8_t *output, int8_t *scratch, const int onnx) {
     const int32_t in_c = p->in_c, out_c = p->out_c, pixels = p->batches * p->in_h * p->in_w;
     const int32_t units = (pixels + MVE_PX - 1) / MVE_PX, forward = out_c <= in_c;
+    /* K < 16: a whole unit's inputs are read where they are, once (one chunk of channels, no dead-channel row
+     * written first), before any of its outputs is written: also in place */
+    const int direct = in_c < 16 && c->computed <= MVE_CHUNK && c->row == NULL;
     for (int32_t u = 0; u < units; u++) {
         const int32_t q = MVE_PX * (forward ? u : units - 1 - u); /* first pixel of the unit */
         const int32_t n = pixels - q < MVE_PX ? pixels - q : MVE_PX;
+        if (direct && n == MVE_PX) { /* read in place, no copy (conv_pairs) */
+            if (onnx)
+                pointwise_unit_direct_onnx(c, in_c, input + q * in_c, output + q * out_c);
+            else
+                pointwise_unit_direct(c, in_c, input + q * in_c, output + q * out_c);
+            continue;
+        }
         for (int32_t px = 0; px < n; px++) put_run(scratch, px, 0, input + (q + px) * in_c, in_c);
-        conv_pixels_mode(c, in_c, scratch, n, output + q * out_c, onnx);
+        conv_pixels_mode(c, in_c, scratch, n, output + q * out_c, onnx, 0);
     }
 }
 
@@ -550,7 +606,7 @@ static inline __attribute__((always_inline)) void im2col_units(const edgec_conv2
                 if (++y == out_h) y = 0, y0 = -pad_top, b++, in_b += batch_bytes;
             }
         }
-        conv_pixels_mode(c, k, scratch, n, output + q * out_c, onnx);
+        conv_pixels_mode(c, k, scratch, n, output + q * out_c, onnx, 0);
     }
 }
 
