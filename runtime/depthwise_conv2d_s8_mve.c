@@ -398,77 +398,101 @@ static inline __attribute__((always_inline)) void lanes_dw_3x3(const int8_t *r0,
     "vmax.s32 " q ", " q ", %q[lo]\n\t"                                                                            \
     "vmin.s32 " q ", " q ", %q[hi]\n\t"
 
+/* the same when every channel shifts right only (`plain`): no VAND (the -1 goes to every negative lane) */
+#define EDGEC_DW_FINISH_PLAIN(q)                                                                                      \
+    "vshr.s32 q7, " q ", #31\n\t"                                                                                   \
+    "vqadd.s32 " q ", " q ", q7\n\t"                                                                               \
+    "vrshl.s32 " q ", " q ", q6\n\t"                                                                               \
+    "vadd.i32 " q ", " q ", %q[zp]\n\t"                                                                             \
+    "vmax.s32 " q ", " q ", %q[lo]\n\t"                                                                            \
+    "vmin.s32 " q ", " q ", %q[hi]\n\t"
+/* the left shift of the pair's two sums, or nothing (`plain`) */
+#define EDGEC_DW_LEFT2                                                                                                \
+    "vldrw.32 q7, [%[rec], #-32]\n\t"                                                                               \
+    "vshl.s32 q3, q3, q7\n\t"                                                                                      \
+    "vshl.s32 q4, q4, q7\n\t"
+
+#define DW_PAIR_ASM(LEFT, FIN) \
+    __asm__ volatile( \
+        "1:\n\t" \
+        "vldrw.32 q3, [%[rec]], #64\n\t" \
+        "vmov q4, q3\n\t" \
+        "adds %[w], %[w], #36\n\t" \
+        EDGEC_DW_ROW_PAIR("r0", "-36", "-32", "-28") \
+        EDGEC_DW_ROW_PAIR("r1", "-24", "-20", "-16") \
+        EDGEC_DW_ROW_PAIR("r2", "-12", "-8", "-4") \
+        LEFT \
+        "vldrw.32 q7, [%[rec], #-48]\n\t"  /* M */ \
+        "vqrdmulh.s32 q3, q3, q7\n\t" \
+        "vqrdmulh.s32 q4, q4, q7\n\t" \
+        "vldrw.32 q6, [%[rec], #-16]\n\t"  /* -right */ \
+        FIN("q3") \
+        FIN("q4") \
+        "vstrb.32 q3, [%[oa]], #4\n\t" \
+        "vstrb.32 q4, [%[ob]], #4\n\t" \
+        "add %[r0], %[r0], %[gs]\n\t" \
+        "add %[r1], %[r1], %[gs]\n\t" \
+        "add %[r2], %[r2], %[gs]\n\t" \
+        "subs %[n], %[n], #1\n\t" \
+        "bne 1b" \
+        : [r0] "+l"(r0), [r1] "+l"(r1), [r2] "+l"(r2), [w] "+l"(wq), [rec] "+r"(rec), [oa] "+l"(out_a), \
+          [ob] "+l"(out_b), [n] "+r"(groups) \
+        : [gs] "r"(gstride), [lo] "w"(lo), [hi] "w"(hi), [zp] "w"(zp) \
+        : "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory")
 static inline __attribute__((always_inline)) void lanes_dw_3x3_pair(const int8_t *r0, const int8_t *r1,
                                                                     const int8_t *r2, int32_t gstride,
                                                                     const int8_t *wq, const int32_t *rec,
                                                                     int8_t *out_a, int8_t *out_b, int32_t groups,
-                                                                    int32x4_t zp, int32x4_t lo, int32x4_t hi) {
+                                                                    int32x4_t zp, int32x4_t lo, int32x4_t hi,
+                                                                    const int plain) {
     if (groups <= 0) return;
-    __asm__ volatile(
-        "1:\n\t"
-        "vldrw.32 q3, [%[rec]], #64\n\t"
-        "vmov q4, q3\n\t"
-        "adds %[w], %[w], #36\n\t"
-        EDGEC_DW_ROW_PAIR("r0", "-36", "-32", "-28")
-        EDGEC_DW_ROW_PAIR("r1", "-24", "-20", "-16")
-        EDGEC_DW_ROW_PAIR("r2", "-12", "-8", "-4")
-        "vldrw.32 q7, [%[rec], #-32]\n\t"  /* left */
-        "vshl.s32 q3, q3, q7\n\t"
-        "vshl.s32 q4, q4, q7\n\t"
-        "vldrw.32 q7, [%[rec], #-48]\n\t"  /* M */
-        "vqrdmulh.s32 q3, q3, q7\n\t"
-        "vqrdmulh.s32 q4, q4, q7\n\t"
-        "vldrw.32 q6, [%[rec], #-16]\n\t"  /* -right */
-        EDGEC_DW_FINISH("q3")
-        EDGEC_DW_FINISH("q4")
-        "vstrb.32 q3, [%[oa]], #4\n\t"
-        "vstrb.32 q4, [%[ob]], #4\n\t"
-        "add %[r0], %[r0], %[gs]\n\t"
-        "add %[r1], %[r1], %[gs]\n\t"
-        "add %[r2], %[r2], %[gs]\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "bne 1b"
-        : [r0] "+l"(r0), [r1] "+l"(r1), [r2] "+l"(r2), [w] "+l"(wq), [rec] "+r"(rec), [oa] "+l"(out_a),
-          [ob] "+l"(out_b), [n] "+r"(groups)
-        : [gs] "r"(gstride), [lo] "w"(lo), [hi] "w"(hi), [zp] "w"(zp)
-        : "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory");
+    if (plain)
+        DW_PAIR_ASM(, EDGEC_DW_FINISH_PLAIN);
+    else
+        DW_PAIR_ASM(EDGEC_DW_LEFT2, EDGEC_DW_FINISH);
+#undef DW_PAIR_ASM
 }
 
 /* the same at stride_w 2 (B's window 2 columns right) */
+#define DW_PAIR_S2_ASM(LEFT, FIN) \
+    __asm__ volatile( \
+        "1:\n\t" \
+        "vldrw.32 q3, [%[rec]], #64\n\t" \
+        "vmov q4, q3\n\t" \
+        "adds %[w], %[w], #36\n\t" \
+        EDGEC_DW_ROW_PAIR_S2("r0", "-36", "-32", "-28") \
+        EDGEC_DW_ROW_PAIR_S2("r1", "-24", "-20", "-16") \
+        EDGEC_DW_ROW_PAIR_S2("r2", "-12", "-8", "-4") \
+        LEFT \
+        "vldrw.32 q7, [%[rec], #-48]\n\t"  /* M */ \
+        "vqrdmulh.s32 q3, q3, q7\n\t" \
+        "vqrdmulh.s32 q4, q4, q7\n\t" \
+        "vldrw.32 q6, [%[rec], #-16]\n\t"  /* -right */ \
+        FIN("q3") \
+        FIN("q4") \
+        "vstrb.32 q3, [%[oa]], #4\n\t" \
+        "vstrb.32 q4, [%[ob]], #4\n\t" \
+        "add %[r0], %[r0], %[gs]\n\t" \
+        "add %[r1], %[r1], %[gs]\n\t" \
+        "add %[r2], %[r2], %[gs]\n\t" \
+        "subs %[n], %[n], #1\n\t" \
+        "bne 1b" \
+        : [r0] "+l"(r0), [r1] "+l"(r1), [r2] "+l"(r2), [w] "+l"(wq), [rec] "+r"(rec), [oa] "+l"(out_a), \
+          [ob] "+l"(out_b), [n] "+r"(groups) \
+        : [gs] "r"(gstride), [lo] "w"(lo), [hi] "w"(hi), [zp] "w"(zp) \
+        : "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory")
 static inline __attribute__((always_inline)) void lanes_dw_3x3_pair_s2(const int8_t *r0, const int8_t *r1,
                                                                     const int8_t *r2, int32_t gstride,
                                                                     const int8_t *wq, const int32_t *rec,
                                                                     int8_t *out_a, int8_t *out_b, int32_t groups,
-                                                                    int32x4_t zp, int32x4_t lo, int32x4_t hi) {
+                                                                    int32x4_t zp, int32x4_t lo, int32x4_t hi,
+                                                                    const int plain) {
     if (groups <= 0) return;
-    __asm__ volatile(
-        "1:\n\t"
-        "vldrw.32 q3, [%[rec]], #64\n\t"
-        "vmov q4, q3\n\t"
-        "adds %[w], %[w], #36\n\t"
-        EDGEC_DW_ROW_PAIR_S2("r0", "-36", "-32", "-28")
-        EDGEC_DW_ROW_PAIR_S2("r1", "-24", "-20", "-16")
-        EDGEC_DW_ROW_PAIR_S2("r2", "-12", "-8", "-4")
-        "vldrw.32 q7, [%[rec], #-32]\n\t"  /* left */
-        "vshl.s32 q3, q3, q7\n\t"
-        "vshl.s32 q4, q4, q7\n\t"
-        "vldrw.32 q7, [%[rec], #-48]\n\t"  /* M */
-        "vqrdmulh.s32 q3, q3, q7\n\t"
-        "vqrdmulh.s32 q4, q4, q7\n\t"
-        "vldrw.32 q6, [%[rec], #-16]\n\t"  /* -right */
-        EDGEC_DW_FINISH("q3")
-        EDGEC_DW_FINISH("q4")
-        "vstrb.32 q3, [%[oa]], #4\n\t"
-        "vstrb.32 q4, [%[ob]], #4\n\t"
-        "add %[r0], %[r0], %[gs]\n\t"
-        "add %[r1], %[r1], %[gs]\n\t"
-        "add %[r2], %[r2], %[gs]\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "bne 1b"
-        : [r0] "+l"(r0), [r1] "+l"(r1), [r2] "+l"(r2), [w] "+l"(wq), [rec] "+r"(rec), [oa] "+l"(out_a),
-          [ob] "+l"(out_b), [n] "+r"(groups)
-        : [gs] "r"(gstride), [lo] "w"(lo), [hi] "w"(hi), [zp] "w"(zp)
-        : "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory");
+    if (plain)
+        DW_PAIR_S2_ASM(, EDGEC_DW_FINISH_PLAIN);
+    else
+        DW_PAIR_S2_ASM(EDGEC_DW_LEFT2, EDGEC_DW_FINISH);
+#undef DW_PAIR_S2_ASM
 }
 
 /* the same layout, one output (the last of an odd row): per window row 3 columns at 0, 4, 8 */
@@ -530,6 +554,9 @@ static inline __attribute__((always_inline)) void lanes_dw_run(const edgec_depth
     /* 3x3, stride_w 1 or 2, C % 4 == 0, TFLite's rounding: pixel pairs from the ring stored by channel group */
     const int paired = p->k_h == 3 && p->k_w == 3 && rec != NULL && !onnx && p->stride_w <= 2 && rest == 0;
     const int32_t gstride = cols * 4;
+    /* every channel shifts right only: the pair loops' shorter requantization (no left shift, no VAND) */
+    int plain = paired;
+    for (int32_t c = 0; c < C && plain; c++) plain = p->shift[c] < 0;
     int8_t *const zero_row = ring + k_h * row_bytes;
     const mve_pred16_t pr = vctp32q((uint32_t)rest);
     const int8x16_t zp = vdupq_n_s8((int8_t)-p->input_offset);
@@ -598,11 +625,11 @@ static inline __attribute__((always_inline)) void lanes_dw_run(const edgec_depth
                 if (sw == 1)
                     for (; x + 2 <= p->out_w; x += 2, out += 2 * C)
                         lanes_dw_3x3_pair(rows[0] + 4 * x, rows[1] + 4 * x, rows[2] + 4 * x, gstride, weights_r,
-                                          rec, out, out + C, full, zpv, lo, hi);
+                                          rec, out, out + C, full, zpv, lo, hi, plain);
                 else
                     for (; x + 2 <= p->out_w; x += 2, out += 2 * C)
                         lanes_dw_3x3_pair_s2(rows[0] + 8 * x, rows[1] + 8 * x, rows[2] + 8 * x, gstride, weights_r,
-                                             rec, out, out + C, full, zpv, lo, hi);
+                                             rec, out, out + C, full, zpv, lo, hi, plain);
                 if (x < p->out_w) {
                     const int32_t at = 4 * sw * x;
                     lanes_dw_3x3_one(rows[0] + at, rows[1] + at, rows[2] + at, gstride, weights_r, rec, out, full,
