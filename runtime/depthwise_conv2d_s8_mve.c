@@ -48,14 +48,14 @@ int32_t edgec_depthwise_conv2d_s8_mve_fits(const edgec_depthwise_conv2d_s8_param
            (p->k_h - 1) * g.row_bytes + p->k_w - 1 + 3 * g.step_b <= 255;
 }
 
-/* The full groups of 4 outputs of one line, TFLite's rounding with a right shift and no left shift (the usual
- * per-channel case; the others take the C loop): per group 4 gather VLDRB.U8 of the windows (the base pointer
- * stepped by step_b after each), 4 VMLADAV.S8 into r0, r2 (VMLADAV's Rda is even), 4 VMOV.32 of a sum into its
- * lane (the two-lane VMOV is not used: QEMU and the assemblers disagree on which register goes to which lane),
- * VADD of the folded bias (a scalar), VQRDMULH, VSHR + VQADD (-1 on the negative lanes), VRSHL, VADD of the zero
- * point, VMAX, VMIN, one scatter VSTRB.32, ADD of the output pointer, LE: 28 instructions per 4 outputs (GCC's
- * loop of the same intrinsics moved the lanes through the FP registers and re-tested the rounding mode per group).
- */
+/* The full groups of 4 outputs of the lines, TFLite's rounding with a right shift and no left shift (the usual
+ * per-channel case; the others take the C loop): per group 4 gather VLDRB.U8 of the windows (8-bit offsets `off`
+ * and `off1` = off + step_b from one base pointer, stepped by 2 step_b after each two), 4 VMLADAV.S8 into r0, r2
+ * (VMLADAV's Rda is even), 4 VMOV.32 of a sum into its lane (the two-lane VMOV is not used: QEMU and the
+ * assemblers disagree on which register goes to which lane), VADD of the folded bias (a scalar), VQRDMULH, VSHR +
+ * VQADD (-1 on the negative lanes), VRSHL, VADD of the zero point, VMAX, VMIN, one scatter VSTRB.32, ADD of the
+ * output pointer, LE: 25 instructions per 4 outputs (GCC's loop of the same intrinsics moved the lanes through the
+ * FP registers and re-tested the rounding mode per group). */
 /* plane_groups' constants, loaded by the asm into fixed registers (so its operands stay few whatever the caller
  * keeps live) */
 typedef struct {
@@ -66,9 +66,10 @@ typedef struct {
     int32_t step_b, out_step, mult, right, zp, start;
     int32_t groups, lines;  /* full groups per line, lines (counted down by the asm) */
     int32_t skip_a, skip_d; /* from a line's end to the next line's start: plane bytes, output bytes */
+    uint8_t off1[16];       /* off + step_b: the group's second (and fourth) window */
 } plane_asm_t;
 /* the asm reads the words at these offsets */
-typedef char plane_asm_layout[offsetof(plane_asm_t, step_b) == 80 && offsetof(plane_asm_t, skip_d) == 116 ? 1 : -1];
+typedef char plane_asm_layout[offsetof(plane_asm_t, step_b) == 80 && offsetof(plane_asm_t, off1) == 120 ? 1 : -1];
 
 /* k->lines lines of k->groups full groups each, from win and dst (the next line k->skip_a plane bytes and k->skip_d
  * output bytes past a line's end: per line LDR, DLS, 2 LDR + 2 ADD, LDR, SUBS, STR, BNE) */
@@ -81,23 +82,23 @@ static inline __attribute__((always_inline)) void plane_groups(const int8_t *win
                      "vldrw.32 q4, [%[k], #64]\n\t"
                      "ldrd r1, r3, [%[k], #80]\n\t"
                      "ldrd r4, r5, [%[k], #88]\n\t"
-                     "ldrd r12, r8, [%[k], #96]\n"
+                     "ldrd r12, r8, [%[k], #96]\n\t"
+                     "add r0, %[k], #120\n\t"
+                     "vldrb.8 q5, [r0]\n"
                      "2:\n\t"
                      "ldr r0, [%[k], #104]\n\t"
                      "dls lr, r0\n"
                      "1:\n\t"
                      "vldrb.u8 q6, [%[a], q0]\n\t"
-                     "add %[a], %[a], r1\n\t"
                      "vmladav.s8 r0, q6, q1\n\t"
-                     "vldrb.u8 q6, [%[a], q0]\n\t"
+                     "vldrb.u8 q6, [%[a], q5]\n\t"
                      "add %[a], %[a], r1\n\t"
                      "vmladav.s8 r2, q6, q1\n\t"
                      "vldrb.u8 q6, [%[a], q0]\n\t"
-                     "add %[a], %[a], r1\n\t"
                      "vmov.32 q7[0], r0\n\t"
                      "vmladav.s8 r0, q6, q1\n\t"
                      "vmov.32 q7[1], r2\n\t"
-                     "vldrb.u8 q6, [%[a], q0]\n\t"
+                     "vldrb.u8 q6, [%[a], q5]\n\t"
                      "add %[a], %[a], r1\n\t"
                      "vmladav.s8 r2, q6, q1\n\t"
                      "vmov.32 q7[2], r0\n\t"
@@ -123,7 +124,7 @@ static inline __attribute__((always_inline)) void plane_groups(const int8_t *win
                      : [a] "+r"(win), [d] "+r"(dst)
                      : [k] "r"(k)
                      : "r0", "r1", "r2", "r3", "r4", "r5", "r8", "r12", "lr", "d0", "d1", "d2", "d3", "d4", "d5", "d6",
-                       "d7", "d8", "d9", "d12", "d13", "d14", "d15", "cc", "memory");
+                       "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory");
 }
 
 void edgec_depthwise_conv2d_s8_mve(const edgec_depthwise_conv2d_s8_params *p, const int32_t *bias_folded,
@@ -146,7 +147,7 @@ void edgec_depthwise_conv2d_s8_mve(const edgec_depthwise_conv2d_s8_params *p, co
     const uint32x4_t out_offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)g.out_b);
     plane_asm_t k __attribute__((aligned(16)));
     vst1q_s32(k.lo, vdupq_n_s32(st.act_min)), vst1q_s32(k.hi, vdupq_n_s32(st.act_max));
-    k.step_b = g.step_b, k.out_step = 4 * g.out_b, k.zp = st.output_offset;
+    k.step_b = 2 * g.step_b, k.out_step = 4 * g.out_b, k.zp = st.output_offset; /* the asm steps 2 windows */
     k.skip_a = g.step_a - 4 * (g.per_line / 4) * g.step_b, k.skip_d = g.out_a - 4 * (g.per_line / 4) * g.out_b;
     /* the plane's interior is gathered 8 bytes at a time: offsets 0, in_c, ..., 7 in_c (16-bit), */
     const uint16x8_t col_offsets = vmulq_n_u16(vidupq_n_u16(0, 1), (uint16_t)in_c);
@@ -182,7 +183,7 @@ void edgec_depthwise_conv2d_s8_mve(const edgec_depthwise_conv2d_s8_params *p, co
                 const int fast = !st.rounding && shift < 0, full = fast ? g.per_line / 4 : 0;
                 const int all_lines = fast && g.per_line % 4 == 0;
                 if (fast) {
-                    vst1q_u8(k.off, off0), vst1q_s8(k.w, w), vst1q_u32(k.oo, out_offsets);
+                    vst1q_u8(k.off, off0), vst1q_u8(k.off1, off1), vst1q_s8(k.w, w), vst1q_u32(k.oo, out_offsets);
                     k.mult = multiplier, k.right = shift, k.start = start, k.groups = full;
                 }
                 if (all_lines) {
