@@ -75,6 +75,10 @@ typedef char plane_asm_layout[offsetof(plane_asm_t, step_b) == 80 && offsetof(pl
  * output bytes past a line's end: per line LDR, DLS, 2 LDR + 2 ADD, LDR, SUBS, STR, BNE) */
 static inline __attribute__((always_inline)) void plane_groups(const int8_t *win, int8_t *dst, plane_asm_t *k) {
     if (k->groups <= 0 || k->lines <= 0) return;
+    /* the operands in fixed registers too: left to choose, GCC finds none in some callers */
+    register const int8_t *a_ __asm__("r6") = win;
+    register int8_t *d_ __asm__("r9") = dst;
+    register plane_asm_t *k_ __asm__("r10") = k;
     __asm__ volatile("vldrb.8 q0, [%[k]]\n\t"
                      "vldrb.8 q1, [%[k], #16]\n\t"
                      "vldrw.32 q2, [%[k], #32]\n\t"
@@ -121,10 +125,35 @@ static inline __attribute__((always_inline)) void plane_groups(const int8_t *win
                      "subs r0, r0, #1\n\t"
                      "str r0, [%[k], #108]\n\t"
                      "bne 2b"
-                     : [a] "+r"(win), [d] "+r"(dst)
-                     : [k] "r"(k)
+                     : [a] "+r"(a_), [d] "+r"(d_)
+                     : [k] "r"(k_)
                      : "r0", "r1", "r2", "r3", "r4", "r5", "r8", "r12", "lr", "d0", "d1", "d2", "d3", "d4", "d5", "d6",
                        "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory");
+}
+
+/* channel 0 of `src` (rows src_row bytes apart, columns in_c) into the plane's interior at dst (rows row_bytes
+ * apart): 16 columns per gather VLDRB.U8 when 15 in_c fits the 8-bit offsets, else 8 per VLDRB.S16 gather (16-bit
+ * offsets), whole gathers unpredicated, the last 1..7 columns predicated. Out of line: inside the channel loop, the
+ * window offsets and output stage kept live there made GCC spill the offset vectors in this loop. */
+static __attribute__((noinline)) void plane_copy(const int8_t *src, int8_t *dst, int32_t src_row, int32_t row_bytes,
+                                                 int32_t in_c, int32_t x_end, int32_t y_end) {
+    const uint16x8_t col_offsets = vmulq_n_u16(vidupq_n_u16(0, 1), (uint16_t)in_c);
+    const uint8x16_t col_offsets8 = vmulq_n_u8(vidupq_n_u8(0, 1), (uint8_t)in_c);
+    const int narrow = 15 * in_c <= 255;
+    for (int32_t iy = 0; iy < y_end; iy++, src += src_row, dst += row_bytes) {
+        const int8_t *s = src;
+        int8_t *d = dst;
+        int32_t ix = 0;
+        if (narrow)
+            for (; ix + 16 <= x_end; ix += 16, s += 16 * in_c, d += 16)
+                vstrbq_s8(d, vldrbq_gather_offset_s8(s, col_offsets8));
+        for (; ix + 8 <= x_end; ix += 8, s += 8 * in_c, d += 8)
+            vstrbq_s16(d, vldrbq_gather_offset_s16(s, col_offsets));
+        if (ix < x_end) {
+            const mve_pred16_t pr = vctp16q((uint32_t)(x_end - ix));
+            vstrbq_p_s16(d, vldrbq_gather_offset_z_s16(s, col_offsets, pr), pr);
+        }
+    }
 }
 
 void edgec_depthwise_conv2d_s8_mve(const edgec_depthwise_conv2d_s8_params *p, const int32_t *bias_folded,
@@ -149,29 +178,12 @@ void edgec_depthwise_conv2d_s8_mve(const edgec_depthwise_conv2d_s8_params *p, co
     vst1q_s32(k.lo, vdupq_n_s32(st.act_min)), vst1q_s32(k.hi, vdupq_n_s32(st.act_max));
     k.step_b = 2 * g.step_b, k.out_step = 4 * g.out_b, k.zp = st.output_offset; /* the asm steps 2 windows */
     k.skip_a = g.step_a - 4 * (g.per_line / 4) * g.step_b, k.skip_d = g.out_a - 4 * (g.per_line / 4) * g.out_b;
-    /* the plane's interior is gathered 8 bytes at a time: offsets 0, in_c, ..., 7 in_c (16-bit), */
-    const uint16x8_t col_offsets = vmulq_n_u16(vidupq_n_u16(0, 1), (uint16_t)in_c);
-    /* 16 at a time (offsets 0, in_c, ..., 15 in_c, 8-bit) when in_c <= 17 */
-    const int narrow = 15 * in_c <= 255;
-    const uint8x16_t col_offsets8 = vmulq_n_u8(vidupq_n_u8(0, 1), (uint8_t)in_c);
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + b * p->in_h * in_w * in_c;
         int8_t *out_b = output + b * p->out_h * p->out_w * out_c;
         for (int32_t i = 0; i < in_c; i++) {
-            for (int32_t iy = 0; iy < y_end; iy++) { /* channel i into the plane's interior */
-                const int8_t *src = in_b + iy * in_w * in_c + i;
-                int8_t *dst = plane + (iy + p->pad_top) * g.row_bytes + p->pad_left;
-                int32_t ix = 0;
-                if (narrow) /* 16 columns per gather (8-bit offsets), whole gathers unpredicated */
-                    for (; ix + 16 <= x_end; ix += 16, src += 16 * in_c, dst += 16)
-                        vstrbq_s8(dst, vldrbq_gather_offset_s8(src, col_offsets8));
-                for (; ix + 8 <= x_end; ix += 8, src += 8 * in_c, dst += 8)
-                    vstrbq_s16(dst, vldrbq_gather_offset_s16(src, col_offsets));
-                if (ix < x_end) {
-                    const mve_pred16_t pr = vctp16q((uint32_t)(x_end - ix));
-                    vstrbq_p_s16(dst, vldrbq_gather_offset_z_s16(src, col_offsets, pr), pr);
-                }
-            }
+            plane_copy(in_b + i, plane + p->pad_top * g.row_bytes + p->pad_left, in_w * in_c, g.row_bytes, in_c,
+                       x_end, y_end);
             for (int32_t m = 0; m < dm; m++) {
                 const int32_t o = i * dm + m;
                 int8_t tap[16] = {0};
