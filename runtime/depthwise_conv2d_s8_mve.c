@@ -419,6 +419,10 @@ static inline __attribute__((always_inline)) void lanes_dw_3x3(const int8_t *r0,
     "vadd.i32 " q ", " q ", %q[zp]\n\t"                                                                             \
     "vmax.s32 " q ", " q ", %q[lo]\n\t"                                                                            \
     "vmin.s32 " q ", " q ", %q[hi]\n\t"
+/* the left shift of one sum (lanes_dw_3x3_one) */
+#define EDGEC_DW_LEFT1                                                                                                \
+    "vldrw.32 q7, [%[rec], #-32]\n\t"                                                                               \
+    "vshl.s32 q3, q3, q7\n\t"
 /* the left shift of the pair's two sums, or nothing (`plain`) */
 #define EDGEC_DW_LEFT2                                                                                                \
     "vldrw.32 q7, [%[rec], #-32]\n\t"                                                                               \
@@ -523,35 +527,40 @@ static inline __attribute__((always_inline)) void lanes_dw_3x3_pair_s2(const int
     "vmul.i32 q7, q5, q6\n\t"                                                                                      \
     "vadd.i32 q3, q3, q7\n\t"
 
+#define DW_ONE_ASM(LEFT, FIN) \
+    __asm__ volatile( \
+        "1:\n\t" \
+        "vldrw.32 q3, [%[rec]], #64\n\t" \
+        "adds %[w], %[w], #36\n\t" \
+        EDGEC_DW_ROW_ONE("r0", "-36", "-32", "-28") \
+        EDGEC_DW_ROW_ONE("r1", "-24", "-20", "-16") \
+        EDGEC_DW_ROW_ONE("r2", "-12", "-8", "-4") \
+        LEFT \
+        "vldrw.32 q7, [%[rec], #-48]\n\t" \
+        "vqrdmulh.s32 q3, q3, q7\n\t" \
+        "vldrw.32 q6, [%[rec], #-16]\n\t" \
+        FIN("q3") \
+        "vstrb.32 q3, [%[out]], #4\n\t" \
+        "add %[r0], %[r0], %[gs]\n\t" \
+        "add %[r1], %[r1], %[gs]\n\t" \
+        "add %[r2], %[r2], %[gs]\n\t" \
+        "subs %[n], %[n], #1\n\t" \
+        "bne 1b" \
+        : [r0] "+l"(r0), [r1] "+l"(r1), [r2] "+l"(r2), [w] "+l"(wq), [rec] "+r"(rec), [out] "+l"(out), \
+          [n] "+r"(groups) \
+        : [gs] "r"(gstride), [lo] "w"(lo), [hi] "w"(hi), [zp] "w"(zp) \
+        : "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory")
 static inline __attribute__((always_inline)) void lanes_dw_3x3_one(const int8_t *r0, const int8_t *r1,
                                                                    const int8_t *r2, int32_t gstride,
                                                                    const int8_t *wq, const int32_t *rec,
                                                                    int8_t *out, int32_t groups, int32x4_t zp,
-                                                                   int32x4_t lo, int32x4_t hi) {
+                                                                   int32x4_t lo, int32x4_t hi, const int plain) {
     if (groups <= 0) return;
-    __asm__ volatile(
-        "1:\n\t"
-        "vldrw.32 q3, [%[rec]], #64\n\t"
-        "adds %[w], %[w], #36\n\t"
-        EDGEC_DW_ROW_ONE("r0", "-36", "-32", "-28")
-        EDGEC_DW_ROW_ONE("r1", "-24", "-20", "-16")
-        EDGEC_DW_ROW_ONE("r2", "-12", "-8", "-4")
-        "vldrw.32 q7, [%[rec], #-32]\n\t"
-        "vshl.s32 q3, q3, q7\n\t"
-        "vldrw.32 q7, [%[rec], #-48]\n\t"
-        "vqrdmulh.s32 q3, q3, q7\n\t"
-        "vldrw.32 q6, [%[rec], #-16]\n\t"
-        EDGEC_DW_FINISH("q3")
-        "vstrb.32 q3, [%[out]], #4\n\t"
-        "add %[r0], %[r0], %[gs]\n\t"
-        "add %[r1], %[r1], %[gs]\n\t"
-        "add %[r2], %[r2], %[gs]\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "bne 1b"
-        : [r0] "+l"(r0), [r1] "+l"(r1), [r2] "+l"(r2), [w] "+l"(wq), [rec] "+r"(rec), [out] "+l"(out),
-          [n] "+r"(groups)
-        : [gs] "r"(gstride), [lo] "w"(lo), [hi] "w"(hi), [zp] "w"(zp)
-        : "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory");
+    if (plain)
+        DW_ONE_ASM(, EDGEC_DW_FINISH_PLAIN);
+    else
+        DW_ONE_ASM(EDGEC_DW_LEFT1, EDGEC_DW_FINISH);
+#undef DW_ONE_ASM
 }
 
 static inline __attribute__((always_inline)) void lanes_dw_run(const edgec_depthwise_conv2d_s8_params *p,
@@ -646,7 +655,7 @@ static inline __attribute__((always_inline)) void lanes_dw_run(const edgec_depth
                 if (x < p->out_w) {
                     const int32_t at = 4 * sw * x;
                     lanes_dw_3x3_one(rows[0] + at, rows[1] + at, rows[2] + at, gstride, weights_r, rec, out, full,
-                                     zpv, lo, hi);
+                                     zpv, lo, hi, plain);
                     out += C;
                 }
                 continue;
