@@ -11,9 +11,10 @@
  * nothing to the portable sum, as TFLite Micro skips it).
  * Inner loop, per 16 k, 2 channels x 4 pixels: 4 VLDRB of inputs, 2 of weights, 8 VMLADAVA.S8, SUBS, BNE: 16
  * instructions per 128 MACs (0.125 per MAC); per pair about 10 more (the 8 sums stored by one STM, the next pair's
- * pointers), K % 16 one predicated step. Per channel and 4 pixels, in a second pass over the chunk's sums: VLDRW,
- * VADD of the folded bias, VSHL, VQRDMULH, [VSHR, VQADD, VRSHL], VADD, VMAX, VMIN, one scatter VSTRB.32 and the
- * loop: 16 instructions. */
+ * pointers), K % 16 one predicated step; K <= 16: the inputs stay in registers over the pairs, 18 instructions per
+ * pair of 8 outputs. Per channel and 4 pixels, in a second pass over the chunk's sums: VLDRW, VADD of the folded
+ * bias, VSHL, VQRDMULH, [VSHR, VQADD, VRSHL], VADD, VMAX, VMIN, one scatter VSTRB.32 and the loop: 16 instructions;
+ * 12 when every channel shifts right only (two channels per iteration, no VSHL, no test). */
 
 #define MVE_PX 4 /* pixels per unit */
 
@@ -24,6 +25,7 @@ typedef struct {
     const int16_t *channel;                          /* output channel of computed channel j; NULL: j itself */
     const int8_t *row;                               /* the dead channels' outputs; NULL: none */
     int32_t out_c, computed;
+    int32_t plain; /* every output channel has no left shift and a right shift (conv_requant's short loop) */
     edgec_mve_out_t st;
 } conv_mve_t;
 
@@ -35,6 +37,9 @@ static conv_mve_t conv_mve_of(const edgec_conv2d_s8_params *p, const int32_t *ch
     c.out_c = p->out_c, c.computed = live ? live->live : p->out_c;
     c.st.output_offset = p->output_offset, c.st.act_min = p->act_min, c.st.act_max = p->act_max;
     c.st.rounding = p->rounding;
+    /* conv_requant's short loop: every channel computed (no dead ones) and shifting right only */
+    c.plain = live == NULL;
+    for (int32_t o = 0; o < p->out_c && c.plain; o++) c.plain = chan[4 * o + 2] == 0 && chan[4 * o + 3] < 0;
     return c;
 }
 
@@ -48,8 +53,45 @@ static inline __attribute__((always_inline)) void conv_requant(const int32_t *ac
                                                                const int16_t *channel, int32_t j0, int32_t m,
                                                                int32_t zp, int32_t lo, int32_t hi, uint32x4_t offsets,
                                                                mve_pred16_t px, int8_t *out, const int onnx,
-                                                               const int full, const int indexed) {
+                                                               const int full, const int indexed, const int plain) {
     const int32x4_t vlo = vdupq_n_s32(lo), vhi = vdupq_n_s32(hi);
+    if (!onnx && full && !indexed && plain) {
+        /* every channel shifts right only: two channels per iteration (the second's scatter at offsets + 1), per
+         * channel VLDRW, LDM, VADD, VQRDMULH, VSHR, VQADD, VRSHL, VADD, VMAX, VMIN, VSTRB.32, and per two ADD, LE:
+         * 12 instructions per channel (the loop below: 16) */
+        const int32_t *r = chan + 4 * j0;
+        int8_t *o = out + j0;
+        const uint32x4_t offsets1 = vaddq_n_u32(offsets, 1);
+#define CONV_REQ_PLAIN(q, off)                                                                                      \
+    "ldm %[r]!, {r2, r3, r4, r5}\n\t"                                                                               \
+    "vadd.i32 " q ", " q ", r2\n\t"                                                                                 \
+    "vqrdmulh.s32 " q ", " q ", r3\n\t"                                                                             \
+    "vshr.s32 q1, " q ", #31\n\t"                                                                                   \
+    "vqadd.s32 " q ", " q ", q1\n\t"                                                                                \
+    "vrshl.s32 " q ", r5\n\t"                                                                                       \
+    "vadd.i32 " q ", " q ", %[zp]\n\t"                                                                              \
+    "vmax.s32 " q ", " q ", %q[lo]\n\t"                                                                             \
+    "vmin.s32 " q ", " q ", %q[hi]\n\t"                                                                             \
+    "vstrb.32 " q ", [%[o], %q[" off "]]\n\t"
+        if (m >= 2)
+            __asm__ volatile("dls lr, %[m]\n"
+                             "1:\n\t"
+                             "vldrw.32 q0, [%[acc]], #32\n\t"
+                             "vldrw.32 q2, [%[acc], #-16]\n\t" CONV_REQ_PLAIN("q0", "off") CONV_REQ_PLAIN("q2", "off1")
+                             "add %[o], %[o], #2\n\t"
+                             "le lr, 1b"
+                             : [acc] "+r"(acc), [r] "+r"(r), [o] "+r"(o)
+                             : [m] "r"(m >> 1), [zp] "r"(zp), [lo] "w"(vlo), [hi] "w"(vhi), [off] "w"(offsets),
+                               [off1] "w"(offsets1)
+                             : "r2", "r3", "r4", "r5", "lr", "d0", "d1", "d2", "d3", "d4", "d5", "cc", "memory");
+        if (m & 1)
+            __asm__ volatile("vldrw.32 q0, [%[acc]]\n\t" CONV_REQ_PLAIN("q0", "off")
+                             : [acc] "+r"(acc), [r] "+r"(r), [o] "+r"(o)
+                             : [zp] "r"(zp), [lo] "w"(vlo), [hi] "w"(vhi), [off] "w"(offsets)
+                             : "r2", "r3", "r4", "r5", "d0", "d1", "d2", "d3", "memory");
+#undef CONV_REQ_PLAIN
+        return;
+    }
     if (!onnx && full && !indexed) {
         /* one asm loop (GCC's: 21 instructions per channel): VLDRW, LDM of the 4 words, VADD, VSHL, VQRDMULH,
          * [CBZ, VSHR, VQADD, VRSHL], VADD, VMAX, VMIN, VSTRB.32, ADD, LE: 16 with a right shift */
@@ -143,7 +185,7 @@ static inline __attribute__((always_inline)) void conv_requant(const int32_t *ac
 #define CONV_PAIRS_ASM(body, next)                                                                                  \
     __asm__ volatile("vmrs %[n], p0\n\t"                                                                           \
                      "str %[n], %[saved]\n\t"                                                                       \
-                     "vmsr p0, %[pred]\n"                                                                           \
+                     "vmsr p0, %[pred]\n"                                                                          \
                      "3:\n\t"                                                                                       \
                      "ldr %[s], %[scr]\n\t" body                                                                    \
                      "stmia %[sums]!, {r0, r2, r4, r6, r8, r10, r12, lr}\n\t"                                       \
@@ -174,17 +216,85 @@ static inline __attribute__((always_inline)) void conv_requant(const int32_t *ac
     "subs %[n], %[n], #1\n\t"                                                                                       \
     "bne 1b\n"                                                                                                      \
     "2:\n\t"
+/* the K <= 16 pair loop over the inputs in q0..q3 (conv_pairs) */
+#define CONV_RESIDENT_LOOP \
+    "3:\n\t" \
+    "vpstt\n\t" \
+    "vldrbt.8 q4, [%[wa]]\n\t" \
+    "vldrbt.8 q5, [%[wb]]\n\t" \
+    "vmladav.s8 r0, q4, q0\n\t" \
+    "vmladav.s8 r8, q5, q0\n\t" \
+    "vmladav.s8 r2, q4, q1\n\t" \
+    "vmladav.s8 r10, q5, q1\n\t" \
+    "vmladav.s8 r4, q4, q2\n\t" \
+    "vmladav.s8 r12, q5, q2\n\t" \
+    "vmladav.s8 r6, q4, q3\n\t" \
+    "vmladav.s8 lr, q5, q3\n\t" \
+    "stmia %[sums]!, {r0, r2, r4, r6, r8, r10, r12, lr}\n\t" \
+    "ldr %[n], %[k]\n\t" \
+    "add %[wa], %[wb], %[n]\n\t" \
+    "add %[wb], %[wa], %[n]\n\t" \
+    "ldr %[n], %[end]\n\t" \
+    "cmp %[sums], %[n]\n\t" \
+    "bne 3b\n\t" \
+    "ldr %[n], %[saved]\n\t" \
+    "vmsr p0, %[n]"
 static inline __attribute__((always_inline)) int32_t *conv_pairs(const int8_t *wa, const int8_t *scratch, int32_t k,
-                                                                 int32_t pairs, int32_t *sums) {
+                                                                 int32_t pairs, int32_t *sums, const int direct) {
     const int8_t *wb = wa + k, *s;
     int32_t n, saved; /* P0 as the compiler left it: restored at the end (GCC 12 has no "vpr" clobber) */
     const int32_t chunks = k >> 4, rest = k & 15, pred = (int32_t)vctp8q((uint32_t)rest);
     int32_t *const end = sums + 8 * pairs;
     /* per pair, wa and wb advance 16 chunks (not at all when K < 16, then rest = K): the next pair starts at
      * wb + rest, its second row K later */
-    if (chunks == 0)
-        CONV_PAIRS_ASM(CONV_TAIL("vmladav.s8"), CONV_NEXT_REST);
-    else if (rest == 0)
+    if (direct) {
+        const int32_t pred_k = (int32_t)vctp8q((uint32_t)k); /* the weight and input loads */
+        /* K < 16, the 4 pixels read in place: pixel i's K inputs at scratch + i K (predicated to K: no byte past
+         * the last pixel is read), then the loop below */
+        __asm__ volatile("vmrs %[n], p0\n\t"
+                         "str %[n], %[saved]\n\t"
+                         "ldr %[n], %[pred]\n\t"
+                         "vmsr p0, %[n]\n\t"
+                         "ldr %[s], %[scr]\n\t"
+                         "ldr %[n], %[k]\n\t"
+                         "vpst\n\t"
+                         "vldrbt.8 q0, [%[s]]\n\t"
+                         "add %[s], %[s], %[n]\n\t"
+                         "vpst\n\t"
+                         "vldrbt.8 q1, [%[s]]\n\t"
+                         "add %[s], %[s], %[n]\n\t"
+                         "vpst\n\t"
+                         "vldrbt.8 q2, [%[s]]\n\t"
+                         "add %[s], %[s], %[n]\n\t"
+                         "vpst\n\t"
+                         "vldrbt.8 q3, [%[s]]\n"
+                         CONV_RESIDENT_LOOP
+                         : [s] "=&r"(s), [n] "=&r"(n), [wa] "+r"(wa), [wb] "+r"(wb), [sums] "+r"(sums),
+                           [saved] "=m"(saved)
+                         : [scr] "m"(scratch), [k] "m"(k), [end] "m"(end), [pred] "m"(pred_k)
+                         : "r0", "r2", "r4", "r6", "r8", "r10", "r12", "lr", "d0", "d1", "d2", "d3", "d4", "d5",
+                           "d6", "d7", "d8", "d9", "d10", "d11", "cc", "memory");
+    } else if (k <= 16) {
+        const int32_t pred_k = (int32_t)vctp8q((uint32_t)k); /* the weight loads (all 16 lanes when K = 16) */
+        /* K <= 16: the 4 pixels' inputs loaded once into q0..q3 for every pair; per pair VPSTT, 2 predicated weight
+         * loads, 8 VMLADAV, STM, the next pair's rows (LDR, 2 ADD: wa = wb + K, wb = wa + K), LDR, CMP, BNE: 18
+         * instructions (reloading the inputs per pair: 24) */
+        __asm__ volatile("vmrs %[n], p0\n\t"
+                         "str %[n], %[saved]\n\t"
+                         "ldr %[n], %[pred]\n\t"
+                         "vmsr p0, %[n]\n\t"
+                         "ldr %[s], %[scr]\n\t"
+                         "vldrb.8 q0, [%[s]]\n\t"
+                         "vldrb.8 q1, [%[s], #16]\n\t"
+                         "vldrb.8 q2, [%[s], #32]\n\t"
+                         "vldrb.8 q3, [%[s], #48]\n"
+                         CONV_RESIDENT_LOOP
+                         : [s] "=&r"(s), [n] "=&r"(n), [wa] "+r"(wa), [wb] "+r"(wb), [sums] "+r"(sums),
+                           [saved] "=m"(saved)
+                         : [scr] "m"(scratch), [k] "m"(k), [end] "m"(end), [pred] "m"(pred_k)
+                         : "r0", "r2", "r4", "r6", "r8", "r10", "r12", "lr", "d0", "d1", "d2", "d3", "d4", "d5",
+                           "d6", "d7", "d8", "d9", "d10", "d11", "cc", "memory");
+    } else if (rest == 0)
         CONV_PAIRS_ASM(CONV_CHUNKS, "mov %[wa], %[wb]\n\t");
     else
         CONV_PAIRS_ASM(CONV_CHUNKS CONV_TAIL("vmladava.s8"), CONV_NEXT_REST);
@@ -198,12 +308,12 @@ static inline __attribute__((always_inline)) int32_t *conv_pairs(const int8_t *w
  * stage's constants stay in registers over the chunk. */
 static inline __attribute__((always_inline)) void conv_pixels_mode(const conv_mve_t *c, int32_t k,
                                                                    const int8_t *scratch, int32_t n, int8_t *out,
-                                                                   const int onnx) {
+                                                                   const int onnx, const int direct) {
     /* every constant in a local: the int8 stores below may alias anything reached through a pointer */
     const int8_t *const weights = c->weights, *const row = c->row;
     const int32_t *const chan = c->chan;
     const int16_t *const channel = c->channel;
-    const int32_t out_c = c->out_c, computed = c->computed, chunks = k >> 4, rest = k & 15;
+    const int32_t out_c = c->out_c, computed = c->computed, chunks = k >> 4, rest = k & 15, plain = c->plain;
     const int32_t zp = c->st.output_offset, lo = c->st.act_min, hi = c->st.act_max;
     const mve_pred16_t tail = vctp8q((uint32_t)rest), px = vctp32q((uint32_t)n);
     const uint32x4_t offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)out_c);
@@ -219,7 +329,7 @@ static inline __attribute__((always_inline)) void conv_pixels_mode(const conv_mv
         int32_t *sums = acc;
         int32_t j = j0;
         if (m > 1) { /* the chunk's full pairs in one asm loop (conv_pairs) */
-            sums = conv_pairs(weights + j0 * k, scratch, k, m >> 1, sums);
+            sums = conv_pairs(weights + j0 * k, scratch, k, m >> 1, sums, direct);
             j += m & ~1;
         }
         for (; j < j0 + m; j += 2) {
@@ -279,8 +389,11 @@ static inline __attribute__((always_inline)) void conv_pixels_mode(const conv_mv
                 a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = 0;
             }
             if (rest) { /* weights past K load as 0 (and are not read): the scratch bytes there add nothing */
-                const int8x16_t x0 = vldrbq_s8(s), x1 = vldrbq_s8(s + 16), x2 = vldrbq_s8(s + 32),
-                                x3 = vldrbq_s8(s + 48);
+                /* direct: pixel i's K < 16 inputs at s + i K, read predicated */
+                const int8x16_t x0 = direct ? vldrbq_z_s8(s, tail) : vldrbq_s8(s),
+                                x1 = direct ? vldrbq_z_s8(s + k, tail) : vldrbq_s8(s + 16),
+                                x2 = direct ? vldrbq_z_s8(s + 2 * k, tail) : vldrbq_s8(s + 32),
+                                x3 = direct ? vldrbq_z_s8(s + 3 * k, tail) : vldrbq_s8(s + 48);
                 const int8x16_t va = vldrbq_z_s8(wa, tail), vb = vldrbq_z_s8(wb, tail);
                 a0 = vmladavaq_s8(a0, va, x0), a1 = vmladavaq_s8(a1, va, x1);
                 a2 = vmladavaq_s8(a2, va, x2), a3 = vmladavaq_s8(a3, va, x3);
@@ -296,11 +409,11 @@ static inline __attribute__((always_inline)) void conv_pixels_mode(const conv_mv
         }
         /* one instantiation per case: no test in the channel loop */
         if (n == MVE_PX && !channel)
-            conv_requant(acc, chan, channel, j0, m, zp, lo, hi, offsets, px, out, onnx, 1, 0);
+            conv_requant(acc, chan, channel, j0, m, zp, lo, hi, offsets, px, out, onnx, 1, 0, plain);
         else if (n == MVE_PX)
-            conv_requant(acc, chan, channel, j0, m, zp, lo, hi, offsets, px, out, onnx, 1, 1);
+            conv_requant(acc, chan, channel, j0, m, zp, lo, hi, offsets, px, out, onnx, 1, 1, 0);
         else
-            conv_requant(acc, chan, channel, j0, m, zp, lo, hi, offsets, px, out, onnx, 0, channel != NULL);
+            conv_requant(acc, chan, channel, j0, m, zp, lo, hi, offsets, px, out, onnx, 0, channel != NULL, 0);
     }
 }
 
@@ -334,6 +447,17 @@ static inline void put_fill(int8_t *scratch, int32_t px, int32_t k, int8_t v, in
     }
 }
 
+/* a whole unit of K < 16 inputs read in place (conv_pairs' direct loads); out of line: inlined into the unit loop
+ * beside the copying path, GCC cannot allocate the asm blocks' registers */
+static __attribute__((noinline)) void pointwise_unit_direct(const conv_mve_t *c, int32_t k, const int8_t *in,
+                                                            int8_t *out) {
+    conv_pixels_mode(c, k, in, MVE_PX, out, 0, 1);
+}
+static __attribute__((noinline)) void pointwise_unit_direct_onnx(const conv_mve_t *c, int32_t k, const int8_t *in,
+                                                                 int8_t *out) {
+    conv_pixels_mode(c, k, in, MVE_PX, out, 1, 1);
+}
+
 /* Pixels in units of 4 (the last unit shorter). Each unit's inputs are copied into the scratch before any of its
  * outputs is written, so the unit reads nothing from the buffer after that. In place: out_c <= in_c, units
  * ascending: the outputs of pixels [q, q + n) end at (q + n) * out_c <= (q + n) * in_c, over the unit's own inputs
@@ -344,11 +468,21 @@ static inline __attribute__((always_inline)) void pointwise_units(const edgec_co
                                                                    int8_t *output, int8_t *scratch, const int onnx) {
     const int32_t in_c = p->in_c, out_c = p->out_c, pixels = p->batches * p->in_h * p->in_w;
     const int32_t units = (pixels + MVE_PX - 1) / MVE_PX, forward = out_c <= in_c;
+    /* K < 16: a whole unit's inputs are read where they are, once (one chunk of channels, no dead-channel row
+     * written first), before any of its outputs is written: also in place */
+    const int direct = in_c < 16 && c->computed <= MVE_CHUNK && c->row == NULL;
     for (int32_t u = 0; u < units; u++) {
         const int32_t q = MVE_PX * (forward ? u : units - 1 - u); /* first pixel of the unit */
         const int32_t n = pixels - q < MVE_PX ? pixels - q : MVE_PX;
+        if (direct && n == MVE_PX) { /* read in place, no copy (conv_pairs) */
+            if (onnx)
+                pointwise_unit_direct_onnx(c, in_c, input + q * in_c, output + q * out_c);
+            else
+                pointwise_unit_direct(c, in_c, input + q * in_c, output + q * out_c);
+            continue;
+        }
         for (int32_t px = 0; px < n; px++) put_run(scratch, px, 0, input + (q + px) * in_c, in_c);
-        conv_pixels_mode(c, in_c, scratch, n, output + q * out_c, onnx);
+        conv_pixels_mode(c, in_c, scratch, n, output + q * out_c, onnx, 0);
     }
 }
 
@@ -397,37 +531,84 @@ static void im2col_pixel(const edgec_conv2d_s8_params *p, const int8_t *input, i
 
 #define MVE_GATHER_K 256 /* im2col by gathers up to this K: its 16-bit offsets on the stack (512 bytes) */
 
+/* The window's taps for the gathers, per k (ceil16(K) entries, zero past K): the source offset from the window's
+ * first byte, offs[k] = ((ky d_h) in_w + kx d_w) in_c + i, and ky d_h, kx d_w (int8: the border test). */
+typedef struct {
+    uint16_t offs[MVE_GATHER_K];
+    int8_t ky[MVE_GATHER_K], kx[MVE_GATHER_K];
+    int32_t groups; /* ceil16(K) / 16 */
+    int border;     /* the border pixels are gathered too (ky d_h, kx d_w < 128) */
+} gather_t;
+
 /* An output pixel whose whole window lies inside the input: its K inputs are at the window's first byte plus
- * offs[k] = ((ky d_h) in_w + kx d_w) in_c + i, the same for every such pixel (computed once per call when they fit
- * 16 bits). Per 8 inputs: VLDRH of the offsets, one gather VLDRB.S16, one VSTRB.16 into the interleaved scratch
- * (predicated to K), about 8 instructions with the loop, instead of a run copy per kernel row (vww's 3x3x3 first
- * conv: about 267 instructions per pixel -> 50). */
-static inline void gather_pixel(const int8_t *src, const uint16_t *offs, int32_t k, int32_t px, int8_t *scratch) {
+ * offs[k], the same for every such pixel. Per 16 k: 2 VLDRH of the offsets, 2 gathers VLDRB.S16, 2 VSTRB.16 into
+ * the interleaved scratch, unpredicated: the lanes past K read the window's first byte (offset 0) and land in the
+ * scratch's padding, multiplied by zero weights (conv_pairs' predicated tail). About 8 instructions per 16 k with
+ * the loop (vww's 3x3x3 stem: about 25 per pixel; a per-8 predicated loop with the pixel's divisions: about 115). */
+static inline __attribute__((always_inline)) void gather_pixel(const int8_t *src, const gather_t *gt, int32_t px,
+                                                               int8_t *scratch) {
     int8_t *d = scratch + px * 16;
-    for (int32_t j = 0; j < k; j += 8, offs += 8) {
-        const mve_pred16_t pr = vctp16q((uint32_t)(k - j));
-        vstrbq_p_s16(d + (j >> 4) * 64 + (j & 8), vldrbq_gather_offset_z_s16(src, vldrhq_u16(offs), pr), pr);
+    const uint16_t *offs = gt->offs;
+    for (int32_t j = 0; j < gt->groups; j++, offs += 16, d += 64) {
+        vstrbq_s16(d, vldrbq_gather_offset_s16(src, vldrhq_u16(offs)));
+        vstrbq_s16(d + 8, vldrbq_gather_offset_s16(src, vldrhq_u16(offs + 8)));
+    }
+}
+
+/* A pixel whose window crosses the border: the same gathers, predicated to the taps inside the input (iy = y0 + ky
+ * d_h in [0, in_h), ix = x0 + kx d_w in [0, in_w): 4 VCMP into one predicate), the others the input zero point
+ * (VPSEL): about 12 instructions per 8 k instead of a run copy per tap. `win` is the address the window's first
+ * byte would have (it may lie outside the input: only the lanes inside are read). */
+static inline __attribute__((always_inline)) void gather_border(uintptr_t win, const gather_t *gt, int32_t y0,
+                                                                int32_t x0, int32_t in_h, int32_t in_w, int8_t zp,
+                                                                int32_t px, int8_t *scratch) {
+    int8_t *d = scratch + px * 16;
+    const int16x8_t zpv = vdupq_n_s16(zp);
+    for (int32_t j = 0; j < 16 * gt->groups; j += 8) {
+        const int16x8_t iy = vaddq_n_s16(vldrbq_s16(gt->ky + j), (int16_t)y0);
+        const int16x8_t ix = vaddq_n_s16(vldrbq_s16(gt->kx + j), (int16_t)x0);
+        mve_pred16_t pr = vcmpgeq_n_s16(iy, 0);
+        pr = vcmpltq_m_n_s16(iy, (int16_t)in_h, pr);
+        pr = vcmpgeq_m_n_s16(ix, 0, pr);
+        pr = vcmpltq_m_n_s16(ix, (int16_t)in_w, pr);
+        const int16x8_t v = vldrbq_gather_offset_z_s16((const int8_t *)win, vldrhq_u16(gt->offs + j), pr);
+        vstrbq_s16(d + (j >> 4) * 64 + (j & 8), vpselq_s16(v, zpv, pr));
     }
 }
 
 static inline __attribute__((always_inline)) void im2col_units(const edgec_conv2d_s8_params *p, const conv_mve_t *c,
-                                                               const uint16_t *offs, const int8_t *input,
+                                                               const gather_t *gt, const int8_t *input,
                                                                int8_t *output, int8_t *scratch, const int onnx) {
-    const int32_t k = p->k_h * p->k_w * p->in_c, per_batch = p->out_h * p->out_w;
-    const int32_t pixels = p->batches * per_batch, in_w = p->in_w, in_c = p->in_c;
+    /* every field in a local: the int8 stores below may alias *p, so GCC would reload them per pixel */
+    const int32_t k = p->k_h * p->k_w * p->in_c, out_h = p->out_h, out_w = p->out_w, out_c = p->out_c;
+    const int32_t pixels = p->batches * out_h * out_w, in_w = p->in_w, in_c = p->in_c, in_h = p->in_h;
+    const int32_t stride_h = p->stride_h, stride_w = p->stride_w, pad_top = p->pad_top, pad_left = p->pad_left;
+    const int32_t row_bytes = in_w * in_c, batch_bytes = in_h * row_bytes;
+    const int8_t zp = (int8_t)-p->input_offset;
+    const int border = gt && gt->border;
     /* the window of (y, x) is inside when y0 in [0, y_hi] and x0 in [0, x_hi] */
-    const int32_t y_hi = p->in_h - 1 - (p->k_h - 1) * p->dilation_h, x_hi = in_w - 1 - (p->k_w - 1) * p->dilation_w;
+    const int32_t y_hi = in_h - 1 - (p->k_h - 1) * p->dilation_h, x_hi = in_w - 1 - (p->k_w - 1) * p->dilation_w;
+    /* the next pixel (b, y, x) and its window's corner (y0, x0), stepped without divisions */
+    int32_t b = 0, y = 0, x = 0, y0 = -pad_top, x0 = -pad_left;
+    const int8_t *in_b = input;
     for (int32_t q = 0; q < pixels; q += MVE_PX) {
         const int32_t n = pixels - q < MVE_PX ? pixels - q : MVE_PX;
         for (int32_t px = 0; px < n; px++) {
-            const int32_t b = (q + px) / per_batch, yx = (q + px) % per_batch, y = yx / p->out_w, x = yx % p->out_w;
-            const int32_t y0 = y * p->stride_h - p->pad_top, x0 = x * p->stride_w - p->pad_left;
-            if (offs && y0 >= 0 && y0 <= y_hi && x0 >= 0 && x0 <= x_hi)
-                gather_pixel(input + ((b * p->in_h + y0) * in_w + x0) * in_c, offs, k, px, scratch);
+            const int inside = y0 >= 0 && y0 <= y_hi && x0 >= 0 && x0 <= x_hi;
+            if (gt && inside)
+                gather_pixel(in_b + y0 * row_bytes + x0 * in_c, gt, px, scratch);
+            else if (border)
+                gather_border((uintptr_t)in_b + (uintptr_t)(intptr_t)(y0 * row_bytes + x0 * in_c), gt, y0, x0, in_h,
+                              in_w, zp, px, scratch);
             else
                 im2col_pixel(p, input, b, y, x, px, scratch);
+            x0 += stride_w;
+            if (++x == out_w) {
+                x = 0, x0 = -pad_left, y0 += stride_h;
+                if (++y == out_h) y = 0, y0 = -pad_top, b++, in_b += batch_bytes;
+            }
         }
-        conv_pixels_mode(c, k, scratch, n, output + q * p->out_c, onnx);
+        conv_pixels_mode(c, k, scratch, n, output + q * out_c, onnx, 0);
     }
 }
 
@@ -436,22 +617,27 @@ void edgec_conv2d_s8_im2col_mve(const edgec_conv2d_s8_params *p, const int32_t *
                                 int8_t *scratch) {
     const conv_mve_t c = conv_mve_of(p, chan, live);
     const int32_t k_w = p->k_w, in_c = p->in_c, k = p->k_h * k_w * in_c, row = k_w * in_c;
-    uint16_t offs_mem[MVE_GATHER_K] __attribute__((aligned(8)));
-    const uint16_t *offs = NULL;
+    gather_t gt_mem __attribute__((aligned(8)));
+    const gather_t *gt = NULL;
     /* the last window byte's offset */
     const int32_t last = ((p->k_h - 1) * p->dilation_h * p->in_w + (k_w - 1) * p->dilation_w) * in_c + in_c - 1;
     if (k <= MVE_GATHER_K && last <= 65535) {
-        for (int32_t kk = 0; kk < k; kk++) {
-            const int32_t ky = kk / row, kx = kk % row / in_c, i = kk % in_c;
-            offs_mem[kk] = (uint16_t)((ky * p->dilation_h * p->in_w + kx * p->dilation_w) * in_c + i);
+        const int32_t padded = (k + 15) & ~15;
+        for (int32_t kk = 0; kk < padded; kk++) {
+            const int32_t ky = kk < k ? kk / row : 0, kx = kk < k ? kk % row / in_c : 0, i = kk < k ? kk % in_c : 0;
+            gt_mem.offs[kk] = (uint16_t)((ky * p->dilation_h * p->in_w + kx * p->dilation_w) * in_c + i);
+            gt_mem.ky[kk] = (int8_t)(ky * p->dilation_h), gt_mem.kx[kk] = (int8_t)(kx * p->dilation_w);
         }
-        offs = offs_mem;
+        gt_mem.groups = padded / 16;
+        gt_mem.border = (p->k_h - 1) * p->dilation_h < 128 && (k_w - 1) * p->dilation_w < 128 && p->in_h < 32768 &&
+                        p->in_w < 32768;
+        gt = &gt_mem;
     }
     /* the unit loop instantiated per rounding mode, around the inlined conv_pixels_mode */
     if (c.st.rounding)
-        im2col_units(p, &c, offs, input, output, scratch, 1);
+        im2col_units(p, &c, gt, input, output, scratch, 1);
     else
-        im2col_units(p, &c, offs, input, output, scratch, 0);
+        im2col_units(p, &c, gt, input, output, scratch, 0);
 }
 
 /* ---- few output channels: the channels are the lanes (edgec_conv2d_s8_lanes_mve) ----

@@ -34,8 +34,10 @@ void edgec_conv2d_s8_pointwise_mve(const edgec_conv2d_s8_params *p, const int32_
                                    const edgec_conv2d_s8_mve_live *live, const int8_t *input, int8_t *output,
                                    int8_t *scratch);
 
-/* Any other convolution with groups 1 (k_h x k_w, strides, padding, dilation): the im2col of 4 output pixels. Not in
- * place. */
+/* Any other convolution with groups 1 (k_h x k_w, strides, padding, dilation): the im2col of 4 output pixels, by
+ * gathers at offsets computed once per call when K <= 256 (a border pixel's gathers predicated to its taps inside
+ * the input, the zero point elsewhere), else by run copies. Not in place. Stack: about 1.5 KB (the gather tables
+ * and the chunk's sums). */
 void edgec_conv2d_s8_im2col_mve(const edgec_conv2d_s8_params *p, const int32_t *chan,
                                 const edgec_conv2d_s8_mve_live *live, const int8_t *input, int8_t *output,
                                 int8_t *scratch);

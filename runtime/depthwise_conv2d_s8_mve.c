@@ -48,6 +48,114 @@ int32_t edgec_depthwise_conv2d_s8_mve_fits(const edgec_depthwise_conv2d_s8_param
            (p->k_h - 1) * g.row_bytes + p->k_w - 1 + 3 * g.step_b <= 255;
 }
 
+/* The full groups of 4 outputs of the lines, TFLite's rounding with a right shift and no left shift (the usual
+ * per-channel case; the others take the C loop): per group 4 gather VLDRB.U8 of the windows (8-bit offsets `off`
+ * and `off1` = off + step_b from one base pointer, stepped by 2 step_b after each two), 4 VMLADAV.S8 into r0, r2
+ * (VMLADAV's Rda is even), 4 VMOV.32 of a sum into its lane (the two-lane VMOV is not used: QEMU and the
+ * assemblers disagree on which register goes to which lane), VADD of the folded bias (a scalar), VQRDMULH, VSHR +
+ * VQADD (-1 on the negative lanes), VRSHL, VADD of the zero point, VMAX, VMIN, one scatter VSTRB.32, ADD of the
+ * output pointer, LE: 25 instructions per 4 outputs (GCC's loop of the same intrinsics moved the lanes through the
+ * FP registers and re-tested the rounding mode per group). */
+/* plane_groups' constants, loaded by the asm into fixed registers (so its operands stay few whatever the caller
+ * keeps live) */
+typedef struct {
+    uint8_t off[16];  /* the window's gather offsets */
+    int8_t w[16];     /* the channel's taps, zeros past them */
+    uint32_t oo[4];   /* the 4 outputs' offsets in the output */
+    int32_t lo[4], hi[4];
+    int32_t step_b, out_step, mult, right, zp, start;
+    int32_t groups, lines;  /* full groups per line, lines (counted down by the asm) */
+    int32_t skip_a, skip_d; /* from a line's end to the next line's start: plane bytes, output bytes */
+    uint8_t off1[16];       /* off + step_b: the group's second (and fourth) window */
+} plane_asm_t;
+/* the asm reads the words at these offsets */
+typedef char plane_asm_layout[offsetof(plane_asm_t, step_b) == 80 && offsetof(plane_asm_t, off1) == 120 ? 1 : -1];
+
+/* k->lines lines of k->groups full groups each, from win and dst (the next line k->skip_a plane bytes and k->skip_d
+ * output bytes past a line's end: per line LDR, DLS, 2 LDR + 2 ADD, LDR, SUBS, STR, BNE) */
+static inline __attribute__((always_inline)) void plane_groups(const int8_t *win, int8_t *dst, plane_asm_t *k) {
+    if (k->groups <= 0 || k->lines <= 0) return;
+    /* the operands in fixed registers too: left to choose, GCC finds none in some callers */
+    register const int8_t *a_ __asm__("r6") = win;
+    register int8_t *d_ __asm__("r9") = dst;
+    register plane_asm_t *k_ __asm__("r10") = k;
+    __asm__ volatile("vldrb.8 q0, [%[k]]\n\t"
+                     "vldrb.8 q1, [%[k], #16]\n\t"
+                     "vldrw.32 q2, [%[k], #32]\n\t"
+                     "vldrw.32 q3, [%[k], #48]\n\t"
+                     "vldrw.32 q4, [%[k], #64]\n\t"
+                     "ldrd r1, r3, [%[k], #80]\n\t"
+                     "ldrd r4, r5, [%[k], #88]\n\t"
+                     "ldrd r12, r8, [%[k], #96]\n\t"
+                     "add r0, %[k], #120\n\t"
+                     "vldrb.8 q5, [r0]\n"
+                     "2:\n\t"
+                     "ldr r0, [%[k], #104]\n\t"
+                     "dls lr, r0\n"
+                     "1:\n\t"
+                     "vldrb.u8 q6, [%[a], q0]\n\t"
+                     "vmladav.s8 r0, q6, q1\n\t"
+                     "vldrb.u8 q6, [%[a], q5]\n\t"
+                     "add %[a], %[a], r1\n\t"
+                     "vmladav.s8 r2, q6, q1\n\t"
+                     "vldrb.u8 q6, [%[a], q0]\n\t"
+                     "vmov.32 q7[0], r0\n\t"
+                     "vmladav.s8 r0, q6, q1\n\t"
+                     "vmov.32 q7[1], r2\n\t"
+                     "vldrb.u8 q6, [%[a], q5]\n\t"
+                     "add %[a], %[a], r1\n\t"
+                     "vmladav.s8 r2, q6, q1\n\t"
+                     "vmov.32 q7[2], r0\n\t"
+                     "vmov.32 q7[3], r2\n\t"
+                     "vadd.i32 q7, q7, r8\n\t"
+                     "vqrdmulh.s32 q7, q7, r4\n\t"
+                     "vshr.s32 q6, q7, #31\n\t"
+                     "vqadd.s32 q7, q7, q6\n\t"
+                     "vrshl.s32 q7, r5\n\t"
+                     "vadd.i32 q7, q7, r12\n\t"
+                     "vmax.s32 q7, q7, q3\n\t"
+                     "vmin.s32 q7, q7, q4\n\t"
+                     "vstrb.32 q7, [%[d], q2]\n\t"
+                     "add %[d], %[d], r3\n\t"
+                     "le lr, 1b\n\t"
+                     "ldrd r0, r2, [%[k], #112]\n\t"
+                     "add %[a], %[a], r0\n\t"
+                     "add %[d], %[d], r2\n\t"
+                     "ldr r0, [%[k], #108]\n\t"
+                     "subs r0, r0, #1\n\t"
+                     "str r0, [%[k], #108]\n\t"
+                     "bne 2b"
+                     : [a] "+r"(a_), [d] "+r"(d_)
+                     : [k] "r"(k_)
+                     : "r0", "r1", "r2", "r3", "r4", "r5", "r8", "r12", "lr", "d0", "d1", "d2", "d3", "d4", "d5", "d6",
+                       "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory");
+}
+
+/* channel 0 of `src` (rows src_row bytes apart, columns in_c) into the plane's interior at dst (rows row_bytes
+ * apart): 16 columns per gather VLDRB.U8 when 15 in_c fits the 8-bit offsets, else 8 per VLDRB.S16 gather (16-bit
+ * offsets), whole gathers unpredicated, the last 1..7 columns predicated. Out of line: inside the channel loop, the
+ * window offsets and output stage kept live there made GCC spill the offset vectors in this loop. */
+static __attribute__((noinline)) void plane_copy(const int8_t *src, int8_t *dst, int32_t src_row, int32_t row_bytes,
+                                                 int32_t in_c, int32_t x_end, int32_t y_end) {
+    const uint16x8_t col_offsets = vmulq_n_u16(vidupq_n_u16(0, 1), (uint16_t)in_c);
+    const uint8x16_t col_offsets8 = vmulq_n_u8(vidupq_n_u8(0, 1), (uint8_t)in_c);
+    const int narrow = 15 * in_c <= 255;
+    for (int32_t iy = 0; iy < y_end; iy++, src += src_row, dst += row_bytes) {
+        const int8_t *s = src;
+        int8_t *d = dst;
+        int32_t ix = 0;
+        if (narrow)
+            for (; ix + 16 <= x_end; ix += 16, s += 16 * in_c, d += 16)
+                vstrbq_s8(d, vldrbq_gather_offset_s8(s, col_offsets8));
+        for (; ix + 8 <= x_end; ix += 8, s += 8 * in_c, d += 8)
+            vstrbq_s16(d, vldrbq_gather_offset_s16(s, col_offsets));
+        if (ix < x_end) {
+            const mve_pred16_t pr = vctp16q((uint32_t)(x_end - ix));
+            vstrbq_p_s16(d, vldrbq_gather_offset_z_s16(s, col_offsets, pr), pr);
+        }
+    }
+}
+
 void edgec_depthwise_conv2d_s8_mve(const edgec_depthwise_conv2d_s8_params *p, const int32_t *bias_folded,
                                    const int8_t *input, int8_t *output, int8_t *plane) {
     const mve_dw_t g = mve_dw_geometry(p);
@@ -66,30 +174,42 @@ void edgec_depthwise_conv2d_s8_mve(const edgec_depthwise_conv2d_s8_params *p, co
     const uint8x16_t off1 = vaddq_n_u8(off0, (uint8_t)g.step_b), off2 = vaddq_n_u8(off1, (uint8_t)g.step_b);
     const uint8x16_t off3 = vaddq_n_u8(off2, (uint8_t)g.step_b);
     const uint32x4_t out_offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)g.out_b);
-    /* the plane's interior is gathered 8 bytes at a time: offsets 0, in_c, ..., 7 in_c (16-bit) */
-    const uint16x8_t col_offsets = vmulq_n_u16(vidupq_n_u16(0, 1), (uint16_t)in_c);
+    plane_asm_t k __attribute__((aligned(16)));
+    vst1q_s32(k.lo, vdupq_n_s32(st.act_min)), vst1q_s32(k.hi, vdupq_n_s32(st.act_max));
+    k.step_b = 2 * g.step_b, k.out_step = 4 * g.out_b, k.zp = st.output_offset; /* the asm steps 2 windows */
+    k.skip_a = g.step_a - 4 * (g.per_line / 4) * g.step_b, k.skip_d = g.out_a - 4 * (g.per_line / 4) * g.out_b;
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + b * p->in_h * in_w * in_c;
         int8_t *out_b = output + b * p->out_h * p->out_w * out_c;
         for (int32_t i = 0; i < in_c; i++) {
-            for (int32_t iy = 0; iy < y_end; iy++) { /* channel i into the plane's interior */
-                const int8_t *src = in_b + iy * in_w * in_c + i;
-                int8_t *dst = plane + (iy + p->pad_top) * g.row_bytes + p->pad_left;
-                for (int32_t ix = 0; ix < x_end; ix += 8, src += 8 * in_c, dst += 8) {
-                    const mve_pred16_t pr = vctp16q((uint32_t)(x_end - ix));
-                    vstrbq_p_s16(dst, vldrbq_gather_offset_z_s16(src, col_offsets, pr), pr);
-                }
-            }
+            plane_copy(in_b + i, plane + p->pad_top * g.row_bytes + p->pad_left, in_w * in_c, g.row_bytes, in_c,
+                       x_end, y_end);
             for (int32_t m = 0; m < dm; m++) {
                 const int32_t o = i * dm + m;
                 int8_t tap[16] = {0};
                 for (int32_t t = 0; t < taps; t++) tap[t] = p->weights[t * out_c + o];
                 const int8x16_t w = vld1q_s8(tap);
                 const int32_t start = bias_folded[o], multiplier = p->multiplier[o], shift = p->shift[o];
+                /* the asm loop takes the full groups when it can (TFLite's rounding, a right shift): all lines at
+                 * once when they have no partial group, else line by line */
+                const int fast = !st.rounding && shift < 0, full = fast ? g.per_line / 4 : 0;
+                const int all_lines = fast && g.per_line % 4 == 0;
+                if (fast) {
+                    vst1q_u8(k.off, off0), vst1q_u8(k.off1, off1), vst1q_s8(k.w, w), vst1q_u32(k.oo, out_offsets);
+                    k.mult = multiplier, k.right = shift, k.start = start, k.groups = full;
+                }
+                if (all_lines) {
+                    k.lines = g.lines;
+                    plane_groups(plane, out_b + o, &k);
+                    continue;
+                }
                 for (int32_t a = 0; a < g.lines; a++) {
                     const int8_t *win = plane + a * g.step_a;
                     int8_t *dst = out_b + o + a * g.out_a;
-                    for (int32_t q = 0; q < g.per_line; q += 4, win += 4 * g.step_b, dst += 4 * g.out_b) {
+                    k.lines = 1;
+                    plane_groups(win, dst, &k);
+                    win += 4 * full * g.step_b, dst += 4 * full * g.out_b;
+                    for (int32_t q = 4 * full; q < g.per_line; q += 4, win += 4 * g.step_b, dst += 4 * g.out_b) {
                         int32x4_t acc = vdupq_n_s32(vmladavq_s8(vldrbq_gather_offset_s8(win, off0), w));
                         acc = vsetq_lane_s32(vmladavq_s8(vldrbq_gather_offset_s8(win, off1), w), acc, 1);
                         acc = vsetq_lane_s32(vmladavq_s8(vldrbq_gather_offset_s8(win, off2), w), acc, 2);
@@ -291,77 +411,105 @@ static inline __attribute__((always_inline)) void lanes_dw_3x3(const int8_t *r0,
     "vmax.s32 " q ", " q ", %q[lo]\n\t"                                                                            \
     "vmin.s32 " q ", " q ", %q[hi]\n\t"
 
+/* the same when every channel shifts right only (`plain`): no VAND (the -1 goes to every negative lane) */
+#define EDGEC_DW_FINISH_PLAIN(q)                                                                                      \
+    "vshr.s32 q7, " q ", #31\n\t"                                                                                   \
+    "vqadd.s32 " q ", " q ", q7\n\t"                                                                               \
+    "vrshl.s32 " q ", " q ", q6\n\t"                                                                               \
+    "vadd.i32 " q ", " q ", %q[zp]\n\t"                                                                             \
+    "vmax.s32 " q ", " q ", %q[lo]\n\t"                                                                            \
+    "vmin.s32 " q ", " q ", %q[hi]\n\t"
+/* the left shift of one sum (lanes_dw_3x3_one) */
+#define EDGEC_DW_LEFT1                                                                                                \
+    "vldrw.32 q7, [%[rec], #-32]\n\t"                                                                               \
+    "vshl.s32 q3, q3, q7\n\t"
+/* the left shift of the pair's two sums, or nothing (`plain`) */
+#define EDGEC_DW_LEFT2                                                                                                \
+    "vldrw.32 q7, [%[rec], #-32]\n\t"                                                                               \
+    "vshl.s32 q3, q3, q7\n\t"                                                                                      \
+    "vshl.s32 q4, q4, q7\n\t"
+
+#define DW_PAIR_ASM(LEFT, FIN) \
+    __asm__ volatile( \
+        "1:\n\t" \
+        "vldrw.32 q3, [%[rec]], #64\n\t" \
+        "vmov q4, q3\n\t" \
+        "adds %[w], %[w], #36\n\t" \
+        EDGEC_DW_ROW_PAIR("r0", "-36", "-32", "-28") \
+        EDGEC_DW_ROW_PAIR("r1", "-24", "-20", "-16") \
+        EDGEC_DW_ROW_PAIR("r2", "-12", "-8", "-4") \
+        LEFT \
+        "vldrw.32 q7, [%[rec], #-48]\n\t"  /* M */ \
+        "vqrdmulh.s32 q3, q3, q7\n\t" \
+        "vqrdmulh.s32 q4, q4, q7\n\t" \
+        "vldrw.32 q6, [%[rec], #-16]\n\t"  /* -right */ \
+        FIN("q3") \
+        FIN("q4") \
+        "vstrb.32 q3, [%[oa]], #4\n\t" \
+        "vstrb.32 q4, [%[ob]], #4\n\t" \
+        "add %[r0], %[r0], %[gs]\n\t" \
+        "add %[r1], %[r1], %[gs]\n\t" \
+        "add %[r2], %[r2], %[gs]\n\t" \
+        "subs %[n], %[n], #1\n\t" \
+        "bne 1b" \
+        : [r0] "+l"(r0), [r1] "+l"(r1), [r2] "+l"(r2), [w] "+l"(wq), [rec] "+r"(rec), [oa] "+l"(out_a), \
+          [ob] "+l"(out_b), [n] "+r"(groups) \
+        : [gs] "r"(gstride), [lo] "w"(lo), [hi] "w"(hi), [zp] "w"(zp) \
+        : "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory")
 static inline __attribute__((always_inline)) void lanes_dw_3x3_pair(const int8_t *r0, const int8_t *r1,
                                                                     const int8_t *r2, int32_t gstride,
                                                                     const int8_t *wq, const int32_t *rec,
                                                                     int8_t *out_a, int8_t *out_b, int32_t groups,
-                                                                    int32x4_t zp, int32x4_t lo, int32x4_t hi) {
+                                                                    int32x4_t zp, int32x4_t lo, int32x4_t hi,
+                                                                    const int plain) {
     if (groups <= 0) return;
-    __asm__ volatile(
-        "1:\n\t"
-        "vldrw.32 q3, [%[rec]], #64\n\t"
-        "vmov q4, q3\n\t"
-        "adds %[w], %[w], #36\n\t"
-        EDGEC_DW_ROW_PAIR("r0", "-36", "-32", "-28")
-        EDGEC_DW_ROW_PAIR("r1", "-24", "-20", "-16")
-        EDGEC_DW_ROW_PAIR("r2", "-12", "-8", "-4")
-        "vldrw.32 q7, [%[rec], #-32]\n\t"  /* left */
-        "vshl.s32 q3, q3, q7\n\t"
-        "vshl.s32 q4, q4, q7\n\t"
-        "vldrw.32 q7, [%[rec], #-48]\n\t"  /* M */
-        "vqrdmulh.s32 q3, q3, q7\n\t"
-        "vqrdmulh.s32 q4, q4, q7\n\t"
-        "vldrw.32 q6, [%[rec], #-16]\n\t"  /* -right */
-        EDGEC_DW_FINISH("q3")
-        EDGEC_DW_FINISH("q4")
-        "vstrb.32 q3, [%[oa]], #4\n\t"
-        "vstrb.32 q4, [%[ob]], #4\n\t"
-        "add %[r0], %[r0], %[gs]\n\t"
-        "add %[r1], %[r1], %[gs]\n\t"
-        "add %[r2], %[r2], %[gs]\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "bne 1b"
-        : [r0] "+l"(r0), [r1] "+l"(r1), [r2] "+l"(r2), [w] "+l"(wq), [rec] "+r"(rec), [oa] "+l"(out_a),
-          [ob] "+l"(out_b), [n] "+r"(groups)
-        : [gs] "r"(gstride), [lo] "w"(lo), [hi] "w"(hi), [zp] "w"(zp)
-        : "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory");
+    if (plain)
+        DW_PAIR_ASM(, EDGEC_DW_FINISH_PLAIN);
+    else
+        DW_PAIR_ASM(EDGEC_DW_LEFT2, EDGEC_DW_FINISH);
+#undef DW_PAIR_ASM
 }
 
 /* the same at stride_w 2 (B's window 2 columns right) */
+#define DW_PAIR_S2_ASM(LEFT, FIN) \
+    __asm__ volatile( \
+        "1:\n\t" \
+        "vldrw.32 q3, [%[rec]], #64\n\t" \
+        "vmov q4, q3\n\t" \
+        "adds %[w], %[w], #36\n\t" \
+        EDGEC_DW_ROW_PAIR_S2("r0", "-36", "-32", "-28") \
+        EDGEC_DW_ROW_PAIR_S2("r1", "-24", "-20", "-16") \
+        EDGEC_DW_ROW_PAIR_S2("r2", "-12", "-8", "-4") \
+        LEFT \
+        "vldrw.32 q7, [%[rec], #-48]\n\t"  /* M */ \
+        "vqrdmulh.s32 q3, q3, q7\n\t" \
+        "vqrdmulh.s32 q4, q4, q7\n\t" \
+        "vldrw.32 q6, [%[rec], #-16]\n\t"  /* -right */ \
+        FIN("q3") \
+        FIN("q4") \
+        "vstrb.32 q3, [%[oa]], #4\n\t" \
+        "vstrb.32 q4, [%[ob]], #4\n\t" \
+        "add %[r0], %[r0], %[gs]\n\t" \
+        "add %[r1], %[r1], %[gs]\n\t" \
+        "add %[r2], %[r2], %[gs]\n\t" \
+        "subs %[n], %[n], #1\n\t" \
+        "bne 1b" \
+        : [r0] "+l"(r0), [r1] "+l"(r1), [r2] "+l"(r2), [w] "+l"(wq), [rec] "+r"(rec), [oa] "+l"(out_a), \
+          [ob] "+l"(out_b), [n] "+r"(groups) \
+        : [gs] "r"(gstride), [lo] "w"(lo), [hi] "w"(hi), [zp] "w"(zp) \
+        : "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory")
 static inline __attribute__((always_inline)) void lanes_dw_3x3_pair_s2(const int8_t *r0, const int8_t *r1,
                                                                     const int8_t *r2, int32_t gstride,
                                                                     const int8_t *wq, const int32_t *rec,
                                                                     int8_t *out_a, int8_t *out_b, int32_t groups,
-                                                                    int32x4_t zp, int32x4_t lo, int32x4_t hi) {
+                                                                    int32x4_t zp, int32x4_t lo, int32x4_t hi,
+                                                                    const int plain) {
     if (groups <= 0) return;
-    __asm__ volatile(
-        "1:\n\t"
-        "vldrw.32 q3, [%[rec]], #64\n\t"
-        "vmov q4, q3\n\t"
-        "adds %[w], %[w], #36\n\t"
-        EDGEC_DW_ROW_PAIR_S2("r0", "-36", "-32", "-28")
-        EDGEC_DW_ROW_PAIR_S2("r1", "-24", "-20", "-16")
-        EDGEC_DW_ROW_PAIR_S2("r2", "-12", "-8", "-4")
-        "vldrw.32 q7, [%[rec], #-32]\n\t"  /* left */
-        "vshl.s32 q3, q3, q7\n\t"
-        "vshl.s32 q4, q4, q7\n\t"
-        "vldrw.32 q7, [%[rec], #-48]\n\t"  /* M */
-        "vqrdmulh.s32 q3, q3, q7\n\t"
-        "vqrdmulh.s32 q4, q4, q7\n\t"
-        "vldrw.32 q6, [%[rec], #-16]\n\t"  /* -right */
-        EDGEC_DW_FINISH("q3")
-        EDGEC_DW_FINISH("q4")
-        "vstrb.32 q3, [%[oa]], #4\n\t"
-        "vstrb.32 q4, [%[ob]], #4\n\t"
-        "add %[r0], %[r0], %[gs]\n\t"
-        "add %[r1], %[r1], %[gs]\n\t"
-        "add %[r2], %[r2], %[gs]\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "bne 1b"
-        : [r0] "+l"(r0), [r1] "+l"(r1), [r2] "+l"(r2), [w] "+l"(wq), [rec] "+r"(rec), [oa] "+l"(out_a),
-          [ob] "+l"(out_b), [n] "+r"(groups)
-        : [gs] "r"(gstride), [lo] "w"(lo), [hi] "w"(hi), [zp] "w"(zp)
-        : "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory");
+    if (plain)
+        DW_PAIR_S2_ASM(, EDGEC_DW_FINISH_PLAIN);
+    else
+        DW_PAIR_S2_ASM(EDGEC_DW_LEFT2, EDGEC_DW_FINISH);
+#undef DW_PAIR_S2_ASM
 }
 
 /* the same layout, one output (the last of an odd row): per window row 3 columns at 0, 4, 8 */
@@ -379,35 +527,40 @@ static inline __attribute__((always_inline)) void lanes_dw_3x3_pair_s2(const int
     "vmul.i32 q7, q5, q6\n\t"                                                                                      \
     "vadd.i32 q3, q3, q7\n\t"
 
+#define DW_ONE_ASM(LEFT, FIN) \
+    __asm__ volatile( \
+        "1:\n\t" \
+        "vldrw.32 q3, [%[rec]], #64\n\t" \
+        "adds %[w], %[w], #36\n\t" \
+        EDGEC_DW_ROW_ONE("r0", "-36", "-32", "-28") \
+        EDGEC_DW_ROW_ONE("r1", "-24", "-20", "-16") \
+        EDGEC_DW_ROW_ONE("r2", "-12", "-8", "-4") \
+        LEFT \
+        "vldrw.32 q7, [%[rec], #-48]\n\t" \
+        "vqrdmulh.s32 q3, q3, q7\n\t" \
+        "vldrw.32 q6, [%[rec], #-16]\n\t" \
+        FIN("q3") \
+        "vstrb.32 q3, [%[out]], #4\n\t" \
+        "add %[r0], %[r0], %[gs]\n\t" \
+        "add %[r1], %[r1], %[gs]\n\t" \
+        "add %[r2], %[r2], %[gs]\n\t" \
+        "subs %[n], %[n], #1\n\t" \
+        "bne 1b" \
+        : [r0] "+l"(r0), [r1] "+l"(r1), [r2] "+l"(r2), [w] "+l"(wq), [rec] "+r"(rec), [out] "+l"(out), \
+          [n] "+r"(groups) \
+        : [gs] "r"(gstride), [lo] "w"(lo), [hi] "w"(hi), [zp] "w"(zp) \
+        : "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory")
 static inline __attribute__((always_inline)) void lanes_dw_3x3_one(const int8_t *r0, const int8_t *r1,
                                                                    const int8_t *r2, int32_t gstride,
                                                                    const int8_t *wq, const int32_t *rec,
                                                                    int8_t *out, int32_t groups, int32x4_t zp,
-                                                                   int32x4_t lo, int32x4_t hi) {
+                                                                   int32x4_t lo, int32x4_t hi, const int plain) {
     if (groups <= 0) return;
-    __asm__ volatile(
-        "1:\n\t"
-        "vldrw.32 q3, [%[rec]], #64\n\t"
-        "adds %[w], %[w], #36\n\t"
-        EDGEC_DW_ROW_ONE("r0", "-36", "-32", "-28")
-        EDGEC_DW_ROW_ONE("r1", "-24", "-20", "-16")
-        EDGEC_DW_ROW_ONE("r2", "-12", "-8", "-4")
-        "vldrw.32 q7, [%[rec], #-32]\n\t"
-        "vshl.s32 q3, q3, q7\n\t"
-        "vldrw.32 q7, [%[rec], #-48]\n\t"
-        "vqrdmulh.s32 q3, q3, q7\n\t"
-        "vldrw.32 q6, [%[rec], #-16]\n\t"
-        EDGEC_DW_FINISH("q3")
-        "vstrb.32 q3, [%[out]], #4\n\t"
-        "add %[r0], %[r0], %[gs]\n\t"
-        "add %[r1], %[r1], %[gs]\n\t"
-        "add %[r2], %[r2], %[gs]\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "bne 1b"
-        : [r0] "+l"(r0), [r1] "+l"(r1), [r2] "+l"(r2), [w] "+l"(wq), [rec] "+r"(rec), [out] "+l"(out),
-          [n] "+r"(groups)
-        : [gs] "r"(gstride), [lo] "w"(lo), [hi] "w"(hi), [zp] "w"(zp)
-        : "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory");
+    if (plain)
+        DW_ONE_ASM(, EDGEC_DW_FINISH_PLAIN);
+    else
+        DW_ONE_ASM(EDGEC_DW_LEFT1, EDGEC_DW_FINISH);
+#undef DW_ONE_ASM
 }
 
 static inline __attribute__((always_inline)) void lanes_dw_run(const edgec_depthwise_conv2d_s8_params *p,
@@ -423,6 +576,9 @@ static inline __attribute__((always_inline)) void lanes_dw_run(const edgec_depth
     /* 3x3, stride_w 1 or 2, C % 4 == 0, TFLite's rounding: pixel pairs from the ring stored by channel group */
     const int paired = p->k_h == 3 && p->k_w == 3 && rec != NULL && !onnx && p->stride_w <= 2 && rest == 0;
     const int32_t gstride = cols * 4;
+    /* every channel shifts right only: the pair loops' shorter requantization (no left shift, no VAND) */
+    int plain = paired;
+    for (int32_t c = 0; c < C && plain; c++) plain = p->shift[c] < 0;
     int8_t *const zero_row = ring + k_h * row_bytes;
     const mve_pred16_t pr = vctp32q((uint32_t)rest);
     const int8x16_t zp = vdupq_n_s8((int8_t)-p->input_offset);
@@ -491,15 +647,15 @@ static inline __attribute__((always_inline)) void lanes_dw_run(const edgec_depth
                 if (sw == 1)
                     for (; x + 2 <= p->out_w; x += 2, out += 2 * C)
                         lanes_dw_3x3_pair(rows[0] + 4 * x, rows[1] + 4 * x, rows[2] + 4 * x, gstride, weights_r,
-                                          rec, out, out + C, full, zpv, lo, hi);
+                                          rec, out, out + C, full, zpv, lo, hi, plain);
                 else
                     for (; x + 2 <= p->out_w; x += 2, out += 2 * C)
                         lanes_dw_3x3_pair_s2(rows[0] + 8 * x, rows[1] + 8 * x, rows[2] + 8 * x, gstride, weights_r,
-                                             rec, out, out + C, full, zpv, lo, hi);
+                                             rec, out, out + C, full, zpv, lo, hi, plain);
                 if (x < p->out_w) {
                     const int32_t at = 4 * sw * x;
                     lanes_dw_3x3_one(rows[0] + at, rows[1] + at, rows[2] + at, gstride, weights_r, rec, out, full,
-                                     zpv, lo, hi);
+                                     zpv, lo, hi, plain);
                     out += C;
                 }
                 continue;

@@ -10,7 +10,8 @@
  * window's bytes lie within 255 of its first in the channel plane (edgec_depthwise_conv2d_s8_mve_fits).
  * One input channel at a time is gathered into a plane bordered with the input zero point; each output is one
  * gather VLDRB.U8 of its k_h * k_w window (8-bit offsets) and one VMLADAVA.S8 with the channel's taps; 4 outputs
- * along the plane's longer side are requantized as a vector and stored by one scatter VSTRB.32.
+ * along the plane's longer side are requantized as a vector and stored by one scatter VSTRB.32 (with TFLite's
+ * rounding and a right shift one asm loop: 25 instructions per 4 outputs).
  * `bias_folded` [out_c]: bias + input_offset * sum of the channel's k_h * k_w weights (edgec_mve.h; padded taps read
  * the zero point from the border, so the fold cancels them). `plane`: edgec_depthwise_conv2d_s8_mve_plane_bytes(p)
  * bytes of scratch. `input` may equal `output` (in place) when the depth multiplier is 1 and out_h * out_w <=

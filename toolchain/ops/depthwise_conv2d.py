@@ -257,9 +257,10 @@ def mve_plane(op, g) -> tuple[int, bool]:
 
 #: the Helium lanes kernel's largest k_h (its row pointers, runtime/depthwise_conv2d_s8_mve.c)
 MVE_LANES_MAX_K_H = 16
-#: the plane kernel keeps layers with at least this many output pixels per channel: there its per-channel setup is
-#: spread over many outputs (measured on vww: 24x24 outputs, plane 175,536 and 254,806 instructions against lanes
-#: 185,887 and 298,251; 12x12, plane 104,249 and 156,198 against lanes 87,820 and 144,189)
+#: the plane kernel keeps layers with at least this many output pixels per channel (when they fit it): there its
+#: per-channel setup is spread over many outputs (measured on vww, the plane kernel's asm group loop against the
+#: lanes kernel's pixel pairs: 24x24x32, plane 214,641 instructions against lanes 237,981; 12x12x64, plane 158,019
+#: against lanes 112,216; kws's 25x5x64, plane 146,895 against lanes 104,035)
 MVE_PLANE_MIN_PIXELS = 24 * 24
 
 
@@ -269,7 +270,8 @@ def mve_lanes_ok(op, g, may_be_in_place: bool) -> bool:
     x, w, y = g.t(op.inputs[0]).shape, g.t(op.inputs[1]).shape, g.t(op.outputs[0]).shape
     a, p = op.attrs, op.params
     if (a["depth_multiplier"] != 1 or a.get("dilation_h", 1) != 1 or a.get("dilation_w", 1) != 1
-            or w[1] > MVE_LANES_MAX_K_H or (y[1] * y[2] >= MVE_PLANE_MIN_PIXELS and not mve_lanes_pairs(op, g))):
+            or w[1] > MVE_LANES_MAX_K_H
+            or (y[1] * y[2] >= MVE_PLANE_MIN_PIXELS and (mve_plane(op, g)[1] or not mve_lanes_pairs(op, g)))):
         return False
     return not may_be_in_place or (x[0] == 1 and host_ring_ok(x[1], x[2], y[1], y[2], w[1], a["stride_h"], 1,
                                                                 p["pad_top"]))
