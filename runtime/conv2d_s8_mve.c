@@ -301,6 +301,21 @@ static inline __attribute__((always_inline)) int32_t *conv_pairs(const int8_t *w
     return sums;
 }
 
+/* the dead channels' output row into n pixels' outputs: whole 16-byte pieces unpredicated (a VCTP, VMRS, VMSR and 2
+ * VPST each when predicated: 11 instructions per 16 bytes, now 3), the last out_c % 16 predicated; out of line (the
+ * unit loops of the layers without dead channels keep their registers) */
+static __attribute__((noinline)) void put_row(const int8_t *row, int32_t out_c, int32_t n, int8_t *out) {
+    for (int32_t q = 0; q < n; q++) {
+        int8_t *o = out + q * out_c;
+        int32_t i = 0;
+        for (; i + 16 <= out_c; i += 16) vstrbq_s8(o + i, vldrbq_s8(row + i));
+        if (i < out_c) {
+            const mve_pred16_t pr = vctp8q((uint32_t)(out_c - i));
+            vstrbq_p_s8(o + i, vldrbq_z_s8(row + i, pr), pr);
+        }
+    }
+}
+
 /* All out_c outputs of n <= 4 pixels whose K inputs are in the scratch; pixel px's output at out + px * out_c. The
  * lanes of pixels past n hold stale bytes: computed, never stored. Two passes per chunk of MVE_CHUNK computed
  * channels: the multiply pass leaves each pair's 8 sums on the stack with one STM (channel j's 4 pixels, then
@@ -318,18 +333,8 @@ static inline __attribute__((always_inline)) void conv_pixels_mode(const conv_mv
     const mve_pred16_t tail = vctp8q((uint32_t)rest), px = vctp32q((uint32_t)n);
     const uint32x4_t offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)out_c);
     int32_t acc[4 * MVE_CHUNK] __attribute__((aligned(8)));
-    if (row) /* the dead channels' constant outputs first; the live ones overwrite their bytes below: whole 16-byte
-              * pieces unpredicated (a VCTP, VMRS, VMSR and 2 VPST each when predicated: 11 instructions per 16
-              * bytes, now 3), the last out_c % 16 predicated */
-        for (int32_t q = 0; q < n; q++) {
-            int8_t *o = out + q * out_c;
-            int32_t i = 0;
-            for (; i + 16 <= out_c; i += 16) vstrbq_s8(o + i, vldrbq_s8(row + i));
-            if (i < out_c) {
-                const mve_pred16_t pr = vctp8q((uint32_t)(out_c - i));
-                vstrbq_p_s8(o + i, vldrbq_z_s8(row + i, pr), pr);
-            }
-        }
+    if (row) put_row(row, out_c, n, out); /* the dead channels' constant outputs first; the live ones overwrite
+                                         * their bytes below */
     for (int32_t j0 = 0; j0 < computed; j0 += MVE_CHUNK) {
         const int32_t m = computed - j0 < MVE_CHUNK ? computed - j0 : MVE_CHUNK;
         int32_t *sums = acc;
@@ -621,7 +626,8 @@ static inline __attribute__((always_inline)) void gather_border(uintptr_t win, c
 
 static inline __attribute__((always_inline)) void im2col_units(const edgec_conv2d_s8_params *p, const conv_mve_t *c,
                                                                const gather_t *gt, const int8_t *input,
-                                                               int8_t *output, int8_t *scratch, const int onnx) {
+                                                               int8_t *output, int8_t *scratch, const int onnx,
+                                                               const int wide) {
     /* every field in a local: the int8 stores below may alias *p, so GCC would reload them per pixel */
     const int32_t k = p->k_h * p->k_w * p->in_c, out_h = p->out_h, out_w = p->out_w, out_c = p->out_c;
     const int32_t pixels = p->batches * out_h * out_w, in_w = p->in_w, in_c = p->in_c, in_h = p->in_h;
@@ -637,7 +643,7 @@ static inline __attribute__((always_inline)) void im2col_units(const edgec_conv2
     const int8_t *in_b = input;
     for (int32_t q = 0; q < pixels; q += MVE_PX) {
         const int32_t n = pixels - q < MVE_PX ? pixels - q : MVE_PX;
-        if (gt && n == MVE_PX && x + MVE_PX <= out_w && y0 >= 0 && y0 <= y_hi && x0 >= 0 &&
+        if (wide && n == MVE_PX && x + MVE_PX <= out_w && y0 >= 0 && y0 <= y_hi && x0 >= 0 &&
             x0 + (MVE_PX - 1) * stride_w <= x_hi) { /* 4 pixels of one row, all inside: one asm loop */
             gather_unit(in_b + y0 * row_bytes + x0 * in_c, unit_step, gt, scratch);
             x0 += MVE_PX * stride_w, x += MVE_PX;
@@ -687,10 +693,15 @@ void edgec_conv2d_s8_im2col_mve(const edgec_conv2d_s8_params *p, const int32_t *
         gt = &gt_mem;
     }
     /* the unit loop instantiated per rounding mode, around the inlined conv_pixels_mode */
+    /* gather_unit's test only where the rows hold at least 2 units (instantiated apart: kws's 5-pixel rows keep the
+     * loop without it) */
+    const int wide = gt != NULL && p->out_w >= 2 * MVE_PX;
     if (c.st.rounding)
-        im2col_units(p, &c, gt, input, output, scratch, 1);
+        im2col_units(p, &c, gt, input, output, scratch, 1, 0);
+    else if (wide)
+        im2col_units(p, &c, gt, input, output, scratch, 0, 1);
     else
-        im2col_units(p, &c, gt, input, output, scratch, 0);
+        im2col_units(p, &c, gt, input, output, scratch, 0, 0);
 }
 
 /* ---- few output channels: the channels are the lanes (edgec_conv2d_s8_lanes_mve) ----
