@@ -426,15 +426,17 @@ static inline __attribute__((always_inline)) void lanes_dw_3x3(const int8_t *r0,
     "vshl.s32 q3, q3, q7\n\t"                                                                                      \
     "vshl.s32 q4, q4, q7\n\t"
 
-#define DW_PAIR_ASM(LEFT, FIN) \
+/* the pixel-pair loop of lanes_dw_3x3_pair (ROW = EDGEC_DW_ROW_PAIR) and _s2 (EDGEC_DW_ROW_PAIR_S2): LEFT the
+ * left shift or nothing, FIN the requantization finish */
+#define EDGEC_DW_PAIR_ASM(ROW, LEFT, FIN) \
     __asm__ volatile( \
         "1:\n\t" \
         "vldrw.32 q3, [%[rec]], #64\n\t" \
         "vmov q4, q3\n\t" \
         "adds %[w], %[w], #36\n\t" \
-        EDGEC_DW_ROW_PAIR("r0", "-36", "-32", "-28") \
-        EDGEC_DW_ROW_PAIR("r1", "-24", "-20", "-16") \
-        EDGEC_DW_ROW_PAIR("r2", "-12", "-8", "-4") \
+        ROW("r0", "-36", "-32", "-28") \
+        ROW("r1", "-24", "-20", "-16") \
+        ROW("r2", "-12", "-8", "-4") \
         LEFT \
         "vldrw.32 q7, [%[rec], #-48]\n\t"  /* M */ \
         "vqrdmulh.s32 q3, q3, q7\n\t" \
@@ -461,40 +463,12 @@ static inline __attribute__((always_inline)) void lanes_dw_3x3_pair(const int8_t
                                                                     const int plain) {
     if (groups <= 0) return;
     if (plain)
-        DW_PAIR_ASM(, EDGEC_DW_FINISH_PLAIN);
+        EDGEC_DW_PAIR_ASM(EDGEC_DW_ROW_PAIR, , EDGEC_DW_FINISH_PLAIN);
     else
-        DW_PAIR_ASM(EDGEC_DW_LEFT2, EDGEC_DW_FINISH);
-#undef DW_PAIR_ASM
+        EDGEC_DW_PAIR_ASM(EDGEC_DW_ROW_PAIR, EDGEC_DW_LEFT2, EDGEC_DW_FINISH);
 }
 
 /* the same at stride_w 2 (B's window 2 columns right) */
-#define DW_PAIR_S2_ASM(LEFT, FIN) \
-    __asm__ volatile( \
-        "1:\n\t" \
-        "vldrw.32 q3, [%[rec]], #64\n\t" \
-        "vmov q4, q3\n\t" \
-        "adds %[w], %[w], #36\n\t" \
-        EDGEC_DW_ROW_PAIR_S2("r0", "-36", "-32", "-28") \
-        EDGEC_DW_ROW_PAIR_S2("r1", "-24", "-20", "-16") \
-        EDGEC_DW_ROW_PAIR_S2("r2", "-12", "-8", "-4") \
-        LEFT \
-        "vldrw.32 q7, [%[rec], #-48]\n\t"  /* M */ \
-        "vqrdmulh.s32 q3, q3, q7\n\t" \
-        "vqrdmulh.s32 q4, q4, q7\n\t" \
-        "vldrw.32 q6, [%[rec], #-16]\n\t"  /* -right */ \
-        FIN("q3") \
-        FIN("q4") \
-        "vstrb.32 q3, [%[oa]], #4\n\t" \
-        "vstrb.32 q4, [%[ob]], #4\n\t" \
-        "add %[r0], %[r0], %[gs]\n\t" \
-        "add %[r1], %[r1], %[gs]\n\t" \
-        "add %[r2], %[r2], %[gs]\n\t" \
-        "subs %[n], %[n], #1\n\t" \
-        "bne 1b" \
-        : [r0] "+l"(r0), [r1] "+l"(r1), [r2] "+l"(r2), [w] "+l"(wq), [rec] "+r"(rec), [oa] "+l"(out_a), \
-          [ob] "+l"(out_b), [n] "+r"(groups) \
-        : [gs] "r"(gstride), [lo] "w"(lo), [hi] "w"(hi), [zp] "w"(zp) \
-        : "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory")
 static inline __attribute__((always_inline)) void lanes_dw_3x3_pair_s2(const int8_t *r0, const int8_t *r1,
                                                                     const int8_t *r2, int32_t gstride,
                                                                     const int8_t *wq, const int32_t *rec,
@@ -503,10 +477,9 @@ static inline __attribute__((always_inline)) void lanes_dw_3x3_pair_s2(const int
                                                                     const int plain) {
     if (groups <= 0) return;
     if (plain)
-        DW_PAIR_S2_ASM(, EDGEC_DW_FINISH_PLAIN);
+        EDGEC_DW_PAIR_ASM(EDGEC_DW_ROW_PAIR_S2, , EDGEC_DW_FINISH_PLAIN);
     else
-        DW_PAIR_S2_ASM(EDGEC_DW_LEFT2, EDGEC_DW_FINISH);
-#undef DW_PAIR_S2_ASM
+        EDGEC_DW_PAIR_ASM(EDGEC_DW_ROW_PAIR_S2, EDGEC_DW_LEFT2, EDGEC_DW_FINISH);
 }
 
 /* the same layout, one output (the last of an odd row): per window row 3 columns at 0, 4, 8 */
