@@ -161,13 +161,7 @@ void edgec_pw_blocks_asm(const int32_t *records, const int32_t *x_end, int8_t *o
     "smlad r6, r9, lr, r6\n\t"                                                                          \
     "smlad r7, r10, r12, r7\n\t"                                                                        \
     "smlad r7, r11, lr, r7\n\t"
-/* one channel's output: SMMLAR, ADD (the sign), ASR, SSAT, STRB */
-#define EDGEC_PW_OUT(acc, m, rnd, e)                                                                    \
-    "smmlar " m ", " acc ", " m ", " rnd "\n\t"                                                         \
-    "add " m ", " m ", " acc ", asr #31\n\t"                                                            \
-    "asr " m ", " m ", " e "\n\t"                                                                       \
-    "ssat " m ", #8, " m "\n\t"                                                                         \
-    "strb " m ", [r2], #1\n\t"
+/* the output stage: EDGEC_DSP_OUT_ASM (edgec_dsp_out.h) */
 __asm__(".syntax unified\n\t"
         ".section .text.edgec_pw_blocks_asm,\"ax\",%progbits\n\t"
         ".balign 4\n\t"
@@ -190,11 +184,11 @@ __asm__(".syntax unified\n\t"
         "cmp r3, r1\n\t"
         "bne 2b\n\t"
         "ldm r0!, {r8-r12, lr}\n\t"
-        EDGEC_PW_OUT("r4", "r8", "r9", "r10")
-        EDGEC_PW_OUT("r5", "r11", "r12", "lr")
+        EDGEC_DSP_OUT_ASM("r4", "r8", "r9", "r10")
+        EDGEC_DSP_OUT_ASM("r5", "r11", "r12", "lr")
         "ldm r0!, {r8-r12, lr}\n\t"
-        EDGEC_PW_OUT("r6", "r8", "r9", "r10")
-        EDGEC_PW_OUT("r7", "r11", "r12", "lr")
+        EDGEC_DSP_OUT_ASM("r6", "r8", "r9", "r10")
+        EDGEC_DSP_OUT_ASM("r7", "r11", "r12", "lr")
         "cmp lr, #256\n\t"
         "bhs 1b\n\t"
         "pop {r4-r11, pc}\n\t"

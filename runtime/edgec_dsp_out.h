@@ -61,4 +61,14 @@ static inline int32_t edgec_dsp_requant(int32_t acc, const int32_t *c) {
                                c[EDGEC_DSP_OUT_RIGHT]);
 }
 
+/* The stage in an asm block: the sum in register `acc`, the channel's M, round and e in registers m, rnd, e (m is
+ * overwritten by the output); SMMLAR, ADD (the sign, acc ASR 31), ASR, SSAT #8, STRB to [r2] post-incremented.
+ * For the records kernels, whose sums already hold a2 = acc 2^pre (the pre folded into the weights and start). */
+#define EDGEC_DSP_OUT_ASM(acc, m, rnd, e)                                                                              \
+    "smmlar " m ", " acc ", " m ", " rnd "\n\t"                                                                       \
+    "add " m ", " m ", " acc ", asr #31\n\t"                                                                          \
+    "asr " m ", " m ", " e "\n\t"                                                                                     \
+    "ssat " m ", #8, " m "\n\t"                                                                                       \
+    "strb " m ", [r2], #1\n\t"
+
 #endif

@@ -329,13 +329,7 @@ void edgec_fc_rec_rows3_asm(const int32_t *records, const int8_t *x_end, int8_t 
     "smlad r5, r10, lr, r5\n\t"                                                                         \
     "smlad r6, r11, r2, r6\n\t"                                                                         \
     "smlad r6, r12, lr, r6\n\t"
-/* the stage of the row whose sum is in `a`, its [M, round, R] in m, c, e: SMMLAR, ADD (sign), ASR, SSAT, STRB */
-#define EDGEC_FC_REC_OUT(a, m, c, e)                                                                   \
-    "smmlar " m ", " a ", " m ", " c "\n\t"                                                             \
-    "add " m ", " m ", " a ", asr #31\n\t"                                                             \
-    "asr " m ", " m ", " e "\n\t"                                                                      \
-    "ssat " m ", #8, " m "\n\t"                                                                         \
-    "strb " m ", [r2], #1\n\t"
+/* the output stage: EDGEC_DSP_OUT_ASM (edgec_dsp_out.h) */
 __asm__(".syntax unified\n\t"
         ".section .text.edgec_fc_rec_rows3_asm,\"ax\",%progbits\n\t"
         ".balign 4\n\t"
@@ -356,8 +350,8 @@ __asm__(".syntax unified\n\t"
         "cmp r3, r1\n\t"
         "bne 2b\n\t"
         "pop {r2}\n\t"
-        "ldm r0!, {r7-r12}\n\t" EDGEC_FC_REC_OUT("r4", "r7", "r8", "r9") EDGEC_FC_REC_OUT("r5", "r10", "r11", "r12")
-        "ldm r0!, {r7-r9}\n\t" EDGEC_FC_REC_OUT("r6", "r7", "r8", "r9")
+        "ldm r0!, {r7-r12}\n\t" EDGEC_DSP_OUT_ASM("r4", "r7", "r8", "r9") EDGEC_DSP_OUT_ASM("r5", "r10", "r11", "r12")
+        "ldm r0!, {r7-r9}\n\t" EDGEC_DSP_OUT_ASM("r6", "r7", "r8", "r9")
         "pop {r4-r11, pc}\n\t"
         ".size edgec_fc_rec_rows3_asm, .-edgec_fc_rec_rows3_asm\n\t"
         ".text");
@@ -393,7 +387,7 @@ __asm__(".syntax unified\n\t"
         "3:\n\t" EDGEC_FC_REC_GROUP2 EDGEC_FC_REC_GROUP2
         "cmp r3, r1\n\t"
         "bne 2b\n\t"
-        "ldm r0!, {r6-r11}\n\t" EDGEC_FC_REC_OUT("r4", "r6", "r7", "r8") EDGEC_FC_REC_OUT("r5", "r9", "r10", "r11")
+        "ldm r0!, {r6-r11}\n\t" EDGEC_DSP_OUT_ASM("r4", "r6", "r7", "r8") EDGEC_DSP_OUT_ASM("r5", "r9", "r10", "r11")
         "pop {r4-r11, pc}\n\t"
         ".size edgec_fc_rec_rows2_asm, .-edgec_fc_rec_rows2_asm\n\t"
         ".text");
