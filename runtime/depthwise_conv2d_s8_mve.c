@@ -348,7 +348,7 @@ static inline __attribute__((always_inline)) void lanes_dw_3x3(const int8_t *r0,
         : "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory");
 }
 
-/* 3x3, stride_w 1 (stride 2: lanes_dw_3x3_pair_s2), C a multiple of 4, from the ring stored by channel group ([C /
+/* 3x3, stride_w 1 (stride 2: lanes_dw_3x3_pair with stride2), C a multiple of 4, from the ring stored by channel group ([C /
  * 4][cols][4] per row: 4 channels of column c at c * 4 within their group's block of `gstride` = cols * 4 bytes), so
  * that the 4 columns of a pixel pair are at the immediate offsets 0, 4, 8, 12 of one pointer per window row. Two
  * outputs A (column col) and B (col + 1): per window row, 4 VLDRB.S32 of the columns, each column shared by A's tap kx
@@ -426,7 +426,7 @@ static inline __attribute__((always_inline)) void lanes_dw_3x3(const int8_t *r0,
     "vshl.s32 q3, q3, q7\n\t"                                                                                      \
     "vshl.s32 q4, q4, q7\n\t"
 
-/* the pixel-pair loop of lanes_dw_3x3_pair (ROW = EDGEC_DW_ROW_PAIR) and _s2 (EDGEC_DW_ROW_PAIR_S2): LEFT the
+/* the pixel-pair loop of lanes_dw_3x3_pair (ROW = EDGEC_DW_ROW_PAIR, or EDGEC_DW_ROW_PAIR_S2 at stride 2): LEFT the
  * left shift or nothing, FIN the requantization finish */
 #define EDGEC_DW_PAIR_ASM(ROW, LEFT, FIN) \
     __asm__ volatile( \
@@ -455,31 +455,22 @@ static inline __attribute__((always_inline)) void lanes_dw_3x3(const int8_t *r0,
           [ob] "+l"(out_b), [n] "+r"(groups) \
         : [gs] "r"(gstride), [lo] "w"(lo), [hi] "w"(hi), [zp] "w"(zp) \
         : "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory")
+/* stride2: B's window 2 columns right of A's (stride_w 2), else 1 */
 static inline __attribute__((always_inline)) void lanes_dw_3x3_pair(const int8_t *r0, const int8_t *r1,
                                                                     const int8_t *r2, int32_t gstride,
                                                                     const int8_t *wq, const int32_t *rec,
                                                                     int8_t *out_a, int8_t *out_b, int32_t groups,
                                                                     int32x4_t zp, int32x4_t lo, int32x4_t hi,
-                                                                    const int plain) {
+                                                                    const int plain, const int stride2) {
     if (groups <= 0) return;
-    if (plain)
+    if (stride2 && plain)
+        EDGEC_DW_PAIR_ASM(EDGEC_DW_ROW_PAIR_S2, , EDGEC_DW_FINISH_PLAIN);
+    else if (stride2)
+        EDGEC_DW_PAIR_ASM(EDGEC_DW_ROW_PAIR_S2, EDGEC_DW_LEFT2, EDGEC_DW_FINISH);
+    else if (plain)
         EDGEC_DW_PAIR_ASM(EDGEC_DW_ROW_PAIR, , EDGEC_DW_FINISH_PLAIN);
     else
         EDGEC_DW_PAIR_ASM(EDGEC_DW_ROW_PAIR, EDGEC_DW_LEFT2, EDGEC_DW_FINISH);
-}
-
-/* the same at stride_w 2 (B's window 2 columns right) */
-static inline __attribute__((always_inline)) void lanes_dw_3x3_pair_s2(const int8_t *r0, const int8_t *r1,
-                                                                    const int8_t *r2, int32_t gstride,
-                                                                    const int8_t *wq, const int32_t *rec,
-                                                                    int8_t *out_a, int8_t *out_b, int32_t groups,
-                                                                    int32x4_t zp, int32x4_t lo, int32x4_t hi,
-                                                                    const int plain) {
-    if (groups <= 0) return;
-    if (plain)
-        EDGEC_DW_PAIR_ASM(EDGEC_DW_ROW_PAIR_S2, , EDGEC_DW_FINISH_PLAIN);
-    else
-        EDGEC_DW_PAIR_ASM(EDGEC_DW_ROW_PAIR_S2, EDGEC_DW_LEFT2, EDGEC_DW_FINISH);
 }
 
 /* the same layout, one output (the last of an odd row): per window row 3 columns at 0, 4, 8 */
@@ -617,11 +608,11 @@ static inline __attribute__((always_inline)) void lanes_dw_run(const edgec_depth
                 if (sw == 1)
                     for (; x + 2 <= p->out_w; x += 2, out += 2 * C)
                         lanes_dw_3x3_pair(rows[0] + 4 * x, rows[1] + 4 * x, rows[2] + 4 * x, gstride, weights_r,
-                                          rec, out, out + C, full, zpv, lo, hi, plain);
+                                          rec, out, out + C, full, zpv, lo, hi, plain, 0);
                 else
                     for (; x + 2 <= p->out_w; x += 2, out += 2 * C)
-                        lanes_dw_3x3_pair_s2(rows[0] + 8 * x, rows[1] + 8 * x, rows[2] + 8 * x, gstride, weights_r,
-                                             rec, out, out + C, full, zpv, lo, hi, plain);
+                        lanes_dw_3x3_pair(rows[0] + 8 * x, rows[1] + 8 * x, rows[2] + 8 * x, gstride, weights_r,
+                                          rec, out, out + C, full, zpv, lo, hi, plain, 1);
                 if (x < p->out_w) {
                     const int32_t at = 4 * sw * x;
                     lanes_dw_3x3_one(rows[0] + at, rows[1] + at, rows[2] + at, gstride, weights_r, rec, out, full,
