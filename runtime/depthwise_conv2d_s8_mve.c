@@ -348,8 +348,8 @@ static inline __attribute__((always_inline)) void lanes_dw_3x3(const int8_t *r0,
         : "d10", "d11", "d12", "d13", "d14", "d15", "cc", "memory");
 }
 
-/* 3x3, stride_w 1 (stride 2: lanes_dw_3x3_pair with stride2), C a multiple of 4, from the ring stored by channel group ([C /
- * 4][cols][4] per row: 4 channels of column c at c * 4 within their group's block of `gstride` = cols * 4 bytes), so
+/* 3x3, stride_w 1 (stride 2: lanes_dw_3x3_pair with stride2), C a multiple of 4, from the ring stored by channel
+ * group ([C / 4][cols][4] per row: 4 channels of column c at c * 4 within their group's block of `gstride` = cols * 4 bytes), so
  * that the 4 columns of a pixel pair are at the immediate offsets 0, 4, 8, 12 of one pointer per window row. Two
  * outputs A (column col) and B (col + 1): per window row, 4 VLDRB.S32 of the columns, each column shared by A's tap kx
  * and B's tap kx - 1, 3 of the weights and 6 VMUL + VADD: 19 instructions for 6 MACs x 4 lanes (the single path: 12).
