@@ -149,18 +149,9 @@ static void edgec_pw_rows(const edgec_conv2d_s8_params *p, const int32_t *record
  * round, R, results), r12 and lr the input pairs (then M, round, R of the odd channels). */
 void edgec_pw_blocks_asm(const int32_t *records, const int32_t *x_end, int8_t *output);
 /* one group of 4 inputs x 4 channels: LDRD, 2 LDM, 8 SMLAD; 4 groups a turn of the loop */
-#define EDGEC_PW_GROUP                                                                                  \
-    "ldrd r12, lr, [r3], #8\n\t"                                                                        \
-    "ldm r0!, {r8-r11}\n\t"                                                                             \
-    "smlad r4, r8, r12, r4\n\t"                                                                         \
-    "smlad r4, r9, lr, r4\n\t"                                                                          \
-    "smlad r5, r10, r12, r5\n\t"                                                                        \
-    "smlad r5, r11, lr, r5\n\t"                                                                         \
-    "ldm r0!, {r8-r11}\n\t"                                                                             \
-    "smlad r6, r8, r12, r6\n\t"                                                                         \
-    "smlad r6, r9, lr, r6\n\t"                                                                          \
-    "smlad r7, r10, r12, r7\n\t"                                                                        \
-    "smlad r7, r11, lr, r7\n\t"
+#define EDGEC_PW_GROUP                                                                              \
+    "ldrd r12, lr, [r3], #8\n\t"                                                                    \
+    EDGEC_DSP_REC_SMLAD_4X4
 /* the output stage: EDGEC_DSP_OUT_ASM (edgec_dsp_out.h) */
 __asm__(".syntax unified\n\t"
         ".section .text.edgec_pw_blocks_asm,\"ax\",%progbits\n\t"

@@ -61,6 +61,20 @@ static inline int32_t edgec_dsp_requant(int32_t acc, const int32_t *c) {
                                c[EDGEC_DSP_OUT_RIGHT]);
 }
 
+/* The records kernels' 4 x 4 block: 4 channels' (rows') weight pairs for 4 inputs, 2 words each, by 2 LDM from r0
+ * into r8-r11, times the 4 inputs as int16 pairs in r12 and lr, added to the 4 sums in r4-r7 by 8 SMLAD */
+#define EDGEC_DSP_REC_SMLAD_4X4                                                                                        \
+    "ldm r0!, {r8-r11}\n\t"                                                                                            \
+    "smlad r4, r8, r12, r4\n\t"                                                                                        \
+    "smlad r4, r9, lr, r4\n\t"                                                                                         \
+    "smlad r5, r10, r12, r5\n\t"                                                                                       \
+    "smlad r5, r11, lr, r5\n\t"                                                                                        \
+    "ldm r0!, {r8-r11}\n\t"                                                                                            \
+    "smlad r6, r8, r12, r6\n\t"                                                                                        \
+    "smlad r6, r9, lr, r6\n\t"                                                                                         \
+    "smlad r7, r10, r12, r7\n\t"                                                                                       \
+    "smlad r7, r11, lr, r7\n\t"                                                                                        
+
 /* The stage in an asm block: the sum in register `acc`, the channel's M, round and e in registers m, rnd, e (m is
  * overwritten by the output); SMMLAR, ADD (the sign, acc ASR 31), ASR, SSAT #8, STRB to [r2] post-incremented.
  * For the records kernels, whose sums already hold a2 = acc 2^pre (the pre folded into the weights and start). */

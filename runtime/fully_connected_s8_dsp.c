@@ -249,20 +249,11 @@ __asm__(".syntax unified\n\t"
  * results), r12 and lr the input pairs (then M, round, R of the odd rows). */
 const int32_t *edgec_fc_rec_blocks_asm(const int32_t *records, const int8_t *x_end, int8_t *output);
 /* one group of 4 inputs x 4 rows: LDR, 2 SXTB16, 2 LDM, 8 SMLAD (a turn of 4 groups: 54 per 64 MACs) */
-#define EDGEC_FC_REC_GROUP                                                                             \
-    "ldr lr, [r3], #4\n\t"                                                                              \
-    "sxtb16 r12, lr\n\t"                                                                                \
-    "sxtb16 lr, lr, ror #8\n\t"                                                                         \
-    "ldm r0!, {r8-r11}\n\t"                                                                             \
-    "smlad r4, r8, r12, r4\n\t"                                                                         \
-    "smlad r4, r9, lr, r4\n\t"                                                                          \
-    "smlad r5, r10, r12, r5\n\t"                                                                        \
-    "smlad r5, r11, lr, r5\n\t"                                                                         \
-    "ldm r0!, {r8-r11}\n\t"                                                                             \
-    "smlad r6, r8, r12, r6\n\t"                                                                         \
-    "smlad r6, r9, lr, r6\n\t"                                                                          \
-    "smlad r7, r10, r12, r7\n\t"                                                                        \
-    "smlad r7, r11, lr, r7\n\t"
+#define EDGEC_FC_REC_GROUP                                                                          \
+    "ldr lr, [r3], #4\n\t"                                                                          \
+    "sxtb16 r12, lr\n\t"                                                                            \
+    "sxtb16 lr, lr, ror #8\n\t"                                                                     \
+    EDGEC_DSP_REC_SMLAD_4X4
 __asm__(".syntax unified\n\t"
         ".section .text.edgec_fc_rec_blocks_asm,\"ax\",%progbits\n\t"
         ".balign 4\n\t"
