@@ -239,6 +239,20 @@ static inline __attribute__((always_inline)) void conv_requant(const int32_t *ac
     "bne 3b\n\t" \
     "ldr %[n], %[saved]\n\t" \
     "vmsr p0, %[n]"
+/* The resident-input pair loop with its frame: P0 saved, the predicate of K set, the 4 pixels' inputs loaded into
+ * q0..q3 by LOAD (from [%[s]] = scratch, %[n] = K), CONV_RESIDENT_LOOP, P0 restored */
+#define CONV_RESIDENT_ASM(LOAD)                                                                                    \
+    __asm__ volatile("vmrs %[n], p0\n\t"                                                                          \
+                     "str %[n], %[saved]\n\t"                                                                     \
+                     "ldr %[n], %[pred]\n\t"                                                                      \
+                     "vmsr p0, %[n]\n\t"                                                                          \
+                     "ldr %[s], %[scr]\n\t" LOAD CONV_RESIDENT_LOOP                                                \
+                     : [s] "=&r"(s), [n] "=&r"(n), [wa] "+r"(wa), [wb] "+r"(wb), [sums] "+r"(sums),              \
+                       [saved] "=m"(saved)                                                                         \
+                     : [scr] "m"(scratch), [k] "m"(k), [end] "m"(end), [pred] "m"(pred_k)                          \
+                     : "r0", "r2", "r4", "r6", "r8", "r10", "r12", "lr", "d0", "d1", "d2", "d3", "d4", "d5",      \
+                       "d6", "d7", "d8", "d9", "d10", "d11", "cc", "memory")
+
 static inline __attribute__((always_inline)) int32_t *conv_pairs(const int8_t *wa, const int8_t *scratch, int32_t k,
                                                                  int32_t pairs, int32_t *sums, const int direct) {
     const int8_t *wb = wa + k, *s;
@@ -251,49 +265,27 @@ static inline __attribute__((always_inline)) int32_t *conv_pairs(const int8_t *w
         const int32_t pred_k = (int32_t)vctp8q((uint32_t)k); /* the weight and input loads */
         /* K < 16, the 4 pixels read in place: pixel i's K inputs at scratch + i K (predicated to K: no byte past
          * the last pixel is read), then the loop below */
-        __asm__ volatile("vmrs %[n], p0\n\t"
-                         "str %[n], %[saved]\n\t"
-                         "ldr %[n], %[pred]\n\t"
-                         "vmsr p0, %[n]\n\t"
-                         "ldr %[s], %[scr]\n\t"
-                         "ldr %[n], %[k]\n\t"
-                         "vpst\n\t"
-                         "vldrbt.8 q0, [%[s]]\n\t"
-                         "add %[s], %[s], %[n]\n\t"
-                         "vpst\n\t"
-                         "vldrbt.8 q1, [%[s]]\n\t"
-                         "add %[s], %[s], %[n]\n\t"
-                         "vpst\n\t"
-                         "vldrbt.8 q2, [%[s]]\n\t"
-                         "add %[s], %[s], %[n]\n\t"
-                         "vpst\n\t"
-                         "vldrbt.8 q3, [%[s]]\n"
-                         CONV_RESIDENT_LOOP
-                         : [s] "=&r"(s), [n] "=&r"(n), [wa] "+r"(wa), [wb] "+r"(wb), [sums] "+r"(sums),
-                           [saved] "=m"(saved)
-                         : [scr] "m"(scratch), [k] "m"(k), [end] "m"(end), [pred] "m"(pred_k)
-                         : "r0", "r2", "r4", "r6", "r8", "r10", "r12", "lr", "d0", "d1", "d2", "d3", "d4", "d5",
-                           "d6", "d7", "d8", "d9", "d10", "d11", "cc", "memory");
+        CONV_RESIDENT_ASM("ldr %[n], %[k]\n\t"
+                          "vpst\n\t"
+                          "vldrbt.8 q0, [%[s]]\n\t"
+                          "add %[s], %[s], %[n]\n\t"
+                          "vpst\n\t"
+                          "vldrbt.8 q1, [%[s]]\n\t"
+                          "add %[s], %[s], %[n]\n\t"
+                          "vpst\n\t"
+                          "vldrbt.8 q2, [%[s]]\n\t"
+                          "add %[s], %[s], %[n]\n\t"
+                          "vpst\n\t"
+                          "vldrbt.8 q3, [%[s]]\n");
     } else if (k <= 16) {
         const int32_t pred_k = (int32_t)vctp8q((uint32_t)k); /* the weight loads (all 16 lanes when K = 16) */
         /* K <= 16: the 4 pixels' inputs loaded once into q0..q3 for every pair; per pair VPSTT, 2 predicated weight
          * loads, 8 VMLADAV, STM, the next pair's rows (LDR, 2 ADD: wa = wb + K, wb = wa + K), LDR, CMP, BNE: 18
          * instructions (reloading the inputs per pair: 24) */
-        __asm__ volatile("vmrs %[n], p0\n\t"
-                         "str %[n], %[saved]\n\t"
-                         "ldr %[n], %[pred]\n\t"
-                         "vmsr p0, %[n]\n\t"
-                         "ldr %[s], %[scr]\n\t"
-                         "vldrb.8 q0, [%[s]]\n\t"
-                         "vldrb.8 q1, [%[s], #16]\n\t"
-                         "vldrb.8 q2, [%[s], #32]\n\t"
-                         "vldrb.8 q3, [%[s], #48]\n"
-                         CONV_RESIDENT_LOOP
-                         : [s] "=&r"(s), [n] "=&r"(n), [wa] "+r"(wa), [wb] "+r"(wb), [sums] "+r"(sums),
-                           [saved] "=m"(saved)
-                         : [scr] "m"(scratch), [k] "m"(k), [end] "m"(end), [pred] "m"(pred_k)
-                         : "r0", "r2", "r4", "r6", "r8", "r10", "r12", "lr", "d0", "d1", "d2", "d3", "d4", "d5",
-                           "d6", "d7", "d8", "d9", "d10", "d11", "cc", "memory");
+        CONV_RESIDENT_ASM("vldrb.8 q0, [%[s]]\n\t"
+                          "vldrb.8 q1, [%[s], #16]\n\t"
+                          "vldrb.8 q2, [%[s], #32]\n\t"
+                          "vldrb.8 q3, [%[s], #48]\n");
     } else if (rest == 0)
         CONV_PAIRS_ASM(CONV_CHUNKS, "mov %[wa], %[wb]\n\t");
     else
