@@ -286,6 +286,17 @@ static int ring_ok(const edgec_depthwise_conv2d_s8_params *p) {
 }
 #endif
 
+/* a 1x1, stride-1, ungrouped conv over p's input size, with random zero points (input's first: the draws' order) */
+static void pointwise_geometry(edgec_conv2d_s8_params *p) {
+    p->out_h = p->in_h;
+    p->out_w = p->in_w;
+    p->k_h = p->k_w = 1;
+    p->groups = 1;
+    p->stride_h = p->stride_w = p->dilation_h = p->dilation_w = 1;
+    p->input_offset = -zero_point();
+    p->output_offset = zero_point();
+}
+
 #if HAVE_MVE
 /* the Helium 4-pixel pointwise kernel with K a multiple of 16 over several groups (its pair asm loop without the
  * tail step) and more than one chunk of 32 computed channels (out_c 33 to 96, odd and even), also in place */
@@ -298,13 +309,7 @@ static void wide_pointwise_case(uint32_t seed) {
     p.in_w = 1 + (int32_t)(next() % 7);
     p.in_c = ins[next() % 5];
     p.out_c = outs[next() % 6];
-    p.out_h = p.in_h;
-    p.out_w = p.in_w;
-    p.k_h = p.k_w = 1;
-    p.groups = 1;
-    p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
-    p.input_offset = -zero_point();
-    p.output_offset = zero_point();
+    pointwise_geometry(&p);
     requant_params(p.out_c, &p.act_min, &p.act_max);
     p.rounding = rounding_mode;
     fill(weights, p.out_c * p.in_c);
@@ -345,13 +350,7 @@ static void pointwise_case(uint32_t seed) {
         p.in_w = 1 + p.in_w / 2;
         if (p.out_c * p.in_c > MAX_W) p.out_c = 1 + p.out_c / 2;
     }
-    p.out_h = p.in_h;
-    p.out_w = p.in_w;
-    p.k_h = p.k_w = 1;
-    p.groups = 1;
-    p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
-    p.input_offset = -zero_point();
-    p.output_offset = zero_point();
+    pointwise_geometry(&p);
     requant_params(p.out_c, &p.act_min, &p.act_max);
     p.rounding = rounding_mode;
     fill(weights, p.out_c * p.in_c);
@@ -602,13 +601,7 @@ static void wide_records_case(uint32_t seed) {
     p.in_h = 1 + (int32_t)(next() % 3);
     p.in_w = 1 + (int32_t)(next() % 5);
     while (p.in_h * p.in_w * (p.in_c > p.out_c ? p.in_c : p.out_c) > MAX_ACT) p.in_w = 1 + p.in_w / 2;
-    p.out_h = p.in_h;
-    p.out_w = p.in_w;
-    p.k_h = p.k_w = 1;
-    p.groups = 1;
-    p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
-    p.input_offset = -zero_point();
-    p.output_offset = zero_point();
+    pointwise_geometry(&p);
     do requant_params(p.out_c, &p.act_min, &p.act_max); while (rounding_mode); /* TFLite's rounding: a stage */
     p.act_min = -128, p.act_max = 127; /* the records take the full clamp only */
     p.rounding = 0;
