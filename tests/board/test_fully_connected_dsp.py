@@ -88,16 +88,22 @@ def shallow_fcs(seed: int = 3) -> bytes:
     return b.build()
 
 
-@needs_tools
-def test_shallow_fc_layers_reach_0_7_mac_per_instruction(tmp_path):
-    """Counts, not times: the emulated M4's instructions per layer (QEMU's TCG plugin), the call included."""
+def _m4_report(tmp_path, tflite: bytes) -> dict:
+    """`edgec test` of the model on the emulated M4 (5 samples): report.json, after checking exit 0 and 0 LSB"""
     model = tmp_path / "fc.tflite"
-    model.write_bytes(shallow_fcs())
+    model.write_bytes(tflite)
     res = edgec("test", model, "--board", "nucleo_l4r5zi", "--json", "--samples", "5", "--out", tmp_path / "out",
                 timeout=300)
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout.splitlines()[0])
     assert report["test"]["max_abs_diff_lsb"] == 0, report["test"]
+    return report
+
+
+@needs_tools
+def test_shallow_fc_layers_reach_0_7_mac_per_instruction(tmp_path):
+    """Counts, not times: the emulated M4's instructions per layer (QEMU's TCG plugin), the call included."""
+    report = _m4_report(tmp_path, shallow_fcs())
     for layer, counted in zip(report["layers"], report["test"]["layer_instructions"]):
         assert layer["macs"] == 1024 or layer["macs"] == 1536, layer
         assert layer["macs"] / counted["instructions"] >= 0.7, (layer["name"], counted)
@@ -129,13 +135,7 @@ def few_row_fcs(seed: int = 5) -> bytes:
 def test_few_row_fc_layers_reach_0_7_mac_per_instruction(tmp_path):
     """The records' 2-row block alone (256 -> 2) and after two blocks of 4 (64 -> 10): every layer from the records,
     0 LSB, and the two layers at >= 0.7 MAC per instruction on the emulated M4 (counts, the call included)."""
-    model = tmp_path / "fc.tflite"
-    model.write_bytes(few_row_fcs())
-    res = edgec("test", model, "--board", "nucleo_l4r5zi", "--json", "--samples", "5", "--out", tmp_path / "out",
-                timeout=300)
-    assert res.returncode == 0, res.stderr
-    report = json.loads(res.stdout.splitlines()[0])
-    assert report["test"]["max_abs_diff_lsb"] == 0, report["test"]
+    report = _m4_report(tmp_path, few_row_fcs())
     assert (tmp_path / "out" / "model.c").read_text().count("edgec_fully_connected_s8_dsp_rec(") == 3
     reasons = [layer["kernel_reason"] for layer in report["layers"]]
     assert "a 2-row block" in reasons[0] and "a 2-row block" in reasons[2], reasons
