@@ -195,7 +195,8 @@ def edgec_int8(onnx_path: Path, calib_npz: Path, x_te: np.ndarray, method: str, 
 class Trained:
     """A data set's CNN, trained and exported: what every bench of int8 variants starts from."""
     onnx_path: Path
-    calib_npz: Path  # CALIB training images, NCHW (the ONNX model's layout), under the key "image"
+    calib_npz: Path  # `calib` saved under the key "image" (edgec's --calib file)
+    calib: np.ndarray  # CALIB training images, NCHW (the ONNX model's layout)
     x_te: np.ndarray
     y_te: np.ndarray
     float_logits: np.ndarray  # onnxruntime on x_te
@@ -217,7 +218,7 @@ def trained_cnn(name: str, data, epochs: int, lr: float, work: Path) -> Trained:
     onnx_path = export_onnx(model, x_tr.shape[-1], work / f"{name}.onnx")
     calib = x_tr[np.random.default_rng(SEED).permutation(len(x_tr))[:CALIB]]
     np.savez(work / f"{name}_calib.npz", image=calib)
-    return Trained(onnx_path, work / f"{name}_calib.npz", x_te, y_te, ort_outputs(onnx_path, x_te))
+    return Trained(onnx_path, work / f"{name}_calib.npz", calib, x_te, y_te, ort_outputs(onnx_path, x_te))
 
 
 def mnist_and_digits_main(doc: str, default_out: str, run: Callable[[str, object, int, float, Path], list[dict]],
@@ -242,7 +243,7 @@ def mnist_and_digits_main(doc: str, default_out: str, run: Callable[[str, object
 def part1(name: str, data, epochs: int, lr: float, work: Path) -> list[dict]:
     t = trained_cnn(name, data, epochs, lr, work)
     onnx_path, x_te, top1 = t.onnx_path, t.x_te, t.top1
-    calib = np.load(t.calib_npz)["image"]
+    calib = t.calib
     rows = [dict(data=name, runtime="float32 (onnxruntime)", top1=top1(t.float_logits))]
     for method in METHODS:
         log(f"[{name}] edgec int8, {method}")
