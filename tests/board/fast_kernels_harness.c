@@ -519,7 +519,7 @@ static int fc_build_records(const edgec_fully_connected_s8_params *p, const int3
     return 1;
 }
 
-/* the records of edgec_conv2d_s8_pointwise_dsp_rec (toolchain/ops/conv2d.py, pointwise_row_records for in_c <= 8,
+/* the records of edgec_conv2d_s8_pointwise_dsp_rec (toolchain/ops/fully_connected.py, dsp_fc_records for in_c <= 8,
  * pointwise_block_records: blocks of 4 channels, then the out_c % 4 last ones) from a stage of TFLite's rounding;
  * 0 when some pre is over 8 */
 static int32_t pw_records[(MAX_W / 4 + 8) * 2 + 32 * MAX_C];
@@ -537,7 +537,7 @@ static int pw_build_records(const edgec_conv2d_s8_params *p, const int32_t *st) 
     int32_t *w = pw_records;
 #define PW_ST(r, i) st[(r) * EDGEC_DSP_OUT_WORDS + (i)]
 #define PW_START(r) (int32_t)((uint32_t)PW_ST(r, EDGEC_DSP_OUT_START) << PW_ST(r, EDGEC_DSP_OUT_PRE))
-    if (k <= 8) { /* pointwise_row_records: one record per channel */
+    if (k <= 8) { /* dsp_fc_records' depth <= 8 form: one record per channel */
         for (int32_t r = 0; r < p->out_c; r++) {
             const int32_t j = p->out_c - 1 - r;
             *w++ = PW_START(r);

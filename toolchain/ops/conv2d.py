@@ -33,6 +33,7 @@ from .float_common import (
     window_geometry,
     windows_f64,
 )
+from .fully_connected import dsp_fc_records
 from .int4_common import emit_s4, int4_weights, row_bytes
 from .int8_common import (
     WeightBackward,
@@ -52,6 +53,7 @@ from .int8_common import (
     onnxruntime_rounding,
     prepare_rescale,
     prepare_weight_backward,
+    record_weight_pairs,
     requantize,
     weight_layer_backward,
     weights_int8_symmetric,
@@ -263,29 +265,6 @@ def _fast_kernel(op) -> dict | None:
 #: * 4: a pixel's widened inputs on the stack): per output about 0.69 K + 10 instructions there against 0.78 K + 20
 #: for the 2 x 2 int16 blocks with their stack sums (docs/kernels.md), fewer at every K.
 PW_REC_MAX_K = 256
-PW_REC_MAX_PRE = 8  # w << pre must fit int16
-
-
-def pointwise_row_records(w2: np.ndarray, stage: np.ndarray) -> np.ndarray | None:
-    """The records of edgec_conv2d_s8_pointwise_dsp_rec for in_c <= 8 (runtime/conv2d_s8_fc_dsp.h): per channel
-    [start << pre, (w0, w2), (w1, w3), (w4, w6), (w5, w7) as int16 w << pre (zero past in_c), M, round, R], R = e |
-    (turns of 4 channels left << 8) on the channels with out_c - 1 - o a multiple of 4. None when some pre is over
-    8."""
-    out_c, depth = w2.shape
-    pre = stage[:, 3].astype(np.int64)
-    if pre.max(initial=0) > PW_REC_MAX_PRE or pre.min(initial=1) < 1:
-        return None
-    padded = np.zeros((out_c, 8), np.int64)
-    padded[:, :depth] = w2.astype(np.int64) << pre[:, None]
-    pairs = padded.reshape(out_c, 2, 4)[:, :, [0, 2, 1, 3]].reshape(out_c, 4, 2) & 0xFFFF
-    words_of = pairs[..., 0] | (pairs[..., 1] << 16)
-    start = ((stage[:, 0].astype(np.int64) << pre) + 2**31) % 2**32 - 2**31
-    words: list[int] = []
-    for o in range(out_c):
-        j = out_c - 1 - o  # channels left after this one: the channel ending a turn of 4 holds the turns left
-        words += [int(start[o]), *(int(v) for v in words_of[o]), int(stage[o, 1]), int(stage[o, 2]),
-                  int(stage[o, 4]) | ((j // 4) << 8 if j % 4 == 0 else 0)]
-    return ((np.array(words, np.int64) + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
 def pointwise_block_records(w2: np.ndarray, stage: np.ndarray) -> np.ndarray | None:
@@ -295,26 +274,20 @@ def pointwise_block_records(w2: np.ndarray, stage: np.ndarray) -> np.ndarray | N
     (w << pre) and start (start << pre mod 2^32); R of a block's channel 3: e | (blocks left << 8). None when some
     channel's pre is over 8."""
     out_c, depth = w2.shape
-    pre = stage[:, 3].astype(np.int64)
-    if pre.max(initial=0) > PW_REC_MAX_PRE or pre.min(initial=1) < 1:
+    shifted = record_weight_pairs(w2, stage, 4 * -(-depth // 4))
+    if shifted is None:
         return None
-    groups = -(-depth // 4)
-    padded = np.zeros((out_c, 4 * groups), np.int64)
-    padded[:, :depth] = w2.astype(np.int64) << pre[:, None]
-    start = ((stage[:, 0].astype(np.int64) << pre) + 2**31) % 2**32 - 2**31
-    e = stage[:, 4].astype(np.int64)
-    pairs = padded.reshape(out_c, groups, 4)[:, :, [0, 2, 1, 3]].reshape(out_c, groups, 2, 2) & 0xFFFF
-    words_of = pairs[..., 0] | (pairs[..., 1] << 16)  # [out_c, groups, 2]: (w0, w2), (w1, w3)
-    blocks = out_c // 4
+    pairs, start, e = shifted  # pairs[o, group]: the words (w0, w2), (w1, w3) of channel o's group of 4 inputs
+    groups, blocks = pairs.shape[1], out_c // 4
     words: list[int] = []
     for k in range(blocks):
         rows = list(range(4 * k, 4 * k + 4))
         words += [int(start[r]) for r in rows] + [8 * groups]
-        words += [int(v) for v in words_of[rows].transpose(1, 0, 2).reshape(-1)]
+        words += [int(v) for v in pairs[rows].transpose(1, 0, 2).reshape(-1)]
         for i, r in enumerate(rows):
             words += [int(stage[r, 1]), int(stage[r, 2]), int(e[r]) | ((blocks - 1 - k) << 8 if i == 3 else 0)]
     for r in range(4 * blocks, out_c):
-        words += [int(start[r]), *(int(v) for v in words_of[r].reshape(-1)), int(stage[r, 1]), int(stage[r, 2]),
+        words += [int(start[r]), *(int(v) for v in pairs[r].reshape(-1)), int(stage[r, 1]), int(stage[r, 2]),
                   int(e[r])]
     return ((np.array(words, np.int64) + 2**31) % 2**32 - 2**31).astype(np.int32)
 
@@ -324,7 +297,7 @@ def pointwise_records(op, g) -> np.ndarray | None:
     in_c <= PW_REC_MAX_K (and at least 4 channels when in_c > 8), room for int16 weights, an exact output stage
     (started at the bias folded with the input zero point: the records multiply raw inputs), the full int8 clamp,
     every channel live (dead channels are cheaper in the block kernel, which copies their constant output), pre <= 8
-    on every channel. in_c <= 8: pointwise_row_records, else pointwise_block_records."""
+    on every channel. in_c <= 8: fully_connected.dsp_fc_records, else pointwise_block_records."""
     chosen = _fast_kernel(op)
     if chosen is None or chosen["function"] != "edgec_conv2d_s8_pointwise_dsp" or int4_weights(op, g):
         return None
@@ -341,7 +314,8 @@ def pointwise_records(op, g) -> np.ndarray | None:
     stage = dsp_output_stage(op, g, 0, folded_bias(op, g, 0))
     if stage is None:
         return None
-    return pointwise_row_records(w2, stage) if in_c <= 8 else pointwise_block_records(w2, stage)
+    # in_c <= 8: one record per channel, the FC records kernel's depth <= 8 layout (the same words)
+    return dsp_fc_records(w2, stage) if in_c <= 8 else pointwise_block_records(w2, stage)
 
 
 HOST_KERNEL = "conv2d_s8_host"

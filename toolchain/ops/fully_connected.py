@@ -40,6 +40,7 @@ from .int8_common import (
     onnxruntime_rounding,
     prepare_rescale,
     prepare_weight_backward,
+    record_weight_pairs,
     requantize,
     weight_layer_backward,
     weights_int8_symmetric,
@@ -94,7 +95,6 @@ def dsp_fc_weights16(w: np.ndarray) -> np.ndarray:
     return blocks.transpose(0, 2, 1, 3).reshape(-1)
 
 REC_PAD = 256  # EDGEC_FC_REC_PAD: a depth > 8 not a multiple of 4 is read from a padded copy of this many bytes
-REC_MAX_PRE = 8  # w << pre must fit int16
 
 
 def dsp_fc_records(w: np.ndarray, stage: np.ndarray) -> np.ndarray | None:
@@ -103,41 +103,27 @@ def dsp_fc_records(w: np.ndarray, stage: np.ndarray) -> np.ndarray | None:
     (start << pre mod 2^32). None when some row's pre is over 8 (w << pre would not fit int16). depth <= 8: one record
     of 8 words per row; else blocks of 4 rows, then one block of the out_c % 4 last rows."""
     out_c, depth = w.shape
-    pre = stage[:, 3].astype(np.int64)
-    if pre.max(initial=0) > REC_MAX_PRE or pre.min(initial=1) < 1:
+    shifted = record_weight_pairs(w, stage, 8 if depth <= 8 else 4 * -(-depth // 4))
+    if shifted is None:
         return None
-    w16 = w.astype(np.int64) << pre[:, None]
-    start = ((stage[:, 0].astype(np.int64) << pre) + 2**31) % 2**32 - 2**31
-    e = stage[:, 4].astype(np.int64)
-
-    def pairs(row: np.ndarray) -> list[int]:  # int16 weights of groups of 4 inputs as words (w0, w2), (w1, w3)
-        g = row.reshape(-1, 4)[:, [0, 2, 1, 3]].reshape(-1, 2) & 0xFFFF
-        return list(g[:, 0] | (g[:, 1] << 16))
-
+    pairs, start, e = shifted  # pairs[r, group]: the words (w0, w2), (w1, w3) of row r's group of 4 inputs
     words: list[int] = []
     if depth <= 8:
-        padded = np.zeros((out_c, 8), np.int64)
-        padded[:, :depth] = w16
         for r in range(out_c):
             j = out_c - 1 - r  # rows left after this one: the row ending a turn of 4 holds the turns left
-            words += [int(start[r]), *pairs(padded[r]), int(stage[r, 1]), int(stage[r, 2]),
+            words += [int(start[r]), *(int(v) for v in pairs[r].reshape(-1)), int(stage[r, 1]), int(stage[r, 2]),
                       int(e[r]) | ((j // 4) << 8 if j % 4 == 0 else 0)]
     else:
-        groups = -(-depth // 4)
-        padded = np.zeros((out_c, 4 * groups), np.int64)
-        padded[:, :depth] = w16
+        groups = pairs.shape[1]
         blocks = out_c // 4
         # blocks of 4 rows (the last R counts the blocks left), then one block of the out_c % 4 last rows
         spans = [(4 * k, 4, blocks - 1 - k) for k in range(blocks)]
         if out_c % 4:
             spans.append((4 * blocks, out_c % 4, 0))
         for first, n, left in spans:
-            rows = range(first, first + n)
+            rows = list(range(first, first + n))
             words += [int(start[r]) for r in rows] + [4 * groups]
-            per_row = [pairs(padded[r]) for r in rows]
-            for gi in range(groups):
-                for i in range(n):
-                    words += per_row[i][2 * gi:2 * gi + 2]
+            words += [int(v) for v in pairs[rows].transpose(1, 0, 2).reshape(-1)]  # per group, each row's 2 words
             for i, r in enumerate(rows):
                 words += [int(stage[r, 1]), int(stage[r, 2]), int(e[r]) | (left << 8 if i == 3 else 0)]
     return ((np.array(words, np.int64) + 2**31) % 2**32 - 2**31).astype(np.int32)

@@ -542,3 +542,24 @@ def dsp_output_stage(op, g, channel_axis: int, start: np.ndarray, channels: list
             return None
         rows.append([int(start[c]), m, rnd, left + 1, e])
     return np.array(rows, dtype=np.int64).reshape(-1, DSP_OUT_WORDS).astype(np.int32)
+
+
+RECORDS_MAX_PRE = 8  # w << pre must fit int16
+
+
+def record_weight_pairs(w: np.ndarray, stage: np.ndarray, width: int
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The DSP records kernels' per-row words (the FC's, runtime/fully_connected_s8_dsp.h, and the pointwise conv's,
+    runtime/conv2d_s8_fc_dsp.h), with each row's pre = left + 1 (stage column 3) folded in: its int16 weights w << pre,
+    zero past the depth up to `width` (a multiple of 4) inputs, as the words (w0, w2), (w1, w3) of each group of 4
+    inputs, low half first ([rows, width / 4, 2]); its start << pre mod 2^32 (as int32) and its e. None when some
+    row's pre is over RECORDS_MAX_PRE or under 1."""
+    rows, depth = w.shape
+    pre = stage[:, 3].astype(np.int64)
+    if pre.max(initial=0) > RECORDS_MAX_PRE or pre.min(initial=1) < 1:
+        return None
+    padded = np.zeros((rows, width), np.int64)
+    padded[:, :depth] = w.astype(np.int64) << pre[:, None]
+    halves = padded.reshape(rows, width // 4, 4)[:, :, [0, 2, 1, 3]].reshape(rows, width // 4, 2, 2) & 0xFFFF
+    start = ((stage[:, 0].astype(np.int64) << pre) + 2**31) % 2**32 - 2**31
+    return halves[..., 0] | (halves[..., 1] << 16), start, stage[:, 4].astype(np.int64)
